@@ -1,0 +1,111 @@
+/*  bus_codec.h — MessagePack encoding of the bus's messages.
+
+    Pure functions on buffers, testable without sockets.  Every decoder
+    enforces explicit limits before it trusts anything:
+      - the input is at most BUS_FRAME_MAX bytes (else BUS_ERR_TOO_BIG);
+      - the object tree is at most BUS_DEPTH_MAX levels deep (BUS_ERR_TOO_DEEP);
+      - maps and arrays hold at most BUS_COUNT_MAX entries (BUS_ERR_TOO_BIG);
+      - the input is exactly one msgpack object, no trailing bytes;
+      - every field has the documented type and fits its bus_model.h
+        capacity; unknown map keys are ignored so newer writers can add
+        fields (BUS_ERR_INVALID / BUS_ERR_MALFORMED otherwise).
+    On error the output struct is left zeroed.
+
+    Wire shapes (maps with short string keys, "v" is the format version 1):
+      cmd:   {v, type, key, origin, table, note, lines:[[item_id, qty, note]]}
+      order: {id, seq, ver, st, table, key, origin, note, cms, ums, total,
+              lines:[[item_id, qty, note, name, unit_cents]]}
+      event: {v, seq, ts, type, order:<order map>}
+      ack:   {v, key, st, dup, err, order:<order map>}   (order iff st == 0)
+      hb:    {v, seq, ts}
+      sync request: {v, op, rid, from, limit, id, status, table}
+      sync reply header: {v, rid, st, err, seq, next, n}  */
+
+#ifndef BUS_CODEC_H_INCLUDED
+#define BUS_CODEC_H_INCLUDED
+
+#include <czmq.h>
+#include "orderbus/bus_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_FRAME_MAX (64 * 1024)  /* largest accepted frame, bytes */
+#define BUS_DEPTH_MAX 4            /* deepest accepted nesting      */
+#define BUS_COUNT_MAX 64           /* largest accepted map/array    */
+
+/*  Each encoder returns a new frame holding the encoding, or NULL if out
+    of memory.  Caller owns the return value.  */
+zframe_t *bus_cmd_encode (const bus_cmd_t *cmd);
+zframe_t *bus_order_encode (const bus_order_t *order);
+zframe_t *bus_event_encode (const bus_event_t *event);
+zframe_t *bus_ack_encode (const bus_ack_t *ack);
+
+/*  Each decoder reads size bytes at data into *out; returns 0 or a
+    bus_err_t as described above.  */
+int bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out);
+int bus_order_decode (const void *data, size_t size, bus_order_t *out);
+int bus_event_decode (const void *data, size_t size, bus_event_t *out);
+int bus_ack_decode (const void *data, size_t size, bus_ack_t *out);
+
+/*  A stable 64-bit fingerprint of what a command asks for (type, table,
+    note, lines), excluding key and origin.  The writer stores it with the
+    idempotency key: the same key with another fingerprint is a conflict. */
+uint64_t bus_cmd_fingerprint (const bus_cmd_t *cmd);
+
+/*  Heartbeat, writer -> all: the writer's last committed sequence.  */
+typedef struct {
+    uint64_t seq;
+    int64_t ts_ms;
+} bus_heartbeat_t;
+
+zframe_t *bus_heartbeat_encode (const bus_heartbeat_t *hb);
+int bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out);
+
+/*  Sync socket (writer ROUTER <-> client DEALER).
+    Request: one frame, a bus_sync_req_t.
+    Reply:   [header frame][item frame]...  with header.count items, each an
+             encoded order (SNAPSHOT, GET, LIST), event (REPLAY), or the
+             menu JSON text (MENU).  */
+typedef enum {
+    BUS_SYNC_SNAPSHOT = 1, /* open orders + the seq they are consistent at */
+    BUS_SYNC_REPLAY,       /* events with seq >= from, at most limit       */
+    BUS_SYNC_GET,          /* one order by id                              */
+    BUS_SYNC_LIST,         /* orders newest first, filtered, paginated     */
+    BUS_SYNC_MENU          /* the current menu document                    */
+} bus_sync_op_t;
+
+typedef struct {
+    bus_sync_op_t op;
+    uint64_t rid;            /* request id, echoed in the reply            */
+    uint64_t from;           /* REPLAY: first seq; LIST: cursor (0 = top)  */
+    uint32_t limit;          /* REPLAY, LIST: max items (1..1000)          */
+    uint64_t id;             /* GET: order id                              */
+    uint32_t status;         /* LIST: bus_status_t filter, 0 = any         */
+    char table[BUS_TABLE_MAX]; /* LIST: table filter, "" = any             */
+} bus_sync_req_t;
+
+typedef struct {
+    uint64_t rid;
+    int status;              /* 0 or bus_err_t                             */
+    char error[BUS_ERROR_MAX];
+    uint64_t seq;            /* writer's last committed seq at read time   */
+    uint64_t next;           /* LIST: cursor for the next page, 0 = end;
+                                REPLAY: next seq to ask for               */
+    uint32_t count;          /* item frames that follow                    */
+} bus_sync_reply_t;
+
+zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);
+int bus_sync_req_decode (const void *data, size_t size, bus_sync_req_t *out);
+zframe_t *bus_sync_reply_encode (const bus_sync_reply_t *reply);
+int bus_sync_reply_decode (const void *data, size_t size,
+                           bus_sync_reply_t *out);
+
+/*  Selftest.  */
+void bus_codec_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
