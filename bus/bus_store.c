@@ -1,0 +1,1292 @@
+/*  bus_store.c — the LMDB environment: event log, orders, open index,
+    idempotency keys, meta counters and the menu.
+
+    One MDB_env opened with MDB_NOTLS: a reader slot belongs to its read
+    transaction rather than to a thread, so any thread may read, and the
+    writer thread may read while its batch is open.  No NOSYNC-like flag
+    is ever set: mdb_txn_commit returns after fsync, which is what makes
+    an ack durable.
+
+    The rwlock exists for one LMDB rule: mdb_env_set_mapsize needs no
+    transaction active anywhere in the process.  Every transaction (reads,
+    the writer's batch, menu_put) holds the lock for reading while it
+    lives; bus_store_grow takes it for writing.
+
+    last_seq and last_order_id are cached: the committed values, and the
+    pending ones of the open batch, published on commit and dropped on
+    abort.  The meta database gets the pending values once per batch, in
+    bus_store_commit, still inside the batch's transaction.  */
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <czmq.h>
+#include "orderbus/bus_codec.h"
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_store.h"
+
+#define S_MAP_DEFAULT ((size_t) 64 << 20)
+
+struct _bus_store_t {
+    MDB_env *env;
+    MDB_dbi log, orders, open, keys, meta, menu;
+    pthread_rwlock_t lock;       //  read: any txn; write: map resize
+    MDB_txn *txn;                //  the writer's open batch, or NULL
+    _Atomic uint64_t last_seq;   //  committed, readable from any thread
+    uint64_t last_order_id;      //  committed, writer thread only
+    uint64_t pending_seq;        //  as of the open batch
+    uint64_t pending_order_id;
+};
+
+//  ---- Encoding and error helpers ---------------------------------------
+
+static void
+s_put_u64 (unsigned char *p, uint64_t value)
+{
+    for (int i = 7; i >= 0; i--, value >>= 8)
+        p[i] = (unsigned char) value;
+}
+
+static uint64_t
+s_get_u64 (const void *data)
+{
+    const unsigned char *p = data;
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value = value << 8 | p[i];
+    return value;
+}
+
+//  Big-endian, so that LMDB's memcmp order is numeric order.
+static MDB_val
+s_u64_val (unsigned char buf[8], uint64_t value)
+{
+    s_put_u64 (buf, value);
+    return (MDB_val) {8, buf};
+}
+
+static MDB_val
+s_str_val (const char *s)
+{
+    return (MDB_val) {strlen (s), (void *) s};
+}
+
+//  Map an LMDB (or errno) code to a bus_err_t, logging the reason.  A full
+//  map is not logged here: it is routine, and bus_store_grow reports it.
+static int
+s_check (int rc, const char *what)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == MDB_MAP_FULL)
+        return BUS_ERR_MAP_FULL;
+    zsys_error ("store: %s: %s", what, mdb_strerror (rc));
+    return rc == ENOMEM ? BUS_ERR_NOMEM : BUS_ERR_STORAGE;
+}
+
+//  mdb_get with a miss as BUS_ERR_NOT_FOUND.
+static int
+s_get (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val,
+       const char *what)
+{
+    int rc = mdb_get (txn, dbi, key, val);
+    return rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, what);
+}
+
+//  A stored value of the wrong size means a damaged or foreign file.
+static int
+s_check_size (const MDB_val *val, size_t size, const char *what)
+{
+    if (val->mv_size == size)
+        return 0;
+    zsys_error ("store: %s: stored value has %zu bytes, expected %zu", what,
+                val->mv_size, size);
+    return BUS_ERR_STORAGE;
+}
+
+static int
+s_order_decode (const MDB_val *val, bus_order_t *order)
+{
+    int rc = bus_order_decode (val->mv_data, val->mv_size, order);
+    if (rc != 0)
+        zsys_error ("store: stored order does not decode: %s",
+                    bus_strerror (rc));
+    return rc ? BUS_ERR_STORAGE : 0;
+}
+
+//  Put an encoded frame (NULL if encoding ran out of memory) and free it.
+static int
+s_put_frame (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, zframe_t *frame,
+             unsigned flags, const char *what)
+{
+    if (!frame)
+        return s_check (ENOMEM, what);
+    MDB_val val = {zframe_size (frame), zframe_data (frame)};
+    int rc = mdb_put (txn, dbi, key, &val, flags);
+    zframe_destroy (&frame);
+    return s_check (rc, what);
+}
+
+//  ---- Meta counters ----------------------------------------------------
+
+//  A missing counter reads as 0: a fresh environment.
+static int
+s_meta_get (bus_store_t *self, MDB_txn *txn, const char *name,
+            uint64_t *value)
+{
+    MDB_val key = s_str_val (name), val;
+    int rc = s_get (txn, self->meta, &key, &val, name);
+    *value = 0;
+    if (rc == BUS_ERR_NOT_FOUND)
+        return 0;
+    if (rc == 0)
+        rc = s_check_size (&val, 8, name);
+    if (rc == 0)
+        *value = s_get_u64 (val.mv_data);
+    return rc;
+}
+
+static int
+s_meta_put (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t value)
+{
+    unsigned char buf[8];
+    MDB_val key = s_str_val (name), val = s_u64_val (buf, value);
+    return s_check (mdb_put (txn, self->meta, &key, &val, 0), name);
+}
+
+//  Write the batch's counters, if it moved them, into its transaction.
+static int
+s_meta_flush (bus_store_t *self)
+{
+    int rc = 0;
+    if (self->pending_seq != atomic_load (&self->last_seq))
+        rc = s_meta_put (self, self->txn, "last_seq", self->pending_seq);
+    if (rc == 0 && self->pending_order_id != self->last_order_id)
+        rc = s_meta_put (self, self->txn, "last_order_id",
+                         self->pending_order_id);
+    return rc;
+}
+
+//  ---- Constructor and destructor ---------------------------------------
+
+static bus_store_t *
+s_alloc (void)
+{
+    bus_store_t *self = calloc (1, sizeof *self);
+    if (self && pthread_rwlock_init (&self->lock, NULL) != 0) {
+        free (self);
+        self = NULL;
+    }
+    return self;
+}
+
+static int
+s_mkdir (const char *path)
+{
+    if (mkdir (path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    zsys_error ("store: cannot create %s: %s", path, strerror (errno));
+    return BUS_ERR_STORAGE;
+}
+
+//  mkdir -p: create dir and any missing parents.
+static int
+s_mkdir_p (const char *dir)
+{
+    if (!dir || !*dir) {
+        zsys_error ("store: no directory given");
+        return BUS_ERR_CONFIG;
+    }
+    char *path = strdup (dir);
+    if (!path)
+        return BUS_ERR_NOMEM;
+    int rc = 0;
+    for (char *p = strchr (path + 1, '/'); p && rc == 0;
+         p = strchr (p + 1, '/')) {
+        *p = '\0';
+        rc = s_mkdir (path);
+        *p = '/';
+    }
+    if (rc == 0)
+        rc = s_mkdir (path);
+    free (path);
+    return rc;
+}
+
+//  A new environment gets the requested map size; an existing one the
+//  larger of that and the size recorded in its file, so that a map grown
+//  in an earlier run stays grown.
+static int
+s_env_open (bus_store_t *self, const char *dir, size_t map_size)
+{
+    MDB_envinfo info;
+    int rc = mdb_env_create (&self->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs (self->env, 8);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders (self->env, 126);
+    //  0 before open: LMDB takes the size recorded in an existing file
+    if (rc == 0)
+        rc = mdb_env_set_mapsize (self->env, 0);
+    if (rc == 0)
+        rc = mdb_env_open (self->env, dir, MDB_NOTLS, 0644);
+    if (rc == 0)
+        rc = mdb_env_info (self->env, &info);
+    //  no transaction ever committed: the file is new
+    if (rc == 0 && (info.me_last_txnid == 0 || info.me_mapsize < map_size))
+        rc = mdb_env_set_mapsize (self->env, map_size);
+    return s_check (rc, dir);
+}
+
+//  Open (creating) the databases and load the counters, in one txn.
+static int
+s_dbs_open (bus_store_t *self)
+{
+    const struct { const char *name; MDB_dbi *dbi; } dbs[] = {
+        {"log", &self->log},   {"orders", &self->orders},
+        {"open", &self->open}, {"keys", &self->keys},
+        {"meta", &self->meta}, {"menu", &self->menu},
+    };
+    MDB_txn *txn;
+    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    if (rc != 0)
+        return s_check (rc, "open databases");
+    for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
+        rc = mdb_dbi_open (txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+    rc = s_check (rc, "open databases");
+    uint64_t seq = 0;
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "last_seq", &seq);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "last_order_id", &self->last_order_id);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), "open databases");
+    else
+        mdb_txn_abort (txn);
+    atomic_store (&self->last_seq, seq);
+    self->pending_seq = seq;
+    self->pending_order_id = self->last_order_id;
+    return rc;
+}
+
+bus_store_t *
+bus_store_new (const char *dir, size_t map_size, int *err)
+{
+    int rc = BUS_ERR_NOMEM;
+    bus_store_t *self = s_alloc ();
+    if (!self)
+        goto fail;
+    rc = s_mkdir_p (dir);
+    if (rc == 0)
+        rc = s_env_open (self, dir, map_size ? map_size : S_MAP_DEFAULT);
+    if (rc == 0)
+        rc = s_dbs_open (self);
+    if (rc != 0)
+        goto fail;
+    return self;
+
+fail:
+    bus_store_destroy (&self);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+void
+bus_store_destroy (bus_store_t **self_p)
+{
+    assert (self_p);
+    bus_store_t *self = *self_p;
+    if (!self)
+        return;
+    bus_store_abort (self);
+    if (self->env)
+        mdb_env_close (self->env);
+    pthread_rwlock_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+bus_store_map_size (bus_store_t *self)
+{
+    MDB_envinfo info;
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = mdb_env_info (self->env, &info);
+    pthread_rwlock_unlock (&self->lock);
+    return rc == 0 ? info.me_mapsize : 0;
+}
+
+//  ---- Write side -------------------------------------------------------
+
+int
+bus_store_begin (bus_store_t *self)
+{
+    assert (self->txn == NULL);
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = mdb_txn_begin (self->env, NULL, 0, &self->txn);
+    if (rc != 0) {
+        self->txn = NULL;
+        pthread_rwlock_unlock (&self->lock);
+    }
+    return s_check (rc, "begin");
+}
+
+//  The batch's txn is gone (committed or aborted): publish its counters
+//  if it committed, else roll them back to the committed values.
+static void
+s_batch_end (bus_store_t *self, bool committed)
+{
+    if (committed) {
+        atomic_store (&self->last_seq, self->pending_seq);
+        self->last_order_id = self->pending_order_id;
+    }
+    else {
+        self->pending_seq = atomic_load (&self->last_seq);
+        self->pending_order_id = self->last_order_id;
+    }
+    self->txn = NULL;
+    pthread_rwlock_unlock (&self->lock);
+}
+
+int
+bus_store_key_get (bus_store_t *self, const char *key, uint64_t *fingerprint,
+                   uint64_t *order_id)
+{
+    assert (self->txn);
+    if (!bus_valid_key (key))
+        return BUS_ERR_INVALID;
+    MDB_val k = s_str_val (key), val;
+    int rc = s_get (self->txn, self->keys, &k, &val, "key get");
+    if (rc == 0)
+        rc = s_check_size (&val, 16, "key get");
+    if (rc == 0) {
+        *fingerprint = s_get_u64 (val.mv_data);
+        *order_id = s_get_u64 ((const char *) val.mv_data + 8);
+    }
+    return rc;
+}
+
+int
+bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
+                   uint64_t order_id)
+{
+    assert (self->txn);
+    if (!bus_valid_key (key))
+        return BUS_ERR_INVALID;
+    unsigned char buf[16];
+    s_put_u64 (buf, fingerprint);
+    s_put_u64 (buf + 8, order_id);
+    MDB_val k = s_str_val (key), val = {sizeof buf, buf};
+    return s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
+}
+
+static int
+s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id,
+              bus_order_t *order)
+{
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, id), val;
+    int rc = s_get (txn, self->orders, &key, &val, "get order");
+    return rc ? rc : s_order_decode (&val, order);
+}
+
+int
+bus_store_order_lookup (bus_store_t *self, uint64_t id, bus_order_t *order)
+{
+    assert (self->txn);
+    return s_order_read (self, self->txn, id, order);
+}
+
+uint64_t
+bus_store_order_next_id (bus_store_t *self)
+{
+    assert (self->txn);
+    return ++self->pending_order_id;
+}
+
+//  Keep the open index in step with an order's status.
+static int
+s_index_update (bus_store_t *self, MDB_val *key, bus_status_t status)
+{
+    MDB_val empty = {0, ""};
+    int rc = bus_status_is_open (status)
+                 ? mdb_put (self->txn, self->open, key, &empty, 0)
+                 : mdb_del (self->txn, self->open, key, NULL);
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "open index");
+}
+
+int
+bus_store_append (bus_store_t *self, bus_event_t *event)
+{
+    assert (self->txn);
+    assert (event->order.id > 0);
+    uint64_t seq = self->pending_seq + 1;
+    event->seq = seq;
+    event->order.seq = seq;
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, seq);
+    //  seqs only grow: MDB_APPEND fills pages fully and refuses to
+    //  overwrite an entry should meta and log ever disagree
+    int rc = s_put_frame (self->txn, self->log, &key,
+                          bus_event_encode (event), MDB_APPEND, "append log");
+    key = s_u64_val (buf, event->order.id);
+    if (rc == 0)
+        rc = s_put_frame (self->txn, self->orders, &key,
+                          bus_order_encode (&event->order), 0, "put order");
+    if (rc == 0)
+        rc = s_index_update (self, &key, event->order.status);
+    if (rc == 0)
+        self->pending_seq = seq;
+    return rc;
+}
+
+int
+bus_store_commit (bus_store_t *self)
+{
+    assert (self->txn);
+    int rc = s_meta_flush (self);
+    if (rc == 0)    //  mdb_txn_commit frees the txn even when it fails
+        rc = s_check (mdb_txn_commit (self->txn), "commit");
+    else
+        mdb_txn_abort (self->txn);
+    s_batch_end (self, rc == 0);
+    return rc;
+}
+
+void
+bus_store_abort (bus_store_t *self)
+{
+    if (!self->txn)
+        return;
+    mdb_txn_abort (self->txn);
+    s_batch_end (self, false);
+}
+
+int
+bus_store_grow (bus_store_t *self)
+{
+    assert (self->txn == NULL);
+    MDB_envinfo info;
+    pthread_rwlock_wrlock (&self->lock);
+    int rc = mdb_env_info (self->env, &info);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize (self->env, info.me_mapsize * 2);
+    pthread_rwlock_unlock (&self->lock);
+    if (rc != 0) {
+        s_check (rc, "grow");
+        return BUS_ERR_STORAGE;
+    }
+    zsys_info ("store: map grown from %zu to %zu bytes",
+               info.me_mapsize, info.me_mapsize * 2);
+    return 0;
+}
+
+static int
+s_menu_write (bus_store_t *self, MDB_txn *txn, const char *json, size_t len)
+{
+    MDB_val key = s_str_val ("current"), val = {len, (void *) json};
+    uint64_t version;
+    int rc = s_check (mdb_put (txn, self->menu, &key, &val, 0), "menu put");
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "menu_version", &version);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "menu_version", version + 1);
+    return rc;
+}
+
+int
+bus_store_menu_put (bus_store_t *self, const char *json, size_t len)
+{
+    assert (self->txn == NULL);
+    MDB_txn *txn;
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), "menu put");
+    if (rc == 0) {
+        rc = s_menu_write (self, txn, json, len);
+        if (rc == 0)
+            rc = s_check (mdb_txn_commit (txn), "menu commit");
+        else
+            mdb_txn_abort (txn);
+    }
+    pthread_rwlock_unlock (&self->lock);
+    return rc;
+}
+
+//  ---- Read side --------------------------------------------------------
+
+static int
+s_read_begin (bus_store_t *self, MDB_txn **txn)
+{
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    if (rc != 0)
+        pthread_rwlock_unlock (&self->lock);
+    return s_check (rc, "read");
+}
+
+static void
+s_read_end (bus_store_t *self, MDB_txn *txn)
+{
+    mdb_txn_abort (txn);
+    pthread_rwlock_unlock (&self->lock);
+}
+
+uint64_t
+bus_store_last_seq (bus_store_t *self)
+{
+    return atomic_load (&self->last_seq);
+}
+
+int
+bus_store_get_order (bus_store_t *self, uint64_t id, bus_order_t *order)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    rc = s_order_read (self, txn, id, order);
+    s_read_end (self, txn);
+    return rc;
+}
+
+//  Pass every open order to fn, ascending id.
+static int
+s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
+             void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->open, &cursor);
+    if (rc != 0)
+        return s_check (rc, "snapshot");
+    MDB_cursor_op op = MDB_FIRST;
+    MDB_val key, val;
+    int err = 0;
+    while (err == 0 && (rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+        //  the index holds only ids (same keys as orders)
+        err = s_get (txn, self->orders, &key, &val, "snapshot");
+        if (err == BUS_ERR_NOT_FOUND) {
+            zsys_error ("store: open order %" PRIu64 " is missing",
+                        s_get_u64 (key.mv_data));
+            err = BUS_ERR_STORAGE;
+        }
+        if (err == 0 && fn (val.mv_data, val.mv_size, arg) != 0)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "snapshot");
+}
+
+int
+bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
+                    uint64_t *seq)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    rc = s_meta_get (self, txn, "last_seq", seq);
+    if (rc == 0)
+        rc = s_walk_open (self, txn, fn, arg);
+    s_read_end (self, txn);
+    return rc;
+}
+
+static int
+s_walk_log (bus_store_t *self, MDB_txn *txn, uint64_t from, uint32_t limit,
+            bus_store_item_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->log, &cursor);
+    if (rc != 0)
+        return s_check (rc, "replay");
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, from), val;
+    MDB_cursor_op op = MDB_SET_RANGE;
+    for (uint32_t n = 0; n < limit; n++, op = MDB_NEXT) {
+        rc = mdb_cursor_get (cursor, &key, &val, op);
+        if (rc != 0 || fn (val.mv_data, val.mv_size, arg) != 0)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "replay");
+}
+
+int
+bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
+                  bus_store_item_fn *fn, void *arg, uint64_t *last_seq)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    rc = s_meta_get (self, txn, "last_seq", last_seq);
+    if (rc == 0)
+        rc = s_walk_log (self, txn, from, limit, fn, arg);
+    s_read_end (self, txn);
+    return rc;
+}
+
+//  List filter; order is scratch space, NULL when nothing is filtered.
+typedef struct {
+    uint32_t status;
+    const char *table;
+    bus_order_t *order;
+} s_filter_t;
+
+static int
+s_filter_match (s_filter_t *filter, const MDB_val *val, bool *match)
+{
+    *match = true;
+    if (!filter->order)
+        return 0;
+    int rc = s_order_decode (val, filter->order);
+    if (rc == 0 && filter->status)
+        *match = filter->order->status == (bus_status_t) filter->status;
+    if (rc == 0 && filter->table)
+        *match = *match && streq (filter->order->table, filter->table);
+    return rc;
+}
+
+//  Put the cursor on the newest order with id < from (any id if from 0).
+static int
+s_list_start (MDB_cursor *cursor, uint64_t from, MDB_val *key, MDB_val *val)
+{
+    if (from == 0)
+        return mdb_cursor_get (cursor, key, val, MDB_LAST);
+    unsigned char buf[8];
+    *key = s_u64_val (buf, from);
+    int rc = mdb_cursor_get (cursor, key, val, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)     //  every id is below from
+        return mdb_cursor_get (cursor, key, val, MDB_LAST);
+    //  SET_RANGE lands on the first id >= from: the one before is < from
+    return rc ? rc : mdb_cursor_get (cursor, key, val, MDB_PREV);
+}
+
+//  Walk orders newest first; one match past the page proves a next page.
+static int
+s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
+               uint64_t from, uint32_t limit, bus_store_item_fn *fn,
+               void *arg, uint64_t *next)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->orders, &cursor);
+    if (rc != 0)
+        return s_check (rc, "list");
+    MDB_val key, val;
+    uint32_t passed = 0;
+    uint64_t last = 0;
+    int err = 0;
+    for (rc = s_list_start (cursor, from, &key, &val); rc == 0;
+         rc = mdb_cursor_get (cursor, &key, &val, MDB_PREV)) {
+        bool match;
+        if ((err = s_filter_match (filter, &val, &match)) != 0)
+            break;
+        if (!match)
+            continue;
+        if (passed == limit)
+            break;
+        last = s_get_u64 (key.mv_data);
+        passed++;
+        //  stopped by fn: whether more exist is unknown, offer the cursor
+        if (fn (val.mv_data, val.mv_size, arg) != 0)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    *next = rc == 0 && err == 0 ? last : 0;
+    return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "list");
+}
+
+int
+bus_store_list (bus_store_t *self, uint32_t status, const char *table,
+                uint64_t cursor, uint32_t limit, bus_store_item_fn *fn,
+                void *arg, uint64_t *next)
+{
+    s_filter_t filter = {status, table && *table ? table : NULL, NULL};
+    if (filter.status || filter.table) {
+        filter.order = malloc (sizeof *filter.order);
+        if (!filter.order)
+            return BUS_ERR_NOMEM;
+    }
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc == 0) {
+        rc = s_walk_orders (self, txn, &filter, cursor, limit, fn, arg, next);
+        s_read_end (self, txn);
+    }
+    free (filter.order);
+    return rc;
+}
+
+int
+bus_store_menu_get (bus_store_t *self, char **json, size_t *len)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    MDB_val key = s_str_val ("current"), val;
+    rc = s_get (txn, self->menu, &key, &val, "menu get");
+    if (rc == 0 && !(*json = malloc (val.mv_size + 1)))
+        rc = BUS_ERR_NOMEM;
+    if (rc == 0) {
+        memcpy (*json, val.mv_data, val.mv_size);
+        (*json)[val.mv_size] = '\0';
+        *len = val.mv_size;
+    }
+    s_read_end (self, txn);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  The checks below are asserts: keep them in release (NDEBUG) builds too
+#undef NDEBUG
+#include <assert.h>
+
+#define S_TEST_ORDERS 12    //  placed by s_test_batch
+#define S_TEST_IDS 64       //  ids scanned when counting list matches
+
+//  What a callback saw: ids of orders or seqs of events, in call order.
+typedef struct {
+    size_t count;
+    uint64_t ids[S_TEST_IDS];
+    size_t stop_after;      //  return non-zero after this many; 0 = never
+} s_test_seen_t;
+
+static int
+s_test_seen (s_test_seen_t *seen, uint64_t id)
+{
+    if (seen->count < S_TEST_IDS)
+        seen->ids[seen->count] = id;
+    seen->count++;
+    return seen->stop_after && seen->count == seen->stop_after;
+}
+
+static int
+s_test_order_fn (const void *data, size_t size, void *arg)
+{
+    bus_order_t order;
+    assert (bus_order_decode (data, size, &order) == 0);
+    return s_test_seen (arg, order.id);
+}
+
+static int
+s_test_event_fn (const void *data, size_t size, void *arg)
+{
+    bus_event_t event;
+    assert (bus_event_decode (data, size, &event) == 0);
+    assert (event.order.seq == event.seq);
+    return s_test_seen (arg, event.seq);
+}
+
+static void
+s_test_order (bus_order_t *order, uint64_t id, bus_status_t status,
+              uint32_t lines, size_t note_len)
+{
+    memset (order, 0, sizeof *order);
+    order->id = id;
+    order->version = 1;
+    order->status = status;
+    snprintf (order->table, sizeof order->table, "T%" PRIu64, id % 3);
+    snprintf (order->key, sizeof order->key, "key-%" PRIu64, id);
+    strcpy (order->origin, "gw1");
+    order->created_ms = order->updated_ms = 1767000000000 + (int64_t) id;
+    order->line_count = lines;
+    for (uint32_t i = 0; i < lines; i++) {
+        bus_line_t *line = &order->lines[i];
+        snprintf (line->item_id, sizeof line->item_id, "item-%u", i);
+        line->qty = 1 + i % 9;
+        memset (line->note, 'n', note_len);
+        strcpy (line->name, "Item");
+        line->unit_cents = 100 + i;
+        order->total_cents += line->unit_cents * line->qty;
+    }
+}
+
+//  Append an event carrying order; *seq (if not NULL) gets its seq.
+static int
+s_test_append (bus_store_t *store, const bus_order_t *order, uint64_t *seq)
+{
+    bus_event_t event = {.ts_ms = order->updated_ms,
+                         .type = BUS_EVENT_ORDER_PLACED, .order = *order};
+    int rc = bus_store_append (store, &event);
+    assert (event.order.seq == event.seq);
+    if (seq)
+        *seq = event.seq;
+    return rc;
+}
+
+//  One batch placing count new open orders with their keys.
+static int
+s_test_place (bus_store_t *store, uint32_t count, uint32_t lines,
+              size_t note_len)
+{
+    bus_order_t order;
+    int rc = bus_store_begin (store);
+    for (uint32_t i = 0; rc == 0 && i < count; i++) {
+        uint64_t id = bus_store_order_next_id (store);
+        s_test_order (&order, id, BUS_STATUS_PLACED + id % 4, lines, note_len);
+        rc = s_test_append (store, &order, NULL);
+        if (rc == 0)
+            rc = bus_store_key_put (store, order.key, id * 1000, id);
+    }
+    if (rc == 0)
+        rc = bus_store_commit (store);
+    else
+        bus_store_abort (store);
+    return rc;
+}
+
+static void
+s_test_new_fails (const char *root)
+{
+    char path[256];
+    snprintf (path, sizeof path, "%s/file", root);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fclose (file);
+    snprintf (path, sizeof path, "%s/file/db", root);
+    int err = 0;
+    assert (!bus_store_new (path, 0, &err));
+    assert (err == BUS_ERR_STORAGE);
+    assert (!bus_store_new (path, 0, NULL));
+    assert (!bus_store_new ("", 0, &err));
+    assert (err == BUS_ERR_CONFIG);
+}
+
+static void
+s_test_empty (bus_store_t *store)
+{
+    s_test_seen_t seen = {0};
+    uint64_t seq = 99, next = 99;
+    bus_order_t order;
+    char *json;
+    size_t len;
+    assert (bus_store_map_size (store) == S_MAP_DEFAULT);
+    assert (bus_store_last_seq (store) == 0);
+    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (seq == 0 && seen.count == 0);
+    assert (bus_store_replay (store, 1, 10, s_test_event_fn, &seen, &seq) == 0);
+    assert (seq == 0 && seen.count == 0);
+    assert (bus_store_list (store, 0, NULL, 0, 10, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (next == 0 && seen.count == 0);
+    assert (bus_store_get_order (store, 1, &order) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_menu_get (store, &json, &len) == BUS_ERR_NOT_FOUND);
+}
+
+//  Replay [from, from + limit) and check exactly expect events came back.
+static void
+s_test_replay (bus_store_t *store, uint64_t from, uint32_t limit,
+               size_t expect)
+{
+    s_test_seen_t seen = {0};
+    uint64_t last;
+    assert (bus_store_replay (store, from, limit, s_test_event_fn, &seen,
+                              &last) == 0);
+    assert (last == bus_store_last_seq (store));
+    assert (seen.count == expect);
+    for (size_t i = 0; i < seen.count; i++)
+        assert (seen.ids[i] == (from ? from : 1) + i);
+}
+
+static void
+s_test_batch (bus_store_t *store)
+{
+    bus_order_t order;
+    uint64_t fingerprint, id, seq;
+    assert (bus_store_begin (store) == 0);
+    for (uint64_t i = 1; i <= S_TEST_ORDERS; i++) {
+        assert (bus_store_order_next_id (store) == i);
+        s_test_order (&order, i, BUS_STATUS_PLACED + i % 4, 2, 10);
+        assert (s_test_append (store, &order, &seq) == 0 && seq == i);
+        assert (bus_store_key_put (store, order.key, i * 1000, i) == 0);
+    }
+    //  The batch sees its own writes; readers see none until commit
+    assert (bus_store_key_get (store, "key-1", &fingerprint, &id) == 0);
+    assert (fingerprint == 1000 && id == 1);
+    assert (bus_store_order_lookup (store, 3, &order) == 0 && order.seq == 3);
+    assert (bus_store_last_seq (store) == 0);
+    assert (bus_store_get_order (store, 3, &order) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_commit (store) == 0);
+
+    assert (bus_store_last_seq (store) == S_TEST_ORDERS);
+    assert (bus_store_get_order (store, 5, &order) == 0);
+    assert (order.id == 5 && order.seq == 5 && order.line_count == 2);
+    assert (streq (order.table, "T2") && streq (order.key, "key-5"));
+    assert (streq (order.lines[1].item_id, "item-1"));
+    s_test_replay (store, 1, 100, S_TEST_ORDERS);
+    s_test_replay (store, 5, 3, 3);
+    s_test_replay (store, 0, 2, 2);
+    s_test_replay (store, 10, 100, S_TEST_ORDERS - 9);
+    s_test_replay (store, S_TEST_ORDERS + 1, 10, 0);
+    s_test_replay (store, 1, 0, 0);
+
+    //  A later batch finds the committed keys, and its own new one
+    assert (bus_store_begin (store) == 0);
+    assert (bus_store_key_get (store, "key-7", &fingerprint, &id) == 0);
+    assert (fingerprint == 7000 && id == 7);
+    assert (bus_store_key_get (store, "key-none", &fingerprint, &id)
+            == BUS_ERR_NOT_FOUND);
+    assert (bus_store_key_put (store, "key-late", 1, 2) == 0);
+    assert (bus_store_key_get (store, "key-late", &fingerprint, &id) == 0);
+    assert (fingerprint == 1 && id == 2);
+    assert (bus_store_key_get (store, "", &fingerprint, &id)
+            == BUS_ERR_INVALID);
+    assert (bus_store_order_lookup (store, 99, &order) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_commit (store) == 0);
+    assert (bus_store_last_seq (store) == S_TEST_ORDERS);
+}
+
+static void
+s_test_abort (bus_store_t *store)
+{
+    uint64_t last = bus_store_last_seq (store);
+    uint64_t fingerprint, id, seq;
+    bus_order_t order;
+    assert (bus_store_begin (store) == 0);
+    id = bus_store_order_next_id (store);
+    assert (id == S_TEST_ORDERS + 1);
+    s_test_order (&order, id, BUS_STATUS_PLACED, 1, 0);
+    assert (s_test_append (store, &order, &seq) == 0 && seq == last + 1);
+    assert (bus_store_key_put (store, "key-aborted", 1, id) == 0);
+    bus_store_abort (store);
+    bus_store_abort (store);        //  none open: nothing to do
+
+    assert (bus_store_last_seq (store) == last);
+    assert (bus_store_get_order (store, id, &order) == BUS_ERR_NOT_FOUND);
+    s_test_replay (store, last + 1, 10, 0);
+    assert (bus_store_begin (store) == 0);
+    assert (bus_store_order_next_id (store) == id);
+    assert (bus_store_key_get (store, "key-aborted", &fingerprint, &id)
+            == BUS_ERR_NOT_FOUND);
+    s_test_order (&order, S_TEST_ORDERS + 1, BUS_STATUS_PLACED, 1, 0);
+    assert (s_test_append (store, &order, &seq) == 0 && seq == last + 1);
+    bus_store_abort (store);
+}
+
+static void
+s_test_open_index (bus_store_t *store)
+{
+    s_test_seen_t seen = {0};
+    uint64_t seq;
+    bus_order_t order;
+    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (seq == S_TEST_ORDERS && seen.count == S_TEST_ORDERS);
+    for (size_t i = 0; i < seen.count; i++)
+        assert (seen.ids[i] == i + 1);
+
+    //  Serving order 2 takes it off the kitchen screens
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    order.status = BUS_STATUS_SERVED;
+    order.version++;
+    assert (bus_store_begin (store) == 0);
+    assert (s_test_append (store, &order, NULL) == 0);
+    assert (bus_store_commit (store) == 0);
+    memset (&seen, 0, sizeof seen);
+    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (seq == S_TEST_ORDERS + 1 && seen.count == S_TEST_ORDERS - 1);
+    assert (seen.ids[0] == 1 && seen.ids[1] == 3);
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    assert (order.status == BUS_STATUS_SERVED && order.version == 2);
+    assert (order.seq == S_TEST_ORDERS + 1);
+
+    //  fn may stop the walk early
+    memset (&seen, 0, sizeof seen);
+    seen.stop_after = 3;
+    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (seen.count == 3);
+}
+
+static bool
+s_test_matches (bus_store_t *store, uint64_t id, uint32_t status,
+                const char *table)
+{
+    bus_order_t order;
+    if (bus_store_get_order (store, id, &order) != 0)
+        return false;
+    return (!status || order.status == (bus_status_t) status)
+           && (!table || !*table || streq (order.table, table));
+}
+
+//  Walk every page of a list: newest first, only matches, no repeats, no
+//  skips (the total equals a scan of every order), no empty pages.
+static void
+s_test_list_walk (bus_store_t *store, uint32_t status, const char *table,
+                  uint32_t limit)
+{
+    uint64_t cursor = 0, prev = UINT64_MAX;
+    size_t total = 0, expect = 0;
+    do {
+        s_test_seen_t seen = {0};
+        uint64_t next;
+        assert (bus_store_list (store, status, table, cursor, limit,
+                                s_test_order_fn, &seen, &next) == 0);
+        assert (seen.count <= limit && (seen.count > 0 || cursor == 0));
+        assert (next == 0 || next == seen.ids[limit - 1]);
+        for (size_t i = 0; i < seen.count; i++) {
+            assert (seen.ids[i] < prev);
+            assert (s_test_matches (store, seen.ids[i], status, table));
+            prev = seen.ids[i];
+        }
+        total += seen.count;
+        cursor = next;
+    } while (cursor);
+    for (uint64_t id = 1; id <= S_TEST_IDS; id++)
+        expect += s_test_matches (store, id, status, table);
+    assert (total == expect);
+}
+
+static void
+s_test_list (bus_store_t *store)
+{
+    const struct { uint32_t status; const char *table; } filters[] = {
+        {0, NULL},  {0, ""},  {BUS_STATUS_PLACED, NULL},  {0, "T1"},
+        {BUS_STATUS_ACCEPTED, "T2"},  {BUS_STATUS_SERVED, NULL},
+        {0, "nope"},
+    };
+    const uint32_t limits[] = {1, 2, 5, S_TEST_ORDERS, 50};
+    for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++)
+        for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++)
+            s_test_list_walk (store, filters[f].status, filters[f].table,
+                              limits[l]);
+
+    s_test_seen_t seen = {0};
+    uint64_t next;
+    assert (bus_store_list (store, 0, NULL, 5, 50, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (seen.count == 4 && seen.ids[0] == 4 && next == 0);
+    memset (&seen, 0, sizeof seen);
+    assert (bus_store_list (store, 0, NULL, 1000, 50, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (seen.count == S_TEST_ORDERS && seen.ids[0] == S_TEST_ORDERS);
+    memset (&seen, 0, sizeof seen);
+    assert (bus_store_list (store, 0, NULL, 1, 50, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (seen.count == 0 && next == 0);
+    memset (&seen, 0, sizeof seen);
+    seen.stop_after = 2;
+    assert (bus_store_list (store, 0, "T1", 0, 5, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (seen.count == 2 && seen.ids[0] == 10 && next == 7);
+}
+
+static uint64_t
+s_test_menu_version (bus_store_t *store)
+{
+    MDB_txn *txn;
+    uint64_t version;
+    assert (s_read_begin (store, &txn) == 0);
+    assert (s_meta_get (store, txn, "menu_version", &version) == 0);
+    s_read_end (store, txn);
+    return version;
+}
+
+static void
+s_test_menu (bus_store_t *store)
+{
+    const char *doc = "{\"categories\":[]}";
+    char *json;
+    size_t len;
+    assert (s_test_menu_version (store) == 0);
+    assert (bus_store_menu_put (store, doc, strlen (doc)) == 0);
+    assert (bus_store_menu_get (store, &json, &len) == 0);
+    assert (len == strlen (doc) && streq (json, doc));
+    free (json);
+    assert (s_test_menu_version (store) == 1);
+
+    //  The text need not be NUL-terminated; the copy always is
+    assert (bus_store_menu_put (store, "{}trailing", 2) == 0);
+    assert (bus_store_menu_get (store, &json, &len) == 0);
+    assert (len == 2 && streq (json, "{}"));
+    free (json);
+    assert (s_test_menu_version (store) == 2);
+}
+
+//  Counters continue where they were; the map never shrinks on reopen.
+static void
+s_test_reopen (const char *dir)
+{
+    uint64_t last = S_TEST_ORDERS + 1;
+    bus_order_t order;
+    char *json;
+    size_t len;
+    int err = -1;
+    bus_store_t *store = bus_store_new (dir, 1 << 20, &err);
+    assert (store && err == -1);
+    assert (bus_store_map_size (store) == S_MAP_DEFAULT);
+    assert (bus_store_last_seq (store) == last);
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    assert (order.status == BUS_STATUS_SERVED);
+    assert (bus_store_menu_get (store, &json, &len) == 0 && len == 2);
+    free (json);
+    assert (s_test_menu_version (store) == 2);
+    assert (s_test_place (store, 1, 1, 0) == 0);
+    assert (bus_store_last_seq (store) == last + 1);
+    assert (bus_store_get_order (store, S_TEST_ORDERS + 1, &order) == 0);
+    assert (order.seq == last + 1);
+    bus_store_destroy (&store);
+
+    store = bus_store_new (dir, 2 * S_MAP_DEFAULT, NULL);
+    assert (store && bus_store_map_size (store) == 2 * S_MAP_DEFAULT);
+    assert (bus_store_last_seq (store) == last + 1);
+    bus_store_destroy (&store);
+}
+
+//  A full map fails the batch, which is aborted, then redone after a grow.
+static void
+s_test_map_full (const char *dir, bool verbose)
+{
+    const size_t small = 256 * 1024;
+    const uint64_t orders = 40;
+    bus_store_t *store = bus_store_new (dir, small, NULL);
+    assert (store && bus_store_map_size (store) == small);
+    size_t grows = 0;
+    while (bus_store_last_seq (store) < orders) {
+        uint64_t before = bus_store_last_seq (store);
+        int rc = s_test_place (store, 4, BUS_LINES_MAX, BUS_NOTE_MAX - 1);
+        if (rc == BUS_ERR_MAP_FULL) {
+            size_t size = bus_store_map_size (store);
+            assert (bus_store_last_seq (store) == before);
+            assert (bus_store_grow (store) == 0);
+            assert (bus_store_map_size (store) == 2 * size);
+            grows++;
+        }
+        else
+            assert (rc == 0 && bus_store_last_seq (store) == before + 4);
+    }
+    assert (grows > 0);
+    if (verbose)
+        printf ("   %zu grows to place %" PRIu64 " large orders\n", grows,
+                orders);
+    //  Failed batches left no gaps: ids and seqs still match
+    bus_order_t order;
+    for (uint64_t id = 1; id <= orders; id++) {
+        assert (bus_store_get_order (store, id, &order) == 0);
+        assert (order.seq == id && order.line_count == BUS_LINES_MAX);
+        assert (strlen (order.lines[BUS_LINES_MAX - 1].note)
+                == BUS_NOTE_MAX - 1);
+    }
+    s_test_replay (store, 1, 1000, orders);
+    size_t size = bus_store_map_size (store);
+    bus_store_destroy (&store);
+    store = bus_store_new (dir, small, NULL);
+    assert (store && bus_store_map_size (store) == size);
+    bus_store_destroy (&store);
+}
+
+typedef struct {
+    bus_store_t *store;
+    atomic_bool stop;
+    atomic_size_t rounds;
+    size_t errors;
+} s_test_reader_t;
+
+//  One consistent read: the snapshot holds every order (all are open and
+//  each seq placed one), and the log's tail is gap-free up to last_seq.
+static bool
+s_test_read_once (bus_store_t *store, uint64_t *prev)
+{
+    s_test_seen_t orders = {0}, events = {0};
+    uint64_t seq, last, floor = bus_store_last_seq (store);
+    if (bus_store_snapshot (store, s_test_order_fn, &orders, &seq) != 0
+        || seq < floor || seq < *prev || orders.count != seq)
+        return false;
+    uint64_t from = seq > 3 ? seq - 3 : 1;
+    if (bus_store_replay (store, from, 10, s_test_event_fn, &events, &last)
+        != 0 || last < seq)
+        return false;
+    *prev = last;
+    uint64_t tail = last >= from ? last - from + 1 : 0;
+    return events.count == (tail < 10 ? tail : 10)
+           && (events.count == 0 || events.ids[0] == from);
+}
+
+static void *
+s_test_reader (void *arg)
+{
+    s_test_reader_t *reader = arg;
+    uint64_t prev = 0;
+    while (!atomic_load (&reader->stop)) {
+        reader->errors += !s_test_read_once (reader->store, &prev);
+        atomic_fetch_add (&reader->rounds, 1);
+    }
+    return NULL;
+}
+
+static void
+s_test_concurrent (const char *dir, bool verbose)
+{
+    s_test_reader_t reader = {.store = bus_store_new (dir, 256 * 1024, NULL)};
+    assert (reader.store);
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_test_reader, &reader) == 0);
+    size_t grows = 0;
+    for (int batch = 0; batch < 30; batch++) {
+        int rc;
+        while ((rc = s_test_place (reader.store, 2, BUS_LINES_MAX, 100))
+               == BUS_ERR_MAP_FULL) {
+            assert (bus_store_grow (reader.store) == 0);
+            grows++;
+        }
+        assert (rc == 0);
+        if (batch % 10 == 5) {
+            assert (bus_store_grow (reader.store) == 0);
+            grows++;
+        }
+    }
+    while (atomic_load (&reader.rounds) == 0)
+        zclock_sleep (1);
+    atomic_store (&reader.stop, true);
+    assert (pthread_join (thread, NULL) == 0);
+    assert (reader.errors == 0);
+    assert (bus_store_last_seq (reader.store) == 60);
+    if (verbose)
+        printf ("   %zu reader rounds across 30 batches and %zu grows\n",
+                atomic_load (&reader.rounds), grows);
+    bus_store_destroy (&reader.store);
+}
+
+void
+bus_store_test (bool verbose)
+{
+    if (verbose)
+        printf (" * bus_store:\n");
+    char root[] = "/tmp/bus_store_test.XXXXXX";
+    assert (mkdtemp (root));
+    char dir[sizeof root + 16];
+    s_test_new_fails (root);
+
+    snprintf (dir, sizeof dir, "%s/a/b", root);    //  parents are missing
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store);
+    s_test_empty (store);
+    s_test_batch (store);
+    s_test_abort (store);
+    s_test_open_index (store);
+    s_test_list (store);
+    s_test_menu (store);
+    bus_store_destroy (&store);
+    bus_store_destroy (&store);
+    s_test_reopen (dir);
+
+    snprintf (dir, sizeof dir, "%s/full", root);
+    s_test_map_full (dir, verbose);
+    snprintf (dir, sizeof dir, "%s/concurrent", root);
+    s_test_concurrent (dir, verbose);
+
+    zdir_t *tree = zdir_new (root, NULL);
+    assert (tree);
+    zdir_remove (tree, true);
+    zdir_destroy (&tree);
+    assert (!zsys_file_exists (root));
+}

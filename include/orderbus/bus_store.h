@@ -1,0 +1,136 @@
+/*  bus_store.h — the LMDB environment: event log, orders, idempotency keys,
+    menu.  Only the writer node writes it.
+
+    Databases (named LMDB sub-databases in one environment directory):
+      log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h)
+      orders id  (8-byte big-endian) -> encoded bus_order_t
+      open   id  (8-byte big-endian) -> "" for orders whose status is open
+      keys   idempotency key         -> {fingerprint, order id} (16 bytes)
+      meta   "last_seq", "last_order_id", "menu_version" -> u64 big-endian
+      menu   "current"               -> menu JSON text
+
+    Write side: one thread brackets a batch of calls with bus_store_begin
+    and bus_store_commit.  bus_store_commit returns only after LMDB has
+    synced the transaction to disk (the environment never uses MDB_NOSYNC):
+    that is what makes an ack durable.
+
+    Read side: bus_store_get_order, _snapshot, _replay, _list, _menu_get and
+    _last_seq may be called from any thread at any time, concurrently with
+    the writer; each opens its own read-only transaction, so it sees one
+    consistent committed state and never blocks the writer.
+
+    Map growth: a put that hits MDB_MAP_FULL returns BUS_ERR_MAP_FULL.  The
+    caller aborts, calls bus_store_grow, and redoes the batch.  Growth waits
+    for in-flight reads (an internal rwlock), since LMDB only allows
+    mdb_env_set_mapsize with no transaction active in the process.  */
+
+#ifndef BUS_STORE_H_INCLUDED
+#define BUS_STORE_H_INCLUDED
+
+#include "orderbus/bus_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_store_t bus_store_t;
+
+/*  Open (creating if needed) the environment in directory dir, which is
+    created if missing.  Returns the store, or NULL and sets *err to a
+    bus_err_t (and logs the LMDB reason).  map_size is the initial map size
+    in bytes; 0 means 64 MiB.  */
+bus_store_t *bus_store_new (const char *dir, size_t map_size, int *err);
+
+/*  Close the environment, aborting any open write transaction.
+    NULL-safe; sets *self_p to NULL.  */
+void bus_store_destroy (bus_store_t **self_p);
+
+/*  Current map size in bytes.  */
+size_t bus_store_map_size (bus_store_t *self);
+
+/*  ---- Write side (one thread only) ------------------------------------ */
+
+/*  Open the write transaction for a batch.  0 or BUS_ERR_STORAGE.  */
+int bus_store_begin (bus_store_t *self);
+
+/*  Look up an idempotency key in the open transaction (sees this batch's
+    own writes).  Returns 0 and fills fingerprint and order_id, or
+    BUS_ERR_NOT_FOUND.  */
+int bus_store_key_get (bus_store_t *self, const char *key,
+                       uint64_t *fingerprint, uint64_t *order_id);
+
+/*  Record key -> {fingerprint, order_id} in the open transaction.  */
+int bus_store_key_put (bus_store_t *self, const char *key,
+                       uint64_t fingerprint, uint64_t order_id);
+
+/*  Read an order in the open transaction.  0 or BUS_ERR_NOT_FOUND.  */
+int bus_store_order_lookup (bus_store_t *self, uint64_t id,
+                            bus_order_t *order);
+
+/*  Reserve the next order id (1, 2, ...) in the open transaction.  */
+uint64_t bus_store_order_next_id (bus_store_t *self);
+
+/*  Append an event in the open transaction: assigns event->seq (last + 1)
+    and sets event->order.seq to it, writes the log entry, stores the
+    order's new state and updates the open index.  0, BUS_ERR_MAP_FULL,
+    BUS_ERR_NOMEM or BUS_ERR_STORAGE.  */
+int bus_store_append (bus_store_t *self, bus_event_t *event);
+
+/*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
+    BUS_ERR_STORAGE.  On error the transaction is aborted and nothing of
+    it is visible.  */
+int bus_store_commit (bus_store_t *self);
+
+/*  Abort the open transaction, if any.  */
+void bus_store_abort (bus_store_t *self);
+
+/*  Double the map size.  No write transaction may be open.  0 or
+    BUS_ERR_STORAGE.  */
+int bus_store_grow (bus_store_t *self);
+
+/*  Replace the menu document (JSON text, not NUL-terminated) in its own
+    durable transaction, bumping menu_version.  No write transaction may be
+    open.  0 or a bus_err_t.  */
+int bus_store_menu_put (bus_store_t *self, const char *json, size_t len);
+
+/*  ---- Read side (any thread) ------------------------------------------ */
+
+/*  Called once per item with its encoded bytes (valid only during the
+    call).  Return 0 to go on, non-zero to stop early.  */
+typedef int (bus_store_item_fn) (const void *data, size_t size, void *arg);
+
+/*  Sequence of the last committed event, 0 for an empty log.  */
+uint64_t bus_store_last_seq (bus_store_t *self);
+
+/*  Read one committed order.  0, BUS_ERR_NOT_FOUND or BUS_ERR_STORAGE.  */
+int bus_store_get_order (bus_store_t *self, uint64_t id, bus_order_t *order);
+
+/*  Call fn for every open order (ascending id), all read in one
+    transaction; *seq is set to the last seq that state includes.  */
+int bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
+                        uint64_t *seq);
+
+/*  Call fn for each logged event with seq >= from, ascending, at most
+    limit of them.  *last_seq is set to the last committed seq.  */
+int bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
+                      bus_store_item_fn *fn, void *arg, uint64_t *last_seq);
+
+/*  List orders newest first (descending id).  cursor 0 starts at the
+    newest; otherwise only ids < cursor are listed.  status 0 means any,
+    table NULL or "" means any.  At most limit orders are passed to fn;
+    *next is the cursor for the following page, or 0 if there is none.  */
+int bus_store_list (bus_store_t *self, uint32_t status, const char *table,
+                    uint64_t cursor, uint32_t limit, bus_store_item_fn *fn,
+                    void *arg, uint64_t *next);
+
+/*  Read the menu document.  0 and a new NUL-terminated copy in *json
+    (caller frees) with its length, or BUS_ERR_NOT_FOUND.  */
+int bus_store_menu_get (bus_store_t *self, char **json, size_t *len);
+
+/*  Selftest.  */
+void bus_store_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
