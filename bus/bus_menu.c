@@ -1,0 +1,582 @@
+/*  bus_menu.c — the menu: a validated JSON document, indexed by item id.
+
+    The whole document is checked before a menu exists, so the writer never
+    prices an order from a half-loaded menu.  Errors name the JSON path of
+    the first problem found, in document order.  */
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <czmq.h>
+#include <jansson.h>
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_menu.h"
+
+#define S_CATEGORIES_MAX 64
+#define S_CATEGORY_ITEMS_MAX 256
+#define S_PRICE_MAX 10000000
+#define S_DEFAULT_STATION "kitchen"
+
+struct _bus_menu_t {
+    char *json;                 /* the document, NUL-terminated copy       */
+    size_t json_len;
+    bus_menu_item_t *items;     /* document order                          */
+    size_t size;
+    size_t capacity;
+    zhashx_t *index;            /* item id -> item; keys point into items  */
+};
+
+/*  Where the parser is, for error messages.  */
+typedef struct {
+    bus_menu_t *menu;
+    char *err;
+    size_t err_cap;
+    char path[64];              /* "" or "categories[3].items[12]" */
+} s_parser_t;
+
+/*  Write "<path>.<field>: <message>" into the caller's buffer; the document
+    itself is called "(document)".  Returns -1 so callers can return it.  */
+static int
+s_fail (s_parser_t *p, const char *field, const char *format, ...)
+{
+    if (!p->err || p->err_cap == 0)
+        return -1;
+    const char *path = *p->path || field ? p->path : "(document)";
+    const char *dot = *p->path && field ? "." : "";
+    int n = snprintf (p->err, p->err_cap, "%s%s%s: ", path, dot,
+                      field ? field : "");
+    if (n >= 0 && (size_t) n < p->err_cap) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (p->err + n, p->err_cap - n, format, args);
+        va_end (args);
+    }
+    return -1;
+}
+
+static int
+s_parse_item (s_parser_t *p, json_t *obj, const char *category)
+{
+    if (!json_is_object (obj))
+        return s_fail (p, NULL, "must be an object");
+    const char *id = json_string_value (json_object_get (obj, "id"));
+    if (!bus_valid_item_id (id))
+        return s_fail (p, "id", "must be a string of 1 to %d characters "
+                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+    if (zhashx_lookup (p->menu->index, id))
+        return s_fail (p, "id", "duplicate item id '%s'", id);
+
+    //  Names go to kitchen screens and receipts: same text rules as notes
+    const char *name = json_string_value (json_object_get (obj, "name"));
+    if (!name || !*name || strlen (name) >= BUS_NAME_MAX || !bus_valid_note (name))
+        return s_fail (p, "name", "must be a string of 1 to %d bytes of UTF-8 "
+                       "text without control characters", BUS_NAME_MAX - 1);
+    json_t *description = json_object_get (obj, "description");
+    if (description && !json_is_string (description))
+        return s_fail (p, "description", "must be a string");
+
+    json_t *price = json_object_get (obj, "price_cents");
+    if (!json_is_integer (price) || json_integer_value (price) < 0
+        || json_integer_value (price) > S_PRICE_MAX)
+        return s_fail (p, "price_cents", "must be an integer from 0 to %d",
+                       S_PRICE_MAX);
+    json_t *station = json_object_get (obj, "station");
+    const char *station_id = station ? json_string_value (station)
+                                     : S_DEFAULT_STATION;
+    if (!bus_valid_item_id (station_id))
+        return s_fail (p, "station", "must be a string of 1 to %d characters "
+                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+    json_t *available = json_object_get (obj, "available");
+    if (available && !json_is_boolean (available))
+        return s_fail (p, "available", "must be true or false");
+
+    //  Every string was length-checked above, so the copies cannot fail
+    bus_menu_item_t *item = &p->menu->items[p->menu->size++];
+    bus_strlcpy (item->id, id, sizeof item->id);
+    bus_strlcpy (item->name, name, sizeof item->name);
+    bus_strlcpy (item->category, category, sizeof item->category);
+    bus_strlcpy (item->station, station_id, sizeof item->station);
+    item->price_cents = json_integer_value (price);
+    item->available = !available || json_is_true (available);
+    zhashx_insert (p->menu->index, item->id, item);
+    return 0;
+}
+
+static int
+s_parse_category (s_parser_t *p, json_t *obj, size_t index)
+{
+    snprintf (p->path, sizeof p->path, "categories[%zu]", index);
+    if (!json_is_object (obj))
+        return s_fail (p, NULL, "must be an object");
+    const char *id = json_string_value (json_object_get (obj, "id"));
+    if (!bus_valid_item_id (id))
+        return s_fail (p, "id", "must be a string of 1 to %d characters "
+                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+    const char *name = json_string_value (json_object_get (obj, "name"));
+    if (!name || !*name)
+        return s_fail (p, "name", "must be a non-empty string");
+    json_t *items = json_object_get (obj, "items");
+    if (!json_is_array (items) || json_array_size (items) > S_CATEGORY_ITEMS_MAX)
+        return s_fail (p, "items", "must be an array of at most %d items",
+                       S_CATEGORY_ITEMS_MAX);
+
+    for (size_t i = 0; i < json_array_size (items); i++) {
+        snprintf (p->path, sizeof p->path, "categories[%zu].items[%zu]",
+                  index, i);
+        if (p->menu->size == p->menu->capacity)
+            return s_fail (p, NULL, "the menu has more than %d items",
+                           BUS_MENU_ITEMS_MAX);
+        if (s_parse_item (p, json_array_get (items, i), id))
+            return -1;
+    }
+    return 0;
+}
+
+/*  Items the document declares, at most BUS_MENU_ITEMS_MAX: enough room
+    for all of them, so item pointers (and the index's keys) never move.
+    Malformed categories count 0 and are reported by s_parse_category.  */
+static size_t
+s_count_items (json_t *categories)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < json_array_size (categories); i++) {
+        json_t *category = json_array_get (categories, i);
+        count += json_array_size (json_object_get (category, "items"));
+    }
+    return count < BUS_MENU_ITEMS_MAX ? count : BUS_MENU_ITEMS_MAX;
+}
+
+static int
+s_parse_document (s_parser_t *p, json_t *root)
+{
+    if (!json_is_object (root))
+        return s_fail (p, NULL, "must be a JSON object");
+    json_t *name = json_object_get (root, "name");
+    if (name && !json_is_string (name))
+        return s_fail (p, "name", "must be a string");
+    json_t *categories = json_object_get (root, "categories");
+    if (!json_is_array (categories) || json_array_size (categories) == 0
+        || json_array_size (categories) > S_CATEGORIES_MAX)
+        return s_fail (p, "categories", "must be a non-empty array of at "
+                       "most %d categories", S_CATEGORIES_MAX);
+
+    p->menu->capacity = s_count_items (categories);
+    if (p->menu->capacity) {
+        p->menu->items = calloc (p->menu->capacity, sizeof *p->menu->items);
+        if (!p->menu->items)
+            return s_fail (p, NULL, "out of memory");
+    }
+    for (size_t i = 0; i < json_array_size (categories); i++)
+        if (s_parse_category (p, json_array_get (categories, i), i))
+            return -1;
+    return 0;
+}
+
+bus_menu_t *
+bus_menu_new (const char *json, size_t len, char *err, size_t err_cap)
+{
+    s_parser_t parser = {.err = err, .err_cap = err_cap};
+    json_t *root = NULL;
+    bus_menu_t *self = calloc (1, sizeof *self);
+    if (!self || !(self->json = malloc (len + 1))
+        || !(self->index = zhashx_new ())) {
+        s_fail (&parser, NULL, "out of memory");
+        goto fail;
+    }
+    //  Keys are the ids stored in items, which outlive the index
+    zhashx_set_key_duplicator (self->index, NULL);
+    zhashx_set_key_destructor (self->index, NULL);
+    if (len)
+        memcpy (self->json, json, len);
+    self->json[len] = '\0';
+    self->json_len = len;
+    parser.menu = self;
+
+    json_error_t jerr;
+    root = json_loadb (json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                       &jerr);
+    if (!root) {
+        s_fail (&parser, NULL, "not valid JSON: %s at line %d column %d",
+                jerr.text, jerr.line, jerr.column);
+        goto fail;
+    }
+    if (s_parse_document (&parser, root))
+        goto fail;
+    json_decref (root);
+    return self;
+
+fail:
+    json_decref (root);
+    bus_menu_destroy (&self);
+    return NULL;
+}
+
+/*  Read the whole file into a new buffer.  Returns 0, or -1 with the
+    reason in err.  */
+static int
+s_read_file (const char *path, char **doc, size_t *len, char *err,
+             size_t err_cap)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file) {
+        snprintf (err, err_cap, "cannot open: %s", strerror (errno));
+        return -1;
+    }
+    //  One byte more than allowed tells a full-size file from a larger one
+    *doc = malloc (BUS_MENU_DOC_MAX + 1);
+    *len = *doc ? fread (*doc, 1, BUS_MENU_DOC_MAX + 1, file) : 0;
+    int rc = -1;
+    if (!*doc)
+        snprintf (err, err_cap, "out of memory");
+    else if (ferror (file))
+        snprintf (err, err_cap, "cannot read: %s", strerror (errno));
+    else if (*len > BUS_MENU_DOC_MAX)
+        snprintf (err, err_cap, "file is larger than %d bytes",
+                  BUS_MENU_DOC_MAX);
+    else
+        rc = 0;
+    fclose (file);
+    return rc;
+}
+
+bus_menu_t *
+bus_menu_load (const char *path, char *err, size_t err_cap)
+{
+    assert (path);
+    char reason[512] = "";
+    char *doc = NULL;
+    size_t len = 0;
+    bus_menu_t *self = NULL;
+    if (s_read_file (path, &doc, &len, reason, sizeof reason) == 0)
+        self = bus_menu_new (doc, len, reason, sizeof reason);
+    if (!self && err && err_cap)
+        snprintf (err, err_cap, "%s: %s", path, reason);
+    free (doc);
+    return self;
+}
+
+void
+bus_menu_destroy (bus_menu_t **self_p)
+{
+    if (self_p && *self_p) {
+        bus_menu_t *self = *self_p;
+        zhashx_destroy (&self->index);
+        free (self->items);
+        free (self->json);
+        free (self);
+        *self_p = NULL;
+    }
+}
+
+const bus_menu_item_t *
+bus_menu_find (const bus_menu_t *self, const char *id)
+{
+    assert (self);
+    return id ? (const bus_menu_item_t *) zhashx_lookup (self->index, id)
+              : NULL;
+}
+
+size_t
+bus_menu_size (const bus_menu_t *self)
+{
+    assert (self);
+    return self->size;
+}
+
+const bus_menu_item_t *
+bus_menu_item (const bus_menu_t *self, size_t index)
+{
+    assert (self);
+    return index < self->size ? &self->items[index] : NULL;
+}
+
+const char *
+bus_menu_json (const bus_menu_t *self)
+{
+    assert (self);
+    return self->json;
+}
+
+size_t
+bus_menu_json_len (const bus_menu_t *self)
+{
+    assert (self);
+    return self->json_len;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  The checks below are asserts: keep them in release (NDEBUG) builds too
+#undef NDEBUG
+#include <assert.h>
+
+#ifdef ORDERBUS_SHARE_DIR
+#define S_TEST_MENU ORDERBUS_SHARE_DIR "/config/demo-menu.json"
+#else
+#define S_TEST_MENU "./config/demo-menu.json"
+#endif
+
+#define S_X10 "xxxxxxxxxx"
+#define S_CAT(items) "{\"categories\":[{\"id\":\"c\",\"name\":\"C\",\"items\":[" \
+                     items "]}]}"
+
+typedef struct {
+    const char *doc;
+    const char *expect;         /* substring of the error message */
+} s_broken_t;
+
+static const s_broken_t s_broken[] = {
+    {"{\"categories\": [", "(document): not valid JSON: "},
+    {"", "(document): not valid JSON: "},
+    {"[]", "(document): must be a JSON object"},
+    {"{\"name\": 7, \"categories\": []}", "name: must be a string"},
+    {"{}", "categories: must be a non-empty array of at most 64 categories"},
+    {"{\"categories\": []}", "categories: must be a non-empty array"},
+    {"{\"categories\": {}}", "categories: must be a non-empty array"},
+    {"{\"categories\": [1]}", "categories[0]: must be an object"},
+    {"{\"categories\": [{\"name\": \"A\", \"items\": []}]}",
+     "categories[0].id: must be a string"},
+    {"{\"categories\": [{\"id\": \"a\", \"items\": []}]}",
+     "categories[0].name: must be a non-empty string"},
+    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\"}]}",
+     "categories[0].items: must be an array of at most 256 items"},
+    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": []},"
+     " {\"id\": \"b\", \"name\": \"B\", \"items\": [{\"id\": \"x\","
+     " \"name\": \"X\"}]}]}",
+     "categories[1].items[0].price_cents: must be an integer from 0 to 10000000"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1}"),
+     "categories[0].items[0].price_cents: must be an integer"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":12.5}"),
+     "categories[0].items[0].price_cents"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1250.0}"),
+     "categories[0].items[0].price_cents"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":\"1250\"}"),
+     "categories[0].items[0].price_cents"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":10000001}"),
+     "categories[0].items[0].price_cents"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1e3}"),
+     "categories[0].items[0].price_cents"},
+    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": ["
+     "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]},"
+     "{\"id\": \"b\", \"name\": \"B\", \"items\": ["
+     "{\"id\": \"fries\", \"name\": \"Fries\", \"price_cents\": 1},"
+     "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]}]}",
+     "categories[1].items[1].id: duplicate item id 'burger'"},
+    {S_CAT ("{\"id\":\"bur ger\",\"name\":\"X\",\"price_cents\":1}"),
+     "categories[0].items[0].id: must be a string"},
+    {S_CAT ("{\"id\":\"x/y\",\"name\":\"X\",\"price_cents\":1}"),
+     "categories[0].items[0].id"},
+    {S_CAT ("{\"name\":\"X\",\"price_cents\":1}"), "categories[0].items[0].id"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
+            S_X10 S_X10 "x\",\"price_cents\":1}"),
+     "categories[0].items[0].name: must be a string of 1 to 80 bytes"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"\",\"price_cents\":1}"),
+     "categories[0].items[0].name"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"a\\tb\",\"price_cents\":1}"),
+     "categories[0].items[0].name"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"description\":2}"),
+     "categories[0].items[0].description: must be a string"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"station\":\"a b\"}"),
+     "categories[0].items[0].station"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"available\":1}"),
+     "categories[0].items[0].available: must be true or false"},
+    {S_CAT ("\"x\""), "categories[0].items[0]: must be an object"},
+    {"{\"categories\": [], \"categories\": []}", "(document): not valid JSON"},
+};
+
+/*  A generated menu document with the given shape; caller frees.  */
+static char *
+s_test_menu_doc (size_t categories, size_t items_each)
+{
+    char *doc = NULL;
+    size_t size = 0;
+    FILE *stream = open_memstream (&doc, &size);
+    assert (stream);
+    fprintf (stream, "{\"categories\": [");
+    for (size_t c = 0; c < categories; c++) {
+        fprintf (stream, "%s{\"id\": \"c%zu\", \"name\": \"C\", \"items\": [",
+                 c ? "," : "", c);
+        for (size_t i = 0; i < items_each; i++)
+            fprintf (stream, "%s{\"id\": \"i%zu-%zu\", \"name\": \"Item\","
+                     " \"price_cents\": %zu}", i ? "," : "", c, i, i);
+        fprintf (stream, "]}");
+    }
+    fprintf (stream, "]}");
+    fclose (stream);
+    return doc;
+}
+
+static void
+s_test_reject (const char *doc, const char *expect, bool verbose)
+{
+    char err[512] = "";
+    bus_menu_t *menu = bus_menu_new (doc, strlen (doc), err, sizeof err);
+    if (verbose)
+        printf ("   rejected: %s\n", err);
+    assert (menu == NULL);
+    assert (strstr (err, expect));
+}
+
+static void
+s_test_demo (void)
+{
+    char err[512] = "";
+    bus_menu_t *menu = bus_menu_load (S_TEST_MENU, err, sizeof err);
+    if (!menu)
+        fprintf (stderr, "bus_menu_test: %s\n", err);
+    assert (menu);
+    assert (bus_menu_size (menu) == 32);
+    assert (bus_menu_item (menu, 32) == NULL);
+    assert (streq (bus_menu_item (menu, 0)->id, "soup"));
+
+    const bus_menu_item_t *burger = bus_menu_find (menu, "burger");
+    assert (burger);
+    assert (streq (burger->name, "Burger"));
+    assert (streq (burger->category, "mains"));
+    assert (streq (burger->station, "grill"));
+    assert (burger->price_cents == 1650);
+    assert (burger->available);
+    assert (streq (bus_menu_find (menu, "ice-cream")->name, "Ice Cream"));
+    assert (streq (bus_menu_find (menu, "soup")->station, "kitchen"));
+    assert (streq (bus_menu_find (menu, "creme-brulee")->name, "Crème Brûlée"));
+    const char *ids[] = {"fries", "salmon", "caesar", "cola"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        assert (bus_menu_find (menu, ids[i]));
+    assert (bus_menu_find (menu, "Burger") == NULL);
+    assert (bus_menu_find (menu, "") == NULL);
+    assert (bus_menu_find (menu, NULL) == NULL);
+
+    size_t unavailable = 0;
+    for (size_t i = 0; i < bus_menu_size (menu); i++)
+        if (!bus_menu_item (menu, i)->available) {
+            assert (streq (bus_menu_item (menu, i)->id, "asparagus"));
+            unavailable++;
+        }
+    assert (unavailable == 1);
+
+    const char *json = bus_menu_json (menu);
+    assert (json[0] == '{');
+    assert (strlen (json) == bus_menu_json_len (menu));
+    assert (json[bus_menu_json_len (menu) - 1] == '\n');
+    bus_menu_destroy (&menu);
+    assert (menu == NULL);
+    bus_menu_destroy (&menu);
+}
+
+static void
+s_test_limits (bool verbose)
+{
+    //  8 x 256 is exactly the limit; 9 x 228 crosses it at item 2049
+    char *doc = s_test_menu_doc (8, 256);
+    bus_menu_t *menu = bus_menu_new (doc, strlen (doc), NULL, 0);
+    assert (menu && bus_menu_size (menu) == BUS_MENU_ITEMS_MAX);
+    assert (bus_menu_find (menu, "i7-255")->price_cents == 255);
+    bus_menu_destroy (&menu);
+    free (doc);
+
+    doc = s_test_menu_doc (9, 228);
+    s_test_reject (doc, "categories[8].items[224]: the menu has more than 2048 items",
+                   verbose);
+    free (doc);
+    doc = s_test_menu_doc (1, 257);
+    s_test_reject (doc, "categories[0].items: must be an array of at most 256",
+                   verbose);
+    free (doc);
+    doc = s_test_menu_doc (65, 0);
+    s_test_reject (doc, "categories: must be a non-empty array", verbose);
+    free (doc);
+    doc = s_test_menu_doc (64, 0);
+    menu = bus_menu_new (doc, strlen (doc), NULL, 0);
+    assert (menu && bus_menu_size (menu) == 0);
+    assert (bus_menu_item (menu, 0) == NULL);
+    assert (bus_menu_find (menu, "x") == NULL);
+    bus_menu_destroy (&menu);
+    free (doc);
+}
+
+static void
+s_test_files (bool verbose)
+{
+    char err[512] = "";
+    assert (!bus_menu_load ("/nonexistent/menu.json", err, sizeof err));
+    assert (strstr (err, "/nonexistent/menu.json: cannot open: "));
+
+    char path[] = "/tmp/bus_menu_test.XXXXXX";
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    FILE *file = fdopen (fd, "w");
+    assert (file);
+    fputs ("{\"categories\": [{\"id\": \"c\", \"name\": \"C\", \"items\": ["
+           "{\"id\": \"x\", \"name\": \"X\", \"price_cents\": -5}]}]}", file);
+    fflush (file);
+    assert (!bus_menu_load (path, err, sizeof err));
+    char expect[128];
+    snprintf (expect, sizeof expect, "%s: categories[0].items[0].price_cents: ",
+              path);
+    assert (strstr (err, expect) == err);
+
+    //  A document of exactly the limit is read; one byte more is not
+    rewind (file);
+    fputs ("{\"categories\": [{\"id\": \"c\", \"name\": \"C\", \"items\": []}]}",
+           file);
+    for (long pos = ftell (file); pos < BUS_MENU_DOC_MAX; pos++)
+        fputc (' ', file);
+    fflush (file);
+    bus_menu_t *menu = bus_menu_load (path, err, sizeof err);
+    assert (menu && bus_menu_json_len (menu) == BUS_MENU_DOC_MAX);
+    bus_menu_destroy (&menu);
+    fputc (' ', file);
+    fflush (file);
+    assert (!bus_menu_load (path, err, sizeof err));
+    assert (strstr (err, "file is larger than 1048576 bytes"));
+    if (verbose)
+        printf ("   rejected: %s\n", err);
+    fclose (file);
+    unlink (path);
+}
+
+void
+bus_menu_test (bool verbose)
+{
+    if (verbose)
+        printf (" * bus_menu:\n");
+    s_test_demo ();
+
+    //  The document need not be NUL-terminated and is copied as given
+    const char *text = "{\"categories\": [{\"id\": \"c\", \"name\": \"C\", "
+                       "\"items\": [{\"id\": \"x\", \"name\": \"X\", "
+                       "\"price_cents\": 0, \"available\": false}]}]}trailing";
+    size_t len = strlen (text) - strlen ("trailing");
+    bus_menu_t *menu = bus_menu_new (text, len, NULL, 0);
+    assert (menu);
+    assert (bus_menu_json_len (menu) == len);
+    assert (strlen (bus_menu_json (menu)) == len);
+    assert (bus_menu_find (menu, "x")->price_cents == 0);
+    assert (!bus_menu_find (menu, "x")->available);
+    bus_menu_destroy (&menu);
+
+    //  80 bytes is the longest name; 81 is among the broken documents
+    const char *longest = S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10
+                                 S_X10 S_X10 S_X10 S_X10 S_X10 "\","
+                                 "\"price_cents\":10000000}");
+    menu = bus_menu_new (longest, strlen (longest), NULL, 0);
+    assert (menu && strlen (bus_menu_find (menu, "x")->name) == 80);
+    assert (bus_menu_find (menu, "x")->price_cents == 10000000);
+    bus_menu_destroy (&menu);
+
+    for (size_t i = 0; i < sizeof s_broken / sizeof s_broken[0]; i++)
+        s_test_reject (s_broken[i].doc, s_broken[i].expect, verbose);
+    //  A message cut short by a small buffer is still a string
+    char small[16];
+    assert (!bus_menu_new ("{}", 2, small, sizeof small));
+    assert (streq (small, "categories: mus"));
+
+    s_test_limits (verbose);
+    s_test_files (verbose);
+    if (verbose)
+        printf ("OK\n");
+}
