@@ -1,0 +1,903 @@
+/*  bus_config.c — settings of a node: defaults, a ZPL file, then flags.
+
+    One table, s_settings, describes every setting once: its flag, its
+    key in the config file, its type and range, the field it fills and the
+    roles it applies to.  Flags and file keys both go through s_apply, so
+    each check and each message exists exactly once.  */
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <czmq.h>
+#include "orderbus/bus_config.h"
+#include "orderbus/bus_error.h"
+
+//  Where `orderbus --help` says web/ and the demo menu live by default
+#ifdef ORDERBUS_SHARE_DIR
+#   define S_SHARE_DIR ORDERBUS_SHARE_DIR
+#else
+#   define S_SHARE_DIR "<share>"
+#endif
+
+typedef enum {
+    S_INT,          //  int field, value in [min, max]
+    S_TEXT,         //  char[] field, length in [min, size - 1]
+    S_ENDPOINT,     //  S_TEXT that starts with tcp://, ipc:// or inproc://
+    S_NAME,         //  S_TEXT of [A-Za-z0-9_.-] (it goes into a topic)
+    S_SWITCH,       //  bool field set by a flag that takes no value
+    S_CONFIG        //  --config: load the file named by the value
+} s_type_t;
+
+//  Roles as bits, so a setting lists the roles it applies to
+#define S_ROLE(role) (1u << (role))
+#define S_UP S_ROLE (BUS_ROLE_UP)
+#define S_WRITER S_ROLE (BUS_ROLE_WRITER)
+#define S_GATEWAY S_ROLE (BUS_ROLE_GATEWAY)
+#define S_EDGE S_ROLE (BUS_ROLE_EDGE)
+#define S_ALL (S_UP | S_WRITER | S_GATEWAY | S_EDGE)
+
+#define S_FIELD(field)                                                       \
+    offsetof (bus_config_t, field), sizeof (((bus_config_t *) 0)->field)
+
+typedef struct {
+    const char *flag;       //  long flag, "--http-port"
+    const char *short_flag; //  "-v", or NULL
+    const char *key;        //  path in the config file, NULL if flag only
+    s_type_t type;
+    size_t offset;          //  field in bus_config_t
+    size_t size;            //  sizeof that field
+    long min, max;          //  S_INT: value range; texts: min length
+    unsigned roles;         //  S_ROLE bits of the roles it applies to
+    const char *arg;        //  placeholder of the value in --help
+    const char *help;       //  meaning, for --help
+} s_setting_t;
+
+static const s_setting_t s_settings[] = {
+    {"--config", NULL, NULL, S_CONFIG, S_FIELD (config_path), 0, 0, S_ALL,
+     "FILE", "ZPL config file, loaded before all other flags"},
+    {"--data", NULL, "data", S_TEXT, S_FIELD (data_dir), 1, 0,
+     S_WRITER | S_UP, "DIR", "LMDB environment directory"},
+    {"--menu", NULL, "menu", S_TEXT, S_FIELD (menu_path), 0, 0,
+     S_WRITER | S_UP, "FILE",
+     "menu JSON loaded at start (none: keep the stored one)"},
+    {"--intake", NULL, "endpoints/intake", S_ENDPOINT, S_FIELD (intake), 1,
+     0, S_WRITER | S_GATEWAY | S_EDGE, "EP",
+     "writer's PULL endpoint for commands"},
+    {"--events", NULL, "endpoints/events", S_ENDPOINT, S_FIELD (events), 1,
+     0, S_WRITER | S_GATEWAY | S_EDGE, "EP",
+     "writer's PUB endpoint for events and acks"},
+    {"--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
+     S_WRITER | S_GATEWAY | S_EDGE, "EP",
+     "writer's ROUTER endpoint for snapshots and replay"},
+    {"--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
+     65536, S_WRITER | S_UP, "N", "commands per group commit"},
+    {"--heartbeat-ms", NULL, "writer/heartbeat_ms", S_INT,
+     S_FIELD (heartbeat_ms), 50, 60000, S_WRITER | S_UP, "MS",
+     "writer heartbeat period"},
+    {"--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
+     S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds"},
+    {"--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
+     S_GATEWAY | S_EDGE | S_UP, "PORT", "HTTP port"},
+    {"--http-threads", NULL, "http/threads", S_INT, S_FIELD (http_threads), 4,
+     1024, S_GATEWAY | S_EDGE | S_UP, "N", "civetweb worker threads"},
+    {"--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
+     S_EDGE | S_UP, "DIR", "static pages served over HTTP"},
+    {"--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
+     S_GATEWAY | S_UP, "NAME",
+     "gateway name, its ack topic: unique per writer"},
+    {"--ack-timeout-ms", NULL, "gateway/ack_timeout_ms", S_INT,
+     S_FIELD (ack_timeout_ms), 10, 600000, S_GATEWAY | S_UP, "MS",
+     "wait for the writer's commit ack"},
+    {"--ring", NULL, "edge/ring", S_INT, S_FIELD (ring), 16, 10000000,
+     S_EDGE | S_UP, "N", "events kept in memory for replay"},
+    {"--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
+     "log every message"},
+    {"--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
+     "show this help and exit"},
+};
+
+#define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
+_Static_assert (S_SETTINGS <= 32, "s_loader_t.seen has a bit per setting");
+
+static const char *s_role_names[] = {NULL, "up", "writer", "gateway", "edge"};
+
+static const char *s_role_about[] = {
+    NULL,
+    "writer, gateway and edge in one process, linked in-process",
+    "the single writer: commits orders to LMDB, publishes events",
+    "HTTP intake for pads: replies once the writer acks the commit",
+    "WebSocket bridge: streams events to browsers, serves web pages",
+};
+
+//  --------------------------------------------------------------------------
+//  Table lookups
+
+static bool
+s_is_role (bus_role_t role)
+{
+    return role >= BUS_ROLE_UP && role <= BUS_ROLE_EDGE;
+}
+
+static bool
+s_applies (const s_setting_t *setting, bus_role_t role)
+{
+    return s_is_role (role) && (setting->roles & S_ROLE (role)) != 0;
+}
+
+//  True if name (may be NULL) is the first length bytes of word
+static bool
+s_names (const char *name, const char *word, size_t length)
+{
+    return name && strlen (name) == length && memcmp (name, word, length) == 0;
+}
+
+//  Setting whose flag is the first length bytes of word, or NULL
+static const s_setting_t *
+s_find_flag (const char *word, size_t length)
+{
+    for (size_t i = 0; i < S_SETTINGS; i++)
+        if (s_names (s_settings[i].flag, word, length)
+            || s_names (s_settings[i].short_flag, word, length))
+            return &s_settings[i];
+    return NULL;
+}
+
+//  Setting whose file key is path, or NULL
+static const s_setting_t *
+s_find_key (const char *path)
+{
+    for (size_t i = 0; i < S_SETTINGS; i++)
+        if (s_settings[i].key && streq (s_settings[i].key, path))
+            return &s_settings[i];
+    return NULL;
+}
+
+//  True if path is a section of the file, i.e. some key starts "path/"
+static bool
+s_is_section (const char *path)
+{
+    size_t length = strlen (path);
+    for (size_t i = 0; i < S_SETTINGS; i++) {
+        const char *key = s_settings[i].key;
+        if (key && strncmp (key, path, length) == 0 && key[length] == '/')
+            return true;
+    }
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Validation: each check and its message, once, for flags and keys alike
+
+static int
+s_fail (char *err, size_t err_cap, const char *format, ...)
+{
+    if (err && err_cap) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (err, err_cap, format, args);
+        va_end (args);
+    }
+    return BUS_ERR_CONFIG;
+}
+
+//  Full-string decimal in [min, max]; no leading blanks, no trailing junk
+static bool
+s_parse_int (const char *text, long min, long max, int *value)
+{
+    char *end;
+    errno = 0;
+    long number = strtol (text, &end, 10);
+    if (end == text || *end || errno || isspace ((unsigned char) *text)
+        || number < min || number > max)
+        return false;
+    *value = (int) number;
+    return true;
+}
+
+static bool
+s_valid_endpoint (const char *text)
+{
+    static const char *schemes[] = {"tcp://", "ipc://", "inproc://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
+        size_t length = strlen (schemes[i]);
+        if (strncmp (text, schemes[i], length) == 0 && text[length])
+            return true;
+    }
+    return false;
+}
+
+static bool
+s_valid_name (const char *text, size_t cap)
+{
+    size_t length = strlen (text);
+    if (length == 0 || length >= cap)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!isalnum ((unsigned char) text[i]) && !strchr ("_.-", text[i]))
+            return false;
+    return true;
+}
+
+static int
+s_set_text (char *field, const s_setting_t *setting, const char *value,
+            const char *where, char *err, size_t err_cap)
+{
+    size_t length = strlen (value);
+    if (length < (size_t) setting->min)
+        return s_fail (err, err_cap, "%s: must not be empty", where);
+    if (length >= setting->size)
+        return s_fail (err, err_cap, "%s: must be at most %zu bytes (got %zu)",
+                       where, setting->size - 1, length);
+    memcpy (field, value, length + 1);
+    return 0;
+}
+
+static int
+s_set_value (bus_config_t *config, const s_setting_t *setting,
+             const char *value, const char *where, char *err, size_t err_cap)
+{
+    char *field = (char *) config + setting->offset;
+    switch (setting->type) {
+    case S_INT:
+        if (!s_parse_int (value, setting->min, setting->max, (int *) field))
+            return s_fail (err, err_cap,
+                           "%s: must be an integer from %ld to %ld (got '%s')",
+                           where, setting->min, setting->max, value);
+        return 0;
+    case S_SWITCH:
+        *(bool *) field = true;
+        return 0;
+    case S_CONFIG:
+        return bus_config_load (config, value, err, err_cap);
+    case S_ENDPOINT:
+        if (!s_valid_endpoint (value))
+            return s_fail (err, err_cap,
+                           "%s: must be an endpoint starting with tcp://, "
+                           "ipc:// or inproc:// (got '%s')", where, value);
+        break;
+    case S_NAME:
+        if (!s_valid_name (value, setting->size))
+            return s_fail (err, err_cap,
+                           "%s: must be 1 to %zu characters of A-Z a-z 0-9 "
+                           "_ . - (got '%s')", where, setting->size - 1, value);
+        break;
+    case S_TEXT:
+        break;
+    }
+    return s_set_text (field, setting, value, where, err, err_cap);
+}
+
+//  Apply one setting from a flag or a key; where names it in messages
+static int
+s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
+         const char *where, char *err, size_t err_cap)
+{
+    if (!s_applies (setting, config->role))
+        return s_fail (err, err_cap, "%s: does not apply to '%s'", where,
+                       bus_role_name (config->role));
+    return s_set_value (config, setting, value, where, err, err_cap);
+}
+
+//  --------------------------------------------------------------------------
+//  Config file
+
+typedef struct {
+    bus_config_t *config;
+    const char *file;           //  path, as the messages name it
+    unsigned seen;              //  bit i set once s_settings[i] was set
+    char *err;
+    size_t err_cap;
+} s_loader_t;
+
+static int
+s_load_key (s_loader_t *self, const s_setting_t *setting, const char *path,
+            const char *value)
+{
+    char where[BUS_PATH_MAX + 256];
+    snprintf (where, sizeof where, "%s: %s", self->file, path);
+    unsigned bit = 1u << (setting - s_settings);
+    if (self->seen & bit)
+        return s_fail (self->err, self->err_cap, "%s: set twice", where);
+    self->seen |= bit;
+    return s_apply (self->config, setting, value, where, self->err,
+                    self->err_cap);
+}
+
+//  Apply node and its siblings, whose parent section is prefix ("" = top).
+//  Children of a key are walked too, so each is reported as unknown.
+static int
+s_load_nodes (s_loader_t *self, zconfig_t *node, const char *prefix)
+{
+    for (; node; node = zconfig_next (node)) {
+        char path[256];
+        snprintf (path, sizeof path, "%s%s%s", prefix, *prefix ? "/" : "",
+                  zconfig_name (node));
+        const char *value = zconfig_value (node);
+        const s_setting_t *setting = s_find_key (path);
+        int rc = 0;
+        if (setting)
+            rc = s_load_key (self, setting, path, value);
+        else if (!s_is_section (path))
+            rc = s_fail (self->err, self->err_cap, "%s: %s: unknown %s",
+                         self->file, path,
+                         zconfig_child (node) ? "section" : "key");
+        else if (*value)
+            rc = s_fail (self->err, self->err_cap,
+                         "%s: %s: is a section and takes no value",
+                         self->file, path);
+        if (rc == 0)
+            rc = s_load_nodes (self, zconfig_child (node), path);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int
+bus_config_load (bus_config_t *config, const char *path, char *err,
+                 size_t err_cap)
+{
+    struct stat info;
+    if (access (path, R_OK) != 0)
+        return s_fail (err, err_cap, "cannot read config file '%s': %s", path,
+                       strerror (errno));
+    if (stat (path, &info) != 0 || !S_ISREG (info.st_mode))
+        return s_fail (err, err_cap, "cannot read config file '%s': %s", path,
+                       "not a regular file");
+    //  Work on a copy: the whole file applies, or none of it
+    bus_config_t copy = *config;
+    if (bus_strlcpy (copy.config_path, path, sizeof copy.config_path))
+        return s_fail (err, err_cap,
+                       "cannot read config file '%s': path too long", path);
+    //  Not zconfig_load: in czmq 4.2.1 it leaks its zfile_t when the text
+    //  does not parse.  zconfig_chunk_load is the same parser.
+    zchunk_t *chunk = zchunk_slurp (path, 0);
+    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
+    zchunk_destroy (&chunk);
+    if (!root)
+        return s_fail (err, err_cap,
+                       "cannot read config file '%s': not valid ZPL (indent "
+                       "4 spaces per level; zconfig logged the line)", path);
+    s_loader_t loader = {&copy, path, 0, err, err_cap};
+    int rc = s_load_nodes (&loader, zconfig_child (root), "");
+    zconfig_destroy (&root);
+    if (rc == 0)
+        *config = copy;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Flags
+
+//  A word that reads as an option, so never as the value of the one before;
+//  "-5" is a (bad) number, not an option
+static bool
+s_is_option (const char *word)
+{
+    return word[0] == '-' && word[1] && !isdigit ((unsigned char) word[1]);
+}
+
+//  Read the option at argv[*index] and its value, advancing *index past
+//  both.  0 with *setting and *value (NULL for a switch), or BUS_ERR_CONFIG.
+static int
+s_next_option (int argc, char **argv, int *index,
+               const s_setting_t **setting, const char **value, char *err,
+               size_t err_cap)
+{
+    const char *word = argv[(*index)++];
+    if (!s_is_option (word))
+        return s_fail (err, err_cap, "unexpected argument '%s'", word);
+    const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
+                                                      : NULL;
+    size_t length = equals ? (size_t) (equals - word) : strlen (word);
+    *setting = s_find_flag (word, length);
+    if (!*setting)
+        return s_fail (err, err_cap, "unknown option '%.*s'", (int) length,
+                       word);
+    *value = equals ? equals + 1 : NULL;
+    if ((*setting)->type == S_SWITCH)
+        return equals ? s_fail (err, err_cap, "%s: takes no value",
+                                (*setting)->flag)
+                      : 0;
+    if (!equals) {
+        if (*index >= argc || s_is_option (argv[*index]))
+            return s_fail (err, err_cap, "%s: missing value",
+                           (*setting)->flag);
+        *value = argv[(*index)++];
+    }
+    return 0;
+}
+
+//  One pass over the flags: only --config when files is true, all the
+//  others when false.  Both passes check every word's syntax.
+static int
+s_parse_pass (bus_config_t *config, int argc, char **argv, bool files,
+              char *err, size_t err_cap)
+{
+    int index = 1;
+    while (index < argc) {
+        const s_setting_t *setting = NULL;
+        const char *value = NULL;
+        int rc = s_next_option (argc, argv, &index, &setting, &value, err,
+                                err_cap);
+        if (rc == 0 && (setting->type == S_CONFIG) == files)
+            rc = s_apply (config, setting, value, setting->flag, err, err_cap);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  -h/--help anywhere wins over everything else, errors included
+static bool
+s_help_wanted (int argc, char **argv)
+{
+    for (int index = 1; index < argc; index++)
+        if (streq (argv[index], "-h") || streq (argv[index], "--help"))
+            return true;
+    return false;
+}
+
+int
+bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
+                  size_t err_cap)
+{
+    if (s_help_wanted (argc, argv)) {
+        config->help = true;
+        return 0;
+    }
+    bus_config_t copy = *config;
+    int rc = s_parse_pass (&copy, argc, argv, true, err, err_cap);
+    if (rc == 0)
+        rc = s_parse_pass (&copy, argc, argv, false, err, err_cap);
+    if (rc == 0)
+        *config = copy;
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Defaults, names and usage
+
+void
+bus_config_defaults (bus_config_t *config, bus_role_t role,
+                     const char *share_dir)
+{
+    memset (config, 0, sizeof *config);
+    config->role = role;
+    strcpy (config->data_dir, "./orderbus-data");
+    bool up = role == BUS_ROLE_UP;
+    strcpy (config->intake, up ? "inproc://orderbus-intake"
+                               : "tcp://127.0.0.1:5555");
+    strcpy (config->events, up ? "inproc://orderbus-events"
+                               : "tcp://127.0.0.1:5556");
+    strcpy (config->sync, up ? "inproc://orderbus-sync"
+                             : "tcp://127.0.0.1:5557");
+    config->batch_max = 4096;
+    config->heartbeat_ms = 500;
+    strcpy (config->http_listen, "127.0.0.1");
+    config->http_port = 8080;
+    config->http_threads = 64;
+    snprintf (config->web_root, sizeof config->web_root, "%s%sweb",
+              share_dir ? share_dir : "", share_dir ? "/" : "");
+    if (up && share_dir)
+        snprintf (config->menu_path, sizeof config->menu_path,
+                  "%s/config/demo-menu.json", share_dir);
+    snprintf (config->name, sizeof config->name, "gw-%d", (int) getpid ());
+    config->ack_timeout_ms = 3000;
+    config->ring = 10000;
+}
+
+const char *
+bus_role_name (bus_role_t role)
+{
+    return s_is_role (role) ? s_role_names[role] : "unknown";
+}
+
+//  An option in --help: flags and meaning, then its default and file key
+static void
+s_print_option (const s_setting_t *setting, const bus_config_t *defaults)
+{
+    char flags[32];
+    snprintf (flags, sizeof flags, "%s%s%s %s",
+              setting->short_flag ? setting->short_flag : "",
+              setting->short_flag ? ", " : "    ", setting->flag,
+              setting->arg ? setting->arg : "");
+    printf ("  %-24s %s", flags, setting->help);
+    const char *field = (const char *) defaults + setting->offset;
+    if (setting->type == S_INT)
+        printf (", %ld..%ld\n%27sdefault %d", setting->min, setting->max, "",
+                *(const int *) field);
+    else if (setting->type != S_SWITCH)
+        printf ("\n%27sdefault %s", "", *field ? field : "none");
+    if (setting->key)
+        printf ("; key %s", setting->key);
+    printf ("\n");
+}
+
+void
+bus_config_usage (bus_role_t role)
+{
+    assert (s_is_role (role));
+    bus_config_t defaults;
+    bus_config_defaults (&defaults, role, S_SHARE_DIR);
+    strcpy (defaults.name, "gw-<pid>");
+    printf ("orderbus %s - %s\n\n", bus_role_name (role), s_role_about[role]);
+    printf ("Usage: orderbus %s [options]\n\nOptions:\n", bus_role_name (role));
+    for (size_t i = 0; i < S_SETTINGS; i++)
+        if (s_applies (&s_settings[i], role))
+            s_print_option (&s_settings[i], &defaults);
+    printf ("\nEach option also takes the form --option=VALUE, which a value "
+            "starting with\n'-' needs.  Flags override the config file, "
+            "which overrides the defaults.\nSee docs/configuration.md for "
+            "every setting and example files.\n");
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+//  Run bus_config_parse on a fresh config of role with the NULL-ended
+//  words; returns its result, with the message in err[BUS_ERROR_MAX]
+static int
+s_test_parse (bus_config_t *config, bus_role_t role, char *err, ...)
+{
+    char *argv[32] = {"subcommand"};
+    int argc = 1;
+    va_list args;
+    va_start (args, err);
+    char *word;
+    while ((word = va_arg (args, char *))) {
+        assert (argc < 32);
+        argv[argc++] = word;
+    }
+    va_end (args);
+    bus_config_defaults (config, role, "/share");
+    err[0] = '\0';
+    return bus_config_parse (config, argc, argv, err, BUS_ERROR_MAX);
+}
+
+//  Assert that err is a config error containing both expected words
+static void
+s_test_error (int rc, const char *err, const char *what, const char *why,
+              bool verbose)
+{
+    if (verbose)
+        printf ("  error: %s\n", err);
+    assert (rc == BUS_ERR_CONFIG);
+    assert (strstr (err, what));
+    assert (strstr (err, why));
+}
+
+//  Write text to dir/name; path gets the file's path
+static void
+s_test_write (const char *dir, const char *name, const char *text,
+              char *path, size_t cap)
+{
+    snprintf (path, cap, "%s/%s", dir, name);
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fputs (text, file);
+    fclose (file);
+}
+
+static void
+s_test_defaults (void)
+{
+    bus_config_t config;
+    bus_config_defaults (&config, BUS_ROLE_UP, "/opt/ob");
+    assert (config.role == BUS_ROLE_UP);
+    assert (streq (config.intake, "inproc://orderbus-intake"));
+    assert (streq (config.events, "inproc://orderbus-events"));
+    assert (streq (config.sync, "inproc://orderbus-sync"));
+    assert (streq (config.web_root, "/opt/ob/web"));
+    assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
+    assert (streq (config.config_path, ""));
+    assert (!config.verbose && !config.help);
+
+    bus_config_defaults (&config, BUS_ROLE_WRITER, "/opt/ob");
+    assert (streq (config.data_dir, "./orderbus-data"));
+    assert (streq (config.menu_path, ""));
+    assert (streq (config.intake, "tcp://127.0.0.1:5555"));
+    assert (streq (config.events, "tcp://127.0.0.1:5556"));
+    assert (streq (config.sync, "tcp://127.0.0.1:5557"));
+    assert (config.batch_max == 4096 && config.heartbeat_ms == 500);
+
+    bus_config_defaults (&config, BUS_ROLE_GATEWAY, NULL);
+    assert (streq (config.http_listen, "127.0.0.1"));
+    assert (config.http_port == 8080 && config.http_threads == 64);
+    assert (config.ack_timeout_ms == 3000);
+    char name[BUS_NAME_MAX];
+    snprintf (name, sizeof name, "gw-%d", (int) getpid ());
+    assert (streq (config.name, name));
+
+    bus_config_defaults (&config, BUS_ROLE_EDGE, NULL);
+    assert (streq (config.web_root, "web"));
+    assert (streq (config.menu_path, ""));
+    assert (config.ring == 10000);
+
+    assert (streq (bus_role_name (BUS_ROLE_UP), "up"));
+    assert (streq (bus_role_name (BUS_ROLE_WRITER), "writer"));
+    assert (streq (bus_role_name (BUS_ROLE_GATEWAY), "gateway"));
+    assert (streq (bus_role_name (BUS_ROLE_EDGE), "edge"));
+}
+
+static void
+s_test_flags (void)
+{
+    bus_config_t config;
+    char err[BUS_ERROR_MAX];
+    int rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port", "9090",
+                           "--http-threads=8", "-v", "--name=patio.1",
+                           "--ring", "16", "--menu=", "--data", "/var/ob",
+                           "--web=/srv/web", NULL);
+    assert (rc == 0);
+    assert (config.http_port == 9090 && config.http_threads == 8);
+    assert (config.verbose && !config.help);
+    assert (streq (config.name, "patio.1"));
+    assert (config.ring == 16);
+    assert (streq (config.menu_path, ""));
+    assert (streq (config.data_dir, "/var/ob"));
+    assert (streq (config.web_root, "/srv/web"));
+
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--intake",
+                       "tcp://*:6000", "--events=ipc:///tmp/ev",
+                       "--sync=inproc://s", "--batch-max=65536",
+                       "--heartbeat-ms", "50", "--verbose", NULL);
+    assert (rc == 0);
+    assert (streq (config.intake, "tcp://*:6000"));
+    assert (streq (config.events, "ipc:///tmp/ev"));
+    assert (streq (config.sync, "inproc://s"));
+    assert (config.batch_max == 65536 && config.heartbeat_ms == 50);
+    assert (config.verbose);
+
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--listen", "0.0.0.0",
+                       "--ack-timeout-ms=600000", NULL);
+    assert (rc == 0);
+    assert (streq (config.http_listen, "0.0.0.0"));
+    assert (config.ack_timeout_ms == 600000);
+
+    //  the last of a repeated flag wins
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--ring=20", "--ring=30",
+                       NULL);
+    assert (rc == 0 && config.ring == 30);
+
+    //  help wins wherever it stands, even after a bad flag
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--foo", "-h", NULL);
+    assert (rc == 0 && config.help);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--help", NULL);
+    assert (rc == 0 && config.help);
+}
+
+static void
+s_test_flag_errors (bool verbose)
+{
+    bus_config_t config;
+    char err[BUS_ERROR_MAX];
+    int rc = s_test_parse (&config, BUS_ROLE_UP, err, "--foo", NULL);
+    s_test_error (rc, err, "unknown option", "'--foo'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--foo=1", NULL);
+    s_test_error (rc, err, "unknown option", "'--foo'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "-x", NULL);
+    s_test_error (rc, err, "unknown option", "'-x'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "x", NULL);
+    s_test_error (rc, err, "unexpected argument", "'x'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--data", NULL);
+    s_test_error (rc, err, "--data", "missing value", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--data", "-v", NULL);
+    s_test_error (rc, err, "--data", "missing value", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--verbose=1", NULL);
+    s_test_error (rc, err, "--verbose", "takes no value", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port", "abc", NULL);
+    s_test_error (rc, err, "--http-port: must be an integer from 1 to 65535",
+                  "(got 'abc')", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port=99999", NULL);
+    s_test_error (rc, err, "--http-port: must be an integer from 1 to 65535",
+                  "(got '99999')", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port", "-5", NULL);
+    s_test_error (rc, err, "--http-port", "(got '-5')", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port= 80", NULL);
+    s_test_error (rc, err, "--http-port", "must be an integer", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--ring=99999999999999999",
+                       NULL);
+    s_test_error (rc, err, "--ring", "from 16 to 10000000", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-threads=3", NULL);
+    s_test_error (rc, err, "--http-threads", "from 4 to 1024", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--http-port=80", NULL);
+    s_test_error (rc, err, "--http-port", "does not apply to 'writer'",
+                  verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--intake=inproc://x", NULL);
+    s_test_error (rc, err, "--intake", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--web=w", NULL);
+    s_test_error (rc, err, "--web", "does not apply to 'gateway'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--data=d", NULL);
+    s_test_error (rc, err, "--data", "does not apply to 'edge'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events",
+                       "http://x", NULL);
+    s_test_error (rc, err, "--events", "tcp://, ipc:// or inproc://", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events=tcp://",
+                       NULL);
+    s_test_error (rc, err, "--events", "got 'tcp://'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name=gw/1", NULL);
+    s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name=", NULL);
+    s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
+    char long_name[100];
+    memset (long_name, 'a', 81);
+    long_name[81] = '\0';
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name", long_name,
+                       NULL);
+    s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--data=", NULL);
+    s_test_error (rc, err, "--data", "must not be empty", verbose);
+    char long_path[BUS_PATH_MAX + 8];
+    memset (long_path, 'p', BUS_PATH_MAX);
+    long_path[BUS_PATH_MAX] = '\0';
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--data", long_path,
+                       NULL);
+    s_test_error (rc, err, "--data", "at most 1023 bytes", verbose);
+
+    //  a failed parse leaves the config as it was
+    bus_config_t before = config;
+    char *argv[] = {"writer", "--batch-max=7", "--batch-max=0"};
+    assert (bus_config_parse (&config, 3, argv, err, sizeof err)
+            == BUS_ERR_CONFIG);
+    assert (memcmp (&before, &config, sizeof config) == 0);
+}
+
+static void
+s_test_files (const char *dir, bool verbose)
+{
+    char writer[BUS_PATH_MAX], gateway[BUS_PATH_MAX];
+    s_test_write (dir, "writer.cfg",
+                  "#   writer host\n"
+                  "data = /var/lib/orderbus    # LMDB\n"
+                  "menu = \"/etc/orderbus/menu.json\"\n"
+                  "endpoints\n"
+                  "    intake = tcp://*:5555\n"
+                  "    events = tcp://*:5556\n"
+                  "    sync = tcp://*:5557\n"
+                  "writer\n"
+                  "    batch_max = 1024\n"
+                  "    heartbeat_ms = 250\n",
+                  writer, sizeof writer);
+    s_test_write (dir, "gateway.cfg",
+                  "endpoints\n"
+                  "    intake = tcp://10.0.0.5:5555\n"
+                  "http\n"
+                  "    port = 8081\n"
+                  "    threads = 16\n"
+                  "gateway\n"
+                  "    name = patio\n",
+                  gateway, sizeof gateway);
+    char err[BUS_ERROR_MAX];
+    bus_config_t config;
+    bus_config_defaults (&config, BUS_ROLE_WRITER, NULL);
+    assert (bus_config_load (&config, writer, err, sizeof err) == 0);
+    assert (streq (config.config_path, writer));
+    assert (streq (config.data_dir, "/var/lib/orderbus"));
+    assert (streq (config.menu_path, "/etc/orderbus/menu.json"));
+    assert (streq (config.intake, "tcp://*:5555"));
+    assert (streq (config.sync, "tcp://*:5557"));
+    assert (config.batch_max == 1024 && config.heartbeat_ms == 250);
+
+    //  flags win over the file, whether --config comes first or last
+    int rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--config",
+                           gateway, "--http-port=9000", NULL);
+    assert (rc == 0);
+    assert (config.http_port == 9000 && config.http_threads == 16);
+    assert (streq (config.name, "patio"));
+    assert (streq (config.intake, "tcp://10.0.0.5:5555"));
+    assert (streq (config.config_path, gateway));
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--http-port", "9000",
+                       "--name=bar", "--config", gateway, NULL);
+    assert (rc == 0);
+    assert (config.http_port == 9000 && config.http_threads == 16);
+    assert (streq (config.name, "bar"));
+    char flag[BUS_PATH_MAX + 16];
+    snprintf (flag, sizeof flag, "--config=%s", gateway);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--http-port=1", flag,
+                       NULL);
+    assert (rc == 0 && config.http_port == 1 && config.http_threads == 16);
+
+    //  a key that does not apply to the role names the file and the key
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--config", gateway,
+                       NULL);
+    s_test_error (rc, err, "gateway.cfg: http/port",
+                  "does not apply to 'writer'", verbose);
+    unlink (writer);
+    unlink (gateway);
+}
+
+//  Each bad file in turn, loaded for a role; the message must hold both
+//  expected words, and the config must be left as it was
+static void
+s_test_file_errors (const char *dir, bool verbose)
+{
+    static const struct {
+        const char *text;
+        bus_role_t role;
+        const char *what, *why;
+    } cases[] = {
+        {"http\n    portt = 1\n", BUS_ROLE_UP, "bad.cfg: http/portt",
+         "unknown key"},
+        {"htp\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: htp", "unknown section"},
+        {"port = 1\n", BUS_ROLE_UP, "bad.cfg: port", "unknown key"},
+        {"http\n    port = abc\n", BUS_ROLE_UP, "bad.cfg: http/port: must be "
+         "an integer from 1 to 65535", "(got 'abc')"},
+        {"http\n    port = 0\n", BUS_ROLE_EDGE, "http/port", "(got '0')"},
+        {"http\n    port = 1\n    port = 2\n", BUS_ROLE_UP, "http/port",
+         "set twice"},
+        {"http = on\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: http",
+         "is a section"},
+        {"http\n    port = 1\n        x = 2\n", BUS_ROLE_UP, "http/port/x",
+         "unknown key"},
+        {"endpoints\n    sync = udp://x\n", BUS_ROLE_EDGE,
+         "bad.cfg: endpoints/sync", "tcp://, ipc:// or inproc://"},
+        {"endpoints\n    intake = tcp://x:1\n", BUS_ROLE_UP,
+         "bad.cfg: endpoints/intake", "does not apply to 'up'"},
+        {"gateway\n    name = a b\n", BUS_ROLE_GATEWAY, "bad.cfg: gateway/name",
+         "1 to 80 characters"},
+        {"data = /d\n", BUS_ROLE_EDGE, "bad.cfg: data",
+         "does not apply to 'edge'"},
+        {"http\n    web = /w\n", BUS_ROLE_GATEWAY, "bad.cfg: http/web",
+         "does not apply to 'gateway'"},
+        {"http\n   port = 1\n", BUS_ROLE_UP, "bad.cfg", "not valid ZPL"},
+    };
+    char path[BUS_PATH_MAX], err[BUS_ERROR_MAX];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        s_test_write (dir, "bad.cfg", cases[i].text, path, sizeof path);
+        bus_config_t config;
+        bus_config_defaults (&config, cases[i].role, NULL);
+        bus_config_t before = config;
+        int rc = bus_config_load (&config, path, err, sizeof err);
+        s_test_error (rc, err, cases[i].what, cases[i].why, verbose);
+        assert (memcmp (&before, &config, sizeof config) == 0);
+        unlink (path);
+    }
+    //  a key may also be written as its whole path; an empty file is valid
+    bus_config_t config;
+    s_test_write (dir, "path.cfg", "http/port = 81\n", path, sizeof path);
+    int rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
+    assert (rc == 0 && config.http_port == 81);
+    unlink (path);
+    s_test_write (dir, "empty.cfg", "", path, sizeof path);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
+    assert (rc == 0 && streq (config.config_path, path));
+    unlink (path);
+
+    snprintf (path, sizeof path, "%s/missing.cfg", dir);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
+    s_test_error (rc, err, "cannot read config file", "missing.cfg",
+                  verbose);
+    assert (strstr (err, "No such file"));
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", dir, NULL);
+    s_test_error (rc, err, "cannot read config file", "not a regular file",
+                  verbose);
+}
+
+void
+bus_config_test (bool verbose)
+{
+    printf (" * bus_config: ");
+    if (verbose)
+        printf ("\n");
+    s_test_defaults ();
+    s_test_flags ();
+    s_test_flag_errors (verbose);
+    char dir[] = "/tmp/orderbus-config-XXXXXX";
+    assert (mkdtemp (dir));
+    s_test_files (dir, verbose);
+    s_test_file_errors (dir, verbose);
+    assert (rmdir (dir) == 0);
+    if (verbose)
+        for (int role = BUS_ROLE_UP; role <= BUS_ROLE_EDGE; role++) {
+            bus_config_usage ((bus_role_t) role);
+            printf ("\n");
+        }
+    printf ("OK\n");
+}

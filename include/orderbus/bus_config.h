@@ -1,0 +1,106 @@
+/*  bus_config.h — settings of a node: defaults, a ZPL config file (czmq's
+    zconfig), then command-line flags, in that order of precedence.
+
+    Config file (ZPL, see docs/configuration.md), every key optional:
+
+      data = ./orderbus-data            LMDB environment directory (writer, up)
+      menu = config/demo-menu.json      menu loaded at start (writer, up)
+      endpoints
+          intake = tcp://127.0.0.1:5555 writer PULL  (writer binds, gateways connect)
+          events = tcp://127.0.0.1:5556 writer PUB   (writer binds, others connect)
+          sync = tcp://127.0.0.1:5557   writer ROUTER (writer binds, others connect)
+      writer
+          batch_max = 4096              commands per group commit, 1..65536
+          heartbeat_ms = 500            writer heartbeat period, 50..60000
+      http
+          listen = 127.0.0.1            address the HTTP server binds
+          port = 8080                   1..65535
+          threads = 64                  civetweb worker threads, 4..1024
+          web = <source>/web            static pages (edge, up)
+      gateway
+          name = gw-<pid>               ack topic of this gateway: unique per writer
+          ack_timeout_ms = 3000         wait for a commit ack, 10..600000
+      edge
+          ring = 10000                  events kept for replay, 16..10000000
+
+    Flags (each also --flag=value):
+      --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
+      --sync EP  --batch-max N  --heartbeat-ms N  --listen ADDR
+      --http-port N  --http-threads N  --web DIR  --name NAME
+      --ack-timeout-ms N  --ring N  -v/--verbose  -h/--help
+    A flag or key that does not apply to the role is an error, not ignored.  */
+
+#ifndef BUS_CONFIG_H_INCLUDED
+#define BUS_CONFIG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "orderbus/bus_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_PATH_MAX 1024
+#define BUS_ENDPOINT_MAX 256
+
+typedef enum {
+    BUS_ROLE_UP = 1,   /* all-in-one: writer + gateway + edge */
+    BUS_ROLE_WRITER,
+    BUS_ROLE_GATEWAY,
+    BUS_ROLE_EDGE
+} bus_role_t;
+
+typedef struct {
+    bus_role_t role;
+    char config_path[BUS_PATH_MAX];   /* "" if none */
+    char data_dir[BUS_PATH_MAX];
+    char menu_path[BUS_PATH_MAX];     /* "" = keep the stored menu */
+    char intake[BUS_ENDPOINT_MAX];
+    char events[BUS_ENDPOINT_MAX];
+    char sync[BUS_ENDPOINT_MAX];
+    int batch_max;
+    int heartbeat_ms;
+    char http_listen[64];
+    int http_port;
+    int http_threads;
+    char web_root[BUS_PATH_MAX];
+    char name[BUS_NAME_MAX];
+    int ack_timeout_ms;
+    int ring;
+    bool verbose;
+    bool help;                        /* -h/--help was given */
+} bus_config_t;
+
+/*  Fill *config with the defaults of role.  web_root and menu_path
+    default to the given directories' web/ and config/demo-menu.json when
+    share_dir is not NULL (up only gets the demo menu by default).  */
+void bus_config_defaults (bus_config_t *config, bus_role_t role,
+                          const char *share_dir);
+
+/*  Apply argv[1..argc-1] (the words after the subcommand).  A --config
+    FILE among them is loaded first, wherever it stands, so flags always
+    win over the file.  Returns 0, or BUS_ERR_CONFIG with a message in
+    err[err_cap] that names the flag, key or value at fault.  */
+int bus_config_parse (bus_config_t *config, int argc, char **argv,
+                      char *err, size_t err_cap);
+
+/*  Apply a ZPL file.  0 or BUS_ERR_CONFIG with a message naming the file
+    and the key path (e.g. "orderbus.cfg: http/port: must be an integer
+    from 1 to 65535").  */
+int bus_config_load (bus_config_t *config, const char *path, char *err,
+                     size_t err_cap);
+
+/*  Print the usage of role's subcommand to stdout.  */
+void bus_config_usage (bus_role_t role);
+
+/*  Role name ("up", "writer", ...).  */
+const char *bus_role_name (bus_role_t role);
+
+/*  Selftest.  */
+void bus_config_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
