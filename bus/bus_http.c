@@ -1,0 +1,188 @@
+/*  bus_http.c — civetweb server setup and request/response helpers.  */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <czmq.h>
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_http.h"
+#include "orderbus/bus_json.h"
+
+/*  civetweb reports its own problems here; route them into our log.  */
+static int
+s_log_message (const struct mg_connection *conn, const char *message)
+{
+    zsys_warning ("http: %s", message);
+    return 1;
+}
+
+struct mg_context *
+bus_http_start (const bus_config_t *config, bool serve_files, char *err,
+                size_t err_cap)
+{
+    char ports[128], threads[16];
+    snprintf (ports, sizeof ports, "%s:%d", config->http_listen,
+              config->http_port);
+    snprintf (threads, sizeof threads, "%d", config->http_threads);
+    const char *options[] = {
+        "listening_ports", ports,
+        "num_threads", threads,
+        "enable_keep_alive", "yes",
+        "keep_alive_timeout_ms", "30000",
+        "request_timeout_ms", "10000",
+        "enable_directory_listing", "no",
+        "document_root", serve_files ? config->web_root : NULL,
+        NULL, NULL,
+    };
+    if (!serve_files)
+        options[12] = NULL;   //  no document_root: the list ends here
+    struct mg_callbacks callbacks;
+    memset (&callbacks, 0, sizeof callbacks);
+    callbacks.log_message = s_log_message;
+    struct mg_init_data init = {&callbacks, NULL, options};
+    char text[256] = "";
+    unsigned code = 0;
+    struct mg_error_data error = {&code, text, sizeof text};
+    struct mg_context *ctx = mg_start2 (&init, &error);
+    if (!ctx)
+        snprintf (err, err_cap, "cannot start HTTP server on %s: %s", ports,
+                  text[0] ? text : "unknown error");
+    return ctx;
+}
+
+void
+bus_http_stop (struct mg_context **ctx_p)
+{
+    if (ctx_p && *ctx_p) {
+        mg_stop (*ctx_p);
+        *ctx_p = NULL;
+    }
+}
+
+int
+bus_http_send_json (struct mg_connection *conn, int status,
+                    const json_t *body, const char *extra_headers)
+{
+    char *text = bus_json_dump (body);
+    size_t len = text ? strlen (text) : 0;
+    mg_printf (conn,
+               "HTTP/1.1 %d %s\r\n"
+               "Content-Type: application/json\r\n"
+               "Content-Length: %zu\r\n"
+               "Cache-Control: no-store\r\n"
+               "%s\r\n",
+               status, mg_get_response_code_text (conn, status), len,
+               extra_headers ? extra_headers : "");
+    if (text)
+        mg_write (conn, text, len);
+    free (text);
+    return status;
+}
+
+int
+bus_http_send_error (struct mg_connection *conn, int status,
+                     const char *code, const char *message,
+                     const char *field)
+{
+    json_t *body = bus_json_error (code, message, field);
+    bus_http_send_json (conn, status, body, NULL);
+    json_decref (body);
+    return status;
+}
+
+int
+bus_http_read_body (struct mg_connection *conn, size_t max, char **body,
+                    size_t *len)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    if (info->content_length > (long long) max)
+        return BUS_ERR_TOO_BIG;
+    char *buf = malloc (max + 1);
+    if (!buf)
+        return BUS_ERR_NOMEM;
+    size_t used = 0;
+    //  Read one byte past max so a chunked body that is too big is caught
+    while (used <= max) {
+        int n = mg_read (conn, buf + used, max + 1 - used);
+        if (n <= 0)
+            break;
+        used += (size_t) n;
+    }
+    if (used > max) {
+        free (buf);
+        return BUS_ERR_TOO_BIG;
+    }
+    if (info->content_length > 0 && used != (size_t) info->content_length) {
+        free (buf);
+        return BUS_ERR_MALFORMED;
+    }
+    buf[used] = '\0';
+    *body = buf;
+    *len = used;
+    return 0;
+}
+
+bool
+bus_http_is_json (struct mg_connection *conn)
+{
+    const char *type = mg_get_header (conn, "Content-Type");
+    if (!type)
+        return false;
+    size_t n = strlen ("application/json");
+    return strncasecmp (type, "application/json", n) == 0
+           && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
+}
+
+int
+bus_http_query (struct mg_connection *conn, const char *name, char *buf,
+                size_t cap)
+{
+    const char *query = mg_get_request_info (conn)->query_string;
+    if (!query)
+        return -1;
+    return mg_get_var (query, strlen (query), name, buf, cap);
+}
+
+int
+bus_http_parse_u64 (const char *text, uint64_t min, uint64_t max,
+                    uint64_t *value)
+{
+    if (!text || *text < '0' || *text > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+static bool
+s_allowed (const char *name, size_t len, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strlen (*allowed) == len && memcmp (*allowed, name, len) == 0)
+            return true;
+    return false;
+}
+
+int
+bus_http_query_check (struct mg_connection *conn, const char *const *allowed,
+                      char *bad, size_t bad_cap)
+{
+    const char *query = mg_get_request_info (conn)->query_string;
+    while (query && *query) {
+        size_t len = strcspn (query, "=&");
+        if (!s_allowed (query, len, allowed)) {
+            snprintf (bad, bad_cap, "%.*s", (int) len, query);
+            return -1;
+        }
+        query += strcspn (query, "&");
+        if (*query == '&')
+            query++;
+    }
+    return 0;
+}

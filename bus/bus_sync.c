@@ -1,0 +1,125 @@
+/*  bus_sync.c — pooled DEALER client of the writer's sync ROUTER.
+
+    Sockets are not thread-safe, so each call takes a socket out of the
+    pool under the mutex and puts it back afterwards; handing a socket
+    between threads under a mutex is allowed by ZeroMQ (full barrier).
+    A socket whose call timed out is destroyed rather than returned, so a
+    late reply can never be read as the answer to a later request.  */
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_sync.h"
+
+struct _bus_sync_t {
+    char *endpoint;          //  writer's sync endpoint
+    int timeout_ms;          //  per-call deadline
+    pthread_mutex_t lock;    //  guards pool
+    zlist_t *pool;           //  idle zsock_t DEALER sockets
+    atomic_uint_fast64_t rid; //  last request id handed out
+};
+
+bus_sync_t *
+bus_sync_new (const char *endpoint, int timeout_ms)
+{
+    bus_sync_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoint = strdup (endpoint);
+    self->timeout_ms = timeout_ms;
+    self->pool = zlist_new ();
+    pthread_mutex_init (&self->lock, NULL);
+    if (!self->endpoint || !self->pool)
+        bus_sync_destroy (&self);
+    return self;
+}
+
+void
+bus_sync_destroy (bus_sync_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_sync_t *self = *self_p;
+    zsock_t *sock;
+    while (self->pool && (sock = (zsock_t *) zlist_pop (self->pool)))
+        zsock_destroy (&sock);
+    zlist_destroy (&self->pool);
+    pthread_mutex_destroy (&self->lock);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+static zsock_t *
+s_take (bus_sync_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    zsock_t *sock = (zsock_t *) zlist_pop (self->pool);
+    pthread_mutex_unlock (&self->lock);
+    if (!sock) {
+        sock = zsock_new (ZMQ_DEALER);
+        if (sock) {
+            zsock_set_linger (sock, 0);
+            if (zsock_connect (sock, "%s", self->endpoint) != 0)
+                zsock_destroy (&sock);
+        }
+    }
+    return sock;
+}
+
+static void
+s_give_back (bus_sync_t *self, zsock_t *sock)
+{
+    pthread_mutex_lock (&self->lock);
+    zlist_append (self->pool, sock);
+    pthread_mutex_unlock (&self->lock);
+}
+
+/*  Wait for the reply to rid on sock, skipping none: a pooled socket only
+    ever has the reply of its own last request outstanding.  */
+static int
+s_receive (bus_sync_t *self, zsock_t *sock, uint64_t rid,
+           bus_sync_reply_t *reply, zmsg_t **items)
+{
+    zpoller_t *poller = zpoller_new (sock, NULL);
+    zpoller_set_nonstop (poller, true);
+    void *which = zpoller_wait (poller, self->timeout_ms);
+    zpoller_destroy (&poller);
+    if (!which)
+        return BUS_ERR_TIMEOUT;
+    zmsg_t *msg = zmsg_recv (sock);
+    zframe_t *header = msg ? zmsg_pop (msg) : NULL;
+    int rc = header ? bus_sync_reply_decode (zframe_data (header),
+                                             zframe_size (header), reply)
+                    : BUS_ERR_MALFORMED;
+    zframe_destroy (&header);
+    if (rc == 0 && (reply->rid != rid || zmsg_size (msg) != reply->count))
+        rc = BUS_ERR_MALFORMED;
+    if (rc == 0)
+        *items = msg;
+    else
+        zmsg_destroy (&msg);
+    return rc;
+}
+
+int
+bus_sync_call (bus_sync_t *self, bus_sync_req_t *req,
+               bus_sync_reply_t *reply, zmsg_t **items)
+{
+    zsock_t *sock = s_take (self);
+    if (!sock)
+        return BUS_ERR_UNAVAILABLE;
+    req->rid = atomic_fetch_add (&self->rid, 1) + 1;
+    zframe_t *frame = bus_sync_req_encode (req);
+    if (!frame || zframe_send (&frame, sock, 0) != 0) {
+        zframe_destroy (&frame);
+        zsock_destroy (&sock);
+        return BUS_ERR_UNAVAILABLE;
+    }
+    int rc = s_receive (self, sock, req->rid, reply, items);
+    if (rc == 0)
+        s_give_back (self, sock);
+    else
+        zsock_destroy (&sock);
+    return rc;
+}

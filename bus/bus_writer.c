@@ -1,0 +1,681 @@
+/*  bus_writer.c — the writer role: group-committed intake, publishing,
+    and the sync query server.  */
+
+#include <stdatomic.h>
+#include "orderbus/bus_codec.h"
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_menu.h"
+#include "orderbus/bus_store.h"
+#include "orderbus/bus_topic.h"
+#include "orderbus/bus_writer.h"
+
+#define S_SYNC_LIMIT_MAX 1000   //  items per replay/list page
+
+struct _bus_writer_t {
+    bus_config_t config;     //  our copy of the settings
+    bus_store_t *store;      //  the LMDB environment
+    bus_menu_t *menu;        //  authoritative menu, NULL if none stored
+    zsock_t *intake;         //  PULL, owned by the intake thread once running
+    zsock_t *events;         //  PUB, intake thread only
+    zsock_t *sync;           //  ROUTER, sync thread only
+    zactor_t *intake_actor;
+    zactor_t *sync_actor;
+    //  Counters (see bus_writer_stats_t), written by the threads
+    atomic_uint_fast64_t commands, committed, duplicates, rejected, dropped,
+        batches, grows;
+};
+
+//  ---------------------------------------------------------------------
+//  One batch: the raw frames taken off the intake socket, and what the
+//  commit will publish.
+
+typedef struct {
+    zmq_msg_t *raw;          //  batch_max received frames
+    size_t count;            //  frames in raw
+    zlistx_t *events;        //  zmsg_t [topic][event], in seq order
+    zlistx_t *acks;          //  zmsg_t [topic][ack]
+    bus_cmd_t cmd;           //  scratch: the command being applied
+    bus_event_t event;       //  scratch: the event it produces
+    bus_ack_t ack;           //  scratch: the answer
+} s_batch_t;
+
+static void
+s_msg_destructor (void **item)
+{
+    zmsg_destroy ((zmsg_t **) item);
+}
+
+static s_batch_t *
+s_batch_new (size_t batch_max)
+{
+    s_batch_t *batch = calloc (1, sizeof *batch);
+    if (!batch)
+        return NULL;
+    batch->raw = calloc (batch_max, sizeof (zmq_msg_t));
+    batch->events = zlistx_new ();
+    batch->acks = zlistx_new ();
+    if (!batch->raw || !batch->events || !batch->acks) {
+        free (batch->raw);
+        zlistx_destroy (&batch->events);
+        zlistx_destroy (&batch->acks);
+        free (batch);
+        return NULL;
+    }
+    zlistx_set_destructor (batch->events, s_msg_destructor);
+    zlistx_set_destructor (batch->acks, s_msg_destructor);
+    return batch;
+}
+
+static void
+s_batch_destroy (s_batch_t **batch_p)
+{
+    s_batch_t *batch = *batch_p;
+    if (!batch)
+        return;
+    free (batch->raw);
+    zlistx_destroy (&batch->events);
+    zlistx_destroy (&batch->acks);
+    free (batch);
+    *batch_p = NULL;
+}
+
+//  Drop a frame nobody can be answered for, logging the first few and then
+//  every thousandth so a flood of garbage cannot flood the log too.
+static void
+s_drop (bus_writer_t *self, const char *why, size_t size)
+{
+    uint64_t n = atomic_fetch_add (&self->dropped, 1) + 1;
+    if (n <= 10 || n % 1000 == 0)
+        zsys_warning ("writer: dropped intake frame (%zu bytes): %s "
+                      "[%" PRIu64 " dropped so far]", size, why, n);
+}
+
+//  Take every queued frame, up to batch_max, without waiting.  Multipart
+//  messages are not part of the protocol and are dropped whole.
+static void
+s_batch_collect (bus_writer_t *self, s_batch_t *batch)
+{
+    void *sock = zsock_resolve (self->intake);
+    batch->count = 0;
+    while (batch->count < (size_t) self->config.batch_max) {
+        zmq_msg_t *msg = &batch->raw[batch->count];
+        zmq_msg_init (msg);
+        if (zmq_msg_recv (msg, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (msg);
+            break;
+        }
+        if (!zmq_msg_more (msg)) {
+            batch->count++;
+            continue;
+        }
+        size_t size = zmq_msg_size (msg);
+        while (zmq_msg_more (msg))
+            if (zmq_msg_recv (msg, sock, 0) < 0)
+                break;
+        zmq_msg_close (msg);
+        s_drop (self, "multipart message", size);
+    }
+}
+
+static void
+s_batch_release (s_batch_t *batch)
+{
+    for (size_t i = 0; i < batch->count; i++)
+        zmq_msg_close (&batch->raw[i]);
+    batch->count = 0;
+    zlistx_purge (batch->events);
+    zlistx_purge (batch->acks);
+}
+
+//  ---------------------------------------------------------------------
+//  Applying one command inside the batch's write transaction
+
+static void
+s_reject (bus_ack_t *ack, int status, const char *fmt, ...)
+{
+    ack->status = status;
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (ack->error, sizeof ack->error, fmt, args);
+    va_end (args);
+}
+
+//  Price each line from the menu; the client's own idea of prices is
+//  never asked for.  0, or the ack is filled with the reason.
+static int
+s_price (bus_writer_t *self, const bus_cmd_t *cmd, bus_order_t *order,
+         bus_ack_t *ack)
+{
+    order->total_cents = 0;
+    for (uint32_t i = 0; i < cmd->line_count; i++) {
+        const bus_line_t *want = &cmd->lines[i];
+        const bus_menu_item_t *item =
+            self->menu ? bus_menu_find (self->menu, want->item_id) : NULL;
+        if (!item) {
+            s_reject (ack, BUS_ERR_UNKNOWN_ITEM,
+                      "items[%u].item_id: unknown menu item '%s'", i,
+                      want->item_id);
+            return -1;
+        }
+        if (!item->available) {
+            s_reject (ack, BUS_ERR_UNAVAILABLE_ITEM,
+                      "items[%u].item_id: '%s' is not available", i,
+                      want->item_id);
+            return -1;
+        }
+        bus_line_t *line = &order->lines[i];
+        *line = *want;
+        bus_strlcpy (line->name, item->name, sizeof line->name);
+        line->unit_cents = item->price_cents;
+        order->total_cents += item->price_cents * (int64_t) want->qty;
+    }
+    order->line_count = cmd->line_count;
+    return 0;
+}
+
+//  Answer a key seen before: the original result, or a conflict.
+static int
+s_apply_known (bus_writer_t *self, s_batch_t *batch, uint64_t fingerprint,
+               uint64_t order_id)
+{
+    bus_ack_t *ack = &batch->ack;
+    if (fingerprint != bus_cmd_fingerprint (&batch->cmd)) {
+        s_reject (ack, BUS_ERR_CONFLICT,
+                  "idempotency key '%s' was already used for a different "
+                  "request (order %" PRIu64 ")", batch->cmd.key, order_id);
+        atomic_fetch_add (&self->rejected, 1);
+        return 0;
+    }
+    int rc = bus_store_order_lookup (self->store, order_id, &ack->order);
+    if (rc != 0)
+        return rc;
+    ack->duplicate = true;
+    atomic_fetch_add (&self->duplicates, 1);
+    return 0;
+}
+
+//  Place a new order: price it, append its event, remember the key.
+static int
+s_apply_new (bus_writer_t *self, s_batch_t *batch, int64_t now)
+{
+    const bus_cmd_t *cmd = &batch->cmd;
+    bus_event_t *event = &batch->event;
+    memset (event, 0, sizeof *event);
+    bus_order_t *order = &event->order;
+    if (s_price (self, cmd, order, &batch->ack) != 0) {
+        atomic_fetch_add (&self->rejected, 1);
+        return 0;
+    }
+    order->id = bus_store_order_next_id (self->store);
+    order->version = 1;
+    order->status = BUS_STATUS_PLACED;
+    memcpy (order->table, cmd->table, sizeof order->table);
+    memcpy (order->key, cmd->key, sizeof order->key);
+    memcpy (order->origin, cmd->origin, sizeof order->origin);
+    memcpy (order->note, cmd->note, sizeof order->note);
+    order->created_ms = order->updated_ms = now;
+    event->type = BUS_EVENT_ORDER_PLACED;
+    event->ts_ms = now;
+    int rc = bus_store_append (self->store, event);
+    if (rc == 0)
+        rc = bus_store_key_put (self->store, cmd->key,
+                                bus_cmd_fingerprint (cmd), order->id);
+    if (rc != 0)
+        return rc;
+    batch->ack.order = *order;
+    char topic[BUS_TOPIC_MAX];
+    bus_topic_event (topic, sizeof topic, order->table);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zframe_t *body = bus_event_encode (event);
+    zmsg_append (msg, &body);
+    zlistx_add_end (batch->events, msg);
+    return 0;
+}
+
+static void
+s_queue_ack (s_batch_t *batch, const char *origin)
+{
+    char topic[BUS_TOPIC_MAX];
+    if (bus_topic_ack (topic, sizeof topic, origin) != 0)
+        return;
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, topic);
+    zframe_t *body = bus_ack_encode (&batch->ack);
+    zmsg_append (msg, &body);
+    zlistx_add_end (batch->acks, msg);
+}
+
+//  Apply frame i; returns 0 or a storage error that fails the batch.
+static int
+s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
+{
+    zmq_msg_t *raw = &batch->raw[i];
+    bus_cmd_t *cmd = &batch->cmd;
+    int rc = bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw), cmd);
+    if (rc != 0) {
+        s_drop (self, bus_strerror (rc), zmq_msg_size (raw));
+        return 0;
+    }
+    atomic_fetch_add (&self->commands, 1);
+    memset (&batch->ack, 0, sizeof batch->ack);
+    memcpy (batch->ack.key, cmd->key, sizeof batch->ack.key);
+    uint64_t fingerprint, order_id;
+    rc = bus_store_key_get (self->store, cmd->key, &fingerprint, &order_id);
+    if (rc == 0)
+        rc = s_apply_known (self, batch, fingerprint, order_id);
+    else if (rc == BUS_ERR_NOT_FOUND)
+        rc = s_apply_new (self, batch, now);
+    if (rc == 0)
+        s_queue_ack (batch, cmd->origin);
+    return rc;
+}
+
+//  Tell every decodable command of a failed batch that nothing was
+//  committed, so its gateway answers 503 and the pad retries.
+static void
+s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
+{
+    zlistx_purge (batch->events);
+    zlistx_purge (batch->acks);
+    for (size_t i = 0; i < batch->count; i++) {
+        zmq_msg_t *raw = &batch->raw[i];
+        if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw),
+                            &batch->cmd) != 0)
+            continue;
+        memset (&batch->ack, 0, sizeof batch->ack);
+        memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
+        s_reject (&batch->ack, status, "the order could not be stored; "
+                  "nothing was committed, retry with the same key");
+        s_queue_ack (batch, batch->cmd.origin);
+    }
+}
+
+//  One write transaction over the whole batch.  A full map is grown and
+//  the batch redone from scratch; any other storage failure nacks it.
+static int
+s_batch_commit (bus_writer_t *self, s_batch_t *batch)
+{
+    int64_t now = zclock_time ();
+    int rc = bus_store_begin (self->store);
+    for (size_t i = 0; rc == 0 && i < batch->count; i++)
+        rc = s_apply (self, batch, i, now);
+    if (rc == 0)
+        rc = bus_store_commit (self->store);
+    else
+        bus_store_abort (self->store);
+    return rc;
+}
+
+static void
+s_batch_run (bus_writer_t *self, s_batch_t *batch)
+{
+    s_batch_collect (self, batch);
+    if (batch->count == 0)
+        return;
+    int rc = s_batch_commit (self, batch);
+    while (rc == BUS_ERR_MAP_FULL) {
+        zlistx_purge (batch->events);
+        zlistx_purge (batch->acks);
+        if (bus_store_grow (self->store) != 0)
+            break;
+        atomic_fetch_add (&self->grows, 1);
+        rc = s_batch_commit (self, batch);
+    }
+    if (rc != 0) {
+        zsys_error ("writer: batch of %zu commands failed: %s", batch->count,
+                    bus_strerror (rc));
+        s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
+    }
+    else {
+        atomic_fetch_add (&self->batches, 1);
+        atomic_fetch_add (&self->committed, zlistx_size (batch->events));
+    }
+    //  Events before acks: a gateway's client may look for its order on a
+    //  subscriber as soon as it has the ack.
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlistx_detach (batch->events, NULL)))
+        zmsg_send (&msg, self->events);
+    while ((msg = (zmsg_t *) zlistx_detach (batch->acks, NULL)))
+        zmsg_send (&msg, self->events);
+    s_batch_release (batch);
+}
+
+//  ---------------------------------------------------------------------
+//  Intake thread
+
+static void
+s_heartbeat (bus_writer_t *self)
+{
+    bus_heartbeat_t hb = {bus_store_last_seq (self->store), zclock_time ()};
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
+    zframe_t *body = bus_heartbeat_encode (&hb);
+    zmsg_append (msg, &body);
+    zmsg_send (&msg, self->events);
+}
+
+static bool
+s_pipe_says_term (zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *command = msg ? zmsg_popstr (msg) : NULL;
+    bool term = !command || streq (command, "$TERM");
+    free (command);
+    zmsg_destroy (&msg);
+    return term;
+}
+
+static void
+s_intake_actor (zsock_t *pipe, void *args)
+{
+    bus_writer_t *self = (bus_writer_t *) args;
+    s_batch_t *batch = s_batch_new ((size_t) self->config.batch_max);
+    zpoller_t *poller = zpoller_new (pipe, self->intake, NULL);
+    zpoller_set_nonstop (poller, true);   //  stop on $TERM only
+    zsock_signal (pipe, batch ? 0 : -1);
+    int64_t next_beat = zclock_mono ();
+    while (batch) {
+        int64_t wait = next_beat - zclock_mono ();
+        void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
+        if (which == pipe && s_pipe_says_term (pipe))
+            break;
+        if (which == self->intake)
+            s_batch_run (self, batch);
+        if (zclock_mono () >= next_beat) {
+            s_heartbeat (self);
+            next_beat = zclock_mono () + self->config.heartbeat_ms;
+        }
+    }
+    zpoller_destroy (&poller);
+    s_batch_destroy (&batch);
+}
+
+//  ---------------------------------------------------------------------
+//  Sync thread: answers queries from read transactions
+
+static int
+s_add_item (const void *data, size_t size, void *arg)
+{
+    return zmsg_addmem ((zmsg_t *) arg, data, size);
+}
+
+static int
+s_limit (const bus_sync_req_t *req, bus_sync_reply_t *reply)
+{
+    if (req->limit >= 1 && req->limit <= S_SYNC_LIMIT_MAX)
+        return 0;
+    reply->status = BUS_ERR_INVALID;
+    snprintf (reply->error, sizeof reply->error,
+              "limit must be from 1 to %d", S_SYNC_LIMIT_MAX);
+    return -1;
+}
+
+static int
+s_sync_get (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
+{
+    bus_order_t *order = malloc (sizeof *order);
+    if (!order)
+        return BUS_ERR_NOMEM;
+    int rc = bus_store_get_order (self->store, req->id, order);
+    if (rc == 0) {
+        zframe_t *frame = bus_order_encode (order);
+        zmsg_append (items, &frame);
+    }
+    free (order);
+    return rc;
+}
+
+static int
+s_sync_menu (bus_writer_t *self, zmsg_t *items)
+{
+    char *json;
+    size_t len;
+    int rc = bus_store_menu_get (self->store, &json, &len);
+    if (rc == 0) {
+        zmsg_addmem (items, json, len);
+        free (json);
+    }
+    return rc;
+}
+
+//  Run one decoded request; fills reply and items.
+static void
+s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
+               bus_sync_reply_t *reply, zmsg_t *items)
+{
+    int rc = 0;
+    reply->seq = bus_store_last_seq (self->store);
+    switch (req->op) {
+    case BUS_SYNC_SNAPSHOT:
+        rc = bus_store_snapshot (self->store, s_add_item, items, &reply->seq);
+        break;
+    case BUS_SYNC_REPLAY:
+        if (s_limit (req, reply) != 0)
+            return;
+        rc = bus_store_replay (self->store, req->from, req->limit,
+                               s_add_item, items, &reply->seq);
+        reply->next = req->from + zmsg_size (items);
+        break;
+    case BUS_SYNC_GET:
+        rc = s_sync_get (self, req, items);
+        break;
+    case BUS_SYNC_LIST:
+        if (s_limit (req, reply) != 0)
+            return;
+        rc = bus_store_list (self->store, req->status, req->table, req->from,
+                             req->limit, s_add_item, items, &reply->next);
+        break;
+    case BUS_SYNC_MENU:
+        rc = s_sync_menu (self, items);
+        break;
+    }
+    if (rc != 0) {
+        reply->status = rc;
+        bus_strlcpy (reply->error, bus_strerror (rc), sizeof reply->error);
+    }
+}
+
+static void
+s_sync_serve (bus_writer_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->sync);
+    if (!msg)
+        return;
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *body = zmsg_pop (msg);
+    bus_sync_req_t req;
+    bus_sync_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    int rc = body && zmsg_size (msg) == 0
+                 ? bus_sync_req_decode (zframe_data (body), zframe_size (body),
+                                        &req)
+                 : BUS_ERR_MALFORMED;
+    zmsg_t *items = zmsg_new ();
+    if (rc == 0) {
+        reply.rid = req.rid;
+        s_sync_handle (self, &req, &reply, items);
+    }
+    else {
+        s_drop (self, "unreadable sync request", body ? zframe_size (body) : 0);
+        reply.status = rc;
+        bus_strlcpy (reply.error, bus_strerror (rc), sizeof reply.error);
+    }
+    if (reply.status != 0) {   //  a failed query carries no items
+        zmsg_destroy (&items);
+        items = zmsg_new ();
+    }
+    reply.count = (uint32_t) zmsg_size (items);
+    zframe_t *header = bus_sync_reply_encode (&reply);
+    zmsg_prepend (items, &header);
+    zmsg_prepend (items, &identity);
+    zmsg_send (&items, self->sync);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_sync_actor (zsock_t *pipe, void *args)
+{
+    bus_writer_t *self = (bus_writer_t *) args;
+    zpoller_t *poller = zpoller_new (pipe, self->sync, NULL);
+    zpoller_set_nonstop (poller, true);
+    zsock_signal (pipe, 0);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe && s_pipe_says_term (pipe))
+            break;
+        if (which == self->sync)
+            s_sync_serve (self);
+    }
+    zpoller_destroy (&poller);
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+//  Make the stored menu the one in config->menu_path (if set), then load
+//  whatever is stored.  0, or -1 with err set.
+static int
+s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
+{
+    if (*self->config.menu_path) {
+        bus_menu_t *menu = bus_menu_load (self->config.menu_path, err, err_cap);
+        if (!menu)
+            return -1;
+        char *stored = NULL;
+        size_t len = 0;
+        bool same = bus_store_menu_get (self->store, &stored, &len) == 0
+                    && len == bus_menu_json_len (menu)
+                    && memcmp (stored, bus_menu_json (menu), len) == 0;
+        free (stored);
+        int rc = same ? 0 : bus_store_menu_put (self->store, bus_menu_json (menu),
+                                                bus_menu_json_len (menu));
+        bus_menu_destroy (&menu);
+        if (rc != 0) {
+            snprintf (err, err_cap, "cannot store menu: %s", bus_strerror (rc));
+            return -1;
+        }
+        if (!same)
+            zsys_info ("writer: menu loaded from %s", self->config.menu_path);
+    }
+    char *json;
+    size_t len;
+    if (bus_store_menu_get (self->store, &json, &len) != 0) {
+        zsys_warning ("writer: no menu stored: every order will be rejected "
+                      "until one is loaded with --menu FILE");
+        return 0;
+    }
+    self->menu = bus_menu_new (json, len, err, err_cap);
+    free (json);
+    return self->menu ? 0 : -1;
+}
+
+static zsock_t *
+s_bind (int type, const char *endpoint, char *err, size_t err_cap)
+{
+    zsock_t *sock = zsock_new (type);
+    if (sock && zsock_bind (sock, "%s", endpoint) >= 0)
+        return sock;
+    snprintf (err, err_cap, "cannot bind %s: %s", endpoint,
+              zmq_strerror (zmq_errno ()));
+    zsock_destroy (&sock);
+    return NULL;
+}
+
+//  Socket options chosen on purpose: oversized frames are refused by
+//  ZeroMQ itself, and the queues are deep enough to absorb a rush-hour
+//  burst while still bounded.
+static int
+s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
+{
+    self->intake = s_bind (ZMQ_PULL, self->config.intake, err, err_cap);
+    if (!self->intake)
+        return -1;
+    zsock_set_maxmsgsize (self->intake, BUS_FRAME_MAX);
+    zsock_set_rcvhwm (self->intake, 100000);
+    self->events = s_bind (ZMQ_PUB, self->config.events, err, err_cap);
+    if (!self->events)
+        return -1;
+    zsock_set_sndhwm (self->events, 100000);
+    self->sync = s_bind (ZMQ_ROUTER, self->config.sync, err, err_cap);
+    if (!self->sync)
+        return -1;
+    zsock_set_maxmsgsize (self->sync, BUS_FRAME_MAX);
+    return 0;
+}
+
+bus_writer_t *
+bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bus_writer_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, err_cap, "out of memory");
+        return NULL;
+    }
+    self->config = *config;
+    int rc;
+    self->store = bus_store_new (config->data_dir, 0, &rc);
+    if (!self->store) {
+        snprintf (err, err_cap, "cannot open data directory '%s': %s",
+                  config->data_dir, bus_strerror (rc));
+        goto fail;
+    }
+    if (s_menu_init (self, err, err_cap) != 0
+        || s_sockets_init (self, err, err_cap) != 0)
+        goto fail;
+    self->sync_actor = zactor_new (s_sync_actor, self);
+    self->intake_actor = zactor_new (s_intake_actor, self);
+    if (!self->sync_actor || !self->intake_actor) {
+        snprintf (err, err_cap, "cannot start writer threads");
+        goto fail;
+    }
+    zsys_info ("writer: data %s, last seq %" PRIu64 ", intake %s, events %s, "
+               "sync %s", config->data_dir, bus_store_last_seq (self->store),
+               config->intake, config->events, config->sync);
+    return self;
+fail:
+    bus_writer_destroy (&self);
+    return NULL;
+}
+
+void
+bus_writer_destroy (bus_writer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_writer_t *self = *self_p;
+    //  The intake thread handles $TERM between batches, so no transaction
+    //  is open once zactor_destroy returns.
+    zactor_destroy (&self->intake_actor);
+    zactor_destroy (&self->sync_actor);
+    zsock_destroy (&self->intake);
+    zsock_destroy (&self->events);
+    zsock_destroy (&self->sync);
+    bus_menu_destroy (&self->menu);
+    if (self->store)
+        zsys_info ("writer: stopped at seq %" PRIu64,
+                   bus_store_last_seq (self->store));
+    bus_store_destroy (&self->store);
+    free (self);
+    *self_p = NULL;
+}
+
+bus_writer_stats_t
+bus_writer_stats (bus_writer_t *self)
+{
+    bus_writer_stats_t stats = {
+        atomic_load (&self->commands), atomic_load (&self->committed),
+        atomic_load (&self->duplicates), atomic_load (&self->rejected),
+        atomic_load (&self->dropped), atomic_load (&self->batches),
+        atomic_load (&self->grows),
+    };
+    return stats;
+}
+
+bool
+bus_writer_heard (int64_t beat_ms, int heartbeat_ms, int64_t *age_ms)
+{
+    *age_ms = beat_ms ? zclock_mono () - beat_ms : -1;
+    return beat_ms && *age_ms <= 4 * (int64_t) heartbeat_ms;
+}

@@ -1,0 +1,46 @@
+/*  bus_edge.h — the edge role: live events to browsers over WebSocket.
+
+    Keeps the open orders and the last sequence it applied (the zguide
+    Clone pattern: subscribe first, then take a snapshot from the writer,
+    then apply only updates above the snapshot's sequence), fills any gap
+    in the sequence by replay from the writer's log before going on, and
+    fans every event out to the connected browsers.
+
+    WebSocket endpoint /ws (text frames, JSON):
+      on connect   {"type": "snapshot", "seq": S, "orders": [...]}
+                   or, with /ws?resume_from=N and N still in the edge's
+                   ring of recent events, those events after N instead
+      then         {"type": "event", "seq": S+1, ...} for every event
+    Also serves web/ as static files, /kitchen (web/kitchen.html) and a
+    redirect from / to /kitchen.  */
+
+#ifndef BUS_EDGE_H_INCLUDED
+#define BUS_EDGE_H_INCLUDED
+
+#include <civetweb.h>
+#include <jansson.h>
+#include "orderbus/bus_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_edge_t bus_edge_t;
+
+/*  Subscribe to the writer's events and register the handlers on http
+    (borrowed; stop it before destroying the edge).  Returns the edge or
+    NULL with the reason in err[err_cap].  */
+bus_edge_t *bus_edge_new (const bus_config_t *config, struct mg_context *http,
+                          char *err, size_t err_cap);
+
+/*  NULL-safe; nulls *self_p.  */
+void bus_edge_destroy (bus_edge_t **self_p);
+
+/*  New JSON object describing the edge's state for /healthz; *ok is set
+    to whether it is in sync with a reachable writer.  */
+json_t *bus_edge_health (bus_edge_t *self, bool *ok);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+/*  bus_writer.h — the writer role: the only process that writes LMDB.
+
+    Binds three sockets (from the config):
+      intake  PULL    commands from gateways (one frame, a bus_cmd_t)
+      events  PUB     [topic][body]: committed events on "E/<table>/",
+                      acks on "A/<origin>/", heartbeats on "H/"
+      sync    ROUTER  snapshot / replay / get / list / menu queries
+
+    Intake runs as group commit: the writer takes whatever commands are
+    queued (up to batch_max) into one LMDB write transaction, commits it
+    durably, and only then publishes the batch's events (in sequence
+    order) and acks.  Queries run on their own thread with LMDB read
+    transactions, so they never wait for the intake loop.  */
+
+#ifndef BUS_WRITER_H_INCLUDED
+#define BUS_WRITER_H_INCLUDED
+
+#include "orderbus/bus_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_writer_t bus_writer_t;
+
+/*  Counters, for logs, /healthz and tests.  */
+typedef struct {
+    uint64_t commands;      /* commands decoded                           */
+    uint64_t committed;     /* events committed                           */
+    uint64_t duplicates;    /* commands answered from the idempotency key */
+    uint64_t rejected;      /* commands refused (invalid, conflict)       */
+    uint64_t dropped;       /* frames dropped as undecodable              */
+    uint64_t batches;       /* durable commits                            */
+    uint64_t grows;         /* map size doublings                         */
+} bus_writer_stats_t;
+
+/*  Open the store, load config->menu_path into it if set, bind the
+    sockets and start the intake and sync threads.  Returns the writer, or
+    NULL with the reason in err[err_cap].  */
+bus_writer_t *bus_writer_new (const bus_config_t *config, char *err,
+                              size_t err_cap);
+
+/*  Stop the threads after the batch in progress (its transaction is either
+    committed or aborted, never half-written) and close the store.
+    NULL-safe; nulls *self_p.  */
+void bus_writer_destroy (bus_writer_t **self_p);
+
+/*  For the writer's subscribers: is the writer alive, given the monotonic
+    time (zclock_mono) of the last heartbeat heard, 0 if none yet?  It is
+    while heartbeats keep coming: silence for four periods means it is
+    gone.  *age_ms is set to the time since that heartbeat, -1 if none.  */
+bool bus_writer_heard (int64_t beat_ms, int heartbeat_ms, int64_t *age_ms);
+
+/*  A copy of the counters so far.  */
+bus_writer_stats_t bus_writer_stats (bus_writer_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
