@@ -1,0 +1,78 @@
+/*  test_up — `orderbus up --http-port PORT --data DIR` as the README
+    says: one port for API, WebSocket and pages, data kept across runs.  */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "testkit.h"
+
+#define CHECK TK_CHECK
+
+static pid_t
+s_up (int port, const char *data)
+{
+    char http[16];
+    snprintf (http, sizeof http, "%d", port);
+    pid_t pid = tk_spawn ("up", "up", "--http-port", http, "--data", data, NULL);
+    CHECK (tk_wait_http (port, "/healthz", 200, 15000), "up is healthy");
+    return pid;
+}
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "up");
+    int port = tk_port ();
+    char data[600];
+    snprintf (data, sizeof data, "%s/data", tk_dir ());
+    pid_t up = s_up (port, data);
+
+    tk_response_t r;
+    tk_http (port, "GET", "/api/v1/menu", NULL, NULL, &r);
+    CHECK (r.status == 200 && json_array_size (json_object_get (r.json, "categories")) > 0,
+           "demo menu served: %d", r.status);
+    tk_response_free (&r);
+    tk_http (port, "GET", "/kitchen", NULL, NULL, &r);
+    CHECK (r.status == 200 && strstr (r.body, "kitchen.js"), "kitchen page on the same port");
+    tk_response_free (&r);
+
+    tk_ws_t *ws = tk_ws_open (port, "/ws");
+    json_t *snap = tk_ws_next (ws, 5000);
+    CHECK (snap, "snapshot on /ws");
+    json_decref (snap);
+    tk_post_order (port, "up-1", "{\"table\":\"T5\",\"items\":[{\"item_id\":\"ice-cream\",\"quantity\":2}]}", &r);
+    CHECK (r.status == 201, "order through up: %d %s", r.status, r.body);
+    json_int_t id = json_integer_value (json_object_get (r.json, "id"));
+    tk_response_free (&r);
+    json_t *event = tk_ws_next (ws, 5000);
+    CHECK (event && json_integer_value (json_object_get (
+                        json_object_get (event, "order"), "id")) == id,
+           "event for the order on /ws");
+    json_decref (event);
+    tk_ws_close (&ws);
+
+    CHECK (tk_kill (up, SIGTERM) == 0, "up exits 0 on SIGTERM");
+    char *out = NULL;
+    FILE *f;
+    char log[700];
+    snprintf (log, sizeof log, "%s/up.log", tk_dir ());
+    f = fopen (log, "r");
+    out = calloc (1, 65536);
+    if (f) {
+        fread (out, 1, 65535, f);
+        fclose (f);
+    }
+    char url[64];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/kitchen", port);
+    CHECK (strstr (out, url), "up prints the kitchen URL");
+    free (out);
+
+    up = s_up (port, data);
+    char path[64];
+    snprintf (path, sizeof path, "/api/v1/orders/%lld", (long long) id);
+    tk_http (port, "GET", path, NULL, NULL, &r);
+    CHECK (r.status == 200, "order kept across restarts: %d", r.status);
+    tk_response_free (&r);
+    return tk_done ();
+}
