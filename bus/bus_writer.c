@@ -455,7 +455,8 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
             return;
         rc = bus_store_replay (self->store, req->from, req->limit,
                                s_add_item, items, &reply->seq);
-        reply->next = req->from + zmsg_size (items);
+        //  the log starts at seq 1, so from 0 reads from 1 as well
+        reply->next = (req->from ? req->from : 1) + zmsg_size (items);
         break;
     case BUS_SYNC_GET:
         rc = s_sync_get (self, req, items);
