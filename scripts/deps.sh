@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what orderbus needs to build, run and test on Debian 12.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+packages=(build-essential cmake pkg-config curl
+          libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
+          libcivetweb-dev libjansson-dev)
+if [ "${1:-}" = "--test" ]; then
+  packages+=(chromium)            # browser tests drive Debian's chromium
+  command -v npm >/dev/null || packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ] && [ -f tests/browser/package-lock.json ]; then
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
