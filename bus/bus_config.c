@@ -77,9 +77,12 @@ static const s_setting_t s_settings[] = {
      "writer's ROUTER endpoint for snapshots and replay"},
     {"--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
      65536, S_WRITER | S_UP, "N", "commands per group commit"},
-    {"--heartbeat-ms", NULL, "writer/heartbeat_ms", S_INT,
-     S_FIELD (heartbeat_ms), 50, 60000, S_WRITER | S_UP, "MS",
-     "writer heartbeat period"},
+    {"--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
+     S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
+     "heartbeat period: the writer's beats, the others' pings"},
+    {"--link-timeout-ms", NULL, "link/timeout_ms", S_INT,
+     S_FIELD (link_timeout_ms), 100, 600000, S_ALL, "MS",
+     "silence after which the other side counts as gone"},
     {"--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
      S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds"},
     {"--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
@@ -94,8 +97,17 @@ static const s_setting_t s_settings[] = {
     {"--ack-timeout-ms", NULL, "gateway/ack_timeout_ms", S_INT,
      S_FIELD (ack_timeout_ms), 10, 600000, S_GATEWAY | S_UP, "MS",
      "wait for the writer's commit ack"},
+    {"--max-inflight", NULL, "gateway/max_inflight", S_INT,
+     S_FIELD (max_inflight), 1, 100000, S_GATEWAY | S_UP, "N",
+     "orders waiting for acks at once; more get 503 at once"},
     {"--ring", NULL, "edge/ring", S_INT, S_FIELD (ring), 16, 10000000,
      S_EDGE | S_UP, "N", "events kept in memory for replay"},
+    {"--client-queue", NULL, "edge/client_queue", S_INT,
+     S_FIELD (client_queue), 16, 1000000, S_EDGE | S_UP, "N",
+     "messages queued per browser before it is cut off"},
+    {"--ws-ping-ms", NULL, "edge/ws_ping_ms", S_INT, S_FIELD (ws_ping_ms),
+     100, 600000, S_EDGE | S_UP, "MS",
+     "ping a quiet WebSocket this often; 5 unanswered close it"},
     {"--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
      "log every message"},
     {"--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
@@ -480,6 +492,10 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
                              : "tcp://127.0.0.1:5557");
     config->batch_max = 4096;
     config->heartbeat_ms = 500;
+    config->link_timeout_ms = 2000;
+    config->max_inflight = 256;
+    config->client_queue = 4096;
+    config->ws_ping_ms = 5000;
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;
@@ -763,7 +779,7 @@ s_test_files (const char *dir, bool verbose)
                   "    sync = tcp://*:5557\n"
                   "writer\n"
                   "    batch_max = 1024\n"
-                  "    heartbeat_ms = 250\n",
+                  "link\n    heartbeat_ms = 250\n",
                   writer, sizeof writer);
     s_test_write (dir, "gateway.cfg",
                   "endpoints\n"

@@ -9,9 +9,11 @@
           intake = tcp://127.0.0.1:5555 writer PULL  (writer binds, gateways connect)
           events = tcp://127.0.0.1:5556 writer PUB   (writer binds, others connect)
           sync = tcp://127.0.0.1:5557   writer ROUTER (writer binds, others connect)
+      link                              (every role)
+          heartbeat_ms = 500            writer heartbeat / others' ping period, 50..60000
+          timeout_ms = 2000             silence that means the other side is gone, 100..600000
       writer
           batch_max = 4096              commands per group commit, 1..65536
-          heartbeat_ms = 500            writer heartbeat period, 50..60000
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
@@ -20,14 +22,18 @@
       gateway
           name = gw-<pid>               ack topic of this gateway: unique per writer
           ack_timeout_ms = 3000         wait for a commit ack, 10..600000
+          max_inflight = 256            orders waiting for acks at once, 1..100000
       edge
           ring = 10000                  events kept for replay, 16..10000000
+          client_queue = 4096           messages queued per browser, 16..1000000
+          ws_ping_ms = 5000             WebSocket ping period, 100..600000
 
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
-      --sync EP  --batch-max N  --heartbeat-ms N  --listen ADDR
-      --http-port N  --http-threads N  --web DIR  --name NAME
-      --ack-timeout-ms N  --ring N  -v/--verbose  -h/--help
+      --sync EP  --batch-max N  --heartbeat-ms N  --link-timeout-ms N
+      --listen ADDR  --http-port N  --http-threads N  --web DIR  --name NAME
+      --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
+      --ws-ping-ms N  -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
 #ifndef BUS_CONFIG_H_INCLUDED
@@ -61,13 +67,17 @@ typedef struct {
     char sync[BUS_ENDPOINT_MAX];
     int batch_max;
     int heartbeat_ms;
+    int link_timeout_ms;
     char http_listen[64];
     int http_port;
     int http_threads;
     char web_root[BUS_PATH_MAX];
     char name[BUS_NAME_MAX];
     int ack_timeout_ms;
+    int max_inflight;
     int ring;
+    int client_queue;
+    int ws_ping_ms;
     bool verbose;
     bool help;                        /* -h/--help was given */
 } bus_config_t;
