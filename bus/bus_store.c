@@ -34,7 +34,8 @@
 #define S_MAP_DEFAULT ((size_t) 64 << 20)
 
 struct _bus_store_t {
-    MDB_env *env;
+    char *dir;                   //  environment directory, for reopening
+    MDB_env *env;                //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu;
     pthread_rwlock_t lock;       //  read: any txn; write: map resize
     MDB_txn *txn;                //  the writer's open batch, or NULL
@@ -282,7 +283,8 @@ bus_store_new (const char *dir, size_t map_size, int *err)
     bus_store_t *self = s_alloc ();
     if (!self)
         goto fail;
-    rc = s_mkdir_p (dir);
+    self->dir = strdup (dir ? dir : "");
+    rc = self->dir ? s_mkdir_p (dir) : BUS_ERR_NOMEM;
     if (rc == 0)
         rc = s_env_open (self, dir, map_size ? map_size : S_MAP_DEFAULT);
     if (rc == 0)
@@ -309,6 +311,7 @@ bus_store_destroy (bus_store_t **self_p)
     if (self->env)
         mdb_env_close (self->env);
     pthread_rwlock_destroy (&self->lock);
+    free (self->dir);
     free (self);
     *self_p = NULL;
 }
@@ -318,7 +321,7 @@ bus_store_map_size (bus_store_t *self)
 {
     MDB_envinfo info;
     pthread_rwlock_rdlock (&self->lock);
-    int rc = mdb_env_info (self->env, &info);
+    int rc = self->env ? mdb_env_info (self->env, &info) : EIO;
     pthread_rwlock_unlock (&self->lock);
     return rc == 0 ? info.me_mapsize : 0;
 }
@@ -330,7 +333,7 @@ bus_store_begin (bus_store_t *self)
 {
     assert (self->txn == NULL);
     pthread_rwlock_rdlock (&self->lock);
-    int rc = mdb_txn_begin (self->env, NULL, 0, &self->txn);
+    int rc = self->env ? mdb_txn_begin (self->env, NULL, 0, &self->txn) : EIO;
     if (rc != 0) {
         self->txn = NULL;
         pthread_rwlock_unlock (&self->lock);
@@ -488,6 +491,31 @@ bus_store_grow (bus_store_t *self)
     return 0;
 }
 
+int
+bus_store_reopen (bus_store_t *self)
+{
+    assert (self->txn == NULL);
+    MDB_envinfo info;
+    pthread_rwlock_wrlock (&self->lock);
+    size_t size = self->env && mdb_env_info (self->env, &info) == 0
+                      ? info.me_mapsize : S_MAP_DEFAULT;
+    if (self->env)
+        mdb_env_close (self->env);
+    self->env = NULL;
+    int rc = s_env_open (self, self->dir, size);
+    if (rc == 0)
+        rc = s_dbs_open (self);
+    if (rc != 0 && self->env) {
+        mdb_env_close (self->env);
+        self->env = NULL;
+    }
+    pthread_rwlock_unlock (&self->lock);
+    if (rc == 0)
+        zsys_info ("store: %s reopened at seq %" PRIu64, self->dir,
+                   bus_store_last_seq (self));
+    return rc;
+}
+
 static int
 s_menu_write (bus_store_t *self, MDB_txn *txn, const char *json, size_t len)
 {
@@ -525,7 +553,7 @@ static int
 s_read_begin (bus_store_t *self, MDB_txn **txn)
 {
     pthread_rwlock_rdlock (&self->lock);
-    int rc = mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn);
+    int rc = self->env ? mdb_txn_begin (self->env, NULL, MDB_RDONLY, txn) : EIO;
     if (rc != 0)
         pthread_rwlock_unlock (&self->lock);
     return s_check (rc, "read");
@@ -1139,6 +1167,15 @@ s_test_reopen (const char *dir)
     store = bus_store_new (dir, 2 * S_MAP_DEFAULT, NULL);
     assert (store && bus_store_map_size (store) == 2 * S_MAP_DEFAULT);
     assert (bus_store_last_seq (store) == last + 1);
+    //  In place, as after a failed commit: committed state, same map size
+    assert (bus_store_begin (store) == 0);
+    bus_store_abort (store);
+    assert (bus_store_reopen (store) == 0);
+    assert (bus_store_map_size (store) == 2 * S_MAP_DEFAULT);
+    assert (bus_store_last_seq (store) == last + 1);
+    assert (bus_store_get_order (store, S_TEST_ORDERS + 1, &order) == 0);
+    assert (s_test_place (store, 1, 1, 0) == 0);
+    assert (bus_store_last_seq (store) == last + 2);
     bus_store_destroy (&store);
 }
 

@@ -88,6 +88,13 @@ void bus_store_abort (bus_store_t *self);
     BUS_ERR_STORAGE.  */
 int bus_store_grow (bus_store_t *self);
 
+/*  Close and reopen the environment, as after a failed commit: LMDB may
+    have marked it unusable (MDB_PANIC), and what is on disk is the last
+    committed state.  Waits for in-flight reads.  No write transaction may
+    be open.  0 or BUS_ERR_STORAGE; after a failure every call fails with
+    BUS_ERR_STORAGE until a reopen succeeds.  */
+int bus_store_reopen (bus_store_t *self);
+
 /*  Replace the menu document (JSON text, not NUL-terminated) in its own
     durable transaction, bumping menu_version.  No write transaction may be
     open.  0 or a bus_err_t.  */
