@@ -229,7 +229,7 @@ bus_sync_req_encode (const bus_sync_req_t *req)
 {
     s_writer_t w;
     s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 8);
+    msgpack_pack_map (&w.packer, 10);
     s_put_uint (&w.packer, "v", S_VERSION);
     s_put_int (&w.packer, "op", req->op);
     s_put_uint (&w.packer, "rid", req->rid);
@@ -238,6 +238,8 @@ bus_sync_req_encode (const bus_sync_req_t *req)
     s_put_uint (&w.packer, "id", req->id);
     s_put_uint (&w.packer, "status", req->status);
     s_put_str (&w.packer, "table", req->table, sizeof req->table);
+    s_put_str (&w.packer, "role", req->role, sizeof req->role);
+    s_put_str (&w.packer, "name", req->name, sizeof req->name);
     return s_writer_frame (&w);
 }
 
@@ -738,7 +740,7 @@ s_read_sync_req (const msgpack_object *map, void *out)
     if (!rc)
         rc = s_read_version (map);
     if (!rc)
-        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_MENU, &op);
+        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_STATS, &op);
     req->op = (bus_sync_op_t) op;
     if (!rc)
         rc = s_u64 (s_get (map, "rid"), &req->rid);
@@ -752,6 +754,10 @@ s_read_sync_req (const msgpack_object *map, void *out)
         rc = s_u32 (obj, &req->status);
     if (!rc && (obj = s_get (map, "table")))
         rc = s_str (obj, req->table, sizeof req->table);
+    if (!rc && (obj = s_get (map, "role")))
+        rc = s_str (obj, req->role, sizeof req->role);
+    if (!rc && (obj = s_get (map, "name")))
+        rc = s_str (obj, req->name, sizeof req->name);
     return rc;
 }
 
@@ -1187,14 +1193,16 @@ s_test_round_trips (void)
     zframe_destroy (&frame);
 
     bus_sync_req_t req = {BUS_SYNC_LIST, 99, 1234, 1000, 12, BUS_STATUS_READY,
-                          ""}, req2;
+                          "", "gateway", ""}, req2;
     s_test_fill (req.table, BUS_TABLE_MAX - 1, 'T');
+    s_test_fill (req.name, BUS_NAME_MAX - 1, 'n');
     frame = bus_sync_req_encode (&req);
     assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
                                  &req2) == 0);
     assert (req2.op == req.op && req2.rid == req.rid && req2.from == req.from);
     assert (req2.limit == req.limit && req2.id == req.id);
     assert (req2.status == req.status && streq (req2.table, req.table));
+    assert (streq (req2.role, "gateway") && streq (req2.name, req.name));
     zframe_destroy (&frame);
 
     bus_sync_reply_t reply = {99, BUS_ERR_NOT_FOUND, "", 40, 41, UINT32_MAX},
@@ -1491,14 +1499,15 @@ s_test_schema (void)
             == BUS_ERR_INVALID);
     zframe_destroy (&frame);
 
-    bus_sync_req_t req = {BUS_SYNC_GET, 1, 0, 0, 7, 0, ""};
-    for (int op = 0; op <= 6; op++) {
+    bus_sync_req_t req = {.op = BUS_SYNC_GET, .rid = 1, .id = 7};
+    for (int op = 0; op <= BUS_SYNC_STATS + 1; op++) {
         req.op = (bus_sync_op_t) op;
         frame = bus_sync_req_encode (&req);
         bus_sync_req_t out;
         int rc = bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
                                       &out);
-        assert (rc == (op >= 1 && op <= 5 ? 0 : BUS_ERR_INVALID));
+        assert (rc == (op >= BUS_SYNC_SNAPSHOT && op <= BUS_SYNC_STATS
+                           ? 0 : BUS_ERR_INVALID));
         zframe_destroy (&frame);
     }
     /* acks: a status is 0 or negative; success needs the order  */

@@ -1,6 +1,7 @@
 /*  bus_writer.c — the writer role: group-committed intake, publishing,
     and the sync query server.  */
 
+#include <jansson.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
@@ -20,10 +21,17 @@ struct _bus_writer_t {
     zsock_t *sync;           //  ROUTER, sync thread only
     zactor_t *intake_actor;
     zactor_t *sync_actor;
+    zhashx_t *peers;         //  "role name" -> s_peer_t, sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, duplicates, rejected, dropped,
-        batches, grows;
+        batches, grows, storage_failures;
 };
+
+//  A gateway or edge that pings the sync socket
+typedef struct {
+    int64_t last_ms;         //  zclock_mono of its last ping
+    bool gone;               //  silent for longer than the link timeout
+} s_peer_t;
 
 //  ---------------------------------------------------------------------
 //  One batch: the raw frames taken off the intake socket, and what the
@@ -323,9 +331,14 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         rc = s_batch_commit (self, batch);
     }
     if (rc != 0) {
-        zsys_error ("writer: batch of %zu commands failed: %s", batch->count,
+        zsys_error ("writer: batch of %zu commands failed: %s; nothing of it "
+                    "was committed or published", batch->count,
                     bus_strerror (rc));
+        atomic_fetch_add (&self->storage_failures, 1);
         s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
+        //  After a failed write LMDB may refuse every later transaction
+        //  (MDB_PANIC); what is on disk is the last good commit.
+        bus_store_reopen (self->store);
     }
     else {
         atomic_fetch_add (&self->batches, 1);
@@ -439,6 +452,87 @@ s_sync_menu (bus_writer_t *self, zmsg_t *items)
     return rc;
 }
 
+static void
+s_peer_destructor (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_sync_ping (bus_writer_t *self, const bus_sync_req_t *req)
+{
+    char id[BUS_NAME_MAX + 20];
+    snprintf (id, sizeof id, "%s %s", req->role, req->name);
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, id);
+    if (!peer) {
+        peer = calloc (1, sizeof *peer);
+        if (!peer)
+            return;
+        zhashx_insert (self->peers, id, peer);
+        zsys_info ("writer: %s attached", id);
+    }
+    else if (peer->gone)
+        zsys_info ("writer: %s is back", id);
+    peer->last_ms = zclock_mono ();
+    peer->gone = false;
+}
+
+//  Log every peer that has gone silent since the last look.
+static void
+s_peers_check (bus_writer_t *self)
+{
+    int64_t now = zclock_mono ();
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (!peer->gone && now - peer->last_ms > self->config.link_timeout_ms) {
+            peer->gone = true;
+            zsys_warning ("writer: %s silent for %" PRId64 " ms: gone",
+                          (const char *) zhashx_cursor (self->peers),
+                          now - peer->last_ms);
+        }
+}
+
+static json_t *
+s_stats_json (bus_writer_t *self)
+{
+    bus_writer_stats_t stats = bus_writer_stats (self);
+    json_t *peers = json_array ();
+    int64_t now = zclock_mono ();
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers)) {
+        const char *id = (const char *) zhashx_cursor (self->peers);
+        const char *space = strchr (id, ' ');
+        json_array_append_new (
+            peers, json_pack ("{s:s%, s:s, s:I, s:b}", "role", id,
+                              (size_t) (space - id), "name", space + 1,
+                              "age_ms", (json_int_t) (now - peer->last_ms),
+                              "gone", peer->gone));
+    }
+    return json_pack (
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "commands",
+        (json_int_t) stats.commands, "committed", (json_int_t) stats.committed,
+        "duplicates", (json_int_t) stats.duplicates, "rejected",
+        (json_int_t) stats.rejected, "dropped", (json_int_t) stats.dropped,
+        "batches", (json_int_t) stats.batches, "grows",
+        (json_int_t) stats.grows, "storage_failures",
+        (json_int_t) stats.storage_failures, "seq",
+        (json_int_t) bus_store_last_seq (self->store), "peers", peers);
+}
+
+static int
+s_sync_stats (bus_writer_t *self, zmsg_t *items)
+{
+    json_t *stats = s_stats_json (self);
+    char *text = stats ? json_dumps (stats, JSON_COMPACT) : NULL;
+    json_decref (stats);
+    if (!text)
+        return BUS_ERR_NOMEM;
+    zmsg_addstr (items, text);
+    free (text);
+    return 0;
+}
+
 //  Run one decoded request; fills reply and items.
 static void
 s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
@@ -469,6 +563,12 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
         break;
     case BUS_SYNC_MENU:
         rc = s_sync_menu (self, items);
+        break;
+    case BUS_SYNC_PING:
+        s_sync_ping (self, req);
+        break;
+    case BUS_SYNC_STATS:
+        rc = s_sync_stats (self, items);
         break;
     }
     if (rc != 0) {
@@ -523,11 +623,12 @@ s_sync_actor (zsock_t *pipe, void *args)
     zpoller_set_nonstop (poller, true);
     zsock_signal (pipe, 0);
     while (true) {
-        void *which = zpoller_wait (poller, -1);
+        void *which = zpoller_wait (poller, self->config.heartbeat_ms);
         if (which == pipe && s_pipe_says_term (pipe))
             break;
         if (which == self->sync)
             s_sync_serve (self);
+        s_peers_check (self);
     }
     zpoller_destroy (&poller);
 }
@@ -615,6 +716,12 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         return NULL;
     }
     self->config = *config;
+    self->peers = zhashx_new ();
+    if (!self->peers) {
+        snprintf (err, err_cap, "out of memory");
+        goto fail;
+    }
+    zhashx_set_destructor (self->peers, s_peer_destructor);
     int rc;
     self->store = bus_store_new (config->data_dir, 0, &rc);
     if (!self->store) {
@@ -658,6 +765,7 @@ bus_writer_destroy (bus_writer_t **self_p)
         zsys_info ("writer: stopped at seq %" PRIu64,
                    bus_store_last_seq (self->store));
     bus_store_destroy (&self->store);
+    zhashx_destroy (&self->peers);
     free (self);
     *self_p = NULL;
 }
@@ -669,14 +777,7 @@ bus_writer_stats (bus_writer_t *self)
         atomic_load (&self->commands), atomic_load (&self->committed),
         atomic_load (&self->duplicates), atomic_load (&self->rejected),
         atomic_load (&self->dropped), atomic_load (&self->batches),
-        atomic_load (&self->grows),
+        atomic_load (&self->grows), atomic_load (&self->storage_failures),
     };
     return stats;
-}
-
-bool
-bus_writer_heard (int64_t beat_ms, int heartbeat_ms, int64_t *age_ms)
-{
-    *age_ms = beat_ms ? zclock_mono () - beat_ms : -1;
-    return beat_ms && *age_ms <= 4 * (int64_t) heartbeat_ms;
 }

@@ -18,7 +18,7 @@
       event: {v, seq, ts, type, order:<order map>}
       ack:   {v, key, st, dup, err, order:<order map>}   (order iff st == 0)
       hb:    {v, seq, ts}
-      sync request: {v, op, rid, from, limit, id, status, table}
+      sync request: {v, op, rid, from, limit, id, status, table, role, name}
       sync reply header: {v, rid, st, err, seq, next, n}  */
 
 #ifndef BUS_CODEC_H_INCLUDED
@@ -66,14 +66,16 @@ int bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out);
 /*  Sync socket (writer ROUTER <-> client DEALER).
     Request: one frame, a bus_sync_req_t.
     Reply:   [header frame][item frame]...  with header.count items, each an
-             encoded order (SNAPSHOT, GET, LIST), event (REPLAY), or the
-             menu JSON text (MENU).  */
+             encoded order (SNAPSHOT, GET, LIST), event (REPLAY), the
+             menu JSON text (MENU) or the counters as JSON text (STATS).  */
 typedef enum {
     BUS_SYNC_SNAPSHOT = 1, /* open orders + the seq they are consistent at */
     BUS_SYNC_REPLAY,       /* events with seq >= from, at most limit       */
     BUS_SYNC_GET,          /* one order by id                              */
     BUS_SYNC_LIST,         /* orders newest first, filtered, paginated     */
-    BUS_SYNC_MENU          /* the current menu document                    */
+    BUS_SYNC_MENU,         /* the current menu document                    */
+    BUS_SYNC_PING,         /* "role name is alive"; no items               */
+    BUS_SYNC_STATS         /* the writer's counters, one JSON item         */
 } bus_sync_op_t;
 
 typedef struct {
@@ -84,6 +86,8 @@ typedef struct {
     uint64_t id;             /* GET: order id                              */
     uint32_t status;         /* LIST: bus_status_t filter, 0 = any         */
     char table[BUS_TABLE_MAX]; /* LIST: table filter, "" = any             */
+    char role[16];           /* PING: "gateway" or "edge"                  */
+    char name[BUS_NAME_MAX]; /* PING: the pinging node's name              */
 } bus_sync_req_t;
 
 typedef struct {

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t dropped;       /* frames dropped as undecodable              */
     uint64_t batches;       /* durable commits                            */
     uint64_t grows;         /* map size doublings                         */
+    uint64_t storage_failures; /* batches whose commit failed (nacked)    */
 } bus_writer_stats_t;
 
 /*  Open the store, load config->menu_path into it if set, bind the
@@ -44,12 +45,6 @@ bus_writer_t *bus_writer_new (const bus_config_t *config, char *err,
     committed or aborted, never half-written) and close the store.
     NULL-safe; nulls *self_p.  */
 void bus_writer_destroy (bus_writer_t **self_p);
-
-/*  For the writer's subscribers: is the writer alive, given the monotonic
-    time (zclock_mono) of the last heartbeat heard, 0 if none yet?  It is
-    while heartbeats keep coming: silence for four periods means it is
-    gone.  *age_ms is set to the time since that heartbeat, -1 if none.  */
-bool bus_writer_heard (int64_t beat_ms, int heartbeat_ms, int64_t *age_ms);
 
 /*  A copy of the counters so far.  */
 bus_writer_stats_t bus_writer_stats (bus_writer_t *self);
