@@ -16,10 +16,10 @@
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
+#include "orderbus/bus_link.h"
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
-#include "orderbus/bus_writer.h"
 
 #define S_RESEND_FIRST_MS 250    //  first resend of an unacked command
 #define S_MENU_FRESH_MS 1000     //  reuse a fetched menu for this long
@@ -42,8 +42,11 @@ struct _bus_gateway_t {
     zactor_t *listener;
     pthread_mutex_t wait_lock;    //  guards waiters
     s_waiter_t *waiters;
-    atomic_int_fast64_t beat_ms;  //  monotonic time of the last heartbeat
-    atomic_uint_fast64_t writer_seq; //  last seq the writer announced
+    bus_link_t *link;             //  is the writer there?
+    //  Counters for /api/v1/stats
+    atomic_int inflight;          //  POSTs waiting for an ack now
+    atomic_uint_fast64_t placed, replayed, rejected, timeouts, overloaded,
+        unreachable;
     pthread_mutex_t menu_lock;    //  guards the menu cache
     bus_menu_t *menu;
     json_t *menu_json;
@@ -74,10 +77,8 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     zframe_t *body = msg ? zmsg_pop (msg) : NULL;
     if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT)) {
         bus_heartbeat_t hb;
-        if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) == 0) {
-            atomic_store (&self->beat_ms, zclock_mono ());
-            atomic_store (&self->writer_seq, hb.seq);
-        }
+        if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) == 0)
+            bus_link_heard (self->link, hb.seq);
     }
     else if (topic && body
              && bus_ack_decode (zframe_data (body), zframe_size (body), ack) == 0)
@@ -293,8 +294,13 @@ s_send_rejection (struct mg_connection *conn, int status, const bus_ack_t *ack,
 }
 
 static int
-s_send_ack (struct mg_connection *conn, const bus_ack_t *ack)
+s_send_ack (bus_gateway_t *self, struct mg_connection *conn,
+            const bus_ack_t *ack)
 {
+    if (ack->status == 0)
+        atomic_fetch_add (ack->duplicate ? &self->replayed : &self->placed, 1);
+    else
+        atomic_fetch_add (&self->rejected, 1);
     switch (ack->status) {
     case 0: {
         char headers[160];
@@ -358,6 +364,46 @@ s_read_order (bus_gateway_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
 }
 
 static int
+s_send_busy (struct mg_connection *conn, const char *code, const char *message)
+{
+    json_t *body = bus_json_error (code, message, NULL);
+    int status = bus_http_send_json (conn, 503, body, "Retry-After: 1\r\n");
+    json_decref (body);
+    return status;
+}
+
+//  Submit a checked order and answer the pad.  Fails fast, before any
+//  waiting, when the writer is known to be gone or too many orders are
+//  already waiting: a queue that only grows helps nobody in a rush.
+static int
+s_submit_and_answer (bus_gateway_t *self, struct mg_connection *conn,
+                     const bus_cmd_t *cmd, bus_ack_t *ack)
+{
+    if (!bus_link_up (self->link)) {
+        atomic_fetch_add (&self->unreachable, 1);
+        return s_send_busy (conn, "unavailable", "the writer is unreachable; "
+                            "retry with the same Idempotency-Key");
+    }
+    if (atomic_fetch_add (&self->inflight, 1) >= self->config.max_inflight) {
+        atomic_fetch_sub (&self->inflight, 1);
+        atomic_fetch_add (&self->overloaded, 1);
+        return s_send_busy (conn, "overloaded", "too many orders are waiting "
+                            "for the writer; retry with the same Idempotency-Key");
+    }
+    int rc = s_submit (self, cmd, ack);
+    atomic_fetch_sub (&self->inflight, 1);
+    if (rc == 0)
+        return s_send_ack (self, conn, ack);
+    atomic_fetch_add (&self->timeouts, 1);
+    char message[200];
+    snprintf (message, sizeof message,
+              "the writer did not confirm the order within %d ms; retry "
+              "with the same Idempotency-Key (it will not be doubled)",
+              self->config.ack_timeout_ms);
+    return s_send_busy (conn, "unavailable", message);
+}
+
+static int
 s_place_order (bus_gateway_t *self, struct mg_connection *conn)
 {
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
@@ -365,18 +411,8 @@ s_place_order (bus_gateway_t *self, struct mg_connection *conn)
     int status = cmd && ack ? s_read_order (self, conn, cmd)
                             : bus_http_send_error (conn, 500, "nomem",
                                                    "out of memory", NULL);
-    if (status == 0 && s_submit (self, cmd, ack) == 0)
-        status = s_send_ack (conn, ack);
-    else if (status == 0) {
-        char message[200];
-        snprintf (message, sizeof message,
-                  "the writer did not confirm the order within %d ms; retry "
-                  "with the same Idempotency-Key (it will not be doubled)",
-                  self->config.ack_timeout_ms);
-        json_t *body = bus_json_error ("unavailable", message, NULL);
-        status = bus_http_send_json (conn, 503, body, "Retry-After: 1\r\n");
-        json_decref (body);
-    }
+    if (status == 0)
+        status = s_submit_and_answer (self, conn, cmd, ack);
     free (cmd);
     free (ack);
     return status;
@@ -534,13 +570,49 @@ s_handle_orders (struct mg_connection *conn, void *cbdata)
 json_t *
 bus_gateway_health (bus_gateway_t *self, bool *ok)
 {
-    int64_t age;
-    *ok = bus_writer_heard (atomic_load (&self->beat_ms),
-                            self->config.heartbeat_ms, &age);
-    return json_pack ("{s:s, s:b, s:I, s:I}", "name", self->config.name,
-                      "writer_reachable", *ok, "writer_heartbeat_age_ms",
-                      (json_int_t) age, "writer_seq",
-                      (json_int_t) atomic_load (&self->writer_seq));
+    json_t *health = json_pack ("{s:s}", "name", self->config.name);
+    *ok = bus_link_health (self->link, health);
+    return health;
+}
+
+//  The writer's counters, or null if it does not answer.
+static json_t *
+s_writer_stats (bus_gateway_t *self)
+{
+    bus_sync_req_t req = {.op = BUS_SYNC_STATS};
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    json_t *stats = NULL;
+    if (bus_sync_call (self->sync, &req, &reply, &items) == 0 && reply.status == 0
+        && zmsg_size (items) == 1) {
+        zframe_t *frame = zmsg_first (items);
+        stats = json_loadb ((const char *) zframe_data (frame),
+                            zframe_size (frame), 0, NULL);
+    }
+    zmsg_destroy (&items);
+    return stats ? stats : json_null ();
+}
+
+static int
+s_handle_stats (struct mg_connection *conn, void *cbdata)
+{
+    bus_gateway_t *self = (bus_gateway_t *) cbdata;
+    if (!streq (mg_get_request_info (conn)->request_method, "GET"))
+        return bus_http_send_error (conn, 405, "method_not_allowed", "use GET",
+                                    NULL);
+    json_t *body = json_pack (
+        "{s:{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "gateway", "name",
+        self->config.name, "inflight", atomic_load (&self->inflight), "placed",
+        (json_int_t) atomic_load (&self->placed), "replayed",
+        (json_int_t) atomic_load (&self->replayed), "rejected",
+        (json_int_t) atomic_load (&self->rejected), "timeouts",
+        (json_int_t) atomic_load (&self->timeouts), "overloaded",
+        (json_int_t) atomic_load (&self->overloaded), "unreachable",
+        (json_int_t) atomic_load (&self->unreachable), "writer",
+        s_writer_stats (self));
+    int status = bus_http_send_json (conn, 200, body, NULL);
+    json_decref (body);
+    return status;
 }
 
 static int
@@ -594,7 +666,12 @@ bus_gateway_new (const bus_config_t *config, struct mg_context *http,
     pthread_mutex_init (&self->wait_lock, NULL);
     pthread_mutex_init (&self->menu_lock, NULL);
     self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
-    if (!self->sync || s_sockets_init (self, err, err_cap) != 0)
+    self->link = bus_link_new (config, "gateway", config->name);
+    if (!self->sync || !self->link) {
+        snprintf (err, err_cap, "out of memory");
+        goto fail;
+    }
+    if (s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->listener = zactor_new (s_listener_actor, self);
     if (!self->listener) {
@@ -603,6 +680,7 @@ bus_gateway_new (const bus_config_t *config, struct mg_context *http,
     }
     mg_set_request_handler (http, "/api/v1/menu", s_handle_menu, self);
     mg_set_request_handler (http, "/api/v1/orders", s_handle_orders, self);
+    mg_set_request_handler (http, "/api/v1/stats", s_handle_stats, self);
     mg_set_request_handler (http, "/api", s_handle_unknown, self);
     zsys_info ("gateway %s: writer intake %s, events %s, sync %s",
                config->name, config->intake, config->events, config->sync);
@@ -619,6 +697,7 @@ bus_gateway_destroy (bus_gateway_t **self_p)
         return;
     bus_gateway_t *self = *self_p;
     zactor_destroy (&self->listener);
+    bus_link_destroy (&self->link);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);
     bus_sync_destroy (&self->sync);

@@ -22,22 +22,28 @@ struct mg_context *
 bus_http_start (const bus_config_t *config, bool serve_files, char *err,
                 size_t err_cap)
 {
-    char ports[128], threads[16];
+    char ports[128], threads[16], ping[16];
     snprintf (ports, sizeof ports, "%s:%d", config->http_listen,
               config->http_port);
     snprintf (threads, sizeof threads, "%d", config->http_threads);
+    snprintf (ping, sizeof ping, "%d", config->ws_ping_ms);
     const char *options[] = {
         "listening_ports", ports,
         "num_threads", threads,
         "enable_keep_alive", "yes",
         "keep_alive_timeout_ms", "30000",
+        //  also bounds a write to a peer that stopped reading
         "request_timeout_ms", "10000",
+        //  a WebSocket quiet for this long is pinged; civetweb closes it
+        //  after five unanswered pings, so dead browsers do not linger
+        "enable_websocket_ping_pong", "yes",
+        "websocket_timeout_ms", ping,
         "enable_directory_listing", "no",
         "document_root", serve_files ? config->web_root : NULL,
         NULL, NULL,
     };
     if (!serve_files)
-        options[12] = NULL;   //  no document_root: the list ends here
+        options[16] = NULL;   //  no document_root: the list ends here
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
     callbacks.log_message = s_log_message;

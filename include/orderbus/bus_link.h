@@ -1,0 +1,47 @@
+/*  bus_link.h — a gateway's or edge's view of the writer.
+
+    The writer publishes a heartbeat with its last sequence every
+    link/heartbeat_ms; the node's subscriber thread reports each one here.
+    A thread of the link's own pings the writer's sync socket at the same
+    period (so the writer knows who is attached) and watches the silence:
+    after link/timeout_ms without a heartbeat the writer counts as gone.
+    Both transitions are logged once.  */
+
+#ifndef BUS_LINK_H_INCLUDED
+#define BUS_LINK_H_INCLUDED
+
+#include <jansson.h>
+#include "orderbus/bus_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_link_t bus_link_t;
+
+/*  New link for a node of role ("gateway", "edge") named name, pinging
+    config's sync endpoint on a client of its own (a ping must not wait
+    behind a slow query).  NULL if out of memory.  */
+bus_link_t *bus_link_new (const bus_config_t *config, const char *role,
+                          const char *name);
+
+/*  Stop the ping thread.  NULL-safe; nulls *self_p.  */
+void bus_link_destroy (bus_link_t **self_p);
+
+/*  A heartbeat announcing the writer's last sequence was heard.  */
+void bus_link_heard (bus_link_t *self, uint64_t writer_seq);
+
+/*  True while heartbeats keep coming.  */
+bool bus_link_up (bus_link_t *self);
+
+/*  The last sequence the writer announced.  */
+uint64_t bus_link_writer_seq (bus_link_t *self);
+
+/*  Add writer_reachable, writer_heartbeat_age_ms and writer_seq to the
+    JSON object health.  Returns bus_link_up.  */
+bool bus_link_health (bus_link_t *self, json_t *health);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
