@@ -3,11 +3,17 @@
 
     One thread (the actor) reads the writer's PUB socket and applies each
     event; civetweb's threads run the WebSocket handlers.  Both take the
-    edge's lock around the state and the client list, and every message to
-    a browser is written under it.  That is what makes "snapshot, then
-    every later event" exact: a client is added to the list in the same
-    critical section that sends its snapshot, so no event can fall
-    between the two or be sent twice.  */
+    edge's lock around the state and the client list.  A new browser is
+    added to the list in the same critical section that queues its
+    snapshot, so no event can fall between the two or be sent twice.
+
+    Nothing is written to a browser under that lock.  Each browser has a
+    bounded queue of shared, reference-counted messages and a thread of
+    its own that writes them out, so a browser that stops reading costs
+    only its own thread.  When its queue is full it is cut off: the queue
+    is dropped and a close frame (4001, "slow consumer: reconnect with
+    resume_from") is all it gets.  Memory per browser is bounded by
+    edge/client_queue messages.  */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -16,54 +22,223 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
+#include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
-#include "orderbus/bus_writer.h"
 
 #define S_REPLAY_PAGE 1000       //  events per replay request
 #define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
+#define S_SENDER_STACK (256 * 1024)
+#define S_CLOSE_SLOW 4001        //  WebSocket close code: too slow, resync
+
+//  A message for browsers, shared by every queue it is in
+typedef struct {
+    atomic_int refs;
+    size_t len;
+    char text[];
+} s_msg_t;
 
 typedef struct s_client {
     struct mg_connection *conn;
-    struct s_client *next;
+    pthread_t sender;             //  writes the queue out
+    pthread_mutex_t lock;         //  guards the fields below
+    pthread_cond_t cond;
+    s_msg_t **queue;              //  ring of cap messages
+    size_t cap, head, count;
+    bool cut;                     //  too slow: only the close frame is left
+    bool stop;                    //  the connection is closing
+    struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
 
 struct _bus_edge_t {
     bus_config_t config;
     bus_sync_t *sync;             //  snapshot and replay queries
+    bus_link_t *link;             //  is the writer there?
     zsock_t *sub;                 //  events + heartbeats, actor only
     zactor_t *actor;
     bus_event_t event;            //  actor's scratch
-    atomic_int_fast64_t beat_ms;  //  monotonic time of the last heartbeat
-    atomic_uint_fast64_t writer_seq;
+    atomic_uint_fast64_t cut, dropped, replayed;   //  counters
     pthread_mutex_t lock;         //  guards everything below
     bool synced;                  //  state is a snapshot + updates
     uint64_t seq;                 //  last event applied to the state
     json_t *orders;               //  open orders by id ("12": {...})
     s_client_t *clients;          //  connected browsers
     size_t client_count;
-    char **ring;                  //  the last ring_cap event messages sent,
+    s_msg_t **ring;               //  the last ring_cap event messages,
     size_t ring_cap;              //  for resume_from; contiguous up to seq
     size_t ring_len;
     size_t ring_next;             //  slot the next event goes into
 };
 
 //  ---------------------------------------------------------------------
-//  Sending to browsers (edge lock held)
+//  Messages
 
-static void
-s_send (struct mg_connection *conn, const char *text, size_t len)
+//  New message holding the compact JSON of msg, or NULL.
+static s_msg_t *
+s_msg_new (const json_t *msg)
 {
-    mg_websocket_write (conn, MG_WEBSOCKET_OPCODE_TEXT, text, len);
+    char *text = bus_json_dump (msg);
+    size_t len = text ? strlen (text) : 0;
+    s_msg_t *self = text ? malloc (sizeof *self + len + 1) : NULL;
+    if (self) {
+        atomic_init (&self->refs, 1);
+        self->len = len;
+        memcpy (self->text, text, len + 1);
+    }
+    free (text);
+    return self;
+}
+
+static s_msg_t *
+s_msg_ref (s_msg_t *self)
+{
+    atomic_fetch_add (&self->refs, 1);
+    return self;
 }
 
 static void
-s_send_json (struct mg_connection *conn, json_t *msg)
+s_msg_unref (s_msg_t **self_p)
 {
-    char *text = bus_json_dump (msg);
-    if (text)
-        s_send (conn, text, strlen (text));
-    free (text);
+    if (*self_p && atomic_fetch_sub (&(*self_p)->refs, 1) == 1)
+        free (*self_p);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  A browser and its sender thread
+
+//  Queue msg for the client.  Never blocks: a full queue cuts the client.
+//  Returns true if the client was cut by this call.
+static bool
+s_client_push (s_client_t *client, s_msg_t *msg)
+{
+    bool cut_now = false;
+    pthread_mutex_lock (&client->lock);
+    if (!client->cut && !client->stop) {
+        if (client->count == client->cap) {
+            for (; client->count; client->count--) {
+                s_msg_unref (&client->queue[client->head]);
+                client->head = (client->head + 1) % client->cap;
+            }
+            client->cut = cut_now = true;
+        }
+        else
+            client->queue[(client->head + client->count++) % client->cap] =
+                s_msg_ref (msg);
+        pthread_cond_signal (&client->cond);
+    }
+    pthread_mutex_unlock (&client->lock);
+    return cut_now;
+}
+
+static void
+s_send_close (struct mg_connection *conn, int code, const char *reason)
+{
+    char frame[128];
+    frame[0] = (char) (code >> 8);
+    frame[1] = (char) (code & 0xff);
+    size_t len = strlen (reason) < sizeof frame - 2 ? strlen (reason)
+                                                    : sizeof frame - 2;
+    memcpy (frame + 2, reason, len);
+    mg_websocket_write (conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, frame,
+                        len + 2);
+}
+
+static void *
+s_sender (void *arg)
+{
+    s_client_t *client = (s_client_t *) arg;
+    bool closed = false;
+    pthread_mutex_lock (&client->lock);
+    while (!client->stop) {
+        if (client->count) {
+            s_msg_t *msg = client->queue[client->head];
+            client->head = (client->head + 1) % client->cap;
+            client->count--;
+            pthread_mutex_unlock (&client->lock);
+            mg_websocket_write (client->conn, MG_WEBSOCKET_OPCODE_TEXT,
+                                msg->text, msg->len);
+            s_msg_unref (&msg);
+            pthread_mutex_lock (&client->lock);
+        }
+        else if (client->cut && !closed) {
+            pthread_mutex_unlock (&client->lock);
+            s_send_close (client->conn, S_CLOSE_SLOW,
+                          "slow consumer: reconnect with resume_from");
+            closed = true;
+            pthread_mutex_lock (&client->lock);
+        }
+        else
+            pthread_cond_wait (&client->cond, &client->lock);
+    }
+    pthread_mutex_unlock (&client->lock);
+    return NULL;
+}
+
+static s_client_t *
+s_client_new (struct mg_connection *conn, size_t cap)
+{
+    s_client_t *client = calloc (1, sizeof *client);
+    if (!client)
+        return NULL;
+    client->conn = conn;
+    client->cap = cap;
+    client->queue = calloc (cap, sizeof *client->queue);
+    pthread_mutex_init (&client->lock, NULL);
+    pthread_cond_init (&client->cond, NULL);
+    pthread_attr_t attr;
+    pthread_attr_init (&attr);
+    pthread_attr_setstacksize (&attr, S_SENDER_STACK);
+    if (!client->queue
+        || pthread_create (&client->sender, &attr, s_sender, client) != 0) {
+        free (client->queue);
+        free (client);
+        client = NULL;
+    }
+    pthread_attr_destroy (&attr);
+    return client;
+}
+
+//  Stop the sender (it finishes the write in progress) and free.
+static void
+s_client_destroy (s_client_t **client_p)
+{
+    s_client_t *client = *client_p;
+    pthread_mutex_lock (&client->lock);
+    client->stop = true;
+    pthread_cond_signal (&client->cond);
+    pthread_mutex_unlock (&client->lock);
+    pthread_join (client->sender, NULL);
+    for (; client->count; client->count--) {
+        s_msg_unref (&client->queue[client->head]);
+        client->head = (client->head + 1) % client->cap;
+    }
+    pthread_mutex_destroy (&client->lock);
+    pthread_cond_destroy (&client->cond);
+    free (client->queue);
+    free (client);
+    *client_p = NULL;
+}
+
+//  Queue msg for client, counting a cut.  Edge lock held.
+static void
+s_deliver (bus_edge_t *self, s_client_t *client, s_msg_t *msg)
+{
+    if (s_client_push (client, msg)) {
+        atomic_fetch_add (&self->cut, 1);
+        zsys_warning ("edge: a browser fell %zu messages behind at seq %" PRIu64
+                      "; cut off to resync", client->cap, self->seq);
+    }
+}
+
+//  Queue a one-off message (a snapshot) for client.  Edge lock held.
+static void
+s_deliver_json (bus_edge_t *self, s_client_t *client, const json_t *json)
+{
+    s_msg_t *msg = s_msg_new (json);
+    if (msg)
+        s_deliver (self, client, msg);
+    s_msg_unref (&msg);
 }
 
 static int
@@ -94,32 +269,37 @@ s_snapshot_msg (bus_edge_t *self)
                       (json_int_t) self->seq, "orders", orders);
 }
 
-//  Send the events after seq `after` from the ring, if it still holds
-//  them all.  true if it did.
-static bool
-s_send_resume (bus_edge_t *self, struct mg_connection *conn, uint64_t after)
+//  Oldest seq the ring holds (seq + 1 when it is empty).
+static uint64_t
+s_ring_oldest (bus_edge_t *self)
 {
-    uint64_t oldest = self->seq - self->ring_len + 1;
-    if (after > self->seq || after + 1 < oldest)
+    return self->seq - self->ring_len + 1;
+}
+
+//  Queue the ring's events after seq `after` for client, if the ring
+//  still holds them all.  true if it did.  Edge lock held.
+static bool
+s_deliver_ring (bus_edge_t *self, s_client_t *client, uint64_t after)
+{
+    if (after > self->seq || after + 1 < s_ring_oldest (self))
         return false;
-    size_t skip = (size_t) (after + 1 - oldest);
-    size_t first = (self->ring_next + self->ring_cap - self->ring_len) % self->ring_cap;
-    for (size_t i = skip; i < self->ring_len; i++) {
-        const char *text = self->ring[(first + i) % self->ring_cap];
-        s_send (conn, text, strlen (text));
-    }
+    size_t skip = (size_t) (after + 1 - s_ring_oldest (self));
+    size_t first =
+        (self->ring_next + self->ring_cap - self->ring_len) % self->ring_cap;
+    for (size_t i = skip; i < self->ring_len; i++)
+        s_deliver (self, client, self->ring[(first + i) % self->ring_cap]);
     return true;
 }
 
 //  ---------------------------------------------------------------------
 //  Applying events (actor thread)
 
-//  Keep text (taken) as the newest event message.
+//  Keep msg (taken) as the newest event message.
 static void
-s_ring_push (bus_edge_t *self, char *text)
+s_ring_push (bus_edge_t *self, s_msg_t *msg)
 {
-    free (self->ring[self->ring_next]);
-    self->ring[self->ring_next] = text;
+    s_msg_unref (&self->ring[self->ring_next]);
+    self->ring[self->ring_next] = msg;
     self->ring_next = (self->ring_next + 1) % self->ring_cap;
     if (self->ring_len < self->ring_cap)
         self->ring_len++;
@@ -128,10 +308,8 @@ s_ring_push (bus_edge_t *self, char *text)
 static void
 s_ring_clear (bus_edge_t *self)
 {
-    for (size_t i = 0; i < self->ring_cap; i++) {
-        free (self->ring[i]);
-        self->ring[i] = NULL;
-    }
+    for (size_t i = 0; i < self->ring_cap; i++)
+        s_msg_unref (&self->ring[i]);
     self->ring_len = self->ring_next = 0;
 }
 
@@ -141,22 +319,23 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
 {
     char id[24];
     snprintf (id, sizeof id, "%" PRIu64, event->order.id);
-    json_t *msg = bus_json_event (event);
-    char *text = bus_json_dump (msg);
+    json_t *json = bus_json_event (event);
+    s_msg_t *msg = json ? s_msg_new (json) : NULL;
     pthread_mutex_lock (&self->lock);
-    if (bus_status_is_open (event->order.status))
-        json_object_set (self->orders, id, json_object_get (msg, "order"));
-    else
+    if (!bus_status_is_open (event->order.status))
         json_object_del (self->orders, id);
+    else if (json)
+        json_object_set (self->orders, id, json_object_get (json, "order"));
     self->seq = event->seq;
-    if (text) {
-        size_t len = strlen (text);
+    if (msg) {
         for (s_client_t *c = self->clients; c; c = c->next)
-            s_send (c->conn, text, len);
-        s_ring_push (self, text);
+            s_deliver (self, c, msg);
+        s_ring_push (self, msg);
     }
+    else   //  out of memory: browsers would miss this event, so resync
+        self->synced = false;
     pthread_mutex_unlock (&self->lock);
-    json_decref (msg);
+    json_decref (json);
 }
 
 //  Replace the state with a fresh snapshot from the writer and send it to
@@ -188,7 +367,7 @@ s_resync (bus_edge_t *self)
     s_ring_clear (self);
     json_t *msg = s_snapshot_msg (self);
     for (s_client_t *c = self->clients; c; c = c->next)
-        s_send_json (c->conn, msg);
+        s_deliver_json (self, c, msg);
     json_decref (msg);
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
@@ -216,8 +395,10 @@ s_catch_up (bus_edge_t *self, uint64_t target)
             ok = bus_event_decode (zframe_data (f), zframe_size (f),
                                    &self->event) == 0
                  && self->event.seq == self->seq + 1;
-            if (ok)
+            if (ok) {
                 s_apply (self, &self->event);
+                atomic_fetch_add (&self->replayed, 1);
+            }
         }
         zmsg_destroy (&items);
         if (!ok) {
@@ -236,6 +417,7 @@ s_on_event (bus_edge_t *self, zframe_t *body)
 {
     if (bus_event_decode (zframe_data (body), zframe_size (body), &self->event)
         != 0) {
+        atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("edge: dropped unreadable event (%zu bytes)",
                       zframe_size (body));
         return;
@@ -262,8 +444,7 @@ s_on_heartbeat (bus_edge_t *self, zframe_t *body)
     bus_heartbeat_t hb;
     if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) != 0)
         return;
-    atomic_store (&self->beat_ms, zclock_mono ());
-    atomic_store (&self->writer_seq, hb.seq);
+    bus_link_heard (self->link, hb.seq);
     //  Events after our last one were lost on the way: nothing else would
     //  tell us until the next order arrives.
     if (self->synced && hb.seq > self->seq)
@@ -281,8 +462,10 @@ s_on_message (bus_edge_t *self)
     else if (topic && body && strncmp (topic, BUS_TOPIC_EVENTS,
                                        strlen (BUS_TOPIC_EVENTS)) == 0)
         s_on_event (self, body);
-    else
+    else {
+        atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("edge: dropped unreadable message");
+    }
     free (topic);
     zframe_destroy (&body);
     zmsg_destroy (&msg);
@@ -314,7 +497,7 @@ s_actor (zsock_t *pipe, void *args)
 static int
 s_ws_connect (const struct mg_connection *conn, void *cbdata)
 {
-    return 0;   //  anyone may watch; roles come with tokens (docs/api.md)
+    return 0;   //  anyone may watch: the events carry no secrets yet
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -329,27 +512,106 @@ s_resume_from (struct mg_connection *conn, uint64_t *after)
 }
 
 static void
+s_msg_destructor (void **item)
+{
+    s_msg_unref ((s_msg_t **) item);
+}
+
+//  The event messages after seq `after` up to `upto`, from the writer's
+//  log; NULL if the writer did not give them all.  Caller owns.
+static zlistx_t *
+s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
+{
+    zlistx_t *list = zlistx_new ();
+    zlistx_set_destructor (list, s_msg_destructor);
+    bus_event_t *event = malloc (sizeof *event);
+    uint64_t next = after + 1;
+    while (event && next <= upto) {
+        uint64_t want = upto - next + 1;
+        bus_sync_req_t req = {.op = BUS_SYNC_REPLAY, .from = next,
+                              .limit = want < S_REPLAY_PAGE ? (uint32_t) want
+                                                            : S_REPLAY_PAGE};
+        bus_sync_reply_t reply;
+        zmsg_t *items = NULL;
+        if (bus_sync_call (self->sync, &req, &reply, &items) != 0
+            || reply.status != 0 || zmsg_size (items) == 0) {
+            zmsg_destroy (&items);
+            break;
+        }
+        for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items)) {
+            if (bus_event_decode (zframe_data (f), zframe_size (f), event) != 0
+                || event->seq != next)
+                break;
+            json_t *json = bus_json_event (event);
+            s_msg_t *msg = json ? s_msg_new (json) : NULL;
+            json_decref (json);
+            if (!msg)
+                break;
+            zlistx_add_end (list, msg);
+            next++;
+        }
+        zmsg_destroy (&items);
+        if (next <= req.from)
+            break;   //  no progress: the log does not have them
+    }
+    free (event);
+    if (next <= upto)
+        zlistx_destroy (&list);
+    return list;
+}
+
+//  First messages for a new browser: what it missed after `after` (from
+//  older, fetched from the log, then the ring), or a snapshot.  Edge lock
+//  held.  Not yet in sync: the snapshot reaches everyone once it is.
+static void
+s_welcome (bus_edge_t *self, s_client_t *client, bool resume, uint64_t after,
+           zlistx_t *older, uint64_t upto)
+{
+    if (!self->synced)
+        return;
+    if (resume && older && upto + 1 >= s_ring_oldest (self) && upto <= self->seq) {
+        for (s_msg_t *msg = (s_msg_t *) zlistx_first (older); msg;
+             msg = (s_msg_t *) zlistx_next (older))
+            s_deliver (self, client, msg);
+        s_deliver_ring (self, client, upto);
+        return;
+    }
+    if (resume && s_deliver_ring (self, client, after))
+        return;
+    json_t *snapshot = s_snapshot_msg (self);
+    s_deliver_json (self, client, snapshot);
+    json_decref (snapshot);
+}
+
+static void
 s_ws_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
-    s_client_t *client = calloc (1, sizeof *client);
-    if (!client)
+    s_client_t *client = s_client_new (conn, (size_t) self->config.client_queue);
+    if (!client) {
+        zsys_error ("edge: cannot serve a new browser: out of memory");
         return;
-    client->conn = conn;
-    mg_set_user_connection_data (conn, client);
-    uint64_t after;
-    bool resume = s_resume_from (conn, &after) == 0;
-    pthread_mutex_lock (&self->lock);
-    //  Not yet in sync: the snapshot is sent to everyone once it is
-    if (self->synced && !(resume && s_send_resume (self, conn, after))) {
-        json_t *msg = s_snapshot_msg (self);
-        s_send_json (conn, msg);
-        json_decref (msg);
     }
+    mg_set_user_connection_data (conn, client);
+    uint64_t after = 0, upto = 0;
+    bool resume = s_resume_from (conn, &after) == 0;
+    bool from_log = false;
+    if (resume) {   //  older than the ring, yet few enough to queue?
+        pthread_mutex_lock (&self->lock);
+        upto = s_ring_oldest (self) - 1;
+        from_log = self->synced && after < upto
+                   && self->seq - after < (uint64_t) self->config.client_queue;
+        pthread_mutex_unlock (&self->lock);
+    }
+    //  A trip to the writer, so outside the lock
+    zlistx_t *older = from_log ? s_fetch_log (self, after, upto) : NULL;
+    pthread_mutex_lock (&self->lock);
+    s_welcome (self, client, resume, after, older, upto);
     client->next = self->clients;
     self->clients = client;
     self->client_count++;
     pthread_mutex_unlock (&self->lock);
+    zlistx_destroy (&older);
 }
 
 static int
@@ -358,13 +620,14 @@ s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
 {
     if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
         return 0;
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT) {
+    s_client_t *client = (s_client_t *) mg_get_user_connection_data (conn);
+    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT && client) {
         json_t *msg = json_pack ("{s:s, s:s}", "type", "error", "message",
                                  "this socket only sends: use the HTTP API "
                                  "to change orders");
         bus_edge_t *self = (bus_edge_t *) cbdata;
-        pthread_mutex_lock (&self->lock);   //  writes to a browser are
-        s_send_json (conn, msg);             //  serialized by the lock
+        pthread_mutex_lock (&self->lock);
+        s_deliver_json (self, client, msg);
         pthread_mutex_unlock (&self->lock);
         json_decref (msg);
     }
@@ -387,7 +650,7 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
             break;
         }
     pthread_mutex_unlock (&self->lock);
-    free (client);
+    s_client_destroy (&client);
 }
 
 //  ---------------------------------------------------------------------
@@ -412,22 +675,40 @@ s_handle_root (struct mg_connection *conn, void *cbdata)
 json_t *
 bus_edge_health (bus_edge_t *self, bool *ok)
 {
-    int64_t age;
-    bool alive = bus_writer_heard (atomic_load (&self->beat_ms),
-                                   self->config.heartbeat_ms, &age);
     pthread_mutex_lock (&self->lock);
-    *ok = alive && self->synced;
     json_t *health = json_pack (
-        "{s:b, s:I, s:I, s:b, s:I, s:I}", "synced", self->synced, "seq",
+        "{s:b, s:I, s:I, s:I, s:I, s:I}", "synced", self->synced, "seq",
         (json_int_t) self->seq, "clients", (json_int_t) self->client_count,
-        "writer_reachable", alive, "writer_heartbeat_age_ms", (json_int_t) age,
-        "writer_seq", (json_int_t) atomic_load (&self->writer_seq));
+        "cut", (json_int_t) atomic_load (&self->cut), "dropped",
+        (json_int_t) atomic_load (&self->dropped), "replayed",
+        (json_int_t) atomic_load (&self->replayed));
+    bool synced = self->synced;
     pthread_mutex_unlock (&self->lock);
+    *ok = bus_link_health (self->link, health) && synced;
     return health;
 }
 
 //  ---------------------------------------------------------------------
 //  Construction
+
+static int
+s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
+{
+    self->sub = zsock_new (ZMQ_SUB);
+    if (!self->sub) {
+        snprintf (err, err_cap, "out of memory");
+        return -1;
+    }
+    zsock_set_rcvhwm (self->sub, 100000);
+    zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
+    zsock_set_subscribe (self->sub, BUS_TOPIC_EVENTS);
+    zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
+    if (zsock_connect (self->sub, "%s", self->config.events) == 0)
+        return 0;
+    snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
+              self->config.events, zmq_strerror (zmq_errno ()));
+    return -1;
+}
 
 bus_edge_t *
 bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
@@ -440,24 +721,20 @@ bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
     }
     self->config = *config;
     pthread_mutex_init (&self->lock, NULL);
+    char name[BUS_NAME_MAX], host[64] = "localhost";
+    gethostname (host, sizeof host - 1);
+    snprintf (name, sizeof name, "%s:%d", host, config->http_port);
     self->orders = json_object ();
     self->ring_cap = (size_t) config->ring;
     self->ring = calloc (self->ring_cap, sizeof *self->ring);
     self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
-    self->sub = zsock_new (ZMQ_SUB);
-    if (!self->orders || !self->ring || !self->sync || !self->sub) {
+    self->link = bus_link_new (config, "edge", name);
+    if (!self->orders || !self->ring || !self->sync || !self->link) {
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
-    zsock_set_rcvhwm (self->sub, 100000);
-    zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
-    zsock_set_subscribe (self->sub, BUS_TOPIC_EVENTS);
-    zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
-    if (zsock_connect (self->sub, "%s", config->events) != 0) {
-        snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
-                  config->events, zmq_strerror (zmq_errno ()));
+    if (s_subscribe (self, err, err_cap) != 0)
         goto fail;
-    }
     self->actor = zactor_new (s_actor, self);
     if (!self->actor) {
         snprintf (err, err_cap, "cannot start the edge's thread");
@@ -467,8 +744,8 @@ bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
                               s_ws_close, self);
     mg_set_request_handler (http, "/kitchen", s_handle_kitchen, self);
     mg_set_request_handler (http, "/", s_handle_root, self);
-    zsys_info ("edge: writer events %s, sync %s, pages from %s", config->events,
-               config->sync, config->web_root);
+    zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
+               config->events, config->sync, config->web_root);
     return self;
 fail:
     bus_edge_destroy (&self);
@@ -482,18 +759,18 @@ bus_edge_destroy (bus_edge_t **self_p)
         return;
     bus_edge_t *self = *self_p;
     zactor_destroy (&self->actor);
+    bus_link_destroy (&self->link);
     zsock_destroy (&self->sub);
     bus_sync_destroy (&self->sync);
     if (self->ring)
         s_ring_clear (self);
     free (self->ring);
     json_decref (self->orders);
-    //  The server is stopped before us, so no client is left but memory
-    s_client_t *client = self->clients;
-    while (client) {
-        s_client_t *next = client->next;
-        free (client);
-        client = next;
+    //  The server is stopped first, and it closes every WebSocket
+    while (self->clients) {
+        s_client_t *client = self->clients;
+        self->clients = client->next;
+        s_client_destroy (&client);
     }
     pthread_mutex_destroy (&self->lock);
     free (self);
