@@ -46,7 +46,7 @@ struct _bus_gateway_t {
     //  Counters for /api/v1/stats
     atomic_int inflight;          //  POSTs waiting for an ack now
     atomic_uint_fast64_t placed, replayed, rejected, timeouts, overloaded,
-        unreachable;
+        unreachable, dropped;
     pthread_mutex_t menu_lock;    //  guards the menu cache
     bus_menu_t *menu;
     json_t *menu_json;
@@ -83,9 +83,11 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     else if (topic && body
              && bus_ack_decode (zframe_data (body), zframe_size (body), ack) == 0)
         s_deliver (self, ack);
-    else
+    else {
+        atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("gateway: dropped unreadable message on topic '%s'",
                       topic ? topic : "(none)");
+    }
     free (topic);
     zframe_destroy (&body);
     zmsg_destroy (&msg);
@@ -601,14 +603,16 @@ s_handle_stats (struct mg_connection *conn, void *cbdata)
         return bus_http_send_error (conn, 405, "method_not_allowed", "use GET",
                                     NULL);
     json_t *body = json_pack (
-        "{s:{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "gateway", "name",
+        "{s:{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "gateway",
+        "name",
         self->config.name, "inflight", atomic_load (&self->inflight), "placed",
         (json_int_t) atomic_load (&self->placed), "replayed",
         (json_int_t) atomic_load (&self->replayed), "rejected",
         (json_int_t) atomic_load (&self->rejected), "timeouts",
         (json_int_t) atomic_load (&self->timeouts), "overloaded",
         (json_int_t) atomic_load (&self->overloaded), "unreachable",
-        (json_int_t) atomic_load (&self->unreachable), "writer",
+        (json_int_t) atomic_load (&self->unreachable), "dropped",
+        (json_int_t) atomic_load (&self->dropped), "writer",
         s_writer_stats (self));
     int status = bus_http_send_json (conn, 200, body, NULL);
     json_decref (body);
