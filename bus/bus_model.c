@@ -33,10 +33,25 @@ bus_status_is_open (bus_status_t status)
     return status >= BUS_STATUS_PLACED && status <= BUS_STATUS_READY;
 }
 
+bool
+bus_status_can_move (bus_status_t from, bus_status_t to)
+{
+    if (to == BUS_STATUS_CANCELLED)
+        return from == BUS_STATUS_PLACED || from == BUS_STATUS_ACCEPTED;
+    return from >= BUS_STATUS_PLACED && from < BUS_STATUS_SERVED
+           && to == from + 1;
+}
+
 const char *
 bus_event_type_name (bus_event_type_t type)
 {
-    return type == BUS_EVENT_ORDER_PLACED ? "order.placed" : NULL;
+    switch (type) {
+    case BUS_EVENT_ORDER_PLACED: return "order.placed";
+    case BUS_EVENT_ORDER_STATUS: return "order.status";
+    case BUS_EVENT_CART: return "cart.updated";
+    case BUS_EVENT_MENU_ITEM: return "menu.item";
+    }
+    return NULL;
 }
 
 bool

@@ -11,15 +11,33 @@
         fields (BUS_ERR_INVALID / BUS_ERR_MALFORMED otherwise).
     On error the output struct is left zeroed.
 
-    Wire shapes (maps with short string keys, "v" is the format version 1):
-      cmd:   {v, type, key, origin, table, note, lines:[[item_id, qty, note]]}
-      order: {id, seq, ver, st, table, key, origin, note, cms, ums, total,
-              lines:[[item_id, qty, note, name, unit_cents]]}
-      event: {v, seq, ts, type, order:<order map>}
-      ack:   {v, key, st, dup, err, order:<order map>}   (order iff st == 0)
+    Wire shapes (maps with short string keys, "v" is the format version 2;
+    a decoder rejects any other version):
+      line (in a cmd):   [item_id, qty, note, [mod_id, ...]]
+                         (note and the modifier list may be left off)
+      line (in order/cart): [line_id, item_id, qty, note, name, station,
+                             unit_cents, [[mod_id, mod_name, delta_cents]...]]
+      cmd:   {v, type, key, origin, table, note, order, st, ver, line, qty,
+              item, avail, lines: [line...]}   every key always written
+      order: {id, seq, ver, st, table, key, origin, note, cms, ums,
+              sms: [7 ints, indexed by bus_status_t], sub, tax, total,
+              lines: [line...]}
+      cart:  {table, ver, next, ums, sub, lines: [line...]}
+      event: {v, seq, ts, type, order: <order>}      ORDER_PLACED/STATUS
+             {v, seq, ts, type, cart: <cart>}        CART
+             {v, seq, ts, type, item, avail}         MENU_ITEM
+      ack:   {v, key, st, dup, err, event: <event map>}  (event iff st == 0)
       hb:    {v, seq, ts}
-      sync request: {v, op, rid, from, limit, id, status, table, role, name}
-      sync reply header: {v, rid, st, err, seq, next, n}  */
+      sync request: {v, op, rid, from, limit, id, status, table, role, name,
+                     from_ms, to_ms}
+      sync reply header: {v, rid, st, err, seq, next, n}
+    Command rules checked by bus_cmd_decode (the writer relies on them):
+      key: bus_valid_key; origin: non-empty; table: bus_valid_table for
+      every type but SET_STATUS and AVAILABILITY; note: bus_valid_note;
+      PLACE: 1..50 lines, each item_id valid, qty 1..99, 0..6 distinct
+      valid modifier ids; CART_ADD: exactly 1 such line; SET_STATUS:
+      order id >= 1, a valid status; CART_SET_QTY: line id >= 1, qty
+      0..99; AVAILABILITY: a valid item id.  */
 
 #ifndef BUS_CODEC_H_INCLUDED
 #define BUS_CODEC_H_INCLUDED
@@ -31,14 +49,16 @@
 extern "C" {
 #endif
 
-#define BUS_FRAME_MAX (64 * 1024)  /* largest accepted frame, bytes */
-#define BUS_DEPTH_MAX 4            /* deepest accepted nesting      */
+#define BUS_FRAME_MAX (256 * 1024) /* largest accepted frame, bytes */
+#define BUS_DEPTH_MAX 7            /* deepest accepted nesting: an ack's
+                                      event, order, lines, line, mods, mod */
 #define BUS_COUNT_MAX 64           /* largest accepted map/array    */
 
 /*  Each encoder returns a new frame holding the encoding, or NULL if out
     of memory.  Caller owns the return value.  */
 zframe_t *bus_cmd_encode (const bus_cmd_t *cmd);
 zframe_t *bus_order_encode (const bus_order_t *order);
+zframe_t *bus_cart_encode (const bus_cart_t *cart);
 zframe_t *bus_event_encode (const bus_event_t *event);
 zframe_t *bus_ack_encode (const bus_ack_t *ack);
 
@@ -46,12 +66,13 @@ zframe_t *bus_ack_encode (const bus_ack_t *ack);
     bus_err_t as described above.  */
 int bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out);
 int bus_order_decode (const void *data, size_t size, bus_order_t *out);
+int bus_cart_decode (const void *data, size_t size, bus_cart_t *out);
 int bus_event_decode (const void *data, size_t size, bus_event_t *out);
 int bus_ack_decode (const void *data, size_t size, bus_ack_t *out);
 
-/*  A stable 64-bit fingerprint of what a command asks for (type, table,
-    note, lines), excluding key and origin.  The writer stores it with the
-    idempotency key: the same key with another fingerprint is a conflict. */
+/*  A stable 64-bit fingerprint of what a command asks for (every field
+    but key and origin).  The writer stores it with the idempotency key:
+    the same key with another fingerprint is a conflict.  */
 uint64_t bus_cmd_fingerprint (const bus_cmd_t *cmd);
 
 /*  Heartbeat, writer -> all: the writer's last committed sequence.  */
@@ -66,8 +87,11 @@ int bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out);
 /*  Sync socket (writer ROUTER <-> client DEALER).
     Request: one frame, a bus_sync_req_t.
     Reply:   [header frame][item frame]...  with header.count items, each an
-             encoded order (SNAPSHOT, GET, LIST), event (REPLAY), the
-             menu JSON text (MENU) or the counters as JSON text (STATS).  */
+             encoded order (SNAPSHOT, GET, LIST, TABLE), cart (TABLE, CARTS),
+             event (REPLAY), the menu JSON text (MENU) or the counters as
+             JSON text (STATS).  SNAPSHOT's items are the open orders,
+             then the carts that have lines; its header's `next` says how
+             many of the items are orders.  */
 typedef enum {
     BUS_SYNC_SNAPSHOT = 1, /* open orders + the seq they are consistent at */
     BUS_SYNC_REPLAY,       /* events with seq >= from, at most limit       */
@@ -75,7 +99,9 @@ typedef enum {
     BUS_SYNC_LIST,         /* orders newest first, filtered, paginated     */
     BUS_SYNC_MENU,         /* the current menu document                    */
     BUS_SYNC_PING,         /* "role name is alive"; no items               */
-    BUS_SYNC_STATS         /* the writer's counters, one JSON item         */
+    BUS_SYNC_STATS,        /* the writer's counters, one JSON item         */
+    BUS_SYNC_TABLE         /* a table: its open orders, then its cart (an
+                              encoded cart, always the last item)          */
 } bus_sync_op_t;
 
 typedef struct {
@@ -88,6 +114,8 @@ typedef struct {
     char table[BUS_TABLE_MAX]; /* LIST: table filter, "" = any             */
     char role[16];           /* PING: "gateway" or "edge"                  */
     char name[BUS_NAME_MAX]; /* PING: the pinging node's name              */
+    int64_t from_ms;         /* LIST: created at or after, 0 = any         */
+    int64_t to_ms;           /* LIST: created before, 0 = any              */
 } bus_sync_req_t;
 
 typedef struct {
@@ -96,7 +124,8 @@ typedef struct {
     char error[BUS_ERROR_MAX];
     uint64_t seq;            /* writer's last committed seq at read time   */
     uint64_t next;           /* LIST: cursor for the next page, 0 = end;
-                                REPLAY: next seq to ask for               */
+                                REPLAY: next seq to ask for;
+                                SNAPSHOT: how many items are orders       */
     uint32_t count;          /* item frames that follow                    */
 } bus_sync_reply_t;
 

@@ -1,19 +1,35 @@
 /*  bus_json.h — the HTTP/WebSocket JSON shapes, built with jansson.
 
+    Line JSON (in orders and carts):
+      {"line_id": 1, "item_id": "burger", "name": "Burger", "station": "grill",
+       "quantity": 2, "unit_cents": 1800, "line_cents": 3600,
+       "note": "no onions",
+       "modifiers": [{"id": "cheese", "name": "Extra cheese",
+                      "delta_cents": 150}]}
+    unit_cents is the item's price plus its modifiers' deltas.
+
     Order JSON (native API, WebSocket):
       {"id": 12, "seq": 40, "version": 1, "status": "placed",
        "table": "T12", "note": "", "idempotency_key": "pad-7-0001",
        "origin": "patio", "created_ms": 1767000000000, "updated_ms": ...,
-       "total_cents": 2500,
-       "items": [{"item_id": "burger", "name": "Classic Burger",
-                  "quantity": 2, "unit_cents": 1250, "line_cents": 2500,
-                  "note": "no onions"}]}
+       "status_times": {"placed": 1767000000000, ...only statuses reached},
+       "subtotal_cents": 3600, "tax_cents": 315, "total_cents": 3915,
+       "items": [<line>, ...]}
 
-    Order request body (POST /api/v1/orders):
-      {"table": "T12", "note": "optional",
-       "items": [{"item_id": "burger", "quantity": 2, "note": "optional"}]}
-    Unknown keys are rejected, so a typo ("quantiy") is an error that names
-    the field rather than a silently ignored one.  */
+    Cart JSON:
+      {"table": "T12", "version": 3, "updated_ms": ..., "subtotal_cents": 3600,
+       "items": [<line>, ...]}
+
+    Request bodies (unknown keys are rejected, so a typo such as "quantiy"
+    is an error that names the field rather than a silently ignored one):
+      order:        {"table": "T12", "note": "optional",
+                     "items": [<line request>, ...1..50]}
+      line request: {"item_id": "burger", "quantity": 2, "note": "optional",
+                     "modifiers": ["cheese", ...0..6 distinct ids, optional]}
+      status:       {"status": "accepted", "version": 3 (optional)}
+      quantity:     {"quantity": 0..99}          (0 removes the line)
+      availability: {"available": false}
+      cart order:   {"note": "optional", "version": 3 (optional)}  */
 
 #ifndef BUS_JSON_H_INCLUDED
 #define BUS_JSON_H_INCLUDED
@@ -36,19 +52,36 @@ typedef struct {
 /*  New JSON object for an order.  Caller owns (json_decref).  */
 json_t *bus_json_order (const bus_order_t *order);
 
+/*  New JSON object for a cart.  Caller owns.  */
+json_t *bus_json_cart (const bus_cart_t *cart);
+
 /*  New WebSocket event message:
       {"type": "event", "seq": N, "ts_ms": T, "event": "order.placed",
-       "order": {...}}
+       "order": {...}}                       order.placed, order.status
+      {..., "event": "cart.updated", "cart": {...}}
+      {..., "event": "menu.item", "item": {"id": "fries", "available": false}}
     Caller owns.  */
 json_t *bus_json_event (const bus_event_t *event);
 
-/*  Parse an order request body of len bytes into cmd (type, table, note,
-    lines; key and origin are left as they were).  Returns 0, or
-    BUS_ERR_MALFORMED (not JSON / not an object) or BUS_ERR_INVALID (a field
-    is missing, of the wrong type, out of range or unknown), with *error
-    filled in.  Item ids are checked for form here, not against a menu.  */
+/*  Each parser reads a request body of len bytes (not necessarily
+    NUL-terminated) into the fields of cmd its shape carries (above); it
+    sets cmd->type and leaves every other field as it was.  Returns 0, or
+    BUS_ERR_MALFORMED (not JSON / not an object) or BUS_ERR_INVALID (a
+    field is missing, of the wrong type, out of range or unknown), with
+    *error filled in.  Item and modifier ids are checked for form here, not
+    against a menu.  */
 int bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                        bus_json_error_t *error);
+                        bus_json_error_t *error);   /* PLACE: table, note, lines */
+int bus_json_line_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                       bus_json_error_t *error);    /* CART_ADD: lines[0] */
+int bus_json_status_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                         bus_json_error_t *error);  /* SET_STATUS: status, version */
+int bus_json_qty_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                      bus_json_error_t *error);     /* CART_SET_QTY: qty */
+int bus_json_availability_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                               bus_json_error_t *error); /* AVAILABILITY: available */
+int bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                             bus_json_error_t *error);   /* CART_PLACE: note, version */
 
 /*  New error body {"error": {"code": code, "message": message,
     "field": field}}; field is omitted when NULL or "".  Caller owns.  */

@@ -1,4 +1,5 @@
-/*  bus_model.h — the order bus's nouns: lines, orders, commands, events, acks.
+/*  bus_model.h — the order bus's nouns: lines, orders, carts, commands,
+    events, acks.
 
     Plain structs with fixed-size fields.  The bounds below are product
     rules (a pad cannot send a 10 KB note) and they make every decoder's
@@ -16,14 +17,15 @@ extern "C" {
 #endif
 
 /*  Capacities include the terminating NUL.  */
-#define BUS_ID_MAX 33      /* menu item id: 1..32 chars [A-Za-z0-9_.-]      */
-#define BUS_NAME_MAX 81    /* menu item display name, node names            */
-#define BUS_TABLE_MAX 33   /* table label: 1..32 printable chars            */
+#define BUS_ID_MAX 33      /* ids (menu items, modifiers, stations): 1..32 chars [A-Za-z0-9_.-] */
+#define BUS_NAME_MAX 81    /* display names, node names                     */
+#define BUS_TABLE_MAX 33   /* table label: 1..32 printable chars, no '/'    */
 #define BUS_KEY_MAX 129    /* idempotency key: 1..128 printable ASCII chars */
 #define BUS_NOTE_MAX 281   /* free-text note: 0..280 bytes of UTF-8         */
 #define BUS_ERROR_MAX 200  /* error detail carried in an ack                */
-#define BUS_LINES_MAX 50   /* lines per order                               */
+#define BUS_LINES_MAX 50   /* lines per order or cart                       */
 #define BUS_QTY_MAX 99     /* quantity per line                             */
+#define BUS_MODS_MAX 6     /* modifiers chosen per line                     */
 
 typedef enum {
     BUS_STATUS_PLACED = 1,
@@ -34,14 +36,30 @@ typedef enum {
     BUS_STATUS_CANCELLED
 } bus_status_t;
 
-/*  One line of an order.  item_id, qty and note come from the client;
-    name and unit_cents are filled in by the writer from the menu.  */
+#define BUS_STATUS_COUNT 7   /* size of arrays indexed by bus_status_t */
+
+/*  A modifier chosen on a line ("extra cheese").  The client names the
+    id; the writer fills name and delta_cents from the menu.  */
 typedef struct {
+    char id[BUS_ID_MAX];
+    char name[BUS_NAME_MAX];
+    int64_t delta_cents;
+} bus_mod_t;
+
+/*  One line of an order or a cart.  item_id, qty, note and the modifier
+    ids come from the client; everything else is filled in by the writer
+    from the menu.  line_id numbers a cart's lines (stable while the cart
+    lives) and an order's lines 1..n.  */
+typedef struct {
+    uint32_t line_id;
     char item_id[BUS_ID_MAX];
     uint32_t qty;
     char note[BUS_NOTE_MAX];
+    uint32_t mod_count;
+    bus_mod_t mods[BUS_MODS_MAX];
     char name[BUS_NAME_MAX];
-    int64_t unit_cents;
+    char station[BUS_ID_MAX];   /* kitchen station that makes it          */
+    int64_t unit_cents;         /* item price + modifier deltas           */
 } bus_line_t;
 
 /*  An order as stored and published.  */
@@ -56,45 +74,88 @@ typedef struct {
     char note[BUS_NOTE_MAX];
     int64_t created_ms;     /* writer's commit time                      */
     int64_t updated_ms;
-    int64_t total_cents;    /* computed by the writer from the menu      */
+    int64_t status_ms[BUS_STATUS_COUNT]; /* when each status was reached, 0 = not */
+    int64_t subtotal_cents; /* sum of lines, from the menu               */
+    int64_t tax_cents;      /* subtotal * tax rate, rounded half up      */
+    int64_t total_cents;    /* subtotal + tax                            */
     uint32_t line_count;
     bus_line_t lines[BUS_LINES_MAX];
 } bus_order_t;
 
-typedef enum { BUS_CMD_PLACE = 1 } bus_cmd_type_t;
+/*  A table's shared cart: what the pads at that table are putting
+    together before they order.  */
+typedef struct {
+    char table[BUS_TABLE_MAX];
+    uint32_t version;       /* 0 = never used, +1 per change              */
+    uint32_t next_line_id;  /* line_id of the next line added             */
+    int64_t updated_ms;
+    int64_t subtotal_cents;
+    uint32_t line_count;
+    bus_line_t lines[BUS_LINES_MAX];
+} bus_cart_t;
 
-/*  An intake command, gateway -> writer.  For BUS_CMD_PLACE the lines carry
-    only item_id, qty and note; any name/price a client sent is ignored.  */
+typedef enum {
+    BUS_CMD_PLACE = 1,      /* table, note, lines -> order.placed              */
+    BUS_CMD_SET_STATUS,     /* order_id, status, version -> order.status       */
+    BUS_CMD_CART_ADD,       /* table, lines[0] -> cart.updated                 */
+    BUS_CMD_CART_SET_QTY,   /* table, line_id, qty (0 removes) -> cart.updated */
+    BUS_CMD_CART_CLEAR,     /* table -> cart.updated                           */
+    BUS_CMD_CART_PLACE,     /* table, note, version -> order.placed and
+                               cart.updated (emptied), in one transaction      */
+    BUS_CMD_AVAILABILITY    /* item_id, available -> menu.item                 */
+} bus_cmd_type_t;
+
+/*  An intake command, gateway -> writer.  Which fields count depends on
+    type, as listed above; the rest are zero.  version, when not 0, is the
+    version the client last saw (of the order, or of the cart): a command
+    naming an older one is a conflict (optimistic concurrency).  */
 typedef struct {
     bus_cmd_type_t type;
     char key[BUS_KEY_MAX];
     char origin[BUS_NAME_MAX]; /* gateway name: the ack goes to its topic */
     char table[BUS_TABLE_MAX];
     char note[BUS_NOTE_MAX];
+    uint64_t order_id;
+    uint32_t status;           /* bus_status_t */
+    uint32_t version;
+    uint32_t line_id;
+    uint32_t qty;
+    char item_id[BUS_ID_MAX];
+    bool available;
     uint32_t line_count;
     bus_line_t lines[BUS_LINES_MAX];
 } bus_cmd_t;
 
-typedef enum { BUS_EVENT_ORDER_PLACED = 1 } bus_event_type_t;
+typedef enum {
+    BUS_EVENT_ORDER_PLACED = 1,  /* order */
+    BUS_EVENT_ORDER_STATUS,      /* order (its new state) */
+    BUS_EVENT_CART,              /* cart (its new state) */
+    BUS_EVENT_MENU_ITEM          /* item_id, available */
+} bus_event_type_t;
 
-/*  A committed event, writer -> everyone.  seq is global and gap-free.  */
+/*  A committed event, writer -> everyone.  seq is global and gap-free.
+    Which part is meaningful depends on type.  */
 typedef struct {
     uint64_t seq;
     int64_t ts_ms;
     bus_event_type_t type;
-    bus_order_t order;      /* the order's state after the event */
+    bus_order_t order;
+    bus_cart_t cart;
+    char item_id[BUS_ID_MAX];
+    bool available;
 } bus_event_t;
 
 /*  The writer's answer to one command, on the origin gateway's ack topic.
-    status is 0 or a bus_err_t; order is meaningful only when status is 0.
-    duplicate is true when the key had been used before and this is the
-    original result sent again.  */
+    status is 0 or a bus_err_t.  When it is 0, event is what the command
+    committed (for CART_PLACE: the order.placed event); duplicate is true
+    when the key had been used before and this is that original event sent
+    again.  */
 typedef struct {
     char key[BUS_KEY_MAX];
     int status;
     bool duplicate;
     char error[BUS_ERROR_MAX];
-    bus_order_t order;
+    bus_event_t event;
 } bus_ack_t;
 
 /*  Return the lower-case name of a status ("placed"), or NULL if invalid. */
@@ -106,7 +167,12 @@ int bus_status_parse (const char *name, bus_status_t *status);
 /*  True for statuses that still belong on a kitchen screen.  */
 bool bus_status_is_open (bus_status_t status);
 
-/*  Return the lower-case event type name ("order.placed") or NULL.  */
+/*  True if an order may go from status from to status to:
+    placed -> accepted -> preparing -> ready -> served, one step at a
+    time, and placed or accepted -> cancelled.  */
+bool bus_status_can_move (bus_status_t from, bus_status_t to);
+
+/*  Return the event type's name ("order.placed") or NULL.  */
 const char *bus_event_type_name (bus_event_type_t type);
 
 /*  Validation of client-supplied strings.  Each returns true if the value
