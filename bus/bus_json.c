@@ -14,33 +14,104 @@
 #include "orderbus/bus_json.h"
 
 static const char *const s_order_keys[] = {"table", "note", "items", NULL};
-static const char *const s_line_keys[] = {"item_id", "quantity", "note", NULL};
+static const char *const s_line_keys[] = {"item_id", "quantity", "note",
+                                          "modifiers", NULL};
+static const char *const s_status_keys[] = {"status", "version", NULL};
+static const char *const s_qty_keys[] = {"quantity", NULL};
+static const char *const s_availability_keys[] = {"available", NULL};
+static const char *const s_cart_place_keys[] = {"note", "version", NULL};
+
+/*  A count as far as its array goes: structs arrive decoded from the wire,
+    and an element past the capacity must never be read.  */
+static uint32_t
+s_clamp (uint32_t count, uint32_t capacity)
+{
+    return count < capacity ? count : capacity;
+}
+
+static json_t *
+s_mods (const bus_line_t *line)
+{
+    json_t *mods = json_array ();
+    for (uint32_t i = 0; mods && i < s_clamp (line->mod_count, BUS_MODS_MAX);
+         i++) {
+        const bus_mod_t *mod = &line->mods[i];
+        json_t *json = json_pack ("{s:s, s:s, s:I}", "id", mod->id,
+                                  "name", mod->name,
+                                  "delta_cents", (json_int_t) mod->delta_cents);
+        if (json_array_append_new (mods, json)) {
+            json_decref (mods);
+            return NULL;
+        }
+    }
+    return mods;
+}
+
+/*  quantity * unit_cents.  Menu rules keep it far from overflow
+    (99 * (10^7 + 6 * 10^5)), but a line need not come from the menu and
+    signed overflow is undefined, so it saturates instead.  */
+static json_int_t
+s_line_cents (const bus_line_t *line)
+{
+    int64_t cents;
+    if (!__builtin_mul_overflow ((int64_t) line->qty, line->unit_cents, &cents))
+        return cents;
+    return line->unit_cents < 0 ? INT64_MIN : INT64_MAX;
+}
 
 static json_t *
 s_line (const bus_line_t *line)
 {
-    //  qty <= 99 and menu prices <= 10^7, so the product cannot overflow
-    return json_pack ("{s:s, s:s, s:I, s:I, s:I, s:s}",
+    //  "o" hands modifiers over, or releases it if packing fails
+    return json_pack ("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}",
+                      "line_id", (json_int_t) line->line_id,
                       "item_id", line->item_id, "name", line->name,
+                      "station", line->station,
                       "quantity", (json_int_t) line->qty,
                       "unit_cents", (json_int_t) line->unit_cents,
-                      "line_cents", (json_int_t) line->qty * line->unit_cents,
-                      "note", line->note);
+                      "line_cents", s_line_cents (line),
+                      "note", line->note, "modifiers", s_mods (line));
+}
+
+/*  The lines as a JSON array, or NULL if any of them could not be built:
+    an order that silently lost a line would misstate what was ordered.  */
+static json_t *
+s_lines (const bus_line_t *lines, uint32_t count)
+{
+    json_t *items = json_array ();
+    for (uint32_t i = 0; items && i < s_clamp (count, BUS_LINES_MAX); i++)
+        if (json_array_append_new (items, s_line (&lines[i]))) {
+            json_decref (items);
+            return NULL;
+        }
+    return items;
+}
+
+/*  {"placed": ms, ...}: only the statuses the order has reached.  */
+static json_t *
+s_status_times (const bus_order_t *order)
+{
+    json_t *times = json_object ();
+    for (int status = BUS_STATUS_PLACED; times && status < BUS_STATUS_COUNT;
+         status++) {
+        const char *name = bus_status_name ((bus_status_t) status);
+        int64_t ms = order->status_ms[status];
+        if (name && ms && json_object_set_new (times, name, json_integer (ms))) {
+            json_decref (times);
+            return NULL;
+        }
+    }
+    return times;
 }
 
 json_t *
 bus_json_order (const bus_order_t *order)
 {
     assert (order);
-    json_t *items = json_array ();
-    uint32_t count = order->line_count < BUS_LINES_MAX ? order->line_count
-                                                       : BUS_LINES_MAX;
-    for (uint32_t i = 0; items && i < count; i++)
-        json_array_append_new (items, s_line (&order->lines[i]));
-
-    //  "o" hands items over to the object, or releases it if packing fails
+    //  "o" hands each part over to the object, or releases it if packing
+    //  fails (a NULL part fails the packing)
     return json_pack ("{s:I, s:I, s:I, s:s?, s:s, s:s, s:s, s:s, s:I, s:I,"
-                      " s:I, s:o}",
+                      " s:o, s:I, s:I, s:I, s:o}",
                       "id", (json_int_t) order->id,
                       "seq", (json_int_t) order->seq,
                       "version", (json_int_t) order->version,
@@ -49,23 +120,66 @@ bus_json_order (const bus_order_t *order)
                       "idempotency_key", order->key, "origin", order->origin,
                       "created_ms", (json_int_t) order->created_ms,
                       "updated_ms", (json_int_t) order->updated_ms,
+                      "status_times", s_status_times (order),
+                      "subtotal_cents", (json_int_t) order->subtotal_cents,
+                      "tax_cents", (json_int_t) order->tax_cents,
                       "total_cents", (json_int_t) order->total_cents,
-                      "items", items);
+                      "items", s_lines (order->lines, order->line_count));
+}
+
+json_t *
+bus_json_cart (const bus_cart_t *cart)
+{
+    assert (cart);
+    return json_pack ("{s:s, s:I, s:I, s:I, s:o}", "table", cart->table,
+                      "version", (json_int_t) cart->version,
+                      "updated_ms", (json_int_t) cart->updated_ms,
+                      "subtotal_cents", (json_int_t) cart->subtotal_cents,
+                      "items", s_lines (cart->lines, cart->line_count));
+}
+
+/*  The part of the event its type makes meaningful, under *key; NULL
+    with *key NULL for a type without one.  */
+static json_t *
+s_event_payload (const bus_event_t *event, const char **key)
+{
+    switch (event->type) {
+    case BUS_EVENT_ORDER_PLACED:
+    case BUS_EVENT_ORDER_STATUS:
+        *key = "order";
+        return bus_json_order (&event->order);
+    case BUS_EVENT_CART:
+        *key = "cart";
+        return bus_json_cart (&event->cart);
+    case BUS_EVENT_MENU_ITEM:
+        *key = "item";
+        return json_pack ("{s:s, s:b}", "id", event->item_id,
+                          "available", (int) event->available);
+    }
+    *key = NULL;
+    return NULL;
 }
 
 json_t *
 bus_json_event (const bus_event_t *event)
 {
     assert (event);
-    return json_pack ("{s:s, s:I, s:I, s:s?, s:o}", "type", "event",
-                      "seq", (json_int_t) event->seq,
-                      "ts_ms", (json_int_t) event->ts_ms,
-                      "event", bus_event_type_name (event->type),
-                      "order", bus_json_order (&event->order));
+    json_t *msg = json_pack ("{s:s, s:I, s:I, s:s?}", "type", "event",
+                             "seq", (json_int_t) event->seq,
+                             "ts_ms", (json_int_t) event->ts_ms,
+                             "event", bus_event_type_name (event->type));
+    const char *key;
+    json_t *payload = s_event_payload (event, &key);
+    //  set_new releases the payload if it cannot take it, msg NULL or not
+    if (key && json_object_set_new (msg, key, payload)) {
+        json_decref (msg);
+        return NULL;
+    }
+    return msg;
 }
 
 //  --------------------------------------------------------------------------
-//  Order request bodies
+//  Request bodies
 
 static int
 s_vreject (bus_json_error_t *error, int rc, const char *field,
@@ -90,16 +204,15 @@ s_reject (bus_json_error_t *error, int rc, const char *field,
     return rc;
 }
 
-/*  Reject items[index] (key NULL) or items[index].key as invalid.  */
+/*  Reject prefix.key as invalid; prefix names the line ("items[2]", or ""
+    for a line that is the whole body), key NULL means the line itself.  */
 static int
-s_reject_line (bus_json_error_t *error, size_t index, const char *key,
-               const char *format, ...)
+s_reject_at (bus_json_error_t *error, const char *prefix, const char *key,
+             const char *format, ...)
 {
     char field[sizeof error->field];
-    if (key)
-        snprintf (field, sizeof field, "items[%zu].%s", index, key);
-    else
-        snprintf (field, sizeof field, "items[%zu]", index);
+    snprintf (field, sizeof field, "%s%s%s", prefix,
+              *prefix && key ? "." : "", key ? key : "");
     va_list args;
     va_start (args, format);
     s_vreject (error, BUS_ERR_INVALID, field, format, args);
@@ -123,6 +236,14 @@ s_unknown_key (json_t *object, const char *const *known)
     return NULL;
 }
 
+/*  True if value is an integer (not 2.0, not "2") from min to max.  */
+static bool
+s_int_in (json_t *value, json_int_t min, json_int_t max)
+{
+    return json_is_integer (value) && json_integer_value (value) >= min
+           && json_integer_value (value) <= max;
+}
+
 /*  Copy an optional note (absent means "") into dst[BUS_NOTE_MAX].
     Returns 0, or -1 if the value is not an acceptable note.  */
 static int
@@ -134,33 +255,78 @@ s_note (json_t *value, char *dst)
     return bus_strlcpy (dst, note, BUS_NOTE_MAX);
 }
 
+/*  Read an optional "version" of root: absent is 0 (the client asks for
+    no check).  Returns 0, or -1 if it is not a version.  */
+static int
+s_version (json_t *root, uint32_t *version)
+{
+    json_t *value = json_object_get (root, "version");
+    if (value && !s_int_in (value, 1, UINT32_MAX))
+        return -1;
+    *version = value ? (uint32_t) json_integer_value (value) : 0;
+    return 0;
+}
+
 #define S_NOTE_RULE "must be a string of at most %d bytes of UTF-8 text " \
                     "without control characters"
+#define S_ID_RULE "must be a string of 1 to %d characters from A-Z, a-z, " \
+                  "0-9, '_', '.' and '-'"
+#define S_VERSION_RULE "must be an integer from 1 to 4294967295"
 
+/*  Read the line's optional list of modifier ids into line.  */
 static int
-s_parse_line (json_t *obj, size_t index, bus_line_t *line,
+s_parse_mods (json_t *mods, const char *prefix, bus_line_t *line,
+              bus_json_error_t *error)
+{
+    if (!mods)
+        return 0;
+    if (!json_is_array (mods) || json_array_size (mods) > BUS_MODS_MAX)
+        return s_reject_at (error, prefix, "modifiers", "must be an array of "
+                            "at most %d modifiers", BUS_MODS_MAX);
+    for (size_t i = 0; i < json_array_size (mods); i++) {
+        char key[32];
+        snprintf (key, sizeof key, "modifiers[%zu]", i);
+        const char *id = json_string_value (json_array_get (mods, i));
+        if (!bus_valid_item_id (id))
+            return s_reject_at (error, prefix, key, S_ID_RULE, BUS_ID_MAX - 1);
+        //  A repeat would be charged twice: the client meant something else
+        for (uint32_t j = 0; j < line->mod_count; j++)
+            if (streq (line->mods[j].id, id))
+                return s_reject_at (error, prefix, key,
+                                    "duplicate modifier id '%s'", id);
+        bus_strlcpy (line->mods[line->mod_count++].id, id, BUS_ID_MAX);
+    }
+    return 0;
+}
+
+/*  Parse a line request into line (cleared first: name, price and the
+    rest are the writer's to fill in).  */
+static int
+s_parse_line (json_t *obj, const char *prefix, bus_line_t *line,
               bus_json_error_t *error)
 {
     if (!json_is_object (obj))
-        return s_reject_line (error, index, NULL, "must be an object");
+        return s_reject_at (error, prefix, NULL, "must be an object");
     const char *unknown = s_unknown_key (obj, s_line_keys);
     if (unknown)
-        return s_reject_line (error, index, unknown, "unknown field");
+        return s_reject_at (error, prefix, unknown, "unknown field");
 
     memset (line, 0, sizeof *line);
     const char *item_id = json_string_value (json_object_get (obj, "item_id"));
     if (!bus_valid_item_id (item_id))
-        return s_reject_line (error, index, "item_id", "must be a string of 1 "
-                              "to %d characters from A-Z, a-z, 0-9, '_', '.' "
-                              "and '-'", BUS_ID_MAX - 1);
+        return s_reject_at (error, prefix, "item_id", S_ID_RULE,
+                            BUS_ID_MAX - 1);
     json_t *quantity = json_object_get (obj, "quantity");
-    if (!json_is_integer (quantity) || json_integer_value (quantity) < 1
-        || json_integer_value (quantity) > BUS_QTY_MAX)
-        return s_reject_line (error, index, "quantity",
-                              "must be an integer from 1 to %d", BUS_QTY_MAX);
+    if (!s_int_in (quantity, 1, BUS_QTY_MAX))
+        return s_reject_at (error, prefix, "quantity",
+                            "must be an integer from 1 to %d", BUS_QTY_MAX);
     if (s_note (json_object_get (obj, "note"), line->note))
-        return s_reject_line (error, index, "note", S_NOTE_RULE,
-                              BUS_NOTE_MAX - 1);
+        return s_reject_at (error, prefix, "note", S_NOTE_RULE,
+                            BUS_NOTE_MAX - 1);
+    int rc = s_parse_mods (json_object_get (obj, "modifiers"), prefix, line,
+                           error);
+    if (rc)
+        return rc;
     bus_strlcpy (line->item_id, item_id, sizeof line->item_id);
     line->qty = (uint32_t) json_integer_value (quantity);
     return 0;
@@ -169,10 +335,6 @@ s_parse_line (json_t *obj, size_t index, bus_line_t *line,
 static int
 s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
 {
-    const char *unknown = s_unknown_key (root, s_order_keys);
-    if (unknown)
-        return s_reject (error, BUS_ERR_INVALID, unknown, "unknown field");
-
     const char *table = json_string_value (json_object_get (root, "table"));
     if (!bus_valid_table (table))
         return s_reject (error, BUS_ERR_INVALID, "table", "must be a string "
@@ -187,8 +349,10 @@ s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
         return s_reject (error, BUS_ERR_INVALID, "items", "must be a "
                          "non-empty array of at most %d items", BUS_LINES_MAX);
     for (size_t i = 0; i < json_array_size (items); i++) {
-        int rc = s_parse_line (json_array_get (items, i), i, &cmd->lines[i],
-                               error);
+        char prefix[32];
+        snprintf (prefix, sizeof prefix, "items[%zu]", i);
+        int rc = s_parse_line (json_array_get (items, i), prefix,
+                               &cmd->lines[i], error);
         if (rc)
             return rc;
     }
@@ -198,9 +362,91 @@ s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
     return 0;
 }
 
-int
-bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                    bus_json_error_t *error)
+static int
+s_parse_cart_line (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    int rc = s_parse_line (root, "", &cmd->lines[0], error);
+    if (rc)
+        return rc;
+    cmd->type = BUS_CMD_CART_ADD;
+    cmd->line_count = 1;
+    return 0;
+}
+
+static int
+s_parse_status (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    const char *name = json_string_value (json_object_get (root, "status"));
+    bus_status_t status;
+    if (bus_status_parse (name, &status)) {
+        //  Spelled out from the model, so the list cannot go stale
+        char names[128] = "";
+        for (int s = BUS_STATUS_PLACED; s <= BUS_STATUS_CANCELLED; s++)
+            snprintf (names + strlen (names), sizeof names - strlen (names),
+                      "%s%s", s > BUS_STATUS_PLACED ? ", " : "",
+                      bus_status_name ((bus_status_t) s));
+        return s_reject (error, BUS_ERR_INVALID, "status",
+                         "must be one of %s", names);
+    }
+    uint32_t version;
+    if (s_version (root, &version))
+        return s_reject (error, BUS_ERR_INVALID, "version", S_VERSION_RULE);
+    cmd->type = BUS_CMD_SET_STATUS;
+    cmd->status = status;
+    cmd->version = version;
+    return 0;
+}
+
+static int
+s_parse_qty (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    json_t *quantity = json_object_get (root, "quantity");
+    if (!s_int_in (quantity, 0, BUS_QTY_MAX))
+        return s_reject (error, BUS_ERR_INVALID, "quantity",
+                         "must be an integer from 0 to %d", BUS_QTY_MAX);
+    cmd->type = BUS_CMD_CART_SET_QTY;
+    cmd->qty = (uint32_t) json_integer_value (quantity);
+    return 0;
+}
+
+static int
+s_parse_availability (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    json_t *available = json_object_get (root, "available");
+    if (!json_is_boolean (available))
+        return s_reject (error, BUS_ERR_INVALID, "available",
+                         "must be true or false");
+    cmd->type = BUS_CMD_AVAILABILITY;
+    cmd->available = json_is_true (available);
+    return 0;
+}
+
+static int
+s_parse_cart_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    //  Checked into locals, so a bad version leaves cmd->note as it was
+    char note[BUS_NOTE_MAX];
+    if (s_note (json_object_get (root, "note"), note))
+        return s_reject (error, BUS_ERR_INVALID, "note", S_NOTE_RULE,
+                         BUS_NOTE_MAX - 1);
+    uint32_t version;
+    if (s_version (root, &version))
+        return s_reject (error, BUS_ERR_INVALID, "version", S_VERSION_RULE);
+    cmd->type = BUS_CMD_CART_PLACE;
+    bus_strlcpy (cmd->note, note, sizeof cmd->note);
+    cmd->version = version;
+    return 0;
+}
+
+typedef int (s_shape_fn) (json_t *root, bus_cmd_t *cmd,
+                          bus_json_error_t *error);
+
+/*  What every parser shares: the body must be one JSON object without
+    duplicate or unknown keys; then parse reads the shape's fields.  */
+static int
+s_parse_body (const char *body, size_t len, bus_cmd_t *cmd,
+              bus_json_error_t *error, const char *const *keys,
+              s_shape_fn *parse)
 {
     assert (cmd);
     if (error)
@@ -213,12 +459,62 @@ bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
         return s_reject (error, BUS_ERR_MALFORMED, "",
                          "body is not valid JSON: %s (line %d, column %d)",
                          jerr.text, jerr.line, jerr.column);
-    int rc = json_is_object (root)
-             ? s_parse_place (root, cmd, error)
-             : s_reject (error, BUS_ERR_MALFORMED, "",
-                         "body must be a JSON object");
+    int rc;
+    const char *unknown;
+    if (!json_is_object (root))
+        rc = s_reject (error, BUS_ERR_MALFORMED, "",
+                       "body must be a JSON object");
+    else if ((unknown = s_unknown_key (root, keys)))
+        rc = s_reject (error, BUS_ERR_INVALID, unknown, "unknown field");
+    else
+        rc = parse (root, cmd, error);
     json_decref (root);
     return rc;
+}
+
+int
+bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                    bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_order_keys, s_parse_place);
+}
+
+int
+bus_json_line_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                   bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_line_keys,
+                         s_parse_cart_line);
+}
+
+int
+bus_json_status_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                     bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_status_keys, s_parse_status);
+}
+
+int
+bus_json_qty_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                  bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_qty_keys, s_parse_qty);
+}
+
+int
+bus_json_availability_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                           bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_availability_keys,
+                         s_parse_availability);
+}
+
+int
+bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                         bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_cart_place_keys,
+                         s_parse_cart_place);
 }
 
 //  --------------------------------------------------------------------------
@@ -261,69 +557,179 @@ bus_json_dump (const json_t *json)
 #include <assert.h>
 
 static void
-s_test_order (bool verbose)
+s_test_fill_order (bus_order_t *order)
 {
-    bus_event_t event = {.seq = 40, .ts_ms = 1767000000123,
-                         .type = BUS_EVENT_ORDER_PLACED};
-    bus_order_t *order = &event.order;
-    *order = (bus_order_t) {.id = 12, .seq = 40, .version = 1,
-                            .status = BUS_STATUS_PLACED,
+    *order = (bus_order_t) {.id = 12, .seq = 40, .version = 3,
+                            .status = BUS_STATUS_ACCEPTED,
                             .created_ms = 1767000000000,
-                            .updated_ms = 1767000000001,
-                            .total_cents = 3200, .line_count = 2};
+                            .updated_ms = 1767000000500,
+                            .subtotal_cents = 4800, .tax_cents = 420,
+                            .total_cents = 5220, .line_count = 2};
+    order->status_ms[BUS_STATUS_PLACED] = 1767000000000;
+    order->status_ms[BUS_STATUS_ACCEPTED] = 1767000000500;
     bus_strlcpy (order->table, "T12", sizeof order->table);
     bus_strlcpy (order->key, "pad-7-0001", sizeof order->key);
     bus_strlcpy (order->origin, "patio", sizeof order->origin);
     bus_strlcpy (order->note, "anniversary", sizeof order->note);
-    order->lines[0] = (bus_line_t) {.item_id = "burger", .qty = 2,
-                                    .note = "no onions", .name = "Burger",
-                                    .unit_cents = 1250};
-    order->lines[1] = (bus_line_t) {.item_id = "ice-cream", .qty = 1,
-                                    .name = "Ice Cream", .unit_cents = 700};
+    order->lines[0] = (bus_line_t) {.line_id = 1, .item_id = "burger",
+                                    .qty = 2, .note = "no onions",
+                                    .mod_count = 2, .name = "Burger",
+                                    .station = "grill", .unit_cents = 2050};
+    order->lines[0].mods[0] = (bus_mod_t) {"cheese", "Extra cheese", 150};
+    order->lines[0].mods[1] = (bus_mod_t) {"bacon", "Bacon", 250};
+    order->lines[1] = (bus_line_t) {.line_id = 2, .item_id = "ice-cream",
+                                    .qty = 1, .name = "Ice Cream",
+                                    .station = "pastry", .unit_cents = 700};
+}
 
-    json_t *json = bus_json_order (order);
+#define S_ORDER_JSON \
+    "{\"id\":12,\"seq\":40,\"version\":3,\"status\":\"accepted\"," \
+    "\"table\":\"T12\",\"note\":\"anniversary\"," \
+    "\"idempotency_key\":\"pad-7-0001\",\"origin\":\"patio\"," \
+    "\"created_ms\":1767000000000,\"updated_ms\":1767000000500," \
+    "\"status_times\":{\"placed\":1767000000000,\"accepted\":1767000000500}," \
+    "\"subtotal_cents\":4800,\"tax_cents\":420,\"total_cents\":5220," \
+    "\"items\":[{\"line_id\":1,\"item_id\":\"burger\",\"name\":\"Burger\"," \
+    "\"station\":\"grill\",\"quantity\":2,\"unit_cents\":2050," \
+    "\"line_cents\":4100,\"note\":\"no onions\",\"modifiers\":[" \
+    "{\"id\":\"cheese\",\"name\":\"Extra cheese\",\"delta_cents\":150}," \
+    "{\"id\":\"bacon\",\"name\":\"Bacon\",\"delta_cents\":250}]}," \
+    "{\"line_id\":2,\"item_id\":\"ice-cream\",\"name\":\"Ice Cream\"," \
+    "\"station\":\"pastry\",\"quantity\":1,\"unit_cents\":700," \
+    "\"line_cents\":700,\"note\":\"\",\"modifiers\":[]}]}"
+
+static void
+s_test_fill_cart (bus_cart_t *cart)
+{
+    *cart = (bus_cart_t) {.table = "T12", .version = 3, .next_line_id = 5,
+                          .updated_ms = 1767000000900,
+                          .subtotal_cents = 3800, .line_count = 2};
+    cart->lines[0] = (bus_line_t) {.line_id = 2, .item_id = "fries", .qty = 3,
+                                   .mod_count = 1, .name = "Fries",
+                                   .station = "fry", .unit_cents = 750};
+    cart->lines[0].mods[0] = (bus_mod_t) {"large", "Large", 200};
+    cart->lines[1] = (bus_line_t) {.line_id = 4, .item_id = "fish-chips",
+                                   .qty = 1, .mod_count = 1,
+                                   .name = "Fish & Chips", .station = "fry",
+                                   .unit_cents = 1550};
+    cart->lines[1].mods[0] = (bus_mod_t) {"small", "Small portion", -400};
+}
+
+#define S_CART_JSON \
+    "{\"table\":\"T12\",\"version\":3,\"updated_ms\":1767000000900," \
+    "\"subtotal_cents\":3800,\"items\":[{\"line_id\":2,\"item_id\":" \
+    "\"fries\",\"name\":\"Fries\",\"station\":\"fry\",\"quantity\":3," \
+    "\"unit_cents\":750,\"line_cents\":2250,\"note\":\"\",\"modifiers\":[" \
+    "{\"id\":\"large\",\"name\":\"Large\",\"delta_cents\":200}]}," \
+    "{\"line_id\":4,\"item_id\":\"fish-chips\",\"name\":\"Fish & Chips\"," \
+    "\"station\":\"fry\",\"quantity\":1,\"unit_cents\":1550," \
+    "\"line_cents\":1550,\"note\":\"\",\"modifiers\":[{\"id\":\"small\"," \
+    "\"name\":\"Small portion\",\"delta_cents\":-400}]}]}"
+
+/*  Assert that json serializes to expect, and release it.  */
+static void
+s_test_dump (json_t *json, const char *expect, bool verbose)
+{
     assert (json);
-    assert (json_integer_value (json_object_get (json, "id")) == 12);
-    assert (json_integer_value (json_object_get (json, "created_ms"))
-            == 1767000000000);
-    assert (streq (json_string_value (json_object_get (json, "status")),
-                   "placed"));
-    assert (streq (json_string_value (json_object_get (json,
-                                                       "idempotency_key")),
-                   "pad-7-0001"));
-    json_t *items = json_object_get (json, "items");
-    assert (json_array_size (items) == 2);
-    json_t *line = json_array_get (items, 0);
-    assert (json_integer_value (json_object_get (line, "line_cents")) == 2500);
-    assert (streq (json_string_value (json_object_get (line, "name")), "Burger"));
     char *text = bus_json_dump (json);
     if (verbose)
         printf ("   %s\n", text);
-    assert (streq (text,
-        "{\"id\":12,\"seq\":40,\"version\":1,\"status\":\"placed\","
-        "\"table\":\"T12\",\"note\":\"anniversary\","
-        "\"idempotency_key\":\"pad-7-0001\",\"origin\":\"patio\","
-        "\"created_ms\":1767000000000,\"updated_ms\":1767000000001,"
-        "\"total_cents\":3200,\"items\":[{\"item_id\":\"burger\","
-        "\"name\":\"Burger\",\"quantity\":2,\"unit_cents\":1250,"
-        "\"line_cents\":2500,\"note\":\"no onions\"},{\"item_id\":"
-        "\"ice-cream\",\"name\":\"Ice Cream\",\"quantity\":1,"
-        "\"unit_cents\":700,\"line_cents\":700,\"note\":\"\"}]}"));
+    if (!streq (text, expect))
+        fprintf (stderr, "got:    %s\nexpect: %s\n", text, expect);
+    assert (streq (text, expect));
     free (text);
     json_decref (json);
+}
 
-    json = bus_json_event (&event);
-    assert (json);
-    assert (streq (json_string_value (json_object_get (json, "type")), "event"));
-    assert (streq (json_string_value (json_object_get (json, "event")),
-                   "order.placed"));
-    assert (json_integer_value (json_object_get (json, "seq")) == 40);
-    assert (json_integer_value (json_object_get (json, "ts_ms"))
-            == 1767000000123);
-    json_t *inner = json_object_get (json, "order");
-    assert (json_integer_value (json_object_get (inner, "id")) == 12);
-    assert (json_array_size (json_object_get (inner, "items")) == 2);
+static void
+s_test_order (bool verbose)
+{
+    bus_order_t *order = calloc (1, sizeof *order);
+    assert (order);
+    s_test_fill_order (order);
+    s_test_dump (bus_json_order (order), S_ORDER_JSON, verbose);
+
+    //  No status reached yet, an invalid status, a cancelled order
+    memset (order->status_ms, 0, sizeof order->status_ms);
+    order->status = 0;
+    json_t *json = bus_json_order (order);
+    assert (json_is_null (json_object_get (json, "status")));
+    assert (json_object_size (json_object_get (json, "status_times")) == 0);
     json_decref (json);
+    order->status = BUS_STATUS_CANCELLED;
+    order->status_ms[BUS_STATUS_PLACED] = 1;
+    order->status_ms[BUS_STATUS_CANCELLED] = 2;
+    json = bus_json_order (order);
+    s_test_dump (json_incref (json_object_get (json, "status_times")),
+                 "{\"placed\":1,\"cancelled\":2}", verbose);
+    json_decref (json);
+
+    //  Counts past the arrays are not followed; line_cents saturates
+    order->line_count = BUS_LINES_MAX + 7;
+    order->lines[0].mod_count = BUS_MODS_MAX + 1;
+    order->lines[1].qty = BUS_QTY_MAX;
+    order->lines[1].unit_cents = INT64_MAX / 2;
+    json = bus_json_order (order);
+    json_t *items = json_object_get (json, "items");
+    assert (json_array_size (items) == BUS_LINES_MAX);
+    assert (json_array_size (json_object_get (json_array_get (items, 0),
+                                              "modifiers")) == BUS_MODS_MAX);
+    assert (json_integer_value (json_object_get (json_array_get (items, 1),
+                                                 "line_cents")) == INT64_MAX);
+    json_decref (json);
+    free (order);
+}
+
+static void
+s_test_cart (bool verbose)
+{
+    bus_cart_t *cart = calloc (1, sizeof *cart);
+    assert (cart);
+    s_test_fill_cart (cart);
+    s_test_dump (bus_json_cart (cart), S_CART_JSON, verbose);
+    *cart = (bus_cart_t) {.table = "T3"};
+    s_test_dump (bus_json_cart (cart), "{\"table\":\"T3\",\"version\":0,"
+                 "\"updated_ms\":0,\"subtotal_cents\":0,\"items\":[]}", verbose);
+    free (cart);
+}
+
+#define S_EVENT_HEAD(name) "{\"type\":\"event\",\"seq\":41," \
+                           "\"ts_ms\":1767000000999,\"event\":\"" name "\","
+
+static void
+s_test_event (bool verbose)
+{
+    bus_event_t *event = calloc (1, sizeof *event);
+    assert (event);
+    //  Every part is filled in: only the type's part may show
+    event->seq = 41;
+    event->ts_ms = 1767000000999;
+    s_test_fill_order (&event->order);
+    s_test_fill_cart (&event->cart);
+    bus_strlcpy (event->item_id, "fries", sizeof event->item_id);
+
+    event->type = BUS_EVENT_ORDER_PLACED;
+    s_test_dump (bus_json_event (event),
+                 S_EVENT_HEAD ("order.placed") "\"order\":" S_ORDER_JSON "}",
+                 verbose);
+    event->type = BUS_EVENT_ORDER_STATUS;
+    s_test_dump (bus_json_event (event),
+                 S_EVENT_HEAD ("order.status") "\"order\":" S_ORDER_JSON "}",
+                 verbose);
+    event->type = BUS_EVENT_CART;
+    s_test_dump (bus_json_event (event),
+                 S_EVENT_HEAD ("cart.updated") "\"cart\":" S_CART_JSON "}",
+                 verbose);
+    event->type = BUS_EVENT_MENU_ITEM;
+    s_test_dump (bus_json_event (event), S_EVENT_HEAD ("menu.item")
+                 "\"item\":{\"id\":\"fries\",\"available\":false}}", verbose);
+    event->available = true;
+    s_test_dump (bus_json_event (event), S_EVENT_HEAD ("menu.item")
+                 "\"item\":{\"id\":\"fries\",\"available\":true}}", verbose);
+    event->type = (bus_event_type_t) 99;
+    s_test_dump (bus_json_event (event), "{\"type\":\"event\",\"seq\":41,"
+                 "\"ts_ms\":1767000000999,\"event\":null}", verbose);
+    free (event);
 }
 
 static void
@@ -343,6 +749,23 @@ s_test_place_valid (void)
     assert (cmd.lines[0].qty == 2);
     assert (streq (cmd.lines[0].note, "") && streq (cmd.lines[0].name, ""));
     assert (cmd.lines[0].unit_cents == 0);
+    assert (cmd.lines[0].mod_count == 0);
+
+    //  Modifier ids, up to six, in the order given; [] is no modifiers
+    const char *modded = "{\"table\": \"T12\", \"items\": [{\"item_id\": "
+                         "\"burger\", \"quantity\": 1, \"modifiers\": ["
+                         "\"cheese\", \"bacon\", \"no-onions\", \"a\", \"b\", "
+                         "\"c.d_e\"]}, {\"item_id\": \"fries\", \"quantity\": 1,"
+                         " \"modifiers\": []}]}";
+    assert (bus_json_place_cmd (modded, strlen (modded), &cmd, &error) == 0);
+    assert (cmd.line_count == 2);
+    assert (cmd.lines[0].mod_count == BUS_MODS_MAX);
+    assert (streq (cmd.lines[0].mods[0].id, "cheese"));
+    assert (streq (cmd.lines[0].mods[2].id, "no-onions"));
+    assert (streq (cmd.lines[0].mods[5].id, "c.d_e"));
+    assert (streq (cmd.lines[0].mods[0].name, ""));
+    assert (cmd.lines[0].mods[0].delta_cents == 0);
+    assert (cmd.lines[1].mod_count == 0);
 
     //  Notes, UTF-8, and a body that is not NUL-terminated
     const char *noted = "{\"note\": \"birthday \xf0\x9f\x8e\x82\", \"table\": "
@@ -440,6 +863,28 @@ static const s_bad_body_t s_bad_bodies[] = {
      BUS_ERR_INVALID, "items[0].note"},
     {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"note\": null}"),
      BUS_ERR_INVALID, "items[0].note"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "\"cheese\"}"), BUS_ERR_INVALID, "items[0].modifiers"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "null}"), BUS_ERR_INVALID, "items[0].modifiers"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\"]}"),
+     BUS_ERR_INVALID, "items[0].modifiers"},
+    {S_ITEM ("{\"item_id\": \"a\", \"quantity\": 1}, "
+             "{\"item_id\": \"b\", \"quantity\": 1}, "
+             "{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[\"cheese\", 7]}"), BUS_ERR_INVALID, "items[2].modifiers[1]"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[\"\"]}"), BUS_ERR_INVALID, "items[0].modifiers[0]"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[\"extra cheese\"]}"), BUS_ERR_INVALID, "items[0].modifiers[0]"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[{\"id\": \"cheese\"}]}"), BUS_ERR_INVALID, "items[0].modifiers[0]"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifiers\": "
+             "[\"cheese\", \"bacon\", \"cheese\"]}"), BUS_ERR_INVALID,
+     "items[0].modifiers[2]"},
+    {S_ITEM ("{\"item_id\": \"burger\", \"quantity\": 1, \"modifier\": "
+             "[]}"), BUS_ERR_INVALID, "items[0].modifier"},
 };
 
 static void
@@ -472,6 +917,22 @@ s_test_place_invalid (bool verbose)
     bus_json_place_cmd (body, strlen (body), &cmd, &error);
     assert (streq (error.message, "must be a string of 1 to 32 printable "
                                   "characters without '/'"));
+
+    //  The messages of the modifier rules
+    body = S_ITEM ("{\"item_id\": \"x\", \"quantity\": 1, \"modifiers\": "
+                   "[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\"]}");
+    bus_json_place_cmd (body, strlen (body), &cmd, &error);
+    assert (streq (error.message, "must be an array of at most 6 modifiers"));
+    body = S_ITEM ("{\"item_id\": \"x\", \"quantity\": 1}, {\"item_id\": "
+                   "\"y\", \"quantity\": 1, \"modifiers\": [\"a\", \"a\"]}");
+    bus_json_place_cmd (body, strlen (body), &cmd, &error);
+    assert (streq (error.field, "items[1].modifiers[1]"));
+    assert (streq (error.message, "duplicate modifier id 'a'"));
+    body = S_ITEM ("{\"item_id\": \"x\", \"quantity\": 1, \"modifiers\": "
+                   "[\"a/b\"]}");
+    bus_json_place_cmd (body, strlen (body), &cmd, &error);
+    assert (streq (error.message, "must be a string of 1 to 32 characters "
+                                  "from A-Z, a-z, 0-9, '_', '.' and '-'"));
 }
 
 static void
@@ -502,6 +963,275 @@ s_test_place_limits (void)
             == BUS_ERR_INVALID);
     assert (strlen (error.field) == sizeof error.field - 1);
     zstr_free (&long_key);
+}
+
+typedef int (s_parse_fn) (const char *body, size_t len, bus_cmd_t *cmd,
+                          bus_json_error_t *error);
+
+/*  A command with every field set to something no parser writes, so a
+    test can tell exactly which fields a parser changed.  */
+static void
+s_test_sentinel_cmd (bus_cmd_t *cmd)
+{
+    memset (cmd, 0, sizeof *cmd);
+    *cmd = (bus_cmd_t) {.type = BUS_CMD_CART_CLEAR, .key = "k-1",
+                        .origin = "patio", .table = "T9", .note = "old",
+                        .order_id = 77, .status = BUS_STATUS_READY,
+                        .version = 55, .line_id = 66, .qty = 44,
+                        .item_id = "fries", .available = true,
+                        .line_count = 3};
+    for (size_t i = 0; i < BUS_LINES_MAX; i++) {
+        bus_strlcpy (cmd->lines[i].item_id, "old", BUS_ID_MAX);
+        cmd->lines[i].qty = 9;
+        cmd->lines[i].unit_cents = 123;
+    }
+}
+
+/*  Parse body into a sentinel command, which must succeed; return the
+    command, and in *expect a copy of the sentinel for the caller to set
+    the fields the parser may change before s_test_only.  */
+static bus_cmd_t *
+s_test_parse (s_parse_fn *parse, const char *body, bus_cmd_t **expect)
+{
+    bus_cmd_t *cmd = malloc (sizeof *cmd);
+    *expect = malloc (sizeof **expect);
+    assert (cmd && *expect);
+    s_test_sentinel_cmd (cmd);
+    memcpy (*expect, cmd, sizeof *cmd);
+    bus_json_error_t error;
+    int rc = parse (body, strlen (body), cmd, &error);
+    if (rc)
+        fprintf (stderr, "%s -> %s: %s\n", body, error.field, error.message);
+    assert (rc == 0);
+    assert (streq (error.field, "") && streq (error.message, ""));
+    return cmd;
+}
+
+/*  Assert that cmd is expect, field for field, and free both.  */
+static void
+s_test_only (bus_cmd_t *cmd, bus_cmd_t *expect)
+{
+    assert (memcmp (cmd, expect, sizeof *cmd) == 0);
+    free (cmd);
+    free (expect);
+}
+
+static void
+s_test_line_valid (void)
+{
+    bus_cmd_t *expect;
+    bus_cmd_t *cmd = s_test_parse (bus_json_line_cmd,
+                                   "{\"item_id\": \"burger\", \"quantity\": 2, "
+                                   "\"note\": \"no onions\", \"modifiers\": "
+                                   "[\"cheese\", \"bacon\"]}", &expect);
+    assert (cmd->type == BUS_CMD_CART_ADD);
+    assert (cmd->line_count == 1);
+    assert (streq (cmd->lines[0].item_id, "burger"));
+    assert (cmd->lines[0].qty == 2);
+    assert (streq (cmd->lines[0].note, "no onions"));
+    assert (cmd->lines[0].mod_count == 2);
+    assert (streq (cmd->lines[0].mods[1].id, "bacon"));
+    //  The rest of lines[0] is the writer's to fill in, so it is cleared
+    assert (cmd->lines[0].unit_cents == 0 && cmd->lines[0].line_id == 0);
+    expect->type = BUS_CMD_CART_ADD;
+    expect->line_count = 1;
+    memcpy (&expect->lines[0], &cmd->lines[0], sizeof cmd->lines[0]);
+    s_test_only (cmd, expect);
+
+    cmd = s_test_parse (bus_json_line_cmd, "{\"quantity\": 99, \"item_id\": "
+                        "\"ice-cream\"}", &expect);
+    assert (cmd->lines[0].qty == 99 && cmd->lines[0].mod_count == 0);
+    assert (streq (cmd->lines[0].note, ""));
+    free (cmd);
+    free (expect);
+}
+
+static void
+s_test_status_valid (void)
+{
+    const char *names[] = {"placed", "accepted", "preparing", "ready",
+                           "served", "cancelled"};
+    for (int i = 0; i < 6; i++) {
+        char body[64];
+        snprintf (body, sizeof body, "{\"status\": \"%s\"}", names[i]);
+        bus_cmd_t *expect;
+        bus_cmd_t *cmd = s_test_parse (bus_json_status_cmd, body, &expect);
+        expect->type = BUS_CMD_SET_STATUS;
+        expect->status = (uint32_t) (BUS_STATUS_PLACED + i);
+        expect->version = 0;    //  absent: no check
+        s_test_only (cmd, expect);
+    }
+    bus_cmd_t *expect;
+    bus_cmd_t *cmd = s_test_parse (bus_json_status_cmd, "{\"version\": 3, "
+                                   "\"status\": \"ready\"}", &expect);
+    expect->type = BUS_CMD_SET_STATUS;
+    expect->status = BUS_STATUS_READY;
+    expect->version = 3;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_status_cmd, "{\"status\": \"served\", "
+                        "\"version\": 4294967295}", &expect);
+    assert (cmd->version == UINT32_MAX);
+    free (cmd);
+    free (expect);
+}
+
+static void
+s_test_small_valid (void)
+{
+    bus_cmd_t *expect;
+    bus_cmd_t *cmd = s_test_parse (bus_json_qty_cmd, "{\"quantity\": 0}",
+                                   &expect);
+    expect->type = BUS_CMD_CART_SET_QTY;
+    expect->qty = 0;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_qty_cmd, "{\"quantity\": 99}", &expect);
+    expect->type = BUS_CMD_CART_SET_QTY;
+    expect->qty = 99;
+    s_test_only (cmd, expect);
+
+    cmd = s_test_parse (bus_json_availability_cmd, "{\"available\": false}",
+                        &expect);
+    expect->type = BUS_CMD_AVAILABILITY;
+    expect->available = false;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_availability_cmd, "{\"available\": true}",
+                        &expect);
+    expect->type = BUS_CMD_AVAILABILITY;
+    s_test_only (cmd, expect);
+
+    cmd = s_test_parse (bus_json_cart_place_cmd, "{}", &expect);
+    expect->type = BUS_CMD_CART_PLACE;
+    bus_strlcpy (expect->note, "", sizeof expect->note);
+    expect->version = 0;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_cart_place_cmd, "{\"note\": \"all at once\", "
+                        "\"version\": 12}", &expect);
+    expect->type = BUS_CMD_CART_PLACE;
+    bus_strlcpy (expect->note, "all at once", sizeof expect->note);
+    expect->version = 12;
+    s_test_only (cmd, expect);
+}
+
+typedef struct {
+    s_parse_fn *parse;
+    const char *body;
+    int rc;
+    const char *field;
+    const char *message;        /* exact, or NULL for any */
+} s_bad_request_t;
+
+#define S_QTY_RULE "must be an integer from 0 to 99"
+#define S_STATUS_RULE "must be one of placed, accepted, preparing, ready, " \
+                      "served, cancelled"
+#define S_VERSION_MSG "must be an integer from 1 to 4294967295"
+
+static const s_bad_request_t s_bad_requests[] = {
+    //  Line bodies: the paths have no "items[i]." in front
+    {bus_json_line_cmd, "[]", BUS_ERR_MALFORMED, "",
+     "body must be a JSON object"},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\"", BUS_ERR_MALFORMED, "", NULL},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 0}",
+     BUS_ERR_INVALID, "quantity", "must be an integer from 1 to 99"},
+    {bus_json_line_cmd, "{\"quantity\": 1}", BUS_ERR_INVALID, "item_id", NULL},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 1, "
+     "\"note\": 3}", BUS_ERR_INVALID, "note", NULL},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"qty\": 1}",
+     BUS_ERR_INVALID, "qty", "unknown field"},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 1, "
+     "\"table\": \"T1\"}", BUS_ERR_INVALID, "table", "unknown field"},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 1, "
+     "\"modifiers\": {}}", BUS_ERR_INVALID, "modifiers",
+     "must be an array of at most 6 modifiers"},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 1, "
+     "\"modifiers\": [\"cheese\", \"\"]}", BUS_ERR_INVALID, "modifiers[1]",
+     NULL},
+    {bus_json_line_cmd, "{\"item_id\": \"burger\", \"quantity\": 1, "
+     "\"modifiers\": [\"cheese\", \"cheese\"]}", BUS_ERR_INVALID,
+     "modifiers[1]", "duplicate modifier id 'cheese'"},
+    //  Status bodies
+    {bus_json_status_cmd, "\"ready\"", BUS_ERR_MALFORMED, "", NULL},
+    {bus_json_status_cmd, "{}", BUS_ERR_INVALID, "status", S_STATUS_RULE},
+    {bus_json_status_cmd, "{\"status\": \"done\"}", BUS_ERR_INVALID, "status",
+     S_STATUS_RULE},
+    {bus_json_status_cmd, "{\"status\": \"Ready\"}", BUS_ERR_INVALID, "status",
+     NULL},
+    {bus_json_status_cmd, "{\"status\": 4}", BUS_ERR_INVALID, "status", NULL},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": 0}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": -1}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": 2.0}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": \"2\"}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": null}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"version\": 4294967296}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_status_cmd, "{\"status\": \"ready\", \"order_id\": 3}",
+     BUS_ERR_INVALID, "order_id", "unknown field"},
+    //  Quantity bodies: 0 is allowed here (it removes the line)
+    {bus_json_qty_cmd, "7", BUS_ERR_MALFORMED, "", NULL},
+    {bus_json_qty_cmd, "{}", BUS_ERR_INVALID, "quantity", S_QTY_RULE},
+    {bus_json_qty_cmd, "{\"quantity\": 100}", BUS_ERR_INVALID, "quantity",
+     S_QTY_RULE},
+    {bus_json_qty_cmd, "{\"quantity\": -1}", BUS_ERR_INVALID, "quantity",
+     S_QTY_RULE},
+    {bus_json_qty_cmd, "{\"quantity\": 1.0}", BUS_ERR_INVALID, "quantity",
+     S_QTY_RULE},
+    {bus_json_qty_cmd, "{\"quantity\": \"1\"}", BUS_ERR_INVALID, "quantity",
+     S_QTY_RULE},
+    {bus_json_qty_cmd, "{\"quantity\": 1, \"line_id\": 2}", BUS_ERR_INVALID,
+     "line_id", "unknown field"},
+    //  Availability bodies
+    {bus_json_availability_cmd, "false", BUS_ERR_MALFORMED, "", NULL},
+    {bus_json_availability_cmd, "{}", BUS_ERR_INVALID, "available",
+     "must be true or false"},
+    {bus_json_availability_cmd, "{\"available\": 0}", BUS_ERR_INVALID,
+     "available", "must be true or false"},
+    {bus_json_availability_cmd, "{\"available\": \"false\"}", BUS_ERR_INVALID,
+     "available", "must be true or false"},
+    {bus_json_availability_cmd, "{\"available\": null}", BUS_ERR_INVALID,
+     "available", "must be true or false"},
+    {bus_json_availability_cmd, "{\"available\": true, \"item_id\": \"x\"}",
+     BUS_ERR_INVALID, "item_id", "unknown field"},
+    //  Cart order bodies
+    {bus_json_cart_place_cmd, "[]", BUS_ERR_MALFORMED, "", NULL},
+    {bus_json_cart_place_cmd, "{\"note\": \"a\\u0001\"}", BUS_ERR_INVALID,
+     "note", NULL},
+    {bus_json_cart_place_cmd, "{\"note\": \"ok\", \"version\": 0}",
+     BUS_ERR_INVALID, "version", S_VERSION_MSG},
+    {bus_json_cart_place_cmd, "{\"version\": 1, \"table\": \"T1\"}",
+     BUS_ERR_INVALID, "table", "unknown field"},
+    {bus_json_cart_place_cmd, "{\"version\": 1, \"version\": 2}",
+     BUS_ERR_MALFORMED, "", NULL},
+};
+
+static void
+s_test_requests_invalid (bool verbose)
+{
+    bus_cmd_t *cmd = malloc (sizeof *cmd);
+    bus_cmd_t *before = malloc (sizeof *before);
+    assert (cmd && before);
+    for (size_t i = 0; i < sizeof s_bad_requests / sizeof s_bad_requests[0];
+         i++) {
+        const s_bad_request_t *bad = &s_bad_requests[i];
+        s_test_sentinel_cmd (cmd);
+        memcpy (before, cmd, sizeof *cmd);
+        bus_json_error_t error;
+        int rc = bad->parse (bad->body, strlen (bad->body), cmd, &error);
+        if (verbose)
+            printf ("   %s -> %s: %s\n", bad->body, error.field, error.message);
+        assert (rc == bad->rc);
+        assert (streq (error.field, bad->field));
+        assert (bad->message ? streq (error.message, bad->message)
+                             : strlen (error.message) > 0);
+        //  A rejected body is not a command of any type
+        assert (cmd->type == before->type);
+        assert (cmd->line_count == before->line_count);
+    }
+    free (cmd);
+    free (before);
 }
 
 static void
@@ -539,9 +1269,15 @@ bus_json_test (bool verbose)
     if (verbose)
         printf (" * bus_json:\n");
     s_test_order (verbose);
+    s_test_cart (verbose);
+    s_test_event (verbose);
     s_test_place_valid ();
     s_test_place_invalid (verbose);
     s_test_place_limits ();
+    s_test_line_valid ();
+    s_test_status_valid ();
+    s_test_small_valid ();
+    s_test_requests_invalid (verbose);
     s_test_error_body ();
     if (verbose)
         printf ("OK\n");

@@ -2,7 +2,11 @@
 
     The whole document is checked before a menu exists, so the writer never
     prices an order from a half-loaded menu.  Errors name the JSON path of
-    the first problem found, in document order.  */
+    the first problem found, in document order.
+
+    The parsed document is kept: marking an item available or not ("86")
+    edits it and re-serializes it, so every other key, and the order of
+    keys, survives for the clients that render the menu.  */
 
 #include <assert.h>
 #include <errno.h>
@@ -18,12 +22,15 @@
 #define S_CATEGORIES_MAX 64
 #define S_CATEGORY_ITEMS_MAX 256
 #define S_PRICE_MAX 10000000
+#define S_DELTA_MAX 100000
 #define S_DEFAULT_STATION "kitchen"
 
 struct _bus_menu_t {
     char *json;                 /* the document, NUL-terminated copy       */
     size_t json_len;
+    json_t *root;               /* the parsed document                     */
     bus_menu_item_t *items;     /* document order                          */
+    json_t **nodes;             /* items[i]'s object in root (borrowed)    */
     size_t size;
     size_t capacity;
     zhashx_t *index;            /* item id -> item; keys point into items  */
@@ -34,7 +41,8 @@ typedef struct {
     bus_menu_t *menu;
     char *err;
     size_t err_cap;
-    char path[64];              /* "" or "categories[3].items[12]" */
+    char path[64];              /* "" or "categories[3].items[12]" or
+                                   "categories[3].items[12].modifiers[2]" */
 } s_parser_t;
 
 /*  Write "<path>.<field>: <message>" into the caller's buffer; the document
@@ -57,6 +65,69 @@ s_fail (s_parser_t *p, const char *field, const char *format, ...)
     return -1;
 }
 
+#define S_ID_RULE "must be a string of 1 to %d characters from A-Z, a-z, " \
+                  "0-9, '_', '.' and '-'"
+#define S_NAME_RULE "must be a string of 1 to %d bytes of UTF-8 text " \
+                    "without control characters"
+
+//  Names go to kitchen screens and receipts: same text rules as notes
+static bool
+s_valid_name (const char *name)
+{
+    return name && *name && strlen (name) < BUS_NAME_MAX
+           && bus_valid_note (name);
+}
+
+/*  Parse one modifier option into item->mods[item->mod_count]; p->path
+    names the option.  */
+static int
+s_parse_mod (s_parser_t *p, json_t *obj, bus_menu_item_t *item)
+{
+    if (!json_is_object (obj))
+        return s_fail (p, NULL, "must be an object");
+    const char *id = json_string_value (json_object_get (obj, "id"));
+    if (!bus_valid_item_id (id))
+        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
+    if (bus_menu_find_mod (item, id))
+        return s_fail (p, "id", "duplicate modifier id '%s'", id);
+    const char *name = json_string_value (json_object_get (obj, "name"));
+    if (!s_valid_name (name))
+        return s_fail (p, "name", S_NAME_RULE, BUS_NAME_MAX - 1);
+    json_t *price = json_object_get (obj, "price_cents");
+    if (!json_is_integer (price) || json_integer_value (price) < -S_DELTA_MAX
+        || json_integer_value (price) > S_DELTA_MAX)
+        return s_fail (p, "price_cents", "must be an integer from %d to %d",
+                       -S_DELTA_MAX, S_DELTA_MAX);
+
+    bus_mod_t *mod = &item->mods[item->mod_count++];
+    bus_strlcpy (mod->id, id, sizeof mod->id);
+    bus_strlcpy (mod->name, name, sizeof mod->name);
+    mod->delta_cents = json_integer_value (price);
+    return 0;
+}
+
+/*  Parse the item's optional "modifiers" into item.  */
+static int
+s_parse_mods (s_parser_t *p, json_t *obj, bus_menu_item_t *item)
+{
+    json_t *mods = json_object_get (obj, "modifiers");
+    if (!mods)
+        return 0;
+    if (!json_is_array (mods) || json_array_size (mods) > BUS_MENU_MODS_MAX)
+        return s_fail (p, "modifiers", "must be an array of at most %d "
+                       "modifiers", BUS_MENU_MODS_MAX);
+    //  Each option's path extends the item's, which is put back after
+    size_t item_path = strlen (p->path);
+    for (size_t i = 0; i < json_array_size (mods); i++) {
+        snprintf (p->path + item_path, sizeof p->path - item_path,
+                  ".modifiers[%zu]", i);
+        if (s_parse_mod (p, json_array_get (mods, i), item))
+            return -1;
+    }
+    p->path[item_path] = '\0';
+    return 0;
+}
+
 static int
 s_parse_item (s_parser_t *p, json_t *obj, const char *category)
 {
@@ -64,16 +135,12 @@ s_parse_item (s_parser_t *p, json_t *obj, const char *category)
         return s_fail (p, NULL, "must be an object");
     const char *id = json_string_value (json_object_get (obj, "id"));
     if (!bus_valid_item_id (id))
-        return s_fail (p, "id", "must be a string of 1 to %d characters "
-                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
     if (zhashx_lookup (p->menu->index, id))
         return s_fail (p, "id", "duplicate item id '%s'", id);
-
-    //  Names go to kitchen screens and receipts: same text rules as notes
     const char *name = json_string_value (json_object_get (obj, "name"));
-    if (!name || !*name || strlen (name) >= BUS_NAME_MAX || !bus_valid_note (name))
-        return s_fail (p, "name", "must be a string of 1 to %d bytes of UTF-8 "
-                       "text without control characters", BUS_NAME_MAX - 1);
+    if (!s_valid_name (name))
+        return s_fail (p, "name", S_NAME_RULE, BUS_NAME_MAX - 1);
     json_t *description = json_object_get (obj, "description");
     if (description && !json_is_string (description))
         return s_fail (p, "description", "must be a string");
@@ -87,14 +154,18 @@ s_parse_item (s_parser_t *p, json_t *obj, const char *category)
     const char *station_id = station ? json_string_value (station)
                                      : S_DEFAULT_STATION;
     if (!bus_valid_item_id (station_id))
-        return s_fail (p, "station", "must be a string of 1 to %d characters "
-                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+        return s_fail (p, "station", S_ID_RULE, BUS_ID_MAX - 1);
     json_t *available = json_object_get (obj, "available");
     if (available && !json_is_boolean (available))
         return s_fail (p, "available", "must be true or false");
 
+    //  The slot is only counted once the item is whole; a failure here
+    //  discards the menu, so a half-filled slot is never seen
+    bus_menu_item_t *item = &p->menu->items[p->menu->size];
+    if (s_parse_mods (p, obj, item))
+        return -1;
     //  Every string was length-checked above, so the copies cannot fail
-    bus_menu_item_t *item = &p->menu->items[p->menu->size++];
+    p->menu->nodes[p->menu->size++] = obj;
     bus_strlcpy (item->id, id, sizeof item->id);
     bus_strlcpy (item->name, name, sizeof item->name);
     bus_strlcpy (item->category, category, sizeof item->category);
@@ -113,8 +184,7 @@ s_parse_category (s_parser_t *p, json_t *obj, size_t index)
         return s_fail (p, NULL, "must be an object");
     const char *id = json_string_value (json_object_get (obj, "id"));
     if (!bus_valid_item_id (id))
-        return s_fail (p, "id", "must be a string of 1 to %d characters "
-                       "from A-Z, a-z, 0-9, '_', '.' and '-'", BUS_ID_MAX - 1);
+        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
     const char *name = json_string_value (json_object_get (obj, "name"));
     if (!name || !*name)
         return s_fail (p, "name", "must be a non-empty string");
@@ -166,7 +236,8 @@ s_parse_document (s_parser_t *p, json_t *root)
     p->menu->capacity = s_count_items (categories);
     if (p->menu->capacity) {
         p->menu->items = calloc (p->menu->capacity, sizeof *p->menu->items);
-        if (!p->menu->items)
+        p->menu->nodes = calloc (p->menu->capacity, sizeof *p->menu->nodes);
+        if (!p->menu->items || !p->menu->nodes)
             return s_fail (p, NULL, "out of memory");
     }
     for (size_t i = 0; i < json_array_size (categories); i++)
@@ -179,7 +250,6 @@ bus_menu_t *
 bus_menu_new (const char *json, size_t len, char *err, size_t err_cap)
 {
     s_parser_t parser = {.err = err, .err_cap = err_cap};
-    json_t *root = NULL;
     bus_menu_t *self = calloc (1, sizeof *self);
     if (!self || !(self->json = malloc (len + 1))
         || !(self->index = zhashx_new ())) {
@@ -195,21 +265,21 @@ bus_menu_new (const char *json, size_t len, char *err, size_t err_cap)
     self->json_len = len;
     parser.menu = self;
 
+    //  Objects keep their keys in document order (jansson >= 2.8), so a
+    //  re-serialized document reads like the original
     json_error_t jerr;
-    root = json_loadb (json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                       &jerr);
-    if (!root) {
+    self->root = json_loadb (json, len,
+                             JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!self->root) {
         s_fail (&parser, NULL, "not valid JSON: %s at line %d column %d",
                 jerr.text, jerr.line, jerr.column);
         goto fail;
     }
-    if (s_parse_document (&parser, root))
+    if (s_parse_document (&parser, self->root))
         goto fail;
-    json_decref (root);
     return self;
 
 fail:
-    json_decref (root);
     bus_menu_destroy (&self);
     return NULL;
 }
@@ -264,6 +334,8 @@ bus_menu_destroy (bus_menu_t **self_p)
     if (self_p && *self_p) {
         bus_menu_t *self = *self_p;
         zhashx_destroy (&self->index);
+        json_decref (self->root);
+        free (self->nodes);
         free (self->items);
         free (self->json);
         free (self);
@@ -277,6 +349,67 @@ bus_menu_find (const bus_menu_t *self, const char *id)
     assert (self);
     return id ? (const bus_menu_item_t *) zhashx_lookup (self->index, id)
               : NULL;
+}
+
+const bus_mod_t *
+bus_menu_find_mod (const bus_menu_item_t *item, const char *mod_id)
+{
+    if (!item || !mod_id)
+        return NULL;
+    //  At most 16 options: a scan beats any index
+    for (uint32_t i = 0; i < item->mod_count && i < BUS_MENU_MODS_MAX; i++)
+        if (strcmp (item->mods[i].id, mod_id) == 0)
+            return &item->mods[i];
+    return NULL;
+}
+
+/*  Set or add node's "available"; return 0 or BUS_ERR_NOMEM, and the old
+    value (NULL if it had none) in *previous, with a reference.  */
+static int
+s_node_set (json_t *node, bool available, json_t **previous)
+{
+    *previous = json_incref (json_object_get (node, "available"));
+    if (json_object_set_new (node, "available", json_boolean (available))) {
+        json_decref (*previous);
+        return BUS_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/*  Put back what s_node_set replaced, releasing previous.  */
+static void
+s_node_restore (json_t *node, json_t *previous)
+{
+    if (previous)
+        json_object_set_new (node, "available", previous);
+    else
+        json_object_del (node, "available");
+}
+
+int
+bus_menu_set_available (bus_menu_t *self, const char *id, bool available)
+{
+    assert (self);
+    bus_menu_item_t *item = id ? zhashx_lookup (self->index, id) : NULL;
+    if (!item)
+        return BUS_ERR_NOT_FOUND;
+    json_t *node = self->nodes[item - self->items];
+    json_t *previous;
+    if (s_node_set (node, available, &previous))
+        return BUS_ERR_NOMEM;
+    //  Compact: the text travels in sync replies and is stored in LMDB
+    char *json = json_dumps (self->root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!json) {
+        //  Item, document and text must keep telling the same story
+        s_node_restore (node, previous);
+        return BUS_ERR_NOMEM;
+    }
+    json_decref (previous);
+    free (self->json);
+    self->json = json;
+    self->json_len = strlen (json);
+    item->available = available;
+    return 0;
 }
 
 size_t
@@ -323,6 +456,12 @@ bus_menu_json_len (const bus_menu_t *self)
 #define S_X10 "xxxxxxxxxx"
 #define S_CAT(items) "{\"categories\":[{\"id\":\"c\",\"name\":\"C\",\"items\":[" \
                      items "]}]}"
+
+/*  An item "x" with the given modifiers, and one modifier option.  */
+#define S_MOD(mods) S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1," \
+                           "\"modifiers\":[" mods "]}")
+#define S_OPT(id, cents) "{\"id\":\"" id "\",\"name\":\"N\",\"price_cents\":" \
+                         #cents "}"
 
 typedef struct {
     const char *doc;
@@ -385,6 +524,56 @@ static const s_broken_t s_broken[] = {
     {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"available\":1}"),
      "categories[0].items[0].available: must be true or false"},
     {S_CAT ("\"x\""), "categories[0].items[0]: must be an object"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+            "\"modifiers\":{}}"),
+     "categories[0].items[0].modifiers: must be an array of at most 16 "
+     "modifiers"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+            "\"modifiers\":null}"), "categories[0].items[0].modifiers: must"},
+    {S_MOD ("\"cheese\""), "categories[0].items[0].modifiers[0]: must be an "
+     "object"},
+    {S_MOD (S_OPT ("a", 0) ", 7"), "categories[0].items[0].modifiers[1]: must "
+     "be an object"},
+    {S_MOD ("{\"name\":\"A\",\"price_cents\":0}"),
+     "categories[0].items[0].modifiers[0].id: must be a string of 1 to 32 "
+     "characters from A-Z, a-z, 0-9, '_', '.' and '-'"},
+    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b c", 0)),
+     "categories[0].items[0].modifiers[1].id: must be a string"},
+    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", 0) ", " S_OPT ("a", 5)),
+     "categories[0].items[0].modifiers[2].id: duplicate modifier id 'a'"},
+    {S_MOD ("{\"id\":\"a\",\"price_cents\":0}"),
+     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80 "
+     "bytes of UTF-8 text without control characters"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"\",\"price_cents\":0}"),
+     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"a\\nb\",\"price_cents\":0}"),
+     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
+            S_X10 S_X10 "x\",\"price_cents\":0}"),
+     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"A\"}"),
+     "categories[0].items[0].modifiers[0].price_cents: must be an integer "
+     "from -100000 to 100000"},
+    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", -100001)),
+     "categories[0].items[0].modifiers[1].price_cents: must be an integer "
+     "from -100000 to 100000"},
+    {S_MOD (S_OPT ("a", 100001)),
+     "categories[0].items[0].modifiers[0].price_cents: must be an integer "
+     "from -100000 to 100000"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":1.5}"),
+     "categories[0].items[0].modifiers[0].price_cents: must be an integer"},
+    {S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":\"150\"}"),
+     "categories[0].items[0].modifiers[0].price_cents: must be an integer"},
+    //  The item's own fields are checked before its modifiers, and the
+    //  next item's path carries nothing of the last one's modifiers
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1,"
+            "\"modifiers\":[7]}"),
+     "categories[0].items[0].price_cents: must be an integer from 0"},
+    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+            "\"modifiers\":[" S_OPT ("a", 0) "]},"
+            "{\"id\":\"y\",\"name\":\"Y\",\"price_cents\":1,"
+            "\"modifiers\":[" S_OPT ("a", 0) "],\"available\":0}"),
+     "categories[0].items[1].available: must be true or false"},
     {"{\"categories\": [], \"categories\": []}", "(document): not valid JSON"},
 };
 
@@ -458,12 +647,174 @@ s_test_demo (void)
         }
     assert (unavailable == 1);
 
+    //  Modifier options, and ids that repeat across items but not within
+    assert (burger->mod_count == 7);
+    const bus_mod_t *cheese = bus_menu_find_mod (burger, "cheese");
+    assert (cheese && streq (cheese->name, "Extra cheese"));
+    assert (cheese->delta_cents == 150);
+    assert (bus_menu_find_mod (burger, "bacon")->delta_cents == 250);
+    assert (bus_menu_find_mod (burger, "no-onions")->delta_cents == 0);
+    assert (bus_menu_find_mod (burger, "large") == NULL);
+    assert (bus_menu_find_mod (burger, "") == NULL);
+    assert (bus_menu_find_mod (burger, NULL) == NULL);
+    assert (bus_menu_find_mod (NULL, "cheese") == NULL);
+    const bus_menu_item_t *fries = bus_menu_find (menu, "fries");
+    assert (bus_menu_find_mod (fries, "large")->delta_cents == 200);
+    assert (bus_menu_find_mod (fries, "cheese") == NULL);
+    assert (bus_menu_find_mod (bus_menu_find (menu, "steak-frites"), "rare"));
+    assert (bus_menu_find_mod (bus_menu_find (menu, "cola"), "no-ice"));
+    assert (bus_menu_find_mod (bus_menu_find (menu, "cappuccino"),
+                               "oat-milk")->delta_cents == 60);
+    assert (bus_menu_find (menu, "salmon")->mod_count == 0);
+    assert (bus_menu_find (menu, "asparagus")->mod_count == 0);
+
     const char *json = bus_menu_json (menu);
     assert (json[0] == '{');
     assert (strlen (json) == bus_menu_json_len (menu));
     assert (json[bus_menu_json_len (menu) - 1] == '\n');
     bus_menu_destroy (&menu);
     assert (menu == NULL);
+    bus_menu_destroy (&menu);
+}
+
+static void
+s_test_mods (void)
+{
+    //  Bounds of a delta, an empty list, and 16 options (the most allowed)
+    const char *doc = S_CAT (
+        "{\"id\":\"x\",\"name\":\"X\",\"price_cents\":0,\"modifiers\":["
+        "{\"id\":\"lo\",\"name\":\"Lo\",\"price_cents\":-100000,\"k\":1},"
+        "{\"id\":\"hi\",\"name\":\"H\\u00ef\",\"price_cents\":100000}]},"
+        "{\"id\":\"y\",\"name\":\"Y\",\"price_cents\":0,\"modifiers\":[]},"
+        "{\"id\":\"z\",\"name\":\"Z\",\"price_cents\":0,\"modifiers\":["
+        S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) ","
+        S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT ("m5", 5) ","
+        S_OPT ("m6", 6) "," S_OPT ("m7", 7) "," S_OPT ("m8", 8) ","
+        S_OPT ("m9", 9) "," S_OPT ("m10", 10) "," S_OPT ("m11", 11) ","
+        S_OPT ("m12", 12) "," S_OPT ("m13", 13) "," S_OPT ("m14", 14) ","
+        S_OPT ("m15", 15) "]}");
+    char err[512] = "";
+    bus_menu_t *menu = bus_menu_new (doc, strlen (doc), err, sizeof err);
+    assert (menu);
+    const bus_menu_item_t *x = bus_menu_find (menu, "x");
+    assert (x->mod_count == 2);
+    assert (streq (x->mods[0].id, "lo") && streq (x->mods[0].name, "Lo"));
+    assert (x->mods[0].delta_cents == -100000);
+    assert (streq (x->mods[1].name, "H\xc3\xaf"));
+    assert (bus_menu_find_mod (x, "hi") == &x->mods[1]);
+    assert (bus_menu_find_mod (x, "hi")->delta_cents == 100000);
+    assert (bus_menu_find (menu, "y")->mod_count == 0);
+    const bus_menu_item_t *z = bus_menu_find (menu, "z");
+    assert (z->mod_count == BUS_MENU_MODS_MAX);
+    assert (bus_menu_find_mod (z, "m15")->delta_cents == 15);
+    bus_menu_destroy (&menu);
+
+    //  17 options is one too many
+    doc = S_MOD (S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) ","
+                 S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT ("m5", 5) ","
+                 S_OPT ("m6", 6) "," S_OPT ("m7", 7) "," S_OPT ("m8", 8) ","
+                 S_OPT ("m9", 9) "," S_OPT ("m10", 10) "," S_OPT ("m11", 11) ","
+                 S_OPT ("m12", 12) "," S_OPT ("m13", 13) "," S_OPT ("m14", 14)
+                 "," S_OPT ("m15", 15) "," S_OPT ("m16", 16));
+    assert (!bus_menu_new (doc, strlen (doc), err, sizeof err));
+    assert (streq (err, "categories[0].items[0].modifiers: must be an array "
+                        "of at most 16 modifiers"));
+}
+
+/*  The available flag of item id in a menu parsed back from menu's text.  */
+static bool
+s_test_reparsed_available (const bus_menu_t *menu, const char *id)
+{
+    bus_menu_t *copy = bus_menu_new (bus_menu_json (menu),
+                                     bus_menu_json_len (menu), NULL, 0);
+    assert (copy);
+    assert (bus_menu_size (copy) == bus_menu_size (menu));
+    bool available = bus_menu_find (copy, id)->available;
+    bus_menu_destroy (&copy);
+    return available;
+}
+
+static void *
+s_test_no_malloc (size_t size)
+{
+    return NULL;
+}
+
+/*  Out of memory while marking an item: nothing changes, and the
+    document is still whole for the next, successful, change.  */
+static void
+s_test_set_available_nomem (bus_menu_t *menu)
+{
+    const char *text = bus_menu_json (menu);
+    assert (!bus_menu_find (menu, "cola")->available);
+    //  cola has the key (the dump fails), burger does not (adding fails)
+    json_set_alloc_funcs (s_test_no_malloc, free);
+    int cola = bus_menu_set_available (menu, "cola", true);
+    int burger = bus_menu_set_available (menu, "burger", false);
+    json_set_alloc_funcs (malloc, free);
+    assert (cola == BUS_ERR_NOMEM && burger == BUS_ERR_NOMEM);
+    assert (bus_menu_json (menu) == text);
+    assert (!bus_menu_find (menu, "cola")->available);
+    assert (bus_menu_find (menu, "burger")->available);
+    assert (bus_menu_set_available (menu, "pizza", true) == BUS_ERR_NOT_FOUND);
+    assert (bus_menu_set_available (menu, "cola", true) == 0);
+    assert (strstr (bus_menu_json (menu), "\"station\":\"bar\",\"available\":"
+                                          "true,\"modifiers\":[{\"id\":\"no-ice\""));
+    assert (!strstr (bus_menu_json (menu), "\"Well done\",\"price_cents\":0}],"
+                                           "\"available\""));
+    assert (s_test_reparsed_available (menu, "burger"));
+}
+
+static void
+s_test_set_available (void)
+{
+    char err[512] = "";
+    bus_menu_t *menu = bus_menu_load (S_TEST_MENU, err, sizeof err);
+    assert (menu);
+    //  Unknown ids change nothing, not even the text's address
+    const char *original = bus_menu_json (menu);
+    size_t original_len = bus_menu_json_len (menu);
+    assert (bus_menu_set_available (menu, "pizza", false) == BUS_ERR_NOT_FOUND);
+    assert (bus_menu_set_available (menu, NULL, false) == BUS_ERR_NOT_FOUND);
+    assert (bus_menu_json (menu) == original);
+    assert (bus_menu_json_len (menu) == original_len);
+
+    //  A key the item did not have is added after its others
+    assert (bus_menu_set_available (menu, "fries", false) == 0);
+    assert (!bus_menu_find (menu, "fries")->available);
+    assert (!s_test_reparsed_available (menu, "fries"));
+    const char *json = bus_menu_json (menu);
+    assert (strlen (json) == bus_menu_json_len (menu));
+    assert (bus_menu_json_len (menu) < original_len);   //  now compact
+    assert (strstr (json, "{\"name\":\"Bistro 92\",\"categories\":[{\"id\":"
+                          "\"starters\",\"name\":\"Starters\",\"items\":[{"
+                          "\"id\":\"soup\",\"name\":\"French Onion Soup\","
+                          "\"description\":\"Slow-cooked onions, beef broth, "
+                          "gruy\xc3\xa8re crouton\",\"price_cents\":950,")
+            == json);
+    assert (strstr (json, "{\"id\":\"no-salt\",\"name\":\"No salt\","
+                          "\"price_cents\":0}],\"available\":false}"));
+
+    //  A key the item had keeps its place
+    assert (bus_menu_set_available (menu, "asparagus", true) == 0);
+    assert (bus_menu_find (menu, "asparagus")->available);
+    assert (s_test_reparsed_available (menu, "asparagus"));
+    assert (strstr (bus_menu_json (menu), "\"price_cents\":800,\"station\":"
+                                          "\"grill\",\"available\":true}"));
+    assert (bus_menu_set_available (menu, "cola", false) == 0);
+    assert (strstr (bus_menu_json (menu), "\"station\":\"bar\",\"available\":"
+                                          "false,\"modifiers\":[{\"id\":\"no-ice\""));
+    assert (!s_test_reparsed_available (menu, "cola"));
+
+    //  Setting what is already set is harmless; the rest is untouched
+    assert (bus_menu_set_available (menu, "fries", false) == 0);
+    assert (bus_menu_set_available (menu, "fries", true) == 0);
+    assert (bus_menu_find (menu, "fries")->available);
+    assert (strstr (bus_menu_json (menu), "\"available\":true}"));
+    assert (s_test_reparsed_available (menu, "fries"));
+    assert (s_test_reparsed_available (menu, "burger"));
+    assert (bus_menu_find_mod (bus_menu_find (menu, "burger"), "cheese"));
+    s_test_set_available_nomem (menu);
     bus_menu_destroy (&menu);
 }
 
@@ -575,6 +926,8 @@ bus_menu_test (bool verbose)
     assert (!bus_menu_new ("{}", 2, small, sizeof small));
     assert (streq (small, "categories: mus"));
 
+    s_test_mods ();
+    s_test_set_available ();
     s_test_limits (verbose);
     s_test_files (verbose);
     if (verbose)
