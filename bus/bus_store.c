@@ -36,7 +36,7 @@
 struct _bus_store_t {
     char *dir;                   //  environment directory, for reopening
     MDB_env *env;                //  NULL after a failed reopen
-    MDB_dbi log, orders, open, keys, meta, menu;
+    MDB_dbi log, orders, open, keys, meta, menu, carts;
     pthread_rwlock_t lock;       //  read: any txn; write: map resize
     MDB_txn *txn;                //  the writer's open batch, or NULL
     _Atomic uint64_t last_seq;   //  committed, readable from any thread
@@ -253,6 +253,7 @@ s_dbs_open (bus_store_t *self)
         {"log", &self->log},   {"orders", &self->orders},
         {"open", &self->open}, {"keys", &self->keys},
         {"meta", &self->meta}, {"menu", &self->menu},
+        {"carts", &self->carts},
     };
     MDB_txn *txn;
     int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
@@ -360,7 +361,7 @@ s_batch_end (bus_store_t *self, bool committed)
 
 int
 bus_store_key_get (bus_store_t *self, const char *key, uint64_t *fingerprint,
-                   uint64_t *order_id)
+                   uint64_t *seq)
 {
     assert (self->txn);
     if (!bus_valid_key (key))
@@ -371,21 +372,21 @@ bus_store_key_get (bus_store_t *self, const char *key, uint64_t *fingerprint,
         rc = s_check_size (&val, 16, "key get");
     if (rc == 0) {
         *fingerprint = s_get_u64 (val.mv_data);
-        *order_id = s_get_u64 ((const char *) val.mv_data + 8);
+        *seq = s_get_u64 ((const char *) val.mv_data + 8);
     }
     return rc;
 }
 
 int
 bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
-                   uint64_t order_id)
+                   uint64_t seq)
 {
     assert (self->txn);
     if (!bus_valid_key (key))
         return BUS_ERR_INVALID;
     unsigned char buf[16];
     s_put_u64 (buf, fingerprint);
-    s_put_u64 (buf + 8, order_id);
+    s_put_u64 (buf + 8, seq);
     MDB_val k = s_str_val (key), val = {sizeof buf, buf};
     return s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
 }
@@ -426,10 +427,58 @@ s_index_update (bus_store_t *self, MDB_val *key, bus_status_t status)
 }
 
 int
+bus_store_event_lookup (bus_store_t *self, uint64_t seq, bus_event_t *event)
+{
+    assert (self->txn);
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, seq), val;
+    int rc = s_get (self->txn, self->log, &key, &val, "get event");
+    if (rc == 0 && bus_event_decode (val.mv_data, val.mv_size, event) != 0) {
+        zsys_error ("store: event %" PRIu64 " does not decode", seq);
+        rc = BUS_ERR_STORAGE;
+    }
+    return rc;
+}
+
+int
+bus_store_cart_lookup (bus_store_t *self, const char *table, bus_cart_t *cart)
+{
+    assert (self->txn);
+    MDB_val key = s_str_val (table), val;
+    int rc = s_get (self->txn, self->carts, &key, &val, "get cart");
+    if (rc == 0 && bus_cart_decode (val.mv_data, val.mv_size, cart) != 0) {
+        zsys_error ("store: cart of table '%s' does not decode", table);
+        rc = BUS_ERR_STORAGE;
+    }
+    return rc;
+}
+
+//  Store the state an event leaves behind: the order (and the open
+//  index), or the cart.  A menu event's state is the menu document,
+//  written by bus_store_menu_set.
+static int
+s_put_state (bus_store_t *self, bus_event_t *event)
+{
+    if (event->type == BUS_EVENT_CART) {
+        MDB_val key = s_str_val (event->cart.table);
+        return s_put_frame (self->txn, self->carts, &key,
+                            bus_cart_encode (&event->cart), 0, "put cart");
+    }
+    if (event->type != BUS_EVENT_ORDER_PLACED
+        && event->type != BUS_EVENT_ORDER_STATUS)
+        return 0;
+    assert (event->order.id > 0);
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, event->order.id);
+    int rc = s_put_frame (self->txn, self->orders, &key,
+                          bus_order_encode (&event->order), 0, "put order");
+    return rc ? rc : s_index_update (self, &key, event->order.status);
+}
+
+int
 bus_store_append (bus_store_t *self, bus_event_t *event)
 {
     assert (self->txn);
-    assert (event->order.id > 0);
     uint64_t seq = self->pending_seq + 1;
     event->seq = seq;
     event->order.seq = seq;
@@ -439,12 +488,8 @@ bus_store_append (bus_store_t *self, bus_event_t *event)
     //  overwrite an entry should meta and log ever disagree
     int rc = s_put_frame (self->txn, self->log, &key,
                           bus_event_encode (event), MDB_APPEND, "append log");
-    key = s_u64_val (buf, event->order.id);
     if (rc == 0)
-        rc = s_put_frame (self->txn, self->orders, &key,
-                          bus_order_encode (&event->order), 0, "put order");
-    if (rc == 0)
-        rc = s_index_update (self, &key, event->order.status);
+        rc = s_put_state (self, event);
     if (rc == 0)
         self->pending_seq = seq;
     return rc;
@@ -516,17 +561,31 @@ bus_store_reopen (bus_store_t *self)
     return rc;
 }
 
+//  Write the current menu document; with as_source also remember it as
+//  the file it came from, so that a restart with the same file keeps the
+//  86s made since.
 static int
-s_menu_write (bus_store_t *self, MDB_txn *txn, const char *json, size_t len)
+s_menu_write (bus_store_t *self, MDB_txn *txn, const char *json, size_t len,
+              bool as_source)
 {
     MDB_val key = s_str_val ("current"), val = {len, (void *) json};
+    MDB_val source = s_str_val ("source");
     uint64_t version;
     int rc = s_check (mdb_put (txn, self->menu, &key, &val, 0), "menu put");
+    if (rc == 0 && as_source)
+        rc = s_check (mdb_put (txn, self->menu, &source, &val, 0), "menu put");
     if (rc == 0)
         rc = s_meta_get (self, txn, "menu_version", &version);
     if (rc == 0)
         rc = s_meta_put (self, txn, "menu_version", version + 1);
     return rc;
+}
+
+int
+bus_store_menu_set (bus_store_t *self, const char *json, size_t len)
+{
+    assert (self->txn);
+    return s_menu_write (self, self->txn, json, len, false);
 }
 
 int
@@ -537,7 +596,7 @@ bus_store_menu_put (bus_store_t *self, const char *json, size_t len)
     pthread_rwlock_rdlock (&self->lock);
     int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), "menu put");
     if (rc == 0) {
-        rc = s_menu_write (self, txn, json, len);
+        rc = s_menu_write (self, txn, json, len, true);
         if (rc == 0)
             rc = s_check (mdb_txn_commit (txn), "menu commit");
         else
@@ -612,18 +671,125 @@ s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
     return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "snapshot");
 }
 
+//  Pass every cart that has lines to fn.
+static int
+s_walk_carts (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
+              void *arg)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (txn, self->carts, &cursor);
+    if (rc != 0)
+        return s_check (rc, "carts");
+    bus_cart_t *cart = malloc (sizeof *cart);
+    MDB_val key, val;
+    MDB_cursor_op op = MDB_FIRST;
+    while (cart && (rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
+        op = MDB_NEXT;
+        if (bus_cart_decode (val.mv_data, val.mv_size, cart) == 0
+            && cart->line_count > 0 && fn (val.mv_data, val.mv_size, arg) != 0)
+            break;
+    }
+    mdb_cursor_close (cursor);
+    free (cart);
+    if (!cart)
+        return BUS_ERR_NOMEM;
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "carts");
+}
+
+//  Counts what passes through to the caller's fn.
+typedef struct {
+    bus_store_item_fn *fn;
+    void *arg;
+    uint32_t count;
+} s_counter_t;
+
+static int
+s_count_item (const void *data, size_t size, void *arg)
+{
+    s_counter_t *counter = (s_counter_t *) arg;
+    counter->count++;
+    return counter->fn (data, size, counter->arg);
+}
+
 int
 bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
-                    uint64_t *seq)
+                    uint64_t *seq, uint32_t *orders)
 {
     MDB_txn *txn;
     int rc = s_read_begin (self, &txn);
     if (rc != 0)
         return rc;
+    s_counter_t counter = {fn, arg, 0};
     rc = s_meta_get (self, txn, "last_seq", seq);
     if (rc == 0)
-        rc = s_walk_open (self, txn, fn, arg);
+        rc = s_walk_open (self, txn, s_count_item, &counter);
+    *orders = counter.count;
+    if (rc == 0)
+        rc = s_walk_carts (self, txn, fn, arg);
     s_read_end (self, txn);
+    return rc;
+}
+
+//  Pass the open orders of table to fn.
+typedef struct {
+    const char *table;
+    bus_order_t *order;
+    bus_store_item_fn *fn;
+    void *arg;
+} s_table_filter_t;
+
+static int
+s_table_item (const void *data, size_t size, void *arg)
+{
+    s_table_filter_t *filter = (s_table_filter_t *) arg;
+    if (bus_order_decode (data, size, filter->order) != 0
+        || !streq (filter->order->table, filter->table))
+        return 0;
+    return filter->fn (data, size, filter->arg);
+}
+
+//  Pass table's cart to fn, an empty one if it never had one.
+static int
+s_table_cart (bus_store_t *self, MDB_txn *txn, const char *table,
+              bus_store_item_fn *fn, void *arg)
+{
+    MDB_val key = s_str_val (table), val;
+    int rc = s_get (txn, self->carts, &key, &val, "get cart");
+    if (rc == 0) {
+        fn (val.mv_data, val.mv_size, arg);
+        return 0;
+    }
+    if (rc != BUS_ERR_NOT_FOUND)
+        return rc;
+    bus_cart_t *cart = calloc (1, sizeof *cart);
+    if (!cart)
+        return BUS_ERR_NOMEM;
+    bus_strlcpy (cart->table, table, sizeof cart->table);
+    zframe_t *frame = bus_cart_encode (cart);
+    free (cart);
+    if (!frame)
+        return BUS_ERR_NOMEM;
+    fn (zframe_data (frame), zframe_size (frame), arg);
+    zframe_destroy (&frame);
+    return 0;
+}
+
+int
+bus_store_table (bus_store_t *self, const char *table, bus_store_item_fn *fn,
+                 void *arg)
+{
+    s_table_filter_t filter = {table, malloc (sizeof (bus_order_t)), fn, arg};
+    if (!filter.order)
+        return BUS_ERR_NOMEM;
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc == 0) {
+        rc = s_walk_open (self, txn, s_table_item, &filter);
+        if (rc == 0)
+            rc = s_table_cart (self, txn, table, fn, arg);
+        s_read_end (self, txn);
+    }
+    free (filter.order);
     return rc;
 }
 
@@ -664,10 +830,16 @@ bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
 
 //  List filter; order is scratch space, NULL when nothing is filtered.
 typedef struct {
-    uint32_t status;
-    const char *table;
+    const bus_store_filter_t *want;
     bus_order_t *order;
 } s_filter_t;
+
+static bool
+s_filtering (const bus_store_filter_t *want)
+{
+    return want->status || (want->table && *want->table) || want->from_ms
+           || want->to_ms;
+}
 
 static int
 s_filter_match (s_filter_t *filter, const MDB_val *val, bool *match)
@@ -676,10 +848,16 @@ s_filter_match (s_filter_t *filter, const MDB_val *val, bool *match)
     if (!filter->order)
         return 0;
     int rc = s_order_decode (val, filter->order);
-    if (rc == 0 && filter->status)
-        *match = filter->order->status == (bus_status_t) filter->status;
-    if (rc == 0 && filter->table)
-        *match = *match && streq (filter->order->table, filter->table);
+    const bus_store_filter_t *want = filter->want;
+    const bus_order_t *order = filter->order;
+    if (rc == 0 && want->status)
+        *match = order->status == (bus_status_t) want->status;
+    if (rc == 0 && want->table && *want->table)
+        *match = *match && streq (order->table, want->table);
+    if (rc == 0 && want->from_ms)
+        *match = *match && order->created_ms >= want->from_ms;
+    if (rc == 0 && want->to_ms)
+        *match = *match && order->created_ms < want->to_ms;
     return rc;
 }
 
@@ -733,12 +911,12 @@ s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
 }
 
 int
-bus_store_list (bus_store_t *self, uint32_t status, const char *table,
+bus_store_list (bus_store_t *self, const bus_store_filter_t *want,
                 uint64_t cursor, uint32_t limit, bus_store_item_fn *fn,
                 void *arg, uint64_t *next)
 {
-    s_filter_t filter = {status, table && *table ? table : NULL, NULL};
-    if (filter.status || filter.table) {
+    s_filter_t filter = {want, NULL};
+    if (s_filtering (want)) {
         filter.order = malloc (sizeof *filter.order);
         if (!filter.order)
             return BUS_ERR_NOMEM;
@@ -753,15 +931,19 @@ bus_store_list (bus_store_t *self, uint32_t status, const char *table,
     return rc;
 }
 
-int
-bus_store_menu_get (bus_store_t *self, char **json, size_t *len)
+//  Read the menu document named name ("current" or "source").
+static int
+s_menu_read (bus_store_t *self, const char *name, char **json, size_t *len,
+             uint64_t *version)
 {
     MDB_txn *txn;
     int rc = s_read_begin (self, &txn);
     if (rc != 0)
         return rc;
-    MDB_val key = s_str_val ("current"), val;
-    rc = s_get (txn, self->menu, &key, &val, "menu get");
+    MDB_val key = s_str_val (name), val;
+    rc = s_meta_get (self, txn, "menu_version", version);
+    if (rc == 0)
+        rc = s_get (txn, self->menu, &key, &val, "menu get");
     if (rc == 0 && !(*json = malloc (val.mv_size + 1)))
         rc = BUS_ERR_NOMEM;
     if (rc == 0) {
@@ -771,6 +953,26 @@ bus_store_menu_get (bus_store_t *self, char **json, size_t *len)
     }
     s_read_end (self, txn);
     return rc;
+}
+
+int
+bus_store_menu_get (bus_store_t *self, char **json, size_t *len,
+                    uint64_t *version)
+{
+    return s_menu_read (self, "current", json, len, version);
+}
+
+bool
+bus_store_menu_is_source (bus_store_t *self, const char *json, size_t len)
+{
+    char *source;
+    size_t source_len;
+    uint64_t version;
+    if (s_menu_read (self, "source", &source, &source_len, &version) != 0)
+        return false;
+    bool same = source_len == len && memcmp (source, json, len) == 0;
+    free (source);
+    return same;
 }
 
 //  --------------------------------------------------------------------------
@@ -789,6 +991,24 @@ typedef struct {
     uint64_t ids[S_TEST_IDS];
     size_t stop_after;      //  return non-zero after this many; 0 = never
 } s_test_seen_t;
+
+//  The list and snapshot calls the tests make most, in short form
+static int
+s_list (bus_store_t *store, uint32_t status, const char *table,
+        uint64_t cursor, uint32_t limit, bus_store_item_fn *fn, void *arg,
+        uint64_t *next)
+{
+    bus_store_filter_t filter = {status, table, 0, 0};
+    return bus_store_list (store, &filter, cursor, limit, fn, arg, next);
+}
+
+static int
+s_snapshot (bus_store_t *store, bus_store_item_fn *fn, void *arg,
+            uint64_t *seq)
+{
+    uint32_t orders;
+    return bus_store_snapshot (store, fn, arg, seq, &orders);
+}
 
 static int
 s_test_seen (s_test_seen_t *seen, uint64_t id)
@@ -899,17 +1119,19 @@ s_test_empty (bus_store_t *store)
     bus_order_t order;
     char *json;
     size_t len;
+    uint64_t version;
     assert (bus_store_map_size (store) == S_MAP_DEFAULT);
     assert (bus_store_last_seq (store) == 0);
-    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
     assert (seq == 0 && seen.count == 0);
     assert (bus_store_replay (store, 1, 10, s_test_event_fn, &seen, &seq) == 0);
     assert (seq == 0 && seen.count == 0);
-    assert (bus_store_list (store, 0, NULL, 0, 10, s_test_order_fn, &seen,
+    assert (s_list (store, 0, NULL, 0, 10, s_test_order_fn, &seen,
                             &next) == 0);
     assert (next == 0 && seen.count == 0);
     assert (bus_store_get_order (store, 1, &order) == BUS_ERR_NOT_FOUND);
-    assert (bus_store_menu_get (store, &json, &len) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_menu_get (store, &json, &len, &version)
+            == BUS_ERR_NOT_FOUND);
 }
 
 //  Replay [from, from + limit) and check exactly expect events came back.
@@ -1008,7 +1230,7 @@ s_test_open_index (bus_store_t *store)
     s_test_seen_t seen = {0};
     uint64_t seq;
     bus_order_t order;
-    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
     assert (seq == S_TEST_ORDERS && seen.count == S_TEST_ORDERS);
     for (size_t i = 0; i < seen.count; i++)
         assert (seen.ids[i] == i + 1);
@@ -1021,7 +1243,7 @@ s_test_open_index (bus_store_t *store)
     assert (s_test_append (store, &order, NULL) == 0);
     assert (bus_store_commit (store) == 0);
     memset (&seen, 0, sizeof seen);
-    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
     assert (seq == S_TEST_ORDERS + 1 && seen.count == S_TEST_ORDERS - 1);
     assert (seen.ids[0] == 1 && seen.ids[1] == 3);
     assert (bus_store_get_order (store, 2, &order) == 0);
@@ -1031,7 +1253,7 @@ s_test_open_index (bus_store_t *store)
     //  fn may stop the walk early
     memset (&seen, 0, sizeof seen);
     seen.stop_after = 3;
-    assert (bus_store_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
     assert (seen.count == 3);
 }
 
@@ -1057,7 +1279,7 @@ s_test_list_walk (bus_store_t *store, uint32_t status, const char *table,
     do {
         s_test_seen_t seen = {0};
         uint64_t next;
-        assert (bus_store_list (store, status, table, cursor, limit,
+        assert (s_list (store, status, table, cursor, limit,
                                 s_test_order_fn, &seen, &next) == 0);
         assert (seen.count <= limit && (seen.count > 0 || cursor == 0));
         assert (next == 0 || next == seen.ids[limit - 1]);
@@ -1090,20 +1312,20 @@ s_test_list (bus_store_t *store)
 
     s_test_seen_t seen = {0};
     uint64_t next;
-    assert (bus_store_list (store, 0, NULL, 5, 50, s_test_order_fn, &seen,
+    assert (s_list (store, 0, NULL, 5, 50, s_test_order_fn, &seen,
                             &next) == 0);
     assert (seen.count == 4 && seen.ids[0] == 4 && next == 0);
     memset (&seen, 0, sizeof seen);
-    assert (bus_store_list (store, 0, NULL, 1000, 50, s_test_order_fn, &seen,
+    assert (s_list (store, 0, NULL, 1000, 50, s_test_order_fn, &seen,
                             &next) == 0);
     assert (seen.count == S_TEST_ORDERS && seen.ids[0] == S_TEST_ORDERS);
     memset (&seen, 0, sizeof seen);
-    assert (bus_store_list (store, 0, NULL, 1, 50, s_test_order_fn, &seen,
+    assert (s_list (store, 0, NULL, 1, 50, s_test_order_fn, &seen,
                             &next) == 0);
     assert (seen.count == 0 && next == 0);
     memset (&seen, 0, sizeof seen);
     seen.stop_after = 2;
-    assert (bus_store_list (store, 0, "T1", 0, 5, s_test_order_fn, &seen,
+    assert (s_list (store, 0, "T1", 0, 5, s_test_order_fn, &seen,
                             &next) == 0);
     assert (seen.count == 2 && seen.ids[0] == 10 && next == 7);
 }
@@ -1125,19 +1347,99 @@ s_test_menu (bus_store_t *store)
     const char *doc = "{\"categories\":[]}";
     char *json;
     size_t len;
+    uint64_t version;
     assert (s_test_menu_version (store) == 0);
     assert (bus_store_menu_put (store, doc, strlen (doc)) == 0);
-    assert (bus_store_menu_get (store, &json, &len) == 0);
+    assert (bus_store_menu_get (store, &json, &len, &version) == 0);
     assert (len == strlen (doc) && streq (json, doc));
     free (json);
     assert (s_test_menu_version (store) == 1);
 
     //  The text need not be NUL-terminated; the copy always is
     assert (bus_store_menu_put (store, "{}trailing", 2) == 0);
-    assert (bus_store_menu_get (store, &json, &len) == 0);
+    assert (bus_store_menu_get (store, &json, &len, &version) == 0);
     assert (len == 2 && streq (json, "{}"));
     free (json);
     assert (s_test_menu_version (store) == 2);
+    assert (bus_store_menu_is_source (store, "{}", 2));
+    assert (!bus_store_menu_is_source (store, "{}x", 3));
+}
+
+//  Append a cart event for table with n lines, inside the open txn.
+static void
+s_test_cart_event (bus_store_t *store, const char *table, uint32_t n,
+                   bus_event_t *event)
+{
+    memset (event, 0, sizeof *event);
+    event->type = BUS_EVENT_CART;
+    event->ts_ms = 1767000000000;
+    strcpy (event->cart.table, table);
+    event->cart.version = n + 1;
+    event->cart.next_line_id = n + 1;
+    event->cart.line_count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        event->cart.lines[i].line_id = i + 1;
+        strcpy (event->cart.lines[i].item_id, "fries");
+        event->cart.lines[i].qty = 1;
+    }
+    assert (bus_store_append (store, event) == 0);
+}
+
+//  Counts the items that decode as carts (a snapshot also holds orders)
+static int
+s_test_cart_fn (const void *data, size_t size, void *arg)
+{
+    static bus_cart_t cart;
+    if (bus_cart_decode (data, size, &cart) == 0)
+        (*(size_t *) arg)++;
+    return 0;
+}
+
+//  Carts are state, logged like orders; a snapshot carries the carts that
+//  have lines after the open orders; a table read gets its orders + cart.
+static void
+s_test_carts (bus_store_t *store)
+{
+    bus_event_t *event = malloc (sizeof *event);
+    bus_cart_t *cart = malloc (sizeof *cart);
+    assert (bus_store_begin (store) == 0);
+    assert (bus_store_cart_lookup (store, "T9", cart) == BUS_ERR_NOT_FOUND);
+    s_test_cart_event (store, "T9", 2, event);
+    uint64_t seq = event->seq;
+    assert (bus_store_cart_lookup (store, "T9", cart) == 0);
+    assert (cart->line_count == 2 && cart->version == 3);
+    s_test_cart_event (store, "T8", 0, event);   //  emptied: not in snapshots
+    assert (bus_store_event_lookup (store, seq, event) == 0);
+    assert (event->type == BUS_EVENT_CART && streq (event->cart.table, "T9"));
+    assert (bus_store_event_lookup (store, seq + 100, event) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_menu_set (store, "{}", 2) == 0);
+    assert (bus_store_commit (store) == 0);
+
+    size_t carts = 0;
+    uint64_t at;
+    uint32_t orders;
+    assert (bus_store_snapshot (store, s_test_cart_fn, &carts, &at, &orders) == 0);
+    assert (at == seq + 1 && orders == 4 && carts == 1);   //  T8's is empty
+    carts = 0;
+    assert (bus_store_table (store, "T8", s_test_cart_fn, &carts) == 0);
+    assert (carts >= 1);
+    carts = 0;
+    assert (bus_store_table (store, "never", s_test_cart_fn, &carts) == 0);
+    assert (carts == 1);   //  an empty cart of version 0
+    free (event);
+    free (cart);
+}
+
+//  The time range filter is on created_ms, from inclusive, to exclusive.
+static void
+s_test_time_filter (bus_store_t *store)
+{
+    bus_store_filter_t filter = {0, NULL, 1767000000000 + 3, 1767000000000 + 6};
+    s_test_seen_t seen = {0};
+    uint64_t next;
+    assert (bus_store_list (store, &filter, 0, 50, s_test_order_fn, &seen,
+                            &next) == 0);
+    assert (seen.count == 3 && seen.ids[0] == 5 && seen.ids[2] == 3);
 }
 
 //  Counters continue where they were; the map never shrinks on reopen.
@@ -1148,6 +1450,7 @@ s_test_reopen (const char *dir)
     bus_order_t order;
     char *json;
     size_t len;
+    uint64_t version;
     int err = -1;
     bus_store_t *store = bus_store_new (dir, 1 << 20, &err);
     assert (store && err == -1);
@@ -1155,7 +1458,8 @@ s_test_reopen (const char *dir)
     assert (bus_store_last_seq (store) == last);
     assert (bus_store_get_order (store, 2, &order) == 0);
     assert (order.status == BUS_STATUS_SERVED);
-    assert (bus_store_menu_get (store, &json, &len) == 0 && len == 2);
+    assert (bus_store_menu_get (store, &json, &len, &version) == 0);
+    assert (len == 2 && version == 2);
     free (json);
     assert (s_test_menu_version (store) == 2);
     assert (s_test_place (store, 1, 1, 0) == 0);
@@ -1235,7 +1539,7 @@ s_test_read_once (bus_store_t *store, uint64_t *prev)
 {
     s_test_seen_t orders = {0}, events = {0};
     uint64_t seq, last, floor = bus_store_last_seq (store);
-    if (bus_store_snapshot (store, s_test_order_fn, &orders, &seq) != 0
+    if (s_snapshot (store, s_test_order_fn, &orders, &seq) != 0
         || seq < floor || seq < *prev || orders.count != seq)
         return false;
     uint64_t from = seq > 3 ? seq - 3 : 1;
@@ -1311,10 +1615,17 @@ bus_store_test (bool verbose)
     s_test_abort (store);
     s_test_open_index (store);
     s_test_list (store);
+    s_test_time_filter (store);
     s_test_menu (store);
     bus_store_destroy (&store);
     bus_store_destroy (&store);
     s_test_reopen (dir);
+
+    snprintf (dir, sizeof dir, "%s/carts", root);
+    store = bus_store_new (dir, 0, NULL);
+    assert (store && s_test_place (store, 4, 1, 0) == 0);
+    s_test_carts (store);
+    bus_store_destroy (&store);
 
     snprintf (dir, sizeof dir, "%s/full", root);
     s_test_map_full (dir, verbose);

@@ -5,7 +5,9 @@
       log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h)
       orders id  (8-byte big-endian) -> encoded bus_order_t
       open   id  (8-byte big-endian) -> "" for orders whose status is open
-      keys   idempotency key         -> {fingerprint, order id} (16 bytes)
+      keys   idempotency key         -> {fingerprint, seq} (16 bytes): the
+                                        event the command committed
+      carts  table label             -> encoded bus_cart_t
       meta   "last_seq", "last_order_id", "menu_version" -> u64 big-endian
       menu   "current"               -> menu JSON text
 
@@ -54,14 +56,24 @@ size_t bus_store_map_size (bus_store_t *self);
 int bus_store_begin (bus_store_t *self);
 
 /*  Look up an idempotency key in the open transaction (sees this batch's
-    own writes).  Returns 0 and fills fingerprint and order_id, or
-    BUS_ERR_NOT_FOUND.  */
+    own writes).  Returns 0 and fills fingerprint and the seq of the event
+    its command committed, or BUS_ERR_NOT_FOUND.  */
 int bus_store_key_get (bus_store_t *self, const char *key,
-                       uint64_t *fingerprint, uint64_t *order_id);
+                       uint64_t *fingerprint, uint64_t *seq);
 
-/*  Record key -> {fingerprint, order_id} in the open transaction.  */
+/*  Record key -> {fingerprint, seq} in the open transaction.  */
 int bus_store_key_put (bus_store_t *self, const char *key,
-                       uint64_t fingerprint, uint64_t order_id);
+                       uint64_t fingerprint, uint64_t seq);
+
+/*  Read the logged event seq in the open transaction.  0,
+    BUS_ERR_NOT_FOUND or BUS_ERR_STORAGE.  */
+int bus_store_event_lookup (bus_store_t *self, uint64_t seq,
+                            bus_event_t *event);
+
+/*  Read table's cart in the open transaction.  0, or BUS_ERR_NOT_FOUND
+    for a table whose cart was never used.  */
+int bus_store_cart_lookup (bus_store_t *self, const char *table,
+                           bus_cart_t *cart);
 
 /*  Read an order in the open transaction.  0 or BUS_ERR_NOT_FOUND.  */
 int bus_store_order_lookup (bus_store_t *self, uint64_t id,
@@ -71,9 +83,9 @@ int bus_store_order_lookup (bus_store_t *self, uint64_t id,
 uint64_t bus_store_order_next_id (bus_store_t *self);
 
 /*  Append an event in the open transaction: assigns event->seq (last + 1)
-    and sets event->order.seq to it, writes the log entry, stores the
-    order's new state and updates the open index.  0, BUS_ERR_MAP_FULL,
-    BUS_ERR_NOMEM or BUS_ERR_STORAGE.  */
+    and sets event->order.seq to it, writes the log entry and stores the
+    state it leaves: an order event's order (and the open index), a cart
+    event's cart.  0, BUS_ERR_MAP_FULL, BUS_ERR_NOMEM or BUS_ERR_STORAGE.  */
 int bus_store_append (bus_store_t *self, bus_event_t *event);
 
 /*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
@@ -100,6 +112,17 @@ int bus_store_reopen (bus_store_t *self);
     open.  0 or a bus_err_t.  */
 int bus_store_menu_put (bus_store_t *self, const char *json, size_t len);
 
+/*  The same inside the open transaction (an 86 is committed with its
+    event); the document last put with bus_store_menu_put stays its
+    source.  */
+int bus_store_menu_set (bus_store_t *self, const char *json, size_t len);
+
+/*  True if json is the document last put with bus_store_menu_put: the
+    menu file has not changed since, so the stored menu (86s and all)
+    stands.  */
+bool bus_store_menu_is_source (bus_store_t *self, const char *json,
+                               size_t len);
+
 /*  ---- Read side (any thread) ------------------------------------------ */
 
 /*  Called once per item with its encoded bytes (valid only during the
@@ -112,27 +135,44 @@ uint64_t bus_store_last_seq (bus_store_t *self);
 /*  Read one committed order.  0, BUS_ERR_NOT_FOUND or BUS_ERR_STORAGE.  */
 int bus_store_get_order (bus_store_t *self, uint64_t id, bus_order_t *order);
 
-/*  Call fn for every open order (ascending id), all read in one
-    transaction; *seq is set to the last seq that state includes.  */
+/*  Call fn for every open order (ascending id), then for every cart that
+    has lines, all read in one transaction; *seq is set to the last seq
+    that state includes and *orders to how many of the items were orders. */
 int bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
-                        uint64_t *seq);
+                        uint64_t *seq, uint32_t *orders);
+
+/*  Call fn for each open order of table, then once for its cart (an empty
+    cart of version 0 if it never had one), read in one transaction.  */
+int bus_store_table (bus_store_t *self, const char *table,
+                     bus_store_item_fn *fn, void *arg);
 
 /*  Call fn for each logged event with seq >= from, ascending, at most
     limit of them.  *last_seq is set to the last committed seq.  */
 int bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
                       bus_store_item_fn *fn, void *arg, uint64_t *last_seq);
 
-/*  List orders newest first (descending id).  cursor 0 starts at the
-    newest; otherwise only ids < cursor are listed.  status 0 means any,
-    table NULL or "" means any.  At most limit orders are passed to fn;
-    *next is the cursor for the following page, or 0 if there is none.  */
-int bus_store_list (bus_store_t *self, uint32_t status, const char *table,
+/*  Which orders to list: each field 0 / NULL / "" means "any".  The time
+    range is on created_ms: from_ms <= created_ms < to_ms.  */
+typedef struct {
+    uint32_t status;
+    const char *table;
+    int64_t from_ms;
+    int64_t to_ms;
+} bus_store_filter_t;
+
+/*  List the orders filter matches, newest first (descending id).  cursor 0
+    starts at the newest; otherwise only ids < cursor are listed.  At most
+    limit orders are passed to fn; *next is the cursor for the following
+    page, or 0 if there is none.  */
+int bus_store_list (bus_store_t *self, const bus_store_filter_t *filter,
                     uint64_t cursor, uint32_t limit, bus_store_item_fn *fn,
                     void *arg, uint64_t *next);
 
 /*  Read the menu document.  0 and a new NUL-terminated copy in *json
-    (caller frees) with its length, or BUS_ERR_NOT_FOUND.  */
-int bus_store_menu_get (bus_store_t *self, char **json, size_t *len);
+    (caller frees) with its length and its version (1, 2, ... per change),
+    or BUS_ERR_NOT_FOUND.  */
+int bus_store_menu_get (bus_store_t *self, char **json, size_t *len,
+                        uint64_t *version);
 
 /*  Selftest.  */
 void bus_store_test (bool verbose);
