@@ -77,6 +77,8 @@ static const s_setting_t s_settings[] = {
      "writer's ROUTER endpoint for snapshots and replay"},
     {"--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
      65536, S_WRITER | S_UP, "N", "commands per group commit"},
+    {"--tax-bp", NULL, "writer/tax_bp", S_INT, S_FIELD (tax_bp), 0, 10000,
+     S_WRITER | S_UP, "BP", "tax rate in basis points (875 = 8.75%)"},
     {"--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
      S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
      "heartbeat period: the writer's beats, the others' pings"},
@@ -108,6 +110,15 @@ static const s_setting_t s_settings[] = {
     {"--ws-ping-ms", NULL, "edge/ws_ping_ms", S_INT, S_FIELD (ws_ping_ms),
      100, 600000, S_EDGE | S_UP, "MS",
      "ping a quiet WebSocket this often; 5 unanswered close it"},
+    {"--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
+     0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
+     "secret that signs access tokens (none: no authentication)"},
+    {"--table-rate", NULL, "limits/table_rate_per_s", S_INT,
+     S_FIELD (table_rate_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
+     "orders per second a table may place on average"},
+    {"--table-burst", NULL, "limits/table_burst", S_INT,
+     S_FIELD (table_burst), 1, 10000, S_GATEWAY | S_UP, "N",
+     "orders a table may place at once before the rate applies"},
     {"--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
      "log every message"},
     {"--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
@@ -496,6 +507,8 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->max_inflight = 256;
     config->client_queue = 4096;
     config->ws_ping_ms = 5000;
+    config->table_rate_per_s = 2;
+    config->table_burst = 10;
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;

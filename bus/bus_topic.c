@@ -8,8 +8,13 @@
 static int
 s_format (char *buf, size_t cap, const char *prefix, const char *name)
 {
-    int n = snprintf (buf, cap, "%s%s/", prefix, name);
-    return n < 0 || (size_t) n >= cap ? -1 : 0;
+    size_t plen = strlen (prefix), nlen = strlen (name);
+    if (plen + nlen + 2 > cap)
+        return -1;
+    memcpy (buf, prefix, plen);
+    memcpy (buf + plen, name, nlen);
+    memcpy (buf + plen + nlen, "/", 2);
+    return 0;
 }
 
 int

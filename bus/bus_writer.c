@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_ledger.h"
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_topic.h"
@@ -15,7 +16,7 @@
 struct _bus_writer_t {
     bus_config_t config;     //  our copy of the settings
     bus_store_t *store;      //  the LMDB environment
-    bus_menu_t *menu;        //  authoritative menu, NULL if none stored
+    bus_ledger_t *ledger;    //  the rules, intake thread only
     zsock_t *intake;         //  PULL, owned by the intake thread once running
     zsock_t *events;         //  PUB, intake thread only
     zsock_t *sync;           //  ROUTER, sync thread only
@@ -23,8 +24,8 @@ struct _bus_writer_t {
     zactor_t *sync_actor;
     zhashx_t *peers;         //  "role name" -> s_peer_t, sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
-    atomic_uint_fast64_t commands, committed, duplicates, rejected, dropped,
-        batches, grows, storage_failures;
+    atomic_uint_fast64_t commands, committed, dropped, batches, grows,
+        storage_failures;
 };
 
 //  A gateway or edge that pings the sync socket
@@ -43,8 +44,7 @@ typedef struct {
     zlistx_t *events;        //  zmsg_t [topic][event], in seq order
     zlistx_t *acks;          //  zmsg_t [topic][ack]
     bus_cmd_t cmd;           //  scratch: the command being applied
-    bus_event_t event;       //  scratch: the event it produces
-    bus_ack_t ack;           //  scratch: the answer
+    bus_ack_t ack;           //  scratch: its answer
 } s_batch_t;
 
 static void
@@ -138,107 +138,23 @@ s_batch_release (s_batch_t *batch)
 //  ---------------------------------------------------------------------
 //  Applying one command inside the batch's write transaction
 
+//  Queue a committed-to-be event for publishing on its table's topic.
 static void
-s_reject (bus_ack_t *ack, int status, const char *fmt, ...)
+s_queue_event (const bus_event_t *event, void *arg)
 {
-    ack->status = status;
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (ack->error, sizeof ack->error, fmt, args);
-    va_end (args);
-}
-
-//  Price each line from the menu; the client's own idea of prices is
-//  never asked for.  0, or the ack is filled with the reason.
-static int
-s_price (bus_writer_t *self, const bus_cmd_t *cmd, bus_order_t *order,
-         bus_ack_t *ack)
-{
-    order->total_cents = 0;
-    for (uint32_t i = 0; i < cmd->line_count; i++) {
-        const bus_line_t *want = &cmd->lines[i];
-        const bus_menu_item_t *item =
-            self->menu ? bus_menu_find (self->menu, want->item_id) : NULL;
-        if (!item) {
-            s_reject (ack, BUS_ERR_UNKNOWN_ITEM,
-                      "items[%u].item_id: unknown menu item '%s'", i,
-                      want->item_id);
-            return -1;
-        }
-        if (!item->available) {
-            s_reject (ack, BUS_ERR_UNAVAILABLE_ITEM,
-                      "items[%u].item_id: '%s' is not available", i,
-                      want->item_id);
-            return -1;
-        }
-        bus_line_t *line = &order->lines[i];
-        *line = *want;
-        bus_strlcpy (line->name, item->name, sizeof line->name);
-        line->unit_cents = item->price_cents;
-        order->total_cents += item->price_cents * (int64_t) want->qty;
-    }
-    order->line_count = cmd->line_count;
-    return 0;
-}
-
-//  Answer a key seen before: the original result, or a conflict.
-static int
-s_apply_known (bus_writer_t *self, s_batch_t *batch, uint64_t fingerprint,
-               uint64_t order_id)
-{
-    bus_ack_t *ack = &batch->ack;
-    if (fingerprint != bus_cmd_fingerprint (&batch->cmd)) {
-        s_reject (ack, BUS_ERR_CONFLICT,
-                  "idempotency key '%s' was already used for a different "
-                  "request (order %" PRIu64 ")", batch->cmd.key, order_id);
-        atomic_fetch_add (&self->rejected, 1);
-        return 0;
-    }
-    int rc = bus_store_order_lookup (self->store, order_id, &ack->order);
-    if (rc != 0)
-        return rc;
-    ack->duplicate = true;
-    atomic_fetch_add (&self->duplicates, 1);
-    return 0;
-}
-
-//  Place a new order: price it, append its event, remember the key.
-static int
-s_apply_new (bus_writer_t *self, s_batch_t *batch, int64_t now)
-{
-    const bus_cmd_t *cmd = &batch->cmd;
-    bus_event_t *event = &batch->event;
-    memset (event, 0, sizeof *event);
-    bus_order_t *order = &event->order;
-    if (s_price (self, cmd, order, &batch->ack) != 0) {
-        atomic_fetch_add (&self->rejected, 1);
-        return 0;
-    }
-    order->id = bus_store_order_next_id (self->store);
-    order->version = 1;
-    order->status = BUS_STATUS_PLACED;
-    memcpy (order->table, cmd->table, sizeof order->table);
-    memcpy (order->key, cmd->key, sizeof order->key);
-    memcpy (order->origin, cmd->origin, sizeof order->origin);
-    memcpy (order->note, cmd->note, sizeof order->note);
-    order->created_ms = order->updated_ms = now;
-    event->type = BUS_EVENT_ORDER_PLACED;
-    event->ts_ms = now;
-    int rc = bus_store_append (self->store, event);
-    if (rc == 0)
-        rc = bus_store_key_put (self->store, cmd->key,
-                                bus_cmd_fingerprint (cmd), order->id);
-    if (rc != 0)
-        return rc;
-    batch->ack.order = *order;
+    s_batch_t *batch = (s_batch_t *) arg;
     char topic[BUS_TOPIC_MAX];
-    bus_topic_event (topic, sizeof topic, order->table);
+    if (event->type == BUS_EVENT_MENU_ITEM)
+        snprintf (topic, sizeof topic, "%s", BUS_TOPIC_MENU);
+    else
+        bus_topic_event (topic, sizeof topic, event->type == BUS_EVENT_CART
+                                                  ? event->cart.table
+                                                  : event->order.table);
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zframe_t *body = bus_event_encode (event);
     zmsg_append (msg, &body);
     zlistx_add_end (batch->events, msg);
-    return 0;
 }
 
 static void
@@ -266,14 +182,8 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
         return 0;
     }
     atomic_fetch_add (&self->commands, 1);
-    memset (&batch->ack, 0, sizeof batch->ack);
-    memcpy (batch->ack.key, cmd->key, sizeof batch->ack.key);
-    uint64_t fingerprint, order_id;
-    rc = bus_store_key_get (self->store, cmd->key, &fingerprint, &order_id);
-    if (rc == 0)
-        rc = s_apply_known (self, batch, fingerprint, order_id);
-    else if (rc == BUS_ERR_NOT_FOUND)
-        rc = s_apply_new (self, batch, now);
+    rc = bus_ledger_apply (self->ledger, cmd, now, &batch->ack, s_queue_event,
+                           batch);
     if (rc == 0)
         s_queue_ack (batch, cmd->origin);
     return rc;
@@ -291,10 +201,12 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
         if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw),
                             &batch->cmd) != 0)
             continue;
-        memset (&batch->ack, 0, sizeof batch->ack);
         memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
-        s_reject (&batch->ack, status, "the order could not be stored; "
-                  "nothing was committed, retry with the same key");
+        batch->ack.status = status;
+        batch->ack.duplicate = false;
+        snprintf (batch->ack.error, sizeof batch->ack.error,
+                  "the request could not be stored; nothing was committed, "
+                  "retry with the same key");
         s_queue_ack (batch, batch->cmd.origin);
     }
 }
@@ -325,6 +237,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
     while (rc == BUS_ERR_MAP_FULL) {
         zlistx_purge (batch->events);
         zlistx_purge (batch->acks);
+        bus_ledger_reload (self->ledger);
         if (bus_store_grow (self->store) != 0)
             break;
         atomic_fetch_add (&self->grows, 1);
@@ -337,8 +250,10 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         atomic_fetch_add (&self->storage_failures, 1);
         s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
         //  After a failed write LMDB may refuse every later transaction
-        //  (MDB_PANIC); what is on disk is the last good commit.
+        //  (MDB_PANIC); what is on disk is the last good commit, and the
+        //  menu in memory may hold an 86 that never reached it.
         bus_store_reopen (self->store);
+        bus_ledger_reload (self->ledger);
     }
     else {
         atomic_fetch_add (&self->batches, 1);
@@ -440,16 +355,26 @@ s_sync_get (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
 }
 
 static int
-s_sync_menu (bus_writer_t *self, zmsg_t *items)
+s_sync_menu (bus_writer_t *self, zmsg_t *items, uint64_t *version)
 {
     char *json;
     size_t len;
-    int rc = bus_store_menu_get (self->store, &json, &len);
+    int rc = bus_store_menu_get (self->store, &json, &len, version);
     if (rc == 0) {
         zmsg_addmem (items, json, len);
         free (json);
     }
     return rc;
+}
+
+static int
+s_sync_list (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items,
+             uint64_t *next)
+{
+    bus_store_filter_t filter = {req->status, req->table, req->from_ms,
+                                 req->to_ms};
+    return bus_store_list (self->store, &filter, req->from, req->limit,
+                           s_add_item, items, next);
 }
 
 static void
@@ -541,9 +466,13 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
     int rc = 0;
     reply->seq = bus_store_last_seq (self->store);
     switch (req->op) {
-    case BUS_SYNC_SNAPSHOT:
-        rc = bus_store_snapshot (self->store, s_add_item, items, &reply->seq);
+    case BUS_SYNC_SNAPSHOT: {
+        uint32_t orders = 0;
+        rc = bus_store_snapshot (self->store, s_add_item, items, &reply->seq,
+                                 &orders);
+        reply->next = orders;
         break;
+    }
     case BUS_SYNC_REPLAY:
         if (s_limit (req, reply) != 0)
             return;
@@ -558,11 +487,15 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
     case BUS_SYNC_LIST:
         if (s_limit (req, reply) != 0)
             return;
-        rc = bus_store_list (self->store, req->status, req->table, req->from,
-                             req->limit, s_add_item, items, &reply->next);
+        rc = s_sync_list (self, req, items, &reply->next);
         break;
     case BUS_SYNC_MENU:
-        rc = s_sync_menu (self, items);
+        rc = s_sync_menu (self, items, &reply->next);
+        break;
+    case BUS_SYNC_TABLE:
+        rc = bus_valid_table (req->table)
+                 ? bus_store_table (self->store, req->table, s_add_item, items)
+                 : BUS_ERR_INVALID;
         break;
     case BUS_SYNC_PING:
         s_sync_ping (self, req);
@@ -636,41 +569,29 @@ s_sync_actor (zsock_t *pipe, void *args)
 //  ---------------------------------------------------------------------
 //  Construction
 
-//  Make the stored menu the one in config->menu_path (if set), then load
-//  whatever is stored.  0, or -1 with err set.
+//  Make the stored menu the one in config->menu_path, if set and changed
+//  since it was last loaded.  0, or -1 with err set.
 static int
 s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
 {
-    if (*self->config.menu_path) {
-        bus_menu_t *menu = bus_menu_load (self->config.menu_path, err, err_cap);
-        if (!menu)
-            return -1;
-        char *stored = NULL;
-        size_t len = 0;
-        bool same = bus_store_menu_get (self->store, &stored, &len) == 0
-                    && len == bus_menu_json_len (menu)
-                    && memcmp (stored, bus_menu_json (menu), len) == 0;
-        free (stored);
-        int rc = same ? 0 : bus_store_menu_put (self->store, bus_menu_json (menu),
-                                                bus_menu_json_len (menu));
-        bus_menu_destroy (&menu);
-        if (rc != 0) {
-            snprintf (err, err_cap, "cannot store menu: %s", bus_strerror (rc));
-            return -1;
-        }
-        if (!same)
-            zsys_info ("writer: menu loaded from %s", self->config.menu_path);
-    }
-    char *json;
-    size_t len;
-    if (bus_store_menu_get (self->store, &json, &len) != 0) {
-        zsys_warning ("writer: no menu stored: every order will be rejected "
-                      "until one is loaded with --menu FILE");
+    if (!*self->config.menu_path)
         return 0;
+    bus_menu_t *menu = bus_menu_load (self->config.menu_path, err, err_cap);
+    if (!menu)
+        return -1;
+    //  The same file as last time: keep the stored menu and its 86s
+    bool same = bus_store_menu_is_source (self->store, bus_menu_json (menu),
+                                          bus_menu_json_len (menu));
+    int rc = same ? 0 : bus_store_menu_put (self->store, bus_menu_json (menu),
+                                            bus_menu_json_len (menu));
+    bus_menu_destroy (&menu);
+    if (rc != 0) {
+        snprintf (err, err_cap, "cannot store menu: %s", bus_strerror (rc));
+        return -1;
     }
-    self->menu = bus_menu_new (json, len, err, err_cap);
-    free (json);
-    return self->menu ? 0 : -1;
+    if (!same)
+        zsys_info ("writer: menu loaded from %s", self->config.menu_path);
+    return 0;
 }
 
 static zsock_t *
@@ -732,6 +653,11 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
     if (s_menu_init (self, err, err_cap) != 0
         || s_sockets_init (self, err, err_cap) != 0)
         goto fail;
+    self->ledger = bus_ledger_new (self->store, config->tax_bp);
+    if (!self->ledger) {
+        snprintf (err, err_cap, "out of memory");
+        goto fail;
+    }
     self->sync_actor = zactor_new (s_sync_actor, self);
     self->intake_actor = zactor_new (s_intake_actor, self);
     if (!self->sync_actor || !self->intake_actor) {
@@ -760,7 +686,7 @@ bus_writer_destroy (bus_writer_t **self_p)
     zsock_destroy (&self->intake);
     zsock_destroy (&self->events);
     zsock_destroy (&self->sync);
-    bus_menu_destroy (&self->menu);
+    bus_ledger_destroy (&self->ledger);
     if (self->store)
         zsys_info ("writer: stopped at seq %" PRIu64,
                    bus_store_last_seq (self->store));
@@ -773,11 +699,14 @@ bus_writer_destroy (bus_writer_t **self_p)
 bus_writer_stats_t
 bus_writer_stats (bus_writer_t *self)
 {
+    bus_ledger_stats_t ledger = {0, 0, 0};
+    if (self->ledger)
+        ledger = bus_ledger_stats (self->ledger);
     bus_writer_stats_t stats = {
         atomic_load (&self->commands), atomic_load (&self->committed),
-        atomic_load (&self->duplicates), atomic_load (&self->rejected),
-        atomic_load (&self->dropped), atomic_load (&self->batches),
-        atomic_load (&self->grows), atomic_load (&self->storage_failures),
+        ledger.duplicates, ledger.rejected, atomic_load (&self->dropped),
+        atomic_load (&self->batches), atomic_load (&self->grows),
+        atomic_load (&self->storage_failures),
     };
     return stats;
 }

@@ -14,6 +14,7 @@
           timeout_ms = 2000             silence that means the other side is gone, 100..600000
       writer
           batch_max = 4096              commands per group commit, 1..65536
+          tax_bp = 0                    tax rate in basis points, 0..10000
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
@@ -27,13 +28,21 @@
           ring = 10000                  events kept for replay, 16..10000000
           client_queue = 4096           messages queued per browser, 16..1000000
           ws_ping_ms = 5000             WebSocket ping period, 100..600000
+      auth
+          secret_file = FILE            signs access tokens; up: <data>/secret,
+                                        created if missing; others: none = no
+                                        authentication (development only)
+      limits
+          table_rate_per_s = 2          orders per second per table, 1..1000
+          table_burst = 10              orders a table may place at once, 1..10000
 
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
-      --sync EP  --batch-max N  --heartbeat-ms N  --link-timeout-ms N
+      --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
       --listen ADDR  --http-port N  --http-threads N  --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
-      --ws-ping-ms N  -v/--verbose  -h/--help
+      --ws-ping-ms N  --secret-file FILE  --table-rate N  --table-burst N
+      -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
 #ifndef BUS_CONFIG_H_INCLUDED
@@ -66,6 +75,7 @@ typedef struct {
     char events[BUS_ENDPOINT_MAX];
     char sync[BUS_ENDPOINT_MAX];
     int batch_max;
+    int tax_bp;
     int heartbeat_ms;
     int link_timeout_ms;
     char http_listen[64];
@@ -78,6 +88,9 @@ typedef struct {
     int ring;
     int client_queue;
     int ws_ping_ms;
+    char secret_file[BUS_PATH_MAX];   /* "" = no authentication */
+    int table_rate_per_s;
+    int table_burst;
     bool verbose;
     bool help;                        /* -h/--help was given */
 } bus_config_t;

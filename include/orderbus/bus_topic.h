@@ -2,7 +2,9 @@
 
     Topics are the first frame of every published message and are chosen
     so that ZeroMQ's own prefix filtering does the routing:
-      "E/<table>/"   a committed event of that table; "E/" = all events
+      "E/<table>/"   a committed order or cart event of that table
+      "E//menu/"     a committed menu event (no table label is empty, so
+                     it cannot collide); "E/" = all events
       "A/<origin>/"  commit acks for the gateway named origin
       "H/"           writer heartbeat
     The trailing '/' keeps "A/gw1/" from matching "A/gw10/".  */
@@ -18,6 +20,7 @@ extern "C" {
 #endif
 
 #define BUS_TOPIC_EVENTS "E/"
+#define BUS_TOPIC_MENU "E//menu/"
 #define BUS_TOPIC_ACKS "A/"
 #define BUS_TOPIC_HEARTBEAT "H/"
 #define BUS_TOPIC_MAX 128

@@ -1,0 +1,47 @@
+/*  bus_order.h — the rules of an order: pricing from the menu, tax, and
+    the lifecycle placed -> accepted -> preparing -> ready -> served (or
+    cancelled from placed/accepted).  Pure functions: the writer applies
+    them inside its transaction, the tests apply them to plain structs.  */
+
+#ifndef BUS_ORDER_H_INCLUDED
+#define BUS_ORDER_H_INCLUDED
+
+#include "orderbus/bus_menu.h"
+#include "orderbus/bus_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*  Price count client lines (item_id, qty, note, modifier ids) from the
+    menu into out[]: names, stations, modifier names and deltas, unit
+    prices (item + modifiers), line ids 1..count.  Returns 0, or
+    BUS_ERR_UNKNOWN_ITEM / BUS_ERR_UNAVAILABLE_ITEM / BUS_ERR_INVALID (a
+    modifier the item does not offer) with a message in err[err_cap] that
+    starts with the field path, as "items[1].modifiers[0]: ...".  menu may
+    be NULL (every item is then unknown).  in and out may be the same.  */
+int bus_order_price (const bus_menu_t *menu, const bus_line_t *in,
+                     uint32_t count, bus_line_t *out, char *err,
+                     size_t err_cap);
+
+/*  Sum of qty * unit_cents over lines.  */
+int64_t bus_order_subtotal (const bus_line_t *lines, uint32_t count);
+
+/*  Set order's subtotal, tax (tax_bp basis points of the subtotal, rounded
+    half up) and total from its lines.  */
+void bus_order_total (bus_order_t *order, int tax_bp);
+
+/*  Move order to status `to` at time now, if version is 0 or the order's
+    current version, and the lifecycle allows it; bumps version and records
+    the time of the new status.  0, or BUS_ERR_CONFLICT with a message
+    that names the current version or status.  */
+int bus_order_move (bus_order_t *order, bus_status_t to, uint32_t version,
+                    int64_t now, char *err, size_t err_cap);
+
+/*  Selftest.  */
+void bus_order_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
