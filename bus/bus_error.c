@@ -34,6 +34,11 @@ bus_errname (int err)
     case BUS_ERR_NOMEM: return "nomem";
     case BUS_ERR_CONFIG: return "config";
     case BUS_ERR_UNAVAILABLE_ITEM: return "item_unavailable";
+    case BUS_ERR_UNAUTHORIZED: return "unauthorized";
+    case BUS_ERR_FORBIDDEN: return "forbidden";
+    case BUS_ERR_EXPIRED: return "token_expired";
+    case BUS_ERR_RATE_LIMITED: return "rate_limited";
+    case BUS_ERR_OVERLOADED: return "overloaded";
     }
     return "unknown";
 }

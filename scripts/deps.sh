@@ -9,7 +9,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=(build-essential cmake pkg-config curl
           libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
-          libcivetweb-dev libjansson-dev)
+          libcivetweb-dev libjansson-dev libsodium-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   command -v npm >/dev/null || packages+=(nodejs npm)

@@ -27,7 +27,12 @@ extern "C" {
     X (UNAVAILABLE, -11, "service unavailable")                              \
     X (NOMEM, -12, "out of memory")                                          \
     X (CONFIG, -13, "invalid configuration")                                 \
-    X (UNAVAILABLE_ITEM, -14, "menu item unavailable")
+    X (UNAVAILABLE_ITEM, -14, "menu item unavailable")                      \
+    X (UNAUTHORIZED, -15, "missing or invalid token")                        \
+    X (FORBIDDEN, -16, "not allowed for this token")                         \
+    X (EXPIRED, -17, "token expired")                                        \
+    X (RATE_LIMITED, -18, "too many requests")                               \
+    X (OVERLOADED, -19, "too many requests waiting")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, value, msg) BUS_ERR_##name = value,

@@ -1,0 +1,41 @@
+/*  bus_auth.h — who is asking: the token of an HTTP or WebSocket request,
+    checked against the site's secret (bus_token.h).
+
+    The token comes from "Authorization: Bearer <token>" or, for pages and
+    WebSockets (a browser cannot set headers on those), "?token=<token>".
+    Without a secret file the node runs open: every request counts as a
+    manager's.  That is for development and is logged loudly at start;
+    `orderbus up` always makes and uses a secret.  */
+
+#ifndef BUS_AUTH_H_INCLUDED
+#define BUS_AUTH_H_INCLUDED
+
+#include <civetweb.h>
+#include "orderbus/bus_token.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_auth_t bus_auth_t;
+
+/*  Load the secret at secret_file ("" or NULL: run open).  NULL with the
+    reason in err[err_cap] if the file cannot be read.  */
+bus_auth_t *bus_auth_new (const char *secret_file, char *err, size_t err_cap);
+
+/*  NULL-safe; nulls *self_p.  */
+void bus_auth_destroy (bus_auth_t **self_p);
+
+/*  The claims of conn's token: 0, or BUS_ERR_UNAUTHORIZED (missing or
+    not ours) or BUS_ERR_EXPIRED.  */
+int bus_auth_check (bus_auth_t *self, const struct mg_connection *conn,
+                    bus_claims_t *claims);
+
+/*  Send the 401 or 403 for rc (from bus_auth_check or a bus_token_allows_*)
+    with a JSON body that says what to do.  Returns the status.  */
+int bus_auth_refuse (struct mg_connection *conn, int rc, const char *why);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
