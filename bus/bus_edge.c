@@ -17,6 +17,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include "orderbus/bus_auth.h"
+#include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
@@ -30,16 +32,30 @@
 #define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
 #define S_SENDER_STACK (256 * 1024)
 #define S_CLOSE_SLOW 4001        //  WebSocket close code: too slow, resync
+#define S_RESUME_WAIT_MS 5000    //  a resuming browser waits this long for
+                                 //  a (re)starting edge to get in sync
+
+//  What a message is about, for the rooms: a pad sees its own table's
+//  orders and cart, the kitchen every order but no cart, both the menu.
+typedef enum {
+    S_FOR_ONE = 1,   //  addressed to one browser (a snapshot, an error)
+    S_ORDER,
+    S_CART,
+    S_MENU
+} s_kind_t;
 
 //  A message for browsers, shared by every queue it is in
 typedef struct {
     atomic_int refs;
+    s_kind_t kind;
+    char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
     size_t len;
     char text[];
 } s_msg_t;
 
 typedef struct s_client {
     struct mg_connection *conn;
+    char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
     pthread_t sender;             //  writes the queue out
     pthread_mutex_t lock;         //  guards the fields below
     pthread_cond_t cond;
@@ -52,6 +68,7 @@ typedef struct s_client {
 
 struct _bus_edge_t {
     bus_config_t config;
+    bus_auth_t *auth;             //  borrowed: who may watch what
     bus_sync_t *sync;             //  snapshot and replay queries
     bus_link_t *link;             //  is the writer there?
     zsock_t *sub;                 //  events + heartbeats, actor only
@@ -59,9 +76,11 @@ struct _bus_edge_t {
     bus_event_t event;            //  actor's scratch
     atomic_uint_fast64_t cut, dropped, replayed;   //  counters
     pthread_mutex_t lock;         //  guards everything below
+    pthread_cond_t synced_cond;   //  signalled when synced turns true
     bool synced;                  //  state is a snapshot + updates
     uint64_t seq;                 //  last event applied to the state
     json_t *orders;               //  open orders by id ("12": {...})
+    json_t *carts;                //  carts by table
     s_client_t *clients;          //  connected browsers
     size_t client_count;
     s_msg_t **ring;               //  the last ring_cap event messages,
@@ -73,15 +92,17 @@ struct _bus_edge_t {
 //  ---------------------------------------------------------------------
 //  Messages
 
-//  New message holding the compact JSON of msg, or NULL.
+//  New message holding the compact JSON of msg, about table, or NULL.
 static s_msg_t *
-s_msg_new (const json_t *msg)
+s_msg_new (const json_t *msg, s_kind_t kind, const char *table)
 {
     char *text = bus_json_dump (msg);
     size_t len = text ? strlen (text) : 0;
     s_msg_t *self = text ? malloc (sizeof *self + len + 1) : NULL;
     if (self) {
         atomic_init (&self->refs, 1);
+        self->kind = kind;
+        bus_strlcpy (self->table, table ? table : "", sizeof self->table);
         self->len = len;
         memcpy (self->text, text, len + 1);
     }
@@ -176,12 +197,13 @@ s_sender (void *arg)
 }
 
 static s_client_t *
-s_client_new (struct mg_connection *conn, size_t cap)
+s_client_new (struct mg_connection *conn, const char *table, size_t cap)
 {
     s_client_t *client = calloc (1, sizeof *client);
     if (!client)
         return NULL;
     client->conn = conn;
+    bus_strlcpy (client->table, table, sizeof client->table);
     client->cap = cap;
     client->queue = calloc (cap, sizeof *client->queue);
     pthread_mutex_init (&client->lock, NULL);
@@ -220,11 +242,23 @@ s_client_destroy (s_client_t **client_p)
     *client_p = NULL;
 }
 
-//  Queue msg for client, counting a cut.  Edge lock held.
+//  Is msg for client's room?
+static bool
+s_wants (const s_client_t *client, const s_msg_t *msg)
+{
+    if (msg->kind == S_FOR_ONE || msg->kind == S_MENU)
+        return true;
+    if (!*client->table)
+        return msg->kind == S_ORDER;
+    return streq (msg->table, client->table);
+}
+
+//  Queue msg for client if it is for its room, counting a cut.  Edge lock
+//  held.
 static void
 s_deliver (bus_edge_t *self, s_client_t *client, s_msg_t *msg)
 {
-    if (s_client_push (client, msg)) {
+    if (s_wants (client, msg) && s_client_push (client, msg)) {
         atomic_fetch_add (&self->cut, 1);
         zsys_warning ("edge: a browser fell %zu messages behind at seq %" PRIu64
                       "; cut off to resync", client->cap, self->seq);
@@ -235,10 +269,26 @@ s_deliver (bus_edge_t *self, s_client_t *client, s_msg_t *msg)
 static void
 s_deliver_json (bus_edge_t *self, s_client_t *client, const json_t *json)
 {
-    s_msg_t *msg = s_msg_new (json);
+    s_msg_t *msg = s_msg_new (json, S_FOR_ONE, NULL);
     if (msg)
         s_deliver (self, client, msg);
     s_msg_unref (&msg);
+}
+
+//  New JSON of table's cart, an empty one if it never had one.
+static json_t *
+s_cart_json (bus_edge_t *self, const char *table)
+{
+    json_t *cart = json_object_get (self->carts, table);
+    if (cart)
+        return json_incref (cart);
+    bus_cart_t *empty = malloc (sizeof *empty);
+    if (!empty)
+        return json_null ();
+    bus_cart_init (empty, table);
+    cart = bus_json_cart (empty);
+    free (empty);
+    return cart;
 }
 
 static int
@@ -249,24 +299,29 @@ s_by_id (const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-//  New snapshot message: the open orders, oldest first, and their seq.
+//  New snapshot message for a room: the open orders (of table, or all
+//  when table is ""), oldest first, their seq, and for a table its cart.
 static json_t *
-s_snapshot_msg (bus_edge_t *self)
+s_snapshot_msg (bus_edge_t *self, const char *table)
 {
-    size_t n = json_object_size (self->orders);
+    size_t n = json_object_size (self->orders), i = 0;
     json_t **list = calloc (n ? n : 1, sizeof *list);
     const char *id;
     json_t *order;
-    size_t i = 0;
     json_object_foreach (self->orders, id, order)
-        list[i++] = order;
-    qsort (list, n, sizeof *list, s_by_id);
+        if (!*table || streq (json_string_value (json_object_get (order, "table")),
+                              table))
+            list[i++] = order;
+    qsort (list, i, sizeof *list, s_by_id);
     json_t *orders = json_array ();
-    for (i = 0; i < n; i++)
-        json_array_append (orders, list[i]);
+    for (size_t k = 0; k < i; k++)
+        json_array_append (orders, list[k]);
     free (list);
-    return json_pack ("{s:s, s:I, s:o}", "type", "snapshot", "seq",
-                      (json_int_t) self->seq, "orders", orders);
+    json_t *msg = json_pack ("{s:s, s:I, s:o}", "type", "snapshot", "seq",
+                             (json_int_t) self->seq, "orders", orders);
+    if (*table)
+        json_object_set_new (msg, "cart", s_cart_json (self, table));
+    return msg;
 }
 
 //  Oldest seq the ring holds (seq + 1 when it is empty).
@@ -313,19 +368,45 @@ s_ring_clear (bus_edge_t *self)
     self->ring_len = self->ring_next = 0;
 }
 
-//  Apply the next event in sequence and send it to every browser.
+//  What event is about, for the rooms, and whose table.
+static s_kind_t
+s_room (const bus_event_t *event, const char **table)
+{
+    *table = event->type == BUS_EVENT_CART ? event->cart.table
+           : event->type == BUS_EVENT_MENU_ITEM ? NULL : event->order.table;
+    return event->type == BUS_EVENT_CART ? S_CART
+         : event->type == BUS_EVENT_MENU_ITEM ? S_MENU : S_ORDER;
+}
+
+//  Fold the event (and its JSON) into the state.  Edge lock held.
+static void
+s_fold (bus_edge_t *self, const bus_event_t *event, json_t *json)
+{
+    if (event->type == BUS_EVENT_CART)
+        json_object_set (self->carts, event->cart.table,
+                         json_object_get (json, "cart"));
+    else if (event->type != BUS_EVENT_MENU_ITEM) {
+        char id[24];
+        snprintf (id, sizeof id, "%" PRIu64, event->order.id);
+        if (bus_status_is_open (event->order.status))
+            json_object_set (self->orders, id, json_object_get (json, "order"));
+        else
+            json_object_del (self->orders, id);
+    }
+}
+
+//  Apply the next event in sequence and queue it for every browser whose
+//  room it concerns.
 static void
 s_apply (bus_edge_t *self, const bus_event_t *event)
 {
-    char id[24];
-    snprintf (id, sizeof id, "%" PRIu64, event->order.id);
     json_t *json = bus_json_event (event);
-    s_msg_t *msg = json ? s_msg_new (json) : NULL;
+    const char *table;
+    s_kind_t kind = s_room (event, &table);
+    s_msg_t *msg = json ? s_msg_new (json, kind, table) : NULL;
     pthread_mutex_lock (&self->lock);
-    if (!bus_status_is_open (event->order.status))
-        json_object_del (self->orders, id);
-    else if (json)
-        json_object_set (self->orders, id, json_object_get (json, "order"));
+    if (json)
+        s_fold (self, event, json);
     self->seq = event->seq;
     if (msg) {
         for (s_client_t *c = self->clients; c; c = c->next)
@@ -350,25 +431,35 @@ s_resync (bus_edge_t *self)
         zmsg_destroy (&items);
         return -1;
     }
-    json_t *orders = json_object ();
+    json_t *orders = json_object (), *carts = json_object ();
     bus_order_t *order = &self->event.order;
-    for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items))
-        if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0) {
+    bus_cart_t *cart = &self->event.cart;
+    uint64_t index = 0;
+    for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items), index++)
+        if (index < reply.next
+            && bus_order_decode (zframe_data (f), zframe_size (f), order) == 0) {
             char id[24];
             snprintf (id, sizeof id, "%" PRIu64, order->id);
             json_object_set_new (orders, id, bus_json_order (order));
         }
+        else if (index >= reply.next
+                 && bus_cart_decode (zframe_data (f), zframe_size (f), cart) == 0)
+            json_object_set_new (carts, cart->table, bus_json_cart (cart));
     zmsg_destroy (&items);
     pthread_mutex_lock (&self->lock);
     json_decref (self->orders);
+    json_decref (self->carts);
     self->orders = orders;
+    self->carts = carts;
     self->seq = reply.seq;
     self->synced = true;
+    pthread_cond_broadcast (&self->synced_cond);
     s_ring_clear (self);
-    json_t *msg = s_snapshot_msg (self);
-    for (s_client_t *c = self->clients; c; c = c->next)
+    for (s_client_t *c = self->clients; c; c = c->next) {
+        json_t *msg = s_snapshot_msg (self, c->table);
         s_deliver_json (self, c, msg);
-    json_decref (msg);
+        json_decref (msg);
+    }
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
                reply.seq, json_object_size (orders));
@@ -494,10 +585,35 @@ s_actor (zsock_t *pipe, void *args)
 //  ---------------------------------------------------------------------
 //  WebSocket handlers (civetweb threads)
 
+//  The room a browser may watch: a pad token's table; for staff, all
+//  tables, or one if it asks with ?table=.  0 with table set, or an error
+//  code for bus_auth_refuse.
+static int
+s_ws_room (bus_edge_t *self, const struct mg_connection *conn, char *table)
+{
+    bus_claims_t claims;
+    int rc = bus_auth_check (self->auth, conn, &claims);
+    if (rc != 0)
+        return rc;
+    int len = bus_http_query ((struct mg_connection *) conn, "table", table,
+                              BUS_TABLE_MAX);
+    if (len == -2 || (len >= 0 && !bus_valid_table (table)))
+        return BUS_ERR_FORBIDDEN;
+    if (len < 0)
+        bus_strlcpy (table, claims.table, BUS_TABLE_MAX);
+    return bus_token_allows_table (&claims, table);
+}
+
+//  Refused browsers get the HTTP error before the handshake completes.
 static int
 s_ws_connect (const struct mg_connection *conn, void *cbdata)
 {
-    return 0;   //  anyone may watch: the events carry no secrets yet
+    char table[BUS_TABLE_MAX];
+    int rc = s_ws_room ((bus_edge_t *) cbdata, conn, table);
+    if (rc != 0)
+        bus_auth_refuse ((struct mg_connection *) conn, rc,
+                         "this token may not watch that table");
+    return rc != 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -543,7 +659,9 @@ s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
                 || event->seq != next)
                 break;
             json_t *json = bus_json_event (event);
-            s_msg_t *msg = json ? s_msg_new (json) : NULL;
+            const char *table;
+            s_kind_t kind = s_room (event, &table);
+            s_msg_t *msg = json ? s_msg_new (json, kind, table) : NULL;
             json_decref (json);
             if (!msg)
                 break;
@@ -578,16 +696,34 @@ s_welcome (bus_edge_t *self, s_client_t *client, bool resume, uint64_t after,
     }
     if (resume && s_deliver_ring (self, client, after))
         return;
-    json_t *snapshot = s_snapshot_msg (self);
+    json_t *snapshot = s_snapshot_msg (self, client->table);
     s_deliver_json (self, client, snapshot);
     json_decref (snapshot);
+}
+
+//  A browser that resumes must not be handed a snapshot just because this
+//  edge (re)started a moment ago: wait a little for it to get in sync.
+//  Edge lock held.
+static void
+s_wait_synced (bus_edge_t *self)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += S_RESUME_WAIT_MS / 1000;
+    while (!self->synced
+           && pthread_cond_timedwait (&self->synced_cond, &self->lock, &until) == 0)
+        ;
 }
 
 static void
 s_ws_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
-    s_client_t *client = s_client_new (conn, (size_t) self->config.client_queue);
+    char table[BUS_TABLE_MAX] = "";
+    if (s_ws_room (self, conn, table) != 0)
+        return;   //  refused in s_ws_connect: a token cannot change since
+    s_client_t *client = s_client_new (conn, table,
+                                       (size_t) self->config.client_queue);
     if (!client) {
         zsys_error ("edge: cannot serve a new browser: out of memory");
         return;
@@ -598,6 +734,7 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     bool from_log = false;
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
+        s_wait_synced (self);
         upto = s_ring_oldest (self) - 1;
         from_log = self->synced && after < upto
                    && self->seq - after < (uint64_t) self->config.client_queue;
@@ -711,8 +848,8 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
 }
 
 bus_edge_t *
-bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
-              size_t err_cap)
+bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
+              struct mg_context *http, char *err, size_t err_cap)
 {
     bus_edge_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -720,16 +857,20 @@ bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
         return NULL;
     }
     self->config = *config;
+    self->auth = auth;
     pthread_mutex_init (&self->lock, NULL);
+    pthread_cond_init (&self->synced_cond, NULL);
     char name[BUS_NAME_MAX], host[64] = "localhost";
     gethostname (host, sizeof host - 1);
     snprintf (name, sizeof name, "%s:%d", host, config->http_port);
     self->orders = json_object ();
+    self->carts = json_object ();
     self->ring_cap = (size_t) config->ring;
     self->ring = calloc (self->ring_cap, sizeof *self->ring);
     self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
     self->link = bus_link_new (config, "edge", name);
-    if (!self->orders || !self->ring || !self->sync || !self->link) {
+    if (!self->orders || !self->carts || !self->ring || !self->sync
+        || !self->link) {
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
@@ -742,8 +883,10 @@ bus_edge_new (const bus_config_t *config, struct mg_context *http, char *err,
     }
     mg_set_websocket_handler (http, "/ws", s_ws_connect, s_ws_ready, s_ws_data,
                               s_ws_close, self);
-    mg_set_request_handler (http, "/kitchen", s_handle_kitchen, self);
-    mg_set_request_handler (http, "/", s_handle_root, self);
+    //  Anchored: civetweb also matches a handler's URI as a prefix, and
+    //  /kitchen.js must reach the static files, not the page
+    mg_set_request_handler (http, "/kitchen$", s_handle_kitchen, self);
+    mg_set_request_handler (http, "/$", s_handle_root, self);
     zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
                config->events, config->sync, config->web_root);
     return self;
@@ -766,6 +909,7 @@ bus_edge_destroy (bus_edge_t **self_p)
         s_ring_clear (self);
     free (self->ring);
     json_decref (self->orders);
+    json_decref (self->carts);
     //  The server is stopped first, and it closes every WebSocket
     while (self->clients) {
         s_client_t *client = self->clients;
@@ -773,6 +917,7 @@ bus_edge_destroy (bus_edge_t **self_p)
         s_client_destroy (&client);
     }
     pthread_mutex_destroy (&self->lock);
+    pthread_cond_destroy (&self->synced_cond);
     free (self);
     *self_p = NULL;
 }

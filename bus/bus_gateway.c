@@ -1,7 +1,7 @@
-/*  bus_gateway.c — the pads' HTTP/JSON API in front of the writer.
+/*  bus_gateway.c — commands to the writer and acks back, queries, menu.
 
-    civetweb runs each request on one of its worker threads.  A POST
-    registers a waiter for its idempotency key, PUSHes the command and
+    civetweb runs each request on one of its worker threads.  A command
+    registers a waiter for its idempotency key, is PUSHed, and its thread
     sleeps on the waiter's condition variable; the listener thread reads
     acks off the SUB socket and wakes the waiters whose key matches.  While
     it waits the request resends the same command on a doubling schedule,
@@ -14,8 +14,6 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_gateway.h"
-#include "orderbus/bus_http.h"
-#include "orderbus/bus_json.h"
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_sync.h"
@@ -23,7 +21,6 @@
 
 #define S_RESEND_FIRST_MS 250    //  first resend of an unacked command
 #define S_MENU_FRESH_MS 1000     //  reuse a fetched menu for this long
-#define S_LIST_DEFAULT 50
 
 typedef struct s_waiter {
     const char *key;         //  borrowed from the request's command
@@ -50,11 +47,42 @@ struct _bus_gateway_t {
     pthread_mutex_t menu_lock;    //  guards the menu cache
     bus_menu_t *menu;
     json_t *menu_json;
+    uint64_t menu_version;
     int64_t menu_fetched_ms;
 };
 
 //  ---------------------------------------------------------------------
 //  Listener thread: acks and heartbeats
+
+//  Copy what an ack carries: its event is large, and only the part its
+//  type uses (and only the lines it has) means anything.
+static void
+s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
+{
+    memcpy (dst->key, src->key, sizeof dst->key);
+    dst->status = src->status;
+    dst->duplicate = src->duplicate;
+    memcpy (dst->error, src->error, sizeof dst->error);
+    const bus_event_t *from = &src->event;
+    bus_event_t *to = &dst->event;
+    to->seq = from->seq;
+    to->ts_ms = from->ts_ms;
+    to->type = from->type;
+    memcpy (to->item_id, from->item_id, sizeof to->item_id);
+    to->available = from->available;
+    if (from->type == BUS_EVENT_CART) {
+        size_t head = offsetof (bus_cart_t, lines);
+        memcpy (&to->cart, &from->cart, head);
+        memcpy (to->cart.lines, from->cart.lines,
+                from->cart.line_count * sizeof from->cart.lines[0]);
+    }
+    else {
+        size_t head = offsetof (bus_order_t, lines);
+        memcpy (&to->order, &from->order, head);
+        memcpy (to->order.lines, from->order.lines,
+                from->order.line_count * sizeof from->order.lines[0]);
+    }
+}
 
 static void
 s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
@@ -62,7 +90,7 @@ s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
     pthread_mutex_lock (&self->wait_lock);
     for (s_waiter_t *w = self->waiters; w; w = w->next)
         if (!w->done && streq (w->key, ack->key)) {
-            *w->ack = *ack;
+            s_ack_copy (w->ack, ack);
             w->done = true;
             pthread_cond_signal (&w->cond);
         }
@@ -189,6 +217,41 @@ s_submit (bus_gateway_t *self, const bus_cmd_t *cmd, bus_ack_t *ack)
 }
 
 //  ---------------------------------------------------------------------
+//  Submitting a command
+
+int
+bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack)
+{
+    bus_strlcpy (cmd->origin, self->config.name, sizeof cmd->origin);
+    //  Fail fast: a queue that only grows helps nobody in a rush
+    if (!bus_link_up (self->link)) {
+        atomic_fetch_add (&self->unreachable, 1);
+        return BUS_ERR_UNAVAILABLE;
+    }
+    if (atomic_fetch_add (&self->inflight, 1) >= self->config.max_inflight) {
+        atomic_fetch_sub (&self->inflight, 1);
+        atomic_fetch_add (&self->overloaded, 1);
+        return BUS_ERR_OVERLOADED;
+    }
+    int rc = s_submit (self, cmd, ack);
+    atomic_fetch_sub (&self->inflight, 1);
+    if (rc != 0)
+        atomic_fetch_add (&self->timeouts, 1);
+    else if (ack->status != 0)
+        atomic_fetch_add (&self->rejected, 1);
+    else
+        atomic_fetch_add (ack->duplicate ? &self->replayed : &self->placed, 1);
+    return rc;
+}
+
+int
+bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
+                   bus_sync_reply_t *reply, zmsg_t **items)
+{
+    return bus_sync_call (self->sync, req, reply, items);
+}
+
+//  ---------------------------------------------------------------------
 //  Menu cache: the writer's menu, refetched when older than a second
 
 //  Refresh the cache if it is stale.  Call with menu_lock held.
@@ -207,367 +270,82 @@ s_menu_refresh (bus_gateway_t *self)
     bus_menu_t *menu = doc ? bus_menu_new ((const char *) zframe_data (doc),
                                            zframe_size (doc), err, sizeof err)
                            : NULL;
-    if (menu) {
+    json_t *json = menu ? json_loadb (bus_menu_json (menu),
+                                      bus_menu_json_len (menu), 0, NULL)
+                        : NULL;
+    if (json) {
         bus_menu_destroy (&self->menu);
         json_decref (self->menu_json);
         self->menu = menu;
-        self->menu_json = json_loadb (bus_menu_json (menu),
-                                      bus_menu_json_len (menu), 0, NULL);
+        self->menu_json = json;
+        self->menu_version = reply.next;
         self->menu_fetched_ms = zclock_mono ();
     }
+    else
+        bus_menu_destroy (&menu);
     zmsg_destroy (&items);
 }
 
-static int
-s_handle_menu (struct mg_connection *conn, void *cbdata)
+json_t *
+bus_gateway_menu (bus_gateway_t *self, uint64_t *version)
 {
-    bus_gateway_t *self = (bus_gateway_t *) cbdata;
-    if (!streq (mg_get_request_info (conn)->request_method, "GET"))
-        return bus_http_send_error (conn, 405, "method_not_allowed",
-                                    "use GET", NULL);
     pthread_mutex_lock (&self->menu_lock);
     s_menu_refresh (self);
-    int status = self->menu_json
-                     ? bus_http_send_json (conn, 200, self->menu_json, NULL)
-                     : bus_http_send_error (conn, 503, "unavailable",
-                                            "the menu is not available: the "
-                                            "writer is unreachable or has no menu",
-                                            NULL);
+    json_t *json = json_incref (self->menu_json);
+    *version = self->menu_version;
     pthread_mutex_unlock (&self->menu_lock);
-    return status;
+    return json;
 }
 
-//  Index of the first line our copy of the menu does not know, or -1.
+//  The first id in lines our copy of the menu does not know: 0 if all
+//  are known, else BUS_ERR_UNKNOWN_ITEM / BUS_ERR_INVALID with error set.
 static int
-s_menu_unknown (bus_gateway_t *self, const bus_cmd_t *cmd)
+s_menu_unknown (bus_gateway_t *self, const bus_line_t *lines, uint32_t count,
+                const char *prefix, bus_json_error_t *error)
 {
-    for (uint32_t i = 0; i < cmd->line_count; i++)
-        if (!self->menu || !bus_menu_find (self->menu, cmd->lines[i].item_id))
-            return (int) i;
-    return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        const bus_menu_item_t *item = bus_menu_find (self->menu, lines[i].item_id);
+        char at[24] = "";
+        if (*prefix)
+            snprintf (at, sizeof at, "%s[%u].", prefix, i);
+        if (!item) {
+            snprintf (error->field, sizeof error->field, "%sitem_id", at);
+            snprintf (error->message, sizeof error->message,
+                      "unknown menu item '%s'", lines[i].item_id);
+            return BUS_ERR_UNKNOWN_ITEM;
+        }
+        for (uint32_t m = 0; m < lines[i].mod_count; m++)
+            if (!bus_menu_find_mod (item, lines[i].mods[m].id)) {
+                snprintf (error->field, sizeof error->field, "%smodifiers[%u]",
+                          at, m);
+                snprintf (error->message, sizeof error->message,
+                          "'%s' does not offer '%s'", item->id,
+                          lines[i].mods[m].id);
+                return BUS_ERR_INVALID;
+            }
+    }
+    return 0;
 }
 
-//  Early check against our copy of the menu, so an unknown item costs no
-//  trip to the writer.  The copy is refetched only when it does not know
-//  an item, so an unreachable writer does not slow every order down.  The
-//  writer checks again: our copy may be stale.  Without any menu the
-//  check is left to the writer.
-static bool
-s_menu_check (bus_gateway_t *self, const bus_cmd_t *cmd,
-              bus_json_error_t *error)
+int
+bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
+                         uint32_t count, bool with_items,
+                         bus_json_error_t *error)
 {
+    const char *prefix = with_items ? "items" : "";
     pthread_mutex_lock (&self->menu_lock);
-    int i = s_menu_unknown (self, cmd);
-    if (i >= 0) {
+    int rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error)
+                        : BUS_ERR_UNKNOWN_ITEM;
+    if (rc != 0) {
         s_menu_refresh (self);
-        i = self->menu ? s_menu_unknown (self, cmd) : -1;
-    }
-    if (i >= 0) {
-        snprintf (error->field, sizeof error->field, "items[%d].item_id", i);
-        snprintf (error->message, sizeof error->message,
-                  "unknown menu item '%s'", cmd->lines[i].item_id);
+        rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error) : 0;
     }
     pthread_mutex_unlock (&self->menu_lock);
-    return i < 0;
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
-//  POST /api/v1/orders
-
-//  The writer names the field in front of its message ("items[0].item_id:
-//  unknown menu item 'x'"); split it back out for the error body.
-static int
-s_send_rejection (struct mg_connection *conn, int status, const bus_ack_t *ack,
-                  const char *headers)
-{
-    char field[64] = "";
-    const char *message = ack->error;
-    const char *colon = strstr (ack->error, ": ");
-    size_t n = colon ? (size_t) (colon - ack->error) : 0;
-    if (colon && n < sizeof field && !memchr (ack->error, ' ', n)) {
-        memcpy (field, ack->error, n);
-        field[n] = '\0';
-        message = colon + 2;
-    }
-    json_t *body = bus_json_error (bus_errname (ack->status), message, field);
-    bus_http_send_json (conn, status, body, headers);
-    json_decref (body);
-    return status;
-}
-
-static int
-s_send_ack (bus_gateway_t *self, struct mg_connection *conn,
-            const bus_ack_t *ack)
-{
-    if (ack->status == 0)
-        atomic_fetch_add (ack->duplicate ? &self->replayed : &self->placed, 1);
-    else
-        atomic_fetch_add (&self->rejected, 1);
-    switch (ack->status) {
-    case 0: {
-        char headers[160];
-        snprintf (headers, sizeof headers,
-                  "Location: /api/v1/orders/%" PRIu64 "\r\n%s", ack->order.id,
-                  ack->duplicate ? "Idempotent-Replayed: true\r\n" : "");
-        json_t *body = bus_json_order (&ack->order);
-        int status = bus_http_send_json (conn, 201, body, headers);
-        json_decref (body);
-        return status;
-    }
-    case BUS_ERR_CONFLICT:
-        return s_send_rejection (conn, 409, ack, NULL);
-    case BUS_ERR_UNAVAILABLE:
-        return s_send_rejection (conn, 503, ack, "Retry-After: 1\r\n");
-    default:
-        return s_send_rejection (conn, 400, ack, NULL);
-    }
-}
-
-//  Read and check everything the pad sent; on failure the error response
-//  has been sent and the status is returned, else 0.
-static int
-s_read_order (bus_gateway_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
-{
-    if (!bus_http_is_json (conn))
-        return bus_http_send_error (conn, 415, "unsupported_media_type",
-                                    "Content-Type must be application/json",
-                                    NULL);
-    const char *key = mg_get_header (conn, "Idempotency-Key");
-    if (!key)
-        return bus_http_send_error (conn, 400, "invalid_field",
-                                    "missing header: every order needs a "
-                                    "unique Idempotency-Key",
-                                    "Idempotency-Key");
-    if (!bus_valid_key (key))
-        return bus_http_send_error (conn, 400, "invalid_field",
-                                    "must be 1 to 128 printable ASCII characters",
-                                    "Idempotency-Key");
-    char *body;
-    size_t len;
-    int rc = bus_http_read_body (conn, BUS_HTTP_BODY_MAX, &body, &len);
-    if (rc == BUS_ERR_TOO_BIG)
-        return bus_http_send_error (conn, 413, "too_big",
-                                    "request body is larger than 65536 bytes",
-                                    NULL);
-    if (rc != 0)
-        return bus_http_send_error (conn, 400, "malformed",
-                                    "request body ended early", NULL);
-    bus_json_error_t error;
-    rc = bus_json_place_cmd (body, len, cmd, &error);
-    free (body);
-    if (rc == 0 && !s_menu_check (self, cmd, &error))
-        rc = BUS_ERR_UNKNOWN_ITEM;
-    if (rc != 0)
-        return bus_http_send_error (conn, 400, bus_errname (rc), error.message,
-                                    error.field);
-    bus_strlcpy (cmd->key, key, sizeof cmd->key);
-    bus_strlcpy (cmd->origin, self->config.name, sizeof cmd->origin);
-    return 0;
-}
-
-static int
-s_send_busy (struct mg_connection *conn, const char *code, const char *message)
-{
-    json_t *body = bus_json_error (code, message, NULL);
-    int status = bus_http_send_json (conn, 503, body, "Retry-After: 1\r\n");
-    json_decref (body);
-    return status;
-}
-
-//  Submit a checked order and answer the pad.  Fails fast, before any
-//  waiting, when the writer is known to be gone or too many orders are
-//  already waiting: a queue that only grows helps nobody in a rush.
-static int
-s_submit_and_answer (bus_gateway_t *self, struct mg_connection *conn,
-                     const bus_cmd_t *cmd, bus_ack_t *ack)
-{
-    if (!bus_link_up (self->link)) {
-        atomic_fetch_add (&self->unreachable, 1);
-        return s_send_busy (conn, "unavailable", "the writer is unreachable; "
-                            "retry with the same Idempotency-Key");
-    }
-    if (atomic_fetch_add (&self->inflight, 1) >= self->config.max_inflight) {
-        atomic_fetch_sub (&self->inflight, 1);
-        atomic_fetch_add (&self->overloaded, 1);
-        return s_send_busy (conn, "overloaded", "too many orders are waiting "
-                            "for the writer; retry with the same Idempotency-Key");
-    }
-    int rc = s_submit (self, cmd, ack);
-    atomic_fetch_sub (&self->inflight, 1);
-    if (rc == 0)
-        return s_send_ack (self, conn, ack);
-    atomic_fetch_add (&self->timeouts, 1);
-    char message[200];
-    snprintf (message, sizeof message,
-              "the writer did not confirm the order within %d ms; retry "
-              "with the same Idempotency-Key (it will not be doubled)",
-              self->config.ack_timeout_ms);
-    return s_send_busy (conn, "unavailable", message);
-}
-
-static int
-s_place_order (bus_gateway_t *self, struct mg_connection *conn)
-{
-    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
-    bus_ack_t *ack = calloc (1, sizeof *ack);
-    int status = cmd && ack ? s_read_order (self, conn, cmd)
-                            : bus_http_send_error (conn, 500, "nomem",
-                                                   "out of memory", NULL);
-    if (status == 0)
-        status = s_submit_and_answer (self, conn, cmd, ack);
-    free (cmd);
-    free (ack);
-    return status;
-}
-
-//  ---------------------------------------------------------------------
-//  Queries through the writer's sync socket
-
-//  Make a sync call; on failure the 503 has been sent and its status is
-//  returned, else 0.
-static int
-s_query (bus_gateway_t *self, struct mg_connection *conn, bus_sync_req_t *req,
-         bus_sync_reply_t *reply, zmsg_t **items)
-{
-    if (bus_sync_call (self->sync, req, reply, items) == 0)
-        return 0;
-    json_t *body = bus_json_error ("unavailable", "the writer did not answer; "
-                                   "try again shortly", NULL);
-    bus_http_send_json (conn, 503, body, "Retry-After: 1\r\n");
-    json_decref (body);
-    return 503;
-}
-
-//  Parse the list filters into req.  0, or the 400 has been sent.
-static int
-s_list_params (struct mg_connection *conn, bus_sync_req_t *req)
-{
-    static const char *const allowed[] = {"status", "table", "cursor",
-                                          "limit", NULL};
-    char value[64];
-    uint64_t n;
-    if (bus_http_query_check (conn, allowed, value, sizeof value) != 0)
-        return bus_http_send_error (conn, 400, "invalid_field",
-                                    "unknown query parameter", value);
-    bus_status_t status;
-    if (bus_http_query (conn, "status", value, sizeof value) >= 0) {
-        if (bus_status_parse (value, &status) != 0)
-            return bus_http_send_error (conn, 400, "invalid_field",
-                                        "must be one of placed, accepted, "
-                                        "preparing, ready, served, cancelled",
-                                        "status");
-        req->status = status;
-    }
-    int len = bus_http_query (conn, "table", req->table, sizeof req->table);
-    if (len == -2 || (len >= 0 && !bus_valid_table (req->table)))
-        return bus_http_send_error (conn, 400, "invalid_field",
-                                    "must be 1 to 32 printable characters "
-                                    "without '/'", "table");
-    if (bus_http_query (conn, "cursor", value, sizeof value) >= 0) {
-        if (bus_http_parse_u64 (value, 1, UINT64_MAX, &n) != 0)
-            return bus_http_send_error (conn, 400, "invalid_field",
-                                        "must be a cursor returned as "
-                                        "next_cursor", "cursor");
-        req->from = n;
-    }
-    req->limit = S_LIST_DEFAULT;
-    if (bus_http_query (conn, "limit", value, sizeof value) >= 0) {
-        if (bus_http_parse_u64 (value, 1, 1000, &n) != 0)
-            return bus_http_send_error (conn, 400, "invalid_field",
-                                        "must be an integer from 1 to 1000",
-                                        "limit");
-        req->limit = (uint32_t) n;
-    }
-    return 0;
-}
-
-//  Decode each item frame as an order and append its JSON to array.
-static void
-s_orders_to_json (zmsg_t *items, json_t *array, bus_order_t *order)
-{
-    for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items))
-        if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
-            json_array_append_new (array, bus_json_order (order));
-}
-
-static int
-s_list_orders (bus_gateway_t *self, struct mg_connection *conn)
-{
-    bus_sync_req_t req = {.op = BUS_SYNC_LIST};
-    int status = s_list_params (conn, &req);
-    bus_sync_reply_t reply;
-    zmsg_t *items = NULL;
-    if (status || (status = s_query (self, conn, &req, &reply, &items)))
-        return status;
-    bus_order_t *order = malloc (sizeof *order);
-    json_t *orders = json_array ();
-    if (order)
-        s_orders_to_json (items, orders, order);
-    json_t *body = json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
-                              reply.next ? json_sprintf ("%" PRIu64, reply.next)
-                                         : json_null ());
-    status = bus_http_send_json (conn, 200, body, NULL);
-    json_decref (body);
-    free (order);
-    zmsg_destroy (&items);
-    return status;
-}
-
-static int
-s_get_order (bus_gateway_t *self, struct mg_connection *conn, const char *id)
-{
-    bus_sync_req_t req = {.op = BUS_SYNC_GET};
-    if (bus_http_parse_u64 (id, 1, UINT64_MAX, &req.id) != 0)
-        return bus_http_send_error (conn, 404, "not_found",
-                                    "no such order: order ids are positive "
-                                    "integers", NULL);
-    bus_sync_reply_t reply;
-    zmsg_t *items = NULL;
-    int status = s_query (self, conn, &req, &reply, &items);
-    if (status)
-        return status;
-    bus_order_t *order = malloc (sizeof *order);
-    zframe_t *frame = zmsg_first (items);
-    if (reply.status == 0 && frame && order
-        && bus_order_decode (zframe_data (frame), zframe_size (frame), order) == 0) {
-        json_t *body = bus_json_order (order);
-        status = bus_http_send_json (conn, 200, body, NULL);
-        json_decref (body);
-    }
-    else if (reply.status == BUS_ERR_NOT_FOUND)
-        status = bus_http_send_error (conn, 404, "not_found", "no such order",
-                                      NULL);
-    else
-        status = bus_http_send_error (conn, 500, "storage", reply.error, NULL);
-    free (order);
-    zmsg_destroy (&items);
-    return status;
-}
-
-static int
-s_handle_orders (struct mg_connection *conn, void *cbdata)
-{
-    bus_gateway_t *self = (bus_gateway_t *) cbdata;
-    const struct mg_request_info *info = mg_get_request_info (conn);
-    const char *rest = info->local_uri + strlen ("/api/v1/orders");
-    bool get = streq (info->request_method, "GET");
-    if (*rest == '\0' && get)
-        return s_list_orders (self, conn);
-    if (*rest == '\0' && streq (info->request_method, "POST"))
-        return s_place_order (self, conn);
-    if (*rest == '/' && get)
-        return s_get_order (self, conn, rest + 1);
-    json_t *body = bus_json_error ("method_not_allowed",
-                                   *rest ? "use GET" : "use GET or POST", NULL);
-    int status = bus_http_send_json (conn, 405, body,
-                                     *rest ? "Allow: GET\r\n"
-                                           : "Allow: GET, POST\r\n");
-    json_decref (body);
-    return status;
-}
-
-//  ---------------------------------------------------------------------
-//  Health, and everything else under /api
+//  Counters and health
 
 json_t *
 bus_gateway_health (bus_gateway_t *self, bool *ok)
@@ -595,18 +373,13 @@ s_writer_stats (bus_gateway_t *self)
     return stats ? stats : json_null ();
 }
 
-static int
-s_handle_stats (struct mg_connection *conn, void *cbdata)
+json_t *
+bus_gateway_stats (bus_gateway_t *self)
 {
-    bus_gateway_t *self = (bus_gateway_t *) cbdata;
-    if (!streq (mg_get_request_info (conn)->request_method, "GET"))
-        return bus_http_send_error (conn, 405, "method_not_allowed", "use GET",
-                                    NULL);
-    json_t *body = json_pack (
+    return json_pack (
         "{s:{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "gateway",
-        "name",
-        self->config.name, "inflight", atomic_load (&self->inflight), "placed",
-        (json_int_t) atomic_load (&self->placed), "replayed",
+        "name", self->config.name, "inflight", atomic_load (&self->inflight),
+        "placed", (json_int_t) atomic_load (&self->placed), "replayed",
         (json_int_t) atomic_load (&self->replayed), "rejected",
         (json_int_t) atomic_load (&self->rejected), "timeouts",
         (json_int_t) atomic_load (&self->timeouts), "overloaded",
@@ -614,16 +387,12 @@ s_handle_stats (struct mg_connection *conn, void *cbdata)
         (json_int_t) atomic_load (&self->unreachable), "dropped",
         (json_int_t) atomic_load (&self->dropped), "writer",
         s_writer_stats (self));
-    int status = bus_http_send_json (conn, 200, body, NULL);
-    json_decref (body);
-    return status;
 }
 
-static int
-s_handle_unknown (struct mg_connection *conn, void *cbdata)
+const bus_config_t *
+bus_gateway_config (bus_gateway_t *self)
 {
-    return bus_http_send_error (conn, 404, "not_found",
-                                "no such API route; see the README", NULL);
+    return &self->config;
 }
 
 //  ---------------------------------------------------------------------
@@ -657,8 +426,7 @@ fail:
 }
 
 bus_gateway_t *
-bus_gateway_new (const bus_config_t *config, struct mg_context *http,
-                 char *err, size_t err_cap)
+bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
 {
     bus_gateway_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -682,10 +450,6 @@ bus_gateway_new (const bus_config_t *config, struct mg_context *http,
         snprintf (err, err_cap, "cannot start the gateway's listener thread");
         goto fail;
     }
-    mg_set_request_handler (http, "/api/v1/menu", s_handle_menu, self);
-    mg_set_request_handler (http, "/api/v1/orders", s_handle_orders, self);
-    mg_set_request_handler (http, "/api/v1/stats", s_handle_stats, self);
-    mg_set_request_handler (http, "/api", s_handle_unknown, self);
     zsys_info ("gateway %s: writer intake %s, events %s, sync %s",
                config->name, config->intake, config->events, config->sync);
     return self;

@@ -2,6 +2,8 @@
 
 #include <signal.h>
 #include <czmq.h>
+#include "orderbus/bus_api.h"
+#include "orderbus/bus_auth.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
@@ -11,8 +13,10 @@
 typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
+    bus_auth_t *auth;
     struct mg_context *http;
     bus_gateway_t *gateway;
+    bus_api_t *api;
     bus_edge_t *edge;
 } s_node_t;
 
@@ -52,15 +56,26 @@ s_start (s_node_t *node, char *err, size_t err_cap)
         return -1;
     if (config->role == BUS_ROLE_WRITER)
         return 0;
+    node->auth = bus_auth_new (config->secret_file, err, err_cap);
+    if (!node->auth)
+        return -1;
     node->http = bus_http_start (config, config->role != BUS_ROLE_GATEWAY, err,
                                  err_cap);
     if (!node->http)
         return -1;
-    if (s_has (node, BUS_ROLE_GATEWAY)
-        && !(node->gateway = bus_gateway_new (config, node->http, err, err_cap)))
-        return -1;
+    if (s_has (node, BUS_ROLE_GATEWAY)) {
+        node->gateway = bus_gateway_new (config, err, err_cap);
+        if (!node->gateway)
+            return -1;
+        node->api = bus_api_new (node->gateway, node->auth, node->http);
+        if (!node->api) {
+            snprintf (err, err_cap, "out of memory");
+            return -1;
+        }
+    }
     if (s_has (node, BUS_ROLE_EDGE)
-        && !(node->edge = bus_edge_new (config, node->http, err, err_cap)))
+        && !(node->edge = bus_edge_new (config, node->auth, node->http, err,
+                                        err_cap)))
         return -1;
     mg_set_request_handler (node->http, "/healthz", s_handle_health, node);
     return 0;
@@ -72,33 +87,84 @@ s_stop (s_node_t *node)
 {
     bus_http_stop (&node->http);
     bus_edge_destroy (&node->edge);
+    bus_api_destroy (&node->api);
     bus_gateway_destroy (&node->gateway);
+    bus_auth_destroy (&node->auth);
     bus_writer_destroy (&node->writer);
+}
+
+//  A token for the demo's URLs (caller frees), or NULL.
+static char *
+s_demo_token (const char *secret_file, bus_token_role_t role, const char *table)
+{
+    char err[256];
+    bus_secret_t *secret = bus_secret_load (secret_file, err, sizeof err);
+    bus_claims_t claims = {role, "main", "", zclock_time () + 12 * 3600 * 1000LL};
+    bus_strlcpy (claims.table, table, sizeof claims.table);
+    char *token = secret ? bus_token_mint (secret, &claims) : NULL;
+    bus_secret_destroy (&secret);
+    return token;
 }
 
 static void
 s_print_urls (const bus_config_t *config)
 {
-    const char *host = config->http_listen;
-    int port = config->http_port;
-    printf ("orderbus is up.  Open:\n"
-            "  kitchen display   http://%s:%d/kitchen\n"
-            "  menu (JSON)       http://%s:%d/api/v1/menu\n"
-            "  orders (JSON)     http://%s:%d/api/v1/orders\n"
-            "  live events       ws://%s:%d/ws\n"
-            "  health            http://%s:%d/healthz\n"
-            "Data in %s.  Ctrl-C stops.\n",
-            host, port, host, port, host, port, host, port, host, port,
-            config->data_dir);
+    char base[128];
+    snprintf (base, sizeof base, "http://%s:%d", config->http_listen,
+              config->http_port);
+    char *kitchen = s_demo_token (config->secret_file, BUS_TOKEN_KITCHEN, "");
+    char *pad = s_demo_token (config->secret_file, BUS_TOKEN_PAD, "T1");
+    char *manager = s_demo_token (config->secret_file, BUS_TOKEN_MANAGER, "");
+    printf ("orderbus is up.  Open (tokens valid 12 h; mint more with "
+            "`orderbus token`):\n"
+            "  kitchen display   %s/kitchen?token=%s\n"
+            "  table T1 pad      %s/pad?token=%s\n"
+            "  dashboard         %s/dashboard?token=%s\n"
+            "  API               %s/api/v1/  (Authorization: Bearer <token>)\n"
+            "  live events       ws://%s:%d/ws?token=<token>\n"
+            "  health            %s/healthz\n"
+            "Data in %s, secret in %s.  Ctrl-C stops.\n",
+            base, kitchen ? kitchen : "?", base, pad ? pad : "?", base,
+            manager ? manager : "?", base, config->http_listen,
+            config->http_port, base, config->data_dir, config->secret_file);
     fflush (stdout);
+    free (kitchen);
+    free (pad);
+    free (manager);
+}
+
+//  `up` always runs with a secret: its own, in the data directory, made
+//  on first start.  0, or -1 with err set.
+static int
+s_up_secret (bus_config_t *config, char *err, size_t err_cap)
+{
+    if (*config->secret_file)
+        return 0;
+    int n = snprintf (config->secret_file, sizeof config->secret_file,
+                      "%.1000s/secret", config->data_dir);
+    if (n >= (int) sizeof config->secret_file) {
+        snprintf (err, err_cap, "data directory path is too long");
+        return -1;
+    }
+    if (zsys_file_exists (config->secret_file))
+        return 0;
+    if (zsys_dir_create ("%s", config->data_dir) != 0) {
+        snprintf (err, err_cap, "cannot create data directory '%s'",
+                  config->data_dir);
+        return -1;
+    }
+    return bus_secret_create (config->secret_file, err, err_cap) == 0 ? 0 : -1;
 }
 
 int
-bus_node_run (const bus_config_t *config)
+bus_node_run (const bus_config_t *settings)
 {
-    s_node_t node = {config, NULL, NULL, NULL, NULL};
+    bus_config_t copy = *settings;
+    bus_config_t *config = &copy;
+    s_node_t node = {config, NULL, NULL, NULL, NULL, NULL, NULL};
     char err[512] = "";
-    if (s_start (&node, err, sizeof err) != 0) {
+    if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
+        || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role), err);
         s_stop (&node);
         return 1;

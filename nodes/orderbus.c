@@ -12,6 +12,9 @@
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_node.h"
 
+//  `orderbus token`, in orderbus_token.c
+int orderbus_token_main (int argc, char **argv, const char *share_dir);
+
 static void
 s_usage (FILE *out)
 {
@@ -25,6 +28,7 @@ s_usage (FILE *out)
              "  writer    run the LMDB writer (one per site)\n"
              "  gateway   run an HTTP gateway for table pads\n"
              "  edge      run a WebSocket edge for browsers\n"
+             "  token     mint an access token for a pad or a staff screen\n"
              "\n"
              "'orderbus <command> --help' lists a command's options;\n"
              "docs/configuration.md describes them all.\n",
@@ -56,6 +60,8 @@ main (int argc, char **argv)
         printf ("orderbus %s\n", ORDERBUS_VERSION);
         return 0;
     }
+    if (streq (argv[1], "token"))
+        return orderbus_token_main (argc - 1, argv + 1, ORDERBUS_SHARE_DIR);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
         fprintf (stderr, "orderbus: unknown command '%s' (try 'orderbus --help')\n",

@@ -6,11 +6,14 @@
     in the sequence by replay from the writer's log before going on, and
     fans every event out to the connected browsers.
 
-    WebSocket endpoint /ws (text frames, JSON):
-      on connect   {"type": "snapshot", "seq": S, "orders": [...]}
-                   or, with /ws?resume_from=N and N still in the edge's
-                   ring of recent events, those events after N instead
-      then         {"type": "event", "seq": S+1, ...} for every event
+    WebSocket endpoint /ws (text frames, JSON), token in ?token=:
+      on connect   {"type": "snapshot", "seq": S, "orders": [...]} (and
+                   "cart": {...} in a table's room), or with
+                   /ws?resume_from=N the events after N instead
+      then         {"type": "event", "seq": S+1, ...} for every event of
+                   its room: a pad token watches its table (orders, cart,
+                   menu); staff every order and the menu, or one table's
+                   room with ?table=T
     Also serves web/ as static files, /kitchen (web/kitchen.html) and a
     redirect from / to /kitchen.  */
 
@@ -19,6 +22,7 @@
 
 #include <civetweb.h>
 #include <jansson.h>
+#include "orderbus/bus_auth.h"
 #include "orderbus/bus_config.h"
 
 #ifdef __cplusplus
@@ -27,11 +31,12 @@ extern "C" {
 
 typedef struct _bus_edge_t bus_edge_t;
 
-/*  Subscribe to the writer's events and register the handlers on http
-    (borrowed; stop it before destroying the edge).  Returns the edge or
-    NULL with the reason in err[err_cap].  */
-bus_edge_t *bus_edge_new (const bus_config_t *config, struct mg_context *http,
-                          char *err, size_t err_cap);
+/*  Subscribe to the writer's events and register the handlers on http,
+    with browsers checked by auth (both borrowed; stop the server before
+    destroying the edge).  Returns the edge or NULL with the reason in
+    err[err_cap].  */
+bus_edge_t *bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
+                          struct mg_context *http, char *err, size_t err_cap);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_edge_destroy (bus_edge_t **self_p);

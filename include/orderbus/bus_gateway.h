@@ -1,22 +1,18 @@
-/*  bus_gateway.h — the gateway role: the pads' HTTP/JSON API.
+/*  bus_gateway.h — the gateway role's link to the writer: commands out,
+    commit acks back, queries, and a cached copy of the menu.
 
-    Registers its handlers on a civetweb server it is given (its own, or
-    the all-in-one's shared one):
-      GET  /api/v1/menu          the writer's menu
-      POST /api/v1/orders        place an order; 201 only after the
-                                 writer's durable commit ack
-      GET  /api/v1/orders        list, newest first, filters + cursor
-      GET  /api/v1/orders/{id}   one order
-      any other /api/...         404 with a JSON error body
-    Orders are PUSHed to the writer's intake; acks come back on this
-    gateway's own topic "A/<name>/" of the writer's PUB socket.  */
+    Commands are PUSHed to the writer's intake; acks come back on this
+    gateway's own topic "A/<name>/" of the writer's PUB socket.  Every
+    function here is safe to call from many threads at once (civetweb's
+    workers): the HTTP routes (bus_api, bus_compat) are built on it.  */
 
 #ifndef BUS_GATEWAY_H_INCLUDED
 #define BUS_GATEWAY_H_INCLUDED
 
-#include <civetweb.h>
 #include <jansson.h>
+#include "orderbus/bus_codec.h"
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_json.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -24,16 +20,48 @@ extern "C" {
 
 typedef struct _bus_gateway_t bus_gateway_t;
 
-/*  Connect to the writer's endpoints in config and register the handlers
-    on http (borrowed: it must outlive the gateway's handlers, so stop the
-    server before destroying the gateway).  Returns the gateway or NULL
-    with the reason in err[err_cap].  */
-bus_gateway_t *bus_gateway_new (const bus_config_t *config,
-                                struct mg_context *http, char *err,
+/*  Connect to the writer's endpoints in config.  Returns the gateway or
+    NULL with the reason in err[err_cap].  */
+bus_gateway_t *bus_gateway_new (const bus_config_t *config, char *err,
                                 size_t err_cap);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_gateway_destroy (bus_gateway_t **self_p);
+
+/*  This gateway's settings.  */
+const bus_config_t *bus_gateway_config (bus_gateway_t *self);
+
+/*  Send cmd (its origin is set here) and wait for the writer's ack,
+    resending on a doubling schedule until gateway/ack_timeout_ms.
+    Returns 0 with *ack filled (the ack itself may be a refusal), or at
+    once BUS_ERR_UNAVAILABLE when the writer is known to be gone,
+    BUS_ERR_OVERLOADED when gateway/max_inflight commands already wait,
+    or BUS_ERR_TIMEOUT after the deadline.  */
+int bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack);
+
+/*  A query on the writer's sync socket (see bus_sync_call).  */
+int bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
+                       bus_sync_reply_t *reply, zmsg_t **items);
+
+/*  The writer's menu document (refetched when older than a second), a
+    new reference (caller decrefs), with its version; NULL if the writer
+    has none or cannot be reached and no copy was fetched before.  */
+json_t *bus_gateway_menu (bus_gateway_t *self, uint64_t *version);
+
+/*  Check the lines' item and modifier ids against the gateway's copy of
+    the menu, so an unknown one costs no trip to the writer (which checks
+    again: the copy may be stale).  The copy is refetched only when it
+    does not know an id.  0, or BUS_ERR_UNKNOWN_ITEM / BUS_ERR_INVALID with
+    *error naming the field (paths as "items[i]..." when with_items, else
+    the line's own fields).  Without any menu the check is left to the
+    writer.  */
+int bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
+                             uint32_t count, bool with_items,
+                             bus_json_error_t *error);
+
+/*  New JSON object with the gateway's and the writer's counters
+    ("writer": null when it does not answer).  Caller owns.  */
+json_t *bus_gateway_stats (bus_gateway_t *self);
 
 /*  New JSON object describing the gateway's link to the writer, for
     /healthz; *ok is set to whether the writer is reachable.  */

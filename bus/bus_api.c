@@ -1,0 +1,698 @@
+/*  bus_api.c — the native HTTP/JSON API: one route table, one dispatcher,
+    a handler per route.
+
+    A handler either reads a command (body, Idempotency-Key, path fields),
+    hands it to the gateway and turns the writer's ack into a response, or
+    asks the writer a question through the gateway and turns the answer
+    into JSON.  Every refusal is a JSON error body naming the field.  */
+
+#include <czmq.h>
+#include "orderbus/bus_api.h"
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_http.h"
+#include "orderbus/bus_limit.h"
+
+#define S_PARTS_MAX 8        //  path segments after /api/v1/
+#define S_LIST_DEFAULT 50
+
+#define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
+
+struct _bus_api_t {
+    bus_gateway_t *gateway;  //  borrowed
+    bus_auth_t *auth;        //  borrowed
+    bus_limit_t *limit;      //  orders per table
+};
+
+//  One request being served
+typedef struct {
+    bus_api_t *self;
+    struct mg_connection *conn;
+    char *parts[S_PARTS_MAX];   //  the path's segments
+    int count;
+    const char *arg[2];         //  the segments the route's '*'s matched
+    bus_claims_t claims;        //  who is asking
+} s_request_t;
+
+typedef int (s_handler_fn) (s_request_t *r);
+
+//  Who may use a route; a handler may check more (a pad's table)
+typedef enum {
+    S_ANYONE = 1,            //  any valid token
+    S_TABLE,                 //  a pad of the table in the path, or staff
+    S_STAFF,                 //  kitchen or manager
+} s_access_t;
+
+typedef struct {
+    const char *method;
+    const char *pattern;     //  segments, '*' matches any one
+    s_access_t access;
+    s_handler_fn *handler;
+} s_route_t;
+
+//  ---------------------------------------------------------------------
+//  Answers
+
+static int
+s_error (s_request_t *r, int status, int code, const char *message,
+         const char *field)
+{
+    return bus_http_send_error (r->conn, status, bus_errname (code), message,
+                                field);
+}
+
+static int
+s_busy (s_request_t *r, int code, const char *message)
+{
+    json_t *body = bus_json_error (bus_errname (code), message, NULL);
+    bus_http_send_json (r->conn, 503, body, "Retry-After: 1\r\n");
+    json_decref (body);
+    return 503;
+}
+
+static int
+s_json (s_request_t *r, int status, json_t *body, const char *headers)
+{
+    bus_http_send_json (r->conn, status, body, headers);
+    json_decref (body);
+    return status;
+}
+
+//  May the caller act on table?  And, for an order (intake) from a pad,
+//  is the table within its rate?  The limit is there to stop a pad gone
+//  wrong (or a guest tapping away); staff and integrators with staff
+//  tokens are not throttled per table.  0, or the 403 or 429 sent.
+static int
+s_guard_table (s_request_t *r, const char *table, bool intake)
+{
+    if (bus_token_allows_table (&r->claims, table) != 0) {
+        char why[96];
+        snprintf (why, sizeof why, "this token is for table %s only",
+                  r->claims.table);
+        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN, why);
+    }
+    int64_t wait_ms;
+    if (!intake || bus_token_is_staff (&r->claims)
+        || bus_limit_take (r->self->limit, table, zclock_mono (), &wait_ms) == 0)
+        return 0;
+    int64_t wait_s = (wait_ms + 999) / 1000;
+    char headers[48], message[120];
+    snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n", wait_s);
+    snprintf (message, sizeof message, "table %s is ordering too fast; retry "
+              "in %" PRId64 " s", table, wait_s);
+    json_t *body = bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message,
+                                   NULL);
+    return s_json (r, 429, body, headers);
+}
+
+//  The writer names the field in front of its message ("items[0].item_id:
+//  unknown menu item 'x'"); split it back out for the error body.
+static int
+s_refusal (s_request_t *r, const bus_ack_t *ack)
+{
+    int status = ack->status == BUS_ERR_CONFLICT ? 409
+               : ack->status == BUS_ERR_NOT_FOUND ? 404
+               : ack->status == BUS_ERR_UNAVAILABLE ? 503 : 400;
+    char field[64] = "";
+    const char *message = ack->error;
+    const char *colon = strstr (ack->error, ": ");
+    size_t n = colon ? (size_t) (colon - ack->error) : 0;
+    if (colon && n < sizeof field && !memchr (ack->error, ' ', n)) {
+        memcpy (field, ack->error, n);
+        field[n] = '\0';
+        message = colon + 2;
+    }
+    json_t *body = bus_json_error (bus_errname (ack->status), message, field);
+    return s_json (r, status, body,
+                   status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+//  What a committed command answers: the order (201 when placed), the
+//  cart, or the menu item.
+static int
+s_accepted (s_request_t *r, const bus_ack_t *ack)
+{
+    const bus_event_t *event = &ack->event;
+    const char *replayed = ack->duplicate ? "Idempotent-Replayed: true\r\n" : "";
+    char headers[200];
+    snprintf (headers, sizeof headers, "%s", replayed);
+    switch (event->type) {
+    case BUS_EVENT_ORDER_PLACED:
+        snprintf (headers, sizeof headers,
+                  "Location: /api/v1/orders/%" PRIu64 "\r\n%s", event->order.id,
+                  replayed);
+        return s_json (r, 201, bus_json_order (&event->order), headers);
+    case BUS_EVENT_ORDER_STATUS:
+        return s_json (r, 200, bus_json_order (&event->order), headers);
+    case BUS_EVENT_CART:
+        return s_json (r, 200, bus_json_cart (&event->cart), headers);
+    case BUS_EVENT_MENU_ITEM:
+        return s_json (r, 200, json_pack ("{s:{s:s, s:b}}", "item", "id",
+                                          event->item_id, "available",
+                                          event->available), headers);
+    }
+    return s_error (r, 500, BUS_ERR_STORAGE, "unexpected answer", NULL);
+}
+
+//  Hand cmd to the writer and answer with what it said.
+static int
+s_submit (s_request_t *r, bus_cmd_t *cmd)
+{
+    bus_ack_t *ack = malloc (sizeof *ack);
+    if (!ack)
+        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    int rc = bus_gateway_submit (r->self->gateway, cmd, ack);
+    int status;
+    if (rc == BUS_ERR_OVERLOADED)
+        status = s_busy (r, rc, "too many requests are waiting for the writer; "
+                         "retry with the same Idempotency-Key");
+    else if (rc == BUS_ERR_UNAVAILABLE)
+        status = s_busy (r, rc, "the writer is unreachable; retry with the "
+                         "same Idempotency-Key");
+    else if (rc != 0) {
+        char message[200];
+        snprintf (message, sizeof message,
+                  "the writer did not confirm within %d ms; retry with the "
+                  "same Idempotency-Key (it will not be done twice)",
+                  bus_gateway_config (r->self->gateway)->ack_timeout_ms);
+        status = s_busy (r, BUS_ERR_UNAVAILABLE, message);
+    }
+    else
+        status = ack->status ? s_refusal (r, ack) : s_accepted (r, ack);
+    free (ack);
+    return status;
+}
+
+//  ---------------------------------------------------------------------
+//  Reading a command
+
+typedef int (s_parse_fn) (const char *body, size_t len, bus_cmd_t *cmd,
+                          bus_json_error_t *error);
+
+//  The Idempotency-Key header, and the body through parse (if any).  0,
+//  or the status of the error response sent.
+static int
+s_read (s_request_t *r, bus_cmd_t *cmd, s_parse_fn *parse)
+{
+    struct mg_connection *conn = r->conn;
+    const char *key = mg_get_header (conn, "Idempotency-Key");
+    if (!key)
+        return s_error (r, 400, BUS_ERR_INVALID, "missing header: every "
+                        "change needs a unique Idempotency-Key",
+                        "Idempotency-Key");
+    if (bus_strlcpy (cmd->key, key, sizeof cmd->key) != 0 || !bus_valid_key (key))
+        return s_error (r, 400, BUS_ERR_INVALID, "must be 1 to 128 printable "
+                        "ASCII characters", "Idempotency-Key");
+    if (!parse)
+        return 0;
+    if (!bus_http_is_json (conn))
+        return bus_http_send_error (conn, 415, "unsupported_media_type",
+                                    "Content-Type must be application/json",
+                                    NULL);
+    char *body;
+    size_t len;
+    int rc = bus_http_read_body (conn, BUS_HTTP_BODY_MAX, &body, &len);
+    if (rc == BUS_ERR_TOO_BIG)
+        return bus_http_send_error (conn, 413, "too_big", "request body is "
+                                    "larger than 65536 bytes", NULL);
+    if (rc != 0)
+        return s_error (r, 400, BUS_ERR_MALFORMED, "request body ended early",
+                        NULL);
+    bus_json_error_t error;
+    rc = parse (body, len, cmd, &error);
+    free (body);
+    return rc ? s_error (r, 400, rc, error.message, error.field) : 0;
+}
+
+//  A table label from the path, into cmd->table.  0 or the 404 sent.
+static int
+s_path_table (s_request_t *r, const char *label, char *table, size_t cap)
+{
+    if (bus_strlcpy (table, label, cap) == 0 && bus_valid_table (table))
+        return 0;
+    return s_error (r, 404, BUS_ERR_NOT_FOUND, "no such table: table labels "
+                    "are 1 to 32 printable characters", NULL);
+}
+
+//  A positive integer up to max from the path.  0 or the 404 sent.
+static int
+s_path_id (s_request_t *r, const char *text, const char *what, uint64_t max,
+           uint64_t *id)
+{
+    if (bus_http_parse_u64 (text, 1, max, id) == 0)
+        return 0;
+    char message[80];
+    snprintf (message, sizeof message, "no such %s: %s ids are positive "
+              "integers", what, what);
+    return s_error (r, 404, BUS_ERR_NOT_FOUND, message, NULL);
+}
+
+//  Run a command with fields from the path and the body.
+static int
+s_command (s_request_t *r, bus_cmd_type_t type, s_parse_fn *parse,
+           const char *table, uint64_t id)
+{
+    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
+    if (!cmd)
+        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    int status = s_read (r, cmd, parse);
+    cmd->type = type;
+    if (table)
+        bus_strlcpy (cmd->table, table, sizeof cmd->table);
+    if (type == BUS_CMD_SET_STATUS)
+        cmd->order_id = id;
+    else if (type == BUS_CMD_CART_SET_QTY)
+        cmd->line_id = (uint32_t) id;
+    bool intake = type == BUS_CMD_PLACE || type == BUS_CMD_CART_PLACE;
+    if (status == 0 && intake)
+        status = s_guard_table (r, cmd->table, true);
+    bus_json_error_t error;
+    bool lines = type == BUS_CMD_PLACE || type == BUS_CMD_CART_ADD;
+    int rc = status == 0 && lines
+                 ? bus_gateway_check_lines (r->self->gateway, cmd->lines,
+                                            cmd->line_count,
+                                            type == BUS_CMD_PLACE, &error)
+                 : 0;
+    if (rc != 0)
+        status = s_error (r, 400, rc, error.message, error.field);
+    if (status == 0)
+        status = s_submit (r, cmd);
+    free (cmd);
+    return status;
+}
+
+//  ---------------------------------------------------------------------
+//  Commands
+
+static int
+s_place_order (s_request_t *r)
+{
+    return s_command (r, BUS_CMD_PLACE, bus_json_place_cmd, NULL, 0);
+}
+
+static int
+s_move_order (s_request_t *r)
+{
+    uint64_t id;
+    int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &id);
+    return status ? status
+                  : s_command (r, BUS_CMD_SET_STATUS, bus_json_status_cmd,
+                               NULL, id);
+}
+
+static int
+s_cart_add (s_request_t *r)
+{
+    char table[BUS_TABLE_MAX];
+    int status = s_path_table (r, r->arg[0], table, sizeof table);
+    return status ? status
+                  : s_command (r, BUS_CMD_CART_ADD, bus_json_line_cmd, table, 0);
+}
+
+//  PATCH with a quantity, or DELETE: quantity 0
+static int
+s_cart_line (s_request_t *r)
+{
+    char table[BUS_TABLE_MAX];
+    uint64_t line;
+    int status = s_path_table (r, r->arg[0], table, sizeof table);
+    if (!status)
+        status = s_path_id (r, r->arg[1], "line", UINT32_MAX, &line);
+    bool patch = streq (mg_get_request_info (r->conn)->request_method, "PATCH");
+    return status ? status
+                  : s_command (r, BUS_CMD_CART_SET_QTY,
+                               patch ? bus_json_qty_cmd : NULL, table, line);
+}
+
+static int
+s_cart_clear (s_request_t *r)
+{
+    char table[BUS_TABLE_MAX];
+    int status = s_path_table (r, r->arg[0], table, sizeof table);
+    return status ? status
+                  : s_command (r, BUS_CMD_CART_CLEAR, NULL, table, 0);
+}
+
+static int
+s_cart_order (s_request_t *r)
+{
+    char table[BUS_TABLE_MAX];
+    int status = s_path_table (r, r->arg[0], table, sizeof table);
+    return status ? status
+                  : s_command (r, BUS_CMD_CART_PLACE, bus_json_cart_place_cmd,
+                               table, 0);
+}
+
+static int
+s_availability (s_request_t *r)
+{
+    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
+    if (!cmd)
+        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    int status = s_read (r, cmd, bus_json_availability_cmd);
+    if (status == 0 && (bus_strlcpy (cmd->item_id, r->arg[0], sizeof cmd->item_id)
+                        || !bus_valid_item_id (cmd->item_id)))
+        status = s_error (r, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
+    if (status == 0)
+        status = s_submit (r, cmd);
+    free (cmd);
+    return status;
+}
+
+//  ---------------------------------------------------------------------
+//  Queries
+
+//  Ask the writer; on failure the 503 has been sent and is returned.
+static int
+s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
+         zmsg_t **items)
+{
+    if (bus_gateway_query (r->self->gateway, req, reply, items) == 0)
+        return 0;
+    return s_busy (r, BUS_ERR_UNAVAILABLE, "the writer did not answer; try "
+                   "again shortly");
+}
+
+//  A numeric query parameter in [min, max] into *value (left alone when
+//  absent).  0, or the 400 sent.
+static int
+s_param (s_request_t *r, const char *name, uint64_t min, uint64_t max,
+         uint64_t *value)
+{
+    char text[32];
+    int len = bus_http_query (r->conn, name, text, sizeof text);
+    if (len == -1 || (len >= 0 && bus_http_parse_u64 (text, min, max, value) == 0))
+        return 0;
+    char message[80];
+    snprintf (message, sizeof message, "must be an integer from %" PRIu64
+              " to %" PRIu64, min, max);
+    return s_error (r, 400, BUS_ERR_INVALID, message, name);
+}
+
+//  The list filters into req.  0, or the 400 sent.
+static int
+s_list_params (s_request_t *r, bus_sync_req_t *req)
+{
+    static const char *const allowed[] = {"status", "table", "cursor", "limit",
+                                          "from_ms", "to_ms", NULL};
+    char value[64];
+    if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
+        return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
+                        value);
+    bus_status_t status;
+    if (bus_http_query (r->conn, "status", value, sizeof value) >= 0) {
+        if (bus_status_parse (value, &status) != 0)
+            return s_error (r, 400, BUS_ERR_INVALID, "must be one of placed, "
+                            "accepted, preparing, ready, served, cancelled",
+                            "status");
+        req->status = status;
+    }
+    int len = bus_http_query (r->conn, "table", req->table, sizeof req->table);
+    if (len == -2 || (len >= 0 && !bus_valid_table (req->table)))
+        return s_error (r, 400, BUS_ERR_INVALID, "must be 1 to 32 printable "
+                        "characters without '/'", "table");
+    uint64_t limit = S_LIST_DEFAULT, from_ms = 0, to_ms = 0;
+    int rc = s_param (r, "cursor", 1, UINT64_MAX, &req->from);
+    if (!rc)
+        rc = s_param (r, "limit", 1, 1000, &limit);
+    if (!rc)
+        rc = s_param (r, "from_ms", 0, INT64_MAX, &from_ms);
+    if (!rc)
+        rc = s_param (r, "to_ms", 0, INT64_MAX, &to_ms);
+    req->limit = (uint32_t) limit;
+    req->from_ms = (int64_t) from_ms;
+    req->to_ms = (int64_t) to_ms;
+    if (rc == 0 && !bus_token_is_staff (&r->claims)
+        && !streq (req->table, r->claims.table))
+        rc = bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN, "a pad lists its own "
+                              "table's orders only: add ?table=<its table>");
+    return rc;
+}
+
+//  Decode each item frame as an order and append its JSON to array.
+static void
+s_orders_json (zmsg_t *items, json_t *array, size_t count)
+{
+    bus_order_t *order = malloc (sizeof *order);
+    zframe_t *f = zmsg_first (items);
+    for (size_t i = 0; order && f && i < count; i++, f = zmsg_next (items))
+        if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
+            json_array_append_new (array, bus_json_order (order));
+    free (order);
+}
+
+static int
+s_list_orders (s_request_t *r)
+{
+    bus_sync_req_t req = {.op = BUS_SYNC_LIST};
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int status = s_list_params (r, &req);
+    if (status || (status = s_query (r, &req, &reply, &items)))
+        return status;
+    json_t *orders = json_array ();
+    s_orders_json (items, orders, zmsg_size (items));
+    zmsg_destroy (&items);
+    return s_json (r, 200,
+                   json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
+                              reply.next ? json_sprintf ("%" PRIu64, reply.next)
+                                         : json_null ()),
+                   NULL);
+}
+
+static int
+s_get_order (s_request_t *r)
+{
+    bus_sync_req_t req = {.op = BUS_SYNC_GET};
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &req.id);
+    if (status || (status = s_query (r, &req, &reply, &items)))
+        return status;
+    json_t *orders = json_array ();
+    s_orders_json (items, orders, 1);
+    zmsg_destroy (&items);
+    json_t *order = json_array_get (orders, 0);
+    const char *table = json_string_value (json_object_get (order, "table"));
+    if (!order)
+        status = reply.status == BUS_ERR_NOT_FOUND
+                     ? s_error (r, 404, BUS_ERR_NOT_FOUND, "no such order", NULL)
+                     : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+    else if ((status = s_guard_table (r, table, false)) == 0)
+        status = s_json (r, 200, json_incref (order), NULL);
+    json_decref (orders);
+    return status;
+}
+
+//  A table's open orders and cart: {"table", "orders", "cart"}, or just
+//  the cart when cart_only.
+static int
+s_table (s_request_t *r, bool cart_only)
+{
+    bus_sync_req_t req = {.op = BUS_SYNC_TABLE};
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int status = s_path_table (r, r->arg[0], req.table, sizeof req.table);
+    if (status || (status = s_query (r, &req, &reply, &items)))
+        return status;
+    bus_cart_t *cart = malloc (sizeof *cart);
+    zframe_t *last = zmsg_last (items);
+    bool ok = reply.status == 0 && cart && last
+              && bus_cart_decode (zframe_data (last), zframe_size (last), cart) == 0;
+    json_t *body = NULL;
+    if (ok && cart_only)
+        body = bus_json_cart (cart);
+    else if (ok) {
+        json_t *orders = json_array ();
+        s_orders_json (items, orders, zmsg_size (items) - 1);
+        body = json_pack ("{s:s, s:o, s:o}", "table", req.table, "orders",
+                          orders, "cart", bus_json_cart (cart));
+    }
+    free (cart);
+    zmsg_destroy (&items);
+    return body ? s_json (r, 200, body, NULL)
+                : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+}
+
+static int
+s_get_table (s_request_t *r)
+{
+    return s_table (r, false);
+}
+
+static int
+s_get_cart (s_request_t *r)
+{
+    return s_table (r, true);
+}
+
+//  The menu, with an ETag so a pad can poll it cheaply.
+static int
+s_get_menu (s_request_t *r)
+{
+    uint64_t version;
+    json_t *menu = bus_gateway_menu (r->self->gateway, &version);
+    if (!menu)
+        return s_busy (r, BUS_ERR_UNAVAILABLE, "the menu is not available: the "
+                       "writer is unreachable or has no menu");
+    char etag[40], headers[80];
+    snprintf (etag, sizeof etag, "\"menu-%" PRIu64 "\"", version);
+    const char *match = mg_get_header (r->conn, "If-None-Match");
+    if (match && streq (match, etag)) {
+        json_decref (menu);
+        mg_printf (r->conn, "HTTP/1.1 304 Not Modified\r\nETag: %s\r\n"
+                   "Content-Length: 0\r\n\r\n", etag);
+        return 304;
+    }
+    snprintf (headers, sizeof headers, "ETag: %s\r\n", etag);
+    return s_json (r, 200, menu, headers);
+}
+
+static int
+s_get_stats (s_request_t *r)
+{
+    return s_json (r, 200, bus_gateway_stats (r->self->gateway), NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+static const s_route_t s_routes[] = {
+    {"GET", "menu", S_ANYONE, s_get_menu},
+    {"POST", "menu/items/*/availability", S_STAFF, s_availability},
+    {"GET", "orders", S_ANYONE, s_list_orders},
+    {"POST", "orders", S_ANYONE, s_place_order},
+    {"GET", "orders/*", S_ANYONE, s_get_order},
+    {"POST", "orders/*/status", S_STAFF, s_move_order},
+    {"GET", "tables/*", S_TABLE, s_get_table},
+    {"GET", "tables/*/cart", S_TABLE, s_get_cart},
+    {"DELETE", "tables/*/cart", S_TABLE, s_cart_clear},
+    {"POST", "tables/*/cart/items", S_TABLE, s_cart_add},
+    {"PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line},
+    {"DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line},
+    {"POST", "tables/*/cart/order", S_TABLE, s_cart_order},
+    {"GET", "stats", S_STAFF, s_get_stats},
+};
+#define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
+
+//  Does the path match pattern?  Fills r->arg with the '*' segments.
+static bool
+s_matches (s_request_t *r, const char *pattern)
+{
+    char copy[64];
+    snprintf (copy, sizeof copy, "%s", pattern);
+    int i = 0, args = 0;
+    char *save = NULL;
+    for (char *seg = strtok_r (copy, "/", &save); seg;
+         seg = strtok_r (NULL, "/", &save), i++) {
+        if (i >= r->count || (!streq (seg, "*") && !streq (seg, r->parts[i])))
+            return false;
+        if (streq (seg, "*"))
+            r->arg[args++] = r->parts[i];
+    }
+    return i == r->count;
+}
+
+//  Split the path after /api/v1/ into segments, in place.  -1 if there are
+//  too many, or an empty one.
+static int
+s_split (s_request_t *r, char *path)
+{
+    r->count = 0;
+    char *save = NULL;
+    if (!*path || path[strlen (path) - 1] == '/' || strstr (path, "//"))
+        return -1;
+    for (char *seg = strtok_r (path, "/", &save); seg;
+         seg = strtok_r (NULL, "/", &save)) {
+        if (r->count == S_PARTS_MAX)
+            return -1;
+        r->parts[r->count++] = seg;
+    }
+    return 0;
+}
+
+//  A path that matches routes for other methods: 405 with their list.
+static int
+s_not_allowed (s_request_t *r)
+{
+    char allow[64] = "";
+    for (size_t i = 0; i < S_ROUTES; i++)
+        if (s_matches (r, s_routes[i].pattern) && !strstr (allow, s_routes[i].method))
+            snprintf (allow + strlen (allow), sizeof allow - strlen (allow),
+                      "%s%s", *allow ? ", " : "", s_routes[i].method);
+    if (!*allow)
+        return s_error (r, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
+                        "docs/api.md", NULL);
+    char headers[96], message[96];
+    snprintf (headers, sizeof headers, "Allow: %s\r\n", allow);
+    snprintf (message, sizeof message, "use %s", allow);
+    json_t *body = bus_json_error ("method_not_allowed", message, NULL);
+    return s_json (r, 405, body, headers);
+}
+
+//  Check who is asking against the route's access, then serve.
+static int
+s_serve (s_request_t *r, const s_route_t *route)
+{
+    int rc = bus_auth_check (r->self->auth, r->conn, &r->claims);
+    if (rc != 0)
+        return bus_auth_refuse (r->conn, rc, NULL);
+    if (route->access == S_STAFF && !bus_token_is_staff (&r->claims))
+        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN,
+                                "this needs a kitchen or manager token");
+    if (route->access == S_TABLE) {
+        int status = s_guard_table (r, r->arg[0], false);
+        if (status)
+            return status;
+    }
+    return route->handler (r);
+}
+
+static int
+s_dispatch (struct mg_connection *conn, void *cbdata)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    s_request_t r = {(bus_api_t *) cbdata, conn, {NULL}, 0, {NULL, NULL},
+                     {0, "", "", 0}};
+    const char *prefix = "/api/v1/";
+    char path[512];
+    if (strncmp (info->local_uri, prefix, strlen (prefix)) != 0
+        || snprintf (path, sizeof path, "%s", info->local_uri + strlen (prefix))
+               >= (int) sizeof path
+        || s_split (&r, path) != 0)
+        return s_error (&r, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
+                        "docs/api.md", NULL);
+    for (size_t i = 0; i < S_ROUTES; i++)
+        if (streq (info->request_method, s_routes[i].method)
+            && s_matches (&r, s_routes[i].pattern))
+            return s_serve (&r, &s_routes[i]);
+    return s_not_allowed (&r);
+}
+
+bus_api_t *
+bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, struct mg_context *http)
+{
+    bus_api_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    const bus_config_t *config = bus_gateway_config (gateway);
+    self->gateway = gateway;
+    self->auth = auth;
+    self->limit = bus_limit_new (config->table_rate_per_s, config->table_burst,
+                                 S_LIMIT_TABLES);
+    if (!self->limit) {
+        free (self);
+        return NULL;
+    }
+    mg_set_request_handler (http, "/api", s_dispatch, self);
+    return self;
+}
+
+void
+bus_api_destroy (bus_api_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_limit_destroy (&(*self_p)->limit);
+    free (*self_p);
+    *self_p = NULL;
+}
