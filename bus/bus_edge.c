@@ -793,12 +793,15 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
 //  ---------------------------------------------------------------------
 //  Pages
 
+//  /kitchen, /pad, /dashboard: web/<page>.html.  Registered for those
+//  exact paths only, so the URI is always one of them.
 static int
-s_handle_kitchen (struct mg_connection *conn, void *cbdata)
+s_handle_page (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
     char path[BUS_PATH_MAX + 32];
-    snprintf (path, sizeof path, "%s/kitchen.html", self->config.web_root);
+    snprintf (path, sizeof path, "%s%.20s.html", self->config.web_root,
+              mg_get_request_info (conn)->local_uri);
     mg_send_file (conn, path);
     return 200;
 }
@@ -885,7 +888,9 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
                               s_ws_close, self);
     //  Anchored: civetweb also matches a handler's URI as a prefix, and
     //  /kitchen.js must reach the static files, not the page
-    mg_set_request_handler (http, "/kitchen$", s_handle_kitchen, self);
+    mg_set_request_handler (http, "/kitchen$", s_handle_page, self);
+    mg_set_request_handler (http, "/pad$", s_handle_page, self);
+    mg_set_request_handler (http, "/dashboard$", s_handle_page, self);
     mg_set_request_handler (http, "/$", s_handle_root, self);
     zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
                config->events, config->sync, config->web_root);

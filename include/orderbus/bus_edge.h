@@ -14,8 +14,8 @@
                    its room: a pad token watches its table (orders, cart,
                    menu); staff every order and the menu, or one table's
                    room with ?table=T
-    Also serves web/ as static files, /kitchen (web/kitchen.html) and a
-    redirect from / to /kitchen.  */
+    Also serves web/ as static files, the pages /kitchen, /pad and
+    /dashboard (web/<page>.html), and a redirect from / to /kitchen.  */
 
 #ifndef BUS_EDGE_H_INCLUDED
 #define BUS_EDGE_H_INCLUDED
