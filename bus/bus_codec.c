@@ -118,17 +118,20 @@ s_pack_cmd_mods (msgpack_packer *pk, const bus_line_t *line)
         s_pack_str (pk, line->mods[i].id, sizeof line->mods[i].id);
 }
 
-/*  [item_id, qty, note, [mod_id, ...]].  The decoder lets note and the
-    modifiers be left off, but we always write all four elements so one
-    command has one encoding.  */
+/*  [item_id, qty, note, [mod_id, ...]], and the free-text name of an
+    open-menu line when it has one.  The decoder lets note and the
+    modifiers be left off, but we always write the four elements (the
+    fifth only when there is a name) so one command has one encoding.  */
 static void
 s_pack_cmd_line (msgpack_packer *pk, const bus_line_t *line)
 {
-    msgpack_pack_array (pk, 4);
+    msgpack_pack_array (pk, *line->name ? 5 : 4);
     s_pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
     s_pack_str (pk, line->note, sizeof line->note);
     s_pack_cmd_mods (pk, line);
+    if (*line->name)
+        s_pack_str (pk, line->name, sizeof line->name);
 }
 
 /*  [[mod_id, mod_name, delta_cents], ...], as the writer priced them.  */
@@ -277,7 +280,8 @@ bus_cmd_encode (const bus_cmd_t *cmd)
     s_writer_t w;
     s_writer_init (&w);
     msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, 14);
+    //  "open" only when set, so every other command keeps its encoding
+    msgpack_pack_map (pk, cmd->open_menu ? 15 : 14);
     s_put_uint (pk, "v", S_VERSION);
     s_put_int (pk, "type", cmd->type);
     s_put_str (pk, "key", cmd->key, sizeof cmd->key);
@@ -291,6 +295,8 @@ bus_cmd_encode (const bus_cmd_t *cmd)
     s_put_uint (pk, "qty", cmd->qty);
     s_put_str (pk, "item", cmd->item_id, sizeof cmd->item_id);
     s_put_bool (pk, "avail", cmd->available);
+    if (cmd->open_menu)
+        s_put_bool (pk, "open", true);
     s_put_lines (pk, cmd->lines, cmd->line_count, s_pack_cmd_line);
     return s_writer_frame (&w);
 }
@@ -724,11 +730,11 @@ s_read_cmd_mods (const msgpack_object *obj, bus_line_t *line)
 }
 
 /*  [item_id, qty], optionally followed by note, then by the modifier
-    ids; checked as client input.  */
+    ids, then by a free-text name; checked as client input.  */
 static int
 s_read_cmd_line (const msgpack_object *obj, bus_line_t *line)
 {
-    if (!s_is_array (obj, 2, 4))
+    if (!s_is_array (obj, 2, 5))
         return BUS_ERR_INVALID;
     const msgpack_object *item = obj->via.array.ptr;
     uint32_t size = obj->via.array.size;
@@ -741,8 +747,11 @@ s_read_cmd_line (const msgpack_object *obj, bus_line_t *line)
     if (!rc && size >= 3)
         rc = s_valid_str (&item[2], line->note, sizeof line->note,
                           bus_valid_note);
-    if (!rc && size == 4)
+    if (!rc && size >= 4)
         rc = s_read_cmd_mods (&item[3], line);
+    if (!rc && size == 5)
+        rc = s_valid_str (&item[4], line->name, sizeof line->name,
+                          bus_valid_note);
     return rc;
 }
 
@@ -831,6 +840,8 @@ s_read_cmd_fields (const msgpack_object *map, bus_cmd_t *cmd)
     obj = s_get (map, "avail");
     if (!rc && (obj || cmd->type == BUS_CMD_AVAILABILITY))
         rc = s_bool (obj, &cmd->available);
+    if (!rc && (obj = s_get (map, "open")))
+        rc = s_bool (obj, &cmd->open_menu);
     if (!rc && (obj = s_get (map, "lines")))
         rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
                            s_read_cmd_line);
@@ -1254,6 +1265,9 @@ s_fnv_line (uint64_t hash, const bus_line_t *line)
     hash = s_fnv_u32 (hash, line->mod_count);
     for (uint32_t i = 0; i < line->mod_count; i++)
         hash = s_fnv_str (hash, line->mods[i].id, sizeof line->mods[i].id);
+    //  only when present, so stored fingerprints of named-less lines stand
+    if (*line->name)
+        hash = s_fnv_str (hash, line->name, sizeof line->name);
     return hash;
 }
 
@@ -1272,6 +1286,8 @@ bus_cmd_fingerprint (const bus_cmd_t *cmd)
     hash = s_fnv_u32 (hash, cmd->qty);
     hash = s_fnv_str (hash, cmd->item_id, sizeof cmd->item_id);
     hash = s_fnv_u32 (hash, cmd->available);
+    if (cmd->open_menu)   //  as for names: only when set
+        hash = s_fnv_u32 (hash, 0x6f70656e);
     hash = s_fnv_u32 (hash, cmd->line_count);
     for (uint32_t i = 0; i < cmd->line_count; i++)
         hash = s_fnv_line (hash, &cmd->lines[i]);
@@ -2302,13 +2318,21 @@ s_test_fingerprint (void)
     strcpy (b->key, "pad-9-9999");
     strcpy (b->origin, "bar");
     b->lines[0].line_id = 4;
-    strcpy (b->lines[0].name, "Classic Burger");
     strcpy (b->lines[0].station, "grill");
     b->lines[0].unit_cents = 1250;
     strcpy (b->lines[0].mods[0].name, "Extra cheese");
     b->lines[0].mods[0].delta_cents = 100;
     strcpy (b->lines[0].mods[BUS_MODS_MAX - 1].id, "left-over");
     b->lines[BUS_LINES_MAX - 1] = a->lines[0];
+    assert (bus_cmd_fingerprint (b) == base);
+
+    /* an open-menu line's name, and the open flag itself, do  */
+    strcpy (b->lines[0].name, "Chef's special");
+    assert (bus_cmd_fingerprint (b) != base);
+    b->lines[0].name[0] = '\0';
+    b->open_menu = true;
+    assert (bus_cmd_fingerprint (b) != base);
+    b->open_menu = false;
     assert (bus_cmd_fingerprint (b) == base);
 
     /* each asked-for field does  */

@@ -87,9 +87,9 @@ static int
 s_place (s_apply_t *a)
 {
     bus_order_t *order = &a->ack->event.order;
-    int rc = bus_order_price (a->self->menu, a->cmd->lines, a->cmd->line_count,
-                              order->lines, a->ack->error,
-                              sizeof a->ack->error);
+    int rc = (a->cmd->open_menu ? bus_order_price_open : bus_order_price) (
+        a->self->menu, a->cmd->lines, a->cmd->line_count, order->lines,
+        a->ack->error, sizeof a->ack->error);
     if (rc != 0)
         return s_reject (a, rc, "%s", a->ack->error);
     s_order_start (a, order, a->cmd->line_count);

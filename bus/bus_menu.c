@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <czmq.h>
 #include <jansson.h>
 #include "orderbus/bus_error.h"
@@ -349,6 +350,16 @@ bus_menu_find (const bus_menu_t *self, const char *id)
     assert (self);
     return id ? (const bus_menu_item_t *) zhashx_lookup (self->index, id)
               : NULL;
+}
+
+const bus_menu_item_t *
+bus_menu_find_name (const bus_menu_t *self, const char *name)
+{
+    //  Only the seed-compatible routes ask by name: a scan will do
+    for (size_t i = 0; name && i < self->size; i++)
+        if (strcasecmp (self->items[i].name, name) == 0)
+            return &self->items[i];
+    return NULL;
 }
 
 const bus_mod_t *

@@ -55,6 +55,34 @@ bus_order_price (const bus_menu_t *menu, const bus_line_t *in, uint32_t count,
     return 0;
 }
 
+int
+bus_order_price_open (const bus_menu_t *menu, const bus_line_t *in,
+                      uint32_t count, bus_line_t *out, char *err,
+                      size_t err_cap)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        const bus_menu_item_t *item = NULL;
+        if (&out[i] != &in[i])
+            out[i] = in[i];
+        if (strcmp (in[i].item_id, BUS_CUSTOM_ITEM) == 0 && menu)
+            item = bus_menu_find_name (menu, in[i].name);
+        if (item)   //  a known dish after all: price it as such
+            bus_strlcpy (out[i].item_id, item->id, sizeof out[i].item_id);
+        if (item || strcmp (in[i].item_id, BUS_CUSTOM_ITEM) != 0) {
+            int rc = bus_order_price (menu, &out[i], 1, &out[i], err, err_cap);
+            if (rc != 0)
+                return rc;
+        }
+        else {
+            out[i].mod_count = 0;
+            bus_strlcpy (out[i].station, "kitchen", sizeof out[i].station);
+            out[i].unit_cents = 0;
+        }
+        out[i].line_id = i + 1;
+    }
+    return 0;
+}
+
 int64_t
 bus_order_subtotal (const bus_line_t *lines, uint32_t count)
 {
@@ -140,6 +168,25 @@ s_test_pricing (bus_menu_t *menu)
     assert (strstr (err, "items[1].item_id"));
     assert (bus_order_price (NULL, lines, 1, lines, err, sizeof err)
             == BUS_ERR_UNKNOWN_ITEM);
+
+    //  Open menu: by name when it is a dish, free text when it is not
+    memset (lines, 0, sizeof lines);
+    strcpy (lines[0].item_id, BUS_CUSTOM_ITEM);
+    strcpy (lines[0].name, "BURGER");
+    lines[0].qty = 3;
+    strcpy (lines[1].item_id, BUS_CUSTOM_ITEM);
+    strcpy (lines[1].name, "Ice Cream Sundae");
+    lines[1].qty = 1;
+    assert (bus_order_price_open (menu, lines, 2, lines, err, sizeof err) == 0);
+    assert (strcmp (lines[0].item_id, "burger") == 0 && lines[0].unit_cents == 1650);
+    assert (strcmp (lines[0].name, "Burger") == 0 && lines[0].line_id == 1);
+    assert (strcmp (lines[1].item_id, BUS_CUSTOM_ITEM) == 0);
+    assert (strcmp (lines[1].name, "Ice Cream Sundae") == 0);
+    assert (lines[1].unit_cents == 0 && lines[1].line_id == 2);
+    strcpy (lines[0].item_id, BUS_CUSTOM_ITEM);
+    strcpy (lines[0].name, "soup");       //  a dish, but 86'd
+    assert (bus_order_price_open (menu, lines, 1, lines, err, sizeof err)
+            == BUS_ERR_UNAVAILABLE_ITEM);
 }
 
 static void

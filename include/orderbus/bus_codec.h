@@ -13,12 +13,14 @@
 
     Wire shapes (maps with short string keys, "v" is the format version 2;
     a decoder rejects any other version):
-      line (in a cmd):   [item_id, qty, note, [mod_id, ...]]
-                         (note and the modifier list may be left off)
+      line (in a cmd):   [item_id, qty, note, [mod_id, ...], name]
+                         (note and the modifier list may be left off; the
+                         name is there only for an open-menu line)
       line (in order/cart): [line_id, item_id, qty, note, name, station,
                              unit_cents, [[mod_id, mod_name, delta_cents]...]]
       cmd:   {v, type, key, origin, table, note, order, st, ver, line, qty,
-              item, avail, lines: [line...]}   every key always written
+              item, avail, open, lines: [line...]}   every key always
+              written but "open", which is written only when true
       order: {id, seq, ver, st, table, key, origin, note, cms, ums,
               sms: [7 ints, indexed by bus_status_t], sub, tax, total,
               lines: [line...]}

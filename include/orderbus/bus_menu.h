@@ -66,6 +66,11 @@ void bus_menu_destroy (bus_menu_t **self_p);
     for the menu's life.  */
 const bus_menu_item_t *bus_menu_find (const bus_menu_t *self, const char *id);
 
+/*  Find an item by its display name, ignoring case ("burger" finds
+    "Burger"); NULL if there is none.  Borrowed.  */
+const bus_menu_item_t *bus_menu_find_name (const bus_menu_t *self,
+                                           const char *name);
+
 /*  Find a modifier option of item by id; NULL if there is none.  */
 const bus_mod_t *bus_menu_find_mod (const bus_menu_item_t *item,
                                     const char *mod_id);

@@ -26,6 +26,7 @@ extern "C" {
 #define BUS_LINES_MAX 50   /* lines per order or cart                       */
 #define BUS_QTY_MAX 99     /* quantity per line                             */
 #define BUS_MODS_MAX 6     /* modifiers chosen per line                     */
+#define BUS_CUSTOM_ITEM "custom"  /* item_id of a free-text line          */
 
 typedef enum {
     BUS_STATUS_PLACED = 1,
@@ -47,8 +48,9 @@ typedef struct {
 } bus_mod_t;
 
 /*  One line of an order or a cart.  item_id, qty, note and the modifier
-    ids come from the client; everything else is filled in by the writer
-    from the menu.  line_id numbers a cart's lines (stable while the cart
+    ids come from the client (and the name, for a free-text line of an
+    open-menu order); everything else is filled in by the writer from the
+    menu.  line_id numbers a cart's lines (stable while the cart
     lives) and an order's lines 1..n.  */
 typedef struct {
     uint32_t line_id;
@@ -122,6 +124,10 @@ typedef struct {
     uint32_t qty;
     char item_id[BUS_ID_MAX];
     bool available;
+    bool open_menu;            /* PLACE: a line whose item_id is not on the
+                                  menu is kept as a free-text line named by
+                                  its name, at no price (seed-compatible
+                                  routes in open-menu mode)              */
     uint32_t line_count;
     bus_line_t lines[BUS_LINES_MAX];
 } bus_cmd_t;

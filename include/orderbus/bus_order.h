@@ -24,6 +24,14 @@ int bus_order_price (const bus_menu_t *menu, const bus_line_t *in,
                      uint32_t count, bus_line_t *out, char *err,
                      size_t err_cap);
 
+/*  The same for an open-menu order: a line whose item_id is
+    BUS_CUSTOM_ITEM names its item by name; it is priced as the menu item
+    of that name if there is one (and it is available), and otherwise kept
+    as a free-text line at no price.  */
+int bus_order_price_open (const bus_menu_t *menu, const bus_line_t *in,
+                          uint32_t count, bus_line_t *out, char *err,
+                          size_t err_cap);
+
 /*  Sum of qty * unit_cents over lines.  */
 int64_t bus_order_subtotal (const bus_line_t *lines, uint32_t count);
 
