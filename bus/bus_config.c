@@ -119,6 +119,12 @@ static const s_setting_t s_settings[] = {
     {"--table-burst", NULL, "limits/table_burst", S_INT,
      S_FIELD (table_burst), 1, 10000, S_GATEWAY | S_UP, "N",
      "orders a table may place at once before the rate applies"},
+    {"--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
+     S_GATEWAY | S_EDGE | S_UP, "0|1",
+     "serve the seed systems' routes (no tokens: see docs/compat.md)"},
+    {"--open-menu", NULL, "compat/open_menu", S_INT, S_FIELD (open_menu), 0,
+     1, S_GATEWAY | S_UP, "0|1",
+     "seed routes take any item name (free-text lines)"},
     {"--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
      "log every message"},
     {"--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
@@ -509,6 +515,8 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->ws_ping_ms = 5000;
     config->table_rate_per_s = 2;
     config->table_burst = 10;
+    //  the all-in-one demo speaks the seed systems' API too
+    config->compat = config->open_menu = role == BUS_ROLE_UP;
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;

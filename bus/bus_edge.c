@@ -41,7 +41,8 @@ typedef enum {
     S_FOR_ONE = 1,   //  addressed to one browser (a snapshot, an error)
     S_ORDER,
     S_CART,
-    S_MENU
+    S_MENU,
+    S_SEED           //  a new order in the seed systems' shape (/ws/orders)
 } s_kind_t;
 
 //  A message for browsers, shared by every queue it is in
@@ -49,6 +50,7 @@ typedef struct {
     atomic_int refs;
     s_kind_t kind;
     char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
+    uint64_t order_id;           //  S_SEED: which
     size_t len;
     char text[];
 } s_msg_t;
@@ -56,6 +58,8 @@ typedef struct {
 typedef struct s_client {
     struct mg_connection *conn;
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
+    bool seed;                    //  a seed systems' client on /ws/orders
+    uint64_t seed_after;          //  ...that has every order up to this id
     pthread_t sender;             //  writes the queue out
     pthread_mutex_t lock;         //  guards the fields below
     pthread_cond_t cond;
@@ -83,6 +87,7 @@ struct _bus_edge_t {
     json_t *carts;                //  carts by table
     s_client_t *clients;          //  connected browsers
     size_t client_count;
+    size_t seed_count;            //  ...of which on /ws/orders
     s_msg_t **ring;               //  the last ring_cap event messages,
     size_t ring_cap;              //  for resume_from; contiguous up to seq
     size_t ring_len;
@@ -246,8 +251,13 @@ s_client_destroy (s_client_t **client_p)
 static bool
 s_wants (const s_client_t *client, const s_msg_t *msg)
 {
+    if (client->seed)
+        return msg->kind == S_FOR_ONE
+               || (msg->kind == S_SEED && msg->order_id > client->seed_after);
     if (msg->kind == S_FOR_ONE || msg->kind == S_MENU)
         return true;
+    if (msg->kind == S_SEED)
+        return false;
     if (!*client->table)
         return msg->kind == S_ORDER;
     return streq (msg->table, client->table);
@@ -395,6 +405,22 @@ s_fold (bus_edge_t *self, const bus_event_t *event, json_t *json)
     }
 }
 
+//  A new order, for the seed systems' clients.  Edge lock held.
+static void
+s_apply_seed (bus_edge_t *self, const bus_order_t *order)
+{
+    json_t *json = json_pack ("{s:s, s:o}", "type", "new_order", "order",
+                              bus_json_seed_order (order));
+    s_msg_t *msg = json ? s_msg_new (json, S_SEED, order->table) : NULL;
+    if (msg) {
+        msg->order_id = order->id;
+        for (s_client_t *c = self->clients; c; c = c->next)
+            s_deliver (self, c, msg);
+    }
+    s_msg_unref (&msg);
+    json_decref (json);
+}
+
 //  Apply the next event in sequence and queue it for every browser whose
 //  room it concerns.
 static void
@@ -415,6 +441,8 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
     }
     else   //  out of memory: browsers would miss this event, so resync
         self->synced = false;
+    if (self->seed_count && event->type == BUS_EVENT_ORDER_PLACED)
+        s_apply_seed (self, &event->order);
     pthread_mutex_unlock (&self->lock);
     json_decref (json);
 }
@@ -758,7 +786,8 @@ s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
     if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
         return 0;
     s_client_t *client = (s_client_t *) mg_get_user_connection_data (conn);
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT && client) {
+    //  The seed systems read what their clients sent and ignored it
+    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT && client && !client->seed) {
         json_t *msg = json_pack ("{s:s, s:s}", "type", "error", "message",
                                  "this socket only sends: use the HTTP API "
                                  "to change orders");
@@ -784,10 +813,85 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
         if (*p == client) {
             *p = client->next;
             self->client_count--;
+            self->seed_count -= client->seed;
             break;
         }
     pthread_mutex_unlock (&self->lock);
     s_client_destroy (&client);
+}
+
+//  ---------------------------------------------------------------------
+//  /ws/orders, as the seed systems served it: {"type": "initial",
+//  "orders": [every order, newest first]}, then {"type": "new_order"} for
+//  each order placed, nothing else.  No token: those clients never had
+//  one (docs/compat.md).
+
+//  Every order, newest first, in the seed shape; *seq is the writer's
+//  sequence the list is consistent with, *top the newest id.  NULL if the
+//  writer did not answer.
+static json_t *
+s_seed_all (bus_edge_t *self, uint64_t *seq, uint64_t *top)
+{
+    json_t *orders = json_array ();
+    bus_order_t *order = malloc (sizeof *order);
+    bus_sync_req_t req = {.op = BUS_SYNC_LIST, .limit = S_REPLAY_PAGE};
+    *top = 0;
+    do {
+        bus_sync_reply_t reply;
+        zmsg_t *items = NULL;
+        if (!order || bus_sync_call (self->sync, &req, &reply, &items) != 0
+            || reply.status != 0) {
+            zmsg_destroy (&items);
+            json_decref (orders);
+            free (order);
+            return NULL;
+        }
+        if (!req.from)
+            *seq = reply.seq;
+        for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items))
+            if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0) {
+                *top = order->id > *top ? order->id : *top;
+                json_array_append_new (orders, bus_json_seed_order (order));
+            }
+        zmsg_destroy (&items);
+        req.from = reply.next;
+    } while (req.from);
+    free (order);
+    return orders;
+}
+
+//  The list is read outside the lock; if events were applied meanwhile
+//  that it may not hold, read it again.  The client then gets only the
+//  orders newer than the newest it was given.
+static void
+s_seed_ready (struct mg_connection *conn, void *cbdata)
+{
+    bus_edge_t *self = (bus_edge_t *) cbdata;
+    s_client_t *client = s_client_new (conn, "", (size_t) self->config.client_queue);
+    if (!client)
+        return;
+    client->seed = true;
+    mg_set_user_connection_data (conn, client);
+    for (int attempt = 0; attempt < 3; attempt++) {
+        uint64_t seq = 0, top = 0;
+        json_t *orders = s_seed_all (self, &seq, &top);
+        pthread_mutex_lock (&self->lock);
+        if (!orders || seq >= self->seq || attempt == 2) {
+            client->seed_after = top;
+            json_t *initial = json_pack ("{s:s, s:o}", "type", "initial", "orders",
+                                         orders ? orders : json_array ());
+            s_deliver_json (self, client, initial);
+            json_decref (initial);
+            client->next = self->clients;
+            self->clients = client;
+            self->client_count++;
+            self->seed_count++;
+            pthread_mutex_unlock (&self->lock);
+            return;
+        }
+        pthread_mutex_unlock (&self->lock);
+        json_decref (orders);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -884,8 +988,11 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         snprintf (err, err_cap, "cannot start the edge's thread");
         goto fail;
     }
-    mg_set_websocket_handler (http, "/ws", s_ws_connect, s_ws_ready, s_ws_data,
+    mg_set_websocket_handler (http, "/ws$", s_ws_connect, s_ws_ready, s_ws_data,
                               s_ws_close, self);
+    if (config->compat)
+        mg_set_websocket_handler (http, "/ws/orders$", NULL, s_seed_ready,
+                                  s_ws_data, s_ws_close, self);
     //  Anchored: civetweb also matches a handler's URI as a prefix, and
     //  /kitchen.js must reach the static files, not the page
     mg_set_request_handler (http, "/kitchen$", s_handle_page, self);

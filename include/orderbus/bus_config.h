@@ -35,6 +35,9 @@
       limits
           table_rate_per_s = 2          orders per second per table, 1..1000
           table_burst = 10              orders a table may place at once, 1..10000
+      compat
+          enabled = 0                   1: seed systems' routes (up: 1)
+          open_menu = 0                 1: any item name accepted (up: 1)
 
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
@@ -42,7 +45,7 @@
       --listen ADDR  --http-port N  --http-threads N  --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
       --ws-ping-ms N  --secret-file FILE  --table-rate N  --table-burst N
-      -v/--verbose  -h/--help
+      --compat 0|1  --open-menu 0|1  -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
 #ifndef BUS_CONFIG_H_INCLUDED
@@ -91,6 +94,8 @@ typedef struct {
     char secret_file[BUS_PATH_MAX];   /* "" = no authentication */
     int table_rate_per_s;
     int table_burst;
+    int compat;                       /* 1: serve the seed-compatible routes */
+    int open_menu;                    /* 1: they take any item name          */
     bool verbose;
     bool help;                        /* -h/--help was given */
 } bus_config_t;
