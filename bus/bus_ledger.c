@@ -49,6 +49,15 @@ s_reject (s_apply_t *a, int status, const char *fmt, ...)
     return 0;
 }
 
+//  Refuse the command with the reason a rule already wrote into the ack.
+static int
+s_refuse (s_apply_t *a, int status)
+{
+    a->ack->status = status;
+    atomic_fetch_add (&a->self->rejected, 1);
+    return 0;
+}
+
 //  Append event (of type) and hand it to the caller's emit.
 static int
 s_emit (s_apply_t *a, bus_event_t *event, bus_event_type_t type)
@@ -91,7 +100,7 @@ s_place (s_apply_t *a)
         a->self->menu, a->cmd->lines, a->cmd->line_count, order->lines,
         a->ack->error, sizeof a->ack->error);
     if (rc != 0)
-        return s_reject (a, rc, "%s", a->ack->error);
+        return s_refuse (a, rc);
     s_order_start (a, order, a->cmd->line_count);
     return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_PLACED);
 }
@@ -109,7 +118,7 @@ s_set_status (s_apply_t *a)
     rc = bus_order_move (order, (bus_status_t) a->cmd->status, a->cmd->version,
                          a->now, a->ack->error, sizeof a->ack->error);
     if (rc != 0)
-        return s_reject (a, rc, "%s", a->ack->error);
+        return s_refuse (a, rc);
     return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_STATUS);
 }
 
@@ -137,14 +146,15 @@ s_cart_add (s_apply_t *a)
     int rc = bus_order_price (a->self->menu, a->cmd->lines, 1, line, err,
                               sizeof a->ack->error);
     if (rc != 0) {   //  the cart body has no items[]: name its own field
-        const char *path = strncmp (err, "items[0].", 9) == 0 ? err + 9 : err;
-        return s_reject (a, rc, "%s", path);
+        if (strncmp (err, "items[0].", 9) == 0)
+            memmove (err, err + 9, strlen (err + 9) + 1);
+        return s_refuse (a, rc);
     }
     if ((rc = s_cart_load (a, cart)) != 0)
         return rc;
     rc = bus_cart_add (cart, line, a->now, err, sizeof a->ack->error);
     if (rc != 0)
-        return s_reject (a, rc, "%s", err);
+        return s_refuse (a, rc);
     return s_emit (a, &a->ack->event, BUS_EVENT_CART);
 }
 
@@ -158,7 +168,7 @@ s_cart_set_qty (s_apply_t *a)
     rc = bus_cart_set_qty (cart, a->cmd->line_id, a->cmd->qty, a->now,
                            a->ack->error, sizeof a->ack->error);
     if (rc != 0)
-        return s_reject (a, rc, "%s", a->ack->error);
+        return s_refuse (a, rc);
     return s_emit (a, &a->ack->event, BUS_EVENT_CART);
 }
 
@@ -195,7 +205,7 @@ s_cart_place (s_apply_t *a)
     rc = bus_order_price (a->self->menu, cart->lines, cart->line_count,
                           order->lines, a->ack->error, sizeof a->ack->error);
     if (rc != 0)
-        return s_reject (a, rc, "%s", a->ack->error);
+        return s_refuse (a, rc);
     s_order_start (a, order, cart->line_count);
     rc = s_emit (a, &a->ack->event, BUS_EVENT_ORDER_PLACED);
     if (rc != 0)

@@ -4,6 +4,7 @@
 #include <czmq.h>
 #include "orderbus/bus_api.h"
 #include "orderbus/bus_auth.h"
+#include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
@@ -17,6 +18,7 @@ typedef struct {
     struct mg_context *http;
     bus_gateway_t *gateway;
     bus_api_t *api;
+    bus_compat_t *compat;    //  the seed systems' routes, when compat is on
     bus_edge_t *edge;
 } s_node_t;
 
@@ -68,7 +70,9 @@ s_start (s_node_t *node, char *err, size_t err_cap)
         if (!node->gateway)
             return -1;
         node->api = bus_api_new (node->gateway, node->auth, node->http);
-        if (!node->api) {
+        if (config->compat)
+            node->compat = bus_compat_new (node->gateway, node->auth, node->http);
+        if (!node->api || (config->compat && !node->compat)) {
             snprintf (err, err_cap, "out of memory");
             return -1;
         }
@@ -87,6 +91,7 @@ s_stop (s_node_t *node)
 {
     bus_http_stop (&node->http);
     bus_edge_destroy (&node->edge);
+    bus_compat_destroy (&node->compat);
     bus_api_destroy (&node->api);
     bus_gateway_destroy (&node->gateway);
     bus_auth_destroy (&node->auth);
@@ -149,7 +154,7 @@ s_up_secret (bus_config_t *config, char *err, size_t err_cap)
     if (zsys_file_exists (config->secret_file))
         return 0;
     if (zsys_dir_create ("%s", config->data_dir) != 0) {
-        snprintf (err, err_cap, "cannot create data directory '%s'",
+        snprintf (err, err_cap, "cannot create data directory '%.400s'",
                   config->data_dir);
         return -1;
     }
@@ -161,7 +166,7 @@ bus_node_run (const bus_config_t *settings)
 {
     bus_config_t copy = *settings;
     bus_config_t *config = &copy;
-    s_node_t node = {config, NULL, NULL, NULL, NULL, NULL, NULL};
+    s_node_t node = {config, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     char err[512] = "";
     if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
         || s_start (&node, err, sizeof err) != 0) {

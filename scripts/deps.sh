@@ -12,6 +12,7 @@ packages=(build-essential cmake pkg-config curl
           libcivetweb-dev libjansson-dev libsodium-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
+  packages+=(python3-requests python3-websockets)   # seed-style API client
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
