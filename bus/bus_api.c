@@ -13,6 +13,10 @@
 #include "orderbus/bus_limit.h"
 
 #define S_PARTS_MAX 8        //  path segments after /api/v1/
+
+//  docs/openapi.json, embedded at build time (cmake/embed.cmake)
+extern const char bus_openapi_doc[];
+extern const size_t bus_openapi_doc_len;
 #define S_LIST_DEFAULT 50
 
 #define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
@@ -668,6 +672,19 @@ s_dispatch (struct mg_connection *conn, void *cbdata)
     return s_not_allowed (&r);
 }
 
+//  GET /api/openapi.json: the API's description; anyone may read it.
+static int
+s_openapi (struct mg_connection *conn, void *cbdata)
+{
+    if (!streq (mg_get_request_info (conn)->request_method, "GET"))
+        return bus_http_send_error (conn, 405, "method_not_allowed", "use GET",
+                                    NULL);
+    mg_printf (conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+               "Content-Length: %zu\r\n\r\n", bus_openapi_doc_len);
+    mg_write (conn, bus_openapi_doc, bus_openapi_doc_len);
+    return 200;
+}
+
 bus_api_t *
 bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, struct mg_context *http)
 {
@@ -684,6 +701,7 @@ bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, struct mg_context *http)
         return NULL;
     }
     mg_set_request_handler (http, "/api", s_dispatch, self);
+    mg_set_request_handler (http, "/api/openapi.json", s_openapi, self);
     return self;
 }
 
