@@ -11,6 +11,7 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_limit.h"
+#include "orderbus/bus_report.h"
 
 #define S_PARTS_MAX 8        //  path segments after /api/v1/
 
@@ -20,6 +21,8 @@ extern const size_t bus_openapi_doc_len;
 #define S_LIST_DEFAULT 50
 
 #define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
+#define S_DAY_MS (24 * 3600 * (int64_t) 1000)
+#define S_REPORT_DAYS_MAX 366 //  a report's range: bounds the writer's work
 
 struct _bus_api_t {
     bus_gateway_t *gateway;  //  borrowed
@@ -551,6 +554,62 @@ s_get_menu (s_request_t *r)
     return s_json (r, 200, menu, headers);
 }
 
+//  One end of a report's range, when given.  0, or the 400 sent.
+static int
+s_report_time (s_request_t *r, const char *name, int64_t *ms)
+{
+    char text[64];
+    int len = bus_http_query (r->conn, name, text, sizeof text);
+    if (len == -1 || (len >= 0 && bus_report_time_parse (text, ms) == 0))
+        return 0;
+    return s_error (r, 400, BUS_ERR_INVALID, "must be a UTC time as "
+                    "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z or milliseconds since "
+                    "the epoch", name);
+}
+
+//  ?from=&to=: to defaults to now, from to a day before to.  0, or the
+//  400 sent.
+static int
+s_report_params (s_request_t *r, bus_sync_req_t *req)
+{
+    static const char *const allowed[] = {"from", "to", NULL};
+    char value[64];
+    if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
+        return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
+                        value);
+    req->to_ms = zclock_time ();
+    int status = s_report_time (r, "to", &req->to_ms);
+    req->from_ms = req->to_ms - S_DAY_MS;
+    if (status || (status = s_report_time (r, "from", &req->from_ms)))
+        return status;
+    if (req->from_ms < 0 || req->from_ms >= req->to_ms
+        || req->to_ms - req->from_ms > S_REPORT_DAYS_MAX * S_DAY_MS)
+        return s_error (r, 400, BUS_ERR_INVALID, "must be before to, and at "
+                        "most 366 days before it", "from");
+    return 0;
+}
+
+static int
+s_get_report (s_request_t *r)
+{
+    if (bus_token_allows_role (&r->claims, BUS_TOKEN_MANAGER) != 0)
+        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN,
+                                "reports need a manager token");
+    bus_sync_req_t req = {.op = BUS_SYNC_REPORT};
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int status = s_report_params (r, &req);
+    if (status || (status = s_query (r, &req, &reply, &items)))
+        return status;
+    zframe_t *frame = reply.status == 0 ? zmsg_first (items) : NULL;
+    json_t *report = frame ? json_loadb ((const char *) zframe_data (frame),
+                                         zframe_size (frame), 0, NULL)
+                           : NULL;
+    zmsg_destroy (&items);
+    return report ? s_json (r, 200, report, NULL)
+                  : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+}
+
 static int
 s_get_stats (s_request_t *r)
 {
@@ -575,6 +634,7 @@ static const s_route_t s_routes[] = {
     {"DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line},
     {"POST", "tables/*/cart/order", S_TABLE, s_cart_order},
     {"GET", "stats", S_STAFF, s_get_stats},
+    {"GET", "report", S_STAFF, s_get_report},
 };
 #define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
 

@@ -1120,7 +1120,7 @@ s_read_sync_req (const msgpack_object *map, void *out)
     if (!rc)
         rc = s_read_version (map);
     if (!rc)
-        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_TABLE, &op);
+        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_REPORT, &op);
     req->op = (bus_sync_op_t) op;
     if (!rc)
         rc = s_u64 (s_get (map, "rid"), &req->rid);
@@ -2212,7 +2212,7 @@ s_test_other_round_trips (void)
         .from_ms = INT64_MIN, .to_ms = INT64_MAX}, req2;
     s_test_fill (req.table, BUS_TABLE_MAX - 1, 'T');
     s_test_fill (req.name, BUS_NAME_MAX - 1, 'n');
-    for (int op = BUS_SYNC_SNAPSHOT; op <= BUS_SYNC_TABLE; op++) {
+    for (int op = BUS_SYNC_SNAPSHOT; op <= BUS_SYNC_REPORT; op++) {
         req.op = (bus_sync_op_t) op;
         frame = s_test_stable (bus_sync_req_encode (&req),
                                bus_sync_req_encode (&req));
@@ -2613,11 +2613,11 @@ s_test_enums (void)
     free (event);
 
     bus_sync_req_t req = {.op = BUS_SYNC_GET, .rid = 1, .id = 7};
-    for (int op = 0; op <= BUS_SYNC_TABLE + 1; op++) {
+    for (int op = 0; op <= BUS_SYNC_REPORT + 1; op++) {
         req.op = (bus_sync_op_t) op;
         frame = bus_sync_req_encode (&req);
         assert (s_test_rc (S_TEST_REQ, frame)
-                == (op >= BUS_SYNC_SNAPSHOT && op <= BUS_SYNC_TABLE
+                == (op >= BUS_SYNC_SNAPSHOT && op <= BUS_SYNC_REPORT
                     ? 0 : BUS_ERR_INVALID));
         zframe_destroy (&frame);
     }

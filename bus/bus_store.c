@@ -38,6 +38,7 @@ struct _bus_store_t {
     MDB_env *env;                //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu, carts;
     pthread_rwlock_t lock;       //  read: any txn; write: map resize
+    bool readonly;               //  bus_store_open_readonly: reads only
     MDB_txn *txn;                //  the writer's open batch, or NULL
     _Atomic uint64_t last_seq;   //  committed, readable from any thread
     uint64_t last_order_id;      //  committed, writer thread only
@@ -236,7 +237,8 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
     if (rc == 0)
         rc = mdb_env_set_mapsize (self->env, 0);
     if (rc == 0)
-        rc = mdb_env_open (self->env, dir, MDB_NOTLS, 0644);
+        rc = mdb_env_open (self->env, dir,
+                           MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0), 0644);
     if (rc == 0)
         rc = mdb_env_info (self->env, &info);
     //  no transaction ever committed: the file is new
@@ -245,7 +247,9 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
     return s_check (rc, dir);
 }
 
-//  Open (creating) the databases and load the counters, in one txn.
+//  Open (creating) the databases and load the counters, in one txn.  A
+//  read-only store opens them in a read txn, whose commit keeps the
+//  handles; a missing one means the environment is not orderbus's.
 static int
 s_dbs_open (bus_store_t *self)
 {
@@ -256,12 +260,14 @@ s_dbs_open (bus_store_t *self)
         {"carts", &self->carts},
     };
     MDB_txn *txn;
-    int rc = mdb_txn_begin (self->env, NULL, 0, &txn);
+    int rc = mdb_txn_begin (self->env, NULL,
+                            self->readonly ? MDB_RDONLY : 0, &txn);
     if (rc != 0)
         return s_check (rc, "open databases");
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
-        rc = mdb_dbi_open (txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
-    rc = s_check (rc, "open databases");
+        rc = mdb_dbi_open (txn, dbs[i].name,
+                           self->readonly ? 0 : MDB_CREATE, dbs[i].dbi);
+    rc = rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
     uint64_t seq = 0;
     if (rc == 0)
         rc = s_meta_get (self, txn, "last_seq", &seq);
@@ -288,6 +294,42 @@ bus_store_new (const char *dir, size_t map_size, int *err)
     rc = self->dir ? s_mkdir_p (dir) : BUS_ERR_NOMEM;
     if (rc == 0)
         rc = s_env_open (self, dir, map_size ? map_size : S_MAP_DEFAULT);
+    if (rc == 0)
+        rc = s_dbs_open (self);
+    if (rc != 0)
+        goto fail;
+    return self;
+
+fail:
+    bus_store_destroy (&self);
+    if (err)
+        *err = rc;
+    return NULL;
+}
+
+//  Touch nothing unless dir holds an LMDB data file: opening a directory
+//  without one would leave LMDB's lock file behind in it.
+bus_store_t *
+bus_store_open_readonly (const char *dir, int *err)
+{
+    int rc = BUS_ERR_NOMEM;
+    bus_store_t *self = s_alloc ();
+    if (!self)
+        goto fail;
+    self->readonly = true;
+    self->dir = strdup (dir ? dir : "");
+    char *data = self->dir ? zsys_sprintf ("%s/data.mdb", self->dir) : NULL;
+    if (data)
+        rc = zsys_file_exists (data) ? 0 : BUS_ERR_NOT_FOUND;
+    zstr_free (&data);
+    //  map size 0: whatever the writer has recorded in the file
+    if (rc == 0)
+        rc = s_env_open (self, self->dir, 0);
+    //  A reader killed mid-read (an export stopped with Ctrl-C) leaves its
+    //  slot taken, and the pages it saw pinned, until someone clears it
+    int dead;
+    if (rc == 0)
+        rc = s_check (mdb_reader_check (self->env, &dead), "reader check");
     if (rc == 0)
         rc = s_dbs_open (self);
     if (rc != 0)
@@ -332,7 +374,7 @@ bus_store_map_size (bus_store_t *self)
 int
 bus_store_begin (bus_store_t *self)
 {
-    assert (self->txn == NULL);
+    assert (!self->readonly && self->txn == NULL);
     pthread_rwlock_rdlock (&self->lock);
     int rc = self->env ? mdb_txn_begin (self->env, NULL, 0, &self->txn) : EIO;
     if (rc != 0) {
@@ -520,7 +562,7 @@ bus_store_abort (bus_store_t *self)
 int
 bus_store_grow (bus_store_t *self)
 {
-    assert (self->txn == NULL);
+    assert (!self->readonly && self->txn == NULL);
     MDB_envinfo info;
     pthread_rwlock_wrlock (&self->lock);
     int rc = mdb_env_info (self->env, &info);
@@ -539,7 +581,7 @@ bus_store_grow (bus_store_t *self)
 int
 bus_store_reopen (bus_store_t *self)
 {
-    assert (self->txn == NULL);
+    assert (!self->readonly && self->txn == NULL);
     MDB_envinfo info;
     pthread_rwlock_wrlock (&self->lock);
     size_t size = self->env && mdb_env_info (self->env, &info) == 0
@@ -591,7 +633,7 @@ bus_store_menu_set (bus_store_t *self, const char *json, size_t len)
 int
 bus_store_menu_put (bus_store_t *self, const char *json, size_t len)
 {
-    assert (self->txn == NULL);
+    assert (!self->readonly && self->txn == NULL);
     MDB_txn *txn;
     pthread_rwlock_rdlock (&self->lock);
     int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), "menu put");
@@ -1483,6 +1525,137 @@ s_test_reopen (const char *dir)
     bus_store_destroy (&store);
 }
 
+//  A plain LMDB environment, without orderbus's databases, in dir.
+static void
+s_test_foreign_env (const char *dir)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    assert (mkdir (dir, 0755) == 0);
+    assert (mdb_env_create (&env) == 0);
+    assert (mdb_env_open (env, dir, 0, 0644) == 0);
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
+    assert (mdb_txn_commit (txn) == 0);
+    mdb_env_close (env);
+}
+
+static int
+s_test_die (const void *data, size_t size, void *arg)
+{
+    _exit (0);
+}
+
+static int
+s_test_reader_line (const char *line, void *arg)
+{
+    (*(int *) arg)++;
+    return 0;
+}
+
+//  Readers LMDB lists in store's lock file (it adds a header line).
+static int
+s_test_readers (bus_store_t *store)
+{
+    int lines = 0;
+    assert (mdb_reader_list (store->env, s_test_reader_line, &lines) >= 0);
+    return lines - 1;
+}
+
+//  Run fn (dir) in a child process, which must exit 0.
+static void
+s_test_child (void (*fn) (const char *), const char *dir)
+{
+    fflush (NULL);
+    pid_t pid = fork ();
+    assert (pid >= 0);
+    if (pid == 0) {
+        fn (dir);
+        _exit (0);
+    }
+    int status;
+    assert (waitpid (pid, &status, 0) == pid);
+    assert (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+}
+
+static void
+s_test_die_reading (const char *dir)
+{
+    bus_store_t *store = bus_store_open_readonly (dir, NULL);
+    bus_store_filter_t filter = {0};
+    uint64_t next;
+    bus_store_list (store, &filter, 0, 10, s_test_die, NULL, &next);
+    _exit (1);
+}
+
+static void
+s_test_open_close (const char *dir)
+{
+    bus_store_t *store = bus_store_open_readonly (dir, NULL);
+    assert (store);
+    bus_store_destroy (&store);
+}
+
+//  While the writer has the environment open, a reader that dies inside
+//  its read transaction leaves its slot taken (LMDB resets the table only
+//  when nobody has it open); the next read-only open clears it.
+static void
+s_test_dead_reader (const char *dir)
+{
+    bus_store_t *writer = bus_store_new (dir, 0, NULL);
+    assert (writer && s_test_readers (writer) == 0);
+    s_test_child (s_test_die_reading, dir);
+    assert (s_test_readers (writer) == 1);
+    s_test_child (s_test_open_close, dir);
+    assert (s_test_readers (writer) == 0);
+    bus_store_destroy (&writer);
+}
+
+//  dir (left by s_test_reopen) read as another process would: every
+//  read-side call works, nothing is created where there is no store.
+static void
+s_test_readonly (const char *root, const char *dir)
+{
+    int err = 0;
+    bus_store_t *store = bus_store_open_readonly (dir, &err);
+    assert (store);
+    uint64_t last = bus_store_last_seq (store);
+    assert (last == S_TEST_ORDERS + 3);
+    bus_order_t order;
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    assert (order.status == BUS_STATUS_SERVED);
+    s_test_replay (store, 1, 1000, last);
+    s_test_list_walk (store, 0, NULL, 5);
+    s_test_time_filter (store);
+    s_test_seen_t seen = {0};
+    uint64_t seq;
+    assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
+    assert (seq == last && seen.count > 0);
+    char *json;
+    size_t len;
+    uint64_t version;
+    assert (bus_store_menu_get (store, &json, &len, &version) == 0);
+    assert (len == 2 && version == 2);
+    free (json);
+    assert (bus_store_menu_is_source (store, "{}", 2));
+    bus_store_destroy (&store);
+    s_test_dead_reader (dir);
+
+    char path[256];
+    snprintf (path, sizeof path, "%s/none", root);
+    assert (!bus_store_open_readonly (path, &err) && err == BUS_ERR_NOT_FOUND);
+    assert (!zsys_file_exists (path));
+    snprintf (path, sizeof path, "%s/empty", root);
+    assert (mkdir (path, 0755) == 0);
+    assert (!bus_store_open_readonly (path, &err) && err == BUS_ERR_NOT_FOUND);
+    snprintf (path, sizeof path, "%s/empty/lock.mdb", root);
+    assert (!zsys_file_exists (path));
+    snprintf (path, sizeof path, "%s/foreign", root);
+    s_test_foreign_env (path);
+    assert (!bus_store_open_readonly (path, &err) && err == BUS_ERR_NOT_FOUND);
+    snprintf (path, sizeof path, "%s/file", root);    //  a file, not a dir
+    assert (!bus_store_open_readonly (path, NULL));
+}
+
 //  A full map fails the batch, which is aborted, then redone after a grow.
 static void
 s_test_map_full (const char *dir, bool verbose)
@@ -1620,6 +1793,7 @@ bus_store_test (bool verbose)
     bus_store_destroy (&store);
     bus_store_destroy (&store);
     s_test_reopen (dir);
+    s_test_readonly (root, dir);
 
     snprintf (dir, sizeof dir, "%s/carts", root);
     store = bus_store_new (dir, 0, NULL);

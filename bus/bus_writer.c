@@ -7,6 +7,7 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_ledger.h"
 #include "orderbus/bus_menu.h"
+#include "orderbus/bus_report.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_writer.h"
@@ -458,6 +459,27 @@ s_sync_stats (bus_writer_t *self, zmsg_t *items)
     return 0;
 }
 
+//  The report of [from_ms, to_ms) as one JSON item, all its orders read
+//  in one read transaction.
+static int
+s_sync_report (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
+{
+    bus_report_t *report = bus_report_new (req->from_ms, req->to_ms);
+    if (!report)
+        return BUS_ERR_INVALID;
+    int rc = bus_report_load (report, self->store);
+    json_t *json = rc == 0 ? bus_report_json (report) : NULL;
+    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
+    if (text)
+        zmsg_addstr (items, text);
+    else if (rc == 0)
+        rc = BUS_ERR_NOMEM;
+    free (text);
+    json_decref (json);
+    bus_report_destroy (&report);
+    return rc;
+}
+
 //  Run one decoded request; fills reply and items.
 static void
 s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
@@ -502,6 +524,9 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
         break;
     case BUS_SYNC_STATS:
         rc = s_sync_stats (self, items);
+        break;
+    case BUS_SYNC_REPORT:
+        rc = s_sync_report (self, req, items);
         break;
     }
     if (rc != 0) {

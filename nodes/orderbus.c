@@ -12,8 +12,10 @@
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_node.h"
 
-//  `orderbus token`, in orderbus_token.c
+//  `orderbus token`, in orderbus_token.c; `orderbus export`, in
+//  orderbus_export.c
 int orderbus_token_main (int argc, char **argv, const char *share_dir);
+int orderbus_export_main (int argc, char **argv);
 
 static void
 s_usage (FILE *out)
@@ -29,6 +31,7 @@ s_usage (FILE *out)
              "  gateway   run an HTTP gateway for table pads\n"
              "  edge      run a WebSocket edge for browsers\n"
              "  token     mint an access token for a pad or a staff screen\n"
+             "  export    write the orders of a time range as CSV\n"
              "\n"
              "'orderbus <command> --help' lists a command's options;\n"
              "docs/configuration.md describes them all.\n",
@@ -62,6 +65,8 @@ main (int argc, char **argv)
     }
     if (streq (argv[1], "token"))
         return orderbus_token_main (argc - 1, argv + 1, ORDERBUS_SHARE_DIR);
+    if (streq (argv[1], "export"))
+        return orderbus_export_main (argc - 1, argv + 1);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
         fprintf (stderr, "orderbus: unknown command '%s' (try 'orderbus --help')\n",

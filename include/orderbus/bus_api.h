@@ -16,6 +16,7 @@
       DELETE tables/ * /cart/items/ *     remove a line
       POST   tables/ * /cart/order        order what is in the cart
       GET    stats                        counters
+      GET    report                       the report of ?from=&to= (manager)
     and GET /api/openapi.json, the API's OpenAPI 3 description (public).
     Any other path under /api is a 404, a known path with another method
     a 405 with Allow.  Every command carries an Idempotency-Key header.

@@ -90,8 +90,8 @@ int bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out);
     Request: one frame, a bus_sync_req_t.
     Reply:   [header frame][item frame]...  with header.count items, each an
              encoded order (SNAPSHOT, GET, LIST, TABLE), cart (TABLE, CARTS),
-             event (REPLAY), the menu JSON text (MENU) or the counters as
-             JSON text (STATS).  SNAPSHOT's items are the open orders,
+             event (REPLAY), the menu JSON text (MENU), the counters as
+             JSON text (STATS) or the report as JSON text (REPORT).  SNAPSHOT's items are the open orders,
              then the carts that have lines; its header's `next` says how
              many of the items are orders.  */
 typedef enum {
@@ -102,8 +102,10 @@ typedef enum {
     BUS_SYNC_MENU,         /* the current menu document                    */
     BUS_SYNC_PING,         /* "role name is alive"; no items               */
     BUS_SYNC_STATS,        /* the writer's counters, one JSON item         */
-    BUS_SYNC_TABLE         /* a table: its open orders, then its cart (an
+    BUS_SYNC_TABLE,        /* a table: its open orders, then its cart (an
                               encoded cart, always the last item)          */
+    BUS_SYNC_REPORT        /* the report of [from_ms, to_ms) (bus_report.h),
+                              one JSON item                                */
 } bus_sync_op_t;
 
 typedef struct {
@@ -116,8 +118,10 @@ typedef struct {
     char table[BUS_TABLE_MAX]; /* LIST: table filter, "" = any             */
     char role[16];           /* PING: "gateway" or "edge"                  */
     char name[BUS_NAME_MAX]; /* PING: the pinging node's name              */
-    int64_t from_ms;         /* LIST: created at or after, 0 = any         */
-    int64_t to_ms;           /* LIST: created before, 0 = any              */
+    int64_t from_ms;         /* LIST: created at or after, 0 = any;
+                                REPORT: start of the range               */
+    int64_t to_ms;           /* LIST: created before, 0 = any;
+                                REPORT: end of the range (excluded)      */
 } bus_sync_req_t;
 
 typedef struct {

@@ -43,6 +43,20 @@ typedef struct _bus_store_t bus_store_t;
     in bytes; 0 means 64 MiB.  */
 bus_store_t *bus_store_new (const char *dir, size_t map_size, int *err);
 
+/*  Open an existing environment in directory dir for reading only
+    (MDB_RDONLY), as a process other than the writer does, safely while the
+    writer runs: LMDB readers never block it, and each read-side call sees
+    one committed state.  Nothing is created: no directory, no database.
+    Only the read-side functions below may be called on the store (the
+    write side asserts); bus_store_last_seq gives the seq at open time.
+    LMDB still records readers in dir/lock.mdb, so that file must be
+    writable.  A reader opened before the writer grows the map may fail
+    its later reads (BUS_ERR_STORAGE): reopen it.
+    Returns the store, or NULL and sets *err to BUS_ERR_NOT_FOUND if dir
+    holds no orderbus environment (no data.mdb, or not one of orderbus's
+    databases), else BUS_ERR_STORAGE (logged) or BUS_ERR_NOMEM.  */
+bus_store_t *bus_store_open_readonly (const char *dir, int *err);
+
 /*  Close the environment, aborting any open write transaction.
     NULL-safe; sets *self_p to NULL.  */
 void bus_store_destroy (bus_store_t **self_p);
