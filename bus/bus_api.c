@@ -400,7 +400,7 @@ static int
 s_list_params (s_request_t *r, bus_sync_req_t *req)
 {
     static const char *const allowed[] = {"status", "table", "cursor", "limit",
-                                          "from_ms", "to_ms", NULL};
+                                          "from_ms", "to_ms", "token", NULL};
     char value[64];
     if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
         return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
@@ -572,7 +572,7 @@ s_report_time (s_request_t *r, const char *name, int64_t *ms)
 static int
 s_report_params (s_request_t *r, bus_sync_req_t *req)
 {
-    static const char *const allowed[] = {"from", "to", NULL};
+    static const char *const allowed[] = {"from", "to", "token", NULL};
     char value[64];
     if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
         return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
@@ -736,9 +736,12 @@ s_dispatch (struct mg_connection *conn, void *cbdata)
 static int
 s_openapi (struct mg_connection *conn, void *cbdata)
 {
-    if (!streq (mg_get_request_info (conn)->request_method, "GET"))
-        return bus_http_send_error (conn, 405, "method_not_allowed", "use GET",
-                                    NULL);
+    if (!streq (mg_get_request_info (conn)->request_method, "GET")) {
+        json_t *body = bus_json_error ("method_not_allowed", "use GET", NULL);
+        bus_http_send_json (conn, 405, body, "Allow: GET\r\n");
+        json_decref (body);
+        return 405;
+    }
     mg_printf (conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                "Content-Length: %zu\r\n\r\n", bus_openapi_doc_len);
     mg_write (conn, bus_openapi_doc, bus_openapi_doc_len);
