@@ -9,7 +9,9 @@
       - every field has the documented type and fits its bus_model.h
         capacity; unknown map keys are ignored so newer writers can add
         fields (BUS_ERR_INVALID / BUS_ERR_MALFORMED otherwise).
-    On error the output struct is left zeroed.
+    Before decoding and on error every field of the output is zeroed,
+    except the slots of line arrays past their line count, which mean
+    nothing (they are 60 KB of a struct and not worth the time).
 
     Wire shapes (maps with short string keys, "v" is the format version 2;
     a decoder rejects any other version):
