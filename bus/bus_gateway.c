@@ -108,6 +108,12 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
         if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) == 0)
             bus_link_heard (self->link, hb.seq);
     }
+    else if (topic && streq (topic, BUS_TOPIC_MENU)) {
+        //  An 86 anywhere: our copy of the menu is out of date
+        pthread_mutex_lock (&self->menu_lock);
+        self->menu_fetched_ms = 0;
+        pthread_mutex_unlock (&self->menu_lock);
+    }
     else if (topic && body
              && bus_ack_decode (zframe_data (body), zframe_size (body), ack) == 0)
         s_deliver (self, ack);
@@ -258,7 +264,8 @@ bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
 static void
 s_menu_refresh (bus_gateway_t *self)
 {
-    if (self->menu && zclock_mono () - self->menu_fetched_ms < S_MENU_FRESH_MS)
+    if (self->menu && self->menu_fetched_ms
+        && zclock_mono () - self->menu_fetched_ms < S_MENU_FRESH_MS)
         return;
     bus_sync_req_t req = {.op = BUS_SYNC_MENU};
     bus_sync_reply_t reply;
@@ -414,6 +421,7 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
     zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
     zsock_set_subscribe (self->sub, topic);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
+    zsock_set_subscribe (self->sub, BUS_TOPIC_MENU);
     if (zsock_connect (self->push, "%s", self->config.intake) != 0
         || zsock_connect (self->sub, "%s", self->config.events) != 0)
         goto fail;

@@ -39,11 +39,15 @@ bus_http_start (const bus_config_t *config, bool serve_files, char *err,
         "enable_websocket_ping_pong", "yes",
         "websocket_timeout_ms", ping,
         "enable_directory_listing", "no",
+        //  screens run all shift: after an upgrade they must fetch the
+        //  new pages, so revalidate (civetweb sends ETags) every time
+        "static_file_max_age", "0",
         "document_root", serve_files ? config->web_root : NULL,
         NULL, NULL,
     };
     if (!serve_files)
-        options[16] = NULL;   //  no document_root: the list ends here
+        //  no document_root: end the list where that pair (the last) is
+        options[sizeof options / sizeof options[0] - 4] = NULL;
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
     callbacks.log_message = s_log_message;
