@@ -125,7 +125,13 @@ s_read_json (struct mg_connection *conn, json_t **doc, json_error_t *error)
     int rc = bus_http_read_body (conn, BUS_HTTP_BODY_MAX, &body, &len);
     if (rc != 0)
         return rc == BUS_ERR_TOO_BIG ? rc : BUS_ERR_MALFORMED;
-    *doc = len ? json_loadb (body, len, JSON_DECODE_ANY, error) : json_null ();
+    if (!bus_json_depth_ok (body, len, BUS_JSON_DEPTH_MAX)) {
+        memset (error, 0, sizeof *error);
+        snprintf (error->text, sizeof error->text, "nested deeper than %d "
+                  "levels", BUS_JSON_DEPTH_MAX);
+    }
+    else
+        *doc = len ? json_loadb (body, len, JSON_DECODE_ANY, error) : json_null ();
     free (body);
     return 0;
 }

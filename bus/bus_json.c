@@ -128,6 +128,31 @@ bus_json_order (const bus_order_t *order)
                       "items", s_lines (order->lines, order->line_count));
 }
 
+bool
+bus_json_depth_ok (const char *text, size_t len, int max)
+{
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
+        }
+        else if (c == '"')
+            in_string = true;
+        else if ((c == '[' || c == '{') && ++depth > max)
+            return false;
+        else if (c == ']' || c == '}')
+            depth--;
+    }
+    return true;
+}
+
 json_t *
 bus_json_seed_order (const bus_order_t *order)
 {
@@ -471,6 +496,9 @@ s_parse_body (const char *body, size_t len, bus_cmd_t *cmd,
     assert (cmd);
     if (error)
         error->field[0] = error->message[0] = '\0';
+    if (!bus_json_depth_ok (body, len, BUS_JSON_DEPTH_MAX))
+        return s_reject (error, BUS_ERR_MALFORMED, "", "body is nested deeper "
+                         "than %d levels", BUS_JSON_DEPTH_MAX);
     //  JSON_DECODE_ANY so that a bare 7 or "x" gets the object message
     json_error_t jerr;
     json_t *root = json_loadb (body, len,
@@ -1306,10 +1334,32 @@ s_test_seed_order (void)
     json_decref (json);
 }
 
+//  Depth is counted outside strings only, escapes included
+static void
+s_test_depth (void)
+{
+    char deep[200];
+    memset (deep, '[', 40);
+    assert (bus_json_depth_ok (deep, 32, 32));
+    assert (!bus_json_depth_ok (deep, 33, 32));
+    const char *quoted = "{\"a\":\"[[[[[[\\\"[[[[\"}";
+    assert (bus_json_depth_ok (quoted, strlen (quoted), 1));
+    const char *nested = "{\"a\":[{\"b\":[]}]}";
+    assert (bus_json_depth_ok (nested, strlen (nested), 4));
+    assert (!bus_json_depth_ok (nested, strlen (nested), 3));
+    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
+    bus_json_error_t error;
+    memset (deep, '{', 100);
+    assert (bus_json_place_cmd (deep, 100, cmd, &error) == BUS_ERR_MALFORMED);
+    assert (strstr (error.message, "nested deeper"));
+    free (cmd);
+}
+
 void
 bus_json_test (bool verbose)
 {
     s_test_seed_order ();
+    s_test_depth ();
     if (verbose)
         printf (" * bus_json:\n");
     s_test_order (verbose);

@@ -91,6 +91,15 @@ int bus_json_availability_cmd (const char *body, size_t len, bus_cmd_t *cmd,
 int bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
                              bus_json_error_t *error);   /* CART_PLACE: note, version */
 
+#define BUS_JSON_DEPTH_MAX 32   /* deepest request body accepted */
+
+/*  True if the JSON text of len bytes nests arrays and objects at most
+    max deep.  jansson parses by recursion and accepts 2048 levels, which
+    a worker thread's stack does not survive, so every request body is
+    measured first.  This only counts brackets outside strings; it is not
+    a parser, and says nothing else about the text.  */
+bool bus_json_depth_ok (const char *text, size_t len, int max);
+
 /*  New error body {"error": {"code": code, "message": message,
     "field": field}}; field is omitted when NULL or "".  Caller owns.  */
 json_t *bus_json_error (const char *code, const char *message,
