@@ -11,12 +11,18 @@
     bounded queue of shared, reference-counted messages and a thread of
     its own that writes them out, so a browser that stops reading costs
     only its own thread.  When its queue is full it is cut off: the queue
-    is dropped and a close frame (4001, "slow consumer: reconnect with
-    resume_from") is all it gets.  Memory per browser is bounded by
+    is dropped; if its socket can still take data it gets a close frame
+    (4001, "slow consumer: reconnect with resume_from"), and either way
+    the edge hangs up (shutdown of its socket) so the connection and its
+    threads go at once.  A write that fails or goes out in part is the
+    end of the connection too: another frame after half a frame would be
+    garbage to the browser.  Memory per browser is bounded by
     edge/client_queue messages.  */
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
@@ -60,12 +66,14 @@ typedef struct s_client {
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
     bool seed;                    //  a seed systems' client on /ws/orders
     uint64_t seed_after;          //  ...that has every order up to this id
+    int fd;                       //  its socket, to hang up on it; -1 unknown
     pthread_t sender;             //  writes the queue out
     pthread_mutex_t lock;         //  guards the fields below
     pthread_cond_t cond;
     s_msg_t **queue;              //  ring of cap messages
     size_t cap, head, count;
-    bool cut;                     //  too slow: only the close frame is left
+    bool cut;                     //  too slow or broken: nothing more but
+                                  //  maybe the close frame, then hang up
     bool stop;                    //  the connection is closing
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
@@ -133,6 +141,17 @@ s_msg_unref (s_msg_t **self_p)
 //  ---------------------------------------------------------------------
 //  A browser and its sender thread
 
+//  Drop what is queued and send nothing more.  Client lock held.
+static void
+s_client_cut (s_client_t *client)
+{
+    for (; client->count; client->count--) {
+        s_msg_unref (&client->queue[client->head]);
+        client->head = (client->head + 1) % client->cap;
+    }
+    client->cut = true;
+}
+
 //  Queue msg for the client.  Never blocks: a full queue cuts the client.
 //  Returns true if the client was cut by this call.
 static bool
@@ -142,11 +161,8 @@ s_client_push (s_client_t *client, s_msg_t *msg)
     pthread_mutex_lock (&client->lock);
     if (!client->cut && !client->stop) {
         if (client->count == client->cap) {
-            for (; client->count; client->count--) {
-                s_msg_unref (&client->queue[client->head]);
-                client->head = (client->head + 1) % client->cap;
-            }
-            client->cut = cut_now = true;
+            s_client_cut (client);
+            cut_now = true;
         }
         else
             client->queue[(client->head + client->count++) % client->cap] =
@@ -170,6 +186,38 @@ s_send_close (struct mg_connection *conn, int code, const char *reason)
                         len + 2);
 }
 
+//  End the connection: civetweb's reader sees the end and closes it, and
+//  a write blocked on it fails at once.
+static void
+s_hang_up (s_client_t *client)
+{
+    if (client->fd >= 0)
+        shutdown (client->fd, SHUT_RDWR);
+}
+
+//  Can the client's socket take more data right now?
+static bool
+s_writable (const s_client_t *client)
+{
+    struct pollfd pfd = {client->fd, POLLOUT, 0};
+    return client->fd >= 0 && poll (&pfd, 1, 0) == 1
+           && (pfd.revents & POLLOUT);
+}
+
+//  Write one message; on failure the client is cut and hung up on.
+static void
+s_send_one (s_client_t *client, s_msg_t *msg)
+{
+    int rc = mg_websocket_write (client->conn, MG_WEBSOCKET_OPCODE_TEXT,
+                                 msg->text, msg->len);
+    if (rc >= (int) msg->len)
+        return;
+    pthread_mutex_lock (&client->lock);
+    s_client_cut (client);
+    pthread_mutex_unlock (&client->lock);
+    s_hang_up (client);
+}
+
 static void *
 s_sender (void *arg)
 {
@@ -182,15 +230,16 @@ s_sender (void *arg)
             client->head = (client->head + 1) % client->cap;
             client->count--;
             pthread_mutex_unlock (&client->lock);
-            mg_websocket_write (client->conn, MG_WEBSOCKET_OPCODE_TEXT,
-                                msg->text, msg->len);
+            s_send_one (client, msg);
             s_msg_unref (&msg);
             pthread_mutex_lock (&client->lock);
         }
         else if (client->cut && !closed) {
             pthread_mutex_unlock (&client->lock);
-            s_send_close (client->conn, S_CLOSE_SLOW,
-                          "slow consumer: reconnect with resume_from");
+            if (s_writable (client))
+                s_send_close (client->conn, S_CLOSE_SLOW,
+                              "slow consumer: reconnect with resume_from");
+            s_hang_up (client);
             closed = true;
             pthread_mutex_lock (&client->lock);
         }
@@ -208,6 +257,7 @@ s_client_new (struct mg_connection *conn, const char *table, size_t cap)
     if (!client)
         return NULL;
     client->conn = conn;
+    client->fd = bus_http_socket (conn);
     bus_strlcpy (client->table, table, sizeof client->table);
     client->cap = cap;
     client->queue = calloc (cap, sizeof *client->queue);
@@ -269,6 +319,10 @@ static void
 s_deliver (bus_edge_t *self, s_client_t *client, s_msg_t *msg)
 {
     if (s_wants (client, msg) && s_client_push (client, msg)) {
+        //  Its sender may be stuck in a write that will not finish: when
+        //  the socket takes nothing, hang up now rather than wait for it
+        if (!s_writable (client))
+            s_hang_up (client);
         atomic_fetch_add (&self->cut, 1);
         zsys_warning ("edge: a browser fell %zu messages behind at seq %" PRIu64
                       "; cut off to resync", client->cap, self->seq);

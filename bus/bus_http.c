@@ -1,6 +1,10 @@
 /*  bus_http.c — civetweb server setup and request/response helpers.  */
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,4 +199,55 @@ bus_http_query_check (struct mg_connection *conn, const char *const *allowed,
             query++;
     }
     return 0;
+}
+
+//  The port and printable address of a socket address, 0 if not IP.
+static int
+s_endpoint (const struct sockaddr_storage *addr, char *host, size_t cap)
+{
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *) addr;
+        inet_ntop (AF_INET, &in->sin_addr, host, (socklen_t) cap);
+        return ntohs (in->sin_port);
+    }
+    if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) addr;
+        inet_ntop (AF_INET6, &in6->sin6_addr, host, (socklen_t) cap);
+        return ntohs (in6->sin6_port);
+    }
+    return 0;
+}
+
+//  Is fd the TCP connection from remote_addr:remote_port to our port?
+static bool
+s_is_connection (int fd, const struct mg_request_info *info)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    char host[64];
+    if (getsockname (fd, (struct sockaddr *) &addr, &len) != 0
+        || s_endpoint (&addr, host, sizeof host) != info->server_port)
+        return false;
+    len = sizeof addr;
+    return getpeername (fd, (struct sockaddr *) &addr, &len) == 0
+           && s_endpoint (&addr, host, sizeof host) == info->remote_port
+           && streq (host, info->remote_addr);
+}
+
+int
+bus_http_socket (const struct mg_connection *conn)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    DIR *dir = opendir ("/proc/self/fd");
+    if (!dir)
+        return -1;
+    int found = -1;
+    struct dirent *entry;
+    while (found < 0 && (entry = readdir (dir))) {
+        int fd = atoi (entry->d_name);
+        if (fd > 2 && fd != dirfd (dir) && s_is_connection (fd, info))
+            found = fd;
+    }
+    closedir (dir);
+    return found;
 }

@@ -58,6 +58,13 @@ int bus_http_query_check (struct mg_connection *conn,
                           const char *const *allowed, char *bad,
                           size_t bad_cap);
 
+/*  The socket of server connection conn, found by its two ends (civetweb
+    does not hand it out), or -1.  For hanging up on a WebSocket peer that
+    stopped reading: shutdown(2) on it makes a blocked write fail and the
+    connection's reader see the end, and civetweb then closes it as usual.
+    Costs a scan of the process's descriptors: call once per connection.  */
+int bus_http_socket (const struct mg_connection *conn);
+
 /*  Parse an unsigned decimal (full string, no sign) into *value, which
     must be in [min, max].  0 or -1.  */
 int bus_http_parse_u64 (const char *text, uint64_t min, uint64_t max,
