@@ -81,16 +81,19 @@ bus_http_send_json (struct mg_connection *conn, int status,
 {
     char *text = bus_json_dump (body);
     size_t len = text ? strlen (text) : 0;
-    mg_printf (conn,
-               "HTTP/1.1 %d %s\r\n"
-               "Content-Type: application/json\r\n"
-               "Content-Length: %zu\r\n"
-               "Cache-Control: no-store\r\n"
-               "%s\r\n",
-               status, mg_get_response_code_text (conn, status), len,
-               extra_headers ? extra_headers : "");
-    if (text)
-        mg_write (conn, text, len);
+    //  One write for the whole response: a process killed in between
+    //  cannot leave a status line without its body
+    char *response = zsys_sprintf (
+        "HTTP/1.1 %d %s\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: %zu\r\n"
+        "Cache-Control: no-store\r\n"
+        "%s\r\n%s",
+        status, mg_get_response_code_text (conn, status), len,
+        extra_headers ? extra_headers : "", text ? text : "");
+    if (response)
+        mg_write (conn, response, strlen (response));
+    zstr_free (&response);
     free (text);
     return status;
 }

@@ -4,11 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <czmq.h>
+#include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_compat.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_json.h"
+#include "orderbus/bus_limit.h"
 #include "orderbus/bus_menu.h"
+#include "orderbus/bus_order.h"
+#include "orderbus/bus_report.h"
 #include "orderbus/bus_store.h"
+#include "orderbus/bus_token.h"
 #include "orderbus/bus_topic.h"
 
 typedef struct {
@@ -20,6 +26,9 @@ static const s_test_t s_tests[] = {
     {"codec", bus_codec_test},   {"json", bus_json_test},
     {"menu", bus_menu_test},     {"store", bus_store_test},
     {"config", bus_config_test}, {"topic", bus_topic_test},
+    {"order", bus_order_test},   {"cart", bus_cart_test},
+    {"token", bus_token_test},   {"limit", bus_limit_test},
+    {"compat", bus_compat_test}, {"report", bus_report_test},
 };
 
 int

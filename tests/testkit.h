@@ -94,4 +94,224 @@ bool tk_ws_closed (tk_ws_t *ws);
 
 void tk_ws_close (tk_ws_t **ws_p);
 
+//  ---------------------------------------------------------------------
+//  Fault-test helpers (tests/test_fault_*.c): processes with an
+//  environment, a ledger of every order a test sends, load from many
+//  concurrent clients, WebSocket followers that reconnect with
+//  resume_from, hand-made WebSocket sockets and a TCP proxy to cut.
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*  Monotonic milliseconds (the clock every helper below stamps with).  */
+int64_t tk_now_ms (void);
+
+/*  Like tk_spawn, with env: NULL or a NULL-terminated list of
+    "NAME=value" strings set in the child's environment.  The child
+    inherits no descriptor but its log, so sockets the test closes are
+    closed (tk_spawn's children inherit whatever is open).  */
+pid_t tk_spawn_env (const char *name, const char *const *env, ...);
+
+/*  VmRSS of pid in KiB, from /proc/PID/status; -1 if unknown.  */
+long tk_rss_kb (pid_t pid);
+
+/*  GET path; its JSON body (caller decrefs) if it answered want_status
+    with JSON, else NULL.  */
+json_t *tk_get_json (int port, const char *path, int want_status);
+
+/*  The integer at a dotted path ("writer.dropped") in json, or -1.  */
+json_int_t tk_json_int (json_t *json, const char *path);
+
+/*  Send len raw bytes to port as they are (any HTTP, or none) and read
+    until the server closes or 10 s pass; resp->status is 0 if nothing
+    that looks like an HTTP response came back.  */
+void tk_http_raw (int port, const void *bytes, size_t len,
+                  tk_response_t *resp);
+
+/*  Like tk_ws_next, also giving the time the message arrived.  */
+json_t *tk_ws_next_at (tk_ws_t *ws, int timeout_ms, int64_t *arrived_ms);
+
+/*  Send one frame (MG_WEBSOCKET_OPCODE_*) from a tk_ws client; 0 or -1. */
+int tk_ws_send (tk_ws_t *ws, int opcode, const void *data, size_t len);
+
+/*  A JSON order body with `lines` lines (1..50) for table; long_notes
+    gives every line a 270-byte note (50 lines ~ a 15 KB event).  variant
+    changes quantities so different keys get different bodies.  Returns a
+    new string (caller frees).  */
+char *tk_order_body (const char *table, int lines, bool long_notes,
+                     int variant);
+
+//  The ledger: every order a test sends, and what it was told.
+typedef struct _tk_ledger_t tk_ledger_t;
+
+tk_ledger_t *tk_ledger_new (void);
+void tk_ledger_destroy (tk_ledger_t **ledger_p);
+
+/*  Place one order as a pad does: POST key+body to ports[*current],
+    and on 5xx, 429, a connection failure or no response retry the SAME
+    key and body (moving *current on to the next gateway, if there are
+    several) until a 201 or a 4xx comes back or retry_ms pass.  The key
+    is recorded as sent before the first attempt.  Thread-safe.  Returns
+    the final status (0 if no answer at all).  */
+int tk_ledger_place (tk_ledger_t *ledger, const int *ports, int port_count,
+                     int *current, const char *key, const char *table,
+                     const char *body, int retry_ms);
+
+/*  When key's 201 came back (tk_now_ms), or -1 if it did not.  */
+int64_t tk_ledger_acked_ms (tk_ledger_t *ledger, const char *key);
+
+typedef struct {
+    size_t sent;          /* keys sent                                    */
+    size_t acked;         /* keys answered 201                            */
+    size_t replayed;      /* ... of which with Idempotent-Replayed: true  */
+    size_t refused;       /* keys finally answered 4xx                    */
+    size_t unresolved;    /* keys with neither within the retry bound     */
+    size_t attempts;      /* POSTs in all                                 */
+    size_t busy;          /* 5xx answers that were retried                */
+    size_t no_answer;     /* connection failures that were retried        */
+    size_t throttled;     /* 429s (rate limited) that were retried        */
+    int64_t slowest_ms;   /* longest from an order's first POST to its
+                             final answer                                 */
+    size_t stored;        /* orders in the database                       */
+    size_t duplicates;    /* stored orders whose key was already stored   */
+    size_t unknown;       /* stored orders with a key nobody sent         */
+    size_t lost;          /* acknowledged keys that are not stored        */
+    size_t mismatched;    /* stored with another id/table than the 201    */
+    size_t seq_gaps;      /* numbers of 1..max seq no order has           */
+    size_t seq_dups;      /* orders sharing a seq                         */
+    json_int_t max_seq;
+    char first_retry[300];/* the first 5xx/no answer retried: "503 {...}" */
+} tk_tally_t;
+
+/*  Read every order from the gateway at port (pages of page_limit via
+    next_cursor) and compare them with the ledger.  false if the list
+    could not be read.  */
+bool tk_ledger_tally (tk_ledger_t *ledger, int port, int page_limit,
+                      tk_tally_t *tally);
+
+/*  One line with every count, prefixed by what.  */
+void tk_tally_print (const char *what, const tk_tally_t *tally);
+
+//  Load: concurrent clients placing orders through the ledger.
+typedef struct {
+    const int *ports;     /* gateways, in failover order                  */
+    int port_count;
+    int threads;          /* concurrent clients                           */
+    const char *prefix;   /* key prefix, unique per load                  */
+    int lines;            /* lines per order, 1..50                       */
+    bool long_notes;      /* see tk_order_body                            */
+    int max_orders;       /* stop after this many in all; 0 = no limit    */
+    int retry_ms;         /* per-order retry bound                        */
+} tk_load_opts_t;
+
+typedef struct _tk_load_t tk_load_t;
+
+tk_load_t *tk_load_start (tk_ledger_t *ledger, const tk_load_opts_t *opts);
+
+/*  Orders finished (201, 4xx or given up) so far.  */
+size_t tk_load_done (tk_load_t *load);
+
+/*  Stop: every client finishes the order it is placing (retrying it to
+    the end), then the threads are joined.  NULL-safe.  */
+void tk_load_stop (tk_load_t **load_p);
+
+/*  Wait until the clients have placed max_orders in all, then as
+    tk_load_stop.  */
+void tk_load_join (tk_load_t **load_p);
+
+//  A browser that follows /ws and reconnects with resume_from=<last seq>
+//  whenever its connection ends.
+typedef struct {
+    json_int_t seq, id;   /* event seq and its order's id                 */
+    char *key;            /* the order's idempotency_key                  */
+    int64_t arrived_ms;   /* tk_now_ms when the frame arrived             */
+} tk_event_t;
+
+typedef struct {
+    json_int_t start;     /* seq of the first snapshot, -1 before it      */
+    json_int_t last;      /* last seq applied, -1 before the snapshot     */
+    size_t events;        /* events applied                               */
+    size_t gaps;          /* seqs skipped, by an event or a snapshot      */
+    size_t duplicates;    /* events at or below last (and seqs a snapshot
+                             went back over)                              */
+    size_t snapshots;     /* snapshots after the first one                */
+    size_t reconnects;    /* connections after the first one              */
+    size_t errors;        /* error messages, events before any snapshot   */
+} tk_follow_stats_t;
+
+typedef struct _tk_follower_t tk_follower_t;
+
+tk_follower_t *tk_follower_new (int port, const char *name);
+void tk_follower_stats (tk_follower_t *follower, tk_follow_stats_t *stats);
+
+/*  Wait until the follower has applied seq (0: has its first snapshot). */
+bool tk_follower_wait (tk_follower_t *follower, json_int_t seq,
+                       int timeout_ms);
+
+/*  Print "what: name: start S, last L, events ..., gaps G, ...".  */
+void tk_follower_print (const char *what, tk_follower_t *follower);
+
+/*  Disconnect and stop following; the events stay readable.  */
+void tk_follower_stop (tk_follower_t *follower);
+
+/*  The events applied, in order (after tk_follower_stop).  */
+const tk_event_t *tk_follower_events (tk_follower_t *follower,
+                                      size_t *count);
+void tk_follower_destroy (tk_follower_t **follower_p);
+
+//  WebSocket by hand, for clients civetweb's would not be.
+
+/*  Connect (with SO_RCVBUF rcvbuf if > 0, set before connecting so the
+    window stays small), send the upgrade request for path and read the
+    response headers, nothing more.  The fd, or -1 if no 101 came.  */
+int tk_ws_raw_open (int port, const char *path, int rcvbuf);
+
+/*  Send one frame: first_byte is FIN|RSV|opcode as it goes on the wire;
+    masked as a client must (false to break the protocol).  0 or -1.  */
+int tk_ws_raw_send (int fd, unsigned char first_byte, const void *data,
+                    size_t len, bool masked);
+
+typedef struct {
+    size_t frames;        /* frames read before the end                   */
+    size_t text_frames;
+    size_t bytes;
+    int close_code;       /* code of a close frame, 0 if it had none, -1
+                             if no close frame came                       */
+    bool garbled;         /* a frame header made no sense (RSV bits set,
+                             unknown opcode, a text frame that is not a
+                             JSON object): the stream lost its framing,
+                             e.g. a partly written frame was followed by
+                             another; reading stopped there              */
+    size_t garbled_at;    /* byte offset of that header                   */
+    bool eof;             /* the server closed the connection             */
+    bool reset;           /* ... abruptly (ECONNRESET)                    */
+    bool timeout;         /* neither within timeout_ms                    */
+} tk_ws_raw_end_t;
+
+/*  Read exactly one whole frame (header byte by byte, then its payload,
+    so nothing after it is consumed); its opcode, or -1 on EOF or
+    timeout.  *len is its payload size; up to cap - 1 bytes of the payload
+    are copied to buf (if not NULL), NUL-terminated.  */
+int tk_ws_raw_read_frame (int fd, int timeout_ms, char *buf, size_t cap,
+                          size_t *len);
+
+/*  Read and parse server frames until a close frame, EOF or timeout_ms
+    without any data.  */
+void tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end);
+
+//  A TCP proxy on loopback in front of target_port, to lose a link.
+typedef struct _tk_proxy_t tk_proxy_t;
+
+tk_proxy_t *tk_proxy_new (int target_port);
+int tk_proxy_port (tk_proxy_t *proxy);
+
+/*  Frozen: nothing is forwarded either way and nothing is closed, as
+    when a Wi-Fi link dies silently.  */
+void tk_proxy_freeze (tk_proxy_t *proxy, bool frozen);
+
+/*  Reset every connection through the proxy (RST both ways); new ones
+    are still accepted.  Returns when done.  */
+void tk_proxy_cut (tk_proxy_t *proxy);
+void tk_proxy_destroy (tk_proxy_t **proxy_p);
+
 #endif

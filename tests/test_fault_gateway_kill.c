@@ -1,0 +1,116 @@
+/*  test_fault_gateway_kill — kill -9 a gateway while many pads are
+    placing orders through it.  The pads fail over to a second gateway
+    and retry with the same keys and bodies: every order that got a 201
+    is stored exactly once (an order the dead gateway had pushed and the
+    writer committed comes back from the second one as the same order,
+    Idempotent-Replayed), nothing unknown is stored, the seqs are exactly
+    1..N, and a kitchen on the edge saw every event once, in order.  The
+    killed gateway, restarted, serves again.  */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testkit.h"
+
+#define CHECK TK_CHECK
+#define CLIENTS 8
+
+static char s_intake[64], s_events[64], s_sync[64];
+
+static pid_t
+s_gateway (int port, const char *name)
+{
+    char http[16];
+    snprintf (http, sizeof http, "%d", port);
+    //  The per-table rate limit is not what these tests are about
+    return tk_spawn_env (name, NULL, "gateway", "--table-rate", "1000",
+                         "--table-burst", "10000", "--intake", s_intake,
+                         "--events", s_events, "--sync", s_sync, "--http-port",
+                         http, "--name", name, "--heartbeat-ms", "100",
+                         "--link-timeout-ms", "1000", NULL);
+}
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_gateway_kill");
+    char data[600], menu[600], web[600], edge_port[16];
+    snprintf (data, sizeof data, "%s/data", tk_dir ());
+    snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
+    snprintf (web, sizeof web, "%s/web", tk_source ());
+    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    int gw[2] = {tk_port (), tk_port ()}, edge = tk_port ();
+    snprintf (edge_port, sizeof edge_port, "%d", edge);
+    tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu", menu, "--intake",
+              s_intake, "--events", s_events, "--sync", s_sync,
+              "--heartbeat-ms", "100", NULL);
+    pid_t primary = s_gateway (gw[0], "terrace");
+    s_gateway (gw[1], "bar");
+    tk_spawn_env ("edge", NULL, "edge", "--events", s_events, "--sync", s_sync,
+              "--http-port", edge_port, "--web", web, NULL);
+    CHECK (tk_wait_http (gw[0], "/healthz", 200, 15000), "gateway terrace healthy");
+    CHECK (tk_wait_http (gw[1], "/healthz", 200, 15000), "gateway bar healthy");
+    CHECK (tk_wait_http (edge, "/healthz", 200, 15000), "edge healthy");
+    tk_follower_t *kitchen = tk_follower_new (edge, "kitchen");
+    CHECK (tk_follower_wait (kitchen, 0, 10000), "kitchen got its snapshot");
+
+    //  Every pad starts on terrace and moves to bar when terrace fails it
+    tk_ledger_t *ledger = tk_ledger_new ();
+    tk_load_opts_t opts = {.ports = gw, .port_count = 2, .threads = CLIENTS,
+                           .prefix = "gk", .lines = 2, .retry_ms = 30000};
+    tk_load_t *load = tk_load_start (ledger, &opts);
+    usleep (1500 * 1000);
+    size_t before = tk_load_done (load);
+    CHECK (before > 0, "orders flow through terrace");
+    CHECK (tk_kill (primary, SIGKILL) == 128 + SIGKILL, "kill -9 terrace");
+    printf ("fault_gateway_kill: kill -9 of terrace after %zu orders\n", before);
+    usleep (2000 * 1000);
+    size_t after = tk_load_done (load);
+    tk_load_stop (&load);
+    CHECK (after > before, "orders go on through bar: %zu after %zu", after, before);
+
+    tk_tally_t t;
+    CHECK (tk_ledger_tally (ledger, gw[1], 1000, &t), "orders could be listed");
+    tk_tally_print ("fault_gateway_kill", &t);
+    CHECK (t.no_answer > 0, "no pad noticed terrace die (no failed connection)");
+    CHECK (t.refused == 0, "%zu orders refused with a 4xx", t.refused);
+    CHECK (t.unresolved == 0, "%zu orders got no 201 within 30 s", t.unresolved);
+    CHECK (t.lost == 0, "%zu acknowledged orders are not stored", t.lost);
+    CHECK (t.duplicates == 0, "%zu orders stored twice", t.duplicates);
+    CHECK (t.unknown == 0, "%zu stored orders with keys nobody sent", t.unknown);
+    CHECK (t.mismatched == 0, "%zu stored orders differ from their 201", t.mismatched);
+    CHECK (t.stored == t.acked, "stored %zu, acknowledged %zu", t.stored, t.acked);
+    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == (json_int_t) t.stored,
+           "order seqs are not exactly 1..%zu: max %lld, gaps %zu, doubled %zu",
+           t.stored, (long long) t.max_seq, t.seq_gaps, t.seq_dups);
+
+    bool caught_up = tk_follower_wait (kitchen, t.max_seq, 20000);
+    tk_follower_print ("fault_gateway_kill", kitchen);
+    tk_follow_stats_t ks;
+    tk_follower_stats (kitchen, &ks);
+    CHECK (caught_up, "kitchen reached seq %lld: at %lld", (long long) t.max_seq,
+           (long long) ks.last);
+    CHECK (ks.gaps == 0 && ks.duplicates == 0 && ks.snapshots == 0 && ks.errors == 0,
+           "kitchen saw gaps %zu, duplicates %zu, resyncs %zu, errors %zu",
+           ks.gaps, ks.duplicates, ks.snapshots, ks.errors);
+
+    //  terrace comes back on its port and takes orders again
+    s_gateway (gw[0], "terrace");
+    CHECK (tk_wait_http (gw[0], "/healthz", 200, 15000), "terrace back");
+    int current = 0;
+    char *body = tk_order_body ("T9", 1, false, 0);
+    int status = tk_ledger_place (ledger, gw, 1, &current, "gk-after", "T9",
+                                  body, 10000);
+    free (body);
+    CHECK (status == 201, "order through the restarted terrace: %d", status);
+    CHECK (tk_ledger_tally (ledger, gw[0], 1000, &t), "orders could be listed");
+    CHECK (t.stored == t.acked && t.duplicates == 0 && t.lost == 0,
+           "after terrace's restart: stored %zu, acknowledged %zu", t.stored, t.acked);
+    tk_follower_destroy (&kitchen);
+    tk_ledger_destroy (&ledger);
+    return tk_done ();
+}

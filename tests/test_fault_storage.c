@@ -1,0 +1,199 @@
+/*  test_fault_storage — the disk fails under the writer.  tests/faultfs.c,
+    preloaded into the writer, makes every write and sync of LMDB's
+    data.mdb fail with EIO while a trigger file exists.
+
+      - While the disk fails, orders get 503 with Retry-After (the batch
+        failed, nothing was committed) and nothing is published: a
+        kitchen on the edge sees no event; reads still work; the
+        writer's storage_failures counter grows.
+      - Once the disk works again, the same keys and bodies get 201,
+        each exactly once and not as replays (nothing of the failed
+        batches was kept), with consecutive seqs that the kitchen sees.
+      - The same again under concurrent load with the disk failing for a
+        second in the middle: every acknowledged order stored once, seqs
+        1..N, the kitchen gap-free.  */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testkit.h"
+
+#define CHECK TK_CHECK
+#define FAILED_ORDERS 5
+
+static int s_gw;
+static char s_trigger[700];
+
+static json_int_t
+s_writer_stat (const char *name)
+{
+    char path[64];
+    snprintf (path, sizeof path, "writer.%s", name);
+    json_t *stats = tk_get_json (s_gw, "/api/v1/stats", 200);
+    json_int_t n = tk_json_int (stats, path);
+    json_decref (stats);
+    return n;
+}
+
+static void
+s_disk_fails (bool fails)
+{
+    if (fails) {
+        FILE *f = fopen (s_trigger, "w");
+        CHECK (f, "create %s", s_trigger);
+        fclose (f);
+    }
+    else
+        CHECK (unlink (s_trigger) == 0, "remove %s", s_trigger);
+}
+
+static void
+s_key (char *key, size_t cap, char *table, size_t table_cap, int i)
+{
+    snprintf (key, cap, "disk-%d", i);
+    snprintf (table, table_cap, "T%d", i + 10);
+}
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_storage");
+    char data[600], menu[600], web[600], intake[64], events[64], sync[64];
+    char gw_port[16], edge_port[16];
+    snprintf (data, sizeof data, "%s/data", tk_dir ());
+    snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
+    snprintf (web, sizeof web, "%s/web", tk_source ());
+    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (s_trigger, sizeof s_trigger, "%s/disk-fails", tk_dir ());
+    s_gw = tk_port ();
+    int edge = tk_port ();
+    snprintf (gw_port, sizeof gw_port, "%d", s_gw);
+    snprintf (edge_port, sizeof edge_port, "%d", edge);
+
+    //  The writer is an ASan build and the shim is not: ASan must be told
+    //  that it is not first in the library list on purpose
+    static char preload[800], trigger[800], asan[1200];
+    snprintf (preload, sizeof preload, "LD_PRELOAD=%s", FAULTFS_LIBRARY);
+    snprintf (trigger, sizeof trigger, "FAULTFS_TRIGGER=%s", s_trigger);
+    const char *inherited = getenv ("ASAN_OPTIONS");
+    snprintf (asan, sizeof asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
+              inherited ? inherited : "", inherited && *inherited ? ":" : "");
+    const char *env[] = {preload, trigger, asan, NULL};
+    tk_spawn_env ("writer", env, "writer", "--data", data, "--menu", menu,
+                  "--intake", intake, "--events", events, "--sync", sync, NULL);
+    tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
+                  "--table-burst", "10000", "--intake", intake, "--events",
+                  events, "--sync", sync, "--http-port", gw_port, NULL);
+    tk_spawn_env ("edge", NULL, "edge", "--events", events, "--sync", sync,
+                  "--http-port", edge_port, "--web", web, NULL);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
+    CHECK (tk_wait_http (edge, "/healthz", 200, 15000), "edge healthy");
+    tk_follower_t *kitchen = tk_follower_new (edge, "kitchen");
+    CHECK (tk_follower_wait (kitchen, 0, 10000), "kitchen snapshot");
+
+    tk_ledger_t *ledger = tk_ledger_new ();
+    int current = 0;
+    for (int i = 0; i < 2; i++) {
+        char key[16];
+        snprintf (key, sizeof key, "before-%d", i);
+        char *body = tk_order_body ("T1", 2, false, i);
+        CHECK (tk_ledger_place (ledger, &s_gw, 1, &current, key, "T1", body, 10000)
+                   == 201, "order %s before the disk fails", key);
+        free (body);
+    }
+    CHECK (tk_follower_wait (kitchen, 2, 10000), "kitchen sees the first 2");
+    json_int_t failures0 = s_writer_stat ("storage_failures");
+    CHECK (failures0 >= 0, "writer.storage_failures in /api/v1/stats");
+
+    //  1. The disk fails: 503s, nothing committed, nothing published
+    s_disk_fails (true);
+    for (int i = 0; i < FAILED_ORDERS; i++) {
+        char key[16], table[16], retry[16];
+        s_key (key, sizeof key, table, sizeof table, i);
+        char *body = tk_order_body (table, 3, false, i);
+        tk_response_t r;
+        tk_post_order (s_gw, key, body, &r);
+        const char *code = json_string_value (
+            json_object_get (json_object_get (r.json, "error"), "code"));
+        CHECK (r.status == 503 && code && strcmp (code, "unavailable") == 0
+                   && tk_header (&r, "Retry-After", retry, sizeof retry),
+               "order %s while the disk fails: %d %s", key, r.status,
+               r.body ? r.body : "");
+        tk_response_free (&r);
+        free (body);
+    }
+    json_int_t failures = s_writer_stat ("storage_failures");
+    printf ("fault_storage: %d orders refused with 503 while the disk failed; "
+            "writer.storage_failures %lld -> %lld\n", FAILED_ORDERS,
+            (long long) failures0, (long long) failures);
+    CHECK (failures > failures0, "writer.storage_failures did not grow");
+    CHECK (!tk_follower_wait (kitchen, 3, 1500), "an event was published for a "
+           "batch that failed");
+    json_t *list = tk_get_json (s_gw, "/api/v1/orders?limit=1000", 200);
+    CHECK (list, "orders can still be read while the disk fails");
+    CHECK (json_array_size (json_object_get (list, "orders")) == 2,
+           "%zu orders stored, want the 2 from before",
+           json_array_size (json_object_get (list, "orders")));
+    json_decref (list);
+
+    //  2. The disk works again: the same keys and bodies, 201 once each
+    s_disk_fails (false);
+    for (int i = 0; i < FAILED_ORDERS; i++) {
+        char key[16], table[16];
+        s_key (key, sizeof key, table, sizeof table, i);
+        char *body = tk_order_body (table, 3, false, i);
+        CHECK (tk_ledger_place (ledger, &s_gw, 1, &current, key, table, body, 15000)
+                   == 201, "order %s once the disk works", key);
+        free (body);
+    }
+    tk_tally_t t;
+    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    tk_tally_print ("fault_storage: after the first failure", &t);
+    CHECK (t.replayed == 0, "%zu retried orders came back as replays: part of a "
+           "failed batch was kept", t.replayed);
+    CHECK (t.stored == 2 + FAILED_ORDERS && t.duplicates == 0 && t.lost == 0
+               && t.unknown == 0 && t.mismatched == 0,
+           "want %d orders stored once", 2 + FAILED_ORDERS);
+    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == 2 + FAILED_ORDERS,
+           "seqs are not 1..%d", 2 + FAILED_ORDERS);
+    CHECK (tk_follower_wait (kitchen, t.max_seq, 10000), "kitchen sees them");
+
+    //  3. Under load, the disk fails for a second
+    tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = 4,
+                           .prefix = "load", .lines = 2, .retry_ms = 30000};
+    tk_load_t *load = tk_load_start (ledger, &opts);
+    usleep (700 * 1000);
+    s_disk_fails (true);
+    usleep (1000 * 1000);
+    s_disk_fails (false);
+    usleep (1000 * 1000);
+    tk_load_stop (&load);
+    CHECK (s_writer_stat ("storage_failures") > failures,
+           "no batch failed under load");
+    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    tk_tally_print ("fault_storage: under load", &t);
+    CHECK (t.busy > 0, "no pad saw a 503 while the disk failed under load");
+    CHECK (t.refused == 0 && t.unresolved == 0, "refused %zu, unresolved %zu",
+           t.refused, t.unresolved);
+    CHECK (t.stored == t.acked && t.acked == t.sent && t.duplicates == 0
+               && t.lost == 0 && t.unknown == 0 && t.mismatched == 0,
+           "the store does not match the 201s");
+    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == (json_int_t) t.stored,
+           "seqs are not 1..%zu", t.stored);
+    bool all = tk_follower_wait (kitchen, t.max_seq, 20000);
+    tk_follower_print ("fault_storage", kitchen);
+    tk_follow_stats_t st;
+    tk_follower_stats (kitchen, &st);
+    CHECK (all && st.gaps == 0 && st.duplicates == 0 && st.snapshots == 0,
+           "kitchen: last %lld of %lld, gaps %zu, duplicates %zu, resyncs %zu",
+           (long long) st.last, (long long) t.max_seq, st.gaps, st.duplicates,
+           st.snapshots);
+    printf ("fault_storage: writer.storage_failures %lld in all\n",
+            (long long) s_writer_stat ("storage_failures"));
+    tk_follower_destroy (&kitchen);
+    tk_ledger_destroy (&ledger);
+    return tk_done ();
+}

@@ -1,0 +1,216 @@
+/*  test_fault_writer_stop — the writer freezes (SIGSTOP) and comes back
+    (SIGCONT), as a process stuck on a dying disk or a paused VM would:
+
+      - POSTs already waiting when it froze end within the deadline
+        (--ack-timeout-ms) with a 201 or a 503, never hang;
+      - with --max-inflight 2, a third POST while two wait is refused at
+        once: 503 {"error":{"code":"overloaded"}} with Retry-After;
+      - once the gateway knows the writer is gone (no heartbeat for
+        --link-timeout-ms), a new POST gets 503 "unavailable" with
+        Retry-After at once, well under the ack timeout;
+      - after SIGCONT, retries with the same keys and bodies get 201, and
+        each order is stored once;
+      - a POST waiting through a short freeze (shorter than the link
+        timeout) completes with 201 when the writer continues.
+
+    The gateway's stats count what happened (overloaded, unreachable).  */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testkit.h"
+
+#define CHECK TK_CHECK
+#define ACK_TIMEOUT_MS 3000
+#define LINK_TIMEOUT_MS 2000
+#define FAST_MS 1000            //  "at once", generously, on a busy machine
+#define SLACK_MS 2000           //  on top of the deadline, for scheduling
+
+static int s_gw;
+
+typedef struct {
+    const char *key;
+    const char *table;
+    int status;
+    char code[32];
+    bool retry_after;
+    int64_t took_ms;
+    pthread_t thread;
+} s_post_t;
+
+static void
+s_post_now (s_post_t *post)
+{
+    char *body = tk_order_body (post->table, 2, false, (int) strlen (post->key));
+    int64_t start = tk_now_ms ();
+    tk_response_t r;
+    tk_post_order (s_gw, post->key, body, &r);
+    post->took_ms = tk_now_ms () - start;
+    post->status = r.status;
+    const char *code = json_string_value (
+        json_object_get (json_object_get (r.json, "error"), "code"));
+    snprintf (post->code, sizeof post->code, "%s", code ? code : "");
+    char value[16];
+    post->retry_after = tk_header (&r, "Retry-After", value, sizeof value) != NULL;
+    tk_response_free (&r);
+    free (body);
+}
+
+static void *
+s_post_thread (void *arg)
+{
+    s_post_now ((s_post_t *) arg);
+    return NULL;
+}
+
+static void
+s_post_start (s_post_t *post)
+{
+    pthread_create (&post->thread, NULL, s_post_thread, post);
+}
+
+static void
+s_post_join (s_post_t *post, const char *what)
+{
+    pthread_join (post->thread, NULL);
+    printf ("fault_writer_stop: %s (%s): %d %s in %lld ms\n", what, post->key,
+            post->status, post->code, (long long) post->took_ms);
+}
+
+//  The same key and body again, as the pad retries: 201.
+static void
+s_retry (tk_ledger_t *ledger, s_post_t *post)
+{
+    char *body = tk_order_body (post->table, 2, false, (int) strlen (post->key));
+    int current = 0;
+    int status = tk_ledger_place (ledger, &s_gw, 1, &current, post->key,
+                                  post->table, body, 15000);
+    free (body);
+    CHECK (status == 201, "retry of %s after SIGCONT: %d", post->key, status);
+}
+
+static json_int_t
+s_stat (const char *path)
+{
+    json_t *stats = tk_get_json (s_gw, "/api/v1/stats", 200);
+    json_int_t n = tk_json_int (stats, path);
+    json_decref (stats);
+    return n;
+}
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_writer_stop");
+    char data[600], menu[600], intake[64], events[64], sync[64], port[16];
+    char ack[16], link[16];
+    snprintf (data, sizeof data, "%s/data", tk_dir ());
+    snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
+    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (ack, sizeof ack, "%d", ACK_TIMEOUT_MS);
+    snprintf (link, sizeof link, "%d", LINK_TIMEOUT_MS);
+    s_gw = tk_port ();
+    snprintf (port, sizeof port, "%d", s_gw);
+    pid_t writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
+                                 "--menu", menu, "--intake", intake, "--events",
+                                 events, "--sync", sync, "--heartbeat-ms", "100",
+                                 NULL);
+    tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
+                  "--table-burst", "10000", "--intake", intake, "--events",
+                  events, "--sync", sync, "--http-port", port, "--heartbeat-ms",
+                  "100", "--link-timeout-ms", link, "--ack-timeout-ms", ack,
+                  "--max-inflight", "2", NULL);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
+    tk_ledger_t *ledger = tk_ledger_new ();
+    s_post_t warm = {.key = "stop-warm", .table = "T1"};
+    s_retry (ledger, &warm);
+    json_int_t overloaded0 = s_stat ("gateway.overloaded");
+    json_int_t unreachable0 = s_stat ("gateway.unreachable");
+    CHECK (overloaded0 >= 0 && unreachable0 >= 0, "gateway stats answer");
+
+    //  1. Freeze.  Two POSTs wait for the frozen writer; a third finds the
+    //  gateway full while the writer still counts as reachable
+    CHECK (kill (writer, SIGSTOP) == 0, "SIGSTOP writer");
+    int64_t frozen_at = tk_now_ms ();
+    s_post_t a = {.key = "stop-a", .table = "T2"}, b = {.key = "stop-b", .table = "T3"};
+    s_post_start (&a);
+    s_post_start (&b);
+    usleep (500 * 1000);   //  a and b are waiting by now
+    s_post_t c = {.key = "stop-c", .table = "T4"};
+    s_post_now (&c);
+    printf ("fault_writer_stop: third POST while two wait (%s): %d %s in %lld ms\n",
+            c.key, c.status, c.code, (long long) c.took_ms);
+    CHECK (tk_now_ms () - frozen_at < LINK_TIMEOUT_MS,
+           "the third POST came %lld ms after the freeze, past the link timeout: "
+           "the machine is too slow for this check",
+           (long long) (tk_now_ms () - frozen_at));
+    CHECK (c.status == 503 && strcmp (c.code, "overloaded") == 0 && c.retry_after,
+           "third POST: %d %s (Retry-After %d), want 503 overloaded", c.status,
+           c.code, c.retry_after);
+    CHECK (c.took_ms < FAST_MS, "overloaded answer took %lld ms", (long long) c.took_ms);
+
+    //  The two waiting POSTs end within the deadline, 201 or 503
+    s_post_join (&a, "waiting POST");
+    s_post_join (&b, "waiting POST");
+    CHECK ((a.status == 201 || a.status == 503) && (b.status == 201 || b.status == 503),
+           "waiting POSTs ended %d and %d", a.status, b.status);
+    CHECK (a.took_ms <= ACK_TIMEOUT_MS + SLACK_MS
+               && b.took_ms <= ACK_TIMEOUT_MS + SLACK_MS,
+           "waiting POSTs took %lld and %lld ms (deadline %d ms)",
+           (long long) a.took_ms, (long long) b.took_ms, ACK_TIMEOUT_MS);
+
+    //  2. The writer is known gone: a new POST is refused at once
+    CHECK (tk_wait_http (s_gw, "/healthz", 503, LINK_TIMEOUT_MS + 5000),
+           "gateway /healthz notices the frozen writer");
+    s_post_t d = {.key = "stop-d", .table = "T5"};
+    s_post_now (&d);
+    printf ("fault_writer_stop: POST while the writer is known gone (%s): %d %s "
+            "in %lld ms\n", d.key, d.status, d.code, (long long) d.took_ms);
+    CHECK (d.status == 503 && strcmp (d.code, "unavailable") == 0 && d.retry_after,
+           "POST to a gateway whose writer is gone: %d %s (Retry-After %d)",
+           d.status, d.code, d.retry_after);
+    CHECK (d.took_ms < FAST_MS, "unavailable answer took %lld ms (ack timeout %d)",
+           (long long) d.took_ms, ACK_TIMEOUT_MS);
+
+    //  3. Thaw: every retry with the same key and body gets its 201
+    CHECK (kill (writer, SIGCONT) == 0, "SIGCONT writer");
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway sees the writer back");
+    s_post_t *all[] = {&a, &b, &c, &d};
+    for (int i = 0; i < 4; i++)
+        s_retry (ledger, all[i]);
+
+    //  4. A short freeze: the waiting POST is answered 201 once it thaws
+    CHECK (kill (writer, SIGSTOP) == 0, "SIGSTOP writer again");
+    s_post_t e = {.key = "stop-e", .table = "T6"};
+    s_post_start (&e);
+    usleep (700 * 1000);
+    CHECK (kill (writer, SIGCONT) == 0, "SIGCONT writer again");
+    s_post_join (&e, "POST through a short freeze");
+    CHECK (e.status == 201, "POST through a 700 ms freeze: %d %s", e.status, e.code);
+    CHECK (e.took_ms <= ACK_TIMEOUT_MS + SLACK_MS, "it took %lld ms",
+           (long long) e.took_ms);
+    s_retry (ledger, &e);   //  the same key again: the same order
+
+    tk_tally_t t;
+    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    tk_tally_print ("fault_writer_stop", &t);
+    CHECK (t.stored == 6 && t.acked == 6 && t.duplicates == 0 && t.lost == 0
+               && t.unknown == 0 && t.mismatched == 0,
+           "want the 6 orders stored once each");
+    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == 6, "seqs 1..6");
+    json_int_t overloaded = s_stat ("gateway.overloaded");
+    json_int_t unreachable = s_stat ("gateway.unreachable");
+    printf ("fault_writer_stop: gateway stats: overloaded +%lld, unreachable +%lld, "
+            "timeouts %lld\n", (long long) (overloaded - overloaded0),
+            (long long) (unreachable - unreachable0),
+            (long long) s_stat ("gateway.timeouts"));
+    CHECK (overloaded - overloaded0 >= 1, "gateway.overloaded did not count");
+    CHECK (unreachable - unreachable0 >= 1, "gateway.unreachable did not count");
+    tk_ledger_destroy (&ledger);
+    return tk_done ();
+}
