@@ -23,6 +23,7 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_report.h"
 #include "orderbus/bus_store.h"
+#include "orderbus_args.h"
 
 #define S_ERR_MAX 1200
 
@@ -35,14 +36,7 @@ typedef struct {
     const char *output;
 } s_args_t;
 
-typedef struct {
-    const char *flag;
-    const char *arg;
-    size_t offset;              //  field in s_args_t
-    const char *help;
-} s_option_t;
-
-static const s_option_t s_options[] = {
+static const orderbus_option_t s_options[] = {
     {"--data", "DIR", offsetof (s_args_t, data),
      "the writer's data directory (required); only read"},
     {"--from", "TIME", offsetof (s_args_t, from),
@@ -61,13 +55,7 @@ s_usage (void)
     printf ("orderbus export - write the orders of a time range as CSV\n\n"
             "Usage: orderbus export --data DIR [--from TIME] [--to TIME] "
             "[--output FILE]\n\nOptions:\n");
-    for (size_t i = 0; i < S_OPTIONS; i++) {
-        char flags[32];
-        snprintf (flags, sizeof flags, "%s %s", s_options[i].flag,
-                  s_options[i].arg);
-        printf ("  %-15s %s\n", flags, s_options[i].help);
-    }
-    printf ("  %-15s %s\n", "-h, --help", "show this help and exit");
+    orderbus_args_usage (s_options, S_OPTIONS, 15);
     printf ("\nTIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MMZ, "
             "YYYY-MM-DDTHH:MM:SSZ,\nYYYY-MM-DDTHH:MM:SS.mmmZ, or milliseconds "
             "since the epoch.  Each option also\ntakes the form "
@@ -94,55 +82,6 @@ s_fail (char *err, const char *format, ...)
 
 //  --------------------------------------------------------------------------
 //  Arguments
-
-static const s_option_t *
-s_find_option (const char *word, size_t length)
-{
-    for (size_t i = 0; i < S_OPTIONS; i++)
-        if (strlen (s_options[i].flag) == length
-            && memcmp (s_options[i].flag, word, length) == 0)
-            return &s_options[i];
-    return NULL;
-}
-
-//  A word that reads as an option, so never as the value of the one
-//  before; "-5" is a (bad) value, not an option
-static bool
-s_is_option (const char *word)
-{
-    return word[0] == '-' && word[1] && !isdigit ((unsigned char) word[1]);
-}
-
-//  Read "--flag VALUE" and "--flag=VALUE" into *args; a flag given twice
-//  is an error rather than a silent choice between two ranges
-static int
-s_parse (int argc, char **argv, s_args_t *args, char *err)
-{
-    for (int index = 1; index < argc; index++) {
-        const char *word = argv[index];
-        const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
-                                                          : NULL;
-        size_t length = equals ? (size_t) (equals - word) : strlen (word);
-        const s_option_t *option = s_find_option (word, length);
-        if (!option)
-            return s_is_option (word)
-                       ? s_fail (err, "unknown option '%.*s'", (int) length,
-                                 word)
-                       : s_fail (err, "unexpected argument '%s'", word);
-        const char *value = equals ? equals + 1 : NULL;
-        if (!value && (index + 1 >= argc || s_is_option (argv[index + 1])))
-            return s_fail (err, "%s: missing value", option->flag);
-        if (!value)
-            value = argv[++index];
-        if (*value == '\0')
-            return s_fail (err, "%s: must not be empty", option->flag);
-        const char **field = (const char **) ((char *) args + option->offset);
-        if (*field)
-            return s_fail (err, "%s: given twice", option->flag);
-        *field = value;
-    }
-    return args->data ? 0 : s_fail (err, "--data: required");
-}
 
 static int
 s_time (const char *flag, const char *text, int64_t *ms, char *err)
@@ -358,7 +297,9 @@ orderbus_export_main (int argc, char **argv)
     s_args_t args = {0};
     int64_t from_ms, to_ms;
     char err[S_ERR_MAX];
-    if (s_parse (argc, argv, &args, err) != 0
+    if (orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
+                             sizeof err) != 0
+        || (!args.data && s_fail (err, "--data: required"))
         || s_range (&args, &from_ms, &to_ms, err) != 0) {
         fprintf (stderr, "orderbus export: %s\n(try 'orderbus export --help')\n",
                  err);

@@ -20,6 +20,7 @@
 #include <czmq.h>
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_token.h"
+#include "orderbus_args.h"
 
 #define S_ERR_MAX 512
 #define S_HOUR_MS (3600LL * 1000)
@@ -38,14 +39,7 @@ typedef struct {
 } s_args_t;
 
 //  One option: a text field if arg names its value, else a switch
-typedef struct {
-    const char *flag;
-    const char *arg;
-    size_t offset;              //  field in s_args_t
-    const char *help;
-} s_option_t;
-
-static const s_option_t s_options[] = {
+static const orderbus_option_t s_options[] = {
     {"--secret-file", "FILE", offsetof (s_args_t, secret_file),
      "the site's secret: 64 hex characters, mode 0600 (required)"},
     {"--create-secret", NULL, offsetof (s_args_t, create_secret),
@@ -74,13 +68,7 @@ s_usage (void)
             "screen\n\n"
             "Usage: orderbus token --secret-file FILE (--table TABLE | "
             "--staff ROLE) [options]\n\nOptions:\n");
-    for (size_t i = 0; i < S_OPTIONS; i++) {
-        char flags[32];
-        snprintf (flags, sizeof flags, "%s %s", s_options[i].flag,
-                  s_options[i].arg ? s_options[i].arg : "");
-        printf ("  %-19s %s\n", flags, s_options[i].help);
-    }
-    printf ("  %-19s %s\n", "-h, --help", "show this help and exit");
+    orderbus_args_usage (s_options, S_OPTIONS, 19);
     printf ("\nEach option also takes the form --option=VALUE, which a value "
             "starting with\n'-' needs.\n");
     printf ("\nThe token is printed alone on the first line, the URL (--url) "
@@ -100,61 +88,6 @@ s_fail (char *err, const char *format, ...)
     vsnprintf (err, S_ERR_MAX, format, args);
     va_end (args);
     return BUS_ERR_CONFIG;
-}
-
-static const s_option_t *
-s_find_option (const char *word, size_t length)
-{
-    for (size_t i = 0; i < S_OPTIONS; i++)
-        if (strlen (s_options[i].flag) == length
-            && memcmp (s_options[i].flag, word, length) == 0)
-            return &s_options[i];
-    return NULL;
-}
-
-//  A word that reads as an option, so never as the value of the one before;
-//  "-5m" is a (bad) value, not an option
-static bool
-s_is_option (const char *word)
-{
-    return word[0] == '-' && word[1] && !isdigit ((unsigned char) word[1]);
-}
-
-//  Read "--flag VALUE", "--flag=VALUE" and switches into *args; a flag
-//  given twice is an error rather than a silent choice between two tokens
-static int
-s_parse (int argc, char **argv, s_args_t *args, char *err)
-{
-    for (int index = 1; index < argc; index++) {
-        const char *word = argv[index];
-        const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
-                                                          : NULL;
-        size_t length = equals ? (size_t) (equals - word) : strlen (word);
-        const s_option_t *option = s_find_option (word, length);
-        if (!option)
-            return s_is_option (word)
-                       ? s_fail (err, "unknown option '%.*s'", (int) length,
-                                 word)
-                       : s_fail (err, "unexpected argument '%s'", word);
-        char *field = (char *) args + option->offset;
-        if (!option->arg) {
-            if (equals)
-                return s_fail (err, "%s: takes no value", option->flag);
-            *(bool *) field = true;
-            continue;
-        }
-        const char *value = equals ? equals + 1 : NULL;
-        if (!value && (index + 1 >= argc || s_is_option (argv[index + 1])))
-            return s_fail (err, "%s: missing value", option->flag);
-        if (!value)
-            value = argv[++index];
-        if (*value == '\0')
-            return s_fail (err, "%s: must not be empty", option->flag);
-        if (*(const char **) field)
-            return s_fail (err, "%s: given twice", option->flag);
-        *(const char **) field = value;
-    }
-    return 0;
 }
 
 //  "<n><unit>", unit s, m, h or d, n >= 1, at most S_TTL_MAX_MS in all
@@ -296,7 +229,8 @@ orderbus_token_main (int argc, char **argv, const char *share_dir)
     s_args_t args = {0};
     bus_claims_t claims;
     char err[S_ERR_MAX];
-    if (s_parse (argc, argv, &args, err) != 0
+    if (orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
+                             sizeof err) != 0
         || s_claims (&args, zclock_time (), &claims, err) != 0) {
         fprintf (stderr, "orderbus token: %s\n(try 'orderbus token --help')\n",
                  err);
