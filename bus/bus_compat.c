@@ -20,7 +20,6 @@
 #include "orderbus/bus_limit.h"
 
 #define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
-#define S_LIST_PAGE 1000      //  orders per trip to the writer
 
 //  Keys the clients give live in namespaces of their own, so that a seed
 //  client's "id-1234" never meets a pad's "id-1234" as a conflict
@@ -521,30 +520,10 @@ s_seed_place (struct mg_connection *conn, void *cbdata)
     return status;
 }
 
-//  Every order, newest first, in the seed shape, appended to orders.
-//  0, or an error: the writer did not answer, or could not read.
-static int
-s_seed_all (bus_compat_t *self, json_t *orders)
+static void
+s_append_seed (const bus_order_t *order, void *arg)
 {
-    bus_order_t *order = malloc (sizeof *order);
-    bus_sync_req_t req = {.op = BUS_SYNC_LIST, .limit = S_LIST_PAGE};
-    int rc = order ? 0 : BUS_ERR_NOMEM;
-    while (rc == 0) {
-        bus_sync_reply_t reply;
-        zmsg_t *items = NULL;
-        rc = bus_gateway_query (self->gateway, &req, &reply, &items);
-        if (rc == 0 && reply.status != 0)
-            rc = reply.status;
-        for (zframe_t *f = rc ? NULL : zmsg_first (items); f; f = zmsg_next (items))
-            if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
-                json_array_append_new (orders, bus_json_seed_order (order));
-        zmsg_destroy (&items);
-        if (rc != 0 || reply.next == 0)
-            break;
-        req.from = reply.next;
-    }
-    free (order);
-    return rc;
+    json_array_append_new ((json_t *) arg, bus_json_seed_order (order));
 }
 
 //  GET /api/orders
@@ -557,7 +536,7 @@ s_seed_list (struct mg_connection *conn, void *cbdata)
     if (!s_method_is (conn, "GET"))
         return s_not_allowed (conn, "GET", true);
     json_t *orders = json_array ();
-    if (!orders || s_seed_all (self, orders) != 0) {
+    if (!orders || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
         json_decref (orders);
         return s_detail (conn, 503, "the writer did not answer; try again "
                          "shortly", "Retry-After: 1\r\n");

@@ -880,38 +880,33 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
 //  each order placed, nothing else.  No token: those clients never had
 //  one (docs/compat.md).
 
+//  Every order, newest first, in the seed shape, and the newest's id.
+typedef struct {
+    json_t *orders;
+    uint64_t top;
+} s_seed_list_t;
+
+static void
+s_seed_add (const bus_order_t *order, void *arg)
+{
+    s_seed_list_t *list = (s_seed_list_t *) arg;
+    list->top = order->id > list->top ? order->id : list->top;
+    json_array_append_new (list->orders, bus_json_seed_order (order));
+}
+
 //  Every order, newest first, in the seed shape; *seq is the writer's
 //  sequence the list is consistent with, *top the newest id.  NULL if the
 //  writer did not answer.
 static json_t *
 s_seed_all (bus_edge_t *self, uint64_t *seq, uint64_t *top)
 {
-    json_t *orders = json_array ();
-    bus_order_t *order = malloc (sizeof *order);
-    bus_sync_req_t req = {.op = BUS_SYNC_LIST, .limit = S_REPLAY_PAGE};
-    *top = 0;
-    do {
-        bus_sync_reply_t reply;
-        zmsg_t *items = NULL;
-        if (!order || bus_sync_call (self->sync, &req, &reply, &items) != 0
-            || reply.status != 0) {
-            zmsg_destroy (&items);
-            json_decref (orders);
-            free (order);
-            return NULL;
-        }
-        if (!req.from)
-            *seq = reply.seq;
-        for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items))
-            if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0) {
-                *top = order->id > *top ? order->id : *top;
-                json_array_append_new (orders, bus_json_seed_order (order));
-            }
-        zmsg_destroy (&items);
-        req.from = reply.next;
-    } while (req.from);
-    free (order);
-    return orders;
+    s_seed_list_t list = {json_array (), 0};
+    if (!list.orders || bus_sync_orders (self->sync, s_seed_add, &list, seq)) {
+        json_decref (list.orders);
+        return NULL;
+    }
+    *top = list.top;
+    return list.orders;
 }
 
 //  The list is read outside the lock; if events were applied meanwhile

@@ -257,6 +257,12 @@ bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
     return bus_sync_call (self->sync, req, reply, items);
 }
 
+int
+bus_gateway_orders (bus_gateway_t *self, bus_sync_order_fn *fn, void *arg)
+{
+    return bus_sync_orders (self->sync, fn, arg, NULL);
+}
+
 //  ---------------------------------------------------------------------
 //  Menu cache: the writer's menu, refetched when older than a second
 

@@ -123,3 +123,30 @@ bus_sync_call (bus_sync_t *self, bus_sync_req_t *req,
         zsock_destroy (&sock);
     return rc;
 }
+
+int
+bus_sync_orders (bus_sync_t *self, bus_sync_order_fn *fn, void *arg,
+                 uint64_t *seq)
+{
+    bus_order_t *order = malloc (sizeof *order);
+    bus_sync_req_t req = {.op = BUS_SYNC_LIST, .limit = 1000};
+    int rc = order ? 0 : BUS_ERR_NOMEM;
+    while (rc == 0) {
+        bus_sync_reply_t reply;
+        zmsg_t *items = NULL;
+        rc = bus_sync_call (self, &req, &reply, &items);
+        if (rc == 0 && reply.status != 0)
+            rc = reply.status;
+        if (rc == 0 && !req.from && seq)
+            *seq = reply.seq;
+        for (zframe_t *f = rc ? NULL : zmsg_first (items); f; f = zmsg_next (items))
+            if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
+                fn (order, arg);
+        zmsg_destroy (&items);
+        if (rc != 0 || reply.next == 0)
+            break;
+        req.from = reply.next;
+    }
+    free (order);
+    return rc;
+}

@@ -13,6 +13,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_json.h"
+#include "orderbus/bus_sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,9 @@ int bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack);
 /*  A query on the writer's sync socket (see bus_sync_call).  */
 int bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
                        bus_sync_reply_t *reply, zmsg_t **items);
+
+/*  Every order the writer holds, newest first (see bus_sync_orders).  */
+int bus_gateway_orders (bus_gateway_t *self, bus_sync_order_fn *fn, void *arg);
 
 /*  The writer's menu document (refetched when older than a second), a
     new reference (caller decrefs), with its version; NULL if the writer

@@ -30,6 +30,16 @@ void bus_sync_destroy (bus_sync_t **self_p);
 int bus_sync_call (bus_sync_t *self, bus_sync_req_t *req,
                    bus_sync_reply_t *reply, zmsg_t **items);
 
+/*  Called with each order of bus_sync_orders, borrowed for the call.  */
+typedef void (bus_sync_order_fn) (const bus_order_t *order, void *arg);
+
+/*  Call fn for every order the writer holds, newest first, a page of
+    BUS_SYNC_LIST at a time; *seq (if not NULL) is set to the writer's
+    last sequence when the first page was read.  0, or the error of the
+    call or reply that failed (fn may have been called for some orders).  */
+int bus_sync_orders (bus_sync_t *self, bus_sync_order_fn *fn, void *arg,
+                     uint64_t *seq);
+
 #ifdef __cplusplus
 }
 #endif
