@@ -42,6 +42,9 @@ bus_http_start (const bus_config_t *config, bool serve_files, char *err,
         //  after five unanswered pings, so dead browsers do not linger
         "enable_websocket_ping_pong", "yes",
         "websocket_timeout_ms", ping,
+        //  small responses go out at once: with Nagle on, a keep-alive
+        //  client's delayed ACK held each one back ~40 ms
+        "tcp_nodelay", "1",
         "enable_directory_listing", "no",
         //  screens run all shift: after an upgrade they must fetch the
         //  new pages, so revalidate (civetweb sends ETags) every time

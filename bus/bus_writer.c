@@ -620,9 +620,20 @@ s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
 }
 
 static zsock_t *
-s_bind (int type, const char *endpoint, char *err, size_t err_cap)
+s_bind (int type, int maxmsgsize, int hwm, const char *endpoint, char *err,
+        size_t err_cap)
 {
+    //  Options first: libzmq copies them into the listener at bind, and
+    //  connections accepted later get that copy, not what is set after
     zsock_t *sock = zsock_new (type);
+    if (sock) {
+        if (maxmsgsize)
+            zsock_set_maxmsgsize (sock, maxmsgsize);
+        if (type == ZMQ_PUB)
+            zsock_set_sndhwm (sock, hwm);
+        else
+            zsock_set_rcvhwm (sock, hwm);
+    }
     if (sock && zsock_bind (sock, "%s", endpoint) >= 0)
         return sock;
     snprintf (err, err_cap, "cannot bind %s: %s", endpoint,
@@ -637,20 +648,15 @@ s_bind (int type, const char *endpoint, char *err, size_t err_cap)
 static int
 s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
 {
-    self->intake = s_bind (ZMQ_PULL, self->config.intake, err, err_cap);
-    if (!self->intake)
-        return -1;
-    zsock_set_maxmsgsize (self->intake, BUS_FRAME_MAX);
-    zsock_set_rcvhwm (self->intake, 100000);
-    self->events = s_bind (ZMQ_PUB, self->config.events, err, err_cap);
-    if (!self->events)
-        return -1;
-    zsock_set_sndhwm (self->events, 100000);
-    self->sync = s_bind (ZMQ_ROUTER, self->config.sync, err, err_cap);
-    if (!self->sync)
-        return -1;
-    zsock_set_maxmsgsize (self->sync, BUS_FRAME_MAX);
-    return 0;
+    self->intake = s_bind (ZMQ_PULL, BUS_FRAME_MAX, 100000, self->config.intake,
+                           err, err_cap);
+    self->events = self->intake ? s_bind (ZMQ_PUB, 0, 100000,
+                                          self->config.events, err, err_cap)
+                                : NULL;
+    self->sync = self->events ? s_bind (ZMQ_ROUTER, BUS_FRAME_MAX, 1000,
+                                        self->config.sync, err, err_cap)
+                              : NULL;
+    return self->sync ? 0 : -1;
 }
 
 bus_writer_t *
