@@ -333,9 +333,10 @@ bus_ack_encode (const bus_ack_t *ack)
 {
     s_writer_t w;
     s_writer_init (&w);
-    msgpack_pack_map (&w.packer, ack->status == 0 ? 6 : 5);
+    msgpack_pack_map (&w.packer, ack->status == 0 ? 7 : 6);
     s_put_uint (&w.packer, "v", S_VERSION);
     s_put_str (&w.packer, "key", ack->key, sizeof ack->key);
+    s_put_uint (&w.packer, "fp", ack->fingerprint);
     s_put_int (&w.packer, "st", ack->status);
     s_put_bool (&w.packer, "dup", ack->duplicate);
     s_put_str (&w.packer, "err", ack->error, sizeof ack->error);
@@ -1131,6 +1132,8 @@ s_read_ack (const msgpack_object *map, void *out)
         rc = s_read_version (map);
     if (!rc)
         rc = s_str (s_get (map, "key"), ack->key, sizeof ack->key);
+    if (!rc && (obj = s_get (map, "fp")))
+        rc = s_u64 (obj, &ack->fingerprint);
     if (!rc)
         rc = s_enum (s_get (map, "st"), INT_MIN, 0, &ack->status);
     if (!rc && (obj = s_get (map, "dup")))

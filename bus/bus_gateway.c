@@ -24,6 +24,7 @@
 
 typedef struct s_waiter {
     const char *key;         //  borrowed from the request's command
+    uint64_t fingerprint;    //  of that command: the ack must answer it
     bus_ack_t *ack;          //  filled by the listener
     bool done;
     pthread_cond_t cond;
@@ -48,7 +49,8 @@ struct _bus_gateway_t {
     bus_menu_t *menu;
     json_t *menu_json;
     uint64_t menu_version;
-    int64_t menu_fetched_ms;
+    atomic_int_fast64_t menu_fetched_ms;   //  0: stale (an 86 was heard)
+    atomic_bool menu_fetching;    //  one refresh at a time
 };
 
 //  ---------------------------------------------------------------------
@@ -60,6 +62,7 @@ static void
 s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
 {
     memcpy (dst->key, src->key, sizeof dst->key);
+    dst->fingerprint = src->fingerprint;
     dst->status = src->status;
     dst->duplicate = src->duplicate;
     memcpy (dst->error, src->error, sizeof dst->error);
@@ -89,7 +92,8 @@ s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
 {
     pthread_mutex_lock (&self->wait_lock);
     for (s_waiter_t *w = self->waiters; w; w = w->next)
-        if (!w->done && streq (w->key, ack->key)) {
+        if (!w->done && w->fingerprint == ack->fingerprint
+            && streq (w->key, ack->key)) {
             s_ack_copy (w->ack, ack);
             w->done = true;
             pthread_cond_signal (&w->cond);
@@ -110,9 +114,7 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     }
     else if (topic && streq (topic, BUS_TOPIC_MENU)) {
         //  An 86 anywhere: our copy of the menu is out of date
-        pthread_mutex_lock (&self->menu_lock);
-        self->menu_fetched_ms = 0;
-        pthread_mutex_unlock (&self->menu_lock);
+        atomic_store (&self->menu_fetched_ms, 0);
     }
     else if (topic && body
              && bus_ack_decode (zframe_data (body), zframe_size (body), ack) == 0)
@@ -191,7 +193,8 @@ s_submit (bus_gateway_t *self, const bus_cmd_t *cmd, bus_ack_t *ack)
     pthread_condattr_t attr;
     pthread_condattr_init (&attr);
     pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    s_waiter_t waiter = {cmd->key, ack, false, PTHREAD_COND_INITIALIZER, NULL};
+    s_waiter_t waiter = {cmd->key, bus_cmd_fingerprint (cmd), ack, false,
+                         PTHREAD_COND_INITIALIZER, NULL};
     pthread_cond_init (&waiter.cond, &attr);
     pthread_condattr_destroy (&attr);
 
@@ -266,19 +269,22 @@ bus_gateway_orders (bus_gateway_t *self, bus_sync_order_fn *fn, void *arg)
 //  ---------------------------------------------------------------------
 //  Menu cache: the writer's menu, refetched when older than a second
 
-//  Refresh the cache if it is stale.  Call with menu_lock held.
+//  Refresh the cache if it is stale.  The trip to the writer is made
+//  outside menu_lock: a slow or gone writer must not hold up every request
+//  that reads the copy, nor the listener thread.  One refresh at a time;
+//  the others use the copy there is.  Call without menu_lock.
 static void
 s_menu_refresh (bus_gateway_t *self)
 {
-    if (self->menu && self->menu_fetched_ms
-        && zclock_mono () - self->menu_fetched_ms < S_MENU_FRESH_MS)
+    int64_t fetched = atomic_load (&self->menu_fetched_ms);
+    if ((fetched && zclock_mono () - fetched < S_MENU_FRESH_MS)
+        || atomic_exchange (&self->menu_fetching, true))
         return;
     bus_sync_req_t req = {.op = BUS_SYNC_MENU};
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
-    if (bus_sync_call (self->sync, &req, &reply, &items) != 0)
-        return;   //  keep the copy we have, stale or not
-    zframe_t *doc = reply.status == 0 ? zmsg_first (items) : NULL;
+    zframe_t *doc = bus_sync_call (self->sync, &req, &reply, &items) == 0
+                        && reply.status == 0 ? zmsg_first (items) : NULL;
     char err[256];
     bus_menu_t *menu = doc ? bus_menu_new ((const char *) zframe_data (doc),
                                            zframe_size (doc), err, sizeof err)
@@ -286,24 +292,29 @@ s_menu_refresh (bus_gateway_t *self)
     json_t *json = menu ? json_loadb (bus_menu_json (menu),
                                       bus_menu_json_len (menu), 0, NULL)
                         : NULL;
-    if (json) {
-        bus_menu_destroy (&self->menu);
-        json_decref (self->menu_json);
+    zmsg_destroy (&items);
+    if (json) {   //  else keep the copy we have, stale or not
+        pthread_mutex_lock (&self->menu_lock);
+        bus_menu_t *old_menu = self->menu;
+        json_t *old_json = self->menu_json;
         self->menu = menu;
         self->menu_json = json;
         self->menu_version = reply.next;
-        self->menu_fetched_ms = zclock_mono ();
+        pthread_mutex_unlock (&self->menu_lock);
+        atomic_store (&self->menu_fetched_ms, zclock_mono ());
+        bus_menu_destroy (&old_menu);
+        json_decref (old_json);
     }
     else
         bus_menu_destroy (&menu);
-    zmsg_destroy (&items);
+    atomic_store (&self->menu_fetching, false);
 }
 
 json_t *
 bus_gateway_menu (bus_gateway_t *self, uint64_t *version)
 {
-    pthread_mutex_lock (&self->menu_lock);
     s_menu_refresh (self);
+    pthread_mutex_lock (&self->menu_lock);
     json_t *json = json_incref (self->menu_json);
     *version = self->menu_version;
     pthread_mutex_unlock (&self->menu_lock);
@@ -349,10 +360,12 @@ bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
     pthread_mutex_lock (&self->menu_lock);
     int rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error)
                         : BUS_ERR_UNKNOWN_ITEM;
-    if (rc != 0) {
-        s_menu_refresh (self);
-        rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error) : 0;
-    }
+    pthread_mutex_unlock (&self->menu_lock);
+    if (rc == 0)
+        return 0;
+    s_menu_refresh (self);
+    pthread_mutex_lock (&self->menu_lock);
+    rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error) : 0;
     pthread_mutex_unlock (&self->menu_lock);
     return rc;
 }

@@ -18,8 +18,22 @@
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_order.h"
 
+#define S_REFUSED_MS 60000      //  how long a refusal stands for its request
+#define S_REFUSED_MAX 10000     //  refusals remembered at most
+
+//  A refused request, remembered so that its copies still in flight (a
+//  gateway resends until it hears back) get the same answer: were a copy
+//  applied after the state changed, a pad told "no" would get an order.
+typedef struct {
+    uint64_t fingerprint;
+    int status;
+    char error[BUS_ERROR_MAX];
+    int64_t at_ms;
+} s_refusal_t;
+
 struct _bus_ledger_t {
     bus_store_t *store;       //  borrowed
+    zhashx_t *refused;        //  key -> s_refusal_t, recent refusals
     bus_menu_t *menu;         //  authoritative menu, NULL if none stored
     int tax_bp;
     bus_event_t scratch;      //  a command's second event (cart.updated)
@@ -47,6 +61,37 @@ s_reject (s_apply_t *a, int status, const char *fmt, ...)
     va_end (args);
     atomic_fetch_add (&a->self->rejected, 1);
     return 0;
+}
+
+//  Remember the refusal in a->ack for the command's key.
+static void
+s_remember_refusal (s_apply_t *a)
+{
+    zhashx_t *refused = a->self->refused;
+    if (zhashx_size (refused) >= S_REFUSED_MAX)
+        zhashx_purge (refused);   //  a flood of refusals: start over
+    s_refusal_t *refusal = malloc (sizeof *refusal);
+    if (!refusal)
+        return;
+    refusal->fingerprint = a->ack->fingerprint;
+    refusal->status = a->ack->status;
+    memcpy (refusal->error, a->ack->error, sizeof refusal->error);
+    refusal->at_ms = a->now;
+    zhashx_update (refused, a->cmd->key, refusal);
+}
+
+//  The recent refusal of this very request, if there is one.
+static const s_refusal_t *
+s_refused_before (s_apply_t *a)
+{
+    s_refusal_t *refusal =
+        (s_refusal_t *) zhashx_lookup (a->self->refused, a->cmd->key);
+    if (refusal && a->now - refusal->at_ms > S_REFUSED_MS) {
+        zhashx_delete (a->self->refused, a->cmd->key);
+        return NULL;
+    }
+    return refusal && refusal->fingerprint == a->ack->fingerprint ? refusal
+                                                                  : NULL;
 }
 
 //  Refuse the command with the reason a rule already wrote into the ack.
@@ -258,7 +303,7 @@ s_dispatch (s_apply_t *a)
 static int
 s_known (s_apply_t *a, uint64_t fingerprint, uint64_t seq)
 {
-    if (fingerprint != bus_cmd_fingerprint (a->cmd))
+    if (fingerprint != a->ack->fingerprint)
         return s_reject (a, BUS_ERR_CONFLICT, "Idempotency-Key: '%s' was "
                          "already used for a different request", a->cmd->key);
     int rc = bus_store_event_lookup (a->self->store, seq, &a->ack->event);
@@ -275,6 +320,7 @@ bus_ledger_apply (bus_ledger_t *self, const bus_cmd_t *cmd, int64_t now,
 {
     s_apply_t a = {self, cmd, now, ack, emit, arg};
     memcpy (ack->key, cmd->key, sizeof ack->key);
+    ack->fingerprint = bus_cmd_fingerprint (cmd);
     ack->status = 0;
     ack->duplicate = false;
     ack->error[0] = '\0';
@@ -284,12 +330,20 @@ bus_ledger_apply (bus_ledger_t *self, const bus_cmd_t *cmd, int64_t now,
         return s_known (&a, fingerprint, seq);
     if (rc != BUS_ERR_NOT_FOUND)
         return rc;
+    const s_refusal_t *refusal = s_refused_before (&a);
+    if (refusal) {   //  a copy of a request refused a moment ago
+        memcpy (ack->error, refusal->error, sizeof ack->error);
+        return s_refuse (&a, refusal->status);
+    }
     rc = s_dispatch (&a);
     //  A refused command records no key: nothing was done, so the pad may
-    //  fix the request and send it again under the same key.
+    //  fix the request and send it again under the same key (a different
+    //  request, so its refusal is not remembered for it)
+    if (rc == 0 && ack->status != 0)
+        s_remember_refusal (&a);
     if (rc == 0 && ack->status == 0) {
-        rc = bus_store_key_put (self->store, cmd->key,
-                                bus_cmd_fingerprint (cmd), ack->event.seq);
+        rc = bus_store_key_put (self->store, cmd->key, ack->fingerprint,
+                                ack->event.seq);
         atomic_fetch_add (&self->applied, 1);
     }
     return rc;
@@ -317,6 +371,13 @@ bus_ledger_reload (bus_ledger_t *self)
     self->menu = menu;
 }
 
+static void
+s_refusal_destructor (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 bus_ledger_t *
 bus_ledger_new (bus_store_t *store, int tax_bp)
 {
@@ -325,6 +386,12 @@ bus_ledger_new (bus_store_t *store, int tax_bp)
         return NULL;
     self->store = store;
     self->tax_bp = tax_bp;
+    self->refused = zhashx_new ();
+    if (!self->refused) {
+        free (self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->refused, s_refusal_destructor);
     bus_ledger_reload (self);
     if (!self->menu)
         zsys_warning ("ledger: no menu stored: every order will be refused "
@@ -338,6 +405,7 @@ bus_ledger_destroy (bus_ledger_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_menu_destroy (&(*self_p)->menu);
+    zhashx_destroy (&(*self_p)->refused);
     free (*self_p);
     *self_p = NULL;
 }

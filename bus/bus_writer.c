@@ -203,6 +203,7 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
                             &batch->cmd) != 0)
             continue;
         memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
+        batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
         batch->ack.status = status;
         batch->ack.duplicate = false;
         snprintf (batch->ack.error, sizeof batch->ack.error,

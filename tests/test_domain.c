@@ -422,6 +422,52 @@ s_check_rate (void)
     free (pad9);
 }
 
+//  Two pads of different tables send orders under one key at once: one is
+//  placed, the other is a 409, and neither gets the other's order.
+typedef struct {
+    const char *token, *table;
+    int status;
+    char got_table[40];
+} s_twin_t;
+
+static int s_twin_round;    //  each round a fresh shared key
+
+static void *
+s_twin (void *arg)
+{
+    s_twin_t *twin = (s_twin_t *) arg;
+    char headers[700], body[128];
+    snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n"
+              "Idempotency-Key: twin-key-%d\r\nContent-Type: application/json\r\n",
+              twin->token, s_twin_round);
+    snprintf (body, sizeof body, "{\"table\":\"%s\",\"items\":[{\"item_id\":"
+              "\"cola\",\"quantity\":1}]}", twin->table);
+    tk_response_t r;
+    tk_http (s_port, "POST", "/api/v1/orders", headers, body, &r);
+    twin->status = r.status;
+    snprintf (twin->got_table, sizeof twin->got_table, "%s", s_str (r.json, "table"));
+    tk_response_free (&r);
+    return NULL;
+}
+
+static void
+s_check_key_twins (void)
+{
+    s_twin_t twins[2] = {{s_pad5, "T5", 0, ""}, {s_pad6, "T6", 0, ""}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create (&threads[i], NULL, s_twin, &twins[i]);
+    for (int i = 0; i < 2; i++)
+        pthread_join (threads[i], NULL);
+    CHECK ((twins[0].status == 201) + (twins[1].status == 201) == 1
+           && (twins[0].status == 409) + (twins[1].status == 409) == 1,
+           "one key, two requests: %d and %d", twins[0].status, twins[1].status);
+    for (int i = 0; i < 2; i++)
+        CHECK (twins[i].status != 201 || strcmp (twins[i].got_table, twins[i].table) == 0,
+               "table %s's pad got table %s's order", twins[i].table,
+               twins[i].got_table);
+}
+
 static volatile bool s_inserting;
 
 static void *
@@ -508,6 +554,8 @@ main (int argc, char **argv)
     s_check_86 ();
     s_check_tokens ();
     s_check_rate ();
+    for (s_twin_round = 0; s_twin_round < 5; s_twin_round++)
+        s_check_key_twins ();
     s_check_pagination ();
     free (s_kitchen);
     free (s_manager);

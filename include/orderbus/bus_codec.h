@@ -30,7 +30,8 @@
       event: {v, seq, ts, type, order: <order>}      ORDER_PLACED/STATUS
              {v, seq, ts, type, cart: <cart>}        CART
              {v, seq, ts, type, item, avail}         MENU_ITEM
-      ack:   {v, key, st, dup, err, event: <event map>}  (event iff st == 0)
+      ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
+             st == 0; fp is the fingerprint of the command it answers)
       hb:    {v, seq, ts}
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}

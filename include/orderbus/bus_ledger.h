@@ -3,6 +3,12 @@
     each command against the authoritative state (menu, order versions and
     lifecycle, carts), appends the events it produces and records the key.
 
+    A refused command records no key (nothing was done), but the refusal
+    is remembered for a minute for that exact request (key and
+    fingerprint): a gateway resends until it hears back, and a copy still
+    in flight must get the same "no", not an order made after the state
+    changed.  A corrected request (another fingerprint) is applied.
+
     The writer owns the batching, the commit and the publishing; the
     ledger owns the rules.  It keeps the authoritative menu in memory (86-ing
     changes it), so after a batch that did not commit the writer calls

@@ -158,6 +158,9 @@ typedef struct {
     again.  */
 typedef struct {
     char key[BUS_KEY_MAX];
+    uint64_t fingerprint;   /* of the command this answers: two requests
+                               under one key but asking different things
+                               must not take each other's answer */
     int status;
     bool duplicate;
     char error[BUS_ERROR_MAX];
