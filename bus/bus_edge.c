@@ -370,6 +370,8 @@ s_snapshot_msg (bus_edge_t *self, const char *table)
 {
     size_t n = json_object_size (self->orders), i = 0;
     json_t **list = calloc (n ? n : 1, sizeof *list);
+    if (!list)
+        return NULL;
     const char *id;
     json_t *order;
     json_object_foreach (self->orders, id, order)

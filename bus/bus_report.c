@@ -405,11 +405,16 @@ bus_report_json (bus_report_t *self)
 static void
 s_csv_field (FILE *out, const char *text)
 {
-    if (!strpbrk (text, ",\"\r\n")) {
+    //  A table label or a free-text dish starting like a formula would run
+    //  as one in the manager's spreadsheet: quote it, with a leading '
+    bool formula = strchr ("=+-@\t\r", text[0]) && text[0];
+    if (!formula && !strpbrk (text, ",\"\r\n")) {
         fputs (text, out);
         return;
     }
     fputc ('"', out);
+    if (formula)
+        fputc ('\'', out);
     for (const char *c = text; *c; c++) {
         if (*c == '"')
             fputc ('"', out);
@@ -888,6 +893,15 @@ s_test_csv_rows (void)
                    "\"2x Burger [Extra cheese, Bacon] (note: no onions, "
                    "\"\"well done\"\"); 1x Fries\",4150,363,4513,"
                    "1767261600123,1767261900123,,\"k,1\"\"x\"\r\n"));
+    free (text);
+
+    //  A field that a spreadsheet would run as a formula is defused
+    strcpy (order->table, "=HYPERLINK(\"x\")");
+    order->line_count = 0;
+    strcpy (order->key, "-1");
+    text = s_test_csv (order);
+    assert (strstr (text, ",\"'=HYPERLINK(\"\"x\"\")\",")
+            && strstr (text, ",\"'-1\"\r\n"));
     free (text);
 
     //  No lines, a served order, line breaks in a field
