@@ -1,0 +1,79 @@
+#!/bin/bash
+# bench_smoke: orderbus-bench drives real orderbus processes for about a
+# second each and must see successes and no errors.  A functional test of
+# the bench tool, never a performance assertion; no peer is needed.
+#
+#   smoke.sh ORDERBUS ORDERBUS_BENCH WORKDIR
+set -u
+orderbus=$1
+bench=$2
+work=$3
+rm -rf "$work" && mkdir -p "$work" || exit 1
+pids=""
+
+cleanup () {
+    for pid in $pids; do
+        kill "$pid" 2>/dev/null
+    done
+    for pid in $pids; do
+        wait "$pid" 2>/dev/null
+    done
+}
+trap cleanup EXIT
+
+fail () {
+    echo "bench_smoke: FAIL: $*" >&2
+    for log in "$work"/*.log; do
+        echo "--- $log" >&2
+        tail -20 "$log" >&2
+    done
+    exit 1
+}
+
+# Wait (bounded) until something listens on 127.0.0.1:$1.
+wait_port () {
+    i=0
+    while [ $i -lt 100 ]; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
+# 1. http: orders through the all-in-one's gateway
+http_port=$("$bench" port) || fail "no free port"
+"$orderbus" up --http-port "$http_port" --data "$work/up-data" \
+    > "$work/up.log" 2>&1 &
+pids="$pids $!"
+wait_port "$http_port" || fail "orderbus up did not listen on $http_port"
+# orderbus up keeps the site secret in its data directory (when it has
+# one): the bench mints its pad tokens from it
+auth=()
+[ -f "$work/up-data/secret" ] && auth=(--secret-file "$work/up-data/secret")
+# Open loop at 40 orders/s over 100 tables: well under the default limit of
+# 2 orders/s per table, so no 429 whatever the node's speed
+"$bench" http --url "http://127.0.0.1:$http_port" --duration 1 --warmup 0.5 \
+    --rate 40 --clients 4 --tables 100 "${auth[@]}" --check \
+    --json "$work/http.json" > "$work/http.out" 2>&1 \
+    || fail "http mode: $(cat "$work/http.out")"
+cat "$work/http.out"
+
+# 2. intake: commands straight into a writer's PULL socket (orderbus up
+#    links its roles over inproc://, so this needs a writer on tcp)
+intake=$("$bench" port) && events=$("$bench" port) && sync=$("$bench" port) \
+    || fail "no free port"
+"$orderbus" writer --data "$work/writer-data" \
+    --menu "$(dirname "$0")/../config/demo-menu.json" \
+    --intake "tcp://127.0.0.1:$intake" --events "tcp://127.0.0.1:$events" \
+    --sync "tcp://127.0.0.1:$sync" > "$work/writer.log" 2>&1 &
+pids="$pids $!"
+wait_port "$events" || fail "orderbus writer did not bind $events"
+"$bench" intake --intake "tcp://127.0.0.1:$intake" \
+    --events "tcp://127.0.0.1:$events" --duration 1 --warmup 0.5 \
+    --inflight 64 --check --json "$work/intake.json" > "$work/intake.out" 2>&1 \
+    || fail "intake mode: $(cat "$work/intake.out")"
+cat "$work/intake.out"
+echo "bench_smoke: ok"
