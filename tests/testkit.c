@@ -923,6 +923,27 @@ tk_ledger_tally (tk_ledger_t *self, int port, int page_limit, tk_tally_t *t)
 }
 
 void
+tk_tally_check_exact (const tk_tally_t *t)
+{
+    TK_CHECK (t->refused == 0, "%zu orders refused with a 4xx (a retry with "
+              "the same key and body must never be refused)", t->refused);
+    TK_CHECK (t->unresolved == 0, "%zu orders got no 201 within 30 s of "
+              "retrying", t->unresolved);
+    TK_CHECK (t->lost == 0, "%zu acknowledged orders are not stored", t->lost);
+    TK_CHECK (t->duplicates == 0, "%zu orders stored twice", t->duplicates);
+    TK_CHECK (t->unknown == 0, "%zu stored orders with keys nobody sent",
+              t->unknown);
+    TK_CHECK (t->mismatched == 0, "%zu stored orders differ from their 201",
+              t->mismatched);
+    TK_CHECK (t->stored == t->acked, "stored %zu, acknowledged %zu", t->stored,
+              t->acked);
+    TK_CHECK (t->seq_gaps == 0 && t->seq_dups == 0
+                  && t->max_seq == (json_int_t) t->stored,
+              "order seqs are not exactly 1..%zu: max %lld, gaps %zu, doubled %zu",
+              t->stored, (long long) t->max_seq, t->seq_gaps, t->seq_dups);
+}
+
+void
 tk_tally_print (const char *what, const tk_tally_t *t)
 {
     printf ("%s: sent %zu, acknowledged %zu (replayed %zu), refused %zu, "

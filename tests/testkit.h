@@ -192,6 +192,11 @@ bool tk_ledger_tally (tk_ledger_t *ledger, int port, int page_limit,
 /*  One line with every count, prefixed by what.  */
 void tk_tally_print (const char *what, const tk_tally_t *tally);
 
+/*  Check the store against the 201s exactly: nothing refused, unresolved,
+    lost, stored twice, unknown or different from its 201, and the placed
+    orders' seqs exactly 1..N.  */
+void tk_tally_check_exact (const tk_tally_t *t);
+
 //  Load: concurrent clients placing orders through the ledger.
 typedef struct {
     const int *ports;     /* gateways, in failover order                  */
