@@ -109,9 +109,10 @@ s_emit (s_apply_t *a, bus_event_t *event, bus_event_type_t type)
 {
     event->type = type;
     event->ts_ms = a->now;
-    int rc = bus_store_append (a->self->store, event);
+    zframe_t *body = NULL;
+    int rc = bus_store_append (a->self->store, event, &body);
     if (rc == 0)
-        a->emit (event, a->arg);
+        a->emit (event, &body, a->arg);
     return rc;
 }
 

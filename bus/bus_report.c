@@ -835,7 +835,7 @@ s_test_load (void)
         event->type = BUS_EVENT_ORDER_PLACED;
         s_test_order (&s_fixture[i], &event->order);
         event->ts_ms = event->order.created_ms;
-        assert (bus_store_append (store, event) == 0);
+        assert (bus_store_append (store, event, NULL) == 0);
     }
     assert (bus_store_commit (store) == 0);
     bus_report_t *report = bus_report_new (S_BASE + 600 * S_MIN,

@@ -518,7 +518,7 @@ s_put_state (bus_store_t *self, bus_event_t *event)
 }
 
 int
-bus_store_append (bus_store_t *self, bus_event_t *event)
+bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged)
 {
     assert (self->txn);
     uint64_t seq = self->pending_seq + 1;
@@ -526,14 +526,22 @@ bus_store_append (bus_store_t *self, bus_event_t *event)
     event->order.seq = seq;
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, seq);
+    zframe_t *frame = bus_event_encode (event);
+    if (!frame)
+        return s_check (ENOMEM, "append log");
+    MDB_val val = {zframe_size (frame), zframe_data (frame)};
     //  seqs only grow: MDB_APPEND fills pages fully and refuses to
     //  overwrite an entry should meta and log ever disagree
-    int rc = s_put_frame (self->txn, self->log, &key,
-                          bus_event_encode (event), MDB_APPEND, "append log");
+    int rc = s_check (mdb_put (self->txn, self->log, &key, &val, MDB_APPEND),
+                      "append log");
     if (rc == 0)
         rc = s_put_state (self, event);
     if (rc == 0)
         self->pending_seq = seq;
+    if (rc == 0 && logged)
+        *logged = frame;
+    else
+        zframe_destroy (&frame);
     return rc;
 }
 
@@ -1108,7 +1116,7 @@ s_test_append (bus_store_t *store, const bus_order_t *order, uint64_t *seq)
 {
     bus_event_t event = {.ts_ms = order->updated_ms,
                          .type = BUS_EVENT_ORDER_PLACED, .order = *order};
-    int rc = bus_store_append (store, &event);
+    int rc = bus_store_append (store, &event, NULL);
     assert (event.order.seq == event.seq);
     if (seq)
         *seq = event.seq;
@@ -1424,7 +1432,7 @@ s_test_cart_event (bus_store_t *store, const char *table, uint32_t n,
         strcpy (event->cart.lines[i].item_id, "fries");
         event->cart.lines[i].qty = 1;
     }
-    assert (bus_store_append (store, event) == 0);
+    assert (bus_store_append (store, event, NULL) == 0);
 }
 
 //  Counts the items that decode as carts (a snapshot also holds orders)

@@ -141,7 +141,7 @@ s_batch_release (s_batch_t *batch)
 
 //  Queue a committed-to-be event for publishing on its table's topic.
 static void
-s_queue_event (const bus_event_t *event, void *arg)
+s_queue_event (const bus_event_t *event, zframe_t **body, void *arg)
 {
     s_batch_t *batch = (s_batch_t *) arg;
     char topic[BUS_TOPIC_MAX];
@@ -153,8 +153,7 @@ s_queue_event (const bus_event_t *event, void *arg)
                                                   : event->order.table);
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
-    zframe_t *body = bus_event_encode (event);
-    zmsg_append (msg, &body);
+    zmsg_append (msg, body);   //  the bytes the log holds: encoded once
     zlistx_add_end (batch->events, msg);
 }
 

@@ -27,9 +27,11 @@ extern "C" {
 typedef struct _bus_ledger_t bus_ledger_t;
 
 /*  Called for each event a command appends, in sequence order, right
-    after the append (the event is not committed yet: publish only after
-    the commit).  */
-typedef void (bus_ledger_emit_fn) (const bus_event_t *event, void *arg);
+    after the append, with its encoding as logged in *body (the callee
+    takes it).  The event is not committed yet: publish only after the
+    commit.  */
+typedef void (bus_ledger_emit_fn) (const bus_event_t *event, zframe_t **body,
+                                   void *arg);
 
 /*  Counters.  */
 typedef struct {

@@ -29,6 +29,7 @@
 #ifndef BUS_STORE_H_INCLUDED
 #define BUS_STORE_H_INCLUDED
 
+#include <czmq.h>
 #include "orderbus/bus_model.h"
 
 #ifdef __cplusplus
@@ -99,8 +100,12 @@ uint64_t bus_store_order_next_id (bus_store_t *self);
 /*  Append an event in the open transaction: assigns event->seq (last + 1)
     and sets event->order.seq to it, writes the log entry and stores the
     state it leaves: an order event's order (and the open index), a cart
-    event's cart.  0, BUS_ERR_MAP_FULL, BUS_ERR_NOMEM or BUS_ERR_STORAGE.  */
-int bus_store_append (bus_store_t *self, bus_event_t *event);
+    event's cart.  When logged is not NULL, the event's encoding as logged
+    is handed to the caller in *logged (caller owns), to be published as
+    it is rather than encoded again.  0, BUS_ERR_MAP_FULL, BUS_ERR_NOMEM or
+    BUS_ERR_STORAGE.  */
+int bus_store_append (bus_store_t *self, bus_event_t *event,
+                      zframe_t **logged);
 
 /*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
     BUS_ERR_STORAGE.  On error the transaction is aborted and nothing of
