@@ -110,6 +110,11 @@ static const s_setting_t s_settings[] = {
     {"--ws-ping-ms", NULL, "edge/ws_ping_ms", S_INT, S_FIELD (ws_ping_ms),
      100, 600000, S_EDGE | S_UP, "MS",
      "ping a quiet WebSocket this often; 5 unanswered close it"},
+    {"--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
+     1, 60000, S_EDGE | S_UP, "N",
+     "WebSockets served at once (each holds a civetweb thread)"},
+    {"--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
+     S_EDGE | S_UP, "N", "threads that write events out to browsers"},
     {"--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
      0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
      "secret that signs access tokens (none: no authentication)"},
@@ -513,6 +518,8 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->max_inflight = 256;
     config->client_queue = 4096;
     config->ws_ping_ms = 5000;
+    config->max_clients = 1000;
+    config->senders = 2;
     config->table_rate_per_s = 2;
     config->table_burst = 10;
     //  the all-in-one demo speaks the seed systems' API too

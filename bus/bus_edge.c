@@ -7,19 +7,15 @@
     added to the list in the same critical section that queues its
     snapshot, so no event can fall between the two or be sent twice.
 
-    Nothing is written to a browser under that lock.  Each browser has a
-    bounded queue of shared, reference-counted messages and a thread of
-    its own that writes them out, so a browser that stops reading costs
-    only its own thread.  When its queue is full it is cut off: the queue
-    is dropped; if its socket can still take data it gets a close frame
-    (4001, "slow consumer: reconnect with resume_from"), and either way
-    the edge hangs up (shutdown of its socket) so the connection and its
-    threads go at once.  A write that fails or goes out in part is the
-    end of the connection too: another frame after half a frame would be
-    garbage to the browser.  Memory per browser is bounded by
-    edge/client_queue messages.  */
+    Nothing is written to a browser under that lock: each event becomes
+    one WebSocket frame, queued for every browser of its room, and the
+    fan-out's few sender threads write the queues out (bus_fanout.h: a
+    browser that stops reading is cut off with 4001 and hung up on, so it
+    can never stall the others; memory per browser is bounded by
+    edge/client_queue messages).  civetweb still holds one worker thread
+    per WebSocket, waiting for what the browser sends: edge/max_clients
+    bounds them, and http/threads more stay free for pages and /healthz.  */
 
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -28,6 +24,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_fanout.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_link.h"
@@ -36,8 +33,7 @@
 
 #define S_REPLAY_PAGE 1000       //  events per replay request
 #define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
-#define S_SENDER_STACK (256 * 1024)
-#define S_CLOSE_SLOW 4001        //  WebSocket close code: too slow, resync
+#define S_CLOSE_FULL 1013        //  WebSocket close code: try again later
 #define S_RESUME_WAIT_MS 5000    //  a resuming browser waits this long for
                                  //  a (re)starting edge to get in sync
 
@@ -51,30 +47,26 @@ typedef enum {
     S_SEED           //  a new order in the seed systems' shape (/ws/orders)
 } s_kind_t;
 
-//  A message for browsers, shared by every queue it is in
+//  A message for browsers: its frame, and whom it concerns
 typedef struct {
-    atomic_int refs;
     s_kind_t kind;
     char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
     uint64_t order_id;           //  S_SEED: which
-    size_t len;
-    char text[];
+    bus_wsframe_t *frame;          //  shared with the queues it is in
 } s_msg_t;
+
+//  A room's snapshot, serialized, and the seq it was taken at
+typedef struct {
+    uint64_t seq;
+    bus_wsframe_t *frame;
+} s_snapshot_t;
 
 typedef struct s_client {
     struct mg_connection *conn;
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
     bool seed;                    //  a seed systems' client on /ws/orders
     uint64_t seed_after;          //  ...that has every order up to this id
-    int fd;                       //  its socket, to hang up on it; -1 unknown
-    pthread_t sender;             //  writes the queue out
-    pthread_mutex_t lock;         //  guards the fields below
-    pthread_cond_t cond;
-    s_msg_t **queue;              //  ring of cap messages
-    size_t cap, head, count;
-    bool cut;                     //  too slow or broken: nothing more but
-                                  //  maybe the close frame, then hang up
-    bool stop;                    //  the connection is closing
+    bus_fanout_peer_t *peer;      //  its queue
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
 
@@ -83,6 +75,7 @@ struct _bus_edge_t {
     bus_auth_t *auth;             //  borrowed: who may watch what
     bus_sync_t *sync;             //  snapshot and replay queries
     bus_link_t *link;             //  is the writer there?
+    bus_fanout_t *fanout;         //  writes the browsers' queues out
     zsock_t *sub;                 //  events + heartbeats, actor only
     zactor_t *actor;
     bus_event_t event;            //  actor's scratch
@@ -93,6 +86,7 @@ struct _bus_edge_t {
     uint64_t seq;                 //  last event applied to the state
     json_t *orders;               //  open orders by id ("12": {...})
     json_t *carts;                //  carts by table
+    zhashx_t *snapshots;          //  room ("" = staff) -> s_snapshot_t
     s_client_t *clients;          //  connected browsers
     size_t client_count;
     size_t seed_count;            //  ...of which on /ws/orders
@@ -110,190 +104,54 @@ static s_msg_t *
 s_msg_new (const json_t *msg, s_kind_t kind, const char *table)
 {
     char *text = bus_json_dump (msg);
-    size_t len = text ? strlen (text) : 0;
-    s_msg_t *self = text ? malloc (sizeof *self + len + 1) : NULL;
+    s_msg_t *self = text ? calloc (1, sizeof *self) : NULL;
     if (self) {
-        atomic_init (&self->refs, 1);
         self->kind = kind;
         bus_strlcpy (self->table, table ? table : "", sizeof self->table);
-        self->len = len;
-        memcpy (self->text, text, len + 1);
+        self->frame = bus_wsframe_new (BUS_WSFRAME_TEXT, text, strlen (text));
+        if (!self->frame) {
+            free (self);
+            self = NULL;
+        }
     }
     free (text);
     return self;
 }
 
-static s_msg_t *
-s_msg_ref (s_msg_t *self)
-{
-    atomic_fetch_add (&self->refs, 1);
-    return self;
-}
-
 static void
-s_msg_unref (s_msg_t **self_p)
+s_msg_destroy (s_msg_t **self_p)
 {
-    if (*self_p && atomic_fetch_sub (&(*self_p)->refs, 1) == 1)
+    if (*self_p) {
+        bus_wsframe_unref (&(*self_p)->frame);
         free (*self_p);
+    }
     *self_p = NULL;
 }
 
 //  ---------------------------------------------------------------------
-//  A browser and its sender thread
-
-//  Drop what is queued and send nothing more.  Client lock held.
-static void
-s_client_cut (s_client_t *client)
-{
-    for (; client->count; client->count--) {
-        s_msg_unref (&client->queue[client->head]);
-        client->head = (client->head + 1) % client->cap;
-    }
-    client->cut = true;
-}
-
-//  Queue msg for the client.  Never blocks: a full queue cuts the client.
-//  Returns true if the client was cut by this call.
-static bool
-s_client_push (s_client_t *client, s_msg_t *msg)
-{
-    bool cut_now = false;
-    pthread_mutex_lock (&client->lock);
-    if (!client->cut && !client->stop) {
-        if (client->count == client->cap) {
-            s_client_cut (client);
-            cut_now = true;
-        }
-        else
-            client->queue[(client->head + client->count++) % client->cap] =
-                s_msg_ref (msg);
-        pthread_cond_signal (&client->cond);
-    }
-    pthread_mutex_unlock (&client->lock);
-    return cut_now;
-}
-
-static void
-s_send_close (struct mg_connection *conn, int code, const char *reason)
-{
-    char frame[128];
-    frame[0] = (char) (code >> 8);
-    frame[1] = (char) (code & 0xff);
-    size_t len = strlen (reason) < sizeof frame - 2 ? strlen (reason)
-                                                    : sizeof frame - 2;
-    memcpy (frame + 2, reason, len);
-    mg_websocket_write (conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, frame,
-                        len + 2);
-}
-
-//  End the connection: civetweb's reader sees the end and closes it, and
-//  a write blocked on it fails at once.
-static void
-s_hang_up (s_client_t *client)
-{
-    if (client->fd >= 0)
-        shutdown (client->fd, SHUT_RDWR);
-}
-
-//  Can the client's socket take more data right now?
-static bool
-s_writable (const s_client_t *client)
-{
-    struct pollfd pfd = {client->fd, POLLOUT, 0};
-    return client->fd >= 0 && poll (&pfd, 1, 0) == 1
-           && (pfd.revents & POLLOUT);
-}
-
-//  Write one message; on failure the client is cut and hung up on.
-static void
-s_send_one (s_client_t *client, s_msg_t *msg)
-{
-    int rc = mg_websocket_write (client->conn, MG_WEBSOCKET_OPCODE_TEXT,
-                                 msg->text, msg->len);
-    if (rc >= (int) msg->len)
-        return;
-    pthread_mutex_lock (&client->lock);
-    s_client_cut (client);
-    pthread_mutex_unlock (&client->lock);
-    s_hang_up (client);
-}
-
-static void *
-s_sender (void *arg)
-{
-    s_client_t *client = (s_client_t *) arg;
-    bool closed = false;
-    pthread_mutex_lock (&client->lock);
-    while (!client->stop) {
-        if (client->count) {
-            s_msg_t *msg = client->queue[client->head];
-            client->head = (client->head + 1) % client->cap;
-            client->count--;
-            pthread_mutex_unlock (&client->lock);
-            s_send_one (client, msg);
-            s_msg_unref (&msg);
-            pthread_mutex_lock (&client->lock);
-        }
-        else if (client->cut && !closed) {
-            pthread_mutex_unlock (&client->lock);
-            if (s_writable (client))
-                s_send_close (client->conn, S_CLOSE_SLOW,
-                              "slow consumer: reconnect with resume_from");
-            s_hang_up (client);
-            closed = true;
-            pthread_mutex_lock (&client->lock);
-        }
-        else
-            pthread_cond_wait (&client->cond, &client->lock);
-    }
-    pthread_mutex_unlock (&client->lock);
-    return NULL;
-}
+//  Browsers
 
 static s_client_t *
-s_client_new (struct mg_connection *conn, const char *table, size_t cap)
+s_client_new (bus_edge_t *self, struct mg_connection *conn, const char *table)
 {
     s_client_t *client = calloc (1, sizeof *client);
-    if (!client)
-        return NULL;
-    client->conn = conn;
-    client->fd = bus_http_socket (conn);
-    bus_strlcpy (client->table, table, sizeof client->table);
-    client->cap = cap;
-    client->queue = calloc (cap, sizeof *client->queue);
-    pthread_mutex_init (&client->lock, NULL);
-    pthread_cond_init (&client->cond, NULL);
-    pthread_attr_t attr;
-    pthread_attr_init (&attr);
-    pthread_attr_setstacksize (&attr, S_SENDER_STACK);
-    if (!client->queue
-        || pthread_create (&client->sender, &attr, s_sender, client) != 0) {
-        free (client->queue);
+    if (client)
+        client->peer = bus_fanout_join (self->fanout, conn, bus_http_socket (conn));
+    if (!client || !client->peer) {
         free (client);
-        client = NULL;
+        return NULL;
     }
-    pthread_attr_destroy (&attr);
+    client->conn = conn;
+    bus_strlcpy (client->table, table, sizeof client->table);
     return client;
 }
 
-//  Stop the sender (it finishes the write in progress) and free.
+//  Wait for a write to it in progress, drop its queue, free.
 static void
-s_client_destroy (s_client_t **client_p)
+s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 {
-    s_client_t *client = *client_p;
-    pthread_mutex_lock (&client->lock);
-    client->stop = true;
-    pthread_cond_signal (&client->cond);
-    pthread_mutex_unlock (&client->lock);
-    pthread_join (client->sender, NULL);
-    for (; client->count; client->count--) {
-        s_msg_unref (&client->queue[client->head]);
-        client->head = (client->head + 1) % client->cap;
-    }
-    pthread_mutex_destroy (&client->lock);
-    pthread_cond_destroy (&client->cond);
-    free (client->queue);
-    free (client);
+    bus_fanout_leave (self->fanout, &(*client_p)->peer);
+    free (*client_p);
     *client_p = NULL;
 }
 
@@ -313,20 +171,24 @@ s_wants (const s_client_t *client, const s_msg_t *msg)
     return streq (msg->table, client->table);
 }
 
-//  Queue msg for client if it is for its room, counting a cut.  Edge lock
-//  held.
+//  Queue frame for client, counting a cut.  Edge lock held.
+static void
+s_deliver_frame (bus_edge_t *self, s_client_t *client, bus_wsframe_t *frame)
+{
+    if (bus_fanout_push (self->fanout, client->peer, frame)) {
+        atomic_fetch_add (&self->cut, 1);
+        zsys_warning ("edge: a browser fell %d messages behind at seq %" PRIu64
+                      "; cut off to resync", self->config.client_queue,
+                      self->seq);
+    }
+}
+
+//  Queue msg for client if it is for its room.  Edge lock held.
 static void
 s_deliver (bus_edge_t *self, s_client_t *client, s_msg_t *msg)
 {
-    if (s_wants (client, msg) && s_client_push (client, msg)) {
-        //  Its sender may be stuck in a write that will not finish: when
-        //  the socket takes nothing, hang up now rather than wait for it
-        if (!s_writable (client))
-            s_hang_up (client);
-        atomic_fetch_add (&self->cut, 1);
-        zsys_warning ("edge: a browser fell %zu messages behind at seq %" PRIu64
-                      "; cut off to resync", client->cap, self->seq);
-    }
+    if (s_wants (client, msg))
+        s_deliver_frame (self, client, msg->frame);
 }
 
 //  Queue a one-off message (a snapshot) for client.  Edge lock held.
@@ -336,7 +198,7 @@ s_deliver_json (bus_edge_t *self, s_client_t *client, const json_t *json)
     s_msg_t *msg = s_msg_new (json, S_FOR_ONE, NULL);
     if (msg)
         s_deliver (self, client, msg);
-    s_msg_unref (&msg);
+    s_msg_destroy (&msg);
 }
 
 //  New JSON of table's cart, an empty one if it never had one.
@@ -390,6 +252,47 @@ s_snapshot_msg (bus_edge_t *self, const char *table)
     return msg;
 }
 
+static void
+s_snapshot_destroy (void **item)
+{
+    s_snapshot_t *snapshot = (s_snapshot_t *) *item;
+    bus_wsframe_unref (&snapshot->frame);
+    free (snapshot);
+    *item = NULL;
+}
+
+//  Queue its room's snapshot for client.  A room's snapshot is built and
+//  serialized once per seq, then shared by every browser of the room that
+//  connects meanwhile: a rush of screens (after an edge restart, say)
+//  costs one snapshot, not one each, under the lock.  Edge lock held.
+static void
+s_deliver_snapshot (bus_edge_t *self, s_client_t *client)
+{
+    s_snapshot_t *snapshot =
+        (s_snapshot_t *) zhashx_lookup (self->snapshots, client->table);
+    if (!snapshot || snapshot->seq != self->seq) {
+        json_t *json = s_snapshot_msg (self, client->table);
+        char *text = json ? bus_json_dump (json) : NULL;
+        bus_wsframe_t *frame =
+            text ? bus_wsframe_new (BUS_WSFRAME_TEXT, text, strlen (text)) : NULL;
+        json_decref (json);
+        free (text);
+        if (!snapshot && frame && (snapshot = calloc (1, sizeof *snapshot)))
+            zhashx_insert (self->snapshots, client->table, snapshot);
+        if (!snapshot || !frame) {
+            bus_wsframe_unref (&frame);
+            zsys_error ("edge: out of memory for a snapshot; the browser "
+                        "gets it with the next resync");
+            self->synced = false;
+            return;
+        }
+        bus_wsframe_unref (&snapshot->frame);
+        snapshot->frame = frame;
+        snapshot->seq = self->seq;
+    }
+    s_deliver_frame (self, client, snapshot->frame);
+}
+
 //  Oldest seq the ring holds (seq + 1 when it is empty).
 static uint64_t
 s_ring_oldest (bus_edge_t *self)
@@ -419,7 +322,7 @@ s_deliver_ring (bus_edge_t *self, s_client_t *client, uint64_t after)
 static void
 s_ring_push (bus_edge_t *self, s_msg_t *msg)
 {
-    s_msg_unref (&self->ring[self->ring_next]);
+    s_msg_destroy (&self->ring[self->ring_next]);
     self->ring[self->ring_next] = msg;
     self->ring_next = (self->ring_next + 1) % self->ring_cap;
     if (self->ring_len < self->ring_cap)
@@ -430,7 +333,7 @@ static void
 s_ring_clear (bus_edge_t *self)
 {
     for (size_t i = 0; i < self->ring_cap; i++)
-        s_msg_unref (&self->ring[i]);
+        s_msg_destroy (&self->ring[i]);
     self->ring_len = self->ring_next = 0;
 }
 
@@ -473,7 +376,7 @@ s_apply_seed (bus_edge_t *self, const bus_order_t *order)
         for (s_client_t *c = self->clients; c; c = c->next)
             s_deliver (self, c, msg);
     }
-    s_msg_unref (&msg);
+    s_msg_destroy (&msg);
     json_decref (json);
 }
 
@@ -539,11 +442,9 @@ s_resync (bus_edge_t *self)
     self->synced = true;
     pthread_cond_broadcast (&self->synced_cond);
     s_ring_clear (self);
-    for (s_client_t *c = self->clients; c; c = c->next) {
-        json_t *msg = s_snapshot_msg (self, c->table);
-        s_deliver_json (self, c, msg);
-        json_decref (msg);
-    }
+    zhashx_purge (self->snapshots);
+    for (s_client_t *c = self->clients; c; c = c->next)
+        s_deliver_snapshot (self, c);
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
                reply.seq, json_object_size (orders));
@@ -688,16 +589,86 @@ s_ws_room (bus_edge_t *self, const struct mg_connection *conn, char *table)
     return bus_token_allows_table (&claims, table);
 }
 
+//  ---------------------------------------------------------------------
+//  Seats: edge/max_clients browsers at once, each holding a civetweb
+//  worker thread; the http/threads others stay for pages and /healthz.
+
+static bool
+s_full (bus_edge_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    bool full = self->client_count >= (size_t) self->config.max_clients;
+    pthread_mutex_unlock (&self->lock);
+    return full;
+}
+
+//  A full edge answers the upgrade with 503, before the handshake.
+static int
+s_refuse_full (struct mg_connection *conn, bus_edge_t *self)
+{
+    char why[128];
+    snprintf (why, sizeof why,
+              "this edge serves %d browsers at once (edge/max_clients): "
+              "try again later or another edge", self->config.max_clients);
+    bus_http_send_error (conn, 503, "edge_full", why, NULL);
+    return 1;
+}
+
+//  Take a seat for a browser that has completed its handshake.  Checked
+//  again here since browsers pass the check before the handshake side by
+//  side.  Without a seat it gets close code 1013 (try again later) and
+//  is hung up on, so the thread is free at once.
+static bool
+s_seat_take (bus_edge_t *self, struct mg_connection *conn)
+{
+    pthread_mutex_lock (&self->lock);
+    bool ok = self->client_count < (size_t) self->config.max_clients;
+    self->client_count += ok;
+    pthread_mutex_unlock (&self->lock);
+    if (!ok) {
+        int fd = bus_http_socket (conn);
+        bus_wsframe_t *close = bus_wsframe_new_close (S_CLOSE_FULL, "edge full");
+        mg_lock_connection (conn);
+        if (close && fd >= 0)   //  a new socket: it has room for this
+            send (fd, bus_wsframe_data (close), bus_wsframe_size (close),
+                  MSG_DONTWAIT | MSG_NOSIGNAL);
+        mg_unlock_connection (conn);
+        bus_wsframe_unref (&close);
+        shutdown (fd, SHUT_RDWR);
+    }
+    return ok;
+}
+
+static void
+s_seat_give (bus_edge_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    self->client_count--;
+    pthread_mutex_unlock (&self->lock);
+}
+
 //  Refused browsers get the HTTP error before the handshake completes.
 static int
 s_ws_connect (const struct mg_connection *conn, void *cbdata)
 {
+    bus_edge_t *self = (bus_edge_t *) cbdata;
     char table[BUS_TABLE_MAX];
-    int rc = s_ws_room ((bus_edge_t *) cbdata, conn, table);
-    if (rc != 0)
+    int rc = s_ws_room (self, conn, table);
+    if (rc != 0) {
         bus_auth_refuse ((struct mg_connection *) conn, rc,
                          "this token may not watch that table");
-    return rc != 0;
+        return 1;
+    }
+    return s_full (self) ? s_refuse_full ((struct mg_connection *) conn, self)
+                         : 0;
+}
+
+static int
+s_seed_connect (const struct mg_connection *conn, void *cbdata)
+{
+    bus_edge_t *self = (bus_edge_t *) cbdata;
+    return s_full (self) ? s_refuse_full ((struct mg_connection *) conn, self)
+                         : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -714,7 +685,7 @@ s_resume_from (struct mg_connection *conn, uint64_t *after)
 static void
 s_msg_destructor (void **item)
 {
-    s_msg_unref ((s_msg_t **) item);
+    s_msg_destroy ((s_msg_t **) item);
 }
 
 //  The event messages after seq `after` up to `upto`, from the writer's
@@ -780,9 +751,7 @@ s_welcome (bus_edge_t *self, s_client_t *client, bool resume, uint64_t after,
     }
     if (resume && s_deliver_ring (self, client, after))
         return;
-    json_t *snapshot = s_snapshot_msg (self, client->table);
-    s_deliver_json (self, client, snapshot);
-    json_decref (snapshot);
+    s_deliver_snapshot (self, client);
 }
 
 //  A browser that resumes must not be handed a snapshot just because this
@@ -806,10 +775,12 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     char table[BUS_TABLE_MAX] = "";
     if (s_ws_room (self, conn, table) != 0)
         return;   //  refused in s_ws_connect: a token cannot change since
-    s_client_t *client = s_client_new (conn, table,
-                                       (size_t) self->config.client_queue);
+    if (!s_seat_take (self, conn))
+        return;
+    s_client_t *client = s_client_new (self, conn, table);
     if (!client) {
         zsys_error ("edge: cannot serve a new browser: out of memory");
+        s_seat_give (self);
         return;
     }
     mg_set_user_connection_data (conn, client);
@@ -830,7 +801,6 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     s_welcome (self, client, resume, after, older, upto);
     client->next = self->clients;
     self->clients = client;
-    self->client_count++;
     pthread_mutex_unlock (&self->lock);
     zlistx_destroy (&older);
 }
@@ -873,7 +843,7 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
             break;
         }
     pthread_mutex_unlock (&self->lock);
-    s_client_destroy (&client);
+    s_client_destroy (self, &client);
 }
 
 //  ---------------------------------------------------------------------
@@ -918,9 +888,13 @@ static void
 s_seed_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
-    s_client_t *client = s_client_new (conn, "", (size_t) self->config.client_queue);
-    if (!client)
+    if (!s_seat_take (self, conn))
         return;
+    s_client_t *client = s_client_new (self, conn, "");
+    if (!client) {
+        s_seat_give (self);
+        return;
+    }
     client->seed = true;
     mg_set_user_connection_data (conn, client);
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -935,7 +909,6 @@ s_seed_ready (struct mg_connection *conn, void *cbdata)
             json_decref (initial);
             client->next = self->clients;
             self->clients = client;
-            self->client_count++;
             self->seed_count++;
             pthread_mutex_unlock (&self->lock);
             return;
@@ -972,8 +945,9 @@ bus_edge_health (bus_edge_t *self, bool *ok)
 {
     pthread_mutex_lock (&self->lock);
     json_t *health = json_pack (
-        "{s:b, s:I, s:I, s:I, s:I, s:I}", "synced", self->synced, "seq",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "synced", self->synced, "seq",
         (json_int_t) self->seq, "clients", (json_int_t) self->client_count,
+        "max_clients", (json_int_t) self->config.max_clients,
         "cut", (json_int_t) atomic_load (&self->cut), "dropped",
         (json_int_t) atomic_load (&self->dropped), "replayed",
         (json_int_t) atomic_load (&self->replayed));
@@ -1023,12 +997,18 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     snprintf (name, sizeof name, "%s:%d", host, config->http_port);
     self->orders = json_object ();
     self->carts = json_object ();
+    self->snapshots = zhashx_new ();
+    if (self->snapshots)
+        zhashx_set_destructor (self->snapshots, s_snapshot_destroy);
     self->ring_cap = (size_t) config->ring;
     self->ring = calloc (self->ring_cap, sizeof *self->ring);
     self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
     self->link = bus_link_new (config, "edge", name);
-    if (!self->orders || !self->carts || !self->ring || !self->sync
-        || !self->link) {
+    self->fanout = bus_fanout_new ((size_t) config->senders,
+                                   (size_t) config->client_queue);
+    if (!self->orders || !self->carts || !self->snapshots || !self->ring
+        || !self->sync
+        || !self->link || !self->fanout) {
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
@@ -1042,7 +1022,7 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     mg_set_websocket_handler (http, "/ws$", s_ws_connect, s_ws_ready, s_ws_data,
                               s_ws_close, self);
     if (config->compat)
-        mg_set_websocket_handler (http, "/ws/orders$", NULL, s_seed_ready,
+        mg_set_websocket_handler (http, "/ws/orders$", s_seed_connect, s_seed_ready,
                                   s_ws_data, s_ws_close, self);
     //  Anchored: civetweb also matches a handler's URI as a prefix, and
     //  /kitchen.js must reach the static files, not the page
@@ -1073,12 +1053,14 @@ bus_edge_destroy (bus_edge_t **self_p)
     free (self->ring);
     json_decref (self->orders);
     json_decref (self->carts);
+    zhashx_destroy (&self->snapshots);
     //  The server is stopped first, and it closes every WebSocket
     while (self->clients) {
         s_client_t *client = self->clients;
         self->clients = client->next;
-        s_client_destroy (&client);
+        s_client_destroy (self, &client);
     }
+    bus_fanout_destroy (&self->fanout);
     pthread_mutex_destroy (&self->lock);
     pthread_cond_destroy (&self->synced_cond);
     free (self);

@@ -23,13 +23,17 @@ s_log_message (const struct mg_connection *conn, const char *message)
 }
 
 struct mg_context *
-bus_http_start (const bus_config_t *config, bool serve_files, char *err,
+bus_http_start (const bus_config_t *config, bool edge, char *err,
                 size_t err_cap)
 {
     char ports[128], threads[16], ping[16];
     snprintf (ports, sizeof ports, "%s:%d", config->http_listen,
               config->http_port);
-    snprintf (threads, sizeof threads, "%d", config->http_threads);
+    //  civetweb serves a WebSocket on a worker thread for its whole life:
+    //  the edge's browsers get threads of their own, http/threads stay
+    //  for requests
+    snprintf (threads, sizeof threads, "%d",
+              config->http_threads + (edge ? config->max_clients : 0));
     snprintf (ping, sizeof ping, "%d", config->ws_ping_ms);
     const char *options[] = {
         "listening_ports", ports,
@@ -49,10 +53,10 @@ bus_http_start (const bus_config_t *config, bool serve_files, char *err,
         //  screens run all shift: after an upgrade they must fetch the
         //  new pages, so revalidate (civetweb sends ETags) every time
         "static_file_max_age", "0",
-        "document_root", serve_files ? config->web_root : NULL,
+        "document_root", edge ? config->web_root : NULL,
         NULL, NULL,
     };
-    if (!serve_files)
+    if (!edge)
         //  no document_root: end the list where that pair (the last) is
         options[sizeof options / sizeof options[0] - 4] = NULL;
     struct mg_callbacks callbacks;

@@ -8,6 +8,8 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_fanout.h"
+#include "orderbus/bus_wsframe.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_limit.h"
 #include "orderbus/bus_menu.h"
@@ -29,6 +31,7 @@ static const s_test_t s_tests[] = {
     {"order", bus_order_test},   {"cart", bus_cart_test},
     {"token", bus_token_test},   {"limit", bus_limit_test},
     {"compat", bus_compat_test}, {"report", bus_report_test},
+    {"wsframe", bus_wsframe_test},   {"fanout", bus_fanout_test},
 };
 
 int

@@ -28,6 +28,8 @@
           ring = 10000                  events kept for replay, 16..10000000
           client_queue = 4096           messages queued per browser, 16..1000000
           ws_ping_ms = 5000             WebSocket ping period, 100..600000
+          max_clients = 1000            WebSockets served at once, 1..60000
+          senders = 2                   threads writing to browsers, 1..64
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
                                         created if missing; others: none = no
@@ -44,7 +46,7 @@
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
       --listen ADDR  --http-port N  --http-threads N  --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
-      --ws-ping-ms N  --secret-file FILE  --table-rate N  --table-burst N
+      --ws-ping-ms N  --max-clients N  --senders N  --secret-file FILE  --table-rate N  --table-burst N
       --compat 0|1  --open-menu 0|1  -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
@@ -91,6 +93,8 @@ typedef struct {
     int ring;
     int client_queue;
     int ws_ping_ms;
+    int max_clients;
+    int senders;
     char secret_file[BUS_PATH_MAX];   /* "" = no authentication */
     int table_rate_per_s;
     int table_burst;

@@ -1,0 +1,68 @@
+/*  bus_fanout.h — writes queued WebSocket frames out to many browsers
+    with a few threads.
+
+    Each browser (a peer) has a bounded queue of shared frames.  Queuing
+    never blocks and never writes: it marks the peer ready, and one of the
+    fan-out's sender threads later writes everything the peer has queued
+    in one system call (writev).  A peer is served by one thread at a
+    time, so its frames go out in order, and the thread writes only what
+    its socket can take at once: a browser that stops reading keeps its
+    frames queued (it is looked at again every few milliseconds) instead
+    of holding a thread.  When its queue is full it is cut off: the queue
+    is dropped, it gets a close frame (4001, "slow consumer: reconnect
+    with resume_from") if its socket can still take one, and its socket is
+    shut down so that the server's reader ends the connection at once.  A
+    write that fails is the end of the connection too.
+
+    The peer's connection lock (civetweb's mg_lock_connection) is held
+    around each write, so civetweb's own pings never land inside one of
+    our frames.  */
+
+#ifndef BUS_FANOUT_H_INCLUDED
+#define BUS_FANOUT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <civetweb.h>
+#include "orderbus/bus_wsframe.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_fanout_t bus_fanout_t;
+typedef struct _bus_fanout_peer_t bus_fanout_peer_t;
+
+#define BUS_FANOUT_CLOSE_SLOW 4001   //  close code of a cut-off browser
+
+/*  New fan-out with threads sender threads; each peer may queue up to
+    queue_cap frames before it is cut off.  NULL if out of memory or a
+    thread cannot start.  */
+bus_fanout_t *bus_fanout_new (size_t threads, size_t queue_cap);
+
+/*  Stop the threads and free.  Every peer must have left.  NULL-safe;
+    nulls *self_p.  */
+void bus_fanout_destroy (bus_fanout_t **self_p);
+
+/*  New peer writing to socket fd of conn.  conn may be NULL when nothing
+    else ever writes to fd (the selftest).  NULL if out of memory.  */
+bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
+                                    struct mg_connection *conn, int fd);
+
+/*  Remove the peer: waits for a write to it in progress, drops what it
+    still has queued, frees it.  Call it before conn goes away, and push
+    nothing to it from then on.  Nulls *peer_p.  */
+void bus_fanout_leave (bus_fanout_t *self, bus_fanout_peer_t **peer_p);
+
+/*  Queue frame (the peer takes its own reference) for peer.  Never
+    blocks.  Returns true if this call cut the peer off because its queue
+    was full; a peer cut off or hung up on takes nothing more.  */
+bool bus_fanout_push (bus_fanout_t *self, bus_fanout_peer_t *peer,
+                      bus_wsframe_t *frame);
+
+void bus_fanout_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
