@@ -66,6 +66,7 @@ typedef struct s_client {
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
     bool seed;                    //  a seed systems' client on /ws/orders
     uint64_t seed_after;          //  ...that has every order up to this id
+    int fd;                       //  its socket, claimed from bus_http
     bus_fanout_peer_t *peer;      //  its queue
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
@@ -135,9 +136,15 @@ static s_client_t *
 s_client_new (bus_edge_t *self, struct mg_connection *conn, const char *table)
 {
     s_client_t *client = calloc (1, sizeof *client);
-    if (client)
-        client->peer = bus_fanout_join (self->fanout, conn, bus_http_socket (conn));
-    if (!client || !client->peer) {
+    if (!client)
+        return NULL;
+    client->fd = bus_http_socket (conn);
+    if (client->fd >= 0)
+        client->peer = bus_fanout_join (self->fanout, conn, client->fd);
+    if (!client->peer) {
+        zsys_error ("edge: cannot serve a new browser: %s",
+                    client->fd < 0 ? "its socket was not found" : "out of memory");
+        bus_http_socket_release (client->fd);
         free (client);
         return NULL;
     }
@@ -151,6 +158,7 @@ static void
 s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 {
     bus_fanout_leave (self->fanout, &(*client_p)->peer);
+    bus_http_socket_release ((*client_p)->fd);
     free (*client_p);
     *client_p = NULL;
 }
@@ -635,6 +643,7 @@ s_seat_take (bus_edge_t *self, struct mg_connection *conn)
         mg_unlock_connection (conn);
         bus_wsframe_unref (&close);
         shutdown (fd, SHUT_RDWR);
+        bus_http_socket_release (fd);
     }
     return ok;
 }
@@ -779,7 +788,6 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
         return;
     s_client_t *client = s_client_new (self, conn, table);
     if (!client) {
-        zsys_error ("edge: cannot serve a new browser: out of memory");
         s_seat_give (self);
         return;
     }

@@ -59,11 +59,16 @@ int bus_http_query_check (struct mg_connection *conn,
                           size_t bad_cap);
 
 /*  The socket of server connection conn, found by its two ends (civetweb
-    does not hand it out), or -1.  For hanging up on a WebSocket peer that
-    stopped reading: shutdown(2) on it makes a blocked write fail and the
-    connection's reader see the end, and civetweb then closes it as usual.
-    Costs a scan of the process's descriptors: call once per connection.  */
+    does not hand it out), or -1.  The edge writes WebSocket frames to it
+    and, to hang up on a browser, shuts it down: a blocked write fails, the
+    connection's reader sees the end, and civetweb closes it as usual.
+    The socket stays claimed, and skipped by later searches, until
+    bus_http_socket_release: call that before the connection is closed
+    (in its close handler).  */
 int bus_http_socket (const struct mg_connection *conn);
+
+/*  Give back a socket bus_http_socket found.  -1 is ignored.  */
+void bus_http_socket_release (int fd);
 
 /*  Parse an unsigned decimal (full string, no sign) into *value, which
     must be in [min, max].  0 or -1.  */
