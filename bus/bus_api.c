@@ -56,6 +56,53 @@ typedef struct {
     s_handler_fn *handler;
 } s_route_t;
 
+//  A civetweb worker serves one request at a time, so it keeps one
+//  command and one ack (tens of KiB each) for all of its requests: a
+//  malloc, memset and free of both per request cost more than the
+//  request's own work, and glibc gives such blocks back with madvise,
+//  which flushes the TLB of every core the process runs on.
+typedef struct {
+    bus_cmd_t cmd;
+    bus_ack_t ack;
+} s_scratch_t;
+
+static pthread_key_t s_scratch_key;
+static pthread_once_t s_scratch_once = PTHREAD_ONCE_INIT;
+
+static void
+s_scratch_key_new (void)
+{
+    int rc = pthread_key_create (&s_scratch_key, free);
+    assert (rc == 0);
+}
+
+//  This thread's scratch, made on its first request; NULL if out of
+//  memory.
+static s_scratch_t *
+s_scratch (void)
+{
+    pthread_once (&s_scratch_once, s_scratch_key_new);
+    s_scratch_t *scratch = pthread_getspecific (s_scratch_key);
+    if (!scratch && (scratch = malloc (sizeof *scratch))
+        && pthread_setspecific (s_scratch_key, scratch) != 0) {
+        free (scratch);
+        scratch = NULL;
+    }
+    return scratch;
+}
+
+//  This thread's command, cleared: only its head, since a parser clears
+//  each line it fills and nothing reads past line_count.  NULL if out of
+//  memory.
+static bus_cmd_t *
+s_scratch_cmd (void)
+{
+    s_scratch_t *scratch = s_scratch ();
+    if (scratch)
+        memset (&scratch->cmd, 0, offsetof (bus_cmd_t, lines));
+    return scratch ? &scratch->cmd : NULL;
+}
+
 //  ---------------------------------------------------------------------
 //  Answers
 
@@ -164,9 +211,7 @@ s_accepted (s_request_t *r, const bus_ack_t *ack)
 static int
 s_submit (s_request_t *r, bus_cmd_t *cmd)
 {
-    bus_ack_t *ack = malloc (sizeof *ack);
-    if (!ack)
-        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    bus_ack_t *ack = &s_scratch ()->ack;   //  the one cmd is in
     int rc = bus_gateway_submit (r->self->gateway, cmd, ack);
     int status;
     if (rc == BUS_ERR_OVERLOADED)
@@ -185,7 +230,6 @@ s_submit (s_request_t *r, bus_cmd_t *cmd)
     }
     else
         status = ack->status ? s_refusal (r, ack) : s_accepted (r, ack);
-    free (ack);
     return status;
 }
 
@@ -258,7 +302,7 @@ static int
 s_command (s_request_t *r, bus_cmd_type_t type, s_parse_fn *parse,
            const char *table, uint64_t id)
 {
-    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
+    bus_cmd_t *cmd = s_scratch_cmd ();
     if (!cmd)
         return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
     int status = s_read (r, cmd, parse);
@@ -281,10 +325,7 @@ s_command (s_request_t *r, bus_cmd_type_t type, s_parse_fn *parse,
                  : 0;
     if (rc != 0)
         status = s_error (r, 400, rc, error.message, error.field);
-    if (status == 0)
-        status = s_submit (r, cmd);
-    free (cmd);
-    return status;
+    return status ? status : s_submit (r, cmd);
 }
 
 //  ---------------------------------------------------------------------
@@ -352,17 +393,14 @@ s_cart_order (s_request_t *r)
 static int
 s_availability (s_request_t *r)
 {
-    bus_cmd_t *cmd = calloc (1, sizeof *cmd);
+    bus_cmd_t *cmd = s_scratch_cmd ();
     if (!cmd)
         return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
     int status = s_read (r, cmd, bus_json_availability_cmd);
     if (status == 0 && (bus_strlcpy (cmd->item_id, r->arg[0], sizeof cmd->item_id)
                         || !bus_valid_item_id (cmd->item_id)))
         status = s_error (r, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
-    if (status == 0)
-        status = s_submit (r, cmd);
-    free (cmd);
-    return status;
+    return status ? status : s_submit (r, cmd);
 }
 
 //  ---------------------------------------------------------------------

@@ -2,13 +2,19 @@
 
     civetweb runs each request on one of its worker threads.  A command
     registers a waiter for its idempotency key, is PUSHed, and its thread
-    sleeps on the waiter's condition variable; the listener thread reads
-    acks off the SUB socket and wakes the waiters whose key matches.  While
-    it waits the request resends the same command on a doubling schedule,
-    so a command lost with a writer restart is still committed (once: the
-    writer dedupes by key) before the deadline.  */
+    sleeps on the waiter's semaphore; the listener thread reads acks off
+    the SUB socket, takes the waiters whose key and fingerprint match out
+    of the table, and only then, with the table unlocked, hands each its
+    ack and wakes it: a woken thread never has to wait for the lock the
+    listener holds.  While it waits the request resends the same command
+    on a doubling schedule, so a command lost with a writer restart is
+    still committed (once: the writer dedupes by key) before the
+    deadline.  */
 
+#define _GNU_SOURCE   //  sem_clockwait: resends keep to the monotonic clock
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <time.h>
 #include "orderbus/bus_codec.h"
@@ -21,13 +27,15 @@
 
 #define S_RESEND_FIRST_MS 250    //  first resend of an unacked command
 #define S_MENU_FRESH_MS 1000     //  reuse a fetched menu for this long
+#define S_WAIT_BUCKETS 1024      //  waiter table size, a power of two
+#define S_LISTEN_BATCH 256       //  messages the listener reads per poll
 
 typedef struct s_waiter {
     const char *key;         //  borrowed from the request's command
     uint64_t fingerprint;    //  of that command: the ack must answer it
     bus_ack_t *ack;          //  filled by the listener
-    bool done;
-    pthread_cond_t cond;
+    bool taken;              //  out of the table for an ack, under wait_lock
+    sem_t answered;          //  posted once *ack is filled
     struct s_waiter *next;
 } s_waiter_t;
 
@@ -39,7 +47,7 @@ struct _bus_gateway_t {
     zsock_t *sub;                 //  acks + heartbeats, listener thread only
     zactor_t *listener;
     pthread_mutex_t wait_lock;    //  guards waiters
-    s_waiter_t *waiters;
+    s_waiter_t *waiters[S_WAIT_BUCKETS];   //  by hash of the key
     bus_link_t *link;             //  is the writer there?
     //  Counters for /api/v1/stats
     atomic_int inflight;          //  POSTs waiting for an ack now
@@ -87,26 +95,55 @@ s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
     }
 }
 
+//  The waiter table's bucket for key (FNV-1a).
+static s_waiter_t **
+s_bucket (bus_gateway_t *self, const char *key)
+{
+    uint32_t hash = 2166136261u;
+    for (const char *c = key; *c; c++)
+        hash = (hash ^ (uint8_t) *c) * 16777619u;
+    return &self->waiters[hash & (S_WAIT_BUCKETS - 1)];
+}
+
+//  Take every waiter the ack answers out of the table, then fill in and
+//  wake each one.  A taken waiter's thread waits for its wake-up before
+//  it lets go of the waiter, so the waiter stays valid until sem_post.
 static void
 s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
 {
+    s_waiter_t *taken = NULL;
     pthread_mutex_lock (&self->wait_lock);
-    for (s_waiter_t *w = self->waiters; w; w = w->next)
-        if (!w->done && w->fingerprint == ack->fingerprint
-            && streq (w->key, ack->key)) {
-            s_ack_copy (w->ack, ack);
-            w->done = true;
-            pthread_cond_signal (&w->cond);
+    s_waiter_t **p = s_bucket (self, ack->key);
+    while (*p) {
+        s_waiter_t *w = *p;
+        if (w->fingerprint == ack->fingerprint && streq (w->key, ack->key)) {
+            *p = w->next;
+            w->taken = true;
+            w->next = taken;
+            taken = w;
         }
+        else
+            p = &w->next;
+    }
     pthread_mutex_unlock (&self->wait_lock);
+    while (taken) {
+        s_waiter_t *next = taken->next;
+        s_ack_copy (taken->ack, ack);
+        sem_post (&taken->answered);
+        taken = next;
+    }
 }
 
-static void
+//  Read and handle one message.  False if none was waiting: the socket
+//  does not block (see s_sockets_init).
+static bool
 s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
 {
     zmsg_t *msg = zmsg_recv (self->sub);
-    char *topic = msg ? zmsg_popstr (msg) : NULL;
-    zframe_t *body = msg ? zmsg_pop (msg) : NULL;
+    if (!msg)
+        return false;
+    char *topic = zmsg_popstr (msg);
+    zframe_t *body = zmsg_pop (msg);
     if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT)) {
         bus_heartbeat_t hb;
         if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) == 0)
@@ -127,6 +164,17 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     free (topic);
     zframe_destroy (&body);
     zmsg_destroy (&msg);
+    return true;
+}
+
+//  Every message that came in together, for one poll; at most a batch,
+//  so that $TERM is still heard under any load.
+static void
+s_listen_batch (bus_gateway_t *self, bus_ack_t *ack)
+{
+    for (int i = 0; i < S_LISTEN_BATCH; i++)
+        if (!s_listen_once (self, ack))
+            break;
 }
 
 static void
@@ -142,7 +190,7 @@ s_listener_actor (zsock_t *pipe, void *args)
         if (which == pipe)
             break;   //  $TERM is the only command we get
         if (which == self->sub)
-            s_listen_once (self, ack);
+            s_listen_batch (self, ack);
     }
     zpoller_destroy (&poller);
     free (ack);
@@ -151,16 +199,14 @@ s_listener_actor (zsock_t *pipe, void *args)
 //  ---------------------------------------------------------------------
 //  Intake: send a command and wait for its ack
 
+//  Send the encoded command; the frame is kept for resends.
 static void
-s_push (bus_gateway_t *self, const bus_cmd_t *cmd)
+s_push (bus_gateway_t *self, zframe_t *frame, const char *key)
 {
-    zframe_t *frame = bus_cmd_encode (cmd);
     pthread_mutex_lock (&self->push_lock);
-    if (frame && zframe_send (&frame, self->push, ZFRAME_DONTWAIT) != 0)
-        zsys_warning ("gateway: intake queue full, command '%s' not sent",
-                      cmd->key);
+    if (zframe_send (&frame, self->push, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
+        zsys_warning ("gateway: intake queue full, command '%s' not sent", key);
     pthread_mutex_unlock (&self->push_lock);
-    zframe_destroy (&frame);
 }
 
 static void
@@ -175,54 +221,87 @@ s_deadline (struct timespec *ts, int64_t ms)
     }
 }
 
+//  Registered before the command is sent, so no ack can arrive unseen.
 static void
-s_waiter_unlink (bus_gateway_t *self, s_waiter_t *waiter)
+s_waiter_add (bus_gateway_t *self, s_waiter_t *waiter)
 {
-    for (s_waiter_t **p = &self->waiters; *p; p = &(*p)->next)
-        if (*p == waiter) {
-            *p = waiter->next;
-            break;
-        }
+    pthread_mutex_lock (&self->wait_lock);
+    s_waiter_t **bucket = s_bucket (self, waiter->key);
+    waiter->next = *bucket;
+    *bucket = waiter;
+    pthread_mutex_unlock (&self->wait_lock);
 }
 
-//  Send cmd and wait for its ack until the configured deadline.  0 with
-//  *ack filled, or BUS_ERR_TIMEOUT.
+//  Take a waiter that gave up out of the table.  False if the listener
+//  took it first: its ack is coming.
+static bool
+s_waiter_remove (bus_gateway_t *self, s_waiter_t *waiter)
+{
+    pthread_mutex_lock (&self->wait_lock);
+    bool waiting = !waiter->taken;
+    if (waiting)
+        for (s_waiter_t **p = s_bucket (self, waiter->key); *p; p = &(*p)->next)
+            if (*p == waiter) {
+                *p = waiter->next;
+                break;
+            }
+    pthread_mutex_unlock (&self->wait_lock);
+    return waiting;
+}
+
+//  Sleep until the waiter is answered or ms pass.  True if answered.
+static bool
+s_waiter_wait (s_waiter_t *waiter, int64_t ms)
+{
+    struct timespec ts;
+    s_deadline (&ts, ms);
+    int rc;
+    while ((rc = sem_clockwait (&waiter->answered, CLOCK_MONOTONIC, &ts)) != 0
+           && errno == EINTR)
+        ;
+    return rc == 0;
+}
+
+//  A waiter the listener has taken is answered in a moment: wait for it,
+//  since the listener still uses the waiter until it posts.
+static void
+s_waiter_wait_taken (s_waiter_t *waiter)
+{
+    while (sem_wait (&waiter->answered) != 0 && errno == EINTR)
+        ;
+}
+
+//  Send cmd and wait for its ack until the configured deadline, resending
+//  on a doubling schedule.  0 with *ack filled, or BUS_ERR_TIMEOUT.
 static int
 s_submit (bus_gateway_t *self, const bus_cmd_t *cmd, bus_ack_t *ack)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init (&attr);
-    pthread_condattr_setclock (&attr, CLOCK_MONOTONIC);
-    s_waiter_t waiter = {cmd->key, bus_cmd_fingerprint (cmd), ack, false,
-                         PTHREAD_COND_INITIALIZER, NULL};
-    pthread_cond_init (&waiter.cond, &attr);
-    pthread_condattr_destroy (&attr);
-
-    pthread_mutex_lock (&self->wait_lock);
-    waiter.next = self->waiters;   //  registered before sending, so no ack
-    self->waiters = &waiter;       //  can arrive unseen
-    pthread_mutex_unlock (&self->wait_lock);
-
+    zframe_t *frame = bus_cmd_encode (cmd);   //  once, for every send
+    if (!frame)
+        return BUS_ERR_TIMEOUT;   //  out of memory: as if it got lost
+    s_waiter_t waiter = {.key = cmd->key, .ack = ack,
+                         .fingerprint = bus_cmd_fingerprint (cmd)};
+    sem_init (&waiter.answered, 0, 0);
+    s_waiter_add (self, &waiter);
     int64_t end = zclock_mono () + self->config.ack_timeout_ms;
     int64_t resend = S_RESEND_FIRST_MS;
-    s_push (self, cmd);
-    pthread_mutex_lock (&self->wait_lock);
-    while (!waiter.done && zclock_mono () < end) {
-        int64_t left = end - zclock_mono ();
-        struct timespec ts;
-        s_deadline (&ts, resend < left ? resend : left);
-        if (pthread_cond_timedwait (&waiter.cond, &self->wait_lock, &ts) != 0
-            && !waiter.done && zclock_mono () < end) {
-            pthread_mutex_unlock (&self->wait_lock);
-            s_push (self, cmd);
-            pthread_mutex_lock (&self->wait_lock);
+    bool answered = false;
+    s_push (self, frame, cmd->key);
+    for (int64_t left = end - zclock_mono (); !answered && left > 0;
+         left = end - zclock_mono ()) {
+        answered = s_waiter_wait (&waiter, resend < left ? resend : left);
+        if (!answered && zclock_mono () < end) {
+            s_push (self, frame, cmd->key);
             resend *= 2;
         }
     }
-    s_waiter_unlink (self, &waiter);
-    pthread_mutex_unlock (&self->wait_lock);
-    pthread_cond_destroy (&waiter.cond);
-    return waiter.done ? 0 : BUS_ERR_TIMEOUT;
+    if (!answered && !s_waiter_remove (self, &waiter)) {
+        s_waiter_wait_taken (&waiter);
+        answered = true;
+    }
+    sem_destroy (&waiter.answered);
+    zframe_destroy (&frame);
+    return answered ? 0 : BUS_ERR_TIMEOUT;
 }
 
 //  ---------------------------------------------------------------------
@@ -438,6 +517,7 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
     zsock_set_sndhwm (self->push, 10000);
     zsock_set_linger (self->push, 0);
     zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
+    zsock_set_rcvtimeo (self->sub, 0);   //  the listener polls, then drains
     zsock_set_subscribe (self->sub, topic);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
     zsock_set_subscribe (self->sub, BUS_TOPIC_MENU);
