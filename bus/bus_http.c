@@ -285,6 +285,25 @@ s_claim (int fd)
     return true;
 }
 
+//  How many descriptors the process's table has room for (FDSize in
+//  /proc/self/status): every open one is below it.
+static int
+s_fd_table_size (void)
+{
+    FILE *status = fopen ("/proc/self/status", "r");
+    char line[128];
+    int size = 0;
+    while (status && !size && fgets (line, sizeof line, status))
+        if (sscanf (line, "FDSize: %d", &size) != 1)
+            size = 0;
+    if (status)
+        fclose (status);
+    struct rlimit limit;
+    if (size <= 0 && getrlimit (RLIMIT_NOFILE, &limit) == 0)
+        size = limit.rlim_cur < (rlim_t) INT_MAX ? (int) limit.rlim_cur : INT_MAX;
+    return size;
+}
+
 //  The kernel gives a new socket the lowest free number, so the search
 //  goes up from 3 and usually ends after the few descriptors (ZeroMQ's,
 //  HTTP keep-alive connections) that are not claimed.
@@ -292,10 +311,7 @@ int
 bus_http_socket (const struct mg_connection *conn)
 {
     const struct mg_request_info *info = mg_get_request_info (conn);
-    struct rlimit limit;
-    int top = getrlimit (RLIMIT_NOFILE, &limit) == 0
-                  && limit.rlim_cur < (rlim_t) INT_MAX
-                  ? (int) limit.rlim_cur : 65536;
+    int top = s_fd_table_size ();
     pthread_mutex_lock (&s_claimed_lock);
     int found = -1;
     for (int fd = 3; found < 0 && fd < top; fd++)
