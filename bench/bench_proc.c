@@ -96,13 +96,13 @@ bench_watch_profile (bench_watches_t *w, const char *spec)
     return 0;
 }
 
-//  perf record the profiled pid; cpu-clock is the event that works in
-//  VMs without hardware counters.
+//  perf record the whole machine; the report picks the profiled pid
+//  (perf report --pid).  Not -p: that opens descriptors per thread of
+//  the process, and an edge with 10,000 browsers has 10,000 threads.
+//  cpu-clock is the event that works in VMs without hardware counters.
 static void
 s_profile_start (bench_watches_t *w)
 {
-    char pid[16];
-    snprintf (pid, sizeof pid, "%d", (int) w->profile_pid);
     pid_t child = fork ();
     if (child == 0) {
         int null = open ("/dev/null", O_RDWR);
@@ -110,7 +110,7 @@ s_profile_start (bench_watches_t *w)
         dup2 (null, 1);
         dup2 (null, 2);
         execlp ("perf", "perf", "record", "-F", "499", "-g", "-e", "cpu-clock",
-                "-p", pid, "-o", w->profile_out, (char *) NULL);
+                "-a", "-o", w->profile_out, (char *) NULL);
         _exit (127);
     }
     w->profile_child = child > 0 ? child : 0;
