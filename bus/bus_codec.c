@@ -1891,17 +1891,17 @@ s_test_pack_place (const char *key, const char *table, uint32_t lines,
     msgpack_pack_map (&w.packer, 6);
     s_put_uint (&w.packer, "v", S_VERSION);
     s_put_uint (&w.packer, "type", BUS_CMD_PLACE);
-    s_put_str (&w.packer, "key", key, SIZE_MAX);
-    s_put_str (&w.packer, "origin", "patio", SIZE_MAX);
-    s_put_str (&w.packer, "table", table, SIZE_MAX);
+    s_put_str (&w.packer, "key", key, strlen (key) + 1);
+    s_put_str (&w.packer, "origin", "patio", strlen ("patio") + 1);
+    s_put_str (&w.packer, "table", table, strlen (table) + 1);
     s_pack_key (&w.packer, "lines");
     msgpack_pack_array (&w.packer, lines);
     for (uint32_t i = 0; i < lines; i++) {
         msgpack_pack_array (&w.packer, mods ? 4 : 2);
-        s_pack_str (&w.packer, "burger", SIZE_MAX);
+        s_pack_str (&w.packer, "burger", strlen ("burger") + 1);
         msgpack_pack_int64 (&w.packer, qty);
         if (mods) {
-            s_pack_str (&w.packer, "", SIZE_MAX);
+            s_pack_str (&w.packer, "", strlen ("") + 1);
             msgpack_pack_array (&w.packer, mods);
             for (uint32_t m = 0; m < mods; m++) {
                 char id[16];
@@ -1944,9 +1944,9 @@ s_test_pack_raw_mods (msgpack_packer *pk, uint32_t count, uint32_t items,
         msgpack_pack_array (pk, items);
         for (uint32_t i = 0; i < items; i++) {
             if (i == 0)
-                s_pack_str (pk, "cheese", SIZE_MAX);
+                s_pack_str (pk, "cheese", strlen ("cheese") + 1);
             else if (i == 1)
-                s_pack_str (pk, "Extra cheese", SIZE_MAX);
+                s_pack_str (pk, "Extra cheese", strlen ("Extra cheese") + 1);
             else if (i == 2 && deep) {
                 msgpack_pack_array (pk, 1);
                 msgpack_pack_int64 (pk, 100);
@@ -1969,11 +1969,11 @@ s_test_pack_raw_line (msgpack_packer *pk, uint32_t items, uint32_t mods,
     for (uint32_t i = 0; i < items; i++) {
         switch (i) {
         case 0: msgpack_pack_uint64 (pk, 1); break;
-        case 1: s_pack_str (pk, "burger", SIZE_MAX); break;
+        case 1: s_pack_str (pk, "burger", strlen ("burger") + 1); break;
         case 2: msgpack_pack_uint64 (pk, 2); break;
-        case 3: s_pack_str (pk, "no onions", SIZE_MAX); break;
-        case 4: s_pack_str (pk, "Classic Burger", SIZE_MAX); break;
-        case 5: s_pack_str (pk, "grill", SIZE_MAX); break;
+        case 3: s_pack_str (pk, "no onions", strlen ("no onions") + 1); break;
+        case 4: s_pack_str (pk, "Classic Burger", strlen ("Classic Burger") + 1); break;
+        case 5: s_pack_str (pk, "grill", strlen ("grill") + 1); break;
         case 6: msgpack_pack_int64 (pk, 1350); break;
         case 7: s_test_pack_raw_mods (pk, mods, mod_items, deep); break;
         default: msgpack_pack_nil (pk);
@@ -2009,7 +2009,7 @@ s_test_pack_event (bus_event_type_t type, int parts)
         s_pack_cart (pk, &event->cart);
     }
     if (parts & 4)
-        s_put_str (pk, "item", "burger", SIZE_MAX);
+        s_put_str (pk, "item", "burger", strlen ("burger") + 1);
     if (parts & 8)
         s_put_bool (pk, "avail", true);
     free (event);
@@ -2033,7 +2033,7 @@ s_test_pack_times (int count, int bad)
         msgpack_pack_array (pk, (size_t) count);
         for (int i = 0; i < count; i++)
             if (i == bad)
-                s_pack_str (pk, "0", SIZE_MAX);
+                s_pack_str (pk, "0", strlen ("0") + 1);
             else
                 msgpack_pack_int64 (pk, i);
     }
@@ -2056,13 +2056,13 @@ s_test_pack_value (msgpack_packer *pk, s_test_value_t value)
     case S_TEST_UINT: msgpack_pack_uint64 (pk, 1); break;
     case S_TEST_BIG: msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1); break;
     case S_TEST_NEG: msgpack_pack_int64 (pk, -1); break;
-    case S_TEST_STR: s_pack_str (pk, "T1", SIZE_MAX); break;
+    case S_TEST_STR: s_pack_str (pk, "T1", strlen ("T1") + 1); break;
     case S_TEST_BOOL: msgpack_pack_true (pk); break;
     case S_TEST_FLOAT: msgpack_pack_double (pk, 1.0); break;
     case S_TEST_LINES:
         msgpack_pack_array (pk, 1);
         msgpack_pack_array (pk, 2);
-        s_pack_str (pk, "burger", SIZE_MAX);
+        s_pack_str (pk, "burger", strlen ("burger") + 1);
         msgpack_pack_uint64 (pk, 1);
         break;
     case S_TEST_ABSENT:
@@ -2339,8 +2339,8 @@ s_test_defaults (void)
     msgpack_pack_map (&w.packer, 6);
     s_put_uint (&w.packer, "v", S_VERSION);
     s_put_uint (&w.packer, "type", BUS_CMD_SET_STATUS);
-    s_put_str (&w.packer, "key", "pad-1", SIZE_MAX);
-    s_put_str (&w.packer, "origin", "kitchen", SIZE_MAX);
+    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
+    s_put_str (&w.packer, "origin", "kitchen", strlen ("kitchen") + 1);
     s_put_uint (&w.packer, "order", 7);
     s_put_uint (&w.packer, "st", BUS_STATUS_SERVED);
     frame = s_writer_frame (&w);
@@ -2713,7 +2713,7 @@ s_test_enums (void)
     s_writer_init (&w);
     msgpack_pack_map (&w.packer, 3);
     s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_str (&w.packer, "key", "pad-1", SIZE_MAX);
+    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
     s_put_int (&w.packer, "st", 0);
     frame = s_writer_frame (&w);
     assert (s_test_rc (S_TEST_ACK, frame) == BUS_ERR_INVALID);
@@ -2721,7 +2721,7 @@ s_test_enums (void)
     s_writer_init (&w);
     msgpack_pack_map (&w.packer, 4);
     s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_str (&w.packer, "key", "pad-1", SIZE_MAX);
+    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
     s_put_int (&w.packer, "st", BUS_ERR_CONFLICT);
     s_put_uint (&w.packer, "dup", 1);
     frame = s_writer_frame (&w);
@@ -3003,9 +3003,9 @@ s_test_cmd_lines (void)
         msgpack_pack_array (&w.packer, items);
         for (uint32_t i = 0; i < items; i++)
             switch (i) {
-            case 0: s_pack_str (&w.packer, "burger", SIZE_MAX); break;
+            case 0: s_pack_str (&w.packer, "burger", strlen ("burger") + 1); break;
             case 1: msgpack_pack_uint64 (&w.packer, 1); break;
-            case 2: s_pack_str (&w.packer, "", SIZE_MAX); break;
+            case 2: s_pack_str (&w.packer, "", strlen ("") + 1); break;
             case 3: msgpack_pack_array (&w.packer, 0); break;
             default: msgpack_pack_nil (&w.packer);
             }
@@ -3020,11 +3020,11 @@ s_test_cmd_lines (void)
         s_test_reopen (&w, no_lines);
         msgpack_pack_array (&w.packer, 1);
         msgpack_pack_array (&w.packer, 4);
-        s_pack_str (&w.packer, "burger", SIZE_MAX);
+        s_pack_str (&w.packer, "burger", strlen ("burger") + 1);
         msgpack_pack_uint64 (&w.packer, 1);
-        s_pack_str (&w.packer, "", SIZE_MAX);
+        s_pack_str (&w.packer, "", strlen ("") + 1);
         if (variant == 0)
-            s_pack_str (&w.packer, "cheese", SIZE_MAX);
+            s_pack_str (&w.packer, "cheese", strlen ("cheese") + 1);
         else {
             msgpack_pack_array (&w.packer, 1);
             msgpack_pack_uint64 (&w.packer, 1);

@@ -240,7 +240,7 @@ s_test_eviction (void)
     assert (bus_limit_size (limit) == 3);
     s_test_refused (limit, "busy", 0, 1000);
     //  many keys: never more than max_keys tracked
-    char key[16];
+    char key[BUS_LIMIT_KEY_MAX];
     for (int i = 0; i < 1000; i++) {
         snprintf (key, sizeof key, "T%d", i);
         s_test_take (limit, key, i, 1);
