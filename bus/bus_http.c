@@ -24,18 +24,63 @@ s_log_message (const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+//  The first integer in file, or -1.
+static long
+s_read_long (const char *file)
+{
+    FILE *f = fopen (file, "r");
+    long value = -1;
+    if (f && fscanf (f, "%ld", &value) != 1)
+        value = -1;
+    if (f)
+        fclose (f);
+    return value;
+}
+
+//  Can the system start `threads` more threads?  civetweb starts all of
+//  its workers at once and only logs the ones it cannot start, and the
+//  next thread anyone needs (ZeroMQ's) then aborts the process: say so
+//  before starting, with the limits that apply.  0, or -1 with err set.
+static int
+s_threads_check (int threads, char *err, size_t err_cap)
+{
+    long pid_max = s_read_long ("/proc/sys/kernel/pid_max");
+    long threads_max = s_read_long ("/proc/sys/kernel/threads-max");
+    long limit = pid_max < 0 || (threads_max >= 0 && threads_max < pid_max)
+                     ? threads_max : pid_max;
+    //  /proc/loadavg's fourth field is running/total threads right now
+    FILE *f = fopen ("/proc/loadavg", "r");
+    long running = 0, total = -1;
+    if (f && fscanf (f, "%*s %*s %*s %ld/%ld", &running, &total) != 2)
+        total = -1;
+    if (f)
+        fclose (f);
+    if (limit < 0 || total < 0 || threads + 64 <= limit - total)
+        return 0;
+    snprintf (err, err_cap,
+              "cannot start %d HTTP threads (http/threads + edge/max_clients): "
+              "this system runs %ld threads and allows %ld "
+              "(kernel.pid_max %ld, kernel.threads-max %ld); lower "
+              "edge/max_clients or raise those limits",
+              threads, total, limit, pid_max, threads_max);
+    return -1;
+}
+
 struct mg_context *
 bus_http_start (const bus_config_t *config, bool edge, char *err,
                 size_t err_cap)
 {
+    int thread_count =
+        config->http_threads + (edge ? config->max_clients : 0);
+    if (s_threads_check (thread_count, err, err_cap) != 0)
+        return NULL;
     char ports[128], threads[16], ping[16];
     snprintf (ports, sizeof ports, "%s:%d", config->http_listen,
               config->http_port);
     //  civetweb serves a WebSocket on a worker thread for its whole life:
     //  the edge's browsers get threads of their own, http/threads stay
     //  for requests
-    snprintf (threads, sizeof threads, "%d",
-              config->http_threads + (edge ? config->max_clients : 0));
+    snprintf (threads, sizeof threads, "%d", thread_count);
     snprintf (ping, sizeof ping, "%d", config->ws_ping_ms);
     const char *options[] = {
         "listening_ports", ports,
