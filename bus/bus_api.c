@@ -211,7 +211,10 @@ s_accepted (s_request_t *r, const bus_ack_t *ack)
 static int
 s_submit (s_request_t *r, bus_cmd_t *cmd)
 {
-    bus_ack_t *ack = &s_scratch ()->ack;   //  the one cmd is in
+    s_scratch_t *scratch = s_scratch ();   //  the one cmd is in
+    if (!scratch)
+        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    bus_ack_t *ack = &scratch->ack;
     int rc = bus_gateway_submit (r->self->gateway, cmd, ack);
     int status;
     if (rc == BUS_ERR_OVERLOADED)

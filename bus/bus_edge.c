@@ -33,7 +33,9 @@
 
 #define S_REPLAY_PAGE 1000       //  events per replay request
 #define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
-#define S_CLOSE_FULL 1013        //  WebSocket close code: try again later
+#define S_CLOSE_POLICY 1008      //  WebSocket close codes: policy violation,
+#define S_CLOSE_ERROR 1011       //  ...server error,
+#define S_CLOSE_FULL 1013        //  ...try again later
 #define S_RESUME_WAIT_MS 5000    //  a resuming browser waits this long for
                                  //  a (re)starting edge to get in sync
 
@@ -83,7 +85,8 @@ struct _bus_edge_t {
     atomic_uint_fast64_t cut, dropped, replayed;   //  counters
     pthread_mutex_t lock;         //  guards everything below
     pthread_cond_t synced_cond;   //  signalled when synced turns true
-    bool synced;                  //  state is a snapshot + updates
+    atomic_bool synced;           //  state is a snapshot + updates (the
+                                  //  actor reads it without the lock)
     uint64_t seq;                 //  last event applied to the state
     json_t *orders;               //  open orders by id ("12": {...})
     json_t *carts;                //  carts by table
@@ -452,7 +455,8 @@ s_resync (bus_edge_t *self)
     s_ring_clear (self);
     zhashx_purge (self->snapshots);
     for (s_client_t *c = self->clients; c; c = c->next)
-        s_deliver_snapshot (self, c);
+        if (!c->seed)   //  the seed protocol has no snapshot message
+            s_deliver_snapshot (self, c);
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
                reply.seq, json_object_size (orders));
@@ -622,6 +626,21 @@ s_refuse_full (struct mg_connection *conn, bus_edge_t *self)
     return 1;
 }
 
+//  Close a WebSocket this edge will not serve, with code and reason: the
+//  browser answers the close frame and the connection ends, instead of
+//  staying open with nothing on it.
+static void
+s_ws_end (struct mg_connection *conn, int code, const char *reason)
+{
+    bus_wsframe_t *close = bus_wsframe_new_close (code, reason);
+    if (close) {
+        mg_lock_connection (conn);
+        mg_write (conn, bus_wsframe_data (close), bus_wsframe_size (close));
+        mg_unlock_connection (conn);
+    }
+    bus_wsframe_unref (&close);
+}
+
 //  Take a seat for a browser that has completed its handshake.  Checked
 //  again here since browsers pass the check before the handshake side by
 //  side.  Without a seat it gets close code 1013 (try again later) and
@@ -634,15 +653,10 @@ s_seat_take (bus_edge_t *self, struct mg_connection *conn)
     self->client_count += ok;
     pthread_mutex_unlock (&self->lock);
     if (!ok) {
+        s_ws_end (conn, S_CLOSE_FULL, "edge full: try again later");
         int fd = bus_http_socket (conn);
-        bus_wsframe_t *close = bus_wsframe_new_close (S_CLOSE_FULL, "edge full");
-        mg_lock_connection (conn);
-        if (close && fd >= 0)   //  a new socket: it has room for this
-            send (fd, bus_wsframe_data (close), bus_wsframe_size (close),
-                  MSG_DONTWAIT | MSG_NOSIGNAL);
-        mg_unlock_connection (conn);
-        bus_wsframe_unref (&close);
-        shutdown (fd, SHUT_RDWR);
+        if (fd >= 0)
+            shutdown (fd, SHUT_RDWR);
         bus_http_socket_release (fd);
     }
     return ok;
@@ -782,13 +796,18 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
     char table[BUS_TABLE_MAX] = "";
-    if (s_ws_room (self, conn, table) != 0)
-        return;   //  refused in s_ws_connect: a token cannot change since
+    if (s_ws_room (self, conn, table) != 0) {
+        //  It passed s_ws_connect a moment ago: it expired since
+        s_ws_end (conn, S_CLOSE_POLICY, "token no longer valid: get a new one");
+        return;
+    }
     if (!s_seat_take (self, conn))
         return;
     s_client_t *client = s_client_new (self, conn, table);
     if (!client) {
         s_seat_give (self);
+        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
+                                       "reconnect");
         return;
     }
     mg_set_user_connection_data (conn, client);
@@ -811,6 +830,7 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     self->clients = client;
     pthread_mutex_unlock (&self->lock);
     zlistx_destroy (&older);
+    bus_fanout_start (self->fanout, client->peer);
 }
 
 static int
@@ -901,6 +921,8 @@ s_seed_ready (struct mg_connection *conn, void *cbdata)
     s_client_t *client = s_client_new (self, conn, "");
     if (!client) {
         s_seat_give (self);
+        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
+                                       "reconnect");
         return;
     }
     client->seed = true;
@@ -919,6 +941,7 @@ s_seed_ready (struct mg_connection *conn, void *cbdata)
             self->clients = client;
             self->seed_count++;
             pthread_mutex_unlock (&self->lock);
+            bus_fanout_start (self->fanout, client->peer);
             return;
         }
         pthread_mutex_unlock (&self->lock);
@@ -953,10 +976,12 @@ bus_edge_health (bus_edge_t *self, bool *ok)
 {
     pthread_mutex_lock (&self->lock);
     json_t *health = json_pack (
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "synced", self->synced, "seq",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
+        (int) atomic_load (&self->synced), "seq",
         (json_int_t) self->seq, "clients", (json_int_t) self->client_count,
         "max_clients", (json_int_t) self->config.max_clients,
-        "cut", (json_int_t) atomic_load (&self->cut), "dropped",
+        "cut", (json_int_t) atomic_load (&self->cut), "hung_up",
+        (json_int_t) bus_fanout_hung_up (self->fanout), "dropped",
         (json_int_t) atomic_load (&self->dropped), "replayed",
         (json_int_t) atomic_load (&self->replayed));
     bool synced = self->synced;

@@ -9,6 +9,7 @@
 #include <linux/sockios.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +19,15 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <czmq.h>
 #include "orderbus/bus_fanout.h"
 
 #define S_BATCH 64               //  frames per write, at most...
 #define S_BATCH_BYTES 65536      //  ...and about this many bytes
 #define S_QUEUE_START 16         //  a queue grows to its cap when needed
 #define S_RETRY_MS 10            //  a blocked peer is tried this often
-#define S_FINISH_MS 2000         //  a write once begun must end in time
+#define S_FINISH_MS 2000         //  a sender's write once begun must end
+#define S_START_MS 30000         //  ...and a browser's first messages
 
 typedef enum { S_NOWHERE, S_READY, S_BLOCKED } s_where_t;
 typedef enum { S_DONE, S_MORE, S_STUCK, S_GONE } s_outcome_t;
@@ -65,6 +68,7 @@ struct _bus_fanout_t {
     int64_t retry_at;             //  monotonic ms: try the blocked again
     size_t sleepers;              //  senders waiting for work
     bool stop;
+    atomic_size_t hung_up;        //  peers hung up on after a failed write
 };
 
 static int64_t
@@ -170,8 +174,8 @@ s_conn_unlock (bus_fanout_peer_t *peer)
 
 //  Can the socket take bytes more without blocking?  SO_SNDBUF counts the
 //  kernel's bookkeeping as well as the data, so only half of it is taken
-//  to be room for data.  An empty socket takes any one batch: a snapshot
-//  may be bigger than the whole buffer.
+//  to be room for data.  An empty socket takes any one batch: a frame may
+//  be bigger than the whole buffer.  Needs no connection lock.
 static bool
 s_has_room (bus_fanout_peer_t *peer, size_t bytes)
 {
@@ -187,13 +191,14 @@ s_has_room (bus_fanout_peer_t *peer, size_t bytes)
     return (size_t) queued + bytes <= (size_t) peer->sndbuf / 2;
 }
 
-//  Write all of iov.  Whole frames only may be left for later, since
-//  another writer (civetweb's pings) may come next: so once a write has
-//  begun it is finished here, waiting for the socket up to S_FINISH_MS.
-//  The room check makes that wait rare.  0, or -1 if the connection is
-//  broken or stuck.
+//  Write all of iov within finish_ms.  Whole frames only may be left for
+//  later, since another writer (civetweb's pings) may come next: so once
+//  a write has begun it is finished here.  The room check makes waiting
+//  rare for a sender; a browser's first messages (a snapshot may be
+//  bigger than the socket buffer) are written by its own thread, which
+//  may wait longer.  0, or errno (ETIMEDOUT if the socket took too long).
 static int
-s_write (int fd, struct iovec *iov, int iovcnt)
+s_write (int fd, struct iovec *iov, int iovcnt, int finish_ms)
 {
     int64_t deadline = 0;
     while (iovcnt > 0) {
@@ -202,7 +207,7 @@ s_write (int fd, struct iovec *iov, int iovcnt)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-            return -1;
+            return errno;
         for (; n > 0 && iovcnt > 0; iov++, iovcnt--) {   //  skip what went
             if ((size_t) n < iov->iov_len) {
                 iov->iov_base = (char *) iov->iov_base + n;
@@ -214,25 +219,30 @@ s_write (int fd, struct iovec *iov, int iovcnt)
         if (iovcnt == 0)
             return 0;
         if (deadline == 0)
-            deadline = s_now_ms () + S_FINISH_MS;
+            deadline = s_now_ms () + finish_ms;
         int64_t left = deadline - s_now_ms ();
         struct pollfd pfd = {fd, POLLOUT, 0};
-        if (left <= 0 || poll (&pfd, 1, (int) left) < 0)
-            return -1;
+        if (left <= 0)
+            return ETIMEDOUT;
+        if (poll (&pfd, 1, (int) left) < 0 && errno != EINTR)
+            return errno;
     }
     return 0;
 }
 
 //  Mark the peer gone, dropping its queue, and shut its socket down: the
-//  server's reader sees the end and closes the connection.
+//  server's reader sees the end and closes the connection.  Connection
+//  lock held, so that nothing (a ping) follows a frame written in part.
 static s_outcome_t
-s_hang_up (bus_fanout_peer_t *peer)
+s_hang_up (bus_fanout_t *self, bus_fanout_peer_t *peer, const char *why)
 {
     pthread_mutex_lock (&peer->lock);
     s_queue_drop (peer);
     peer->gone = true;
     pthread_mutex_unlock (&peer->lock);
     shutdown (peer->fd, SHUT_RDWR);
+    atomic_fetch_add (&self->hung_up, 1);
+    zsys_warning ("fanout: hung up on a browser (socket %d): %s", peer->fd, why);
     return S_GONE;
 }
 
@@ -244,36 +254,29 @@ s_cut_off (bus_fanout_t *self, bus_fanout_peer_t *peer)
     s_conn_lock (peer);
     if (s_has_room (peer, size)) {
         struct iovec iov = {(void *) bus_wsframe_data (self->close_slow), size};
-        s_write (peer->fd, &iov, 1);
+        s_write (peer->fd, &iov, 1, S_FINISH_MS);
     }
+    //  Cut-offs are counted and logged by the caller of bus_fanout_push
+    pthread_mutex_lock (&peer->lock);
+    peer->gone = true;
+    pthread_mutex_unlock (&peer->lock);
+    shutdown (peer->fd, SHUT_RDWR);
     s_conn_unlock (peer);
-    return s_hang_up (peer);
+    return S_GONE;
 }
 
-//  Write a batch of what the peer has queued.  The sizes are read first,
-//  the frames taken off the queue only once the socket has room for them.
-static s_outcome_t
-s_flush (bus_fanout_t *self, bus_fanout_peer_t *peer)
+//  Take a batch of frames off the peer's queue; their number.  The caller
+//  owns the frames taken.  *cut tells whether the peer was cut.
+static size_t
+s_take (bus_fanout_peer_t *peer, bus_wsframe_t **frames, struct iovec *iov,
+        bool *cut)
 {
     pthread_mutex_lock (&peer->lock);
-    bool cut = peer->cut;
     size_t n = 0, bytes = 0;
-    for (; !cut && n < peer->count && n < S_BATCH && bytes < S_BATCH_BYTES; n++)
+    *cut = peer->cut;
+    for (; !*cut && n < peer->count && n < S_BATCH && bytes < S_BATCH_BYTES; n++)
         bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
-    pthread_mutex_unlock (&peer->lock);
-    if (cut)
-        return s_cut_off (self, peer);
-
-    s_conn_lock (peer);
-    if (n && !s_has_room (peer, bytes)) {
-        s_conn_unlock (peer);
-        return S_STUCK;
-    }
-    bus_wsframe_t *frames[S_BATCH];
-    struct iovec iov[S_BATCH];
-    pthread_mutex_lock (&peer->lock);
-    cut = peer->cut;   //  a push may have cut it meanwhile
-    for (size_t i = 0; !cut && i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         frames[i] = peer->queue[peer->head];
         peer->head = (peer->head + 1) % peer->size;
         peer->count--;
@@ -281,21 +284,66 @@ s_flush (bus_fanout_t *self, bus_fanout_peer_t *peer)
         iov[i].iov_len = bus_wsframe_size (frames[i]);
     }
     pthread_mutex_unlock (&peer->lock);
-    int rc = cut || n == 0 ? 0 : s_write (peer->fd, iov, (int) n);
+    return n;
+}
+
+//  The bytes the peer's next batch would have.
+static size_t
+s_next_bytes (bus_fanout_peer_t *peer)
+{
+    pthread_mutex_lock (&peer->lock);
+    size_t n = 0, bytes = 0;
+    for (; n < peer->count && n < S_BATCH && bytes < S_BATCH_BYTES; n++)
+        bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
+    pthread_mutex_unlock (&peer->lock);
+    return bytes;
+}
+
+//  Write one batch of what the peer has queued, under its connection
+//  lock, within finish_ms, adding the frames written to *written.
+//  S_DONE, S_MORE, or S_GONE if it was cut or the write failed.
+static s_outcome_t
+s_write_batch (bus_fanout_t *self, bus_fanout_peer_t *peer, int finish_ms,
+               size_t *written)
+{
+    bus_wsframe_t *frames[S_BATCH];
+    struct iovec iov[S_BATCH];
+    bool cut;
+    s_conn_lock (peer);
+    size_t n = s_take (peer, frames, iov, &cut);
+    *written += n;
+    int rc = n ? s_write (peer->fd, iov, (int) n, finish_ms) : 0;
+    s_outcome_t outcome = S_DONE;
+    if (rc != 0) {   //  half a frame may be out: nothing can follow it
+        char why[96];
+        snprintf (why, sizeof why, "%s", rc == ETIMEDOUT
+                  ? "its socket took nothing for a while"
+                  : strerror (rc));
+        outcome = s_hang_up (self, peer, why);
+    }
     s_conn_unlock (peer);
-    for (size_t i = 0; !cut && i < n; i++)
+    for (size_t i = 0; i < n; i++)
         bus_wsframe_unref (&frames[i]);
     if (cut)
         return s_cut_off (self, peer);
-    if (rc != 0)   //  half a frame may be out: nothing can follow it
-        return s_hang_up (peer);
-
+    if (outcome == S_GONE)
+        return S_GONE;
     pthread_mutex_lock (&peer->lock);
     bool more = peer->count > 0 || peer->cut;
     if (!more)
         peer->scheduled = false;
     pthread_mutex_unlock (&peer->lock);
     return more ? S_MORE : S_DONE;
+}
+
+//  A sender's turn on a peer: a batch if its socket has room for it now.
+static s_outcome_t
+s_flush (bus_fanout_t *self, bus_fanout_peer_t *peer)
+{
+    size_t written = 0;
+    if (!s_has_room (peer, s_next_bytes (peer)))
+        return S_STUCK;
+    return s_write_batch (self, peer, S_FINISH_MS, &written);
 }
 
 //  Put the peer back where its outcome says.  Fan-out lock held.
@@ -416,10 +464,42 @@ bus_fanout_join (bus_fanout_t *self, struct mg_connection *conn, int fd)
     peer->conn = conn;
     peer->fd = fd;
     peer->size = size;
+    peer->scheduled = true;   //  held until bus_fanout_start
     socklen_t len = sizeof peer->sndbuf;
     getsockopt (fd, SOL_SOCKET, SO_SNDBUF, &peer->sndbuf, &len);
     pthread_mutex_init (&peer->lock, NULL);
     return peer;
+}
+
+//  Put a peer with frames queued on the ready list.
+static void
+s_schedule (bus_fanout_t *self, bus_fanout_peer_t *peer)
+{
+    pthread_mutex_lock (&self->lock);
+    s_list_append (&self->ready, peer, S_READY);
+    if (self->sleepers)
+        pthread_cond_signal (&self->work);
+    pthread_mutex_unlock (&self->lock);
+}
+
+void
+bus_fanout_start (bus_fanout_t *self, bus_fanout_peer_t *peer)
+{
+    pthread_mutex_lock (&peer->lock);
+    size_t welcome = peer->count;
+    pthread_mutex_unlock (&peer->lock);
+    size_t written = 0;
+    s_outcome_t outcome = S_MORE;
+    while (outcome == S_MORE && written < welcome)
+        outcome = s_write_batch (self, peer, S_START_MS, &written);
+    if (outcome == S_MORE)   //  events that came meanwhile
+        s_schedule (self, peer);
+}
+
+size_t
+bus_fanout_hung_up (bus_fanout_t *self)
+{
+    return atomic_load (&self->hung_up);
 }
 
 void
@@ -460,13 +540,8 @@ bus_fanout_push (bus_fanout_t *self, bus_fanout_peer_t *peer,
         peer->scheduled = true;
     }
     pthread_mutex_unlock (&peer->lock);
-    if (schedule) {
-        pthread_mutex_lock (&self->lock);
-        s_list_append (&self->ready, peer, S_READY);
-        if (self->sleepers)
-            pthread_cond_signal (&self->work);
-        pthread_mutex_unlock (&self->lock);
-    }
+    if (schedule)
+        s_schedule (self, peer);
     return cut_now;
 }
 
@@ -564,6 +639,7 @@ s_test_order (bool verbose)
         assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pairs[p]) == 0);
         peers[p] = bus_fanout_join (fanout, NULL, pairs[p][0]);
         assert (peers[p]);
+        bus_fanout_start (fanout, peers[p]);
         readers[p] = (s_test_reader_t) {pairs[p][1], count, 0};
         assert (pthread_create (&threads[p], NULL, s_test_reader, &readers[p]) == 0);
     }
@@ -597,6 +673,8 @@ s_test_slow (bool verbose)
     assert (socketpair (AF_UNIX, SOCK_STREAM, 0, fast) == 0);
     bus_fanout_peer_t *slow_peer = bus_fanout_join (fanout, NULL, slow[0]);
     bus_fanout_peer_t *fast_peer = bus_fanout_join (fanout, NULL, fast[0]);
+    bus_fanout_start (fanout, slow_peer);
+    bus_fanout_start (fanout, fast_peer);
     static char payload[70000];
     bool cut = false;
     int i = 0;
@@ -645,6 +723,7 @@ s_test_leave (bool verbose)
         int pair[2];
         assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pair) == 0);
         bus_fanout_peer_t *peer = bus_fanout_join (fanout, NULL, pair[0]);
+        bus_fanout_start (fanout, peer);
         for (int i = 0; i < 100; i++) {
             bus_wsframe_t *frame = s_test_frame (i, 1000);
             bus_fanout_push (fanout, peer, frame);
@@ -660,6 +739,82 @@ s_test_leave (bool verbose)
         printf ("   leave with frames queued: OK\n");
 }
 
+typedef struct {
+    bus_fanout_t *fanout;
+    bus_fanout_peer_t *peer;
+} s_test_starter_t;
+
+static void *
+s_test_start (void *arg)
+{
+    s_test_starter_t *starter = (s_test_starter_t *) arg;
+    bus_fanout_start (starter->fanout, starter->peer);
+    return NULL;
+}
+
+//  A browser's first messages (a snapshot bigger than its socket buffer)
+//  are written by the thread that starts it, however long its reader
+//  takes, while the sender threads keep serving the others.
+static void
+s_test_start_big (bool verbose)
+{
+    bus_fanout_t *fanout = bus_fanout_new (1, 64);
+    int big[2], fast[2];
+    assert (socketpair (AF_UNIX, SOCK_STREAM, 0, big) == 0);
+    assert (socketpair (AF_UNIX, SOCK_STREAM, 0, fast) == 0);
+    bus_fanout_peer_t *fast_peer = bus_fanout_join (fanout, NULL, fast[0]);
+    bus_fanout_start (fanout, fast_peer);
+    bus_fanout_peer_t *big_peer = bus_fanout_join (fanout, NULL, big[0]);
+    size_t big_len = 4 * 1024 * 1024;
+    char *text = malloc (big_len);
+    assert (text);
+    memset (text, 's', big_len);
+    bus_wsframe_t *snapshot = bus_wsframe_new (BUS_WSFRAME_TEXT, text, big_len);
+    assert (!bus_fanout_push (fanout, big_peer, snapshot));
+    bus_wsframe_unref (&snapshot);
+    s_test_starter_t starter = {fanout, big_peer};
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_test_start, &starter) == 0);
+    //  Its reader is away; the other browser still gets each event at once
+    static char payload[70000];
+    for (int i = 0; i < 20; i++) {
+        bus_wsframe_t *frame = s_test_frame (i, 100);
+        assert (!bus_fanout_push (fanout, fast_peer, frame));
+        assert (!bus_fanout_push (fanout, big_peer, frame));   //  queued behind
+        bus_wsframe_unref (&frame);
+        size_t len;
+        int64_t sent = s_now_ms ();
+        assert (s_test_read_frame (fast[1], payload, sizeof payload, &len,
+                                   1000) == BUS_WSFRAME_TEXT);
+        assert (atoi (payload) == i && s_now_ms () - sent < 1000);
+        usleep (50 * 1000);
+    }
+    //  Then the big reader reads: the snapshot whole, then the 20 events
+    size_t len;
+    char *got = malloc (big_len);
+    assert (s_test_read_frame (big[1], got, big_len, &len, 5000) == BUS_WSFRAME_TEXT);
+    assert (len == big_len && memcmp (got, text, big_len) == 0);
+    pthread_join (thread, NULL);
+    for (int i = 0; i < 20; i++) {
+        assert (s_test_read_frame (big[1], payload, sizeof payload, &len, 5000)
+                == BUS_WSFRAME_TEXT);
+        assert (atoi (payload) == i);
+    }
+    assert (bus_fanout_hung_up (fanout) == 0);
+    free (got);
+    free (text);
+    bus_fanout_leave (fanout, &big_peer);
+    bus_fanout_leave (fanout, &fast_peer);
+    close (big[0]);
+    close (big[1]);
+    close (fast[0]);
+    close (fast[1]);
+    bus_fanout_destroy (&fanout);
+    if (verbose)
+        printf ("   a 4 MiB first message to a reader away for 1 s, others "
+                "served meanwhile: OK\n");
+}
+
 void
 bus_fanout_test (bool verbose)
 {
@@ -668,4 +823,5 @@ bus_fanout_test (bool verbose)
     s_test_order (verbose);
     s_test_slow (verbose);
     s_test_leave (verbose);
+    s_test_start_big (verbose);
 }

@@ -66,13 +66,38 @@ s_threads_check (int threads, char *err, size_t err_cap)
     return -1;
 }
 
+//  Every connection is a descriptor: make sure the process may open
+//  connections of them (and some for ZeroMQ and LMDB), raising the soft
+//  limit up to the hard one if need be.  0, or -1 with err set.
+static int
+s_files_check (int connections, char *err, size_t err_cap)
+{
+    struct rlimit limit;
+    rlim_t want = (rlim_t) connections + 256;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= want)
+        return 0;
+    if (limit.rlim_max >= want) {
+        limit.rlim_cur = want;
+        if (setrlimit (RLIMIT_NOFILE, &limit) == 0)
+            return 0;
+    }
+    snprintf (err, err_cap,
+              "%d connections (http/threads + edge/max_clients) need about %lu "
+              "open files, and this process may open %lu (ulimit -n, "
+              "LimitNOFILE= in a systemd unit): lower edge/max_clients or "
+              "raise the limit", connections, (unsigned long) want,
+              (unsigned long) limit.rlim_max);
+    return -1;
+}
+
 struct mg_context *
 bus_http_start (const bus_config_t *config, bool edge, char *err,
                 size_t err_cap)
 {
     int thread_count =
         config->http_threads + (edge ? config->max_clients : 0);
-    if (s_threads_check (thread_count, err, err_cap) != 0)
+    if (s_threads_check (thread_count, err, err_cap) != 0
+        || s_files_check (thread_count, err, err_cap) != 0)
         return NULL;
     char ports[128], threads[16], ping[16];
     snprintf (ports, sizeof ports, "%s:%d", config->http_listen,

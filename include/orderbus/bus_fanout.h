@@ -3,12 +3,12 @@
 
     Each browser (a peer) has a bounded queue of shared frames.  Queuing
     never blocks and never writes: it marks the peer ready, and one of the
-    fan-out's sender threads later writes everything the peer has queued
-    in one system call (writev).  A peer is served by one thread at a
-    time, so its frames go out in order, and the thread writes only what
-    its socket can take at once: a browser that stops reading keeps its
-    frames queued (it is looked at again every few milliseconds) instead
-    of holding a thread.  When its queue is full it is cut off: the queue
+    fan-out's sender threads later writes what the peer has queued, up to
+    64 frames or 64 KiB, in one system call (writev), then moves on to the
+    next peer.  A peer is served by one thread at a time, so its frames go
+    out in order, and a batch is written only if its socket can take it
+    at once: a browser that stops reading keeps its frames queued (it is
+    looked at again every 10 ms) instead of holding a thread.  When its queue is full it is cut off: the queue
     is dropped, it gets a close frame (4001, "slow consumer: reconnect
     with resume_from") if its socket can still take one, and its socket is
     shut down so that the server's reader ends the connection at once.  A
@@ -16,7 +16,12 @@
 
     The peer's connection lock (civetweb's mg_lock_connection) is held
     around each write, so civetweb's own pings never land inside one of
-    our frames.  */
+    our frames.  A write that begins but cannot finish within 2 s (the
+    room check makes that rare) ends the connection: it is logged and
+    counted (bus_fanout_hung_up).  A new peer's first messages (its
+    snapshot, which can be bigger than a socket buffer) are written by
+    the connection's own thread instead (bus_fanout_start), so a slow
+    browser's snapshot holds up nobody else.  */
 
 #ifndef BUS_FANOUT_H_INCLUDED
 #define BUS_FANOUT_H_INCLUDED
@@ -45,9 +50,17 @@ bus_fanout_t *bus_fanout_new (size_t threads, size_t queue_cap);
 void bus_fanout_destroy (bus_fanout_t **self_p);
 
 /*  New peer writing to socket fd of conn.  conn may be NULL when nothing
-    else ever writes to fd (the selftest).  NULL if out of memory.  */
+    else ever writes to fd (the selftest).  The peer is held: what is
+    pushed to it waits until bus_fanout_start.  NULL if out of memory.  */
 bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
                                     struct mg_connection *conn, int fd);
+
+/*  Write what was pushed to the held peer so far (its snapshot) from the
+    calling thread, which should be the connection's own: a snapshot
+    bigger than the socket buffer may take its reader a while, and only
+    this thread waits for it (up to 30 s, then the peer is hung up on).
+    Then the sender threads take over.  */
+void bus_fanout_start (bus_fanout_t *self, bus_fanout_peer_t *peer);
 
 /*  Remove the peer: waits for a write to it in progress, drops what it
     still has queued, frees it.  Call it before conn goes away, and push
@@ -59,6 +72,11 @@ void bus_fanout_leave (bus_fanout_t *self, bus_fanout_peer_t **peer_p);
     was full; a peer cut off or hung up on takes nothing more.  */
 bool bus_fanout_push (bus_fanout_t *self, bus_fanout_peer_t *peer,
                       bus_wsframe_t *frame);
+
+/*  How many peers were hung up on because a write to them failed or
+    their socket took nothing for 2 s with a frame begun (each is logged);
+    cut-offs for a full queue are not counted here.  */
+size_t bus_fanout_hung_up (bus_fanout_t *self);
 
 void bus_fanout_test (bool verbose);
 
