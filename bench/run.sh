@@ -149,10 +149,10 @@ profiled () {
     "$bench" "$mode" --duration 5 --warmup 1 --quiet --json "$work/profiled.json" \
         --profile "$pid:$data" "$@" > /dev/null 2>&1
     [ -f "$data" ] || return 0
-    perf report --stdio --no-children -g none --percent-limit 0.5 --pid "$pid" \
+    perf report --stdio --no-children -g none --percent-limit 0.5 --pid "$pid" --percentage relative \
         --sort dso,symbol -i "$data" 2>/dev/null | grep -v '^$' \
         > "$results/profile-$name.txt"
-    perf report --stdio --no-children -g caller,0.5,callee --percent-limit 2 \
+    perf report --stdio --no-children -g caller,0.5,callee --percent-limit 2 --percentage relative \
         --pid "$pid" --sort symbol -i "$data" 2>/dev/null | grep -v '^$' | head -400 \
         > "$results/profile-$name-callers.txt"
     rm -f "$data"
