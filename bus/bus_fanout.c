@@ -230,23 +230,34 @@ s_write (int fd, struct iovec *iov, int iovcnt, int finish_ms)
     return 0;
 }
 
-//  Mark the peer gone, dropping its queue, and shut its socket down: the
-//  server's reader sees the end and closes the connection.  Connection
-//  lock held, so that nothing (a ping) follows a frame written in part.
+//  Mark the peer gone, dropping what it still has queued, and shut its
+//  socket down: the server's reader sees the end and closes the
+//  connection.  Connection lock held, so that nothing (a ping) follows a
+//  frame written in part.
 static s_outcome_t
-s_hang_up (bus_fanout_t *self, bus_fanout_peer_t *peer, const char *why)
+s_shut (bus_fanout_peer_t *peer)
 {
     pthread_mutex_lock (&peer->lock);
     s_queue_drop (peer);
     peer->gone = true;
     pthread_mutex_unlock (&peer->lock);
     shutdown (peer->fd, SHUT_RDWR);
-    atomic_fetch_add (&self->hung_up, 1);
-    zsys_warning ("fanout: hung up on a browser (socket %d): %s", peer->fd, why);
     return S_GONE;
 }
 
-//  A cut-off peer: the close frame if its socket can take it, then hang up.
+//  A write to the peer failed: hang up, and say so.  Connection lock held.
+static s_outcome_t
+s_hang_up (bus_fanout_t *self, bus_fanout_peer_t *peer, int error)
+{
+    atomic_fetch_add (&self->hung_up, 1);
+    zsys_warning ("fanout: hung up on a browser (socket %d): %s", peer->fd,
+                  error == ETIMEDOUT ? "its socket took nothing for a while"
+                                     : strerror (error));
+    return s_shut (peer);
+}
+
+//  A cut-off peer: the close frame if its socket can take it, then hang
+//  up.  Cut-offs are counted and logged by the caller of bus_fanout_push.
 static s_outcome_t
 s_cut_off (bus_fanout_t *self, bus_fanout_peer_t *peer)
 {
@@ -256,13 +267,20 @@ s_cut_off (bus_fanout_t *self, bus_fanout_peer_t *peer)
         struct iovec iov = {(void *) bus_wsframe_data (self->close_slow), size};
         s_write (peer->fd, &iov, 1, S_FINISH_MS);
     }
-    //  Cut-offs are counted and logged by the caller of bus_fanout_push
-    pthread_mutex_lock (&peer->lock);
-    peer->gone = true;
-    pthread_mutex_unlock (&peer->lock);
-    shutdown (peer->fd, SHUT_RDWR);
+    s_shut (peer);
     s_conn_unlock (peer);
     return S_GONE;
+}
+
+//  How many frames the peer's next batch has, and their bytes.  Peer
+//  lock held.
+static size_t
+s_batch (bus_fanout_peer_t *peer, size_t *bytes)
+{
+    size_t n = 0;
+    for (*bytes = 0; n < peer->count && n < S_BATCH && *bytes < S_BATCH_BYTES; n++)
+        *bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
+    return n;
 }
 
 //  Take a batch of frames off the peer's queue; their number.  The caller
@@ -272,10 +290,9 @@ s_take (bus_fanout_peer_t *peer, bus_wsframe_t **frames, struct iovec *iov,
         bool *cut)
 {
     pthread_mutex_lock (&peer->lock);
-    size_t n = 0, bytes = 0;
+    size_t bytes;
     *cut = peer->cut;
-    for (; !*cut && n < peer->count && n < S_BATCH && bytes < S_BATCH_BYTES; n++)
-        bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
+    size_t n = *cut ? 0 : s_batch (peer, &bytes);
     for (size_t i = 0; i < n; i++) {
         frames[i] = peer->queue[peer->head];
         peer->head = (peer->head + 1) % peer->size;
@@ -291,10 +308,9 @@ s_take (bus_fanout_peer_t *peer, bus_wsframe_t **frames, struct iovec *iov,
 static size_t
 s_next_bytes (bus_fanout_peer_t *peer)
 {
+    size_t bytes;
     pthread_mutex_lock (&peer->lock);
-    size_t n = 0, bytes = 0;
-    for (; n < peer->count && n < S_BATCH && bytes < S_BATCH_BYTES; n++)
-        bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
+    s_batch (peer, &bytes);
     pthread_mutex_unlock (&peer->lock);
     return bytes;
 }
@@ -313,14 +329,8 @@ s_write_batch (bus_fanout_t *self, bus_fanout_peer_t *peer, int finish_ms,
     size_t n = s_take (peer, frames, iov, &cut);
     *written += n;
     int rc = n ? s_write (peer->fd, iov, (int) n, finish_ms) : 0;
-    s_outcome_t outcome = S_DONE;
-    if (rc != 0) {   //  half a frame may be out: nothing can follow it
-        char why[96];
-        snprintf (why, sizeof why, "%s", rc == ETIMEDOUT
-                  ? "its socket took nothing for a while"
-                  : strerror (rc));
-        outcome = s_hang_up (self, peer, why);
-    }
+    //  Half a frame may be out: nothing can follow it
+    s_outcome_t outcome = rc ? s_hang_up (self, peer, rc) : S_DONE;
     s_conn_unlock (peer);
     for (size_t i = 0; i < n; i++)
         bus_wsframe_unref (&frames[i]);
