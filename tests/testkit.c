@@ -394,17 +394,24 @@ tk_ws_next (tk_ws_t *ws, int timeout_ms)
     return tk_ws_next_at (ws, timeout_ms, NULL);
 }
 
+//  The time timeout_ms from now on clock, for pthread_cond_timedwait.
+static void
+s_deadline (clockid_t clock, int timeout_ms, struct timespec *ts)
+{
+    clock_gettime (clock, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 json_t *
 tk_ws_next_at (tk_ws_t *ws, int timeout_ms, int64_t *arrived_ms)
 {
     struct timespec ts;
-    clock_gettime (CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    s_deadline (CLOCK_REALTIME, timeout_ms, &ts);
     pthread_mutex_lock (&ws->lock);
     while (!ws->head && !ws->closed)
         if (pthread_cond_timedwait (&ws->cond, &ws->lock, &ts) == ETIMEDOUT)
@@ -1231,13 +1238,7 @@ bool
 tk_follower_wait (tk_follower_t *self, json_int_t seq, int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    s_deadline (CLOCK_MONOTONIC, timeout_ms, &ts);
     pthread_mutex_lock (&self->lock);
     while (self->stats.last < seq
            && pthread_cond_timedwait (&self->cond, &self->lock, &ts) != ETIMEDOUT)
