@@ -58,6 +58,7 @@ fi
 results=$out/results
 ob=$build/orderbus
 bench=$build/bench/orderbus-bench
+floor_bin=$build/bench/orderbus-floor
 
 log () { printf '\n=== %s\n' "$*" >&2; }
 die () { echo "run.sh: $*" >&2; exit 1; }
@@ -330,6 +331,19 @@ phase_http () {
         --url "http://127.0.0.1:$gw2" --clients 100 "${watch[@]}" \
         --watch "gateway2:${pid_of[gw2]}" --count-syncs
     stop gw2; stop gw1; stop writer
+
+    # The floor: civetweb as the gateway runs it, a fixed 201 and no other
+    # work; then the same with the connection's thread sleeping until a
+    # second thread answers (the gateway's wait for its ack)
+    local floor how
+    for how in noop handoff; do
+        floor=$(port)
+        start floor "$floor_bin" --port "$floor" $([ $how = handoff ] && echo --handoff)
+        wait_port "$floor" floor
+        run "http-civetweb-$how-c50" http "civetweb-$how" --url "http://127.0.0.1:$floor" \
+            --clients 50 --tables 1000 --watch "civetweb:${pid_of[floor]}"
+        stop floor
+    done
 
     start_seed002
     local sw=(--watch "seed002:${pid_of[seed002]}" --tables 1000)
