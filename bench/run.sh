@@ -164,7 +164,7 @@ profiled () {
 
 install_packages () {
     local want=(cmake gcc pkg-config curl libzmq3-dev libczmq-dev libmsgpack-dev
-                liblmdb-dev libjansson-dev libcivetweb-dev
+                liblmdb-dev libjansson-dev libcivetweb-dev libsodium-dev libjemalloc-dev
                 nats-server libnats-dev redis-server libhiredis-dev
                 python3-fastapi python3-uvicorn python3-databases python3-aiosqlite
                 python3-websockets python3-uvloop python3-httptools
@@ -487,6 +487,7 @@ meta = {
     "czmq": sh("pkg-config --modversion libczmq"),
     "lmdb": sh("pkg-config --modversion lmdb"),
     "civetweb": sh("dpkg-query -W -f='\${Version}' libcivetweb-dev"),
+    "orderbus": sh("$ob --version"),
   },
 }
 json.dump(meta, open(sys.argv[1], "w"), indent=1)

@@ -8,6 +8,7 @@
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
+#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_writer.h"
 
@@ -176,7 +177,8 @@ bus_node_run (const bus_config_t *settings)
     }
     if (config->role == BUS_ROLE_UP)
         s_print_urls (config);
-    zsys_info ("%s: running", bus_role_name (config->role));
+    zsys_info ("%s: running (memory allocator: %s)",
+               bus_role_name (config->role), bus_alloc_name ());
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGINT);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <czmq.h>
+#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_node.h"
 
@@ -60,7 +61,7 @@ main (int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (streq (argv[1], "--version")) {
-        printf ("orderbus %s\n", ORDERBUS_VERSION);
+        printf ("orderbus %s (%s)\n", ORDERBUS_VERSION, bus_alloc_name ());
         return 0;
     }
     if (streq (argv[1], "token"))
