@@ -174,26 +174,51 @@ bus_http_stop (struct mg_context **ctx_p)
     }
 }
 
+//  Room kept in front of a response's body for its status line and
+//  headers; extra headers are a few short lines (Location, Retry-After)
+#define S_HEAD_MAX 512
+
+static int
+s_head (char head[S_HEAD_MAX], struct mg_connection *conn, int status,
+        size_t len, const char *extra_headers)
+{
+    return snprintf (head, S_HEAD_MAX,
+                     "HTTP/1.1 %d %s\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Cache-Control: no-store\r\n"
+                     "%s\r\n",
+                     status, mg_get_response_code_text (conn, status), len,
+                     extra_headers ? extra_headers : "");
+}
+
 int
 bus_http_send_json (struct mg_connection *conn, int status,
                     const json_t *body, const char *extra_headers)
 {
-    char *text = bus_json_dump (body);
-    size_t len = text ? strlen (text) : 0;
-    //  One write for the whole response: a process killed in between
-    //  cannot leave a status line without its body
-    char *response = zsys_sprintf (
-        "HTTP/1.1 %d %s\r\n"
-        "Content-Type: application/json\r\n"
-        "Content-Length: %zu\r\n"
-        "Cache-Control: no-store\r\n"
-        "%s\r\n%s",
-        status, mg_get_response_code_text (conn, status), len,
-        extra_headers ? extra_headers : "", text ? text : "");
-    if (response)
-        mg_write (conn, response, strlen (response));
-    zstr_free (&response);
-    free (text);
+    //  The body is dumped behind room for the headers, which are then put
+    //  in front of it, so the response goes out in one write with no
+    //  copy of the body: and a process killed in between cannot leave a
+    //  status line without its body.  Most bodies fit on the stack.
+    char stack[8192], *heap = NULL;
+    char *text = stack + S_HEAD_MAX;
+    size_t room = sizeof stack - S_HEAD_MAX;
+    size_t len = body ? json_dumpb (body, text, room, JSON_COMPACT) : 0;
+    if (len > room) {
+        heap = malloc (S_HEAD_MAX + len);
+        text = heap ? heap + S_HEAD_MAX : text;
+        len = heap ? json_dumpb (body, text, len, JSON_COMPACT) : 0;
+    }
+    char head[S_HEAD_MAX];
+    int head_len = s_head (head, conn, status, len, extra_headers);
+    if (head_len < 0 || head_len >= S_HEAD_MAX) {
+        zsys_error ("http: extra headers too long, not sent: %.60s",
+                    extra_headers);
+        head_len = s_head (head, conn, status, len, "");
+    }
+    memcpy (text - head_len, head, (size_t) head_len);
+    mg_write (conn, text - head_len, (size_t) head_len + len);
+    free (heap);
     return status;
 }
 
