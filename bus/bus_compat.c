@@ -37,27 +37,13 @@ struct _bus_compat_t {
 //  ---------------------------------------------------------------------
 //  Answers
 
-//  Send body (taken) as JSON.  Reals get 15 digits, so that a price of
-//  18.99 reads 18.99 and not 18.989999999999998.  Returns status.
+//  Send body (taken) as JSON.  Returns status.
 static int
 s_send (struct mg_connection *conn, int status, json_t *body,
         const char *headers)
 {
-    char *text = body ? json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (15))
-                      : NULL;
+    bus_http_send_json (conn, status, body, headers);
     json_decref (body);
-    size_t len = text ? strlen (text) : 0;
-    mg_printf (conn,
-               "HTTP/1.1 %d %s\r\n"
-               "Content-Type: application/json\r\n"
-               "Content-Length: %zu\r\n"
-               "Cache-Control: no-store\r\n"
-               "%s\r\n",
-               status, mg_get_response_code_text (conn, status), len,
-               headers ? headers : "");
-    if (text)
-        mg_write (conn, text, len);
-    free (text);
     return status;
 }
 

@@ -178,6 +178,10 @@ bus_http_stop (struct mg_context **ctx_p)
 //  headers; extra headers are a few short lines (Location, Retry-After)
 #define S_HEAD_MAX 512
 
+//  Reals (only the seed-compatible API has any) get 15 digits, so that a
+//  price of 18.99 reads 18.99 and not 18.989999999999998
+#define S_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (15))
+
 static int
 s_head (char head[S_HEAD_MAX], struct mg_connection *conn, int status,
         size_t len, const char *extra_headers)
@@ -203,11 +207,11 @@ bus_http_send_json (struct mg_connection *conn, int status,
     char stack[8192], *heap = NULL;
     char *text = stack + S_HEAD_MAX;
     size_t room = sizeof stack - S_HEAD_MAX;
-    size_t len = body ? json_dumpb (body, text, room, JSON_COMPACT) : 0;
+    size_t len = body ? json_dumpb (body, text, room, S_DUMP_FLAGS) : 0;
     if (len > room) {
         heap = malloc (S_HEAD_MAX + len);
         text = heap ? heap + S_HEAD_MAX : text;
-        len = heap ? json_dumpb (body, text, len, JSON_COMPACT) : 0;
+        len = heap ? json_dumpb (body, text, len, S_DUMP_FLAGS) : 0;
     }
     char head[S_HEAD_MAX];
     int head_len = s_head (head, conn, status, len, extra_headers);

@@ -25,9 +25,10 @@ struct mg_context *bus_http_start (const bus_config_t *config, bool edge,
 /*  Stop the server and wait for its threads.  NULL-safe; nulls *ctx_p.  */
 void bus_http_stop (struct mg_context **ctx_p);
 
-/*  Send a complete JSON response.  body is borrowed; extra_headers is NULL
-    or CRLF-terminated header lines.  Returns the status code, which is
-    what civetweb handlers return.  */
+/*  Send a complete JSON response, in one write (reals with 15 digits).
+    body is borrowed; extra_headers is NULL or CRLF-terminated header
+    lines (under ~400 bytes; longer ones are logged and left out).
+    Returns the status code, which is what civetweb handlers return.  */
 int bus_http_send_json (struct mg_connection *conn, int status,
                         const json_t *body, const char *extra_headers);
 
