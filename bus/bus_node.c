@@ -2,13 +2,13 @@
 
 #include <signal.h>
 #include <czmq.h>
+#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_api.h"
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
-#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_writer.h"
 
