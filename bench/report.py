@@ -448,11 +448,13 @@ def main():
            table(runs, names("disk-") + names("intake-")), "",
            "## HTTP orders", "",
            "`POST /api/v1/orders` with an `Idempotency-Key` (orderbus) and `POST /api/order` "
-           "(seed 002), over keep-alive connections; ok = 201. `civetweb-noop` and "
-           "`civetweb-handoff` are not peers but the floor under orderbus: "
-           "`orderbus-floor`, civetweb set up as the gateway sets it up, answering "
-           "a fixed 201 with no work (handoff: the connection's thread sleeps until "
-           "a second thread answers, as a gateway's waits for its ack).", "",
+           "(seed 002), over keep-alive connections; ok = 201. `civetweb-*` and "
+           "`mhd-*` are not peers but the floor under orderbus: `orderbus-floor`, an "
+           "HTTP server answering a fixed 201 with no other work: civetweb set up as "
+           "the gateway sets it up (a thread per connection), or libmicrohttpd in "
+           "epoll mode (one thread); `handoff`: each request is answered only when a "
+           "second thread says so, as a gateway answers when the writer's ack "
+           "arrives.", "",
            table(runs, names("http-"), base="http-orderbus-c50"), "",
            "## Pad to kitchen (e2e)", "",
            "Time from the intended send of the POST to the order's arrival on a kitchen "

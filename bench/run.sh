@@ -165,6 +165,7 @@ profiled () {
 install_packages () {
     local want=(cmake gcc pkg-config curl libzmq3-dev libczmq-dev libmsgpack-dev
                 liblmdb-dev libjansson-dev libcivetweb-dev libsodium-dev libjemalloc-dev
+                libmicrohttpd-dev
                 nats-server libnats-dev redis-server libhiredis-dev
                 python3-fastapi python3-uvicorn python3-databases python3-aiosqlite
                 python3-websockets python3-uvloop python3-httptools
@@ -332,17 +333,21 @@ phase_http () {
         --watch "gateway2:${pid_of[gw2]}" --count-syncs
     stop gw2; stop gw1; stop writer
 
-    # The floor: civetweb as the gateway runs it, a fixed 201 and no other
-    # work; then the same with the connection's thread sleeping until a
-    # second thread answers (the gateway's wait for its ack)
-    local floor how
-    for how in noop handoff; do
-        floor=$(port)
-        start floor "$floor_bin" --port "$floor" $([ $how = handoff ] && echo --handoff)
-        wait_port "$floor" floor
-        run "http-civetweb-$how-c50" http "civetweb-$how" --url "http://127.0.0.1:$floor" \
-            --clients 50 --tables 1000 --watch "civetweb:${pid_of[floor]}"
-        stop floor
+    # The floor: an HTTP server answering a fixed 201 and doing no other
+    # work, civetweb as the gateway runs it and libmicrohttpd (epoll); then
+    # each answering only when a second thread says so (the gateway's wait
+    # for its ack)
+    local floor server how
+    for server in civetweb mhd; do
+        for how in noop handoff; do
+            floor=$(port)
+            start floor "$floor_bin" --port "$floor" --server $server \
+                $([ $how = handoff ] && echo --handoff)
+            wait_port "$floor" floor
+            run "http-$server-$how-c50" http "$server-$how" --url "http://127.0.0.1:$floor" \
+                --clients 50 --tables 1000 --watch "$server:${pid_of[floor]}"
+            stop floor
+        done
     done
 
     start_seed002
