@@ -41,6 +41,8 @@ struct _bus_fanout_peer_t {
     size_t size, head, count;
     bool scheduled;               //  listed or being written: a push
                                   //  need not schedule it again
+    bool held;                    //  bus_fanout_start has not finished:
+                                  //  its queue is not capped
     bool cut;                     //  fell too far behind: close, hang up
     bool gone;                    //  hung up on: takes nothing more
     //  Guarded by the fan-out's lock
@@ -135,13 +137,19 @@ s_queue_drop (bus_fanout_peer_t *peer)
 }
 
 //  Make room for one more frame if the cap allows.  false if it does not
-//  (or memory ran out: the peer then falls behind like a slow one).
+//  (or memory ran out: the peer then falls behind like a slow one).  A
+//  held peer has no cap: its first messages (what a resuming browser
+//  missed, up to the edge's ring) may be more than the cap, and are
+//  written by bus_fanout_start before the cap applies.
 static bool
 s_queue_grow (bus_fanout_t *self, bus_fanout_peer_t *peer)
 {
+    size_t cap = peer->held ? SIZE_MAX / 2 : self->cap;
+    if (peer->count >= cap)
+        return false;
     if (peer->count < peer->size)
         return true;
-    size_t size = peer->size * 2 < self->cap ? peer->size * 2 : self->cap;
+    size_t size = peer->size * 2 < cap ? peer->size * 2 : cap;
     bus_wsframe_t **queue = size > peer->size ? malloc (size * sizeof *queue)
                                             : NULL;
     if (!queue)
@@ -474,7 +482,7 @@ bus_fanout_join (bus_fanout_t *self, struct mg_connection *conn, int fd)
     peer->conn = conn;
     peer->fd = fd;
     peer->size = size;
-    peer->scheduled = true;   //  held until bus_fanout_start
+    peer->scheduled = peer->held = true;   //  until bus_fanout_start
     socklen_t len = sizeof peer->sndbuf;
     getsockopt (fd, SOL_SOCKET, SO_SNDBUF, &peer->sndbuf, &len);
     pthread_mutex_init (&peer->lock, NULL);
@@ -502,6 +510,11 @@ bus_fanout_start (bus_fanout_t *self, bus_fanout_peer_t *peer)
     s_outcome_t outcome = S_MORE;
     while (outcome == S_MORE && written < welcome)
         outcome = s_write_batch (self, peer, S_START_MS, &written);
+    //  From here the cap holds: a peer still over it is cut at its next
+    //  push, as one that fell behind
+    pthread_mutex_lock (&peer->lock);
+    peer->held = false;
+    pthread_mutex_unlock (&peer->lock);
     if (outcome == S_MORE)   //  events that came meanwhile
         s_schedule (self, peer);
 }
@@ -825,6 +838,45 @@ s_test_start_big (bool verbose)
                 "served meanwhile: OK\n");
 }
 
+//  A resuming browser's first messages may be more than the cap (what it
+//  missed): a held peer takes them all and gets them all, in order; once
+//  started, the cap holds again.
+static void
+s_test_welcome (bool verbose)
+{
+    bus_fanout_t *fanout = bus_fanout_new (1, 64);
+    int pair[2];
+    assert (socketpair (AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    bus_fanout_peer_t *peer = bus_fanout_join (fanout, NULL, pair[0]);
+    for (int i = 0; i < 300; i++) {
+        bus_wsframe_t *frame = s_test_frame (i, 10);
+        assert (!bus_fanout_push (fanout, peer, frame));
+        bus_wsframe_unref (&frame);
+    }
+    s_test_reader_t reader = {pair[1], 300, 0};
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_test_reader, &reader) == 0);
+    bus_fanout_start (fanout, peer);
+    pthread_join (thread, NULL);
+    assert (reader.got == 300);
+    //  Nobody reads now: the 65th frame over the cap cuts it off
+    bool cut = false;
+    int i = 0;
+    for (; i < 1000 && !cut; i++) {
+        bus_wsframe_t *frame = s_test_frame (i, 60000);
+        cut = bus_fanout_push (fanout, peer, frame);
+        bus_wsframe_unref (&frame);
+    }
+    assert (cut && i <= 64 + 1 + 64);   //  the cap, plus what was written
+    bus_fanout_leave (fanout, &peer);
+    close (pair[0]);
+    close (pair[1]);
+    bus_fanout_destroy (&fanout);
+    if (verbose)
+        printf ("   300 first messages with a cap of 64 delivered in order, "
+                "then cut after %d: OK\n", i);
+}
+
 void
 bus_fanout_test (bool verbose)
 {
@@ -834,4 +886,5 @@ bus_fanout_test (bool verbose)
     s_test_slow (verbose);
     s_test_leave (verbose);
     s_test_start_big (verbose);
+    s_test_welcome (verbose);
 }

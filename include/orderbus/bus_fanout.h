@@ -51,7 +51,10 @@ void bus_fanout_destroy (bus_fanout_t **self_p);
 
 /*  New peer writing to socket fd of conn.  conn may be NULL when nothing
     else ever writes to fd (the selftest).  The peer is held: what is
-    pushed to it waits until bus_fanout_start.  NULL if out of memory.  */
+    pushed to it waits until bus_fanout_start, and its queue has no cap
+    until then (a resuming browser's first messages, what it missed, may
+    be more than queue_cap; the caller bounds them).  NULL if out of
+    memory.  */
 bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
                                     struct mg_connection *conn, int fd);
 
@@ -59,7 +62,7 @@ bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
     calling thread, which should be the connection's own: a snapshot
     bigger than the socket buffer may take its reader a while, and only
     this thread waits for it (up to 30 s, then the peer is hung up on).
-    Then the sender threads take over.  */
+    Then the cap applies and the sender threads take over.  */
 void bus_fanout_start (bus_fanout_t *self, bus_fanout_peer_t *peer);
 
 /*  Remove the peer: waits for a write to it in progress, drops what it
