@@ -37,11 +37,12 @@ bus_alloc_name (void)
 }
 
 void
-bus_alloc_thread_uncached (void)
+bus_alloc_thread_cache (bool on)
 {
 #ifdef ORDERBUS_JEMALLOC
-    bool enabled = false;
-    mallctl ("thread.tcache.enabled", NULL, NULL, &enabled, sizeof enabled);
+    mallctl ("thread.tcache.enabled", NULL, NULL, &on, sizeof on);
+#else
+    (void) on;
 #endif
 }
 
@@ -87,18 +88,22 @@ bus_alloc_test (bool verbose)
     assert (mallctl ("thread.allocated", &after, &len, NULL, 0) == 0);
     free (block);
     assert (after - before >= 1000);
-    //  uncaching is per thread: a thread started afterwards has its cache
+    //  the cache is per thread: a thread started meanwhile has its own,
+    //  and the first gets its back
     assert (s_cached ());
-    bus_alloc_thread_uncached ();
+    bus_alloc_thread_cache (false);
     assert (!s_cached ());
     bool fresh = false;
     pthread_t thread;
     assert (pthread_create (&thread, NULL, s_fresh_thread, &fresh) == 0);
     pthread_join (thread, NULL);
     assert (fresh);
+    bus_alloc_thread_cache (true);
+    assert (s_cached ());
 #else
     assert (strcmp (name, "glibc malloc") == 0);
-    bus_alloc_thread_uncached ();   //  harmless without jemalloc
+    bus_alloc_thread_cache (false);   //  harmless without jemalloc
+    bus_alloc_thread_cache (true);
     void *block = malloc (16);
     assert (block);
     free (block);

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
@@ -795,6 +796,7 @@ static void
 s_ws_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
     if (s_ws_room (self, conn, table) != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
@@ -858,6 +860,7 @@ static void
 s_ws_close (const struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_alloc_thread_cache (true);   //  the thread goes back to requests
     s_client_t *client =
         (s_client_t *) mg_get_user_connection_data (conn);
     if (!client)
@@ -916,6 +919,7 @@ static void
 s_seed_ready (struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     if (!s_seat_take (self, conn))
         return;
     s_client_t *client = s_client_new (self, conn, "");

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <czmq.h>
-#include "orderbus/bus_alloc.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
@@ -91,17 +90,6 @@ s_files_check (int connections, char *err, size_t err_cap)
     return -1;
 }
 
-//  An edge's worker threads each hold one browser for hours, mostly
-//  asleep: they keep no cache of freed memory (see bus_alloc.h)
-static void *
-s_init_thread (const struct mg_context *ctx, int thread_type)
-{
-    (void) ctx;
-    if (thread_type == 1)
-        bus_alloc_thread_uncached ();
-    return NULL;
-}
-
 struct mg_context *
 bus_http_start (const bus_config_t *config, bool edge, char *err,
                 size_t err_cap)
@@ -152,8 +140,6 @@ bus_http_start (const bus_config_t *config, bool edge, char *err,
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
     callbacks.log_message = s_log_message;
-    if (edge)
-        callbacks.init_thread = s_init_thread;
     struct mg_init_data init = {&callbacks, NULL, options};
     char text[256] = "";
     unsigned code = 0;
