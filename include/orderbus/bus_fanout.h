@@ -52,9 +52,10 @@ void bus_fanout_destroy (bus_fanout_t **self_p);
 /*  New peer writing to socket fd of conn.  conn may be NULL when nothing
     else ever writes to fd (the selftest).  The peer is held: what is
     pushed to it waits until bus_fanout_start, and its queue has no cap
-    until then (a resuming browser's first messages, what it missed, may
-    be more than queue_cap; the caller bounds them).  NULL if out of
-    memory.  */
+    until that returns (a resuming browser's first messages, what it
+    missed, may be more than queue_cap: the caller bounds them; events
+    pushed while they are written add at most 30 s worth).  NULL if out
+    of memory.  */
 bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
                                     struct mg_connection *conn, int fd);
 
