@@ -96,12 +96,10 @@ bench_watch_profile (bench_watches_t *w, const char *spec)
     return 0;
 }
 
-//  perf record the whole machine; the report picks the profiled pid
-//  (perf report --pid).  Not -p: that opens descriptors per thread of
-//  the process, and an edge with 10,000 browsers has 10,000 threads.
-//  cpu-clock is the event that works in VMs without hardware counters.
-static void
-s_profile_start (bench_watches_t *w)
+//  Run perf with argv, its input and output on /dev/null.  The child's
+//  pid, or 0 if it could not be started.
+static pid_t
+s_perf_spawn (const char *argv[])
 {
     pid_t child = fork ();
     if (child == 0) {
@@ -109,11 +107,22 @@ s_profile_start (bench_watches_t *w)
         dup2 (null, 0);
         dup2 (null, 1);
         dup2 (null, 2);
-        execlp ("perf", "perf", "record", "-F", "499", "-g", "-e", "cpu-clock",
-                "-a", "-o", w->profile_out, (char *) NULL);
+        execvp ("perf", (char *const *) argv);   //  exec does not write it
         _exit (127);
     }
-    w->profile_child = child > 0 ? child : 0;
+    return child > 0 ? child : 0;
+}
+
+//  perf record the whole machine; the report picks the profiled pid
+//  (perf report --pid).  Not -p: that opens descriptors per thread of
+//  the process, and an edge with 10,000 browsers has 10,000 threads.
+//  cpu-clock is the event that works in VMs without hardware counters.
+static void
+s_profile_start (bench_watches_t *w)
+{
+    const char *argv[] = {"perf", "record", "-F", "499", "-g", "-e",
+                          "cpu-clock", "-a", "-o", w->profile_out, NULL};
+    w->profile_child = s_perf_spawn (argv);
 }
 
 static void
@@ -149,19 +158,11 @@ s_perf_start (bench_watch_t *watch)
               (int) watch->pid);
     char pid[16];
     snprintf (pid, sizeof pid, "%d", (int) watch->pid);
-    pid_t child = fork ();
-    if (child == 0) {
-        int null = open ("/dev/null", O_RDWR);
-        dup2 (null, 0);
-        dup2 (null, 1);
-        dup2 (null, 2);
-        execlp ("perf", "perf", "stat", "-x", ",", "-o", watch->perf_out, "-e",
-                "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,"
-                "syscalls:sys_enter_msync",
-                "-p", pid, (char *) NULL);
-        _exit (127);
-    }
-    watch->perf_pid = child > 0 ? child : 0;
+    const char *argv[] = {"perf", "stat", "-x", ",", "-o", watch->perf_out,
+                          "-e", "syscalls:sys_enter_fsync,"
+                          "syscalls:sys_enter_fdatasync,syscalls:sys_enter_msync",
+                          "-p", pid, NULL};
+    watch->perf_pid = s_perf_spawn (argv);
 }
 
 //  Stop perf and add up the sync calls it counted; -1 if it could not.
