@@ -860,7 +860,9 @@ static void
 s_ws_close (const struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
-    bus_alloc_thread_cache (true);   //  the thread goes back to requests
+    //  In `up` the thread goes back to answering requests, which want a
+    //  cache; an edge's threads go without for good (bus_http_start)
+    bus_alloc_thread_cache (self->config.role != BUS_ROLE_EDGE);
     s_client_t *client =
         (s_client_t *) mg_get_user_connection_data (conn);
     if (!client)
