@@ -180,8 +180,15 @@ s_refusal (s_request_t *r, const bus_ack_t *ack)
                    status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
+static size_t
+s_order_body (const void *order, char *buf, size_t cap)
+{
+    return bus_json_order_write ((const bus_order_t *) order, buf, cap);
+}
+
 //  What a committed command answers: the order (201 when placed), the
-//  cart, or the menu item.
+//  cart, or the menu item.  An order's text is written without a tree:
+//  every order placed is answered with one.
 static int
 s_accepted (s_request_t *r, const bus_ack_t *ack)
 {
@@ -194,9 +201,11 @@ s_accepted (s_request_t *r, const bus_ack_t *ack)
         snprintf (headers, sizeof headers,
                   "Location: /api/v1/orders/%" PRIu64 "\r\n%s", event->order.id,
                   replayed);
-        return s_json (r, 201, bus_json_order (&event->order), headers);
+        return bus_http_send_body (r->conn, 201, s_order_body, &event->order,
+                                   headers);
     case BUS_EVENT_ORDER_STATUS:
-        return s_json (r, 200, bus_json_order (&event->order), headers);
+        return bus_http_send_body (r->conn, 200, s_order_body, &event->order,
+                                   headers);
     case BUS_EVENT_CART:
         return s_json (r, 200, bus_json_cart (&event->cart), headers);
     case BUS_EVENT_MENU_ITEM:

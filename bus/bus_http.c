@@ -198,21 +198,22 @@ s_head (char head[S_HEAD_MAX], struct mg_connection *conn, int status,
 }
 
 int
-bus_http_send_json (struct mg_connection *conn, int status,
-                    const json_t *body, const char *extra_headers)
+bus_http_send_body (struct mg_connection *conn, int status,
+                    bus_http_body_fn *body_fn, const void *arg,
+                    const char *extra_headers)
 {
-    //  The body is dumped behind room for the headers, which are then put
-    //  in front of it, so the response goes out in one write with no
+    //  The body is written behind room for the headers, which are then
+    //  put in front of it, so the response goes out in one write with no
     //  copy of the body: and a process killed in between cannot leave a
     //  status line without its body.  Most bodies fit on the stack.
     char stack[8192], *heap = NULL;
     char *text = stack + S_HEAD_MAX;
     size_t room = sizeof stack - S_HEAD_MAX;
-    size_t len = body ? json_dumpb (body, text, room, S_DUMP_FLAGS) : 0;
+    size_t len = body_fn (arg, text, room);
     if (len > room) {
         heap = malloc (S_HEAD_MAX + len);
         text = heap ? heap + S_HEAD_MAX : text;
-        len = heap ? json_dumpb (body, text, len, S_DUMP_FLAGS) : 0;
+        len = heap ? body_fn (arg, text, len) : 0;
     }
     char head[S_HEAD_MAX];
     int head_len = s_head (head, conn, status, len, extra_headers);
@@ -225,6 +226,20 @@ bus_http_send_json (struct mg_connection *conn, int status,
     mg_write (conn, text - head_len, (size_t) head_len + len);
     free (heap);
     return status;
+}
+
+static size_t
+s_dump (const void *body, char *buf, size_t cap)
+{
+    return body ? json_dumpb ((const json_t *) body, buf, cap, S_DUMP_FLAGS)
+                : 0;
+}
+
+int
+bus_http_send_json (struct mg_connection *conn, int status,
+                    const json_t *body, const char *extra_headers)
+{
+    return bus_http_send_body (conn, status, s_dump, body, extra_headers);
 }
 
 int

@@ -128,6 +128,196 @@ bus_json_order (const bus_order_t *order)
                       "items", s_lines (order->lines, order->line_count));
 }
 
+//  ---------------------------------------------------------------------
+//  An order's text without a tree.  The gateway answers every order with
+//  it, and building and dumping jansson's tree for it was a fifth of the
+//  gateway's work per order (bench/notes.md, section 6f).  The text is
+//  exactly what bus_json_dump (bus_json_order (order)) gives: the
+//  selftest holds the two together, field by field and byte by byte.
+
+typedef struct {
+    char *buf;
+    size_t cap;
+    size_t len;     //  as if cap had no end: what the text needs
+    bool bad;       //  a string was not UTF-8, as jansson would refuse
+} s_out_t;
+
+static void
+s_put (s_out_t *t, const char *data, size_t n)
+{
+    if (t->len < t->cap)
+        memcpy (t->buf + t->len, data,
+                n < t->cap - t->len ? n : t->cap - t->len);
+    t->len += n;
+}
+
+static void
+s_put_lit (s_out_t *t, const char *text)
+{
+    s_put (t, text, strlen (text));
+}
+
+static void
+s_put_int (s_out_t *t, json_int_t value)
+{
+    char digits[24], *end = digits + sizeof digits, *p = end;
+    uint64_t v = value < 0 ? 0 - (uint64_t) value : (uint64_t) value;
+    do
+        *--p = (char) ('0' + v % 10);
+    while ((v /= 10) > 0);
+    if (value < 0)
+        *--p = '-';
+    s_put (t, p, (size_t) (end - p));
+}
+
+/*  Length of the UTF-8 sequence at p if it is a valid one (no overlong
+    forms, no surrogates, nothing past U+10FFFF), else 0: jansson's rules. */
+static size_t
+s_utf8_len (const unsigned char *p)
+{
+    size_t n = *p < 0x80 ? 1 : *p < 0xC2 ? 0 : *p < 0xE0 ? 2
+             : *p < 0xF0 ? 3 : *p < 0xF5 ? 4 : 0;
+    uint32_t cp = n == 2 ? *p & 0x1F : n == 3 ? *p & 0x0F : *p & 0x07;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+        || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+//  A quoted string, escaped as jansson escapes (UTF-8 passes as it is)
+static void
+s_put_str (s_out_t *t, const char *text)
+{
+    s_put (t, "\"", 1);
+    const unsigned char *p = (const unsigned char *) text;
+    const unsigned char *plain = p;   //  start of bytes that need no escape
+    while (*p) {
+        size_t n = s_utf8_len (p);
+        if (n == 0) {
+            t->bad = true;
+            return;
+        }
+        if (*p >= 0x20 && *p != '"' && *p != '\\') {
+            p += n;
+            continue;
+        }
+        s_put (t, (const char *) plain, (size_t) (p - plain));
+        char esc[8];
+        const char *short_esc = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\"
+                              : *p == '\b' ? "\\b" : *p == '\f' ? "\\f"
+                              : *p == '\n' ? "\\n" : *p == '\r' ? "\\r"
+                              : *p == '\t' ? "\\t" : NULL;
+        if (!short_esc)
+            snprintf (esc, sizeof esc, "\\u%04X", *p);
+        s_put_lit (t, short_esc ? short_esc : esc);
+        plain = ++p;
+    }
+    s_put (t, (const char *) plain, (size_t) (p - plain));
+    s_put (t, "\"", 1);
+}
+
+//  ,"key":  (the first key of an object brings its own '{')
+static void
+s_put_key (s_out_t *t, const char *key)
+{
+    s_put (t, ",", 1);
+    s_put_str (t, key);
+    s_put (t, ":", 1);
+}
+
+static void
+s_put_line (s_out_t *t, const bus_line_t *line)
+{
+    s_put_lit (t, "{\"line_id\":");
+    s_put_int (t, (json_int_t) line->line_id);
+    s_put_key (t, "item_id");
+    s_put_str (t, line->item_id);
+    s_put_key (t, "name");
+    s_put_str (t, line->name);
+    s_put_key (t, "station");
+    s_put_str (t, line->station);
+    s_put_key (t, "quantity");
+    s_put_int (t, (json_int_t) line->qty);
+    s_put_key (t, "unit_cents");
+    s_put_int (t, (json_int_t) line->unit_cents);
+    s_put_key (t, "line_cents");
+    s_put_int (t, s_line_cents (line));
+    s_put_key (t, "note");
+    s_put_str (t, line->note);
+    s_put_lit (t, ",\"modifiers\":[");
+    for (uint32_t i = 0; i < s_clamp (line->mod_count, BUS_MODS_MAX); i++) {
+        const bus_mod_t *mod = &line->mods[i];
+        s_put_lit (t, i ? ",{\"id\":" : "{\"id\":");
+        s_put_str (t, mod->id);
+        s_put_key (t, "name");
+        s_put_str (t, mod->name);
+        s_put_key (t, "delta_cents");
+        s_put_int (t, (json_int_t) mod->delta_cents);
+        s_put (t, "}", 1);
+    }
+    s_put_lit (t, "]}");
+}
+
+size_t
+bus_json_order_write (const bus_order_t *order, char *buf, size_t cap)
+{
+    assert (order);
+    s_out_t t = {buf, cap, 0, false};
+    s_put_lit (&t, "{\"id\":");
+    s_put_int (&t, (json_int_t) order->id);
+    s_put_key (&t, "seq");
+    s_put_int (&t, (json_int_t) order->seq);
+    s_put_key (&t, "version");
+    s_put_int (&t, (json_int_t) order->version);
+    s_put_key (&t, "status");
+    const char *status = bus_status_name (order->status);
+    if (status)
+        s_put_str (&t, status);
+    else
+        s_put_lit (&t, "null");
+    const char *const keys[] = {"table", "note", "idempotency_key", "origin"};
+    const char *const values[] = {order->table, order->note, order->key,
+                                  order->origin};
+    for (size_t i = 0; i < 4; i++) {
+        s_put_key (&t, keys[i]);
+        s_put_str (&t, values[i]);
+    }
+    s_put_key (&t, "created_ms");
+    s_put_int (&t, (json_int_t) order->created_ms);
+    s_put_key (&t, "updated_ms");
+    s_put_int (&t, (json_int_t) order->updated_ms);
+    s_put_lit (&t, ",\"status_times\":{");
+    bool first = true;
+    for (int s = BUS_STATUS_PLACED; s < BUS_STATUS_COUNT; s++) {
+        const char *name = bus_status_name ((bus_status_t) s);
+        if (!name || !order->status_ms[s])
+            continue;
+        s_put_lit (&t, first ? "" : ",");
+        s_put_str (&t, name);
+        s_put (&t, ":", 1);
+        s_put_int (&t, (json_int_t) order->status_ms[s]);
+        first = false;
+    }
+    s_put_lit (&t, "},\"subtotal_cents\":");
+    s_put_int (&t, (json_int_t) order->subtotal_cents);
+    s_put_key (&t, "tax_cents");
+    s_put_int (&t, (json_int_t) order->tax_cents);
+    s_put_key (&t, "total_cents");
+    s_put_int (&t, (json_int_t) order->total_cents);
+    s_put_lit (&t, ",\"items\":[");
+    for (uint32_t i = 0; i < s_clamp (order->line_count, BUS_LINES_MAX); i++) {
+        s_put_lit (&t, i ? "," : "");
+        s_put_line (&t, &order->lines[i]);
+    }
+    s_put_lit (&t, "]}");
+    return t.bad ? 0 : t.len;
+}
+
 bool
 bus_json_depth_ok (const char *text, size_t len, int max)
 {
@@ -725,6 +915,93 @@ s_test_order (bool verbose)
     assert (json_integer_value (json_object_get (json_array_get (items, 1),
                                                  "line_cents")) == INT64_MAX);
     json_decref (json);
+    free (order);
+}
+
+/*  Assert that bus_json_order_write gives what the tree gives, byte for
+    byte, for any buffer size; or nothing, where the tree is NULL.  */
+static void
+s_test_write_same (const bus_order_t *order)
+{
+    json_t *json = bus_json_order (order);
+    char *expect = json ? bus_json_dump (json) : NULL;
+    char buf[16384];
+    size_t len = bus_json_order_write (order, buf, sizeof buf);
+    if (!expect) {
+        assert (len == 0);
+        return;
+    }
+    if (len != strlen (expect) || memcmp (buf, expect, len) != 0)
+        fprintf (stderr, "got:    %.*s\nexpect: %s\n", (int) len, buf, expect);
+    assert (len == strlen (expect) && memcmp (buf, expect, len) == 0);
+    //  Too small a buffer: the length it needs, and the start of the text
+    char small[40];
+    memset (small, '#', sizeof small);
+    assert (bus_json_order_write (order, small, 30) == len);
+    assert (memcmp (small, expect, 30) == 0 && small[30] == '#');
+    free (expect);
+    json_decref (json);
+}
+
+static void
+s_test_order_write (void)
+{
+    bus_order_t *order = calloc (1, sizeof *order);
+    assert (order);
+    s_test_fill_order (order);
+    char buf[1024];
+    size_t len = bus_json_order_write (order, buf, sizeof buf);
+    assert (len == strlen (S_ORDER_JSON) && memcmp (buf, S_ORDER_JSON, len) == 0);
+    s_test_write_same (order);
+
+    //  Every byte jansson escapes, and UTF-8 it passes through as it is
+    for (int c = 1; c < 0x20; c++) {
+        char note[] = {'a', (char) c, 'b', '\0'};
+        bus_strlcpy (order->note, note, sizeof order->note);
+        s_test_write_same (order);
+    }
+    const char *const texts[] = {
+        "say \"hi\"", "back\\slash", "a/b", "del\x7f", "caf\xc3\xa9",
+        "\xe2\x82\xac 5", "\xf0\x9f\x98\x80", "\xe2\x80\xa8 \xe2\x80\xa9",
+        "\xef\xbf\xbf", "\xf4\x8f\xbf\xbf",
+        //  not UTF-8: a lone lead byte, overlong, surrogate, too high,
+        //  a stray continuation byte, a cut-off sequence at the end
+        "\xc3", "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "a\x80",
+        "\xe2\x82",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        bus_strlcpy (order->lines[1].mods[0].name, texts[i],
+                     sizeof order->lines[1].mods[0].name);
+        order->lines[1].mod_count = 1;
+        s_test_write_same (order);
+        bus_strlcpy (order->origin, texts[i], sizeof order->origin);
+        s_test_write_same (order);
+        bus_strlcpy (order->origin, "patio", sizeof order->origin);
+    }
+    bus_strlcpy (order->lines[1].mods[0].name, "x",
+                 sizeof order->lines[1].mods[0].name);
+
+    //  No status, a cancelled order, numbers at their ends, counts past
+    //  the arrays, no lines
+    order->status = 0;
+    memset (order->status_ms, 0, sizeof order->status_ms);
+    s_test_write_same (order);
+    order->status = BUS_STATUS_CANCELLED;
+    order->status_ms[BUS_STATUS_PLACED] = 1;
+    order->status_ms[BUS_STATUS_CANCELLED] = 2;
+    order->id = UINT64_MAX;
+    order->tax_cents = INT64_MIN;
+    order->total_cents = INT64_MAX;
+    order->lines[0].mods[0].delta_cents = -1;
+    order->lines[0].unit_cents = -5;
+    s_test_write_same (order);
+    order->line_count = BUS_LINES_MAX + 7;
+    order->lines[0].mod_count = BUS_MODS_MAX + 1;
+    order->lines[1].qty = BUS_QTY_MAX;
+    order->lines[1].unit_cents = INT64_MAX / 2;
+    s_test_write_same (order);
+    order->line_count = 0;
+    s_test_write_same (order);
     free (order);
 }
 
@@ -1363,6 +1640,7 @@ bus_json_test (bool verbose)
     if (verbose)
         printf (" * bus_json:\n");
     s_test_order (verbose);
+    s_test_order_write ();
     s_test_cart (verbose);
     s_test_event (verbose);
     s_test_place_valid ();

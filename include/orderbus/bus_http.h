@@ -32,6 +32,16 @@ void bus_http_stop (struct mg_context **ctx_p);
 int bus_http_send_json (struct mg_connection *conn, int status,
                         const json_t *body, const char *extra_headers);
 
+/*  Writes a response body into buf[cap] and returns its length; a length
+    over cap means "call me again with that much room" (as json_dumpb).  */
+typedef size_t (bus_http_body_fn) (const void *arg, char *buf, size_t cap);
+
+/*  Send a complete JSON response whose body body_fn (arg, ...) makes, in
+    one write, as bus_http_send_json.  */
+int bus_http_send_body (struct mg_connection *conn, int status,
+                        bus_http_body_fn *body_fn, const void *arg,
+                        const char *extra_headers);
+
 /*  Send {"error": {"code", "message", "field"}} with the given status. */
 int bus_http_send_error (struct mg_connection *conn, int status,
                          const char *code, const char *message,

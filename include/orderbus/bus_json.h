@@ -52,6 +52,13 @@ typedef struct {
 /*  New JSON object for an order.  Caller owns (json_decref).  */
 json_t *bus_json_order (const bus_order_t *order);
 
+/*  Write an order's JSON text into buf[cap], without a trailing NUL: the
+    same text as bus_json_dump (bus_json_order (order)), made without a
+    tree.  Returns the text's length; if that is more than cap, buf holds
+    only its start: call again with a buffer that size.  0 if a string of
+    the order is not UTF-8 (bus_json_order gives NULL then).  */
+size_t bus_json_order_write (const bus_order_t *order, char *buf, size_t cap);
+
 /*  New JSON object for an order in the shape the seed systems (000, 002)
     used, for the seed-compatible routes:
       {"id": 12, "table": "Table 1",
