@@ -52,8 +52,9 @@ bus_auth_check (bus_auth_t *self, const struct mg_connection *conn,
     const char *header = mg_get_header (c, "Authorization");
     char token[BUS_TOKEN_MAX + 2];
     if (header && strncmp (header, "Bearer ", 7) == 0)
-        snprintf (token, sizeof token, "%s", header + 7);
-    else if (bus_http_query (c, "token", token, sizeof token) < 0)
+        return bus_token_verify (self->secret, header + 7, zclock_time (),
+                                 claims);
+    if (bus_http_query (c, "token", token, sizeof token) < 0)
         token[0] = '\0';
     return bus_token_verify (self->secret, *token ? token : NULL, zclock_time (),
                              claims);
