@@ -87,6 +87,17 @@ bench_expand (char *buf, size_t cap, const char *tmpl,
     char number[24];
     snprintf (number, sizeof number, "%" PRIu64, vars->n);
     for (const char *p = tmpl; *p;) {
+        //  Text up to the next '{' as it is: the load generator shares the
+        //  cores with the systems it measures, so it does not dawdle
+        size_t plain = strcspn (p, "{");
+        if (plain > 0) {
+            if (len + plain >= cap)
+                return -1;
+            memcpy (buf + len, p, plain);
+            len += plain;
+            p += plain;
+            continue;
+        }
         const char *value = NULL;
         size_t skip = 0;
         if (strncmp (p, "{tag}", 5) == 0)
