@@ -929,6 +929,7 @@ s_test_write_same (const bus_order_t *order)
     size_t len = bus_json_order_write (order, buf, sizeof buf);
     if (!expect) {
         assert (len == 0);
+        json_decref (json);
         return;
     }
     if (len != strlen (expect) || memcmp (buf, expect, len) != 0)
