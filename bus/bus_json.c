@@ -221,13 +221,14 @@ s_put_str (s_out_t *t, const char *text)
     s_put (t, "\"", 1);
 }
 
-//  ,"key":  (the first key of an object brings its own '{')
+//  ,"key":  (the first key of an object brings its own '{').  Keys are
+//  our own ASCII names: nothing to check or escape.
 static void
 s_put_key (s_out_t *t, const char *key)
 {
-    s_put (t, ",", 1);
-    s_put_str (t, key);
-    s_put (t, ":", 1);
+    s_put (t, ",\"", 2);
+    s_put_lit (t, key);
+    s_put (t, "\":", 2);
 }
 
 static void
