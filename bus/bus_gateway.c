@@ -1,22 +1,21 @@
 /*  bus_gateway.c — commands to the writer and acks back, queries, menu.
 
-    civetweb runs each request on one of its worker threads.  A command
-    registers a waiter for its idempotency key, is PUSHed, and its thread
-    sleeps on the waiter's semaphore; the listener thread reads acks off
-    the SUB socket, takes the waiters whose key and fingerprint match out
-    of the table, and only then, with the table unlocked, hands each its
-    ack and wakes it: a woken thread never has to wait for the lock the
-    listener holds.  While it waits the request resends the same command
-    on a doubling schedule, so a command lost with a writer restart is
-    still committed (once: the writer dedupes by key) before the
-    deadline.  */
+    A command registers a waiter for its idempotency key and is PUSHed;
+    the listener thread reads acks off the SUB socket, takes the waiters
+    whose key and fingerprint match out of the table and, with the table
+    unlocked, hands each its ack.  The listener also keeps the clock:
+    an unanswered command is resent on a doubling schedule, so a command
+    lost with a writer restart is still committed (once: the writer
+    dedupes by key) before the deadline, and a waiter past its deadline
+    is told so.  Every waiter ends in exactly one call of its done
+    function, on the listener thread: a caller that wants to wait for it
+    (bus_gateway_submit) sleeps on a semaphore, an event-driven server
+    answers from the call.  */
 
-#define _GNU_SOURCE   //  sem_clockwait: resends keep to the monotonic clock
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
-#include <time.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_gateway.h"
@@ -29,13 +28,17 @@
 #define S_MENU_FRESH_MS 1000     //  reuse a fetched menu for this long
 #define S_WAIT_BUCKETS 1024      //  waiter table size, a power of two
 #define S_LISTEN_BATCH 256       //  messages the listener reads per poll
+#define S_TICK_MS 25             //  the listener's clock, at most
 
 typedef struct s_waiter {
-    const char *key;         //  borrowed from the request's command
-    uint64_t fingerprint;    //  of that command: the ack must answer it
-    bus_ack_t *ack;          //  filled by the listener
-    bool taken;              //  out of the table for an ack, under wait_lock
-    sem_t answered;          //  posted once *ack is filled
+    char key[BUS_KEY_MAX];
+    uint64_t fingerprint;    //  of the command: the ack must answer it
+    zframe_t *frame;         //  the command, encoded once for every send
+    int64_t resend_ms;       //  next resend, monotonic
+    int64_t resend_gap_ms;   //  doubles at each resend
+    int64_t end_ms;          //  deadline, monotonic
+    bus_gateway_done_fn *done;
+    void *arg;
     struct s_waiter *next;
 } s_waiter_t;
 
@@ -62,38 +65,7 @@ struct _bus_gateway_t {
 };
 
 //  ---------------------------------------------------------------------
-//  Listener thread: acks and heartbeats
-
-//  Copy what an ack carries: its event is large, and only the part its
-//  type uses (and only the lines it has) means anything.
-static void
-s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
-{
-    memcpy (dst->key, src->key, sizeof dst->key);
-    dst->fingerprint = src->fingerprint;
-    dst->status = src->status;
-    dst->duplicate = src->duplicate;
-    memcpy (dst->error, src->error, sizeof dst->error);
-    const bus_event_t *from = &src->event;
-    bus_event_t *to = &dst->event;
-    to->seq = from->seq;
-    to->ts_ms = from->ts_ms;
-    to->type = from->type;
-    memcpy (to->item_id, from->item_id, sizeof to->item_id);
-    to->available = from->available;
-    if (from->type == BUS_EVENT_CART) {
-        size_t head = offsetof (bus_cart_t, lines);
-        memcpy (&to->cart, &from->cart, head);
-        memcpy (to->cart.lines, from->cart.lines,
-                from->cart.line_count * sizeof from->cart.lines[0]);
-    }
-    else {
-        size_t head = offsetof (bus_order_t, lines);
-        memcpy (&to->order, &from->order, head);
-        memcpy (to->order.lines, from->order.lines,
-                from->order.line_count * sizeof from->order.lines[0]);
-    }
-}
+//  Waiters
 
 //  The waiter table's bucket for key (FNV-1a).
 static s_waiter_t **
@@ -105,9 +77,49 @@ s_bucket (bus_gateway_t *self, const char *key)
     return &self->waiters[hash & (S_WAIT_BUCKETS - 1)];
 }
 
-//  Take every waiter the ack answers out of the table, then fill in and
-//  wake each one.  A taken waiter's thread waits for its wake-up before
-//  it lets go of the waiter, so the waiter stays valid until sem_post.
+//  Registered before the command is sent, so no ack can arrive unseen.
+static void
+s_waiter_add (bus_gateway_t *self, s_waiter_t *waiter)
+{
+    pthread_mutex_lock (&self->wait_lock);
+    s_waiter_t **bucket = s_bucket (self, waiter->key);
+    waiter->next = *bucket;
+    *bucket = waiter;
+    pthread_mutex_unlock (&self->wait_lock);
+}
+
+//  Count how the command ended, call its done function, free the waiter.
+static void
+s_waiter_finish (bus_gateway_t *self, s_waiter_t *waiter, int rc,
+                 const bus_ack_t *ack)
+{
+    atomic_fetch_sub (&self->inflight, 1);
+    if (rc != 0)
+        atomic_fetch_add (&self->timeouts, 1);
+    else if (ack->status != 0)
+        atomic_fetch_add (&self->rejected, 1);
+    else
+        atomic_fetch_add (ack->duplicate ? &self->replayed : &self->placed, 1);
+    waiter->done (waiter->arg, rc, ack);
+    zframe_destroy (&waiter->frame);
+    free (waiter);
+}
+
+//  Send the encoded command; the frame is kept for resends.
+static void
+s_push (bus_gateway_t *self, zframe_t *frame, const char *key)
+{
+    pthread_mutex_lock (&self->push_lock);
+    if (zframe_send (&frame, self->push, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
+        zsys_warning ("gateway: intake queue full, command '%s' not sent", key);
+    pthread_mutex_unlock (&self->push_lock);
+}
+
+//  ---------------------------------------------------------------------
+//  Listener thread: acks, heartbeats and the waiters' clock
+
+//  Take every waiter the ack answers out of the table, then hand each
+//  the ack.
 static void
 s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
 {
@@ -118,7 +130,6 @@ s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
         s_waiter_t *w = *p;
         if (w->fingerprint == ack->fingerprint && streq (w->key, ack->key)) {
             *p = w->next;
-            w->taken = true;
             w->next = taken;
             taken = w;
         }
@@ -128,9 +139,39 @@ s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
     pthread_mutex_unlock (&self->wait_lock);
     while (taken) {
         s_waiter_t *next = taken->next;
-        s_ack_copy (taken->ack, ack);
-        sem_post (&taken->answered);
+        s_waiter_finish (self, taken, 0, ack);
         taken = next;
+    }
+}
+
+//  Resend what is due and take out the waiters past their deadline;
+//  those are told after the table is unlocked.
+static void
+s_tick (bus_gateway_t *self, int64_t now)
+{
+    s_waiter_t *expired = NULL;
+    pthread_mutex_lock (&self->wait_lock);
+    for (int b = 0; b < S_WAIT_BUCKETS; b++)
+        for (s_waiter_t **p = &self->waiters[b]; *p;) {
+            s_waiter_t *w = *p;
+            if (now >= w->end_ms) {
+                *p = w->next;
+                w->next = expired;
+                expired = w;
+                continue;
+            }
+            if (now >= w->resend_ms) {
+                s_push (self, w->frame, w->key);
+                w->resend_gap_ms *= 2;
+                w->resend_ms = now + w->resend_gap_ms;
+            }
+            p = &w->next;
+        }
+    pthread_mutex_unlock (&self->wait_lock);
+    while (expired) {
+        s_waiter_t *next = expired->next;
+        s_waiter_finish (self, expired, BUS_ERR_TIMEOUT, NULL);
+        expired = next;
     }
 }
 
@@ -168,13 +209,22 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
 }
 
 //  Every message that came in together, for one poll; at most a batch,
-//  so that $TERM is still heard under any load.
+//  so that $TERM and the clock are still heard under any load.
 static void
 s_listen_batch (bus_gateway_t *self, bus_ack_t *ack)
 {
     for (int i = 0; i < S_LISTEN_BATCH; i++)
         if (!s_listen_once (self, ack))
             break;
+}
+
+//  How often the listener looks at the clock: often enough for the
+//  shortest deadline allowed, rarely enough to cost nothing when idle.
+static int
+s_tick_ms (const bus_gateway_t *self)
+{
+    int ms = self->config.ack_timeout_ms / 10;
+    return ms < 1 ? 1 : ms > S_TICK_MS ? S_TICK_MS : ms;
 }
 
 static void
@@ -185,130 +235,31 @@ s_listener_actor (zsock_t *pipe, void *args)
     zpoller_t *poller = zpoller_new (pipe, self->sub, NULL);
     zpoller_set_nonstop (poller, true);
     zsock_signal (pipe, ack ? 0 : -1);
+    int tick_ms = s_tick_ms (self);
+    int64_t next_tick = zclock_mono () + tick_ms;
     while (ack) {
-        void *which = zpoller_wait (poller, -1);
+        int64_t wait = next_tick - zclock_mono ();
+        void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
         if (which == pipe)
             break;   //  $TERM is the only command we get
         if (which == self->sub)
             s_listen_batch (self, ack);
+        int64_t now = zclock_mono ();
+        if (now >= next_tick) {
+            s_tick (self, now);
+            next_tick = now + tick_ms;
+        }
     }
     zpoller_destroy (&poller);
     free (ack);
 }
 
 //  ---------------------------------------------------------------------
-//  Intake: send a command and wait for its ack
-
-//  Send the encoded command; the frame is kept for resends.
-static void
-s_push (bus_gateway_t *self, zframe_t *frame, const char *key)
-{
-    pthread_mutex_lock (&self->push_lock);
-    if (zframe_send (&frame, self->push, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
-        zsys_warning ("gateway: intake queue full, command '%s' not sent", key);
-    pthread_mutex_unlock (&self->push_lock);
-}
-
-static void
-s_deadline (struct timespec *ts, int64_t ms)
-{
-    clock_gettime (CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
-//  Registered before the command is sent, so no ack can arrive unseen.
-static void
-s_waiter_add (bus_gateway_t *self, s_waiter_t *waiter)
-{
-    pthread_mutex_lock (&self->wait_lock);
-    s_waiter_t **bucket = s_bucket (self, waiter->key);
-    waiter->next = *bucket;
-    *bucket = waiter;
-    pthread_mutex_unlock (&self->wait_lock);
-}
-
-//  Take a waiter that gave up out of the table.  False if the listener
-//  took it first: its ack is coming.
-static bool
-s_waiter_remove (bus_gateway_t *self, s_waiter_t *waiter)
-{
-    pthread_mutex_lock (&self->wait_lock);
-    bool waiting = !waiter->taken;
-    if (waiting)
-        for (s_waiter_t **p = s_bucket (self, waiter->key); *p; p = &(*p)->next)
-            if (*p == waiter) {
-                *p = waiter->next;
-                break;
-            }
-    pthread_mutex_unlock (&self->wait_lock);
-    return waiting;
-}
-
-//  Sleep until the waiter is answered or ms pass.  True if answered.
-static bool
-s_waiter_wait (s_waiter_t *waiter, int64_t ms)
-{
-    struct timespec ts;
-    s_deadline (&ts, ms);
-    int rc;
-    while ((rc = sem_clockwait (&waiter->answered, CLOCK_MONOTONIC, &ts)) != 0
-           && errno == EINTR)
-        ;
-    return rc == 0;
-}
-
-//  A waiter the listener has taken is answered in a moment: wait for it,
-//  since the listener still uses the waiter until it posts.
-static void
-s_waiter_wait_taken (s_waiter_t *waiter)
-{
-    while (sem_wait (&waiter->answered) != 0 && errno == EINTR)
-        ;
-}
-
-//  Send cmd and wait for its ack until the configured deadline, resending
-//  on a doubling schedule.  0 with *ack filled, or BUS_ERR_TIMEOUT.
-static int
-s_submit (bus_gateway_t *self, const bus_cmd_t *cmd, bus_ack_t *ack)
-{
-    zframe_t *frame = bus_cmd_encode (cmd);   //  once, for every send
-    if (!frame)
-        return BUS_ERR_TIMEOUT;   //  out of memory: as if it got lost
-    s_waiter_t waiter = {.key = cmd->key, .ack = ack,
-                         .fingerprint = bus_cmd_fingerprint (cmd)};
-    sem_init (&waiter.answered, 0, 0);
-    s_waiter_add (self, &waiter);
-    int64_t end = zclock_mono () + self->config.ack_timeout_ms;
-    int64_t resend = S_RESEND_FIRST_MS;
-    bool answered = false;
-    s_push (self, frame, cmd->key);
-    for (int64_t left = end - zclock_mono (); !answered && left > 0;
-         left = end - zclock_mono ()) {
-        answered = s_waiter_wait (&waiter, resend < left ? resend : left);
-        if (!answered && zclock_mono () < end) {
-            s_push (self, frame, cmd->key);
-            resend *= 2;
-        }
-    }
-    if (!answered && !s_waiter_remove (self, &waiter)) {
-        s_waiter_wait_taken (&waiter);
-        answered = true;
-    }
-    sem_destroy (&waiter.answered);
-    zframe_destroy (&frame);
-    return answered ? 0 : BUS_ERR_TIMEOUT;
-}
-
-//  ---------------------------------------------------------------------
 //  Submitting a command
 
 int
-bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack)
+bus_gateway_send (bus_gateway_t *self, bus_cmd_t *cmd,
+                  bus_gateway_done_fn *done, void *arg)
 {
     bus_strlcpy (cmd->origin, self->config.name, sizeof cmd->origin);
     //  Fail fast: a queue that only grows helps nobody in a rush
@@ -321,14 +272,88 @@ bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack)
         atomic_fetch_add (&self->overloaded, 1);
         return BUS_ERR_OVERLOADED;
     }
-    int rc = s_submit (self, cmd, ack);
-    atomic_fetch_sub (&self->inflight, 1);
-    if (rc != 0)
-        atomic_fetch_add (&self->timeouts, 1);
-    else if (ack->status != 0)
-        atomic_fetch_add (&self->rejected, 1);
-    else
-        atomic_fetch_add (ack->duplicate ? &self->replayed : &self->placed, 1);
+    s_waiter_t *waiter = calloc (1, sizeof *waiter);
+    zframe_t *frame = waiter ? bus_cmd_encode (cmd) : NULL;
+    if (!frame) {
+        atomic_fetch_sub (&self->inflight, 1);
+        free (waiter);
+        return BUS_ERR_NOMEM;
+    }
+    bus_strlcpy (waiter->key, cmd->key, sizeof waiter->key);
+    waiter->fingerprint = bus_cmd_fingerprint (cmd);
+    waiter->frame = frame;
+    int64_t now = zclock_mono ();
+    waiter->resend_gap_ms = S_RESEND_FIRST_MS;
+    waiter->resend_ms = now + S_RESEND_FIRST_MS;
+    waiter->end_ms = now + self->config.ack_timeout_ms;
+    waiter->done = done;
+    waiter->arg = arg;
+    s_waiter_add (self, waiter);
+    //  The listener may answer and free the waiter from here on
+    s_push (self, frame, cmd->key);
+    return 0;
+}
+
+//  bus_gateway_submit's wait for its one command
+typedef struct {
+    sem_t answered;
+    int rc;
+    bus_ack_t *ack;
+} s_wait_t;
+
+//  Copy what an ack carries: its event is large, and only the part its
+//  type uses (and only the lines it has) means anything.
+static void
+s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
+{
+    memcpy (dst->key, src->key, sizeof dst->key);
+    dst->fingerprint = src->fingerprint;
+    dst->status = src->status;
+    dst->duplicate = src->duplicate;
+    memcpy (dst->error, src->error, sizeof dst->error);
+    const bus_event_t *from = &src->event;
+    bus_event_t *to = &dst->event;
+    to->seq = from->seq;
+    to->ts_ms = from->ts_ms;
+    to->type = from->type;
+    memcpy (to->item_id, from->item_id, sizeof to->item_id);
+    to->available = from->available;
+    if (from->type == BUS_EVENT_CART) {
+        size_t head = offsetof (bus_cart_t, lines);
+        memcpy (&to->cart, &from->cart, head);
+        memcpy (to->cart.lines, from->cart.lines,
+                from->cart.line_count * sizeof from->cart.lines[0]);
+    }
+    else {
+        size_t head = offsetof (bus_order_t, lines);
+        memcpy (&to->order, &from->order, head);
+        memcpy (to->order.lines, from->order.lines,
+                from->order.line_count * sizeof from->order.lines[0]);
+    }
+}
+
+static void
+s_wait_done (void *arg, int rc, const bus_ack_t *ack)
+{
+    s_wait_t *wait = (s_wait_t *) arg;
+    wait->rc = rc;
+    if (ack)
+        s_ack_copy (wait->ack, ack);
+    sem_post (&wait->answered);   //  the last touch: *wait is gone after
+}
+
+int
+bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack)
+{
+    s_wait_t wait = {.ack = ack};
+    sem_init (&wait.answered, 0, 0);
+    int rc = bus_gateway_send (self, cmd, s_wait_done, &wait);
+    if (rc == 0) {
+        while (sem_wait (&wait.answered) != 0 && errno == EINTR)
+            ;
+        rc = wait.rc;
+    }
+    sem_destroy (&wait.answered);
     return rc;
 }
 
@@ -572,6 +597,7 @@ bus_gateway_destroy (bus_gateway_t **self_p)
         return;
     bus_gateway_t *self = *self_p;
     zactor_destroy (&self->listener);
+    s_tick (self, INT64_MAX);   //  no ack can come now: end every waiter
     bus_link_destroy (&self->link);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);

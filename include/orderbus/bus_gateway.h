@@ -3,8 +3,9 @@
 
     Commands are PUSHed to the writer's intake; acks come back on this
     gateway's own topic "A/<name>/" of the writer's PUB socket.  Every
-    function here is safe to call from many threads at once (civetweb's
-    workers): the HTTP routes (bus_api, bus_compat) are built on it.  */
+    function here is safe to call from many threads at once (the HTTP
+    server's threads): the HTTP routes (bus_api, bus_compat) are built on
+    it.  */
 
 #ifndef BUS_GATEWAY_H_INCLUDED
 #define BUS_GATEWAY_H_INCLUDED
@@ -32,12 +33,25 @@ void bus_gateway_destroy (bus_gateway_t **self_p);
 /*  This gateway's settings.  */
 const bus_config_t *bus_gateway_config (bus_gateway_t *self);
 
-/*  Send cmd (its origin is set here) and wait for the writer's ack,
-    resending on a doubling schedule until gateway/ack_timeout_ms.
-    Returns 0 with *ack filled (the ack itself may be a refusal), or at
-    once BUS_ERR_UNAVAILABLE when the writer is known to be gone,
-    BUS_ERR_OVERLOADED when gateway/max_inflight commands already wait,
-    or BUS_ERR_TIMEOUT after the deadline.  */
+/*  How a command sent with bus_gateway_send ended: rc 0 with the
+    writer's ack (which may itself be a refusal), or BUS_ERR_TIMEOUT with
+    ack NULL when none came by gateway/ack_timeout_ms.  Called once, on
+    the gateway's listener thread; ack is only valid during the call, and
+    the function must not block.  */
+typedef void (bus_gateway_done_fn) (void *arg, int rc, const bus_ack_t *ack);
+
+/*  Send cmd (its origin is set here; the gateway keeps its own encoded
+    copy) and return: the listener resends it on a doubling schedule
+    until its ack comes or gateway/ack_timeout_ms pass, then calls
+    done (arg, ...).  Returns 0 (done will be called), or at once, with
+    done never called: BUS_ERR_UNAVAILABLE when the writer is known to be
+    gone, BUS_ERR_OVERLOADED when gateway/max_inflight commands already
+    wait, BUS_ERR_NOMEM.  */
+int bus_gateway_send (bus_gateway_t *self, bus_cmd_t *cmd,
+                      bus_gateway_done_fn *done, void *arg);
+
+/*  bus_gateway_send, then wait for its end: 0 with *ack filled, or the
+    error bus_gateway_send or done gave.  */
 int bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack);
 
 /*  A query on the writer's sync socket (see bus_sync_call).  */
