@@ -17,9 +17,7 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
-#ifdef BENCH_HAVE_MHD
 #include <microhttpd.h>
-#endif
 #include <netinet/in.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -172,7 +170,6 @@ s_civetweb_run (long port, long threads, bool handoff)
     return 0;
 }
 
-#ifdef BENCH_HAVE_MHD
 //  ---------------------------------------------------------------------
 //  libmicrohttpd: the connection is suspended until it is answered; the
 //  request's state is one of these addresses in its *con_cls
@@ -247,22 +244,6 @@ s_mhd_run (long port, long threads, bool handoff)
     return 0;
 }
 
-#else
-static void
-s_mhd_answer (void *request)
-{
-    (void) request;
-}
-
-static int
-s_mhd_run (long port, long threads, bool handoff)
-{
-    (void) port, (void) threads, (void) handoff;
-    fprintf (stderr, "orderbus-floor: built without libmicrohttpd "
-             "(apt-get install libmicrohttpd-dev and rebuild)\n");
-    return 1;
-}
-#endif
 
 //  ---------------------------------------------------------------------
 

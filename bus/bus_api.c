@@ -4,12 +4,17 @@
     A handler either reads a command (body, Idempotency-Key, path fields),
     hands it to the gateway and turns the writer's ack into a response, or
     asks the writer a question through the gateway and turns the answer
-    into JSON.  Every refusal is a JSON error body naming the field.  */
+    into JSON.  Every refusal is a JSON error body naming the field.
+
+    Written for any server (bus_req.h).  A command never blocks: it is
+    sent, and the ack is answered from the gateway's listener thread.  A
+    query waits for the writer, so an event-driven server runs it off its
+    event thread (bus_req_defer).  */
 
 #include <czmq.h>
 #include "orderbus/bus_api.h"
 #include "orderbus/bus_error.h"
-#include "orderbus/bus_http.h"
+#include "orderbus/bus_req.h"
 #include "orderbus/bus_limit.h"
 #include "orderbus/bus_report.h"
 
@@ -33,7 +38,7 @@ struct _bus_api_t {
 //  One request being served
 typedef struct {
     bus_api_t *self;
-    struct mg_connection *conn;
+    bus_req_t *req;
     char *parts[S_PARTS_MAX];   //  the path's segments
     int count;
     const char *arg[2];         //  the segments the route's '*'s matched
@@ -54,16 +59,16 @@ typedef struct {
     const char *pattern;     //  segments, '*' matches any one
     s_access_t access;
     s_handler_fn *handler;
+    bool blocks;             //  waits for the writer (a query)
 } s_route_t;
 
-//  A civetweb worker serves one request at a time, so it keeps one
-//  command and one ack (tens of KiB each) for all of its requests: a
-//  malloc, memset and free of both per request cost more than the
-//  request's own work, and glibc gives such blocks back with madvise,
-//  which flushes the TLB of every core the process runs on.
+//  A thread reads one command at a time (the gateway encodes it before
+//  the next), so it keeps one (tens of KiB) for all of its requests: a
+//  malloc, memset and free per request cost more than the request's own
+//  work, and glibc gives such blocks back with madvise, which flushes
+//  the TLB of every core the process runs on.
 typedef struct {
     bus_cmd_t cmd;
-    bus_ack_t ack;
 } s_scratch_t;
 
 static pthread_key_t s_scratch_key;
@@ -107,26 +112,26 @@ s_scratch_cmd (void)
 //  Answers
 
 static int
-s_error (s_request_t *r, int status, int code, const char *message,
+s_error (bus_req_t *req, int status, int code, const char *message,
          const char *field)
 {
-    return bus_http_send_error (r->conn, status, bus_errname (code), message,
-                                field);
+    return bus_req_send_error (req, status, bus_errname (code), message, field);
 }
 
 static int
-s_busy (s_request_t *r, int code, const char *message)
+s_busy (bus_req_t *req, int code, const char *message)
 {
     json_t *body = bus_json_error (bus_errname (code), message, NULL);
-    bus_http_send_json (r->conn, 503, body, "Retry-After: 1\r\n");
+    bus_req_send_json (req, 503, body, "Retry-After: 1\r\n");
     json_decref (body);
     return 503;
 }
 
+//  Answer with body (taken).
 static int
-s_json (s_request_t *r, int status, json_t *body, const char *headers)
+s_json (bus_req_t *req, int status, json_t *body, const char *headers)
 {
-    bus_http_send_json (r->conn, status, body, headers);
+    bus_req_send_json (req, status, body, headers);
     json_decref (body);
     return status;
 }
@@ -142,7 +147,7 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
         char why[96];
         snprintf (why, sizeof why, "this token is for table %s only",
                   r->claims.table);
-        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN, why);
+        return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN, why);
     }
     int64_t wait_ms;
     if (!intake || bus_token_is_staff (&r->claims)
@@ -155,13 +160,13 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
               "in %" PRId64 " s", table, wait_s);
     json_t *body = bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message,
                                    NULL);
-    return s_json (r, 429, body, headers);
+    return s_json (r->req, 429, body, headers);
 }
 
 //  The writer names the field in front of its message ("items[0].item_id:
 //  unknown menu item 'x'"); split it back out for the error body.
 static int
-s_refusal (s_request_t *r, const bus_ack_t *ack)
+s_refusal (bus_req_t *req, const bus_ack_t *ack)
 {
     int status = ack->status == BUS_ERR_CONFLICT ? 409
                : ack->status == BUS_ERR_NOT_FOUND ? 404
@@ -176,7 +181,7 @@ s_refusal (s_request_t *r, const bus_ack_t *ack)
         message = colon + 2;
     }
     json_t *body = bus_json_error (bus_errname (ack->status), message, field);
-    return s_json (r, status, body,
+    return s_json (req, status, body,
                    status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
@@ -190,7 +195,7 @@ s_order_body (const void *order, char *buf, size_t cap)
 //  cart, or the menu item.  An order's text is written without a tree:
 //  every order placed is answered with one.
 static int
-s_accepted (s_request_t *r, const bus_ack_t *ack)
+s_accepted (bus_req_t *req, const bus_ack_t *ack)
 {
     const bus_event_t *event = &ack->event;
     const char *replayed = ack->duplicate ? "Idempotent-Replayed: true\r\n" : "";
@@ -201,48 +206,57 @@ s_accepted (s_request_t *r, const bus_ack_t *ack)
         snprintf (headers, sizeof headers,
                   "Location: /api/v1/orders/%" PRIu64 "\r\n%s", event->order.id,
                   replayed);
-        return bus_http_send_body (r->conn, 201, s_order_body, &event->order,
-                                   headers);
+        return bus_req_send_body (req, 201, s_order_body, &event->order,
+                                  headers);
     case BUS_EVENT_ORDER_STATUS:
-        return bus_http_send_body (r->conn, 200, s_order_body, &event->order,
-                                   headers);
+        return bus_req_send_body (req, 200, s_order_body, &event->order,
+                                  headers);
     case BUS_EVENT_CART:
-        return s_json (r, 200, bus_json_cart (&event->cart), headers);
+        return s_json (req, 200, bus_json_cart (&event->cart), headers);
     case BUS_EVENT_MENU_ITEM:
-        return s_json (r, 200, json_pack ("{s:{s:s, s:b}}", "item", "id",
+        return s_json (req, 200, json_pack ("{s:{s:s, s:b}}", "item", "id",
                                           event->item_id, "available",
                                           event->available), headers);
     }
-    return s_error (r, 500, BUS_ERR_STORAGE, "unexpected answer", NULL);
+    return s_error (req, 500, BUS_ERR_STORAGE, "unexpected answer", NULL);
 }
 
-//  Hand cmd to the writer and answer with what it said.
-static int
-s_submit (s_request_t *r, bus_cmd_t *cmd)
+//  The writer's answer to a command, on the gateway's listener thread.
+static void
+s_on_ack (void *arg, int rc, const bus_ack_t *ack)
 {
-    s_scratch_t *scratch = s_scratch ();   //  the one cmd is in
-    if (!scratch)
-        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
-    bus_ack_t *ack = &scratch->ack;
-    int rc = bus_gateway_submit (r->self->gateway, cmd, ack);
-    int status;
-    if (rc == BUS_ERR_OVERLOADED)
-        status = s_busy (r, rc, "too many requests are waiting for the writer; "
-                         "retry with the same Idempotency-Key");
-    else if (rc == BUS_ERR_UNAVAILABLE)
-        status = s_busy (r, rc, "the writer is unreachable; retry with the "
-                         "same Idempotency-Key");
-    else if (rc != 0) {
+    bus_req_t *req = (bus_req_t *) arg;
+    bus_api_t *self = (bus_api_t *) bus_req_data (req);
+    if (rc != 0) {
         char message[200];
         snprintf (message, sizeof message,
                   "the writer did not confirm within %d ms; retry with the "
                   "same Idempotency-Key (it will not be done twice)",
-                  bus_gateway_config (r->self->gateway)->ack_timeout_ms);
-        status = s_busy (r, BUS_ERR_UNAVAILABLE, message);
+                  bus_gateway_config (self->gateway)->ack_timeout_ms);
+        s_busy (req, BUS_ERR_UNAVAILABLE, message);
     }
+    else if (ack->status)
+        s_refusal (req, ack);
     else
-        status = ack->status ? s_refusal (r, ack) : s_accepted (r, ack);
-    return status;
+        s_accepted (req, ack);
+}
+
+//  Hand cmd to the writer; its ack is answered when it comes.  0, or the
+//  status of the refusal sent now.
+static int
+s_submit (s_request_t *r, bus_cmd_t *cmd)
+{
+    bus_req_set_data (r->req, r->self);
+    int rc = bus_gateway_send (r->self->gateway, cmd, s_on_ack, r->req);
+    if (rc == 0)
+        return 0;
+    if (rc == BUS_ERR_OVERLOADED)
+        return s_busy (r->req, rc, "too many requests are waiting for the "
+                       "writer; retry with the same Idempotency-Key");
+    if (rc == BUS_ERR_UNAVAILABLE)
+        return s_busy (r->req, rc, "the writer is unreachable; retry with the "
+                       "same Idempotency-Key");
+    return s_error (r->req, 500, rc, "out of memory", NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -256,34 +270,33 @@ typedef int (s_parse_fn) (const char *body, size_t len, bus_cmd_t *cmd,
 static int
 s_read (s_request_t *r, bus_cmd_t *cmd, s_parse_fn *parse)
 {
-    struct mg_connection *conn = r->conn;
-    const char *key = mg_get_header (conn, "Idempotency-Key");
+    const char *key = bus_req_header (r->req, "Idempotency-Key");
     if (!key)
-        return s_error (r, 400, BUS_ERR_INVALID, "missing header: every "
+        return s_error (r->req, 400, BUS_ERR_INVALID, "missing header: every "
                         "change needs a unique Idempotency-Key",
                         "Idempotency-Key");
     if (bus_strlcpy (cmd->key, key, sizeof cmd->key) != 0 || !bus_valid_key (key))
-        return s_error (r, 400, BUS_ERR_INVALID, "must be 1 to 128 printable "
+        return s_error (r->req, 400, BUS_ERR_INVALID, "must be 1 to 128 printable "
                         "ASCII characters", "Idempotency-Key");
     if (!parse)
         return 0;
-    if (!bus_http_is_json (conn))
-        return bus_http_send_error (conn, 415, "unsupported_media_type",
-                                    "Content-Type must be application/json",
-                                    NULL);
+    if (!bus_req_is_json (r->req))
+        return bus_req_send_error (r->req, 415, "unsupported_media_type",
+                                   "Content-Type must be application/json",
+                                   NULL);
     char *body;
     size_t len;
-    int rc = bus_http_read_body (conn, BUS_HTTP_BODY_MAX, &body, &len);
+    int rc = bus_req_body (r->req, BUS_REQ_BODY_MAX, &body, &len);
     if (rc == BUS_ERR_TOO_BIG)
-        return bus_http_send_error (conn, 413, "too_big", "request body is "
-                                    "larger than 65536 bytes", NULL);
+        return bus_req_send_error (r->req, 413, "too_big", "request body is "
+                                   "larger than 65536 bytes", NULL);
     if (rc != 0)
-        return s_error (r, 400, BUS_ERR_MALFORMED, "request body ended early",
+        return s_error (r->req, 400, BUS_ERR_MALFORMED, "request body ended early",
                         NULL);
     bus_json_error_t error;
     rc = parse (body, len, cmd, &error);
     free (body);
-    return rc ? s_error (r, 400, rc, error.message, error.field) : 0;
+    return rc ? s_error (r->req, 400, rc, error.message, error.field) : 0;
 }
 
 //  A table label from the path, into cmd->table.  0 or the 404 sent.
@@ -292,7 +305,7 @@ s_path_table (s_request_t *r, const char *label, char *table, size_t cap)
 {
     if (bus_strlcpy (table, label, cap) == 0 && bus_valid_table (table))
         return 0;
-    return s_error (r, 404, BUS_ERR_NOT_FOUND, "no such table: table labels "
+    return s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such table: table labels "
                     "are 1 to 32 printable characters", NULL);
 }
 
@@ -301,12 +314,55 @@ static int
 s_path_id (s_request_t *r, const char *text, const char *what, uint64_t max,
            uint64_t *id)
 {
-    if (bus_http_parse_u64 (text, 1, max, id) == 0)
+    if (bus_req_parse_u64 (text, 1, max, id) == 0)
         return 0;
     char message[80];
     snprintf (message, sizeof message, "no such %s: %s ids are positive "
               "integers", what, what);
-    return s_error (r, 404, BUS_ERR_NOT_FOUND, message, NULL);
+    return s_error (r->req, 404, BUS_ERR_NOT_FOUND, message, NULL);
+}
+
+//  A command whose lines the gateway's copy of the menu could not vouch
+//  for, taken where the menu may be fetched again
+typedef struct {
+    bus_api_t *self;
+    bus_cmd_t cmd;
+} s_later_t;
+
+static int s_check_lines (s_request_t *r, bus_cmd_t *cmd);
+
+static int
+s_check_later (bus_req_t *req, void *arg)
+{
+    s_later_t *later = (s_later_t *) arg;
+    s_request_t r = {.self = later->self, .req = req};
+    int status = s_check_lines (&r, &later->cmd);
+    free (later);
+    return status;
+}
+
+//  Check cmd's lines against the menu, then submit it.  Where the menu
+//  may not be fetched (an event thread), a line the copy does not know
+//  sends the command where it may.  0 or the status sent.
+static int
+s_check_lines (s_request_t *r, bus_cmd_t *cmd)
+{
+    bus_json_error_t error;
+    bool may_fetch = bus_req_may_block (r->req);
+    int rc = bus_gateway_check_lines (r->self->gateway, cmd->lines,
+                                      cmd->line_count, cmd->type == BUS_CMD_PLACE,
+                                      may_fetch, &error);
+    if (rc == BUS_ERR_UNAVAILABLE && !may_fetch) {
+        s_later_t *later = malloc (sizeof *later);
+        if (!later)
+            return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+        later->self = r->self;
+        memcpy (&later->cmd, cmd, sizeof *cmd);
+        return bus_req_defer (r->req, s_check_later, later);
+    }
+    if (rc != 0)
+        return s_error (r->req, 400, rc, error.message, error.field);
+    return s_submit (r, cmd);
 }
 
 //  Run a command with fields from the path and the body.
@@ -316,7 +372,7 @@ s_command (s_request_t *r, bus_cmd_type_t type, s_parse_fn *parse,
 {
     bus_cmd_t *cmd = s_scratch_cmd ();
     if (!cmd)
-        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+        return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
     int status = s_read (r, cmd, parse);
     cmd->type = type;
     if (table)
@@ -328,16 +384,8 @@ s_command (s_request_t *r, bus_cmd_type_t type, s_parse_fn *parse,
     bool intake = type == BUS_CMD_PLACE || type == BUS_CMD_CART_PLACE;
     if (status == 0 && intake)
         status = s_guard_table (r, cmd->table, true);
-    bus_json_error_t error;
     bool lines = type == BUS_CMD_PLACE || type == BUS_CMD_CART_ADD;
-    int rc = status == 0 && lines
-                 ? bus_gateway_check_lines (r->self->gateway, cmd->lines,
-                                            cmd->line_count,
-                                            type == BUS_CMD_PLACE, &error)
-                 : 0;
-    if (rc != 0)
-        status = s_error (r, 400, rc, error.message, error.field);
-    return status ? status : s_submit (r, cmd);
+    return status ? status : lines ? s_check_lines (r, cmd) : s_submit (r, cmd);
 }
 
 //  ---------------------------------------------------------------------
@@ -377,7 +425,7 @@ s_cart_line (s_request_t *r)
     int status = s_path_table (r, r->arg[0], table, sizeof table);
     if (!status)
         status = s_path_id (r, r->arg[1], "line", UINT32_MAX, &line);
-    bool patch = streq (mg_get_request_info (r->conn)->request_method, "PATCH");
+    bool patch = streq (bus_req_method (r->req), "PATCH");
     return status ? status
                   : s_command (r, BUS_CMD_CART_SET_QTY,
                                patch ? bus_json_qty_cmd : NULL, table, line);
@@ -407,11 +455,11 @@ s_availability (s_request_t *r)
 {
     bus_cmd_t *cmd = s_scratch_cmd ();
     if (!cmd)
-        return s_error (r, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+        return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
     int status = s_read (r, cmd, bus_json_availability_cmd);
     if (status == 0 && (bus_strlcpy (cmd->item_id, r->arg[0], sizeof cmd->item_id)
                         || !bus_valid_item_id (cmd->item_id)))
-        status = s_error (r, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
+        status = s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
     return status ? status : s_submit (r, cmd);
 }
 
@@ -425,7 +473,7 @@ s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
 {
     if (bus_gateway_query (r->self->gateway, req, reply, items) == 0)
         return 0;
-    return s_busy (r, BUS_ERR_UNAVAILABLE, "the writer did not answer; try "
+    return s_busy (r->req, BUS_ERR_UNAVAILABLE, "the writer did not answer; try "
                    "again shortly");
 }
 
@@ -436,13 +484,13 @@ s_param (s_request_t *r, const char *name, uint64_t min, uint64_t max,
          uint64_t *value)
 {
     char text[32];
-    int len = bus_http_query (r->conn, name, text, sizeof text);
-    if (len == -1 || (len >= 0 && bus_http_parse_u64 (text, min, max, value) == 0))
+    int len = bus_req_query (r->req, name, text, sizeof text);
+    if (len == -1 || (len >= 0 && bus_req_parse_u64 (text, min, max, value) == 0))
         return 0;
     char message[80];
     snprintf (message, sizeof message, "must be an integer from %" PRIu64
               " to %" PRIu64, min, max);
-    return s_error (r, 400, BUS_ERR_INVALID, message, name);
+    return s_error (r->req, 400, BUS_ERR_INVALID, message, name);
 }
 
 //  The list filters into req.  0, or the 400 sent.
@@ -452,20 +500,20 @@ s_list_params (s_request_t *r, bus_sync_req_t *req)
     static const char *const allowed[] = {"status", "table", "cursor", "limit",
                                           "from_ms", "to_ms", "token", NULL};
     char value[64];
-    if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
-        return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
+    if (bus_req_query_check (r->req, allowed, value, sizeof value) != 0)
+        return s_error (r->req, 400, BUS_ERR_INVALID, "unknown query parameter",
                         value);
     bus_status_t status;
-    if (bus_http_query (r->conn, "status", value, sizeof value) >= 0) {
+    if (bus_req_query (r->req, "status", value, sizeof value) >= 0) {
         if (bus_status_parse (value, &status) != 0)
-            return s_error (r, 400, BUS_ERR_INVALID, "must be one of placed, "
+            return s_error (r->req, 400, BUS_ERR_INVALID, "must be one of placed, "
                             "accepted, preparing, ready, served, cancelled",
                             "status");
         req->status = status;
     }
-    int len = bus_http_query (r->conn, "table", req->table, sizeof req->table);
+    int len = bus_req_query (r->req, "table", req->table, sizeof req->table);
     if (len == -2 || (len >= 0 && !bus_valid_table (req->table)))
-        return s_error (r, 400, BUS_ERR_INVALID, "must be 1 to 32 printable "
+        return s_error (r->req, 400, BUS_ERR_INVALID, "must be 1 to 32 printable "
                         "characters without '/'", "table");
     uint64_t limit = S_LIST_DEFAULT, from_ms = 0, to_ms = 0;
     int rc = s_param (r, "cursor", 1, UINT64_MAX, &req->from);
@@ -480,7 +528,7 @@ s_list_params (s_request_t *r, bus_sync_req_t *req)
     req->to_ms = (int64_t) to_ms;
     if (rc == 0 && !bus_token_is_staff (&r->claims)
         && !streq (req->table, r->claims.table))
-        rc = bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN, "a pad lists its own "
+        rc = bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN, "a pad lists its own "
                               "table's orders only: add ?table=<its table>");
     return rc;
 }
@@ -509,7 +557,7 @@ s_list_orders (s_request_t *r)
     json_t *orders = json_array ();
     s_orders_json (items, orders, zmsg_size (items));
     zmsg_destroy (&items);
-    return s_json (r, 200,
+    return s_json (r->req, 200,
                    json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
                               reply.next ? json_sprintf ("%" PRIu64, reply.next)
                                          : json_null ()),
@@ -532,10 +580,10 @@ s_get_order (s_request_t *r)
     const char *table = json_string_value (json_object_get (order, "table"));
     if (!order)
         status = reply.status == BUS_ERR_NOT_FOUND
-                     ? s_error (r, 404, BUS_ERR_NOT_FOUND, "no such order", NULL)
-                     : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+                     ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order", NULL)
+                     : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
     else if ((status = s_guard_table (r, table, false)) == 0)
-        status = s_json (r, 200, json_incref (order), NULL);
+        status = s_json (r->req, 200, json_incref (order), NULL);
     json_decref (orders);
     return status;
 }
@@ -566,8 +614,8 @@ s_table (s_request_t *r, bool cart_only)
     }
     free (cart);
     zmsg_destroy (&items);
-    return body ? s_json (r, 200, body, NULL)
-                : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+    return body ? s_json (r->req, 200, body, NULL)
+                : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
 }
 
 static int
@@ -582,6 +630,13 @@ s_get_cart (s_request_t *r)
     return s_table (r, true);
 }
 
+static size_t
+s_no_body (const void *arg, char *buf, size_t cap)
+{
+    (void) arg, (void) buf, (void) cap;
+    return 0;
+}
+
 //  The menu, with an ETag so a pad can poll it cheaply.
 static int
 s_get_menu (s_request_t *r)
@@ -589,19 +644,17 @@ s_get_menu (s_request_t *r)
     uint64_t version;
     json_t *menu = bus_gateway_menu (r->self->gateway, &version);
     if (!menu)
-        return s_busy (r, BUS_ERR_UNAVAILABLE, "the menu is not available: the "
+        return s_busy (r->req, BUS_ERR_UNAVAILABLE, "the menu is not available: the "
                        "writer is unreachable or has no menu");
     char etag[40], headers[80];
     snprintf (etag, sizeof etag, "\"menu-%" PRIu64 "\"", version);
-    const char *match = mg_get_header (r->conn, "If-None-Match");
+    snprintf (headers, sizeof headers, "ETag: %s\r\n", etag);
+    const char *match = bus_req_header (r->req, "If-None-Match");
     if (match && streq (match, etag)) {
         json_decref (menu);
-        mg_printf (r->conn, "HTTP/1.1 304 Not Modified\r\nETag: %s\r\n"
-                   "Content-Length: 0\r\n\r\n", etag);
-        return 304;
+        return bus_req_send_body (r->req, 304, s_no_body, NULL, headers);
     }
-    snprintf (headers, sizeof headers, "ETag: %s\r\n", etag);
-    return s_json (r, 200, menu, headers);
+    return s_json (r->req, 200, menu, headers);
 }
 
 //  One end of a report's range, when given.  0, or the 400 sent.
@@ -609,10 +662,10 @@ static int
 s_report_time (s_request_t *r, const char *name, int64_t *ms)
 {
     char text[64];
-    int len = bus_http_query (r->conn, name, text, sizeof text);
+    int len = bus_req_query (r->req, name, text, sizeof text);
     if (len == -1 || (len >= 0 && bus_report_time_parse (text, ms) == 0))
         return 0;
-    return s_error (r, 400, BUS_ERR_INVALID, "must be a UTC time as "
+    return s_error (r->req, 400, BUS_ERR_INVALID, "must be a UTC time as "
                     "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z or milliseconds since "
                     "the epoch", name);
 }
@@ -624,8 +677,8 @@ s_report_params (s_request_t *r, bus_sync_req_t *req)
 {
     static const char *const allowed[] = {"from", "to", "token", NULL};
     char value[64];
-    if (bus_http_query_check (r->conn, allowed, value, sizeof value) != 0)
-        return s_error (r, 400, BUS_ERR_INVALID, "unknown query parameter",
+    if (bus_req_query_check (r->req, allowed, value, sizeof value) != 0)
+        return s_error (r->req, 400, BUS_ERR_INVALID, "unknown query parameter",
                         value);
     req->to_ms = zclock_time ();
     int status = s_report_time (r, "to", &req->to_ms);
@@ -634,7 +687,7 @@ s_report_params (s_request_t *r, bus_sync_req_t *req)
         return status;
     if (req->from_ms < 0 || req->from_ms >= req->to_ms
         || req->to_ms - req->from_ms > S_REPORT_DAYS_MAX * S_DAY_MS)
-        return s_error (r, 400, BUS_ERR_INVALID, "must be before to, and at "
+        return s_error (r->req, 400, BUS_ERR_INVALID, "must be before to, and at "
                         "most 366 days before it", "from");
     return 0;
 }
@@ -643,7 +696,7 @@ static int
 s_get_report (s_request_t *r)
 {
     if (bus_token_allows_role (&r->claims, BUS_TOKEN_MANAGER) != 0)
-        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN,
+        return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN,
                                 "reports need a manager token");
     bus_sync_req_t req = {.op = BUS_SYNC_REPORT};
     bus_sync_reply_t reply;
@@ -656,35 +709,35 @@ s_get_report (s_request_t *r)
                                          zframe_size (frame), 0, NULL)
                            : NULL;
     zmsg_destroy (&items);
-    return report ? s_json (r, 200, report, NULL)
-                  : s_error (r, 500, BUS_ERR_STORAGE, reply.error, NULL);
+    return report ? s_json (r->req, 200, report, NULL)
+                  : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
 }
 
 static int
 s_get_stats (s_request_t *r)
 {
-    return s_json (r, 200, bus_gateway_stats (r->self->gateway), NULL);
+    return s_json (r->req, 200, bus_gateway_stats (r->self->gateway), NULL);
 }
 
 //  ---------------------------------------------------------------------
 //  Routing
 
 static const s_route_t s_routes[] = {
-    {"GET", "menu", S_ANYONE, s_get_menu},
-    {"POST", "menu/items/*/availability", S_STAFF, s_availability},
-    {"GET", "orders", S_ANYONE, s_list_orders},
-    {"POST", "orders", S_ANYONE, s_place_order},
-    {"GET", "orders/*", S_ANYONE, s_get_order},
-    {"POST", "orders/*/status", S_STAFF, s_move_order},
-    {"GET", "tables/*", S_TABLE, s_get_table},
-    {"GET", "tables/*/cart", S_TABLE, s_get_cart},
-    {"DELETE", "tables/*/cart", S_TABLE, s_cart_clear},
-    {"POST", "tables/*/cart/items", S_TABLE, s_cart_add},
-    {"PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line},
-    {"DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line},
-    {"POST", "tables/*/cart/order", S_TABLE, s_cart_order},
-    {"GET", "stats", S_STAFF, s_get_stats},
-    {"GET", "report", S_STAFF, s_get_report},
+    {"GET", "menu", S_ANYONE, s_get_menu, true},
+    {"POST", "menu/items/*/availability", S_STAFF, s_availability, false},
+    {"GET", "orders", S_ANYONE, s_list_orders, true},
+    {"POST", "orders", S_ANYONE, s_place_order, false},
+    {"GET", "orders/*", S_ANYONE, s_get_order, true},
+    {"POST", "orders/*/status", S_STAFF, s_move_order, false},
+    {"GET", "tables/*", S_TABLE, s_get_table, true},
+    {"GET", "tables/*/cart", S_TABLE, s_get_cart, true},
+    {"DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false},
+    {"POST", "tables/*/cart/items", S_TABLE, s_cart_add, false},
+    {"PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line, false},
+    {"DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line, false},
+    {"POST", "tables/*/cart/order", S_TABLE, s_cart_order, false},
+    {"GET", "stats", S_STAFF, s_get_stats, true},
+    {"GET", "report", S_STAFF, s_get_report, true},
 };
 #define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
 
@@ -734,24 +787,24 @@ s_not_allowed (s_request_t *r)
             snprintf (allow + strlen (allow), sizeof allow - strlen (allow),
                       "%s%s", *allow ? ", " : "", s_routes[i].method);
     if (!*allow)
-        return s_error (r, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
+        return s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
                         "docs/api.md", NULL);
     char headers[96], message[96];
     snprintf (headers, sizeof headers, "Allow: %s\r\n", allow);
     snprintf (message, sizeof message, "use %s", allow);
     json_t *body = bus_json_error ("method_not_allowed", message, NULL);
-    return s_json (r, 405, body, headers);
+    return s_json (r->req, 405, body, headers);
 }
 
 //  Check who is asking against the route's access, then serve.
 static int
 s_serve (s_request_t *r, const s_route_t *route)
 {
-    int rc = bus_auth_check (r->self->auth, r->conn, &r->claims);
+    int rc = bus_auth_check (r->self->auth, r->req, &r->claims);
     if (rc != 0)
-        return bus_auth_refuse (r->conn, rc, NULL);
+        return bus_auth_refuse (r->req, rc, NULL);
     if (route->access == S_STAFF && !bus_token_is_staff (&r->claims))
-        return bus_auth_refuse (r->conn, BUS_ERR_FORBIDDEN,
+        return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN,
                                 "this needs a kitchen or manager token");
     if (route->access == S_TABLE) {
         int status = s_guard_table (r, r->arg[0], false);
@@ -762,44 +815,52 @@ s_serve (s_request_t *r, const s_route_t *route)
 }
 
 static int
-s_dispatch (struct mg_connection *conn, void *cbdata)
+s_dispatch (bus_req_t *req, void *arg)
 {
-    const struct mg_request_info *info = mg_get_request_info (conn);
-    s_request_t r = {(bus_api_t *) cbdata, conn, {NULL}, 0, {NULL, NULL},
-                     {0, "", "", 0}};
+    s_request_t r = {.self = (bus_api_t *) arg, .req = req};
     const char *prefix = "/api/v1/";
+    const char *uri = bus_req_path (req);
     char path[512];
-    if (strncmp (info->local_uri, prefix, strlen (prefix)) != 0
-        || snprintf (path, sizeof path, "%s", info->local_uri + strlen (prefix))
+    if (strncmp (uri, prefix, strlen (prefix)) != 0
+        || snprintf (path, sizeof path, "%s", uri + strlen (prefix))
                >= (int) sizeof path
         || s_split (&r, path) != 0)
-        return s_error (&r, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
+        return s_error (req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
                         "docs/api.md", NULL);
     for (size_t i = 0; i < S_ROUTES; i++)
-        if (streq (info->request_method, s_routes[i].method)
-            && s_matches (&r, s_routes[i].pattern))
+        if (streq (bus_req_method (req), s_routes[i].method)
+            && s_matches (&r, s_routes[i].pattern)) {
+            //  Again from the top where it may wait: r is on this stack
+            if (s_routes[i].blocks && !bus_req_may_block (req))
+                return bus_req_defer (req, s_dispatch, arg);
             return s_serve (&r, &s_routes[i]);
+        }
     return s_not_allowed (&r);
+}
+
+static size_t
+s_openapi_body (const void *arg, char *buf, size_t cap)
+{
+    (void) arg;
+    if (bus_openapi_doc_len <= cap)
+        memcpy (buf, bus_openapi_doc, bus_openapi_doc_len);
+    return bus_openapi_doc_len;
 }
 
 //  GET /api/openapi.json: the API's description; anyone may read it.
 static int
-s_openapi (struct mg_connection *conn, void *cbdata)
+s_openapi (bus_req_t *req, void *arg)
 {
-    if (!streq (mg_get_request_info (conn)->request_method, "GET")) {
+    (void) arg;
+    if (!streq (bus_req_method (req), "GET")) {
         json_t *body = bus_json_error ("method_not_allowed", "use GET", NULL);
-        bus_http_send_json (conn, 405, body, "Allow: GET\r\n");
-        json_decref (body);
-        return 405;
+        return s_json (req, 405, body, "Allow: GET\r\n");
     }
-    mg_printf (conn, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-               "Content-Length: %zu\r\n\r\n", bus_openapi_doc_len);
-    mg_write (conn, bus_openapi_doc, bus_openapi_doc_len);
-    return 200;
+    return bus_req_send_body (req, 200, s_openapi_body, NULL, NULL);
 }
 
 bus_api_t *
-bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, struct mg_context *http)
+bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t router)
 {
     bus_api_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -813,8 +874,8 @@ bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, struct mg_context *http)
         free (self);
         return NULL;
     }
-    mg_set_request_handler (http, "/api", s_dispatch, self);
-    mg_set_request_handler (http, "/api/openapi.json", s_openapi, self);
+    router.add (router.server, "/api", true, s_dispatch, self);
+    router.add (router.server, "/api/openapi.json", true, s_openapi, self);
     return self;
 }
 

@@ -3,7 +3,7 @@
 #include <czmq.h>
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_error.h"
-#include "orderbus/bus_http.h"
+#include "orderbus/bus_req.h"
 
 struct _bus_auth_t {
     bus_secret_t *secret;    //  NULL: open, everyone is a manager
@@ -40,34 +40,32 @@ bus_auth_destroy (bus_auth_t **self_p)
 }
 
 int
-bus_auth_check (bus_auth_t *self, const struct mg_connection *conn,
-                bus_claims_t *claims)
+bus_auth_check (bus_auth_t *self, bus_req_t *req, bus_claims_t *claims)
 {
     if (!self->secret) {
         memset (claims, 0, sizeof *claims);
         claims->role = BUS_TOKEN_MANAGER;
         return 0;
     }
-    struct mg_connection *c = (struct mg_connection *) conn;
-    const char *header = mg_get_header (c, "Authorization");
+    const char *header = bus_req_header (req, "Authorization");
     char token[BUS_TOKEN_MAX + 2];
     if (header && strncmp (header, "Bearer ", 7) == 0)
         return bus_token_verify (self->secret, header + 7, zclock_time (),
                                  claims);
-    if (bus_http_query (c, "token", token, sizeof token) < 0)
+    if (bus_req_query (req, "token", token, sizeof token) < 0)
         token[0] = '\0';
     return bus_token_verify (self->secret, *token ? token : NULL, zclock_time (),
                              claims);
 }
 
 int
-bus_auth_refuse (struct mg_connection *conn, int rc, const char *why)
+bus_auth_refuse (bus_req_t *req, int rc, const char *why)
 {
     if (rc == BUS_ERR_FORBIDDEN)
-        return bus_http_send_error (conn, 403, "forbidden", why, NULL);
+        return bus_req_send_error (req, 403, "forbidden", why, NULL);
     const char *message = rc == BUS_ERR_EXPIRED
         ? "the token has expired: ask for a new one"
         : "a valid token is needed: send \"Authorization: Bearer <token>\" "
           "or ?token=<token>";
-    return bus_http_send_error (conn, 401, bus_errname (rc), message, NULL);
+    return bus_req_send_error (req, 401, bus_errname (rc), message, NULL);
 }

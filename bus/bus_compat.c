@@ -16,7 +16,7 @@
 #include <czmq.h>
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_error.h"
-#include "orderbus/bus_http.h"
+#include "orderbus/bus_req.h"
 #include "orderbus/bus_limit.h"
 
 #define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
@@ -39,29 +39,29 @@ struct _bus_compat_t {
 
 //  Send body (taken) as JSON.  Returns status.
 static int
-s_send (struct mg_connection *conn, int status, json_t *body,
+s_send (bus_req_t *req, int status, json_t *body,
         const char *headers)
 {
-    bus_http_send_json (conn, status, body, headers);
+    bus_req_send_json (req, status, body, headers);
     json_decref (body);
     return status;
 }
 
 //  FastAPI's answer to anything but a validation error: {"detail": "..."}
 static int
-s_detail (struct mg_connection *conn, int status, const char *message,
+s_detail (bus_req_t *req, int status, const char *message,
           const char *headers)
 {
-    return s_send (conn, status, json_pack ("{s:s}", "detail", message),
+    return s_send (req, status, json_pack ("{s:s}", "detail", message),
                    headers);
 }
 
 //  Seed 001's answer to every refusal: {"error": "..."}
 static int
-s_error (struct mg_connection *conn, int status, const char *message,
+s_error (bus_req_t *req, int status, const char *message,
          const char *headers)
 {
-    return s_send (conn, status, json_pack ("{s:s}", "error", message),
+    return s_send (req, status, json_pack ("{s:s}", "error", message),
                    headers);
 }
 
@@ -77,18 +77,18 @@ s_invalid (json_t *detail, json_t *loc, const char *msg, const char *type)
 //  A wrong method: FastAPI says 405 with Allow; so do we for seed 001,
 //  where Express would have said 404 in HTML.
 static int
-s_not_allowed (struct mg_connection *conn, const char *allow, bool fastapi)
+s_not_allowed (bus_req_t *req, const char *allow, bool fastapi)
 {
     char headers[48];
     snprintf (headers, sizeof headers, "Allow: %s\r\n", allow);
-    return fastapi ? s_detail (conn, 405, "Method Not Allowed", headers)
-                   : s_error (conn, 405, "Method not allowed", headers);
+    return fastapi ? s_detail (req, 405, "Method Not Allowed", headers)
+                   : s_error (req, 405, "Method not allowed", headers);
 }
 
 static bool
-s_method_is (struct mg_connection *conn, const char *method)
+s_method_is (bus_req_t *req, const char *method)
 {
-    return streq (mg_get_request_info (conn)->request_method, method);
+    return streq (bus_req_method (req), method);
 }
 
 //  ---------------------------------------------------------------------
@@ -99,15 +99,15 @@ s_method_is (struct mg_connection *conn, const char *method)
 //  *error.  Returns 0, or BUS_ERR_INVALID (Content-Type set, and not
 //  JSON), BUS_ERR_TOO_BIG or BUS_ERR_MALFORMED (the body ended early).
 static int
-s_read_json (struct mg_connection *conn, json_t **doc, json_error_t *error)
+s_read_json (bus_req_t *req, json_t **doc, json_error_t *error)
 {
     *doc = NULL;
     //  Both seeds' servers read a body that came without a Content-Type
-    if (mg_get_header (conn, "Content-Type") && !bus_http_is_json (conn))
+    if (bus_req_header (req, "Content-Type") && !bus_req_is_json (req))
         return BUS_ERR_INVALID;
     char *body;
     size_t len;
-    int rc = bus_http_read_body (conn, BUS_HTTP_BODY_MAX, &body, &len);
+    int rc = bus_req_body (req, BUS_REQ_BODY_MAX, &body, &len);
     if (rc != 0)
         return rc == BUS_ERR_TOO_BIG ? rc : BUS_ERR_MALFORMED;
     if (!bus_json_depth_ok (body, len, BUS_JSON_DEPTH_MAX)) {
@@ -375,9 +375,9 @@ s_given_key (const char *prefix, const char *given, char *key, size_t cap)
 //  The command's key: the client's Idempotency-Key, or a fresh one (the
 //  seed clients send none).  0, or -1 if the header is not a usable key.
 static int
-s_seed_key (struct mg_connection *conn, char *key, size_t cap)
+s_seed_key (bus_req_t *req, char *key, size_t cap)
 {
-    const char *given = mg_get_header (conn, "Idempotency-Key");
+    const char *given = bus_req_header (req, "Idempotency-Key");
     if (given)
         return s_given_key (S_KEY_SEED, given, key, cap);
     s_fresh_key (key, cap);
@@ -388,13 +388,13 @@ s_seed_key (struct mg_connection *conn, char *key, size_t cap)
 //  gateway's copy of the menu), or a problem in detail.  0, or the status
 //  of the 503 sent when there is no menu to read.
 static int
-s_seed_names (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd,
+s_seed_names (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd,
               json_t *detail)
 {
     uint64_t version;
     json_t *menu = bus_gateway_menu (self->gateway, &version);
     if (!menu)
-        return s_detail (conn, 503, "the menu is not available: the writer "
+        return s_detail (req, 503, "the menu is not available: the writer "
                          "is unreachable or has no menu", "Retry-After: 1\r\n");
     s_seed_close (menu, cmd, detail);
     json_decref (menu);
@@ -403,23 +403,23 @@ s_seed_names (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd,
 
 //  Headers and body into cmd.  0, or the status of the refusal sent.
 static int
-s_seed_read (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
+s_seed_read (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
 {
-    if (s_seed_key (conn, cmd->key, sizeof cmd->key) != 0) {
+    if (s_seed_key (req, cmd->key, sizeof cmd->key) != 0) {
         json_t *detail = json_array ();
         s_invalid (detail, json_pack ("[s,s]", "header", "idempotency-key"),
                    "an Idempotency-Key is 1 to 118 printable ASCII characters",
                    "value_error");
-        return s_send (conn, 422, json_pack ("{s:o}", "detail", detail), NULL);
+        return s_send (req, 422, json_pack ("{s:o}", "detail", detail), NULL);
     }
     json_t *doc;
     json_error_t error;
-    int rc = s_read_json (conn, &doc, &error);
+    int rc = s_read_json (req, &doc, &error);
     if (rc == BUS_ERR_TOO_BIG)
-        return s_detail (conn, 413, "Request body is larger than 65536 bytes",
+        return s_detail (req, 413, "Request body is larger than 65536 bytes",
                          NULL);
     if (rc == BUS_ERR_MALFORMED)
-        return s_detail (conn, 400, "There was an error parsing the body", NULL);
+        return s_detail (req, 400, "There was an error parsing the body", NULL);
     json_t *detail = json_array ();
     if (rc == BUS_ERR_INVALID)   //  FastAPI then validates the raw bytes
         s_report (detail, json_pack ("[s]", "body"), &s_not_dict);
@@ -431,10 +431,10 @@ s_seed_read (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
     json_decref (doc);
     int status = 0;
     if (json_array_size (detail) == 0 && !self->open_menu)
-        status = s_seed_names (self, conn, cmd, detail);
+        status = s_seed_names (self, req, cmd, detail);
     cmd->open_menu = self->open_menu;
     if (status == 0 && json_array_size (detail) > 0)
-        status = s_send (conn, 422, json_pack ("{s:o}", "detail", detail), NULL);
+        status = s_send (req, 422, json_pack ("{s:o}", "detail", detail), NULL);
     else
         json_decref (detail);
     return status;
@@ -443,7 +443,7 @@ s_seed_read (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
 //  The gateway could not get an answer: 503, in FastAPI's or seed 001's
 //  words.  A request without a key may still have been stored.
 static int
-s_busy (struct mg_connection *conn, int rc, bool fastapi)
+s_busy (bus_req_t *req, int rc, bool fastapi)
 {
     const char *message =
         rc == BUS_ERR_OVERLOADED ? "too many orders are waiting for the "
@@ -452,8 +452,8 @@ s_busy (struct mg_connection *conn, int rc, bool fastapi)
                                       "shortly"
                                     : "the writer did not confirm in time; the "
                                       "order may or may not have been taken";
-    return fastapi ? s_detail (conn, 503, message, "Retry-After: 1\r\n")
-                   : s_error (conn, 503, message, "Retry-After: 1\r\n");
+    return fastapi ? s_detail (req, 503, message, "Retry-After: 1\r\n")
+                   : s_error (req, 503, message, "Retry-After: 1\r\n");
 }
 
 static bool
@@ -465,23 +465,23 @@ s_writer_failed (int status)
 
 //  Hand cmd to the writer and answer in seed 002's shapes.
 static int
-s_seed_submit (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
+s_seed_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
 {
     bus_ack_t *ack = malloc (sizeof *ack);
     if (!ack)
-        return s_detail (conn, 500, "out of memory", NULL);
+        return s_detail (req, 500, "out of memory", NULL);
     int rc = bus_gateway_submit (self->gateway, cmd, ack);
     int status;
     if (rc != 0)
-        status = s_busy (conn, rc, true);
+        status = s_busy (req, rc, true);
     else if (ack->status == BUS_ERR_CONFLICT)   //  only with a client's key
-        status = s_detail (conn, 409, s_ack_message (ack), NULL);
+        status = s_detail (req, 409, s_ack_message (ack), NULL);
     else if (s_writer_failed (ack->status))
-        status = s_detail (conn, 503, s_ack_message (ack), "Retry-After: 1\r\n");
+        status = s_detail (req, 503, s_ack_message (ack), "Retry-After: 1\r\n");
     else if (ack->status != 0)
-        status = s_send (conn, 422, s_seed_refusal (ack), NULL);
+        status = s_send (req, 422, s_seed_refusal (ack), NULL);
     else
-        status = s_send (conn, 201, bus_json_seed_order (&ack->event.order),
+        status = s_send (req, 201, bus_json_seed_order (&ack->event.order),
                          ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
     free (ack);
     return status;
@@ -489,19 +489,19 @@ s_seed_submit (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
 
 //  POST /api/order
 static int
-s_seed_place (struct mg_connection *conn, void *cbdata)
+s_seed_place (bus_req_t *req, void *cbdata)
 {
     bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!streq (mg_get_request_info (conn)->local_uri, "/api/order"))
-        return s_detail (conn, 404, "Not Found", NULL);
-    if (!s_method_is (conn, "POST"))
-        return s_not_allowed (conn, "POST", true);
+    if (!streq (bus_req_path (req), "/api/order"))
+        return s_detail (req, 404, "Not Found", NULL);
+    if (!s_method_is (req, "POST"))
+        return s_not_allowed (req, "POST", true);
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
-        return s_detail (conn, 500, "out of memory", NULL);
-    int status = s_seed_read (self, conn, cmd);
+        return s_detail (req, 500, "out of memory", NULL);
+    int status = s_seed_read (self, req, cmd);
     if (status == 0)
-        status = s_seed_submit (self, conn, cmd);
+        status = s_seed_submit (self, req, cmd);
     free (cmd);
     return status;
 }
@@ -514,20 +514,20 @@ s_append_seed (const bus_order_t *order, void *arg)
 
 //  GET /api/orders
 static int
-s_seed_list (struct mg_connection *conn, void *cbdata)
+s_seed_list (bus_req_t *req, void *cbdata)
 {
     bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!streq (mg_get_request_info (conn)->local_uri, "/api/orders"))
-        return s_detail (conn, 404, "Not Found", NULL);
-    if (!s_method_is (conn, "GET"))
-        return s_not_allowed (conn, "GET", true);
+    if (!streq (bus_req_path (req), "/api/orders"))
+        return s_detail (req, 404, "Not Found", NULL);
+    if (!s_method_is (req, "GET"))
+        return s_not_allowed (req, "GET", true);
     json_t *orders = json_array ();
     if (!orders || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
         json_decref (orders);
-        return s_detail (conn, 503, "the writer did not answer; try again "
+        return s_detail (req, 503, "the writer did not answer; try again "
                          "shortly", "Retry-After: 1\r\n");
     }
-    return s_send (conn, 200, orders, NULL);
+    return s_send (req, 200, orders, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -536,15 +536,15 @@ s_seed_list (struct mg_connection *conn, void *cbdata)
 
 //  GET /menu_items: the available items, priced in dollars
 static int
-s_menu_items (struct mg_connection *conn, void *cbdata)
+s_menu_items (bus_req_t *req, void *cbdata)
 {
     bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!s_method_is (conn, "GET"))
-        return s_not_allowed (conn, "GET", false);
+    if (!s_method_is (req, "GET"))
+        return s_not_allowed (req, "GET", false);
     uint64_t version;
     json_t *menu = bus_gateway_menu (self->gateway, &version);
     if (!menu)
-        return s_error (conn, 500, "Fetch failed", NULL);
+        return s_error (req, 500, "Fetch failed", NULL);
     json_t *list = json_array ();
     size_t c, i;
     json_t *category, *item;
@@ -559,7 +559,7 @@ s_menu_items (struct mg_connection *conn, void *cbdata)
                                  (double) cents / 100.0));
         }
     json_decref (menu);
-    return s_send (conn, 200, list, NULL);
+    return s_send (req, 200, list, NULL);
 }
 
 //  The line of items[i].  0, or -1 if it is not one.
@@ -625,13 +625,13 @@ s_order_key (const json_t *doc, char *key, size_t cap)
 
 //  Body into cmd.  0, or the status of the 400 sent.
 static int
-s_order_read (struct mg_connection *conn, bus_cmd_t *cmd)
+s_order_read (bus_req_t *req, bus_cmd_t *cmd)
 {
     json_t *doc;
     json_error_t error;
-    int rc = s_read_json (conn, &doc, &error);
+    int rc = s_read_json (req, &doc, &error);
     if (rc == BUS_ERR_TOO_BIG)
-        return s_error (conn, 413, "Request body is larger than 65536 bytes",
+        return s_error (req, 413, "Request body is larger than 65536 bytes",
                         NULL);
     if (rc != 0 || !doc) {
         char why[BUS_ERROR_MAX];
@@ -639,14 +639,14 @@ s_order_read (struct mg_connection *conn, bus_cmd_t *cmd)
                   rc == BUS_ERR_INVALID ? "Content-Type must be application/json"
                   : rc != 0             ? "the body ended early"
                                         : error.text);
-        return s_error (conn, 400, why, NULL);
+        return s_error (req, 400, why, NULL);
     }
     char why[BUS_ERROR_MAX];
     int status = 0;
     if (s_order_parse (doc, cmd, why, sizeof why) != 0)
-        status = s_error (conn, 400, why, NULL);
+        status = s_error (req, 400, why, NULL);
     else if (s_order_key (doc, cmd->key, sizeof cmd->key) != 0)
-        status = s_error (conn, 400, "Invalid request: order_id must be 1 to "
+        status = s_error (req, 400, "Invalid request: order_id must be 1 to "
                           "121 printable ASCII characters", NULL);
     json_decref (doc);
     return status;
@@ -657,11 +657,11 @@ s_order_read (struct mg_connection *conn, bus_cmd_t *cmd)
 //  and an open node has no tokens to tell callers apart.  0, or the 403
 //  or 429 sent.
 static int
-s_order_guard (bus_compat_t *self, struct mg_connection *conn,
+s_order_guard (bus_compat_t *self, bus_req_t *req,
                const bus_claims_t *claims, const char *table)
 {
     if (bus_token_allows_table (claims, table) != 0)
-        return s_error (conn, 403, "Forbidden: this token is for another table",
+        return s_error (req, 403, "Forbidden: this token is for another table",
                         NULL);
     int64_t wait_ms;
     if (bus_limit_take (self->limit, table, zclock_mono (), &wait_ms) == 0)
@@ -669,34 +669,34 @@ s_order_guard (bus_compat_t *self, struct mg_connection *conn,
     char headers[48];
     snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n",
               (wait_ms + 999) / 1000);
-    return s_error (conn, 429, "Rate limit", headers);
+    return s_error (req, 429, "Rate limit", headers);
 }
 
 //  Hand cmd to the writer and answer in seed 001's shapes.
 static int
-s_order_submit (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
+s_order_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
 {
     bus_ack_t *ack = malloc (sizeof *ack);
     if (!ack)
-        return s_error (conn, 500, "Out of memory", NULL);
+        return s_error (req, 500, "Out of memory", NULL);
     int rc = bus_gateway_submit (self->gateway, cmd, ack);
     int status;
     if (rc != 0)
-        status = s_busy (conn, rc, false);
+        status = s_busy (req, rc, false);
     else if (ack->status == BUS_ERR_CONFLICT)
-        status = s_error (conn, 409, "Version conflict", NULL);
+        status = s_error (req, 409, "Version conflict", NULL);
     else if (ack->status == BUS_ERR_UNKNOWN_ITEM
              || ack->status == BUS_ERR_UNAVAILABLE_ITEM)
-        status = s_error (conn, 400, "Invalid item", NULL);
+        status = s_error (req, 400, "Invalid item", NULL);
     else if (s_writer_failed (ack->status))
-        status = s_error (conn, 503, s_ack_message (ack), "Retry-After: 1\r\n");
+        status = s_error (req, 503, s_ack_message (ack), "Retry-After: 1\r\n");
     else if (ack->status != 0) {
         char why[BUS_ERROR_MAX + 32];
         snprintf (why, sizeof why, "Invalid request: %s", s_ack_message (ack));
-        status = s_error (conn, 400, why, NULL);
+        status = s_error (req, 400, why, NULL);
     }
     else
-        status = s_send (conn, 201,
+        status = s_send (req, 201,
                          json_pack ("{s:o, s:s}", "order_id",
                                     json_sprintf ("%" PRIu64, ack->event.order.id),
                                     "status", "received"),
@@ -707,32 +707,32 @@ s_order_submit (bus_compat_t *self, struct mg_connection *conn, bus_cmd_t *cmd)
 
 //  POST /orders
 static int
-s_order_place (struct mg_connection *conn, void *cbdata)
+s_order_place (bus_req_t *req, void *cbdata)
 {
     bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!s_method_is (conn, "POST"))
-        return s_not_allowed (conn, "POST", false);
+    if (!s_method_is (req, "POST"))
+        return s_not_allowed (req, "POST", false);
     bus_claims_t claims;
-    int rc = bus_auth_check (self->auth, conn, &claims);
+    int rc = bus_auth_check (self->auth, req, &claims);
     if (rc != 0)
-        return s_error (conn, 401, rc == BUS_ERR_EXPIRED
+        return s_error (req, 401, rc == BUS_ERR_EXPIRED
                                        ? "Unauthorized: the token has expired"
                                        : "Unauthorized: send Authorization: "
                                          "Bearer <table token>", NULL);
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
-        return s_error (conn, 500, "Out of memory", NULL);
-    int status = s_order_read (conn, cmd);
+        return s_error (req, 500, "Out of memory", NULL);
+    int status = s_order_read (req, cmd);
     if (status == 0)
-        status = s_order_guard (self, conn, &claims, cmd->table);
+        status = s_order_guard (self, req, &claims, cmd->table);
     //  An unknown id costs no trip to the writer (which checks again)
     bus_json_error_t error;
     if (status == 0
         && bus_gateway_check_lines (self->gateway, cmd->lines, cmd->line_count,
-                                    true, &error) != 0)
-        status = s_error (conn, 400, "Invalid item", NULL);
+                                    true, true, &error) != 0)
+        status = s_error (req, 400, "Invalid item", NULL);
     if (status == 0)
-        status = s_order_submit (self, conn, cmd);
+        status = s_order_submit (self, req, cmd);
     free (cmd);
     return status;
 }
@@ -742,7 +742,7 @@ s_order_place (struct mg_connection *conn, void *cbdata)
 
 bus_compat_t *
 bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
-                struct mg_context *http)
+                bus_req_router_t router)
 {
     if (sodium_init () < 0)   //  for randombytes_buf; idempotent
         return NULL;
@@ -759,13 +759,13 @@ bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
         free (self);
         return NULL;
     }
-    //  Exact paths for the two under /api: civetweb tries a handler's URI
+    //  Exact paths for the two under /api: a server tries a route's URI
     //  as an exact match first, then as "<uri>/..." (where the native
-    //  "/api" would win), and only then as a pattern such as "/api/order$"
-    mg_set_request_handler (http, "/api/order", s_seed_place, self);
-    mg_set_request_handler (http, "/api/orders", s_seed_list, self);
-    mg_set_request_handler (http, "/menu_items$", s_menu_items, self);
-    mg_set_request_handler (http, "/orders$", s_order_place, self);
+    //  "/api" would win).  Every route here waits for the writer.
+    router.add (router.server, "/api/order", false, s_seed_place, self);
+    router.add (router.server, "/api/orders", false, s_seed_list, self);
+    router.add (router.server, "/menu_items$", false, s_menu_items, self);
+    router.add (router.server, "/orders$", false, s_order_place, self);
     zsys_info ("compat: seed routes /api/order, /api/orders, /menu_items, "
                "/orders (open menu %s); /api/order and /api/orders take no "
                "token (docs/compat.md; --compat 0 turns them off)",

@@ -90,7 +90,11 @@ static const s_setting_t s_settings[] = {
     {"--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
      S_GATEWAY | S_EDGE | S_UP, "PORT", "HTTP port"},
     {"--http-threads", NULL, "http/threads", S_INT, S_FIELD (http_threads), 4,
-     1024, S_GATEWAY | S_EDGE | S_UP, "N", "civetweb worker threads"},
+     1024, S_GATEWAY | S_EDGE | S_UP, "N",
+     "civetweb worker threads; a gateway's threads for queries"},
+    {"--http-event-threads", NULL, "http/event_threads", S_INT,
+     S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
+     "a gateway's HTTP event threads (each serves many connections)"},
     {"--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
      S_EDGE | S_UP, "DIR", "static pages served over HTTP"},
     {"--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
@@ -527,6 +531,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;
+    config->http_event_threads = 1;
     snprintf (config->web_root, sizeof config->web_root, "%s%sweb",
               share_dir ? share_dir : "", share_dir ? "/" : "");
     if (up && share_dir)
@@ -654,6 +659,7 @@ s_test_defaults (void)
     bus_config_defaults (&config, BUS_ROLE_GATEWAY, NULL);
     assert (streq (config.http_listen, "127.0.0.1"));
     assert (config.http_port == 8080 && config.http_threads == 64);
+    assert (config.http_event_threads == 1);
     assert (config.ack_timeout_ms == 3000);
     char name[BUS_NAME_MAX];
     snprintf (name, sizeof name, "gw-%d", (int) getpid ());
@@ -700,10 +706,12 @@ s_test_flags (void)
     assert (config.verbose);
 
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--listen", "0.0.0.0",
-                       "--ack-timeout-ms=600000", NULL);
+                       "--ack-timeout-ms=600000", "--http-event-threads", "4",
+                       NULL);
     assert (rc == 0);
     assert (streq (config.http_listen, "0.0.0.0"));
     assert (config.ack_timeout_ms == 600000);
+    assert (config.http_event_threads == 4);
 
     //  the last of a repeated flag wins
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--ring=20", "--ring=30",
@@ -751,6 +759,13 @@ s_test_flag_errors (bool verbose)
     s_test_error (rc, err, "--ring", "from 16 to 10000000", verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-threads=3", NULL);
     s_test_error (rc, err, "--http-threads", "from 4 to 1024", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--http-event-threads=0",
+                       NULL);
+    s_test_error (rc, err, "--http-event-threads", "from 1 to 64", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-event-threads=2",
+                       NULL);
+    s_test_error (rc, err, "--http-event-threads", "does not apply to 'up'",
+                  verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--http-port=80", NULL);
     s_test_error (rc, err, "--http-port", "does not apply to 'writer'",
                   verbose);

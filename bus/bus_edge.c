@@ -587,14 +587,13 @@ s_actor (zsock_t *pipe, void *args)
 //  tables, or one if it asks with ?table=.  0 with table set, or an error
 //  code for bus_auth_refuse.
 static int
-s_ws_room (bus_edge_t *self, const struct mg_connection *conn, char *table)
+s_ws_room (bus_edge_t *self, bus_req_t *req, char *table)
 {
     bus_claims_t claims;
-    int rc = bus_auth_check (self->auth, conn, &claims);
+    int rc = bus_auth_check (self->auth, req, &claims);
     if (rc != 0)
         return rc;
-    int len = bus_http_query ((struct mg_connection *) conn, "table", table,
-                              BUS_TABLE_MAX);
+    int len = bus_req_query (req, "table", table, BUS_TABLE_MAX);
     if (len == -2 || (len >= 0 && !bus_valid_table (table)))
         return BUS_ERR_FORBIDDEN;
     if (len < 0)
@@ -617,13 +616,13 @@ s_full (bus_edge_t *self)
 
 //  A full edge answers the upgrade with 503, before the handshake.
 static int
-s_refuse_full (struct mg_connection *conn, bus_edge_t *self)
+s_refuse_full (bus_req_t *req, bus_edge_t *self)
 {
     char why[128];
     snprintf (why, sizeof why,
               "this edge serves %d browsers at once (edge/max_clients): "
               "try again later or another edge", self->config.max_clients);
-    bus_http_send_error (conn, 503, "edge_full", why, NULL);
+    bus_req_send_error (req, 503, "edge_full", why, NULL);
     return 1;
 }
 
@@ -676,23 +675,24 @@ static int
 s_ws_connect (const struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_http_req_t req;
+    bus_http_req_init (&req, (struct mg_connection *) conn);
     char table[BUS_TABLE_MAX];
-    int rc = s_ws_room (self, conn, table);
+    int rc = s_ws_room (self, &req.req, table);
     if (rc != 0) {
-        bus_auth_refuse ((struct mg_connection *) conn, rc,
-                         "this token may not watch that table");
+        bus_auth_refuse (&req.req, rc, "this token may not watch that table");
         return 1;
     }
-    return s_full (self) ? s_refuse_full ((struct mg_connection *) conn, self)
-                         : 0;
+    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
 }
 
 static int
 s_seed_connect (const struct mg_connection *conn, void *cbdata)
 {
     bus_edge_t *self = (bus_edge_t *) cbdata;
-    return s_full (self) ? s_refuse_full ((struct mg_connection *) conn, self)
-                         : 0;
+    bus_http_req_t req;
+    bus_http_req_init (&req, (struct mg_connection *) conn);
+    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -700,10 +700,12 @@ s_seed_connect (const struct mg_connection *conn, void *cbdata)
 static int
 s_resume_from (struct mg_connection *conn, uint64_t *after)
 {
+    bus_http_req_t req;
+    bus_http_req_init (&req, conn);
     char value[32];
-    if (bus_http_query (conn, "resume_from", value, sizeof value) < 0)
+    if (bus_req_query (&req.req, "resume_from", value, sizeof value) < 0)
         return -1;
-    return bus_http_parse_u64 (value, 0, UINT64_MAX, after);
+    return bus_req_parse_u64 (value, 0, UINT64_MAX, after);
 }
 
 static void
@@ -798,7 +800,9 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     bus_edge_t *self = (bus_edge_t *) cbdata;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
-    if (s_ws_room (self, conn, table) != 0) {
+    bus_http_req_t req;
+    bus_http_req_init (&req, conn);
+    if (s_ws_room (self, &req.req, table) != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
         s_ws_end (conn, S_CLOSE_POLICY, "token no longer valid: get a new one");
         return;

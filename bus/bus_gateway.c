@@ -457,7 +457,7 @@ s_menu_unknown (bus_gateway_t *self, const bus_line_t *lines, uint32_t count,
 
 int
 bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
-                         uint32_t count, bool with_items,
+                         uint32_t count, bool with_items, bool may_fetch,
                          bus_json_error_t *error)
 {
     const char *prefix = with_items ? "items" : "";
@@ -467,6 +467,8 @@ bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
     pthread_mutex_unlock (&self->menu_lock);
     if (rc == 0)
         return 0;
+    if (!may_fetch)
+        return BUS_ERR_UNAVAILABLE;
     s_menu_refresh (self);
     pthread_mutex_lock (&self->menu_lock);
     rc = self->menu ? s_menu_unknown (self, lines, count, prefix, error) : 0;

@@ -1,21 +1,28 @@
-/*  bus_http.c — civetweb server setup and request/response helpers.  */
+/*  bus_http.c — the civetweb server: setup, routes, requests as bus_req_t.  */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include <assert.h>
 #include <czmq.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
-#include "orderbus/bus_json.h"
+
+//  A route's handler; the server's user data is the list of them
+typedef struct s_route {
+    bus_req_fn *fn;
+    void *arg;
+    struct s_route *next;
+} s_route_t;
 
 /*  civetweb reports its own problems here; route them into our log.  */
 static int
@@ -155,14 +162,21 @@ bus_http_start (const bus_config_t *config, bool edge, char *err,
     callbacks.log_message = s_log_message;
     if (config->role == BUS_ROLE_EDGE)
         callbacks.init_thread = s_init_thread;
-    struct mg_init_data init = {&callbacks, NULL, options};
+    s_route_t **routes = calloc (1, sizeof *routes);
+    if (!routes) {
+        snprintf (err, err_cap, "out of memory");
+        return NULL;
+    }
+    struct mg_init_data init = {&callbacks, routes, options};
     char text[256] = "";
     unsigned code = 0;
     struct mg_error_data error = {&code, text, sizeof text};
     struct mg_context *ctx = mg_start2 (&init, &error);
-    if (!ctx)
+    if (!ctx) {
         snprintf (err, err_cap, "cannot start HTTP server on %s: %s", ports,
                   text[0] ? text : "unknown error");
+        free (routes);
+    }
     return ctx;
 }
 
@@ -170,93 +184,31 @@ void
 bus_http_stop (struct mg_context **ctx_p)
 {
     if (ctx_p && *ctx_p) {
+        s_route_t **routes = (s_route_t **) mg_get_user_data (*ctx_p);
         mg_stop (*ctx_p);
+        while (*routes) {
+            s_route_t *next = (*routes)->next;
+            free (*routes);
+            *routes = next;
+        }
+        free (routes);
         *ctx_p = NULL;
     }
 }
 
-//  Room kept in front of a response's body for its status line and
-//  headers; extra headers are a few short lines (Location, Retry-After)
-#define S_HEAD_MAX 512
+//  ---------------------------------------------------------------------
+//  Requests: a civetweb connection as a bus_req_t
 
-//  Reals (only the seed-compatible API has any) get 15 digits, so that a
-//  price of 18.99 reads 18.99 and not 18.989999999999998
-#define S_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (15))
+static const char *
+s_header (bus_req_t *req, const char *name)
+{
+    return mg_get_header (((bus_http_req_t *) req)->conn, name);
+}
 
 static int
-s_head (char head[S_HEAD_MAX], struct mg_connection *conn, int status,
-        size_t len, const char *extra_headers)
+s_body (bus_req_t *req, size_t max, char **body, size_t *len)
 {
-    return snprintf (head, S_HEAD_MAX,
-                     "HTTP/1.1 %d %s\r\n"
-                     "Content-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\n"
-                     "%s\r\n",
-                     status, mg_get_response_code_text (conn, status), len,
-                     extra_headers ? extra_headers : "");
-}
-
-int
-bus_http_send_body (struct mg_connection *conn, int status,
-                    bus_http_body_fn *body_fn, const void *arg,
-                    const char *extra_headers)
-{
-    //  The body is written behind room for the headers, which are then
-    //  put in front of it, so the response goes out in one write with no
-    //  copy of the body: and a process killed in between cannot leave a
-    //  status line without its body.  Most bodies fit on the stack.
-    char stack[8192], *heap = NULL;
-    char *text = stack + S_HEAD_MAX;
-    size_t room = sizeof stack - S_HEAD_MAX;
-    size_t len = body_fn (arg, text, room);
-    if (len > room) {
-        heap = malloc (S_HEAD_MAX + len);
-        text = heap ? heap + S_HEAD_MAX : text;
-        len = heap ? body_fn (arg, text, len) : 0;
-    }
-    char head[S_HEAD_MAX];
-    int head_len = s_head (head, conn, status, len, extra_headers);
-    if (head_len < 0 || head_len >= S_HEAD_MAX) {
-        zsys_error ("http: extra headers too long, not sent: %.60s",
-                    extra_headers);
-        head_len = s_head (head, conn, status, len, "");
-    }
-    memcpy (text - head_len, head, (size_t) head_len);
-    mg_write (conn, text - head_len, (size_t) head_len + len);
-    free (heap);
-    return status;
-}
-
-static size_t
-s_dump (const void *body, char *buf, size_t cap)
-{
-    return body ? json_dumpb ((const json_t *) body, buf, cap, S_DUMP_FLAGS)
-                : 0;
-}
-
-int
-bus_http_send_json (struct mg_connection *conn, int status,
-                    const json_t *body, const char *extra_headers)
-{
-    return bus_http_send_body (conn, status, s_dump, body, extra_headers);
-}
-
-int
-bus_http_send_error (struct mg_connection *conn, int status,
-                     const char *code, const char *message,
-                     const char *field)
-{
-    json_t *body = bus_json_error (code, message, field);
-    bus_http_send_json (conn, status, body, NULL);
-    json_decref (body);
-    return status;
-}
-
-int
-bus_http_read_body (struct mg_connection *conn, size_t max, char **body,
-                    size_t *len)
-{
+    struct mg_connection *conn = ((bus_http_req_t *) req)->conn;
     const struct mg_request_info *info = mg_get_request_info (conn);
     if (info->content_length > (long long) max)
         return BUS_ERR_TOO_BIG;
@@ -290,67 +242,113 @@ bus_http_read_body (struct mg_connection *conn, size_t max, char **body,
     return 0;
 }
 
-bool
-bus_http_is_json (struct mg_connection *conn)
+//  The head goes in the room in front of the body, and the response out
+//  in one write: a process killed in between cannot leave a status line
+//  without its body.  An answer made on another thread (from an ack) is
+//  copied and handed to the connection's own thread, which writes it:
+//  a client that does not read must not hold up the thread that answers.
+static void
+s_answer (bus_req_t *req, int status, const char *headers, char *body,
+          size_t len)
 {
-    const char *type = mg_get_header (conn, "Content-Type");
-    if (!type)
-        return false;
-    size_t n = strlen ("application/json");
-    return strncasecmp (type, "application/json", n) == 0
-           && (type[n] == '\0' || type[n] == ';' || type[n] == ' ');
-}
-
-int
-bus_http_query (struct mg_connection *conn, const char *name, char *buf,
-                size_t cap)
-{
-    const char *query = mg_get_request_info (conn)->query_string;
-    if (!query)
-        return -1;
-    return mg_get_var (query, strlen (query), name, buf, cap);
-}
-
-int
-bus_http_parse_u64 (const char *text, uint64_t min, uint64_t max,
-                    uint64_t *value)
-{
-    if (!text || *text < '0' || *text > '9')
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno || *end || v < min || v > max)
-        return -1;
-    *value = v;
-    return 0;
-}
-
-static bool
-s_allowed (const char *name, size_t len, const char *const *allowed)
-{
-    for (; *allowed; allowed++)
-        if (strlen (*allowed) == len && memcmp (*allowed, name, len) == 0)
-            return true;
-    return false;
-}
-
-int
-bus_http_query_check (struct mg_connection *conn, const char *const *allowed,
-                      char *bad, size_t bad_cap)
-{
-    const char *query = mg_get_request_info (conn)->query_string;
-    while (query && *query) {
-        size_t len = strcspn (query, "=&");
-        if (!s_allowed (query, len, allowed)) {
-            snprintf (bad, bad_cap, "%.*s", (int) len, query);
-            return -1;
-        }
-        query += strcspn (query, "&");
-        if (*query == '&')
-            query++;
+    bus_http_req_t *self = (bus_http_req_t *) req;
+    char *head = body - BUS_REQ_HEAD_MAX;
+    int head_len = snprintf (head, BUS_REQ_HEAD_MAX,
+                             "HTTP/1.1 %d %s\r\n"
+                             "Content-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n"
+                             "Cache-Control: no-store\r\n"
+                             "%s\r\n",
+                             status, mg_get_response_code_text (self->conn, status),
+                             len, headers);
+    assert (head_len > 0 && head_len < BUS_REQ_HEAD_MAX);   //  bus_req bounds
+    char *text = body - head_len;
+    memmove (text, head, (size_t) head_len);
+    size_t size = (size_t) head_len + len;
+    self->status = status;
+    if (pthread_equal (pthread_self (), self->thread)) {
+        mg_write (self->conn, text, size);
+        self->written = true;
+        return;
     }
-    return 0;
+    self->late = malloc (size);
+    if (self->late)
+        memcpy (self->late, text, size);
+    self->late_len = self->late ? size : 0;
+    sem_post (&self->answered);   //  the last touch: *self may go after
+}
+
+static void
+s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
+{
+    fn (req, arg);   //  not reached: a civetweb thread may always block
+}
+
+static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
+
+void
+bus_http_req_init (bus_http_req_t *self, struct mg_connection *conn)
+{
+    const struct mg_request_info *info = mg_get_request_info (conn);
+    memset (self, 0, sizeof *self);
+    self->req.server = &s_server;
+    self->req.method = info->request_method;
+    self->req.path = info->local_uri;
+    self->req.query = info->query_string;
+    self->req.may_block = true;
+    self->conn = conn;
+    self->thread = pthread_self ();
+}
+
+//  ---------------------------------------------------------------------
+//  Routes
+
+//  A route's handler, and the wait for an answer it leaves for later.
+//  If that never comes (out of memory), the client gets no answer; civetweb
+//  then closes the connection.
+static int
+s_serve (struct mg_connection *conn, void *cbdata)
+{
+    s_route_t *route = (s_route_t *) cbdata;
+    bus_http_req_t req;
+    bus_http_req_init (&req, conn);
+    sem_init (&req.answered, 0, 0);
+    if (route->fn (&req.req, route->arg) == 0 && !req.written) {
+        while (sem_wait (&req.answered) != 0 && errno == EINTR)
+            ;
+        if (req.late)
+            mg_write (conn, req.late, req.late_len);
+        free (req.late);
+    }
+    sem_destroy (&req.answered);
+    return req.status ? req.status : 500;
+}
+
+//  The routes' records live as long as the server: they hang off its
+//  user data, and bus_http_stop frees them.
+static void
+s_route_add (void *server, const char *uri, bool quick, bus_req_fn *fn,
+             void *arg)
+{
+    (void) quick;   //  every civetweb thread may block
+    struct mg_context *ctx = (struct mg_context *) server;
+    s_route_t **routes = (s_route_t **) mg_get_user_data (ctx);
+    s_route_t *route = calloc (1, sizeof *route);
+    if (!route) {
+        zsys_error ("http: out of memory: route %s not served", uri);
+        return;
+    }
+    route->fn = fn;
+    route->arg = arg;
+    route->next = *routes;
+    *routes = route;
+    mg_set_request_handler (ctx, uri, s_serve, route);
+}
+
+bus_req_router_t
+bus_http_router (struct mg_context *ctx)
+{
+    return (bus_req_router_t) {s_route_add, ctx};
 }
 
 //  The port and printable address of a socket address, 0 if not IP.

@@ -9,6 +9,7 @@
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_http.h"
+#include "orderbus/bus_mhd.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_writer.h"
 
@@ -16,7 +17,8 @@ typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
     bus_auth_t *auth;
-    struct mg_context *http;
+    struct mg_context *http;     //  civetweb: an edge's, or up's
+    bus_mhd_t *mhd;              //  libmicrohttpd: a gateway node's
     bus_gateway_t *gateway;
     bus_api_t *api;
     bus_compat_t *compat;    //  the seed systems' routes, when compat is on
@@ -30,9 +32,9 @@ s_has (const s_node_t *node, bus_role_t role)
 }
 
 static int
-s_handle_health (struct mg_connection *conn, void *cbdata)
+s_handle_health (bus_req_t *req, void *arg)
 {
-    s_node_t *node = (s_node_t *) cbdata;
+    s_node_t *node = (s_node_t *) arg;
     bool ok = true, part_ok;
     json_t *body = json_pack ("{s:s}", "role", bus_role_name (node->config->role));
     if (node->gateway) {
@@ -45,9 +47,66 @@ s_handle_health (struct mg_connection *conn, void *cbdata)
         ok = ok && part_ok;
     }
     json_object_set_new (body, "status", json_string (ok ? "ok" : "unavailable"));
-    int status = bus_http_send_json (conn, ok ? 200 : 503, body, NULL);
+    int status = bus_req_send_json (req, ok ? 200 : 503, body, NULL);
     json_decref (body);
     return status;
+}
+
+//  The gateway's routes on router's server (up has them too).  0, or -1
+//  with err set.
+static int
+s_routes (s_node_t *node, bus_req_router_t router, char *err, size_t err_cap)
+{
+    const bus_config_t *config = node->config;
+    if (s_has (node, BUS_ROLE_GATEWAY)) {
+        node->gateway = bus_gateway_new (config, err, err_cap);
+        if (!node->gateway)
+            return -1;
+        node->api = bus_api_new (node->gateway, node->auth, router);
+        if (config->compat)
+            node->compat = bus_compat_new (node->gateway, node->auth, router);
+        if (!node->api || (config->compat && !node->compat)) {
+            snprintf (err, err_cap, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  A gateway node serves with libmicrohttpd, its routes in place before
+//  the first connection.
+static int
+s_start_gateway (s_node_t *node, char *err, size_t err_cap)
+{
+    node->mhd = bus_mhd_new (node->config);
+    if (!node->mhd) {
+        snprintf (err, err_cap, "out of memory");
+        return -1;
+    }
+    bus_req_router_t router = bus_mhd_router (node->mhd);
+    if (s_routes (node, router, err, err_cap) != 0)
+        return -1;
+    router.add (router.server, "/healthz", true, s_handle_health, node);
+    return bus_mhd_start (node->mhd, err, err_cap);
+}
+
+//  An edge, or up, serves with civetweb (pages and WebSockets, and up's
+//  API on the same port).  /healthz comes last: until it is there, the
+//  node is not ready.
+static int
+s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
+{
+    const bus_config_t *config = node->config;
+    node->http = bus_http_start (config, true, err, err_cap);
+    if (!node->http)
+        return -1;
+    bus_req_router_t router = bus_http_router (node->http);
+    if (s_routes (node, router, err, err_cap) != 0
+        || !(node->edge = bus_edge_new (config, node->auth, node->http, err,
+                                        err_cap)))
+        return -1;
+    router.add (router.server, "/healthz", true, s_handle_health, node);
+    return 0;
 }
 
 static int
@@ -62,34 +121,20 @@ s_start (s_node_t *node, char *err, size_t err_cap)
     node->auth = bus_auth_new (config->secret_file, err, err_cap);
     if (!node->auth)
         return -1;
-    node->http = bus_http_start (config, config->role != BUS_ROLE_GATEWAY, err,
-                                 err_cap);
-    if (!node->http)
-        return -1;
-    if (s_has (node, BUS_ROLE_GATEWAY)) {
-        node->gateway = bus_gateway_new (config, err, err_cap);
-        if (!node->gateway)
-            return -1;
-        node->api = bus_api_new (node->gateway, node->auth, node->http);
-        if (config->compat)
-            node->compat = bus_compat_new (node->gateway, node->auth, node->http);
-        if (!node->api || (config->compat && !node->compat)) {
-            snprintf (err, err_cap, "out of memory");
-            return -1;
-        }
-    }
-    if (s_has (node, BUS_ROLE_EDGE)
-        && !(node->edge = bus_edge_new (config, node->auth, node->http, err,
-                                        err_cap)))
-        return -1;
-    mg_set_request_handler (node->http, "/healthz", s_handle_health, node);
-    return 0;
+    return config->role == BUS_ROLE_GATEWAY
+               ? s_start_gateway (node, err, err_cap)
+               : s_start_civetweb (node, err, err_cap);
 }
 
-//  The server goes first: its handlers use the gateway and the edge.
+//  The server goes first: its handlers use the gateway and the edge.  A
+//  gateway node's waits for the answers to commands still out, which the
+//  gateway gives by their deadline.
 static void
 s_stop (s_node_t *node)
 {
+    //  A request on a query thread may wait for the writer twice (a menu
+    //  fetch, then its command), each at most ack_timeout_ms
+    bus_mhd_destroy (&node->mhd, 2 * node->config->ack_timeout_ms + 1000);
     bus_http_stop (&node->http);
     bus_edge_destroy (&node->edge);
     bus_compat_destroy (&node->compat);
@@ -167,7 +212,7 @@ bus_node_run (const bus_config_t *settings)
 {
     bus_config_t copy = *settings;
     bus_config_t *config = &copy;
-    s_node_t node = {config, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    s_node_t node = {.config = config};
     char err[512] = "";
     if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
         || s_start (&node, err, sizeof err) != 0) {

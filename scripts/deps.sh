@@ -9,7 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 packages=(build-essential cmake pkg-config curl
           libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
-          libcivetweb-dev libjansson-dev libsodium-dev libjemalloc-dev)
+          libcivetweb-dev libmicrohttpd-dev libjansson-dev libsodium-dev
+          libjemalloc-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   packages+=(python3-requests python3-websockets)   # seed-style API client

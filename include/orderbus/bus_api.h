@@ -30,9 +30,9 @@
 #ifndef BUS_API_H_INCLUDED
 #define BUS_API_H_INCLUDED
 
-#include <civetweb.h>
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_gateway.h"
+#include "orderbus/bus_req.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,11 +40,11 @@ extern "C" {
 
 typedef struct _bus_api_t bus_api_t;
 
-/*  Register the routes on http, served by gateway, with callers checked
-    by auth (all borrowed: stop the server before destroying any).  NULL
-    if out of memory.  */
+/*  Put the routes on router's server, served by gateway, with callers
+    checked by auth (all borrowed: stop the server before destroying
+    any).  NULL if out of memory.  */
 bus_api_t *bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth,
-                        struct mg_context *http);
+                        bus_req_router_t router);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_api_destroy (bus_api_t **self_p);

@@ -10,7 +10,7 @@
 #ifndef BUS_AUTH_H_INCLUDED
 #define BUS_AUTH_H_INCLUDED
 
-#include <civetweb.h>
+#include "orderbus/bus_req.h"
 #include "orderbus/bus_token.h"
 
 #ifdef __cplusplus
@@ -26,14 +26,13 @@ bus_auth_t *bus_auth_new (const char *secret_file, char *err, size_t err_cap);
 /*  NULL-safe; nulls *self_p.  */
 void bus_auth_destroy (bus_auth_t **self_p);
 
-/*  The claims of conn's token: 0, or BUS_ERR_UNAUTHORIZED (missing or
+/*  The claims of req's token: 0, or BUS_ERR_UNAUTHORIZED (missing or
     not ours) or BUS_ERR_EXPIRED.  */
-int bus_auth_check (bus_auth_t *self, const struct mg_connection *conn,
-                    bus_claims_t *claims);
+int bus_auth_check (bus_auth_t *self, bus_req_t *req, bus_claims_t *claims);
 
 /*  Send the 401 or 403 for rc (from bus_auth_check or a bus_token_allows_*)
     with a JSON body that says what to do.  Returns the status.  */
-int bus_auth_refuse (struct mg_connection *conn, int rc, const char *why);
+int bus_auth_refuse (bus_req_t *req, int rc, const char *why);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,9 @@
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
-          threads = 64                  civetweb worker threads, 4..1024
+          threads = 64                  civetweb worker threads; a gateway's
+                                        threads for queries, 4..1024
+          event_threads = 1             a gateway's event threads, 1..64
           web = <source>/web            static pages (edge, up)
       gateway
           name = gw-<pid>               ack topic of this gateway: unique per writer
@@ -44,7 +46,8 @@
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
-      --listen ADDR  --http-port N  --http-threads N  --web DIR  --name NAME
+      --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
+      --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
       --ws-ping-ms N  --max-clients N  --senders N  --secret-file FILE  --table-rate N  --table-burst N
       --compat 0|1  --open-menu 0|1  -v/--verbose  -h/--help
@@ -86,6 +89,7 @@ typedef struct {
     char http_listen[64];
     int http_port;
     int http_threads;
+    int http_event_threads;
     char web_root[BUS_PATH_MAX];
     char name[BUS_NAME_MAX];
     int ack_timeout_ms;

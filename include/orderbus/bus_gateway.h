@@ -69,12 +69,13 @@ json_t *bus_gateway_menu (bus_gateway_t *self, uint64_t *version);
 /*  Check the lines' item and modifier ids against the gateway's copy of
     the menu, so an unknown one costs no trip to the writer (which checks
     again: the copy may be stale).  The copy is refetched only when it
-    does not know an id.  0, or BUS_ERR_UNKNOWN_ITEM / BUS_ERR_INVALID with
-    *error naming the field (paths as "items[i]..." when with_items, else
-    the line's own fields).  Without any menu the check is left to the
-    writer.  */
+    does not know an id, and only if may_fetch (else that is
+    BUS_ERR_UNAVAILABLE: ask again where the caller may wait).  0, or
+    BUS_ERR_UNKNOWN_ITEM / BUS_ERR_INVALID with *error naming the field
+    (paths as "items[i]..." when with_items, else the line's own fields).
+    Without any menu the check is left to the writer.  */
 int bus_gateway_check_lines (bus_gateway_t *self, const bus_line_t *lines,
-                             uint32_t count, bool with_items,
+                             uint32_t count, bool with_items, bool may_fetch,
                              bus_json_error_t *error);
 
 /*  New JSON object with the gateway's and the writer's counters

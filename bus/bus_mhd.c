@@ -1,0 +1,595 @@
+/*  bus_mhd.c — libmicrohttpd serving bus_req.h routes, event-driven.
+
+    Each connection has one record (its socket context), reused by its
+    requests: libmicrohttpd serves a connection's requests one after the
+    other.  A request's life: its route is found when its headers are in,
+    its body is gathered, then the handler runs (on the event thread when
+    the route is quick, else on a pool thread); the connection is
+    suspended unless the answer is already there, and the answer, from
+    whatever thread makes it, resumes it.  */
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <czmq.h>
+#include <microhttpd.h>
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_mhd.h"
+
+#define S_ROUTES_MAX 16
+#define S_CONNECTIONS_MAX 10000   //  open connections, at most
+#define S_FILES_SPARE 128         //  descriptors kept for ZeroMQ and logs
+
+typedef struct {
+    char uri[64];            //  without a trailing '$'
+    bool exact;              //  the uri was "...$": no "/..." below it
+    bool quick;
+    bus_req_fn *fn;
+    void *arg;
+} s_route_t;
+
+//  A connection's request
+typedef struct s_req {
+    bus_req_t req;           //  first: a s_req_t * is a bus_req_t *
+    bus_mhd_t *server;
+    struct MHD_Connection *conn;
+    const s_route_t *route;  //  NULL: no such route
+    char *query;             //  raw query string, or NULL
+    char *body;              //  as gathered
+    size_t body_len;
+    bool too_big;            //  the body ran past BUS_REQ_BODY_MAX
+    bool started;            //  the handler has been called
+    bool queued;             //  its answer is with libmicrohttpd
+    pthread_mutex_t lock;    //  guards what follows, with answer threads
+    bool suspended;
+    bool answered;
+    int status;
+    struct MHD_Response *response;   //  NULL with answered: out of memory
+    //  Deferred to the pool
+    bus_req_fn *later_fn;
+    void *later_arg;
+    struct s_req *next;
+} s_req_t;
+
+struct _bus_mhd_t {
+    bus_config_t config;
+    struct MHD_Daemon *daemon;
+    MHD_socket listener;     //  ours to close once quiesced
+    s_route_t routes[S_ROUTES_MAX];
+    int route_count;
+    atomic_int pending;      //  handlers called, answers not yet queued
+    atomic_bool stopping;
+    //  The pool, for handlers that block
+    pthread_t *pool;
+    int pool_size;
+    pthread_mutex_t queue_lock;
+    pthread_cond_t queue_ready;
+    s_req_t *queue_head, *queue_tail;
+    bool pool_stop;
+};
+
+//  ---------------------------------------------------------------------
+//  Routes
+
+static void
+s_route_add (void *server, const char *uri, bool quick, bus_req_fn *fn,
+             void *arg)
+{
+    bus_mhd_t *self = (bus_mhd_t *) server;
+    size_t len = strlen (uri);
+    bool exact = len > 0 && uri[len - 1] == '$';
+    if (self->route_count == S_ROUTES_MAX
+        || len - exact >= sizeof self->routes[0].uri) {
+        zsys_error ("http: cannot add route %s", uri);
+        return;
+    }
+    s_route_t *route = &self->routes[self->route_count++];
+    snprintf (route->uri, sizeof route->uri, "%.*s", (int) (len - exact), uri);
+    route->exact = exact;
+    route->quick = quick;
+    route->fn = fn;
+    route->arg = arg;
+}
+
+bus_req_router_t
+bus_mhd_router (bus_mhd_t *self)
+{
+    return (bus_req_router_t) {s_route_add, self};
+}
+
+//  As civetweb picks: a plain uri that equals the path, then the longest
+//  plain uri the path continues with '/', then a '$' uri that equals it.
+static const s_route_t *
+s_route_find (bus_mhd_t *self, const char *path)
+{
+    const s_route_t *prefix = NULL, *pattern = NULL;
+    for (int i = 0; i < self->route_count; i++) {
+        const s_route_t *route = &self->routes[i];
+        size_t len = strlen (route->uri);
+        if (streq (route->uri, path)) {
+            if (!route->exact)
+                return route;
+            pattern = route;
+        }
+        else if (!route->exact && strncmp (route->uri, path, len) == 0
+                 && path[len] == '/'
+                 && (!prefix || strlen (prefix->uri) < len))
+            prefix = route;
+    }
+    return prefix ? prefix : pattern;
+}
+
+//  ---------------------------------------------------------------------
+//  Requests
+
+static const char *
+s_header (bus_req_t *req, const char *name)
+{
+    return MHD_lookup_connection_value (((s_req_t *) req)->conn,
+                                        MHD_HEADER_KIND, name);
+}
+
+static int
+s_body (bus_req_t *req, size_t max, char **body, size_t *len)
+{
+    s_req_t *self = (s_req_t *) req;
+    if (self->too_big || self->body_len > max)
+        return BUS_ERR_TOO_BIG;
+    *body = self->body ? self->body : strdup ("");
+    *len = self->body_len;
+    self->body = NULL;
+    self->body_len = 0;
+    return *body ? 0 : BUS_ERR_NOMEM;
+}
+
+//  Gather a piece of the body; past the limit it is only counted.
+static void
+s_body_add (s_req_t *self, const char *data, size_t size)
+{
+    if (self->too_big || self->body_len + size > BUS_REQ_BODY_MAX) {
+        self->too_big = true;
+        return;
+    }
+    char *body = realloc (self->body, self->body_len + size + 1);
+    if (!body) {
+        self->too_big = true;   //  as good an answer as any: 413
+        return;
+    }
+    memcpy (body + self->body_len, data, size);
+    self->body = body;
+    self->body_len += size;
+    body[self->body_len] = '\0';
+}
+
+//  Our extra header lines ("Name: value\r\n"...) onto response.  False if
+//  out of memory.
+static bool
+s_add_headers (struct MHD_Response *response, const char *lines)
+{
+    while (*lines) {
+        size_t line = strcspn (lines, "\r\n");
+        const char *colon = memchr (lines, ':', line);
+        if (colon) {
+            char name[64], value[448];
+            snprintf (name, sizeof name, "%.*s", (int) (colon - lines), lines);
+            const char *v = colon + 1 + (colon[1] == ' ');
+            snprintf (value, sizeof value, "%.*s", (int) (lines + line - v), v);
+            if (MHD_add_response_header (response, name, value) != MHD_YES)
+                return false;
+        }
+        lines += line;
+        lines += strspn (lines, "\r\n");
+    }
+    return true;
+}
+
+static struct MHD_Response *
+s_response (const char *headers, const char *body, size_t len)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        len, (void *) body, MHD_RESPMEM_MUST_COPY);
+    if (response
+        && (MHD_add_response_header (response, "Content-Type",
+                                     "application/json") != MHD_YES
+            || MHD_add_response_header (response, "Cache-Control",
+                                        "no-store") != MHD_YES
+            || !s_add_headers (response, headers))) {
+        MHD_destroy_response (response);
+        response = NULL;
+    }
+    return response;
+}
+
+//  From any thread.  The answer is kept with the request; a suspended
+//  connection is resumed, and its event thread queues it.
+static void
+s_answer (bus_req_t *req, int status, const char *headers, char *body,
+          size_t len)
+{
+    s_req_t *self = (s_req_t *) req;
+    struct MHD_Response *response = s_response (headers, body, len);
+    if (!response)
+        zsys_error ("http: out of memory: %s %s gets no answer",
+                    self->req.method, self->req.path);
+    pthread_mutex_lock (&self->lock);
+    self->response = response;
+    self->status = status;
+    self->answered = true;
+    bool resume = self->suspended;
+    self->suspended = false;
+    pthread_mutex_unlock (&self->lock);
+    if (resume)
+        MHD_resume_connection (self->conn);
+}
+
+static void
+s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
+{
+    s_req_t *self = (s_req_t *) req;
+    bus_mhd_t *server = self->server;
+    self->later_fn = fn;
+    self->later_arg = arg;
+    self->next = NULL;
+    pthread_mutex_lock (&server->queue_lock);
+    if (server->queue_tail)
+        server->queue_tail->next = self;
+    else
+        server->queue_head = self;
+    server->queue_tail = self;
+    pthread_cond_signal (&server->queue_ready);
+    pthread_mutex_unlock (&server->queue_lock);
+}
+
+static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
+
+//  Queue the answer made for self.  MHD_NO (close the connection) when
+//  there is none to send.
+static enum MHD_Result
+s_queue (s_req_t *self)
+{
+    enum MHD_Result rc = self->response
+        ? MHD_queue_response (self->conn, (unsigned) self->status,
+                              self->response)
+        : MHD_NO;
+    if (self->response)
+        MHD_destroy_response (self->response);
+    self->response = NULL;
+    self->queued = true;
+    atomic_fetch_sub (&self->server->pending, 1);
+    return rc;
+}
+
+static int
+s_not_found (bus_req_t *req, void *arg)
+{
+    (void) arg;
+    return bus_req_send_error (req, 404, "not_found", "no such route; see "
+                               "docs/api.md", NULL);
+}
+
+static int
+s_shutting_down (bus_req_t *req, void *arg)
+{
+    (void) arg;
+    return bus_req_send_error (req, 503, "unavailable", "the gateway is "
+                               "shutting down; retry on another", NULL);
+}
+
+//  Call the handler here or on the pool; then queue its answer, or wait
+//  for it with the connection suspended.
+static enum MHD_Result
+s_start (s_req_t *self)
+{
+    self->started = true;
+    atomic_fetch_add (&self->server->pending, 1);
+    const s_route_t *route = self->route;
+    if (atomic_load (&self->server->stopping))
+        s_shutting_down (&self->req, NULL);
+    else if (!route)
+        s_not_found (&self->req, NULL);
+    else if (route->quick)
+        route->fn (&self->req, route->arg);
+    else
+        s_defer (&self->req, route->fn, route->arg);
+    pthread_mutex_lock (&self->lock);
+    bool answered = self->answered;
+    if (!answered) {
+        self->suspended = true;
+        MHD_suspend_connection (self->conn);
+    }
+    pthread_mutex_unlock (&self->lock);
+    return answered ? s_queue (self) : MHD_YES;
+}
+
+//  libmicrohttpd calls this when the headers are in, for each piece of
+//  the body, once the body is in, and again after a resume.
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *conn, const char *url,
+          const char *method, const char *version, const char *upload_data,
+          size_t *upload_size, void **con_cls)
+{
+    (void) cls, (void) version;
+    s_req_t *self = (s_req_t *) *con_cls;
+    if (!self)
+        return MHD_NO;
+    if (!self->req.method) {   //  the headers are in
+        self->req.method = method;
+        self->req.path = url;
+        self->route = s_route_find (self->server, url);
+        //  A body announced too big is refused now, not waited for
+        const char *length = MHD_lookup_connection_value (
+            conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        self->too_big = length && strtoull (length, NULL, 10) > BUS_REQ_BODY_MAX;
+        return self->too_big ? s_start (self) : MHD_YES;
+    }
+    if (*upload_size) {
+        if (!self->started)
+            s_body_add (self, upload_data, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (!self->started)
+        return s_start (self);
+    if (self->queued)
+        return MHD_YES;
+    return s_queue (self);   //  resumed: the answer is in
+}
+
+//  ---------------------------------------------------------------------
+//  Connections
+
+//  A new request on conn: its record, cleared, with the raw query string
+//  (libmicrohttpd hands handlers only the decoded parameters; the routes
+//  read the query as civetweb gives it).
+static void *
+s_request_begin (void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void) cls;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    s_req_t *self = info ? (s_req_t *) info->socket_context : NULL;
+    if (!self)
+        return NULL;
+    free (self->query);
+    free (self->body);
+    const char *query = strchr (uri, '?');
+    self->query = query ? strdup (query + 1) : NULL;
+    self->req.query = self->query;
+    self->req.method = NULL;
+    self->req.path = NULL;
+    self->req.may_block = false;
+    self->req.data = NULL;
+    self->route = NULL;
+    self->body = NULL;
+    self->body_len = 0;
+    self->too_big = false;
+    self->started = false;
+    self->queued = false;
+    self->answered = false;
+    self->suspended = false;
+    return (query && !self->query) ? NULL : self;
+}
+
+static void
+s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    bus_mhd_t *server = (bus_mhd_t *) cls;
+    s_req_t *self = (s_req_t *) *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        self = calloc (1, sizeof *self);
+        if (self) {
+            self->req.server = &s_server;
+            self->server = server;
+            self->conn = conn;
+            pthread_mutex_init (&self->lock, NULL);
+        }
+        *socket_context = self;
+    }
+    else if (self) {
+        free (self->query);
+        free (self->body);
+        pthread_mutex_destroy (&self->lock);
+        free (self);
+        *socket_context = NULL;
+    }
+}
+
+static void
+s_log (void *cls, const char *format, va_list args)
+{
+    (void) cls;
+    char text[256];
+    vsnprintf (text, sizeof text, format, args);
+    text[strcspn (text, "\n")] = '\0';
+    zsys_warning ("http: %s", text);
+}
+
+//  ---------------------------------------------------------------------
+//  The pool
+
+static void *
+s_pool_thread (void *arg)
+{
+    bus_mhd_t *self = (bus_mhd_t *) arg;
+    pthread_mutex_lock (&self->queue_lock);
+    while (true) {
+        while (!self->queue_head && !self->pool_stop)
+            pthread_cond_wait (&self->queue_ready, &self->queue_lock);
+        s_req_t *req = self->queue_head;
+        if (!req)
+            break;   //  stopping, and nothing left to run
+        self->queue_head = req->next;
+        if (!self->queue_head)
+            self->queue_tail = NULL;
+        pthread_mutex_unlock (&self->queue_lock);
+        req->req.may_block = true;
+        req->later_fn (&req->req, req->later_arg);
+        pthread_mutex_lock (&self->queue_lock);
+    }
+    pthread_mutex_unlock (&self->queue_lock);
+    return NULL;
+}
+
+static void
+s_pool_stop (bus_mhd_t *self)
+{
+    pthread_mutex_lock (&self->queue_lock);
+    self->pool_stop = true;
+    pthread_cond_broadcast (&self->queue_ready);
+    pthread_mutex_unlock (&self->queue_lock);
+    for (int i = 0; i < self->pool_size; i++)
+        pthread_join (self->pool[i], NULL);
+    self->pool_size = 0;
+}
+
+static int
+s_pool_start (bus_mhd_t *self, char *err, size_t err_cap)
+{
+    self->pool = calloc ((size_t) self->config.http_threads, sizeof *self->pool);
+    if (!self->pool) {
+        snprintf (err, err_cap, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < self->config.http_threads; i++) {
+        if (pthread_create (&self->pool[i], NULL, s_pool_thread, self) != 0) {
+            snprintf (err, err_cap, "cannot start HTTP pool thread %d of %d",
+                      i + 1, self->config.http_threads);
+            return -1;
+        }
+        self->pool_size++;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The server
+
+bus_mhd_t *
+bus_mhd_new (const bus_config_t *config)
+{
+    bus_mhd_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    pthread_mutex_init (&self->queue_lock, NULL);
+    pthread_cond_init (&self->queue_ready, NULL);
+    return self;
+}
+
+//  Connections the process has descriptors for, at most S_CONNECTIONS_MAX
+//  (libmicrohttpd would accept more and then fail on each).
+static unsigned
+s_connection_limit (void)
+{
+    struct rlimit limit;
+    rlim_t files = getrlimit (RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+    rlim_t room = files > 2 * S_FILES_SPARE ? files - S_FILES_SPARE : S_FILES_SPARE;
+    return room < S_CONNECTIONS_MAX ? (unsigned) room : S_CONNECTIONS_MAX;
+}
+
+//  config's listen address and port.  0, or -1 with err set.
+static int
+s_address (const bus_config_t *config, struct sockaddr_storage *addr,
+           char *err, size_t err_cap)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    char port[8];
+    snprintf (port, sizeof port, "%d", config->http_port);
+    int rc = getaddrinfo (config->http_listen, port, &hints, &found);
+    if (rc != 0 || found->ai_addrlen > sizeof *addr) {
+        snprintf (err, err_cap, "cannot listen on %s: not a numeric IP "
+                  "address (%s)", config->http_listen, gai_strerror (rc));
+        if (found)
+            freeaddrinfo (found);
+        return -1;
+    }
+    memcpy (addr, found->ai_addr, found->ai_addrlen);
+    freeaddrinfo (found);
+    return 0;
+}
+
+int
+bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
+{
+    struct sockaddr_storage addr;
+    if (s_address (&self->config, &addr, err, err_cap) != 0
+        || s_pool_start (self, err, err_cap) != 0)
+        return -1;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_USE_ERROR_LOG
+                     | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    //  One event thread is the daemon's own: a pool is for more than one
+    intptr_t events = self->config.http_event_threads;
+    struct MHD_OptionItem pool[] = {
+        {events > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, events, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    self->daemon = MHD_start_daemon (
+        flags, (uint16_t) self->config.http_port, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_ARRAY, pool,
+        //  a rush of reconnecting pads waits here instead of being dropped
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
+        //  keep-alive connections idle this long are closed (as civetweb)
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+        MHD_OPTION_URI_LOG_CALLBACK, s_request_begin, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        snprintf (err, err_cap, "cannot start HTTP server on %s:%d: %s",
+                  self->config.http_listen, self->config.http_port,
+                  errno ? strerror (errno) : "see the warning above");
+        return -1;
+    }
+    zsys_info ("http: libmicrohttpd on %s:%d, %d event thread(s), %d threads "
+               "for queries, up to %u connections", self->config.http_listen,
+               self->config.http_port, self->config.http_event_threads,
+               self->pool_size, s_connection_limit ());
+    return 0;
+}
+
+void
+bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_mhd_t *self = *self_p;
+    atomic_store (&self->stopping, true);
+    if (self->daemon) {
+        self->listener = MHD_quiesce_daemon (self->daemon);
+        //  A suspended connection must be answered before the daemon
+        //  stops (libmicrohttpd aborts the process otherwise); the gateway
+        //  answers every command by its deadline
+        int64_t end = zclock_mono () + wait_ms;
+        while (atomic_load (&self->pending) > 0 && zclock_mono () < end)
+            zclock_sleep (10);
+    }
+    s_pool_stop (self);
+    int pending = atomic_load (&self->pending);
+    if (pending > 0) {
+        //  Not reached while every wait is bounded; if it is, the process
+        //  is on its way out: leave the daemon and its threads to it
+        zsys_error ("http: %d requests still unanswered after %d ms: not "
+                    "stopping the server", pending, wait_ms);
+        *self_p = NULL;
+        return;
+    }
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    if (self->daemon && self->listener != MHD_INVALID_SOCKET)
+        close (self->listener);
+    free (self->pool);
+    pthread_mutex_destroy (&self->queue_lock);
+    pthread_cond_destroy (&self->queue_ready);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,45 @@
+/*  bus_mhd.h — the gateway node's HTTP server: libmicrohttpd, event-driven.
+
+    A thread per connection (civetweb's model) puts each order's thread
+    to sleep twice, once for the next request and once for the ack; on a
+    small box those switches were most of a gateway's CPU (bench/notes.md,
+    section 1).  Here a few event threads serve every connection: a route
+    that never blocks (an order: parse, check, send) runs on the event
+    thread, the connection is suspended until the writer's ack answers it,
+    and a route that waits for the writer (a query) runs on a pool of
+    http/threads threads.  Routes are bus_req.h handlers, the same ones
+    `orderbus up` serves with civetweb.  */
+
+#ifndef BUS_MHD_H_INCLUDED
+#define BUS_MHD_H_INCLUDED
+
+#include "orderbus/bus_config.h"
+#include "orderbus/bus_req.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _bus_mhd_t bus_mhd_t;
+
+/*  A server for config's listen address and port, http/threads pool
+    threads and http/event_threads event threads; it takes no connection
+    until bus_mhd_start.  NULL if out of memory.  */
+bus_mhd_t *bus_mhd_new (const bus_config_t *config);
+
+/*  How routes are put on the server (before bus_mhd_start).  */
+bus_req_router_t bus_mhd_router (bus_mhd_t *self);
+
+/*  Listen and serve.  0, or -1 with the reason in err[err_cap] (e.g. the
+    port is in use).  */
+int bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap);
+
+/*  Stop taking connections, answer new requests on open ones 503, wait
+    for the answers still to come (at most wait_ms), then stop.  NULL-safe;
+    nulls *self_p.  */
+void bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,145 @@
+/*  bus_req.h — one HTTP request and its answer, whichever server took it.
+
+    The gateway's routes (bus_api, bus_compat, /healthz) are written
+    against this, not against a server: civetweb serves them in
+    `orderbus up` (bus_http.h, a thread per connection), libmicrohttpd in
+    a gateway node (bus_mhd.h, event-driven).  A handler reads the request
+    and answers it exactly once, either before it returns or later from
+    any thread: a gateway answers an order from the writer's ack on its
+    listener thread, so no thread sleeps while the order is committed.  */
+
+#ifndef BUS_REQ_H_INCLUDED
+#define BUS_REQ_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_REQ_BODY_MAX (64 * 1024)   /* larger request bodies get 413 */
+
+typedef struct _bus_req_t bus_req_t;
+
+/*  A route's handler.  Returns the status it answered with, or 0 when
+    the answer comes later (bus_req_defer, or an ack).  */
+typedef int (bus_req_fn) (bus_req_t *req, void *arg);
+
+/*  Writes a response body into buf[cap] and returns its length; a length
+    over cap means "call me again with that much room" (as json_dumpb).  */
+typedef size_t (bus_req_body_fn) (const void *arg, char *buf, size_t cap);
+
+/*  ---------------------------------------------------------------------
+    Reading the request (on the thread running the handler)  */
+
+const char *bus_req_method (const bus_req_t *self);
+
+/*  The path, percent-decoded, without the query string.  */
+const char *bus_req_path (const bus_req_t *self);
+
+/*  A header's value, or NULL.  Names are case-insensitive.  */
+const char *bus_req_header (bus_req_t *self, const char *name);
+
+/*  True if the Content-Type is application/json (parameters such as
+    charset allowed).  */
+bool bus_req_is_json (bus_req_t *self);
+
+/*  The body (at most max bytes).  Returns 0 and a new NUL-terminated
+    buffer in *body (caller frees) with its length, or BUS_ERR_TOO_BIG
+    (Content-Length or the data exceed max), BUS_ERR_MALFORMED (the body
+    ended early) or BUS_ERR_NOMEM.  Once per request.  */
+int bus_req_body (bus_req_t *self, size_t max, char **body, size_t *len);
+
+/*  Query parameter name, decoded, into buf[cap].  Returns its length, -1
+    if absent, -2 if it does not fit.  */
+int bus_req_query (bus_req_t *self, const char *name, char *buf, size_t cap);
+
+/*  Check that every query parameter's name is in allowed (a NULL-ended
+    list).  0, or -1 with the first unknown name in bad[bad_cap].  */
+int bus_req_query_check (bus_req_t *self, const char *const *allowed,
+                         char *bad, size_t bad_cap);
+
+/*  ---------------------------------------------------------------------
+    Answering (exactly once, from any thread)  */
+
+/*  Answer with a JSON body body_fn (arg, ...) writes.  extra_headers is
+    NULL or CRLF-terminated header lines (under ~400 bytes; longer ones
+    are logged and left out).  Returns status.  */
+int bus_req_send_body (bus_req_t *self, int status, bus_req_body_fn *body_fn,
+                       const void *arg, const char *extra_headers);
+
+/*  Answer with body (borrowed) as JSON, reals with 15 digits.  */
+int bus_req_send_json (bus_req_t *self, int status, const json_t *body,
+                       const char *extra_headers);
+
+/*  Answer {"error": {"code", "message", "field"}}.  */
+int bus_req_send_error (bus_req_t *self, int status, const char *code,
+                        const char *message, const char *field);
+
+/*  ---------------------------------------------------------------------
+    Blocking work  */
+
+/*  May the handler block (wait for the writer's reply to a query)?  An
+    event-driven server runs handlers on its event thread, where waiting
+    would hold up every other connection: there the answer is no.  */
+bool bus_req_may_block (const bus_req_t *self);
+
+/*  Run fn (self, arg) where it may block, and answer from there.  Where
+    the handler already may, fn runs at once and its status is returned;
+    else 0: the answer comes later.  */
+int bus_req_defer (bus_req_t *self, bus_req_fn *fn, void *arg);
+
+/*  The handler's own pointer, kept with the request until it answers
+    (for an answer made later, on another thread).  */
+void bus_req_set_data (bus_req_t *self, void *data);
+void *bus_req_data (const bus_req_t *self);
+
+/*  Parse an unsigned decimal (full string, no sign) into *value, which
+    must be in [min, max].  0 or -1.  */
+int bus_req_parse_u64 (const char *text, uint64_t min, uint64_t max,
+                       uint64_t *value);
+
+/*  ---------------------------------------------------------------------
+    For the servers  */
+
+/*  How a server registers a handler for uri: "/x" serves /x and /x/...,
+    "/x$" serves /x only.  An exact "/x" is tried before any "/y/..."
+    match, and the longest prefix wins.  quick: the handler never blocks
+    (it calls bus_req_defer for work that does); any other is run where
+    it may block.  */
+typedef struct {
+    void (*add) (void *server, const char *uri, bool quick, bus_req_fn *fn,
+                 void *arg);
+    void *server;
+} bus_req_router_t;
+
+/*  What a request needs from the server that took it.  */
+typedef struct {
+    const char *(*header) (bus_req_t *req, const char *name);
+    int (*body) (bus_req_t *req, size_t max, char **body, size_t *len);
+    /*  Send the answer.  body[len] has BUS_REQ_HEAD_MAX bytes of room in
+        front of it the server may use (to put the head there).  */
+    void (*answer) (bus_req_t *req, int status, const char *headers,
+                    char *body, size_t len);
+    void (*defer) (bus_req_t *req, bus_req_fn *fn, void *arg);
+} bus_req_server_t;
+
+#define BUS_REQ_HEAD_MAX 512
+
+/*  Every server's request starts with this; the server fills it in.  */
+struct _bus_req_t {
+    const bus_req_server_t *server;
+    const char *method;
+    const char *path;
+    const char *query;        /*  raw, NULL if none  */
+    bool may_block;
+    void *data;               /*  the handler's  */
+};
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,175 @@
+/*  test_gateway — the gateway node's event-driven HTTP server:
+
+      - orders waiting for the writer hold no thread: with the writer
+        frozen (SIGSTOP), 40 orders in flight and only 4 threads
+        (--http-threads 4), the gateway still answers /healthz and
+        /api/openapi.json at once (a thread per waiting order would have
+        none left for them);
+      - once the writer goes on (SIGCONT), each of the 40 gets its 201;
+      - a gateway stopped (SIGTERM) with orders in flight answers each
+        (503 when the writer does not confirm by the deadline) and then
+        exits cleanly, within the deadline and a little.  */
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "testkit.h"
+
+#define CHECK TK_CHECK
+#define WAITING 40              //  orders in flight at once
+#define STOPPING 5              //  orders in flight when a gateway stops
+#define SHORT_ACK_MS 1500       //  the stopping gateway's deadline
+#define FAST_MS 1000            //  "at once", generously, on a busy machine
+
+static char s_intake[64], s_events[64], s_sync[64];
+
+typedef struct {
+    int port;
+    char key[32];
+    int status;
+    char message[160];
+    pthread_t thread;
+} s_post_t;
+
+static void *
+s_post (void *arg)
+{
+    s_post_t *post = (s_post_t *) arg;
+    char table[16];
+    snprintf (table, sizeof table, "T%s", post->key + strlen (post->key) - 2);
+    char *body = tk_order_body (table, 1, false, 0);
+    tk_response_t r;
+    tk_post_order (post->port, post->key, body, &r);
+    post->status = r.status;
+    const char *message = json_string_value (
+        json_object_get (json_object_get (r.json, "error"), "message"));
+    snprintf (post->message, sizeof post->message, "%s", message ? message : "");
+    tk_response_free (&r);
+    free (body);
+    return NULL;
+}
+
+static void
+s_start (s_post_t *posts, int count, int port, const char *prefix)
+{
+    for (int i = 0; i < count; i++) {
+        posts[i].port = port;
+        snprintf (posts[i].key, sizeof posts[i].key, "%s-%02d", prefix, i);
+        pthread_create (&posts[i].thread, NULL, s_post, &posts[i]);
+    }
+}
+
+static pid_t
+s_gateway (const char *name, int port, const char *ack_timeout_ms)
+{
+    char http[16];
+    snprintf (http, sizeof http, "%d", port);
+    //  The link timeout outlasts every freeze here: the gateway must take
+    //  the orders, not refuse them as "writer unreachable"
+    pid_t pid = tk_spawn (name, "gateway", "--intake", s_intake, "--events",
+                          s_events, "--sync", s_sync, "--http-port", http,
+                          "--name", name, "--http-threads", "4",
+                          "--ack-timeout-ms", ack_timeout_ms,
+                          "--link-timeout-ms", "20000", "--table-rate", "1000",
+                          NULL);
+    CHECK (tk_wait_http (port, "/healthz", 200, 15000), "%s healthy", name);
+    //  One order first: the gateway fetches the menu for it, and checks
+    //  the orders below against its copy
+    char key[48];
+    snprintf (key, sizeof key, "%s-first", name);
+    char *body = tk_order_body ("T1", 1, false, 0);
+    tk_response_t r;
+    tk_post_order (port, key, body, &r);
+    CHECK (r.status == 201, "%s: first order %d, want 201", name, r.status);
+    tk_response_free (&r);
+    free (body);
+    return pid;
+}
+
+//  GET path answers want within FAST_MS.
+static void
+s_answers_fast (int port, const char *path, int want)
+{
+    int64_t start = tk_now_ms ();
+    tk_response_t r;
+    tk_http (port, "GET", path, NULL, NULL, &r);
+    int64_t took = tk_now_ms () - start;
+    CHECK (r.status == want && took < FAST_MS, "GET %s with %d orders waiting: "
+           "%d in %lld ms, want %d at once", path, WAITING, r.status,
+           (long long) took, want);
+    tk_response_free (&r);
+}
+
+static void
+s_waiting_hold_no_thread (pid_t writer)
+{
+    int port = tk_port ();
+    s_gateway ("gw-wait", port, "20000");
+    s_post_t posts[WAITING];
+    kill (writer, SIGSTOP);
+    s_start (posts, WAITING, port, "wait");
+    usleep (500 * 1000);   //  all sent, all waiting
+    s_answers_fast (port, "/healthz", 200);
+    s_answers_fast (port, "/api/openapi.json", 200);
+    kill (writer, SIGCONT);
+    int placed = 0;
+    for (int i = 0; i < WAITING; i++) {
+        pthread_join (posts[i].thread, NULL);
+        placed += posts[i].status == 201;
+        CHECK (posts[i].status == 201, "order %s: %d, want 201", posts[i].key,
+               posts[i].status);
+    }
+    printf ("test_gateway: %d orders waited for a frozen writer on 4 threads "
+            "while the gateway kept answering; %d placed after it went on\n",
+            WAITING, placed);
+}
+
+static void
+s_stop_answers_all (pid_t writer)
+{
+    int port = tk_port ();
+    char ack[16];
+    snprintf (ack, sizeof ack, "%d", SHORT_ACK_MS);
+    pid_t gateway = s_gateway ("gw-stop", port, ack);
+    s_post_t posts[STOPPING];
+    kill (writer, SIGSTOP);
+    s_start (posts, STOPPING, port, "stop");
+    usleep (300 * 1000);
+    int64_t start = tk_now_ms ();
+    int status = tk_kill (gateway, SIGTERM);
+    int64_t took = tk_now_ms () - start;
+    CHECK (status == 0 && took < SHORT_ACK_MS + 2000, "gateway stopped with "
+           "orders in flight: exit %d after %lld ms, want 0 within ~%d ms",
+           status, (long long) took, SHORT_ACK_MS);
+    for (int i = 0; i < STOPPING; i++) {
+        pthread_join (posts[i].thread, NULL);
+        CHECK (posts[i].status == 503 && strstr (posts[i].message, "did not "
+                                                 "confirm"),
+               "order %s at shutdown: %d '%s', want 503 'did not confirm'",
+               posts[i].key, posts[i].status, posts[i].message);
+    }
+    kill (writer, SIGCONT);
+    printf ("test_gateway: stopped with %d orders in flight: each answered "
+            "503, exit %d after %lld ms\n", STOPPING, status, (long long) took);
+}
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "gateway");
+    char data[600], menu[600];
+    snprintf (data, sizeof data, "%s/data", tk_dir ());
+    snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
+    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    pid_t writer = tk_spawn ("writer", "writer", "--data", data, "--menu", menu,
+                             "--intake", s_intake, "--events", s_events,
+                             "--sync", s_sync, NULL);
+    s_waiting_hold_no_thread (writer);
+    s_stop_answers_all (writer);
+    return tk_done ();
+}
