@@ -358,7 +358,10 @@ s_check_lines (s_request_t *r, bus_cmd_t *cmd)
             return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
         later->self = r->self;
         memcpy (&later->cmd, cmd, sizeof *cmd);
-        return bus_req_defer (r->req, s_check_later, later);
+        int status = bus_req_defer (r->req, s_check_later, later);
+        if (status)
+            free (later);   //  refused: s_check_later will not run
+        return status;
     }
     if (rc != 0)
         return s_error (r->req, 400, rc, error.message, error.field);

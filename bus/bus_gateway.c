@@ -77,16 +77,6 @@ s_bucket (bus_gateway_t *self, const char *key)
     return &self->waiters[hash & (S_WAIT_BUCKETS - 1)];
 }
 
-//  Registered before the command is sent, so no ack can arrive unseen.
-static void
-s_waiter_add (bus_gateway_t *self, s_waiter_t *waiter)
-{
-    pthread_mutex_lock (&self->wait_lock);
-    s_waiter_t **bucket = s_bucket (self, waiter->key);
-    waiter->next = *bucket;
-    *bucket = waiter;
-    pthread_mutex_unlock (&self->wait_lock);
-}
 
 //  Count how the command ended, call its done function, free the waiter.
 static void
@@ -113,6 +103,22 @@ s_push (bus_gateway_t *self, zframe_t *frame, const char *key)
     if (zframe_send (&frame, self->push, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
         zsys_warning ("gateway: intake queue full, command '%s' not sent", key);
     pthread_mutex_unlock (&self->push_lock);
+}
+
+//  Put the waiter in the table and send its command, both under the
+//  table's lock: registered first, so no ack can arrive unseen; sent
+//  before the lock goes, since from then on an ack (for an earlier send
+//  of the same key and body, a retry's) may end the waiter and free its
+//  frame.  The send never blocks.
+static void
+s_waiter_send (bus_gateway_t *self, s_waiter_t *waiter)
+{
+    pthread_mutex_lock (&self->wait_lock);
+    s_waiter_t **bucket = s_bucket (self, waiter->key);
+    waiter->next = *bucket;
+    *bucket = waiter;
+    s_push (self, waiter->frame, waiter->key);
+    pthread_mutex_unlock (&self->wait_lock);
 }
 
 //  ---------------------------------------------------------------------
@@ -288,9 +294,7 @@ bus_gateway_send (bus_gateway_t *self, bus_cmd_t *cmd,
     waiter->end_ms = now + self->config.ack_timeout_ms;
     waiter->done = done;
     waiter->arg = arg;
-    s_waiter_add (self, waiter);
-    //  The listener may answer and free the waiter from here on
-    s_push (self, frame, cmd->key);
+    s_waiter_send (self, waiter);   //  which may be answered and gone at once
     return 0;
 }
 

@@ -111,11 +111,9 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
 }
 
 struct mg_context *
-bus_http_start (const bus_config_t *config, bool edge, char *err,
-                size_t err_cap)
+bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
 {
-    int thread_count =
-        config->http_threads + (edge ? config->max_clients : 0);
+    int thread_count = config->http_threads + config->max_clients;
     if (s_threads_check (thread_count, err, err_cap) != 0
         || s_files_check (thread_count, err, err_cap) != 0)
         return NULL;
@@ -151,12 +149,9 @@ bus_http_start (const bus_config_t *config, bool edge, char *err,
         //  screens run all shift: after an upgrade they must fetch the
         //  new pages, so revalidate (civetweb sends ETags) every time
         "static_file_max_age", "0",
-        "document_root", edge ? config->web_root : NULL,
+        "document_root", config->web_root,
         NULL, NULL,
     };
-    if (!edge)
-        //  no document_root: end the list where that pair (the last) is
-        options[sizeof options / sizeof options[0] - 4] = NULL;
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
     callbacks.log_message = s_log_message;
@@ -278,10 +273,11 @@ s_answer (bus_req_t *req, int status, const char *headers, char *body,
     sem_post (&self->answered);   //  the last touch: *self may go after
 }
 
-static void
+static int
 s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
 {
     fn (req, arg);   //  not reached: a civetweb thread may always block
+    return 0;
 }
 
 static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};

@@ -23,6 +23,7 @@
 #define S_ROUTES_MAX 16
 #define S_CONNECTIONS_MAX 10000   //  open connections, at most
 #define S_FILES_SPARE 128         //  descriptors kept for ZeroMQ and logs
+#define S_QUEUE_PER_THREAD 16     //  requests waiting for a pool thread, each
 
 typedef struct {
     char uri[64];            //  without a trailing '$'
@@ -43,7 +44,6 @@ typedef struct s_req {
     size_t body_len;
     bool too_big;            //  the body ran past BUS_REQ_BODY_MAX
     bool started;            //  the handler has been called
-    bool queued;             //  its answer is with libmicrohttpd
     pthread_mutex_t lock;    //  guards what follows, with answer threads
     bool suspended;
     bool answered;
@@ -69,6 +69,7 @@ struct _bus_mhd_t {
     pthread_mutex_t queue_lock;
     pthread_cond_t queue_ready;
     s_req_t *queue_head, *queue_tail;
+    int queue_length;
     bool pool_stop;
 };
 
@@ -101,8 +102,9 @@ bus_mhd_router (bus_mhd_t *self)
     return (bus_req_router_t) {s_route_add, self};
 }
 
-//  As civetweb picks: a plain uri that equals the path, then the longest
-//  plain uri the path continues with '/', then a '$' uri that equals it.
+//  As civetweb picks: a plain uri that equals the path, then the first
+//  plain uri (in the order added) the path continues with '/', then a '$'
+//  uri that equals it.
 static const s_route_t *
 s_route_find (bus_mhd_t *self, const char *path)
 {
@@ -115,9 +117,8 @@ s_route_find (bus_mhd_t *self, const char *path)
                 return route;
             pattern = route;
         }
-        else if (!route->exact && strncmp (route->uri, path, len) == 0
-                 && path[len] == '/'
-                 && (!prefix || strlen (prefix->uri) < len))
+        else if (!prefix && !route->exact
+                 && strncmp (route->uri, path, len) == 0 && path[len] == '/')
             prefix = route;
     }
     return prefix ? prefix : pattern;
@@ -226,7 +227,10 @@ s_answer (bus_req_t *req, int status, const char *headers, char *body,
         MHD_resume_connection (self->conn);
 }
 
-static void
+//  Queue the request for a pool thread; past a bound it is refused, so
+//  that a flood of queries (each a thread's wait for the writer) cannot
+//  pile up without end.  0, or -1: refused.
+static int
 s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
 {
     s_req_t *self = (s_req_t *) req;
@@ -235,13 +239,18 @@ s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
     self->later_arg = arg;
     self->next = NULL;
     pthread_mutex_lock (&server->queue_lock);
-    if (server->queue_tail)
-        server->queue_tail->next = self;
-    else
-        server->queue_head = self;
-    server->queue_tail = self;
-    pthread_cond_signal (&server->queue_ready);
+    bool full = server->queue_length >= S_QUEUE_PER_THREAD * server->pool_size;
+    if (!full) {
+        if (server->queue_tail)
+            server->queue_tail->next = self;
+        else
+            server->queue_head = self;
+        server->queue_tail = self;
+        server->queue_length++;
+        pthread_cond_signal (&server->queue_ready);
+    }
     pthread_mutex_unlock (&server->queue_lock);
+    return full ? -1 : 0;
 }
 
 static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
@@ -258,7 +267,6 @@ s_queue (s_req_t *self)
     if (self->response)
         MHD_destroy_response (self->response);
     self->response = NULL;
-    self->queued = true;
     atomic_fetch_sub (&self->server->pending, 1);
     return rc;
 }
@@ -294,7 +302,7 @@ s_start (s_req_t *self)
     else if (route->quick)
         route->fn (&self->req, route->arg);
     else
-        s_defer (&self->req, route->fn, route->arg);
+        bus_req_defer (&self->req, route->fn, route->arg);
     pthread_mutex_lock (&self->lock);
     bool answered = self->answered;
     if (!answered) {
@@ -334,8 +342,6 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
     }
     if (!self->started)
         return s_start (self);
-    if (self->queued)
-        return MHD_YES;
     return s_queue (self);   //  resumed: the answer is in
 }
 
@@ -368,7 +374,6 @@ s_request_begin (void *cls, const char *uri, struct MHD_Connection *conn)
     self->body_len = 0;
     self->too_big = false;
     self->started = false;
-    self->queued = false;
     self->answered = false;
     self->suspended = false;
     return (query && !self->query) ? NULL : self;
@@ -426,6 +431,7 @@ s_pool_thread (void *arg)
         self->queue_head = req->next;
         if (!self->queue_head)
             self->queue_tail = NULL;
+        self->queue_length--;
         pthread_mutex_unlock (&self->queue_lock);
         req->req.may_block = true;
         req->later_fn (&req->req, req->later_arg);
@@ -531,6 +537,7 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
         {events > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, events, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    errno = 0;   //  libmicrohttpd leaves it set only for some failures
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) self->config.http_port, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
@@ -557,39 +564,59 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
     return 0;
 }
 
+//  Wait until every request handled has its answer with libmicrohttpd,
+//  or until end.  True if none is left.
+static bool
+s_drain (bus_mhd_t *self, int64_t end)
+{
+    while (atomic_load (&self->pending) > 0 && zclock_mono () < end)
+        zclock_sleep (10);
+    return atomic_load (&self->pending) == 0;
+}
+
+//  Stop taking connections: the listening socket is shut at once, so a
+//  client trying to connect is refused (and can try another gateway)
+//  instead of waiting in the backlog; it is closed once the daemon is
+//  stopped, as libmicrohttpd's threads may still look at it until then.
+static void
+s_quiesce (bus_mhd_t *self)
+{
+    atomic_store (&self->stopping, true);
+    self->listener = self->daemon ? MHD_quiesce_daemon (self->daemon)
+                                  : MHD_INVALID_SOCKET;
+    if (self->listener != MHD_INVALID_SOCKET)
+        shutdown (self->listener, SHUT_RDWR);
+}
+
 void
 bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
 {
     if (!self_p || !*self_p)
         return;
     bus_mhd_t *self = *self_p;
-    atomic_store (&self->stopping, true);
-    if (self->daemon) {
-        self->listener = MHD_quiesce_daemon (self->daemon);
-        //  A suspended connection must be answered before the daemon
-        //  stops (libmicrohttpd aborts the process otherwise); the gateway
-        //  answers every command by its deadline
-        int64_t end = zclock_mono () + wait_ms;
-        while (atomic_load (&self->pending) > 0 && zclock_mono () < end)
-            zclock_sleep (10);
-    }
+    *self_p = NULL;
+    s_quiesce (self);
+    //  A suspended connection must be answered before the daemon stops
+    //  (libmicrohttpd aborts the process otherwise); the gateway answers
+    //  every command by its deadline, and the pool's last answers are
+    //  queued a moment after the pool is done
+    bool drained = s_drain (self, zclock_mono () + wait_ms);
     s_pool_stop (self);
-    int pending = atomic_load (&self->pending);
-    if (pending > 0) {
+    drained = drained || s_drain (self, zclock_mono () + 1000);
+    if (!drained) {
         //  Not reached while every wait is bounded; if it is, the process
         //  is on its way out: leave the daemon and its threads to it
         zsys_error ("http: %d requests still unanswered after %d ms: not "
-                    "stopping the server", pending, wait_ms);
-        *self_p = NULL;
+                    "stopping the server", atomic_load (&self->pending),
+                    wait_ms);
         return;
     }
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    if (self->daemon && self->listener != MHD_INVALID_SOCKET)
+    if (self->listener != MHD_INVALID_SOCKET)
         close (self->listener);
     free (self->pool);
     pthread_mutex_destroy (&self->queue_lock);
     pthread_cond_destroy (&self->queue_ready);
     free (self);
-    *self_p = NULL;
 }

@@ -97,7 +97,7 @@ static int
 s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
 {
     const bus_config_t *config = node->config;
-    node->http = bus_http_start (config, true, err, err_cap);
+    node->http = bus_http_start (config, err, err_cap);
     if (!node->http)
         return -1;
     bus_req_router_t router = bus_http_router (node->http);
@@ -128,7 +128,8 @@ s_start (s_node_t *node, char *err, size_t err_cap)
 
 //  The server goes first: its handlers use the gateway and the edge.  A
 //  gateway node's waits for the answers to commands still out, which the
-//  gateway gives by their deadline.
+//  gateway gives by their deadline.  The gateway goes before the routes:
+//  a command it still holds is answered through them.
 static void
 s_stop (s_node_t *node)
 {
@@ -137,9 +138,9 @@ s_stop (s_node_t *node)
     bus_mhd_destroy (&node->mhd, 2 * node->config->ack_timeout_ms + 1000);
     bus_http_stop (&node->http);
     bus_edge_destroy (&node->edge);
+    bus_gateway_destroy (&node->gateway);
     bus_compat_destroy (&node->compat);
     bus_api_destroy (&node->api);
-    bus_gateway_destroy (&node->gateway);
     bus_auth_destroy (&node->auth);
     bus_writer_destroy (&node->writer);
 }

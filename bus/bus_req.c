@@ -10,9 +10,10 @@
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_req.h"
 
-//  Extra header lines longer than this are left out (the head, with the
-//  status line and our own headers, must fit in BUS_REQ_HEAD_MAX)
-#define S_EXTRA_MAX 400
+//  Extra header lines longer than this are left out: the head, with the
+//  status line and our own headers (under 160 bytes), must fit in
+//  BUS_REQ_HEAD_MAX
+#define S_EXTRA_MAX (BUS_REQ_HEAD_MAX - 160)
 
 //  Reals (only the seed-compatible API has any) get 15 digits, so that a
 //  price of 18.99 reads 18.99 and not 18.989999999999998
@@ -148,10 +149,18 @@ bus_req_may_block (const bus_req_t *self)
 int
 bus_req_defer (bus_req_t *self, bus_req_fn *fn, void *arg)
 {
-    if (self->may_block)
-        return fn (self, arg);
-    self->server->defer (self, fn, arg);
-    return 0;
+    if (self->may_block) {
+        fn (self, arg);
+        return 0;
+    }
+    if (self->server->defer (self, fn, arg) == 0)
+        return 0;
+    json_t *body = bus_json_error ("overloaded", "too many requests are "
+                                   "waiting for the writer; retry shortly",
+                                   NULL);
+    bus_req_send_json (self, 503, body, "Retry-After: 1\r\n");
+    json_decref (body);
+    return 503;
 }
 
 void

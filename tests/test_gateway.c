@@ -8,7 +8,8 @@
       - once the writer goes on (SIGCONT), each of the 40 gets its 201;
       - a gateway stopped (SIGTERM) with orders in flight answers each
         (503 when the writer does not confirm by the deadline) and then
-        exits cleanly, within the deadline and a little.  */
+        exits cleanly, within the deadline and a little; meanwhile a new
+        connection is refused at once (the client can try another).  */
 
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #define STOPPING 5              //  orders in flight when a gateway stops
 #define SHORT_ACK_MS 1500       //  the stopping gateway's deadline
 #define FAST_MS 1000            //  "at once", generously, on a busy machine
+#define REFUSED_MS 400          //  a refused connect, on a busy machine
 
 static char s_intake[64], s_events[64], s_sync[64];
 
@@ -139,7 +141,19 @@ s_stop_answers_all (pid_t writer)
     s_start (posts, STOPPING, port, "stop");
     usleep (300 * 1000);
     int64_t start = tk_now_ms ();
-    int status = tk_kill (gateway, SIGTERM);
+    kill (gateway, SIGTERM);
+    usleep (300 * 1000);
+    //  A new client is turned away at once (not held until the gateway
+    //  has answered the others, ~1 s here), to try another gateway
+    int64_t asked = tk_now_ms ();
+    tk_response_t r;
+    tk_http (port, "GET", "/healthz", NULL, NULL, &r);
+    int64_t refused = tk_now_ms () - asked;
+    CHECK (r.status == 0 && refused < REFUSED_MS, "a new connection to a "
+           "stopping gateway: %d after %lld ms, want refused within %d ms",
+           r.status, (long long) refused, REFUSED_MS);
+    tk_response_free (&r);
+    int status = tk_kill (gateway, SIGTERM);   //  reaps it
     int64_t took = tk_now_ms () - start;
     CHECK (status == 0 && took < SHORT_ACK_MS + 2000, "gateway stopped with "
            "orders in flight: exit %d after %lld ms, want 0 within ~%d ms",

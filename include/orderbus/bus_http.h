@@ -14,13 +14,13 @@
 extern "C" {
 #endif
 
-/*  Start a civetweb server on config's listen address, port and thread
-    count.  When it serves an edge, static files under config->web_root
-    are served and config->max_clients more threads are started for the
+/*  Start a civetweb server for an edge (or up) on config's listen
+    address, port and thread count: static files under config->web_root
+    are served, and config->max_clients more threads are started for the
     WebSockets.  Returns the context, or NULL with the reason in
     err[err_cap] (e.g. the port is in use).  */
-struct mg_context *bus_http_start (const bus_config_t *config, bool edge,
-                                   char *err, size_t err_cap);
+struct mg_context *bus_http_start (const bus_config_t *config, char *err,
+                                   size_t err_cap);
 
 /*  Stop the server and wait for its threads.  NULL-safe; nulls *ctx_p.  */
 void bus_http_stop (struct mg_context **ctx_p);

@@ -6,7 +6,9 @@
     a gateway node (bus_mhd.h, event-driven).  A handler reads the request
     and answers it exactly once, either before it returns or later from
     any thread: a gateway answers an order from the writer's ack on its
-    listener thread, so no thread sleeps while the order is committed.  */
+    listener thread, so no thread sleeps while the order is committed.
+    The request may be gone as soon as it is answered: nothing may touch
+    it after.  */
 
 #ifndef BUS_REQ_H_INCLUDED
 #define BUS_REQ_H_INCLUDED
@@ -66,8 +68,8 @@ int bus_req_query_check (bus_req_t *self, const char *const *allowed,
     Answering (exactly once, from any thread)  */
 
 /*  Answer with a JSON body body_fn (arg, ...) writes.  extra_headers is
-    NULL or CRLF-terminated header lines (under ~400 bytes; longer ones
-    are logged and left out).  Returns status.  */
+    NULL or CRLF-terminated header lines (at most BUS_REQ_HEAD_MAX - 160
+    bytes; longer ones are logged and left out).  Returns status.  */
 int bus_req_send_body (bus_req_t *self, int status, bus_req_body_fn *body_fn,
                        const void *arg, const char *extra_headers);
 
@@ -87,9 +89,10 @@ int bus_req_send_error (bus_req_t *self, int status, const char *code,
     would hold up every other connection: there the answer is no.  */
 bool bus_req_may_block (const bus_req_t *self);
 
-/*  Run fn (self, arg) where it may block, and answer from there.  Where
-    the handler already may, fn runs at once and its status is returned;
-    else 0: the answer comes later.  */
+/*  Have fn (self, arg) run where it may block (at once, where the
+    handler already may) and answer from there: returns 0.  If the server
+    has too many such requests waiting, it answers 503 "overloaded" and
+    returns 503: fn does not run, and arg stays the caller's.  */
 int bus_req_defer (bus_req_t *self, bus_req_fn *fn, void *arg);
 
 /*  The handler's own pointer, kept with the request until it answers
@@ -124,7 +127,8 @@ typedef struct {
         front of it the server may use (to put the head there).  */
     void (*answer) (bus_req_t *req, int status, const char *headers,
                     char *body, size_t len);
-    void (*defer) (bus_req_t *req, bus_req_fn *fn, void *arg);
+    /*  Run fn where it may block; 0, or -1 if too many wait already.  */
+    int (*defer) (bus_req_t *req, bus_req_fn *fn, void *arg);
 } bus_req_server_t;
 
 #define BUS_REQ_HEAD_MAX 512
