@@ -67,10 +67,6 @@ typedef struct {
 //  malloc, memset and free per request cost more than the request's own
 //  work, and glibc gives such blocks back with madvise, which flushes
 //  the TLB of every core the process runs on.
-typedef struct {
-    bus_cmd_t cmd;
-} s_scratch_t;
-
 static pthread_key_t s_scratch_key;
 static pthread_once_t s_scratch_once = PTHREAD_ONCE_INIT;
 
@@ -81,31 +77,22 @@ s_scratch_key_new (void)
     assert (rc == 0);
 }
 
-//  This thread's scratch, made on its first request; NULL if out of
-//  memory.
-static s_scratch_t *
-s_scratch (void)
-{
-    pthread_once (&s_scratch_once, s_scratch_key_new);
-    s_scratch_t *scratch = pthread_getspecific (s_scratch_key);
-    if (!scratch && (scratch = malloc (sizeof *scratch))
-        && pthread_setspecific (s_scratch_key, scratch) != 0) {
-        free (scratch);
-        scratch = NULL;
-    }
-    return scratch;
-}
-
-//  This thread's command, cleared: only its head, since a parser clears
-//  each line it fills and nothing reads past line_count.  NULL if out of
-//  memory.
+//  This thread's command, made on its first request, cleared: only its
+//  head, since a parser clears each line it fills and nothing reads past
+//  line_count.  NULL if out of memory.
 static bus_cmd_t *
 s_scratch_cmd (void)
 {
-    s_scratch_t *scratch = s_scratch ();
-    if (scratch)
-        memset (&scratch->cmd, 0, offsetof (bus_cmd_t, lines));
-    return scratch ? &scratch->cmd : NULL;
+    pthread_once (&s_scratch_once, s_scratch_key_new);
+    bus_cmd_t *cmd = pthread_getspecific (s_scratch_key);
+    if (!cmd && (cmd = malloc (sizeof *cmd))
+        && pthread_setspecific (s_scratch_key, cmd) != 0) {
+        free (cmd);
+        cmd = NULL;
+    }
+    if (cmd)
+        memset (cmd, 0, offsetof (bus_cmd_t, lines));
+    return cmd;
 }
 
 //  ---------------------------------------------------------------------
@@ -121,10 +108,7 @@ s_error (bus_req_t *req, int status, int code, const char *message,
 static int
 s_busy (bus_req_t *req, int code, const char *message)
 {
-    json_t *body = bus_json_error (bus_errname (code), message, NULL);
-    bus_req_send_json (req, 503, body, "Retry-After: 1\r\n");
-    json_decref (body);
-    return 503;
+    return bus_req_send_busy (req, bus_errname (code), message);
 }
 
 //  Answer with body (taken).

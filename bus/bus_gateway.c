@@ -45,8 +45,7 @@ typedef struct s_waiter {
 struct _bus_gateway_t {
     bus_config_t config;
     bus_sync_t *sync;             //  queries to the writer
-    zsock_t *push;                //  intake, shared under push_lock
-    pthread_mutex_t push_lock;
+    zsock_t *push;                //  intake, sent on under wait_lock
     zsock_t *sub;                 //  acks + heartbeats, listener thread only
     zactor_t *listener;
     pthread_mutex_t wait_lock;    //  guards waiters
@@ -77,7 +76,6 @@ s_bucket (bus_gateway_t *self, const char *key)
     return &self->waiters[hash & (S_WAIT_BUCKETS - 1)];
 }
 
-
 //  Count how the command ended, call its done function, free the waiter.
 static void
 s_waiter_finish (bus_gateway_t *self, s_waiter_t *waiter, int rc,
@@ -95,14 +93,14 @@ s_waiter_finish (bus_gateway_t *self, s_waiter_t *waiter, int rc,
     free (waiter);
 }
 
-//  Send the encoded command; the frame is kept for resends.
+//  Send the encoded command; the frame is kept for resends.  Called with
+//  wait_lock held, which is also what keeps the socket to one thread at
+//  a time.
 static void
 s_push (bus_gateway_t *self, zframe_t *frame, const char *key)
 {
-    pthread_mutex_lock (&self->push_lock);
     if (zframe_send (&frame, self->push, ZFRAME_REUSE | ZFRAME_DONTWAIT) != 0)
         zsys_warning ("gateway: intake queue full, command '%s' not sent", key);
-    pthread_mutex_unlock (&self->push_lock);
 }
 
 //  Put the waiter in the table and send its command, both under the
@@ -572,7 +570,6 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
         return NULL;
     }
     self->config = *config;
-    pthread_mutex_init (&self->push_lock, NULL);
     pthread_mutex_init (&self->wait_lock, NULL);
     pthread_mutex_init (&self->menu_lock, NULL);
     self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
@@ -610,7 +607,6 @@ bus_gateway_destroy (bus_gateway_t **self_p)
     bus_sync_destroy (&self->sync);
     bus_menu_destroy (&self->menu);
     json_decref (self->menu_json);
-    pthread_mutex_destroy (&self->push_lock);
     pthread_mutex_destroy (&self->wait_lock);
     pthread_mutex_destroy (&self->menu_lock);
     free (self);

@@ -271,22 +271,6 @@ s_queue (s_req_t *self)
     return rc;
 }
 
-static int
-s_not_found (bus_req_t *req, void *arg)
-{
-    (void) arg;
-    return bus_req_send_error (req, 404, "not_found", "no such route; see "
-                               "docs/api.md", NULL);
-}
-
-static int
-s_shutting_down (bus_req_t *req, void *arg)
-{
-    (void) arg;
-    return bus_req_send_error (req, 503, "unavailable", "the gateway is "
-                               "shutting down; retry on another", NULL);
-}
-
 //  Call the handler here or on the pool; then queue its answer, or wait
 //  for it with the connection suspended.
 static enum MHD_Result
@@ -296,9 +280,11 @@ s_start (s_req_t *self)
     atomic_fetch_add (&self->server->pending, 1);
     const s_route_t *route = self->route;
     if (atomic_load (&self->server->stopping))
-        s_shutting_down (&self->req, NULL);
+        bus_req_send_error (&self->req, 503, "unavailable", "the gateway is "
+                            "shutting down; retry on another", NULL);
     else if (!route)
-        s_not_found (&self->req, NULL);
+        bus_req_send_error (&self->req, 404, "not_found", "no such route; "
+                            "see docs/api.md", NULL);
     else if (route->quick)
         route->fn (&self->req, route->arg);
     else

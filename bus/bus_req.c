@@ -140,6 +140,15 @@ bus_req_send_error (bus_req_t *self, int status, const char *code,
     return status;
 }
 
+int
+bus_req_send_busy (bus_req_t *self, const char *code, const char *message)
+{
+    json_t *body = bus_json_error (code, message, NULL);
+    bus_req_send_json (self, 503, body, "Retry-After: 1\r\n");
+    json_decref (body);
+    return 503;
+}
+
 bool
 bus_req_may_block (const bus_req_t *self)
 {
@@ -155,12 +164,8 @@ bus_req_defer (bus_req_t *self, bus_req_fn *fn, void *arg)
     }
     if (self->server->defer (self, fn, arg) == 0)
         return 0;
-    json_t *body = bus_json_error ("overloaded", "too many requests are "
-                                   "waiting for the writer; retry shortly",
-                                   NULL);
-    bus_req_send_json (self, 503, body, "Retry-After: 1\r\n");
-    json_decref (body);
-    return 503;
+    return bus_req_send_busy (self, "overloaded", "too many requests are "
+                              "waiting for the writer; retry shortly");
 }
 
 void

@@ -81,6 +81,11 @@ int bus_req_send_json (bus_req_t *self, int status, const json_t *body,
 int bus_req_send_error (bus_req_t *self, int status, const char *code,
                         const char *message, const char *field);
 
+/*  Answer 503 {"error": {"code", "message"}} with Retry-After: 1, for a
+    client that should try again shortly.  */
+int bus_req_send_busy (bus_req_t *self, const char *code,
+                       const char *message);
+
 /*  ---------------------------------------------------------------------
     Blocking work  */
 
