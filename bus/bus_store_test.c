@@ -6,7 +6,6 @@
     size, a meta counter, LMDB's reader table) it reaches through
     bus_store_private.h.  */
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <lmdb.h>
