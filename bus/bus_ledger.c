@@ -17,9 +17,10 @@
 #include "orderbus/bus_ledger.h"
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_order.h"
+#include "bus_ledger_private.h"
 
-#define S_REFUSED_MS 60000      //  how long a refusal stands for its request
-#define S_REFUSED_MAX 10000     //  refusals remembered at most
+#define S_REFUSED_MS BUS_LEDGER_REFUSED_MS
+#define S_REFUSED_MAX BUS_LEDGER_REFUSED_MAX
 
 //  A refused request, remembered so that its copies still in flight (a
 //  gateway resends until it hears back) get the same answer: were a copy

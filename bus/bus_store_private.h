@@ -1,0 +1,23 @@
+/*  bus_store_private.h — what the store's selftest (bus_store_test.c)
+    checks inside the store, which the public API rightly hides.  Not part
+    of the public API: it lives next to the sources, not in include/.  */
+
+#ifndef BUS_STORE_PRIVATE_H_INCLUDED
+#define BUS_STORE_PRIVATE_H_INCLUDED
+
+#include <lmdb.h>
+#include "orderbus/bus_store.h"
+
+//  The map size bus_store_new uses when asked for 0
+#define BUS_STORE_MAP_DEFAULT ((size_t) 64 << 20)
+
+/*  Read the committed value of meta counter name ("last_seq",
+    "last_order_id", "menu_version") in a read transaction of its own; a
+    counter never written reads 0.  0 or BUS_ERR_STORAGE.  */
+int bus_store_meta_read (bus_store_t *self, const char *name,
+                         uint64_t *value);
+
+/*  The store's LMDB environment (borrowed), NULL after a failed reopen.  */
+MDB_env *bus_store_env (bus_store_t *self);
+
+#endif
