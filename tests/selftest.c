@@ -5,6 +5,7 @@
 #include <string.h>
 #include <czmq.h>
 #include "orderbus/bus_alloc.h"
+#include "orderbus/bus_api.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_compat.h"
@@ -33,7 +34,7 @@ static const s_test_t s_tests[] = {
     {"token", bus_token_test},   {"limit", bus_limit_test},
     {"compat", bus_compat_test}, {"report", bus_report_test},
     {"wsframe", bus_wsframe_test},   {"fanout", bus_fanout_test},
-    {"alloc", bus_alloc_test},
+    {"alloc", bus_alloc_test},   {"api", bus_api_test},
 };
 
 int
