@@ -17,7 +17,7 @@ typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
     bus_auth_t *auth;
-    struct mg_context *http;     //  civetweb: an edge's, or up's
+    bus_http_t *http;            //  civetweb: an edge's, or up's
     bus_mhd_t *mhd;              //  libmicrohttpd: a gateway node's
     bus_gateway_t *gateway;
     bus_api_t *api;

@@ -121,7 +121,7 @@ bus_req_query (bus_req_t *self, const char *name, char *buf, size_t cap)
     if (!query || !*query)
         return -1;
     //  The first parameter whose name (before '=') is name: at the start
-    //  or after a '&', as mg_get_var looks for it
+    //  or after a '&', as civetweb looked for it
     const char *end = query + strlen (query);
     for (const char *p = query; p + name_len < end; p++)
         if ((p == query || p[-1] == '&') && p[name_len] == '='

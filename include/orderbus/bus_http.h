@@ -19,6 +19,9 @@
 extern "C" {
 #endif
 
+/*  The server, as the rest of the tree holds it.  */
+typedef struct mg_context bus_http_t;
+
 /*  Start a civetweb server for an edge (or up) on config's listen
     address, port and thread count: static files under config->web_root
     are served, and config->max_clients more threads are started for the

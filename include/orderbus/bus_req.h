@@ -60,8 +60,9 @@ int bus_req_body (bus_req_t *self, size_t max, char **body, size_t *len);
 
 /*  Query parameter name's first value, decoded, into buf[cap] (always
     NUL-terminated when cap > 0).  Returns its length, -1 if absent, -2 if
-    it does not fit.  The rules are civetweb's mg_get_var's, kept byte for
-    byte whichever server took the request: parameters are split at '&'
+    it does not fit.  The rules are civetweb's (what the routes used before
+    bus_req had its own), kept byte for byte whichever server took the
+    request: parameters are split at '&'
     only; a name matches case-insensitively and undecoded, and only when
     followed by '='; the value runs to the next '&'; "%hh" (two hex
     digits, either case) is that byte, '+' is a space; a malformed escape
