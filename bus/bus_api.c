@@ -8,8 +8,8 @@
 
     Written for any server (bus_req.h).  A command never blocks: it is
     sent, and the ack is answered from the gateway's listener thread.  A
-    query waits for the writer, so an event-driven server runs it off its
-    event thread (bus_req_defer).  */
+    query waits for the writer: its route is declared to block (the table's
+    blocks), so an event-driven server runs it off its event thread.  */
 
 #include <czmq.h>
 #include "orderbus/bus_api.h"
@@ -28,11 +28,21 @@ extern const size_t bus_openapi_doc_len;
 #define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
 #define S_DAY_MS (24 * 3600 * (int64_t) 1000)
 #define S_REPORT_DAYS_MAX 366 //  a report's range: bounds the writer's work
+#define S_API_ROUTES 15       //  rows in s_routes (checked there)
+
+typedef struct _s_route_t s_route_t;
+
+//  A route of the table, as handed to bus_req: the API, and which row
+typedef struct {
+    bus_api_t *self;
+    const s_route_t *route;
+} s_binding_t;
 
 struct _bus_api_t {
     bus_gateway_t *gateway;  //  borrowed
     bus_auth_t *auth;        //  borrowed
     bus_limit_t *limit;      //  orders per table
+    s_binding_t bindings[S_API_ROUTES];
 };
 
 //  One request being served
@@ -54,13 +64,15 @@ typedef enum {
     S_STAFF,                 //  kitchen or manager
 } s_access_t;
 
-typedef struct {
+//  A row is a bus_req route of its own (bus_api_new): bus_req matches
+//  method and pattern, and runs a route that blocks where it may
+struct _s_route_t {
     const char *method;
     const char *pattern;     //  segments, '*' matches any one
     s_access_t access;
     s_handler_fn *handler;
     bool blocks;             //  waits for the writer (a query)
-} s_route_t;
+};
 
 //  A thread reads one command at a time (the gateway encodes it before
 //  the next), so it keeps one (tens of KiB) for all of its requests: a
@@ -727,6 +739,7 @@ static const s_route_t s_routes[] = {
     {"GET", "report", S_STAFF, s_get_report, true},
 };
 #define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
+_Static_assert (S_ROUTES == S_API_ROUTES, "S_API_ROUTES is s_routes' size");
 
 //  Does the path match pattern?  Fills r->arg with the '*' segments.
 static bool
@@ -801,28 +814,58 @@ s_serve (s_request_t *r, const s_route_t *route)
     return route->handler (r);
 }
 
+//  Split the path after /api/v1/ into r's segments.  -1 (no API route)
+//  if it is not under /api/v1/, too long, or split badly.
+static int
+s_parse (s_request_t *r, char *path, size_t cap)
+{
+    const char *prefix = "/api/v1/";
+    const char *uri = bus_req_path (r->req);
+    if (strncmp (uri, prefix, strlen (prefix)) != 0
+        || snprintf (path, cap, "%s", uri + strlen (prefix)) >= (int) cap
+        || s_split (r, path) != 0)
+        return -1;
+    return 0;
+}
+
+//  Every path under /api that no row's own bus_req route took: a 404 or
+//  405, or a path the API splits more leniently than bus_req matches
+//  (one empty segment first: /api/v1//orders is /api/v1/orders, as it
+//  always was).  Such a path is matched here, and a row that blocks is
+//  run again from the top where it may wait (r is on this stack).
 static int
 s_dispatch (bus_req_t *req, void *arg)
 {
     s_request_t r = {.self = (bus_api_t *) arg, .req = req};
-    const char *prefix = "/api/v1/";
-    const char *uri = bus_req_path (req);
     char path[512];
-    if (strncmp (uri, prefix, strlen (prefix)) != 0
-        || snprintf (path, sizeof path, "%s", uri + strlen (prefix))
-               >= (int) sizeof path
-        || s_split (&r, path) != 0)
+    if (s_parse (&r, path, sizeof path) != 0)
         return s_error (req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
                         "docs/api.md", NULL);
     for (size_t i = 0; i < S_ROUTES; i++)
         if (streq (bus_req_method (req), s_routes[i].method)
             && s_matches (&r, s_routes[i].pattern)) {
-            //  Again from the top where it may wait: r is on this stack
             if (s_routes[i].blocks && !bus_req_may_block (req))
                 return bus_req_defer (req, s_dispatch, arg);
             return s_serve (&r, &s_routes[i]);
         }
     return s_not_allowed (&r);
+}
+
+//  A row's own route: bus_req matched its method and pattern, and runs
+//  it where it may block if it does.  The path is split as s_dispatch
+//  splits it, with the same 404 for one too long to split.
+static int
+s_route (bus_req_t *req, void *arg)
+{
+    s_binding_t *binding = (s_binding_t *) arg;
+    s_request_t r = {.self = binding->self, .req = req};
+    char path[512];
+    if (s_parse (&r, path, sizeof path) != 0)
+        return s_error (req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
+                        "docs/api.md", NULL);
+    if (!s_matches (&r, binding->route->pattern))
+        return s_dispatch (req, binding->self);   //  not reached
+    return s_serve (&r, binding->route);
 }
 
 static size_t
@@ -847,7 +890,7 @@ s_openapi (bus_req_t *req, void *arg)
 }
 
 bus_api_t *
-bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t router)
+bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t *router)
 {
     bus_api_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -861,8 +904,22 @@ bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t router)
         free (self);
         return NULL;
     }
-    router.add (router.server, "/api", true, s_dispatch, self);
-    router.add (router.server, "/api/openapi.json", true, s_openapi, self);
+    //  "/api" first: the catch-all must win over the seed routes'
+    //  "/api/order" and "/api/orders" for paths under them (bus_req.h);
+    //  the rows are whole paths, which go before any prefix
+    bus_req_route_t any = {NULL, "/api", false, s_dispatch, self};
+    bus_req_route_t openapi = {NULL, "/api/openapi.json", false, s_openapi,
+                               self};
+    bus_req_router_add (router, &any);
+    bus_req_router_add (router, &openapi);
+    for (size_t i = 0; i < S_ROUTES; i++) {
+        char uri[96];
+        snprintf (uri, sizeof uri, "/api/v1/%s$", s_routes[i].pattern);
+        self->bindings[i] = (s_binding_t) {self, &s_routes[i]};
+        bus_req_route_t row = {s_routes[i].method, uri, s_routes[i].blocks,
+                               s_route, &self->bindings[i]};
+        bus_req_router_add (router, &row);
+    }
     return self;
 }
 

@@ -742,7 +742,7 @@ s_order_place (bus_req_t *req, void *cbdata)
 
 bus_compat_t *
 bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
-                bus_req_router_t router)
+                bus_req_router_t *router)
 {
     if (sodium_init () < 0)   //  for randombytes_buf; idempotent
         return NULL;
@@ -759,13 +759,22 @@ bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
         free (self);
         return NULL;
     }
-    //  Exact paths for the two under /api: a server tries a route's URI
-    //  as an exact match first, then as "<uri>/..." (where the native
-    //  "/api" would win).  Every route here waits for the writer.
-    router.add (router.server, "/api/order", false, s_seed_place, self);
-    router.add (router.server, "/api/orders", false, s_seed_list, self);
-    router.add (router.server, "/menu_items$", false, s_menu_items, self);
-    router.add (router.server, "/orders$", false, s_order_place, self);
+    //  Whole paths for the two under /api: bus_req tries those before
+    //  "<uri>/..." prefixes, where the native "/api", added first, wins
+    //  (bus_req.h).  Every route here waits for the writer: it blocks.
+    static const struct {
+        const char *uri;
+        bus_req_fn *fn;
+    } routes[] = {
+        {"/api/order", s_seed_place},
+        {"/api/orders", s_seed_list},
+        {"/menu_items$", s_menu_items},
+        {"/orders$", s_order_place},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        bus_req_route_t route = {NULL, routes[i].uri, true, routes[i].fn, self};
+        bus_req_router_add (router, &route);
+    }
     zsys_info ("compat: seed routes /api/order, /api/orders, /menu_items, "
                "/orders (open menu %s); /api/order and /api/orders take no "
                "token (docs/compat.md; --compat 0 turns them off)",

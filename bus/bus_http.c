@@ -17,12 +17,13 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
 
-//  A route's handler; the server's user data is the list of them
-typedef struct s_route {
-    bus_req_fn *fn;
-    void *arg;
-    struct s_route *next;
-} s_route_t;
+//  The server's user data: its routes, and the context they go on
+typedef struct {
+    bus_req_router_t *router;
+    struct mg_context *ctx;
+} s_routes_t;
+
+static void s_route_added (void *server, const char *uri);
 
 /*  civetweb reports its own problems here; route them into our log.  */
 static int
@@ -157,9 +158,12 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     callbacks.log_message = s_log_message;
     if (config->role == BUS_ROLE_EDGE)
         callbacks.init_thread = s_init_thread;
-    s_route_t **routes = calloc (1, sizeof *routes);
-    if (!routes) {
+    s_routes_t *routes = calloc (1, sizeof *routes);
+    if (routes)
+        routes->router = bus_req_router_new (s_route_added, routes);
+    if (!routes || !routes->router) {
         snprintf (err, err_cap, "out of memory");
+        free (routes);
         return NULL;
     }
     struct mg_init_data init = {&callbacks, routes, options};
@@ -170,8 +174,11 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     if (!ctx) {
         snprintf (err, err_cap, "cannot start HTTP server on %s: %s", ports,
                   text[0] ? text : "unknown error");
+        bus_req_router_destroy (&routes->router);
         free (routes);
     }
+    else
+        routes->ctx = ctx;
     return ctx;
 }
 
@@ -179,13 +186,9 @@ void
 bus_http_stop (struct mg_context **ctx_p)
 {
     if (ctx_p && *ctx_p) {
-        s_route_t **routes = (s_route_t **) mg_get_user_data (*ctx_p);
+        s_routes_t *routes = (s_routes_t *) mg_get_user_data (*ctx_p);
         mg_stop (*ctx_p);
-        while (*routes) {
-            s_route_t *next = (*routes)->next;
-            free (*routes);
-            *routes = next;
-        }
+        bus_req_router_destroy (&routes->router);
         free (routes);
         *ctx_p = NULL;
     }
@@ -299,17 +302,19 @@ bus_http_req_init (bus_http_req_t *self, struct mg_connection *conn)
 //  ---------------------------------------------------------------------
 //  Routes
 
-//  A route's handler, and the wait for an answer it leaves for later.
-//  If that never comes (out of memory), the client gets no answer; civetweb
-//  then closes the connection.
+//  A request for a route, served by the one rule (bus_req.h), and the
+//  wait for an answer it leaves for later.  Every civetweb thread may
+//  block, so a route that blocks runs here too.  If the answer never
+//  comes (out of memory), the client gets none; civetweb then closes the
+//  connection.
 static int
 s_serve (struct mg_connection *conn, void *cbdata)
 {
-    s_route_t *route = (s_route_t *) cbdata;
+    const bus_req_router_t *router = (const bus_req_router_t *) cbdata;
     bus_http_req_t req;
     bus_http_req_init (&req, conn);
     sem_init (&req.answered, 0, 0);
-    if (route->fn (&req.req, route->arg) == 0 && !req.written) {
+    if (bus_req_router_serve (router, &req.req) == 0 && !req.written) {
         while (sem_wait (&req.answered) != 0 && errno == EINTR)
             ;
         if (req.late)
@@ -320,31 +325,24 @@ s_serve (struct mg_connection *conn, void *cbdata)
     return req.status ? req.status : 500;
 }
 
-//  The routes' records live as long as the server: they hang off its
-//  user data, and bus_http_stop frees them.
+//  civetweb picks the handler for a request among ours and the edge's
+//  (pages, WebSockets), so each route's uri is registered with it, as
+//  written: "/x" and "/x$" mean to civetweb what they mean to bus_req,
+//  and its '*' takes any run of characters but '/', a superset of ours.
+//  Every path one of our routes matches thus reaches s_serve, which
+//  picks the route by bus_req's rule; which of our uris civetweb picked
+//  does not matter.
 static void
-s_route_add (void *server, const char *uri, bool quick, bus_req_fn *fn,
-             void *arg)
+s_route_added (void *server, const char *uri)
 {
-    (void) quick;   //  every civetweb thread may block
-    struct mg_context *ctx = (struct mg_context *) server;
-    s_route_t **routes = (s_route_t **) mg_get_user_data (ctx);
-    s_route_t *route = calloc (1, sizeof *route);
-    if (!route) {
-        zsys_error ("http: out of memory: route %s not served", uri);
-        return;
-    }
-    route->fn = fn;
-    route->arg = arg;
-    route->next = *routes;
-    *routes = route;
-    mg_set_request_handler (ctx, uri, s_serve, route);
+    s_routes_t *routes = (s_routes_t *) server;
+    mg_set_request_handler (routes->ctx, uri, s_serve, routes->router);
 }
 
-bus_req_router_t
+bus_req_router_t *
 bus_http_router (struct mg_context *ctx)
 {
-    return (bus_req_router_t) {s_route_add, ctx};
+    return ((s_routes_t *) mg_get_user_data (ctx))->router;
 }
 
 //  The port and printable address of a socket address, 0 if not IP.

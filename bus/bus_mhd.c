@@ -2,9 +2,9 @@
 
     Each connection has one record (its socket context), reused by its
     requests: libmicrohttpd serves a connection's requests one after the
-    other.  A request's life: its route is found when its headers are in,
-    its body is gathered, then the handler runs (on the event thread when
-    the route is quick, else on a pool thread); the connection is
+    other.  A request's life: its body is gathered, then bus_req finds
+    its route and runs the handler (on the event thread, or on a pool
+    thread through s_defer when the route blocks); the connection is
     suspended unless the answer is already there, and the answer, from
     whatever thread makes it, resumes it.  */
 
@@ -20,25 +20,15 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_mhd.h"
 
-#define S_ROUTES_MAX 16
 #define S_CONNECTIONS_MAX 10000   //  open connections, at most
 #define S_FILES_SPARE 128         //  descriptors kept for ZeroMQ and logs
 #define S_QUEUE_PER_THREAD 16     //  requests waiting for a pool thread, each
-
-typedef struct {
-    char uri[64];            //  without a trailing '$'
-    bool exact;              //  the uri was "...$": no "/..." below it
-    bool quick;
-    bus_req_fn *fn;
-    void *arg;
-} s_route_t;
 
 //  A connection's request
 typedef struct s_req {
     bus_req_t req;           //  first: a s_req_t * is a bus_req_t *
     bus_mhd_t *server;
     struct MHD_Connection *conn;
-    const s_route_t *route;  //  NULL: no such route
     char *query;             //  raw query string, or NULL
     char *body;              //  as gathered
     size_t body_len;
@@ -59,8 +49,7 @@ struct _bus_mhd_t {
     bus_config_t config;
     struct MHD_Daemon *daemon;
     MHD_socket listener;     //  ours to close once quiesced
-    s_route_t routes[S_ROUTES_MAX];
-    int route_count;
+    bus_req_router_t *router;
     atomic_int pending;      //  handlers called, answers not yet queued
     atomic_bool stopping;
     //  The pool, for handlers that block
@@ -74,54 +63,12 @@ struct _bus_mhd_t {
 };
 
 //  ---------------------------------------------------------------------
-//  Routes
+//  Routes: bus_req's router, which bus_mhd_new makes
 
-static void
-s_route_add (void *server, const char *uri, bool quick, bus_req_fn *fn,
-             void *arg)
-{
-    bus_mhd_t *self = (bus_mhd_t *) server;
-    size_t len = strlen (uri);
-    bool exact = len > 0 && uri[len - 1] == '$';
-    if (self->route_count == S_ROUTES_MAX
-        || len - exact >= sizeof self->routes[0].uri) {
-        zsys_error ("http: cannot add route %s", uri);
-        return;
-    }
-    s_route_t *route = &self->routes[self->route_count++];
-    snprintf (route->uri, sizeof route->uri, "%.*s", (int) (len - exact), uri);
-    route->exact = exact;
-    route->quick = quick;
-    route->fn = fn;
-    route->arg = arg;
-}
-
-bus_req_router_t
+bus_req_router_t *
 bus_mhd_router (bus_mhd_t *self)
 {
-    return (bus_req_router_t) {s_route_add, self};
-}
-
-//  As civetweb picks: a plain uri that equals the path, then the first
-//  plain uri (in the order added) the path continues with '/', then a '$'
-//  uri that equals it.
-static const s_route_t *
-s_route_find (bus_mhd_t *self, const char *path)
-{
-    const s_route_t *prefix = NULL, *pattern = NULL;
-    for (int i = 0; i < self->route_count; i++) {
-        const s_route_t *route = &self->routes[i];
-        size_t len = strlen (route->uri);
-        if (streq (route->uri, path)) {
-            if (!route->exact)
-                return route;
-            pattern = route;
-        }
-        else if (!prefix && !route->exact
-                 && strncmp (route->uri, path, len) == 0 && path[len] == '/')
-            prefix = route;
-    }
-    return prefix ? prefix : pattern;
+    return self->router;
 }
 
 //  ---------------------------------------------------------------------
@@ -271,24 +218,19 @@ s_queue (s_req_t *self)
     return rc;
 }
 
-//  Call the handler here or on the pool; then queue its answer, or wait
-//  for it with the connection suspended.
+//  Serve the request by its route (bus_req runs one that blocks on the
+//  pool, through s_defer); then queue its answer, or wait for it with
+//  the connection suspended.
 static enum MHD_Result
 s_start (s_req_t *self)
 {
     self->started = true;
     atomic_fetch_add (&self->server->pending, 1);
-    const s_route_t *route = self->route;
     if (atomic_load (&self->server->stopping))
         bus_req_send_error (&self->req, 503, "unavailable", "the gateway is "
                             "shutting down; retry on another", NULL);
-    else if (!route)
-        bus_req_send_error (&self->req, 404, "not_found", "no such route; "
-                            "see docs/api.md", NULL);
-    else if (route->quick)
-        route->fn (&self->req, route->arg);
     else
-        bus_req_defer (&self->req, route->fn, route->arg);
+        bus_req_router_serve (self->server->router, &self->req);
     pthread_mutex_lock (&self->lock);
     bool answered = self->answered;
     if (!answered) {
@@ -313,7 +255,6 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
     if (!self->req.method) {   //  the headers are in
         self->req.method = method;
         self->req.path = url;
-        self->route = s_route_find (self->server, url);
         //  A body announced too big is refused now, not waited for
         const char *length = MHD_lookup_connection_value (
             conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -355,7 +296,6 @@ s_request_begin (void *cls, const char *uri, struct MHD_Connection *conn)
     self->req.path = NULL;
     self->req.may_block = false;
     self->req.data = NULL;
-    self->route = NULL;
     self->body = NULL;
     self->body_len = 0;
     self->too_big = false;
@@ -468,6 +408,11 @@ bus_mhd_new (const bus_config_t *config)
     if (!self)
         return NULL;
     self->config = *config;
+    self->router = bus_req_router_new (NULL, NULL);
+    if (!self->router) {
+        free (self);
+        return NULL;
+    }
     pthread_mutex_init (&self->queue_lock, NULL);
     pthread_cond_init (&self->queue_ready, NULL);
     return self;
@@ -602,6 +547,7 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     if (self->listener != MHD_INVALID_SOCKET)
         close (self->listener);
     free (self->pool);
+    bus_req_router_destroy (&self->router);
     pthread_mutex_destroy (&self->queue_lock);
     pthread_cond_destroy (&self->queue_ready);
     free (self);

@@ -17,7 +17,7 @@ typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
     bus_auth_t *auth;
-    struct mg_context *http;     //  civetweb: an edge's, or up's
+    bus_http_t *http;            //  civetweb: an edge's, or up's
     bus_mhd_t *mhd;              //  libmicrohttpd: a gateway node's
     bus_gateway_t *gateway;
     bus_api_t *api;
@@ -55,7 +55,7 @@ s_handle_health (bus_req_t *req, void *arg)
 //  The gateway's routes on router's server (up has them too).  0, or -1
 //  with err set.
 static int
-s_routes (s_node_t *node, bus_req_router_t router, char *err, size_t err_cap)
+s_routes (s_node_t *node, bus_req_router_t *router, char *err, size_t err_cap)
 {
     const bus_config_t *config = node->config;
     if (s_has (node, BUS_ROLE_GATEWAY)) {
@@ -83,10 +83,11 @@ s_start_gateway (s_node_t *node, char *err, size_t err_cap)
         snprintf (err, err_cap, "out of memory");
         return -1;
     }
-    bus_req_router_t router = bus_mhd_router (node->mhd);
+    bus_req_router_t *router = bus_mhd_router (node->mhd);
     if (s_routes (node, router, err, err_cap) != 0)
         return -1;
-    router.add (router.server, "/healthz", true, s_handle_health, node);
+    bus_req_route_t health = {NULL, "/healthz", false, s_handle_health, node};
+    bus_req_router_add (router, &health);
     return bus_mhd_start (node->mhd, err, err_cap);
 }
 
@@ -100,12 +101,13 @@ s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
     node->http = bus_http_start (config, err, err_cap);
     if (!node->http)
         return -1;
-    bus_req_router_t router = bus_http_router (node->http);
+    bus_req_router_t *router = bus_http_router (node->http);
     if (s_routes (node, router, err, err_cap) != 0
         || !(node->edge = bus_edge_new (config, node->auth, node->http, err,
                                         err_cap)))
         return -1;
-    router.add (router.server, "/healthz", true, s_handle_health, node);
+    bus_req_route_t health = {NULL, "/healthz", false, s_handle_health, node};
+    bus_req_router_add (router, &health);
     return 0;
 }
 

@@ -1,10 +1,10 @@
 /*  bus_req.c — reading a request and answering it, for any server.  */
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <civetweb.h>   //  mg_get_var: its query decoding, whoever serves
 #include <czmq.h>
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_json.h"
@@ -18,6 +18,25 @@
 //  Reals (only the seed-compatible API has any) get 15 digits, so that a
 //  price of 18.99 reads 18.99 and not 18.989999999999998
 #define S_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (15))
+
+#define S_ROUTES_MAX 64
+#define S_URI_MAX 96
+#define S_METHOD_MAX 16
+
+//  A route as added: its strings copied, its uri without the '$'
+typedef struct {
+    bus_req_route_t route;   //  method and uri point at the copies below
+    char method[S_METHOD_MAX];
+    char uri[S_URI_MAX];
+    bool whole;              //  the uri ended in '$': no /... below it
+} s_route_t;
+
+struct _bus_req_router_t {
+    s_route_t routes[S_ROUTES_MAX];   //  never moved: finds run during adds
+    atomic_size_t count;     //  published after the route is written
+    void (*added) (void *server, const char *uri);
+    void *server;
+};
 
 const char *
 bus_req_method (const bus_req_t *self)
@@ -54,12 +73,64 @@ bus_req_body (bus_req_t *self, size_t max, char **body, size_t *len)
     return self->server->body (self, max, body, len);
 }
 
+//  One hex digit's value, or -1.  ASCII only, as civetweb's isxdigit is
+//  in the C locale the process runs in.
+static int
+s_hex (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+//  Decode the form-encoded value[len] into buf[cap] (cap > 0).  Returns
+//  the decoded length, or -2 if it does not fit; buf is NUL-terminated
+//  either way.  An escape needs both digits inside the value: a trailing
+//  "%4" or a "%zz" stays as written.
+static int
+s_decode (const char *value, size_t len, char *buf, size_t cap)
+{
+    size_t i = 0, j = 0;
+    for (; i < len && j < cap - 1; i++, j++) {
+        int high, low;
+        if (value[i] == '%' && i + 2 < len
+            && (high = s_hex (value[i + 1])) >= 0
+            && (low = s_hex (value[i + 2])) >= 0) {
+            buf[j] = (char) (high << 4 | low);
+            i += 2;
+        }
+        else
+            buf[j] = value[i] == '+' ? ' ' : value[i];
+    }
+    buf[j] = '\0';
+    return i >= len ? (int) j : -2;
+}
+
 int
 bus_req_query (bus_req_t *self, const char *name, char *buf, size_t cap)
 {
-    if (!self->query)
+    if (cap == 0)
+        return -2;
+    buf[0] = '\0';
+    const char *query = self->query;
+    size_t name_len = strlen (name);
+    if (!query || !*query)
         return -1;
-    return mg_get_var (self->query, strlen (self->query), name, buf, cap);
+    //  The first parameter whose name (before '=') is name: at the start
+    //  or after a '&', as civetweb looked for it
+    const char *end = query + strlen (query);
+    for (const char *p = query; p + name_len < end; p++)
+        if ((p == query || p[-1] == '&') && p[name_len] == '='
+            && strncasecmp (name, p, name_len) == 0) {
+            const char *value = p + name_len + 1;
+            size_t len = strcspn (value, "&");
+            return s_decode (value, len, buf, cap);
+        }
+    return -1;
 }
 
 static bool
@@ -193,4 +264,108 @@ bus_req_parse_u64 (const char *text, uint64_t min, uint64_t max,
         return -1;
     *value = v;
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Routes
+
+bus_req_router_t *
+bus_req_router_new (void (*added) (void *server, const char *uri), void *server)
+{
+    bus_req_router_t *self = calloc (1, sizeof *self);
+    if (self) {
+        self->added = added;
+        self->server = server;
+    }
+    return self;
+}
+
+void
+bus_req_router_destroy (bus_req_router_t **self_p)
+{
+    if (self_p && *self_p) {
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+int
+bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route)
+{
+    size_t count = atomic_load_explicit (&self->count, memory_order_relaxed);
+    size_t len = strlen (route->uri);
+    if (count == S_ROUTES_MAX || len >= S_URI_MAX || len == 0
+        || (route->method && strlen (route->method) >= S_METHOD_MAX)) {
+        zsys_error ("http: cannot add route %s %s", route->method ? route->method
+                    : "*", route->uri);
+        return -1;
+    }
+    s_route_t *added = &self->routes[count];
+    added->route = *route;
+    added->whole = route->uri[len - 1] == '$';
+    snprintf (added->uri, sizeof added->uri, "%.*s", (int) (len - added->whole),
+              route->uri);
+    added->route.uri = added->uri;
+    if (route->method) {
+        snprintf (added->method, sizeof added->method, "%s", route->method);
+        added->route.method = added->method;
+    }
+    //  A find on a server thread sees the route only once it is written
+    atomic_store_explicit (&self->count, count + 1, memory_order_release);
+    if (self->added)
+        self->added (self->server, route->uri);
+    return 0;
+}
+
+//  How uri (without its '$') matches path: 2 the whole path, 1 a prefix
+//  the path continues with '/', 0 not at all.  A '*' segment of the uri
+//  takes one non-empty segment of the path.
+static int
+s_match (const char *uri, const char *path)
+{
+    char last = '\0';
+    while (*uri) {
+        if (last == '/' && uri[0] == '*' && (uri[1] == '/' || !uri[1])) {
+            size_t len = strcspn (path, "/");
+            if (len == 0)
+                return 0;
+            path += len;
+        }
+        else if (*uri != *path++)
+            return 0;
+        last = *uri++;
+    }
+    return *path == '\0' ? 2 : *path == '/' ? 1 : 0;
+}
+
+const bus_req_route_t *
+bus_req_router_find (const bus_req_router_t *self, const char *method,
+                     const char *path)
+{
+    size_t count = atomic_load_explicit (&self->count, memory_order_acquire);
+    const bus_req_route_t *prefix = NULL;
+    for (size_t i = 0; i < count; i++) {
+        const s_route_t *route = &self->routes[i];
+        if (route->route.method && !streq (route->route.method, method))
+            continue;
+        int match = s_match (route->uri, path);
+        if (match == 2)
+            return &route->route;
+        if (match == 1 && !route->whole && !prefix)
+            prefix = &route->route;
+    }
+    return prefix;
+}
+
+int
+bus_req_router_serve (const bus_req_router_t *self, bus_req_t *req)
+{
+    const bus_req_route_t *route =
+        bus_req_router_find (self, req->method, req->path);
+    if (!route)
+        return bus_req_send_error (req, 404, "not_found",
+                                   "no such route; see docs/api.md", NULL);
+    if (route->blocks && !req->may_block)
+        return bus_req_defer (req, route->fn, route->arg);
+    return route->fn (req, route->arg);
 }

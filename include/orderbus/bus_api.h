@@ -40,14 +40,19 @@ extern "C" {
 
 typedef struct _bus_api_t bus_api_t;
 
-/*  Put the routes on router's server, served by gateway, with callers
-    checked by auth (all borrowed: stop the server before destroying
-    any).  NULL if out of memory.  */
+/*  Add the routes to router (bus_req.h; before bus_compat's), served by
+    gateway, with callers checked by auth (all borrowed: stop the server
+    before destroying any).  NULL if out of memory.  */
 bus_api_t *bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth,
-                        bus_req_router_t router);
+                        bus_req_router_t *router);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_api_destroy (bus_api_t **self_p);
+
+/*  Selftest (bus_api_test.c): bus_req's query decoding and route
+    matching, and the API's and seed routes driven in-process through a
+    fake server, with a real writer and gateway behind them.  */
+void bus_api_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -41,12 +41,12 @@ extern "C" {
 
 typedef struct _bus_compat_t bus_compat_t;
 
-/*  Put the routes on router's server, served by gateway, with callers of POST
-    /orders checked by auth (all borrowed: stop the server before
+/*  Add the routes to router (bus_req.h), served by gateway, with callers
+    of POST /orders checked by auth (all borrowed: stop the server before
     destroying any of them).  Settings (open_menu, table_rate_per_s,
     table_burst) come from the gateway's config.  NULL if out of memory.  */
 bus_compat_t *bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
-                              bus_req_router_t router);
+                              bus_req_router_t *router);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_compat_destroy (bus_compat_t **self_p);

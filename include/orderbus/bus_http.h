@@ -1,5 +1,10 @@
 /*  bus_http.h — the civetweb server: the edge's, and `orderbus up`'s,
-    which serves the gateway's routes (bus_req.h) beside the edge.  */
+    which serves the gateway's routes (bus_req.h) beside the edge.
+
+    bus_http.c is bus_req's civetweb adapter, and the only file that
+    serves bus_req routes through civetweb's calls: a thread per
+    connection, so every route runs on the thread that took its request,
+    those that block too (bus_req_may_block is always true here).  */
 
 #ifndef BUS_HTTP_H_INCLUDED
 #define BUS_HTTP_H_INCLUDED
@@ -13,6 +18,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*  The server, as the rest of the tree holds it.  */
+typedef struct mg_context bus_http_t;
 
 /*  Start a civetweb server for an edge (or up) on config's listen
     address, port and thread count: static files under config->web_root
@@ -43,9 +51,11 @@ typedef struct {
     written at once, and have nothing to release.  */
 void bus_http_req_init (bus_http_req_t *self, struct mg_connection *conn);
 
-/*  How bus_api and bus_compat put their routes on ctx: each is served
-    on a civetweb thread, which waits for an answer left for later.  */
-bus_req_router_t bus_http_router (struct mg_context *ctx);
+/*  The routes ctx serves (bus_req.h; owned by ctx, gone at
+    bus_http_stop): bus_api, bus_compat and /healthz add theirs.  Each
+    request is served on its civetweb thread, which waits for an answer
+    left for later.  */
+bus_req_router_t *bus_http_router (struct mg_context *ctx);
 
 /*  The socket of server connection conn, found by its two ends (civetweb
     does not hand it out), or -1.  The edge writes WebSocket frames to it

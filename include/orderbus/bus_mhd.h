@@ -6,9 +6,11 @@
     section 1).  Here a few event threads serve every connection: a route
     that never blocks (an order: parse, check, send) runs on the event
     thread, the connection is suspended until the writer's ack answers it,
-    and a route that waits for the writer (a query) runs on a pool of
-    http/threads threads.  Routes are bus_req.h handlers, the same ones
-    `orderbus up` serves with civetweb.  */
+    and a route declared to block (bus_req_route_t.blocks: a query) runs
+    on a pool of http/threads threads.  Routes are bus_req.h routes, the
+    same ones `orderbus up` serves with civetweb, matched by bus_req's
+    rule; bus_mhd.c is bus_req's libmicrohttpd adapter, the only file
+    that uses libmicrohttpd.  */
 
 #ifndef BUS_MHD_H_INCLUDED
 #define BUS_MHD_H_INCLUDED
@@ -27,8 +29,9 @@ typedef struct _bus_mhd_t bus_mhd_t;
     until bus_mhd_start.  NULL if out of memory.  */
 bus_mhd_t *bus_mhd_new (const bus_config_t *config);
 
-/*  How routes are put on the server (before bus_mhd_start).  */
-bus_req_router_t bus_mhd_router (bus_mhd_t *self);
+/*  The routes the server serves (owned by it): add them before
+    bus_mhd_start.  */
+bus_req_router_t *bus_mhd_router (bus_mhd_t *self);
 
 /*  Listen and serve.  0, or -1 with the reason in err[err_cap] (e.g. the
     port is in use).  */

@@ -1,14 +1,17 @@
 /*  bus_req.h — one HTTP request and its answer, whichever server took it.
 
     The gateway's routes (bus_api, bus_compat, /healthz) are written
-    against this, not against a server: civetweb serves them in
-    `orderbus up` (bus_http.h, a thread per connection), libmicrohttpd in
-    a gateway node (bus_mhd.h, event-driven).  A handler reads the request
-    and answers it exactly once, either before it returns or later from
-    any thread: a gateway answers an order from the writer's ack on its
-    listener thread, so no thread sleeps while the order is committed.
-    The request may be gone as soon as it is answered: nothing may touch
-    it after.  */
+    against this, and see nothing else: civetweb serves them in
+    `orderbus up` (bus_http.c, a thread per connection), libmicrohttpd in
+    a gateway node (bus_mhd.c, event-driven).  Each of those two files is
+    the only place its server's types and calls appear; query decoding,
+    route matching and where a route may run are here, once.
+
+    A handler reads the request and answers it exactly once, either
+    before it returns or later from any thread: a gateway answers an
+    order from the writer's ack on its listener thread, so no thread
+    sleeps while the order is committed.  The request may be gone as soon
+    as it is answered: nothing may touch it after.  */
 
 #ifndef BUS_REQ_H_INCLUDED
 #define BUS_REQ_H_INCLUDED
@@ -55,12 +58,21 @@ bool bus_req_is_json (bus_req_t *self);
     ended early) or BUS_ERR_NOMEM.  Once per request.  */
 int bus_req_body (bus_req_t *self, size_t max, char **body, size_t *len);
 
-/*  Query parameter name, decoded, into buf[cap].  Returns its length, -1
-    if absent, -2 if it does not fit.  */
+/*  Query parameter name's first value, decoded, into buf[cap] (always
+    NUL-terminated when cap > 0).  Returns its length, -1 if absent, -2 if
+    it does not fit.  The rules are civetweb's (what the routes used before
+    bus_req had its own), kept byte for byte whichever server took the
+    request: parameters are split at '&'
+    only; a name matches case-insensitively and undecoded, and only when
+    followed by '='; the value runs to the next '&'; "%hh" (two hex
+    digits, either case) is that byte, '+' is a space; a malformed escape
+    ('%' not followed by two hex digits, as in "%zz" or a trailing "%4")
+    is kept as it is, not refused.  */
 int bus_req_query (bus_req_t *self, const char *name, char *buf, size_t cap);
 
 /*  Check that every query parameter's name is in allowed (a NULL-ended
-    list).  0, or -1 with the first unknown name in bad[bad_cap].  */
+    list), as written (undecoded, case-sensitive).  0, or -1 with the
+    first unknown name in bad[bad_cap].  */
 int bus_req_query_check (bus_req_t *self, const char *const *allowed,
                          char *bad, size_t bad_cap);
 
@@ -87,11 +99,18 @@ int bus_req_send_busy (bus_req_t *self, const char *code,
                        const char *message);
 
 /*  ---------------------------------------------------------------------
-    Blocking work  */
+    Blocking work
 
-/*  May the handler block (wait for the writer's reply to a query)?  An
-    event-driven server runs handlers on its event thread, where waiting
-    would hold up every other connection: there the answer is no.  */
+    The rule: a handler may block (wait for the writer) only when
+    bus_req_may_block says so.  civetweb runs every handler on a thread
+    of its own, where it may; libmicrohttpd runs a handler on its event
+    thread, where waiting would hold up every other connection, unless
+    the route was declared to block (bus_req_route_t.blocks): then it
+    runs on the server's pool.  A handler that blocks only sometimes
+    (a command that may have to fetch the menu first) is declared not to
+    block and hands that part to bus_req_defer.  */
+
+/*  May the handler block (wait for the writer's reply to a query)?  */
 bool bus_req_may_block (const bus_req_t *self);
 
 /*  Have fn (self, arg) run where it may block (at once, where the
@@ -111,18 +130,69 @@ int bus_req_parse_u64 (const char *text, uint64_t min, uint64_t max,
                        uint64_t *value);
 
 /*  ---------------------------------------------------------------------
-    For the servers  */
+    Routes
 
-/*  How a server registers a handler for uri: "/x" serves /x and /x/...,
-    "/x$" serves /x only.  An exact "/x" is tried before any "/y/..."
-    match, and the longest prefix wins.  quick: the handler never blocks
-    (it calls bus_req_defer for work that does); any other is run where
-    it may block.  */
+    A route is declared with the method it serves (NULL: any), its uri,
+    whether it blocks, and its handler:
+      "/x"        serves /x and every path under it, /x/...
+      "/x$"       serves /x only
+    and in either a '*' segment stands for any one non-empty segment
+    ("/api/v1/orders/ * /status$", without the spaces).
+    The one matching rule, for every server: among the routes whose
+    method fits, the first added that matches the whole path (a "/x"
+    equal to it, or a "/x$" uri), else the first added "/x" the path
+    continues with '/'.  No route: 404 not_found.
+    Why this rule: it is civetweb's (exact before prefix, then the order
+    added), which `orderbus up` always used, and it keeps every answer of
+    today's routes.  "Longest prefix wins" would not: with --compat on,
+    /api/orders/5 is the native API's 404 (its "/api" is added before the
+    seed "/api/orders"), and it would become the seed list's answer.
+    Whole-path matches go before prefixes, so a declared route is never
+    shadowed by a catch-all added before it ("/api" before
+    "/api/v1/orders$").  Order of adding therefore matters between
+    prefixes only: put a catch-all before the narrower prefixes it must
+    win over, and after nothing it must lose to.  */
+
 typedef struct {
-    void (*add) (void *server, const char *uri, bool quick, bus_req_fn *fn,
-                 void *arg);
-    void *server;
-} bus_req_router_t;
+    const char *method;      /*  "GET", ...; NULL: any method  */
+    const char *uri;         /*  as above, under 96 bytes  */
+    bool blocks;             /*  waits for the writer: run where it may block  */
+    bus_req_fn *fn;
+    void *arg;
+} bus_req_route_t;
+
+/*  The routes a server serves.  The server makes it; routes are added
+    before the server takes requests for them, and never removed.  */
+typedef struct _bus_req_router_t bus_req_router_t;
+
+/*  Add route (copied).  0, or -1 if the router is full (64 routes) or the
+    uri is too long (logged).  Adds must not run concurrently; finds may
+    run while one is made.  */
+int bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route);
+
+/*  ---------------------------------------------------------------------
+    For the servers (their adapters: bus_http.c, bus_mhd.c, a test's)  */
+
+/*  A router; added (server, uri), if not NULL, is called after each add,
+    so that a server that dispatches by uri itself (civetweb) can send the
+    route's requests to bus_req_router_serve.  NULL if out of memory.  */
+bus_req_router_t *bus_req_router_new (void (*added) (void *server,
+                                                     const char *uri),
+                                      void *server);
+
+/*  NULL-safe; nulls *self_p.  Only once no request can reach it.  */
+void bus_req_router_destroy (bus_req_router_t **self_p);
+
+/*  The route for method and path by the rule above, or NULL.  */
+const bus_req_route_t *bus_req_router_find (const bus_req_router_t *self,
+                                            const char *method,
+                                            const char *path);
+
+/*  Serve req by its route: 404 not_found if there is none; a route that
+    blocks, on a request that may not, goes to bus_req_defer; any other
+    runs here.  Returns the status answered, or 0 if the answer comes
+    later.  */
+int bus_req_router_serve (const bus_req_router_t *self, bus_req_t *req);
 
 /*  What a request needs from the server that took it.  */
 typedef struct {
