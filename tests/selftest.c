@@ -10,6 +10,7 @@
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_fanout.h"
+#include "orderbus/bus_gateway.h"
 #include "orderbus/bus_wsframe.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_limit.h"
@@ -19,6 +20,7 @@
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_token.h"
 #include "orderbus/bus_topic.h"
+#include "orderbus/bus_writer.h"
 
 typedef struct {
     const char *name;
@@ -33,7 +35,8 @@ static const s_test_t s_tests[] = {
     {"token", bus_token_test},   {"limit", bus_limit_test},
     {"compat", bus_compat_test}, {"report", bus_report_test},
     {"wsframe", bus_wsframe_test},   {"fanout", bus_fanout_test},
-    {"alloc", bus_alloc_test},
+    {"alloc", bus_alloc_test},   {"writer", bus_writer_test},
+    {"gateway", bus_gateway_test},
 };
 
 int

@@ -86,6 +86,10 @@ json_t *bus_gateway_stats (bus_gateway_t *self);
     /healthz; *ok is set to whether the writer is reachable.  */
 json_t *bus_gateway_health (bus_gateway_t *self, bool *ok);
 
+/*  Selftest (bus_gateway_test.c): a gateway against a fake writer made of
+    sockets in the test, which decides when each ack comes.  */
+void bus_gateway_test (bool verbose);
+
 #ifdef __cplusplus
 }
 #endif
