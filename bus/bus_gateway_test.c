@@ -163,9 +163,8 @@ s_drain (s_writer_t *writer, zframe_t *expected, int max)
     return count;
 }
 
-//  Publish the ack of the command writer->cmd as it was last decoded,
-//  on topic (the gateway's own unless told otherwise).  status 0 carries
-//  an order.placed event of seq.
+//  Publish an ack for key and fingerprint on the gateway's ack topic.
+//  status 0 carries an order.placed event of seq.
 static void
 s_send_ack (s_writer_t *writer, const char *key, uint64_t fingerprint,
             int status, bool duplicate, uint64_t seq)
