@@ -233,6 +233,23 @@ s_stat (bus_gateway_t *gateway, const char *name)
     return value;
 }
 
+//  Publish an unreadable ack and wait until the gateway has counted it:
+//  then its listener has handled everything published before (one PUB,
+//  one SUB: in order), done calls included.
+static void
+s_flush (bus_gateway_t *gateway, s_writer_t *writer)
+{
+    json_int_t dropped = s_stat (gateway, "dropped");
+    zstr_sendm (writer->pub, "A/" S_NAME "/");
+    zstr_send (writer->pub, "not msgpack");
+    int64_t end = zclock_mono () + S_WAIT_MS;
+    while (s_stat (gateway, "dropped") == dropped) {
+        assert (zclock_mono () < end);
+        zclock_sleep (1);
+    }
+    assert (s_stat (gateway, "dropped") == dropped + 1);
+}
+
 //  Threads that send one key's command over and over, each send a
 //  retry of a command still in flight, while the test's main thread
 //  keeps publishing its ack: every retry's frame must be whole when it
@@ -325,7 +342,7 @@ s_test_race (bus_gateway_t *gateway, s_writer_t *writer, bus_cmd_t *cmd)
         assert (answers[i].rc == 0 && answers[i].status == 0);
         assert (answers[i].seq == 77 && answers[i].duplicate);
     }
-    zclock_sleep (50);   //  the acks still in the pipe find nobody
+    s_flush (gateway, writer);   //  the acks still on the way find nobody
     sent += s_drain (writer, expected, INT_MAX);
     assert (sent >= total);   //  every send's frame, whole
     for (int i = 0; i < total; i++)
@@ -399,6 +416,8 @@ bus_gateway_test (bool verbose)
     assert (placed.rc == 0 && placed.status == 0 && !placed.duplicate);
     assert (placed.seq == 1 && streq (placed.key, "gw-1"));
     s_send_ack (&writer, "gw-1", fp_1, 0, false, 1);
+    s_flush (gateway, &writer);
+    assert (atomic_load (&placed.calls) == 1);
 
     //  Acks for nobody: an unknown key, and a known key whose fingerprint
     //  is another command's, are ignored; an unreadable ack is counted
@@ -411,12 +430,9 @@ bus_gateway_test (bool verbose)
     uint64_t fp_2 = bus_cmd_fingerprint (writer.cmd);
     s_send_ack (&writer, "gw-nobody", fp_2, 0, false, 2);
     s_send_ack (&writer, "gw-2", fp_1, 0, false, 2);
-    zstr_sendm (writer.pub, "A/" S_NAME "/");
-    zstr_send (writer.pub, "not msgpack");
-    zclock_sleep (100);
+    s_flush (gateway, &writer);
     assert (atomic_load (&matched.calls) == 0);
     assert (atomic_load (&placed.calls) == 1);
-    assert (s_stat (gateway, "dropped") == 1);
     s_send_ack (&writer, "gw-2", fp_2, 0, false, 2);
     assert (s_answered (&matched, S_WAIT_MS));
     assert (matched.rc == 0 && matched.seq == 2);
@@ -448,12 +464,12 @@ bus_gateway_test (bool verbose)
     assert (s_answered (&first, S_WAIT_MS) && s_answered (&retry, S_WAIT_MS));
     assert (first.rc == 0 && first.seq == 3);
     assert (retry.rc == 0 && retry.seq == 3);
-    zclock_sleep (50);
+    s_flush (gateway, &writer);
     assert (atomic_load (&other.calls) == 0);
     s_send_ack (&writer, "gw-3", fp_other, BUS_ERR_CONFLICT, false, 0);
     assert (s_answered (&other, S_WAIT_MS));
     assert (other.rc == 0 && other.status == BUS_ERR_CONFLICT);
-    zclock_sleep (50);
+    s_flush (gateway, &writer);
     assert (atomic_load (&first.calls) == 1);
     assert (atomic_load (&retry.calls) == 1);
     assert (atomic_load (&other.calls) == 1);
@@ -490,7 +506,7 @@ bus_gateway_test (bool verbose)
     assert (copies >= 2 && copies <= 3);
     assert (s_stat (gateway, "timeouts") == 1);
     s_send_ack (&writer, "gw-lost", fp_lost, 0, false, 4);
-    zclock_sleep (50);
+    s_flush (gateway, &writer);
     assert (atomic_load (&lost.calls) == 1);
 
     //  Destroy with commands in flight: each answered once (a timeout)
