@@ -1,16 +1,49 @@
 /*  bus_gateway.c — commands to the writer and acks back, queries, menu.
 
-    A command registers a waiter for its idempotency key and is PUSHed;
-    the listener thread reads acks off the SUB socket, takes the waiters
-    whose key and fingerprint match out of the table and, with the table
-    unlocked, hands each its ack.  The listener also keeps the clock:
-    an unanswered command is resent on a doubling schedule, so a command
-    lost with a writer restart is still committed (once: the writer
-    dedupes by key) before the deadline, and a waiter past its deadline
-    is told so.  Every waiter ends in exactly one call of its done
-    function, on the listener thread: a caller that wants to wait for it
-    (bus_gateway_submit) sleeps on a semaphore, an event-driven server
-    answers from the call.  */
+    Threads, and what each owns:
+
+      listener actor  the SUB socket (acks, heartbeats, menu news), the
+                      waiters' clock, and every done call
+      senders         whoever calls bus_gateway_send/_submit: a gateway
+                      node's libmicrohttpd event thread (orders) and pool
+                      threads (seed routes, an order the menu copy does
+                      not know); in `up`, civetweb's threads
+      query callers   any thread: a DEALER borrowed from bus_sync's pool
+      link pinger     bus_link's own thread and sync client
+      destroyer       bus_gateway_destroy, once the listener has stopped:
+                      it ends every waiter left, as timed out
+
+    Locks: wait_lock guards the waiter table and the PUSH socket: every
+    send, first or resend, is made under it, by a sender or the listener.
+    menu_lock guards the menu copy (fetched outside it, one fetch at a
+    time).  Counters are atomics.
+
+    Work is handed over as a waiter.  A sender registers it for its key
+    and PUSHes its frame, under wait_lock; no thread waits for it.  The
+    listener reads acks, takes the waiters whose key and fingerprint
+    match out of the table and, with the table unlocked, calls each one's
+    done function, which answers through bus_req (a suspended connection
+    is resumed; a civetweb thread, or bus_gateway_submit, is woken by a
+    semaphore).  The listener also keeps the clock: an unanswered command
+    is resent on a doubling schedule, so a command lost with a writer
+    restart is still committed (once: the writer dedupes by key) before
+    the deadline, and a waiter past its deadline is told so.  Every
+    waiter ends in exactly one done call.
+
+    Why the PUSH socket is shared under a lock rather than owned by one
+    thread: a single owner would need each command handed to it and its
+    thread woken, one more thread hand-off per order, which is what the
+    event-driven gateway was built to avoid (bench/notes.md, section 1:
+    libmicrohttpd's floor is 4.6 us an order on one thread, 10.1 us when
+    a second thread answers; on civetweb, with two sleeps per order, two
+    thirds of the gateway's profile was the kernel switching threads).
+    Under the lock the thread that parsed the order sends it, and the
+    send never blocks; lock waiting was 1.4% of the gateway's time when
+    the waiter table came in (section 6c; the send then had a lock of its
+    own).  One lock is also what makes a retry safe: registered and sent
+    in one critical section, a waiter cannot be answered by its same-key
+    twin's ack, and its frame freed, before its own send (72bd3b5, then
+    83d79a5 dropped the socket's own lock; unit_gateway races the two).  */
 
 #include <errno.h>
 #include <pthread.h>

@@ -6,7 +6,29 @@
     its route and runs the handler (on the event thread, or on a pool
     thread through s_defer when the route blocks); the connection is
     suspended unless the answer is already there, and the answer, from
-    whatever thread makes it, resumes it.  */
+    whatever thread makes it, resumes it.
+
+    Threads, and what each owns (on a gateway node):
+
+      event threads    http/event_threads of libmicrohttpd's (its epoll
+                       thread, or a pool of them): the connections and
+                       their records; they read requests, run the quick
+                       routes (an order: parse, check, bus_gateway_send)
+                       and queue every response
+      pool threads     http/threads: the deferred routes, which may wait
+                       for the writer (queries, the seed routes, an order
+                       the menu copy does not know); they own nothing
+                       between requests
+      gateway listener (bus_gateway.c) answers each order from its ack
+      destroyer        bus_mhd_destroy: quiesces, drains, stops the pool
+                       and then the daemon
+
+    Hand-offs: an event thread gives a request to the pool through the
+    bounded queue (queue_lock; full: 503); whoever answers, on any
+    thread, leaves the response with the request under the request's
+    lock and resumes the connection if it was suspended, and its event
+    thread queues it.  `pending` counts handlers called whose answer is
+    not yet queued, so that stopping waits for them.  */
 
 #include <netdb.h>
 #include <pthread.h>

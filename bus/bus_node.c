@@ -1,4 +1,25 @@
-/*  bus_node.c — start a role, wait for a signal, stop it.  */
+/*  bus_node.c — start a role, wait for a signal, stop it.
+
+    Threads of a node (each part's own file has its table):
+
+      main      owns every part (s_node_t): starts them, waits in
+                sigwait, stops them in order (s_stop)
+      writer    intake and sync actors (bus_writer.c)
+      gateway   listener actor and link pinger (bus_gateway.c); on a
+                gateway node, libmicrohttpd's event thread(s) and
+                http/threads pool threads (bus_mhd.c)
+      edge      its actor, edge/senders fan-out threads and link pinger
+                (bus_edge.c); civetweb's http/threads + edge/max_clients
+                worker threads (bus_http.c)
+      up        all of these in one process; civetweb serves the
+                gateway's routes too
+      ZeroMQ    czmq's I/O thread
+
+    Roles hand each other work only as ZeroMQ messages (PUSH to PULL, PUB
+    to SUB, DEALER to ROUTER), over inproc:// in `up` with the code that
+    talks tcp:// between hosts.  Inside a node the HTTP server's threads
+    call into the gateway and the edge.  SIGINT and SIGTERM are blocked
+    before any thread starts, so only main's sigwait takes them.  */
 
 #include <signal.h>
 #include <czmq.h>

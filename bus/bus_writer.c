@@ -1,5 +1,25 @@
 /*  bus_writer.c — the writer role: group-committed intake, publishing,
-    and the sync query server.  */
+    and the sync query server.
+
+    Threads, and what each owns:
+
+      intake actor   the intake PULL and events PUB sockets, the ledger,
+                     the batch (raw frames, queued events and acks), and
+                     the store's one write transaction
+      sync actor     the sync ROUTER socket and the peers table; read
+                     transactions of its own (MDB_NOTLS)
+      caller         the actors' pipes: bus_writer_new binds the sockets
+                     before the actors start, bus_writer_destroy closes
+                     them after both have stopped; bus_writer_stats
+      ZeroMQ I/O     the wire: it frees each published message
+
+    The two actors hand each other nothing: they meet only in the store,
+    whose rwlock is held for reading by every transaction (taken for
+    writing only to grow the map) and whose readers never wait for the
+    batch.  Work comes in on the PULL and leaves on the PUB, events before
+    acks, after the commit; each actor stops on $TERM from its pipe, the
+    intake actor only between batches.  Counters are atomics, read by any
+    thread (bus_writer_stats, the sync actor's STATS).  */
 
 #include <jansson.h>
 #include <stdatomic.h>

@@ -36,8 +36,9 @@ const bus_config_t *bus_gateway_config (bus_gateway_t *self);
 /*  How a command sent with bus_gateway_send ended: rc 0 with the
     writer's ack (which may itself be a refusal), or BUS_ERR_TIMEOUT with
     ack NULL when none came by gateway/ack_timeout_ms.  Called once, on
-    the gateway's listener thread; ack is only valid during the call, and
-    the function must not block.  */
+    the gateway's listener thread (for a command still waiting when the
+    gateway is destroyed: on the destroying thread, with BUS_ERR_TIMEOUT);
+    ack is only valid during the call, and the function must not block.  */
 typedef void (bus_gateway_done_fn) (void *arg, int rc, const bus_ack_t *ack);
 
 /*  Send cmd (its origin is set here; the gateway keeps its own encoded
@@ -85,6 +86,10 @@ json_t *bus_gateway_stats (bus_gateway_t *self);
 /*  New JSON object describing the gateway's link to the writer, for
     /healthz; *ok is set to whether the writer is reachable.  */
 json_t *bus_gateway_health (bus_gateway_t *self, bool *ok);
+
+/*  Selftest (bus_gateway_test.c): a gateway against a fake writer made of
+    sockets in the test, which decides when each ack comes.  */
+void bus_gateway_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,10 @@ void bus_writer_destroy (bus_writer_t **self_p);
 /*  A copy of the counters so far.  */
 bus_writer_stats_t bus_writer_stats (bus_writer_t *self);
 
+/*  Selftest (bus_writer_test.c): a writer on inproc:// endpoints and a
+    temporary store, driven over its own sockets.  */
+void bus_writer_test (bool verbose);
+
 #ifdef __cplusplus
 }
 #endif
