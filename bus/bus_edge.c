@@ -18,7 +18,6 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
@@ -26,7 +25,6 @@
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_fanout.h"
-#include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
@@ -65,11 +63,10 @@ typedef struct {
 } s_snapshot_t;
 
 typedef struct s_client {
-    struct mg_connection *conn;
+    bus_http_ws_t *ws;            //  its connection, the server's
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
     bool seed;                    //  a seed systems' client on /ws/orders
     uint64_t seed_after;          //  ...that has every order up to this id
-    int fd;                       //  its socket, claimed from bus_http
     bus_fanout_peer_t *peer;      //  its queue
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
@@ -92,6 +89,8 @@ struct _bus_edge_t {
     json_t *orders;               //  open orders by id ("12": {...})
     json_t *carts;                //  carts by table
     zhashx_t *snapshots;          //  room ("" = staff) -> s_snapshot_t
+    bus_http_ws_handler_t ws_hooks;     //  /ws, and the seed systems'
+    bus_http_ws_handler_t seed_hooks;   //  /ws/orders: the server borrows
     s_client_t *clients;          //  connected browsers
     size_t client_count;
     size_t seed_count;            //  ...of which on /ws/orders
@@ -137,22 +136,21 @@ s_msg_destroy (s_msg_t **self_p)
 //  Browsers
 
 static s_client_t *
-s_client_new (bus_edge_t *self, struct mg_connection *conn, const char *table)
+s_client_new (bus_edge_t *self, bus_http_ws_t *ws, const char *table)
 {
     s_client_t *client = calloc (1, sizeof *client);
     if (!client)
         return NULL;
-    client->fd = bus_http_socket (conn);
-    if (client->fd >= 0)
-        client->peer = bus_fanout_join (self->fanout, conn, client->fd);
+    int fd = bus_http_ws_socket (ws);
+    if (fd >= 0)
+        client->peer = bus_fanout_join (self->fanout, ws, fd);
     if (!client->peer) {
         zsys_error ("edge: cannot serve a new browser: %s",
-                    client->fd < 0 ? "its socket was not found" : "out of memory");
-        bus_http_socket_release (client->fd);
+                    fd < 0 ? "its socket was not found" : "out of memory");
         free (client);
         return NULL;
     }
-    client->conn = conn;
+    client->ws = ws;
     bus_strlcpy (client->table, table, sizeof client->table);
     return client;
 }
@@ -162,7 +160,6 @@ static void
 s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 {
     bus_fanout_leave (self->fanout, &(*client_p)->peer);
-    bus_http_socket_release ((*client_p)->fd);
     free (*client_p);
     *client_p = NULL;
 }
@@ -626,38 +623,20 @@ s_refuse_full (bus_req_t *req, bus_edge_t *self)
     return 1;
 }
 
-//  Close a WebSocket this edge will not serve, with code and reason: the
-//  browser answers the close frame and the connection ends, instead of
-//  staying open with nothing on it.
-static void
-s_ws_end (struct mg_connection *conn, int code, const char *reason)
-{
-    bus_wsframe_t *close = bus_wsframe_new_close (code, reason);
-    if (close) {
-        mg_lock_connection (conn);
-        mg_write (conn, bus_wsframe_data (close), bus_wsframe_size (close));
-        mg_unlock_connection (conn);
-    }
-    bus_wsframe_unref (&close);
-}
-
 //  Take a seat for a browser that has completed its handshake.  Checked
 //  again here since browsers pass the check before the handshake side by
 //  side.  Without a seat it gets close code 1013 (try again later) and
 //  is hung up on, so the thread is free at once.
 static bool
-s_seat_take (bus_edge_t *self, struct mg_connection *conn)
+s_seat_take (bus_edge_t *self, bus_http_ws_t *ws)
 {
     pthread_mutex_lock (&self->lock);
     bool ok = self->client_count < (size_t) self->config.max_clients;
     self->client_count += ok;
     pthread_mutex_unlock (&self->lock);
     if (!ok) {
-        s_ws_end (conn, S_CLOSE_FULL, "edge full: try again later");
-        int fd = bus_http_socket (conn);
-        if (fd >= 0)
-            shutdown (fd, SHUT_RDWR);
-        bus_http_socket_release (fd);
+        bus_http_ws_close (ws, S_CLOSE_FULL, "edge full: try again later");
+        bus_http_ws_hang_up (ws);
     }
     return ok;
 }
@@ -672,38 +651,33 @@ s_seat_give (bus_edge_t *self)
 
 //  Refused browsers get the HTTP error before the handshake completes.
 static int
-s_ws_connect (const struct mg_connection *conn, void *cbdata)
+s_ws_connect (bus_req_t *req, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    bus_http_req_t req;
-    bus_http_req_init (&req, (struct mg_connection *) conn);
+    bus_edge_t *self = (bus_edge_t *) arg;
     char table[BUS_TABLE_MAX];
-    int rc = s_ws_room (self, &req.req, table);
+    int rc = s_ws_room (self, req, table);
     if (rc != 0) {
-        bus_auth_refuse (&req.req, rc, "this token may not watch that table");
+        bus_auth_refuse (req, rc, "this token may not watch that table");
         return 1;
     }
-    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
+    return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
 static int
-s_seed_connect (const struct mg_connection *conn, void *cbdata)
+s_seed_connect (bus_req_t *req, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    bus_http_req_t req;
-    bus_http_req_init (&req, (struct mg_connection *) conn);
-    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
+    bus_edge_t *self = (bus_edge_t *) arg;
+    return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
 //  (such a client simply gets a snapshot).
 static int
-s_resume_from (struct mg_connection *conn, uint64_t *after)
+s_resume_from (bus_http_ws_t *ws, uint64_t *after)
 {
-    bus_http_req_t req;
-    bus_http_req_init (&req, conn);
     char value[32];
-    if (bus_req_query (&req.req, "resume_from", value, sizeof value) < 0)
+    if (bus_req_query (bus_http_ws_request (ws), "resume_from", value,
+                       sizeof value) < 0)
         return -1;
     return bus_req_parse_u64 (value, 0, UINT64_MAX, after);
 }
@@ -795,30 +769,29 @@ s_wait_synced (bus_edge_t *self)
 }
 
 static void
-s_ws_ready (struct mg_connection *conn, void *cbdata)
+s_ws_ready (bus_http_ws_t *ws, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
-    bus_http_req_t req;
-    bus_http_req_init (&req, conn);
-    if (s_ws_room (self, &req.req, table) != 0) {
+    if (s_ws_room (self, bus_http_ws_request (ws), table) != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
-        s_ws_end (conn, S_CLOSE_POLICY, "token no longer valid: get a new one");
+        bus_http_ws_close (ws, S_CLOSE_POLICY,
+                           "token no longer valid: get a new one");
         return;
     }
-    if (!s_seat_take (self, conn))
+    if (!s_seat_take (self, ws))
         return;
-    s_client_t *client = s_client_new (self, conn, table);
+    s_client_t *client = s_client_new (self, ws, table);
     if (!client) {
         s_seat_give (self);
-        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
-                                       "reconnect");
+        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
+                                              "now: reconnect");
         return;
     }
-    mg_set_user_connection_data (conn, client);
+    bus_http_ws_set_user (ws, client);
     uint64_t after = 0, upto = 0;
-    bool resume = s_resume_from (conn, &after) == 0;
+    bool resume = s_resume_from (ws, &after) == 0;
     bool from_log = false;
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
@@ -839,36 +812,32 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     bus_fanout_start (self->fanout, client->peer);
 }
 
-static int
-s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
-           void *cbdata)
+static void
+s_ws_data (bus_http_ws_t *ws, int opcode, const char *data, size_t len,
+           void *arg)
 {
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
-        return 0;
-    s_client_t *client = (s_client_t *) mg_get_user_connection_data (conn);
+    s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
     //  The seed systems read what their clients sent and ignored it
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT && client && !client->seed) {
+    if (opcode == BUS_WSFRAME_TEXT && client && !client->seed) {
         json_t *msg = json_pack ("{s:s, s:s}", "type", "error", "message",
                                  "this socket only sends: use the HTTP API "
                                  "to change orders");
-        bus_edge_t *self = (bus_edge_t *) cbdata;
+        bus_edge_t *self = (bus_edge_t *) arg;
         pthread_mutex_lock (&self->lock);
         s_deliver_json (self, client, msg);
         pthread_mutex_unlock (&self->lock);
         json_decref (msg);
     }
-    return 1;
 }
 
 static void
-s_ws_close (const struct mg_connection *conn, void *cbdata)
+s_ws_close (bus_http_ws_t *ws, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     //  In `up` the thread goes back to answering requests, which want a
     //  cache; an edge's threads go without for good (bus_http_start)
     bus_alloc_thread_cache (self->config.role != BUS_ROLE_EDGE);
-    s_client_t *client =
-        (s_client_t *) mg_get_user_connection_data (conn);
+    s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
     if (!client)
         return;
     pthread_mutex_lock (&self->lock);
@@ -922,21 +891,21 @@ s_seed_all (bus_edge_t *self, uint64_t *seq, uint64_t *top)
 //  that it may not hold, read it again.  The client then gets only the
 //  orders newer than the newest it was given.
 static void
-s_seed_ready (struct mg_connection *conn, void *cbdata)
+s_seed_ready (bus_http_ws_t *ws, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
-    if (!s_seat_take (self, conn))
+    if (!s_seat_take (self, ws))
         return;
-    s_client_t *client = s_client_new (self, conn, "");
+    s_client_t *client = s_client_new (self, ws, "");
     if (!client) {
         s_seat_give (self);
-        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
-                                       "reconnect");
+        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
+                                              "now: reconnect");
         return;
     }
     client->seed = true;
-    mg_set_user_connection_data (conn, client);
+    bus_http_ws_set_user (ws, client);
     for (int attempt = 0; attempt < 3; attempt++) {
         uint64_t seq = 0, top = 0;
         json_t *orders = s_seed_all (self, &seq, &top);
@@ -957,28 +926,6 @@ s_seed_ready (struct mg_connection *conn, void *cbdata)
         pthread_mutex_unlock (&self->lock);
         json_decref (orders);
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Pages
-
-//  /kitchen, /pad, /dashboard: web/<page>.html.  Registered for those
-//  exact paths only, so the URI is always one of them.
-static int
-s_handle_page (struct mg_connection *conn, void *cbdata)
-{
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    char path[BUS_PATH_MAX + 32];
-    snprintf (path, sizeof path, "%s%.20s.html", self->config.web_root,
-              mg_get_request_info (conn)->local_uri);
-    mg_send_file (conn, path);
-    return 200;
-}
-
-static int
-s_handle_root (struct mg_connection *conn, void *cbdata)
-{
-    return mg_send_http_redirect (conn, "/kitchen", 302);
 }
 
 json_t *
@@ -1024,7 +971,7 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
 
 bus_edge_t *
 bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-              struct mg_context *http, char *err, size_t err_cap)
+              bus_http_ws_router_t http, char *err, size_t err_cap)
 {
     bus_edge_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -1062,17 +1009,19 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         snprintf (err, err_cap, "cannot start the edge's thread");
         goto fail;
     }
-    mg_set_websocket_handler (http, "/ws$", s_ws_connect, s_ws_ready, s_ws_data,
-                              s_ws_close, self);
-    if (config->compat)
-        mg_set_websocket_handler (http, "/ws/orders$", s_seed_connect, s_seed_ready,
-                                  s_ws_data, s_ws_close, self);
-    //  Anchored: civetweb also matches a handler's URI as a prefix, and
-    //  /kitchen.js must reach the static files, not the page
-    mg_set_request_handler (http, "/kitchen$", s_handle_page, self);
-    mg_set_request_handler (http, "/pad$", s_handle_page, self);
-    mg_set_request_handler (http, "/dashboard$", s_handle_page, self);
-    mg_set_request_handler (http, "/$", s_handle_root, self);
+    self->ws_hooks = (bus_http_ws_handler_t) {s_ws_connect, s_ws_ready,
+                                               s_ws_data, s_ws_close, self};
+    http.websocket (http.server, "/ws", &self->ws_hooks);
+    if (config->compat) {
+        self->seed_hooks = (bus_http_ws_handler_t) {s_seed_connect, s_seed_ready,
+                                                    s_ws_data, s_ws_close, self};
+        http.websocket (http.server, "/ws/orders", &self->seed_hooks);
+    }
+    //  web/<page>.html; exact paths, so /kitchen.js reaches the static files
+    http.page (http.server, "/kitchen", self->config.web_root);
+    http.page (http.server, "/pad", self->config.web_root);
+    http.page (http.server, "/dashboard", self->config.web_root);
+    http.redirect (http.server, "/", "/kitchen");
     zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
                config->events, config->sync, config->web_root);
     return self;

@@ -20,10 +20,10 @@
 #ifndef BUS_EDGE_H_INCLUDED
 #define BUS_EDGE_H_INCLUDED
 
-#include <civetweb.h>
 #include <jansson.h>
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_http_ws.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,12 +31,13 @@ extern "C" {
 
 typedef struct _bus_edge_t bus_edge_t;
 
-/*  Subscribe to the writer's events and register the handlers on http,
-    with browsers checked by auth (both borrowed; stop the server before
-    destroying the edge).  Returns the edge or NULL with the reason in
+/*  Subscribe to the writer's events and put the WebSocket endpoints and
+    pages on http's server (bus_http_ws_router), with browsers checked by
+    auth (both borrowed; stop the server before destroying the edge).  Returns the edge or NULL with the reason in
     err[err_cap].  */
 bus_edge_t *bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-                          struct mg_context *http, char *err, size_t err_cap);
+                          bus_http_ws_router_t http, char *err,
+                          size_t err_cap);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_edge_destroy (bus_edge_t **self_p);
