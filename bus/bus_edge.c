@@ -1,20 +1,52 @@
 /*  bus_edge.c — events to browsers: Clone-pattern state, gap filling,
     WebSocket fan-out.
 
-    One thread (the actor) reads the writer's PUB socket and applies each
-    event; civetweb's threads run the WebSocket handlers.  Both take the
-    edge's lock around the state and the client list.  A new browser is
-    added to the list in the same critical section that queues its
-    snapshot, so no event can fall between the two or be sent twice.
+    Threads, what each owns, and how work passes between them:
 
-    Nothing is written to a browser under that lock: each event becomes
-    one WebSocket frame, queued for every browser of its room, and the
-    fan-out's few sender threads write the queues out (bus_fanout.h: a
-    browser that stops reading is cut off with 4001 and hung up on, so it
-    can never stall the others; memory per browser is bounded by
-    edge/client_queue messages).  civetweb still holds one worker thread
-    per WebSocket, waiting for what the browser sends: edge/max_clients
-    bounds them, and http/threads more stay free for pages and /healthz.  */
+    thread               owns                      hands on by
+    -------------------  ------------------------  -------------------------
+    actor (s_actor, 1)   sub (SUB: events and      applying each event under
+                         heartbeats), event (its   the edge lock: the state,
+                         scratch); calls sync for  the ring, and a frame
+                         snapshot and replay       queued per browser of its
+                                                   room (bus_fanout_push,
+                                                   which never blocks)
+    seats (the server's  one browser each, from    its client on the list and
+    WebSocket threads,   handshake to close: its   its first messages queued
+    edge/max_clients)    s_client_t, its reads;    in one critical section;
+                         calls sync (the log, the  then writes those messages
+                         seed list) outside the    itself (bus_fanout_start)
+                         lock
+    server's request     nothing of the edge       /healthz reads the state
+    threads              (pages, /healthz)         under the lock
+    fan-out senders      nothing of the edge:      writev of queued frames
+    (edge/senders)       peers' queues (their own  to each browser's socket
+                         locks, bus_fanout.c)      under its connection lock
+    link pinger (1)      its own sync client       heartbeats reach it from
+                                                   the actor (atomics)
+
+    The edge lock guards seq, orders, carts, the ring, the snapshot cache
+    and the client list; synced is written under it and read by the
+    actor without (an atomic).  A new browser is added to the list in the
+    same critical section that queues its snapshot, so no event can fall
+    between the two or be sent twice.  A seat resuming a browser waits
+    on synced_cond, which the actor signals when it gets in sync.  Locks
+    are taken in this order only: the edge lock, then a peer's lock, then
+    the fan-out's.
+
+    A browser's socket is the one thing shared by threads for writing:
+    the server writes its handshake, pings and the answer to a close; the
+    seat writes close frames and the first messages; the senders write
+    events.  Each holds the connection's lock (bus_http_ws_lock) around a
+    write so frames never interleave.  It is shared rather than owned by
+    the seat because a few senders, not a thread per browser, must write
+    the events: a browser that stops reading is skipped, then cut off
+    with 4001 and hung up on (bus_fanout.h), so it never stalls the
+    others, and its memory is bounded by edge/client_queue messages.
+    Nothing is written to a browser under the edge lock.  The seats hold
+    a server thread per WebSocket, waiting for what the browser sends:
+    edge/max_clients bounds them, and http/threads more stay free for
+    pages and /healthz.  */
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -926,6 +958,15 @@ s_seed_ready (bus_http_ws_t *ws, void *arg)
         pthread_mutex_unlock (&self->lock);
         json_decref (orders);
     }
+}
+
+json_t *
+bus_edge_snapshot (bus_edge_t *self, const char *table)
+{
+    pthread_mutex_lock (&self->lock);
+    json_t *snapshot = s_snapshot_msg (self, table);
+    pthread_mutex_unlock (&self->lock);
+    return snapshot;
 }
 
 json_t *

@@ -9,6 +9,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_edge.h"
 #include "orderbus/bus_fanout.h"
 #include "orderbus/bus_wsframe.h"
 #include "orderbus/bus_json.h"
@@ -33,7 +34,7 @@ static const s_test_t s_tests[] = {
     {"token", bus_token_test},   {"limit", bus_limit_test},
     {"compat", bus_compat_test}, {"report", bus_report_test},
     {"wsframe", bus_wsframe_test},   {"fanout", bus_fanout_test},
-    {"alloc", bus_alloc_test},
+    {"alloc", bus_alloc_test},   {"edge", bus_edge_test},
 };
 
 int

@@ -46,6 +46,16 @@ void bus_edge_destroy (bus_edge_t **self_p);
     to whether it is in sync with a reachable writer.  */
 json_t *bus_edge_health (bus_edge_t *self, bool *ok);
 
+/*  New JSON of the snapshot a browser of table's room ("" for staff)
+    would be sent now: {"type": "snapshot", "seq", "orders": [...]} (and
+    "cart" for a table), or NULL if out of memory.  Caller owns.  For
+    diagnostics and the selftest: browsers get theirs by themselves.  */
+json_t *bus_edge_snapshot (bus_edge_t *self, const char *table);
+
+/*  Selftest of the edge's actor against a fake writer (inproc sockets,
+    no HTTP server): bus/bus_edge_test.c.  */
+void bus_edge_test (bool verbose);
+
 #ifdef __cplusplus
 }
 #endif
