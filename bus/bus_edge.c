@@ -15,7 +15,7 @@
     WebSocket threads,   handshake to close: its   its first messages queued
     edge/max_clients)    s_client_t, its reads;    in one critical section;
                          calls sync (the log, the  then writes those messages
-                         seed list) outside the    itself (bus_fanout_start)
+                         feed's welcome) outside   itself (bus_fanout_start)
                          lock
     server's request     nothing of the edge       /healthz reads the state
     threads              (pages, /healthz)         under the lock
@@ -54,6 +54,7 @@
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_fanout.h"
@@ -77,14 +78,14 @@ typedef enum {
     S_ORDER,
     S_CART,
     S_MENU,
-    S_SEED           //  a new order in the seed systems' shape (/ws/orders)
+    S_FEED           //  for the feed's browsers (the seeds' /ws/orders)
 } s_kind_t;
 
 //  A message for browsers: its frame, and whom it concerns
 typedef struct {
     s_kind_t kind;
     char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
-    uint64_t order_id;           //  S_SEED: which
+    uint64_t key;                //  S_FEED: its place (bus_edge_feed_t)
     bus_wsframe_t *frame;          //  shared with the queues it is in
 } s_msg_t;
 
@@ -97,8 +98,8 @@ typedef struct {
 typedef struct s_client {
     bus_http_ws_t *ws;            //  its connection, the server's
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
-    bool seed;                    //  a seed systems' client on /ws/orders
-    uint64_t seed_after;          //  ...that has every order up to this id
+    bool feed;                    //  a browser of the feed (self->feed)
+    uint64_t after;               //  ...whose welcome held keys up to this
     bus_fanout_peer_t *peer;      //  its queue
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
@@ -121,11 +122,12 @@ struct _bus_edge_t {
     json_t *orders;               //  open orders by id ("12": {...})
     json_t *carts;                //  carts by table
     zhashx_t *snapshots;          //  room ("" = staff) -> s_snapshot_t
-    bus_http_ws_handler_t ws_hooks;     //  /ws, and the seed systems'
-    bus_http_ws_handler_t seed_hooks;   //  /ws/orders: the server borrows
+    const bus_edge_feed_t *feed;  //  another protocol on the seats, or NULL
+    bus_http_ws_handler_t ws_hooks;     //  /ws, and the feed's path: the
+    bus_http_ws_handler_t feed_hooks;   //  server borrows them
     s_client_t *clients;          //  connected browsers
     size_t client_count;
-    size_t seed_count;            //  ...of which on /ws/orders
+    size_t feed_count;            //  ...of which the feed's
     s_msg_t **ring;               //  the last ring_cap event messages,
     size_t ring_cap;              //  for resume_from; contiguous up to seq
     size_t ring_len;
@@ -200,12 +202,12 @@ s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 static bool
 s_wants (const s_client_t *client, const s_msg_t *msg)
 {
-    if (client->seed)
+    if (client->feed)
         return msg->kind == S_FOR_ONE
-               || (msg->kind == S_SEED && msg->order_id > client->seed_after);
+               || (msg->kind == S_FEED && msg->key > client->after);
     if (msg->kind == S_FOR_ONE || msg->kind == S_MENU)
         return true;
-    if (msg->kind == S_SEED)
+    if (msg->kind == S_FEED)
         return false;
     if (!*client->table)
         return msg->kind == S_ORDER;
@@ -405,15 +407,16 @@ s_fold (bus_edge_t *self, const bus_event_t *event, json_t *json)
     }
 }
 
-//  A new order, for the seed systems' clients.  Edge lock held.
+//  The event, for the feed's browsers if it has a message for them.
+//  Edge lock held.
 static void
-s_apply_seed (bus_edge_t *self, const bus_order_t *order)
+s_apply_feed (bus_edge_t *self, const bus_event_t *event)
 {
-    json_t *json = json_pack ("{s:s, s:o}", "type", "new_order", "order",
-                              bus_json_seed_order (order));
-    s_msg_t *msg = json ? s_msg_new (json, S_SEED, order->table) : NULL;
+    uint64_t key = 0;
+    json_t *json = self->feed->event (event, &key);
+    s_msg_t *msg = json ? s_msg_new (json, S_FEED, NULL) : NULL;
     if (msg) {
-        msg->order_id = order->id;
+        msg->key = key;
         for (s_client_t *c = self->clients; c; c = c->next)
             s_deliver (self, c, msg);
     }
@@ -441,8 +444,8 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
     }
     else   //  out of memory: browsers would miss this event, so resync
         self->synced = false;
-    if (self->seed_count && event->type == BUS_EVENT_ORDER_PLACED)
-        s_apply_seed (self, &event->order);
+    if (self->feed_count)
+        s_apply_feed (self, event);
     pthread_mutex_unlock (&self->lock);
     json_decref (json);
 }
@@ -485,7 +488,7 @@ s_resync (bus_edge_t *self)
     s_ring_clear (self);
     zhashx_purge (self->snapshots);
     for (s_client_t *c = self->clients; c; c = c->next)
-        if (!c->seed)   //  the seed protocol has no snapshot message
+        if (!c->feed)   //  a feed has no snapshot message
             s_deliver_snapshot (self, c);
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
@@ -695,8 +698,9 @@ s_ws_connect (bus_req_t *req, void *arg)
     return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
+//  A feed's browsers bring no token (the seeds' never had one).
 static int
-s_seed_connect (bus_req_t *req, void *arg)
+s_feed_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     return s_full (self) ? s_refuse_full (req, self) : 0;
@@ -849,8 +853,8 @@ s_ws_data (bus_http_ws_t *ws, int opcode, const char *data, size_t len,
            void *arg)
 {
     s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
-    //  The seed systems read what their clients sent and ignored it
-    if (opcode == BUS_WSFRAME_TEXT && client && !client->seed) {
+    //  A feed's browsers are ignored, as the seeds ignored theirs
+    if (opcode == BUS_WSFRAME_TEXT && client && !client->feed) {
         json_t *msg = json_pack ("{s:s, s:s}", "type", "error", "message",
                                  "this socket only sends: use the HTTP API "
                                  "to change orders");
@@ -877,7 +881,7 @@ s_ws_close (bus_http_ws_t *ws, void *arg)
         if (*p == client) {
             *p = client->next;
             self->client_count--;
-            self->seed_count -= client->seed;
+            self->feed_count -= client->feed;
             break;
         }
     pthread_mutex_unlock (&self->lock);
@@ -885,45 +889,14 @@ s_ws_close (bus_http_ws_t *ws, void *arg)
 }
 
 //  ---------------------------------------------------------------------
-//  /ws/orders, as the seed systems served it: {"type": "initial",
-//  "orders": [every order, newest first]}, then {"type": "new_order"} for
-//  each order placed, nothing else.  No token: those clients never had
-//  one (docs/compat.md).
+//  The feed (bus_edge_feed_t): another protocol on the same seats
 
-//  Every order, newest first, in the seed shape, and the newest's id.
-typedef struct {
-    json_t *orders;
-    uint64_t top;
-} s_seed_list_t;
-
+//  The welcome is read outside the lock; if events were applied meanwhile
+//  that it may not hold, it is read again (three times at most).  The
+//  browser then gets only the feed's messages with keys above the last
+//  its welcome held.
 static void
-s_seed_add (const bus_order_t *order, void *arg)
-{
-    s_seed_list_t *list = (s_seed_list_t *) arg;
-    list->top = order->id > list->top ? order->id : list->top;
-    json_array_append_new (list->orders, bus_json_seed_order (order));
-}
-
-//  Every order, newest first, in the seed shape; *seq is the writer's
-//  sequence the list is consistent with, *top the newest id.  NULL if the
-//  writer did not answer.
-static json_t *
-s_seed_all (bus_edge_t *self, uint64_t *seq, uint64_t *top)
-{
-    s_seed_list_t list = {json_array (), 0};
-    if (!list.orders || bus_sync_orders (self->sync, s_seed_add, &list, seq)) {
-        json_decref (list.orders);
-        return NULL;
-    }
-    *top = list.top;
-    return list.orders;
-}
-
-//  The list is read outside the lock; if events were applied meanwhile
-//  that it may not hold, read it again.  The client then gets only the
-//  orders newer than the newest it was given.
-static void
-s_seed_ready (bus_http_ws_t *ws, void *arg)
+s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
@@ -936,27 +909,26 @@ s_seed_ready (bus_http_ws_t *ws, void *arg)
                                               "now: reconnect");
         return;
     }
-    client->seed = true;
+    client->feed = true;
     bus_http_ws_set_user (ws, client);
     for (int attempt = 0; attempt < 3; attempt++) {
-        uint64_t seq = 0, top = 0;
-        json_t *orders = s_seed_all (self, &seq, &top);
+        uint64_t seq = 0, key = 0;
+        json_t *welcome = NULL;
+        int rc = self->feed->welcome (self->sync, &welcome, &seq, &key);
         pthread_mutex_lock (&self->lock);
-        if (!orders || seq >= self->seq || attempt == 2) {
-            client->seed_after = top;
-            json_t *initial = json_pack ("{s:s, s:o}", "type", "initial", "orders",
-                                         orders ? orders : json_array ());
-            s_deliver_json (self, client, initial);
-            json_decref (initial);
+        if (rc != 0 || seq >= self->seq || attempt == 2) {
+            client->after = key;
+            s_deliver_json (self, client, welcome);
+            json_decref (welcome);
             client->next = self->clients;
             self->clients = client;
-            self->seed_count++;
+            self->feed_count++;
             pthread_mutex_unlock (&self->lock);
             bus_fanout_start (self->fanout, client->peer);
             return;
         }
         pthread_mutex_unlock (&self->lock);
-        json_decref (orders);
+        json_decref (welcome);
     }
 }
 
@@ -1053,10 +1025,12 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     self->ws_hooks = (bus_http_ws_handler_t) {s_ws_connect, s_ws_ready,
                                                s_ws_data, s_ws_close, self};
     http.websocket (http.server, "/ws", &self->ws_hooks);
-    if (config->compat) {
-        self->seed_hooks = (bus_http_ws_handler_t) {s_seed_connect, s_seed_ready,
+    //  The seeds' /ws/orders, when they are served (bus_compat.h)
+    self->feed = config->compat ? bus_compat_ws_feed () : NULL;
+    if (self->feed) {
+        self->feed_hooks = (bus_http_ws_handler_t) {s_feed_connect, s_feed_ready,
                                                     s_ws_data, s_ws_close, self};
-        http.websocket (http.server, "/ws/orders", &self->seed_hooks);
+        http.websocket (http.server, self->feed->path, &self->feed_hooks);
     }
     //  web/<page>.html; exact paths, so /kitchen.js reaches the static files
     http.page (http.server, "/kitchen", self->config.web_root);

@@ -24,12 +24,36 @@
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_http_ws.h"
+#include "orderbus/bus_model.h"
+#include "orderbus/bus_sync.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct _bus_edge_t bus_edge_t;
+
+/*  A feed: another protocol on the edge's WebSocket seats, for browsers
+    of a system orderbus replaces (the seeds' /ws/orders: bus_compat.h).
+    Its browsers bring no token, take a seat like any other, and get no
+    snapshot and none of the native messages: their welcome, then the
+    feed's message for each event that has one and whose key is above the
+    last key their welcome held.  Both hooks may be called on several
+    threads at once.  */
+typedef struct {
+    const char *path;   //  its WebSocket's path
+    //  New message for the feed's browsers about event, with its key in
+    //  *key, or NULL if the feed says nothing of it.  Called on the
+    //  edge's actor, under its lock, while the feed has browsers.
+    json_t *(*event) (const bus_event_t *event, uint64_t *key);
+    //  A new browser's first message, read from the writer through sync,
+    //  in *welcome (caller owns; NULL if out of memory), holding keys up
+    //  to *key, consistent with the writer's sequence *seq.  0, or -1 if
+    //  the writer did not answer: *welcome is then what the browser gets
+    //  anyway (*key 0).  Called on the browser's seat.
+    int (*welcome) (bus_sync_t *sync, json_t **welcome, uint64_t *seq,
+                    uint64_t *key);
+} bus_edge_feed_t;
 
 /*  Subscribe to the writer's events and put the WebSocket endpoints and
     pages on http's server (bus_http_ws_router), with browsers checked by
