@@ -613,7 +613,7 @@ s_actor (zsock_t *pipe, void *args)
 }
 
 //  ---------------------------------------------------------------------
-//  WebSocket handlers (civetweb threads)
+//  WebSocket hooks (bus_http_ws.h: on each browser's seat)
 
 //  The room a browser may watch: a pad token's table; for staff, all
 //  tables, or one if it asks with ?table=.  0 with table set, or an error
@@ -634,7 +634,7 @@ s_ws_room (bus_edge_t *self, bus_req_t *req, char *table)
 }
 
 //  ---------------------------------------------------------------------
-//  Seats: edge/max_clients browsers at once, each holding a civetweb
+//  Seats: edge/max_clients browsers at once, each holding a server
 //  worker thread; the http/threads others stay for pages and /healthz.
 
 static bool

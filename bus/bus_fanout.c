@@ -200,7 +200,7 @@ s_has_room (bus_fanout_peer_t *peer, size_t bytes)
 }
 
 //  Write all of iov within finish_ms.  Whole frames only may be left for
-//  later, since another writer (civetweb's pings) may come next: so once
+//  later, since another writer (the server's pings) may come next: so once
 //  a write has begun it is finished here.  The room check makes waiting
 //  rare for a sender; a browser's first messages (a snapshot may be
 //  bigger than the socket buffer) are written by its own thread, which
@@ -569,7 +569,7 @@ bus_fanout_push (bus_fanout_t *self, bus_fanout_peer_t *peer,
 }
 
 //  ---------------------------------------------------------------------
-//  Selftest: real sockets (socket pairs), no civetweb
+//  Selftest: real sockets (socket pairs), no HTTP server
 
 #include <assert.h>
 #include <fcntl.h>
