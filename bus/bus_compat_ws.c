@@ -87,7 +87,8 @@ s_test_expect (json_t *json, const char *text)
 {
     char *got = bus_json_dump (json);
     if (!got || strcmp (got, text) != 0)
-        fprintf (stderr, "compat ws test: got %s\nexpected %s\n", got, text);
+        fprintf (stderr, "compat ws test: got %s\nexpected %s\n",
+                 got ? got : "(nothing)", text);
     assert (got && strcmp (got, text) == 0);
     free (got);
 }
