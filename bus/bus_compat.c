@@ -1016,10 +1016,9 @@ bus_compat_order (const bus_order_t *order)
 {
     json_t *items = json_array ();
     for (uint32_t i = 0; items && i < order->line_count; i++)
-        json_array_append_new (items, json_pack ("{s:s, s:I}", "name",
-                                                 order->lines[i].name,
-                                                 "quantity",
-                                                 (json_int_t) order->lines[i].qty));
+        json_array_append_new (
+            items, json_pack ("{s:s, s:I}", "name", order->lines[i].name,
+                              "quantity", (json_int_t) order->lines[i].qty));
     time_t secs = (time_t) (order->created_ms / 1000);
     struct tm tm;
     char created[32] = "";

@@ -31,7 +31,7 @@ s_list_add (const bus_order_t *order, void *arg)
 static int
 s_welcome (bus_sync_t *sync, json_t **welcome, uint64_t *seq, uint64_t *key)
 {
-    s_list_t list = {json_array (), 0};
+    s_list_t list = { json_array (), 0 };
     int rc = 0;
     if (!list.orders || bus_sync_orders (sync, s_list_add, &list, seq)) {
         json_decref (list.orders);
@@ -56,7 +56,7 @@ s_event (const bus_event_t *event, uint64_t *key)
                       bus_compat_order (&event->order));
 }
 
-static const bus_edge_feed_t s_feed = {"/ws/orders", s_event, s_welcome};
+static const bus_edge_feed_t s_feed = { "/ws/orders", s_event, s_welcome };
 
 const bus_edge_feed_t *
 bus_compat_ws_feed (void)
@@ -110,7 +110,7 @@ s_test_writer (zsock_t *pipe, void *args)
             == 0);
     assert (req.op == BUS_SYNC_LIST && req.from == 0);
     zmsg_destroy (&msg);
-    bus_sync_reply_t reply = {.rid = req.rid, .seq = 41, .count = 2};
+    bus_sync_reply_t reply = { .rid = req.rid, .seq = 41, .count = 2 };
     zmsg_t *answer = zmsg_new ();
     zmsg_append (answer, &identity);
     zframe_t *header = bus_sync_reply_encode (&reply);
@@ -166,12 +166,12 @@ bus_compat_ws_test (bool verbose)
     uint64_t seq = 0;
     assert (feed->welcome (sync, &welcome, &seq, &key) == 0);
     assert (seq == 41 && key == 7);
-    s_test_expect (welcome,
-                   "{\"type\":\"initial\",\"orders\":[{\"id\":7,\"table\":"
-                   "\"T2\",\"items\":[{\"name\":\"Burger\",\"quantity\":2}],"
-                   "\"created_at\":\"2025-04-27T07:30:20\"},{\"id\":6,"
-                   "\"table\":\"T1\",\"items\":[{\"name\":\"Burger\","
-                   "\"quantity\":2}],\"created_at\":\"2025-04-27T07:30:20\"}]}");
+    s_test_expect (
+        welcome, "{\"type\":\"initial\",\"orders\":[{\"id\":7,\"table\":"
+                 "\"T2\",\"items\":[{\"name\":\"Burger\",\"quantity\":2}],"
+                 "\"created_at\":\"2025-04-27T07:30:20\"},{\"id\":6,"
+                 "\"table\":\"T1\",\"items\":[{\"name\":\"Burger\","
+                 "\"quantity\":2}],\"created_at\":\"2025-04-27T07:30:20\"}]}");
     json_decref (welcome);
     bus_sync_destroy (&sync);
     zactor_destroy (&writer);

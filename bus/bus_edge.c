@@ -1028,8 +1028,8 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     //  The seeds' /ws/orders, when they are served (bus_compat.h)
     self->feed = config->compat ? bus_compat_ws_feed () : NULL;
     if (self->feed) {
-        self->feed_hooks = (bus_http_ws_handler_t) {s_feed_connect, s_feed_ready,
-                                                    s_ws_data, s_ws_close, self};
+        self->feed_hooks = (bus_http_ws_handler_t) {
+            s_feed_connect, s_feed_ready, s_ws_data, s_ws_close, self};
         http.websocket (http.server, self->feed->path, &self->feed_hooks);
     }
     //  web/<page>.html; exact paths, so /kitchen.js reaches the static files

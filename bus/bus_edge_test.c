@@ -132,7 +132,7 @@ s_publish_event (s_writer_t *writer, uint64_t seq, uint64_t id,
 static void
 s_publish_heartbeat (s_writer_t *writer, uint64_t seq)
 {
-    bus_heartbeat_t hb = {seq, zclock_time ()};
+    bus_heartbeat_t hb = { seq, zclock_time () };
     zframe_t *body = bus_heartbeat_encode (&hb);
     s_publish (writer, BUS_TOPIC_HEARTBEAT, &body);
 }
@@ -152,14 +152,15 @@ s_request (s_writer_t *writer, bus_sync_req_t *req, zframe_t **identity)
         assert (msg && zmsg_size (msg) == 2);
         *identity = zmsg_pop (msg);
         zframe_t *body = zmsg_first (msg);
-        assert (bus_sync_req_decode (zframe_data (body), zframe_size (body),
-                                     req) == 0);
+        assert (
+            bus_sync_req_decode (zframe_data (body), zframe_size (body), req)
+            == 0);
         zmsg_destroy (&msg);
         if (req->op != BUS_SYNC_PING) {
             got = true;
             break;
         }
-        bus_sync_reply_t pong = {.rid = req->rid};
+        bus_sync_reply_t pong = { .rid = req->rid };
         zmsg_t *reply = zmsg_new ();
         zmsg_append (reply, identity);
         zframe_t *header = bus_sync_reply_encode (&pong);
@@ -176,8 +177,11 @@ s_reply (s_writer_t *writer, zframe_t **identity, const bus_sync_req_t *req,
          int status, uint64_t seq, uint64_t next, zmsg_t **items_p)
 {
     zmsg_t *items = items_p && *items_p ? *items_p : zmsg_new ();
-    bus_sync_reply_t reply = {.rid = req->rid, .status = status, .seq = seq,
-                              .next = next, .count = (uint32_t) zmsg_size (items)};
+    bus_sync_reply_t reply = { .rid = req->rid,
+                               .status = status,
+                               .seq = seq,
+                               .next = next,
+                               .count = (uint32_t) zmsg_size (items) };
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, identity);
     zframe_t *header = bus_sync_reply_encode (&reply);
@@ -201,8 +205,8 @@ s_answer_snapshot (s_writer_t *writer, zframe_t **identity,
     assert (req->op == BUS_SYNC_SNAPSHOT);
     zmsg_t *items = zmsg_new ();
     for (size_t i = 0; i < count; i++) {
-        bus_order_t *order = s_order (ids[i], ids[i] % 2 ? "T2" : "T1",
-                                      BUS_STATUS_PLACED, seq);
+        bus_order_t *order =
+            s_order (ids[i], ids[i] % 2 ? "T2" : "T1", BUS_STATUS_PLACED, seq);
         zframe_t *frame = bus_order_encode (order);
         zmsg_append (items, &frame);
         free (order);
@@ -231,7 +235,8 @@ s_serve_snapshot (s_writer_t *writer, uint64_t seq, const uint64_t *ids,
 //  answer with placed orders for seqs from.. (id = seq) up to `give`
 //  events (0: an empty answer, as from a writer whose log lost them).
 static void
-s_serve_replay (s_writer_t *writer, uint64_t from, uint32_t limit, uint32_t give)
+s_serve_replay (s_writer_t *writer, uint64_t from, uint32_t limit,
+                uint32_t give)
 {
     bus_sync_req_t req;
     zframe_t *identity = NULL;
@@ -301,13 +306,15 @@ s_expect_orders (bus_edge_t *edge, const char *table, uint64_t seq,
     char got[256] = "";
     size_t index;
     json_t *order;
-    json_array_foreach (json_object_get (snapshot, "orders"), index, order) {
+    json_array_foreach (json_object_get (snapshot, "orders"), index, order)
+    {
         size_t len = strlen (got);
         snprintf (got + len, sizeof got - len, "%s%" PRIu64, len ? "," : "",
                   s_int (order, "id"));
     }
     if (!streq (got, ids))
-        fprintf (stderr, "edge test: room '%s' holds orders [%s], expected [%s]\n",
+        fprintf (stderr,
+                 "edge test: room '%s' holds orders [%s], expected [%s]\n",
                  table, got, ids);
     assert (streq (got, ids));
     json_decref (snapshot);
@@ -323,16 +330,16 @@ bus_edge_test (bool verbose)
     snprintf (config.events, sizeof config.events, "inproc://edge-test-events");
     snprintf (config.sync, sizeof config.sync, "inproc://edge-test-sync");
     snprintf (config.web_root, sizeof config.web_root, "/nonexistent/");
-    config.heartbeat_ms = 100;       //  the link's pings: answered by s_request
+    config.heartbeat_ms = 100;   //  the link's pings: answered by s_request
     config.link_timeout_ms = 5000;
     config.ack_timeout_ms = S_WAIT_MS;
     config.compat = 1;
-    s_writer_t writer = {NULL, NULL, {{0}}, 0};
+    s_writer_t writer = { NULL, NULL, { { 0 } }, 0 };
     writer.pub = zsock_new_pub ("@inproc://edge-test-events");
     writer.router = zsock_new_router ("@inproc://edge-test-sync");
     assert (writer.pub && writer.router);
-    bus_http_ws_router_t router = {s_fake_websocket, s_fake_page, s_fake_redirect,
-                                   &writer};
+    bus_http_ws_router_t router = { s_fake_websocket, s_fake_page,
+                                    s_fake_redirect, &writer };
     char err[256] = "";
     bus_edge_t *edge = bus_edge_new (&config, NULL, router, err, sizeof err);
     assert (edge);
@@ -347,7 +354,7 @@ bus_edge_test (bool verbose)
     json_decref (health);
 
     //  The snapshot: orders 2 (T1) and 3 (T2) open at seq 5, T1's cart
-    const uint64_t first[] = {3, 2};
+    const uint64_t first[] = { 3, 2 };
     s_serve_snapshot (&writer, 5, first, 2);
     health = s_health_when (edge, s_at_seq, 5, &ok);
     assert (s_at_seq (health, 5));
@@ -384,7 +391,8 @@ bus_edge_test (bool verbose)
     s_expect_orders (edge, "", 7, "3,6");
     s_expect_orders (edge, "T1", 7, "6");
     if (verbose)
-        printf ("   events applied in order, old and repeated ones skipped: OK\n");
+        printf (
+            "   events applied in order, old and repeated ones skipped: OK\n");
 
     //  A gap: 10 comes after 7.  The edge asks for 8 and 9 before it
     //  applies 10
@@ -418,7 +426,7 @@ bus_edge_test (bool verbose)
     assert (!ok && json_is_false (json_object_get (health, "synced"))
             && s_int (health, "seq") == 12);
     json_decref (health);
-    const uint64_t second[] = {3, 14, 16};
+    const uint64_t second[] = { 3, 14, 16 };
     s_answer_snapshot (&writer, &identity, &req, 20, second, 3);
     health = s_health_when (edge, s_at_seq, 20, &ok);
     assert (s_at_seq (health, 20));

@@ -1,9 +1,10 @@
 /*  bus_fanout.c — a few sender threads writing browsers' queues out.
 
     Locks, in the order they may be taken: a peer's connection lock
-    (bus_http_ws_lock, the server's own), then the peer's lock, then the fan-out's lock.  Pushers
-    take the peer's lock and, to schedule a peer, the fan-out's; senders
-    take the connection lock only around a write.  */
+    (bus_http_ws_lock, the server's own), then the peer's lock, then the
+    fan-out's lock.  Pushers take the peer's lock and, to schedule a
+    peer, the fan-out's; senders take the connection lock only around a
+    write.  */
 
 #include <errno.h>
 #include <linux/sockios.h>

@@ -555,7 +555,8 @@ bus_http_ws_hang_up (bus_http_ws_t *self)
 static int
 s_ws_connect (const struct mg_connection *conn, void *cbdata)
 {
-    const bus_http_ws_handler_t *handler = (const bus_http_ws_handler_t *) cbdata;
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
     if (!handler->connect)
         return 0;
     bus_http_req_t req;
@@ -566,11 +567,13 @@ s_ws_connect (const struct mg_connection *conn, void *cbdata)
 static void
 s_ws_ready (struct mg_connection *conn, void *cbdata)
 {
-    const bus_http_ws_handler_t *handler = (const bus_http_ws_handler_t *) cbdata;
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
     bus_http_ws_t *self = (bus_http_ws_t *) calloc (1, sizeof *self);
     if (!self) {
         zsys_error ("http: out of memory: a WebSocket is closed");
-        s_ws_close_frame (conn, 1011, "cannot serve this browser now: reconnect");
+        s_ws_close_frame (conn, 1011,
+                          "cannot serve this browser now: reconnect");
         return;
     }
     self->conn = conn;
@@ -586,7 +589,8 @@ static int
 s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
            void *cbdata)
 {
-    const bus_http_ws_handler_t *handler = (const bus_http_ws_handler_t *) cbdata;
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
     if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
         return 0;
     bus_http_ws_t *self = (bus_http_ws_t *) mg_get_user_connection_data (conn);
@@ -602,7 +606,8 @@ s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
 static void
 s_ws_closed (const struct mg_connection *conn, void *cbdata)
 {
-    const bus_http_ws_handler_t *handler = (const bus_http_ws_handler_t *) cbdata;
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
     bus_http_ws_t *self = (bus_http_ws_t *) mg_get_user_connection_data (conn);
     if (!self)
         return;

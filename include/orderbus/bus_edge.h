@@ -57,8 +57,8 @@ typedef struct {
 
 /*  Subscribe to the writer's events and put the WebSocket endpoints and
     pages on http's server (bus_http_ws_router), with browsers checked by
-    auth (both borrowed; stop the server before destroying the edge).  Returns the edge or NULL with the reason in
-    err[err_cap].  */
+    auth (both borrowed; stop the server before destroying the edge).
+    Returns the edge or NULL with the reason in err[err_cap].  */
 bus_edge_t *bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
                           bus_http_ws_router_t http, char *err,
                           size_t err_cap);

@@ -16,8 +16,8 @@
 
     The peer's connection lock (bus_http_ws_lock, the server's own) is
     held around each write, so the server's own pings never land inside
-    one of our frames.  A write that begins but cannot finish within 2 s (the
-    room check makes that rare) ends the connection: it is logged and
+    one of our frames.  A write that begins but cannot finish within 2 s
+    (the room check makes that rare) ends the connection: it is logged and
     counted (bus_fanout_hung_up).  A new peer's first messages (its
     snapshot, which can be bigger than a socket buffer) are written by
     the connection's own thread instead (bus_fanout_start), so a slow
@@ -50,12 +50,12 @@ bus_fanout_t *bus_fanout_new (size_t threads, size_t queue_cap);
 void bus_fanout_destroy (bus_fanout_t **self_p);
 
 /*  New peer writing to socket fd of ws (bus_http_ws_socket).  ws may be
-    NULL when nothing else ever writes to fd (the selftest).  The peer is held: what is
-    pushed to it waits until bus_fanout_start, and its queue has no cap
-    until that returns (a resuming browser's first messages, what it
-    missed, may be more than queue_cap: the caller bounds them; events
-    pushed while they are written add at most 30 s worth).  NULL if out
-    of memory.  */
+    NULL when nothing else ever writes to fd (the selftest).  The peer is
+    held: what is pushed to it waits until bus_fanout_start, and its
+    queue has no cap until that returns (a resuming browser's first
+    messages, what it missed, may be more than queue_cap: the caller
+    bounds them; events pushed while they are written add at most 30 s
+    worth).  NULL if out of memory.  */
 bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
                                     bus_http_ws_t *ws, int fd);
 
