@@ -481,7 +481,7 @@ s_seed_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
     else if (ack->status != 0)
         status = s_send (req, 422, s_seed_refusal (ack), NULL);
     else
-        status = s_send (req, 201, bus_json_seed_order (&ack->event.order),
+        status = s_send (req, 201, bus_compat_order (&ack->event.order),
                          ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
     free (ack);
     return status;
@@ -509,7 +509,7 @@ s_seed_place (bus_req_t *req, void *cbdata)
 static void
 s_append_seed (const bus_order_t *order, void *arg)
 {
-    json_array_append_new ((json_t *) arg, bus_json_seed_order (order));
+    json_array_append_new ((json_t *) arg, bus_compat_order (order));
 }
 
 //  GET /api/orders
@@ -998,6 +998,8 @@ s_test_orders (bus_cmd_t *cmd)
     s_test_order (cmd, "[]", "Invalid request: the body must be a JSON object");
 }
 
+static void s_test_order_shape (void);
+
 void
 bus_compat_test (bool verbose)
 {
@@ -1008,6 +1010,53 @@ bus_compat_test (bool verbose)
     s_test_refusal ();
     s_test_orders (cmd);
     free (cmd);
+    s_test_order_shape ();
+    bus_compat_ws_test (verbose);
     if (verbose)
         printf (" * bus_compat: seed request bodies, refusals, keys\n");
+}
+
+//  ---------------------------------------------------------------------
+//  The seeds' order shape (moved here from bus_json.c: only the
+//  seed-compatible routes and /ws/orders speak it)
+
+json_t *
+bus_compat_order (const bus_order_t *order)
+{
+    json_t *items = json_array ();
+    for (uint32_t i = 0; items && i < order->line_count; i++)
+        json_array_append_new (
+            items, json_pack ("{s:s, s:I}", "name", order->lines[i].name,
+                              "quantity", (json_int_t) order->lines[i].qty));
+    time_t secs = (time_t) (order->created_ms / 1000);
+    struct tm tm;
+    char created[32] = "";
+    if (gmtime_r (&secs, &tm))
+        strftime (created, sizeof created, "%Y-%m-%dT%H:%M:%S", &tm);
+    return json_pack ("{s:I, s:s, s:o, s:s}", "id", (json_int_t) order->id,
+                      "table", order->table, "items", items, "created_at",
+                      created);
+}
+
+//  Names and quantities, a UTC timestamp to the second
+static void
+s_test_order_shape (void)
+{
+    static bus_order_t order;
+    memset (&order, 0, sizeof order);
+    order.id = 12;
+    strcpy (order.table, "Table 1");
+    order.created_ms = 1745739020123;   //  2025-04-27T07:30:20.123Z
+    order.line_count = 2;
+    strcpy (order.lines[0].name, "Burger");
+    order.lines[0].qty = 3;
+    strcpy (order.lines[1].name, "Ice Cream");
+    order.lines[1].qty = 1;
+    json_t *json = bus_compat_order (&order);
+    char *text = bus_json_dump (json);
+    assert (text && strcmp (text, "{\"id\":12,\"table\":\"Table 1\",\"items\":["
+            "{\"name\":\"Burger\",\"quantity\":3},{\"name\":\"Ice Cream\","
+            "\"quantity\":1}],\"created_at\":\"2025-04-27T07:30:20\"}") == 0);
+    free (text);
+    json_decref (json);
 }

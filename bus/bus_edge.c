@@ -1,32 +1,63 @@
 /*  bus_edge.c — events to browsers: Clone-pattern state, gap filling,
     WebSocket fan-out.
 
-    One thread (the actor) reads the writer's PUB socket and applies each
-    event; civetweb's threads run the WebSocket handlers.  Both take the
-    edge's lock around the state and the client list.  A new browser is
-    added to the list in the same critical section that queues its
-    snapshot, so no event can fall between the two or be sent twice.
+    Threads, what each owns, and how work passes between them:
 
-    Nothing is written to a browser under that lock: each event becomes
-    one WebSocket frame, queued for every browser of its room, and the
-    fan-out's few sender threads write the queues out (bus_fanout.h: a
-    browser that stops reading is cut off with 4001 and hung up on, so it
-    can never stall the others; memory per browser is bounded by
-    edge/client_queue messages).  civetweb still holds one worker thread
-    per WebSocket, waiting for what the browser sends: edge/max_clients
-    bounds them, and http/threads more stay free for pages and /healthz.  */
+    thread               owns                      hands on by
+    -------------------  ------------------------  -------------------------
+    actor (s_actor, 1)   sub (SUB: events and      applying each event under
+                         heartbeats), event (its   the edge lock: the state,
+                         scratch); calls sync for  the ring, and a frame
+                         snapshot and replay       queued per browser of its
+                                                   room (bus_fanout_push,
+                                                   which never blocks)
+    seats (the server's  one browser each, from    its client on the list and
+    WebSocket threads,   handshake to close: its   its first messages queued
+    edge/max_clients)    s_client_t, its reads;    in one critical section;
+                         calls sync (the log, the  then writes those messages
+                         feed's welcome) outside   itself (bus_fanout_start)
+                         lock
+    server's request     nothing of the edge       /healthz reads the state
+    threads              (pages, /healthz)         under the lock
+    fan-out senders      nothing of the edge:      writev of queued frames
+    (edge/senders)       peers' queues (their own  to each browser's socket
+                         locks, bus_fanout.c)      under its connection lock
+    link pinger (1)      its own sync client       heartbeats reach it from
+                                                   the actor (atomics)
+
+    The edge lock guards seq, orders, carts, the ring, the snapshot cache
+    and the client list; synced is written under it and read by the
+    actor without (an atomic).  A new browser is added to the list in the
+    same critical section that queues its snapshot, so no event can fall
+    between the two or be sent twice.  A seat resuming a browser waits
+    on synced_cond, which the actor signals when it gets in sync.  Locks
+    are taken in this order only: the edge lock, then a peer's lock, then
+    the fan-out's.
+
+    A browser's socket is the one thing shared by threads for writing:
+    the server writes its handshake, pings and the answer to a close; the
+    seat writes close frames and the first messages; the senders write
+    events.  Each holds the connection's lock (bus_http_ws_lock) around a
+    write so frames never interleave.  It is shared rather than owned by
+    the seat because a few senders, not a thread per browser, must write
+    the events: a browser that stops reading is skipped, then cut off
+    with 4001 and hung up on (bus_fanout.h), so it never stalls the
+    others, and its memory is bounded by edge/client_queue messages.
+    Nothing is written to a browser under the edge lock.  The seats hold
+    a server thread per WebSocket, waiting for what the browser sends:
+    edge/max_clients bounds them, and http/threads more stay free for
+    pages and /healthz.  */
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/socket.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_fanout.h"
-#include "orderbus/bus_http.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
@@ -47,14 +78,14 @@ typedef enum {
     S_ORDER,
     S_CART,
     S_MENU,
-    S_SEED           //  a new order in the seed systems' shape (/ws/orders)
+    S_FEED           //  for the feed's browsers (the seeds' /ws/orders)
 } s_kind_t;
 
 //  A message for browsers: its frame, and whom it concerns
 typedef struct {
     s_kind_t kind;
     char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
-    uint64_t order_id;           //  S_SEED: which
+    uint64_t key;                //  S_FEED: its place (bus_edge_feed_t)
     bus_wsframe_t *frame;          //  shared with the queues it is in
 } s_msg_t;
 
@@ -65,11 +96,10 @@ typedef struct {
 } s_snapshot_t;
 
 typedef struct s_client {
-    struct mg_connection *conn;
+    bus_http_ws_t *ws;            //  its connection, the server's
     char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
-    bool seed;                    //  a seed systems' client on /ws/orders
-    uint64_t seed_after;          //  ...that has every order up to this id
-    int fd;                       //  its socket, claimed from bus_http
+    bool feed;                    //  a browser of the feed (self->feed)
+    uint64_t after;               //  ...whose welcome held keys up to this
     bus_fanout_peer_t *peer;      //  its queue
     struct s_client *next;        //  in the edge's list, under its lock
 } s_client_t;
@@ -92,9 +122,12 @@ struct _bus_edge_t {
     json_t *orders;               //  open orders by id ("12": {...})
     json_t *carts;                //  carts by table
     zhashx_t *snapshots;          //  room ("" = staff) -> s_snapshot_t
+    const bus_edge_feed_t *feed;  //  another protocol on the seats, or NULL
+    bus_http_ws_handler_t ws_hooks;     //  /ws, and the feed's path: the
+    bus_http_ws_handler_t feed_hooks;   //  server borrows them
     s_client_t *clients;          //  connected browsers
     size_t client_count;
-    size_t seed_count;            //  ...of which on /ws/orders
+    size_t feed_count;            //  ...of which the feed's
     s_msg_t **ring;               //  the last ring_cap event messages,
     size_t ring_cap;              //  for resume_from; contiguous up to seq
     size_t ring_len;
@@ -137,22 +170,21 @@ s_msg_destroy (s_msg_t **self_p)
 //  Browsers
 
 static s_client_t *
-s_client_new (bus_edge_t *self, struct mg_connection *conn, const char *table)
+s_client_new (bus_edge_t *self, bus_http_ws_t *ws, const char *table)
 {
     s_client_t *client = calloc (1, sizeof *client);
     if (!client)
         return NULL;
-    client->fd = bus_http_socket (conn);
-    if (client->fd >= 0)
-        client->peer = bus_fanout_join (self->fanout, conn, client->fd);
+    int fd = bus_http_ws_socket (ws);
+    if (fd >= 0)
+        client->peer = bus_fanout_join (self->fanout, ws, fd);
     if (!client->peer) {
         zsys_error ("edge: cannot serve a new browser: %s",
-                    client->fd < 0 ? "its socket was not found" : "out of memory");
-        bus_http_socket_release (client->fd);
+                    fd < 0 ? "its socket was not found" : "out of memory");
         free (client);
         return NULL;
     }
-    client->conn = conn;
+    client->ws = ws;
     bus_strlcpy (client->table, table, sizeof client->table);
     return client;
 }
@@ -162,7 +194,6 @@ static void
 s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 {
     bus_fanout_leave (self->fanout, &(*client_p)->peer);
-    bus_http_socket_release ((*client_p)->fd);
     free (*client_p);
     *client_p = NULL;
 }
@@ -171,12 +202,12 @@ s_client_destroy (bus_edge_t *self, s_client_t **client_p)
 static bool
 s_wants (const s_client_t *client, const s_msg_t *msg)
 {
-    if (client->seed)
+    if (client->feed)
         return msg->kind == S_FOR_ONE
-               || (msg->kind == S_SEED && msg->order_id > client->seed_after);
+               || (msg->kind == S_FEED && msg->key > client->after);
     if (msg->kind == S_FOR_ONE || msg->kind == S_MENU)
         return true;
-    if (msg->kind == S_SEED)
+    if (msg->kind == S_FEED)
         return false;
     if (!*client->table)
         return msg->kind == S_ORDER;
@@ -376,15 +407,16 @@ s_fold (bus_edge_t *self, const bus_event_t *event, json_t *json)
     }
 }
 
-//  A new order, for the seed systems' clients.  Edge lock held.
+//  The event, for the feed's browsers if it has a message for them.
+//  Edge lock held.
 static void
-s_apply_seed (bus_edge_t *self, const bus_order_t *order)
+s_apply_feed (bus_edge_t *self, const bus_event_t *event)
 {
-    json_t *json = json_pack ("{s:s, s:o}", "type", "new_order", "order",
-                              bus_json_seed_order (order));
-    s_msg_t *msg = json ? s_msg_new (json, S_SEED, order->table) : NULL;
+    uint64_t key = 0;
+    json_t *json = self->feed->event (event, &key);
+    s_msg_t *msg = json ? s_msg_new (json, S_FEED, NULL) : NULL;
     if (msg) {
-        msg->order_id = order->id;
+        msg->key = key;
         for (s_client_t *c = self->clients; c; c = c->next)
             s_deliver (self, c, msg);
     }
@@ -412,8 +444,8 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
     }
     else   //  out of memory: browsers would miss this event, so resync
         self->synced = false;
-    if (self->seed_count && event->type == BUS_EVENT_ORDER_PLACED)
-        s_apply_seed (self, &event->order);
+    if (self->feed_count)
+        s_apply_feed (self, event);
     pthread_mutex_unlock (&self->lock);
     json_decref (json);
 }
@@ -456,7 +488,7 @@ s_resync (bus_edge_t *self)
     s_ring_clear (self);
     zhashx_purge (self->snapshots);
     for (s_client_t *c = self->clients; c; c = c->next)
-        if (!c->seed)   //  the seed protocol has no snapshot message
+        if (!c->feed)   //  a feed has no snapshot message
             s_deliver_snapshot (self, c);
     pthread_mutex_unlock (&self->lock);
     zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
@@ -581,7 +613,7 @@ s_actor (zsock_t *pipe, void *args)
 }
 
 //  ---------------------------------------------------------------------
-//  WebSocket handlers (civetweb threads)
+//  WebSocket hooks (bus_http_ws.h: on each browser's seat)
 
 //  The room a browser may watch: a pad token's table; for staff, all
 //  tables, or one if it asks with ?table=.  0 with table set, or an error
@@ -602,7 +634,7 @@ s_ws_room (bus_edge_t *self, bus_req_t *req, char *table)
 }
 
 //  ---------------------------------------------------------------------
-//  Seats: edge/max_clients browsers at once, each holding a civetweb
+//  Seats: edge/max_clients browsers at once, each holding a server
 //  worker thread; the http/threads others stay for pages and /healthz.
 
 static bool
@@ -626,38 +658,20 @@ s_refuse_full (bus_req_t *req, bus_edge_t *self)
     return 1;
 }
 
-//  Close a WebSocket this edge will not serve, with code and reason: the
-//  browser answers the close frame and the connection ends, instead of
-//  staying open with nothing on it.
-static void
-s_ws_end (struct mg_connection *conn, int code, const char *reason)
-{
-    bus_wsframe_t *close = bus_wsframe_new_close (code, reason);
-    if (close) {
-        mg_lock_connection (conn);
-        mg_write (conn, bus_wsframe_data (close), bus_wsframe_size (close));
-        mg_unlock_connection (conn);
-    }
-    bus_wsframe_unref (&close);
-}
-
 //  Take a seat for a browser that has completed its handshake.  Checked
 //  again here since browsers pass the check before the handshake side by
 //  side.  Without a seat it gets close code 1013 (try again later) and
 //  is hung up on, so the thread is free at once.
 static bool
-s_seat_take (bus_edge_t *self, struct mg_connection *conn)
+s_seat_take (bus_edge_t *self, bus_http_ws_t *ws)
 {
     pthread_mutex_lock (&self->lock);
     bool ok = self->client_count < (size_t) self->config.max_clients;
     self->client_count += ok;
     pthread_mutex_unlock (&self->lock);
     if (!ok) {
-        s_ws_end (conn, S_CLOSE_FULL, "edge full: try again later");
-        int fd = bus_http_socket (conn);
-        if (fd >= 0)
-            shutdown (fd, SHUT_RDWR);
-        bus_http_socket_release (fd);
+        bus_http_ws_close (ws, S_CLOSE_FULL, "edge full: try again later");
+        bus_http_ws_hang_up (ws);
     }
     return ok;
 }
@@ -672,38 +686,34 @@ s_seat_give (bus_edge_t *self)
 
 //  Refused browsers get the HTTP error before the handshake completes.
 static int
-s_ws_connect (const struct mg_connection *conn, void *cbdata)
+s_ws_connect (bus_req_t *req, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    bus_http_req_t req;
-    bus_http_req_init (&req, (struct mg_connection *) conn);
+    bus_edge_t *self = (bus_edge_t *) arg;
     char table[BUS_TABLE_MAX];
-    int rc = s_ws_room (self, &req.req, table);
+    int rc = s_ws_room (self, req, table);
     if (rc != 0) {
-        bus_auth_refuse (&req.req, rc, "this token may not watch that table");
+        bus_auth_refuse (req, rc, "this token may not watch that table");
         return 1;
     }
-    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
+    return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
+//  A feed's browsers bring no token (the seeds' never had one).
 static int
-s_seed_connect (const struct mg_connection *conn, void *cbdata)
+s_feed_connect (bus_req_t *req, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    bus_http_req_t req;
-    bus_http_req_init (&req, (struct mg_connection *) conn);
-    return s_full (self) ? s_refuse_full (&req.req, self) : 0;
+    bus_edge_t *self = (bus_edge_t *) arg;
+    return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
 //  (such a client simply gets a snapshot).
 static int
-s_resume_from (struct mg_connection *conn, uint64_t *after)
+s_resume_from (bus_http_ws_t *ws, uint64_t *after)
 {
-    bus_http_req_t req;
-    bus_http_req_init (&req, conn);
     char value[32];
-    if (bus_req_query (&req.req, "resume_from", value, sizeof value) < 0)
+    if (bus_req_query (bus_http_ws_request (ws), "resume_from", value,
+                       sizeof value) < 0)
         return -1;
     return bus_req_parse_u64 (value, 0, UINT64_MAX, after);
 }
@@ -795,30 +805,29 @@ s_wait_synced (bus_edge_t *self)
 }
 
 static void
-s_ws_ready (struct mg_connection *conn, void *cbdata)
+s_ws_ready (bus_http_ws_t *ws, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
-    bus_http_req_t req;
-    bus_http_req_init (&req, conn);
-    if (s_ws_room (self, &req.req, table) != 0) {
+    if (s_ws_room (self, bus_http_ws_request (ws), table) != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
-        s_ws_end (conn, S_CLOSE_POLICY, "token no longer valid: get a new one");
+        bus_http_ws_close (ws, S_CLOSE_POLICY,
+                           "token no longer valid: get a new one");
         return;
     }
-    if (!s_seat_take (self, conn))
+    if (!s_seat_take (self, ws))
         return;
-    s_client_t *client = s_client_new (self, conn, table);
+    s_client_t *client = s_client_new (self, ws, table);
     if (!client) {
         s_seat_give (self);
-        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
-                                       "reconnect");
+        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
+                                              "now: reconnect");
         return;
     }
-    mg_set_user_connection_data (conn, client);
+    bus_http_ws_set_user (ws, client);
     uint64_t after = 0, upto = 0;
-    bool resume = s_resume_from (conn, &after) == 0;
+    bool resume = s_resume_from (ws, &after) == 0;
     bool from_log = false;
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
@@ -839,36 +848,32 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     bus_fanout_start (self->fanout, client->peer);
 }
 
-static int
-s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
-           void *cbdata)
+static void
+s_ws_data (bus_http_ws_t *ws, int opcode, const char *data, size_t len,
+           void *arg)
 {
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
-        return 0;
-    s_client_t *client = (s_client_t *) mg_get_user_connection_data (conn);
-    //  The seed systems read what their clients sent and ignored it
-    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_TEXT && client && !client->seed) {
+    s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
+    //  A feed's browsers are ignored, as the seeds ignored theirs
+    if (opcode == BUS_WSFRAME_TEXT && client && !client->feed) {
         json_t *msg = json_pack ("{s:s, s:s}", "type", "error", "message",
                                  "this socket only sends: use the HTTP API "
                                  "to change orders");
-        bus_edge_t *self = (bus_edge_t *) cbdata;
+        bus_edge_t *self = (bus_edge_t *) arg;
         pthread_mutex_lock (&self->lock);
         s_deliver_json (self, client, msg);
         pthread_mutex_unlock (&self->lock);
         json_decref (msg);
     }
-    return 1;
 }
 
 static void
-s_ws_close (const struct mg_connection *conn, void *cbdata)
+s_ws_close (bus_http_ws_t *ws, void *arg)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     //  In `up` the thread goes back to answering requests, which want a
     //  cache; an edge's threads go without for good (bus_http_start)
     bus_alloc_thread_cache (self->config.role != BUS_ROLE_EDGE);
-    s_client_t *client =
-        (s_client_t *) mg_get_user_connection_data (conn);
+    s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
     if (!client)
         return;
     pthread_mutex_lock (&self->lock);
@@ -876,7 +881,7 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
         if (*p == client) {
             *p = client->next;
             self->client_count--;
-            self->seed_count -= client->seed;
+            self->feed_count -= client->feed;
             break;
         }
     pthread_mutex_unlock (&self->lock);
@@ -884,101 +889,56 @@ s_ws_close (const struct mg_connection *conn, void *cbdata)
 }
 
 //  ---------------------------------------------------------------------
-//  /ws/orders, as the seed systems served it: {"type": "initial",
-//  "orders": [every order, newest first]}, then {"type": "new_order"} for
-//  each order placed, nothing else.  No token: those clients never had
-//  one (docs/compat.md).
+//  The feed (bus_edge_feed_t): another protocol on the same seats
 
-//  Every order, newest first, in the seed shape, and the newest's id.
-typedef struct {
-    json_t *orders;
-    uint64_t top;
-} s_seed_list_t;
-
+//  The welcome is read outside the lock; if events were applied meanwhile
+//  that it may not hold, it is read again (three times at most).  The
+//  browser then gets only the feed's messages with keys above the last
+//  its welcome held.
 static void
-s_seed_add (const bus_order_t *order, void *arg)
+s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
-    s_seed_list_t *list = (s_seed_list_t *) arg;
-    list->top = order->id > list->top ? order->id : list->top;
-    json_array_append_new (list->orders, bus_json_seed_order (order));
-}
-
-//  Every order, newest first, in the seed shape; *seq is the writer's
-//  sequence the list is consistent with, *top the newest id.  NULL if the
-//  writer did not answer.
-static json_t *
-s_seed_all (bus_edge_t *self, uint64_t *seq, uint64_t *top)
-{
-    s_seed_list_t list = {json_array (), 0};
-    if (!list.orders || bus_sync_orders (self->sync, s_seed_add, &list, seq)) {
-        json_decref (list.orders);
-        return NULL;
-    }
-    *top = list.top;
-    return list.orders;
-}
-
-//  The list is read outside the lock; if events were applied meanwhile
-//  that it may not hold, read it again.  The client then gets only the
-//  orders newer than the newest it was given.
-static void
-s_seed_ready (struct mg_connection *conn, void *cbdata)
-{
-    bus_edge_t *self = (bus_edge_t *) cbdata;
+    bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
-    if (!s_seat_take (self, conn))
+    if (!s_seat_take (self, ws))
         return;
-    s_client_t *client = s_client_new (self, conn, "");
+    s_client_t *client = s_client_new (self, ws, "");
     if (!client) {
         s_seat_give (self);
-        s_ws_end (conn, S_CLOSE_ERROR, "edge cannot serve this browser now: "
-                                       "reconnect");
+        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
+                                              "now: reconnect");
         return;
     }
-    client->seed = true;
-    mg_set_user_connection_data (conn, client);
+    client->feed = true;
+    bus_http_ws_set_user (ws, client);
     for (int attempt = 0; attempt < 3; attempt++) {
-        uint64_t seq = 0, top = 0;
-        json_t *orders = s_seed_all (self, &seq, &top);
+        uint64_t seq = 0, key = 0;
+        json_t *welcome = NULL;
+        int rc = self->feed->welcome (self->sync, &welcome, &seq, &key);
         pthread_mutex_lock (&self->lock);
-        if (!orders || seq >= self->seq || attempt == 2) {
-            client->seed_after = top;
-            json_t *initial = json_pack ("{s:s, s:o}", "type", "initial", "orders",
-                                         orders ? orders : json_array ());
-            s_deliver_json (self, client, initial);
-            json_decref (initial);
+        if (rc != 0 || seq >= self->seq || attempt == 2) {
+            client->after = key;
+            s_deliver_json (self, client, welcome);
+            json_decref (welcome);
             client->next = self->clients;
             self->clients = client;
-            self->seed_count++;
+            self->feed_count++;
             pthread_mutex_unlock (&self->lock);
             bus_fanout_start (self->fanout, client->peer);
             return;
         }
         pthread_mutex_unlock (&self->lock);
-        json_decref (orders);
+        json_decref (welcome);
     }
 }
 
-//  ---------------------------------------------------------------------
-//  Pages
-
-//  /kitchen, /pad, /dashboard: web/<page>.html.  Registered for those
-//  exact paths only, so the URI is always one of them.
-static int
-s_handle_page (struct mg_connection *conn, void *cbdata)
+json_t *
+bus_edge_snapshot (bus_edge_t *self, const char *table)
 {
-    bus_edge_t *self = (bus_edge_t *) cbdata;
-    char path[BUS_PATH_MAX + 32];
-    snprintf (path, sizeof path, "%s%.20s.html", self->config.web_root,
-              mg_get_request_info (conn)->local_uri);
-    mg_send_file (conn, path);
-    return 200;
-}
-
-static int
-s_handle_root (struct mg_connection *conn, void *cbdata)
-{
-    return mg_send_http_redirect (conn, "/kitchen", 302);
+    pthread_mutex_lock (&self->lock);
+    json_t *snapshot = s_snapshot_msg (self, table);
+    pthread_mutex_unlock (&self->lock);
+    return snapshot;
 }
 
 json_t *
@@ -1024,7 +984,7 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
 
 bus_edge_t *
 bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-              struct mg_context *http, char *err, size_t err_cap)
+              bus_http_ws_router_t http, char *err, size_t err_cap)
 {
     bus_edge_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -1062,17 +1022,21 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         snprintf (err, err_cap, "cannot start the edge's thread");
         goto fail;
     }
-    mg_set_websocket_handler (http, "/ws$", s_ws_connect, s_ws_ready, s_ws_data,
-                              s_ws_close, self);
-    if (config->compat)
-        mg_set_websocket_handler (http, "/ws/orders$", s_seed_connect, s_seed_ready,
-                                  s_ws_data, s_ws_close, self);
-    //  Anchored: civetweb also matches a handler's URI as a prefix, and
-    //  /kitchen.js must reach the static files, not the page
-    mg_set_request_handler (http, "/kitchen$", s_handle_page, self);
-    mg_set_request_handler (http, "/pad$", s_handle_page, self);
-    mg_set_request_handler (http, "/dashboard$", s_handle_page, self);
-    mg_set_request_handler (http, "/$", s_handle_root, self);
+    self->ws_hooks = (bus_http_ws_handler_t) {s_ws_connect, s_ws_ready,
+                                               s_ws_data, s_ws_close, self};
+    http.websocket (http.server, "/ws", &self->ws_hooks);
+    //  The seeds' /ws/orders, when they are served (bus_compat.h)
+    self->feed = config->compat ? bus_compat_ws_feed () : NULL;
+    if (self->feed) {
+        self->feed_hooks = (bus_http_ws_handler_t) {
+            s_feed_connect, s_feed_ready, s_ws_data, s_ws_close, self};
+        http.websocket (http.server, self->feed->path, &self->feed_hooks);
+    }
+    //  web/<page>.html; exact paths, so /kitchen.js reaches the static files
+    http.page (http.server, "/kitchen", self->config.web_root);
+    http.page (http.server, "/pad", self->config.web_root);
+    http.page (http.server, "/dashboard", self->config.web_root);
+    http.redirect (http.server, "/", "/kitchen");
     zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
                config->events, config->sync, config->web_root);
     return self;

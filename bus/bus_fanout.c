@@ -1,9 +1,10 @@
 /*  bus_fanout.c — a few sender threads writing browsers' queues out.
 
     Locks, in the order they may be taken: a peer's connection lock
-    (civetweb's), then the peer's lock, then the fan-out's lock.  Pushers
-    take the peer's lock and, to schedule a peer, the fan-out's; senders
-    take the connection lock only around a write.  */
+    (bus_http_ws_lock, the server's own), then the peer's lock, then the
+    fan-out's lock.  Pushers take the peer's lock and, to schedule a
+    peer, the fan-out's; senders take the connection lock only around a
+    write.  */
 
 #include <errno.h>
 #include <linux/sockios.h>
@@ -33,7 +34,7 @@ typedef enum { S_NOWHERE, S_READY, S_BLOCKED } s_where_t;
 typedef enum { S_DONE, S_MORE, S_STUCK, S_GONE } s_outcome_t;
 
 struct _bus_fanout_peer_t {
-    struct mg_connection *conn;   //  borrowed; NULL: nobody else writes fd
+    bus_http_ws_t *ws;            //  borrowed; NULL: nobody else writes fd
     int fd;
     int sndbuf;                   //  socket's send buffer, last we looked
     pthread_mutex_t lock;         //  guards the queue and flags below
@@ -169,15 +170,15 @@ s_queue_grow (bus_fanout_t *self, bus_fanout_peer_t *peer)
 static void
 s_conn_lock (bus_fanout_peer_t *peer)
 {
-    if (peer->conn)
-        mg_lock_connection (peer->conn);
+    if (peer->ws)
+        bus_http_ws_lock (peer->ws);
 }
 
 static void
 s_conn_unlock (bus_fanout_peer_t *peer)
 {
-    if (peer->conn)
-        mg_unlock_connection (peer->conn);
+    if (peer->ws)
+        bus_http_ws_unlock (peer->ws);
 }
 
 //  Can the socket take bytes more without blocking?  SO_SNDBUF counts the
@@ -200,7 +201,7 @@ s_has_room (bus_fanout_peer_t *peer, size_t bytes)
 }
 
 //  Write all of iov within finish_ms.  Whole frames only may be left for
-//  later, since another writer (civetweb's pings) may come next: so once
+//  later, since another writer (the server's pings) may come next: so once
 //  a write has begun it is finished here.  The room check makes waiting
 //  rare for a sender; a browser's first messages (a snapshot may be
 //  bigger than the socket buffer) are written by its own thread, which
@@ -469,7 +470,7 @@ bus_fanout_destroy (bus_fanout_t **self_p)
 }
 
 bus_fanout_peer_t *
-bus_fanout_join (bus_fanout_t *self, struct mg_connection *conn, int fd)
+bus_fanout_join (bus_fanout_t *self, bus_http_ws_t *ws, int fd)
 {
     bus_fanout_peer_t *peer = calloc (1, sizeof *peer);
     size_t size = self->cap < S_QUEUE_START ? self->cap : S_QUEUE_START;
@@ -479,7 +480,7 @@ bus_fanout_join (bus_fanout_t *self, struct mg_connection *conn, int fd)
         free (peer);
         return NULL;
     }
-    peer->conn = conn;
+    peer->ws = ws;
     peer->fd = fd;
     peer->size = size;
     peer->scheduled = peer->held = true;   //  until bus_fanout_start
@@ -569,7 +570,7 @@ bus_fanout_push (bus_fanout_t *self, bus_fanout_peer_t *peer,
 }
 
 //  ---------------------------------------------------------------------
-//  Selftest: real sockets (socket pairs), no civetweb
+//  Selftest: real sockets (socket pairs), no HTTP server
 
 #include <assert.h>
 #include <fcntl.h>

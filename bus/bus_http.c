@@ -16,6 +16,7 @@
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
+#include "orderbus/bus_wsframe.h"
 
 //  The server's user data: its routes, and the context they go on
 typedef struct {
@@ -378,7 +379,7 @@ s_is_connection (int fd, const struct mg_request_info *info)
            && streq (host, info->remote_addr);
 }
 
-//  Descriptors bus_http_socket handed out and that were not given back:
+//  Descriptors s_socket_claim handed out and that were not given back:
 //  the search for a new connection's socket skips them, so it costs a
 //  few system calls however many WebSockets are open (testing each of
 //  10,000 descriptors made every new browser ~10 ms slower than the last
@@ -430,11 +431,18 @@ s_fd_table_size (void)
     return size;
 }
 
-//  The kernel gives a new socket the lowest free number, so the search
-//  goes up from 3 and usually ends after the few descriptors (ZeroMQ's,
-//  HTTP keep-alive connections) that are not claimed.
-int
-bus_http_socket (const struct mg_connection *conn)
+//  The socket of server connection conn, found by its two ends, or -1.
+//  civetweb 1.15 does not hand a connection's socket out, and the fan-out
+//  writes frames to it directly (and shuts it down to hang up): so the
+//  descriptor table is searched for the TCP connection whose ends are
+//  the request's.  The socket stays claimed, and skipped by later
+//  searches, until s_socket_release, which the close of the WebSocket
+//  calls before civetweb closes it.  The kernel gives a new socket the
+//  lowest free number, so the search goes up from 3 and usually ends
+//  after the few descriptors (ZeroMQ's, HTTP keep-alive connections)
+//  that are not claimed.
+static int
+s_socket_claim (const struct mg_connection *conn)
 {
     const struct mg_request_info *info = mg_get_request_info (conn);
     int top = s_fd_table_size ();
@@ -447,11 +455,223 @@ bus_http_socket (const struct mg_connection *conn)
     return found;
 }
 
-void
-bus_http_socket_release (int fd)
+//  Give back a socket s_socket_claim found.  -1 is ignored.
+static void
+s_socket_release (int fd)
 {
     pthread_mutex_lock (&s_claimed_lock);
     if (fd >= 0 && s_is_claimed (fd))
         s_claimed[fd / 64] &= ~((uint64_t) 1 << (fd % 64));
     pthread_mutex_unlock (&s_claimed_lock);
+}
+
+//  ---------------------------------------------------------------------
+//  WebSockets: civetweb's connections as bus_http_ws_t (bus_http_ws.h)
+//
+//  civetweb serves a WebSocket on one worker thread from its handshake to
+//  its end, and calls the connect, ready, data and close handlers there,
+//  in that order (close only if ready was called): so a bus_http_ws_t is
+//  made in ready and freed after the close hook, and is reached through
+//  civetweb's connection user data meanwhile.
+
+struct _bus_http_ws_t {
+    struct mg_connection *conn;   //  civetweb's, until its close handler
+    bus_http_req_t req;           //  the upgrade request, for reading
+    int fd;                       //  its socket once claimed, else -1
+    void *user;                   //  the hooks' own
+};
+
+bus_req_t *
+bus_http_ws_request (bus_http_ws_t *self)
+{
+    return &self->req.req;
+}
+
+void
+bus_http_ws_set_user (bus_http_ws_t *self, void *user)
+{
+    self->user = user;
+}
+
+void *
+bus_http_ws_user (bus_http_ws_t *self)
+{
+    return self->user;
+}
+
+//  Found on first use and kept: the search is a few system calls, and
+//  a WebSocket that needs it once (the edge's browsers all do) does not
+//  pay it again.
+int
+bus_http_ws_socket (bus_http_ws_t *self)
+{
+    if (self->fd < 0)
+        self->fd = s_socket_claim (self->conn);
+    return self->fd;
+}
+
+//  civetweb's own connection lock: it takes it around its pings and
+//  pongs too, so nothing of theirs lands inside a frame written here.
+void
+bus_http_ws_lock (bus_http_ws_t *self)
+{
+    mg_lock_connection (self->conn);
+}
+
+void
+bus_http_ws_unlock (bus_http_ws_t *self)
+{
+    mg_unlock_connection (self->conn);
+}
+
+static void
+s_ws_close_frame (struct mg_connection *conn, int code, const char *reason)
+{
+    bus_wsframe_t *close = bus_wsframe_new_close (code, reason);
+    if (close) {
+        mg_lock_connection (conn);
+        mg_write (conn, bus_wsframe_data (close), bus_wsframe_size (close));
+        mg_unlock_connection (conn);
+    }
+    bus_wsframe_unref (&close);
+}
+
+void
+bus_http_ws_close (bus_http_ws_t *self, int code, const char *reason)
+{
+    s_ws_close_frame (self->conn, code, reason);
+}
+
+void
+bus_http_ws_hang_up (bus_http_ws_t *self)
+{
+    int fd = bus_http_ws_socket (self);
+    if (fd >= 0)
+        shutdown (fd, SHUT_RDWR);
+}
+
+static int
+s_ws_connect (const struct mg_connection *conn, void *cbdata)
+{
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
+    if (!handler->connect)
+        return 0;
+    bus_http_req_t req;
+    bus_http_req_init (&req, (struct mg_connection *) conn);
+    return handler->connect (&req.req, handler->arg);
+}
+
+static void
+s_ws_ready (struct mg_connection *conn, void *cbdata)
+{
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
+    bus_http_ws_t *self = (bus_http_ws_t *) calloc (1, sizeof *self);
+    if (!self) {
+        zsys_error ("http: out of memory: a WebSocket is closed");
+        s_ws_close_frame (conn, 1011,
+                          "cannot serve this browser now: reconnect");
+        return;
+    }
+    self->conn = conn;
+    self->fd = -1;
+    bus_http_req_init (&self->req, conn);
+    mg_set_user_connection_data (conn, self);
+    if (handler->ready)
+        handler->ready (self, handler->arg);
+}
+
+//  0 ends the connection: civetweb answers a close frame itself.
+static int
+s_ws_data (struct mg_connection *conn, int opcode, char *data, size_t len,
+           void *cbdata)
+{
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
+    if ((opcode & 0xf) == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+        return 0;
+    bus_http_ws_t *self = (bus_http_ws_t *) mg_get_user_connection_data (conn);
+    if (self && handler->data)
+        handler->data (self, opcode & 0xf, data, len, handler->arg);
+    return 1;
+}
+
+//  The socket is given back after the hook, which waits for any write to
+//  it in progress (bus_fanout_leave), and before civetweb closes it.  The
+//  user data is cleared: civetweb keeps a worker's connection record for
+//  the next connection it serves.
+static void
+s_ws_closed (const struct mg_connection *conn, void *cbdata)
+{
+    const bus_http_ws_handler_t *handler =
+        (const bus_http_ws_handler_t *) cbdata;
+    bus_http_ws_t *self = (bus_http_ws_t *) mg_get_user_connection_data (conn);
+    if (!self)
+        return;
+    if (handler->close)
+        handler->close (self, handler->arg);
+    s_socket_release (self->fd);
+    mg_set_user_connection_data (conn, NULL);
+    free (self);
+}
+
+//  civetweb matches a handler's URI as a prefix too: anchor it.
+static void
+s_anchored (char *pattern, size_t cap, const char *path)
+{
+    int len = snprintf (pattern, cap, "%s$", path);
+    assert (len > 0 && (size_t) len < cap);   //  paths are the edge's own
+}
+
+static void
+s_ws_add (void *server, const char *path, const bus_http_ws_handler_t *handler)
+{
+    char pattern[256];
+    s_anchored (pattern, sizeof pattern, path);
+    mg_set_websocket_handler ((struct mg_context *) server, pattern,
+                              s_ws_connect, s_ws_ready, s_ws_data, s_ws_closed,
+                              (void *) handler);
+}
+
+//  A page's root is its cbdata; the request's path is one the page was
+//  registered for, exactly.
+static int
+s_page_serve (struct mg_connection *conn, void *cbdata)
+{
+    char path[BUS_PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s%.20s.html", (const char *) cbdata,
+              mg_get_request_info (conn)->local_uri);
+    mg_send_file (conn, path);
+    return 200;
+}
+
+static void
+s_page_add (void *server, const char *path, const char *root)
+{
+    char pattern[256];
+    s_anchored (pattern, sizeof pattern, path);
+    mg_set_request_handler ((struct mg_context *) server, pattern, s_page_serve,
+                            (void *) root);
+}
+
+static int
+s_redirect_serve (struct mg_connection *conn, void *cbdata)
+{
+    return mg_send_http_redirect (conn, (const char *) cbdata, 302);
+}
+
+static void
+s_redirect_add (void *server, const char *path, const char *location)
+{
+    char pattern[256];
+    s_anchored (pattern, sizeof pattern, path);
+    mg_set_request_handler ((struct mg_context *) server, pattern,
+                            s_redirect_serve, (void *) location);
+}
+
+bus_http_ws_router_t
+bus_http_ws_router (struct mg_context *ctx)
+{
+    return (bus_http_ws_router_t) {s_ws_add, s_page_add, s_redirect_add, ctx};
 }

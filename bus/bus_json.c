@@ -345,25 +345,6 @@ bus_json_depth_ok (const char *text, size_t len, int max)
 }
 
 json_t *
-bus_json_seed_order (const bus_order_t *order)
-{
-    json_t *items = json_array ();
-    for (uint32_t i = 0; items && i < order->line_count; i++)
-        json_array_append_new (items, json_pack ("{s:s, s:I}", "name",
-                                                 order->lines[i].name,
-                                                 "quantity",
-                                                 (json_int_t) order->lines[i].qty));
-    time_t secs = (time_t) (order->created_ms / 1000);
-    struct tm tm;
-    char created[32] = "";
-    if (gmtime_r (&secs, &tm))
-        strftime (created, sizeof created, "%Y-%m-%dT%H:%M:%S", &tm);
-    return json_pack ("{s:I, s:s, s:o, s:s}", "id", (json_int_t) order->id,
-                      "table", order->table, "items", items, "created_at",
-                      created);
-}
-
-json_t *
 bus_json_cart (const bus_cart_t *cart)
 {
     assert (cart);

@@ -811,29 +811,6 @@ s_test_error_body (void)
     assert (bus_json_dump (NULL) == NULL);
 }
 
-//  The seed systems' shape: names and quantities, a UTC timestamp
-static void
-s_test_seed_order (void)
-{
-    static bus_order_t order;
-    memset (&order, 0, sizeof order);
-    order.id = 12;
-    strcpy (order.table, "Table 1");
-    order.created_ms = 1745739020123;   //  2025-04-27T07:30:20.123Z
-    order.line_count = 2;
-    strcpy (order.lines[0].name, "Burger");
-    order.lines[0].qty = 3;
-    strcpy (order.lines[1].name, "Ice Cream");
-    order.lines[1].qty = 1;
-    json_t *json = bus_json_seed_order (&order);
-    char *text = bus_json_dump (json);
-    assert (text && strcmp (text, "{\"id\":12,\"table\":\"Table 1\",\"items\":["
-            "{\"name\":\"Burger\",\"quantity\":3},{\"name\":\"Ice Cream\","
-            "\"quantity\":1}],\"created_at\":\"2025-04-27T07:30:20\"}") == 0);
-    free (text);
-    json_decref (json);
-}
-
 //  Depth is counted outside strings only, escapes included
 static void
 s_test_depth (void)
@@ -858,7 +835,6 @@ s_test_depth (void)
 void
 bus_json_test (bool verbose)
 {
-    s_test_seed_order ();
     s_test_depth ();
     if (verbose)
         printf (" * bus_json:\n");

@@ -12,8 +12,9 @@ manager token and pad tokens, and then:
     operation needs bearerAuth and every change an Idempotency-Key, every
     429/503 documents Retry-After, every example fits its schema;
   - every route the server's source registers (the s_routes table of
-    bus/bus_api.c, and every mg_set_request_handler /
-    mg_set_websocket_handler in bus/*.c) is in the document;
+    bus/bus_api.c, every mg_set_request_handler /
+    mg_set_websocket_handler in bus/*.c, and the edge's pages and
+    WebSockets put on through bus_http_ws.h's router) is in the document;
   - every path and method in the document answers: a valid request (path
     fields from objects made first, the request body's example with real
     ids, a fresh Idempotency-Key, the manager token where the operation has
@@ -424,6 +425,11 @@ def source_routes(src):
                 http.add((name, path.rstrip("$")))
         for path in re.findall(r'mg_set_websocket_handler\s*\(\s*[^,]+,\s*"([^"]+)"', text):
             ws.add((name, path.rstrip("$")))
+        # the edge's, through its server-neutral router (bus_http_ws.h)
+        for path in re.findall(r'\.(?:page|redirect)\s*\(\s*[^,]+,\s*"([^"]+)"', text):
+            http.add((name, path))
+        for path in re.findall(r'\.websocket\s*\(\s*[^,]+,\s*"([^"]+)"', text):
+            ws.add((name, path))
     return native, http, ws
 
 

@@ -5,7 +5,7 @@
     Routes, each in its seed's own request and response shapes:
       POST /api/order    seeds 000/002: {"table", "items": [{"name",
                          "quantity"}]} -> 201 with the order as
-                         bus_json_seed_order shows it; errors as FastAPI
+                         bus_compat_order shows it; errors as FastAPI
                          sends them, {"detail": [{"loc", "msg", "type"}]}
                          (422) or {"detail": "..."}
       GET  /api/orders   seeds 000/002: every order, newest first, a plain
@@ -18,7 +18,8 @@
                          "received"}; 400 {"error": "Invalid item"},
                          409 {"error": "Version conflict"}, 429
                          {"error": "Rate limit"} with Retry-After
-    (/ws/orders, the seeds' WebSocket, is the edge's: bus_edge.c.)
+    (/ws/orders, the seeds' WebSocket, is a feed the edge serves:
+    bus_compat_ws.c, below.)
 
     Access: POST /orders takes the token the native API takes (a pad for
     its table_number, or staff; none when the node has no secret) and is
@@ -33,6 +34,7 @@
 
 #include "orderbus/bus_req.h"
 #include "orderbus/bus_auth.h"
+#include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 
 #ifdef __cplusplus
@@ -51,8 +53,31 @@ bus_compat_t *bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
 /*  NULL-safe; nulls *self_p.  */
 void bus_compat_destroy (bus_compat_t **self_p);
 
-/*  Selftest of the request readers (no sockets).  */
+/*  Selftest of the request readers (no sockets), the order shape and
+    the WebSocket feed.  */
 void bus_compat_test (bool verbose);
+
+//  ---------------------------------------------------------------------
+//  The seeds' order, and their WebSocket (bus_compat_ws.c)
+
+/*  New JSON object for an order in the shape the seed systems (000, 002)
+    used, for the seed-compatible routes and /ws/orders:
+      {"id": 12, "table": "Table 1",
+       "items": [{"name": "Burger", "quantity": 3}],
+       "created_at": "2025-04-27T07:30:20"}      (UTC, seconds)
+    Caller owns.  */
+json_t *bus_compat_order (const bus_order_t *order);
+
+/*  /ws/orders as the seeds served it, a feed of the edge's (bus_edge.h):
+    {"type": "initial", "orders": [every order, newest first]} on
+    connect, then {"type": "new_order", "order": {...}} for each order
+    placed after those, nothing else; what the client sends is ignored.
+    No token: those clients never had one (docs/compat.md).  Static.  */
+const bus_edge_feed_t *bus_compat_ws_feed (void);
+
+/*  Selftest of the feed, with a fake writer (inproc); bus_compat_test
+    runs it.  */
+void bus_compat_ws_test (bool verbose);
 
 #ifdef __cplusplus
 }

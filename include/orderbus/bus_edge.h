@@ -20,10 +20,12 @@
 #ifndef BUS_EDGE_H_INCLUDED
 #define BUS_EDGE_H_INCLUDED
 
-#include <civetweb.h>
 #include <jansson.h>
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_http_ws.h"
+#include "orderbus/bus_model.h"
+#include "orderbus/bus_sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,12 +33,35 @@ extern "C" {
 
 typedef struct _bus_edge_t bus_edge_t;
 
-/*  Subscribe to the writer's events and register the handlers on http,
-    with browsers checked by auth (both borrowed; stop the server before
-    destroying the edge).  Returns the edge or NULL with the reason in
-    err[err_cap].  */
+/*  A feed: another protocol on the edge's WebSocket seats, for browsers
+    of a system orderbus replaces (the seeds' /ws/orders: bus_compat.h).
+    Its browsers bring no token, take a seat like any other, and get no
+    snapshot and none of the native messages: their welcome, then the
+    feed's message for each event that has one and whose key is above the
+    last key their welcome held.  Both hooks may be called on several
+    threads at once.  */
+typedef struct {
+    const char *path;   //  its WebSocket's path
+    //  New message for the feed's browsers about event, with its key in
+    //  *key, or NULL if the feed says nothing of it.  Called on the
+    //  edge's actor, under its lock, while the feed has browsers.
+    json_t *(*event) (const bus_event_t *event, uint64_t *key);
+    //  A new browser's first message, read from the writer through sync,
+    //  in *welcome (caller owns; NULL if out of memory), holding keys up
+    //  to *key, consistent with the writer's sequence *seq.  0, or -1 if
+    //  the writer did not answer: *welcome is then what the browser gets
+    //  anyway (*key 0).  Called on the browser's seat.
+    int (*welcome) (bus_sync_t *sync, json_t **welcome, uint64_t *seq,
+                    uint64_t *key);
+} bus_edge_feed_t;
+
+/*  Subscribe to the writer's events and put the WebSocket endpoints and
+    pages on http's server (bus_http_ws_router), with browsers checked by
+    auth (both borrowed; stop the server before destroying the edge).
+    Returns the edge or NULL with the reason in err[err_cap].  */
 bus_edge_t *bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-                          struct mg_context *http, char *err, size_t err_cap);
+                          bus_http_ws_router_t http, char *err,
+                          size_t err_cap);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_edge_destroy (bus_edge_t **self_p);
@@ -44,6 +69,16 @@ void bus_edge_destroy (bus_edge_t **self_p);
 /*  New JSON object describing the edge's state for /healthz; *ok is set
     to whether it is in sync with a reachable writer.  */
 json_t *bus_edge_health (bus_edge_t *self, bool *ok);
+
+/*  New JSON of the snapshot a browser of table's room ("" for staff)
+    would be sent now: {"type": "snapshot", "seq", "orders": [...]} (and
+    "cart" for a table), or NULL if out of memory.  Caller owns.  For
+    diagnostics and the selftest: browsers get theirs by themselves.  */
+json_t *bus_edge_snapshot (bus_edge_t *self, const char *table);
+
+/*  Selftest of the edge's actor against a fake writer (inproc sockets,
+    no HTTP server): bus/bus_edge_test.c.  */
+void bus_edge_test (bool verbose);
 
 #ifdef __cplusplus
 }

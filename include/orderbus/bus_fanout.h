@@ -14,10 +14,10 @@
     shut down so that the server's reader ends the connection at once.  A
     write that fails is the end of the connection too.
 
-    The peer's connection lock (civetweb's mg_lock_connection) is held
-    around each write, so civetweb's own pings never land inside one of
-    our frames.  A write that begins but cannot finish within 2 s (the
-    room check makes that rare) ends the connection: it is logged and
+    The peer's connection lock (bus_http_ws_lock, the server's own) is
+    held around each write, so the server's own pings never land inside
+    one of our frames.  A write that begins but cannot finish within 2 s
+    (the room check makes that rare) ends the connection: it is logged and
     counted (bus_fanout_hung_up).  A new peer's first messages (its
     snapshot, which can be bigger than a socket buffer) are written by
     the connection's own thread instead (bus_fanout_start), so a slow
@@ -28,7 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <civetweb.h>
+#include "orderbus/bus_http_ws.h"
 #include "orderbus/bus_wsframe.h"
 
 #ifdef __cplusplus
@@ -49,15 +49,15 @@ bus_fanout_t *bus_fanout_new (size_t threads, size_t queue_cap);
     nulls *self_p.  */
 void bus_fanout_destroy (bus_fanout_t **self_p);
 
-/*  New peer writing to socket fd of conn.  conn may be NULL when nothing
-    else ever writes to fd (the selftest).  The peer is held: what is
-    pushed to it waits until bus_fanout_start, and its queue has no cap
-    until that returns (a resuming browser's first messages, what it
-    missed, may be more than queue_cap: the caller bounds them; events
-    pushed while they are written add at most 30 s worth).  NULL if out
-    of memory.  */
+/*  New peer writing to socket fd of ws (bus_http_ws_socket).  ws may be
+    NULL when nothing else ever writes to fd (the selftest).  The peer is
+    held: what is pushed to it waits until bus_fanout_start, and its
+    queue has no cap until that returns (a resuming browser's first
+    messages, what it missed, may be more than queue_cap: the caller
+    bounds them; events pushed while they are written add at most 30 s
+    worth).  NULL if out of memory.  */
 bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
-                                    struct mg_connection *conn, int fd);
+                                    bus_http_ws_t *ws, int fd);
 
 /*  Write what was pushed to the held peer so far (its snapshot) from the
     calling thread, which should be the connection's own: a snapshot
@@ -67,7 +67,7 @@ bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
 void bus_fanout_start (bus_fanout_t *self, bus_fanout_peer_t *peer);
 
 /*  Remove the peer: waits for a write to it in progress, drops what it
-    still has queued, frees it.  Call it before conn goes away, and push
+    still has queued, frees it.  Call it before ws goes away, and push
     nothing to it from then on.  Nulls *peer_p.  */
 void bus_fanout_leave (bus_fanout_t *self, bus_fanout_peer_t **peer_p);
 

@@ -13,6 +13,7 @@
 #include <semaphore.h>
 #include <civetweb.h>
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_http_ws.h"
 #include "orderbus/bus_req.h"
 
 #ifdef __cplusplus
@@ -57,17 +58,9 @@ void bus_http_req_init (bus_http_req_t *self, struct mg_connection *conn);
     left for later.  */
 bus_req_router_t *bus_http_router (struct mg_context *ctx);
 
-/*  The socket of server connection conn, found by its two ends (civetweb
-    does not hand it out), or -1.  The edge writes WebSocket frames to it
-    and, to hang up on a browser, shuts it down: a blocked write fails, the
-    connection's reader sees the end, and civetweb closes it as usual.
-    The socket stays claimed, and skipped by later searches, until
-    bus_http_socket_release: call that before the connection is closed
-    (in its close handler).  */
-int bus_http_socket (const struct mg_connection *conn);
-
-/*  Give back a socket bus_http_socket found.  -1 is ignored.  */
-void bus_http_socket_release (int fd);
+/*  The edge's endpoints go on ctx through this (bus_http_ws.h); the
+    WebSockets' sockets are found and claimed behind it.  */
+bus_http_ws_router_t bus_http_ws_router (struct mg_context *ctx);
 
 #ifdef __cplusplus
 }

@@ -59,14 +59,6 @@ json_t *bus_json_order (const bus_order_t *order);
     the order is not UTF-8 (bus_json_order gives NULL then).  */
 size_t bus_json_order_write (const bus_order_t *order, char *buf, size_t cap);
 
-/*  New JSON object for an order in the shape the seed systems (000, 002)
-    used, for the seed-compatible routes:
-      {"id": 12, "table": "Table 1",
-       "items": [{"name": "Burger", "quantity": 3}],
-       "created_at": "2025-04-27T07:30:20"}      (UTC, seconds)
-    Caller owns.  */
-json_t *bus_json_seed_order (const bus_order_t *order);
-
 /*  New JSON object for a cart.  Caller owns.  */
 json_t *bus_json_cart (const bus_cart_t *cart);
 
