@@ -192,20 +192,28 @@ s_query (s_peer_t *peer, bus_sync_req_t *req, bus_sync_reply_t *reply)
     return msg;
 }
 
+//  Endpoints of the writer's generation gen.  A restarted writer binds
+//  new names: ZeroMQ frees an inproc name only once its reaper thread has
+//  closed the old socket, which may be after bus_writer_destroy returns.
+static void
+s_endpoints (bus_config_t *config, int gen)
+{
+    int pid = (int) getpid ();
+    snprintf (config->intake, sizeof config->intake,
+              "inproc://writer-test-intake-%d-%d", pid, gen);
+    snprintf (config->events, sizeof config->events,
+              "inproc://writer-test-events-%d-%d", pid, gen);
+    snprintf (config->sync, sizeof config->sync,
+              "inproc://writer-test-sync-%d-%d", pid, gen);
+}
+
 static void
 s_config (bus_config_t *config, const char *dir)
 {
     bus_config_defaults (config, BUS_ROLE_WRITER, NULL);
     snprintf (config->data_dir, sizeof config->data_dir, "%s/data", dir);
     snprintf (config->menu_path, sizeof config->menu_path, "%s/menu.json", dir);
-    //  inproc names are per process: a pid keeps parallel runs apart
-    int pid = (int) getpid ();
-    snprintf (config->intake, sizeof config->intake,
-              "inproc://writer-test-intake-%d", pid);
-    snprintf (config->events, sizeof config->events,
-              "inproc://writer-test-events-%d", pid);
-    snprintf (config->sync, sizeof config->sync, "inproc://writer-test-sync-%d",
-              pid);
+    s_endpoints (config, 1);
     config->heartbeat_ms = 50;
 }
 
@@ -319,7 +327,10 @@ bus_writer_test (bool verbose)
     bus_writer_destroy (&writer);
     assert (writer == NULL);
     bus_writer_destroy (&writer);
+    s_endpoints (&config, 2);
     writer = bus_writer_new (&config, err, sizeof err);
+    if (!writer)
+        fprintf (stderr, "bus_writer_test: restart: %s\n", err);
     assert (writer);
     s_peer_init (&peer, &config);
     assert (s_heartbeat (&peer) == 3);
