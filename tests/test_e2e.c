@@ -171,9 +171,7 @@ main (int argc, char **argv)
 {
     tk_init (argc, argv, "e2e");
     int gw = tk_port (), edge = tk_port ();
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     s_start_nodes (gw, edge);
 
     json_t *menu = s_get_json (gw, "/api/v1/menu", 200);

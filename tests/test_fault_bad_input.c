@@ -614,9 +614,7 @@ main (int argc, char **argv)
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     s_gw = tk_port ();
     s_edge = tk_port ();
     snprintf (gw_port, sizeof gw_port, "%d", s_gw);

@@ -148,9 +148,7 @@ main (int argc, char **argv)
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (s_web, sizeof s_web, "%s/web", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, s_events, s_sync);
     int gw = tk_port (), edge_a = tk_port (), edge_b = tk_port ();
     snprintf (gw_port, sizeof gw_port, "%d", gw);
     pid_t writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,

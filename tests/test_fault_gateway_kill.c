@@ -40,9 +40,7 @@ main (int argc, char **argv)
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     int gw[2] = {tk_port (), tk_port ()}, edge = tk_port ();
     snprintf (edge_port, sizeof edge_port, "%d", edge);
     tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu", menu, "--intake",

@@ -114,9 +114,7 @@ main (int argc, char **argv)
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     int gw = tk_port (), edge = tk_port (), control = tk_port ();
     char control_port[16];
     snprintf (gw_port, sizeof gw_port, "%d", gw);

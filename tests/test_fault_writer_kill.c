@@ -32,9 +32,7 @@ s_endpoints (void)
 {
     snprintf (s_data, sizeof s_data, "%s/data", tk_dir ());
     snprintf (s_menu, sizeof s_menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
 }
 
 int

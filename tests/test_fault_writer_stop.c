@@ -109,9 +109,7 @@ main (int argc, char **argv)
     char ack[16], link[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     snprintf (ack, sizeof ack, "%d", ACK_TIMEOUT_MS);
     snprintf (link, sizeof link, "%d", LINK_TIMEOUT_MS);
     s_gw = tk_port ();

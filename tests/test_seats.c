@@ -34,9 +34,7 @@ s_start_nodes (int gw_port, int edge_port)
     snprintf (gw, sizeof gw, "%d", gw_port);
     snprintf (edge, sizeof edge, "%d", edge_port);
     snprintf (seats, sizeof seats, "%d", SEATS);
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     tk_spawn ("writer", "writer", "--data", data, "--menu", menu, "--intake",
               intake, "--events", events, "--sync", sync, NULL);
     tk_spawn ("gateway", "gateway", "--intake", intake, "--events", events,

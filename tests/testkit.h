@@ -45,6 +45,13 @@ const char *tk_source (void);
 /*  A TCP port that was free a moment ago.  */
 int tk_port (void);
 
+/*  A writer's three endpoints, each tcp://127.0.0.1:<a tk_port ()>, in
+    this order: --intake, --events and --sync (the writer's ROUTER:
+    snapshots, replay, queries).  */
+#define TK_ENDPOINT_LEN 64
+void tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
+                   char sync[TK_ENDPOINT_LEN]);
+
 /*  Start `orderbus <args...>` (NULL-terminated), output to <dir>/<name>.log.  */
 pid_t tk_spawn (const char *name, ...);
 

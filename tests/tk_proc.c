@@ -252,3 +252,12 @@ tk_rss_kb (pid_t pid)
         fclose (f);
     return kb;
 }
+
+void
+tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
+              char sync[TK_ENDPOINT_LEN])
+{
+    snprintf (intake, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (events, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (sync, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+}
