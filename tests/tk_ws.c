@@ -13,7 +13,9 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdint.h>
 #include "tk_internal.h"
+#include "ws_client.h"
 
 //  ---------------------------------------------------------------------
 //  WebSocket
@@ -202,25 +204,22 @@ tk_ws_raw_open (int port, const char *path, int rcvbuf)
     if (fd < 0)
         return -1;
     char request[1024];
-    int len = snprintf (request, sizeof request,
-                        "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n",
-                        path, port);
+    int len = ws_client_request (request, sizeof request, "127.0.0.1", port,
+                                 path, WS_CLIENT_SAMPLE_KEY);
     struct timeval tv = {10, 0};
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     //  Byte by byte, so no frame after the headers is consumed here
     char head[4096];
     size_t used = 0;
-    if (tk__send_all (fd, request, (size_t) len) == 0)
+    if (len > 0 && tk__send_all (fd, request, (size_t) len) == 0)
         while (used < sizeof head - 1 && recv (fd, head + used, 1, 0) == 1)
             if (++used >= 4 && memcmp (head + used - 4, "\r\n\r\n", 4) == 0)
                 break;
     head[used] = '\0';
     struct timeval none = {0, 0};
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-    if (strncmp (head, "HTTP/1.1 101", 12) != 0) {
+    size_t consumed;
+    if (ws_client_response (head, used, &consumed) != 1) {
         close (fd);
         return -1;
     }
@@ -231,68 +230,19 @@ int
 tk_ws_raw_send (int fd, unsigned char first_byte, const void *data, size_t len,
                 bool masked)
 {
-    unsigned char head[14];
-    size_t h = 0;
-    head[h++] = first_byte;
-    unsigned char mask_bit = masked ? 0x80 : 0;
-    if (len < 126)
-        head[h++] = mask_bit | (unsigned char) len;
-    else if (len < 65536) {
-        head[h++] = mask_bit | 126;
-        head[h++] = (unsigned char) (len >> 8);
-        head[h++] = (unsigned char) len;
-    }
-    else {
-        head[h++] = mask_bit | 127;
-        for (int i = 7; i >= 0; i--)
-            head[h++] = (unsigned char) ((uint64_t) len >> (8 * i));
-    }
     static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
-    if (masked)
-        for (int i = 0; i < 4; i++)
-            head[h++] = key[i];
+    unsigned char head[WS_CLIENT_HEAD_MAX];
+    size_t h = ws_client_head_encode (head, first_byte, len, masked ? key : NULL);
     unsigned char *payload = malloc (len ? len : 1);
-    for (size_t i = 0; i < len; i++)
-        payload[i] = ((const unsigned char *) data)[i] ^ (masked ? key[i % 4] : 0);
+    if (masked)
+        ws_client_mask (payload, data, len, key, 0);
+    else if (len)
+        memcpy (payload, data, len);
     int rc = tk__send_all (fd, head, h) == 0 && tk__send_all (fd, payload, len) == 0
                  ? 0
                  : -1;
     free (payload);
     return rc;
-}
-
-//  Parse one server frame at buf[0..len); its total size, or 0 if it is
-//  not all there yet.
-static size_t
-s_ws_frame (const unsigned char *buf, size_t len, int *opcode,
-            const unsigned char **payload, uint64_t *payload_len)
-{
-    if (len < 2)
-        return 0;
-    size_t h = 2;
-    uint64_t n = buf[1] & 0x7f;
-    if (n == 126) {
-        if (len < 4)
-            return 0;
-        n = (uint64_t) buf[2] << 8 | buf[3];
-        h = 4;
-    }
-    else if (n == 127) {
-        if (len < 10)
-            return 0;
-        n = 0;
-        for (int i = 0; i < 8; i++)
-            n = n << 8 | buf[2 + i];
-        h = 10;
-    }
-    if (buf[1] & 0x80)
-        h += 4;   //  servers do not mask, but skip a mask if one came
-    if (len < h || len - h < n)
-        return 0;
-    *opcode = buf[0] & 0x0f;
-    *payload = buf + h;
-    *payload_len = n;
-    return h + (size_t) n;
 }
 
 //  Exactly n bytes into buf (NULL: discard), or -1 on EOF/timeout.
@@ -321,21 +271,16 @@ tk_ws_raw_read_frame (int fd, int timeout_ms, char *buf, size_t cap,
                       size_t *len)
 {
     int64_t deadline = tk_now_ms () + timeout_ms;
-    unsigned char head[8];
+    unsigned char head[WS_CLIENT_HEAD_MAX];
     if (s_recv_exact (fd, head, 2, deadline) != 0)
         return -1;
-    uint64_t n = head[1] & 0x7f;
-    size_t extra = n == 126 ? 2 : n == 127 ? 8 : 0;
-    unsigned char ext[8];
-    if (extra && s_recv_exact (fd, ext, extra, deadline) != 0)
+    //  The rest of the header (length, any mask key) before the payload
+    size_t h = ws_client_head_size (head[1]);
+    if (s_recv_exact (fd, head + 2, h - 2, deadline) != 0)
         return -1;
-    if (extra) {
-        n = 0;
-        for (size_t i = 0; i < extra; i++)
-            n = n << 8 | ext[i];
-    }
-    if ((head[1] & 0x80) && s_recv_exact (fd, NULL, 4, deadline) != 0)
-        return -1;
+    ws_client_frame_t frame;
+    uint64_t n;
+    ws_client_head (head, h, &frame, &n);
     size_t keep = buf && cap ? (n < cap - 1 ? (size_t) n : cap - 1) : 0;
     if (s_recv_exact (fd, (unsigned char *) buf, keep, deadline) != 0
         || s_recv_exact (fd, NULL, (size_t) n - keep, deadline) != 0)
@@ -343,7 +288,7 @@ tk_ws_raw_read_frame (int fd, int timeout_ms, char *buf, size_t cap,
     if (buf && cap)
         buf[keep] = '\0';
     *len = (size_t) n;
-    return head[0] & 0x0f;
+    return frame.opcode;
 }
 
 void
@@ -374,18 +319,16 @@ tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end)
         }
         used += (size_t) n;
         end->bytes += (size_t) n;
-        int opcode;
-        const unsigned char *payload;
-        uint64_t plen;
+        ws_client_frame_t f;
         size_t flen;
         bool closed = false;
-        while ((flen = s_ws_frame (buf + pos, used - pos, &opcode, &payload, &plen))) {
+        while (ws_client_frame (buf + pos, used - pos, UINT64_MAX, &f, &flen) == 1) {
             //  No extension was negotiated, so RSV bits must be 0; our
             //  server only sends JSON objects as text
-            bool sane = (buf[pos] & 0x70) == 0
-                        && (opcode <= 2 || (opcode >= 8 && opcode <= 10))
-                        && (opcode != MG_WEBSOCKET_OPCODE_TEXT
-                            || (plen > 0 && payload[0] == '{'));
+            bool sane = f.rsv == 0
+                        && (f.opcode <= 2 || (f.opcode >= 8 && f.opcode <= 10))
+                        && (f.opcode != WS_CLIENT_TEXT
+                            || (f.len > 0 && f.payload[0] == '{'));
             if (!sane) {
                 end->garbled = true;
                 end->garbled_at = end->bytes - (used - pos);
@@ -394,9 +337,10 @@ tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end)
             }
             pos += flen;
             end->frames++;
-            end->text_frames += opcode == MG_WEBSOCKET_OPCODE_TEXT;
-            if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
-                end->close_code = plen >= 2 ? payload[0] << 8 | payload[1] : 0;
+            end->text_frames += f.opcode == WS_CLIENT_TEXT;
+            if (f.opcode == WS_CLIENT_CLOSE) {
+                const unsigned char *code = (const unsigned char *) f.payload;
+                end->close_code = f.len >= 2 ? code[0] << 8 | code[1] : 0;
                 closed = true;
                 break;
             }
