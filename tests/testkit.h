@@ -30,8 +30,28 @@ extern int tk_checks;
     named after the test under the current directory.  */
 void tk_init (int argc, char **argv, const char *test_name);
 
-/*  Kill every spawned process, print their logs' tails, exit(1).  */
+/*  Kill every spawned process, print their logs' tails (and the case that
+    failed, if cases are running), exit(1).  */
 void tk_fail (void);
+
+/*  Named cases (libuv's TEST_IMPL, in small): a test is a list of cases
+    run in order, sharing the processes they start, so a failure names its
+    case.
+
+        TK_CASE (menu) { ... }
+        static const tk_case_t s_cases[] = {TK_CASE_ENTRY (menu), ..., {0}};
+        ...  tk_run_cases (s_cases);  */
+typedef struct {
+    const char *name;     /* NULL ends the list                          */
+    void (*fn) (void);
+} tk_case_t;
+
+#define TK_CASE(name) static void tk_case_##name (void)
+#define TK_CASE_ENTRY(name) {#name, tk_case_##name}
+
+/*  Run each case in order, printing "case <name> ..." before it and
+    "case <name> OK" after it.  A failed check ends the test there.  */
+void tk_run_cases (const tk_case_t *cases);
 
 /*  Stop every spawned process with SIGTERM, check each exits 0, and print
     "name: N passed, 0 failed".  Returns 0 for main to return.  */

@@ -31,6 +31,7 @@ static char s_dir[512];
 static const char *s_name;
 static tk_proc_t s_procs[TK_PROCS_MAX];
 static int s_proc_count;
+static const char *s_case;   //  the case running, for tk_fail
 
 int64_t
 tk_now_ms (void)
@@ -80,6 +81,8 @@ s_print_tail (const char *path)
 void
 tk_fail (void)
 {
+    if (s_case)
+        fprintf (stderr, "case %s FAILED\n", s_case);
     for (int i = 0; i < s_proc_count; i++)
         if (s_procs[i].pid > 0) {
             kill (s_procs[i].pid, SIGKILL);
@@ -260,4 +263,18 @@ tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
     snprintf (intake, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
     snprintf (events, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
     snprintf (sync, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+}
+
+void
+tk_run_cases (const tk_case_t *cases)
+{
+    for (const tk_case_t *c = cases; c->name; c++) {
+        s_case = c->name;
+        printf ("case %s ...\n", c->name);
+        fflush (stdout);
+        c->fn ();
+        printf ("case %s OK\n", c->name);
+        fflush (stdout);
+    }
+    s_case = NULL;
 }
