@@ -280,7 +280,8 @@ tk_ws_raw_read_frame (int fd, int timeout_ms, char *buf, size_t cap,
         return -1;
     ws_client_frame_t frame;
     uint64_t n;
-    ws_client_head (head, h, &frame, &n);
+    if (ws_client_head (head, h, &frame, &n) != h)
+        return -1;   //  cannot be: h is the size this header said it has
     size_t keep = buf && cap ? (n < cap - 1 ? (size_t) n : cap - 1) : 0;
     if (s_recv_exact (fd, (unsigned char *) buf, keep, deadline) != 0
         || s_recv_exact (fd, NULL, (size_t) n - keep, deadline) != 0)
