@@ -2,7 +2,18 @@
     through their real interfaces: spawn and kill nodes, HTTP requests and
     WebSocket sessions (civetweb's client), and checks that say what
     failed.  Every failed check stops the test with a non-zero exit after
-    killing the processes it started.  */
+    killing the processes it started.
+
+    The one header tests include; the kit is built from one file per
+    concern (the testkit library, tests/CMakeLists.txt):
+
+      tk_proc.c    the work dir, processes, ports, checks and named cases
+      tk_http.c    HTTP requests, raw bytes, JSON answers, order bodies
+      tk_ws.c      WebSocket: civetweb's client, and one by hand on
+                   bench/ws_client.h's codec
+      tk_ledger.c  the ledger of orders sent and its tally
+      tk_load.c    load from many clients, and followers of /ws
+      tk_proxy.c   a TCP proxy to freeze or cut a link  */
 
 #ifndef TESTKIT_H_INCLUDED
 #define TESTKIT_H_INCLUDED
