@@ -13,11 +13,12 @@ ws_client_request (char *buf, size_t cap, const char *host, int port,
     char port_text[16] = "";
     if (port > 0)
         snprintf (port_text, sizeof port_text, ":%d", port);
-    int len = snprintf (buf, cap,
-                        "GET %s HTTP/1.1\r\nHost: %s%s\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n",
-                        path, host, port_text, key);
+    int len =
+        snprintf (buf, cap,
+                  "GET %s HTTP/1.1\r\nHost: %s%s\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n",
+                  path, host, port_text, key);
     return len <= 0 || (size_t) len >= cap ? -1 : len;
 }
 

@@ -21,11 +21,11 @@
 
 //  Opcodes (the low nibble of a frame's first byte)
 #define WS_CLIENT_CONTINUATION 0
-#define WS_CLIENT_TEXT 1
-#define WS_CLIENT_BINARY 2
-#define WS_CLIENT_CLOSE 8
-#define WS_CLIENT_PING 9
-#define WS_CLIENT_PONG 10
+#define WS_CLIENT_TEXT         1
+#define WS_CLIENT_BINARY       2
+#define WS_CLIENT_CLOSE        8
+#define WS_CLIENT_PING         9
+#define WS_CLIENT_PONG         10
 
 //  The first byte of a final (unfragmented) frame with opcode
 #define WS_CLIENT_FIN 0x80
@@ -50,14 +50,14 @@ int ws_client_request (char *buf, size_t cap, const char *host, int port,
 int ws_client_response (const char *data, size_t len, size_t *consumed);
 
 typedef struct {
-    bool fin;             /* the last frame of a message                 */
-    int rsv;              /* RSV1-3 as on the wire (first byte & 0x70);
+    bool fin;            /* the last frame of a message                 */
+    int rsv;             /* RSV1-3 as on the wire (first byte & 0x70);
                              0 unless an extension was negotiated        */
-    int opcode;           /* WS_CLIENT_*                                 */
-    bool masked;          /* a server must never mask: callers decide    */
-    const char *payload;  /* into the caller's buffer; still masked if
+    int opcode;          /* WS_CLIENT_*                                 */
+    bool masked;         /* a server must never mask: callers decide    */
+    const char *payload; /* into the caller's buffer; still masked if
                              masked (ws_client_frame only)               */
-    size_t len;           /* payload bytes                               */
+    size_t len;          /* payload bytes                               */
 } ws_client_frame_t;
 
 /*  The size of a frame header (2..14) whose second byte is b1: how many
@@ -86,8 +86,7 @@ ws_client_head (const void *data, size_t len, ws_client_frame_t *frame,
             return 0;
         n = ((uint64_t) p[2] << 8) | p[3];
         head = 4;
-    }
-    else if (n == 127) {
+    } else if (n == 127) {
         if (len < 10)
             return 0;
         n = 0;
@@ -149,8 +148,7 @@ ws_client_head_encode (unsigned char out[WS_CLIENT_HEAD_MAX],
         out[h++] = mask_bit | 126;
         out[h++] = (unsigned char) (len >> 8);
         out[h++] = (unsigned char) len;
-    }
-    else {
+    } else {
         out[h++] = mask_bit | 127;
         for (int i = 7; i >= 0; i--)
             out[h++] = (unsigned char) (len >> (8 * i));
@@ -164,8 +162,8 @@ ws_client_head_encode (unsigned char out[WS_CLIENT_HEAD_MAX],
     i) % 4], where offset is where src starts in the payload.  dst may be
     src.  */
 static inline void
-ws_client_mask (void *dst, const void *src, size_t n, const unsigned char key[4],
-                size_t offset)
+ws_client_mask (void *dst, const void *src, size_t n,
+                const unsigned char key[4], size_t offset)
 {
     unsigned char *d = (unsigned char *) dst;
     const unsigned char *s = (const unsigned char *) src;

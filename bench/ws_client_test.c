@@ -44,8 +44,8 @@ s_test_response (void)
 static void
 s_test_frames (void)
 {
-    static const size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 70000};
-    static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    static const size_t sizes[] = { 0, 1, 125, 126, 127, 65535, 65536, 70000 };
+    static const unsigned char key[4] = { 0x37, 0xfa, 0x21, 0x3d };
     unsigned char *wire = malloc (70000 + WS_CLIENT_HEAD_MAX);
     char *payload = malloc (70000);
     for (size_t i = 0; i < 70000; i++)
@@ -53,21 +53,21 @@ s_test_frames (void)
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
         for (int masked = 0; masked < 2; masked++) {
             size_t len = sizes[s];
-            size_t h = ws_client_head_encode (wire, WS_CLIENT_FIN | WS_CLIENT_TEXT,
-                                              len, masked ? key : NULL);
+            size_t h = ws_client_head_encode (
+                wire, WS_CLIENT_FIN | WS_CLIENT_TEXT, len, masked ? key : NULL);
             assert (h == ws_client_head_size (wire[1]));
             //  Masked in two pieces, as the bench does in chunks
             size_t half = len / 2;
             if (masked) {
                 ws_client_mask (wire + h, payload, half, key, 0);
-                ws_client_mask (wire + h + half, payload + half, len - half, key,
-                                half);
-            }
-            else
+                ws_client_mask (wire + h + half, payload + half, len - half,
+                                key, half);
+            } else
                 memcpy (wire + h, payload, len);
             ws_client_frame_t f;
             size_t consumed;
-            assert (ws_client_frame (wire, h + len, UINT64_MAX, &f, &consumed) == 1);
+            assert (ws_client_frame (wire, h + len, UINT64_MAX, &f, &consumed)
+                    == 1);
             assert (consumed == h + len && f.len == len && f.fin
                     && f.opcode == WS_CLIENT_TEXT && f.rsv == 0
                     && f.masked == (masked == 1));
@@ -76,10 +76,12 @@ s_test_frames (void)
             assert (memcmp (f.payload, payload, len) == 0);
             //  Every prefix is a partial read
             for (size_t n = 0; n < h + len; n += n < 16 ? 1 : 997)
-                assert (ws_client_frame (wire, n, UINT64_MAX, &f, &consumed) == 0);
+                assert (ws_client_frame (wire, n, UINT64_MAX, &f, &consumed)
+                        == 0);
             //  Over the caller's limit
             if (len > 0)
-                assert (ws_client_frame (wire, h + len, len - 1, &f, &consumed) == -1);
+                assert (ws_client_frame (wire, h + len, len - 1, &f, &consumed)
+                        == -1);
         }
     //  Two frames back to back, a fragment then its continuation
     unsigned char two[16];
