@@ -311,12 +311,9 @@ bench_ws_handshake (bench_conn_t *conn, const bench_url_t *url)
     key[22] = key[23] = '=';
     key[24] = '\0';
     char req[1024];
-    int len = snprintf (req, sizeof req,
-                        "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                        "Sec-WebSocket-Version: 13\r\n\r\n",
-                        url->path, url->host, url->port, key);
-    if (len <= 0 || (size_t) len >= sizeof req)
+    int len = ws_client_request (req, sizeof req, url->host, url->port,
+                                 url->path, key);
+    if (len < 0)
         return -1;
     return bench_conn_queue (conn, req, (size_t) len);
 }
@@ -324,84 +321,34 @@ bench_ws_handshake (bench_conn_t *conn, const bench_url_t *url)
 int
 bench_ws_handshake_done (const char *data, size_t len, size_t *consumed)
 {
-    const char *end = memmem (data, len, "\r\n\r\n", 4);
-    if (!end)
-        return len > 16384 ? -1 : 0;
-    if (len < 12 || memcmp (data, "HTTP/1.1 101", 12) != 0)
-        return -1;
-    *consumed = (size_t) (end - data) + 4;
-    return 1;
+    return ws_client_response (data, len, consumed);
 }
 
 int
 bench_ws_frame (const char *data, size_t len, size_t max,
                 bench_ws_frame_t *frame, size_t *consumed)
 {
-    const unsigned char *p = (const unsigned char *) data;
-    if (len < 2)
-        return 0;
-    if (p[1] & 0x80)
+    if (len >= 2 && (data[1] & 0x80))
         return -1;   //  servers never mask
-    uint64_t plen = p[1] & 0x7f;
-    size_t head = 2;
-    if (plen == 126) {
-        if (len < 4)
-            return 0;
-        plen = ((uint64_t) p[2] << 8) | p[3];
-        head = 4;
-    }
-    else if (plen == 127) {
-        if (len < 10)
-            return 0;
-        plen = 0;
-        for (int i = 0; i < 8; i++)
-            plen = (plen << 8) | p[2 + i];
-        head = 10;
-    }
-    if (plen > max)
-        return -1;
-    if (len - head < plen)
-        return 0;
-    frame->fin = (p[0] & 0x80) != 0;
-    frame->opcode = p[0] & 0x0f;
-    frame->payload = data + head;
-    frame->len = (size_t) plen;
-    *consumed = head + (size_t) plen;
-    return 1;
+    return ws_client_frame (data, len, max, frame, consumed);
 }
 
 int
 bench_ws_send (bench_conn_t *conn, int opcode, const void *payload, size_t len)
 {
-    unsigned char head[14];
-    size_t hlen = 2;
-    head[0] = (unsigned char) (0x80 | (opcode & 0x0f));
-    if (len < 126)
-        head[1] = (unsigned char) (0x80 | len);
-    else if (len < 65536) {
-        head[1] = 0x80 | 126;
-        head[2] = (unsigned char) (len >> 8);
-        head[3] = (unsigned char) len;
-        hlen = 4;
-    }
-    else {
-        head[1] = 0x80 | 127;
-        for (int i = 0; i < 8; i++)
-            head[2 + i] = (unsigned char) ((uint64_t) len >> (56 - 8 * i));
-        hlen = 10;
-    }
+    unsigned char head[WS_CLIENT_HEAD_MAX];
     uint32_t mask = s_random ();
-    memcpy (head + hlen, &mask, 4);
-    const unsigned char *key = head + hlen;
-    hlen += 4;
+    size_t hlen = ws_client_head_encode (
+        head, (unsigned char) (WS_CLIENT_FIN | (opcode & 0x0f)), len,
+        (const unsigned char *) &mask);
+    const unsigned char *key = head + hlen - 4;
     if (bench_conn_queue (conn, head, hlen) != 0)
         return -1;
     char masked[4096];
     const unsigned char *in = payload;
     for (size_t done = 0; done < len;) {
         size_t n = len - done < sizeof masked ? len - done : sizeof masked;
-        for (size_t i = 0; i < n; i++)
-            masked[i] = (char) (in[done + i] ^ key[(done + i) & 3]);
+        ws_client_mask (masked, in + done, n, key, done);
         if (bench_conn_queue (conn, masked, n) != 0)
             return -1;
         done += n;

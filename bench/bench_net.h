@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "ws_client.h"
 
 typedef struct {
     char host[128];
@@ -75,7 +76,7 @@ int bench_http_response (const char *data, size_t len, int *status,
                          size_t *consumed, bool *close);
 
 //  ---------------------------------------------------------------------
-//  WebSocket
+//  WebSocket: the codec is ws_client.h, shared with the tests
 
 /*  Queue the upgrade request for url.  */
 int bench_ws_handshake (bench_conn_t *conn, const bench_url_t *url);
@@ -83,12 +84,9 @@ int bench_ws_handshake (bench_conn_t *conn, const bench_url_t *url);
     -1 refused.  */
 int bench_ws_handshake_done (const char *data, size_t len, size_t *consumed);
 
-typedef struct {
-    int opcode;          //  1 text, 2 binary, 8 close, 9 ping, 10 pong, 0 cont
-    bool fin;
-    const char *payload;
-    size_t len;
-} bench_ws_frame_t;
+/*  A server frame: ws_client.h's (fin, opcode, payload and len are what
+    the bench reads).  */
+typedef ws_client_frame_t bench_ws_frame_t;
 
 /*  Parse one server frame: 1 with *frame and *consumed, 0 need more,
     -1 malformed (masked, or a length over max).  */

@@ -166,111 +166,155 @@ s_check_pagination (int gw, json_int_t *ids, int count)
     }
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share: the nodes' ports, the menu's prices, the
+//  kitchens and the orders placed so far
+static int s_gw, s_edge;
+static json_int_t s_burger, s_fries;
+static tk_ws_t *s_kitchen, *s_late, *s_resumed;
+static json_int_t s_seq0, s_id1, s_id2, s_id3;
+static const char s_body1[] =
+    "{\"table\":\"T12\",\"note\":\"birthday\",\"items\":["
+    "{\"item_id\":\"burger\",\"quantity\":2,\"note\":\"no onions\"},"
+    "{\"item_id\":\"fries\",\"quantity\":1}]}";
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "e2e");
-    int gw = tk_port (), edge = tk_port ();
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
-    s_start_nodes (gw, edge);
+    s_gw = tk_port ();
+    s_edge = tk_port ();
+    tk_endpoints (s_intake, s_events, s_sync);
+    s_start_nodes (s_gw, s_edge);
+}
 
-    json_t *menu = s_get_json (gw, "/api/v1/menu", 200);
-    json_int_t burger = s_price (menu, "burger"), fries = s_price (menu, "fries");
-    CHECK (burger > 0 && fries > 0, "menu has burger and fries");
+TK_CASE (menu)
+{
+    json_t *menu = s_get_json (s_gw, "/api/v1/menu", 200);
+    s_burger = s_price (menu, "burger");
+    s_fries = s_price (menu, "fries");
+    CHECK (s_burger > 0 && s_fries > 0, "menu has burger and fries");
     json_decref (menu);
+}
 
-    //  A kitchen connects first: an empty snapshot
-    tk_ws_t *kitchen = tk_ws_open (edge, "/ws");
-    CHECK (kitchen, "kitchen WebSocket");
-    json_t *snap = tk_ws_next (kitchen, 5000);
+//  A kitchen connects first: an empty snapshot
+TK_CASE (empty_snapshot)
+{
+    s_kitchen = tk_ws_open (s_edge, "/ws");
+    CHECK (s_kitchen, "kitchen WebSocket");
+    json_t *snap = tk_ws_next (s_kitchen, 5000);
     CHECK (snap && strcmp (s_str (snap, "type"), "snapshot") == 0, "snapshot first");
-    json_int_t seq0 = s_int (snap, "seq");
+    s_seq0 = s_int (snap, "seq");
     CHECK (json_array_size (json_object_get (snap, "orders")) == 0, "no orders yet");
     json_decref (snap);
+}
 
-    const char *body1 = "{\"table\":\"T12\",\"note\":\"birthday\",\"items\":["
-                        "{\"item_id\":\"burger\",\"quantity\":2,\"note\":\"no onions\"},"
-                        "{\"item_id\":\"fries\",\"quantity\":1}]}";
+TK_CASE (place_orders)
+{
     tk_response_t r;
-    tk_post_order (gw, "pad-7-0001", body1, &r);
+    tk_post_order (s_gw, "pad-7-0001", s_body1, &r);
     CHECK (r.status == 201, "POST: %d %s", r.status, r.body);
-    json_int_t id1 = s_int (r.json, "id");
-    CHECK (s_int (r.json, "total_cents") == 2 * burger + fries, "total %lld",
+    s_id1 = s_int (r.json, "id");
+    CHECK (s_int (r.json, "total_cents") == 2 * s_burger + s_fries, "total %lld",
            (long long) s_int (r.json, "total_cents"));
-    CHECK (s_int (r.json, "seq") == seq0 + 1, "seq of the first order");
+    CHECK (s_int (r.json, "seq") == s_seq0 + 1, "seq of the first order");
     CHECK (strcmp (s_str (r.json, "status"), "placed") == 0, "status placed");
     char location[64], want[64];
-    snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) id1);
+    snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) s_id1);
     CHECK (tk_header (&r, "Location", location, sizeof location)
            && strcmp (location, want) == 0, "Location header");
     tk_response_free (&r);
-    s_expect_event (kitchen, seq0 + 1, id1);
+    s_expect_event (s_kitchen, s_seq0 + 1, s_id1);
 
-    tk_post_order (gw, "pad-3-0001", "{\"table\":\"T3\",\"items\":[{\"item_id\":\"cola\",\"quantity\":3}]}", &r);
+    tk_post_order (s_gw, "pad-3-0001", "{\"table\":\"T3\",\"items\":[{\"item_id\":\"cola\",\"quantity\":3}]}", &r);
     CHECK (r.status == 201, "second POST: %d %s", r.status, r.body);
-    json_int_t id2 = s_int (r.json, "id");
+    s_id2 = s_int (r.json, "id");
     tk_response_free (&r);
-    s_expect_event (kitchen, seq0 + 2, id2);
+    s_expect_event (s_kitchen, s_seq0 + 2, s_id2);
+}
 
-    //  Retry with the same key: the original result, and no new event
-    tk_post_order (gw, "pad-7-0001", body1, &r);
+//  Retry with the same key: the original result, and no new event
+TK_CASE (idempotent_retry)
+{
+    tk_response_t r;
+    tk_post_order (s_gw, "pad-7-0001", s_body1, &r);
     char replayed[16];
-    CHECK (r.status == 201 && s_int (r.json, "id") == id1, "retry gives the original");
+    CHECK (r.status == 201 && s_int (r.json, "id") == s_id1, "retry gives the original");
     CHECK (tk_header (&r, "Idempotent-Replayed", replayed, sizeof replayed),
            "retry is marked as replayed");
     tk_response_free (&r);
-    tk_post_order (gw, "pad-7-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
+    tk_post_order (s_gw, "pad-7-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
     s_expect_error (&r, 409, "conflict", NULL);
 
-    tk_post_order (gw, "pad-12-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}", &r);
-    json_int_t id3 = s_int (r.json, "id");
+    tk_post_order (s_gw, "pad-12-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}", &r);
+    s_id3 = s_int (r.json, "id");
     tk_response_free (&r);
-    s_expect_event (kitchen, seq0 + 3, id3);   //  seq + 3: nothing for the retries
+    s_expect_event (s_kitchen, s_seq0 + 3, s_id3);   //  seq + 3: nothing for the retries
+}
 
-    s_check_bad_input (gw);
+TK_CASE (bad_input)
+{
+    s_check_bad_input (s_gw);
+}
 
-    //  Read back
-    snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) id1);
-    json_t *order = s_get_json (gw, want, 200);
+TK_CASE (read_back)
+{
+    char want[64];
+    snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) s_id1);
+    json_t *order = s_get_json (s_gw, want, 200);
     CHECK (strcmp (s_str (order, "table"), "T12") == 0, "table read back");
     CHECK (json_array_size (json_object_get (order, "items")) == 2, "two lines");
     CHECK (strcmp (s_str (json_array_get (json_object_get (order, "items"), 0), "note"),
                    "no onions") == 0, "line note read back");
     json_decref (order);
-    json_int_t ids[] = {id1, id2, id3};
-    s_check_pagination (gw, ids, 3);
-    json_t *list = s_get_json (gw, "/api/v1/orders?table=T12", 200);
+    json_int_t ids[] = {s_id1, s_id2, s_id3};
+    s_check_pagination (s_gw, ids, 3);
+    json_t *list = s_get_json (s_gw, "/api/v1/orders?table=T12", 200);
     CHECK (json_array_size (json_object_get (list, "orders")) == 2, "T12 has 2 orders");
     json_decref (list);
+}
 
-    //  A late joiner gets everything in its snapshot; a resuming client
-    //  gets just what it missed
-    tk_ws_t *late = tk_ws_open (edge, "/ws");
-    snap = tk_ws_next (late, 5000);
-    CHECK (snap && s_int (snap, "seq") == seq0 + 3, "late snapshot seq");
+//  A late joiner gets everything in its snapshot; a resuming client
+//  gets just what it missed
+TK_CASE (late_and_resumed)
+{
+    s_late = tk_ws_open (s_edge, "/ws");
+    json_t *snap = tk_ws_next (s_late, 5000);
+    CHECK (snap && s_int (snap, "seq") == s_seq0 + 3, "late snapshot seq");
     CHECK (json_array_size (json_object_get (snap, "orders")) == 3, "late snapshot orders");
     json_decref (snap);
     char path[64];
-    snprintf (path, sizeof path, "/ws?resume_from=%lld", (long long) (seq0 + 1));
-    tk_ws_t *resumed = tk_ws_open (edge, path);
-    s_expect_event (resumed, seq0 + 2, id2);
-    s_expect_event (resumed, seq0 + 3, id3);
+    snprintf (path, sizeof path, "/ws?resume_from=%lld", (long long) (s_seq0 + 1));
+    s_resumed = tk_ws_open (s_edge, path);
+    s_expect_event (s_resumed, s_seq0 + 2, s_id2);
+    s_expect_event (s_resumed, s_seq0 + 3, s_id3);
+}
 
-    //  Pages and health
-    tk_http (edge, "GET", "/kitchen", NULL, NULL, &r);
+TK_CASE (pages_and_health)
+{
+    tk_response_t r;
+    tk_http (s_edge, "GET", "/kitchen", NULL, NULL, &r);
     CHECK (r.status == 200 && strstr (r.body, "<html"), "kitchen page");
     tk_response_free (&r);
-    tk_http (edge, "GET", "/", NULL, NULL, &r);
+    tk_http (s_edge, "GET", "/", NULL, NULL, &r);
     CHECK (r.status == 302, "/ redirects: %d", r.status);
     tk_response_free (&r);
-    json_t *health = s_get_json (gw, "/healthz", 200);
+    json_t *health = s_get_json (s_gw, "/healthz", 200);
     CHECK (strcmp (s_str (health, "status"), "ok") == 0, "gateway health");
     json_decref (health);
+}
 
-    tk_ws_close (&kitchen);
-    tk_ws_close (&late);
-    tk_ws_close (&resumed);
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),          TK_CASE_ENTRY (menu),
+    TK_CASE_ENTRY (empty_snapshot), TK_CASE_ENTRY (place_orders),
+    TK_CASE_ENTRY (idempotent_retry), TK_CASE_ENTRY (bad_input),
+    TK_CASE_ENTRY (read_back),      TK_CASE_ENTRY (late_and_resumed),
+    TK_CASE_ENTRY (pages_and_health), {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "e2e");
+    tk_run_cases (s_cases);
+    tk_ws_close (&s_kitchen);
+    tk_ws_close (&s_late);
+    tk_ws_close (&s_resumed);
     return tk_done ();
 }

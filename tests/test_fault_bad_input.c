@@ -606,17 +606,18 @@ s_good_order (tk_follower_t *kitchen, const char *why)
            "the kitchen sees the order placed %s", why);
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share besides the nodes' ports and the ledger: the
+//  kitchen, its counts after the last order, and the late browser
+static tk_follower_t *s_kitchen, *s_late;
+static tk_follow_stats_t s_kitchen_end;
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "fault_bad_input");
     char data[600], menu[600], web[600], gw_port[16], edge_port[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     s_gw = tk_port ();
     s_edge = tk_port ();
     snprintf (gw_port, sizeof gw_port, "%d", s_gw);
@@ -632,10 +633,13 @@ main (int argc, char **argv)
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
     s_ledger = tk_ledger_new ();
-    tk_follower_t *kitchen = tk_follower_new (s_edge, "kitchen");
-    CHECK (tk_follower_wait (kitchen, 0, 10000), "kitchen snapshot");
-    s_good_order (kitchen, "before any junk");
+    s_kitchen = tk_follower_new (s_edge, "kitchen");
+    CHECK (tk_follower_wait (s_kitchen, 0, 10000), "kitchen snapshot");
+    s_good_order (s_kitchen, "before any junk");
+}
 
+TK_CASE (zeromq_junk)
+{
     json_int_t dropped0 = s_writer_stat ("dropped");
     CHECK (dropped0 >= 0, "writer.dropped in /api/v1/stats");
     int undecodable = s_junk_intake ();
@@ -651,24 +655,38 @@ main (int argc, char **argv)
             (long long) (dropped - dropped0), undecodable);
     CHECK (dropped - dropped0 >= undecodable, "writer.dropped grew by %lld, want "
            "at least %d", (long long) (dropped - dropped0), undecodable);
-    s_good_order (kitchen, "after the ZeroMQ junk");
+    s_good_order (s_kitchen, "after the ZeroMQ junk");
+}
 
+TK_CASE (http_junk)
+{
     s_bad_http ();
-    s_good_order (kitchen, "after the HTTP junk");
-    s_bad_edge ();
-    s_good_order (kitchen, "after the WebSocket junk");
+    s_good_order (s_kitchen, "after the HTTP junk");
+}
 
-    //  Every node still serves: a new browser gets a snapshot, then the
-    //  next order
+TK_CASE (websocket_junk)
+{
+    s_bad_edge ();
+    s_good_order (s_kitchen, "after the WebSocket junk");
+}
+
+//  Every node still serves: a new browser gets a snapshot, then the next
+//  order
+TK_CASE (still_serving)
+{
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 5000), "gateway still healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 5000), "edge still healthy");
-    tk_follower_t *late = tk_follower_new (s_edge, "late browser");
-    CHECK (tk_follower_wait (late, 0, 10000), "a new browser's snapshot");
-    s_good_order (kitchen, "at the end");
-    tk_follow_stats_t st;
-    tk_follower_stats (kitchen, &st);
-    CHECK (tk_follower_wait (late, st.last, 10000), "the new browser sees it too");
+    s_late = tk_follower_new (s_edge, "late browser");
+    CHECK (tk_follower_wait (s_late, 0, 10000), "a new browser's snapshot");
+    s_good_order (s_kitchen, "at the end");
+    tk_follower_stats (s_kitchen, &s_kitchen_end);
+    CHECK (tk_follower_wait (s_late, s_kitchen_end.last, 10000),
+           "the new browser sees it too");
+}
 
+TK_CASE (only_good_orders)
+{
+    const tk_follow_stats_t *st = &s_kitchen_end;   //  after the last order
     tk_tally_t t;
     CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
     tk_tally_print ("fault_bad_input", &t);
@@ -677,14 +695,30 @@ main (int argc, char **argv)
            "stored %zu orders (%zu unknown), want only the %d good ones", t.stored,
            t.unknown, s_good);
     CHECK (t.seq_gaps == 0 && t.seq_dups == 0, "seqs 1..%zu", t.stored);
-    tk_follower_print ("fault_bad_input", kitchen);
-    CHECK (st.gaps == 0 && st.duplicates == 0 && st.snapshots == 0 && st.errors == 0
-               && st.reconnects == 0,
+    tk_follower_print ("fault_bad_input", s_kitchen);
+    CHECK (st->gaps == 0 && st->duplicates == 0 && st->snapshots == 0
+               && st->errors == 0 && st->reconnects == 0,
            "the kitchen was disturbed: gaps %zu, duplicates %zu, resyncs %zu, "
-           "errors %zu, reconnects %zu", st.gaps, st.duplicates, st.snapshots,
-           st.errors, st.reconnects);
-    tk_follower_destroy (&late);
-    tk_follower_destroy (&kitchen);
+           "errors %zu, reconnects %zu", st->gaps, st->duplicates, st->snapshots,
+           st->errors, st->reconnects);
+}
+
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),
+    TK_CASE_ENTRY (zeromq_junk),
+    TK_CASE_ENTRY (http_junk),
+    TK_CASE_ENTRY (websocket_junk),
+    TK_CASE_ENTRY (still_serving),
+    TK_CASE_ENTRY (only_good_orders),
+    {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_bad_input");
+    tk_run_cases (s_cases);
+    tk_follower_destroy (&s_late);
+    tk_follower_destroy (&s_kitchen);
     for (int i = 0; i < s_junk_count; i++)
         free (s_junk[i].data);
     tk_ledger_destroy (&s_ledger);

@@ -140,120 +140,169 @@ s_instant_resume (pid_t edge_pid, int port, json_int_t last, int round,
     return pid;
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share: the nodes, the proxy, the three browsers, the
+//  ledger and the load feeding it
+static int s_gw, s_edge_a, s_edge_b;
+static pid_t s_writer, s_pid_a;
+static tk_proxy_t *s_proxy;
+static tk_follower_t *s_steady, *s_on_a, *s_dropped;
+static tk_ledger_t *s_ledger;
+static tk_load_t *s_load;
+static tk_tally_t s_tally;
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "fault_edge");
     char data[600], menu[600], intake[64], gw_port[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (s_web, sizeof s_web, "%s/web", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
-    int gw = tk_port (), edge_a = tk_port (), edge_b = tk_port ();
-    snprintf (gw_port, sizeof gw_port, "%d", gw);
-    pid_t writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
-                                 "--menu", menu, "--intake", intake, "--events",
-                                 s_events, "--sync", s_sync, "--heartbeat-ms",
-                                 "100", NULL);
+    tk_endpoints (intake, s_events, s_sync);
+    s_gw = tk_port ();
+    s_edge_a = tk_port ();
+    s_edge_b = tk_port ();
+    snprintf (gw_port, sizeof gw_port, "%d", s_gw);
+    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
+                             "--menu", menu, "--intake", intake, "--events",
+                             s_events, "--sync", s_sync, "--heartbeat-ms",
+                             "100", NULL);
     //  The per-table rate limit is not what these tests are about
     tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
                   "--table-burst", "10000", "--intake", intake, "--events",
                   s_events, "--sync", s_sync, "--http-port", gw_port, NULL);
-    pid_t pid_a = s_edge ("edge-a", edge_a);
-    s_edge ("edge-b", edge_b);
-    CHECK (tk_wait_http (gw, "/healthz", 200, 15000), "gateway healthy");
-    CHECK (tk_wait_http (edge_a, "/healthz", 200, 15000), "edge A healthy");
-    CHECK (tk_wait_http (edge_b, "/healthz", 200, 15000), "edge B healthy");
+    s_pid_a = s_edge ("edge-a", s_edge_a);
+    s_edge ("edge-b", s_edge_b);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
+    CHECK (tk_wait_http (s_edge_a, "/healthz", 200, 15000), "edge A healthy");
+    CHECK (tk_wait_http (s_edge_b, "/healthz", 200, 15000), "edge B healthy");
+}
 
-    tk_proxy_t *proxy = tk_proxy_new (edge_b);
-    tk_follower_t *steady = tk_follower_new (edge_b, "steady (edge B)");
-    tk_follower_t *on_a = tk_follower_new (edge_a, "edge-killed (edge A)");
-    tk_follower_t *dropped = tk_follower_new (tk_proxy_port (proxy),
-                                              "link-dropped (edge B via proxy)");
-    CHECK (tk_follower_wait (steady, 0, 10000), "steady browser's snapshot");
-    CHECK (tk_follower_wait (on_a, 0, 10000), "edge A browser's snapshot");
-    CHECK (tk_follower_wait (dropped, 0, 10000), "proxied browser's snapshot");
+TK_CASE (browsers_connect)
+{
+    s_proxy = tk_proxy_new (s_edge_b);
+    s_steady = tk_follower_new (s_edge_b, "steady (edge B)");
+    s_on_a = tk_follower_new (s_edge_a, "edge-killed (edge A)");
+    s_dropped = tk_follower_new (tk_proxy_port (s_proxy),
+                                 "link-dropped (edge B via proxy)");
+    CHECK (tk_follower_wait (s_steady, 0, 10000), "steady browser's snapshot");
+    CHECK (tk_follower_wait (s_on_a, 0, 10000), "edge A browser's snapshot");
+    CHECK (tk_follower_wait (s_dropped, 0, 10000), "proxied browser's snapshot");
+}
 
-    tk_ledger_t *ledger = tk_ledger_new ();
-    tk_load_opts_t opts = {.ports = &gw, .port_count = 1, .threads = CLIENTS,
+//  1. kill -9 edge A (under load); its browser retries until the new one
+//  answers
+TK_CASE (edge_killed)
+{
+    s_ledger = tk_ledger_new ();
+    tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = CLIENTS,
                            .prefix = "edge", .lines = 2, .retry_ms = 30000};
-    tk_load_t *load = tk_load_start (ledger, &opts);
+    s_load = tk_load_start (s_ledger, &opts);
     usleep (1000 * 1000);
 
-    //  1. kill -9 edge A; its browser retries until the new one answers
-    CHECK (tk_kill (pid_a, SIGKILL) == 128 + SIGKILL, "kill -9 edge A");
+    CHECK (tk_kill (s_pid_a, SIGKILL) == 128 + SIGKILL, "kill -9 edge A");
     usleep (1000 * 1000);
-    pid_a = s_edge ("edge-a", edge_a);
-    CHECK (tk_wait_http (edge_a, "/healthz", 200, 15000), "edge A back");
+    s_pid_a = s_edge ("edge-a", s_edge_a);
+    CHECK (tk_wait_http (s_edge_a, "/healthz", 200, 15000), "edge A back");
     usleep (1000 * 1000);
+}
 
-    //  2. the proxied browser's link goes silent: edge B must notice by
-    //  itself (unanswered pings) and let the connection go
-    CHECK (s_edge_clients (edge_b) == 2, "edge B has 2 browsers: %lld",
-           (long long) s_edge_clients (edge_b));
-    tk_proxy_freeze (proxy, true);
+//  2. the proxied browser's link goes silent: edge B must notice by itself
+//  (unanswered pings) and let the connection go
+TK_CASE (link_silent)
+{
+    CHECK (s_edge_clients (s_edge_b) == 2, "edge B has 2 browsers: %lld",
+           (long long) s_edge_clients (s_edge_b));
+    tk_proxy_freeze (s_proxy, true);
     int64_t frozen_at = tk_now_ms ();
     json_int_t clients = -1;
-    while (tk_now_ms () - frozen_at < 20000 && (clients = s_edge_clients (edge_b)) != 1)
+    while (tk_now_ms () - frozen_at < 20000 && (clients = s_edge_clients (s_edge_b)) != 1)
         usleep (100 * 1000);
     CHECK (clients == 1, "edge B still counts %lld browsers 20 s after one went "
            "silent (ws ping every 300 ms)", (long long) clients);
     printf ("fault_edge: edge B let the silent browser go after %lld ms\n",
             (long long) (tk_now_ms () - frozen_at));
     //  The browser learns of it when the link comes back as a reset
-    tk_proxy_cut (proxy);
-    tk_proxy_freeze (proxy, false);
+    tk_proxy_cut (s_proxy);
+    tk_proxy_freeze (s_proxy, false);
     usleep (1000 * 1000);
+}
 
-    //  3. an abrupt reset of the same browser's link
-    tk_proxy_cut (proxy);
+//  3. an abrupt reset of the same browser's link
+TK_CASE (link_reset)
+{
+    tk_proxy_cut (s_proxy);
     usleep (1000 * 1000);
-    tk_load_stop (&load);
+    tk_load_stop (&s_load);
+}
 
-    tk_tally_t t;
-    CHECK (tk_ledger_tally (ledger, gw, 1000, &t), "orders could be listed");
-    tk_tally_print ("fault_edge", &t);
-    CHECK (t.refused == 0 && t.unresolved == 0 && t.lost == 0 && t.duplicates == 0
-           && t.unknown == 0 && t.mismatched == 0 && t.stored == t.acked,
+TK_CASE (store_matches)
+{
+    tk_tally_t *t = &s_tally;
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, t), "orders could be listed");
+    tk_tally_print ("fault_edge", t);
+    CHECK (t->refused == 0 && t->unresolved == 0 && t->lost == 0 && t->duplicates == 0
+           && t->unknown == 0 && t->mismatched == 0 && t->stored == t->acked,
            "store does not match the 201s");
-    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == (json_int_t) t.stored,
-           "order seqs are not 1..%zu", t.stored);
+    CHECK (t->seq_gaps == 0 && t->seq_dups == 0 && t->max_seq == (json_int_t) t->stored,
+           "order seqs are not 1..%zu", t->stored);
+}
 
-    tk_follower_t *all[] = {steady, on_a, dropped};
+TK_CASE (browsers_resumed)
+{
+    tk_follower_t *all[] = {s_steady, s_on_a, s_dropped};
     for (int i = 0; i < 3; i++) {
-        tk_follower_wait (all[i], t.max_seq, 20000);
+        tk_follower_wait (all[i], s_tally.max_seq, 20000);
         tk_follower_stop (all[i]);
         tk_follower_print ("fault_edge", all[i]);
     }
     tk_follow_stats_t st;
-    tk_follower_stats (steady, &st);
+    tk_follower_stats (s_steady, &st);
     CHECK (st.reconnects == 0, "the steady browser reconnected %zu times",
            st.reconnects);
-    tk_follower_stats (on_a, &st);
+    tk_follower_stats (s_on_a, &st);
     CHECK (st.reconnects >= 1, "edge A's browser never reconnected");
-    tk_follower_stats (dropped, &st);
+    tk_follower_stats (s_dropped, &st);
     CHECK (st.reconnects >= 2, "the proxied browser reconnected %zu times, want 2",
            st.reconnects);
 
     size_t ref_count;
-    const tk_event_t *ref = tk_follower_events (steady, &ref_count);
-    tk_follower_stats (steady, &st);
-    s_same_sequence (steady, "steady", ref, ref_count, st.start, t.max_seq);
-    s_same_sequence (on_a, "edge A's browser", ref, ref_count, st.start, t.max_seq);
-    s_same_sequence (dropped, "the proxied browser", ref, ref_count, st.start,
-                     t.max_seq);
+    const tk_event_t *ref = tk_follower_events (s_steady, &ref_count);
+    tk_follower_stats (s_steady, &st);
+    s_same_sequence (s_steady, "steady", ref, ref_count, st.start, s_tally.max_seq);
+    s_same_sequence (s_on_a, "edge A's browser", ref, ref_count, st.start,
+                     s_tally.max_seq);
+    s_same_sequence (s_dropped, "the proxied browser", ref, ref_count, st.start,
+                     s_tally.max_seq);
     printf ("fault_edge: %zu events, identical on all three browsers\n", ref_count);
+}
 
-    //  A browser that reconnects the instant the edge is back
+//  A browser that reconnects the instant the edge is back
+TK_CASE (instant_resume)
+{
     for (int round = 1; round <= INSTANT_ROUNDS; round++)
-        pid_a = s_instant_resume (pid_a, edge_a, t.max_seq, round, writer,
-                                  round == 1 ? 0 : 500 * (round - 1));
+        s_pid_a = s_instant_resume (s_pid_a, s_edge_a, s_tally.max_seq, round,
+                                    s_writer, round == 1 ? 0 : 500 * (round - 1));
+}
 
-    for (int i = 0; i < 3; i++)
-        tk_follower_destroy (&all[i]);
-    tk_proxy_destroy (&proxy);
-    tk_ledger_destroy (&ledger);
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),
+    TK_CASE_ENTRY (browsers_connect),
+    TK_CASE_ENTRY (edge_killed),
+    TK_CASE_ENTRY (link_silent),
+    TK_CASE_ENTRY (link_reset),
+    TK_CASE_ENTRY (store_matches),
+    TK_CASE_ENTRY (browsers_resumed),
+    TK_CASE_ENTRY (instant_resume),
+    {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_edge");
+    tk_run_cases (s_cases);
+    tk_follower_destroy (&s_steady);
+    tk_follower_destroy (&s_on_a);
+    tk_follower_destroy (&s_dropped);
+    tk_proxy_destroy (&s_proxy);
+    tk_ledger_destroy (&s_ledger);
     return tk_done ();
 }

@@ -49,9 +49,7 @@ main (int argc, char **argv)
     char data[600], menu[600], intake[64], events[64], sync[64], port[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     s_gw = tk_port ();
     snprintf (port, sizeof port, "%d", s_gw);
     pid_t writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,

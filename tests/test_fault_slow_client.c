@@ -105,23 +105,33 @@ s_worst_latency (tk_follower_t *follower, tk_ledger_t *ledger, size_t *measured)
     return worst;
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share: the nodes, the browsers, the ledger and what was
+//  measured under load
+static int s_gw, s_edge, s_control;
+static pid_t s_edge_pid, s_control_pid;
+static tk_follower_t *s_fast[FAST], *s_twin[FAST];
+static int s_slow[SLOW];
+static json_int_t s_cut0;
+static tk_ledger_t *s_ledger;
+static tk_tally_t s_tally;
+static long s_rss0, s_control0, s_rss1, s_control1;
+static int64_t s_started, s_cut_at = -1, s_load_ms;
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "fault_slow_client");
     char data[600], menu[600], web[600], intake[64], events[64], sync[64];
     char gw_port[16], edge_port[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
-    int gw = tk_port (), edge = tk_port (), control = tk_port ();
+    tk_endpoints (intake, events, sync);
+    s_gw = tk_port ();
+    s_edge = tk_port ();
+    s_control = tk_port ();
     char control_port[16];
-    snprintf (gw_port, sizeof gw_port, "%d", gw);
-    snprintf (edge_port, sizeof edge_port, "%d", edge);
-    snprintf (control_port, sizeof control_port, "%d", control);
+    snprintf (gw_port, sizeof gw_port, "%d", s_gw);
+    snprintf (edge_port, sizeof edge_port, "%d", s_edge);
+    snprintf (control_port, sizeof control_port, "%d", s_control);
     tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu", menu,
                   "--intake", intake, "--events", events, "--sync", sync, NULL);
     //  The per-table rate limit is not what these tests are about
@@ -138,120 +148,138 @@ main (int argc, char **argv)
     snprintf (asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=4",
               inherited ? inherited : "", inherited && *inherited ? ":" : "");
     const char *edge_env[] = {asan, NULL};
-    pid_t edge_pid = tk_spawn_env ("edge", edge_env, "edge", "--events", events,
-                                   "--sync", sync, "--http-port", edge_port,
-                                   "--web", web, "--client-queue", "64",
-                                   "--ring", "64", NULL);
-    pid_t control_pid = tk_spawn_env ("control-edge", edge_env, "edge",
-                                      "--events", events, "--sync", sync,
-                                      "--http-port", control_port, "--web", web,
-                                      "--client-queue", "64", "--ring", "64",
-                                      NULL);
-    CHECK (tk_wait_http (gw, "/healthz", 200, 15000), "gateway healthy");
-    CHECK (tk_wait_http (edge, "/healthz", 200, 15000), "edge healthy");
-    CHECK (tk_wait_http (control, "/healthz", 200, 15000), "control edge healthy");
+    s_edge_pid = tk_spawn_env ("edge", edge_env, "edge", "--events", events,
+                               "--sync", sync, "--http-port", edge_port,
+                               "--web", web, "--client-queue", "64",
+                               "--ring", "64", NULL);
+    s_control_pid = tk_spawn_env ("control-edge", edge_env, "edge",
+                                  "--events", events, "--sync", sync,
+                                  "--http-port", control_port, "--web", web,
+                                  "--client-queue", "64", "--ring", "64",
+                                  NULL);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
+    CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
+    CHECK (tk_wait_http (s_control, "/healthz", 200, 15000), "control edge healthy");
+}
 
-    tk_follower_t *fast[FAST], *twin[FAST];
+TK_CASE (browsers_connect)
+{
     for (int i = 0; i < FAST; i++) {
         char name[32];
         snprintf (name, sizeof name, "fast-%d", i + 1);
-        fast[i] = tk_follower_new (edge, name);
-        CHECK (tk_follower_wait (fast[i], 0, 10000), "%s got its snapshot", name);
+        s_fast[i] = tk_follower_new (s_edge, name);
+        CHECK (tk_follower_wait (s_fast[i], 0, 10000), "%s got its snapshot", name);
         snprintf (name, sizeof name, "control-%d", i + 1);
-        twin[i] = tk_follower_new (control, name);
-        CHECK (tk_follower_wait (twin[i], 0, 10000), "%s got its snapshot", name);
+        s_twin[i] = tk_follower_new (s_control, name);
+        CHECK (tk_follower_wait (s_twin[i], 0, 10000), "%s got its snapshot", name);
     }
-    int slow[SLOW];
     for (int i = 0; i < SLOW; i++) {
-        slow[i] = tk_ws_raw_open (edge, "/ws", 4096);
-        CHECK (slow[i] >= 0, "slow browser %d connected", i + 1);
+        s_slow[i] = tk_ws_raw_open (s_edge, "/ws", 4096);
+        CHECK (s_slow[i] >= 0, "slow browser %d connected", i + 1);
     }
     //  The edge registers a browser just after its handshake answer
     for (int64_t end = tk_now_ms () + 5000;
-         s_edge_count (edge, "edge.clients") != FAST + SLOW && tk_now_ms () < end;)
+         s_edge_count (s_edge, "edge.clients") != FAST + SLOW && tk_now_ms () < end;)
         usleep (50 * 1000);
-    json_t *health = s_edge_health (edge);
+    json_t *health = s_edge_health (s_edge);
     CHECK (tk_json_int (health, "edge.clients") == FAST + SLOW,
            "edge counts %lld browsers, want %d",
            (long long) tk_json_int (health, "edge.clients"), FAST + SLOW);
-    json_int_t cut0 = tk_json_int (health, "edge.cut");
-    CHECK (cut0 >= 0, "edge /healthz has edge.cut: %s",
+    s_cut0 = tk_json_int (health, "edge.cut");
+    CHECK (s_cut0 >= 0, "edge /healthz has edge.cut: %s",
            json_dumps (health, JSON_COMPACT));
     json_decref (health);
+}
 
-    tk_ledger_t *ledger = tk_ledger_new ();
-    s_run_load (ledger, gw, "warm", WARMUP_ORDERS);
-    long rss0 = tk_rss_kb (edge_pid), control0 = tk_rss_kb (control_pid);
-    int64_t started = tk_now_ms (), cut_at = -1;
-    tk_load_t *load = s_start_load (ledger, gw, "big", ORDERS);
+TK_CASE (large_orders)
+{
+    s_ledger = tk_ledger_new ();
+    s_run_load (s_ledger, s_gw, "warm", WARMUP_ORDERS);
+    s_rss0 = tk_rss_kb (s_edge_pid);
+    s_control0 = tk_rss_kb (s_control_pid);
+    s_started = tk_now_ms ();
+    tk_load_t *load = s_start_load (s_ledger, s_gw, "big", ORDERS);
     //  When did the edge count the slow browsers as cut?
-    while (tk_load_done (load) < ORDERS && cut_at < 0) {
-        if (s_edge_count (edge, "edge.cut") - cut0 >= SLOW)
-            cut_at = tk_now_ms ();
+    while (tk_load_done (load) < ORDERS && s_cut_at < 0) {
+        if (s_edge_count (s_edge, "edge.cut") - s_cut0 >= SLOW)
+            s_cut_at = tk_now_ms ();
         usleep (100 * 1000);
     }
     tk_load_join (&load);
-    int64_t load_ms = tk_now_ms () - started;
-    if (cut_at < 0 && s_edge_count (edge, "edge.cut") - cut0 >= SLOW)
-        cut_at = tk_now_ms ();
-    tk_tally_t t;
-    CHECK (tk_ledger_tally (ledger, gw, 100, &t), "orders could be listed");
-    tk_tally_print ("fault_slow_client", &t);
-    CHECK (t.acked == t.sent && t.stored == t.acked && t.duplicates == 0,
+    s_load_ms = tk_now_ms () - s_started;
+    if (s_cut_at < 0 && s_edge_count (s_edge, "edge.cut") - s_cut0 >= SLOW)
+        s_cut_at = tk_now_ms ();
+    tk_tally_t *t = &s_tally;
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 100, t), "orders could be listed");
+    tk_tally_print ("fault_slow_client", t);
+    CHECK (t->acked == t->sent && t->stored == t->acked && t->duplicates == 0,
            "every large order placed once");
 
     //  Everything delivered to the fast browsers before looking at the edge
     for (int i = 0; i < FAST; i++) {
-        tk_follower_wait (fast[i], t.max_seq, 20000);
-        tk_follower_wait (twin[i], t.max_seq, 20000);
+        tk_follower_wait (s_fast[i], t->max_seq, 20000);
+        tk_follower_wait (s_twin[i], t->max_seq, 20000);
     }
-    long rss1 = tk_rss_kb (edge_pid), control1 = tk_rss_kb (control_pid);
-    //  The slow browsers were cut and let go, the fast ones still there:
-    //  a cut browser is one the edge has given up on, so its connection
-    //  (a worker thread and a socket) should go with it, not linger
-    json_int_t cut = s_edge_count (edge, "edge.cut");
+    s_rss1 = tk_rss_kb (s_edge_pid);
+    s_control1 = tk_rss_kb (s_control_pid);
+}
+
+//  The slow browsers were cut and let go, the fast ones still there: a
+//  cut browser is one the edge has given up on, so its connection (a
+//  worker thread and a socket) should go with it, not linger
+TK_CASE (slow_cut_and_released)
+{
+    json_int_t cut = s_edge_count (s_edge, "edge.cut");
     printf ("fault_slow_client: edge cut %lld browsers %lld ms into a %lld ms "
-            "load\n", (long long) (cut - cut0),
-            (long long) (cut_at < 0 ? -1 : cut_at - started), (long long) load_ms);
-    CHECK (cut_at >= 0 && cut - cut0 >= SLOW, "edge cut %lld slow browsers, want %d",
-           (long long) (cut - cut0), SLOW);
+            "load\n", (long long) (cut - s_cut0),
+            (long long) (s_cut_at < 0 ? -1 : s_cut_at - s_started),
+            (long long) s_load_ms);
+    CHECK (s_cut_at >= 0 && cut - s_cut0 >= SLOW, "edge cut %lld slow browsers, want %d",
+           (long long) (cut - s_cut0), SLOW);
     json_int_t clients = -1;
-    while ((clients = s_edge_count (edge, "edge.clients")) != FAST
-           && tk_now_ms () - cut_at < CUT_RELEASE_MS)
+    while ((clients = s_edge_count (s_edge, "edge.clients")) != FAST
+           && tk_now_ms () - s_cut_at < CUT_RELEASE_MS)
         usleep (200 * 1000);
     printf ("fault_slow_client: %lld browsers connected %lld ms after the cut\n",
-            (long long) clients, (long long) (tk_now_ms () - cut_at));
+            (long long) clients, (long long) (tk_now_ms () - s_cut_at));
     CHECK (clients == FAST, "edge still counts %lld browsers %lld ms after it cut "
            "the slow ones, want %d", (long long) clients,
-           (long long) (tk_now_ms () - cut_at), FAST);
+           (long long) (tk_now_ms () - s_cut_at), FAST);
+}
 
-    //  The fast browsers: every event, in order, promptly
+//  The fast browsers: every event, in order, promptly
+TK_CASE (fast_browsers)
+{
+    const tk_tally_t *t = &s_tally;
     for (int i = 0; i < FAST; i++) {
-        tk_follower_stop (fast[i]);
-        tk_follower_print ("fault_slow_client", fast[i]);
+        tk_follower_stop (s_fast[i]);
+        tk_follower_print ("fault_slow_client", s_fast[i]);
         tk_follow_stats_t st;
-        tk_follower_stats (fast[i], &st);
-        CHECK (st.last == t.max_seq && st.gaps == 0 && st.duplicates == 0
+        tk_follower_stats (s_fast[i], &st);
+        CHECK (st.last == t->max_seq && st.gaps == 0 && st.duplicates == 0
                    && st.snapshots == 0 && st.reconnects == 0,
                "fast browser %d: last %lld of %lld, gaps %zu, duplicates %zu, "
                "resyncs %zu, reconnects %zu", i + 1, (long long) st.last,
-               (long long) t.max_seq, st.gaps, st.duplicates, st.snapshots,
+               (long long) t->max_seq, st.gaps, st.duplicates, st.snapshots,
                st.reconnects);
         size_t measured;
-        int64_t worst = s_worst_latency (fast[i], ledger, &measured);
+        int64_t worst = s_worst_latency (s_fast[i], s_ledger, &measured);
         printf ("fault_slow_client: fast-%d: %zu events timed, slowest arrived "
                 "%lld ms after its 201\n", i + 1, measured, (long long) worst);
-        CHECK (measured == t.acked, "fast browser %d timed %zu events of %zu",
-               i + 1, measured, t.acked);
+        CHECK (measured == t->acked, "fast browser %d timed %zu events of %zu",
+               i + 1, measured, t->acked);
         CHECK (worst <= LATENCY_MAX_MS, "fast browser %d got an event %lld ms "
                "after its 201 (bound %d ms): slow browsers stall the fan-out",
                i + 1, (long long) worst, LATENCY_MAX_MS);
     }
+}
 
-    //  What a slow browser finds when it finally reads
+//  What a slow browser finds when it finally reads
+TK_CASE (slow_browsers_read)
+{
     for (int i = 0; i < SLOW; i++) {
         tk_ws_raw_end_t end;
-        tk_ws_raw_drain (slow[i], 10000, &end);
+        tk_ws_raw_drain (s_slow[i], 10000, &end);
         printf ("fault_slow_client: slow-%d read %zu frames (%zu bytes), then %s "
                 "(close code %d)\n", i + 1, end.frames, end.bytes,
                 end.garbled         ? "a broken frame"
@@ -267,16 +295,19 @@ main (int argc, char **argv)
         CHECK (end.close_code == 4001 || (end.close_code < 0 && end.eof),
                "slow browser %d: close code %d, eof %d, timeout %d", i + 1,
                end.close_code, end.eof, end.timeout);
-        CHECK (end.text_frames < (size_t) t.max_seq, "slow browser %d got all "
+        CHECK (end.text_frames < (size_t) s_tally.max_seq, "slow browser %d got all "
                "%zu events: it was never cut", i + 1, end.text_frames);
-        close (slow[i]);
+        close (s_slow[i]);
     }
+}
 
-    //  A browser that reads its snapshot and then stalls without ever
-    //  overflowing its queue: the edge's write to it blocks, then times
-    //  out part way through a frame.  Whatever the edge does next (wait,
-    //  close, ping), what the browser reads must still be whole frames.
-    int stalled = tk_ws_raw_open (edge, "/ws", 4096);
+//  A browser that reads its snapshot and then stalls without ever
+//  overflowing its queue: the edge's write to it blocks, then times out
+//  part way through a frame.  Whatever the edge does next (wait, close,
+//  ping), what the browser reads must still be whole frames.
+TK_CASE (stalled_browser)
+{
+    int stalled = tk_ws_raw_open (s_edge, "/ws", 4096);
     CHECK (stalled >= 0, "stalled browser connected");
     size_t len;
     int opcode;
@@ -285,7 +316,7 @@ main (int argc, char **argv)
         ;   //  a quiet socket may be pinged before its snapshot is read
     CHECK (opcode == MG_WEBSOCKET_OPCODE_TEXT, "stalled browser's snapshot: "
            "opcode %d", opcode);
-    s_run_load (ledger, gw, "stall", STALL_ORDERS);
+    s_run_load (s_ledger, s_gw, "stall", STALL_ORDERS);
     usleep (STALL_MS * 1000);
     tk_ws_raw_end_t stall_end;
     tk_ws_raw_drain (stalled, 5000, &stall_end);
@@ -298,29 +329,49 @@ main (int argc, char **argv)
     CHECK (!stall_end.garbled, "stalled browser: the WebSocket stream lost its "
            "framing at byte %zu, after %zu good frames (a frame written in part, "
            "then more frames after it)", stall_end.garbled_at, stall_end.frames);
+}
 
-    //  Memory: what the slow browsers cost is bounded, while several
-    //  times the bound of event data was meant for each of them
-    size_t event_kb = s_order_kb (gw, t.max_seq);
+//  Memory: what the slow browsers cost is bounded, while several times
+//  the bound of event data was meant for each of them
+TK_CASE (memory_bounded)
+{
+    size_t event_kb = s_order_kb (s_gw, s_tally.max_seq);
     printf ("fault_slow_client: %d large events (%zu KiB of JSON each) in %lld "
             "ms; VmRSS of the edge with slow browsers %ld -> %ld KiB (+%ld), "
             "of the control edge %ld -> %ld KiB (+%ld)\n", ORDERS, event_kb,
-            (long long) load_ms, rss0, rss1, rss1 - rss0, control0, control1,
-            control1 - control0);
-    CHECK (rss0 > 0 && rss1 > 0 && control0 > 0 && control1 > 0,
+            (long long) s_load_ms, s_rss0, s_rss1, s_rss1 - s_rss0, s_control0,
+            s_control1, s_control1 - s_control0);
+    CHECK (s_rss0 > 0 && s_rss1 > 0 && s_control0 > 0 && s_control1 > 0,
            "VmRSS of the edges readable");
     CHECK ((size_t) ORDERS * event_kb > 2 * RSS_EXTRA_MAX_KB,
            "the test sends too little to tell a bounded queue from an "
            "unbounded one: %zu KiB", (size_t) ORDERS * event_kb);
-    CHECK ((rss1 - rss0) - (control1 - control0) < RSS_EXTRA_MAX_KB,
+    CHECK ((s_rss1 - s_rss0) - (s_control1 - s_control0) < RSS_EXTRA_MAX_KB,
            "the edge with slow browsers grew %ld KiB more than the control "
-           "edge (bound %d KiB)", (rss1 - rss0) - (control1 - control0),
+           "edge (bound %d KiB)", (s_rss1 - s_rss0) - (s_control1 - s_control0),
            RSS_EXTRA_MAX_KB);
+}
 
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),
+    TK_CASE_ENTRY (browsers_connect),
+    TK_CASE_ENTRY (large_orders),
+    TK_CASE_ENTRY (slow_cut_and_released),
+    TK_CASE_ENTRY (fast_browsers),
+    TK_CASE_ENTRY (slow_browsers_read),
+    TK_CASE_ENTRY (stalled_browser),
+    TK_CASE_ENTRY (memory_bounded),
+    {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_slow_client");
+    tk_run_cases (s_cases);
     for (int i = 0; i < FAST; i++) {
-        tk_follower_destroy (&fast[i]);
-        tk_follower_destroy (&twin[i]);
+        tk_follower_destroy (&s_fast[i]);
+        tk_follower_destroy (&s_twin[i]);
     }
-    tk_ledger_destroy (&ledger);
+    tk_ledger_destroy (&s_ledger);
     return tk_done ();
 }

@@ -55,18 +55,21 @@ s_key (char *key, size_t cap, char *table, size_t table_cap, int i)
     snprintf (table, table_cap, "T%d", i + 10);
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share besides s_gw: the edge's kitchen, the ledger and
+//  the pad's gateway, the failures counted before the first failure
+static tk_follower_t *s_kitchen;
+static tk_ledger_t *s_ledger;
+static int s_current;
+static json_int_t s_failures0, s_failures;
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "fault_storage");
     char data[600], menu[600], web[600], intake[64], events[64], sync[64];
     char gw_port[16], edge_port[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (web, sizeof web, "%s/web", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     snprintf (s_trigger, sizeof s_trigger, "%s/disk-fails", tk_dir ());
     s_gw = tk_port ();
     int edge = tk_port ();
@@ -91,24 +94,29 @@ main (int argc, char **argv)
                   "--http-port", edge_port, "--web", web, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     CHECK (tk_wait_http (edge, "/healthz", 200, 15000), "edge healthy");
-    tk_follower_t *kitchen = tk_follower_new (edge, "kitchen");
-    CHECK (tk_follower_wait (kitchen, 0, 10000), "kitchen snapshot");
+    s_kitchen = tk_follower_new (edge, "kitchen");
+    CHECK (tk_follower_wait (s_kitchen, 0, 10000), "kitchen snapshot");
+}
 
-    tk_ledger_t *ledger = tk_ledger_new ();
-    int current = 0;
+TK_CASE (orders_before)
+{
+    s_ledger = tk_ledger_new ();
     for (int i = 0; i < 2; i++) {
         char key[16];
         snprintf (key, sizeof key, "before-%d", i);
         char *body = tk_order_body ("T1", 2, false, i);
-        CHECK (tk_ledger_place (ledger, &s_gw, 1, &current, key, "T1", body, 10000)
+        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, "T1", body, 10000)
                    == 201, "order %s before the disk fails", key);
         free (body);
     }
-    CHECK (tk_follower_wait (kitchen, 2, 10000), "kitchen sees the first 2");
-    json_int_t failures0 = s_writer_stat ("storage_failures");
-    CHECK (failures0 >= 0, "writer.storage_failures in /api/v1/stats");
+    CHECK (tk_follower_wait (s_kitchen, 2, 10000), "kitchen sees the first 2");
+    s_failures0 = s_writer_stat ("storage_failures");
+    CHECK (s_failures0 >= 0, "writer.storage_failures in /api/v1/stats");
+}
 
-    //  1. The disk fails: 503s, nothing committed, nothing published
+//  1. The disk fails: 503s, nothing committed, nothing published
+TK_CASE (disk_fails)
+{
     s_disk_fails (true);
     for (int i = 0; i < FAILED_ORDERS; i++) {
         char key[16], table[16], retry[16];
@@ -125,12 +133,12 @@ main (int argc, char **argv)
         tk_response_free (&r);
         free (body);
     }
-    json_int_t failures = s_writer_stat ("storage_failures");
+    s_failures = s_writer_stat ("storage_failures");
     printf ("fault_storage: %d orders refused with 503 while the disk failed; "
             "writer.storage_failures %lld -> %lld\n", FAILED_ORDERS,
-            (long long) failures0, (long long) failures);
-    CHECK (failures > failures0, "writer.storage_failures did not grow");
-    CHECK (!tk_follower_wait (kitchen, 3, 1500), "an event was published for a "
+            (long long) s_failures0, (long long) s_failures);
+    CHECK (s_failures > s_failures0, "writer.storage_failures did not grow");
+    CHECK (!tk_follower_wait (s_kitchen, 3, 1500), "an event was published for a "
            "batch that failed");
     json_t *list = tk_get_json (s_gw, "/api/v1/orders?limit=1000", 200);
     CHECK (list, "orders can still be read while the disk fails");
@@ -138,19 +146,22 @@ main (int argc, char **argv)
            "%zu orders stored, want the 2 from before",
            json_array_size (json_object_get (list, "orders")));
     json_decref (list);
+}
 
-    //  2. The disk works again: the same keys and bodies, 201 once each
+//  2. The disk works again: the same keys and bodies, 201 once each
+TK_CASE (disk_works_again)
+{
     s_disk_fails (false);
     for (int i = 0; i < FAILED_ORDERS; i++) {
         char key[16], table[16];
         s_key (key, sizeof key, table, sizeof table, i);
         char *body = tk_order_body (table, 3, false, i);
-        CHECK (tk_ledger_place (ledger, &s_gw, 1, &current, key, table, body, 15000)
+        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, table, body, 15000)
                    == 201, "order %s once the disk works", key);
         free (body);
     }
     tk_tally_t t;
-    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
     tk_tally_print ("fault_storage: after the first failure", &t);
     CHECK (t.replayed == 0, "%zu retried orders came back as replays: part of a "
            "failed batch was kept", t.replayed);
@@ -159,21 +170,25 @@ main (int argc, char **argv)
            "want %d orders stored once", 2 + FAILED_ORDERS);
     CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == 2 + FAILED_ORDERS,
            "seqs are not 1..%d", 2 + FAILED_ORDERS);
-    CHECK (tk_follower_wait (kitchen, t.max_seq, 10000), "kitchen sees them");
+    CHECK (tk_follower_wait (s_kitchen, t.max_seq, 10000), "kitchen sees them");
+}
 
-    //  3. Under load, the disk fails for a second
+//  3. Under load, the disk fails for a second
+TK_CASE (fails_under_load)
+{
     tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = 4,
                            .prefix = "load", .lines = 2, .retry_ms = 30000};
-    tk_load_t *load = tk_load_start (ledger, &opts);
+    tk_load_t *load = tk_load_start (s_ledger, &opts);
     usleep (700 * 1000);
     s_disk_fails (true);
     usleep (1000 * 1000);
     s_disk_fails (false);
     usleep (1000 * 1000);
     tk_load_stop (&load);
-    CHECK (s_writer_stat ("storage_failures") > failures,
+    CHECK (s_writer_stat ("storage_failures") > s_failures,
            "no batch failed under load");
-    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    tk_tally_t t;
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
     tk_tally_print ("fault_storage: under load", &t);
     CHECK (t.busy > 0, "no pad saw a 503 while the disk failed under load");
     CHECK (t.refused == 0 && t.unresolved == 0, "refused %zu, unresolved %zu",
@@ -183,17 +198,32 @@ main (int argc, char **argv)
            "the store does not match the 201s");
     CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == (json_int_t) t.stored,
            "seqs are not 1..%zu", t.stored);
-    bool all = tk_follower_wait (kitchen, t.max_seq, 20000);
-    tk_follower_print ("fault_storage", kitchen);
+    bool all = tk_follower_wait (s_kitchen, t.max_seq, 20000);
+    tk_follower_print ("fault_storage", s_kitchen);
     tk_follow_stats_t st;
-    tk_follower_stats (kitchen, &st);
+    tk_follower_stats (s_kitchen, &st);
     CHECK (all && st.gaps == 0 && st.duplicates == 0 && st.snapshots == 0,
            "kitchen: last %lld of %lld, gaps %zu, duplicates %zu, resyncs %zu",
            (long long) st.last, (long long) t.max_seq, st.gaps, st.duplicates,
            st.snapshots);
     printf ("fault_storage: writer.storage_failures %lld in all\n",
             (long long) s_writer_stat ("storage_failures"));
-    tk_follower_destroy (&kitchen);
-    tk_ledger_destroy (&ledger);
+}
+
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),
+    TK_CASE_ENTRY (orders_before),
+    TK_CASE_ENTRY (disk_fails),
+    TK_CASE_ENTRY (disk_works_again),
+    TK_CASE_ENTRY (fails_under_load),
+    {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_storage");
+    tk_run_cases (s_cases);
+    tk_follower_destroy (&s_kitchen);
+    tk_ledger_destroy (&s_ledger);
     return tk_done ();
 }

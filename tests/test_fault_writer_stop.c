@@ -101,103 +101,123 @@ s_stat (const char *path)
     return n;
 }
 
-int
-main (int argc, char **argv)
+//  What the cases share besides s_gw: the writer, the ledger, the POSTs
+//  made while it was frozen, the gateway's counters before
+static pid_t s_writer;
+static tk_ledger_t *s_ledger;
+static s_post_t s_a = {.key = "stop-a", .table = "T2"};
+static s_post_t s_b = {.key = "stop-b", .table = "T3"};
+static s_post_t s_c = {.key = "stop-c", .table = "T4"};
+static s_post_t s_d = {.key = "stop-d", .table = "T5"};
+static json_int_t s_overloaded0, s_unreachable0;
+
+TK_CASE (start)
 {
-    tk_init (argc, argv, "fault_writer_stop");
     char data[600], menu[600], intake[64], events[64], sync[64], port[16];
     char ack[16], link[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     snprintf (ack, sizeof ack, "%d", ACK_TIMEOUT_MS);
     snprintf (link, sizeof link, "%d", LINK_TIMEOUT_MS);
     s_gw = tk_port ();
     snprintf (port, sizeof port, "%d", s_gw);
-    pid_t writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
-                                 "--menu", menu, "--intake", intake, "--events",
-                                 events, "--sync", sync, "--heartbeat-ms", "100",
-                                 NULL);
+    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
+                             "--menu", menu, "--intake", intake, "--events",
+                             events, "--sync", sync, "--heartbeat-ms", "100",
+                             NULL);
     tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
                   "--table-burst", "10000", "--intake", intake, "--events",
                   events, "--sync", sync, "--http-port", port, "--heartbeat-ms",
                   "100", "--link-timeout-ms", link, "--ack-timeout-ms", ack,
                   "--max-inflight", "2", NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
-    tk_ledger_t *ledger = tk_ledger_new ();
+    s_ledger = tk_ledger_new ();
     s_post_t warm = {.key = "stop-warm", .table = "T1"};
-    s_retry (ledger, &warm);
-    json_int_t overloaded0 = s_stat ("gateway.overloaded");
-    json_int_t unreachable0 = s_stat ("gateway.unreachable");
-    CHECK (overloaded0 >= 0 && unreachable0 >= 0, "gateway stats answer");
+    s_retry (s_ledger, &warm);
+    s_overloaded0 = s_stat ("gateway.overloaded");
+    s_unreachable0 = s_stat ("gateway.unreachable");
+    CHECK (s_overloaded0 >= 0 && s_unreachable0 >= 0, "gateway stats answer");
+}
 
-    //  1. Freeze.  Two POSTs wait for the frozen writer; a third finds the
-    //  gateway full while the writer still counts as reachable
-    CHECK (kill (writer, SIGSTOP) == 0, "SIGSTOP writer");
+//  1. Freeze.  Two POSTs wait for the frozen writer; a third finds the
+//  gateway full while the writer still counts as reachable
+TK_CASE (frozen_gateway_full)
+{
+    CHECK (kill (s_writer, SIGSTOP) == 0, "SIGSTOP writer");
     int64_t frozen_at = tk_now_ms ();
-    s_post_t a = {.key = "stop-a", .table = "T2"}, b = {.key = "stop-b", .table = "T3"};
-    s_post_start (&a);
-    s_post_start (&b);
+    s_post_start (&s_a);
+    s_post_start (&s_b);
     usleep (500 * 1000);   //  a and b are waiting by now
-    s_post_t c = {.key = "stop-c", .table = "T4"};
-    s_post_now (&c);
+    s_post_now (&s_c);
     printf ("fault_writer_stop: third POST while two wait (%s): %d %s in %lld ms\n",
-            c.key, c.status, c.code, (long long) c.took_ms);
+            s_c.key, s_c.status, s_c.code, (long long) s_c.took_ms);
     CHECK (tk_now_ms () - frozen_at < LINK_TIMEOUT_MS,
            "the third POST came %lld ms after the freeze, past the link timeout: "
            "the machine is too slow for this check",
            (long long) (tk_now_ms () - frozen_at));
-    CHECK (c.status == 503 && strcmp (c.code, "overloaded") == 0 && c.retry_after,
-           "third POST: %d %s (Retry-After %d), want 503 overloaded", c.status,
-           c.code, c.retry_after);
-    CHECK (c.took_ms < FAST_MS, "overloaded answer took %lld ms", (long long) c.took_ms);
+    CHECK (s_c.status == 503 && strcmp (s_c.code, "overloaded") == 0 && s_c.retry_after,
+           "third POST: %d %s (Retry-After %d), want 503 overloaded", s_c.status,
+           s_c.code, s_c.retry_after);
+    CHECK (s_c.took_ms < FAST_MS, "overloaded answer took %lld ms",
+           (long long) s_c.took_ms);
 
     //  The two waiting POSTs end within the deadline, 201 or 503
-    s_post_join (&a, "waiting POST");
-    s_post_join (&b, "waiting POST");
-    CHECK ((a.status == 201 || a.status == 503) && (b.status == 201 || b.status == 503),
-           "waiting POSTs ended %d and %d", a.status, b.status);
-    CHECK (a.took_ms <= ACK_TIMEOUT_MS + SLACK_MS
-               && b.took_ms <= ACK_TIMEOUT_MS + SLACK_MS,
+    s_post_join (&s_a, "waiting POST");
+    s_post_join (&s_b, "waiting POST");
+    CHECK ((s_a.status == 201 || s_a.status == 503)
+               && (s_b.status == 201 || s_b.status == 503),
+           "waiting POSTs ended %d and %d", s_a.status, s_b.status);
+    CHECK (s_a.took_ms <= ACK_TIMEOUT_MS + SLACK_MS
+               && s_b.took_ms <= ACK_TIMEOUT_MS + SLACK_MS,
            "waiting POSTs took %lld and %lld ms (deadline %d ms)",
-           (long long) a.took_ms, (long long) b.took_ms, ACK_TIMEOUT_MS);
+           (long long) s_a.took_ms, (long long) s_b.took_ms, ACK_TIMEOUT_MS);
+}
 
-    //  2. The writer is known gone: a new POST is refused at once
+//  2. The writer is known gone: a new POST is refused at once
+TK_CASE (writer_known_gone)
+{
     CHECK (tk_wait_http (s_gw, "/healthz", 503, LINK_TIMEOUT_MS + 5000),
            "gateway /healthz notices the frozen writer");
-    s_post_t d = {.key = "stop-d", .table = "T5"};
-    s_post_now (&d);
+    s_post_now (&s_d);
     printf ("fault_writer_stop: POST while the writer is known gone (%s): %d %s "
-            "in %lld ms\n", d.key, d.status, d.code, (long long) d.took_ms);
-    CHECK (d.status == 503 && strcmp (d.code, "unavailable") == 0 && d.retry_after,
+            "in %lld ms\n", s_d.key, s_d.status, s_d.code, (long long) s_d.took_ms);
+    CHECK (s_d.status == 503 && strcmp (s_d.code, "unavailable") == 0 && s_d.retry_after,
            "POST to a gateway whose writer is gone: %d %s (Retry-After %d)",
-           d.status, d.code, d.retry_after);
-    CHECK (d.took_ms < FAST_MS, "unavailable answer took %lld ms (ack timeout %d)",
-           (long long) d.took_ms, ACK_TIMEOUT_MS);
+           s_d.status, s_d.code, s_d.retry_after);
+    CHECK (s_d.took_ms < FAST_MS, "unavailable answer took %lld ms (ack timeout %d)",
+           (long long) s_d.took_ms, ACK_TIMEOUT_MS);
+}
 
-    //  3. Thaw: every retry with the same key and body gets its 201
-    CHECK (kill (writer, SIGCONT) == 0, "SIGCONT writer");
+//  3. Thaw: every retry with the same key and body gets its 201
+TK_CASE (thaw_retries)
+{
+    CHECK (kill (s_writer, SIGCONT) == 0, "SIGCONT writer");
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway sees the writer back");
-    s_post_t *all[] = {&a, &b, &c, &d};
+    s_post_t *all[] = {&s_a, &s_b, &s_c, &s_d};
     for (int i = 0; i < 4; i++)
-        s_retry (ledger, all[i]);
+        s_retry (s_ledger, all[i]);
+}
 
-    //  4. A short freeze: the waiting POST is answered 201 once it thaws
-    CHECK (kill (writer, SIGSTOP) == 0, "SIGSTOP writer again");
+//  4. A short freeze: the waiting POST is answered 201 once it thaws
+TK_CASE (short_freeze)
+{
+    CHECK (kill (s_writer, SIGSTOP) == 0, "SIGSTOP writer again");
     s_post_t e = {.key = "stop-e", .table = "T6"};
     s_post_start (&e);
     usleep (700 * 1000);
-    CHECK (kill (writer, SIGCONT) == 0, "SIGCONT writer again");
+    CHECK (kill (s_writer, SIGCONT) == 0, "SIGCONT writer again");
     s_post_join (&e, "POST through a short freeze");
     CHECK (e.status == 201, "POST through a 700 ms freeze: %d %s", e.status, e.code);
     CHECK (e.took_ms <= ACK_TIMEOUT_MS + SLACK_MS, "it took %lld ms",
            (long long) e.took_ms);
-    s_retry (ledger, &e);   //  the same key again: the same order
+    s_retry (s_ledger, &e);   //  the same key again: the same order
+}
 
+TK_CASE (store_and_stats)
+{
     tk_tally_t t;
-    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
     tk_tally_print ("fault_writer_stop", &t);
     CHECK (t.stored == 6 && t.acked == 6 && t.duplicates == 0 && t.lost == 0
                && t.unknown == 0 && t.mismatched == 0,
@@ -206,11 +226,27 @@ main (int argc, char **argv)
     json_int_t overloaded = s_stat ("gateway.overloaded");
     json_int_t unreachable = s_stat ("gateway.unreachable");
     printf ("fault_writer_stop: gateway stats: overloaded +%lld, unreachable +%lld, "
-            "timeouts %lld\n", (long long) (overloaded - overloaded0),
-            (long long) (unreachable - unreachable0),
+            "timeouts %lld\n", (long long) (overloaded - s_overloaded0),
+            (long long) (unreachable - s_unreachable0),
             (long long) s_stat ("gateway.timeouts"));
-    CHECK (overloaded - overloaded0 >= 1, "gateway.overloaded did not count");
-    CHECK (unreachable - unreachable0 >= 1, "gateway.unreachable did not count");
-    tk_ledger_destroy (&ledger);
+    CHECK (overloaded - s_overloaded0 >= 1, "gateway.overloaded did not count");
+    CHECK (unreachable - s_unreachable0 >= 1, "gateway.unreachable did not count");
+}
+
+static const tk_case_t s_cases[] = {
+    TK_CASE_ENTRY (start),
+    TK_CASE_ENTRY (frozen_gateway_full),
+    TK_CASE_ENTRY (writer_known_gone),
+    TK_CASE_ENTRY (thaw_retries),
+    TK_CASE_ENTRY (short_freeze),
+    TK_CASE_ENTRY (store_and_stats),
+    {NULL, NULL}};
+
+int
+main (int argc, char **argv)
+{
+    tk_init (argc, argv, "fault_writer_stop");
+    tk_run_cases (s_cases);
+    tk_ledger_destroy (&s_ledger);
     return tk_done ();
 }

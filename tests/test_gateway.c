@@ -177,9 +177,7 @@ main (int argc, char **argv)
     char data[600], menu[600];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     pid_t writer = tk_spawn ("writer", "writer", "--data", data, "--menu", menu,
                              "--intake", s_intake, "--events", s_events,
                              "--sync", s_sync, NULL);

@@ -54,9 +54,7 @@ main (int argc, char **argv)
     snprintf (port, sizeof port, "%d", gw);
     snprintf (s_data, sizeof s_data, "%s/data", tk_dir ());
     snprintf (s_menu, sizeof s_menu, "%s/config/demo-menu.json", tk_source ());
-    snprintf (s_intake, sizeof s_intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_events, sizeof s_events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (s_sync, sizeof s_sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (s_intake, s_events, s_sync);
     pid_t writer = s_writer ();
     tk_spawn ("gateway", "gateway", "--intake", s_intake, "--events", s_events,
               "--sync", s_sync, "--http-port", port, "--ack-timeout-ms", "1500",

@@ -9,19 +9,16 @@
       - the three still get every event;
       - when one leaves its seat is free: a new browser connects.  */
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testkit.h"
+#include "ws_client.h"
 
 #define CHECK TK_CHECK
 #define SEATS 3
 #define QUICK_MS 1000   //  "at once", generously for an ASan build
-
-static const char s_upgrade[] =
-    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    "Sec-WebSocket-Version: 13\r\n\r\n";
 
 static void
 s_start_nodes (int gw_port, int edge_port)
@@ -34,9 +31,7 @@ s_start_nodes (int gw_port, int edge_port)
     snprintf (gw, sizeof gw, "%d", gw_port);
     snprintf (edge, sizeof edge, "%d", edge_port);
     snprintf (seats, sizeof seats, "%d", SEATS);
-    snprintf (intake, sizeof intake, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (events, sizeof events, "tcp://127.0.0.1:%d", tk_port ());
-    snprintf (sync, sizeof sync, "tcp://127.0.0.1:%d", tk_port ());
+    tk_endpoints (intake, events, sync);
     tk_spawn ("writer", "writer", "--data", data, "--menu", menu, "--intake",
               intake, "--events", events, "--sync", sync, NULL);
     tk_spawn ("gateway", "gateway", "--intake", intake, "--events", events,
@@ -111,8 +106,12 @@ main (int argc, char **argv)
     json_decref (health);
 
     //  Full: the next browser is refused before the handshake
+    char upgrade[256];
+    int upgrade_len = ws_client_request (upgrade, sizeof upgrade, "127.0.0.1",
+                                         0, "/ws", WS_CLIENT_SAMPLE_KEY);
+    assert (upgrade_len > 0);   //  it fits
     tk_response_t r;
-    tk_http_raw (edge, s_upgrade, sizeof s_upgrade - 1, &r);
+    tk_http_raw (edge, upgrade, (size_t) upgrade_len, &r);
     CHECK (r.status == 503, "a browser over the limit: %d, not 503", r.status);
     CHECK (r.body && strstr (r.body, "edge/max_clients")
                && strstr (r.body, "edge_full"),

@@ -2,7 +2,18 @@
     through their real interfaces: spawn and kill nodes, HTTP requests and
     WebSocket sessions (civetweb's client), and checks that say what
     failed.  Every failed check stops the test with a non-zero exit after
-    killing the processes it started.  */
+    killing the processes it started.
+
+    The one header tests include; the kit is built from one file per
+    concern (the testkit library, tests/CMakeLists.txt):
+
+      tk_proc.c    the work dir, processes, ports, checks and named cases
+      tk_http.c    HTTP requests, raw bytes, JSON answers, order bodies
+      tk_ws.c      WebSocket: civetweb's client, and one by hand on
+                   bench/ws_client.h's codec
+      tk_ledger.c  the ledger of orders sent and its tally
+      tk_load.c    load from many clients, and followers of /ws
+      tk_proxy.c   a TCP proxy to freeze or cut a link  */
 
 #ifndef TESTKIT_H_INCLUDED
 #define TESTKIT_H_INCLUDED
@@ -30,8 +41,28 @@ extern int tk_checks;
     named after the test under the current directory.  */
 void tk_init (int argc, char **argv, const char *test_name);
 
-/*  Kill every spawned process, print their logs' tails, exit(1).  */
+/*  Kill every spawned process, print their logs' tails (and the case that
+    failed, if cases are running), exit(1).  */
 void tk_fail (void);
+
+/*  Named cases (libuv's TEST_IMPL, in small): a test is a list of cases
+    run in order, sharing the processes they start, so a failure names its
+    case.
+
+        TK_CASE (menu) { ... }
+        static const tk_case_t s_cases[] = {TK_CASE_ENTRY (menu), ..., {0}};
+        ...  tk_run_cases (s_cases);  */
+typedef struct {
+    const char *name;     /* NULL ends the list                          */
+    void (*fn) (void);
+} tk_case_t;
+
+#define TK_CASE(name) static void tk_case_##name (void)
+#define TK_CASE_ENTRY(name) {#name, tk_case_##name}
+
+/*  Run each case in order, printing "case <name> ..." before it and
+    "case <name> OK" after it.  A failed check ends the test there.  */
+void tk_run_cases (const tk_case_t *cases);
 
 /*  Stop every spawned process with SIGTERM, check each exits 0, and print
     "name: N passed, 0 failed".  Returns 0 for main to return.  */
@@ -44,6 +75,13 @@ const char *tk_source (void);
 
 /*  A TCP port that was free a moment ago.  */
 int tk_port (void);
+
+/*  A writer's three endpoints, each tcp://127.0.0.1:<a tk_port ()>, in
+    this order: --intake, --events and --sync (the writer's ROUTER:
+    snapshots, replay, queries).  */
+#define TK_ENDPOINT_LEN 64
+void tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
+                   char sync[TK_ENDPOINT_LEN]);
 
 /*  Start `orderbus <args...>` (NULL-terminated), output to <dir>/<name>.log.  */
 pid_t tk_spawn (const char *name, ...);

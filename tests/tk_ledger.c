@@ -1,0 +1,336 @@
+/*  tk_ledger.c — every order a test sends and what it was told, and the
+    tally of the ledger against the store.  */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tk_internal.h"
+
+//  ---------------------------------------------------------------------
+//  Ledger
+
+typedef struct {
+    char *key, *table;
+    int status;              //  final status, 0 while pending / no answer
+    bool replayed;
+    json_int_t id, seq;      //  from the 201
+    int64_t acked_ms;
+    int64_t waited_ms;       //  first attempt to final answer
+} s_entry_t;
+
+struct _tk_ledger_t {
+    pthread_mutex_t lock;
+    s_entry_t **entries;
+    size_t count, cap;
+    size_t attempts, busy, no_answer, throttled;
+    char first_retry[300];   //  the first answer that was retried, to report
+    bool sorted;             //  entries sorted by key (after tallying)
+};
+
+tk_ledger_t *
+tk_ledger_new (void)
+{
+    tk_ledger_t *self = calloc (1, sizeof *self);
+    pthread_mutex_init (&self->lock, NULL);
+    return self;
+}
+
+void
+tk_ledger_destroy (tk_ledger_t **ledger_p)
+{
+    tk_ledger_t *self = *ledger_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++) {
+        free (self->entries[i]->key);
+        free (self->entries[i]->table);
+        free (self->entries[i]);
+    }
+    free (self->entries);
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *ledger_p = NULL;
+}
+
+static s_entry_t *
+s_ledger_add (tk_ledger_t *self, const char *key, const char *table)
+{
+    s_entry_t *entry = calloc (1, sizeof *entry);
+    entry->key = strdup (key);
+    entry->table = strdup (table);
+    entry->acked_ms = -1;
+    pthread_mutex_lock (&self->lock);
+    if (self->count == self->cap) {
+        self->cap = self->cap ? self->cap * 2 : 256;
+        self->entries = realloc (self->entries, self->cap * sizeof *self->entries);
+    }
+    self->entries[self->count++] = entry;
+    self->sorted = false;
+    pthread_mutex_unlock (&self->lock);
+    return entry;
+}
+
+int
+tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
+                 int *current, const char *key, const char *table,
+                 const char *body, int retry_ms)
+{
+    s_entry_t *entry = s_ledger_add (self, key, table);
+    int64_t start = tk_now_ms (), end = start + retry_ms;
+    int status = 0;
+    while (true) {
+        tk_response_t r;
+        tk_post_order (ports[*current % port_count], key, body, &r);
+        status = r.status;
+        //  A gateway killed mid-answer can leave a status line without its
+        //  body: as a pad would, take that as no answer and retry the key
+        if (status == 201 && json_integer_value (json_object_get (r.json, "id")) < 1)
+            status = 0;
+        char replayed[16];
+        pthread_mutex_lock (&self->lock);
+        self->attempts++;
+        if (status == 201) {
+            entry->id = json_integer_value (json_object_get (r.json, "id"));
+            entry->seq = json_integer_value (json_object_get (r.json, "seq"));
+            entry->replayed = tk_header (&r, "Idempotent-Replayed", replayed,
+                                         sizeof replayed)
+                              && strcmp (replayed, "true") == 0;
+            entry->acked_ms = tk_now_ms ();
+        }
+        else if (status == 0)
+            self->no_answer++;
+        else if (status >= 500)
+            self->busy++;
+        else if (status == 429)
+            self->throttled++;
+        bool retry = status == 0 || status >= 500 || status == 429;
+        if (retry && !*self->first_retry)
+            snprintf (self->first_retry, sizeof self->first_retry, "%d %s",
+                      status, r.body ? r.body : "(no answer)");
+        if (!retry)
+            entry->status = status;
+        pthread_mutex_unlock (&self->lock);
+        tk_response_free (&r);
+        if (!retry || tk_now_ms () >= end) {
+            pthread_mutex_lock (&self->lock);
+            entry->waited_ms = tk_now_ms () - start;
+            pthread_mutex_unlock (&self->lock);
+            break;
+        }
+        //  A pad would wait Retry-After (1 s); retrying sooner keeps the
+        //  load on while the fault lasts.  A dead gateway: try the next.
+        if (port_count > 1)
+            *current = (*current + 1) % port_count;
+        usleep (50 * 1000);
+    }
+    return status;
+}
+
+static int
+s_entry_cmp (const void *a, const void *b)
+{
+    return strcmp ((*(s_entry_t *const *) a)->key, (*(s_entry_t *const *) b)->key);
+}
+
+//  Entry for key in the sorted ledger, or NULL.  Lock held.
+static s_entry_t *
+s_ledger_find (tk_ledger_t *self, const char *key)
+{
+    if (!self->sorted) {
+        qsort (self->entries, self->count, sizeof *self->entries, s_entry_cmp);
+        self->sorted = true;
+    }
+    s_entry_t probe = {.key = (char *) key}, *pp = &probe;
+    s_entry_t **found = bsearch (&pp, self->entries, self->count,
+                                 sizeof *self->entries, s_entry_cmp);
+    return found ? *found : NULL;
+}
+
+int64_t
+tk_ledger_acked_ms (tk_ledger_t *self, const char *key)
+{
+    pthread_mutex_lock (&self->lock);
+    s_entry_t *entry = s_ledger_find (self, key);
+    int64_t ms = entry ? entry->acked_ms : -1;
+    pthread_mutex_unlock (&self->lock);
+    return ms;
+}
+
+typedef struct {
+    char *key, *table;
+    json_int_t id, seq;
+} s_stored_t;
+
+static int
+s_stored_cmp (const void *a, const void *b)
+{
+    return strcmp (((const s_stored_t *) a)->key, ((const s_stored_t *) b)->key);
+}
+
+static int
+s_jint_cmp (const void *a, const void *b)
+{
+    json_int_t x = *(const json_int_t *) a, y = *(const json_int_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Every stored order, read page by page; NULL if a page failed.
+static s_stored_t *
+s_read_store (int port, int page_limit, size_t *count)
+{
+    size_t cap = 1024;
+    s_stored_t *stored = malloc (cap * sizeof *stored);
+    *count = 0;
+    char path[128];
+    snprintf (path, sizeof path, "/api/v1/orders?limit=%d", page_limit);
+    while (true) {
+        json_t *page = NULL;
+        for (int attempt = 0; !page && attempt < 20; attempt++)
+            if (!(page = tk_get_json (port, path, 200)))
+                usleep (250 * 1000);
+        if (!page) {
+            free (stored);   //  keys are freed by the caller's loop below
+            return NULL;
+        }
+        size_t i;
+        json_t *order;
+        json_array_foreach (json_object_get (page, "orders"), i, order) {
+            if (*count == cap)
+                stored = realloc (stored, (cap *= 2) * sizeof *stored);
+            s_stored_t *s = &stored[(*count)++];
+            const char *key =
+                json_string_value (json_object_get (order, "idempotency_key"));
+            const char *table =
+                json_string_value (json_object_get (order, "table"));
+            s->key = strdup (key ? key : "");
+            s->table = strdup (table ? table : "");
+            s->id = json_integer_value (json_object_get (order, "id"));
+            s->seq = json_integer_value (json_object_get (order, "seq"));
+        }
+        json_t *next = json_object_get (page, "next_cursor");
+        bool more = json_is_string (next);
+        if (more)
+            snprintf (path, sizeof path, "/api/v1/orders?limit=%d&cursor=%s",
+                      page_limit, json_string_value (next));
+        json_decref (page);
+        if (!more)
+            return stored;
+    }
+}
+
+bool
+tk_ledger_tally (tk_ledger_t *self, int port, int page_limit, tk_tally_t *t)
+{
+    memset (t, 0, sizeof *t);
+    size_t count;
+    s_stored_t *stored = s_read_store (port, page_limit, &count);
+    if (!stored)
+        return false;
+    t->stored = count;
+    qsort (stored, count, sizeof *stored, s_stored_cmp);
+    json_int_t *seqs = calloc (count ? count : 1, sizeof *seqs);
+    pthread_mutex_lock (&self->lock);
+    t->sent = self->count;
+    t->attempts = self->attempts;
+    t->busy = self->busy;
+    t->no_answer = self->no_answer;
+    t->throttled = self->throttled;
+    snprintf (t->first_retry, sizeof t->first_retry, "%s", self->first_retry);
+    for (size_t i = 0; i < self->count; i++) {
+        s_entry_t *e = self->entries[i];
+        t->acked += e->acked_ms >= 0;
+        t->replayed += e->acked_ms >= 0 && e->replayed;
+        t->refused += e->status >= 400 && e->status < 500 && e->status != 0;
+        t->unresolved += e->acked_ms < 0 && (e->status == 0 || e->status == 429);
+        if (e->waited_ms > t->slowest_ms)
+            t->slowest_ms = e->waited_ms;
+    }
+    for (size_t i = 0; i < count; i++) {
+        s_stored_t *s = &stored[i];
+        seqs[i] = s->seq;
+        if (i > 0 && strcmp (s->key, stored[i - 1].key) == 0) {
+            t->duplicates++;
+            continue;
+        }
+        s_entry_t *e = s_ledger_find (self, s->key);
+        if (!e)
+            t->unknown++;
+        else if (strcmp (e->table, s->table) != 0
+                 || (e->acked_ms >= 0 && (e->id != s->id || e->seq != s->seq))) {
+            if (t->mismatched++ == 0)
+                fprintf (stderr, "mismatch: key %s: the 201 said order %lld seq "
+                         "%lld table %s; the store has order %lld seq %lld "
+                         "table %s\n", s->key, (long long) e->id,
+                         (long long) e->seq, e->table, (long long) s->id,
+                         (long long) s->seq, s->table);
+        }
+    }
+    //  Acknowledged keys missing from the store
+    for (size_t i = 0; i < self->count; i++) {
+        s_entry_t *e = self->entries[i];
+        s_stored_t probe = {.key = e->key};
+        if (e->acked_ms >= 0
+            && !bsearch (&probe, stored, count, sizeof *stored, s_stored_cmp))
+            t->lost++;
+    }
+    pthread_mutex_unlock (&self->lock);
+    //  Orders are only ever placed, so their seqs must be exactly 1..N
+    qsort (seqs, count, sizeof *seqs, s_jint_cmp);
+    size_t distinct = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (i > 0 && seqs[i] == seqs[i - 1])
+            t->seq_dups++;
+        else if (seqs[i] >= 1)
+            distinct++;
+    }
+    t->max_seq = count ? seqs[count - 1] : 0;
+    t->seq_gaps = (size_t) t->max_seq - distinct;
+    for (size_t i = 0; i < count; i++) {
+        free (stored[i].key);
+        free (stored[i].table);
+    }
+    free (stored);
+    free (seqs);
+    return true;
+}
+
+void
+tk_tally_check_exact (const tk_tally_t *t)
+{
+    TK_CHECK (t->refused == 0, "%zu orders refused with a 4xx (a retry with "
+              "the same key and body must never be refused)", t->refused);
+    TK_CHECK (t->unresolved == 0, "%zu orders got no 201 within 30 s of "
+              "retrying", t->unresolved);
+    TK_CHECK (t->lost == 0, "%zu acknowledged orders are not stored", t->lost);
+    TK_CHECK (t->duplicates == 0, "%zu orders stored twice", t->duplicates);
+    TK_CHECK (t->unknown == 0, "%zu stored orders with keys nobody sent",
+              t->unknown);
+    TK_CHECK (t->mismatched == 0, "%zu stored orders differ from their 201",
+              t->mismatched);
+    TK_CHECK (t->stored == t->acked, "stored %zu, acknowledged %zu", t->stored,
+              t->acked);
+    TK_CHECK (t->seq_gaps == 0 && t->seq_dups == 0
+                  && t->max_seq == (json_int_t) t->stored,
+              "order seqs are not exactly 1..%zu: max %lld, gaps %zu, doubled %zu",
+              t->stored, (long long) t->max_seq, t->seq_gaps, t->seq_dups);
+}
+
+void
+tk_tally_print (const char *what, const tk_tally_t *t)
+{
+    printf ("%s: sent %zu, acknowledged %zu (replayed %zu), refused %zu, "
+            "unresolved %zu; attempts %zu (retried after 5xx %zu, after no "
+            "answer %zu, after 429 %zu; slowest order %lld ms); stored %zu, "
+            "duplicates %zu, unknown %zu, lost %zu, mismatched %zu; seq max "
+            "%lld, gaps %zu, doubled %zu\n",
+            what, t->sent, t->acked, t->replayed, t->refused, t->unresolved,
+            t->attempts, t->busy, t->no_answer, t->throttled,
+            (long long) t->slowest_ms, t->stored, t->duplicates,
+            t->unknown, t->lost, t->mismatched, (long long) t->max_seq,
+            t->seq_gaps, t->seq_dups);
+    if (*t->first_retry)
+        printf ("%s: the first answer retried was: %s\n", what, t->first_retry);
+    fflush (stdout);
+}

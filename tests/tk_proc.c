@@ -1,0 +1,280 @@
+/*  tk_proc.c — the testkit's processes: the work dir, spawning and
+    killing orderbus nodes, a failed check's exit, free ports.  */
+
+#include <civetweb.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "tk_internal.h"
+
+#define TK_ARGS_MAX 64
+#define TK_PROCS_MAX 32
+
+typedef struct {
+    pid_t pid;
+    char log[1024];
+} tk_proc_t;
+
+int tk_checks;
+static const char *s_bin;
+static char s_dir[512];
+static const char *s_name;
+static tk_proc_t s_procs[TK_PROCS_MAX];
+static int s_proc_count;
+static const char *s_case;   //  the case running, for tk_fail
+
+int64_t
+tk_now_ms (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+tk_init (int argc, char **argv, const char *test_name)
+{
+    if (argc < 2) {
+        fprintf (stderr, "usage: %s ORDERBUS_BINARY\n", argv[0]);
+        exit (2);
+    }
+    s_bin = argv[1];
+    s_name = test_name;
+    snprintf (s_dir, sizeof s_dir, "%s/tk-%s-%d", getenv ("TK_TMP") ? getenv ("TK_TMP") : ".",
+              test_name, (int) getpid ());
+    mkdir (s_dir, 0755);
+    signal (SIGPIPE, SIG_IGN);
+    mg_init_library (0);
+}
+
+const char *tk_bin (void) { return s_bin; }
+const char *tk_dir (void) { return s_dir; }
+const char *tk_source (void) { return TK_SOURCE_DIR; }
+
+static void
+s_print_tail (const char *path)
+{
+    FILE *f = fopen (path, "r");
+    if (!f)
+        return;
+    fseek (f, 0, SEEK_END);
+    long size = ftell (f);
+    fseek (f, size > 3000 ? size - 3000 : 0, SEEK_SET);
+    fprintf (stderr, "---- tail of %s\n", path);
+    char buf[512];
+    size_t n;
+    while ((n = fread (buf, 1, sizeof buf, f)) > 0)
+        fwrite (buf, 1, n, stderr);
+    fclose (f);
+}
+
+void
+tk_fail (void)
+{
+    if (s_case)
+        fprintf (stderr, "case %s FAILED\n", s_case);
+    for (int i = 0; i < s_proc_count; i++)
+        if (s_procs[i].pid > 0) {
+            kill (s_procs[i].pid, SIGKILL);
+            waitpid (s_procs[i].pid, NULL, 0);
+            s_print_tail (s_procs[i].log);
+        }
+    fprintf (stderr, "%s: FAILED (logs in %s)\n", s_name, s_dir);
+    exit (1);
+}
+
+int
+tk_done (void)
+{
+    for (int i = 0; i < s_proc_count; i++)
+        if (s_procs[i].pid > 0) {
+            int status = tk_kill (s_procs[i].pid, SIGTERM);
+            TK_CHECK (status == 0, "%s exited with %d on SIGTERM",
+                      s_procs[i].log, status);
+        }
+    printf ("%s: %d passed, 0 failed\n", s_name, tk_checks);
+    return 0;
+}
+
+static int
+s_collect_args (char **args, const char *first, va_list ap)
+{
+    int n = 0;
+    args[n++] = (char *) s_bin;
+    for (const char *a = first; a && n < TK_ARGS_MAX - 1; a = va_arg (ap, const char *))
+        args[n++] = (char *) a;
+    args[n] = NULL;
+    return n;
+}
+
+static void
+s_close_inherited (void)
+{
+    if (syscall (SYS_close_range, 3U, ~0U, 0U) != 0)
+        for (int fd = 3; fd < 4096; fd++)
+            close (fd);
+}
+
+static pid_t
+s_fork_exec_env (char **args, const char *log, const char *const *env)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        //  With an environment (tk_spawn_env), also close every inherited
+        //  descriptor: a test's sockets (a proxy's connections, a slow
+        //  client's socket) must end when the test closes them, not live
+        //  on in a node started later.
+        if (env)
+            s_close_inherited ();
+        for (; env && *env; env++)
+            putenv ((char *) *env);
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2 (fd, 1);
+        dup2 (fd, 2);
+        close (fd);
+        execv (args[0], args);
+        _exit (127);
+    }
+    return pid;
+}
+
+static pid_t
+s_fork_exec (char **args, const char *log)
+{
+    return s_fork_exec_env (args, log, NULL);
+}
+
+pid_t
+tk_spawn (const char *name, ...)
+{
+    char *args[TK_ARGS_MAX];
+    va_list ap;
+    va_start (ap, name);
+    s_collect_args (args, va_arg (ap, const char *), ap);
+    va_end (ap);
+    TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
+    tk_proc_t *proc = &s_procs[s_proc_count++];
+    snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
+    proc->pid = s_fork_exec (args, proc->log);
+    TK_CHECK (proc->pid > 0, "fork failed");
+    return proc->pid;
+}
+
+int
+tk_kill (pid_t pid, int sig)
+{
+    kill (pid, sig);
+    int status;
+    for (int64_t end = tk_now_ms () + 10000; tk_now_ms () < end; usleep (10000)) {
+        if (waitpid (pid, &status, WNOHANG) == pid) {
+            for (int i = 0; i < s_proc_count; i++)
+                if (s_procs[i].pid == pid)
+                    s_procs[i].pid = 0;
+            return WIFEXITED (status) ? WEXITSTATUS (status)
+                                      : 128 + WTERMSIG (status);
+        }
+    }
+    return -1;
+}
+
+int
+tk_run (char **output, ...)
+{
+    char *args[TK_ARGS_MAX];
+    va_list ap;
+    va_start (ap, output);
+    s_collect_args (args, va_arg (ap, const char *), ap);
+    va_end (ap);
+    char log[1024];
+    snprintf (log, sizeof log, "%s/run.out", s_dir);
+    unlink (log);
+    pid_t pid = s_fork_exec (args, log);
+    int status;
+    waitpid (pid, &status, 0);
+    FILE *f = fopen (log, "r");
+    *output = calloc (1, 65536);
+    if (f) {
+        fread (*output, 1, 65535, f);
+        fclose (f);
+    }
+    return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+}
+
+int
+tk_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    int rc = bind (fd, (struct sockaddr *) &addr, sizeof addr);
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    close (fd);
+    TK_CHECK (rc == 0, "no free port");
+    return ntohs (addr.sin_port);
+}
+
+pid_t
+tk_spawn_env (const char *name, const char *const *env, ...)
+{
+    char *args[TK_ARGS_MAX];
+    va_list ap;
+    va_start (ap, env);
+    s_collect_args (args, va_arg (ap, const char *), ap);
+    va_end (ap);
+    TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
+    tk_proc_t *proc = &s_procs[s_proc_count++];
+    snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
+    static const char *const none[] = {NULL};
+    proc->pid = s_fork_exec_env (args, proc->log, env ? env : none);
+    TK_CHECK (proc->pid > 0, "fork failed");
+    return proc->pid;
+}
+
+long
+tk_rss_kb (pid_t pid)
+{
+    char path[64], line[256];
+    snprintf (path, sizeof path, "/proc/%d/status", (int) pid);
+    FILE *f = fopen (path, "r");
+    long kb = -1;
+    while (f && fgets (line, sizeof line, f))
+        if (strncmp (line, "VmRSS:", 6) == 0)
+            kb = strtol (line + 6, NULL, 10);
+    if (f)
+        fclose (f);
+    return kb;
+}
+
+void
+tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
+              char sync[TK_ENDPOINT_LEN])
+{
+    snprintf (intake, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (events, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+    snprintf (sync, TK_ENDPOINT_LEN, "tcp://127.0.0.1:%d", tk_port ());
+}
+
+void
+tk_run_cases (const tk_case_t *cases)
+{
+    for (const tk_case_t *c = cases; c->name; c++) {
+        s_case = c->name;
+        printf ("case %s ...\n", c->name);
+        fflush (stdout);
+        c->fn ();
+        printf ("case %s OK\n", c->name);
+        fflush (stdout);
+    }
+    s_case = NULL;
+}
