@@ -6,6 +6,7 @@
     bytes around the broken part are exactly the encoder's.  */
 
 #include <assert.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <string.h>
 #include <msgpack.h>
@@ -1769,6 +1770,232 @@ s_test_garbage (bool verbose)
                 "failed cleanly\n", decoded);
 }
 
+
+/*  --------------------------------------------------------------------
+    Golden bytes: what the encoders wrote when the golden values were
+    taken, so a change to how they write (not only to what they read
+    back) shows.  Small messages are kept whole; large ones as their size
+    and an FNV-1a 64 hash of their bytes.  */
+
+static uint64_t
+s_test_fnv (const void *data, size_t size)
+{
+    const uint8_t *byte = (const uint8_t *) data;
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < size; i++) {
+        hash ^= byte[i];
+        hash *= 0x100000001b3ULL;
+    }
+    return hash;
+}
+
+/*  The n-th golden message, encoded; NULL past the last.  */
+static zframe_t *
+s_test_golden_frame (int n)
+{
+    s_test_any_t *in = (s_test_any_t *) zmalloc (sizeof *in);
+    zframe_t *frame = NULL;
+    if (n >= 0 && n < 7) {          /* every command type */
+        s_test_cmd (&in->cmd, (bus_cmd_type_t) (BUS_CMD_PLACE + n));
+        frame = bus_cmd_encode (&in->cmd);
+    }
+    else if (n == 7) {              /* open menu, a named line */
+        s_test_cmd (&in->cmd, BUS_CMD_PLACE);
+        in->cmd.open_menu = true;
+        strcpy (in->cmd.lines[1].name, "Off-menu soup");
+        frame = bus_cmd_encode (&in->cmd);
+    }
+    else if (n == 8) {
+        s_test_cmd_max (&in->cmd);
+        frame = bus_cmd_encode (&in->cmd);
+    }
+    else if (n == 9 || n == 10) {
+        s_test_order (&in->order, n == 10);
+        frame = bus_order_encode (&in->order);
+    }
+    else if (n == 11 || n == 12) {
+        s_test_cart (&in->cart, n == 12);
+        frame = bus_cart_encode (&in->cart);
+    }
+    else if (n >= 13 && n < 21) {   /* every event type, small and max */
+        int type = BUS_EVENT_ORDER_PLACED + (n - 13) / 2;
+        s_test_event (&in->event, (bus_event_type_t) type, (n - 13) % 2);
+        frame = bus_event_encode (&in->event);
+    }
+    else if (n == 21) {             /* a success, with its event */
+        strcpy (in->ack.key, "pad-7-0001");
+        in->ack.fingerprint = 0x0123456789abcdefULL;
+        s_test_event (&in->ack.event, BUS_EVENT_CART, false);
+        frame = bus_ack_encode (&in->ack);
+    }
+    else if (n == 22) {             /* a refusal */
+        strcpy (in->ack.key, "pad-7-0002");
+        in->ack.fingerprint = UINT64_MAX;
+        in->ack.status = BUS_ERR_CONFLICT;
+        in->ack.duplicate = true;
+        strcpy (in->ack.error, "key reused");
+        frame = bus_ack_encode (&in->ack);
+    }
+    else if (n == 23) {
+        in->hb.seq = UINT64_MAX;
+        in->hb.ts_ms = -1767000000000;
+        frame = bus_heartbeat_encode (&in->hb);
+    }
+    else if (n == 24) {             /* every field set */
+        in->req.op = BUS_SYNC_REPORT;
+        in->req.rid = 77;
+        in->req.from = 1ULL << 40;
+        in->req.limit = 1000;
+        in->req.id = 12;
+        in->req.status = BUS_STATUS_READY;
+        strcpy (in->req.table, "T12");
+        strcpy (in->req.role, "gateway");
+        strcpy (in->req.name, "gw-1");
+        in->req.from_ms = INT64_MIN;
+        in->req.to_ms = 1767000000000;
+        frame = bus_sync_req_encode (&in->req);
+    }
+    else if (n == 25) {
+        in->reply.rid = 77;
+        in->reply.status = BUS_ERR_NOT_FOUND;
+        strcpy (in->reply.error, "no such order");
+        in->reply.seq = 40;
+        in->reply.next = 128;
+        in->reply.count = 3;
+        frame = bus_sync_reply_encode (&in->reply);
+    }
+    free (in);
+    return frame;
+}
+
+typedef struct {
+    size_t size;
+    uint64_t hash;
+    const char *hex;    /* the bytes, for the small ones */
+} s_test_golden_t;
+
+static const s_test_golden_t s_test_goldens[] = {
+    {172, 0x84b19ceeb7339379ULL,
+     "8ea17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
+     "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
+     "6e6500a371747900a46974656da0a5617661696cc2a56c696e65739294a66275"
+     "7267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f642d3194ab6672"
+     "6965732e6c6172676501a090"},
+    {98, 0xcc01dc182124b63dULL,
+     "8ea17602a47479706502a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a0a46e6f7465a0a56f726465720ca2737404a376"
+     "657203a46c696e6500a371747900a46974656da0a5617661696cc2a56c696e65"
+     "7390"},
+    {129, 0x98ca336371c3cd37ULL,
+     "8ea17602a47479706503a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+     "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
+     "696e65739194a662757267657201ab6d656469756d207261726591a56d6f642d"
+     "30"},
+    {101, 0x6b848820e0d84876ULL,
+     "8ea17602a47479706504a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+     "00a376657205a46c696e6502a371747903a46974656da0a5617661696cc2a56c"
+     "696e657390"},
+    {101, 0xdd3a3b002bf7d595ULL,
+     "8ea17602a47479706505a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+     "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
+     "696e657390"},
+    {112, 0xe161db48d8b893b9ULL,
+     "8ea17602a47479706506a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465ab616c6c206174206f6e63"
+     "65a56f7264657200a2737400a376657209a46c696e6500a371747900a4697465"
+     "6da0a5617661696cc2a56c696e657390"},
+    {104, 0xce5582dd4ff5135aULL,
+     "8ea17602a47479706507a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a0a46e6f7465a0a56f7264657200a2737400a376"
+     "657200a46c696e6500a371747900a46974656da6627572676572a5617661696c"
+     "c2a56c696e657390"},
+    {192, 0x71f2e1b5585060e9ULL,
+     "8fa17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
+     "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
+     "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
+     "6e6500a371747900a46974656da0a5617661696cc2a46f70656ec3a56c696e65"
+     "739294a662757267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f64"
+     "2d3195ab66726965732e6c6172676501a090ad4f66662d6d656e7520736f7570"},
+    {26867, 0xf1f565a3d019edadULL, NULL},
+    {212, 0x6d458122ffdee86aULL, NULL},
+    {60924, 0xaa34dd94e3091e23ULL, NULL},
+    {165, 0x1ca1d49109cb4347ULL,
+     "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
+     "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
+     "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
+     "74726120636865657365649802a662757267657202a0ae436c61737369632042"
+     "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
+     "6565736564"},
+    {60293, 0x50ddb9aaff4abd98ULL, NULL},
+    {245, 0xc8cccb1250674ae7ULL, NULL},
+    {60965, 0xe095da90217d04c4ULL, NULL},
+    {245, 0xcf52267c22c7ab86ULL, NULL},
+    {60965, 0x48c7adf00d4d6a89ULL, NULL},
+    {197, 0xf36912a32b84b33dULL,
+     "85a17602a373657128a27473cf0000019b6968ea10a47479706503a463617274"
+     "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
+     "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
+     "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
+     "74726120636865657365649802a662757267657202a0ae436c61737369632042"
+     "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
+     "6565736564"},
+    {60333, 0xc49036ff3d50fe28ULL, NULL},
+    {46, 0xfc86a759cf69fc7fULL,
+     "86a17602a373657128a27473cf0000019b6968ea10a47479706504a46974656d"
+     "a6627572676572a5617661696cc2"},
+    {81, 0x73f86626f2559af0ULL,
+     "86a17602a3736571cfffffffffffffffffa27473d38000000000000000a47479"
+     "706504a46974656dd92069696969696969696969696969696969696969696969"
+     "69696969696969696969a5617661696cc3"},
+    {248, 0xa94e5c33dfbb0d45ULL, NULL},
+    {55, 0x37265060afd038cbULL,
+     "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
+     "7374f9a3647570c3a3657272aa6b657920726575736564"},
+    {29, 0x8a4c9707e55d00fbULL,
+     "83a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00"},
+    {113, 0x4525d5382c523905ULL,
+     "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
+     "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
+     "67617465776179a46e616d65a467772d31a766726f6d5f6d73d3800000000000"
+     "0000a5746f5f6d73cf0000019b69684600"},
+    {46, 0x445e9e41b9fbb405ULL,
+     "87a17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
+     "73657128a46e657874cc80a16e03"},
+};
+
+static void
+s_test_golden (bool verbose)
+{
+    size_t count = sizeof s_test_goldens / sizeof s_test_goldens[0];
+    for (int n = 0; n < (int) count; n++) {
+        zframe_t *frame = s_test_golden_frame (n);
+        assert (frame);
+        const uint8_t *data = zframe_data (frame);
+        size_t size = zframe_size (frame);
+        const s_test_golden_t *golden = &s_test_goldens[n];
+        if (verbose)
+            printf ("    golden %d: %zu bytes, %016" PRIx64 "\n", n, size,
+                    s_test_fnv (data, size));
+        assert (size == golden->size);
+        assert (s_test_fnv (data, size) == golden->hash);
+        if (golden->hex) {
+            assert (strlen (golden->hex) == 2 * size);
+            for (size_t i = 0; i < size; i++) {
+                unsigned int byte;
+                assert (sscanf (golden->hex + 2 * i, "%2x", &byte) == 1);
+                assert (data[i] == byte);
+            }
+        }
+        zframe_destroy (&frame);
+    }
+    assert (s_test_golden_frame ((int) count) == NULL);
+}
+
+
 void
 bus_codec_test (bool verbose)
 {
@@ -1795,5 +2022,6 @@ bus_codec_test (bool verbose)
     s_test_cmd_lines ();
     s_test_state_shapes ();
     s_test_garbage (verbose);
+    s_test_golden (verbose);
     printf ("OK\n");
 }
