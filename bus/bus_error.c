@@ -1,6 +1,8 @@
 /*  bus_error.c — messages and names for bus_err_t, both from the X-macro
     in bus_error.h.  */
 
+#include <stdarg.h>
+#include <stdio.h>
 #include "orderbus/bus_error.h"
 
 const char *
@@ -27,4 +29,16 @@ bus_errname (int err)
 #undef BUS_ERR_NAME
     }
     return "unknown";
+}
+
+int
+bus_error_set (char *err, size_t err_cap, int rc, const char *format, ...)
+{
+    if (err && err_cap) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (err, err_cap, format, args);
+        va_end (args);
+    }
+    return rc;
 }

@@ -7,6 +7,8 @@
 #ifndef BUS_ERROR_H_INCLUDED
 #define BUS_ERROR_H_INCLUDED
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -50,6 +52,14 @@ const char *bus_strerror (int err);
 /*  Return the stable short name of a code ("malformed", "not_found", ...),
     used as the "code" field of JSON error bodies.  */
 const char *bus_errname (int err);
+
+/*  Writes a message, formatted as by printf, into err[err_cap], cut to
+    fit; writes nothing if err is NULL or err_cap is 0.  Returns rc, so a
+    failing function can end with
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG, "%s: ...", x);
+    and a caller that reports -1 passes -1.  */
+int bus_error_set (char *err, size_t err_cap, int rc, const char *format,
+                   ...) __attribute__ ((format (printf, 4, 5)));
 
 #ifdef __cplusplus
 }
