@@ -1,7 +1,11 @@
 /*  bus_codec.c — MessagePack encoding of the bus's messages.
 
     Encoding packs each struct with msgpack-c into a growing buffer, keys in
-    a fixed order, so the same struct always gives the same bytes.
+    a fixed order, so the same struct always gives the same bytes.  Each
+    message's scalar fields are a table (key, type, offset, presence,
+    limits; see "The scalar fields of each message map") that drives both
+    the encoder and the decoder; lines, times and nested maps have their
+    own code.
 
     Decoding happens in three stages, each with its own error:
       1. the frame: size, then msgpack-c unpacks exactly one object
@@ -19,6 +23,208 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "bus_codec_private.h"
+
+/*  --------------------------------------------------------------------
+    The scalar fields of each message map, as data.  A table lists a
+    map's scalar fields in wire order, one row each; the encoder writes
+    the rows in that order and the decoder reads them in that order, so
+    the first bad field decides the error as it always did.  What is not
+    a scalar (lines, sms, an event's order or cart, an ack's event) is
+    not a row: each message's own code packs and reads it after its rows
+    ("lines" always last: bus_codec_test.c relies on it).  */
+
+typedef enum {
+    S_VERSION, /* "v": written as BUS_CODEC_VERSION, read as exactly it  */
+    S_U64,     /* uint64_t: a positive integer                          */
+    S_U32,     /* uint32_t: an integer 0..UINT32_MAX                    */
+    S_I64,     /* int64_t                                               */
+    S_ENUM,    /* one of our enums (unsigned int to the compiler, which
+                  the row's type check makes sure of) in [min, max],
+                  written as a signed integer                          */
+    S_INT,     /* an int in [min, max], written as a signed integer     */
+    S_BOOL,    /* bool                                                  */
+    S_STR      /* char[size]: a string that fits, holds no NUL, and
+                  passes valid when the row has one                    */
+} s_type_t;
+
+typedef enum {
+    S_REQUIRED,  /* absent is refused like a value of the wrong type    */
+    S_OPTIONAL,  /* absent leaves the field zero                        */
+    S_IF_TRUE,   /* a bool: optional, and written only when true        */
+    S_NEEDED_BY  /* optional, but required in a message of the type
+                    needed_by (where its zero is a real request)       */
+} s_need_t;
+
+typedef struct {
+    const char *key;
+    size_t key_size;             /* strlen (key)                        */
+    s_type_t type;
+    s_need_t need;
+    size_t offset;               /* of the field in its struct          */
+    size_t size;                 /* S_STR: the field's capacity         */
+    int64_t min, max;            /* S_ENUM, S_INT: the accepted values  */
+    bool (*valid) (const char *); /* S_STR: a bus_model check, or NULL  */
+    int needed_by;               /* S_NEEDED_BY: the message type       */
+} s_field_t;
+
+/*  A table and its row count, as the functions below take them.  */
+#define S_COUNT(table) (sizeof (table) / sizeof (table)[0])
+#define S_FIELDS(table) (table), S_COUNT (table)
+
+/*  The offset of member m of struct st, which must be of C type t: a
+    _Generic with one association does not build otherwise, so a row
+    cannot read a field as the wrong type.  */
+#define S_AT(st, m, t) _Generic (((st *) 0)->m, t: offsetof (st, m))
+
+#define S_ROW(k, ty, nd, st, m, t)                                           \
+    .key = k, .key_size = sizeof k - 1, .type = ty, .need = nd,              \
+    .offset = S_AT (st, m, t)
+#define S_VERSION_ROW                                                        \
+    .key = "v", .key_size = 1, .type = S_VERSION, .need = S_REQUIRED
+#define S_U64_ROW(k, nd, st, m) S_ROW (k, S_U64, nd, st, m, uint64_t)
+#define S_U32_ROW(k, nd, st, m) S_ROW (k, S_U32, nd, st, m, uint32_t)
+#define S_I64_ROW(k, nd, st, m) S_ROW (k, S_I64, nd, st, m, int64_t)
+#define S_BOOL_ROW(k, nd, st, m) S_ROW (k, S_BOOL, nd, st, m, bool)
+#define S_ENUM_ROW(k, nd, st, m, lo, hi)                                     \
+    S_ROW (k, S_ENUM, nd, st, m, unsigned int), .min = lo, .max = hi
+#define S_INT_ROW(k, nd, st, m, lo, hi)                                      \
+    S_ROW (k, S_INT, nd, st, m, int), .min = lo, .max = hi
+#define S_STR_ROW(k, nd, st, m)                                              \
+    S_ROW (k, S_STR, nd, st, m, char *), .size = sizeof ((st *) 0)->m
+
+static bool
+s_nonempty (const char *s)
+{
+    return *s != '\0';
+}
+
+/*  cmd: {v, type, key, origin, table, note, order, st, ver, line, qty,
+    item, avail, open, lines}.  The head is checked first: the rest is
+    read knowing the type.  The fields a type does not use stay zero when
+    absent, and a type that needs one then fails its rule (an order id of
+    0, an empty table...), except qty and avail: there 0 and false are
+    real requests (remove the line, 86 the item) that a lost field must
+    not turn into, so the types that use them need them present.  "open"
+    is written only when set, so every other command keeps its encoding. */
+static const s_field_t s_cmd_head[] = {
+    {S_VERSION_ROW},
+    {S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
+                 BUS_CMD_AVAILABILITY)},
+    {S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = bus_valid_key},
+    {S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
+     .valid = s_nonempty},
+};
+
+static const s_field_t s_cmd_fields[] = {
+    {S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table)},
+    {S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note),
+     .valid = bus_valid_note},
+    {S_U64_ROW ("order", S_OPTIONAL, bus_cmd_t, order_id)},
+    {S_U32_ROW ("st", S_OPTIONAL, bus_cmd_t, status)},
+    {S_U32_ROW ("ver", S_OPTIONAL, bus_cmd_t, version)},
+    {S_U32_ROW ("line", S_OPTIONAL, bus_cmd_t, line_id)},
+    {S_U32_ROW ("qty", S_NEEDED_BY, bus_cmd_t, qty),
+     .needed_by = BUS_CMD_CART_SET_QTY},
+    {S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id)},
+    {S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
+     .needed_by = BUS_CMD_AVAILABILITY},
+    {S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu)},
+};
+
+/*  order: {id, seq, ver, st, table, key, origin, note, cms, ums} (the
+    head), sms, {sub, tax, total} (the tail), lines.  Orders come from the
+    writer: types and sizes are checked, business rules are not.  */
+static const s_field_t s_order_head[] = {
+    {S_U64_ROW ("id", S_REQUIRED, bus_order_t, id)},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_order_t, seq)},
+    {S_U32_ROW ("ver", S_REQUIRED, bus_order_t, version)},
+    {S_ENUM_ROW ("st", S_REQUIRED, bus_order_t, status, BUS_STATUS_PLACED,
+                 BUS_STATUS_CANCELLED)},
+    {S_STR_ROW ("table", S_REQUIRED, bus_order_t, table)},
+    {S_STR_ROW ("key", S_REQUIRED, bus_order_t, key)},
+    {S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin)},
+    {S_STR_ROW ("note", S_REQUIRED, bus_order_t, note)},
+    {S_I64_ROW ("cms", S_REQUIRED, bus_order_t, created_ms)},
+    {S_I64_ROW ("ums", S_REQUIRED, bus_order_t, updated_ms)},
+};
+
+static const s_field_t s_order_tail[] = {
+    {S_I64_ROW ("sub", S_REQUIRED, bus_order_t, subtotal_cents)},
+    {S_I64_ROW ("tax", S_REQUIRED, bus_order_t, tax_cents)},
+    {S_I64_ROW ("total", S_REQUIRED, bus_order_t, total_cents)},
+};
+
+_Static_assert (BUS_CODEC_ORDER_FIELDS
+                    == S_COUNT (s_order_head) + 1 + S_COUNT (s_order_tail) + 1,
+                "an order's map is its head, sms, its tail and lines");
+
+/*  cart: {table, ver, next, ums, sub}, lines.  Carts, like orders, come
+    from the writer.  */
+static const s_field_t s_cart_fields[] = {
+    {S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table)},
+    {S_U32_ROW ("ver", S_REQUIRED, bus_cart_t, version)},
+    {S_U32_ROW ("next", S_REQUIRED, bus_cart_t, next_line_id)},
+    {S_I64_ROW ("ums", S_REQUIRED, bus_cart_t, updated_ms)},
+    {S_I64_ROW ("sub", S_REQUIRED, bus_cart_t, subtotal_cents)},
+};
+
+/*  event: {v, seq, ts, type}, then the part its type names: an order, a
+    cart, or the item's {item, avail}.  */
+static const s_field_t s_event_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_event_t, seq)},
+    {S_I64_ROW ("ts", S_REQUIRED, bus_event_t, ts_ms)},
+    {S_ENUM_ROW ("type", S_REQUIRED, bus_event_t, type,
+                 BUS_EVENT_ORDER_PLACED, BUS_EVENT_MENU_ITEM)},
+};
+
+static const s_field_t s_event_item[] = {
+    {S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id)},
+    {S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available)},
+};
+
+/*  ack: {v, key, fp, st, dup, err}, then the event on success.  */
+static const s_field_t s_ack_fields[] = {
+    {S_VERSION_ROW},
+    {S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key)},
+    {S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint)},
+    {S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0)},
+    {S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate)},
+    {S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error)},
+};
+
+static const s_field_t s_heartbeat_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq)},
+    {S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms)},
+};
+
+/*  A request: what to do, then the arguments and filters an op may use. */
+static const s_field_t s_sync_req_fields[] = {
+    {S_VERSION_ROW},
+    {S_ENUM_ROW ("op", S_REQUIRED, bus_sync_req_t, op, BUS_SYNC_SNAPSHOT,
+                 BUS_SYNC_REPORT)},
+    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_req_t, rid)},
+    {S_U64_ROW ("from", S_OPTIONAL, bus_sync_req_t, from)},
+    {S_U32_ROW ("limit", S_OPTIONAL, bus_sync_req_t, limit)},
+    {S_U64_ROW ("id", S_OPTIONAL, bus_sync_req_t, id)},
+    {S_U32_ROW ("status", S_OPTIONAL, bus_sync_req_t, status)},
+    {S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table)},
+    {S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role)},
+    {S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name)},
+    {S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms)},
+    {S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms)},
+};
+
+static const s_field_t s_sync_reply_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_reply_t, rid)},
+    {S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, INT_MIN, 0)},
+    {S_STR_ROW ("err", S_OPTIONAL, bus_sync_reply_t, error)},
+    {S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq)},
+    {S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next)},
+    {S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count)},
+};
 
 /*  --------------------------------------------------------------------
     Encoding  */
@@ -82,7 +288,8 @@ bus_codec__put_int (msgpack_packer *pk, const char *key, int64_t value)
 }
 
 void
-bus_codec__put_str (msgpack_packer *pk, const char *key, const char *s, size_t cap)
+bus_codec__put_str (msgpack_packer *pk, const char *key, const char *s,
+                    size_t cap)
 {
     bus_codec__pack_key (pk, key);
     bus_codec__pack_str (pk, s, cap);
@@ -96,6 +303,59 @@ bus_codec__put_bool (msgpack_packer *pk, const char *key, bool value)
         msgpack_pack_true (pk);
     else
         msgpack_pack_false (pk);
+}
+
+/*  Packs one row: its key, and its field of the struct at base.  */
+static void
+s_pack_field (msgpack_packer *pk, const s_field_t *field, const void *base)
+{
+    const char *at = (const char *) base + field->offset;
+    msgpack_pack_str_with_body (pk, field->key, field->key_size);
+    switch (field->type) {
+    case S_VERSION: msgpack_pack_uint64 (pk, BUS_CODEC_VERSION); break;
+    case S_U64: msgpack_pack_uint64 (pk, *(const uint64_t *) at); break;
+    case S_U32: msgpack_pack_uint64 (pk, *(const uint32_t *) at); break;
+    case S_I64: msgpack_pack_int64 (pk, *(const int64_t *) at); break;
+    case S_ENUM: msgpack_pack_int64 (pk, *(const unsigned int *) at); break;
+    case S_INT: msgpack_pack_int64 (pk, *(const int *) at); break;
+    case S_BOOL:
+        if (*(const bool *) at)
+            msgpack_pack_true (pk);
+        else
+            msgpack_pack_false (pk);
+        break;
+    case S_STR: bus_codec__pack_str (pk, at, field->size); break;
+    }
+}
+
+/*  True if a row is written for the struct at base: all are but an
+    S_IF_TRUE row whose bool is false.  */
+static bool
+s_field_written (const s_field_t *field, const void *base)
+{
+    return field->need != S_IF_TRUE
+           || *(const bool *) ((const char *) base + field->offset);
+}
+
+/*  How many of count rows are written for the struct at base, for the
+    map's header.  */
+static uint32_t
+s_fields_written (const s_field_t *fields, size_t count, const void *base)
+{
+    uint32_t written = 0;
+    for (size_t i = 0; i < count; i++)
+        written += s_field_written (&fields[i], base);
+    return written;
+}
+
+/*  Packs count rows, in order, from the struct at base.  */
+static void
+s_pack_fields (msgpack_packer *pk, const s_field_t *fields, size_t count,
+               const void *base)
+{
+    for (size_t i = 0; i < count; i++)
+        if (s_field_written (&fields[i], base))
+            s_pack_field (pk, &fields[i], base);
 }
 
 /*  [mod_id, ...]: a client names its modifiers by id only.  */
@@ -174,16 +434,7 @@ s_put_lines (msgpack_packer *pk, const bus_line_t *lines, uint32_t count,
 void
 bus_codec__pack_order_head (msgpack_packer *pk, const bus_order_t *order)
 {
-    bus_codec__put_uint (pk, "id", order->id);
-    bus_codec__put_uint (pk, "seq", order->seq);
-    bus_codec__put_uint (pk, "ver", order->version);
-    bus_codec__put_int (pk, "st", order->status);
-    bus_codec__put_str (pk, "table", order->table, sizeof order->table);
-    bus_codec__put_str (pk, "key", order->key, sizeof order->key);
-    bus_codec__put_str (pk, "origin", order->origin, sizeof order->origin);
-    bus_codec__put_str (pk, "note", order->note, sizeof order->note);
-    bus_codec__put_int (pk, "cms", order->created_ms);
-    bus_codec__put_int (pk, "ums", order->updated_ms);
+    s_pack_fields (pk, S_FIELDS (s_order_head), order);
 }
 
 /*  sms: one time per bus_status_t value, index 0 unused, so that a
@@ -201,9 +452,7 @@ s_put_times (msgpack_packer *pk, const int64_t *times)
 void
 bus_codec__pack_order_tail (msgpack_packer *pk, const bus_order_t *order)
 {
-    bus_codec__put_int (pk, "sub", order->subtotal_cents);
-    bus_codec__put_int (pk, "tax", order->tax_cents);
-    bus_codec__put_int (pk, "total", order->total_cents);
+    s_pack_fields (pk, S_FIELDS (s_order_tail), order);
     s_put_lines (pk, order->lines, order->line_count, s_pack_line);
 }
 
@@ -219,12 +468,8 @@ bus_codec__pack_order (msgpack_packer *pk, const bus_order_t *order)
 void
 bus_codec__pack_cart (msgpack_packer *pk, const bus_cart_t *cart)
 {
-    msgpack_pack_map (pk, 6);
-    bus_codec__put_str (pk, "table", cart->table, sizeof cart->table);
-    bus_codec__put_uint (pk, "ver", cart->version);
-    bus_codec__put_uint (pk, "next", cart->next_line_id);
-    bus_codec__put_int (pk, "ums", cart->updated_ms);
-    bus_codec__put_int (pk, "sub", cart->subtotal_cents);
+    msgpack_pack_map (pk, S_COUNT (s_cart_fields) + 1);
+    s_pack_fields (pk, S_FIELDS (s_cart_fields), cart);
     s_put_lines (pk, cart->lines, cart->line_count, s_pack_line);
 }
 
@@ -242,11 +487,9 @@ s_pack_event (msgpack_packer *pk, const bus_event_t *event)
     bool has_order = bus_codec__event_has_order (event->type);
     bool has_cart = event->type == BUS_EVENT_CART;
     bool has_item = event->type == BUS_EVENT_MENU_ITEM;
-    msgpack_pack_map (pk, 4 + (has_order || has_cart) + 2 * has_item);
-    bus_codec__put_uint (pk, "v", BUS_CODEC_VERSION);
-    bus_codec__put_uint (pk, "seq", event->seq);
-    bus_codec__put_int (pk, "ts", event->ts_ms);
-    bus_codec__put_int (pk, "type", event->type);
+    msgpack_pack_map (pk, S_COUNT (s_event_fields) + (has_order || has_cart)
+                              + S_COUNT (s_event_item) * has_item);
+    s_pack_fields (pk, S_FIELDS (s_event_fields), event);
     if (has_order) {
         bus_codec__pack_key (pk, "order");
         bus_codec__pack_order (pk, &event->order);
@@ -255,36 +498,23 @@ s_pack_event (msgpack_packer *pk, const bus_event_t *event)
         bus_codec__pack_key (pk, "cart");
         bus_codec__pack_cart (pk, &event->cart);
     }
-    if (has_item) {
-        bus_codec__put_str (pk, "item", event->item_id, sizeof event->item_id);
-        bus_codec__put_bool (pk, "avail", event->available);
-    }
+    if (has_item)
+        s_pack_fields (pk, S_FIELDS (s_event_item), event);
 }
 
-/*  Every field whatever the type, so the shape never depends on it.  */
+/*  Every field whatever the type, so the shape never depends on it
+    ("open" aside, see s_cmd_fields).  */
 zframe_t *
 bus_cmd_encode (const bus_cmd_t *cmd)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
     msgpack_packer *pk = &w.packer;
-    //  "open" only when set, so every other command keeps its encoding
-    msgpack_pack_map (pk, cmd->open_menu ? 15 : 14);
-    bus_codec__put_uint (pk, "v", BUS_CODEC_VERSION);
-    bus_codec__put_int (pk, "type", cmd->type);
-    bus_codec__put_str (pk, "key", cmd->key, sizeof cmd->key);
-    bus_codec__put_str (pk, "origin", cmd->origin, sizeof cmd->origin);
-    bus_codec__put_str (pk, "table", cmd->table, sizeof cmd->table);
-    bus_codec__put_str (pk, "note", cmd->note, sizeof cmd->note);
-    bus_codec__put_uint (pk, "order", cmd->order_id);
-    bus_codec__put_uint (pk, "st", cmd->status);
-    bus_codec__put_uint (pk, "ver", cmd->version);
-    bus_codec__put_uint (pk, "line", cmd->line_id);
-    bus_codec__put_uint (pk, "qty", cmd->qty);
-    bus_codec__put_str (pk, "item", cmd->item_id, sizeof cmd->item_id);
-    bus_codec__put_bool (pk, "avail", cmd->available);
-    if (cmd->open_menu)
-        bus_codec__put_bool (pk, "open", true);
+    msgpack_pack_map (pk, S_COUNT (s_cmd_head)
+                              + s_fields_written (S_FIELDS (s_cmd_fields), cmd)
+                              + 1);
+    s_pack_fields (pk, S_FIELDS (s_cmd_head), cmd);
+    s_pack_fields (pk, S_FIELDS (s_cmd_fields), cmd);
     s_put_lines (pk, cmd->lines, cmd->line_count, s_pack_cmd_line);
     return bus_codec__writer_frame (&w);
 }
@@ -321,13 +551,8 @@ bus_ack_encode (const bus_ack_t *ack)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, ack->status == 0 ? 7 : 6);
-    bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
-    bus_codec__put_str (&w.packer, "key", ack->key, sizeof ack->key);
-    bus_codec__put_uint (&w.packer, "fp", ack->fingerprint);
-    bus_codec__put_int (&w.packer, "st", ack->status);
-    bus_codec__put_bool (&w.packer, "dup", ack->duplicate);
-    bus_codec__put_str (&w.packer, "err", ack->error, sizeof ack->error);
+    msgpack_pack_map (&w.packer, S_COUNT (s_ack_fields) + (ack->status == 0));
+    s_pack_fields (&w.packer, S_FIELDS (s_ack_fields), ack);
     if (ack->status == 0) {
         bus_codec__pack_key (&w.packer, "event");
         s_pack_event (&w.packer, &ack->event);
@@ -335,54 +560,33 @@ bus_ack_encode (const bus_ack_t *ack)
     return bus_codec__writer_frame (&w);
 }
 
-zframe_t *
-bus_heartbeat_encode (const bus_heartbeat_t *hb)
+/*  A map of scalars only, from a table.  */
+static zframe_t *
+s_encode_fields (const s_field_t *fields, size_t count, const void *base)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
-    bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
-    bus_codec__put_uint (&w.packer, "seq", hb->seq);
-    bus_codec__put_int (&w.packer, "ts", hb->ts_ms);
+    msgpack_pack_map (&w.packer, (uint32_t) count);
+    s_pack_fields (&w.packer, fields, count, base);
     return bus_codec__writer_frame (&w);
+}
+
+zframe_t *
+bus_heartbeat_encode (const bus_heartbeat_t *hb)
+{
+    return s_encode_fields (S_FIELDS (s_heartbeat_fields), hb);
 }
 
 zframe_t *
 bus_sync_req_encode (const bus_sync_req_t *req)
 {
-    bus_codec__writer_t w;
-    bus_codec__writer_init (&w);
-    msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, 12);
-    bus_codec__put_uint (pk, "v", BUS_CODEC_VERSION);
-    bus_codec__put_int (pk, "op", req->op);
-    bus_codec__put_uint (pk, "rid", req->rid);
-    bus_codec__put_uint (pk, "from", req->from);
-    bus_codec__put_uint (pk, "limit", req->limit);
-    bus_codec__put_uint (pk, "id", req->id);
-    bus_codec__put_uint (pk, "status", req->status);
-    bus_codec__put_str (pk, "table", req->table, sizeof req->table);
-    bus_codec__put_str (pk, "role", req->role, sizeof req->role);
-    bus_codec__put_str (pk, "name", req->name, sizeof req->name);
-    bus_codec__put_int (pk, "from_ms", req->from_ms);
-    bus_codec__put_int (pk, "to_ms", req->to_ms);
-    return bus_codec__writer_frame (&w);
+    return s_encode_fields (S_FIELDS (s_sync_req_fields), req);
 }
 
 zframe_t *
 bus_sync_reply_encode (const bus_sync_reply_t *reply)
 {
-    bus_codec__writer_t w;
-    bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, 7);
-    bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
-    bus_codec__put_uint (&w.packer, "rid", reply->rid);
-    bus_codec__put_int (&w.packer, "st", reply->status);
-    bus_codec__put_str (&w.packer, "err", reply->error, sizeof reply->error);
-    bus_codec__put_uint (&w.packer, "seq", reply->seq);
-    bus_codec__put_uint (&w.packer, "next", reply->next);
-    bus_codec__put_uint (&w.packer, "n", reply->count);
-    return bus_codec__writer_frame (&w);
+    return s_encode_fields (S_FIELDS (s_sync_reply_fields), reply);
 }
 
 /*  --------------------------------------------------------------------
@@ -626,14 +830,21 @@ s_check_map (const msgpack_object *obj)
     return 0;
 }
 
-/*  Returns the value under name in a checked map, or NULL if absent.  */
+/*  Returns the value under the size bytes at key in a checked map, or
+    NULL if absent.  */
+static const msgpack_object *
+s_find (const msgpack_object *map, const char *key, size_t size)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++)
+        if (s_str_is (&map->via.map.ptr[i].key, key, size))
+            return &map->via.map.ptr[i].val;
+    return NULL;
+}
+
 static const msgpack_object *
 s_get (const msgpack_object *map, const char *name)
 {
-    for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (s_str_is (&map->via.map.ptr[i].key, name, strlen (name)))
-            return &map->via.map.ptr[i].val;
-    return NULL;
+    return s_find (map, name, strlen (name));
 }
 
 /*  The readers below take a value that may be NULL (a missing field) and
@@ -680,16 +891,6 @@ s_i64 (const msgpack_object *obj, int64_t *out)
     return s_int (obj, INT64_MIN, INT64_MAX, out);
 }
 
-/*  For enums and status codes: an int in [min, max].  */
-static int
-s_enum (const msgpack_object *obj, int min, int max, int *out)
-{
-    int64_t value = 0;
-    int rc = s_int (obj, min, max, &value);
-    *out = (int) value;
-    return rc;
-}
-
 static int
 s_bool (const msgpack_object *obj, bool *out)
 {
@@ -721,12 +922,6 @@ s_valid_str (const msgpack_object *obj, char *dst, size_t cap,
     return rc ? rc : valid (dst) ? 0 : BUS_ERR_INVALID;
 }
 
-static bool
-s_nonempty (const char *s)
-{
-    return *s != '\0';
-}
-
 /*  True if obj is an array of min..max elements.  */
 static bool
 s_is_array (const msgpack_object *obj, uint32_t min, uint32_t max)
@@ -735,11 +930,55 @@ s_is_array (const msgpack_object *obj, uint32_t min, uint32_t max)
            && obj->via.array.size >= min && obj->via.array.size <= max;
 }
 
+/*  Reads one row's value, obj (NULL if absent), into its field of the
+    struct at base.  */
 static int
-s_read_version (const msgpack_object *map)
+s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
 {
-    int64_t version = 0;
-    return s_int (s_get (map, "v"), BUS_CODEC_VERSION, BUS_CODEC_VERSION, &version);
+    char *at = (char *) base + field->offset;
+    int64_t value = 0;
+    int rc = BUS_ERR_INVALID;
+    switch (field->type) {
+    case S_VERSION:
+        return s_int (obj, BUS_CODEC_VERSION, BUS_CODEC_VERSION, &value);
+    case S_U64: return s_u64 (obj, (uint64_t *) at);
+    case S_U32: return s_u32 (obj, (uint32_t *) at);
+    case S_I64: return s_i64 (obj, (int64_t *) at);
+    case S_ENUM:
+        rc = s_int (obj, field->min, field->max, &value);
+        *(unsigned int *) at = (unsigned int) value;
+        return rc;
+    case S_INT:
+        rc = s_int (obj, field->min, field->max, &value);
+        *(int *) at = (int) value;
+        return rc;
+    case S_BOOL: return s_bool (obj, (bool *) at);
+    case S_STR:
+        return field->valid
+                   ? s_valid_str (obj, at, field->size, field->valid)
+                   : s_str (obj, at, field->size);
+    }
+    return rc;
+}
+
+/*  Reads count rows, in order, from a checked map into the struct at
+    base; type is the message's type, for S_NEEDED_BY rows (0 if it has
+    none).  Returns 0 or the error of the first bad field.  */
+static int
+s_read_fields (const msgpack_object *map, const s_field_t *fields,
+               size_t count, void *base, int type)
+{
+    for (size_t i = 0; i < count; i++) {
+        const s_field_t *field = &fields[i];
+        const msgpack_object *obj = s_find (map, field->key, field->key_size);
+        bool needed = field->need == S_REQUIRED
+                      || (field->need == S_NEEDED_BY
+                          && field->needed_by == type);
+        int rc = obj || needed ? s_read_field (obj, field, base) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 typedef int (s_line_fn) (const msgpack_object *obj, bus_line_t *line);
@@ -864,44 +1103,6 @@ s_read_line (const msgpack_object *obj, bus_line_t *line)
     return rc;
 }
 
-/*  The fields a command's type may use.  Absent ones stay zero, and a
-    type that needs one then fails its rule (an order id of 0, an empty
-    table...), except qty and avail: there 0 and false are real requests
-    (remove the line, 86 the item) that a lost field must not turn into,
-    so the types that use them need them present.  */
-static int
-s_read_cmd_fields (const msgpack_object *map, bus_cmd_t *cmd)
-{
-    const msgpack_object *obj;
-    int rc = 0;
-    if ((obj = s_get (map, "table")))
-        rc = s_str (obj, cmd->table, sizeof cmd->table);
-    if (!rc && (obj = s_get (map, "note")))
-        rc = s_valid_str (obj, cmd->note, sizeof cmd->note, bus_valid_note);
-    if (!rc && (obj = s_get (map, "order")))
-        rc = s_u64 (obj, &cmd->order_id);
-    if (!rc && (obj = s_get (map, "st")))
-        rc = s_u32 (obj, &cmd->status);
-    if (!rc && (obj = s_get (map, "ver")))
-        rc = s_u32 (obj, &cmd->version);
-    if (!rc && (obj = s_get (map, "line")))
-        rc = s_u32 (obj, &cmd->line_id);
-    obj = s_get (map, "qty");
-    if (!rc && (obj || cmd->type == BUS_CMD_CART_SET_QTY))
-        rc = s_u32 (obj, &cmd->qty);
-    if (!rc && (obj = s_get (map, "item")))
-        rc = s_str (obj, cmd->item_id, sizeof cmd->item_id);
-    obj = s_get (map, "avail");
-    if (!rc && (obj || cmd->type == BUS_CMD_AVAILABILITY))
-        rc = s_bool (obj, &cmd->available);
-    if (!rc && (obj = s_get (map, "open")))
-        rc = s_bool (obj, &cmd->open_menu);
-    if (!rc && (obj = s_get (map, "lines")))
-        rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
-                           s_read_cmd_line);
-    return rc;
-}
-
 /*  The per-type rules of bus_codec.h, on the fields read.  Each line was
     checked as it was read.  */
 static int
@@ -934,26 +1135,21 @@ s_check_cmd_rules (const bus_cmd_t *cmd)
     return ok ? 0 : BUS_ERR_INVALID;
 }
 
+/*  The head, the fields the type may use (see s_cmd_fields), the lines,
+    then the type's rules.  */
 static int
 s_read_cmd (const msgpack_object *map, void *out)
 {
     bus_cmd_t *cmd = (bus_cmd_t *) out;
-    int type = 0;
+    const msgpack_object *obj;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
+        rc = s_read_fields (map, S_FIELDS (s_cmd_head), cmd, 0);
     if (!rc)
-        rc = s_enum (s_get (map, "type"), BUS_CMD_PLACE, BUS_CMD_AVAILABILITY,
-                     &type);
-    cmd->type = (bus_cmd_type_t) type;
-    if (!rc)
-        rc = s_valid_str (s_get (map, "key"), cmd->key, sizeof cmd->key,
-                          bus_valid_key);
-    if (!rc)
-        rc = s_valid_str (s_get (map, "origin"), cmd->origin,
-                          sizeof cmd->origin, s_nonempty);
-    if (!rc)
-        rc = s_read_cmd_fields (map, cmd);
+        rc = s_read_fields (map, S_FIELDS (s_cmd_fields), cmd, (int) cmd->type);
+    if (!rc && (obj = s_get (map, "lines")))
+        rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
+                           s_read_cmd_line);
     if (!rc)
         rc = s_check_cmd_rules (cmd);
     return rc;
@@ -972,58 +1168,16 @@ s_read_times (const msgpack_object *obj, int64_t *times)
     return rc;
 }
 
-/*  Orders come from the writer: types and sizes are checked, business
-    rules are not.  This reads id to note ...  */
-static int
-s_read_order_head (const msgpack_object *map, bus_order_t *order)
-{
-    int status = 0;
-    int rc = s_u64 (s_get (map, "id"), &order->id);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &order->seq);
-    if (!rc)
-        rc = s_u32 (s_get (map, "ver"), &order->version);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), BUS_STATUS_PLACED,
-                     BUS_STATUS_CANCELLED, &status);
-    order->status = (bus_status_t) status;
-    if (!rc)
-        rc = s_str (s_get (map, "table"), order->table, sizeof order->table);
-    if (!rc)
-        rc = s_str (s_get (map, "key"), order->key, sizeof order->key);
-    if (!rc)
-        rc = s_str (s_get (map, "origin"), order->origin, sizeof order->origin);
-    if (!rc)
-        rc = s_str (s_get (map, "note"), order->note, sizeof order->note);
-    return rc;
-}
-
-/*  ... and this the times and the money.  */
-static int
-s_read_order_amounts (const msgpack_object *map, bus_order_t *order)
-{
-    int rc = s_i64 (s_get (map, "cms"), &order->created_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ums"), &order->updated_ms);
-    if (!rc)
-        rc = s_read_times (s_get (map, "sms"), order->status_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "sub"), &order->subtotal_cents);
-    if (!rc)
-        rc = s_i64 (s_get (map, "tax"), &order->tax_cents);
-    if (!rc)
-        rc = s_i64 (s_get (map, "total"), &order->total_cents);
-    return rc;
-}
-
 static int
 s_read_order (const msgpack_object *map, bus_order_t *order)
 {
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_order_head (map, order);
+        rc = s_read_fields (map, S_FIELDS (s_order_head), order, 0);
     if (!rc)
-        rc = s_read_order_amounts (map, order);
+        rc = s_read_times (s_get (map, "sms"), order->status_ms);
+    if (!rc)
+        rc = s_read_fields (map, S_FIELDS (s_order_tail), order, 0);
     if (!rc)
         rc = s_read_lines (s_get (map, "lines"), order->lines,
                            &order->line_count, s_read_line);
@@ -1036,21 +1190,12 @@ s_read_order_msg (const msgpack_object *map, void *out)
     return s_read_order (map, (bus_order_t *) out);
 }
 
-/*  Carts, like orders, come from the writer.  */
 static int
 s_read_cart (const msgpack_object *map, bus_cart_t *cart)
 {
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_str (s_get (map, "table"), cart->table, sizeof cart->table);
-    if (!rc)
-        rc = s_u32 (s_get (map, "ver"), &cart->version);
-    if (!rc)
-        rc = s_u32 (s_get (map, "next"), &cart->next_line_id);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ums"), &cart->updated_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "sub"), &cart->subtotal_cents);
+        rc = s_read_fields (map, S_FIELDS (s_cart_fields), cart, 0);
     if (!rc)
         rc = s_read_lines (s_get (map, "lines"), cart->lines,
                            &cart->line_count, s_read_line);
@@ -1083,26 +1228,16 @@ s_read_event_part (const msgpack_object *map, bus_event_t *event)
         return s_read_order (order, &event->order);
     if (has_cart)
         return s_read_cart (cart, &event->cart);
-    int rc = s_str (item, event->item_id, sizeof event->item_id);
-    return rc ? rc : s_bool (avail, &event->available);
+    return s_read_fields (map, S_FIELDS (s_event_item), event, 0);
 }
 
 static int
 s_read_event (const msgpack_object *map, void *out)
 {
     bus_event_t *event = (bus_event_t *) out;
-    int type = 0;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &event->seq);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ts"), &event->ts_ms);
-    if (!rc)
-        rc = s_enum (s_get (map, "type"), BUS_EVENT_ORDER_PLACED,
-                     BUS_EVENT_MENU_ITEM, &type);
-    event->type = (bus_event_type_t) type;
+        rc = s_read_fields (map, S_FIELDS (s_event_fields), event, 0);
     if (!rc)
         rc = s_read_event_part (map, event);
     return rc;
@@ -1114,106 +1249,39 @@ static int
 s_read_ack (const msgpack_object *map, void *out)
 {
     bus_ack_t *ack = (bus_ack_t *) out;
-    const msgpack_object *obj;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_str (s_get (map, "key"), ack->key, sizeof ack->key);
-    if (!rc && (obj = s_get (map, "fp")))
-        rc = s_u64 (obj, &ack->fingerprint);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), INT_MIN, 0, &ack->status);
-    if (!rc && (obj = s_get (map, "dup")))
-        rc = s_bool (obj, &ack->duplicate);
-    if (!rc && (obj = s_get (map, "err")))
-        rc = s_str (obj, ack->error, sizeof ack->error);
+        rc = s_read_fields (map, S_FIELDS (s_ack_fields), ack, 0);
     if (!rc && ack->status == 0)
         rc = s_read_event (s_get (map, "event"), &ack->event);
     return rc;
 }
 
+/*  A map of scalars only, from a table.  */
+static int
+s_read_map (const msgpack_object *map, const s_field_t *fields,
+            size_t count, void *out)
+{
+    int rc = s_check_map (map);
+    return rc ? rc : s_read_fields (map, fields, count, out, 0);
+}
+
 static int
 s_read_heartbeat (const msgpack_object *map, void *out)
 {
-    bus_heartbeat_t *hb = (bus_heartbeat_t *) out;
-    int rc = s_check_map (map);
-    if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &hb->seq);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ts"), &hb->ts_ms);
-    return rc;
-}
-
-/*  A request's optional filter and identity fields, table to to_ms.  */
-static int
-s_read_sync_filter (const msgpack_object *map, bus_sync_req_t *req)
-{
-    const msgpack_object *obj;
-    int rc = 0;
-    if ((obj = s_get (map, "table")))
-        rc = s_str (obj, req->table, sizeof req->table);
-    if (!rc && (obj = s_get (map, "role")))
-        rc = s_str (obj, req->role, sizeof req->role);
-    if (!rc && (obj = s_get (map, "name")))
-        rc = s_str (obj, req->name, sizeof req->name);
-    if (!rc && (obj = s_get (map, "from_ms")))
-        rc = s_i64 (obj, &req->from_ms);
-    if (!rc && (obj = s_get (map, "to_ms")))
-        rc = s_i64 (obj, &req->to_ms);
-    return rc;
+    return s_read_map (map, S_FIELDS (s_heartbeat_fields), out);
 }
 
 static int
 s_read_sync_req (const msgpack_object *map, void *out)
 {
-    bus_sync_req_t *req = (bus_sync_req_t *) out;
-    const msgpack_object *obj;
-    int op = 0;
-    int rc = s_check_map (map);
-    if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_REPORT, &op);
-    req->op = (bus_sync_op_t) op;
-    if (!rc)
-        rc = s_u64 (s_get (map, "rid"), &req->rid);
-    if (!rc && (obj = s_get (map, "from")))
-        rc = s_u64 (obj, &req->from);
-    if (!rc && (obj = s_get (map, "limit")))
-        rc = s_u32 (obj, &req->limit);
-    if (!rc && (obj = s_get (map, "id")))
-        rc = s_u64 (obj, &req->id);
-    if (!rc && (obj = s_get (map, "status")))
-        rc = s_u32 (obj, &req->status);
-    if (!rc)
-        rc = s_read_sync_filter (map, req);
-    return rc;
+    return s_read_map (map, S_FIELDS (s_sync_req_fields), out);
 }
 
 static int
 s_read_sync_reply (const msgpack_object *map, void *out)
 {
-    bus_sync_reply_t *reply = (bus_sync_reply_t *) out;
-    const msgpack_object *obj;
-    int rc = s_check_map (map);
-    if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "rid"), &reply->rid);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), INT_MIN, 0, &reply->status);
-    if (!rc && (obj = s_get (map, "err")))
-        rc = s_str (obj, reply->error, sizeof reply->error);
-    if (!rc && (obj = s_get (map, "seq")))
-        rc = s_u64 (obj, &reply->seq);
-    if (!rc && (obj = s_get (map, "next")))
-        rc = s_u64 (obj, &reply->next);
-    if (!rc && (obj = s_get (map, "n")))
-        rc = s_u32 (obj, &reply->count);
-    return rc;
+    return s_read_map (map, S_FIELDS (s_sync_reply_fields), out);
 }
 
 int
