@@ -728,24 +728,8 @@ s_unpack (const void *data, size_t size, msgpack_unpacked *msg)
 typedef int (s_read_fn) (const msgpack_object *obj, void *out);
 typedef void (s_reset_fn) (void *out);
 
-static void
-s_reset_cmd (void *out)
-{
-    memset (out, 0, offsetof (bus_cmd_t, lines));
-}
-
-static void
-s_reset_order (void *out)
-{
-    memset (out, 0, offsetof (bus_order_t, lines));
-}
-
-static void
-s_reset_cart (void *out)
-{
-    memset (out, 0, offsetof (bus_cart_t, lines));
-}
-
+/*  An event's part of every type; the order's and the cart's lines are
+    left as they are.  */
 static void
 s_reset_event (void *out)
 {
@@ -753,8 +737,8 @@ s_reset_event (void *out)
     event->seq = 0;
     event->ts_ms = 0;
     event->type = (bus_event_type_t) 0;
-    s_reset_order (&event->order);
-    s_reset_cart (&event->cart);
+    memset (&event->order, 0, offsetof (bus_order_t, lines));
+    memset (&event->cart, 0, offsetof (bus_cart_t, lines));
     memset (event->item_id, 0, sizeof event->item_id);
     event->available = false;
 }
@@ -765,42 +749,6 @@ s_reset_ack (void *out)
     bus_ack_t *ack = (bus_ack_t *) out;
     memset (ack, 0, offsetof (bus_ack_t, event));
     s_reset_event (&ack->event);
-}
-
-static void
-s_reset_heartbeat (void *out)
-{
-    memset (out, 0, sizeof (bus_heartbeat_t));
-}
-
-static void
-s_reset_sync_req (void *out)
-{
-    memset (out, 0, sizeof (bus_sync_req_t));
-}
-
-static void
-s_reset_sync_reply (void *out)
-{
-    memset (out, 0, sizeof (bus_sync_reply_t));
-}
-
-static int
-s_decode (const void *data, size_t size, void *out, s_reset_fn *reset,
-          s_read_fn *read)
-{
-    reset (out);
-    msgpack_unpacked msg;
-    msgpack_unpacked_init (&msg);
-    int rc = s_unpack (data, size, &msg);
-    if (!rc && msg.data.type != MSGPACK_OBJECT_MAP)
-        rc = BUS_ERR_MALFORMED;
-    if (!rc)
-        rc = read (&msg.data, out);
-    msgpack_unpacked_destroy (&msg);
-    if (rc)
-        reset (out);
-    return rc;
 }
 
 /*  True if the string object str holds the size bytes at text.  */
@@ -1266,70 +1214,116 @@ s_read_map (const msgpack_object *map, const s_field_t *fields,
     return rc ? rc : s_read_fields (map, fields, count, out, 0);
 }
 
-static int
-s_read_heartbeat (const msgpack_object *map, void *out)
+/*  How to decode one kind of message: what to zero, and how to read it. */
+typedef struct {
+    size_t zero_size;          /* bytes zeroed from the start of the output */
+    s_reset_fn *reset;         /* or, if set, what zeroes it instead        */
+    s_read_fn *read;           /* the reader; NULL for a map of scalars
+                                  only, read from fields                    */
+    const s_field_t *fields;
+    size_t field_count;
+} s_message_t;
+
+static void
+s_reset (const s_message_t *message, void *out)
 {
-    return s_read_map (map, S_FIELDS (s_heartbeat_fields), out);
+    if (message->reset)
+        message->reset (out);
+    else
+        memset (out, 0, message->zero_size);
 }
 
 static int
-s_read_sync_req (const msgpack_object *map, void *out)
+s_decode (const void *data, size_t size, void *out,
+          const s_message_t *message)
 {
-    return s_read_map (map, S_FIELDS (s_sync_req_fields), out);
+    s_reset (message, out);
+    msgpack_unpacked msg;
+    msgpack_unpacked_init (&msg);
+    int rc = s_unpack (data, size, &msg);
+    if (!rc && msg.data.type != MSGPACK_OBJECT_MAP)
+        rc = BUS_ERR_MALFORMED;
+    if (!rc)
+        rc = message->read ? message->read (&msg.data, out)
+                           : s_read_map (&msg.data, message->fields,
+                                         message->field_count, out);
+    msgpack_unpacked_destroy (&msg);
+    if (rc)
+        s_reset (message, out);
+    return rc;
 }
 
-static int
-s_read_sync_reply (const msgpack_object *map, void *out)
-{
-    return s_read_map (map, S_FIELDS (s_sync_reply_fields), out);
-}
+/*  The eight kinds.  Commands, orders and carts keep their line slots
+    (see above); the scalar-only maps are read from their tables.  */
+static const s_message_t s_cmd_message = {
+    .zero_size = offsetof (bus_cmd_t, lines), .read = s_read_cmd};
+static const s_message_t s_order_message = {
+    .zero_size = offsetof (bus_order_t, lines), .read = s_read_order_msg};
+static const s_message_t s_cart_message = {
+    .zero_size = offsetof (bus_cart_t, lines), .read = s_read_cart_msg};
+static const s_message_t s_event_message = {
+    .reset = s_reset_event, .read = s_read_event};
+static const s_message_t s_ack_message = {
+    .reset = s_reset_ack, .read = s_read_ack};
+static const s_message_t s_heartbeat_message = {
+    .zero_size = sizeof (bus_heartbeat_t),
+    .fields = s_heartbeat_fields,
+    .field_count = S_COUNT (s_heartbeat_fields)};
+static const s_message_t s_sync_req_message = {
+    .zero_size = sizeof (bus_sync_req_t),
+    .fields = s_sync_req_fields,
+    .field_count = S_COUNT (s_sync_req_fields)};
+static const s_message_t s_sync_reply_message = {
+    .zero_size = sizeof (bus_sync_reply_t),
+    .fields = s_sync_reply_fields,
+    .field_count = S_COUNT (s_sync_reply_fields)};
 
 int
 bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out)
 {
-    return s_decode (data, size, out, s_reset_cmd, s_read_cmd);
+    return s_decode (data, size, out, &s_cmd_message);
 }
 
 int
 bus_order_decode (const void *data, size_t size, bus_order_t *out)
 {
-    return s_decode (data, size, out, s_reset_order, s_read_order_msg);
+    return s_decode (data, size, out, &s_order_message);
 }
 
 int
 bus_cart_decode (const void *data, size_t size, bus_cart_t *out)
 {
-    return s_decode (data, size, out, s_reset_cart, s_read_cart_msg);
+    return s_decode (data, size, out, &s_cart_message);
 }
 
 int
 bus_event_decode (const void *data, size_t size, bus_event_t *out)
 {
-    return s_decode (data, size, out, s_reset_event, s_read_event);
+    return s_decode (data, size, out, &s_event_message);
 }
 
 int
 bus_ack_decode (const void *data, size_t size, bus_ack_t *out)
 {
-    return s_decode (data, size, out, s_reset_ack, s_read_ack);
+    return s_decode (data, size, out, &s_ack_message);
 }
 
 int
 bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out)
 {
-    return s_decode (data, size, out, s_reset_heartbeat, s_read_heartbeat);
+    return s_decode (data, size, out, &s_heartbeat_message);
 }
 
 int
 bus_sync_req_decode (const void *data, size_t size, bus_sync_req_t *out)
 {
-    return s_decode (data, size, out, s_reset_sync_req, s_read_sync_req);
+    return s_decode (data, size, out, &s_sync_req_message);
 }
 
 int
 bus_sync_reply_decode (const void *data, size_t size, bus_sync_reply_t *out)
 {
-    return s_decode (data, size, out, s_reset_sync_reply, s_read_sync_reply);
+    return s_decode (data, size, out, &s_sync_reply_message);
 }
 
 /*  --------------------------------------------------------------------
