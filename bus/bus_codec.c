@@ -779,13 +779,22 @@ s_check_map (const msgpack_object *obj)
 }
 
 /*  Returns the value under the size bytes at key in a checked map, or
-    NULL if absent.  */
+    NULL if absent.  Our keys are a few bytes long: compared in a loop,
+    not by a call to memcmp, which (with the size known only at run time)
+    would cost more than the rest of the scan.  */
 static const msgpack_object *
 s_find (const msgpack_object *map, const char *key, size_t size)
 {
-    for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (s_str_is (&map->via.map.ptr[i].key, key, size))
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *name = &map->via.map.ptr[i].key;
+        if (name->via.str.size != size)
+            continue;
+        size_t same = 0;
+        while (same < size && name->via.str.ptr[same] == key[same])
+            same++;
+        if (same == size)
             return &map->via.map.ptr[i].val;
+    }
     return NULL;
 }
 
