@@ -1,7 +1,11 @@
 /*  bus_codec.c — MessagePack encoding of the bus's messages.
 
     Encoding packs each struct with msgpack-c into a growing buffer, keys in
-    a fixed order, so the same struct always gives the same bytes.
+    a fixed order, so the same struct always gives the same bytes.  Each
+    message's scalar fields are a table (key, type, offset, presence,
+    limits; see "The scalar fields of each message map") that drives both
+    the encoder and the decoder; lines, times and nested maps have their
+    own code.
 
     Decoding happens in three stages, each with its own error:
       1. the frame: size, then msgpack-c unpacks exactly one object
@@ -18,42 +22,234 @@
 #include <msgpack.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
+#include "bus_codec_private.h"
 
-#define S_VERSION 2
+/*  --------------------------------------------------------------------
+    The scalar fields of each message map, as data.  A table lists a
+    map's scalar fields in wire order, one row each; the encoder writes
+    the rows in that order and the decoder reads them in that order, so
+    the first bad field decides the error as it always did.  What is not
+    a scalar (lines, sms, an event's order or cart, an ack's event) is
+    not a row: each message's own code packs and reads it after its rows
+    ("lines" always last: bus_codec_test.c relies on it).  */
+
+typedef enum {
+    S_VERSION, /* "v": written as BUS_CODEC_VERSION, read as exactly it  */
+    S_U64,     /* uint64_t: a positive integer                          */
+    S_U32,     /* uint32_t: an integer 0..UINT32_MAX                    */
+    S_I64,     /* int64_t                                               */
+    S_ENUM,    /* one of our enums (unsigned int to the compiler, which
+                  the row's type check makes sure of) in [min, max],
+                  written as a signed integer                          */
+    S_INT,     /* an int in [min, max], written as a signed integer     */
+    S_BOOL,    /* bool                                                  */
+    S_STR      /* char[size]: a string that fits, holds no NUL, and
+                  passes valid when the row has one                    */
+} s_type_t;
+
+typedef enum {
+    S_REQUIRED,  /* absent is refused like a value of the wrong type    */
+    S_OPTIONAL,  /* absent leaves the field zero                        */
+    S_IF_TRUE,   /* a bool: optional, and written only when true        */
+    S_NEEDED_BY  /* optional, but required in a message of the type
+                    needed_by (where its zero is a real request)       */
+} s_need_t;
+
+typedef struct {
+    const char *key;
+    size_t key_size;             /* strlen (key)                        */
+    s_type_t type;
+    s_need_t need;
+    size_t offset;               /* of the field in its struct          */
+    size_t size;                 /* S_STR: the field's capacity         */
+    int64_t min, max;            /* S_ENUM, S_INT: the accepted values  */
+    bool (*valid) (const char *); /* S_STR: a bus_model check, or NULL  */
+    int needed_by;               /* S_NEEDED_BY: the message type       */
+} s_field_t;
+
+/*  A table and its row count, as the functions below take them.  */
+#define S_COUNT(table) (sizeof (table) / sizeof (table)[0])
+#define S_FIELDS(table) (table), S_COUNT (table)
+
+/*  The offset of member m of struct st, which must be of C type t: a
+    _Generic with one association does not build otherwise, so a row
+    cannot read a field as the wrong type.  */
+#define S_AT(st, m, t) _Generic (((st *) 0)->m, t: offsetof (st, m))
+
+#define S_ROW(k, ty, nd, st, m, t)                                           \
+    .key = k, .key_size = sizeof k - 1, .type = ty, .need = nd,              \
+    .offset = S_AT (st, m, t)
+#define S_VERSION_ROW                                                        \
+    .key = "v", .key_size = 1, .type = S_VERSION, .need = S_REQUIRED
+#define S_U64_ROW(k, nd, st, m) S_ROW (k, S_U64, nd, st, m, uint64_t)
+#define S_U32_ROW(k, nd, st, m) S_ROW (k, S_U32, nd, st, m, uint32_t)
+#define S_I64_ROW(k, nd, st, m) S_ROW (k, S_I64, nd, st, m, int64_t)
+#define S_BOOL_ROW(k, nd, st, m) S_ROW (k, S_BOOL, nd, st, m, bool)
+#define S_ENUM_ROW(k, nd, st, m, lo, hi)                                     \
+    S_ROW (k, S_ENUM, nd, st, m, unsigned int), .min = lo, .max = hi
+#define S_INT_ROW(k, nd, st, m, lo, hi)                                      \
+    S_ROW (k, S_INT, nd, st, m, int), .min = lo, .max = hi
+#define S_STR_ROW(k, nd, st, m)                                              \
+    S_ROW (k, S_STR, nd, st, m, char *), .size = sizeof ((st *) 0)->m
+
+static bool
+s_nonempty (const char *s)
+{
+    return *s != '\0';
+}
+
+/*  cmd: {v, type, key, origin, table, note, order, st, ver, line, qty,
+    item, avail, open, lines}.  The head is checked first: the rest is
+    read knowing the type.  The fields a type does not use stay zero when
+    absent, and a type that needs one then fails its rule (an order id of
+    0, an empty table...), except qty and avail: there 0 and false are
+    real requests (remove the line, 86 the item) that a lost field must
+    not turn into, so the types that use them need them present.  "open"
+    is written only when set, so every other command keeps its encoding. */
+static const s_field_t s_cmd_head[] = {
+    {S_VERSION_ROW},
+    {S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
+                 BUS_CMD_AVAILABILITY)},
+    {S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = bus_valid_key},
+    {S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
+     .valid = s_nonempty},
+};
+
+static const s_field_t s_cmd_fields[] = {
+    {S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table)},
+    {S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note),
+     .valid = bus_valid_note},
+    {S_U64_ROW ("order", S_OPTIONAL, bus_cmd_t, order_id)},
+    {S_U32_ROW ("st", S_OPTIONAL, bus_cmd_t, status)},
+    {S_U32_ROW ("ver", S_OPTIONAL, bus_cmd_t, version)},
+    {S_U32_ROW ("line", S_OPTIONAL, bus_cmd_t, line_id)},
+    {S_U32_ROW ("qty", S_NEEDED_BY, bus_cmd_t, qty),
+     .needed_by = BUS_CMD_CART_SET_QTY},
+    {S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id)},
+    {S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
+     .needed_by = BUS_CMD_AVAILABILITY},
+    {S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu)},
+};
+
+/*  order: {id, seq, ver, st, table, key, origin, note, cms, ums} (the
+    head), sms, {sub, tax, total} (the tail), lines.  Orders come from the
+    writer: types and sizes are checked, business rules are not.  */
+static const s_field_t s_order_head[] = {
+    {S_U64_ROW ("id", S_REQUIRED, bus_order_t, id)},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_order_t, seq)},
+    {S_U32_ROW ("ver", S_REQUIRED, bus_order_t, version)},
+    {S_ENUM_ROW ("st", S_REQUIRED, bus_order_t, status, BUS_STATUS_PLACED,
+                 BUS_STATUS_CANCELLED)},
+    {S_STR_ROW ("table", S_REQUIRED, bus_order_t, table)},
+    {S_STR_ROW ("key", S_REQUIRED, bus_order_t, key)},
+    {S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin)},
+    {S_STR_ROW ("note", S_REQUIRED, bus_order_t, note)},
+    {S_I64_ROW ("cms", S_REQUIRED, bus_order_t, created_ms)},
+    {S_I64_ROW ("ums", S_REQUIRED, bus_order_t, updated_ms)},
+};
+
+static const s_field_t s_order_tail[] = {
+    {S_I64_ROW ("sub", S_REQUIRED, bus_order_t, subtotal_cents)},
+    {S_I64_ROW ("tax", S_REQUIRED, bus_order_t, tax_cents)},
+    {S_I64_ROW ("total", S_REQUIRED, bus_order_t, total_cents)},
+};
+
+_Static_assert (BUS_CODEC_ORDER_FIELDS
+                    == S_COUNT (s_order_head) + 1 + S_COUNT (s_order_tail) + 1,
+                "an order's map is its head, sms, its tail and lines");
+
+/*  cart: {table, ver, next, ums, sub}, lines.  Carts, like orders, come
+    from the writer.  */
+static const s_field_t s_cart_fields[] = {
+    {S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table)},
+    {S_U32_ROW ("ver", S_REQUIRED, bus_cart_t, version)},
+    {S_U32_ROW ("next", S_REQUIRED, bus_cart_t, next_line_id)},
+    {S_I64_ROW ("ums", S_REQUIRED, bus_cart_t, updated_ms)},
+    {S_I64_ROW ("sub", S_REQUIRED, bus_cart_t, subtotal_cents)},
+};
+
+/*  event: {v, seq, ts, type}, then the part its type names: an order, a
+    cart, or the item's {item, avail}.  */
+static const s_field_t s_event_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_event_t, seq)},
+    {S_I64_ROW ("ts", S_REQUIRED, bus_event_t, ts_ms)},
+    {S_ENUM_ROW ("type", S_REQUIRED, bus_event_t, type,
+                 BUS_EVENT_ORDER_PLACED, BUS_EVENT_MENU_ITEM)},
+};
+
+static const s_field_t s_event_item[] = {
+    {S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id)},
+    {S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available)},
+};
+
+/*  ack: {v, key, fp, st, dup, err}, then the event on success.  */
+static const s_field_t s_ack_fields[] = {
+    {S_VERSION_ROW},
+    {S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key)},
+    {S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint)},
+    {S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0)},
+    {S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate)},
+    {S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error)},
+};
+
+static const s_field_t s_heartbeat_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq)},
+    {S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms)},
+};
+
+/*  A request: what to do, then the arguments and filters an op may use. */
+static const s_field_t s_sync_req_fields[] = {
+    {S_VERSION_ROW},
+    {S_ENUM_ROW ("op", S_REQUIRED, bus_sync_req_t, op, BUS_SYNC_SNAPSHOT,
+                 BUS_SYNC_REPORT)},
+    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_req_t, rid)},
+    {S_U64_ROW ("from", S_OPTIONAL, bus_sync_req_t, from)},
+    {S_U32_ROW ("limit", S_OPTIONAL, bus_sync_req_t, limit)},
+    {S_U64_ROW ("id", S_OPTIONAL, bus_sync_req_t, id)},
+    {S_U32_ROW ("status", S_OPTIONAL, bus_sync_req_t, status)},
+    {S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table)},
+    {S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role)},
+    {S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name)},
+    {S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms)},
+    {S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms)},
+};
+
+static const s_field_t s_sync_reply_fields[] = {
+    {S_VERSION_ROW},
+    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_reply_t, rid)},
+    {S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, INT_MIN, 0)},
+    {S_STR_ROW ("err", S_OPTIONAL, bus_sync_reply_t, error)},
+    {S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq)},
+    {S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next)},
+    {S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count)},
+};
 
 /*  --------------------------------------------------------------------
     Encoding  */
 
-/*  A packer writing into a growing buffer.  Every write goes through
-    s_write, which remembers an out-of-memory failure, so the pack calls
-    themselves need no checks.  */
-typedef struct {
-    msgpack_sbuffer buffer;
-    msgpack_packer packer;
-    bool failed;
-} s_writer_t;
-
-static int
-s_write (void *data, const char *buf, size_t len)
+int
+bus_codec__write (void *data, const char *buf, size_t len)
 {
-    s_writer_t *self = (s_writer_t *) data;
+    bus_codec__writer_t *self = (bus_codec__writer_t *) data;
     if (msgpack_sbuffer_write (&self->buffer, buf, len))
         self->failed = true;
     return self->failed ? -1 : 0;
 }
 
-static void
-s_writer_init (s_writer_t *self)
+void
+bus_codec__writer_init (bus_codec__writer_t *self)
 {
     msgpack_sbuffer_init (&self->buffer);
-    msgpack_packer_init (&self->packer, self, s_write);
+    msgpack_packer_init (&self->packer, self, bus_codec__write);
     self->failed = false;
 }
 
 /*  Returns the written bytes as a new frame, or NULL if a write failed;
     frees the buffer either way.  */
-static zframe_t *
-s_writer_frame (s_writer_t *self)
+zframe_t *
+bus_codec__writer_frame (bus_codec__writer_t *self)
 {
     zframe_t *frame = self->failed
                       ? NULL
@@ -65,47 +261,101 @@ s_writer_frame (s_writer_t *self)
 /*  Packs a struct's string field.  strnlen keeps us inside the field even
     if a caller forgot the NUL; the decoder then rejects the full-length
     string instead of us reading past the struct.  */
-static void
-s_pack_str (msgpack_packer *pk, const char *s, size_t cap)
+void
+bus_codec__pack_str (msgpack_packer *pk, const char *s, size_t cap)
 {
     msgpack_pack_str_with_body (pk, s, strnlen (s, cap));
 }
 
-static void
-s_pack_key (msgpack_packer *pk, const char *key)
+void
+bus_codec__pack_key (msgpack_packer *pk, const char *key)
 {
     msgpack_pack_str_with_body (pk, key, strlen (key));
 }
 
-static void
-s_put_uint (msgpack_packer *pk, const char *key, uint64_t value)
+void
+bus_codec__put_uint (msgpack_packer *pk, const char *key, uint64_t value)
 {
-    s_pack_key (pk, key);
+    bus_codec__pack_key (pk, key);
     msgpack_pack_uint64 (pk, value);
 }
 
-static void
-s_put_int (msgpack_packer *pk, const char *key, int64_t value)
+void
+bus_codec__put_int (msgpack_packer *pk, const char *key, int64_t value)
 {
-    s_pack_key (pk, key);
+    bus_codec__pack_key (pk, key);
     msgpack_pack_int64 (pk, value);
 }
 
-static void
-s_put_str (msgpack_packer *pk, const char *key, const char *s, size_t cap)
+void
+bus_codec__put_str (msgpack_packer *pk, const char *key, const char *s,
+                    size_t cap)
 {
-    s_pack_key (pk, key);
-    s_pack_str (pk, s, cap);
+    bus_codec__pack_key (pk, key);
+    bus_codec__pack_str (pk, s, cap);
 }
 
-static void
-s_put_bool (msgpack_packer *pk, const char *key, bool value)
+void
+bus_codec__put_bool (msgpack_packer *pk, const char *key, bool value)
 {
-    s_pack_key (pk, key);
+    bus_codec__pack_key (pk, key);
     if (value)
         msgpack_pack_true (pk);
     else
         msgpack_pack_false (pk);
+}
+
+/*  Packs one row: its key, and its field of the struct at base.  */
+static void
+s_pack_field (msgpack_packer *pk, const s_field_t *field, const void *base)
+{
+    const char *at = (const char *) base + field->offset;
+    msgpack_pack_str_with_body (pk, field->key, field->key_size);
+    switch (field->type) {
+    case S_VERSION: msgpack_pack_uint64 (pk, BUS_CODEC_VERSION); break;
+    case S_U64: msgpack_pack_uint64 (pk, *(const uint64_t *) at); break;
+    case S_U32: msgpack_pack_uint64 (pk, *(const uint32_t *) at); break;
+    case S_I64: msgpack_pack_int64 (pk, *(const int64_t *) at); break;
+    case S_ENUM: msgpack_pack_int64 (pk, *(const unsigned int *) at); break;
+    case S_INT: msgpack_pack_int64 (pk, *(const int *) at); break;
+    case S_BOOL:
+        if (*(const bool *) at)
+            msgpack_pack_true (pk);
+        else
+            msgpack_pack_false (pk);
+        break;
+    case S_STR: bus_codec__pack_str (pk, at, field->size); break;
+    }
+}
+
+/*  True if a row is written for the struct at base: all are but an
+    S_IF_TRUE row whose bool is false.  */
+static bool
+s_field_written (const s_field_t *field, const void *base)
+{
+    return field->need != S_IF_TRUE
+           || *(const bool *) ((const char *) base + field->offset);
+}
+
+/*  How many of count rows are written for the struct at base, for the
+    map's header.  */
+static uint32_t
+s_fields_written (const s_field_t *fields, size_t count, const void *base)
+{
+    uint32_t written = 0;
+    for (size_t i = 0; i < count; i++)
+        written += s_field_written (&fields[i], base);
+    return written;
+}
+
+/*  Packs count rows, in order, from the struct at base.  */
+static void
+s_pack_fields (msgpack_packer *pk, const s_field_t *fields, size_t count,
+               const void *base)
+{
+    for (size_t i = 0; i < count; i++)
+        if (s_field_written (&fields[i], base))
+            s_pack_field (pk, &fields[i], base);
 }
 
 /*  [mod_id, ...]: a client names its modifiers by id only.  */
@@ -115,7 +365,7 @@ s_pack_cmd_mods (msgpack_packer *pk, const bus_line_t *line)
     assert (line->mod_count <= BUS_MODS_MAX);
     msgpack_pack_array (pk, line->mod_count);
     for (uint32_t i = 0; i < line->mod_count; i++)
-        s_pack_str (pk, line->mods[i].id, sizeof line->mods[i].id);
+        bus_codec__pack_str (pk, line->mods[i].id, sizeof line->mods[i].id);
 }
 
 /*  [item_id, qty, note, [mod_id, ...]], and the free-text name of an
@@ -126,12 +376,12 @@ static void
 s_pack_cmd_line (msgpack_packer *pk, const bus_line_t *line)
 {
     msgpack_pack_array (pk, *line->name ? 5 : 4);
-    s_pack_str (pk, line->item_id, sizeof line->item_id);
+    bus_codec__pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
-    s_pack_str (pk, line->note, sizeof line->note);
+    bus_codec__pack_str (pk, line->note, sizeof line->note);
     s_pack_cmd_mods (pk, line);
     if (*line->name)
-        s_pack_str (pk, line->name, sizeof line->name);
+        bus_codec__pack_str (pk, line->name, sizeof line->name);
 }
 
 /*  [[mod_id, mod_name, delta_cents], ...], as the writer priced them.  */
@@ -143,8 +393,8 @@ s_pack_mods (msgpack_packer *pk, const bus_line_t *line)
     for (uint32_t i = 0; i < line->mod_count; i++) {
         const bus_mod_t *mod = &line->mods[i];
         msgpack_pack_array (pk, 3);
-        s_pack_str (pk, mod->id, sizeof mod->id);
-        s_pack_str (pk, mod->name, sizeof mod->name);
+        bus_codec__pack_str (pk, mod->id, sizeof mod->id);
+        bus_codec__pack_str (pk, mod->name, sizeof mod->name);
         msgpack_pack_int64 (pk, mod->delta_cents);
     }
 }
@@ -156,11 +406,11 @@ s_pack_line (msgpack_packer *pk, const bus_line_t *line)
 {
     msgpack_pack_array (pk, 8);
     msgpack_pack_uint64 (pk, line->line_id);
-    s_pack_str (pk, line->item_id, sizeof line->item_id);
+    bus_codec__pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
-    s_pack_str (pk, line->note, sizeof line->note);
-    s_pack_str (pk, line->name, sizeof line->name);
-    s_pack_str (pk, line->station, sizeof line->station);
+    bus_codec__pack_str (pk, line->note, sizeof line->note);
+    bus_codec__pack_str (pk, line->name, sizeof line->name);
+    bus_codec__pack_str (pk, line->station, sizeof line->station);
     msgpack_pack_int64 (pk, line->unit_cents);
     s_pack_mods (pk, line);
 }
@@ -174,28 +424,17 @@ s_put_lines (msgpack_packer *pk, const bus_line_t *lines, uint32_t count,
              s_pack_line_fn *pack)
 {
     assert (count <= BUS_LINES_MAX);
-    s_pack_key (pk, "lines");
+    bus_codec__pack_key (pk, "lines");
     msgpack_pack_array (pk, count);
     for (uint32_t i = 0; i < count; i++)
         pack (pk, &lines[i]);
 }
 
-#define S_ORDER_FIELDS 15
-
 /*  An order's first ten fields, id to ums.  */
-static void
-s_pack_order_head (msgpack_packer *pk, const bus_order_t *order)
+void
+bus_codec__pack_order_head (msgpack_packer *pk, const bus_order_t *order)
 {
-    s_put_uint (pk, "id", order->id);
-    s_put_uint (pk, "seq", order->seq);
-    s_put_uint (pk, "ver", order->version);
-    s_put_int (pk, "st", order->status);
-    s_put_str (pk, "table", order->table, sizeof order->table);
-    s_put_str (pk, "key", order->key, sizeof order->key);
-    s_put_str (pk, "origin", order->origin, sizeof order->origin);
-    s_put_str (pk, "note", order->note, sizeof order->note);
-    s_put_int (pk, "cms", order->created_ms);
-    s_put_int (pk, "ums", order->updated_ms);
+    s_pack_fields (pk, S_FIELDS (s_order_head), order);
 }
 
 /*  sms: one time per bus_status_t value, index 0 unused, so that a
@@ -203,45 +442,39 @@ s_pack_order_head (msgpack_packer *pk, const bus_order_t *order)
 static void
 s_put_times (msgpack_packer *pk, const int64_t *times)
 {
-    s_pack_key (pk, "sms");
+    bus_codec__pack_key (pk, "sms");
     msgpack_pack_array (pk, BUS_STATUS_COUNT);
     for (int i = 0; i < BUS_STATUS_COUNT; i++)
         msgpack_pack_int64 (pk, times[i]);
 }
 
 /*  An order's last four fields, sub to lines.  */
-static void
-s_pack_order_tail (msgpack_packer *pk, const bus_order_t *order)
+void
+bus_codec__pack_order_tail (msgpack_packer *pk, const bus_order_t *order)
 {
-    s_put_int (pk, "sub", order->subtotal_cents);
-    s_put_int (pk, "tax", order->tax_cents);
-    s_put_int (pk, "total", order->total_cents);
+    s_pack_fields (pk, S_FIELDS (s_order_tail), order);
     s_put_lines (pk, order->lines, order->line_count, s_pack_line);
 }
 
-static void
-s_pack_order (msgpack_packer *pk, const bus_order_t *order)
+void
+bus_codec__pack_order (msgpack_packer *pk, const bus_order_t *order)
 {
-    msgpack_pack_map (pk, S_ORDER_FIELDS);
-    s_pack_order_head (pk, order);
+    msgpack_pack_map (pk, BUS_CODEC_ORDER_FIELDS);
+    bus_codec__pack_order_head (pk, order);
     s_put_times (pk, order->status_ms);
-    s_pack_order_tail (pk, order);
+    bus_codec__pack_order_tail (pk, order);
 }
 
-static void
-s_pack_cart (msgpack_packer *pk, const bus_cart_t *cart)
+void
+bus_codec__pack_cart (msgpack_packer *pk, const bus_cart_t *cart)
 {
-    msgpack_pack_map (pk, 6);
-    s_put_str (pk, "table", cart->table, sizeof cart->table);
-    s_put_uint (pk, "ver", cart->version);
-    s_put_uint (pk, "next", cart->next_line_id);
-    s_put_int (pk, "ums", cart->updated_ms);
-    s_put_int (pk, "sub", cart->subtotal_cents);
+    msgpack_pack_map (pk, S_COUNT (s_cart_fields) + 1);
+    s_pack_fields (pk, S_FIELDS (s_cart_fields), cart);
     s_put_lines (pk, cart->lines, cart->line_count, s_pack_line);
 }
 
-static bool
-s_event_has_order (bus_event_type_t type)
+bool
+bus_codec__event_has_order (bus_event_type_t type)
 {
     return type == BUS_EVENT_ORDER_PLACED || type == BUS_EVENT_ORDER_STATUS;
 }
@@ -251,150 +484,109 @@ s_event_has_order (bus_event_type_t type)
 static void
 s_pack_event (msgpack_packer *pk, const bus_event_t *event)
 {
-    bool has_order = s_event_has_order (event->type);
+    bool has_order = bus_codec__event_has_order (event->type);
     bool has_cart = event->type == BUS_EVENT_CART;
     bool has_item = event->type == BUS_EVENT_MENU_ITEM;
-    msgpack_pack_map (pk, 4 + (has_order || has_cart) + 2 * has_item);
-    s_put_uint (pk, "v", S_VERSION);
-    s_put_uint (pk, "seq", event->seq);
-    s_put_int (pk, "ts", event->ts_ms);
-    s_put_int (pk, "type", event->type);
+    msgpack_pack_map (pk, S_COUNT (s_event_fields) + (has_order || has_cart)
+                              + S_COUNT (s_event_item) * has_item);
+    s_pack_fields (pk, S_FIELDS (s_event_fields), event);
     if (has_order) {
-        s_pack_key (pk, "order");
-        s_pack_order (pk, &event->order);
+        bus_codec__pack_key (pk, "order");
+        bus_codec__pack_order (pk, &event->order);
     }
     if (has_cart) {
-        s_pack_key (pk, "cart");
-        s_pack_cart (pk, &event->cart);
+        bus_codec__pack_key (pk, "cart");
+        bus_codec__pack_cart (pk, &event->cart);
     }
-    if (has_item) {
-        s_put_str (pk, "item", event->item_id, sizeof event->item_id);
-        s_put_bool (pk, "avail", event->available);
-    }
+    if (has_item)
+        s_pack_fields (pk, S_FIELDS (s_event_item), event);
 }
 
-/*  Every field whatever the type, so the shape never depends on it.  */
+/*  Every field whatever the type, so the shape never depends on it
+    ("open" aside, see s_cmd_fields).  */
 zframe_t *
 bus_cmd_encode (const bus_cmd_t *cmd)
 {
-    s_writer_t w;
-    s_writer_init (&w);
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
     msgpack_packer *pk = &w.packer;
-    //  "open" only when set, so every other command keeps its encoding
-    msgpack_pack_map (pk, cmd->open_menu ? 15 : 14);
-    s_put_uint (pk, "v", S_VERSION);
-    s_put_int (pk, "type", cmd->type);
-    s_put_str (pk, "key", cmd->key, sizeof cmd->key);
-    s_put_str (pk, "origin", cmd->origin, sizeof cmd->origin);
-    s_put_str (pk, "table", cmd->table, sizeof cmd->table);
-    s_put_str (pk, "note", cmd->note, sizeof cmd->note);
-    s_put_uint (pk, "order", cmd->order_id);
-    s_put_uint (pk, "st", cmd->status);
-    s_put_uint (pk, "ver", cmd->version);
-    s_put_uint (pk, "line", cmd->line_id);
-    s_put_uint (pk, "qty", cmd->qty);
-    s_put_str (pk, "item", cmd->item_id, sizeof cmd->item_id);
-    s_put_bool (pk, "avail", cmd->available);
-    if (cmd->open_menu)
-        s_put_bool (pk, "open", true);
+    msgpack_pack_map (pk, S_COUNT (s_cmd_head)
+                              + s_fields_written (S_FIELDS (s_cmd_fields), cmd)
+                              + 1);
+    s_pack_fields (pk, S_FIELDS (s_cmd_head), cmd);
+    s_pack_fields (pk, S_FIELDS (s_cmd_fields), cmd);
     s_put_lines (pk, cmd->lines, cmd->line_count, s_pack_cmd_line);
-    return s_writer_frame (&w);
+    return bus_codec__writer_frame (&w);
 }
 
 zframe_t *
 bus_order_encode (const bus_order_t *order)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    s_pack_order (&w.packer, order);
-    return s_writer_frame (&w);
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
+    bus_codec__pack_order (&w.packer, order);
+    return bus_codec__writer_frame (&w);
 }
 
 zframe_t *
 bus_cart_encode (const bus_cart_t *cart)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    s_pack_cart (&w.packer, cart);
-    return s_writer_frame (&w);
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
+    bus_codec__pack_cart (&w.packer, cart);
+    return bus_codec__writer_frame (&w);
 }
 
 zframe_t *
 bus_event_encode (const bus_event_t *event)
 {
-    s_writer_t w;
-    s_writer_init (&w);
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
     s_pack_event (&w.packer, event);
-    return s_writer_frame (&w);
+    return bus_codec__writer_frame (&w);
 }
 
 zframe_t *
 bus_ack_encode (const bus_ack_t *ack)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, ack->status == 0 ? 7 : 6);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_str (&w.packer, "key", ack->key, sizeof ack->key);
-    s_put_uint (&w.packer, "fp", ack->fingerprint);
-    s_put_int (&w.packer, "st", ack->status);
-    s_put_bool (&w.packer, "dup", ack->duplicate);
-    s_put_str (&w.packer, "err", ack->error, sizeof ack->error);
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
+    msgpack_pack_map (&w.packer, S_COUNT (s_ack_fields) + (ack->status == 0));
+    s_pack_fields (&w.packer, S_FIELDS (s_ack_fields), ack);
     if (ack->status == 0) {
-        s_pack_key (&w.packer, "event");
+        bus_codec__pack_key (&w.packer, "event");
         s_pack_event (&w.packer, &ack->event);
     }
-    return s_writer_frame (&w);
+    return bus_codec__writer_frame (&w);
+}
+
+/*  A map of scalars only, from a table.  */
+static zframe_t *
+s_encode_fields (const s_field_t *fields, size_t count, const void *base)
+{
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
+    msgpack_pack_map (&w.packer, (uint32_t) count);
+    s_pack_fields (&w.packer, fields, count, base);
+    return bus_codec__writer_frame (&w);
 }
 
 zframe_t *
 bus_heartbeat_encode (const bus_heartbeat_t *hb)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "seq", hb->seq);
-    s_put_int (&w.packer, "ts", hb->ts_ms);
-    return s_writer_frame (&w);
+    return s_encode_fields (S_FIELDS (s_heartbeat_fields), hb);
 }
 
 zframe_t *
 bus_sync_req_encode (const bus_sync_req_t *req)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, 12);
-    s_put_uint (pk, "v", S_VERSION);
-    s_put_int (pk, "op", req->op);
-    s_put_uint (pk, "rid", req->rid);
-    s_put_uint (pk, "from", req->from);
-    s_put_uint (pk, "limit", req->limit);
-    s_put_uint (pk, "id", req->id);
-    s_put_uint (pk, "status", req->status);
-    s_put_str (pk, "table", req->table, sizeof req->table);
-    s_put_str (pk, "role", req->role, sizeof req->role);
-    s_put_str (pk, "name", req->name, sizeof req->name);
-    s_put_int (pk, "from_ms", req->from_ms);
-    s_put_int (pk, "to_ms", req->to_ms);
-    return s_writer_frame (&w);
+    return s_encode_fields (S_FIELDS (s_sync_req_fields), req);
 }
 
 zframe_t *
 bus_sync_reply_encode (const bus_sync_reply_t *reply)
 {
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 7);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "rid", reply->rid);
-    s_put_int (&w.packer, "st", reply->status);
-    s_put_str (&w.packer, "err", reply->error, sizeof reply->error);
-    s_put_uint (&w.packer, "seq", reply->seq);
-    s_put_uint (&w.packer, "next", reply->next);
-    s_put_uint (&w.packer, "n", reply->count);
-    return s_writer_frame (&w);
+    return s_encode_fields (S_FIELDS (s_sync_reply_fields), reply);
 }
 
 /*  --------------------------------------------------------------------
@@ -536,24 +728,8 @@ s_unpack (const void *data, size_t size, msgpack_unpacked *msg)
 typedef int (s_read_fn) (const msgpack_object *obj, void *out);
 typedef void (s_reset_fn) (void *out);
 
-static void
-s_reset_cmd (void *out)
-{
-    memset (out, 0, offsetof (bus_cmd_t, lines));
-}
-
-static void
-s_reset_order (void *out)
-{
-    memset (out, 0, offsetof (bus_order_t, lines));
-}
-
-static void
-s_reset_cart (void *out)
-{
-    memset (out, 0, offsetof (bus_cart_t, lines));
-}
-
+/*  An event's part of every type; the order's and the cart's lines are
+    left as they are.  */
 static void
 s_reset_event (void *out)
 {
@@ -561,8 +737,8 @@ s_reset_event (void *out)
     event->seq = 0;
     event->ts_ms = 0;
     event->type = (bus_event_type_t) 0;
-    s_reset_order (&event->order);
-    s_reset_cart (&event->cart);
+    memset (&event->order, 0, offsetof (bus_order_t, lines));
+    memset (&event->cart, 0, offsetof (bus_cart_t, lines));
     memset (event->item_id, 0, sizeof event->item_id);
     event->available = false;
 }
@@ -573,42 +749,6 @@ s_reset_ack (void *out)
     bus_ack_t *ack = (bus_ack_t *) out;
     memset (ack, 0, offsetof (bus_ack_t, event));
     s_reset_event (&ack->event);
-}
-
-static void
-s_reset_heartbeat (void *out)
-{
-    memset (out, 0, sizeof (bus_heartbeat_t));
-}
-
-static void
-s_reset_sync_req (void *out)
-{
-    memset (out, 0, sizeof (bus_sync_req_t));
-}
-
-static void
-s_reset_sync_reply (void *out)
-{
-    memset (out, 0, sizeof (bus_sync_reply_t));
-}
-
-static int
-s_decode (const void *data, size_t size, void *out, s_reset_fn *reset,
-          s_read_fn *read)
-{
-    reset (out);
-    msgpack_unpacked msg;
-    msgpack_unpacked_init (&msg);
-    int rc = s_unpack (data, size, &msg);
-    if (!rc && msg.data.type != MSGPACK_OBJECT_MAP)
-        rc = BUS_ERR_MALFORMED;
-    if (!rc)
-        rc = read (&msg.data, out);
-    msgpack_unpacked_destroy (&msg);
-    if (rc)
-        reset (out);
-    return rc;
 }
 
 /*  True if the string object str holds the size bytes at text.  */
@@ -638,14 +778,30 @@ s_check_map (const msgpack_object *obj)
     return 0;
 }
 
-/*  Returns the value under name in a checked map, or NULL if absent.  */
+/*  Returns the value under the size bytes at key in a checked map, or
+    NULL if absent.  Our keys are a few bytes long: compared in a loop,
+    not by a call to memcmp, which (with the size known only at run time)
+    would cost more than the rest of the scan.  */
+static const msgpack_object *
+s_find (const msgpack_object *map, const char *key, size_t size)
+{
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *name = &map->via.map.ptr[i].key;
+        if (name->via.str.size != size)
+            continue;
+        size_t same = 0;
+        while (same < size && name->via.str.ptr[same] == key[same])
+            same++;
+        if (same == size)
+            return &map->via.map.ptr[i].val;
+    }
+    return NULL;
+}
+
 static const msgpack_object *
 s_get (const msgpack_object *map, const char *name)
 {
-    for (uint32_t i = 0; i < map->via.map.size; i++)
-        if (s_str_is (&map->via.map.ptr[i].key, name, strlen (name)))
-            return &map->via.map.ptr[i].val;
-    return NULL;
+    return s_find (map, name, strlen (name));
 }
 
 /*  The readers below take a value that may be NULL (a missing field) and
@@ -692,16 +848,6 @@ s_i64 (const msgpack_object *obj, int64_t *out)
     return s_int (obj, INT64_MIN, INT64_MAX, out);
 }
 
-/*  For enums and status codes: an int in [min, max].  */
-static int
-s_enum (const msgpack_object *obj, int min, int max, int *out)
-{
-    int64_t value = 0;
-    int rc = s_int (obj, min, max, &value);
-    *out = (int) value;
-    return rc;
-}
-
 static int
 s_bool (const msgpack_object *obj, bool *out)
 {
@@ -733,12 +879,6 @@ s_valid_str (const msgpack_object *obj, char *dst, size_t cap,
     return rc ? rc : valid (dst) ? 0 : BUS_ERR_INVALID;
 }
 
-static bool
-s_nonempty (const char *s)
-{
-    return *s != '\0';
-}
-
 /*  True if obj is an array of min..max elements.  */
 static bool
 s_is_array (const msgpack_object *obj, uint32_t min, uint32_t max)
@@ -747,11 +887,55 @@ s_is_array (const msgpack_object *obj, uint32_t min, uint32_t max)
            && obj->via.array.size >= min && obj->via.array.size <= max;
 }
 
+/*  Reads one row's value, obj (NULL if absent), into its field of the
+    struct at base.  */
 static int
-s_read_version (const msgpack_object *map)
+s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
 {
-    int64_t version = 0;
-    return s_int (s_get (map, "v"), S_VERSION, S_VERSION, &version);
+    char *at = (char *) base + field->offset;
+    int64_t value = 0;
+    int rc = BUS_ERR_INVALID;
+    switch (field->type) {
+    case S_VERSION:
+        return s_int (obj, BUS_CODEC_VERSION, BUS_CODEC_VERSION, &value);
+    case S_U64: return s_u64 (obj, (uint64_t *) at);
+    case S_U32: return s_u32 (obj, (uint32_t *) at);
+    case S_I64: return s_i64 (obj, (int64_t *) at);
+    case S_ENUM:
+        rc = s_int (obj, field->min, field->max, &value);
+        *(unsigned int *) at = (unsigned int) value;
+        return rc;
+    case S_INT:
+        rc = s_int (obj, field->min, field->max, &value);
+        *(int *) at = (int) value;
+        return rc;
+    case S_BOOL: return s_bool (obj, (bool *) at);
+    case S_STR:
+        return field->valid
+                   ? s_valid_str (obj, at, field->size, field->valid)
+                   : s_str (obj, at, field->size);
+    }
+    return rc;
+}
+
+/*  Reads count rows, in order, from a checked map into the struct at
+    base; type is the message's type, for S_NEEDED_BY rows (0 if it has
+    none).  Returns 0 or the error of the first bad field.  */
+static int
+s_read_fields (const msgpack_object *map, const s_field_t *fields,
+               size_t count, void *base, int type)
+{
+    for (size_t i = 0; i < count; i++) {
+        const s_field_t *field = &fields[i];
+        const msgpack_object *obj = s_find (map, field->key, field->key_size);
+        bool needed = field->need == S_REQUIRED
+                      || (field->need == S_NEEDED_BY
+                          && field->needed_by == type);
+        int rc = obj || needed ? s_read_field (obj, field, base) : 0;
+        if (rc)
+            return rc;
+    }
+    return 0;
 }
 
 typedef int (s_line_fn) (const msgpack_object *obj, bus_line_t *line);
@@ -876,44 +1060,6 @@ s_read_line (const msgpack_object *obj, bus_line_t *line)
     return rc;
 }
 
-/*  The fields a command's type may use.  Absent ones stay zero, and a
-    type that needs one then fails its rule (an order id of 0, an empty
-    table...), except qty and avail: there 0 and false are real requests
-    (remove the line, 86 the item) that a lost field must not turn into,
-    so the types that use them need them present.  */
-static int
-s_read_cmd_fields (const msgpack_object *map, bus_cmd_t *cmd)
-{
-    const msgpack_object *obj;
-    int rc = 0;
-    if ((obj = s_get (map, "table")))
-        rc = s_str (obj, cmd->table, sizeof cmd->table);
-    if (!rc && (obj = s_get (map, "note")))
-        rc = s_valid_str (obj, cmd->note, sizeof cmd->note, bus_valid_note);
-    if (!rc && (obj = s_get (map, "order")))
-        rc = s_u64 (obj, &cmd->order_id);
-    if (!rc && (obj = s_get (map, "st")))
-        rc = s_u32 (obj, &cmd->status);
-    if (!rc && (obj = s_get (map, "ver")))
-        rc = s_u32 (obj, &cmd->version);
-    if (!rc && (obj = s_get (map, "line")))
-        rc = s_u32 (obj, &cmd->line_id);
-    obj = s_get (map, "qty");
-    if (!rc && (obj || cmd->type == BUS_CMD_CART_SET_QTY))
-        rc = s_u32 (obj, &cmd->qty);
-    if (!rc && (obj = s_get (map, "item")))
-        rc = s_str (obj, cmd->item_id, sizeof cmd->item_id);
-    obj = s_get (map, "avail");
-    if (!rc && (obj || cmd->type == BUS_CMD_AVAILABILITY))
-        rc = s_bool (obj, &cmd->available);
-    if (!rc && (obj = s_get (map, "open")))
-        rc = s_bool (obj, &cmd->open_menu);
-    if (!rc && (obj = s_get (map, "lines")))
-        rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
-                           s_read_cmd_line);
-    return rc;
-}
-
 /*  The per-type rules of bus_codec.h, on the fields read.  Each line was
     checked as it was read.  */
 static int
@@ -946,26 +1092,21 @@ s_check_cmd_rules (const bus_cmd_t *cmd)
     return ok ? 0 : BUS_ERR_INVALID;
 }
 
+/*  The head, the fields the type may use (see s_cmd_fields), the lines,
+    then the type's rules.  */
 static int
 s_read_cmd (const msgpack_object *map, void *out)
 {
     bus_cmd_t *cmd = (bus_cmd_t *) out;
-    int type = 0;
+    const msgpack_object *obj;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
+        rc = s_read_fields (map, S_FIELDS (s_cmd_head), cmd, 0);
     if (!rc)
-        rc = s_enum (s_get (map, "type"), BUS_CMD_PLACE, BUS_CMD_AVAILABILITY,
-                     &type);
-    cmd->type = (bus_cmd_type_t) type;
-    if (!rc)
-        rc = s_valid_str (s_get (map, "key"), cmd->key, sizeof cmd->key,
-                          bus_valid_key);
-    if (!rc)
-        rc = s_valid_str (s_get (map, "origin"), cmd->origin,
-                          sizeof cmd->origin, s_nonempty);
-    if (!rc)
-        rc = s_read_cmd_fields (map, cmd);
+        rc = s_read_fields (map, S_FIELDS (s_cmd_fields), cmd, (int) cmd->type);
+    if (!rc && (obj = s_get (map, "lines")))
+        rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
+                           s_read_cmd_line);
     if (!rc)
         rc = s_check_cmd_rules (cmd);
     return rc;
@@ -984,58 +1125,16 @@ s_read_times (const msgpack_object *obj, int64_t *times)
     return rc;
 }
 
-/*  Orders come from the writer: types and sizes are checked, business
-    rules are not.  This reads id to note ...  */
-static int
-s_read_order_head (const msgpack_object *map, bus_order_t *order)
-{
-    int status = 0;
-    int rc = s_u64 (s_get (map, "id"), &order->id);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &order->seq);
-    if (!rc)
-        rc = s_u32 (s_get (map, "ver"), &order->version);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), BUS_STATUS_PLACED,
-                     BUS_STATUS_CANCELLED, &status);
-    order->status = (bus_status_t) status;
-    if (!rc)
-        rc = s_str (s_get (map, "table"), order->table, sizeof order->table);
-    if (!rc)
-        rc = s_str (s_get (map, "key"), order->key, sizeof order->key);
-    if (!rc)
-        rc = s_str (s_get (map, "origin"), order->origin, sizeof order->origin);
-    if (!rc)
-        rc = s_str (s_get (map, "note"), order->note, sizeof order->note);
-    return rc;
-}
-
-/*  ... and this the times and the money.  */
-static int
-s_read_order_amounts (const msgpack_object *map, bus_order_t *order)
-{
-    int rc = s_i64 (s_get (map, "cms"), &order->created_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ums"), &order->updated_ms);
-    if (!rc)
-        rc = s_read_times (s_get (map, "sms"), order->status_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "sub"), &order->subtotal_cents);
-    if (!rc)
-        rc = s_i64 (s_get (map, "tax"), &order->tax_cents);
-    if (!rc)
-        rc = s_i64 (s_get (map, "total"), &order->total_cents);
-    return rc;
-}
-
 static int
 s_read_order (const msgpack_object *map, bus_order_t *order)
 {
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_order_head (map, order);
+        rc = s_read_fields (map, S_FIELDS (s_order_head), order, 0);
     if (!rc)
-        rc = s_read_order_amounts (map, order);
+        rc = s_read_times (s_get (map, "sms"), order->status_ms);
+    if (!rc)
+        rc = s_read_fields (map, S_FIELDS (s_order_tail), order, 0);
     if (!rc)
         rc = s_read_lines (s_get (map, "lines"), order->lines,
                            &order->line_count, s_read_line);
@@ -1048,21 +1147,12 @@ s_read_order_msg (const msgpack_object *map, void *out)
     return s_read_order (map, (bus_order_t *) out);
 }
 
-/*  Carts, like orders, come from the writer.  */
 static int
 s_read_cart (const msgpack_object *map, bus_cart_t *cart)
 {
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_str (s_get (map, "table"), cart->table, sizeof cart->table);
-    if (!rc)
-        rc = s_u32 (s_get (map, "ver"), &cart->version);
-    if (!rc)
-        rc = s_u32 (s_get (map, "next"), &cart->next_line_id);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ums"), &cart->updated_ms);
-    if (!rc)
-        rc = s_i64 (s_get (map, "sub"), &cart->subtotal_cents);
+        rc = s_read_fields (map, S_FIELDS (s_cart_fields), cart, 0);
     if (!rc)
         rc = s_read_lines (s_get (map, "lines"), cart->lines,
                            &cart->line_count, s_read_line);
@@ -1085,7 +1175,7 @@ s_read_event_part (const msgpack_object *map, bus_event_t *event)
     const msgpack_object *cart = s_get (map, "cart");
     const msgpack_object *item = s_get (map, "item");
     const msgpack_object *avail = s_get (map, "avail");
-    bool has_order = s_event_has_order (event->type);
+    bool has_order = bus_codec__event_has_order (event->type);
     bool has_cart = event->type == BUS_EVENT_CART;
     bool has_item = event->type == BUS_EVENT_MENU_ITEM;
     if ((order != NULL) != has_order || (cart != NULL) != has_cart
@@ -1095,26 +1185,16 @@ s_read_event_part (const msgpack_object *map, bus_event_t *event)
         return s_read_order (order, &event->order);
     if (has_cart)
         return s_read_cart (cart, &event->cart);
-    int rc = s_str (item, event->item_id, sizeof event->item_id);
-    return rc ? rc : s_bool (avail, &event->available);
+    return s_read_fields (map, S_FIELDS (s_event_item), event, 0);
 }
 
 static int
 s_read_event (const msgpack_object *map, void *out)
 {
     bus_event_t *event = (bus_event_t *) out;
-    int type = 0;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &event->seq);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ts"), &event->ts_ms);
-    if (!rc)
-        rc = s_enum (s_get (map, "type"), BUS_EVENT_ORDER_PLACED,
-                     BUS_EVENT_MENU_ITEM, &type);
-    event->type = (bus_event_type_t) type;
+        rc = s_read_fields (map, S_FIELDS (s_event_fields), event, 0);
     if (!rc)
         rc = s_read_event_part (map, event);
     return rc;
@@ -1126,154 +1206,133 @@ static int
 s_read_ack (const msgpack_object *map, void *out)
 {
     bus_ack_t *ack = (bus_ack_t *) out;
-    const msgpack_object *obj;
     int rc = s_check_map (map);
     if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_str (s_get (map, "key"), ack->key, sizeof ack->key);
-    if (!rc && (obj = s_get (map, "fp")))
-        rc = s_u64 (obj, &ack->fingerprint);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), INT_MIN, 0, &ack->status);
-    if (!rc && (obj = s_get (map, "dup")))
-        rc = s_bool (obj, &ack->duplicate);
-    if (!rc && (obj = s_get (map, "err")))
-        rc = s_str (obj, ack->error, sizeof ack->error);
+        rc = s_read_fields (map, S_FIELDS (s_ack_fields), ack, 0);
     if (!rc && ack->status == 0)
         rc = s_read_event (s_get (map, "event"), &ack->event);
     return rc;
 }
 
+/*  A map of scalars only, from a table.  */
 static int
-s_read_heartbeat (const msgpack_object *map, void *out)
+s_read_map (const msgpack_object *map, const s_field_t *fields,
+            size_t count, void *out)
 {
-    bus_heartbeat_t *hb = (bus_heartbeat_t *) out;
     int rc = s_check_map (map);
-    if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "seq"), &hb->seq);
-    if (!rc)
-        rc = s_i64 (s_get (map, "ts"), &hb->ts_ms);
-    return rc;
+    return rc ? rc : s_read_fields (map, fields, count, out, 0);
 }
 
-/*  A request's optional filter and identity fields, table to to_ms.  */
-static int
-s_read_sync_filter (const msgpack_object *map, bus_sync_req_t *req)
+/*  How to decode one kind of message: what to zero, and how to read it. */
+typedef struct {
+    size_t zero_size;          /* bytes zeroed from the start of the output */
+    s_reset_fn *reset;         /* or, if set, what zeroes it instead        */
+    s_read_fn *read;           /* the reader; NULL for a map of scalars
+                                  only, read from fields                    */
+    const s_field_t *fields;
+    size_t field_count;
+} s_message_t;
+
+static void
+s_reset (const s_message_t *message, void *out)
 {
-    const msgpack_object *obj;
-    int rc = 0;
-    if ((obj = s_get (map, "table")))
-        rc = s_str (obj, req->table, sizeof req->table);
-    if (!rc && (obj = s_get (map, "role")))
-        rc = s_str (obj, req->role, sizeof req->role);
-    if (!rc && (obj = s_get (map, "name")))
-        rc = s_str (obj, req->name, sizeof req->name);
-    if (!rc && (obj = s_get (map, "from_ms")))
-        rc = s_i64 (obj, &req->from_ms);
-    if (!rc && (obj = s_get (map, "to_ms")))
-        rc = s_i64 (obj, &req->to_ms);
-    return rc;
+    if (message->reset)
+        message->reset (out);
+    else
+        memset (out, 0, message->zero_size);
 }
 
 static int
-s_read_sync_req (const msgpack_object *map, void *out)
+s_decode (const void *data, size_t size, void *out,
+          const s_message_t *message)
 {
-    bus_sync_req_t *req = (bus_sync_req_t *) out;
-    const msgpack_object *obj;
-    int op = 0;
-    int rc = s_check_map (map);
+    s_reset (message, out);
+    msgpack_unpacked msg;
+    msgpack_unpacked_init (&msg);
+    int rc = s_unpack (data, size, &msg);
+    if (!rc && msg.data.type != MSGPACK_OBJECT_MAP)
+        rc = BUS_ERR_MALFORMED;
     if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_enum (s_get (map, "op"), BUS_SYNC_SNAPSHOT, BUS_SYNC_REPORT, &op);
-    req->op = (bus_sync_op_t) op;
-    if (!rc)
-        rc = s_u64 (s_get (map, "rid"), &req->rid);
-    if (!rc && (obj = s_get (map, "from")))
-        rc = s_u64 (obj, &req->from);
-    if (!rc && (obj = s_get (map, "limit")))
-        rc = s_u32 (obj, &req->limit);
-    if (!rc && (obj = s_get (map, "id")))
-        rc = s_u64 (obj, &req->id);
-    if (!rc && (obj = s_get (map, "status")))
-        rc = s_u32 (obj, &req->status);
-    if (!rc)
-        rc = s_read_sync_filter (map, req);
+        rc = message->read ? message->read (&msg.data, out)
+                           : s_read_map (&msg.data, message->fields,
+                                         message->field_count, out);
+    msgpack_unpacked_destroy (&msg);
+    if (rc)
+        s_reset (message, out);
     return rc;
 }
 
-static int
-s_read_sync_reply (const msgpack_object *map, void *out)
-{
-    bus_sync_reply_t *reply = (bus_sync_reply_t *) out;
-    const msgpack_object *obj;
-    int rc = s_check_map (map);
-    if (!rc)
-        rc = s_read_version (map);
-    if (!rc)
-        rc = s_u64 (s_get (map, "rid"), &reply->rid);
-    if (!rc)
-        rc = s_enum (s_get (map, "st"), INT_MIN, 0, &reply->status);
-    if (!rc && (obj = s_get (map, "err")))
-        rc = s_str (obj, reply->error, sizeof reply->error);
-    if (!rc && (obj = s_get (map, "seq")))
-        rc = s_u64 (obj, &reply->seq);
-    if (!rc && (obj = s_get (map, "next")))
-        rc = s_u64 (obj, &reply->next);
-    if (!rc && (obj = s_get (map, "n")))
-        rc = s_u32 (obj, &reply->count);
-    return rc;
-}
+/*  The eight kinds.  Commands, orders and carts keep their line slots
+    (see above); the scalar-only maps are read from their tables.  */
+static const s_message_t s_cmd_message = {
+    .zero_size = offsetof (bus_cmd_t, lines), .read = s_read_cmd};
+static const s_message_t s_order_message = {
+    .zero_size = offsetof (bus_order_t, lines), .read = s_read_order_msg};
+static const s_message_t s_cart_message = {
+    .zero_size = offsetof (bus_cart_t, lines), .read = s_read_cart_msg};
+static const s_message_t s_event_message = {
+    .reset = s_reset_event, .read = s_read_event};
+static const s_message_t s_ack_message = {
+    .reset = s_reset_ack, .read = s_read_ack};
+static const s_message_t s_heartbeat_message = {
+    .zero_size = sizeof (bus_heartbeat_t),
+    .fields = s_heartbeat_fields,
+    .field_count = S_COUNT (s_heartbeat_fields)};
+static const s_message_t s_sync_req_message = {
+    .zero_size = sizeof (bus_sync_req_t),
+    .fields = s_sync_req_fields,
+    .field_count = S_COUNT (s_sync_req_fields)};
+static const s_message_t s_sync_reply_message = {
+    .zero_size = sizeof (bus_sync_reply_t),
+    .fields = s_sync_reply_fields,
+    .field_count = S_COUNT (s_sync_reply_fields)};
 
 int
 bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out)
 {
-    return s_decode (data, size, out, s_reset_cmd, s_read_cmd);
+    return s_decode (data, size, out, &s_cmd_message);
 }
 
 int
 bus_order_decode (const void *data, size_t size, bus_order_t *out)
 {
-    return s_decode (data, size, out, s_reset_order, s_read_order_msg);
+    return s_decode (data, size, out, &s_order_message);
 }
 
 int
 bus_cart_decode (const void *data, size_t size, bus_cart_t *out)
 {
-    return s_decode (data, size, out, s_reset_cart, s_read_cart_msg);
+    return s_decode (data, size, out, &s_cart_message);
 }
 
 int
 bus_event_decode (const void *data, size_t size, bus_event_t *out)
 {
-    return s_decode (data, size, out, s_reset_event, s_read_event);
+    return s_decode (data, size, out, &s_event_message);
 }
 
 int
 bus_ack_decode (const void *data, size_t size, bus_ack_t *out)
 {
-    return s_decode (data, size, out, s_reset_ack, s_read_ack);
+    return s_decode (data, size, out, &s_ack_message);
 }
 
 int
 bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out)
 {
-    return s_decode (data, size, out, s_reset_heartbeat, s_read_heartbeat);
+    return s_decode (data, size, out, &s_heartbeat_message);
 }
 
 int
 bus_sync_req_decode (const void *data, size_t size, bus_sync_req_t *out)
 {
-    return s_decode (data, size, out, s_reset_sync_req, s_read_sync_req);
+    return s_decode (data, size, out, &s_sync_req_message);
 }
 
 int
 bus_sync_reply_decode (const void *data, size_t size, bus_sync_reply_t *out)
 {
-    return s_decode (data, size, out, s_reset_sync_reply, s_read_sync_reply);
+    return s_decode (data, size, out, &s_sync_reply_message);
 }
 
 /*  --------------------------------------------------------------------
@@ -1360,1792 +1419,4 @@ bus_cmd_fingerprint (const bus_cmd_t *cmd)
     for (uint32_t i = 0; i < cmd->line_count; i++)
         hash = s_fnv_line (hash, &cmd->lines[i]);
     return hash;
-}
-
-/*  --------------------------------------------------------------------
-    Selftest  */
-
-/*  Sets dst to len copies of c.  */
-static void
-s_test_fill (char *dst, size_t len, char c)
-{
-    memset (dst, c, len);
-    dst[len] = '\0';
-}
-
-/*  A 280-byte note of two-byte UTF-8 characters.  */
-static void
-s_test_long_note (char *dst)
-{
-    for (size_t i = 0; i < BUS_NOTE_MAX - 1; i += 2)
-        memcpy (dst + i, "\xc3\xa9", 2);
-    dst[BUS_NOTE_MAX - 1] = '\0';
-}
-
-/*  Sets a string field; NULL fills it to the brim with no NUL, which the
-    encoder packs as a string one byte too long for the field.  */
-static void
-s_test_set (char *dst, size_t cap, const char *str)
-{
-    if (str) {
-        assert (strlen (str) < cap);
-        strcpy (dst, str);
-    }
-    else
-        memset (dst, 'x', cap);
-}
-
-/*  Sets modifier ids mod-0, mod-1, ... on a line.  */
-static void
-s_test_mod_ids (bus_line_t *line, uint32_t count)
-{
-    line->mod_count = count;
-    for (uint32_t i = 0; i < count; i++)
-        snprintf (line->mods[i].id, sizeof line->mods[i].id, "mod-%u", i);
-}
-
-/*  A line as a client sends it: only item, qty, note and modifier ids.  */
-static void
-s_test_cmd_line (bus_line_t *line, const char *item_id, uint32_t qty,
-                 const char *note, uint32_t mods)
-{
-    strcpy (line->item_id, item_id);
-    line->qty = qty;
-    strcpy (line->note, note);
-    s_test_mod_ids (line, mods);
-}
-
-/*  A typical command of each type, with only the fields its type uses.  */
-static void
-s_test_cmd (bus_cmd_t *cmd, bus_cmd_type_t type)
-{
-    memset (cmd, 0, sizeof *cmd);
-    cmd->type = type;
-    strcpy (cmd->key, "pad-7-0001");
-    strcpy (cmd->origin, "patio");
-    if (type != BUS_CMD_SET_STATUS && type != BUS_CMD_AVAILABILITY)
-        strcpy (cmd->table, "T12");
-    switch (type) {
-    case BUS_CMD_PLACE:
-        strcpy (cmd->note, "birthday, bring candles");
-        cmd->line_count = 2;
-        s_test_cmd_line (&cmd->lines[0], "burger", 2, "no onions", 2);
-        s_test_cmd_line (&cmd->lines[1], "fries.large", 1, "", 0);
-        break;
-    case BUS_CMD_SET_STATUS:
-        cmd->order_id = 12;
-        cmd->status = BUS_STATUS_READY;
-        cmd->version = 3;
-        break;
-    case BUS_CMD_CART_ADD:
-        cmd->line_count = 1;
-        s_test_cmd_line (&cmd->lines[0], "burger", 1, "medium rare", 1);
-        break;
-    case BUS_CMD_CART_SET_QTY:
-        cmd->line_id = 2;
-        cmd->qty = 3;
-        cmd->version = 5;
-        break;
-    case BUS_CMD_CART_PLACE:
-        strcpy (cmd->note, "all at once");
-        cmd->version = 9;
-        break;
-    case BUS_CMD_AVAILABILITY:
-        strcpy (cmd->item_id, "burger");  /* available stays false: 86 it */
-        break;
-    case BUS_CMD_CART_CLEAR:
-        break;
-    }
-}
-
-/*  A place command with every field at its largest, those its type does
-    not use included, and the most lines with the most modifiers.  */
-static void
-s_test_cmd_max (bus_cmd_t *cmd)
-{
-    memset (cmd, 0, sizeof *cmd);
-    cmd->type = BUS_CMD_PLACE;
-    s_test_fill (cmd->key, BUS_KEY_MAX - 1, 'k');
-    s_test_fill (cmd->origin, BUS_NAME_MAX - 1, 'o');
-    s_test_fill (cmd->table, BUS_TABLE_MAX - 1, 'T');
-    s_test_long_note (cmd->note);
-    cmd->order_id = UINT64_MAX;
-    cmd->status = cmd->version = cmd->line_id = cmd->qty = UINT32_MAX;
-    s_test_fill (cmd->item_id, BUS_ID_MAX - 1, 'i');
-    cmd->available = true;
-    cmd->line_count = BUS_LINES_MAX;
-    for (uint32_t i = 0; i < BUS_LINES_MAX; i++) {
-        bus_line_t *line = &cmd->lines[i];
-        s_test_fill (line->item_id, BUS_ID_MAX - 1, 'x');
-        line->item_id[0] = (char) ('A' + i % 26);
-        line->item_id[1] = (char) ('0' + i / 26);
-        line->qty = BUS_QTY_MAX - i;
-        s_test_long_note (line->note);
-        line->mod_count = BUS_MODS_MAX;
-        for (uint32_t m = 0; m < BUS_MODS_MAX; m++)
-            s_test_fill (line->mods[m].id, BUS_ID_MAX - 1, (char) ('a' + m));
-    }
-}
-
-/*  A line as the writer stores it; max: every field at its largest, and
-    the most modifiers.  */
-static void
-s_test_priced_line (bus_line_t *line, uint32_t i, bool max)
-{
-    memset (line, 0, sizeof *line);
-    line->line_id = i + 1;
-    strcpy (line->item_id, "burger");
-    line->qty = 2;
-    strcpy (line->name, "Classic Burger");
-    strcpy (line->station, "grill");
-    line->unit_cents = 1350;
-    line->mod_count = 1;
-    strcpy (line->mods[0].id, "cheese");
-    strcpy (line->mods[0].name, "Extra cheese");
-    line->mods[0].delta_cents = 100;
-    if (!max)
-        return;
-    line->line_id = UINT32_MAX - i;
-    s_test_fill (line->item_id, BUS_ID_MAX - 1, (char) ('a' + i % 26));
-    line->qty = UINT32_MAX - i;
-    s_test_long_note (line->note);
-    s_test_fill (line->name, BUS_NAME_MAX - 1, 'n');
-    s_test_fill (line->station, BUS_ID_MAX - 1, 's');
-    line->unit_cents = (int64_t) i * 1000 - 20000;
-    line->mod_count = BUS_MODS_MAX;
-    for (uint32_t m = 0; m < BUS_MODS_MAX; m++) {
-        bus_mod_t *mod = &line->mods[m];
-        s_test_fill (mod->id, BUS_ID_MAX - 1, (char) ('0' + m));
-        s_test_fill (mod->name, BUS_NAME_MAX - 1, 'M');
-        mod->delta_cents = m % 2 ? INT64_MAX - m : INT64_MIN + m;
-    }
-}
-
-static void
-s_test_order (bus_order_t *order, bool max)
-{
-    memset (order, 0, sizeof *order);
-    order->id = 12;
-    order->seq = 40;
-    order->version = 3;
-    order->status = BUS_STATUS_PREPARING;
-    strcpy (order->table, "T12");
-    strcpy (order->key, "pad-7-0001");
-    strcpy (order->origin, "patio");
-    order->created_ms = 1767000000000;
-    order->updated_ms = 1767000042000;
-    order->status_ms[BUS_STATUS_PLACED] = 1767000000000;
-    order->status_ms[BUS_STATUS_ACCEPTED] = 1767000005000;
-    order->status_ms[BUS_STATUS_PREPARING] = 1767000042000;
-    order->subtotal_cents = 2700;
-    order->tax_cents = 223;
-    order->total_cents = 2923;
-    order->line_count = 1;
-    s_test_priced_line (&order->lines[0], 0, false);
-    if (!max)
-        return;
-    order->id = UINT64_MAX;
-    order->seq = UINT64_MAX - 1;
-    order->version = UINT32_MAX;
-    order->status = BUS_STATUS_CANCELLED;
-    s_test_fill (order->table, BUS_TABLE_MAX - 1, 'T');
-    s_test_fill (order->key, BUS_KEY_MAX - 1, 'k');
-    s_test_fill (order->origin, BUS_NAME_MAX - 1, 'o');
-    s_test_long_note (order->note);
-    order->created_ms = INT64_MIN;
-    order->updated_ms = INT64_MAX;
-    for (int i = 0; i < BUS_STATUS_COUNT; i++)
-        order->status_ms[i] = i % 2 ? INT64_MAX - i : INT64_MIN + i;
-    order->subtotal_cents = INT64_MAX;
-    order->tax_cents = INT64_MIN;
-    order->total_cents = -1;
-    order->line_count = BUS_LINES_MAX;
-    for (uint32_t i = 0; i < BUS_LINES_MAX; i++)
-        s_test_priced_line (&order->lines[i], i, true);
-}
-
-static void
-s_test_cart (bus_cart_t *cart, bool max)
-{
-    memset (cart, 0, sizeof *cart);
-    strcpy (cart->table, "T12");
-    cart->version = 7;
-    cart->next_line_id = 3;
-    cart->updated_ms = 1767000042000;
-    cart->subtotal_cents = 4050;
-    cart->line_count = 2;
-    s_test_priced_line (&cart->lines[0], 0, false);
-    s_test_priced_line (&cart->lines[1], 1, false);
-    if (!max)
-        return;
-    s_test_fill (cart->table, BUS_TABLE_MAX - 1, 'T');
-    cart->version = UINT32_MAX;
-    cart->next_line_id = UINT32_MAX;
-    cart->updated_ms = INT64_MIN;
-    cart->subtotal_cents = INT64_MAX;
-    cart->line_count = BUS_LINES_MAX;
-    for (uint32_t i = 0; i < BUS_LINES_MAX; i++)
-        s_test_priced_line (&cart->lines[i], i, true);
-}
-
-/*  An event of a type, with only that type's part.  */
-static void
-s_test_event (bus_event_t *event, bus_event_type_t type, bool max)
-{
-    memset (event, 0, sizeof *event);
-    event->seq = max ? UINT64_MAX : 40;
-    event->ts_ms = max ? INT64_MIN : 1767000042000;
-    event->type = type;
-    if (s_event_has_order (type))
-        s_test_order (&event->order, max);
-    else if (type == BUS_EVENT_CART)
-        s_test_cart (&event->cart, max);
-    else if (max) {
-        s_test_fill (event->item_id, BUS_ID_MAX - 1, 'i');
-        event->available = true;
-    }
-    else
-        strcpy (event->item_id, "burger");
-}
-
-static bool
-s_test_line_eq (const bus_line_t *a, const bus_line_t *b)
-{
-    bool eq = a->line_id == b->line_id && streq (a->item_id, b->item_id)
-              && a->qty == b->qty && streq (a->note, b->note)
-              && streq (a->name, b->name) && streq (a->station, b->station)
-              && a->unit_cents == b->unit_cents
-              && a->mod_count == b->mod_count;
-    for (uint32_t i = 0; eq && i < a->mod_count; i++)
-        eq = streq (a->mods[i].id, b->mods[i].id)
-             && streq (a->mods[i].name, b->mods[i].name)
-             && a->mods[i].delta_cents == b->mods[i].delta_cents;
-    return eq;
-}
-
-static bool
-s_test_lines_eq (const bus_line_t *a, const bus_line_t *b, uint32_t count)
-{
-    bool eq = true;
-    for (uint32_t i = 0; eq && i < count; i++)
-        eq = s_test_line_eq (&a[i], &b[i]);
-    return eq;
-}
-
-static bool
-s_test_order_eq (const bus_order_t *a, const bus_order_t *b)
-{
-    return a->id == b->id && a->seq == b->seq && a->version == b->version
-           && a->status == b->status && streq (a->table, b->table)
-           && streq (a->key, b->key) && streq (a->origin, b->origin)
-           && streq (a->note, b->note) && a->created_ms == b->created_ms
-           && a->updated_ms == b->updated_ms
-           && memcmp (a->status_ms, b->status_ms, sizeof a->status_ms) == 0
-           && a->subtotal_cents == b->subtotal_cents
-           && a->tax_cents == b->tax_cents
-           && a->total_cents == b->total_cents
-           && a->line_count == b->line_count
-           && s_test_lines_eq (a->lines, b->lines, a->line_count);
-}
-
-static bool
-s_test_cart_eq (const bus_cart_t *a, const bus_cart_t *b)
-{
-    return streq (a->table, b->table) && a->version == b->version
-           && a->next_line_id == b->next_line_id
-           && a->updated_ms == b->updated_ms
-           && a->subtotal_cents == b->subtotal_cents
-           && a->line_count == b->line_count
-           && s_test_lines_eq (a->lines, b->lines, a->line_count);
-}
-
-/*  All parts, not just the type's: the others must have stayed zero.  */
-static bool
-s_test_event_eq (const bus_event_t *a, const bus_event_t *b)
-{
-    return a->seq == b->seq && a->ts_ms == b->ts_ms && a->type == b->type
-           && s_test_order_eq (&a->order, &b->order)
-           && s_test_cart_eq (&a->cart, &b->cart)
-           && streq (a->item_id, b->item_id) && a->available == b->available;
-}
-
-static bool
-s_test_cmd_eq (const bus_cmd_t *a, const bus_cmd_t *b)
-{
-    return a->type == b->type && streq (a->key, b->key)
-           && streq (a->origin, b->origin) && streq (a->table, b->table)
-           && streq (a->note, b->note) && a->order_id == b->order_id
-           && a->status == b->status && a->version == b->version
-           && a->line_id == b->line_id && a->qty == b->qty
-           && streq (a->item_id, b->item_id) && a->available == b->available
-           && a->line_count == b->line_count
-           && s_test_lines_eq (a->lines, b->lines, a->line_count);
-}
-
-static bool
-s_test_frame_eq (zframe_t *a, zframe_t *b)
-{
-    return zframe_size (a) == zframe_size (b)
-           && memcmp (zframe_data (a), zframe_data (b), zframe_size (a)) == 0;
-}
-
-static bool
-s_test_zeroed (const void *data, size_t size)
-{
-    const uint8_t *byte = (const uint8_t *) data;
-    for (size_t i = 0; i < size; i++)
-        if (byte[i])
-            return false;
-    return true;
-}
-
-/*  Asserts two encodings of one value are the same bytes and fit in a
-    frame; returns the first, destroys the second.  */
-static zframe_t *
-s_test_stable (zframe_t *frame, zframe_t *again)
-{
-    assert (frame && again && s_test_frame_eq (frame, again));
-    assert (zframe_size (frame) < BUS_FRAME_MAX);
-    zframe_destroy (&again);
-    return frame;
-}
-
-/*  Every kind of message, and room to decode any of them.  */
-typedef enum {
-    S_TEST_CMD, S_TEST_ORDER, S_TEST_CART, S_TEST_EVENT, S_TEST_ACK,
-    S_TEST_HB, S_TEST_REQ, S_TEST_REPLY, S_TEST_KINDS
-} s_test_msg_t;
-
-typedef union {
-    bus_cmd_t cmd;
-    bus_order_t order;
-    bus_cart_t cart;
-    bus_event_t event;
-    bus_ack_t ack;
-    bus_heartbeat_t hb;
-    bus_sync_req_t req;
-    bus_sync_reply_t reply;
-} s_test_any_t;
-
-/*  True if every field of an event is zero, line slots aside (see the
-    resets).  */
-static bool
-s_test_event_zeroed (const bus_event_t *event)
-{
-    return !event->seq && !event->ts_ms && !event->type && !event->available
-           && s_test_zeroed (&event->order, offsetof (bus_order_t, lines))
-           && s_test_zeroed (&event->cart, offsetof (bus_cart_t, lines))
-           && s_test_zeroed (event->item_id, sizeof event->item_id);
-}
-
-/*  Decodes size bytes at data as a kind of message into out; asserts the
-    result is 0 or one of the documented errors, and that a failure left
-    every field of the output zeroed.  Returns the result.  */
-static int
-s_test_decode_into (s_test_any_t *out, s_test_msg_t kind, const void *data,
-                    size_t size)
-{
-    int rc = BUS_ERR_INVALID;
-    size_t out_size = 0;
-    switch (kind) {
-    case S_TEST_CMD:
-        rc = bus_cmd_decode (data, size, &out->cmd);
-        out_size = offsetof (bus_cmd_t, lines);
-        break;
-    case S_TEST_ORDER:
-        rc = bus_order_decode (data, size, &out->order);
-        out_size = offsetof (bus_order_t, lines);
-        break;
-    case S_TEST_CART:
-        rc = bus_cart_decode (data, size, &out->cart);
-        out_size = offsetof (bus_cart_t, lines);
-        break;
-    case S_TEST_EVENT:
-        rc = bus_event_decode (data, size, &out->event);
-        assert (rc == 0 || s_test_event_zeroed (&out->event));
-        break;
-    case S_TEST_ACK:
-        rc = bus_ack_decode (data, size, &out->ack);
-        out_size = offsetof (bus_ack_t, event);
-        assert (rc == 0 || s_test_event_zeroed (&out->ack.event));
-        break;
-    case S_TEST_HB:
-        rc = bus_heartbeat_decode (data, size, &out->hb);
-        out_size = sizeof out->hb;
-        break;
-    case S_TEST_REQ:
-        rc = bus_sync_req_decode (data, size, &out->req);
-        out_size = sizeof out->req;
-        break;
-    case S_TEST_REPLY:
-        rc = bus_sync_reply_decode (data, size, &out->reply);
-        out_size = sizeof out->reply;
-        break;
-    case S_TEST_KINDS:
-        assert (false);
-    }
-    assert (rc == 0 || rc == BUS_ERR_MALFORMED || rc == BUS_ERR_TOO_BIG
-            || rc == BUS_ERR_TOO_DEEP || rc == BUS_ERR_INVALID);
-    assert (rc == 0 || s_test_zeroed (out, out_size));
-    return rc;
-}
-
-/*  The same for a frame, with an output of its own.  */
-static int
-s_test_rc (s_test_msg_t kind, zframe_t *frame)
-{
-    s_test_any_t *out = (s_test_any_t *) zmalloc (sizeof *out);
-    int rc = s_test_decode_into (out, kind, zframe_data (frame),
-                                 zframe_size (frame));
-    free (out);
-    return rc;
-}
-
-/*  A small valid frame of each kind.  */
-static zframe_t *
-s_test_sample (s_test_msg_t kind)
-{
-    s_test_any_t *in = (s_test_any_t *) zmalloc (sizeof *in);
-    zframe_t *frame = NULL;
-    switch (kind) {
-    case S_TEST_CMD:
-        s_test_cmd (&in->cmd, BUS_CMD_PLACE);
-        frame = bus_cmd_encode (&in->cmd);
-        break;
-    case S_TEST_ORDER:
-        s_test_order (&in->order, false);
-        frame = bus_order_encode (&in->order);
-        break;
-    case S_TEST_CART:
-        s_test_cart (&in->cart, false);
-        frame = bus_cart_encode (&in->cart);
-        break;
-    case S_TEST_EVENT:
-        s_test_event (&in->event, BUS_EVENT_ORDER_PLACED, false);
-        frame = bus_event_encode (&in->event);
-        break;
-    case S_TEST_ACK:
-        strcpy (in->ack.key, "pad-7-0001");
-        s_test_event (&in->ack.event, BUS_EVENT_CART, false);
-        frame = bus_ack_encode (&in->ack);
-        break;
-    case S_TEST_HB:
-        in->hb.seq = 7;
-        in->hb.ts_ms = 1767000000000;
-        frame = bus_heartbeat_encode (&in->hb);
-        break;
-    case S_TEST_REQ:
-        in->req.op = BUS_SYNC_LIST;
-        in->req.rid = 1;
-        in->req.from_ms = 1767000000000;
-        frame = bus_sync_req_encode (&in->req);
-        break;
-    case S_TEST_REPLY:
-        in->reply.rid = 1;
-        in->reply.count = 2;
-        frame = bus_sync_reply_encode (&in->reply);
-        break;
-    case S_TEST_KINDS:
-        break;
-    }
-    free (in);
-    assert (frame && s_test_rc (kind, frame) == 0);
-    return frame;
-}
-
-/*  Returns where text first occurs in the frame; it must.  */
-static char *
-s_test_find (zframe_t *frame, const char *text)
-{
-    char *data = (char *) zframe_data (frame);
-    size_t len = strlen (text);
-    for (size_t i = 0; i + len <= zframe_size (frame); i++)
-        if (memcmp (data + i, text, len) == 0)
-            return data + i;
-    assert (false);
-    return NULL;
-}
-
-/*  Starts a writer with a frame's bytes but the last, the empty lines
-    array that every encoder packs last, so that the caller can pack other
-    lines in its place.  This works on an event or an ack too: the order
-    or cart is their last field.  */
-static void
-s_test_reopen (s_writer_t *w, zframe_t *no_lines)
-{
-    size_t size = zframe_size (no_lines);
-    assert (size > 0 && zframe_data (no_lines)[size - 1] == 0x90);
-    s_writer_init (w);
-    s_write (w, (const char *) zframe_data (no_lines), size - 1);
-}
-
-/*  Packs a place command by hand, so a test can go past what the struct
-    (and so the encoder) can hold.  Lines without modifiers are packed
-    short, [item_id, qty].  */
-static zframe_t *
-s_test_pack_place (const char *key, const char *table, uint32_t lines,
-                   uint32_t mods, int64_t qty)
-{
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 6);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "type", BUS_CMD_PLACE);
-    s_put_str (&w.packer, "key", key, strlen (key) + 1);
-    s_put_str (&w.packer, "origin", "patio", strlen ("patio") + 1);
-    s_put_str (&w.packer, "table", table, strlen (table) + 1);
-    s_pack_key (&w.packer, "lines");
-    msgpack_pack_array (&w.packer, lines);
-    for (uint32_t i = 0; i < lines; i++) {
-        msgpack_pack_array (&w.packer, mods ? 4 : 2);
-        s_pack_str (&w.packer, "burger", strlen ("burger") + 1);
-        msgpack_pack_int64 (&w.packer, qty);
-        if (mods) {
-            s_pack_str (&w.packer, "", strlen ("") + 1);
-            msgpack_pack_array (&w.packer, mods);
-            for (uint32_t m = 0; m < mods; m++) {
-                char id[16];
-                snprintf (id, sizeof id, "mod-%u", m);
-                s_pack_str (&w.packer, id, sizeof id);
-            }
-        }
-    }
-    return s_writer_frame (&w);
-}
-
-/*  Starts a heartbeat {v, seq, ts} with extra fields "x00".."xNN", all
-    nil but the last, whose value the caller packs next.  */
-static void
-s_test_pack_hb (s_writer_t *w, uint32_t extra)
-{
-    s_writer_init (w);
-    msgpack_pack_map (&w->packer, 3 + extra);
-    s_put_uint (&w->packer, "v", S_VERSION);
-    s_put_uint (&w->packer, "seq", 7);
-    s_put_int (&w->packer, "ts", 1767000000000);
-    for (uint32_t i = 0; i < extra; i++) {
-        char key[16];
-        snprintf (key, sizeof key, "x%02u", i);
-        s_pack_key (&w->packer, key);
-        if (i + 1 < extra)
-            msgpack_pack_nil (&w->packer);
-    }
-}
-
-/*  Packs count modifiers of items elements each: the real three (id,
-    name, delta) cut short or followed by nils.  deep packs the delta in
-    an array of its own, one level deeper.  */
-static void
-s_test_pack_raw_mods (msgpack_packer *pk, uint32_t count, uint32_t items,
-                      bool deep)
-{
-    msgpack_pack_array (pk, count);
-    for (uint32_t m = 0; m < count; m++) {
-        msgpack_pack_array (pk, items);
-        for (uint32_t i = 0; i < items; i++) {
-            if (i == 0)
-                s_pack_str (pk, "cheese", strlen ("cheese") + 1);
-            else if (i == 1)
-                s_pack_str (pk, "Extra cheese", strlen ("Extra cheese") + 1);
-            else if (i == 2 && deep) {
-                msgpack_pack_array (pk, 1);
-                msgpack_pack_int64 (pk, 100);
-            }
-            else if (i == 2)
-                msgpack_pack_int64 (pk, 100);
-            else
-                msgpack_pack_nil (pk);
-        }
-    }
-}
-
-/*  Packs an order or cart line of items elements, the real eight cut
-    short or followed by nils, with modifiers as above.  */
-static void
-s_test_pack_raw_line (msgpack_packer *pk, uint32_t items, uint32_t mods,
-                      uint32_t mod_items, bool deep)
-{
-    msgpack_pack_array (pk, items);
-    for (uint32_t i = 0; i < items; i++) {
-        switch (i) {
-        case 0: msgpack_pack_uint64 (pk, 1); break;
-        case 1: s_pack_str (pk, "burger", strlen ("burger") + 1); break;
-        case 2: msgpack_pack_uint64 (pk, 2); break;
-        case 3: s_pack_str (pk, "no onions", strlen ("no onions") + 1); break;
-        case 4: s_pack_str (pk, "Classic Burger", strlen ("Classic Burger") + 1); break;
-        case 5: s_pack_str (pk, "grill", strlen ("grill") + 1); break;
-        case 6: msgpack_pack_int64 (pk, 1350); break;
-        case 7: s_test_pack_raw_mods (pk, mods, mod_items, deep); break;
-        default: msgpack_pack_nil (pk);
-        }
-    }
-}
-
-/*  Packs an event of type with the parts set in parts: 1 order, 2 cart,
-    4 item, 8 avail.  */
-static zframe_t *
-s_test_pack_event (bus_event_type_t type, int parts)
-{
-    bus_event_t *event = (bus_event_t *) zmalloc (sizeof *event);
-    s_test_order (&event->order, false);
-    s_test_cart (&event->cart, false);
-    size_t count = 4;
-    for (int bit = 1; bit < 16; bit <<= 1)
-        count += (parts & bit) != 0;
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, count);
-    s_put_uint (pk, "v", S_VERSION);
-    s_put_uint (pk, "seq", 41);
-    s_put_int (pk, "ts", 1767000042000);
-    s_put_int (pk, "type", type);
-    if (parts & 1) {
-        s_pack_key (pk, "order");
-        s_pack_order (pk, &event->order);
-    }
-    if (parts & 2) {
-        s_pack_key (pk, "cart");
-        s_pack_cart (pk, &event->cart);
-    }
-    if (parts & 4)
-        s_put_str (pk, "item", "burger", strlen ("burger") + 1);
-    if (parts & 8)
-        s_put_bool (pk, "avail", true);
-    free (event);
-    return s_writer_frame (&w);
-}
-
-/*  Packs an order whose sms holds count integers, the one at index bad a
-    string instead; count -1 leaves sms out.  */
-static zframe_t *
-s_test_pack_times (int count, int bad)
-{
-    bus_order_t *order = (bus_order_t *) zmalloc (sizeof *order);
-    s_test_order (order, false);
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, count < 0 ? S_ORDER_FIELDS - 1 : S_ORDER_FIELDS);
-    s_pack_order_head (pk, order);
-    if (count >= 0) {
-        s_pack_key (pk, "sms");
-        msgpack_pack_array (pk, (size_t) count);
-        for (int i = 0; i < count; i++)
-            if (i == bad)
-                s_pack_str (pk, "0", strlen ("0") + 1);
-            else
-                msgpack_pack_int64 (pk, i);
-    }
-    s_pack_order_tail (pk, order);
-    free (order);
-    return s_writer_frame (&w);
-}
-
-/*  Values of each msgpack type, to put where a field's value goes.  */
-typedef enum {
-    S_TEST_ABSENT, S_TEST_NIL, S_TEST_UINT, S_TEST_BIG, S_TEST_NEG,
-    S_TEST_STR, S_TEST_BOOL, S_TEST_FLOAT, S_TEST_LINES, S_TEST_VALUES
-} s_test_value_t;
-
-static void
-s_test_pack_value (msgpack_packer *pk, s_test_value_t value)
-{
-    switch (value) {
-    case S_TEST_NIL: msgpack_pack_nil (pk); break;
-    case S_TEST_UINT: msgpack_pack_uint64 (pk, 1); break;
-    case S_TEST_BIG: msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1); break;
-    case S_TEST_NEG: msgpack_pack_int64 (pk, -1); break;
-    case S_TEST_STR: s_pack_str (pk, "T1", strlen ("T1") + 1); break;
-    case S_TEST_BOOL: msgpack_pack_true (pk); break;
-    case S_TEST_FLOAT: msgpack_pack_double (pk, 1.0); break;
-    case S_TEST_LINES:
-        msgpack_pack_array (pk, 1);
-        msgpack_pack_array (pk, 2);
-        s_pack_str (pk, "burger", strlen ("burger") + 1);
-        msgpack_pack_uint64 (pk, 1);
-        break;
-    case S_TEST_ABSENT:
-    case S_TEST_VALUES:
-        break;
-    }
-}
-
-/*  Encodes cmd with field's value replaced by another: the field's key is
-    renamed to one no reader knows and, unless value is S_TEST_ABSENT,
-    the field is added again at the end of the map.  */
-static zframe_t *
-s_test_cmd_replace (const bus_cmd_t *cmd, const char *field,
-                    s_test_value_t value)
-{
-    zframe_t *frame = bus_cmd_encode (cmd);
-    char key[16];
-    size_t len = strlen (field);
-    assert (len + 1 < sizeof key);
-    /* with its fixstr header, so we find the key and not a value  */
-    key[0] = (char) (0xa0 | len);
-    memcpy (key + 1, field, len + 1);
-    s_test_find (frame, key)[len] = '~';
-    if (value == S_TEST_ABSENT)
-        return frame;
-    uint8_t *data = zframe_data (frame);
-    assert (data[0] == 0x8e);   /* a fixmap of 14; 15 still fits */
-    data[0] = 0x8f;
-    s_writer_t w;
-    s_writer_init (&w);
-    s_write (&w, (const char *) data, zframe_size (frame));
-    zframe_destroy (&frame);
-    s_pack_key (&w.packer, field);
-    s_test_pack_value (&w.packer, value);
-    return s_writer_frame (&w);
-}
-
-/*  One change to a command, for the rule and fingerprint tests.  */
-typedef enum {
-    S_TEST_NONE, S_TEST_TYPE, S_TEST_KEY, S_TEST_ORIGIN, S_TEST_TABLE,
-    S_TEST_NOTE, S_TEST_ORDER_ID, S_TEST_STATUS, S_TEST_VERSION,
-    S_TEST_LINE_ID, S_TEST_QTY, S_TEST_ITEM, S_TEST_AVAIL, S_TEST_LINES_N,
-    S_TEST_LINE_ITEM, S_TEST_LINE_QTY, S_TEST_LINE_NOTE, S_TEST_MODS_N,
-    S_TEST_MOD_ID
-} s_test_change_t;
-
-/*  Applies a change: num for numbers (a count for S_TEST_LINES_N and
-    S_TEST_MODS_N, a modifier's index for S_TEST_MOD_ID), str for
-    strings.  Lines and modifiers change on the first line; new lines are
-    copies of it.  */
-static void
-s_test_change (bus_cmd_t *cmd, s_test_change_t what, uint64_t num,
-               const char *str)
-{
-    bus_line_t *line = &cmd->lines[0];
-    switch (what) {
-    case S_TEST_NONE: break;
-    case S_TEST_TYPE: cmd->type = (bus_cmd_type_t) num; break;
-    case S_TEST_KEY: s_test_set (cmd->key, sizeof cmd->key, str); break;
-    case S_TEST_ORIGIN:
-        s_test_set (cmd->origin, sizeof cmd->origin, str);
-        break;
-    case S_TEST_TABLE: s_test_set (cmd->table, sizeof cmd->table, str); break;
-    case S_TEST_NOTE: s_test_set (cmd->note, sizeof cmd->note, str); break;
-    case S_TEST_ORDER_ID: cmd->order_id = num; break;
-    case S_TEST_STATUS: cmd->status = (uint32_t) num; break;
-    case S_TEST_VERSION: cmd->version = (uint32_t) num; break;
-    case S_TEST_LINE_ID: cmd->line_id = (uint32_t) num; break;
-    case S_TEST_QTY: cmd->qty = (uint32_t) num; break;
-    case S_TEST_ITEM:
-        s_test_set (cmd->item_id, sizeof cmd->item_id, str);
-        break;
-    case S_TEST_AVAIL: cmd->available = num != 0; break;
-    case S_TEST_LINES_N:
-        for (uint32_t i = cmd->line_count; i < num; i++)
-            cmd->lines[i] = *line;
-        cmd->line_count = (uint32_t) num;
-        break;
-    case S_TEST_LINE_ITEM:
-        s_test_set (line->item_id, sizeof line->item_id, str);
-        break;
-    case S_TEST_LINE_QTY: line->qty = (uint32_t) num; break;
-    case S_TEST_LINE_NOTE:
-        s_test_set (line->note, sizeof line->note, str);
-        break;
-    case S_TEST_MODS_N: s_test_mod_ids (line, (uint32_t) num); break;
-    case S_TEST_MOD_ID:
-        s_test_set (line->mods[num].id, sizeof line->mods[num].id, str);
-        break;
-    }
-}
-
-/*  Every command type, then the largest place command.  A decoded
-    command must also have the fingerprint of the one encoded.  */
-static void
-s_test_cmd_round_trips (bool verbose)
-{
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    bus_cmd_t *cmd2 = (bus_cmd_t *) zmalloc (sizeof *cmd2);
-    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_AVAILABILITY + 1; type++) {
-        if (type > BUS_CMD_AVAILABILITY)
-            s_test_cmd_max (cmd);
-        else
-            s_test_cmd (cmd, (bus_cmd_type_t) type);
-        zframe_t *frame = s_test_stable (bus_cmd_encode (cmd),
-                                         bus_cmd_encode (cmd));
-        assert (bus_cmd_decode (zframe_data (frame), zframe_size (frame),
-                                cmd2) == 0);
-        assert (s_test_cmd_eq (cmd, cmd2));
-        assert (bus_cmd_fingerprint (cmd2) == bus_cmd_fingerprint (cmd));
-        if (verbose && type > BUS_CMD_AVAILABILITY)
-            printf ("    largest command: %zu bytes\n", zframe_size (frame));
-        zframe_destroy (&frame);
-    }
-    free (cmd);
-    free (cmd2);
-}
-
-/*  Orders and carts as the writer stores them, typical and largest.  */
-static void
-s_test_state_round_trips (void)
-{
-    bus_order_t *order = (bus_order_t *) zmalloc (sizeof *order);
-    bus_order_t *order2 = (bus_order_t *) zmalloc (sizeof *order2);
-    bus_cart_t *cart = (bus_cart_t *) zmalloc (sizeof *cart);
-    bus_cart_t *cart2 = (bus_cart_t *) zmalloc (sizeof *cart2);
-    for (int max = 0; max < 2; max++) {
-        s_test_order (order, max);
-        zframe_t *frame = s_test_stable (bus_order_encode (order),
-                                         bus_order_encode (order));
-        assert (bus_order_decode (zframe_data (frame), zframe_size (frame),
-                                  order2) == 0);
-        assert (s_test_order_eq (order, order2));
-        zframe_destroy (&frame);
-
-        s_test_cart (cart, max);
-        frame = s_test_stable (bus_cart_encode (cart), bus_cart_encode (cart));
-        assert (bus_cart_decode (zframe_data (frame), zframe_size (frame),
-                                 cart2) == 0);
-        assert (s_test_cart_eq (cart, cart2));
-        zframe_destroy (&frame);
-    }
-    /* an order or cart with no lines is the writer's business  */
-    cart->line_count = 0;
-    zframe_t *frame = bus_cart_encode (cart);
-    assert (bus_cart_decode (zframe_data (frame), zframe_size (frame), cart2)
-            == 0);
-    assert (cart2->line_count == 0);
-    zframe_destroy (&frame);
-    free (order);
-    free (order2);
-    free (cart);
-    free (cart2);
-}
-
-/*  Every event type, typical and largest, alone and in a successful ack:
-    the ack of the largest order event is 7 levels deep, the most we
-    accept, and must still fit in a frame.  */
-static void
-s_test_event_round_trips (bool verbose)
-{
-    bus_event_t *event = (bus_event_t *) zmalloc (sizeof *event);
-    bus_event_t *event2 = (bus_event_t *) zmalloc (sizeof *event2);
-    bus_ack_t *ack = (bus_ack_t *) zmalloc (sizeof *ack);
-    bus_ack_t *ack2 = (bus_ack_t *) zmalloc (sizeof *ack2);
-    for (int type = BUS_EVENT_ORDER_PLACED; type <= BUS_EVENT_MENU_ITEM; type++)
-        for (int max = 0; max < 2; max++) {
-            s_test_event (event, (bus_event_type_t) type, max);
-            zframe_t *frame = s_test_stable (bus_event_encode (event),
-                                             bus_event_encode (event));
-            assert (bus_event_decode (zframe_data (frame), zframe_size (frame),
-                                      event2) == 0);
-            assert (s_test_event_eq (event, event2));
-            zframe_destroy (&frame);
-
-            memset (ack, 0, sizeof *ack);
-            ack->duplicate = max;
-            if (max)
-                s_test_fill (ack->key, BUS_KEY_MAX - 1, 'k');
-            else
-                strcpy (ack->key, "pad-7-0001");
-            ack->event = *event;
-            frame = s_test_stable (bus_ack_encode (ack), bus_ack_encode (ack));
-            assert (bus_ack_decode (zframe_data (frame), zframe_size (frame),
-                                    ack2) == 0);
-            assert (streq (ack2->key, ack->key) && ack2->status == 0);
-            assert (ack2->duplicate == ack->duplicate);
-            assert (streq (ack2->error, ""));
-            assert (s_test_event_eq (&ack->event, &ack2->event));
-            if (verbose && max && type == BUS_EVENT_ORDER_PLACED)
-                printf ("    largest ack: %zu bytes (frame limit %d)\n",
-                        zframe_size (frame), BUS_FRAME_MAX);
-            zframe_destroy (&frame);
-        }
-    /* a failed ack carries no event  */
-    memset (ack, 0, sizeof *ack);
-    strcpy (ack->key, "pad-7-0002");
-    ack->status = BUS_ERR_UNKNOWN_ITEM;
-    s_test_fill (ack->error, BUS_ERROR_MAX - 1, 'e');
-    s_test_event (&ack->event, BUS_EVENT_ORDER_PLACED, false);
-    zframe_t *frame = bus_ack_encode (ack);
-    assert (bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
-            == 0);
-    assert (ack2->status == BUS_ERR_UNKNOWN_ITEM);
-    assert (streq (ack2->error, ack->error));
-    assert (s_test_event_zeroed (&ack2->event));
-    zframe_destroy (&frame);
-    free (event);
-    free (event2);
-    free (ack);
-    free (ack2);
-}
-
-static void
-s_test_other_round_trips (void)
-{
-    bus_heartbeat_t hb = {UINT64_MAX, INT64_MIN}, hb2;
-    zframe_t *frame = bus_heartbeat_encode (&hb);
-    assert (bus_heartbeat_decode (zframe_data (frame), zframe_size (frame),
-                                  &hb2) == 0);
-    assert (hb2.seq == hb.seq && hb2.ts_ms == hb.ts_ms);
-    zframe_destroy (&frame);
-
-    bus_sync_req_t req = {
-        .op = BUS_SYNC_LIST, .rid = 99, .from = 1234, .limit = 1000,
-        .id = 12, .status = BUS_STATUS_READY, .role = "gateway",
-        .from_ms = INT64_MIN, .to_ms = INT64_MAX}, req2;
-    s_test_fill (req.table, BUS_TABLE_MAX - 1, 'T');
-    s_test_fill (req.name, BUS_NAME_MAX - 1, 'n');
-    for (int op = BUS_SYNC_SNAPSHOT; op <= BUS_SYNC_REPORT; op++) {
-        req.op = (bus_sync_op_t) op;
-        frame = s_test_stable (bus_sync_req_encode (&req),
-                               bus_sync_req_encode (&req));
-        assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
-                                     &req2) == 0);
-        assert (req2.op == req.op && req2.rid == req.rid);
-        assert (req2.from == req.from && req2.limit == req.limit);
-        assert (req2.id == req.id && req2.status == req.status);
-        assert (streq (req2.table, req.table));
-        assert (streq (req2.role, "gateway") && streq (req2.name, req.name));
-        assert (req2.from_ms == req.from_ms && req2.to_ms == req.to_ms);
-        zframe_destroy (&frame);
-    }
-
-    bus_sync_reply_t reply = {99, BUS_ERR_NOT_FOUND, "", 40, 41, UINT32_MAX},
-                     reply2;
-    s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
-    frame = bus_sync_reply_encode (&reply);
-    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
-                                   &reply2) == 0);
-    assert (reply2.rid == reply.rid && reply2.status == reply.status);
-    assert (streq (reply2.error, reply.error) && reply2.seq == reply.seq);
-    assert (reply2.next == reply.next && reply2.count == reply.count);
-    zframe_destroy (&frame);
-}
-
-/*  Optional fields may be left out.  */
-static void
-s_test_defaults (void)
-{
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    zframe_t *frame = s_test_pack_place ("pad-1", "T1", 1, 0, 3);
-    assert (bus_cmd_decode (zframe_data (frame), zframe_size (frame), cmd)
-            == 0);
-    assert (streq (cmd->note, "") && cmd->line_count == 1);
-    assert (cmd->lines[0].qty == 3 && streq (cmd->lines[0].note, ""));
-    assert (cmd->lines[0].mod_count == 0);
-    assert (cmd->order_id == 0 && cmd->version == 0 && !cmd->available);
-    zframe_destroy (&frame);
-
-    /* a status change needs no table and no lines  */
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 6);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "type", BUS_CMD_SET_STATUS);
-    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
-    s_put_str (&w.packer, "origin", "kitchen", strlen ("kitchen") + 1);
-    s_put_uint (&w.packer, "order", 7);
-    s_put_uint (&w.packer, "st", BUS_STATUS_SERVED);
-    frame = s_writer_frame (&w);
-    assert (bus_cmd_decode (zframe_data (frame), zframe_size (frame), cmd)
-            == 0);
-    assert (cmd->order_id == 7 && cmd->status == BUS_STATUS_SERVED);
-    assert (streq (cmd->table, "") && cmd->line_count == 0);
-    zframe_destroy (&frame);
-    free (cmd);
-
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "op", BUS_SYNC_SNAPSHOT);
-    s_put_uint (&w.packer, "rid", 5);
-    frame = s_writer_frame (&w);
-    bus_sync_req_t req;
-    assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
-                                 &req) == 0);
-    assert (req.op == BUS_SYNC_SNAPSHOT && req.rid == 5 && req.limit == 0);
-    assert (streq (req.table, "") && streq (req.role, ""));
-    assert (req.from_ms == 0 && req.to_ms == 0);
-    zframe_destroy (&frame);
-
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "rid", 5);
-    s_put_int (&w.packer, "st", 0);
-    frame = s_writer_frame (&w);
-    bus_sync_reply_t reply;
-    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
-                                   &reply) == 0);
-    assert (reply.rid == 5 && reply.status == 0 && reply.count == 0);
-    zframe_destroy (&frame);
-}
-
-/*  The fingerprint of s_test_cmd's place command, checked by hand against
-    the canonical byte sequence described above.  */
-#define S_TEST_FINGERPRINT 0xbd48d2b8506f6ab4ULL
-
-static void
-s_test_fingerprint (void)
-{
-    bus_cmd_t *a = (bus_cmd_t *) zmalloc (sizeof *a);
-    bus_cmd_t *b = (bus_cmd_t *) zmalloc (sizeof *b);
-    s_test_cmd (a, BUS_CMD_PLACE);
-    uint64_t base = bus_cmd_fingerprint (a);
-    /* fingerprints are stored, so the value itself must never change  */
-    assert (base == S_TEST_FINGERPRINT);
-    s_test_cmd (b, BUS_CMD_PLACE);
-    assert (bus_cmd_fingerprint (b) == base);
-
-    /* key, origin, writer-only line fields and unused slots do not count */
-    strcpy (b->key, "pad-9-9999");
-    strcpy (b->origin, "bar");
-    b->lines[0].line_id = 4;
-    strcpy (b->lines[0].station, "grill");
-    b->lines[0].unit_cents = 1250;
-    strcpy (b->lines[0].mods[0].name, "Extra cheese");
-    b->lines[0].mods[0].delta_cents = 100;
-    strcpy (b->lines[0].mods[BUS_MODS_MAX - 1].id, "left-over");
-    b->lines[BUS_LINES_MAX - 1] = a->lines[0];
-    assert (bus_cmd_fingerprint (b) == base);
-
-    /* an open-menu line's name, and the open flag itself, do  */
-    strcpy (b->lines[0].name, "Chef's special");
-    assert (bus_cmd_fingerprint (b) != base);
-    b->lines[0].name[0] = '\0';
-    b->open_menu = true;
-    assert (bus_cmd_fingerprint (b) != base);
-    b->open_menu = false;
-    assert (bus_cmd_fingerprint (b) == base);
-
-    /* each asked-for field does  */
-    const struct {
-        s_test_change_t what;
-        uint64_t num;
-        const char *str;
-    } changes[] = {
-        {S_TEST_TYPE, BUS_CMD_CART_ADD, NULL},
-        {S_TEST_TABLE, 0, "T13"},
-        {S_TEST_NOTE, 0, ""},
-        {S_TEST_ORDER_ID, 1, NULL},
-        {S_TEST_ORDER_ID, 1ULL << 40, NULL},
-        {S_TEST_STATUS, BUS_STATUS_PLACED, NULL},
-        {S_TEST_VERSION, 1, NULL},
-        {S_TEST_LINE_ID, 1, NULL},
-        {S_TEST_QTY, 1, NULL},
-        {S_TEST_ITEM, 0, "burger"},
-        {S_TEST_AVAIL, 1, NULL},
-        {S_TEST_LINES_N, 1, NULL},
-        {S_TEST_LINES_N, 3, NULL},
-        {S_TEST_LINE_ITEM, 0, "burgers"},
-        {S_TEST_LINE_QTY, 3, NULL},
-        {S_TEST_LINE_NOTE, 0, "crispy"},
-        {S_TEST_MODS_N, 0, NULL},
-        {S_TEST_MODS_N, 3, NULL},
-        {S_TEST_MOD_ID, 1, "mod-9"},
-    };
-    for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
-        s_test_cmd (b, BUS_CMD_PLACE);
-        s_test_change (b, changes[i].what, changes[i].num, changes[i].str);
-        assert (bus_cmd_fingerprint (b) != base);
-    }
-    free (a);
-    free (b);
-}
-
-/*  The order of lines and modifiers, field boundaries and the type all
-    count.  */
-static void
-s_test_fingerprint_input (void)
-{
-    bus_cmd_t *a = (bus_cmd_t *) zmalloc (sizeof *a);
-    bus_cmd_t *b = (bus_cmd_t *) zmalloc (sizeof *b);
-    s_test_cmd (a, BUS_CMD_PLACE);
-    uint64_t base = bus_cmd_fingerprint (a);
-    /* the lines swapped, then the first line's modifiers  */
-    s_test_cmd (b, BUS_CMD_PLACE);
-    b->lines[0] = a->lines[1];
-    b->lines[1] = a->lines[0];
-    assert (bus_cmd_fingerprint (b) != base);
-    s_test_cmd (b, BUS_CMD_PLACE);
-    b->lines[0].mods[0] = a->lines[0].mods[1];
-    b->lines[0].mods[1] = a->lines[0].mods[0];
-    assert (bus_cmd_fingerprint (b) != base);
-
-    /* field boundaries are part of the input  */
-    s_test_cmd (a, BUS_CMD_PLACE);
-    s_test_cmd (b, BUS_CMD_PLACE);
-    strcpy (a->table, "ab");
-    strcpy (a->note, "c");
-    strcpy (b->table, "a");
-    strcpy (b->note, "bc");
-    assert (bus_cmd_fingerprint (a) != bus_cmd_fingerprint (b));
-
-    /* each type's typical command has its own  */
-    uint64_t seen[BUS_CMD_AVAILABILITY + 1] = {0};
-    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_AVAILABILITY; type++) {
-        s_test_cmd (a, (bus_cmd_type_t) type);
-        seen[type] = bus_cmd_fingerprint (a);
-        for (int other = BUS_CMD_PLACE; other < type; other++)
-            assert (seen[other] != seen[type]);
-    }
-    free (a);
-    free (b);
-}
-
-static void
-s_test_truncation (void)
-{
-    bus_cmd_t cmd;
-    assert (bus_cmd_decode (NULL, 0, &cmd) == BUS_ERR_MALFORMED);
-    assert (bus_cmd_decode ("", 0, &cmd) == BUS_ERR_MALFORMED);
-
-    /* every proper prefix of a valid message is truncated, and one byte
-       more is trailing garbage  */
-    s_test_any_t *out = (s_test_any_t *) zmalloc (sizeof *out);
-    for (int kind = 0; kind < S_TEST_KINDS; kind++) {
-        zframe_t *sample = s_test_sample ((s_test_msg_t) kind);
-        size_t size = zframe_size (sample);
-        for (size_t len = 0; len < size; len++)
-            assert (s_test_decode_into (out, (s_test_msg_t) kind,
-                                        zframe_data (sample), len)
-                    == BUS_ERR_MALFORMED);
-        uint8_t *longer = (uint8_t *) zmalloc (size + 1);
-        memcpy (longer, zframe_data (sample), size);
-        longer[size] = 0xc0;
-        assert (s_test_decode_into (out, (s_test_msg_t) kind, longer, size + 1)
-                == BUS_ERR_MALFORMED);
-        free (longer);
-        zframe_destroy (&sample);
-    }
-    free (out);
-
-    /* containers that claim more elements than the frame can hold  */
-    const char *huge[] = {"\xdf\xff\xff\xff\xff", "\xdd\xff\xff\xff\xff",
-                          "\x81\xa1v\xdc\x00\x10", "\xdb\x00\x00\x00\x05"};
-    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
-        assert (bus_cmd_decode (huge[i], strlen (huge[i]), &cmd)
-                == BUS_ERR_MALFORMED);
-    /* 0xc1 is never used  */
-    assert (bus_cmd_decode ("\xc1", 1, &cmd) == BUS_ERR_MALFORMED);
-}
-
-static void
-s_test_frame_limits (void)
-{
-    /* a frame of exactly BUS_FRAME_MAX bytes is fine, one more is not */
-    zframe_t *frame;
-    for (size_t extra = 0; extra < 2; extra++) {
-        s_writer_t w;
-        s_test_pack_hb (&w, 1);
-        size_t fill = BUS_FRAME_MAX - w.buffer.size - 5 + extra;
-        char *pad = (char *) zmalloc (fill);
-        memset (pad, 'p', fill);
-        msgpack_pack_str_with_body (&w.packer, pad, fill);
-        free (pad);
-        frame = s_writer_frame (&w);
-        assert (zframe_size (frame) == BUS_FRAME_MAX + extra);
-        assert (s_test_rc (S_TEST_HB, frame) == (extra ? BUS_ERR_TOO_BIG : 0));
-        zframe_destroy (&frame);
-    }
-
-    /* 64 entries are fine, 65 are not  */
-    for (uint32_t entries = 64; entries <= 65; entries++) {
-        s_writer_t w;
-        s_test_pack_hb (&w, entries - 3);
-        msgpack_pack_nil (&w.packer);
-        frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_HB, frame)
-                == (entries == 65 ? BUS_ERR_TOO_BIG : 0));
-        zframe_destroy (&frame);
-    }
-}
-
-static void
-s_test_nesting (void)
-{
-    /* the heartbeat map plus 6 arrays is 7 deep and fine; 7
-       arrays is too deep; 40 is beyond msgpack-c's own stack  */
-    uint32_t depths[] = {6, 7, 40};
-    for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
-        s_writer_t w;
-        s_test_pack_hb (&w, 1);
-        for (uint32_t level = 0; level < depths[i]; level++)
-            msgpack_pack_array (&w.packer, 1);
-        msgpack_pack_uint64 (&w.packer, 1);
-        zframe_t *frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_HB, frame)
-                == (i == 0 ? 0 : BUS_ERR_TOO_DEEP));
-        zframe_destroy (&frame);
-    }
-    /* the deepest real message: an ack's event's order's lines' line's
-       modifiers' modifier is 7 deep; anything inside it is 8  */
-    bus_ack_t *ack = (bus_ack_t *) zmalloc (sizeof *ack);
-    strcpy (ack->key, "pad-1");
-    s_test_event (&ack->event, BUS_EVENT_ORDER_PLACED, false);
-    ack->event.order.line_count = 0;
-    zframe_t *no_lines = bus_ack_encode (ack);
-    free (ack);
-    for (int deep = 0; deep < 2; deep++) {
-        s_writer_t w;
-        s_test_reopen (&w, no_lines);
-        msgpack_pack_array (&w.packer, 1);
-        s_test_pack_raw_line (&w.packer, 8, 1, 3, deep);
-        zframe_t *frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_ACK, frame) == (deep ? BUS_ERR_TOO_DEEP : 0));
-        zframe_destroy (&frame);
-    }
-    zframe_destroy (&no_lines);
-}
-
-/*  Rewrites the format version of an encoded message ("v" comes first).  */
-static void
-s_test_set_version (zframe_t *frame, uint8_t version)
-{
-    uint8_t *data = zframe_data (frame);
-    assert (zframe_size (frame) > 4 && data[1] == 0xa1 && data[2] == 'v');
-    data[3] = version;
-}
-
-static void
-s_test_schema (void)
-{
-    /* not a map, non-string keys, repeated keys  */
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_array (&w.packer, 0);
-    zframe_t *frame = s_writer_frame (&w);
-    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_MALFORMED);
-    zframe_destroy (&frame);
-
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 4);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_uint (&w.packer, "seq", 1);
-    s_put_int (&w.packer, "ts", 1);
-    msgpack_pack_uint64 (&w.packer, 3);
-    msgpack_pack_nil (&w.packer);
-    frame = s_writer_frame (&w);
-    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_MALFORMED);
-    zframe_destroy (&frame);
-
-    s_test_pack_hb (&w, 1);
-    msgpack_pack_nil (&w.packer);
-    frame = s_writer_frame (&w);
-    memcpy (s_test_find (frame, "x00"), "seq", 3);
-    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_MALFORMED);
-    zframe_destroy (&frame);
-
-    /* missing field, wrong types  */
-    for (int variant = 0; variant < 5; variant++) {
-        s_writer_init (&w);
-        msgpack_pack_map (&w.packer, variant == 0 ? 2 : 3);
-        s_put_uint (&w.packer, "v", S_VERSION);
-        s_put_int (&w.packer, "ts", 1);
-        if (variant != 0)
-            s_pack_key (&w.packer, "seq");
-        switch (variant) {
-        case 1: msgpack_pack_str_with_body (&w.packer, "7", 1); break;
-        case 2: msgpack_pack_int64 (&w.packer, -7); break;
-        case 3: msgpack_pack_double (&w.packer, 7.0); break;
-        case 4: msgpack_pack_true (&w.packer); break;
-        }
-        frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
-        zframe_destroy (&frame);
-    }
-
-    /* every message with a version refuses format 1, and any other  */
-    for (int kind = 0; kind < S_TEST_KINDS; kind++) {
-        if (kind == S_TEST_ORDER || kind == S_TEST_CART)
-            continue;           /* stored inside versioned messages */
-        frame = s_test_sample ((s_test_msg_t) kind);
-        s_test_set_version (frame, 1);
-        assert (s_test_rc ((s_test_msg_t) kind, frame) == BUS_ERR_INVALID);
-        s_test_set_version (frame, S_VERSION + 1);
-        assert (s_test_rc ((s_test_msg_t) kind, frame) == BUS_ERR_INVALID);
-        s_test_set_version (frame, S_VERSION);
-        assert (s_test_rc ((s_test_msg_t) kind, frame) == 0);
-        zframe_destroy (&frame);
-    }
-}
-
-/*  Enums and statuses of writer messages, sync ops, ack rules.  */
-static void
-s_test_enums (void)
-{
-    bus_order_t *order = (bus_order_t *) zmalloc (sizeof *order);
-    s_test_order (order, false);
-    for (int st = 0; st <= BUS_STATUS_CANCELLED + 1; st++) {
-        order->status = (bus_status_t) st;
-        zframe_t *frame = bus_order_encode (order);
-        assert (s_test_rc (S_TEST_ORDER, frame)
-                == (bus_status_name (order->status) ? 0 : BUS_ERR_INVALID));
-        zframe_destroy (&frame);
-    }
-    free (order);
-    zframe_t *frame;
-    bus_event_t *event = (bus_event_t *) zmalloc (sizeof *event);
-    for (int type = 0; type <= BUS_EVENT_MENU_ITEM + 1; type++) {
-        s_test_event (event, (bus_event_type_t) type, false);
-        frame = bus_event_encode (event);
-        assert (s_test_rc (S_TEST_EVENT, frame)
-                == (bus_event_type_name (event->type) ? 0 : BUS_ERR_INVALID));
-        zframe_destroy (&frame);
-    }
-    free (event);
-
-    bus_sync_req_t req = {.op = BUS_SYNC_GET, .rid = 1, .id = 7};
-    for (int op = 0; op <= BUS_SYNC_REPORT + 1; op++) {
-        req.op = (bus_sync_op_t) op;
-        frame = bus_sync_req_encode (&req);
-        assert (s_test_rc (S_TEST_REQ, frame)
-                == (op >= BUS_SYNC_SNAPSHOT && op <= BUS_SYNC_REPORT
-                    ? 0 : BUS_ERR_INVALID));
-        zframe_destroy (&frame);
-    }
-    /* acks: a status is 0 or negative; success needs the event  */
-    bus_ack_t *ack = (bus_ack_t *) zmalloc (sizeof *ack);
-    strcpy (ack->key, "pad-1");
-    ack->status = 1;
-    frame = bus_ack_encode (ack);
-    assert (s_test_rc (S_TEST_ACK, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-    free (ack);
-    s_writer_t w;
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
-    s_put_int (&w.packer, "st", 0);
-    frame = s_writer_frame (&w);
-    assert (s_test_rc (S_TEST_ACK, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-    s_writer_init (&w);
-    msgpack_pack_map (&w.packer, 4);
-    s_put_uint (&w.packer, "v", S_VERSION);
-    s_put_str (&w.packer, "key", "pad-1", strlen ("pad-1") + 1);
-    s_put_int (&w.packer, "st", BUS_ERR_CONFLICT);
-    s_put_uint (&w.packer, "dup", 1);
-    frame = s_writer_frame (&w);
-    assert (s_test_rc (S_TEST_ACK, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-}
-
-/*  Each part of an event is there if and only if its type names it.  */
-static void
-s_test_event_parts (void)
-{
-    for (int type = BUS_EVENT_ORDER_PLACED; type <= BUS_EVENT_MENU_ITEM; type++)
-        for (int parts = 0; parts < 16; parts++) {
-            int wanted = s_event_has_order ((bus_event_type_t) type) ? 1
-                         : type == BUS_EVENT_CART ? 2 : 4 | 8;
-            zframe_t *frame = s_test_pack_event ((bus_event_type_t) type,
-                                                 parts);
-            assert (s_test_rc (S_TEST_EVENT, frame)
-                    == (parts == wanted ? 0 : BUS_ERR_INVALID));
-            zframe_destroy (&frame);
-        }
-}
-
-/*  Place commands past what the struct can hold.  */
-static void
-s_test_place_limits (void)
-{
-    char key128[BUS_KEY_MAX], key129[BUS_KEY_MAX + 1];
-    s_test_fill (key128, BUS_KEY_MAX - 1, 'k');
-    s_test_fill (key129, BUS_KEY_MAX, 'k');
-    const struct {
-        const char *key, *table;
-        uint32_t lines, mods;
-        int64_t qty;
-        int rc;
-    } cases[] = {
-        {key128, "T1", 1, 0, 1, 0},
-        {key129, "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", BUS_LINES_MAX, BUS_MODS_MAX, BUS_QTY_MAX, 0},
-        {"pad-1", "T1", 0, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", BUS_LINES_MAX + 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, BUS_MODS_MAX + 1, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, 0, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, BUS_QTY_MAX + 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, -1, BUS_ERR_INVALID},
-        {"pad-1", "T/1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "", 1, 0, 1, BUS_ERR_INVALID},
-        {"", "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad 1\n", "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1, 0},
-        {"pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1,
-         BUS_ERR_INVALID},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        zframe_t *frame = s_test_pack_place (cases[i].key, cases[i].table,
-                                             cases[i].lines, cases[i].mods,
-                                             cases[i].qty);
-        assert (s_test_rc (S_TEST_CMD, frame) == cases[i].rc);
-        zframe_destroy (&frame);
-    }
-}
-
-/*  The per-type command rules, each case one change to a typical command
-    of the type.  A NULL string fills the field with no NUL.  */
-static void
-s_test_cmd_rules (void)
-{
-#define S_INV BUS_ERR_INVALID
-    const bus_cmd_type_t place = BUS_CMD_PLACE, add = BUS_CMD_CART_ADD,
-                         status = BUS_CMD_SET_STATUS,
-                         qty = BUS_CMD_CART_SET_QTY, clear = BUS_CMD_CART_CLEAR,
-                         cart = BUS_CMD_CART_PLACE,
-                         avail = BUS_CMD_AVAILABILITY;
-    const struct {
-        bus_cmd_type_t type;
-        s_test_change_t what;
-        uint64_t num;
-        const char *str;
-        int rc;
-    } cases[] = {
-        {place, S_TEST_NONE, 0, NULL, 0},
-        {place, S_TEST_LINES_N, 0, NULL, S_INV},
-        {place, S_TEST_LINES_N, BUS_LINES_MAX, NULL, 0},
-        {place, S_TEST_LINE_QTY, 0, NULL, S_INV},
-        {place, S_TEST_LINE_QTY, BUS_QTY_MAX, NULL, 0},
-        {place, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {place, S_TEST_MODS_N, 0, NULL, 0},
-        {place, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0},
-        {place, S_TEST_MOD_ID, 1, "mod-0", S_INV},     /* twice the same */
-        {place, S_TEST_MOD_ID, 0, "extra cheese", S_INV},
-        {place, S_TEST_MOD_ID, 0, "", S_INV},
-        {place, S_TEST_MOD_ID, 0, NULL, S_INV},
-        {place, S_TEST_LINE_ITEM, 0, "fries large", S_INV},
-        {place, S_TEST_LINE_ITEM, 0, "", S_INV},
-        {place, S_TEST_LINE_NOTE, 0, "bad\x01", S_INV},
-        {place, S_TEST_TABLE, 0, "", S_INV},
-        {place, S_TEST_TABLE, 0, "T/1", S_INV},
-        {place, S_TEST_TABLE, 0, NULL, S_INV},
-        {place, S_TEST_NOTE, 0, "\xff", S_INV},
-        {place, S_TEST_KEY, 0, "", S_INV},
-        {place, S_TEST_KEY, 0, "pad 1\n", S_INV},
-        {place, S_TEST_KEY, 0, NULL, S_INV},
-        {place, S_TEST_ORIGIN, 0, "", S_INV},
-        {place, S_TEST_TYPE, 0, NULL, S_INV},
-        {place, S_TEST_TYPE, BUS_CMD_AVAILABILITY + 1, NULL, S_INV},
-        {add, S_TEST_NONE, 0, NULL, 0},
-        {add, S_TEST_LINES_N, 0, NULL, S_INV},
-        {add, S_TEST_LINES_N, 2, NULL, S_INV},
-        {add, S_TEST_LINE_QTY, 0, NULL, S_INV},
-        {add, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {add, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0},
-        {add, S_TEST_MOD_ID, 0, "no/slash", S_INV},
-        {add, S_TEST_TABLE, 0, "", S_INV},
-        {add, S_TEST_KEY, 0, "", S_INV},
-        {status, S_TEST_NONE, 0, NULL, 0},
-        {status, S_TEST_ORDER_ID, 0, NULL, S_INV},
-        {status, S_TEST_ORDER_ID, UINT64_MAX, NULL, 0},
-        {status, S_TEST_STATUS, 0, NULL, S_INV},
-        {status, S_TEST_STATUS, BUS_STATUS_PLACED, NULL, 0},
-        {status, S_TEST_STATUS, BUS_STATUS_CANCELLED, NULL, 0},
-        {status, S_TEST_STATUS, BUS_STATUS_CANCELLED + 1, NULL, S_INV},
-        {status, S_TEST_TABLE, 0, "T/1", 0},           /* not its field */
-        {status, S_TEST_KEY, 0, "", S_INV},
-        {status, S_TEST_ORIGIN, 0, "", S_INV},
-        {qty, S_TEST_NONE, 0, NULL, 0},
-        {qty, S_TEST_LINE_ID, 0, NULL, S_INV},
-        {qty, S_TEST_QTY, 0, NULL, 0},                 /* removes the line */
-        {qty, S_TEST_QTY, BUS_QTY_MAX, NULL, 0},
-        {qty, S_TEST_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {qty, S_TEST_TABLE, 0, "", S_INV},
-        {clear, S_TEST_NONE, 0, NULL, 0},
-        {clear, S_TEST_TABLE, 0, "", S_INV},
-        {clear, S_TEST_TABLE, 0, "T/1", S_INV},
-        {cart, S_TEST_NONE, 0, NULL, 0},
-        {cart, S_TEST_TABLE, 0, "", S_INV},
-        {cart, S_TEST_NOTE, 0, "\x01", S_INV},
-        {avail, S_TEST_NONE, 0, NULL, 0},
-        {avail, S_TEST_AVAIL, 1, NULL, 0},
-        {avail, S_TEST_ITEM, 0, "", S_INV},
-        {avail, S_TEST_ITEM, 0, "fries large", S_INV},
-        {avail, S_TEST_ITEM, 0, NULL, S_INV},
-        {avail, S_TEST_TABLE, 0, "T/1", 0},            /* not its field */
-        {avail, S_TEST_ORIGIN, 0, "", S_INV},
-    };
-#undef S_INV
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s_test_cmd (cmd, cases[i].type);
-        s_test_change (cmd, cases[i].what, cases[i].num, cases[i].str);
-        zframe_t *frame = bus_cmd_encode (cmd);
-        assert (s_test_rc (S_TEST_CMD, frame) == cases[i].rc);
-        zframe_destroy (&frame);
-    }
-    free (cmd);
-}
-
-/*  qty 0 and avail false are requests: they must not come from a missing
-    field.  And a NUL inside a string, here and in a modifier id.  */
-static void
-s_test_cmd_missing (void)
-{
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    s_test_cmd (cmd, BUS_CMD_CART_SET_QTY);
-    zframe_t *frame = s_test_cmd_replace (cmd, "qty", S_TEST_ABSENT);
-    assert (s_test_rc (S_TEST_CMD, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-    s_test_cmd (cmd, BUS_CMD_AVAILABILITY);
-    frame = s_test_cmd_replace (cmd, "avail", S_TEST_ABSENT);
-    assert (s_test_rc (S_TEST_CMD, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-
-    s_test_cmd (cmd, BUS_CMD_PLACE);
-    strcpy (cmd->note, "a-b");
-    strcpy (cmd->lines[0].mods[0].id, "x-y");
-    frame = bus_cmd_encode (cmd);
-    assert (s_test_rc (S_TEST_CMD, frame) == 0);
-    char *note = s_test_find (frame, "a-b");
-    note[1] = '\0';
-    assert (s_test_rc (S_TEST_CMD, frame) == BUS_ERR_INVALID);
-    note[1] = '-';
-    s_test_find (frame, "x-y")[1] = '\0';
-    assert (s_test_rc (S_TEST_CMD, frame) == BUS_ERR_INVALID);
-    zframe_destroy (&frame);
-    free (cmd);
-}
-
-/*  Each command field given a value of each msgpack type (or none).  The
-    command is a place command with every field set to something valid,
-    so only the type of the one value decides.  */
-static void
-s_test_cmd_types (void)
-{
-#define S_OK(value) (1 << (value))
-    const int absent = S_OK (S_TEST_ABSENT), uint = S_OK (S_TEST_UINT);
-    const int str = S_OK (S_TEST_STR);
-    const struct {
-        const char *field;
-        int ok;             /* values accepted, one bit per s_test_value_t */
-    } fields[] = {
-        {"type", uint},
-        {"key", str},
-        {"origin", str},
-        {"table", str},
-        {"note", str | absent},
-        {"order", uint | S_OK (S_TEST_BIG) | absent},
-        {"st", uint | absent},
-        {"ver", uint | absent},
-        {"line", uint | absent},
-        {"qty", uint | absent},
-        {"item", str | absent},
-        {"avail", S_OK (S_TEST_BOOL) | absent},
-        {"lines", S_OK (S_TEST_LINES)},
-    };
-#undef S_OK
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    s_test_cmd (cmd, BUS_CMD_PLACE);
-    cmd->order_id = cmd->status = cmd->version = cmd->line_id = cmd->qty = 1;
-    strcpy (cmd->item_id, "burger");
-    cmd->available = true;
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
-        for (int value = 0; value < S_TEST_VALUES; value++) {
-            zframe_t *frame = s_test_cmd_replace (cmd, fields[i].field,
-                                                  (s_test_value_t) value);
-            bool ok = fields[i].ok >> value & 1;
-            assert (s_test_rc (S_TEST_CMD, frame)
-                    == (ok ? 0 : BUS_ERR_INVALID));
-            zframe_destroy (&frame);
-        }
-    free (cmd);
-}
-
-/*  Puts lines of various shapes in place of the empty lines array that
-    no_lines ends with, and decodes the result as kind.  */
-static void
-s_test_writer_lines (zframe_t *no_lines, s_test_msg_t kind)
-{
-    const struct {
-        uint32_t lines, items, mods, mod_items;
-        int rc;
-    } cases[] = {
-        {0, 8, 0, 3, 0},
-        {1, 8, 0, 3, 0},
-        {1, 7, 0, 3, BUS_ERR_INVALID},
-        {1, 9, 0, 3, BUS_ERR_INVALID},
-        {1, 8, BUS_MODS_MAX, 3, 0},
-        {1, 8, BUS_MODS_MAX + 1, 3, BUS_ERR_INVALID},
-        {1, 8, 1, 2, BUS_ERR_INVALID},
-        {1, 8, 1, 4, BUS_ERR_INVALID},
-        {BUS_LINES_MAX, 8, 1, 3, 0},
-        {BUS_LINES_MAX + 1, 8, 1, 3, BUS_ERR_INVALID},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        s_writer_t w;
-        s_test_reopen (&w, no_lines);
-        msgpack_pack_array (&w.packer, cases[i].lines);
-        for (uint32_t n = 0; n < cases[i].lines; n++)
-            s_test_pack_raw_line (&w.packer, cases[i].items, cases[i].mods,
-                                  cases[i].mod_items, false);
-        zframe_t *frame = s_writer_frame (&w);
-        assert (s_test_rc (kind, frame) == cases[i].rc);
-        zframe_destroy (&frame);
-    }
-}
-
-/*  Command lines of the wrong shape: [item_id, qty, note, mods, extra]
-    cut to each length, and bad modifier lists.  */
-static void
-s_test_cmd_lines (void)
-{
-    bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
-    s_test_cmd (cmd, BUS_CMD_PLACE);
-    cmd->line_count = 0;
-    zframe_t *no_lines = bus_cmd_encode (cmd);
-    free (cmd);
-    for (uint32_t items = 0; items < 6; items++) {
-        s_writer_t w;
-        s_test_reopen (&w, no_lines);
-        msgpack_pack_array (&w.packer, 1);
-        msgpack_pack_array (&w.packer, items);
-        for (uint32_t i = 0; i < items; i++)
-            switch (i) {
-            case 0: s_pack_str (&w.packer, "burger", strlen ("burger") + 1); break;
-            case 1: msgpack_pack_uint64 (&w.packer, 1); break;
-            case 2: s_pack_str (&w.packer, "", strlen ("") + 1); break;
-            case 3: msgpack_pack_array (&w.packer, 0); break;
-            default: msgpack_pack_nil (&w.packer);
-            }
-        zframe_t *frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_CMD, frame)
-                == (items >= 2 && items <= 4 ? 0 : BUS_ERR_INVALID));
-        zframe_destroy (&frame);
-    }
-    /* modifiers: not an array, an id that is not a string  */
-    for (int variant = 0; variant < 2; variant++) {
-        s_writer_t w;
-        s_test_reopen (&w, no_lines);
-        msgpack_pack_array (&w.packer, 1);
-        msgpack_pack_array (&w.packer, 4);
-        s_pack_str (&w.packer, "burger", strlen ("burger") + 1);
-        msgpack_pack_uint64 (&w.packer, 1);
-        s_pack_str (&w.packer, "", strlen ("") + 1);
-        if (variant == 0)
-            s_pack_str (&w.packer, "cheese", strlen ("cheese") + 1);
-        else {
-            msgpack_pack_array (&w.packer, 1);
-            msgpack_pack_uint64 (&w.packer, 1);
-        }
-        zframe_t *frame = s_writer_frame (&w);
-        assert (s_test_rc (S_TEST_CMD, frame) == BUS_ERR_INVALID);
-        zframe_destroy (&frame);
-    }
-    zframe_destroy (&no_lines);
-}
-
-/*  Orders, carts and acks: lines and status times of the wrong shape.  */
-static void
-s_test_state_shapes (void)
-{
-    bus_ack_t *ack = (bus_ack_t *) zmalloc (sizeof *ack);
-    strcpy (ack->key, "pad-1");
-    s_test_event (&ack->event, BUS_EVENT_ORDER_PLACED, false);
-    ack->event.order.line_count = 0;
-    zframe_t *no_lines = bus_order_encode (&ack->event.order);
-    s_test_writer_lines (no_lines, S_TEST_ORDER);
-    zframe_destroy (&no_lines);
-    no_lines = bus_ack_encode (ack);
-    s_test_writer_lines (no_lines, S_TEST_ACK);
-    zframe_destroy (&no_lines);
-
-    s_test_event (&ack->event, BUS_EVENT_CART, false);
-    ack->event.cart.line_count = 0;
-    no_lines = bus_cart_encode (&ack->event.cart);
-    s_test_writer_lines (no_lines, S_TEST_CART);
-    zframe_destroy (&no_lines);
-    no_lines = bus_event_encode (&ack->event);
-    s_test_writer_lines (no_lines, S_TEST_EVENT);
-    zframe_destroy (&no_lines);
-    free (ack);
-
-    /* sms: exactly BUS_STATUS_COUNT integers  */
-    const struct {
-        int count, bad, rc;
-    } cases[] = {
-        {-1, -1, BUS_ERR_INVALID},
-        {0, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT - 1, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT, -1, 0},
-        {BUS_STATUS_COUNT + 1, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT, 3, BUS_ERR_INVALID},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        zframe_t *frame = s_test_pack_times (cases[i].count, cases[i].bad);
-        assert (s_test_rc (S_TEST_ORDER, frame) == cases[i].rc);
-        zframe_destroy (&frame);
-    }
-}
-
-/*  Random bytes, and valid frames of each kind with a few random bytes
-    changed.  */
-static void
-s_test_garbage (bool verbose)
-{
-    uint64_t state = 20260101;
-    uint8_t buffer[1024];
-    zframe_t *valid[S_TEST_KINDS];
-    for (int kind = 0; kind < S_TEST_KINDS; kind++) {
-        valid[kind] = s_test_sample ((s_test_msg_t) kind);
-        assert (zframe_size (valid[kind]) <= sizeof buffer);
-    }
-    s_test_any_t *out = (s_test_any_t *) zmalloc (sizeof *out);
-    int decoded = 0;
-    for (int round = 0; round < 4000; round++) {
-        size_t size;
-        bool mutate = round % 2;
-        if (mutate) {
-            zframe_t *source = valid[(round / 2) % S_TEST_KINDS];
-            size = zframe_size (source);
-            memcpy (buffer, zframe_data (source), size);
-        }
-        else {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            size = (size_t) (state >> 33) % sizeof buffer;
-        }
-        for (size_t i = 0; i < (mutate ? 3 : size); i++) {
-            state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-            buffer[mutate ? (state >> 20) % size : i] = (uint8_t) (state >> 56);
-        }
-        for (int kind = 0; kind < S_TEST_KINDS; kind++)
-            decoded += s_test_decode_into (out, (s_test_msg_t) kind, buffer,
-                                           size) == 0;
-    }
-    free (out);
-    for (int kind = 0; kind < S_TEST_KINDS; kind++)
-        zframe_destroy (&valid[kind]);
-    if (verbose)
-        printf ("    4000 garbage frames: %d decodes succeeded, the rest "
-                "failed cleanly\n", decoded);
-}
-
-void
-bus_codec_test (bool verbose)
-{
-    printf (" * bus_codec: ");
-    if (verbose)
-        printf ("\n");
-    s_test_cmd_round_trips (verbose);
-    s_test_state_round_trips ();
-    s_test_event_round_trips (verbose);
-    s_test_other_round_trips ();
-    s_test_defaults ();
-    s_test_fingerprint ();
-    s_test_fingerprint_input ();
-    s_test_truncation ();
-    s_test_frame_limits ();
-    s_test_nesting ();
-    s_test_schema ();
-    s_test_enums ();
-    s_test_event_parts ();
-    s_test_place_limits ();
-    s_test_cmd_rules ();
-    s_test_cmd_missing ();
-    s_test_cmd_types ();
-    s_test_cmd_lines ();
-    s_test_state_shapes ();
-    s_test_garbage (verbose);
-    printf ("OK\n");
 }

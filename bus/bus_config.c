@@ -212,18 +212,6 @@ s_is_section (const char *path)
 //  --------------------------------------------------------------------------
 //  Validation: each check and its message, once, for flags and keys alike
 
-static int
-s_fail (char *err, size_t err_cap, const char *format, ...)
-{
-    if (err && err_cap) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (err, err_cap, format, args);
-        va_end (args);
-    }
-    return BUS_ERR_CONFIG;
-}
-
 //  Full-string decimal in [min, max]; no leading blanks, no trailing junk
 static bool
 s_parse_int (const char *text, long min, long max, int *value)
@@ -268,10 +256,12 @@ s_set_text (char *field, const s_setting_t *setting, const char *value,
 {
     size_t length = strlen (value);
     if (length < (size_t) setting->min)
-        return s_fail (err, err_cap, "%s: must not be empty", where);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: must not be empty", where);
     if (length >= setting->size)
-        return s_fail (err, err_cap, "%s: must be at most %zu bytes (got %zu)",
-                       where, setting->size - 1, length);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: must be at most %zu bytes (got %zu)", where,
+                              setting->size - 1, length);
     memcpy (field, value, length + 1);
     return 0;
 }
@@ -284,9 +274,10 @@ s_set_value (bus_config_t *config, const s_setting_t *setting,
     switch (setting->type) {
     case S_INT:
         if (!s_parse_int (value, setting->min, setting->max, (int *) field))
-            return s_fail (err, err_cap,
-                           "%s: must be an integer from %ld to %ld (got '%s')",
-                           where, setting->min, setting->max, value);
+            return bus_error_set (
+                err, err_cap, BUS_ERR_CONFIG,
+                "%s: must be an integer from %ld to %ld (got '%s')", where,
+                setting->min, setting->max, value);
         return 0;
     case S_SWITCH:
         *(bool *) field = true;
@@ -295,15 +286,19 @@ s_set_value (bus_config_t *config, const s_setting_t *setting,
         return bus_config_load (config, value, err, err_cap);
     case S_ENDPOINT:
         if (!s_valid_endpoint (value))
-            return s_fail (err, err_cap,
-                           "%s: must be an endpoint starting with tcp://, "
-                           "ipc:// or inproc:// (got '%s')", where, value);
+            return bus_error_set (
+                err, err_cap, BUS_ERR_CONFIG,
+                "%s: must be an endpoint starting with tcp://, "
+                "ipc:// or inproc:// (got '%s')",
+                where, value);
         break;
     case S_NAME:
         if (!s_valid_name (value, setting->size))
-            return s_fail (err, err_cap,
-                           "%s: must be 1 to %zu characters of A-Z a-z 0-9 "
-                           "_ . - (got '%s')", where, setting->size - 1, value);
+            return bus_error_set (
+                err, err_cap, BUS_ERR_CONFIG,
+                "%s: must be 1 to %zu characters of A-Z a-z 0-9 "
+                "_ . - (got '%s')",
+                where, setting->size - 1, value);
         break;
     case S_TEXT:
         break;
@@ -317,8 +312,9 @@ s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
          const char *where, char *err, size_t err_cap)
 {
     if (!s_applies (setting, config->role))
-        return s_fail (err, err_cap, "%s: does not apply to '%s'", where,
-                       bus_role_name (config->role));
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: does not apply to '%s'", where,
+                              bus_role_name (config->role));
     return s_set_value (config, setting, value, where, err, err_cap);
 }
 
@@ -341,7 +337,8 @@ s_load_key (s_loader_t *self, const s_setting_t *setting, const char *path,
     snprintf (where, sizeof where, "%s: %s", self->file, path);
     unsigned bit = 1u << (setting - s_settings);
     if (self->seen & bit)
-        return s_fail (self->err, self->err_cap, "%s: set twice", where);
+        return bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
+                              "%s: set twice", where);
     self->seen |= bit;
     return s_apply (self->config, setting, value, where, self->err,
                     self->err_cap);
@@ -362,13 +359,13 @@ s_load_nodes (s_loader_t *self, zconfig_t *node, const char *prefix)
         if (setting)
             rc = s_load_key (self, setting, path, value);
         else if (!s_is_section (path))
-            rc = s_fail (self->err, self->err_cap, "%s: %s: unknown %s",
-                         self->file, path,
-                         zconfig_child (node) ? "section" : "key");
+            rc = bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
+                                "%s: %s: unknown %s", self->file, path,
+                                zconfig_child (node) ? "section" : "key");
         else if (*value)
-            rc = s_fail (self->err, self->err_cap,
-                         "%s: %s: is a section and takes no value",
-                         self->file, path);
+            rc = bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
+                                "%s: %s: is a section and takes no value",
+                                self->file, path);
         if (rc == 0)
             rc = s_load_nodes (self, zconfig_child (node), path);
         if (rc)
@@ -383,25 +380,30 @@ bus_config_load (bus_config_t *config, const char *path, char *err,
 {
     struct stat info;
     if (access (path, R_OK) != 0)
-        return s_fail (err, err_cap, "cannot read config file '%s': %s", path,
-                       strerror (errno));
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "cannot read config file '%s': %s", path,
+                              strerror (errno));
     if (stat (path, &info) != 0 || !S_ISREG (info.st_mode))
-        return s_fail (err, err_cap, "cannot read config file '%s': %s", path,
-                       "not a regular file");
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "cannot read config file '%s': %s", path,
+                              "not a regular file");
     //  Work on a copy: the whole file applies, or none of it
     bus_config_t copy = *config;
     if (bus_strlcpy (copy.config_path, path, sizeof copy.config_path))
-        return s_fail (err, err_cap,
-                       "cannot read config file '%s': path too long", path);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "cannot read config file '%s': path too long",
+                              path);
     //  Not zconfig_load: in czmq 4.2.1 it leaks its zfile_t when the text
     //  does not parse.  zconfig_chunk_load is the same parser.
     zchunk_t *chunk = zchunk_slurp (path, 0);
     zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
     zchunk_destroy (&chunk);
     if (!root)
-        return s_fail (err, err_cap,
-                       "cannot read config file '%s': not valid ZPL (indent "
-                       "4 spaces per level; zconfig logged the line)", path);
+        return bus_error_set (
+            err, err_cap, BUS_ERR_CONFIG,
+            "cannot read config file '%s': not valid ZPL (indent "
+            "4 spaces per level; zconfig logged the line)",
+            path);
     s_loader_t loader = {&copy, path, 0, err, err_cap};
     int rc = s_load_nodes (&loader, zconfig_child (root), "");
     zconfig_destroy (&root);
@@ -430,23 +432,24 @@ s_next_option (int argc, char **argv, int *index,
 {
     const char *word = argv[(*index)++];
     if (!s_is_option (word))
-        return s_fail (err, err_cap, "unexpected argument '%s'", word);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "unexpected argument '%s'", word);
     const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
                                                       : NULL;
     size_t length = equals ? (size_t) (equals - word) : strlen (word);
     *setting = s_find_flag (word, length);
     if (!*setting)
-        return s_fail (err, err_cap, "unknown option '%.*s'", (int) length,
-                       word);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "unknown option '%.*s'", (int) length, word);
     *value = equals ? equals + 1 : NULL;
     if ((*setting)->type == S_SWITCH)
-        return equals ? s_fail (err, err_cap, "%s: takes no value",
-                                (*setting)->flag)
+        return equals ? bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                                       "%s: takes no value", (*setting)->flag)
                       : 0;
     if (!equals) {
         if (*index >= argc || s_is_option (argv[*index]))
-            return s_fail (err, err_cap, "%s: missing value",
-                           (*setting)->flag);
+            return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                                  "%s: missing value", (*setting)->flag);
         *value = argv[(*index)++];
     }
     return 0;

@@ -1,12 +1,15 @@
-/*  bus_error.c — messages and names for bus_err_t.  */
+/*  bus_error.c — messages and names for bus_err_t, both from the X-macro
+    in bus_error.h.  */
 
+#include <stdarg.h>
+#include <stdio.h>
 #include "orderbus/bus_error.h"
 
 const char *
 bus_strerror (int err)
 {
     switch (err) {
-#define BUS_ERR_MSG(name, value, msg)                                        \
+#define BUS_ERR_MSG(name, value, short_name, msg)                            \
     case value:                                                              \
         return msg;
         BUS_ERRNO_MAP (BUS_ERR_MSG)
@@ -19,26 +22,23 @@ const char *
 bus_errname (int err)
 {
     switch (err) {
-    case BUS_ERR_OK: return "ok";
-    case BUS_ERR_MALFORMED: return "malformed";
-    case BUS_ERR_TOO_BIG: return "too_big";
-    case BUS_ERR_TOO_DEEP: return "too_deep";
-    case BUS_ERR_INVALID: return "invalid_field";
-    case BUS_ERR_UNKNOWN_ITEM: return "unknown_item";
-    case BUS_ERR_NOT_FOUND: return "not_found";
-    case BUS_ERR_CONFLICT: return "conflict";
-    case BUS_ERR_STORAGE: return "storage";
-    case BUS_ERR_MAP_FULL: return "map_full";
-    case BUS_ERR_TIMEOUT: return "timeout";
-    case BUS_ERR_UNAVAILABLE: return "unavailable";
-    case BUS_ERR_NOMEM: return "nomem";
-    case BUS_ERR_CONFIG: return "config";
-    case BUS_ERR_UNAVAILABLE_ITEM: return "item_unavailable";
-    case BUS_ERR_UNAUTHORIZED: return "unauthorized";
-    case BUS_ERR_FORBIDDEN: return "forbidden";
-    case BUS_ERR_EXPIRED: return "token_expired";
-    case BUS_ERR_RATE_LIMITED: return "rate_limited";
-    case BUS_ERR_OVERLOADED: return "overloaded";
+#define BUS_ERR_NAME(name, value, short_name, msg)                           \
+    case value:                                                              \
+        return short_name;
+        BUS_ERRNO_MAP (BUS_ERR_NAME)
+#undef BUS_ERR_NAME
     }
     return "unknown";
+}
+
+int
+bus_error_set (char *err, size_t err_cap, int rc, const char *format, ...)
+{
+    if (err && err_cap) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (err, err_cap, format, args);
+        va_end (args);
+    }
+    return rc;
 }

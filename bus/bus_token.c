@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,18 +252,6 @@ bus_token_verify (const bus_secret_t *secret, const char *token,
 //  --------------------------------------------------------------------------
 //  The secret file
 
-static int
-s_fail (char *err, size_t err_cap, const char *format, ...)
-{
-    if (err && err_cap) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (err, err_cap, format, args);
-        va_end (args);
-    }
-    return BUS_ERR_CONFIG;
-}
-
 //  Read up to cap bytes; the count read (short only at end of file) or -1
 static ssize_t
 s_read_all (int fd, char *buf, size_t cap)
@@ -305,17 +292,20 @@ s_read_secret (const char *path, char *text, char *err, size_t err_cap)
     //  O_NONBLOCK: a FIFO in its place must fail the check below, not hang
     int fd = open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
-        s_fail (err, err_cap, "%s: cannot read secret file: %s", path,
-                strerror (errno));
+        bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                       "%s: cannot read secret file: %s", path,
+                       strerror (errno));
         return -1;
     }
     struct stat st;
     ssize_t length = -1;
     if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
-        s_fail (err, err_cap, "%s: secret file is not a regular file", path);
+        bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                       "%s: secret file is not a regular file", path);
     else if ((length = s_read_all (fd, text, S_SECRET_HEX + 2)) < 0)
-        s_fail (err, err_cap, "%s: cannot read secret file: %s", path,
-                strerror (errno));
+        bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                       "%s: cannot read secret file: %s", path,
+                       strerror (errno));
     //  Readable by others is a leak to fix, not a reason to stop service
     else if (st.st_mode & (S_IRWXG | S_IRWXO))
         zsys_warning ("%s: secret file has mode %04o: anyone who can read it "
@@ -329,7 +319,8 @@ bus_secret_t *
 bus_secret_load (const char *path, char *err, size_t err_cap)
 {
     if (sodium_init () < 0) {
-        s_fail (err, err_cap, "%s: cannot initialise libsodium", path);
+        bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                       "%s: cannot initialise libsodium", path);
         return NULL;
     }
     char text[S_SECRET_HEX + 2];
@@ -350,13 +341,15 @@ bus_secret_load (const char *path, char *err, size_t err_cap)
     sodium_memzero (text, sizeof text);
     if (!decoded) {
         if (self)
-            s_fail (err, err_cap,
-                    "%s: a secret file holds exactly %d hex characters and a "
-                    "newline (create one with 'orderbus token "
-                    "--create-secret')",
-                    path, S_SECRET_HEX);
+            bus_error_set (
+                err, err_cap, BUS_ERR_CONFIG,
+                "%s: a secret file holds exactly %d hex characters and a "
+                "newline (create one with 'orderbus token "
+                "--create-secret')",
+                path, S_SECRET_HEX);
         else
-            s_fail (err, err_cap, "%s: out of memory", path);
+            bus_error_set (err, err_cap, BUS_ERR_CONFIG, "%s: out of memory",
+                           path);
         bus_secret_destroy (&self);
     }
     return self;
@@ -366,16 +359,18 @@ int
 bus_secret_create (const char *path, char *err, size_t err_cap)
 {
     if (sodium_init () < 0)
-        return s_fail (err, err_cap, "%s: cannot initialise libsodium", path);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: cannot initialise libsodium", path);
     //  O_EXCL: rotating the secret revokes every token, so it must never
     //  happen by accident
     int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
-        return s_fail (err, err_cap, "%s: already exists, not overwritten",
-                       path);
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: already exists, not overwritten", path);
     if (fd < 0)
-        return s_fail (err, err_cap, "%s: cannot create secret file: %s", path,
-                       strerror (errno));
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "%s: cannot create secret file: %s", path,
+                              strerror (errno));
     unsigned char key[crypto_auth_KEYBYTES];
     char text[S_SECRET_HEX + 1];
     crypto_auth_keygen (key);
@@ -391,8 +386,9 @@ bus_secret_create (const char *path, char *err, size_t err_cap)
     if (rc == 0)
         return 0;
     unlink (path);
-    return s_fail (err, err_cap, "%s: cannot write secret file: %s", path,
-                   strerror (rc));
+    return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                          "%s: cannot write secret file: %s", path,
+                          strerror (rc));
 }
 
 void

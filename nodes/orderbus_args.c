@@ -1,20 +1,10 @@
 /*  orderbus_args.c — options of the small subcommands.  */
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include "orderbus/bus_error.h"
 #include "orderbus_args.h"
-
-static int
-s_fail (char *err, size_t err_cap, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (err, err_cap, format, args);
-    va_end (args);
-    return -1;
-}
 
 static const orderbus_option_t *
 s_find (const orderbus_option_t *options, size_t count, const char *word,
@@ -48,26 +38,32 @@ orderbus_args_parse (const orderbus_option_t *options, size_t count,
         const orderbus_option_t *option = s_find (options, count, word, length);
         if (!option)
             return s_is_option (word)
-                       ? s_fail (err, err_cap, "unknown option '%.*s'",
-                                 (int) length, word)
-                       : s_fail (err, err_cap, "unexpected argument '%s'", word);
+                       ? bus_error_set (err, err_cap, -1,
+                                        "unknown option '%.*s'", (int) length,
+                                        word)
+                       : bus_error_set (err, err_cap, -1,
+                                        "unexpected argument '%s'", word);
         char *field = (char *) args + option->offset;
         if (!option->arg) {
             if (equals)
-                return s_fail (err, err_cap, "%s: takes no value", option->flag);
+                return bus_error_set (err, err_cap, -1, "%s: takes no value",
+                                      option->flag);
             *(bool *) field = true;
             continue;
         }
         const char *value = equals ? equals + 1 : NULL;
         if (!value && (index + 1 >= argc || s_is_option (argv[index + 1])))
-            return s_fail (err, err_cap, "%s: missing value", option->flag);
+            return bus_error_set (err, err_cap, -1, "%s: missing value",
+                                  option->flag);
         if (!value)
             value = argv[++index];
         if (*value == '\0')
-            return s_fail (err, err_cap, "%s: must not be empty", option->flag);
+            return bus_error_set (err, err_cap, -1, "%s: must not be empty",
+                                  option->flag);
         //  twice is an error rather than a silent choice between the two
         if (*(const char **) field)
-            return s_fail (err, err_cap, "%s: given twice", option->flag);
+            return bus_error_set (err, err_cap, -1, "%s: given twice",
+                                  option->flag);
         *(const char **) field = value;
     }
     return 0;

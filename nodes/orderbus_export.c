@@ -13,7 +13,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,16 +69,6 @@ s_usage (void)
             "See docs/reports.md.\n");
 }
 
-static int
-s_fail (char *err, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (err, S_ERR_MAX, format, args);
-    va_end (args);
-    return -1;
-}
-
 //  --------------------------------------------------------------------------
 //  Arguments
 
@@ -88,10 +77,11 @@ s_time (const char *flag, const char *text, int64_t *ms, char *err)
 {
     if (!text || bus_report_time_parse (text, ms) == 0)
         return 0;
-    return s_fail (err, "%s: must be a UTC time as YYYY-MM-DD, "
-                        "YYYY-MM-DDTHH:MM[:SS]Z or milliseconds since the "
-                        "epoch (got '%s')",
-                   flag, text);
+    return bus_error_set (err, S_ERR_MAX, -1,
+                          "%s: must be a UTC time as YYYY-MM-DD, "
+                          "YYYY-MM-DDTHH:MM[:SS]Z or milliseconds since the "
+                          "epoch (got '%s')",
+                          flag, text);
 }
 
 //  [from_ms, to_ms), 0 for a bound not given (the store's "any")
@@ -103,8 +93,9 @@ s_range (const s_args_t *args, int64_t *from_ms, int64_t *to_ms, char *err)
         || s_time ("--to", args->to, to_ms, err) != 0)
         return -1;
     if (args->to && *to_ms <= *from_ms)
-        return s_fail (err, "--to: must be after --from (got '%s' and '%s')",
-                       args->from ? args->from : "0", args->to);
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "--to: must be after --from (got '%s' and '%s')",
+                              args->from ? args->from : "0", args->to);
     return 0;
 }
 
@@ -173,10 +164,12 @@ s_read_store (bus_store_t *store, int64_t from_ms, int64_t to_ms,
     if (rc == 0)
         rc = spool->rc;
     if (rc != 0)
-        return s_fail (err, "cannot read the orders: %s", bus_strerror (rc));
+        return bus_error_set (err, S_ERR_MAX, -1, "cannot read the orders: %s",
+                              bus_strerror (rc));
     if (ferror (spool->spool) || fflush (spool->spool) != 0)
-        return s_fail (err, "cannot write a temporary file: %s",
-                       strerror (errno));
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "cannot write a temporary file: %s",
+                              strerror (errno));
     return 0;
 }
 
@@ -188,16 +181,19 @@ s_read (const s_args_t *args, int64_t from_ms, int64_t to_ms,
     bus_store_t *store = bus_store_open_readonly (args->data, &rc);
     if (!store)
         return rc == BUS_ERR_NOT_FOUND
-                   ? s_fail (err, "'%s' is not an orderbus data directory "
-                                  "(no orderbus LMDB environment in it)",
-                             args->data)
-                   : s_fail (err, "cannot open the data directory '%s': %s",
-                             args->data, bus_strerror (rc));
+                   ? bus_error_set (err, S_ERR_MAX, -1,
+                                    "'%s' is not an orderbus data directory "
+                                    "(no orderbus LMDB environment in it)",
+                                    args->data)
+                   : bus_error_set (err, S_ERR_MAX, -1,
+                                    "cannot open the data directory '%s': %s",
+                                    args->data, bus_strerror (rc));
     spool->spool = tmpfile ();
     spool->order = malloc (sizeof *spool->order);
     if (!spool->spool || !spool->order)
-        rc = s_fail (err, "cannot make a temporary file: %s",
-                     strerror (errno));
+        rc = bus_error_set (err, S_ERR_MAX, -1,
+                            "cannot make a temporary file: %s",
+                            strerror (errno));
     else
         rc = s_read_store (store, from_ms, to_ms, spool, err);
     bus_store_destroy (&store);
@@ -256,17 +252,21 @@ s_write (const s_args_t *args, s_spool_t *spool, char *err)
               args->output ? args->output : "standard output");
     FILE *out = args->output ? fopen (args->output, "w") : stdout;
     if (!out)
-        return s_fail (err, "--output: cannot write %s: %s", name,
-                       strerror (errno));
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "--output: cannot write %s: %s", name,
+                              strerror (errno));
     int rc = s_write_rows (spool, out);
     int error = errno;
     if (ferror (spool->spool))
-        rc = s_fail (err, "cannot read back a temporary file: %s",
-                     strerror (error));
+        rc = bus_error_set (err, S_ERR_MAX, -1,
+                            "cannot read back a temporary file: %s",
+                            strerror (error));
     else if (rc != 0)
-        rc = s_fail (err, "cannot write %s: %s", name, strerror (error));
+        rc = bus_error_set (err, S_ERR_MAX, -1, "cannot write %s: %s", name,
+                            strerror (error));
     if ((args->output ? fclose (out) : fflush (out)) != 0 && rc == 0)
-        rc = s_fail (err, "cannot write %s: %s", name, strerror (errno));
+        rc = bus_error_set (err, S_ERR_MAX, -1, "cannot write %s: %s", name,
+                            strerror (errno));
     if (rc != 0 && args->output)
         remove (args->output);
     return rc;
@@ -298,8 +298,10 @@ orderbus_export_main (int argc, char **argv)
     int64_t from_ms, to_ms;
     char err[S_ERR_MAX];
     if (orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
-                             sizeof err) != 0
-        || (!args.data && s_fail (err, "--data: required"))
+                             sizeof err)
+            != 0
+        || (!args.data
+            && bus_error_set (err, S_ERR_MAX, -1, "--data: required"))
         || s_range (&args, &from_ms, &to_ms, err) != 0) {
         fprintf (stderr, "orderbus export: %s\n(try 'orderbus export --help')\n",
                  err);

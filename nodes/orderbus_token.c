@@ -10,7 +10,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,16 +79,6 @@ s_usage (void)
             "qrencode -t ansiutf8\n\nSee docs/auth.md.\n");
 }
 
-static int
-s_fail (char *err, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (err, S_ERR_MAX, format, args);
-    va_end (args);
-    return BUS_ERR_CONFIG;
-}
-
 //  "<n><unit>", unit s, m, h or d, n >= 1, at most S_TTL_MAX_MS in all
 static bool
 s_parse_ttl (const char *text, int64_t *ms)
@@ -134,35 +123,43 @@ s_claims (const s_args_t *args, int64_t now_ms, bus_claims_t *claims,
 {
     memset (claims, 0, sizeof *claims);
     if (!args->secret_file)
-        return s_fail (err, "--secret-file: required");
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "--secret-file: required");
     if (!args->table == !args->staff)
-        return s_fail (err, "give one of --table TABLE (a pad) or --staff "
-                            "ROLE (kitchen or manager)");
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "give one of --table TABLE (a pad) or --staff "
+                              "ROLE (kitchen or manager)");
     if (args->table && !bus_valid_table (args->table))
-        return s_fail (err, "--table: must be 1 to 32 printable ASCII "
-                            "characters without '/' (got '%s')",
-                       args->table);
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "--table: must be 1 to 32 printable ASCII "
+                              "characters without '/' (got '%s')",
+                              args->table);
     if (args->table)
         claims->role = BUS_TOKEN_PAD;
     else if (bus_token_role_parse (args->staff, &claims->role) != 0
              || claims->role == BUS_TOKEN_PAD)
-        return s_fail (err, "--staff: must be kitchen or manager (got '%s')",
-                       args->staff);
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "--staff: must be kitchen or manager (got '%s')",
+                              args->staff);
     const char *site = args->site ? args->site : "main";
     if (!bus_token_valid_site (site))
-        return s_fail (err, "--site: must be 1 to 80 of A-Z a-z 0-9 _ . - "
-                            "(got '%s')",
-                       site);
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "--site: must be 1 to 80 of A-Z a-z 0-9 _ . - "
+                              "(got '%s')",
+                              site);
     int64_t ttl_ms = claims->role == BUS_TOKEN_PAD ? 24 * S_HOUR_MS
                                                    : 12 * S_HOUR_MS;
     if (args->ttl && !s_parse_ttl (args->ttl, &ttl_ms))
-        return s_fail (err, "--ttl: must be a number and s, m, h or d, from "
-                            "1s to 3650d, e.g. 12h (got '%s')",
-                       args->ttl);
+        return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
+                              "--ttl: must be a number and s, m, h or d, from "
+                              "1s to 3650d, e.g. 12h (got '%s')",
+                              args->ttl);
     if (args->url && !s_valid_url (args->url))
-        return s_fail (err, "--url: must start with http:// or https:// and a "
-                            "host, without spaces (got '%s')",
-                       args->url);
+        return bus_error_set (
+            err, S_ERR_MAX, BUS_ERR_CONFIG,
+            "--url: must start with http:// or https:// and a "
+            "host, without spaces (got '%s')",
+            args->url);
     strcpy (claims->site, site);
     if (args->table)
         strcpy (claims->table, args->table);
