@@ -54,7 +54,6 @@
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
-#include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_fanout.h"
@@ -984,7 +983,8 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
 
 bus_edge_t *
 bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-              bus_http_ws_router_t http, char *err, size_t err_cap)
+              bus_http_ws_router_t http, const bus_edge_feed_t *feed,
+              char *err, size_t err_cap)
 {
     bus_edge_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -1025,8 +1025,7 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     self->ws_hooks = (bus_http_ws_handler_t) {s_ws_connect, s_ws_ready,
                                                s_ws_data, s_ws_close, self};
     http.websocket (http.server, "/ws", &self->ws_hooks);
-    //  The seeds' /ws/orders, when they are served (bus_compat.h)
-    self->feed = config->compat ? bus_compat_ws_feed () : NULL;
+    self->feed = feed;
     if (self->feed) {
         self->feed_hooks = (bus_http_ws_handler_t) {
             s_feed_connect, s_feed_ready, s_ws_data, s_ws_close, self};

@@ -320,6 +320,9 @@ s_expect_orders (bus_edge_t *edge, const char *table, uint64_t seq,
     json_decref (snapshot);
 }
 
+//  A feed the test only registers: no browser of its ever connects
+static const bus_edge_feed_t s_feed = { "/ws/feed", NULL, NULL };
+
 void
 bus_edge_test (bool verbose)
 {
@@ -333,7 +336,6 @@ bus_edge_test (bool verbose)
     config.heartbeat_ms = 100;   //  the link's pings: answered by s_request
     config.link_timeout_ms = 5000;
     config.ack_timeout_ms = S_WAIT_MS;
-    config.compat = 1;
     s_writer_t writer = { NULL, NULL, { { 0 } }, 0 };
     writer.pub = zsock_new_pub ("@inproc://edge-test-events");
     writer.router = zsock_new_router ("@inproc://edge-test-sync");
@@ -341,9 +343,10 @@ bus_edge_test (bool verbose)
     bus_http_ws_router_t router = { s_fake_websocket, s_fake_page,
                                     s_fake_redirect, &writer };
     char err[256] = "";
-    bus_edge_t *edge = bus_edge_new (&config, NULL, router, err, sizeof err);
+    bus_edge_t *edge = bus_edge_new (&config, NULL, router, &s_feed, err,
+                                     sizeof err);
     assert (edge);
-    assert (s_has_path (&writer, "/ws") && s_has_path (&writer, "/ws/orders")
+    assert (s_has_path (&writer, "/ws") && s_has_path (&writer, "/ws/feed")
             && s_has_path (&writer, "/kitchen") && s_has_path (&writer, "/pad")
             && s_has_path (&writer, "/dashboard") && s_has_path (&writer, "/"));
 

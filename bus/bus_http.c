@@ -13,16 +13,31 @@
 #include <string.h>
 #include <assert.h>
 #include <czmq.h>
+#include <civetweb.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
 #include "orderbus/bus_wsframe.h"
 
-//  The server's user data: its routes, and the context they go on
-typedef struct {
+//  The server (civetweb's user data): its routes, and the context they
+//  go on
+struct _bus_http_t {
     bus_req_router_t *router;
     struct mg_context *ctx;
-} s_routes_t;
+};
+
+//  A request civetweb took, as a bus_req_t (see bus_req.h), on the stack
+//  of the civetweb thread serving it.
+typedef struct {
+    bus_req_t req;       //  first: a bus_http_req_t * is a bus_req_t *
+    struct mg_connection *conn;
+    pthread_t thread;    //  civetweb's thread, which writes answers
+    sem_t answered;      //  posted by an answer made on another thread
+    char *late;          //  that answer's text
+    size_t late_len;
+    bool written;        //  answered on this thread: sent
+    int status;
+} bus_http_req_t;
 
 static void s_route_added (void *server, const char *uri);
 
@@ -112,7 +127,7 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
     return NULL;
 }
 
-struct mg_context *
+bus_http_t *
 bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
 {
     int thread_count = config->http_threads + config->max_clients;
@@ -159,15 +174,15 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     callbacks.log_message = s_log_message;
     if (config->role == BUS_ROLE_EDGE)
         callbacks.init_thread = s_init_thread;
-    s_routes_t *routes = calloc (1, sizeof *routes);
-    if (routes)
-        routes->router = bus_req_router_new (s_route_added, routes);
-    if (!routes || !routes->router) {
+    bus_http_t *self = calloc (1, sizeof *self);
+    if (self)
+        self->router = bus_req_router_new (s_route_added, self);
+    if (!self || !self->router) {
         snprintf (err, err_cap, "out of memory");
-        free (routes);
+        free (self);
         return NULL;
     }
-    struct mg_init_data init = {&callbacks, routes, options};
+    struct mg_init_data init = {&callbacks, self, options};
     char text[256] = "";
     unsigned code = 0;
     struct mg_error_data error = {&code, text, sizeof text};
@@ -175,23 +190,23 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     if (!ctx) {
         snprintf (err, err_cap, "cannot start HTTP server on %s: %s", ports,
                   text[0] ? text : "unknown error");
-        bus_req_router_destroy (&routes->router);
-        free (routes);
+        bus_req_router_destroy (&self->router);
+        free (self);
+        return NULL;
     }
-    else
-        routes->ctx = ctx;
-    return ctx;
+    self->ctx = ctx;
+    return self;
 }
 
 void
-bus_http_stop (struct mg_context **ctx_p)
+bus_http_stop (bus_http_t **self_p)
 {
-    if (ctx_p && *ctx_p) {
-        s_routes_t *routes = (s_routes_t *) mg_get_user_data (*ctx_p);
-        mg_stop (*ctx_p);
-        bus_req_router_destroy (&routes->router);
-        free (routes);
-        *ctx_p = NULL;
+    if (self_p && *self_p) {
+        bus_http_t *self = *self_p;
+        mg_stop (self->ctx);
+        bus_req_router_destroy (&self->router);
+        free (self);
+        *self_p = NULL;
     }
 }
 
@@ -286,8 +301,11 @@ s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
 
 static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
 
-void
-bus_http_req_init (bus_http_req_t *self, struct mg_connection *conn)
+//  Wrap conn's request, for handlers civetweb calls directly (the edge's
+//  WebSocket checks): they answer on this thread, where the answer is
+//  written at once, and have nothing to release.
+static void
+s_req_init (bus_http_req_t *self, struct mg_connection *conn)
 {
     const struct mg_request_info *info = mg_get_request_info (conn);
     memset (self, 0, sizeof *self);
@@ -313,7 +331,7 @@ s_serve (struct mg_connection *conn, void *cbdata)
 {
     const bus_req_router_t *router = (const bus_req_router_t *) cbdata;
     bus_http_req_t req;
-    bus_http_req_init (&req, conn);
+    s_req_init (&req, conn);
     sem_init (&req.answered, 0, 0);
     if (bus_req_router_serve (router, &req.req) == 0 && !req.written) {
         while (sem_wait (&req.answered) != 0 && errno == EINTR)
@@ -336,14 +354,14 @@ s_serve (struct mg_connection *conn, void *cbdata)
 static void
 s_route_added (void *server, const char *uri)
 {
-    s_routes_t *routes = (s_routes_t *) server;
-    mg_set_request_handler (routes->ctx, uri, s_serve, routes->router);
+    bus_http_t *self = (bus_http_t *) server;
+    mg_set_request_handler (self->ctx, uri, s_serve, self->router);
 }
 
 bus_req_router_t *
-bus_http_router (struct mg_context *ctx)
+bus_http_router (bus_http_t *self)
 {
-    return ((s_routes_t *) mg_get_user_data (ctx))->router;
+    return self->router;
 }
 
 //  The port and printable address of a socket address, 0 if not IP.
@@ -558,7 +576,7 @@ s_ws_connect (const struct mg_connection *conn, void *cbdata)
     if (!handler->connect)
         return 0;
     bus_http_req_t req;
-    bus_http_req_init (&req, (struct mg_connection *) conn);
+    s_req_init (&req, (struct mg_connection *) conn);
     return handler->connect (&req.req, handler->arg);
 }
 
@@ -576,7 +594,7 @@ s_ws_ready (struct mg_connection *conn, void *cbdata)
     }
     self->conn = conn;
     self->fd = -1;
-    bus_http_req_init (&self->req, conn);
+    s_req_init (&self->req, conn);
     mg_set_user_connection_data (conn, self);
     if (handler->ready)
         handler->ready (self, handler->arg);
@@ -671,7 +689,8 @@ s_redirect_add (void *server, const char *path, const char *location)
 }
 
 bus_http_ws_router_t
-bus_http_ws_router (struct mg_context *ctx)
+bus_http_ws_router (bus_http_t *self)
 {
-    return (bus_http_ws_router_t) {s_ws_add, s_page_add, s_redirect_add, ctx};
+    return (bus_http_ws_router_t) {s_ws_add, s_page_add, s_redirect_add,
+                                   self->ctx};
 }

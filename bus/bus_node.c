@@ -125,8 +125,11 @@ s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
     bus_req_router_t *router = bus_http_router (node->http);
     if (s_routes (node, router, err, err_cap) != 0
         || !(node->edge = bus_edge_new (config, node->auth,
-                                        bus_http_ws_router (node->http), err,
-                                        err_cap)))
+                                        bus_http_ws_router (node->http),
+                                        //  the seeds' /ws/orders
+                                        config->compat ? bus_compat_ws_feed ()
+                                                       : NULL,
+                                        err, err_cap)))
         return -1;
     bus_req_route_t health = {NULL, "/healthz", false, s_handle_health, node};
     bus_req_router_add (router, &health);

@@ -58,9 +58,13 @@ typedef struct {
 /*  Subscribe to the writer's events and put the WebSocket endpoints and
     pages on http's server (bus_http_ws_router), with browsers checked by
     auth (both borrowed; stop the server before destroying the edge).
-    Returns the edge or NULL with the reason in err[err_cap].  */
+    feed, if not NULL, is served beside /ws (static; the seeds' /ws/orders
+    from bus_compat_ws_feed when compat is on: the node chooses, so the
+    edge knows no compat code).  Returns the edge or NULL with the reason
+    in err[err_cap].  */
 bus_edge_t *bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-                          bus_http_ws_router_t http, char *err,
+                          bus_http_ws_router_t http,
+                          const bus_edge_feed_t *feed, char *err,
                           size_t err_cap);
 
 /*  NULL-safe; nulls *self_p.  */
