@@ -6,7 +6,7 @@
     One codec for every client orderbus has of its own: the bench's
     (bench/bench_net.c: 10,000 connections, so the per-frame functions
     are inline) and the tests' hand-made ones (tests/tk_ws.c,
-    tests/test_seats.c).  The server side is bus/bus_wsframe.c.
+    tests/test_seats.c).  The server side is bus/wire/bus_wsframe.c.
 
     Parsers work like picohttpparser's: they return what they consumed,
     0 when the bytes so far are a prefix of something valid (read more

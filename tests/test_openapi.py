@@ -12,7 +12,7 @@ manager token and pad tokens, and then:
     operation needs bearerAuth and every change an Idempotency-Key, every
     429/503 documents Retry-After, every example fits its schema;
   - every route the server's source registers (the s_routes table of
-    bus/bus_api.c, every mg_set_request_handler /
+    bus/roles/bus_api.c, every mg_set_request_handler /
     mg_set_websocket_handler in bus/*.c, and the edge's pages and
     WebSockets put on through bus_http_ws.h's router) is in the document;
   - every path and method in the document answers: a valid request (path
@@ -408,7 +408,7 @@ def check_document(d):
 def source_routes(src):
     """(native routes as {(METHOD, /api/v1/pattern)}, other HTTP paths,
     WebSocket paths), read from the C sources."""
-    api = open(os.path.join(src, "bus", "bus_api.c")).read()
+    api = open(os.path.join(src, "bus", "roles", "bus_api.c")).read()
     table = re.search(r"s_routes\[\]\s*=\s*\{(.*?)\n\};", api, re.S)
     native = set()
     if table:
@@ -416,7 +416,11 @@ def source_routes(src):
             native.add((method, "/api/v1/" + pattern))
     http, ws = set(), set()
     bus = os.path.join(src, "bus")
-    for name in sorted(os.listdir(bus)):
+    sources = sorted(os.path.join(layer, name)
+                     for layer in os.listdir(bus)
+                     if os.path.isdir(os.path.join(bus, layer))
+                     for name in os.listdir(os.path.join(bus, layer)))
+    for name in sources:
         if not name.endswith(".c"):
             continue
         text = open(os.path.join(bus, name)).read()
@@ -436,15 +440,15 @@ def source_routes(src):
 def check_source_routes(d, src):
     doc = d.doc
     native, http, ws = source_routes(src)
-    R.check(len(native) >= 10, f"found the s_routes table in bus/bus_api.c ({len(native)} routes)")
+    R.check(len(native) >= 10, f"found the s_routes table in bus/roles/bus_api.c ({len(native)} routes)")
     documented = {(m.upper(), template_key(p)) for p, m, _, _ in operations(doc)}
     for method, pattern in sorted(native):
         R.check((method, pattern) in documented,
-                f"route {method} {pattern} (bus/bus_api.c s_routes) is in the document")
+                f"route {method} {pattern} (bus/roles/bus_api.c s_routes) is in the document")
     for method, pattern in sorted(documented):
         if pattern.startswith("/api/v1/"):
             R.check((method, pattern) in native, f"documented {method} {pattern} is "
-                    "in s_routes of bus/bus_api.c")
+                    "in s_routes of bus/roles/bus_api.c")
     paths = {template_key(p) for p in doc["paths"]}
     for file, path in sorted(http):
         R.check(path in paths, f"handler {path} (bus/{file}) is in the document")

@@ -81,7 +81,7 @@ json_t *bus_edge_health (bus_edge_t *self, bool *ok);
 json_t *bus_edge_snapshot (bus_edge_t *self, const char *table);
 
 /*  Selftest of the edge's actor against a fake writer (inproc sockets,
-    no HTTP server): bus/bus_edge_test.c.  */
+    no HTTP server): bus/roles/bus_edge_test.c.  */
 void bus_edge_test (bool verbose);
 
 #ifdef __cplusplus

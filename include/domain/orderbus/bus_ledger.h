@@ -61,7 +61,7 @@ void bus_ledger_reload (bus_ledger_t *self);
 /*  A copy of the counters.  */
 bus_ledger_stats_t bus_ledger_stats (bus_ledger_t *self);
 
-/*  Selftest (bus/bus_ledger_test.c).  */
+/*  Selftest (bus/domain/bus_ledger_test.c).  */
 void bus_ledger_test (bool verbose);
 
 #ifdef __cplusplus
