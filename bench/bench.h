@@ -96,18 +96,18 @@ int bench_peer_payload (char *buf, size_t cap, int size, const char *tag,
 typedef struct {
     char name[32];
     pid_t pid;
-    int64_t rss_idle_kb;       //  before the load starts
-    int64_t rss_conn_kb;       //  with the clients connected, no load
-    int64_t rss_load_kb;       //  highest sample during the load
-    int64_t rss_end_kb;        //  after the load
-    double cpu_s;              //  user+system seconds during the load
+    int64_t rss_idle_kb;   //  before the load starts
+    int64_t rss_conn_kb;   //  with the clients connected, no load
+    int64_t rss_load_kb;   //  highest sample during the load
+    int64_t rss_end_kb;    //  after the load
+    double cpu_s;          //  user+system seconds during the load
     int64_t ticks_start;
-    pid_t perf_pid;            //  perf stat counting this pid's syncs
+    pid_t perf_pid;   //  perf stat counting this pid's syncs
     char perf_out[256];
-    int64_t perf_t0;           //  when perf was started
-    int64_t syncs;             //  fsync + fdatasync while perf ran, -1 n/a
-    double sync_rate;          //  syncs per second while perf ran
-    int64_t threads;           //  threads at the end of the load
+    int64_t perf_t0;    //  when perf was started
+    int64_t syncs;      //  fsync + fdatasync while perf ran, -1 n/a
+    double sync_rate;   //  syncs per second while perf ran
+    int64_t threads;    //  threads at the end of the load
 } bench_watch_t;
 
 typedef struct {
@@ -117,7 +117,7 @@ typedef struct {
     pid_t profile_pid;         //  perf record this pid over the load
     const char *profile_out;   //  ...into this perf.data file
     pid_t profile_child;
-    int64_t stat_start[3];     //  /proc/stat jiffies: busy, steal, total
+    int64_t stat_start[3];   //  /proc/stat jiffies: busy, steal, total
     int64_t stat_end[3];
 } bench_watches_t;
 
@@ -150,25 +150,25 @@ int64_t bench_proc_rss_kb (pid_t pid);
 
 typedef struct {
     const char *mode;
-    const char *label;         //  system under test, for the report
+    const char *label;   //  system under test, for the report
     const char *json_path;
-    double duration;           //  measured seconds
-    double warmup;             //  seconds run before measuring
-    double rate;               //  open loop when > 0: requests/s
-    int inflight;              //  closed loop: requests in flight
-    int clients;               //  connections carrying the requests
-    int timeout_ms;            //  a request unanswered this long is an error
-    int threads;               //  subscriber threads (fanout)
-    uint32_t run;              //  run id in every tag
+    double duration;   //  measured seconds
+    double warmup;     //  seconds run before measuring
+    double rate;       //  open loop when > 0: requests/s
+    int inflight;      //  closed loop: requests in flight
+    int clients;       //  connections carrying the requests
+    int timeout_ms;    //  a request unanswered this long is an error
+    int threads;       //  subscriber threads (fanout)
+    uint32_t run;      //  run id in every tag
     bool quiet;
-    bool check;                //  exit 3 unless ok > 0 and errors == 0
+    bool check;   //  exit 3 unless ok > 0 and errors == 0
 
     //  intake
-    const char *target;        //  orderbus | redis | nats
+    const char *target;   //  orderbus | redis | nats
     const char *intake_ep;
     const char *events_ep;
     const char *origin;
-    const char *redis_addr;    //  host:port
+    const char *redis_addr;   //  host:port
     const char *nats_url;
     const char *stream;
     const char *dir;           //  disk mode: where to write
@@ -176,28 +176,28 @@ typedef struct {
     const char *token;         //  or use this one token for everything
 
     //  http / e2e / fanout publisher
-    const char *urls[16];      //  base URLs, round robin over connections
+    const char *urls[16];   //  base URLs, round robin over connections
     int url_count;
     const char *path;
     const char *body;
     const char *headers[8];
     int header_count;
-    int expect;                //  HTTP status that counts as success
+    int expect;   //  HTTP status that counts as success
 
     //  e2e / fanout subscribers
-    const char *pub;           //  intake | http | socketio | nats | redis
+    const char *pub;   //  intake | http | socketio | nats | redis
     const char *pub_url;
-    const char *sub;           //  ws | socketio | nats | redis
-    const char *sub_url;       //  template with {room}
-    const char *pad_room;      //  template with {table}
+    const char *sub;        //  ws | socketio | nats | redis
+    const char *sub_url;    //  template with {room}
+    const char *pad_room;   //  template with {table}
     const char *kitchen_room;
     int tables;
-    int pads;                  //  per table
+    int pads;   //  per table
     int kitchens;
-    int payload;               //  bytes of a peer's event payload
-    int connect_rate;          //  new subscriber connections per second
-    double settle;             //  seconds between connecting and publishing
-    double drain;              //  seconds to wait for late deliveries
+    int payload;        //  bytes of a peer's event payload
+    int connect_rate;   //  new subscriber connections per second
+    double settle;      //  seconds between connecting and publishing
+    double drain;       //  seconds to wait for late deliveries
 
     bench_watches_t watches;
 } bench_opts_t;
@@ -206,23 +206,23 @@ typedef struct {
 //  Results
 
 typedef struct {
-    bench_hist_t *lat;          //  ack / response latency
-    bench_hist_t *delivery;     //  e2e / fanout delivery latency
-    uint64_t sent;              //  requests sent during the window
-    uint64_t ok;                //  successful answers during the window
-    uint64_t errors;            //  failed or unanswered
-    uint64_t backlog;           //  open loop: scheduled but never sent
-    uint64_t deliveries;        //  relevant deliveries in the window
-    uint64_t extra;             //  deliveries a client did not need
-    uint64_t missing;           //  relevant events a client never got
-    uint64_t dups;              //  deliveries beyond what was published
-    uint64_t connected;         //  subscriber clients connected
-    uint64_t connect_failed;    //  refused, timed out, or never tried
-    uint64_t not_tried;         //  of those: not tried, the deadline passed
-    uint64_t disconnected;      //  dropped during the run
-    double connect_s;           //  time to connect them all
-    double seconds;             //  measured window
-    json_t *extra_json;         //  mode-specific details (object)
+    bench_hist_t *lat;         //  ack / response latency
+    bench_hist_t *delivery;    //  e2e / fanout delivery latency
+    uint64_t sent;             //  requests sent during the window
+    uint64_t ok;               //  successful answers during the window
+    uint64_t errors;           //  failed or unanswered
+    uint64_t backlog;          //  open loop: scheduled but never sent
+    uint64_t deliveries;       //  relevant deliveries in the window
+    uint64_t extra;            //  deliveries a client did not need
+    uint64_t missing;          //  relevant events a client never got
+    uint64_t dups;             //  deliveries beyond what was published
+    uint64_t connected;        //  subscriber clients connected
+    uint64_t connect_failed;   //  refused, timed out, or never tried
+    uint64_t not_tried;        //  of those: not tried, the deadline passed
+    uint64_t disconnected;     //  dropped during the run
+    double connect_s;          //  time to connect them all
+    double seconds;            //  measured window
+    json_t *extra_json;        //  mode-specific details (object)
 } bench_result_t;
 
 void bench_result_init (bench_result_t *r);

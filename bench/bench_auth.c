@@ -18,8 +18,8 @@
 
 #define S_TTL_MS (12LL * 3600 * 1000)
 
-static char *s_kitchen;       //  kitchen token, or the --token
-static char **s_pads;         //  pad token of table k
+static char *s_kitchen;   //  kitchen token, or the --token
+static char **s_pads;     //  pad token of table k
 static int s_pad_count;
 
 static int64_t

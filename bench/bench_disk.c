@@ -15,8 +15,8 @@
 #include <unistd.h>
 #include "bench.h"
 
-#define S_BLOCK 4096
-#define S_FILE_BLOCKS 2560       //  a 10 MiB file written round and round
+#define S_BLOCK       4096
+#define S_FILE_BLOCKS 2560   //  a 10 MiB file written round and round
 
 int
 bench_disk_run (bench_opts_t *opts, bench_result_t *result)
@@ -51,7 +51,8 @@ bench_disk_run (bench_opts_t *opts, bench_result_t *result)
         }
         block[0] = (char) i;
         bool ok = pwrite (fd, block, sizeof block,
-                          (off_t) (i % S_FILE_BLOCKS) * S_BLOCK) == S_BLOCK
+                          (off_t) (i % S_FILE_BLOCKS) * S_BLOCK)
+                      == S_BLOCK
                   && fdatasync (fd) == 0;
         int64_t done = bench_now ();
         if (now >= win_start) {
@@ -59,8 +60,7 @@ bench_disk_run (bench_opts_t *opts, bench_result_t *result)
             if (ok) {
                 result->ok++;
                 bench_hist_record (result->lat, done - now);
-            }
-            else
+            } else
                 result->errors++;
         }
         i++;

@@ -13,15 +13,15 @@
 #include "bench.h"
 
 #define S_SUB_BITS 7
-#define S_SUB (1 << S_SUB_BITS)
-#define S_TOP_BIT 40                                 //  2^40 ns ~ 18 min
-#define S_BUCKETS ((S_TOP_BIT - S_SUB_BITS + 2) * S_SUB)
+#define S_SUB      (1 << S_SUB_BITS)
+#define S_TOP_BIT  40   //  2^40 ns ~ 18 min
+#define S_BUCKETS  ((S_TOP_BIT - S_SUB_BITS + 2) * S_SUB)
 
 struct _bench_hist_t {
     uint64_t counts[S_BUCKETS];
     uint64_t total;
-    int64_t min, max;        //  exact
-    double sum;              //  for the mean
+    int64_t min, max;   //  exact
+    double sum;         //  for the mean
 };
 
 static int
@@ -146,21 +146,21 @@ json_t *
 bench_hist_json (const bench_hist_t *self)
 {
     //  The curve's percentiles are spaced for a log(1/(1-p)) axis
-    static const double curve[] = {0,    10,    25,    50,     75,     90,
-                                   95,   99,    99.5,  99.9,   99.95,  99.99,
-                                   99.995, 99.999, 100};
+    static const double curve[] = { 0,     10,    25,     50,     75,
+                                    90,    95,    99,     99.5,   99.9,
+                                    99.95, 99.99, 99.995, 99.999, 100 };
     json_t *points = json_array ();
     for (size_t i = 0; i < sizeof curve / sizeof curve[0]; i++)
         json_array_append_new (
             points, json_pack ("[f, f]", curve[i],
                                s_ms (bench_hist_percentile (self, curve[i]))));
-    return json_pack (
-        "{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "count",
-        (json_int_t) self->total, "mean_ms", bench_hist_mean (self) / 1e6,
-        "min_ms", s_ms (self->total ? self->min : 0), "p50_ms",
-        s_ms (bench_hist_percentile (self, 50)), "p90_ms",
-        s_ms (bench_hist_percentile (self, 90)), "p99_ms",
-        s_ms (bench_hist_percentile (self, 99)), "p999_ms",
-        s_ms (bench_hist_percentile (self, 99.9)), "max_ms",
-        s_ms (self->max), "curve", points);
+    return json_pack ("{s:I, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "count",
+                      (json_int_t) self->total, "mean_ms",
+                      bench_hist_mean (self) / 1e6, "min_ms",
+                      s_ms (self->total ? self->min : 0), "p50_ms",
+                      s_ms (bench_hist_percentile (self, 50)), "p90_ms",
+                      s_ms (bench_hist_percentile (self, 90)), "p99_ms",
+                      s_ms (bench_hist_percentile (self, 99)), "p999_ms",
+                      s_ms (bench_hist_percentile (self, 99.9)), "max_ms",
+                      s_ms (self->max), "curve", points);
 }

@@ -30,7 +30,7 @@
 typedef struct {
     bench_opts_t *opts;
     bench_result_t *res;
-    pthread_mutex_t lock;        //  the ack handler runs on a libnats thread
+    pthread_mutex_t lock;   //  the ack handler runs on a libnats thread
     int64_t win_start, win_end;
     uint64_t outstanding_win;
     uint64_t completed_win;
@@ -45,7 +45,8 @@ s_record (s_js_t *self, natsMsg *msg, bool ok)
     int64_t t;
     bool tagged = bench_tag_find (natsMsg_GetData (msg),
                                   (size_t) natsMsg_GetDataLength (msg),
-                                  self->opts->run, &n, &t) == 0;
+                                  self->opts->run, &n, &t)
+                  == 0;
     pthread_mutex_lock (&self->lock);
     if (tagged && t >= self->win_start && t < self->win_end) {
         if (self->outstanding_win > 0)
@@ -53,8 +54,7 @@ s_record (s_js_t *self, natsMsg *msg, bool ok)
         if (ok) {
             self->res->ok++;
             bench_hist_record (self->res->lat, now - t);
-        }
-        else
+        } else
             self->res->errors++;
     }
     if (ok && now >= self->win_start && now < self->win_end)
@@ -78,7 +78,7 @@ s_stream (jsCtx *js, const char *name)
     js_DeleteStream (js, name, NULL, &jerr);   //  absent is fine
     jsStreamConfig cfg;
     jsStreamConfig_Init (&cfg);
-    const char *subjects[] = {"orders.>"};
+    const char *subjects[] = { "orders.>" };
     cfg.Name = name;
     cfg.Subjects = subjects;
     cfg.SubjectsLen = 1;
@@ -106,7 +106,8 @@ s_publish (s_js_t *self, jsCtx *js, uint64_t n, int64_t t)
     int len = bench_peer_payload (payload, sizeof payload, self->opts->payload,
                                   tag, table);
     natsMsg *msg = NULL;
-    if (len < 0 || natsMsg_Create (&msg, subject, NULL, payload, len) != NATS_OK)
+    if (len < 0
+        || natsMsg_Create (&msg, subject, NULL, payload, len) != NATS_OK)
         return -1;
     natsMsgHeader_Set (msg, "Nats-Msg-Id", tag);
     bool in_window = t >= self->win_start && t < self->win_end;
@@ -130,7 +131,8 @@ s_publish (s_js_t *self, jsCtx *js, uint64_t n, int64_t t)
     }
     //  Stalls while MaxPending publishes are unacknowledged
     int guard = 100;
-    while ((s = js_PublishMsgAsync (js, &msg, NULL)) == NATS_TIMEOUT && guard-- > 0)
+    while ((s = js_PublishMsgAsync (js, &msg, NULL)) == NATS_TIMEOUT
+           && guard-- > 0)
         ;
     if (s != NATS_OK) {
         natsMsg_Destroy (msg);
@@ -166,7 +168,8 @@ s_load (s_js_t *self, jsCtx *js, int64_t t0)
             t = t0 + (int64_t) ((double) n * 1e9 / opts->rate);
             if (t > now) {
                 int64_t wait = t - now;
-                usleep ((useconds_t) (wait / 1000 > 10000 ? 10000 : wait / 1000));
+                usleep (
+                    (useconds_t) (wait / 1000 > 10000 ? 10000 : wait / 1000));
                 continue;
             }
         }
@@ -180,7 +183,7 @@ s_load (s_js_t *self, jsCtx *js, int64_t t0)
 int
 bench_jetstream_run (bench_opts_t *opts, bench_result_t *result)
 {
-    s_js_t self = {.opts = opts, .res = result};
+    s_js_t self = { .opts = opts, .res = result };
     pthread_mutex_init (&self.lock, NULL);
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
@@ -198,7 +201,8 @@ bench_jetstream_run (bench_opts_t *opts, bench_result_t *result)
                  opts->nats_url);
         goto done;
     }
-    if (natsConnection_JetStream (&js, nc, &jo) != NATS_OK || s_stream (js, stream) != 0)
+    if (natsConnection_JetStream (&js, nc, &jo) != NATS_OK
+        || s_stream (js, stream) != 0)
         goto done;
     bench_watch_arm (&opts->watches);
     int64_t t0 = bench_now ();
@@ -212,8 +216,9 @@ bench_jetstream_run (bench_opts_t *opts, bench_result_t *result)
     pthread_mutex_lock (&self.lock);
     result->errors += self.outstanding_win;
     self.outstanding_win = 0;
-    json_object_set_new (result->extra_json, "throughput_per_s",
-                         json_real ((double) self.completed_win / opts->duration));
+    json_object_set_new (
+        result->extra_json, "throughput_per_s",
+        json_real ((double) self.completed_win / opts->duration));
     pthread_mutex_unlock (&self.lock);
     result->seconds = opts->duration;
     rc = 0;

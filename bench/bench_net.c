@@ -20,8 +20,8 @@
 #include "bench.h"
 #include "bench_net.h"
 
-#define S_READ_CHUNK 16384               //  free space kept for one read
-#define S_IN_MAX (512u * 1024 * 1024)    //  a bigger message is an error
+#define S_READ_CHUNK 16384                  //  free space kept for one read
+#define S_IN_MAX     (512u * 1024 * 1024)   //  a bigger message is an error
 
 int
 bench_url_parse (const char *text, int default_port, bench_url_t *url)
@@ -49,7 +49,8 @@ bench_conn_open (bench_conn_t *conn, const char *host, int port)
 {
     memset (conn, 0, sizeof *conn);
     conn->fd = -1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (port)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons (port) };
     if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
         struct hostent *he = gethostbyname (host);   //  "localhost"
         if (!he || he->h_addrtype != AF_INET)
@@ -139,7 +140,8 @@ s_in_room (bench_conn_t *conn)
     if (conn->in_cap - conn->in_len >= S_READ_CHUNK / 4 && conn->in)
         return 0;
     if (conn->in_off > 0) {
-        memmove (conn->in, conn->in + conn->in_off, conn->in_len - conn->in_off);
+        memmove (conn->in, conn->in + conn->in_off,
+                 conn->in_len - conn->in_off);
         conn->in_len -= conn->in_off;
         conn->in_off = 0;
         if (conn->in_cap - conn->in_len >= S_READ_CHUNK / 4)
@@ -182,7 +184,7 @@ bench_conn_consume (bench_conn_t *conn, size_t n)
 int
 bench_epoll_add (int epfd, bench_conn_t *conn, void *ptr)
 {
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = ptr};
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = ptr };
     conn->want_out = true;   //  EPOLLOUT tells us the connect finished
     return epoll_ctl (epfd, EPOLL_CTL_ADD, conn->fd, &ev);
 }
@@ -192,8 +194,8 @@ bench_epoll_want_out (int epfd, bench_conn_t *conn, void *ptr, bool want)
 {
     if (conn->want_out == want || conn->fd < 0)
         return;
-    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0),
-                             .data.ptr = ptr};
+    struct epoll_event ev = { .events = EPOLLIN | (want ? EPOLLOUT : 0),
+                              .data.ptr = ptr };
     epoll_ctl (epfd, EPOLL_CTL_MOD, conn->fd, &ev);
     conn->want_out = want;
 }
@@ -429,7 +431,7 @@ bench_resp_command (bench_conn_t *conn, int argc, const char **argv,
 
 struct _bench_resp_reader_t {
     redisReader *reader;
-    redisReply *reply;       //  the last reply handed out
+    redisReply *reply;   //  the last reply handed out
 };
 
 bench_resp_reader_t *

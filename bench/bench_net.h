@@ -18,7 +18,7 @@
 typedef struct {
     char host[128];
     int port;
-    char path[512];      //  "/..." including any query, "/" if none
+    char path[512];   //  "/..." including any query, "/" if none
 } bench_url_t;
 
 /*  Parse "scheme://host:port/path" (scheme optional, "host:port" alone is
@@ -30,11 +30,11 @@ int bench_url_parse (const char *text, int default_port, bench_url_t *url);
 
 typedef struct {
     int fd;
-    char *in;            //  received bytes [in_off, in_len)
+    char *in;   //  received bytes [in_off, in_len)
     size_t in_off, in_len, in_cap;
-    char *out;           //  bytes to send [out_off, out_len)
+    char *out;   //  bytes to send [out_off, out_len)
     size_t out_off, out_len, out_cap;
-    bool want_out;       //  registered for EPOLLOUT
+    bool want_out;   //  registered for EPOLLOUT
 } bench_conn_t;
 
 /*  Start connecting to host:port (non-blocking, TCP_NODELAY).  0 or -1.  */
@@ -110,9 +110,9 @@ typedef enum {
 
 typedef struct {
     bench_nats_op_t op;
-    const char *subject;     //  MSG: subject (not NUL-terminated)
+    const char *subject;   //  MSG: subject (not NUL-terminated)
     size_t subject_len;
-    const char *payload;     //  MSG: payload; ERR/INFO: the line
+    const char *payload;   //  MSG: payload; ERR/INFO: the line
     size_t len;
 } bench_nats_msg_t;
 
@@ -131,10 +131,10 @@ int bench_resp_command (bench_conn_t *conn, int argc, const char **argv,
 typedef struct _bench_resp_reader_t bench_resp_reader_t;
 
 typedef struct {
-    bool error;              //  an error reply
-    const char *kind;        //  array reply: its first element, else NULL
+    bool error;         //  an error reply
+    const char *kind;   //  array reply: its first element, else NULL
     size_t kind_len;
-    const char *last;        //  array reply: its last element
+    const char *last;   //  array reply: its last element
     size_t last_len;
 } bench_resp_reply_t;
 

@@ -62,7 +62,8 @@ s_cpu_ticks (pid_t pid)
     long long utime = 0, stime = 0;
     //  after ')': state(3) ... utime is field 14, stime 15
     if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
-                &utime, &stime) != 2)
+                &utime, &stime)
+        != 2)
         return -1;
     return utime + stime;
 }
@@ -120,8 +121,9 @@ s_perf_spawn (const char *argv[])
 static void
 s_profile_start (bench_watches_t *w)
 {
-    const char *argv[] = {"perf", "record", "-F", "499", "-g", "-e",
-                          "cpu-clock", "-a", "-o", w->profile_out, NULL};
+    const char *argv[] = { "perf", "record",       "-F",        "499",
+                           "-g",   "-e",           "cpu-clock", "-a",
+                           "-o",   w->profile_out, NULL };
     w->profile_child = s_perf_spawn (argv);
 }
 
@@ -158,10 +160,20 @@ s_perf_start (bench_watch_t *watch)
               (int) watch->pid);
     char pid[16];
     snprintf (pid, sizeof pid, "%d", (int) watch->pid);
-    const char *argv[] = {"perf", "stat", "-x", ",", "-o", watch->perf_out,
-                          "-e", "syscalls:sys_enter_fsync,"
-                          "syscalls:sys_enter_fdatasync,syscalls:sys_enter_msync",
-                          "-p", pid, NULL};
+    const char *argv[] = {
+        "perf",
+        "stat",
+        "-x",
+        ",",
+        "-o",
+        watch->perf_out,
+        "-e",
+        "syscalls:sys_enter_fsync,"
+        "syscalls:sys_enter_fdatasync,syscalls:sys_enter_msync",
+        "-p",
+        pid,
+        NULL
+    };
     watch->perf_pid = s_perf_spawn (argv);
 }
 
@@ -202,11 +214,11 @@ s_machine (int64_t out[3])
     FILE *file = fopen ("/proc/stat", "r");
     if (!file)
         return;
-    long long v[10] = {0};
+    long long v[10] = { 0 };
     //  cpu  user nice system idle iowait irq softirq steal guest guest_nice
-    int n = fscanf (file, "cpu %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
-                    &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7],
-                    &v[8], &v[9]);
+    int n = fscanf (
+        file, "cpu %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld", &v[0],
+        &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
     fclose (file);
     if (n < 8)
         return;
@@ -265,8 +277,8 @@ bench_watch_stop (bench_watches_t *w)
         watch->threads = s_status_field (watch->pid, "Threads");
         watch->syncs = s_perf_stop (watch);
         double s = (double) (bench_now () - watch->perf_t0) / 1e9;
-        watch->sync_rate = watch->syncs >= 0 && s > 0 ? (double) watch->syncs / s
-                                                      : -1;
+        watch->sync_rate =
+            watch->syncs >= 0 && s > 0 ? (double) watch->syncs / s : -1;
     }
 }
 
@@ -278,17 +290,20 @@ bench_watch_json (const bench_watches_t *w, double seconds)
         const bench_watch_t *watch = &w->list[i];
         //  rss_end is read now: after the load, before the process stops
         json_t *item = json_pack (
-            "{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:I}", "name", watch->name, "pid",
-            (int) watch->pid, "rss_idle_kb", (json_int_t) watch->rss_idle_kb,
-            "rss_conn_kb", (json_int_t) (watch->rss_conn_kb ? watch->rss_conn_kb
-                                                             : watch->rss_idle_kb),
+            "{s:s, s:i, s:I, s:I, s:I, s:I, s:f, s:I}", "name", watch->name,
+            "pid", (int) watch->pid, "rss_idle_kb",
+            (json_int_t) watch->rss_idle_kb, "rss_conn_kb",
+            (json_int_t) (watch->rss_conn_kb ? watch->rss_conn_kb
+                                             : watch->rss_idle_kb),
             "rss_load_kb", (json_int_t) watch->rss_load_kb, "rss_end_kb",
             (json_int_t) bench_proc_rss_kb (watch->pid), "cpu_pct",
-            seconds > 0 && watch->cpu_s >= 0 ? 100.0 * watch->cpu_s / seconds : -1.0,
+            seconds > 0 && watch->cpu_s >= 0 ? 100.0 * watch->cpu_s / seconds
+                                             : -1.0,
             "threads", (json_int_t) watch->threads);
         if (watch->syncs >= 0) {
             json_object_set_new (item, "syncs", json_integer (watch->syncs));
-            json_object_set_new (item, "syncs_per_s", json_real (watch->sync_rate));
+            json_object_set_new (item, "syncs_per_s",
+                                 json_real (watch->sync_rate));
         }
         json_array_append_new (list, item);
     }
@@ -303,8 +318,10 @@ bench_machine_json (const bench_watches_t *w, double seconds)
     long cores = sysconf (_SC_NPROCESSORS_ONLN);
     if (total <= 0 || seconds <= 0)
         return json_object ();
-    double busy = 100.0 * cores * (double) (w->stat_end[0] - w->stat_start[0]) / total;
-    double steal = 100.0 * cores * (double) (w->stat_end[1] - w->stat_start[1]) / total;
+    double busy =
+        100.0 * cores * (double) (w->stat_end[0] - w->stat_start[0]) / total;
+    double steal =
+        100.0 * cores * (double) (w->stat_end[1] - w->stat_start[1]) / total;
     double ours = 0;
     for (int i = 0; i < w->count; i++)
         if (w->list[i].cpu_s > 0)
@@ -316,7 +333,7 @@ bench_machine_json (const bench_watches_t *w, double seconds)
             load = 0;
         fclose (file);
     }
-    return json_pack ("{s:i, s:f, s:f, s:f, s:f}", "cores", (int) cores, "busy_pct",
-                      busy, "steal_pct", steal, "others_pct", busy > ours ? busy - ours : 0.0,
-                      "loadavg", load);
+    return json_pack ("{s:i, s:f, s:f, s:f, s:f}", "cores", (int) cores,
+                      "busy_pct", busy, "steal_pct", steal, "others_pct",
+                      busy > ours ? busy - ours : 0.0, "loadavg", load);
 }

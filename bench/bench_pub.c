@@ -34,16 +34,23 @@
 #include "bench_net.h"
 #include "bench_sub.h"
 
-#define S_OUT_MAX (1u << 20)    //  queued bytes before a connection is "busy"
-#define S_NS 1000000000LL
+#define S_OUT_MAX (1u << 20)   //  queued bytes before a connection is "busy"
+#define S_NS      1000000000LL
 
-typedef enum { P_HTTP = 1, P_INTAKE, P_XADD, P_REDIS, P_NATS, P_SOCKETIO } s_kind_t;
+typedef enum {
+    P_HTTP = 1,
+    P_INTAKE,
+    P_XADD,
+    P_REDIS,
+    P_NATS,
+    P_SOCKETIO
+} s_kind_t;
 
 typedef enum { C_CONNECTING = 1, C_OPENING, C_READY, C_DEAD } s_cstate_t;
 
 typedef struct {
-    int64_t t;           //  tag time
-    int64_t sent;        //  actual send
+    int64_t t;      //  tag time
+    int64_t sent;   //  actual send
     uint64_t n;
 } s_req_t;
 
@@ -52,7 +59,7 @@ typedef struct {
     s_cstate_t state;
     bool upgraded;
     bench_url_t url;
-    s_req_t *fifo;       //  requests awaiting in-order replies
+    s_req_t *fifo;   //  requests awaiting in-order replies
     uint32_t fifo_cap, fifo_head, fifo_count;
     bench_resp_reader_t *reader;
 } s_pconn_t;
@@ -64,21 +71,21 @@ typedef struct {
     int epfd;
     s_pconn_t *conns;
     int nconns;
-    int rr;                      //  round robin cursor
-    zsock_t *push, *sub;         //  intake
+    int rr;                //  round robin cursor
+    zsock_t *push, *sub;   //  intake
     bus_cmd_t *cmd;
     bus_ack_t *ack;
     int64_t t0, win_start, win_end;
-    uint64_t next_n;             //  next request number
+    uint64_t next_n;   //  next request number
     uint64_t outstanding, outstanding_win;
-    uint64_t *table_ok;          //  window events stored per table
-    uint64_t completed_win;      //  successes that arrived in the window
+    uint64_t *table_ok;       //  window events stored per table
+    uint64_t completed_win;   //  successes that arrived in the window
     uint64_t reconnects;
-    uint64_t rejected;           //  answered, but not with success
-    uint64_t sends, answers, undecodable;   //  over the whole run
-    char first_error[256];       //  what the first rejection said
+    uint64_t rejected;                        //  answered, but not with success
+    uint64_t sends, answers, undecodable;     //  over the whole run
+    char first_error[256];                    //  what the first rejection said
     uint64_t bursts, burst_acks, burst_max;   //  intake acks per drain
-    char *scratch;               //  request / payload buffer
+    char *scratch;                            //  request / payload buffer
     size_t scratch_cap;
 } s_pub_t;
 
@@ -126,8 +133,7 @@ s_on_done (s_pub_t *self, uint64_t n, int64_t t, bool ok, bool timed)
                 bench_hist_record (self->res->lat, now - t);
             if (self->opts->tables > 0)
                 self->table_ok[s_table (self, n)]++;
-        }
-        else
+        } else
             self->res->errors++;
     }
     if (ok && s_in_window (self, now))
@@ -160,8 +166,8 @@ s_http_request (s_pub_t *self, s_pconn_t *pc, const bench_vars_t *vars)
         return -1;
     size_t hlen = 0;
     if (vars->token) {   //  the table's pad places its order
-        int n = snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n",
-                          vars->token);
+        int n = snprintf (headers, sizeof headers,
+                          "Authorization: Bearer %s\r\n", vars->token);
         if (n < 0 || (size_t) n >= sizeof headers)
             return -1;
         hlen = (size_t) n;
@@ -211,13 +217,13 @@ s_peer_request (s_pub_t *self, s_pconn_t *pc, const char *tag,
                                   tag, table);
     if (len < 0 || s_scratch (self, sizeof payload + 512) != 0)
         return -1;
-    bench_vars_t vars = {.table = table};
+    bench_vars_t vars = { .table = table };
     if (self->kind == P_SOCKETIO) {
         int n = snprintf (self->scratch, self->scratch_cap,
                           "42[\"add-item\",%s]", payload);
         return bench_ws_send (&pc->conn, 1, self->scratch, (size_t) n);
     }
-    const char *room = self->opts->pad_room ? self->opts->pad_room
+    const char *room = self->opts->pad_room   ? self->opts->pad_room
                        : self->kind == P_NATS ? "orders.{table}"
                                               : "orders:{table}";
     if (bench_expand (subject, sizeof subject, room, &vars) < 0)
@@ -226,20 +232,22 @@ s_peer_request (s_pub_t *self, s_pconn_t *pc, const char *tag,
         int n = snprintf (self->scratch, self->scratch_cap, "PUB %s %d\r\n",
                           subject, len);
         return bench_conn_queue (&pc->conn, self->scratch, (size_t) n) == 0
-                       && bench_conn_queue (&pc->conn, payload, (size_t) len) == 0
+                       && bench_conn_queue (&pc->conn, payload, (size_t) len)
+                              == 0
                        && bench_conn_queue (&pc->conn, "\r\n", 2) == 0
-                   ? 0 : -1;
+                   ? 0
+                   : -1;
     }
     if (self->kind == P_REDIS) {
-        const char *argv[] = {"PUBLISH", subject, payload};
-        size_t lens[] = {7, strlen (subject), (size_t) len};
+        const char *argv[] = { "PUBLISH", subject, payload };
+        size_t lens[] = { 7, strlen (subject), (size_t) len };
         return bench_resp_command (&pc->conn, 3, argv, lens);
     }
     const char *stream = self->opts->stream ? self->opts->stream : "orders";
-    const char *argv[] = {"XADD", stream, "*", "key", tag, "table", table,
-                          "order", payload};
-    size_t lens[] = {4, strlen (stream), 1, 3, strlen (tag), 5, strlen (table),
-                     5, (size_t) len};
+    const char *argv[] = { "XADD",  stream, "*",     "key",  tag,
+                           "table", table,  "order", payload };
+    size_t lens[] = { 4, strlen (stream), 1, 3,           strlen (tag),
+                      5, strlen (table),  5, (size_t) len };
     return bench_resp_command (&pc->conn, 9, argv, lens);
 }
 
@@ -250,7 +258,8 @@ static bool
 s_acked (const s_pub_t *self)
 {
     //  Kinds whose every request gets an answer in order on its connection
-    return self->kind == P_HTTP || self->kind == P_XADD || self->kind == P_REDIS;
+    return self->kind == P_HTTP || self->kind == P_XADD
+           || self->kind == P_REDIS;
 }
 
 static int
@@ -321,7 +330,8 @@ s_pconn_ready_check (s_pub_t *self, s_pconn_t *pc)
 {
     //  HTTP and Redis are ready once TCP is; the others wait for a greeting
     if (pc->state == C_CONNECTING
-        && (self->kind == P_HTTP || self->kind == P_XADD || self->kind == P_REDIS))
+        && (self->kind == P_HTTP || self->kind == P_XADD
+            || self->kind == P_REDIS))
         pc->state = C_READY;
 }
 
@@ -333,10 +343,12 @@ s_http_input (s_pub_t *self, s_pconn_t *pc)
     bool close = false;
     while ((rc = bench_http_response (bench_conn_data (&pc->conn),
                                       bench_conn_size (&pc->conn), &status,
-                                      &used, &close)) == 1) {
+                                      &used, &close))
+           == 1) {
         if (status != self->opts->expect && self->rejected++ == 0)
             snprintf (self->first_error, sizeof self->first_error, "%.*s",
-                      (int) (used < 250 ? used : 250), bench_conn_data (&pc->conn));
+                      (int) (used < 250 ? used : 250),
+                      bench_conn_data (&pc->conn));
         bench_conn_consume (&pc->conn, used);
         if (pc->fifo_count == 0)
             return -1;   //  an answer nobody asked for
@@ -352,7 +364,8 @@ static int
 s_redis_input (s_pub_t *self, s_pconn_t *pc)
 {
     if (bench_resp_feed (pc->reader, bench_conn_data (&pc->conn),
-                         bench_conn_size (&pc->conn)) != 0)
+                         bench_conn_size (&pc->conn))
+        != 0)
         return -1;
     bench_conn_consume (&pc->conn, bench_conn_size (&pc->conn));
     bench_resp_reply_t reply;
@@ -362,7 +375,8 @@ s_redis_input (s_pub_t *self, s_pconn_t *pc)
             return -1;
         s_req_t req = s_fifo_pop (pc);
         if (reply.error && self->rejected++ == 0)
-            snprintf (self->first_error, sizeof self->first_error, "redis error");
+            snprintf (self->first_error, sizeof self->first_error,
+                      "redis error");
         s_on_done (self, req.n, req.t, !reply.error, true);
     }
     return rc < 0 ? -1 : 0;
@@ -384,7 +398,8 @@ s_socketio_input (s_pub_t *self, s_pconn_t *pc)
     bench_ws_frame_t f;
     int rc;
     while ((rc = bench_ws_frame (bench_conn_data (conn), bench_conn_size (conn),
-                                 1u << 24, &f, &used)) == 1) {
+                                 1u << 24, &f, &used))
+           == 1) {
         if (f.opcode == 8)
             return -1;
         if (f.opcode == 1 && f.len >= 1 && f.payload[0] == '0')
@@ -408,16 +423,16 @@ s_nats_input (s_pub_t *self, s_pconn_t *pc)
     bench_nats_msg_t msg;
     size_t used;
     int rc;
-    while ((rc = bench_nats_parse (bench_conn_data (conn), bench_conn_size (conn),
-                                   &msg, &used)) == 1) {
+    while ((rc = bench_nats_parse (bench_conn_data (conn),
+                                   bench_conn_size (conn), &msg, &used))
+           == 1) {
         if (msg.op == BENCH_NATS_INFO && pc->state == C_CONNECTING) {
             static const char hello[] =
                 "CONNECT {\"verbose\":false,\"pedantic\":false,"
                 "\"name\":\"orderbus-bench-pub\"}\r\nPING\r\n";
             bench_conn_queue (conn, hello, sizeof hello - 1);
             pc->state = C_OPENING;
-        }
-        else if (msg.op == BENCH_NATS_PONG && pc->state == C_OPENING)
+        } else if (msg.op == BENCH_NATS_PONG && pc->state == C_OPENING)
             pc->state = C_READY;
         else if (msg.op == BENCH_NATS_PING)
             bench_conn_queue (conn, "PONG\r\n", 6);
@@ -435,21 +450,12 @@ s_pconn_input (s_pub_t *self, s_pconn_t *pc)
     int rc = n < 0 ? -1 : 0;
     if (rc == 0 && n > 0)
         switch (self->kind) {
-        case P_HTTP:
-            rc = s_http_input (self, pc);
-            break;
-        case P_XADD:
-        case P_REDIS:
-            rc = s_redis_input (self, pc);
-            break;
-        case P_SOCKETIO:
-            rc = s_socketio_input (self, pc);
-            break;
-        case P_NATS:
-            rc = s_nats_input (self, pc);
-            break;
-        default:
-            break;
+            case P_HTTP: rc = s_http_input (self, pc); break;
+            case P_XADD:
+            case P_REDIS: rc = s_redis_input (self, pc); break;
+            case P_SOCKETIO: rc = s_socketio_input (self, pc); break;
+            case P_NATS: rc = s_nats_input (self, pc); break;
+            default: break;
         }
     if (rc != 0)
         s_pconn_lost (self, pc);
@@ -478,16 +484,22 @@ s_intake_drain (s_pub_t *self)
         int64_t t;
         if (ack)
             self->answers++;
-        if (ack && bus_ack_decode (zmq_msg_data (&body), zmq_msg_size (&body),
-                                   self->ack) != 0)
+        if (ack
+            && bus_ack_decode (zmq_msg_data (&body), zmq_msg_size (&body),
+                               self->ack)
+                   != 0)
             self->undecodable++;
-        if (ack && bus_ack_decode (zmq_msg_data (&body), zmq_msg_size (&body),
-                                   self->ack) == 0
+        if (ack
+            && bus_ack_decode (zmq_msg_data (&body), zmq_msg_size (&body),
+                               self->ack)
+                   == 0
             && bench_tag_find (self->ack->key, strlen (self->ack->key),
-                               self->opts->run, &n, &t) == 0) {
+                               self->opts->run, &n, &t)
+                   == 0) {
             if (self->ack->status != 0 && self->rejected++ == 0)
                 snprintf (self->first_error, sizeof self->first_error,
-                          "ack status %d: %s", self->ack->status, self->ack->error);
+                          "ack status %d: %s", self->ack->status,
+                          self->ack->error);
             s_on_done (self, n, t, self->ack->status == 0, true);
             acks++;
         }
@@ -539,13 +551,15 @@ s_send (s_pub_t *self, uint64_t n, int64_t t)
     s_pconn_t *pc = s_pick (self);
     if (!pc)
         return 1;
-    bench_vars_t vars = {.tag = tag, .table = table, .n = n,
-                         .token = bench_auth_token (s_table (self, n))};
+    bench_vars_t vars = { .tag = tag,
+                          .table = table,
+                          .n = n,
+                          .token = bench_auth_token (s_table (self, n)) };
     int rc = self->kind == P_HTTP ? s_http_request (self, pc, &vars)
                                   : s_peer_request (self, pc, tag, table);
     if (rc != 0)
         return -1;
-    s_req_t req = {t, bench_now (), n};
+    s_req_t req = { t, bench_now (), n };
     s_on_sent (self, n, t);
     if (s_acked (self))
         s_fifo_push (pc, &req);
@@ -580,8 +594,7 @@ s_pace (s_pub_t *self, int64_t now)
                 break;
             self->next_n++;
         }
-    }
-    else {
+    } else {
         while (guard-- > 0 && now < self->win_end
                && self->outstanding < (uint64_t) opts->inflight) {
             if (s_send (self, self->next_n, bench_now ()) != 0)
@@ -602,7 +615,7 @@ s_poll (s_pub_t *self, int64_t until)
         wait = 0;
     if (wait > 10 * 1000000LL)
         wait = 10 * 1000000LL;
-    struct timespec ts = {0, (long) wait};
+    struct timespec ts = { 0, (long) wait };
     struct epoll_event events[256];
     int n = epoll_pwait2 (self->epfd, events, 256, &ts, NULL);
     for (int i = 0; i < n; i++) {
@@ -656,8 +669,9 @@ s_kind (const char *name, s_kind_t *kind)
     static const struct {
         const char *name;
         s_kind_t kind;
-    } kinds[] = {{"http", P_HTTP},   {"intake", P_INTAKE}, {"xadd", P_XADD},
-                 {"redis", P_REDIS}, {"nats", P_NATS},     {"socketio", P_SOCKETIO}};
+    } kinds[] = { { "http", P_HTTP }, { "intake", P_INTAKE },
+                  { "xadd", P_XADD }, { "redis", P_REDIS },
+                  { "nats", P_NATS }, { "socketio", P_SOCKETIO } };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp (name, kinds[i].name) == 0) {
             *kind = kinds[i].kind;
@@ -704,7 +718,7 @@ s_intake_open (s_pub_t *self)
         return -1;
     }
     zmsg_destroy (&msg);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
     return epoll_ctl (self->epfd, EPOLL_CTL_ADD, zsock_fd (self->sub), &ev);
 }
 
@@ -721,7 +735,9 @@ s_conns_open (s_pub_t *self)
         pc->conn.fd = -1;
         const char *url = self->kind == P_HTTP ? opts->urls[i % opts->url_count]
                                                : opts->pub_url;
-        int port = self->kind == P_NATS ? 4222 : self->kind == P_HTTP ? 80 : 6379;
+        int port = self->kind == P_NATS   ? 4222
+                   : self->kind == P_HTTP ? 80
+                                          : 6379;
         if (!url || bench_url_parse (url, port, &pc->url) != 0) {
             fprintf (stderr, "orderbus-bench: bad URL '%s'\n", url ? url : "");
             return -1;
@@ -738,8 +754,10 @@ s_conns_open (s_pub_t *self)
             return 0;
         s_poll (self, bench_now () + 10000000);
     }
-    fprintf (stderr, "orderbus-bench: could not open the %d publisher "
-             "connection(s)\n", self->nconns);
+    fprintf (stderr,
+             "orderbus-bench: could not open the %d publisher "
+             "connection(s)\n",
+             self->nconns);
     return -1;
 }
 
@@ -793,7 +811,8 @@ s_run_load (s_pub_t *self, bench_sub_shared_t *shared)
                 bench_watch_sample (&opts->watches);
             next_tick = now + 100000000;
         }
-        int64_t until = opts->rate > 0 ? s_intended (self, self->next_n) : now + 10000000;
+        int64_t until =
+            opts->rate > 0 ? s_intended (self, self->next_n) : now + 10000000;
         s_poll (self, until < self->win_end ? until : self->win_end);
     }
     if (!started)
@@ -801,8 +820,8 @@ s_run_load (s_pub_t *self, bench_sub_shared_t *shared)
     bench_watch_stop (&opts->watches);
     //  What was due in the window but never sent: the system fell behind
     if (opts->rate > 0) {
-        uint64_t due = (uint64_t) ceil ((double) (self->win_end - self->t0) / 1e9
-                                        * opts->rate);
+        uint64_t due = (uint64_t) ceil ((double) (self->win_end - self->t0)
+                                        / 1e9 * opts->rate);
         uint64_t first = (uint64_t) ceil ((double) (self->win_start - self->t0)
                                           / 1e9 * opts->rate);
         uint64_t from = self->next_n > first ? self->next_n : first;
@@ -822,28 +841,33 @@ static void
 s_report_extra (s_pub_t *self)
 {
     json_t *extra = self->res->extra_json;
-    json_object_set_new (extra, "throughput_per_s",
-                         json_real ((double) self->completed_win / self->opts->duration));
-    json_object_set_new (extra, "reconnects", json_integer ((json_int_t) self->reconnects));
-    json_object_set_new (extra, "rejected", json_integer ((json_int_t) self->rejected));
+    json_object_set_new (
+        extra, "throughput_per_s",
+        json_real ((double) self->completed_win / self->opts->duration));
+    json_object_set_new (extra, "reconnects",
+                         json_integer ((json_int_t) self->reconnects));
+    json_object_set_new (extra, "rejected",
+                         json_integer ((json_int_t) self->rejected));
     if (self->kind == P_INTAKE)   //  over the whole run, warmup included:
-        json_object_set_new (       //  acks lost on the way show here
+        json_object_set_new (     //  acks lost on the way show here
             extra, "intake_totals",
             json_pack ("{s:I, s:I, s:I, s:I}", "sent", (json_int_t) self->sends,
                        "acks", (json_int_t) self->answers, "undecodable",
                        (json_int_t) self->undecodable, "unanswered",
                        (json_int_t) self->outstanding));
     if (self->rejected) {
-        json_object_set_new (extra, "first_error", json_string (self->first_error));
-        bench_log (self->opts, "%" PRIu64 " rejected; first: %s", self->rejected,
-                   self->first_error);
+        json_object_set_new (extra, "first_error",
+                             json_string (self->first_error));
+        bench_log (self->opts, "%" PRIu64 " rejected; first: %s",
+                   self->rejected, self->first_error);
     }
     if (self->kind == P_INTAKE && self->bursts)
         json_object_set_new (
             extra, "ack_bursts",
             json_pack ("{s:I, s:f, s:I}", "count", (json_int_t) self->bursts,
-                       "mean", (double) self->burst_acks / (double) self->bursts,
-                       "max", (json_int_t) self->burst_max));
+                       "mean",
+                       (double) self->burst_acks / (double) self->bursts, "max",
+                       (json_int_t) self->burst_max));
 }
 
 static int
@@ -858,8 +882,10 @@ s_pub_init (s_pub_t *self, bench_opts_t *opts, bench_result_t *result)
         return -1;
     }
     if (opts->rate <= 0 && opts->inflight <= 0)
-        opts->inflight = self->kind == P_HTTP ? (opts->clients > 0 ? opts->clients : 1) : 1;
-    if (self->kind == P_HTTP && opts->rate <= 0 && opts->inflight > opts->clients)
+        opts->inflight =
+            self->kind == P_HTTP ? (opts->clients > 0 ? opts->clients : 1) : 1;
+    if (self->kind == P_HTTP && opts->rate <= 0
+        && opts->inflight > opts->clients)
         opts->clients = opts->inflight;   //  one request per connection
     self->table_ok = calloc ((size_t) (opts->tables > 0 ? opts->tables : 1),
                              sizeof *self->table_ok);
@@ -897,7 +923,8 @@ s_subs_start (bench_opts_t *opts, bench_sub_shared_t *shared,
         usleep (50000);
         int connected = atomic_load (&shared->connected);
         if (bench_now () - last > 2 * S_NS && connected != shown) {
-            bench_log (opts, "%d of %d clients connected", connected, shared->total);
+            bench_log (opts, "%d of %d clients connected", connected,
+                       shared->total);
             last = bench_now ();
             shown = connected;
         }
@@ -909,14 +936,15 @@ int
 bench_pubsub_run (bench_opts_t *opts, bench_result_t *result)
 {
     s_pub_t pub;
-    bench_sub_shared_t shared = {.opts = opts};
-    bench_sub_thread_t *threads[64] = {NULL};
+    bench_sub_shared_t shared = { .opts = opts };
+    bench_sub_thread_t *threads[64] = { NULL };
     int nthreads = opts->threads > 0 ? opts->threads : 1;
     if (nthreads > 64)
         nthreads = 64;
     shared.total = opts->kitchens + opts->tables * opts->pads;
     if (shared.total > 0 && !(shared.kind = s_sub_kind (opts->sub))) {
-        fprintf (stderr, "orderbus-bench: unknown subscriber kind '%s'\n", opts->sub);
+        fprintf (stderr, "orderbus-bench: unknown subscriber kind '%s'\n",
+                 opts->sub);
         return -1;
     }
     if (nthreads > shared.total)

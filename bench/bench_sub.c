@@ -11,9 +11,9 @@
 #include "bench_net.h"
 #include "bench_sub.h"
 
-#define S_PENDING_MAX 128          //  handshakes in progress per thread
+#define S_PENDING_MAX        128   //  handshakes in progress per thread
 #define S_CONNECT_TIMEOUT_NS (10 * 1000000000LL)
-#define S_MESSAGE_MAX (256u * 1024 * 1024)
+#define S_MESSAGE_MAX        (256u * 1024 * 1024)
 
 typedef enum {
     S_CONNECTING = 1,   //  TCP connect + protocol handshake in progress
@@ -26,11 +26,11 @@ typedef struct {
     bench_conn_t conn;
     s_state_t state;
     bool was_ready;
-    bool upgraded;           //  ws, socketio: 101 received
-    int table;               //  -1 for a kitchen screen
-    int64_t started;         //  connect started
-    uint64_t got;            //  relevant deliveries of window events
-    char *frag;              //  WebSocket message being reassembled
+    bool upgraded;     //  ws, socketio: 101 received
+    int table;         //  -1 for a kitchen screen
+    int64_t started;   //  connect started
+    uint64_t got;      //  relevant deliveries of window events
+    char *frag;        //  WebSocket message being reassembled
     size_t frag_len, frag_cap;
     bench_resp_reader_t *reader;   //  redis only
 } s_sub_t;
@@ -43,15 +43,15 @@ struct _bench_sub_thread_t {
     int epfd;
     s_sub_t *subs;
     int nsubs;
-    int pending;             //  subs connecting
-    int started;             //  subs whose connect has begun
+    int pending;   //  subs connecting
+    int started;   //  subs whose connect has begun
     bench_url_t url;
     bench_hist_t *hist;
-    uint64_t in_window;      //  relevant deliveries arriving in the window
-    uint64_t extra;          //  deliveries the client did not need
+    uint64_t in_window;   //  relevant deliveries arriving in the window
+    uint64_t extra;       //  deliveries the client did not need
     uint64_t failed, disconnected, ready;
-    uint64_t not_tried;      //  never attempted: the connect deadline passed
-    int64_t connect_ns;      //  time this thread took to connect its subs
+    uint64_t not_tried;   //  never attempted: the connect deadline passed
+    int64_t connect_ns;   //  time this thread took to connect its subs
 };
 
 void
@@ -67,16 +67,15 @@ bench_sub_room (const bench_opts_t *opts, bench_sub_kind_t kind,
     const char *tmpl = table ? opts->pad_room : opts->kitchen_room;
     if (!tmpl)   //  defaults per protocol: kitchens see every table
         switch (kind) {
-        case BENCH_SUB_NATS:
-            tmpl = table ? "orders.{table}" : "orders.>";
-            break;
-        case BENCH_SUB_REDIS:
-            tmpl = table ? "orders:{table}" : "orders:*";
-            break;
-        default:
-            tmpl = table ? "{table}" : "kitchen";
+            case BENCH_SUB_NATS:
+                tmpl = table ? "orders.{table}" : "orders.>";
+                break;
+            case BENCH_SUB_REDIS:
+                tmpl = table ? "orders:{table}" : "orders:*";
+                break;
+            default: tmpl = table ? "{table}" : "kitchen";
         }
-    bench_vars_t vars = {.table = table};
+    bench_vars_t vars = { .table = table };
     if (bench_expand (buf, cap, tmpl, &vars) < 0)
         snprintf (buf, cap, "%s", "room");
 }
@@ -90,8 +89,7 @@ s_sub_fail (bench_sub_thread_t *self, s_sub_t *sub)
     if (sub->state == S_CONNECTING || sub->state == S_OPENING) {
         self->pending--;
         self->failed++;
-    }
-    else if (sub->state == S_READY)
+    } else if (sub->state == S_READY)
         self->disconnected++;
     sub->state = S_DEAD;
     bench_conn_close (&sub->conn);
@@ -130,7 +128,8 @@ s_greet (bench_sub_thread_t *self, s_sub_t *sub)
     bench_sub_kind_t kind = self->shared->kind;
     if (kind == BENCH_SUB_WS || kind == BENCH_SUB_SOCKETIO) {
         bench_url_t url = self->url;
-        bench_vars_t vars = {.room = room, .token = bench_auth_token (sub->table)};
+        bench_vars_t vars = { .room = room,
+                              .token = bench_auth_token (sub->table) };
         char path[sizeof url.path];
         int len = bench_expand (path, sizeof path, self->url.path, &vars);
         if (len < 0)
@@ -147,10 +146,11 @@ s_greet (bench_sub_thread_t *self, s_sub_t *sub)
     }
     if (kind == BENCH_SUB_REDIS) {
         bool pattern = strchr (room, '*') != NULL;
-        const char *argv[] = {pattern ? "PSUBSCRIBE" : "SUBSCRIBE", room};
-        size_t lens[] = {strlen (argv[0]), strlen (room)};
+        const char *argv[] = { pattern ? "PSUBSCRIBE" : "SUBSCRIBE", room };
+        size_t lens[] = { strlen (argv[0]), strlen (room) };
         sub->reader = bench_resp_reader_new ();
-        return sub->reader ? bench_resp_command (&sub->conn, 2, argv, lens) : -1;
+        return sub->reader ? bench_resp_command (&sub->conn, 2, argv, lens)
+                           : -1;
     }
     return 0;   //  NATS: the server speaks first (INFO)
 }
@@ -172,8 +172,7 @@ s_sub_connect (bench_sub_thread_t *self, s_sub_t *sub)
 //  Deliveries
 
 static void
-s_deliver (bench_sub_thread_t *self, s_sub_t *sub, const char *data,
-           size_t len)
+s_deliver (bench_sub_thread_t *self, s_sub_t *sub, const char *data, size_t len)
 {
     uint64_t n;
     int64_t t;
@@ -181,8 +180,9 @@ s_deliver (bench_sub_thread_t *self, s_sub_t *sub, const char *data,
         || bench_tag_find (data, len, self->opts->run, &n, &t) != 0)
         return;
     int tables = self->opts->tables;
-    bool relevant = sub->table < 0
-                    || (tables > 0 && (int) (n % (uint64_t) tables) == sub->table);
+    bool relevant =
+        sub->table < 0
+        || (tables > 0 && (int) (n % (uint64_t) tables) == sub->table);
     if (!relevant) {
         self->extra++;
         return;
@@ -214,31 +214,30 @@ s_socketio_packet (bench_sub_thread_t *self, s_sub_t *sub, const char *data,
     if (len == 0)
         return 0;
     switch (data[0]) {
-    case '0':   //  Engine.IO open: connect to the default namespace
-        return s_send_text (self, sub, "40");
-    case '2':   //  ping
-        return s_send_text (self, sub, "3");
-    case '4':
-        if (len >= 2 && data[1] == '0' && sub->state == S_OPENING) {
-            char room[128], join[192];
-            s_room (self, sub, room, sizeof room);
-            snprintf (join, sizeof join, "42[\"join\",\"%s\"]", room);
-            if (s_send_text (self, sub, join) != 0)
-                return -1;
-            s_sub_ready (self, sub);
+        case '0':   //  Engine.IO open: connect to the default namespace
+            return s_send_text (self, sub, "40");
+        case '2':   //  ping
+            return s_send_text (self, sub, "3");
+        case '4':
+            if (len >= 2 && data[1] == '0' && sub->state == S_OPENING) {
+                char room[128], join[192];
+                s_room (self, sub, room, sizeof room);
+                snprintf (join, sizeof join, "42[\"join\",\"%s\"]", room);
+                if (s_send_text (self, sub, join) != 0)
+                    return -1;
+                s_sub_ready (self, sub);
+                return 0;
+            }
+            if (len >= 2 && data[1] == '2') {
+                s_deliver (self, sub, data, len);
+                return 0;
+            }
+            if (len >= 2 && (data[1] == '1' || data[1] == '4'))
+                return -1;   //  disconnected or refused by the server
             return 0;
-        }
-        if (len >= 2 && data[1] == '2') {
-            s_deliver (self, sub, data, len);
-            return 0;
-        }
-        if (len >= 2 && (data[1] == '1' || data[1] == '4'))
-            return -1;   //  disconnected or refused by the server
-        return 0;
-    case '1':   //  Engine.IO close
-        return -1;
-    default:
-        return 0;
+        case '1':   //  Engine.IO close
+            return -1;
+        default: return 0;
     }
 }
 
@@ -306,7 +305,8 @@ s_ws_input (bench_sub_thread_t *self, s_sub_t *sub)
     bench_ws_frame_t frame;
     int rc;
     while ((rc = bench_ws_frame (bench_conn_data (conn), bench_conn_size (conn),
-                                 S_MESSAGE_MAX, &frame, &used)) == 1) {
+                                 S_MESSAGE_MAX, &frame, &used))
+           == 1) {
         if (s_ws_frame (self, sub, &frame) != 0)
             return -1;
         bench_conn_consume (conn, used);
@@ -321,8 +321,9 @@ s_nats_input (bench_sub_thread_t *self, s_sub_t *sub)
     bench_nats_msg_t msg;
     size_t used;
     int rc;
-    while ((rc = bench_nats_parse (bench_conn_data (conn), bench_conn_size (conn),
-                                   &msg, &used)) == 1) {
+    while ((rc = bench_nats_parse (bench_conn_data (conn),
+                                   bench_conn_size (conn), &msg, &used))
+           == 1) {
         if (msg.op == BENCH_NATS_MSG)
             s_deliver (self, sub, msg.payload, msg.len);
         else if (msg.op == BENCH_NATS_PING)
@@ -334,10 +335,11 @@ s_nats_input (bench_sub_thread_t *self, s_sub_t *sub)
         else if (msg.op == BENCH_NATS_INFO && sub->state == S_CONNECTING) {
             char room[128], hello[256];
             s_room (self, sub, room, sizeof room);
-            int n = snprintf (hello, sizeof hello,
-                              "CONNECT {\"verbose\":false,\"pedantic\":false,"
-                              "\"name\":\"orderbus-bench\"}\r\nSUB %s 1\r\nPING\r\n",
-                              room);
+            int n = snprintf (
+                hello, sizeof hello,
+                "CONNECT {\"verbose\":false,\"pedantic\":false,"
+                "\"name\":\"orderbus-bench\"}\r\nSUB %s 1\r\nPING\r\n",
+                room);
             bench_conn_queue (conn, hello, (size_t) n);
             sub->state = S_OPENING;
         }
@@ -351,7 +353,8 @@ s_redis_input (bench_sub_thread_t *self, s_sub_t *sub)
 {
     bench_conn_t *conn = &sub->conn;
     if (bench_resp_feed (sub->reader, bench_conn_data (conn),
-                         bench_conn_size (conn)) != 0)
+                         bench_conn_size (conn))
+        != 0)
         return -1;
     bench_conn_consume (conn, bench_conn_size (conn));
     bench_resp_reply_t reply;
@@ -359,8 +362,9 @@ s_redis_input (bench_sub_thread_t *self, s_sub_t *sub)
     while ((rc = bench_resp_next (sub->reader, &reply)) == 1) {
         if (!reply.kind)
             continue;
-        bool message = (reply.kind_len == 7 && memcmp (reply.kind, "message", 7) == 0)
-                       || (reply.kind_len == 8 && memcmp (reply.kind, "pmessage", 8) == 0);
+        bool message =
+            (reply.kind_len == 7 && memcmp (reply.kind, "message", 7) == 0)
+            || (reply.kind_len == 8 && memcmp (reply.kind, "pmessage", 8) == 0);
         if (message && reply.last)
             s_deliver (self, sub, reply.last, reply.last_len);
         else if (!message && sub->state == S_CONNECTING)
@@ -376,16 +380,10 @@ s_sub_input (bench_sub_thread_t *self, s_sub_t *sub)
     int rc = n < 0 ? -1 : 0;
     if (rc == 0 && n > 0)
         switch (self->shared->kind) {
-        case BENCH_SUB_WS:
-        case BENCH_SUB_SOCKETIO:
-            rc = s_ws_input (self, sub);
-            break;
-        case BENCH_SUB_NATS:
-            rc = s_nats_input (self, sub);
-            break;
-        case BENCH_SUB_REDIS:
-            rc = s_redis_input (self, sub);
-            break;
+            case BENCH_SUB_WS:
+            case BENCH_SUB_SOCKETIO: rc = s_ws_input (self, sub); break;
+            case BENCH_SUB_NATS: rc = s_nats_input (self, sub); break;
+            case BENCH_SUB_REDIS: rc = s_redis_input (self, sub); break;
         }
     if (rc != 0)
         s_sub_fail (self, sub);
@@ -449,7 +447,8 @@ s_poll (bench_sub_thread_t *self, int timeout_ms)
 static int64_t
 s_connect_deadline (bench_sub_thread_t *self, int64_t t0)
 {
-    double spread = (double) self->nsubs * self->count / self->opts->connect_rate;
+    double spread =
+        (double) self->nsubs * self->count / self->opts->connect_rate;
     return t0 + (int64_t) (spread * 1e9) + S_CONNECT_TIMEOUT_NS;
 }
 
@@ -502,7 +501,8 @@ bench_sub_thread_start (bench_sub_shared_t *shared, int index, int count)
     //  `kitchens` clients are kitchens, the rest pads spread over tables.
     for (int i = index; i < shared->total; i += count)
         self->nsubs++;
-    self->subs = calloc ((size_t) (self->nsubs ? self->nsubs : 1), sizeof *self->subs);
+    self->subs =
+        calloc ((size_t) (self->nsubs ? self->nsubs : 1), sizeof *self->subs);
     if (!self->hist || self->epfd < 0 || !self->subs)
         goto fail;
     int k = 0;
@@ -510,7 +510,9 @@ bench_sub_thread_start (bench_sub_shared_t *shared, int index, int count)
         s_sub_t *sub = &self->subs[k];
         sub->conn.fd = -1;
         int pad = i - self->opts->kitchens;
-        sub->table = pad < 0 ? -1 : pad % (self->opts->tables > 0 ? self->opts->tables : 1);
+        sub->table =
+            pad < 0 ? -1
+                    : pad % (self->opts->tables > 0 ? self->opts->tables : 1);
     }
     if (pthread_create (&self->thread, NULL, s_thread, self) != 0)
         goto fail;
@@ -544,7 +546,8 @@ bench_sub_thread_join (bench_sub_thread_t **self_p, bench_result_t *result,
         s_sub_t *sub = &self->subs[i];
         if (sub->was_ready) {
             uint64_t want = sub->table < 0 ? expected_all
-                            : per_table ? per_table[sub->table] : 0;
+                            : per_table    ? per_table[sub->table]
+                                           : 0;
             if (sub->got < want)
                 result->missing += want - sub->got;
             else

@@ -14,22 +14,22 @@
 #include "bench.h"
 
 typedef enum {
-    BENCH_SUB_WS = 1,        //  plain WebSocket (orderbus edge, seed 002)
-    BENCH_SUB_SOCKETIO,      //  Engine.IO v4 / Socket.IO v5 over WebSocket
-    BENCH_SUB_NATS,          //  core NATS subscription
-    BENCH_SUB_REDIS          //  Redis SUBSCRIBE / PSUBSCRIBE
+    BENCH_SUB_WS = 1,     //  plain WebSocket (orderbus edge, seed 002)
+    BENCH_SUB_SOCKETIO,   //  Engine.IO v4 / Socket.IO v5 over WebSocket
+    BENCH_SUB_NATS,       //  core NATS subscription
+    BENCH_SUB_REDIS       //  Redis SUBSCRIBE / PSUBSCRIBE
 } bench_sub_kind_t;
 
 /*  What the subscriber threads share with the publisher.  */
 typedef struct {
     const bench_opts_t *opts;
     bench_sub_kind_t kind;
-    int total;                   //  clients over all threads
-    atomic_llong win_start;      //  the measured window, set before the
-    atomic_llong win_end;        //  first tagged event is published
-    atomic_int phase;            //  0 connecting, 1 running, 2 stop
-    atomic_int threads_ready;    //  threads done connecting
-    atomic_int connected;        //  clients ready so far
+    int total;                  //  clients over all threads
+    atomic_llong win_start;     //  the measured window, set before the
+    atomic_llong win_end;       //  first tagged event is published
+    atomic_int phase;           //  0 connecting, 1 running, 2 stop
+    atomic_int threads_ready;   //  threads done connecting
+    atomic_int connected;       //  clients ready so far
 } bench_sub_shared_t;
 
 typedef struct _bench_sub_thread_t bench_sub_thread_t;

@@ -80,8 +80,7 @@ s_put (char *buf, size_t cap, size_t *len, const char *text)
 }
 
 int
-bench_expand (char *buf, size_t cap, const char *tmpl,
-              const bench_vars_t *vars)
+bench_expand (char *buf, size_t cap, const char *tmpl, const bench_vars_t *vars)
 {
     size_t len = 0;
     char number[24];
@@ -114,8 +113,7 @@ bench_expand (char *buf, size_t cap, const char *tmpl,
             if (s_put (buf, cap, &len, value) != 0)
                 return -1;
             p += skip;
-        }
-        else {
+        } else {
             if (len + 1 >= cap)
                 return -1;
             buf[len++] = *p++;

@@ -29,21 +29,21 @@
 #include <unistd.h>
 
 static const char *s_usage =
-"usage: orderbus-floor --port N [--server civetweb|mhd] [--handoff]\n"
-"                      [--threads N]\n"
-"\n"
-"An HTTP server that answers POST /api/v1/orders with a fixed 201 (the\n"
-"size of orderbus's) and does no other work: the floor under the\n"
-"gateway's numbers in bench/RESULTS.md.  Runs until killed.\n"
-"\n"
-"  --port N      TCP port on 127.0.0.1 (required)\n"
-"  --server S    civetweb: a thread per connection, as the gateway runs\n"
-"                (default); mhd: libmicrohttpd, epoll, a few threads\n"
-"  --handoff     answer each request only when a second thread says so,\n"
-"                as a gateway waits for the writer's ack\n"
-"  --threads N   civetweb: worker threads, one per connection (64);\n"
-"                mhd: event threads (1)\n"
-"  -h, --help    show this help and exit\n";
+    "usage: orderbus-floor --port N [--server civetweb|mhd] [--handoff]\n"
+    "                      [--threads N]\n"
+    "\n"
+    "An HTTP server that answers POST /api/v1/orders with a fixed 201 (the\n"
+    "size of orderbus's) and does no other work: the floor under the\n"
+    "gateway's numbers in bench/RESULTS.md.  Runs until killed.\n"
+    "\n"
+    "  --port N      TCP port on 127.0.0.1 (required)\n"
+    "  --server S    civetweb: a thread per connection, as the gateway runs\n"
+    "                (default); mhd: libmicrohttpd, epoll, a few threads\n"
+    "  --handoff     answer each request only when a second thread says so,\n"
+    "                as a gateway waits for the writer's ack\n"
+    "  --threads N   civetweb: worker threads, one per connection (64);\n"
+    "                mhd: event threads (1)\n"
+    "  -h, --help    show this help and exit\n";
 
 //  The 201 of a two-line order, as a gateway sends it
 static const char s_body[] =
@@ -73,8 +73,9 @@ static struct {
     void *items[S_QUEUE_MAX];
     size_t count;
     s_answer_fn *answer;
-} s_queue = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {NULL}, 0,
-             NULL};
+} s_queue = {
+    PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, { NULL }, 0, NULL
+};
 
 static void
 s_queue_push (void *request)
@@ -142,22 +143,32 @@ s_civetweb_order (struct mg_connection *conn, void *handoff)
 static int
 s_civetweb_run (long port, long threads, bool handoff)
 {
-    s_civetweb_response_len = (size_t) snprintf (
-        s_civetweb_response, sizeof s_civetweb_response,
-        "HTTP/1.1 201 Created\r\n"
-        "Content-Type: application/json\r\n"
-        "Content-Length: %zu\r\n"
-        "Cache-Control: no-store\r\n"
-        "Location: /api/v1/orders/1\r\n\r\n%s", strlen (s_body), s_body);
+    s_civetweb_response_len =
+        (size_t) snprintf (s_civetweb_response, sizeof s_civetweb_response,
+                           "HTTP/1.1 201 Created\r\n"
+                           "Content-Type: application/json\r\n"
+                           "Content-Length: %zu\r\n"
+                           "Cache-Control: no-store\r\n"
+                           "Location: /api/v1/orders/1\r\n\r\n%s",
+                           strlen (s_body), s_body);
     char ports[32], workers[16];
     snprintf (ports, sizeof ports, "127.0.0.1:%ld", port);
     snprintf (workers, sizeof workers, "%ld", threads);
-    const char *options[] = {
-        "listening_ports", ports, "num_threads", workers,
-        "enable_keep_alive", "yes", "keep_alive_timeout_ms", "30000",
-        "request_timeout_ms", "10000", "tcp_nodelay", "1",
-        "listen_backlog", "4096", NULL
-    };
+    const char *options[] = { "listening_ports",
+                              ports,
+                              "num_threads",
+                              workers,
+                              "enable_keep_alive",
+                              "yes",
+                              "keep_alive_timeout_ms",
+                              "30000",
+                              "request_timeout_ms",
+                              "10000",
+                              "tcp_nodelay",
+                              "1",
+                              "listen_backlog",
+                              "4096",
+                              NULL };
     mg_init_library (0);
     struct mg_context *ctx = mg_start (NULL, NULL, options);
     if (!ctx) {
@@ -197,7 +208,7 @@ s_mhd_order (void *cls, struct MHD_Connection *conn, const char *url,
         return MHD_YES;
     }
     if (*data_size) {
-        *data_size = 0;        //  body read and ignored
+        *data_size = 0;   //  body read and ignored
         return MHD_YES;
     }
     if (*state == &s_started && s_mhd_handoff) {
@@ -217,33 +228,35 @@ s_mhd_run (long port, long threads, bool handoff)
         strlen (s_body), (void *) s_body, MHD_RESPMEM_PERSISTENT);
     if (!s_mhd_response
         || MHD_add_response_header (s_mhd_response, "Content-Type",
-                                    "application/json") != MHD_YES
-        || MHD_add_response_header (s_mhd_response, "Cache-Control",
-                                    "no-store") != MHD_YES
+                                    "application/json")
+               != MHD_YES
+        || MHD_add_response_header (s_mhd_response, "Cache-Control", "no-store")
+               != MHD_YES
         || MHD_add_response_header (s_mhd_response, "Location",
-                                    "/api/v1/orders/1") != MHD_YES) {
+                                    "/api/v1/orders/1")
+               != MHD_YES) {
         fprintf (stderr, "orderbus-floor: cannot build the response\n");
         return 1;
     }
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) port)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t) port) };
     addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
-    struct MHD_Daemon *daemon = MHD_start_daemon (
-        flags, (uint16_t) port, NULL, NULL, s_mhd_order, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned) threads,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_END);
+    struct MHD_Daemon *daemon =
+        MHD_start_daemon (flags, (uint16_t) port, NULL, NULL, s_mhd_order, NULL,
+                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned) threads,
+                          MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+                          MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!daemon) {
-        fprintf (stderr, "orderbus-floor: libmicrohttpd cannot listen on "
-                 "127.0.0.1:%ld\n", port);
+        fprintf (stderr,
+                 "orderbus-floor: libmicrohttpd cannot listen on "
+                 "127.0.0.1:%ld\n",
+                 port);
         return 1;
     }
     return 0;
 }
-
 
 //  ---------------------------------------------------------------------
 
@@ -267,8 +280,7 @@ main (int argc, char *argv[])
         if (!strcmp (arg, "-h") || !strcmp (arg, "--help")) {
             fputs (s_usage, stdout);
             return 0;
-        }
-        else if (!strcmp (arg, "--handoff"))
+        } else if (!strcmp (arg, "--handoff"))
             handoff = true;
         else if (is_port || !strcmp (arg, "--threads")
                  || !strcmp (arg, "--server")) {
@@ -280,21 +292,24 @@ main (int argc, char *argv[])
             if (!strcmp (arg, "--server")) {
                 mhd = !strcmp (value, "mhd");
                 if (!mhd && strcmp (value, "civetweb")) {
-                    fprintf (stderr, "orderbus-floor: --server: '%s' is "
-                             "neither civetweb nor mhd\n", value);
+                    fprintf (stderr,
+                             "orderbus-floor: --server: '%s' is "
+                             "neither civetweb nor mhd\n",
+                             value);
                     return 2;
                 }
                 continue;
             }
             long number = s_number (value, 1, is_port ? 65535 : 1024);
             if (number < 0) {
-                fprintf (stderr, "orderbus-floor: %s: '%s' is not a number "
-                         "from 1 to %d\n", arg, value, is_port ? 65535 : 1024);
+                fprintf (stderr,
+                         "orderbus-floor: %s: '%s' is not a number "
+                         "from 1 to %d\n",
+                         arg, value, is_port ? 65535 : 1024);
                 return 2;
             }
             *(is_port ? &port : &threads) = number;
-        }
-        else {
+        } else {
             fprintf (stderr, "orderbus-floor: unknown option '%s'\n%s", arg,
                      s_usage);
             return 2;

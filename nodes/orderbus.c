@@ -42,8 +42,8 @@ s_usage (FILE *out)
 static int
 s_role (const char *name, bus_role_t *role)
 {
-    static const bus_role_t roles[] = {BUS_ROLE_UP, BUS_ROLE_WRITER,
-                                       BUS_ROLE_GATEWAY, BUS_ROLE_EDGE};
+    static const bus_role_t roles[] = { BUS_ROLE_UP, BUS_ROLE_WRITER,
+                                        BUS_ROLE_GATEWAY, BUS_ROLE_EDGE };
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
         if (streq (name, bus_role_name (roles[i]))) {
             *role = roles[i];
@@ -70,7 +70,8 @@ main (int argc, char **argv)
         return orderbus_export_main (argc - 1, argv + 1);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
-        fprintf (stderr, "orderbus: unknown command '%s' (try 'orderbus --help')\n",
+        fprintf (stderr,
+                 "orderbus: unknown command '%s' (try 'orderbus --help')\n",
                  argv[1]);
         return 2;
     }

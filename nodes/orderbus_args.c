@@ -26,14 +26,13 @@ s_is_option (const char *word)
 }
 
 int
-orderbus_args_parse (const orderbus_option_t *options, size_t count,
-                     int argc, char **argv, void *args, char *err,
-                     size_t err_cap)
+orderbus_args_parse (const orderbus_option_t *options, size_t count, int argc,
+                     char **argv, void *args, char *err, size_t err_cap)
 {
     for (int index = 1; index < argc; index++) {
         const char *word = argv[index];
-        const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
-                                                          : NULL;
+        const char *equals =
+            strncmp (word, "--", 2) == 0 ? strchr (word, '=') : NULL;
         size_t length = equals ? (size_t) (equals - word) : strlen (word);
         const orderbus_option_t *option = s_find (options, count, word, length);
         if (!option)
@@ -70,8 +69,7 @@ orderbus_args_parse (const orderbus_option_t *options, size_t count,
 }
 
 void
-orderbus_args_usage (const orderbus_option_t *options, size_t count,
-                     int width)
+orderbus_args_usage (const orderbus_option_t *options, size_t count, int width)
 {
     for (size_t i = 0; i < count; i++) {
         char flags[48];

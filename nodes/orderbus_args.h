@@ -11,12 +11,12 @@
 #include <stddef.h>
 
 typedef struct {
-    const char *flag;       /* "--data"                                    */
-    const char *arg;        /* "DIR"; NULL for a switch                    */
-    size_t offset;          /* its field in the caller's struct: a const
+    const char *flag; /* "--data"                                    */
+    const char *arg;  /* "DIR"; NULL for a switch                    */
+    size_t offset;    /* its field in the caller's struct: a const
                                char * set to the value, or for a switch a
                                bool set to true                           */
-    const char *help;       /* one line for --help                         */
+    const char *help; /* one line for --help                         */
 } orderbus_option_t;
 
 /*  Read argv[1..argc-1] ("--flag VALUE", "--flag=VALUE", switches) into

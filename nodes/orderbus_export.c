@@ -36,14 +36,14 @@ typedef struct {
 } s_args_t;
 
 static const orderbus_option_t s_options[] = {
-    {"--data", "DIR", offsetof (s_args_t, data),
-     "the writer's data directory (required); only read"},
-    {"--from", "TIME", offsetof (s_args_t, from),
-     "orders created at or after TIME (default: the first)"},
-    {"--to", "TIME", offsetof (s_args_t, to),
-     "orders created before TIME (default: the last)"},
-    {"--output", "FILE", offsetof (s_args_t, output),
-     "write to FILE (replaced) instead of standard output"},
+    { "--data", "DIR", offsetof (s_args_t, data),
+      "the writer's data directory (required); only read" },
+    { "--from", "TIME", offsetof (s_args_t, from),
+      "orders created at or after TIME (default: the first)" },
+    { "--to", "TIME", offsetof (s_args_t, to),
+      "orders created before TIME (default: the last)" },
+    { "--output", "FILE", offsetof (s_args_t, output),
+      "write to FILE (replaced) instead of standard output" },
 };
 
 #define S_OPTIONS (sizeof s_options / sizeof s_options[0])
@@ -55,18 +55,19 @@ s_usage (void)
             "Usage: orderbus export --data DIR [--from TIME] [--to TIME] "
             "[--output FILE]\n\nOptions:\n");
     orderbus_args_usage (s_options, S_OPTIONS, 15);
-    printf ("\nTIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MMZ, "
-            "YYYY-MM-DDTHH:MM:SSZ,\nYYYY-MM-DDTHH:MM:SS.mmmZ, or milliseconds "
-            "since the epoch.  Each option also\ntakes the form "
-            "--option=VALUE.\n\n"
-            "One row per order, oldest first, after the header row:\n  "
-            BUS_REPORT_CSV_HEADER "\n\n"
-            "Safe while the writer runs: the data directory is opened "
-            "read-only and read\nin one transaction.  For example, the orders "
-            "of 5 January 2026:\n\n"
-            "  orderbus export --data /var/lib/orderbus --from 2026-01-05 "
-            "--to 2026-01-06 \\\n      --output orders-2026-01-05.csv\n\n"
-            "See docs/reports.md.\n");
+    printf (
+        "\nTIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MMZ, "
+        "YYYY-MM-DDTHH:MM:SSZ,\nYYYY-MM-DDTHH:MM:SS.mmmZ, or milliseconds "
+        "since the epoch.  Each option also\ntakes the form "
+        "--option=VALUE.\n\n"
+        "One row per order, oldest first, after the header row:\n  " BUS_REPORT_CSV_HEADER
+        "\n\n"
+        "Safe while the writer runs: the data directory is opened "
+        "read-only and read\nin one transaction.  For example, the orders "
+        "of 5 January 2026:\n\n"
+        "  orderbus export --data /var/lib/orderbus --from 2026-01-05 "
+        "--to 2026-01-06 \\\n      --output orders-2026-01-05.csv\n\n"
+        "See docs/reports.md.\n");
 }
 
 //  --------------------------------------------------------------------------
@@ -111,12 +112,12 @@ typedef struct {
 } s_row_t;
 
 typedef struct {
-    FILE *spool;                //  rows in the order the store gave them
+    FILE *spool;   //  rows in the order the store gave them
     s_row_t *rows;
     size_t count;
     size_t cap;
-    bus_order_t *order;         //  decode scratch: too big for the stack
-    int rc;                     //  why the walk stopped early, or 0
+    bus_order_t *order;   //  decode scratch: too big for the stack
+    int rc;               //  why the walk stopped early, or 0
 } s_spool_t;
 
 static s_row_t *
@@ -157,7 +158,7 @@ s_read_store (bus_store_t *store, int64_t from_ms, int64_t to_ms,
               s_spool_t *spool, char *err)
 {
     //  One list call is one read transaction: the file is one commit's state
-    bus_store_filter_t filter = {0, NULL, from_ms, to_ms};
+    bus_store_filter_t filter = { 0, NULL, from_ms, to_ms };
     uint64_t next;
     int rc = bus_store_list (store, &filter, 0, UINT32_MAX, s_spool_order,
                              spool, &next);
@@ -174,8 +175,8 @@ s_read_store (bus_store_t *store, int64_t from_ms, int64_t to_ms,
 }
 
 static int
-s_read (const s_args_t *args, int64_t from_ms, int64_t to_ms,
-        s_spool_t *spool, char *err)
+s_read (const s_args_t *args, int64_t from_ms, int64_t to_ms, s_spool_t *spool,
+        char *err)
 {
     int rc;
     bus_store_t *store = bus_store_open_readonly (args->data, &rc);
@@ -233,7 +234,7 @@ s_copy_row (FILE *spool, const s_row_t *row, FILE *out)
 static int
 s_write_rows (s_spool_t *spool, FILE *out)
 {
-    if (spool->count)       //  rows is NULL until the first one
+    if (spool->count)   //  rows is NULL until the first one
         qsort (spool->rows, spool->count, sizeof *spool->rows, s_row_compare);
     bus_report_csv_header (out);
     for (size_t i = 0; i < spool->count && !ferror (out); i++)
@@ -294,7 +295,7 @@ orderbus_export_main (int argc, char **argv)
     //  their default, so Ctrl-C stops a long export
     zsys_set_logstream (stderr);
     zsys_handler_reset ();
-    s_args_t args = {0};
+    s_args_t args = { 0 };
     int64_t from_ms, to_ms;
     char err[S_ERR_MAX];
     if (orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
@@ -303,11 +304,11 @@ orderbus_export_main (int argc, char **argv)
         || (!args.data
             && bus_error_set (err, S_ERR_MAX, -1, "--data: required"))
         || s_range (&args, &from_ms, &to_ms, err) != 0) {
-        fprintf (stderr, "orderbus export: %s\n(try 'orderbus export --help')\n",
-                 err);
+        fprintf (stderr,
+                 "orderbus export: %s\n(try 'orderbus export --help')\n", err);
         return 2;
     }
-    s_spool_t spool = {0};
+    s_spool_t spool = { 0 };
     int rc = s_read (&args, from_ms, to_ms, &spool, err);
     if (rc == 0)
         rc = s_write (&args, &spool, err);

@@ -21,9 +21,9 @@
 #include "orderbus/bus_token.h"
 #include "orderbus_args.h"
 
-#define S_ERR_MAX 512
-#define S_HOUR_MS (3600LL * 1000)
-#define S_TTL_MAX_MS (3650 * 24 * S_HOUR_MS)    //  ten years
+#define S_ERR_MAX    512
+#define S_HOUR_MS    (3600LL * 1000)
+#define S_TTL_MAX_MS (3650 * 24 * S_HOUR_MS)   //  ten years
 
 int orderbus_token_main (int argc, char **argv, const char *share_dir);
 
@@ -39,23 +39,23 @@ typedef struct {
 
 //  One option: a text field if arg names its value, else a switch
 static const orderbus_option_t s_options[] = {
-    {"--secret-file", "FILE", offsetof (s_args_t, secret_file),
-     "the site's secret: 64 hex characters, mode 0600 (required)"},
-    {"--create-secret", NULL, offsetof (s_args_t, create_secret),
-     "create FILE with a new random secret if it does not exist"},
-    {"--table", "TABLE", offsetof (s_args_t, table),
-     "a pad token for this table (1..32 printable chars, no '/')"},
-    {"--staff", "ROLE", offsetof (s_args_t, staff),
-     "a staff token: kitchen or manager"},
-    {"--site", "NAME", offsetof (s_args_t, site),
-     "site named in the token, [A-Za-z0-9_.-] (default main)"},
-    {"--ttl", "DURATION", offsetof (s_args_t, ttl),
-     "lifetime: a number and s, m, h or d, e.g. 30m, 12h, 7d\n"
-     "                      (default 24h for pads, 12h for staff; at most "
-     "3650d)"},
-    {"--url", "BASE", offsetof (s_args_t, url),
-     "also print the page to open, e.g. BASE http://10.0.0.5:8080\n"
-     "                      gives http://10.0.0.5:8080/pad?token=..."},
+    { "--secret-file", "FILE", offsetof (s_args_t, secret_file),
+      "the site's secret: 64 hex characters, mode 0600 (required)" },
+    { "--create-secret", NULL, offsetof (s_args_t, create_secret),
+      "create FILE with a new random secret if it does not exist" },
+    { "--table", "TABLE", offsetof (s_args_t, table),
+      "a pad token for this table (1..32 printable chars, no '/')" },
+    { "--staff", "ROLE", offsetof (s_args_t, staff),
+      "a staff token: kitchen or manager" },
+    { "--site", "NAME", offsetof (s_args_t, site),
+      "site named in the token, [A-Za-z0-9_.-] (default main)" },
+    { "--ttl", "DURATION", offsetof (s_args_t, ttl),
+      "lifetime: a number and s, m, h or d, e.g. 30m, 12h, 7d\n"
+      "                      (default 24h for pads, 12h for staff; at most "
+      "3650d)" },
+    { "--url", "BASE", offsetof (s_args_t, url),
+      "also print the page to open, e.g. BASE http://10.0.0.5:8080\n"
+      "                      gives http://10.0.0.5:8080/pad?token=..." },
 };
 
 #define S_OPTIONS (sizeof s_options / sizeof s_options[0])
@@ -70,13 +70,14 @@ s_usage (void)
     orderbus_args_usage (s_options, S_OPTIONS, 19);
     printf ("\nEach option also takes the form --option=VALUE, which a value "
             "starting with\n'-' needs.\n");
-    printf ("\nThe token is printed alone on the first line, the URL (--url) "
-            "on the second.\nThe pages are BASE/pad (pads), BASE/kitchen (kitchen) "
-            "and BASE/dashboard (manager).\nA QR code for a table, with "
-            "Debian's qrencode package:\n\n"
-            "  orderbus token --secret-file /etc/orderbus/secret --table T12 "
-            "\\\n      --ttl 30d --url http://10.0.0.5:8080 | sed -n 2p | "
-            "qrencode -t ansiutf8\n\nSee docs/auth.md.\n");
+    printf (
+        "\nThe token is printed alone on the first line, the URL (--url) "
+        "on the second.\nThe pages are BASE/pad (pads), BASE/kitchen (kitchen) "
+        "and BASE/dashboard (manager).\nA QR code for a table, with "
+        "Debian's qrencode package:\n\n"
+        "  orderbus token --secret-file /etc/orderbus/secret --table T12 "
+        "\\\n      --ttl 30d --url http://10.0.0.5:8080 | sed -n 2p | "
+        "qrencode -t ansiutf8\n\nSee docs/auth.md.\n");
 }
 
 //  "<n><unit>", unit s, m, h or d, n >= 1, at most S_TTL_MAX_MS in all
@@ -86,8 +87,10 @@ s_parse_ttl (const char *text, int64_t *ms)
     static const struct {
         char unit;
         int64_t ms;
-    } units[] = {{'s', 1000}, {'m', 60000}, {'h', S_HOUR_MS},
-                 {'d', 24 * S_HOUR_MS}};
+    } units[] = { { 's', 1000 },
+                  { 'm', 60000 },
+                  { 'h', S_HOUR_MS },
+                  { 'd', 24 * S_HOUR_MS } };
     size_t digits = strspn (text, "0123456789");
     char unit = text[digits];
     if (digits == 0 || digits > 9 || unit == '\0' || text[digits + 1])
@@ -118,8 +121,7 @@ s_valid_url (const char *url)
 
 //  Turn the flags into claims; BUS_ERR_CONFIG naming the flag at fault
 static int
-s_claims (const s_args_t *args, int64_t now_ms, bus_claims_t *claims,
-          char *err)
+s_claims (const s_args_t *args, int64_t now_ms, bus_claims_t *claims, char *err)
 {
     memset (claims, 0, sizeof *claims);
     if (!args->secret_file)
@@ -147,8 +149,8 @@ s_claims (const s_args_t *args, int64_t now_ms, bus_claims_t *claims,
                               "--site: must be 1 to 80 of A-Z a-z 0-9 _ . - "
                               "(got '%s')",
                               site);
-    int64_t ttl_ms = claims->role == BUS_TOKEN_PAD ? 24 * S_HOUR_MS
-                                                   : 12 * S_HOUR_MS;
+    int64_t ttl_ms =
+        claims->role == BUS_TOKEN_PAD ? 24 * S_HOUR_MS : 12 * S_HOUR_MS;
     if (args->ttl && !s_parse_ttl (args->ttl, &ttl_ms))
         return bus_error_set (err, S_ERR_MAX, BUS_ERR_CONFIG,
                               "--ttl: must be a number and s, m, h or d, from "
@@ -208,9 +210,9 @@ s_print (const s_args_t *args, const bus_claims_t *claims, const char *token)
     char when[64];
     strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&expires));
     fprintf (stderr, "orderbus token: %s token%s%s at site %s, expires %s\n",
-             bus_token_role_name (claims->role), *claims->table ? " for table "
-                                                                : "",
-             claims->table, claims->site, when);
+             bus_token_role_name (claims->role),
+             *claims->table ? " for table " : "", claims->table, claims->site,
+             when);
 }
 
 int
@@ -223,11 +225,12 @@ orderbus_token_main (int argc, char **argv, const char *share_dir)
         }
     //  stdout carries only the token and the URL
     zsys_set_logstream (stderr);
-    s_args_t args = {0};
+    s_args_t args = { 0 };
     bus_claims_t claims;
     char err[S_ERR_MAX];
     if (orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
-                             sizeof err) != 0
+                             sizeof err)
+            != 0
         || s_claims (&args, zclock_time (), &claims, err) != 0) {
         fprintf (stderr, "orderbus token: %s\n(try 'orderbus token --help')\n",
                  err);

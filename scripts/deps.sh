@@ -13,6 +13,7 @@ packages=(build-essential cmake pkg-config curl
           libjemalloc-dev)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
+  packages+=(clang-format)        # scripts/format.sh --check
   packages+=(python3-requests python3-websockets)   # seed-style API client
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi

@@ -44,19 +44,19 @@ s_fault (int fd)
 }
 
 //  The next definition of name after this library, resolved once.
-#define S_REAL(type, name, params)                                         \
-    static type (*real) params;                                            \
-    if (!real)                                                             \
-        *(void **) &real = dlsym (RTLD_NEXT, name)
+#define S_REAL(type, name, params) \
+    static type (*real) params;    \
+    if (!real)                     \
+    *(void **) &real = dlsym (RTLD_NEXT, name)
 
-#define S_FAIL_IF_FAULTED(fd)                                              \
-    do {                                                                   \
-        int saved = errno;                                                 \
-        if (s_fault (fd)) {                                                \
-            errno = EIO;                                                   \
-            return -1;                                                     \
-        }                                                                  \
-        errno = saved;                                                     \
+#define S_FAIL_IF_FAULTED(fd) \
+    do {                      \
+        int saved = errno;    \
+        if (s_fault (fd)) {   \
+            errno = EIO;      \
+            return -1;        \
+        }                     \
+        errno = saved;        \
     } while (0)
 
 ssize_t
@@ -86,7 +86,7 @@ pwrite64 (int fd, const void *buf, size_t count, off_t offset)
 ssize_t
 writev (int fd, const struct iovec *iov, int iovcnt)
 {
-    S_REAL (ssize_t, "writev", (int, const struct iovec *, int));
+    S_REAL (ssize_t, "writev", (int, const struct iovec *, int) );
     S_FAIL_IF_FAULTED (fd);
     return real (fd, iov, iovcnt);
 }
@@ -110,7 +110,7 @@ pwritev64 (int fd, const struct iovec *iov, int iovcnt, off_t offset)
 int
 fdatasync (int fd)
 {
-    S_REAL (int, "fdatasync", (int));
+    S_REAL (int, "fdatasync", (int) );
     S_FAIL_IF_FAULTED (fd);
     return real (fd);
 }
@@ -118,7 +118,7 @@ fdatasync (int fd)
 int
 fsync (int fd)
 {
-    S_REAL (int, "fsync", (int));
+    S_REAL (int, "fsync", (int) );
     S_FAIL_IF_FAULTED (fd);
     return real (fd);
 }

@@ -18,7 +18,7 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests[] = {
-#define SELFTEST(name) {#name, bus_##name##_test},
+#define SELFTEST(name) { #name, bus_##name##_test },
 #include "selftests.def"
 #undef SELFTEST
 };
@@ -29,7 +29,8 @@ main (int argc, char **argv)
     bool verbose = argc > 2 && streq (argv[2], "-v");
     size_t n = sizeof s_tests / sizeof s_tests[0];
     for (size_t i = 0; i < n; i++) {
-        if (argc < 2 || streq (argv[1], s_tests[i].name) || streq (argv[1], "all")) {
+        if (argc < 2 || streq (argv[1], s_tests[i].name)
+            || streq (argv[1], "all")) {
             printf ("selftest %s ...\n", s_tests[i].name);
             s_tests[i].test (verbose);
             printf ("selftest %s OK\n", s_tests[i].name);
@@ -38,8 +39,8 @@ main (int argc, char **argv)
         }
     }
     if (argc >= 2 && !streq (argv[1], "all")) {
-        fprintf (stderr, "selftest: no test named '%s'; the tests are:",
-                 argv[1]);
+        fprintf (stderr,
+                 "selftest: no test named '%s'; the tests are:", argv[1]);
         for (size_t i = 0; i < n; i++)
             fprintf (stderr, " %s", s_tests[i].name);
         fprintf (stderr, " (or all)\n");

@@ -38,15 +38,17 @@ main (int argc, char **argv)
     tk_init (argc, argv, "cli");
     s_expect (0, "usage: orderbus <command>", "--help", NULL, NULL, NULL);
     s_expect (2, "usage: orderbus <command>", NULL, NULL, NULL, NULL);
-    s_expect (2, "unknown command 'frobnicate'", "frobnicate", NULL, NULL, NULL);
-    const char *roles[] = {"up", "writer", "gateway", "edge"};
+    s_expect (2, "unknown command 'frobnicate'", "frobnicate", NULL, NULL,
+              NULL);
+    const char *roles[] = { "up", "writer", "gateway", "edge" };
     for (int i = 0; i < 4; i++) {
         char usage[64];
         snprintf (usage, sizeof usage, "orderbus %s [options]", roles[i]);
         s_expect (0, usage, roles[i], "--help", NULL, NULL);
     }
     s_expect (2, "--http-port", "gateway", "--http-port", "99999", NULL);
-    s_expect (2, "does not apply to 'writer'", "writer", "--http-port", "8080", NULL);
+    s_expect (2, "does not apply to 'writer'", "writer", "--http-port", "8080",
+              NULL);
     s_expect (2, "unknown option '--bogus'", "up", "--bogus", NULL, NULL);
     s_expect (2, "missing value", "up", "--data", NULL, NULL);
 
@@ -75,6 +77,7 @@ main (int argc, char **argv)
     snprintf (busy_data, sizeof busy_data, "--data=%s/up", tk_dir ());
     tk_spawn ("up", "up", "--http-port", http, busy_data, NULL);
     CHECK (tk_wait_http (port, "/healthz", 200, 15000), "first up running");
-    s_expect (1, "cannot start HTTP server", "gateway", "--http-port", http, NULL);
+    s_expect (1, "cannot start HTTP server", "gateway", "--http-port", http,
+              NULL);
     return tk_done ();
 }

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
+#define CHECK  TK_CHECK
 #define TAX_BP 875
 
 static int s_port;
@@ -43,7 +43,8 @@ s_call (const char *method, const char *path, const char *token,
 {
     char headers[1024] = "";
     if (token)
-        snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n", token);
+        snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n",
+                  token);
     if (strcmp (method, "GET") != 0)
         snprintf (headers + strlen (headers), sizeof headers - strlen (headers),
                   "Idempotency-Key: domain-%d\r\n%s", ++s_key,
@@ -73,7 +74,8 @@ s_expect (tk_response_t *r, int status, const char *code)
     if (code) {
         CHECK (error && strcmp (s_str (error, "code"), code) == 0,
                "code in %s, want %s", r->body, code);
-        CHECK (strlen (s_str (error, "message")) > 0, "a reason in %s", r->body);
+        CHECK (strlen (s_str (error, "message")) > 0, "a reason in %s",
+               r->body);
     }
 }
 
@@ -84,15 +86,17 @@ s_menu_price (json_t *menu, const char *id, const char *mod)
     size_t i, j, k;
     json_t *category, *item, *option;
     json_array_foreach (json_object_get (menu, "categories"), i, category)
-        json_array_foreach (json_object_get (category, "items"), j, item) {
-            if (strcmp (s_str (item, "id"), id) != 0)
-                continue;
-            if (!mod)
-                return s_int (item, "price_cents");
-            json_array_foreach (json_object_get (item, "modifiers"), k, option)
-                if (strcmp (s_str (option, "id"), mod) == 0)
-                    return s_int (option, "price_cents");
-        }
+        json_array_foreach (json_object_get (category, "items"), j, item)
+    {
+        if (strcmp (s_str (item, "id"), id) != 0)
+            continue;
+        if (!mod)
+            return s_int (item, "price_cents");
+        json_array_foreach (json_object_get (item, "modifiers"), k,
+                            option) if (strcmp (s_str (option, "id"), mod)
+                                        == 0) return s_int (option,
+                                                            "price_cents");
+    }
     return -1000000;
 }
 
@@ -113,35 +117,45 @@ s_check_pricing (void)
     CHECK (tk_header (&r, "ETag", etag, sizeof etag), "menu has an ETag");
     tk_response_free (&r);
     char headers[700];
-    snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n"
-              "If-None-Match: %s\r\n", s_pad5, etag);
+    snprintf (headers, sizeof headers,
+              "Authorization: Bearer %s\r\n"
+              "If-None-Match: %s\r\n",
+              s_pad5, etag);
     tk_http (s_port, "GET", "/api/v1/menu", headers, NULL, &r);
     CHECK (r.status == 304, "unchanged menu: 304, got %d", r.status);
     tk_response_free (&r);
 
-    s_call ("POST", "/api/v1/orders", s_pad5,
-            "{\"table\":\"T5\",\"items\":["
-            "{\"item_id\":\"burger\",\"quantity\":2,\"modifiers\":[\"cheese\",\"bacon\"]},"
-            "{\"item_id\":\"fries\",\"quantity\":3,\"modifiers\":[\"large\"]}]}", &r);
+    s_call (
+        "POST", "/api/v1/orders", s_pad5,
+        "{\"table\":\"T5\",\"items\":["
+        "{\"item_id\":\"burger\",\"quantity\":2,\"modifiers\":[\"cheese\",\"bacon\"]},"
+        "{\"item_id\":\"fries\",\"quantity\":3,\"modifiers\":[\"large\"]}]}",
+        &r);
     CHECK (r.status == 201, "priced order: %d %s", r.status, r.body);
     json_int_t subtotal = 2 * (burger + cheese + bacon) + 3 * (fries + large);
     json_int_t tax = (subtotal * TAX_BP + 5000) / 10000;
-    CHECK (s_int (r.json, "subtotal_cents") == subtotal, "subtotal %lld, want %lld",
+    CHECK (s_int (r.json, "subtotal_cents") == subtotal,
+           "subtotal %lld, want %lld",
            (long long) s_int (r.json, "subtotal_cents"), (long long) subtotal);
     CHECK (s_int (r.json, "tax_cents") == tax, "tax %lld, want %lld",
            (long long) s_int (r.json, "tax_cents"), (long long) tax);
     CHECK (s_int (r.json, "total_cents") == subtotal + tax, "total");
     json_t *line = json_array_get (json_object_get (r.json, "items"), 0);
     CHECK (s_int (line, "unit_cents") == burger + cheese + bacon, "unit price");
-    CHECK (json_array_size (json_object_get (line, "modifiers")) == 2, "modifiers kept");
+    CHECK (json_array_size (json_object_get (line, "modifiers")) == 2,
+           "modifiers kept");
     tk_response_free (&r);
 
-    s_call ("POST", "/api/v1/orders", s_pad5,
-            "{\"table\":\"T5\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1,"
-            "\"modifiers\":[\"bacon\"]}]}", &r);
+    s_call (
+        "POST", "/api/v1/orders", s_pad5,
+        "{\"table\":\"T5\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1,"
+        "\"modifiers\":[\"bacon\"]}]}",
+        &r);
     s_expect (&r, 400, "invalid_field");
     CHECK (strcmp (s_str (json_object_get (r.json, "error"), "field"),
-                   "items[0].modifiers[0]") == 0, "bad modifier named: %s", r.body);
+                   "items[0].modifiers[0]")
+               == 0,
+           "bad modifier named: %s", r.body);
     tk_response_free (&r);
 }
 
@@ -150,8 +164,10 @@ static json_int_t
 s_new_order (void)
 {
     tk_response_t r;
-    s_call ("POST", "/api/v1/orders", s_kitchen,
-            "{\"table\":\"T6\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}", &r);
+    s_call (
+        "POST", "/api/v1/orders", s_kitchen,
+        "{\"table\":\"T6\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}",
+        &r);
     CHECK (r.status == 201, "order: %d %s", r.status, r.body);
     json_int_t id = s_int (r.json, "id");
     tk_response_free (&r);
@@ -174,7 +190,8 @@ s_move (json_int_t id, const char *status, int version, int want,
     s_call ("POST", path, s_kitchen, body, &r);
     s_expect (&r, want, code);
     if (want == 200)
-        CHECK (strcmp (s_str (r.json, "status"), status) == 0, "now %s", status);
+        CHECK (strcmp (s_str (r.json, "status"), status) == 0, "now %s",
+               status);
     tk_response_free (&r);
 }
 
@@ -182,14 +199,14 @@ static void
 s_check_lifecycle (void)
 {
     json_int_t id = s_new_order ();
-    s_move (id, "ready", 0, 409, "conflict");           //  skipping a step
-    s_move (id, "accepted", 2, 409, "conflict");        //  stale version
+    s_move (id, "ready", 0, 409, "conflict");      //  skipping a step
+    s_move (id, "accepted", 2, 409, "conflict");   //  stale version
     s_move (id, "accepted", 1, 200, NULL);
     s_move (id, "preparing", 2, 200, NULL);
-    s_move (id, "cancelled", 0, 409, "conflict");       //  too late to cancel
+    s_move (id, "cancelled", 0, 409, "conflict");   //  too late to cancel
     s_move (id, "ready", 0, 200, NULL);
     s_move (id, "served", 4, 200, NULL);
-    s_move (id, "placed", 0, 409, "conflict");          //  never backwards
+    s_move (id, "placed", 0, 409, "conflict");   //  never backwards
     s_move (id, "served", 0, 409, "conflict");
     char path[64];
     snprintf (path, sizeof path, "/api/v1/orders/%lld", (long long) id);
@@ -197,17 +214,19 @@ s_check_lifecycle (void)
     s_call ("GET", path, s_kitchen, NULL, &r);
     json_t *times = json_object_get (r.json, "status_times");
     CHECK (s_int (r.json, "version") == 5, "version 5 after four moves");
-    CHECK (json_object_size (times) == 5 && s_int (times, "served")
-           >= s_int (times, "placed"), "five ticket times: %s", r.body);
+    CHECK (json_object_size (times) == 5
+               && s_int (times, "served") >= s_int (times, "placed"),
+           "five ticket times: %s", r.body);
     tk_response_free (&r);
 
     json_int_t other = s_new_order ();
-    s_move (other, "cancelled", 0, 200, NULL);          //  placed -> cancelled
+    s_move (other, "cancelled", 0, 200, NULL);   //  placed -> cancelled
     s_move (999999, "accepted", 0, 404, "not_found");
     s_move (other, "eaten", 0, 400, "invalid_field");
-    snprintf (path, sizeof path, "/api/v1/orders/%lld/status", (long long) other);
+    snprintf (path, sizeof path, "/api/v1/orders/%lld/status",
+              (long long) other);
     s_call ("POST", path, s_pad6, "{\"status\":\"accepted\"}", &r);
-    s_expect (&r, 403, "forbidden");                     //  pads cannot
+    s_expect (&r, 403, "forbidden");   //  pads cannot
     tk_response_free (&r);
 }
 
@@ -259,12 +278,14 @@ s_check_cart (void)
     char *pad7a = s_mint ("T7", "1h"), *pad7b = s_mint ("T7", "1h");
     tk_ws_t *other_pad = s_watch (pad7b), *kitchen = s_watch (s_kitchen);
     tk_response_t r;
-    s_call ("POST", "/api/v1/tables/T7/cart/items", pad7a,
-            "{\"item_id\":\"burger\",\"quantity\":1,\"modifiers\":[\"cheese\"]}", &r);
+    s_call (
+        "POST", "/api/v1/tables/T7/cart/items", pad7a,
+        "{\"item_id\":\"burger\",\"quantity\":1,\"modifiers\":[\"cheese\"]}",
+        &r);
     CHECK (r.status == 200 && s_int (r.json, "version") == 1, "cart add: %d %s",
            r.status, r.body);
-    json_int_t line = s_int (json_array_get (json_object_get (r.json, "items"), 0),
-                             "line_id");
+    json_int_t line = s_int (
+        json_array_get (json_object_get (r.json, "items"), 0), "line_id");
     tk_response_free (&r);
     json_t *event = s_next_event (other_pad);
     CHECK (event && strcmp (s_str (event, "event"), "cart.updated") == 0,
@@ -274,19 +295,22 @@ s_check_cart (void)
             "{\"item_id\":\"cola\",\"quantity\":2}", &r);
     tk_response_free (&r);
     char path[96];
-    snprintf (path, sizeof path, "/api/v1/tables/T7/cart/items/%lld", (long long) line);
+    snprintf (path, sizeof path, "/api/v1/tables/T7/cart/items/%lld",
+              (long long) line);
     s_call ("PATCH", path, pad7b, "{\"quantity\":3}", &r);
-    CHECK (r.status == 200 && s_int (r.json, "version") == 3, "quantity: %s", r.body);
+    CHECK (r.status == 200 && s_int (r.json, "version") == 3, "quantity: %s",
+           r.body);
     tk_response_free (&r);
-    s_call ("PATCH", "/api/v1/tables/T7/cart/items/99", pad7b, "{\"quantity\":1}", &r);
+    s_call ("PATCH", "/api/v1/tables/T7/cart/items/99", pad7b,
+            "{\"quantity\":1}", &r);
     s_expect (&r, 404, "not_found");
     tk_response_free (&r);
     s_call ("GET", "/api/v1/tables/T6/cart", pad7a, NULL, &r);
-    s_expect (&r, 403, "forbidden");                     //  not its table
+    s_expect (&r, 403, "forbidden");   //  not its table
     tk_response_free (&r);
 
     //  Two pads press "order" at once: one order, the cart emptied
-    s_racer_t racers[2] = {{pad7a, 0}, {pad7b, 0}};
+    s_racer_t racers[2] = { { pad7a, 0 }, { pad7b, 0 } };
     pthread_t threads[2];
     for (int i = 0; i < 2; i++)
         pthread_create (&threads[i], NULL, s_race, &racers[i]);
@@ -295,22 +319,28 @@ s_check_cart (void)
     CHECK ((racers[0].status == 201) + (racers[1].status == 201) == 1,
            "exactly one order from the race: %d and %d", racers[0].status,
            racers[1].status);
-    CHECK (racers[0].status == 409 || racers[1].status == 409, "the other: 409");
+    CHECK (racers[0].status == 409 || racers[1].status == 409,
+           "the other: 409");
     s_call ("GET", "/api/v1/tables/T7", pad7a, NULL, &r);
     json_t *orders = json_object_get (r.json, "orders");
     CHECK (json_array_size (orders) == 1, "one open order at T7: %s", r.body);
     json_t *items = json_object_get (json_array_get (orders, 0), "items");
-    CHECK (json_array_size (items) == 2 && s_int (json_array_get (items, 0), "quantity") == 3,
+    CHECK (json_array_size (items) == 2
+               && s_int (json_array_get (items, 0), "quantity") == 3,
            "the order has the cart's lines");
-    CHECK (json_array_size (json_object_get (json_object_get (r.json, "cart"), "items")) == 0,
+    CHECK (json_array_size (
+               json_object_get (json_object_get (r.json, "cart"), "items"))
+               == 0,
            "the cart is empty");
     tk_response_free (&r);
 
     //  The kitchen saw the order and none of the cart traffic
     event = s_next_event (kitchen);
-    CHECK (event && strcmp (s_str (event, "event"), "order.placed") == 0
-           && strcmp (s_str (json_object_get (event, "order"), "table"), "T7") == 0,
-           "kitchen's first event is T7's order, not a cart change");
+    CHECK (
+        event && strcmp (s_str (event, "event"), "order.placed") == 0
+            && strcmp (s_str (json_object_get (event, "order"), "table"), "T7")
+                   == 0,
+        "kitchen's first event is T7's order, not a cart change");
     json_decref (event);
     tk_ws_close (&other_pad);
     tk_ws_close (&kitchen);
@@ -326,7 +356,8 @@ s_check_86 (void)
 {
     tk_ws_t *pad = s_watch (s_pad6);
     tk_response_t r;
-    s_call ("GET", "/api/v1/menu", s_pad6, NULL, &r);   //  warm the gateway's copy
+    s_call ("GET", "/api/v1/menu", s_pad6, NULL,
+            &r);   //  warm the gateway's copy
     tk_response_free (&r);
     s_call ("POST", "/api/v1/menu/items/fries/availability", s_pad6,
             "{\"available\":false}", &r);
@@ -339,18 +370,22 @@ s_check_86 (void)
     json_t *event = s_next_event (pad);
     json_t *item = event ? json_object_get (event, "item") : NULL;
     CHECK (item && strcmp (s_str (item, "id"), "fries") == 0
-           && json_is_false (json_object_get (item, "available")),
+               && json_is_false (json_object_get (item, "available")),
            "the pad sees fries go");
     json_decref (event);
-    s_call ("POST", "/api/v1/orders", s_pad6,
-            "{\"table\":\"T6\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
+    s_call (
+        "POST", "/api/v1/orders", s_pad6,
+        "{\"table\":\"T6\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        &r);
     s_expect (&r, 400, "item_unavailable");
     tk_response_free (&r);
     s_call ("POST", "/api/v1/menu/items/fries/availability", s_manager,
             "{\"available\":true}", &r);
     tk_response_free (&r);
-    s_call ("POST", "/api/v1/orders", s_pad6,
-            "{\"table\":\"T6\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
+    s_call (
+        "POST", "/api/v1/orders", s_pad6,
+        "{\"table\":\"T6\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        &r);
     CHECK (r.status == 201, "fries are back: %d", r.status);
     tk_response_free (&r);
     tk_ws_close (&pad);
@@ -376,12 +411,14 @@ s_check_tokens (void)
     s_expect (&r, 401, "token_expired");
     tk_response_free (&r);
     free (brief);
-    s_call ("POST", "/api/v1/orders", s_pad5,
-            "{\"table\":\"T6\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}", &r);
-    s_expect (&r, 403, "forbidden");                     //  another table
+    s_call (
+        "POST", "/api/v1/orders", s_pad5,
+        "{\"table\":\"T6\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}",
+        &r);
+    s_expect (&r, 403, "forbidden");   //  another table
     tk_response_free (&r);
     s_call ("GET", "/api/v1/orders", s_pad5, NULL, &r);
-    s_expect (&r, 403, "forbidden");                     //  all tables
+    s_expect (&r, 403, "forbidden");   //  all tables
     tk_response_free (&r);
     s_call ("GET", "/api/v1/orders?table=T5", s_pad5, NULL, &r);
     CHECK (r.status == 200, "a pad lists its own table: %d", r.status);
@@ -405,13 +442,16 @@ s_check_rate (void)
     tk_response_t r;
     int placed = 0, limited = 0;
     for (int i = 0; i < 8; i++) {
-        s_call ("POST", "/api/v1/orders", pad9,
-                "{\"table\":\"T9\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}", &r);
+        s_call (
+            "POST", "/api/v1/orders", pad9,
+            "{\"table\":\"T9\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}",
+            &r);
         placed += r.status == 201;
         if (r.status == 429) {
             char retry[16];
             limited++;
-            CHECK (tk_header (&r, "Retry-After", retry, sizeof retry) && atoi (retry) >= 1,
+            CHECK (tk_header (&r, "Retry-After", retry, sizeof retry)
+                       && atoi (retry) >= 1,
                    "429 has Retry-After");
             s_expect (&r, 429, "rate_limited");
         }
@@ -430,22 +470,27 @@ typedef struct {
     char got_table[40];
 } s_twin_t;
 
-static int s_twin_round;    //  each round a fresh shared key
+static int s_twin_round;   //  each round a fresh shared key
 
 static void *
 s_twin (void *arg)
 {
     s_twin_t *twin = (s_twin_t *) arg;
     char headers[700], body[128];
-    snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n"
-              "Idempotency-Key: twin-key-%d\r\nContent-Type: application/json\r\n",
-              twin->token, s_twin_round);
-    snprintf (body, sizeof body, "{\"table\":\"%s\",\"items\":[{\"item_id\":"
-              "\"cola\",\"quantity\":1}]}", twin->table);
+    snprintf (
+        headers, sizeof headers,
+        "Authorization: Bearer %s\r\n"
+        "Idempotency-Key: twin-key-%d\r\nContent-Type: application/json\r\n",
+        twin->token, s_twin_round);
+    snprintf (body, sizeof body,
+              "{\"table\":\"%s\",\"items\":[{\"item_id\":"
+              "\"cola\",\"quantity\":1}]}",
+              twin->table);
     tk_response_t r;
     tk_http (s_port, "POST", "/api/v1/orders", headers, body, &r);
     twin->status = r.status;
-    snprintf (twin->got_table, sizeof twin->got_table, "%s", s_str (r.json, "table"));
+    snprintf (twin->got_table, sizeof twin->got_table, "%s",
+              s_str (r.json, "table"));
     tk_response_free (&r);
     return NULL;
 }
@@ -453,17 +498,19 @@ s_twin (void *arg)
 static void
 s_check_key_twins (void)
 {
-    s_twin_t twins[2] = {{s_pad5, "T5", 0, ""}, {s_pad6, "T6", 0, ""}};
+    s_twin_t twins[2] = { { s_pad5, "T5", 0, "" }, { s_pad6, "T6", 0, "" } };
     pthread_t threads[2];
     for (int i = 0; i < 2; i++)
         pthread_create (&threads[i], NULL, s_twin, &twins[i]);
     for (int i = 0; i < 2; i++)
         pthread_join (threads[i], NULL);
     CHECK ((twins[0].status == 201) + (twins[1].status == 201) == 1
-           && (twins[0].status == 409) + (twins[1].status == 409) == 1,
-           "one key, two requests: %d and %d", twins[0].status, twins[1].status);
+               && (twins[0].status == 409) + (twins[1].status == 409) == 1,
+           "one key, two requests: %d and %d", twins[0].status,
+           twins[1].status);
     for (int i = 0; i < 2; i++)
-        CHECK (twins[i].status != 201 || strcmp (twins[i].got_table, twins[i].table) == 0,
+        CHECK (twins[i].status != 201
+                   || strcmp (twins[i].got_table, twins[i].table) == 0,
                "table %s's pad got table %s's order", twins[i].table,
                twins[i].got_table);
 }
@@ -475,8 +522,10 @@ s_insert (void *arg)
 {
     for (int i = 0; s_inserting && i < 200; i++) {
         char body[128];
-        snprintf (body, sizeof body,
-                  "{\"table\":\"C%d\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}", i);
+        snprintf (
+            body, sizeof body,
+            "{\"table\":\"C%d\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}",
+            i);
         tk_response_t r;
         s_call ("POST", "/api/v1/orders", s_kitchen, body, &r);
         tk_response_free (&r);
@@ -491,7 +540,8 @@ s_check_pagination (void)
 {
     tk_response_t r;
     s_call ("GET", "/api/v1/orders?limit=1", s_kitchen, NULL, &r);
-    json_int_t top = s_int (json_array_get (json_object_get (r.json, "orders"), 0), "id");
+    json_int_t top =
+        s_int (json_array_get (json_object_get (r.json, "orders"), 0), "id");
     tk_response_free (&r);
     CHECK (top >= 10, "enough orders to page through: %lld", (long long) top);
     char *seen = calloc ((size_t) top + 1, 1);
@@ -499,16 +549,19 @@ s_check_pagination (void)
     pthread_t inserter;
     pthread_create (&inserter, NULL, s_insert, NULL);
     char path[96];
-    snprintf (path, sizeof path, "/api/v1/orders?limit=3&cursor=%lld", (long long) top + 1);
+    snprintf (path, sizeof path, "/api/v1/orders?limit=3&cursor=%lld",
+              (long long) top + 1);
     int pages = 0;
     while (*path) {
         s_call ("GET", path, s_kitchen, NULL, &r);
         CHECK (r.status == 200, "page %d: %d", pages, r.status);
         size_t i;
         json_t *order;
-        json_array_foreach (json_object_get (r.json, "orders"), i, order) {
+        json_array_foreach (json_object_get (r.json, "orders"), i, order)
+        {
             json_int_t id = s_int (order, "id");
-            CHECK (id >= 1 && id <= top && !seen[id], "order %lld once", (long long) id);
+            CHECK (id >= 1 && id <= top && !seen[id], "order %lld once",
+                   (long long) id);
             seen[id] = 1;
         }
         json_t *next = json_object_get (r.json, "next_cursor");
@@ -526,7 +579,8 @@ s_check_pagination (void)
     for (json_int_t id = 1; id <= top; id++)
         CHECK (seen[id], "order %lld was skipped", (long long) id);
     printf ("domain: paged %lld orders in %d pages during inserts: 0 skipped, "
-            "0 repeated\n", (long long) top, pages);
+            "0 repeated\n",
+            (long long) top, pages);
     free (seen);
 }
 

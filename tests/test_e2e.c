@@ -24,8 +24,10 @@ s_start_nodes (int gw_port, int edge_port)
               "--sync", s_sync, "--http-port", gw, "--name", "patio", NULL);
     tk_spawn ("edge", "edge", "--events", s_events, "--sync", s_sync,
               "--http-port", edge, "--web", web, NULL);
-    CHECK (tk_wait_http (gw_port, "/healthz", 200, 15000), "gateway not healthy");
-    CHECK (tk_wait_http (edge_port, "/healthz", 200, 15000), "edge not healthy");
+    CHECK (tk_wait_http (gw_port, "/healthz", 200, 15000),
+           "gateway not healthy");
+    CHECK (tk_wait_http (edge_port, "/healthz", 200, 15000),
+           "edge not healthy");
 }
 
 //  Price of a menu item, from the served menu document.
@@ -35,9 +37,10 @@ s_price (json_t *menu, const char *id)
     size_t i, j;
     json_t *category, *item;
     json_array_foreach (json_object_get (menu, "categories"), i, category)
-        json_array_foreach (json_object_get (category, "items"), j, item)
-            if (strcmp (json_string_value (json_object_get (item, "id")), id) == 0)
-                return json_integer_value (json_object_get (item, "price_cents"));
+        json_array_foreach (json_object_get (category, "items"), j, item) if (
+            strcmp (json_string_value (json_object_get (item, "id")), id)
+            == 0) return json_integer_value (json_object_get (item,
+                                                              "price_cents"));
     return -1;
 }
 
@@ -60,7 +63,8 @@ s_expect_event (tk_ws_t *ws, json_int_t seq, json_int_t id)
 {
     json_t *msg = tk_ws_next (ws, 5000);
     CHECK (msg, "no event %lld on the WebSocket", (long long) seq);
-    CHECK (strcmp (s_str (msg, "type"), "event") == 0, "type %s", s_str (msg, "type"));
+    CHECK (strcmp (s_str (msg, "type"), "event") == 0, "type %s",
+           s_str (msg, "type"));
     CHECK (s_int (msg, "seq") == seq, "event seq %lld, want %lld",
            (long long) s_int (msg, "seq"), (long long) seq);
     CHECK (s_int (json_object_get (msg, "order"), "id") == id, "order id");
@@ -78,10 +82,11 @@ s_expect_error (tk_response_t *resp, int status, const char *code,
            status, resp->body ? resp->body : "");
     CHECK (error && strcmp (s_str (error, "code"), code) == 0,
            "error code in %s, want %s", resp->body, code);
-    CHECK (strlen (s_str (error, "message")) > 0, "no message in %s", resp->body);
+    CHECK (strlen (s_str (error, "message")) > 0, "no message in %s",
+           resp->body);
     if (field)
-        CHECK (strcmp (s_str (error, "field"), field) == 0, "field in %s, want %s",
-               resp->body, field);
+        CHECK (strcmp (s_str (error, "field"), field) == 0,
+               "field in %s, want %s", resp->body, field);
     tk_response_free (resp);
 }
 
@@ -91,19 +96,32 @@ s_check_bad_input (int gw)
     tk_response_t r;
     tk_post_order (gw, "bad-1", "{\"table\": \"T1\", \"items\": [", &r);
     s_expect_error (&r, 400, "malformed", NULL);
-    tk_post_order (gw, "bad-2", "{\"table\":\"T1\",\"items\":[{\"item_id\":\"unicorn\",\"quantity\":1}]}", &r);
+    tk_post_order (
+        gw, "bad-2",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"unicorn\",\"quantity\":1}]}",
+        &r);
     s_expect_error (&r, 400, "unknown_item", "items[0].item_id");
-    tk_post_order (gw, "bad-3", "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":0}]}", &r);
+    tk_post_order (
+        gw, "bad-3",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":0}]}",
+        &r);
     s_expect_error (&r, 400, "invalid_field", "items[0].quantity");
-    tk_post_order (gw, "bad-4", "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantiy\":1}]}", &r);
+    tk_post_order (
+        gw, "bad-4",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantiy\":1}]}",
+        &r);
     s_expect_error (&r, 400, "invalid_field", "items[0].quantiy");
-    tk_post_order (gw, "bad-5", "{\"items\":[{\"item_id\":\"burger\",\"quantity\":1}]}", &r);
+    tk_post_order (gw, "bad-5",
+                   "{\"items\":[{\"item_id\":\"burger\",\"quantity\":1}]}", &r);
     s_expect_error (&r, 400, "invalid_field", "table");
-    tk_http (gw, "POST", "/api/v1/orders", "Content-Type: application/json\r\n",
-             "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":1}]}", &r);
+    tk_http (
+        gw, "POST", "/api/v1/orders", "Content-Type: application/json\r\n",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":1}]}",
+        &r);
     s_expect_error (&r, 400, "invalid_field", "Idempotency-Key");
     tk_http (gw, "POST", "/api/v1/orders",
-             "Content-Type: text/plain\r\nIdempotency-Key: bad-6\r\n", "hello", &r);
+             "Content-Type: text/plain\r\nIdempotency-Key: bad-6\r\n", "hello",
+             &r);
     s_expect_error (&r, 415, "unsupported_media_type", NULL);
     char *big = malloc (70000);
     memset (big, ' ', 69999);
@@ -116,7 +134,8 @@ s_check_bad_input (int gw)
     tk_http (gw, "DELETE", "/api/v1/orders", NULL, NULL, &r);
     char allow[64];
     CHECK (tk_header (&r, "Allow", allow, sizeof allow)
-           && strcmp (allow, "GET, POST") == 0, "Allow header: %s", r.headers);
+               && strcmp (allow, "GET, POST") == 0,
+           "Allow header: %s", r.headers);
     s_expect_error (&r, 405, "method_not_allowed", NULL);
     tk_http (gw, "GET", "/api/v1/nothing-here", NULL, NULL, &r);
     s_expect_error (&r, 404, "not_found", NULL);
@@ -200,9 +219,11 @@ TK_CASE (empty_snapshot)
     s_kitchen = tk_ws_open (s_edge, "/ws");
     CHECK (s_kitchen, "kitchen WebSocket");
     json_t *snap = tk_ws_next (s_kitchen, 5000);
-    CHECK (snap && strcmp (s_str (snap, "type"), "snapshot") == 0, "snapshot first");
+    CHECK (snap && strcmp (s_str (snap, "type"), "snapshot") == 0,
+           "snapshot first");
     s_seq0 = s_int (snap, "seq");
-    CHECK (json_array_size (json_object_get (snap, "orders")) == 0, "no orders yet");
+    CHECK (json_array_size (json_object_get (snap, "orders")) == 0,
+           "no orders yet");
     json_decref (snap);
 }
 
@@ -212,18 +233,22 @@ TK_CASE (place_orders)
     tk_post_order (s_gw, "pad-7-0001", s_body1, &r);
     CHECK (r.status == 201, "POST: %d %s", r.status, r.body);
     s_id1 = s_int (r.json, "id");
-    CHECK (s_int (r.json, "total_cents") == 2 * s_burger + s_fries, "total %lld",
-           (long long) s_int (r.json, "total_cents"));
+    CHECK (s_int (r.json, "total_cents") == 2 * s_burger + s_fries,
+           "total %lld", (long long) s_int (r.json, "total_cents"));
     CHECK (s_int (r.json, "seq") == s_seq0 + 1, "seq of the first order");
     CHECK (strcmp (s_str (r.json, "status"), "placed") == 0, "status placed");
     char location[64], want[64];
     snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) s_id1);
     CHECK (tk_header (&r, "Location", location, sizeof location)
-           && strcmp (location, want) == 0, "Location header");
+               && strcmp (location, want) == 0,
+           "Location header");
     tk_response_free (&r);
     s_expect_event (s_kitchen, s_seq0 + 1, s_id1);
 
-    tk_post_order (s_gw, "pad-3-0001", "{\"table\":\"T3\",\"items\":[{\"item_id\":\"cola\",\"quantity\":3}]}", &r);
+    tk_post_order (
+        s_gw, "pad-3-0001",
+        "{\"table\":\"T3\",\"items\":[{\"item_id\":\"cola\",\"quantity\":3}]}",
+        &r);
     CHECK (r.status == 201, "second POST: %d %s", r.status, r.body);
     s_id2 = s_int (r.json, "id");
     tk_response_free (&r);
@@ -236,17 +261,25 @@ TK_CASE (idempotent_retry)
     tk_response_t r;
     tk_post_order (s_gw, "pad-7-0001", s_body1, &r);
     char replayed[16];
-    CHECK (r.status == 201 && s_int (r.json, "id") == s_id1, "retry gives the original");
+    CHECK (r.status == 201 && s_int (r.json, "id") == s_id1,
+           "retry gives the original");
     CHECK (tk_header (&r, "Idempotent-Replayed", replayed, sizeof replayed),
            "retry is marked as replayed");
     tk_response_free (&r);
-    tk_post_order (s_gw, "pad-7-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
+    tk_post_order (
+        s_gw, "pad-7-0001",
+        "{\"table\":\"T12\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        &r);
     s_expect_error (&r, 409, "conflict", NULL);
 
-    tk_post_order (s_gw, "pad-12-0001", "{\"table\":\"T12\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}", &r);
+    tk_post_order (
+        s_gw, "pad-12-0001",
+        "{\"table\":\"T12\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1}]}",
+        &r);
     s_id3 = s_int (r.json, "id");
     tk_response_free (&r);
-    s_expect_event (s_kitchen, s_seq0 + 3, s_id3);   //  seq + 3: nothing for the retries
+    s_expect_event (s_kitchen, s_seq0 + 3,
+                    s_id3);   //  seq + 3: nothing for the retries
 }
 
 TK_CASE (bad_input)
@@ -260,14 +293,19 @@ TK_CASE (read_back)
     snprintf (want, sizeof want, "/api/v1/orders/%lld", (long long) s_id1);
     json_t *order = s_get_json (s_gw, want, 200);
     CHECK (strcmp (s_str (order, "table"), "T12") == 0, "table read back");
-    CHECK (json_array_size (json_object_get (order, "items")) == 2, "two lines");
-    CHECK (strcmp (s_str (json_array_get (json_object_get (order, "items"), 0), "note"),
-                   "no onions") == 0, "line note read back");
+    CHECK (json_array_size (json_object_get (order, "items")) == 2,
+           "two lines");
+    CHECK (strcmp (s_str (json_array_get (json_object_get (order, "items"), 0),
+                          "note"),
+                   "no onions")
+               == 0,
+           "line note read back");
     json_decref (order);
-    json_int_t ids[] = {s_id1, s_id2, s_id3};
+    json_int_t ids[] = { s_id1, s_id2, s_id3 };
     s_check_pagination (s_gw, ids, 3);
     json_t *list = s_get_json (s_gw, "/api/v1/orders?table=T12", 200);
-    CHECK (json_array_size (json_object_get (list, "orders")) == 2, "T12 has 2 orders");
+    CHECK (json_array_size (json_object_get (list, "orders")) == 2,
+           "T12 has 2 orders");
     json_decref (list);
 }
 
@@ -278,10 +316,12 @@ TK_CASE (late_and_resumed)
     s_late = tk_ws_open (s_edge, "/ws");
     json_t *snap = tk_ws_next (s_late, 5000);
     CHECK (snap && s_int (snap, "seq") == s_seq0 + 3, "late snapshot seq");
-    CHECK (json_array_size (json_object_get (snap, "orders")) == 3, "late snapshot orders");
+    CHECK (json_array_size (json_object_get (snap, "orders")) == 3,
+           "late snapshot orders");
     json_decref (snap);
     char path[64];
-    snprintf (path, sizeof path, "/ws?resume_from=%lld", (long long) (s_seq0 + 1));
+    snprintf (path, sizeof path, "/ws?resume_from=%lld",
+              (long long) (s_seq0 + 1));
     s_resumed = tk_ws_open (s_edge, path);
     s_expect_event (s_resumed, s_seq0 + 2, s_id2);
     s_expect_event (s_resumed, s_seq0 + 3, s_id3);
@@ -301,12 +341,16 @@ TK_CASE (pages_and_health)
     json_decref (health);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),          TK_CASE_ENTRY (menu),
-    TK_CASE_ENTRY (empty_snapshot), TK_CASE_ENTRY (place_orders),
-    TK_CASE_ENTRY (idempotent_retry), TK_CASE_ENTRY (bad_input),
-    TK_CASE_ENTRY (read_back),      TK_CASE_ENTRY (late_and_resumed),
-    TK_CASE_ENTRY (pages_and_health), {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (menu),
+                                     TK_CASE_ENTRY (empty_snapshot),
+                                     TK_CASE_ENTRY (place_orders),
+                                     TK_CASE_ENTRY (idempotent_retry),
+                                     TK_CASE_ENTRY (bad_input),
+                                     TK_CASE_ENTRY (read_back),
+                                     TK_CASE_ENTRY (late_and_resumed),
+                                     TK_CASE_ENTRY (pages_and_health),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

@@ -18,18 +18,19 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define S_COLUMNS 12
+#define CHECK        TK_CHECK
+#define S_COLUMNS    12
 #define S_ORDERS_MAX 16
 
 static const char *s_header[S_COLUMNS] = {
-    "order_id", "created_utc", "table", "status", "items", "subtotal_cents",
-    "tax_cents", "total_cents", "placed_ms", "ready_ms", "served_ms",
-    "idempotency_key"};
+    "order_id",  "created_utc",    "table",     "status",
+    "items",     "subtotal_cents", "tax_cents", "total_cents",
+    "placed_ms", "ready_ms",       "served_ms", "idempotency_key"
+};
 
 static int s_port;
 static char s_data[600];
-static char *s_token;           //  manager
+static char *s_token;   //  manager
 static char *s_kitchen;
 static int s_requests;
 
@@ -56,8 +57,8 @@ s_mint (const char *role)
 {
     char secret[700], *out;
     snprintf (secret, sizeof secret, "%s/secret", s_data);
-    int rc = tk_run (&out, "token", "--secret-file", secret, "--staff", role,
-                     NULL);
+    int rc =
+        tk_run (&out, "token", "--secret-file", secret, "--staff", role, NULL);
     CHECK (rc == 0, "orderbus token: %d %s", rc, out);
     //  stdout and stderr share the output: find the token itself
     char *token = strstr (out, "ob1.");
@@ -70,20 +71,21 @@ s_mint (const char *role)
 //  A request with the manager token; a change (a body) carries key, or a
 //  fresh one when key is NULL.
 static void
-s_call (const char *method, const char *path, const char *key,
-        const char *body, tk_response_t *resp)
+s_call (const char *method, const char *path, const char *key, const char *body,
+        tk_response_t *resp)
 {
     char fresh[32], headers[1024];
     if (!key) {
         snprintf (fresh, sizeof fresh, "export-%d", ++s_requests);
         key = fresh;
     }
-    int n = snprintf (headers, sizeof headers,
-                      "Authorization: Bearer %s\r\n", s_token);
+    int n = snprintf (headers, sizeof headers, "Authorization: Bearer %s\r\n",
+                      s_token);
     if (body)
         snprintf (headers + n, sizeof headers - n,
                   "Content-Type: application/json\r\n"
-                  "Idempotency-Key: %s\r\n", key);
+                  "Idempotency-Key: %s\r\n",
+                  key);
     tk_http (s_port, method, path, headers, body, resp);
 }
 
@@ -154,11 +156,10 @@ s_csv_field (const char *p, json_t *record, const char **error)
             if (*p == '"' && p[1] != '"')
                 break;
             field[n++] = *p;
-            p += *p == '"';     //  a doubled quote is one quote
+            p += *p == '"';   //  a doubled quote is one quote
         }
         p++;
-    }
-    else
+    } else
         for (; *p && *p != ',' && *p != '\r' && *p != '\n'; p++) {
             if (*p == '"') {
                 *error = "quote inside an unquoted field";
@@ -223,7 +224,7 @@ s_export (const char *what, const char *from, const char *to)
     char path[700], *out;
     snprintf (path, sizeof path, "%s/export.csv", tk_dir ());
     //  tk_run's arguments end at the first NULL: left-align those given
-    const char *range[4] = {NULL};
+    const char *range[4] = { NULL };
     size_t n = 0;
     if (from)
         range[n++] = "--from", range[n++] = from;
@@ -242,9 +243,10 @@ s_export (const char *what, const char *from, const char *to)
     CHECK (json_array_size (header) == S_COLUMNS, "header has %zu fields",
            json_array_size (header));
     for (size_t i = 0; i < S_COLUMNS; i++)
-        CHECK (strcmp (json_string_value (json_array_get (header, i)),
-                       s_header[i]) == 0,
-               "header field %zu", i);
+        CHECK (
+            strcmp (json_string_value (json_array_get (header, i)), s_header[i])
+                == 0,
+            "header field %zu", i);
     return csv;
 }
 
@@ -255,10 +257,9 @@ s_row_ids (json_t *csv, char *ids, size_t cap)
     size_t n = 0, i;
     json_t *row;
     ids[0] = '\0';
-    json_array_foreach (csv, i, row)
-        if (i > 0)
-            n += snprintf (ids + n, cap - n, "%s%s", i > 1 ? "," : "",
-                           json_string_value (json_array_get (row, 0)));
+    json_array_foreach (csv, i, row) if (i > 0) n +=
+        snprintf (ids + n, cap - n, "%s%s", i > 1 ? "," : "",
+                  json_string_value (json_array_get (row, 0)));
 }
 
 //  The ids of the placed orders created in [from_ms, to_ms), 0 = open.
@@ -295,15 +296,16 @@ s_items_text (json_t *items, char *buf, size_t cap)
     size_t n = 0, i, m;
     json_t *line, *mod;
     buf[0] = '\0';
-    json_array_foreach (items, i, line) {
-        n += snprintf (buf + n, cap - n, "%s%lldx %s", i ? "; " : "",
-                       (long long) json_integer_value (
-                           json_object_get (line, "quantity")),
-                       json_string_value (json_object_get (line, "name")));
+    json_array_foreach (items, i, line)
+    {
+        n += snprintf (
+            buf + n, cap - n, "%s%lldx %s", i ? "; " : "",
+            (long long) json_integer_value (json_object_get (line, "quantity")),
+            json_string_value (json_object_get (line, "name")));
         json_t *mods = json_object_get (line, "modifiers");
-        json_array_foreach (mods, m, mod)
-            n += snprintf (buf + n, cap - n, "%s%s", m ? ", " : " [",
-                           json_string_value (json_object_get (mod, "name")));
+        json_array_foreach (mods, m, mod) n +=
+            snprintf (buf + n, cap - n, "%s%s", m ? ", " : " [",
+                      json_string_value (json_object_get (mod, "name")));
         if (json_array_size (mods))
             n += snprintf (buf + n, cap - n, "]");
         const char *note = json_string_value (json_object_get (line, "note"));
@@ -341,8 +343,8 @@ s_check_row (json_t *row, const s_placed_t *placed)
     json_t *times = json_object_get (order, "status_times");
     char want[S_COLUMNS][4096];
     s_int_text (json_object_get (order, "id"), want[0], sizeof want[0]);
-    s_iso (json_integer_value (json_object_get (order, "created_ms")),
-           want[1], sizeof want[1]);
+    s_iso (json_integer_value (json_object_get (order, "created_ms")), want[1],
+           sizeof want[1]);
     snprintf (want[2], sizeof want[2], "%s",
               json_string_value (json_object_get (order, "table")));
     snprintf (want[3], sizeof want[3], "%s",
@@ -372,8 +374,10 @@ static void
 s_check_all (void)
 {
     json_t *csv = s_export ("all", NULL, NULL);
-    CHECK (json_array_size (csv) == s_placed_count + 1, "%zu rows for %zu "
-           "orders", json_array_size (csv) - 1, s_placed_count);
+    CHECK (json_array_size (csv) == s_placed_count + 1,
+           "%zu rows for %zu "
+           "orders",
+           json_array_size (csv) - 1, s_placed_count);
     for (size_t i = 0; i < s_placed_count; i++)
         s_check_row (json_array_get (csv, i + 1), &s_placed[i]);
     //  the same bytes on standard output (nothing else is written there)
@@ -507,8 +511,7 @@ s_sorted (json_t *map, int (*compare) (const void *, const void *),
     json_t **entries = calloc (n + 1, sizeof *entries);
     const char *key;
     json_t *value, *list = json_array ();
-    json_object_foreach (map, key, value)
-        entries[i++] = value;
+    json_object_foreach (map, key, value) entries[i++] = value;
     qsort (entries, n, sizeof *entries, compare);
     for (i = 0; i < n && i < limit; i++)
         json_array_append (list, entries[i]);
@@ -540,8 +543,8 @@ s_count (json_t *order, json_t *hours, json_t *tables, json_t *items)
     const char *table = json_string_value (json_object_get (order, "table"));
     char hour[32];
     snprintf (hour, sizeof hour, "%lld", (long long) hour_ms);
-    json_t *entry = s_entry (hours, hour, json_pack ("{s:I}", "hour_ms",
-                                                      (json_int_t) hour_ms));
+    json_t *entry = s_entry (
+        hours, hour, json_pack ("{s:I}", "hour_ms", (json_int_t) hour_ms));
     s_add (entry, "orders", 1);
     s_add (entry, "revenue_cents", total);
     entry = s_entry (tables, table, json_pack ("{s:s}", "table", table));
@@ -549,11 +552,12 @@ s_count (json_t *order, json_t *hours, json_t *tables, json_t *items)
     s_add (entry, "revenue_cents", total);
     size_t i;
     json_t *line;
-    json_array_foreach (json_object_get (order, "items"), i, line) {
+    json_array_foreach (json_object_get (order, "items"), i, line)
+    {
         const char *id = json_string_value (json_object_get (line, "item_id"));
-        entry = s_entry (items, id, json_pack ("{s:s, s:O}", "item_id", id,
-                                               "name", json_object_get (line,
-                                                                        "name")));
+        entry = s_entry (items, id,
+                         json_pack ("{s:s, s:O}", "item_id", id, "name",
+                                    json_object_get (line, "name")));
         s_add (entry, "quantity", s_int (line, "quantity"));
         s_add (entry, "revenue_cents",
                s_int (line, "quantity") * s_int (line, "unit_cents"));
@@ -565,15 +569,17 @@ s_expected_report (json_int_t from_ms, json_int_t to_ms)
 {
     json_t *hours = json_object (), *tables = json_object ();
     json_t *items = json_object ();
-    json_int_t sums[5] = {0};   //  orders, cancelled, revenue, subtotal, tax
+    json_int_t sums[5] = { 0 };   //  orders, cancelled, revenue, subtotal, tax
     json_int_t tickets[S_ORDERS_MAX];
     size_t ready = 0;
     for (size_t i = 0; i < s_placed_count; i++) {
         json_t *order = s_get_order (s_placed[i].id);
         json_t *times = json_object_get (order, "status_times");
         json_int_t created = s_int (order, "created_ms");
-        bool cancelled = strcmp (json_string_value (json_object_get (
-                                     order, "status")), "cancelled") == 0;
+        bool cancelled =
+            strcmp (json_string_value (json_object_get (order, "status")),
+                    "cancelled")
+            == 0;
         if (created >= from_ms && created < to_ms && cancelled)
             sums[1]++;
         if (created >= from_ms && created < to_ms && !cancelled) {
@@ -583,8 +589,8 @@ s_expected_report (json_int_t from_ms, json_int_t to_ms)
             sums[4] += s_int (order, "tax_cents");
             s_count (order, hours, tables, items);
             if (json_object_get (times, "ready"))
-                tickets[ready++] = s_int (times, "ready")
-                                   - s_int (times, "placed");
+                tickets[ready++] =
+                    s_int (times, "ready") - s_int (times, "placed");
         }
         json_decref (order);
     }
@@ -637,7 +643,8 @@ s_expect_report_error (const char *token, const char *query, int status,
     s_get_report (token, query, &r);
     json_t *error = json_object_get (r.json, "error");
     const char *named = json_string_value (json_object_get (error, "field"));
-    CHECK (r.status == status && (!field || (named && strcmp (named, field) == 0)),
+    CHECK (r.status == status
+               && (!field || (named && strcmp (named, field) == 0)),
            "report%s: %d %s, want %d naming %s", query, r.status, r.body,
            status, field ? field : "-");
     s_errors_checked++;
@@ -665,8 +672,9 @@ s_check_reports (size_t first_batch)
     s_get_report (s_token, "", &r);
     json_t *all = s_expected_report (0, last + 1);
     CHECK (r.status == 200 && s_int (r.json, "orders") == s_int (all, "orders")
-           && s_int (r.json, "cancelled") == s_int (all, "cancelled")
-           && s_int (r.json, "to_ms") - s_int (r.json, "from_ms") == 86400000,
+               && s_int (r.json, "cancelled") == s_int (all, "cancelled")
+               && s_int (r.json, "to_ms") - s_int (r.json, "from_ms")
+                      == 86400000,
            "default report: %d %s", r.status, r.body);
     json_decref (all);
     tk_response_free (&r);
@@ -688,7 +696,7 @@ s_check_reports (size_t first_batch)
 static void
 s_expect_failure (int status, const char *mention, ...)
 {
-    const char *args[12] = {"export"};
+    const char *args[12] = { "export" };
     size_t n = 1;
     va_list ap;
     va_start (ap, mention);
@@ -696,13 +704,12 @@ s_expect_failure (int status, const char *mention, ...)
         args[n++] = arg;
     va_end (ap);
     char *out;
-    int rc = tk_run (&out, args[0], args[1], args[2], args[3], args[4],
-                     args[5], args[6], args[7], args[8], args[9], args[10],
-                     NULL);
+    int rc = tk_run (&out, args[0], args[1], args[2], args[3], args[4], args[5],
+                     args[6], args[7], args[8], args[9], args[10], NULL);
     CHECK (rc == status && strstr (out, mention),
            "export %s %s %s: exit %d, want %d with '%s': %s", args[1],
-           args[2] ? args[2] : "", args[3] ? args[3] : "", rc, status,
-           mention, out);
+           args[2] ? args[2] : "", args[3] ? args[3] : "", rc, status, mention,
+           out);
     free (out);
     s_errors_checked++;
 }
@@ -722,8 +729,8 @@ s_check_failures (void)
                       "2026-01-01", NULL);
     s_expect_failure (2, "--from: must be a UTC time", "--data", s_data,
                       "--from", "yesterday", NULL);
-    s_expect_failure (2, "--to: must be a UTC time", "--data", s_data,
-                      "--to", "2026-02-30", NULL);
+    s_expect_failure (2, "--to: must be a UTC time", "--data", s_data, "--to",
+                      "2026-02-30", NULL);
     s_expect_failure (2, "--to: must be after --from", "--data", s_data,
                       "--from", "2026-01-02", "--to", "2026-01-01", NULL);
     s_expect_failure (2, "--output: missing value", "--data", s_data,
@@ -736,12 +743,12 @@ s_check_failures (void)
                       "--from=", NULL);
     s_expect_failure (1, "is not an orderbus data directory", "--data", empty,
                       NULL);
-    s_expect_failure (1, "is not an orderbus data directory", "--data",
-                      missing, NULL);
+    s_expect_failure (1, "is not an orderbus data directory", "--data", missing,
+                      NULL);
     CHECK (access (lock, F_OK) != 0 && access (missing, F_OK) != 0,
            "export created nothing where there is no store");
-    s_expect_failure (1, "--output: cannot write", "--data", s_data,
-                      "--output", output, NULL);
+    s_expect_failure (1, "--output: cannot write", "--data", s_data, "--output",
+                      output, NULL);
     s_expect_failure (0, "Usage: orderbus export", "--help", NULL);
 }
 
@@ -750,21 +757,24 @@ s_check_failures (void)
 static void
 s_place_orders (void)
 {
-    static const char *const done[] = {"accepted", "preparing", "ready",
-                                       "served", NULL};
-    static const char *const ready[] = {"accepted", "preparing", "ready", NULL};
-    static const char *const cancelled[] = {"cancelled", NULL};
-    s_place ("exp-1", "T1",
-             "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":2,"
-             "\"note\":\"no onions, \\\"well done\\\"\",\"modifiers\":[\"cheese\","
-             "\"bacon\"]},{\"item_id\":\"fries\",\"quantity\":1}]}");
+    static const char *const done[] = { "accepted", "preparing", "ready",
+                                        "served", NULL };
+    static const char *const ready[] = { "accepted", "preparing", "ready",
+                                         NULL };
+    static const char *const cancelled[] = { "cancelled", NULL };
+    s_place (
+        "exp-1", "T1",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"burger\",\"quantity\":2,"
+        "\"note\":\"no onions, \\\"well done\\\"\",\"modifiers\":[\"cheese\","
+        "\"bacon\"]},{\"item_id\":\"fries\",\"quantity\":1}]}");
     s_place ("exp,2 \"quoted\"", "Patio \"A\", 2",
              "{\"table\":\"Patio \\\"A\\\", 2\",\"note\":\"birthday, window\","
              "\"items\":[{\"item_id\":\"cola\",\"quantity\":3}]}");
-    s_place ("exp-3", "T3",
-             "{\"table\":\"T3\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1,"
-             "\"note\":\"allergy: nuts; \\\"severe\\\"\"},{\"item_id\":\"espresso\","
-             "\"quantity\":2,\"modifiers\":[\"double\"]}]}");
+    s_place (
+        "exp-3", "T3",
+        "{\"table\":\"T3\",\"items\":[{\"item_id\":\"salmon\",\"quantity\":1,"
+        "\"note\":\"allergy: nuts; \\\"severe\\\"\"},{\"item_id\":\"espresso\","
+        "\"quantity\":2,\"modifiers\":[\"double\"]}]}");
     s_move (0, done);
     s_move (1, cancelled);
     s_move (2, ready);
@@ -773,16 +783,18 @@ s_place_orders (void)
 static void
 s_place_more (void)
 {
-    static const char *const accepted[] = {"accepted", NULL};
-    s_place ("exp-4", "T1",
-             "{\"table\":\"T1\",\"items\":[{\"item_id\":\"steak-frites\","
-             "\"quantity\":1,\"modifiers\":[\"medium-rare\",\"peppercorn\"]}]}");
+    static const char *const accepted[] = { "accepted", NULL };
+    s_place (
+        "exp-4", "T1",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"steak-frites\","
+        "\"quantity\":1,\"modifiers\":[\"medium-rare\",\"peppercorn\"]}]}");
     s_place ("exp-5", "Bar, left",
              "{\"table\":\"Bar, left\",\"items\":[{\"item_id\":\"negroni\","
              "\"quantity\":2}]}");
-    s_place ("exp-6", "T3",
-             "{\"table\":\"T3\",\"items\":[{\"item_id\":\"ice-cream\",\"quantity\":1,"
-             "\"note\":\"two spoons\",\"modifiers\":[\"cone\",\"sauce\"]}]}");
+    s_place (
+        "exp-6", "T3",
+        "{\"table\":\"T3\",\"items\":[{\"item_id\":\"ice-cream\",\"quantity\":1,"
+        "\"note\":\"two spoons\",\"modifiers\":[\"cone\",\"sauce\"]}]}");
     s_move (3, accepted);
 }
 

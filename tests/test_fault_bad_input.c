@@ -40,7 +40,7 @@
 static int s_gw, s_edge;
 static char s_intake[64], s_events[64], s_sync[64];
 static tk_ledger_t *s_ledger;
-static int s_good;             //  good orders placed so far
+static int s_good;   //  good orders placed so far
 
 //  ---------------------------------------------------------------------
 //  Junk for the ZeroMQ sockets
@@ -112,7 +112,7 @@ s_junk_build (zframe_t *valid)
     s_junk_add ("an array", "\x93\x01\x02\x03", 4);
     s_junk_add ("version of the wrong type", "\x81\xa1v\xa1x", 5);
     //  map16 of 65 entries, one more than any decoder accepts
-    unsigned char wide[3 + 65 * 2] = {0xde, 0x00, 65};
+    unsigned char wide[3 + 65 * 2] = { 0xde, 0x00, 65 };
     for (int i = 0; i < 65; i++) {
         wide[3 + 2 * i] = (unsigned char) i;
         wide[4 + 2 * i] = 0xc0;
@@ -122,8 +122,12 @@ s_junk_build (zframe_t *valid)
     memset (deep, 0x91, 40);   //  40 nested one-element arrays
     deep[40] = 0xc0;
     s_junk_add ("40 levels deep", deep, sizeof deep);
-    s_junk_add ("string declaring 4 GB", "\xdb\xff\xff\xff\xff" "abc", 8);
-    s_junk_add ("map declaring 4 billion entries", "\xdf\xff\xff\xff\xff\xa1v\x01", 8);
+    s_junk_add ("string declaring 4 GB",
+                "\xdb\xff\xff\xff\xff"
+                "abc",
+                8);
+    s_junk_add ("map declaring 4 billion entries",
+                "\xdf\xff\xff\xff\xff\xa1v\x01", 8);
     s_junk_add ("array declaring 65535 entries", "\xdc\xff\xff\xc0", 4);
 }
 
@@ -133,11 +137,12 @@ static void
 s_raw_tcp_junk (const char *endpoint)
 {
     int port = atoi (strrchr (endpoint, ':') + 1);
-    const char junk[] = "GET / HTTP/1.0\r\n\r\n\xff\x00\x01\x7f garbage \x00\x00\x00";
+    const char junk[] =
+        "GET / HTTP/1.0\r\n\r\n\xff\x00\x01\x7f garbage \x00\x00\x00";
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) port),
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t) port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     CHECK (fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0,
            "TCP connection to %s", endpoint);
     CHECK (send (fd, junk, sizeof junk, MSG_NOSIGNAL) == (ssize_t) sizeof junk,
@@ -225,8 +230,10 @@ s_junk_intake (void)
     zsock_destroy (&push);
     s_raw_tcp_junk (s_intake);
     zframe_destroy (&valid);
-    printf ("fault_bad_input: intake: %d undecodable messages, 1 oversized frame, "
-            "raw TCP junk\n", sent);
+    printf (
+        "fault_bad_input: intake: %d undecodable messages, 1 oversized frame, "
+        "raw TCP junk\n",
+        sent);
     return sent;
 }
 
@@ -235,7 +242,7 @@ s_junk_intake (void)
 static int
 s_junk_sync (void)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_MENU, .rid = 7};
+    bus_sync_req_t req = { .op = BUS_SYNC_MENU, .rid = 7 };
     zframe_t *valid = bus_sync_req_encode (&req);
     CHECK (valid, "encode a sync request");
     s_junk_build (valid);
@@ -244,7 +251,8 @@ s_junk_sync (void)
     int sent = 0, answered = 0;
     for (int i = 0; i <= s_junk_count; i++) {
         if (i < s_junk_count)
-            s_send_frames (dealer, (char *) s_junk[i].data, s_junk[i].size, NULL, 0);
+            s_send_frames (dealer, (char *) s_junk[i].data, s_junk[i].size,
+                           NULL, 0);
         else
             s_send_frames (dealer, "two", 3, "frames", 6);
         sent++;
@@ -252,8 +260,9 @@ s_junk_sync (void)
         zframe_t *header = reply ? zmsg_first (reply) : NULL;
         bus_sync_reply_t decoded;
         if (header
-            && bus_sync_reply_decode (zframe_data (header), zframe_size (header),
-                                      &decoded) == 0
+            && bus_sync_reply_decode (zframe_data (header),
+                                      zframe_size (header), &decoded)
+                   == 0
             && decoded.status != 0)
             answered++;
         else
@@ -262,8 +271,10 @@ s_junk_sync (void)
         zmsg_destroy (&reply);
     }
     zsock_destroy (&dealer);
-    CHECK (answered == sent, "sync socket answered %d of %d bad requests with "
-           "an error", answered, sent);
+    CHECK (answered == sent,
+           "sync socket answered %d of %d bad requests with "
+           "an error",
+           answered, sent);
     dealer = s_connect (ZMQ_DEALER, s_sync);
     zsock_set_linger (dealer, 1000);
     size_t big = BUS_FRAME_MAX + 1;
@@ -272,8 +283,10 @@ s_junk_sync (void)
     free (huge);
     zsock_destroy (&dealer);
     s_raw_tcp_junk (s_sync);
-    printf ("fault_bad_input: sync: %d undecodable requests, each answered with "
-            "an error; 1 oversized frame, raw TCP junk\n", sent);
+    printf (
+        "fault_bad_input: sync: %d undecodable requests, each answered with "
+        "an error; 1 oversized frame, raw TCP junk\n",
+        sent);
     return sent;
 }
 
@@ -285,16 +298,19 @@ s_junk_events (void)
     s_send_frames (xsub, "", 0, NULL, 0);
     s_send_frames (xsub, "\x02junk", 5, NULL, 0);
     s_send_frames (xsub, "\x00", 1, NULL, 0);
-    s_send_frames (xsub, "\x01", 1, NULL, 0);             //  everything
-    s_send_frames (xsub, "\x01junk", 5, "more", 4);       //  multipart
+    s_send_frames (xsub, "\x01", 1, NULL, 0);         //  everything
+    s_send_frames (xsub, "\x01junk", 5, "more", 4);   //  multipart
     char *topic = malloc (100001);
     topic[0] = '\x01';
     memset (topic + 1, 'E', 100000);
-    s_send_frames (xsub, topic, 100001, NULL, 0);         //  100 KB topic
+    s_send_frames (xsub, topic, 100001, NULL, 0);   //  100 KB topic
     free (topic);
     for (int i = 0; i < 500; i++) {
         char sub[32];
-        int n = snprintf (sub, sizeof sub, "\x01" "E/junk-%d/", i);
+        int n = snprintf (sub, sizeof sub,
+                          "\x01"
+                          "E/junk-%d/",
+                          i);
         s_send_frames (xsub, sub, (size_t) n, NULL, 0);
     }
     zsock_destroy (&xsub);
@@ -316,8 +332,8 @@ s_expect (tk_response_t *r, int status, const char *code, const char *what)
     CHECK (r->status == status, "%s: status %d, want %d: %.200s", what,
            r->status, status, r->body ? r->body : "");
     if (code)
-        CHECK (got && strcmp (got, code) == 0, "%s: error code %s, want %s", what,
-               got ? got : "(none)", code);
+        CHECK (got && strcmp (got, code) == 0, "%s: error code %s, want %s",
+               what, got ? got : "(none)", code);
     tk_response_free (r);
     s_http_checked++;
 }
@@ -358,31 +374,42 @@ s_bad_http (void)
             "items a string");
     s_post ("{\"table\":\"T1\",\"items\":[1]}", 400, "invalid_field",
             "a line that is a number");
-    s_post ("{\"table\":\"T1\",\"items\":[]}", 400, "invalid_field", "no lines");
-    s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":\"2\"}]}",
-            400, "invalid_field", "quantity a string");
-    s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":2.5}]}",
-            400, "invalid_field", "quantity a fraction");
-    s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1e300}]}",
-            400, "invalid_field", "quantity 1e300");
+    s_post ("{\"table\":\"T1\",\"items\":[]}", 400, "invalid_field",
+            "no lines");
+    s_post (
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":\"2\"}]}",
+        400, "invalid_field", "quantity a string");
+    s_post (
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":2.5}]}",
+        400, "invalid_field", "quantity a fraction");
+    s_post (
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1e300}]}",
+        400, "invalid_field", "quantity 1e300");
     s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\","
             "\"quantity\":99999999999999999999999}]}",
             400, NULL, "quantity beyond 64 bits");
-    s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":-1}]}",
-            400, "invalid_field", "negative quantity");
+    s_post (
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":-1}]}",
+        400, "invalid_field", "negative quantity");
     s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":null,\"quantity\":1}]}",
             400, "invalid_field", "item_id null");
-    s_post ("{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1,"
-            "\"note\":5}]}", 400, "invalid_field", "note a number");
-    s_post ("{\"table\":\"T1\",\"price_cents\":1,\"items\":[{\"item_id\":\"fries\","
-            "\"quantity\":1}]}", 400, "invalid_field", "a field that does not exist");
-    s_post ("{\"table\":\"T/1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
-            400, "invalid_field", "table with a slash");
+    s_post (
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1,"
+        "\"note\":5}]}",
+        400, "invalid_field", "note a number");
+    s_post (
+        "{\"table\":\"T1\",\"price_cents\":1,\"items\":[{\"item_id\":\"fries\","
+        "\"quantity\":1}]}",
+        400, "invalid_field", "a field that does not exist");
+    s_post (
+        "{\"table\":\"T/1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        400, "invalid_field", "table with a slash");
     s_post ("{\"table\":\"T123456789012345678901234567890123\",\"items\":"
-            "[{\"item_id\":\"fries\",\"quantity\":1}]}", 400, "invalid_field",
-            "table of 33 characters");
-    s_post ("{\"table\":\"T\\u0000\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
-            400, NULL, "a NUL in the table");
+            "[{\"item_id\":\"fries\",\"quantity\":1}]}",
+            400, "invalid_field", "table of 33 characters");
+    s_post (
+        "{\"table\":\"T\\u0000\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        400, NULL, "a NUL in the table");
     s_post ("{\"table\":\"T\xff\xfe\",\"items\":"
             "[{\"item_id\":\"fries\",\"quantity\":1}]}",
             400, "malformed", "invalid UTF-8");
@@ -406,61 +433,75 @@ s_bad_http (void)
 
     tk_response_t r;
     tk_http (s_gw, "POST", "/api/v1/orders",
-             "Content-Type: text/plain\r\nIdempotency-Key: bad-type\r\n", "{}", &r);
+             "Content-Type: text/plain\r\nIdempotency-Key: bad-type\r\n", "{}",
+             &r);
     s_expect (&r, 415, "unsupported_media_type", "text/plain");
     char headers[400];
     char long_key[201];
     memset (long_key, 'k', 200);
     long_key[200] = '\0';
     snprintf (headers, sizeof headers,
-              "Content-Type: application/json\r\nIdempotency-Key: %s\r\n", long_key);
-    tk_http (s_gw, "POST", "/api/v1/orders", headers,
-             "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}", &r);
+              "Content-Type: application/json\r\nIdempotency-Key: %s\r\n",
+              long_key);
+    tk_http (
+        s_gw, "POST", "/api/v1/orders", headers,
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"fries\",\"quantity\":1}]}",
+        &r);
     s_expect (&r, 400, "invalid_field", "a 200-character Idempotency-Key");
     static const char *const queries[] = {
-        "/api/v1/orders?limit=abc", "/api/v1/orders?limit=99999999999999999999",
-        "/api/v1/orders?cursor=-1", "/api/v1/orders?status=%00",
-        "/api/v1/orders?table=%2F", "/api/v1/orders?limit=1&limit=2&colour=red",
-        NULL};
+        "/api/v1/orders?limit=abc",
+        "/api/v1/orders?limit=99999999999999999999",
+        "/api/v1/orders?cursor=-1",
+        "/api/v1/orders?status=%00",
+        "/api/v1/orders?table=%2F",
+        "/api/v1/orders?limit=1&limit=2&colour=red",
+        NULL
+    };
     for (int i = 0; queries[i]; i++) {
         tk_http (s_gw, "GET", queries[i], NULL, NULL, &r);
         s_expect (&r, 400, "invalid_field", queries[i]);
     }
     tk_http (s_gw, "GET", "/api/v1/orders/abc", NULL, NULL, &r);
     s_expect (&r, 404, "not_found", "order id abc");
-    tk_http (s_gw, "GET", "/api/v1/orders/99999999999999999999999", NULL, NULL, &r);
+    tk_http (s_gw, "GET", "/api/v1/orders/99999999999999999999999", NULL, NULL,
+             &r);
     s_expect (&r, 404, "not_found", "order id beyond 64 bits");
 
     //  Raw requests civetweb or the gateway must refuse
-    const char lying[] = "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
-                         "Content-Type: application/json\r\nIdempotency-Key: bad-lie\r\n"
-                         "Content-Length: 100000000\r\nConnection: close\r\n\r\n{}";
+    const char lying[] =
+        "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nIdempotency-Key: bad-lie\r\n"
+        "Content-Length: 100000000\r\nConnection: close\r\n\r\n{}";
     tk_http_raw (s_gw, lying, sizeof lying - 1, &r);
     s_expect (&r, 413, "too_big", "Content-Length of 100 MB with 2 bytes sent");
     char binary[300];
-    int n = snprintf (binary, sizeof binary,
-                      "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
-                      "Content-Type: application/json\r\nIdempotency-Key: bad-bin\r\n"
-                      "Content-Length: 16\r\nConnection: close\r\n\r\n");
+    int n = snprintf (
+        binary, sizeof binary,
+        "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\nIdempotency-Key: bad-bin\r\n"
+        "Content-Length: 16\r\nConnection: close\r\n\r\n");
     memcpy (binary + n, "{\"t\x00\x01\x02\xff\xfe\x00\x00\"\x00:}\x00\x00", 16);
     tk_http_raw (s_gw, binary, (size_t) n + 16, &r);
     s_expect (&r, 400, "malformed", "NUL bytes in the body");
-    const char control_key[] = "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
-                               "Content-Type: application/json\r\n"
-                               "Idempotency-Key: bad\x01key\r\nContent-Length: 2\r\n"
-                               "Connection: close\r\n\r\n{}";
+    const char control_key[] =
+        "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\n"
+        "Idempotency-Key: bad\x01key\r\nContent-Length: 2\r\n"
+        "Connection: close\r\n\r\n{}";
     tk_http_raw (s_gw, control_key, sizeof control_key - 1, &r);
-    CHECK (r.status == 400 || r.status == 0, "a control character in the key: %d",
-           r.status);
+    CHECK (r.status == 400 || r.status == 0,
+           "a control character in the key: %d", r.status);
     tk_response_free (&r);
-    const char chunked[] = "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
-                           "Content-Type: application/json\r\n"
-                           "Idempotency-Key: bad-chunk\r\n"
-                           "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-                           "ZZZ\r\n{}\r\n0\r\n\r\n";
+    const char chunked[] =
+        "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/json\r\n"
+        "Idempotency-Key: bad-chunk\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        "ZZZ\r\n{}\r\n0\r\n\r\n";
     s_raw (s_gw, chunked, sizeof chunked - 1, "a chunked body with a bad size");
     s_raw (s_gw, "GARBAGE\r\n\r\n", 11, "a request line that is not HTTP");
-    s_raw (s_gw, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11, "a TLS hello");
+    s_raw (s_gw, "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11,
+           "a TLS hello");
     char *url = malloc (100100);
     int len = snprintf (url, 100100, "GET /api/v1/orders?table=");
     memset (url + len, 'x', 100000);
@@ -470,13 +511,15 @@ s_bad_http (void)
     char *heads = malloc (20000);
     len = snprintf (heads, 20000, "GET /api/v1/menu HTTP/1.1\r\nHost: x\r\n");
     for (int i = 0; i < 300; i++)
-        len += snprintf (heads + len, 20000 - (size_t) len, "X-Junk-%d: %d\r\n", i, i);
+        len += snprintf (heads + len, 20000 - (size_t) len, "X-Junk-%d: %d\r\n",
+                         i, i);
     len += snprintf (heads + len, 20000 - (size_t) len, "\r\n");
     tk_http_raw (s_gw, heads, (size_t) len, &r);   //  a valid GET, junk aside
     CHECK (r.status < 500, "300 headers: status %d", r.status);
     tk_response_free (&r);
     free (heads);
-    printf ("fault_bad_input: gateway: %d bad HTTP requests refused\n", s_http_checked);
+    printf ("fault_bad_input: gateway: %d bad HTTP requests refused\n",
+            s_http_checked);
 }
 
 //  ---------------------------------------------------------------------
@@ -496,7 +539,8 @@ s_expect_snapshot (const char *path)
         ;
     json_t *msg = json_loads (text, 0, NULL);
     const char *type = json_string_value (json_object_get (msg, "type"));
-    CHECK (opcode == MG_WEBSOCKET_OPCODE_TEXT && type && strcmp (type, "snapshot") == 0,
+    CHECK (opcode == MG_WEBSOCKET_OPCODE_TEXT && type
+               && strcmp (type, "snapshot") == 0,
            "%s: first message %s", path, type ? type : "(none)");
     json_decref (msg);
     close (fd);
@@ -536,8 +580,10 @@ s_bad_edge (void)
     tk_ws_send (ws, MG_WEBSOCKET_OPCODE_TEXT, "hello", 5);
     json_t *answer = tk_ws_next (ws, 5000);
     const char *type = json_string_value (json_object_get (answer, "type"));
-    CHECK (type && strcmp (type, "error") == 0, "a text message is answered with "
-           "an error: %s", type ? type : "(nothing)");
+    CHECK (type && strcmp (type, "error") == 0,
+           "a text message is answered with "
+           "an error: %s",
+           type ? type : "(nothing)");
     json_decref (answer);
     tk_ws_send (ws, MG_WEBSOCKET_OPCODE_BINARY, "\x00\x01\x02\xff", 4);
     char *huge = malloc (200000);
@@ -551,27 +597,33 @@ s_bad_edge (void)
     s_ws_violation ("an unmasked frame", "\x81\x05hello", 7);
     s_ws_violation ("a reserved opcode", "\x83\x80\x00\x00\x00\x00", 6);
     s_ws_violation ("RSV bits", "\xf1\x80\x00\x00\x00\x00", 6);
-    s_ws_violation ("a continuation with no start", "\x80\x80\x00\x00\x00\x00", 6);
-    s_ws_violation ("a length of 2^62",
-                    "\x81\xff\x40\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03\x04xyz", 17);
+    s_ws_violation ("a continuation with no start", "\x80\x80\x00\x00\x00\x00",
+                    6);
+    s_ws_violation (
+        "a length of 2^62",
+        "\x81\xff\x40\x00\x00\x00\x00\x00\x00\x00\x01\x02\x03\x04xyz", 17);
     s_ws_violation ("a 200-byte ping (control frames are 125 at most)",
                     "\x89\xfe\x00\xc8\x00\x00\x00\x00", 8);
-    s_ws_violation ("a close frame with code 0", "\x88\x82\x00\x00\x00\x00\x00\x00", 8);
-    s_ws_violation ("bytes that are no frame", "\x00\x00\x00\x00\xff\xff\xff\xff", 8);
+    s_ws_violation ("a close frame with code 0",
+                    "\x88\x82\x00\x00\x00\x00\x00\x00", 8);
+    s_ws_violation ("bytes that are no frame",
+                    "\x00\x00\x00\x00\xff\xff\xff\xff", 8);
 
     //  Bad handshakes and path tricks
-    const char no_key[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                          "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const char no_key[] =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n";
     s_raw (s_edge, no_key, sizeof no_key - 1, "a handshake without a key");
-    const char version[] = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\n"
-                           "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
-                           "Sec-WebSocket-Version: 99\r\n\r\n";
+    const char version[] =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\n"
+        "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"
+        "Sec-WebSocket-Version: 99\r\n\r\n";
     s_raw (s_edge, version, sizeof version - 1, "a handshake of version 99");
-    static const char *const paths[] = {"/../../../../etc/passwd",
-                                        "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
-                                        "/..%2f..%2f..%2f..%2fetc%2fpasswd",
-                                        "/kitchen/../../../etc/passwd", NULL};
+    static const char *const paths[] = { "/../../../../etc/passwd",
+                                         "/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+                                         "/..%2f..%2f..%2f..%2fetc%2fpasswd",
+                                         "/kitchen/../../../etc/passwd", NULL };
     for (int i = 0; paths[i]; i++) {
         tk_response_t r;
         tk_http (s_edge, "GET", paths[i], NULL, NULL, &r);
@@ -580,8 +632,9 @@ s_bad_edge (void)
         tk_response_free (&r);
     }
     s_raw (s_edge, "GARBAGE\r\n\r\n", 11, "a request line that is not HTTP");
-    printf ("fault_bad_input: edge: bad resume_from, client messages, 8 protocol "
-            "violations, bad handshakes, path tricks\n");
+    printf (
+        "fault_bad_input: edge: bad resume_from, client messages, 8 protocol "
+        "violations, bad handshakes, path tricks\n");
 }
 
 //  ---------------------------------------------------------------------
@@ -598,7 +651,8 @@ s_good_order (tk_follower_t *kitchen, const char *why)
     tk_follow_stats_t st;
     tk_follower_stats (kitchen, &st);
     int current = 0;
-    int status = tk_ledger_place (s_ledger, &s_gw, 1, &current, key, table, body, 10000);
+    int status =
+        tk_ledger_place (s_ledger, &s_gw, 1, &current, key, table, body, 10000);
     free (body);
     s_good++;
     CHECK (status == 201, "a normal order %s: %d", why, status);
@@ -651,10 +705,13 @@ TK_CASE (zeromq_junk)
          && tk_now_ms () < end;)
         usleep (100 * 1000);
     printf ("fault_bad_input: writer.dropped %lld -> %lld (+%lld) after %d "
-            "undecodable messages\n", (long long) dropped0, (long long) dropped,
+            "undecodable messages\n",
+            (long long) dropped0, (long long) dropped,
             (long long) (dropped - dropped0), undecodable);
-    CHECK (dropped - dropped0 >= undecodable, "writer.dropped grew by %lld, want "
-           "at least %d", (long long) (dropped - dropped0), undecodable);
+    CHECK (dropped - dropped0 >= undecodable,
+           "writer.dropped grew by %lld, want "
+           "at least %d",
+           (long long) (dropped - dropped0), undecodable);
     s_good_order (s_kitchen, "after the ZeroMQ junk");
 }
 
@@ -688,29 +745,29 @@ TK_CASE (only_good_orders)
 {
     const tk_follow_stats_t *st = &s_kitchen_end;   //  after the last order
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t),
+           "orders could be listed");
     tk_tally_print ("fault_bad_input", &t);
     CHECK (t.stored == (size_t) s_good && t.acked == (size_t) s_good
                && t.unknown == 0 && t.duplicates == 0,
-           "stored %zu orders (%zu unknown), want only the %d good ones", t.stored,
-           t.unknown, s_good);
+           "stored %zu orders (%zu unknown), want only the %d good ones",
+           t.stored, t.unknown, s_good);
     CHECK (t.seq_gaps == 0 && t.seq_dups == 0, "seqs 1..%zu", t.stored);
     tk_follower_print ("fault_bad_input", s_kitchen);
     CHECK (st->gaps == 0 && st->duplicates == 0 && st->snapshots == 0
                && st->errors == 0 && st->reconnects == 0,
            "the kitchen was disturbed: gaps %zu, duplicates %zu, resyncs %zu, "
-           "errors %zu, reconnects %zu", st->gaps, st->duplicates, st->snapshots,
-           st->errors, st->reconnects);
+           "errors %zu, reconnects %zu",
+           st->gaps, st->duplicates, st->snapshots, st->errors, st->reconnects);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (zeromq_junk),
-    TK_CASE_ENTRY (http_junk),
-    TK_CASE_ENTRY (websocket_junk),
-    TK_CASE_ENTRY (still_serving),
-    TK_CASE_ENTRY (only_good_orders),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (zeromq_junk),
+                                     TK_CASE_ENTRY (http_junk),
+                                     TK_CASE_ENTRY (websocket_junk),
+                                     TK_CASE_ENTRY (still_serving),
+                                     TK_CASE_ENTRY (only_good_orders),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

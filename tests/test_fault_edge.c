@@ -22,10 +22,10 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define CLIENTS 4
+#define CHECK          TK_CHECK
+#define CLIENTS        4
 #define INSTANT_ROUNDS 3
-#define INSTANT_BACK 3          //  events the instant browser missed
+#define INSTANT_BACK   3   //  events the instant browser missed
 
 static char s_events[64], s_sync[64], s_web[600];
 
@@ -40,10 +40,11 @@ s_edge (const char *name, int port)
     //  default queue, past which a browser gets a snapshot by design)
     //  with the build and the machine: a bigger queue keeps this test
     //  about resuming, whatever the speed
-    return tk_spawn_env (name, NULL, "edge", "--events", s_events, "--sync", s_sync,
-                     "--http-port", http, "--web", s_web, "--heartbeat-ms",
-                     "100", "--link-timeout-ms", "1000", "--ws-ping-ms", "300",
-                     "--client-queue", "65536", NULL);
+    return tk_spawn_env (name, NULL, "edge", "--events", s_events, "--sync",
+                         s_sync, "--http-port", http, "--web", s_web,
+                         "--heartbeat-ms", "100", "--link-timeout-ms", "1000",
+                         "--ws-ping-ms", "300", "--client-queue", "65536",
+                         NULL);
 }
 
 static json_int_t
@@ -66,13 +67,16 @@ s_same_sequence (tk_follower_t *follower, const char *name,
     tk_follower_stats (follower, &st);
     CHECK (st.last == last, "%s ended at seq %lld, want %lld", name,
            (long long) st.last, (long long) last);
-    CHECK (st.gaps == 0 && st.duplicates == 0,
-           "%s: gaps %zu, duplicates %zu", name, st.gaps, st.duplicates);
-    CHECK (st.snapshots == 0, "%s was sent %zu snapshots after reconnecting "
-           "instead of the events it missed", name, st.snapshots);
+    CHECK (st.gaps == 0 && st.duplicates == 0, "%s: gaps %zu, duplicates %zu",
+           name, st.gaps, st.duplicates);
+    CHECK (st.snapshots == 0,
+           "%s was sent %zu snapshots after reconnecting "
+           "instead of the events it missed",
+           name, st.snapshots);
     CHECK (st.errors == 0, "%s: %zu error messages", name, st.errors);
-    CHECK (st.start == ref_start, "%s started at seq %lld, the reference at %lld",
-           name, (long long) st.start, (long long) ref_start);
+    CHECK (st.start == ref_start,
+           "%s started at seq %lld, the reference at %lld", name,
+           (long long) st.start, (long long) ref_start);
     size_t count;
     const tk_event_t *ev = tk_follower_events (follower, &count);
     CHECK (count == ref_count, "%s has %zu events, the reference %zu", name,
@@ -80,9 +84,11 @@ s_same_sequence (tk_follower_t *follower, const char *name,
     size_t i = 0;
     while (i < count && ev[i].seq == ref[i].seq && ev[i].id == ref[i].id)
         i++;
-    CHECK (i == count, "%s event %zu is seq %lld order %lld, the reference's "
-           "seq %lld order %lld", name, i, (long long) ev[i].seq,
-           (long long) ev[i].id, (long long) ref[i].seq, (long long) ref[i].id);
+    CHECK (i == count,
+           "%s event %zu is seq %lld order %lld, the reference's "
+           "seq %lld order %lld",
+           name, i, (long long) ev[i].seq, (long long) ev[i].id,
+           (long long) ref[i].seq, (long long) ref[i].id);
 }
 
 //  kill -9 the edge, start it again and reconnect the moment it takes
@@ -116,8 +122,9 @@ s_instant_resume (pid_t edge_pid, int port, json_int_t last, int round,
     for (json_int_t want = from + 1; want <= last; want++) {
         size_t len;
         int opcode;
-        while ((opcode = tk_ws_raw_read_frame (fd, 10000, text, sizeof text, &len))
-               == MG_WEBSOCKET_OPCODE_PING)
+        while (
+            (opcode = tk_ws_raw_read_frame (fd, 10000, text, sizeof text, &len))
+            == MG_WEBSOCKET_OPCODE_PING)
             ;
         json_t *msg = json_loads (text, 0, NULL);
         const char *type = json_string_value (json_object_get (msg, "type"));
@@ -127,16 +134,16 @@ s_instant_resume (pid_t edge_pid, int port, json_int_t last, int round,
                    && strcmp (type, "event") == 0 && seq == want,
                "round %d: a browser back %lld ms after the restart with "
                "resume_from=%lld got opcode %d, %zu bytes: %.60s..., want "
-               "event %lld", round, (long long) connected, (long long) from,
-               opcode, len, opcode < 0 ? "(nothing)" : text,
-               (long long) want);
+               "event %lld",
+               round, (long long) connected, (long long) from, opcode, len,
+               opcode < 0 ? "(nothing)" : text, (long long) want);
         json_decref (msg);
     }
     close (fd);
     printf ("fault_edge: round %d: reconnected %lld ms after the restart "
-            "(writer frozen for %d ms), got events %lld..%lld\n", round,
-            (long long) connected, writer_pause_ms, (long long) (from + 1),
-            (long long) last);
+            "(writer frozen for %d ms), got events %lld..%lld\n",
+            round, (long long) connected, writer_pause_ms,
+            (long long) (from + 1), (long long) last);
     return pid;
 }
 
@@ -161,10 +168,9 @@ TK_CASE (start)
     s_edge_a = tk_port ();
     s_edge_b = tk_port ();
     snprintf (gw_port, sizeof gw_port, "%d", s_gw);
-    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
-                             "--menu", menu, "--intake", intake, "--events",
-                             s_events, "--sync", s_sync, "--heartbeat-ms",
-                             "100", NULL);
+    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu",
+                             menu, "--intake", intake, "--events", s_events,
+                             "--sync", s_sync, "--heartbeat-ms", "100", NULL);
     //  The per-table rate limit is not what these tests are about
     tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
                   "--table-burst", "10000", "--intake", intake, "--events",
@@ -185,7 +191,8 @@ TK_CASE (browsers_connect)
                                  "link-dropped (edge B via proxy)");
     CHECK (tk_follower_wait (s_steady, 0, 10000), "steady browser's snapshot");
     CHECK (tk_follower_wait (s_on_a, 0, 10000), "edge A browser's snapshot");
-    CHECK (tk_follower_wait (s_dropped, 0, 10000), "proxied browser's snapshot");
+    CHECK (tk_follower_wait (s_dropped, 0, 10000),
+           "proxied browser's snapshot");
 }
 
 //  1. kill -9 edge A (under load); its browser retries until the new one
@@ -193,8 +200,12 @@ TK_CASE (browsers_connect)
 TK_CASE (edge_killed)
 {
     s_ledger = tk_ledger_new ();
-    tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = CLIENTS,
-                           .prefix = "edge", .lines = 2, .retry_ms = 30000};
+    tk_load_opts_t opts = { .ports = &s_gw,
+                            .port_count = 1,
+                            .threads = CLIENTS,
+                            .prefix = "edge",
+                            .lines = 2,
+                            .retry_ms = 30000 };
     s_load = tk_load_start (s_ledger, &opts);
     usleep (1000 * 1000);
 
@@ -214,10 +225,13 @@ TK_CASE (link_silent)
     tk_proxy_freeze (s_proxy, true);
     int64_t frozen_at = tk_now_ms ();
     json_int_t clients = -1;
-    while (tk_now_ms () - frozen_at < 20000 && (clients = s_edge_clients (s_edge_b)) != 1)
+    while (tk_now_ms () - frozen_at < 20000
+           && (clients = s_edge_clients (s_edge_b)) != 1)
         usleep (100 * 1000);
-    CHECK (clients == 1, "edge B still counts %lld browsers 20 s after one went "
-           "silent (ws ping every 300 ms)", (long long) clients);
+    CHECK (clients == 1,
+           "edge B still counts %lld browsers 20 s after one went "
+           "silent (ws ping every 300 ms)",
+           (long long) clients);
     printf ("fault_edge: edge B let the silent browser go after %lld ms\n",
             (long long) (tk_now_ms () - frozen_at));
     //  The browser learns of it when the link comes back as a reset
@@ -239,16 +253,18 @@ TK_CASE (store_matches)
     tk_tally_t *t = &s_tally;
     CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, t), "orders could be listed");
     tk_tally_print ("fault_edge", t);
-    CHECK (t->refused == 0 && t->unresolved == 0 && t->lost == 0 && t->duplicates == 0
-           && t->unknown == 0 && t->mismatched == 0 && t->stored == t->acked,
+    CHECK (t->refused == 0 && t->unresolved == 0 && t->lost == 0
+               && t->duplicates == 0 && t->unknown == 0 && t->mismatched == 0
+               && t->stored == t->acked,
            "store does not match the 201s");
-    CHECK (t->seq_gaps == 0 && t->seq_dups == 0 && t->max_seq == (json_int_t) t->stored,
+    CHECK (t->seq_gaps == 0 && t->seq_dups == 0
+               && t->max_seq == (json_int_t) t->stored,
            "order seqs are not 1..%zu", t->stored);
 }
 
 TK_CASE (browsers_resumed)
 {
-    tk_follower_t *all[] = {s_steady, s_on_a, s_dropped};
+    tk_follower_t *all[] = { s_steady, s_on_a, s_dropped };
     for (int i = 0; i < 3; i++) {
         tk_follower_wait (all[i], s_tally.max_seq, 20000);
         tk_follower_stop (all[i]);
@@ -261,38 +277,40 @@ TK_CASE (browsers_resumed)
     tk_follower_stats (s_on_a, &st);
     CHECK (st.reconnects >= 1, "edge A's browser never reconnected");
     tk_follower_stats (s_dropped, &st);
-    CHECK (st.reconnects >= 2, "the proxied browser reconnected %zu times, want 2",
-           st.reconnects);
+    CHECK (st.reconnects >= 2,
+           "the proxied browser reconnected %zu times, want 2", st.reconnects);
 
     size_t ref_count;
     const tk_event_t *ref = tk_follower_events (s_steady, &ref_count);
     tk_follower_stats (s_steady, &st);
-    s_same_sequence (s_steady, "steady", ref, ref_count, st.start, s_tally.max_seq);
+    s_same_sequence (s_steady, "steady", ref, ref_count, st.start,
+                     s_tally.max_seq);
     s_same_sequence (s_on_a, "edge A's browser", ref, ref_count, st.start,
                      s_tally.max_seq);
     s_same_sequence (s_dropped, "the proxied browser", ref, ref_count, st.start,
                      s_tally.max_seq);
-    printf ("fault_edge: %zu events, identical on all three browsers\n", ref_count);
+    printf ("fault_edge: %zu events, identical on all three browsers\n",
+            ref_count);
 }
 
 //  A browser that reconnects the instant the edge is back
 TK_CASE (instant_resume)
 {
     for (int round = 1; round <= INSTANT_ROUNDS; round++)
-        s_pid_a = s_instant_resume (s_pid_a, s_edge_a, s_tally.max_seq, round,
-                                    s_writer, round == 1 ? 0 : 500 * (round - 1));
+        s_pid_a =
+            s_instant_resume (s_pid_a, s_edge_a, s_tally.max_seq, round,
+                              s_writer, round == 1 ? 0 : 500 * (round - 1));
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (browsers_connect),
-    TK_CASE_ENTRY (edge_killed),
-    TK_CASE_ENTRY (link_silent),
-    TK_CASE_ENTRY (link_reset),
-    TK_CASE_ENTRY (store_matches),
-    TK_CASE_ENTRY (browsers_resumed),
-    TK_CASE_ENTRY (instant_resume),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (browsers_connect),
+                                     TK_CASE_ENTRY (edge_killed),
+                                     TK_CASE_ENTRY (link_silent),
+                                     TK_CASE_ENTRY (link_reset),
+                                     TK_CASE_ENTRY (store_matches),
+                                     TK_CASE_ENTRY (browsers_resumed),
+                                     TK_CASE_ENTRY (instant_resume),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
+#define CHECK   TK_CHECK
 #define CLIENTS 8
 
 static char s_intake[64], s_events[64], s_sync[64];
@@ -50,15 +50,17 @@ TK_CASE (start)
     s_gw[1] = tk_port ();
     s_edge = tk_port ();
     snprintf (edge_port, sizeof edge_port, "%d", s_edge);
-    tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu", menu, "--intake",
-              s_intake, "--events", s_events, "--sync", s_sync,
-              "--heartbeat-ms", "100", NULL);
+    tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu", menu,
+                  "--intake", s_intake, "--events", s_events, "--sync", s_sync,
+                  "--heartbeat-ms", "100", NULL);
     s_primary = s_gateway (s_gw[0], "terrace");
     s_gateway (s_gw[1], "bar");
     tk_spawn_env ("edge", NULL, "edge", "--events", s_events, "--sync", s_sync,
-              "--http-port", edge_port, "--web", web, NULL);
-    CHECK (tk_wait_http (s_gw[0], "/healthz", 200, 15000), "gateway terrace healthy");
-    CHECK (tk_wait_http (s_gw[1], "/healthz", 200, 15000), "gateway bar healthy");
+                  "--http-port", edge_port, "--web", web, NULL);
+    CHECK (tk_wait_http (s_gw[0], "/healthz", 200, 15000),
+           "gateway terrace healthy");
+    CHECK (tk_wait_http (s_gw[1], "/healthz", 200, 15000),
+           "gateway bar healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
     s_kitchen = tk_follower_new (s_edge, "kitchen");
     CHECK (tk_follower_wait (s_kitchen, 0, 10000), "kitchen got its snapshot");
@@ -68,35 +70,44 @@ TK_CASE (start)
 TK_CASE (terrace_killed)
 {
     s_ledger = tk_ledger_new ();
-    tk_load_opts_t opts = {.ports = s_gw, .port_count = 2, .threads = CLIENTS,
-                           .prefix = "gk", .lines = 2, .retry_ms = 30000};
+    tk_load_opts_t opts = { .ports = s_gw,
+                            .port_count = 2,
+                            .threads = CLIENTS,
+                            .prefix = "gk",
+                            .lines = 2,
+                            .retry_ms = 30000 };
     tk_load_t *load = tk_load_start (s_ledger, &opts);
     usleep (1500 * 1000);
     size_t before = tk_load_done (load);
     CHECK (before > 0, "orders flow through terrace");
     CHECK (tk_kill (s_primary, SIGKILL) == 128 + SIGKILL, "kill -9 terrace");
-    printf ("fault_gateway_kill: kill -9 of terrace after %zu orders\n", before);
+    printf ("fault_gateway_kill: kill -9 of terrace after %zu orders\n",
+            before);
     usleep (2000 * 1000);
     size_t after = tk_load_done (load);
     tk_load_stop (&load);
-    CHECK (after > before, "orders go on through bar: %zu after %zu", after, before);
+    CHECK (after > before, "orders go on through bar: %zu after %zu", after,
+           before);
 }
 
 TK_CASE (store_and_kitchen_exact)
 {
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw[1], 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw[1], 1000, &t),
+           "orders could be listed");
     tk_tally_print ("fault_gateway_kill", &t);
-    CHECK (t.no_answer > 0, "no pad noticed terrace die (no failed connection)");
+    CHECK (t.no_answer > 0,
+           "no pad noticed terrace die (no failed connection)");
     tk_tally_check_exact (&t);
 
     bool caught_up = tk_follower_wait (s_kitchen, t.max_seq, 20000);
     tk_follower_print ("fault_gateway_kill", s_kitchen);
     tk_follow_stats_t ks;
     tk_follower_stats (s_kitchen, &ks);
-    CHECK (caught_up, "kitchen reached seq %lld: at %lld", (long long) t.max_seq,
-           (long long) ks.last);
-    CHECK (ks.gaps == 0 && ks.duplicates == 0 && ks.snapshots == 0 && ks.errors == 0,
+    CHECK (caught_up, "kitchen reached seq %lld: at %lld",
+           (long long) t.max_seq, (long long) ks.last);
+    CHECK (ks.gaps == 0 && ks.duplicates == 0 && ks.snapshots == 0
+               && ks.errors == 0,
            "kitchen saw gaps %zu, duplicates %zu, resyncs %zu, errors %zu",
            ks.gaps, ks.duplicates, ks.snapshots, ks.errors);
 }
@@ -113,17 +124,18 @@ TK_CASE (terrace_back)
     free (body);
     CHECK (status == 201, "order through the restarted terrace: %d", status);
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw[0], 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw[0], 1000, &t),
+           "orders could be listed");
     CHECK (t.stored == t.acked && t.duplicates == 0 && t.lost == 0,
-           "after terrace's restart: stored %zu, acknowledged %zu", t.stored, t.acked);
+           "after terrace's restart: stored %zu, acknowledged %zu", t.stored,
+           t.acked);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (terrace_killed),
-    TK_CASE_ENTRY (store_and_kitchen_exact),
-    TK_CASE_ENTRY (terrace_back),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (terrace_killed),
+                                     TK_CASE_ENTRY (store_and_kitchen_exact),
+                                     TK_CASE_ENTRY (terrace_back),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

@@ -30,8 +30,10 @@ s_post (void *arg)
 {
     s_post_t *post = (s_post_t *) arg;
     char headers[200];
-    snprintf (headers, sizeof headers, "Content-Type: application/json\r\n"
-              "Idempotency-Key: %s\r\n", post->key);
+    snprintf (headers, sizeof headers,
+              "Content-Type: application/json\r\n"
+              "Idempotency-Key: %s\r\n",
+              post->key);
     tk_response_t r;
     tk_http (s_gw, "POST", post->path, headers, post->body, &r);
     post->status = r.status;
@@ -59,8 +61,8 @@ main (int argc, char **argv)
                   events, "--sync", sync, "--http-port", port, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
 
-    s_post_t gone = {"/api/v1/menu/items/caesar/availability", "86-caesar",
-                     "{\"available\":false}", 0, ""};
+    s_post_t gone = { "/api/v1/menu/items/caesar/availability", "86-caesar",
+                      "{\"available\":false}", 0, "" };
     s_post (&gone);
     CHECK (gone.status == 200, "86 caesar: %d", gone.status);
     //  The gateway's copy of the menu, so the order goes out at once
@@ -72,11 +74,13 @@ main (int argc, char **argv)
     //  Freeze the writer; the order and the un-86 queue up behind it,
     //  and the gateway resends the order meanwhile (250 ms, 500 ms, ...)
     CHECK (kill (writer, SIGSTOP) == 0, "SIGSTOP writer");
-    s_post_t order = {"/api/v1/orders", "refused-1",
-                      "{\"table\":\"T1\",\"items\":[{\"item_id\":\"caesar\",\"quantity\":1}]}",
-                      0, ""};
-    s_post_t back = {"/api/v1/menu/items/caesar/availability", "back-caesar",
-                     "{\"available\":true}", 0, ""};
+    s_post_t order = {
+        "/api/v1/orders", "refused-1",
+        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"caesar\",\"quantity\":1}]}",
+        0, ""
+    };
+    s_post_t back = { "/api/v1/menu/items/caesar/availability", "back-caesar",
+                      "{\"available\":true}", 0, "" };
     pthread_t order_thread, back_thread;
     pthread_create (&order_thread, NULL, s_post, &order);
     usleep (100 * 1000);
@@ -97,7 +101,8 @@ main (int argc, char **argv)
     size_t placed = json_array_size (json_object_get (r.json, "orders"));
     tk_response_free (&r);
     printf ("fault_refusal: refused 1 order, then %zu placed by its resends "
-            "(want 0)\n", placed);
+            "(want 0)\n",
+            placed);
     CHECK (placed == 0, "a refused order was placed by a resend");
     return tk_done ();
 }

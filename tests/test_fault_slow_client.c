@@ -25,18 +25,18 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define FAST 3
-#define SLOW 4
-#define CLIENTS 8
-#define WARMUP_ORDERS 100
-#define ORDERS 800            //  after the warm-up
+#define CHECK          TK_CHECK
+#define FAST           3
+#define SLOW           4
+#define CLIENTS        8
+#define WARMUP_ORDERS  100
+#define ORDERS         800   //  after the warm-up
 #define LATENCY_MAX_MS 2000
-#define CUT_RELEASE_MS 10000       //  a cut browser's connection is gone
-#define STALL_ORDERS 180           //  more than the kernel buffers hold
-                                   //  (~140 such frames), fewer than they
-                                   //  and the queue (64) hold together
-#define STALL_MS 13000             //  longer than the edge's 10 s write timeout
+#define CUT_RELEASE_MS 10000   //  a cut browser's connection is gone
+//  More than the kernel buffers hold (~140 such frames), fewer than they
+//  and the queue (64) hold together
+#define STALL_ORDERS     180
+#define STALL_MS         13000   //  longer than the edge's 10 s write timeout
 #define RSS_EXTRA_MAX_KB (6 * 1024)   //  over the control edge's growth
 
 static json_t *
@@ -50,9 +50,14 @@ s_edge_health (int port)
 static tk_load_t *
 s_start_load (tk_ledger_t *ledger, int gw, const char *prefix, int orders)
 {
-    tk_load_opts_t opts = {.ports = &gw, .port_count = 1, .threads = CLIENTS,
-                           .prefix = prefix, .lines = 50, .long_notes = true,
-                           .max_orders = orders, .retry_ms = 30000};
+    tk_load_opts_t opts = { .ports = &gw,
+                            .port_count = 1,
+                            .threads = CLIENTS,
+                            .prefix = prefix,
+                            .lines = 50,
+                            .long_notes = true,
+                            .max_orders = orders,
+                            .retry_ms = 30000 };
     return tk_load_start (ledger, &opts);
 }
 
@@ -147,19 +152,19 @@ TK_CASE (start)
     const char *inherited = getenv ("ASAN_OPTIONS");
     snprintf (asan, sizeof asan, "ASAN_OPTIONS=%s%squarantine_size_mb=4",
               inherited ? inherited : "", inherited && *inherited ? ":" : "");
-    const char *edge_env[] = {asan, NULL};
-    s_edge_pid = tk_spawn_env ("edge", edge_env, "edge", "--events", events,
-                               "--sync", sync, "--http-port", edge_port,
-                               "--web", web, "--client-queue", "64",
-                               "--ring", "64", NULL);
-    s_control_pid = tk_spawn_env ("control-edge", edge_env, "edge",
-                                  "--events", events, "--sync", sync,
-                                  "--http-port", control_port, "--web", web,
-                                  "--client-queue", "64", "--ring", "64",
-                                  NULL);
+    const char *edge_env[] = { asan, NULL };
+    s_edge_pid =
+        tk_spawn_env ("edge", edge_env, "edge", "--events", events, "--sync",
+                      sync, "--http-port", edge_port, "--web", web,
+                      "--client-queue", "64", "--ring", "64", NULL);
+    s_control_pid =
+        tk_spawn_env ("control-edge", edge_env, "edge", "--events", events,
+                      "--sync", sync, "--http-port", control_port, "--web", web,
+                      "--client-queue", "64", "--ring", "64", NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
-    CHECK (tk_wait_http (s_control, "/healthz", 200, 15000), "control edge healthy");
+    CHECK (tk_wait_http (s_control, "/healthz", 200, 15000),
+           "control edge healthy");
 }
 
 TK_CASE (browsers_connect)
@@ -168,10 +173,12 @@ TK_CASE (browsers_connect)
         char name[32];
         snprintf (name, sizeof name, "fast-%d", i + 1);
         s_fast[i] = tk_follower_new (s_edge, name);
-        CHECK (tk_follower_wait (s_fast[i], 0, 10000), "%s got its snapshot", name);
+        CHECK (tk_follower_wait (s_fast[i], 0, 10000), "%s got its snapshot",
+               name);
         snprintf (name, sizeof name, "control-%d", i + 1);
         s_twin[i] = tk_follower_new (s_control, name);
-        CHECK (tk_follower_wait (s_twin[i], 0, 10000), "%s got its snapshot", name);
+        CHECK (tk_follower_wait (s_twin[i], 0, 10000), "%s got its snapshot",
+               name);
     }
     for (int i = 0; i < SLOW; i++) {
         s_slow[i] = tk_ws_raw_open (s_edge, "/ws", 4096);
@@ -179,7 +186,8 @@ TK_CASE (browsers_connect)
     }
     //  The edge registers a browser just after its handshake answer
     for (int64_t end = tk_now_ms () + 5000;
-         s_edge_count (s_edge, "edge.clients") != FAST + SLOW && tk_now_ms () < end;)
+         s_edge_count (s_edge, "edge.clients") != FAST + SLOW
+         && tk_now_ms () < end;)
         usleep (50 * 1000);
     json_t *health = s_edge_health (s_edge);
     CHECK (tk_json_int (health, "edge.clients") == FAST + SLOW,
@@ -231,20 +239,24 @@ TK_CASE (slow_cut_and_released)
 {
     json_int_t cut = s_edge_count (s_edge, "edge.cut");
     printf ("fault_slow_client: edge cut %lld browsers %lld ms into a %lld ms "
-            "load\n", (long long) (cut - s_cut0),
+            "load\n",
+            (long long) (cut - s_cut0),
             (long long) (s_cut_at < 0 ? -1 : s_cut_at - s_started),
             (long long) s_load_ms);
-    CHECK (s_cut_at >= 0 && cut - s_cut0 >= SLOW, "edge cut %lld slow browsers, want %d",
-           (long long) (cut - s_cut0), SLOW);
+    CHECK (s_cut_at >= 0 && cut - s_cut0 >= SLOW,
+           "edge cut %lld slow browsers, want %d", (long long) (cut - s_cut0),
+           SLOW);
     json_int_t clients = -1;
     while ((clients = s_edge_count (s_edge, "edge.clients")) != FAST
            && tk_now_ms () - s_cut_at < CUT_RELEASE_MS)
         usleep (200 * 1000);
-    printf ("fault_slow_client: %lld browsers connected %lld ms after the cut\n",
-            (long long) clients, (long long) (tk_now_ms () - s_cut_at));
-    CHECK (clients == FAST, "edge still counts %lld browsers %lld ms after it cut "
-           "the slow ones, want %d", (long long) clients,
-           (long long) (tk_now_ms () - s_cut_at), FAST);
+    printf (
+        "fault_slow_client: %lld browsers connected %lld ms after the cut\n",
+        (long long) clients, (long long) (tk_now_ms () - s_cut_at));
+    CHECK (clients == FAST,
+           "edge still counts %lld browsers %lld ms after it cut "
+           "the slow ones, want %d",
+           (long long) clients, (long long) (tk_now_ms () - s_cut_at), FAST);
 }
 
 //  The fast browsers: every event, in order, promptly
@@ -259,16 +271,18 @@ TK_CASE (fast_browsers)
         CHECK (st.last == t->max_seq && st.gaps == 0 && st.duplicates == 0
                    && st.snapshots == 0 && st.reconnects == 0,
                "fast browser %d: last %lld of %lld, gaps %zu, duplicates %zu, "
-               "resyncs %zu, reconnects %zu", i + 1, (long long) st.last,
-               (long long) t->max_seq, st.gaps, st.duplicates, st.snapshots,
-               st.reconnects);
+               "resyncs %zu, reconnects %zu",
+               i + 1, (long long) st.last, (long long) t->max_seq, st.gaps,
+               st.duplicates, st.snapshots, st.reconnects);
         size_t measured;
         int64_t worst = s_worst_latency (s_fast[i], s_ledger, &measured);
         printf ("fault_slow_client: fast-%d: %zu events timed, slowest arrived "
-                "%lld ms after its 201\n", i + 1, measured, (long long) worst);
+                "%lld ms after its 201\n",
+                i + 1, measured, (long long) worst);
         CHECK (measured == t->acked, "fast browser %d timed %zu events of %zu",
                i + 1, measured, t->acked);
-        CHECK (worst <= LATENCY_MAX_MS, "fast browser %d got an event %lld ms "
+        CHECK (worst <= LATENCY_MAX_MS,
+               "fast browser %d got an event %lld ms "
                "after its 201 (bound %d ms): slow browsers stall the fan-out",
                i + 1, (long long) worst, LATENCY_MAX_MS);
     }
@@ -280,23 +294,28 @@ TK_CASE (slow_browsers_read)
     for (int i = 0; i < SLOW; i++) {
         tk_ws_raw_end_t end;
         tk_ws_raw_drain (s_slow[i], 10000, &end);
-        printf ("fault_slow_client: slow-%d read %zu frames (%zu bytes), then %s "
-                "(close code %d)\n", i + 1, end.frames, end.bytes,
-                end.garbled         ? "a broken frame"
-                : end.close_code >= 0 ? "a close frame"
-                : end.reset         ? "a reset"
-                : end.eof           ? "EOF"
-                                    : "nothing more",
-                end.close_code);
-        CHECK (!end.garbled, "slow browser %d: the WebSocket stream lost its "
+        printf (
+            "fault_slow_client: slow-%d read %zu frames (%zu bytes), then %s "
+            "(close code %d)\n",
+            i + 1, end.frames, end.bytes,
+            end.garbled           ? "a broken frame"
+            : end.close_code >= 0 ? "a close frame"
+            : end.reset           ? "a reset"
+            : end.eof             ? "EOF"
+                                  : "nothing more",
+            end.close_code);
+        CHECK (!end.garbled,
+               "slow browser %d: the WebSocket stream lost its "
                "framing at byte %zu, after %zu good frames (a frame written in "
-               "part, then more frames after it)", i + 1, end.garbled_at,
-               end.frames);
+               "part, then more frames after it)",
+               i + 1, end.garbled_at, end.frames);
         CHECK (end.close_code == 4001 || (end.close_code < 0 && end.eof),
                "slow browser %d: close code %d, eof %d, timeout %d", i + 1,
                end.close_code, end.eof, end.timeout);
-        CHECK (end.text_frames < (size_t) s_tally.max_seq, "slow browser %d got all "
-               "%zu events: it was never cut", i + 1, end.text_frames);
+        CHECK (end.text_frames < (size_t) s_tally.max_seq,
+               "slow browser %d got all "
+               "%zu events: it was never cut",
+               i + 1, end.text_frames);
         close (s_slow[i]);
     }
 }
@@ -314,21 +333,28 @@ TK_CASE (stalled_browser)
     while ((opcode = tk_ws_raw_read_frame (stalled, 20000, NULL, 0, &len))
            == MG_WEBSOCKET_OPCODE_PING)
         ;   //  a quiet socket may be pinged before its snapshot is read
-    CHECK (opcode == MG_WEBSOCKET_OPCODE_TEXT, "stalled browser's snapshot: "
-           "opcode %d", opcode);
+    CHECK (opcode == MG_WEBSOCKET_OPCODE_TEXT,
+           "stalled browser's snapshot: "
+           "opcode %d",
+           opcode);
     s_run_load (s_ledger, s_gw, "stall", STALL_ORDERS);
     usleep (STALL_MS * 1000);
     tk_ws_raw_end_t stall_end;
     tk_ws_raw_drain (stalled, 5000, &stall_end);
     close (stalled);
     printf ("fault_slow_client: stalled browser read %zu frames (%zu bytes) "
-            "after %d ms, then %s (close code %d)\n", stall_end.frames,
-            stall_end.bytes, STALL_MS,
-            stall_end.garbled ? "a broken frame" : stall_end.eof ? "EOF" : "nothing more",
+            "after %d ms, then %s (close code %d)\n",
+            stall_end.frames, stall_end.bytes, STALL_MS,
+            stall_end.garbled ? "a broken frame"
+            : stall_end.eof   ? "EOF"
+                              : "nothing more",
             stall_end.close_code);
-    CHECK (!stall_end.garbled, "stalled browser: the WebSocket stream lost its "
-           "framing at byte %zu, after %zu good frames (a frame written in part, "
-           "then more frames after it)", stall_end.garbled_at, stall_end.frames);
+    CHECK (
+        !stall_end.garbled,
+        "stalled browser: the WebSocket stream lost its "
+        "framing at byte %zu, after %zu good frames (a frame written in part, "
+        "then more frames after it)",
+        stall_end.garbled_at, stall_end.frames);
 }
 
 //  Memory: what the slow browsers cost is bounded, while several times
@@ -338,30 +364,30 @@ TK_CASE (memory_bounded)
     size_t event_kb = s_order_kb (s_gw, s_tally.max_seq);
     printf ("fault_slow_client: %d large events (%zu KiB of JSON each) in %lld "
             "ms; VmRSS of the edge with slow browsers %ld -> %ld KiB (+%ld), "
-            "of the control edge %ld -> %ld KiB (+%ld)\n", ORDERS, event_kb,
-            (long long) s_load_ms, s_rss0, s_rss1, s_rss1 - s_rss0, s_control0,
-            s_control1, s_control1 - s_control0);
+            "of the control edge %ld -> %ld KiB (+%ld)\n",
+            ORDERS, event_kb, (long long) s_load_ms, s_rss0, s_rss1,
+            s_rss1 - s_rss0, s_control0, s_control1, s_control1 - s_control0);
     CHECK (s_rss0 > 0 && s_rss1 > 0 && s_control0 > 0 && s_control1 > 0,
            "VmRSS of the edges readable");
     CHECK ((size_t) ORDERS * event_kb > 2 * RSS_EXTRA_MAX_KB,
            "the test sends too little to tell a bounded queue from an "
-           "unbounded one: %zu KiB", (size_t) ORDERS * event_kb);
+           "unbounded one: %zu KiB",
+           (size_t) ORDERS * event_kb);
     CHECK ((s_rss1 - s_rss0) - (s_control1 - s_control0) < RSS_EXTRA_MAX_KB,
            "the edge with slow browsers grew %ld KiB more than the control "
-           "edge (bound %d KiB)", (s_rss1 - s_rss0) - (s_control1 - s_control0),
-           RSS_EXTRA_MAX_KB);
+           "edge (bound %d KiB)",
+           (s_rss1 - s_rss0) - (s_control1 - s_control0), RSS_EXTRA_MAX_KB);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (browsers_connect),
-    TK_CASE_ENTRY (large_orders),
-    TK_CASE_ENTRY (slow_cut_and_released),
-    TK_CASE_ENTRY (fast_browsers),
-    TK_CASE_ENTRY (slow_browsers_read),
-    TK_CASE_ENTRY (stalled_browser),
-    TK_CASE_ENTRY (memory_bounded),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (browsers_connect),
+                                     TK_CASE_ENTRY (large_orders),
+                                     TK_CASE_ENTRY (slow_cut_and_released),
+                                     TK_CASE_ENTRY (fast_browsers),
+                                     TK_CASE_ENTRY (slow_browsers_read),
+                                     TK_CASE_ENTRY (stalled_browser),
+                                     TK_CASE_ENTRY (memory_bounded),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

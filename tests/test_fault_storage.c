@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
+#define CHECK         TK_CHECK
 #define FAILED_ORDERS 5
 
 static int s_gw;
@@ -43,8 +43,7 @@ s_disk_fails (bool fails)
         FILE *f = fopen (s_trigger, "w");
         CHECK (f, "create %s", s_trigger);
         fclose (f);
-    }
-    else
+    } else
         CHECK (unlink (s_trigger) == 0, "remove %s", s_trigger);
 }
 
@@ -84,7 +83,7 @@ TK_CASE (start)
     const char *inherited = getenv ("ASAN_OPTIONS");
     snprintf (asan, sizeof asan, "ASAN_OPTIONS=%s%sverify_asan_link_order=0",
               inherited ? inherited : "", inherited && *inherited ? ":" : "");
-    const char *env[] = {preload, trigger, asan, NULL};
+    const char *env[] = { preload, trigger, asan, NULL };
     tk_spawn_env ("writer", env, "writer", "--data", data, "--menu", menu,
                   "--intake", intake, "--events", events, "--sync", sync, NULL);
     tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
@@ -105,8 +104,10 @@ TK_CASE (orders_before)
         char key[16];
         snprintf (key, sizeof key, "before-%d", i);
         char *body = tk_order_body ("T1", 2, false, i);
-        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, "T1", body, 10000)
-                   == 201, "order %s before the disk fails", key);
+        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, "T1", body,
+                                10000)
+                   == 201,
+               "order %s before the disk fails", key);
         free (body);
     }
     CHECK (tk_follower_wait (s_kitchen, 2, 10000), "kitchen sees the first 2");
@@ -135,10 +136,11 @@ TK_CASE (disk_fails)
     }
     s_failures = s_writer_stat ("storage_failures");
     printf ("fault_storage: %d orders refused with 503 while the disk failed; "
-            "writer.storage_failures %lld -> %lld\n", FAILED_ORDERS,
-            (long long) s_failures0, (long long) s_failures);
+            "writer.storage_failures %lld -> %lld\n",
+            FAILED_ORDERS, (long long) s_failures0, (long long) s_failures);
     CHECK (s_failures > s_failures0, "writer.storage_failures did not grow");
-    CHECK (!tk_follower_wait (s_kitchen, 3, 1500), "an event was published for a "
+    CHECK (!tk_follower_wait (s_kitchen, 3, 1500),
+           "an event was published for a "
            "batch that failed");
     json_t *list = tk_get_json (s_gw, "/api/v1/orders?limit=1000", 200);
     CHECK (list, "orders can still be read while the disk fails");
@@ -156,15 +158,20 @@ TK_CASE (disk_works_again)
         char key[16], table[16];
         s_key (key, sizeof key, table, sizeof table, i);
         char *body = tk_order_body (table, 3, false, i);
-        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, table, body, 15000)
-                   == 201, "order %s once the disk works", key);
+        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, table,
+                                body, 15000)
+                   == 201,
+               "order %s once the disk works", key);
         free (body);
     }
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t),
+           "orders could be listed");
     tk_tally_print ("fault_storage: after the first failure", &t);
-    CHECK (t.replayed == 0, "%zu retried orders came back as replays: part of a "
-           "failed batch was kept", t.replayed);
+    CHECK (t.replayed == 0,
+           "%zu retried orders came back as replays: part of a "
+           "failed batch was kept",
+           t.replayed);
     CHECK (t.stored == 2 + FAILED_ORDERS && t.duplicates == 0 && t.lost == 0
                && t.unknown == 0 && t.mismatched == 0,
            "want %d orders stored once", 2 + FAILED_ORDERS);
@@ -176,8 +183,12 @@ TK_CASE (disk_works_again)
 //  3. Under load, the disk fails for a second
 TK_CASE (fails_under_load)
 {
-    tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = 4,
-                           .prefix = "load", .lines = 2, .retry_ms = 30000};
+    tk_load_opts_t opts = { .ports = &s_gw,
+                            .port_count = 1,
+                            .threads = 4,
+                            .prefix = "load",
+                            .lines = 2,
+                            .retry_ms = 30000 };
     tk_load_t *load = tk_load_start (s_ledger, &opts);
     usleep (700 * 1000);
     s_disk_fails (true);
@@ -188,7 +199,8 @@ TK_CASE (fails_under_load)
     CHECK (s_writer_stat ("storage_failures") > s_failures,
            "no batch failed under load");
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t),
+           "orders could be listed");
     tk_tally_print ("fault_storage: under load", &t);
     CHECK (t.busy > 0, "no pad saw a 503 while the disk failed under load");
     CHECK (t.refused == 0 && t.unresolved == 0, "refused %zu, unresolved %zu",
@@ -196,7 +208,8 @@ TK_CASE (fails_under_load)
     CHECK (t.stored == t.acked && t.acked == t.sent && t.duplicates == 0
                && t.lost == 0 && t.unknown == 0 && t.mismatched == 0,
            "the store does not match the 201s");
-    CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == (json_int_t) t.stored,
+    CHECK (t.seq_gaps == 0 && t.seq_dups == 0
+               && t.max_seq == (json_int_t) t.stored,
            "seqs are not 1..%zu", t.stored);
     bool all = tk_follower_wait (s_kitchen, t.max_seq, 20000);
     tk_follower_print ("fault_storage", s_kitchen);
@@ -210,13 +223,12 @@ TK_CASE (fails_under_load)
             (long long) s_writer_stat ("storage_failures"));
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (orders_before),
-    TK_CASE_ENTRY (disk_fails),
-    TK_CASE_ENTRY (disk_works_again),
-    TK_CASE_ENTRY (fails_under_load),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (orders_before),
+                                     TK_CASE_ENTRY (disk_fails),
+                                     TK_CASE_ENTRY (disk_works_again),
+                                     TK_CASE_ENTRY (fails_under_load),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

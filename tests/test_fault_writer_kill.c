@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define KILLS 4
+#define CHECK   TK_CHECK
+#define KILLS   4
 #define CLIENTS 8
 
 static char s_data[600], s_menu[600], s_intake[64], s_events[64], s_sync[64];
@@ -22,9 +22,9 @@ static char s_data[600], s_menu[600], s_intake[64], s_events[64], s_sync[64];
 static pid_t
 s_writer (void)
 {
-    return tk_spawn_env ("writer", NULL, "writer", "--data", s_data, "--menu", s_menu,
-                     "--intake", s_intake, "--events", s_events, "--sync",
-                     s_sync, "--heartbeat-ms", "100", NULL);
+    return tk_spawn_env ("writer", NULL, "writer", "--data", s_data, "--menu",
+                         s_menu, "--intake", s_intake, "--events", s_events,
+                         "--sync", s_sync, "--heartbeat-ms", "100", NULL);
 }
 
 static void
@@ -61,8 +61,8 @@ TK_CASE (start)
                   "patio", "--heartbeat-ms", "100", "--link-timeout-ms", "1000",
                   NULL);
     tk_spawn_env ("edge", NULL, "edge", "--events", s_events, "--sync", s_sync,
-              "--http-port", edge_port, "--web", web, "--heartbeat-ms", "100",
-              "--link-timeout-ms", "1000", NULL);
+                  "--http-port", edge_port, "--web", web, "--heartbeat-ms",
+                  "100", "--link-timeout-ms", "1000", NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
 
@@ -73,8 +73,12 @@ TK_CASE (start)
 TK_CASE (load_flows)
 {
     s_ledger = tk_ledger_new ();
-    tk_load_opts_t opts = {.ports = &s_gw, .port_count = 1, .threads = CLIENTS,
-                           .prefix = "wk", .lines = 3, .retry_ms = 30000};
+    tk_load_opts_t opts = { .ports = &s_gw,
+                            .port_count = 1,
+                            .threads = CLIENTS,
+                            .prefix = "wk",
+                            .lines = 3,
+                            .retry_ms = 30000 };
     s_load = tk_load_start (s_ledger, &opts);
     usleep (1500 * 1000);
     s_before_kills = tk_load_done (s_load);
@@ -88,7 +92,8 @@ TK_CASE (writer_killed)
     for (int k = 0; k < KILLS; k++) {
         usleep ((useconds_t) (1500 + 170 * k) * 1000);
         size_t done = tk_load_done (s_load);
-        CHECK (tk_kill (s_writer_pid, SIGKILL) == 128 + SIGKILL, "kill -9 #%d", k + 1);
+        CHECK (tk_kill (s_writer_pid, SIGKILL) == 128 + SIGKILL, "kill -9 #%d",
+               k + 1);
         printf ("fault_writer_kill: kill -9 #%d after %zu orders finished\n",
                 k + 1, done);
         fflush (stdout);
@@ -96,7 +101,8 @@ TK_CASE (writer_killed)
     }
     usleep (2000 * 1000);   //  the last writer takes load for a while
     tk_load_stop (&s_load);
-    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy at the end");
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000),
+           "gateway healthy at the end");
 }
 
 TK_CASE (store_exact)
@@ -104,8 +110,8 @@ TK_CASE (store_exact)
     tk_tally_t *t = &s_tally;
     CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, t), "orders could be listed");
     tk_tally_print ("fault_writer_kill", t);
-    CHECK (t->acked > s_before_kills, "orders were acknowledged across the kills: %zu",
-           t->acked);
+    CHECK (t->acked > s_before_kills,
+           "orders were acknowledged across the kills: %zu", t->acked);
     tk_tally_check_exact (t);
 }
 
@@ -117,25 +123,26 @@ TK_CASE (kitchen_every_event)
     tk_follower_print ("fault_writer_kill", s_kitchen);
     tk_follow_stats_t ks;
     tk_follower_stats (s_kitchen, &ks);
-    CHECK (caught_up, "kitchen reached seq %lld: at %lld", (long long) t->max_seq,
-           (long long) ks.last);
+    CHECK (caught_up, "kitchen reached seq %lld: at %lld",
+           (long long) t->max_seq, (long long) ks.last);
     CHECK (ks.gaps == 0 && ks.duplicates == 0,
            "kitchen saw gaps %zu, duplicates %zu", ks.gaps, ks.duplicates);
-    CHECK (ks.snapshots == 0, "kitchen was resynced %zu times instead of getting "
-           "every event", ks.snapshots);
+    CHECK (ks.snapshots == 0,
+           "kitchen was resynced %zu times instead of getting "
+           "every event",
+           ks.snapshots);
     CHECK (ks.errors == 0, "kitchen got %zu error messages", ks.errors);
     CHECK (ks.events == (size_t) (t->max_seq - ks.start),
            "kitchen applied %zu events from seq %lld to %lld", ks.events,
            (long long) ks.start, (long long) t->max_seq);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (load_flows),
-    TK_CASE_ENTRY (writer_killed),
-    TK_CASE_ENTRY (store_exact),
-    TK_CASE_ENTRY (kitchen_every_event),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (load_flows),
+                                     TK_CASE_ENTRY (writer_killed),
+                                     TK_CASE_ENTRY (store_exact),
+                                     TK_CASE_ENTRY (kitchen_every_event),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

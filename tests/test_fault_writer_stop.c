@@ -23,11 +23,11 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define ACK_TIMEOUT_MS 3000
+#define CHECK           TK_CHECK
+#define ACK_TIMEOUT_MS  3000
 #define LINK_TIMEOUT_MS 2000
-#define FAST_MS 1000            //  "at once", generously, on a busy machine
-#define SLACK_MS 2000           //  on top of the deadline, for scheduling
+#define FAST_MS         1000   //  "at once", generously, on a busy machine
+#define SLACK_MS        2000   //  on top of the deadline, for scheduling
 
 static int s_gw;
 
@@ -44,7 +44,8 @@ typedef struct {
 static void
 s_post_now (s_post_t *post)
 {
-    char *body = tk_order_body (post->table, 2, false, (int) strlen (post->key));
+    char *body =
+        tk_order_body (post->table, 2, false, (int) strlen (post->key));
     int64_t start = tk_now_ms ();
     tk_response_t r;
     tk_post_order (s_gw, post->key, body, &r);
@@ -54,7 +55,8 @@ s_post_now (s_post_t *post)
         json_object_get (json_object_get (r.json, "error"), "code"));
     snprintf (post->code, sizeof post->code, "%s", code ? code : "");
     char value[16];
-    post->retry_after = tk_header (&r, "Retry-After", value, sizeof value) != NULL;
+    post->retry_after =
+        tk_header (&r, "Retry-After", value, sizeof value) != NULL;
     tk_response_free (&r);
     free (body);
 }
@@ -84,7 +86,8 @@ s_post_join (s_post_t *post, const char *what)
 static void
 s_retry (tk_ledger_t *ledger, s_post_t *post)
 {
-    char *body = tk_order_body (post->table, 2, false, (int) strlen (post->key));
+    char *body =
+        tk_order_body (post->table, 2, false, (int) strlen (post->key));
     int current = 0;
     int status = tk_ledger_place (ledger, &s_gw, 1, &current, post->key,
                                   post->table, body, 15000);
@@ -105,10 +108,10 @@ s_stat (const char *path)
 //  made while it was frozen, the gateway's counters before
 static pid_t s_writer;
 static tk_ledger_t *s_ledger;
-static s_post_t s_a = {.key = "stop-a", .table = "T2"};
-static s_post_t s_b = {.key = "stop-b", .table = "T3"};
-static s_post_t s_c = {.key = "stop-c", .table = "T4"};
-static s_post_t s_d = {.key = "stop-d", .table = "T5"};
+static s_post_t s_a = { .key = "stop-a", .table = "T2" };
+static s_post_t s_b = { .key = "stop-b", .table = "T3" };
+static s_post_t s_c = { .key = "stop-c", .table = "T4" };
+static s_post_t s_d = { .key = "stop-d", .table = "T5" };
 static json_int_t s_overloaded0, s_unreachable0;
 
 TK_CASE (start)
@@ -122,10 +125,9 @@ TK_CASE (start)
     snprintf (link, sizeof link, "%d", LINK_TIMEOUT_MS);
     s_gw = tk_port ();
     snprintf (port, sizeof port, "%d", s_gw);
-    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data,
-                             "--menu", menu, "--intake", intake, "--events",
-                             events, "--sync", sync, "--heartbeat-ms", "100",
-                             NULL);
+    s_writer = tk_spawn_env ("writer", NULL, "writer", "--data", data, "--menu",
+                             menu, "--intake", intake, "--events", events,
+                             "--sync", sync, "--heartbeat-ms", "100", NULL);
     tk_spawn_env ("gateway", NULL, "gateway", "--table-rate", "1000",
                   "--table-burst", "10000", "--intake", intake, "--events",
                   events, "--sync", sync, "--http-port", port, "--heartbeat-ms",
@@ -133,7 +135,7 @@ TK_CASE (start)
                   "--max-inflight", "2", NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     s_ledger = tk_ledger_new ();
-    s_post_t warm = {.key = "stop-warm", .table = "T1"};
+    s_post_t warm = { .key = "stop-warm", .table = "T1" };
     s_retry (s_ledger, &warm);
     s_overloaded0 = s_stat ("gateway.overloaded");
     s_unreachable0 = s_stat ("gateway.unreachable");
@@ -150,15 +152,18 @@ TK_CASE (frozen_gateway_full)
     s_post_start (&s_b);
     usleep (500 * 1000);   //  a and b are waiting by now
     s_post_now (&s_c);
-    printf ("fault_writer_stop: third POST while two wait (%s): %d %s in %lld ms\n",
-            s_c.key, s_c.status, s_c.code, (long long) s_c.took_ms);
-    CHECK (tk_now_ms () - frozen_at < LINK_TIMEOUT_MS,
-           "the third POST came %lld ms after the freeze, past the link timeout: "
-           "the machine is too slow for this check",
-           (long long) (tk_now_ms () - frozen_at));
-    CHECK (s_c.status == 503 && strcmp (s_c.code, "overloaded") == 0 && s_c.retry_after,
-           "third POST: %d %s (Retry-After %d), want 503 overloaded", s_c.status,
-           s_c.code, s_c.retry_after);
+    printf (
+        "fault_writer_stop: third POST while two wait (%s): %d %s in %lld ms\n",
+        s_c.key, s_c.status, s_c.code, (long long) s_c.took_ms);
+    CHECK (
+        tk_now_ms () - frozen_at < LINK_TIMEOUT_MS,
+        "the third POST came %lld ms after the freeze, past the link timeout: "
+        "the machine is too slow for this check",
+        (long long) (tk_now_ms () - frozen_at));
+    CHECK (s_c.status == 503 && strcmp (s_c.code, "overloaded") == 0
+               && s_c.retry_after,
+           "third POST: %d %s (Retry-After %d), want 503 overloaded",
+           s_c.status, s_c.code, s_c.retry_after);
     CHECK (s_c.took_ms < FAST_MS, "overloaded answer took %lld ms",
            (long long) s_c.took_ms);
 
@@ -180,12 +185,16 @@ TK_CASE (writer_known_gone)
     CHECK (tk_wait_http (s_gw, "/healthz", 503, LINK_TIMEOUT_MS + 5000),
            "gateway /healthz notices the frozen writer");
     s_post_now (&s_d);
-    printf ("fault_writer_stop: POST while the writer is known gone (%s): %d %s "
-            "in %lld ms\n", s_d.key, s_d.status, s_d.code, (long long) s_d.took_ms);
-    CHECK (s_d.status == 503 && strcmp (s_d.code, "unavailable") == 0 && s_d.retry_after,
+    printf (
+        "fault_writer_stop: POST while the writer is known gone (%s): %d %s "
+        "in %lld ms\n",
+        s_d.key, s_d.status, s_d.code, (long long) s_d.took_ms);
+    CHECK (s_d.status == 503 && strcmp (s_d.code, "unavailable") == 0
+               && s_d.retry_after,
            "POST to a gateway whose writer is gone: %d %s (Retry-After %d)",
            s_d.status, s_d.code, s_d.retry_after);
-    CHECK (s_d.took_ms < FAST_MS, "unavailable answer took %lld ms (ack timeout %d)",
+    CHECK (s_d.took_ms < FAST_MS,
+           "unavailable answer took %lld ms (ack timeout %d)",
            (long long) s_d.took_ms, ACK_TIMEOUT_MS);
 }
 
@@ -193,8 +202,9 @@ TK_CASE (writer_known_gone)
 TK_CASE (thaw_retries)
 {
     CHECK (kill (s_writer, SIGCONT) == 0, "SIGCONT writer");
-    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway sees the writer back");
-    s_post_t *all[] = {&s_a, &s_b, &s_c, &s_d};
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000),
+           "gateway sees the writer back");
+    s_post_t *all[] = { &s_a, &s_b, &s_c, &s_d };
     for (int i = 0; i < 4; i++)
         s_retry (s_ledger, all[i]);
 }
@@ -203,12 +213,13 @@ TK_CASE (thaw_retries)
 TK_CASE (short_freeze)
 {
     CHECK (kill (s_writer, SIGSTOP) == 0, "SIGSTOP writer again");
-    s_post_t e = {.key = "stop-e", .table = "T6"};
+    s_post_t e = { .key = "stop-e", .table = "T6" };
     s_post_start (&e);
     usleep (700 * 1000);
     CHECK (kill (s_writer, SIGCONT) == 0, "SIGCONT writer again");
     s_post_join (&e, "POST through a short freeze");
-    CHECK (e.status == 201, "POST through a 700 ms freeze: %d %s", e.status, e.code);
+    CHECK (e.status == 201, "POST through a 700 ms freeze: %d %s", e.status,
+           e.code);
     CHECK (e.took_ms <= ACK_TIMEOUT_MS + SLACK_MS, "it took %lld ms",
            (long long) e.took_ms);
     s_retry (s_ledger, &e);   //  the same key again: the same order
@@ -217,7 +228,8 @@ TK_CASE (short_freeze)
 TK_CASE (store_and_stats)
 {
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t), "orders could be listed");
+    CHECK (tk_ledger_tally (s_ledger, s_gw, 1000, &t),
+           "orders could be listed");
     tk_tally_print ("fault_writer_stop", &t);
     CHECK (t.stored == 6 && t.acked == 6 && t.duplicates == 0 && t.lost == 0
                && t.unknown == 0 && t.mismatched == 0,
@@ -225,22 +237,24 @@ TK_CASE (store_and_stats)
     CHECK (t.seq_gaps == 0 && t.seq_dups == 0 && t.max_seq == 6, "seqs 1..6");
     json_int_t overloaded = s_stat ("gateway.overloaded");
     json_int_t unreachable = s_stat ("gateway.unreachable");
-    printf ("fault_writer_stop: gateway stats: overloaded +%lld, unreachable +%lld, "
-            "timeouts %lld\n", (long long) (overloaded - s_overloaded0),
-            (long long) (unreachable - s_unreachable0),
-            (long long) s_stat ("gateway.timeouts"));
+    printf (
+        "fault_writer_stop: gateway stats: overloaded +%lld, unreachable +%lld, "
+        "timeouts %lld\n",
+        (long long) (overloaded - s_overloaded0),
+        (long long) (unreachable - s_unreachable0),
+        (long long) s_stat ("gateway.timeouts"));
     CHECK (overloaded - s_overloaded0 >= 1, "gateway.overloaded did not count");
-    CHECK (unreachable - s_unreachable0 >= 1, "gateway.unreachable did not count");
+    CHECK (unreachable - s_unreachable0 >= 1,
+           "gateway.unreachable did not count");
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (frozen_gateway_full),
-    TK_CASE_ENTRY (writer_known_gone),
-    TK_CASE_ENTRY (thaw_retries),
-    TK_CASE_ENTRY (short_freeze),
-    TK_CASE_ENTRY (store_and_stats),
-    {NULL, NULL}};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (frozen_gateway_full),
+                                     TK_CASE_ENTRY (writer_known_gone),
+                                     TK_CASE_ENTRY (thaw_retries),
+                                     TK_CASE_ENTRY (short_freeze),
+                                     TK_CASE_ENTRY (store_and_stats),
+                                     { NULL, NULL } };
 
 int
 main (int argc, char **argv)

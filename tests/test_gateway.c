@@ -19,12 +19,12 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
-#define WAITING 40              //  orders in flight at once
-#define STOPPING 5              //  orders in flight when a gateway stops
-#define SHORT_ACK_MS 1500       //  the stopping gateway's deadline
-#define FAST_MS 1000            //  "at once", generously, on a busy machine
-#define REFUSED_MS 400          //  a refused connect, on a busy machine
+#define CHECK        TK_CHECK
+#define WAITING      40     //  orders in flight at once
+#define STOPPING     5      //  orders in flight when a gateway stops
+#define SHORT_ACK_MS 1500   //  the stopping gateway's deadline
+#define FAST_MS      1000   //  "at once", generously, on a busy machine
+#define REFUSED_MS   400    //  a refused connect, on a busy machine
 
 static char s_intake[64], s_events[64], s_sync[64];
 
@@ -48,7 +48,8 @@ s_post (void *arg)
     post->status = r.status;
     const char *message = json_string_value (
         json_object_get (json_object_get (r.json, "error"), "message"));
-    snprintf (post->message, sizeof post->message, "%s", message ? message : "");
+    snprintf (post->message, sizeof post->message, "%s",
+              message ? message : "");
     tk_response_free (&r);
     free (body);
     return NULL;
@@ -71,12 +72,11 @@ s_gateway (const char *name, int port, const char *ack_timeout_ms)
     snprintf (http, sizeof http, "%d", port);
     //  The link timeout outlasts every freeze here: the gateway must take
     //  the orders, not refuse them as "writer unreachable"
-    pid_t pid = tk_spawn (name, "gateway", "--intake", s_intake, "--events",
-                          s_events, "--sync", s_sync, "--http-port", http,
-                          "--name", name, "--http-threads", "4",
-                          "--ack-timeout-ms", ack_timeout_ms,
-                          "--link-timeout-ms", "20000", "--table-rate", "1000",
-                          NULL);
+    pid_t pid =
+        tk_spawn (name, "gateway", "--intake", s_intake, "--events", s_events,
+                  "--sync", s_sync, "--http-port", http, "--name", name,
+                  "--http-threads", "4", "--ack-timeout-ms", ack_timeout_ms,
+                  "--link-timeout-ms", "20000", "--table-rate", "1000", NULL);
     CHECK (tk_wait_http (port, "/healthz", 200, 15000), "%s healthy", name);
     //  One order first: the gateway fetches the menu for it, and checks
     //  the orders below against its copy
@@ -99,9 +99,10 @@ s_answers_fast (int port, const char *path, int want)
     tk_response_t r;
     tk_http (port, "GET", path, NULL, NULL, &r);
     int64_t took = tk_now_ms () - start;
-    CHECK (r.status == want && took < FAST_MS, "GET %s with %d orders waiting: "
-           "%d in %lld ms, want %d at once", path, WAITING, r.status,
-           (long long) took, want);
+    CHECK (r.status == want && took < FAST_MS,
+           "GET %s with %d orders waiting: "
+           "%d in %lld ms, want %d at once",
+           path, WAITING, r.status, (long long) took, want);
     tk_response_free (&r);
 }
 
@@ -149,25 +150,29 @@ s_stop_answers_all (pid_t writer)
     tk_response_t r;
     tk_http (port, "GET", "/healthz", NULL, NULL, &r);
     int64_t refused = tk_now_ms () - asked;
-    CHECK (r.status == 0 && refused < REFUSED_MS, "a new connection to a "
+    CHECK (r.status == 0 && refused < REFUSED_MS,
+           "a new connection to a "
            "stopping gateway: %d after %lld ms, want refused within %d ms",
            r.status, (long long) refused, REFUSED_MS);
     tk_response_free (&r);
     int status = tk_kill (gateway, SIGTERM);   //  reaps it
     int64_t took = tk_now_ms () - start;
-    CHECK (status == 0 && took < SHORT_ACK_MS + 2000, "gateway stopped with "
+    CHECK (status == 0 && took < SHORT_ACK_MS + 2000,
+           "gateway stopped with "
            "orders in flight: exit %d after %lld ms, want 0 within ~%d ms",
            status, (long long) took, SHORT_ACK_MS);
     for (int i = 0; i < STOPPING; i++) {
         pthread_join (posts[i].thread, NULL);
-        CHECK (posts[i].status == 503 && strstr (posts[i].message, "did not "
-                                                 "confirm"),
+        CHECK (posts[i].status == 503
+                   && strstr (posts[i].message, "did not "
+                                                "confirm"),
                "order %s at shutdown: %d '%s', want 503 'did not confirm'",
                posts[i].key, posts[i].status, posts[i].message);
     }
     kill (writer, SIGCONT);
     printf ("test_gateway: stopped with %d orders in flight: each answered "
-            "503, exit %d after %lld ms\n", STOPPING, status, (long long) took);
+            "503, exit %d after %lld ms\n",
+            STOPPING, status, (long long) took);
 }
 
 int

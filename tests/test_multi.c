@@ -6,7 +6,7 @@
 #include <string.h>
 #include "testkit.h"
 
-#define CHECK TK_CHECK
+#define CHECK  TK_CHECK
 #define ORDERS 20
 
 static char s_intake[64], s_events[64], s_sync[64];
@@ -33,8 +33,11 @@ static void
 s_collect (tk_ws_t *ws, json_int_t *seqs, json_int_t *ids)
 {
     json_t *snap = tk_ws_next (ws, 5000);
-    CHECK (snap && strcmp (json_string_value (json_object_get (snap, "type")),
-                           "snapshot") == 0, "snapshot first");
+    CHECK (snap
+               && strcmp (json_string_value (json_object_get (snap, "type")),
+                          "snapshot")
+                      == 0,
+           "snapshot first");
     json_int_t last = json_integer_value (json_object_get (snap, "seq"));
     json_decref (snap);
     for (int i = 0; i < ORDERS; i++) {
@@ -43,8 +46,8 @@ s_collect (tk_ws_t *ws, json_int_t *seqs, json_int_t *ids)
         seqs[i] = json_integer_value (json_object_get (msg, "seq"));
         ids[i] = json_integer_value (
             json_object_get (json_object_get (msg, "order"), "id"));
-        CHECK (seqs[i] == last + 1, "event seq %lld after %lld", (long long) seqs[i],
-               (long long) last);
+        CHECK (seqs[i] == last + 1, "event seq %lld after %lld",
+               (long long) seqs[i], (long long) last);
         last = seqs[i];
         json_decref (msg);
     }
@@ -60,20 +63,24 @@ main (int argc, char **argv)
     tk_endpoints (s_intake, s_events, s_sync);
     tk_spawn ("writer", "writer", "--data", data, "--menu", menu, "--intake",
               s_intake, "--events", s_events, "--sync", s_sync, NULL);
-    int gw[2] = {s_node ("gateway", "terrace"), s_node ("gateway", "bar")};
-    int edge[2] = {s_node ("edge", "edge-a"), s_node ("edge", "edge-b")};
-    tk_ws_t *ws[2] = {tk_ws_open (edge[0], "/ws"), tk_ws_open (edge[1], "/ws")};
+    int gw[2] = { s_node ("gateway", "terrace"), s_node ("gateway", "bar") };
+    int edge[2] = { s_node ("edge", "edge-a"), s_node ("edge", "edge-b") };
+    tk_ws_t *ws[2] = { tk_ws_open (edge[0], "/ws"),
+                       tk_ws_open (edge[1], "/ws") };
     CHECK (ws[0] && ws[1], "both WebSockets open");
 
     json_int_t placed[ORDERS];
     for (int i = 0; i < ORDERS; i++) {
         char key[32], body[128];
         snprintf (key, sizeof key, "multi-%d", i);
-        snprintf (body, sizeof body,
-                  "{\"table\":\"T%d\",\"items\":[{\"item_id\":\"caesar\",\"quantity\":1}]}", i);
+        snprintf (
+            body, sizeof body,
+            "{\"table\":\"T%d\",\"items\":[{\"item_id\":\"caesar\",\"quantity\":1}]}",
+            i);
         tk_response_t r;
         tk_post_order (gw[i % 2], key, body, &r);
-        CHECK (r.status == 201, "order %d via gateway %d: %d %s", i, i % 2, r.status, r.body);
+        CHECK (r.status == 201, "order %d via gateway %d: %d %s", i, i % 2,
+               r.status, r.body);
         placed[i] = json_integer_value (json_object_get (r.json, "id"));
         tk_response_free (&r);
     }
@@ -86,8 +93,10 @@ main (int argc, char **argv)
         CHECK (ids[0][i] == placed[i], "event %d is order %lld, want %lld", i,
                (long long) ids[0][i], (long long) placed[i]);
     }
-    printf ("multi: sent %d through 2 gateways, each of 2 edges got %d in order, "
-            "gaps 0, duplicates 0\n", ORDERS, ORDERS);
+    printf (
+        "multi: sent %d through 2 gateways, each of 2 edges got %d in order, "
+        "gaps 0, duplicates 0\n",
+        ORDERS, ORDERS);
     tk_ws_close (&ws[0]);
     tk_ws_close (&ws[1]);
     return tk_done ();

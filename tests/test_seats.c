@@ -16,8 +16,8 @@
 #include "testkit.h"
 #include "ws_client.h"
 
-#define CHECK TK_CHECK
-#define SEATS 3
+#define CHECK    TK_CHECK
+#define SEATS    3
 #define QUICK_MS 1000   //  "at once", generously for an ASan build
 
 static void
@@ -36,11 +36,13 @@ s_start_nodes (int gw_port, int edge_port)
               intake, "--events", events, "--sync", sync, NULL);
     tk_spawn ("gateway", "gateway", "--intake", intake, "--events", events,
               "--sync", sync, "--http-port", gw, NULL);
-    tk_spawn ("edge", "edge", "--events", events, "--sync", sync,
-              "--http-port", edge, "--web", web, "--http-threads", "4",
-              "--max-clients", seats, NULL);
-    CHECK (tk_wait_http (gw_port, "/healthz", 200, 15000), "gateway not healthy");
-    CHECK (tk_wait_http (edge_port, "/healthz", 200, 15000), "edge not healthy");
+    tk_spawn ("edge", "edge", "--events", events, "--sync", sync, "--http-port",
+              edge, "--web", web, "--http-threads", "4", "--max-clients", seats,
+              NULL);
+    CHECK (tk_wait_http (gw_port, "/healthz", 200, 15000),
+           "gateway not healthy");
+    CHECK (tk_wait_http (edge_port, "/healthz", 200, 15000),
+           "edge not healthy");
 }
 
 //  A kitchen connected and given its snapshot.
@@ -79,7 +81,8 @@ s_event_reaches (int gw, tk_ws_t **kitchens, int count, const char *key)
     char *body = tk_order_body ("T1", 1, false, 0);
     tk_post_order (gw, key, body, &r);
     free (body);
-    CHECK (r.status == 201, "order %s: %d %s", key, r.status, r.body ? r.body : "");
+    CHECK (r.status == 201, "order %s: %d %s", key, r.status,
+           r.body ? r.body : "");
     json_int_t id = tk_json_int (r.json, "id");
     tk_response_free (&r);
     for (int i = 0; i < count; i++) {
@@ -101,7 +104,8 @@ main (int argc, char **argv)
     for (int i = 0; i < SEATS; i++)
         kitchens[i] = s_kitchen (edge, i);
     json_t *health = tk_get_json (edge, "/healthz", 200);
-    CHECK (tk_json_int (health, "edge.clients") == SEATS, "healthz clients %lld",
+    CHECK (tk_json_int (health, "edge.clients") == SEATS,
+           "healthz clients %lld",
            (long long) tk_json_int (health, "edge.clients"));
     json_decref (health);
 
@@ -118,7 +122,8 @@ main (int argc, char **argv)
            "the 503 names edge/max_clients: %s", r.body ? r.body : "(none)");
     tk_response_free (&r);
     printf ("integration_seats: %d browsers connected, the next refused with "
-            "503 edge_full\n", SEATS);
+            "503 edge_full\n",
+            SEATS);
 
     //  Yet the edge answers HTTP, and its browsers get their events
     for (int i = 0; i < 5; i++) {
@@ -136,7 +141,8 @@ main (int argc, char **argv)
         clients = tk_json_int (health, "edge.clients");
         json_decref (health);
     }
-    CHECK (clients == SEATS - 1, "clients after one left: %lld", (long long) clients);
+    CHECK (clients == SEATS - 1, "clients after one left: %lld",
+           (long long) clients);
     kitchens[0] = s_kitchen (edge, SEATS);
     s_event_reaches (gw, kitchens, SEATS, "seats-2");
     printf ("integration_seats: /healthz and /kitchen answered while full; a "

@@ -33,7 +33,8 @@ s_up (int port, const char *data)
 {
     char http[16];
     snprintf (http, sizeof http, "%d", port);
-    pid_t pid = tk_spawn ("up", "up", "--http-port", http, "--data", data, NULL);
+    pid_t pid =
+        tk_spawn ("up", "up", "--http-port", http, "--data", data, NULL);
     CHECK (tk_wait_http (port, "/healthz", 200, 15000), "up is healthy");
     return pid;
 }
@@ -53,11 +54,13 @@ main (int argc, char **argv)
     CHECK (r.status == 401, "up runs with tokens: %d", r.status);
     tk_response_free (&r);
     tk_http (port, "GET", "/api/v1/menu", s_auth, NULL, &r);
-    CHECK (r.status == 200 && json_array_size (json_object_get (r.json, "categories")) > 0,
+    CHECK (r.status == 200
+               && json_array_size (json_object_get (r.json, "categories")) > 0,
            "demo menu served: %d", r.status);
     tk_response_free (&r);
     tk_http (port, "GET", "/kitchen", NULL, NULL, &r);
-    CHECK (r.status == 200 && strstr (r.body, "kitchen.js"), "kitchen page on the same port");
+    CHECK (r.status == 200 && strstr (r.body, "kitchen.js"),
+           "kitchen page on the same port");
     tk_response_free (&r);
 
     char ws_path[700];
@@ -69,17 +72,22 @@ main (int argc, char **argv)
     CHECK (snap, "snapshot on /ws");
     json_decref (snap);
     char headers[900];
-    snprintf (headers, sizeof headers, "%sContent-Type: application/json\r\n"
-              "Idempotency-Key: up-1\r\n", s_auth);
-    tk_http (port, "POST", "/api/v1/orders", headers,
-             "{\"table\":\"T5\",\"items\":[{\"item_id\":\"ice-cream\",\"quantity\":2}]}",
-             &r);
+    snprintf (headers, sizeof headers,
+              "%sContent-Type: application/json\r\n"
+              "Idempotency-Key: up-1\r\n",
+              s_auth);
+    tk_http (
+        port, "POST", "/api/v1/orders", headers,
+        "{\"table\":\"T5\",\"items\":[{\"item_id\":\"ice-cream\",\"quantity\":2}]}",
+        &r);
     CHECK (r.status == 201, "order through up: %d %s", r.status, r.body);
     json_int_t id = json_integer_value (json_object_get (r.json, "id"));
     tk_response_free (&r);
     json_t *event = tk_ws_next (ws, 5000);
-    CHECK (event && json_integer_value (json_object_get (
-                        json_object_get (event, "order"), "id")) == id,
+    CHECK (event
+               && json_integer_value (
+                      json_object_get (json_object_get (event, "order"), "id"))
+                      == id,
            "event for the order on /ws");
     json_decref (event);
     tk_ws_close (&ws);
@@ -104,8 +112,8 @@ main (int argc, char **argv)
     char path[64];
     snprintf (path, sizeof path, "/api/v1/orders/%lld", (long long) id);
     tk_http (port, "GET", path, s_auth, NULL, &r);
-    CHECK (r.status == 200, "order kept across restarts (and the same secret): %d",
-           r.status);
+    CHECK (r.status == 200,
+           "order kept across restarts (and the same secret): %d", r.status);
     tk_response_free (&r);
     return tk_done ();
 }

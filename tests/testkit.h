@@ -53,12 +53,15 @@ void tk_fail (void);
         static const tk_case_t s_cases[] = {TK_CASE_ENTRY (menu), ..., {0}};
         ...  tk_run_cases (s_cases);  */
 typedef struct {
-    const char *name;     /* NULL ends the list                          */
+    const char *name; /* NULL ends the list                          */
     void (*fn) (void);
 } tk_case_t;
 
 #define TK_CASE(name) static void tk_case_##name (void)
-#define TK_CASE_ENTRY(name) {#name, tk_case_##name}
+#define TK_CASE_ENTRY(name)   \
+    {                         \
+#name, tk_case_##name \
+    }
 
 /*  Run each case in order, printing "case <name> ..." before it and
     "case <name> OK" after it.  A failed check ends the test there.  */
@@ -95,10 +98,10 @@ int tk_kill (pid_t pid, int sig);
 int tk_run (char **output, ...);
 
 typedef struct {
-    int status;          /* HTTP status, 0 if no response              */
-    char *body;          /* response body, NUL-terminated               */
-    json_t *json;        /* parsed body, or NULL if it is not JSON      */
-    char *headers;       /* "Name: value\n" lines                       */
+    int status;    /* HTTP status, 0 if no response              */
+    char *body;    /* response body, NUL-terminated               */
+    json_t *json;  /* parsed body, or NULL if it is not JSON      */
+    char *headers; /* "Name: value\n" lines                       */
 } tk_response_t;
 
 /*  One HTTP/1.1 request on a new connection.  headers is NULL or
@@ -108,16 +111,15 @@ void tk_http (int port, const char *method, const char *path,
 void tk_response_free (tk_response_t *resp);
 
 /*  The value of a response header (case-insensitive name) in buf.  */
-const char *tk_header (const tk_response_t *resp, const char *name,
-                       char *buf, size_t cap);
+const char *tk_header (const tk_response_t *resp, const char *name, char *buf,
+                       size_t cap);
 
 /*  POST an order to /api/v1/orders with an Idempotency-Key.  */
 void tk_post_order (int port, const char *key, const char *body,
                     tk_response_t *resp);
 
 /*  Poll GET path until it answers want_status; false after timeout_ms. */
-bool tk_wait_http (int port, const char *path, int want_status,
-                   int timeout_ms);
+bool tk_wait_http (int port, const char *path, int want_status, int timeout_ms);
 
 typedef struct _tk_ws_t tk_ws_t;
 
@@ -163,8 +165,7 @@ json_int_t tk_json_int (json_t *json, const char *path);
 /*  Send len raw bytes to port as they are (any HTTP, or none) and read
     until the server closes or 10 s pass; resp->status is 0 if nothing
     that looks like an HTTP response came back.  */
-void tk_http_raw (int port, const void *bytes, size_t len,
-                  tk_response_t *resp);
+void tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp);
 
 /*  Like tk_ws_next, also giving the time the message arrived.  */
 json_t *tk_ws_next_at (tk_ws_t *ws, int timeout_ms, int64_t *arrived_ms);
@@ -199,26 +200,26 @@ int tk_ledger_place (tk_ledger_t *ledger, const int *ports, int port_count,
 int64_t tk_ledger_acked_ms (tk_ledger_t *ledger, const char *key);
 
 typedef struct {
-    size_t sent;          /* keys sent                                    */
-    size_t acked;         /* keys answered 201                            */
-    size_t replayed;      /* ... of which with Idempotent-Replayed: true  */
-    size_t refused;       /* keys finally answered 4xx                    */
-    size_t unresolved;    /* keys with neither within the retry bound     */
-    size_t attempts;      /* POSTs in all                                 */
-    size_t busy;          /* 5xx answers that were retried                */
-    size_t no_answer;     /* connection failures that were retried        */
-    size_t throttled;     /* 429s (rate limited) that were retried        */
-    int64_t slowest_ms;   /* longest from an order's first POST to its
+    size_t sent;        /* keys sent                                    */
+    size_t acked;       /* keys answered 201                            */
+    size_t replayed;    /* ... of which with Idempotent-Replayed: true  */
+    size_t refused;     /* keys finally answered 4xx                    */
+    size_t unresolved;  /* keys with neither within the retry bound     */
+    size_t attempts;    /* POSTs in all                                 */
+    size_t busy;        /* 5xx answers that were retried                */
+    size_t no_answer;   /* connection failures that were retried        */
+    size_t throttled;   /* 429s (rate limited) that were retried        */
+    int64_t slowest_ms; /* longest from an order's first POST to its
                              final answer                                 */
-    size_t stored;        /* orders in the database                       */
-    size_t duplicates;    /* stored orders whose key was already stored   */
-    size_t unknown;       /* stored orders with a key nobody sent         */
-    size_t lost;          /* acknowledged keys that are not stored        */
-    size_t mismatched;    /* stored with another id/table than the 201    */
-    size_t seq_gaps;      /* numbers of 1..max seq no order has           */
-    size_t seq_dups;      /* orders sharing a seq                         */
+    size_t stored;      /* orders in the database                       */
+    size_t duplicates;  /* stored orders whose key was already stored   */
+    size_t unknown;     /* stored orders with a key nobody sent         */
+    size_t lost;        /* acknowledged keys that are not stored        */
+    size_t mismatched;  /* stored with another id/table than the 201    */
+    size_t seq_gaps;    /* numbers of 1..max seq no order has           */
+    size_t seq_dups;    /* orders sharing a seq                         */
     json_int_t max_seq;
-    char first_retry[300];/* the first 5xx/no answer retried: "503 {...}" */
+    char first_retry[300]; /* the first 5xx/no answer retried: "503 {...}" */
 } tk_tally_t;
 
 /*  Read every order from the gateway at port (pages of page_limit via
@@ -237,14 +238,14 @@ void tk_tally_check_exact (const tk_tally_t *t);
 
 //  Load: concurrent clients placing orders through the ledger.
 typedef struct {
-    const int *ports;     /* gateways, in failover order                  */
+    const int *ports; /* gateways, in failover order                  */
     int port_count;
-    int threads;          /* concurrent clients                           */
-    const char *prefix;   /* key prefix, unique per load                  */
-    int lines;            /* lines per order, 1..50                       */
-    bool long_notes;      /* see tk_order_body                            */
-    int max_orders;       /* stop after this many in all; 0 = no limit    */
-    int retry_ms;         /* per-order retry bound                        */
+    int threads;        /* concurrent clients                           */
+    const char *prefix; /* key prefix, unique per load                  */
+    int lines;          /* lines per order, 1..50                       */
+    bool long_notes;    /* see tk_order_body                            */
+    int max_orders;     /* stop after this many in all; 0 = no limit    */
+    int retry_ms;       /* per-order retry bound                        */
 } tk_load_opts_t;
 
 typedef struct _tk_load_t tk_load_t;
@@ -265,21 +266,21 @@ void tk_load_join (tk_load_t **load_p);
 //  A browser that follows /ws and reconnects with resume_from=<last seq>
 //  whenever its connection ends.
 typedef struct {
-    json_int_t seq, id;   /* event seq and its order's id                 */
-    char *key;            /* the order's idempotency_key                  */
-    int64_t arrived_ms;   /* tk_now_ms when the frame arrived             */
+    json_int_t seq, id; /* event seq and its order's id                 */
+    char *key;          /* the order's idempotency_key                  */
+    int64_t arrived_ms; /* tk_now_ms when the frame arrived             */
 } tk_event_t;
 
 typedef struct {
-    json_int_t start;     /* seq of the first snapshot, -1 before it      */
-    json_int_t last;      /* last seq applied, -1 before the snapshot     */
-    size_t events;        /* events applied                               */
-    size_t gaps;          /* seqs skipped, by an event or a snapshot      */
-    size_t duplicates;    /* events at or below last (and seqs a snapshot
+    json_int_t start;  /* seq of the first snapshot, -1 before it      */
+    json_int_t last;   /* last seq applied, -1 before the snapshot     */
+    size_t events;     /* events applied                               */
+    size_t gaps;       /* seqs skipped, by an event or a snapshot      */
+    size_t duplicates; /* events at or below last (and seqs a snapshot
                              went back over)                              */
-    size_t snapshots;     /* snapshots after the first one                */
-    size_t reconnects;    /* connections after the first one              */
-    size_t errors;        /* error messages, events before any snapshot   */
+    size_t snapshots;  /* snapshots after the first one                */
+    size_t reconnects; /* connections after the first one              */
+    size_t errors;     /* error messages, events before any snapshot   */
 } tk_follow_stats_t;
 
 typedef struct _tk_follower_t tk_follower_t;
@@ -288,8 +289,7 @@ tk_follower_t *tk_follower_new (int port, const char *name);
 void tk_follower_stats (tk_follower_t *follower, tk_follow_stats_t *stats);
 
 /*  Wait until the follower has applied seq (0: has its first snapshot). */
-bool tk_follower_wait (tk_follower_t *follower, json_int_t seq,
-                       int timeout_ms);
+bool tk_follower_wait (tk_follower_t *follower, json_int_t seq, int timeout_ms);
 
 /*  Print "what: name: start S, last L, events ..., gaps G, ...".  */
 void tk_follower_print (const char *what, tk_follower_t *follower);
@@ -298,8 +298,7 @@ void tk_follower_print (const char *what, tk_follower_t *follower);
 void tk_follower_stop (tk_follower_t *follower);
 
 /*  The events applied, in order (after tk_follower_stop).  */
-const tk_event_t *tk_follower_events (tk_follower_t *follower,
-                                      size_t *count);
+const tk_event_t *tk_follower_events (tk_follower_t *follower, size_t *count);
 void tk_follower_destroy (tk_follower_t **follower_p);
 
 //  WebSocket by hand, for clients civetweb's would not be.
@@ -315,20 +314,20 @@ int tk_ws_raw_send (int fd, unsigned char first_byte, const void *data,
                     size_t len, bool masked);
 
 typedef struct {
-    size_t frames;        /* frames read before the end                   */
+    size_t frames; /* frames read before the end                   */
     size_t text_frames;
     size_t bytes;
-    int close_code;       /* code of a close frame, 0 if it had none, -1
+    int close_code;    /* code of a close frame, 0 if it had none, -1
                              if no close frame came                       */
-    bool garbled;         /* a frame header made no sense (RSV bits set,
+    bool garbled;      /* a frame header made no sense (RSV bits set,
                              unknown opcode, a text frame that is not a
                              JSON object): the stream lost its framing,
                              e.g. a partly written frame was followed by
                              another; reading stopped there              */
-    size_t garbled_at;    /* byte offset of that header                   */
-    bool eof;             /* the server closed the connection             */
-    bool reset;           /* ... abruptly (ECONNRESET)                    */
-    bool timeout;         /* neither within timeout_ms                    */
+    size_t garbled_at; /* byte offset of that header                   */
+    bool eof;          /* the server closed the connection             */
+    bool reset;        /* ... abruptly (ECONNRESET)                    */
+    bool timeout;      /* neither within timeout_ms                    */
 } tk_ws_raw_end_t;
 
 /*  Read exactly one whole frame (header byte by byte, then its payload,

@@ -24,8 +24,8 @@ s_read_response (struct mg_connection *conn, tk_response_t *resp)
     size_t hcap = 4096, hlen = 0;
     resp->headers = calloc (1, hcap);
     for (int i = 0; i < info->num_headers; i++)
-        hlen += (size_t) snprintf (resp->headers + hlen, hcap - hlen, "%s: %s\n",
-                                   info->http_headers[i].name,
+        hlen += (size_t) snprintf (resp->headers + hlen, hcap - hlen,
+                                   "%s: %s\n", info->http_headers[i].name,
                                    info->http_headers[i].value);
     size_t cap = 4096, len = 0;
     resp->body = malloc (cap);
@@ -79,7 +79,8 @@ tk_header (const tk_response_t *resp, const char *name, char *buf, size_t cap)
     for (const char *line = resp->headers; line && *line;) {
         const char *end = strchr (line, '\n');
         if (strncasecmp (line, name, n) == 0 && line[n] == ':') {
-            snprintf (buf, cap, "%.*s", (int) (end - line - n - 2), line + n + 2);
+            snprintf (buf, cap, "%.*s", (int) (end - line - n - 2),
+                      line + n + 2);
             return buf;
         }
         line = end ? end + 1 : NULL;
@@ -99,7 +100,8 @@ tk_post_order (int port, const char *key, const char *body, tk_response_t *resp)
 bool
 tk_wait_http (int port, const char *path, int want_status, int timeout_ms)
 {
-    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end; usleep (50000)) {
+    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;
+         usleep (50000)) {
         tk_response_t resp;
         tk_http (port, "GET", path, NULL, NULL, &resp);
         int status = resp.status;
@@ -115,7 +117,8 @@ tk_get_json (int port, const char *path, int want_status)
 {
     tk_response_t r;
     tk_http (port, "GET", path, NULL, NULL, &r);
-    json_t *json = r.status == want_status && r.json ? json_incref (r.json) : NULL;
+    json_t *json =
+        r.status == want_status && r.json ? json_incref (r.json) : NULL;
     tk_response_free (&r);
     return json;
 }
@@ -143,9 +146,9 @@ tk__tcp_connect (int port, int rcvbuf)
         return -1;
     if (rcvbuf > 0)
         setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_port = htons ((uint16_t) port),
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t) port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
         close (fd);
         return -1;
@@ -178,7 +181,7 @@ tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp)
     int fd = tk__tcp_connect (port, 0);
     if (fd < 0)
         return;
-    struct timeval tv = {10, 0};
+    struct timeval tv = { 10, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     tk__send_all (fd, bytes, len);   //  the server may close before all is sent
     size_t cap = 4096, used = 0;
@@ -196,7 +199,8 @@ tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp)
         for (char *p = buf; end && p < end && !length; p++)
             if (strncasecmp (p, "\r\nContent-Length:", 17) == 0)
                 length = p + 17;
-        if (length && used >= (size_t) (end + 4 - buf) + strtoul (length, NULL, 10))
+        if (length
+            && used >= (size_t) (end + 4 - buf) + strtoul (length, NULL, 10))
             break;
     }
     buf[used] = '\0';
@@ -218,9 +222,9 @@ tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp)
 char *
 tk_order_body (const char *table, int lines, bool long_notes, int variant)
 {
-    static const char *const items[] = {"burger", "fries", "caesar", "soup",
-                                        "salmon", "chicken", "risotto",
-                                        "calamari"};
+    static const char *const items[] = { "burger",  "fries",   "caesar",
+                                         "soup",    "salmon",  "chicken",
+                                         "risotto", "calamari" };
     char note[272];
     memset (note, 'n', 270);
     note[270] = '\0';

@@ -13,11 +13,11 @@
 
 typedef struct {
     char *key, *table;
-    int status;              //  final status, 0 while pending / no answer
+    int status;   //  final status, 0 while pending / no answer
     bool replayed;
-    json_int_t id, seq;      //  from the 201
+    json_int_t id, seq;   //  from the 201
     int64_t acked_ms;
-    int64_t waited_ms;       //  first attempt to final answer
+    int64_t waited_ms;   //  first attempt to final answer
 } s_entry_t;
 
 struct _tk_ledger_t {
@@ -64,7 +64,8 @@ s_ledger_add (tk_ledger_t *self, const char *key, const char *table)
     pthread_mutex_lock (&self->lock);
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 256;
-        self->entries = realloc (self->entries, self->cap * sizeof *self->entries);
+        self->entries =
+            realloc (self->entries, self->cap * sizeof *self->entries);
     }
     self->entries[self->count++] = entry;
     self->sorted = false;
@@ -86,7 +87,8 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
         status = r.status;
         //  A gateway killed mid-answer can leave a status line without its
         //  body: as a pad would, take that as no answer and retry the key
-        if (status == 201 && json_integer_value (json_object_get (r.json, "id")) < 1)
+        if (status == 201
+            && json_integer_value (json_object_get (r.json, "id")) < 1)
             status = 0;
         char replayed[16];
         pthread_mutex_lock (&self->lock);
@@ -94,12 +96,11 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
         if (status == 201) {
             entry->id = json_integer_value (json_object_get (r.json, "id"));
             entry->seq = json_integer_value (json_object_get (r.json, "seq"));
-            entry->replayed = tk_header (&r, "Idempotent-Replayed", replayed,
-                                         sizeof replayed)
-                              && strcmp (replayed, "true") == 0;
+            entry->replayed =
+                tk_header (&r, "Idempotent-Replayed", replayed, sizeof replayed)
+                && strcmp (replayed, "true") == 0;
             entry->acked_ms = tk_now_ms ();
-        }
-        else if (status == 0)
+        } else if (status == 0)
             self->no_answer++;
         else if (status >= 500)
             self->busy++;
@@ -131,7 +132,8 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
 static int
 s_entry_cmp (const void *a, const void *b)
 {
-    return strcmp ((*(s_entry_t *const *) a)->key, (*(s_entry_t *const *) b)->key);
+    return strcmp ((*(s_entry_t *const *) a)->key,
+                   (*(s_entry_t *const *) b)->key);
 }
 
 //  Entry for key in the sorted ledger, or NULL.  Lock held.
@@ -142,7 +144,7 @@ s_ledger_find (tk_ledger_t *self, const char *key)
         qsort (self->entries, self->count, sizeof *self->entries, s_entry_cmp);
         self->sorted = true;
     }
-    s_entry_t probe = {.key = (char *) key}, *pp = &probe;
+    s_entry_t probe = { .key = (char *) key }, *pp = &probe;
     s_entry_t **found = bsearch (&pp, self->entries, self->count,
                                  sizeof *self->entries, s_entry_cmp);
     return found ? *found : NULL;
@@ -166,7 +168,8 @@ typedef struct {
 static int
 s_stored_cmp (const void *a, const void *b)
 {
-    return strcmp (((const s_stored_t *) a)->key, ((const s_stored_t *) b)->key);
+    return strcmp (((const s_stored_t *) a)->key,
+                   ((const s_stored_t *) b)->key);
 }
 
 static int
@@ -196,7 +199,8 @@ s_read_store (int port, int page_limit, size_t *count)
         }
         size_t i;
         json_t *order;
-        json_array_foreach (json_object_get (page, "orders"), i, order) {
+        json_array_foreach (json_object_get (page, "orders"), i, order)
+        {
             if (*count == cap)
                 stored = realloc (stored, (cap *= 2) * sizeof *stored);
             s_stored_t *s = &stored[(*count)++];
@@ -243,7 +247,8 @@ tk_ledger_tally (tk_ledger_t *self, int port, int page_limit, tk_tally_t *t)
         t->acked += e->acked_ms >= 0;
         t->replayed += e->acked_ms >= 0 && e->replayed;
         t->refused += e->status >= 400 && e->status < 500 && e->status != 0;
-        t->unresolved += e->acked_ms < 0 && (e->status == 0 || e->status == 429);
+        t->unresolved +=
+            e->acked_ms < 0 && (e->status == 0 || e->status == 429);
         if (e->waited_ms > t->slowest_ms)
             t->slowest_ms = e->waited_ms;
     }
@@ -258,19 +263,22 @@ tk_ledger_tally (tk_ledger_t *self, int port, int page_limit, tk_tally_t *t)
         if (!e)
             t->unknown++;
         else if (strcmp (e->table, s->table) != 0
-                 || (e->acked_ms >= 0 && (e->id != s->id || e->seq != s->seq))) {
+                 || (e->acked_ms >= 0
+                     && (e->id != s->id || e->seq != s->seq))) {
             if (t->mismatched++ == 0)
-                fprintf (stderr, "mismatch: key %s: the 201 said order %lld seq "
+                fprintf (stderr,
+                         "mismatch: key %s: the 201 said order %lld seq "
                          "%lld table %s; the store has order %lld seq %lld "
-                         "table %s\n", s->key, (long long) e->id,
-                         (long long) e->seq, e->table, (long long) s->id,
-                         (long long) s->seq, s->table);
+                         "table %s\n",
+                         s->key, (long long) e->id, (long long) e->seq,
+                         e->table, (long long) s->id, (long long) s->seq,
+                         s->table);
         }
     }
     //  Acknowledged keys missing from the store
     for (size_t i = 0; i < self->count; i++) {
         s_entry_t *e = self->entries[i];
-        s_stored_t probe = {.key = e->key};
+        s_stored_t probe = { .key = e->key };
         if (e->acked_ms >= 0
             && !bsearch (&probe, stored, count, sizeof *stored, s_stored_cmp))
             t->lost++;
@@ -299,10 +307,14 @@ tk_ledger_tally (tk_ledger_t *self, int port, int page_limit, tk_tally_t *t)
 void
 tk_tally_check_exact (const tk_tally_t *t)
 {
-    TK_CHECK (t->refused == 0, "%zu orders refused with a 4xx (a retry with "
-              "the same key and body must never be refused)", t->refused);
-    TK_CHECK (t->unresolved == 0, "%zu orders got no 201 within 30 s of "
-              "retrying", t->unresolved);
+    TK_CHECK (t->refused == 0,
+              "%zu orders refused with a 4xx (a retry with "
+              "the same key and body must never be refused)",
+              t->refused);
+    TK_CHECK (t->unresolved == 0,
+              "%zu orders got no 201 within 30 s of "
+              "retrying",
+              t->unresolved);
     TK_CHECK (t->lost == 0, "%zu acknowledged orders are not stored", t->lost);
     TK_CHECK (t->duplicates == 0, "%zu orders stored twice", t->duplicates);
     TK_CHECK (t->unknown == 0, "%zu stored orders with keys nobody sent",
@@ -311,10 +323,11 @@ tk_tally_check_exact (const tk_tally_t *t)
               t->mismatched);
     TK_CHECK (t->stored == t->acked, "stored %zu, acknowledged %zu", t->stored,
               t->acked);
-    TK_CHECK (t->seq_gaps == 0 && t->seq_dups == 0
-                  && t->max_seq == (json_int_t) t->stored,
-              "order seqs are not exactly 1..%zu: max %lld, gaps %zu, doubled %zu",
-              t->stored, (long long) t->max_seq, t->seq_gaps, t->seq_dups);
+    TK_CHECK (
+        t->seq_gaps == 0 && t->seq_dups == 0
+            && t->max_seq == (json_int_t) t->stored,
+        "order seqs are not exactly 1..%zu: max %lld, gaps %zu, doubled %zu",
+        t->stored, (long long) t->max_seq, t->seq_gaps, t->seq_dups);
 }
 
 void
@@ -327,9 +340,9 @@ tk_tally_print (const char *what, const tk_tally_t *t)
             "%lld, gaps %zu, doubled %zu\n",
             what, t->sent, t->acked, t->replayed, t->refused, t->unresolved,
             t->attempts, t->busy, t->no_answer, t->throttled,
-            (long long) t->slowest_ms, t->stored, t->duplicates,
-            t->unknown, t->lost, t->mismatched, (long long) t->max_seq,
-            t->seq_gaps, t->seq_dups);
+            (long long) t->slowest_ms, t->stored, t->duplicates, t->unknown,
+            t->lost, t->mismatched, (long long) t->max_seq, t->seq_gaps,
+            t->seq_dups);
     if (*t->first_retry)
         printf ("%s: the first answer retried was: %s\n", what, t->first_retry);
     fflush (stdout);

@@ -16,12 +16,12 @@
 
 struct _tk_load_t {
     tk_ledger_t *ledger;
-    tk_load_opts_t opts;     //  ports and prefix point into the copies below
+    tk_load_opts_t opts;   //  ports and prefix point into the copies below
     int *ports;
     char *prefix;
     pthread_t *threads;
     atomic_bool stop;
-    atomic_int started;      //  orders begun, for max_orders
+    atomic_int started;   //  orders begun, for max_orders
     atomic_size_t done;
 };
 
@@ -38,7 +38,8 @@ s_load_client (void *arg_)
     const tk_load_opts_t *o = &load->opts;
     int current = 0;   //  every client starts on the first gateway
     for (int n = 0; !atomic_load (&load->stop); n++) {
-        if (o->max_orders && atomic_fetch_add (&load->started, 1) >= o->max_orders)
+        if (o->max_orders
+            && atomic_fetch_add (&load->started, 1) >= o->max_orders)
             break;
         char key[128], table[16];
         snprintf (key, sizeof key, "%s-%d-%d", o->prefix, arg->index, n);
@@ -114,7 +115,7 @@ struct _tk_follower_t {
     pthread_t thread;
     atomic_bool stop;
     bool running;
-    pthread_mutex_t lock;    //  guards below
+    pthread_mutex_t lock;   //  guards below
     pthread_cond_t cond;
     tk_follow_stats_t stats;
     tk_event_t *events;
@@ -141,7 +142,8 @@ s_follow_event (tk_follower_t *self, json_t *msg, int64_t at)
         self->events = realloc (self->events, self->cap * sizeof *self->events);
     }
     json_t *order = json_object_get (msg, "order");
-    const char *key = json_string_value (json_object_get (order, "idempotency_key"));
+    const char *key =
+        json_string_value (json_object_get (order, "idempotency_key"));
     tk_event_t *e = &self->events[st->events++];
     e->seq = seq;
     e->id = json_integer_value (json_object_get (order, "id"));
@@ -170,8 +172,7 @@ s_follow_apply (tk_follower_t *self, json_t *msg, int64_t at)
                 st->duplicates += (size_t) (st->last - seq);
         }
         st->last = seq;
-    }
-    else if (type && strcmp (type, "event") == 0)
+    } else if (type && strcmp (type, "event") == 0)
         s_follow_event (self, msg, at);
     else
         st->errors++;
@@ -208,8 +209,7 @@ s_follower_run (void *arg)
         if (msg) {
             s_follow_apply (self, msg, at);
             json_decref (msg);
-        }
-        else if (tk_ws_closed (ws)) {
+        } else if (tk_ws_closed (ws)) {
             tk_ws_close (&ws);
             usleep (200 * 1000);
         }
@@ -251,7 +251,8 @@ tk_follower_wait (tk_follower_t *self, json_int_t seq, int timeout_ms)
     tk__deadline (CLOCK_MONOTONIC, timeout_ms, &ts);
     pthread_mutex_lock (&self->lock);
     while (self->stats.last < seq
-           && pthread_cond_timedwait (&self->cond, &self->lock, &ts) != ETIMEDOUT)
+           && pthread_cond_timedwait (&self->cond, &self->lock, &ts)
+                  != ETIMEDOUT)
         ;
     bool reached = self->stats.last >= seq;
     pthread_mutex_unlock (&self->lock);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include "tk_internal.h"
 
-#define TK_ARGS_MAX 64
+#define TK_ARGS_MAX  64
 #define TK_PROCS_MAX 32
 
 typedef struct {
@@ -50,16 +50,29 @@ tk_init (int argc, char **argv, const char *test_name)
     }
     s_bin = argv[1];
     s_name = test_name;
-    snprintf (s_dir, sizeof s_dir, "%s/tk-%s-%d", getenv ("TK_TMP") ? getenv ("TK_TMP") : ".",
-              test_name, (int) getpid ());
+    snprintf (s_dir, sizeof s_dir, "%s/tk-%s-%d",
+              getenv ("TK_TMP") ? getenv ("TK_TMP") : ".", test_name,
+              (int) getpid ());
     mkdir (s_dir, 0755);
     signal (SIGPIPE, SIG_IGN);
     mg_init_library (0);
 }
 
-const char *tk_bin (void) { return s_bin; }
-const char *tk_dir (void) { return s_dir; }
-const char *tk_source (void) { return TK_SOURCE_DIR; }
+const char *
+tk_bin (void)
+{
+    return s_bin;
+}
+const char *
+tk_dir (void)
+{
+    return s_dir;
+}
+const char *
+tk_source (void)
+{
+    return TK_SOURCE_DIR;
+}
 
 static void
 s_print_tail (const char *path)
@@ -111,7 +124,8 @@ s_collect_args (char **args, const char *first, va_list ap)
 {
     int n = 0;
     args[n++] = (char *) s_bin;
-    for (const char *a = first; a && n < TK_ARGS_MAX - 1; a = va_arg (ap, const char *))
+    for (const char *a = first; a && n < TK_ARGS_MAX - 1;
+         a = va_arg (ap, const char *))
         args[n++] = (char *) a;
     args[n] = NULL;
     return n;
@@ -175,7 +189,8 @@ tk_kill (pid_t pid, int sig)
 {
     kill (pid, sig);
     int status;
-    for (int64_t end = tk_now_ms () + 10000; tk_now_ms () < end; usleep (10000)) {
+    for (int64_t end = tk_now_ms () + 10000; tk_now_ms () < end;
+         usleep (10000)) {
         if (waitpid (pid, &status, WNOHANG) == pid) {
             for (int i = 0; i < s_proc_count; i++)
                 if (s_procs[i].pid == pid)
@@ -214,8 +229,8 @@ int
 tk_port (void)
 {
     int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     socklen_t len = sizeof addr;
     int rc = bind (fd, (struct sockaddr *) &addr, sizeof addr);
     getsockname (fd, (struct sockaddr *) &addr, &len);
@@ -235,7 +250,7 @@ tk_spawn_env (const char *name, const char *const *env, ...)
     TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
     tk_proc_t *proc = &s_procs[s_proc_count++];
     snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
-    static const char *const none[] = {NULL};
+    static const char *const none[] = { NULL };
     proc->pid = s_fork_exec_env (args, proc->log, env ? env : none);
     TK_CHECK (proc->pid > 0, "fork failed");
     return proc->pid;

@@ -18,11 +18,11 @@
 
 struct _tk_proxy_t {
     int listen_fd, target_port, port;
-    int wake[2];             //  pipe: commands for the proxy thread
+    int wake[2];   //  pipe: commands for the proxy thread
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    bool frozen, cut, stop;  //  commands; cut is cleared when done
+    bool frozen, cut, stop;        //  commands; cut is cleared when done
     int pairs[S_PROXY_PAIRS][2];   //  [client, target], proxy thread only
     int pair_count;
 };
@@ -30,7 +30,7 @@ struct _tk_proxy_t {
 static void
 s_reset_close (int fd)
 {
-    struct linger lg = {1, 0};   //  RST rather than FIN: the link is gone
+    struct linger lg = { 1, 0 };   //  RST rather than FIN: the link is gone
     setsockopt (fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close (fd);
 }
@@ -91,11 +91,11 @@ s_proxy_run (void *arg)
         }
         struct pollfd p[2 + 2 * S_PROXY_PAIRS];
         int n = 0;
-        p[n++] = (struct pollfd){self->wake[0], POLLIN, 0};
-        p[n++] = (struct pollfd){self->listen_fd, POLLIN, 0};
+        p[n++] = (struct pollfd){ self->wake[0], POLLIN, 0 };
+        p[n++] = (struct pollfd){ self->listen_fd, POLLIN, 0 };
         for (int i = 0; !frozen && i < self->pair_count; i++) {
-            p[n++] = (struct pollfd){self->pairs[i][0], POLLIN, 0};
-            p[n++] = (struct pollfd){self->pairs[i][1], POLLIN, 0};
+            p[n++] = (struct pollfd){ self->pairs[i][0], POLLIN, 0 };
+            p[n++] = (struct pollfd){ self->pairs[i][1], POLLIN, 0 };
         }
         if (poll (p, (nfds_t) n, 1000) <= 0)
             continue;
@@ -109,11 +109,14 @@ s_proxy_run (void *arg)
         //  Forward; the pairs polled are the first ones, in this order
         for (int i = (n - 2) / 2 - 1; i >= 0; i--)
             for (int side = 0; side < 2; side++) {
-                if (!(p[2 + 2 * i + side].revents & (POLLIN | POLLHUP | POLLERR)))
+                if (!(p[2 + 2 * i + side].revents
+                      & (POLLIN | POLLHUP | POLLERR)))
                     continue;
                 ssize_t got = recv (self->pairs[i][side], buf, 65536, 0);
                 if (got <= 0
-                    || tk__send_all (self->pairs[i][1 - side], buf, (size_t) got) != 0) {
+                    || tk__send_all (self->pairs[i][1 - side], buf,
+                                     (size_t) got)
+                           != 0) {
                     s_proxy_drop (self, i, got < 0);
                     break;
                 }
@@ -131,8 +134,8 @@ tk_proxy_new (int target_port)
     tk_proxy_t *self = calloc (1, sizeof *self);
     self->target_port = target_port;
     self->listen_fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
     socklen_t len = sizeof addr;
     int rc = bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr);
     if (rc == 0)

@@ -22,7 +22,7 @@
 
 typedef struct s_text {
     char *text;
-    int64_t at;              /* tk_now_ms when it arrived */
+    int64_t at; /* tk_now_ms when it arrived */
     struct s_text *next;
 } s_text_t;
 
@@ -72,8 +72,9 @@ tk_ws_open (int port, const char *path)
     pthread_mutex_init (&ws->lock, NULL);
     pthread_cond_init (&ws->cond, NULL);
     char err[256];
-    ws->conn = mg_connect_websocket_client ("127.0.0.1", port, 0, err, sizeof err,
-                                            path, NULL, s_ws_data, s_ws_close, ws);
+    ws->conn =
+        mg_connect_websocket_client ("127.0.0.1", port, 0, err, sizeof err,
+                                     path, NULL, s_ws_data, s_ws_close, ws);
     if (!ws->conn) {
         fprintf (stderr, "websocket to port %d%s: %s\n", port, path, err);
         free (ws);
@@ -157,8 +158,10 @@ tk_ws_close (tk_ws_t **ws_p)
 int
 tk_ws_send (tk_ws_t *ws, int opcode, const void *data, size_t len)
 {
-    return mg_websocket_client_write (ws->conn, opcode, (const char *) data, len)
-                   > 0 || len == 0
+    return mg_websocket_client_write (ws->conn, opcode, (const char *) data,
+                                      len)
+                       > 0
+                   || len == 0
                ? 0
                : -1;
 }
@@ -183,9 +186,9 @@ tk__ws_try_open (int port, const char *path)
     pthread_mutex_init (&ws->lock, NULL);
     pthread_cond_init (&ws->cond, NULL);
     char err[256];
-    ws->conn = mg_connect_websocket_client ("127.0.0.1", port, 0, err, sizeof err,
-                                            path, NULL, s_ws_data_pong,
-                                            s_ws_close, ws);
+    ws->conn = mg_connect_websocket_client ("127.0.0.1", port, 0, err,
+                                            sizeof err, path, NULL,
+                                            s_ws_data_pong, s_ws_close, ws);
     if (!ws->conn) {
         pthread_mutex_destroy (&ws->lock);
         pthread_cond_destroy (&ws->cond);
@@ -206,7 +209,7 @@ tk_ws_raw_open (int port, const char *path, int rcvbuf)
     char request[1024];
     int len = ws_client_request (request, sizeof request, "127.0.0.1", port,
                                  path, WS_CLIENT_SAMPLE_KEY);
-    struct timeval tv = {10, 0};
+    struct timeval tv = { 10, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     //  Byte by byte, so no frame after the headers is consumed here
     char head[4096];
@@ -216,7 +219,7 @@ tk_ws_raw_open (int port, const char *path, int rcvbuf)
             if (++used >= 4 && memcmp (head + used - 4, "\r\n\r\n", 4) == 0)
                 break;
     head[used] = '\0';
-    struct timeval none = {0, 0};
+    struct timeval none = { 0, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
     size_t consumed;
     if (ws_client_response (head, used, &consumed) != 1) {
@@ -230,17 +233,19 @@ int
 tk_ws_raw_send (int fd, unsigned char first_byte, const void *data, size_t len,
                 bool masked)
 {
-    static const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
+    static const unsigned char key[4] = { 0x37, 0xfa, 0x21, 0x3d };
     unsigned char head[WS_CLIENT_HEAD_MAX];
-    size_t h = ws_client_head_encode (head, first_byte, len, masked ? key : NULL);
+    size_t h =
+        ws_client_head_encode (head, first_byte, len, masked ? key : NULL);
     unsigned char *payload = malloc (len ? len : 1);
     if (masked)
         ws_client_mask (payload, data, len, key, 0);
     else if (len)
         memcpy (payload, data, len);
-    int rc = tk__send_all (fd, head, h) == 0 && tk__send_all (fd, payload, len) == 0
-                 ? 0
-                 : -1;
+    int rc =
+        tk__send_all (fd, head, h) == 0 && tk__send_all (fd, payload, len) == 0
+            ? 0
+            : -1;
     free (payload);
     return rc;
 }
@@ -251,7 +256,7 @@ s_recv_exact (int fd, unsigned char *buf, size_t n, int64_t deadline)
 {
     unsigned char scrap[4096];
     while (n > 0) {
-        struct pollfd p = {fd, POLLIN, 0};
+        struct pollfd p = { fd, POLLIN, 0 };
         int64_t left = deadline - tk_now_ms ();
         if (left <= 0 || poll (&p, 1, (int) left) <= 0)
             return -1;
@@ -300,7 +305,7 @@ tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end)
     size_t cap = 1 << 20, used = 0, pos = 0;
     unsigned char *buf = malloc (cap);
     while (true) {
-        struct pollfd p = {fd, POLLIN, 0};
+        struct pollfd p = { fd, POLLIN, 0 };
         if (poll (&p, 1, timeout_ms) <= 0) {
             end->timeout = true;
             break;
@@ -323,7 +328,8 @@ tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end)
         ws_client_frame_t f;
         size_t flen;
         bool closed = false;
-        while (ws_client_frame (buf + pos, used - pos, UINT64_MAX, &f, &flen) == 1) {
+        while (ws_client_frame (buf + pos, used - pos, UINT64_MAX, &f, &flen)
+               == 1) {
             //  No extension was negotiated, so RSV bits must be 0; our
             //  server only sends JSON objects as text
             bool sane = f.rsv == 0

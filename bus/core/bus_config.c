@@ -20,130 +20,130 @@
 
 //  Where `orderbus --help` says web/ and the demo menu live by default
 #ifdef ORDERBUS_SHARE_DIR
-#   define S_SHARE_DIR ORDERBUS_SHARE_DIR
+#define S_SHARE_DIR ORDERBUS_SHARE_DIR
 #else
-#   define S_SHARE_DIR "<share>"
+#define S_SHARE_DIR "<share>"
 #endif
 
 typedef enum {
-    S_INT,          //  int field, value in [min, max]
-    S_TEXT,         //  char[] field, length in [min, size - 1]
-    S_ENDPOINT,     //  S_TEXT that starts with tcp://, ipc:// or inproc://
-    S_NAME,         //  S_TEXT of [A-Za-z0-9_.-] (it goes into a topic)
-    S_SWITCH,       //  bool field set by a flag that takes no value
-    S_CONFIG        //  --config: load the file named by the value
+    S_INT,        //  int field, value in [min, max]
+    S_TEXT,       //  char[] field, length in [min, size - 1]
+    S_ENDPOINT,   //  S_TEXT that starts with tcp://, ipc:// or inproc://
+    S_NAME,       //  S_TEXT of [A-Za-z0-9_.-] (it goes into a topic)
+    S_SWITCH,     //  bool field set by a flag that takes no value
+    S_CONFIG      //  --config: load the file named by the value
 } s_type_t;
 
 //  Roles as bits, so a setting lists the roles it applies to
 #define S_ROLE(role) (1u << (role))
-#define S_UP S_ROLE (BUS_ROLE_UP)
-#define S_WRITER S_ROLE (BUS_ROLE_WRITER)
-#define S_GATEWAY S_ROLE (BUS_ROLE_GATEWAY)
-#define S_EDGE S_ROLE (BUS_ROLE_EDGE)
-#define S_ALL (S_UP | S_WRITER | S_GATEWAY | S_EDGE)
+#define S_UP         S_ROLE (BUS_ROLE_UP)
+#define S_WRITER     S_ROLE (BUS_ROLE_WRITER)
+#define S_GATEWAY    S_ROLE (BUS_ROLE_GATEWAY)
+#define S_EDGE       S_ROLE (BUS_ROLE_EDGE)
+#define S_ALL        (S_UP | S_WRITER | S_GATEWAY | S_EDGE)
 
-#define S_FIELD(field)                                                       \
+#define S_FIELD(field) \
     offsetof (bus_config_t, field), sizeof (((bus_config_t *) 0)->field)
 
 typedef struct {
-    const char *flag;       //  long flag, "--http-port"
-    const char *short_flag; //  "-v", or NULL
-    const char *key;        //  path in the config file, NULL if flag only
+    const char *flag;         //  long flag, "--http-port"
+    const char *short_flag;   //  "-v", or NULL
+    const char *key;          //  path in the config file, NULL if flag only
     s_type_t type;
-    size_t offset;          //  field in bus_config_t
-    size_t size;            //  sizeof that field
-    long min, max;          //  S_INT: value range; texts: min length
-    unsigned roles;         //  S_ROLE bits of the roles it applies to
-    const char *arg;        //  placeholder of the value in --help
-    const char *help;       //  meaning, for --help
+    size_t offset;      //  field in bus_config_t
+    size_t size;        //  sizeof that field
+    long min, max;      //  S_INT: value range; texts: min length
+    unsigned roles;     //  S_ROLE bits of the roles it applies to
+    const char *arg;    //  placeholder of the value in --help
+    const char *help;   //  meaning, for --help
 } s_setting_t;
 
 static const s_setting_t s_settings[] = {
-    {"--config", NULL, NULL, S_CONFIG, S_FIELD (config_path), 0, 0, S_ALL,
-     "FILE", "ZPL config file, loaded before all other flags"},
-    {"--data", NULL, "data", S_TEXT, S_FIELD (data_dir), 1, 0,
-     S_WRITER | S_UP, "DIR", "LMDB environment directory"},
-    {"--menu", NULL, "menu", S_TEXT, S_FIELD (menu_path), 0, 0,
-     S_WRITER | S_UP, "FILE",
-     "menu JSON loaded at start (none: keep the stored one)"},
-    {"--intake", NULL, "endpoints/intake", S_ENDPOINT, S_FIELD (intake), 1,
-     0, S_WRITER | S_GATEWAY | S_EDGE, "EP",
-     "writer's PULL endpoint for commands"},
-    {"--events", NULL, "endpoints/events", S_ENDPOINT, S_FIELD (events), 1,
-     0, S_WRITER | S_GATEWAY | S_EDGE, "EP",
-     "writer's PUB endpoint for events and acks"},
-    {"--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
-     S_WRITER | S_GATEWAY | S_EDGE, "EP",
-     "writer's ROUTER endpoint for snapshots and replay"},
-    {"--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
-     65536, S_WRITER | S_UP, "N", "commands per group commit"},
-    {"--tax-bp", NULL, "writer/tax_bp", S_INT, S_FIELD (tax_bp), 0, 10000,
-     S_WRITER | S_UP, "BP", "tax rate in basis points (875 = 8.75%)"},
-    {"--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
-     S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
-     "heartbeat period: the writer's beats, the others' pings"},
-    {"--link-timeout-ms", NULL, "link/timeout_ms", S_INT,
-     S_FIELD (link_timeout_ms), 100, 600000, S_ALL, "MS",
-     "silence after which the other side counts as gone"},
-    {"--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
-     S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds"},
-    {"--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
-     S_GATEWAY | S_EDGE | S_UP, "PORT", "HTTP port"},
-    {"--http-threads", NULL, "http/threads", S_INT, S_FIELD (http_threads), 4,
-     1024, S_GATEWAY | S_EDGE | S_UP, "N",
-     "civetweb worker threads; a gateway's threads for queries"},
-    {"--http-event-threads", NULL, "http/event_threads", S_INT,
-     S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
-     "a gateway's HTTP event threads (each serves many connections)"},
-    {"--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
-     S_EDGE | S_UP, "DIR", "static pages served over HTTP"},
-    {"--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
-     S_GATEWAY | S_UP, "NAME",
-     "gateway name, its ack topic: unique per writer"},
-    {"--ack-timeout-ms", NULL, "gateway/ack_timeout_ms", S_INT,
-     S_FIELD (ack_timeout_ms), 10, 600000, S_GATEWAY | S_UP, "MS",
-     "wait for the writer's commit ack"},
-    {"--max-inflight", NULL, "gateway/max_inflight", S_INT,
-     S_FIELD (max_inflight), 1, 100000, S_GATEWAY | S_UP, "N",
-     "orders waiting for acks at once; more get 503 at once"},
-    {"--ring", NULL, "edge/ring", S_INT, S_FIELD (ring), 16, 10000000,
-     S_EDGE | S_UP, "N", "events kept in memory for replay"},
-    {"--client-queue", NULL, "edge/client_queue", S_INT,
-     S_FIELD (client_queue), 16, 1000000, S_EDGE | S_UP, "N",
-     "messages queued per browser before it is cut off"},
-    {"--ws-ping-ms", NULL, "edge/ws_ping_ms", S_INT, S_FIELD (ws_ping_ms),
-     100, 600000, S_EDGE | S_UP, "MS",
-     "ping a quiet WebSocket this often; 5 unanswered close it"},
-    {"--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
-     1, 60000, S_EDGE | S_UP, "N",
-     "WebSockets served at once (each holds a civetweb thread)"},
-    {"--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
-     S_EDGE | S_UP, "N", "threads that write events out to browsers"},
-    {"--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
-     0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
-     "secret that signs access tokens (none: no authentication)"},
-    {"--table-rate", NULL, "limits/table_rate_per_s", S_INT,
-     S_FIELD (table_rate_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
-     "orders per second a table may place on average"},
-    {"--table-burst", NULL, "limits/table_burst", S_INT,
-     S_FIELD (table_burst), 1, 10000, S_GATEWAY | S_UP, "N",
-     "orders a table may place at once before the rate applies"},
-    {"--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
-     S_GATEWAY | S_EDGE | S_UP, "0|1",
-     "serve the seed systems' routes (no tokens: see docs/compat.md)"},
-    {"--open-menu", NULL, "compat/open_menu", S_INT, S_FIELD (open_menu), 0,
-     1, S_GATEWAY | S_UP, "0|1",
-     "seed routes take any item name (free-text lines)"},
-    {"--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
-     "log every message"},
-    {"--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
-     "show this help and exit"},
+    { "--config", NULL, NULL, S_CONFIG, S_FIELD (config_path), 0, 0, S_ALL,
+      "FILE", "ZPL config file, loaded before all other flags" },
+    { "--data", NULL, "data", S_TEXT, S_FIELD (data_dir), 1, 0, S_WRITER | S_UP,
+      "DIR", "LMDB environment directory" },
+    { "--menu", NULL, "menu", S_TEXT, S_FIELD (menu_path), 0, 0,
+      S_WRITER | S_UP, "FILE",
+      "menu JSON loaded at start (none: keep the stored one)" },
+    { "--intake", NULL, "endpoints/intake", S_ENDPOINT, S_FIELD (intake), 1, 0,
+      S_WRITER | S_GATEWAY | S_EDGE, "EP",
+      "writer's PULL endpoint for commands" },
+    { "--events", NULL, "endpoints/events", S_ENDPOINT, S_FIELD (events), 1, 0,
+      S_WRITER | S_GATEWAY | S_EDGE, "EP",
+      "writer's PUB endpoint for events and acks" },
+    { "--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
+      S_WRITER | S_GATEWAY | S_EDGE, "EP",
+      "writer's ROUTER endpoint for snapshots and replay" },
+    { "--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
+      65536, S_WRITER | S_UP, "N", "commands per group commit" },
+    { "--tax-bp", NULL, "writer/tax_bp", S_INT, S_FIELD (tax_bp), 0, 10000,
+      S_WRITER | S_UP, "BP", "tax rate in basis points (875 = 8.75%)" },
+    { "--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
+      S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
+      "heartbeat period: the writer's beats, the others' pings" },
+    { "--link-timeout-ms", NULL, "link/timeout_ms", S_INT,
+      S_FIELD (link_timeout_ms), 100, 600000, S_ALL, "MS",
+      "silence after which the other side counts as gone" },
+    { "--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
+      S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds" },
+    { "--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
+      S_GATEWAY | S_EDGE | S_UP, "PORT", "HTTP port" },
+    { "--http-threads", NULL, "http/threads", S_INT, S_FIELD (http_threads), 4,
+      1024, S_GATEWAY | S_EDGE | S_UP, "N",
+      "civetweb worker threads; a gateway's threads for queries" },
+    { "--http-event-threads", NULL, "http/event_threads", S_INT,
+      S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
+      "a gateway's HTTP event threads (each serves many connections)" },
+    { "--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
+      S_EDGE | S_UP, "DIR", "static pages served over HTTP" },
+    { "--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
+      S_GATEWAY | S_UP, "NAME",
+      "gateway name, its ack topic: unique per writer" },
+    { "--ack-timeout-ms", NULL, "gateway/ack_timeout_ms", S_INT,
+      S_FIELD (ack_timeout_ms), 10, 600000, S_GATEWAY | S_UP, "MS",
+      "wait for the writer's commit ack" },
+    { "--max-inflight", NULL, "gateway/max_inflight", S_INT,
+      S_FIELD (max_inflight), 1, 100000, S_GATEWAY | S_UP, "N",
+      "orders waiting for acks at once; more get 503 at once" },
+    { "--ring", NULL, "edge/ring", S_INT, S_FIELD (ring), 16, 10000000,
+      S_EDGE | S_UP, "N", "events kept in memory for replay" },
+    { "--client-queue", NULL, "edge/client_queue", S_INT,
+      S_FIELD (client_queue), 16, 1000000, S_EDGE | S_UP, "N",
+      "messages queued per browser before it is cut off" },
+    { "--ws-ping-ms", NULL, "edge/ws_ping_ms", S_INT, S_FIELD (ws_ping_ms), 100,
+      600000, S_EDGE | S_UP, "MS",
+      "ping a quiet WebSocket this often; 5 unanswered close it" },
+    { "--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
+      1, 60000, S_EDGE | S_UP, "N",
+      "WebSockets served at once (each holds a civetweb thread)" },
+    { "--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
+      S_EDGE | S_UP, "N", "threads that write events out to browsers" },
+    { "--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
+      0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
+      "secret that signs access tokens (none: no authentication)" },
+    { "--table-rate", NULL, "limits/table_rate_per_s", S_INT,
+      S_FIELD (table_rate_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
+      "orders per second a table may place on average" },
+    { "--table-burst", NULL, "limits/table_burst", S_INT, S_FIELD (table_burst),
+      1, 10000, S_GATEWAY | S_UP, "N",
+      "orders a table may place at once before the rate applies" },
+    { "--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
+      S_GATEWAY | S_EDGE | S_UP, "0|1",
+      "serve the seed systems' routes (no tokens: see docs/compat.md)" },
+    { "--open-menu", NULL, "compat/open_menu", S_INT, S_FIELD (open_menu), 0, 1,
+      S_GATEWAY | S_UP, "0|1",
+      "seed routes take any item name (free-text lines)" },
+    { "--verbose", "-v", NULL, S_SWITCH, S_FIELD (verbose), 0, 0, S_ALL, NULL,
+      "log every message" },
+    { "--help", "-h", NULL, S_SWITCH, S_FIELD (help), 0, 0, S_ALL, NULL,
+      "show this help and exit" },
 };
 
 #define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
-_Static_assert (S_SETTINGS <= 32, "s_loader_t.seen has a bit per setting");
+_Static_assert(S_SETTINGS <= 32, "s_loader_t.seen has a bit per setting");
 
-static const char *s_role_names[] = {NULL, "up", "writer", "gateway", "edge"};
+static const char *s_role_names[] = { NULL, "up", "writer", "gateway", "edge" };
 
 static const char *s_role_about[] = {
     NULL,
@@ -229,7 +229,7 @@ s_parse_int (const char *text, long min, long max, int *value)
 static bool
 s_valid_endpoint (const char *text)
 {
-    static const char *schemes[] = {"tcp://", "ipc://", "inproc://"};
+    static const char *schemes[] = { "tcp://", "ipc://", "inproc://" };
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++) {
         size_t length = strlen (schemes[i]);
         if (strncmp (text, schemes[i], length) == 0 && text[length])
@@ -272,36 +272,32 @@ s_set_value (bus_config_t *config, const s_setting_t *setting,
 {
     char *field = (char *) config + setting->offset;
     switch (setting->type) {
-    case S_INT:
-        if (!s_parse_int (value, setting->min, setting->max, (int *) field))
-            return bus_error_set (
-                err, err_cap, BUS_ERR_CONFIG,
-                "%s: must be an integer from %ld to %ld (got '%s')", where,
-                setting->min, setting->max, value);
-        return 0;
-    case S_SWITCH:
-        *(bool *) field = true;
-        return 0;
-    case S_CONFIG:
-        return bus_config_load (config, value, err, err_cap);
-    case S_ENDPOINT:
-        if (!s_valid_endpoint (value))
-            return bus_error_set (
-                err, err_cap, BUS_ERR_CONFIG,
-                "%s: must be an endpoint starting with tcp://, "
-                "ipc:// or inproc:// (got '%s')",
-                where, value);
-        break;
-    case S_NAME:
-        if (!s_valid_name (value, setting->size))
-            return bus_error_set (
-                err, err_cap, BUS_ERR_CONFIG,
-                "%s: must be 1 to %zu characters of A-Z a-z 0-9 "
-                "_ . - (got '%s')",
-                where, setting->size - 1, value);
-        break;
-    case S_TEXT:
-        break;
+        case S_INT:
+            if (!s_parse_int (value, setting->min, setting->max, (int *) field))
+                return bus_error_set (
+                    err, err_cap, BUS_ERR_CONFIG,
+                    "%s: must be an integer from %ld to %ld (got '%s')", where,
+                    setting->min, setting->max, value);
+            return 0;
+        case S_SWITCH: *(bool *) field = true; return 0;
+        case S_CONFIG: return bus_config_load (config, value, err, err_cap);
+        case S_ENDPOINT:
+            if (!s_valid_endpoint (value))
+                return bus_error_set (
+                    err, err_cap, BUS_ERR_CONFIG,
+                    "%s: must be an endpoint starting with tcp://, "
+                    "ipc:// or inproc:// (got '%s')",
+                    where, value);
+            break;
+        case S_NAME:
+            if (!s_valid_name (value, setting->size))
+                return bus_error_set (
+                    err, err_cap, BUS_ERR_CONFIG,
+                    "%s: must be 1 to %zu characters of A-Z a-z 0-9 "
+                    "_ . - (got '%s')",
+                    where, setting->size - 1, value);
+            break;
+        case S_TEXT: break;
     }
     return s_set_text (field, setting, value, where, err, err_cap);
 }
@@ -323,8 +319,8 @@ s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
 
 typedef struct {
     bus_config_t *config;
-    const char *file;           //  path, as the messages name it
-    unsigned seen;              //  bit i set once s_settings[i] was set
+    const char *file;   //  path, as the messages name it
+    unsigned seen;      //  bit i set once s_settings[i] was set
     char *err;
     size_t err_cap;
 } s_loader_t;
@@ -404,7 +400,7 @@ bus_config_load (bus_config_t *config, const char *path, char *err,
             "cannot read config file '%s': not valid ZPL (indent "
             "4 spaces per level; zconfig logged the line)",
             path);
-    s_loader_t loader = {&copy, path, 0, err, err_cap};
+    s_loader_t loader = { &copy, path, 0, err, err_cap };
     int rc = s_load_nodes (&loader, zconfig_child (root), "");
     zconfig_destroy (&root);
     if (rc == 0)
@@ -426,16 +422,15 @@ s_is_option (const char *word)
 //  Read the option at argv[*index] and its value, advancing *index past
 //  both.  0 with *setting and *value (NULL for a switch), or BUS_ERR_CONFIG.
 static int
-s_next_option (int argc, char **argv, int *index,
-               const s_setting_t **setting, const char **value, char *err,
-               size_t err_cap)
+s_next_option (int argc, char **argv, int *index, const s_setting_t **setting,
+               const char **value, char *err, size_t err_cap)
 {
     const char *word = argv[(*index)++];
     if (!s_is_option (word))
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "unexpected argument '%s'", word);
-    const char *equals = strncmp (word, "--", 2) == 0 ? strchr (word, '=')
-                                                      : NULL;
+    const char *equals =
+        strncmp (word, "--", 2) == 0 ? strchr (word, '=') : NULL;
     size_t length = equals ? (size_t) (equals - word) : strlen (word);
     *setting = s_find_flag (word, length);
     if (!*setting)
@@ -465,8 +460,8 @@ s_parse_pass (bus_config_t *config, int argc, char **argv, bool files,
     while (index < argc) {
         const s_setting_t *setting = NULL;
         const char *value = NULL;
-        int rc = s_next_option (argc, argv, &index, &setting, &value, err,
-                                err_cap);
+        int rc =
+            s_next_option (argc, argv, &index, &setting, &value, err, err_cap);
         if (rc == 0 && (setting->type == S_CONFIG) == files)
             rc = s_apply (config, setting, value, setting->flag, err, err_cap);
         if (rc)
@@ -513,12 +508,12 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->role = role;
     strcpy (config->data_dir, "./orderbus-data");
     bool up = role == BUS_ROLE_UP;
-    strcpy (config->intake, up ? "inproc://orderbus-intake"
-                               : "tcp://127.0.0.1:5555");
-    strcpy (config->events, up ? "inproc://orderbus-events"
-                               : "tcp://127.0.0.1:5556");
-    strcpy (config->sync, up ? "inproc://orderbus-sync"
-                             : "tcp://127.0.0.1:5557");
+    strcpy (config->intake,
+            up ? "inproc://orderbus-intake" : "tcp://127.0.0.1:5555");
+    strcpy (config->events,
+            up ? "inproc://orderbus-events" : "tcp://127.0.0.1:5556");
+    strcpy (config->sync,
+            up ? "inproc://orderbus-sync" : "tcp://127.0.0.1:5557");
     config->batch_max = 4096;
     config->heartbeat_ms = 500;
     config->link_timeout_ms = 2000;
@@ -598,7 +593,7 @@ bus_config_usage (bus_role_t role)
 static int
 s_test_parse (bus_config_t *config, bus_role_t role, char *err, ...)
 {
-    char *argv[32] = {"subcommand"};
+    char *argv[32] = { "subcommand" };
     int argc = 1;
     va_list args;
     va_start (args, err);
@@ -627,8 +622,8 @@ s_test_error (int rc, const char *err, const char *what, const char *why,
 
 //  Write text to dir/name; path gets the file's path
 static void
-s_test_write (const char *dir, const char *name, const char *text,
-              char *path, size_t cap)
+s_test_write (const char *dir, const char *name, const char *text, char *path,
+              size_t cap)
 {
     snprintf (path, cap, "%s/%s", dir, name);
     FILE *file = fopen (path, "w");
@@ -685,8 +680,8 @@ s_test_flags (void)
     bus_config_t config;
     char err[BUS_ERROR_MAX];
     int rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port", "9090",
-                           "--http-threads=8", "-v", "--name=patio.1",
-                           "--ring", "16", "--menu=", "--data", "/var/ob",
+                           "--http-threads=8", "-v", "--name=patio.1", "--ring",
+                           "16", "--menu=", "--data", "/var/ob",
                            "--web=/srv/web", NULL);
     assert (rc == 0);
     assert (config.http_port == 9090 && config.http_threads == 8);
@@ -778,11 +773,10 @@ s_test_flag_errors (bool verbose)
     s_test_error (rc, err, "--web", "does not apply to 'gateway'", verbose);
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--data=d", NULL);
     s_test_error (rc, err, "--data", "does not apply to 'edge'", verbose);
-    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events",
-                       "http://x", NULL);
-    s_test_error (rc, err, "--events", "tcp://, ipc:// or inproc://", verbose);
-    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events=tcp://",
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events", "http://x",
                        NULL);
+    s_test_error (rc, err, "--events", "tcp://, ipc:// or inproc://", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--events=tcp://", NULL);
     s_test_error (rc, err, "--events", "got 'tcp://'", verbose);
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name=gw/1", NULL);
     s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
@@ -799,13 +793,13 @@ s_test_flag_errors (bool verbose)
     char long_path[BUS_PATH_MAX + 8];
     memset (long_path, 'p', BUS_PATH_MAX);
     long_path[BUS_PATH_MAX] = '\0';
-    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--data", long_path,
-                       NULL);
+    rc =
+        s_test_parse (&config, BUS_ROLE_WRITER, err, "--data", long_path, NULL);
     s_test_error (rc, err, "--data", "at most 1023 bytes", verbose);
 
     //  a failed parse leaves the config as it was
     bus_config_t before = config;
-    char *argv[] = {"writer", "--batch-max=7", "--batch-max=0"};
+    char *argv[] = { "writer", "--batch-max=7", "--batch-max=0" };
     assert (bus_config_parse (&config, 3, argv, err, sizeof err)
             == BUS_ERR_CONFIG);
     assert (memcmp (&before, &config, sizeof config) == 0);
@@ -848,8 +842,8 @@ s_test_files (const char *dir, bool verbose)
     assert (config.batch_max == 1024 && config.heartbeat_ms == 250);
 
     //  flags win over the file, whether --config comes first or last
-    int rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--config",
-                           gateway, "--http-port=9000", NULL);
+    int rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--config", gateway,
+                           "--http-port=9000", NULL);
     assert (rc == 0);
     assert (config.http_port == 9000 && config.http_threads == 16);
     assert (streq (config.name, "patio"));
@@ -867,8 +861,8 @@ s_test_files (const char *dir, bool verbose)
     assert (rc == 0 && config.http_port == 1 && config.http_threads == 16);
 
     //  a key that does not apply to the role names the file and the key
-    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--config", gateway,
-                       NULL);
+    rc =
+        s_test_parse (&config, BUS_ROLE_WRITER, err, "--config", gateway, NULL);
     s_test_error (rc, err, "gateway.cfg: http/port",
                   "does not apply to 'writer'", verbose);
     unlink (writer);
@@ -885,30 +879,33 @@ s_test_file_errors (const char *dir, bool verbose)
         bus_role_t role;
         const char *what, *why;
     } cases[] = {
-        {"http\n    portt = 1\n", BUS_ROLE_UP, "bad.cfg: http/portt",
-         "unknown key"},
-        {"htp\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: htp", "unknown section"},
-        {"port = 1\n", BUS_ROLE_UP, "bad.cfg: port", "unknown key"},
-        {"http\n    port = abc\n", BUS_ROLE_UP, "bad.cfg: http/port: must be "
-         "an integer from 1 to 65535", "(got 'abc')"},
-        {"http\n    port = 0\n", BUS_ROLE_EDGE, "http/port", "(got '0')"},
-        {"http\n    port = 1\n    port = 2\n", BUS_ROLE_UP, "http/port",
-         "set twice"},
-        {"http = on\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: http",
-         "is a section"},
-        {"http\n    port = 1\n        x = 2\n", BUS_ROLE_UP, "http/port/x",
-         "unknown key"},
-        {"endpoints\n    sync = udp://x\n", BUS_ROLE_EDGE,
-         "bad.cfg: endpoints/sync", "tcp://, ipc:// or inproc://"},
-        {"endpoints\n    intake = tcp://x:1\n", BUS_ROLE_UP,
-         "bad.cfg: endpoints/intake", "does not apply to 'up'"},
-        {"gateway\n    name = a b\n", BUS_ROLE_GATEWAY, "bad.cfg: gateway/name",
-         "1 to 80 characters"},
-        {"data = /d\n", BUS_ROLE_EDGE, "bad.cfg: data",
-         "does not apply to 'edge'"},
-        {"http\n    web = /w\n", BUS_ROLE_GATEWAY, "bad.cfg: http/web",
-         "does not apply to 'gateway'"},
-        {"http\n   port = 1\n", BUS_ROLE_UP, "bad.cfg", "not valid ZPL"},
+        { "http\n    portt = 1\n", BUS_ROLE_UP, "bad.cfg: http/portt",
+          "unknown key" },
+        { "htp\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: htp",
+          "unknown section" },
+        { "port = 1\n", BUS_ROLE_UP, "bad.cfg: port", "unknown key" },
+        { "http\n    port = abc\n", BUS_ROLE_UP,
+          "bad.cfg: http/port: must be "
+          "an integer from 1 to 65535",
+          "(got 'abc')" },
+        { "http\n    port = 0\n", BUS_ROLE_EDGE, "http/port", "(got '0')" },
+        { "http\n    port = 1\n    port = 2\n", BUS_ROLE_UP, "http/port",
+          "set twice" },
+        { "http = on\n    port = 1\n", BUS_ROLE_UP, "bad.cfg: http",
+          "is a section" },
+        { "http\n    port = 1\n        x = 2\n", BUS_ROLE_UP, "http/port/x",
+          "unknown key" },
+        { "endpoints\n    sync = udp://x\n", BUS_ROLE_EDGE,
+          "bad.cfg: endpoints/sync", "tcp://, ipc:// or inproc://" },
+        { "endpoints\n    intake = tcp://x:1\n", BUS_ROLE_UP,
+          "bad.cfg: endpoints/intake", "does not apply to 'up'" },
+        { "gateway\n    name = a b\n", BUS_ROLE_GATEWAY,
+          "bad.cfg: gateway/name", "1 to 80 characters" },
+        { "data = /d\n", BUS_ROLE_EDGE, "bad.cfg: data",
+          "does not apply to 'edge'" },
+        { "http\n    web = /w\n", BUS_ROLE_GATEWAY, "bad.cfg: http/web",
+          "does not apply to 'gateway'" },
+        { "http\n   port = 1\n", BUS_ROLE_UP, "bad.cfg", "not valid ZPL" },
     };
     char path[BUS_PATH_MAX], err[BUS_ERROR_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -934,8 +931,7 @@ s_test_file_errors (const char *dir, bool verbose)
 
     snprintf (path, sizeof path, "%s/missing.cfg", dir);
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
-    s_test_error (rc, err, "cannot read config file", "missing.cfg",
-                  verbose);
+    s_test_error (rc, err, "cannot read config file", "missing.cfg", verbose);
     assert (strstr (err, "No such file"));
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", dir, NULL);
     s_test_error (rc, err, "cannot read config file", "not a regular file",

@@ -9,9 +9,8 @@ const char *
 bus_strerror (int err)
 {
     switch (err) {
-#define BUS_ERR_MSG(name, value, short_name, msg)                            \
-    case value:                                                              \
-        return msg;
+#define BUS_ERR_MSG(name, value, short_name, msg) \
+    case value: return msg;
         BUS_ERRNO_MAP (BUS_ERR_MSG)
 #undef BUS_ERR_MSG
     }
@@ -22,9 +21,8 @@ const char *
 bus_errname (int err)
 {
     switch (err) {
-#define BUS_ERR_NAME(name, value, short_name, msg)                           \
-    case value:                                                              \
-        return short_name;
+#define BUS_ERR_NAME(name, value, short_name, msg) \
+    case value: return short_name;
         BUS_ERRNO_MAP (BUS_ERR_NAME)
 #undef BUS_ERR_NAME
     }

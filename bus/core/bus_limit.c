@@ -20,15 +20,15 @@
 #include "orderbus/bus_limit.h"
 
 typedef struct {
-    int64_t full_at_us;         /* when all burst tokens are back          */
+    int64_t full_at_us; /* when all burst tokens are back          */
 } s_bucket_t;
 
 struct _bus_limit_t {
-    pthread_mutex_t mutex;      /* guards buckets                          */
-    zhashx_t *buckets;          /* key -> s_bucket_t, at most max_keys     */
+    pthread_mutex_t mutex; /* guards buckets                          */
+    zhashx_t *buckets;     /* key -> s_bucket_t, at most max_keys     */
     size_t max_keys;
-    int64_t interval_us;        /* time to get one token back              */
-    int64_t span_us;            /* time to get all burst tokens back       */
+    int64_t interval_us; /* time to get one token back              */
+    int64_t span_us;     /* time to get all burst tokens back       */
 };
 
 static void
@@ -112,16 +112,14 @@ bus_limit_take (bus_limit_t *self, const char *key, int64_t now_ms,
     int rc = 0;
     pthread_mutex_lock (&self->mutex);
     s_bucket_t *bucket = zhashx_lookup (self->buckets, key);
-    int64_t full_at = bucket && bucket->full_at_us > now_us
-                          ? bucket->full_at_us
-                          : now_us;
+    int64_t full_at =
+        bucket && bucket->full_at_us > now_us ? bucket->full_at_us : now_us;
     int64_t wait_us = full_at + self->interval_us - self->span_us - now_us;
     if (wait_us > 0) {
         rc = BUS_ERR_RATE_LIMITED;
         if (retry_after_ms)
             *retry_after_ms = (wait_us + 999) / 1000;
-    }
-    else if (bucket)
+    } else if (bucket)
         bucket->full_at_us = full_at + self->interval_us;
     else
         s_insert (self, key, full_at + self->interval_us);

@@ -46,10 +46,10 @@ const char *
 bus_event_type_name (bus_event_type_t type)
 {
     switch (type) {
-    case BUS_EVENT_ORDER_PLACED: return "order.placed";
-    case BUS_EVENT_ORDER_STATUS: return "order.status";
-    case BUS_EVENT_CART: return "cart.updated";
-    case BUS_EVENT_MENU_ITEM: return "menu.item";
+        case BUS_EVENT_ORDER_PLACED: return "order.placed";
+        case BUS_EVENT_ORDER_STATUS: return "order.status";
+        case BUS_EVENT_CART: return "cart.updated";
+        case BUS_EVENT_MENU_ITEM: return "menu.item";
     }
     return NULL;
 }
@@ -103,8 +103,10 @@ s_utf8_len (const unsigned char *p)
 {
     if (p[0] < 0x80)
         return 1;
-    size_t n = (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
-             : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = (p[0] & 0xe0) == 0xc0   ? 2
+               : (p[0] & 0xf0) == 0xe0 ? 3
+               : (p[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (n == 0 || (n == 2 && p[0] < 0xc2))
         return 0;
     for (size_t i = 1; i < n; i++)

@@ -27,12 +27,14 @@ s_changed (bus_cart_t *cart, int64_t now)
 }
 
 int
-bus_cart_add (bus_cart_t *cart, const bus_line_t *line, int64_t now,
-              char *err, size_t err_cap)
+bus_cart_add (bus_cart_t *cart, const bus_line_t *line, int64_t now, char *err,
+              size_t err_cap)
 {
     if (cart->line_count == BUS_LINES_MAX) {
-        snprintf (err, err_cap, "items: the cart is full (%d lines); order "
-                  "or remove some first", BUS_LINES_MAX);
+        snprintf (err, err_cap,
+                  "items: the cart is full (%d lines); order "
+                  "or remove some first",
+                  BUS_LINES_MAX);
         return BUS_ERR_INVALID;
     }
     bus_line_t *slot = &cart->lines[cart->line_count++];
@@ -43,8 +45,8 @@ bus_cart_add (bus_cart_t *cart, const bus_line_t *line, int64_t now,
 }
 
 int
-bus_cart_set_qty (bus_cart_t *cart, uint32_t line_id, uint32_t qty,
-                  int64_t now, char *err, size_t err_cap)
+bus_cart_set_qty (bus_cart_t *cart, uint32_t line_id, uint32_t qty, int64_t now,
+                  char *err, size_t err_cap)
 {
     for (uint32_t i = 0; i < cart->line_count; i++) {
         if (cart->lines[i].line_id != line_id)
@@ -91,7 +93,8 @@ bus_cart_test (bool verbose)
     static bus_cart_t cart;
     char err[200];
     bus_cart_init (&cart, "T7");
-    assert (strcmp (cart.table, "T7") == 0 && cart.version == 0 && !cart.line_count);
+    assert (strcmp (cart.table, "T7") == 0 && cart.version == 0
+            && !cart.line_count);
     bus_line_t fries = s_test_line ("fries", 2, 550);
     bus_line_t cola = s_test_line ("cola", 1, 300);
     assert (bus_cart_add (&cart, &fries, 10, err, sizeof err) == 0);
@@ -116,7 +119,8 @@ bus_cart_test (bool verbose)
     assert (cart.version == 6);
     for (int i = 0; i < BUS_LINES_MAX; i++)
         assert (bus_cart_add (&cart, &cola, 80, err, sizeof err) == 0);
-    assert (bus_cart_add (&cart, &cola, 90, err, sizeof err) == BUS_ERR_INVALID);
+    assert (bus_cart_add (&cart, &cola, 90, err, sizeof err)
+            == BUS_ERR_INVALID);
     assert (strstr (err, "full"));
     if (verbose)
         printf (" * bus_cart: add, quantity, remove, clear, full\n");

@@ -19,7 +19,7 @@
 #include "orderbus/bus_order.h"
 #include "bus_ledger_private.h"
 
-#define S_REFUSED_MS BUS_LEDGER_REFUSED_MS
+#define S_REFUSED_MS  BUS_LEDGER_REFUSED_MS
 #define S_REFUSED_MAX BUS_LEDGER_REFUSED_MAX
 
 //  A refused request, remembered so that its copies still in flight (a
@@ -33,12 +33,12 @@ typedef struct {
 } s_refusal_t;
 
 struct _bus_ledger_t {
-    bus_store_t *store;       //  borrowed
-    zhashx_t *refused;        //  key -> s_refusal_t, recent refusals
-    bus_menu_t *menu;         //  authoritative menu, NULL if none stored
+    bus_store_t *store;   //  borrowed
+    zhashx_t *refused;    //  key -> s_refusal_t, recent refusals
+    bus_menu_t *menu;     //  authoritative menu, NULL if none stored
     int tax_bp;
-    bus_event_t scratch;      //  a command's second event (cart.updated)
-    bus_line_t line;          //  a priced cart line
+    bus_event_t scratch;   //  a command's second event (cart.updated)
+    bus_line_t line;       //  a priced cart line
     atomic_uint_fast64_t applied, duplicates, rejected;
 };
 
@@ -242,12 +242,15 @@ s_cart_place (s_apply_t *a)
     if (rc != 0)
         return rc;
     if (cart->line_count == 0)
-        return s_reject (a, BUS_ERR_CONFLICT, "items: the cart of table %s is "
-                         "empty (already ordered?)", cart->table);
+        return s_reject (a, BUS_ERR_CONFLICT,
+                         "items: the cart of table %s is "
+                         "empty (already ordered?)",
+                         cart->table);
     if (a->cmd->version && a->cmd->version != cart->version)
-        return s_reject (a, BUS_ERR_CONFLICT, "version: the cart is at version "
-                         "%u, not %u; reload it and try again", cart->version,
-                         a->cmd->version);
+        return s_reject (a, BUS_ERR_CONFLICT,
+                         "version: the cart is at version "
+                         "%u, not %u; reload it and try again",
+                         cart->version, a->cmd->version);
     bus_order_t *order = &a->ack->event.order;
     rc = bus_order_price (a->self->menu, cart->lines, cart->line_count,
                           order->lines, a->ack->error, sizeof a->ack->error);
@@ -270,7 +273,8 @@ s_availability (s_apply_t *a)
     bus_ledger_t *self = a->self;
     if (!self->menu
         || bus_menu_set_available (self->menu, a->cmd->item_id,
-                                   a->cmd->available) != 0)
+                                   a->cmd->available)
+               != 0)
         return s_reject (a, BUS_ERR_UNKNOWN_ITEM,
                          "item_id: unknown menu item '%s'", a->cmd->item_id);
     int rc = bus_store_menu_set (self->store, bus_menu_json (self->menu),
@@ -290,13 +294,13 @@ static int
 s_dispatch (s_apply_t *a)
 {
     switch (a->cmd->type) {
-    case BUS_CMD_PLACE: return s_place (a);
-    case BUS_CMD_SET_STATUS: return s_set_status (a);
-    case BUS_CMD_CART_ADD: return s_cart_add (a);
-    case BUS_CMD_CART_SET_QTY: return s_cart_set_qty (a);
-    case BUS_CMD_CART_CLEAR: return s_cart_clear (a);
-    case BUS_CMD_CART_PLACE: return s_cart_place (a);
-    case BUS_CMD_AVAILABILITY: return s_availability (a);
+        case BUS_CMD_PLACE: return s_place (a);
+        case BUS_CMD_SET_STATUS: return s_set_status (a);
+        case BUS_CMD_CART_ADD: return s_cart_add (a);
+        case BUS_CMD_CART_SET_QTY: return s_cart_set_qty (a);
+        case BUS_CMD_CART_CLEAR: return s_cart_clear (a);
+        case BUS_CMD_CART_PLACE: return s_cart_place (a);
+        case BUS_CMD_AVAILABILITY: return s_availability (a);
     }
     return s_reject (a, BUS_ERR_INVALID, "type: unknown command");
 }
@@ -306,8 +310,10 @@ static int
 s_known (s_apply_t *a, uint64_t fingerprint, uint64_t seq)
 {
     if (fingerprint != a->ack->fingerprint)
-        return s_reject (a, BUS_ERR_CONFLICT, "Idempotency-Key: '%s' was "
-                         "already used for a different request", a->cmd->key);
+        return s_reject (a, BUS_ERR_CONFLICT,
+                         "Idempotency-Key: '%s' was "
+                         "already used for a different request",
+                         a->cmd->key);
     int rc = bus_store_event_lookup (a->self->store, seq, &a->ack->event);
     if (rc == 0) {
         a->ack->duplicate = true;
@@ -320,7 +326,7 @@ int
 bus_ledger_apply (bus_ledger_t *self, const bus_cmd_t *cmd, int64_t now,
                   bus_ack_t *ack, bus_ledger_emit_fn *emit, void *arg)
 {
-    s_apply_t a = {self, cmd, now, ack, emit, arg};
+    s_apply_t a = { self, cmd, now, ack, emit, arg };
     memcpy (ack->key, cmd->key, sizeof ack->key);
     ack->fingerprint = bus_cmd_fingerprint (cmd);
     ack->status = 0;
@@ -415,8 +421,8 @@ bus_ledger_destroy (bus_ledger_t **self_p)
 bus_ledger_stats_t
 bus_ledger_stats (bus_ledger_t *self)
 {
-    bus_ledger_stats_t stats = {atomic_load (&self->applied),
-                                atomic_load (&self->duplicates),
-                                atomic_load (&self->rejected)};
+    bus_ledger_stats_t stats = { atomic_load (&self->applied),
+                                 atomic_load (&self->duplicates),
+                                 atomic_load (&self->rejected) };
     return stats;
 }

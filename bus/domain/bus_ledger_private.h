@@ -7,7 +7,8 @@
 #ifndef BUS_LEDGER_PRIVATE_H_INCLUDED
 #define BUS_LEDGER_PRIVATE_H_INCLUDED
 
-#define BUS_LEDGER_REFUSED_MS  60000   //  how long a refusal stands for its request
-#define BUS_LEDGER_REFUSED_MAX 10000   //  refusals remembered at most
+//  How long a refusal stands for its request, and how many are kept
+#define BUS_LEDGER_REFUSED_MS  60000
+#define BUS_LEDGER_REFUSED_MAX 10000
 
 #endif

@@ -20,9 +20,9 @@
 #undef NDEBUG
 #include <assert.h>
 
-#define S_NOW 1700000000000   //  the tests' clock starts here (ms)
-#define S_TAX_BP 1000         //  10%, so totals are easy to check
-#define S_EMITS 8             //  events recorded per apply
+#define S_NOW    1700000000000   //  the tests' clock starts here (ms)
+#define S_TAX_BP 1000            //  10%, so totals are easy to check
+#define S_EMITS  8               //  events recorded per apply
 
 //  Two dishes; the cola's station shows that the menu priced the line
 static const char *s_menu =
@@ -58,9 +58,9 @@ s_test_emit (const bus_event_t *event, zframe_t **body, void *arg)
 {
     s_test_t *t = (s_test_t *) arg;
     assert (body && *body);
-    assert (bus_event_decode (zframe_data (*body), zframe_size (*body),
-                              t->logged)
-            == 0);
+    assert (
+        bus_event_decode (zframe_data (*body), zframe_size (*body), t->logged)
+        == 0);
     assert (t->logged->seq == event->seq);
     assert (t->logged->type == event->type);
     zframe_destroy (body);

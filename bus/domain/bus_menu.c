@@ -20,21 +20,21 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_menu.h"
 
-#define S_CATEGORIES_MAX 64
+#define S_CATEGORIES_MAX     64
 #define S_CATEGORY_ITEMS_MAX 256
-#define S_PRICE_MAX 10000000
-#define S_DELTA_MAX 100000
-#define S_DEFAULT_STATION "kitchen"
+#define S_PRICE_MAX          10000000
+#define S_DELTA_MAX          100000
+#define S_DEFAULT_STATION    "kitchen"
 
 struct _bus_menu_t {
-    char *json;                 /* the document, NUL-terminated copy       */
+    char *json; /* the document, NUL-terminated copy       */
     size_t json_len;
-    json_t *root;               /* the parsed document                     */
-    bus_menu_item_t *items;     /* document order                          */
-    json_t **nodes;             /* items[i]'s object in root (borrowed)    */
+    json_t *root;           /* the parsed document                     */
+    bus_menu_item_t *items; /* document order                          */
+    json_t **nodes;         /* items[i]'s object in root (borrowed)    */
     size_t size;
     size_t capacity;
-    zhashx_t *index;            /* item id -> item; keys point into items  */
+    zhashx_t *index; /* item id -> item; keys point into items  */
 };
 
 /*  Where the parser is, for error messages.  */
@@ -42,7 +42,7 @@ typedef struct {
     bus_menu_t *menu;
     char *err;
     size_t err_cap;
-    char path[64];              /* "" or "categories[3].items[12]" or
+    char path[64]; /* "" or "categories[3].items[12]" or
                                    "categories[3].items[12].modifiers[2]" */
 } s_parser_t;
 
@@ -66,10 +66,12 @@ s_fail (s_parser_t *p, const char *field, const char *format, ...)
     return -1;
 }
 
-#define S_ID_RULE "must be a string of 1 to %d characters from A-Z, a-z, " \
-                  "0-9, '_', '.' and '-'"
-#define S_NAME_RULE "must be a string of 1 to %d bytes of UTF-8 text " \
-                    "without control characters"
+#define S_ID_RULE                                            \
+    "must be a string of 1 to %d characters from A-Z, a-z, " \
+    "0-9, '_', '.' and '-'"
+#define S_NAME_RULE                                    \
+    "must be a string of 1 to %d bytes of UTF-8 text " \
+    "without control characters"
 
 //  Names go to kitchen screens and receipts: same text rules as notes
 static bool
@@ -115,8 +117,10 @@ s_parse_mods (s_parser_t *p, json_t *obj, bus_menu_item_t *item)
     if (!mods)
         return 0;
     if (!json_is_array (mods) || json_array_size (mods) > BUS_MENU_MODS_MAX)
-        return s_fail (p, "modifiers", "must be an array of at most %d "
-                       "modifiers", BUS_MENU_MODS_MAX);
+        return s_fail (p, "modifiers",
+                       "must be an array of at most %d "
+                       "modifiers",
+                       BUS_MENU_MODS_MAX);
     //  Each option's path extends the item's, which is put back after
     size_t item_path = strlen (p->path);
     for (size_t i = 0; i < json_array_size (mods); i++) {
@@ -152,8 +156,8 @@ s_parse_item (s_parser_t *p, json_t *obj, const char *category)
         return s_fail (p, "price_cents", "must be an integer from 0 to %d",
                        S_PRICE_MAX);
     json_t *station = json_object_get (obj, "station");
-    const char *station_id = station ? json_string_value (station)
-                                     : S_DEFAULT_STATION;
+    const char *station_id =
+        station ? json_string_value (station) : S_DEFAULT_STATION;
     if (!bus_valid_item_id (station_id))
         return s_fail (p, "station", S_ID_RULE, BUS_ID_MAX - 1);
     json_t *available = json_object_get (obj, "available");
@@ -190,13 +194,14 @@ s_parse_category (s_parser_t *p, json_t *obj, size_t index)
     if (!name || !*name)
         return s_fail (p, "name", "must be a non-empty string");
     json_t *items = json_object_get (obj, "items");
-    if (!json_is_array (items) || json_array_size (items) > S_CATEGORY_ITEMS_MAX)
+    if (!json_is_array (items)
+        || json_array_size (items) > S_CATEGORY_ITEMS_MAX)
         return s_fail (p, "items", "must be an array of at most %d items",
                        S_CATEGORY_ITEMS_MAX);
 
     for (size_t i = 0; i < json_array_size (items); i++) {
-        snprintf (p->path, sizeof p->path, "categories[%zu].items[%zu]",
-                  index, i);
+        snprintf (p->path, sizeof p->path, "categories[%zu].items[%zu]", index,
+                  i);
         if (p->menu->size == p->menu->capacity)
             return s_fail (p, NULL, "the menu has more than %d items",
                            BUS_MENU_ITEMS_MAX);
@@ -231,8 +236,10 @@ s_parse_document (s_parser_t *p, json_t *root)
     json_t *categories = json_object_get (root, "categories");
     if (!json_is_array (categories) || json_array_size (categories) == 0
         || json_array_size (categories) > S_CATEGORIES_MAX)
-        return s_fail (p, "categories", "must be a non-empty array of at "
-                       "most %d categories", S_CATEGORIES_MAX);
+        return s_fail (p, "categories",
+                       "must be a non-empty array of at "
+                       "most %d categories",
+                       S_CATEGORIES_MAX);
 
     p->menu->capacity = s_count_items (categories);
     if (p->menu->capacity) {
@@ -250,7 +257,7 @@ s_parse_document (s_parser_t *p, json_t *root)
 bus_menu_t *
 bus_menu_new (const char *json, size_t len, char *err, size_t err_cap)
 {
-    s_parser_t parser = {.err = err, .err_cap = err_cap};
+    s_parser_t parser = { .err = err, .err_cap = err_cap };
     bus_menu_t *self = calloc (1, sizeof *self);
     if (!self || !(self->json = malloc (len + 1))
         || !(self->index = zhashx_new ())) {
@@ -269,8 +276,8 @@ bus_menu_new (const char *json, size_t len, char *err, size_t err_cap)
     //  Objects keep their keys in document order (jansson >= 2.8), so a
     //  re-serialized document reads like the original
     json_error_t jerr;
-    self->root = json_loadb (json, len,
-                             JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    self->root =
+        json_loadb (json, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!self->root) {
         s_fail (&parser, NULL, "not valid JSON: %s at line %d column %d",
                 jerr.text, jerr.line, jerr.column);

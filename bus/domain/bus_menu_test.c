@@ -25,127 +25,134 @@
 #endif
 
 #define S_X10 "xxxxxxxxxx"
-#define S_CAT(items) "{\"categories\":[{\"id\":\"c\",\"name\":\"C\",\"items\":[" \
-                     items "]}]}"
+#define S_CAT(items) \
+    "{\"categories\":[{\"id\":\"c\",\"name\":\"C\",\"items\":[" items "]}]}"
 
 /*  An item "x" with the given modifiers, and one modifier option.  */
-#define S_MOD(mods) S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1," \
-                           "\"modifiers\":[" mods "]}")
-#define S_OPT(id, cents) "{\"id\":\"" id "\",\"name\":\"N\",\"price_cents\":" \
-                         #cents "}"
+#define S_MOD(mods)                                          \
+    S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1," \
+           "\"modifiers\":[" mods "]}")
+#define S_OPT(id, cents) \
+    "{\"id\":\"" id "\",\"name\":\"N\",\"price_cents\":" #cents "}"
 
 typedef struct {
     const char *doc;
-    const char *expect;         /* substring of the error message */
+    const char *expect; /* substring of the error message */
 } s_broken_t;
 
 static const s_broken_t s_broken[] = {
-    {"{\"categories\": [", "(document): not valid JSON: "},
-    {"", "(document): not valid JSON: "},
-    {"[]", "(document): must be a JSON object"},
-    {"{\"name\": 7, \"categories\": []}", "name: must be a string"},
-    {"{}", "categories: must be a non-empty array of at most 64 categories"},
-    {"{\"categories\": []}", "categories: must be a non-empty array"},
-    {"{\"categories\": {}}", "categories: must be a non-empty array"},
-    {"{\"categories\": [1]}", "categories[0]: must be an object"},
-    {"{\"categories\": [{\"name\": \"A\", \"items\": []}]}",
-     "categories[0].id: must be a string"},
-    {"{\"categories\": [{\"id\": \"a\", \"items\": []}]}",
-     "categories[0].name: must be a non-empty string"},
-    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\"}]}",
-     "categories[0].items: must be an array of at most 256 items"},
-    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": []},"
-     " {\"id\": \"b\", \"name\": \"B\", \"items\": [{\"id\": \"x\","
-     " \"name\": \"X\"}]}]}",
-     "categories[1].items[0].price_cents: must be an integer from 0 to 10000000"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1}"),
-     "categories[0].items[0].price_cents: must be an integer"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":12.5}"),
-     "categories[0].items[0].price_cents"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1250.0}"),
-     "categories[0].items[0].price_cents"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":\"1250\"}"),
-     "categories[0].items[0].price_cents"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":10000001}"),
-     "categories[0].items[0].price_cents"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1e3}"),
-     "categories[0].items[0].price_cents"},
-    {"{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": ["
-     "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]},"
-     "{\"id\": \"b\", \"name\": \"B\", \"items\": ["
-     "{\"id\": \"fries\", \"name\": \"Fries\", \"price_cents\": 1},"
-     "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]}]}",
-     "categories[1].items[1].id: duplicate item id 'burger'"},
-    {S_CAT ("{\"id\":\"bur ger\",\"name\":\"X\",\"price_cents\":1}"),
-     "categories[0].items[0].id: must be a string"},
-    {S_CAT ("{\"id\":\"x/y\",\"name\":\"X\",\"price_cents\":1}"),
-     "categories[0].items[0].id"},
-    {S_CAT ("{\"name\":\"X\",\"price_cents\":1}"), "categories[0].items[0].id"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
-            S_X10 S_X10 "x\",\"price_cents\":1}"),
-     "categories[0].items[0].name: must be a string of 1 to 80 bytes"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"\",\"price_cents\":1}"),
-     "categories[0].items[0].name"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"a\\tb\",\"price_cents\":1}"),
-     "categories[0].items[0].name"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"description\":2}"),
-     "categories[0].items[0].description: must be a string"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"station\":\"a b\"}"),
-     "categories[0].items[0].station"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"available\":1}"),
-     "categories[0].items[0].available: must be true or false"},
-    {S_CAT ("\"x\""), "categories[0].items[0]: must be an object"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
-            "\"modifiers\":{}}"),
-     "categories[0].items[0].modifiers: must be an array of at most 16 "
-     "modifiers"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
-            "\"modifiers\":null}"), "categories[0].items[0].modifiers: must"},
-    {S_MOD ("\"cheese\""), "categories[0].items[0].modifiers[0]: must be an "
-     "object"},
-    {S_MOD (S_OPT ("a", 0) ", 7"), "categories[0].items[0].modifiers[1]: must "
-     "be an object"},
-    {S_MOD ("{\"name\":\"A\",\"price_cents\":0}"),
-     "categories[0].items[0].modifiers[0].id: must be a string of 1 to 32 "
-     "characters from A-Z, a-z, 0-9, '_', '.' and '-'"},
-    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b c", 0)),
-     "categories[0].items[0].modifiers[1].id: must be a string"},
-    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", 0) ", " S_OPT ("a", 5)),
-     "categories[0].items[0].modifiers[2].id: duplicate modifier id 'a'"},
-    {S_MOD ("{\"id\":\"a\",\"price_cents\":0}"),
-     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80 "
-     "bytes of UTF-8 text without control characters"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"\",\"price_cents\":0}"),
-     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"a\\nb\",\"price_cents\":0}"),
-     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
-            S_X10 S_X10 "x\",\"price_cents\":0}"),
-     "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"A\"}"),
-     "categories[0].items[0].modifiers[0].price_cents: must be an integer "
-     "from -100000 to 100000"},
-    {S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", -100001)),
-     "categories[0].items[0].modifiers[1].price_cents: must be an integer "
-     "from -100000 to 100000"},
-    {S_MOD (S_OPT ("a", 100001)),
-     "categories[0].items[0].modifiers[0].price_cents: must be an integer "
-     "from -100000 to 100000"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":1.5}"),
-     "categories[0].items[0].modifiers[0].price_cents: must be an integer"},
-    {S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":\"150\"}"),
-     "categories[0].items[0].modifiers[0].price_cents: must be an integer"},
+    { "{\"categories\": [", "(document): not valid JSON: " },
+    { "", "(document): not valid JSON: " },
+    { "[]", "(document): must be a JSON object" },
+    { "{\"name\": 7, \"categories\": []}", "name: must be a string" },
+    { "{}", "categories: must be a non-empty array of at most 64 categories" },
+    { "{\"categories\": []}", "categories: must be a non-empty array" },
+    { "{\"categories\": {}}", "categories: must be a non-empty array" },
+    { "{\"categories\": [1]}", "categories[0]: must be an object" },
+    { "{\"categories\": [{\"name\": \"A\", \"items\": []}]}",
+      "categories[0].id: must be a string" },
+    { "{\"categories\": [{\"id\": \"a\", \"items\": []}]}",
+      "categories[0].name: must be a non-empty string" },
+    { "{\"categories\": [{\"id\": \"a\", \"name\": \"A\"}]}",
+      "categories[0].items: must be an array of at most 256 items" },
+    { "{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": []},"
+      " {\"id\": \"b\", \"name\": \"B\", \"items\": [{\"id\": \"x\","
+      " \"name\": \"X\"}]}]}",
+      "categories[1].items[0].price_cents: must be an integer from 0 to 10000000" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1}"),
+      "categories[0].items[0].price_cents: must be an integer" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":12.5}"),
+      "categories[0].items[0].price_cents" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1250.0}"),
+      "categories[0].items[0].price_cents" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":\"1250\"}"),
+      "categories[0].items[0].price_cents" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":10000001}"),
+      "categories[0].items[0].price_cents" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1e3}"),
+      "categories[0].items[0].price_cents" },
+    { "{\"categories\": [{\"id\": \"a\", \"name\": \"A\", \"items\": ["
+      "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]},"
+      "{\"id\": \"b\", \"name\": \"B\", \"items\": ["
+      "{\"id\": \"fries\", \"name\": \"Fries\", \"price_cents\": 1},"
+      "{\"id\": \"burger\", \"name\": \"Burger\", \"price_cents\": 1}]}]}",
+      "categories[1].items[1].id: duplicate item id 'burger'" },
+    { S_CAT ("{\"id\":\"bur ger\",\"name\":\"X\",\"price_cents\":1}"),
+      "categories[0].items[0].id: must be a string" },
+    { S_CAT ("{\"id\":\"x/y\",\"name\":\"X\",\"price_cents\":1}"),
+      "categories[0].items[0].id" },
+    { S_CAT ("{\"name\":\"X\",\"price_cents\":1}"),
+      "categories[0].items[0].id" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
+                 S_X10 S_X10 "x\",\"price_cents\":1}"),
+      "categories[0].items[0].name: must be a string of 1 to 80 bytes" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"\",\"price_cents\":1}"),
+      "categories[0].items[0].name" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"a\\tb\",\"price_cents\":1}"),
+      "categories[0].items[0].name" },
+    { S_CAT (
+          "{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"description\":2}"),
+      "categories[0].items[0].description: must be a string" },
+    { S_CAT (
+          "{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"station\":\"a b\"}"),
+      "categories[0].items[0].station" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,\"available\":1}"),
+      "categories[0].items[0].available: must be true or false" },
+    { S_CAT ("\"x\""), "categories[0].items[0]: must be an object" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+             "\"modifiers\":{}}"),
+      "categories[0].items[0].modifiers: must be an array of at most 16 "
+      "modifiers" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+             "\"modifiers\":null}"),
+      "categories[0].items[0].modifiers: must" },
+    { S_MOD ("\"cheese\""), "categories[0].items[0].modifiers[0]: must be an "
+                            "object" },
+    { S_MOD (S_OPT ("a", 0) ", 7"), "categories[0].items[0].modifiers[1]: must "
+                                    "be an object" },
+    { S_MOD ("{\"name\":\"A\",\"price_cents\":0}"),
+      "categories[0].items[0].modifiers[0].id: must be a string of 1 to 32 "
+      "characters from A-Z, a-z, 0-9, '_', '.' and '-'" },
+    { S_MOD (S_OPT ("a", 0) ", " S_OPT ("b c", 0)),
+      "categories[0].items[0].modifiers[1].id: must be a string" },
+    { S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", 0) ", " S_OPT ("a", 5)),
+      "categories[0].items[0].modifiers[2].id: duplicate modifier id 'a'" },
+    { S_MOD ("{\"id\":\"a\",\"price_cents\":0}"),
+      "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80 "
+      "bytes of UTF-8 text without control characters" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"\",\"price_cents\":0}"),
+      "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"a\\nb\",\"price_cents\":0}"),
+      "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"" S_X10 S_X10 S_X10 S_X10 S_X10 S_X10
+                 S_X10 S_X10 "x\",\"price_cents\":0}"),
+      "categories[0].items[0].modifiers[0].name: must be a string of 1 to 80" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"A\"}"),
+      "categories[0].items[0].modifiers[0].price_cents: must be an integer "
+      "from -100000 to 100000" },
+    { S_MOD (S_OPT ("a", 0) ", " S_OPT ("b", -100001)),
+      "categories[0].items[0].modifiers[1].price_cents: must be an integer "
+      "from -100000 to 100000" },
+    { S_MOD (S_OPT ("a", 100001)),
+      "categories[0].items[0].modifiers[0].price_cents: must be an integer "
+      "from -100000 to 100000" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":1.5}"),
+      "categories[0].items[0].modifiers[0].price_cents: must be an integer" },
+    { S_MOD ("{\"id\":\"a\",\"name\":\"A\",\"price_cents\":\"150\"}"),
+      "categories[0].items[0].modifiers[0].price_cents: must be an integer" },
     //  The item's own fields are checked before its modifiers, and the
     //  next item's path carries nothing of the last one's modifiers
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1,"
-            "\"modifiers\":[7]}"),
-     "categories[0].items[0].price_cents: must be an integer from 0"},
-    {S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
-            "\"modifiers\":[" S_OPT ("a", 0) "]},"
-            "{\"id\":\"y\",\"name\":\"Y\",\"price_cents\":1,"
-            "\"modifiers\":[" S_OPT ("a", 0) "],\"available\":0}"),
-     "categories[0].items[1].available: must be true or false"},
-    {"{\"categories\": [], \"categories\": []}", "(document): not valid JSON"},
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":-1,"
+             "\"modifiers\":[7]}"),
+      "categories[0].items[0].price_cents: must be an integer from 0" },
+    { S_CAT ("{\"id\":\"x\",\"name\":\"X\",\"price_cents\":1,"
+             "\"modifiers\":[" S_OPT (
+                 "a", 0) "]},"
+                         "{\"id\":\"y\",\"name\":\"Y\",\"price_cents\":1,"
+                         "\"modifiers\":[" S_OPT ("a", 0) "],\"available\":0}"),
+      "categories[0].items[1].available: must be true or false" },
+    { "{\"categories\": [], \"categories\": []}",
+      "(document): not valid JSON" },
 };
 
 /*  A generated menu document with the given shape; caller frees.  */
@@ -161,8 +168,10 @@ s_test_menu_doc (size_t categories, size_t items_each)
         fprintf (stream, "%s{\"id\": \"c%zu\", \"name\": \"C\", \"items\": [",
                  c ? "," : "", c);
         for (size_t i = 0; i < items_each; i++)
-            fprintf (stream, "%s{\"id\": \"i%zu-%zu\", \"name\": \"Item\","
-                     " \"price_cents\": %zu}", i ? "," : "", c, i, i);
+            fprintf (stream,
+                     "%s{\"id\": \"i%zu-%zu\", \"name\": \"Item\","
+                     " \"price_cents\": %zu}",
+                     i ? "," : "", c, i, i);
         fprintf (stream, "]}");
     }
     fprintf (stream, "]}");
@@ -203,7 +212,7 @@ s_test_demo (void)
     assert (streq (bus_menu_find (menu, "ice-cream")->name, "Ice Cream"));
     assert (streq (bus_menu_find (menu, "soup")->station, "kitchen"));
     assert (streq (bus_menu_find (menu, "creme-brulee")->name, "Crème Brûlée"));
-    const char *ids[] = {"fries", "salmon", "caesar", "cola"};
+    const char *ids[] = { "fries", "salmon", "caesar", "cola" };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
         assert (bus_menu_find (menu, ids[i]));
     assert (bus_menu_find (menu, "Burger") == NULL);
@@ -234,8 +243,9 @@ s_test_demo (void)
     assert (bus_menu_find_mod (fries, "cheese") == NULL);
     assert (bus_menu_find_mod (bus_menu_find (menu, "steak-frites"), "rare"));
     assert (bus_menu_find_mod (bus_menu_find (menu, "cola"), "no-ice"));
-    assert (bus_menu_find_mod (bus_menu_find (menu, "cappuccino"),
-                               "oat-milk")->delta_cents == 60);
+    assert (bus_menu_find_mod (bus_menu_find (menu, "cappuccino"), "oat-milk")
+                ->delta_cents
+            == 60);
     assert (bus_menu_find (menu, "salmon")->mod_count == 0);
     assert (bus_menu_find (menu, "asparagus")->mod_count == 0);
 
@@ -257,13 +267,19 @@ s_test_mods (void)
         "{\"id\":\"lo\",\"name\":\"Lo\",\"price_cents\":-100000,\"k\":1},"
         "{\"id\":\"hi\",\"name\":\"H\\u00ef\",\"price_cents\":100000}]},"
         "{\"id\":\"y\",\"name\":\"Y\",\"price_cents\":0,\"modifiers\":[]},"
-        "{\"id\":\"z\",\"name\":\"Z\",\"price_cents\":0,\"modifiers\":["
-        S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) ","
-        S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT ("m5", 5) ","
-        S_OPT ("m6", 6) "," S_OPT ("m7", 7) "," S_OPT ("m8", 8) ","
-        S_OPT ("m9", 9) "," S_OPT ("m10", 10) "," S_OPT ("m11", 11) ","
-        S_OPT ("m12", 12) "," S_OPT ("m13", 13) "," S_OPT ("m14", 14) ","
-        S_OPT ("m15", 15) "]}");
+        "{\"id\":\"z\",\"name\":\"Z\",\"price_cents\":0,\"modifiers\":[" S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) "," S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT (
+            "m5",
+            5) "," S_OPT ("m6",
+                          6) "," S_OPT ("m7",
+                                        7) "," S_OPT ("m8",
+                                                      8) "," S_OPT ("m9",
+                                                                    9) "," S_OPT ("m10",
+                                                                                  10) "," S_OPT ("m11",
+                                                                                                 11) "," S_OPT ("m12",
+                                                                                                                12) "," S_OPT ("m13",
+                                                                                                                               13) "," S_OPT ("m14",
+                                                                                                                                              14) "," S_OPT ("m15",
+                                                                                                                                                             15) "]}");
     char err[512] = "";
     bus_menu_t *menu = bus_menu_new (doc, strlen (doc), err, sizeof err);
     assert (menu);
@@ -281,12 +297,19 @@ s_test_mods (void)
     bus_menu_destroy (&menu);
 
     //  17 options is one too many
-    doc = S_MOD (S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) ","
-                 S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT ("m5", 5) ","
-                 S_OPT ("m6", 6) "," S_OPT ("m7", 7) "," S_OPT ("m8", 8) ","
-                 S_OPT ("m9", 9) "," S_OPT ("m10", 10) "," S_OPT ("m11", 11) ","
-                 S_OPT ("m12", 12) "," S_OPT ("m13", 13) "," S_OPT ("m14", 14)
-                 "," S_OPT ("m15", 15) "," S_OPT ("m16", 16));
+    doc = S_MOD (
+        S_OPT ("m0", 0) "," S_OPT ("m1", 1) "," S_OPT ("m2", 2) "," S_OPT ("m3", 3) "," S_OPT ("m4", 4) "," S_OPT ("m5", 5) "," S_OPT ("m6", 6) "," S_OPT (
+            "m7",
+            7) "," S_OPT ("m8",
+                          8) "," S_OPT ("m9",
+                                        9) "," S_OPT ("m10",
+                                                      10) "," S_OPT ("m11",
+                                                                     11) "," S_OPT ("m12",
+                                                                                    12) "," S_OPT ("m13",
+                                                                                                   13) "," S_OPT ("m14",
+                                                                                                                  14) "," S_OPT ("m15",
+                                                                                                                                 15) "," S_OPT ("m16",
+                                                                                                                                                16));
     assert (!bus_menu_new (doc, strlen (doc), err, sizeof err));
     assert (streq (err, "categories[0].items[0].modifiers: must be an array "
                         "of at most 16 modifiers"));
@@ -296,8 +319,8 @@ s_test_mods (void)
 static bool
 s_test_reparsed_available (const bus_menu_t *menu, const char *id)
 {
-    bus_menu_t *copy = bus_menu_new (bus_menu_json (menu),
-                                     bus_menu_json_len (menu), NULL, 0);
+    bus_menu_t *copy =
+        bus_menu_new (bus_menu_json (menu), bus_menu_json_len (menu), NULL, 0);
     assert (copy);
     assert (bus_menu_size (copy) == bus_menu_size (menu));
     bool available = bus_menu_find (copy, id)->available;
@@ -329,8 +352,9 @@ s_test_set_available_nomem (bus_menu_t *menu)
     assert (bus_menu_find (menu, "burger")->available);
     assert (bus_menu_set_available (menu, "pizza", true) == BUS_ERR_NOT_FOUND);
     assert (bus_menu_set_available (menu, "cola", true) == 0);
-    assert (strstr (bus_menu_json (menu), "\"station\":\"bar\",\"available\":"
-                                          "true,\"modifiers\":[{\"id\":\"no-ice\""));
+    assert (strstr (bus_menu_json (menu),
+                    "\"station\":\"bar\",\"available\":"
+                    "true,\"modifiers\":[{\"id\":\"no-ice\""));
     assert (!strstr (bus_menu_json (menu), "\"Well done\",\"price_cents\":0}],"
                                            "\"available\""));
     assert (s_test_reparsed_available (menu, "burger"));
@@ -373,8 +397,9 @@ s_test_set_available (void)
     assert (strstr (bus_menu_json (menu), "\"price_cents\":800,\"station\":"
                                           "\"grill\",\"available\":true}"));
     assert (bus_menu_set_available (menu, "cola", false) == 0);
-    assert (strstr (bus_menu_json (menu), "\"station\":\"bar\",\"available\":"
-                                          "false,\"modifiers\":[{\"id\":\"no-ice\""));
+    assert (strstr (bus_menu_json (menu),
+                    "\"station\":\"bar\",\"available\":"
+                    "false,\"modifiers\":[{\"id\":\"no-ice\""));
     assert (!s_test_reparsed_available (menu, "cola"));
 
     //  Setting what is already set is harmless; the rest is untouched
@@ -401,8 +426,9 @@ s_test_limits (bool verbose)
     free (doc);
 
     doc = s_test_menu_doc (9, 228);
-    s_test_reject (doc, "categories[8].items[224]: the menu has more than 2048 items",
-                   verbose);
+    s_test_reject (
+        doc, "categories[8].items[224]: the menu has more than 2048 items",
+        verbose);
     free (doc);
     doc = s_test_menu_doc (1, 257);
     s_test_reject (doc, "categories[0].items: must be an array of at most 256",
@@ -433,18 +459,20 @@ s_test_files (bool verbose)
     FILE *file = fdopen (fd, "w");
     assert (file);
     fputs ("{\"categories\": [{\"id\": \"c\", \"name\": \"C\", \"items\": ["
-           "{\"id\": \"x\", \"name\": \"X\", \"price_cents\": -5}]}]}", file);
+           "{\"id\": \"x\", \"name\": \"X\", \"price_cents\": -5}]}]}",
+           file);
     fflush (file);
     assert (!bus_menu_load (path, err, sizeof err));
     char expect[128];
-    snprintf (expect, sizeof expect, "%s: categories[0].items[0].price_cents: ",
-              path);
+    snprintf (expect, sizeof expect,
+              "%s: categories[0].items[0].price_cents: ", path);
     assert (strstr (err, expect) == err);
 
     //  A document of exactly the limit is read; one byte more is not
     rewind (file);
-    fputs ("{\"categories\": [{\"id\": \"c\", \"name\": \"C\", \"items\": []}]}",
-           file);
+    fputs (
+        "{\"categories\": [{\"id\": \"c\", \"name\": \"C\", \"items\": []}]}",
+        file);
     for (long pos = ftell (file); pos < BUS_MENU_DOC_MAX; pos++)
         fputc (' ', file);
     fflush (file);
@@ -483,7 +511,7 @@ bus_menu_test (bool verbose)
 
     //  80 bytes is the longest name; 81 is among the broken documents
     const char *longest = S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10
-                                 S_X10 S_X10 S_X10 S_X10 S_X10 "\","
+                                     S_X10 S_X10 S_X10 S_X10 S_X10 "\","
                                  "\"price_cents\":10000000}");
     menu = bus_menu_new (longest, strlen (longest), NULL, 0);
     assert (menu && strlen (bus_menu_find (menu, "x")->name) == 80);

@@ -15,8 +15,10 @@ s_price_mods (const bus_menu_item_t *item, bus_line_t *line, uint32_t index,
         bus_mod_t *mod = &line->mods[m];
         const bus_mod_t *option = bus_menu_find_mod (item, mod->id);
         if (!option) {
-            snprintf (err, err_cap, "items[%u].modifiers[%u]: '%s' does not "
-                      "offer '%s'", index, m, item->id, mod->id);
+            snprintf (err, err_cap,
+                      "items[%u].modifiers[%u]: '%s' does not "
+                      "offer '%s'",
+                      index, m, item->id, mod->id);
             return BUS_ERR_INVALID;
         }
         *mod = *option;
@@ -72,8 +74,7 @@ bus_order_price_open (const bus_menu_t *menu, const bus_line_t *in,
             int rc = bus_order_price (menu, &out[i], 1, &out[i], err, err_cap);
             if (rc != 0)
                 return rc;
-        }
-        else {
+        } else {
             out[i].mod_count = 0;
             bus_strlcpy (out[i].station, "kitchen", sizeof out[i].station);
             out[i].unit_cents = 0;
@@ -95,7 +96,8 @@ bus_order_subtotal (const bus_line_t *lines, uint32_t count)
 void
 bus_order_total (bus_order_t *order, int tax_bp)
 {
-    order->subtotal_cents = bus_order_subtotal (order->lines, order->line_count);
+    order->subtotal_cents =
+        bus_order_subtotal (order->lines, order->line_count);
     //  half up, in integers: money never touches floating point
     order->tax_cents = (order->subtotal_cents * tax_bp + 5000) / 10000;
     order->total_cents = order->subtotal_cents + order->tax_cents;
@@ -106,8 +108,10 @@ bus_order_move (bus_order_t *order, bus_status_t to, uint32_t version,
                 int64_t now, char *err, size_t err_cap)
 {
     if (version && version != order->version) {
-        snprintf (err, err_cap, "version: the order is at version %u, not %u; "
-                  "reload it and try again", order->version, version);
+        snprintf (err, err_cap,
+                  "version: the order is at version %u, not %u; "
+                  "reload it and try again",
+                  order->version, version);
         return BUS_ERR_CONFLICT;
     }
     if (!bus_status_can_move (order->status, to)) {
@@ -178,13 +182,14 @@ s_test_pricing (bus_menu_t *menu)
     strcpy (lines[1].name, "Ice Cream Sundae");
     lines[1].qty = 1;
     assert (bus_order_price_open (menu, lines, 2, lines, err, sizeof err) == 0);
-    assert (strcmp (lines[0].item_id, "burger") == 0 && lines[0].unit_cents == 1650);
+    assert (strcmp (lines[0].item_id, "burger") == 0
+            && lines[0].unit_cents == 1650);
     assert (strcmp (lines[0].name, "Burger") == 0 && lines[0].line_id == 1);
     assert (strcmp (lines[1].item_id, BUS_CUSTOM_ITEM) == 0);
     assert (strcmp (lines[1].name, "Ice Cream Sundae") == 0);
     assert (lines[1].unit_cents == 0 && lines[1].line_id == 2);
     strcpy (lines[0].item_id, BUS_CUSTOM_ITEM);
-    strcpy (lines[0].name, "soup");       //  a dish, but 86'd
+    strcpy (lines[0].name, "soup");   //  a dish, but 86'd
     assert (bus_order_price_open (menu, lines, 1, lines, err, sizeof err)
             == BUS_ERR_UNAVAILABLE_ITEM);
 }
@@ -197,10 +202,10 @@ s_test_tax (void)
     order.line_count = 1;
     order.lines[0].qty = 3;
     order.lines[0].unit_cents = 1000;
-    bus_order_total (&order, 875);          //  8.75% of 30.00 = 2.625
+    bus_order_total (&order, 875);   //  8.75% of 30.00 = 2.625
     assert (order.subtotal_cents == 3000 && order.tax_cents == 263);
     assert (order.total_cents == 3263);
-    order.lines[0].unit_cents = 20;         //  8.75% of 0.60 = 0.0525
+    order.lines[0].unit_cents = 20;   //  8.75% of 0.60 = 0.0525
     bus_order_total (&order, 875);
     assert (order.tax_cents == 5 && order.total_cents == 65);
     bus_order_total (&order, 0);
@@ -224,10 +229,12 @@ s_test_lifecycle (void)
     assert (bus_order_move (&order, BUS_STATUS_ACCEPTED, 1, 10, err, sizeof err)
             == 0);
     assert (order.version == 2 && order.status_ms[BUS_STATUS_ACCEPTED] == 10);
-    assert (bus_order_move (&order, BUS_STATUS_PREPARING, 0, 20, err, sizeof err)
-            == 0);
-    assert (bus_order_move (&order, BUS_STATUS_CANCELLED, 0, 30, err, sizeof err)
-            == BUS_ERR_CONFLICT);
+    assert (
+        bus_order_move (&order, BUS_STATUS_PREPARING, 0, 20, err, sizeof err)
+        == 0);
+    assert (
+        bus_order_move (&order, BUS_STATUS_CANCELLED, 0, 30, err, sizeof err)
+        == BUS_ERR_CONFLICT);
     assert (bus_order_move (&order, BUS_STATUS_READY, 3, 40, err, sizeof err)
             == 0);
     assert (bus_order_move (&order, BUS_STATUS_SERVED, 0, 50, err, sizeof err)
@@ -237,9 +244,9 @@ s_test_lifecycle (void)
     assert (order.version == 5 && order.updated_ms == 50);
     for (int from = BUS_STATUS_PLACED; from <= BUS_STATUS_CANCELLED; from++)
         for (int to = BUS_STATUS_PLACED; to <= BUS_STATUS_CANCELLED; to++) {
-            bool legal = (to == from + 1 && to <= BUS_STATUS_SERVED)
-                         || (to == BUS_STATUS_CANCELLED
-                             && from <= BUS_STATUS_ACCEPTED);
+            bool legal =
+                (to == from + 1 && to <= BUS_STATUS_SERVED)
+                || (to == BUS_STATUS_CANCELLED && from <= BUS_STATUS_ACCEPTED);
             assert (bus_status_can_move ((bus_status_t) from, (bus_status_t) to)
                     == legal);
         }
@@ -249,8 +256,8 @@ void
 bus_order_test (bool verbose)
 {
     char err[200];
-    bus_menu_t *menu = bus_menu_new (s_test_menu, strlen (s_test_menu), err,
-                                     sizeof err);
+    bus_menu_t *menu =
+        bus_menu_new (s_test_menu, strlen (s_test_menu), err, sizeof err);
     assert (menu);
     s_test_pricing (menu);
     s_test_tax ();

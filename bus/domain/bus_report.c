@@ -20,20 +20,20 @@
 #include "bus_report_private.h"
 
 #define S_HOUR_MS (3600 * (int64_t) 1000)
-#define S_DAY_MS (24 * S_HOUR_MS)
+#define S_DAY_MS  (24 * S_HOUR_MS)
 
 typedef struct {
-    int64_t hour_ms;            //  start of the UTC hour
+    int64_t hour_ms;   //  start of the UTC hour
     int64_t orders;
     int64_t revenue_cents;
 } s_hour_t;
 
 typedef struct {
     char item_id[BUS_ID_MAX];
-    char name[BUS_NAME_MAX];    //  as on the newest order that has it
-    int64_t name_ms;            //  created_ms of that order
+    char name[BUS_NAME_MAX];   //  as on the newest order that has it
+    int64_t name_ms;           //  created_ms of that order
     int64_t quantity;
-    int64_t revenue_cents;      //  sum of qty * unit_cents
+    int64_t revenue_cents;   //  sum of qty * unit_cents
 } s_item_t;
 
 typedef struct {
@@ -43,17 +43,17 @@ typedef struct {
 } s_table_t;
 
 struct _bus_report_t {
-    int64_t from_ms, to_ms;     //  the range, [from_ms, to_ms)
-    int64_t orders;             //  not cancelled
+    int64_t from_ms, to_ms;   //  the range, [from_ms, to_ms)
+    int64_t orders;           //  not cancelled
     int64_t cancelled;
     int64_t revenue_cents, subtotal_cents, tax_cents;
-    zhashx_t *hours;            //  "<hour_ms>" -> s_hour_t
-    zhashx_t *items;            //  item id -> s_item_t
-    zhashx_t *tables;           //  table label -> s_table_t
-    int64_t *tickets;           //  ready - placed, ms, per order that got ready
+    zhashx_t *hours;    //  "<hour_ms>" -> s_hour_t
+    zhashx_t *items;    //  item id -> s_item_t
+    zhashx_t *tables;   //  table label -> s_table_t
+    int64_t *tickets;   //  ready - placed, ms, per order that got ready
     size_t ticket_count;
     size_t ticket_cap;
-    bool nomem;                 //  an allocation failed: the figures are off
+    bool nomem;   //  an allocation failed: the figures are off
 };
 
 //  --------------------------------------------------------------------------
@@ -145,8 +145,8 @@ s_add_hour (bus_report_t *self, const bus_order_t *order)
 static void
 s_add_table (bus_report_t *self, const bus_order_t *order)
 {
-    s_table_t *table = s_entry (self, self->tables, order->table,
-                                sizeof *table);
+    s_table_t *table =
+        s_entry (self, self->tables, order->table, sizeof *table);
     if (table) {
         strcpy (table->table, order->table);
         table->orders++;
@@ -216,7 +216,7 @@ bus_report_add (bus_report_t *self, const bus_order_t *order)
 //  What bus_report_load's list walk carries to each order.
 typedef struct {
     bus_report_t *report;
-    bus_order_t *order;         //  decode scratch: too big for the stack
+    bus_order_t *order;   //  decode scratch: too big for the stack
     int rc;
 } s_loader_t;
 
@@ -236,11 +236,11 @@ int
 bus_report_load (bus_report_t *self, bus_store_t *store)
 {
     assert (self && store);
-    s_loader_t loader = {self, malloc (sizeof (bus_order_t)), 0};
+    s_loader_t loader = { self, malloc (sizeof (bus_order_t)), 0 };
     if (!loader.order)
         return BUS_ERR_NOMEM;
     //  One list call is one read transaction: every order as of one commit
-    bus_store_filter_t filter = {0, NULL, self->from_ms, self->to_ms};
+    bus_store_filter_t filter = { 0, NULL, self->from_ms, self->to_ms };
     uint64_t next;
     int rc = bus_store_list (store, &filter, 0, UINT32_MAX, s_load_order,
                              &loader, &next);
@@ -336,10 +336,9 @@ static json_t *
 s_item_json (const void *entry)
 {
     const s_item_t *item = entry;
-    return json_pack ("{s:s, s:s, s:I, s:I}", "item_id", item->item_id,
-                      "name", item->name, "quantity",
-                      (json_int_t) item->quantity, "revenue_cents",
-                      (json_int_t) item->revenue_cents);
+    return json_pack ("{s:s, s:s, s:I, s:I}", "item_id", item->item_id, "name",
+                      item->name, "quantity", (json_int_t) item->quantity,
+                      "revenue_cents", (json_int_t) item->revenue_cents);
 }
 
 static json_t *
@@ -366,7 +365,7 @@ static json_t *
 s_tickets_json (bus_report_t *self)
 {
     size_t n = self->ticket_count;
-    if (n)      //  tickets is NULL until the first one
+    if (n)   //  tickets is NULL until the first one
         qsort (self->tickets, n, sizeof *self->tickets, s_ticket_compare);
     return json_pack ("{s:I, s:o, s:o}", "count", (json_int_t) n, "median",
                       s_percentile (self->tickets, n, 50), "p90",
@@ -382,20 +381,18 @@ bus_report_json (bus_report_t *self)
     //  "o" hands each part to the object, or releases it if packing fails
     //  (a NULL part fails the packing)
     return json_pack (
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
-        "from_ms", (json_int_t) self->from_ms,
-        "to_ms", (json_int_t) self->to_ms,
-        "orders", (json_int_t) self->orders,
-        "cancelled", (json_int_t) self->cancelled,
-        "revenue_cents", (json_int_t) self->revenue_cents,
-        "subtotal_cents", (json_int_t) self->subtotal_cents,
-        "tax_cents", (json_int_t) self->tax_cents,
-        "per_hour", s_json_list (self->hours, s_hour_compare, s_hour_json,
-                                 SIZE_MAX),
-        "top_items", s_json_list (self->items, s_item_compare, s_item_json,
-                                  BUS_REPORT_TOP_ITEMS),
-        "by_table", s_json_list (self->tables, s_table_compare, s_table_json,
-                                 SIZE_MAX),
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "from_ms",
+        (json_int_t) self->from_ms, "to_ms", (json_int_t) self->to_ms, "orders",
+        (json_int_t) self->orders, "cancelled", (json_int_t) self->cancelled,
+        "revenue_cents", (json_int_t) self->revenue_cents, "subtotal_cents",
+        (json_int_t) self->subtotal_cents, "tax_cents",
+        (json_int_t) self->tax_cents, "per_hour",
+        s_json_list (self->hours, s_hour_compare, s_hour_json, SIZE_MAX),
+        "top_items",
+        s_json_list (self->items, s_item_compare, s_item_json,
+                     BUS_REPORT_TOP_ITEMS),
+        "by_table",
+        s_json_list (self->tables, s_table_compare, s_table_json, SIZE_MAX),
         "ticket_ms", s_tickets_json (self));
 }
 
@@ -505,17 +502,19 @@ s_days_from_civil (int64_t year, int month, int day)
     year -= month <= 2;
     int64_t era = (year >= 0 ? year : year - 399) / 400;
     int64_t year_of_era = year - era * 400;
-    int64_t day_of_year = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5
-                          + day - 1;
-    int64_t day_of_era = year_of_era * 365 + year_of_era / 4
-                         - year_of_era / 100 + day_of_year;
+    int64_t day_of_year =
+        (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int64_t day_of_era =
+        year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     return era * 146097 + day_of_era - 719468;
 }
 
 static int
 s_days_in_month (int year, int month)
 {
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int days[] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
     return month == 2 && leap ? 29 : days[month - 1];
 }
@@ -585,7 +584,7 @@ bus_report_time_format (int64_t ms, char buf[BUS_REPORT_TIME_MAX])
 {
     time_t secs = (time_t) (s_floor (ms, 1000) / 1000);
     //  Cannot fail: any int64 of ms is a year that fits tm_year
-    struct tm tm = {0};
+    struct tm tm = { 0 };
     gmtime_r (&secs, &tm);
     size_t size = strftime (buf, BUS_REPORT_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf (buf + size, BUS_REPORT_TIME_MAX - size, ".%03uZ",

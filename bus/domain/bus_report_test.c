@@ -18,8 +18,8 @@
 #undef NDEBUG
 #include <assert.h>
 
-#define S_BASE ((int64_t) 1767225600000)    //  2026-01-01T00:00:00.000Z
-#define S_MIN ((int64_t) 60000)
+#define S_BASE ((int64_t) 1767225600000)   //  2026-01-01T00:00:00.000Z
+#define S_MIN  ((int64_t) 60000)
 
 typedef struct {
     const char *item_id, *name;
@@ -32,7 +32,7 @@ typedef struct {
     const char *table;
     bus_status_t status;
     int64_t created_ms;
-    int64_t ticket_ms;          //  ready - placed; 0: never got ready
+    int64_t ticket_ms;   //  ready - placed; 0: never got ready
     int64_t tax_cents;
     s_test_line_t lines[2];
 } s_test_order_t;
@@ -42,25 +42,70 @@ typedef struct {
 //  cancelled; 3 and 7 never got ready; fries were renamed (order 5 is the
 //  newest to have them); burger and espresso tie on quantity.
 static const s_test_order_t s_fixture[] = {
-    {1, "T1", BUS_STATUS_SERVED, S_BASE + 600 * S_MIN + 5 * S_MIN,
-     10 * S_MIN, 337, {{"burger", "Burger", 2, 1650}, {"fries", "Chips", 1, 550}}},
-    {2, "T2", BUS_STATUS_READY, S_BASE + 600 * S_MIN + 20 * S_MIN,
-     5 * S_MIN, 206, {{"burger", "Burger", 1, 1650}, {"cola", "Cola", 2, 350}}},
-    {3, "T1", BUS_STATUS_PREPARING, S_BASE + 660 * S_MIN, 0, 144,
-     {{"fries", "Fries", 3, 550}}},
-    {4, "T3", BUS_STATUS_CANCELLED, S_BASE + 660 * S_MIN + 30 * S_MIN, 0,
-     722, {{"burger", "Burger", 5, 1650}}},
-    {5, "T3", BUS_STATUS_SERVED, S_BASE + 780 * S_MIN - 1, 20 * S_MIN, 96,
-     {{"cola", "Cola", 1, 350}, {"fries", "French fries", 1, 750}}},
-    {6, "T2", BUS_STATUS_READY, S_BASE + 720 * S_MIN + 10 * S_MIN,
-     15 * S_MIN, 123, {{"cola", "Cola", 4, 350}}},
-    {7, "T1", BUS_STATUS_PLACED, S_BASE + 720 * S_MIN + 15 * S_MIN, 0, 249,
-     {{"burger", "Burger", 1, 1650}, {"espresso", "Espresso", 4, 300}}},
+    { 1,
+      "T1",
+      BUS_STATUS_SERVED,
+      S_BASE + 600 * S_MIN + 5 * S_MIN,
+      10 * S_MIN,
+      337,
+      { { "burger", "Burger", 2, 1650 }, { "fries", "Chips", 1, 550 } } },
+    { 2,
+      "T2",
+      BUS_STATUS_READY,
+      S_BASE + 600 * S_MIN + 20 * S_MIN,
+      5 * S_MIN,
+      206,
+      { { "burger", "Burger", 1, 1650 }, { "cola", "Cola", 2, 350 } } },
+    { 3,
+      "T1",
+      BUS_STATUS_PREPARING,
+      S_BASE + 660 * S_MIN,
+      0,
+      144,
+      { { "fries", "Fries", 3, 550 } } },
+    { 4,
+      "T3",
+      BUS_STATUS_CANCELLED,
+      S_BASE + 660 * S_MIN + 30 * S_MIN,
+      0,
+      722,
+      { { "burger", "Burger", 5, 1650 } } },
+    { 5,
+      "T3",
+      BUS_STATUS_SERVED,
+      S_BASE + 780 * S_MIN - 1,
+      20 * S_MIN,
+      96,
+      { { "cola", "Cola", 1, 350 }, { "fries", "French fries", 1, 750 } } },
+    { 6,
+      "T2",
+      BUS_STATUS_READY,
+      S_BASE + 720 * S_MIN + 10 * S_MIN,
+      15 * S_MIN,
+      123,
+      { { "cola", "Cola", 4, 350 } } },
+    { 7,
+      "T1",
+      BUS_STATUS_PLACED,
+      S_BASE + 720 * S_MIN + 15 * S_MIN,
+      0,
+      249,
+      { { "burger", "Burger", 1, 1650 }, { "espresso", "Espresso", 4, 300 } } },
     //  outside: created at the range's end, and just before its start
-    {8, "T9", BUS_STATUS_SERVED, S_BASE + 780 * S_MIN, S_MIN, 10,
-     {{"cola", "Cola", 1, 350}}},
-    {9, "T9", BUS_STATUS_SERVED, S_BASE + 600 * S_MIN - 1, S_MIN, 10,
-     {{"cola", "Cola", 1, 350}}},
+    { 8,
+      "T9",
+      BUS_STATUS_SERVED,
+      S_BASE + 780 * S_MIN,
+      S_MIN,
+      10,
+      { { "cola", "Cola", 1, 350 } } },
+    { 9,
+      "T9",
+      BUS_STATUS_SERVED,
+      S_BASE + 600 * S_MIN - 1,
+      S_MIN,
+      10,
+      { { "cola", "Cola", 1, 350 } } },
 };
 
 #define S_FIXTURE (sizeof s_fixture / sizeof s_fixture[0])
@@ -138,10 +183,10 @@ s_test_equal (bus_report_t *report, const char *expected, bool verbose)
 static void
 s_test_fixture (bool verbose)
 {
-    static const size_t feed[] = {6, 4, 2, 0, 8, 7, 5, 3, 1};
+    static const size_t feed[] = { 6, 4, 2, 0, 8, 7, 5, 3, 1 };
     bus_order_t *order = malloc (sizeof *order);
-    bus_report_t *report = bus_report_new (S_BASE + 600 * S_MIN,
-                                           S_BASE + 780 * S_MIN);
+    bus_report_t *report =
+        bus_report_new (S_BASE + 600 * S_MIN, S_BASE + 780 * S_MIN);
     assert (order && report);
     for (size_t i = 0; i < S_FIXTURE; i++) {
         s_test_order (&s_fixture[feed[i]], order);
@@ -167,7 +212,7 @@ s_test_empty (void)
     assert (report);
     bus_order_t *order = malloc (sizeof *order);
     assert (order);
-    s_test_order (&s_fixture[0], order);     //  outside [0, 1)
+    s_test_order (&s_fixture[0], order);   //  outside [0, 1)
     bus_report_add (report, order);
     s_test_equal (report, expected, false);
     bus_report_destroy (&report);
@@ -188,18 +233,23 @@ s_test_ties (void)
     assert (report && order);
     char item_id[BUS_ID_MAX];
     for (int i = 11; i >= 0; i--) {
-        s_test_order_t spec = {(uint64_t) i + 1, i % 2 ? "A" : "B",
-                               BUS_STATUS_PLACED, 1000 + i, 0, 0,
-                               {{item_id, "Item", 1 + i % 3, 100}}};
+        s_test_order_t spec = { (uint64_t) i + 1,
+                                i % 2 ? "A" : "B",
+                                BUS_STATUS_PLACED,
+                                1000 + i,
+                                0,
+                                0,
+                                { { item_id, "Item", 1 + i % 3, 100 } } };
         snprintf (item_id, sizeof item_id, "item-%02d", i);
         s_test_order (&spec, order);
         bus_report_add (report, order);
     }
     json_t *json = bus_report_json (report);
     assert (json);
-    const char *top[] = {"item-02", "item-05", "item-08", "item-11",
-                         "item-01", "item-04", "item-07", "item-10",
-                         "item-00", "item-03"};
+    const char *top[] = {
+        "item-02", "item-05", "item-08", "item-11", "item-01",
+        "item-04", "item-07", "item-10", "item-00", "item-03"
+    };
     json_t *items = json_object_get (json, "top_items");
     assert (json_array_size (items) == BUS_REPORT_TOP_ITEMS);
     for (size_t i = 0; i < BUS_REPORT_TOP_ITEMS; i++)
@@ -223,14 +273,17 @@ s_test_ties (void)
 static void
 s_test_percentiles (void)
 {
-    const int64_t values[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-    const struct { size_t n, p; int64_t want; } cases[] = {
-        {1, 50, 1}, {1, 90, 1}, {2, 50, 1}, {2, 90, 2}, {7, 50, 4},
-        {7, 90, 7}, {10, 50, 5}, {10, 90, 9}, {10, 100, 10}, {10, 1, 1},
+    const int64_t values[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    const struct {
+        size_t n, p;
+        int64_t want;
+    } cases[] = {
+        { 1, 50, 1 },    { 1, 90, 1 }, { 2, 50, 1 },  { 2, 90, 2 },
+        { 7, 50, 4 },    { 7, 90, 7 }, { 10, 50, 5 }, { 10, 90, 9 },
+        { 10, 100, 10 }, { 10, 1, 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *value =
-            bus_report_percentile (values, cases[i].n, cases[i].p);
+        json_t *value = bus_report_percentile (values, cases[i].n, cases[i].p);
         assert (json_integer_value (value) == cases[i].want);
         json_decref (value);
     }
@@ -258,8 +311,8 @@ s_test_load (void)
         assert (bus_store_append (store, event, NULL) == 0);
     }
     assert (bus_store_commit (store) == 0);
-    bus_report_t *report = bus_report_new (S_BASE + 600 * S_MIN,
-                                           S_BASE + 780 * S_MIN);
+    bus_report_t *report =
+        bus_report_new (S_BASE + 600 * S_MIN, S_BASE + 780 * S_MIN);
     assert (report && bus_report_load (report, store) == 0);
     s_test_equal (report, s_expected, false);
     bus_report_destroy (&report);
@@ -298,9 +351,14 @@ s_test_csv_rows (void)
 
     bus_order_t *order = malloc (sizeof *order);
     assert (order);
-    s_test_order_t spec = {42, "Patio \"A\", 2", BUS_STATUS_READY,
-                           S_BASE + 600 * S_MIN + 123, 5 * S_MIN, 363,
-                           {{"burger", "Burger", 2, 1800}, {"fries", "Fries", 1, 550}}};
+    s_test_order_t spec = { 42,
+                            "Patio \"A\", 2",
+                            BUS_STATUS_READY,
+                            S_BASE + 600 * S_MIN + 123,
+                            5 * S_MIN,
+                            363,
+                            { { "burger", "Burger", 2, 1800 },
+                              { "fries", "Fries", 1, 550 } } };
     s_test_order (&spec, order);
     strcpy (order->key, "k,1\"x");
     strcpy (order->lines[0].note, "no onions, \"well done\"");
@@ -340,17 +398,20 @@ s_test_csv_rows (void)
 static void
 s_test_times (void)
 {
-    const struct { const char *text; int64_t ms; } good[] = {
-        {"2026-01-01", S_BASE},
-        {"2026-01-01T10:00Z", S_BASE + 600 * S_MIN},
-        {"2026-01-01T10:00:59Z", S_BASE + 600 * S_MIN + 59000},
-        {"2026-01-01T10:00:59.120Z", S_BASE + 600 * S_MIN + 59120},
-        {"1767225600000", S_BASE},
-        {"0", 0},
-        {"1970-01-01", 0},
-        {"2000-02-29", 951782400000},
-        {"2024-12-31T23:59:59Z", 1735689599000},
-        {"9999-12-31", 253402214400000},
+    const struct {
+        const char *text;
+        int64_t ms;
+    } good[] = {
+        { "2026-01-01", S_BASE },
+        { "2026-01-01T10:00Z", S_BASE + 600 * S_MIN },
+        { "2026-01-01T10:00:59Z", S_BASE + 600 * S_MIN + 59000 },
+        { "2026-01-01T10:00:59.120Z", S_BASE + 600 * S_MIN + 59120 },
+        { "1767225600000", S_BASE },
+        { "0", 0 },
+        { "1970-01-01", 0 },
+        { "2000-02-29", 951782400000 },
+        { "2024-12-31T23:59:59Z", 1735689599000 },
+        { "9999-12-31", 253402214400000 },
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int64_t ms = -1;
@@ -358,11 +419,26 @@ s_test_times (void)
         assert (ms == good[i].ms);
     }
     const char *bad[] = {
-        "", "2026-1-01", "2026-01-01T10:00", "2026-01-01T24:00Z",
-        "2026-02-29", "2100-02-29", "1969-12-31", "2026-13-01", "2026-00-10",
-        "2026-01-32", "2026-01-01T10:60Z", "2026-01-01T10:00:60Z", "-5",
-        "12a", "1234567890123456", "2026-01-01Z", "2026-01-01 10:00Z",
-        "2026-01-01t10:00z", "2026-01-01T10:00:00.1Z", " 2026-01-01",
+        "",
+        "2026-1-01",
+        "2026-01-01T10:00",
+        "2026-01-01T24:00Z",
+        "2026-02-29",
+        "2100-02-29",
+        "1969-12-31",
+        "2026-13-01",
+        "2026-00-10",
+        "2026-01-32",
+        "2026-01-01T10:60Z",
+        "2026-01-01T10:00:60Z",
+        "-5",
+        "12a",
+        "1234567890123456",
+        "2026-01-01Z",
+        "2026-01-01 10:00Z",
+        "2026-01-01t10:00z",
+        "2026-01-01T10:00:00.1Z",
+        " 2026-01-01",
         "2026-01-01T10:00+01:00",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -373,16 +449,20 @@ s_test_times (void)
     assert (bus_report_time_parse (NULL, NULL) == BUS_ERR_INVALID);
 
     char buf[BUS_REPORT_TIME_MAX];
-    assert (streq (bus_report_time_format (0, buf), "1970-01-01T00:00:00.000Z"));
+    assert (
+        streq (bus_report_time_format (0, buf), "1970-01-01T00:00:00.000Z"));
     assert (streq (bus_report_time_format (S_BASE + 600 * S_MIN + 59120, buf),
                    "2026-01-01T10:00:59.120Z"));
-    assert (streq (bus_report_time_format (-1, buf), "1969-12-31T23:59:59.999Z"));
+    assert (
+        streq (bus_report_time_format (-1, buf), "1969-12-31T23:59:59.999Z"));
     assert (streq (bus_report_time_format (253402300799999, buf),
                    "9999-12-31T23:59:59.999Z"));
     //  What the export writes, --from reads back
     int64_t ms;
-    assert (bus_report_time_parse (bus_report_time_format (1735689599042, buf),
-                                   &ms) == 0 && ms == 1735689599042);
+    assert (
+        bus_report_time_parse (bus_report_time_format (1735689599042, buf), &ms)
+            == 0
+        && ms == 1735689599042);
 }
 
 void

@@ -6,7 +6,7 @@
 #include "orderbus/bus_req.h"
 
 struct _bus_auth_t {
-    bus_secret_t *secret;    //  NULL: open, everyone is a manager
+    bus_secret_t *secret;   //  NULL: open, everyone is a manager
 };
 
 bus_auth_t *
@@ -54,8 +54,8 @@ bus_auth_check (bus_auth_t *self, bus_req_t *req, bus_claims_t *claims)
                                  claims);
     if (bus_req_query (req, "token", token, sizeof token) < 0)
         token[0] = '\0';
-    return bus_token_verify (self->secret, *token ? token : NULL, zclock_time (),
-                             claims);
+    return bus_token_verify (self->secret, *token ? token : NULL,
+                             zclock_time (), claims);
 }
 
 int
@@ -63,9 +63,10 @@ bus_auth_refuse (bus_req_t *req, int rc, const char *why)
 {
     if (rc == BUS_ERR_FORBIDDEN)
         return bus_req_send_error (req, 403, "forbidden", why, NULL);
-    const char *message = rc == BUS_ERR_EXPIRED
-        ? "the token has expired: ask for a new one"
-        : "a valid token is needed: send \"Authorization: Bearer <token>\" "
-          "or ?token=<token>";
+    const char *message =
+        rc == BUS_ERR_EXPIRED
+            ? "the token has expired: ask for a new one"
+            : "a valid token is needed: send \"Authorization: Bearer <token>\" "
+              "or ?token=<token>";
     return bus_req_send_error (req, 401, bus_errname (rc), message, NULL);
 }

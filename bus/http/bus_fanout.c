@@ -23,33 +23,33 @@
 #include <czmq.h>
 #include "orderbus/bus_fanout.h"
 
-#define S_BATCH 64               //  frames per write, at most...
-#define S_BATCH_BYTES 65536      //  ...and about this many bytes
-#define S_QUEUE_START 16         //  a queue grows to its cap when needed
-#define S_RETRY_MS 10            //  a blocked peer is tried this often
-#define S_FINISH_MS 2000         //  a sender's write once begun must end
-#define S_START_MS 30000         //  ...and a browser's first messages
+#define S_BATCH       64      //  frames per write, at most...
+#define S_BATCH_BYTES 65536   //  ...and about this many bytes
+#define S_QUEUE_START 16      //  a queue grows to its cap when needed
+#define S_RETRY_MS    10      //  a blocked peer is tried this often
+#define S_FINISH_MS   2000    //  a sender's write once begun must end
+#define S_START_MS    30000   //  ...and a browser's first messages
 
 typedef enum { S_NOWHERE, S_READY, S_BLOCKED } s_where_t;
 typedef enum { S_DONE, S_MORE, S_STUCK, S_GONE } s_outcome_t;
 
 struct _bus_fanout_peer_t {
-    bus_http_ws_t *ws;            //  borrowed; NULL: nobody else writes fd
+    bus_http_ws_t *ws;   //  borrowed; NULL: nobody else writes fd
     int fd;
-    int sndbuf;                   //  socket's send buffer, last we looked
-    pthread_mutex_t lock;         //  guards the queue and flags below
-    bus_wsframe_t **queue;          //  ring of size frames
+    int sndbuf;              //  socket's send buffer, last we looked
+    pthread_mutex_t lock;    //  guards the queue and flags below
+    bus_wsframe_t **queue;   //  ring of size frames
     size_t size, head, count;
-    bool scheduled;               //  listed or being written: a push
-                                  //  need not schedule it again
-    bool held;                    //  bus_fanout_start has not finished:
-                                  //  its queue is not capped
-    bool cut;                     //  fell too far behind: close, hang up
-    bool gone;                    //  hung up on: takes nothing more
+    bool scheduled;   //  listed or being written: a push
+                      //  need not schedule it again
+    bool held;        //  bus_fanout_start has not finished:
+                      //  its queue is not capped
+    bool cut;         //  fell too far behind: close, hang up
+    bool gone;        //  hung up on: takes nothing more
     //  Guarded by the fan-out's lock
-    int busy;                     //  senders holding it (0, or 1 while
-                                  //  another picks it up just after)
-    bool leaving;                 //  bus_fanout_leave is waiting
+    int busy;       //  senders holding it (0, or 1 while
+                    //  another picks it up just after)
+    bool leaving;   //  bus_fanout_leave is waiting
     s_where_t where;
     struct _bus_fanout_peer_t *prev, *next;
 };
@@ -59,19 +59,19 @@ typedef struct {
 } s_list_t;
 
 struct _bus_fanout_t {
-    size_t cap;                   //  frames a peer may queue
+    size_t cap;   //  frames a peer may queue
     size_t thread_count;
     pthread_t *threads;
-    bus_wsframe_t *close_slow;      //  what a cut-off peer is told
-    pthread_mutex_t lock;         //  guards everything below
-    pthread_cond_t work;          //  a peer is ready, or stop
-    pthread_cond_t idle;          //  a leaving peer's write ended
-    s_list_t ready;               //  peers with frames to write
-    s_list_t blocked;             //  ...whose sockets were full
-    int64_t retry_at;             //  monotonic ms: try the blocked again
-    size_t sleepers;              //  senders waiting for work
+    bus_wsframe_t *close_slow;   //  what a cut-off peer is told
+    pthread_mutex_t lock;        //  guards everything below
+    pthread_cond_t work;         //  a peer is ready, or stop
+    pthread_cond_t idle;         //  a leaving peer's write ended
+    s_list_t ready;              //  peers with frames to write
+    s_list_t blocked;            //  ...whose sockets were full
+    int64_t retry_at;            //  monotonic ms: try the blocked again
+    size_t sleepers;             //  senders waiting for work
     bool stop;
-    atomic_size_t hung_up;        //  peers hung up on after a failed write
+    atomic_size_t hung_up;   //  peers hung up on after a failed write
 };
 
 static int64_t
@@ -151,8 +151,8 @@ s_queue_grow (bus_fanout_t *self, bus_fanout_peer_t *peer)
     if (peer->count < peer->size)
         return true;
     size_t size = peer->size * 2 < cap ? peer->size * 2 : cap;
-    bus_wsframe_t **queue = size > peer->size ? malloc (size * sizeof *queue)
-                                            : NULL;
+    bus_wsframe_t **queue =
+        size > peer->size ? malloc (size * sizeof *queue) : NULL;
     if (!queue)
         return false;
     for (size_t i = 0; i < peer->count; i++)
@@ -211,7 +211,7 @@ s_write (int fd, struct iovec *iov, int iovcnt, int finish_ms)
 {
     int64_t deadline = 0;
     while (iovcnt > 0) {
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t) iovcnt};
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t) iovcnt };
         ssize_t n = sendmsg (fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
@@ -230,7 +230,7 @@ s_write (int fd, struct iovec *iov, int iovcnt, int finish_ms)
         if (deadline == 0)
             deadline = s_now_ms () + finish_ms;
         int64_t left = deadline - s_now_ms ();
-        struct pollfd pfd = {fd, POLLOUT, 0};
+        struct pollfd pfd = { fd, POLLOUT, 0 };
         if (left <= 0)
             return ETIMEDOUT;
         if (poll (&pfd, 1, (int) left) < 0 && errno != EINTR)
@@ -273,7 +273,8 @@ s_cut_off (bus_fanout_t *self, bus_fanout_peer_t *peer)
     size_t size = bus_wsframe_size (self->close_slow);
     s_conn_lock (peer);
     if (s_has_room (peer, size)) {
-        struct iovec iov = {(void *) bus_wsframe_data (self->close_slow), size};
+        struct iovec iov = { (void *) bus_wsframe_data (self->close_slow),
+                             size };
         s_write (peer->fd, &iov, 1, S_FINISH_MS);
     }
     s_shut (peer);
@@ -287,7 +288,8 @@ static size_t
 s_batch (bus_fanout_peer_t *peer, size_t *bytes)
 {
     size_t n = 0;
-    for (*bytes = 0; n < peer->count && n < S_BATCH && *bytes < S_BATCH_BYTES; n++)
+    for (*bytes = 0; n < peer->count && n < S_BATCH && *bytes < S_BATCH_BYTES;
+         n++)
         *bytes += bus_wsframe_size (peer->queue[(peer->head + n) % peer->size]);
     return n;
 }
@@ -373,8 +375,7 @@ s_file (bus_fanout_t *self, bus_fanout_peer_t *peer, s_outcome_t outcome)
     if (peer->leaving) {
         if (peer->busy == 0)
             pthread_cond_broadcast (&self->idle);
-    }
-    else if (outcome == S_MORE)
+    } else if (outcome == S_MORE)
         s_list_append (&self->ready, peer, S_READY);
     else if (outcome == S_STUCK)
         s_list_append (&self->blocked, peer, S_BLOCKED);
@@ -403,11 +404,10 @@ s_sender (void *arg)
         }
         self->sleepers++;
         if (self->blocked.head) {
-            struct timespec until = {self->retry_at / 1000,
-                                     (self->retry_at % 1000) * 1000000};
+            struct timespec until = { self->retry_at / 1000,
+                                      (self->retry_at % 1000) * 1000000 };
             pthread_cond_timedwait (&self->work, &self->lock, &until);
-        }
-        else
+        } else
             pthread_cond_wait (&self->work, &self->lock);
         self->sleepers--;
     }
@@ -441,7 +441,8 @@ bus_fanout_new (size_t threads, size_t queue_cap)
     }
     for (; self->thread_count < threads; self->thread_count++)
         if (pthread_create (&self->threads[self->thread_count], NULL, s_sender,
-                            self) != 0) {
+                            self)
+            != 0) {
             bus_fanout_destroy (&self);
             return NULL;
         }
@@ -584,7 +585,7 @@ s_test_read_frame (int fd, char *payload, size_t cap, size_t *len,
     unsigned char header[10];
     size_t want = 2, have = 0;
     while (have < want) {
-        struct pollfd pfd = {fd, POLLIN, 0};
+        struct pollfd pfd = { fd, POLLIN, 0 };
         if (poll (&pfd, 1, timeout_ms) != 1)
             return -1;
         ssize_t n = read (fd, header + have, want - have);
@@ -592,7 +593,9 @@ s_test_read_frame (int fd, char *payload, size_t cap, size_t *len,
             return 0;
         have += (size_t) n;
         if (have == 2)
-            want = (header[1] & 0x7f) == 126 ? 4 : (header[1] & 0x7f) == 127 ? 10 : 2;
+            want = (header[1] & 0x7f) == 126   ? 4
+                   : (header[1] & 0x7f) == 127 ? 10
+                                               : 2;
     }
     size_t size = header[1] & 0x7f;
     if (size == 126)
@@ -602,7 +605,7 @@ s_test_read_frame (int fd, char *payload, size_t cap, size_t *len,
             size = i ? size << 8 | header[2 + i] : header[2];
     assert (size <= cap);
     for (have = 0; have < size;) {
-        struct pollfd pfd = {fd, POLLIN, 0};
+        struct pollfd pfd = { fd, POLLIN, 0 };
         if (poll (&pfd, 1, timeout_ms) != 1)
             return -1;
         ssize_t n = read (fd, payload + have, size - have);
@@ -625,8 +628,8 @@ s_test_frame (int i, size_t pad)
 
 typedef struct {
     int fd;
-    int count;        //  frames expected
-    int got;          //  frames read in order
+    int count;   //  frames expected
+    int got;     //  frames read in order
 } s_test_reader_t;
 
 static void *
@@ -664,11 +667,13 @@ s_test_order (bool verbose)
         peers[p] = bus_fanout_join (fanout, NULL, pairs[p][0]);
         assert (peers[p]);
         bus_fanout_start (fanout, peers[p]);
-        readers[p] = (s_test_reader_t) {pairs[p][1], count, 0};
-        assert (pthread_create (&threads[p], NULL, s_test_reader, &readers[p]) == 0);
+        readers[p] = (s_test_reader_t){ pairs[p][1], count, 0 };
+        assert (pthread_create (&threads[p], NULL, s_test_reader, &readers[p])
+                == 0);
     }
     for (int i = 0; i < count; i++) {
-        bus_wsframe_t *frame = s_test_frame (i, (size_t) (i % 7) * (i % 5 ? 20 : 9000));
+        bus_wsframe_t *frame =
+            s_test_frame (i, (size_t) (i % 7) * (i % 5 ? 20 : 9000));
         for (int p = 0; p < 4; p++)
             assert (!bus_fanout_push (fanout, peers[p], frame));
         bus_wsframe_unref (&frame);
@@ -708,8 +713,8 @@ s_test_slow (bool verbose)
         assert (!bus_fanout_push (fanout, fast_peer, frame));
         bus_wsframe_unref (&frame);
         size_t len;   //  the fast one reads each frame as it comes
-        assert (s_test_read_frame (fast[1], payload, sizeof payload, &len,
-                                   5000) == BUS_WSFRAME_TEXT);
+        assert (s_test_read_frame (fast[1], payload, sizeof payload, &len, 5000)
+                == BUS_WSFRAME_TEXT);
         assert (atoi (payload) == i);
     }
     assert (cut);
@@ -719,13 +724,14 @@ s_test_slow (bool verbose)
     bus_wsframe_unref (&frame);
     size_t len;
     int opcode, frames = 0;
-    while ((opcode = s_test_read_frame (slow[1], payload, sizeof payload,
-                                        &len, 5000)) == BUS_WSFRAME_TEXT)
+    while ((opcode = s_test_read_frame (slow[1], payload, sizeof payload, &len,
+                                        5000))
+           == BUS_WSFRAME_TEXT)
         assert (atoi (payload) == frames++);
     assert (opcode == 0 || opcode == BUS_WSFRAME_CLOSE);
     if (opcode == BUS_WSFRAME_CLOSE)   //  then the end
-        assert (s_test_read_frame (slow[1], payload, sizeof payload, &len,
-                                   5000) == 0);
+        assert (s_test_read_frame (slow[1], payload, sizeof payload, &len, 5000)
+                == 0);
     assert (frames < i);
     bus_fanout_leave (fanout, &slow_peer);
     bus_fanout_leave (fanout, &fast_peer);
@@ -735,7 +741,8 @@ s_test_slow (bool verbose)
     close (fast[1]);
     bus_fanout_destroy (&fanout);
     if (verbose)
-        printf ("   slow peer cut after %d frames (%d written): OK\n", i, frames);
+        printf ("   slow peer cut after %d frames (%d written): OK\n", i,
+                frames);
 }
 
 //  Leaving with frames queued, while a sender may be writing them.
@@ -796,7 +803,7 @@ s_test_start_big (bool verbose)
     bus_wsframe_t *snapshot = bus_wsframe_new (BUS_WSFRAME_TEXT, text, big_len);
     assert (!bus_fanout_push (fanout, big_peer, snapshot));
     bus_wsframe_unref (&snapshot);
-    s_test_starter_t starter = {fanout, big_peer};
+    s_test_starter_t starter = { fanout, big_peer };
     pthread_t thread;
     assert (pthread_create (&thread, NULL, s_test_start, &starter) == 0);
     //  Its reader is away; the other browser still gets each event at once
@@ -808,15 +815,16 @@ s_test_start_big (bool verbose)
         bus_wsframe_unref (&frame);
         size_t len;
         int64_t sent = s_now_ms ();
-        assert (s_test_read_frame (fast[1], payload, sizeof payload, &len,
-                                   1000) == BUS_WSFRAME_TEXT);
+        assert (s_test_read_frame (fast[1], payload, sizeof payload, &len, 1000)
+                == BUS_WSFRAME_TEXT);
         assert (atoi (payload) == i && s_now_ms () - sent < 1000);
         usleep (50 * 1000);
     }
     //  Then the big reader reads: the snapshot whole, then the 20 events
     size_t len;
     char *got = malloc (big_len);
-    assert (s_test_read_frame (big[1], got, big_len, &len, 5000) == BUS_WSFRAME_TEXT);
+    assert (s_test_read_frame (big[1], got, big_len, &len, 5000)
+            == BUS_WSFRAME_TEXT);
     assert (len == big_len && memcmp (got, text, big_len) == 0);
     pthread_join (thread, NULL);
     for (int i = 0; i < 20; i++) {
@@ -854,7 +862,7 @@ s_test_welcome (bool verbose)
         assert (!bus_fanout_push (fanout, peer, frame));
         bus_wsframe_unref (&frame);
     }
-    s_test_reader_t reader = {pair[1], 300, 0};
+    s_test_reader_t reader = { pair[1], 300, 0 };
     pthread_t thread;
     assert (pthread_create (&thread, NULL, s_test_reader, &reader) == 0);
     bus_fanout_start (fanout, peer);
@@ -875,7 +883,8 @@ s_test_welcome (bool verbose)
     bus_fanout_destroy (&fanout);
     if (verbose)
         printf ("   300 first messages with a cap of 64 delivered in order, "
-                "then cut after %d: OK\n", i);
+                "then cut after %d: OK\n",
+                i);
 }
 
 void

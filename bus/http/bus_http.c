@@ -29,13 +29,13 @@ struct _bus_http_t {
 //  A request civetweb took, as a bus_req_t (see bus_req.h), on the stack
 //  of the civetweb thread serving it.
 typedef struct {
-    bus_req_t req;       //  first: a bus_http_req_t * is a bus_req_t *
+    bus_req_t req;   //  first: a bus_http_req_t * is a bus_req_t *
     struct mg_connection *conn;
-    pthread_t thread;    //  civetweb's thread, which writes answers
-    sem_t answered;      //  posted by an answer made on another thread
-    char *late;          //  that answer's text
+    pthread_t thread;   //  civetweb's thread, which writes answers
+    sem_t answered;     //  posted by an answer made on another thread
+    char *late;         //  that answer's text
     size_t late_len;
-    bool written;        //  answered on this thread: sent
+    bool written;   //  answered on this thread: sent
     int status;
 } bus_http_req_t;
 
@@ -72,7 +72,8 @@ s_threads_check (int threads, char *err, size_t err_cap)
     long pid_max = s_read_long ("/proc/sys/kernel/pid_max");
     long threads_max = s_read_long ("/proc/sys/kernel/threads-max");
     long limit = pid_max < 0 || (threads_max >= 0 && threads_max < pid_max)
-                     ? threads_max : pid_max;
+                     ? threads_max
+                     : pid_max;
     //  /proc/loadavg's fourth field is running/total threads right now
     FILE *f = fopen ("/proc/loadavg", "r");
     long running = 0, total = -1;
@@ -110,7 +111,8 @@ s_files_check (int connections, char *err, size_t err_cap)
               "%d connections (http/threads + edge/max_clients) need about %lu "
               "open files, and this process may open %lu (ulimit -n, "
               "LimitNOFILE= in a systemd unit): lower edge/max_clients or "
-              "raise the limit", connections, (unsigned long) want,
+              "raise the limit",
+              connections, (unsigned long) want,
               (unsigned long) limit.rlim_max);
     return -1;
 }
@@ -143,31 +145,45 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     snprintf (threads, sizeof threads, "%d", thread_count);
     snprintf (ping, sizeof ping, "%d", config->ws_ping_ms);
     const char *options[] = {
-        "listening_ports", ports,
-        "num_threads", threads,
+        "listening_ports",
+        ports,
+        "num_threads",
+        threads,
         //  a rush of connections (every screen reconnecting after an edge
         //  restart) waits in these queues instead of having its SYNs
         //  dropped and retried a second later: civetweb's defaults are
         //  small (overflows measured in the bench)
-        "listen_backlog", "4096",
-        "connection_queue", "256",
-        "enable_keep_alive", "yes",
-        "keep_alive_timeout_ms", "30000",
+        "listen_backlog",
+        "4096",
+        "connection_queue",
+        "256",
+        "enable_keep_alive",
+        "yes",
+        "keep_alive_timeout_ms",
+        "30000",
         //  also bounds a write to a peer that stopped reading
-        "request_timeout_ms", "10000",
+        "request_timeout_ms",
+        "10000",
         //  a WebSocket quiet for this long is pinged; civetweb closes it
         //  after five unanswered pings, so dead browsers do not linger
-        "enable_websocket_ping_pong", "yes",
-        "websocket_timeout_ms", ping,
+        "enable_websocket_ping_pong",
+        "yes",
+        "websocket_timeout_ms",
+        ping,
         //  small responses go out at once: with Nagle on, a keep-alive
         //  client's delayed ACK held each one back ~40 ms
-        "tcp_nodelay", "1",
-        "enable_directory_listing", "no",
+        "tcp_nodelay",
+        "1",
+        "enable_directory_listing",
+        "no",
         //  screens run all shift: after an upgrade they must fetch the
         //  new pages, so revalidate (civetweb sends ETags) every time
-        "static_file_max_age", "0",
-        "document_root", config->web_root,
-        NULL, NULL,
+        "static_file_max_age",
+        "0",
+        "document_root",
+        config->web_root,
+        NULL,
+        NULL,
     };
     struct mg_callbacks callbacks;
     memset (&callbacks, 0, sizeof callbacks);
@@ -182,10 +198,10 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
         free (self);
         return NULL;
     }
-    struct mg_init_data init = {&callbacks, self, options};
+    struct mg_init_data init = { &callbacks, self, options };
     char text[256] = "";
     unsigned code = 0;
-    struct mg_error_data error = {&code, text, sizeof text};
+    struct mg_error_data error = { &code, text, sizeof text };
     struct mg_context *ctx = mg_start2 (&init, &error);
     if (!ctx) {
         snprintf (err, err_cap, "cannot start HTTP server on %s: %s", ports,
@@ -230,8 +246,8 @@ s_body (bus_req_t *req, size_t max, char **body, size_t *len)
     //  hundred bytes: a 64 KiB one per request cost the gateway malloc
     //  work it could see in its profile); a chunked one is read one byte
     //  past max so that one too big is caught
-    size_t want = info->content_length >= 0 ? (size_t) info->content_length
-                                            : max + 1;
+    size_t want =
+        info->content_length >= 0 ? (size_t) info->content_length : max + 1;
     char *buf = malloc (want + 1);
     if (!buf)
         return BUS_ERR_NOMEM;
@@ -267,14 +283,14 @@ s_answer (bus_req_t *req, int status, const char *headers, char *body,
 {
     bus_http_req_t *self = (bus_http_req_t *) req;
     char *head = body - BUS_REQ_HEAD_MAX;
-    int head_len = snprintf (head, BUS_REQ_HEAD_MAX,
-                             "HTTP/1.1 %d %s\r\n"
-                             "Content-Type: application/json\r\n"
-                             "Content-Length: %zu\r\n"
-                             "Cache-Control: no-store\r\n"
-                             "%s\r\n",
-                             status, mg_get_response_code_text (self->conn, status),
-                             len, headers);
+    int head_len = snprintf (
+        head, BUS_REQ_HEAD_MAX,
+        "HTTP/1.1 %d %s\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: %zu\r\n"
+        "Cache-Control: no-store\r\n"
+        "%s\r\n",
+        status, mg_get_response_code_text (self->conn, status), len, headers);
     assert (head_len > 0 && head_len < BUS_REQ_HEAD_MAX);   //  bus_req bounds
     char *text = body - head_len;
     memmove (text, head, (size_t) head_len);
@@ -299,7 +315,8 @@ s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
     return 0;
 }
 
-static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
+static const bus_req_server_t s_server = { s_header, s_body, s_answer,
+                                           s_defer };
 
 //  Wrap conn's request, for handlers civetweb calls directly (the edge's
 //  WebSocket checks): they answer on this thread, where the answer is
@@ -445,7 +462,8 @@ s_fd_table_size (void)
         fclose (status);
     struct rlimit limit;
     if (size <= 0 && getrlimit (RLIMIT_NOFILE, &limit) == 0)
-        size = limit.rlim_cur < (rlim_t) INT_MAX ? (int) limit.rlim_cur : INT_MAX;
+        size =
+            limit.rlim_cur < (rlim_t) INT_MAX ? (int) limit.rlim_cur : INT_MAX;
     return size;
 }
 
@@ -691,6 +709,6 @@ s_redirect_add (void *server, const char *path, const char *location)
 bus_http_ws_router_t
 bus_http_ws_router (bus_http_t *self)
 {
-    return (bus_http_ws_router_t) {s_ws_add, s_page_add, s_redirect_add,
-                                   self->ctx};
+    return (bus_http_ws_router_t){ s_ws_add, s_page_add, s_redirect_add,
+                                   self->ctx };
 }

@@ -42,21 +42,21 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_mhd.h"
 
-#define S_CONNECTIONS_MAX 10000   //  open connections, at most
-#define S_FILES_SPARE 128         //  descriptors kept for ZeroMQ and logs
-#define S_QUEUE_PER_THREAD 16     //  requests waiting for a pool thread, each
+#define S_CONNECTIONS_MAX  10000   //  open connections, at most
+#define S_FILES_SPARE      128     //  descriptors kept for ZeroMQ and logs
+#define S_QUEUE_PER_THREAD 16      //  requests waiting for a pool thread, each
 
 //  A connection's request
 typedef struct s_req {
-    bus_req_t req;           //  first: a s_req_t * is a bus_req_t *
+    bus_req_t req;   //  first: a s_req_t * is a bus_req_t *
     bus_mhd_t *server;
     struct MHD_Connection *conn;
-    char *query;             //  raw query string, or NULL
-    char *body;              //  as gathered
+    char *query;   //  raw query string, or NULL
+    char *body;    //  as gathered
     size_t body_len;
-    bool too_big;            //  the body ran past BUS_REQ_BODY_MAX
-    bool started;            //  the handler has been called
-    pthread_mutex_t lock;    //  guards what follows, with answer threads
+    bool too_big;           //  the body ran past BUS_REQ_BODY_MAX
+    bool started;           //  the handler has been called
+    pthread_mutex_t lock;   //  guards what follows, with answer threads
     bool suspended;
     bool answered;
     int status;
@@ -70,9 +70,9 @@ typedef struct s_req {
 struct _bus_mhd_t {
     bus_config_t config;
     struct MHD_Daemon *daemon;
-    MHD_socket listener;     //  ours to close once quiesced
+    MHD_socket listener;   //  ours to close once quiesced
     bus_req_router_t *router;
-    atomic_int pending;      //  handlers called, answers not yet queued
+    atomic_int pending;   //  handlers called, answers not yet queued
     atomic_bool stopping;
     //  The pool, for handlers that block
     pthread_t *pool;
@@ -164,9 +164,10 @@ s_response (const char *headers, const char *body, size_t len)
         len, (void *) body, MHD_RESPMEM_MUST_COPY);
     if (response
         && (MHD_add_response_header (response, "Content-Type",
-                                     "application/json") != MHD_YES
-            || MHD_add_response_header (response, "Cache-Control",
-                                        "no-store") != MHD_YES
+                                     "application/json")
+                != MHD_YES
+            || MHD_add_response_header (response, "Cache-Control", "no-store")
+                   != MHD_YES
             || !s_add_headers (response, headers))) {
         MHD_destroy_response (response);
         response = NULL;
@@ -222,17 +223,18 @@ s_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
     return full ? -1 : 0;
 }
 
-static const bus_req_server_t s_server = {s_header, s_body, s_answer, s_defer};
+static const bus_req_server_t s_server = { s_header, s_body, s_answer,
+                                           s_defer };
 
 //  Queue the answer made for self.  MHD_NO (close the connection) when
 //  there is none to send.
 static enum MHD_Result
 s_queue (s_req_t *self)
 {
-    enum MHD_Result rc = self->response
-        ? MHD_queue_response (self->conn, (unsigned) self->status,
-                              self->response)
-        : MHD_NO;
+    enum MHD_Result rc =
+        self->response ? MHD_queue_response (
+            self->conn, (unsigned) self->status, self->response)
+                       : MHD_NO;
     if (self->response)
         MHD_destroy_response (self->response);
     self->response = NULL;
@@ -249,8 +251,10 @@ s_start (s_req_t *self)
     self->started = true;
     atomic_fetch_add (&self->server->pending, 1);
     if (atomic_load (&self->server->stopping))
-        bus_req_send_error (&self->req, 503, "unavailable", "the gateway is "
-                            "shutting down; retry on another", NULL);
+        bus_req_send_error (&self->req, 503, "unavailable",
+                            "the gateway is "
+                            "shutting down; retry on another",
+                            NULL);
     else
         bus_req_router_serve (self->server->router, &self->req);
     pthread_mutex_lock (&self->lock);
@@ -280,7 +284,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
         //  A body announced too big is refused now, not waited for
         const char *length = MHD_lookup_connection_value (
             conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        self->too_big = length && strtoull (length, NULL, 10) > BUS_REQ_BODY_MAX;
+        self->too_big =
+            length && strtoull (length, NULL, 10) > BUS_REQ_BODY_MAX;
         return self->too_big ? s_start (self) : MHD_YES;
     }
     if (*upload_size) {
@@ -342,8 +347,7 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
             pthread_mutex_init (&self->lock, NULL);
         }
         *socket_context = self;
-    }
-    else if (self) {
+    } else if (self) {
         free (self->query);
         free (self->body);
         pthread_mutex_destroy (&self->lock);
@@ -404,7 +408,8 @@ s_pool_stop (bus_mhd_t *self)
 static int
 s_pool_start (bus_mhd_t *self, char *err, size_t err_cap)
 {
-    self->pool = calloc ((size_t) self->config.http_threads, sizeof *self->pool);
+    self->pool =
+        calloc ((size_t) self->config.http_threads, sizeof *self->pool);
     if (!self->pool) {
         snprintf (err, err_cap, "out of memory");
         return -1;
@@ -446,25 +451,29 @@ static unsigned
 s_connection_limit (void)
 {
     struct rlimit limit;
-    rlim_t files = getrlimit (RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
-    rlim_t room = files > 2 * S_FILES_SPARE ? files - S_FILES_SPARE : S_FILES_SPARE;
+    rlim_t files =
+        getrlimit (RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
+    rlim_t room =
+        files > 2 * S_FILES_SPARE ? files - S_FILES_SPARE : S_FILES_SPARE;
     return room < S_CONNECTIONS_MAX ? (unsigned) room : S_CONNECTIONS_MAX;
 }
 
 //  config's listen address and port.  0, or -1 with err set.
 static int
-s_address (const bus_config_t *config, struct sockaddr_storage *addr,
-           char *err, size_t err_cap)
+s_address (const bus_config_t *config, struct sockaddr_storage *addr, char *err,
+           size_t err_cap)
 {
-    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE,
-                             .ai_socktype = SOCK_STREAM};
+    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
+                              .ai_socktype = SOCK_STREAM };
     struct addrinfo *found = NULL;
     char port[8];
     snprintf (port, sizeof port, "%d", config->http_port);
     int rc = getaddrinfo (config->http_listen, port, &hints, &found);
     if (rc != 0 || found->ai_addrlen > sizeof *addr) {
-        snprintf (err, err_cap, "cannot listen on %s: not a numeric IP "
-                  "address (%s)", config->http_listen, gai_strerror (rc));
+        snprintf (err, err_cap,
+                  "cannot listen on %s: not a numeric IP "
+                  "address (%s)",
+                  config->http_listen, gai_strerror (rc));
         if (found)
             freeaddrinfo (found);
         return -1;
@@ -487,22 +496,21 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
     //  One event thread is the daemon's own: a pool is for more than one
     intptr_t events = self->config.http_event_threads;
     struct MHD_OptionItem pool[] = {
-        {events > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, events, NULL},
-        {MHD_OPTION_END, 0, NULL},
+        { events > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, events,
+          NULL },
+        { MHD_OPTION_END, 0, NULL },
     };
     errno = 0;   //  libmicrohttpd leaves it set only for some failures
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) self->config.http_port, NULL, NULL, s_access, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_log, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_ARRAY, pool,
+        MHD_OPTION_EXTERNAL_LOGGER, s_log, self, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *) &addr, MHD_OPTION_ARRAY, pool,
         //  a rush of reconnecting pads waits here instead of being dropped
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-        MHD_OPTION_CONNECTION_LIMIT, s_connection_limit (),
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_LIMIT,
+        s_connection_limit (),
         //  keep-alive connections idle this long are closed (as civetweb)
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-        MHD_OPTION_URI_LOG_CALLBACK, s_request_begin, self,
-        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_URI_LOG_CALLBACK,
+        s_request_begin, self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
         MHD_OPTION_END);
     if (!self->daemon) {
         snprintf (err, err_cap, "cannot start HTTP server on %s:%d: %s",
@@ -511,9 +519,10 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
         return -1;
     }
     zsys_info ("http: libmicrohttpd on %s:%d, %d event thread(s), %d threads "
-               "for queries, up to %u connections", self->config.http_listen,
-               self->config.http_port, self->config.http_event_threads,
-               self->pool_size, s_connection_limit ());
+               "for queries, up to %u connections",
+               self->config.http_listen, self->config.http_port,
+               self->config.http_event_threads, self->pool_size,
+               s_connection_limit ());
     return 0;
 }
 
@@ -535,8 +544,8 @@ static void
 s_quiesce (bus_mhd_t *self)
 {
     atomic_store (&self->stopping, true);
-    self->listener = self->daemon ? MHD_quiesce_daemon (self->daemon)
-                                  : MHD_INVALID_SOCKET;
+    self->listener =
+        self->daemon ? MHD_quiesce_daemon (self->daemon) : MHD_INVALID_SOCKET;
     if (self->listener != MHD_INVALID_SOCKET)
         shutdown (self->listener, SHUT_RDWR);
 }
@@ -560,8 +569,8 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
         //  Not reached while every wait is bounded; if it is, the process
         //  is on its way out: leave the daemon and its threads to it
         zsys_error ("http: %d requests still unanswered after %d ms: not "
-                    "stopping the server", atomic_load (&self->pending),
-                    wait_ms);
+                    "stopping the server",
+                    atomic_load (&self->pending), wait_ms);
         return;
     }
     if (self->daemon)

@@ -20,7 +20,7 @@
 #define S_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (15))
 
 #define S_ROUTES_MAX 64
-#define S_URI_MAX 96
+#define S_URI_MAX    96
 #define S_METHOD_MAX 16
 
 //  A route as added: its strings copied, its uri without the '$'
@@ -28,12 +28,12 @@ typedef struct {
     bus_req_route_t route;   //  method and uri point at the copies below
     char method[S_METHOD_MAX];
     char uri[S_URI_MAX];
-    bool whole;              //  the uri ended in '$': no /... below it
+    bool whole;   //  the uri ended in '$': no /... below it
 } s_route_t;
 
 struct _bus_req_router_t {
     s_route_t routes[S_ROUTES_MAX];   //  never moved: finds run during adds
-    atomic_size_t count;     //  published after the route is written
+    atomic_size_t count;              //  published after the route is written
     void (*added) (void *server, const char *uri);
     void *server;
 };
@@ -97,13 +97,11 @@ s_decode (const char *value, size_t len, char *buf, size_t cap)
     size_t i = 0, j = 0;
     for (; i < len && j < cap - 1; i++, j++) {
         int high, low;
-        if (value[i] == '%' && i + 2 < len
-            && (high = s_hex (value[i + 1])) >= 0
+        if (value[i] == '%' && i + 2 < len && (high = s_hex (value[i + 1])) >= 0
             && (low = s_hex (value[i + 2])) >= 0) {
             buf[j] = (char) (high << 4 | low);
             i += 2;
-        }
-        else
+        } else
             buf[j] = value[i] == '+' ? ' ' : value[i];
     }
     buf[j] = '\0';
@@ -235,7 +233,8 @@ bus_req_defer (bus_req_t *self, bus_req_fn *fn, void *arg)
     }
     if (self->server->defer (self, fn, arg) == 0)
         return 0;
-    return bus_req_send_busy (self, "overloaded", "too many requests are "
+    return bus_req_send_busy (self, "overloaded",
+                              "too many requests are "
                               "waiting for the writer; retry shortly");
 }
 
@@ -296,8 +295,8 @@ bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route)
     size_t len = strlen (route->uri);
     if (count == S_ROUTES_MAX || len >= S_URI_MAX || len == 0
         || (route->method && strlen (route->method) >= S_METHOD_MAX)) {
-        zsys_error ("http: cannot add route %s %s", route->method ? route->method
-                    : "*", route->uri);
+        zsys_error ("http: cannot add route %s %s",
+                    route->method ? route->method : "*", route->uri);
         return -1;
     }
     s_route_t *added = &self->routes[count];
@@ -330,8 +329,7 @@ s_match (const char *uri, const char *path)
             if (len == 0)
                 return 0;
             path += len;
-        }
-        else if (*uri != *path++)
+        } else if (*uri != *path++)
             return 0;
         last = *uri++;
     }

@@ -5,13 +5,14 @@
 #include "orderbus/bus_sync.h"
 
 struct _bus_link_t {
-    int heartbeat_ms;             //  ping period
-    int timeout_ms;               //  silence that means "gone"
+    int heartbeat_ms;   //  ping period
+    int timeout_ms;     //  silence that means "gone"
     char role[16];
     char name[BUS_NAME_MAX];
-    bus_sync_t *sync;             //  pings only; times out after a period
+    bus_sync_t *sync;   //  pings only; times out after a period
     zactor_t *pinger;
-    atomic_int_fast64_t beat_ms;  //  zclock_mono of the last heartbeat, 0 = none
+    atomic_int_fast64_t
+        beat_ms;   //  zclock_mono of the last heartbeat, 0 = none
     atomic_uint_fast64_t writer_seq;
 };
 
@@ -49,8 +50,9 @@ bus_link_health (bus_link_t *self, json_t *health)
     json_object_set_new (health, "writer_reachable", json_boolean (up));
     json_object_set_new (health, "writer_heartbeat_age_ms",
                          json_integer (s_age (self)));
-    json_object_set_new (health, "writer_seq",
-                         json_integer ((json_int_t) bus_link_writer_seq (self)));
+    json_object_set_new (
+        health, "writer_seq",
+        json_integer ((json_int_t) bus_link_writer_seq (self)));
     return up;
 }
 
@@ -58,7 +60,7 @@ bus_link_health (bus_link_t *self, json_t *health)
 static void
 s_tick (bus_link_t *self, bool *was_up)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_PING};
+    bus_sync_req_t req = { .op = BUS_SYNC_PING };
     snprintf (req.role, sizeof req.role, "%s", self->role);
     snprintf (req.name, sizeof req.name, "%s", self->name);
     bus_sync_reply_t reply;

@@ -12,11 +12,11 @@
 #include "orderbus/bus_sync.h"
 
 struct _bus_sync_t {
-    char *endpoint;          //  writer's sync endpoint
-    int timeout_ms;          //  per-call deadline
-    pthread_mutex_t lock;    //  guards pool
-    zlist_t *pool;           //  idle zsock_t DEALER sockets
-    atomic_uint_fast64_t rid; //  last request id handed out
+    char *endpoint;             //  writer's sync endpoint
+    int timeout_ms;             //  per-call deadline
+    pthread_mutex_t lock;       //  guards pool
+    zlist_t *pool;              //  idle zsock_t DEALER sockets
+    atomic_uint_fast64_t rid;   //  last request id handed out
 };
 
 bus_sync_t *
@@ -103,8 +103,8 @@ s_receive (bus_sync_t *self, zsock_t *sock, uint64_t rid,
 }
 
 int
-bus_sync_call (bus_sync_t *self, bus_sync_req_t *req,
-               bus_sync_reply_t *reply, zmsg_t **items)
+bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
+               zmsg_t **items)
 {
     zsock_t *sock = s_take (self);
     if (!sock)
@@ -129,7 +129,7 @@ bus_sync_orders (bus_sync_t *self, bus_sync_order_fn *fn, void *arg,
                  uint64_t *seq)
 {
     bus_order_t *order = malloc (sizeof *order);
-    bus_sync_req_t req = {.op = BUS_SYNC_LIST, .limit = 1000};
+    bus_sync_req_t req = { .op = BUS_SYNC_LIST, .limit = 1000 };
     int rc = order ? 0 : BUS_ERR_NOMEM;
     while (rc == 0) {
         bus_sync_reply_t reply;
@@ -139,7 +139,8 @@ bus_sync_orders (bus_sync_t *self, bus_sync_order_fn *fn, void *arg,
             rc = reply.status;
         if (rc == 0 && !req.from && seq)
             *seq = reply.seq;
-        for (zframe_t *f = rc ? NULL : zmsg_first (items); f; f = zmsg_next (items))
+        for (zframe_t *f = rc ? NULL : zmsg_first (items); f;
+             f = zmsg_next (items))
             if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
                 fn (order, arg);
         zmsg_destroy (&items);

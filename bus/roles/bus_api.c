@@ -18,17 +18,17 @@
 #include "orderbus/bus_limit.h"
 #include "orderbus/bus_report.h"
 
-#define S_PARTS_MAX 8        //  path segments after /api/v1/
+#define S_PARTS_MAX 8   //  path segments after /api/v1/
 
 //  docs/openapi.json, embedded at build time (cmake/embed.cmake)
 extern const char bus_openapi_doc[];
 extern const size_t bus_openapi_doc_len;
 #define S_LIST_DEFAULT 50
 
-#define S_LIMIT_TABLES 4096   //  tables the rate limiter tracks at once
-#define S_DAY_MS (24 * 3600 * (int64_t) 1000)
-#define S_REPORT_DAYS_MAX 366 //  a report's range: bounds the writer's work
-#define S_API_ROUTES 15       //  rows in s_routes (checked there)
+#define S_LIMIT_TABLES    4096   //  tables the rate limiter tracks at once
+#define S_DAY_MS          (24 * 3600 * (int64_t) 1000)
+#define S_REPORT_DAYS_MAX 366   //  a report's range: bounds the writer's work
+#define S_API_ROUTES      15    //  rows in s_routes (checked there)
 
 typedef struct _s_route_t s_route_t;
 
@@ -39,9 +39,9 @@ typedef struct {
 } s_binding_t;
 
 struct _bus_api_t {
-    bus_gateway_t *gateway;  //  borrowed
-    bus_auth_t *auth;        //  borrowed
-    bus_limit_t *limit;      //  orders per table
+    bus_gateway_t *gateway;   //  borrowed
+    bus_auth_t *auth;         //  borrowed
+    bus_limit_t *limit;       //  orders per table
     s_binding_t bindings[S_API_ROUTES];
 };
 
@@ -51,27 +51,27 @@ typedef struct {
     bus_req_t *req;
     char *parts[S_PARTS_MAX];   //  the path's segments
     int count;
-    const char *arg[2];         //  the segments the route's '*'s matched
-    bus_claims_t claims;        //  who is asking
+    const char *arg[2];    //  the segments the route's '*'s matched
+    bus_claims_t claims;   //  who is asking
 } s_request_t;
 
 typedef int (s_handler_fn) (s_request_t *r);
 
 //  Who may use a route; a handler may check more (a pad's table)
 typedef enum {
-    S_ANYONE = 1,            //  any valid token
-    S_TABLE,                 //  a pad of the table in the path, or staff
-    S_STAFF,                 //  kitchen or manager
+    S_ANYONE = 1,   //  any valid token
+    S_TABLE,        //  a pad of the table in the path, or staff
+    S_STAFF,        //  kitchen or manager
 } s_access_t;
 
 //  A row is a bus_req route of its own (bus_api_new): bus_req matches
 //  method and pattern, and runs a route that blocks where it may
 struct _s_route_t {
     const char *method;
-    const char *pattern;     //  segments, '*' matches any one
+    const char *pattern;   //  segments, '*' matches any one
     s_access_t access;
     s_handler_fn *handler;
-    bool blocks;             //  waits for the writer (a query)
+    bool blocks;   //  waits for the writer (a query)
 };
 
 //  A thread reads one command at a time (the gateway encodes it before
@@ -147,15 +147,18 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
     }
     int64_t wait_ms;
     if (!intake || bus_token_is_staff (&r->claims)
-        || bus_limit_take (r->self->limit, table, zclock_mono (), &wait_ms) == 0)
+        || bus_limit_take (r->self->limit, table, zclock_mono (), &wait_ms)
+               == 0)
         return 0;
     int64_t wait_s = (wait_ms + 999) / 1000;
     char headers[48], message[120];
     snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n", wait_s);
-    snprintf (message, sizeof message, "table %s is ordering too fast; retry "
-              "in %" PRId64 " s", table, wait_s);
-    json_t *body = bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message,
-                                   NULL);
+    snprintf (message, sizeof message,
+              "table %s is ordering too fast; retry "
+              "in %" PRId64 " s",
+              table, wait_s);
+    json_t *body =
+        bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message, NULL);
     return s_json (r->req, 429, body, headers);
 }
 
@@ -164,9 +167,10 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
 static int
 s_refusal (bus_req_t *req, const bus_ack_t *ack)
 {
-    int status = ack->status == BUS_ERR_CONFLICT ? 409
-               : ack->status == BUS_ERR_NOT_FOUND ? 404
-               : ack->status == BUS_ERR_UNAVAILABLE ? 503 : 400;
+    int status = ack->status == BUS_ERR_CONFLICT      ? 409
+                 : ack->status == BUS_ERR_NOT_FOUND   ? 404
+                 : ack->status == BUS_ERR_UNAVAILABLE ? 503
+                                                      : 400;
     char field[64] = "";
     const char *message = ack->error;
     const char *colon = strstr (ack->error, ": ");
@@ -194,25 +198,28 @@ static int
 s_accepted (bus_req_t *req, const bus_ack_t *ack)
 {
     const bus_event_t *event = &ack->event;
-    const char *replayed = ack->duplicate ? "Idempotent-Replayed: true\r\n" : "";
+    const char *replayed =
+        ack->duplicate ? "Idempotent-Replayed: true\r\n" : "";
     char headers[200];
     snprintf (headers, sizeof headers, "%s", replayed);
     switch (event->type) {
-    case BUS_EVENT_ORDER_PLACED:
-        snprintf (headers, sizeof headers,
-                  "Location: /api/v1/orders/%" PRIu64 "\r\n%s", event->order.id,
-                  replayed);
-        return bus_req_send_body (req, 201, s_order_body, &event->order,
-                                  headers);
-    case BUS_EVENT_ORDER_STATUS:
-        return bus_req_send_body (req, 200, s_order_body, &event->order,
-                                  headers);
-    case BUS_EVENT_CART:
-        return s_json (req, 200, bus_json_cart (&event->cart), headers);
-    case BUS_EVENT_MENU_ITEM:
-        return s_json (req, 200, json_pack ("{s:{s:s, s:b}}", "item", "id",
-                                          event->item_id, "available",
-                                          event->available), headers);
+        case BUS_EVENT_ORDER_PLACED:
+            snprintf (headers, sizeof headers,
+                      "Location: /api/v1/orders/%" PRIu64 "\r\n%s",
+                      event->order.id, replayed);
+            return bus_req_send_body (req, 201, s_order_body, &event->order,
+                                      headers);
+        case BUS_EVENT_ORDER_STATUS:
+            return bus_req_send_body (req, 200, s_order_body, &event->order,
+                                      headers);
+        case BUS_EVENT_CART:
+            return s_json (req, 200, bus_json_cart (&event->cart), headers);
+        case BUS_EVENT_MENU_ITEM:
+            return s_json (req, 200,
+                           json_pack ("{s:{s:s, s:b}}", "item", "id",
+                                      event->item_id, "available",
+                                      event->available),
+                           headers);
     }
     return s_error (req, 500, BUS_ERR_STORAGE, "unexpected answer", NULL);
 }
@@ -230,8 +237,7 @@ s_on_ack (void *arg, int rc, const bus_ack_t *ack)
                   "same Idempotency-Key (it will not be done twice)",
                   bus_gateway_config (self->gateway)->ack_timeout_ms);
         s_busy (req, BUS_ERR_UNAVAILABLE, message);
-    }
-    else if (ack->status)
+    } else if (ack->status)
         s_refusal (req, ack);
     else
         s_accepted (req, ack);
@@ -247,10 +253,12 @@ s_submit (s_request_t *r, bus_cmd_t *cmd)
     if (rc == 0)
         return 0;
     if (rc == BUS_ERR_OVERLOADED)
-        return s_busy (r->req, rc, "too many requests are waiting for the "
+        return s_busy (r->req, rc,
+                       "too many requests are waiting for the "
                        "writer; retry with the same Idempotency-Key");
     if (rc == BUS_ERR_UNAVAILABLE)
-        return s_busy (r->req, rc, "the writer is unreachable; retry with the "
+        return s_busy (r->req, rc,
+                       "the writer is unreachable; retry with the "
                        "same Idempotency-Key");
     return s_error (r->req, 500, rc, "out of memory", NULL);
 }
@@ -268,12 +276,16 @@ s_read (s_request_t *r, bus_cmd_t *cmd, s_parse_fn *parse)
 {
     const char *key = bus_req_header (r->req, "Idempotency-Key");
     if (!key)
-        return s_error (r->req, 400, BUS_ERR_INVALID, "missing header: every "
+        return s_error (r->req, 400, BUS_ERR_INVALID,
+                        "missing header: every "
                         "change needs a unique Idempotency-Key",
                         "Idempotency-Key");
-    if (bus_strlcpy (cmd->key, key, sizeof cmd->key) != 0 || !bus_valid_key (key))
-        return s_error (r->req, 400, BUS_ERR_INVALID, "must be 1 to 128 printable "
-                        "ASCII characters", "Idempotency-Key");
+    if (bus_strlcpy (cmd->key, key, sizeof cmd->key) != 0
+        || !bus_valid_key (key))
+        return s_error (r->req, 400, BUS_ERR_INVALID,
+                        "must be 1 to 128 printable "
+                        "ASCII characters",
+                        "Idempotency-Key");
     if (!parse)
         return 0;
     if (!bus_req_is_json (r->req))
@@ -284,11 +296,13 @@ s_read (s_request_t *r, bus_cmd_t *cmd, s_parse_fn *parse)
     size_t len;
     int rc = bus_req_body (r->req, BUS_REQ_BODY_MAX, &body, &len);
     if (rc == BUS_ERR_TOO_BIG)
-        return bus_req_send_error (r->req, 413, "too_big", "request body is "
-                                   "larger than 65536 bytes", NULL);
+        return bus_req_send_error (r->req, 413, "too_big",
+                                   "request body is "
+                                   "larger than 65536 bytes",
+                                   NULL);
     if (rc != 0)
-        return s_error (r->req, 400, BUS_ERR_MALFORMED, "request body ended early",
-                        NULL);
+        return s_error (r->req, 400, BUS_ERR_MALFORMED,
+                        "request body ended early", NULL);
     bus_json_error_t error;
     rc = parse (body, len, cmd, &error);
     free (body);
@@ -301,8 +315,10 @@ s_path_table (s_request_t *r, const char *label, char *table, size_t cap)
 {
     if (bus_strlcpy (table, label, cap) == 0 && bus_valid_table (table))
         return 0;
-    return s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such table: table labels "
-                    "are 1 to 32 printable characters", NULL);
+    return s_error (r->req, 404, BUS_ERR_NOT_FOUND,
+                    "no such table: table labels "
+                    "are 1 to 32 printable characters",
+                    NULL);
 }
 
 //  A positive integer up to max from the path.  0 or the 404 sent.
@@ -313,8 +329,10 @@ s_path_id (s_request_t *r, const char *text, const char *what, uint64_t max,
     if (bus_req_parse_u64 (text, 1, max, id) == 0)
         return 0;
     char message[80];
-    snprintf (message, sizeof message, "no such %s: %s ids are positive "
-              "integers", what, what);
+    snprintf (message, sizeof message,
+              "no such %s: %s ids are positive "
+              "integers",
+              what, what);
     return s_error (r->req, 404, BUS_ERR_NOT_FOUND, message, NULL);
 }
 
@@ -331,7 +349,7 @@ static int
 s_check_later (bus_req_t *req, void *arg)
 {
     s_later_t *later = (s_later_t *) arg;
-    s_request_t r = {.self = later->self, .req = req};
+    s_request_t r = { .self = later->self, .req = req };
     int status = s_check_lines (&r, &later->cmd);
     free (later);
     return status;
@@ -345,9 +363,9 @@ s_check_lines (s_request_t *r, bus_cmd_t *cmd)
 {
     bus_json_error_t error;
     bool may_fetch = bus_req_may_block (r->req);
-    int rc = bus_gateway_check_lines (r->self->gateway, cmd->lines,
-                                      cmd->line_count, cmd->type == BUS_CMD_PLACE,
-                                      may_fetch, &error);
+    int rc =
+        bus_gateway_check_lines (r->self->gateway, cmd->lines, cmd->line_count,
+                                 cmd->type == BUS_CMD_PLACE, may_fetch, &error);
     if (rc == BUS_ERR_UNAVAILABLE && !may_fetch) {
         s_later_t *later = malloc (sizeof *later);
         if (!later)
@@ -402,8 +420,8 @@ s_move_order (s_request_t *r)
     uint64_t id;
     int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &id);
     return status ? status
-                  : s_command (r, BUS_CMD_SET_STATUS, bus_json_status_cmd,
-                               NULL, id);
+                  : s_command (r, BUS_CMD_SET_STATUS, bus_json_status_cmd, NULL,
+                               id);
 }
 
 static int
@@ -411,8 +429,9 @@ s_cart_add (s_request_t *r)
 {
     char table[BUS_TABLE_MAX];
     int status = s_path_table (r, r->arg[0], table, sizeof table);
-    return status ? status
-                  : s_command (r, BUS_CMD_CART_ADD, bus_json_line_cmd, table, 0);
+    return status
+               ? status
+               : s_command (r, BUS_CMD_CART_ADD, bus_json_line_cmd, table, 0);
 }
 
 //  PATCH with a quantity, or DELETE: quantity 0
@@ -435,8 +454,7 @@ s_cart_clear (s_request_t *r)
 {
     char table[BUS_TABLE_MAX];
     int status = s_path_table (r, r->arg[0], table, sizeof table);
-    return status ? status
-                  : s_command (r, BUS_CMD_CART_CLEAR, NULL, table, 0);
+    return status ? status : s_command (r, BUS_CMD_CART_CLEAR, NULL, table, 0);
 }
 
 static int
@@ -456,9 +474,11 @@ s_availability (s_request_t *r)
     if (!cmd)
         return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
     int status = s_read (r, cmd, bus_json_availability_cmd);
-    if (status == 0 && (bus_strlcpy (cmd->item_id, r->arg[0], sizeof cmd->item_id)
-                        || !bus_valid_item_id (cmd->item_id)))
-        status = s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
+    if (status == 0
+        && (bus_strlcpy (cmd->item_id, r->arg[0], sizeof cmd->item_id)
+            || !bus_valid_item_id (cmd->item_id)))
+        status =
+            s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such menu item", NULL);
     return status ? status : s_submit (r, cmd);
 }
 
@@ -472,7 +492,8 @@ s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
 {
     if (bus_gateway_query (r->self->gateway, req, reply, items) == 0)
         return 0;
-    return s_busy (r->req, BUS_ERR_UNAVAILABLE, "the writer did not answer; try "
+    return s_busy (r->req, BUS_ERR_UNAVAILABLE,
+                   "the writer did not answer; try "
                    "again shortly");
 }
 
@@ -484,11 +505,12 @@ s_param (s_request_t *r, const char *name, uint64_t min, uint64_t max,
 {
     char text[32];
     int len = bus_req_query (r->req, name, text, sizeof text);
-    if (len == -1 || (len >= 0 && bus_req_parse_u64 (text, min, max, value) == 0))
+    if (len == -1
+        || (len >= 0 && bus_req_parse_u64 (text, min, max, value) == 0))
         return 0;
     char message[80];
-    snprintf (message, sizeof message, "must be an integer from %" PRIu64
-              " to %" PRIu64, min, max);
+    snprintf (message, sizeof message,
+              "must be an integer from %" PRIu64 " to %" PRIu64, min, max);
     return s_error (r->req, 400, BUS_ERR_INVALID, message, name);
 }
 
@@ -496,8 +518,9 @@ s_param (s_request_t *r, const char *name, uint64_t min, uint64_t max,
 static int
 s_list_params (s_request_t *r, bus_sync_req_t *req)
 {
-    static const char *const allowed[] = {"status", "table", "cursor", "limit",
-                                          "from_ms", "to_ms", "token", NULL};
+    static const char *const allowed[] = { "status", "table",   "cursor",
+                                           "limit",  "from_ms", "to_ms",
+                                           "token",  NULL };
     char value[64];
     if (bus_req_query_check (r->req, allowed, value, sizeof value) != 0)
         return s_error (r->req, 400, BUS_ERR_INVALID, "unknown query parameter",
@@ -505,15 +528,18 @@ s_list_params (s_request_t *r, bus_sync_req_t *req)
     bus_status_t status;
     if (bus_req_query (r->req, "status", value, sizeof value) >= 0) {
         if (bus_status_parse (value, &status) != 0)
-            return s_error (r->req, 400, BUS_ERR_INVALID, "must be one of placed, "
+            return s_error (r->req, 400, BUS_ERR_INVALID,
+                            "must be one of placed, "
                             "accepted, preparing, ready, served, cancelled",
                             "status");
         req->status = status;
     }
     int len = bus_req_query (r->req, "table", req->table, sizeof req->table);
     if (len == -2 || (len >= 0 && !bus_valid_table (req->table)))
-        return s_error (r->req, 400, BUS_ERR_INVALID, "must be 1 to 32 printable "
-                        "characters without '/'", "table");
+        return s_error (r->req, 400, BUS_ERR_INVALID,
+                        "must be 1 to 32 printable "
+                        "characters without '/'",
+                        "table");
     uint64_t limit = S_LIST_DEFAULT, from_ms = 0, to_ms = 0;
     int rc = s_param (r, "cursor", 1, UINT64_MAX, &req->from);
     if (!rc)
@@ -527,7 +553,8 @@ s_list_params (s_request_t *r, bus_sync_req_t *req)
     req->to_ms = (int64_t) to_ms;
     if (rc == 0 && !bus_token_is_staff (&r->claims)
         && !streq (req->table, r->claims.table))
-        rc = bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN, "a pad lists its own "
+        rc = bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN,
+                              "a pad lists its own "
                               "table's orders only: add ?table=<its table>");
     return rc;
 }
@@ -547,7 +574,7 @@ s_orders_json (zmsg_t *items, json_t *array, size_t count)
 static int
 s_list_orders (s_request_t *r)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_LIST};
+    bus_sync_req_t req = { .op = BUS_SYNC_LIST };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     int status = s_list_params (r, &req);
@@ -566,7 +593,7 @@ s_list_orders (s_request_t *r)
 static int
 s_get_order (s_request_t *r)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_GET};
+    bus_sync_req_t req = { .op = BUS_SYNC_GET };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &req.id);
@@ -578,9 +605,11 @@ s_get_order (s_request_t *r)
     json_t *order = json_array_get (orders, 0);
     const char *table = json_string_value (json_object_get (order, "table"));
     if (!order)
-        status = reply.status == BUS_ERR_NOT_FOUND
-                     ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order", NULL)
-                     : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
+        status =
+            reply.status == BUS_ERR_NOT_FOUND
+                ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order",
+                           NULL)
+                : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
     else if ((status = s_guard_table (r, table, false)) == 0)
         status = s_json (r->req, 200, json_incref (order), NULL);
     json_decref (orders);
@@ -592,7 +621,7 @@ s_get_order (s_request_t *r)
 static int
 s_table (s_request_t *r, bool cart_only)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_TABLE};
+    bus_sync_req_t req = { .op = BUS_SYNC_TABLE };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     int status = s_path_table (r, r->arg[0], req.table, sizeof req.table);
@@ -600,8 +629,9 @@ s_table (s_request_t *r, bool cart_only)
         return status;
     bus_cart_t *cart = malloc (sizeof *cart);
     zframe_t *last = zmsg_last (items);
-    bool ok = reply.status == 0 && cart && last
-              && bus_cart_decode (zframe_data (last), zframe_size (last), cart) == 0;
+    bool ok =
+        reply.status == 0 && cart && last
+        && bus_cart_decode (zframe_data (last), zframe_size (last), cart) == 0;
     json_t *body = NULL;
     if (ok && cart_only)
         body = bus_json_cart (cart);
@@ -643,7 +673,8 @@ s_get_menu (s_request_t *r)
     uint64_t version;
     json_t *menu = bus_gateway_menu (r->self->gateway, &version);
     if (!menu)
-        return s_busy (r->req, BUS_ERR_UNAVAILABLE, "the menu is not available: the "
+        return s_busy (r->req, BUS_ERR_UNAVAILABLE,
+                       "the menu is not available: the "
                        "writer is unreachable or has no menu");
     char etag[40], headers[80];
     snprintf (etag, sizeof etag, "\"menu-%" PRIu64 "\"", version);
@@ -664,9 +695,11 @@ s_report_time (s_request_t *r, const char *name, int64_t *ms)
     int len = bus_req_query (r->req, name, text, sizeof text);
     if (len == -1 || (len >= 0 && bus_report_time_parse (text, ms) == 0))
         return 0;
-    return s_error (r->req, 400, BUS_ERR_INVALID, "must be a UTC time as "
+    return s_error (r->req, 400, BUS_ERR_INVALID,
+                    "must be a UTC time as "
                     "YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z or milliseconds since "
-                    "the epoch", name);
+                    "the epoch",
+                    name);
 }
 
 //  ?from=&to=: to defaults to now, from to a day before to.  0, or the
@@ -674,7 +707,7 @@ s_report_time (s_request_t *r, const char *name, int64_t *ms)
 static int
 s_report_params (s_request_t *r, bus_sync_req_t *req)
 {
-    static const char *const allowed[] = {"from", "to", "token", NULL};
+    static const char *const allowed[] = { "from", "to", "token", NULL };
     char value[64];
     if (bus_req_query_check (r->req, allowed, value, sizeof value) != 0)
         return s_error (r->req, 400, BUS_ERR_INVALID, "unknown query parameter",
@@ -686,8 +719,10 @@ s_report_params (s_request_t *r, bus_sync_req_t *req)
         return status;
     if (req->from_ms < 0 || req->from_ms >= req->to_ms
         || req->to_ms - req->from_ms > S_REPORT_DAYS_MAX * S_DAY_MS)
-        return s_error (r->req, 400, BUS_ERR_INVALID, "must be before to, and at "
-                        "most 366 days before it", "from");
+        return s_error (r->req, 400, BUS_ERR_INVALID,
+                        "must be before to, and at "
+                        "most 366 days before it",
+                        "from");
     return 0;
 }
 
@@ -697,7 +732,7 @@ s_get_report (s_request_t *r)
     if (bus_token_allows_role (&r->claims, BUS_TOKEN_MANAGER) != 0)
         return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN,
                                 "reports need a manager token");
-    bus_sync_req_t req = {.op = BUS_SYNC_REPORT};
+    bus_sync_req_t req = { .op = BUS_SYNC_REPORT };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     int status = s_report_params (r, &req);
@@ -722,24 +757,24 @@ s_get_stats (s_request_t *r)
 //  Routing
 
 static const s_route_t s_routes[] = {
-    {"GET", "menu", S_ANYONE, s_get_menu, true},
-    {"POST", "menu/items/*/availability", S_STAFF, s_availability, false},
-    {"GET", "orders", S_ANYONE, s_list_orders, true},
-    {"POST", "orders", S_ANYONE, s_place_order, false},
-    {"GET", "orders/*", S_ANYONE, s_get_order, true},
-    {"POST", "orders/*/status", S_STAFF, s_move_order, false},
-    {"GET", "tables/*", S_TABLE, s_get_table, true},
-    {"GET", "tables/*/cart", S_TABLE, s_get_cart, true},
-    {"DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false},
-    {"POST", "tables/*/cart/items", S_TABLE, s_cart_add, false},
-    {"PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line, false},
-    {"DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line, false},
-    {"POST", "tables/*/cart/order", S_TABLE, s_cart_order, false},
-    {"GET", "stats", S_STAFF, s_get_stats, true},
-    {"GET", "report", S_STAFF, s_get_report, true},
+    { "GET", "menu", S_ANYONE, s_get_menu, true },
+    { "POST", "menu/items/*/availability", S_STAFF, s_availability, false },
+    { "GET", "orders", S_ANYONE, s_list_orders, true },
+    { "POST", "orders", S_ANYONE, s_place_order, false },
+    { "GET", "orders/*", S_ANYONE, s_get_order, true },
+    { "POST", "orders/*/status", S_STAFF, s_move_order, false },
+    { "GET", "tables/*", S_TABLE, s_get_table, true },
+    { "GET", "tables/*/cart", S_TABLE, s_get_cart, true },
+    { "DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false },
+    { "POST", "tables/*/cart/items", S_TABLE, s_cart_add, false },
+    { "PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line, false },
+    { "DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line, false },
+    { "POST", "tables/*/cart/order", S_TABLE, s_cart_order, false },
+    { "GET", "stats", S_STAFF, s_get_stats, true },
+    { "GET", "report", S_STAFF, s_get_report, true },
 };
 #define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
-_Static_assert (S_ROUTES == S_API_ROUTES, "S_API_ROUTES is s_routes' size");
+_Static_assert(S_ROUTES == S_API_ROUTES, "S_API_ROUTES is s_routes' size");
 
 //  Does the path match pattern?  Fills r->arg with the '*' segments.
 static bool
@@ -783,12 +818,15 @@ s_not_allowed (s_request_t *r)
 {
     char allow[64] = "";
     for (size_t i = 0; i < S_ROUTES; i++)
-        if (s_matches (r, s_routes[i].pattern) && !strstr (allow, s_routes[i].method))
+        if (s_matches (r, s_routes[i].pattern)
+            && !strstr (allow, s_routes[i].method))
             snprintf (allow + strlen (allow), sizeof allow - strlen (allow),
                       "%s%s", *allow ? ", " : "", s_routes[i].method);
     if (!*allow)
-        return s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
-                        "docs/api.md", NULL);
+        return s_error (r->req, 404, BUS_ERR_NOT_FOUND,
+                        "no such API route; see "
+                        "docs/api.md",
+                        NULL);
     char headers[96], message[96];
     snprintf (headers, sizeof headers, "Allow: %s\r\n", allow);
     snprintf (message, sizeof message, "use %s", allow);
@@ -836,11 +874,13 @@ s_parse (s_request_t *r, char *path, size_t cap)
 static int
 s_dispatch (bus_req_t *req, void *arg)
 {
-    s_request_t r = {.self = (bus_api_t *) arg, .req = req};
+    s_request_t r = { .self = (bus_api_t *) arg, .req = req };
     char path[512];
     if (s_parse (&r, path, sizeof path) != 0)
-        return s_error (req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
-                        "docs/api.md", NULL);
+        return s_error (req, 404, BUS_ERR_NOT_FOUND,
+                        "no such API route; see "
+                        "docs/api.md",
+                        NULL);
     for (size_t i = 0; i < S_ROUTES; i++)
         if (streq (bus_req_method (req), s_routes[i].method)
             && s_matches (&r, s_routes[i].pattern)) {
@@ -858,11 +898,13 @@ static int
 s_route (bus_req_t *req, void *arg)
 {
     s_binding_t *binding = (s_binding_t *) arg;
-    s_request_t r = {.self = binding->self, .req = req};
+    s_request_t r = { .self = binding->self, .req = req };
     char path[512];
     if (s_parse (&r, path, sizeof path) != 0)
-        return s_error (req, 404, BUS_ERR_NOT_FOUND, "no such API route; see "
-                        "docs/api.md", NULL);
+        return s_error (req, 404, BUS_ERR_NOT_FOUND,
+                        "no such API route; see "
+                        "docs/api.md",
+                        NULL);
     if (!s_matches (&r, binding->route->pattern))
         return s_dispatch (req, binding->self);   //  not reached
     return s_serve (&r, binding->route);
@@ -907,17 +949,17 @@ bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t *router)
     //  "/api" first: the catch-all must win over the seed routes'
     //  "/api/order" and "/api/orders" for paths under them (bus_req.h);
     //  the rows are whole paths, which go before any prefix
-    bus_req_route_t any = {NULL, "/api", false, s_dispatch, self};
-    bus_req_route_t openapi = {NULL, "/api/openapi.json", false, s_openapi,
-                               self};
+    bus_req_route_t any = { NULL, "/api", false, s_dispatch, self };
+    bus_req_route_t openapi = { NULL, "/api/openapi.json", false, s_openapi,
+                                self };
     bus_req_router_add (router, &any);
     bus_req_router_add (router, &openapi);
     for (size_t i = 0; i < S_ROUTES; i++) {
         char uri[96];
         snprintf (uri, sizeof uri, "/api/v1/%s$", s_routes[i].pattern);
-        self->bindings[i] = (s_binding_t) {self, &s_routes[i]};
-        bus_req_route_t row = {s_routes[i].method, uri, s_routes[i].blocks,
-                               s_route, &self->bindings[i]};
+        self->bindings[i] = (s_binding_t){ self, &s_routes[i] };
+        bus_req_route_t row = { s_routes[i].method, uri, s_routes[i].blocks,
+                                s_route, &self->bindings[i] };
         bus_req_router_add (router, &row);
     }
     return self;

@@ -25,20 +25,20 @@
 #include "orderbus/bus_writer.h"
 
 #define S_HEADERS_MAX 6
-#define S_WAIT_MS 10000   //  an answer made later comes in this time
+#define S_WAIT_MS     10000   //  an answer made later comes in this time
 
-static bool s_verbose;    //  print each exchange
+static bool s_verbose;   //  print each exchange
 
 //  A request on the fake server, and its answer
 typedef struct {
-    bus_req_t req;            //  first: a s_fake_t * is a bus_req_t *
+    bus_req_t req;   //  first: a s_fake_t * is a bus_req_t *
     const char *headers[S_HEADERS_MAX][2];
     const char *body;
-    bool pool_full;           //  defer refuses, as a full pool
+    bool pool_full;   //  defer refuses, as a full pool
     //  Deferred work, run by s_drive as a pool thread would
     bus_req_fn *later_fn;
     void *later_arg;
-    int deferred;             //  times bus_req_defer reached the server
+    int deferred;   //  times bus_req_defer reached the server
     //  The answer, from whichever thread makes it
     pthread_mutex_t lock;
     pthread_cond_t done;
@@ -102,8 +102,8 @@ s_fake_defer (bus_req_t *req, bus_req_fn *fn, void *arg)
     return 0;
 }
 
-static const bus_req_server_t s_fake_server = {s_fake_header, s_fake_body,
-                                               s_fake_answer, s_fake_defer};
+static const bus_req_server_t s_fake_server = { s_fake_header, s_fake_body,
+                                                s_fake_answer, s_fake_defer };
 
 //  A request for target ("/path?query") with headers (name, value pairs,
 //  NULL-ended) and body.  may_block: as civetweb (true) or as
@@ -215,7 +215,7 @@ s_call (bus_req_router_t *router, s_fake_t *fake, const char *method,
 static int
 s_query (const char *query, const char *name, char *buf, size_t cap)
 {
-    bus_req_t req = {.server = &s_fake_server, .query = query};
+    bus_req_t req = { .server = &s_fake_server, .query = query };
     return bus_req_query (&req, name, buf, cap);
 }
 
@@ -229,7 +229,8 @@ s_test_query (void)
     assert (s_query (NULL, "a", buf, sizeof buf) == -1 && !*buf);
     assert (s_query ("", "a", buf, sizeof buf) == -1);
     assert (s_query ("a=1", "a", buf, sizeof buf) == 1 && streq (buf, "1"));
-    assert (s_query ("ba=1&a=2", "a", buf, sizeof buf) == 1 && streq (buf, "2"));
+    assert (s_query ("ba=1&a=2", "a", buf, sizeof buf) == 1
+            && streq (buf, "2"));
     assert (s_query ("a=1&a=2", "a", buf, sizeof buf) == 1 && streq (buf, "1"));
     assert (s_query ("A=3", "a", buf, sizeof buf) == 1 && streq (buf, "3"));
     assert (s_query ("a", "a", buf, sizeof buf) == -1);
@@ -254,8 +255,8 @@ s_test_query (void)
     assert (s_query ("a=123", "a", buf, 4) == 3);
     assert (s_query ("a=%41%41%41%41", "a", buf, 4) == -2);
     //  Unknown names are found by bus_req_query_check, undecoded
-    bus_req_t req = {.server = &s_fake_server, .query = "status=x&Tab%6ce=1"};
-    const char *allowed[] = {"status", "table", NULL};
+    bus_req_t req = { .server = &s_fake_server, .query = "status=x&Tab%6ce=1" };
+    const char *allowed[] = { "status", "table", NULL };
     char bad[32];
     assert (bus_req_query_check (&req, allowed, bad, sizeof bad) == -1
             && streq (bad, "Tab%6ce"));
@@ -283,15 +284,15 @@ s_test_match (void)
     assert (router);
     //  As the gateway adds them: API catch-all and rows, then seed routes
     bus_req_route_t routes[] = {
-        {NULL, "/api", false, s_nop, (void *) 1},
-        {NULL, "/api/openapi.json", false, s_nop, (void *) 2},
-        {"GET", "/api/v1/orders$", true, s_nop, (void *) 3},
-        {"POST", "/api/v1/orders$", false, s_nop, (void *) 4},
-        {"GET", "/api/v1/orders/*$", true, s_nop, (void *) 5},
-        {NULL, "/api/order", true, s_nop, (void *) 6},
-        {NULL, "/api/orders", true, s_nop, (void *) 7},
-        {NULL, "/orders$", true, s_nop, (void *) 8},
-        {NULL, "/healthz", false, s_nop, (void *) 9},
+        { NULL, "/api", false, s_nop, (void *) 1 },
+        { NULL, "/api/openapi.json", false, s_nop, (void *) 2 },
+        { "GET", "/api/v1/orders$", true, s_nop, (void *) 3 },
+        { "POST", "/api/v1/orders$", false, s_nop, (void *) 4 },
+        { "GET", "/api/v1/orders/*$", true, s_nop, (void *) 5 },
+        { NULL, "/api/order", true, s_nop, (void *) 6 },
+        { NULL, "/api/orders", true, s_nop, (void *) 7 },
+        { NULL, "/orders$", true, s_nop, (void *) 8 },
+        { NULL, "/healthz", false, s_nop, (void *) 9 },
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         assert (bus_req_router_add (router, &routes[i]) == 0);
@@ -319,7 +320,8 @@ s_test_match (void)
     assert (s_pick (router, "GET", "/") == 0);
     //  No route: the router's own 404
     s_fake_t fake;
-    assert (s_call (router, &fake, "GET", "/nowhere", false, NULL, NULL) == 404);
+    assert (s_call (router, &fake, "GET", "/nowhere", false, NULL, NULL)
+            == 404);
     s_assert_error (&fake, "not_found", NULL);
     s_fake_fini (&fake);
     bus_req_router_destroy (&router);
@@ -337,7 +339,7 @@ s_token (const char *path, bus_token_role_t role, const char *table)
     char err[256];
     bus_secret_t *secret = bus_secret_load (path, err, sizeof err);
     assert (secret);
-    bus_claims_t claims = {role, "main", "", zclock_time () + 3600 * 1000LL};
+    bus_claims_t claims = { role, "main", "", zclock_time () + 3600 * 1000LL };
     snprintf (claims.table, sizeof claims.table, "%s", table);
     char *token = bus_token_mint (secret, &claims);
     assert (token);
@@ -346,8 +348,7 @@ s_token (const char *path, bus_token_role_t role, const char *table)
 }
 
 static void
-s_test_routes (bus_req_router_t *router, const char *secret_file,
-               bool verbose)
+s_test_routes (bus_req_router_t *router, const char *secret_file, bool verbose)
 {
     char *pad = s_token (secret_file, BUS_TOKEN_PAD, "T1");
     char *kitchen = s_token (secret_file, BUS_TOKEN_KITCHEN, "");
@@ -358,15 +359,20 @@ s_test_routes (bus_req_router_t *router, const char *secret_file,
                         "[{\"item_id\": \"soup\", \"quantity\": 2}]}";
     const char *other = "{\"table\": \"T1\", \"items\": "
                         "[{\"item_id\": \"soup\", \"quantity\": 3}]}";
-    const char *headers[] = {"Authorization", pad_auth, "Content-Type",
-                             "application/json", "Idempotency-Key", "k-1",
-                             NULL};
+    const char *headers[] = { "Authorization",
+                              pad_auth,
+                              "Content-Type",
+                              "application/json",
+                              "Idempotency-Key",
+                              "k-1",
+                              NULL };
     s_fake_t fake;
 
     //  An order, on a request that may not block (libmicrohttpd's event
     //  thread): 201 with its Location, answered from the ack
-    assert (s_call (router, &fake, "POST", "/api/v1/orders", false, order,
-                    headers) == 201);
+    assert (
+        s_call (router, &fake, "POST", "/api/v1/orders", false, order, headers)
+        == 201);
     assert (strstr (fake.head, "Location: /api/v1/orders/"));
     assert (!strstr (fake.head, "Idempotent-Replayed"));
     json_t *json = s_json_of (&fake);
@@ -374,16 +380,17 @@ s_test_routes (bus_req_router_t *router, const char *secret_file,
     assert (id > 0);
     json_decref (json);
     char location[64];
-    snprintf (location, sizeof location, "Location: /api/v1/orders/%" PRIu64
-              "\r\n", id);
+    snprintf (location, sizeof location,
+              "Location: /api/v1/orders/%" PRIu64 "\r\n", id);
     assert (strstr (fake.head, location));
     char *first = strdup (fake.text);
     s_fake_fini (&fake);
 
     //  The same key and body again, where it may block (civetweb): the
     //  same order, replayed
-    assert (s_call (router, &fake, "POST", "/api/v1/orders", true, order,
-                    headers) == 201);
+    assert (
+        s_call (router, &fake, "POST", "/api/v1/orders", true, order, headers)
+        == 201);
     assert (strstr (fake.head, "Idempotent-Replayed: true\r\n"));
     assert (strstr (fake.head, location));
     assert (streq (fake.text, first));
@@ -391,39 +398,47 @@ s_test_routes (bus_req_router_t *router, const char *secret_file,
     free (first);
 
     //  The key again with another body: 409
-    assert (s_call (router, &fake, "POST", "/api/v1/orders", false, other,
-                    headers) == 409);
+    assert (
+        s_call (router, &fake, "POST", "/api/v1/orders", false, other, headers)
+        == 409);
     s_assert_error (&fake, "conflict", "Idempotency-Key");
     s_fake_fini (&fake);
 
     //  Bad JSON: 400 naming the field
-    const char *bad_headers[] = {"Authorization", pad_auth, "Content-Type",
-                                 "application/json", "Idempotency-Key", "k-2",
-                                 NULL};
+    const char *bad_headers[] = { "Authorization",
+                                  pad_auth,
+                                  "Content-Type",
+                                  "application/json",
+                                  "Idempotency-Key",
+                                  "k-2",
+                                  NULL };
     assert (s_call (router, &fake, "POST", "/api/v1/orders", false,
                     "{\"table\": \"T1\", \"items\": [{\"item_id\": \"soup\", "
-                    "\"quantity\": 0}]}", bad_headers) == 400);
+                    "\"quantity\": 0}]}",
+                    bad_headers)
+            == 400);
     s_assert_error (&fake, "invalid_field", "items[0].quantity");
     s_fake_fini (&fake);
     assert (s_call (router, &fake, "POST", "/api/v1/orders", false, "{nope",
-                    bad_headers) == 400);
+                    bad_headers)
+            == 400);
     s_fake_fini (&fake);
 
     //  A query, on a request that may not block: its route blocks, so it
     //  is deferred (once) and answered from there
-    const char *kitchen_headers[] = {"Authorization", kitchen_auth, NULL};
+    const char *kitchen_headers[] = { "Authorization", kitchen_auth, NULL };
     char target[64];
     snprintf (target, sizeof target, "/api/v1/orders/%" PRIu64, id);
-    assert (s_call (router, &fake, "GET", target, false, NULL,
-                    kitchen_headers) == 200);
+    assert (s_call (router, &fake, "GET", target, false, NULL, kitchen_headers)
+            == 200);
     assert (fake.deferred == 1);
     json = s_json_of (&fake);
     assert ((uint64_t) json_integer_value (json_object_get (json, "id")) == id);
     json_decref (json);
     s_fake_fini (&fake);
     //  ... and run where it is, where it may
-    assert (s_call (router, &fake, "GET", target, true, NULL,
-                    kitchen_headers) == 200);
+    assert (s_call (router, &fake, "GET", target, true, NULL, kitchen_headers)
+            == 200);
     assert (fake.deferred == 0);
     s_fake_fini (&fake);
     //  ... and a full pool: 503 overloaded, with Retry-After
@@ -434,82 +449,97 @@ s_test_routes (bus_req_router_t *router, const char *secret_file,
     s_assert_error (&fake, "overloaded", NULL);
     s_fake_fini (&fake);
     //  A command does not block: never deferred
-    const char *status_headers[] = {"Authorization", kitchen_auth,
-                                    "Content-Type", "application/json",
-                                    "Idempotency-Key", "k-3", NULL};
+    const char *status_headers[] = { "Authorization",
+                                     kitchen_auth,
+                                     "Content-Type",
+                                     "application/json",
+                                     "Idempotency-Key",
+                                     "k-3",
+                                     NULL };
     snprintf (target, sizeof target, "/api/v1/orders/%" PRIu64 "/status", id);
     assert (s_call (router, &fake, "POST", target, false,
-                    "{\"status\": \"accepted\"}", status_headers) == 200);
+                    "{\"status\": \"accepted\"}", status_headers)
+            == 200);
     assert (fake.deferred == 0);
     s_fake_fini (&fake);
 
     //  A list with a query: a known parameter, then an unknown one
-    assert (s_call (router, &fake, "GET", "/api/v1/orders?status=accepted"
-                    "&table=T1", false, NULL, kitchen_headers) == 200);
+    assert (s_call (router, &fake, "GET",
+                    "/api/v1/orders?status=accepted"
+                    "&table=T1",
+                    false, NULL, kitchen_headers)
+            == 200);
     json = s_json_of (&fake);
     assert (json_array_size (json_object_get (json, "orders")) == 1);
     json_decref (json);
     s_fake_fini (&fake);
     assert (s_call (router, &fake, "GET", "/api/v1/orders?colour=red", false,
-                    NULL, kitchen_headers) == 400);
+                    NULL, kitchen_headers)
+            == 400);
     s_assert_error (&fake, "invalid_field", "colour");
     s_fake_fini (&fake);
 
     //  404s and a 405
     assert (s_call (router, &fake, "GET", "/api/v1/nothing", false, NULL,
-                    kitchen_headers) == 404);
+                    kitchen_headers)
+            == 404);
     s_assert_error (&fake, "not_found", NULL);
     s_fake_fini (&fake);
     assert (s_call (router, &fake, "GET", "/api/v1/orders/999999", true, NULL,
-                    kitchen_headers) == 404);
+                    kitchen_headers)
+            == 404);
     s_fake_fini (&fake);
     assert (s_call (router, &fake, "PUT", "/api/v1/orders", false, NULL,
-                    kitchen_headers) == 405);
+                    kitchen_headers)
+            == 405);
     assert (strstr (fake.head, "Allow: GET, POST\r\n"));
     s_fake_fini (&fake);
     //  The API's lenient split: /api/v1//orders is /api/v1/orders
     assert (s_call (router, &fake, "GET", "/api/v1//orders", false, NULL,
-                    kitchen_headers) == 200);
+                    kitchen_headers)
+            == 200);
     s_fake_fini (&fake);
 
     //  Refused callers: no token 401, a pad on a staff route 403
-    assert (s_call (router, &fake, "GET", "/api/v1/menu", false, NULL,
-                    NULL) == 401);
+    assert (s_call (router, &fake, "GET", "/api/v1/menu", false, NULL, NULL)
+            == 401);
     s_fake_fini (&fake);
-    const char *pad_only[] = {"Authorization", pad_auth, NULL};
-    assert (s_call (router, &fake, "GET", "/api/v1/stats", false, NULL,
-                    pad_only) == 403);
+    const char *pad_only[] = { "Authorization", pad_auth, NULL };
+    assert (
+        s_call (router, &fake, "GET", "/api/v1/stats", false, NULL, pad_only)
+        == 403);
     s_assert_error (&fake, "forbidden", NULL);
     s_fake_fini (&fake);
-    assert (s_call (router, &fake, "GET", "/api/v1/menu", false, NULL,
-                    pad_only) == 200);
+    assert (s_call (router, &fake, "GET", "/api/v1/menu", false, NULL, pad_only)
+            == 200);
     s_fake_fini (&fake);
 
     //  The API's description, and the seed routes beside it
-    assert (s_call (router, &fake, "GET", "/api/openapi.json", false, NULL,
-                    NULL) == 200);
+    assert (
+        s_call (router, &fake, "GET", "/api/openapi.json", false, NULL, NULL)
+        == 200);
     s_fake_fini (&fake);
-    assert (s_call (router, &fake, "GET", "/menu_items", false, NULL,
-                    NULL) == 200);
+    assert (s_call (router, &fake, "GET", "/menu_items", false, NULL, NULL)
+            == 200);
     assert (fake.deferred == 1);   //  a seed route blocks
     json = s_json_of (&fake);
     assert (json_is_array (json) && json_array_size (json) > 0);
     json_decref (json);
     s_fake_fini (&fake);
-    assert (s_call (router, &fake, "GET", "/api/orders", false, NULL,
-                    NULL) == 200);
+    assert (s_call (router, &fake, "GET", "/api/orders", false, NULL, NULL)
+            == 200);
     json = s_json_of (&fake);
     assert (json_is_array (json));
     json_decref (json);
     s_fake_fini (&fake);
     //  Under a seed route's path, the API's catch-all answers (added first)
-    assert (s_call (router, &fake, "GET", "/api/orders/5", false, NULL,
-                    NULL) == 404);
+    assert (s_call (router, &fake, "GET", "/api/orders/5", false, NULL, NULL)
+            == 404);
     assert (strstr (fake.text, "no such API route"));
     s_fake_fini (&fake);
     //  Nor does "/menu_items$" take what is under it
-    assert (s_call (router, &fake, "GET", "/menu_items/1", false, NULL,
-                    NULL) == 404);
+    assert (s_call (router, &fake, "GET", "/menu_items/1", false, NULL, NULL)
+            == 404);
     assert (strstr (fake.text, "no such route"));
     s_fake_fini (&fake);
 

@@ -23,9 +23,9 @@
 
 //  Keys the clients give live in namespaces of their own, so that a seed
 //  client's "id-1234" never meets a pad's "id-1234" as a conflict
-#define S_KEY_SEED "api-order:"   //  Idempotency-Key of POST /api/order
-#define S_KEY_ORDER_ID "orders:"  //  order_id of POST /orders
-#define S_KEY_FRESH "compat-"     //  made here when the client gives none
+#define S_KEY_SEED     "api-order:"   //  Idempotency-Key of POST /api/order
+#define S_KEY_ORDER_ID "orders:"      //  order_id of POST /orders
+#define S_KEY_FRESH    "compat-"      //  made here when the client gives none
 
 struct _bus_compat_t {
     bus_gateway_t *gateway;   //  borrowed
@@ -39,8 +39,7 @@ struct _bus_compat_t {
 
 //  Send body (taken) as JSON.  Returns status.
 static int
-s_send (bus_req_t *req, int status, json_t *body,
-        const char *headers)
+s_send (bus_req_t *req, int status, json_t *body, const char *headers)
 {
     bus_req_send_json (req, status, body, headers);
     json_decref (body);
@@ -49,8 +48,7 @@ s_send (bus_req_t *req, int status, json_t *body,
 
 //  FastAPI's answer to anything but a validation error: {"detail": "..."}
 static int
-s_detail (bus_req_t *req, int status, const char *message,
-          const char *headers)
+s_detail (bus_req_t *req, int status, const char *message, const char *headers)
 {
     return s_send (req, status, json_pack ("{s:s}", "detail", message),
                    headers);
@@ -58,11 +56,9 @@ s_detail (bus_req_t *req, int status, const char *message,
 
 //  Seed 001's answer to every refusal: {"error": "..."}
 static int
-s_error (bus_req_t *req, int status, const char *message,
-         const char *headers)
+s_error (bus_req_t *req, int status, const char *message, const char *headers)
 {
-    return s_send (req, status, json_pack ("{s:s}", "error", message),
-                   headers);
+    return s_send (req, status, json_pack ("{s:s}", "error", message), headers);
 }
 
 //  Append one of pydantic's validation errors to detail.  loc (taken) is
@@ -112,11 +108,13 @@ s_read_json (bus_req_t *req, json_t **doc, json_error_t *error)
         return rc == BUS_ERR_TOO_BIG ? rc : BUS_ERR_MALFORMED;
     if (!bus_json_depth_ok (body, len, BUS_JSON_DEPTH_MAX)) {
         memset (error, 0, sizeof *error);
-        snprintf (error->text, sizeof error->text, "nested deeper than %d "
-                  "levels", BUS_JSON_DEPTH_MAX);
-    }
-    else
-        *doc = len ? json_loadb (body, len, JSON_DECODE_ANY, error) : json_null ();
+        snprintf (error->text, sizeof error->text,
+                  "nested deeper than %d "
+                  "levels",
+                  BUS_JSON_DEPTH_MAX);
+    } else
+        *doc =
+            len ? json_loadb (body, len, JSON_DECODE_ANY, error) : json_null ();
     free (body);
     return 0;
 }
@@ -127,7 +125,8 @@ static const char *
 s_text (const json_t *value, char *buf, size_t cap)
 {
     if (json_is_integer (value)) {
-        snprintf (buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value (value));
+        snprintf (buf, cap, "%" JSON_INTEGER_FORMAT,
+                  json_integer_value (value));
         return buf;
     }
     return json_string_value (value);
@@ -143,29 +142,31 @@ typedef struct {
 } s_problem_t;
 
 static const s_problem_t
-    s_missing = {"field required", "value_error.missing"},
-    s_not_str = {"str type expected", "type_error.str"},
-    s_not_int = {"value is not a valid integer", "type_error.integer"},
-    s_not_list = {"value is not a valid list", "type_error.list"},
-    s_not_dict = {"value is not a valid dict", "type_error.dict"},
-    s_too_few = {"ensure this value is greater than 0",
-                 "value_error.number.not_gt"},
-    s_too_many = {"ensure this value is less than or equal to 99",
-                  "value_error.number.not_le"},
-    s_no_lines = {"ensure this value has at least 1 items",
-                  "value_error.list.min_items"},
-    s_many_lines = {"ensure this value has at most 50 items",
-                    "value_error.list.max_items"},
-    s_empty = {"ensure this value has at least 1 characters",
-               "value_error.any_str.min_length"},
-    s_long_table = {"ensure this value has at most 32 characters",
-                    "value_error.any_str.max_length"},
-    s_long_name = {"ensure this value has at most 80 characters (bytes of "
-                   "UTF-8)", "value_error.any_str.max_length"},
+    s_missing = { "field required", "value_error.missing" },
+    s_not_str = { "str type expected", "type_error.str" },
+    s_not_int = { "value is not a valid integer", "type_error.integer" },
+    s_not_list = { "value is not a valid list", "type_error.list" },
+    s_not_dict = { "value is not a valid dict", "type_error.dict" },
+    s_too_few = { "ensure this value is greater than 0",
+                  "value_error.number.not_gt" },
+    s_too_many = { "ensure this value is less than or equal to 99",
+                   "value_error.number.not_le" },
+    s_no_lines = { "ensure this value has at least 1 items",
+                   "value_error.list.min_items" },
+    s_many_lines = { "ensure this value has at most 50 items",
+                     "value_error.list.max_items" },
+    s_empty = { "ensure this value has at least 1 characters",
+                "value_error.any_str.min_length" },
+    s_long_table = { "ensure this value has at most 32 characters",
+                     "value_error.any_str.max_length" },
+    s_long_name = { "ensure this value has at most 80 characters (bytes of "
+                    "UTF-8)",
+                    "value_error.any_str.max_length" },
     //  and orderbus's own rules
-    s_bad_table = {"a table is 1 to 32 printable ASCII characters, without "
-                   "'/'", "value_error"},
-    s_bad_name = {"a name may not hold control characters", "value_error"};
+    s_bad_table = { "a table is 1 to 32 printable ASCII characters, without "
+                    "'/'",
+                    "value_error" },
+    s_bad_name = { "a name may not hold control characters", "value_error" };
 
 static void
 s_report (json_t *detail, json_t *loc, const s_problem_t *problem)
@@ -296,11 +297,12 @@ s_menu_id (const json_t *menu, const char *name)
     size_t c, i;
     json_t *category, *item;
     json_array_foreach (json_object_get (menu, "categories"), c, category)
-        json_array_foreach (json_object_get (category, "items"), i, item) {
-            const char *dish = json_string_value (json_object_get (item, "name"));
-            if (dish && strcasecmp (dish, name) == 0)
-                return json_string_value (json_object_get (item, "id"));
-        }
+        json_array_foreach (json_object_get (category, "items"), i, item)
+    {
+        const char *dish = json_string_value (json_object_get (item, "name"));
+        if (dish && strcasecmp (dish, name) == 0)
+            return json_string_value (json_object_get (item, "id"));
+    }
     return NULL;
 }
 
@@ -318,8 +320,10 @@ s_seed_close (const json_t *menu, bus_cmd_t *cmd, json_t *detail)
             continue;
         }
         char msg[BUS_NAME_MAX + 96];
-        snprintf (msg, sizeof msg, "'%s' is not on the menu (open-menu mode is "
-                  "off: every name must be a dish on the menu)", line->name);
+        snprintf (msg, sizeof msg,
+                  "'%s' is not on the menu (open-menu mode is "
+                  "off: every name must be a dish on the menu)",
+                  line->name);
         s_invalid (detail,
                    json_pack ("[s,s,i,s]", "body", "items", (int) i, "name"),
                    msg, "value_error");
@@ -343,9 +347,10 @@ s_seed_refusal (const bus_ack_t *ack)
     unsigned line;
     const char *message = s_ack_message (ack);
     const char *colon = strstr (message, ": ");
-    json_t *loc = sscanf (message, "items[%u]", &line) == 1
-                      ? json_pack ("[s,s,i,s]", "body", "items", (int) line, "name")
-                      : json_pack ("[s]", "body");
+    json_t *loc =
+        sscanf (message, "items[%u]", &line) == 1
+            ? json_pack ("[s,s,i,s]", "body", "items", (int) line, "name")
+            : json_pack ("[s]", "body");
     json_t *detail = json_array ();
     s_invalid (detail, loc, colon ? colon + 2 : message, "value_error");
     return json_pack ("{s:o}", "detail", detail);
@@ -394,8 +399,10 @@ s_seed_names (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd,
     uint64_t version;
     json_t *menu = bus_gateway_menu (self->gateway, &version);
     if (!menu)
-        return s_detail (req, 503, "the menu is not available: the writer "
-                         "is unreachable or has no menu", "Retry-After: 1\r\n");
+        return s_detail (req, 503,
+                         "the menu is not available: the writer "
+                         "is unreachable or has no menu",
+                         "Retry-After: 1\r\n");
     s_seed_close (menu, cmd, detail);
     json_decref (menu);
     return 0;
@@ -446,8 +453,8 @@ static int
 s_busy (bus_req_t *req, int rc, bool fastapi)
 {
     const char *message =
-        rc == BUS_ERR_OVERLOADED ? "too many orders are waiting for the "
-                                   "writer; try again shortly"
+        rc == BUS_ERR_OVERLOADED    ? "too many orders are waiting for the "
+                                      "writer; try again shortly"
         : rc == BUS_ERR_UNAVAILABLE ? "the writer is unreachable; try again "
                                       "shortly"
                                     : "the writer did not confirm in time; the "
@@ -481,8 +488,9 @@ s_seed_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
     else if (ack->status != 0)
         status = s_send (req, 422, s_seed_refusal (ack), NULL);
     else
-        status = s_send (req, 201, bus_compat_order (&ack->event.order),
-                         ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
+        status =
+            s_send (req, 201, bus_compat_order (&ack->event.order),
+                    ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
     free (ack);
     return status;
 }
@@ -522,10 +530,13 @@ s_seed_list (bus_req_t *req, void *cbdata)
     if (!s_method_is (req, "GET"))
         return s_not_allowed (req, "GET", true);
     json_t *orders = json_array ();
-    if (!orders || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
+    if (!orders
+        || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
         json_decref (orders);
-        return s_detail (req, 503, "the writer did not answer; try again "
-                         "shortly", "Retry-After: 1\r\n");
+        return s_detail (req, 503,
+                         "the writer did not answer; try again "
+                         "shortly",
+                         "Retry-After: 1\r\n");
     }
     return s_send (req, 200, orders, NULL);
 }
@@ -549,15 +560,18 @@ s_menu_items (bus_req_t *req, void *cbdata)
     size_t c, i;
     json_t *category, *item;
     json_array_foreach (json_object_get (menu, "categories"), c, category)
-        json_array_foreach (json_object_get (category, "items"), i, item) {
-            if (json_is_false (json_object_get (item, "available")))
-                continue;
-            json_int_t cents = json_integer_value (json_object_get (item, "price_cents"));
-            json_array_append_new (
-                list, json_pack ("{s:O, s:O, s:f}", "id", json_object_get (item, "id"),
-                                 "name", json_object_get (item, "name"), "price",
-                                 (double) cents / 100.0));
-        }
+        json_array_foreach (json_object_get (category, "items"), i, item)
+    {
+        if (json_is_false (json_object_get (item, "available")))
+            continue;
+        json_int_t cents =
+            json_integer_value (json_object_get (item, "price_cents"));
+        json_array_append_new (list,
+                               json_pack ("{s:O, s:O, s:f}", "id",
+                                          json_object_get (item, "id"), "name",
+                                          json_object_get (item, "name"),
+                                          "price", (double) cents / 100.0));
+    }
     json_decref (menu);
     return s_send (req, 200, list, NULL);
 }
@@ -570,7 +584,8 @@ s_order_line (const json_t *item, bus_line_t *line)
     const json_t *qty = json_object_get (item, "quantity");
     if (!id || bus_strlcpy (line->item_id, id, sizeof line->item_id) != 0
         || !bus_valid_item_id (id) || !json_is_integer (qty)
-        || json_integer_value (qty) < 1 || json_integer_value (qty) > BUS_QTY_MAX)
+        || json_integer_value (qty) < 1
+        || json_integer_value (qty) > BUS_QTY_MAX)
         return -1;
     line->qty = (uint32_t) json_integer_value (qty);
     return 0;
@@ -585,7 +600,8 @@ static int
 s_order_parse (const json_t *doc, bus_cmd_t *cmd, char *why, size_t cap)
 {
     cmd->type = BUS_CMD_PLACE;
-    const char *table = json_string_value (json_object_get (doc, "table_number"));
+    const char *table =
+        json_string_value (json_object_get (doc, "table_number"));
     const json_t *items = json_object_get (doc, "items");
     const json_t *version = json_object_get (doc, "version");
     const json_t *order_id = json_object_get (doc, "order_id");
@@ -596,10 +612,12 @@ s_order_parse (const json_t *doc, bus_cmd_t *cmd, char *why, size_t cap)
              || !bus_valid_table (table))
         problem = "Invalid request: table_number must be 1 to 32 printable "
                   "ASCII characters, without '/'";
-    else if (json_array_size (items) < 1 || json_array_size (items) > BUS_LINES_MAX)
+    else if (json_array_size (items) < 1
+             || json_array_size (items) > BUS_LINES_MAX)
         problem = "Invalid request: items must be a list of 1 to 50 lines";
-    else if (version && (!json_is_integer (version) || json_integer_value (version) < 0
-                         || json_integer_value (version) > UINT32_MAX))
+    else if (version
+             && (!json_is_integer (version) || json_integer_value (version) < 0
+                 || json_integer_value (version) > UINT32_MAX))
         problem = "Invalid version";
     else if (order_id && !json_is_string (order_id))
         problem = "Invalid request: order_id must be a string";
@@ -616,7 +634,8 @@ s_order_parse (const json_t *doc, bus_cmd_t *cmd, char *why, size_t cap)
 static int
 s_order_key (const json_t *doc, char *key, size_t cap)
 {
-    const char *order_id = json_string_value (json_object_get (doc, "order_id"));
+    const char *order_id =
+        json_string_value (json_object_get (doc, "order_id"));
     if (order_id)
         return s_given_key (S_KEY_ORDER_ID, order_id, key, cap);
     s_fresh_key (key, cap);
@@ -636,9 +655,10 @@ s_order_read (bus_req_t *req, bus_cmd_t *cmd)
     if (rc != 0 || !doc) {
         char why[BUS_ERROR_MAX];
         snprintf (why, sizeof why, "Invalid request: %s",
-                  rc == BUS_ERR_INVALID ? "Content-Type must be application/json"
-                  : rc != 0             ? "the body ended early"
-                                        : error.text);
+                  rc == BUS_ERR_INVALID
+                      ? "Content-Type must be application/json"
+                  : rc != 0 ? "the body ended early"
+                            : error.text);
         return s_error (req, 400, why, NULL);
     }
     char why[BUS_ERROR_MAX];
@@ -646,8 +666,10 @@ s_order_read (bus_req_t *req, bus_cmd_t *cmd)
     if (s_order_parse (doc, cmd, why, sizeof why) != 0)
         status = s_error (req, 400, why, NULL);
     else if (s_order_key (doc, cmd->key, sizeof cmd->key) != 0)
-        status = s_error (req, 400, "Invalid request: order_id must be 1 to "
-                          "121 printable ASCII characters", NULL);
+        status = s_error (req, 400,
+                          "Invalid request: order_id must be 1 to "
+                          "121 printable ASCII characters",
+                          NULL);
     json_decref (doc);
     return status;
 }
@@ -657,8 +679,8 @@ s_order_read (bus_req_t *req, bus_cmd_t *cmd)
 //  and an open node has no tokens to tell callers apart.  0, or the 403
 //  or 429 sent.
 static int
-s_order_guard (bus_compat_t *self, bus_req_t *req,
-               const bus_claims_t *claims, const char *table)
+s_order_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
+               const char *table)
 {
     if (bus_token_allows_table (claims, table) != 0)
         return s_error (req, 403, "Forbidden: this token is for another table",
@@ -694,13 +716,13 @@ s_order_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
         char why[BUS_ERROR_MAX + 32];
         snprintf (why, sizeof why, "Invalid request: %s", s_ack_message (ack));
         status = s_error (req, 400, why, NULL);
-    }
-    else
-        status = s_send (req, 201,
-                         json_pack ("{s:o, s:s}", "order_id",
-                                    json_sprintf ("%" PRIu64, ack->event.order.id),
-                                    "status", "received"),
-                         ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
+    } else
+        status =
+            s_send (req, 201,
+                    json_pack ("{s:o, s:s}", "order_id",
+                               json_sprintf ("%" PRIu64, ack->event.order.id),
+                               "status", "received"),
+                    ack->duplicate ? "Idempotent-Replayed: true\r\n" : NULL);
     free (ack);
     return status;
 }
@@ -715,10 +737,12 @@ s_order_place (bus_req_t *req, void *cbdata)
     bus_claims_t claims;
     int rc = bus_auth_check (self->auth, req, &claims);
     if (rc != 0)
-        return s_error (req, 401, rc == BUS_ERR_EXPIRED
-                                       ? "Unauthorized: the token has expired"
-                                       : "Unauthorized: send Authorization: "
-                                         "Bearer <table token>", NULL);
+        return s_error (req, 401,
+                        rc == BUS_ERR_EXPIRED
+                            ? "Unauthorized: the token has expired"
+                            : "Unauthorized: send Authorization: "
+                              "Bearer <table token>",
+                        NULL);
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
         return s_error (req, 500, "Out of memory", NULL);
@@ -729,7 +753,8 @@ s_order_place (bus_req_t *req, void *cbdata)
     bus_json_error_t error;
     if (status == 0
         && bus_gateway_check_lines (self->gateway, cmd->lines, cmd->line_count,
-                                    true, true, &error) != 0)
+                                    true, true, &error)
+               != 0)
         status = s_error (req, 400, "Invalid item", NULL);
     if (status == 0)
         status = s_order_submit (self, req, cmd);
@@ -766,13 +791,14 @@ bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
         const char *uri;
         bus_req_fn *fn;
     } routes[] = {
-        {"/api/order", s_seed_place},
-        {"/api/orders", s_seed_list},
-        {"/menu_items$", s_menu_items},
-        {"/orders$", s_order_place},
+        { "/api/order", s_seed_place },
+        { "/api/orders", s_seed_list },
+        { "/menu_items$", s_menu_items },
+        { "/orders$", s_order_place },
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        bus_req_route_t route = {NULL, routes[i].uri, true, routes[i].fn, self};
+        bus_req_route_t route = { NULL, routes[i].uri, true, routes[i].fn,
+                                  self };
         bus_req_router_add (router, &route);
     }
     zsys_info ("compat: seed routes /api/order, /api/orders, /menu_items, "
@@ -833,9 +859,10 @@ s_test_seed_valid (bus_cmd_t *cmd)
     json_decref (doc);
 
     //  Closed menu: names become ids, in any case; unknown ones are named
-    json_t *menu = s_test_json ("{\"categories\":[{\"id\":\"mains\",\"items\":["
-                                "{\"id\":\"burger\",\"name\":\"Burger\"},"
-                                "{\"id\":\"ice-cream\",\"name\":\"Ice Cream\"}]}]}");
+    json_t *menu =
+        s_test_json ("{\"categories\":[{\"id\":\"mains\",\"items\":["
+                     "{\"id\":\"burger\",\"name\":\"Burger\"},"
+                     "{\"id\":\"ice-cream\",\"name\":\"Ice Cream\"}]}]}");
     strcpy (cmd->lines[0].name, "BURGER");
     s_seed_close (menu, cmd, detail);
     assert (json_array_size (detail) == 0);
@@ -849,8 +876,8 @@ s_test_seed_valid (bus_cmd_t *cmd)
     char *loc = s_test_loc (detail, 0);
     assert (streq (loc, "[\"body\",\"items\",1,\"name\"]"));
     free (loc);
-    const char *msg = json_string_value (
-        json_object_get (json_array_get (detail, 0), "msg"));
+    const char *msg =
+        json_string_value (json_object_get (json_array_get (detail, 0), "msg"));
     assert (msg && strstr (msg, "'Unicorn Steak' is not on the menu"));
     json_decref (menu);
     json_decref (detail);
@@ -866,8 +893,8 @@ s_test_seed_bad (bus_cmd_t *cmd, const char *body, const char *loc,
     memset (cmd, 0, sizeof *cmd);
     s_seed_parse (doc, cmd, detail);
     char *got = s_test_loc (detail, 0);
-    const char *got_type =
-        json_string_value (json_object_get (json_array_get (detail, 0), "type"));
+    const char *got_type = json_string_value (
+        json_object_get (json_array_get (detail, 0), "type"));
     bool ok = got && got_type && streq (got, loc) && streq (got_type, type);
     if (!ok || json_array_size (detail) != errors)
         fprintf (stderr, "%s: got %s %s (%zu errors)\n", body,
@@ -885,30 +912,40 @@ s_test_seed_invalid (bus_cmd_t *cmd)
 {
     s_test_seed_bad (cmd, "[]", "[\"body\"]", "type_error.dict", 1);
     s_test_seed_bad (cmd, "null", "[\"body\"]", "value_error.missing", 1);
-    s_test_seed_bad (cmd, "{}", "[\"body\",\"table\"]", "value_error.missing", 2);
+    s_test_seed_bad (cmd, "{}", "[\"body\",\"table\"]", "value_error.missing",
+                     2);
     s_test_seed_bad (cmd, "{\"table\":[],\"items\":{}}", "[\"body\",\"table\"]",
                      "type_error.str", 2);
     s_test_seed_bad (cmd, "{\"table\":\"a/b\",\"items\":[]}",
                      "[\"body\",\"table\"]", "value_error", 2);
-    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[]}", "[\"body\",\"items\"]",
-                     "value_error.list.min_items", 1);
-    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
-                     "\"quantity\":0}]}", "[\"body\",\"items\",0,\"quantity\"]",
+    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[]}",
+                     "[\"body\",\"items\"]", "value_error.list.min_items", 1);
+    s_test_seed_bad (cmd,
+                     "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
+                     "\"quantity\":0}]}",
+                     "[\"body\",\"items\",0,\"quantity\"]",
                      "value_error.number.not_gt", 1);
-    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
-                     "\"quantity\":100}]}", "[\"body\",\"items\",0,\"quantity\"]",
+    s_test_seed_bad (cmd,
+                     "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
+                     "\"quantity\":100}]}",
+                     "[\"body\",\"items\",0,\"quantity\"]",
                      "value_error.number.not_le", 1);
-    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
-                     "\"quantity\":\"2\"}]}", "[\"body\",\"items\",0,\"quantity\"]",
+    s_test_seed_bad (cmd,
+                     "{\"table\":\"T\",\"items\":[{\"name\":\"x\","
+                     "\"quantity\":\"2\"}]}",
+                     "[\"body\",\"items\",0,\"quantity\"]",
                      "type_error.integer", 1);
-    s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[{\"quantity\":1},"
+    s_test_seed_bad (cmd,
+                     "{\"table\":\"T\",\"items\":[{\"quantity\":1},"
                      "{\"name\":\"\",\"quantity\":1}]}",
-                     "[\"body\",\"items\",0,\"name\"]", "value_error.missing", 2);
+                     "[\"body\",\"items\",0,\"name\"]", "value_error.missing",
+                     2);
     s_test_seed_bad (cmd, "{\"table\":\"T\",\"items\":[7]}",
                      "[\"body\",\"items\",0]", "type_error.dict", 1);
     //  pydantic (v1) took a number for a string; so do we
     json_t *detail = json_array ();
-    json_t *doc = s_test_json ("{\"table\":5,\"items\":[{\"name\":7,\"quantity\":1}]}");
+    json_t *doc =
+        s_test_json ("{\"table\":5,\"items\":[{\"name\":7,\"quantity\":1}]}");
     s_seed_parse (doc, cmd, detail);
     assert (json_array_size (detail) == 0 && streq (cmd->table, "5"));
     assert (streq (cmd->lines[0].name, "7"));
@@ -920,21 +957,24 @@ static void
 s_test_refusal (void)
 {
     static bus_ack_t ack;
-    snprintf (ack.error, sizeof ack.error, "items[1].item_id: 'fries' is not "
+    snprintf (ack.error, sizeof ack.error,
+              "items[1].item_id: 'fries' is not "
               "available");
     json_t *body = s_seed_refusal (&ack);
     char *text = json_dumps (body, JSON_COMPACT);
-    assert (text && streq (text, "{\"detail\":[{\"loc\":[\"body\",\"items\",1,"
-                           "\"name\"],\"msg\":\"'fries' is not available\","
-                           "\"type\":\"value_error\"}]}"));
+    assert (text
+            && streq (text, "{\"detail\":[{\"loc\":[\"body\",\"items\",1,"
+                            "\"name\"],\"msg\":\"'fries' is not available\","
+                            "\"type\":\"value_error\"}]}"));
     free (text);
     json_decref (body);
     ack.error[0] = '\0';   //  a refusal the writer did not put in words
     ack.status = BUS_ERR_UNAVAILABLE_ITEM;
     body = s_seed_refusal (&ack);
     text = json_dumps (body, JSON_COMPACT);
-    assert (text && strstr (text, "\"loc\":[\"body\"],\"msg\":\"menu item "
-                                  "unavailable\""));
+    assert (text
+            && strstr (text, "\"loc\":[\"body\"],\"msg\":\"menu item "
+                             "unavailable\""));
     free (text);
     json_decref (body);
 }
@@ -956,9 +996,11 @@ s_test_order (bus_cmd_t *cmd, const char *body, const char *expect)
 static void
 s_test_orders (bus_cmd_t *cmd)
 {
-    s_test_order (cmd, "{\"table_number\":\"T12\",\"items\":[{\"menu_item_id\":"
+    s_test_order (cmd,
+                  "{\"table_number\":\"T12\",\"items\":[{\"menu_item_id\":"
                   "\"burger\",\"quantity\":2}],\"version\":5,\"order_id\":"
-                  "\"id-1234\"}", "");
+                  "\"id-1234\"}",
+                  "");
     assert (streq (cmd->table, "T12") && cmd->line_count == 1);
     assert (streq (cmd->lines[0].item_id, "burger") && cmd->lines[0].qty == 2);
     assert (cmd->version == 5 && !cmd->open_menu);
@@ -974,26 +1016,33 @@ s_test_orders (bus_cmd_t *cmd)
     assert (s_order_key (doc, cmd->key, sizeof cmd->key) == -1);
     json_decref (doc);
 
-    const char *items = "\"items\":[{\"menu_item_id\":\"burger\",\"quantity\":2}]";
+    const char *items =
+        "\"items\":[{\"menu_item_id\":\"burger\",\"quantity\":2}]";
     char body[256];
     snprintf (body, sizeof body, "{\"table_number\":\"T1\",%s,\"version\":-1}",
               items);
     s_test_order (cmd, body, "Invalid version");
-    snprintf (body, sizeof body, "{\"table_number\":\"T1\",%s,\"version\":\"5\"}",
-              items);
+    snprintf (body, sizeof body,
+              "{\"table_number\":\"T1\",%s,\"version\":\"5\"}", items);
     s_test_order (cmd, body, "Invalid version");
     snprintf (body, sizeof body, "{\"table_number\":\"T1\",%s}", items);
     s_test_order (cmd, body, "");
     assert (cmd->version == 0);
-    s_test_order (cmd, "{\"table_number\":\"T1\",\"items\":[{\"menu_item_id\":"
-                  "\"no such\",\"quantity\":2}]}", "Invalid item");
-    s_test_order (cmd, "{\"table_number\":\"T1\",\"items\":[{\"menu_item_id\":"
-                  "\"burger\",\"quantity\":0}]}", "Invalid item");
-    s_test_order (cmd, "{\"table_number\":\"T1\",\"items\":[3]}", "Invalid item");
+    s_test_order (cmd,
+                  "{\"table_number\":\"T1\",\"items\":[{\"menu_item_id\":"
+                  "\"no such\",\"quantity\":2}]}",
+                  "Invalid item");
+    s_test_order (cmd,
+                  "{\"table_number\":\"T1\",\"items\":[{\"menu_item_id\":"
+                  "\"burger\",\"quantity\":0}]}",
+                  "Invalid item");
+    s_test_order (cmd, "{\"table_number\":\"T1\",\"items\":[3]}",
+                  "Invalid item");
     s_test_order (cmd, "{\"table_number\":\"T1\",\"items\":[]}",
                   "Invalid request: items must be a list of 1 to 50 lines");
     snprintf (body, sizeof body, "{\"table_number\":\"a/b\",%s}", items);
-    s_test_order (cmd, body, "Invalid request: table_number must be 1 to 32 "
+    s_test_order (cmd, body,
+                  "Invalid request: table_number must be 1 to 32 "
                   "printable ASCII characters, without '/'");
     s_test_order (cmd, "[]", "Invalid request: the body must be a JSON object");
 }
@@ -1054,9 +1103,14 @@ s_test_order_shape (void)
     order.lines[1].qty = 1;
     json_t *json = bus_compat_order (&order);
     char *text = bus_json_dump (json);
-    assert (text && strcmp (text, "{\"id\":12,\"table\":\"Table 1\",\"items\":["
-            "{\"name\":\"Burger\",\"quantity\":3},{\"name\":\"Ice Cream\","
-            "\"quantity\":1}],\"created_at\":\"2025-04-27T07:30:20\"}") == 0);
+    assert (
+        text
+        && strcmp (
+               text,
+               "{\"id\":12,\"table\":\"Table 1\",\"items\":["
+               "{\"name\":\"Burger\",\"quantity\":3},{\"name\":\"Ice Cream\","
+               "\"quantity\":1}],\"created_at\":\"2025-04-27T07:30:20\"}")
+               == 0);
     free (text);
     json_decref (json);
 }

@@ -62,13 +62,13 @@
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
 
-#define S_REPLAY_PAGE 1000       //  events per replay request
+#define S_REPLAY_PAGE     1000   //  events per replay request
 #define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
-#define S_CLOSE_POLICY 1008      //  WebSocket close codes: policy violation,
-#define S_CLOSE_ERROR 1011       //  ...server error,
-#define S_CLOSE_FULL 1013        //  ...try again later
-#define S_RESUME_WAIT_MS 5000    //  a resuming browser waits this long for
-                                 //  a (re)starting edge to get in sync
+#define S_CLOSE_POLICY    1008   //  WebSocket close codes: policy violation,
+#define S_CLOSE_ERROR     1011   //  ...server error,
+#define S_CLOSE_FULL      1013   //  ...try again later
+//  A resuming browser waits this long for a (re)starting edge to get in sync
+#define S_RESUME_WAIT_MS 5000
 
 //  What a message is about, for the rooms: a pad sees its own table's
 //  orders and cart, the kitchen every order but no cart, both the menu.
@@ -77,7 +77,7 @@ typedef enum {
     S_ORDER,
     S_CART,
     S_MENU,
-    S_FEED           //  for the feed's browsers (the seeds' /ws/orders)
+    S_FEED   //  for the feed's browsers (the seeds' /ws/orders)
 } s_kind_t;
 
 //  A message for browsers: its frame, and whom it concerns
@@ -85,7 +85,7 @@ typedef struct {
     s_kind_t kind;
     char table[BUS_TABLE_MAX];   //  S_ORDER, S_CART: whose
     uint64_t key;                //  S_FEED: its place (bus_edge_feed_t)
-    bus_wsframe_t *frame;          //  shared with the queues it is in
+    bus_wsframe_t *frame;        //  shared with the queues it is in
 } s_msg_t;
 
 //  A room's snapshot, serialized, and the seq it was taken at
@@ -95,42 +95,42 @@ typedef struct {
 } s_snapshot_t;
 
 typedef struct s_client {
-    bus_http_ws_t *ws;            //  its connection, the server's
-    char table[BUS_TABLE_MAX];    //  a pad's table, "" for staff
-    bool feed;                    //  a browser of the feed (self->feed)
-    uint64_t after;               //  ...whose welcome held keys up to this
-    bus_fanout_peer_t *peer;      //  its queue
-    struct s_client *next;        //  in the edge's list, under its lock
+    bus_http_ws_t *ws;           //  its connection, the server's
+    char table[BUS_TABLE_MAX];   //  a pad's table, "" for staff
+    bool feed;                   //  a browser of the feed (self->feed)
+    uint64_t after;              //  ...whose welcome held keys up to this
+    bus_fanout_peer_t *peer;     //  its queue
+    struct s_client *next;       //  in the edge's list, under its lock
 } s_client_t;
 
 struct _bus_edge_t {
     bus_config_t config;
-    bus_auth_t *auth;             //  borrowed: who may watch what
-    bus_sync_t *sync;             //  snapshot and replay queries
-    bus_link_t *link;             //  is the writer there?
-    bus_fanout_t *fanout;         //  writes the browsers' queues out
-    zsock_t *sub;                 //  events + heartbeats, actor only
+    bus_auth_t *auth;       //  borrowed: who may watch what
+    bus_sync_t *sync;       //  snapshot and replay queries
+    bus_link_t *link;       //  is the writer there?
+    bus_fanout_t *fanout;   //  writes the browsers' queues out
+    zsock_t *sub;           //  events + heartbeats, actor only
     zactor_t *actor;
-    bus_event_t event;            //  actor's scratch
+    bus_event_t event;                             //  actor's scratch
     atomic_uint_fast64_t cut, dropped, replayed;   //  counters
-    pthread_mutex_t lock;         //  guards everything below
-    pthread_cond_t synced_cond;   //  signalled when synced turns true
-    atomic_bool synced;           //  state is a snapshot + updates (the
-                                  //  actor reads it without the lock)
-    uint64_t seq;                 //  last event applied to the state
-    json_t *orders;               //  open orders by id ("12": {...})
-    json_t *carts;                //  carts by table
-    zhashx_t *snapshots;          //  room ("" = staff) -> s_snapshot_t
-    const bus_edge_feed_t *feed;  //  another protocol on the seats, or NULL
-    bus_http_ws_handler_t ws_hooks;     //  /ws, and the feed's path: the
+    pthread_mutex_t lock;                          //  guards everything below
+    pthread_cond_t synced_cond;       //  signalled when synced turns true
+    atomic_bool synced;               //  state is a snapshot + updates (the
+                                      //  actor reads it without the lock)
+    uint64_t seq;                     //  last event applied to the state
+    json_t *orders;                   //  open orders by id ("12": {...})
+    json_t *carts;                    //  carts by table
+    zhashx_t *snapshots;              //  room ("" = staff) -> s_snapshot_t
+    const bus_edge_feed_t *feed;      //  another protocol on the seats, or NULL
+    bus_http_ws_handler_t ws_hooks;   //  /ws, and the feed's path: the
     bus_http_ws_handler_t feed_hooks;   //  server borrows them
-    s_client_t *clients;          //  connected browsers
+    s_client_t *clients;                //  connected browsers
     size_t client_count;
-    size_t feed_count;            //  ...of which the feed's
-    s_msg_t **ring;               //  the last ring_cap event messages,
-    size_t ring_cap;              //  for resume_from; contiguous up to seq
+    size_t feed_count;   //  ...of which the feed's
+    s_msg_t **ring;      //  the last ring_cap event messages,
+    size_t ring_cap;     //  for resume_from; contiguous up to seq
     size_t ring_len;
-    size_t ring_next;             //  slot the next event goes into
+    size_t ring_next;   //  slot the next event goes into
 };
 
 //  ---------------------------------------------------------------------
@@ -220,8 +220,8 @@ s_deliver_frame (bus_edge_t *self, s_client_t *client, bus_wsframe_t *frame)
     if (bus_fanout_push (self->fanout, client->peer, frame)) {
         atomic_fetch_add (&self->cut, 1);
         zsys_warning ("edge: a browser fell %d messages behind at seq %" PRIu64
-                      "; cut off to resync", self->config.client_queue,
-                      self->seq);
+                      "; cut off to resync",
+                      self->config.client_queue, self->seq);
     }
 }
 
@@ -278,10 +278,12 @@ s_snapshot_msg (bus_edge_t *self, const char *table)
         return NULL;
     const char *id;
     json_t *order;
-    json_object_foreach (self->orders, id, order)
-        if (!*table || streq (json_string_value (json_object_get (order, "table")),
-                              table))
-            list[i++] = order;
+    json_object_foreach (
+        self->orders, id,
+        order) if (!*table
+                   || streq (
+                       json_string_value (json_object_get (order, "table")),
+                       table)) list[i++] = order;
     qsort (list, i, sizeof *list, s_by_id);
     json_t *orders = json_array ();
     for (size_t k = 0; k < i; k++)
@@ -316,7 +318,8 @@ s_deliver_snapshot (bus_edge_t *self, s_client_t *client)
         json_t *json = s_snapshot_msg (self, client->table);
         char *text = json ? bus_json_dump (json) : NULL;
         bus_wsframe_t *frame =
-            text ? bus_wsframe_new (BUS_WSFRAME_TEXT, text, strlen (text)) : NULL;
+            text ? bus_wsframe_new (BUS_WSFRAME_TEXT, text, strlen (text))
+                 : NULL;
         json_decref (json);
         free (text);
         if (!snapshot && frame && (snapshot = calloc (1, sizeof *snapshot)))
@@ -383,10 +386,12 @@ s_ring_clear (bus_edge_t *self)
 static s_kind_t
 s_room (const bus_event_t *event, const char **table)
 {
-    *table = event->type == BUS_EVENT_CART ? event->cart.table
-           : event->type == BUS_EVENT_MENU_ITEM ? NULL : event->order.table;
-    return event->type == BUS_EVENT_CART ? S_CART
-         : event->type == BUS_EVENT_MENU_ITEM ? S_MENU : S_ORDER;
+    *table = event->type == BUS_EVENT_CART        ? event->cart.table
+             : event->type == BUS_EVENT_MENU_ITEM ? NULL
+                                                  : event->order.table;
+    return event->type == BUS_EVENT_CART        ? S_CART
+           : event->type == BUS_EVENT_MENU_ITEM ? S_MENU
+                                                : S_ORDER;
 }
 
 //  Fold the event (and its JSON) into the state.  Edge lock held.
@@ -440,8 +445,7 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
         for (s_client_t *c = self->clients; c; c = c->next)
             s_deliver (self, c, msg);
         s_ring_push (self, msg);
-    }
-    else   //  out of memory: browsers would miss this event, so resync
+    } else   //  out of memory: browsers would miss this event, so resync
         self->synced = false;
     if (self->feed_count)
         s_apply_feed (self, event);
@@ -454,7 +458,7 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
 static int
 s_resync (bus_edge_t *self)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_SNAPSHOT};
+    bus_sync_req_t req = { .op = BUS_SYNC_SNAPSHOT };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     if (bus_sync_call (self->sync, &req, &reply, &items) != 0 || reply.status) {
@@ -467,13 +471,14 @@ s_resync (bus_edge_t *self)
     uint64_t index = 0;
     for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items), index++)
         if (index < reply.next
-            && bus_order_decode (zframe_data (f), zframe_size (f), order) == 0) {
+            && bus_order_decode (zframe_data (f), zframe_size (f), order)
+                   == 0) {
             char id[24];
             snprintf (id, sizeof id, "%" PRIu64, order->id);
             json_object_set_new (orders, id, bus_json_order (order));
-        }
-        else if (index >= reply.next
-                 && bus_cart_decode (zframe_data (f), zframe_size (f), cart) == 0)
+        } else if (index >= reply.next
+                   && bus_cart_decode (zframe_data (f), zframe_size (f), cart)
+                          == 0)
             json_object_set_new (carts, cart->table, bus_json_cart (cart));
     zmsg_destroy (&items);
     pthread_mutex_lock (&self->lock);
@@ -503,9 +508,10 @@ s_catch_up (bus_edge_t *self, uint64_t target)
 {
     while (self->seq < target) {
         uint64_t need = target - self->seq;
-        bus_sync_req_t req = {.op = BUS_SYNC_REPLAY, .from = self->seq + 1,
-                              .limit = need < S_REPLAY_PAGE ? (uint32_t) need
-                                                            : S_REPLAY_PAGE};
+        bus_sync_req_t req = { .op = BUS_SYNC_REPLAY,
+                               .from = self->seq + 1,
+                               .limit = need < S_REPLAY_PAGE ? (uint32_t) need
+                                                             : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
         bool ok = bus_sync_call (self->sync, &req, &reply, &items) == 0
@@ -513,7 +519,8 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         for (zframe_t *f = ok ? zmsg_first (items) : NULL; f && ok;
              f = zmsg_next (items)) {
             ok = bus_event_decode (zframe_data (f), zframe_size (f),
-                                   &self->event) == 0
+                                   &self->event)
+                     == 0
                  && self->event.seq == self->seq + 1;
             if (ok) {
                 s_apply (self, &self->event);
@@ -523,7 +530,8 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         zmsg_destroy (&items);
         if (!ok) {
             zsys_warning ("edge: could not replay from seq %" PRIu64
-                          "; resyncing", req.from);
+                          "; resyncing",
+                          req.from);
             pthread_mutex_lock (&self->lock);
             self->synced = false;
             pthread_mutex_unlock (&self->lock);
@@ -579,8 +587,9 @@ s_on_message (bus_edge_t *self)
     zframe_t *body = msg ? zmsg_pop (msg) : NULL;
     if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT))
         s_on_heartbeat (self, body);
-    else if (topic && body && strncmp (topic, BUS_TOPIC_EVENTS,
-                                       strlen (BUS_TOPIC_EVENTS)) == 0)
+    else if (topic && body
+             && strncmp (topic, BUS_TOPIC_EVENTS, strlen (BUS_TOPIC_EVENTS))
+                    == 0)
         s_on_event (self, body);
     else {
         atomic_fetch_add (&self->dropped, 1);
@@ -652,7 +661,8 @@ s_refuse_full (bus_req_t *req, bus_edge_t *self)
     char why[128];
     snprintf (why, sizeof why,
               "this edge serves %d browsers at once (edge/max_clients): "
-              "try again later or another edge", self->config.max_clients);
+              "try again later or another edge",
+              self->config.max_clients);
     bus_req_send_error (req, 503, "edge_full", why, NULL);
     return 1;
 }
@@ -712,7 +722,8 @@ s_resume_from (bus_http_ws_t *ws, uint64_t *after)
 {
     char value[32];
     if (bus_req_query (bus_http_ws_request (ws), "resume_from", value,
-                       sizeof value) < 0)
+                       sizeof value)
+        < 0)
         return -1;
     return bus_req_parse_u64 (value, 0, UINT64_MAX, after);
 }
@@ -734,9 +745,10 @@ s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
     uint64_t next = after + 1;
     while (event && next <= upto) {
         uint64_t want = upto - next + 1;
-        bus_sync_req_t req = {.op = BUS_SYNC_REPLAY, .from = next,
-                              .limit = want < S_REPLAY_PAGE ? (uint32_t) want
-                                                            : S_REPLAY_PAGE};
+        bus_sync_req_t req = { .op = BUS_SYNC_REPLAY,
+                               .from = next,
+                               .limit = want < S_REPLAY_PAGE ? (uint32_t) want
+                                                             : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
         if (bus_sync_call (self->sync, &req, &reply, &items) != 0
@@ -777,7 +789,8 @@ s_welcome (bus_edge_t *self, s_client_t *client, bool resume, uint64_t after,
 {
     if (!self->synced)
         return;
-    if (resume && older && upto + 1 >= s_ring_oldest (self) && upto <= self->seq) {
+    if (resume && older && upto + 1 >= s_ring_oldest (self)
+        && upto <= self->seq) {
         for (s_msg_t *msg = (s_msg_t *) zlistx_first (older); msg;
              msg = (s_msg_t *) zlistx_next (older))
             s_deliver (self, client, msg);
@@ -799,8 +812,29 @@ s_wait_synced (bus_edge_t *self)
     clock_gettime (CLOCK_REALTIME, &until);
     until.tv_sec += S_RESUME_WAIT_MS / 1000;
     while (!self->synced
-           && pthread_cond_timedwait (&self->synced_cond, &self->lock, &until) == 0)
+           && pthread_cond_timedwait (&self->synced_cond, &self->lock, &until)
+                  == 0)
         ;
+}
+
+//  Takes a seat and gives the browser its client, or closes it and
+//  returns NULL: the start both the rooms and the feed share
+static s_client_t *
+s_seat_client (bus_edge_t *self, bus_http_ws_t *ws, const char *table,
+               bool feed)
+{
+    if (!s_seat_take (self, ws))
+        return NULL;
+    s_client_t *client = s_client_new (self, ws, table);
+    if (!client) {
+        s_seat_give (self);
+        bus_http_ws_close (ws, S_CLOSE_ERROR,
+                           "edge cannot serve this browser now: reconnect");
+        return NULL;
+    }
+    client->feed = feed;
+    bus_http_ws_set_user (ws, client);
+    return client;
 }
 
 static void
@@ -815,16 +849,9 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
                            "token no longer valid: get a new one");
         return;
     }
-    if (!s_seat_take (self, ws))
+    s_client_t *client = s_seat_client (self, ws, table, false);
+    if (!client)
         return;
-    s_client_t *client = s_client_new (self, ws, table);
-    if (!client) {
-        s_seat_give (self);
-        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
-                                              "now: reconnect");
-        return;
-    }
-    bus_http_ws_set_user (ws, client);
     uint64_t after = 0, upto = 0;
     bool resume = s_resume_from (ws, &after) == 0;
     bool from_log = false;
@@ -899,17 +926,9 @@ s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
-    if (!s_seat_take (self, ws))
+    s_client_t *client = s_seat_client (self, ws, "", true);
+    if (!client)
         return;
-    s_client_t *client = s_client_new (self, ws, "");
-    if (!client) {
-        s_seat_give (self);
-        bus_http_ws_close (ws, S_CLOSE_ERROR, "edge cannot serve this browser "
-                                              "now: reconnect");
-        return;
-    }
-    client->feed = true;
-    bus_http_ws_set_user (ws, client);
     for (int attempt = 0; attempt < 3; attempt++) {
         uint64_t seq = 0, key = 0;
         json_t *welcome = NULL;
@@ -946,10 +965,10 @@ bus_edge_health (bus_edge_t *self, bool *ok)
     pthread_mutex_lock (&self->lock);
     json_t *health = json_pack (
         "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
-        (int) atomic_load (&self->synced), "seq",
-        (json_int_t) self->seq, "clients", (json_int_t) self->client_count,
-        "max_clients", (json_int_t) self->config.max_clients,
-        "cut", (json_int_t) atomic_load (&self->cut), "hung_up",
+        (int) atomic_load (&self->synced), "seq", (json_int_t) self->seq,
+        "clients", (json_int_t) self->client_count, "max_clients",
+        (json_int_t) self->config.max_clients, "cut",
+        (json_int_t) atomic_load (&self->cut), "hung_up",
         (json_int_t) bus_fanout_hung_up (self->fanout), "dropped",
         (json_int_t) atomic_load (&self->dropped), "replayed",
         (json_int_t) atomic_load (&self->replayed));
@@ -983,8 +1002,8 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
 
 bus_edge_t *
 bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
-              bus_http_ws_router_t http, const bus_edge_feed_t *feed,
-              char *err, size_t err_cap)
+              bus_http_ws_router_t http, const bus_edge_feed_t *feed, char *err,
+              size_t err_cap)
 {
     bus_edge_t *self = calloc (1, sizeof *self);
     if (!self) {
@@ -1010,8 +1029,7 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     self->fanout = bus_fanout_new ((size_t) config->senders,
                                    (size_t) config->client_queue);
     if (!self->orders || !self->carts || !self->snapshots || !self->ring
-        || !self->sync
-        || !self->link || !self->fanout) {
+        || !self->sync || !self->link || !self->fanout) {
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
@@ -1022,13 +1040,14 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         snprintf (err, err_cap, "cannot start the edge's thread");
         goto fail;
     }
-    self->ws_hooks = (bus_http_ws_handler_t) {s_ws_connect, s_ws_ready,
-                                               s_ws_data, s_ws_close, self};
+    self->ws_hooks = (bus_http_ws_handler_t){ s_ws_connect, s_ws_ready,
+                                              s_ws_data, s_ws_close, self };
     http.websocket (http.server, "/ws", &self->ws_hooks);
     self->feed = feed;
     if (self->feed) {
-        self->feed_hooks = (bus_http_ws_handler_t) {
-            s_feed_connect, s_feed_ready, s_ws_data, s_ws_close, self};
+        self->feed_hooks =
+            (bus_http_ws_handler_t){ s_feed_connect, s_feed_ready, s_ws_data,
+                                     s_ws_close, self };
         http.websocket (http.server, self->feed->path, &self->feed_hooks);
     }
     //  web/<page>.html; exact paths, so /kitchen.js reaches the static files

@@ -343,8 +343,8 @@ bus_edge_test (bool verbose)
     bus_http_ws_router_t router = { s_fake_websocket, s_fake_page,
                                     s_fake_redirect, &writer };
     char err[256] = "";
-    bus_edge_t *edge = bus_edge_new (&config, NULL, router, &s_feed, err,
-                                     sizeof err);
+    bus_edge_t *edge =
+        bus_edge_new (&config, NULL, router, &s_feed, err, sizeof err);
     assert (edge);
     assert (s_has_path (&writer, "/ws") && s_has_path (&writer, "/ws/feed")
             && s_has_path (&writer, "/kitchen") && s_has_path (&writer, "/pad")

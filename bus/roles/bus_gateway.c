@@ -58,10 +58,10 @@
 #include "orderbus/bus_topic.h"
 
 #define S_RESEND_FIRST_MS 250    //  first resend of an unacked command
-#define S_MENU_FRESH_MS 1000     //  reuse a fetched menu for this long
-#define S_WAIT_BUCKETS 1024      //  waiter table size, a power of two
-#define S_LISTEN_BATCH 256       //  messages the listener reads per poll
-#define S_TICK_MS 25             //  the listener's clock, at most
+#define S_MENU_FRESH_MS   1000   //  reuse a fetched menu for this long
+#define S_WAIT_BUCKETS    1024   //  waiter table size, a power of two
+#define S_LISTEN_BATCH    256    //  messages the listener reads per poll
+#define S_TICK_MS         25     //  the listener's clock, at most
 
 typedef struct s_waiter {
     char key[BUS_KEY_MAX];
@@ -77,23 +77,23 @@ typedef struct s_waiter {
 
 struct _bus_gateway_t {
     bus_config_t config;
-    bus_sync_t *sync;             //  queries to the writer
-    zsock_t *push;                //  intake, sent on under wait_lock
-    zsock_t *sub;                 //  acks + heartbeats, listener thread only
+    bus_sync_t *sync;   //  queries to the writer
+    zsock_t *push;      //  intake, sent on under wait_lock
+    zsock_t *sub;       //  acks + heartbeats, listener thread only
     zactor_t *listener;
-    pthread_mutex_t wait_lock;    //  guards waiters
+    pthread_mutex_t wait_lock;             //  guards waiters
     s_waiter_t *waiters[S_WAIT_BUCKETS];   //  by hash of the key
-    bus_link_t *link;             //  is the writer there?
+    bus_link_t *link;                      //  is the writer there?
     //  Counters for /api/v1/stats
-    atomic_int inflight;          //  POSTs waiting for an ack now
+    atomic_int inflight;   //  POSTs waiting for an ack now
     atomic_uint_fast64_t placed, replayed, rejected, timeouts, overloaded,
         unreachable, dropped;
-    pthread_mutex_t menu_lock;    //  guards the menu cache
+    pthread_mutex_t menu_lock;   //  guards the menu cache
     bus_menu_t *menu;
     json_t *menu_json;
     uint64_t menu_version;
     atomic_int_fast64_t menu_fetched_ms;   //  0: stale (an 86 was heard)
-    atomic_bool menu_fetching;    //  one refresh at a time
+    atomic_bool menu_fetching;             //  one refresh at a time
 };
 
 //  ---------------------------------------------------------------------
@@ -169,8 +169,7 @@ s_deliver (bus_gateway_t *self, const bus_ack_t *ack)
             *p = w->next;
             w->next = taken;
             taken = w;
-        }
-        else
+        } else
             p = &w->next;
     }
     pthread_mutex_unlock (&self->wait_lock);
@@ -224,15 +223,15 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     zframe_t *body = zmsg_pop (msg);
     if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT)) {
         bus_heartbeat_t hb;
-        if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) == 0)
+        if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb)
+            == 0)
             bus_link_heard (self->link, hb.seq);
-    }
-    else if (topic && streq (topic, BUS_TOPIC_MENU)) {
+    } else if (topic && streq (topic, BUS_TOPIC_MENU)) {
         //  An 86 anywhere: our copy of the menu is out of date
         atomic_store (&self->menu_fetched_ms, 0);
-    }
-    else if (topic && body
-             && bus_ack_decode (zframe_data (body), zframe_size (body), ack) == 0)
+    } else if (topic && body
+               && bus_ack_decode (zframe_data (body), zframe_size (body), ack)
+                      == 0)
         s_deliver (self, ack);
     else {
         atomic_fetch_add (&self->dropped, 1);
@@ -358,8 +357,7 @@ s_ack_copy (bus_ack_t *dst, const bus_ack_t *src)
         memcpy (&to->cart, &from->cart, head);
         memcpy (to->cart.lines, from->cart.lines,
                 from->cart.line_count * sizeof from->cart.lines[0]);
-    }
-    else {
+    } else {
         size_t head = offsetof (bus_order_t, lines);
         memcpy (&to->order, &from->order, head);
         memcpy (to->order.lines, from->order.lines,
@@ -380,7 +378,7 @@ s_wait_done (void *arg, int rc, const bus_ack_t *ack)
 int
 bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack)
 {
-    s_wait_t wait = {.ack = ack};
+    s_wait_t wait = { .ack = ack };
     sem_init (&wait.answered, 0, 0);
     int rc = bus_gateway_send (self, cmd, s_wait_done, &wait);
     if (rc == 0) {
@@ -419,11 +417,13 @@ s_menu_refresh (bus_gateway_t *self)
     if ((fetched && zclock_mono () - fetched < S_MENU_FRESH_MS)
         || atomic_exchange (&self->menu_fetching, true))
         return;
-    bus_sync_req_t req = {.op = BUS_SYNC_MENU};
+    bus_sync_req_t req = { .op = BUS_SYNC_MENU };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     zframe_t *doc = bus_sync_call (self->sync, &req, &reply, &items) == 0
-                        && reply.status == 0 ? zmsg_first (items) : NULL;
+                            && reply.status == 0
+                        ? zmsg_first (items)
+                        : NULL;
     char err[256];
     bus_menu_t *menu = doc ? bus_menu_new ((const char *) zframe_data (doc),
                                            zframe_size (doc), err, sizeof err)
@@ -443,8 +443,7 @@ s_menu_refresh (bus_gateway_t *self)
         atomic_store (&self->menu_fetched_ms, zclock_mono ());
         bus_menu_destroy (&old_menu);
         json_decref (old_json);
-    }
-    else
+    } else
         bus_menu_destroy (&menu);
     atomic_store (&self->menu_fetching, false);
 }
@@ -467,7 +466,8 @@ s_menu_unknown (bus_gateway_t *self, const bus_line_t *lines, uint32_t count,
                 const char *prefix, bus_json_error_t *error)
 {
     for (uint32_t i = 0; i < count; i++) {
-        const bus_menu_item_t *item = bus_menu_find (self->menu, lines[i].item_id);
+        const bus_menu_item_t *item =
+            bus_menu_find (self->menu, lines[i].item_id);
         char at[24] = "";
         if (*prefix)
             snprintf (at, sizeof at, "%s[%u].", prefix, i);
@@ -526,12 +526,12 @@ bus_gateway_health (bus_gateway_t *self, bool *ok)
 static json_t *
 s_writer_stats (bus_gateway_t *self)
 {
-    bus_sync_req_t req = {.op = BUS_SYNC_STATS};
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
     json_t *stats = NULL;
-    if (bus_sync_call (self->sync, &req, &reply, &items) == 0 && reply.status == 0
-        && zmsg_size (items) == 1) {
+    if (bus_sync_call (self->sync, &req, &reply, &items) == 0
+        && reply.status == 0 && zmsg_size (items) == 1) {
         zframe_t *frame = zmsg_first (items);
         stats = json_loadb ((const char *) zframe_data (frame),
                             zframe_size (frame), 0, NULL);
@@ -618,8 +618,8 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
         snprintf (err, err_cap, "cannot start the gateway's listener thread");
         goto fail;
     }
-    zsys_info ("gateway %s: writer intake %s, events %s, sync %s",
-               config->name, config->intake, config->events, config->sync);
+    zsys_info ("gateway %s: writer intake %s, events %s, sync %s", config->name,
+               config->intake, config->events, config->sync);
     return self;
 fail:
     bus_gateway_destroy (&self);

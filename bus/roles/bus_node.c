@@ -38,11 +38,11 @@ typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
     bus_auth_t *auth;
-    bus_http_t *http;            //  civetweb: an edge's, or up's
-    bus_mhd_t *mhd;              //  libmicrohttpd: a gateway node's
+    bus_http_t *http;   //  civetweb: an edge's, or up's
+    bus_mhd_t *mhd;     //  libmicrohttpd: a gateway node's
     bus_gateway_t *gateway;
     bus_api_t *api;
-    bus_compat_t *compat;    //  the seed systems' routes, when compat is on
+    bus_compat_t *compat;   //  the seed systems' routes, when compat is on
     bus_edge_t *edge;
 } s_node_t;
 
@@ -57,17 +57,20 @@ s_handle_health (bus_req_t *req, void *arg)
 {
     s_node_t *node = (s_node_t *) arg;
     bool ok = true, part_ok;
-    json_t *body = json_pack ("{s:s}", "role", bus_role_name (node->config->role));
+    json_t *body =
+        json_pack ("{s:s}", "role", bus_role_name (node->config->role));
     if (node->gateway) {
         json_object_set_new (body, "gateway",
                              bus_gateway_health (node->gateway, &part_ok));
         ok = ok && part_ok;
     }
     if (node->edge) {
-        json_object_set_new (body, "edge", bus_edge_health (node->edge, &part_ok));
+        json_object_set_new (body, "edge",
+                             bus_edge_health (node->edge, &part_ok));
         ok = ok && part_ok;
     }
-    json_object_set_new (body, "status", json_string (ok ? "ok" : "unavailable"));
+    json_object_set_new (body, "status",
+                         json_string (ok ? "ok" : "unavailable"));
     int status = bus_req_send_json (req, ok ? 200 : 503, body, NULL);
     json_decref (body);
     return status;
@@ -107,7 +110,7 @@ s_start_gateway (s_node_t *node, char *err, size_t err_cap)
     bus_req_router_t *router = bus_mhd_router (node->mhd);
     if (s_routes (node, router, err, err_cap) != 0)
         return -1;
-    bus_req_route_t health = {NULL, "/healthz", false, s_handle_health, node};
+    bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
     bus_req_router_add (router, &health);
     return bus_mhd_start (node->mhd, err, err_cap);
 }
@@ -124,14 +127,12 @@ s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
         return -1;
     bus_req_router_t *router = bus_http_router (node->http);
     if (s_routes (node, router, err, err_cap) != 0
-        || !(node->edge = bus_edge_new (config, node->auth,
-                                        bus_http_ws_router (node->http),
-                                        //  the seeds' /ws/orders
-                                        config->compat ? bus_compat_ws_feed ()
-                                                       : NULL,
-                                        err, err_cap)))
+        || !(node->edge = bus_edge_new (
+                 config, node->auth, bus_http_ws_router (node->http),
+                 //  the seeds' /ws/orders
+                 config->compat ? bus_compat_ws_feed () : NULL, err, err_cap)))
         return -1;
-    bus_req_route_t health = {NULL, "/healthz", false, s_handle_health, node};
+    bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
     bus_req_router_add (router, &health);
     return 0;
 }
@@ -178,7 +179,8 @@ s_demo_token (const char *secret_file, bus_token_role_t role, const char *table)
 {
     char err[256];
     bus_secret_t *secret = bus_secret_load (secret_file, err, sizeof err);
-    bus_claims_t claims = {role, "main", "", zclock_time () + 12 * 3600 * 1000LL};
+    bus_claims_t claims = { role, "main", "",
+                            zclock_time () + 12 * 3600 * 1000LL };
     bus_strlcpy (claims.table, table, sizeof claims.table);
     char *token = secret ? bus_token_mint (secret, &claims) : NULL;
     bus_secret_destroy (&secret);
@@ -240,11 +242,12 @@ bus_node_run (const bus_config_t *settings)
 {
     bus_config_t copy = *settings;
     bus_config_t *config = &copy;
-    s_node_t node = {.config = config};
+    s_node_t node = { .config = config };
     char err[512] = "";
     if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
         || s_start (&node, err, sizeof err) != 0) {
-        fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role), err);
+        fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),
+                 err);
         s_stop (&node);
         return 1;
     }

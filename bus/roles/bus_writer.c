@@ -35,15 +35,15 @@
 #define S_SYNC_LIMIT_MAX 1000   //  items per replay/list page
 
 struct _bus_writer_t {
-    bus_config_t config;     //  our copy of the settings
-    bus_store_t *store;      //  the LMDB environment
-    bus_ledger_t *ledger;    //  the rules, intake thread only
-    zsock_t *intake;         //  PULL, owned by the intake thread once running
-    zsock_t *events;         //  PUB, intake thread only
-    zsock_t *sync;           //  ROUTER, sync thread only
+    bus_config_t config;    //  our copy of the settings
+    bus_store_t *store;     //  the LMDB environment
+    bus_ledger_t *ledger;   //  the rules, intake thread only
+    zsock_t *intake;        //  PULL, owned by the intake thread once running
+    zsock_t *events;        //  PUB, intake thread only
+    zsock_t *sync;          //  ROUTER, sync thread only
     zactor_t *intake_actor;
     zactor_t *sync_actor;
-    zhashx_t *peers;         //  "role name" -> s_peer_t, sync thread only
+    zhashx_t *peers;   //  "role name" -> s_peer_t, sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
         storage_failures;
@@ -51,8 +51,8 @@ struct _bus_writer_t {
 
 //  A gateway or edge that pings the sync socket
 typedef struct {
-    int64_t last_ms;         //  zclock_mono of its last ping
-    bool gone;               //  silent for longer than the link timeout
+    int64_t last_ms;   //  zclock_mono of its last ping
+    bool gone;         //  silent for longer than the link timeout
 } s_peer_t;
 
 //  ---------------------------------------------------------------------
@@ -60,12 +60,12 @@ typedef struct {
 //  commit will publish.
 
 typedef struct {
-    zmq_msg_t *raw;          //  batch_max received frames
-    size_t count;            //  frames in raw
-    zlistx_t *events;        //  zmsg_t [topic][event], in seq order
-    zlistx_t *acks;          //  zmsg_t [topic][ack]
-    bus_cmd_t cmd;           //  scratch: the command being applied
-    bus_ack_t ack;           //  scratch: its answer
+    zmq_msg_t *raw;     //  batch_max received frames
+    size_t count;       //  frames in raw
+    zlistx_t *events;   //  zmsg_t [topic][event], in seq order
+    zlistx_t *acks;     //  zmsg_t [topic][ack]
+    bus_cmd_t cmd;      //  scratch: the command being applied
+    bus_ack_t ack;      //  scratch: its answer
 } s_batch_t;
 
 static void
@@ -116,7 +116,8 @@ s_drop (bus_writer_t *self, const char *why, size_t size)
     uint64_t n = atomic_fetch_add (&self->dropped, 1) + 1;
     if (n <= 10 || n % 1000 == 0)
         zsys_warning ("writer: dropped intake frame (%zu bytes): %s "
-                      "[%" PRIu64 " dropped so far]", size, why, n);
+                      "[%" PRIu64 " dropped so far]",
+                      size, why, n);
 }
 
 //  Take every queued frame, up to batch_max, without waiting.  Multipart
@@ -168,9 +169,9 @@ s_queue_event (const bus_event_t *event, zframe_t **body, void *arg)
     if (event->type == BUS_EVENT_MENU_ITEM)
         snprintf (topic, sizeof topic, "%s", BUS_TOPIC_MENU);
     else
-        bus_topic_event (topic, sizeof topic, event->type == BUS_EVENT_CART
-                                                  ? event->cart.table
-                                                  : event->order.table);
+        bus_topic_event (topic, sizeof topic,
+                         event->type == BUS_EVENT_CART ? event->cart.table
+                                                       : event->order.table);
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zmsg_append (msg, body);   //  the bytes the log holds: encoded once
@@ -218,8 +219,8 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
     zlistx_purge (batch->acks);
     for (size_t i = 0; i < batch->count; i++) {
         zmq_msg_t *raw = &batch->raw[i];
-        if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw),
-                            &batch->cmd) != 0)
+        if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw), &batch->cmd)
+            != 0)
             continue;
         memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
         batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
@@ -266,8 +267,8 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
     }
     if (rc != 0) {
         zsys_error ("writer: batch of %zu commands failed: %s; nothing of it "
-                    "was committed or published", batch->count,
-                    bus_strerror (rc));
+                    "was committed or published",
+                    batch->count, bus_strerror (rc));
         atomic_fetch_add (&self->storage_failures, 1);
         s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
         //  After a failed write LMDB may refuse every later transaction
@@ -275,8 +276,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         //  menu in memory may hold an 86 that never reached it.
         bus_store_reopen (self->store);
         bus_ledger_reload (self->ledger);
-    }
-    else {
+    } else {
         atomic_fetch_add (&self->batches, 1);
         atomic_fetch_add (&self->committed, zlistx_size (batch->events));
     }
@@ -296,7 +296,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
 static void
 s_heartbeat (bus_writer_t *self)
 {
-    bus_heartbeat_t hb = {bus_store_last_seq (self->store), zclock_time ()};
+    bus_heartbeat_t hb = { bus_store_last_seq (self->store), zclock_time () };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);
@@ -355,8 +355,8 @@ s_limit (const bus_sync_req_t *req, bus_sync_reply_t *reply)
     if (req->limit >= 1 && req->limit <= S_SYNC_LIMIT_MAX)
         return 0;
     reply->status = BUS_ERR_INVALID;
-    snprintf (reply->error, sizeof reply->error,
-              "limit must be from 1 to %d", S_SYNC_LIMIT_MAX);
+    snprintf (reply->error, sizeof reply->error, "limit must be from 1 to %d",
+              S_SYNC_LIMIT_MAX);
     return -1;
 }
 
@@ -392,8 +392,8 @@ static int
 s_sync_list (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items,
              uint64_t *next)
 {
-    bus_store_filter_t filter = {req->status, req->table, req->from_ms,
-                                 req->to_ms};
+    bus_store_filter_t filter = { req->status, req->table, req->from_ms,
+                                  req->to_ms };
     return bus_store_list (self->store, &filter, req->from, req->limit,
                            s_add_item, items, next);
 }
@@ -417,8 +417,7 @@ s_sync_ping (bus_writer_t *self, const bus_sync_req_t *req)
             return;
         zhashx_insert (self->peers, id, peer);
         zsys_info ("writer: %s attached", id);
-    }
-    else if (peer->gone)
+    } else if (peer->gone)
         zsys_info ("writer: %s is back", id);
     peer->last_ms = zclock_mono ();
     peer->gone = false;
@@ -450,10 +449,10 @@ s_stats_json (bus_writer_t *self)
         const char *id = (const char *) zhashx_cursor (self->peers);
         const char *space = strchr (id, ' ');
         json_array_append_new (
-            peers, json_pack ("{s:s%, s:s, s:I, s:b}", "role", id,
-                              (size_t) (space - id), "name", space + 1,
-                              "age_ms", (json_int_t) (now - peer->last_ms),
-                              "gone", peer->gone));
+            peers,
+            json_pack ("{s:s%, s:s, s:I, s:b}", "role", id,
+                       (size_t) (space - id), "name", space + 1, "age_ms",
+                       (json_int_t) (now - peer->last_ms), "gone", peer->gone));
     }
     return json_pack (
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "commands",
@@ -508,46 +507,36 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
     int rc = 0;
     reply->seq = bus_store_last_seq (self->store);
     switch (req->op) {
-    case BUS_SYNC_SNAPSHOT: {
-        uint32_t orders = 0;
-        rc = bus_store_snapshot (self->store, s_add_item, items, &reply->seq,
-                                 &orders);
-        reply->next = orders;
-        break;
-    }
-    case BUS_SYNC_REPLAY:
-        if (s_limit (req, reply) != 0)
-            return;
-        rc = bus_store_replay (self->store, req->from, req->limit,
-                               s_add_item, items, &reply->seq);
-        //  the log starts at seq 1, so from 0 reads from 1 as well
-        reply->next = (req->from ? req->from : 1) + zmsg_size (items);
-        break;
-    case BUS_SYNC_GET:
-        rc = s_sync_get (self, req, items);
-        break;
-    case BUS_SYNC_LIST:
-        if (s_limit (req, reply) != 0)
-            return;
-        rc = s_sync_list (self, req, items, &reply->next);
-        break;
-    case BUS_SYNC_MENU:
-        rc = s_sync_menu (self, items, &reply->next);
-        break;
-    case BUS_SYNC_TABLE:
-        rc = bus_valid_table (req->table)
-                 ? bus_store_table (self->store, req->table, s_add_item, items)
-                 : BUS_ERR_INVALID;
-        break;
-    case BUS_SYNC_PING:
-        s_sync_ping (self, req);
-        break;
-    case BUS_SYNC_STATS:
-        rc = s_sync_stats (self, items);
-        break;
-    case BUS_SYNC_REPORT:
-        rc = s_sync_report (self, req, items);
-        break;
+        case BUS_SYNC_SNAPSHOT: {
+            uint32_t orders = 0;
+            rc = bus_store_snapshot (self->store, s_add_item, items,
+                                     &reply->seq, &orders);
+            reply->next = orders;
+            break;
+        }
+        case BUS_SYNC_REPLAY:
+            if (s_limit (req, reply) != 0)
+                return;
+            rc = bus_store_replay (self->store, req->from, req->limit,
+                                   s_add_item, items, &reply->seq);
+            //  the log starts at seq 1, so from 0 reads from 1 as well
+            reply->next = (req->from ? req->from : 1) + zmsg_size (items);
+            break;
+        case BUS_SYNC_GET: rc = s_sync_get (self, req, items); break;
+        case BUS_SYNC_LIST:
+            if (s_limit (req, reply) != 0)
+                return;
+            rc = s_sync_list (self, req, items, &reply->next);
+            break;
+        case BUS_SYNC_MENU: rc = s_sync_menu (self, items, &reply->next); break;
+        case BUS_SYNC_TABLE:
+            rc = bus_valid_table (req->table) ? bus_store_table (
+                     self->store, req->table, s_add_item, items)
+                                              : BUS_ERR_INVALID;
+            break;
+        case BUS_SYNC_PING: s_sync_ping (self, req); break;
+        case BUS_SYNC_STATS: rc = s_sync_stats (self, items); break;
+        case BUS_SYNC_REPORT: rc = s_sync_report (self, req, items); break;
     }
     if (rc != 0) {
         reply->status = rc;
@@ -566,16 +555,15 @@ s_sync_serve (bus_writer_t *self)
     bus_sync_req_t req;
     bus_sync_reply_t reply;
     memset (&reply, 0, sizeof reply);
-    int rc = body && zmsg_size (msg) == 0
-                 ? bus_sync_req_decode (zframe_data (body), zframe_size (body),
-                                        &req)
-                 : BUS_ERR_MALFORMED;
+    int rc =
+        body && zmsg_size (msg) == 0
+            ? bus_sync_req_decode (zframe_data (body), zframe_size (body), &req)
+            : BUS_ERR_MALFORMED;
     zmsg_t *items = zmsg_new ();
     if (rc == 0) {
         reply.rid = req.rid;
         s_sync_handle (self, &req, &reply, items);
-    }
-    else {
+    } else {
         s_drop (self, "unreadable sync request", body ? zframe_size (body) : 0);
         reply.status = rc;
         bus_strlcpy (reply.error, bus_strerror (rc), sizeof reply.error);
@@ -627,8 +615,9 @@ s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
     //  The same file as last time: keep the stored menu and its 86s
     bool same = bus_store_menu_is_source (self->store, bus_menu_json (menu),
                                           bus_menu_json_len (menu));
-    int rc = same ? 0 : bus_store_menu_put (self->store, bus_menu_json (menu),
-                                            bus_menu_json_len (menu));
+    int rc = same ? 0
+                  : bus_store_menu_put (self->store, bus_menu_json (menu),
+                                        bus_menu_json_len (menu));
     bus_menu_destroy (&menu);
     if (rc != 0) {
         snprintf (err, err_cap, "cannot store menu: %s", bus_strerror (rc));
@@ -716,7 +705,8 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         goto fail;
     }
     zsys_info ("writer: data %s, last seq %" PRIu64 ", intake %s, events %s, "
-               "sync %s", config->data_dir, bus_store_last_seq (self->store),
+               "sync %s",
+               config->data_dir, bus_store_last_seq (self->store),
                config->intake, config->events, config->sync);
     return self;
 fail:
@@ -750,13 +740,17 @@ bus_writer_destroy (bus_writer_t **self_p)
 bus_writer_stats_t
 bus_writer_stats (bus_writer_t *self)
 {
-    bus_ledger_stats_t ledger = {0, 0, 0};
+    bus_ledger_stats_t ledger = { 0, 0, 0 };
     if (self->ledger)
         ledger = bus_ledger_stats (self->ledger);
     bus_writer_stats_t stats = {
-        atomic_load (&self->commands), atomic_load (&self->committed),
-        ledger.duplicates, ledger.rejected, atomic_load (&self->dropped),
-        atomic_load (&self->batches), atomic_load (&self->grows),
+        atomic_load (&self->commands),
+        atomic_load (&self->committed),
+        ledger.duplicates,
+        ledger.rejected,
+        atomic_load (&self->dropped),
+        atomic_load (&self->batches),
+        atomic_load (&self->grows),
         atomic_load (&self->storage_failures),
     };
     return stats;

@@ -35,8 +35,8 @@
 #define S_MAP_DEFAULT BUS_STORE_MAP_DEFAULT
 
 struct _bus_store_t {
-    char *dir;                   //  environment directory, for reopening
-    MDB_env *env;                //  NULL after a failed reopen
+    char *dir;      //  environment directory, for reopening
+    MDB_env *env;   //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu, carts;
     pthread_rwlock_t lock;       //  read: any txn; write: map resize
     bool readonly;               //  bus_store_open_readonly: reads only
@@ -71,13 +71,13 @@ static MDB_val
 s_u64_val (unsigned char buf[8], uint64_t value)
 {
     s_put_u64 (buf, value);
-    return (MDB_val) {8, buf};
+    return (MDB_val){ 8, buf };
 }
 
 static MDB_val
 s_str_val (const char *s)
 {
-    return (MDB_val) {strlen (s), (void *) s};
+    return (MDB_val){ strlen (s), (void *) s };
 }
 
 //  Map an LMDB (or errno) code to a bus_err_t, logging the reason.  A full
@@ -95,8 +95,7 @@ s_check (int rc, const char *what)
 
 //  mdb_get with a miss as BUS_ERR_NOT_FOUND.
 static int
-s_get (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val,
-       const char *what)
+s_get (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *val, const char *what)
 {
     int rc = mdb_get (txn, dbi, key, val);
     return rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, what);
@@ -130,7 +129,7 @@ s_put_frame (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, zframe_t *frame,
 {
     if (!frame)
         return s_check (ENOMEM, what);
-    MDB_val val = {zframe_size (frame), zframe_data (frame)};
+    MDB_val val = { zframe_size (frame), zframe_data (frame) };
     int rc = mdb_put (txn, dbi, key, &val, flags);
     zframe_destroy (&frame);
     return s_check (rc, what);
@@ -140,8 +139,7 @@ s_put_frame (MDB_txn *txn, MDB_dbi dbi, MDB_val *key, zframe_t *frame,
 
 //  A missing counter reads as 0: a fresh environment.
 static int
-s_meta_get (bus_store_t *self, MDB_txn *txn, const char *name,
-            uint64_t *value)
+s_meta_get (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t *value)
 {
     MDB_val key = s_str_val (name), val;
     int rc = s_get (txn, self->meta, &key, &val, name);
@@ -254,21 +252,25 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
 static int
 s_dbs_open (bus_store_t *self)
 {
-    const struct { const char *name; MDB_dbi *dbi; } dbs[] = {
-        {"log", &self->log},   {"orders", &self->orders},
-        {"open", &self->open}, {"keys", &self->keys},
-        {"meta", &self->meta}, {"menu", &self->menu},
-        {"carts", &self->carts},
+    const struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {
+        { "log", &self->log },     { "orders", &self->orders },
+        { "open", &self->open },   { "keys", &self->keys },
+        { "meta", &self->meta },   { "menu", &self->menu },
+        { "carts", &self->carts },
     };
     MDB_txn *txn;
-    int rc = mdb_txn_begin (self->env, NULL,
-                            self->readonly ? MDB_RDONLY : 0, &txn);
+    int rc =
+        mdb_txn_begin (self->env, NULL, self->readonly ? MDB_RDONLY : 0, &txn);
     if (rc != 0)
         return s_check (rc, "open databases");
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
-        rc = mdb_dbi_open (txn, dbs[i].name,
-                           self->readonly ? 0 : MDB_CREATE, dbs[i].dbi);
-    rc = rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
+        rc = mdb_dbi_open (txn, dbs[i].name, self->readonly ? 0 : MDB_CREATE,
+                           dbs[i].dbi);
+    rc =
+        rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
     uint64_t seq = 0;
     if (rc == 0)
         rc = s_meta_get (self, txn, "last_seq", &seq);
@@ -393,8 +395,7 @@ s_batch_end (bus_store_t *self, bool committed)
     if (committed) {
         atomic_store (&self->last_seq, self->pending_seq);
         self->last_order_id = self->pending_order_id;
-    }
-    else {
+    } else {
         self->pending_seq = atomic_load (&self->last_seq);
         self->pending_order_id = self->last_order_id;
     }
@@ -430,13 +431,12 @@ bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
     unsigned char buf[16];
     s_put_u64 (buf, fingerprint);
     s_put_u64 (buf + 8, seq);
-    MDB_val k = s_str_val (key), val = {sizeof buf, buf};
+    MDB_val k = s_str_val (key), val = { sizeof buf, buf };
     return s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
 }
 
 static int
-s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id,
-              bus_order_t *order)
+s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id, bus_order_t *order)
 {
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, id), val;
@@ -462,7 +462,7 @@ bus_store_order_next_id (bus_store_t *self)
 static int
 s_index_update (bus_store_t *self, MDB_val *key, bus_status_t status)
 {
-    MDB_val empty = {0, ""};
+    MDB_val empty = { 0, "" };
     int rc = bus_status_is_open (status)
                  ? mdb_put (self->txn, self->open, key, &empty, 0)
                  : mdb_del (self->txn, self->open, key, NULL);
@@ -530,7 +530,7 @@ bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged)
     zframe_t *frame = bus_event_encode (event);
     if (!frame)
         return s_check (ENOMEM, "append log");
-    MDB_val val = {zframe_size (frame), zframe_data (frame)};
+    MDB_val val = { zframe_size (frame), zframe_data (frame) };
     //  seqs only grow: MDB_APPEND fills pages fully and refuses to
     //  overwrite an entry should meta and log ever disagree
     int rc = s_check (mdb_put (self->txn, self->log, &key, &val, MDB_APPEND),
@@ -551,7 +551,7 @@ bus_store_commit (bus_store_t *self)
 {
     assert (self->txn);
     int rc = s_meta_flush (self);
-    if (rc == 0)    //  mdb_txn_commit frees the txn even when it fails
+    if (rc == 0)   //  mdb_txn_commit frees the txn even when it fails
         rc = s_check (mdb_txn_commit (self->txn), "commit");
     else
         mdb_txn_abort (self->txn);
@@ -582,8 +582,8 @@ bus_store_grow (bus_store_t *self)
         s_check (rc, "grow");
         return BUS_ERR_STORAGE;
     }
-    zsys_info ("store: map grown from %zu to %zu bytes",
-               info.me_mapsize, info.me_mapsize * 2);
+    zsys_info ("store: map grown from %zu to %zu bytes", info.me_mapsize,
+               info.me_mapsize * 2);
     return 0;
 }
 
@@ -594,7 +594,8 @@ bus_store_reopen (bus_store_t *self)
     MDB_envinfo info;
     pthread_rwlock_wrlock (&self->lock);
     size_t size = self->env && mdb_env_info (self->env, &info) == 0
-                      ? info.me_mapsize : S_MAP_DEFAULT;
+                      ? info.me_mapsize
+                      : S_MAP_DEFAULT;
     if (self->env)
         mdb_env_close (self->env);
     self->env = NULL;
@@ -619,7 +620,7 @@ static int
 s_menu_write (bus_store_t *self, MDB_txn *txn, const char *json, size_t len,
               bool as_source)
 {
-    MDB_val key = s_str_val ("current"), val = {len, (void *) json};
+    MDB_val key = s_str_val ("current"), val = { len, (void *) json };
     MDB_val source = s_str_val ("source");
     uint64_t version;
     int rc = s_check (mdb_put (txn, self->menu, &key, &val, 0), "menu put");
@@ -696,8 +697,7 @@ bus_store_get_order (bus_store_t *self, uint64_t id, bus_order_t *order)
 
 //  Pass every open order to fn, ascending id.
 static int
-s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
-             void *arg)
+s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
 {
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, self->open, &cursor);
@@ -724,8 +724,7 @@ s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
 
 //  Pass every cart that has lines to fn.
 static int
-s_walk_carts (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn,
-              void *arg)
+s_walk_carts (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
 {
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, self->carts, &cursor);
@@ -770,7 +769,7 @@ bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
     int rc = s_read_begin (self, &txn);
     if (rc != 0)
         return rc;
-    s_counter_t counter = {fn, arg, 0};
+    s_counter_t counter = { fn, arg, 0 };
     rc = s_meta_get (self, txn, "last_seq", seq);
     if (rc == 0)
         rc = s_walk_open (self, txn, s_count_item, &counter);
@@ -829,7 +828,7 @@ int
 bus_store_table (bus_store_t *self, const char *table, bus_store_item_fn *fn,
                  void *arg)
 {
-    s_table_filter_t filter = {table, malloc (sizeof (bus_order_t)), fn, arg};
+    s_table_filter_t filter = { table, malloc (sizeof (bus_order_t)), fn, arg };
     if (!filter.order)
         return BUS_ERR_NOMEM;
     MDB_txn *txn;
@@ -921,7 +920,7 @@ s_list_start (MDB_cursor *cursor, uint64_t from, MDB_val *key, MDB_val *val)
     unsigned char buf[8];
     *key = s_u64_val (buf, from);
     int rc = mdb_cursor_get (cursor, key, val, MDB_SET_RANGE);
-    if (rc == MDB_NOTFOUND)     //  every id is below from
+    if (rc == MDB_NOTFOUND)   //  every id is below from
         return mdb_cursor_get (cursor, key, val, MDB_LAST);
     //  SET_RANGE lands on the first id >= from: the one before is < from
     return rc ? rc : mdb_cursor_get (cursor, key, val, MDB_PREV);
@@ -930,8 +929,8 @@ s_list_start (MDB_cursor *cursor, uint64_t from, MDB_val *key, MDB_val *val)
 //  Walk orders newest first; one match past the page proves a next page.
 static int
 s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
-               uint64_t from, uint32_t limit, bus_store_item_fn *fn,
-               void *arg, uint64_t *next)
+               uint64_t from, uint32_t limit, bus_store_item_fn *fn, void *arg,
+               uint64_t *next)
 {
     MDB_cursor *cursor;
     int rc = mdb_cursor_open (txn, self->orders, &cursor);
@@ -966,7 +965,7 @@ bus_store_list (bus_store_t *self, const bus_store_filter_t *want,
                 uint64_t cursor, uint32_t limit, bus_store_item_fn *fn,
                 void *arg, uint64_t *next)
 {
-    s_filter_t filter = {want, NULL};
+    s_filter_t filter = { want, NULL };
     if (s_filtering (want)) {
         filter.order = malloc (sizeof *filter.order);
         if (!filter.order)

@@ -14,8 +14,7 @@
 /*  Read the committed value of meta counter name ("last_seq",
     "last_order_id", "menu_version") in a read transaction of its own; a
     counter never written reads 0.  0 or BUS_ERR_STORAGE.  */
-int bus_store_meta_read (bus_store_t *self, const char *name,
-                         uint64_t *value);
+int bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value);
 
 /*  The store's LMDB environment (borrowed), NULL after a failed reopen.  */
 MDB_env *bus_store_env (bus_store_t *self);

@@ -24,29 +24,27 @@
 #undef NDEBUG
 #include <assert.h>
 
-#define S_TEST_ORDERS 12    //  placed by s_test_batch
-#define S_TEST_IDS 64       //  ids scanned when counting list matches
+#define S_TEST_ORDERS 12   //  placed by s_test_batch
+#define S_TEST_IDS    64   //  ids scanned when counting list matches
 
 //  What a callback saw: ids of orders or seqs of events, in call order.
 typedef struct {
     size_t count;
     uint64_t ids[S_TEST_IDS];
-    size_t stop_after;      //  return non-zero after this many; 0 = never
+    size_t stop_after;   //  return non-zero after this many; 0 = never
 } s_test_seen_t;
 
 //  The list and snapshot calls the tests make most, in short form
 static int
-s_list (bus_store_t *store, uint32_t status, const char *table,
-        uint64_t cursor, uint32_t limit, bus_store_item_fn *fn, void *arg,
-        uint64_t *next)
+s_list (bus_store_t *store, uint32_t status, const char *table, uint64_t cursor,
+        uint32_t limit, bus_store_item_fn *fn, void *arg, uint64_t *next)
 {
-    bus_store_filter_t filter = {status, table, 0, 0};
+    bus_store_filter_t filter = { status, table, 0, 0 };
     return bus_store_list (store, &filter, cursor, limit, fn, arg, next);
 }
 
 static int
-s_snapshot (bus_store_t *store, bus_store_item_fn *fn, void *arg,
-            uint64_t *seq)
+s_snapshot (bus_store_t *store, bus_store_item_fn *fn, void *arg, uint64_t *seq)
 {
     uint32_t orders;
     return bus_store_snapshot (store, fn, arg, seq, &orders);
@@ -106,8 +104,9 @@ s_test_order (bus_order_t *order, uint64_t id, bus_status_t status,
 static int
 s_test_append (bus_store_t *store, const bus_order_t *order, uint64_t *seq)
 {
-    bus_event_t event = {.ts_ms = order->updated_ms,
-                         .type = BUS_EVENT_ORDER_PLACED, .order = *order};
+    bus_event_t event = { .ts_ms = order->updated_ms,
+                          .type = BUS_EVENT_ORDER_PLACED,
+                          .order = *order };
     int rc = bus_store_append (store, &event, NULL);
     assert (event.order.seq == event.seq);
     if (seq)
@@ -156,7 +155,7 @@ s_test_new_fails (const char *root)
 static void
 s_test_empty (bus_store_t *store)
 {
-    s_test_seen_t seen = {0};
+    s_test_seen_t seen = { 0 };
     uint64_t seq = 99, next = 99;
     bus_order_t order;
     char *json;
@@ -168,8 +167,7 @@ s_test_empty (bus_store_t *store)
     assert (seq == 0 && seen.count == 0);
     assert (bus_store_replay (store, 1, 10, s_test_event_fn, &seen, &seq) == 0);
     assert (seq == 0 && seen.count == 0);
-    assert (s_list (store, 0, NULL, 0, 10, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (s_list (store, 0, NULL, 0, 10, s_test_order_fn, &seen, &next) == 0);
     assert (next == 0 && seen.count == 0);
     assert (bus_store_get_order (store, 1, &order) == BUS_ERR_NOT_FOUND);
     assert (bus_store_menu_get (store, &json, &len, &version)
@@ -178,13 +176,12 @@ s_test_empty (bus_store_t *store)
 
 //  Replay [from, from + limit) and check exactly expect events came back.
 static void
-s_test_replay (bus_store_t *store, uint64_t from, uint32_t limit,
-               size_t expect)
+s_test_replay (bus_store_t *store, uint64_t from, uint32_t limit, size_t expect)
 {
-    s_test_seen_t seen = {0};
+    s_test_seen_t seen = { 0 };
     uint64_t last;
-    assert (bus_store_replay (store, from, limit, s_test_event_fn, &seen,
-                              &last) == 0);
+    assert (bus_store_replay (store, from, limit, s_test_event_fn, &seen, &last)
+            == 0);
     assert (last == bus_store_last_seq (store));
     assert (seen.count == expect);
     for (size_t i = 0; i < seen.count; i++)
@@ -252,7 +249,7 @@ s_test_abort (bus_store_t *store)
     assert (s_test_append (store, &order, &seq) == 0 && seq == last + 1);
     assert (bus_store_key_put (store, "key-aborted", 1, id) == 0);
     bus_store_abort (store);
-    bus_store_abort (store);        //  none open: nothing to do
+    bus_store_abort (store);   //  none open: nothing to do
 
     assert (bus_store_last_seq (store) == last);
     assert (bus_store_get_order (store, id, &order) == BUS_ERR_NOT_FOUND);
@@ -269,7 +266,7 @@ s_test_abort (bus_store_t *store)
 static void
 s_test_open_index (bus_store_t *store)
 {
-    s_test_seen_t seen = {0};
+    s_test_seen_t seen = { 0 };
     uint64_t seq;
     bus_order_t order;
     assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
@@ -319,10 +316,11 @@ s_test_list_walk (bus_store_t *store, uint32_t status, const char *table,
     uint64_t cursor = 0, prev = UINT64_MAX;
     size_t total = 0, expect = 0;
     do {
-        s_test_seen_t seen = {0};
+        s_test_seen_t seen = { 0 };
         uint64_t next;
-        assert (s_list (store, status, table, cursor, limit,
-                                s_test_order_fn, &seen, &next) == 0);
+        assert (s_list (store, status, table, cursor, limit, s_test_order_fn,
+                        &seen, &next)
+                == 0);
         assert (seen.count <= limit && (seen.count > 0 || cursor == 0));
         assert (next == 0 || next == seen.ids[limit - 1]);
         for (size_t i = 0; i < seen.count; i++) {
@@ -341,34 +339,38 @@ s_test_list_walk (bus_store_t *store, uint32_t status, const char *table,
 static void
 s_test_list (bus_store_t *store)
 {
-    const struct { uint32_t status; const char *table; } filters[] = {
-        {0, NULL},  {0, ""},  {BUS_STATUS_PLACED, NULL},  {0, "T1"},
-        {BUS_STATUS_ACCEPTED, "T2"},  {BUS_STATUS_SERVED, NULL},
-        {0, "nope"},
+    const struct {
+        uint32_t status;
+        const char *table;
+    } filters[] = {
+        { 0, NULL },
+        { 0, "" },
+        { BUS_STATUS_PLACED, NULL },
+        { 0, "T1" },
+        { BUS_STATUS_ACCEPTED, "T2" },
+        { BUS_STATUS_SERVED, NULL },
+        { 0, "nope" },
     };
-    const uint32_t limits[] = {1, 2, 5, S_TEST_ORDERS, 50};
+    const uint32_t limits[] = { 1, 2, 5, S_TEST_ORDERS, 50 };
     for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++)
         for (size_t l = 0; l < sizeof limits / sizeof limits[0]; l++)
             s_test_list_walk (store, filters[f].status, filters[f].table,
                               limits[l]);
 
-    s_test_seen_t seen = {0};
+    s_test_seen_t seen = { 0 };
     uint64_t next;
-    assert (s_list (store, 0, NULL, 5, 50, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (s_list (store, 0, NULL, 5, 50, s_test_order_fn, &seen, &next) == 0);
     assert (seen.count == 4 && seen.ids[0] == 4 && next == 0);
     memset (&seen, 0, sizeof seen);
-    assert (s_list (store, 0, NULL, 1000, 50, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (s_list (store, 0, NULL, 1000, 50, s_test_order_fn, &seen, &next)
+            == 0);
     assert (seen.count == S_TEST_ORDERS && seen.ids[0] == S_TEST_ORDERS);
     memset (&seen, 0, sizeof seen);
-    assert (s_list (store, 0, NULL, 1, 50, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (s_list (store, 0, NULL, 1, 50, s_test_order_fn, &seen, &next) == 0);
     assert (seen.count == 0 && next == 0);
     memset (&seen, 0, sizeof seen);
     seen.stop_after = 2;
-    assert (s_list (store, 0, "T1", 0, 5, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (s_list (store, 0, "T1", 0, 5, s_test_order_fn, &seen, &next) == 0);
     assert (seen.count == 2 && seen.ids[0] == 10 && next == 7);
 }
 
@@ -450,14 +452,16 @@ s_test_carts (bus_store_t *store)
     s_test_cart_event (store, "T8", 0, event);   //  emptied: not in snapshots
     assert (bus_store_event_lookup (store, seq, event) == 0);
     assert (event->type == BUS_EVENT_CART && streq (event->cart.table, "T9"));
-    assert (bus_store_event_lookup (store, seq + 100, event) == BUS_ERR_NOT_FOUND);
+    assert (bus_store_event_lookup (store, seq + 100, event)
+            == BUS_ERR_NOT_FOUND);
     assert (bus_store_menu_set (store, "{}", 2) == 0);
     assert (bus_store_commit (store) == 0);
 
     size_t carts = 0;
     uint64_t at;
     uint32_t orders;
-    assert (bus_store_snapshot (store, s_test_cart_fn, &carts, &at, &orders) == 0);
+    assert (bus_store_snapshot (store, s_test_cart_fn, &carts, &at, &orders)
+            == 0);
     assert (at == seq + 1 && orders == 4 && carts == 1);   //  T8's is empty
     carts = 0;
     assert (bus_store_table (store, "T8", s_test_cart_fn, &carts) == 0);
@@ -473,11 +477,13 @@ s_test_carts (bus_store_t *store)
 static void
 s_test_time_filter (bus_store_t *store)
 {
-    bus_store_filter_t filter = {0, NULL, 1767000000000 + 3, 1767000000000 + 6};
-    s_test_seen_t seen = {0};
+    bus_store_filter_t filter = { 0, NULL, 1767000000000 + 3,
+                                  1767000000000 + 6 };
+    s_test_seen_t seen = { 0 };
     uint64_t next;
-    assert (bus_store_list (store, &filter, 0, 50, s_test_order_fn, &seen,
-                            &next) == 0);
+    assert (
+        bus_store_list (store, &filter, 0, 50, s_test_order_fn, &seen, &next)
+        == 0);
     assert (seen.count == 3 && seen.ids[0] == 5 && seen.ids[2] == 3);
 }
 
@@ -554,8 +560,7 @@ static int
 s_test_readers (bus_store_t *store)
 {
     int lines = 0;
-    assert (mdb_reader_list (bus_store_env (store), s_test_reader_line,
-                             &lines)
+    assert (mdb_reader_list (bus_store_env (store), s_test_reader_line, &lines)
             >= 0);
     return lines - 1;
 }
@@ -580,7 +585,7 @@ static void
 s_test_die_reading (const char *dir)
 {
     bus_store_t *store = bus_store_open_readonly (dir, NULL);
-    bus_store_filter_t filter = {0};
+    bus_store_filter_t filter = { 0 };
     uint64_t next;
     bus_store_list (store, &filter, 0, 10, s_test_die, NULL, &next);
     _exit (1);
@@ -625,7 +630,7 @@ s_test_readonly (const char *root, const char *dir)
     s_test_replay (store, 1, 1000, last);
     s_test_list_walk (store, 0, NULL, 5);
     s_test_time_filter (store);
-    s_test_seen_t seen = {0};
+    s_test_seen_t seen = { 0 };
     uint64_t seq;
     assert (s_snapshot (store, s_test_order_fn, &seen, &seq) == 0);
     assert (seq == last && seen.count > 0);
@@ -651,7 +656,7 @@ s_test_readonly (const char *root, const char *dir)
     snprintf (path, sizeof path, "%s/foreign", root);
     s_test_foreign_env (path);
     assert (!bus_store_open_readonly (path, &err) && err == BUS_ERR_NOT_FOUND);
-    snprintf (path, sizeof path, "%s/file", root);    //  a file, not a dir
+    snprintf (path, sizeof path, "%s/file", root);   //  a file, not a dir
     assert (!bus_store_open_readonly (path, NULL));
 }
 
@@ -673,8 +678,7 @@ s_test_map_full (const char *dir, bool verbose)
             assert (bus_store_grow (store) == 0);
             assert (bus_store_map_size (store) == 2 * size);
             grows++;
-        }
-        else
+        } else
             assert (rc == 0 && bus_store_last_seq (store) == before + 4);
     }
     assert (grows > 0);
@@ -709,14 +713,14 @@ typedef struct {
 static bool
 s_test_read_once (bus_store_t *store, uint64_t *prev)
 {
-    s_test_seen_t orders = {0}, events = {0};
+    s_test_seen_t orders = { 0 }, events = { 0 };
     uint64_t seq, last, floor = bus_store_last_seq (store);
-    if (s_snapshot (store, s_test_order_fn, &orders, &seq) != 0
-        || seq < floor || seq < *prev || orders.count != seq)
+    if (s_snapshot (store, s_test_order_fn, &orders, &seq) != 0 || seq < floor
+        || seq < *prev || orders.count != seq)
         return false;
     uint64_t from = seq > 3 ? seq - 3 : 1;
-    if (bus_store_replay (store, from, 10, s_test_event_fn, &events, &last)
-        != 0 || last < seq)
+    if (bus_store_replay (store, from, 10, s_test_event_fn, &events, &last) != 0
+        || last < seq)
         return false;
     *prev = last;
     uint64_t tail = last >= from ? last - from + 1 : 0;
@@ -739,7 +743,7 @@ s_test_reader (void *arg)
 static void
 s_test_concurrent (const char *dir, bool verbose)
 {
-    s_test_reader_t reader = {.store = bus_store_new (dir, 256 * 1024, NULL)};
+    s_test_reader_t reader = { .store = bus_store_new (dir, 256 * 1024, NULL) };
     assert (reader.store);
     pthread_t thread;
     assert (pthread_create (&thread, NULL, s_test_reader, &reader) == 0);
@@ -779,7 +783,7 @@ bus_store_test (bool verbose)
     char dir[sizeof root + 16];
     s_test_new_fails (root);
 
-    snprintf (dir, sizeof dir, "%s/a/b", root);    //  parents are missing
+    snprintf (dir, sizeof dir, "%s/a/b", root);   //  parents are missing
     bus_store_t *store = bus_store_new (dir, 0, NULL);
     assert (store);
     s_test_empty (store);

@@ -48,48 +48,48 @@ typedef enum {
 } s_type_t;
 
 typedef enum {
-    S_REQUIRED,  /* absent is refused like a value of the wrong type    */
-    S_OPTIONAL,  /* absent leaves the field zero                        */
-    S_IF_TRUE,   /* a bool: optional, and written only when true        */
-    S_NEEDED_BY  /* optional, but required in a message of the type
+    S_REQUIRED, /* absent is refused like a value of the wrong type    */
+    S_OPTIONAL, /* absent leaves the field zero                        */
+    S_IF_TRUE,  /* a bool: optional, and written only when true        */
+    S_NEEDED_BY /* optional, but required in a message of the type
                     needed_by (where its zero is a real request)       */
 } s_need_t;
 
 typedef struct {
     const char *key;
-    size_t key_size;             /* strlen (key)                        */
+    size_t key_size; /* strlen (key)                        */
     s_type_t type;
     s_need_t need;
-    size_t offset;               /* of the field in its struct          */
-    size_t size;                 /* S_STR: the field's capacity         */
-    int64_t min, max;            /* S_ENUM, S_INT: the accepted values  */
+    size_t offset;                /* of the field in its struct          */
+    size_t size;                  /* S_STR: the field's capacity         */
+    int64_t min, max;             /* S_ENUM, S_INT: the accepted values  */
     bool (*valid) (const char *); /* S_STR: a bus_model check, or NULL  */
-    int needed_by;               /* S_NEEDED_BY: the message type       */
+    int needed_by;                /* S_NEEDED_BY: the message type       */
 } s_field_t;
 
 /*  A table and its row count, as the functions below take them.  */
-#define S_COUNT(table) (sizeof (table) / sizeof (table)[0])
+#define S_COUNT(table)  (sizeof (table) / sizeof (table)[0])
 #define S_FIELDS(table) (table), S_COUNT (table)
 
 /*  The offset of member m of struct st, which must be of C type t: a
     _Generic with one association does not build otherwise, so a row
     cannot read a field as the wrong type.  */
-#define S_AT(st, m, t) _Generic (((st *) 0)->m, t: offsetof (st, m))
+#define S_AT(st, m, t) _Generic(((st *) 0)->m, t : offsetof (st, m))
 
-#define S_ROW(k, ty, nd, st, m, t)                                           \
-    .key = k, .key_size = sizeof k - 1, .type = ty, .need = nd,              \
+#define S_ROW(k, ty, nd, st, m, t)                              \
+    .key = k, .key_size = sizeof k - 1, .type = ty, .need = nd, \
     .offset = S_AT (st, m, t)
-#define S_VERSION_ROW                                                        \
+#define S_VERSION_ROW \
     .key = "v", .key_size = 1, .type = S_VERSION, .need = S_REQUIRED
-#define S_U64_ROW(k, nd, st, m) S_ROW (k, S_U64, nd, st, m, uint64_t)
-#define S_U32_ROW(k, nd, st, m) S_ROW (k, S_U32, nd, st, m, uint32_t)
-#define S_I64_ROW(k, nd, st, m) S_ROW (k, S_I64, nd, st, m, int64_t)
+#define S_U64_ROW(k, nd, st, m)  S_ROW (k, S_U64, nd, st, m, uint64_t)
+#define S_U32_ROW(k, nd, st, m)  S_ROW (k, S_U32, nd, st, m, uint32_t)
+#define S_I64_ROW(k, nd, st, m)  S_ROW (k, S_I64, nd, st, m, int64_t)
 #define S_BOOL_ROW(k, nd, st, m) S_ROW (k, S_BOOL, nd, st, m, bool)
-#define S_ENUM_ROW(k, nd, st, m, lo, hi)                                     \
+#define S_ENUM_ROW(k, nd, st, m, lo, hi) \
     S_ROW (k, S_ENUM, nd, st, m, unsigned int), .min = lo, .max = hi
-#define S_INT_ROW(k, nd, st, m, lo, hi)                                      \
+#define S_INT_ROW(k, nd, st, m, lo, hi) \
     S_ROW (k, S_INT, nd, st, m, int), .min = lo, .max = hi
-#define S_STR_ROW(k, nd, st, m)                                              \
+#define S_STR_ROW(k, nd, st, m) \
     S_ROW (k, S_STR, nd, st, m, char *), .size = sizeof ((st *) 0)->m
 
 static bool
@@ -107,123 +107,123 @@ s_nonempty (const char *s)
     not turn into, so the types that use them need them present.  "open"
     is written only when set, so every other command keeps its encoding. */
 static const s_field_t s_cmd_head[] = {
-    {S_VERSION_ROW},
-    {S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
-                 BUS_CMD_AVAILABILITY)},
-    {S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = bus_valid_key},
-    {S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
-     .valid = s_nonempty},
+    { S_VERSION_ROW },
+    { S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
+                  BUS_CMD_AVAILABILITY) },
+    { S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = bus_valid_key },
+    { S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
+      .valid = s_nonempty },
 };
 
 static const s_field_t s_cmd_fields[] = {
-    {S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table)},
-    {S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note),
-     .valid = bus_valid_note},
-    {S_U64_ROW ("order", S_OPTIONAL, bus_cmd_t, order_id)},
-    {S_U32_ROW ("st", S_OPTIONAL, bus_cmd_t, status)},
-    {S_U32_ROW ("ver", S_OPTIONAL, bus_cmd_t, version)},
-    {S_U32_ROW ("line", S_OPTIONAL, bus_cmd_t, line_id)},
-    {S_U32_ROW ("qty", S_NEEDED_BY, bus_cmd_t, qty),
-     .needed_by = BUS_CMD_CART_SET_QTY},
-    {S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id)},
-    {S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
-     .needed_by = BUS_CMD_AVAILABILITY},
-    {S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu)},
+    { S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table) },
+    { S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note),
+      .valid = bus_valid_note },
+    { S_U64_ROW ("order", S_OPTIONAL, bus_cmd_t, order_id) },
+    { S_U32_ROW ("st", S_OPTIONAL, bus_cmd_t, status) },
+    { S_U32_ROW ("ver", S_OPTIONAL, bus_cmd_t, version) },
+    { S_U32_ROW ("line", S_OPTIONAL, bus_cmd_t, line_id) },
+    { S_U32_ROW ("qty", S_NEEDED_BY, bus_cmd_t, qty),
+      .needed_by = BUS_CMD_CART_SET_QTY },
+    { S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id) },
+    { S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
+      .needed_by = BUS_CMD_AVAILABILITY },
+    { S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu) },
 };
 
 /*  order: {id, seq, ver, st, table, key, origin, note, cms, ums} (the
     head), sms, {sub, tax, total} (the tail), lines.  Orders come from the
     writer: types and sizes are checked, business rules are not.  */
 static const s_field_t s_order_head[] = {
-    {S_U64_ROW ("id", S_REQUIRED, bus_order_t, id)},
-    {S_U64_ROW ("seq", S_REQUIRED, bus_order_t, seq)},
-    {S_U32_ROW ("ver", S_REQUIRED, bus_order_t, version)},
-    {S_ENUM_ROW ("st", S_REQUIRED, bus_order_t, status, BUS_STATUS_PLACED,
-                 BUS_STATUS_CANCELLED)},
-    {S_STR_ROW ("table", S_REQUIRED, bus_order_t, table)},
-    {S_STR_ROW ("key", S_REQUIRED, bus_order_t, key)},
-    {S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin)},
-    {S_STR_ROW ("note", S_REQUIRED, bus_order_t, note)},
-    {S_I64_ROW ("cms", S_REQUIRED, bus_order_t, created_ms)},
-    {S_I64_ROW ("ums", S_REQUIRED, bus_order_t, updated_ms)},
+    { S_U64_ROW ("id", S_REQUIRED, bus_order_t, id) },
+    { S_U64_ROW ("seq", S_REQUIRED, bus_order_t, seq) },
+    { S_U32_ROW ("ver", S_REQUIRED, bus_order_t, version) },
+    { S_ENUM_ROW ("st", S_REQUIRED, bus_order_t, status, BUS_STATUS_PLACED,
+                  BUS_STATUS_CANCELLED) },
+    { S_STR_ROW ("table", S_REQUIRED, bus_order_t, table) },
+    { S_STR_ROW ("key", S_REQUIRED, bus_order_t, key) },
+    { S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin) },
+    { S_STR_ROW ("note", S_REQUIRED, bus_order_t, note) },
+    { S_I64_ROW ("cms", S_REQUIRED, bus_order_t, created_ms) },
+    { S_I64_ROW ("ums", S_REQUIRED, bus_order_t, updated_ms) },
 };
 
 static const s_field_t s_order_tail[] = {
-    {S_I64_ROW ("sub", S_REQUIRED, bus_order_t, subtotal_cents)},
-    {S_I64_ROW ("tax", S_REQUIRED, bus_order_t, tax_cents)},
-    {S_I64_ROW ("total", S_REQUIRED, bus_order_t, total_cents)},
+    { S_I64_ROW ("sub", S_REQUIRED, bus_order_t, subtotal_cents) },
+    { S_I64_ROW ("tax", S_REQUIRED, bus_order_t, tax_cents) },
+    { S_I64_ROW ("total", S_REQUIRED, bus_order_t, total_cents) },
 };
 
-_Static_assert (BUS_CODEC_ORDER_FIELDS
-                    == S_COUNT (s_order_head) + 1 + S_COUNT (s_order_tail) + 1,
-                "an order's map is its head, sms, its tail and lines");
+_Static_assert(BUS_CODEC_ORDER_FIELDS
+                   == S_COUNT (s_order_head) + 1 + S_COUNT (s_order_tail) + 1,
+               "an order's map is its head, sms, its tail and lines");
 
 /*  cart: {table, ver, next, ums, sub}, lines.  Carts, like orders, come
     from the writer.  */
 static const s_field_t s_cart_fields[] = {
-    {S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table)},
-    {S_U32_ROW ("ver", S_REQUIRED, bus_cart_t, version)},
-    {S_U32_ROW ("next", S_REQUIRED, bus_cart_t, next_line_id)},
-    {S_I64_ROW ("ums", S_REQUIRED, bus_cart_t, updated_ms)},
-    {S_I64_ROW ("sub", S_REQUIRED, bus_cart_t, subtotal_cents)},
+    { S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table) },
+    { S_U32_ROW ("ver", S_REQUIRED, bus_cart_t, version) },
+    { S_U32_ROW ("next", S_REQUIRED, bus_cart_t, next_line_id) },
+    { S_I64_ROW ("ums", S_REQUIRED, bus_cart_t, updated_ms) },
+    { S_I64_ROW ("sub", S_REQUIRED, bus_cart_t, subtotal_cents) },
 };
 
 /*  event: {v, seq, ts, type}, then the part its type names: an order, a
     cart, or the item's {item, avail}.  */
 static const s_field_t s_event_fields[] = {
-    {S_VERSION_ROW},
-    {S_U64_ROW ("seq", S_REQUIRED, bus_event_t, seq)},
-    {S_I64_ROW ("ts", S_REQUIRED, bus_event_t, ts_ms)},
-    {S_ENUM_ROW ("type", S_REQUIRED, bus_event_t, type,
-                 BUS_EVENT_ORDER_PLACED, BUS_EVENT_MENU_ITEM)},
+    { S_VERSION_ROW },
+    { S_U64_ROW ("seq", S_REQUIRED, bus_event_t, seq) },
+    { S_I64_ROW ("ts", S_REQUIRED, bus_event_t, ts_ms) },
+    { S_ENUM_ROW ("type", S_REQUIRED, bus_event_t, type, BUS_EVENT_ORDER_PLACED,
+                  BUS_EVENT_MENU_ITEM) },
 };
 
 static const s_field_t s_event_item[] = {
-    {S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id)},
-    {S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available)},
+    { S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id) },
+    { S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available) },
 };
 
 /*  ack: {v, key, fp, st, dup, err}, then the event on success.  */
 static const s_field_t s_ack_fields[] = {
-    {S_VERSION_ROW},
-    {S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key)},
-    {S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint)},
-    {S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0)},
-    {S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate)},
-    {S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error)},
+    { S_VERSION_ROW },
+    { S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key) },
+    { S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint) },
+    { S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0) },
+    { S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate) },
+    { S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error) },
 };
 
 static const s_field_t s_heartbeat_fields[] = {
-    {S_VERSION_ROW},
-    {S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq)},
-    {S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms)},
+    { S_VERSION_ROW },
+    { S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq) },
+    { S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms) },
 };
 
 /*  A request: what to do, then the arguments and filters an op may use. */
 static const s_field_t s_sync_req_fields[] = {
-    {S_VERSION_ROW},
-    {S_ENUM_ROW ("op", S_REQUIRED, bus_sync_req_t, op, BUS_SYNC_SNAPSHOT,
-                 BUS_SYNC_REPORT)},
-    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_req_t, rid)},
-    {S_U64_ROW ("from", S_OPTIONAL, bus_sync_req_t, from)},
-    {S_U32_ROW ("limit", S_OPTIONAL, bus_sync_req_t, limit)},
-    {S_U64_ROW ("id", S_OPTIONAL, bus_sync_req_t, id)},
-    {S_U32_ROW ("status", S_OPTIONAL, bus_sync_req_t, status)},
-    {S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table)},
-    {S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role)},
-    {S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name)},
-    {S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms)},
-    {S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms)},
+    { S_VERSION_ROW },
+    { S_ENUM_ROW ("op", S_REQUIRED, bus_sync_req_t, op, BUS_SYNC_SNAPSHOT,
+                  BUS_SYNC_REPORT) },
+    { S_U64_ROW ("rid", S_REQUIRED, bus_sync_req_t, rid) },
+    { S_U64_ROW ("from", S_OPTIONAL, bus_sync_req_t, from) },
+    { S_U32_ROW ("limit", S_OPTIONAL, bus_sync_req_t, limit) },
+    { S_U64_ROW ("id", S_OPTIONAL, bus_sync_req_t, id) },
+    { S_U32_ROW ("status", S_OPTIONAL, bus_sync_req_t, status) },
+    { S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table) },
+    { S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role) },
+    { S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name) },
+    { S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms) },
+    { S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms) },
 };
 
 static const s_field_t s_sync_reply_fields[] = {
-    {S_VERSION_ROW},
-    {S_U64_ROW ("rid", S_REQUIRED, bus_sync_reply_t, rid)},
-    {S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, INT_MIN, 0)},
-    {S_STR_ROW ("err", S_OPTIONAL, bus_sync_reply_t, error)},
-    {S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq)},
-    {S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next)},
-    {S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count)},
+    { S_VERSION_ROW },
+    { S_U64_ROW ("rid", S_REQUIRED, bus_sync_reply_t, rid) },
+    { S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, INT_MIN, 0) },
+    { S_STR_ROW ("err", S_OPTIONAL, bus_sync_reply_t, error) },
+    { S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq) },
+    { S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next) },
+    { S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count) },
 };
 
 /*  --------------------------------------------------------------------
@@ -251,9 +251,8 @@ bus_codec__writer_init (bus_codec__writer_t *self)
 zframe_t *
 bus_codec__writer_frame (bus_codec__writer_t *self)
 {
-    zframe_t *frame = self->failed
-                      ? NULL
-                      : zframe_new (self->buffer.data, self->buffer.size);
+    zframe_t *frame =
+        self->failed ? NULL : zframe_new (self->buffer.data, self->buffer.size);
     msgpack_sbuffer_destroy (&self->buffer);
     return frame;
 }
@@ -312,19 +311,19 @@ s_pack_field (msgpack_packer *pk, const s_field_t *field, const void *base)
     const char *at = (const char *) base + field->offset;
     msgpack_pack_str_with_body (pk, field->key, field->key_size);
     switch (field->type) {
-    case S_VERSION: msgpack_pack_uint64 (pk, BUS_CODEC_VERSION); break;
-    case S_U64: msgpack_pack_uint64 (pk, *(const uint64_t *) at); break;
-    case S_U32: msgpack_pack_uint64 (pk, *(const uint32_t *) at); break;
-    case S_I64: msgpack_pack_int64 (pk, *(const int64_t *) at); break;
-    case S_ENUM: msgpack_pack_int64 (pk, *(const unsigned int *) at); break;
-    case S_INT: msgpack_pack_int64 (pk, *(const int *) at); break;
-    case S_BOOL:
-        if (*(const bool *) at)
-            msgpack_pack_true (pk);
-        else
-            msgpack_pack_false (pk);
-        break;
-    case S_STR: bus_codec__pack_str (pk, at, field->size); break;
+        case S_VERSION: msgpack_pack_uint64 (pk, BUS_CODEC_VERSION); break;
+        case S_U64: msgpack_pack_uint64 (pk, *(const uint64_t *) at); break;
+        case S_U32: msgpack_pack_uint64 (pk, *(const uint32_t *) at); break;
+        case S_I64: msgpack_pack_int64 (pk, *(const int64_t *) at); break;
+        case S_ENUM: msgpack_pack_int64 (pk, *(const unsigned int *) at); break;
+        case S_INT: msgpack_pack_int64 (pk, *(const int *) at); break;
+        case S_BOOL:
+            if (*(const bool *) at)
+                msgpack_pack_true (pk);
+            else
+                msgpack_pack_false (pk);
+            break;
+        case S_STR: bus_codec__pack_str (pk, at, field->size); break;
     }
 }
 
@@ -606,21 +605,42 @@ typedef struct {
 /*  Header bytes 0xc0..0xdf, from the MessagePack specification.  */
 static const s_head_t s_heads[32] = {
     /* nil, (never used), false, true */
-    {S_DATA, 0, 0}, {S_BAD, 0, 0}, {S_DATA, 0, 0}, {S_DATA, 0, 0},
+    { S_DATA, 0, 0 },
+    { S_BAD, 0, 0 },
+    { S_DATA, 0, 0 },
+    { S_DATA, 0, 0 },
     /* bin 8/16/32, ext 8/16/32 (a length, then a type byte) */
-    {S_DATA, 1, 0}, {S_DATA, 2, 0}, {S_DATA, 4, 0},
-    {S_DATA, 1, 1}, {S_DATA, 2, 1}, {S_DATA, 4, 1},
+    { S_DATA, 1, 0 },
+    { S_DATA, 2, 0 },
+    { S_DATA, 4, 0 },
+    { S_DATA, 1, 1 },
+    { S_DATA, 2, 1 },
+    { S_DATA, 4, 1 },
     /* float 32/64, uint 8..64, int 8..64 */
-    {S_DATA, 0, 4}, {S_DATA, 0, 8},
-    {S_DATA, 0, 1}, {S_DATA, 0, 2}, {S_DATA, 0, 4}, {S_DATA, 0, 8},
-    {S_DATA, 0, 1}, {S_DATA, 0, 2}, {S_DATA, 0, 4}, {S_DATA, 0, 8},
+    { S_DATA, 0, 4 },
+    { S_DATA, 0, 8 },
+    { S_DATA, 0, 1 },
+    { S_DATA, 0, 2 },
+    { S_DATA, 0, 4 },
+    { S_DATA, 0, 8 },
+    { S_DATA, 0, 1 },
+    { S_DATA, 0, 2 },
+    { S_DATA, 0, 4 },
+    { S_DATA, 0, 8 },
     /* fixext 1/2/4/8/16 (a type byte, then the data) */
-    {S_DATA, 0, 2}, {S_DATA, 0, 3}, {S_DATA, 0, 5}, {S_DATA, 0, 9},
-    {S_DATA, 0, 17},
+    { S_DATA, 0, 2 },
+    { S_DATA, 0, 3 },
+    { S_DATA, 0, 5 },
+    { S_DATA, 0, 9 },
+    { S_DATA, 0, 17 },
     /* str 8/16/32, array 16/32, map 16/32 */
-    {S_DATA, 1, 0}, {S_DATA, 2, 0}, {S_DATA, 4, 0},
-    {S_ITEMS, 2, 0}, {S_ITEMS, 4, 0},
-    {S_PAIRS, 2, 0}, {S_PAIRS, 4, 0},
+    { S_DATA, 1, 0 },
+    { S_DATA, 2, 0 },
+    { S_DATA, 4, 0 },
+    { S_ITEMS, 2, 0 },
+    { S_ITEMS, 4, 0 },
+    { S_PAIRS, 2, 0 },
+    { S_PAIRS, 4, 0 },
 };
 
 static s_head_t
@@ -629,12 +649,12 @@ s_head (uint8_t byte)
     if (byte >= 0xc0 && byte <= 0xdf)
         return s_heads[byte - 0xc0];
     if (byte >= 0x80 && byte <= 0x8f)
-        return (s_head_t) {S_PAIRS, 0, byte & 0x0f};        /* fixmap   */
+        return (s_head_t){ S_PAIRS, 0, byte & 0x0f }; /* fixmap   */
     if (byte >= 0x90 && byte <= 0x9f)
-        return (s_head_t) {S_ITEMS, 0, byte & 0x0f};        /* fixarray */
+        return (s_head_t){ S_ITEMS, 0, byte & 0x0f }; /* fixarray */
     if (byte >= 0xa0 && byte <= 0xbf)
-        return (s_head_t) {S_DATA, 0, byte & 0x1f};         /* fixstr   */
-    return (s_head_t) {S_DATA, 0, 0};                       /* fixint   */
+        return (s_head_t){ S_DATA, 0, byte & 0x1f }; /* fixstr   */
+    return (s_head_t){ S_DATA, 0, 0 };               /* fixint   */
 }
 
 /*  msgpack-c allocates a container's elements as soon as it reads the
@@ -683,8 +703,7 @@ s_check_tree (const msgpack_object *obj, int depth)
             rc = s_check_tree (&obj->via.map.ptr[i].key, depth + 1);
             if (!rc)
                 rc = s_check_tree (&obj->via.map.ptr[i].val, depth + 1);
-        }
-        else
+        } else
             rc = s_check_tree (&obj->via.array.ptr[i], depth + 1);
     }
     return rc;
@@ -702,8 +721,8 @@ s_unpack (const void *data, size_t size, msgpack_unpacked *msg)
     if (rc)
         return rc;
     size_t offset = 0;
-    msgpack_unpack_return ret
-        = msgpack_unpack_next (msg, (const char *) data, size, &offset);
+    msgpack_unpack_return ret =
+        msgpack_unpack_next (msg, (const char *) data, size, &offset);
     /* s_check_lengths bounds what msgpack-c allocates, so NOMEM here is
        its fixed 32-level parse stack overflowing: the input nests too
        deep (we accept BUS_DEPTH_MAX), whatever follows.  */
@@ -713,7 +732,6 @@ s_unpack (const void *data, size_t size, msgpack_unpacked *msg)
         return BUS_ERR_MALFORMED;
     return s_check_tree (&msg->data, 1);
 }
-
 
 /*  --------------------------------------------------------------------
     Decoding, stage 3: the schema.  Each reader fills its output from a
@@ -896,24 +914,24 @@ s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
     int64_t value = 0;
     int rc = BUS_ERR_INVALID;
     switch (field->type) {
-    case S_VERSION:
-        return s_int (obj, BUS_CODEC_VERSION, BUS_CODEC_VERSION, &value);
-    case S_U64: return s_u64 (obj, (uint64_t *) at);
-    case S_U32: return s_u32 (obj, (uint32_t *) at);
-    case S_I64: return s_i64 (obj, (int64_t *) at);
-    case S_ENUM:
-        rc = s_int (obj, field->min, field->max, &value);
-        *(unsigned int *) at = (unsigned int) value;
-        return rc;
-    case S_INT:
-        rc = s_int (obj, field->min, field->max, &value);
-        *(int *) at = (int) value;
-        return rc;
-    case S_BOOL: return s_bool (obj, (bool *) at);
-    case S_STR:
-        return field->valid
-                   ? s_valid_str (obj, at, field->size, field->valid)
-                   : s_str (obj, at, field->size);
+        case S_VERSION:
+            return s_int (obj, BUS_CODEC_VERSION, BUS_CODEC_VERSION, &value);
+        case S_U64: return s_u64 (obj, (uint64_t *) at);
+        case S_U32: return s_u32 (obj, (uint32_t *) at);
+        case S_I64: return s_i64 (obj, (int64_t *) at);
+        case S_ENUM:
+            rc = s_int (obj, field->min, field->max, &value);
+            *(unsigned int *) at = (unsigned int) value;
+            return rc;
+        case S_INT:
+            rc = s_int (obj, field->min, field->max, &value);
+            *(int *) at = (int) value;
+            return rc;
+        case S_BOOL: return s_bool (obj, (bool *) at);
+        case S_STR:
+            return field->valid
+                       ? s_valid_str (obj, at, field->size, field->valid)
+                       : s_str (obj, at, field->size);
     }
     return rc;
 }
@@ -922,15 +940,15 @@ s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
     base; type is the message's type, for S_NEEDED_BY rows (0 if it has
     none).  Returns 0 or the error of the first bad field.  */
 static int
-s_read_fields (const msgpack_object *map, const s_field_t *fields,
-               size_t count, void *base, int type)
+s_read_fields (const msgpack_object *map, const s_field_t *fields, size_t count,
+               void *base, int type)
 {
     for (size_t i = 0; i < count; i++) {
         const s_field_t *field = &fields[i];
         const msgpack_object *obj = s_find (map, field->key, field->key_size);
-        bool needed = field->need == S_REQUIRED
-                      || (field->need == S_NEEDED_BY
-                          && field->needed_by == type);
+        bool needed =
+            field->need == S_REQUIRED
+            || (field->need == S_NEEDED_BY && field->needed_by == type);
         int rc = obj || needed ? s_read_field (obj, field, base) : 0;
         if (rc)
             return rc;
@@ -1069,25 +1087,20 @@ s_check_cmd_rules (const bus_cmd_t *cmd)
               || cmd->type == BUS_CMD_AVAILABILITY
               || bus_valid_table (cmd->table);
     switch (cmd->type) {
-    case BUS_CMD_PLACE:
-        ok = ok && cmd->line_count >= 1;
-        break;
-    case BUS_CMD_CART_ADD:
-        ok = ok && cmd->line_count == 1;
-        break;
-    case BUS_CMD_SET_STATUS:
-        ok = ok && cmd->order_id >= 1 && cmd->status >= BUS_STATUS_PLACED
-             && cmd->status <= BUS_STATUS_CANCELLED;
-        break;
-    case BUS_CMD_CART_SET_QTY:
-        ok = ok && cmd->line_id >= 1 && cmd->qty <= BUS_QTY_MAX;
-        break;
-    case BUS_CMD_AVAILABILITY:
-        ok = ok && bus_valid_item_id (cmd->item_id);
-        break;
-    case BUS_CMD_CART_CLEAR:
-    case BUS_CMD_CART_PLACE:
-        break;
+        case BUS_CMD_PLACE: ok = ok && cmd->line_count >= 1; break;
+        case BUS_CMD_CART_ADD: ok = ok && cmd->line_count == 1; break;
+        case BUS_CMD_SET_STATUS:
+            ok = ok && cmd->order_id >= 1 && cmd->status >= BUS_STATUS_PLACED
+                 && cmd->status <= BUS_STATUS_CANCELLED;
+            break;
+        case BUS_CMD_CART_SET_QTY:
+            ok = ok && cmd->line_id >= 1 && cmd->qty <= BUS_QTY_MAX;
+            break;
+        case BUS_CMD_AVAILABILITY:
+            ok = ok && bus_valid_item_id (cmd->item_id);
+            break;
+        case BUS_CMD_CART_CLEAR:
+        case BUS_CMD_CART_PLACE: break;
     }
     return ok ? 0 : BUS_ERR_INVALID;
 }
@@ -1105,8 +1118,7 @@ s_read_cmd (const msgpack_object *map, void *out)
     if (!rc)
         rc = s_read_fields (map, S_FIELDS (s_cmd_fields), cmd, (int) cmd->type);
     if (!rc && (obj = s_get (map, "lines")))
-        rc = s_read_lines (obj, cmd->lines, &cmd->line_count,
-                           s_read_cmd_line);
+        rc = s_read_lines (obj, cmd->lines, &cmd->line_count, s_read_cmd_line);
     if (!rc)
         rc = s_check_cmd_rules (cmd);
     return rc;
@@ -1154,8 +1166,8 @@ s_read_cart (const msgpack_object *map, bus_cart_t *cart)
     if (!rc)
         rc = s_read_fields (map, S_FIELDS (s_cart_fields), cart, 0);
     if (!rc)
-        rc = s_read_lines (s_get (map, "lines"), cart->lines,
-                           &cart->line_count, s_read_line);
+        rc = s_read_lines (s_get (map, "lines"), cart->lines, &cart->line_count,
+                           s_read_line);
     return rc;
 }
 
@@ -1216,8 +1228,8 @@ s_read_ack (const msgpack_object *map, void *out)
 
 /*  A map of scalars only, from a table.  */
 static int
-s_read_map (const msgpack_object *map, const s_field_t *fields,
-            size_t count, void *out)
+s_read_map (const msgpack_object *map, const s_field_t *fields, size_t count,
+            void *out)
 {
     int rc = s_check_map (map);
     return rc ? rc : s_read_fields (map, fields, count, out, 0);
@@ -1225,9 +1237,9 @@ s_read_map (const msgpack_object *map, const s_field_t *fields,
 
 /*  How to decode one kind of message: what to zero, and how to read it. */
 typedef struct {
-    size_t zero_size;          /* bytes zeroed from the start of the output */
-    s_reset_fn *reset;         /* or, if set, what zeroes it instead        */
-    s_read_fn *read;           /* the reader; NULL for a map of scalars
+    size_t zero_size;  /* bytes zeroed from the start of the output */
+    s_reset_fn *reset; /* or, if set, what zeroes it instead        */
+    s_read_fn *read;   /* the reader; NULL for a map of scalars
                                   only, read from fields                    */
     const s_field_t *fields;
     size_t field_count;
@@ -1243,8 +1255,7 @@ s_reset (const s_message_t *message, void *out)
 }
 
 static int
-s_decode (const void *data, size_t size, void *out,
-          const s_message_t *message)
+s_decode (const void *data, size_t size, void *out, const s_message_t *message)
 {
     s_reset (message, out);
     msgpack_unpacked msg;
@@ -1264,28 +1275,34 @@ s_decode (const void *data, size_t size, void *out,
 
 /*  The eight kinds.  Commands, orders and carts keep their line slots
     (see above); the scalar-only maps are read from their tables.  */
-static const s_message_t s_cmd_message = {
-    .zero_size = offsetof (bus_cmd_t, lines), .read = s_read_cmd};
-static const s_message_t s_order_message = {
-    .zero_size = offsetof (bus_order_t, lines), .read = s_read_order_msg};
-static const s_message_t s_cart_message = {
-    .zero_size = offsetof (bus_cart_t, lines), .read = s_read_cart_msg};
-static const s_message_t s_event_message = {
-    .reset = s_reset_event, .read = s_read_event};
-static const s_message_t s_ack_message = {
-    .reset = s_reset_ack, .read = s_read_ack};
+static const s_message_t s_cmd_message = { .zero_size =
+                                               offsetof (bus_cmd_t, lines),
+                                           .read = s_read_cmd };
+static const s_message_t s_order_message = { .zero_size =
+                                                 offsetof (bus_order_t, lines),
+                                             .read = s_read_order_msg };
+static const s_message_t s_cart_message = { .zero_size =
+                                                offsetof (bus_cart_t, lines),
+                                            .read = s_read_cart_msg };
+static const s_message_t s_event_message = { .reset = s_reset_event,
+                                             .read = s_read_event };
+static const s_message_t s_ack_message = { .reset = s_reset_ack,
+                                           .read = s_read_ack };
 static const s_message_t s_heartbeat_message = {
     .zero_size = sizeof (bus_heartbeat_t),
     .fields = s_heartbeat_fields,
-    .field_count = S_COUNT (s_heartbeat_fields)};
+    .field_count = S_COUNT (s_heartbeat_fields)
+};
 static const s_message_t s_sync_req_message = {
     .zero_size = sizeof (bus_sync_req_t),
     .fields = s_sync_req_fields,
-    .field_count = S_COUNT (s_sync_req_fields)};
+    .field_count = S_COUNT (s_sync_req_fields)
+};
 static const s_message_t s_sync_reply_message = {
     .zero_size = sizeof (bus_sync_reply_t),
     .fields = s_sync_reply_fields,
-    .field_count = S_COUNT (s_sync_reply_fields)};
+    .field_count = S_COUNT (s_sync_reply_fields)
+};
 
 int
 bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out)
@@ -1344,7 +1361,7 @@ bus_sync_reply_decode (const void *data, size_t size, bus_sync_reply_t *out)
     never matter.  */
 
 #define S_FNV_OFFSET 0xcbf29ce484222325ULL
-#define S_FNV_PRIME 0x100000001b3ULL
+#define S_FNV_PRIME  0x100000001b3ULL
 
 static uint64_t
 s_fnv_bytes (uint64_t hash, const void *data, size_t size)
@@ -1360,8 +1377,8 @@ s_fnv_bytes (uint64_t hash, const void *data, size_t size)
 static uint64_t
 s_fnv_u32 (uint64_t hash, uint32_t value)
 {
-    uint8_t bytes[4] = {(uint8_t) value, (uint8_t) (value >> 8),
-                        (uint8_t) (value >> 16), (uint8_t) (value >> 24)};
+    uint8_t bytes[4] = { (uint8_t) value, (uint8_t) (value >> 8),
+                         (uint8_t) (value >> 16), (uint8_t) (value >> 24) };
     return s_fnv_bytes (hash, bytes, sizeof bytes);
 }
 

@@ -10,7 +10,7 @@
 #include <msgpack.h>
 #include "orderbus/bus_codec.h"
 
-#define BUS_CODEC_VERSION 2       /* the "v" every message carries        */
+#define BUS_CODEC_VERSION      2  /* the "v" every message carries        */
 #define BUS_CODEC_ORDER_FIELDS 15 /* keys in an order's map               */
 
 /*  A packer writing into a growing buffer.  Every write goes through
@@ -34,8 +34,7 @@ void bus_codec__pack_str (msgpack_packer *pk, const char *s, size_t cap);
 void bus_codec__pack_key (msgpack_packer *pk, const char *key);
 
 /*  A key and its value.  */
-void bus_codec__put_uint (msgpack_packer *pk, const char *key,
-                          uint64_t value);
+void bus_codec__put_uint (msgpack_packer *pk, const char *key, uint64_t value);
 void bus_codec__put_int (msgpack_packer *pk, const char *key, int64_t value);
 void bus_codec__put_str (msgpack_packer *pk, const char *key, const char *s,
                          size_t cap);
@@ -44,10 +43,8 @@ void bus_codec__put_bool (msgpack_packer *pk, const char *key, bool value);
 /*  An order's map; its first ten fields (id to ums) and its last four
     (sub to lines), to pack one with a broken "sms" between them.  */
 void bus_codec__pack_order (msgpack_packer *pk, const bus_order_t *order);
-void bus_codec__pack_order_head (msgpack_packer *pk,
-                                 const bus_order_t *order);
-void bus_codec__pack_order_tail (msgpack_packer *pk,
-                                 const bus_order_t *order);
+void bus_codec__pack_order_head (msgpack_packer *pk, const bus_order_t *order);
+void bus_codec__pack_order_tail (msgpack_packer *pk, const bus_order_t *order);
 /*  A cart's map.  */
 void bus_codec__pack_cart (msgpack_packer *pk, const bus_cart_t *cart);
 

@@ -39,8 +39,7 @@ s_test_set (char *dst, size_t cap, const char *str)
     if (str) {
         assert (strlen (str) < cap);
         strcpy (dst, str);
-    }
-    else
+    } else
         memset (dst, 'x', cap);
 }
 
@@ -75,35 +74,34 @@ s_test_cmd (bus_cmd_t *cmd, bus_cmd_type_t type)
     if (type != BUS_CMD_SET_STATUS && type != BUS_CMD_AVAILABILITY)
         strcpy (cmd->table, "T12");
     switch (type) {
-    case BUS_CMD_PLACE:
-        strcpy (cmd->note, "birthday, bring candles");
-        cmd->line_count = 2;
-        s_test_cmd_line (&cmd->lines[0], "burger", 2, "no onions", 2);
-        s_test_cmd_line (&cmd->lines[1], "fries.large", 1, "", 0);
-        break;
-    case BUS_CMD_SET_STATUS:
-        cmd->order_id = 12;
-        cmd->status = BUS_STATUS_READY;
-        cmd->version = 3;
-        break;
-    case BUS_CMD_CART_ADD:
-        cmd->line_count = 1;
-        s_test_cmd_line (&cmd->lines[0], "burger", 1, "medium rare", 1);
-        break;
-    case BUS_CMD_CART_SET_QTY:
-        cmd->line_id = 2;
-        cmd->qty = 3;
-        cmd->version = 5;
-        break;
-    case BUS_CMD_CART_PLACE:
-        strcpy (cmd->note, "all at once");
-        cmd->version = 9;
-        break;
-    case BUS_CMD_AVAILABILITY:
-        strcpy (cmd->item_id, "burger");  /* available stays false: 86 it */
-        break;
-    case BUS_CMD_CART_CLEAR:
-        break;
+        case BUS_CMD_PLACE:
+            strcpy (cmd->note, "birthday, bring candles");
+            cmd->line_count = 2;
+            s_test_cmd_line (&cmd->lines[0], "burger", 2, "no onions", 2);
+            s_test_cmd_line (&cmd->lines[1], "fries.large", 1, "", 0);
+            break;
+        case BUS_CMD_SET_STATUS:
+            cmd->order_id = 12;
+            cmd->status = BUS_STATUS_READY;
+            cmd->version = 3;
+            break;
+        case BUS_CMD_CART_ADD:
+            cmd->line_count = 1;
+            s_test_cmd_line (&cmd->lines[0], "burger", 1, "medium rare", 1);
+            break;
+        case BUS_CMD_CART_SET_QTY:
+            cmd->line_id = 2;
+            cmd->qty = 3;
+            cmd->version = 5;
+            break;
+        case BUS_CMD_CART_PLACE:
+            strcpy (cmd->note, "all at once");
+            cmd->version = 9;
+            break;
+        case BUS_CMD_AVAILABILITY:
+            strcpy (cmd->item_id, "burger"); /* available stays false: 86 it */
+            break;
+        case BUS_CMD_CART_CLEAR: break;
     }
 }
 
@@ -252,8 +250,7 @@ s_test_event (bus_event_t *event, bus_event_type_t type, bool max)
     else if (max) {
         s_test_fill (event->item_id, BUS_ID_MAX - 1, 'i');
         event->available = true;
-    }
-    else
+    } else
         strcpy (event->item_id, "burger");
 }
 
@@ -263,8 +260,7 @@ s_test_line_eq (const bus_line_t *a, const bus_line_t *b)
     bool eq = a->line_id == b->line_id && streq (a->item_id, b->item_id)
               && a->qty == b->qty && streq (a->note, b->note)
               && streq (a->name, b->name) && streq (a->station, b->station)
-              && a->unit_cents == b->unit_cents
-              && a->mod_count == b->mod_count;
+              && a->unit_cents == b->unit_cents && a->mod_count == b->mod_count;
     for (uint32_t i = 0; eq && i < a->mod_count; i++)
         eq = streq (a->mods[i].id, b->mods[i].id)
              && streq (a->mods[i].name, b->mods[i].name)
@@ -291,8 +287,7 @@ s_test_order_eq (const bus_order_t *a, const bus_order_t *b)
            && a->updated_ms == b->updated_ms
            && memcmp (a->status_ms, b->status_ms, sizeof a->status_ms) == 0
            && a->subtotal_cents == b->subtotal_cents
-           && a->tax_cents == b->tax_cents
-           && a->total_cents == b->total_cents
+           && a->tax_cents == b->tax_cents && a->total_cents == b->total_cents
            && a->line_count == b->line_count
            && s_test_lines_eq (a->lines, b->lines, a->line_count);
 }
@@ -361,8 +356,15 @@ s_test_stable (zframe_t *frame, zframe_t *again)
 
 /*  Every kind of message, and room to decode any of them.  */
 typedef enum {
-    S_TEST_CMD, S_TEST_ORDER, S_TEST_CART, S_TEST_EVENT, S_TEST_ACK,
-    S_TEST_HB, S_TEST_REQ, S_TEST_REPLY, S_TEST_KINDS
+    S_TEST_CMD,
+    S_TEST_ORDER,
+    S_TEST_CART,
+    S_TEST_EVENT,
+    S_TEST_ACK,
+    S_TEST_HB,
+    S_TEST_REQ,
+    S_TEST_REPLY,
+    S_TEST_KINDS
 } s_test_msg_t;
 
 typedef union {
@@ -397,41 +399,40 @@ s_test_decode_into (s_test_any_t *out, s_test_msg_t kind, const void *data,
     int rc = BUS_ERR_INVALID;
     size_t out_size = 0;
     switch (kind) {
-    case S_TEST_CMD:
-        rc = bus_cmd_decode (data, size, &out->cmd);
-        out_size = offsetof (bus_cmd_t, lines);
-        break;
-    case S_TEST_ORDER:
-        rc = bus_order_decode (data, size, &out->order);
-        out_size = offsetof (bus_order_t, lines);
-        break;
-    case S_TEST_CART:
-        rc = bus_cart_decode (data, size, &out->cart);
-        out_size = offsetof (bus_cart_t, lines);
-        break;
-    case S_TEST_EVENT:
-        rc = bus_event_decode (data, size, &out->event);
-        assert (rc == 0 || s_test_event_zeroed (&out->event));
-        break;
-    case S_TEST_ACK:
-        rc = bus_ack_decode (data, size, &out->ack);
-        out_size = offsetof (bus_ack_t, event);
-        assert (rc == 0 || s_test_event_zeroed (&out->ack.event));
-        break;
-    case S_TEST_HB:
-        rc = bus_heartbeat_decode (data, size, &out->hb);
-        out_size = sizeof out->hb;
-        break;
-    case S_TEST_REQ:
-        rc = bus_sync_req_decode (data, size, &out->req);
-        out_size = sizeof out->req;
-        break;
-    case S_TEST_REPLY:
-        rc = bus_sync_reply_decode (data, size, &out->reply);
-        out_size = sizeof out->reply;
-        break;
-    case S_TEST_KINDS:
-        assert (false);
+        case S_TEST_CMD:
+            rc = bus_cmd_decode (data, size, &out->cmd);
+            out_size = offsetof (bus_cmd_t, lines);
+            break;
+        case S_TEST_ORDER:
+            rc = bus_order_decode (data, size, &out->order);
+            out_size = offsetof (bus_order_t, lines);
+            break;
+        case S_TEST_CART:
+            rc = bus_cart_decode (data, size, &out->cart);
+            out_size = offsetof (bus_cart_t, lines);
+            break;
+        case S_TEST_EVENT:
+            rc = bus_event_decode (data, size, &out->event);
+            assert (rc == 0 || s_test_event_zeroed (&out->event));
+            break;
+        case S_TEST_ACK:
+            rc = bus_ack_decode (data, size, &out->ack);
+            out_size = offsetof (bus_ack_t, event);
+            assert (rc == 0 || s_test_event_zeroed (&out->ack.event));
+            break;
+        case S_TEST_HB:
+            rc = bus_heartbeat_decode (data, size, &out->hb);
+            out_size = sizeof out->hb;
+            break;
+        case S_TEST_REQ:
+            rc = bus_sync_req_decode (data, size, &out->req);
+            out_size = sizeof out->req;
+            break;
+        case S_TEST_REPLY:
+            rc = bus_sync_reply_decode (data, size, &out->reply);
+            out_size = sizeof out->reply;
+            break;
+        case S_TEST_KINDS: assert (false);
     }
     assert (rc == 0 || rc == BUS_ERR_MALFORMED || rc == BUS_ERR_TOO_BIG
             || rc == BUS_ERR_TOO_DEEP || rc == BUS_ERR_INVALID);
@@ -457,45 +458,44 @@ s_test_sample (s_test_msg_t kind)
     s_test_any_t *in = (s_test_any_t *) zmalloc (sizeof *in);
     zframe_t *frame = NULL;
     switch (kind) {
-    case S_TEST_CMD:
-        s_test_cmd (&in->cmd, BUS_CMD_PLACE);
-        frame = bus_cmd_encode (&in->cmd);
-        break;
-    case S_TEST_ORDER:
-        s_test_order (&in->order, false);
-        frame = bus_order_encode (&in->order);
-        break;
-    case S_TEST_CART:
-        s_test_cart (&in->cart, false);
-        frame = bus_cart_encode (&in->cart);
-        break;
-    case S_TEST_EVENT:
-        s_test_event (&in->event, BUS_EVENT_ORDER_PLACED, false);
-        frame = bus_event_encode (&in->event);
-        break;
-    case S_TEST_ACK:
-        strcpy (in->ack.key, "pad-7-0001");
-        s_test_event (&in->ack.event, BUS_EVENT_CART, false);
-        frame = bus_ack_encode (&in->ack);
-        break;
-    case S_TEST_HB:
-        in->hb.seq = 7;
-        in->hb.ts_ms = 1767000000000;
-        frame = bus_heartbeat_encode (&in->hb);
-        break;
-    case S_TEST_REQ:
-        in->req.op = BUS_SYNC_LIST;
-        in->req.rid = 1;
-        in->req.from_ms = 1767000000000;
-        frame = bus_sync_req_encode (&in->req);
-        break;
-    case S_TEST_REPLY:
-        in->reply.rid = 1;
-        in->reply.count = 2;
-        frame = bus_sync_reply_encode (&in->reply);
-        break;
-    case S_TEST_KINDS:
-        break;
+        case S_TEST_CMD:
+            s_test_cmd (&in->cmd, BUS_CMD_PLACE);
+            frame = bus_cmd_encode (&in->cmd);
+            break;
+        case S_TEST_ORDER:
+            s_test_order (&in->order, false);
+            frame = bus_order_encode (&in->order);
+            break;
+        case S_TEST_CART:
+            s_test_cart (&in->cart, false);
+            frame = bus_cart_encode (&in->cart);
+            break;
+        case S_TEST_EVENT:
+            s_test_event (&in->event, BUS_EVENT_ORDER_PLACED, false);
+            frame = bus_event_encode (&in->event);
+            break;
+        case S_TEST_ACK:
+            strcpy (in->ack.key, "pad-7-0001");
+            s_test_event (&in->ack.event, BUS_EVENT_CART, false);
+            frame = bus_ack_encode (&in->ack);
+            break;
+        case S_TEST_HB:
+            in->hb.seq = 7;
+            in->hb.ts_ms = 1767000000000;
+            frame = bus_heartbeat_encode (&in->hb);
+            break;
+        case S_TEST_REQ:
+            in->req.op = BUS_SYNC_LIST;
+            in->req.rid = 1;
+            in->req.from_ms = 1767000000000;
+            frame = bus_sync_req_encode (&in->req);
+            break;
+        case S_TEST_REPLY:
+            in->reply.rid = 1;
+            in->reply.count = 2;
+            frame = bus_sync_reply_encode (&in->reply);
+            break;
+        case S_TEST_KINDS: break;
     }
     free (in);
     assert (frame && s_test_rc (kind, frame) == 0);
@@ -595,12 +595,12 @@ s_test_pack_raw_mods (msgpack_packer *pk, uint32_t count, uint32_t items,
             if (i == 0)
                 bus_codec__pack_str (pk, "cheese", strlen ("cheese") + 1);
             else if (i == 1)
-                bus_codec__pack_str (pk, "Extra cheese", strlen ("Extra cheese") + 1);
+                bus_codec__pack_str (pk, "Extra cheese",
+                                     strlen ("Extra cheese") + 1);
             else if (i == 2 && deep) {
                 msgpack_pack_array (pk, 1);
                 msgpack_pack_int64 (pk, 100);
-            }
-            else if (i == 2)
+            } else if (i == 2)
                 msgpack_pack_int64 (pk, 100);
             else
                 msgpack_pack_nil (pk);
@@ -617,15 +617,24 @@ s_test_pack_raw_line (msgpack_packer *pk, uint32_t items, uint32_t mods,
     msgpack_pack_array (pk, items);
     for (uint32_t i = 0; i < items; i++) {
         switch (i) {
-        case 0: msgpack_pack_uint64 (pk, 1); break;
-        case 1: bus_codec__pack_str (pk, "burger", strlen ("burger") + 1); break;
-        case 2: msgpack_pack_uint64 (pk, 2); break;
-        case 3: bus_codec__pack_str (pk, "no onions", strlen ("no onions") + 1); break;
-        case 4: bus_codec__pack_str (pk, "Classic Burger", strlen ("Classic Burger") + 1); break;
-        case 5: bus_codec__pack_str (pk, "grill", strlen ("grill") + 1); break;
-        case 6: msgpack_pack_int64 (pk, 1350); break;
-        case 7: s_test_pack_raw_mods (pk, mods, mod_items, deep); break;
-        default: msgpack_pack_nil (pk);
+            case 0: msgpack_pack_uint64 (pk, 1); break;
+            case 1:
+                bus_codec__pack_str (pk, "burger", strlen ("burger") + 1);
+                break;
+            case 2: msgpack_pack_uint64 (pk, 2); break;
+            case 3:
+                bus_codec__pack_str (pk, "no onions", strlen ("no onions") + 1);
+                break;
+            case 4:
+                bus_codec__pack_str (pk, "Classic Burger",
+                                     strlen ("Classic Burger") + 1);
+                break;
+            case 5:
+                bus_codec__pack_str (pk, "grill", strlen ("grill") + 1);
+                break;
+            case 6: msgpack_pack_int64 (pk, 1350); break;
+            case 7: s_test_pack_raw_mods (pk, mods, mod_items, deep); break;
+            default: msgpack_pack_nil (pk);
         }
     }
 }
@@ -675,7 +684,8 @@ s_test_pack_times (int count, int bad)
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
     msgpack_packer *pk = &w.packer;
-    msgpack_pack_map (pk, count < 0 ? BUS_CODEC_ORDER_FIELDS - 1 : BUS_CODEC_ORDER_FIELDS);
+    msgpack_pack_map (pk, count < 0 ? BUS_CODEC_ORDER_FIELDS - 1
+                                    : BUS_CODEC_ORDER_FIELDS);
     bus_codec__pack_order_head (pk, order);
     if (count >= 0) {
         bus_codec__pack_key (pk, "sms");
@@ -693,30 +703,41 @@ s_test_pack_times (int count, int bad)
 
 /*  Values of each msgpack type, to put where a field's value goes.  */
 typedef enum {
-    S_TEST_ABSENT, S_TEST_NIL, S_TEST_UINT, S_TEST_BIG, S_TEST_NEG,
-    S_TEST_STR, S_TEST_BOOL, S_TEST_FLOAT, S_TEST_LINES, S_TEST_VALUES
+    S_TEST_ABSENT,
+    S_TEST_NIL,
+    S_TEST_UINT,
+    S_TEST_BIG,
+    S_TEST_NEG,
+    S_TEST_STR,
+    S_TEST_BOOL,
+    S_TEST_FLOAT,
+    S_TEST_LINES,
+    S_TEST_VALUES
 } s_test_value_t;
 
 static void
 s_test_pack_value (msgpack_packer *pk, s_test_value_t value)
 {
     switch (value) {
-    case S_TEST_NIL: msgpack_pack_nil (pk); break;
-    case S_TEST_UINT: msgpack_pack_uint64 (pk, 1); break;
-    case S_TEST_BIG: msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1); break;
-    case S_TEST_NEG: msgpack_pack_int64 (pk, -1); break;
-    case S_TEST_STR: bus_codec__pack_str (pk, "T1", strlen ("T1") + 1); break;
-    case S_TEST_BOOL: msgpack_pack_true (pk); break;
-    case S_TEST_FLOAT: msgpack_pack_double (pk, 1.0); break;
-    case S_TEST_LINES:
-        msgpack_pack_array (pk, 1);
-        msgpack_pack_array (pk, 2);
-        bus_codec__pack_str (pk, "burger", strlen ("burger") + 1);
-        msgpack_pack_uint64 (pk, 1);
-        break;
-    case S_TEST_ABSENT:
-    case S_TEST_VALUES:
-        break;
+        case S_TEST_NIL: msgpack_pack_nil (pk); break;
+        case S_TEST_UINT: msgpack_pack_uint64 (pk, 1); break;
+        case S_TEST_BIG:
+            msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1);
+            break;
+        case S_TEST_NEG: msgpack_pack_int64 (pk, -1); break;
+        case S_TEST_STR:
+            bus_codec__pack_str (pk, "T1", strlen ("T1") + 1);
+            break;
+        case S_TEST_BOOL: msgpack_pack_true (pk); break;
+        case S_TEST_FLOAT: msgpack_pack_double (pk, 1.0); break;
+        case S_TEST_LINES:
+            msgpack_pack_array (pk, 1);
+            msgpack_pack_array (pk, 2);
+            bus_codec__pack_str (pk, "burger", strlen ("burger") + 1);
+            msgpack_pack_uint64 (pk, 1);
+            break;
+        case S_TEST_ABSENT:
+        case S_TEST_VALUES: break;
     }
 }
 
@@ -738,7 +759,7 @@ s_test_cmd_replace (const bus_cmd_t *cmd, const char *field,
     if (value == S_TEST_ABSENT)
         return frame;
     uint8_t *data = zframe_data (frame);
-    assert (data[0] == 0x8e);   /* a fixmap of 14; 15 still fits */
+    assert (data[0] == 0x8e); /* a fixmap of 14; 15 still fits */
     data[0] = 0x8f;
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
@@ -751,10 +772,24 @@ s_test_cmd_replace (const bus_cmd_t *cmd, const char *field,
 
 /*  One change to a command, for the rule and fingerprint tests.  */
 typedef enum {
-    S_TEST_NONE, S_TEST_TYPE, S_TEST_KEY, S_TEST_ORIGIN, S_TEST_TABLE,
-    S_TEST_NOTE, S_TEST_ORDER_ID, S_TEST_STATUS, S_TEST_VERSION,
-    S_TEST_LINE_ID, S_TEST_QTY, S_TEST_ITEM, S_TEST_AVAIL, S_TEST_LINES_N,
-    S_TEST_LINE_ITEM, S_TEST_LINE_QTY, S_TEST_LINE_NOTE, S_TEST_MODS_N,
+    S_TEST_NONE,
+    S_TEST_TYPE,
+    S_TEST_KEY,
+    S_TEST_ORIGIN,
+    S_TEST_TABLE,
+    S_TEST_NOTE,
+    S_TEST_ORDER_ID,
+    S_TEST_STATUS,
+    S_TEST_VERSION,
+    S_TEST_LINE_ID,
+    S_TEST_QTY,
+    S_TEST_ITEM,
+    S_TEST_AVAIL,
+    S_TEST_LINES_N,
+    S_TEST_LINE_ITEM,
+    S_TEST_LINE_QTY,
+    S_TEST_LINE_NOTE,
+    S_TEST_MODS_N,
     S_TEST_MOD_ID
 } s_test_change_t;
 
@@ -768,39 +803,41 @@ s_test_change (bus_cmd_t *cmd, s_test_change_t what, uint64_t num,
 {
     bus_line_t *line = &cmd->lines[0];
     switch (what) {
-    case S_TEST_NONE: break;
-    case S_TEST_TYPE: cmd->type = (bus_cmd_type_t) num; break;
-    case S_TEST_KEY: s_test_set (cmd->key, sizeof cmd->key, str); break;
-    case S_TEST_ORIGIN:
-        s_test_set (cmd->origin, sizeof cmd->origin, str);
-        break;
-    case S_TEST_TABLE: s_test_set (cmd->table, sizeof cmd->table, str); break;
-    case S_TEST_NOTE: s_test_set (cmd->note, sizeof cmd->note, str); break;
-    case S_TEST_ORDER_ID: cmd->order_id = num; break;
-    case S_TEST_STATUS: cmd->status = (uint32_t) num; break;
-    case S_TEST_VERSION: cmd->version = (uint32_t) num; break;
-    case S_TEST_LINE_ID: cmd->line_id = (uint32_t) num; break;
-    case S_TEST_QTY: cmd->qty = (uint32_t) num; break;
-    case S_TEST_ITEM:
-        s_test_set (cmd->item_id, sizeof cmd->item_id, str);
-        break;
-    case S_TEST_AVAIL: cmd->available = num != 0; break;
-    case S_TEST_LINES_N:
-        for (uint32_t i = cmd->line_count; i < num; i++)
-            cmd->lines[i] = *line;
-        cmd->line_count = (uint32_t) num;
-        break;
-    case S_TEST_LINE_ITEM:
-        s_test_set (line->item_id, sizeof line->item_id, str);
-        break;
-    case S_TEST_LINE_QTY: line->qty = (uint32_t) num; break;
-    case S_TEST_LINE_NOTE:
-        s_test_set (line->note, sizeof line->note, str);
-        break;
-    case S_TEST_MODS_N: s_test_mod_ids (line, (uint32_t) num); break;
-    case S_TEST_MOD_ID:
-        s_test_set (line->mods[num].id, sizeof line->mods[num].id, str);
-        break;
+        case S_TEST_NONE: break;
+        case S_TEST_TYPE: cmd->type = (bus_cmd_type_t) num; break;
+        case S_TEST_KEY: s_test_set (cmd->key, sizeof cmd->key, str); break;
+        case S_TEST_ORIGIN:
+            s_test_set (cmd->origin, sizeof cmd->origin, str);
+            break;
+        case S_TEST_TABLE:
+            s_test_set (cmd->table, sizeof cmd->table, str);
+            break;
+        case S_TEST_NOTE: s_test_set (cmd->note, sizeof cmd->note, str); break;
+        case S_TEST_ORDER_ID: cmd->order_id = num; break;
+        case S_TEST_STATUS: cmd->status = (uint32_t) num; break;
+        case S_TEST_VERSION: cmd->version = (uint32_t) num; break;
+        case S_TEST_LINE_ID: cmd->line_id = (uint32_t) num; break;
+        case S_TEST_QTY: cmd->qty = (uint32_t) num; break;
+        case S_TEST_ITEM:
+            s_test_set (cmd->item_id, sizeof cmd->item_id, str);
+            break;
+        case S_TEST_AVAIL: cmd->available = num != 0; break;
+        case S_TEST_LINES_N:
+            for (uint32_t i = cmd->line_count; i < num; i++)
+                cmd->lines[i] = *line;
+            cmd->line_count = (uint32_t) num;
+            break;
+        case S_TEST_LINE_ITEM:
+            s_test_set (line->item_id, sizeof line->item_id, str);
+            break;
+        case S_TEST_LINE_QTY: line->qty = (uint32_t) num; break;
+        case S_TEST_LINE_NOTE:
+            s_test_set (line->note, sizeof line->note, str);
+            break;
+        case S_TEST_MODS_N: s_test_mod_ids (line, (uint32_t) num); break;
+        case S_TEST_MOD_ID:
+            s_test_set (line->mods[num].id, sizeof line->mods[num].id, str);
+            break;
     }
 }
 
@@ -816,10 +853,10 @@ s_test_cmd_round_trips (bool verbose)
             s_test_cmd_max (cmd);
         else
             s_test_cmd (cmd, (bus_cmd_type_t) type);
-        zframe_t *frame = s_test_stable (bus_cmd_encode (cmd),
-                                         bus_cmd_encode (cmd));
-        assert (bus_cmd_decode (zframe_data (frame), zframe_size (frame),
-                                cmd2) == 0);
+        zframe_t *frame =
+            s_test_stable (bus_cmd_encode (cmd), bus_cmd_encode (cmd));
+        assert (bus_cmd_decode (zframe_data (frame), zframe_size (frame), cmd2)
+                == 0);
         assert (s_test_cmd_eq (cmd, cmd2));
         assert (bus_cmd_fingerprint (cmd2) == bus_cmd_fingerprint (cmd));
         if (verbose && type > BUS_CMD_AVAILABILITY)
@@ -840,17 +877,19 @@ s_test_state_round_trips (void)
     bus_cart_t *cart2 = (bus_cart_t *) zmalloc (sizeof *cart2);
     for (int max = 0; max < 2; max++) {
         s_test_order (order, max);
-        zframe_t *frame = s_test_stable (bus_order_encode (order),
-                                         bus_order_encode (order));
-        assert (bus_order_decode (zframe_data (frame), zframe_size (frame),
-                                  order2) == 0);
+        zframe_t *frame =
+            s_test_stable (bus_order_encode (order), bus_order_encode (order));
+        assert (
+            bus_order_decode (zframe_data (frame), zframe_size (frame), order2)
+            == 0);
         assert (s_test_order_eq (order, order2));
         zframe_destroy (&frame);
 
         s_test_cart (cart, max);
         frame = s_test_stable (bus_cart_encode (cart), bus_cart_encode (cart));
-        assert (bus_cart_decode (zframe_data (frame), zframe_size (frame),
-                                 cart2) == 0);
+        assert (
+            bus_cart_decode (zframe_data (frame), zframe_size (frame), cart2)
+            == 0);
         assert (s_test_cart_eq (cart, cart2));
         zframe_destroy (&frame);
     }
@@ -883,7 +922,8 @@ s_test_event_round_trips (bool verbose)
             zframe_t *frame = s_test_stable (bus_event_encode (event),
                                              bus_event_encode (event));
             assert (bus_event_decode (zframe_data (frame), zframe_size (frame),
-                                      event2) == 0);
+                                      event2)
+                    == 0);
             assert (s_test_event_eq (event, event2));
             zframe_destroy (&frame);
 
@@ -895,8 +935,9 @@ s_test_event_round_trips (bool verbose)
                 strcpy (ack->key, "pad-7-0001");
             ack->event = *event;
             frame = s_test_stable (bus_ack_encode (ack), bus_ack_encode (ack));
-            assert (bus_ack_decode (zframe_data (frame), zframe_size (frame),
-                                    ack2) == 0);
+            assert (
+                bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
+                == 0);
             assert (streq (ack2->key, ack->key) && ack2->status == 0);
             assert (ack2->duplicate == ack->duplicate);
             assert (streq (ack2->error, ""));
@@ -928,17 +969,24 @@ s_test_event_round_trips (bool verbose)
 static void
 s_test_other_round_trips (void)
 {
-    bus_heartbeat_t hb = {UINT64_MAX, INT64_MIN}, hb2;
+    bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN }, hb2;
     zframe_t *frame = bus_heartbeat_encode (&hb);
-    assert (bus_heartbeat_decode (zframe_data (frame), zframe_size (frame),
-                                  &hb2) == 0);
+    assert (
+        bus_heartbeat_decode (zframe_data (frame), zframe_size (frame), &hb2)
+        == 0);
     assert (hb2.seq == hb.seq && hb2.ts_ms == hb.ts_ms);
     zframe_destroy (&frame);
 
-    bus_sync_req_t req = {
-        .op = BUS_SYNC_LIST, .rid = 99, .from = 1234, .limit = 1000,
-        .id = 12, .status = BUS_STATUS_READY, .role = "gateway",
-        .from_ms = INT64_MIN, .to_ms = INT64_MAX}, req2;
+    bus_sync_req_t req = { .op = BUS_SYNC_LIST,
+                           .rid = 99,
+                           .from = 1234,
+                           .limit = 1000,
+                           .id = 12,
+                           .status = BUS_STATUS_READY,
+                           .role = "gateway",
+                           .from_ms = INT64_MIN,
+                           .to_ms = INT64_MAX },
+                   req2;
     s_test_fill (req.table, BUS_TABLE_MAX - 1, 'T');
     s_test_fill (req.name, BUS_NAME_MAX - 1, 'n');
     for (int op = BUS_SYNC_SNAPSHOT; op <= BUS_SYNC_REPORT; op++) {
@@ -946,7 +994,8 @@ s_test_other_round_trips (void)
         frame = s_test_stable (bus_sync_req_encode (&req),
                                bus_sync_req_encode (&req));
         assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
-                                     &req2) == 0);
+                                     &req2)
+                == 0);
         assert (req2.op == req.op && req2.rid == req.rid);
         assert (req2.from == req.from && req2.limit == req.limit);
         assert (req2.id == req.id && req2.status == req.status);
@@ -956,12 +1005,13 @@ s_test_other_round_trips (void)
         zframe_destroy (&frame);
     }
 
-    bus_sync_reply_t reply = {99, BUS_ERR_NOT_FOUND, "", 40, 41, UINT32_MAX},
+    bus_sync_reply_t reply = { 99, BUS_ERR_NOT_FOUND, "", 40, 41, UINT32_MAX },
                      reply2;
     s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
     frame = bus_sync_reply_encode (&reply);
     assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
-                                   &reply2) == 0);
+                                   &reply2)
+            == 0);
     assert (reply2.rid == reply.rid && reply2.status == reply.status);
     assert (streq (reply2.error, reply.error) && reply2.seq == reply.seq);
     assert (reply2.next == reply.next && reply2.count == reply.count);
@@ -1007,8 +1057,8 @@ s_test_defaults (void)
     bus_codec__put_uint (&w.packer, "rid", 5);
     frame = bus_codec__writer_frame (&w);
     bus_sync_req_t req;
-    assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame),
-                                 &req) == 0);
+    assert (bus_sync_req_decode (zframe_data (frame), zframe_size (frame), &req)
+            == 0);
     assert (req.op == BUS_SYNC_SNAPSHOT && req.rid == 5 && req.limit == 0);
     assert (streq (req.table, "") && streq (req.role, ""));
     assert (req.from_ms == 0 && req.to_ms == 0);
@@ -1021,8 +1071,9 @@ s_test_defaults (void)
     bus_codec__put_int (&w.packer, "st", 0);
     frame = bus_codec__writer_frame (&w);
     bus_sync_reply_t reply;
-    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
-                                   &reply) == 0);
+    assert (
+        bus_sync_reply_decode (zframe_data (frame), zframe_size (frame), &reply)
+        == 0);
     assert (reply.rid == 5 && reply.status == 0 && reply.count == 0);
     zframe_destroy (&frame);
 }
@@ -1070,25 +1121,25 @@ s_test_fingerprint (void)
         uint64_t num;
         const char *str;
     } changes[] = {
-        {S_TEST_TYPE, BUS_CMD_CART_ADD, NULL},
-        {S_TEST_TABLE, 0, "T13"},
-        {S_TEST_NOTE, 0, ""},
-        {S_TEST_ORDER_ID, 1, NULL},
-        {S_TEST_ORDER_ID, 1ULL << 40, NULL},
-        {S_TEST_STATUS, BUS_STATUS_PLACED, NULL},
-        {S_TEST_VERSION, 1, NULL},
-        {S_TEST_LINE_ID, 1, NULL},
-        {S_TEST_QTY, 1, NULL},
-        {S_TEST_ITEM, 0, "burger"},
-        {S_TEST_AVAIL, 1, NULL},
-        {S_TEST_LINES_N, 1, NULL},
-        {S_TEST_LINES_N, 3, NULL},
-        {S_TEST_LINE_ITEM, 0, "burgers"},
-        {S_TEST_LINE_QTY, 3, NULL},
-        {S_TEST_LINE_NOTE, 0, "crispy"},
-        {S_TEST_MODS_N, 0, NULL},
-        {S_TEST_MODS_N, 3, NULL},
-        {S_TEST_MOD_ID, 1, "mod-9"},
+        { S_TEST_TYPE, BUS_CMD_CART_ADD, NULL },
+        { S_TEST_TABLE, 0, "T13" },
+        { S_TEST_NOTE, 0, "" },
+        { S_TEST_ORDER_ID, 1, NULL },
+        { S_TEST_ORDER_ID, 1ULL << 40, NULL },
+        { S_TEST_STATUS, BUS_STATUS_PLACED, NULL },
+        { S_TEST_VERSION, 1, NULL },
+        { S_TEST_LINE_ID, 1, NULL },
+        { S_TEST_QTY, 1, NULL },
+        { S_TEST_ITEM, 0, "burger" },
+        { S_TEST_AVAIL, 1, NULL },
+        { S_TEST_LINES_N, 1, NULL },
+        { S_TEST_LINES_N, 3, NULL },
+        { S_TEST_LINE_ITEM, 0, "burgers" },
+        { S_TEST_LINE_QTY, 3, NULL },
+        { S_TEST_LINE_NOTE, 0, "crispy" },
+        { S_TEST_MODS_N, 0, NULL },
+        { S_TEST_MODS_N, 3, NULL },
+        { S_TEST_MOD_ID, 1, "mod-9" },
     };
     for (size_t i = 0; i < sizeof changes / sizeof changes[0]; i++) {
         s_test_cmd (b, BUS_CMD_PLACE);
@@ -1128,7 +1179,7 @@ s_test_fingerprint_input (void)
     assert (bus_cmd_fingerprint (a) != bus_cmd_fingerprint (b));
 
     /* each type's typical command has its own  */
-    uint64_t seen[BUS_CMD_AVAILABILITY + 1] = {0};
+    uint64_t seen[BUS_CMD_AVAILABILITY + 1] = { 0 };
     for (int type = BUS_CMD_PLACE; type <= BUS_CMD_AVAILABILITY; type++) {
         s_test_cmd (a, (bus_cmd_type_t) type);
         seen[type] = bus_cmd_fingerprint (a);
@@ -1167,8 +1218,8 @@ s_test_truncation (void)
     free (out);
 
     /* containers that claim more elements than the frame can hold  */
-    const char *huge[] = {"\xdf\xff\xff\xff\xff", "\xdd\xff\xff\xff\xff",
-                          "\x81\xa1v\xdc\x00\x10", "\xdb\x00\x00\x00\x05"};
+    const char *huge[] = { "\xdf\xff\xff\xff\xff", "\xdd\xff\xff\xff\xff",
+                           "\x81\xa1v\xdc\x00\x10", "\xdb\x00\x00\x00\x05" };
     for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
         assert (bus_cmd_decode (huge[i], strlen (huge[i]), &cmd)
                 == BUS_ERR_MALFORMED);
@@ -1212,7 +1263,7 @@ s_test_nesting (void)
 {
     /* the heartbeat map plus 6 arrays is 7 deep and fine; 7
        arrays is too deep; 40 is beyond msgpack-c's own stack  */
-    uint32_t depths[] = {6, 7, 40};
+    uint32_t depths[] = { 6, 7, 40 };
     for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
         bus_codec__writer_t w;
         s_test_pack_hb (&w, 1);
@@ -1291,10 +1342,10 @@ s_test_schema (void)
         if (variant != 0)
             bus_codec__pack_key (&w.packer, "seq");
         switch (variant) {
-        case 1: msgpack_pack_str_with_body (&w.packer, "7", 1); break;
-        case 2: msgpack_pack_int64 (&w.packer, -7); break;
-        case 3: msgpack_pack_double (&w.packer, 7.0); break;
-        case 4: msgpack_pack_true (&w.packer); break;
+            case 1: msgpack_pack_str_with_body (&w.packer, "7", 1); break;
+            case 2: msgpack_pack_int64 (&w.packer, -7); break;
+            case 3: msgpack_pack_double (&w.packer, 7.0); break;
+            case 4: msgpack_pack_true (&w.packer); break;
         }
         frame = bus_codec__writer_frame (&w);
         assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
@@ -1304,7 +1355,7 @@ s_test_schema (void)
     /* every message with a version refuses format 1, and any other  */
     for (int kind = 0; kind < S_TEST_KINDS; kind++) {
         if (kind == S_TEST_ORDER || kind == S_TEST_CART)
-            continue;           /* stored inside versioned messages */
+            continue; /* stored inside versioned messages */
         frame = s_test_sample ((s_test_msg_t) kind);
         s_test_set_version (frame, 1);
         assert (s_test_rc ((s_test_msg_t) kind, frame) == BUS_ERR_INVALID);
@@ -1341,13 +1392,14 @@ s_test_enums (void)
     }
     free (event);
 
-    bus_sync_req_t req = {.op = BUS_SYNC_GET, .rid = 1, .id = 7};
+    bus_sync_req_t req = { .op = BUS_SYNC_GET, .rid = 1, .id = 7 };
     for (int op = 0; op <= BUS_SYNC_REPORT + 1; op++) {
         req.op = (bus_sync_op_t) op;
         frame = bus_sync_req_encode (&req);
         assert (s_test_rc (S_TEST_REQ, frame)
                 == (op >= BUS_SYNC_SNAPSHOT && op <= BUS_SYNC_REPORT
-                    ? 0 : BUS_ERR_INVALID));
+                        ? 0
+                        : BUS_ERR_INVALID));
         zframe_destroy (&frame);
     }
     /* acks: a status is 0 or negative; success needs the event  */
@@ -1384,10 +1436,12 @@ s_test_event_parts (void)
 {
     for (int type = BUS_EVENT_ORDER_PLACED; type <= BUS_EVENT_MENU_ITEM; type++)
         for (int parts = 0; parts < 16; parts++) {
-            int wanted = bus_codec__event_has_order ((bus_event_type_t) type) ? 1
-                         : type == BUS_EVENT_CART ? 2 : 4 | 8;
-            zframe_t *frame = s_test_pack_event ((bus_event_type_t) type,
-                                                 parts);
+            int wanted = bus_codec__event_has_order ((bus_event_type_t) type)
+                             ? 1
+                         : type == BUS_EVENT_CART ? 2
+                                                  : 4 | 8;
+            zframe_t *frame =
+                s_test_pack_event ((bus_event_type_t) type, parts);
             assert (s_test_rc (S_TEST_EVENT, frame)
                     == (parts == wanted ? 0 : BUS_ERR_INVALID));
             zframe_destroy (&frame);
@@ -1407,27 +1461,27 @@ s_test_place_limits (void)
         int64_t qty;
         int rc;
     } cases[] = {
-        {key128, "T1", 1, 0, 1, 0},
-        {key129, "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", BUS_LINES_MAX, BUS_MODS_MAX, BUS_QTY_MAX, 0},
-        {"pad-1", "T1", 0, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", BUS_LINES_MAX + 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, BUS_MODS_MAX + 1, 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, 0, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, BUS_QTY_MAX + 1, BUS_ERR_INVALID},
-        {"pad-1", "T1", 1, 0, -1, BUS_ERR_INVALID},
-        {"pad-1", "T/1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "", 1, 0, 1, BUS_ERR_INVALID},
-        {"", "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad 1\n", "T1", 1, 0, 1, BUS_ERR_INVALID},
-        {"pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1, 0},
-        {"pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1,
-         BUS_ERR_INVALID},
+        { key128, "T1", 1, 0, 1, 0 },
+        { key129, "T1", 1, 0, 1, BUS_ERR_INVALID },
+        { "pad-1", "T1", BUS_LINES_MAX, BUS_MODS_MAX, BUS_QTY_MAX, 0 },
+        { "pad-1", "T1", 0, 0, 1, BUS_ERR_INVALID },
+        { "pad-1", "T1", BUS_LINES_MAX + 1, 0, 1, BUS_ERR_INVALID },
+        { "pad-1", "T1", 1, BUS_MODS_MAX + 1, 1, BUS_ERR_INVALID },
+        { "pad-1", "T1", 1, 0, 0, BUS_ERR_INVALID },
+        { "pad-1", "T1", 1, 0, BUS_QTY_MAX + 1, BUS_ERR_INVALID },
+        { "pad-1", "T1", 1, 0, -1, BUS_ERR_INVALID },
+        { "pad-1", "T/1", 1, 0, 1, BUS_ERR_INVALID },
+        { "pad-1", "", 1, 0, 1, BUS_ERR_INVALID },
+        { "", "T1", 1, 0, 1, BUS_ERR_INVALID },
+        { "pad 1\n", "T1", 1, 0, 1, BUS_ERR_INVALID },
+        { "pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1, 0 },
+        { "pad-1", "TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT", 1, 0, 1,
+          BUS_ERR_INVALID },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        zframe_t *frame = s_test_pack_place (cases[i].key, cases[i].table,
-                                             cases[i].lines, cases[i].mods,
-                                             cases[i].qty);
+        zframe_t *frame =
+            s_test_pack_place (cases[i].key, cases[i].table, cases[i].lines,
+                               cases[i].mods, cases[i].qty);
         assert (s_test_rc (S_TEST_CMD, frame) == cases[i].rc);
         zframe_destroy (&frame);
     }
@@ -1451,69 +1505,69 @@ s_test_cmd_rules (void)
         const char *str;
         int rc;
     } cases[] = {
-        {place, S_TEST_NONE, 0, NULL, 0},
-        {place, S_TEST_LINES_N, 0, NULL, S_INV},
-        {place, S_TEST_LINES_N, BUS_LINES_MAX, NULL, 0},
-        {place, S_TEST_LINE_QTY, 0, NULL, S_INV},
-        {place, S_TEST_LINE_QTY, BUS_QTY_MAX, NULL, 0},
-        {place, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {place, S_TEST_MODS_N, 0, NULL, 0},
-        {place, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0},
-        {place, S_TEST_MOD_ID, 1, "mod-0", S_INV},     /* twice the same */
-        {place, S_TEST_MOD_ID, 0, "extra cheese", S_INV},
-        {place, S_TEST_MOD_ID, 0, "", S_INV},
-        {place, S_TEST_MOD_ID, 0, NULL, S_INV},
-        {place, S_TEST_LINE_ITEM, 0, "fries large", S_INV},
-        {place, S_TEST_LINE_ITEM, 0, "", S_INV},
-        {place, S_TEST_LINE_NOTE, 0, "bad\x01", S_INV},
-        {place, S_TEST_TABLE, 0, "", S_INV},
-        {place, S_TEST_TABLE, 0, "T/1", S_INV},
-        {place, S_TEST_TABLE, 0, NULL, S_INV},
-        {place, S_TEST_NOTE, 0, "\xff", S_INV},
-        {place, S_TEST_KEY, 0, "", S_INV},
-        {place, S_TEST_KEY, 0, "pad 1\n", S_INV},
-        {place, S_TEST_KEY, 0, NULL, S_INV},
-        {place, S_TEST_ORIGIN, 0, "", S_INV},
-        {place, S_TEST_TYPE, 0, NULL, S_INV},
-        {place, S_TEST_TYPE, BUS_CMD_AVAILABILITY + 1, NULL, S_INV},
-        {add, S_TEST_NONE, 0, NULL, 0},
-        {add, S_TEST_LINES_N, 0, NULL, S_INV},
-        {add, S_TEST_LINES_N, 2, NULL, S_INV},
-        {add, S_TEST_LINE_QTY, 0, NULL, S_INV},
-        {add, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {add, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0},
-        {add, S_TEST_MOD_ID, 0, "no/slash", S_INV},
-        {add, S_TEST_TABLE, 0, "", S_INV},
-        {add, S_TEST_KEY, 0, "", S_INV},
-        {status, S_TEST_NONE, 0, NULL, 0},
-        {status, S_TEST_ORDER_ID, 0, NULL, S_INV},
-        {status, S_TEST_ORDER_ID, UINT64_MAX, NULL, 0},
-        {status, S_TEST_STATUS, 0, NULL, S_INV},
-        {status, S_TEST_STATUS, BUS_STATUS_PLACED, NULL, 0},
-        {status, S_TEST_STATUS, BUS_STATUS_CANCELLED, NULL, 0},
-        {status, S_TEST_STATUS, BUS_STATUS_CANCELLED + 1, NULL, S_INV},
-        {status, S_TEST_TABLE, 0, "T/1", 0},           /* not its field */
-        {status, S_TEST_KEY, 0, "", S_INV},
-        {status, S_TEST_ORIGIN, 0, "", S_INV},
-        {qty, S_TEST_NONE, 0, NULL, 0},
-        {qty, S_TEST_LINE_ID, 0, NULL, S_INV},
-        {qty, S_TEST_QTY, 0, NULL, 0},                 /* removes the line */
-        {qty, S_TEST_QTY, BUS_QTY_MAX, NULL, 0},
-        {qty, S_TEST_QTY, BUS_QTY_MAX + 1, NULL, S_INV},
-        {qty, S_TEST_TABLE, 0, "", S_INV},
-        {clear, S_TEST_NONE, 0, NULL, 0},
-        {clear, S_TEST_TABLE, 0, "", S_INV},
-        {clear, S_TEST_TABLE, 0, "T/1", S_INV},
-        {cart, S_TEST_NONE, 0, NULL, 0},
-        {cart, S_TEST_TABLE, 0, "", S_INV},
-        {cart, S_TEST_NOTE, 0, "\x01", S_INV},
-        {avail, S_TEST_NONE, 0, NULL, 0},
-        {avail, S_TEST_AVAIL, 1, NULL, 0},
-        {avail, S_TEST_ITEM, 0, "", S_INV},
-        {avail, S_TEST_ITEM, 0, "fries large", S_INV},
-        {avail, S_TEST_ITEM, 0, NULL, S_INV},
-        {avail, S_TEST_TABLE, 0, "T/1", 0},            /* not its field */
-        {avail, S_TEST_ORIGIN, 0, "", S_INV},
+        { place, S_TEST_NONE, 0, NULL, 0 },
+        { place, S_TEST_LINES_N, 0, NULL, S_INV },
+        { place, S_TEST_LINES_N, BUS_LINES_MAX, NULL, 0 },
+        { place, S_TEST_LINE_QTY, 0, NULL, S_INV },
+        { place, S_TEST_LINE_QTY, BUS_QTY_MAX, NULL, 0 },
+        { place, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV },
+        { place, S_TEST_MODS_N, 0, NULL, 0 },
+        { place, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0 },
+        { place, S_TEST_MOD_ID, 1, "mod-0", S_INV }, /* twice the same */
+        { place, S_TEST_MOD_ID, 0, "extra cheese", S_INV },
+        { place, S_TEST_MOD_ID, 0, "", S_INV },
+        { place, S_TEST_MOD_ID, 0, NULL, S_INV },
+        { place, S_TEST_LINE_ITEM, 0, "fries large", S_INV },
+        { place, S_TEST_LINE_ITEM, 0, "", S_INV },
+        { place, S_TEST_LINE_NOTE, 0, "bad\x01", S_INV },
+        { place, S_TEST_TABLE, 0, "", S_INV },
+        { place, S_TEST_TABLE, 0, "T/1", S_INV },
+        { place, S_TEST_TABLE, 0, NULL, S_INV },
+        { place, S_TEST_NOTE, 0, "\xff", S_INV },
+        { place, S_TEST_KEY, 0, "", S_INV },
+        { place, S_TEST_KEY, 0, "pad 1\n", S_INV },
+        { place, S_TEST_KEY, 0, NULL, S_INV },
+        { place, S_TEST_ORIGIN, 0, "", S_INV },
+        { place, S_TEST_TYPE, 0, NULL, S_INV },
+        { place, S_TEST_TYPE, BUS_CMD_AVAILABILITY + 1, NULL, S_INV },
+        { add, S_TEST_NONE, 0, NULL, 0 },
+        { add, S_TEST_LINES_N, 0, NULL, S_INV },
+        { add, S_TEST_LINES_N, 2, NULL, S_INV },
+        { add, S_TEST_LINE_QTY, 0, NULL, S_INV },
+        { add, S_TEST_LINE_QTY, BUS_QTY_MAX + 1, NULL, S_INV },
+        { add, S_TEST_MODS_N, BUS_MODS_MAX, NULL, 0 },
+        { add, S_TEST_MOD_ID, 0, "no/slash", S_INV },
+        { add, S_TEST_TABLE, 0, "", S_INV },
+        { add, S_TEST_KEY, 0, "", S_INV },
+        { status, S_TEST_NONE, 0, NULL, 0 },
+        { status, S_TEST_ORDER_ID, 0, NULL, S_INV },
+        { status, S_TEST_ORDER_ID, UINT64_MAX, NULL, 0 },
+        { status, S_TEST_STATUS, 0, NULL, S_INV },
+        { status, S_TEST_STATUS, BUS_STATUS_PLACED, NULL, 0 },
+        { status, S_TEST_STATUS, BUS_STATUS_CANCELLED, NULL, 0 },
+        { status, S_TEST_STATUS, BUS_STATUS_CANCELLED + 1, NULL, S_INV },
+        { status, S_TEST_TABLE, 0, "T/1", 0 }, /* not its field */
+        { status, S_TEST_KEY, 0, "", S_INV },
+        { status, S_TEST_ORIGIN, 0, "", S_INV },
+        { qty, S_TEST_NONE, 0, NULL, 0 },
+        { qty, S_TEST_LINE_ID, 0, NULL, S_INV },
+        { qty, S_TEST_QTY, 0, NULL, 0 }, /* removes the line */
+        { qty, S_TEST_QTY, BUS_QTY_MAX, NULL, 0 },
+        { qty, S_TEST_QTY, BUS_QTY_MAX + 1, NULL, S_INV },
+        { qty, S_TEST_TABLE, 0, "", S_INV },
+        { clear, S_TEST_NONE, 0, NULL, 0 },
+        { clear, S_TEST_TABLE, 0, "", S_INV },
+        { clear, S_TEST_TABLE, 0, "T/1", S_INV },
+        { cart, S_TEST_NONE, 0, NULL, 0 },
+        { cart, S_TEST_TABLE, 0, "", S_INV },
+        { cart, S_TEST_NOTE, 0, "\x01", S_INV },
+        { avail, S_TEST_NONE, 0, NULL, 0 },
+        { avail, S_TEST_AVAIL, 1, NULL, 0 },
+        { avail, S_TEST_ITEM, 0, "", S_INV },
+        { avail, S_TEST_ITEM, 0, "fries large", S_INV },
+        { avail, S_TEST_ITEM, 0, NULL, S_INV },
+        { avail, S_TEST_TABLE, 0, "T/1", 0 }, /* not its field */
+        { avail, S_TEST_ORIGIN, 0, "", S_INV },
     };
 #undef S_INV
     bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
@@ -1568,21 +1622,21 @@ s_test_cmd_types (void)
     const int str = S_OK (S_TEST_STR);
     const struct {
         const char *field;
-        int ok;             /* values accepted, one bit per s_test_value_t */
+        int ok; /* values accepted, one bit per s_test_value_t */
     } fields[] = {
-        {"type", uint},
-        {"key", str},
-        {"origin", str},
-        {"table", str},
-        {"note", str | absent},
-        {"order", uint | S_OK (S_TEST_BIG) | absent},
-        {"st", uint | absent},
-        {"ver", uint | absent},
-        {"line", uint | absent},
-        {"qty", uint | absent},
-        {"item", str | absent},
-        {"avail", S_OK (S_TEST_BOOL) | absent},
-        {"lines", S_OK (S_TEST_LINES)},
+        { "type", uint },
+        { "key", str },
+        { "origin", str },
+        { "table", str },
+        { "note", str | absent },
+        { "order", uint | S_OK (S_TEST_BIG) | absent },
+        { "st", uint | absent },
+        { "ver", uint | absent },
+        { "line", uint | absent },
+        { "qty", uint | absent },
+        { "item", str | absent },
+        { "avail", S_OK (S_TEST_BOOL) | absent },
+        { "lines", S_OK (S_TEST_LINES) },
     };
 #undef S_OK
     bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
@@ -1611,16 +1665,16 @@ s_test_writer_lines (zframe_t *no_lines, s_test_msg_t kind)
         uint32_t lines, items, mods, mod_items;
         int rc;
     } cases[] = {
-        {0, 8, 0, 3, 0},
-        {1, 8, 0, 3, 0},
-        {1, 7, 0, 3, BUS_ERR_INVALID},
-        {1, 9, 0, 3, BUS_ERR_INVALID},
-        {1, 8, BUS_MODS_MAX, 3, 0},
-        {1, 8, BUS_MODS_MAX + 1, 3, BUS_ERR_INVALID},
-        {1, 8, 1, 2, BUS_ERR_INVALID},
-        {1, 8, 1, 4, BUS_ERR_INVALID},
-        {BUS_LINES_MAX, 8, 1, 3, 0},
-        {BUS_LINES_MAX + 1, 8, 1, 3, BUS_ERR_INVALID},
+        { 0, 8, 0, 3, 0 },
+        { 1, 8, 0, 3, 0 },
+        { 1, 7, 0, 3, BUS_ERR_INVALID },
+        { 1, 9, 0, 3, BUS_ERR_INVALID },
+        { 1, 8, BUS_MODS_MAX, 3, 0 },
+        { 1, 8, BUS_MODS_MAX + 1, 3, BUS_ERR_INVALID },
+        { 1, 8, 1, 2, BUS_ERR_INVALID },
+        { 1, 8, 1, 4, BUS_ERR_INVALID },
+        { BUS_LINES_MAX, 8, 1, 3, 0 },
+        { BUS_LINES_MAX + 1, 8, 1, 3, BUS_ERR_INVALID },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bus_codec__writer_t w;
@@ -1652,11 +1706,16 @@ s_test_cmd_lines (void)
         msgpack_pack_array (&w.packer, items);
         for (uint32_t i = 0; i < items; i++)
             switch (i) {
-            case 0: bus_codec__pack_str (&w.packer, "burger", strlen ("burger") + 1); break;
-            case 1: msgpack_pack_uint64 (&w.packer, 1); break;
-            case 2: bus_codec__pack_str (&w.packer, "", strlen ("") + 1); break;
-            case 3: msgpack_pack_array (&w.packer, 0); break;
-            default: msgpack_pack_nil (&w.packer);
+                case 0:
+                    bus_codec__pack_str (&w.packer, "burger",
+                                         strlen ("burger") + 1);
+                    break;
+                case 1: msgpack_pack_uint64 (&w.packer, 1); break;
+                case 2:
+                    bus_codec__pack_str (&w.packer, "", strlen ("") + 1);
+                    break;
+                case 3: msgpack_pack_array (&w.packer, 0); break;
+                default: msgpack_pack_nil (&w.packer);
             }
         zframe_t *frame = bus_codec__writer_frame (&w);
         assert (s_test_rc (S_TEST_CMD, frame)
@@ -1714,12 +1773,12 @@ s_test_state_shapes (void)
     const struct {
         int count, bad, rc;
     } cases[] = {
-        {-1, -1, BUS_ERR_INVALID},
-        {0, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT - 1, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT, -1, 0},
-        {BUS_STATUS_COUNT + 1, -1, BUS_ERR_INVALID},
-        {BUS_STATUS_COUNT, 3, BUS_ERR_INVALID},
+        { -1, -1, BUS_ERR_INVALID },
+        { 0, -1, BUS_ERR_INVALID },
+        { BUS_STATUS_COUNT - 1, -1, BUS_ERR_INVALID },
+        { BUS_STATUS_COUNT, -1, 0 },
+        { BUS_STATUS_COUNT + 1, -1, BUS_ERR_INVALID },
+        { BUS_STATUS_COUNT, 3, BUS_ERR_INVALID },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         zframe_t *frame = s_test_pack_times (cases[i].count, cases[i].bad);
@@ -1749,8 +1808,7 @@ s_test_garbage (bool verbose)
             zframe_t *source = valid[(round / 2) % S_TEST_KINDS];
             size = zframe_size (source);
             memcpy (buffer, zframe_data (source), size);
-        }
-        else {
+        } else {
             state = state * 6364136223846793005ULL + 1442695040888963407ULL;
             size = (size_t) (state >> 33) % sizeof buffer;
         }
@@ -1759,17 +1817,18 @@ s_test_garbage (bool verbose)
             buffer[mutate ? (state >> 20) % size : i] = (uint8_t) (state >> 56);
         }
         for (int kind = 0; kind < S_TEST_KINDS; kind++)
-            decoded += s_test_decode_into (out, (s_test_msg_t) kind, buffer,
-                                           size) == 0;
+            decoded +=
+                s_test_decode_into (out, (s_test_msg_t) kind, buffer, size)
+                == 0;
     }
     free (out);
     for (int kind = 0; kind < S_TEST_KINDS; kind++)
         zframe_destroy (&valid[kind]);
     if (verbose)
         printf ("    4000 garbage frames: %d decodes succeeded, the rest "
-                "failed cleanly\n", decoded);
+                "failed cleanly\n",
+                decoded);
 }
-
 
 /*  --------------------------------------------------------------------
     Golden bytes: what the encoders wrote when the golden values were
@@ -1795,53 +1854,44 @@ s_test_golden_frame (int n)
 {
     s_test_any_t *in = (s_test_any_t *) zmalloc (sizeof *in);
     zframe_t *frame = NULL;
-    if (n >= 0 && n < 7) {          /* every command type */
+    if (n >= 0 && n < 7) { /* every command type */
         s_test_cmd (&in->cmd, (bus_cmd_type_t) (BUS_CMD_PLACE + n));
         frame = bus_cmd_encode (&in->cmd);
-    }
-    else if (n == 7) {              /* open menu, a named line */
+    } else if (n == 7) { /* open menu, a named line */
         s_test_cmd (&in->cmd, BUS_CMD_PLACE);
         in->cmd.open_menu = true;
         strcpy (in->cmd.lines[1].name, "Off-menu soup");
         frame = bus_cmd_encode (&in->cmd);
-    }
-    else if (n == 8) {
+    } else if (n == 8) {
         s_test_cmd_max (&in->cmd);
         frame = bus_cmd_encode (&in->cmd);
-    }
-    else if (n == 9 || n == 10) {
+    } else if (n == 9 || n == 10) {
         s_test_order (&in->order, n == 10);
         frame = bus_order_encode (&in->order);
-    }
-    else if (n == 11 || n == 12) {
+    } else if (n == 11 || n == 12) {
         s_test_cart (&in->cart, n == 12);
         frame = bus_cart_encode (&in->cart);
-    }
-    else if (n >= 13 && n < 21) {   /* every event type, small and max */
+    } else if (n >= 13 && n < 21) { /* every event type, small and max */
         int type = BUS_EVENT_ORDER_PLACED + (n - 13) / 2;
         s_test_event (&in->event, (bus_event_type_t) type, (n - 13) % 2);
         frame = bus_event_encode (&in->event);
-    }
-    else if (n == 21) {             /* a success, with its event */
+    } else if (n == 21) { /* a success, with its event */
         strcpy (in->ack.key, "pad-7-0001");
         in->ack.fingerprint = 0x0123456789abcdefULL;
         s_test_event (&in->ack.event, BUS_EVENT_CART, false);
         frame = bus_ack_encode (&in->ack);
-    }
-    else if (n == 22) {             /* a refusal */
+    } else if (n == 22) { /* a refusal */
         strcpy (in->ack.key, "pad-7-0002");
         in->ack.fingerprint = UINT64_MAX;
         in->ack.status = BUS_ERR_CONFLICT;
         in->ack.duplicate = true;
         strcpy (in->ack.error, "key reused");
         frame = bus_ack_encode (&in->ack);
-    }
-    else if (n == 23) {
+    } else if (n == 23) {
         in->hb.seq = UINT64_MAX;
         in->hb.ts_ms = -1767000000000;
         frame = bus_heartbeat_encode (&in->hb);
-    }
-    else if (n == 24) {             /* every field set */
+    } else if (n == 24) { /* every field set */
         in->req.op = BUS_SYNC_REPORT;
         in->req.rid = 77;
         in->req.from = 1ULL << 40;
@@ -1854,8 +1904,7 @@ s_test_golden_frame (int n)
         in->req.from_ms = INT64_MIN;
         in->req.to_ms = 1767000000000;
         frame = bus_sync_req_encode (&in->req);
-    }
-    else if (n == 25) {
+    } else if (n == 25) {
         in->reply.rid = 77;
         in->reply.status = BUS_ERR_NOT_FOUND;
         strcpy (in->reply.error, "no such order");
@@ -1871,100 +1920,100 @@ s_test_golden_frame (int n)
 typedef struct {
     size_t size;
     uint64_t hash;
-    const char *hex;    /* the bytes, for the small ones */
+    const char *hex; /* the bytes, for the small ones */
 } s_test_golden_t;
 
 static const s_test_golden_t s_test_goldens[] = {
-    {172, 0x84b19ceeb7339379ULL,
-     "8ea17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
-     "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
-     "6e6500a371747900a46974656da0a5617661696cc2a56c696e65739294a66275"
-     "7267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f642d3194ab6672"
-     "6965732e6c6172676501a090"},
-    {98, 0xcc01dc182124b63dULL,
-     "8ea17602a47479706502a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a0a46e6f7465a0a56f726465720ca2737404a376"
-     "657203a46c696e6500a371747900a46974656da0a5617661696cc2a56c696e65"
-     "7390"},
-    {129, 0x98ca336371c3cd37ULL,
-     "8ea17602a47479706503a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
-     "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
-     "696e65739194a662757267657201ab6d656469756d207261726591a56d6f642d"
-     "30"},
-    {101, 0x6b848820e0d84876ULL,
-     "8ea17602a47479706504a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
-     "00a376657205a46c696e6502a371747903a46974656da0a5617661696cc2a56c"
-     "696e657390"},
-    {101, 0xdd3a3b002bf7d595ULL,
-     "8ea17602a47479706505a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
-     "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
-     "696e657390"},
-    {112, 0xe161db48d8b893b9ULL,
-     "8ea17602a47479706506a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465ab616c6c206174206f6e63"
-     "65a56f7264657200a2737400a376657209a46c696e6500a371747900a4697465"
-     "6da0a5617661696cc2a56c696e657390"},
-    {104, 0xce5582dd4ff5135aULL,
-     "8ea17602a47479706507a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a0a46e6f7465a0a56f7264657200a2737400a376"
-     "657200a46c696e6500a371747900a46974656da6627572676572a5617661696c"
-     "c2a56c696e657390"},
-    {192, 0x71f2e1b5585060e9ULL,
-     "8fa17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
-     "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
-     "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
-     "6e6500a371747900a46974656da0a5617661696cc2a46f70656ec3a56c696e65"
-     "739294a662757267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f64"
-     "2d3195ab66726965732e6c6172676501a090ad4f66662d6d656e7520736f7570"},
-    {26867, 0xf1f565a3d019edadULL, NULL},
-    {212, 0x6d458122ffdee86aULL, NULL},
-    {60924, 0xaa34dd94e3091e23ULL, NULL},
-    {165, 0x1ca1d49109cb4347ULL,
-     "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
-     "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
-     "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
-     "74726120636865657365649802a662757267657202a0ae436c61737369632042"
-     "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
-     "6565736564"},
-    {60293, 0x50ddb9aaff4abd98ULL, NULL},
-    {245, 0xc8cccb1250674ae7ULL, NULL},
-    {60965, 0xe095da90217d04c4ULL, NULL},
-    {245, 0xcf52267c22c7ab86ULL, NULL},
-    {60965, 0x48c7adf00d4d6a89ULL, NULL},
-    {197, 0xf36912a32b84b33dULL,
-     "85a17602a373657128a27473cf0000019b6968ea10a47479706503a463617274"
-     "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
-     "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
-     "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
-     "74726120636865657365649802a662757267657202a0ae436c61737369632042"
-     "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
-     "6565736564"},
-    {60333, 0xc49036ff3d50fe28ULL, NULL},
-    {46, 0xfc86a759cf69fc7fULL,
-     "86a17602a373657128a27473cf0000019b6968ea10a47479706504a46974656d"
-     "a6627572676572a5617661696cc2"},
-    {81, 0x73f86626f2559af0ULL,
-     "86a17602a3736571cfffffffffffffffffa27473d38000000000000000a47479"
-     "706504a46974656dd92069696969696969696969696969696969696969696969"
-     "69696969696969696969a5617661696cc3"},
-    {248, 0xa94e5c33dfbb0d45ULL, NULL},
-    {55, 0x37265060afd038cbULL,
-     "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
-     "7374f9a3647570c3a3657272aa6b657920726575736564"},
-    {29, 0x8a4c9707e55d00fbULL,
-     "83a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00"},
-    {113, 0x4525d5382c523905ULL,
-     "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
-     "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
-     "67617465776179a46e616d65a467772d31a766726f6d5f6d73d3800000000000"
-     "0000a5746f5f6d73cf0000019b69684600"},
-    {46, 0x445e9e41b9fbb405ULL,
-     "87a17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
-     "73657128a46e657874cc80a16e03"},
+    { 172, 0x84b19ceeb7339379ULL,
+      "8ea17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
+      "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
+      "6e6500a371747900a46974656da0a5617661696cc2a56c696e65739294a66275"
+      "7267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f642d3194ab6672"
+      "6965732e6c6172676501a090" },
+    { 98, 0xcc01dc182124b63dULL,
+      "8ea17602a47479706502a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a0a46e6f7465a0a56f726465720ca2737404a376"
+      "657203a46c696e6500a371747900a46974656da0a5617661696cc2a56c696e65"
+      "7390" },
+    { 129, 0x98ca336371c3cd37ULL,
+      "8ea17602a47479706503a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+      "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
+      "696e65739194a662757267657201ab6d656469756d207261726591a56d6f642d"
+      "30" },
+    { 101, 0x6b848820e0d84876ULL,
+      "8ea17602a47479706504a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+      "00a376657205a46c696e6502a371747903a46974656da0a5617661696cc2a56c"
+      "696e657390" },
+    { 101, 0xdd3a3b002bf7d595ULL,
+      "8ea17602a47479706505a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465a0a56f7264657200a27374"
+      "00a376657200a46c696e6500a371747900a46974656da0a5617661696cc2a56c"
+      "696e657390" },
+    { 112, 0xe161db48d8b893b9ULL,
+      "8ea17602a47479706506a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465ab616c6c206174206f6e63"
+      "65a56f7264657200a2737400a376657209a46c696e6500a371747900a4697465"
+      "6da0a5617661696cc2a56c696e657390" },
+    { 104, 0xce5582dd4ff5135aULL,
+      "8ea17602a47479706507a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a0a46e6f7465a0a56f7264657200a2737400a376"
+      "657200a46c696e6500a371747900a46974656da6627572676572a5617661696c"
+      "c2a56c696e657390" },
+    { 192, 0x71f2e1b5585060e9ULL,
+      "8fa17602a47479706501a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a3543132a46e6f7465b762697274686461792c20"
+      "6272696e672063616e646c6573a56f7264657200a2737400a376657200a46c69"
+      "6e6500a371747900a46974656da0a5617661696cc2a46f70656ec3a56c696e65"
+      "739294a662757267657202a96e6f206f6e696f6e7392a56d6f642d30a56d6f64"
+      "2d3195ab66726965732e6c6172676501a090ad4f66662d6d656e7520736f7570" },
+    { 26867, 0xf1f565a3d019edadULL, NULL },
+    { 212, 0x6d458122ffdee86aULL, NULL },
+    { 60924, 0xaa34dd94e3091e23ULL, NULL },
+    { 165, 0x1ca1d49109cb4347ULL,
+      "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
+      "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
+      "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
+      "74726120636865657365649802a662757267657202a0ae436c61737369632042"
+      "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
+      "6565736564" },
+    { 60293, 0x50ddb9aaff4abd98ULL, NULL },
+    { 245, 0xc8cccb1250674ae7ULL, NULL },
+    { 60965, 0xe095da90217d04c4ULL, NULL },
+    { 245, 0xcf52267c22c7ab86ULL, NULL },
+    { 60965, 0x48c7adf00d4d6a89ULL, NULL },
+    { 197, 0xf36912a32b84b33dULL,
+      "85a17602a373657128a27473cf0000019b6968ea10a47479706503a463617274"
+      "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
+      "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
+      "7373696320427572676572a56772696c6ccd05469193a6636865657365ac4578"
+      "74726120636865657365649802a662757267657202a0ae436c61737369632042"
+      "7572676572a56772696c6ccd05469193a6636865657365ac4578747261206368"
+      "6565736564" },
+    { 60333, 0xc49036ff3d50fe28ULL, NULL },
+    { 46, 0xfc86a759cf69fc7fULL,
+      "86a17602a373657128a27473cf0000019b6968ea10a47479706504a46974656d"
+      "a6627572676572a5617661696cc2" },
+    { 81, 0x73f86626f2559af0ULL,
+      "86a17602a3736571cfffffffffffffffffa27473d38000000000000000a47479"
+      "706504a46974656dd92069696969696969696969696969696969696969696969"
+      "69696969696969696969a5617661696cc3" },
+    { 248, 0xa94e5c33dfbb0d45ULL, NULL },
+    { 55, 0x37265060afd038cbULL,
+      "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
+      "7374f9a3647570c3a3657272aa6b657920726575736564" },
+    { 29, 0x8a4c9707e55d00fbULL,
+      "83a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00" },
+    { 113, 0x4525d5382c523905ULL,
+      "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
+      "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
+      "67617465776179a46e616d65a467772d31a766726f6d5f6d73d3800000000000"
+      "0000a5746f5f6d73cf0000019b69684600" },
+    { 46, 0x445e9e41b9fbb405ULL,
+      "87a17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
+      "73657128a46e657874cc80a16e03" },
 };
 
 static void
@@ -1994,7 +2043,6 @@ s_test_golden (bool verbose)
     }
     assert (s_test_golden_frame ((int) count) == NULL);
 }
-
 
 void
 bus_codec_test (bool verbose)

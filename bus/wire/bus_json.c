@@ -14,13 +14,13 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_json.h"
 
-static const char *const s_order_keys[] = {"table", "note", "items", NULL};
-static const char *const s_line_keys[] = {"item_id", "quantity", "note",
-                                          "modifiers", NULL};
-static const char *const s_status_keys[] = {"status", "version", NULL};
-static const char *const s_qty_keys[] = {"quantity", NULL};
-static const char *const s_availability_keys[] = {"available", NULL};
-static const char *const s_cart_place_keys[] = {"note", "version", NULL};
+static const char *const s_order_keys[] = { "table", "note", "items", NULL };
+static const char *const s_line_keys[] = { "item_id", "quantity", "note",
+                                           "modifiers", NULL };
+static const char *const s_status_keys[] = { "status", "version", NULL };
+static const char *const s_qty_keys[] = { "quantity", NULL };
+static const char *const s_availability_keys[] = { "available", NULL };
+static const char *const s_cart_place_keys[] = { "note", "version", NULL };
 
 /*  A count as far as its array goes: structs arrive decoded from the wire,
     and an element past the capacity must never be read.  */
@@ -37,9 +37,9 @@ s_mods (const bus_line_t *line)
     for (uint32_t i = 0; mods && i < s_clamp (line->mod_count, BUS_MODS_MAX);
          i++) {
         const bus_mod_t *mod = &line->mods[i];
-        json_t *json = json_pack ("{s:s, s:s, s:I}", "id", mod->id,
-                                  "name", mod->name,
-                                  "delta_cents", (json_int_t) mod->delta_cents);
+        json_t *json =
+            json_pack ("{s:s, s:s, s:I}", "id", mod->id, "name", mod->name,
+                       "delta_cents", (json_int_t) mod->delta_cents);
         if (json_array_append_new (mods, json)) {
             json_decref (mods);
             return NULL;
@@ -65,13 +65,12 @@ s_line (const bus_line_t *line)
 {
     //  "o" hands modifiers over, or releases it if packing fails
     return json_pack ("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}",
-                      "line_id", (json_int_t) line->line_id,
-                      "item_id", line->item_id, "name", line->name,
-                      "station", line->station,
-                      "quantity", (json_int_t) line->qty,
-                      "unit_cents", (json_int_t) line->unit_cents,
-                      "line_cents", s_line_cents (line),
-                      "note", line->note, "modifiers", s_mods (line));
+                      "line_id", (json_int_t) line->line_id, "item_id",
+                      line->item_id, "name", line->name, "station",
+                      line->station, "quantity", (json_int_t) line->qty,
+                      "unit_cents", (json_int_t) line->unit_cents, "line_cents",
+                      s_line_cents (line), "note", line->note, "modifiers",
+                      s_mods (line));
 }
 
 /*  The lines as a JSON array, or NULL if any of them could not be built:
@@ -97,7 +96,8 @@ s_status_times (const bus_order_t *order)
          status++) {
         const char *name = bus_status_name ((bus_status_t) status);
         int64_t ms = order->status_ms[status];
-        if (name && ms && json_object_set_new (times, name, json_integer (ms))) {
+        if (name && ms
+            && json_object_set_new (times, name, json_integer (ms))) {
             json_decref (times);
             return NULL;
         }
@@ -111,21 +111,19 @@ bus_json_order (const bus_order_t *order)
     assert (order);
     //  "o" hands each part over to the object, or releases it if packing
     //  fails (a NULL part fails the packing)
-    return json_pack ("{s:I, s:I, s:I, s:s?, s:s, s:s, s:s, s:s, s:I, s:I,"
-                      " s:o, s:I, s:I, s:I, s:o}",
-                      "id", (json_int_t) order->id,
-                      "seq", (json_int_t) order->seq,
-                      "version", (json_int_t) order->version,
-                      "status", bus_status_name (order->status),
-                      "table", order->table, "note", order->note,
-                      "idempotency_key", order->key, "origin", order->origin,
-                      "created_ms", (json_int_t) order->created_ms,
-                      "updated_ms", (json_int_t) order->updated_ms,
-                      "status_times", s_status_times (order),
-                      "subtotal_cents", (json_int_t) order->subtotal_cents,
-                      "tax_cents", (json_int_t) order->tax_cents,
-                      "total_cents", (json_int_t) order->total_cents,
-                      "items", s_lines (order->lines, order->line_count));
+    return json_pack (
+        "{s:I, s:I, s:I, s:s?, s:s, s:s, s:s, s:s, s:I, s:I,"
+        " s:o, s:I, s:I, s:I, s:o}",
+        "id", (json_int_t) order->id, "seq", (json_int_t) order->seq, "version",
+        (json_int_t) order->version, "status", bus_status_name (order->status),
+        "table", order->table, "note", order->note, "idempotency_key",
+        order->key, "origin", order->origin, "created_ms",
+        (json_int_t) order->created_ms, "updated_ms",
+        (json_int_t) order->updated_ms, "status_times", s_status_times (order),
+        "subtotal_cents", (json_int_t) order->subtotal_cents, "tax_cents",
+        (json_int_t) order->tax_cents, "total_cents",
+        (json_int_t) order->total_cents, "items",
+        s_lines (order->lines, order->line_count));
 }
 
 //  ---------------------------------------------------------------------
@@ -138,8 +136,8 @@ bus_json_order (const bus_order_t *order)
 typedef struct {
     char *buf;
     size_t cap;
-    size_t len;     //  as if cap had no end: what the text needs
-    bool bad;       //  a string was not UTF-8, as jansson would refuse
+    size_t len;   //  as if cap had no end: what the text needs
+    bool bad;     //  a string was not UTF-8, as jansson would refuse
 } s_out_t;
 
 static void
@@ -175,8 +173,12 @@ s_put_int (s_out_t *t, json_int_t value)
 static size_t
 s_utf8_len (const unsigned char *p)
 {
-    size_t n = *p < 0x80 ? 1 : *p < 0xC2 ? 0 : *p < 0xE0 ? 2
-             : *p < 0xF0 ? 3 : *p < 0xF5 ? 4 : 0;
+    size_t n = *p < 0x80   ? 1
+               : *p < 0xC2 ? 0
+               : *p < 0xE0 ? 2
+               : *p < 0xF0 ? 3
+               : *p < 0xF5 ? 4
+                           : 0;
     uint32_t cp = n == 2 ? *p & 0x1F : n == 3 ? *p & 0x0F : *p & 0x07;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xC0) != 0x80)
@@ -208,10 +210,14 @@ s_put_str (s_out_t *t, const char *text)
         }
         s_put (t, (const char *) plain, (size_t) (p - plain));
         char esc[8];
-        const char *short_esc = *p == '"' ? "\\\"" : *p == '\\' ? "\\\\"
-                              : *p == '\b' ? "\\b" : *p == '\f' ? "\\f"
-                              : *p == '\n' ? "\\n" : *p == '\r' ? "\\r"
-                              : *p == '\t' ? "\\t" : NULL;
+        const char *short_esc = *p == '"'    ? "\\\""
+                                : *p == '\\' ? "\\\\"
+                                : *p == '\b' ? "\\b"
+                                : *p == '\f' ? "\\f"
+                                : *p == '\n' ? "\\n"
+                                : *p == '\r' ? "\\r"
+                                : *p == '\t' ? "\\t"
+                                             : NULL;
         if (!short_esc)
             snprintf (esc, sizeof esc, "\\u%04X", *p);
         s_put_lit (t, short_esc ? short_esc : esc);
@@ -268,7 +274,7 @@ size_t
 bus_json_order_write (const bus_order_t *order, char *buf, size_t cap)
 {
     assert (order);
-    s_out_t t = {buf, cap, 0, false};
+    s_out_t t = { buf, cap, 0, false };
     s_put_lit (&t, "{\"id\":");
     s_put_int (&t, (json_int_t) order->id);
     s_put_key (&t, "seq");
@@ -281,9 +287,9 @@ bus_json_order_write (const bus_order_t *order, char *buf, size_t cap)
         s_put_str (&t, status);
     else
         s_put_lit (&t, "null");
-    const char *const keys[] = {"table", "note", "idempotency_key", "origin"};
-    const char *const values[] = {order->table, order->note, order->key,
-                                  order->origin};
+    const char *const keys[] = { "table", "note", "idempotency_key", "origin" };
+    const char *const values[] = { order->table, order->note, order->key,
+                                   order->origin };
     for (size_t i = 0; i < 4; i++) {
         s_put_key (&t, keys[i]);
         s_put_str (&t, values[i]);
@@ -333,8 +339,7 @@ bus_json_depth_ok (const char *text, size_t len, int max)
                 escaped = true;
             else if (c == '"')
                 in_string = false;
-        }
-        else if (c == '"')
+        } else if (c == '"')
             in_string = true;
         else if ((c == '[' || c == '{') && ++depth > max)
             return false;
@@ -349,10 +354,10 @@ bus_json_cart (const bus_cart_t *cart)
 {
     assert (cart);
     return json_pack ("{s:s, s:I, s:I, s:I, s:o}", "table", cart->table,
-                      "version", (json_int_t) cart->version,
-                      "updated_ms", (json_int_t) cart->updated_ms,
-                      "subtotal_cents", (json_int_t) cart->subtotal_cents,
-                      "items", s_lines (cart->lines, cart->line_count));
+                      "version", (json_int_t) cart->version, "updated_ms",
+                      (json_int_t) cart->updated_ms, "subtotal_cents",
+                      (json_int_t) cart->subtotal_cents, "items",
+                      s_lines (cart->lines, cart->line_count));
 }
 
 /*  The part of the event its type makes meaningful, under *key; NULL
@@ -361,17 +366,15 @@ static json_t *
 s_event_payload (const bus_event_t *event, const char **key)
 {
     switch (event->type) {
-    case BUS_EVENT_ORDER_PLACED:
-    case BUS_EVENT_ORDER_STATUS:
-        *key = "order";
-        return bus_json_order (&event->order);
-    case BUS_EVENT_CART:
-        *key = "cart";
-        return bus_json_cart (&event->cart);
-    case BUS_EVENT_MENU_ITEM:
-        *key = "item";
-        return json_pack ("{s:s, s:b}", "id", event->item_id,
-                          "available", (int) event->available);
+        case BUS_EVENT_ORDER_PLACED:
+        case BUS_EVENT_ORDER_STATUS:
+            *key = "order";
+            return bus_json_order (&event->order);
+        case BUS_EVENT_CART: *key = "cart"; return bus_json_cart (&event->cart);
+        case BUS_EVENT_MENU_ITEM:
+            *key = "item";
+            return json_pack ("{s:s, s:b}", "id", event->item_id, "available",
+                              (int) event->available);
     }
     *key = NULL;
     return NULL;
@@ -381,10 +384,10 @@ json_t *
 bus_json_event (const bus_event_t *event)
 {
     assert (event);
-    json_t *msg = json_pack ("{s:s, s:I, s:I, s:s?}", "type", "event",
-                             "seq", (json_int_t) event->seq,
-                             "ts_ms", (json_int_t) event->ts_ms,
-                             "event", bus_event_type_name (event->type));
+    json_t *msg =
+        json_pack ("{s:s, s:I, s:I, s:s?}", "type", "event", "seq",
+                   (json_int_t) event->seq, "ts_ms", (json_int_t) event->ts_ms,
+                   "event", bus_event_type_name (event->type));
     const char *key;
     json_t *payload = s_event_payload (event, &key);
     //  set_new releases the payload if it cannot take it, msg NULL or not
@@ -428,8 +431,8 @@ s_reject_at (bus_json_error_t *error, const char *prefix, const char *key,
              const char *format, ...)
 {
     char field[sizeof error->field];
-    snprintf (field, sizeof field, "%s%s%s", prefix,
-              *prefix && key ? "." : "", key ? key : "");
+    snprintf (field, sizeof field, "%s%s%s", prefix, *prefix && key ? "." : "",
+              key ? key : "");
     va_list args;
     va_start (args, format);
     s_vreject (error, BUS_ERR_INVALID, field, format, args);
@@ -443,7 +446,8 @@ s_unknown_key (json_t *object, const char *const *known)
 {
     const char *key;
     json_t *value;
-    json_object_foreach (object, key, value) {
+    json_object_foreach (object, key, value)
+    {
         size_t i = 0;
         while (known[i] && strcmp (known[i], key) != 0)
             i++;
@@ -484,10 +488,12 @@ s_version (json_t *root, uint32_t *version)
     return 0;
 }
 
-#define S_NOTE_RULE "must be a string of at most %d bytes of UTF-8 text " \
-                    "without control characters"
-#define S_ID_RULE "must be a string of 1 to %d characters from A-Z, a-z, " \
-                  "0-9, '_', '.' and '-'"
+#define S_NOTE_RULE                                       \
+    "must be a string of at most %d bytes of UTF-8 text " \
+    "without control characters"
+#define S_ID_RULE                                            \
+    "must be a string of 1 to %d characters from A-Z, a-z, " \
+    "0-9, '_', '.' and '-'"
 #define S_VERSION_RULE "must be an integer from 1 to 4294967295"
 
 /*  Read the line's optional list of modifier ids into line.  */
@@ -498,8 +504,10 @@ s_parse_mods (json_t *mods, const char *prefix, bus_line_t *line,
     if (!mods)
         return 0;
     if (!json_is_array (mods) || json_array_size (mods) > BUS_MODS_MAX)
-        return s_reject_at (error, prefix, "modifiers", "must be an array of "
-                            "at most %d modifiers", BUS_MODS_MAX);
+        return s_reject_at (error, prefix, "modifiers",
+                            "must be an array of "
+                            "at most %d modifiers",
+                            BUS_MODS_MAX);
     for (size_t i = 0; i < json_array_size (mods); i++) {
         char key[32];
         snprintf (key, sizeof key, "modifiers[%zu]", i);
@@ -540,8 +548,8 @@ s_parse_line (json_t *obj, const char *prefix, bus_line_t *line,
     if (s_note (json_object_get (obj, "note"), line->note))
         return s_reject_at (error, prefix, "note", S_NOTE_RULE,
                             BUS_NOTE_MAX - 1);
-    int rc = s_parse_mods (json_object_get (obj, "modifiers"), prefix, line,
-                           error);
+    int rc =
+        s_parse_mods (json_object_get (obj, "modifiers"), prefix, line, error);
     if (rc)
         return rc;
     bus_strlcpy (line->item_id, item_id, sizeof line->item_id);
@@ -554,7 +562,8 @@ s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
 {
     const char *table = json_string_value (json_object_get (root, "table"));
     if (!bus_valid_table (table))
-        return s_reject (error, BUS_ERR_INVALID, "table", "must be a string "
+        return s_reject (error, BUS_ERR_INVALID, "table",
+                         "must be a string "
                          "of 1 to %d printable characters without '/'",
                          BUS_TABLE_MAX - 1);
     if (s_note (json_object_get (root, "note"), cmd->note))
@@ -563,8 +572,10 @@ s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
     json_t *items = json_object_get (root, "items");
     if (!json_is_array (items) || json_array_size (items) == 0
         || json_array_size (items) > BUS_LINES_MAX)
-        return s_reject (error, BUS_ERR_INVALID, "items", "must be a "
-                         "non-empty array of at most %d items", BUS_LINES_MAX);
+        return s_reject (error, BUS_ERR_INVALID, "items",
+                         "must be a "
+                         "non-empty array of at most %d items",
+                         BUS_LINES_MAX);
     for (size_t i = 0; i < json_array_size (items); i++) {
         char prefix[32];
         snprintf (prefix, sizeof prefix, "items[%zu]", i);
@@ -602,8 +613,8 @@ s_parse_status (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
             snprintf (names + strlen (names), sizeof names - strlen (names),
                       "%s%s", s > BUS_STATUS_PLACED ? ", " : "",
                       bus_status_name ((bus_status_t) s));
-        return s_reject (error, BUS_ERR_INVALID, "status",
-                         "must be one of %s", names);
+        return s_reject (error, BUS_ERR_INVALID, "status", "must be one of %s",
+                         names);
     }
     uint32_t version;
     if (s_version (root, &version))
@@ -669,12 +680,14 @@ s_parse_body (const char *body, size_t len, bus_cmd_t *cmd,
     if (error)
         error->field[0] = error->message[0] = '\0';
     if (!bus_json_depth_ok (body, len, BUS_JSON_DEPTH_MAX))
-        return s_reject (error, BUS_ERR_MALFORMED, "", "body is nested deeper "
-                         "than %d levels", BUS_JSON_DEPTH_MAX);
+        return s_reject (error, BUS_ERR_MALFORMED, "",
+                         "body is nested deeper "
+                         "than %d levels",
+                         BUS_JSON_DEPTH_MAX);
     //  JSON_DECODE_ANY so that a bare 7 or "x" gets the object message
     json_error_t jerr;
-    json_t *root = json_loadb (body, len,
-                               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *root =
+        json_loadb (body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root)
         return s_reject (error, BUS_ERR_MALFORMED, "",
                          "body is not valid JSON: %s (line %d, column %d)",
@@ -703,8 +716,7 @@ int
 bus_json_line_cmd (const char *body, size_t len, bus_cmd_t *cmd,
                    bus_json_error_t *error)
 {
-    return s_parse_body (body, len, cmd, error, s_line_keys,
-                         s_parse_cart_line);
+    return s_parse_body (body, len, cmd, error, s_line_keys, s_parse_cart_line);
 }
 
 int
@@ -756,8 +768,8 @@ s_text (const char *text)
 json_t *
 bus_json_error (const char *code, const char *message, const char *field)
 {
-    json_t *detail = json_pack ("{s:o, s:o}", "code", s_text (code),
-                                "message", s_text (message));
+    json_t *detail = json_pack ("{s:o, s:o}", "code", s_text (code), "message",
+                                s_text (message));
     if (detail && field && *field)
         json_object_set_new (detail, "field", s_text (field));
     return json_pack ("{s:o}", "error", detail);

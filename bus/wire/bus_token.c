@@ -20,28 +20,28 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_token.h"
 
-#define S_PREFIX "ob1."
-#define S_PREFIX_LEN (sizeof S_PREFIX - 1)
-#define S_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define S_PREFIX           "ob1."
+#define S_PREFIX_LEN       (sizeof S_PREFIX - 1)
+#define S_VARIANT          sodium_base64_VARIANT_URLSAFE_NO_PADDING
 #define S_B64_LEN(bin_len) (sodium_base64_ENCODED_LEN (bin_len, S_VARIANT) - 1)
 //  Longest claims text: "manager/" + site + "/" + table + "/" + 19 digits
 #define S_PAYLOAD_MAX 160
-#define S_SECRET_HEX (2 * crypto_auth_KEYBYTES)
+#define S_SECRET_HEX  (2 * crypto_auth_KEYBYTES)
 
 //  Every token mint can write must pass verify's length check
-_Static_assert (sizeof "manager" + BUS_NAME_MAX + BUS_TABLE_MAX + 19
-                    <= S_PAYLOAD_MAX,
-                "claims text fits S_PAYLOAD_MAX");
-_Static_assert (S_PREFIX_LEN + S_B64_LEN (S_PAYLOAD_MAX) + 1
-                    + S_B64_LEN (crypto_auth_BYTES)
-                    <= BUS_TOKEN_MAX,
-                "a minted token fits BUS_TOKEN_MAX");
+_Static_assert(sizeof "manager" + BUS_NAME_MAX + BUS_TABLE_MAX + 19
+                   <= S_PAYLOAD_MAX,
+               "claims text fits S_PAYLOAD_MAX");
+_Static_assert(S_PREFIX_LEN + S_B64_LEN (S_PAYLOAD_MAX) + 1
+                       + S_B64_LEN (crypto_auth_BYTES)
+                   <= BUS_TOKEN_MAX,
+               "a minted token fits BUS_TOKEN_MAX");
 
 struct _bus_secret_t {
-    unsigned char key[crypto_auth_KEYBYTES];    /* wiped on destroy */
+    unsigned char key[crypto_auth_KEYBYTES]; /* wiped on destroy */
 };
 
-static const char *s_role_names[] = {NULL, "pad", "kitchen", "manager"};
+static const char *s_role_names[] = { NULL, "pad", "kitchen", "manager" };
 
 //  --------------------------------------------------------------------------
 //  Roles and claims
@@ -104,8 +104,8 @@ bus_token_allows_table (const bus_claims_t *claims, const char *table)
 {
     if (bus_token_is_staff (claims))
         return 0;
-    bool own = claims->role == BUS_TOKEN_PAD && table
-               && streq (claims->table, table);
+    bool own =
+        claims->role == BUS_TOKEN_PAD && table && streq (claims->table, table);
     return own ? 0 : BUS_ERR_FORBIDDEN;
 }
 
@@ -221,15 +221,14 @@ s_verify (const bus_secret_t *secret, const char *token, bus_claims_t *claims)
     const char *end = token + length;
     const char *dot = memchr (token + S_PREFIX_LEN, '.', length - S_PREFIX_LEN);
     unsigned char mac[crypto_auth_BYTES];
-    if (!dot
-        || s_decode (dot + 1, end, mac, sizeof mac) != crypto_auth_BYTES
+    if (!dot || s_decode (dot + 1, end, mac, sizeof mac) != crypto_auth_BYTES
         || crypto_auth_verify (mac, (const unsigned char *) token,
                                (size_t) (dot - token), secret->key)
                != 0)
         return BUS_ERR_UNAUTHORIZED;
     unsigned char payload[S_PAYLOAD_MAX + 1];
-    long payload_len = s_decode (token + S_PREFIX_LEN, dot, payload,
-                                 S_PAYLOAD_MAX);
+    long payload_len =
+        s_decode (token + S_PREFIX_LEN, dot, payload, S_PAYLOAD_MAX);
     if (payload_len <= 0 || memchr (payload, '\0', (size_t) payload_len))
         return BUS_ERR_UNAUTHORIZED;
     payload[payload_len] = '\0';
@@ -237,15 +236,15 @@ s_verify (const bus_secret_t *secret, const char *token, bus_claims_t *claims)
 }
 
 int
-bus_token_verify (const bus_secret_t *secret, const char *token,
-                  int64_t now_ms, bus_claims_t *claims)
+bus_token_verify (const bus_secret_t *secret, const char *token, int64_t now_ms,
+                  bus_claims_t *claims)
 {
     assert (secret && claims);
-    bus_claims_t parsed = {0};
+    bus_claims_t parsed = { 0 };
     int rc = s_verify (secret, token, &parsed);
     if (rc == 0 && parsed.expires_ms <= now_ms)
         rc = BUS_ERR_EXPIRED;
-    *claims = rc == 0 ? parsed : (bus_claims_t) {0};
+    *claims = rc == 0 ? parsed : (bus_claims_t){ 0 };
     return rc;
 }
 
@@ -376,9 +375,8 @@ bus_secret_create (const char *path, char *err, size_t err_cap)
     crypto_auth_keygen (key);
     sodium_bin2hex (text, sizeof text, key, sizeof key);
     text[S_SECRET_HEX] = '\n';
-    int rc = s_write_all (fd, text, sizeof text) == 0 && fsync (fd) == 0
-                 ? 0
-                 : errno;
+    int rc =
+        s_write_all (fd, text, sizeof text) == 0 && fsync (fd) == 0 ? 0 : errno;
     sodium_memzero (key, sizeof key);
     sodium_memzero (text, sizeof text);
     if (close (fd) != 0 && rc == 0)
@@ -405,12 +403,12 @@ bus_secret_destroy (bus_secret_t **self_p)
 //  --------------------------------------------------------------------------
 //  Selftest
 
-#define S_NOW 1750000000000LL       //  June 2025, in ms
+#define S_NOW           1750000000000LL   //  June 2025, in ms
 #define S_TEST_PATH_MAX 256
 
 static void
-s_test_write (const char *dir, const char *name, const char *text,
-              char *path, size_t cap)
+s_test_write (const char *dir, const char *name, const char *text, char *path,
+              size_t cap)
 {
     snprintf (path, cap, "%s/%s", dir, name);
     FILE *file = fopen (path, "w");
@@ -441,20 +439,20 @@ s_test_secret_files (const char *dir, bool verbose)
         const char *text;
         const char *why;
     } bad[] = {
-        {"", "exactly 64 hex"},
-        {"0011\n", "exactly 64 hex"},
-        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
-         "exactly 64 hex"},
-        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",
-         "exactly 64 hex"},
-        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",
-         "exactly 64 hex"},
-        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\r\n",
-         "exactly 64 hex"},
-        {"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",
-         "exactly 64 hex"},
-        {" 00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
-         "exactly 64 hex"},
+        { "", "exactly 64 hex" },
+        { "0011\n", "exactly 64 hex" },
+        { "00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
+          "exactly 64 hex" },
+        { "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff0\n",
+          "exactly 64 hex" },
+        { "00112233445566778899aabbccddeeff00112233445566778899aabbccddeefg\n",
+          "exactly 64 hex" },
+        { "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\r\n",
+          "exactly 64 hex" },
+        { "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n\n",
+          "exactly 64 hex" },
+        { " 00112233445566778899aabbccddeeff00112233445566778899aabbccddeef\n",
+          "exactly 64 hex" },
     };
     char path[S_TEST_PATH_MAX];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -521,7 +519,7 @@ static bus_claims_t
 s_claims (bus_token_role_t role, const char *site, const char *table,
           int64_t expires_ms)
 {
-    bus_claims_t claims = {0};
+    bus_claims_t claims = { 0 };
     claims.role = role;
     assert (bus_strlcpy (claims.site, site, sizeof claims.site) == 0);
     assert (bus_strlcpy (claims.table, table, sizeof claims.table) == 0);
@@ -604,8 +602,9 @@ s_test_garbage (const bus_secret_t *secret)
     const char *mac = strrchr (token, '.');
     char text[2 * BUS_TOKEN_MAX];
     const char *cases[] = {
-        "", "ob1", "ob1.", "ob1..", "ob1...", "ob1.x.y", ".", "Bearer x",
-        "ob1.a2l0Y2hlbi9tYWluLy8xNzUwMDAwMDAwMDAx",
+        "",      "ob1",      "ob1.",
+        "ob1..", "ob1...",   "ob1.x.y",
+        ".",     "Bearer x", "ob1.a2l0Y2hlbi9tYWluLy8xNzUwMDAwMDAwMDAx",
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         assert (bus_token_verify (secret, cases[i], S_NOW, &claims)
@@ -645,14 +644,24 @@ static void
 s_test_signed_garbage (const bus_secret_t *secret)
 {
     static const char *payloads[] = {
-        "pad/main/T12", "pad/main/T12/1/x", "chef/main//1750000000001",
-        "pad/main//1750000000001", "kitchen/main/T1/1750000000001",
-        "pad/ma in/T1/1750000000001", "pad//T1/1750000000001",
-        "pad/main/T1/01750000000001", "pad/main/T1/-1750000000001",
-        "pad/main/T1/+1750000000001", "pad/main/T1/ 1750000000001",
-        "pad/main/T1/99999999999999999999", "pad/main/T1/9999999999999999999",
-        "pad/main/T1/", "pad/main/T1/0", "PAD/main/T1/1750000000001",
-        "pad/main/T\x01/1750000000001", "",
+        "pad/main/T12",
+        "pad/main/T12/1/x",
+        "chef/main//1750000000001",
+        "pad/main//1750000000001",
+        "kitchen/main/T1/1750000000001",
+        "pad/ma in/T1/1750000000001",
+        "pad//T1/1750000000001",
+        "pad/main/T1/01750000000001",
+        "pad/main/T1/-1750000000001",
+        "pad/main/T1/+1750000000001",
+        "pad/main/T1/ 1750000000001",
+        "pad/main/T1/99999999999999999999",
+        "pad/main/T1/9999999999999999999",
+        "pad/main/T1/",
+        "pad/main/T1/0",
+        "PAD/main/T1/1750000000001",
+        "pad/main/T\x01/1750000000001",
+        "",
     };
     bus_claims_t claims;
     for (size_t i = 0; i < sizeof payloads / sizeof payloads[0]; i++) {
@@ -706,7 +715,7 @@ s_test_permissions (void)
     bus_claims_t pad = s_claims (BUS_TOKEN_PAD, "main", "T12", S_NOW);
     bus_claims_t kitchen = s_claims (BUS_TOKEN_KITCHEN, "main", "", S_NOW);
     bus_claims_t manager = s_claims (BUS_TOKEN_MANAGER, "main", "", S_NOW);
-    bus_claims_t none = {0};
+    bus_claims_t none = { 0 };
     assert (bus_token_allows_table (&pad, "T12") == 0);
     assert (bus_token_allows_table (&pad, "T1") == BUS_ERR_FORBIDDEN);
     assert (bus_token_allows_table (&pad, "T120") == BUS_ERR_FORBIDDEN);

@@ -10,8 +10,8 @@
 
 struct _bus_wsframe_t {
     atomic_int refs;
-    size_t size;                  //  bytes in data
-    unsigned char data[];         //  header, then payload
+    size_t size;            //  bytes in data
+    unsigned char data[];   //  header, then payload
 };
 
 //  Header length for a payload of len bytes: 7-bit, 16-bit or 64-bit size
@@ -38,8 +38,7 @@ bus_wsframe_new (int opcode, const void *payload, size_t len)
         h[1] = 126;
         h[2] = (unsigned char) (len >> 8);
         h[3] = (unsigned char) len;
-    }
-    else {
+    } else {
         h[1] = 127;
         for (int i = 0; i < 8; i++)
             h[2 + i] = (unsigned char) ((uint64_t) len >> (56 - 8 * i));
@@ -104,7 +103,8 @@ s_test_length (size_t len, const unsigned char *expect, size_t expect_len)
     assert (bus_wsframe_size (frame) == expect_len + len);
     assert (memcmp (bus_wsframe_data (frame), expect, expect_len) == 0);
     assert (len == 0
-            || ((const char *) bus_wsframe_data (frame))[expect_len + len - 1] == 'x');
+            || ((const char *) bus_wsframe_data (frame))[expect_len + len - 1]
+                   == 'x');
     bus_wsframe_unref (&frame);
     assert (frame == NULL);
     free (payload);
@@ -116,12 +116,12 @@ bus_wsframe_test (bool verbose)
     if (verbose)
         printf (" * bus_wsframe: ");
     //  The three size encodings, at their edges (RFC 6455 5.2)
-    s_test_length (0, (const unsigned char[]) {0x81, 0}, 2);
-    s_test_length (125, (const unsigned char[]) {0x81, 125}, 2);
-    s_test_length (126, (const unsigned char[]) {0x81, 126, 0, 126}, 4);
-    s_test_length (65535, (const unsigned char[]) {0x81, 126, 0xff, 0xff}, 4);
+    s_test_length (0, (const unsigned char[]){ 0x81, 0 }, 2);
+    s_test_length (125, (const unsigned char[]){ 0x81, 125 }, 2);
+    s_test_length (126, (const unsigned char[]){ 0x81, 126, 0, 126 }, 4);
+    s_test_length (65535, (const unsigned char[]){ 0x81, 126, 0xff, 0xff }, 4);
     s_test_length (65536,
-                   (const unsigned char[]) {0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0},
+                   (const unsigned char[]){ 0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0 },
                    10);
 
     //  Close: code big-endian, reason cut to fit a control frame

@@ -64,11 +64,11 @@
 extern "C" {
 #endif
 
-#define BUS_PATH_MAX 1024
+#define BUS_PATH_MAX     1024
 #define BUS_ENDPOINT_MAX 256
 
 typedef enum {
-    BUS_ROLE_UP = 1,   /* all-in-one: writer + gateway + edge */
+    BUS_ROLE_UP = 1, /* all-in-one: writer + gateway + edge */
     BUS_ROLE_WRITER,
     BUS_ROLE_GATEWAY,
     BUS_ROLE_EDGE
@@ -76,9 +76,9 @@ typedef enum {
 
 typedef struct {
     bus_role_t role;
-    char config_path[BUS_PATH_MAX];   /* "" if none */
+    char config_path[BUS_PATH_MAX]; /* "" if none */
     char data_dir[BUS_PATH_MAX];
-    char menu_path[BUS_PATH_MAX];     /* "" = keep the stored menu */
+    char menu_path[BUS_PATH_MAX]; /* "" = keep the stored menu */
     char intake[BUS_ENDPOINT_MAX];
     char events[BUS_ENDPOINT_MAX];
     char sync[BUS_ENDPOINT_MAX];
@@ -99,13 +99,13 @@ typedef struct {
     int ws_ping_ms;
     int max_clients;
     int senders;
-    char secret_file[BUS_PATH_MAX];   /* "" = no authentication */
+    char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
     int table_rate_per_s;
     int table_burst;
-    int compat;                       /* 1: serve the seed-compatible routes */
-    int open_menu;                    /* 1: they take any item name          */
+    int compat;    /* 1: serve the seed-compatible routes */
+    int open_menu; /* 1: they take any item name          */
     bool verbose;
-    bool help;                        /* -h/--help was given */
+    bool help; /* -h/--help was given */
 } bus_config_t;
 
 /*  Fill *config with the defaults of role.  web_root and menu_path
@@ -118,8 +118,8 @@ void bus_config_defaults (bus_config_t *config, bus_role_t role,
     FILE among them is loaded first, wherever it stands, so flags always
     win over the file.  Returns 0, or BUS_ERR_CONFIG with a message in
     err[err_cap] that names the flag, key or value at fault.  */
-int bus_config_parse (bus_config_t *config, int argc, char **argv,
-                      char *err, size_t err_cap);
+int bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
+                      size_t err_cap);
 
 /*  Apply a ZPL file.  0 or BUS_ERR_CONFIG with a message naming the file
     and the key path (e.g. "orderbus.cfg: http/port: must be an integer

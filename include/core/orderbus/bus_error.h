@@ -16,27 +16,27 @@ extern "C" {
 /*  X-macro: name, value, short name (bus_errname), message (bus_strerror).
     Keep values and short names stable: values travel in acks, short names
     are the "code" of JSON error bodies.  */
-#define BUS_ERRNO_MAP(X)                                                     \
-    X (OK, 0, "ok", "success")                                               \
-    X (MALFORMED, -1, "malformed", "malformed message")                      \
-    X (TOO_BIG, -2, "too_big", "message exceeds size limit")                 \
-    X (TOO_DEEP, -3, "too_deep", "message exceeds nesting limit")            \
-    X (INVALID, -4, "invalid_field", "invalid field")                        \
-    X (UNKNOWN_ITEM, -5, "unknown_item", "unknown menu item")                \
-    X (NOT_FOUND, -6, "not_found", "not found")                              \
-    X (CONFLICT, -7, "conflict",                                             \
-       "idempotency key reused with a different request")                    \
-    X (STORAGE, -8, "storage", "storage failure")                            \
-    X (MAP_FULL, -9, "map_full", "storage map full")                         \
-    X (TIMEOUT, -10, "timeout", "timed out")                                 \
-    X (UNAVAILABLE, -11, "unavailable", "service unavailable")               \
-    X (NOMEM, -12, "nomem", "out of memory")                                 \
-    X (CONFIG, -13, "config", "invalid configuration")                       \
-    X (UNAVAILABLE_ITEM, -14, "item_unavailable", "menu item unavailable")   \
-    X (UNAUTHORIZED, -15, "unauthorized", "missing or invalid token")        \
-    X (FORBIDDEN, -16, "forbidden", "not allowed for this token")            \
-    X (EXPIRED, -17, "token_expired", "token expired")                       \
-    X (RATE_LIMITED, -18, "rate_limited", "too many requests")               \
+#define BUS_ERRNO_MAP(X)                                                   \
+    X (OK, 0, "ok", "success")                                             \
+    X (MALFORMED, -1, "malformed", "malformed message")                    \
+    X (TOO_BIG, -2, "too_big", "message exceeds size limit")               \
+    X (TOO_DEEP, -3, "too_deep", "message exceeds nesting limit")          \
+    X (INVALID, -4, "invalid_field", "invalid field")                      \
+    X (UNKNOWN_ITEM, -5, "unknown_item", "unknown menu item")              \
+    X (NOT_FOUND, -6, "not_found", "not found")                            \
+    X (CONFLICT, -7, "conflict",                                           \
+       "idempotency key reused with a different request")                  \
+    X (STORAGE, -8, "storage", "storage failure")                          \
+    X (MAP_FULL, -9, "map_full", "storage map full")                       \
+    X (TIMEOUT, -10, "timeout", "timed out")                               \
+    X (UNAVAILABLE, -11, "unavailable", "service unavailable")             \
+    X (NOMEM, -12, "nomem", "out of memory")                               \
+    X (CONFIG, -13, "config", "invalid configuration")                     \
+    X (UNAVAILABLE_ITEM, -14, "item_unavailable", "menu item unavailable") \
+    X (UNAUTHORIZED, -15, "unauthorized", "missing or invalid token")      \
+    X (FORBIDDEN, -16, "forbidden", "not allowed for this token")          \
+    X (EXPIRED, -17, "token_expired", "token expired")                     \
+    X (RATE_LIMITED, -18, "rate_limited", "too many requests")             \
     X (OVERLOADED, -19, "overloaded", "too many requests waiting")
 
 typedef enum {
@@ -58,8 +58,8 @@ const char *bus_errname (int err);
     failing function can end with
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG, "%s: ...", x);
     and a caller that reports -1 passes -1.  */
-int bus_error_set (char *err, size_t err_cap, int rc, const char *format,
-                   ...) __attribute__ ((format (printf, 4, 5)));
+int bus_error_set (char *err, size_t err_cap, int rc, const char *format, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 #ifdef __cplusplus
 }

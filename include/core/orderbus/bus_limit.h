@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-#define BUS_LIMIT_KEY_MAX 256   /* longest key, bytes with NUL */
+#define BUS_LIMIT_KEY_MAX 256 /* longest key, bytes with NUL */
 
 typedef struct _bus_limit_t bus_limit_t;
 

@@ -17,16 +17,17 @@ extern "C" {
 #endif
 
 /*  Capacities include the terminating NUL.  */
-#define BUS_ID_MAX 33      /* ids (menu items, modifiers, stations): 1..32 chars [A-Za-z0-9_.-] */
-#define BUS_NAME_MAX 81    /* display names, node names                     */
-#define BUS_TABLE_MAX 33   /* table label: 1..32 printable chars, no '/'    */
-#define BUS_KEY_MAX 129    /* idempotency key: 1..128 printable ASCII chars */
-#define BUS_NOTE_MAX 281   /* free-text note: 0..280 bytes of UTF-8         */
-#define BUS_ERROR_MAX 200  /* error detail carried in an ack                */
-#define BUS_LINES_MAX 50   /* lines per order or cart                       */
-#define BUS_QTY_MAX 99     /* quantity per line                             */
-#define BUS_MODS_MAX 6     /* modifiers chosen per line                     */
-#define BUS_CUSTOM_ITEM "custom"  /* item_id of a free-text line          */
+#define BUS_ID_MAX \
+    33 /* ids (menu items, modifiers, stations): 1..32 chars [A-Za-z0-9_.-] */
+#define BUS_NAME_MAX    81  /* display names, node names                     */
+#define BUS_TABLE_MAX   33  /* table label: 1..32 printable chars, no '/'    */
+#define BUS_KEY_MAX     129 /* idempotency key: 1..128 printable ASCII chars */
+#define BUS_NOTE_MAX    281 /* free-text note: 0..280 bytes of UTF-8         */
+#define BUS_ERROR_MAX   200 /* error detail carried in an ack                */
+#define BUS_LINES_MAX   50  /* lines per order or cart                       */
+#define BUS_QTY_MAX     99  /* quantity per line                             */
+#define BUS_MODS_MAX    6   /* modifiers chosen per line                     */
+#define BUS_CUSTOM_ITEM "custom" /* item_id of a free-text line          */
 
 typedef enum {
     BUS_STATUS_PLACED = 1,
@@ -37,7 +38,7 @@ typedef enum {
     BUS_STATUS_CANCELLED
 } bus_status_t;
 
-#define BUS_STATUS_COUNT 7   /* size of arrays indexed by bus_status_t */
+#define BUS_STATUS_COUNT 7 /* size of arrays indexed by bus_status_t */
 
 /*  A modifier chosen on a line ("extra cheese").  The client names the
     id; the writer fills name and delta_cents from the menu.  */
@@ -60,23 +61,24 @@ typedef struct {
     uint32_t mod_count;
     bus_mod_t mods[BUS_MODS_MAX];
     char name[BUS_NAME_MAX];
-    char station[BUS_ID_MAX];   /* kitchen station that makes it          */
-    int64_t unit_cents;         /* item price + modifier deltas           */
+    char station[BUS_ID_MAX]; /* kitchen station that makes it          */
+    int64_t unit_cents;       /* item price + modifier deltas           */
 } bus_line_t;
 
 /*  An order as stored and published.  */
 typedef struct {
-    uint64_t id;            /* assigned by the writer, 1, 2, 3, ...      */
-    uint64_t seq;           /* sequence of the event that last changed it */
-    uint32_t version;       /* 1 at placement, +1 per change             */
+    uint64_t id;      /* assigned by the writer, 1, 2, 3, ...      */
+    uint64_t seq;     /* sequence of the event that last changed it */
+    uint32_t version; /* 1 at placement, +1 per change             */
     bus_status_t status;
     char table[BUS_TABLE_MAX];
-    char key[BUS_KEY_MAX];  /* idempotency key that placed it            */
+    char key[BUS_KEY_MAX];     /* idempotency key that placed it            */
     char origin[BUS_NAME_MAX]; /* gateway that took it                   */
     char note[BUS_NOTE_MAX];
-    int64_t created_ms;     /* writer's commit time                      */
+    int64_t created_ms; /* writer's commit time                      */
     int64_t updated_ms;
-    int64_t status_ms[BUS_STATUS_COUNT]; /* when each status was reached, 0 = not */
+    int64_t
+        status_ms[BUS_STATUS_COUNT]; /* when each status was reached, 0 = not */
     int64_t subtotal_cents; /* sum of lines, from the menu               */
     int64_t tax_cents;      /* subtotal * tax rate, rounded half up      */
     int64_t total_cents;    /* subtotal + tax                            */
@@ -88,8 +90,8 @@ typedef struct {
     together before they order.  */
 typedef struct {
     char table[BUS_TABLE_MAX];
-    uint32_t version;       /* 0 = never used, +1 per change              */
-    uint32_t next_line_id;  /* line_id of the next line added             */
+    uint32_t version;      /* 0 = never used, +1 per change              */
+    uint32_t next_line_id; /* line_id of the next line added             */
     int64_t updated_ms;
     int64_t subtotal_cents;
     uint32_t line_count;
@@ -97,14 +99,14 @@ typedef struct {
 } bus_cart_t;
 
 typedef enum {
-    BUS_CMD_PLACE = 1,      /* table, note, lines -> order.placed              */
-    BUS_CMD_SET_STATUS,     /* order_id, status, version -> order.status       */
-    BUS_CMD_CART_ADD,       /* table, lines[0] -> cart.updated                 */
-    BUS_CMD_CART_SET_QTY,   /* table, line_id, qty (0 removes) -> cart.updated */
-    BUS_CMD_CART_CLEAR,     /* table -> cart.updated                           */
-    BUS_CMD_CART_PLACE,     /* table, note, version -> order.placed and
+    BUS_CMD_PLACE = 1,    /* table, note, lines -> order.placed              */
+    BUS_CMD_SET_STATUS,   /* order_id, status, version -> order.status       */
+    BUS_CMD_CART_ADD,     /* table, lines[0] -> cart.updated                 */
+    BUS_CMD_CART_SET_QTY, /* table, line_id, qty (0 removes) -> cart.updated */
+    BUS_CMD_CART_CLEAR,   /* table -> cart.updated                           */
+    BUS_CMD_CART_PLACE,   /* table, note, version -> order.placed and
                                cart.updated (emptied), in one transaction      */
-    BUS_CMD_AVAILABILITY    /* item_id, available -> menu.item                 */
+    BUS_CMD_AVAILABILITY  /* item_id, available -> menu.item                 */
 } bus_cmd_type_t;
 
 /*  An intake command, gateway -> writer.  Which fields count depends on
@@ -118,13 +120,13 @@ typedef struct {
     char table[BUS_TABLE_MAX];
     char note[BUS_NOTE_MAX];
     uint64_t order_id;
-    uint32_t status;           /* bus_status_t */
+    uint32_t status; /* bus_status_t */
     uint32_t version;
     uint32_t line_id;
     uint32_t qty;
     char item_id[BUS_ID_MAX];
     bool available;
-    bool open_menu;            /* PLACE: a line whose item_id is not on the
+    bool open_menu; /* PLACE: a line whose item_id is not on the
                                   menu is kept as a free-text line named by
                                   its name, at no price (seed-compatible
                                   routes in open-menu mode)              */
@@ -133,10 +135,10 @@ typedef struct {
 } bus_cmd_t;
 
 typedef enum {
-    BUS_EVENT_ORDER_PLACED = 1,  /* order */
-    BUS_EVENT_ORDER_STATUS,      /* order (its new state) */
-    BUS_EVENT_CART,              /* cart (its new state) */
-    BUS_EVENT_MENU_ITEM          /* item_id, available */
+    BUS_EVENT_ORDER_PLACED = 1, /* order */
+    BUS_EVENT_ORDER_STATUS,     /* order (its new state) */
+    BUS_EVENT_CART,             /* cart (its new state) */
+    BUS_EVENT_MENU_ITEM         /* item_id, available */
 } bus_event_type_t;
 
 /*  A committed event, writer -> everyone.  seq is global and gap-free.
@@ -158,7 +160,7 @@ typedef struct {
     again.  */
 typedef struct {
     char key[BUS_KEY_MAX];
-    uint64_t fingerprint;   /* of the command this answers: two requests
+    uint64_t fingerprint; /* of the command this answers: two requests
                                under one key but asking different things
                                must not take each other's answer */
     int status;
@@ -189,7 +191,7 @@ const char *bus_event_type_name (bus_event_type_t type);
 bool bus_valid_item_id (const char *s);
 bool bus_valid_table (const char *s);
 bool bus_valid_key (const char *s);
-bool bus_valid_note (const char *s);   /* valid UTF-8, no control chars */
+bool bus_valid_note (const char *s); /* valid UTF-8, no control chars */
 
 /*  Copy src into dst[cap]; return 0, or BUS_ERR_INVALID if it does not fit
     (dst is then set to the empty string).  */

@@ -19,11 +19,11 @@
 extern "C" {
 #endif
 
-#define BUS_TOPIC_EVENTS "E/"
-#define BUS_TOPIC_MENU "E//menu/"
-#define BUS_TOPIC_ACKS "A/"
+#define BUS_TOPIC_EVENTS    "E/"
+#define BUS_TOPIC_MENU      "E//menu/"
+#define BUS_TOPIC_ACKS      "A/"
 #define BUS_TOPIC_HEARTBEAT "H/"
-#define BUS_TOPIC_MAX 128
+#define BUS_TOPIC_MAX       128
 
 /*  Write the topic of table's events / origin's acks into buf[cap].
     0, or -1 if it does not fit.  */

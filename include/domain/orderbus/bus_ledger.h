@@ -35,9 +35,9 @@ typedef void (bus_ledger_emit_fn) (const bus_event_t *event, zframe_t **body,
 
 /*  Counters.  */
 typedef struct {
-    uint64_t applied;       /* commands that committed an event           */
-    uint64_t duplicates;    /* answered from the idempotency key          */
-    uint64_t rejected;      /* refused: invalid, unknown, conflict        */
+    uint64_t applied;    /* commands that committed an event           */
+    uint64_t duplicates; /* answered from the idempotency key          */
+    uint64_t rejected;   /* refused: invalid, unknown, conflict        */
 } bus_ledger_stats_t;
 
 /*  New ledger over store (borrowed), loading the menu stored in it; tax_bp

@@ -34,8 +34,8 @@ extern "C" {
 #endif
 
 #define BUS_MENU_ITEMS_MAX 2048
-#define BUS_MENU_MODS_MAX 16     /* modifier options per item */
-#define BUS_MENU_DOC_MAX (1024 * 1024)  /* largest menu document, bytes */
+#define BUS_MENU_MODS_MAX  16            /* modifier options per item */
+#define BUS_MENU_DOC_MAX   (1024 * 1024) /* largest menu document, bytes */
 
 typedef struct {
     char id[BUS_ID_MAX];
@@ -45,7 +45,7 @@ typedef struct {
     int64_t price_cents;
     bool available;
     uint32_t mod_count;
-    bus_mod_t mods[BUS_MENU_MODS_MAX];   /* delta_cents = the option's price */
+    bus_mod_t mods[BUS_MENU_MODS_MAX]; /* delta_cents = the option's price */
 } bus_menu_item_t;
 
 typedef struct _bus_menu_t bus_menu_t;

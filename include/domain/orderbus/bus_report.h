@@ -30,8 +30,8 @@
 extern "C" {
 #endif
 
-#define BUS_REPORT_TOP_ITEMS 10    /* entries in "top_items"              */
-#define BUS_REPORT_TIME_MAX 32     /* bus_report_time_format's buffer     */
+#define BUS_REPORT_TOP_ITEMS 10 /* entries in "top_items"              */
+#define BUS_REPORT_TIME_MAX  32 /* bus_report_time_format's buffer     */
 
 typedef struct _bus_report_t bus_report_t;
 
@@ -62,8 +62,8 @@ json_t *bus_report_json (bus_report_t *self);
     quote, CR or LF is quoted, its quotes doubled) --------------------- */
 
 /*  The header row, without its CRLF.  */
-#define BUS_REPORT_CSV_HEADER                                               \
-    "order_id,created_utc,table,status,items,subtotal_cents,tax_cents,"     \
+#define BUS_REPORT_CSV_HEADER                                           \
+    "order_id,created_utc,table,status,items,subtotal_cents,tax_cents," \
     "total_cents,placed_ms,ready_ms,served_ms,idempotency_key"
 
 /*  Write the header row, then one row per order, to out.  A row's items

@@ -56,8 +56,8 @@ void bus_fanout_destroy (bus_fanout_t **self_p);
     messages, what it missed, may be more than queue_cap: the caller
     bounds them; events pushed while they are written add at most 30 s
     worth).  NULL if out of memory.  */
-bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self,
-                                    bus_http_ws_t *ws, int fd);
+bus_fanout_peer_t *bus_fanout_join (bus_fanout_t *self, bus_http_ws_t *ws,
+                                    int fd);
 
 /*  Write what was pushed to the held peer so far (its snapshot) from the
     calling thread, which should be the connection's own: a snapshot

@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define BUS_REQ_BODY_MAX (64 * 1024)   /* larger request bodies get 413 */
+#define BUS_REQ_BODY_MAX (64 * 1024) /* larger request bodies get 413 */
 
 typedef struct _bus_req_t bus_req_t;
 
@@ -73,8 +73,8 @@ int bus_req_query (bus_req_t *self, const char *name, char *buf, size_t cap);
 /*  Check that every query parameter's name is in allowed (a NULL-ended
     list), as written (undecoded, case-sensitive).  0, or -1 with the
     first unknown name in bad[bad_cap].  */
-int bus_req_query_check (bus_req_t *self, const char *const *allowed,
-                         char *bad, size_t bad_cap);
+int bus_req_query_check (bus_req_t *self, const char *const *allowed, char *bad,
+                         size_t bad_cap);
 
 /*  ---------------------------------------------------------------------
     Answering (exactly once, from any thread)  */
@@ -95,8 +95,7 @@ int bus_req_send_error (bus_req_t *self, int status, const char *code,
 
 /*  Answer 503 {"error": {"code", "message"}} with Retry-After: 1, for a
     client that should try again shortly.  */
-int bus_req_send_busy (bus_req_t *self, const char *code,
-                       const char *message);
+int bus_req_send_busy (bus_req_t *self, const char *code, const char *message);
 
 /*  ---------------------------------------------------------------------
     Blocking work
@@ -154,9 +153,9 @@ int bus_req_parse_u64 (const char *text, uint64_t min, uint64_t max,
     win over, and after nothing it must lose to.  */
 
 typedef struct {
-    const char *method;      /*  "GET", ...; NULL: any method  */
-    const char *uri;         /*  as above, under 96 bytes  */
-    bool blocks;             /*  waits for the writer: run where it may block  */
+    const char *method; /*  "GET", ...; NULL: any method  */
+    const char *uri;    /*  as above, under 96 bytes  */
+    bool blocks;        /*  waits for the writer: run where it may block  */
     bus_req_fn *fn;
     void *arg;
 } bus_req_route_t;
@@ -200,8 +199,8 @@ typedef struct {
     int (*body) (bus_req_t *req, size_t max, char **body, size_t *len);
     /*  Send the answer.  body[len] has BUS_REQ_HEAD_MAX bytes of room in
         front of it the server may use (to put the head there).  */
-    void (*answer) (bus_req_t *req, int status, const char *headers,
-                    char *body, size_t len);
+    void (*answer) (bus_req_t *req, int status, const char *headers, char *body,
+                    size_t len);
     /*  Run fn where it may block; 0, or -1 if too many wait already.  */
     int (*defer) (bus_req_t *req, bus_req_fn *fn, void *arg);
 } bus_req_server_t;
@@ -213,9 +212,9 @@ struct _bus_req_t {
     const bus_req_server_t *server;
     const char *method;
     const char *path;
-    const char *query;        /*  raw, NULL if none  */
+    const char *query; /*  raw, NULL if none  */
     bool may_block;
-    void *data;               /*  the handler's  */
+    void *data; /*  the handler's  */
 };
 
 #ifdef __cplusplus

@@ -25,13 +25,13 @@ typedef struct _bus_writer_t bus_writer_t;
 
 /*  Counters, for logs, /healthz and tests.  */
 typedef struct {
-    uint64_t commands;      /* commands decoded                           */
-    uint64_t committed;     /* events committed                           */
-    uint64_t duplicates;    /* commands answered from the idempotency key */
-    uint64_t rejected;      /* commands refused (invalid, conflict)       */
-    uint64_t dropped;       /* frames dropped as undecodable              */
-    uint64_t batches;       /* durable commits                            */
-    uint64_t grows;         /* map size doublings                         */
+    uint64_t commands;         /* commands decoded                           */
+    uint64_t committed;        /* events committed                           */
+    uint64_t duplicates;       /* commands answered from the idempotency key */
+    uint64_t rejected;         /* commands refused (invalid, conflict)       */
+    uint64_t dropped;          /* frames dropped as undecodable              */
+    uint64_t batches;          /* durable commits                            */
+    uint64_t grows;            /* map size doublings                         */
     uint64_t storage_failures; /* batches whose commit failed (nacked)    */
 } bus_writer_stats_t;
 

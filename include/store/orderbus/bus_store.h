@@ -77,8 +77,8 @@ int bus_store_key_get (bus_store_t *self, const char *key,
                        uint64_t *fingerprint, uint64_t *seq);
 
 /*  Record key -> {fingerprint, seq} in the open transaction.  */
-int bus_store_key_put (bus_store_t *self, const char *key,
-                       uint64_t fingerprint, uint64_t seq);
+int bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
+                       uint64_t seq);
 
 /*  Read the logged event seq in the open transaction.  0,
     BUS_ERR_NOT_FOUND or BUS_ERR_STORAGE.  */
@@ -91,8 +91,7 @@ int bus_store_cart_lookup (bus_store_t *self, const char *table,
                            bus_cart_t *cart);
 
 /*  Read an order in the open transaction.  0 or BUS_ERR_NOT_FOUND.  */
-int bus_store_order_lookup (bus_store_t *self, uint64_t id,
-                            bus_order_t *order);
+int bus_store_order_lookup (bus_store_t *self, uint64_t id, bus_order_t *order);
 
 /*  Reserve the next order id (1, 2, ...) in the open transaction.  */
 uint64_t bus_store_order_next_id (bus_store_t *self);
@@ -104,8 +103,7 @@ uint64_t bus_store_order_next_id (bus_store_t *self);
     is handed to the caller in *logged (caller owns), to be published as
     it is rather than encoded again.  0, BUS_ERR_MAP_FULL, BUS_ERR_NOMEM or
     BUS_ERR_STORAGE.  */
-int bus_store_append (bus_store_t *self, bus_event_t *event,
-                      zframe_t **logged);
+int bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged);
 
 /*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
     BUS_ERR_STORAGE.  On error the transaction is aborted and nothing of
@@ -139,8 +137,7 @@ int bus_store_menu_set (bus_store_t *self, const char *json, size_t len);
 /*  True if json is the document last put with bus_store_menu_put: the
     menu file has not changed since, so the stored menu (86s and all)
     stands.  */
-bool bus_store_menu_is_source (bus_store_t *self, const char *json,
-                               size_t len);
+bool bus_store_menu_is_source (bus_store_t *self, const char *json, size_t len);
 
 /*  ---- Read side (any thread) ------------------------------------------ */
 

@@ -55,9 +55,10 @@ extern "C" {
 #endif
 
 #define BUS_FRAME_MAX (256 * 1024) /* largest accepted frame, bytes */
-#define BUS_DEPTH_MAX 7            /* deepest accepted nesting: an ack's
+#define BUS_DEPTH_MAX \
+    7                    /* deepest accepted nesting: an ack's
                                       event, order, lines, line, mods, mod */
-#define BUS_COUNT_MAX 64           /* largest accepted map/array    */
+#define BUS_COUNT_MAX 64 /* largest accepted map/array    */
 
 /*  Each encoder returns a new frame holding the encoding, or NULL if out
     of memory.  Caller owns the return value.  */
@@ -113,29 +114,29 @@ typedef enum {
 
 typedef struct {
     bus_sync_op_t op;
-    uint64_t rid;            /* request id, echoed in the reply            */
-    uint64_t from;           /* REPLAY: first seq; LIST: cursor (0 = top)  */
-    uint32_t limit;          /* REPLAY, LIST: max items (1..1000)          */
-    uint64_t id;             /* GET: order id                              */
-    uint32_t status;         /* LIST: bus_status_t filter, 0 = any         */
+    uint64_t rid;              /* request id, echoed in the reply            */
+    uint64_t from;             /* REPLAY: first seq; LIST: cursor (0 = top)  */
+    uint32_t limit;            /* REPLAY, LIST: max items (1..1000)          */
+    uint64_t id;               /* GET: order id                              */
+    uint32_t status;           /* LIST: bus_status_t filter, 0 = any         */
     char table[BUS_TABLE_MAX]; /* LIST: table filter, "" = any             */
-    char role[16];           /* PING: "gateway" or "edge"                  */
-    char name[BUS_NAME_MAX]; /* PING: the pinging node's name              */
-    int64_t from_ms;         /* LIST: created at or after, 0 = any;
+    char role[16];             /* PING: "gateway" or "edge"                  */
+    char name[BUS_NAME_MAX];   /* PING: the pinging node's name              */
+    int64_t from_ms;           /* LIST: created at or after, 0 = any;
                                 REPORT: start of the range               */
-    int64_t to_ms;           /* LIST: created before, 0 = any;
+    int64_t to_ms;             /* LIST: created before, 0 = any;
                                 REPORT: end of the range (excluded)      */
 } bus_sync_req_t;
 
 typedef struct {
     uint64_t rid;
-    int status;              /* 0 or bus_err_t                             */
+    int status; /* 0 or bus_err_t                             */
     char error[BUS_ERROR_MAX];
-    uint64_t seq;            /* writer's last committed seq at read time   */
-    uint64_t next;           /* LIST: cursor for the next page, 0 = end;
+    uint64_t seq;   /* writer's last committed seq at read time   */
+    uint64_t next;  /* LIST: cursor for the next page, 0 = end;
                                 REPLAY: next seq to ask for;
                                 SNAPSHOT: how many items are orders       */
-    uint32_t count;          /* item frames that follow                    */
+    uint32_t count; /* item frames that follow                    */
 } bus_sync_reply_t;
 
 zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);

@@ -77,20 +77,24 @@ json_t *bus_json_event (const bus_event_t *event);
     field is missing, of the wrong type, out of range or unknown), with
     *error filled in.  Item and modifier ids are checked for form here, not
     against a menu.  */
-int bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                        bus_json_error_t *error);   /* PLACE: table, note, lines */
+int
+bus_json_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                    bus_json_error_t *error); /* PLACE: table, note, lines */
 int bus_json_line_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                       bus_json_error_t *error);    /* CART_ADD: lines[0] */
-int bus_json_status_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                         bus_json_error_t *error);  /* SET_STATUS: status, version */
+                       bus_json_error_t *error); /* CART_ADD: lines[0] */
+int
+bus_json_status_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                     bus_json_error_t *error); /* SET_STATUS: status, version */
 int bus_json_qty_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                      bus_json_error_t *error);     /* CART_SET_QTY: qty */
-int bus_json_availability_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                               bus_json_error_t *error); /* AVAILABILITY: available */
-int bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
-                             bus_json_error_t *error);   /* CART_PLACE: note, version */
+                      bus_json_error_t *error); /* CART_SET_QTY: qty */
+int bus_json_availability_cmd (
+    const char *body, size_t len, bus_cmd_t *cmd,
+    bus_json_error_t *error); /* AVAILABILITY: available */
+int bus_json_cart_place_cmd (
+    const char *body, size_t len, bus_cmd_t *cmd,
+    bus_json_error_t *error); /* CART_PLACE: note, version */
 
-#define BUS_JSON_DEPTH_MAX 32   /* deepest request body accepted */
+#define BUS_JSON_DEPTH_MAX 32 /* deepest request body accepted */
 
 /*  True if the JSON text of len bytes nests arrays and objects at most
     max deep.  jansson parses by recursion and accepts 2048 levels, which

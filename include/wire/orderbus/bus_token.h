@@ -35,21 +35,21 @@
 extern "C" {
 #endif
 
-#define BUS_TOKEN_MAX 512   /* longest token accepted, chars without NUL */
+#define BUS_TOKEN_MAX 512 /* longest token accepted, chars without NUL */
 
 /*  Roles in increasing power: each may do what the ones before may.
     (Not BUS_ROLE_*: those are the node roles of bus_config.h.)  */
 typedef enum {
-    BUS_TOKEN_PAD = 1,      /* a table pad: the menu, its table's cart and orders */
-    BUS_TOKEN_KITCHEN,      /* all orders, status changes, 86-ing items    */
-    BUS_TOKEN_MANAGER       /* also reports                                */
+    BUS_TOKEN_PAD = 1, /* a table pad: the menu, its table's cart and orders */
+    BUS_TOKEN_KITCHEN, /* all orders, status changes, 86-ing items    */
+    BUS_TOKEN_MANAGER  /* also reports                                */
 } bus_token_role_t;
 
 typedef struct {
     bus_token_role_t role;
-    char site[BUS_NAME_MAX];    /* 1..80 of [A-Za-z0-9_.-]                 */
-    char table[BUS_TABLE_MAX];  /* pad: its table; staff: ""               */
-    int64_t expires_ms;         /* wall clock, ms since the epoch          */
+    char site[BUS_NAME_MAX];   /* 1..80 of [A-Za-z0-9_.-]                 */
+    char table[BUS_TABLE_MAX]; /* pad: its table; staff: ""               */
+    int64_t expires_ms;        /* wall clock, ms since the epoch          */
 } bus_claims_t;
 
 typedef struct _bus_secret_t bus_secret_t;

@@ -17,7 +17,7 @@ extern "C" {
 
 typedef struct _bus_wsframe_t bus_wsframe_t;
 
-#define BUS_WSFRAME_TEXT 0x1
+#define BUS_WSFRAME_TEXT  0x1
 #define BUS_WSFRAME_CLOSE 0x8
 
 /*  New frame of opcode carrying len bytes of payload, with one reference
