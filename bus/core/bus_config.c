@@ -141,7 +141,7 @@ static const s_setting_t s_settings[] = {
 };
 
 #define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
-_Static_assert(S_SETTINGS <= 32, "s_loader_t.seen has a bit per setting");
+_Static_assert(S_SETTINGS <= 64, "s_loader_t.seen has a bit per setting");
 
 static const char *s_role_names[] = { NULL, "up", "writer", "gateway", "edge" };
 
@@ -320,7 +320,7 @@ s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
 typedef struct {
     bus_config_t *config;
     const char *file;   //  path, as the messages name it
-    unsigned seen;      //  bit i set once s_settings[i] was set
+    uint64_t seen;      //  bit i set once s_settings[i] was set
     char *err;
     size_t err_cap;
 } s_loader_t;
@@ -331,7 +331,7 @@ s_load_key (s_loader_t *self, const s_setting_t *setting, const char *path,
 {
     char where[BUS_PATH_MAX + 256];
     snprintf (where, sizeof where, "%s: %s", self->file, path);
-    unsigned bit = 1u << (setting - s_settings);
+    uint64_t bit = (uint64_t) 1 << (setting - s_settings);
     if (self->seen & bit)
         return bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
                               "%s: set twice", where);
