@@ -318,6 +318,15 @@ s_test_match (void)
     assert (s_pick (router, "GET", "/healthz/x") == 9);
     assert (s_pick (router, "GET", "/healthzx") == 0);
     assert (s_pick (router, "GET", "/") == 0);
+    //  Case counts, but for a router told to ignore it (civetweb's)
+    assert (s_pick (router, "GET", "/HEALTHZ") == 0);
+    assert (s_pick (router, "GET", "/API/v1/orders") == 0);
+    bus_req_router_ignore_case (router);
+    assert (s_pick (router, "GET", "/HEALTHZ") == 9);
+    assert (s_pick (router, "GET", "/Healthz/x") == 9);
+    assert (s_pick (router, "GET", "/API/V1/Orders/42") == 5);
+    assert (s_pick (router, "GET", "/API/v1/menu") == 1);
+    assert (s_pick (router, "GET", "/healthzX") == 0);
     //  No route: the router's own 404
     s_fake_t fake;
     assert (s_call (router, &fake, "GET", "/nowhere", false, NULL, NULL)
