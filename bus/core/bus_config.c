@@ -117,6 +117,9 @@ static const s_setting_t s_settings[] = {
     { "--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
       1, 60000, S_EDGE | S_UP, "N",
       "WebSockets served at once (each holds a civetweb thread)" },
+    { "--staff-seats", NULL, "edge/staff_seats", S_INT, S_FIELD (staff_seats),
+      0, 59999, S_EDGE | S_UP, "N",
+      "of those, kept for kitchen and manager tokens (below max_clients)" },
     { "--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
       S_EDGE | S_UP, "N", "threads that write events out to browsers" },
     { "--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
@@ -470,6 +473,19 @@ s_parse_pass (bus_config_t *config, int argc, char **argv, bool files,
     return 0;
 }
 
+//  What no single setting's range can say: settings checked together
+static int
+s_check (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bool edge = config->role == BUS_ROLE_EDGE || config->role == BUS_ROLE_UP;
+    if (edge && config->staff_seats >= config->max_clients)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "edge/staff_seats (%d) must be below "
+                              "edge/max_clients (%d): pads need a seat too",
+                              config->staff_seats, config->max_clients);
+    return 0;
+}
+
 //  -h/--help anywhere wins over everything else, errors included
 static bool
 s_help_wanted (int argc, char **argv)
@@ -492,6 +508,8 @@ bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
     int rc = s_parse_pass (&copy, argc, argv, true, err, err_cap);
     if (rc == 0)
         rc = s_parse_pass (&copy, argc, argv, false, err, err_cap);
+    if (rc == 0)
+        rc = s_check (&copy, err, err_cap);
     if (rc == 0)
         *config = copy;
     return rc;
@@ -521,6 +539,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->client_queue = 4096;
     config->ws_ping_ms = 5000;
     config->max_clients = 1000;
+    config->staff_seats = 50;
     config->senders = 2;
     config->table_rate_per_s = 2;
     config->table_burst = 10;

@@ -31,6 +31,10 @@
           client_queue = 4096           messages queued per browser, 16..1000000
           ws_ping_ms = 5000             WebSocket ping period, 100..600000
           max_clients = 1000            WebSockets served at once, 1..60000
+          staff_seats = 50              of those, kept for staff (kitchen,
+                                        manager) tokens: pads and the seeds'
+                                        feed may take the rest, 0..59999,
+                                        below max_clients
           senders = 2                   threads writing to browsers, 1..64
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
@@ -98,6 +102,7 @@ typedef struct {
     int client_queue;
     int ws_ping_ms;
     int max_clients;
+    int staff_seats; /* of max_clients, kept for staff tokens */
     int senders;
     char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
     int table_rate_per_s;
