@@ -23,22 +23,6 @@
 
 static char s_secret[700];
 
-//  A token from `orderbus token` for a table or a staff role (caller
-//  frees).
-static char *
-s_mint (const char *flag, const char *who)
-{
-    char *out;
-    int rc = tk_run (&out, "token", "--secret-file", s_secret,
-                     "--create-secret", flag, who, NULL);
-    CHECK (rc == 0, "orderbus token %s %s: %d %s", flag, who, rc, out);
-    char *token = strstr (out, "ob1.");
-    CHECK (token, "no token in: %s", out);
-    token = strndup (token, strcspn (token, "\n"));
-    free (out);
-    return token;
-}
-
 static void
 s_start_nodes (int edge_port)
 {
@@ -131,8 +115,8 @@ main (int argc, char **argv)
 {
     tk_init (argc, argv, "integration_staff_seats");
     snprintf (s_secret, sizeof s_secret, "%s/secret", tk_dir ());
-    char *pad = s_mint ("--table", "T1");
-    char *kitchen = s_mint ("--staff", "kitchen");
+    char *pad = tk_mint (s_secret, "--table", "T1");
+    char *kitchen = tk_mint (s_secret, "--staff", "kitchen");
     int edge = tk_port ();
     s_start_nodes (edge);
 

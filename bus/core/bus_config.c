@@ -95,6 +95,15 @@ static const s_setting_t s_settings[] = {
     { "--http-event-threads", NULL, "http/event_threads", S_INT,
       S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
       "a gateway's HTTP event threads (each serves many connections)" },
+    { "--max-connections", NULL, "http/max_connections", S_INT,
+      S_FIELD (http_max_connections), 1, 10000, S_GATEWAY, "N",
+      "a gateway's connections at once (fewer if file descriptors are)" },
+    { "--max-per-ip", NULL, "http/max_per_ip", S_INT, S_FIELD (http_max_per_ip),
+      1, 10000, S_GATEWAY, "N",
+      "a gateway's connections at once from one address; more are closed" },
+    { "--request-deadline-ms", NULL, "http/request_deadline_ms", S_INT,
+      S_FIELD (http_request_deadline_ms), 500, 600000, S_GATEWAY, "MS",
+      "a gateway's time for a connection to send a whole request" },
     { "--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
       S_EDGE | S_UP, "DIR", "static pages served over HTTP" },
     { "--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
@@ -549,6 +558,9 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->http_port = 8080;
     config->http_threads = 64;
     config->http_event_threads = 1;
+    config->http_max_connections = 10000;
+    config->http_max_per_ip = 64;
+    config->http_request_deadline_ms = 10000;
     snprintf (config->web_root, sizeof config->web_root, "%s%sweb",
               share_dir ? share_dir : "", share_dir ? "/" : "");
     if (up && share_dir)

@@ -21,6 +21,10 @@
           threads = 64                  civetweb worker threads; a gateway's
                                         threads for queries, 4..1024
           event_threads = 1             a gateway's event threads, 1..64
+          max_connections = 10000       a gateway's connections at once, 1..10000
+          max_per_ip = 64               ...from one address, 1..10000
+          request_deadline_ms = 10000   a gateway's time for a connection to
+                                        send a whole request, 500..600000
           web = <source>/web            static pages (edge, up)
       gateway
           name = gw-<pid>               ack topic of this gateway: unique per writer
@@ -94,6 +98,9 @@ typedef struct {
     int http_port;
     int http_threads;
     int http_event_threads;
+    int http_max_connections;     /* a gateway's, at once */
+    int http_max_per_ip;          /* ...from one address */
+    int http_request_deadline_ms; /* to send a whole request */
     char web_root[BUS_PATH_MAX];
     char name[BUS_NAME_MAX];
     int ack_timeout_ms;
