@@ -140,6 +140,12 @@ static const s_setting_t s_settings[] = {
     { "--table-burst", NULL, "limits/table_burst", S_INT, S_FIELD (table_burst),
       1, 10000, S_GATEWAY | S_UP, "N",
       "orders a table may place at once before the rate applies" },
+    { "--change-rate", NULL, "limits/changes_per_s", S_INT,
+      S_FIELD (changes_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
+      "changes (cart, status, 86) per second one token may make on average" },
+    { "--change-burst", NULL, "limits/change_burst", S_INT,
+      S_FIELD (change_burst), 1, 10000, S_GATEWAY | S_UP, "N",
+      "changes one token may make at once before the rate applies" },
     { "--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
       S_GATEWAY | S_EDGE | S_UP, "0|1",
       "serve the seed systems' routes (no tokens: see docs/compat.md)" },
@@ -552,6 +558,8 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->senders = 2;
     config->table_rate_per_s = 2;
     config->table_burst = 10;
+    config->changes_per_s = 10;
+    config->change_burst = 60;
     //  the all-in-one demo speaks the seed systems' API too
     config->compat = config->open_menu = role == BUS_ROLE_UP;
     strcpy (config->http_listen, "127.0.0.1");

@@ -47,6 +47,10 @@
       limits
           table_rate_per_s = 2          orders per second per table, 1..1000
           table_burst = 10              orders a table may place at once, 1..10000
+          changes_per_s = 10            changes (cart, status, 86) per second
+                                        per token, 1..1000
+          change_burst = 60             changes a token may make at once,
+                                        1..10000
       compat
           enabled = 0                   1: seed systems' routes (up: 1)
           open_menu = 0                 1: any item name accepted (up: 1)
@@ -114,6 +118,8 @@ typedef struct {
     char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
     int table_rate_per_s;
     int table_burst;
+    int changes_per_s; /* cart edits, status moves, 86: per token */
+    int change_burst;
     int compat;    /* 1: serve the seed-compatible routes */
     int open_menu; /* 1: they take any item name          */
     bool verbose;
