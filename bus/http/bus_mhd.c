@@ -70,6 +70,7 @@ typedef struct s_req {
     size_t body_len;
     bool too_big;           //  the body ran past BUS_REQ_BODY_MAX
     bool started;           //  the handler has been called
+    bool counted;           //  in `pending`: its answer is not queued yet
     pthread_mutex_t lock;   //  guards what follows, with answer threads
     bool suspended;
     bool answered;
@@ -266,6 +267,7 @@ s_queue (s_req_t *self)
     if (self->response)
         MHD_destroy_response (self->response);
     self->response = NULL;
+    self->counted = false;
     atomic_fetch_sub (&self->server->pending, 1);
     return rc;
 }
@@ -278,6 +280,7 @@ s_start (s_req_t *self)
 {
     self->started = true;
     atomic_store (&self->waiting_since, 0);
+    self->counted = true;
     atomic_fetch_add (&self->server->pending, 1);
     if (atomic_load (&self->server->stopping))
         bus_req_send_error (&self->req, 503, "unavailable",
@@ -394,15 +397,30 @@ s_conn_remove (bus_mhd_t *server, s_req_t *self)
 }
 
 //  An answer went out (or the request ended): the connection waits for
-//  its next request, and the deadline starts again.
+//  its next request, and the deadline starts again.  A request can also
+//  end with its answer never queued: its client closed the connection
+//  while it was suspended, which libmicrohttpd sees only once the answer
+//  resumes it, and then it closes the connection without asking for the
+//  answer.  Such a request leaves `pending` here, or stopping would wait
+//  for it until its deadline.
 static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode code)
 {
     (void) cls, (void) conn, (void) code;
     s_req_t *self = (s_req_t *) *con_cls;
-    if (self)
-        atomic_store (&self->waiting_since, zclock_mono ());
+    if (!self)
+        return;
+    atomic_store (&self->waiting_since, zclock_mono ());
+    if (self->counted) {
+        pthread_mutex_lock (&self->lock);
+        if (self->response)
+            MHD_destroy_response (self->response);
+        self->response = NULL;
+        pthread_mutex_unlock (&self->lock);
+        self->counted = false;
+        atomic_fetch_sub (&self->server->pending, 1);
+    }
 }
 
 static void
