@@ -1,5 +1,5 @@
 /*  test_http_limits — a gateway's connection limits hold against slow
-    and greedy clients while pads keep ordering (docs/security.md):
+    and greedy clients while pads keep ordering (docs/limits.md):
 
       - per_ip: one address (127.0.0.2) opening 20 connections keeps
         http/max_per_ip (8) of them, the rest are closed at once, and a
@@ -8,6 +8,9 @@
         (each byte restarts libmicrohttpd's idle timeout) are cut once
         http/request_deadline_ms (2 s) has passed, and the address may
         connect again;
+      - keepalive: a keep-alive connection idle for most of the deadline,
+        whose next request then takes most of the deadline to arrive, is
+        served: idle time is not charged to the request;
       - served: an order that waits for a stopped writer longer than the
         deadline is not cut: it gets its 201 when the writer goes on.  */
 
@@ -185,6 +188,41 @@ s_deadline (void)
             (long long) took, DEADLINE_MS);
 }
 
+//  The answer on fd to a GET /healthz sent in pieces over spread_ms
+static bool
+s_slow_healthz (int fd, int spread_ms)
+{
+    const char *pieces[] = { "GET /healthz HTTP/1.1\r\n", "Host: gateway\r\n",
+                             "X-Pad: idle\r\n", "\r\n" };
+    for (int i = 0; i < 4; i++) {
+        if (send (fd, pieces[i], strlen (pieces[i]), MSG_NOSIGNAL) <= 0)
+            return false;
+        if (i < 3)
+            usleep ((useconds_t) spread_ms * 1000 / 3);
+    }
+    char reply[4096] = "";
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    if (poll (&p, 1, 5000) == 1)
+        (void) !recv (fd, reply, sizeof reply - 1, 0);
+    return strncmp (reply, "HTTP/1.1 200", 12) == 0;
+}
+
+static void
+s_keepalive (void)
+{
+    int fd = s_connect_from ("127.0.0.3");
+    CHECK (fd >= 0 && s_slow_healthz (fd, 0), "a first request");
+    usleep (DEADLINE_MS * 3 / 4 * 1000);
+    CHECK (s_slow_healthz (fd, DEADLINE_MS * 3 / 4),
+           "a request after %d ms idle, sent over %d ms: served on the same "
+           "connection",
+           DEADLINE_MS * 3 / 4, DEADLINE_MS * 3 / 4);
+    close (fd);
+    printf ("  a keep-alive connection idle %d ms, then a request sent over "
+            "%d ms: served\n",
+            DEADLINE_MS * 3 / 4, DEADLINE_MS * 3 / 4);
+}
+
 static void
 s_served (void)
 {
@@ -220,6 +258,7 @@ main (int argc, char **argv)
     s_start_nodes ();
     s_per_ip ();
     s_deadline ();
+    s_keepalive ();
     s_served ();
     free (s_pad);
     return tk_done ();

@@ -38,7 +38,7 @@ s_start_nodes (int gw_port, int edge_port)
               "--sync", sync, "--http-port", gw, NULL);
     tk_spawn ("edge", "edge", "--events", events, "--sync", sync, "--http-port",
               edge, "--web", web, "--http-threads", "4", "--max-clients", seats,
-              "--staff-seats", "1", NULL);
+              NULL);
     CHECK (tk_wait_http (gw_port, "/healthz", 200, 15000),
            "gateway not healthy");
     CHECK (tk_wait_http (edge_port, "/healthz", 200, 15000),

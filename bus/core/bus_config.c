@@ -34,6 +34,8 @@ typedef enum {
     S_CONFIG      //  --config: load the file named by the value
 } s_type_t;
 
+#define S_STAFF_SEATS_AUTO_MAX 50   //  edge/staff_seats, when not set
+
 //  Roles as bits, so a setting lists the roles it applies to
 #define S_ROLE(role) (1u << (role))
 #define S_UP         S_ROLE (BUS_ROLE_UP)
@@ -128,7 +130,7 @@ static const s_setting_t s_settings[] = {
       "WebSockets served at once (each holds a civetweb thread)" },
     { "--staff-seats", NULL, "edge/staff_seats", S_INT, S_FIELD (staff_seats),
       0, 59999, S_EDGE | S_UP, "N",
-      "of those, kept for kitchen and manager tokens (below max_clients)" },
+      "of those, kept for staff tokens (auto: a tenth, at most 50)" },
     { "--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
       S_EDGE | S_UP, "N", "threads that write events out to browsers" },
     { "--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
@@ -493,7 +495,7 @@ static int
 s_check (const bus_config_t *config, char *err, size_t err_cap)
 {
     bool edge = config->role == BUS_ROLE_EDGE || config->role == BUS_ROLE_UP;
-    if (edge && config->staff_seats >= config->max_clients)
+    if (edge && bus_config_staff_seats (config) >= config->max_clients)
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "edge/staff_seats (%d) must be below "
                               "edge/max_clients (%d): pads need a seat too",
@@ -554,7 +556,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->client_queue = 4096;
     config->ws_ping_ms = 5000;
     config->max_clients = 1000;
-    config->staff_seats = 50;
+    config->staff_seats = -1;   //  auto: bus_config_staff_seats
     config->senders = 2;
     config->table_rate_per_s = 2;
     config->table_burst = 10;
@@ -579,6 +581,15 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->ring = 10000;
 }
 
+int
+bus_config_staff_seats (const bus_config_t *config)
+{
+    if (config->staff_seats >= 0)
+        return config->staff_seats;
+    int tenth = config->max_clients / 10;
+    return tenth < S_STAFF_SEATS_AUTO_MAX ? tenth : S_STAFF_SEATS_AUTO_MAX;
+}
+
 const char *
 bus_role_name (bus_role_t role)
 {
@@ -596,10 +607,15 @@ s_print_option (const s_setting_t *setting, const bus_config_t *defaults)
               setting->arg ? setting->arg : "");
     printf ("  %-24s %s", flags, setting->help);
     const char *field = (const char *) defaults + setting->offset;
-    if (setting->type == S_INT)
-        printf (", %ld..%ld\n%27sdefault %d", setting->min, setting->max, "",
-                *(const int *) field);
-    else if (setting->type != S_SWITCH)
+    if (setting->type == S_INT) {
+        int value = *(const int *) field;
+        printf (", %ld..%ld\n%27sdefault ", setting->min, setting->max, "");
+        //  below the range: worked out from other settings (auto)
+        if (value < setting->min)
+            printf ("auto");
+        else
+            printf ("%d", value);
+    } else if (setting->type != S_SWITCH)
         printf ("\n%27sdefault %s", "", *field ? field : "none");
     if (setting->key)
         printf ("; key %s", setting->key);
@@ -684,6 +700,13 @@ s_test_defaults (void)
     assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
     assert (streq (config.config_path, ""));
     assert (!config.verbose && !config.help);
+    //  Staff seats when not set: a tenth of the seats, at most 50
+    assert (bus_config_staff_seats (&config) == 50);
+    config.max_clients = 30;
+    assert (bus_config_staff_seats (&config) == 3);
+    config.staff_seats = 0;
+    assert (bus_config_staff_seats (&config) == 0);
+    bus_config_defaults (&config, BUS_ROLE_UP, "/opt/ob");
 
     bus_config_defaults (&config, BUS_ROLE_WRITER, "/opt/ob");
     assert (streq (config.data_dir, "./orderbus-data"));

@@ -33,15 +33,18 @@
     thread queues it.  `pending` counts handlers called whose answer is
     not yet queued, so that stopping waits for them.
 
-    Limits (docs/security.md): http/max_connections in all,
+    Limits (docs/limits.md): http/max_connections in all,
     http/max_per_ip from one address (libmicrohttpd closes the ones over
     at once), and a deadline for a whole request.  libmicrohttpd's own
     timeout counts idle time, which each byte restarts, so a client
     sending a header a byte at a time would hold its connection for ever:
     the sweeper shuts down any connection that has waited for a request
-    longer than the deadline, counted from its start or from its last
-    answer.  A request being served (waiting for the writer) is never
-    cut.  */
+    longer than the deadline, counted from its start, from its last
+    answer, and again from its request line (so the idle time of a
+    keep-alive connection is not charged to its next request).  A
+    request being served (waiting for the writer) is never cut: the
+    sweeper and s_start agree through waiting_since, by compare and swap,
+    on which of them has it.  */
 
 #include <netdb.h>
 #include <pthread.h>
@@ -59,6 +62,7 @@
 #define S_QUEUE_PER_THREAD 16      //  requests waiting for a pool thread, each
 #define S_SWEEP_MS         250     //  how often the sweeper looks
 #define S_CUT_LOG_MS       10000   //  cuts are logged this often at most
+#define S_CUT              (-1)    //  waiting_since of a connection cut
 
 //  A connection's request
 typedef struct s_req {
@@ -81,10 +85,10 @@ typedef struct s_req {
     void *later_arg;
     struct s_req *next;
     //  The deadline: when it began to wait for a request (monotonic ms),
-    //  0 while one is served.  Its place in the list, under conns_lock.
+    //  0 while one is served, S_CUT once the sweeper has it.  Its place
+    //  in the list, under conns_lock.
     int fd;
     _Atomic int64_t waiting_since;
-    bool cut;   //  the sweeper's: shut down already
     struct s_req *conn_prev, *conn_next;
 } s_req_t;
 
@@ -278,8 +282,14 @@ s_queue (s_req_t *self)
 static enum MHD_Result
 s_start (s_req_t *self)
 {
+    //  Too late: the sweeper has cut the connection, and the request must
+    //  not reach the writer with no one to answer
+    int64_t since = atomic_load (&self->waiting_since);
+    do {
+        if (since == S_CUT)
+            return MHD_NO;
+    } while (!atomic_compare_exchange_weak (&self->waiting_since, &since, 0));
     self->started = true;
-    atomic_store (&self->waiting_since, 0);
     self->counted = true;
     atomic_fetch_add (&self->server->pending, 1);
     if (atomic_load (&self->server->stopping))
@@ -334,6 +344,16 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
 //  ---------------------------------------------------------------------
 //  Connections
 
+//  Start self's deadline again from now, unless the sweeper has cut it.
+static void
+s_deadline_restart (s_req_t *self)
+{
+    int64_t since = atomic_load (&self->waiting_since);
+    if (since != S_CUT)
+        atomic_compare_exchange_strong (&self->waiting_since, &since,
+                                        zclock_mono ());
+}
+
 //  A new request on conn: its record, cleared, with the raw query string
 //  (libmicrohttpd hands handlers only the decoded parameters; the routes
 //  read the query as civetweb gives it).
@@ -358,6 +378,7 @@ s_request_begin (void *cls, const char *uri, struct MHD_Connection *conn)
     self->body = NULL;
     self->body_len = 0;
     self->too_big = false;
+    s_deadline_restart (self);
     self->started = false;
     self->answered = false;
     self->suspended = false;
@@ -411,7 +432,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     s_req_t *self = (s_req_t *) *con_cls;
     if (!self)
         return;
-    atomic_store (&self->waiting_since, zclock_mono ());
+    s_deadline_restart (self);
     if (self->counted) {
         pthread_mutex_lock (&self->lock);
         if (self->response)
@@ -530,9 +551,10 @@ s_sweep (bus_mhd_t *self, int64_t now)
     size_t cut = 0;
     for (s_req_t *conn = self->conns; conn; conn = conn->conn_next) {
         int64_t since = atomic_load (&conn->waiting_since);
-        if (!conn->cut && since && now - since > deadline && conn->fd >= 0) {
+        if (since > 0 && now - since > deadline && conn->fd >= 0
+            && atomic_compare_exchange_strong (&conn->waiting_since, &since,
+                                               S_CUT)) {
             shutdown (conn->fd, SHUT_RDWR);
-            conn->cut = true;
             cut++;
         }
     }
@@ -561,7 +583,7 @@ s_sweeper (void *arg)
     pthread_mutex_lock (&self->conns_lock);
     while (!self->sweep_stop) {
         struct timespec until;
-        clock_gettime (CLOCK_REALTIME, &until);
+        clock_gettime (CLOCK_MONOTONIC, &until);
         until.tv_nsec += S_SWEEP_MS * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
@@ -604,7 +626,13 @@ bus_mhd_new (const bus_config_t *config)
     pthread_mutex_init (&self->queue_lock, NULL);
     pthread_cond_init (&self->queue_ready, NULL);
     pthread_mutex_init (&self->conns_lock, NULL);
-    pthread_cond_init (&self->sweep_wake, NULL);
+    //  The sweeper waits on the monotonic clock: a wall clock set back
+    //  would stall it, and with it every deadline
+    pthread_condattr_t monotonic;
+    pthread_condattr_init (&monotonic);
+    pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->sweep_wake, &monotonic);
+    pthread_condattr_destroy (&monotonic);
     return self;
 }
 

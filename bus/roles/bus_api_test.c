@@ -623,6 +623,66 @@ s_test_changes (bus_req_router_t *router, const char *secret_file)
                 S_CHANGE_BURST);
 }
 
+//  Every route that changes something but is not an order takes from
+//  its token's bucket; orders do not.  Each route gets a token of its
+//  own (minted a few ms apart: a token's bucket is its claims, expiry
+//  included).
+static void
+s_test_change_routes (bus_req_router_t *router, const char *secret_file)
+{
+    struct {
+        const char *method, *target, *body;
+        bus_token_role_t role;
+        const char *table;
+        bool limited;
+    } routes[] = {
+        { "POST", "/api/v1/menu/items/burger/availability",
+          "{\"available\": true}", BUS_TOKEN_KITCHEN, "", true },
+        { "POST", "/api/v1/orders/1/status", "{\"status\": \"accepted\"}",
+          BUS_TOKEN_MANAGER, "", true },
+        { "DELETE", "/api/v1/tables/T4/cart", NULL, BUS_TOKEN_PAD, "T4", true },
+        { "POST", "/api/v1/tables/T5/cart/items",
+          "{\"item_id\": \"burger\", \"quantity\": 1}", BUS_TOKEN_PAD, "T5",
+          true },
+        { "PATCH", "/api/v1/tables/T6/cart/items/1", "{\"quantity\": 2}",
+          BUS_TOKEN_PAD, "T6", true },
+        { "DELETE", "/api/v1/tables/T7/cart/items/1", NULL, BUS_TOKEN_PAD, "T7",
+          true },
+        { "POST", "/api/v1/orders", NULL, BUS_TOKEN_PAD, "T8", false },
+    };
+    const char *order = "{\"table\": \"T8\", \"items\": "
+                        "[{\"item_id\": \"soup\", \"quantity\": 1}]}";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        zclock_sleep (2);
+        char *token = s_token (secret_file, routes[i].role, routes[i].table);
+        char auth[700], key[48];
+        snprintf (auth, sizeof auth, "Bearer %s", token);
+        const char *headers[] = { "Authorization",
+                                  auth,
+                                  "Content-Type",
+                                  "application/json",
+                                  "Idempotency-Key",
+                                  key,
+                                  NULL };
+        int last = 0;
+        for (int n = 0; n <= S_CHANGE_BURST; n++) {
+            snprintf (key, sizeof key, "route-%zu-%d", i, n);
+            s_fake_t fake;
+            last = s_call (router, &fake, routes[i].method, routes[i].target,
+                           false, routes[i].body ? routes[i].body : order,
+                           headers);
+            s_fake_fini (&fake);
+            assert (n == S_CHANGE_BURST || last != 429);
+        }
+        if ((last == 429) != routes[i].limited)
+            fprintf (stderr, "bus_api_test: %s %s: %d after %d changes\n",
+                     routes[i].method, routes[i].target, last,
+                     S_CHANGE_BURST + 1);
+        assert ((last == 429) == routes[i].limited);
+        free (token);
+    }
+}
+
 void
 bus_api_test (bool verbose)
 {
@@ -667,6 +727,7 @@ bus_api_test (bool verbose)
 
     s_test_routes (router, config.secret_file, verbose);
     s_test_changes (router, config.secret_file);
+    s_test_change_routes (router, config.secret_file);
 
     bus_gateway_destroy (&gateway);
     bus_compat_destroy (&compat);

@@ -656,7 +656,8 @@ static bool
 s_no_seat (bus_edge_t *self, bool staff)
 {
     size_t seats = (size_t) self->config.max_clients;
-    size_t guest_seats = seats - (size_t) self->config.staff_seats;
+    size_t staff_seats = (size_t) self->config.staff_seats;
+    size_t guest_seats = staff_seats < seats ? seats - staff_seats : 0;
     return self->client_count >= seats
            || (!staff && self->guest_count >= guest_seats);
 }
@@ -1044,6 +1045,7 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         return NULL;
     }
     self->config = *config;
+    self->config.staff_seats = bus_config_staff_seats (config);   //  auto
     self->auth = auth;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->synced_cond, NULL);

@@ -35,10 +35,11 @@
           client_queue = 4096           messages queued per browser, 16..1000000
           ws_ping_ms = 5000             WebSocket ping period, 100..600000
           max_clients = 1000            WebSockets served at once, 1..60000
-          staff_seats = 50              of those, kept for staff (kitchen,
+          staff_seats = auto            of those, kept for staff (kitchen,
                                         manager) tokens: pads and the seeds'
                                         feed may take the rest, 0..59999,
-                                        below max_clients
+                                        below max_clients; auto: a tenth
+                                        of max_clients, at most 50
           senders = 2                   threads writing to browsers, 1..64
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
@@ -113,7 +114,7 @@ typedef struct {
     int client_queue;
     int ws_ping_ms;
     int max_clients;
-    int staff_seats; /* of max_clients, kept for staff tokens */
+    int staff_seats; /* of max_clients, kept for staff tokens; -1: auto */
     int senders;
     char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
     int table_rate_per_s;
@@ -149,6 +150,10 @@ int bus_config_load (bus_config_t *config, const char *path, char *err,
 void bus_config_usage (bus_role_t role);
 
 /*  Role name ("up", "writer", ...).  */
+/*  edge/staff_seats as it applies: the setting, or when it is not set
+    (auto), a tenth of edge/max_clients, at most 50.  */
+int bus_config_staff_seats (const bus_config_t *config);
+
 const char *bus_role_name (bus_role_t role);
 
 /*  Selftest.  */
