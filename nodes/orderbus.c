@@ -3,7 +3,8 @@
       orderbus up       all-in-one: writer + gateway + edge, one port
       orderbus writer   the LMDB writer
       orderbus gateway  HTTP API for pads
-      orderbus edge     WebSocket bridge and pages for browsers  */
+      orderbus edge     WebSocket bridge and pages for browsers
+      orderbus token / export / keys   tools (their own files)  */
 
 #include <signal.h>
 #include <stdio.h>
@@ -14,9 +15,10 @@
 #include "orderbus/bus_node.h"
 
 //  `orderbus token`, in orderbus_token.c; `orderbus export`, in
-//  orderbus_export.c
+//  orderbus_export.c; `orderbus keys`, in orderbus_keys.c
 int orderbus_token_main (int argc, char **argv, const char *share_dir);
 int orderbus_export_main (int argc, char **argv);
+int orderbus_keys_main (int argc, char **argv);
 
 static void
 s_usage (FILE *out)
@@ -33,6 +35,7 @@ s_usage (FILE *out)
              "  edge      run a WebSocket edge for browsers\n"
              "  token     mint an access token for a pad or a staff screen\n"
              "  export    write the orders of a time range as CSV\n"
+             "  keys      make and list the CURVE keys of the node links\n"
              "\n"
              "'orderbus <command> --help' lists a command's options;\n"
              "docs/configuration.md describes them all.\n",
@@ -68,6 +71,8 @@ main (int argc, char **argv)
         return orderbus_token_main (argc - 1, argv + 1, ORDERBUS_SHARE_DIR);
     if (streq (argv[1], "export"))
         return orderbus_export_main (argc - 1, argv + 1);
+    if (streq (argv[1], "keys"))
+        return orderbus_keys_main (argc - 1, argv + 1);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
         fprintf (stderr,

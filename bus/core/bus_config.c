@@ -87,6 +87,18 @@ static const s_setting_t s_settings[] = {
     { "--link-timeout-ms", NULL, "link/timeout_ms", S_INT,
       S_FIELD (link_timeout_ms), 100, 600000, S_ALL, "MS",
       "silence after which the other side counts as gone" },
+    { "--cert", NULL, "link/cert", S_TEXT, S_FIELD (cert_file), 0, 0,
+      S_WRITER | S_GATEWAY | S_EDGE, "FILE",
+      "this node's secret CURVE certificate (orderbus keys new)" },
+    { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
+      0, S_GATEWAY | S_EDGE, "KEY|FILE",
+      "the writer's public key or .cert file: no other writer is believed" },
+    { "--allow", NULL, "link/allow", S_TEXT, S_FIELD (allow_dir), 0, 0,
+      S_WRITER, "DIR", "public certificates of the gateways and edges let in" },
+    //  A flag only: no file can turn it on behind the operator's back
+    { "--insecure-plaintext-links", NULL, NULL, S_SWITCH,
+      S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE, NULL,
+      "links off loopback without CURVE: readable and forgeable" },
     { "--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
       S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds" },
     { "--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,
@@ -600,7 +612,7 @@ bus_role_name (bus_role_t role)
 static void
 s_print_option (const s_setting_t *setting, const bus_config_t *defaults)
 {
-    char flags[32];
+    char flags[48];
     snprintf (flags, sizeof flags, "%s%s%s %s",
               setting->short_flag ? setting->short_flag : "",
               setting->short_flag ? ", " : "    ", setting->flag,
@@ -773,6 +785,17 @@ s_test_flags (void)
     assert (config.ack_timeout_ms == 600000);
     assert (config.http_event_threads == 4);
 
+    //  the links' keys (bus_curve.h checks the files themselves)
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--cert", "w.cert_secret",
+                       "--allow=/etc/ob/allow", NULL);
+    assert (rc == 0 && streq (config.cert_file, "w.cert_secret"));
+    assert (streq (config.allow_dir, "/etc/ob/allow")
+            && !config.insecure_links);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--writer-key", "w.cert",
+                       "--insecure-plaintext-links", NULL);
+    assert (rc == 0 && streq (config.writer_key, "w.cert"));
+    assert (config.insecure_links);
+
     //  the last of a repeated flag wins
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--ring=20", "--ring=30",
                        NULL);
@@ -831,6 +854,21 @@ s_test_flag_errors (bool verbose)
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--intake=inproc://x", NULL);
     s_test_error (rc, err, "--intake", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--allow=d", NULL);
+    s_test_error (rc, err, "--allow", "does not apply to 'gateway'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--writer-key=k", NULL);
+    s_test_error (rc, err, "--writer-key", "does not apply to 'writer'",
+                  verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--cert=c", NULL);
+    s_test_error (rc, err, "--cert", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--insecure-plaintext-links",
+                       NULL);
+    s_test_error (rc, err, "--insecure-plaintext-links",
+                  "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err,
+                       "--insecure-plaintext-links=1", NULL);
+    s_test_error (rc, err, "--insecure-plaintext-links", "takes no value",
+                  verbose);
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--web=w", NULL);
     s_test_error (rc, err, "--web", "does not apply to 'gateway'", verbose);
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--data=d", NULL);
@@ -881,7 +919,9 @@ s_test_files (const char *dir, bool verbose)
                   "    sync = tcp://*:5557\n"
                   "writer\n"
                   "    batch_max = 1024\n"
-                  "link\n    heartbeat_ms = 250\n",
+                  "link\n    heartbeat_ms = 250\n"
+                  "    cert = /etc/orderbus/writer.cert_secret\n"
+                  "    allow = /etc/orderbus/allow\n",
                   writer, sizeof writer);
     s_test_write (dir, "gateway.cfg",
                   "endpoints\n"
@@ -902,6 +942,8 @@ s_test_files (const char *dir, bool verbose)
     assert (streq (config.intake, "tcp://*:5555"));
     assert (streq (config.sync, "tcp://*:5557"));
     assert (config.batch_max == 1024 && config.heartbeat_ms == 250);
+    assert (streq (config.cert_file, "/etc/orderbus/writer.cert_secret"));
+    assert (streq (config.allow_dir, "/etc/orderbus/allow"));
 
     //  flags win over the file, whether --config comes first or last
     int rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--config", gateway,
@@ -967,6 +1009,10 @@ s_test_file_errors (const char *dir, bool verbose)
           "does not apply to 'edge'" },
         { "http\n    web = /w\n", BUS_ROLE_GATEWAY, "bad.cfg: http/web",
           "does not apply to 'gateway'" },
+        { "link\n    allow = /a\n", BUS_ROLE_EDGE, "bad.cfg: link/allow",
+          "does not apply to 'edge'" },
+        { "link\n    insecure_plaintext_links = 1\n", BUS_ROLE_WRITER,
+          "bad.cfg: link/insecure_plaintext_links", "unknown key" },
         { "http\n   port = 1\n", BUS_ROLE_UP, "bad.cfg", "not valid ZPL" },
     };
     char path[BUS_PATH_MAX], err[BUS_ERROR_MAX];

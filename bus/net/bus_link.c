@@ -91,7 +91,8 @@ s_pinger (zsock_t *pipe, void *args)
 }
 
 bus_link_t *
-bus_link_new (const bus_config_t *config, const char *role, const char *name)
+bus_link_new (const bus_config_t *config, const bus_curve_t *curve,
+              const char *role, const char *name)
 {
     bus_link_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -100,7 +101,7 @@ bus_link_new (const bus_config_t *config, const char *role, const char *name)
     self->timeout_ms = config->link_timeout_ms;
     snprintf (self->role, sizeof self->role, "%s", role);
     snprintf (self->name, sizeof self->name, "%s", name);
-    self->sync = bus_sync_new (config->sync, config->heartbeat_ms);
+    self->sync = bus_sync_new (config->sync, config->heartbeat_ms, curve);
     self->pinger = self->sync ? zactor_new (s_pinger, self) : NULL;
     if (!self->pinger)
         bus_link_destroy (&self);

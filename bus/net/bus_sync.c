@@ -8,25 +8,28 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_sync.h"
 
 struct _bus_sync_t {
     char *endpoint;             //  writer's sync endpoint
     int timeout_ms;             //  per-call deadline
+    const bus_curve_t *curve;   //  CURVE client keys, or NULL; not ours
     pthread_mutex_t lock;       //  guards pool
     zlist_t *pool;              //  idle zsock_t DEALER sockets
     atomic_uint_fast64_t rid;   //  last request id handed out
 };
 
 bus_sync_t *
-bus_sync_new (const char *endpoint, int timeout_ms)
+bus_sync_new (const char *endpoint, int timeout_ms, const bus_curve_t *curve)
 {
     bus_sync_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->endpoint = strdup (endpoint);
     self->timeout_ms = timeout_ms;
+    self->curve = curve;
     self->pool = zlist_new ();
     pthread_mutex_init (&self->lock, NULL);
     if (!self->endpoint || !self->pool)
@@ -60,6 +63,7 @@ s_take (bus_sync_t *self)
         sock = zsock_new (ZMQ_DEALER);
         if (sock) {
             zsock_set_linger (sock, 0);
+            bus_curve_client (self->curve, sock);
             if (zsock_connect (sock, "%s", self->endpoint) != 0)
                 zsock_destroy (&sock);
         }

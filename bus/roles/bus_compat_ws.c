@@ -161,7 +161,8 @@ bus_compat_ws_test (bool verbose)
     //  newest's id as the key and the writer's seq
     zactor_t *writer = zactor_new (s_test_writer, NULL);
     assert (writer);
-    bus_sync_t *sync = bus_sync_new ("inproc://compat-ws-test-sync", 5000);
+    bus_sync_t *sync =
+        bus_sync_new ("inproc://compat-ws-test-sync", 5000, NULL);
     json_t *welcome = NULL;
     uint64_t seq = 0;
     assert (feed->welcome (sync, &welcome, &seq, &key) == 0);
@@ -177,7 +178,7 @@ bus_compat_ws_test (bool verbose)
     zactor_destroy (&writer);
 
     //  A writer that does not answer: an empty list all the same
-    sync = bus_sync_new ("inproc://compat-ws-test-nobody", 100);
+    sync = bus_sync_new ("inproc://compat-ws-test-nobody", 100, NULL);
     key = 99;
     assert (feed->welcome (sync, &welcome, &seq, &key) == -1);
     assert (key == 0);

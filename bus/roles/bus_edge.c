@@ -54,6 +54,7 @@
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_cart.h"
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_fanout.h"
@@ -106,11 +107,13 @@ typedef struct s_client {
 
 struct _bus_edge_t {
     bus_config_t config;
-    bus_auth_t *auth;       //  borrowed: who may watch what
-    bus_sync_t *sync;       //  snapshot and replay queries
-    bus_link_t *link;       //  is the writer there?
-    bus_fanout_t *fanout;   //  writes the browsers' queues out
-    zsock_t *sub;           //  events + heartbeats, actor only
+    bus_auth_t *auth;               //  borrowed: who may watch what
+    bus_curve_t *curve;             //  CURVE client keys; outlives the sockets
+    bus_sync_t *sync;               //  snapshot and replay queries
+    bus_link_t *link;               //  is the writer there?
+    bus_fanout_t *fanout;           //  writes the browsers' queues out
+    zsock_t *sub;                   //  events + heartbeats, actor only
+    bus_curve_watch_t *sub_watch;   //  its handshakes, actor only
     zactor_t *actor;
     bus_event_t event;                             //  actor's scratch
     atomic_uint_fast64_t cut, dropped, replayed;   //  counters
@@ -608,6 +611,9 @@ s_actor (zsock_t *pipe, void *args)
     bus_edge_t *self = (bus_edge_t *) args;
     zpoller_t *poller = zpoller_new (pipe, self->sub, NULL);
     zpoller_set_nonstop (poller, true);
+    zsock_t *watch = bus_curve_watch_socket (self->sub_watch);
+    if (watch)
+        zpoller_add (poller, watch);
     zsock_signal (pipe, 0);
     while (true) {
         //  Subscribed already, so events queue while the snapshot is taken
@@ -618,6 +624,9 @@ s_actor (zsock_t *pipe, void *args)
             break;   //  $TERM
         if (which == self->sub)
             s_on_message (self);
+        if (which && which == watch)
+            bus_curve_watch_read (self->sub_watch);
+        bus_curve_watch_redial (self->sub_watch, zclock_mono ());
     }
     zpoller_destroy (&poller);
 }
@@ -1027,6 +1036,9 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
     zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
     zsock_set_subscribe (self->sub, BUS_TOPIC_EVENTS);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
+    bus_curve_client (self->curve, self->sub);
+    self->sub_watch =
+        bus_curve_watch_new (self->curve, self->sub, self->config.events);
     if (zsock_connect (self->sub, "%s", self->config.events) == 0)
         return 0;
     snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
@@ -1059,8 +1071,12 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         zhashx_set_destructor (self->snapshots, s_snapshot_destroy);
     self->ring_cap = (size_t) config->ring;
     self->ring = calloc (self->ring_cap, sizeof *self->ring);
-    self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
-    self->link = bus_link_new (config, "edge", name);
+    self->curve = bus_curve_new (config, err, err_cap);
+    if (!self->curve)
+        goto fail;
+    self->sync =
+        bus_sync_new (config->sync, config->ack_timeout_ms, self->curve);
+    self->link = bus_link_new (config, self->curve, "edge", name);
     self->fanout = bus_fanout_new ((size_t) config->senders,
                                    (size_t) config->client_queue);
     if (!self->orders || !self->carts || !self->snapshots || !self->ring
@@ -1090,8 +1106,10 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     http.page (http.server, "/pad", self->config.web_root);
     http.page (http.server, "/dashboard", self->config.web_root);
     http.redirect (http.server, "/", "/kitchen");
-    zsys_info ("edge %s: writer events %s, sync %s, pages from %s", name,
-               config->events, config->sync, config->web_root);
+    zsys_info ("edge %s: writer events %s, sync %s%s, pages from %s", name,
+               config->events, config->sync,
+               bus_curve_enabled (self->curve) ? " (CURVE)" : "",
+               config->web_root);
     return self;
 fail:
     bus_edge_destroy (&self);
@@ -1106,8 +1124,10 @@ bus_edge_destroy (bus_edge_t **self_p)
     bus_edge_t *self = *self_p;
     zactor_destroy (&self->actor);
     bus_link_destroy (&self->link);
+    bus_curve_watch_destroy (&self->sub_watch);
     zsock_destroy (&self->sub);
     bus_sync_destroy (&self->sync);
+    bus_curve_destroy (&self->curve);
     if (self->ring)
         s_ring_clear (self);
     free (self->ring);

@@ -50,6 +50,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_link.h"
@@ -77,9 +78,13 @@ typedef struct s_waiter {
 
 struct _bus_gateway_t {
     bus_config_t config;
-    bus_sync_t *sync;   //  queries to the writer
-    zsock_t *push;      //  intake, sent on under wait_lock
-    zsock_t *sub;       //  acks + heartbeats, listener thread only
+    bus_curve_t *curve;   //  CURVE client keys; outlives the sockets
+    bus_sync_t *sync;     //  queries to the writer
+    zsock_t *push;        //  intake, sent on under wait_lock
+    zsock_t *sub;         //  acks + heartbeats, listener thread only
+    //  Their handshakes, read by the listener; a redial of push is made
+    //  under wait_lock (bus_curve.h says why they are watched)
+    bus_curve_watch_t *push_watch, *sub_watch;
     zactor_t *listener;
     pthread_mutex_t wait_lock;             //  guards waiters
     s_waiter_t *waiters[S_WAIT_BUCKETS];   //  by hash of the key
@@ -263,6 +268,16 @@ s_tick_ms (const bus_gateway_t *self)
     return ms < 1 ? 1 : ms > S_TICK_MS ? S_TICK_MS : ms;
 }
 
+//  Dial the writer again where a handshake was refused for good
+static void
+s_redial (bus_gateway_t *self, int64_t now)
+{
+    bus_curve_watch_redial (self->sub_watch, now);
+    pthread_mutex_lock (&self->wait_lock);
+    bus_curve_watch_redial (self->push_watch, now);
+    pthread_mutex_unlock (&self->wait_lock);
+}
+
 static void
 s_listener_actor (zsock_t *pipe, void *args)
 {
@@ -270,6 +285,11 @@ s_listener_actor (zsock_t *pipe, void *args)
     bus_ack_t *ack = malloc (sizeof *ack);
     zpoller_t *poller = zpoller_new (pipe, self->sub, NULL);
     zpoller_set_nonstop (poller, true);
+    zsock_t *watches[] = { bus_curve_watch_socket (self->push_watch),
+                           bus_curve_watch_socket (self->sub_watch) };
+    for (int i = 0; i < 2; i++)
+        if (watches[i])
+            zpoller_add (poller, watches[i]);
     zsock_signal (pipe, ack ? 0 : -1);
     int tick_ms = s_tick_ms (self);
     int64_t next_tick = zclock_mono () + tick_ms;
@@ -280,9 +300,14 @@ s_listener_actor (zsock_t *pipe, void *args)
             break;   //  $TERM is the only command we get
         if (which == self->sub)
             s_listen_batch (self, ack);
+        if (which && which == watches[0])
+            bus_curve_watch_read (self->push_watch);
+        if (which && which == watches[1])
+            bus_curve_watch_read (self->sub_watch);
         int64_t now = zclock_mono ();
         if (now >= next_tick) {
             s_tick (self, now);
+            s_redial (self, now);
             next_tick = now + tick_ms;
         }
     }
@@ -583,6 +608,12 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
     zsock_set_subscribe (self->sub, topic);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
     zsock_set_subscribe (self->sub, BUS_TOPIC_MENU);
+    bus_curve_client (self->curve, self->push);
+    bus_curve_client (self->curve, self->sub);
+    self->push_watch =
+        bus_curve_watch_new (self->curve, self->push, self->config.intake);
+    self->sub_watch =
+        bus_curve_watch_new (self->curve, self->sub, self->config.events);
     if (zsock_connect (self->push, "%s", self->config.intake) != 0
         || zsock_connect (self->sub, "%s", self->config.events) != 0)
         goto fail;
@@ -605,8 +636,12 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
     self->config = *config;
     pthread_mutex_init (&self->wait_lock, NULL);
     pthread_mutex_init (&self->menu_lock, NULL);
-    self->sync = bus_sync_new (config->sync, config->ack_timeout_ms);
-    self->link = bus_link_new (config, "gateway", config->name);
+    self->curve = bus_curve_new (config, err, err_cap);
+    if (!self->curve)
+        goto fail;
+    self->sync =
+        bus_sync_new (config->sync, config->ack_timeout_ms, self->curve);
+    self->link = bus_link_new (config, self->curve, "gateway", config->name);
     if (!self->sync || !self->link) {
         snprintf (err, err_cap, "out of memory");
         goto fail;
@@ -618,8 +653,9 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
         snprintf (err, err_cap, "cannot start the gateway's listener thread");
         goto fail;
     }
-    zsys_info ("gateway %s: writer intake %s, events %s, sync %s", config->name,
-               config->intake, config->events, config->sync);
+    zsys_info ("gateway %s: writer intake %s, events %s, sync %s%s",
+               config->name, config->intake, config->events, config->sync,
+               bus_curve_enabled (self->curve) ? " (CURVE)" : "");
     return self;
 fail:
     bus_gateway_destroy (&self);
@@ -635,9 +671,12 @@ bus_gateway_destroy (bus_gateway_t **self_p)
     zactor_destroy (&self->listener);
     s_tick (self, INT64_MAX);   //  no ack can come now: end every waiter
     bus_link_destroy (&self->link);
+    bus_curve_watch_destroy (&self->push_watch);
+    bus_curve_watch_destroy (&self->sub_watch);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);
     bus_sync_destroy (&self->sync);
+    bus_curve_destroy (&self->curve);
     bus_menu_destroy (&self->menu);
     json_decref (self->menu_json);
     pthread_mutex_destroy (&self->wait_lock);

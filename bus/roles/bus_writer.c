@@ -12,6 +12,9 @@
                      before the actors start, bus_writer_destroy closes
                      them after both have stopped; bus_writer_stats
       ZeroMQ I/O     the wire: it frees each published message
+      CURVE          zauth and the refusal watcher (bus_curve.c); the
+                     peer table both actors read (never written after
+                     start)
 
     The two actors hand each other nothing: they meet only in the store,
     whose rwlock is held for reading by every transaction (taken for
@@ -19,11 +22,18 @@
     batch.  Work comes in on the PULL and leaves on the PUB, events before
     acks, after the commit; each actor stops on $TERM from its pipe, the
     intake actor only between batches.  Counters are atomics, read by any
-    thread (bus_writer_stats, the sync actor's STATS).  */
+    thread (bus_writer_stats, the sync actor's STATS).
+
+    With CURVE on (link/cert), a peer gets past the handshake only with a
+    key in link/allow, and what it sends is judged by who that key is
+    (s_sender): commands only from gateways, each under its own name as
+    origin; sync requests from any allowed peer, which the peer table
+    knows by its certificate's name.  */
 
 #include <jansson.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_ledger.h"
 #include "orderbus/bus_menu.h"
@@ -39,6 +49,7 @@ struct _bus_writer_t {
     bus_config_t config;    //  our copy of the settings
     bus_store_t *store;     //  the LMDB environment
     bus_ledger_t *ledger;   //  the rules, intake thread only
+    bus_curve_t *curve;     //  keys, zauth, who each peer is; or plaintext
     zsock_t *intake;        //  PULL, owned by the intake thread once running
     zsock_t *events;        //  PUB, intake thread only
     zsock_t *sync;          //  ROUTER, sync thread only
@@ -48,7 +59,7 @@ struct _bus_writer_t {
     int64_t peers_full_logged_ms;   //  sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
-        storage_failures;
+        storage_failures, refused;
 };
 
 //  A gateway or edge that pings the sync socket
@@ -193,6 +204,78 @@ s_queue_ack (s_batch_t *batch, const char *origin)
     zlistx_add_end (batch->acks, msg);
 }
 
+//  ---------------------------------------------------------------------
+//  Who sent it: with CURVE on, every message carries its sender's key
+//  (zauth set it as the User-Id), and the allow-list says whose it is.
+
+//  printable ASCII as it is, anything else as \xNN, cut at 64 bytes: what
+//  a peer sent goes into a log line only this way
+static const char *
+s_escape (const char *text, char *out, size_t cap)
+{
+    size_t at = 0;
+    for (size_t i = 0; text[i] && at + 8 < cap && i < 64; i++) {
+        unsigned char c = (unsigned char) text[i];
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            out[at++] = (char) c;
+        else
+            at += (size_t) snprintf (out + at, cap - at, "\\x%02x", c);
+    }
+    out[at] = '\0';
+    return out;
+}
+
+//  The sender of a message with CURVE on, NULL if unknown (never, past
+//  zauth, unless the link is inproc, where there is no handshake)
+static const bus_curve_peer_t *
+s_sender (bus_writer_t *self, const char *user_id)
+{
+    return bus_curve_peer (self->curve, user_id);
+}
+
+//  True if sender may have the writer apply cmd: a gateway's key, under
+//  its own name.  Plaintext links have no senders to check.
+static bool
+s_may_command (bus_writer_t *self, const bus_curve_peer_t *sender,
+               const bus_cmd_t *cmd)
+{
+    return !bus_curve_enabled (self->curve)
+           || (sender && sender->role == BUS_CURVE_GATEWAY
+               && streq (sender->name, cmd->origin));
+}
+
+//  Count and log a refused command (the first few, then every 1000th);
+//  a gateway that claimed another's origin is told on its own topic.
+static void
+s_refuse (bus_writer_t *self, s_batch_t *batch, const bus_curve_peer_t *sender,
+          const bus_cmd_t *cmd)
+{
+    char origin[300];
+    s_escape (cmd->origin, origin, sizeof origin);
+    uint64_t n = atomic_fetch_add (&self->refused, 1) + 1;
+    if (n <= 10 || n % 1000 == 0)
+        zsys_warning ("writer: refused a command with origin '%s' from %s "
+                      "'%s': %s [%" PRIu64 " refused so far]",
+                      origin,
+                      sender ? bus_curve_role_name (sender->role) : "peer",
+                      sender ? sender->name : "unknown",
+                      sender && sender->role == BUS_CURVE_GATEWAY
+                          ? "a gateway commands under its own name only"
+                          : "only gateways send commands",
+                      n);
+    if (!sender || sender->role != BUS_CURVE_GATEWAY)
+        return;   //  nobody to tell: acks go to gateways
+    memset (&batch->ack, 0, sizeof batch->ack);
+    memcpy (batch->ack.key, cmd->key, sizeof batch->ack.key);
+    batch->ack.fingerprint = bus_cmd_fingerprint (cmd);
+    batch->ack.status = BUS_ERR_FORBIDDEN;
+    bus_error_set (batch->ack.error, sizeof batch->ack.error, 0,
+                   "origin '%s' is not this gateway's name '%s' (its "
+                   "certificate); nothing was committed",
+                   origin, sender->name);
+    s_queue_ack (batch, sender->name);
+}
+
 //  Apply frame i; returns 0 or a storage error that fails the batch.
 static int
 s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
@@ -203,6 +286,14 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
     if (rc != 0) {
         s_drop (self, bus_strerror (rc), zmq_msg_size (raw));
         return 0;
+    }
+    if (bus_curve_enabled (self->curve)) {
+        const bus_curve_peer_t *sender =
+            s_sender (self, zmq_msg_gets (raw, "User-Id"));
+        if (!s_may_command (self, sender, cmd)) {
+            s_refuse (self, batch, sender, cmd);
+            return 0;
+        }
     }
     atomic_fetch_add (&self->commands, 1);
     rc = bus_ledger_apply (self->ledger, cmd, now, &batch->ack, s_queue_event,
@@ -222,8 +313,11 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
     for (size_t i = 0; i < batch->count; i++) {
         zmq_msg_t *raw = &batch->raw[i];
         if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw), &batch->cmd)
-            != 0)
-            continue;
+                != 0
+            || !s_may_command (self,
+                               s_sender (self, zmq_msg_gets (raw, "User-Id")),
+                               &batch->cmd))
+            continue;   //  a refused command was answered (or not) already
         memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
         batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
         batch->ack.status = status;
@@ -451,13 +545,21 @@ s_peer_room (bus_writer_t *self)
     return false;
 }
 
+//  A peer pinged: with CURVE on it is known by its certificate's role and
+//  name, whatever the ping claims, so the table holds at most one entry
+//  per allowed key; without, by what the ping says, checked.
 static int
-s_sync_ping (bus_writer_t *self, const bus_sync_req_t *req)
+s_sync_ping (bus_writer_t *self, const bus_sync_req_t *req,
+             const bus_curve_peer_t *sender)
 {
-    if (!s_peer_valid (req))
+    if (!sender && !s_peer_valid (req))
         return BUS_ERR_INVALID;
     char id[BUS_NAME_MAX + 20];
-    snprintf (id, sizeof id, "%s %s", req->role, req->name);
+    if (sender)
+        snprintf (id, sizeof id, "%s %s", bus_curve_role_name (sender->role),
+                  sender->name);
+    else
+        snprintf (id, sizeof id, "%s %s", req->role, req->name);
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, id);
     if (!peer) {
         peer = s_peer_room (self) ? calloc (1, sizeof *peer) : NULL;
@@ -503,7 +605,7 @@ s_stats_json (bus_writer_t *self)
                        (size_t) (space - id), "name", space + 1, "age_ms",
                        (json_int_t) (now - peer->last_ms), "gone", peer->gone));
     }
-    return json_pack (
+    json_t *json = json_pack (
         "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "commands",
         (json_int_t) stats.commands, "committed", (json_int_t) stats.committed,
         "duplicates", (json_int_t) stats.duplicates, "rejected",
@@ -512,6 +614,15 @@ s_stats_json (bus_writer_t *self)
         (json_int_t) stats.grows, "storage_failures",
         (json_int_t) stats.storage_failures, "seq",
         (json_int_t) bus_store_last_seq (self->store), "peers", peers);
+    //  Who was kept out: messages from allowed keys that their role does
+    //  not allow, and handshakes refused (unknown key, not CURVE)
+    json_object_set_new (json, "refused",
+                         json_integer ((json_int_t) stats.refused));
+    json_object_set_new (json, "links_refused",
+                         json_integer ((json_int_t) stats.links_refused));
+    json_object_set_new (json, "curve",
+                         json_boolean (bus_curve_enabled (self->curve)));
+    return json;
 }
 
 static int
@@ -548,10 +659,12 @@ s_sync_report (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
     return rc;
 }
 
-//  Run one decoded request; fills reply and items.
+//  Run one decoded request from sender (NULL: plaintext); fills reply and
+//  items.
 static void
 s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
-               bus_sync_reply_t *reply, zmsg_t *items)
+               const bus_curve_peer_t *sender, bus_sync_reply_t *reply,
+               zmsg_t *items)
 {
     int rc = 0;
     reply->seq = bus_store_last_seq (self->store);
@@ -583,7 +696,7 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
                      self->store, req->table, s_add_item, items)
                                               : BUS_ERR_INVALID;
             break;
-        case BUS_SYNC_PING: rc = s_sync_ping (self, req); break;
+        case BUS_SYNC_PING: rc = s_sync_ping (self, req, sender); break;
         case BUS_SYNC_STATS: rc = s_sync_stats (self, items); break;
         case BUS_SYNC_REPORT: rc = s_sync_report (self, req, items); break;
     }
@@ -609,9 +722,19 @@ s_sync_serve (bus_writer_t *self)
             ? bus_sync_req_decode (zframe_data (body), zframe_size (body), &req)
             : BUS_ERR_MALFORMED;
     zmsg_t *items = zmsg_new ();
-    if (rc == 0) {
+    //  Past zauth every peer is an allowed one; a request without a known
+    //  key (an inproc link has no handshake) is answered with nothing
+    bool curve = bus_curve_enabled (self->curve);
+    const bus_curve_peer_t *sender =
+        curve && body ? s_sender (self, zframe_meta (body, "User-Id")) : NULL;
+    if (rc == 0 && curve && !sender) {
+        atomic_fetch_add (&self->refused, 1);
         reply.rid = req.rid;
-        s_sync_handle (self, &req, &reply, items);
+        reply.status = BUS_ERR_FORBIDDEN;
+        bus_strlcpy (reply.error, "unknown sender", sizeof reply.error);
+    } else if (rc == 0) {
+        reply.rid = req.rid;
+        s_sync_handle (self, &req, sender, &reply, items);
     } else {
         s_drop (self, "unreadable sync request", body ? zframe_size (body) : 0);
         reply.status = rc;
@@ -678,8 +801,8 @@ s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
 }
 
 static zsock_t *
-s_bind (int type, int maxmsgsize, int hwm, const char *endpoint, char *err,
-        size_t err_cap)
+s_bind (bus_writer_t *self, int type, int maxmsgsize, int hwm,
+        const char *endpoint, const char *name, char *err, size_t err_cap)
 {
     //  Options first: libzmq copies them into the listener at bind, and
     //  connections accepted later get that copy, not what is set after
@@ -691,6 +814,11 @@ s_bind (int type, int maxmsgsize, int hwm, const char *endpoint, char *err,
             zsock_set_sndhwm (sock, hwm);
         else
             zsock_set_rcvhwm (sock, hwm);
+        if (bus_curve_server (self->curve, sock, name) != 0) {
+            snprintf (err, err_cap, "cannot watch the %s socket", name);
+            zsock_destroy (&sock);
+            return NULL;
+        }
     }
     if (sock && zsock_bind (sock, "%s", endpoint) >= 0)
         return sock;
@@ -706,13 +834,14 @@ s_bind (int type, int maxmsgsize, int hwm, const char *endpoint, char *err,
 static int
 s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
 {
-    self->intake = s_bind (ZMQ_PULL, BUS_FRAME_MAX, 100000, self->config.intake,
-                           err, err_cap);
-    self->events = self->intake ? s_bind (ZMQ_PUB, 0, 100000,
-                                          self->config.events, err, err_cap)
-                                : NULL;
-    self->sync = self->events ? s_bind (ZMQ_ROUTER, BUS_FRAME_MAX, 1000,
-                                        self->config.sync, err, err_cap)
+    self->intake = s_bind (self, ZMQ_PULL, BUS_FRAME_MAX, 100000,
+                           self->config.intake, "intake", err, err_cap);
+    self->events = self->intake
+                       ? s_bind (self, ZMQ_PUB, 0, 100000, self->config.events,
+                                 "events", err, err_cap)
+                       : NULL;
+    self->sync = self->events ? s_bind (self, ZMQ_ROUTER, BUS_FRAME_MAX, 1000,
+                                        self->config.sync, "sync", err, err_cap)
                               : NULL;
     return self->sync ? 0 : -1;
 }
@@ -732,6 +861,11 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         goto fail;
     }
     zhashx_set_destructor (self->peers, s_peer_destructor);
+    //  First: a writer that must not run touches no file, and ZAP must
+    //  be there to answer the first peer
+    self->curve = bus_curve_new (config, err, err_cap);
+    if (!self->curve)
+        goto fail;
     int rc;
     self->store = bus_store_new (config->data_dir, 0, &rc);
     if (!self->store) {
@@ -754,9 +888,10 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         goto fail;
     }
     zsys_info ("writer: data %s, last seq %" PRIu64 ", intake %s, events %s, "
-               "sync %s",
+               "sync %s, links %s",
                config->data_dir, bus_store_last_seq (self->store),
-               config->intake, config->events, config->sync);
+               config->intake, config->events, config->sync,
+               bus_curve_enabled (self->curve) ? "CURVE" : "plaintext");
     return self;
 fail:
     bus_writer_destroy (&self);
@@ -776,6 +911,7 @@ bus_writer_destroy (bus_writer_t **self_p)
     zsock_destroy (&self->intake);
     zsock_destroy (&self->events);
     zsock_destroy (&self->sync);
+    bus_curve_destroy (&self->curve);   //  after its sockets
     bus_ledger_destroy (&self->ledger);
     if (self->store)
         zsys_info ("writer: stopped at seq %" PRIu64,
@@ -801,6 +937,8 @@ bus_writer_stats (bus_writer_t *self)
         atomic_load (&self->batches),
         atomic_load (&self->grows),
         atomic_load (&self->storage_failures),
+        atomic_load (&self->refused),
+        bus_curve_refused (self->curve),
     };
     return stats;
 }

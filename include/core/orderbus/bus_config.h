@@ -12,6 +12,13 @@
       link                              (every role)
           heartbeat_ms = 500            writer heartbeat / others' ping period, 50..60000
           timeout_ms = 2000             silence that means the other side is gone, 100..600000
+          cert = FILE                   this node's secret CURVE certificate
+                                        (writer, gateway, edge; none = plaintext
+                                        links, local endpoints only)
+          writer_key = KEY|FILE         the writer's public key or .cert: the
+                                        only writer believed (gateway, edge)
+          allow = DIR                   public certificates of the nodes the
+                                        writer lets in (writer)
       writer
           batch_max = 4096              commands per group commit, 1..65536
           tax_bp = 0                    tax rate in basis points, 0..10000
@@ -59,6 +66,7 @@
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
+      --cert FILE  --writer-key KEY|FILE  --allow DIR  --insecure-plaintext-links
       --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
@@ -99,6 +107,11 @@ typedef struct {
     int tax_bp;
     int heartbeat_ms;
     int link_timeout_ms;
+    char cert_file[BUS_PATH_MAX];  /* "" = plaintext links (bus_curve.h) */
+    char writer_key[BUS_PATH_MAX]; /* Z85 key or the writer's .cert file */
+    char allow_dir[BUS_PATH_MAX];  /* writer: allowed nodes' certificates */
+    bool insecure_links;           /* --insecure-plaintext-links: plaintext off
+                                  loopback */
     char http_listen[64];
     int http_port;
     int http_threads;

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -21,9 +22,10 @@ typedef struct _bus_link_t bus_link_t;
 
 /*  New link for a node of role ("gateway", "edge") named name, pinging
     config's sync endpoint on a client of its own (a ping must not wait
-    behind a slow query).  NULL if out of memory.  */
-bus_link_t *bus_link_new (const bus_config_t *config, const char *role,
-                          const char *name);
+    behind a slow query), a CURVE client of curve (NULL: plaintext), which
+    must outlive the link.  NULL if out of memory.  */
+bus_link_t *bus_link_new (const bus_config_t *config, const bus_curve_t *curve,
+                          const char *role, const char *name);
 
 /*  Stop the ping thread.  NULL-safe; nulls *self_p.  */
 void bus_link_destroy (bus_link_t **self_p);

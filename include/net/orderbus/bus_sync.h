@@ -7,6 +7,7 @@
 
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -15,8 +16,11 @@ extern "C" {
 typedef struct _bus_sync_t bus_sync_t;
 
 /*  New client for the writer's sync endpoint; calls give up after
-    timeout_ms.  Connects lazily.  Caller owns.  */
-bus_sync_t *bus_sync_new (const char *endpoint, int timeout_ms);
+    timeout_ms.  Connects lazily, each socket as a CURVE client of curve
+    (NULL or plaintext: none), which must outlive the client.  Caller
+    owns.  */
+bus_sync_t *bus_sync_new (const char *endpoint, int timeout_ms,
+                          const bus_curve_t *curve);
 
 /*  NULL-safe; nulls *self_p.  */
 void bus_sync_destroy (bus_sync_t **self_p);

@@ -38,6 +38,9 @@ typedef struct {
     uint64_t batches;          /* durable commits                            */
     uint64_t grows;            /* map size doublings                         */
     uint64_t storage_failures; /* batches whose commit failed (nacked)    */
+    uint64_t refused;          /* messages whose sender's role or name does
+                                  not allow them (CURVE on): not applied    */
+    uint64_t links_refused;    /* handshakes refused: unknown key, not CURVE */
 } bus_writer_stats_t;
 
 /*  Open the store, load config->menu_path into it if set, bind the

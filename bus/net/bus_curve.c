@@ -1,0 +1,964 @@
+/*  bus_curve.c — CURVE keys, the allow-list and the writer's ZAP handler.
+
+    Threads, and what each owns:
+
+      builder   bus_curve_new, _server and _destroy: the node's thread
+                that makes and closes the sockets
+      zauth     czmq's ZAP actor: the in-memory certificate store it was
+                given (a copy of the allow-list, name and role only)
+      watcher   the monitor sockets of the writer's CURVE servers: logs
+                and counts each refused handshake
+      any       _client, _peer, _enabled, _refused: reads of what _new
+                built, never changed after it
+
+    Why our own certificate reader and not zcert_load: zcert_load quietly
+    prefers FILE_secret to FILE, cuts paths at 255 bytes, and takes any
+    metadata, which zauth copies into a 512-byte buffer without a bound.
+    Ours reads exactly the file named, checks the secret key against the
+    public one, and keeps only a valid name and role.  */
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "orderbus/bus_curve.h"
+#include "orderbus/bus_error.h"
+
+#define S_CERT_SIZE_MAX 16384   //  a certificate file is under 1 KiB
+#define S_ALLOW_MAX     1024    //  certificates in an allow directory
+#define S_WATCH_MAX     8       //  sockets one watcher can watch
+#define S_SECRET_SUFFIX "_secret"
+#define S_PUBLIC_SUFFIX ".cert"
+
+#define S_LOG_WINDOW_MS  60000   //  each kind of refusal is logged
+#define S_LOG_PER_WINDOW 3       //  this often per socket per window
+
+typedef struct {
+    zsock_t *pair;       //  reads the socket's monitor
+    char name[16];       //  "intake", ... for the log
+    int64_t window_ms;   //  when the log window began
+    int logged[4];       //  lines per kind in the window
+} s_watch_t;
+
+struct _bus_curve_t {
+    bool enabled;                             //  false: plaintext links
+    zcert_t *cert;                            //  this node's keypair
+    char writer_key[BUS_CURVE_KEY_LEN + 1];   //  pinned, on clients
+    bus_curve_peer_t *peers;                  //  the allow-list (writer)
+    size_t peer_count;
+    uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
+    size_t slot_mask;    //  slot count - 1, a power of two minus one
+    zactor_t *auth;      //  zauth, on a writer with CURVE
+    zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
+    int watched;         //  sockets handed to the watcher
+    atomic_uint_fast64_t refused;   //  handshakes refused
+};
+
+static const char *s_role_names[] = { NULL, "writer", "gateway", "edge",
+                                      "replica" };
+
+const char *
+bus_curve_role_name (bus_curve_role_t role)
+{
+    return role >= BUS_CURVE_WRITER && role <= BUS_CURVE_REPLICA
+               ? s_role_names[role]
+               : "unknown";
+}
+
+int
+bus_curve_role_parse (const char *name, bus_curve_role_t *role)
+{
+    for (int i = BUS_CURVE_WRITER; name && i <= BUS_CURVE_REPLICA; i++)
+        if (streq (name, s_role_names[i])) {
+            *role = (bus_curve_role_t) i;
+            return 0;
+        }
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Keys and names
+
+//  A Z85 key of 40 characters that decodes; bin (if not NULL) gets it
+static bool
+s_key_valid (const char *text, byte *bin)
+{
+    byte scratch[32];
+    return text && strlen (text) == BUS_CURVE_KEY_LEN
+           && zmq_z85_decode (bin ? bin : scratch, text) != NULL;
+}
+
+//  The same rule as gateway/name: it is compared with a command's origin
+//  and names an ack topic
+static bool
+s_name_valid (const char *name)
+{
+    size_t length = name ? strlen (name) : 0;
+    if (length == 0 || length >= BUS_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < length; i++)
+        if (!isalnum ((unsigned char) name[i]) && !strchr ("_.-", name[i]))
+            return false;
+    return true;
+}
+
+static bool
+s_ends_with (const char *text, const char *suffix)
+{
+    size_t length = strlen (text), tail = strlen (suffix);
+    return length >= tail && streq (text + length - tail, suffix);
+}
+
+bool
+bus_curve_endpoint_local (const char *endpoint)
+{
+    if (strncmp (endpoint, "inproc://", 9) == 0
+        || strncmp (endpoint, "ipc://", 6) == 0)
+        return true;
+    if (strncmp (endpoint, "tcp://", 6) != 0)
+        return false;
+    //  "tcp://source;host:port" connects from source: the host counts
+    const char *host = strrchr (endpoint, ';');
+    host = host ? host + 1 : endpoint + 6;
+    const char *colon = strrchr (host, ':');
+    if (!colon)
+        return false;
+    char name[64];
+    size_t length = (size_t) (colon - host);
+    if (length >= 2 && host[0] == '[' && host[length - 1] == ']')
+        host++, length -= 2;
+    if (length == 0 || length >= sizeof name)
+        return false;
+    memcpy (name, host, length);
+    name[length] = '\0';
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton (AF_INET, name, &v4) == 1)
+        return (ntohl (v4.s_addr) >> 24) == 127;
+    if (inet_pton (AF_INET6, name, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK (&v6);
+    return streq (name, "localhost");
+}
+
+//  ---------------------------------------------------------------------
+//  Certificate files
+
+//  What one certificate file holds
+typedef struct {
+    bus_curve_peer_t peer;
+    byte public_bin[32];
+    byte secret_bin[32];
+    bool has_secret;
+} s_cert_t;
+
+//  The file's text, parsed, and its mode; NULL with err set
+static zconfig_t *
+s_cert_load (const char *path, mode_t *mode, char *err, size_t err_cap)
+{
+    struct stat info;
+    if (stat (path, &info) != 0) {
+        bus_error_set (err, err_cap, -1, "%s: %s", path, strerror (errno));
+        return NULL;
+    }
+    if (!S_ISREG (info.st_mode) || info.st_size > S_CERT_SIZE_MAX) {
+        bus_error_set (err, err_cap, -1, "%s: not a certificate file", path);
+        return NULL;
+    }
+    *mode = info.st_mode & 0777;
+    zchunk_t *chunk = zchunk_slurp (path, S_CERT_SIZE_MAX);
+    zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
+    zchunk_destroy (&chunk);
+    if (!root)
+        bus_error_set (err, err_cap, -1, "%s: %s", path,
+                       access (path, R_OK) ? strerror (errno)
+                                           : "not a certificate (ZPL) file");
+    return root;
+}
+
+//  Read the certificate at path into *cert; 0, or -1 with err set
+static int
+s_cert_read (const char *path, bool secret, s_cert_t *cert, char *err,
+             size_t err_cap)
+{
+    memset (cert, 0, sizeof *cert);
+    mode_t mode;
+    zconfig_t *root = s_cert_load (path, &mode, err, err_cap);
+    if (!root)
+        return -1;
+    const char *public_txt = zconfig_get (root, "/curve/public-key", NULL);
+    const char *secret_txt = zconfig_get (root, "/curve/secret-key", NULL);
+    const char *name = zconfig_get (root, "/metadata/name", NULL);
+    const char *role = zconfig_get (root, "/metadata/role", NULL);
+    const char *why = NULL;
+    char derived[BUS_CURVE_KEY_LEN + 1], mode_why[96];
+    cert->has_secret = secret_txt != NULL;
+    if (!s_key_valid (public_txt, cert->public_bin))
+        why = "no valid curve/public-key (40 characters of Z85)";
+    else if (!s_name_valid (name))
+        why = "metadata/name must be 1 to 80 of A-Z a-z 0-9 _ . -";
+    else if (bus_curve_role_parse (role, &cert->peer.role) != 0)
+        why = "metadata/role must be writer, gateway, edge or replica";
+    else if (secret && !secret_txt)
+        why = "is a public certificate; give the secret one "
+              "(its name ends in _secret)";
+    else if (secret && (mode & 077)) {
+        snprintf (mode_why, sizeof mode_why,
+                  "a secret certificate must be mode 0600, not %04o "
+                  "(chmod 600 it)",
+                  (unsigned) mode);
+        why = mode_why;
+    } else if (secret_txt && !s_key_valid (secret_txt, cert->secret_bin))
+        why = "curve/secret-key is not a valid key";
+    else if (secret_txt
+             && (zmq_curve_public (derived, secret_txt) != 0
+                 || !streq (derived, public_txt)))
+        why = "curve/secret-key does not belong to its curve/public-key";
+    if (!why) {
+        memcpy (cert->peer.key, public_txt, BUS_CURVE_KEY_LEN + 1);
+        bus_strlcpy (cert->peer.name, name, sizeof cert->peer.name);
+    }
+    zconfig_destroy (&root);
+    if (why)
+        return bus_error_set (err, err_cap, -1, "%s: %s", path, why);
+    return 0;
+}
+
+int
+bus_curve_cert_read (const char *path, bool secret, bus_curve_peer_t *peer,
+                     zcert_t **cert_p, char *err, size_t err_cap)
+{
+    s_cert_t cert;
+    if (s_cert_read (path, secret, &cert, err, err_cap) != 0)
+        return -1;
+    *peer = cert.peer;
+    if (secret && cert_p) {
+        *cert_p = zcert_new_from (cert.public_bin, cert.secret_bin);
+        if (!*cert_p)
+            return bus_error_set (err, err_cap, -1, "out of memory");
+        zcert_set_meta (*cert_p, "name", "%s", cert.peer.name);
+        zcert_set_meta (*cert_p, "role", "%s",
+                        bus_curve_role_name (cert.peer.role));
+    }
+    return 0;
+}
+
+//  Write text to a new file path of mode; 0, or -1 with err set
+static int
+s_write_new (const char *path, const char *text, mode_t mode, char *err,
+             size_t err_cap)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return bus_error_set (err, err_cap, -1, "cannot create %s: %s", path,
+                              strerror (errno));
+    size_t length = strlen (text);
+    //  The mode open gave is cut by the umask; this one is exact
+    bool ok = fchmod (fd, mode) == 0
+              && write (fd, text, length) == (ssize_t) length
+              && fsync (fd) == 0;
+    int saved = errno;
+    if (close (fd) != 0 && ok) {
+        ok = false;
+        saved = errno;
+    }
+    if (ok)
+        return 0;
+    unlink (path);
+    return bus_error_set (err, err_cap, -1, "cannot write %s: %s", path,
+                          strerror (saved));
+}
+
+//  The ZPL text of a certificate; caller frees
+static char *
+s_cert_text (const bus_curve_peer_t *peer, const char *secret_txt)
+{
+    zconfig_t *root = zconfig_new ("root", NULL);
+    if (!root)
+        return NULL;
+    const char *role = bus_curve_role_name (peer->role);
+    if (secret_txt)
+        zconfig_set_comment (root,
+                             "   orderbus SECRET certificate of %s %s: keep "
+                             "it on its host, mode 0600",
+                             role, peer->name);
+    else
+        zconfig_set_comment (root,
+                             "   orderbus public certificate of %s %s: "
+                             "goes into the writer's link/allow directory",
+                             role, peer->name);
+    zconfig_put (root, "/metadata/name", peer->name);
+    zconfig_put (root, "/metadata/role", role);
+    zconfig_put (root, "/curve/public-key", peer->key);
+    if (secret_txt)
+        zconfig_put (root, "/curve/secret-key", secret_txt);
+    char *text = zconfig_str_save (root);
+    zconfig_destroy (&root);
+    return text;
+}
+
+int
+bus_curve_keys_new (const char *dir, const char *name, bus_curve_role_t role,
+                    bus_curve_peer_t *peer, char *err, size_t err_cap)
+{
+    if (!s_name_valid (name))
+        return bus_error_set (err, err_cap, -1,
+                              "name must be 1 to 80 of A-Z a-z 0-9 _ . - "
+                              "(got '%s')",
+                              name);
+    if (!zsys_has_curve ())
+        return bus_error_set (err, err_cap, -1,
+                              "this libzmq was built without CURVE");
+    char secret_txt[BUS_CURVE_KEY_LEN + 1];
+    memset (peer, 0, sizeof *peer);
+    bus_strlcpy (peer->name, name, sizeof peer->name);
+    peer->role = role;
+    if (zmq_curve_keypair (peer->key, secret_txt) != 0)
+        return bus_error_set (err, err_cap, -1, "cannot make a keypair: %s",
+                              zmq_strerror (zmq_errno ()));
+    char *public_path = zsys_sprintf ("%s/%s" S_PUBLIC_SUFFIX, dir, name);
+    char *secret_path =
+        zsys_sprintf ("%s/%s" S_PUBLIC_SUFFIX S_SECRET_SUFFIX, dir, name);
+    char *public_text = s_cert_text (peer, NULL);
+    char *secret_text = s_cert_text (peer, secret_txt);
+    int rc = -1;
+    if (!public_path || !secret_path || !public_text || !secret_text)
+        bus_error_set (err, err_cap, -1, "out of memory");
+    else if (s_write_new (secret_path, secret_text, 0600, err, err_cap) == 0) {
+        rc = s_write_new (public_path, public_text, 0644, err, err_cap);
+        if (rc != 0)
+            unlink (secret_path);
+    }
+    memset (secret_txt, 0, sizeof secret_txt);
+    free (public_text);
+    if (secret_text)
+        memset (secret_text, 0, strlen (secret_text));
+    free (secret_text);
+    free (public_path);
+    free (secret_path);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  The allow directory
+
+//  The file names of dir worth reading, sorted; NULL with err set
+static zlistx_t *
+s_allow_files (const char *dir, char *err, size_t err_cap)
+{
+    DIR *handle = opendir (dir);
+    if (!handle) {
+        bus_error_set (err, err_cap, -1, "link/allow: cannot read %s: %s", dir,
+                       strerror (errno));
+        return NULL;
+    }
+    zlistx_t *files = zlistx_new ();
+    zlistx_set_destructor (files, (czmq_destructor *) zstr_free);
+    zlistx_set_comparator (files, (czmq_comparator *) strcmp);
+    struct dirent *entry;
+    while ((entry = readdir (handle)))
+        if (entry->d_name[0] != '.')
+            zlistx_add_end (files, zsys_sprintf ("%s/%s", dir, entry->d_name));
+    closedir (handle);
+    zlistx_sort (files);
+    return files;
+}
+
+//  Check one certificate of an allow directory against those before it
+static int
+s_allow_check (const s_cert_t *cert, const bus_curve_peer_t *peers,
+               size_t count, const char *path, char *err, size_t err_cap)
+{
+    if (cert->has_secret || s_ends_with (path, S_SECRET_SUFFIX))
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow: %s is a secret certificate: copy "
+                              "only the public .cert file to the writer",
+                              path);
+    if (cert->peer.role == BUS_CURVE_WRITER)
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow: %s is a writer's certificate; "
+                              "allow gateways, edges and replicas",
+                              path);
+    for (size_t i = 0; i < count; i++)
+        if (streq (peers[i].name, cert->peer.name)
+            || streq (peers[i].key, cert->peer.key))
+            return bus_error_set (
+                err, err_cap, -1, "link/allow: %s: %s '%s' is allowed twice",
+                path, streq (peers[i].key, cert->peer.key) ? "key" : "name",
+                streq (peers[i].key, cert->peer.key) ? cert->peer.key
+                                                     : cert->peer.name);
+    return 0;
+}
+
+//  Read dir into a new array *peers_p (caller frees); count or -1
+static int
+s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
+              char *err, size_t err_cap)
+{
+    zlistx_t *files = s_allow_files (dir, err, err_cap);
+    if (!files)
+        return -1;
+    size_t count = 0, cap = zlistx_size (files);
+    bus_curve_peer_t *peers = calloc (cap ? cap : 1, sizeof *peers);
+    int rc = peers ? 0 : bus_error_set (err, err_cap, -1, "out of memory");
+    if (rc == 0 && cap > S_ALLOW_MAX)
+        rc = bus_error_set (err, err_cap, -1,
+                            "link/allow: %s holds %zu files, more than %d", dir,
+                            cap, S_ALLOW_MAX);
+    for (const char *path = (const char *) zlistx_first (files);
+         rc == 0 && path; path = (const char *) zlistx_next (files)) {
+        s_cert_t cert;
+        rc = s_cert_read (path, false, &cert, err, err_cap);
+        if (rc != 0) {
+            char why[2048];
+            snprintf (why, sizeof why, "%s", err);
+            bus_error_set (err, err_cap, -1, "link/allow: %s", why);
+        } else
+            rc = s_allow_check (&cert, peers, count, path, err, err_cap);
+        if (rc == 0)
+            peers[count++] = cert.peer;
+    }
+    if (rc != 0) {
+        free (peers);
+        zlistx_destroy (&files);
+        return -1;
+    }
+    *peers_p = peers;
+    if (paths_p)
+        *paths_p = files;
+    else
+        zlistx_destroy (&files);
+    return (int) count;
+}
+
+int
+bus_curve_allow_read (const char *dir, bus_curve_allow_fn *fn, void *arg,
+                      char *err, size_t err_cap)
+{
+    bus_curve_peer_t *peers = NULL;
+    zlistx_t *paths = NULL;
+    int count = s_allow_load (dir, &peers, &paths, err, err_cap);
+    const char *path = paths ? (const char *) zlistx_first (paths) : NULL;
+    for (int i = 0; i < count && fn; i++) {
+        fn (&peers[i], path, arg);
+        path = (const char *) zlistx_next (paths);
+    }
+    free (peers);
+    zlistx_destroy (&paths);
+    return count;
+}
+
+//  ---------------------------------------------------------------------
+//  The peer table: a key's lookup costs one hash of 40 bytes and, nearly
+//  always, one comparison.  Built once; read by any thread.
+
+static uint32_t
+s_hash (const char *key)
+{
+    uint32_t hash = 2166136261u;   //  FNV-1a
+    for (size_t i = 0; i < BUS_CURVE_KEY_LEN && key[i]; i++)
+        hash = (hash ^ (unsigned char) key[i]) * 16777619u;
+    return hash;
+}
+
+static int
+s_table_build (bus_curve_t *self)
+{
+    size_t slots = 8;
+    while (slots < 2 * self->peer_count)
+        slots *= 2;
+    self->slots = calloc (slots, sizeof *self->slots);
+    if (!self->slots)
+        return -1;
+    self->slot_mask = slots - 1;
+    for (size_t i = 0; i < self->peer_count; i++) {
+        size_t slot = s_hash (self->peers[i].key) & self->slot_mask;
+        while (self->slots[slot])
+            slot = (slot + 1) & self->slot_mask;
+        self->slots[slot] = (uint32_t) i + 1;
+    }
+    return 0;
+}
+
+const bus_curve_peer_t *
+bus_curve_peer (const bus_curve_t *self, const char *user_id)
+{
+    if (!self || !self->slots || !user_id)
+        return NULL;
+    size_t slot = s_hash (user_id) & self->slot_mask;
+    //  At most half the slots are taken, so an empty one ends the probe
+    while (self->slots[slot]) {
+        const bus_curve_peer_t *peer = &self->peers[self->slots[slot] - 1];
+        if (streq (peer->key, user_id))
+            return peer;
+        slot = (slot + 1) & self->slot_mask;
+    }
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  The refusal watcher: one actor reads the monitors of the writer's
+//  sockets.  It is the only place a refused handshake can be seen: zauth
+//  answers libzmq and tells nobody, and a peer that does not speak CURVE
+//  never reaches zauth at all.
+
+static void
+s_watch_event (bus_curve_t *self, s_watch_t *watch)
+{
+    zmsg_t *msg = zmsg_recv (watch->pair);
+    zframe_t *head = msg ? zmsg_first (msg) : NULL;
+    if (!head || zframe_size (head) != 6) {
+        zmsg_destroy (&msg);
+        return;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy (&event, zframe_data (head), 2);
+    memcpy (&value, zframe_data (head) + 2, 4);
+    zmsg_destroy (&msg);
+    char why[80];
+    int kind = 0;
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        snprintf (why, sizeof why, "its key is not in link/allow (ZAP %u)",
+                  value);
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+             && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
+        snprintf (why, sizeof why, "it does not speak CURVE");
+        kind = 1;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        snprintf (why, sizeof why,
+                  "bad handshake (ZMTP error 0x%x; a wrong writer key?)",
+                  value);
+        kind = 2;
+    } else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        kind = 3;
+        snprintf (why, sizeof why,
+                  "handshake failed (%s): not CURVE, or hung up",
+                  strerror ((int) value));
+    } else
+        return;
+    uint64_t n = atomic_fetch_add (&self->refused, 1) + 1;
+    //  A few lines of each kind a minute: a peer retrying every 100 ms
+    //  must not fill the log, nor hide another kind of refusal
+    int64_t now = zclock_mono ();
+    if (now - watch->window_ms >= S_LOG_WINDOW_MS) {
+        watch->window_ms = now;
+        memset (watch->logged, 0, sizeof watch->logged);
+    }
+    if (watch->logged[kind]++ < S_LOG_PER_WINDOW)
+        zsys_warning ("writer: %s: refused a peer: %s [%" PRIu64
+                      " refused so far]",
+                      watch->name, why, n);
+}
+
+//  "WATCH" name pair: take pair over and poll it
+static void
+s_watch_add (zsock_t *pipe, zmsg_t *msg, zpoller_t *poller, s_watch_t *watches,
+             int *count)
+{
+    char *name = zmsg_popstr (msg);
+    zframe_t *frame = zmsg_pop (msg);
+    int rc = -1;
+    if (name && frame && zframe_size (frame) == sizeof (zsock_t *)
+        && *count < S_WATCH_MAX) {
+        s_watch_t *watch = &watches[*count];
+        memset (watch, 0, sizeof *watch);
+        watch->window_ms = zclock_mono ();
+        memcpy (&watch->pair, zframe_data (frame), sizeof watch->pair);
+        snprintf (watch->name, sizeof watch->name, "%s", name);
+        rc = zpoller_add (poller, watch->pair);
+        if (rc == 0)
+            (*count)++;   //  else the caller keeps the pair
+    }
+    zstr_free (&name);
+    zframe_destroy (&frame);
+    zsock_signal (pipe, rc == 0 ? 0 : 1);
+}
+
+static void
+s_watcher (zsock_t *pipe, void *args)
+{
+    bus_curve_t *self = (bus_curve_t *) args;
+    s_watch_t watches[S_WATCH_MAX];
+    int count = 0;
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    zsock_signal (pipe, 0);
+    while (poller) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            bool term = !command || streq (command, "$TERM");
+            if (!term && streq (command, "WATCH"))
+                s_watch_add (pipe, msg, poller, watches, &count);
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            if (term)
+                break;
+        }
+        for (int i = 0; which && i < count; i++)
+            if (which == watches[i].pair)
+                s_watch_event (self, &watches[i]);
+        if (!which && zpoller_terminated (poller))
+            break;
+    }
+    for (int i = 0; i < count; i++)
+        zsock_destroy (&watches[i].pair);
+    zpoller_destroy (&poller);
+}
+
+int
+bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
+{
+    if (!bus_curve_enabled (self))
+        return 0;
+    zcert_apply (self->cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, name);
+    char endpoint[96];
+    snprintf (endpoint, sizeof endpoint, "inproc://orderbus-curve-%p-%d",
+              (void *) self, self->watched++);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                 | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                 | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    zsock_t *pair = NULL;
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint, events) == 0)
+        pair = zsock_new (ZMQ_PAIR);
+    if (!pair || zsock_connect (pair, "%s", endpoint) != 0) {
+        zsock_destroy (&pair);
+        return -1;
+    }
+    //  Handed over with a full barrier (the pipe's send and the wait)
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "WATCH");
+    zmsg_addstr (msg, name);
+    zmsg_addmem (msg, &pair, sizeof pair);
+    if (zmsg_send (&msg, self->watcher) != 0 || zsock_wait (self->watcher)) {
+        zmsg_destroy (&msg);
+        zsock_destroy (&pair);   //  not taken
+        return -1;
+    }
+    return 0;
+}
+
+void
+bus_curve_client (const bus_curve_t *self, zsock_t *sock)
+{
+    if (!bus_curve_enabled (self))
+        return;
+    zcert_apply (self->cert, sock);
+    zsock_set_curve_serverkey (sock, self->writer_key);
+}
+
+//  ---------------------------------------------------------------------
+//  Client watches
+
+#define S_REDIAL_MS 1000   //  a given-up connection is dialled again after
+
+struct _bus_curve_watch_t {
+    zsock_t *pair;       //  reads sock's monitor
+    zsock_t *sock;       //  borrowed: the owner's client socket
+    char *endpoint;      //  what sock connects to
+    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none due
+};
+
+bus_curve_watch_t *
+bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
+                     const char *endpoint)
+{
+    if (!bus_curve_enabled (curve))
+        return NULL;
+    bus_curve_watch_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->sock = sock;
+    self->endpoint = strdup (endpoint);
+    char monitor[96];
+    snprintf (monitor, sizeof monitor, "inproc://orderbus-curve-client-%p",
+              (void *) self);
+    int events =
+        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (self->endpoint
+        && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
+        self->pair = zsock_new (ZMQ_PAIR);
+    if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0)
+        bus_curve_watch_destroy (&self);
+    else
+        zsock_set_rcvtimeo (self->pair, 0);   //  read what is there
+    return self;
+}
+
+void
+bus_curve_watch_destroy (bus_curve_watch_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_curve_watch_t *self = *self_p;
+    if (self->pair)   //  stop the monitor before its reader goes
+        zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+    zsock_destroy (&self->pair);
+    free (self->endpoint);
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+bus_curve_watch_socket (bus_curve_watch_t *self)
+{
+    return self ? self->pair : NULL;
+}
+
+void
+bus_curve_watch_read (bus_curve_watch_t *self)
+{
+    zmsg_t *msg;
+    while (self && (msg = zmsg_recv (self->pair))) {
+        zmsg_destroy (&msg);
+        //  Only the two events that end a connection for good come here
+        if (!self->redial_at) {
+            self->redial_at = zclock_mono () + S_REDIAL_MS;
+            zsys_warning ("link to %s: handshake refused (not CURVE, or "
+                          "not the writer's key, or ours not allowed): "
+                          "dialling again in %d ms",
+                          self->endpoint, S_REDIAL_MS);
+        }
+    }
+}
+
+bool
+bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
+{
+    if (!self || !self->redial_at || now < self->redial_at)
+        return false;
+    self->redial_at = 0;
+    //  A connect to an endpoint the socket still lists does nothing: the
+    //  given-up connection is forgotten first
+    zsock_disconnect (self->sock, "%s", self->endpoint);
+    int rc = zsock_connect (self->sock, "%s", self->endpoint);
+    zsys_info ("link to %s: dialled again%s%s", self->endpoint,
+               rc == 0 ? "" : ": ", rc == 0 ? "" : zmq_strerror (zmq_errno ()));
+    return rc == 0;
+}
+
+bool
+bus_curve_enabled (const bus_curve_t *self)
+{
+    return self && self->enabled;
+}
+
+uint64_t
+bus_curve_refused (const bus_curve_t *self)
+{
+    return self ? atomic_load (&self->refused) : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+//  The endpoints role's node binds or connects to, with their keys
+typedef struct {
+    const char *key;
+    const char *value;
+} s_endpoint_t;
+
+static int
+s_endpoints (const bus_config_t *config, s_endpoint_t *out)
+{
+    int count = 0;
+    if (config->role != BUS_ROLE_EDGE)
+        out[count++] = (s_endpoint_t){ "endpoints/intake", config->intake };
+    out[count++] = (s_endpoint_t){ "endpoints/events", config->events };
+    out[count++] = (s_endpoint_t){ "endpoints/sync", config->sync };
+    return count;
+}
+
+//  Plaintext links: allowed where only this host reaches them, or when
+//  the operator said so by name.  0, or -1 with err set.
+static int
+s_plain_check (const bus_config_t *config, char *err, size_t err_cap)
+{
+    if (*config->allow_dir || *config->writer_key)
+        return bus_error_set (err, err_cap, -1,
+                              "%s is set but link/cert "
+                              "(--cert) is not: give this "
+                              "node its secret certificate",
+                              *config->allow_dir ? "link/allow (--allow)"
+                                                 : "link/writer_key "
+                                                   "(--writer-key)");
+    if (config->role == BUS_ROLE_UP)
+        return 0;
+    s_endpoint_t endpoints[3];
+    int count = s_endpoints (config, endpoints);
+    for (int i = 0; i < count; i++)
+        if (bus_curve_endpoint_local (endpoints[i].value))
+            continue;
+        else if (config->insecure_links) {
+            zsys_warning ("%s: links in plaintext to %s and beyond: anyone "
+                          "on the network can read and forge them "
+                          "(--insecure-plaintext-links)",
+                          bus_role_name (config->role), endpoints[i].value);
+            return 0;
+        } else
+            return bus_error_set (
+                err, err_cap, -1,
+                "%s %s can be reached from other hosts, but link/cert "
+                "(--cert) is not set: the links would be neither encrypted "
+                "nor authenticated.  Make keys with `orderbus keys new` "
+                "(docs/security.md), or pass --insecure-plaintext-links",
+                endpoints[i].key, endpoints[i].value);
+    return 0;
+}
+
+//  The node's own certificate: the role it runs, and a gateway's name
+static int
+s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
+            size_t err_cap)
+{
+    bus_curve_peer_t me;
+    char why[BUS_ERROR_MAX + 300];
+    if (bus_curve_cert_read (config->cert_file, true, &me, &self->cert, why,
+                             sizeof why)
+        != 0)
+        return bus_error_set (err, err_cap, -1, "link/cert: %s", why);
+    bus_curve_role_t want = config->role == BUS_ROLE_WRITER ? BUS_CURVE_WRITER
+                            : config->role == BUS_ROLE_GATEWAY
+                                ? BUS_CURVE_GATEWAY
+                                : BUS_CURVE_EDGE;
+    if (me.role != want)
+        return bus_error_set (err, err_cap, -1,
+                              "link/cert: %s is the certificate of %s '%s', "
+                              "not of a%s %s",
+                              config->cert_file, bus_curve_role_name (me.role),
+                              me.name, want == BUS_CURVE_EDGE ? "n" : "",
+                              bus_curve_role_name (want));
+    //  The writer checks a command's origin against this name
+    if (want == BUS_CURVE_GATEWAY && !streq (me.name, config->name))
+        return bus_error_set (err, err_cap, -1,
+                              "gateway/name is '%s' but link/cert %s is "
+                              "gateway '%s's: give --name %s",
+                              config->name, config->cert_file, me.name,
+                              me.name);
+    return 0;
+}
+
+//  A gateway's or edge's pin: a Z85 key, or the writer's certificate
+static int
+s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
+              size_t err_cap)
+{
+    const char *value = config->writer_key;
+    if (!*value)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key (--writer-key) is required "
+                              "with link/cert: the writer's public key, or "
+                              "its .cert file");
+    if (s_key_valid (value, NULL)) {
+        bus_strlcpy (self->writer_key, value, sizeof self->writer_key);
+        return 0;
+    }
+    bus_curve_peer_t writer;
+    char why[BUS_ERROR_MAX + 300];
+    if (bus_curve_cert_read (value, false, &writer, NULL, why, sizeof why) != 0)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key: neither a 40-character Z85 "
+                              "key nor a readable certificate: %s",
+                              why);
+    if (writer.role != BUS_CURVE_WRITER)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key: %s is the certificate of %s "
+                              "'%s', not of a writer",
+                              value, bus_curve_role_name (writer.role),
+                              writer.name);
+    bus_strlcpy (self->writer_key, writer.key, sizeof self->writer_key);
+    return 0;
+}
+
+//  The writer's allow-list, its table, zauth on a copy, and the watcher
+static int
+s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
+               size_t err_cap)
+{
+    if (!*config->allow_dir)
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow (--allow DIR) is required with "
+                              "link/cert on the writer: the public "
+                              "certificates of its gateways and edges");
+    int count =
+        s_allow_load (config->allow_dir, &self->peers, NULL, err, err_cap);
+    if (count < 0)
+        return -1;
+    self->peer_count = (size_t) count;
+    zcertstore_t *store = zcertstore_new (NULL);
+    for (size_t i = 0; store && i < self->peer_count; i++) {
+        byte public_bin[32], none[32] = { 0 };
+        zmq_z85_decode (public_bin, self->peers[i].key);
+        zcert_t *cert = zcert_new_from (public_bin, none);
+        zcert_set_meta (cert, "name", "%s", self->peers[i].name);
+        zcert_set_meta (cert, "role", "%s",
+                        bus_curve_role_name (self->peers[i].role));
+        zcertstore_insert (store, &cert);
+    }
+    if (!store || s_table_build (self) != 0) {
+        zcertstore_destroy (&store);
+        return bus_error_set (err, err_cap, -1, "out of memory");
+    }
+    //  zauth takes the store; it must run before the first bind, since
+    //  libzmq lets any CURVE client in when no ZAP handler answers
+    self->auth = zactor_new (zauth, store);
+    self->watcher = zactor_new (s_watcher, self);
+    if (!self->auth || !self->watcher)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot start the CURVE threads");
+    zsys_info ("writer: CURVE on, %zu peers allowed from %s", self->peer_count,
+               config->allow_dir);
+    return 0;
+}
+
+bus_curve_t *
+bus_curve_new (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bus_curve_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        bus_error_set (err, err_cap, -1, "out of memory");
+        return NULL;
+    }
+    int rc = 0;
+    if (!*config->cert_file || config->role == BUS_ROLE_UP)
+        rc = s_plain_check (config, err, err_cap);
+    else if (config->insecure_links)
+        rc = bus_error_set (err, err_cap, -1,
+                            "link/cert and --insecure-plaintext-links are "
+                            "both given: choose one");
+    else if (!zsys_has_curve ())
+        rc = bus_error_set (err, err_cap, -1,
+                            "link/cert is set but this libzmq has no CURVE");
+    else {
+        self->enabled = true;
+        rc = s_own_cert (self, config, err, err_cap);
+        if (rc == 0 && config->role == BUS_ROLE_WRITER)
+            rc = s_writer_init (self, config, err, err_cap);
+        else if (rc == 0)
+            rc = s_writer_key (self, config, err, err_cap);
+    }
+    if (rc != 0)
+        bus_curve_destroy (&self);
+    return self;
+}
+
+void
+bus_curve_destroy (bus_curve_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_curve_t *self = *self_p;
+    zactor_destroy (&self->watcher);
+    zactor_destroy (&self->auth);
+    zcert_destroy (&self->cert);
+    free (self->peers);
+    free (self->slots);
+    free (self);
+    *self_p = NULL;
+}

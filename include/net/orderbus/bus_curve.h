@@ -1,0 +1,183 @@
+/*  bus_curve.h — CURVE on the links between nodes: who a node is, which
+    writer it believes, and whom the writer lets in.
+
+    Every node has a keypair, kept in a certificate made by `orderbus keys
+    new` (czmq's zcert format, ZPL):
+
+      NAME.cert         public: metadata name and role, curve/public-key;
+                        goes into the writer's allow directory
+      NAME.cert_secret  secret: the same, plus curve/secret-key; mode 0600,
+                        stays on the node's host (link/cert)
+
+    The writer's sockets are CURVE servers with the writer's secret key.
+    Gateways and edges are CURVE clients with their own keys and the
+    writer's public key (link/writer_key): a process that does not hold
+    the writer's secret key cannot complete a handshake with them, so a
+    rogue writer is never heard.  The writer runs czmq's zauth (ZAP) on an
+    in-memory certificate store of the allow directory's certificates:
+    a peer whose key is not there, or that does not speak CURVE, is
+    refused at the handshake.  Every refused handshake on the writer's
+    sockets is counted and logged (a few lines of each kind a minute).
+
+    A connected peer's key reaches the writer with each of its messages
+    (the "User-Id" property that zauth sets, zmq_msg_gets); bus_curve_peer
+    maps it to the name and role its certificate gave it.  What each role
+    may do is the writer's rule (bus_writer.c): only gateways send
+    commands, and only under their own name.
+
+    Without link/cert a node runs its links in plaintext, which is allowed
+    only where no other host can reach them: inproc://, ipc:// and tcp://
+    on a loopback address.  Anything else fails closed, unless
+    --insecure-plaintext-links says otherwise (bus_curve_new).
+
+    Threads: bus_curve_new, _destroy and _server belong to the thread that
+    builds the node.  bus_curve_client, _peer, _enabled and _refused may
+    be called from any thread at once: they read what _new built and never
+    change it (the table is not a zhashx, whose lookups write a cache).  */
+
+#ifndef BUS_CURVE_H_INCLUDED
+#define BUS_CURVE_H_INCLUDED
+
+#include <czmq.h>
+#include "orderbus/bus_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BUS_CURVE_KEY_LEN 40 /* a Z85 public key, without its NUL */
+
+typedef struct _bus_curve_t bus_curve_t;
+
+typedef enum {
+    BUS_CURVE_WRITER = 1,
+    BUS_CURVE_GATEWAY,
+    BUS_CURVE_EDGE,
+    BUS_CURVE_REPLICA
+} bus_curve_role_t;
+
+/*  What a certificate says about its node.  */
+typedef struct {
+    char key[BUS_CURVE_KEY_LEN + 1]; /* public key, Z85                   */
+    char name[BUS_NAME_MAX];         /* [A-Za-z0-9_.-]{1,80}              */
+    bus_curve_role_t role;
+} bus_curve_peer_t;
+
+/*  The links of config's node.  With link/cert set: loads the node's
+    secret certificate (which must be mode 0600 or stricter, name the
+    node's role, and for a gateway, gateway/name), then for a writer the
+    allow directory (link/allow, required) and starts zauth on it, for a
+    gateway or edge the writer's key (link/writer_key, required).
+    Without it: a plaintext object, if every endpoint is local or
+    config->insecure_links is set.
+    Returns the object, or NULL with a message naming the setting at
+    fault in err[err_cap].  Caller owns.  A process runs at most one
+    writer's bus_curve_t with CURVE on (ZAP is one handler a process).  */
+bus_curve_t *bus_curve_new (const bus_config_t *config, char *err,
+                            size_t err_cap);
+
+/*  Stop zauth and the refusal watcher.  Destroy the sockets given to
+    bus_curve_server first.  NULL-safe; nulls *self_p.  */
+void bus_curve_destroy (bus_curve_t **self_p);
+
+/*  True if the links are CURVE (false for a plaintext object or NULL).  */
+bool bus_curve_enabled (const bus_curve_t *self);
+
+/*  Make sock a CURVE server under the writer's key, in ZAP domain name,
+    and watch its handshakes: call before binding.  Does nothing for a
+    plaintext object or NULL.  0, or -1 if the watcher could not take
+    the socket's monitor (out of memory).  */
+int bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name);
+
+/*  Make sock a CURVE client of the pinned writer, under this node's key:
+    call before connecting.  Does nothing for a plaintext object or NULL.  */
+void bus_curve_client (const bus_curve_t *self, zsock_t *sock);
+
+/*  A client socket's handshakes, watched by the thread that owns the
+    socket.  libzmq gives up a connection for good, without ever
+    retrying, when its handshake fails on a protocol or auth error: a
+    plaintext process on the writer's port (a rogue, or a writer started
+    without keys), or a writer that did not allow this key yet.  The
+    watch notices and dials again a second later, so a node recovers by
+    itself once the real writer is back.  */
+typedef struct _bus_curve_watch_t bus_curve_watch_t;
+
+/*  Watch sock, which will connect to endpoint: call before connecting.
+    NULL for a plaintext object or NULL (nothing to watch), or if out of
+    memory.  Caller owns; destroy it before sock.  */
+bus_curve_watch_t *bus_curve_watch_new (const bus_curve_t *self, zsock_t *sock,
+                                        const char *endpoint);
+
+/*  NULL-safe; nulls *self_p.  */
+void bus_curve_watch_destroy (bus_curve_watch_t **self_p);
+
+/*  The socket to poll for the watch's events (NULL-safe: NULL).  */
+zsock_t *bus_curve_watch_socket (bus_curve_watch_t *self);
+
+/*  Read the events waiting on bus_curve_watch_socket; a given-up
+    connection schedules a new dial.  On the owner's thread.  */
+void bus_curve_watch_read (bus_curve_watch_t *self);
+
+/*  Dial again if one is due at now (zclock_mono); true if it did.  On
+    the owner's thread (or under the lock that guards the socket).
+    NULL-safe.  */
+bool bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now);
+
+/*  The allowed peer with Z85 public key user_id (NULL-safe), or NULL.
+    Borrowed; valid until bus_curve_destroy.  One hash lookup.  */
+const bus_curve_peer_t *bus_curve_peer (const bus_curve_t *self,
+                                        const char *user_id);
+
+/*  Handshakes the writer's sockets refused so far.  */
+uint64_t bus_curve_refused (const bus_curve_t *self);
+
+/*  "writer", "gateway", "edge", "replica"; "unknown" otherwise.  */
+const char *bus_curve_role_name (bus_curve_role_t role);
+
+/*  Parse a role name; 0 and *role, or -1.  */
+int bus_curve_role_parse (const char *name, bus_curve_role_t *role);
+
+//  ---------------------------------------------------------------------
+//  Certificate files (the node and `orderbus keys` share these)
+
+/*  Make a keypair for name and role and write DIR/NAME.cert (public,
+    mode 0644) and DIR/NAME.cert_secret (mode 0600); neither may exist
+    yet.  *peer gets what was written.  0, or -1 with err set (nothing is
+    left behind).  */
+int bus_curve_keys_new (const char *dir, const char *name,
+                        bus_curve_role_t role, bus_curve_peer_t *peer,
+                        char *err, size_t err_cap);
+
+/*  Read the certificate at path into *peer.  With secret set, it must be
+    a secret certificate of mode 0600 or stricter whose secret key gives
+    its public key, and *cert (if not NULL) gets a zcert_t of the pair
+    (caller owns).  0, or -1 with err set.  */
+int bus_curve_cert_read (const char *path, bool secret, bus_curve_peer_t *peer,
+                         zcert_t **cert, char *err, size_t err_cap);
+
+/*  Called with each certificate of an allow directory, in file name
+    order; path is its file.  */
+typedef void (bus_curve_allow_fn) (const bus_curve_peer_t *peer,
+                                   const char *path, void *arg);
+
+/*  Read every certificate of the allow directory dir (files whose name
+    starts with a dot are skipped), as the writer does: each must be a
+    public certificate of role gateway, edge or replica, names and keys
+    unique.  Calls fn (may be NULL) for each.  Returns how many, or -1
+    with err naming the file at fault (fn has then been called for
+    none).  */
+int bus_curve_allow_read (const char *dir, bus_curve_allow_fn *fn, void *arg,
+                          char *err, size_t err_cap);
+
+/*  True if endpoint can be reached only from this host: inproc://,
+    ipc://, or tcp:// on 127.0.0.0/8, ::1 or localhost.  "*", 0.0.0.0
+    and interface names are not.  */
+bool bus_curve_endpoint_local (const char *endpoint);
+
+/*  Selftest.  */
+void bus_curve_test (bool verbose);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
