@@ -168,6 +168,8 @@ typedef struct {
     const char *intake_ep;
     const char *events_ep;
     const char *origin;
+    const char *cert;         //  CURVE: our secret certificate, or NULL
+    const char *writer_key;   //  CURVE: the writer's key or .cert
     const char *redis_addr;   //  host:port
     const char *nats_url;
     const char *stream;

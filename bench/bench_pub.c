@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_topic.h"
 #include "bench_net.h"
 #include "bench_sub.h"
@@ -73,6 +74,7 @@ typedef struct {
     int nconns;
     int rr;                //  round robin cursor
     zsock_t *push, *sub;   //  intake
+    bus_curve_t *curve;    //  intake over CURVE (--cert), else NULL
     bus_cmd_t *cmd;
     bus_ack_t *ack;
     int64_t t0, win_start, win_end;
@@ -680,6 +682,33 @@ s_kind (const char *name, s_kind_t *kind)
     return -1;
 }
 
+//  With --cert, the bench's intake sockets are CURVE clients of the
+//  writer, as a gateway named --origin (its certificate's name) is.
+static int
+s_intake_curve (s_pub_t *self)
+{
+    bench_opts_t *opts = self->opts;
+    if (!opts->cert)
+        return 0;
+    bus_config_t config;
+    bus_config_defaults (&config, BUS_ROLE_GATEWAY, NULL);
+    bus_strlcpy (config.name, opts->origin, sizeof config.name);
+    bus_strlcpy (config.cert_file, opts->cert, sizeof config.cert_file);
+    bus_strlcpy (config.writer_key, opts->writer_key ? opts->writer_key : "",
+                 sizeof config.writer_key);
+    bus_strlcpy (config.intake, opts->intake_ep, sizeof config.intake);
+    bus_strlcpy (config.events, opts->events_ep, sizeof config.events);
+    char err[512];
+    self->curve = bus_curve_new (&config, err, sizeof err);
+    if (!self->curve) {
+        fprintf (stderr, "orderbus-bench: %s\n", err);
+        return -1;
+    }
+    bus_curve_client (self->curve, self->push);
+    bus_curve_client (self->curve, self->sub);
+    return 0;
+}
+
 static int
 s_intake_open (s_pub_t *self)
 {
@@ -705,6 +734,8 @@ s_intake_open (s_pub_t *self)
     zsock_set_linger (self->push, 0);
     zsock_set_subscribe (self->sub, topic);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
+    if (s_intake_curve (self) != 0)
+        return -1;
     if (zsock_connect (self->push, "%s", opts->intake_ep) != 0
         || zsock_connect (self->sub, "%s", opts->events_ep) != 0)
         return -1;
@@ -772,6 +803,7 @@ s_pub_close (s_pub_t *self)
     free (self->conns);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);
+    bus_curve_destroy (&self->curve);
     free (self->cmd);
     free (self->ack);
     free (self->table_ok);

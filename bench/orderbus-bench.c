@@ -65,6 +65,8 @@ s_usage (FILE *out)
         "  --intake EP        writer PULL (tcp://127.0.0.1:5555)\n"
         "  --events EP        writer PUB  (tcp://127.0.0.1:5556)\n"
         "  --origin NAME      ack topic A/NAME/ (bench-<pid>)\n"
+        "  --cert FILE        CURVE: a gateway's secret certificate named --origin\n"
+        "  --writer-key K     CURVE: the writer's public key or its .cert file\n"
         "  --redis HOST:PORT  (127.0.0.1:6379)     --nats URL  (nats://127.0.0.1:4222)\n"
         "  --stream NAME      Redis stream / JetStream stream\n"
         "\n"
@@ -113,6 +115,8 @@ enum {
     OPT_INTAKE,
     OPT_EVENTS,
     OPT_ORIGIN,
+    OPT_CERT,
+    OPT_WRITER_KEY,
     OPT_REDIS,
     OPT_NATS,
     OPT_STREAM,
@@ -159,6 +163,8 @@ static const struct option s_options[] = {
     { "intake", 1, 0, OPT_INTAKE },
     { "events", 1, 0, OPT_EVENTS },
     { "origin", 1, 0, OPT_ORIGIN },
+    { "cert", 1, 0, OPT_CERT },
+    { "writer-key", 1, 0, OPT_WRITER_KEY },
     { "redis", 1, 0, OPT_REDIS },
     { "nats", 1, 0, OPT_NATS },
     { "stream", 1, 0, OPT_STREAM },
@@ -285,6 +291,8 @@ s_option (bench_opts_t *o, int c, const char *arg)
         case OPT_INTAKE: o->intake_ep = arg; break;
         case OPT_EVENTS: o->events_ep = arg; break;
         case OPT_ORIGIN: o->origin = arg; break;
+        case OPT_CERT: o->cert = arg; break;
+        case OPT_WRITER_KEY: o->writer_key = arg; break;
         case OPT_REDIS: o->redis_addr = arg; break;
         case OPT_NATS: o->nats_url = arg; break;
         case OPT_STREAM: o->stream = arg; break;

@@ -227,6 +227,30 @@ make_secret () {
     ob_auth=(--secret-file "$secret")
 }
 
+# CURVE keys for the runs with encrypted, authenticated node links: the
+# writer's, a gateway named gw1 and the bench's own gateway identity
+# (its commands' origin must be its certificate's name)
+make_keys () {
+    keys=$work/keys
+    rm -rf "$keys"; mkdir -p "$keys/allow"
+    local who
+    for who in writer:writer gw1:gateway bench:gateway; do
+        "$ob" keys new --name "${who%%:*}" --role "${who##*:}" --out "$keys" \
+            > /dev/null || die "orderbus keys new ${who%%:*} failed"
+    done
+    cp "$keys/gw1.cert" "$keys/bench.cert" "$keys/allow/"
+    curve_writer=(--cert "$keys/writer.cert_secret" --allow "$keys/allow")
+    curve_client=(--writer-key "$keys/writer.cert")
+}
+
+start_writer_curve () {
+    rm -rf "$work/ob-data"
+    ob_ports
+    start writer "$ob" writer --data "$work/ob-data" \
+        --menu "$src/config/demo-menu.json" "${ob_links[@]}" "${curve_writer[@]}"
+    wait_port "$events" writer
+}
+
 # The per-table limit (2 orders/s by default) is raised to its maximum:
 # the bench spreads its orders over 1,000 tables, so at 2,000 orders/s a
 # table places 2 a second, but the closed-loop runs go far faster.
@@ -297,6 +321,13 @@ phase_intake () {
     profiled intake-writer "${pid_of[writer]}" intake --target orderbus \
         "${ob_links[@]:0:4}" --inflight 4096
     stop writer
+    start_writer_curve
+    for n in 256 4096; do
+        run "intake-curve-$n" intake orderbus+curve --target orderbus "${ob_links[@]:0:4}" \
+            --origin bench --cert "$keys/bench.cert_secret" "${curve_client[@]}" \
+            --inflight $n --watch "writer:${pid_of[writer]}"
+    done
+    stop writer
     start_redis
     for n in 1 256 4096; do
         run "intake-redis-$n" intake redis --target redis --redis "127.0.0.1:$redis_port" \
@@ -332,6 +363,16 @@ phase_http () {
         --url "http://127.0.0.1:$gw2" --clients 100 "${watch[@]}" \
         --watch "gateway2:${pid_of[gw2]}" --count-syncs
     stop gw2; stop gw1; stop writer
+    start_writer_curve
+    start "gw1" "$ob" gateway "${ob_links[@]}" --http-port "$gw1" --name gw1 \
+        "${ob_auth[@]}" --table-rate 1000 --table-burst 10000 \
+        --cert "$keys/gw1.cert_secret" "${curve_client[@]}"
+    wait_port "$gw1" gw1
+    wait_healthy "$gw1" gw1
+    run http-curve-c50 http orderbus+curve --url "http://127.0.0.1:$gw1" --clients 50 \
+        --watch "gateway:${pid_of[gw1]}" --watch "writer:${pid_of[writer]}" \
+        "${ob_auth[@]}" --tables 1000
+    stop gw1; stop writer
 
     # The floor: an HTTP server answering a fixed 201 and doing no other
     # work, civetweb as the gateway runs it and libmicrohttpd (epoll); then
@@ -507,6 +548,7 @@ build_all
 [ -x "$bench" ] || die "no $bench after the build"
 rm -f "$work/secret"
 make_secret
+make_keys
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 mkdir -p "$results"
 rm -f "$results"/*.json "$results"/*.txt "$results"/*.err "$results"/*.png "$results"/*.dat
