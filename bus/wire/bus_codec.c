@@ -672,9 +672,13 @@ s_check_lengths (const uint8_t *p, size_t size)
         s_head_t head = s_head (*p++);
         if (head.kind == S_BAD || (size_t) (end - p) < head.width)
             return BUS_ERR_MALFORMED;
-        uint64_t length = head.fixed;
+        uint64_t length = 0;
         for (int i = 0; i < head.width; i++)
             length = length << 8 | *p++;
+        //  After the length field: an ext's type byte is not part of it
+        //  (taken as its top byte, an ext8 of 0 bytes measured 256 and
+        //  hid a container header behind it from this check)
+        length += head.fixed;
         if (head.kind == S_PAIRS)
             length *= 2;
         if (length > (uint64_t) (end - p))
