@@ -814,8 +814,10 @@ s_reset_ack (void *out)
 static bool
 s_str_is (const msgpack_object *str, const char *text, size_t size)
 {
+    //  (msgpack-c gives an empty string no pointer: memcmp may not have
+    //  NULL, even for no bytes)
     return str->via.str.size == size
-           && memcmp (str->via.str.ptr, text, size) == 0;
+           && (size == 0 || memcmp (str->via.str.ptr, text, size) == 0);
 }
 
 /*  A message map: string keys, each at most once.  A repeated key would
