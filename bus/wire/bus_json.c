@@ -717,9 +717,29 @@ bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
 //  --------------------------------------------------------------------------
 //  Error bodies and serialization
 
+/*  text with each byte that does not start a valid UTF-8 character
+    replaced by '?', as a JSON string.  */
+static json_t *
+s_text_repaired (const char *text, size_t len)
+{
+    char *clean = malloc (len + 1);
+    size_t n = 0;
+    for (size_t i = 0; clean && i < len;) {
+        size_t c = bus_utf8_char (text + i);
+        memcpy (clean + n, c ? text + i : "?", c ? c : 1);
+        n += c ? c : 1;
+        i += c ? c : 1;
+    }
+    json_t *string = clean ? json_stringn (clean, n) : NULL;
+    free (clean);
+    return string;
+}
+
 /*  A JSON string for text that may have been cut mid-character by a
     fixed-size buffer (messages quote client keys and jansson's errors):
-    drop up to three trailing bytes until it is valid UTF-8 again.  */
+    drop up to three trailing bytes until it is valid UTF-8 again.  What
+    is still not UTF-8 (jansson's error texts quote the bytes of a body
+    it could not read) is repaired, so that an error always has a body. */
 static json_t *
 s_text (const char *text)
 {
@@ -727,7 +747,7 @@ s_text (const char *text)
     json_t *string = json_stringn (text ? text : "", len);
     for (size_t cut = 1; !string && cut <= 3 && cut <= len; cut++)
         string = json_stringn (text, len - cut);
-    return string;
+    return string ? string : s_text_repaired (text, len);
 }
 
 json_t *
