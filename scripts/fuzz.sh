@@ -54,5 +54,6 @@ mkdir -p "$build/corpus-$target" "$build/crashes"
 echo "fuzz.sh: $target for ${seconds}s in $jobs process(es)"
 "$build/fuzz_$target" -max_total_time="$seconds" -timeout=10 \
   -rss_limit_mb=2048 -print_final_stats=1 "${fork[@]}" \
+  -dict=tests/fuzz/utf8.dict \
   -artifact_prefix="$build/crashes/$target-" "$@" \
   "$build/corpus-$target" "tests/fuzz/corpus/$target"

@@ -568,12 +568,50 @@ s_generated (s_writer_t *w, uint64_t count)
     free (made);
 }
 
+//  Sequences at the edges of UTF-8, valid and not (as in
+//  tests/fuzz/utf8.dict): put into a string, each must be refused or
+//  rendered
+static const char *s_edges[] = {
+    "\xC0\xAF",
+    "\xC1\xBF",
+    "\xE0\x80\xAF",
+    "\xE0\x9F\xBF",
+    "\xF0\x80\x80\xAF",
+    "\xF0\x8F\xBF\xBF",
+    "\xED\xA0\x80",
+    "\xED\xBF\xBF",
+    "\xF4\x90\x80\x80",
+    "\xF5\x80\x80\x80",
+    "\xFF",
+    "\x80",
+    "\xC3",
+    "\xE2\x82",
+    "\xF0\x9F\x98",
+    "\x01",
+    "\x0A",
+    "\x7F",
+    "\xC2\x80",
+    "\xED\x9F\xBF",
+    "\xEE\x80\x80",
+    "\xEF\xBF\xBF",
+    "\xF4\x8F\xBF\xBF",
+    "/",
+};
+
 //  One random change to data[*size] (of capacity cap): a byte set to a
 //  value UTF-8 and msgpack care about, or any value, or inserted, or
-//  removed, or the end cut off
+//  removed, or the end cut off, or an edge of UTF-8 written over what is
+//  there (in a string, mostly: the encoding is mostly strings)
 static void
 s_mutate (uint8_t *data, size_t *size, size_t cap)
 {
+    if (*size > 8 && s_chance (30)) {
+        const char *edge = s_edges[s_below (sizeof s_edges / sizeof *s_edges)];
+        size_t len = strlen (edge) ? strlen (edge) : 1;
+        size_t at = s_below ((uint32_t) (*size - len));
+        memcpy (data + at, edge, len);
+        return;
+    }
     static const uint8_t hot[] = { 0x00, 0x01, 0x1F, 0x2F, 0x7F, 0x80,
                                    0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0,
                                    0xED, 0xEF, 0xF0, 0xF4, 0xF5, 0xFF,
