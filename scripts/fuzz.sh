@@ -24,6 +24,11 @@ if [ -z "$clang" ]; then
   echo "fuzz.sh: clang is needed (scripts/deps.sh --test installs it)" >&2
   exit 1
 fi
+case " $targets all --seeds " in
+  *" $1 "*) ;;
+  *) echo "fuzz.sh: no target '$1' (one of: $targets)" >&2; exit 2 ;;
+esac
+[ "$1" = --seeds ] || [ $# -ge 2 ] || usage
 cmake -S tests/fuzz -B "$build" -DCMAKE_C_COMPILER="$clang" >/dev/null
 cmake --build "$build" -j"$(nproc)" >/dev/null
 
@@ -34,7 +39,6 @@ if [ "$1" = --seeds ]; then
   exit 0
 fi
 
-[ $# -ge 2 ] || usage
 target=$1
 seconds=$2
 shift 2
@@ -42,10 +46,6 @@ if [ "$target" = all ]; then
   for t in $targets; do "$0" "$t" "$seconds" "$@"; done
   exit 0
 fi
-case " $targets " in
-  *" $target "*) ;;
-  *) echo "fuzz.sh: no target '$target' (one of: $targets)" >&2; exit 2 ;;
-esac
 
 jobs=${FUZZ_JOBS:-1}
 fork=()
