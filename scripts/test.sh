@@ -11,6 +11,14 @@ if clang-format --version 2>/dev/null | grep -q 'version 14\.'; then
 else
   echo "test.sh: format check skipped: it wants clang-format 14 (Debian 12's)"
 fi
+# civetweb's and libmicrohttpd's headers and calls stay in their adapters
+# of bus_req (docs/architecture.md, "Modules and layers")
+if grep -rlE '\bmg_[a-z_]+ *\(|\bMHD_|civetweb\.h|microhttpd\.h' bus include nodes \
+    | grep -vxE 'bus/http/bus_(http|mhd)\.c'; then
+  echo "test.sh: civetweb or libmicrohttpd used outside bus/http/bus_http.c" \
+       "and bus/http/bus_mhd.c (the files above)" >&2
+  exit 1
+fi
 # The optimised build (the demo's and the bench's) warns differently, so
 # it must build too; it runs on jemalloc, not the C library's malloc the
 # sanitizers need, so the allocator's test and a few end-to-end runs use

@@ -9,19 +9,26 @@
       - a gateway stopped (SIGTERM) with orders in flight answers each
         (503 when the writer does not confirm by the deadline) and then
         exits cleanly, within the deadline and a little; meanwhile a new
-        connection is refused at once (the client can try another).  */
+        connection is refused at once (the client can try another);
+      - clients that gave up on their orders (closed the connection)
+        while the writer was frozen leave nothing behind: once the writer
+        goes on, a SIGTERM stops the gateway at once, with no answer it
+        still waits for.  */
 
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "testkit.h"
 
 #define CHECK        TK_CHECK
 #define WAITING      40     //  orders in flight at once
 #define STOPPING     5      //  orders in flight when a gateway stops
+#define GAVE_UP      40     //  orders whose clients close before the ack
 #define SHORT_ACK_MS 1500   //  the stopping gateway's deadline
 #define FAST_MS      1000   //  "at once", generously, on a busy machine
 #define REFUSED_MS   400    //  a refused connect, on a busy machine
@@ -175,6 +182,74 @@ s_stop_answers_all (pid_t writer)
             STOPPING, status, (long long) took);
 }
 
+//  Send an order on a connection of its own and return the socket, the
+//  answer unread.
+static int
+s_send_raw_order (int port, const char *key)
+{
+    char *body = tk_order_body ("T1", 1, false, 0);
+    char request[2048];
+    int len = snprintf (request, sizeof request,
+                        "POST /api/v1/orders HTTP/1.1\r\nHost: gateway\r\n"
+                        "Content-Type: application/json\r\n"
+                        "Idempotency-Key: %s\r\nContent-Length: %zu\r\n\r\n%s",
+                        key, strlen (body), body);
+    free (body);
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in to = { .sin_family = AF_INET,
+                              .sin_port = htons ((uint16_t) port),
+                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    CHECK (fd >= 0 && connect (fd, (struct sockaddr *) &to, sizeof to) == 0
+               && send (fd, request, (size_t) len, MSG_NOSIGNAL) == len,
+           "order %s sent", key);
+    return fd;
+}
+
+static void
+s_gave_up_leave_nothing (pid_t writer)
+{
+    int port = tk_port ();
+    pid_t gateway = s_gateway ("gw-gone", port, "20000");
+    kill (writer, SIGSTOP);
+    int fds[GAVE_UP];
+    char key[32];
+    for (int i = 0; i < GAVE_UP; i++) {
+        snprintf (key, sizeof key, "gone-%02d", i);
+        fds[i] = s_send_raw_order (port, key);
+    }
+    usleep (300 * 1000);   //  all waiting for the writer
+    //  The pads give up, with a reset: libmicrohttpd then ends each
+    //  request without asking for its answer every time (a plain close
+    //  lets it read the end first only some of the time)
+    struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+    for (int i = 0; i < GAVE_UP; i++) {
+        setsockopt (fds[i], SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+        close (fds[i]);
+    }
+    kill (writer, SIGCONT);
+    usleep (1000 * 1000);   //  the acks come, for clients long gone
+    int64_t start = tk_now_ms ();
+    int status = tk_kill (gateway, SIGTERM);
+    int64_t took = tk_now_ms () - start;
+    CHECK (status == 0 && took < FAST_MS,
+           "a gateway whose clients gave up: exit %d after %lld ms, want 0 "
+           "at once",
+           status, (long long) took);
+    char path[700];
+    snprintf (path, sizeof path, "%s/gw-gone.log", tk_dir ());
+    char *log = NULL;
+    size_t size = 0;
+    FILE *file = fopen (path, "r");
+    CHECK (file && getdelim (&log, &size, '\0', file) >= 0, "read %s", path);
+    CHECK (!strstr (log, "still unanswered"),
+           "the gateway waited for answers nobody wants:\n%s", log);
+    free (log);
+    fclose (file);
+    printf ("test_gateway: %d clients gave up on their orders; the gateway "
+            "then stopped in %lld ms\n",
+            GAVE_UP, (long long) took);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -188,5 +263,6 @@ main (int argc, char **argv)
                              "--sync", s_sync, NULL);
     s_waiting_hold_no_thread (writer);
     s_stop_answers_all (writer);
+    s_gave_up_leave_nothing (writer);
     return tk_done ();
 }

@@ -421,7 +421,7 @@ def source_routes(src):
                      if os.path.isdir(os.path.join(bus, layer))
                      for name in os.listdir(os.path.join(bus, layer)))
     for name in sources:
-        if not name.endswith(".c"):
+        if not name.endswith(".c") or name.endswith("_test.c"):
             continue
         text = open(os.path.join(bus, name)).read()
         for path in re.findall(r'mg_set_request_handler\s*\(\s*[^,]+,\s*"([^"]+)"', text):
@@ -433,6 +433,9 @@ def source_routes(src):
         for path in re.findall(r'\.(?:page|redirect)\s*\(\s*[^,]+,\s*"([^"]+)"', text):
             http.add((name, path))
         for path in re.findall(r'\.websocket\s*\(\s*[^,]+,\s*"([^"]+)"', text):
+            ws.add((name, path))
+        # a feed the edge serves on its seats (bus_edge_feed_t in bus_edge.h)
+        for path in re.findall(r'bus_edge_feed_t\s+\w+\s*=\s*\{\s*"([^"]+)"', text):
             ws.add((name, path))
     return native, http, ws
 

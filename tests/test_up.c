@@ -53,6 +53,13 @@ main (int argc, char **argv)
     tk_http (port, "GET", "/api/v1/menu", NULL, NULL, &r);
     CHECK (r.status == 401, "up runs with tokens: %d", r.status);
     tk_response_free (&r);
+    //  civetweb found handlers ignoring case, so up always answered these
+    tk_http (port, "GET", "/HEALTHZ", NULL, NULL, &r);
+    CHECK (r.status == 200, "paths ignore case in up: /HEALTHZ %d", r.status);
+    tk_response_free (&r);
+    tk_http (port, "GET", "/API/v1/menu", s_auth, NULL, &r);
+    CHECK (r.status == 404, "/API/v1/menu is the API's 404: %d", r.status);
+    tk_response_free (&r);
     tk_http (port, "GET", "/api/v1/menu", s_auth, NULL, &r);
     CHECK (r.status == 200
                && json_array_size (json_object_get (r.json, "categories")) > 0,

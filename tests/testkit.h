@@ -97,6 +97,11 @@ int tk_kill (pid_t pid, int sig);
     its stdout+stderr in *output (caller frees).  */
 int tk_run (char **output, ...);
 
+/*  A token from `orderbus token --secret-file secret --create-secret
+    flag who` (flag "--table" or "--staff"); the secret is made if it is
+    not there.  Checks it was made.  Caller frees.  */
+char *tk_mint (const char *secret, const char *flag, const char *who);
+
 typedef struct {
     int status;    /* HTTP status, 0 if no response              */
     char *body;    /* response body, NUL-terminated               */

@@ -293,3 +293,18 @@ tk_run_cases (const tk_case_t *cases)
     }
     s_case = NULL;
 }
+
+char *
+tk_mint (const char *secret, const char *flag, const char *who)
+{
+    char *out;
+    int rc = tk_run (&out, "token", "--secret-file", secret, "--create-secret",
+                     flag, who, NULL);
+    TK_CHECK (rc == 0, "orderbus token %s %s: %d %s", flag, who, rc, out);
+    //  stdout and stderr share the output: find the token itself
+    char *token = strstr (out, "ob1.");
+    TK_CHECK (token, "no token in: %s", out);
+    token = strndup (token, strcspn (token, "\n"));
+    free (out);
+    return token;
+}

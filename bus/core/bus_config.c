@@ -34,6 +34,8 @@ typedef enum {
     S_CONFIG      //  --config: load the file named by the value
 } s_type_t;
 
+#define S_STAFF_SEATS_AUTO_MAX 50   //  edge/staff_seats, when not set
+
 //  Roles as bits, so a setting lists the roles it applies to
 #define S_ROLE(role) (1u << (role))
 #define S_UP         S_ROLE (BUS_ROLE_UP)
@@ -95,6 +97,15 @@ static const s_setting_t s_settings[] = {
     { "--http-event-threads", NULL, "http/event_threads", S_INT,
       S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
       "a gateway's HTTP event threads (each serves many connections)" },
+    { "--max-connections", NULL, "http/max_connections", S_INT,
+      S_FIELD (http_max_connections), 1, 10000, S_GATEWAY, "N",
+      "a gateway's connections at once (fewer if file descriptors are)" },
+    { "--max-per-ip", NULL, "http/max_per_ip", S_INT, S_FIELD (http_max_per_ip),
+      1, 10000, S_GATEWAY, "N",
+      "a gateway's connections at once from one address; more are closed" },
+    { "--request-deadline-ms", NULL, "http/request_deadline_ms", S_INT,
+      S_FIELD (http_request_deadline_ms), 500, 600000, S_GATEWAY, "MS",
+      "a gateway's time for a connection to send a whole request" },
     { "--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
       S_EDGE | S_UP, "DIR", "static pages served over HTTP" },
     { "--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
@@ -117,6 +128,9 @@ static const s_setting_t s_settings[] = {
     { "--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
       1, 60000, S_EDGE | S_UP, "N",
       "WebSockets served at once (each holds a civetweb thread)" },
+    { "--staff-seats", NULL, "edge/staff_seats", S_INT, S_FIELD (staff_seats),
+      0, 59999, S_EDGE | S_UP, "N",
+      "of those, kept for staff tokens (auto: a tenth, at most 50)" },
     { "--senders", NULL, "edge/senders", S_INT, S_FIELD (senders), 1, 64,
       S_EDGE | S_UP, "N", "threads that write events out to browsers" },
     { "--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
@@ -128,6 +142,12 @@ static const s_setting_t s_settings[] = {
     { "--table-burst", NULL, "limits/table_burst", S_INT, S_FIELD (table_burst),
       1, 10000, S_GATEWAY | S_UP, "N",
       "orders a table may place at once before the rate applies" },
+    { "--change-rate", NULL, "limits/changes_per_s", S_INT,
+      S_FIELD (changes_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
+      "changes (cart, status, 86) per second one token may make on average" },
+    { "--change-burst", NULL, "limits/change_burst", S_INT,
+      S_FIELD (change_burst), 1, 10000, S_GATEWAY | S_UP, "N",
+      "changes one token may make at once before the rate applies" },
     { "--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
       S_GATEWAY | S_EDGE | S_UP, "0|1",
       "serve the seed systems' routes (no tokens: see docs/compat.md)" },
@@ -470,6 +490,19 @@ s_parse_pass (bus_config_t *config, int argc, char **argv, bool files,
     return 0;
 }
 
+//  What no single setting's range can say: settings checked together
+static int
+s_check (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bool edge = config->role == BUS_ROLE_EDGE || config->role == BUS_ROLE_UP;
+    if (edge && bus_config_staff_seats (config) >= config->max_clients)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "edge/staff_seats (%d) must be below "
+                              "edge/max_clients (%d): pads need a seat too",
+                              config->staff_seats, config->max_clients);
+    return 0;
+}
+
 //  -h/--help anywhere wins over everything else, errors included
 static bool
 s_help_wanted (int argc, char **argv)
@@ -492,6 +525,8 @@ bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
     int rc = s_parse_pass (&copy, argc, argv, true, err, err_cap);
     if (rc == 0)
         rc = s_parse_pass (&copy, argc, argv, false, err, err_cap);
+    if (rc == 0)
+        rc = s_check (&copy, err, err_cap);
     if (rc == 0)
         *config = copy;
     return rc;
@@ -521,15 +556,21 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->client_queue = 4096;
     config->ws_ping_ms = 5000;
     config->max_clients = 1000;
+    config->staff_seats = -1;   //  auto: bus_config_staff_seats
     config->senders = 2;
     config->table_rate_per_s = 2;
     config->table_burst = 10;
+    config->changes_per_s = 10;
+    config->change_burst = 60;
     //  the all-in-one demo speaks the seed systems' API too
     config->compat = config->open_menu = role == BUS_ROLE_UP;
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;
     config->http_event_threads = 1;
+    config->http_max_connections = 10000;
+    config->http_max_per_ip = 64;
+    config->http_request_deadline_ms = 10000;
     snprintf (config->web_root, sizeof config->web_root, "%s%sweb",
               share_dir ? share_dir : "", share_dir ? "/" : "");
     if (up && share_dir)
@@ -538,6 +579,15 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     snprintf (config->name, sizeof config->name, "gw-%d", (int) getpid ());
     config->ack_timeout_ms = 3000;
     config->ring = 10000;
+}
+
+int
+bus_config_staff_seats (const bus_config_t *config)
+{
+    if (config->staff_seats >= 0)
+        return config->staff_seats;
+    int tenth = config->max_clients / 10;
+    return tenth < S_STAFF_SEATS_AUTO_MAX ? tenth : S_STAFF_SEATS_AUTO_MAX;
 }
 
 const char *
@@ -557,10 +607,15 @@ s_print_option (const s_setting_t *setting, const bus_config_t *defaults)
               setting->arg ? setting->arg : "");
     printf ("  %-24s %s", flags, setting->help);
     const char *field = (const char *) defaults + setting->offset;
-    if (setting->type == S_INT)
-        printf (", %ld..%ld\n%27sdefault %d", setting->min, setting->max, "",
-                *(const int *) field);
-    else if (setting->type != S_SWITCH)
+    if (setting->type == S_INT) {
+        int value = *(const int *) field;
+        printf (", %ld..%ld\n%27sdefault ", setting->min, setting->max, "");
+        //  below the range: worked out from other settings (auto)
+        if (value < setting->min)
+            printf ("auto");
+        else
+            printf ("%d", value);
+    } else if (setting->type != S_SWITCH)
         printf ("\n%27sdefault %s", "", *field ? field : "none");
     if (setting->key)
         printf ("; key %s", setting->key);
@@ -645,6 +700,13 @@ s_test_defaults (void)
     assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
     assert (streq (config.config_path, ""));
     assert (!config.verbose && !config.help);
+    //  Staff seats when not set: a tenth of the seats, at most 50
+    assert (bus_config_staff_seats (&config) == 50);
+    config.max_clients = 30;
+    assert (bus_config_staff_seats (&config) == 3);
+    config.staff_seats = 0;
+    assert (bus_config_staff_seats (&config) == 0);
+    bus_config_defaults (&config, BUS_ROLE_UP, "/opt/ob");
 
     bus_config_defaults (&config, BUS_ROLE_WRITER, "/opt/ob");
     assert (streq (config.data_dir, "./orderbus-data"));

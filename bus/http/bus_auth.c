@@ -39,6 +39,12 @@ bus_auth_destroy (bus_auth_t **self_p)
     *self_p = NULL;
 }
 
+bool
+bus_auth_is_open (const bus_auth_t *self)
+{
+    return !self->secret;
+}
+
 int
 bus_auth_check (bus_auth_t *self, bus_req_t *req, bus_claims_t *claims)
 {

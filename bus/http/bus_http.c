@@ -198,6 +198,8 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
         free (self);
         return NULL;
     }
+    //  civetweb finds its handlers ignoring case; the router must agree
+    bus_req_router_ignore_case (self->router);
     struct mg_init_data init = { &callbacks, self, options };
     char text[256] = "";
     unsigned code = 0;

@@ -20,15 +20,31 @@
                        the menu copy does not know); they own nothing
                        between requests
       gateway listener (bus_gateway.c) answers each order from its ack
-      destroyer        bus_mhd_destroy: quiesces, drains, stops the pool
-                       and then the daemon
+      sweeper          cuts connections that have not sent a whole request
+                       within http/request_deadline_ms; owns nothing, reads
+                       the connection list under conns_lock
+      destroyer        bus_mhd_destroy: quiesces, drains, stops the pool,
+                       the sweeper and then the daemon
 
     Hand-offs: an event thread gives a request to the pool through the
     bounded queue (queue_lock; full: 503); whoever answers, on any
     thread, leaves the response with the request under the request's
     lock and resumes the connection if it was suspended, and its event
     thread queues it.  `pending` counts handlers called whose answer is
-    not yet queued, so that stopping waits for them.  */
+    not yet queued, so that stopping waits for them.
+
+    Limits (docs/limits.md): http/max_connections in all,
+    http/max_per_ip from one address (libmicrohttpd closes the ones over
+    at once), and a deadline for a whole request.  libmicrohttpd's own
+    timeout counts idle time, which each byte restarts, so a client
+    sending a header a byte at a time would hold its connection for ever:
+    the sweeper shuts down any connection that has waited for a request
+    longer than the deadline, counted from its start, from its last
+    answer, and again from its request line (so the idle time of a
+    keep-alive connection is not charged to its next request).  A
+    request being served (waiting for the writer) is never cut: the
+    sweeper and s_start agree through waiting_since, by compare and swap,
+    on which of them has it.  */
 
 #include <netdb.h>
 #include <pthread.h>
@@ -42,9 +58,11 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_mhd.h"
 
-#define S_CONNECTIONS_MAX  10000   //  open connections, at most
 #define S_FILES_SPARE      128     //  descriptors kept for ZeroMQ and logs
 #define S_QUEUE_PER_THREAD 16      //  requests waiting for a pool thread, each
+#define S_SWEEP_MS         250     //  how often the sweeper looks
+#define S_CUT_LOG_MS       10000   //  cuts are logged this often at most
+#define S_CUT              (-1)    //  waiting_since of a connection cut
 
 //  A connection's request
 typedef struct s_req {
@@ -56,6 +74,7 @@ typedef struct s_req {
     size_t body_len;
     bool too_big;           //  the body ran past BUS_REQ_BODY_MAX
     bool started;           //  the handler has been called
+    bool counted;           //  in `pending`: its answer is not queued yet
     pthread_mutex_t lock;   //  guards what follows, with answer threads
     bool suspended;
     bool answered;
@@ -65,6 +84,12 @@ typedef struct s_req {
     bus_req_fn *later_fn;
     void *later_arg;
     struct s_req *next;
+    //  The deadline: when it began to wait for a request (monotonic ms),
+    //  0 while one is served, S_CUT once the sweeper has it.  Its place
+    //  in the list, under conns_lock.
+    int fd;
+    _Atomic int64_t waiting_since;
+    struct s_req *conn_prev, *conn_next;
 } s_req_t;
 
 struct _bus_mhd_t {
@@ -82,6 +107,14 @@ struct _bus_mhd_t {
     s_req_t *queue_head, *queue_tail;
     int queue_length;
     bool pool_stop;
+    //  Open connections, for the sweeper
+    pthread_mutex_t conns_lock;
+    pthread_cond_t sweep_wake;
+    s_req_t *conns;
+    pthread_t sweeper;
+    bool sweeper_started, sweep_stop;
+    size_t cut_unlogged;   //  the sweeper's
+    int64_t cut_logged_ms;
 };
 
 //  ---------------------------------------------------------------------
@@ -238,6 +271,7 @@ s_queue (s_req_t *self)
     if (self->response)
         MHD_destroy_response (self->response);
     self->response = NULL;
+    self->counted = false;
     atomic_fetch_sub (&self->server->pending, 1);
     return rc;
 }
@@ -248,7 +282,15 @@ s_queue (s_req_t *self)
 static enum MHD_Result
 s_start (s_req_t *self)
 {
+    //  Too late: the sweeper has cut the connection, and the request must
+    //  not reach the writer with no one to answer
+    int64_t since = atomic_load (&self->waiting_since);
+    do {
+        if (since == S_CUT)
+            return MHD_NO;
+    } while (!atomic_compare_exchange_weak (&self->waiting_since, &since, 0));
     self->started = true;
+    self->counted = true;
     atomic_fetch_add (&self->server->pending, 1);
     if (atomic_load (&self->server->stopping))
         bus_req_send_error (&self->req, 503, "unavailable",
@@ -302,6 +344,16 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
 //  ---------------------------------------------------------------------
 //  Connections
 
+//  Start self's deadline again from now, unless the sweeper has cut it.
+static void
+s_deadline_restart (s_req_t *self)
+{
+    int64_t since = atomic_load (&self->waiting_since);
+    if (since != S_CUT)
+        atomic_compare_exchange_strong (&self->waiting_since, &since,
+                                        zclock_mono ());
+}
+
 //  A new request on conn: its record, cleared, with the raw query string
 //  (libmicrohttpd hands handlers only the decoded parameters; the routes
 //  read the query as civetweb gives it).
@@ -326,10 +378,70 @@ s_request_begin (void *cls, const char *uri, struct MHD_Connection *conn)
     self->body = NULL;
     self->body_len = 0;
     self->too_big = false;
+    s_deadline_restart (self);
     self->started = false;
     self->answered = false;
     self->suspended = false;
     return (query && !self->query) ? NULL : self;
+}
+
+//  A new connection joins the sweeper's list, waiting for its first
+//  request.  Its socket stays open until it leaves the list
+//  (libmicrohttpd notifies the close before it closes the socket), so
+//  the sweeper may shut it down while it holds conns_lock.
+static void
+s_conn_add (bus_mhd_t *server, s_req_t *self)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (self->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    self->fd = info ? info->connect_fd : -1;
+    atomic_store (&self->waiting_since, zclock_mono ());
+    pthread_mutex_lock (&server->conns_lock);
+    self->conn_next = server->conns;
+    if (server->conns)
+        server->conns->conn_prev = self;
+    server->conns = self;
+    pthread_mutex_unlock (&server->conns_lock);
+}
+
+static void
+s_conn_remove (bus_mhd_t *server, s_req_t *self)
+{
+    pthread_mutex_lock (&server->conns_lock);
+    if (self->conn_prev)
+        self->conn_prev->conn_next = self->conn_next;
+    else
+        server->conns = self->conn_next;
+    if (self->conn_next)
+        self->conn_next->conn_prev = self->conn_prev;
+    pthread_mutex_unlock (&server->conns_lock);
+}
+
+//  An answer went out (or the request ended): the connection waits for
+//  its next request, and the deadline starts again.  A request can also
+//  end with its answer never queued: its client closed the connection
+//  while it was suspended, which libmicrohttpd sees only once the answer
+//  resumes it, and then it closes the connection without asking for the
+//  answer.  Such a request leaves `pending` here, or stopping would wait
+//  for it until its deadline.
+static void
+s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode code)
+{
+    (void) cls, (void) conn, (void) code;
+    s_req_t *self = (s_req_t *) *con_cls;
+    if (!self)
+        return;
+    s_deadline_restart (self);
+    if (self->counted) {
+        pthread_mutex_lock (&self->lock);
+        if (self->response)
+            MHD_destroy_response (self->response);
+        self->response = NULL;
+        pthread_mutex_unlock (&self->lock);
+        self->counted = false;
+        atomic_fetch_sub (&self->server->pending, 1);
+    }
 }
 
 static void
@@ -345,9 +457,11 @@ s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
             self->server = server;
             self->conn = conn;
             pthread_mutex_init (&self->lock, NULL);
+            s_conn_add (server, self);
         }
         *socket_context = self;
     } else if (self) {
+        s_conn_remove (server, self);
         free (self->query);
         free (self->body);
         pthread_mutex_destroy (&self->lock);
@@ -426,6 +540,75 @@ s_pool_start (bus_mhd_t *self, char *err, size_t err_cap)
 }
 
 //  ---------------------------------------------------------------------
+//  The sweeper
+
+//  Shut down every connection past its deadline: libmicrohttpd then sees
+//  it end and closes it.  conns_lock held.  Returns how many.
+static size_t
+s_sweep (bus_mhd_t *self, int64_t now)
+{
+    int64_t deadline = self->config.http_request_deadline_ms;
+    size_t cut = 0;
+    for (s_req_t *conn = self->conns; conn; conn = conn->conn_next) {
+        int64_t since = atomic_load (&conn->waiting_since);
+        if (since > 0 && now - since > deadline && conn->fd >= 0
+            && atomic_compare_exchange_strong (&conn->waiting_since, &since,
+                                               S_CUT)) {
+            shutdown (conn->fd, SHUT_RDWR);
+            cut++;
+        }
+    }
+    return cut;
+}
+
+//  A flood of slow clients is one log line every S_CUT_LOG_MS, not one a
+//  connection.
+static void
+s_log_cuts (bus_mhd_t *self, size_t cut, int64_t now)
+{
+    self->cut_unlogged += cut;
+    if (!self->cut_unlogged || now - self->cut_logged_ms < S_CUT_LOG_MS)
+        return;
+    zsys_warning ("http: cut %zu connection(s) that sent no whole request "
+                  "within %d ms (http/request_deadline_ms)",
+                  self->cut_unlogged, self->config.http_request_deadline_ms);
+    self->cut_unlogged = 0;
+    self->cut_logged_ms = now;
+}
+
+static void *
+s_sweeper (void *arg)
+{
+    bus_mhd_t *self = (bus_mhd_t *) arg;
+    pthread_mutex_lock (&self->conns_lock);
+    while (!self->sweep_stop) {
+        struct timespec until;
+        clock_gettime (CLOCK_MONOTONIC, &until);
+        until.tv_nsec += S_SWEEP_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait (&self->sweep_wake, &self->conns_lock, &until);
+        int64_t now = zclock_mono ();
+        s_log_cuts (self, s_sweep (self, now), now);
+    }
+    pthread_mutex_unlock (&self->conns_lock);
+    return NULL;
+}
+
+static void
+s_sweeper_stop (bus_mhd_t *self)
+{
+    if (!self->sweeper_started)
+        return;
+    pthread_mutex_lock (&self->conns_lock);
+    self->sweep_stop = true;
+    pthread_cond_signal (&self->sweep_wake);
+    pthread_mutex_unlock (&self->conns_lock);
+    pthread_join (self->sweeper, NULL);
+    self->sweeper_started = false;
+}
+
+//  ---------------------------------------------------------------------
 //  The server
 
 bus_mhd_t *
@@ -442,20 +625,29 @@ bus_mhd_new (const bus_config_t *config)
     }
     pthread_mutex_init (&self->queue_lock, NULL);
     pthread_cond_init (&self->queue_ready, NULL);
+    pthread_mutex_init (&self->conns_lock, NULL);
+    //  The sweeper waits on the monotonic clock: a wall clock set back
+    //  would stall it, and with it every deadline
+    pthread_condattr_t monotonic;
+    pthread_condattr_init (&monotonic);
+    pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->sweep_wake, &monotonic);
+    pthread_condattr_destroy (&monotonic);
     return self;
 }
 
-//  Connections the process has descriptors for, at most S_CONNECTIONS_MAX
+//  http/max_connections, or fewer if the process has not the descriptors
 //  (libmicrohttpd would accept more and then fail on each).
 static unsigned
-s_connection_limit (void)
+s_connection_limit (const bus_config_t *config)
 {
     struct rlimit limit;
     rlim_t files =
         getrlimit (RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
     rlim_t room =
         files > 2 * S_FILES_SPARE ? files - S_FILES_SPARE : S_FILES_SPARE;
-    return room < S_CONNECTIONS_MAX ? (unsigned) room : S_CONNECTIONS_MAX;
+    rlim_t want = (rlim_t) config->http_max_connections;
+    return room < want ? (unsigned) room : (unsigned) want;
 }
 
 //  config's listen address and port.  0, or -1 with err set.
@@ -490,6 +682,11 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
     if (s_address (&self->config, &addr, err, err_cap) != 0
         || s_pool_start (self, err, err_cap) != 0)
         return -1;
+    if (pthread_create (&self->sweeper, NULL, s_sweeper, self) != 0) {
+        snprintf (err, err_cap, "cannot start the HTTP sweeper thread");
+        return -1;
+    }
+    self->sweeper_started = true;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG
                      | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -507,7 +704,9 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
         (struct sockaddr *) &addr, MHD_OPTION_ARRAY, pool,
         //  a rush of reconnecting pads waits here instead of being dropped
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_LIMIT,
-        s_connection_limit (),
+        s_connection_limit (&self->config), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned) self->config.http_max_per_ip, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, self,
         //  keep-alive connections idle this long are closed (as civetweb)
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_URI_LOG_CALLBACK,
         s_request_begin, self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
@@ -519,10 +718,12 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
         return -1;
     }
     zsys_info ("http: libmicrohttpd on %s:%d, %d event thread(s), %d threads "
-               "for queries, up to %u connections",
+               "for queries, up to %u connections (%d from one address), "
+               "%d ms for a whole request",
                self->config.http_listen, self->config.http_port,
                self->config.http_event_threads, self->pool_size,
-               s_connection_limit ());
+               s_connection_limit (&self->config), self->config.http_max_per_ip,
+               self->config.http_request_deadline_ms);
     return 0;
 }
 
@@ -564,6 +765,7 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     //  queued a moment after the pool is done
     bool drained = s_drain (self, zclock_mono () + wait_ms);
     s_pool_stop (self);
+    s_sweeper_stop (self);
     drained = drained || s_drain (self, zclock_mono () + 1000);
     if (!drained) {
         //  Not reached while every wait is bounded; if it is, the process
@@ -581,5 +783,7 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     bus_req_router_destroy (&self->router);
     pthread_mutex_destroy (&self->queue_lock);
     pthread_cond_destroy (&self->queue_ready);
+    pthread_mutex_destroy (&self->conns_lock);
+    pthread_cond_destroy (&self->sweep_wake);
     free (self);
 }

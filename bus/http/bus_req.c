@@ -1,5 +1,6 @@
 /*  bus_req.c — reading a request and answering it, for any server.  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ struct _bus_req_router_t {
     atomic_size_t count;              //  published after the route is written
     void (*added) (void *server, const char *uri);
     void *server;
+    bool nocase;   //  paths compared ignoring ASCII case
 };
 
 const char *
@@ -280,6 +282,12 @@ bus_req_router_new (void (*added) (void *server, const char *uri), void *server)
 }
 
 void
+bus_req_router_ignore_case (bus_req_router_t *self)
+{
+    self->nocase = true;
+}
+
+void
 bus_req_router_destroy (bus_req_router_t **self_p)
 {
     if (self_p && *self_p) {
@@ -320,7 +328,7 @@ bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route)
 //  the path continues with '/', 0 not at all.  A '*' segment of the uri
 //  takes one non-empty segment of the path.
 static int
-s_match (const char *uri, const char *path)
+s_match (const char *uri, const char *path, bool nocase)
 {
     char last = '\0';
     while (*uri) {
@@ -329,8 +337,12 @@ s_match (const char *uri, const char *path)
             if (len == 0)
                 return 0;
             path += len;
-        } else if (*uri != *path++)
+        } else if (nocase ? tolower ((unsigned char) *uri)
+                                != tolower ((unsigned char) *path)
+                          : *uri != *path)
             return 0;
+        else
+            path++;
         last = *uri++;
     }
     return *path == '\0' ? 2 : *path == '/' ? 1 : 0;
@@ -346,7 +358,7 @@ bus_req_router_find (const bus_req_router_t *self, const char *method,
         const s_route_t *route = &self->routes[i];
         if (route->route.method && !streq (route->route.method, method))
             continue;
-        int match = s_match (route->uri, path);
+        int match = s_match (route->uri, path, self->nocase);
         if (match == 2)
             return &route->route;
         if (match == 1 && !route->whole && !prefix)

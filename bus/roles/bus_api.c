@@ -26,6 +26,7 @@ extern const size_t bus_openapi_doc_len;
 #define S_LIST_DEFAULT 50
 
 #define S_LIMIT_TABLES    4096   //  tables the rate limiter tracks at once
+#define S_LIMIT_TOKENS    4096   //  tokens the change limiter tracks at once
 #define S_DAY_MS          (24 * 3600 * (int64_t) 1000)
 #define S_REPORT_DAYS_MAX 366   //  a report's range: bounds the writer's work
 #define S_API_ROUTES      15    //  rows in s_routes (checked there)
@@ -42,6 +43,7 @@ struct _bus_api_t {
     bus_gateway_t *gateway;   //  borrowed
     bus_auth_t *auth;         //  borrowed
     bus_limit_t *limit;       //  orders per table
+    bus_limit_t *changes;     //  changes per token
     s_binding_t bindings[S_API_ROUTES];
 };
 
@@ -72,6 +74,7 @@ struct _s_route_t {
     s_access_t access;
     s_handler_fn *handler;
     bool blocks;   //  waits for the writer (a query)
+    bool change;   //  a change but not an order: limits/changes_per_s
 };
 
 //  A thread reads one command at a time (the gateway encodes it before
@@ -132,6 +135,20 @@ s_json (bus_req_t *req, int status, json_t *body, const char *headers)
     return status;
 }
 
+//  429 rate_limited for who ("table T1 is ordering"), with Retry-After
+static int
+s_too_fast (s_request_t *r, const char *who, int64_t wait_ms)
+{
+    int64_t wait_s = (wait_ms + 999) / 1000;
+    char headers[48], message[160];
+    snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n", wait_s);
+    snprintf (message, sizeof message, "%s too fast; retry in %" PRId64 " s",
+              who, wait_s);
+    json_t *body =
+        bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message, NULL);
+    return s_json (r->req, 429, body, headers);
+}
+
 //  May the caller act on table?  And, for an order (intake) from a pad,
 //  is the table within its rate?  The limit is there to stop a pad gone
 //  wrong (or a guest tapping away); staff and integrators with staff
@@ -150,16 +167,30 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
         || bus_limit_take (r->self->limit, table, zclock_mono (), &wait_ms)
                == 0)
         return 0;
-    int64_t wait_s = (wait_ms + 999) / 1000;
-    char headers[48], message[120];
-    snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n", wait_s);
-    snprintf (message, sizeof message,
-              "table %s is ordering too fast; retry "
-              "in %" PRId64 " s",
-              table, wait_s);
-    json_t *body =
-        bus_json_error (bus_errname (BUS_ERR_RATE_LIMITED), message, NULL);
-    return s_json (r->req, 429, body, headers);
+    char who[96];
+    snprintf (who, sizeof who, "table %s is ordering", table);
+    return s_too_fast (r, who, wait_ms);
+}
+
+//  A change that is not an order (a cart edit, a status move, an 86):
+//  within its token's rate?  A pad gone wrong, or a guest who kept its
+//  token, would otherwise commit as fast as the writer syncs, each
+//  change a write to disk and an event to every screen.  Open (no
+//  secret): nothing tells clients apart, so nothing is limited.  0, or
+//  the 429 sent.
+static int
+s_guard_changes (s_request_t *r)
+{
+    if (bus_auth_is_open (r->self->auth))
+        return 0;
+    const bus_claims_t *c = &r->claims;
+    char key[BUS_LIMIT_KEY_MAX];
+    snprintf (key, sizeof key, "%d/%s/%s/%" PRId64, (int) c->role, c->site,
+              c->table, c->expires_ms);
+    int64_t wait_ms;
+    if (bus_limit_take (r->self->changes, key, zclock_mono (), &wait_ms) == 0)
+        return 0;
+    return s_too_fast (r, "this token is making changes", wait_ms);
 }
 
 //  The writer names the field in front of its message ("items[0].item_id:
@@ -757,21 +788,23 @@ s_get_stats (s_request_t *r)
 //  Routing
 
 static const s_route_t s_routes[] = {
-    { "GET", "menu", S_ANYONE, s_get_menu, true },
-    { "POST", "menu/items/*/availability", S_STAFF, s_availability, false },
-    { "GET", "orders", S_ANYONE, s_list_orders, true },
-    { "POST", "orders", S_ANYONE, s_place_order, false },
-    { "GET", "orders/*", S_ANYONE, s_get_order, true },
-    { "POST", "orders/*/status", S_STAFF, s_move_order, false },
-    { "GET", "tables/*", S_TABLE, s_get_table, true },
-    { "GET", "tables/*/cart", S_TABLE, s_get_cart, true },
-    { "DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false },
-    { "POST", "tables/*/cart/items", S_TABLE, s_cart_add, false },
-    { "PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line, false },
-    { "DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line, false },
-    { "POST", "tables/*/cart/order", S_TABLE, s_cart_order, false },
-    { "GET", "stats", S_STAFF, s_get_stats, true },
-    { "GET", "report", S_STAFF, s_get_report, true },
+    //  method, pattern, who, handler, blocks, change (not an order)
+    { "GET", "menu", S_ANYONE, s_get_menu, true, false },
+    { "POST", "menu/items/*/availability", S_STAFF, s_availability, false,
+      true },
+    { "GET", "orders", S_ANYONE, s_list_orders, true, false },
+    { "POST", "orders", S_ANYONE, s_place_order, false, false },
+    { "GET", "orders/*", S_ANYONE, s_get_order, true, false },
+    { "POST", "orders/*/status", S_STAFF, s_move_order, false, true },
+    { "GET", "tables/*", S_TABLE, s_get_table, true, false },
+    { "GET", "tables/*/cart", S_TABLE, s_get_cart, true, false },
+    { "DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false, true },
+    { "POST", "tables/*/cart/items", S_TABLE, s_cart_add, false, true },
+    { "PATCH", "tables/*/cart/items/*", S_TABLE, s_cart_line, false, true },
+    { "DELETE", "tables/*/cart/items/*", S_TABLE, s_cart_line, false, true },
+    { "POST", "tables/*/cart/order", S_TABLE, s_cart_order, false, false },
+    { "GET", "stats", S_STAFF, s_get_stats, true, false },
+    { "GET", "report", S_STAFF, s_get_report, true, false },
 };
 #define S_ROUTES (sizeof s_routes / sizeof s_routes[0])
 _Static_assert(S_ROUTES == S_API_ROUTES, "S_API_ROUTES is s_routes' size");
@@ -846,6 +879,11 @@ s_serve (s_request_t *r, const s_route_t *route)
                                 "this needs a kitchen or manager token");
     if (route->access == S_TABLE) {
         int status = s_guard_table (r, r->arg[0], false);
+        if (status)
+            return status;
+    }
+    if (route->change) {
+        int status = s_guard_changes (r);
         if (status)
             return status;
     }
@@ -942,7 +980,11 @@ bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t *router)
     self->auth = auth;
     self->limit = bus_limit_new (config->table_rate_per_s, config->table_burst,
                                  S_LIMIT_TABLES);
-    if (!self->limit) {
+    self->changes = bus_limit_new (config->changes_per_s, config->change_burst,
+                                   S_LIMIT_TOKENS);
+    if (!self->limit || !self->changes) {
+        bus_limit_destroy (&self->limit);
+        bus_limit_destroy (&self->changes);
         free (self);
         return NULL;
     }
@@ -971,6 +1013,7 @@ bus_api_destroy (bus_api_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_limit_destroy (&(*self_p)->limit);
+    bus_limit_destroy (&(*self_p)->changes);
     free (*self_p);
     *self_p = NULL;
 }

@@ -24,8 +24,9 @@
 #include "orderbus/bus_token.h"
 #include "orderbus/bus_writer.h"
 
-#define S_HEADERS_MAX 6
-#define S_WAIT_MS     10000   //  an answer made later comes in this time
+#define S_HEADERS_MAX  6
+#define S_WAIT_MS      10000   //  an answer made later comes in this time
+#define S_CHANGE_BURST 3       //  changes a token may make at once, here
 
 static bool s_verbose;   //  print each exchange
 
@@ -318,6 +319,15 @@ s_test_match (void)
     assert (s_pick (router, "GET", "/healthz/x") == 9);
     assert (s_pick (router, "GET", "/healthzx") == 0);
     assert (s_pick (router, "GET", "/") == 0);
+    //  Case counts, but for a router told to ignore it (civetweb's)
+    assert (s_pick (router, "GET", "/HEALTHZ") == 0);
+    assert (s_pick (router, "GET", "/API/v1/orders") == 0);
+    bus_req_router_ignore_case (router);
+    assert (s_pick (router, "GET", "/HEALTHZ") == 9);
+    assert (s_pick (router, "GET", "/Healthz/x") == 9);
+    assert (s_pick (router, "GET", "/API/V1/Orders/42") == 5);
+    assert (s_pick (router, "GET", "/API/v1/menu") == 1);
+    assert (s_pick (router, "GET", "/healthzX") == 0);
     //  No route: the router's own 404
     s_fake_t fake;
     assert (s_call (router, &fake, "GET", "/nowhere", false, NULL, NULL)
@@ -550,6 +560,129 @@ s_test_routes (bus_req_router_t *router, const char *secret_file, bool verbose)
                 "refusals, seed routes, in-process\n");
 }
 
+//  A cart change by token for table, under key: its status
+static int
+s_cart_add (bus_req_router_t *router, const char *token, const char *table,
+            const char *key, s_fake_t *fake)
+{
+    char auth[700], target[96];
+    snprintf (auth, sizeof auth, "Bearer %s", token);
+    snprintf (target, sizeof target, "/api/v1/tables/%s/cart/items", table);
+    const char *headers[] = { "Authorization",
+                              auth,
+                              "Content-Type",
+                              "application/json",
+                              "Idempotency-Key",
+                              key,
+                              NULL };
+    return s_call (router, fake, "POST", target, false,
+                   "{\"item_id\": \"burger\", \"quantity\": 1}", headers);
+}
+
+//  limits/changes_per_s: each token has its own bucket of changes
+//  (S_CHANGE_BURST here), orders do not take from it, and past it the
+//  answer is 429 with Retry-After.
+static void
+s_test_changes (bus_req_router_t *router, const char *secret_file)
+{
+    char *pad2 = s_token (secret_file, BUS_TOKEN_PAD, "T2");
+    char *pad3 = s_token (secret_file, BUS_TOKEN_PAD, "T3");
+    s_fake_t fake;
+    char key[32];
+    for (int i = 0; i < S_CHANGE_BURST; i++) {
+        snprintf (key, sizeof key, "change-%d", i);
+        assert (s_cart_add (router, pad2, "T2", key, &fake) == 200);
+        s_fake_fini (&fake);
+    }
+    assert (s_cart_add (router, pad2, "T2", "change-over", &fake) == 429);
+    s_assert_error (&fake, "rate_limited", NULL);
+    assert (strstr (fake.text, "this token is making changes too fast"));
+    assert (strstr (fake.head, "Retry-After: 1"));
+    s_fake_fini (&fake);
+    //  Another token has its own bucket
+    assert (s_cart_add (router, pad3, "T3", "change-t3", &fake) == 200);
+    s_fake_fini (&fake);
+    //  Ordering the cart is an order, limited per table, not a change
+    char auth[700];
+    snprintf (auth, sizeof auth, "Bearer %s", pad2);
+    const char *headers[] = { "Authorization",
+                              auth,
+                              "Content-Type",
+                              "application/json",
+                              "Idempotency-Key",
+                              "change-order",
+                              NULL };
+    assert (s_call (router, &fake, "POST", "/api/v1/tables/T2/cart/order",
+                    false, "{}", headers)
+            == 201);
+    s_fake_fini (&fake);
+    free (pad2);
+    free (pad3);
+    if (s_verbose)
+        printf (" * bus_api: %d changes per token, the next 429\n",
+                S_CHANGE_BURST);
+}
+
+//  Every route that changes something but is not an order takes from
+//  its token's bucket; orders do not.  Each route gets a token of its
+//  own (minted a few ms apart: a token's bucket is its claims, expiry
+//  included).
+static void
+s_test_change_routes (bus_req_router_t *router, const char *secret_file)
+{
+    struct {
+        const char *method, *target, *body;
+        bus_token_role_t role;
+        const char *table;
+        bool limited;
+    } routes[] = {
+        { "POST", "/api/v1/menu/items/burger/availability",
+          "{\"available\": true}", BUS_TOKEN_KITCHEN, "", true },
+        { "POST", "/api/v1/orders/1/status", "{\"status\": \"accepted\"}",
+          BUS_TOKEN_MANAGER, "", true },
+        { "DELETE", "/api/v1/tables/T4/cart", NULL, BUS_TOKEN_PAD, "T4", true },
+        { "POST", "/api/v1/tables/T5/cart/items",
+          "{\"item_id\": \"burger\", \"quantity\": 1}", BUS_TOKEN_PAD, "T5",
+          true },
+        { "PATCH", "/api/v1/tables/T6/cart/items/1", "{\"quantity\": 2}",
+          BUS_TOKEN_PAD, "T6", true },
+        { "DELETE", "/api/v1/tables/T7/cart/items/1", NULL, BUS_TOKEN_PAD, "T7",
+          true },
+        { "POST", "/api/v1/orders", NULL, BUS_TOKEN_PAD, "T8", false },
+    };
+    const char *order = "{\"table\": \"T8\", \"items\": "
+                        "[{\"item_id\": \"soup\", \"quantity\": 1}]}";
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        zclock_sleep (2);
+        char *token = s_token (secret_file, routes[i].role, routes[i].table);
+        char auth[700], key[48];
+        snprintf (auth, sizeof auth, "Bearer %s", token);
+        const char *headers[] = { "Authorization",
+                                  auth,
+                                  "Content-Type",
+                                  "application/json",
+                                  "Idempotency-Key",
+                                  key,
+                                  NULL };
+        int last = 0;
+        for (int n = 0; n <= S_CHANGE_BURST; n++) {
+            snprintf (key, sizeof key, "route-%zu-%d", i, n);
+            s_fake_t fake;
+            last = s_call (router, &fake, routes[i].method, routes[i].target,
+                           false, routes[i].body ? routes[i].body : order,
+                           headers);
+            s_fake_fini (&fake);
+            assert (n == S_CHANGE_BURST || last != 429);
+        }
+        if ((last == 429) != routes[i].limited)
+            fprintf (stderr, "bus_api_test: %s %s: %d after %d changes\n",
+                     routes[i].method, routes[i].target, last,
+                     S_CHANGE_BURST + 1);
+        assert ((last == 429) == routes[i].limited);
+        free (token);
+    }
+}
+
 void
 bus_api_test (bool verbose)
 {
@@ -568,6 +701,8 @@ bus_api_test (bool verbose)
     snprintf (config.sync, sizeof config.sync, "inproc://api-test-sync");
     snprintf (config.name, sizeof config.name, "api-test");
     config.table_burst = 100;
+    config.changes_per_s = 1;
+    config.change_burst = S_CHANGE_BURST;
     char err[512];
     assert (bus_secret_create (config.secret_file, err, sizeof err) == 0);
     bus_writer_t *writer = bus_writer_new (&config, err, sizeof err);
@@ -591,6 +726,8 @@ bus_api_test (bool verbose)
     assert (api && compat);
 
     s_test_routes (router, config.secret_file, verbose);
+    s_test_changes (router, config.secret_file);
+    s_test_change_routes (router, config.secret_file);
 
     bus_gateway_destroy (&gateway);
     bus_compat_destroy (&compat);

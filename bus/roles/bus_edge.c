@@ -98,6 +98,7 @@ typedef struct s_client {
     bus_http_ws_t *ws;           //  its connection, the server's
     char table[BUS_TABLE_MAX];   //  a pad's table, "" for staff
     bool feed;                   //  a browser of the feed (self->feed)
+    bool guest;                  //  on a guest seat: no staff token
     uint64_t after;              //  ...whose welcome held keys up to this
     bus_fanout_peer_t *peer;     //  its queue
     struct s_client *next;       //  in the edge's list, under its lock
@@ -126,9 +127,10 @@ struct _bus_edge_t {
     bus_http_ws_handler_t feed_hooks;   //  server borrows them
     s_client_t *clients;                //  connected browsers
     size_t client_count;
-    size_t feed_count;   //  ...of which the feed's
-    s_msg_t **ring;      //  the last ring_cap event messages,
-    size_t ring_cap;     //  for resume_from; contiguous up to seq
+    size_t feed_count;    //  ...of which the feed's
+    size_t guest_count;   //  ...of which on guest seats (s_seat_take)
+    s_msg_t **ring;       //  the last ring_cap event messages,
+    size_t ring_cap;      //  for resume_from; contiguous up to seq
     size_t ring_len;
     size_t ring_next;   //  slot the next event goes into
 };
@@ -624,15 +626,16 @@ s_actor (zsock_t *pipe, void *args)
 //  WebSocket hooks (bus_http_ws.h: on each browser's seat)
 
 //  The room a browser may watch: a pad token's table; for staff, all
-//  tables, or one if it asks with ?table=.  0 with table set, or an error
-//  code for bus_auth_refuse.
+//  tables, or one if it asks with ?table=.  0 with table set and *staff
+//  whether the token is staff's, or an error code for bus_auth_refuse.
 static int
-s_ws_room (bus_edge_t *self, bus_req_t *req, char *table)
+s_ws_room (bus_edge_t *self, bus_req_t *req, char *table, bool *staff)
 {
     bus_claims_t claims;
     int rc = bus_auth_check (self->auth, req, &claims);
     if (rc != 0)
         return rc;
+    *staff = bus_token_is_staff (&claims);
     int len = bus_req_query (req, "table", table, BUS_TABLE_MAX);
     if (len == -2 || (len >= 0 && !bus_valid_table (table)))
         return BUS_ERR_FORBIDDEN;
@@ -644,25 +647,47 @@ s_ws_room (bus_edge_t *self, bus_req_t *req, char *table)
 //  ---------------------------------------------------------------------
 //  Seats: edge/max_clients browsers at once, each holding a server
 //  worker thread; the http/threads others stay for pages and /healthz.
+//  edge/staff_seats of them only staff tokens may take: a guest's phone
+//  opening socket after socket (or a pad gone wrong) fills the guest
+//  seats and no more, and the kitchen still gets its screens.
+
+//  Is there no seat for a browser of this kind?  Edge lock held.
+static bool
+s_no_seat (bus_edge_t *self, bool staff)
+{
+    size_t seats = (size_t) self->config.max_clients;
+    size_t staff_seats = (size_t) self->config.staff_seats;
+    size_t guest_seats = staff_seats < seats ? seats - staff_seats : 0;
+    return self->client_count >= seats
+           || (!staff && self->guest_count >= guest_seats);
+}
 
 static bool
-s_full (bus_edge_t *self)
+s_full (bus_edge_t *self, bool staff)
 {
     pthread_mutex_lock (&self->lock);
-    bool full = self->client_count >= (size_t) self->config.max_clients;
+    bool full = s_no_seat (self, staff);
     pthread_mutex_unlock (&self->lock);
     return full;
 }
 
 //  A full edge answers the upgrade with 503, before the handshake.
 static int
-s_refuse_full (bus_req_t *req, bus_edge_t *self)
+s_refuse_full (bus_req_t *req, bus_edge_t *self, bool staff)
 {
-    char why[128];
-    snprintf (why, sizeof why,
-              "this edge serves %d browsers at once (edge/max_clients): "
-              "try again later or another edge",
-              self->config.max_clients);
+    char why[192];
+    if (staff)
+        snprintf (why, sizeof why,
+                  "this edge serves %d browsers at once (edge/max_clients): "
+                  "try again later or another edge",
+                  self->config.max_clients);
+    else
+        snprintf (why, sizeof why,
+                  "this edge's %d guest seats are taken (edge/max_clients "
+                  "%d less edge/staff_seats %d, kept for the kitchen): "
+                  "try again later or another edge",
+                  self->config.max_clients - self->config.staff_seats,
+                  self->config.max_clients, self->config.staff_seats);
     bus_req_send_error (req, 503, "edge_full", why, NULL);
     return 1;
 }
@@ -672,11 +697,12 @@ s_refuse_full (bus_req_t *req, bus_edge_t *self)
 //  side.  Without a seat it gets close code 1013 (try again later) and
 //  is hung up on, so the thread is free at once.
 static bool
-s_seat_take (bus_edge_t *self, bus_http_ws_t *ws)
+s_seat_take (bus_edge_t *self, bus_http_ws_t *ws, bool staff)
 {
     pthread_mutex_lock (&self->lock);
-    bool ok = self->client_count < (size_t) self->config.max_clients;
+    bool ok = !s_no_seat (self, staff);
     self->client_count += ok;
+    self->guest_count += ok && !staff;
     pthread_mutex_unlock (&self->lock);
     if (!ok) {
         bus_http_ws_close (ws, S_CLOSE_FULL, "edge full: try again later");
@@ -686,10 +712,11 @@ s_seat_take (bus_edge_t *self, bus_http_ws_t *ws)
 }
 
 static void
-s_seat_give (bus_edge_t *self)
+s_seat_give (bus_edge_t *self, bool staff)
 {
     pthread_mutex_lock (&self->lock);
     self->client_count--;
+    self->guest_count -= !staff;
     pthread_mutex_unlock (&self->lock);
 }
 
@@ -699,12 +726,13 @@ s_ws_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     char table[BUS_TABLE_MAX];
-    int rc = s_ws_room (self, req, table);
+    bool staff = false;
+    int rc = s_ws_room (self, req, table, &staff);
     if (rc != 0) {
         bus_auth_refuse (req, rc, "this token may not watch that table");
         return 1;
     }
-    return s_full (self) ? s_refuse_full (req, self) : 0;
+    return s_full (self, staff) ? s_refuse_full (req, self, staff) : 0;
 }
 
 //  A feed's browsers bring no token (the seeds' never had one).
@@ -712,7 +740,7 @@ static int
 s_feed_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    return s_full (self) ? s_refuse_full (req, self) : 0;
+    return s_full (self, false) ? s_refuse_full (req, self, false) : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -818,21 +846,23 @@ s_wait_synced (bus_edge_t *self)
 }
 
 //  Takes a seat and gives the browser its client, or closes it and
-//  returns NULL: the start both the rooms and the feed share
+//  returns NULL: the start both the rooms and the feed share.  The
+//  feed's browsers sit on guest seats.
 static s_client_t *
 s_seat_client (bus_edge_t *self, bus_http_ws_t *ws, const char *table,
-               bool feed)
+               bool feed, bool staff)
 {
-    if (!s_seat_take (self, ws))
+    if (!s_seat_take (self, ws, staff))
         return NULL;
     s_client_t *client = s_client_new (self, ws, table);
     if (!client) {
-        s_seat_give (self);
+        s_seat_give (self, staff);
         bus_http_ws_close (ws, S_CLOSE_ERROR,
                            "edge cannot serve this browser now: reconnect");
         return NULL;
     }
     client->feed = feed;
+    client->guest = !staff;
     bus_http_ws_set_user (ws, client);
     return client;
 }
@@ -843,13 +873,14 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
-    if (s_ws_room (self, bus_http_ws_request (ws), table) != 0) {
+    bool staff = false;
+    if (s_ws_room (self, bus_http_ws_request (ws), table, &staff) != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
         bus_http_ws_close (ws, S_CLOSE_POLICY,
                            "token no longer valid: get a new one");
         return;
     }
-    s_client_t *client = s_seat_client (self, ws, table, false);
+    s_client_t *client = s_seat_client (self, ws, table, false, staff);
     if (!client)
         return;
     uint64_t after = 0, upto = 0;
@@ -908,6 +939,7 @@ s_ws_close (bus_http_ws_t *ws, void *arg)
             *p = client->next;
             self->client_count--;
             self->feed_count -= client->feed;
+            self->guest_count -= client->guest;
             break;
         }
     pthread_mutex_unlock (&self->lock);
@@ -926,7 +958,7 @@ s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
-    s_client_t *client = s_seat_client (self, ws, "", true);
+    s_client_t *client = s_seat_client (self, ws, "", true, false);
     if (!client)
         return;
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -964,10 +996,12 @@ bus_edge_health (bus_edge_t *self, bool *ok)
 {
     pthread_mutex_lock (&self->lock);
     json_t *health = json_pack (
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
         (int) atomic_load (&self->synced), "seq", (json_int_t) self->seq,
         "clients", (json_int_t) self->client_count, "max_clients",
-        (json_int_t) self->config.max_clients, "cut",
+        (json_int_t) self->config.max_clients, "guests",
+        (json_int_t) self->guest_count, "staff_seats",
+        (json_int_t) self->config.staff_seats, "cut",
         (json_int_t) atomic_load (&self->cut), "hung_up",
         (json_int_t) bus_fanout_hung_up (self->fanout), "dropped",
         (json_int_t) atomic_load (&self->dropped), "replayed",
@@ -1011,6 +1045,7 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         return NULL;
     }
     self->config = *config;
+    self->config.staff_seats = bus_config_staff_seats (config);   //  auto
     self->auth = auth;
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->synced_cond, NULL);

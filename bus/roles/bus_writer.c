@@ -32,7 +32,8 @@
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_writer.h"
 
-#define S_SYNC_LIMIT_MAX 1000   //  items per replay/list page
+#define S_SYNC_LIMIT_MAX    1000    //  items per replay/list page
+#define S_PEERS_FULL_LOG_MS 10000   //  a full peer table is logged this often
 
 struct _bus_writer_t {
     bus_config_t config;    //  our copy of the settings
@@ -44,6 +45,7 @@ struct _bus_writer_t {
     zactor_t *intake_actor;
     zactor_t *sync_actor;
     zhashx_t *peers;   //  "role name" -> s_peer_t, sync thread only
+    int64_t peers_full_logged_ms;   //  sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
         storage_failures;
@@ -439,22 +441,69 @@ s_peer_destructor (void **item)
     *item = NULL;
 }
 
-static void
+//  A ping's role and name go into the peer table and the log: a known
+//  role and a name of printable ASCII without spaces, or the ping is
+//  refused (a name with a newline would forge a log line).
+static bool
+s_peer_valid (const bus_sync_req_t *req)
+{
+    if (!streq (req->role, "gateway") && !streq (req->role, "edge")
+        && !streq (req->role, "replica"))
+        return false;
+    for (const char *c = req->name; *c; c++)
+        if (*c < 0x21 || *c > 0x7e)
+            return false;
+    return *req->name != '\0';
+}
+
+//  Room for one more peer?  A full table forgets the peer gone longest;
+//  with none gone, the new one is not tracked (it is still answered).
+static bool
+s_peer_room (bus_writer_t *self)
+{
+    if (zhashx_size (self->peers) < BUS_WRITER_PEERS_MAX)
+        return true;
+    const char *oldest = NULL;
+    int64_t oldest_ms = INT64_MAX;
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (peer->gone && peer->last_ms < oldest_ms) {
+            oldest = (const char *) zhashx_cursor (self->peers);
+            oldest_ms = peer->last_ms;
+        }
+    if (oldest) {
+        zhashx_delete (self->peers, oldest);
+        return true;
+    }
+    int64_t now = zclock_mono ();
+    if (now - self->peers_full_logged_ms >= S_PEERS_FULL_LOG_MS) {
+        zsys_warning ("writer: %d peers are live already: pings from new "
+                      "ones are answered but not tracked",
+                      BUS_WRITER_PEERS_MAX);
+        self->peers_full_logged_ms = now;
+    }
+    return false;
+}
+
+static int
 s_sync_ping (bus_writer_t *self, const bus_sync_req_t *req)
 {
+    if (!s_peer_valid (req))
+        return BUS_ERR_INVALID;
     char id[BUS_NAME_MAX + 20];
     snprintf (id, sizeof id, "%s %s", req->role, req->name);
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, id);
     if (!peer) {
-        peer = calloc (1, sizeof *peer);
+        peer = s_peer_room (self) ? calloc (1, sizeof *peer) : NULL;
         if (!peer)
-            return;
+            return 0;
         zhashx_insert (self->peers, id, peer);
         zsys_info ("writer: %s attached", id);
     } else if (peer->gone)
         zsys_info ("writer: %s is back", id);
     peer->last_ms = zclock_mono ();
     peer->gone = false;
+    return 0;
 }
 
 //  Log every peer that has gone silent since the last look.
@@ -568,7 +617,7 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
                      self->store, req->table, s_add_item, items)
                                               : BUS_ERR_INVALID;
             break;
-        case BUS_SYNC_PING: s_sync_ping (self, req); break;
+        case BUS_SYNC_PING: rc = s_sync_ping (self, req); break;
         case BUS_SYNC_STATS: rc = s_sync_stats (self, items); break;
         case BUS_SYNC_REPORT: rc = s_sync_report (self, req, items); break;
     }

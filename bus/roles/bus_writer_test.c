@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_topic.h"
@@ -222,6 +223,86 @@ s_config (bus_config_t *config, const char *dir)
     snprintf (config->menu_path, sizeof config->menu_path, "%s/menu.json", dir);
     s_endpoints (config, 1);
     config->heartbeat_ms = 50;
+    //  Longer than filling the peer table takes on a loaded machine: none
+    //  of them may be gone before s_test_peers has them all
+    config->link_timeout_ms = 3000;
+}
+
+//  A ping as role and name: the reply's status
+static int
+s_ping (s_peer_t *peer, const char *role, const char *name)
+{
+    bus_sync_req_t req = { .op = BUS_SYNC_PING };
+    snprintf (req.role, sizeof req.role, "%s", role);
+    snprintf (req.name, sizeof req.name, "%s", name);
+    bus_sync_reply_t reply;
+    zmsg_t *items = s_query (peer, &req, &reply);
+    zmsg_destroy (&items);
+    return reply.status;
+}
+
+//  The writer's peers, "role name" each, from its stats (caller frees)
+static json_t *
+s_peers (s_peer_t *peer)
+{
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS };
+    bus_sync_reply_t reply;
+    zmsg_t *items = s_query (peer, &req, &reply);
+    char *text = zmsg_popstr (items);
+    json_t *stats = text ? json_loads (text, 0, NULL) : NULL;
+    json_t *peers = json_incref (json_object_get (stats, "peers"));
+    assert (json_is_array (peers));
+    json_decref (stats);
+    zstr_free (&text);
+    zmsg_destroy (&items);
+    return peers;
+}
+
+static bool
+s_has_peer (json_t *peers, const char *role, const char *name)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach (peers, i, p)
+    {
+        if (streq (json_string_value (json_object_get (p, "role")), role)
+            && streq (json_string_value (json_object_get (p, "name")), name))
+            return true;
+    }
+    return false;
+}
+
+//  Pings a peer sends go into a bounded table: a name that would forge a
+//  log line, or a role the writer does not know, is refused; past
+//  BUS_WRITER_PEERS_MAX live peers a new one is answered but not kept,
+//  and once some are gone a new one takes the place of one of them.
+static void
+s_test_peers (s_peer_t *peer, const bus_config_t *config)
+{
+    assert (s_ping (peer, "gateway", "forged\nI: writer: hello")
+            == BUS_ERR_INVALID);
+    assert (s_ping (peer, "gateway", "two words") == BUS_ERR_INVALID);
+    assert (s_ping (peer, "admin", "gw-1") == BUS_ERR_INVALID);
+    assert (s_ping (peer, "gateway", "") == BUS_ERR_INVALID);
+    json_t *peers = s_peers (peer);
+    assert (json_array_size (peers) == 0);
+    json_decref (peers);
+    char name[32];
+    for (int i = 0; i < BUS_WRITER_PEERS_MAX + 10; i++) {
+        snprintf (name, sizeof name, "gw-%d", i);
+        assert (s_ping (peer, "gateway", name) == 0);
+    }
+    peers = s_peers (peer);
+    assert (json_array_size (peers) == BUS_WRITER_PEERS_MAX);
+    assert (!s_has_peer (peers, "gateway", "gw-1033"));
+    json_decref (peers);
+    //  Once they are gone, a new peer is kept again
+    zclock_sleep (config->link_timeout_ms + 4 * config->heartbeat_ms);
+    assert (s_ping (peer, "edge", "vm:4242") == 0);
+    peers = s_peers (peer);
+    assert (json_array_size (peers) == BUS_WRITER_PEERS_MAX);
+    assert (s_has_peer (peers, "edge", "vm:4242"));
+    json_decref (peers);
 }
 
 void
@@ -328,6 +409,7 @@ bus_writer_test (bool verbose)
     assert (rc == 0 && reply.status != 0 && reply.count == 0);
     zmsg_destroy (&msg);
     assert (bus_writer_stats (writer).dropped == before.dropped + 4);
+    s_test_peers (&peer, &config);
 
     //  A command that reads but breaks a rule, here a note that is not
     //  UTF-8 (a surrogate: issue 14's poison order), is refused with an

@@ -1080,6 +1080,31 @@ s_test_defaults (void)
         == 0);
     assert (reply.rid == 5 && reply.status == 0 && reply.count == 0);
     zframe_destroy (&frame);
+
+    /* an ack needs only its key and status: fp, dup and err may be absent,
+       but not the key  */
+    for (int with_key = 1; with_key >= 0; with_key--) {
+        bus_codec__writer_init (&w);
+        msgpack_pack_map (&w.packer, 2 + with_key);
+        bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
+        if (with_key)
+            bus_codec__put_str (&w.packer, "key", "pad-1",
+                                strlen ("pad-1") + 1);
+        bus_codec__put_int (&w.packer, "st", BUS_ERR_UNKNOWN_ITEM);
+        frame = bus_codec__writer_frame (&w);
+        bus_ack_t *ack = (bus_ack_t *) zmalloc (sizeof *ack);
+        memset (ack, 0xff, sizeof *ack);
+        int rc = bus_ack_decode (zframe_data (frame), zframe_size (frame), ack);
+        if (with_key) {
+            assert (rc == 0 && streq (ack->key, "pad-1"));
+            assert (ack->status == BUS_ERR_UNKNOWN_ITEM);
+            assert (ack->fingerprint == 0 && !ack->duplicate);
+            assert (streq (ack->error, ""));
+        } else
+            assert (rc == BUS_ERR_MALFORMED || rc == BUS_ERR_INVALID);
+        free (ack);
+        zframe_destroy (&frame);
+    }
 }
 
 /*  The fingerprint of s_test_cmd's place command, checked by hand against

@@ -21,6 +21,10 @@
           threads = 64                  civetweb worker threads; a gateway's
                                         threads for queries, 4..1024
           event_threads = 1             a gateway's event threads, 1..64
+          max_connections = 10000       a gateway's connections at once, 1..10000
+          max_per_ip = 64               ...from one address, 1..10000
+          request_deadline_ms = 10000   a gateway's time for a connection to
+                                        send a whole request, 500..600000
           web = <source>/web            static pages (edge, up)
       gateway
           name = gw-<pid>               ack topic of this gateway: unique per writer
@@ -31,6 +35,11 @@
           client_queue = 4096           messages queued per browser, 16..1000000
           ws_ping_ms = 5000             WebSocket ping period, 100..600000
           max_clients = 1000            WebSockets served at once, 1..60000
+          staff_seats = auto            of those, kept for staff (kitchen,
+                                        manager) tokens: pads and the seeds'
+                                        feed may take the rest, 0..59999,
+                                        below max_clients; auto: a tenth
+                                        of max_clients, at most 50
           senders = 2                   threads writing to browsers, 1..64
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
@@ -39,6 +48,10 @@
       limits
           table_rate_per_s = 2          orders per second per table, 1..1000
           table_burst = 10              orders a table may place at once, 1..10000
+          changes_per_s = 10            changes (cart, status, 86) per second
+                                        per token, 1..1000
+          change_burst = 60             changes a token may make at once,
+                                        1..10000
       compat
           enabled = 0                   1: seed systems' routes (up: 1)
           open_menu = 0                 1: any item name accepted (up: 1)
@@ -90,6 +103,9 @@ typedef struct {
     int http_port;
     int http_threads;
     int http_event_threads;
+    int http_max_connections;     /* a gateway's, at once */
+    int http_max_per_ip;          /* ...from one address */
+    int http_request_deadline_ms; /* to send a whole request */
     char web_root[BUS_PATH_MAX];
     char name[BUS_NAME_MAX];
     int ack_timeout_ms;
@@ -98,10 +114,13 @@ typedef struct {
     int client_queue;
     int ws_ping_ms;
     int max_clients;
+    int staff_seats; /* of max_clients, kept for staff tokens; -1: auto */
     int senders;
     char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
     int table_rate_per_s;
     int table_burst;
+    int changes_per_s; /* cart edits, status moves, 86: per token */
+    int change_burst;
     int compat;    /* 1: serve the seed-compatible routes */
     int open_menu; /* 1: they take any item name          */
     bool verbose;
@@ -131,6 +150,10 @@ int bus_config_load (bus_config_t *config, const char *path, char *err,
 void bus_config_usage (bus_role_t role);
 
 /*  Role name ("up", "writer", ...).  */
+/*  edge/staff_seats as it applies: the setting, or when it is not set
+    (auto), a tenth of edge/max_clients, at most 50.  */
+int bus_config_staff_seats (const bus_config_t *config);
+
 const char *bus_role_name (bus_role_t role);
 
 /*  Selftest.  */

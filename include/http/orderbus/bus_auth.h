@@ -26,6 +26,9 @@ bus_auth_t *bus_auth_new (const char *secret_file, char *err, size_t err_cap);
 /*  NULL-safe; nulls *self_p.  */
 void bus_auth_destroy (bus_auth_t **self_p);
 
+/*  Does it run open (no secret: every request may do anything)?  */
+bool bus_auth_is_open (const bus_auth_t *self);
+
 /*  The claims of req's token: 0, or BUS_ERR_UNAUTHORIZED (missing or
     not ours) or BUS_ERR_EXPIRED.  */
 int bus_auth_check (bus_auth_t *self, bus_req_t *req, bus_claims_t *claims);

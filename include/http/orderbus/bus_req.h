@@ -141,9 +141,12 @@ int bus_req_parse_u64 (const char *text, uint64_t min, uint64_t max,
     method fits, the first added that matches the whole path (a "/x"
     equal to it, or a "/x$" uri), else the first added "/x" the path
     continues with '/'.  No route: 404 not_found.
-    Why this rule: it is civetweb's (exact before prefix, then the order
-    added), which `orderbus up` always used, and it keeps every answer of
-    today's routes.  "Longest prefix wins" would not: with --compat on,
+    Why this rule: it gives every answer `orderbus up` gave when civetweb
+    matched its own handlers, and is simpler to state.  civetweb tries
+    plain paths equal to the path, then plain prefixes, and only then
+    "$" and '*' patterns, each in the order added; for today's routes
+    that is the same choice (unit_api checks each route's path).
+    "Longest prefix wins" would not be: with --compat on,
     /api/orders/5 is the native API's 404 (its "/api" is added before the
     seed "/api/orders"), and it would become the seed list's answer.
     Whole-path matches go before prefixes, so a declared route is never
@@ -178,6 +181,12 @@ int bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route);
 bus_req_router_t *bus_req_router_new (void (*added) (void *server,
                                                      const char *uri),
                                       void *server);
+
+/*  Compare paths ignoring ASCII case from now on, as civetweb does:
+    `orderbus up` has always answered /HEALTHZ as /healthz, so its
+    adapter keeps that; libmicrohttpd's (the gateway) never did.  Call
+    before the first add.  */
+void bus_req_router_ignore_case (bus_req_router_t *self);
 
 /*  NULL-safe; nulls *self_p.  Only once no request can reach it.  */
 void bus_req_router_destroy (bus_req_router_t **self_p);

@@ -21,6 +21,11 @@
 extern "C" {
 #endif
 
+/*  Peers (gateways, edges) the writer keeps track of at once, from their
+    pings.  A full table forgets the one gone longest; with none gone, a
+    new peer is answered but not tracked.  */
+#define BUS_WRITER_PEERS_MAX 1024
+
 typedef struct _bus_writer_t bus_writer_t;
 
 /*  Counters, for logs, /healthz and tests.  */
