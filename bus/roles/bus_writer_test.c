@@ -415,6 +415,7 @@ bus_writer_test (bool verbose)
     //  UTF-8 (a surrogate: issue 14's poison order), is refused with an
     //  ack its gateway can match and that names the field; nothing is
     //  committed (the log still ends at 3), nothing dropped unanswered
+    before = bus_writer_stats (writer);
     s_place_note (&peer, "wt-poison", 1, "ok \xed\xa0\x80");
     topic = s_next (&peer);
     assert (streq (topic, "A/" S_ORIGIN "/"));
@@ -428,7 +429,7 @@ bus_writer_test (bool verbose)
     assert (reply.status == 0 && reply.seq == 3 && reply.count == 0);
     zmsg_destroy (&items);
     stats = bus_writer_stats (writer);
-    assert (stats.dropped == before.dropped + 4 && stats.committed == 3);
+    assert (stats.dropped == before.dropped && stats.committed == 3);
 
     //  Destroy is clean and NULL-safe; what was committed is still there
     s_peer_fini (&peer);

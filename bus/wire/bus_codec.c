@@ -112,10 +112,15 @@ s_table_or_any (const char *s)
     return *s == '\0' || bus_valid_table (s);
 }
 
+//  A pinging node's name: printable ASCII without spaces (an edge names
+//  itself host:port), as the writer's peer table and its log take it
 static bool
-s_node_or_any (const char *s)
+s_peer_name_or_any (const char *s)
 {
-    return *s == '\0' || bus_valid_node (s);
+    for (const char *c = s; *c; c++)
+        if (*c < 0x21 || *c > 0x7e)
+            return false;
+    return true;
 }
 
 static bool
@@ -248,7 +253,7 @@ static const s_field_t s_sync_req_fields[] = {
     { S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role),
       .valid = s_id_or_none },
     { S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name),
-      .valid = s_node_or_any },
+      .valid = s_peer_name_or_any },
     { S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms) },
     { S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms) },
 };

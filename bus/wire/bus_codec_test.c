@@ -1837,6 +1837,16 @@ s_test_strings (void)
     };
 #undef S_AT
     s_test_any_t *in = (s_test_any_t *) zmalloc (sizeof *in);
+    //  A ping's name is what a node calls itself (an edge: host:port),
+    //  without spaces: the writer logs it
+    const char *names[] = { "vm-1.local:8081", "two words", "tab\there" };
+    for (size_t i = 0; i < 3; i++) {
+        s_test_full (S_TEST_REQ, in);
+        strcpy (in->req.name, names[i]);
+        zframe_t *frame = s_test_encode_any (S_TEST_REQ, in);
+        assert (s_test_rc (S_TEST_REQ, frame) == (i ? BUS_ERR_INVALID : 0));
+        zframe_destroy (&frame);
+    }
     for (size_t i = 0; i < S_TEST_COUNT (strings); i++) {
         const s_test_string_t *str = &strings[i];
         char *at = (char *) in + str->offset;

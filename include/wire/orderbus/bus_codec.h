@@ -53,8 +53,8 @@
     note, a line's item and modifier ids and note, a cart's table, an
     event's item, an ack's key follow their rules; a station is empty or
     an id; a sync request's table, role and name are empty or a table, an
-    id, a node name; every other string (display names, errors) is
-    text.  */
+    id, printable ASCII without spaces; every other string (display
+    names, errors) is text.  */
 
 #ifndef BUS_CODEC_H_INCLUDED
 #define BUS_CODEC_H_INCLUDED
