@@ -14,6 +14,7 @@ packages=(build-essential cmake pkg-config curl
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   packages+=(clang-format)        # scripts/format.sh --check
+  packages+=(clang)               # libFuzzer: the fuzz_* tests, scripts/fuzz.sh
   packages+=(python3-requests python3-websockets)   # seed-style API client
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi

@@ -1,5 +1,7 @@
 /*  bus_model.c — names and validation rules of the bus's nouns.  */
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_model.h"
@@ -54,11 +56,13 @@ bus_event_type_name (bus_event_type_t type)
     return NULL;
 }
 
-bool
-bus_valid_item_id (const char *s)
+/*  True if s is 1..cap-1 characters of [A-Za-z0-9_.-]: ids and node
+    names, which go into topics, LMDB keys and log lines as they are.  */
+static bool
+s_id_chars (const char *s, size_t cap)
 {
     size_t n = s ? strlen (s) : 0;
-    if (n == 0 || n >= BUS_ID_MAX)
+    if (n == 0 || n >= cap)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
@@ -68,6 +72,18 @@ bus_valid_item_id (const char *s)
             return false;
     }
     return true;
+}
+
+bool
+bus_valid_item_id (const char *s)
+{
+    return s_id_chars (s, BUS_ID_MAX);
+}
+
+bool
+bus_valid_node (const char *s)
+{
+    return s_id_chars (s, BUS_NAME_MAX);
 }
 
 /*  Printable ASCII only: keys and table labels end up in topics, logs and
@@ -97,39 +113,196 @@ bus_valid_key (const char *s)
     return s_printable (s, BUS_KEY_MAX);
 }
 
-/*  Length of the UTF-8 sequence starting at p (1..4), 0 if invalid.  */
-static size_t
-s_utf8_len (const unsigned char *p)
+size_t
+bus_utf8_char (const char *s)
 {
-    if (p[0] < 0x80)
-        return 1;
-    size_t n = (p[0] & 0xe0) == 0xc0   ? 2
-               : (p[0] & 0xf0) == 0xe0 ? 3
-               : (p[0] & 0xf8) == 0xf0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && p[0] < 0xc2))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
+    const unsigned char *p = (const unsigned char *) s;
+    size_t n = *p < 0x80   ? 1
+               : *p < 0xC2 ? 0   //  continuation bytes, overlong C0 and C1
+               : *p < 0xE0 ? 2
+               : *p < 0xF0 ? 3
+               : *p < 0xF5 ? 4
+                           : 0;   //  F5..FF would be past U+10FFFF
+    uint32_t cp = n == 2 ? *p & 0x1F : n == 3 ? *p & 0x0F : *p & 0x07;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;   //  truncated (a NUL stops here too)
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
+        || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;   //  overlong, a surrogate, or past U+10FFFF
     return n;
+}
+
+/*  Length of s if it is text (bus_valid_text) shorter than cap bytes,
+    else -1.  One pass: the codec runs it on every string of every
+    command, on the writer's hot path, so ASCII takes the short way.  */
+static long
+s_text_len (const char *s, size_t cap)
+{
+    if (!s)
+        return -1;
+    const unsigned char *p = (const unsigned char *) s;
+    while (*p && (size_t) (p - (const unsigned char *) s) < cap) {
+        size_t n = 1;
+        if (*p >= 0x80)
+            n = bus_utf8_char ((const char *) p);
+        else if (*p < 0x20 || *p == 0x7F)
+            n = 0;
+        if (n == 0)
+            return -1;
+        p += n;
+    }
+    size_t len = (size_t) (p - (const unsigned char *) s);
+    return len < cap ? (long) len : -1;
+}
+
+bool
+bus_valid_text (const char *s)
+{
+    return s_text_len (s, SIZE_MAX) >= 0;
 }
 
 bool
 bus_valid_note (const char *s)
 {
-    if (!s || strlen (s) >= BUS_NOTE_MAX)
-        return false;
-    const unsigned char *p = (const unsigned char *) s;
-    while (*p) {
-        if (*p < 0x20 || *p == 0x7f)
-            return false;
-        size_t n = s_utf8_len (p);
-        if (n == 0)
-            return false;
-        p += n;
+    return s_text_len (s, BUS_NOTE_MAX) >= 0;
+}
+
+bool
+bus_valid_name (const char *s)
+{
+    return s_text_len (s, BUS_NAME_MAX) > 0;
+}
+
+//  The messages name the limits the capacities set
+_Static_assert(BUS_ID_MAX == 33 && BUS_TABLE_MAX == 33 && BUS_KEY_MAX == 129
+                   && BUS_NOTE_MAX == 281 && BUS_NAME_MAX == 81,
+               "the BUS_RULE_* messages in bus_model.h name these limits");
+
+//  ---------------------------------------------------------------------
+//  A command's rules (bus_cmd_check)
+
+/*  Fill why with "<field>: <rule>" and return BUS_ERR_INVALID.  */
+static int
+s_bad (char *why, size_t why_cap, const char *field, const char *rule)
+{
+    return bus_error_set (why, why_cap, BUS_ERR_INVALID, "%s: %s", field, rule);
+}
+
+/*  Each string of a command that fits its field (the codec and the JSON
+    layer never give one that does not, but a struct may come from
+    anywhere), and is text.  */
+static bool
+s_text_in (const char *s, size_t cap)
+{
+    return s_text_len (s, cap) >= 0;
+}
+
+/*  Line i of a command: what a client may state of it.  */
+static int
+s_check_line (const bus_line_t *line, uint32_t i, char *why, size_t why_cap)
+{
+    char field[48];
+    const char *rule = NULL, *part = NULL;
+    uint32_t bad_mod = BUS_MODS_MAX;
+    if (!bus_valid_item_id (line->item_id))
+        part = "item_id", rule = BUS_RULE_ID;
+    else if (line->qty < 1 || line->qty > BUS_QTY_MAX)
+        part = "quantity", rule = "must be an integer from 1 to 99";
+    else if (!bus_valid_note (line->note))
+        part = "note", rule = BUS_RULE_NOTE;
+    else if (line->mod_count > BUS_MODS_MAX)
+        part = "modifiers", rule = "must be an array of at most 6 modifiers";
+    else if (*line->name && !bus_valid_name (line->name))
+        part = "name", rule = BUS_RULE_NAME;
+    for (uint32_t m = 0; !rule && m < line->mod_count; m++) {
+        if (!bus_valid_item_id (line->mods[m].id))
+            rule = BUS_RULE_ID;
+        //  The same modifier twice is one choice charged twice
+        for (uint32_t j = 0; !rule && j < m; j++)
+            if (strcmp (line->mods[j].id, line->mods[m].id) == 0)
+                rule = "must not repeat a modifier id";
+        bad_mod = m;
     }
-    return true;
+    if (!rule)
+        return 0;
+    if (part)
+        snprintf (field, sizeof field, "lines[%u].%s", i, part);
+    else
+        snprintf (field, sizeof field, "lines[%u].modifiers[%u]", i, bad_mod);
+    return s_bad (why, why_cap, field, rule);
+}
+
+/*  The fields cmd's type uses, beyond what every command needs.  */
+static int
+s_check_type (const bus_cmd_t *cmd, char *why, size_t why_cap)
+{
+    bool tabled =
+        cmd->type != BUS_CMD_SET_STATUS && cmd->type != BUS_CMD_AVAILABILITY;
+    if (tabled && !bus_valid_table (cmd->table))
+        return s_bad (why, why_cap, "table", BUS_RULE_TABLE);
+    switch (cmd->type) {
+        case BUS_CMD_PLACE:
+            if (cmd->line_count < 1)
+                return s_bad (why, why_cap, "lines", "must hold 1 to 50 lines");
+            break;
+        case BUS_CMD_CART_ADD:
+            if (cmd->line_count != 1)
+                return s_bad (why, why_cap, "lines", "must hold one line");
+            break;
+        case BUS_CMD_SET_STATUS:
+            if (cmd->order_id < 1)
+                return s_bad (why, why_cap, "order",
+                              "must be an order id from 1");
+            if (!bus_status_name ((bus_status_t) cmd->status))
+                return s_bad (why, why_cap, "st", "must be a status");
+            break;
+        case BUS_CMD_CART_SET_QTY:
+            if (cmd->line_id < 1)
+                return s_bad (why, why_cap, "line", "must be a line id from 1");
+            if (cmd->qty > BUS_QTY_MAX)
+                return s_bad (why, why_cap, "qty",
+                              "must be an integer from 0 to 99");
+            break;
+        case BUS_CMD_AVAILABILITY:
+            if (!bus_valid_item_id (cmd->item_id))
+                return s_bad (why, why_cap, "item", BUS_RULE_ID);
+            break;
+        case BUS_CMD_CART_CLEAR:
+        case BUS_CMD_CART_PLACE: break;
+    }
+    return 0;
+}
+
+int
+bus_cmd_check (const bus_cmd_t *cmd, char *why, size_t why_cap)
+{
+    if (cmd->type < BUS_CMD_PLACE || cmd->type > BUS_CMD_AVAILABILITY)
+        return s_bad (why, why_cap, "type", "must be a command type");
+    if (!bus_valid_key (cmd->key))
+        return s_bad (why, why_cap, "key", BUS_RULE_KEY);
+    //  The ack goes to A/<origin>/: a '/' in it would reach another
+    //  gateway's topic
+    if (!bus_valid_node (cmd->origin))
+        return s_bad (why, why_cap, "origin", BUS_RULE_NODE);
+    //  Fields a type does not use are not read, but they are stored and
+    //  fingerprinted: text, like every other string
+    if (!s_text_in (cmd->table, sizeof cmd->table))
+        return s_bad (why, why_cap, "table", BUS_RULE_TEXT);
+    if (!bus_valid_note (cmd->note))
+        return s_bad (why, why_cap, "note", BUS_RULE_NOTE);
+    if (!s_text_in (cmd->item_id, sizeof cmd->item_id))
+        return s_bad (why, why_cap, "item", BUS_RULE_TEXT);
+    if (cmd->line_count > BUS_LINES_MAX)
+        return s_bad (why, why_cap, "lines", "must hold at most 50 lines");
+    for (uint32_t i = 0; i < cmd->line_count; i++) {
+        int rc = s_check_line (&cmd->lines[i], i, why, why_cap);
+        if (rc)
+            return rc;
+    }
+    return s_check_type (cmd, why, why_cap);
 }
 
 int

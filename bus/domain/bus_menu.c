@@ -66,21 +66,6 @@ s_fail (s_parser_t *p, const char *field, const char *format, ...)
     return -1;
 }
 
-#define S_ID_RULE                                            \
-    "must be a string of 1 to %d characters from A-Z, a-z, " \
-    "0-9, '_', '.' and '-'"
-#define S_NAME_RULE                                    \
-    "must be a string of 1 to %d bytes of UTF-8 text " \
-    "without control characters"
-
-//  Names go to kitchen screens and receipts: same text rules as notes
-static bool
-s_valid_name (const char *name)
-{
-    return name && *name && strlen (name) < BUS_NAME_MAX
-           && bus_valid_note (name);
-}
-
 /*  Parse one modifier option into item->mods[item->mod_count]; p->path
     names the option.  */
 static int
@@ -90,12 +75,12 @@ s_parse_mod (s_parser_t *p, json_t *obj, bus_menu_item_t *item)
         return s_fail (p, NULL, "must be an object");
     const char *id = json_string_value (json_object_get (obj, "id"));
     if (!bus_valid_item_id (id))
-        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
+        return s_fail (p, "id", "%s", BUS_RULE_ID);
     if (bus_menu_find_mod (item, id))
         return s_fail (p, "id", "duplicate modifier id '%s'", id);
     const char *name = json_string_value (json_object_get (obj, "name"));
-    if (!s_valid_name (name))
-        return s_fail (p, "name", S_NAME_RULE, BUS_NAME_MAX - 1);
+    if (!bus_valid_name (name))
+        return s_fail (p, "name", "%s", BUS_RULE_NAME);
     json_t *price = json_object_get (obj, "price_cents");
     if (!json_is_integer (price) || json_integer_value (price) < -S_DELTA_MAX
         || json_integer_value (price) > S_DELTA_MAX)
@@ -140,12 +125,12 @@ s_parse_item (s_parser_t *p, json_t *obj, const char *category)
         return s_fail (p, NULL, "must be an object");
     const char *id = json_string_value (json_object_get (obj, "id"));
     if (!bus_valid_item_id (id))
-        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
+        return s_fail (p, "id", "%s", BUS_RULE_ID);
     if (zhashx_lookup (p->menu->index, id))
         return s_fail (p, "id", "duplicate item id '%s'", id);
     const char *name = json_string_value (json_object_get (obj, "name"));
-    if (!s_valid_name (name))
-        return s_fail (p, "name", S_NAME_RULE, BUS_NAME_MAX - 1);
+    if (!bus_valid_name (name))
+        return s_fail (p, "name", "%s", BUS_RULE_NAME);
     json_t *description = json_object_get (obj, "description");
     if (description && !json_is_string (description))
         return s_fail (p, "description", "must be a string");
@@ -159,7 +144,7 @@ s_parse_item (s_parser_t *p, json_t *obj, const char *category)
     const char *station_id =
         station ? json_string_value (station) : S_DEFAULT_STATION;
     if (!bus_valid_item_id (station_id))
-        return s_fail (p, "station", S_ID_RULE, BUS_ID_MAX - 1);
+        return s_fail (p, "station", "%s", BUS_RULE_ID);
     json_t *available = json_object_get (obj, "available");
     if (available && !json_is_boolean (available))
         return s_fail (p, "available", "must be true or false");
@@ -189,7 +174,7 @@ s_parse_category (s_parser_t *p, json_t *obj, size_t index)
         return s_fail (p, NULL, "must be an object");
     const char *id = json_string_value (json_object_get (obj, "id"));
     if (!bus_valid_item_id (id))
-        return s_fail (p, "id", S_ID_RULE, BUS_ID_MAX - 1);
+        return s_fail (p, "id", "%s", BUS_RULE_ID);
     const char *name = json_string_value (json_object_get (obj, "name"));
     if (!name || !*name)
         return s_fail (p, "name", "must be a non-empty string");

@@ -121,11 +121,26 @@ s_entry (bus_report_t *self, zhashx_t *hash, const char *key, size_t size)
     return entry;
 }
 
-//  Floor, not truncation, so an hour never starts after its orders.
+//  ms / unit rounded down, not toward zero.  Never overflows (unit > 1).
+static int64_t
+s_floor_div (int64_t ms, int64_t unit)
+{
+    return ms / unit - (ms % unit < 0);
+}
+
+//  Floor, not truncation, so an hour never starts after its orders.  The
+//  quotient is floored, not the remainder taken off ms: that overflowed
+//  for times less than a unit above INT64_MIN, whose unit begins before
+//  the first time an int64 holds; such a unit starts at INT64_MIN.
+//  (Stored times are the writer's clock, but the export formats whatever
+//  a store holds.)
 static int64_t
 s_floor (int64_t ms, int64_t unit)
 {
-    return ms - ((ms % unit) + unit) % unit;
+    int64_t floor;
+    if (__builtin_mul_overflow (s_floor_div (ms, unit), unit, &floor))
+        return INT64_MIN;
+    return floor;
 }
 
 static void
@@ -582,13 +597,13 @@ bus_report_time_parse (const char *text, int64_t *ms)
 char *
 bus_report_time_format (int64_t ms, char buf[BUS_REPORT_TIME_MAX])
 {
-    time_t secs = (time_t) (s_floor (ms, 1000) / 1000);
+    time_t secs = (time_t) s_floor_div (ms, 1000);
     //  Cannot fail: any int64 of ms is a year that fits tm_year
     struct tm tm = { 0 };
     gmtime_r (&secs, &tm);
     size_t size = strftime (buf, BUS_REPORT_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf (buf + size, BUS_REPORT_TIME_MAX - size, ".%03uZ",
-              (unsigned) (ms - s_floor (ms, 1000)) % 1000);
+              (unsigned) ((ms % 1000 + 1000) % 1000));
     return buf;
 }
 

@@ -457,6 +457,16 @@ s_test_times (void)
         streq (bus_report_time_format (-1, buf), "1969-12-31T23:59:59.999Z"));
     assert (streq (bus_report_time_format (253402300799999, buf),
                    "9999-12-31T23:59:59.999Z"));
+    //  The ends of int64 time: the floor of the first second is below
+    //  INT64_MIN ms (it overflowed, which UBSan reports)
+    assert (streq (bus_report_time_format (INT64_MIN, buf),
+                   "-292275055-05-16T16:47:04.192Z"));
+    assert (streq (bus_report_time_format (INT64_MIN + 1, buf),
+                   "-292275055-05-16T16:47:04.193Z"));
+    assert (streq (bus_report_time_format (INT64_MIN + 808, buf),
+                   "-292275055-05-16T16:47:05.000Z"));
+    assert (streq (bus_report_time_format (INT64_MAX, buf),
+                   "292278994-08-17T07:12:55.807Z"));
     //  What the export writes, --from reads back
     int64_t ms;
     assert (

@@ -75,8 +75,13 @@ s_test_order (uint64_t id, const char *table)
     order->id = id;
     order->status = BUS_STATUS_PLACED;
     snprintf (order->table, sizeof order->table, "%s", table);
+    //  What every stored order has, or the sync client refuses it
+    snprintf (order->key, sizeof order->key, "key-%" PRIu64, id);
+    snprintf (order->origin, sizeof order->origin, "gw");
     order->created_ms = 1745739020123;   //  2025-04-27T07:30:20.123Z
     order->line_count = 1;
+    snprintf (order->lines[0].item_id, sizeof order->lines[0].item_id,
+              "burger");
     snprintf (order->lines[0].name, sizeof order->lines[0].name, "Burger");
     order->lines[0].qty = 2;
     return order;

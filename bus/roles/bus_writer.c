@@ -59,7 +59,7 @@ struct _bus_writer_t {
     int64_t peers_full_logged_ms;   //  sync thread only
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
-        storage_failures, refused;
+        storage_failures, refused;   //  refused: read, not applied
 };
 
 //  A gateway or edge that pings the sync socket
@@ -247,8 +247,8 @@ s_may_command (bus_writer_t *self, const bus_curve_peer_t *sender,
 //  Count and log a refused command (the first few, then every 1000th);
 //  a gateway that claimed another's origin is told on its own topic.
 static void
-s_refuse (bus_writer_t *self, s_batch_t *batch, const bus_curve_peer_t *sender,
-          const bus_cmd_t *cmd)
+s_refuse_sender (bus_writer_t *self, s_batch_t *batch,
+                 const bus_curve_peer_t *sender, const bus_cmd_t *cmd)
 {
     char origin[300];
     s_escape (cmd->origin, origin, sizeof origin);
@@ -276,13 +276,43 @@ s_refuse (bus_writer_t *self, s_batch_t *batch, const bus_curve_peer_t *sender,
     s_queue_ack (batch, sender->name);
 }
 
+//  A command that reads (bus_cmd_read) but breaks a rule of
+//  bus_cmd_check (why): nothing of it is applied.  Its sender is told why
+//  in an ack, as for any refusal, when it named a key and an origin an
+//  ack can carry; otherwise it is dropped like an unreadable frame.  A
+//  gateway never sends one (its JSON layer checks the same rules): this
+//  is a peer that does not speak for a pad, so the log is kept short.
+static void
+s_refuse_invalid (bus_writer_t *self, s_batch_t *batch, const char *why,
+                  size_t size)
+{
+    const bus_cmd_t *cmd = &batch->cmd;
+    if (!bus_valid_key (cmd->key) || !bus_valid_node (cmd->origin)) {
+        s_drop (self, why, size);
+        return;
+    }
+    uint64_t n = atomic_fetch_add (&self->refused, 1) + 1;
+    if (n <= 10 || n % 1000 == 0)
+        zsys_warning ("writer: refused an intake command from '%s': %s "
+                      "[%" PRIu64 " refused so far]",
+                      cmd->origin, why, n);
+    bus_ack_t *ack = &batch->ack;
+    memcpy (ack->key, cmd->key, sizeof ack->key);
+    ack->fingerprint = bus_cmd_fingerprint (cmd);
+    ack->status = BUS_ERR_INVALID;
+    ack->duplicate = false;
+    snprintf (ack->error, sizeof ack->error, "%s", why);
+    s_queue_ack (batch, cmd->origin);
+}
+
 //  Apply frame i; returns 0 or a storage error that fails the batch.
 static int
 s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
 {
     zmq_msg_t *raw = &batch->raw[i];
     bus_cmd_t *cmd = &batch->cmd;
-    int rc = bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw), cmd);
+    char why[BUS_ERROR_MAX];
+    int rc = bus_cmd_read (zmq_msg_data (raw), zmq_msg_size (raw), cmd);
     if (rc != 0) {
         s_drop (self, bus_strerror (rc), zmq_msg_size (raw));
         return 0;
@@ -291,9 +321,13 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
         const bus_curve_peer_t *sender =
             s_sender (self, zmq_msg_gets (raw, "User-Id"));
         if (!s_may_command (self, sender, cmd)) {
-            s_refuse (self, batch, sender, cmd);
+            s_refuse_sender (self, batch, sender, cmd);
             return 0;
         }
+    }
+    if (bus_cmd_check (cmd, why, sizeof why) != 0) {
+        s_refuse_invalid (self, batch, why, zmq_msg_size (raw));
+        return 0;
     }
     atomic_fetch_add (&self->commands, 1);
     rc = bus_ledger_apply (self->ledger, cmd, now, &batch->ack, s_queue_event,

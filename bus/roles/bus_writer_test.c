@@ -83,9 +83,9 @@ s_peer_fini (s_peer_t *peer)
     free (peer->event);
 }
 
-//  Send a one-line order for table T1 under key.
+//  Send a one-line order for table T1 under key, with a note.
 static void
-s_place (s_peer_t *peer, const char *key, uint32_t qty)
+s_place_note (s_peer_t *peer, const char *key, uint32_t qty, const char *note)
 {
     bus_cmd_t *cmd = peer->cmd;
     memset (cmd, 0, sizeof *cmd);
@@ -93,6 +93,7 @@ s_place (s_peer_t *peer, const char *key, uint32_t qty)
     bus_strlcpy (cmd->key, key, sizeof cmd->key);
     bus_strlcpy (cmd->origin, S_ORIGIN, sizeof cmd->origin);
     bus_strlcpy (cmd->table, "T1", sizeof cmd->table);
+    bus_strlcpy (cmd->note, note, sizeof cmd->note);
     cmd->line_count = 1;
     bus_strlcpy (cmd->lines[0].item_id, "fries", sizeof cmd->lines[0].item_id);
     cmd->lines[0].qty = qty;
@@ -100,6 +101,12 @@ s_place (s_peer_t *peer, const char *key, uint32_t qty)
     assert (frame);
     int rc = zframe_send (&frame, peer->push, 0);
     assert (rc == 0);
+}
+
+static void
+s_place (s_peer_t *peer, const char *key, uint32_t qty)
+{
+    s_place_note (peer, key, qty, "");
 }
 
 //  The next message that is not a heartbeat: its topic (caller frees)
@@ -403,6 +410,26 @@ bus_writer_test (bool verbose)
     zmsg_destroy (&msg);
     assert (bus_writer_stats (writer).dropped == before.dropped + 4);
     s_test_peers (&peer, &config);
+
+    //  A command that reads but breaks a rule, here a note that is not
+    //  UTF-8 (a surrogate: issue 14's poison order), is refused with an
+    //  ack its gateway can match and that names the field; nothing is
+    //  committed (the log still ends at 3), nothing dropped unanswered
+    before = bus_writer_stats (writer);
+    s_place_note (&peer, "wt-poison", 1, "ok \xed\xa0\x80");
+    topic = s_next (&peer);
+    assert (streq (topic, "A/" S_ORIGIN "/"));
+    assert (streq (peer.ack->key, "wt-poison"));
+    assert (peer.ack->status == BUS_ERR_INVALID && !peer.ack->duplicate);
+    assert (peer.ack->fingerprint == bus_cmd_fingerprint (peer.cmd));
+    assert (streq (peer.ack->error, "note: " BUS_RULE_NOTE));
+    zstr_free (&topic);
+    req = (bus_sync_req_t){ .op = BUS_SYNC_REPLAY, .from = 4, .limit = 10 };
+    items = s_query (&peer, &req, &reply);
+    assert (reply.status == 0 && reply.seq == 3 && reply.count == 0);
+    zmsg_destroy (&items);
+    stats = bus_writer_stats (writer);
+    assert (stats.dropped == before.dropped && stats.committed == 3);
 
     //  Destroy is clean and NULL-safe; what was committed is still there
     s_peer_fini (&peer);

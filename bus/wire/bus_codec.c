@@ -44,7 +44,8 @@ typedef enum {
     S_INT,     /* an int in [min, max], written as a signed integer     */
     S_BOOL,    /* bool                                                  */
     S_STR      /* char[size]: a string that fits, holds no NUL, and
-                  passes valid when the row has one                    */
+                  passes valid, or is text (bus_valid_text) when the
+                  row names no rule                                    */
 } s_type_t;
 
 typedef enum {
@@ -63,7 +64,8 @@ typedef struct {
     size_t offset;                /* of the field in its struct          */
     size_t size;                  /* S_STR: the field's capacity         */
     int64_t min, max;             /* S_ENUM, S_INT: the accepted values  */
-    bool (*valid) (const char *); /* S_STR: a bus_model check, or NULL  */
+    bool (*valid) (const char *); /* S_STR: a bus_model rule, or NULL
+                                     for bus_valid_text                  */
     int needed_by;                /* S_NEEDED_BY: the message type       */
 } s_field_t;
 
@@ -92,40 +94,70 @@ typedef struct {
 #define S_STR_ROW(k, nd, st, m) \
     S_ROW (k, S_STR, nd, st, m, char *), .size = sizeof ((st *) 0)->m
 
+/*  A command's strings are read as they are (fit, no NUL) and checked
+    after, all rules at once, by bus_cmd_check: so a command that breaks a
+    rule is still read whole, and the writer can tell its sender why.  */
 static bool
-s_nonempty (const char *s)
+s_unchecked (const char *s)
 {
-    return *s != '\0';
+    return true;
+}
+
+/*  Rules of the strings of the writer's own messages (orders, carts,
+    events, acks, sync), beyond being text: each as the command it came
+    from was checked, or empty where a field may be.  */
+static bool
+s_table_or_any (const char *s)
+{
+    return *s == '\0' || bus_valid_table (s);
+}
+
+//  A pinging node's name: printable ASCII without spaces (an edge names
+//  itself host:port), as the writer's peer table and its log take it
+static bool
+s_peer_name_or_any (const char *s)
+{
+    for (const char *c = s; *c; c++)
+        if (*c < 0x21 || *c > 0x7e)
+            return false;
+    return true;
+}
+
+static bool
+s_id_or_none (const char *s)
+{
+    return *s == '\0' || bus_valid_item_id (s);
 }
 
 /*  cmd: {v, type, key, origin, table, note, order, st, ver, line, qty,
-    item, avail, open, lines}.  The head is checked first: the rest is
-    read knowing the type.  The fields a type does not use stay zero when
+    item, avail, open, lines}.  The head is read first: the rest is read
+    knowing the type.  The fields a type does not use stay zero when
     absent, and a type that needs one then fails its rule (an order id of
     0, an empty table...), except qty and avail: there 0 and false are
     real requests (remove the line, 86 the item) that a lost field must
     not turn into, so the types that use them need them present.  "open"
-    is written only when set, so every other command keeps its encoding. */
+    is written only when set, so every other command keeps its encoding.
+    Strings: see s_unchecked.  */
 static const s_field_t s_cmd_head[] = {
     { S_VERSION_ROW },
     { S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
                   BUS_CMD_AVAILABILITY) },
-    { S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = bus_valid_key },
+    { S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = s_unchecked },
     { S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
-      .valid = s_nonempty },
+      .valid = s_unchecked },
 };
 
 static const s_field_t s_cmd_fields[] = {
-    { S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table) },
-    { S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note),
-      .valid = bus_valid_note },
+    { S_STR_ROW ("table", S_OPTIONAL, bus_cmd_t, table), .valid = s_unchecked },
+    { S_STR_ROW ("note", S_OPTIONAL, bus_cmd_t, note), .valid = s_unchecked },
     { S_U64_ROW ("order", S_OPTIONAL, bus_cmd_t, order_id) },
     { S_U32_ROW ("st", S_OPTIONAL, bus_cmd_t, status) },
     { S_U32_ROW ("ver", S_OPTIONAL, bus_cmd_t, version) },
     { S_U32_ROW ("line", S_OPTIONAL, bus_cmd_t, line_id) },
     { S_U32_ROW ("qty", S_NEEDED_BY, bus_cmd_t, qty),
       .needed_by = BUS_CMD_CART_SET_QTY },
-    { S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id) },
+    { S_STR_ROW ("item", S_OPTIONAL, bus_cmd_t, item_id),
+      .valid = s_unchecked },
     { S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
       .needed_by = BUS_CMD_AVAILABILITY },
     { S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu) },
@@ -133,17 +165,22 @@ static const s_field_t s_cmd_fields[] = {
 
 /*  order: {id, seq, ver, st, table, key, origin, note, cms, ums} (the
     head), sms, {sub, tax, total} (the tail), lines.  Orders come from the
-    writer: types and sizes are checked, business rules are not.  */
+    writer: types, sizes and the rules of the strings the command brought
+    are checked (so that every reader can render what it accepts),
+    business rules are not.  */
 static const s_field_t s_order_head[] = {
     { S_U64_ROW ("id", S_REQUIRED, bus_order_t, id) },
     { S_U64_ROW ("seq", S_REQUIRED, bus_order_t, seq) },
     { S_U32_ROW ("ver", S_REQUIRED, bus_order_t, version) },
     { S_ENUM_ROW ("st", S_REQUIRED, bus_order_t, status, BUS_STATUS_PLACED,
                   BUS_STATUS_CANCELLED) },
-    { S_STR_ROW ("table", S_REQUIRED, bus_order_t, table) },
-    { S_STR_ROW ("key", S_REQUIRED, bus_order_t, key) },
-    { S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin) },
-    { S_STR_ROW ("note", S_REQUIRED, bus_order_t, note) },
+    { S_STR_ROW ("table", S_REQUIRED, bus_order_t, table),
+      .valid = bus_valid_table },
+    { S_STR_ROW ("key", S_REQUIRED, bus_order_t, key), .valid = bus_valid_key },
+    { S_STR_ROW ("origin", S_REQUIRED, bus_order_t, origin),
+      .valid = bus_valid_node },
+    { S_STR_ROW ("note", S_REQUIRED, bus_order_t, note),
+      .valid = bus_valid_note },
     { S_I64_ROW ("cms", S_REQUIRED, bus_order_t, created_ms) },
     { S_I64_ROW ("ums", S_REQUIRED, bus_order_t, updated_ms) },
 };
@@ -161,7 +198,8 @@ _Static_assert(BUS_CODEC_ORDER_FIELDS
 /*  cart: {table, ver, next, ums, sub}, lines.  Carts, like orders, come
     from the writer.  */
 static const s_field_t s_cart_fields[] = {
-    { S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table) },
+    { S_STR_ROW ("table", S_REQUIRED, bus_cart_t, table),
+      .valid = bus_valid_table },
     { S_U32_ROW ("ver", S_REQUIRED, bus_cart_t, version) },
     { S_U32_ROW ("next", S_REQUIRED, bus_cart_t, next_line_id) },
     { S_I64_ROW ("ums", S_REQUIRED, bus_cart_t, updated_ms) },
@@ -179,14 +217,15 @@ static const s_field_t s_event_fields[] = {
 };
 
 static const s_field_t s_event_item[] = {
-    { S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id) },
+    { S_STR_ROW ("item", S_REQUIRED, bus_event_t, item_id),
+      .valid = bus_valid_item_id },
     { S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available) },
 };
 
 /*  ack: {v, key, fp, st, dup, err}, then the event on success.  */
 static const s_field_t s_ack_fields[] = {
     { S_VERSION_ROW },
-    { S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key) },
+    { S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key), .valid = bus_valid_key },
     { S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint) },
     { S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0) },
     { S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate) },
@@ -209,9 +248,12 @@ static const s_field_t s_sync_req_fields[] = {
     { S_U32_ROW ("limit", S_OPTIONAL, bus_sync_req_t, limit) },
     { S_U64_ROW ("id", S_OPTIONAL, bus_sync_req_t, id) },
     { S_U32_ROW ("status", S_OPTIONAL, bus_sync_req_t, status) },
-    { S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table) },
-    { S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role) },
-    { S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name) },
+    { S_STR_ROW ("table", S_OPTIONAL, bus_sync_req_t, table),
+      .valid = s_table_or_any },
+    { S_STR_ROW ("role", S_OPTIONAL, bus_sync_req_t, role),
+      .valid = s_id_or_none },
+    { S_STR_ROW ("name", S_OPTIONAL, bus_sync_req_t, name),
+      .valid = s_peer_name_or_any },
     { S_I64_ROW ("from_ms", S_OPTIONAL, bus_sync_req_t, from_ms) },
     { S_I64_ROW ("to_ms", S_OPTIONAL, bus_sync_req_t, to_ms) },
 };
@@ -672,9 +714,13 @@ s_check_lengths (const uint8_t *p, size_t size)
         s_head_t head = s_head (*p++);
         if (head.kind == S_BAD || (size_t) (end - p) < head.width)
             return BUS_ERR_MALFORMED;
-        uint64_t length = head.fixed;
+        uint64_t length = 0;
         for (int i = 0; i < head.width; i++)
             length = length << 8 | *p++;
+        //  After the length field: an ext's type byte is not part of it
+        //  (taken as its top byte, an ext8 of 0 bytes measured 256 and
+        //  hid a container header behind it from this check)
+        length += head.fixed;
         if (head.kind == S_PAIRS)
             length *= 2;
         if (length > (uint64_t) (end - p))
@@ -773,8 +819,10 @@ s_reset_ack (void *out)
 static bool
 s_str_is (const msgpack_object *str, const char *text, size_t size)
 {
+    //  (msgpack-c gives an empty string no pointer: memcmp may not have
+    //  NULL, even for no bytes)
     return str->via.str.size == size
-           && memcmp (str->via.str.ptr, text, size) == 0;
+           && (size == 0 || memcmp (str->via.str.ptr, text, size) == 0);
 }
 
 /*  A message map: string keys, each at most once.  A repeated key would
@@ -929,9 +977,8 @@ s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
             return rc;
         case S_BOOL: return s_bool (obj, (bool *) at);
         case S_STR:
-            return field->valid
-                       ? s_valid_str (obj, at, field->size, field->valid)
-                       : s_str (obj, at, field->size);
+            return s_valid_str (obj, at, field->size,
+                                field->valid ? field->valid : bus_valid_text);
     }
     return rc;
 }
@@ -975,9 +1022,8 @@ s_read_lines (const msgpack_object *obj, bus_line_t *lines, uint32_t *count,
     return 0;
 }
 
-/*  [mod_id, ...]: at most BUS_MODS_MAX valid ids, all different.  The
-    same modifier twice is one choice charged twice, never what a guest
-    meant.  */
+/*  [mod_id, ...]: at most BUS_MODS_MAX ids (bus_cmd_check checks them:
+    valid and all different).  */
 static int
 s_read_cmd_mods (const msgpack_object *obj, bus_line_t *line)
 {
@@ -985,11 +1031,7 @@ s_read_cmd_mods (const msgpack_object *obj, bus_line_t *line)
         return BUS_ERR_INVALID;
     for (uint32_t i = 0; i < obj->via.array.size; i++) {
         bus_mod_t *mod = &line->mods[i];
-        int rc = s_valid_str (&obj->via.array.ptr[i], mod->id, sizeof mod->id,
-                              bus_valid_item_id);
-        for (uint32_t j = 0; j < i && !rc; j++)
-            if (streq (line->mods[j].id, mod->id))
-                rc = BUS_ERR_INVALID;
+        int rc = s_str (&obj->via.array.ptr[i], mod->id, sizeof mod->id);
         if (rc)
             return rc;
     }
@@ -998,7 +1040,8 @@ s_read_cmd_mods (const msgpack_object *obj, bus_line_t *line)
 }
 
 /*  [item_id, qty], optionally followed by note, then by the modifier
-    ids, then by a free-text name; checked as client input.  */
+    ids, then by a free-text name; read as they are, checked as client
+    input by bus_cmd_check.  */
 static int
 s_read_cmd_line (const msgpack_object *obj, bus_line_t *line)
 {
@@ -1006,20 +1049,15 @@ s_read_cmd_line (const msgpack_object *obj, bus_line_t *line)
         return BUS_ERR_INVALID;
     const msgpack_object *item = obj->via.array.ptr;
     uint32_t size = obj->via.array.size;
-    int64_t qty = 0;
-    int rc = s_valid_str (&item[0], line->item_id, sizeof line->item_id,
-                          bus_valid_item_id);
+    int rc = s_str (&item[0], line->item_id, sizeof line->item_id);
     if (!rc)
-        rc = s_int (&item[1], 1, BUS_QTY_MAX, &qty);
-    line->qty = (uint32_t) qty;
+        rc = s_u32 (&item[1], &line->qty);
     if (!rc && size >= 3)
-        rc = s_valid_str (&item[2], line->note, sizeof line->note,
-                          bus_valid_note);
+        rc = s_str (&item[2], line->note, sizeof line->note);
     if (!rc && size >= 4)
         rc = s_read_cmd_mods (&item[3], line);
     if (!rc && size == 5)
-        rc = s_valid_str (&item[4], line->name, sizeof line->name,
-                          bus_valid_note);
+        rc = s_str (&item[4], line->name, sizeof line->name);
     return rc;
 }
 
@@ -1030,9 +1068,10 @@ s_read_mod (const msgpack_object *obj, bus_mod_t *mod)
     if (!s_is_array (obj, 3, 3))
         return BUS_ERR_INVALID;
     const msgpack_object *item = obj->via.array.ptr;
-    int rc = s_str (&item[0], mod->id, sizeof mod->id);
+    int rc = s_valid_str (&item[0], mod->id, sizeof mod->id, bus_valid_item_id);
     if (!rc)
-        rc = s_str (&item[1], mod->name, sizeof mod->name);
+        rc =
+            s_valid_str (&item[1], mod->name, sizeof mod->name, bus_valid_text);
     if (!rc)
         rc = s_i64 (&item[2], &mod->delta_cents);
     return rc;
@@ -1053,7 +1092,8 @@ s_read_mods (const msgpack_object *obj, bus_line_t *line)
 }
 
 /*  [line_id, item_id, qty, note, name, station, unit_cents, mods], a line
-    of an order or a cart as the writer stored it.  */
+    of an order or a cart as the writer stored it: the strings a client
+    brings by their rules, the menu's as text.  */
 static int
 s_read_line (const msgpack_object *obj, bus_line_t *line)
 {
@@ -1062,15 +1102,19 @@ s_read_line (const msgpack_object *obj, bus_line_t *line)
     const msgpack_object *item = obj->via.array.ptr;
     int rc = s_u32 (&item[0], &line->line_id);
     if (!rc)
-        rc = s_str (&item[1], line->item_id, sizeof line->item_id);
+        rc = s_valid_str (&item[1], line->item_id, sizeof line->item_id,
+                          bus_valid_item_id);
     if (!rc)
         rc = s_u32 (&item[2], &line->qty);
     if (!rc)
-        rc = s_str (&item[3], line->note, sizeof line->note);
+        rc = s_valid_str (&item[3], line->note, sizeof line->note,
+                          bus_valid_note);
     if (!rc)
-        rc = s_str (&item[4], line->name, sizeof line->name);
+        rc = s_valid_str (&item[4], line->name, sizeof line->name,
+                          bus_valid_text);
     if (!rc)
-        rc = s_str (&item[5], line->station, sizeof line->station);
+        rc = s_valid_str (&item[5], line->station, sizeof line->station,
+                          s_id_or_none);
     if (!rc)
         rc = s_i64 (&item[6], &line->unit_cents);
     if (!rc)
@@ -1078,35 +1122,8 @@ s_read_line (const msgpack_object *obj, bus_line_t *line)
     return rc;
 }
 
-/*  The per-type rules of bus_codec.h, on the fields read.  Each line was
-    checked as it was read.  */
-static int
-s_check_cmd_rules (const bus_cmd_t *cmd)
-{
-    bool ok = cmd->type == BUS_CMD_SET_STATUS
-              || cmd->type == BUS_CMD_AVAILABILITY
-              || bus_valid_table (cmd->table);
-    switch (cmd->type) {
-        case BUS_CMD_PLACE: ok = ok && cmd->line_count >= 1; break;
-        case BUS_CMD_CART_ADD: ok = ok && cmd->line_count == 1; break;
-        case BUS_CMD_SET_STATUS:
-            ok = ok && cmd->order_id >= 1 && cmd->status >= BUS_STATUS_PLACED
-                 && cmd->status <= BUS_STATUS_CANCELLED;
-            break;
-        case BUS_CMD_CART_SET_QTY:
-            ok = ok && cmd->line_id >= 1 && cmd->qty <= BUS_QTY_MAX;
-            break;
-        case BUS_CMD_AVAILABILITY:
-            ok = ok && bus_valid_item_id (cmd->item_id);
-            break;
-        case BUS_CMD_CART_CLEAR:
-        case BUS_CMD_CART_PLACE: break;
-    }
-    return ok ? 0 : BUS_ERR_INVALID;
-}
-
-/*  The head, the fields the type may use (see s_cmd_fields), the lines,
-    then the type's rules.  */
+/*  The head, the fields the type may use (see s_cmd_fields), then the
+    lines: types and capacities only (bus_cmd_read).  */
 static int
 s_read_cmd (const msgpack_object *map, void *out)
 {
@@ -1119,9 +1136,15 @@ s_read_cmd (const msgpack_object *map, void *out)
         rc = s_read_fields (map, S_FIELDS (s_cmd_fields), cmd, (int) cmd->type);
     if (!rc && (obj = s_get (map, "lines")))
         rc = s_read_lines (obj, cmd->lines, &cmd->line_count, s_read_cmd_line);
-    if (!rc)
-        rc = s_check_cmd_rules (cmd);
     return rc;
+}
+
+/*  ... then every rule of a command (bus_cmd_decode).  */
+static int
+s_read_checked_cmd (const msgpack_object *map, void *out)
+{
+    int rc = s_read_cmd (map, out);
+    return rc ? rc : bus_cmd_check ((const bus_cmd_t *) out, NULL, 0);
 }
 
 /*  sms: exactly one time per bus_status_t value, so that every index a
@@ -1277,7 +1300,10 @@ s_decode (const void *data, size_t size, void *out, const s_message_t *message)
     (see above); the scalar-only maps are read from their tables.  */
 static const s_message_t s_cmd_message = { .zero_size =
                                                offsetof (bus_cmd_t, lines),
-                                           .read = s_read_cmd };
+                                           .read = s_read_checked_cmd };
+static const s_message_t s_cmd_read_message = { .zero_size =
+                                                    offsetof (bus_cmd_t, lines),
+                                                .read = s_read_cmd };
 static const s_message_t s_order_message = { .zero_size =
                                                  offsetof (bus_order_t, lines),
                                              .read = s_read_order_msg };
@@ -1308,6 +1334,12 @@ int
 bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out)
 {
     return s_decode (data, size, out, &s_cmd_message);
+}
+
+int
+bus_cmd_read (const void *data, size_t size, bus_cmd_t *out)
+{
+    return s_decode (data, size, out, &s_cmd_read_message);
 }
 
 int

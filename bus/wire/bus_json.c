@@ -168,29 +168,6 @@ s_put_int (s_out_t *t, json_int_t value)
     s_put (t, p, (size_t) (end - p));
 }
 
-/*  Length of the UTF-8 sequence at p if it is a valid one (no overlong
-    forms, no surrogates, nothing past U+10FFFF), else 0: jansson's rules. */
-static size_t
-s_utf8_len (const unsigned char *p)
-{
-    size_t n = *p < 0x80   ? 1
-               : *p < 0xC2 ? 0
-               : *p < 0xE0 ? 2
-               : *p < 0xF0 ? 3
-               : *p < 0xF5 ? 4
-                           : 0;
-    uint32_t cp = n == 2 ? *p & 0x1F : n == 3 ? *p & 0x0F : *p & 0x07;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)))
-        || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
-
 //  A quoted string, escaped as jansson escapes (UTF-8 passes as it is)
 static void
 s_put_str (s_out_t *t, const char *text)
@@ -199,7 +176,8 @@ s_put_str (s_out_t *t, const char *text)
     const unsigned char *p = (const unsigned char *) text;
     const unsigned char *plain = p;   //  start of bytes that need no escape
     while (*p) {
-        size_t n = s_utf8_len (p);
+        //  jansson's rules, which bus_utf8_char shares
+        size_t n = bus_utf8_char ((const char *) p);
         if (n == 0) {
             t->bad = true;
             return;
@@ -488,12 +466,6 @@ s_version (json_t *root, uint32_t *version)
     return 0;
 }
 
-#define S_NOTE_RULE                                       \
-    "must be a string of at most %d bytes of UTF-8 text " \
-    "without control characters"
-#define S_ID_RULE                                            \
-    "must be a string of 1 to %d characters from A-Z, a-z, " \
-    "0-9, '_', '.' and '-'"
 #define S_VERSION_RULE "must be an integer from 1 to 4294967295"
 
 /*  Read the line's optional list of modifier ids into line.  */
@@ -513,7 +485,7 @@ s_parse_mods (json_t *mods, const char *prefix, bus_line_t *line,
         snprintf (key, sizeof key, "modifiers[%zu]", i);
         const char *id = json_string_value (json_array_get (mods, i));
         if (!bus_valid_item_id (id))
-            return s_reject_at (error, prefix, key, S_ID_RULE, BUS_ID_MAX - 1);
+            return s_reject_at (error, prefix, key, "%s", BUS_RULE_ID);
         //  A repeat would be charged twice: the client meant something else
         for (uint32_t j = 0; j < line->mod_count; j++)
             if (streq (line->mods[j].id, id))
@@ -539,15 +511,13 @@ s_parse_line (json_t *obj, const char *prefix, bus_line_t *line,
     memset (line, 0, sizeof *line);
     const char *item_id = json_string_value (json_object_get (obj, "item_id"));
     if (!bus_valid_item_id (item_id))
-        return s_reject_at (error, prefix, "item_id", S_ID_RULE,
-                            BUS_ID_MAX - 1);
+        return s_reject_at (error, prefix, "item_id", "%s", BUS_RULE_ID);
     json_t *quantity = json_object_get (obj, "quantity");
     if (!s_int_in (quantity, 1, BUS_QTY_MAX))
         return s_reject_at (error, prefix, "quantity",
                             "must be an integer from 1 to %d", BUS_QTY_MAX);
     if (s_note (json_object_get (obj, "note"), line->note))
-        return s_reject_at (error, prefix, "note", S_NOTE_RULE,
-                            BUS_NOTE_MAX - 1);
+        return s_reject_at (error, prefix, "note", "%s", BUS_RULE_NOTE);
     int rc =
         s_parse_mods (json_object_get (obj, "modifiers"), prefix, line, error);
     if (rc)
@@ -562,13 +532,9 @@ s_parse_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
 {
     const char *table = json_string_value (json_object_get (root, "table"));
     if (!bus_valid_table (table))
-        return s_reject (error, BUS_ERR_INVALID, "table",
-                         "must be a string "
-                         "of 1 to %d printable characters without '/'",
-                         BUS_TABLE_MAX - 1);
+        return s_reject (error, BUS_ERR_INVALID, "table", "%s", BUS_RULE_TABLE);
     if (s_note (json_object_get (root, "note"), cmd->note))
-        return s_reject (error, BUS_ERR_INVALID, "note", S_NOTE_RULE,
-                         BUS_NOTE_MAX - 1);
+        return s_reject (error, BUS_ERR_INVALID, "note", "%s", BUS_RULE_NOTE);
     json_t *items = json_object_get (root, "items");
     if (!json_is_array (items) || json_array_size (items) == 0
         || json_array_size (items) > BUS_LINES_MAX)
@@ -655,8 +621,7 @@ s_parse_cart_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
     //  Checked into locals, so a bad version leaves cmd->note as it was
     char note[BUS_NOTE_MAX];
     if (s_note (json_object_get (root, "note"), note))
-        return s_reject (error, BUS_ERR_INVALID, "note", S_NOTE_RULE,
-                         BUS_NOTE_MAX - 1);
+        return s_reject (error, BUS_ERR_INVALID, "note", "%s", BUS_RULE_NOTE);
     uint32_t version;
     if (s_version (root, &version))
         return s_reject (error, BUS_ERR_INVALID, "version", S_VERSION_RULE);
@@ -752,9 +717,29 @@ bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
 //  --------------------------------------------------------------------------
 //  Error bodies and serialization
 
+/*  text with each byte that does not start a valid UTF-8 character
+    replaced by '?', as a JSON string.  */
+static json_t *
+s_text_repaired (const char *text, size_t len)
+{
+    char *clean = malloc (len + 1);
+    size_t n = 0;
+    for (size_t i = 0; clean && i < len;) {
+        size_t c = bus_utf8_char (text + i);
+        memcpy (clean + n, c ? text + i : "?", c ? c : 1);
+        n += c ? c : 1;
+        i += c ? c : 1;
+    }
+    json_t *string = clean ? json_stringn (clean, n) : NULL;
+    free (clean);
+    return string;
+}
+
 /*  A JSON string for text that may have been cut mid-character by a
     fixed-size buffer (messages quote client keys and jansson's errors):
-    drop up to three trailing bytes until it is valid UTF-8 again.  */
+    drop up to three trailing bytes until it is valid UTF-8 again.  What
+    is still not UTF-8 (jansson's error texts quote the bytes of a body
+    it could not read) is repaired, so that an error always has a body. */
 static json_t *
 s_text (const char *text)
 {
@@ -762,7 +747,7 @@ s_text (const char *text)
     json_t *string = json_stringn (text ? text : "", len);
     for (size_t cut = 1; !string && cut <= 3 && cut <= len; cut++)
         string = json_stringn (text, len - cut);
-    return string;
+    return string ? string : s_text_repaired (text, len);
 }
 
 json_t *

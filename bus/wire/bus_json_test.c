@@ -896,6 +896,14 @@ s_test_error_body (void)
                    "{\"error\":{\"code\":\"not_found\",\"message\":\"caf\"}}"));
     free (text);
     json_decref (json);
+    //  ... and one holding bytes that are not UTF-8, as jansson's error
+    //  texts quote a body that is not (found by fuzz_json)
+    json = bus_json_error ("malformed", "near '\xcc\x9c\xa3x' \xff!", "a\xc3");
+    text = bus_json_dump (json);
+    assert (streq (text, "{\"error\":{\"code\":\"malformed\",\"message\":"
+                         "\"near '\xcc\x9c?x' ?!\",\"field\":\"a\"}}"));
+    free (text);
+    json_decref (json);
     assert (bus_json_dump (NULL) == NULL);
 }
 

@@ -186,12 +186,60 @@ bool bus_status_can_move (bus_status_t from, bus_status_t to);
 /*  Return the event type's name ("order.placed") or NULL.  */
 const char *bus_event_type_name (bus_event_type_t type);
 
-/*  Validation of client-supplied strings.  Each returns true if the value
-    is acceptable for its field as documented above.  */
-bool bus_valid_item_id (const char *s);
+/*  Validation of strings that come from outside: the JSON layer checks
+    request bodies with these, the codec every string it decodes, the menu
+    loader its names.  One set of rules, so that whatever one reader
+    accepts every other reader (the store, the API's JSON, the WebSocket
+    messages, the logs) can carry.  Each returns true if s (NULL is never
+    valid) is acceptable for its field as documented above.  */
+bool bus_valid_item_id (const char *s); /* ids, stations, modifier ids  */
 bool bus_valid_table (const char *s);
 bool bus_valid_key (const char *s);
-bool bus_valid_note (const char *s); /* valid UTF-8, no control chars */
+bool bus_valid_note (const char *s); /* text of 0..280 bytes           */
+bool bus_valid_name (const char *s); /* display name: text, 1..80 bytes */
+bool bus_valid_node (const char *s); /* node name: 1..80 of
+                                        [A-Za-z0-9_.-] (an ack topic)   */
+
+/*  True if s is text: valid UTF-8 (RFC 3629: no overlong forms, no
+    surrogates, nothing past U+10FFFF, no truncated sequence: the rules
+    jansson applies to every string it reads or writes) without control
+    characters (U+0000..U+001F, U+007F), so that any JSON text or log line
+    can carry it as it is.  Any length.  */
+bool bus_valid_text (const char *s);
+
+/*  Length of the UTF-8 character starting at s (1..4 bytes) if it is a
+    valid one as above, else 0.  s is NUL-terminated: a NUL ends any
+    sequence early, so nothing past it is read.  */
+size_t bus_utf8_char (const char *s);
+
+/*  The rules above as a person reads them, for error messages (the JSON
+    layer's, the menu loader's, bus_cmd_check's).  */
+#define BUS_RULE_ID                                          \
+    "must be a string of 1 to 32 characters from A-Z, a-z, " \
+    "0-9, '_', '.' and '-'"
+#define BUS_RULE_TABLE \
+    "must be a string of 1 to 32 printable characters without '/'"
+#define BUS_RULE_KEY "must be a string of 1 to 128 printable ASCII characters"
+#define BUS_RULE_NOTE                                      \
+    "must be a string of at most 280 bytes of UTF-8 text " \
+    "without control characters"
+#define BUS_RULE_NAME                                  \
+    "must be a string of 1 to 80 bytes of UTF-8 text " \
+    "without control characters"
+#define BUS_RULE_NODE \
+    "must be a string of 1 to 80 characters of A-Z a-z 0-9 _ . -"
+#define BUS_RULE_TEXT "must be UTF-8 text without control characters"
+
+/*  Check a command as the writer must find it before applying it: every
+    string is text (above) and fits; key, origin and the fields its type
+    uses follow their rules (see bus_cmd_type_t, bus_codec.h's "Command
+    rules"); every line has a valid item id, a quantity of 1..99, a note,
+    0..6 distinct valid modifier ids, and no name or a display name.
+    The codec's decoder applies it to every command it reads, and the
+    gateway's JSON layer checks request bodies by the same validators.
+    Returns 0, or BUS_ERR_INVALID with "<field>: <rule>" in why[why_cap]
+    (field as the codec names it: "lines[2].note"); why may be NULL.  */
+int bus_cmd_check (const bus_cmd_t *cmd, char *why, size_t why_cap);
 
 /*  Copy src into dst[cap]; return 0, or BUS_ERR_INVALID if it does not fit
     (dst is then set to the empty string).  */

@@ -38,8 +38,9 @@ typedef struct {
     uint64_t batches;          /* durable commits                            */
     uint64_t grows;            /* map size doublings                         */
     uint64_t storage_failures; /* batches whose commit failed (nacked)    */
-    uint64_t refused;          /* messages whose sender's role or name does
-                                  not allow them (CURVE on): not applied    */
+    uint64_t refused;          /* commands read, not applied: the sender's
+                                  role or name does not allow them (CURVE
+                                  on), or a field rule is broken         */
     uint64_t links_refused;    /* handshakes refused: unknown key, not CURVE */
 } bus_writer_stats_t;
 

@@ -8,7 +8,12 @@
       - the input is exactly one msgpack object, no trailing bytes;
       - every field has the documented type and fits its bus_model.h
         capacity; unknown map keys are ignored so newer writers can add
-        fields (BUS_ERR_INVALID / BUS_ERR_MALFORMED otherwise).
+        fields (BUS_ERR_INVALID / BUS_ERR_MALFORMED otherwise);
+      - every string is text (bus_valid_text: valid UTF-8 without control
+        characters) and follows its field's rule (bus_model.h), the same
+        rules the JSON layer applies to request bodies, so that whatever
+        a decoder accepts every reader can store and render
+        (BUS_ERR_INVALID).
     Before decoding and on error every field of the output is zeroed,
     except the slots of line arrays past their line count, which mean
     nothing (they are 60 KB of a struct and not worth the time).
@@ -36,13 +41,20 @@
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
       sync reply header: {v, rid, st, err, seq, next, n}
-    Command rules checked by bus_cmd_decode (the writer relies on them):
-      key: bus_valid_key; origin: non-empty; table: bus_valid_table for
-      every type but SET_STATUS and AVAILABILITY; note: bus_valid_note;
-      PLACE: 1..50 lines, each item_id valid, qty 1..99, 0..6 distinct
-      valid modifier ids; CART_ADD: exactly 1 such line; SET_STATUS:
-      order id >= 1, a valid status; CART_SET_QTY: line id >= 1, qty
-      0..99; AVAILABILITY: a valid item id.  */
+    Command rules checked by bus_cmd_decode (bus_cmd_check; the writer
+    relies on them): key: bus_valid_key; origin: bus_valid_node; table:
+    bus_valid_table for every type but SET_STATUS and AVAILABILITY; note:
+    bus_valid_note; every other string text; every line: item_id valid,
+    qty 1..99, a note, 0..6 distinct valid modifier ids, no name or
+    bus_valid_name; PLACE: 1..50 lines; CART_ADD: exactly 1 line;
+    SET_STATUS: order id >= 1, a valid status; CART_SET_QTY: line id >= 1,
+    qty 0..99; AVAILABILITY: a valid item id.
+    Strings of the writer's messages: an order's table, key, origin and
+    note, a line's item and modifier ids and note, a cart's table, an
+    event's item, an ack's key follow their rules; a station is empty or
+    an id; a sync request's table, role and name are empty or a table, an
+    id, printable ASCII without spaces; every other string (display
+    names, errors) is text.  */
 
 #ifndef BUS_CODEC_H_INCLUDED
 #define BUS_CODEC_H_INCLUDED
@@ -71,6 +83,12 @@ zframe_t *bus_ack_encode (const bus_ack_t *ack);
 /*  Each decoder reads size bytes at data into *out; returns 0 or a
     bus_err_t as described above.  */
 int bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out);
+/*  A command's types and capacities only, none of its rules: what
+    bus_cmd_decode reads before it calls bus_cmd_check.  The writer reads
+    a command so, to tell the sender of one that breaks a rule why
+    (bus_cmd_check), with the fingerprint of what it asked for; nothing
+    else may use a command read so.  */
+int bus_cmd_read (const void *data, size_t size, bus_cmd_t *out);
 int bus_order_decode (const void *data, size_t size, bus_order_t *out);
 int bus_cart_decode (const void *data, size_t size, bus_cart_t *out);
 int bus_event_decode (const void *data, size_t size, bus_event_t *out);
