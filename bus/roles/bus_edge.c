@@ -707,11 +707,14 @@ s_ws_connect (bus_req_t *req, void *arg)
     return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
-//  A feed's browsers bring no token (the seeds' never had one).
+//  A feed's browsers are checked by the feed, which knows its clients'
+//  way of sending a token (the seeds': in the path).
 static int
 s_feed_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
+    if (self->feed->connect && self->feed->connect (self->auth, req) != 0)
+        return 1;
     return s_full (self) ? s_refuse_full (req, self) : 0;
 }
 
@@ -1049,6 +1052,9 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
             (bus_http_ws_handler_t){ s_feed_connect, s_feed_ready, s_ws_data,
                                      s_ws_close, self };
         http.websocket (http.server, self->feed->path, &self->feed_hooks);
+        if (self->feed->other_path)
+            http.websocket (http.server, self->feed->other_path,
+                            &self->feed_hooks);
     }
     //  web/<page>.html; exact paths, so /kitchen.js reaches the static files
     http.page (http.server, "/kitchen", self->config.web_root);
