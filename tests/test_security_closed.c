@@ -94,15 +94,22 @@ s_mint (const char *secret, const char *flag, const char *value, char *token,
     free (out);
 }
 
-//  Run a node that must refuse to start: its exit status is not 0, its
-//  message holds each of the NULL-ended words, and its port stays shut.
+//  Start a node that must refuse to start: it exits by itself within
+//  10 s (one that runs is a failure, not a hang), not with 0, its message
+//  holds each of the NULL-ended words, and its port stays shut.
 static void
 s_expect_refusal (const char *what, int port, char **args, ...)
 {
-    char *out;
-    int rc =
-        tk_run (&out, args[0], args[1], args[2], args[3], args[4], args[5],
-                args[6], args[7], args[8], args[9], args[10], args[11], NULL);
+    static int count;
+    char name[32], log[700];
+    snprintf (name, sizeof name, "refused-%d", ++count);
+    snprintf (log, sizeof log, "%s/%s.log", tk_dir (), name);
+    pid_t pid =
+        tk_spawn (name, args[0], args[1], args[2], args[3], args[4], args[5],
+                  args[6], args[7], args[8], args[9], args[10], args[11], NULL);
+    int rc = tk_kill (pid, 0);   //  signal 0: only wait for its exit
+    char *out = s_slurp (log);
+    CHECK (rc != -1, "%s: it started and runs: %s", what, out);
     CHECK (rc != 0, "%s: started (exit %d): %s", what, rc, out);
     va_list words;
     va_start (words, args);
