@@ -1,22 +1,31 @@
 /*  orderbus_export.c — `orderbus export`: the orders of a time range as
     CSV, read straight from the writer's LMDB environment.
 
-      orderbus export --data DIR [--from TIME] [--to TIME] [--output FILE]
+      orderbus export --data DIR [--from TIME] [--to TIME]
+                      [--output FILE [--force]]
 
     The environment is opened read-only, so the export may run while the
     writer does: an LMDB reader never blocks the writer.  Every order is
     read in one read transaction, so the file is the state of one commit.
     The store lists newest first; rows are spooled to a temporary file as
     they come and then written oldest first, so memory stays at a few
-    bytes per order whatever the range.  Exit status: 0 written, 1 the data
-    directory or the output failed, 2 bad arguments.  */
+    bytes per order whatever the range.  --output makes a new file, mode
+    0600 (it holds every order of the range), and never writes through a
+    symbolic link: an attacker's link in a shared directory cannot turn
+    an export into an overwrite of another file.  An existing file is
+    replaced only with --force.  Exit status: 0 written, 1 the data
+    directory or the output failed (nothing written), 2 bad arguments.  */
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
@@ -33,6 +42,7 @@ typedef struct {
     const char *from;
     const char *to;
     const char *output;
+    bool force;
 } s_args_t;
 
 static const orderbus_option_t s_options[] = {
@@ -43,7 +53,9 @@ static const orderbus_option_t s_options[] = {
     { "--to", "TIME", offsetof (s_args_t, to),
       "orders created before TIME (default: the last)" },
     { "--output", "FILE", offsetof (s_args_t, output),
-      "write to FILE (replaced) instead of standard output" },
+      "write to FILE (new, mode 0600) instead of standard output" },
+    { "--force", NULL, offsetof (s_args_t, force),
+      "--output may replace an existing file (never through a symlink)" },
 };
 
 #define S_OPTIONS (sizeof s_options / sizeof s_options[0])
@@ -53,7 +65,7 @@ s_usage (void)
 {
     printf ("orderbus export - write the orders of a time range as CSV\n\n"
             "Usage: orderbus export --data DIR [--from TIME] [--to TIME] "
-            "[--output FILE]\n\nOptions:\n");
+            "[--output FILE [--force]]\n\nOptions:\n");
     orderbus_args_usage (s_options, S_OPTIONS, 15);
     printf (
         "\nTIME is UTC: YYYY-MM-DD, YYYY-MM-DDTHH:MMZ, "
@@ -243,6 +255,48 @@ s_write_rows (s_spool_t *spool, FILE *out)
     return ferror (out) ? -1 : 0;
 }
 
+//  Open --output for writing: a new file (O_EXCL), or with --force an
+//  existing regular file, truncated; never through a symbolic link
+//  (O_NOFOLLOW), and never a FIFO or device (O_NONBLOCK keeps a FIFO
+//  from hanging the open).  The stream, or NULL with err set.
+static FILE *
+s_open_output (const s_args_t *args, const char *name, char *err)
+{
+    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC
+                | (args->force ? O_TRUNC : O_EXCL);
+    struct stat st;
+    //  Named first, so the message says why; the flags refuse it anyway,
+    //  should a link appear between this look and the open
+    bool is_link = lstat (args->output, &st) == 0 && S_ISLNK (st.st_mode);
+    int fd = is_link ? -1 : open (args->output, flags, 0600);
+    if (is_link || (fd < 0 && errno == ELOOP))
+        bus_error_set (err, S_ERR_MAX, -1,
+                       "--output: %s is a symbolic link: not followed "
+                       "(name the file itself)",
+                       name);
+    else if (fd < 0 && errno == EEXIST)
+        bus_error_set (err, S_ERR_MAX, -1,
+                       "--output: %s exists: not overwritten (give --force "
+                       "to replace it)",
+                       name);
+    else if (fd < 0)
+        bus_error_set (err, S_ERR_MAX, -1, "--output: cannot write %s: %s",
+                       name, strerror (errno));
+    else if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
+        bus_error_set (err, S_ERR_MAX, -1,
+                       "--output: %s is not a regular file: not written", name);
+        close (fd);
+        fd = -1;
+    }
+    FILE *out = fd >= 0 ? fdopen (fd, "w") : NULL;
+    if (fd >= 0 && !out) {
+        bus_error_set (err, S_ERR_MAX, -1, "--output: cannot write %s: %s",
+                       name, strerror (errno));
+        close (fd);
+    }
+    return out;
+}
+
 //  Write to FILE, or stdout; a FILE that could not be finished is removed
 //  rather than left looking like a complete export.
 static int
@@ -251,11 +305,9 @@ s_write (const s_args_t *args, s_spool_t *spool, char *err)
     char name[1024];
     snprintf (name, sizeof name, args->output ? "'%s'" : "%s",
               args->output ? args->output : "standard output");
-    FILE *out = args->output ? fopen (args->output, "w") : stdout;
+    FILE *out = args->output ? s_open_output (args, name, err) : stdout;
     if (!out)
-        return bus_error_set (err, S_ERR_MAX, -1,
-                              "--output: cannot write %s: %s", name,
-                              strerror (errno));
+        return -1;
     int rc = s_write_rows (spool, out);
     int error = errno;
     if (ferror (spool->spool))
@@ -303,6 +355,9 @@ orderbus_export_main (int argc, char **argv)
             != 0
         || (!args.data
             && bus_error_set (err, S_ERR_MAX, -1, "--data: required"))
+        || (args.force && !args.output
+            && bus_error_set (err, S_ERR_MAX, -1,
+                              "--force: only with --output FILE"))
         || s_range (&args, &from_ms, &to_ms, err) != 0) {
         fprintf (stderr,
                  "orderbus export: %s\n(try 'orderbus export --help')\n", err);

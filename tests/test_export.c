@@ -223,6 +223,7 @@ s_export (const char *what, const char *from, const char *to)
 {
     char path[700], *out;
     snprintf (path, sizeof path, "%s/export.csv", tk_dir ());
+    unlink (path);   //  export never replaces a file without --force
     //  tk_run's arguments end at the first NULL: left-align those given
     const char *range[4] = { NULL };
     size_t n = 0;

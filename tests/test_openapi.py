@@ -834,6 +834,15 @@ def check_specifics(world, results):
         R.check(not errs, "WS /ws: a client message is answered with a WsError", errs)
     ws.close()
     ws = WebSocket(server.port, "/ws/orders")
+    R.check(ws.status == 401, "WS /ws/orders without a token: 401", ws.status)
+    R.check(not d.errors({"$ref": "#/components/schemas/Error"},
+                         json.loads(ws.body or b"null")),
+            "WS /ws/orders 401 body is an Error")
+    ws.close()
+    ws = WebSocket(server.port, f"/compat/{world.pad}/ws/orders")
+    R.check(ws.status == 403, "WS /ws/orders with a pad token: 403", ws.status)
+    ws.close()
+    ws = WebSocket(server.port, f"/compat/{world.kitchen}/ws/orders")
     if R.check(ws.status == 101 and ws.accept_ok, "WS /ws/orders: 101", ws.status):
         first = ws.recv_json()
         errs = d.errors(ws_doc["/ws/orders"]["first_message"], first)
@@ -880,7 +889,10 @@ def main():
     log = open(os.path.join(tmp, "up.log"), "w")
     proc = subprocess.Popen([binary, "up", "--http-port", str(port), "--data", data,
                              "--web", os.path.join(src, "web"),
-                             "--menu", os.path.join(src, "config", "demo-menu.json")],
+                             "--menu", os.path.join(src, "config", "demo-menu.json"),
+                             # the seed routes are documented too: on, as
+                             # a site with seed clients runs them
+                             "--compat", "1", "--open-menu", "1"],
                             stdout=log, stderr=subprocess.STDOUT)
     server = Server(port)
     try:

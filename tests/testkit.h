@@ -86,6 +86,18 @@ int tk_port (void);
 void tk_endpoints (char intake[TK_ENDPOINT_LEN], char events[TK_ENDPOINT_LEN],
                    char sync[TK_ENDPOINT_LEN]);
 
+/*  The kit's secret: a gateway or edge refuses to start without one, so
+    every gateway or edge the kit starts (tk_spawn, tk_spawn_env, tk_run)
+    gets the kit's own (--secret-file) unless its arguments hold
+    --secret-file, --insecure-no-auth or --config; HTTP and WebSocket
+    requests the kit makes to it (tk_http, tk_http_raw, tk_ws_open, ...)
+    then carry a manager token from that secret unless they bring an
+    Authorization header or a token= of their own.  tk_kit_secret (false)
+    stops giving it to nodes started afterwards (to test a node without
+    a secret); true gives it again.  The secret's path: tk_kit_secret_file.  */
+void tk_kit_secret (bool on);
+const char *tk_kit_secret_file (void);
+
 /*  Start `orderbus <args...>` (NULL-terminated), output to <dir>/<name>.log.  */
 pid_t tk_spawn (const char *name, ...);
 

@@ -1,6 +1,7 @@
 /*  tk_http.c — the testkit's HTTP: requests through civetweb's client,
     raw bytes over a plain socket, JSON answers and order bodies.  */
 
+#define _GNU_SOURCE   //  strcasestr, memmem
 #include <civetweb.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -49,10 +50,15 @@ tk_http (int port, const char *method, const char *path, const char *headers,
         mg_connect_client ("127.0.0.1", port, 0, err, sizeof err);
     if (!conn)
         return;
+    //  The kit's token, unless the test brings its own (tk__auth_token)
+    const char *token = tk__auth_token (port);
+    if (headers && strcasestr (headers, "Authorization:"))
+        token = NULL;
     mg_printf (conn,
                "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
-               "%s",
-               method, path, port, headers ? headers : "");
+               "%s%s%s%s",
+               method, path, port, token ? "Authorization: Bearer " : "",
+               token ? token : "", token ? "\r\n" : "", headers ? headers : "");
     if (body)
         mg_printf (conn, "Content-Length: %zu\r\n\r\n", strlen (body)),
             mg_write (conn, body, strlen (body));
@@ -172,6 +178,37 @@ tk__send_all (int fd, const void *data, size_t len)
     return 0;
 }
 
+//  bytes with the kit's token in an Authorization header after the
+//  request line, if port has one (tk__auth_token) and bytes are an HTTP
+//  request that has none: a new buffer (caller frees) and its length in
+//  *out_len, or NULL to send bytes as they are.
+static char *
+s_raw_with_token (int port, const char *bytes, size_t len, size_t *out_len)
+{
+    const char *token = tk__auth_token (port);
+    const char *line_end = memmem (bytes, len, "\r\n", 2);
+    size_t method = 0;   //  the request line starts "METHOD /"
+    while (method < len && bytes[method] >= 'A' && bytes[method] <= 'Z')
+        method++;
+    const char *head_end = memmem (bytes, len, "\r\n\r\n", 4);
+    if (!token || !line_end || method == 0 || method + 1 >= len
+        || bytes[method] != ' ' || bytes[method + 1] != '/'
+        || (head_end
+            && memmem (bytes, (size_t) (head_end - bytes),
+                       "\nAuthorization:", 15)))
+        return NULL;
+    char header[700];
+    int n =
+        snprintf (header, sizeof header, "Authorization: Bearer %s\r\n", token);
+    size_t split = (size_t) (line_end - bytes) + 2;
+    char *copy = malloc (len + (size_t) n);
+    memcpy (copy, bytes, split);
+    memcpy (copy + split, header, (size_t) n);
+    memcpy (copy + split + n, bytes + split, len - split);
+    *out_len = len + (size_t) n;
+    return copy;
+}
+
 void
 tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp)
 {
@@ -183,7 +220,14 @@ tk_http_raw (int port, const void *bytes, size_t len, tk_response_t *resp)
         return;
     struct timeval tv = { 10, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    tk__send_all (fd, bytes, len);   //  the server may close before all is sent
+    size_t signed_len = 0;
+    char *with_token = s_raw_with_token (port, bytes, len, &signed_len);
+    //  the server may close before all is sent
+    if (with_token)
+        tk__send_all (fd, with_token, signed_len);
+    else
+        tk__send_all (fd, bytes, len);
+    free (with_token);
     size_t cap = 4096, used = 0;
     char *buf = malloc (cap);
     ssize_t n;

@@ -23,4 +23,19 @@ int tk__send_all (int fd, const void *data, size_t len);
     edge is down), and answering pings; NULL on failure.  */
 tk_ws_t *tk__ws_try_open (int port, const char *path);
 
+/*  The kit's access token for requests to port, or NULL.  A gateway or
+    edge the kit starts gets the kit's secret (--secret-file, unless the
+    test gives its own, --insecure-no-auth or --config), as a real site
+    must; requests the tests make to it (and to a proxy in front of it)
+    then carry a manager token minted from that secret, unless they bring
+    an Authorization header or a token= of their own.  */
+const char *tk__auth_token (int port);
+
+/*  Requests to port go to target_port (a proxy): they carry its token.  */
+void tk__auth_alias (int port, int target_port);
+
+/*  path with "token=<the kit's token>" added to its query when port has
+    one and path has none, into buf[cap].  Returns buf or path.  */
+const char *tk__auth_path (int port, const char *path, char *buf, size_t cap);
+
 #endif

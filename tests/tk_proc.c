@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,21 @@ static tk_proc_t s_procs[TK_PROCS_MAX];
 static int s_proc_count;
 static const char *s_case;   //  the case running, for tk_fail
 
+//  The kit's site secret, and a manager token minted from it
+static char s_secret[600];
+static char s_token[600];
+
+//  Ports whose requests carry s_token: the HTTP ports of the gateways and
+//  edges started with s_secret (target 0), and proxies in front of them
+//  (target: the port behind).  Written by the main thread before the
+//  count that publishes a row; read from any thread.
+#define TK_AUTH_PORTS 128
+static struct {
+    int port, target;
+} s_auth_ports[TK_AUTH_PORTS];
+static _Atomic int s_auth_count;
+static bool s_auth_off;   //  tk_kit_secret (false)
+
 int64_t
 tk_now_ms (void)
 {
@@ -40,6 +56,8 @@ tk_now_ms (void)
     clock_gettime (CLOCK_MONOTONIC, &ts);
     return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static void s_auth_init (void);
 
 void
 tk_init (int argc, char **argv, const char *test_name)
@@ -56,6 +74,7 @@ tk_init (int argc, char **argv, const char *test_name)
     mkdir (s_dir, 0755);
     signal (SIGPIPE, SIG_IGN);
     mg_init_library (0);
+    s_auth_init ();
 }
 
 const char *
@@ -119,14 +138,20 @@ tk_done (void)
     return 0;
 }
 
+static void s_auth_args (char **args, int *count);
+
+//  The binary, then first and the rest of ap up to a NULL: a gateway or
+//  an edge also gets the kit's secret (s_auth_args).
 static int
 s_collect_args (char **args, const char *first, va_list ap)
 {
     int n = 0;
     args[n++] = (char *) s_bin;
-    for (const char *a = first; a && n < TK_ARGS_MAX - 1;
+    for (const char *a = first; a && n < TK_ARGS_MAX - 3;
          a = va_arg (ap, const char *))
         args[n++] = (char *) a;
+    args[n] = NULL;
+    s_auth_args (args, &n);
     args[n] = NULL;
     return n;
 }
@@ -307,4 +332,129 @@ tk_mint (const char *secret, const char *flag, const char *who)
     token = strndup (token, strcspn (token, "\n"));
     free (out);
     return token;
+}
+
+//  ---------------------------------------------------------------------
+//  The kit's secret: gateways and edges never run open by default, so the
+//  nodes a test starts get one, and its requests a token from it.
+
+static void
+s_auth_init (void)
+{
+    snprintf (s_secret, sizeof s_secret, "%s/tk-secret", s_dir);
+    char *out;
+    int rc = tk_run (&out, "token", "--secret-file", s_secret,
+                     "--create-secret", "--staff", "manager", NULL);
+    const char *token = strstr (out, "ob1.");
+    TK_CHECK (rc == 0 && token, "cannot make the kit's secret: %d %s", rc, out);
+    snprintf (s_token, sizeof s_token, "%.*s", (int) strcspn (token, "\n"),
+              token);
+    free (out);
+}
+
+static void
+s_auth_add (int port, int target)
+{
+    int count = atomic_load (&s_auth_count);
+    for (int i = 0; i < count; i++)
+        if (s_auth_ports[i].port == port) {
+            s_auth_ports[i].target = target;
+            return;
+        }
+    TK_CHECK (count < TK_AUTH_PORTS, "too many ports");
+    s_auth_ports[count].port = port;
+    s_auth_ports[count].target = target;
+    atomic_store (&s_auth_count, count + 1);
+}
+
+//  Does the node started with args (its role in args[1]) check tokens
+//  by a setting of the test's own?
+static bool
+s_has_auth (char **args)
+{
+    static const char *const own[] = { "--secret-file", "--insecure-no-auth",
+                                       "--config" };
+    for (int i = 2; args[i]; i++)
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++)
+            if (strncmp (args[i], own[k], strlen (own[k])) == 0)
+                return true;
+    return false;
+}
+
+//  The value of --http-port in args, or 0
+static int
+s_http_port (char **args)
+{
+    for (int i = 2; args[i]; i++) {
+        if (strcmp (args[i], "--http-port") == 0 && args[i + 1])
+            return atoi (args[i + 1]);
+        if (strncmp (args[i], "--http-port=", 12) == 0)
+            return atoi (args[i] + 12);
+    }
+    return 0;
+}
+
+//  A gateway or edge without auth of the test's own gets the kit's
+//  secret, right after its role (so the test's flags still come last),
+//  and its port is noted.  args has room for two more.
+static void
+s_auth_args (char **args, int *count)
+{
+    if (s_auth_off || !args[1]
+        || (strcmp (args[1], "gateway") != 0 && strcmp (args[1], "edge") != 0)
+        || s_has_auth (args) || *count + 2 >= TK_ARGS_MAX)
+        return;
+    memmove (args + 4, args + 2, (size_t) (*count - 1) * sizeof *args);
+    args[2] = "--secret-file";
+    args[3] = s_secret;
+    *count += 2;
+    int port = s_http_port (args);
+    if (port > 0)
+        s_auth_add (port, 0);
+}
+
+void
+tk_kit_secret (bool on)
+{
+    s_auth_off = !on;
+}
+
+const char *
+tk_kit_secret_file (void)
+{
+    return s_secret;
+}
+
+const char *
+tk__auth_token (int port)
+{
+    int count = atomic_load (&s_auth_count);
+    for (int hops = 0; hops < 2; hops++) {
+        int i = 0;
+        while (i < count && s_auth_ports[i].port != port)
+            i++;
+        if (i == count)
+            return NULL;
+        if (!s_auth_ports[i].target)
+            return s_token;
+        port = s_auth_ports[i].target;
+    }
+    return NULL;
+}
+
+void
+tk__auth_alias (int port, int target_port)
+{
+    s_auth_add (port, target_port);
+}
+
+const char *
+tk__auth_path (int port, const char *path, char *buf, size_t cap)
+{
+    const char *token = tk__auth_token (port);
+    if (!token || strstr (path, "token="))
+        return path;
+    int n = snprintf (buf, cap, "%s%stoken=%s", path,
+                      strchr (path, '?') ? "&" : "?", token);
+    return n > 0 && (size_t) n < cap ? buf : path;
 }

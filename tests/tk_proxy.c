@@ -148,6 +148,7 @@ tk_proxy_new (int target_port)
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->cond, NULL);
     pthread_create (&self->thread, NULL, s_proxy_run, self);
+    tk__auth_alias (self->port, target_port);   //  its target's token
     return self;
 }
 

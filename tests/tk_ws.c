@@ -71,10 +71,11 @@ tk_ws_open (int port, const char *path)
     tk_ws_t *ws = calloc (1, sizeof *ws);
     pthread_mutex_init (&ws->lock, NULL);
     pthread_cond_init (&ws->cond, NULL);
-    char err[256];
-    ws->conn =
-        mg_connect_websocket_client ("127.0.0.1", port, 0, err, sizeof err,
-                                     path, NULL, s_ws_data, s_ws_close, ws);
+    char err[256], signed_path[1024];
+    ws->conn = mg_connect_websocket_client (
+        "127.0.0.1", port, 0, err, sizeof err,
+        tk__auth_path (port, path, signed_path, sizeof signed_path), NULL,
+        s_ws_data, s_ws_close, ws);
     if (!ws->conn) {
         fprintf (stderr, "websocket to port %d%s: %s\n", port, path, err);
         free (ws);
@@ -185,10 +186,11 @@ tk__ws_try_open (int port, const char *path)
     tk_ws_t *ws = calloc (1, sizeof *ws);
     pthread_mutex_init (&ws->lock, NULL);
     pthread_cond_init (&ws->cond, NULL);
-    char err[256];
-    ws->conn = mg_connect_websocket_client ("127.0.0.1", port, 0, err,
-                                            sizeof err, path, NULL,
-                                            s_ws_data_pong, s_ws_close, ws);
+    char err[256], signed_path[1024];
+    ws->conn = mg_connect_websocket_client (
+        "127.0.0.1", port, 0, err, sizeof err,
+        tk__auth_path (port, path, signed_path, sizeof signed_path), NULL,
+        s_ws_data_pong, s_ws_close, ws);
     if (!ws->conn) {
         pthread_mutex_destroy (&ws->lock);
         pthread_cond_destroy (&ws->cond);
@@ -206,9 +208,11 @@ tk_ws_raw_open (int port, const char *path, int rcvbuf)
     int fd = tk__tcp_connect (port, rcvbuf);
     if (fd < 0)
         return -1;
-    char request[1024];
-    int len = ws_client_request (request, sizeof request, "127.0.0.1", port,
-                                 path, WS_CLIENT_SAMPLE_KEY);
+    char request[2048], signed_path[1024];
+    int len = ws_client_request (
+        request, sizeof request, "127.0.0.1", port,
+        tk__auth_path (port, path, signed_path, sizeof signed_path),
+        WS_CLIENT_SAMPLE_KEY);
     struct timeval tv = { 10, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     //  Byte by byte, so no frame after the headers is consumed here

@@ -31,6 +31,8 @@ typedef enum {
     S_ENDPOINT,   //  S_TEXT that starts with tcp://, ipc:// or inproc://
     S_NAME,       //  S_TEXT of [A-Za-z0-9_.-] (it goes into a topic)
     S_SWITCH,     //  bool field set by a flag that takes no value
+    S_BOOL,       //  int field: a flag without a value sets it to 1; a
+                  //  file key takes 0 or 1 (a switch a file can also set)
     S_CONFIG      //  --config: load the file named by the value
 } s_type_t;
 
@@ -147,7 +149,11 @@ static const s_setting_t s_settings[] = {
       S_EDGE | S_UP, "N", "threads that write events out to browsers" },
     { "--secret-file", NULL, "auth/secret_file", S_TEXT, S_FIELD (secret_file),
       0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
-      "secret that signs access tokens (none: no authentication)" },
+      "secret that signs access tokens (gateway, edge: required unless "
+      "--insecure-no-auth)" },
+    { "--insecure-no-auth", NULL, "auth/insecure_no_auth", S_BOOL,
+      S_FIELD (insecure_no_auth), 0, 1, S_GATEWAY | S_EDGE, NULL,
+      "INSECURE: no secret, every request may do anything (tests only)" },
     { "--table-rate", NULL, "limits/table_rate_per_s", S_INT,
       S_FIELD (table_rate_per_s), 1, 1000, S_GATEWAY | S_UP, "N",
       "orders per second a table may place on average" },
@@ -162,7 +168,7 @@ static const s_setting_t s_settings[] = {
       "changes one token may make at once before the rate applies" },
     { "--compat", NULL, "compat/enabled", S_INT, S_FIELD (compat), 0, 1,
       S_GATEWAY | S_EDGE | S_UP, "0|1",
-      "serve the seed systems' routes (no tokens: see docs/compat.md)" },
+      "serve the seed systems' routes, behind tokens (docs/compat.md)" },
     { "--open-menu", NULL, "compat/open_menu", S_INT, S_FIELD (open_menu), 0, 1,
       S_GATEWAY | S_UP, "0|1",
       "seed routes take any item name (free-text lines)" },
@@ -312,6 +318,17 @@ s_set_value (bus_config_t *config, const s_setting_t *setting,
                     setting->min, setting->max, value);
             return 0;
         case S_SWITCH: *(bool *) field = true; return 0;
+        case S_BOOL:
+            //  the flag says yes by being there; a file says 0 or 1
+            if (!value) {
+                *(int *) field = 1;
+                return 0;
+            }
+            if (!s_parse_int (value, 0, 1, (int *) field))
+                return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                                      "%s: must be 0 or 1 (got '%s')", where,
+                                      value);
+            return 0;
         case S_CONFIG: return bus_config_load (config, value, err, err_cap);
         case S_ENDPOINT:
             if (!s_valid_endpoint (value))
@@ -469,7 +486,7 @@ s_next_option (int argc, char **argv, int *index, const s_setting_t **setting,
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "unknown option '%.*s'", (int) length, word);
     *value = equals ? equals + 1 : NULL;
-    if ((*setting)->type == S_SWITCH)
+    if ((*setting)->type == S_SWITCH || (*setting)->type == S_BOOL)
         return equals ? bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                                        "%s: takes no value", (*setting)->flag)
                       : 0;
@@ -574,8 +591,9 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->table_burst = 10;
     config->changes_per_s = 10;
     config->change_burst = 60;
-    //  the all-in-one demo speaks the seed systems' API too
-    config->compat = config->open_menu = role == BUS_ROLE_UP;
+    //  The seed systems' routes are off everywhere, `up` included: they
+    //  are a way in that only a site with seed clients should open
+    config->compat = config->open_menu = 0;
     strcpy (config->http_listen, "127.0.0.1");
     config->http_port = 8080;
     config->http_threads = 64;
@@ -627,7 +645,7 @@ s_print_option (const s_setting_t *setting, const bus_config_t *defaults)
             printf ("auto");
         else
             printf ("%d", value);
-    } else if (setting->type != S_SWITCH)
+    } else if (setting->type != S_SWITCH && setting->type != S_BOOL)
         printf ("\n%27sdefault %s", "", *field ? field : "none");
     if (setting->key)
         printf ("; key %s", setting->key);
@@ -712,6 +730,8 @@ s_test_defaults (void)
     assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
     assert (streq (config.config_path, ""));
     assert (!config.verbose && !config.help);
+    //  closed by default: no seed routes, even in the demo
+    assert (config.compat == 0 && config.open_menu == 0);
     //  Staff seats when not set: a tenth of the seats, at most 50
     assert (bus_config_staff_seats (&config) == 50);
     config.max_clients = 30;
@@ -796,6 +816,12 @@ s_test_flags (void)
     assert (rc == 0 && streq (config.writer_key, "w.cert"));
     assert (config.insecure_links);
 
+    //  running open is a flag of its own, for gateways and edges only
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, NULL);
+    assert (rc == 0 && config.insecure_no_auth == 0);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--insecure-no-auth", NULL);
+    assert (rc == 0 && config.insecure_no_auth == 1);
+
     //  the last of a repeated flag wins
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--ring=20", "--ring=30",
                        NULL);
@@ -827,6 +853,16 @@ s_test_flag_errors (bool verbose)
     s_test_error (rc, err, "--data", "missing value", verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--verbose=1", NULL);
     s_test_error (rc, err, "--verbose", "takes no value", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--insecure-no-auth=0",
+                       NULL);
+    s_test_error (rc, err, "--insecure-no-auth", "takes no value", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--insecure-no-auth", NULL);
+    s_test_error (rc, err, "--insecure-no-auth", "does not apply to 'up'",
+                  verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--insecure-no-auth",
+                       NULL);
+    s_test_error (rc, err, "--insecure-no-auth", "does not apply to 'writer'",
+                  verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-port", "abc", NULL);
     s_test_error (rc, err, "--http-port: must be an integer from 1 to 65535",
                   "(got 'abc')", verbose);
@@ -1014,6 +1050,10 @@ s_test_file_errors (const char *dir, bool verbose)
         { "link\n    insecure_plaintext_links = 1\n", BUS_ROLE_WRITER,
           "bad.cfg: link/insecure_plaintext_links", "unknown key" },
         { "http\n   port = 1\n", BUS_ROLE_UP, "bad.cfg", "not valid ZPL" },
+        { "auth\n    insecure_no_auth = 2\n", BUS_ROLE_GATEWAY,
+          "bad.cfg: auth/insecure_no_auth", "must be 0 or 1 (got '2')" },
+        { "auth\n    insecure_no_auth = 1\n", BUS_ROLE_UP,
+          "bad.cfg: auth/insecure_no_auth", "does not apply to 'up'" },
     };
     char path[BUS_PATH_MAX], err[BUS_ERROR_MAX];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1031,6 +1071,16 @@ s_test_file_errors (const char *dir, bool verbose)
     s_test_write (dir, "path.cfg", "http/port = 81\n", path, sizeof path);
     int rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
     assert (rc == 0 && config.http_port == 81);
+    unlink (path);
+    s_test_write (dir, "open.cfg", "auth\n    insecure_no_auth = 1\n", path,
+                  sizeof path);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);
+    assert (rc == 0 && config.insecure_no_auth == 1);
+    unlink (path);
+    s_test_write (dir, "closed.cfg", "auth\n    insecure_no_auth = 0\n", path,
+                  sizeof path);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--config", path, NULL);
+    assert (rc == 0 && config.insecure_no_auth == 0);
     unlink (path);
     s_test_write (dir, "empty.cfg", "", path, sizeof path);
     rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--config", path, NULL);

@@ -357,6 +357,64 @@ s_token (const char *path, bus_token_role_t role, const char *table)
     return token;
 }
 
+//  The seed routes need a token as the native ones do: in a header, or
+//  in the /compat/<token>/ prefix of the path; every table's orders need
+//  staff.  A refusal says how to send one, in the seed's shape.
+static void
+s_test_seed_access (bus_req_router_t *router, const char *pad,
+                    const char *kitchen)
+{
+    s_fake_t fake;
+    char path[700];
+    static const char *const no_token[] = { "/menu_items", "/api/orders",
+                                            "/compat/x/api/orders",
+                                            "/compat//menu_items", NULL };
+    for (size_t i = 0; no_token[i]; i++) {
+        assert (s_call (router, &fake, "GET", no_token[i], false, NULL, NULL)
+                == 401);
+        assert (strstr (fake.text, "/compat/<token>"));
+        s_fake_fini (&fake);
+    }
+    assert (s_call (router, &fake, "POST", "/api/order", false,
+                    "{\"table\":\"T1\",\"items\":[{\"name\":\"Soup\","
+                    "\"quantity\":1}]}",
+                    NULL)
+            == 401);
+    json_t *json = s_json_of (&fake);
+    assert (json_is_string (json_object_get (json, "detail")));
+    json_decref (json);
+    s_fake_fini (&fake);
+    //  A pad may not read every table's orders
+    snprintf (path, sizeof path, "/compat/%s/api/orders", pad);
+    assert (s_call (router, &fake, "GET", path, false, NULL, NULL) == 403);
+    s_fake_fini (&fake);
+    //  The prefix carries the token for every route
+    snprintf (path, sizeof path, "/compat/%s/menu_items", pad);
+    assert (s_call (router, &fake, "GET", path, false, NULL, NULL) == 200);
+    s_fake_fini (&fake);
+    snprintf (path, sizeof path, "/compat/%s/api/orders", kitchen);
+    assert (s_call (router, &fake, "GET", path, false, NULL, NULL) == 200);
+    json = s_json_of (&fake);
+    assert (json_is_array (json));
+    json_decref (json);
+    s_fake_fini (&fake);
+    //  Elsewhere under /compat/: 401 without a token, 404 with one
+    assert (
+        s_call (router, &fake, "GET", "/compat/bad/nowhere", false, NULL, NULL)
+        == 401);
+    s_fake_fini (&fake);
+    snprintf (path, sizeof path, "/compat/%s/nowhere", kitchen);
+    assert (s_call (router, &fake, "GET", path, false, NULL, NULL) == 404);
+    s_fake_fini (&fake);
+    snprintf (path, sizeof path, "/compat/%s/api/orders/5", kitchen);
+    assert (s_call (router, &fake, "GET", path, false, NULL, NULL) == 404);
+    s_fake_fini (&fake);
+    //  The method is checked first, as on the native API
+    snprintf (path, sizeof path, "/compat/%s/api/orders", kitchen);
+    assert (s_call (router, &fake, "POST", path, false, "{}", NULL) == 405);
+    s_fake_fini (&fake);
+}
+
 static void
 s_test_routes (bus_req_router_t *router, const char *secret_file, bool verbose)
 {
@@ -529,19 +587,22 @@ s_test_routes (bus_req_router_t *router, const char *secret_file, bool verbose)
         s_call (router, &fake, "GET", "/api/openapi.json", false, NULL, NULL)
         == 200);
     s_fake_fini (&fake);
-    assert (s_call (router, &fake, "GET", "/menu_items", false, NULL, NULL)
+    assert (s_call (router, &fake, "GET", "/menu_items", false, NULL, pad_only)
             == 200);
     assert (fake.deferred == 1);   //  a seed route blocks
     json = s_json_of (&fake);
     assert (json_is_array (json) && json_array_size (json) > 0);
     json_decref (json);
     s_fake_fini (&fake);
-    assert (s_call (router, &fake, "GET", "/api/orders", false, NULL, NULL)
-            == 200);
+    const char *kitchen_only[] = { "Authorization", kitchen_auth, NULL };
+    assert (
+        s_call (router, &fake, "GET", "/api/orders", false, NULL, kitchen_only)
+        == 200);
     json = s_json_of (&fake);
     assert (json_is_array (json));
     json_decref (json);
     s_fake_fini (&fake);
+    s_test_seed_access (router, pad, kitchen);
     //  Under a seed route's path, the API's catch-all answers (added first)
     assert (s_call (router, &fake, "GET", "/api/orders/5", false, NULL, NULL)
             == 404);

@@ -27,11 +27,22 @@
 #define S_KEY_ORDER_ID "orders:"      //  order_id of POST /orders
 #define S_KEY_FRESH    "compat-"      //  made here when the client gives none
 
+typedef struct _s_route_t s_route_t;
+
+//  A route's binding to this instance, the router's argument
+typedef struct {
+    bus_compat_t *self;
+    const s_route_t *route;
+} s_binding_t;
+
+#define S_ROUTES 4   //  s_routes' size (checked where it is defined)
+
 struct _bus_compat_t {
     bus_gateway_t *gateway;   //  borrowed
     bus_auth_t *auth;         //  borrowed
-    bus_limit_t *limit;       //  POST /orders per table_number
+    bus_limit_t *limit;       //  orders per table, both order routes
     bool open_menu;           //  names off the menu become free-text lines
+    s_binding_t bindings[S_ROUTES];
 };
 
 //  ---------------------------------------------------------------------
@@ -495,19 +506,43 @@ s_seed_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
     return status;
 }
 
+//  May the caller order for table, and is the table within its rate?
+//  The native API's rules (bus_api.c): a pad orders for its own table
+//  only, and a pad's orders are limited per table; staff are not.  0, or
+//  the 403 or 429 sent, in FastAPI's shape.
+static int
+s_seed_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
+              const char *table)
+{
+    char message[160];
+    if (bus_token_allows_table (claims, table) != 0) {
+        snprintf (message, sizeof message,
+                  "Forbidden: this token is for table %s only", claims->table);
+        return s_detail (req, 403, message, NULL);
+    }
+    int64_t wait_ms;
+    if (bus_token_is_staff (claims)
+        || bus_limit_take (self->limit, table, zclock_mono (), &wait_ms) == 0)
+        return 0;
+    int64_t wait_s = (wait_ms + 999) / 1000;
+    char headers[48];
+    snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n", wait_s);
+    snprintf (message, sizeof message,
+              "table %s is ordering too fast; retry in %" PRId64 " s", table,
+              wait_s);
+    return s_detail (req, 429, message, headers);
+}
+
 //  POST /api/order
 static int
-s_seed_place (bus_req_t *req, void *cbdata)
+s_seed_place (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
-    bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!streq (bus_req_path (req), "/api/order"))
-        return s_detail (req, 404, "Not Found", NULL);
-    if (!s_method_is (req, "POST"))
-        return s_not_allowed (req, "POST", true);
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
         return s_detail (req, 500, "out of memory", NULL);
     int status = s_seed_read (self, req, cmd);
+    if (status == 0)
+        status = s_seed_guard (self, req, claims, cmd->table);
     if (status == 0)
         status = s_seed_submit (self, req, cmd);
     free (cmd);
@@ -520,15 +555,10 @@ s_append_seed (const bus_order_t *order, void *arg)
     json_array_append_new ((json_t *) arg, bus_compat_order (order));
 }
 
-//  GET /api/orders
+//  GET /api/orders (staff: the route says so)
 static int
-s_seed_list (bus_req_t *req, void *cbdata)
+s_seed_list (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
-    bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!streq (bus_req_path (req), "/api/orders"))
-        return s_detail (req, 404, "Not Found", NULL);
-    if (!s_method_is (req, "GET"))
-        return s_not_allowed (req, "GET", true);
     json_t *orders = json_array ();
     if (!orders
         || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
@@ -547,11 +577,8 @@ s_seed_list (bus_req_t *req, void *cbdata)
 
 //  GET /menu_items: the available items, priced in dollars
 static int
-s_menu_items (bus_req_t *req, void *cbdata)
+s_menu_items (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
-    bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!s_method_is (req, "GET"))
-        return s_not_allowed (req, "GET", false);
     uint64_t version;
     json_t *menu = bus_gateway_menu (self->gateway, &version);
     if (!menu)
@@ -676,8 +703,8 @@ s_order_read (bus_req_t *req, bus_cmd_t *cmd)
 
 //  May the caller order for this table, and is the table within its rate?
 //  The rate holds for every caller: seed 001 limited tables, not tokens,
-//  and an open node has no tokens to tell callers apart.  0, or the 403
-//  or 429 sent.
+//  and a node run open has no tokens to tell callers apart.  0, or the
+//  403 or 429 sent.
 static int
 s_order_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
                const char *table)
@@ -729,26 +756,14 @@ s_order_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
 
 //  POST /orders
 static int
-s_order_place (bus_req_t *req, void *cbdata)
+s_order_place (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
-    bus_compat_t *self = (bus_compat_t *) cbdata;
-    if (!s_method_is (req, "POST"))
-        return s_not_allowed (req, "POST", false);
-    bus_claims_t claims;
-    int rc = bus_auth_check (self->auth, req, &claims);
-    if (rc != 0)
-        return s_error (req, 401,
-                        rc == BUS_ERR_EXPIRED
-                            ? "Unauthorized: the token has expired"
-                            : "Unauthorized: send Authorization: "
-                              "Bearer <table token>",
-                        NULL);
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
         return s_error (req, 500, "Out of memory", NULL);
     int status = s_order_read (req, cmd);
     if (status == 0)
-        status = s_order_guard (self, req, &claims, cmd->table);
+        status = s_order_guard (self, req, claims, cmd->table);
     //  An unknown id costs no trip to the writer (which checks again)
     bus_json_error_t error;
     if (status == 0
@@ -760,6 +775,140 @@ s_order_place (bus_req_t *req, void *cbdata)
         status = s_order_submit (self, req, cmd);
     free (cmd);
     return status;
+}
+
+//  ---------------------------------------------------------------------
+//  Access: every route needs a token, like the native API.  Clients that
+//  cannot send a header put it in their base URL: /compat/<token>/api/order
+
+typedef int (s_handler_fn) (bus_compat_t *self, bus_req_t *req,
+                            const bus_claims_t *claims);
+
+struct _s_route_t {
+    const char *path;        //  the seed's own path
+    const char *uri;         //  as added at that path (bus_req.h)
+    const char *method;      //  the one it serves; others get 405
+    bus_token_role_t role;   //  the least role that may use it
+    bool fastapi;            //  FastAPI's shapes (seeds 000/002), or 001's
+    s_handler_fn *fn;
+};
+
+//  Whole paths for the two under /api: bus_req tries those before
+//  "<uri>/..." prefixes, where the native "/api", added first, wins
+//  (bus_req.h).  Roles as the native routes': ordering and the menu for
+//  any token (a pad for its own table), every table's orders for staff.
+static const s_route_t s_routes[] = {
+    { "/api/order", "/api/order", "POST", BUS_TOKEN_PAD, true, s_seed_place },
+    { "/api/orders", "/api/orders", "GET", BUS_TOKEN_KITCHEN, true,
+      s_seed_list },
+    { "/menu_items", "/menu_items$", "GET", BUS_TOKEN_PAD, false,
+      s_menu_items },
+    { "/orders", "/orders$", "POST", BUS_TOKEN_PAD, false, s_order_place },
+};
+_Static_assert(sizeof s_routes / sizeof s_routes[0] == S_ROUTES,
+               "S_ROUTES is s_routes' size");
+
+#define S_PREFIX     "/compat/"
+#define S_PREFIX_LEN (sizeof S_PREFIX - 1)
+
+//  The token in path's "/compat/<token>/" prefix into token[cap]: 1, 0
+//  if path has no such prefix, -1 if its token is empty or too long.
+static int
+s_path_token (const char *path, char *token, size_t cap)
+{
+    if (strncmp (path, S_PREFIX, S_PREFIX_LEN) != 0)
+        return 0;
+    const char *start = path + S_PREFIX_LEN;
+    size_t len = strcspn (start, "/");
+    if (len == 0 || len >= cap)
+        return -1;
+    memcpy (token, start, len);
+    token[len] = '\0';
+    return 1;
+}
+
+//  path without its "/compat/<token>" prefix ("" if nothing follows it)
+static const char *
+s_route_path (const char *path)
+{
+    if (strncmp (path, S_PREFIX, S_PREFIX_LEN) != 0)
+        return path;
+    const char *rest = strchr (path + S_PREFIX_LEN, '/');
+    return rest ? rest : "";
+}
+
+int
+bus_compat_claims (bus_auth_t *auth, bus_req_t *req, bus_claims_t *claims)
+{
+    char token[BUS_TOKEN_MAX + 2];
+    int found = s_path_token (bus_req_path (req), token, sizeof token);
+    if (found > 0)
+        return bus_auth_verify (auth, token, claims);
+    if (found < 0) {
+        memset (claims, 0, sizeof *claims);
+        return BUS_ERR_UNAUTHORIZED;
+    }
+    return bus_auth_check (auth, req, claims);
+}
+
+//  401 (no token, not ours, expired) or 403 (a role too weak) for route,
+//  in its seed's shape, saying how to send a token.
+static int
+s_refuse (bus_req_t *req, int rc, const s_route_t *route)
+{
+    char message[300];
+    if (rc == BUS_ERR_FORBIDDEN)
+        snprintf (message, sizeof message,
+                  "Forbidden: %s %s needs a kitchen or manager token",
+                  route->method, route->path);
+    else
+        snprintf (message, sizeof message,
+                  "%s: %s: put a token in the base URL, %s<token>%s, or "
+                  "send Authorization: Bearer <token> (docs/compat.md)",
+                  route->fastapi ? "Not authenticated" : "Unauthorized",
+                  rc == BUS_ERR_EXPIRED ? "the token has expired"
+                                        : "a valid token is needed",
+                  "/compat/", route->path);
+    int status = rc == BUS_ERR_FORBIDDEN ? 403 : 401;
+    return route->fastapi ? s_detail (req, status, message, NULL)
+                          : s_error (req, status, message, NULL);
+}
+
+//  Every route, at its own path and under /compat/<token>: the method,
+//  then who is asking, then the handler.
+static int
+s_serve (bus_req_t *req, void *arg)
+{
+    s_binding_t *binding = (s_binding_t *) arg;
+    const s_route_t *route = binding->route;
+    if (!streq (s_route_path (bus_req_path (req)), route->path))
+        return route->fastapi ? s_detail (req, 404, "Not Found", NULL)
+                              : s_error (req, 404, "Not found", NULL);
+    if (!s_method_is (req, route->method))
+        return s_not_allowed (req, route->method, route->fastapi);
+    bus_claims_t claims;
+    int rc = bus_compat_claims (binding->self->auth, req, &claims);
+    if (rc == 0)
+        rc = bus_token_allows_role (&claims, route->role);
+    if (rc != 0)
+        return s_refuse (req, rc, route);
+    return route->fn (binding->self, req, &claims);
+}
+
+//  Any other path under /compat/: a bad token is a 401 whatever follows
+//  it (nothing is told to a caller without one), a good one a 404.
+static int
+s_serve_other (bus_req_t *req, void *arg)
+{
+    bus_compat_t *self = (bus_compat_t *) arg;
+    bus_claims_t claims;
+    int rc = bus_compat_claims (self->auth, req, &claims);
+    if (rc != 0)
+        return s_detail (req, 401,
+                         "Not authenticated: a valid token is needed in "
+                         "the path, /compat/<token>/... (docs/compat.md)",
+                         NULL);
+    return s_detail (req, 404, "Not Found", NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -784,26 +933,24 @@ bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
         free (self);
         return NULL;
     }
-    //  Whole paths for the two under /api: bus_req tries those before
-    //  "<uri>/..." prefixes, where the native "/api", added first, wins
-    //  (bus_req.h).  Every route here waits for the writer: it blocks.
-    static const struct {
-        const char *uri;
-        bus_req_fn *fn;
-    } routes[] = {
-        { "/api/order", s_seed_place },
-        { "/api/orders", s_seed_list },
-        { "/menu_items$", s_menu_items },
-        { "/orders$", s_order_place },
-    };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        bus_req_route_t route = { NULL, routes[i].uri, true, routes[i].fn,
-                                  self };
-        bus_req_router_add (router, &route);
+    //  Every route waits for the writer: it blocks.  Its whole path under
+    //  /compat/<token>/ is added too; other paths there get s_serve_other.
+    for (size_t i = 0; i < S_ROUTES; i++) {
+        self->bindings[i] = (s_binding_t){ self, &s_routes[i] };
+        char uri[96];
+        snprintf (uri, sizeof uri, S_PREFIX "*%s$", s_routes[i].path);
+        bus_req_route_t plain = { NULL, s_routes[i].uri, true, s_serve,
+                                  &self->bindings[i] };
+        bus_req_route_t prefixed = { NULL, uri, true, s_serve,
+                                     &self->bindings[i] };
+        bus_req_router_add (router, &plain);
+        bus_req_router_add (router, &prefixed);
     }
+    bus_req_route_t other = { NULL, "/compat", false, s_serve_other, self };
+    bus_req_router_add (router, &other);
     zsys_info ("compat: seed routes /api/order, /api/orders, /menu_items, "
-               "/orders (open menu %s); /api/order and /api/orders take no "
-               "token (docs/compat.md; --compat 0 turns them off)",
+               "/orders (open menu %s), each with a token, also under "
+               "/compat/<token>/ (docs/compat.md)",
                self->open_menu ? "on" : "off");
     return self;
 }

@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include "orderbus/bus_compat.h"
+#include "orderbus/bus_error.h"
 #include "orderbus/bus_json.h"
 
 //  Every order, newest first, in the seeds' shape, and the newest's id
@@ -56,7 +57,35 @@ s_event (const bus_event_t *event, uint64_t *key)
                       bus_compat_order (&event->order));
 }
 
-static const bus_edge_feed_t s_feed = { "/ws/orders", s_event, s_welcome };
+//  Every table's orders: a kitchen or manager token, in the path
+//  (/compat/<token>/ws/orders: the seeds' clients send no headers) or
+//  where the native /ws takes it.  401 or 403 before the handshake.
+static int
+s_connect (bus_auth_t *auth, bus_req_t *req)
+{
+    bus_claims_t claims;
+    int rc = bus_compat_claims (auth, req, &claims);
+    if (rc == 0 && bus_token_allows_role (&claims, BUS_TOKEN_KITCHEN) == 0)
+        return 0;
+    if (rc == 0)
+        bus_req_send_error (req, 403, "forbidden",
+                            "/ws/orders shows every table's orders: it "
+                            "needs a kitchen or manager token",
+                            NULL);
+    else
+        bus_req_send_error (req, 401, bus_errname (rc),
+                            rc == BUS_ERR_EXPIRED
+                                ? "the token has expired: ask for a new one"
+                                : "a valid kitchen or manager token is "
+                                  "needed: connect to "
+                                  "/compat/<token>/ws/orders "
+                                  "(docs/compat.md)",
+                            NULL);
+    return 1;
+}
+
+static const bus_edge_feed_t s_feed = { "/ws/orders", s_event, s_welcome,
+                                        "/compat/*/ws/orders", s_connect };
 
 const bus_edge_feed_t *
 bus_compat_ws_feed (void)
@@ -136,6 +165,7 @@ bus_compat_ws_test (bool verbose)
 {
     const bus_edge_feed_t *feed = bus_compat_ws_feed ();
     assert (feed && streq (feed->path, "/ws/orders"));
+    assert (streq (feed->other_path, "/compat/*/ws/orders") && feed->connect);
 
     //  An order placed is a new_order, keyed by its id; nothing else is
     bus_event_t *event = (bus_event_t *) calloc (1, sizeof *event);

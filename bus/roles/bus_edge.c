@@ -744,12 +744,16 @@ s_ws_connect (bus_req_t *req, void *arg)
     return s_full (self, staff) ? s_refuse_full (req, self, staff) : 0;
 }
 
-//  A feed's browsers bring no token (the seeds' never had one).
+//  A feed's browsers are checked by the feed, which knows its clients'
+//  way of sending a token (the seeds': in the path).
 static int
 s_feed_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    return s_full (self, false) ? s_refuse_full (req, self, false) : 0;
+    if (self->feed->connect && self->feed->connect (self->auth, req) != 0)
+        return 1;
+    //  The feed takes staff tokens only (its hook checks): staff seats
+    return s_full (self, true) ? s_refuse_full (req, self, true) : 0;
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
@@ -856,7 +860,7 @@ s_wait_synced (bus_edge_t *self)
 
 //  Takes a seat and gives the browser its client, or closes it and
 //  returns NULL: the start both the rooms and the feed share.  The
-//  feed's browsers sit on guest seats.
+//  feed's browsers (staff tokens only) may sit on staff seats.
 static s_client_t *
 s_seat_client (bus_edge_t *self, bus_http_ws_t *ws, const char *table,
                bool feed, bool staff)
@@ -967,7 +971,7 @@ s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
     bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
-    s_client_t *client = s_seat_client (self, ws, "", true, false);
+    s_client_t *client = s_seat_client (self, ws, "", true, true);
     if (!client)
         return;
     for (int attempt = 0; attempt < 3; attempt++) {
@@ -1100,6 +1104,9 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
             (bus_http_ws_handler_t){ s_feed_connect, s_feed_ready, s_ws_data,
                                      s_ws_close, self };
         http.websocket (http.server, self->feed->path, &self->feed_hooks);
+        if (self->feed->other_path)
+            http.websocket (http.server, self->feed->other_path,
+                            &self->feed_hooks);
     }
     //  web/<page>.html; exact paths, so /kitchen.js reaches the static files
     http.page (http.server, "/kitchen", self->config.web_root);

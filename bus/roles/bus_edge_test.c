@@ -321,7 +321,7 @@ s_expect_orders (bus_edge_t *edge, const char *table, uint64_t seq,
 }
 
 //  A feed the test only registers: no browser of its ever connects
-static const bus_edge_feed_t s_feed = { "/ws/feed", NULL, NULL };
+static const bus_edge_feed_t s_feed = { "/ws/feed", NULL, NULL, NULL, NULL };
 
 void
 bus_edge_test (bool verbose)

@@ -22,6 +22,7 @@
     before any thread starts, so only main's sigwait takes them.  */
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <czmq.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_api.h"
@@ -208,6 +209,11 @@ s_print_urls (const bus_config_t *config)
             base, kitchen ? kitchen : "?", base, pad ? pad : "?", base,
             manager ? manager : "?", base, config->http_listen,
             config->http_port, base, config->data_dir, config->secret_file);
+    //  A seed client cannot send a header: its token goes in its base URL
+    if (config->compat)
+        printf ("  seed clients      %s/compat/%s  (base URL: every table; "
+                "docs/compat.md)\n",
+                base, kitchen ? kitchen : "?");
     fflush (stdout);
     free (kitchen);
     free (pad);
@@ -215,7 +221,8 @@ s_print_urls (const bus_config_t *config)
 }
 
 //  `up` always runs with a secret: its own, in the data directory, made
-//  on first start.  0, or -1 with err set.
+//  on first start.  A data directory made here is the owner's alone
+//  (0700), as the store makes it.  0, or -1 with err set.
 static int
 s_up_secret (bus_config_t *config, char *err, size_t err_cap)
 {
@@ -229,12 +236,49 @@ s_up_secret (bus_config_t *config, char *err, size_t err_cap)
     }
     if (zsys_file_exists (config->secret_file))
         return 0;
-    if (zsys_dir_create ("%s", config->data_dir) != 0) {
+    struct stat st;
+    if (stat (config->data_dir, &st) != 0
+        && (zsys_dir_create ("%s", config->data_dir) != 0
+            || chmod (config->data_dir, 0700) != 0)) {
         snprintf (err, err_cap, "cannot create data directory '%.400s'",
                   config->data_dir);
         return -1;
     }
     return bus_secret_create (config->secret_file, err, err_cap) == 0 ? 0 : -1;
+}
+
+//  A gateway or an edge without a secret would let anyone do anything:
+//  it refuses to start unless told to run open by the flag named for the
+//  risk, and then says so loudly.  0, or -1 with err set.
+static int
+s_auth_policy (const bus_config_t *config, char *err, size_t err_cap)
+{
+    if (config->role != BUS_ROLE_GATEWAY && config->role != BUS_ROLE_EDGE)
+        return 0;
+    bool secret = *config->secret_file != '\0';
+    if (!secret && !config->insecure_no_auth) {
+        snprintf (err, err_cap,
+                  "no secret to check tokens with: set auth/secret_file "
+                  "(--secret-file FILE; create one with 'orderbus token "
+                  "--secret-file FILE --create-secret'), or run open to "
+                  "anyone on the network with --insecure-no-auth "
+                  "(auth/insecure_no_auth = 1; never on a real site)");
+        return -1;
+    }
+    if (secret && config->insecure_no_auth) {
+        snprintf (err, err_cap,
+                  "auth/secret_file (--secret-file) and "
+                  "auth/insecure_no_auth (--insecure-no-auth) contradict "
+                  "each other: give one");
+        return -1;
+    }
+    if (!secret)
+        zsys_warning ("%s: INSECURE: --insecure-no-auth: running OPEN, with "
+                      "no secret: anyone who reaches this port may do "
+                      "anything a manager may (orders, 86, reports); never "
+                      "run this way where guests or strangers reach it",
+                      bus_role_name (config->role));
+    return 0;
 }
 
 int
@@ -245,6 +289,7 @@ bus_node_run (const bus_config_t *settings)
     s_node_t node = { .config = config };
     char err[512] = "";
     if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
+        || s_auth_policy (config, err, sizeof err) != 0
         || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),
                  err);

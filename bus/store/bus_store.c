@@ -33,6 +33,7 @@
 #include "bus_store_private.h"
 
 #define S_MAP_DEFAULT BUS_STORE_MAP_DEFAULT
+#define S_PATH_MAX    4096
 
 struct _bus_store_t {
     char *dir;      //  environment directory, for reopening
@@ -187,10 +188,12 @@ s_alloc (void)
     return self;
 }
 
+//  Directories made here are the owner's alone: the data directory holds
+//  every order, and a parent made for it is no one else's business either.
 static int
 s_mkdir (const char *path)
 {
-    if (mkdir (path, 0755) == 0 || errno == EEXIST)
+    if (mkdir (path, 0700) == 0 || errno == EEXIST)
         return 0;
     zsys_error ("store: cannot create %s: %s", path, strerror (errno));
     return BUS_ERR_STORAGE;
@@ -220,6 +223,48 @@ s_mkdir_p (const char *dir)
     return rc;
 }
 
+//  Take group and others' access away from path, logging what it was:
+//  an existing data directory (or file) from an older install, or made
+//  by hand, may be readable by every local user.  Tightened rather than
+//  refused, so an upgrade keeps running; one we may not chmod (not ours)
+//  is refused.  0 or BUS_ERR_STORAGE.
+static int
+s_private (const char *path, const char *what)
+{
+    struct stat st;
+    if (stat (path, &st) != 0)
+        return errno == ENOENT ? 0 : BUS_ERR_STORAGE;
+    mode_t mode = st.st_mode & 07777;
+    if ((mode & 077) == 0)
+        return 0;
+    if (chmod (path, mode & 07700) != 0) {
+        zsys_error ("store: %s %s has mode %04o (other local users may read "
+                    "it) and cannot be made private: %s; chmod go-rwx it",
+                    what, path, (unsigned) mode, strerror (errno));
+        return BUS_ERR_STORAGE;
+    }
+    zsys_warning ("store: %s %s had mode %04o, open to other local users: "
+                  "now %04o",
+                  what, path, (unsigned) mode, (unsigned) (mode & 07700));
+    return 0;
+}
+
+//  The writer's environment is private: the directory 0700, LMDB's files
+//  0600 (new ones are made so; older ones are tightened).
+static int
+s_private_env (const char *dir)
+{
+    char data[S_PATH_MAX], lock[S_PATH_MAX];
+    snprintf (data, sizeof data, "%s/data.mdb", dir);
+    snprintf (lock, sizeof lock, "%s/lock.mdb", dir);
+    int rc = s_private (dir, "data directory");
+    if (rc == 0)
+        rc = s_private (data, "data file");
+    if (rc == 0)
+        rc = s_private (lock, "lock file");
+    return rc;
+}
+
 //  A new environment gets the requested map size; an existing one the
 //  larger of that and the size recorded in its file, so that a map grown
 //  in an earlier run stays grown.
@@ -237,7 +282,7 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
         rc = mdb_env_set_mapsize (self->env, 0);
     if (rc == 0)
         rc = mdb_env_open (self->env, dir,
-                           MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0), 0644);
+                           MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0), 0600);
     if (rc == 0)
         rc = mdb_env_info (self->env, &info);
     //  no transaction ever committed: the file is new
@@ -297,6 +342,8 @@ bus_store_new (const char *dir, size_t map_size, int *err)
     rc = self->dir ? s_mkdir_p (dir) : BUS_ERR_NOMEM;
     if (rc == 0)
         rc = s_env_open (self, dir, map_size ? map_size : S_MAP_DEFAULT);
+    if (rc == 0)
+        rc = s_private_env (dir);
     if (rc == 0)
         rc = s_dbs_open (self);
     if (rc != 0)

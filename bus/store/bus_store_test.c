@@ -528,6 +528,56 @@ s_test_reopen (const char *dir)
     bus_store_destroy (&store);
 }
 
+//  The mode bits of path
+static mode_t
+s_test_mode (const char *dir, const char *name)
+{
+    char path[256];
+    snprintf (path, sizeof path, "%s%s%s", dir, *name ? "/" : "", name);
+    struct stat st;
+    assert (stat (path, &st) == 0);
+    return st.st_mode & 07777;
+}
+
+//  A new environment is its owner's alone; an older, looser one is
+//  tightened when the writer opens it.
+static void
+s_test_modes (const char *root)
+{
+    char dir[256];
+    snprintf (dir, sizeof dir, "%s/private/data", root);
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store);
+    bus_store_destroy (&store);
+    char parent[256];
+    snprintf (parent, sizeof parent, "%s/private", root);
+    assert (s_test_mode (parent, "") == 0700);
+    assert (s_test_mode (dir, "") == 0700);
+    assert (s_test_mode (dir, "data.mdb") == 0600);
+    assert (s_test_mode (dir, "lock.mdb") == 0600);
+
+    char path[300];
+    assert (chmod (dir, 0755) == 0);
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    assert (chmod (path, 0644) == 0);
+    snprintf (path, sizeof path, "%s/lock.mdb", dir);
+    assert (chmod (path, 0664) == 0);
+    store = bus_store_new (dir, 0, NULL);
+    assert (store);
+    assert (s_test_mode (dir, "") == 0700);
+    assert (s_test_mode (dir, "data.mdb") == 0600);
+    assert (s_test_mode (dir, "lock.mdb") == 0600);
+    bus_store_destroy (&store);
+
+    //  A reader (export) changes nothing
+    assert (chmod (dir, 0750) == 0);
+    store = bus_store_open_readonly (dir, NULL);
+    assert (store);
+    bus_store_destroy (&store);
+    assert (s_test_mode (dir, "") == 0750);
+    assert (chmod (dir, 0700) == 0);
+}
+
 //  A plain LMDB environment, without orderbus's databases, in dir.
 static void
 s_test_foreign_env (const char *dir)
@@ -797,6 +847,8 @@ bus_store_test (bool verbose)
     bus_store_destroy (&store);
     s_test_reopen (dir);
     s_test_readonly (root, dir);
+
+    s_test_modes (root);
 
     snprintf (dir, sizeof dir, "%s/carts", root);
     store = bus_store_new (dir, 0, NULL);

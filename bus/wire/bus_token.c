@@ -301,15 +301,19 @@ s_read_secret (const char *path, char *text, char *err, size_t err_cap)
     if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode))
         bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                        "%s: secret file is not a regular file", path);
+    //  Whoever can read it can mint any token, whoever can write it can
+    //  swap it: a file others may touch is refused, not used with a warning
+    //  (a warning in a log nobody reads left sites open for good)
+    else if (st.st_mode & (S_IRWXG | S_IRWXO))
+        bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                       "%s: secret file has mode %04o: group or others may "
+                       "access it, and anyone who can read it can mint "
+                       "tokens; refused: chmod 600 it",
+                       path, (unsigned) (st.st_mode & 07777));
     else if ((length = s_read_all (fd, text, S_SECRET_HEX + 2)) < 0)
         bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                        "%s: cannot read secret file: %s", path,
                        strerror (errno));
-    //  Readable by others is a leak to fix, not a reason to stop service
-    else if (st.st_mode & (S_IRWXG | S_IRWXO))
-        zsys_warning ("%s: secret file has mode %04o: anyone who can read it "
-                      "can mint tokens; chmod 600 it",
-                      path, (unsigned) (st.st_mode & 07777));
     close (fd);
     return length;
 }
@@ -471,11 +475,19 @@ s_test_secret_files (const char *dir, bool verbose)
     assert (secret);
     bus_secret_destroy (&secret);
     bus_secret_destroy (&secret);
-    //  too open: loads, with a warning
-    assert (chmod (path, 0644) == 0);
+    //  too open, by group or others, for reading or writing: refused
+    static const mode_t open_modes[] = { 0644, 0640, 0604, 0620, 0602, 0660 };
+    for (size_t i = 0; i < sizeof open_modes / sizeof open_modes[0]; i++) {
+        assert (chmod (path, open_modes[i]) == 0);
+        s_test_bad_secret (path, "group or others may access it", verbose);
+        s_test_bad_secret (path, "chmod 600", verbose);
+    }
+    //  the owner's alone: loads, read-only too
+    assert (chmod (path, 0400) == 0);
     secret = bus_secret_load (path, NULL, 0);
     assert (secret);
     bus_secret_destroy (&secret);
+    assert (chmod (path, 0600) == 0);
     assert (unlink (path) == 0);
 
     s_test_bad_secret (path, "No such file", verbose);

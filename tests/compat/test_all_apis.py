@@ -10,6 +10,12 @@ starts its own `orderbus up` nodes on free ports (data under $TK_TMP, else
 a temporary directory) and stops them with SIGTERM, which must end them
 with status 0 (under ASan that also means no leaks).
 
+The seed routes are off unless enabled (--compat 1) and need a token like
+the native API.  A seed 000/002 client sends no headers, so it is given a
+base URL with the token in it, http://HOST:PORT/compat/<token>: that is the
+only change such a client needs (Node.seed_url, Node.seed_ws).  Seed 001's
+POST /orders sent `Authorization: Bearer` already, and still does.
+
 Needs Debian's python3-requests and python3-websockets.
 """
 
@@ -28,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
+import websockets
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,7 +109,8 @@ def free_port():
 
 
 class Node:
-    """One `orderbus up`, started with flags, on a free port."""
+    """One `orderbus up`, started with flags, on a free port.  seed_base
+    is the base URL a seed client is given: with a kitchen token in it."""
 
     def __init__(self, root, name, *flags):
         self.dir = os.path.join(root, name)
@@ -115,6 +123,8 @@ class Node:
                 [ORDERBUS, "up", "--http-port", str(self.port), "--data",
                  self.dir, *flags], stdout=self.log, stderr=subprocess.STDOUT)
             if self._wait_healthy():
+                self.kitchen = self.token("--staff", "kitchen")
+                self.seed_base = f"{self.base}/compat/{self.kitchen}"
                 return
             self.stop()
         raise RuntimeError(f"orderbus up did not start; see {self.log_path}")
@@ -140,8 +150,15 @@ class Node:
     def url(self, path):
         return self.base + path
 
+    def seed_url(self, path, base=None):
+        """A seed route as a seed client reaches it: its base URL + path."""
+        return (base or self.seed_base) + path
+
     def ws(self, path="/ws/orders"):
         return f"ws://127.0.0.1:{self.port}{path}"
+
+    def seed_ws(self, path="/ws/orders"):
+        return "ws" + self.seed_base[len("http"):] + path
 
     def stop(self):
         """SIGTERM; the exit status (None if it had to be killed)."""
@@ -175,7 +192,7 @@ def native_order(node, order_id, kitchen):
 # Seeds 000/002: POST /api/order, GET /api/orders
 
 def test_create_order(node, body, label):
-    response = post(node.url("/api/order"), body)
+    response = post(node.seed_url("/api/order"), body)
     check(f"{label}: POST /api/order is 201", response.status_code == 201,
           f"{response.status_code} {response.text}")
     order = response.json()
@@ -191,7 +208,7 @@ def test_create_order(node, body, label):
 
 
 def test_get_orders(node, placed):
-    response = requests.get(node.url("/api/orders"), timeout=TIMEOUT)
+    response = requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT)
     orders = response.json()
     check("GET /api/orders is 200 with a plain JSON array",
           response.status_code == 200 and isinstance(orders, list))
@@ -207,14 +224,14 @@ def test_get_orders(node, placed):
 def test_open_menu_lines(node, kitchen):
     body = {"table": "Table 8", "items": [{"name": "Chef's special", "quantity": 1},
                                           {"name": "burger", "quantity": 2}]}
-    response = post(node.url("/api/order"), body)
+    response = post(node.seed_url("/api/order"), body)
     order = response.json()
     check("open menu: any name is taken (201)", response.status_code == 201,
           response.text)
     check("open menu: a free-text name kept, a dish named as the menu names it",
           order.get("items") == [{"name": "Chef's special", "quantity": 1},
                                  {"name": "Burger", "quantity": 2}], order)
-    menu = {i["id"]: i for i in requests.get(node.url("/menu_items"),
+    menu = {i["id"]: i for i in requests.get(node.seed_url("/menu_items"),
                                              timeout=TIMEOUT).json()}
     native = native_order(node, order["id"], kitchen)
     lines = native.get("items", [])
@@ -226,7 +243,7 @@ def test_open_menu_lines(node, kitchen):
           len(lines) == 2 and lines[1]["item_id"] == "burger"
           and lines[1]["unit_cents"] == burger
           and native["subtotal_cents"] == 2 * burger, native)
-    response = post(node.url("/api/order"),
+    response = post(node.seed_url("/api/order"),
                     {"table": "Table 8", "items": [{"name": "Grilled Asparagus",
                                                     "quantity": 1}]})
     check("open menu: a dish that is 86'd is refused with 422",
@@ -235,7 +252,7 @@ def test_open_menu_lines(node, kitchen):
 
 
 def test_validation(node):
-    before = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+    before = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
     cases = [
         ("quantity 0", {"table": "Table 2", "items": [{"name": "Burger", "quantity": 0}]},
          ["body", "items", 0, "quantity"]),
@@ -249,40 +266,40 @@ def test_validation(node):
          ["body", "items", 0, "name"]),
     ]
     for label, body, loc in cases:
-        response = post(node.url("/api/order"), body)
+        response = post(node.seed_url("/api/order"), body)
         check(f"422 for {label}, at {loc}", is_fastapi_422(response, loc),
               f"{response.status_code} {response.text}")
-    response = requests.post(node.url("/api/order"), data='{"table": "Table 2", ',
+    response = requests.post(node.seed_url("/api/order"), data='{"table": "Table 2", ',
                              headers={"Content-Type": "application/json"},
                              timeout=TIMEOUT)
     check("422 for a body that is not JSON", is_fastapi_422(response)
           and response.json()["detail"][0]["type"] == "value_error.jsondecode",
           response.text)
-    after = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+    after = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
     check("refused orders are not stored", after == before, f"{before} -> {after}")
 
 
 def test_idempotency_key(node):
-    before = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+    before = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
     key = {"Idempotency-Key": "pos-7-0001"}
-    first = post(node.url("/api/order"), SEED000_ORDER, headers=key)
-    again = post(node.url("/api/order"), SEED000_ORDER, headers=key)
+    first = post(node.seed_url("/api/order"), SEED000_ORDER, headers=key)
+    again = post(node.seed_url("/api/order"), SEED000_ORDER, headers=key)
     check("with an Idempotency-Key a retry is the same order",
           first.status_code == again.status_code == 201
           and first.json() == again.json()
           and again.headers.get("Idempotent-Replayed") == "true",
           f"{first.text} / {again.text}")
-    other = post(node.url("/api/order"), SEED002_ORDER, headers=key)
+    other = post(node.seed_url("/api/order"), SEED002_ORDER, headers=key)
     check("the same key with another body is 409 {\"detail\": ...}",
           other.status_code == 409 and isinstance(other.json().get("detail"), str),
           other.text)
-    after = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+    after = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
     check("one order stored for the key", after == before + 1, f"{before} -> {after}")
 
 
 def test_concurrent_orders(node, count=20):
     def place(i):
-        return post(node.url("/api/order"),
+        return post(node.seed_url("/api/order"),
                     {"table": f"Table {i % 5 + 1}",
                      "items": [{"name": "Burger", "quantity": i % 3 + 1}]})
     start = time.time()
@@ -293,7 +310,7 @@ def test_concurrent_orders(node, count=20):
     ids = {r.json()["id"] for r in ok}
     check(f"concurrency: {len(ok)}/{count} orders created in {took:.2f} s",
           len(ok) == count and len(ids) == count)
-    listed = {o["id"] for o in requests.get(node.url("/api/orders"),
+    listed = {o["id"] for o in requests.get(node.seed_url("/api/orders"),
                                             timeout=TIMEOUT).json()}
     check("concurrency: every one is in GET /api/orders", ids <= listed)
 
@@ -317,16 +334,16 @@ async def silent(websocket, seconds=QUIET):
 
 async def test_websocket(node, kitchen, pad12):
     frames = FrameLog()
-    async with connect(node.ws(), frames) as websocket:
+    async with connect(node.seed_ws(), frames) as websocket:
         initial = await recv_json(websocket)
         listed = await asyncio.to_thread(
-            lambda: requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+            lambda: requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
         check("ws: first message is {\"type\": \"initial\", \"orders\": [...]}",
               set(initial) == {"type", "orders"} and initial["type"] == "initial")
         check("ws: initial holds every order, newest first, in the seed shape",
               initial["orders"] == listed, f"{len(initial['orders'])} vs {len(listed)}")
 
-        response = await asyncio.to_thread(post, node.url("/api/order"), SEED002_ORDER)
+        response = await asyncio.to_thread(post, node.seed_url("/api/order"), SEED002_ORDER)
         message = await recv_json(websocket)
         check("ws: POST /api/order gives {\"type\": \"new_order\", \"order\": ...}",
               message == {"type": "new_order", "order": response.json()}, message)
@@ -364,7 +381,7 @@ async def test_websocket(node, kitchen, pad12):
               frames.frames)
         check("ws: the socket is still open", websocket.open)
 
-        response = await asyncio.to_thread(post, node.url("/api/order"), SEED000_ORDER)
+        response = await asyncio.to_thread(post, node.seed_url("/api/order"), SEED000_ORDER)
         message = await recv_json(websocket)
         check("ws: the next message is the next new order",
               message == {"type": "new_order", "order": response.json()}, message)
@@ -377,7 +394,7 @@ async def test_websocket(node, kitchen, pad12):
 # Seed 001: GET /menu_items, POST /orders
 
 def test_menu_items(node):
-    response = requests.get(node.url("/menu_items"), timeout=TIMEOUT)
+    response = requests.get(node.seed_url("/menu_items"), timeout=TIMEOUT)
     items = response.json()
     check("GET /menu_items is 200 with a JSON array",
           response.status_code == 200 and isinstance(items, list) and items)
@@ -440,7 +457,7 @@ def test_seed001_orders(node, kitchen, pad12):
     response = post(url, other, headers=bearer(kitchen))
     check("a kitchen token may order for any table (201)", response.status_code == 201,
           response.text)
-    orders = requests.get(node.url("/api/orders"), timeout=TIMEOUT).json()
+    orders = requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json()
     mine = [o for o in orders if str(o["id"]) == body.get("order_id")]
     check("the order is in GET /api/orders in the seed shape",
           len(mine) == 1 and mine[0]["table"] == "T12"
@@ -470,17 +487,26 @@ def test_rate_limit(node):
           retry)
     check("another table is not held back",
           order(0, "T41", node.token("--table", "T41")).status_code == 201)
-    seed = [post(node.url("/api/order"), {"table": "T40", "items": [
+    # POST /api/order goes through the native limit: a pad's orders count
+    # against its table (in the same bucket as /orders), staff's do not
+    pad_base = f"{node.base}/compat/{pad}"
+    seed = post(node.seed_url("/api/order", pad_base),
+                {"table": "T40", "items": [{"name": "Fries", "quantity": 1}]})
+    check("POST /api/order from the table's pad is rate-limited too (429)",
+          seed.status_code == 429 and isinstance(seed.json().get("detail"), str)
+          and seed.headers.get("Retry-After", "").isdigit(),
+          f"{seed.status_code} {seed.text}")
+    staff = [post(node.seed_url("/api/order"), {"table": "T40", "items": [
         {"name": "Fries", "quantity": 1}]}).status_code for _ in range(3)]
-    check("POST /api/order is not rate-limited (seed 002 had no limit)",
-          seed == [201, 201, 201], seed)
+    check("POST /api/order with a kitchen token is not (as on the native API)",
+          staff == [201, 201, 201], staff)
     time.sleep(int(retry) if retry.isdigit() else 1)
     check("after Retry-After the table may order again", order(3).status_code == 201)
 
 
 def test_open_menu_off(node, kitchen):
-    before = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
-    response = post(node.url("/api/order"),
+    before = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
+    response = post(node.seed_url("/api/order"),
                     {"table": "Table 3", "items": [{"name": "Burger", "quantity": 1},
                                                    {"name": "Unicorn Steak",
                                                     "quantity": 1}]})
@@ -488,9 +514,9 @@ def test_open_menu_off(node, kitchen):
           is_fastapi_422(response, ["body", "items", 1, "name"]), response.text)
     check("open menu off: ... naming the item",
           "Unicorn Steak" in response.json()["detail"][0]["msg"], response.text)
-    after = len(requests.get(node.url("/api/orders"), timeout=TIMEOUT).json())
+    after = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
     check("open menu off: nothing stored", after == before, f"{before} -> {after}")
-    response = post(node.url("/api/order"),
+    response = post(node.seed_url("/api/order"),
                     {"table": "Table 3", "items": [{"name": "burger", "quantity": 1}]})
     check("open menu off: a menu name in any case is taken (201)",
           response.status_code == 201
@@ -503,17 +529,80 @@ def test_open_menu_off(node, kitchen):
 
 
 async def test_compat_off(node):
-    response = post(node.url("/api/order"), SEED002_ORDER)
-    check("--compat 0: POST /api/order is 404", response.status_code == 404,
+    response = post(node.seed_url("/api/order"), SEED002_ORDER)
+    check("compat off (the default): POST /api/order is 404", response.status_code == 404,
           response.status_code)
-    check("--compat 0: GET /menu_items is 404",
-          requests.get(node.url("/menu_items"), timeout=TIMEOUT).status_code == 404)
+    response = post(node.url("/api/order"), SEED002_ORDER)
+    check("compat off (the default): ... at its own path too", response.status_code == 404,
+          response.status_code)
+    check("compat off (the default): GET /menu_items is 404",
+          requests.get(node.seed_url("/menu_items"), timeout=TIMEOUT).status_code == 404)
+    for ws in (node.ws(), node.seed_ws()):
+        try:
+            async with connect(ws):
+                refused = False
+        except Exception:   # websockets' InvalidStatusCode: refused
+            refused = True
+        check("compat off (the default): /ws/orders is not served", refused)
+
+
+# ---------------------------------------------------------------------------
+# Tokens: the seed routes are behind them like the native API
+
+async def ws_refused(uri):
+    """The HTTP status the upgrade was refused with, or None if it was not."""
     try:
-        async with connect(node.ws()):
-            refused = False
-    except Exception:   # websockets' InvalidStatusCode: the upgrade is refused
-        refused = True
-    check("--compat 0: /ws/orders is not served", refused)
+        async with connect(uri):
+            return None
+    except websockets.exceptions.InvalidStatusCode as error:
+        return error.status_code
+
+
+def test_tokens(node):
+    pad = node.token("--table", "T7")
+    before = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
+    for label, url in [("no token", node.url("/api/order")),
+                       ("a token that is not ours",
+                        node.seed_url("/api/order", node.base + "/compat/garbage"))]:
+        response = post(url, SEED002_ORDER)
+        check(f"POST /api/order with {label} is 401 {{\"detail\": ...}}",
+              response.status_code == 401
+              and "/compat/<token>" in response.json().get("detail", ""),
+              f"{response.status_code} {response.text}")
+    after = len(requests.get(node.seed_url("/api/orders"), timeout=TIMEOUT).json())
+    check("... and no order is stored", after == before, f"{before} -> {after}")
+    for path in ("/api/orders", "/menu_items"):
+        response = requests.get(node.url(path), timeout=TIMEOUT)
+        check(f"GET {path} without a token is 401", response.status_code == 401,
+              response.status_code)
+    pad_base = f"{node.base}/compat/{pad}"
+    response = requests.get(node.seed_url("/api/orders", pad_base), timeout=TIMEOUT)
+    check("GET /api/orders with a pad token is 403 (every table's orders)",
+          response.status_code == 403, f"{response.status_code} {response.text}")
+    response = post(node.seed_url("/api/order", pad_base),
+                    {"table": "T8", "items": [{"name": "Burger", "quantity": 1}]})
+    check("a pad token ordering for another table is 403",
+          response.status_code == 403, f"{response.status_code} {response.text}")
+    response = post(node.seed_url("/api/order", pad_base),
+                    {"table": "T7", "items": [{"name": "Burger", "quantity": 1}]})
+    check("a pad token orders for its own table through its base URL (201)",
+          response.status_code == 201 and response.json().get("table") == "T7",
+          f"{response.status_code} {response.text}")
+    response = requests.get(node.seed_url("/menu_items", pad_base), timeout=TIMEOUT)
+    check("a pad token reads /menu_items (200)", response.status_code == 200,
+          response.status_code)
+    response = post(node.url("/api/order"), {"table": "T7", "items": [
+        {"name": "Burger", "quantity": 1}]}, headers=bearer(pad))
+    check("a client that can send Authorization: Bearer needs no prefix (201)",
+          response.status_code == 201, f"{response.status_code} {response.text}")
+    for label, uri in [("without a token", node.ws()),
+                       ("with a token that is not ours",
+                        f"ws://127.0.0.1:{node.port}/compat/garbage/ws/orders")]:
+        status = asyncio.run(ws_refused(uri))
+        check(f"/ws/orders {label} is refused with 401", status == 401, status)
+    status = asyncio.run(ws_refused(
+        f"ws://127.0.0.1:{node.port}/compat/{pad}/ws/orders"))
+    check("/ws/orders with a pad token is refused with 403", status == 403, status)
 
 
 # ---------------------------------------------------------------------------
@@ -533,8 +622,9 @@ def main():
     start = time.time()
     nodes = []
     try:
-        print("🚀 orderbus up (compat and open menu on, as the demo runs)")
-        main_node = Node(root, "main", "--ws-ping-ms", "300")
+        print("🚀 orderbus up --compat 1 --open-menu 1")
+        main_node = Node(root, "main", "--compat", "1", "--open-menu", "1",
+                         "--ws-ping-ms", "300")
         nodes.append(main_node)
         kitchen = main_node.token("--staff", "kitchen")
         pad12 = main_node.token("--table", "T12")
@@ -554,18 +644,22 @@ def main():
         print("\n🍽  seed 001: GET /menu_items, POST /orders")
         test_menu_items(main_node)
         test_seed001_orders(main_node, kitchen, pad12)
+
+        print("\n🔑 tokens")
+        test_tokens(main_node)
         stopped(nodes.pop(), "main node")
 
-        print("\n🔒 orderbus up --open-menu 0 --table-rate 1 --table-burst 2")
-        strict = Node(root, "strict", "--open-menu", "0", "--table-rate", "1",
-                      "--table-burst", "2")
+        print("\n🔒 orderbus up --compat 1 --open-menu 0 --table-rate 1 "
+              "--table-burst 2")
+        strict = Node(root, "strict", "--compat", "1", "--open-menu", "0",
+                      "--table-rate", "1", "--table-burst", "2")
         nodes.append(strict)
         test_open_menu_off(strict, strict.token("--staff", "kitchen"))
         test_rate_limit(strict)
         stopped(nodes.pop(), "strict node")
 
-        print("\n⛔ orderbus up --compat 0")
-        off = Node(root, "off", "--compat", "0")
+        print("\n⛔ orderbus up (compat is off unless enabled)")
+        off = Node(root, "off")
         nodes.append(off)
         asyncio.run(test_compat_off(off))
         stopped(nodes.pop(), "compat-off node")

@@ -50,8 +50,10 @@
           senders = 2                   threads writing to browsers, 1..64
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
-                                        created if missing; others: none = no
-                                        authentication (development only)
+                                        created if missing; a gateway or edge
+                                        without one refuses to start
+          insecure_no_auth = 0          1: a gateway or edge runs without a
+                                        secret, OPEN to anyone (tests only)
       limits
           table_rate_per_s = 2          orders per second per table, 1..1000
           table_burst = 10              orders a table may place at once, 1..10000
@@ -60,8 +62,8 @@
           change_burst = 60             changes a token may make at once,
                                         1..10000
       compat
-          enabled = 0                   1: seed systems' routes (up: 1)
-          open_menu = 0                 1: any item name accepted (up: 1)
+          enabled = 0                   1: seed systems' routes, with tokens
+          open_menu = 0                 1: any item name accepted
 
     Flags (each also --flag=value):
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
@@ -70,7 +72,8 @@
       --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
-      --ws-ping-ms N  --max-clients N  --senders N  --secret-file FILE  --table-rate N  --table-burst N
+      --ws-ping-ms N  --max-clients N  --senders N  --secret-file FILE
+      --insecure-no-auth  --table-rate N  --table-burst N
       --compat 0|1  --open-menu 0|1  -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
@@ -129,7 +132,8 @@ typedef struct {
     int max_clients;
     int staff_seats; /* of max_clients, kept for staff tokens; -1: auto */
     int senders;
-    char secret_file[BUS_PATH_MAX]; /* "" = no authentication */
+    char secret_file[BUS_PATH_MAX]; /* "" = none: see insecure_no_auth */
+    int insecure_no_auth; /* 1: a gateway or edge may run without one */
     int table_rate_per_s;
     int table_burst;
     int changes_per_s; /* cart edits, status moves, 86: per token */

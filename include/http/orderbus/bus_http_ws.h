@@ -47,7 +47,9 @@ typedef struct {
 } bus_http_ws_handler_t;
 
 //  Where the edge puts its endpoints, each for one exact path (never a
-//  prefix: /kitchen.js must still reach the static files).  What is
+//  prefix: /kitchen.js must still reach the static files); a WebSocket's
+//  path may hold '*' segments, each one non-empty segment of the
+//  request's ("/compat/ * /ws/orders", without the spaces).  What is
 //  passed by pointer is borrowed until the server stops.
 typedef struct {
     //  WebSockets on path, served by handler.

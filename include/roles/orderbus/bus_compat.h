@@ -21,13 +21,25 @@
     (/ws/orders, the seeds' WebSocket, is a feed the edge serves:
     bus_compat_ws.c, below.)
 
-    Access: POST /orders takes the token the native API takes (a pad for
-    its table_number, or staff; none when the node has no secret) and is
-    rate-limited per table_number, whoever sends it.  The seed 000/002
-    routes and /menu_items take no token: those systems had none.  With
-    compat/open_menu set, POST /api/order takes any dish name (a name on
-    the menu is priced as that dish, any other becomes a free-text line at
-    no price); without it, every name must be on the menu.  */
+    Access: every route needs a token, as the native API does.  Clients
+    that cannot send a header (the seeds' 000 and 002 had no tokens) get
+    each route under a path prefix too, so that only their base URL
+    changes: /compat/<token>/api/order, /compat/<token>/api/orders,
+    /compat/<token>/menu_items, /compat/<token>/orders (and the edge's
+    /compat/<token>/ws/orders).  Without a prefix the token is read where
+    the native API reads it (Authorization: Bearer, or ?token=).  Roles
+    as the native routes': POST /api/order and POST /orders a pad for its
+    own table or staff, GET /menu_items any token, GET /api/orders and
+    /ws/orders (every table's orders) a kitchen or manager token.  A
+    missing, foreign or expired token is a 401, any other path under
+    /compat/ with one too; a role too weak a 403, in the seed's shape.
+    Rate limits: a pad's POST /api/order is limited per table as a native
+    order is (limits/table_rate_per_s, limits/table_burst; staff are not);
+    POST /orders per table_number whoever sends it (seed 001 did so); both
+    in one bucket per table of this gateway's.  With compat/open_menu
+    set, POST /api/order takes any dish name (a name on the menu is priced
+    as that dish, any other becomes a free-text line at no price);
+    without it, every name must be on the menu.  */
 
 #ifndef BUS_COMPAT_H_INCLUDED
 #define BUS_COMPAT_H_INCLUDED
@@ -53,6 +65,12 @@ bus_compat_t *bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
 /*  NULL-safe; nulls *self_p.  */
 void bus_compat_destroy (bus_compat_t **self_p);
 
+/*  The claims of a seed-compatible request's token: the one in its path's
+    /compat/<token>/ prefix if it has one, else where bus_auth_check
+    looks.  0, or BUS_ERR_UNAUTHORIZED (missing, malformed, not ours) or
+    BUS_ERR_EXPIRED.  */
+int bus_compat_claims (bus_auth_t *auth, bus_req_t *req, bus_claims_t *claims);
+
 /*  Selftest of the request readers (no sockets), the order shape and
     the WebSocket feed.  */
 void bus_compat_test (bool verbose);
@@ -72,7 +90,8 @@ json_t *bus_compat_order (const bus_order_t *order);
     {"type": "initial", "orders": [every order, newest first]} on
     connect, then {"type": "new_order", "order": {...}} for each order
     placed after those, nothing else; what the client sends is ignored.
-    No token: those clients never had one (docs/compat.md).  Static.  */
+    Also at /compat/<token>/ws/orders.  A kitchen or manager token is
+    needed (bus_compat_claims): 401 or 403 before the handshake.  Static.  */
 const bus_edge_feed_t *bus_compat_ws_feed (void);
 
 /*  Selftest of the feed, with a fake writer (inproc); bus_compat_test

@@ -35,11 +35,11 @@ typedef struct _bus_edge_t bus_edge_t;
 
 /*  A feed: another protocol on the edge's WebSocket seats, for browsers
     of a system orderbus replaces (the seeds' /ws/orders: bus_compat.h).
-    Its browsers bring no token, take a seat like any other, and get no
-    snapshot and none of the native messages: their welcome, then the
-    feed's message for each event that has one and whose key is above the
-    last key their welcome held.  Both hooks may be called on several
-    threads at once.  */
+    Its browsers are let in by the feed's own check, take a seat like any
+    other, and get no snapshot and none of the native messages: their
+    welcome, then the feed's message for each event that has one and
+    whose key is above the last key their welcome held.  Every hook may
+    be called on several threads at once.  */
 typedef struct {
     const char *path;   //  its WebSocket's path
     //  New message for the feed's browsers about event, with its key in
@@ -53,6 +53,13 @@ typedef struct {
     //  anyway (*key 0).  Called on the browser's seat.
     int (*welcome) (bus_sync_t *sync, json_t **welcome, uint64_t *seq,
                     uint64_t *key);
+    //  Its WebSocket's path too, with '*' segments as bus_req's routes
+    //  ("/compat/ * /ws/orders", without the spaces), or NULL.
+    const char *other_path;
+    //  Before the handshake: 0 to let the browser in, or non-zero once it
+    //  has answered req itself (refused), checking who it is with auth.
+    //  NULL: everyone.  Called on the browser's seat.
+    int (*connect) (bus_auth_t *auth, bus_req_t *req);
 } bus_edge_feed_t;
 
 /*  Subscribe to the writer's events and put the WebSocket endpoints and

@@ -41,7 +41,11 @@ typedef struct _bus_store_t bus_store_t;
 /*  Open (creating if needed) the environment in directory dir, which is
     created if missing.  Returns the store, or NULL and sets *err to a
     bus_err_t (and logs the LMDB reason).  map_size is the initial map size
-    in bytes; 0 means 64 MiB.  */
+    in bytes; 0 means 64 MiB.  The environment is private to its owner:
+    directories made here are 0700 and LMDB's files 0600; an existing
+    directory or file that group or others may access is tightened to
+    that, with a logged warning, or refused (BUS_ERR_STORAGE) if it
+    cannot be.  */
 bus_store_t *bus_store_new (const char *dir, size_t map_size, int *err);
 
 /*  Open an existing environment in directory dir for reading only

@@ -21,7 +21,8 @@
     spelling of each token.
 
     The secret is 32 random bytes kept in a file as 64 hex characters and
-    a newline, mode 0600.  Anyone who can read it can mint any token.  */
+    a newline, mode 0600 (a looser one is refused).  Anyone who can read
+    it can mint any token.  */
 
 #ifndef BUS_TOKEN_H_INCLUDED
 #define BUS_TOKEN_H_INCLUDED
@@ -55,9 +56,10 @@ typedef struct {
 typedef struct _bus_secret_t bus_secret_t;
 
 /*  Read the secret file at path: exactly 64 hex characters, optionally
-    followed by one newline.  A file that group or others may access is
-    loaded with a logged warning.  Returns a new secret, or NULL with the
-    reason (prefixed by the path) in err[err_cap].  Caller owns it.  */
+    followed by one newline.  A file that group or others may access in
+    any way (any of mode 077) is refused: chmod 600 it.  Returns a new
+    secret, or NULL with the reason (prefixed by the path) in
+    err[err_cap].  Caller owns it.  */
 bus_secret_t *bus_secret_load (const char *path, char *err, size_t err_cap);
 
 /*  Create a secret file at path with 32 fresh random bytes, mode 0600.
