@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <czmq.h>
+#include "orderbus/bus_config.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus_args.h"
@@ -191,15 +192,6 @@ s_command_usage (const s_command_t *command)
     printf ("\nEach option also takes the form --option=VALUE.\n");
 }
 
-static bool
-s_help_wanted (int argc, char **argv)
-{
-    for (int index = 1; index < argc; index++)
-        if (streq (argv[index], "-h") || streq (argv[index], "--help"))
-            return true;
-    return false;
-}
-
 int
 orderbus_keys_main (int argc, char **argv)
 {
@@ -219,7 +211,7 @@ orderbus_keys_main (int argc, char **argv)
                  argv[1]);
         return 2;
     }
-    if (s_help_wanted (argc - 1, argv + 1)) {
+    if (bus_config_help_wanted (argc - 1, argv + 1)) {
         s_command_usage (command);
         return 0;
     }

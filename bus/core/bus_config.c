@@ -533,8 +533,8 @@ s_check (const bus_config_t *config, char *err, size_t err_cap)
 }
 
 //  -h/--help anywhere wins over everything else, errors included
-static bool
-s_help_wanted (int argc, char **argv)
+bool
+bus_config_help_wanted (int argc, char **argv)
 {
     for (int index = 1; index < argc; index++)
         if (streq (argv[index], "-h") || streq (argv[index], "--help"))
@@ -546,7 +546,7 @@ int
 bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
                   size_t err_cap)
 {
-    if (s_help_wanted (argc, argv)) {
+    if (bus_config_help_wanted (argc, argv)) {
         config->help = true;
         return 0;
     }

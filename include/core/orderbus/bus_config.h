@@ -167,6 +167,10 @@ int bus_config_load (bus_config_t *config, const char *path, char *err,
 void bus_config_usage (bus_role_t role);
 
 /*  Role name ("up", "writer", ...).  */
+/*  Is -h or --help among argv[1..argc-1]?  It wins over everything
+    else on a command line, errors included.  */
+bool bus_config_help_wanted (int argc, char **argv);
+
 /*  edge/staff_seats as it applies: the setting, or when it is not set
     (auto), a tenth of edge/max_clients, at most 50.  */
 int bus_config_staff_seats (const bus_config_t *config);
