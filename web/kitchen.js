@@ -307,8 +307,11 @@
       const done = res.data;
       if (pending.get(id) === mine) pending.delete(id);
       applyOrder(done);
-      // Keep the cursor where the cook is working.
-      if (!OPEN.has(done.status) && selected === id) {
+      // Keep the cursor where the cook is working.  The answer can come
+      // after the ticket's event, and after the cook recalled it (R): the
+      // recalled ticket keeps the cursor then.
+      const isRecalled = recalled && recalled.order.id === id;
+      if (!OPEN.has(done.status) && selected === id && !isRecalled) {
         const i = visible.findIndex((x) => x.id === id);
         const rest = visible.filter((x) => x.id !== id && (!recalled || x !== recalled.order));
         selected = rest.length ? rest[Math.min(Math.max(0, i - (recalled ? 1 : 0)), rest.length - 1)].id : null;
