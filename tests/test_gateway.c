@@ -15,7 +15,6 @@
         goes on, a SIGTERM stops the gateway at once, with no answer it
         still waits for.  */
 
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -201,12 +200,8 @@ s_send_raw_order (int port, const char *key)
                         "Idempotency-Key: %s\r\nContent-Length: %zu\r\n\r\n%s",
                         token, key, strlen (body), body);
     free (body);
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in to = { .sin_family = AF_INET,
-                              .sin_port = htons ((uint16_t) port),
-                              .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    CHECK (fd >= 0 && connect (fd, (struct sockaddr *) &to, sizeof to) == 0
-               && send (fd, request, (size_t) len, MSG_NOSIGNAL) == len,
+    int fd = tk_tcp_connect (NULL, port);
+    CHECK (fd >= 0 && send (fd, request, (size_t) len, MSG_NOSIGNAL) == len,
            "order %s sent", key);
     return fd;
 }

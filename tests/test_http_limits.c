@@ -14,8 +14,6 @@
       - served: an order that waits for a stopped writer longer than the
         deadline is not cut: it gets its 201 when the writer goes on.  */
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,26 +54,6 @@ s_start_nodes (void)
               "--max-per-ip", per_ip, "--request-deadline-ms", deadline,
               "--ack-timeout-ms", "10000", NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway not healthy");
-}
-
-//  A TCP connection to the gateway from address src (any 127.x.y.z is
-//  this host's loopback); -1 if it cannot be made.
-static int
-s_connect_from (const char *src)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in from = { .sin_family = AF_INET };
-    struct sockaddr_in to = { .sin_family = AF_INET,
-                              .sin_port = htons ((uint16_t) s_gw) };
-    inet_pton (AF_INET, src, &from.sin_addr);
-    inet_pton (AF_INET, "127.0.0.1", &to.sin_addr);
-    if (fd < 0 || bind (fd, (struct sockaddr *) &from, sizeof from) != 0
-        || connect (fd, (struct sockaddr *) &to, sizeof to) != 0) {
-        if (fd >= 0)
-            close (fd);
-        return -1;
-    }
-    return fd;
 }
 
 //  Has the server ended the connection (EOF or reset) within wait_ms?
@@ -121,7 +99,7 @@ static void
 s_per_ip (void)
 {
     for (int i = 0; i < GREEDY; i++) {
-        s_slow[i] = s_connect_from ("127.0.0.2");
+        s_slow[i] = tk_tcp_connect ("127.0.0.2", s_gw);
         CHECK (s_slow[i] >= 0, "connection %d from 127.0.0.2", i);
         //  a write to a connection closed a moment ago may fail: no matter
         (void) !send (s_slow[i], SLOW_HEADER, strlen (SLOW_HEADER),
@@ -172,7 +150,7 @@ s_deadline (void)
     CHECK (took >= DEADLINE_MS - 300, "cut after %lld ms, before the deadline",
            (long long) took);
     //  The address may connect again, and a whole request is served
-    int fd = s_connect_from ("127.0.0.2");
+    int fd = tk_tcp_connect ("127.0.0.2", s_gw);
     const char *get = "GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
     CHECK (fd >= 0 && send (fd, get, strlen (get), MSG_NOSIGNAL) > 0,
            "127.0.0.2 connects again");
@@ -210,7 +188,7 @@ s_slow_healthz (int fd, int spread_ms)
 static void
 s_keepalive (void)
 {
-    int fd = s_connect_from ("127.0.0.3");
+    int fd = tk_tcp_connect ("127.0.0.3", s_gw);
     CHECK (fd >= 0 && s_slow_healthz (fd, 0), "a first request");
     usleep (DEADLINE_MS * 3 / 4 * 1000);
     CHECK (s_slow_healthz (fd, DEADLINE_MS * 3 / 4),

@@ -109,6 +109,11 @@ int tk_kill (pid_t pid, int sig);
     its stdout+stderr in *output (caller frees).  */
 int tk_run (char **output, ...);
 
+/*  A TCP connection to 127.0.0.1:port from address from (NULL: any; any
+    127.x.y.z is this host's loopback, so a test can be several clients
+    by address), -1 on failure.  The caller closes it.  */
+int tk_tcp_connect (const char *from, int port);
+
 /*  A token from `orderbus token --secret-file secret --create-secret
     flag who` (flag "--table" or "--staff"); the secret is made if it is
     not there.  Checks it was made.  Caller frees.  */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE   //  strcasestr, memmem
 #include <civetweb.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,24 +143,41 @@ tk_json_int (json_t *json, const char *path)
     return json_is_integer (json) ? json_integer_value (json) : -1;
 }
 
-//  A TCP connection to 127.0.0.1:port, -1 on failure.  rcvbuf > 0 sets
-//  SO_RCVBUF first (it must be set before connecting to bound the window).
-int
-tk__tcp_connect (int port, int rcvbuf)
+//  A TCP connection to 127.0.0.1:port from address from (NULL: any), -1
+//  on failure.  rcvbuf > 0 sets SO_RCVBUF first (it must be set before
+//  connecting to bound the window).
+static int
+s_tcp_connect (const char *from, int port, int rcvbuf)
 {
     int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     if (rcvbuf > 0)
         setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    struct sockaddr_in source = { .sin_family = AF_INET };
     struct sockaddr_in addr = { .sin_family = AF_INET,
                                 .sin_port = htons ((uint16_t) port),
                                 .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
+    if ((from
+         && (inet_pton (AF_INET, from, &source.sin_addr) != 1
+             || bind (fd, (struct sockaddr *) &source, sizeof source) != 0))
+        || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
         close (fd);
         return -1;
     }
     return fd;
+}
+
+int
+tk__tcp_connect (int port, int rcvbuf)
+{
+    return s_tcp_connect (NULL, port, rcvbuf);
+}
+
+int
+tk_tcp_connect (const char *from, int port)
+{
+    return s_tcp_connect (from, port, 0);
 }
 
 int
