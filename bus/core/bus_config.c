@@ -83,6 +83,9 @@ static const s_setting_t s_settings[] = {
       65536, S_WRITER | S_UP, "N", "commands per group commit" },
     { "--tax-bp", NULL, "writer/tax_bp", S_INT, S_FIELD (tax_bp), 0, 10000,
       S_WRITER | S_UP, "BP", "tax rate in basis points (875 = 8.75%)" },
+    { "--events-queue", NULL, "writer/events_queue", S_INT,
+      S_FIELD (events_queue), 100, 1000000, S_WRITER | S_UP, "N",
+      "messages queued per subscriber before its events are dropped" },
     { "--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
       S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
       "heartbeat period: the writer's beats, the others' pings" },
@@ -579,6 +582,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     strcpy (config->sync,
             up ? "inproc://orderbus-sync" : "tcp://127.0.0.1:5557");
     config->batch_max = 4096;
+    config->events_queue = 20000;
     config->heartbeat_ms = 500;
     config->link_timeout_ms = 2000;
     config->max_inflight = 256;

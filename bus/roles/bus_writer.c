@@ -864,15 +864,18 @@ s_bind (bus_writer_t *self, int type, int maxmsgsize, int hwm,
 
 //  Socket options chosen on purpose: oversized frames are refused by
 //  ZeroMQ itself, and the queues are deep enough to absorb a rush-hour
-//  burst while still bounded.
+//  burst while still bounded.  The events socket's is per subscriber
+//  (writer/events_queue): past it, libzmq drops that subscriber's
+//  messages, never blocks the writer or the others, and the subscriber
+//  finds the gap by its sequence numbers and catches up over sync.
 static int
 s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
 {
     self->intake = s_bind (self, ZMQ_PULL, BUS_FRAME_MAX, 100000,
                            self->config.intake, "intake", err, err_cap);
     self->events = self->intake
-                       ? s_bind (self, ZMQ_PUB, 0, 100000, self->config.events,
-                                 "events", err, err_cap)
+                       ? s_bind (self, ZMQ_PUB, 0, self->config.events_queue,
+                                 self->config.events, "events", err, err_cap)
                        : NULL;
     self->sync = self->events ? s_bind (self, ZMQ_ROUTER, BUS_FRAME_MAX, 1000,
                                         self->config.sync, "sync", err, err_cap)

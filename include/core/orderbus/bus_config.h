@@ -22,6 +22,9 @@
       writer
           batch_max = 4096              commands per group commit, 1..65536
           tax_bp = 0                    tax rate in basis points, 0..10000
+          events_queue = 20000          messages queued for one subscriber of
+                                        the events socket before its events
+                                        are dropped (it resyncs), 100..1000000
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
@@ -107,6 +110,7 @@ typedef struct {
     char events[BUS_ENDPOINT_MAX];
     char sync[BUS_ENDPOINT_MAX];
     int batch_max;
+    int events_queue; /* per subscriber: past it, its events are dropped */
     int tax_bp;
     int heartbeat_ms;
     int link_timeout_ms;
