@@ -1,5 +1,6 @@
-/*  test_http_limits — a gateway's connection limits hold against slow
-    and greedy clients while pads keep ordering (docs/limits.md):
+/*  test_http_limits — a gateway's limits hold against slow, greedy and
+    fast clients while pads keep ordering and a kitchen on an edge keeps
+    receiving every order's event (docs/limits.md):
 
       - per_ip: one address (127.0.0.2) opening 20 connections keeps
         http/max_per_ip (8) of them, the rest are closed at once, and a
@@ -12,7 +13,15 @@
         whose next request then takes most of the deadline to arrive, is
         served: idle time is not charged to the request;
       - served: an order that waits for a stopped writer longer than the
-        deadline is not cut: it gets its 201 when the writer goes on.  */
+        deadline is not cut: it gets its 201 when the writer goes on;
+      - too_big: a body over 64 KiB is 413 too_big;
+      - table_rate: a table ordering past limits/table_burst gets 429
+        rate_limited with Retry-After;
+      - change_rate: a token changing its cart past limits/change_burst
+        (3) gets 429 rate_limited with Retry-After.
+
+    After each, a pad's order reaches the kitchen, which was connected
+    throughout and ends with every order placed, in sequence.  */
 
 #include <poll.h>
 #include <signal.h>
@@ -24,27 +33,35 @@
 #include <unistd.h>
 #include "testkit.h"
 
-#define CHECK       TK_CHECK
-#define PER_IP      8
-#define GREEDY      20
-#define DEADLINE_MS 2000
-#define SLOW_HEADER "GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Slow: "
+#define CHECK        TK_CHECK
+#define PER_IP       8
+#define GREEDY       20
+#define DEADLINE_MS  2000
+#define SLOW_HEADER  "GET /healthz HTTP/1.1\r\nHost: gateway\r\nX-Slow: "
+#define CHANGE_BURST 3
 
 static char s_secret[700];
 static char *s_pad;
-static int s_gw;
+static int s_gw, s_edge;
 static pid_t s_writer;
+static tk_ws_t *s_kitchen;
+static json_int_t s_kitchen_seq;   //  the last event's seq it got
+static int s_kitchen_orders;       //  events it got
+static int s_placed;               //  orders answered 201
 
 static void
 s_start_nodes (void)
 {
-    char data[600], menu[600], port[16], per_ip[16], deadline[16];
-    char intake[64], events[64], sync[64];
+    char data[600], menu[600], web[600], port[16], per_ip[16], deadline[16];
+    char intake[64], events[64], sync[64], edge_port[16], burst[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
     snprintf (port, sizeof port, "%d", s_gw);
     snprintf (per_ip, sizeof per_ip, "%d", PER_IP);
     snprintf (deadline, sizeof deadline, "%d", DEADLINE_MS);
+    snprintf (web, sizeof web, "%s/web", tk_source ());
+    snprintf (edge_port, sizeof edge_port, "%d", s_edge);
+    snprintf (burst, sizeof burst, "%d", CHANGE_BURST);
     tk_endpoints (intake, events, sync);
     s_writer =
         tk_spawn ("writer", "writer", "--data", data, "--menu", menu,
@@ -52,8 +69,53 @@ s_start_nodes (void)
     tk_spawn ("gateway", "gateway", "--intake", intake, "--events", events,
               "--sync", sync, "--http-port", port, "--secret-file", s_secret,
               "--max-per-ip", per_ip, "--request-deadline-ms", deadline,
-              "--ack-timeout-ms", "10000", NULL);
+              "--ack-timeout-ms", "10000", "--change-burst", burst, NULL);
+    tk_spawn ("edge", "edge", "--events", events, "--sync", sync, "--http-port",
+              edge_port, "--web", web, "--secret-file", s_secret, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway not healthy");
+    CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge not healthy");
+}
+
+//  The kitchen, connected for the whole test, given its snapshot.
+static void
+s_kitchen_connect (void)
+{
+    char *token = tk_mint (s_secret, "--staff", "kitchen");
+    char path[1024];
+    snprintf (path, sizeof path, "/ws?token=%s", token);
+    free (token);
+    s_kitchen = tk_ws_open (s_edge, path);
+    CHECK (s_kitchen, "a kitchen connects to the edge");
+    json_t *snapshot = tk_ws_next (s_kitchen, 5000);
+    const char *type = json_string_value (json_object_get (snapshot, "type"));
+    CHECK (type && strcmp (type, "snapshot") == 0, "the kitchen's snapshot");
+    s_kitchen_seq = tk_json_int (snapshot, "seq");
+    json_decref (snapshot);
+}
+
+//  The kitchen gets order id's event, after those of every order placed
+//  before it, in sequence (cart changes are not the kitchen's: their seqs
+//  are skipped).
+static void
+s_kitchen_gets (json_int_t id, const char *when)
+{
+    for (int64_t end = tk_now_ms () + 5000; tk_now_ms () < end;) {
+        json_t *event = tk_ws_next (s_kitchen, 1000);
+        if (!event)
+            continue;
+        json_int_t seq = tk_json_int (event, "seq");
+        json_int_t got = tk_json_int (event, "order.id");
+        json_decref (event);
+        CHECK (seq > s_kitchen_seq, "%s: the kitchen got seq %lld after %lld",
+               when, (long long) seq, (long long) s_kitchen_seq);
+        s_kitchen_seq = seq;
+        s_kitchen_orders++;
+        if (got == id)
+            break;
+    }
+    CHECK (s_kitchen_orders == s_placed,
+           "%s: the kitchen got %d orders' events, %d were placed", when,
+           s_kitchen_orders, s_placed);
 }
 
 //  Has the server ended the connection (EOF or reset) within wait_ms?
@@ -74,9 +136,9 @@ s_closed (int fd, int wait_ms)
     }
 }
 
-//  A pad's order from 127.0.0.1: its status.
+//  A pad's order from 127.0.0.1: its status; its id in *id if 201.
 static int
-s_order (const char *key)
+s_order (const char *key, json_int_t *id)
 {
     char headers[1024];
     snprintf (headers, sizeof headers,
@@ -87,9 +149,22 @@ s_order (const char *key)
     tk_response_t r;
     tk_http (s_gw, "POST", "/api/v1/orders", headers, body, &r);
     int status = r.status;
+    if (id)
+        *id = status == 201 ? tk_json_int (r.json, "id") : -1;
+    s_placed += status == 201;
     free (body);
     tk_response_free (&r);
     return status;
+}
+
+//  A pad orders and the kitchen gets it: the limit just hit kept neither
+//  from working.
+static void
+s_still_served (const char *key, const char *when)
+{
+    json_int_t id;
+    CHECK (s_order (key, &id) == 201, "%s: a pad orders", when);
+    s_kitchen_gets (id, when);
 }
 
 static int s_slow[GREEDY];   //  -1 once closed
@@ -117,8 +192,7 @@ s_per_ip (void)
     }
     CHECK (open == PER_IP, "%d of %d greedy connections kept, not %d", open,
            GREEDY, PER_IP);
-    CHECK (s_order ("limits-1") == 201, "a pad orders while 127.0.0.2 is at "
-                                        "its cap");
+    s_still_served ("limits-1", "while 127.0.0.2 is at its cap");
     printf ("  %d connections from one address: %d kept (http/max_per_ip), "
             "the rest closed; a pad still orders\n",
             GREEDY, open);
@@ -161,6 +235,7 @@ s_deadline (void)
     CHECK (strncmp (reply, "HTTP/1.1 200", 12) == 0, "its request: %.20s",
            reply);
     close (fd);
+    s_still_served ("limits-deadline", "after the slow ones were cut");
     printf ("  headers sent a byte at a time: cut after %lld ms "
             "(http/request_deadline_ms %d)\n",
             (long long) took, DEADLINE_MS);
@@ -196,6 +271,7 @@ s_keepalive (void)
            "connection",
            DEADLINE_MS * 3 / 4, DEADLINE_MS * 3 / 4);
     close (fd);
+    s_still_served ("limits-keepalive", "after the keep-alive requests");
     printf ("  a keep-alive connection idle %d ms, then a request sent over "
             "%d ms: served\n",
             DEADLINE_MS * 3 / 4, DEADLINE_MS * 3 / 4);
@@ -215,15 +291,108 @@ s_served (void)
         kill (s_writer, SIGCONT);
         _exit (0);
     }
-    status = s_order ("limits-2");
+    json_int_t id = -1;
+    status = s_order ("limits-2", &id);
     int64_t took = tk_now_ms () - start;
     kill (s_writer, SIGCONT);
     waitpid (waker, NULL, 0);
     CHECK (status == 201 && took >= 2 * DEADLINE_MS - 200,
            "an order served past the deadline: %d after %lld ms", status,
            (long long) took);
+    s_kitchen_gets (id, "the order that waited for the writer");
     printf ("  an order that waited %lld ms for the writer: %d, not cut\n",
             (long long) took, status);
+}
+
+//  A request's status, and whether its answer names code and has a
+//  Retry-After header.
+static int
+s_request (const char *method, const char *path, const char *token,
+           const char *body, const char *code, bool *named, bool *retry_after)
+{
+    char headers[1024];
+    snprintf (headers, sizeof headers,
+              "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+              "Idempotency-Key: limits-%lld\r\n",
+              token, (long long) tk_now_ms ());
+    tk_response_t r;
+    tk_http (s_gw, method, path, headers, body, &r);
+    char value[64];
+    *named = r.body && strstr (r.body, code);
+    *retry_after = tk_header (&r, "Retry-After", value, sizeof value) != NULL;
+    int status = r.status;
+    tk_response_free (&r);
+    return status;
+}
+
+static void
+s_too_big (void)
+{
+    size_t len = 70 * 1024;
+    char *body = malloc (len + 1);
+    CHECK (body, "memory");
+    memset (body, ' ', len);
+    body[0] = '{';
+    body[len - 1] = '}';
+    body[len] = 0;
+    bool named, retry;
+    int status = s_request ("POST", "/api/v1/orders", s_pad, body, "too_big",
+                            &named, &retry);
+    free (body);
+    CHECK (status == 413 && named, "a 70 KiB body: %d, not 413 too_big",
+           status);
+    s_still_served ("limits-big", "after a body too big");
+    printf ("  a 70 KiB body: 413 too_big\n");
+}
+
+static void
+s_table_rate (void)
+{
+    char *pad = tk_mint (s_secret, "--table", "T2");
+    char *body = tk_order_body ("T2", 1, false, 0);
+    int placed = 0, status = 0;
+    bool named = false, retry = false;
+    //  As fast as it can: the burst (10) is gone long before a token
+    //  comes back at 2 a second
+    for (int i = 0; i < 30 && status != 429; i++) {
+        status = s_request ("POST", "/api/v1/orders", pad, body, "rate_limited",
+                            &named, &retry);
+        placed += status == 201;
+        s_placed += status == 201;
+    }
+    free (body);
+    free (pad);
+    CHECK (status == 429 && named && retry,
+           "table T2 past its burst: %d (rate_limited named: %d, Retry-After: "
+           "%d)",
+           status, named, retry);
+    //  The kitchen gets T2's orders' events first, then this one's
+    s_still_served ("limits-table", "while T2 is throttled");
+    printf ("  table T2: %d orders, then 429 rate_limited with Retry-After; "
+            "T1 still orders\n",
+            placed);
+}
+
+static void
+s_change_rate (void)
+{
+    char *pad = tk_mint (s_secret, "--table", "T3");
+    int statuses[CHANGE_BURST + 1];
+    bool named = false, retry = false;
+    for (int i = 0; i <= CHANGE_BURST; i++)
+        statuses[i] = s_request ("DELETE", "/api/v1/tables/T3/cart", pad, NULL,
+                                 "rate_limited", &named, &retry);
+    free (pad);
+    for (int i = 0; i < CHANGE_BURST; i++)
+        CHECK (statuses[i] != 429, "change %d of the burst: 429", i + 1);
+    CHECK (statuses[CHANGE_BURST] == 429 && named && retry,
+           "the change past limits/change_burst (%d): %d (rate_limited "
+           "named: %d, Retry-After: %d)",
+           CHANGE_BURST, statuses[CHANGE_BURST], named, retry);
+    s_still_served ("limits-change", "while T3's pad is throttled");
+    printf ("  %d cart changes from one pad, then 429 rate_limited with "
+            "Retry-After\n",
+            CHANGE_BURST);
 }
 
 int
@@ -233,11 +402,20 @@ main (int argc, char **argv)
     snprintf (s_secret, sizeof s_secret, "%s/secret", tk_dir ());
     s_pad = tk_mint (s_secret, "--table", "T1");
     s_gw = tk_port ();
+    s_edge = tk_port ();
     s_start_nodes ();
+    s_kitchen_connect ();
     s_per_ip ();
     s_deadline ();
     s_keepalive ();
     s_served ();
+    s_too_big ();
+    s_table_rate ();
+    s_change_rate ();
+    printf ("  the kitchen got every order's event, %d, up to seq %lld, in "
+            "order\n",
+            s_kitchen_orders, (long long) s_kitchen_seq);
+    tk_ws_close (&s_kitchen);
     free (s_pad);
     return tk_done ();
 }
