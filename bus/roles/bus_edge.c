@@ -513,7 +513,8 @@ static void
 s_snapshot_instead (bus_edge_t *self, uint64_t from, uint64_t first)
 {
     atomic_fetch_add (&self->pruned, 1);
-    zsys_info ("edge: seq %" PRIu64 " on was pruned by the writer's "
+    zsys_info ("edge: the events from seq %" PRIu64
+               " on were pruned by the writer's "
                "retention (its log starts at seq %" PRIu64
                "): taking a snapshot instead",
                from, first);
