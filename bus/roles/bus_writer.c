@@ -5,7 +5,8 @@
 
       intake actor   the intake PULL and events PUB sockets, the ledger,
                      the batch (raw frames, queued events and acks), and
-                     the store's one write transaction
+                     the store's one write transaction, which between
+                     batches is also retention's (s_prune)
       sync actor     the sync ROUTER socket and the peers table; read
                      transactions of its own (MDB_NOTLS)
       caller         the actors' pipes: bus_writer_new binds the sockets
