@@ -785,7 +785,9 @@ bus_store_prune (bus_store_t *self, int64_t log_before_ms,
     free (event);
     if (rc == 0)
         rc = s_prune_keys (self, key_cut, max, &pruned->keys);
-    //  Never an event whose key is still there (max stopped the keys)
+    //  Never an event whose key is still there.  It cannot happen today
+    //  (at most one key per seq, and the same max for both), so this is a
+    //  guard: a change to either must not break the rule silently
     if (rc == 0)
         rc = s_oldest_key_seq (self, &oldest_key);
     if (rc == 0)
