@@ -445,11 +445,19 @@ s_prune_report (bus_writer_t *self, const bus_store_pruned_t *pruned)
         || (self->prune_logged_ms
             && now - self->prune_logged_ms < S_PRUNE_LOG_MS))
         return;
-    zsys_info ("writer: retention pruned %" PRIu64 " events older than %d "
-               "days (the log now starts at seq %" PRIu64 ") and %" PRIu64
-               " idempotency keys older than %d days",
-               self->prune_events, self->config.retain_days, pruned->first_seq,
-               self->prune_keys, self->config.key_retain_days);
+    //  keys go with their events at the latest: with a log kept for ever
+    //  there are no events to say anything of
+    if (self->config.retain_days)
+        zsys_info ("writer: retention pruned %" PRIu64 " events older than "
+                   "%d days (the log now starts at seq %" PRIu64
+                   ") and %" PRIu64 " idempotency keys older than %d days",
+                   self->prune_events, self->config.retain_days,
+                   pruned->first_seq, self->prune_keys,
+                   self->config.key_retain_days);
+    else
+        zsys_info ("writer: retention pruned %" PRIu64 " idempotency keys "
+                   "older than %d days (the log is kept for ever)",
+                   self->prune_keys, self->config.key_retain_days);
     self->prune_events = self->prune_keys = 0;
     self->prune_logged_ms = now;
 }
