@@ -38,6 +38,12 @@ typedef enum {
 
 #define S_STAFF_SEATS_AUTO_MAX 50   //  edge/staff_seats, when not set
 
+//  store/key_retain_days: a pad resends an order until it is answered,
+//  and again when it is opened the next day; a key must outlive that
+#define S_KEY_DAYS_MIN      BUS_CONFIG_KEY_RETAIN_MIN
+#define S_KEY_DAYS_MIN_TEXT "2"
+_Static_assert(S_KEY_DAYS_MIN == 2, "S_KEY_DAYS_MIN_TEXT says 2");
+
 //  Roles as bits, so a setting lists the roles it applies to
 #define S_ROLE(role) (1u << (role))
 #define S_UP         S_ROLE (BUS_ROLE_UP)
@@ -86,6 +92,13 @@ static const s_setting_t s_settings[] = {
     { "--events-queue", NULL, "writer/events_queue", S_INT,
       S_FIELD (events_queue), 100, 1000000, S_WRITER | S_UP, "N",
       "messages queued per subscriber before its events are dropped" },
+    { "--retain-days", NULL, "store/retain_days", S_INT, S_FIELD (retain_days),
+      0, 36500, S_WRITER | S_UP, "DAYS",
+      "event log kept for replay (older: a snapshot instead); 0 = for ever" },
+    { "--key-retain-days", NULL, "store/key_retain_days", S_INT,
+      S_FIELD (key_retain_days), 0, 36500, S_WRITER | S_UP, "DAYS",
+      "Idempotency-Keys remembered, " S_KEY_DAYS_MIN_TEXT
+      " at least and at most store/retain_days; 0 = for ever" },
     { "--heartbeat-ms", NULL, "link/heartbeat_ms", S_INT,
       S_FIELD (heartbeat_ms), 50, 60000, S_ALL, "MS",
       "heartbeat period: the writer's beats, the others' pings" },
@@ -522,6 +535,30 @@ s_parse_pass (bus_config_t *config, int argc, char **argv, bool files,
     return 0;
 }
 
+//  A retried request must find its key (a pad resends until answered,
+//  and when it is opened again), and a key answers with its original
+//  event, which must still be in the log.
+static int
+s_check_retention (const bus_config_t *config, char *err, size_t err_cap)
+{
+    int log = config->retain_days, keys = config->key_retain_days;
+    if (keys > 0 && keys < S_KEY_DAYS_MIN)
+        return bus_error_set (
+            err, err_cap, BUS_ERR_CONFIG,
+            "store/key_retain_days (%d) must be at least %d: a pad resends "
+            "an order until it is answered, also when it is opened again the "
+            "next day, and a retry of a forgotten key places a new order",
+            keys, S_KEY_DAYS_MIN);
+    if (log > 0 && (keys == 0 || keys > log))
+        return bus_error_set (
+            err, err_cap, BUS_ERR_CONFIG,
+            "store/key_retain_days (%d%s) must not exceed store/retain_days "
+            "(%d): a retry is answered with the original event, so a key "
+            "cannot outlive the log",
+            keys, keys ? "" : ", for ever", log);
+    return 0;
+}
+
 //  What no single setting's range can say: settings checked together
 static int
 s_check (const bus_config_t *config, char *err, size_t err_cap)
@@ -532,7 +569,7 @@ s_check (const bus_config_t *config, char *err, size_t err_cap)
                               "edge/staff_seats (%d) must be below "
                               "edge/max_clients (%d): pads need a seat too",
                               config->staff_seats, config->max_clients);
-    return 0;
+    return s_check_retention (config, err, err_cap);
 }
 
 //  -h/--help anywhere wins over everything else, errors included
@@ -583,6 +620,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
             up ? "inproc://orderbus-sync" : "tcp://127.0.0.1:5557");
     config->batch_max = 4096;
     config->events_queue = 20000;
+    config->retain_days = config->key_retain_days = 30;
     config->heartbeat_ms = 500;
     config->link_timeout_ms = 2000;
     config->max_inflight = 256;
@@ -1100,6 +1138,57 @@ s_test_file_errors (const char *dir, bool verbose)
                   verbose);
 }
 
+//  Retention: safe defaults, "for ever" where it makes sense, and a key
+//  retention that a retry outlives and the log outlasts, or a clear no
+static void
+s_test_retention (const char *dir, bool verbose)
+{
+    bus_config_t config;
+    char err[BUS_ERROR_MAX], path[600];
+    int rc = s_test_parse (&config, BUS_ROLE_WRITER, err, NULL);
+    assert (rc == 0 && config.retain_days == 30);
+    assert (config.key_retain_days == 30);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--retain-days", "90",
+                       "--key-retain-days", "2", NULL);
+    assert (rc == 0 && config.retain_days == 90 && config.key_retain_days == 2);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--retain-days=0",
+                       "--key-retain-days=0", NULL);
+    assert (rc == 0 && config.retain_days == 0 && config.key_retain_days == 0);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--retain-days=0",
+                       "--key-retain-days=400", NULL);
+    assert (rc == 0 && config.key_retain_days == 400);
+
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--key-retain-days=1",
+                       NULL);
+    s_test_error (rc, err, "store/key_retain_days (1)", "at least 2", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--retain-days=7",
+                       "--key-retain-days=8", NULL);
+    s_test_error (rc, err, "store/key_retain_days (8)",
+                  "must not exceed store/retain_days (7)", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--key-retain-days=0",
+                       NULL);
+    s_test_error (rc, err, "store/key_retain_days (0, for ever)",
+                  "cannot outlive the log", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--retain-days=-1", NULL);
+    s_test_error (rc, err, "--retain-days", "from 0 to 36500", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--retain-days=3", NULL);
+    s_test_error (rc, err, "--retain-days", "does not apply to 'edge'",
+                  verbose);
+
+    //  The same from a file, and the same refusal naming the keys
+    s_test_write (dir, "retain.cfg",
+                  "store\n    retain_days = 14\n    key_retain_days = 3\n",
+                  path, sizeof path);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--config", path, NULL);
+    assert (rc == 0 && config.retain_days == 14 && config.key_retain_days == 3);
+    s_test_write (dir, "retain.cfg", "store\n    key_retain_days = 31\n", path,
+                  sizeof path);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--config", path, NULL);
+    s_test_error (rc, err, "store/key_retain_days (31)",
+                  "store/retain_days (30)", verbose);
+    unlink (path);
+}
+
 void
 bus_config_test (bool verbose)
 {
@@ -1113,6 +1202,7 @@ bus_config_test (bool verbose)
     assert (mkdtemp (dir));
     s_test_files (dir, verbose);
     s_test_file_errors (dir, verbose);
+    s_test_retention (dir, verbose);
     assert (rmdir (dir) == 0);
     if (verbose)
         for (int role = BUS_ROLE_UP; role <= BUS_ROLE_EDGE; role++) {

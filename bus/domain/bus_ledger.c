@@ -334,9 +334,17 @@ bus_ledger_apply (bus_ledger_t *self, const bus_cmd_t *cmd, int64_t now,
     ack->error[0] = '\0';
     uint64_t fingerprint, seq;
     int rc = bus_store_key_get (self->store, cmd->key, &fingerprint, &seq);
-    if (rc == 0)
-        return s_known (&a, fingerprint, seq);
-    if (rc != BUS_ERR_NOT_FOUND)
+    if (rc == 0) {
+        rc = s_known (&a, fingerprint, seq);
+        if (rc != BUS_ERR_NOT_FOUND)
+            return rc;
+        //  A key whose event is gone (retention deletes keys first, so
+        //  never, unless the file was edited) is forgotten rather than
+        //  failing every batch it comes in: applied as a new request
+        zsys_warning ("ledger: key '%s' has lost its event %" PRIu64
+                      ": applied as a new request",
+                      cmd->key, seq);
+    } else if (rc != BUS_ERR_NOT_FOUND)
         return rc;
     const s_refusal_t *refusal = s_refused_before (&a);
     if (refusal) {   //  a copy of a request refused a moment ago

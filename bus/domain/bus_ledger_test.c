@@ -638,6 +638,52 @@ s_test_no_menu (s_test_t *t, const char *root)
     s_test_close (t);
 }
 
+//  --------------------------------------------------------------------------
+//  Retention
+
+#define S_DAY 86400000LL
+
+//  Once retention has pruned a key (store/key_retain_days after its
+//  order), a request with it is a new request: a new order, as
+//  docs/retention.md says.  A key not yet pruned still answers with the
+//  original order, even after its neighbours' events are gone.
+static void
+s_test_pruned_key (s_test_t *t, const char *root)
+{
+    s_test_open (t, root, "retention", true);
+    s_test_place_cmd (t, "k-old", "T1", "soup", 1);
+    assert (s_test_apply (t, S_NOW) == 0 && t->ack->event.order.id == 1);
+    s_test_place_cmd (t, "k-new", "T1", "cola", 1);
+    assert (s_test_apply (t, S_NOW + 3 * S_DAY) == 0);
+    assert (t->ack->event.order.id == 2);
+
+    //  Two days on, both keys are known
+    s_test_place_cmd (t, "k-old", "T1", "soup", 1);
+    assert (s_test_apply (t, S_NOW + 2 * S_DAY) == 0 && t->ack->duplicate);
+
+    //  Retention at two days, on the fourth: k-old and its event go
+    bus_store_pruned_t pruned;
+    assert (bus_store_begin (t->store) == 0);
+    assert (bus_store_prune (t->store, S_NOW + 2 * S_DAY, S_NOW + 2 * S_DAY,
+                             256, &pruned)
+            == 0);
+    assert (bus_store_commit (t->store) == 0);
+    assert (pruned.events == 1 && pruned.keys == 1 && pruned.first_seq == 2);
+
+    //  The same request under k-old: a new order, not the old one
+    s_test_place_cmd (t, "k-old", "T1", "soup", 1);
+    assert (s_test_apply (t, S_NOW + 4 * S_DAY) == 0);
+    assert (!t->ack->duplicate && t->ack->event.order.id == 3);
+    assert (t->emitted.count == 1);
+    //  k-new answers as before, and the old order is still stored
+    s_test_place_cmd (t, "k-new", "T1", "cola", 1);
+    assert (s_test_apply (t, S_NOW + 4 * S_DAY) == 0 && t->ack->duplicate);
+    assert (t->ack->event.order.id == 2);
+    assert (bus_store_get_order (t->store, 1, t->order) == 0);
+    s_test_stats (t, 3, 2, 0);
+    s_test_close (t);
+}
+
 void
 bus_ledger_test (bool verbose)
 {
@@ -662,6 +708,7 @@ bus_ledger_test (bool verbose)
     s_test_carts (&t, root);
     s_test_availability (&t, root);
     s_test_no_menu (&t, root);
+    s_test_pruned_key (&t, root);
 
     free (t.cmd);
     free (t.ack);

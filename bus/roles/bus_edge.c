@@ -117,7 +117,8 @@ struct _bus_edge_t {
     zactor_t *actor;
     bus_event_t event;                             //  actor's scratch
     atomic_uint_fast64_t cut, dropped, replayed;   //  counters
-    pthread_mutex_t lock;                          //  guards everything below
+    atomic_uint_fast64_t pruned;      //  replays answered "snapshot instead"
+    pthread_mutex_t lock;             //  guards everything below
     pthread_cond_t synced_cond;       //  signalled when synced turns true
     atomic_bool synced;               //  state is a snapshot + updates (the
                                       //  actor reads it without the lock)
@@ -505,6 +506,23 @@ s_resync (bus_edge_t *self)
     return 0;
 }
 
+//  The writer's retention has pruned the events from seq `from` on (its
+//  log now starts at seq `first`): they will never come, so the state is
+//  marked out of sync and a snapshot replaces it, and every browser's.
+static void
+s_snapshot_instead (bus_edge_t *self, uint64_t from, uint64_t first)
+{
+    atomic_fetch_add (&self->pruned, 1);
+    zsys_info ("edge: the events from seq %" PRIu64
+               " on were pruned by the writer's "
+               "retention (its log starts at seq %" PRIu64
+               "): taking a snapshot instead",
+               from, first);
+    pthread_mutex_lock (&self->lock);
+    self->synced = false;
+    pthread_mutex_unlock (&self->lock);
+}
+
 //  Fill the gap up to seq `target` from the writer's log.  If it cannot
 //  be filled, the state is marked out of sync so that a fresh snapshot
 //  replaces it: never deliver past a hole.
@@ -519,8 +537,13 @@ s_catch_up (bus_edge_t *self, uint64_t target)
                                                              : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
-        bool ok = bus_sync_call (self->sync, &req, &reply, &items) == 0
-                  && reply.status == 0 && zmsg_size (items) > 0;
+        int rc = bus_sync_call (self->sync, &req, &reply, &items);
+        if (rc == 0 && reply.status == BUS_ERR_PRUNED) {
+            zmsg_destroy (&items);
+            s_snapshot_instead (self, req.from, reply.next);
+            return;
+        }
+        bool ok = rc == 0 && reply.status == 0 && zmsg_size (items) > 0;
         for (zframe_t *f = ok ? zmsg_first (items) : NULL; f && ok;
              f = zmsg_next (items)) {
             ok = bus_event_decode (zframe_data (f), zframe_size (f),
@@ -792,8 +815,11 @@ s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
                                                              : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
-        if (bus_sync_call (self->sync, &req, &reply, &items) != 0
-            || reply.status != 0 || zmsg_size (items) == 0) {
+        int rc = bus_sync_call (self->sync, &req, &reply, &items);
+        if (rc != 0 || reply.status != 0 || zmsg_size (items) == 0) {
+            //  pruned by retention: the browser gets a snapshot
+            if (rc == 0 && reply.status == BUS_ERR_PRUNED)
+                atomic_fetch_add (&self->pruned, 1);
             zmsg_destroy (&items);
             break;
         }
@@ -1009,7 +1035,7 @@ bus_edge_health (bus_edge_t *self, bool *ok)
 {
     pthread_mutex_lock (&self->lock);
     json_t *health = json_pack (
-        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "synced",
         (int) atomic_load (&self->synced), "seq", (json_int_t) self->seq,
         "clients", (json_int_t) self->client_count, "max_clients",
         (json_int_t) self->config.max_clients, "guests",
@@ -1018,7 +1044,8 @@ bus_edge_health (bus_edge_t *self, bool *ok)
         (json_int_t) atomic_load (&self->cut), "hung_up",
         (json_int_t) bus_fanout_hung_up (self->fanout), "dropped",
         (json_int_t) atomic_load (&self->dropped), "replayed",
-        (json_int_t) atomic_load (&self->replayed));
+        (json_int_t) atomic_load (&self->replayed), "snapshots_instead",
+        (json_int_t) atomic_load (&self->pruned));
     bool synced = self->synced;
     pthread_mutex_unlock (&self->lock);
     *ok = bus_link_health (self->link, health) && synced;

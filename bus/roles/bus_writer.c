@@ -5,7 +5,8 @@
 
       intake actor   the intake PULL and events PUB sockets, the ledger,
                      the batch (raw frames, queued events and acks), and
-                     the store's one write transaction
+                     the store's one write transaction, which between
+                     batches is also retention's (s_prune)
       sync actor     the sync ROUTER socket and the peers table; read
                      transactions of its own (MDB_NOTLS)
       caller         the actors' pipes: bus_writer_new binds the sockets
@@ -44,6 +45,10 @@
 
 #define S_SYNC_LIMIT_MAX    1000    //  items per replay/list page
 #define S_PEERS_FULL_LOG_MS 10000   //  a full peer table is logged this often
+#define S_PRUNE_MAX         256     //  keys, and events, per prune transaction
+#define S_PRUNE_EVERY_MS    60000   //  retention looks again this often
+#define S_PRUNE_LOG_MS      60000   //  and says what it did this often
+#define S_DAY_MS            86400000LL
 
 struct _bus_writer_t {
     bus_config_t config;    //  our copy of the settings
@@ -57,9 +62,13 @@ struct _bus_writer_t {
     zactor_t *sync_actor;
     zhashx_t *peers;   //  "role name" -> s_peer_t, sync thread only
     int64_t peers_full_logged_ms;   //  sync thread only
+    //  Retention, intake thread only: what was pruned since the last line
+    int64_t prune_logged_ms;
+    uint64_t prune_events, prune_keys;
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
-        storage_failures, refused;   //  refused: read, not applied
+        storage_failures, refused,   //  refused: read, not applied
+        pruned_events, pruned_keys;
 };
 
 //  A gateway or edge that pings the sync socket
@@ -421,6 +430,76 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
 }
 
 //  ---------------------------------------------------------------------
+//  Retention: on the intake thread, the store's one writer, between
+//  batches, one small transaction at a time (S_PRUNE_MAX keys and as
+//  many events), so no batch waits for more than one of them.
+
+//  One line a minute at most, with what was pruned since the last.
+static void
+s_prune_report (bus_writer_t *self, const bus_store_pruned_t *pruned)
+{
+    self->prune_events += pruned->events;
+    self->prune_keys += pruned->keys;
+    int64_t now = zclock_mono ();
+    if ((self->prune_events == 0 && self->prune_keys == 0)
+        || (self->prune_logged_ms
+            && now - self->prune_logged_ms < S_PRUNE_LOG_MS))
+        return;
+    //  keys go with their events at the latest: with a log kept for ever
+    //  there are no events to say anything of
+    if (self->config.retain_days)
+        zsys_info ("writer: retention pruned %" PRIu64 " events older than "
+                   "%d days (the log now starts at seq %" PRIu64
+                   ") and %" PRIu64 " idempotency keys older than %d days",
+                   self->prune_events, self->config.retain_days,
+                   pruned->first_seq, self->prune_keys,
+                   self->config.key_retain_days);
+    else
+        zsys_info ("writer: retention pruned %" PRIu64 " idempotency keys "
+                   "older than %d days (the log is kept for ever)",
+                   self->prune_keys, self->config.key_retain_days);
+    self->prune_events = self->prune_keys = 0;
+    self->prune_logged_ms = now;
+}
+
+//  One prune transaction.  True if more is left to prune at once.
+static bool
+s_prune (bus_writer_t *self)
+{
+    const bus_config_t *config = &self->config;
+    if (!config->retain_days && !config->key_retain_days)
+        return false;
+    int64_t now = zclock_time ();
+    int64_t log_before =
+        config->retain_days ? now - config->retain_days * S_DAY_MS : 0;
+    int64_t keys_before =
+        config->key_retain_days ? now - config->key_retain_days * S_DAY_MS : 0;
+    bus_store_pruned_t pruned;
+    int rc = bus_store_begin (self->store);
+    if (rc == 0) {
+        rc = bus_store_prune (self->store, log_before, keys_before, S_PRUNE_MAX,
+                              &pruned);
+        if (rc == 0)
+            rc = bus_store_commit (self->store);
+        else
+            bus_store_abort (self->store);
+    }
+    if (rc == BUS_ERR_MAP_FULL && bus_store_grow (self->store) == 0) {
+        atomic_fetch_add (&self->grows, 1);
+        return true;
+    }
+    if (rc != 0) {   //  tried again in a minute
+        zsys_error ("writer: retention could not prune: %s", bus_strerror (rc));
+        bus_store_reopen (self->store);
+        return false;
+    }
+    atomic_fetch_add (&self->pruned_events, pruned.events);
+    atomic_fetch_add (&self->pruned_keys, pruned.keys);
+    s_prune_report (self, &pruned);
+    return pruned.more;
+}
+
+//  ---------------------------------------------------------------------
 //  Intake thread
 
 static void
@@ -453,14 +532,19 @@ s_intake_actor (zsock_t *pipe, void *args)
     zpoller_t *poller = zpoller_new (pipe, self->intake, NULL);
     zpoller_set_nonstop (poller, true);   //  stop on $TERM only
     zsock_signal (pipe, batch ? 0 : -1);
-    int64_t next_beat = zclock_mono ();
+    int64_t next_beat = zclock_mono (), next_prune = next_beat;
     while (batch) {
-        int64_t wait = next_beat - zclock_mono ();
+        int64_t until = next_beat < next_prune ? next_beat : next_prune;
+        int64_t wait = until - zclock_mono ();
         void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
         if (which == pipe && s_pipe_says_term (pipe))
             break;
         if (which == self->intake)
             s_batch_run (self, batch);
+        //  A backlog goes one transaction per turn, each after a batch
+        if (zclock_mono () >= next_prune)
+            next_prune =
+                zclock_mono () + (s_prune (self) ? 0 : S_PRUNE_EVERY_MS);
         if (zclock_mono () >= next_beat) {
             s_heartbeat (self);
             next_beat = zclock_mono () + self->config.heartbeat_ms;
@@ -648,6 +732,14 @@ s_stats_json (bus_writer_t *self)
         (json_int_t) stats.grows, "storage_failures",
         (json_int_t) stats.storage_failures, "seq",
         (json_int_t) bus_store_last_seq (self->store), "peers", peers);
+    //  Retention: what is gone, and where replay can start
+    json_object_set_new (json, "pruned_events",
+                         json_integer ((json_int_t) stats.pruned_events));
+    json_object_set_new (json, "pruned_keys",
+                         json_integer ((json_int_t) stats.pruned_keys));
+    json_object_set_new (
+        json, "first_seq",
+        json_integer ((json_int_t) bus_store_first_seq (self->store)));
     //  Who was kept out: messages from allowed keys that their role does
     //  not allow, and handshakes refused (unknown key, not CURVE)
     json_object_set_new (json, "refused",
@@ -717,6 +809,8 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
                                    s_add_item, items, &reply->seq);
             //  the log starts at seq 1, so from 0 reads from 1 as well
             reply->next = (req->from ? req->from : 1) + zmsg_size (items);
+            if (rc == BUS_ERR_PRUNED)   //  where the log starts now
+                reply->next = bus_store_first_seq (self->store);
             break;
         case BUS_SYNC_GET: rc = s_sync_get (self, req, items); break;
         case BUS_SYNC_LIST:
@@ -734,7 +828,13 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
         case BUS_SYNC_STATS: rc = s_sync_stats (self, items); break;
         case BUS_SYNC_REPORT: rc = s_sync_report (self, req, items); break;
     }
-    if (rc != 0) {
+    if (rc == BUS_ERR_PRUNED) {
+        reply->status = rc;
+        snprintf (reply->error, sizeof reply->error,
+                  "the log starts at seq %" PRIu64 " (store/retain_days %d): "
+                  "take a snapshot instead",
+                  reply->next, self->config.retain_days);
+    } else if (rc != 0) {
         reply->status = rc;
         bus_strlcpy (reply->error, bus_strerror (rc), sizeof reply->error);
     }
@@ -976,6 +1076,8 @@ bus_writer_stats (bus_writer_t *self)
         atomic_load (&self->storage_failures),
         atomic_load (&self->refused),
         bus_curve_refused (self->curve),
+        atomic_load (&self->pruned_events),
+        atomic_load (&self->pruned_keys),
     };
     return stats;
 }

@@ -12,10 +12,18 @@
     the writer's batch, menu_put) holds the lock for reading while it
     lives; bus_store_grow takes it for writing.
 
-    last_seq and last_order_id are cached: the committed values, and the
-    pending ones of the open batch, published on commit and dropped on
-    abort.  The meta database gets the pending values once per batch, in
-    bus_store_commit, still inside the batch's transaction.  */
+    last_seq, last_order_id and pruned_seq are cached: the committed
+    values, and the pending ones of the open batch, published on commit
+    and dropped on abort.  The meta database gets the pending values once
+    per batch, in bus_store_commit, still inside the batch's transaction.
+
+    Retention (bus_store_prune) deletes the oldest log entries and
+    idempotency keys.  The keys are found by the seq of their event in
+    the kseq index (seq -> key, written with each key), so pruning reads
+    only what it deletes; a key always goes before (or with) its event,
+    so a key that is found always has its original event to answer with.
+    meta "pruned_seq" is the last seq deleted: a replay from at or below
+    it is refused with BUS_ERR_PRUNED rather than served with a hole.  */
 
 #include <assert.h>
 #include <errno.h>
@@ -39,13 +47,16 @@ struct _bus_store_t {
     char *dir;      //  environment directory, for reopening
     MDB_env *env;   //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu, carts;
-    pthread_rwlock_t lock;       //  read: any txn; write: map resize
-    bool readonly;               //  bus_store_open_readonly: reads only
-    MDB_txn *txn;                //  the writer's open batch, or NULL
-    _Atomic uint64_t last_seq;   //  committed, readable from any thread
-    uint64_t last_order_id;      //  committed, writer thread only
-    uint64_t pending_seq;        //  as of the open batch
+    MDB_dbi kseq;                  //  seq -> key; not opened read-only
+    pthread_rwlock_t lock;         //  read: any txn; write: map resize
+    bool readonly;                 //  bus_store_open_readonly: reads only
+    MDB_txn *txn;                  //  the writer's open batch, or NULL
+    _Atomic uint64_t last_seq;     //  committed, readable from any thread
+    uint64_t last_order_id;        //  committed, writer thread only
+    _Atomic uint64_t pruned_seq;   //  committed: last seq pruned, 0 none
+    uint64_t pending_seq;          //  as of the open batch
     uint64_t pending_order_id;
+    uint64_t pending_pruned;
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -172,6 +183,8 @@ s_meta_flush (bus_store_t *self)
     if (rc == 0 && self->pending_order_id != self->last_order_id)
         rc = s_meta_put (self, self->txn, "last_order_id",
                          self->pending_order_id);
+    if (rc == 0 && self->pending_pruned != atomic_load (&self->pruned_seq))
+        rc = s_meta_put (self, self->txn, "pruned_seq", self->pending_pruned);
     return rc;
 }
 
@@ -274,7 +287,7 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
     MDB_envinfo info;
     int rc = mdb_env_create (&self->env);
     if (rc == 0)
-        rc = mdb_env_set_maxdbs (self->env, 8);
+        rc = mdb_env_set_maxdbs (self->env, 10);
     if (rc == 0)
         rc = mdb_env_set_maxreaders (self->env, 126);
     //  0 before open: LMDB takes the size recorded in an existing file
@@ -314,21 +327,74 @@ s_dbs_open (bus_store_t *self)
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
         rc = mdb_dbi_open (txn, dbs[i].name, self->readonly ? 0 : MDB_CREATE,
                            dbs[i].dbi);
+    //  Only the writer reads the key index, and an environment made
+    //  before retention has none
+    if (rc == 0 && !self->readonly)
+        rc = mdb_dbi_open (txn, "kseq", MDB_CREATE, &self->kseq);
     rc =
         rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
-    uint64_t seq = 0;
+    uint64_t seq = 0, pruned = 0;
     if (rc == 0)
         rc = s_meta_get (self, txn, "last_seq", &seq);
     if (rc == 0)
         rc = s_meta_get (self, txn, "last_order_id", &self->last_order_id);
     if (rc == 0)
+        rc = s_meta_get (self, txn, "pruned_seq", &pruned);
+    if (rc == 0)
         rc = s_check (mdb_txn_commit (txn), "open databases");
     else
         mdb_txn_abort (txn);
     atomic_store (&self->last_seq, seq);
+    atomic_store (&self->pruned_seq, pruned);
     self->pending_seq = seq;
     self->pending_order_id = self->last_order_id;
+    self->pending_pruned = pruned;
     return rc;
+}
+
+//  An environment made before retention has keys but no index of them:
+//  index them all, once, in one transaction (a second or so per million
+//  keys), so that retention can find them by age.
+static int
+s_kseq_build (bus_store_t *self)
+{
+    MDB_txn *txn;
+    MDB_stat keys, kseq;
+    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), "index keys");
+    if (rc != 0)
+        return rc;
+    rc = mdb_stat (txn, self->keys, &keys);
+    if (rc == 0)
+        rc = mdb_stat (txn, self->kseq, &kseq);
+    if (rc != 0 || kseq.ms_entries > 0 || keys.ms_entries == 0) {
+        mdb_txn_abort (txn);
+        return s_check (rc, "index keys");
+    }
+    MDB_cursor *cursor;
+    rc = mdb_cursor_open (txn, self->keys, &cursor);
+    if (rc == 0) {
+        MDB_val key, val;
+        MDB_cursor_op op = MDB_FIRST;
+        while ((rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
+            op = MDB_NEXT;
+            unsigned char buf[8];
+            uint64_t seq = val.mv_size == 16
+                               ? s_get_u64 ((const char *) val.mv_data + 8)
+                               : 0;
+            MDB_val by_seq = s_u64_val (buf, seq);
+            if ((rc = mdb_put (txn, self->kseq, &by_seq, &key, 0)) != 0)
+                break;
+        }
+        mdb_cursor_close (cursor);
+    }
+    if (rc == MDB_NOTFOUND)   //  all indexed; commit frees txn in any case
+        rc = mdb_txn_commit (txn);
+    else
+        mdb_txn_abort (txn);
+    if (rc == 0)
+        zsys_info ("store: indexed %zu idempotency keys for retention",
+                   keys.ms_entries);
+    return s_check (rc, "index keys");
 }
 
 bus_store_t *
@@ -346,6 +412,8 @@ bus_store_new (const char *dir, size_t map_size, int *err)
         rc = s_private_env (dir);
     if (rc == 0)
         rc = s_dbs_open (self);
+    if (rc == 0)
+        rc = s_kseq_build (self);
     if (rc != 0)
         goto fail;
     return self;
@@ -441,9 +509,11 @@ s_batch_end (bus_store_t *self, bool committed)
 {
     if (committed) {
         atomic_store (&self->last_seq, self->pending_seq);
+        atomic_store (&self->pruned_seq, self->pending_pruned);
         self->last_order_id = self->pending_order_id;
     } else {
         self->pending_seq = atomic_load (&self->last_seq);
+        self->pending_pruned = atomic_load (&self->pruned_seq);
         self->pending_order_id = self->last_order_id;
     }
     self->txn = NULL;
@@ -475,11 +545,16 @@ bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
     assert (self->txn);
     if (!bus_valid_key (key))
         return BUS_ERR_INVALID;
-    unsigned char buf[16];
+    unsigned char buf[16], seq_buf[8];
     s_put_u64 (buf, fingerprint);
     s_put_u64 (buf + 8, seq);
     MDB_val k = s_str_val (key), val = { sizeof buf, buf };
-    return s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
+    MDB_val by_seq = s_u64_val (seq_buf, seq);
+    int rc = s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
+    //  the index retention finds it by
+    return rc ? rc
+              : s_check (mdb_put (self->txn, self->kseq, &by_seq, &k, 0),
+                         "key put");
 }
 
 static int
@@ -590,6 +665,136 @@ bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged)
         *logged = frame;
     else
         zframe_destroy (&frame);
+    return rc;
+}
+
+//  ---- Retention --------------------------------------------------------
+
+//  The time of logged event seq; BUS_ERR_NOT_FOUND past the log's end.
+static int
+s_event_time (bus_store_t *self, uint64_t seq, bus_event_t *event,
+              int64_t *ts_ms)
+{
+    int rc = bus_store_event_lookup (self, seq, event);
+    if (rc == 0)
+        *ts_ms = event->ts_ms;
+    return rc;
+}
+
+//  The first seq in [first, end) whose event is not older than before_ms,
+//  or end if all are: a binary search, since the log is in time order
+//  (as far as the writer's clock went forward).  before_ms 0: first.
+static int
+s_cut_seq (bus_store_t *self, uint64_t first, uint64_t end, int64_t before_ms,
+           bus_event_t *event, uint64_t *cut)
+{
+    uint64_t low = first, high = before_ms ? end : first;
+    while (low < high) {
+        uint64_t mid = low + (high - low) / 2;
+        int64_t ts;
+        int rc = s_event_time (self, mid, event, &ts);
+        if (rc != 0)
+            return rc == BUS_ERR_NOT_FOUND ? BUS_ERR_STORAGE : rc;
+        if (ts < before_ms)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    *cut = low;
+    return 0;
+}
+
+//  Delete at most max keys whose event's seq is below cut, oldest first.
+static int
+s_prune_keys (bus_store_t *self, uint64_t cut, uint32_t max, uint32_t *count)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open (self->txn, self->kseq, &cursor);
+    if (rc != 0)
+        return s_check (rc, "prune keys");
+    MDB_val by_seq, key, val;
+    while (*count < max
+           && (rc = mdb_cursor_get (cursor, &by_seq, &key, MDB_FIRST)) == 0
+           && s_get_u64 (by_seq.mv_data) < cut) {
+        //  the key itself, unless it was put again for a later event
+        rc = mdb_get (self->txn, self->keys, &key, &val);
+        if (rc == 0 && val.mv_size == 16
+            && s_get_u64 ((const char *) val.mv_data + 8)
+                   == s_get_u64 (by_seq.mv_data))
+            rc = mdb_del (self->txn, self->keys, &key, NULL);
+        if (rc == 0 || rc == MDB_NOTFOUND)
+            rc = mdb_cursor_del (cursor, 0);
+        if (rc != 0)
+            break;
+        (*count)++;
+    }
+    mdb_cursor_close (cursor);
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "prune keys");
+}
+
+//  The seq of the oldest indexed key, or UINT64_MAX if there is none.
+static int
+s_oldest_key_seq (bus_store_t *self, uint64_t *seq)
+{
+    MDB_cursor *cursor;
+    MDB_val by_seq, key;
+    int rc = mdb_cursor_open (self->txn, self->kseq, &cursor);
+    if (rc != 0)
+        return s_check (rc, "prune");
+    rc = mdb_cursor_get (cursor, &by_seq, &key, MDB_FIRST);
+    *seq = rc == 0 ? s_get_u64 (by_seq.mv_data) : UINT64_MAX;
+    mdb_cursor_close (cursor);
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "prune");
+}
+
+//  Delete the log's entries from its oldest up to (not including) seq
+//  end, at most max.
+static int
+s_prune_log (bus_store_t *self, uint64_t end, uint32_t max, uint32_t *count)
+{
+    unsigned char buf[8];
+    while (*count < max && self->pending_pruned + 1 < end) {
+        MDB_val key = s_u64_val (buf, self->pending_pruned + 1);
+        int rc = mdb_del (self->txn, self->log, &key, NULL);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return s_check (rc, "prune log");
+        self->pending_pruned++;
+        (*count)++;
+    }
+    return 0;
+}
+
+int
+bus_store_prune (bus_store_t *self, int64_t log_before_ms,
+                 int64_t keys_before_ms, uint32_t max,
+                 bus_store_pruned_t *pruned)
+{
+    assert (self->txn);
+    memset (pruned, 0, sizeof *pruned);
+    //  A key goes with its event at the latest
+    if (log_before_ms && keys_before_ms < log_before_ms)
+        keys_before_ms = log_before_ms;
+    bus_event_t *event = malloc (sizeof *event);
+    if (!event)
+        return BUS_ERR_NOMEM;
+    uint64_t first = self->pending_pruned + 1, end = self->pending_seq + 1;
+    uint64_t log_cut, key_cut, oldest_key;
+    int rc = s_cut_seq (self, first, end, log_before_ms, event, &log_cut);
+    if (rc == 0)
+        rc = s_cut_seq (self, log_cut, end, keys_before_ms, event, &key_cut);
+    free (event);
+    if (rc == 0)
+        rc = s_prune_keys (self, key_cut, max, &pruned->keys);
+    //  Never an event whose key is still there.  It cannot happen today
+    //  (at most one key per seq, and the same max for both), so this is a
+    //  guard: a change to either must not break the rule silently
+    if (rc == 0)
+        rc = s_oldest_key_seq (self, &oldest_key);
+    if (rc == 0)
+        rc = s_prune_log (self, log_cut < oldest_key ? log_cut : oldest_key,
+                          max, &pruned->events);
+    pruned->first_seq = self->pending_pruned + 1;
+    pruned->more = pruned->keys == max || pruned->events == max;
     return rc;
 }
 
@@ -728,6 +933,12 @@ uint64_t
 bus_store_last_seq (bus_store_t *self)
 {
     return atomic_load (&self->last_seq);
+}
+
+uint64_t
+bus_store_first_seq (bus_store_t *self)
+{
+    return atomic_load (&self->pruned_seq) + 1;
 }
 
 int
@@ -918,7 +1129,13 @@ bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
     int rc = s_read_begin (self, &txn);
     if (rc != 0)
         return rc;
+    uint64_t pruned = 0;
     rc = s_meta_get (self, txn, "last_seq", last_seq);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "pruned_seq", &pruned);
+    //  the log starts at seq 1, so from 0 reads from 1 as well
+    if (rc == 0 && (from ? from : 1) <= pruned)
+        rc = BUS_ERR_PRUNED;
     if (rc == 0)
         rc = s_walk_log (self, txn, from, limit, fn, arg);
     s_read_end (self, txn);

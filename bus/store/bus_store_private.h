@@ -6,6 +6,7 @@
 #define BUS_STORE_PRIVATE_H_INCLUDED
 
 #include <lmdb.h>
+#include <stdbool.h>
 #include "orderbus/bus_store.h"
 
 //  The map size bus_store_new uses when asked for 0
@@ -18,5 +19,9 @@ int bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value);
 
 /*  The store's LMDB environment (borrowed), NULL after a failed reopen.  */
 MDB_env *bus_store_env (bus_store_t *self);
+
+/*  Retention's part of bus_store_test (bus_store_retention_test.c), in
+    directories under root.  */
+void bus_store_retention_test (const char *root, bool verbose);
 
 #endif

@@ -856,6 +856,8 @@ bus_store_test (bool verbose)
     s_test_carts (store);
     bus_store_destroy (&store);
 
+    bus_store_retention_test (root, verbose);
+
     snprintf (dir, sizeof dir, "%s/full", root);
     s_test_map_full (dir, verbose);
     snprintf (dir, sizeof dir, "%s/concurrent", root);

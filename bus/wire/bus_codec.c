@@ -261,7 +261,9 @@ static const s_field_t s_sync_req_fields[] = {
 static const s_field_t s_sync_reply_fields[] = {
     { S_VERSION_ROW },
     { S_U64_ROW ("rid", S_REQUIRED, bus_sync_reply_t, rid) },
-    { S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, INT_MIN, 0) },
+    //  strictly one of ours: "snapshot instead" (BUS_ERR_PRUNED) must never
+    //  be mistaken for another answer
+    { S_INT_ROW ("st", S_REQUIRED, bus_sync_reply_t, status, BUS_ERR_MIN, 0) },
     { S_STR_ROW ("err", S_OPTIONAL, bus_sync_reply_t, error) },
     { S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq) },
     { S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next) },

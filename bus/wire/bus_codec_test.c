@@ -1020,6 +1020,26 @@ s_test_other_round_trips (void)
     assert (streq (reply2.error, reply.error) && reply2.seq == reply.seq);
     assert (reply2.next == reply.next && reply2.count == reply.count);
     zframe_destroy (&frame);
+
+    //  Retention's "snapshot instead" goes through as itself; a status
+    //  that is none of ours (below the lowest code, or above 0) does not
+    reply.status = BUS_ERR_PRUNED;
+    frame = bus_sync_reply_encode (&reply);
+    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
+                                   &reply2)
+                == 0
+            && reply2.status == BUS_ERR_PRUNED);
+    zframe_destroy (&frame);
+    assert (BUS_ERR_MIN <= BUS_ERR_PRUNED);
+    int bad[] = { BUS_ERR_MIN - 1, 1, INT_MIN };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        reply.status = bad[i];
+        frame = bus_sync_reply_encode (&reply);
+        assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
+                                       &reply2)
+                != 0);
+        zframe_destroy (&frame);
+    }
 }
 
 /*  Optional fields may be left out.  */

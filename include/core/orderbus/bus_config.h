@@ -101,6 +101,10 @@ typedef enum {
     BUS_ROLE_EDGE
 } bus_role_t;
 
+/*  The fewest days store/key_retain_days may be (other than 0, for ever):
+    longer than any client retries a request.  */
+#define BUS_CONFIG_KEY_RETAIN_MIN 2
+
 typedef struct {
     bus_role_t role;
     char config_path[BUS_PATH_MAX]; /* "" if none */
@@ -112,6 +116,8 @@ typedef struct {
     int batch_max;
     int events_queue; /* per subscriber: past it, its events are dropped */
     int tax_bp;
+    int retain_days;     /* event log kept this long; 0 = for ever        */
+    int key_retain_days; /* idempotency keys; at most retain_days (or 0) */
     int heartbeat_ms;
     int link_timeout_ms;
     char cert_file[BUS_PATH_MAX];  /* "" = plaintext links (bus_curve.h) */

@@ -37,13 +37,20 @@ extern "C" {
     X (FORBIDDEN, -16, "forbidden", "not allowed for this token")          \
     X (EXPIRED, -17, "token_expired", "token expired")                     \
     X (RATE_LIMITED, -18, "rate_limited", "too many requests")             \
-    X (OVERLOADED, -19, "overloaded", "too many requests waiting")
+    X (OVERLOADED, -19, "overloaded", "too many requests waiting")         \
+    X (PRUNED, -20, "snapshot_instead",                                    \
+       "older events were pruned (retention): take a snapshot instead")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, value, short_name, msg) BUS_ERR_##name = value,
     BUS_ERRNO_MAP (BUS_ERR_ENUM)
 #undef BUS_ERR_ENUM
 } bus_err_t;
+
+/*  The lowest code.  Codes are 0, -1, -2, ... with no gaps, so a status
+    read off the wire below this one is none of ours (decoders refuse it).  */
+#define BUS_ERR_COUNT_ONE(name, value, short_name, msg) +1
+#define BUS_ERR_MIN                                     ((int) (1 - (0 BUS_ERRNO_MAP (BUS_ERR_COUNT_ONE))))
 
 /*  Return a static, human-readable description of a bus_err_t.
     Unknown codes give "unknown error".  */

@@ -9,7 +9,11 @@
     Intake runs as group commit: the writer takes whatever commands are
     queued (up to batch_max) into one LMDB write transaction, commits it
     durably, and only then publishes the batch's events (in sequence
-    order) and acks.  Queries run on their own thread with LMDB read
+    order) and acks.  Between batches the same thread applies retention
+    (store/retain_days, store/key_retain_days; docs/retention.md): at
+    start, then every minute, a few hundred keys and events per
+    transaction; a replay from a pruned seq gets BUS_ERR_PRUNED, "take a
+    snapshot instead", with the log's first seq in the reply's next.  Queries run on their own thread with LMDB read
     transactions, so they never wait for the intake loop.  */
 
 #ifndef BUS_WRITER_H_INCLUDED
@@ -42,6 +46,8 @@ typedef struct {
                                   role or name does not allow them (CURVE
                                   on), or a field rule is broken         */
     uint64_t links_refused;    /* handshakes refused: unknown key, not CURVE */
+    uint64_t pruned_events;    /* log entries deleted by retention           */
+    uint64_t pruned_keys;      /* idempotency keys deleted by retention      */
 } bus_writer_stats_t;
 
 /*  Open the store, load config->menu_path into it if set, bind the

@@ -7,8 +7,11 @@
       open   id  (8-byte big-endian) -> "" for orders whose status is open
       keys   idempotency key         -> {fingerprint, seq} (16 bytes): the
                                         event the command committed
+      kseq   seq (8-byte big-endian) -> idempotency key: the keys by age,
+                                        for retention
       carts  table label             -> encoded bus_cart_t
-      meta   "last_seq", "last_order_id", "menu_version" -> u64 big-endian
+      meta   "last_seq", "last_order_id", "menu_version", "pruned_seq"
+             -> u64 big-endian
       menu   "current"               -> menu JSON text
 
     Write side: one thread brackets a batch of calls with bus_store_begin
@@ -109,6 +112,33 @@ uint64_t bus_store_order_next_id (bus_store_t *self);
     BUS_ERR_STORAGE.  */
 int bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged);
 
+/*  What one bus_store_prune call did.  */
+typedef struct {
+    uint32_t events;    /* log entries deleted                            */
+    uint32_t keys;      /* idempotency keys deleted                       */
+    uint64_t first_seq; /* the oldest seq the log keeps (or will keep, once
+                           committed) from now on                       */
+    bool more;          /* stopped at max: older ones are left; call again
+                           in another transaction                        */
+} bus_store_pruned_t;
+
+/*  Retention, in the open transaction: delete, oldest first, at most max
+    idempotency keys whose event is older than keys_before_ms, then at
+    most max log entries older than log_before_ms (0: keep them all).
+    "Older" is by the event's ts_ms, walking the log in seq order (a
+    binary search: the log is in time order as far as the writer's clock
+    is).  A key always goes with its event at the latest, whatever
+    keys_before_ms says, and an event is never deleted while its key is
+    kept, so a known key always finds its original event.  Orders, the
+    open index, carts and the menu are never pruned: they are the state
+    the deleted events left.  Once committed, bus_store_replay from a
+    deleted seq answers BUS_ERR_PRUNED.  Keep max small (a few hundred):
+    it is the transaction's size.  0, BUS_ERR_MAP_FULL (deleting also
+    needs pages), BUS_ERR_NOMEM or BUS_ERR_STORAGE; *pruned is filled.  */
+int bus_store_prune (bus_store_t *self, int64_t log_before_ms,
+                     int64_t keys_before_ms, uint32_t max,
+                     bus_store_pruned_t *pruned);
+
 /*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
     BUS_ERR_STORAGE.  On error the transaction is aborted and nothing of
     it is visible.  */
@@ -166,8 +196,15 @@ int bus_store_snapshot (bus_store_t *self, bus_store_item_fn *fn, void *arg,
 int bus_store_table (bus_store_t *self, const char *table,
                      bus_store_item_fn *fn, void *arg);
 
+/*  The oldest seq the log still holds (or will hold next): 1 until
+    something is pruned, then the seq after the last one pruned.  */
+uint64_t bus_store_first_seq (bus_store_t *self);
+
 /*  Call fn for each logged event with seq >= from, ascending, at most
-    limit of them.  *last_seq is set to the last committed seq.  */
+    limit of them.  *last_seq is set to the last committed seq.  If
+    retention has deleted seq from (from 0 counts as 1), nothing is
+    passed and BUS_ERR_PRUNED is returned: the caller needs a snapshot,
+    the events cannot be replayed.  */
 int bus_store_replay (bus_store_t *self, uint64_t from, uint32_t limit,
                       bus_store_item_fn *fn, void *arg, uint64_t *last_seq);
 
