@@ -389,8 +389,12 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
 static void
 s_deadline_restart (s_req_t *self)
 {
+    //  A WebSocket's socket is its thread's: the sweeper must never cut
+    //  it.  (libmicrohttpd 0.9.75 reports an upgraded request complete
+    //  only once the WebSocket is closed, so this is a guard against a
+    //  version that reports it at the 101.)
     if (self->upgraded)
-        return;   //  waiting_since stays 0: the sweeper never cuts it
+        return;
     int64_t since = atomic_load (&self->waiting_since);
     if (since != S_CUT)
         atomic_compare_exchange_strong (&self->waiting_since, &since,
