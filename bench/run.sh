@@ -261,11 +261,11 @@ start_gateway () {   # start_gateway NAME PORT
     wait_healthy "$2" "$1"
 }
 
-# Seats for the connections phase's 10,020 browsers (a civetweb thread
-# each), and the default 64 threads for everything else.
+# Seats for the connections phase's 10,020 browsers (a thread each), all
+# from this one address, and the default 64 threads for everything else.
 start_edge () {   # start_edge PORT
     start edge "$ob" edge "${ob_links[@]}" --http-port "$1" --max-clients 10100 \
-        "${ob_auth[@]}"
+        --max-per-ip 10100 "${ob_auth[@]}"
     wait_port "$1" edge
     wait_healthy "$1" edge
 }

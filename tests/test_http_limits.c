@@ -1,14 +1,19 @@
-/*  test_http_limits — a gateway's limits hold against slow, greedy and
-    fast clients while pads keep ordering and a kitchen on an edge keeps
-    receiving every order's event (docs/limits.md):
+/*  test_http_limits — a gateway's and an edge's limits hold against
+    slow, greedy and fast clients while pads keep ordering and a kitchen
+    on the edge keeps receiving every order's event (docs/limits.md):
 
-      - per_ip: one address (127.0.0.2) opening 20 connections keeps
-        http/max_per_ip (8) of them, the rest are closed at once, and a
-        pad on another address (127.0.0.1) still orders, 201;
+      - per_ip, on the gateway and on the edge: one address (127.0.0.2)
+        opening 20 connections keeps http/max_per_ip (8) of them, the
+        rest are closed at once, and a pad on another address
+        (127.0.0.1) still orders, 201;
       - deadline: connections that send their headers a byte at a time
         (each byte restarts libmicrohttpd's idle timeout) are cut once
         http/request_deadline_ms (2 s) has passed, and the address may
         connect again;
+      - ws_too_big: a WebSocket frame announcing 512 MiB is answered
+        close 1009 on its header, and the connection ends; the kitchen's
+        own WebSocket, open for far longer than the deadline, is never
+        cut by it;
       - keepalive: a keep-alive connection idle for most of the deadline,
         whose next request then takes most of the deadline to arrive, is
         served: idle time is not charged to the request;
@@ -71,7 +76,8 @@ s_start_nodes (void)
               "--max-per-ip", per_ip, "--request-deadline-ms", deadline,
               "--ack-timeout-ms", "10000", "--change-burst", burst, NULL);
     tk_spawn ("edge", "edge", "--events", events, "--sync", sync, "--http-port",
-              edge_port, "--web", web, "--secret-file", s_secret, NULL);
+              edge_port, "--web", web, "--secret-file", s_secret,
+              "--max-per-ip", per_ip, "--request-deadline-ms", deadline, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway not healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge not healthy");
 }
@@ -171,10 +177,10 @@ static int s_slow[GREEDY];   //  -1 once closed
 static int64_t s_opened_ms;
 
 static void
-s_per_ip (void)
+s_per_ip (int port, const char *node)
 {
     for (int i = 0; i < GREEDY; i++) {
-        s_slow[i] = tk_tcp_connect ("127.0.0.2", s_gw);
+        s_slow[i] = tk_tcp_connect ("127.0.0.2", port);
         CHECK (s_slow[i] >= 0, "connection %d from 127.0.0.2", i);
         //  a write to a connection closed a moment ago may fail: no matter
         (void) !send (s_slow[i], SLOW_HEADER, strlen (SLOW_HEADER),
@@ -192,14 +198,16 @@ s_per_ip (void)
     }
     CHECK (open == PER_IP, "%d of %d greedy connections kept, not %d", open,
            GREEDY, PER_IP);
-    s_still_served ("limits-1", "while 127.0.0.2 is at its cap");
-    printf ("  %d connections from one address: %d kept (http/max_per_ip), "
-            "the rest closed; a pad still orders\n",
-            GREEDY, open);
+    char key[64];
+    snprintf (key, sizeof key, "limits-ip-%s", node);
+    s_still_served (key, "while 127.0.0.2 is at its cap");
+    printf ("  %s: %d connections from one address: %d kept "
+            "(http/max_per_ip), the rest closed; a pad still orders\n",
+            node, GREEDY, open);
 }
 
 static void
-s_deadline (void)
+s_deadline (int port, const char *node)
 {
     //  A byte every 200 ms to the kept ones: never idle, never done
     int alive = 0;
@@ -224,7 +232,7 @@ s_deadline (void)
     CHECK (took >= DEADLINE_MS - 300, "cut after %lld ms, before the deadline",
            (long long) took);
     //  The address may connect again, and a whole request is served
-    int fd = tk_tcp_connect ("127.0.0.2", s_gw);
+    int fd = tk_tcp_connect ("127.0.0.2", port);
     const char *get = "GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n";
     CHECK (fd >= 0 && send (fd, get, strlen (get), MSG_NOSIGNAL) > 0,
            "127.0.0.2 connects again");
@@ -235,10 +243,12 @@ s_deadline (void)
     CHECK (strncmp (reply, "HTTP/1.1 200", 12) == 0, "its request: %.20s",
            reply);
     close (fd);
-    s_still_served ("limits-deadline", "after the slow ones were cut");
-    printf ("  headers sent a byte at a time: cut after %lld ms "
+    char key[64];
+    snprintf (key, sizeof key, "limits-deadline-%s", node);
+    s_still_served (key, "after the slow ones were cut");
+    printf ("  %s: headers sent a byte at a time: cut after %lld ms "
             "(http/request_deadline_ms %d)\n",
-            (long long) took, DEADLINE_MS);
+            node, (long long) took, DEADLINE_MS);
 }
 
 //  The answer on fd to a GET /healthz sent in pieces over spread_ms
@@ -395,6 +405,36 @@ s_change_rate (void)
             CHANGE_BURST);
 }
 
+//  A browser announcing a message past the edge's cap (16 KiB) is
+//  answered close 1009 on the frame's header alone, and its connection
+//  ends; the payload is never sent.
+static void
+s_ws_too_big (void)
+{
+    char *token = tk_mint (s_secret, "--table", "T1");
+    char path[1024];
+    snprintf (path, sizeof path, "/ws?token=%s", token);
+    free (token);
+    int fd = tk_ws_raw_open (s_edge, path, 0);
+    CHECK (fd >= 0, "a pad's WebSocket");
+    //  Binary, final, masked, 64-bit length: 512 MiB; then the mask
+    const unsigned char header[] = { 0x82, 0x80 | 127, 0, 0, 0, 0, 0x20,
+                                     0,    0,          0, 1, 2, 3, 4 };
+    CHECK (send (fd, header, sizeof header, MSG_NOSIGNAL)
+               == (ssize_t) sizeof header,
+           "the frame's header sent");
+    tk_ws_raw_end_t end, after;
+    tk_ws_raw_drain (fd, 5000, &end);
+    tk_ws_raw_drain (fd, 5000, &after);   //  then the edge hangs up
+    close (fd);
+    CHECK (end.close_code == 1009 && after.eof,
+           "a 512 MiB frame: close %d (want 1009), then ended %d",
+           end.close_code, after.eof);
+    s_still_served ("limits-ws-big", "after a WebSocket message too big");
+    printf ("  edge: a WebSocket frame announcing 512 MiB: close 1009 on its "
+            "header\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -405,8 +445,11 @@ main (int argc, char **argv)
     s_edge = tk_port ();
     s_start_nodes ();
     s_kitchen_connect ();
-    s_per_ip ();
-    s_deadline ();
+    s_per_ip (s_gw, "gateway");
+    s_deadline (s_gw, "gateway");
+    s_per_ip (s_edge, "edge");
+    s_deadline (s_edge, "edge");
+    s_ws_too_big ();
     s_keepalive ();
     s_served ();
     s_too_big ();

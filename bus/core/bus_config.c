@@ -123,19 +123,22 @@ static const s_setting_t s_settings[] = {
       S_GATEWAY | S_EDGE | S_UP, "PORT", "HTTP port" },
     { "--http-threads", NULL, "http/threads", S_INT, S_FIELD (http_threads), 4,
       1024, S_GATEWAY | S_EDGE | S_UP, "N",
-      "civetweb worker threads; a gateway's threads for queries" },
+      "threads for requests that wait for the writer (queries)" },
     { "--http-event-threads", NULL, "http/event_threads", S_INT,
-      S_FIELD (http_event_threads), 1, 64, S_GATEWAY, "N",
-      "a gateway's HTTP event threads (each serves many connections)" },
+      S_FIELD (http_event_threads), 1, 64, S_GATEWAY | S_EDGE | S_UP, "N",
+      "HTTP event threads (each serves many connections)" },
     { "--max-connections", NULL, "http/max_connections", S_INT,
-      S_FIELD (http_max_connections), 1, 10000, S_GATEWAY, "N",
-      "a gateway's connections at once (fewer if file descriptors are)" },
+      S_FIELD (http_max_connections), 1, 10000, S_GATEWAY | S_EDGE | S_UP, "N",
+      "HTTP connections at once, besides an edge's WebSockets (fewer if "
+      "file descriptors are)" },
     { "--max-per-ip", NULL, "http/max_per_ip", S_INT, S_FIELD (http_max_per_ip),
-      1, 10000, S_GATEWAY, "N",
-      "a gateway's connections at once from one address; more are closed" },
+      1, 60000, S_GATEWAY | S_EDGE | S_UP, "N",
+      "connections at once from one address, WebSockets too; more are "
+      "closed" },
     { "--request-deadline-ms", NULL, "http/request_deadline_ms", S_INT,
-      S_FIELD (http_request_deadline_ms), 500, 600000, S_GATEWAY, "MS",
-      "a gateway's time for a connection to send a whole request" },
+      S_FIELD (http_request_deadline_ms), 500, 600000,
+      S_GATEWAY | S_EDGE | S_UP, "MS",
+      "time for a connection to send a whole request" },
     { "--web", NULL, "http/web", S_TEXT, S_FIELD (web_root), 1, 0,
       S_EDGE | S_UP, "DIR", "static pages served over HTTP" },
     { "--name", NULL, "gateway/name", S_NAME, S_FIELD (name), 1, 0,
@@ -923,9 +926,9 @@ s_test_flag_errors (bool verbose)
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--http-event-threads=0",
                        NULL);
     s_test_error (rc, err, "--http-event-threads", "from 1 to 64", verbose);
-    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--http-event-threads=2",
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--max-per-ip=2",
                        NULL);
-    s_test_error (rc, err, "--http-event-threads", "does not apply to 'up'",
+    s_test_error (rc, err, "--max-per-ip", "does not apply to 'writer'",
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--http-port=80", NULL);
     s_test_error (rc, err, "--http-port", "does not apply to 'writer'",

@@ -46,6 +46,7 @@
     sweeper and s_start agree through waiting_since, by compare and swap,
     on which of them has it.  */
 
+#include <assert.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -55,6 +56,7 @@
 #include <unistd.h>
 #include <czmq.h>
 #include <microhttpd.h>
+#include "bus_mhd_private.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_mhd.h"
 
@@ -73,6 +75,7 @@ typedef struct s_req {
     char *body;    //  as gathered
     size_t body_len;
     bool too_big;           //  the body ran past BUS_REQ_BODY_MAX
+    bool upgraded;          //  answered 101: a WebSocket's from now on
     bool started;           //  the handler has been called
     bool counted;           //  in `pending`: its answer is not queued yet
     pthread_mutex_t lock;   //  guards what follows, with answer threads
@@ -97,7 +100,8 @@ struct _bus_mhd_t {
     struct MHD_Daemon *daemon;
     MHD_socket listener;   //  ours to close once quiesced
     bus_req_router_t *router;
-    atomic_int pending;   //  handlers called, answers not yet queued
+    bus_mhd_site_t *site;   //  an edge's or up's; NULL on a gateway
+    atomic_int pending;     //  handlers called, answers not yet queued
     atomic_bool stopping;
     //  The pool, for handlers that block
     pthread_t *pool;
@@ -124,6 +128,13 @@ bus_req_router_t *
 bus_mhd_router (bus_mhd_t *self)
 {
     return self->router;
+}
+
+bus_http_ws_router_t
+bus_mhd_ws_router (bus_mhd_t *self)
+{
+    assert (self->site);   //  an edge's or up's server only
+    return bus_mhd_site_router (self->site);
 }
 
 //  ---------------------------------------------------------------------
@@ -276,6 +287,36 @@ s_queue (s_req_t *self)
     return rc;
 }
 
+//  The site's answer to self, if it has one: its endpoints (WebSockets,
+//  pages, redirects) go before the routes, and its static files after
+//  them, as a path no route takes.  True if answered.
+static bool
+s_site_serve (s_req_t *self)
+{
+    bus_mhd_site_t *site = self->server->site;
+    if (!site)
+        return false;
+    struct MHD_Response *response = NULL;
+    unsigned status = 0;
+    int rc = bus_mhd_site_endpoint (site, self->conn, &self->req, &response,
+                                    &status);
+    if (rc == BUS_MHD_SITE_NONE
+        && !bus_req_router_find (self->server->router, self->req.method,
+                                 self->req.path))
+        rc = bus_mhd_site_file (site, self->conn, &self->req, &response,
+                                &status);
+    if (rc == BUS_MHD_SITE_RESPONSE) {
+        //  Never cut once upgraded: the socket is the WebSocket's
+        self->upgraded = status == MHD_HTTP_SWITCHING_PROTOCOLS;
+        pthread_mutex_lock (&self->lock);
+        self->response = response;
+        self->status = (int) status;
+        self->answered = true;
+        pthread_mutex_unlock (&self->lock);
+    }
+    return rc != BUS_MHD_SITE_NONE;
+}
+
 //  Serve the request by its route (bus_req runs one that blocks on the
 //  pool, through s_defer); then queue its answer, or wait for it with
 //  the connection suspended.
@@ -297,7 +338,7 @@ s_start (s_req_t *self)
                             "the gateway is "
                             "shutting down; retry on another",
                             NULL);
-    else
+    else if (!s_site_serve (self))
         bus_req_router_serve (self->server->router, &self->req);
     pthread_mutex_lock (&self->lock);
     bool answered = self->answered;
@@ -348,6 +389,12 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
 static void
 s_deadline_restart (s_req_t *self)
 {
+    //  A WebSocket's socket is its thread's: the sweeper must never cut
+    //  it.  (libmicrohttpd 0.9.75 reports an upgraded request complete
+    //  only once the WebSocket is closed, so this is a guard against a
+    //  version that reports it at the 101.)
+    if (self->upgraded)
+        return;
     int64_t since = atomic_load (&self->waiting_since);
     if (since != S_CUT)
         atomic_compare_exchange_strong (&self->waiting_since, &since,
@@ -619,10 +666,20 @@ bus_mhd_new (const bus_config_t *config)
         return NULL;
     self->config = *config;
     self->router = bus_req_router_new (NULL, NULL);
-    if (!self->router) {
+    //  An edge, or up, also serves WebSockets, pages and files
+    bool site = config->role == BUS_ROLE_EDGE || config->role == BUS_ROLE_UP;
+    if (site)
+        self->site = bus_mhd_site_new (config);
+    if (!self->router || (site && !self->site)) {
+        bus_req_router_destroy (&self->router);
+        bus_mhd_site_destroy (&self->site);
         free (self);
         return NULL;
     }
+    //  `orderbus up` served with civetweb once, which matched paths
+    //  ignoring case; its users may have /HEALTHZ in a script
+    if (config->role == BUS_ROLE_UP)
+        bus_req_router_ignore_case (self->router);
     pthread_mutex_init (&self->queue_lock, NULL);
     pthread_cond_init (&self->queue_ready, NULL);
     pthread_mutex_init (&self->conns_lock, NULL);
@@ -636,8 +693,32 @@ bus_mhd_new (const bus_config_t *config)
     return self;
 }
 
-//  http/max_connections, or fewer if the process has not the descriptors
-//  (libmicrohttpd would accept more and then fail on each).
+//  The connections wanted: http/max_connections, and on an edge (or up)
+//  its edge/max_clients WebSockets on top.
+static rlim_t
+s_connections_wanted (const bus_config_t *config)
+{
+    rlim_t want = (rlim_t) config->http_max_connections;
+    if (config->role == BUS_ROLE_EDGE || config->role == BUS_ROLE_UP)
+        want += (rlim_t) config->max_clients;
+    return want;
+}
+
+//  Make room for the connections wanted, raising the soft limit on
+//  descriptors up to the hard one if need be (ulimit -n is often 1024).
+static void
+s_files_raise (const bus_config_t *config)
+{
+    struct rlimit limit;
+    rlim_t want = s_connections_wanted (config) + S_FILES_SPARE;
+    if (getrlimit (RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= want)
+        return;
+    limit.rlim_cur = limit.rlim_max < want ? limit.rlim_max : want;
+    setrlimit (RLIMIT_NOFILE, &limit);
+}
+
+//  The connections wanted, or fewer if the process has not the
+//  descriptors (libmicrohttpd would accept more and then fail on each).
 static unsigned
 s_connection_limit (const bus_config_t *config)
 {
@@ -646,7 +727,7 @@ s_connection_limit (const bus_config_t *config)
         getrlimit (RLIMIT_NOFILE, &limit) == 0 ? limit.rlim_cur : 1024;
     rlim_t room =
         files > 2 * S_FILES_SPARE ? files - S_FILES_SPARE : S_FILES_SPARE;
-    rlim_t want = (rlim_t) config->http_max_connections;
+    rlim_t want = s_connections_wanted (config);
     return room < want ? (unsigned) room : (unsigned) want;
 }
 
@@ -687,8 +768,9 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
         return -1;
     }
     self->sweeper_started = true;
+    s_files_raise (&self->config);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
-                     | MHD_USE_ERROR_LOG
+                     | MHD_USE_ERROR_LOG | (self->site ? MHD_ALLOW_UPGRADE : 0)
                      | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     //  One event thread is the daemon's own: a pool is for more than one
     intptr_t events = self->config.http_event_threads;
@@ -759,6 +841,10 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     bus_mhd_t *self = *self_p;
     *self_p = NULL;
     s_quiesce (self);
+    //  The WebSockets end first, with their close hooks, while what they
+    //  use (the edge) is still there
+    if (self->site)
+        bus_mhd_site_stop (self->site, wait_ms);
     //  A suspended connection must be answered before the daemon stops
     //  (libmicrohttpd aborts the process otherwise); the gateway answers
     //  every command by its deadline, and the pool's last answers are
@@ -780,6 +866,7 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     if (self->listener != MHD_INVALID_SOCKET)
         close (self->listener);
     free (self->pool);
+    bus_mhd_site_destroy (&self->site);
     bus_req_router_destroy (&self->router);
     pthread_mutex_destroy (&self->queue_lock);
     pthread_cond_destroy (&self->queue_ready);

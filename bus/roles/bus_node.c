@@ -9,10 +9,11 @@
                 gateway node, libmicrohttpd's event thread(s) and
                 http/threads pool threads (bus_mhd.c)
       edge      its actor, edge/senders fan-out threads and link pinger
-                (bus_edge.c); civetweb's http/threads + edge/max_clients
-                worker threads (bus_http.c)
-      up        all of these in one process; civetweb serves the
-                gateway's routes too
+                (bus_edge.c); libmicrohttpd's event thread(s), the
+                http/threads pool and a thread per WebSocket (bus_mhd.c,
+                bus_mhd_ws.c)
+      up        all of these in one process; one libmicrohttpd server
+                serves the gateway's routes and the edge's endpoints
       ZeroMQ    czmq's I/O thread
 
     Roles hand each other work only as ZeroMQ messages (PUSH to PULL, PUB
@@ -30,7 +31,6 @@
 #include "orderbus/bus_compat.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
-#include "orderbus/bus_http.h"
 #include "orderbus/bus_mhd.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_writer.h"
@@ -39,8 +39,7 @@ typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
     bus_auth_t *auth;
-    bus_http_t *http;   //  civetweb: an edge's, or up's
-    bus_mhd_t *mhd;     //  libmicrohttpd: a gateway node's
+    bus_mhd_t *mhd;   //  libmicrohttpd: every node's but a writer's
     bus_gateway_t *gateway;
     bus_api_t *api;
     bus_compat_t *compat;   //  the seed systems' routes, when compat is on
@@ -98,12 +97,13 @@ s_routes (s_node_t *node, bus_req_router_t *router, char *err, size_t err_cap)
     return 0;
 }
 
-//  A gateway node serves with libmicrohttpd, its routes in place before
-//  the first connection.
+//  A gateway, an edge or up serves with libmicrohttpd, its routes (and an
+//  edge's endpoints) in place before the first connection.
 static int
-s_start_gateway (s_node_t *node, char *err, size_t err_cap)
+s_start_server (s_node_t *node, char *err, size_t err_cap)
 {
-    node->mhd = bus_mhd_new (node->config);
+    const bus_config_t *config = node->config;
+    node->mhd = bus_mhd_new (config);
     if (!node->mhd) {
         snprintf (err, err_cap, "out of memory");
         return -1;
@@ -111,31 +111,15 @@ s_start_gateway (s_node_t *node, char *err, size_t err_cap)
     bus_req_router_t *router = bus_mhd_router (node->mhd);
     if (s_routes (node, router, err, err_cap) != 0)
         return -1;
-    bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
-    bus_req_router_add (router, &health);
-    return bus_mhd_start (node->mhd, err, err_cap);
-}
-
-//  An edge, or up, serves with civetweb (pages and WebSockets, and up's
-//  API on the same port).  /healthz comes last: until it is there, the
-//  node is not ready.
-static int
-s_start_civetweb (s_node_t *node, char *err, size_t err_cap)
-{
-    const bus_config_t *config = node->config;
-    node->http = bus_http_start (config, err, err_cap);
-    if (!node->http)
-        return -1;
-    bus_req_router_t *router = bus_http_router (node->http);
-    if (s_routes (node, router, err, err_cap) != 0
-        || !(node->edge = bus_edge_new (
-                 config, node->auth, bus_http_ws_router (node->http),
+    if (s_has (node, BUS_ROLE_EDGE)
+        && !(node->edge = bus_edge_new (
+                 config, node->auth, bus_mhd_ws_router (node->mhd),
                  //  the seeds' /ws/orders
                  config->compat ? bus_compat_ws_feed () : NULL, err, err_cap)))
         return -1;
     bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
     bus_req_router_add (router, &health);
-    return 0;
+    return bus_mhd_start (node->mhd, err, err_cap);
 }
 
 static int
@@ -150,9 +134,7 @@ s_start (s_node_t *node, char *err, size_t err_cap)
     node->auth = bus_auth_new (config->secret_file, err, err_cap);
     if (!node->auth)
         return -1;
-    return config->role == BUS_ROLE_GATEWAY
-               ? s_start_gateway (node, err, err_cap)
-               : s_start_civetweb (node, err, err_cap);
+    return s_start_server (node, err, err_cap);
 }
 
 //  The server goes first: its handlers use the gateway and the edge.  A
@@ -165,7 +147,6 @@ s_stop (s_node_t *node)
     //  A request on a query thread may wait for the writer twice (a menu
     //  fetch, then its command), each at most ack_timeout_ms
     bus_mhd_destroy (&node->mhd, 2 * node->config->ack_timeout_ms + 1000);
-    bus_http_stop (&node->http);
     bus_edge_destroy (&node->edge);
     bus_gateway_destroy (&node->gateway);
     bus_compat_destroy (&node->compat);

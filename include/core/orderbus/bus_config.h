@@ -28,13 +28,15 @@
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
-          threads = 64                  civetweb worker threads; a gateway's
-                                        threads for queries, 4..1024
-          event_threads = 1             a gateway's event threads, 1..64
-          max_connections = 10000       a gateway's connections at once, 1..10000
-          max_per_ip = 64               ...from one address, 1..10000
-          request_deadline_ms = 10000   a gateway's time for a connection to
-                                        send a whole request, 500..600000
+          threads = 64                  threads for requests that wait for
+                                        the writer (queries), 4..1024
+          event_threads = 1             event threads, 1..64
+          max_connections = 10000       connections at once, besides an
+                                        edge's WebSockets, 1..10000
+          max_per_ip = 64               ...from one address, WebSockets
+                                        too, 1..60000
+          request_deadline_ms = 10000   time for a connection to send a
+                                        whole request, 500..600000
           web = <source>/web            static pages (edge, up)
       gateway
           name = gw-<pid>               ack topic of this gateway: unique per writer

@@ -16,6 +16,7 @@
 #define BUS_MHD_H_INCLUDED
 
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_http_ws.h"
 #include "orderbus/bus_req.h"
 
 #ifdef __cplusplus
@@ -32,6 +33,10 @@ bus_mhd_t *bus_mhd_new (const bus_config_t *config);
 /*  The routes the server serves (owned by it): add them before
     bus_mhd_start.  */
 bus_req_router_t *bus_mhd_router (bus_mhd_t *self);
+
+/*  Where an edge puts its WebSockets, pages and redirects (bus_http_ws.h),
+    before bus_mhd_start; a server made for an edge or up only.  */
+bus_http_ws_router_t bus_mhd_ws_router (bus_mhd_t *self);
 
 /*  Listen and serve.  0, or -1 with the reason in err[err_cap] (e.g. the
     port is in use).  */
