@@ -1,8 +1,8 @@
 /*  fuzz_wsframe.c — WebSocket frames: the server's builder
     (bus_wsframe.c, every event a browser gets) and the one frame parser
     in the tree, the client codec the tests and the bench read the edge
-    with (bench/ws_client.h).  (A browser's frames to the edge are parsed
-    by civetweb.)
+    with (bench/ws_client.h).  (A browser's frames to the edge are read
+    by bus_wsread: fuzz_wsread.c.)
 
     The first byte picks what the rest is: the payload of a frame to
     build (the byte's high bits the opcode, or a close frame whose code
