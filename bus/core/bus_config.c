@@ -160,7 +160,7 @@ static const s_setting_t s_settings[] = {
       "ping a quiet WebSocket this often; 5 unanswered close it" },
     { "--max-clients", NULL, "edge/max_clients", S_INT, S_FIELD (max_clients),
       1, 60000, S_EDGE | S_UP, "N",
-      "WebSockets served at once (each holds a civetweb thread)" },
+      "WebSockets served at once (each holds a thread)" },
     { "--staff-seats", NULL, "edge/staff_seats", S_INT, S_FIELD (staff_seats),
       0, 59999, S_EDGE | S_UP, "N",
       "of those, kept for staff tokens (auto: a tenth, at most 50)" },
@@ -926,8 +926,7 @@ s_test_flag_errors (bool verbose)
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--http-event-threads=0",
                        NULL);
     s_test_error (rc, err, "--http-event-threads", "from 1 to 64", verbose);
-    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--max-per-ip=2",
-                       NULL);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--max-per-ip=2", NULL);
     s_test_error (rc, err, "--max-per-ip", "does not apply to 'writer'",
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--http-port=80", NULL);

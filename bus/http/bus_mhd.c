@@ -65,6 +65,9 @@
 #define S_SWEEP_MS         250     //  how often the sweeper looks
 #define S_CUT_LOG_MS       10000   //  cuts are logged this often at most
 #define S_CUT              (-1)    //  waiting_since of a connection cut
+//  Time for WebSockets to end at a stop: a browser's thread may be in
+//  the edge's ready hook, waiting for the writer (a few seconds)
+#define S_WS_STOP_MS 15000
 
 //  A connection's request
 typedef struct s_req {
@@ -76,6 +79,8 @@ typedef struct s_req {
     size_t body_len;
     bool too_big;           //  the body ran past BUS_REQ_BODY_MAX
     bool upgraded;          //  answered 101: a WebSocket's from now on
+    uint64_t ws_pending;    //  that WebSocket's number (bus_mhd_site.h)
+    const char *version;    //  "HTTP/1.1", libmicrohttpd's
     bool started;           //  the handler has been called
     bool counted;           //  in `pending`: its answer is not queued yet
     pthread_mutex_t lock;   //  guards what follows, with answer threads
@@ -298,8 +303,8 @@ s_site_serve (s_req_t *self)
         return false;
     struct MHD_Response *response = NULL;
     unsigned status = 0;
-    int rc = bus_mhd_site_endpoint (site, self->conn, &self->req, &response,
-                                    &status);
+    int rc = bus_mhd_site_endpoint (site, self->conn, &self->req, self->version,
+                                    &response, &status, &self->ws_pending);
     if (rc == BUS_MHD_SITE_NONE
         && !bus_req_router_find (self->server->router, self->req.method,
                                  self->req.path))
@@ -357,12 +362,13 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url,
           const char *method, const char *version, const char *upload_data,
           size_t *upload_size, void **con_cls)
 {
-    (void) cls, (void) version;
+    (void) cls;
     s_req_t *self = (s_req_t *) *con_cls;
     if (!self)
         return MHD_NO;
     if (!self->req.method) {   //  the headers are in
         self->req.method = method;
+        self->version = version;
         self->req.path = url;
         //  A body announced too big is refused now, not waited for
         const char *length = MHD_lookup_connection_value (
@@ -479,6 +485,10 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     s_req_t *self = (s_req_t *) *con_cls;
     if (!self)
         return;
+    //  A 101 that never went out leaves its WebSocket to be freed here
+    if (self->server->site)
+        bus_mhd_site_abandon (self->server->site, self->ws_pending);
+    self->ws_pending = 0;
     s_deadline_restart (self);
     if (self->counted) {
         pthread_mutex_lock (&self->lock);
@@ -769,6 +779,13 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
     }
     self->sweeper_started = true;
     s_files_raise (&self->config);
+    if (s_connection_limit (&self->config)
+        < s_connections_wanted (&self->config))
+        zsys_warning ("http: room for %u connections only (ulimit -n): past "
+                      "them, new ones are closed at once; raise the limit "
+                      "(LimitNOFILE= in a systemd unit) or lower "
+                      "http/max_connections and edge/max_clients",
+                      s_connection_limit (&self->config));
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG | (self->site ? MHD_ALLOW_UPGRADE : 0)
                      | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
@@ -833,18 +850,22 @@ s_quiesce (bus_mhd_t *self)
         shutdown (self->listener, SHUT_RDWR);
 }
 
-void
+bool
 bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
 {
     if (!self_p || !*self_p)
-        return;
+        return true;
     bus_mhd_t *self = *self_p;
     *self_p = NULL;
     s_quiesce (self);
     //  The WebSockets end first, with their close hooks, while what they
     //  use (the edge) is still there
-    if (self->site)
-        bus_mhd_site_stop (self->site, wait_ms);
+    if (self->site && !bus_mhd_site_stop (self->site, S_WS_STOP_MS)) {
+        //  A WebSocket thread still runs: the daemon would free its
+        //  socket's handle under it; the process is on its way out
+        zsys_error ("http: not stopping the server: WebSockets still open");
+        return false;
+    }
     //  A suspended connection must be answered before the daemon stops
     //  (libmicrohttpd aborts the process otherwise); the gateway answers
     //  every command by its deadline, and the pool's last answers are
@@ -859,7 +880,7 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
         zsys_error ("http: %d requests still unanswered after %d ms: not "
                     "stopping the server",
                     atomic_load (&self->pending), wait_ms);
-        return;
+        return false;
     }
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
@@ -873,4 +894,5 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     pthread_mutex_destroy (&self->conns_lock);
     pthread_cond_destroy (&self->sweep_wake);
     free (self);
+    return true;
 }

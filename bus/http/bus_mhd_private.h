@@ -13,6 +13,8 @@
 #ifndef BUS_MHD_PRIVATE_H_INCLUDED
 #define BUS_MHD_PRIVATE_H_INCLUDED
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <microhttpd.h>
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_http_ws.h"
@@ -38,21 +40,32 @@ bus_http_ws_router_t bus_mhd_site_router (bus_mhd_site_t *self);
 #define BUS_MHD_SITE_RESPONSE 1   //  *response and *status are its answer
 #define BUS_MHD_SITE_ANSWERED 2   //  answered through bus_req (req->server)
 
-/*  req (on conn, its headers in) if it is one of the endpoints put on the
-    site: a WebSocket upgrade (101, or its connect hook's refusal), a page
-    or a redirect.  On an event thread.  */
+/*  req (on conn, its headers in, of HTTP version) if it is one of the
+    endpoints put on the site: a WebSocket upgrade (101, or its connect
+    hook's refusal), a page or a redirect.  On an event thread.  A 101
+    sets *pending to the WebSocket's number, to be given to
+    bus_mhd_site_abandon when the request ends.  */
 int bus_mhd_site_endpoint (bus_mhd_site_t *self, struct MHD_Connection *conn,
-                           bus_req_t *req, struct MHD_Response **response,
-                           unsigned *status);
+                           bus_req_t *req, const char *version,
+                           struct MHD_Response **response, unsigned *status,
+                           uint64_t *pending);
+
+/*  The request that answered WebSocket `pending` 101 has ended: if its
+    upgrade never happened (the browser left first, libmicrohttpd
+    refused it), the WebSocket is freed.  0 is ignored.  */
+void bus_mhd_site_abandon (bus_mhd_site_t *self, uint64_t pending);
 
 /*  req if it is a GET or HEAD of a file under the web root.  */
 int bus_mhd_site_file (bus_mhd_site_t *self, struct MHD_Connection *conn,
                        bus_req_t *req, struct MHD_Response **response,
                        unsigned *status);
 
-/*  End every WebSocket (their close hooks run) and wait for their
-    threads, at most wait_ms.  New upgrades are refused from now on.  */
-void bus_mhd_site_stop (bus_mhd_site_t *self, int wait_ms);
+/*  End every WebSocket (a close frame 1001 if its socket takes it, then
+    a hang-up; their close hooks run) and wait for their threads, at most
+    wait_ms.  New upgrades are refused from now on.  False if a thread
+    is still running: then nothing it uses may be freed (the daemon, the
+    edge).  */
+bool bus_mhd_site_stop (bus_mhd_site_t *self, int wait_ms);
 
 //  ---------------------------------------------------------------------
 //  WebSocket connections (bus_mhd_ws.c)
@@ -67,13 +80,19 @@ bus_mhd_ws_hub_t *bus_mhd_ws_hub_new (const bus_config_t *config);
 void bus_mhd_ws_hub_destroy (bus_mhd_ws_hub_t **self_p);
 
 /*  Check req's handshake (RFC 6455 4.2.1) and answer it: BUS_MHD_SITE_
-    RESPONSE with the 101 that hands conn to handler once sent, or
-    BUS_MHD_SITE_ANSWERED with the refusal (400, 426, 503).  */
+    RESPONSE with the 101 that hands conn to handler once sent (and the
+    WebSocket's number in *pending), or BUS_MHD_SITE_ANSWERED with the
+    refusal (400, 426, 503, or the connect hook's).  */
 int bus_mhd_ws_upgrade (bus_mhd_ws_hub_t *self, struct MHD_Connection *conn,
-                        bus_req_t *req, const bus_http_ws_handler_t *handler,
-                        struct MHD_Response **response, unsigned *status);
+                        bus_req_t *req, const char *version,
+                        const bus_http_ws_handler_t *handler,
+                        struct MHD_Response **response, unsigned *status,
+                        uint64_t *pending);
+
+/*  As bus_mhd_site_abandon.  */
+void bus_mhd_ws_abandon (bus_mhd_ws_hub_t *self, uint64_t pending);
 
 /*  As bus_mhd_site_stop.  */
-void bus_mhd_ws_hub_stop (bus_mhd_ws_hub_t *self, int wait_ms);
+bool bus_mhd_ws_hub_stop (bus_mhd_ws_hub_t *self, int wait_ms);
 
 #endif

@@ -7,15 +7,23 @@
 
     Static files: only GET and HEAD, only regular files, and never a
     path with a segment that starts with '.' (no "..", no hidden files)
-    or a symbolic link as its last part.  Screens run all shift and must
+    or one that goes through a symbolic link: a file is opened with
+    openat2 beneath the web root's directory, refusing links at any
+    level (Linux 5.6; elsewhere nothing is served from the root, and the
+    log says why).  Opening never blocks (a FIFO put there would hold
+    the event thread).  Screens run all shift and must
     fetch new pages after an upgrade, so every file is sent with an ETag
     (its mtime and size) and "Cache-Control: no-cache": the browser asks
     again each time and mostly gets a 304.  */
 
 #include <assert.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <ctype.h>
+#include <stdatomic.h>
 #include <czmq.h>
 #include "bus_mhd_private.h"
 
@@ -33,6 +41,8 @@ typedef struct {
 
 struct _bus_mhd_site_t {
     char web_root[BUS_PATH_MAX];
+    int root_fd;        //  the web root's directory, -1 if none
+    bool ignore_case;   //  up's paths, as civetweb matched them
     s_endpoint_t endpoints[S_ENDPOINTS_MAX];
     int endpoint_count;
     bus_mhd_ws_hub_t *hub;
@@ -49,6 +59,15 @@ bus_mhd_site_new (const bus_config_t *config)
         return NULL;
     }
     snprintf (self->web_root, sizeof self->web_root, "%s", config->web_root);
+    self->root_fd =
+        config->web_root[0]
+            ? open (config->web_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            : -1;
+    if (config->web_root[0] && self->root_fd < 0)
+        zsys_warning ("http: cannot open the web root %s (%s): no pages or "
+                      "files will be served",
+                      config->web_root, strerror (errno));
+    self->ignore_case = config->role == BUS_ROLE_UP;
     return self;
 }
 
@@ -58,14 +77,23 @@ bus_mhd_site_destroy (bus_mhd_site_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_mhd_ws_hub_destroy (&(*self_p)->hub);
+    if ((*self_p)->root_fd >= 0)
+        close ((*self_p)->root_fd);
     free (*self_p);
     *self_p = NULL;
 }
 
-void
+bool
 bus_mhd_site_stop (bus_mhd_site_t *self, int wait_ms)
 {
-    bus_mhd_ws_hub_stop (self->hub, wait_ms);
+    return bus_mhd_ws_hub_stop (self->hub, wait_ms);
+}
+
+void
+bus_mhd_site_abandon (bus_mhd_site_t *self, uint64_t pending)
+{
+    if (pending)
+        bus_mhd_ws_abandon (self->hub, pending);
 }
 
 //  ---------------------------------------------------------------------
@@ -95,7 +123,10 @@ s_websocket_add (void *server, const char *path,
 static void
 s_page_add (void *server, const char *path, const char *root)
 {
-    s_add ((bus_mhd_site_t *) server, S_PAGE, path, NULL, root);
+    bus_mhd_site_t *self = (bus_mhd_site_t *) server;
+    //  Pages are served from the web root, under its protections
+    assert (streq (root, self->web_root));
+    s_add (self, S_PAGE, path, NULL, root);
 }
 
 static void
@@ -116,7 +147,7 @@ bus_mhd_site_router (bus_mhd_site_t *self)
 
 //  Does path match pattern, segment by segment ('*': any one non-empty)?
 static bool
-s_matches (const char *pattern, const char *path)
+s_matches (const char *pattern, const char *path, bool ignore_case)
 {
     while (*pattern && *path) {
         if (*pattern == '*') {
@@ -125,7 +156,9 @@ s_matches (const char *pattern, const char *path)
                 return false;
             path += seg;
             pattern++;
-        } else if (*pattern++ != *path++)
+        } else if (ignore_case ? tolower ((unsigned char) *pattern++)
+                                     != tolower ((unsigned char) *path++)
+                               : *pattern++ != *path++)
             return false;
     }
     return !*pattern && !*path;
@@ -171,18 +204,37 @@ s_safe_path (const char *path)
     return true;
 }
 
-//  The file at root + path (+ suffix), or BUS_MHD_SITE_NONE if there is
-//  none to send.
+//  Open path (relative) beneath the directory root_fd, never through a
+//  symbolic link, never blocking.  The descriptor, or -1.
 static int
-s_send_file (struct MHD_Connection *conn, const char *root, const char *path,
-             const char *suffix, struct MHD_Response **response,
-             unsigned *status)
+s_open_beneath (int root_fd, const char *path)
 {
-    char file[BUS_PATH_MAX + S_PATH_MAX + 16];
-    int len = snprintf (file, sizeof file, "%s%s%s", root, path, suffix);
-    if (len < 0 || (size_t) len >= sizeof file)
+    struct open_how how = { .flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC,
+                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS
+                                       | RESOLVE_NO_MAGICLINKS };
+    int fd = (int) syscall (SYS_openat2, root_fd, path, &how, sizeof how);
+    if (fd < 0 && errno == ENOSYS) {
+        static atomic_flag logged = ATOMIC_FLAG_INIT;
+        if (!atomic_flag_test_and_set (&logged))
+            zsys_error ("http: this kernel has no openat2 (Linux 5.6): no "
+                        "files are served from the web root");
+    }
+    return fd;
+}
+
+//  The file at path + suffix under the web root, or BUS_MHD_SITE_NONE if
+//  there is none to send.  A request whose ETag still matches gets 304,
+//  with the length the 200 would have (RFC 9110 8.6) and no body.
+static int
+s_send_file (bus_mhd_site_t *self, struct MHD_Connection *conn,
+             const char *path, const char *suffix,
+             struct MHD_Response **response, unsigned *status)
+{
+    char file[S_PATH_MAX + 16];
+    int len = snprintf (file, sizeof file, "%s%s", path + 1, suffix);
+    if (self->root_fd < 0 || len <= 0 || (size_t) len >= sizeof file)
         return BUS_MHD_SITE_NONE;
-    int fd = open (file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = s_open_beneath (self->root_fd, file);
     struct stat st;
     if (fd < 0 || fstat (fd, &st) != 0 || !S_ISREG (st.st_mode)) {
         if (fd >= 0)
@@ -195,22 +247,16 @@ s_send_file (struct MHD_Connection *conn, const char *root, const char *path,
               (unsigned long long) st.st_size);
     const char *asked =
         MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "If-None-Match");
-    bool same = asked && streq (asked, etag);
-    if (same) {
-        close (fd);
-        *response =
-            MHD_create_response_from_buffer (0, NULL, MHD_RESPMEM_PERSISTENT);
-    } else
-        *response = MHD_create_response_from_fd ((uint64_t) st.st_size, fd);
+    *response = MHD_create_response_from_fd ((uint64_t) st.st_size, fd);
     if (!*response) {
-        if (!same)
-            close (fd);
+        close (fd);
         return BUS_MHD_SITE_NONE;
     }
     MHD_add_response_header (*response, "Content-Type", s_content_type (file));
     MHD_add_response_header (*response, "ETag", etag);
     MHD_add_response_header (*response, "Cache-Control", "no-cache");
-    *status = same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
+    *status =
+        asked && streq (asked, etag) ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK;
     return BUS_MHD_SITE_RESPONSE;
 }
 
@@ -229,23 +275,27 @@ s_redirect (const char *location, struct MHD_Response **response,
 
 int
 bus_mhd_site_endpoint (bus_mhd_site_t *self, struct MHD_Connection *conn,
-                       bus_req_t *req, struct MHD_Response **response,
-                       unsigned *status)
+                       bus_req_t *req, const char *version,
+                       struct MHD_Response **response, unsigned *status,
+                       uint64_t *pending)
 {
     const s_endpoint_t *endpoint = NULL;
     for (int i = 0; i < self->endpoint_count && !endpoint; i++)
-        if (s_matches (self->endpoints[i].path, req->path))
+        if (s_matches (self->endpoints[i].path, req->path, self->ignore_case))
             endpoint = &self->endpoints[i];
     if (!endpoint)
         return BUS_MHD_SITE_NONE;
     if (endpoint->kind == S_WEBSOCKET)
-        return bus_mhd_ws_upgrade (self->hub, conn, req, endpoint->handler,
-                                   response, status);
+        return bus_mhd_ws_upgrade (self->hub, conn, req, version,
+                                   endpoint->handler, response, status,
+                                   pending);
     //  Pages and redirects answer any method as GET (docs/openapi.json)
     if (endpoint->kind == S_REDIRECT)
         return s_redirect (endpoint->text, response, status);
-    return s_send_file (conn, endpoint->text, req->path, ".html", response,
-                        status);
+    //  Pages live in the web root (the edge's `root` is config's web root)
+    char path[S_PATH_MAX];
+    snprintf (path, sizeof path, "%s", endpoint->path);
+    return s_send_file (self, conn, path, ".html", response, status);
 }
 
 int
@@ -257,5 +307,5 @@ bus_mhd_site_file (bus_mhd_site_t *self, struct MHD_Connection *conn,
         || !(streq (req->method, "GET") || streq (req->method, "HEAD"))
         || !s_safe_path (req->path))
         return BUS_MHD_SITE_NONE;
-    return s_send_file (conn, self->web_root, req->path, "", response, status);
+    return s_send_file (self, conn, req->path, "", response, status);
 }

@@ -14,10 +14,15 @@
 
     Threads: libmicrohttpd's event thread makes a connection (upgrade)
     and starts its thread (s_upgraded); the connection's thread frees it.
-    The hub's lock guards its list of connections, which bus_mhd_ws_hub_
-    stop walks to hang them all up.  */
+    A connection whose 101 never goes out (the browser left first, or
+    libmicrohttpd refused to upgrade) is freed on the event thread when
+    its request ends (bus_mhd_ws_abandon).  The hub's lock guards its two
+    lists, the connections waiting for their 101 and those upgraded,
+    which bus_mhd_ws_hub_stop walks to say goodbye and hang them up.  */
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +38,7 @@
 
 #define S_PINGS_MAX   5              //  unanswered, and it is gone
 #define S_WRITE_MS    10000          //  a control frame's write
+#define S_LINGER_MS   1000           //  for the browser's answer to a close
 #define S_STACK       (512 * 1024)   //  a connection thread's stack
 #define S_HEADERS_MAX 64             //  headers kept for the hooks
 #define S_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -52,26 +58,52 @@ typedef struct {
 
 struct _bus_http_ws_t {
     s_request_t request;   //  first: the bus_req_t the hooks read
+    uint64_t id;           //  the hub's number for it, never reused
     bus_mhd_ws_hub_t *hub;
     const bus_http_ws_handler_t *handler;
     struct MHD_UpgradeResponseHandle *urh;   //  NULL until upgraded
-    int fd;                                  //  -1 until upgraded
-    pthread_mutex_t lock;                    //  around every write
-    bool close_sent;                         //  under lock
-    bus_wsread_t *reader;
+    int fd;                 //  -1 until upgraded; set under the hub lock
+    pthread_mutex_t lock;   //  around every write
+    bool close_sent;        //  under lock
+    bus_wsread_t *reader;   //  made once upgraded
     void *user;
-    struct _bus_http_ws_t *prev, *next;   //  in the hub's list
+    struct _bus_http_ws_t *prev, *next;   //  in one of the hub's lists
 };
 
 struct _bus_mhd_ws_hub_t {
     int ping_ms;
     bool edge;   //  an edge's connection threads keep no malloc cache
     pthread_mutex_t lock;
-    pthread_cond_t ended;   //  a connection's thread ended
-    bus_http_ws_t *conns;   //  made (upgraded or not yet), not freed
-    int threads;            //  connection threads running
+    pthread_cond_t ended;     //  a connection's thread ended
+    bus_http_ws_t *pending;   //  answered 101, not upgraded yet
+    bus_http_ws_t *conns;     //  upgraded, not freed yet
+    uint64_t last_id;
+    int threads;   //  connection threads running
     bool stopping;
 };
+
+//  Into, or out of, one of the hub's lists.  Hub lock held.
+static void
+s_link (bus_http_ws_t **list, bus_http_ws_t *self)
+{
+    self->prev = NULL;
+    self->next = *list;
+    if (*list)
+        (*list)->prev = self;
+    *list = self;
+}
+
+static void
+s_unlink (bus_http_ws_t **list, bus_http_ws_t *self)
+{
+    if (self->prev)
+        self->prev->next = self->next;
+    else
+        *list = self->next;
+    if (self->next)
+        self->next->prev = self->prev;
+    self->prev = self->next = NULL;
+}
 
 //  ---------------------------------------------------------------------
 //  The upgrade request, for the hooks (bus_req_t)
@@ -144,8 +176,10 @@ s_request_copy (s_request_t *self, struct MHD_Connection *conn,
     self->req.path = self->path;
     self->req.query = self->query;
     self->req.may_block = true;   //  the hooks run on the connection's thread
+    int all = MHD_get_connection_values (conn, MHD_HEADER_KIND, NULL, NULL);
     MHD_get_connection_values (conn, MHD_HEADER_KIND, s_copy_header, self);
-    return self->path && (self->query || !req->query) ? 0 : -1;
+    bool whole = self->headers == all || self->headers == S_HEADERS_MAX;
+    return whole && self->path && (self->query || !req->query) ? 0 : -1;
 }
 
 static void
@@ -198,12 +232,12 @@ bus_http_ws_unlock (bus_http_ws_t *self)
     pthread_mutex_unlock (&self->lock);
 }
 
-//  Write all of data within S_WRITE_MS.  Lock held.  0, or -1 (the
-//  socket is then shut down: a frame half written cannot be followed).
+//  Write all of data within wait_ms.  Lock held.  0, or -1 (the socket
+//  is then shut down: a frame half written cannot be followed).
 static int
-s_write (bus_http_ws_t *self, const void *data, size_t len)
+s_write (bus_http_ws_t *self, const void *data, size_t len, int wait_ms)
 {
-    int64_t deadline = zclock_mono () + S_WRITE_MS;
+    int64_t deadline = zclock_mono () + wait_ms;
     while (len > 0) {
         ssize_t n = send (self->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n > 0) {
@@ -223,20 +257,27 @@ s_write (bus_http_ws_t *self, const void *data, size_t len)
     return len > 0 ? -1 : 0;
 }
 
-//  A frame the connection writes itself (a pong, a ping, a close).
+//  A frame the connection writes itself (a pong, a ping, a close), with
+//  the lock taken.  Nothing goes after a close frame (RFC 6455 5.5.1).
+static void
+s_send_locked (bus_http_ws_t *self, bus_wsframe_t *frame, int wait_ms)
+{
+    bool closing =
+        (((const unsigned char *) bus_wsframe_data (frame))[0] & 0x0f)
+        == BUS_WSFRAME_CLOSE;
+    if (!self->close_sent)
+        s_write (self, bus_wsframe_data (frame), bus_wsframe_size (frame),
+                 wait_ms);
+    self->close_sent = self->close_sent || closing;
+}
+
 static void
 s_send (bus_http_ws_t *self, bus_wsframe_t *frame)
 {
     if (!frame)
         return;
     pthread_mutex_lock (&self->lock);
-    bool closing =
-        (((const unsigned char *) bus_wsframe_data (frame))[0] & 0x0f)
-        == BUS_WSFRAME_CLOSE;
-    //  Nothing after a close frame (RFC 6455 5.5.1)
-    if (!self->close_sent)
-        s_write (self, bus_wsframe_data (frame), bus_wsframe_size (frame));
-    self->close_sent = self->close_sent || closing;
+    s_send_locked (self, frame, S_WRITE_MS);
     pthread_mutex_unlock (&self->lock);
     bus_wsframe_unref (&frame);
 }
@@ -256,20 +297,31 @@ bus_http_ws_hang_up (bus_http_ws_t *self)
 //  ---------------------------------------------------------------------
 //  The connection's thread
 
+//  May a browser close with code (RFC 6455 7.4)?
+static bool
+s_close_code_valid (int code)
+{
+    return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011)
+           || (code >= 3000 && code <= 4999);
+}
+
 //  One message or control frame from the browser.  False once the
 //  connection is to end.
 static bool
 s_on_frame (bus_http_ws_t *self, int opcode, const char *data, size_t len)
 {
+    int code =
+        len >= 2 ? (unsigned char) data[0] << 8 | (unsigned char) data[1] : 0;
     switch (opcode) {
         case BUS_WSFRAME_CLOSE:
-            //  Answered with its own code, as the RFC asks (5.5.1)
-            if (len >= 2) {
-                int code =
-                    (unsigned char) data[0] << 8 | (unsigned char) data[1];
-                s_send (self, bus_wsframe_new_close (code, ""));
-            } else
+            //  Answered with its own code, as the RFC asks (5.5.1), unless
+            //  that code is not one a browser may send
+            if (len == 0)
                 s_send (self, bus_wsframe_new (BUS_WSFRAME_CLOSE, "", 0));
+            else if (len >= 2 && s_close_code_valid (code))
+                s_send (self, bus_wsframe_new_close (code, ""));
+            else
+                bus_http_ws_close (self, BUS_WSREAD_PROTOCOL, "bad close code");
             return false;
         case 0x9:   //  ping: the same payload back
             s_send (self, bus_wsframe_new (0xA, data, len));
@@ -299,6 +351,7 @@ s_take_frames (bus_http_ws_t *self)
         return true;
     bus_http_ws_close (self, rc,
                        rc == BUS_WSREAD_TOO_BIG ? "message too big"
+                       : rc == BUS_WSREAD_NOMEM ? "out of memory"
                                                 : "protocol error");
     return false;
 }
@@ -330,11 +383,35 @@ s_serve (bus_http_ws_t *self)
             return;
         unanswered = 0;
         if (bus_wsread_feed (self->reader, buf, (size_t) n) != 0) {
-            bus_http_ws_close (self, 1011, "out of memory");
+            bus_http_ws_close (self, BUS_WSREAD_NOMEM, "out of memory");
             return;
         }
         if (!s_take_frames (self))
             return;
+    }
+}
+
+//  After a close frame of ours: no more writes, and what the browser
+//  still sends (the rest of a frame too big, its own close) is read and
+//  dropped for a moment, so that the close is not lost to a reset (a
+//  socket closed with unread data sends RST, and a browser that gets it
+//  may drop what came before).
+static void
+s_linger (bus_http_ws_t *self)
+{
+    pthread_mutex_lock (&self->lock);
+    bool closing = self->close_sent;
+    pthread_mutex_unlock (&self->lock);
+    if (!closing)
+        return;
+    shutdown (self->fd, SHUT_WR);
+    char buf[4096];
+    for (int64_t end = zclock_mono () + S_LINGER_MS;;) {
+        int64_t left = end - zclock_mono ();
+        struct pollfd p = { .fd = self->fd, .events = POLLIN };
+        if (left <= 0 || poll (&p, 1, (int) left) <= 0
+            || recv (self->fd, buf, sizeof buf, 0) <= 0)
+            break;
     }
 }
 
@@ -345,21 +422,6 @@ s_free (bus_http_ws_t *self)
     s_request_free (&self->request);
     pthread_mutex_destroy (&self->lock);
     free (self);
-}
-
-//  Out of the hub's list; then nobody else can reach self.
-static void
-s_leave (bus_http_ws_t *self)
-{
-    bus_mhd_ws_hub_t *hub = self->hub;
-    pthread_mutex_lock (&hub->lock);
-    if (self->prev)
-        self->prev->next = self->next;
-    else
-        hub->conns = self->next;
-    if (self->next)
-        self->next->prev = self->prev;
-    pthread_mutex_unlock (&hub->lock);
 }
 
 static void *
@@ -373,9 +435,12 @@ s_thread (void *arg)
     if (self->handler->ready)
         self->handler->ready (self, self->handler->arg);
     s_serve (self);
+    s_linger (self);
     if (self->handler->close)
         self->handler->close (self, self->handler->arg);
-    s_leave (self);
+    pthread_mutex_lock (&hub->lock);
+    s_unlink (&hub->conns, self);
+    pthread_mutex_unlock (&hub->lock);
     //  Closes the socket; no one writes to it any more (the close hook
     //  waited for the fan-out's last write)
     MHD_upgrade_action (self->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -387,35 +452,58 @@ s_thread (void *arg)
     return NULL;
 }
 
+//  libmicrohttpd turns Nagle's algorithm back on for an upgraded socket;
+//  with it, each small event waited for the browser's delayed ACK (~40
+//  ms).  On TLS, the socket handed over is one end of a socket pair: the
+//  TCP connection is the one libmicrohttpd holds.
+static void
+s_no_delay (struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int on = 1;
+    if (info)
+        setsockopt (info->connect_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 //  The 101 went out: the socket is ours.  On the event thread.
 static void
 s_upgraded (void *cls, struct MHD_Connection *conn, void *req_cls,
             const char *extra_in, size_t extra_in_size, MHD_socket sock,
             struct MHD_UpgradeResponseHandle *urh)
 {
-    (void) conn, (void) req_cls;
+    (void) req_cls;
     bus_http_ws_t *self = (bus_http_ws_t *) cls;
     bus_mhd_ws_hub_t *hub = self->hub;
-    self->fd = sock;
+    s_no_delay (conn);
     self->urh = urh;
+    self->reader = bus_wsread_new (BUS_MHD_WS_MESSAGE_MAX);
     pthread_attr_t attr;
     pthread_attr_init (&attr);
     pthread_attr_setstacksize (&attr, S_STACK);
     pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
     pthread_mutex_lock (&hub->lock);
-    bool started =
-        !hub->stopping
-        && bus_wsread_feed (self->reader, extra_in, extra_in_size) == 0
-        && pthread_create (&thread, &attr, s_thread, self) == 0;
-    hub->threads += started;
+    s_unlink (&hub->pending, self);
+    s_link (&hub->conns, self);
+    self->fd = sock;
+    int rc =
+        hub->stopping ? ECANCELED
+        : !self->reader
+                || bus_wsread_feed (self->reader, extra_in, extra_in_size) != 0
+            ? ENOMEM
+            : pthread_create (&thread, &attr, s_thread, self);
+    hub->threads += rc == 0;
+    if (rc != 0)
+        s_unlink (&hub->conns, self);
     pthread_mutex_unlock (&hub->lock);
     pthread_attr_destroy (&attr);
-    if (!started) {
-        zsys_warning ("http: cannot start a thread for a WebSocket (%s): "
-                      "closed",
-                      strerror (errno));
-        s_leave (self);
+    if (rc != 0) {
+        if (rc != ECANCELED)
+            zsys_warning ("http: cannot start a thread for a WebSocket (%s): "
+                          "closed; see edge/max_clients in "
+                          "docs/configuration.md",
+                          strerror (rc));
         MHD_upgrade_action (urh, MHD_UPGRADE_ACTION_CLOSE);
         s_free (self);
     }
@@ -467,7 +555,8 @@ s_accept (const char *key, char *accept, size_t cap)
     return true;
 }
 
-//  A new connection for req, in the hub's list; NULL if out of memory.
+//  A new connection for req, in the hub's pending list; NULL if out of
+//  memory.
 static bus_http_ws_t *
 s_new (bus_mhd_ws_hub_t *hub, struct MHD_Connection *conn, bus_req_t *req,
        const bus_http_ws_handler_t *handler)
@@ -479,39 +568,53 @@ s_new (bus_mhd_ws_hub_t *hub, struct MHD_Connection *conn, bus_req_t *req,
     self->hub = hub;
     self->handler = handler;
     self->fd = -1;
-    self->reader = bus_wsread_new (BUS_MHD_WS_MESSAGE_MAX);
-    if (!self->reader || s_request_copy (&self->request, conn, req) != 0) {
+    if (s_request_copy (&self->request, conn, req) != 0) {
         s_free (self);
         return NULL;
     }
     pthread_mutex_lock (&hub->lock);
-    self->next = hub->conns;
-    if (hub->conns)
-        hub->conns->prev = self;
-    hub->conns = self;
+    self->id = ++hub->last_id;
+    s_link (&hub->pending, self);
     pthread_mutex_unlock (&hub->lock);
     return self;
 }
 
+void
+bus_mhd_ws_abandon (bus_mhd_ws_hub_t *self, uint64_t id)
+{
+    pthread_mutex_lock (&self->lock);
+    bus_http_ws_t *ws = self->pending;
+    while (ws && ws->id != id)
+        ws = ws->next;
+    if (ws)
+        s_unlink (&self->pending, ws);
+    pthread_mutex_unlock (&self->lock);
+    if (ws)
+        s_free (ws);
+}
+
 int
 bus_mhd_ws_upgrade (bus_mhd_ws_hub_t *self, struct MHD_Connection *conn,
-                    bus_req_t *req, const bus_http_ws_handler_t *handler,
-                    struct MHD_Response **response, unsigned *status)
+                    bus_req_t *req, const char *version,
+                    const bus_http_ws_handler_t *handler,
+                    struct MHD_Response **response, unsigned *status,
+                    uint64_t *pending)
 {
     char accept[64];
-    if (!streq (req->method, "GET")
+    //  libmicrohttpd upgrades HTTP/1.1 requests only (RFC 6455 4.1)
+    if (!streq (req->method, "GET") || !version || !streq (version, "HTTP/1.1")
         || !s_has_token (req, "Upgrade", "websocket")
         || !s_has_token (req, "Connection", "upgrade")
         || !s_accept (bus_req_header (req, "Sec-WebSocket-Key"), accept,
                       sizeof accept)) {
         bus_req_send_error (req, 400, "bad_request",
                             "a WebSocket endpoint: connect with a WebSocket "
-                            "client (RFC 6455)",
+                            "client (RFC 6455, over HTTP/1.1)",
                             NULL);
         return BUS_MHD_SITE_ANSWERED;
     }
-    const char *version = bus_req_header (req, "Sec-WebSocket-Version");
-    if (!version || !streq (version, "13")) {
+    const char *ws_version = bus_req_header (req, "Sec-WebSocket-Version");
+    if (!ws_version || !streq (ws_version, "13")) {
         bus_req_send_error (req, 426, "bad_request",
                             "WebSocket version 13 only", NULL);
         return BUS_MHD_SITE_ANSWERED;
@@ -530,14 +633,13 @@ bus_mhd_ws_upgrade (bus_mhd_ws_hub_t *self, struct MHD_Connection *conn,
         *response = NULL;
     }
     if (!*response) {
-        if (ws) {
-            s_leave (ws);
-            s_free (ws);
-        }
+        if (ws)
+            bus_mhd_ws_abandon (self, ws->id);
         bus_req_send_busy (req, "overloaded",
                            "out of memory: try again in a moment");
         return BUS_MHD_SITE_ANSWERED;
     }
+    *pending = ws->id;
     *status = MHD_HTTP_SWITCHING_PROTOCOLS;
     return BUS_MHD_SITE_RESPONSE;
 }
@@ -554,32 +656,54 @@ bus_mhd_ws_hub_new (const bus_config_t *config)
     self->ping_ms = config->ws_ping_ms;
     self->edge = config->role == BUS_ROLE_EDGE;
     pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->ended, NULL);
+    //  Waited on by the monotonic clock: a wall clock set back would
+    //  stall a stop
+    pthread_condattr_t monotonic;
+    pthread_condattr_init (&monotonic);
+    pthread_condattr_setclock (&monotonic, CLOCK_MONOTONIC);
+    pthread_cond_init (&self->ended, &monotonic);
+    pthread_condattr_destroy (&monotonic);
     return self;
 }
 
-void
+//  Tell each browser the server is going away (1001), if its socket can
+//  take the frame now, and hang up: its thread sees the end, runs its
+//  close hook and goes.  Hub lock held.
+static void
+s_goodbye (bus_http_ws_t *ws)
+{
+    if (pthread_mutex_trylock (&ws->lock) == 0) {
+        bus_wsframe_t *frame = bus_wsframe_new_close (1001, "server stopping");
+        if (frame)
+            s_send_locked (ws, frame, 0);
+        bus_wsframe_unref (&frame);
+        pthread_mutex_unlock (&ws->lock);
+    }
+    shutdown (ws->fd, SHUT_RDWR);
+}
+
+bool
 bus_mhd_ws_hub_stop (bus_mhd_ws_hub_t *self, int wait_ms)
 {
     struct timespec until;
-    clock_gettime (CLOCK_REALTIME, &until);
+    clock_gettime (CLOCK_MONOTONIC, &until);
     until.tv_sec += wait_ms / 1000;
     until.tv_nsec += (wait_ms % 1000) * 1000000L;
     until.tv_sec += until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
     pthread_mutex_lock (&self->lock);
     self->stopping = true;
-    //  Each thread sees its socket end, runs its close hook and goes
     for (bus_http_ws_t *ws = self->conns; ws; ws = ws->next)
-        if (ws->fd >= 0)
-            shutdown (ws->fd, SHUT_RDWR);
+        s_goodbye (ws);
     int rc = 0;
     while (self->threads > 0 && rc == 0)
         rc = pthread_cond_timedwait (&self->ended, &self->lock, &until);
-    if (self->threads > 0)
-        zsys_error ("http: %d WebSocket thread(s) still running after %d ms",
-                    self->threads, wait_ms);
+    int left = self->threads;
     pthread_mutex_unlock (&self->lock);
+    if (left > 0)
+        zsys_error ("http: %d WebSocket thread(s) still running after %d ms",
+                    left, wait_ms);
+    return left == 0;
 }
 
 void
@@ -591,10 +715,10 @@ bus_mhd_ws_hub_destroy (bus_mhd_ws_hub_t **self_p)
     *self_p = NULL;
     if (self->threads > 0)
         return;   //  left to the process's end rather than freed under them
-    //  Upgrades answered whose 101 never went out (the browser left)
-    while (self->conns) {
-        bus_http_ws_t *ws = self->conns;
-        self->conns = ws->next;
+    //  Upgrades answered whose request has not ended yet
+    while (self->pending) {
+        bus_http_ws_t *ws = self->pending;
+        s_unlink (&self->pending, ws);
         s_free (ws);
     }
     pthread_mutex_destroy (&self->lock);

@@ -910,7 +910,7 @@ static void
 s_ws_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
+    bus_alloc_thread_cache (false);   //  the seat's life: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
     bool staff = false;
     if (s_ws_room (self, bus_http_ws_request (ws), table, &staff) != 0) {
@@ -966,9 +966,6 @@ static void
 s_ws_close (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    //  In `up` the thread goes back to answering requests, which want a
-    //  cache; an edge's threads go without for good (bus_http_start)
-    bus_alloc_thread_cache (self->config.role != BUS_ROLE_EDGE);
     s_client_t *client = (s_client_t *) bus_http_ws_user (ws);
     if (!client)
         return;
@@ -996,7 +993,7 @@ static void
 s_feed_ready (bus_http_ws_t *ws, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    bus_alloc_thread_cache (false);   //  until s_ws_close: see bus_alloc.h
+    bus_alloc_thread_cache (false);   //  the seat's life: see bus_alloc.h
     s_client_t *client = s_seat_client (self, ws, "", true, true);
     if (!client)
         return;

@@ -4,10 +4,10 @@
 
       listener actor  the SUB socket (acks, heartbeats, menu news), the
                       waiters' clock, and every done call
-      senders         whoever calls bus_gateway_send/_submit: a gateway
-                      node's libmicrohttpd event thread (orders) and pool
+      senders         whoever calls bus_gateway_send/_submit: the
+                      libmicrohttpd event thread (orders) and pool
                       threads (seed routes, an order the menu copy does
-                      not know); in `up`, civetweb's threads
+                      not know), of a gateway node or of `up`
       query callers   any thread: a DEALER borrowed from bus_sync's pool
       link pinger     bus_link's own thread and sync client
       destroyer       bus_gateway_destroy, once the listener has stopped:
@@ -23,8 +23,7 @@
     listener reads acks, takes the waiters whose key and fingerprint
     match out of the table and, with the table unlocked, calls each one's
     done function, which answers through bus_req (a suspended connection
-    is resumed; a civetweb thread, or bus_gateway_submit, is woken by a
-    semaphore).  The listener also keeps the clock: an unanswered command
+    is resumed; bus_gateway_submit is woken by a semaphore).  The listener also keeps the clock: an unanswered command
     is resent on a doubling schedule, so a command lost with a writer
     restart is still committed (once: the writer dedupes by key) before
     the deadline, and a waiter past its deadline is told so.  Every

@@ -146,7 +146,15 @@ s_stop (s_node_t *node)
 {
     //  A request on a query thread may wait for the writer twice (a menu
     //  fetch, then its command), each at most ack_timeout_ms
-    bus_mhd_destroy (&node->mhd, 2 * node->config->ack_timeout_ms + 1000);
+    if (!bus_mhd_destroy (&node->mhd,
+                          2 * node->config->ack_timeout_ms + 1000)) {
+        //  Its threads may still call the gateway or the edge: leave
+        //  them all to the process's end, the writer too (the store is
+        //  safe: what was acknowledged is on disk)
+        zsys_error ("node: stopped without freeing what the HTTP server "
+                    "still uses");
+        return;
+    }
     bus_edge_destroy (&node->edge);
     bus_gateway_destroy (&node->gateway);
     bus_compat_destroy (&node->compat);

@@ -4,7 +4,11 @@
     frame's payload is then moved to `message`, where the fragments of
     one message are gathered.  Both are bounded by the cap: a frame is
     judged by its header, so a payload past the cap is never waited for,
-    let alone stored.  */
+    let alone stored.  Frames are taken from `in` by moving `start` on;
+    what is left is moved to the front once per feed, not once per
+    frame (many tiny frames in one read would cost a copy each).
+    `message` grows with what a browser sends: most send nothing but
+    pongs, and thousands of them are connected at once.  */
 
 #include <assert.h>
 #include <stdbool.h>
@@ -18,12 +22,11 @@
 #define S_HEADER_MAX 14   //  2 + 8 (64-bit length) + 4 (mask)
 
 struct _bus_wsread_t {
-    size_t max;              //  the cap on a message
-    unsigned char *in;       //  received, not yet taken: in[0..in_len)
-    size_t in_len, in_cap;   //  in_cap: max + S_HEADER_MAX, at most
-    size_t taken;            //  in[0..taken) was handed out last call
-    char *message;           //  fragments so far of a data message
-    size_t message_len;
+    size_t max;          //  the cap on a message
+    unsigned char *in;   //  received: in[start..in_len) not yet taken
+    size_t start, in_len, in_cap;
+    char *message;   //  fragments so far of a data message
+    size_t message_len, message_cap;
     int message_opcode;   //  0: no message begun
     bool finished;        //  the last message was handed out
     int error;            //  once set, returned for ever
@@ -33,14 +36,8 @@ bus_wsread_t *
 bus_wsread_new (size_t max_message)
 {
     bus_wsread_t *self = calloc (1, sizeof *self);
-    if (self) {
+    if (self)
         self->max = max_message;
-        self->message = malloc (max_message + 1);
-    }
-    if (!self || !self->message) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 
@@ -55,15 +52,10 @@ bus_wsread_destroy (bus_wsread_t **self_p)
     *self_p = NULL;
 }
 
-//  Drop what the last call handed out, so its room is reused.
+//  The message handed out last call is done with.
 static void
-s_compact (bus_wsread_t *self)
+s_message_done (bus_wsread_t *self)
 {
-    if (self->taken) {
-        memmove (self->in, self->in + self->taken, self->in_len - self->taken);
-        self->in_len -= self->taken;
-        self->taken = 0;
-    }
     if (self->finished) {
         self->message_len = 0;
         self->message_opcode = 0;
@@ -76,7 +68,12 @@ bus_wsread_feed (bus_wsread_t *self, const void *data, size_t len)
 {
     if (len == 0)
         return 0;
-    s_compact (self);
+    //  What was taken goes; the rest moves to the front
+    if (self->start) {
+        memmove (self->in, self->in + self->start, self->in_len - self->start);
+        self->in_len -= self->start;
+        self->start = 0;
+    }
     if (self->in_len + len > self->in_cap) {
         //  More than a frame's worth is kept only until the frame it
         //  belongs to is judged: a frame past the cap is an error first
@@ -98,16 +95,19 @@ static int
 s_header (bus_wsread_t *self, int *opcode, bool *fin, uint64_t *payload,
           size_t *header)
 {
-    const unsigned char *h = self->in;
-    if (self->in_len < 2)
+    const unsigned char *h = self->in + self->start;
+    size_t have = self->in_len - self->start;
+    if (have < 2)
         return 0;
     *fin = h[0] & 0x80;
     *opcode = h[0] & 0x0f;
     if ((h[0] & 0x70) || !(h[1] & 0x80))   //  no extensions; browsers mask
         return BUS_WSREAD_PROTOCOL;
     size_t size = (h[1] & 0x7f) < 126 ? 2 : (h[1] & 0x7f) == 126 ? 4 : 10;
-    if (self->in_len < size)
+    if (have < size)
         return 0;
+    if (size == 10 && (h[2] & 0x80))
+        return BUS_WSREAD_PROTOCOL;   //  the top bit must be 0 (5.2)
     *payload = h[1] & 0x7f;
     if (size == 4)
         *payload = (uint64_t) h[2] << 8 | h[3];
@@ -139,6 +139,16 @@ s_check (bus_wsread_t *self, int opcode, uint64_t payload)
         return BUS_WSREAD_PROTOCOL;   //  a message inside another
     if (payload > self->max - self->message_len)
         return BUS_WSREAD_TOO_BIG;
+    //  Room for what the message will have, once it is known to fit
+    size_t need = self->message_len + (size_t) payload + 1;
+    if (need > self->message_cap) {
+        size_t cap = need < 256 ? 256 : need;
+        char *message = realloc (self->message, cap);
+        if (!message)
+            return BUS_WSREAD_NOMEM;
+        self->message = message;
+        self->message_cap = cap;
+    }
     return 0;
 }
 
@@ -148,7 +158,7 @@ bus_wsread_next (bus_wsread_t *self, int *opcode, const char **data,
 {
     if (self->error)
         return self->error;
-    s_compact (self);
+    s_message_done (self);
     while (true) {
         int op;
         bool fin;
@@ -161,13 +171,13 @@ bus_wsread_next (bus_wsread_t *self, int *opcode, const char **data,
             return 0;
         if (rc != 0)
             return self->error = rc;
-        if (self->in_len < header + payload)
+        if (self->in_len - self->start < header + payload)
             return 0;   //  judged, and within the cap: wait for the rest
-        unsigned char *body = self->in + header;
+        unsigned char *body = self->in + self->start + header;
         const unsigned char *mask = body - 4;
         for (size_t i = 0; i < payload; i++)
             body[i] ^= mask[i % 4];
-        self->taken = header + (size_t) payload;
+        self->start += header + (size_t) payload;
         if (op & 0x08) {   //  a control frame, perhaps between fragments
             *opcode = op;
             *data = (const char *) body;
@@ -186,7 +196,6 @@ bus_wsread_next (bus_wsread_t *self, int *opcode, const char **data,
             *len = self->message_len;
             return 1;
         }
-        s_compact (self);
     }
 }
 
@@ -289,9 +298,14 @@ bus_wsread_test (bool verbose)
     assert (bus_wsread_next (r, &op, &data, &len) == BUS_WSREAD_TOO_BIG);
     bus_wsread_destroy (&r);
     r = bus_wsread_new (100);
-    const unsigned char huge[] = { 0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0 };
+    const unsigned char huge[] = { 0x82, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0 };
     assert (bus_wsread_feed (r, huge, sizeof huge) == 0);
     assert (bus_wsread_next (r, &op, &data, &len) == BUS_WSREAD_TOO_BIG);
+    bus_wsread_destroy (&r);
+    r = bus_wsread_new (100);   //  a length with its top bit set: 1002
+    const unsigned char top[] = { 0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0 };
+    assert (bus_wsread_feed (r, top, sizeof top) == 0);
+    assert (bus_wsread_next (r, &op, &data, &len) == BUS_WSREAD_PROTOCOL);
     bus_wsread_destroy (&r);
 
     //  Protocol errors, each on a fresh reader

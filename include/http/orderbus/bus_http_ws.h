@@ -1,14 +1,16 @@
 /*  bus_http_ws.h — a browser's WebSocket as the edge and the fan-out see
     it, without the HTTP server's own types.
 
-    The server's adapter implements it: bus_http.c, for civetweb, the only
-    file that knows civetweb.  The edge puts its endpoints on a server
-    through a bus_http_ws_router_t the adapter makes (the way bus_req.h's
+    The server implements it: bus_mhd_ws.c and bus_mhd_site.c, on
+    libmicrohttpd.  The edge puts its endpoints on a server
+    through a bus_http_ws_router_t the server makes (the way bus_req.h's
     router puts the API's routes), and is then called on its hooks with a
     bus_http_ws_t for each connection.
 
-    Threads: the server serves each WebSocket on one thread of its own
-    from connect to close, and calls every hook of that connection there.
+    Threads: the server checks a handshake on its event thread, where it
+    calls the connect hook, which must not block; it then serves the
+    WebSocket on one thread of its own and calls the other hooks of that
+    connection there.
     Other threads (the fan-out's senders) may write to its socket, under
     bus_http_ws_lock, until the close hook has returned.  */
 
@@ -24,11 +26,12 @@ extern "C" {
 #endif
 
 //  One WebSocket connection, from its handshake until its close hook
-//  returns; the adapter owns it.
+//  returns; the server owns it.
 typedef struct _bus_http_ws_t bus_http_ws_t;
 
-//  What an endpoint does with its connections.  Every hook runs on the
-//  connection's own thread, and may block.
+//  What an endpoint does with its connections.  connect runs on the
+//  server's event thread and must not block (a token check, a seat);
+//  every other hook runs on the connection's own thread, and may.
 typedef struct {
     //  Before the handshake: 0 to go on with it, or non-zero once the
     //  hook has answered req itself (refused).  NULL: every one goes on.

@@ -1,4 +1,6 @@
-/*  bus_mhd.h — the gateway node's HTTP server: libmicrohttpd, event-driven.
+/*  bus_mhd.h — every node's HTTP server but the writer's: libmicrohttpd,
+    event-driven.  An edge's (or up's) also serves its WebSockets, pages
+    and files (bus_mhd_site.c, bus_mhd_ws.c).
 
     A thread per connection (civetweb's model) puts each order's thread
     to sleep twice, once for the next request and once for the ack; on a
@@ -8,9 +10,9 @@
     thread, the connection is suspended until the writer's ack answers it,
     and a route declared to block (bus_req_route_t.blocks: a query) runs
     on a pool of http/threads threads.  Routes are bus_req.h routes, the
-    same ones `orderbus up` serves with civetweb, matched by bus_req's
-    rule; bus_mhd.c is bus_req's libmicrohttpd adapter, the only file
-    that uses libmicrohttpd.  */
+    same ones `orderbus up` serves, matched by bus_req's rule; bus_mhd.c
+    is bus_req's libmicrohttpd adapter, and it and its two companions
+    are the only files that use libmicrohttpd.  */
 
 #ifndef BUS_MHD_H_INCLUDED
 #define BUS_MHD_H_INCLUDED
@@ -42,10 +44,13 @@ bus_http_ws_router_t bus_mhd_ws_router (bus_mhd_t *self);
     port is in use).  */
 int bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap);
 
-/*  Stop taking connections, answer new requests on open ones 503, wait
-    for the answers still to come (at most wait_ms), then stop.  NULL-safe;
-    nulls *self_p.  */
-void bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms);
+/*  Stop taking connections, end the WebSockets, answer new requests on
+    open ones 503, wait for the answers still to come (at most wait_ms),
+    then stop.  True when stopped; false when a request or a WebSocket
+    thread was still at work: the server is then left running, and
+    nothing its handlers use (the gateway, the edge) may be freed.
+    NULL-safe; nulls *self_p.  */
+bool bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms);
 
 #ifdef __cplusplus
 }

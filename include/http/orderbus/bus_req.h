@@ -1,11 +1,11 @@
 /*  bus_req.h — one HTTP request and its answer, whichever server took it.
 
     The gateway's routes (bus_api, bus_compat, /healthz) are written
-    against this, and see nothing else: civetweb serves them in
-    `orderbus up` (bus_http.c, a thread per connection), libmicrohttpd in
-    a gateway node (bus_mhd.c, event-driven).  Each of those two files is
-    the only place its server's types and calls appear; query decoding,
-    route matching and where a route may run are here, once.
+    against this, and see nothing else: libmicrohttpd serves them in a
+    gateway node and in `orderbus up` (bus_mhd.c, event-driven; it is the
+    only place that server's types and calls appear), a fake server in
+    unit_api; query decoding, route matching and where a route may run
+    are here, once.
 
     A handler reads the request and answers it exactly once, either
     before it returns or later from any thread: a gateway answers an
@@ -101,8 +101,7 @@ int bus_req_send_busy (bus_req_t *self, const char *code, const char *message);
     Blocking work
 
     The rule: a handler may block (wait for the writer) only when
-    bus_req_may_block says so.  civetweb runs every handler on a thread
-    of its own, where it may; libmicrohttpd runs a handler on its event
+    bus_req_may_block says so.  libmicrohttpd runs a handler on its event
     thread, where waiting would hold up every other connection, unless
     the route was declared to block (bus_req_route_t.blocks): then it
     runs on the server's pool.  A handler that blocks only sometimes
@@ -173,19 +172,19 @@ typedef struct _bus_req_router_t bus_req_router_t;
 int bus_req_router_add (bus_req_router_t *self, const bus_req_route_t *route);
 
 /*  ---------------------------------------------------------------------
-    For the servers (their adapters: bus_http.c, bus_mhd.c, a test's)  */
+    For the servers (their adapters: bus_mhd.c, unit_api's fake one)  */
 
 /*  A router; added (server, uri), if not NULL, is called after each add,
-    so that a server that dispatches by uri itself (civetweb) can send the
+    so that a server that dispatches by uri itself can send the
     route's requests to bus_req_router_serve.  NULL if out of memory.  */
 bus_req_router_t *bus_req_router_new (void (*added) (void *server,
                                                      const char *uri),
                                       void *server);
 
-/*  Compare paths ignoring ASCII case from now on, as civetweb does:
-    `orderbus up` has always answered /HEALTHZ as /healthz, so its
-    adapter keeps that; libmicrohttpd's (the gateway) never did.  Call
-    before the first add.  */
+/*  Compare paths ignoring ASCII case from now on, as civetweb did:
+    `orderbus up`, first served by civetweb, has always answered /HEALTHZ
+    as /healthz, and keeps that; a gateway never did.  Call before the
+    first add.  */
 void bus_req_router_ignore_case (bus_req_router_t *self);
 
 /*  NULL-safe; nulls *self_p.  Only once no request can reach it.  */

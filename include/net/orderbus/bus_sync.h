@@ -1,5 +1,5 @@
 /*  bus_sync.h — client of the writer's sync socket (snapshot, replay, get,
-    list, menu).  Thread-safe: civetweb's worker threads call it
+    list, menu).  Thread-safe: the HTTP server's pool threads call it
     concurrently; each call borrows a DEALER socket from a small pool.  */
 
 #ifndef BUS_SYNC_H_INCLUDED

@@ -20,11 +20,12 @@ extern "C" {
 
 #define BUS_WSREAD_PROTOCOL 1002 /* close code: a frame breaks RFC 6455 */
 #define BUS_WSREAD_TOO_BIG  1009 /* close code: a message past the cap  */
+#define BUS_WSREAD_NOMEM    1011 /* close code: out of memory           */
 
 typedef struct _bus_wsread_t bus_wsread_t;
 
-/*  A reader for messages of at most max_message bytes.  NULL if out of
-    memory.  */
+/*  A reader for messages of at most max_message bytes; it holds only
+    what it has been sent.  NULL if out of memory.  */
 bus_wsread_t *bus_wsread_new (size_t max_message);
 
 /*  NULL-safe; nulls *self_p.  */
@@ -39,8 +40,9 @@ int bus_wsread_feed (bus_wsread_t *self, const void *data, size_t len);
     payload in *data[*len] (unmasked; valid until the next call), 0 if
     more bytes are needed, or the close code the connection must end
     with: BUS_WSREAD_PROTOCOL (unmasked, reserved bits or opcodes, a
-    control frame fragmented or over 125 bytes, a continuation with no
-    message, a message begun inside another) or BUS_WSREAD_TOO_BIG.
+    control frame fragmented or over 125 bytes, a 64-bit length with its
+    top bit set, a continuation with no message, a message begun inside
+    another), BUS_WSREAD_TOO_BIG, or BUS_WSREAD_NOMEM.
     After an error the reader returns it again.  */
 int bus_wsread_next (bus_wsread_t *self, int *opcode, const char **data,
                      size_t *len);
