@@ -36,6 +36,7 @@ typedef enum { S_DONE, S_MORE, S_STUCK, S_GONE } s_outcome_t;
 struct _bus_fanout_peer_t {
     bus_http_ws_t *ws;   //  borrowed; NULL: nobody else writes fd
     int fd;
+    bool tls;                //  fd carries TLS: frames go through ws's server
     int sndbuf;              //  socket's send buffer, last we looked
     pthread_mutex_t lock;    //  guards the queue and flags below
     bus_wsframe_t **queue;   //  ring of size frames
@@ -239,6 +240,21 @@ s_write (int fd, struct iovec *iov, int iovcnt, int finish_ms)
     return 0;
 }
 
+//  Write all of iov to the peer: straight to its socket, or on TLS
+//  through its server (bus_http_ws_write), which may take the server's
+//  own write timeout rather than finish_ms.  0, or errno.
+static int
+s_peer_write (bus_fanout_peer_t *peer, struct iovec *iov, int iovcnt,
+              int finish_ms)
+{
+    if (!peer->tls)
+        return s_write (peer->fd, iov, iovcnt, finish_ms);
+    for (int i = 0; i < iovcnt; i++)
+        if (bus_http_ws_write (peer->ws, iov[i].iov_base, iov[i].iov_len) != 0)
+            return EPIPE;
+    return 0;
+}
+
 //  Mark the peer gone, dropping what it still has queued, and shut its
 //  socket down: the server's reader sees the end and closes the
 //  connection.  Connection lock held, so that nothing (a ping) follows a
@@ -275,7 +291,7 @@ s_cut_off (bus_fanout_t *self, bus_fanout_peer_t *peer)
     if (s_has_room (peer, size)) {
         struct iovec iov = { (void *) bus_wsframe_data (self->close_slow),
                              size };
-        s_write (peer->fd, &iov, 1, S_FINISH_MS);
+        s_peer_write (peer, &iov, 1, S_FINISH_MS);
     }
     s_shut (peer);
     s_conn_unlock (peer);
@@ -339,7 +355,7 @@ s_write_batch (bus_fanout_t *self, bus_fanout_peer_t *peer, int finish_ms,
     s_conn_lock (peer);
     size_t n = s_take (peer, frames, iov, &cut);
     *written += n;
-    int rc = n ? s_write (peer->fd, iov, (int) n, finish_ms) : 0;
+    int rc = n ? s_peer_write (peer, iov, (int) n, finish_ms) : 0;
     //  Half a frame may be out: nothing can follow it
     s_outcome_t outcome = rc ? s_hang_up (self, peer, rc) : S_DONE;
     s_conn_unlock (peer);
@@ -483,6 +499,7 @@ bus_fanout_join (bus_fanout_t *self, bus_http_ws_t *ws, int fd)
     }
     peer->ws = ws;
     peer->fd = fd;
+    peer->tls = ws && bus_http_ws_tls (ws);
     peer->size = size;
     peer->scheduled = peer->held = true;   //  until bus_fanout_start
     socklen_t len = sizeof peer->sndbuf;

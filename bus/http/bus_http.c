@@ -1,6 +1,7 @@
 /*  bus_http.c — the civetweb server: setup, routes, requests as bus_req_t.  */
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -14,6 +15,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <civetweb.h>
+#include <openssl/ssl.h>
 #include "orderbus/bus_alloc.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_http.h"
@@ -24,6 +26,11 @@
 struct _bus_http_t {
     bus_req_router_t *router;
     struct mg_context *ctx;
+    bool tls;                      //  the port speaks only TLS
+    char tls_cert[BUS_PATH_MAX];   //  its files, which s_init_ssl loads
+    char tls_key[BUS_PATH_MAX];
+    char headers[512];          //  on every answer (bus_req.h)
+    char headers_option[512];   //  ...as civetweb's additional_header
 };
 
 //  A request civetweb took, as a bus_req_t (see bus_req.h), on the stack
@@ -129,6 +136,116 @@ s_init_thread (const struct mg_context *ctx, int thread_type)
     return NULL;
 }
 
+//  ---------------------------------------------------------------------
+//  TLS
+//
+//  Debian's civetweb 1.15 loads OpenSSL itself, at run time, with
+//  dlopen ("libssl.so") and dlopen ("libcrypto.so"), and takes 60
+//  functions from them by name.  OpenSSL 3 lacks one of those names
+//  (SSL_get_peer_certificate is a macro there), civetweb keeps a NULL
+//  pointer for it and the first TLS connection calls it; and the two
+//  unversioned names exist only where libssl-dev is installed.  So two
+//  shims are built with us (bus/http/tls_shim/), whose SONAMEs are those
+//  names, which need libssl.so.3 and libcrypto.so.3, and the first of
+//  which defines the missing function.  They are loaded here by full
+//  path before civetweb starts TLS: glibc's dlopen matches a name
+//  without a slash against the SONAMEs of what is loaded, so civetweb
+//  gets the shims, and its dlsym finds the rest in OpenSSL 3 through
+//  their dependencies.  Loaded once per process, never unloaded.
+
+static pthread_mutex_t s_tls_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool s_tls_ready;   //  shims loaded and civetweb's TLS up
+
+//  Where the shims are when tls/shim_dir is not set: beside the program
+//  (its directory's tls-shim/, where a build puts them next to
+//  orderbus), else where this build put them.
+static void
+s_shim_dir_default (char *dir, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr (exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf (dir, cap, "%s/tls-shim", exe);
+        char probe[PATH_MAX + 32];
+        snprintf (probe, sizeof probe, "%s/orderbus-ssl-shim.so", dir);
+        if (access (probe, R_OK) == 0)
+            return;
+    }
+    snprintf (dir, cap, "%s", ORDERBUS_TLS_SHIM_DIR);
+}
+
+//  dlopen dir's shim of lib for good; 0, or -1 with err set
+static int
+s_shim_load (const char *dir, const char *lib, char *err, size_t err_cap)
+{
+    char path[PATH_MAX + 32];
+    snprintf (path, sizeof path, "%s/orderbus-%s-shim.so", dir, lib);
+    void *handle = dlopen (path, RTLD_NOW | RTLD_GLOBAL);
+    if (!handle)
+        return bus_error_set (
+            err, err_cap, -1,
+            "TLS on this server needs the OpenSSL shims civetweb loads "
+            "(docs/security.md, TLS): %s; set tls/shim_dir "
+            "(--tls-shim-dir) to the directory holding "
+            "orderbus-ssl-shim.so and orderbus-crypto-shim.so",
+            dlerror ());
+    return 0;
+}
+
+int
+bus_http_tls_init (const char *shim_dir, char *err, size_t err_cap)
+{
+    pthread_mutex_lock (&s_tls_lock);
+    int rc = 0;
+    if (!s_tls_ready) {
+        char dir[PATH_MAX];
+        if (shim_dir && *shim_dir)
+            snprintf (dir, sizeof dir, "%s", shim_dir);
+        else
+            s_shim_dir_default (dir, sizeof dir);
+        //  libcrypto first: the ssl shim's libssl.so.3 needs it
+        rc = s_shim_load (dir, "crypto", err, err_cap);
+        if (rc == 0)
+            rc = s_shim_load (dir, "ssl", err, err_cap);
+        if (rc == 0 && !(mg_init_library (MG_FEATURES_TLS) & MG_FEATURES_TLS))
+            rc = bus_error_set (err, err_cap, -1,
+                                "civetweb could not load OpenSSL through the "
+                                "shims in %s",
+                                dir);
+        if (rc == 0)
+            zsys_info ("http: civetweb's TLS on OpenSSL 3 through the shims "
+                       "in %s",
+                       dir);
+        s_tls_ready = rc == 0;
+    }
+    pthread_mutex_unlock (&s_tls_lock);
+    return rc;
+}
+
+//  civetweb made the server's SSL_CTX: our certificate (and chain) and
+//  key go into it from their two files (civetweb's own option wants one
+//  file with both), TLS 1.2 at least.  1: done, -1: refused.
+static int
+s_init_ssl (void *ssl_ctx, void *user_data)
+{
+    bus_http_t *self = (bus_http_t *) user_data;
+    SSL_CTX *ctx = (SSL_CTX *) ssl_ctx;
+    if (SSL_CTX_use_certificate_chain_file (ctx, self->tls_cert) != 1
+        || SSL_CTX_use_PrivateKey_file (ctx, self->tls_key, SSL_FILETYPE_PEM)
+               != 1
+        || SSL_CTX_check_private_key (ctx) != 1
+        || SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION) != 1) {
+        zsys_error ("http: cannot use tls/cert %s with tls/key %s",
+                    self->tls_cert, self->tls_key);
+        return -1;
+    }
+    return 1;
+}
+
 bus_http_t *
 bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
 {
@@ -136,9 +253,13 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     if (s_threads_check (thread_count, err, err_cap) != 0
         || s_files_check (thread_count, err, err_cap) != 0)
         return NULL;
+    bool tls = *config->tls_cert || *config->tls_key;
+    if (tls && bus_http_tls_init (config->tls_shim_dir, err, err_cap) != 0)
+        return NULL;
     char ports[128], threads[16], ping[16];
-    snprintf (ports, sizeof ports, "%s:%d", config->http_listen,
-              config->http_port);
+    //  "s": this port speaks TLS only; plain HTTP fails its handshake
+    snprintf (ports, sizeof ports, "%s:%d%s", config->http_listen,
+              config->http_port, tls ? "s" : "");
     //  civetweb serves a WebSocket on a worker thread for its whole life:
     //  the edge's browsers get threads of their own, http/threads stay
     //  for requests
@@ -182,6 +303,10 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
         "0",
         "document_root",
         config->web_root,
+        //  pages and files get the security headers too (civetweb adds
+        //  a line break after the last)
+        "additional_header",
+        NULL,
         NULL,
         NULL,
     };
@@ -190,9 +315,22 @@ bus_http_start (const bus_config_t *config, char *err, size_t err_cap)
     callbacks.log_message = s_log_message;
     if (config->role == BUS_ROLE_EDGE)
         callbacks.init_thread = s_init_thread;
+    if (tls)
+        callbacks.init_ssl = s_init_ssl;
     bus_http_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         self->router = bus_req_router_new (s_route_added, self);
+        self->tls = tls;
+        snprintf (self->tls_cert, sizeof self->tls_cert, "%s",
+                  config->tls_cert);
+        snprintf (self->tls_key, sizeof self->tls_key, "%s", config->tls_key);
+        snprintf (self->headers, sizeof self->headers, "%s%s",
+                  BUS_REQ_SECURITY_HEADERS, tls ? BUS_REQ_HSTS_HEADER : "");
+        //  the option's text, without the last CRLF
+        snprintf (self->headers_option, sizeof self->headers_option, "%.*s",
+                  (int) strlen (self->headers) - 2, self->headers);
+        options[sizeof options / sizeof options[0] - 3] = self->headers_option;
+    }
     if (!self || !self->router) {
         snprintf (err, err_cap, "out of memory");
         free (self);
@@ -284,15 +422,18 @@ s_answer (bus_req_t *req, int status, const char *headers, char *body,
           size_t len)
 {
     bus_http_req_t *self = (bus_http_req_t *) req;
+    const bus_http_t *server =
+        (const bus_http_t *) mg_get_user_data (mg_get_context (self->conn));
     char *head = body - BUS_REQ_HEAD_MAX;
-    int head_len = snprintf (
-        head, BUS_REQ_HEAD_MAX,
-        "HTTP/1.1 %d %s\r\n"
-        "Content-Type: application/json\r\n"
-        "Content-Length: %zu\r\n"
-        "Cache-Control: no-store\r\n"
-        "%s\r\n",
-        status, mg_get_response_code_text (self->conn, status), len, headers);
+    int head_len =
+        snprintf (head, BUS_REQ_HEAD_MAX,
+                  "HTTP/1.1 %d %s\r\n"
+                  "Content-Type: application/json\r\n"
+                  "Content-Length: %zu\r\n"
+                  "Cache-Control: no-store\r\n"
+                  "%s%s\r\n",
+                  status, mg_get_response_code_text (self->conn, status), len,
+                  server->headers, headers);
     assert (head_len > 0 && head_len < BUS_REQ_HEAD_MAX);   //  bus_req bounds
     char *text = body - head_len;
     memmove (text, head, (size_t) head_len);
@@ -548,6 +689,22 @@ bus_http_ws_socket (bus_http_ws_t *self)
     return self->fd;
 }
 
+bool
+bus_http_ws_tls (bus_http_ws_t *self)
+{
+    return mg_get_request_info (self->conn)->is_ssl != 0;
+}
+
+//  civetweb's mg_write is SSL_write on a TLS connection.  The connection's
+//  own thread may be in SSL_read meanwhile: civetweb's clients and servers
+//  write WebSockets from other threads the same way (docs/security.md,
+//  TLS, says what that leaves).
+int
+bus_http_ws_write (bus_http_ws_t *self, const void *data, size_t len)
+{
+    return mg_write (self->conn, data, len) == (int) len ? 0 : -1;
+}
+
 //  civetweb's own connection lock: it takes it around its pings and
 //  pongs too, so nothing of theirs lands inside a frame written here.
 void
@@ -562,6 +719,7 @@ bus_http_ws_unlock (bus_http_ws_t *self)
     mg_unlock_connection (self->conn);
 }
 
+//  civetweb's mg_write writes through TLS where the connection has it
 static void
 s_ws_close_frame (struct mg_connection *conn, int code, const char *reason)
 {
@@ -693,10 +851,21 @@ s_page_add (void *server, const char *path, const char *root)
                             (void *) root);
 }
 
+//  Written out here, not with mg_send_http_redirect: that one leaves out
+//  the security headers
 static int
 s_redirect_serve (struct mg_connection *conn, void *cbdata)
 {
-    return mg_send_http_redirect (conn, (const char *) cbdata, 302);
+    const bus_http_t *server =
+        (const bus_http_t *) mg_get_user_data (mg_get_context (conn));
+    mg_printf (conn,
+               "HTTP/1.1 302 Found\r\n"
+               "Location: %s\r\n"
+               "Content-Length: 0\r\n"
+               "Cache-Control: no-store\r\n"
+               "%s\r\n",
+               (const char *) cbdata, server->headers);
+    return 302;
 }
 
 static void

@@ -21,12 +21,23 @@ extern "C" {
 typedef struct _bus_http_t bus_http_t;
 
 /*  Start a civetweb server for an edge (or up) on config's listen
-    address, port and thread count: static files under config->web_root
+    address, port and thread count, on TLS only if config->tls_cert is
+    set (with config->tls_key, checked by bus_tls_check): static files under config->web_root
     are served, and config->max_clients more threads are started for the
     WebSockets.  Returns the server, or NULL with the reason in
     err[err_cap] (e.g. the port is in use).  */
 bus_http_t *bus_http_start (const bus_config_t *config, char *err,
                             size_t err_cap);
+
+/*  Make civetweb able to speak TLS in this process: load the OpenSSL
+    shims it needs (bus_http.c says why) from shim_dir, or when that is
+    NULL or "" from the program's directory's tls-shim/ or else where
+    the build put them, and start civetweb's TLS.  Once per process;
+    later calls return the first one's success at once.  0, or -1 with
+    err set naming the shim and tls/shim_dir.  bus_http_start calls it
+    for a server with tls/cert; a civetweb client (the test kit's) must
+    call it before its first TLS connection.  */
+int bus_http_tls_init (const char *shim_dir, char *err, size_t err_cap);
 
 /*  Stop the server and wait for its threads.  NULL-safe; nulls *self_p.  */
 void bus_http_stop (bus_http_t **self_p);

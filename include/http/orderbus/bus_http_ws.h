@@ -73,8 +73,20 @@ void *bus_http_ws_user (bus_http_ws_t *self);
 
 /*  The connection's socket, or -1 if it cannot be found.  Anyone may
     write WebSocket frames to it, whole and under bus_http_ws_lock, until
-    the close hook returns; it is closed after that.  */
+    the close hook returns, unless it speaks TLS (bus_http_ws_tls); it is
+    closed after that.  */
 int bus_http_ws_socket (bus_http_ws_t *self);
+
+/*  True if the connection speaks TLS: its socket then carries TLS
+    records, and frames go through bus_http_ws_write, never to the
+    socket itself (which is still for the room check and for shutdown).  */
+bool bus_http_ws_tls (bus_http_ws_t *self);
+
+/*  Write len bytes (whole frames) through the server, encrypted; under
+    bus_http_ws_lock.  Blocks until all is written, or for as long as the
+    server lets a write take (civetweb's request_timeout_ms).  0, or -1
+    if the connection failed.  */
+int bus_http_ws_write (bus_http_ws_t *self, const void *data, size_t len);
 
 /*  Held around every write to the socket, so that frames the server
     writes itself (pings, pongs) never land inside another's.  Not
