@@ -13,10 +13,28 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include "orderbus/bus_http.h"
 #include "tk_internal.h"
 
 //  ---------------------------------------------------------------------
 //  HTTP
+
+static bool s_tls;   //  tk_tls: the kit's clients speak TLS
+
+void
+tk_tls (bool on)
+{
+    char err[512];
+    TK_CHECK (!on || bus_http_tls_init (NULL, err, sizeof err) == 0,
+              "civetweb's TLS: %s", err);
+    s_tls = on;
+}
+
+int
+tk__tls (void)
+{
+    return s_tls ? 1 : 0;
+}
 
 static void
 s_read_response (struct mg_connection *conn, tk_response_t *resp)
@@ -48,7 +66,7 @@ tk_http (int port, const char *method, const char *path, const char *headers,
     memset (resp, 0, sizeof *resp);
     char err[256] = "";
     struct mg_connection *conn =
-        mg_connect_client ("127.0.0.1", port, 0, err, sizeof err);
+        mg_connect_client ("127.0.0.1", port, tk__tls (), err, sizeof err);
     if (!conn)
         return;
     //  The kit's token, unless the test brings its own (tk__auth_token)
