@@ -194,6 +194,21 @@ export async function openPage(browserOrContext, viewport, errors, sockets, labe
   const page = await browserOrContext.newPage(viewport ? { viewport } : undefined);
   page.setDefaultTimeout(10000);
   page.on("pageerror", (err) => errors.push(`${label}: ${err}`));
+  // What the Content-Security-Policy refuses (an inline script, style or
+  // handler, a connection elsewhere) counts as an error of the page too:
+  // chromium logs "Refused to ..." on the console, and the page hears a
+  // securitypolicyviolation event, which is logged the same way.
+  page.on("console", (msg) => {
+    const text = msg.text();
+    if (msg.type() === "error" && /Refused to|Content Security Policy/.test(text))
+      errors.push(`${label}: CSP: ${text}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`Refused to ... (securitypolicyviolation: ${e.violatedDirective} ` +
+                    `${e.blockedURI || "inline"})`);
+    });
+  });
   page.on("websocket", (ws) => {
     const rec = { page: label, url: ws.url(), frames: [], closed: false };
     sockets.push(rec);
