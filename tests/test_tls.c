@@ -37,6 +37,8 @@ static char s_intake[TK_ENDPOINT_LEN], s_events[TK_ENDPOINT_LEN],
 static char s_cert[600], s_key[600];   //  made by the cli case
 static int s_gw_port, s_edge_port, s_plain_port, s_up_port;
 
+#define S_MORE_ORDERS 40   //  orders after the first, each seen over wss
+
 //  ---------------------------------------------------------------------
 //  Helpers
 
@@ -256,7 +258,30 @@ TK_CASE (edge)
                           "event")
                       == 0,
            "the order's event over wss");
+    json_int_t seq = json_integer_value (json_object_get (event, "seq"));
     json_decref (event);
+    //  more, written by the fan-out's sender threads through TLS while
+    //  the connection's own thread reads: each arrives, in order
+    for (int i = 0; i < S_MORE_ORDERS; i++) {
+        char key[32], body[128];
+        snprintf (key, sizeof key, "tls-order-more-%d", i);
+        snprintf (body, sizeof body,
+                  "{\"table\":\"T%d\",\"items\":[{\"item_id\":\"fries\","
+                  "\"quantity\":1}]}",
+                  i + 10);
+        tk_post_order (s_gw_port, key, body, &resp);
+        CHECK (resp.status == 201, "order %d over https: %d", i, resp.status);
+        tk_response_free (&resp);
+    }
+    for (int i = 0; i < S_MORE_ORDERS; i++) {
+        event = tk_ws_next (kitchen, 5000);
+        json_int_t next = json_integer_value (json_object_get (event, "seq"));
+        CHECK (event && next == seq + 1,
+               "event %d over wss: seq %lld after %lld", i, (long long) next,
+               (long long) seq);
+        seq = next;
+        json_decref (event);
+    }
     tk_ws_close (&kitchen);
     CHECK (s_verified_get (s_edge_port, "/kitchen", s_cert) == 200,
            "the kitchen page to a client trusting only the certificate");
