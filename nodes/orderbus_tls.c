@@ -92,55 +92,67 @@ s_take_names (int *argc, char **argv, const char **names, char *err)
     return count;
 }
 
+//  Read new's arguments into args, names and days; 0, or -1 with err set
+static int
+s_new_args (int argc, char **argv, s_args_t *args, const char **names,
+            size_t *count, int *days, char *err)
+{
+    int taken = s_take_names (&argc, argv, names, err);
+    if (taken < 0
+        || orderbus_args_parse (s_options, S_OPTIONS, argc, argv, args, err,
+                                S_ERR_MAX)
+               != 0)
+        return -1;
+    if (!args->cert || !args->key)
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "--cert and --key are required");
+    char *end = NULL;
+    *days =
+        args->days ? (int) strtol (args->days, &end, 10) : BUS_TLS_DAYS_DEFAULT;
+    if (*days < 1 || *days > BUS_TLS_DAYS_MAX || (end && *end))
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "--days: a number of days, 1 to %d (got '%s')",
+                              BUS_TLS_DAYS_MAX, args->days);
+    *count = (size_t) taken;
+    if (*count == 0) {
+        names[(*count)++] = "localhost";
+        names[(*count)++] = "127.0.0.1";
+        names[(*count)++] = "::1";
+    }
+    return 0;
+}
+
 static int
 s_new (int argc, char **argv)
 {
     const char *names[BUS_TLS_NAMES_MAX];
     s_args_t args = { 0 };
+    size_t count = 0;
+    int days = 0;
     char err[S_ERR_MAX];
-    int count = s_take_names (&argc, argv, names, err);
-    int days = BUS_TLS_DAYS_DEFAULT;
-    char *end = NULL;
-    if (count < 0
-        || orderbus_args_parse (s_options, S_OPTIONS, argc, argv, &args, err,
-                                sizeof err)
-               != 0) {
-    } else if (!args.cert || !args.key) {
-        count = bus_error_set (err, sizeof err, -1,
-                               "--cert and --key are required");
-    } else if (args.days
-               && ((days = (int) strtol (args.days, &end, 10)) < 1
-                   || days > BUS_TLS_DAYS_MAX || *end)) {
-        count = bus_error_set (err, sizeof err, -1,
-                               "--days: a number of days, 1 to %d (got '%s')",
-                               BUS_TLS_DAYS_MAX, args.days);
-    } else {
-        if (count == 0) {
-            names[count++] = "localhost";
-            names[count++] = "127.0.0.1";
-            names[count++] = "::1";
-        }
-        if (bus_tls_self_signed (args.cert, args.key, names, (size_t) count,
-                                 days, args.force, err, sizeof err)
-            != 0) {
-            fprintf (stderr, "orderbus tls new: %s\n", err);
-            return 1;
-        }
+    if (s_new_args (argc, argv, &args, names, &count, &days, err) != 0) {
         fprintf (stderr,
-                 "orderbus tls: wrote %s (certificate, self-signed, %d "
-                 "days) and %s (key, mode 0600) for",
-                 args.cert, days, args.key);
-        for (int i = 0; i < count; i++)
-            fprintf (stderr, " %s", names[i]);
-        fprintf (stderr,
-                 "\n  run a server with --tls-cert %s --tls-key %s, and have "
-                 "clients trust %s\n",
-                 args.cert, args.key, args.cert);
-        return 0;
+                 "orderbus tls new: %s\n(try 'orderbus tls new --help')\n",
+                 err);
+        return 2;
     }
-    fprintf (stderr, "orderbus tls new: %s\n(try 'orderbus tls new --help')\n",
-             err);
-    return 2;
+    if (bus_tls_self_signed (args.cert, args.key, names, count, days,
+                             args.force, err, sizeof err)
+        != 0) {
+        fprintf (stderr, "orderbus tls new: %s\n", err);
+        return 1;
+    }
+    fprintf (stderr,
+             "orderbus tls: wrote %s (certificate, self-signed, %d days) and "
+             "%s (key, mode 0600) for",
+             args.cert, days, args.key);
+    for (size_t i = 0; i < count; i++)
+        fprintf (stderr, " %s", names[i]);
+    fprintf (stderr,
+             "\n  run a server with --tls-cert %s --tls-key %s, and have "
+             "clients trust %s\n",
+             args.cert, args.key, args.cert);
+    return 0;
 }
 
 int
