@@ -169,10 +169,10 @@ s_shim_dir_default (char *dir, size_t cap)
         char *slash = strrchr (exe, '/');
         if (slash)
             *slash = '\0';
-        snprintf (dir, cap, "%s/tls-shim", exe);
         char probe[PATH_MAX + 32];
-        snprintf (probe, sizeof probe, "%s/orderbus-ssl-shim.so", dir);
-        if (access (probe, R_OK) == 0)
+        snprintf (probe, sizeof probe, "%s/tls-shim/orderbus-ssl-shim.so", exe);
+        if (access (probe, R_OK) == 0
+            && snprintf (dir, cap, "%s/tls-shim", exe) < (int) cap)
             return;
     }
     snprintf (dir, cap, "%s", ORDERBUS_TLS_SHIM_DIR);
