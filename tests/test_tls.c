@@ -16,9 +16,14 @@
                    each server; HSTS only on TLS
       refusals     a 0644 key, a key of another certificate, a missing
                    certificate, missing shims: each refused at start,
-                   naming the setting and the file, nothing listening  */
+                   naming the setting and the file, nothing listening
+      handshake_deadline  a gateway on TLS cuts a connection that sends
+                   no handshake, or half of one, at
+                   http/request_deadline_ms  */
 
 #include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +42,8 @@ static char s_intake[TK_ENDPOINT_LEN], s_events[TK_ENDPOINT_LEN],
 static char s_cert[600], s_key[600];   //  made by the cli case
 static int s_gw_port, s_edge_port, s_plain_port, s_up_port;
 
-#define S_MORE_ORDERS 40   //  orders after the first, each seen over wss
+#define S_MORE_ORDERS 40     //  orders after the first, each seen over wss
+#define S_DEADLINE_MS 1000   //  handshake_deadline's http/request_deadline_ms
 
 //  ---------------------------------------------------------------------
 //  Helpers
@@ -396,9 +402,59 @@ TK_CASE (refusals)
                "--tls-shim-dir", "/nonexistent", NULL);
 }
 
+//  Is fd closed by the server within ms?  (EOF or a reset; data is not
+//  expected from a server waiting for a handshake)
+static bool
+s_closed_within (int fd, int ms)
+{
+    struct pollfd pfd = { fd, POLLIN, 0 };
+    char byte;
+    return poll (&pfd, 1, ms) == 1 && recv (fd, &byte, 1, 0) <= 0;
+}
+
+TK_CASE (handshake_deadline)
+{
+    char port[16], deadline[16];
+    int port_n = tk_port ();
+    snprintf (port, sizeof port, "%d", port_n);
+    snprintf (deadline, sizeof deadline, "%d", S_DEADLINE_MS);
+    tk_spawn ("slow-gw", "gateway", "--intake", s_intake, "--events", s_events,
+              "--sync", s_sync, "--http-port", port, "--name", "slow",
+              "--request-deadline-ms", deadline, "--tls-cert", s_cert,
+              "--tls-key", s_key, NULL);
+    tk_tls (true);
+    CHECK (tk_wait_http (port_n, "/healthz", 200, 15000),
+           "gateway on TLS not healthy");
+    tk_tls (false);
+    //  one says nothing, one stops inside its ClientHello
+    int silent = tk_tcp_connect (NULL, port_n);
+    int half = tk_tcp_connect (NULL, port_n);
+    const unsigned char hello[] = { 0x16, 0x03, 0x01, 0x00, 0xc8, 0x01 };
+    CHECK (silent >= 0 && half >= 0
+               && send (half, hello, sizeof hello, MSG_NOSIGNAL)
+                      == (ssize_t) sizeof hello,
+           "connect to the gateway");
+    int64_t start = tk_now_ms ();
+    CHECK (s_closed_within (silent, 3 * S_DEADLINE_MS),
+           "a connection with no handshake still open after %d ms",
+           3 * S_DEADLINE_MS);
+    CHECK (s_closed_within (half, 3 * S_DEADLINE_MS),
+           "a half handshake still open after %d ms", 3 * S_DEADLINE_MS);
+    CHECK (tk_now_ms () - start >= S_DEADLINE_MS / 2,
+           "cut before the deadline: %lld ms",
+           (long long) (tk_now_ms () - start));
+    close (silent);
+    close (half);
+}
+
 static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (cli), TK_CASE_ENTRY (gateway), TK_CASE_ENTRY (edge),
-    TK_CASE_ENTRY (up),  TK_CASE_ENTRY (headers), TK_CASE_ENTRY (refusals),
+    TK_CASE_ENTRY (cli),
+    TK_CASE_ENTRY (gateway),
+    TK_CASE_ENTRY (edge),
+    TK_CASE_ENTRY (up),
+    TK_CASE_ENTRY (headers),
+    TK_CASE_ENTRY (refusals),
+    TK_CASE_ENTRY (handshake_deadline),
     { NULL, NULL },
 };
 
