@@ -228,7 +228,10 @@ bus_http_tls_init (const char *shim_dir, char *err, size_t err_cap)
 
 //  civetweb made the server's SSL_CTX: our certificate (and chain) and
 //  key go into it from their two files (civetweb's own option wants one
-//  file with both), TLS 1.2 at least.  1: done, -1: refused.
+//  file with both), TLS 1.2 at least, and no renegotiation: a client
+//  could make a connection's reading thread write in the middle of a
+//  fan-out sender's write (bus_http_ws_write), and cost the server a
+//  handshake each time.  1: done, -1: refused.
 static int
 s_init_ssl (void *ssl_ctx, void *user_data)
 {
@@ -238,7 +241,9 @@ s_init_ssl (void *ssl_ctx, void *user_data)
         || SSL_CTX_use_PrivateKey_file (ctx, self->tls_key, SSL_FILETYPE_PEM)
                != 1
         || SSL_CTX_check_private_key (ctx) != 1
-        || SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION) != 1) {
+        || SSL_CTX_set_min_proto_version (ctx, TLS1_2_VERSION) != 1
+        || !(SSL_CTX_set_options (ctx, SSL_OP_NO_RENEGOTIATION)
+             & SSL_OP_NO_RENEGOTIATION)) {
         zsys_error ("http: cannot use tls/cert %s with tls/key %s",
                     self->tls_cert, self->tls_key);
         return -1;
