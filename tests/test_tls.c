@@ -19,7 +19,9 @@
                    naming the setting and the file, nothing listening
       handshake_deadline  a gateway on TLS cuts a connection that sends
                    no handshake, or half of one, at
-                   http/request_deadline_ms  */
+                   http/request_deadline_ms
+      wss_load     400 orders over https to 4 browsers on wss, pinged every
+                   100 ms: each sees every event once, in order  */
 
 #include <errno.h>
 #include <poll.h>
@@ -42,8 +44,10 @@ static char s_intake[TK_ENDPOINT_LEN], s_events[TK_ENDPOINT_LEN],
 static char s_cert[600], s_key[600];   //  made by the cli case
 static int s_gw_port, s_edge_port, s_plain_port, s_up_port;
 
-#define S_MORE_ORDERS 40     //  orders after the first, each seen over wss
-#define S_DEADLINE_MS 1000   //  handshake_deadline's http/request_deadline_ms
+#define S_MORE_ORDERS   40     //  orders after the first, each seen over wss
+#define S_DEADLINE_MS   1000   //  handshake_deadline's http/request_deadline_ms
+#define S_LOAD_ORDERS   400    //  wss_load's orders...
+#define S_LOAD_BROWSERS 4      //  ...and browsers
 
 //  ---------------------------------------------------------------------
 //  Helpers
@@ -447,6 +451,67 @@ TK_CASE (handshake_deadline)
     close (half);
 }
 
+//  Browsers on wss under load: an edge pinging them every 100 ms, so the
+//  connections' own threads read (their pongs) while the fan-out's
+//  senders write events to the same TLS connections; four clients place
+//  orders over https.  Every browser sees every event once, in order,
+//  without a reconnect.
+TK_CASE (wss_load)
+{
+    char port[16], web[600];
+    int port_n = tk_port ();
+    snprintf (port, sizeof port, "%d", port_n);
+    snprintf (web, sizeof web, "%s/web", tk_source ());
+    tk_spawn ("edge-load", "edge", "--events", s_events, "--sync", s_sync,
+              "--http-port", port, "--web", web, "--ws-ping-ms", "100",
+              "--tls-cert", s_cert, "--tls-key", s_key, NULL);
+    tk_tls (true);
+    CHECK (tk_wait_http (port_n, "/healthz", 200, 15000),
+           "edge on TLS not healthy");
+    tk_follower_t *browsers[S_LOAD_BROWSERS];
+    for (int i = 0; i < S_LOAD_BROWSERS; i++) {
+        char name[32];
+        snprintf (name, sizeof name, "wss browser %d", i);
+        browsers[i] = tk_follower_new (port_n, name);
+        CHECK (tk_follower_wait (browsers[i], 0, 10000), "%s: no snapshot",
+               name);
+    }
+    tk_ledger_t *ledger = tk_ledger_new ();
+    tk_load_opts_t opts = { .ports = &s_gw_port,
+                            .port_count = 1,
+                            .threads = 4,
+                            .prefix = "wss",
+                            .lines = 2,
+                            .max_orders = S_LOAD_ORDERS,
+                            .retry_ms = 30000 };
+    tk_load_t *load = tk_load_start (ledger, &opts);
+    tk_load_join (&load);
+    tk_tally_t tally;
+    CHECK (tk_ledger_tally (ledger, s_gw_port, 1000, &tally),
+           "orders could be listed");
+    CHECK (tally.acked == S_LOAD_ORDERS && tally.lost == 0
+               && tally.duplicates == 0 && tally.unresolved == 0,
+           "%zu of %d orders acknowledged over https (lost %zu)", tally.acked,
+           S_LOAD_ORDERS, tally.lost);
+    for (int i = 0; i < S_LOAD_BROWSERS; i++) {
+        tk_follower_wait (browsers[i], tally.max_seq, 20000);
+        tk_follower_stop (browsers[i]);
+        tk_follower_print ("integration_tls", browsers[i]);
+        tk_follow_stats_t st;
+        tk_follower_stats (browsers[i], &st);
+        CHECK (st.last == tally.max_seq && st.events >= S_LOAD_ORDERS
+                   && st.gaps == 0 && st.duplicates == 0 && st.reconnects == 0
+                   && st.snapshots == 0 && st.errors == 0,
+               "browser %d over wss: last %lld of %lld, %zu events, gaps "
+               "%zu, duplicates %zu, reconnects %zu, errors %zu",
+               i, (long long) st.last, (long long) tally.max_seq, st.events,
+               st.gaps, st.duplicates, st.reconnects, st.errors);
+        tk_follower_destroy (&browsers[i]);
+    }
+    tk_ledger_destroy (&ledger);
+    tk_tls (false);
+}
+
 static const tk_case_t s_cases[] = {
     TK_CASE_ENTRY (cli),
     TK_CASE_ENTRY (gateway),
@@ -455,6 +520,7 @@ static const tk_case_t s_cases[] = {
     TK_CASE_ENTRY (headers),
     TK_CASE_ENTRY (refusals),
     TK_CASE_ENTRY (handshake_deadline),
+    TK_CASE_ENTRY (wss_load),
     { NULL, NULL },
 };
 
