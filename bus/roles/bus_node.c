@@ -297,9 +297,10 @@ s_tls_policy (const bus_config_t *config, char *err, size_t err_cap)
     if (config->role != BUS_ROLE_GATEWAY
         && bus_http_tls_init (config->tls_shim_dir, err, err_cap) != 0)
         return -1;
-    zsys_info ("%s: HTTPS and WSS only on port %d (tls/cert %s)",
-               bus_role_name (config->role), config->http_port,
-               config->tls_cert);
+    zsys_info ("%s: %s only on port %d (tls/cert %s)",
+               bus_role_name (config->role),
+               config->role == BUS_ROLE_GATEWAY ? "HTTPS" : "HTTPS and WSS",
+               config->http_port, config->tls_cert);
     return 0;
 }
 
