@@ -184,7 +184,9 @@ typedef struct {
     const char *body;
     const char *headers[8];
     int header_count;
-    int expect;   //  HTTP status that counts as success
+    int expect;       //  HTTP status that counts as success
+    bool tls;         //  https (--tls, or --ca)
+    const char *ca;   //  the certificate to trust; NULL: check nothing
 
     //  e2e / fanout subscribers
     const char *pub;   //  intake | http | socketio | nats | redis

@@ -14,6 +14,9 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #ifdef BENCH_HAVE_HIREDIS
 #include <hiredis/hiredis.h>
 #endif
@@ -71,9 +74,105 @@ bench_conn_open (bench_conn_t *conn, const char *host, int port)
     return 0;
 }
 
+void *
+bench_tls_new (const char *ca, char *err, size_t err_cap)
+{
+    SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
+    if (ctx && ca && SSL_CTX_load_verify_locations (ctx, ca, NULL) != 1) {
+        SSL_CTX_free (ctx);
+        ctx = NULL;
+    }
+    if (!ctx) {
+        snprintf (err, err_cap, "TLS: cannot use %s as the CA",
+                  ca ? ca : "(none)");
+        ERR_clear_error ();
+        return NULL;
+    }
+    SSL_CTX_set_verify (ctx, ca ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    //  bench_conn_queue may move the bytes a write was waiting with, and
+    //  add to them
+    SSL_CTX_set_mode (ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                               | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    return ctx;
+}
+
+void
+bench_tls_free (void *ctx)
+{
+    SSL_CTX_free ((SSL_CTX *) ctx);
+}
+
+int
+bench_conn_tls (bench_conn_t *conn, void *ctx, const char *host)
+{
+    SSL *ssl = SSL_new ((SSL_CTX *) ctx);
+    if (!ssl || SSL_set_fd (ssl, conn->fd) != 1) {
+        SSL_free (ssl);
+        return -1;
+    }
+    //  the name the certificate must have: an address, or a host name
+    //  (also sent as SNI)
+    X509_VERIFY_PARAM *param = SSL_get0_param (ssl);
+    if (X509_VERIFY_PARAM_set1_ip_asc (param, host) != 1) {
+        X509_VERIFY_PARAM_set1_host (param, host, 0);
+        SSL_set_tlsext_host_name (ssl, host);
+    }
+    SSL_set_connect_state (ssl);
+    conn->tls = ssl;
+    return 0;
+}
+
+//  bench_conn_flush on TLS
+static int
+s_tls_flush (bench_conn_t *conn)
+{
+    while (conn->out_off < conn->out_len) {
+        int n = SSL_write ((SSL *) conn->tls, conn->out + conn->out_off,
+                           (int) (conn->out_len - conn->out_off));
+        if (n > 0) {
+            conn->out_off += (size_t) n;
+            continue;
+        }
+        int why = SSL_get_error ((SSL *) conn->tls, n);
+        ERR_clear_error ();
+        return why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE ? 0
+                                                                         : -1;
+    }
+    conn->out_off = conn->out_len = 0;
+    return 1;
+}
+
+static int s_in_room (bench_conn_t *conn);
+
+//  bench_conn_fill on TLS: all OpenSSL has, since epoll cannot see what
+//  it holds already decrypted
+static ssize_t
+s_tls_fill (bench_conn_t *conn)
+{
+    ssize_t total = 0;
+    for (;;) {
+        if (s_in_room (conn) != 0)
+            return -1;
+        int n = SSL_read ((SSL *) conn->tls, conn->in + conn->in_len,
+                          (int) (conn->in_cap - conn->in_len));
+        if (n > 0) {
+            conn->in_len += (size_t) n;
+            total += n;
+            continue;
+        }
+        int why = SSL_get_error ((SSL *) conn->tls, n);
+        ERR_clear_error ();
+        if (why == SSL_ERROR_WANT_READ || why == SSL_ERROR_WANT_WRITE)
+            return total;
+        return total > 0 ? total : -1;
+    }
+}
+
 void
 bench_conn_close (bench_conn_t *conn)
 {
+    SSL_free ((SSL *) conn->tls);
+    conn->tls = NULL;
     if (conn->fd >= 0)
         close (conn->fd);
     conn->fd = -1;
@@ -116,6 +215,8 @@ bench_conn_queue (bench_conn_t *conn, const void *data, size_t len)
 int
 bench_conn_flush (bench_conn_t *conn)
 {
+    if (conn->tls)
+        return s_tls_flush (conn);
     while (conn->out_off < conn->out_len) {
         ssize_t n = send (conn->fd, conn->out + conn->out_off,
                           conn->out_len - conn->out_off, MSG_NOSIGNAL);
@@ -161,6 +262,8 @@ s_in_room (bench_conn_t *conn)
 ssize_t
 bench_conn_fill (bench_conn_t *conn)
 {
+    if (conn->tls)
+        return s_tls_fill (conn);
     if (s_in_room (conn) != 0)
         return -1;
     ssize_t n = recv (conn->fd, conn->in + conn->in_len,

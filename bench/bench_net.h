@@ -35,10 +35,23 @@ typedef struct {
     char *out;   //  bytes to send [out_off, out_len)
     size_t out_off, out_len, out_cap;
     bool want_out;   //  registered for EPOLLOUT
+    void *tls;       //  OpenSSL's SSL *, NULL for plain TCP
 } bench_conn_t;
 
 /*  Start connecting to host:port (non-blocking, TCP_NODELAY).  0 or -1.  */
 int bench_conn_open (bench_conn_t *conn, const char *host, int port);
+
+/*  TLS for the HTTP client (--tls, --ca): a client context, trusting only
+    the PEM certificate ca and checking it names the host, or with ca NULL
+    checking nothing.  NULL with err set on failure; bench_tls_free frees.  */
+void *bench_tls_new (const char *ca, char *err, size_t err_cap);
+void bench_tls_free (void *ctx);
+
+/*  Speak TLS on conn, just opened, to host: the handshake runs inside
+    the first flushes and fills (a flush waiting for the server's half of
+    it returns 0, so the caller keeps EPOLLOUT and spins until it comes:
+    once per connection).  0 or -1.  */
+int bench_conn_tls (bench_conn_t *conn, void *ctx, const char *host);
 void bench_conn_close (bench_conn_t *conn);
 /*  Queue bytes; 0 or -1 (out of memory).  */
 int bench_conn_queue (bench_conn_t *conn, const void *data, size_t len);

@@ -75,6 +75,7 @@ typedef struct {
     int rr;                //  round robin cursor
     zsock_t *push, *sub;   //  intake
     bus_curve_t *curve;    //  intake over CURVE (--cert), else NULL
+    void *tls;             //  HTTP over TLS (--tls, --ca), else NULL
     bus_cmd_t *cmd;
     bus_ack_t *ack;
     int64_t t0, win_start, win_end;
@@ -299,6 +300,8 @@ s_pconn_start (s_pub_t *self, s_pconn_t *pc)
     pc->state = C_CONNECTING;
     pc->upgraded = false;
     bool ok = bench_conn_open (&pc->conn, pc->url.host, pc->url.port) == 0;
+    if (ok && self->tls)
+        ok = bench_conn_tls (&pc->conn, self->tls, pc->url.host) == 0;
     if (ok && self->kind == P_SOCKETIO)
         ok = bench_ws_handshake (&pc->conn, &pc->url) == 0;
     if (ok && (self->kind == P_XADD || self->kind == P_REDIS))
@@ -761,6 +764,12 @@ s_conns_open (s_pub_t *self)
     self->conns = calloc ((size_t) self->nconns, sizeof *self->conns);
     if (!self->conns)
         return -1;
+    char err[256];
+    if (opts->tls && self->kind == P_HTTP
+        && !(self->tls = bench_tls_new (opts->ca, err, sizeof err))) {
+        fprintf (stderr, "orderbus-bench: %s\n", err);
+        return -1;
+    }
     for (int i = 0; i < self->nconns; i++) {
         s_pconn_t *pc = &self->conns[i];
         pc->conn.fd = -1;
@@ -801,6 +810,7 @@ s_pub_close (s_pub_t *self)
         bench_resp_reader_destroy (&self->conns[i].reader);
     }
     free (self->conns);
+    bench_tls_free (self->tls);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);
     bus_curve_destroy (&self->curve);

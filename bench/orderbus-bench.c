@@ -72,6 +72,8 @@ s_usage (FILE *out)
         "\n"
         "http, e2e (and fanout with --pub http):\n"
         "  --url URL          base URL, repeat for several gateways (round robin)\n"
+        "  --tls              speak https (checking nothing; --ca FILE trusts that\n"
+        "                     certificate only and checks the URL's host is in it)\n"
         "  --path P           (/api/v1/orders)     --expect STATUS  (201)\n"
         "  --body TEMPLATE    JSON body; {tag} {table} {n} are replaced\n"
         "  --header 'N: V'    extra header, templated (default Idempotency-Key: {tag})\n"
@@ -121,6 +123,8 @@ enum {
     OPT_NATS,
     OPT_STREAM,
     OPT_URL,
+    OPT_TLS,
+    OPT_CA,
     OPT_PATH,
     OPT_EXPECT,
     OPT_BODY,
@@ -169,6 +173,8 @@ static const struct option s_options[] = {
     { "nats", 1, 0, OPT_NATS },
     { "stream", 1, 0, OPT_STREAM },
     { "url", 1, 0, OPT_URL },
+    { "tls", 0, 0, OPT_TLS },
+    { "ca", 1, 0, OPT_CA },
     { "path", 1, 0, OPT_PATH },
     { "expect", 1, 0, OPT_EXPECT },
     { "body", 1, 0, OPT_BODY },
@@ -296,6 +302,11 @@ s_option (bench_opts_t *o, int c, const char *arg)
         case OPT_REDIS: o->redis_addr = arg; break;
         case OPT_NATS: o->nats_url = arg; break;
         case OPT_STREAM: o->stream = arg; break;
+        case OPT_TLS: o->tls = true; break;
+        case OPT_CA:
+            o->tls = true;
+            o->ca = arg;
+            break;
         case OPT_URL:
             if (o->url_count < 16)
                 o->urls[o->url_count++] = arg;

@@ -106,9 +106,12 @@ wait_port () {   # wait_port PORT NAME: until something listens (max 20 s)
     die "$2 did not come up on port $1"
 }
 
-wait_healthy () {   # wait_healthy PORT NAME: /healthz answers 200 (max 20 s)
+wait_healthy () {   # wait_healthy PORT NAME [CA]: /healthz answers 200 (max 20 s),
+                    # over https trusting CA when it is given
+    local url="http://127.0.0.1:$1/healthz" ca=()
+    [ -n "${3:-}" ] && { url="https://127.0.0.1:$1/healthz"; ca=(--cacert "$3"); }
     for _ in $(seq 200); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz")" = 200 ] \
+        [ "$(curl -s "${ca[@]}" -o /dev/null -w '%{http_code}' "$url")" = 200 ] \
             && return 0
         sleep 0.1
     done
@@ -371,6 +374,22 @@ phase_http () {
     wait_healthy "$gw1" gw1
     run http-curve-c50 http orderbus+curve --url "http://127.0.0.1:$gw1" --clients 50 \
         --watch "gateway:${pid_of[gw1]}" --watch "writer:${pid_of[writer]}" \
+        "${ob_auth[@]}" --tables 1000
+    stop gw1; stop writer
+    # HTTPS: the same load through a gateway on TLS, with a pair from
+    # `orderbus tls new` that the bench trusts alone (links plaintext)
+    local tls=$work/tls
+    rm -rf "$tls"; mkdir -p "$tls"
+    "$ob" tls new --cert "$tls/tls.crt" --key "$tls/tls.key" 2> /dev/null \
+        || die "orderbus tls new failed"
+    start_writer
+    start "gw1" "$ob" gateway "${ob_links[@]}" --http-port "$gw1" --name gw1 \
+        "${ob_auth[@]}" --table-rate 1000 --table-burst 10000 \
+        --tls-cert "$tls/tls.crt" --tls-key "$tls/tls.key"
+    wait_port "$gw1" gw1
+    wait_healthy "$gw1" gw1 "$tls/tls.crt"
+    run http-tls-c50 http orderbus+tls --url "https://127.0.0.1:$gw1" --ca "$tls/tls.crt" \
+        --clients 50 --watch "gateway:${pid_of[gw1]}" --watch "writer:${pid_of[writer]}" \
         "${ob_auth[@]}" --tables 1000
     stop gw1; stop writer
 

@@ -4,7 +4,7 @@
       orderbus writer   the LMDB writer
       orderbus gateway  HTTP API for pads
       orderbus edge     WebSocket bridge and pages for browsers
-      orderbus token / export / keys   tools (their own files)  */
+      orderbus token / export / keys / tls   tools (their own files)  */
 
 #include <signal.h>
 #include <stdio.h>
@@ -15,10 +15,12 @@
 #include "orderbus/bus_node.h"
 
 //  `orderbus token`, in orderbus_token.c; `orderbus export`, in
-//  orderbus_export.c; `orderbus keys`, in orderbus_keys.c
+//  orderbus_export.c; `orderbus keys`, in orderbus_keys.c; `orderbus
+//  tls`, in orderbus_tls.c
 int orderbus_token_main (int argc, char **argv, const char *share_dir);
 int orderbus_export_main (int argc, char **argv);
 int orderbus_keys_main (int argc, char **argv);
+int orderbus_tls_main (int argc, char **argv);
 
 static void
 s_usage (FILE *out)
@@ -36,6 +38,7 @@ s_usage (FILE *out)
              "  token     mint an access token for a pad or a staff screen\n"
              "  export    write the orders of a time range as CSV\n"
              "  keys      make and list the CURVE keys of the node links\n"
+             "  tls       make a self-signed HTTPS certificate for a test\n"
              "\n"
              "'orderbus <command> --help' lists a command's options;\n"
              "docs/configuration.md describes them all.\n",
@@ -73,6 +76,8 @@ main (int argc, char **argv)
         return orderbus_export_main (argc - 1, argv + 1);
     if (streq (argv[1], "keys"))
         return orderbus_keys_main (argc - 1, argv + 1);
+    if (streq (argv[1], "tls"))
+        return orderbus_tls_main (argc - 1, argv + 1);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
         fprintf (stderr,

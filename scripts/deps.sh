@@ -10,7 +10,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(build-essential cmake pkg-config curl
           libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
           libcivetweb-dev libmicrohttpd-dev libjansson-dev libsodium-dev
-          libjemalloc-dev)
+          libjemalloc-dev libssl-dev)   # libssl-dev: TLS (bus_tls, the shims)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   packages+=(clang-format)        # scripts/format.sh --check

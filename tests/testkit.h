@@ -143,6 +143,13 @@ void tk_post_order (int port, const char *key, const char *body,
 /*  Poll GET path until it answers want_status; false after timeout_ms. */
 bool tk_wait_http (int port, const char *path, int want_status, int timeout_ms);
 
+/*  From now on the kit's clients (tk_http, tk_ws_open and what uses
+    them) speak TLS (on: https, wss) or plain HTTP (off, the default).
+    They do not check the server's certificate: test_tls does that with
+    OpenSSL itself.  The first call loads civetweb's OpenSSL shims
+    (tk_http.c says why) and fails the test if it cannot.  */
+void tk_tls (bool on);
+
 typedef struct _tk_ws_t tk_ws_t;
 
 /*  Open a WebSocket to ws://127.0.0.1:port<path>; NULL on failure.  */

@@ -13,10 +13,55 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#include <dlfcn.h>
 #include "tk_internal.h"
 
 //  ---------------------------------------------------------------------
 //  HTTP
+
+static bool s_tls;   //  tk_tls: the kit's clients speak TLS
+
+//  Debian's civetweb 1.15 loads OpenSSL itself, at run time, with
+//  dlopen ("libssl.so") and dlopen ("libcrypto.so"), and takes its
+//  functions from them by name.  OpenSSL 3 lacks one of those names
+//  (SSL_get_peer_certificate is a macro there): civetweb keeps a NULL
+//  pointer for it and its first TLS connection calls it; and the two
+//  unversioned names exist only where libssl-dev is installed.  So the
+//  kit builds two shims (tests/tls_shim/), whose SONAMEs are those
+//  names, which need libssl.so.3 and libcrypto.so.3, and the first of
+//  which defines the missing function.  They are loaded here by full
+//  path before civetweb starts TLS: glibc's dlopen matches a name
+//  without a slash against the SONAMEs of what is loaded, so civetweb
+//  gets the shims, and its dlsym finds the rest in OpenSSL 3 through
+//  their dependencies.  (The nodes serve TLS with libmicrohttpd and
+//  GnuTLS; only the kit's civetweb client needs this.)
+static bool
+s_civetweb_tls (void)
+{
+    static bool ready;
+    const char *shims[] = { TK_TLS_SHIM_DIR "/orderbus-crypto-shim.so",
+                            TK_TLS_SHIM_DIR "/orderbus-ssl-shim.so" };
+    for (int i = 0; i < 2 && !ready; i++)
+        TK_CHECK (dlopen (shims[i], RTLD_NOW | RTLD_GLOBAL),
+                  "the kit's OpenSSL shim: %s", dlerror ());
+    if (!ready)
+        ready = mg_init_library (MG_FEATURES_TLS) & MG_FEATURES_TLS;
+    return ready;
+}
+
+void
+tk_tls (bool on)
+{
+    TK_CHECK (!on || s_civetweb_tls (),
+              "civetweb's TLS could not load OpenSSL through the shims");
+    s_tls = on;
+}
+
+int
+tk__tls (void)
+{
+    return s_tls ? 1 : 0;
+}
 
 static void
 s_read_response (struct mg_connection *conn, tk_response_t *resp)
@@ -48,7 +93,7 @@ tk_http (int port, const char *method, const char *path, const char *headers,
     memset (resp, 0, sizeof *resp);
     char err[256] = "";
     struct mg_connection *conn =
-        mg_connect_client ("127.0.0.1", port, 0, err, sizeof err);
+        mg_connect_client ("127.0.0.1", port, tk__tls (), err, sizeof err);
     if (!conn)
         return;
     //  The kit's token, unless the test brings its own (tk__auth_token)

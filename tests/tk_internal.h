@@ -23,6 +23,10 @@ int tk__send_all (int fd, const void *data, size_t len);
     edge is down), and answering pings; NULL on failure.  */
 tk_ws_t *tk__ws_try_open (int port, const char *path);
 
+/*  1 if the kit's clients speak TLS (tk_tls), else 0: civetweb's
+    use_ssl argument.  */
+int tk__tls (void);
+
 /*  The kit's access token for requests to port, or NULL.  A gateway or
     edge the kit starts gets the kit's secret (--secret-file, unless the
     test gives its own, --insecure-no-auth or --config), as a real site

@@ -280,6 +280,8 @@ const OB = (() => {
       if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
       else if (k === "dataset") Object.assign(el.dataset, v);
       else if (k === "text") el.textContent = v;
+      // through the CSSOM: the CSP refuses style attributes
+      else if (k === "style") el.style.cssText = v;
       else el.setAttribute(k, v === true ? "" : v);
     }
     for (const c of children.flat()) {

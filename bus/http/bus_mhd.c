@@ -59,6 +59,7 @@
 #include "bus_mhd_private.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_mhd.h"
+#include "orderbus/bus_tls.h"
 
 #define S_FILES_SPARE      128     //  descriptors kept for ZeroMQ and logs
 #define S_QUEUE_PER_THREAD 16      //  requests waiting for a pool thread, each
@@ -124,6 +125,10 @@ struct _bus_mhd_t {
     bool sweeper_started, sweep_stop;
     size_t cut_unlogged;   //  the sweeper's
     int64_t cut_logged_ms;
+    //  TLS (tls/cert and tls/key set): their PEM texts, which GnuTLS
+    //  reads at start; NULL for plain HTTP
+    char *tls_cert;
+    char *tls_key;
 };
 
 //  ---------------------------------------------------------------------
@@ -207,7 +212,7 @@ s_add_headers (struct MHD_Response *response, const char *lines)
 }
 
 static struct MHD_Response *
-s_response (const char *headers, const char *body, size_t len)
+s_response (const char *headers, const char *body, size_t len, bool tls)
 {
     struct MHD_Response *response = MHD_create_response_from_buffer (
         len, (void *) body, MHD_RESPMEM_MUST_COPY);
@@ -217,6 +222,8 @@ s_response (const char *headers, const char *body, size_t len)
                 != MHD_YES
             || MHD_add_response_header (response, "Cache-Control", "no-store")
                    != MHD_YES
+            || !s_add_headers (response, BUS_REQ_SECURITY_HEADERS)
+            || (tls && !s_add_headers (response, BUS_REQ_HSTS_HEADER))
             || !s_add_headers (response, headers))) {
         MHD_destroy_response (response);
         response = NULL;
@@ -231,7 +238,8 @@ s_answer (bus_req_t *req, int status, const char *headers, char *body,
           size_t len)
 {
     s_req_t *self = (s_req_t *) req;
-    struct MHD_Response *response = s_response (headers, body, len);
+    struct MHD_Response *response =
+        s_response (headers, body, len, self->server->tls_key != NULL);
     if (!response)
         zsys_error ("http: out of memory: %s %s gets no answer",
                     self->req.method, self->req.path);
@@ -310,6 +318,13 @@ s_site_serve (s_req_t *self)
                                  self->req.path))
         rc = bus_mhd_site_file (site, self->conn, &self->req, &response,
                                 &status);
+    if (rc == BUS_MHD_SITE_RESPONSE
+        && (!s_add_headers (response, BUS_REQ_SECURITY_HEADERS)
+            || (self->server->tls_key
+                && !s_add_headers (response, BUS_REQ_HSTS_HEADER))))
+        zsys_warning ("http: out of memory: %s sent without its security "
+                      "headers",
+                      self->req.path);
     if (rc == BUS_MHD_SITE_RESPONSE) {
         //  Never cut once upgraded: the socket is the WebSocket's
         self->upgraded = status == MHD_HTTP_SWITCHING_PROTOCOLS;
@@ -766,6 +781,32 @@ s_address (const bus_config_t *config, struct sockaddr_storage *addr, char *err,
     return 0;
 }
 
+//  With tls/cert and tls/key set, read both (bus_node checked them) for
+//  GnuTLS.  0, or -1 with err set.
+static int
+s_tls_read (bus_mhd_t *self, char *err, size_t err_cap)
+{
+    if (!*self->config.tls_cert && !*self->config.tls_key)
+        return 0;
+    self->tls_cert = bus_tls_read_pem (self->config.tls_cert, err, err_cap);
+    self->tls_key = self->tls_cert
+                        ? bus_tls_read_pem (self->config.tls_key, err, err_cap)
+                        : NULL;
+    return self->tls_key ? 0 : -1;
+}
+
+//  Move the count options in use (not END) to the front, in order, and
+//  end them there
+static void
+s_options_pack (struct MHD_OptionItem *options, size_t count)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++)
+        if (options[i].option != MHD_OPTION_END)
+            options[used++] = options[i];
+    options[used] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
 int
 bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
 {
@@ -786,21 +827,34 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
                       "(LimitNOFILE= in a systemd unit) or lower "
                       "http/max_connections and edge/max_clients",
                       s_connection_limit (&self->config));
+    if (s_tls_read (self, err, err_cap) != 0)
+        return -1;
+    bool tls = self->tls_key != NULL;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
-                     | MHD_USE_ERROR_LOG | (self->site ? MHD_ALLOW_UPGRADE : 0)
+                     | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0)
+                     | (self->site ? MHD_ALLOW_UPGRADE : 0)
                      | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    //  One event thread is the daemon's own: a pool is for more than one
+    //  One event thread is the daemon's own: a pool is for more than one.
+    //  With TLS, the port speaks nothing else: GnuTLS's handshake fails
+    //  on plain HTTP and the connection is closed without an answer.
     intptr_t events = self->config.http_event_threads;
-    struct MHD_OptionItem pool[] = {
+    struct MHD_OptionItem options[] = {
         { events > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, events,
           NULL },
+        { tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, self->tls_cert },
+        { tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, self->tls_key },
+        //  TLS 1.2 and 1.3 only, GnuTLS's secure set of ciphers
+        { tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
+          (void *) "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
         { MHD_OPTION_END, 0, NULL },
     };
+    //  MHD_OPTION_ARRAY stops at its first END: the ones in use first
+    s_options_pack (options, sizeof options / sizeof options[0]);
     errno = 0;   //  libmicrohttpd leaves it set only for some failures
     self->daemon = MHD_start_daemon (
         flags, (uint16_t) self->config.http_port, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_log, self, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *) &addr, MHD_OPTION_ARRAY, pool,
+        (struct sockaddr *) &addr, MHD_OPTION_ARRAY, options,
         //  a rush of reconnecting pads waits here instead of being dropped
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_CONNECTION_LIMIT,
         s_connection_limit (&self->config), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -816,10 +870,11 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
                   errno ? strerror (errno) : "see the warning above");
         return -1;
     }
-    zsys_info ("http: libmicrohttpd on %s:%d, %d event thread(s), %d threads "
-               "for queries, up to %u connections (%d from one address), "
-               "%d ms for a whole request",
+    zsys_info ("http: libmicrohttpd on %s:%d (%s), %d event thread(s), %d "
+               "threads for queries, up to %u connections (%d from one "
+               "address), %d ms for a whole request",
                self->config.http_listen, self->config.http_port,
+               tls ? "HTTPS only" : "plain HTTP",
                self->config.http_event_threads, self->pool_size,
                s_connection_limit (&self->config), self->config.http_max_per_ip,
                self->config.http_request_deadline_ms);
@@ -893,6 +948,10 @@ bus_mhd_destroy (bus_mhd_t **self_p, int wait_ms)
     pthread_cond_destroy (&self->queue_ready);
     pthread_mutex_destroy (&self->conns_lock);
     pthread_cond_destroy (&self->sweep_wake);
+    free (self->tls_cert);
+    if (self->tls_key)
+        explicit_bzero (self->tls_key, strlen (self->tls_key));
+    free (self->tls_key);
     free (self);
     return true;
 }

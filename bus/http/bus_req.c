@@ -12,9 +12,13 @@
 #include "orderbus/bus_req.h"
 
 //  Extra header lines longer than this are left out: the head, with the
-//  status line and our own headers (under 160 bytes), must fit in
-//  BUS_REQ_HEAD_MAX
-#define S_EXTRA_MAX (BUS_REQ_HEAD_MAX - 160)
+//  status line, our own headers (under 160 bytes) and the security
+//  headers, must fit in BUS_REQ_HEAD_MAX
+#define S_EXTRA_MAX 352
+_Static_assert(S_EXTRA_MAX + 160 + sizeof BUS_REQ_SECURITY_HEADERS
+                       + sizeof BUS_REQ_HSTS_HEADER
+                   < BUS_REQ_HEAD_MAX,
+               "BUS_REQ_HEAD_MAX has room for every header");
 
 //  Reals (only the seed-compatible API has any) get 15 digits, so that a
 //  price of 18.99 reads 18.99 and not 18.989999999999998

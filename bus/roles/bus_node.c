@@ -32,6 +32,7 @@
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_mhd.h"
+#include "orderbus/bus_tls.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_writer.h"
 
@@ -181,8 +182,9 @@ static void
 s_print_urls (const bus_config_t *config)
 {
     char base[128];
-    snprintf (base, sizeof base, "http://%s:%d", config->http_listen,
-              config->http_port);
+    bool tls = *config->tls_cert != '\0';
+    snprintf (base, sizeof base, "%s://%s:%d", tls ? "https" : "http",
+              config->http_listen, config->http_port);
     char *kitchen = s_demo_token (config->secret_file, BUS_TOKEN_KITCHEN, "");
     char *pad = s_demo_token (config->secret_file, BUS_TOKEN_PAD, "T1");
     char *manager = s_demo_token (config->secret_file, BUS_TOKEN_MANAGER, "");
@@ -192,12 +194,13 @@ s_print_urls (const bus_config_t *config)
             "  table T1 pad      %s/pad?token=%s\n"
             "  dashboard         %s/dashboard?token=%s\n"
             "  API               %s/api/v1/  (Authorization: Bearer <token>)\n"
-            "  live events       ws://%s:%d/ws?token=<token>\n"
+            "  live events       %s://%s:%d/ws?token=<token>\n"
             "  health            %s/healthz\n"
             "Data in %s, secret in %s.  Ctrl-C stops.\n",
             base, kitchen ? kitchen : "?", base, pad ? pad : "?", base,
-            manager ? manager : "?", base, config->http_listen,
-            config->http_port, base, config->data_dir, config->secret_file);
+            manager ? manager : "?", base, tls ? "wss" : "ws",
+            config->http_listen, config->http_port, base, config->data_dir,
+            config->secret_file);
     //  A seed client cannot send a header: its token goes in its base URL
     if (config->compat)
         printf ("  seed clients      %s/compat/%s  (base URL: every table; "
@@ -270,6 +273,23 @@ s_auth_policy (const bus_config_t *config, char *err, size_t err_cap)
     return 0;
 }
 
+//  A server on TLS checks its certificate and key before anything
+//  starts: a bad file is named, and nothing is left half started.  0, or
+//  -1 with err set.
+static int
+s_tls_policy (const bus_config_t *config, char *err, size_t err_cap)
+{
+    if (!*config->tls_cert && !*config->tls_key)
+        return 0;
+    if (bus_tls_check (config->tls_cert, config->tls_key, err, err_cap) != 0)
+        return -1;
+    zsys_info ("%s: %s only on port %d (tls/cert %s)",
+               bus_role_name (config->role),
+               config->role == BUS_ROLE_GATEWAY ? "HTTPS" : "HTTPS and WSS",
+               config->http_port, config->tls_cert);
+    return 0;
+}
+
 int
 bus_node_run (const bus_config_t *settings)
 {
@@ -277,7 +297,9 @@ bus_node_run (const bus_config_t *settings)
     bus_config_t *config = &copy;
     s_node_t node = { .config = config };
     char err[512] = "";
-    if ((config->role == BUS_ROLE_UP && s_up_secret (config, err, sizeof err))
+    if (s_tls_policy (config, err, sizeof err) != 0
+        || (config->role == BUS_ROLE_UP
+            && s_up_secret (config, err, sizeof err))
         || s_auth_policy (config, err, sizeof err) != 0
         || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),

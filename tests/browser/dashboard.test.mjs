@@ -313,6 +313,23 @@ describe("manager dashboard in a real browser", { timeout: 120000 }, () => {
     await shot(page, "dashboard-phone.png");
   }, 10000);
 
+  // The pages run under a CSP with no inline script or style: what it
+  // refuses must show up in `errors` (lib.mjs's openPage), or the step
+  // below would pass over a page the policy broke.
+  step("a violation of the CSP is caught", async () => {
+    const before = errors.length;
+    await page.evaluate(() => {
+      const s = document.createElement("script");
+      s.textContent = "window.inlineRan = true";
+      document.body.append(s);
+    });
+    await waitFor("the inline script refused and recorded",
+                  () => errors.length > before, 3000);
+    assert.equal(await page.evaluate(() => window.inlineRan), undefined);
+    assert.match(errors.slice(before).join("\n"), /CSP: Refused to/);
+    errors.splice(before);
+  }, 5000);
+
   step("no script errors in the pages", async () => {
     assert.deepEqual(errors, []);
   }, 1000);

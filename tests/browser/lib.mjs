@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import fs from "node:fs";
+import https from "node:https";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -61,16 +62,41 @@ export async function waitFor(what, fn, timeoutMs, everyMs = 40) {
   }
 }
 
-// One `orderbus up` process, its output kept for diagnostics.
+// An HTTP request: fetch for http://, node's https with `ca` as the only
+// trusted certificate for https:// (it checks the certificate names the
+// host).  Returns {status, text}.
+export function request(url, { method = "GET", headers = {}, body, ca,
+                               timeoutMs = 8000 } = {}) {
+  if (!url.startsWith("https:"))
+    return fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) })
+      .then(async (res) => ({ status: res.status, text: await res.text() }));
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca, timeout: timeoutMs }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk) => { text += chunk; });
+      res.on("end", () => resolve({ status: res.statusCode, text }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`${url}: timed out`)));
+    req.on("error", reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+// One `orderbus up` process, its output kept for diagnostics.  With tls
+// ({cert, key}: PEM files) it serves https and wss only.
 export class Server {
-  constructor(port, dataDir, label) {
+  constructor(port, dataDir, label, tls = null) {
     this.label = label;
     this.port = port;
-    this.base = `http://${HOST}:${port}`;
+    this.tls = tls;
+    this.base = `${tls ? "https" : "http"}://${HOST}:${port}`;
     this.log = "";
     this.exited = null;
-    this.proc = spawn(BIN, ["up", "--http-port", String(port), "--data", dataDir],
-                      { stdio: ["ignore", "pipe", "pipe"] });
+    const args = ["up", "--http-port", String(port), "--data", dataDir];
+    if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
+    this.proc = spawn(BIN, args, { stdio: ["ignore", "pipe", "pipe"] });
     const keep = (chunk) => {
       this.log += chunk.toString();
       if (this.log.length > 200000) this.log = this.log.slice(-100000);
@@ -95,10 +121,9 @@ export class Server {
       if (this.exited)
         throw new Error(`${this.label} exited early ` +
                         `${JSON.stringify(this.exited)}:\n${this.log}`);
-      const res = await fetch(`${this.base}/healthz`,
-                              { signal: AbortSignal.timeout(1000) });
-      const body = await res.text();
-      return { ok: res.status === 200, status: res.status, body };
+      const res = await request(`${this.base}/healthz`, {
+        ca: this.tls && fs.readFileSync(this.tls.cert), timeoutMs: 1000 });
+      return { ok: res.status === 200, status: res.status, body: res.text };
     }, START_MS, 100);
   }
 
@@ -117,23 +142,34 @@ export class Server {
 
 // A site: a data directory, one `up` at a time on one port, and tokens
 // signed with the secret `up` keeps in the data directory.
+// With { tls: true }, `up` serves https and wss only, with a pair
+// `orderbus tls new` made in the data directory's parent's temp dir
+// (this.tls: {cert, key}), which the site's own requests trust.
 export class Site {
-  constructor(name) {
+  constructor(name, { tls = false } = {}) {
     this.name = name;
     this.server = null;
     this.count = 0;
     this.dataDir = null;
     this.port = null;
+    this.wantTls = tls;
+    this.tls = null;
   }
 
-  get base() { return `http://${HOST}:${this.port}`; }
+  get base() { return `${this.tls ? "https" : "http"}://${HOST}:${this.port}`; }
 
   async start() {
     if (!this.dataDir) {
       this.dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `orderbus-${this.name}-`));
       this.port = await freePort();
     }
-    this.server = new Server(this.port, this.dataDir, `server #${++this.count}`);
+    if (this.wantTls && !this.tls) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `orderbus-${this.name}-tls-`));
+      this.tls = { dir, cert: path.join(dir, "tls.crt"), key: path.join(dir, "tls.key") };
+      execFileSync(BIN, ["tls", "new", "--cert", this.tls.cert, "--key", this.tls.key],
+                   { stdio: ["ignore", "pipe", "pipe"] });
+    }
+    this.server = new Server(this.port, this.dataDir, `server #${++this.count}`, this.tls);
     await this.server.waitHealthy();
   }
 
@@ -153,11 +189,11 @@ export class Site {
     const headers = { Authorization: `Bearer ${tok}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (method !== "GET") headers["Idempotency-Key"] = key || `test-${randomUUID()}`;
-    const res = await fetch(`${this.base}${p}`, {
+    const res = await request(`${this.base}${p}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(8000),
+      ca: this.tls && fs.readFileSync(this.tls.cert),
     });
-    const text = await res.text();
+    const text = res.text;
     let json = null;
     try { json = JSON.parse(text); } catch { json = text; }
     return { status: res.status, body: json };
@@ -173,6 +209,7 @@ export class Site {
 
   cleanup() {
     if (this.dataDir) fs.rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.tls) fs.rmSync(this.tls.dir, { recursive: true, force: true });
   }
 }
 
@@ -194,6 +231,21 @@ export async function openPage(browserOrContext, viewport, errors, sockets, labe
   const page = await browserOrContext.newPage(viewport ? { viewport } : undefined);
   page.setDefaultTimeout(10000);
   page.on("pageerror", (err) => errors.push(`${label}: ${err}`));
+  // What the Content-Security-Policy refuses (an inline script, style or
+  // handler, a connection elsewhere) counts as an error of the page too:
+  // chromium logs "Refused to ..." on the console, and the page hears a
+  // securitypolicyviolation event, which is logged the same way.
+  page.on("console", (msg) => {
+    const text = msg.text();
+    if (msg.type() === "error" && /Refused to|Content Security Policy/.test(text))
+      errors.push(`${label}: CSP: ${text}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => {
+      console.error(`Refused to ... (securitypolicyviolation: ${e.violatedDirective} ` +
+                    `${e.blockedURI || "inline"})`);
+    });
+  });
   page.on("websocket", (ws) => {
     const rec = { page: label, url: ws.url(), frames: [], closed: false };
     sockets.push(rec);

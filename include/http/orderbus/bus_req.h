@@ -80,8 +80,8 @@ int bus_req_query_check (bus_req_t *self, const char *const *allowed, char *bad,
     Answering (exactly once, from any thread)  */
 
 /*  Answer with a JSON body body_fn (arg, ...) writes.  extra_headers is
-    NULL or CRLF-terminated header lines (at most BUS_REQ_HEAD_MAX - 160
-    bytes; longer ones are logged and left out).  Returns status.  */
+    NULL or CRLF-terminated header lines (at most 352 bytes; longer ones
+    are logged and left out).  Returns status.  */
 int bus_req_send_body (bus_req_t *self, int status, bus_req_body_fn *body_fn,
                        const void *arg, const char *extra_headers);
 
@@ -213,7 +213,28 @@ typedef struct {
     int (*defer) (bus_req_t *req, bus_req_fn *fn, void *arg);
 } bus_req_server_t;
 
-#define BUS_REQ_HEAD_MAX 512
+#define BUS_REQ_HEAD_MAX 1024
+
+/*  What every answer of every server carries, API answers, pages and
+    static files alike (docs/security.md, "Security headers"): pages run
+    only the scripts and styles they load from their own origin (none
+    inline), reach only it (its WebSocket too: CSP 3's 'self' covers ws:
+    and wss: on the page's host), and are never framed; no answer is
+    sniffed as another type; no URL (a token in a query) leaks to another
+    site as a referrer.  */
+#define BUS_REQ_SECURITY_HEADERS                                       \
+    "X-Content-Type-Options: nosniff\r\n"                              \
+    "Content-Security-Policy: default-src 'self'; script-src 'self'; " \
+    "style-src 'self'; img-src 'self' data:; connect-src 'self'; "     \
+    "object-src 'none'; base-uri 'none'; form-action 'self'; "         \
+    "frame-ancestors 'none'\r\n"                                       \
+    "X-Frame-Options: DENY\r\n"                                        \
+    "Referrer-Policy: no-referrer\r\n"
+
+/*  ...and, on a server speaking TLS only: browsers that saw it once use
+    https for a year, so a guest's network cannot talk them down to
+    http.  */
+#define BUS_REQ_HSTS_HEADER "Strict-Transport-Security: max-age=31536000\r\n"
 
 /*  Every server's request starts with this; the server fills it in.  */
 struct _bus_req_t {
