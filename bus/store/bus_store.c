@@ -25,8 +25,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <czmq.h>
+#include <sodium.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_store.h"
@@ -46,6 +48,9 @@ struct _bus_store_t {
     uint64_t last_order_id;      //  committed, writer thread only
     uint64_t pending_seq;        //  as of the open batch
     uint64_t pending_order_id;
+    bus_epoch_t epoch;   //  identity and epoch as last committed; set at
+                         //  open and by bus_store_epoch_next, read by
+                         //  bus_store_epoch (see bus_store.h)
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -162,6 +167,23 @@ s_meta_put (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t value)
     return s_check (mdb_put (txn, self->meta, &key, &val, 0), name);
 }
 
+//  Write one counter durably, in a transaction of its own.  No write
+//  transaction may be open; the caller holds the rwlock for reading.
+static int
+s_meta_commit (bus_store_t *self, const char *name, uint64_t value)
+{
+    assert (!self->readonly && self->txn == NULL);
+    MDB_txn *txn;
+    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), name);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, name, value);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), name);
+    else
+        mdb_txn_abort (txn);
+    return rc;
+}
+
 //  Write the batch's counters, if it moved them, into its transaction.
 static int
 s_meta_flush (bus_store_t *self)
@@ -172,6 +194,79 @@ s_meta_flush (bus_store_t *self)
     if (rc == 0 && self->pending_order_id != self->last_order_id)
         rc = s_meta_put (self, self->txn, "last_order_id",
                          self->pending_order_id);
+    return rc;
+}
+
+//  ---- Identity and epoch -----------------------------------------------
+
+//  Read the store's identity and epoch into self->epoch.  A writable store
+//  without an identity (a new environment, or one from before identities)
+//  gets one in txn; a read-only one is left with "" then.
+static int
+s_identity_load (bus_store_t *self, MDB_txn *txn)
+{
+    MDB_val key = s_str_val ("identity"), val;
+    memset (&self->epoch, 0, sizeof self->epoch);
+    int rc = s_get (txn, self->meta, &key, &val, "identity");
+    if (rc == BUS_ERR_NOT_FOUND && !self->readonly) {
+        unsigned char bytes[16];
+        if (sodium_init () < 0)
+            return BUS_ERR_STORAGE;
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (self->epoch.id, sizeof self->epoch.id, bytes,
+                        sizeof bytes);
+        val = s_str_val (self->epoch.id);
+        rc = s_check (mdb_put (txn, self->meta, &key, &val, 0), "identity");
+    } else if (rc == 0) {
+        rc = s_check_size (&val, BUS_WRITER_ID_MAX - 1, "identity");
+        if (rc == 0)
+            memcpy (self->epoch.id, val.mv_data, val.mv_size);
+        if (rc == 0 && !bus_valid_writer_id (self->epoch.id)) {
+            zsys_error ("store: identity: not 32 hex digits");
+            rc = BUS_ERR_STORAGE;
+        }
+    } else if (rc == BUS_ERR_NOT_FOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch", &self->epoch.epoch);
+    return rc;
+}
+
+//  The epoch after prev: the start time in seconds in the high 32 bits,
+//  32 random bits below, and never less than prev + 1.  Ordered, so that
+//  a later start has a greater epoch (what a fencing token needs); the
+//  clock and the random bits make it new after a restore too, whose file
+//  holds an older prev than the epochs since issued.
+static uint64_t
+s_epoch_after (uint64_t prev)
+{
+    uint64_t next = (uint64_t) time (NULL) << 32 | randombytes_random ();
+    return next > prev ? next : prev + 1;
+}
+
+void
+bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch)
+{
+    *epoch = self->epoch;
+}
+
+int
+bus_store_epoch_next (bus_store_t *self)
+{
+    assert (!self->readonly && self->txn == NULL);
+    if (sodium_init () < 0)
+        return BUS_ERR_STORAGE;
+    if (self->epoch.epoch == UINT64_MAX) {
+        zsys_error ("store: %s: no epoch is left after %016" PRIx64, self->dir,
+                    self->epoch.epoch);
+        return BUS_ERR_STORAGE;
+    }
+    uint64_t next = s_epoch_after (self->epoch.epoch);
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = self->env ? s_meta_commit (self, "epoch", next) : BUS_ERR_STORAGE;
+    pthread_rwlock_unlock (&self->lock);
+    if (rc == 0)
+        self->epoch.epoch = next;
     return rc;
 }
 
@@ -321,6 +416,8 @@ s_dbs_open (bus_store_t *self)
         rc = s_meta_get (self, txn, "last_seq", &seq);
     if (rc == 0)
         rc = s_meta_get (self, txn, "last_order_id", &self->last_order_id);
+    if (rc == 0)
+        rc = s_identity_load (self, txn);
     if (rc == 0)
         rc = s_check (mdb_txn_commit (txn), "open databases");
     else
@@ -1084,6 +1181,12 @@ bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value)
     rc = s_meta_get (self, txn, name, value);
     s_read_end (self, txn);
     return rc;
+}
+
+int
+bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value)
+{
+    return s_meta_commit (self, name, value);
 }
 
 MDB_env *
