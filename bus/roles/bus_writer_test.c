@@ -119,6 +119,19 @@ s_next (s_peer_t *peer)
         assert (msg);   //  else nothing came within S_WAIT_MS
         char *topic = zmsg_popstr (msg);
         zframe_t *body = zmsg_pop (msg);
+        //  An event is followed by the writer's history
+        if (topic
+            && strncmp (topic, BUS_TOPIC_EVENTS, strlen (BUS_TOPIC_EVENTS))
+                   == 0) {
+            zframe_t *stamp = zmsg_pop (msg);
+            bus_epoch_t epoch;
+            assert (stamp
+                    && bus_epoch_decode (zframe_data (stamp),
+                                         zframe_size (stamp), &epoch)
+                           == 0);
+            assert (bus_valid_writer_id (epoch.id) && epoch.epoch > 0);
+            zframe_destroy (&stamp);
+        }
         assert (topic && body && zmsg_size (msg) == 0);
         int rc = 0;
         if (streq (topic, BUS_TOPIC_HEARTBEAT))
