@@ -153,6 +153,7 @@ const OB = (() => {
       this.onEvent = onEvent;
       this.onState = onState || (() => {});
       this.seq = null;
+      this.epoch = null;
       this.ws = null;
       this.state = "connecting";
       this.retryMs = 250;
@@ -168,6 +169,9 @@ const OB = (() => {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       let q = `token=${encodeURIComponent(token)}${this.extra}`;
       if (this.seq !== null) q += `&resume_from=${this.seq}`;
+      // The writer's epoch of that seq: a seq of another (a writer
+      // restarted or restored since) gets a fresh snapshot instead
+      if (this.seq !== null && this.epoch) q += `&epoch=${this.epoch}`;
       return `${scheme}://${location.host}/ws?${q}`;
     }
 
@@ -203,6 +207,7 @@ const OB = (() => {
         try { msg = JSON.parse(e.data); } catch { return; }
         if (msg.type === "snapshot") {
           this.seq = msg.seq;
+          this.epoch = msg.epoch || null;
           this.onSnapshot(msg);
         } else if (msg.type === "event") {
           if (this.seq !== null && msg.seq <= this.seq) return;  // have it
