@@ -237,6 +237,47 @@ TK_CASE (restart)
            "the kitchen was sent the resync's snapshot");
 }
 
+//  The first message a browser resuming from seq 5 of epoch gets: its
+//  type ("event", "snapshot") and seq.
+static const char *
+s_resume (const char *epoch, json_int_t *seq)
+{
+    char path[128];
+    snprintf (path, sizeof path, "/ws?resume_from=5%s%s",
+              epoch ? "&epoch=" : "", epoch ? epoch : "");
+    tk_ws_t *ws = tk_ws_open (s_edge, path);
+    CHECK (ws, "%s", path);
+    json_t *msg = tk_ws_next (ws, WAIT_MS);
+    CHECK (msg, "%s: a first message", path);
+    static char type[16];
+    snprintf (type, sizeof type, "%s",
+              json_string_value (json_object_get (msg, "type")));
+    *seq = json_integer_value (json_object_get (msg, "seq"));
+    json_decref (msg);
+    tk_ws_close (&ws);
+    return type;
+}
+
+//  A browser resumes within the epoch of its snapshot only: from another
+//  epoch its seq means another history, and it gets a fresh snapshot
+TK_CASE (resume)
+{
+    json_t *health = tk_get_json (s_edge, "/healthz", 200);
+    CHECK (health, "edge in sync");
+    char now[32];
+    snprintf (now, sizeof now, "%s", s_str (health, "state_epoch"));
+    json_decref (health);
+    json_int_t seq;
+    CHECK (strcmp (s_resume (now, &seq), "event") == 0 && seq == 6,
+           "resumed in its epoch: the events after 5");
+    CHECK (strcmp (s_resume (NULL, &seq), "event") == 0 && seq == 6,
+           "a client that names no epoch resumes as before");
+    CHECK (strcmp (s_resume (s_epoch0, &seq), "snapshot") == 0 && seq == 8,
+           "from an older epoch: a snapshot");
+    CHECK (strcmp (s_resume ("zz", &seq), "snapshot") == 0,
+           "an epoch that is not one: a snapshot");
+}
+
 TK_CASE (restore)
 {
     json_int_t seen = s_kitchen.seq;
@@ -281,11 +322,8 @@ TK_CASE (empty)
 }
 
 static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),
-    TK_CASE_ENTRY (restart),
-    TK_CASE_ENTRY (restore),
-    TK_CASE_ENTRY (empty),
-    { 0 },
+    TK_CASE_ENTRY (start),   TK_CASE_ENTRY (restart), TK_CASE_ENTRY (resume),
+    TK_CASE_ENTRY (restore), TK_CASE_ENTRY (empty),   { 0 },
 };
 
 int
