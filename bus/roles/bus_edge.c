@@ -501,8 +501,14 @@ s_resync (bus_edge_t *self)
     self->orders = orders;
     self->carts = carts;
     self->seq = reply.seq;
-    if (!bus_epoch_same (&self->writer, &reply.writer))
+    if (!bus_epoch_same (&self->writer, &reply.writer)) {
         self->heard = 0;   //  another stream: nothing heard on it yet
+        //  Its order ids may start below what the feed's browsers were
+        //  welcomed with: from now on they get every new order (the feed
+        //  has no way to take back the ones their welcome listed)
+        for (s_client_t *c = self->clients; c; c = c->next)
+            c->after = 0;
+    }
     self->writer = reply.writer;
     self->synced = true;
     pthread_cond_broadcast (&self->synced_cond);
