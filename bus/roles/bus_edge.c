@@ -1005,7 +1005,7 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     uint64_t after = 0, upto = 0, epoch = 0;
     bool resume = s_resume_from (ws, &after, &epoch) == 0;
     bool from_log = false;
-    bus_epoch_t writer;
+    bus_epoch_t writer = { "", 0 };
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
         s_wait_synced (self);
@@ -1023,6 +1023,9 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     //  restored since its snapshot): what it has may not be the log's
     if (epoch && epoch != self->writer.epoch)
         resume = false;
+    //  The edge resynced to another history while the log was fetched
+    if (older && !bus_epoch_same (&writer, &self->writer))
+        zlistx_destroy (&older);
     s_welcome (self, client, resume, after, older, upto);
     client->next = self->clients;
     self->clients = client;
