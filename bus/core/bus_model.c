@@ -104,6 +104,14 @@ bus_epoch_same (const bus_epoch_t *a, const bus_epoch_t *b)
     return a->epoch == b->epoch && strcmp (a->id, b->id) == 0;
 }
 
+bool
+bus_epoch_continues (const bus_epoch_t *next, const bus_epoch_t *from,
+                     uint64_t seq)
+{
+    return from->epoch && next->parent == from->epoch
+           && strcmp (next->id, from->id) == 0 && seq <= next->base;
+}
+
 /*  Printable ASCII only: keys and table labels end up in topics, logs and
     LMDB keys, where invisible or multi-byte characters only cause grief. */
 static bool

@@ -71,6 +71,9 @@
 #define S_CLOSE_FULL      1013   //  ...try again later
 //  A resuming browser waits this long for a (re)starting edge to get in sync
 #define S_RESUME_WAIT_MS 5000
+//  Earlier epochs the state went on from (a writer restarted on its data),
+//  remembered for browsers that resume with one of them
+#define S_LINEAGE 8
 
 //  What a message is about, for the rooms: a pad sees its own table's
 //  orders and cart, the kitchen every order but no cart, both the menu.
@@ -120,14 +123,19 @@ struct _bus_edge_t {
     bus_epoch_t left;    //  actor: the history we last resynced away from
     uint64_t heard;      //  actor: highest seq heard on sub from writer
     atomic_uint_fast64_t cut, dropped, replayed, stale,
-        epoch_changes;                //  counters
-    pthread_mutex_t lock;             //  guards everything below
-    pthread_cond_t synced_cond;       //  signalled when synced turns true
-    atomic_bool synced;               //  state is a snapshot + updates (the
-                                      //  actor reads it without the lock)
-    uint64_t seq;                     //  last event applied to the state
-    bus_epoch_t writer;               //  the history the state came from
+        epoch_changes;            //  counters
+    pthread_mutex_t lock;         //  guards everything below
+    pthread_cond_t synced_cond;   //  signalled when synced turns true
+    atomic_bool synced;           //  state is a snapshot + updates (the
+                                  //  actor reads it without the lock)
+    uint64_t seq;                 //  last event applied to the state
+    bus_epoch_t writer;           //  the history the state came from
+    struct {
+        uint64_t epoch, base;   //  an earlier epoch, and up to which seq
+    } lineage[S_LINEAGE];       //  ...the state's history is that one's
+    size_t lineage_len;
     char resync[192];                 //  why the last resync, "" if none
+    char epoch_change[192];           //  the last change of history, "" if none
     json_t *orders;                   //  open orders by id ("12": {...})
     json_t *carts;                    //  carts by table
     zhashx_t *snapshots;              //  room ("" = staff) -> s_snapshot_t
@@ -508,6 +516,7 @@ s_resync (bus_edge_t *self)
         //  has no way to take back the ones their welcome listed)
         for (s_client_t *c = self->clients; c; c = c->next)
             c->after = 0;
+        self->lineage_len = 0;
     }
     self->writer = reply.writer;
     self->synced = true;
@@ -536,11 +545,44 @@ s_resync_because (bus_edge_t *self, const char *why)
     pthread_mutex_unlock (&self->lock);
 }
 
+//  Remember that the state's history is epoch's up to seq base.  Edge
+//  lock held.
+static void
+s_lineage_push (bus_edge_t *self, uint64_t epoch, uint64_t base)
+{
+    if (self->lineage_len == S_LINEAGE) {
+        memmove (&self->lineage[0], &self->lineage[1],
+                 (S_LINEAGE - 1) * sizeof self->lineage[0]);
+        self->lineage_len--;
+    }
+    self->lineage[self->lineage_len].epoch = epoch;
+    self->lineage[self->lineage_len].base = base;
+    self->lineage_len++;
+}
+
+//  May a browser whose seq `after` is of epoch resume from the state?
+//  Its epoch is the state's, or one the state went on from, with after
+//  at or below where that history and ours part.  Edge lock held.
+static bool
+s_lineage_has (bus_edge_t *self, uint64_t epoch, uint64_t after)
+{
+    if (epoch == self->writer.epoch)
+        return true;
+    for (size_t i = 0; i < self->lineage_len; i++)
+        if (self->lineage[i].epoch == epoch && after <= self->lineage[i].base)
+            return true;
+    return false;
+}
+
 //  Is a message of history `writer` (what) one the state may take?  A
-//  history that is not the state's means the log the state came from may
-//  not be the writer's now (a restart, a restored or new data directory):
-//  the state is dropped for a fresh snapshot, never replayed into.
-//  Stragglers of the history just left are ignored.  Actor thread.
+//  writer restarted on its data continues the state's history (its
+//  parent is the state's epoch, its base at or above the state's seq):
+//  the state goes on under the new epoch, replaying whatever it lacks.
+//  Any other history (a restored or new data directory, or a run the
+//  state never saw) means the log the state came from may not be the
+//  writer's now: the state is dropped for a fresh snapshot, never
+//  replayed into.  Stragglers of the history just left are ignored.
+//  Actor thread.
 static bool
 s_same_history (bus_edge_t *self, const bus_epoch_t *writer, const char *what)
 {
@@ -550,16 +592,31 @@ s_same_history (bus_edge_t *self, const bus_epoch_t *writer, const char *what)
         atomic_fetch_add (&self->stale, 1);
         return false;
     }
+    atomic_fetch_add (&self->epoch_changes, 1);
+    bool goes_on = bus_epoch_continues (writer, &self->writer, self->seq);
     char why[sizeof self->resync];
     snprintf (why, sizeof why,
               "writer epoch changed from %016" PRIx64 " to %016" PRIx64
               " (identity %s%s), seen in %s",
               self->writer.epoch, writer->epoch, writer->id,
               streq (writer->id, self->writer.id) ? "" : ", a new store", what);
-    atomic_fetch_add (&self->epoch_changes, 1);
     self->left = self->writer;
-    s_resync_because (self, why);
-    return false;
+    self->heard = 0;   //  another stream: nothing heard on it yet
+    pthread_mutex_lock (&self->lock);
+    bus_strlcpy (self->epoch_change, why, sizeof self->epoch_change);
+    if (goes_on) {
+        s_lineage_push (self, self->writer.epoch, writer->base);
+        self->writer = *writer;
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (!goes_on) {
+        s_resync_because (self, why);
+        return false;
+    }
+    zsys_info ("edge: %s: it goes on from our history (we are at seq %" PRIu64
+               ", it from %" PRIu64 "): no resync",
+               why, self->seq, writer->base);
+    return true;
 }
 
 //  Within one history the writer's stream only goes forward: each event
@@ -1005,7 +1062,7 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     uint64_t after = 0, upto = 0, epoch = 0;
     bool resume = s_resume_from (ws, &after, &epoch) == 0;
     bool from_log = false;
-    bus_epoch_t writer = { "", 0 };
+    bus_epoch_t writer = { "", 0, 0, 0 };
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
         s_wait_synced (self);
@@ -1021,7 +1078,7 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     pthread_mutex_lock (&self->lock);
     //  Its seq is of another history (the writer restarted or was
     //  restored since its snapshot): what it has may not be the log's
-    if (epoch && epoch != self->writer.epoch)
+    if (epoch && !s_lineage_has (self, epoch, after))
         resume = false;
     //  The edge resynced to another history while the log was fetched
     if (older && !bus_epoch_same (&writer, &self->writer))
@@ -1144,6 +1201,8 @@ bus_edge_health (bus_edge_t *self, bool *ok)
     json_object_set_new (health, "state_epoch",
                          json_string (self->writer.epoch ? epoch : ""));
     json_object_set_new (health, "resync", json_string (self->resync));
+    json_object_set_new (health, "epoch_change",
+                         json_string (self->epoch_change));
     json_object_set_new (
         health, "epoch_changes",
         json_integer ((json_int_t) atomic_load (&self->epoch_changes)));

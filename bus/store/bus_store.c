@@ -167,23 +167,6 @@ s_meta_put (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t value)
     return s_check (mdb_put (txn, self->meta, &key, &val, 0), name);
 }
 
-//  Write one counter durably, in a transaction of its own.  No write
-//  transaction may be open; the caller holds the rwlock for reading.
-static int
-s_meta_commit (bus_store_t *self, const char *name, uint64_t value)
-{
-    assert (!self->readonly && self->txn == NULL);
-    MDB_txn *txn;
-    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), name);
-    if (rc == 0)
-        rc = s_meta_put (self, txn, name, value);
-    if (rc == 0)
-        rc = s_check (mdb_txn_commit (txn), name);
-    else
-        mdb_txn_abort (txn);
-    return rc;
-}
-
 //  Write the batch's counters, if it moved them, into its transaction.
 static int
 s_meta_flush (bus_store_t *self)
@@ -229,6 +212,10 @@ s_identity_load (bus_store_t *self, MDB_txn *txn)
         rc = 0;
     if (rc == 0)
         rc = s_meta_get (self, txn, "epoch", &self->epoch.epoch);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch_parent", &self->epoch.parent);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch_base", &self->epoch.base);
     return rc;
 }
 
@@ -261,12 +248,27 @@ bus_store_epoch_next (bus_store_t *self)
                     self->epoch.epoch);
         return BUS_ERR_STORAGE;
     }
-    uint64_t next = s_epoch_after (self->epoch.epoch);
+    bus_epoch_t next = self->epoch;
+    next.epoch = s_epoch_after (self->epoch.epoch);
+    next.parent = self->epoch.epoch;
+    next.base = atomic_load (&self->last_seq);
+    MDB_txn *txn = NULL;
     pthread_rwlock_rdlock (&self->lock);
-    int rc = self->env ? s_meta_commit (self, "epoch", next) : BUS_ERR_STORAGE;
+    int rc = s_check (
+        self->env ? mdb_txn_begin (self->env, NULL, 0, &txn) : EIO, "epoch");
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch", next.epoch);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch_parent", next.parent);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch_base", next.base);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), "epoch commit");
+    else if (txn)
+        mdb_txn_abort (txn);
     pthread_rwlock_unlock (&self->lock);
     if (rc == 0)
-        self->epoch.epoch = next;
+        self->epoch = next;
     return rc;
 }
 
@@ -1186,7 +1188,16 @@ bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value)
 int
 bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value)
 {
-    return s_meta_commit (self, name, value);
+    assert (!self->readonly && self->txn == NULL);
+    MDB_txn *txn;
+    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), name);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, name, value);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), name);
+    else
+        mdb_txn_abort (txn);
+    return rc;
 }
 
 MDB_env *

@@ -842,23 +842,30 @@ s_test_epochs (const char *root)
     assert (streq (next.id, first.id) && next.epoch > 0);
     //  ordered after the time, and never the same twice
     assert (next.epoch >> 32 >= (uint64_t) time (NULL) - 1);
+    assert (next.parent == 0 && next.base == 0);
     uint64_t last = next.epoch;
     for (int i = 0; i < 5; i++) {
+        //  each run continues the one before, from the seq it left
+        assert (s_test_place (store, 2, 1, 0) == 0);
         assert (bus_store_epoch_next (store) == 0);
         bus_store_epoch (store, &next);
-        assert (next.epoch > last);
+        assert (next.epoch > last && next.parent == last);
+        assert (next.base == bus_store_last_seq (store) && next.base > 0);
         last = next.epoch;
     }
+    bus_epoch_t kept = next;
     bus_store_destroy (&store);
     store = bus_store_open_readonly (dir, NULL);
     assert (store);
     bus_store_epoch (store, &again);
     assert (streq (again.id, first.id) && again.epoch == last);
+    assert (again.parent == kept.parent && again.base == kept.base);
     bus_store_destroy (&store);
     store = bus_store_new (dir, 0, NULL);
     assert (store);
     bus_store_epoch (store, &again);
-    assert (streq (again.id, first.id) && again.epoch == last);
+    assert (bus_epoch_same (&again, &kept) && again.parent == kept.parent
+            && again.base == kept.base);
     //  an epoch stored ahead of the clock still goes up by one
     assert (bus_store_meta_write (store, "epoch", UINT64_MAX - 1) == 0);
     assert (bus_store_reopen (store) == 0);

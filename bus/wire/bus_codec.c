@@ -233,11 +233,13 @@ static const s_field_t s_ack_fields[] = {
 };
 
 /*  The writer's history (bus_epoch_t) in a message of type st, as member
-    m: both required, the epoch at least 1.  */
+    m: all required, the epoch at least 1.  */
 #define S_EPOCH_ROWS(st, m)                                                    \
     { S_STR_ROW ("wid", S_REQUIRED, st, m.id), .valid = bus_valid_writer_id }, \
+        { S_U64_ROW ("ep", S_REQUIRED, st, m.epoch), .min = 1 },               \
+        { S_U64_ROW ("pep", S_REQUIRED, st, m.parent) },                       \
     {                                                                          \
-        S_U64_ROW ("ep", S_REQUIRED, st, m.epoch), .min = 1                    \
+        S_U64_ROW ("base", S_REQUIRED, st, m.base)                             \
     }
 
 static const s_field_t s_heartbeat_fields[] = {
@@ -253,6 +255,8 @@ static const s_field_t s_epoch_fields[] = {
     { S_STR_ROW ("wid", S_REQUIRED, bus_epoch_t, id),
       .valid = bus_valid_writer_id },
     { S_U64_ROW ("ep", S_REQUIRED, bus_epoch_t, epoch), .min = 1 },
+    { S_U64_ROW ("pep", S_REQUIRED, bus_epoch_t, parent) },
+    { S_U64_ROW ("base", S_REQUIRED, bus_epoch_t, base) },
 };
 
 /*  A request: what to do, then the arguments and filters an op may use. */

@@ -369,8 +369,9 @@ typedef enum {
 
 /*  A writer's history for the messages that carry one.  */
 static const bus_epoch_t s_test_writer = { "0123456789abcdef0123456789abcdef",
-                                           0x5f5e100000000001ULL };
-#define S_TEST_HB_FIELDS 5 /* v, seq, ts, wid, ep */
+                                           0x5f5e100000000001ULL,
+                                           0x5f5e0fff00000007ULL, 12345 };
+#define S_TEST_HB_FIELDS 7 /* v, seq, ts, wid, ep, pep, base */
 
 typedef union {
     bus_cmd_t cmd;
@@ -583,6 +584,8 @@ s_test_pack_hb (bus_codec__writer_t *w, uint32_t extra)
     bus_codec__put_str (&w->packer, "wid", s_test_writer.id,
                         sizeof s_test_writer.id);
     bus_codec__put_uint (&w->packer, "ep", s_test_writer.epoch);
+    bus_codec__put_uint (&w->packer, "pep", s_test_writer.parent);
+    bus_codec__put_uint (&w->packer, "base", s_test_writer.base);
     for (uint32_t i = 0; i < extra; i++) {
         char key[16];
         snprintf (key, sizeof key, "x%02u", i);
@@ -991,6 +994,8 @@ s_test_other_round_trips (void)
         == 0);
     assert (hb2.seq == hb.seq && hb2.ts_ms == hb.ts_ms);
     assert (bus_epoch_same (&hb2.writer, &s_test_writer));
+    assert (hb2.writer.parent == s_test_writer.parent
+            && hb2.writer.base == s_test_writer.base);
     zframe_destroy (&frame);
 
     bus_epoch_t epoch = s_test_writer, epoch2;
@@ -999,6 +1004,7 @@ s_test_other_round_trips (void)
     assert (bus_epoch_decode (zframe_data (frame), zframe_size (frame), &epoch2)
             == 0);
     assert (bus_epoch_same (&epoch, &epoch2));
+    assert (epoch2.parent == epoch.parent && epoch2.base == epoch.base);
     assert (!bus_epoch_same (&epoch, &s_test_writer));
     zframe_destroy (&frame);
 
@@ -1093,13 +1099,15 @@ s_test_defaults (void)
 
     /* a reply needs its rid, status and history, nothing else  */
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, 5);
+    msgpack_pack_map (&w.packer, 7);
     bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
     bus_codec__put_uint (&w.packer, "rid", 5);
     bus_codec__put_int (&w.packer, "st", 0);
     bus_codec__put_str (&w.packer, "wid", s_test_writer.id,
                         sizeof s_test_writer.id);
     bus_codec__put_uint (&w.packer, "ep", s_test_writer.epoch);
+    bus_codec__put_uint (&w.packer, "pep", 0);
+    bus_codec__put_uint (&w.packer, "base", 0);
     frame = bus_codec__writer_frame (&w);
     bus_sync_reply_t reply;
     assert (
@@ -2385,22 +2393,25 @@ static const s_test_golden_t s_test_goldens[] = {
     { 55, 0x37265060afd038cbULL,
       "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
       "7374f9a3647570c3a3657272aa6b657920726575736564" },
-    { 79, 0xf34623d3b9e42c85ULL,
-      "85a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00a37769"
+    { 100, 0xa450780bbbcd603fULL,
+      "87a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00a37769"
       "64d9203031323334353637383961626364656630313233343536373839616263"
-      "646566a26570cf5f5e100000000001" },
+      "646566a26570cf5f5e100000000001a3706570cf5f5e0fff00000007a4626173"
+      "65cd3039" },
     { 113, 0x4525d5382c523905ULL,
       "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
       "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
       "67617465776179a46e616d65a467772d31a766726f6d5f6d73d3800000000000"
       "0000a5746f5f6d73cf0000019b69684600" },
-    { 96, 0x11ca1755b1568943ULL,
-      "89a17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
+    { 117, 0x6088d6acab339d99ULL,
+      "8ba17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
       "73657128a46e657874cc80a16e03a3776964d920303132333435363738396162"
-      "6364656630313233343536373839616263646566a26570cf5f5e100000000001" },
-    { 54, 0x40f2209051161b61ULL,
-      "83a17602a3776964d92030313233343536373839616263646566303132333435"
-      "36373839616263646566a26570cf5f5e100000000001" },
+      "6364656630313233343536373839616263646566a26570cf5f5e100000000001"
+      "a3706570cf5f5e0fff00000007a462617365cd3039" },
+    { 75, 0x0e264149c4ae45e7ULL,
+      "85a17602a3776964d92030313233343536373839616263646566303132333435"
+      "36373839616263646566a26570cf5f5e100000000001a3706570cf5f5e0fff00"
+      "000007a462617365cd3039" },
 };
 
 static void
@@ -2437,43 +2448,78 @@ s_test_golden (bool verbose)
 static void
 s_test_epoch_rules (void)
 {
+#define S_ID "0123456789abcdef0123456789abcdef"
     const struct {
         const char *id;   //  NULL: no "wid"
         int64_t epoch;    //  -1: no "ep"
+        int64_t parent;   //  -1: no "pep", -2: a negative one
+        int64_t base;     //  -1: no "base"
         int rc;
     } cases[] = {
-        { "0123456789abcdef0123456789abcdef", 1, 0 },
-        { "0123456789abcdef0123456789abcdef", INT64_MAX, 0 },
-        { NULL, 1, BUS_ERR_INVALID },
-        { "0123456789abcdef0123456789abcdef", -1, BUS_ERR_INVALID },
-        { "0123456789abcdef0123456789abcdef", 0, BUS_ERR_INVALID },
-        { "0123456789abcdef0123456789abcde", 1, BUS_ERR_INVALID },
-        { "0123456789abcdef0123456789abcdef0", 1, BUS_ERR_INVALID },
-        { "0123456789ABCDEF0123456789abcdef", 1, BUS_ERR_INVALID },
-        { "0123456789abcdef0123456789abcdeg", 1, BUS_ERR_INVALID },
-        { "", 1, BUS_ERR_INVALID },
+        { S_ID, 1, 0, 0, 0 },
+        { S_ID, INT64_MAX, INT64_MAX - 1, INT64_MAX, 0 },
+        { NULL, 1, 0, 0, BUS_ERR_INVALID },
+        { S_ID, -1, 0, 0, BUS_ERR_INVALID },
+        { S_ID, 0, 0, 0, BUS_ERR_INVALID },
+        { S_ID, 2, -1, 0, BUS_ERR_INVALID },
+        { S_ID, 2, -2, 0, BUS_ERR_INVALID },
+        { S_ID, 2, 1, -1, BUS_ERR_INVALID },
+        { "0123456789abcdef0123456789abcde", 1, 0, 0, BUS_ERR_INVALID },
+        { S_ID "0", 1, 0, 0, BUS_ERR_INVALID },
+        { "0123456789ABCDEF0123456789abcdef", 1, 0, 0, BUS_ERR_INVALID },
+        { "0123456789abcdef0123456789abcdeg", 1, 0, 0, BUS_ERR_INVALID },
+        { "", 1, 0, 0, BUS_ERR_INVALID },
     };
+#undef S_ID
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bus_codec__writer_t w;
         bus_codec__writer_init (&w);
-        msgpack_pack_map (&w.packer, 1 + !!cases[i].id + (cases[i].epoch >= 0));
+        uint32_t fields = 1 + !!cases[i].id + (cases[i].epoch >= 0)
+                          + (cases[i].parent != -1) + (cases[i].base >= 0);
+        msgpack_pack_map (&w.packer, fields);
         bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
         if (cases[i].id)
             bus_codec__put_str (&w.packer, "wid", cases[i].id, 64);
         if (cases[i].epoch >= 0)
             bus_codec__put_uint (&w.packer, "ep", (uint64_t) cases[i].epoch);
+        if (cases[i].parent >= 0)
+            bus_codec__put_uint (&w.packer, "pep", (uint64_t) cases[i].parent);
+        else if (cases[i].parent == -2)
+            bus_codec__put_int (&w.packer, "pep", -2);
+        if (cases[i].base >= 0)
+            bus_codec__put_uint (&w.packer, "base", (uint64_t) cases[i].base);
         zframe_t *frame = bus_codec__writer_frame (&w);
         bus_epoch_t epoch;
         assert (
             bus_epoch_decode (zframe_data (frame), zframe_size (frame), &epoch)
             == cases[i].rc);
-        assert (cases[i].rc || epoch.epoch == (uint64_t) cases[i].epoch);
+        assert (cases[i].rc
+                || (epoch.epoch == (uint64_t) cases[i].epoch
+                    && epoch.parent == (uint64_t) cases[i].parent
+                    && epoch.base == (uint64_t) cases[i].base));
         assert (!cases[i].rc || (!epoch.epoch && !*epoch.id));
         zframe_destroy (&frame);
     }
+    /* a run goes on from the one before on its store, from a seq at or
+       below where it started  */
+    bus_epoch_t run = { "0123456789abcdef0123456789abcdef", 5, 0, 0 };
+    bus_epoch_t next = run;
+    next.epoch = 6;
+    next.parent = 5;
+    next.base = 40;
+    assert (bus_epoch_continues (&next, &run, 40));
+    assert (bus_epoch_continues (&next, &run, 0));
+    assert (!bus_epoch_continues (&next, &run, 41));
+    next.parent = 4;
+    assert (!bus_epoch_continues (&next, &run, 40));
+    next.parent = 5;
+    next.id[0] = 'f';
+    assert (!bus_epoch_continues (&next, &run, 40));
+    bus_epoch_t none = { "", 0, 0, 0 }, first = { "", 1, 0, 9 };
+    assert (!bus_epoch_continues (&first, &none, 0));
     /* a heartbeat or a reply without a history (an older writer's) is
        refused, like one with a bad one  */
-    bus_heartbeat_t hb = { 7, 1, { "", 0 } };
+    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 } };
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
     zframe_destroy (&frame);

@@ -163,7 +163,8 @@ s_sync (void)
     };
     s_write_frame ("sync", "ping", bus_sync_req_encode (&ping));
     const bus_epoch_t writer = { "00112233445566778899aabbccddeeff",
-                                 0x6955b90012345678ULL };
+                                 0x6955b90012345678ULL, 0x6955b80087654321ULL,
+                                 39 };
     bus_sync_reply_t reply = { .rid = 7,
                                .status = -3,
                                .error = "no",

@@ -8,8 +8,8 @@
       keys   idempotency key         -> {fingerprint, seq} (16 bytes): the
                                         event the command committed
       carts  table label             -> encoded bus_cart_t
-      meta   "last_seq", "last_order_id", "menu_version", "epoch"
-                                     -> u64 big-endian
+      meta   "last_seq", "last_order_id", "menu_version", "epoch",
+             "epoch_parent", "epoch_base" -> u64 big-endian
              "identity"              -> 32 lower-case hex digits
       menu   "current"               -> menu JSON text
 
@@ -148,13 +148,14 @@ bool bus_store_menu_is_source (bus_store_t *self, const char *json, size_t len);
 /*  The store's history (bus_model.h's bus_epoch_t): its identity, made
     with the environment (a writable open of one without an identity
     gives it one; a read-only open leaves "" then), and the epoch last
-    committed by bus_store_epoch_next (0 if none ever was).  Writer
-    thread, or before it starts.  */
+    committed by bus_store_epoch_next with its parent and base (all 0 if
+    none ever was).  Writer thread, or before it starts.  */
 void bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch);
 
 /*  Start a new epoch, committed durably in its own transaction: the start
     time in seconds in the high 32 bits, 32 random bits below, and at
-    least the stored epoch + 1.  So epochs of a store only grow, and a
+    least the stored epoch + 1; its parent is the stored epoch and its
+    base the last committed seq.  So epochs of a store only grow, and a
     copy restored from an older backup, whose stored epoch is an old
     one, still comes back under one no node has seen (unless the clock
     went back and the 32 random bits matched too).  A writer calls it

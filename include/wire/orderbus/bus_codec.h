@@ -37,14 +37,15 @@
              {v, seq, ts, type, item, avail}         MENU_ITEM
       ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
              st == 0; fp is the fingerprint of the command it answers)
-      hb:    {v, seq, ts, wid, ep}
-      epoch: {v, wid, ep}   the frame after each event on the events
-                            socket; wid and ep are the writer's store
-                            identity and epoch (bus_epoch_t), required
+      hb:    {v, seq, ts, wid, ep, pep, base}
+      epoch: {v, wid, ep, pep, base}   the frame after each event on the
+                            events socket; wid, ep, pep and base are the
+                            writer's history (bus_epoch_t: store identity,
+                            epoch, parent epoch, base seq), all required
                             wherever they appear, ep >= 1
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
-      sync reply header: {v, rid, st, err, seq, next, n, wid, ep}
+      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base}
     Command rules checked by bus_cmd_decode (bus_cmd_check; the writer
     relies on them): key: bus_valid_key; origin: bus_valid_node; table:
     bus_valid_table for every type but SET_STATUS and AVAILABILITY; note:
