@@ -168,10 +168,10 @@ const OB = (() => {
     url() {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       let q = `token=${encodeURIComponent(token)}${this.extra}`;
-      if (this.seq !== null) q += `&resume_from=${this.seq}`;
       // The writer's epoch of that seq: a seq of another history (the
       // writer restored from an older copy since) gets a fresh snapshot
       if (this.seq !== null && this.epoch) q += `&epoch=${this.epoch}`;
+      if (this.seq !== null) q += `&resume_from=${this.seq}`;
       return `${scheme}://${location.host}/ws?${q}`;
     }
 

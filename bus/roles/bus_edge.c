@@ -475,6 +475,35 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
     json_decref (json);
 }
 
+//  Remember that the state's history is epoch's up to seq base.  Edge
+//  lock held.
+static void
+s_lineage_push (bus_edge_t *self, uint64_t epoch, uint64_t base)
+{
+    if (self->lineage_len == S_LINEAGE) {
+        memmove (&self->lineage[0], &self->lineage[1],
+                 (S_LINEAGE - 1) * sizeof self->lineage[0]);
+        self->lineage_len--;
+    }
+    self->lineage[self->lineage_len].epoch = epoch;
+    self->lineage[self->lineage_len].base = base;
+    self->lineage_len++;
+}
+
+//  May a browser whose seq `after` is of epoch resume from the state?
+//  Its epoch is the state's, or one the state went on from, with after
+//  at or below where that history and ours part.  Edge lock held.
+static bool
+s_lineage_has (bus_edge_t *self, uint64_t epoch, uint64_t after)
+{
+    if (epoch == self->writer.epoch)
+        return true;
+    for (size_t i = 0; i < self->lineage_len; i++)
+        if (self->lineage[i].epoch == epoch && after <= self->lineage[i].base)
+            return true;
+    return false;
+}
+
 //  Replace the state with a fresh snapshot from the writer and send it to
 //  every browser.  0, or -1 if the writer did not answer.
 static int
@@ -516,7 +545,10 @@ s_resync (bus_edge_t *self)
         //  has no way to take back the ones their welcome listed)
         for (s_client_t *c = self->clients; c; c = c->next)
             c->after = 0;
+        //  What is known of the new history: its parent's, up to its base
         self->lineage_len = 0;
+        if (reply.writer.parent)
+            s_lineage_push (self, reply.writer.parent, reply.writer.base);
     }
     self->writer = reply.writer;
     self->synced = true;
@@ -543,35 +575,6 @@ s_resync_because (bus_edge_t *self, const char *why)
     self->synced = false;
     bus_strlcpy (self->resync, why, sizeof self->resync);
     pthread_mutex_unlock (&self->lock);
-}
-
-//  Remember that the state's history is epoch's up to seq base.  Edge
-//  lock held.
-static void
-s_lineage_push (bus_edge_t *self, uint64_t epoch, uint64_t base)
-{
-    if (self->lineage_len == S_LINEAGE) {
-        memmove (&self->lineage[0], &self->lineage[1],
-                 (S_LINEAGE - 1) * sizeof self->lineage[0]);
-        self->lineage_len--;
-    }
-    self->lineage[self->lineage_len].epoch = epoch;
-    self->lineage[self->lineage_len].base = base;
-    self->lineage_len++;
-}
-
-//  May a browser whose seq `after` is of epoch resume from the state?
-//  Its epoch is the state's, or one the state went on from, with after
-//  at or below where that history and ours part.  Edge lock held.
-static bool
-s_lineage_has (bus_edge_t *self, uint64_t epoch, uint64_t after)
-{
-    if (epoch == self->writer.epoch)
-        return true;
-    for (size_t i = 0; i < self->lineage_len; i++)
-        if (self->lineage[i].epoch == epoch && after <= self->lineage[i].base)
-            return true;
-    return false;
 }
 
 //  Is a message of history `writer` (what) one the state may take?  A
@@ -605,7 +608,7 @@ s_same_history (bus_edge_t *self, const bus_epoch_t *writer, const char *what)
     pthread_mutex_lock (&self->lock);
     bus_strlcpy (self->epoch_change, why, sizeof self->epoch_change);
     if (goes_on) {
-        s_lineage_push (self, self->writer.epoch, writer->base);
+        s_lineage_push (self, writer->parent, writer->base);
         self->writer = *writer;
     }
     pthread_mutex_unlock (&self->lock);
