@@ -71,8 +71,8 @@
 #define S_CLOSE_FULL      1013   //  ...try again later
 //  A resuming browser waits this long for a (re)starting edge to get in sync
 #define S_RESUME_WAIT_MS 5000
-//  Earlier epochs the state went on from (a writer restarted on its data),
-//  remembered for browsers that resume with one of them
+//  Earlier epochs the state's history went on from (a writer restarted on
+//  its data), remembered for browsers that resume with one of them
 #define S_LINEAGE 8
 
 //  What a message is about, for the rooms: a pad sees its own table's
@@ -1079,8 +1079,8 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     zlistx_t *older =
         from_log ? s_fetch_log (self, &writer, after, upto) : NULL;
     pthread_mutex_lock (&self->lock);
-    //  Its seq is of another history (the writer restarted or was
-    //  restored since its snapshot): what it has may not be the log's
+    //  Its seq is of another history (the writer was restored, or runs
+    //  on new data, since its snapshot): what it has may not be the log's
     if (epoch && !s_lineage_has (self, epoch, after))
         resume = false;
     //  The edge resynced to another history while the log was fetched
