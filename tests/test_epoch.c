@@ -181,13 +181,20 @@ s_edge_resynced (json_int_t changes)
     return NULL;
 }
 
+//  A string of a node's part ("edge", "gateway") of its /healthz, or ""
+static const char *
+s_part_str (json_t *health, const char *part, const char *key)
+{
+    json_t *node = json_object_get (health, part);
+    const char *s = json_string_value (json_object_get (node, key));
+    return s ? s : "";
+}
+
 //  A string of the edge's part of its /healthz
 static const char *
 s_str (json_t *health, const char *key)
 {
-    json_t *edge = json_object_get (health, "edge");
-    const char *s = json_string_value (json_object_get (edge, key));
-    return s ? s : "";
+    return s_part_str (health, "edge", key);
 }
 
 //  ---------------------------------------------------------------------
@@ -216,6 +223,13 @@ TK_CASE (start)
                && strlen (s_str (health, "state_identity")) == 32,
            "the edge's /healthz names the state's identity and epoch");
     snprintf (s_epoch0, sizeof s_epoch0, "%s", s_str (health, "state_epoch"));
+    json_decref (health);
+    //  The gateway shows the writer's history too
+    health = tk_get_json (s_gw, "/healthz", 200);
+    CHECK (
+        strcmp (s_part_str (health, "gateway", "writer_epoch"), s_epoch0) == 0
+            && strlen (s_part_str (health, "gateway", "writer_identity")) == 32,
+        "the gateway's /healthz names the writer's identity and epoch");
     json_decref (health);
     //  The copy a restore will bring back: taken while the writer is
     //  stopped, so it is a clean state
