@@ -153,6 +153,7 @@ const OB = (() => {
       this.onEvent = onEvent;
       this.onState = onState || (() => {});
       this.seq = null;
+      this.epoch = null;
       this.ws = null;
       this.state = "connecting";
       this.retryMs = 250;
@@ -167,6 +168,9 @@ const OB = (() => {
     url() {
       const scheme = location.protocol === "https:" ? "wss" : "ws";
       let q = `token=${encodeURIComponent(token)}${this.extra}`;
+      // The writer's epoch of that seq: a seq of another history (the
+      // writer restored from an older copy since) gets a fresh snapshot
+      if (this.seq !== null && this.epoch) q += `&epoch=${this.epoch}`;
       if (this.seq !== null) q += `&resume_from=${this.seq}`;
       return `${scheme}://${location.host}/ws?${q}`;
     }
@@ -203,6 +207,7 @@ const OB = (() => {
         try { msg = JSON.parse(e.data); } catch { return; }
         if (msg.type === "snapshot") {
           this.seq = msg.seq;
+          this.epoch = msg.epoch || null;
           this.onSnapshot(msg);
         } else if (msg.type === "event") {
           if (this.seq !== null && msg.seq <= this.seq) return;  // have it

@@ -86,6 +86,32 @@ bus_valid_node (const char *s)
     return s_id_chars (s, BUS_NAME_MAX);
 }
 
+bool
+bus_valid_writer_id (const char *s)
+{
+    size_t n = s ? strlen (s) : 0;
+    if (n != BUS_WRITER_ID_MAX - 1)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+bool
+bus_epoch_same (const bus_epoch_t *a, const bus_epoch_t *b)
+{
+    return a->epoch == b->epoch && strcmp (a->id, b->id) == 0;
+}
+
+bool
+bus_epoch_continues (const bus_epoch_t *next, const bus_epoch_t *from,
+                     uint64_t seq)
+{
+    return from->epoch && next->parent == from->epoch
+           && strcmp (next->id, from->id) == 0 && seq <= next->base;
+}
+
 /*  Printable ASCII only: keys and table labels end up in topics, logs and
     LMDB keys, where invisible or multi-byte characters only cause grief. */
 static bool

@@ -1,6 +1,8 @@
 /*  bus_link.c — heartbeats in, pings out, and the writer's liveness.  */
 
+#include <pthread.h>
 #include <stdatomic.h>
+#include "orderbus/bus_codec.h"
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
 
@@ -14,6 +16,8 @@ struct _bus_link_t {
     atomic_int_fast64_t
         beat_ms;   //  zclock_mono of the last heartbeat, 0 = none
     atomic_uint_fast64_t writer_seq;
+    pthread_mutex_t lock;   //  guards writer
+    bus_epoch_t writer;     //  of the last heartbeat; epoch 0 = none yet
 };
 
 static int64_t
@@ -30,11 +34,19 @@ bus_link_up (bus_link_t *self)
     return age >= 0 && age <= self->timeout_ms;
 }
 
-void
-bus_link_heard (bus_link_t *self, uint64_t writer_seq)
+bool
+bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
 {
-    atomic_store (&self->writer_seq, writer_seq);
+    pthread_mutex_lock (&self->lock);
+    bool changed =
+        self->writer.epoch && !bus_epoch_same (&self->writer, &hb->writer);
+    if (was)
+        *was = self->writer;
+    self->writer = hb->writer;
+    pthread_mutex_unlock (&self->lock);
+    atomic_store (&self->writer_seq, hb->seq);
     atomic_store (&self->beat_ms, zclock_mono ());
+    return changed;
 }
 
 uint64_t
@@ -53,6 +65,14 @@ bus_link_health (bus_link_t *self, json_t *health)
     json_object_set_new (
         health, "writer_seq",
         json_integer ((json_int_t) bus_link_writer_seq (self)));
+    pthread_mutex_lock (&self->lock);
+    bus_epoch_t writer = self->writer;
+    pthread_mutex_unlock (&self->lock);
+    char epoch[24];
+    snprintf (epoch, sizeof epoch, "%016" PRIx64, writer.epoch);
+    json_object_set_new (health, "writer_identity", json_string (writer.id));
+    json_object_set_new (health, "writer_epoch",
+                         json_string (writer.epoch ? epoch : ""));
     return up;
 }
 
@@ -101,6 +121,7 @@ bus_link_new (const bus_config_t *config, const bus_curve_t *curve,
     self->timeout_ms = config->link_timeout_ms;
     snprintf (self->role, sizeof self->role, "%s", role);
     snprintf (self->name, sizeof self->name, "%s", name);
+    pthread_mutex_init (&self->lock, NULL);
     self->sync = bus_sync_new (config->sync, config->heartbeat_ms, curve);
     self->pinger = self->sync ? zactor_new (s_pinger, self) : NULL;
     if (!self->pinger)
@@ -115,6 +136,7 @@ bus_link_destroy (bus_link_t **self_p)
         return;
     zactor_destroy (&(*self_p)->pinger);
     bus_sync_destroy (&(*self_p)->sync);
+    pthread_mutex_destroy (&(*self_p)->lock);
     free (*self_p);
     *self_p = NULL;
 }

@@ -144,7 +144,11 @@ s_test_writer (zsock_t *pipe, void *args)
             == 0);
     assert (req.op == BUS_SYNC_LIST && req.from == 0);
     zmsg_destroy (&msg);
-    bus_sync_reply_t reply = { .rid = req.rid, .seq = 41, .count = 2 };
+    bus_sync_reply_t reply = { .rid = req.rid,
+                               .seq = 41,
+                               .count = 2,
+                               .writer = { "0123456789abcdef0123456789abcdef",
+                                           1 } };
     zmsg_t *answer = zmsg_new ();
     zmsg_append (answer, &identity);
     zframe_t *header = bus_sync_reply_encode (&reply);

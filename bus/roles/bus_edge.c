@@ -48,6 +48,7 @@
     edge/max_clients bounds them, and http/threads more stay free for
     pages and /healthz.  */
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include "orderbus/bus_alloc.h"
@@ -70,6 +71,9 @@
 #define S_CLOSE_FULL      1013   //  ...try again later
 //  A resuming browser waits this long for a (re)starting edge to get in sync
 #define S_RESUME_WAIT_MS 5000
+//  Earlier epochs the state's history went on from (a writer restarted on
+//  its data), remembered for browsers that resume with one of them
+#define S_LINEAGE 8
 
 //  What a message is about, for the rooms: a pad sees its own table's
 //  orders and cart, the kitchen every order but no cart, both the menu.
@@ -115,14 +119,24 @@ struct _bus_edge_t {
     zsock_t *sub;                   //  events + heartbeats, actor only
     bus_curve_watch_t *sub_watch;   //  its handshakes, actor only
     zactor_t *actor;
-    bus_event_t event;                             //  actor's scratch
-    atomic_uint_fast64_t cut, dropped, replayed;   //  counters
-    atomic_uint_fast64_t pruned;      //  replays answered "snapshot instead"
-    pthread_mutex_t lock;             //  guards everything below
-    pthread_cond_t synced_cond;       //  signalled when synced turns true
-    atomic_bool synced;               //  state is a snapshot + updates (the
-                                      //  actor reads it without the lock)
-    uint64_t seq;                     //  last event applied to the state
+    bus_event_t event;   //  actor's scratch
+    bus_epoch_t left;    //  actor: the history we last resynced away from
+    uint64_t heard;      //  actor: highest seq heard on sub from writer
+    atomic_uint_fast64_t cut, dropped, replayed, stale,
+        epoch_changes;             //  counters
+    atomic_uint_fast64_t pruned;   //  replays answered "snapshot instead"
+    pthread_mutex_t lock;          //  guards everything below
+    pthread_cond_t synced_cond;    //  signalled when synced turns true
+    atomic_bool synced;            //  state is a snapshot + updates (the
+                                   //  actor reads it without the lock)
+    uint64_t seq;                  //  last event applied to the state
+    bus_epoch_t writer;            //  the history the state came from
+    struct {
+        uint64_t epoch, base;   //  an earlier epoch, and up to which seq
+    } lineage[S_LINEAGE];       //  ...the state's history is that one's
+    size_t lineage_len;
+    char resync[192];                 //  why the last resync, "" if none
+    char epoch_change[192];           //  the last change of history, "" if none
     json_t *orders;                   //  open orders by id ("12": {...})
     json_t *carts;                    //  carts by table
     zhashx_t *snapshots;              //  room ("" = staff) -> s_snapshot_t
@@ -295,8 +309,11 @@ s_snapshot_msg (bus_edge_t *self, const char *table)
     for (size_t k = 0; k < i; k++)
         json_array_append (orders, list[k]);
     free (list);
-    json_t *msg = json_pack ("{s:s, s:I, s:o}", "type", "snapshot", "seq",
-                             (json_int_t) self->seq, "orders", orders);
+    char epoch[24];
+    snprintf (epoch, sizeof epoch, "%016" PRIx64, self->writer.epoch);
+    json_t *msg =
+        json_pack ("{s:s, s:I, s:s, s:o}", "type", "snapshot", "seq",
+                   (json_int_t) self->seq, "epoch", epoch, "orders", orders);
     if (*table)
         json_object_set_new (msg, "cart", s_cart_json (self, table));
     return msg;
@@ -459,6 +476,35 @@ s_apply (bus_edge_t *self, const bus_event_t *event)
     json_decref (json);
 }
 
+//  Remember that the state's history is epoch's up to seq base.  Edge
+//  lock held.
+static void
+s_lineage_push (bus_edge_t *self, uint64_t epoch, uint64_t base)
+{
+    if (self->lineage_len == S_LINEAGE) {
+        memmove (&self->lineage[0], &self->lineage[1],
+                 (S_LINEAGE - 1) * sizeof self->lineage[0]);
+        self->lineage_len--;
+    }
+    self->lineage[self->lineage_len].epoch = epoch;
+    self->lineage[self->lineage_len].base = base;
+    self->lineage_len++;
+}
+
+//  May a browser whose seq `after` is of epoch resume from the state?
+//  Its epoch is the state's, or one the state went on from, with after
+//  at or below where that history and ours part.  Edge lock held.
+static bool
+s_lineage_has (bus_edge_t *self, uint64_t epoch, uint64_t after)
+{
+    if (epoch == self->writer.epoch)
+        return true;
+    for (size_t i = 0; i < self->lineage_len; i++)
+        if (self->lineage[i].epoch == epoch && after <= self->lineage[i].base)
+            return true;
+    return false;
+}
+
 //  Replace the state with a fresh snapshot from the writer and send it to
 //  every browser.  0, or -1 if the writer did not answer.
 static int
@@ -493,6 +539,19 @@ s_resync (bus_edge_t *self)
     self->orders = orders;
     self->carts = carts;
     self->seq = reply.seq;
+    if (!bus_epoch_same (&self->writer, &reply.writer)) {
+        self->heard = 0;   //  another stream: nothing heard on it yet
+        //  Its order ids may start below what the feed's browsers were
+        //  welcomed with: from now on they get every new order (the feed
+        //  has no way to take back the ones their welcome listed)
+        for (s_client_t *c = self->clients; c; c = c->next)
+            c->after = 0;
+        //  What is known of the new history: its parent's, up to its base
+        self->lineage_len = 0;
+        if (reply.writer.parent)
+            s_lineage_push (self, reply.writer.parent, reply.writer.base);
+    }
+    self->writer = reply.writer;
     self->synced = true;
     pthread_cond_broadcast (&self->synced_cond);
     s_ring_clear (self);
@@ -501,8 +560,9 @@ s_resync (bus_edge_t *self)
         if (!c->feed)   //  a feed has no snapshot message
             s_deliver_snapshot (self, c);
     pthread_mutex_unlock (&self->lock);
-    zsys_info ("edge: in sync at seq %" PRIu64 " with %zu open orders",
-               reply.seq, json_object_size (orders));
+    zsys_info ("edge: in sync at seq %" PRIu64 " of epoch %016" PRIx64
+               " with %zu open orders",
+               reply.seq, reply.writer.epoch, json_object_size (orders));
     return 0;
 }
 
@@ -521,6 +581,86 @@ s_snapshot_instead (bus_edge_t *self, uint64_t from, uint64_t first)
     pthread_mutex_lock (&self->lock);
     self->synced = false;
     pthread_mutex_unlock (&self->lock);
+}
+
+//  Mark the state out of sync, saying why (for the log and /healthz).
+//  Actor thread.
+static void
+s_resync_because (bus_edge_t *self, const char *why)
+{
+    zsys_warning ("edge: %s: resyncing", why);
+    pthread_mutex_lock (&self->lock);
+    self->synced = false;
+    bus_strlcpy (self->resync, why, sizeof self->resync);
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  Is a message of history `writer` (what) one the state may take?  A
+//  writer restarted on its data continues the state's history (its
+//  parent is the state's epoch, its base at or above the state's seq):
+//  the state goes on under the new epoch, replaying whatever it lacks.
+//  Any other history (a restored or new data directory, or a run the
+//  state never saw) means the log the state came from may not be the
+//  writer's now: the state is dropped for a fresh snapshot, never
+//  replayed into.  Stragglers of the history just left are ignored.
+//  Actor thread.
+static bool
+s_same_history (bus_edge_t *self, const bus_epoch_t *writer, const char *what)
+{
+    if (bus_epoch_same (writer, &self->writer))
+        return true;
+    if (bus_epoch_same (writer, &self->left)) {
+        atomic_fetch_add (&self->stale, 1);
+        return false;
+    }
+    atomic_fetch_add (&self->epoch_changes, 1);
+    bool goes_on = bus_epoch_continues (writer, &self->writer, self->seq);
+    char why[sizeof self->resync];
+    snprintf (why, sizeof why,
+              "writer epoch changed from %016" PRIx64 " to %016" PRIx64
+              " (identity %s%s), seen in %s",
+              self->writer.epoch, writer->epoch, writer->id,
+              streq (writer->id, self->writer.id) ? "" : ", a new store", what);
+    self->left = self->writer;
+    self->heard = 0;   //  another stream: nothing heard on it yet
+    pthread_mutex_lock (&self->lock);
+    bus_strlcpy (self->epoch_change, why, sizeof self->epoch_change);
+    if (goes_on) {
+        s_lineage_push (self, writer->parent, writer->base);
+        self->writer = *writer;
+    }
+    pthread_mutex_unlock (&self->lock);
+    if (!goes_on) {
+        s_resync_because (self, why);
+        return false;
+    }
+    zsys_info ("edge: %s: it goes on from our history (we are at seq %" PRIu64
+               ", it from %" PRIu64 "): no resync",
+               why, self->seq, writer->base);
+    return true;
+}
+
+//  Within one history the writer's stream only goes forward: each event
+//  above the last, each heartbeat (the writer's last committed seq) at
+//  or above every event before it.  An event at or below one heard
+//  before is a repeat the state already holds, and is skipped; a
+//  heartbeat below one means the writer's log is not the one the state
+//  came from.  False then, and a resync is on its way.  Actor thread.
+static bool
+s_forward (bus_edge_t *self, uint64_t seq, bool event)
+{
+    if (event || seq >= self->heard) {
+        self->heard = seq > self->heard ? seq : self->heard;
+        return true;
+    }
+    char why[sizeof self->resync];
+    snprintf (why, sizeof why,
+              "writer sequence went back from %" PRIu64 " to %" PRIu64
+              " in epoch %016" PRIx64 ", seen in a heartbeat",
+              self->heard, seq, self->writer.epoch);
+    self->heard = 0;
+    s_resync_because (self, why);
+    return false;
 }
 
 //  Fill the gap up to seq `target` from the writer's log.  If it cannot
@@ -543,7 +683,8 @@ s_catch_up (bus_edge_t *self, uint64_t target)
             s_snapshot_instead (self, req.from, reply.next);
             return;
         }
-        bool ok = rc == 0 && reply.status == 0 && zmsg_size (items) > 0;
+        bool ok = rc == 0 && reply.status == 0 && zmsg_size (items) > 0
+                  && s_same_history (self, &reply.writer, "a replay");
         for (zframe_t *f = ok ? zmsg_first (items) : NULL; f && ok;
              f = zmsg_next (items)) {
             ok = bus_event_decode (zframe_data (f), zframe_size (f),
@@ -557,29 +698,38 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         }
         zmsg_destroy (&items);
         if (!ok) {
-            zsys_warning ("edge: could not replay from seq %" PRIu64
-                          "; resyncing",
+            if (self->synced) {
+                char why[64];
+                snprintf (why, sizeof why, "could not replay from seq %" PRIu64,
                           req.from);
-            pthread_mutex_lock (&self->lock);
-            self->synced = false;
-            pthread_mutex_unlock (&self->lock);
+                s_resync_because (self, why);
+            }
             return;
         }
     }
 }
 
 static void
-s_on_event (bus_edge_t *self, zframe_t *body)
+s_on_event (bus_edge_t *self, zframe_t *body, zframe_t *stamp)
 {
+    bus_epoch_t writer;
     if (bus_event_decode (zframe_data (body), zframe_size (body), &self->event)
-        != 0) {
+            != 0
+        || !stamp
+        || bus_epoch_decode (zframe_data (stamp), zframe_size (stamp), &writer)
+               != 0) {
         atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("edge: dropped unreadable event (%zu bytes)",
                       zframe_size (body));
         return;
     }
-    if (!self->synced || self->event.seq <= self->seq)
-        return;   //  covered by the snapshot to come, or already applied
+    if (!self->synced)
+        return;   //  covered by the snapshot to come
+    if (!s_same_history (self, &writer, "an event"))
+        return;
+    s_forward (self, self->event.seq, true);
+    if (self->event.seq <= self->seq)
+        return;   //  already applied (from the snapshot or a replay)
     if (self->event.seq > self->seq + 1) {
         uint64_t seq = self->event.seq;
         zframe_t *copy = zframe_dup (body);   //  replay reuses the scratch
@@ -600,10 +750,13 @@ s_on_heartbeat (bus_edge_t *self, zframe_t *body)
     bus_heartbeat_t hb;
     if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) != 0)
         return;
-    bus_link_heard (self->link, hb.seq);
+    bus_link_heard (self->link, &hb, NULL);
+    if (!self->synced || !s_same_history (self, &hb.writer, "a heartbeat")
+        || !s_forward (self, hb.seq, false))
+        return;
     //  Events after our last one were lost on the way: nothing else would
     //  tell us until the next order arrives.
-    if (self->synced && hb.seq > self->seq)
+    if (hb.seq > self->seq)
         s_catch_up (self, hb.seq);
 }
 
@@ -613,18 +766,21 @@ s_on_message (bus_edge_t *self)
     zmsg_t *msg = zmsg_recv (self->sub);
     char *topic = msg ? zmsg_popstr (msg) : NULL;
     zframe_t *body = msg ? zmsg_pop (msg) : NULL;
-    if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT))
+    //  [topic][event][epoch]: the frame after an event is its history
+    zframe_t *stamp = msg ? zmsg_pop (msg) : NULL;
+    if (topic && body && !stamp && streq (topic, BUS_TOPIC_HEARTBEAT))
         s_on_heartbeat (self, body);
-    else if (topic && body
+    else if (topic && body && zmsg_size (msg) == 0
              && strncmp (topic, BUS_TOPIC_EVENTS, strlen (BUS_TOPIC_EVENTS))
                     == 0)
-        s_on_event (self, body);
+        s_on_event (self, body, stamp);
     else {
         atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("edge: dropped unreadable message");
     }
     free (topic);
     zframe_destroy (&body);
+    zframe_destroy (&stamp);
     zmsg_destroy (&msg);
 }
 
@@ -780,16 +936,24 @@ s_feed_connect (bus_req_t *req, void *arg)
 }
 
 //  resume_from=N from the query string, or -1 if absent or not a number
-//  (such a client simply gets a snapshot).
+//  (such a client simply gets a snapshot).  With epoch=E (the epoch of
+//  the browser's last snapshot) too, E is set in *epoch, else 0 there.
 static int
-s_resume_from (bus_http_ws_t *ws, uint64_t *after)
+s_resume_from (bus_http_ws_t *ws, uint64_t *after, uint64_t *epoch)
 {
     char value[32];
-    if (bus_req_query (bus_http_ws_request (ws), "resume_from", value,
-                       sizeof value)
-        < 0)
+    *epoch = 0;
+    bus_req_t *req = bus_http_ws_request (ws);
+    if (bus_req_query (req, "resume_from", value, sizeof value) < 0
+        || bus_req_parse_u64 (value, 0, UINT64_MAX, after) != 0)
         return -1;
-    return bus_req_parse_u64 (value, 0, UINT64_MAX, after);
+    if (bus_req_query (req, "epoch", value, sizeof value) < 0)
+        return 0;
+    char *end;
+    errno = 0;
+    *epoch = strtoull (value, &end, 16);
+    //  Not one of ours: the same as another history's
+    return *value && !*end && !errno && *epoch ? 0 : -1;
 }
 
 static void
@@ -801,7 +965,8 @@ s_msg_destructor (void **item)
 //  The event messages after seq `after` up to `upto`, from the writer's
 //  log; NULL if the writer did not give them all.  Caller owns.
 static zlistx_t *
-s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
+s_fetch_log (bus_edge_t *self, const bus_epoch_t *writer, uint64_t after,
+             uint64_t upto)
 {
     zlistx_t *list = zlistx_new ();
     zlistx_set_destructor (list, s_msg_destructor);
@@ -816,7 +981,8 @@ s_fetch_log (bus_edge_t *self, uint64_t after, uint64_t upto)
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
         int rc = bus_sync_call (self->sync, &req, &reply, &items);
-        if (rc != 0 || reply.status != 0 || zmsg_size (items) == 0) {
+        if (rc != 0 || reply.status != 0 || zmsg_size (items) == 0
+            || !bus_epoch_same (&reply.writer, writer)) {
             //  pruned by retention: the browser gets a snapshot
             if (rc == 0 && reply.status == BUS_ERR_PRUNED)
                 atomic_fetch_add (&self->pruned, 1);
@@ -922,20 +1088,30 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     s_client_t *client = s_seat_client (self, ws, table, false, staff);
     if (!client)
         return;
-    uint64_t after = 0, upto = 0;
-    bool resume = s_resume_from (ws, &after) == 0;
+    uint64_t after = 0, upto = 0, epoch = 0;
+    bool resume = s_resume_from (ws, &after, &epoch) == 0;
     bool from_log = false;
+    bus_epoch_t writer = { "", 0, 0, 0 };
     if (resume) {   //  older than the ring, yet few enough to queue?
         pthread_mutex_lock (&self->lock);
         s_wait_synced (self);
         upto = s_ring_oldest (self) - 1;
         from_log = self->synced && after < upto
                    && self->seq - after < (uint64_t) self->config.client_queue;
+        writer = self->writer;
         pthread_mutex_unlock (&self->lock);
     }
     //  A trip to the writer, so outside the lock
-    zlistx_t *older = from_log ? s_fetch_log (self, after, upto) : NULL;
+    zlistx_t *older =
+        from_log ? s_fetch_log (self, &writer, after, upto) : NULL;
     pthread_mutex_lock (&self->lock);
+    //  Its seq is of another history (the writer was restored, or runs
+    //  on new data, since its snapshot): what it has may not be the log's
+    if (epoch && !s_lineage_has (self, epoch, after))
+        resume = false;
+    //  The edge resynced to another history while the log was fetched
+    if (older && !bus_epoch_same (&writer, &self->writer))
+        zlistx_destroy (&older);
     s_welcome (self, client, resume, after, older, upto);
     client->next = self->clients;
     self->clients = client;
@@ -1043,6 +1219,23 @@ bus_edge_health (bus_edge_t *self, bool *ok)
         (json_int_t) atomic_load (&self->dropped), "replayed",
         (json_int_t) atomic_load (&self->replayed), "snapshots_instead",
         (json_int_t) atomic_load (&self->pruned));
+    char epoch[24];
+    snprintf (epoch, sizeof epoch, "%016" PRIx64, self->writer.epoch);
+    //  The history the state came from (the link adds the one heard
+    //  last), and why the last resync was, while it runs and after
+    json_object_set_new (health, "state_identity",
+                         json_string (self->writer.id));
+    json_object_set_new (health, "state_epoch",
+                         json_string (self->writer.epoch ? epoch : ""));
+    json_object_set_new (health, "resync", json_string (self->resync));
+    json_object_set_new (health, "epoch_change",
+                         json_string (self->epoch_change));
+    json_object_set_new (
+        health, "epoch_changes",
+        json_integer ((json_int_t) atomic_load (&self->epoch_changes)));
+    json_object_set_new (
+        health, "stale",
+        json_integer ((json_int_t) atomic_load (&self->stale)));
     bool synced = self->synced;
     pthread_mutex_unlock (&self->lock);
     *ok = bus_link_health (self->link, health) && synced;

@@ -22,6 +22,7 @@
 typedef struct {
     zsock_t *pub;
     zsock_t *router;
+    bus_epoch_t epoch;   //  the history it publishes and answers under
     char paths[8][32];
     size_t path_count;
 } s_writer_t;
@@ -116,6 +117,10 @@ s_publish (s_writer_t *writer, const char *topic, zframe_t **body_p)
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zmsg_append (msg, body_p);
+    if (!streq (topic, BUS_TOPIC_HEARTBEAT)) {   //  an event's history
+        zframe_t *epoch = bus_epoch_encode (&writer->epoch);
+        zmsg_append (msg, &epoch);
+    }
     assert (zmsg_send (&msg, writer->pub) == 0);
 }
 
@@ -132,7 +137,7 @@ s_publish_event (s_writer_t *writer, uint64_t seq, uint64_t id,
 static void
 s_publish_heartbeat (s_writer_t *writer, uint64_t seq)
 {
-    bus_heartbeat_t hb = { seq, zclock_time () };
+    bus_heartbeat_t hb = { seq, zclock_time (), writer->epoch };
     zframe_t *body = bus_heartbeat_encode (&hb);
     s_publish (writer, BUS_TOPIC_HEARTBEAT, &body);
 }
@@ -160,7 +165,7 @@ s_request (s_writer_t *writer, bus_sync_req_t *req, zframe_t **identity)
             got = true;
             break;
         }
-        bus_sync_reply_t pong = { .rid = req->rid };
+        bus_sync_reply_t pong = { .rid = req->rid, .writer = writer->epoch };
         zmsg_t *reply = zmsg_new ();
         zmsg_append (reply, identity);
         zframe_t *header = bus_sync_reply_encode (&pong);
@@ -181,7 +186,8 @@ s_reply (s_writer_t *writer, zframe_t **identity, const bus_sync_req_t *req,
                                .status = status,
                                .seq = seq,
                                .next = next,
-                               .count = (uint32_t) zmsg_size (items) };
+                               .count = (uint32_t) zmsg_size (items),
+                               .writer = writer->epoch };
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, identity);
     zframe_t *header = bus_sync_reply_encode (&reply);
@@ -320,6 +326,148 @@ s_expect_orders (bus_edge_t *edge, const char *table, uint64_t seq,
     json_decref (snapshot);
 }
 
+static bool
+s_resyncing (json_t *health, uint64_t epoch_changes)
+{
+    return json_is_false (json_object_get (health, "synced"))
+           && s_int (health, "epoch_changes") == epoch_changes;
+}
+
+static bool
+s_stale (json_t *health, uint64_t stale)
+{
+    return s_int (health, "stale") == stale;
+}
+
+//  Wait until the edge asks for a snapshot while /healthz says it is out
+//  of sync because of why; answer it at seq with orders ids.
+static void
+s_expect_resync (s_writer_t *writer, bus_edge_t *edge, const char *why,
+                 uint64_t seq, const uint64_t *ids, size_t count)
+{
+    bus_sync_req_t req;
+    zframe_t *identity = NULL;
+    assert (s_request (writer, &req, &identity));
+    assert (req.op == BUS_SYNC_SNAPSHOT);
+    bool ok = true;
+    json_t *health = bus_edge_health (edge, &ok);
+    const char *resync = json_string_value (json_object_get (health, "resync"));
+    if (!resync || !strstr (resync, why))
+        fprintf (stderr, "edge test: resync '%s', expected '%s'\n",
+                 resync ? resync : "(none)", why);
+    assert (!ok && json_is_false (json_object_get (health, "synced")));
+    assert (resync && strstr (resync, why));
+    json_decref (health);
+    s_answer_snapshot (writer, &identity, &req, seq, ids, count);
+    health = s_health_when (edge, s_at_seq, seq, &ok);
+    assert (s_at_seq (health, seq));
+    json_decref (health);
+}
+
+static bool
+s_epoch_is (json_t *health, uint64_t epoch)
+{
+    char hex[24];
+    snprintf (hex, sizeof hex, "%016" PRIx64, epoch);
+    const char *got =
+        json_string_value (json_object_get (health, "state_epoch"));
+    return got && streq (got, hex);
+}
+
+//  Runs of the writer: one restarted on its data goes on from the
+//  edge's history (no snapshot); a restored copy that holds less than
+//  the edge has seen, a lower seq from a new epoch, a new identity and
+//  a seq that goes back within one epoch are other histories, each a
+//  resync from a snapshot, never a replay; the history left behind is
+//  ignored.  The edge is at seq 21 of epoch 1.
+static void
+s_test_epochs (s_writer_t *writer, bus_edge_t *edge, bool verbose)
+{
+    bool ok = true;
+    //  Restarted at seq 21: event 22 is applied as any other
+    bus_epoch_t first = writer->epoch;
+    writer->epoch.epoch = 2;
+    writer->epoch.parent = 1;
+    writer->epoch.base = 21;
+    s_publish_event (writer, 22, 22, "T1", BUS_STATUS_PLACED);
+    json_t *health = s_health_when (edge, s_at_seq, 22, &ok);
+    assert (s_at_seq (health, 22) && s_int (health, "epoch_changes") == 1);
+    assert (s_epoch_is (health, 2));
+    assert (strstr (json_string_value (json_object_get (health, "resync")),
+                    "could not replay"));   //  the last resync, from before
+    json_decref (health);
+    s_expect_orders (edge, "T2", 22, "3,21");
+    s_expect_orders (edge, "T1", 22, "14,16,22");
+    //  ...and the events of the run before, still on their way, ignored
+    bus_epoch_t second = writer->epoch;
+    writer->epoch = first;
+    s_publish_event (writer, 23, 23, "T1", BUS_STATUS_PLACED);
+    writer->epoch = second;
+    health = s_health_when (edge, s_stale, 1, &ok);
+    assert (s_int (health, "stale") == 1 && s_at_seq (health, 22));
+    json_decref (health);
+    if (verbose)
+        printf ("   a writer restarted on its data: gone on from, no "
+                "resync; its old run's stragglers ignored: OK\n");
+
+    //  A copy of run 2 taken at seq 20, restored: the edge has seen 22 of
+    //  it, so its next event (21, a lower seq) is another history
+    writer->epoch.epoch = 3;
+    writer->epoch.parent = 2;
+    writer->epoch.base = 20;
+    s_publish_event (writer, 21, 21, "T1", BUS_STATUS_PLACED);
+    const uint64_t restored[] = { 1, 3 };
+    s_expect_resync (writer, edge,
+                     "writer epoch changed from "
+                     "0000000000000002 to 0000000000000003",
+                     21, restored, 2);
+    health = bus_edge_health (edge, &ok);
+    assert (ok && s_int (health, "epoch_changes") == 2
+            && s_epoch_is (health, 3));
+    json_decref (health);
+    s_expect_orders (edge, "", 21, "1,3");
+    json_t *snapshot = bus_edge_snapshot (edge, "");
+    assert (streq (json_string_value (json_object_get (snapshot, "epoch")),
+                   "0000000000000003"));
+    json_decref (snapshot);
+    //  A straggler of run 2 is ignored; run 3's next event is applied
+    writer->epoch = second;
+    s_publish_event (writer, 24, 24, "T1", BUS_STATUS_PLACED);
+    writer->epoch.epoch = 3;
+    writer->epoch.parent = 2;
+    writer->epoch.base = 20;
+    health = s_health_when (edge, s_stale, 2, &ok);
+    assert (s_int (health, "stale") == 2);
+    json_decref (health);
+    s_publish_event (writer, 22, 4, "T2", BUS_STATUS_PLACED);
+    health = s_health_when (edge, s_at_seq, 22, &ok);
+    assert (s_at_seq (health, 22) && s_int (health, "epoch_changes") == 2);
+    json_decref (health);
+    s_expect_orders (edge, "", 22, "1,3,4");
+    if (verbose)
+        printf ("   a restored copy holding less than the edge saw: resynced "
+                "from a snapshot, the old run's stragglers ignored: OK\n");
+
+    //  Within the epoch a heartbeat below the last event heard
+    s_publish_heartbeat (writer, 2);
+    const uint64_t back[] = { 2 };
+    s_expect_resync (writer, edge, "writer sequence went back from 22 to 2", 2,
+                     back, 1);
+    s_expect_orders (edge, "", 2, "2");
+    //  A new store: its heartbeat alone is enough
+    strcpy (writer->epoch.id, "fedcba9876543210fedcba9876543210");
+    writer->epoch.epoch = 1;
+    writer->epoch.parent = writer->epoch.base = 0;
+    s_publish_heartbeat (writer, 1);
+    health = s_health_when (edge, s_resyncing, 3, &ok);
+    json_decref (health);
+    s_expect_resync (writer, edge, "a new store", 1, NULL, 0);
+    s_expect_orders (edge, "", 1, "");
+    if (verbose)
+        printf ("   a seq gone back within an epoch, a new store: "
+                "resynced: OK\n");
+}
+
 //  A feed the test only registers: no browser of its ever connects
 static const bus_edge_feed_t s_feed = { "/ws/feed", NULL, NULL, NULL, NULL };
 
@@ -336,7 +484,11 @@ bus_edge_test (bool verbose)
     config.heartbeat_ms = 100;   //  the link's pings: answered by s_request
     config.link_timeout_ms = 5000;
     config.ack_timeout_ms = S_WAIT_MS;
-    s_writer_t writer = { NULL, NULL, { { 0 } }, 0 };
+    s_writer_t writer = { NULL,
+                          NULL,
+                          { "0123456789abcdef0123456789abcdef", 1, 0, 0 },
+                          { { 0 } },
+                          0 };
     writer.pub = zsock_new_pub ("@inproc://edge-test-events");
     writer.router = zsock_new_router ("@inproc://edge-test-sync");
     assert (writer.pub && writer.router);
@@ -456,6 +608,8 @@ bus_edge_test (bool verbose)
     json_decref (health);
     if (verbose)
         printf ("   an unreadable event dropped and counted: OK\n");
+
+    s_test_epochs (&writer, edge, verbose);
 
     bus_edge_destroy (&edge);
     bus_edge_destroy (&edge);

@@ -227,9 +227,16 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
     zframe_t *body = zmsg_pop (msg);
     if (topic && body && streq (topic, BUS_TOPIC_HEARTBEAT)) {
         bus_heartbeat_t hb;
+        bus_epoch_t was;
         if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb)
-            == 0)
-            bus_link_heard (self->link, hb.seq);
+                == 0
+            && bus_link_heard (self->link, &hb, &was))
+            //  Nothing of ours depends on it: acks are matched by key and
+            //  fingerprint, and the writer's dedupe is in its store
+            zsys_info ("gateway: writer epoch changed from %016" PRIx64
+                       " to %016" PRIx64 " (identity %s%s)",
+                       was.epoch, hb.writer.epoch, hb.writer.id,
+                       streq (was.id, hb.writer.id) ? "" : ", a new store");
     } else if (topic && streq (topic, BUS_TOPIC_MENU)) {
         //  An 86 anywhere: our copy of the menu is out of date
         atomic_store (&self->menu_fetched_ms, 0);

@@ -18,6 +18,7 @@
 
 #define S_NAME           "gw-selftest"
 #define S_ACK_TIMEOUT_MS 1000   //  gateway/ack_timeout_ms in this test
+#define S_TEST_WRITER_ID "0123456789abcdef0123456789abcdef"
 #define S_WAIT_MS        5000   //  longest wait for anything expected
 #define S_RACE_THREADS   8      //  threads sending the same key at once
 #define S_RACE_SENDS     250    //  sends per thread and round
@@ -87,7 +88,9 @@ s_sync_actor (zsock_t *pipe, void *args)
             && bus_sync_req_decode (zframe_data (body), zframe_size (body),
                                     &req)
                    == 0) {
-            bus_sync_reply_t reply = { .rid = req.rid };
+            bus_sync_reply_t reply = {
+                .rid = req.rid, .writer = { S_TEST_WRITER_ID, 1, 0, 0 }
+            };
             zmsg_t *out = zmsg_new ();
             zmsg_append (out, &identity);
             zframe_t *header = bus_sync_reply_encode (&reply);
@@ -128,7 +131,7 @@ s_writer_fini (s_writer_t *writer)
 static void
 s_heartbeat (s_writer_t *writer)
 {
-    bus_heartbeat_t hb = { 0, zclock_time () };
+    bus_heartbeat_t hb = { 0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 } };
     zframe_t *body = bus_heartbeat_encode (&hb);
     zstr_sendm (writer->pub, BUS_TOPIC_HEARTBEAT);
     zframe_send (&body, writer->pub, 0);

@@ -60,7 +60,9 @@ struct _bus_writer_t {
     zsock_t *sync;          //  ROUTER, sync thread only
     zactor_t *intake_actor;
     zactor_t *sync_actor;
-    zhashx_t *peers;   //  "role name" -> s_peer_t, sync thread only
+    bus_epoch_t epoch;       //  this run's history, set before the actors
+    zframe_t *epoch_frame;   //  ...encoded, sent after every event
+    zhashx_t *peers;         //  "role name" -> s_peer_t, sync thread only
     int64_t peers_full_logged_ms;   //  sync thread only
     //  Retention, intake thread only: what was pruned since the last line
     int64_t prune_logged_ms;
@@ -84,7 +86,8 @@ typedef struct {
 typedef struct {
     zmq_msg_t *raw;     //  batch_max received frames
     size_t count;       //  frames in raw
-    zlistx_t *events;   //  zmsg_t [topic][event], in seq order
+    zlistx_t *events;   //  zmsg_t [topic][event][epoch], in seq order
+    zframe_t *epoch;    //  the writer's epoch_frame, borrowed
     zlistx_t *acks;     //  zmsg_t [topic][ack]
     bus_cmd_t cmd;      //  scratch: the command being applied
     bus_ack_t ack;      //  scratch: its answer
@@ -197,6 +200,9 @@ s_queue_event (const bus_event_t *event, zframe_t **body, void *arg)
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
     zmsg_append (msg, body);   //  the bytes the log holds: encoded once
+    //  The history it is published under, which the log's bytes cannot
+    //  say: they were written once, under the epoch of their day
+    zmsg_addmem (msg, zframe_data (batch->epoch), zframe_size (batch->epoch));
     zlistx_add_end (batch->events, msg);
 }
 
@@ -505,7 +511,8 @@ s_prune (bus_writer_t *self)
 static void
 s_heartbeat (bus_writer_t *self)
 {
-    bus_heartbeat_t hb = { bus_store_last_seq (self->store), zclock_time () };
+    bus_heartbeat_t hb = { bus_store_last_seq (self->store), zclock_time (),
+                           self->epoch };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);
@@ -529,6 +536,8 @@ s_intake_actor (zsock_t *pipe, void *args)
 {
     bus_writer_t *self = (bus_writer_t *) args;
     s_batch_t *batch = s_batch_new ((size_t) self->config.batch_max);
+    if (batch)
+        batch->epoch = self->epoch_frame;
     zpoller_t *poller = zpoller_new (pipe, self->intake, NULL);
     zpoller_set_nonstop (poller, true);   //  stop on $TERM only
     zsock_signal (pipe, batch ? 0 : -1);
@@ -879,6 +888,7 @@ s_sync_serve (bus_writer_t *self)
         items = zmsg_new ();
     }
     reply.count = (uint32_t) zmsg_size (items);
+    reply.writer = self->epoch;
     zframe_t *header = bus_sync_reply_encode (&reply);
     zmsg_prepend (items, &header);
     zmsg_prepend (items, &identity);
@@ -931,6 +941,31 @@ s_menu_init (bus_writer_t *self, char *err, size_t err_cap)
     }
     if (!same)
         zsys_info ("writer: menu loaded from %s", self->config.menu_path);
+    return 0;
+}
+
+//  Start this run's epoch, durably, before any socket is bound: nothing
+//  this writer publishes or answers can be taken for an earlier run's
+//  (bus_model.h's bus_epoch_t).  0, or -1 with err set.
+static int
+s_epoch_init (bus_writer_t *self, char *err, size_t err_cap)
+{
+    bus_epoch_t was;
+    bus_store_epoch (self->store, &was);
+    int rc = bus_store_epoch_next (self->store);
+    if (rc == 0) {
+        bus_store_epoch (self->store, &self->epoch);
+        self->epoch_frame = bus_epoch_encode (&self->epoch);
+        rc = self->epoch_frame ? 0 : BUS_ERR_NOMEM;
+    }
+    if (rc != 0) {
+        snprintf (err, err_cap, "cannot start a new epoch: %s",
+                  bus_strerror (rc));
+        return -1;
+    }
+    zsys_info ("writer: epoch %016" PRIx64 " (was %016" PRIx64
+               ") of store identity %s",
+               self->epoch.epoch, was.epoch, self->epoch.id);
     return 0;
 }
 
@@ -1010,7 +1045,8 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
                   config->data_dir, bus_strerror (rc));
         goto fail;
     }
-    if (s_menu_init (self, err, err_cap) != 0
+    if (s_epoch_init (self, err, err_cap) != 0
+        || s_menu_init (self, err, err_cap) != 0
         || s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->ledger = bus_ledger_new (self->store, config->tax_bp);
@@ -1054,6 +1090,7 @@ bus_writer_destroy (bus_writer_t **self_p)
         zsys_info ("writer: stopped at seq %" PRIu64,
                    bus_store_last_seq (self->store));
     bus_store_destroy (&self->store);
+    zframe_destroy (&self->epoch_frame);
     zhashx_destroy (&self->peers);
     free (self);
     *self_p = NULL;

@@ -119,6 +119,19 @@ s_next (s_peer_t *peer)
         assert (msg);   //  else nothing came within S_WAIT_MS
         char *topic = zmsg_popstr (msg);
         zframe_t *body = zmsg_pop (msg);
+        //  An event is followed by the writer's history
+        if (topic
+            && strncmp (topic, BUS_TOPIC_EVENTS, strlen (BUS_TOPIC_EVENTS))
+                   == 0) {
+            zframe_t *stamp = zmsg_pop (msg);
+            bus_epoch_t epoch;
+            assert (stamp
+                    && bus_epoch_decode (zframe_data (stamp),
+                                         zframe_size (stamp), &epoch)
+                           == 0);
+            assert (bus_valid_writer_id (epoch.id) && epoch.epoch > 0);
+            zframe_destroy (&stamp);
+        }
         assert (topic && body && zmsg_size (msg) == 0);
         int rc = 0;
         if (streq (topic, BUS_TOPIC_HEARTBEAT))
@@ -157,9 +170,10 @@ s_expect_placed (s_peer_t *peer, const char *key, uint64_t seq)
     zstr_free (&topic);
 }
 
-//  Wait for a heartbeat: then the subscription is live.  Returns its seq.
+//  Wait for a heartbeat: then the subscription is live.  Returns its seq,
+//  and the writer's history in *writer.
 static uint64_t
-s_heartbeat (s_peer_t *peer)
+s_heartbeat (s_peer_t *peer, bus_epoch_t *writer)
 {
     while (true) {
         zmsg_t *msg = zmsg_recv (peer->sub);
@@ -174,6 +188,8 @@ s_heartbeat (s_peer_t *peer)
         zstr_free (&topic);
         zframe_destroy (&body);
         zmsg_destroy (&msg);
+        if (beat)
+            *writer = hb.writer;
         if (beat)
             return hb.seq;
     }
@@ -328,8 +344,11 @@ bus_writer_test (bool verbose)
     assert (writer);
     s_peer_t peer = { 0 };
     s_peer_init (&peer, &config);
-    //  A fresh store: the heartbeat says seq 0
-    assert (s_heartbeat (&peer) == 0);
+    //  A fresh store: the heartbeat says seq 0, in the store's first run
+    bus_epoch_t first, again;
+    assert (s_heartbeat (&peer, &first) == 0);
+    assert (bus_valid_writer_id (first.id) && first.epoch > 0);
+    assert (first.parent == 0 && first.base == 0);
 
     //  An order is committed, published as event 1, then acked; the next
     //  one is event 2
@@ -427,6 +446,8 @@ bus_writer_test (bool verbose)
     req = (bus_sync_req_t){ .op = BUS_SYNC_REPLAY, .from = 4, .limit = 10 };
     items = s_query (&peer, &req, &reply);
     assert (reply.status == 0 && reply.seq == 3 && reply.count == 0);
+    //  A sync reply names the same history as the heartbeats
+    assert (bus_epoch_same (&reply.writer, &first));
     zmsg_destroy (&items);
     stats = bus_writer_stats (writer);
     assert (stats.dropped == before.dropped && stats.committed == 3);
@@ -442,7 +463,11 @@ bus_writer_test (bool verbose)
         fprintf (stderr, "bus_writer_test: restart: %s\n", err);
     assert (writer);
     s_peer_init (&peer, &config);
-    assert (s_heartbeat (&peer) == 3);
+    //  A new run, which goes on from the first at seq 3
+    assert (s_heartbeat (&peer, &again) == 3);
+    assert (streq (again.id, first.id) && again.epoch > first.epoch);
+    assert (again.parent == first.epoch && again.base == 3);
+    assert (bus_epoch_continues (&again, &first, 3));
     s_place (&peer, "wt-4", 1);
     s_expect_placed (&peer, "wt-4", 4);
     s_peer_fini (&peer);

@@ -33,8 +33,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <czmq.h>
+#include <sodium.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_store.h"
@@ -57,6 +59,9 @@ struct _bus_store_t {
     uint64_t pending_seq;          //  as of the open batch
     uint64_t pending_order_id;
     uint64_t pending_pruned;
+    bus_epoch_t epoch;   //  identity and epoch as last committed; set at
+                         //  open and by bus_store_epoch_next, read by
+                         //  bus_store_epoch (see bus_store.h)
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -185,6 +190,98 @@ s_meta_flush (bus_store_t *self)
                          self->pending_order_id);
     if (rc == 0 && self->pending_pruned != atomic_load (&self->pruned_seq))
         rc = s_meta_put (self, self->txn, "pruned_seq", self->pending_pruned);
+    return rc;
+}
+
+//  ---- Identity and epoch -----------------------------------------------
+
+//  Read the store's identity and epoch into self->epoch.  A writable store
+//  without an identity (a new environment, or one from before identities)
+//  gets one in txn; a read-only one is left with "" then.
+static int
+s_identity_load (bus_store_t *self, MDB_txn *txn)
+{
+    MDB_val key = s_str_val ("identity"), val;
+    memset (&self->epoch, 0, sizeof self->epoch);
+    int rc = s_get (txn, self->meta, &key, &val, "identity");
+    if (rc == BUS_ERR_NOT_FOUND && !self->readonly) {
+        unsigned char bytes[16];
+        if (sodium_init () < 0)
+            return BUS_ERR_STORAGE;
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (self->epoch.id, sizeof self->epoch.id, bytes,
+                        sizeof bytes);
+        val = s_str_val (self->epoch.id);
+        rc = s_check (mdb_put (txn, self->meta, &key, &val, 0), "identity");
+    } else if (rc == 0) {
+        rc = s_check_size (&val, BUS_WRITER_ID_MAX - 1, "identity");
+        if (rc == 0)
+            memcpy (self->epoch.id, val.mv_data, val.mv_size);
+        if (rc == 0 && !bus_valid_writer_id (self->epoch.id)) {
+            zsys_error ("store: identity: not 32 hex digits");
+            rc = BUS_ERR_STORAGE;
+        }
+    } else if (rc == BUS_ERR_NOT_FOUND)
+        rc = 0;
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch", &self->epoch.epoch);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch_parent", &self->epoch.parent);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "epoch_base", &self->epoch.base);
+    return rc;
+}
+
+//  The epoch after prev: the start time in seconds in the high 32 bits,
+//  32 random bits below, and never less than prev + 1.  Ordered, so that
+//  a later start has a greater epoch (what a fencing token needs); the
+//  clock and the random bits make it new after a restore too, whose file
+//  holds an older prev than the epochs since issued.
+static uint64_t
+s_epoch_after (uint64_t prev)
+{
+    uint64_t next = (uint64_t) time (NULL) << 32 | randombytes_random ();
+    return next > prev ? next : prev + 1;
+}
+
+void
+bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch)
+{
+    *epoch = self->epoch;
+}
+
+int
+bus_store_epoch_next (bus_store_t *self)
+{
+    assert (!self->readonly && self->txn == NULL);
+    if (sodium_init () < 0)
+        return BUS_ERR_STORAGE;
+    if (self->epoch.epoch == UINT64_MAX) {
+        zsys_error ("store: %s: no epoch is left after %016" PRIx64, self->dir,
+                    self->epoch.epoch);
+        return BUS_ERR_STORAGE;
+    }
+    bus_epoch_t next = self->epoch;
+    next.epoch = s_epoch_after (self->epoch.epoch);
+    next.parent = self->epoch.epoch;
+    next.base = atomic_load (&self->last_seq);
+    MDB_txn *txn = NULL;
+    pthread_rwlock_rdlock (&self->lock);
+    int rc = s_check (
+        self->env ? mdb_txn_begin (self->env, NULL, 0, &txn) : EIO, "epoch");
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch", next.epoch);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch_parent", next.parent);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, "epoch_base", next.base);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), "epoch commit");
+    else if (txn)
+        mdb_txn_abort (txn);
+    pthread_rwlock_unlock (&self->lock);
+    if (rc == 0)
+        self->epoch = next;
     return rc;
 }
 
@@ -340,6 +437,8 @@ s_dbs_open (bus_store_t *self)
         rc = s_meta_get (self, txn, "last_order_id", &self->last_order_id);
     if (rc == 0)
         rc = s_meta_get (self, txn, "pruned_seq", &pruned);
+    if (rc == 0)
+        rc = s_identity_load (self, txn);
     if (rc == 0)
         rc = s_check (mdb_txn_commit (txn), "open databases");
     else
@@ -1300,6 +1399,21 @@ bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value)
         return rc;
     rc = s_meta_get (self, txn, name, value);
     s_read_end (self, txn);
+    return rc;
+}
+
+int
+bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value)
+{
+    assert (!self->readonly && self->txn == NULL);
+    MDB_txn *txn;
+    int rc = s_check (mdb_txn_begin (self->env, NULL, 0, &txn), name);
+    if (rc == 0)
+        rc = s_meta_put (self, txn, name, value);
+    if (rc == 0)
+        rc = s_check (mdb_txn_commit (txn), name);
+    else
+        mdb_txn_abort (txn);
     return rc;
 }
 

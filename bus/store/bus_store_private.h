@@ -17,6 +17,10 @@
     counter never written reads 0.  0 or BUS_ERR_STORAGE.  */
 int bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value);
 
+/*  Write meta counter name durably in a write transaction of its own.
+    No write transaction may be open.  0 or BUS_ERR_STORAGE.  */
+int bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value);
+
 /*  The store's LMDB environment (borrowed), NULL after a failed reopen.  */
 MDB_env *bus_store_env (bus_store_t *self);
 

@@ -232,10 +232,31 @@ static const s_field_t s_ack_fields[] = {
     { S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error) },
 };
 
+/*  The writer's history (bus_epoch_t) in a message of type st, as member
+    m: all required, the epoch at least 1.  */
+#define S_EPOCH_ROWS(st, m)                                                    \
+    { S_STR_ROW ("wid", S_REQUIRED, st, m.id), .valid = bus_valid_writer_id }, \
+        { S_U64_ROW ("ep", S_REQUIRED, st, m.epoch), .min = 1 },               \
+        { S_U64_ROW ("pep", S_REQUIRED, st, m.parent) },                       \
+    {                                                                          \
+        S_U64_ROW ("base", S_REQUIRED, st, m.base)                             \
+    }
+
 static const s_field_t s_heartbeat_fields[] = {
     { S_VERSION_ROW },
     { S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq) },
     { S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms) },
+    S_EPOCH_ROWS (bus_heartbeat_t, writer),
+};
+
+/*  The frame after each event on the events socket.  */
+static const s_field_t s_epoch_fields[] = {
+    { S_VERSION_ROW },
+    { S_STR_ROW ("wid", S_REQUIRED, bus_epoch_t, id),
+      .valid = bus_valid_writer_id },
+    { S_U64_ROW ("ep", S_REQUIRED, bus_epoch_t, epoch), .min = 1 },
+    { S_U64_ROW ("pep", S_REQUIRED, bus_epoch_t, parent) },
+    { S_U64_ROW ("base", S_REQUIRED, bus_epoch_t, base) },
 };
 
 /*  A request: what to do, then the arguments and filters an op may use. */
@@ -268,6 +289,7 @@ static const s_field_t s_sync_reply_fields[] = {
     { S_U64_ROW ("seq", S_OPTIONAL, bus_sync_reply_t, seq) },
     { S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next) },
     { S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count) },
+    S_EPOCH_ROWS (bus_sync_reply_t, writer),
 };
 
 /*  --------------------------------------------------------------------
@@ -621,6 +643,12 @@ bus_heartbeat_encode (const bus_heartbeat_t *hb)
 }
 
 zframe_t *
+bus_epoch_encode (const bus_epoch_t *epoch)
+{
+    return s_encode_fields (S_FIELDS (s_epoch_fields), epoch);
+}
+
+zframe_t *
 bus_sync_req_encode (const bus_sync_req_t *req)
 {
     return s_encode_fields (S_FIELDS (s_sync_req_fields), req);
@@ -966,7 +994,11 @@ s_read_field (const msgpack_object *obj, const s_field_t *field, void *base)
     switch (field->type) {
         case S_VERSION:
             return s_int (obj, BUS_CODEC_VERSION, BUS_CODEC_VERSION, &value);
-        case S_U64: return s_u64 (obj, (uint64_t *) at);
+        case S_U64:
+            rc = s_u64 (obj, (uint64_t *) at);
+            return rc == 0 && *(uint64_t *) at < (uint64_t) field->min
+                       ? BUS_ERR_INVALID
+                       : rc;
         case S_U32: return s_u32 (obj, (uint32_t *) at);
         case S_I64: return s_i64 (obj, (int64_t *) at);
         case S_ENUM:
@@ -1321,6 +1353,10 @@ static const s_message_t s_heartbeat_message = {
     .fields = s_heartbeat_fields,
     .field_count = S_COUNT (s_heartbeat_fields)
 };
+static const s_message_t s_epoch_message = { .zero_size = sizeof (bus_epoch_t),
+                                             .fields = s_epoch_fields,
+                                             .field_count =
+                                                 S_COUNT (s_epoch_fields) };
 static const s_message_t s_sync_req_message = {
     .zero_size = sizeof (bus_sync_req_t),
     .fields = s_sync_req_fields,
@@ -1372,6 +1408,12 @@ int
 bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out)
 {
     return s_decode (data, size, out, &s_heartbeat_message);
+}
+
+int
+bus_epoch_decode (const void *data, size_t size, bus_epoch_t *out)
+{
+    return s_decode (data, size, out, &s_epoch_message);
 }
 
 int

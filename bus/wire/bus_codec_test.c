@@ -367,6 +367,12 @@ typedef enum {
     S_TEST_KINDS
 } s_test_msg_t;
 
+/*  A writer's history for the messages that carry one.  */
+static const bus_epoch_t s_test_writer = { "0123456789abcdef0123456789abcdef",
+                                           0x5f5e100000000001ULL,
+                                           0x5f5e0fff00000007ULL, 12345 };
+#define S_TEST_HB_FIELDS 7 /* v, seq, ts, wid, ep, pep, base */
+
 typedef union {
     bus_cmd_t cmd;
     bus_order_t order;
@@ -482,6 +488,7 @@ s_test_sample (s_test_msg_t kind)
         case S_TEST_HB:
             in->hb.seq = 7;
             in->hb.ts_ms = 1767000000000;
+            in->hb.writer = s_test_writer;
             frame = bus_heartbeat_encode (&in->hb);
             break;
         case S_TEST_REQ:
@@ -493,6 +500,7 @@ s_test_sample (s_test_msg_t kind)
         case S_TEST_REPLY:
             in->reply.rid = 1;
             in->reply.count = 2;
+            in->reply.writer = s_test_writer;
             frame = bus_sync_reply_encode (&in->reply);
             break;
         case S_TEST_KINDS: break;
@@ -562,16 +570,22 @@ s_test_pack_place (const char *key, const char *table, uint32_t lines,
     return bus_codec__writer_frame (&w);
 }
 
-/*  Starts a heartbeat {v, seq, ts} with extra fields "x00".."xNN", all
-    nil but the last, whose value the caller packs next.  */
+/*  Starts a heartbeat {v, seq, ts, wid, ep} with extra fields
+    "x00".."xNN", all nil but the last, whose value the caller packs
+    next.  */
 static void
 s_test_pack_hb (bus_codec__writer_t *w, uint32_t extra)
 {
     bus_codec__writer_init (w);
-    msgpack_pack_map (&w->packer, 3 + extra);
+    msgpack_pack_map (&w->packer, S_TEST_HB_FIELDS + extra);
     bus_codec__put_uint (&w->packer, "v", BUS_CODEC_VERSION);
     bus_codec__put_uint (&w->packer, "seq", 7);
     bus_codec__put_int (&w->packer, "ts", 1767000000000);
+    bus_codec__put_str (&w->packer, "wid", s_test_writer.id,
+                        sizeof s_test_writer.id);
+    bus_codec__put_uint (&w->packer, "ep", s_test_writer.epoch);
+    bus_codec__put_uint (&w->packer, "pep", s_test_writer.parent);
+    bus_codec__put_uint (&w->packer, "base", s_test_writer.base);
     for (uint32_t i = 0; i < extra; i++) {
         char key[16];
         snprintf (key, sizeof key, "x%02u", i);
@@ -973,12 +987,25 @@ s_test_event_round_trips (bool verbose)
 static void
 s_test_other_round_trips (void)
 {
-    bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN }, hb2;
+    bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN, s_test_writer }, hb2;
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (
         bus_heartbeat_decode (zframe_data (frame), zframe_size (frame), &hb2)
         == 0);
     assert (hb2.seq == hb.seq && hb2.ts_ms == hb.ts_ms);
+    assert (bus_epoch_same (&hb2.writer, &s_test_writer));
+    assert (hb2.writer.parent == s_test_writer.parent
+            && hb2.writer.base == s_test_writer.base);
+    zframe_destroy (&frame);
+
+    bus_epoch_t epoch = s_test_writer, epoch2;
+    epoch.epoch = UINT64_MAX;
+    frame = bus_epoch_encode (&epoch);
+    assert (bus_epoch_decode (zframe_data (frame), zframe_size (frame), &epoch2)
+            == 0);
+    assert (bus_epoch_same (&epoch, &epoch2));
+    assert (epoch2.parent == epoch.parent && epoch2.base == epoch.base);
+    assert (!bus_epoch_same (&epoch, &s_test_writer));
     zframe_destroy (&frame);
 
     bus_sync_req_t req = { .op = BUS_SYNC_LIST,
@@ -1009,7 +1036,8 @@ s_test_other_round_trips (void)
         zframe_destroy (&frame);
     }
 
-    bus_sync_reply_t reply = { 99, BUS_ERR_NOT_FOUND, "", 40, 41, UINT32_MAX },
+    bus_sync_reply_t reply = { 99, BUS_ERR_NOT_FOUND, "",           40,
+                               41, UINT32_MAX,        s_test_writer },
                      reply2;
     s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
     frame = bus_sync_reply_encode (&reply);
@@ -1019,6 +1047,7 @@ s_test_other_round_trips (void)
     assert (reply2.rid == reply.rid && reply2.status == reply.status);
     assert (streq (reply2.error, reply.error) && reply2.seq == reply.seq);
     assert (reply2.next == reply.next && reply2.count == reply.count);
+    assert (bus_epoch_same (&reply2.writer, &s_test_writer));
     zframe_destroy (&frame);
 
     //  Retention's "snapshot instead" goes through as itself; a status
@@ -1088,17 +1117,24 @@ s_test_defaults (void)
     assert (req.from_ms == 0 && req.to_ms == 0);
     zframe_destroy (&frame);
 
+    /* a reply needs its rid, status and history, nothing else  */
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, 3);
+    msgpack_pack_map (&w.packer, 7);
     bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
     bus_codec__put_uint (&w.packer, "rid", 5);
     bus_codec__put_int (&w.packer, "st", 0);
+    bus_codec__put_str (&w.packer, "wid", s_test_writer.id,
+                        sizeof s_test_writer.id);
+    bus_codec__put_uint (&w.packer, "ep", s_test_writer.epoch);
+    bus_codec__put_uint (&w.packer, "pep", 0);
+    bus_codec__put_uint (&w.packer, "base", 0);
     frame = bus_codec__writer_frame (&w);
     bus_sync_reply_t reply;
     assert (
         bus_sync_reply_decode (zframe_data (frame), zframe_size (frame), &reply)
         == 0);
     assert (reply.rid == 5 && reply.status == 0 && reply.count == 0);
+    assert (bus_epoch_same (&reply.writer, &s_test_writer));
     zframe_destroy (&frame);
 
     /* an ack needs only its key and status: fp, dup and err may be absent,
@@ -1328,7 +1364,7 @@ s_test_frame_limits (void)
     /* 64 entries are fine, 65 are not  */
     for (uint32_t entries = 64; entries <= 65; entries++) {
         bus_codec__writer_t w;
-        s_test_pack_hb (&w, entries - 3);
+        s_test_pack_hb (&w, entries - S_TEST_HB_FIELDS);
         msgpack_pack_nil (&w.packer);
         frame = bus_codec__writer_frame (&w);
         assert (s_test_rc (S_TEST_HB, frame)
@@ -1812,6 +1848,7 @@ s_test_full (s_test_msg_t kind, s_test_any_t *in)
             in->reply.rid = 1;
             in->reply.status = BUS_ERR_INVALID;
             strcpy (in->reply.error, "no");
+            in->reply.writer = s_test_writer;
             break;
         case S_TEST_HB:
         case S_TEST_KINDS: assert (false);
@@ -2258,6 +2295,7 @@ s_test_golden_frame (int n)
     } else if (n == 23) {
         in->hb.seq = UINT64_MAX;
         in->hb.ts_ms = -1767000000000;
+        in->hb.writer = s_test_writer;
         frame = bus_heartbeat_encode (&in->hb);
     } else if (n == 24) { /* every field set */
         in->req.op = BUS_SYNC_REPORT;
@@ -2279,7 +2317,10 @@ s_test_golden_frame (int n)
         in->reply.seq = 40;
         in->reply.next = 128;
         in->reply.count = 3;
+        in->reply.writer = s_test_writer;
         frame = bus_sync_reply_encode (&in->reply);
+    } else if (n == 26) { /* the history after an event */
+        frame = bus_epoch_encode (&s_test_writer);
     }
     free (in);
     return frame;
@@ -2372,16 +2413,25 @@ static const s_test_golden_t s_test_goldens[] = {
     { 55, 0x37265060afd038cbULL,
       "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
       "7374f9a3647570c3a3657272aa6b657920726575736564" },
-    { 29, 0x8a4c9707e55d00fbULL,
-      "83a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00" },
+    { 100, 0xa450780bbbcd603fULL,
+      "87a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00a37769"
+      "64d9203031323334353637383961626364656630313233343536373839616263"
+      "646566a26570cf5f5e100000000001a3706570cf5f5e0fff00000007a4626173"
+      "65cd3039" },
     { 113, 0x4525d5382c523905ULL,
       "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
       "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
       "67617465776179a46e616d65a467772d31a766726f6d5f6d73d3800000000000"
       "0000a5746f5f6d73cf0000019b69684600" },
-    { 46, 0x445e9e41b9fbb405ULL,
-      "87a17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
-      "73657128a46e657874cc80a16e03" },
+    { 117, 0x6088d6acab339d99ULL,
+      "8ba17602a37269644da27374faa3657272ad6e6f2073756368206f72646572a3"
+      "73657128a46e657874cc80a16e03a3776964d920303132333435363738396162"
+      "6364656630313233343536373839616263646566a26570cf5f5e100000000001"
+      "a3706570cf5f5e0fff00000007a462617365cd3039" },
+    { 75, 0x0e264149c4ae45e7ULL,
+      "85a17602a3776964d92030313233343536373839616263646566303132333435"
+      "36373839616263646566a26570cf5f5e100000000001a3706570cf5f5e0fff00"
+      "000007a462617365cd3039" },
 };
 
 static void
@@ -2412,6 +2462,99 @@ s_test_golden (bool verbose)
     assert (s_test_golden_frame ((int) count) == NULL);
 }
 
+/*  The writer's history: required in a heartbeat, a sync reply and the
+    frame after an event; its id is 32 lower-case hex digits, its epoch
+    at least 1.  */
+static void
+s_test_epoch_rules (void)
+{
+#define S_ID "0123456789abcdef0123456789abcdef"
+    const struct {
+        const char *id;   //  NULL: no "wid"
+        int64_t epoch;    //  -1: no "ep"
+        int64_t parent;   //  -1: no "pep", -2: a negative one
+        int64_t base;     //  -1: no "base"
+        int rc;
+    } cases[] = {
+        { S_ID, 1, 0, 0, 0 },
+        { S_ID, INT64_MAX, INT64_MAX - 1, INT64_MAX, 0 },
+        { NULL, 1, 0, 0, BUS_ERR_INVALID },
+        { S_ID, -1, 0, 0, BUS_ERR_INVALID },
+        { S_ID, 0, 0, 0, BUS_ERR_INVALID },
+        { S_ID, 2, -1, 0, BUS_ERR_INVALID },
+        { S_ID, 2, -2, 0, BUS_ERR_INVALID },
+        { S_ID, 2, 1, -1, BUS_ERR_INVALID },
+        { "0123456789abcdef0123456789abcde", 1, 0, 0, BUS_ERR_INVALID },
+        { S_ID "0", 1, 0, 0, BUS_ERR_INVALID },
+        { "0123456789ABCDEF0123456789abcdef", 1, 0, 0, BUS_ERR_INVALID },
+        { "0123456789abcdef0123456789abcdeg", 1, 0, 0, BUS_ERR_INVALID },
+        { "", 1, 0, 0, BUS_ERR_INVALID },
+    };
+#undef S_ID
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bus_codec__writer_t w;
+        bus_codec__writer_init (&w);
+        uint32_t fields = 1 + !!cases[i].id + (cases[i].epoch >= 0)
+                          + (cases[i].parent != -1) + (cases[i].base >= 0);
+        msgpack_pack_map (&w.packer, fields);
+        bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
+        if (cases[i].id)
+            bus_codec__put_str (&w.packer, "wid", cases[i].id, 64);
+        if (cases[i].epoch >= 0)
+            bus_codec__put_uint (&w.packer, "ep", (uint64_t) cases[i].epoch);
+        if (cases[i].parent >= 0)
+            bus_codec__put_uint (&w.packer, "pep", (uint64_t) cases[i].parent);
+        else if (cases[i].parent == -2)
+            bus_codec__put_int (&w.packer, "pep", -2);
+        if (cases[i].base >= 0)
+            bus_codec__put_uint (&w.packer, "base", (uint64_t) cases[i].base);
+        zframe_t *frame = bus_codec__writer_frame (&w);
+        bus_epoch_t epoch;
+        assert (
+            bus_epoch_decode (zframe_data (frame), zframe_size (frame), &epoch)
+            == cases[i].rc);
+        assert (cases[i].rc
+                || (epoch.epoch == (uint64_t) cases[i].epoch
+                    && epoch.parent == (uint64_t) cases[i].parent
+                    && epoch.base == (uint64_t) cases[i].base));
+        assert (!cases[i].rc || (!epoch.epoch && !*epoch.id));
+        zframe_destroy (&frame);
+    }
+    /* a run goes on from the one before on its store, from a seq at or
+       below where it started  */
+    bus_epoch_t run = { "0123456789abcdef0123456789abcdef", 5, 0, 0 };
+    bus_epoch_t next = run;
+    next.epoch = 6;
+    next.parent = 5;
+    next.base = 40;
+    assert (bus_epoch_continues (&next, &run, 40));
+    assert (bus_epoch_continues (&next, &run, 0));
+    assert (!bus_epoch_continues (&next, &run, 41));
+    next.parent = 4;
+    assert (!bus_epoch_continues (&next, &run, 40));
+    next.parent = 5;
+    next.id[0] = 'f';
+    assert (!bus_epoch_continues (&next, &run, 40));
+    bus_epoch_t none = { "", 0, 0, 0 }, first = { "", 1, 0, 9 };
+    assert (!bus_epoch_continues (&first, &none, 0));
+    /* a heartbeat or a reply without a history (an older writer's) is
+       refused, like one with a bad one  */
+    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 } };
+    zframe_t *frame = bus_heartbeat_encode (&hb);
+    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+    hb.writer = s_test_writer;
+    hb.writer.epoch = 0;
+    frame = bus_heartbeat_encode (&hb);
+    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+    bus_sync_reply_t reply = { .rid = 1, .writer = s_test_writer };
+    strcpy (reply.writer.id, "not hex at all, but 32 chars....");
+    frame = bus_sync_reply_encode (&reply);
+    assert (s_test_rc (S_TEST_REPLY, frame) == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+}
+
 void
 bus_codec_test (bool verbose)
 {
@@ -2422,6 +2565,7 @@ bus_codec_test (bool verbose)
     s_test_state_round_trips ();
     s_test_event_round_trips (verbose);
     s_test_other_round_trips ();
+    s_test_epoch_rules ();
     s_test_defaults ();
     s_test_fingerprint ();
     s_test_fingerprint_input ();

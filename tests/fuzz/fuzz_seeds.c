@@ -162,12 +162,20 @@ s_sync (void)
         .op = BUS_SYNC_PING, .rid = 8, .role = "gateway", .name = "gw-1"
     };
     s_write_frame ("sync", "ping", bus_sync_req_encode (&ping));
-    bus_sync_reply_t reply = {
-        .rid = 7, .status = -3, .error = "no", .seq = 40, .next = 3, .count = 2
-    };
+    const bus_epoch_t writer = { "00112233445566778899aabbccddeeff",
+                                 0x6955b90012345678ULL, 0x6955b80087654321ULL,
+                                 39 };
+    bus_sync_reply_t reply = { .rid = 7,
+                               .status = -3,
+                               .error = "no",
+                               .seq = 40,
+                               .next = 3,
+                               .count = 2,
+                               .writer = writer };
     s_write_frame ("sync", "reply", bus_sync_reply_encode (&reply));
-    bus_heartbeat_t hb = { 40, 1767225600000 };
+    bus_heartbeat_t hb = { 40, 1767225600000, writer };
     s_write_frame ("sync", "heartbeat", bus_heartbeat_encode (&hb));
+    s_write_frame ("sync", "epoch", bus_epoch_encode (&writer));
 }
 
 static void

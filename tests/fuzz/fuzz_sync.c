@@ -1,6 +1,6 @@
 /*  fuzz_sync.c — the sync socket's decoders: requests (the writer reads
-    them from any peer), reply headers and heartbeats (gateways, edges).
-    Each input goes to all three.
+    them from any peer), reply headers, heartbeats and the history frame
+    after each event (gateways, edges).  Each input goes to all four.
 
     Whatever one accepts encodes to bytes that decode to the same; the
     strings a request names (logged by the writer, a table it looks up)
@@ -14,6 +14,14 @@
 static bus_sync_req_t s_req, s_req_again;
 static bus_sync_reply_t s_reply, s_reply_again;
 static bus_heartbeat_t s_hb, s_hb_again;
+static bus_epoch_t s_epoch, s_epoch_again;
+
+//  A history a decoder accepted is one an edge may log and show
+static void
+s_writer_accepted (const bus_epoch_t *writer)
+{
+    FUZZ_CHECK (bus_valid_writer_id (writer->id) && writer->epoch >= 1);
+}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -33,6 +41,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     if (bus_sync_reply_decode (data, size, &s_reply) == 0) {
         FUZZ_CHECK (bus_valid_text (s_reply.error));
+        s_writer_accepted (&s_reply.writer);
         zframe_t *frame = bus_sync_reply_encode (&s_reply);
         FUZZ_CHECK (frame);
         FUZZ_CHECK (bus_sync_reply_decode (zframe_data (frame),
@@ -47,8 +56,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         FUZZ_CHECK (bus_heartbeat_decode (zframe_data (frame),
                                           zframe_size (frame), &s_hb_again)
                     == 0);
-        FUZZ_CHECK (s_hb.seq == s_hb_again.seq
-                    && s_hb.ts_ms == s_hb_again.ts_ms);
+        FUZZ_CHECK (s_hb.seq == s_hb_again.seq && s_hb.ts_ms == s_hb_again.ts_ms
+                    && bus_epoch_same (&s_hb.writer, &s_hb_again.writer));
+        s_writer_accepted (&s_hb.writer);
+        zframe_destroy (&frame);
+    }
+    if (bus_epoch_decode (data, size, &s_epoch) == 0) {
+        s_writer_accepted (&s_epoch);
+        zframe_t *frame = bus_epoch_encode (&s_epoch);
+        FUZZ_CHECK (frame);
+        FUZZ_CHECK (bus_epoch_decode (zframe_data (frame), zframe_size (frame),
+                                      &s_epoch_again)
+                    == 0);
+        FUZZ_CHECK (bus_epoch_same (&s_epoch, &s_epoch_again));
         zframe_destroy (&frame);
     }
     return 0;

@@ -169,6 +169,43 @@ typedef struct {
     bus_event_t event;
 } bus_ack_t;
 
+/*  Whose history a message comes from: the writer's store and its run.
+    id is the store's identity, 128 random bits (32 lower-case hex
+    digits) made when its data directory is created: a new (or emptied)
+    data directory is another history.  epoch changes, durably, at every
+    writer start, before the writer binds its sockets, so a copy restored
+    from an older backup comes back under an epoch no node has seen
+    (bus_store_epoch_next says how it is chosen).  Epochs of one store
+    only grow, so that a later fencing scheme can refuse an older one.
+
+    A run continues the history of the run before it on the same store:
+    parent is that run's epoch (0 for a store's first), base the store's
+    last seq when this run started.  Up to base, this history is
+    parent's, which is what a plain restart is; a node whose state is
+    parent's at a seq <= base may go on (replaying what it lacks), while
+    any other state is another history: a fresh snapshot, never a
+    replay.  A restored copy names, as parent, the run it was copied
+    from, and as base the seq it was copied at, so a node that has seen
+    more of that run than the copy holds does not go on.  Every event (a
+    frame of its own after the event), heartbeat and sync reply carries
+    it.  */
+#define BUS_WRITER_ID_MAX 33 /* 32 lower-case hex digits + NUL */
+typedef struct {
+    char id[BUS_WRITER_ID_MAX];
+    uint64_t epoch;  /* >= 1 */
+    uint64_t parent; /* the epoch before on this store, 0 if none */
+    uint64_t base;   /* the store's last seq when epoch started   */
+} bus_epoch_t;
+
+/*  True if a and b are the same history (id and epoch).  */
+bool bus_epoch_same (const bus_epoch_t *a, const bus_epoch_t *b);
+
+/*  True if next continues the history of `from` at seq: next is a later
+    run on the same store, right after from's run, which had reached no
+    further than seq when it started (seq <= next->base).  */
+bool bus_epoch_continues (const bus_epoch_t *next, const bus_epoch_t *from,
+                          uint64_t seq);
+
 /*  Return the lower-case name of a status ("placed"), or NULL if invalid. */
 const char *bus_status_name (bus_status_t status);
 
@@ -195,10 +232,11 @@ const char *bus_event_type_name (bus_event_type_t type);
 bool bus_valid_item_id (const char *s); /* ids, stations, modifier ids  */
 bool bus_valid_table (const char *s);
 bool bus_valid_key (const char *s);
-bool bus_valid_note (const char *s); /* text of 0..280 bytes           */
-bool bus_valid_name (const char *s); /* display name: text, 1..80 bytes */
-bool bus_valid_node (const char *s); /* node name: 1..80 of
+bool bus_valid_note (const char *s);      /* text of 0..280 bytes           */
+bool bus_valid_name (const char *s);      /* display name: text, 1..80 bytes */
+bool bus_valid_node (const char *s);      /* node name: 1..80 of
                                         [A-Za-z0-9_.-] (an ack topic)   */
+bool bus_valid_writer_id (const char *s); /* 32 lower-case hex digits */
 
 /*  True if s is text: valid UTF-8 (RFC 3629: no overlong forms, no
     surrogates, nothing past U+10FFFF, no truncated sequence: the rules

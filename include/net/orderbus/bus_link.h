@@ -11,6 +11,7 @@
 #define BUS_LINK_H_INCLUDED
 
 #include <jansson.h>
+#include "orderbus/bus_codec.h"
 #include "orderbus/bus_config.h"
 #include "orderbus/bus_curve.h"
 
@@ -30,8 +31,12 @@ bus_link_t *bus_link_new (const bus_config_t *config, const bus_curve_t *curve,
 /*  Stop the ping thread.  NULL-safe; nulls *self_p.  */
 void bus_link_destroy (bus_link_t **self_p);
 
-/*  A heartbeat announcing the writer's last sequence was heard.  */
-void bus_link_heard (bus_link_t *self, uint64_t writer_seq);
+/*  A heartbeat announcing the writer's last sequence, and its history
+    (identity and epoch), was heard.  Returns true if that history is not
+    the one of the heartbeat before (never for the first), and then sets
+    *was (if not NULL) to the one before.  */
+bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
+                     bus_epoch_t *was);
 
 /*  True while heartbeats keep coming.  */
 bool bus_link_up (bus_link_t *self);
@@ -39,8 +44,9 @@ bool bus_link_up (bus_link_t *self);
 /*  The last sequence the writer announced.  */
 uint64_t bus_link_writer_seq (bus_link_t *self);
 
-/*  Add writer_reachable, writer_heartbeat_age_ms and writer_seq to the
-    JSON object health.  Returns bus_link_up.  */
+/*  Add writer_reachable, writer_heartbeat_age_ms, writer_seq,
+    writer_identity and writer_epoch (16 hex digits; both "" before the
+    first heartbeat) to the JSON object health.  Returns bus_link_up.  */
 bool bus_link_health (bus_link_t *self, json_t *health);
 
 #ifdef __cplusplus

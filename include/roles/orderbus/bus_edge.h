@@ -4,12 +4,16 @@
     Clone pattern: subscribe first, then take a snapshot from the writer,
     then apply only updates above the snapshot's sequence), fills any gap
     in the sequence by replay from the writer's log before going on, and
-    fans every event out to the connected browsers.
+    fans every event out to the connected browsers.  The state belongs to
+    one history of the writer (bus_epoch_t): a writer run that goes on
+    from it is followed, any other is a fresh snapshot for the state and
+    every browser.
 
     WebSocket endpoint /ws (text frames, JSON), token in ?token=:
-      on connect   {"type": "snapshot", "seq": S, "orders": [...]} (and
-                   "cart": {...} in a table's room), or with
-                   /ws?resume_from=N the events after N instead
+      on connect   {"type": "snapshot", "seq": S, "epoch": E, "orders":
+                   [...]} (and "cart": {...} in a table's room), or with
+                   /ws?resume_from=N[&epoch=E] the events after N instead
+                   (when E, if given, is the state's history)
       then         {"type": "event", "seq": S+1, ...} for every event of
                    its room: a pad token watches its table (orders, cart,
                    menu); staff every order and the menu, or one table's

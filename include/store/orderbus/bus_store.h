@@ -10,8 +10,9 @@
       kseq   seq (8-byte big-endian) -> idempotency key: the keys by age,
                                         for retention
       carts  table label             -> encoded bus_cart_t
-      meta   "last_seq", "last_order_id", "menu_version", "pruned_seq"
-             -> u64 big-endian
+      meta   "last_seq", "last_order_id", "menu_version", "pruned_seq",
+             "epoch", "epoch_parent", "epoch_base" -> u64 big-endian
+             "identity"              -> 32 lower-case hex digits
       menu   "current"               -> menu JSON text
 
     Write side: one thread brackets a batch of calls with bus_store_begin
@@ -172,6 +173,24 @@ int bus_store_menu_set (bus_store_t *self, const char *json, size_t len);
     menu file has not changed since, so the stored menu (86s and all)
     stands.  */
 bool bus_store_menu_is_source (bus_store_t *self, const char *json, size_t len);
+
+/*  The store's history (bus_model.h's bus_epoch_t): its identity, made
+    with the environment (a writable open of one without an identity
+    gives it one; a read-only open leaves "" then), and the epoch last
+    committed by bus_store_epoch_next with its parent and base (all 0 if
+    none ever was).  Writer thread, or before it starts.  */
+void bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch);
+
+/*  Start a new epoch, committed durably in its own transaction: the start
+    time in seconds in the high 32 bits, 32 random bits below, and at
+    least the stored epoch + 1; its parent is the stored epoch and its
+    base the last committed seq.  So epochs of a store only grow, and a
+    copy restored from an older backup, whose stored epoch is an old
+    one, still comes back under one no node has seen (unless the clock
+    went back and the 32 random bits matched too).  A writer calls it
+    once at start, before it binds its sockets.  No write transaction
+    may be open.  0 or BUS_ERR_STORAGE.  */
+int bus_store_epoch_next (bus_store_t *self);
 
 /*  ---- Read side (any thread) ------------------------------------------ */
 

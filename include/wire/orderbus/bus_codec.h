@@ -37,10 +37,15 @@
              {v, seq, ts, type, item, avail}         MENU_ITEM
       ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
              st == 0; fp is the fingerprint of the command it answers)
-      hb:    {v, seq, ts}
+      hb:    {v, seq, ts, wid, ep, pep, base}
+      epoch: {v, wid, ep, pep, base}   the frame after each event on the
+                            events socket; wid, ep, pep and base are the
+                            writer's history (bus_epoch_t: store identity,
+                            epoch, parent epoch, base seq), all required
+                            wherever they appear, ep >= 1
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
-      sync reply header: {v, rid, st, err, seq, next, n}
+      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base}
     Command rules checked by bus_cmd_decode (bus_cmd_check; the writer
     relies on them): key: bus_valid_key; origin: bus_valid_node; table:
     bus_valid_table for every type but SET_STATUS and AVAILABILITY; note:
@@ -99,11 +104,20 @@ int bus_ack_decode (const void *data, size_t size, bus_ack_t *out);
     the same key with another fingerprint is a conflict.  */
 uint64_t bus_cmd_fingerprint (const bus_cmd_t *cmd);
 
-/*  Heartbeat, writer -> all: the writer's last committed sequence.  */
+/*  Heartbeat, writer -> all: the writer's last committed sequence, and
+    the history it belongs to.  */
 typedef struct {
     uint64_t seq;
     int64_t ts_ms;
+    bus_epoch_t writer;
 } bus_heartbeat_t;
+
+/*  The writer's history, a frame of its own after each event: an event's
+    encoding is the bytes its log holds, written once under the epoch of
+    its day, while the epoch is the one it is published or replayed
+    under.  */
+zframe_t *bus_epoch_encode (const bus_epoch_t *epoch);
+int bus_epoch_decode (const void *data, size_t size, bus_epoch_t *out);
 
 zframe_t *bus_heartbeat_encode (const bus_heartbeat_t *hb);
 int bus_heartbeat_decode (const void *data, size_t size, bus_heartbeat_t *out);
@@ -150,11 +164,12 @@ typedef struct {
     uint64_t rid;
     int status; /* 0 or bus_err_t                             */
     char error[BUS_ERROR_MAX];
-    uint64_t seq;   /* writer's last committed seq at read time   */
-    uint64_t next;  /* LIST: cursor for the next page, 0 = end;
+    uint64_t seq;       /* writer's last committed seq at read time   */
+    uint64_t next;      /* LIST: cursor for the next page, 0 = end;
                                 REPLAY: next seq to ask for;
                                 SNAPSHOT: how many items are orders       */
-    uint32_t count; /* item frames that follow                    */
+    uint32_t count;     /* item frames that follow                    */
+    bus_epoch_t writer; /* the history seq and the items belong to   */
 } bus_sync_reply_t;
 
 zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);
