@@ -12,7 +12,12 @@
       - stalled_edge: an edge stopped (SIGSTOP) while as many more flow,
         then let go, has lost events past its queue and catches up from
         the writer's log: its kitchen ends with every acknowledged order,
-        no gap, no duplicate.  */
+        no gap, no duplicate;
+      - peers: the writer's table of peers (pings) holds at most
+        BUS_WRITER_PEERS_MAX: 1,100 pings under names never seen are
+        each answered, the table stops at its bound, a name that would
+        forge a log line is refused, and the kitchen still gets the next
+        order.  */
 
 #include <czmq.h>
 #include <signal.h>
@@ -20,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "orderbus/bus_sync.h"
+#include "orderbus/bus_writer.h"
 #include "testkit.h"
 
 #define CHECK   TK_CHECK
@@ -33,6 +40,7 @@
 #define STUCK_MAX (ORDERS * 2 / 3)
 
 static int s_gw, s_edge;
+static char s_sync[64];
 static pid_t s_writer_pid, s_edge_pid;
 static char s_events[64];
 static tk_ledger_t *s_ledger;
@@ -40,7 +48,7 @@ static tk_follower_t *s_kitchen;
 
 TK_CASE (start)
 {
-    char data[600], menu[600], web[600], intake[64], sync[64];
+    char data[600], menu[600], web[600], intake[64], *sync = s_sync;
     char gw_port[16], edge_port[16], queue[16];
     snprintf (data, sizeof data, "%s/data", tk_dir ());
     snprintf (menu, sizeof menu, "%s/config/demo-menu.json", tk_source ());
@@ -162,9 +170,63 @@ TK_CASE (stalled_edge)
     CHECK (replayed > 0, "the stalled edge missed events and replayed them");
 }
 
+//  One ping under name from role; the writer's answer's status
+static int
+s_ping (bus_sync_t *sync, const char *role, const char *name)
+{
+    bus_sync_req_t req = { .op = BUS_SYNC_PING };
+    snprintf (req.role, sizeof req.role, "%s", role);
+    snprintf (req.name, sizeof req.name, "%s", name);
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int rc = bus_sync_call (sync, &req, &reply, &items);
+    zmsg_destroy (&items);
+    return rc == 0 ? reply.status : rc;
+}
+
+TK_CASE (peers)
+{
+    bus_sync_t *sync = bus_sync_new (s_sync, 5000, NULL);
+    CHECK (sync, "a sync client");
+    int answered = 0;
+    char name[32];
+    for (int i = 0; i < BUS_WRITER_PEERS_MAX + 76; i++) {
+        snprintf (name, sizeof name, "flood-%d", i);
+        answered += s_ping (sync, "gateway", name) == 0;
+    }
+    CHECK (answered == BUS_WRITER_PEERS_MAX + 76, "%d of %d pings answered",
+           answered, BUS_WRITER_PEERS_MAX + 76);
+    CHECK (s_ping (sync, "gateway", "x\nI: writer: forged") != 0,
+           "a name that would forge a log line is refused");
+    bus_sync_destroy (&sync);
+    json_t *stats = tk_get_json (s_gw, "/api/v1/stats", 200);
+    json_t *peers =
+        json_object_get (json_object_get (stats, "writer"), "peers");
+    CHECK (json_is_array (peers)
+               && json_array_size (peers) == BUS_WRITER_PEERS_MAX,
+           "the writer keeps %zu peers, not %d", json_array_size (peers),
+           BUS_WRITER_PEERS_MAX);
+    json_decref (stats);
+    //  The kitchen still gets what is ordered
+    tk_load_opts_t opts = { .ports = &s_gw,
+                            .port_count = 1,
+                            .threads = 1,
+                            .prefix = "peers",
+                            .lines = 1,
+                            .max_orders = 1,
+                            .retry_ms = 10000 };
+    tk_load_t *load = tk_load_start (s_ledger, &opts);
+    tk_load_join (&load);
+    s_kitchen_complete ("after the peer flood");
+    printf ("events_queue: %d pings under new names answered; the writer "
+            "keeps %d peers\n",
+            answered, BUS_WRITER_PEERS_MAX);
+}
+
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (stuck),
                                      TK_CASE_ENTRY (stalled_edge),
+                                     TK_CASE_ENTRY (peers),
                                      { NULL } };
 
 int

@@ -541,6 +541,11 @@ s_resync (bus_edge_t *self)
     self->seq = reply.seq;
     if (!bus_epoch_same (&self->writer, &reply.writer)) {
         self->heard = 0;   //  another stream: nothing heard on it yet
+        //  What the old history still has on its way is a straggler,
+        //  not another change (a snapshot may adopt a history no event
+        //  or heartbeat showed first)
+        if (self->writer.epoch)
+            self->left = self->writer;
         //  Its order ids may start below what the feed's browsers were
         //  welcomed with: from now on they get every new order (the feed
         //  has no way to take back the ones their welcome listed)
@@ -566,23 +571,6 @@ s_resync (bus_edge_t *self)
     return 0;
 }
 
-//  The writer's retention has pruned the events from seq `from` on (its
-//  log now starts at seq `first`): they will never come, so the state is
-//  marked out of sync and a snapshot replaces it, and every browser's.
-static void
-s_snapshot_instead (bus_edge_t *self, uint64_t from, uint64_t first)
-{
-    atomic_fetch_add (&self->pruned, 1);
-    zsys_info ("edge: the events from seq %" PRIu64
-               " on were pruned by the writer's "
-               "retention (its log starts at seq %" PRIu64
-               "): taking a snapshot instead",
-               from, first);
-    pthread_mutex_lock (&self->lock);
-    self->synced = false;
-    pthread_mutex_unlock (&self->lock);
-}
-
 //  Mark the state out of sync, saying why (for the log and /healthz).
 //  Actor thread.
 static void
@@ -593,6 +581,23 @@ s_resync_because (bus_edge_t *self, const char *why)
     self->synced = false;
     bus_strlcpy (self->resync, why, sizeof self->resync);
     pthread_mutex_unlock (&self->lock);
+}
+
+//  The writer's retention has pruned the events from seq `from` on (its
+//  log now starts at seq `first`): they will never come, so the state is
+//  marked out of sync and a snapshot replaces it, and every browser's.
+//  Actor thread.
+static void
+s_snapshot_instead (bus_edge_t *self, uint64_t from, uint64_t first)
+{
+    atomic_fetch_add (&self->pruned, 1);
+    char why[sizeof self->resync];
+    snprintf (why, sizeof why,
+              "the events from seq %" PRIu64 " on were pruned by the "
+              "writer's retention (its log starts at seq %" PRIu64
+              "): a snapshot instead",
+              from, first);
+    s_resync_because (self, why);
 }
 
 //  Is a message of history `writer` (what) one the state may take?  A
@@ -677,14 +682,16 @@ s_catch_up (bus_edge_t *self, uint64_t target)
                                                              : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
-        int rc = bus_sync_call (self->sync, &req, &reply, &items);
-        if (rc == 0 && reply.status == BUS_ERR_PRUNED) {
+        //  Whose answer it is first: "snapshot instead" from another
+        //  history is that history's change, not only a pruned range
+        bool same = bus_sync_call (self->sync, &req, &reply, &items) == 0
+                    && s_same_history (self, &reply.writer, "a replay");
+        if (same && reply.status == BUS_ERR_PRUNED) {
             zmsg_destroy (&items);
             s_snapshot_instead (self, req.from, reply.next);
             return;
         }
-        bool ok = rc == 0 && reply.status == 0 && zmsg_size (items) > 0
-                  && s_same_history (self, &reply.writer, "a replay");
+        bool ok = same && reply.status == 0 && zmsg_size (items) > 0;
         for (zframe_t *f = ok ? zmsg_first (items) : NULL; f && ok;
              f = zmsg_next (items)) {
             ok = bus_event_decode (zframe_data (f), zframe_size (f),
@@ -1096,7 +1103,12 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
         pthread_mutex_lock (&self->lock);
         s_wait_synced (self);
         upto = s_ring_oldest (self) - 1;
-        from_log = self->synced && after < upto
+        //  Its seq is of another history (the writer was restored, or
+        //  runs on new data, since its snapshot): what it has may not be
+        //  the log's, and a snapshot is all it can have
+        if (epoch && !s_lineage_has (self, epoch, after))
+            resume = false;
+        from_log = resume && self->synced && after < upto
                    && self->seq - after < (uint64_t) self->config.client_queue;
         writer = self->writer;
         pthread_mutex_unlock (&self->lock);
@@ -1105,9 +1117,8 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     zlistx_t *older =
         from_log ? s_fetch_log (self, &writer, after, upto) : NULL;
     pthread_mutex_lock (&self->lock);
-    //  Its seq is of another history (the writer was restored, or runs
-    //  on new data, since its snapshot): what it has may not be the log's
-    if (epoch && !s_lineage_has (self, epoch, after))
+    //  ...checked again: the history may have changed meanwhile
+    if (resume && epoch && !s_lineage_has (self, epoch, after))
         resume = false;
     //  The edge resynced to another history while the log was fetched
     if (older && !bus_epoch_same (&writer, &self->writer))
