@@ -237,15 +237,18 @@ def others(run):
 
 
 def security_cost(runs):
-    """CURVE on the node links against the same load in plaintext, same run."""
+    """CURVE on the node links, and HTTPS on a gateway, against the same load
+    in plaintext, same run."""
     pairs = [("intake-orderbus-256", "intake-curve-256"),
              ("intake-orderbus-4096", "intake-curve-4096"),
-             ("http-orderbus-c50", "http-curve-c50")]
+             ("http-orderbus-c50", "http-curve-c50"),
+             ("http-orderbus-c50", "http-tls-c50")]
     rows = [(plain, curve) for plain, curve in pairs if plain in runs and curve in runs]
     if not rows:
-        return "No CURVE runs in this run (`bench/run.sh --only intake,http` makes them)."
-    out = ["| load | plaintext ok/s | CURVE ok/s | CURVE / plaintext | plaintext p50 / p99 ms "
-           "| CURVE p50 / p99 ms |", "|---|---|---|---|---|---|"]
+        return ("No CURVE or TLS runs in this run (`bench/run.sh --only intake,http` "
+                "makes them).")
+    out = ["| load | plaintext ok/s | secured ok/s | secured / plaintext | plaintext p50 / p99 ms "
+           "| secured p50 / p99 ms |", "|---|---|---|---|---|---|"]
     for plain, curve in rows:
         a, b = runs[plain], runs[curve]
         out.append(f"| {plain} vs {curve} | {fmt(thr(a), 0)} | {fmt(thr(b), 0)} | "
@@ -474,12 +477,13 @@ def main():
            "second thread says so, as a gateway answers when the writer's ack "
            "arrives.", "",
            table(runs, names("http-"), base="http-orderbus-c50"), "",
-           "## The cost of CURVE on the node links", "",
+           "## The cost of CURVE and TLS", "",
            "The same loads with every ZeroMQ link between nodes on CURVE (`link/cert`, "
            "docs/security.md): the bench as a gateway straight into the writer "
            "(`intake-curve-*`), and pads through a gateway whose links to the writer are "
-           "CURVE (`http-curve-c50`). HTTPS is not measured: neither HTTP server serves "
-           "TLS yet (docs/limits.md).", "",
+           "CURVE (`http-curve-c50`); and pads over HTTPS to a gateway on TLS "
+           "(`http-tls-c50`: `tls/cert` from `orderbus tls new`, TLS 1.3, keep-alive "
+           "connections, so the handshakes are paid once per client; links plaintext).", "",
            security_cost(runs), "",
            "## Pad to kitchen (e2e)", "",
            "Time from the intended send of the POST to the order's arrival on a kitchen "

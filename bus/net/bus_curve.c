@@ -855,7 +855,11 @@ s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
                               "link/writer_key (--writer-key) is required "
                               "with link/cert: the writer's public key, or "
                               "its .cert file");
-    if (s_key_valid (value, NULL)) {
+    //  A file first: a path can be 40 characters of Z85's alphabet too
+    //  ("/tmp/orderbus-bench-run/keys/writer.cert" is), and was once
+    //  taken for a key
+    struct stat info;
+    if (stat (value, &info) != 0 && s_key_valid (value, NULL)) {
         bus_strlcpy (self->writer_key, value, sizeof self->writer_key);
         return 0;
     }
