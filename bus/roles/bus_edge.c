@@ -1249,7 +1249,11 @@ bus_edge_health (bus_edge_t *self, bool *ok)
         json_integer ((json_int_t) atomic_load (&self->stale)));
     bool synced = self->synced;
     pthread_mutex_unlock (&self->lock);
-    *ok = bus_link_health (self->link, health) && synced;
+    bool link_ok = bus_link_health (self->link, health);
+    if (link_ok && !synced)   //  resync says why
+        json_object_set_new (health, "reason",
+                             json_string ("not in sync with the writer"));
+    *ok = link_ok && synced;
     return health;
 }
 
