@@ -1,8 +1,10 @@
 /*  faultfs.c — an LD_PRELOAD shim that makes the disk fail on demand.
 
     While the file named by $FAULTFS_TRIGGER exists, every write or sync
-    of a file whose path ends in "data.mdb" (LMDB's data file) fails with
-    EIO and writes nothing, as a dying disk or a full thin volume would.
+    of a file whose path ends in "data.mdb" (LMDB's data file) fails and
+    writes nothing: with ENOSPC if the trigger file's content begins with
+    "ENOSPC" (a full disk), else with EIO (a dying disk, or a full thin
+    volume).
     Everything else, and everything while the trigger is absent, goes to
     the real functions (found with dlsym (RTLD_NEXT, ...)).
 
@@ -16,6 +18,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +28,21 @@
 
 #define S_SUFFIX "data.mdb"
 
-//  Should a write or sync on fd fail now?
+//  The errno the trigger file asks for: ENOSPC if it says so, else EIO.
+//  Read with open/read, which this library leaves alone.
+static int
+s_trigger_errno (const char *trigger)
+{
+    char text[16] = "";
+    int fd = open (trigger, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return EIO;
+    ssize_t n = read (fd, text, sizeof text - 1);
+    close (fd);
+    return n >= 6 && strncmp (text, "ENOSPC", 6) == 0 ? ENOSPC : EIO;
+}
+
+//  The errno a write or sync on fd should fail with now, 0 if none.
 static int
 s_fault (int fd)
 {
@@ -40,7 +57,7 @@ s_fault (int fd)
     path[n] = '\0';
     if (strcmp (path + n - strlen (S_SUFFIX), S_SUFFIX) != 0)
         return 0;
-    return access (trigger, F_OK) == 0;
+    return access (trigger, F_OK) == 0 ? s_trigger_errno (trigger) : 0;
 }
 
 //  The next definition of name after this library, resolved once.
@@ -49,14 +66,15 @@ s_fault (int fd)
     if (!real)                     \
     *(void **) &real = dlsym (RTLD_NEXT, name)
 
-#define S_FAIL_IF_FAULTED(fd) \
-    do {                      \
-        int saved = errno;    \
-        if (s_fault (fd)) {   \
-            errno = EIO;      \
-            return -1;        \
-        }                     \
-        errno = saved;        \
+#define S_FAIL_IF_FAULTED(fd)     \
+    do {                          \
+        int saved = errno;        \
+        int fault = s_fault (fd); \
+        if (fault) {              \
+            errno = fault;        \
+            return -1;            \
+        }                         \
+        errno = saved;            \
     } while (0)
 
 ssize_t

@@ -189,7 +189,7 @@ s_check_pagination (int gw, json_int_t *ids, int count)
 //  kitchens and the orders placed so far
 static int s_gw, s_edge;
 static json_int_t s_burger, s_fries;
-static tk_ws_t *s_kitchen, *s_late, *s_resumed;
+static tk_ws_t *s_kitchen, *s_late, *s_resumed, *s_after;
 static json_int_t s_seq0, s_id1, s_id2, s_id3;
 static const char s_body1[] =
     "{\"table\":\"T12\",\"note\":\"birthday\",\"items\":["
@@ -327,6 +327,40 @@ TK_CASE (late_and_resumed)
     s_expect_event (s_resumed, s_seq0 + 3, s_id3);
 }
 
+//  after_seq, resume_from's new name, means the same: the last seq the
+//  client has, so it gets the events after it (and both at once agree,
+//  or are refused before the handshake)
+TK_CASE (after_seq)
+{
+    char path[96];
+    snprintf (path, sizeof path, "/ws?after_seq=%lld", (long long) s_seq0);
+    s_after = tk_ws_open (s_edge, path);
+    CHECK (s_after, "open %s", path);
+    s_expect_event (s_after, s_seq0 + 1, s_id1);
+    s_expect_event (s_after, s_seq0 + 2, s_id2);
+    s_expect_event (s_after, s_seq0 + 3, s_id3);
+    tk_ws_close (&s_after);
+    snprintf (path, sizeof path, "/ws?after_seq=%lld&resume_from=%lld",
+              (long long) (s_seq0 + 2), (long long) (s_seq0 + 2));
+    s_after = tk_ws_open (s_edge, path);
+    CHECK (s_after, "open %s", path);
+    s_expect_event (s_after, s_seq0 + 3, s_id3);
+    tk_ws_close (&s_after);
+    //  The off-by-one the old name invited, made a clear error
+    snprintf (path, sizeof path, "/ws?after_seq=%lld&resume_from=%lld",
+              (long long) (s_seq0 + 1), (long long) (s_seq0 + 2));
+    char upgrade[512];
+    int len = snprintf (upgrade, sizeof upgrade,
+                        "GET %s HTTP/1.1\r\nHost: x\r\n"
+                        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        "Sec-WebSocket-Version: 13\r\n\r\n",
+                        path);
+    tk_response_t r;
+    tk_http_raw (s_edge, upgrade, (size_t) len, &r);
+    s_expect_error (&r, 400, "invalid_field", "after_seq");
+}
+
 TK_CASE (pages_and_health)
 {
     tk_response_t r;
@@ -349,6 +383,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (bad_input),
                                      TK_CASE_ENTRY (read_back),
                                      TK_CASE_ENTRY (late_and_resumed),
+                                     TK_CASE_ENTRY (after_seq),
                                      TK_CASE_ENTRY (pages_and_health),
                                      { NULL, NULL } };
 
@@ -360,5 +395,6 @@ main (int argc, char **argv)
     tk_ws_close (&s_kitchen);
     tk_ws_close (&s_late);
     tk_ws_close (&s_resumed);
+    tk_ws_close (&s_after);
     return tk_done ();
 }

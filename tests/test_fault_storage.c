@@ -1,14 +1,24 @@
 /*  test_fault_storage — the disk fails under the writer.  tests/faultfs.c,
     preloaded into the writer, makes every write and sync of LMDB's
-    data.mdb fail with EIO while a trigger file exists.
+    data.mdb fail while a trigger file exists: with EIO, or with ENOSPC
+    (a full disk) when the file says so.
 
       - While the disk fails, orders get 503 with Retry-After (the batch
         failed, nothing was committed) and nothing is published: a
         kitchen on the edge sees no event; reads still work; the
-        writer's storage_failures counter grows.
-      - Once the disk works again, the same keys and bodies get 201,
+        writer's storage_failures counter grows.  The gateway's and the
+        edge's /healthz answer 503 "writer storage failing", and the
+        writer logs that once, not once per batch.
+      - Once the disk works again, both /healthz are 200 before any
+        order is sent (the writer probes its disk), the writer logs
+        "storage ok again" once, and the same keys and bodies get 201,
         each exactly once and not as replays (nothing of the failed
         batches was kept), with consecutive seqs that the kitchen sees.
+      - The disk is full (ENOSPC): the same, reported as "storage full
+        (no space left on device)": in the writer's log exactly once
+        however many batches fail, in both /healthz's reason and
+        writer_storage, and in the writer's stats; freed, both /healthz
+        are 200 again and the next orders get 201.
       - The same again under concurrent load with the disk failing for a
         second in the middle: every acknowledged order stored once, seqs
         1..N, the kitchen gap-free.  */
@@ -22,7 +32,7 @@
 #define CHECK         TK_CHECK
 #define FAILED_ORDERS 5
 
-static int s_gw;
+static int s_gw, s_edge;
 static char s_trigger[700];
 
 static json_int_t
@@ -36,15 +46,86 @@ s_writer_stat (const char *name)
     return n;
 }
 
+//  The writer's storage state in its stats ("ok", "failing", "full"), or
+//  "" if the stats have none
+static void
+s_writer_storage (char *out, size_t cap)
+{
+    json_t *stats = tk_get_json (s_gw, "/api/v1/stats", 200);
+    const char *state = json_string_value (
+        json_object_get (json_object_get (stats, "writer"), "storage"));
+    snprintf (out, cap, "%s", state ? state : "");
+    json_decref (stats);
+}
+
+//  The disk fails with errno_name's errno ("EIO", "ENOSPC") from now on,
+//  or works again (NULL).  The trigger appears whole, by a rename, so the
+//  shim never reads it half-written.
+static void
+s_disk (const char *errno_name)
+{
+    if (!errno_name) {
+        CHECK (unlink (s_trigger) == 0, "remove %s", s_trigger);
+        return;
+    }
+    char next[720];
+    snprintf (next, sizeof next, "%s.next", s_trigger);
+    FILE *f = fopen (next, "w");
+    CHECK (f, "create %s", next);
+    fputs (errno_name, f);
+    fclose (f);
+    CHECK (rename (next, s_trigger) == 0, "rename to %s", s_trigger);
+}
+
 static void
 s_disk_fails (bool fails)
 {
-    if (fails) {
-        FILE *f = fopen (s_trigger, "w");
-        CHECK (f, "create %s", s_trigger);
-        fclose (f);
-    } else
-        CHECK (unlink (s_trigger) == 0, "remove %s", s_trigger);
+    s_disk (fails ? "EIO" : NULL);
+}
+
+//  Lines of the writer's log that hold text.
+static int
+s_log_count (const char *text)
+{
+    char path[700], line[4096];
+    snprintf (path, sizeof path, "%s/writer.log", tk_dir ());
+    FILE *f = fopen (path, "r");
+    CHECK (f, "open %s", path);
+    int n = 0;
+    while (fgets (line, sizeof line, f))
+        n += strstr (line, text) != NULL;
+    fclose (f);
+    return n;
+}
+
+//  Poll port's /healthz until it answers status with part.writer_storage
+//  storage and a reason holding reason (NULL: none); false after 10 s.
+//  On success *last_out (if not NULL) gets the last body (caller decrefs).
+static bool
+s_health_is (int port, const char *part, int status, const char *storage,
+             const char *reason, json_t **last_out)
+{
+    for (int tries = 0; tries < 200; tries++) {
+        tk_response_t r;
+        tk_http (port, "GET", "/healthz", NULL, NULL, &r);
+        const char *got = json_string_value (
+            json_object_get (json_object_get (r.json, part), "writer_storage"));
+        const char *why =
+            json_string_value (json_object_get (r.json, "reason"));
+        const char *part_why = json_string_value (
+            json_object_get (json_object_get (r.json, part), "reason"));
+        bool match = r.status == status && got && strcmp (got, storage) == 0
+                     && (reason ? why && strstr (why, reason) && part_why
+                                      && strstr (part_why, reason)
+                                : !why && !part_why);
+        if (match && last_out)
+            *last_out = json_incref (r.json);
+        tk_response_free (&r);
+        if (match)
+            return true;
+        usleep (50 * 1000);
+    }
+    return false;
 }
 
 static void
@@ -71,9 +152,9 @@ TK_CASE (start)
     tk_endpoints (intake, events, sync);
     snprintf (s_trigger, sizeof s_trigger, "%s/disk-fails", tk_dir ());
     s_gw = tk_port ();
-    int edge = tk_port ();
+    s_edge = tk_port ();
     snprintf (gw_port, sizeof gw_port, "%d", s_gw);
-    snprintf (edge_port, sizeof edge_port, "%d", edge);
+    snprintf (edge_port, sizeof edge_port, "%d", s_edge);
 
     //  The writer is an ASan build and the shim is not: ASan must be told
     //  that it is not first in the library list on purpose
@@ -92,8 +173,8 @@ TK_CASE (start)
     tk_spawn_env ("edge", NULL, "edge", "--events", events, "--sync", sync,
                   "--http-port", edge_port, "--web", web, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
-    CHECK (tk_wait_http (edge, "/healthz", 200, 15000), "edge healthy");
-    s_kitchen = tk_follower_new (edge, "kitchen");
+    CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
+    s_kitchen = tk_follower_new (s_edge, "kitchen");
     CHECK (tk_follower_wait (s_kitchen, 0, 10000), "kitchen snapshot");
 }
 
@@ -139,6 +220,12 @@ TK_CASE (disk_fails)
             "writer.storage_failures %lld -> %lld\n",
             FAILED_ORDERS, (long long) s_failures0, (long long) s_failures);
     CHECK (s_failures > s_failures0, "writer.storage_failures did not grow");
+    CHECK (s_health_is (s_gw, "gateway", 503, "failing",
+                        "writer storage failing", NULL),
+           "gateway /healthz is not 503 'writer storage failing'");
+    CHECK (s_health_is (s_edge, "edge", 503, "failing",
+                        "writer storage failing", NULL),
+           "edge /healthz is not 503 'writer storage failing'");
     CHECK (!tk_follower_wait (s_kitchen, 3, 1500),
            "an event was published for a "
            "batch that failed");
@@ -148,12 +235,24 @@ TK_CASE (disk_fails)
            "%zu orders stored, want the 2 from before",
            json_array_size (json_object_get (list, "orders")));
     json_decref (list);
+    int lines = s_log_count ("writer: storage failing (input/output error)");
+    CHECK (lines == 1,
+           "the writer logged 'storage failing' %d times for %lld failed "
+           "batches, want once",
+           lines, (long long) (s_failures - s_failures0));
 }
 
 //  2. The disk works again: the same keys and bodies, 201 once each
 TK_CASE (disk_works_again)
 {
     s_disk_fails (false);
+    //  Before any order: the writer found out by itself
+    CHECK (s_health_is (s_gw, "gateway", 200, "ok", NULL, NULL),
+           "gateway /healthz is not 200 again once the disk works");
+    CHECK (s_health_is (s_edge, "edge", 200, "ok", NULL, NULL),
+           "edge /healthz is not 200 again once the disk works");
+    CHECK (s_log_count ("writer: storage ok again after") == 1,
+           "the writer did not log 'storage ok again' once");
     for (int i = 0; i < FAILED_ORDERS; i++) {
         char key[16], table[16];
         s_key (key, sizeof key, table, sizeof table, i);
@@ -180,7 +279,95 @@ TK_CASE (disk_works_again)
     CHECK (tk_follower_wait (s_kitchen, t.max_seq, 10000), "kitchen sees them");
 }
 
-//  3. Under load, the disk fails for a second
+//  3. The disk is full: the same refusals, said as such, and said once
+TK_CASE (disk_full)
+{
+    json_int_t failures0 = s_writer_stat ("storage_failures");
+    int failing0 = s_log_count ("writer: storage failing");
+    s_disk ("ENOSPC");
+    for (int i = 0; i < FAILED_ORDERS; i++) {
+        char key[16], table[16];
+        snprintf (key, sizeof key, "full-%d", i);
+        snprintf (table, sizeof table, "T%d", i + 20);
+        char *body = tk_order_body (table, 1, false, i);
+        tk_response_t r;
+        tk_post_order (s_gw, key, body, &r);
+        CHECK (r.status == 503, "order %s on a full disk: %d %s", key, r.status,
+               r.body ? r.body : "");
+        tk_response_free (&r);
+        free (body);
+    }
+    json_int_t failures = s_writer_stat ("storage_failures");
+    CHECK (failures >= failures0 + FAILED_ORDERS,
+           "writer.storage_failures %lld -> %lld, want %d more",
+           (long long) failures0, (long long) failures, FAILED_ORDERS);
+    json_t *health = NULL;
+    CHECK (s_health_is (s_gw, "gateway", 503, "full", "writer storage full",
+                        &health),
+           "gateway /healthz is not 503 'writer storage full'");
+    printf ("fault_storage: gateway /healthz on a full disk: %s\n",
+            json_string_value (json_object_get (health, "reason")));
+    json_decref (health);
+    CHECK (
+        s_health_is (s_edge, "edge", 503, "full", "writer storage full", NULL),
+        "edge /healthz is not 503 'writer storage full'");
+    char storage[16];
+    s_writer_storage (storage, sizeof storage);
+    CHECK (strcmp (storage, "full") == 0, "writer.storage is '%s', want full",
+           storage);
+    //  Nothing committed, nothing published
+    json_t *list = tk_get_json (s_gw, "/api/v1/orders?limit=1000", 200);
+    size_t stored = json_array_size (json_object_get (list, "orders"));
+    json_decref (list);
+    CHECK (stored == 2 + FAILED_ORDERS, "%zu orders stored, want %d", stored,
+           2 + FAILED_ORDERS);
+    CHECK (!tk_follower_wait (s_kitchen, 3 + FAILED_ORDERS, 1000),
+           "an event was published on a full disk");
+    //  A few heartbeats' probes more, then the log: one line for it all
+    usleep (1500 * 1000);
+    int full = s_log_count ("writer: storage full (no space left on device)");
+    int commit = s_log_count ("store: commit");
+    int failing = s_log_count ("writer: storage failing") - failing0;
+    printf ("fault_storage: %lld failed batches on a full disk, %d 'storage "
+            "full' lines in the writer's log\n",
+            (long long) (failures - failures0), full);
+    CHECK (full == 1 && commit == 0 && failing == 0,
+           "the writer's log has %d 'storage full (no space left on "
+           "device)' lines, %d 'store: commit' and %d new 'storage failing' "
+           "for %lld failed batches; want 1, 0, 0",
+           full, commit, failing, (long long) (failures - failures0));
+}
+
+//  4. Space is freed: healthy again, and the next orders are 201
+TK_CASE (disk_freed)
+{
+    s_disk (NULL);
+    CHECK (s_health_is (s_gw, "gateway", 200, "ok", NULL, NULL),
+           "gateway /healthz is not 200 again once space is freed");
+    CHECK (s_health_is (s_edge, "edge", 200, "ok", NULL, NULL),
+           "edge /healthz is not 200 again once space is freed");
+    char storage[16];
+    s_writer_storage (storage, sizeof storage);
+    CHECK (strcmp (storage, "ok") == 0, "writer.storage is '%s', want ok",
+           storage);
+    CHECK (s_log_count ("writer: storage ok again after") == 2,
+           "the writer did not log 'storage ok again' once more");
+    for (int i = 0; i < FAILED_ORDERS; i++) {
+        char key[16], table[16];
+        snprintf (key, sizeof key, "full-%d", i);
+        snprintf (table, sizeof table, "T%d", i + 20);
+        char *body = tk_order_body (table, 1, false, i);
+        CHECK (tk_ledger_place (s_ledger, &s_gw, 1, &s_current, key, table,
+                                body, 10000)
+                   == 201,
+               "order %s once space is freed", key);
+        free (body);
+    }
+    CHECK (tk_follower_wait (s_kitchen, 2 + 2 * FAILED_ORDERS, 10000),
+           "kitchen sees the orders placed once space was freed");
+}
+
+//  5. Under load, the disk fails for a second
 TK_CASE (fails_under_load)
 {
     tk_load_opts_t opts = { .ports = &s_gw,
@@ -227,6 +414,8 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (orders_before),
                                      TK_CASE_ENTRY (disk_fails),
                                      TK_CASE_ENTRY (disk_works_again),
+                                     TK_CASE_ENTRY (disk_full),
+                                     TK_CASE_ENTRY (disk_freed),
                                      TK_CASE_ENTRY (fails_under_load),
                                      { NULL, NULL } };
 

@@ -1,6 +1,6 @@
 // Shared by the kitchen display, the table pad and the manager dashboard:
 // the token from the page's URL, API calls with errors in plain words, the
-// live WebSocket (snapshot, then events, reconnecting with resume_from),
+// live WebSocket (snapshot, then events, reconnecting with after_seq),
 // small DOM helpers and toasts.  Plain script, no build step: it defines
 // one global, OB.
 "use strict";
@@ -139,7 +139,7 @@ const OB = (() => {
   // -------------------------------------------------------------------
   // The live socket.  The first connection gets a snapshot of the room
   // and its sequence number; every event after it carries the next
-  // number of the room.  On a drop it reconnects with resume_from=<last
+  // number of the room.  On a drop it reconnects with after_seq=<last
   // applied> and gets exactly the events it missed (or a fresh snapshot),
   // so the page neither misses nor doubles anything.  Events at or below
   // the last applied number are ignored.
@@ -171,7 +171,7 @@ const OB = (() => {
       // The writer's epoch of that seq: a seq of another history (the
       // writer restored from an older copy since) gets a fresh snapshot
       if (this.seq !== null && this.epoch) q += `&epoch=${this.epoch}`;
-      if (this.seq !== null) q += `&resume_from=${this.seq}`;
+      if (this.seq !== null) q += `&after_seq=${this.seq}`;
       return `${scheme}://${location.host}/ws?${q}`;
     }
 

@@ -1,6 +1,6 @@
 // Kitchen display: the open orders as tickets in the order they were
 // placed, live over the WebSocket (snapshot, then every event; it
-// reconnects with resume_from so no ticket is missed or shown twice).
+// reconnects with after_seq so no ticket is missed or shown twice).
 // Bump a ticket to its next status by tap or key, recall the last bumped
 // one, filter by station, see the all-day counts, hear new tickets.
 //

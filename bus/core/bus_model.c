@@ -56,6 +56,17 @@ bus_event_type_name (bus_event_type_t type)
     return NULL;
 }
 
+const char *
+bus_storage_name (bus_storage_t storage)
+{
+    switch (storage) {
+        case BUS_STORAGE_OK: return "ok";
+        case BUS_STORAGE_FAILING: return "failing";
+        case BUS_STORAGE_FULL: return "full";
+    }
+    return NULL;
+}
+
 /*  True if s is 1..cap-1 characters of [A-Za-z0-9_.-]: ids and node
     names, which go into topics, LMDB keys and log lines as they are.  */
 static bool

@@ -433,7 +433,7 @@ bus_fanout_new (size_t threads, size_t queue_cap)
     pthread_condattr_destroy (&attr);
     pthread_cond_init (&self->idle, NULL);
     self->close_slow = bus_wsframe_new_close (
-        BUS_FANOUT_CLOSE_SLOW, "slow consumer: reconnect with resume_from");
+        BUS_FANOUT_CLOSE_SLOW, "slow consumer: reconnect with after_seq");
     self->threads = calloc (threads, sizeof *self->threads);
     if (!self->close_slow || !self->threads) {
         bus_fanout_destroy (&self);

@@ -16,6 +16,7 @@ struct _bus_link_t {
     atomic_int_fast64_t
         beat_ms;   //  zclock_mono of the last heartbeat, 0 = none
     atomic_uint_fast64_t writer_seq;
+    atomic_int storage;     //  bus_storage_t of the last heartbeat
     pthread_mutex_t lock;   //  guards writer
     bus_epoch_t writer;     //  of the last heartbeat; epoch 0 = none yet
 };
@@ -34,6 +35,30 @@ bus_link_up (bus_link_t *self)
     return age >= 0 && age <= self->timeout_ms;
 }
 
+//  Note the writer's storage state; log a change, once (the writer's own
+//  log says why).
+static void
+s_storage_heard (bus_link_t *self, bus_storage_t storage)
+{
+    bus_storage_t was =
+        (bus_storage_t) atomic_exchange (&self->storage, (int) storage);
+    if (storage == was)
+        return;
+    if (storage == BUS_STORAGE_OK)
+        zsys_info ("%s: writer storage ok again: orders are committed",
+                   self->role);
+    else
+        zsys_warning ("%s: writer storage %s: nothing is committed, "
+                      "/healthz answers 503 until it is ok again",
+                      self->role, bus_storage_name (storage));
+}
+
+bus_storage_t
+bus_link_writer_storage (bus_link_t *self)
+{
+    return (bus_storage_t) atomic_load (&self->storage);
+}
+
 bool
 bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
 {
@@ -46,6 +71,7 @@ bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
     pthread_mutex_unlock (&self->lock);
     atomic_store (&self->writer_seq, hb->seq);
     atomic_store (&self->beat_ms, zclock_mono ());
+    s_storage_heard (self, hb->storage);
     return changed;
 }
 
@@ -59,6 +85,22 @@ bool
 bus_link_health (bus_link_t *self, json_t *health)
 {
     bool up = bus_link_up (self);
+    bus_storage_t storage = bus_link_writer_storage (self);
+    json_object_set_new (health, "writer_storage",
+                         json_string (bus_storage_name (storage)));
+    //  Why not ok, in words for an operator or a kitchen screen
+    if (!up)
+        json_object_set_new (health, "reason",
+                             json_string ("writer unreachable"));
+    else if (storage == BUS_STORAGE_FULL)
+        json_object_set_new (
+            health, "reason",
+            json_string ("writer storage full: nothing is committed "
+                         "until space is freed"));
+    else if (storage != BUS_STORAGE_OK)
+        json_object_set_new (
+            health, "reason",
+            json_string ("writer storage failing: nothing is committed"));
     json_object_set_new (health, "writer_reachable", json_boolean (up));
     json_object_set_new (health, "writer_heartbeat_age_ms",
                          json_integer (s_age (self)));
@@ -73,7 +115,7 @@ bus_link_health (bus_link_t *self, json_t *health)
     json_object_set_new (health, "writer_identity", json_string (writer.id));
     json_object_set_new (health, "writer_epoch",
                          json_string (writer.epoch ? epoch : ""));
-    return up;
+    return up && storage == BUS_STORAGE_OK;
 }
 
 //  Ping, then log the writer's coming or going if it changed.

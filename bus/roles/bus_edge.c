@@ -148,7 +148,7 @@ struct _bus_edge_t {
     size_t feed_count;    //  ...of which the feed's
     size_t guest_count;   //  ...of which on guest seats (s_seat_take)
     s_msg_t **ring;       //  the last ring_cap event messages,
-    size_t ring_cap;      //  for resume_from; contiguous up to seq
+    size_t ring_cap;      //  for after_seq; contiguous up to seq
     size_t ring_len;
     size_t ring_next;   //  slot the next event goes into
 };
@@ -915,6 +915,25 @@ s_seat_give (bus_edge_t *self, bool staff)
     pthread_mutex_unlock (&self->lock);
 }
 
+//  The last seq a resuming browser has, from after_seq=N or from
+//  resume_from=N, its old name (which means the same: the last seq it
+//  has, not the first it wants; a client that took it for the latter
+//  lost an event per reconnect).  0 with *after set; -1 if neither is
+//  there or the one there is not a number (such a client simply gets a
+//  snapshot); -2 if both are there and differ.
+static int
+s_after_seq (bus_req_t *req, uint64_t *after)
+{
+    char value[32], old[32];
+    int len = bus_req_query (req, "after_seq", value, sizeof value);
+    int old_len = bus_req_query (req, "resume_from", old, sizeof old);
+    if (len != -1 && old_len != -1
+        && (len < 0 || old_len < 0 || !streq (value, old)))
+        return -2;
+    const char *text = len >= 0 ? value : old_len >= 0 ? old : NULL;
+    return text && bus_req_parse_u64 (text, 0, UINT64_MAX, after) == 0 ? 0 : -1;
+}
+
 //  Refused browsers get the HTTP error before the handshake completes.
 static int
 s_ws_connect (bus_req_t *req, void *arg)
@@ -925,6 +944,14 @@ s_ws_connect (bus_req_t *req, void *arg)
     int rc = s_ws_room (self, req, table, &staff);
     if (rc != 0) {
         bus_auth_refuse (req, rc, "this token may not watch that table");
+        return 1;
+    }
+    uint64_t after;
+    if (s_after_seq (req, &after) == -2) {
+        bus_req_send_error (req, 400, bus_errname (BUS_ERR_INVALID),
+                            "after_seq and resume_from (its old name) "
+                            "differ: send after_seq only",
+                            "after_seq");
         return 1;
     }
     return s_full (self, staff) ? s_refuse_full (req, self, staff) : 0;
@@ -942,17 +969,16 @@ s_feed_connect (bus_req_t *req, void *arg)
     return s_full (self, true) ? s_refuse_full (req, self, true) : 0;
 }
 
-//  resume_from=N from the query string, or -1 if absent or not a number
-//  (such a client simply gets a snapshot).  With epoch=E (the epoch of
-//  the browser's last snapshot) too, E is set in *epoch, else 0 there.
+//  after_seq (or resume_from) and, with epoch=E (the epoch of the
+//  browser's last snapshot) too, E in *epoch, else 0 there.  0, or -1:
+//  a snapshot.
 static int
 s_resume_from (bus_http_ws_t *ws, uint64_t *after, uint64_t *epoch)
 {
     char value[32];
     *epoch = 0;
     bus_req_t *req = bus_http_ws_request (ws);
-    if (bus_req_query (req, "resume_from", value, sizeof value) < 0
-        || bus_req_parse_u64 (value, 0, UINT64_MAX, after) != 0)
+    if (s_after_seq (req, after) != 0)
         return -1;
     if (bus_req_query (req, "epoch", value, sizeof value) < 0)
         return 0;
@@ -1249,7 +1275,11 @@ bus_edge_health (bus_edge_t *self, bool *ok)
         json_integer ((json_int_t) atomic_load (&self->stale)));
     bool synced = self->synced;
     pthread_mutex_unlock (&self->lock);
-    *ok = bus_link_health (self->link, health) && synced;
+    bool link_ok = bus_link_health (self->link, health);
+    if (link_ok && !synced)   //  resync says why
+        json_object_set_new (health, "reason",
+                             json_string ("not in sync with the writer"));
+    *ok = link_ok && synced;
     return health;
 }
 

@@ -131,7 +131,9 @@ s_writer_fini (s_writer_t *writer)
 static void
 s_heartbeat (s_writer_t *writer)
 {
-    bus_heartbeat_t hb = { 0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 } };
+    bus_heartbeat_t hb = {
+        0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 }, BUS_STORAGE_OK
+    };
     zframe_t *body = bus_heartbeat_encode (&hb);
     zstr_sendm (writer->pub, BUS_TOPIC_HEARTBEAT);
     zframe_send (&body, writer->pub, 0);

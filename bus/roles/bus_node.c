@@ -72,6 +72,14 @@ s_handle_health (bus_req_t *req, void *arg)
     }
     json_object_set_new (body, "status",
                          json_string (ok ? "ok" : "unavailable"));
+    //  The first part's reason, for whoever reads only the top
+    const char *reason = NULL;
+    const char *parts[] = { "gateway", "edge" };
+    for (size_t i = 0; !ok && !reason && i < 2; i++)
+        reason = json_string_value (
+            json_object_get (json_object_get (body, parts[i]), "reason"));
+    if (reason)
+        json_object_set_new (body, "reason", json_string (reason));
     int status = bus_req_send_json (req, ok ? 200 : 503, body, NULL);
     json_decref (body);
     return status;

@@ -4,9 +4,10 @@
     Threads, and what each owns:
 
       intake actor   the intake PULL and events PUB sockets, the ledger,
-                     the batch (raw frames, queued events and acks), and
-                     the store's one write transaction, which between
-                     batches is also retention's (s_prune)
+                     the batch (raw frames, queued events and acks), the
+                     store's one write transaction, which between
+                     batches is also retention's (s_prune) and the
+                     storage probe's, and the storage state it sets
       sync actor     the sync ROUTER socket and the peers table; read
                      transactions of its own (MDB_NOTLS)
       caller         the actors' pipes: bus_writer_new binds the sockets
@@ -31,6 +32,7 @@
     origin; sync requests from any allowed peer, which the peer table
     knows by its certificate's name.  */
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
@@ -71,6 +73,11 @@ struct _bus_writer_t {
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
         storage_failures, refused,   //  refused: read, not applied
         pruned_events, pruned_keys;
+    //  The storage state (bus_storage_t): written by the intake thread,
+    //  which alone commits, read by any (stats, heartbeats)
+    atomic_int storage;
+    uint64_t failures_then;   //  storage_failures when it was last ok,
+                              //  intake thread only
 };
 
 //  A gateway or edge that pings the sync socket
@@ -394,6 +401,66 @@ s_batch_commit (bus_writer_t *self, s_batch_t *batch)
     return rc;
 }
 
+//  ---------------------------------------------------------------------
+//  The storage state: set from every batch's commit (and, while it is not
+//  ok, from a probe each heartbeat), logged once per change rather than
+//  per batch, carried on every heartbeat, so that gateways and edges
+//  answer /healthz 503 while nothing can be committed.
+
+static void s_heartbeat (bus_writer_t *self);
+
+//  What a commit's rc says of the storage; on a change, log it and tell
+//  the nodes at once.  batch: a batch's commit (counted in
+//  storage_failures when it failed), not a probe.
+static void
+s_storage_note (bus_writer_t *self, int rc, bool batch)
+{
+    char why[128] = "";
+    bus_storage_t now = BUS_STORAGE_OK;
+    if (rc != 0) {
+        now = bus_store_storage (self->store, why, sizeof why);
+        if (now == BUS_STORAGE_OK) {   //  failed before its commit
+            now = BUS_STORAGE_FAILING;
+            bus_strlcpy (why, bus_strerror (rc), sizeof why);
+        }
+        why[0] = (char) tolower ((unsigned char) why[0]);   //  mid-sentence
+    }
+    bus_storage_t was = (bus_storage_t) atomic_load (&self->storage);
+    if (now == was)
+        return;
+    atomic_store (&self->storage, (int) now);
+    uint64_t failures = atomic_load (&self->storage_failures);
+    if (now == BUS_STORAGE_OK)
+        zsys_info ("writer: storage ok again after %" PRIu64 " failed commits",
+                   failures - self->failures_then);
+    else if (now == BUS_STORAGE_FULL)
+        zsys_error ("writer: storage full (%s): nothing is committed until "
+                    "space is freed; orders get 503",
+                    why);
+    else
+        zsys_error ("writer: storage failing (%s): nothing is committed "
+                    "until it works again; orders get 503",
+                    why);
+    if (was == BUS_STORAGE_OK)
+        self->failures_then = failures - (batch ? 1 : 0);
+    s_heartbeat (self);
+}
+
+//  While the storage is not ok, try it once a heartbeat with a write
+//  that changes nothing: /healthz comes back with the disk, not only
+//  with the next order (which a load balancer that believed /healthz
+//  would never send).
+static void
+s_storage_probe (bus_writer_t *self)
+{
+    if (atomic_load (&self->storage) == BUS_STORAGE_OK)
+        return;
+    int rc = bus_store_probe (self->store);
+    if (rc != 0)
+        bus_store_reopen (self->store);
+    s_storage_note (self, rc, false);
+}
+
 static void
 s_batch_run (bus_writer_t *self, s_batch_t *batch)
 {
@@ -411,9 +478,6 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         rc = s_batch_commit (self, batch);
     }
     if (rc != 0) {
-        zsys_error ("writer: batch of %zu commands failed: %s; nothing of it "
-                    "was committed or published",
-                    batch->count, bus_strerror (rc));
         atomic_fetch_add (&self->storage_failures, 1);
         s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
         //  After a failed write LMDB may refuse every later transaction
@@ -425,6 +489,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         atomic_fetch_add (&self->batches, 1);
         atomic_fetch_add (&self->committed, zlistx_size (batch->events));
     }
+    s_storage_note (self, rc, true);
     //  Events before acks: a gateway's client may look for its order on a
     //  subscriber as soon as it has the ack.
     zmsg_t *msg;
@@ -512,7 +577,8 @@ static void
 s_heartbeat (bus_writer_t *self)
 {
     bus_heartbeat_t hb = { bus_store_last_seq (self->store), zclock_time (),
-                           self->epoch };
+                           self->epoch,
+                           (bus_storage_t) atomic_load (&self->storage) };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);
@@ -555,6 +621,7 @@ s_intake_actor (zsock_t *pipe, void *args)
             next_prune =
                 zclock_mono () + (s_prune (self) ? 0 : S_PRUNE_EVERY_MS);
         if (zclock_mono () >= next_beat) {
+            s_storage_probe (self);
             s_heartbeat (self);
             next_beat = zclock_mono () + self->config.heartbeat_ms;
         }
@@ -757,6 +824,9 @@ s_stats_json (bus_writer_t *self)
                          json_integer ((json_int_t) stats.links_refused));
     json_object_set_new (json, "curve",
                          json_boolean (bus_curve_enabled (self->curve)));
+    //  ok, failing or full: what the last commit found
+    json_object_set_new (json, "storage",
+                         json_string (bus_storage_name (stats.storage)));
     return json;
 }
 
@@ -1115,6 +1185,7 @@ bus_writer_stats (bus_writer_t *self)
         bus_curve_refused (self->curve),
         atomic_load (&self->pruned_events),
         atomic_load (&self->pruned_keys),
+        (bus_storage_t) atomic_load (&self->storage),
     };
     return stats;
 }

@@ -62,6 +62,9 @@ struct _bus_store_t {
     bus_epoch_t epoch;   //  identity and epoch as last committed; set at
                          //  open and by bus_store_epoch_next, read by
                          //  bus_store_epoch (see bus_store.h)
+    int write_rc;        //  LMDB's (or the system's) code for the last
+                         //  begin or commit of a batch, 0 if it went
+                         //  through: bus_store_storage reads it
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -97,17 +100,25 @@ s_str_val (const char *s)
     return (MDB_val){ strlen (s), (void *) s };
 }
 
-//  Map an LMDB (or errno) code to a bus_err_t, logging the reason.  A full
-//  map is not logged here: it is routine, and bus_store_grow reports it.
+//  Map an LMDB (or errno) code to a bus_err_t.
 static int
-s_check (int rc, const char *what)
+s_code (int rc)
 {
     if (rc == 0)
         return 0;
     if (rc == MDB_MAP_FULL)
         return BUS_ERR_MAP_FULL;
-    zsys_error ("store: %s: %s", what, mdb_strerror (rc));
     return rc == ENOMEM ? BUS_ERR_NOMEM : BUS_ERR_STORAGE;
+}
+
+//  The same, logging the reason.  A full map is not logged here: it is
+//  routine, and bus_store_grow reports it.
+static int
+s_check (int rc, const char *what)
+{
+    if (rc != 0 && rc != MDB_MAP_FULL)
+        zsys_error ("store: %s: %s", what, mdb_strerror (rc));
+    return s_code (rc);
 }
 
 //  mdb_get with a miss as BUS_ERR_NOT_FOUND.
@@ -597,8 +608,11 @@ bus_store_begin (bus_store_t *self)
     if (rc != 0) {
         self->txn = NULL;
         pthread_rwlock_unlock (&self->lock);
+        self->write_rc = rc;
     }
-    return s_check (rc, "begin");
+    //  Without an environment (a reopen failed, and said why) this is
+    //  what every batch meets until one works: not logged again
+    return self->env ? s_check (rc, "begin") : s_code (rc);
 }
 
 //  The batch's txn is gone (committed or aborted): publish its counters
@@ -902,12 +916,44 @@ bus_store_commit (bus_store_t *self)
 {
     assert (self->txn);
     int rc = s_meta_flush (self);
-    if (rc == 0)   //  mdb_txn_commit frees the txn even when it fails
-        rc = s_check (mdb_txn_commit (self->txn), "commit");
-    else
+    if (rc == 0) {   //  mdb_txn_commit frees the txn even when it fails
+        //  Not logged: a full or failing disk fails every batch alike,
+        //  and the writer says so once (bus_store_storage)
+        self->write_rc = mdb_txn_commit (self->txn);
+        rc = s_code (self->write_rc);
+    } else
         mdb_txn_abort (self->txn);
     s_batch_end (self, rc == 0);
     return rc;
+}
+
+bus_storage_t
+bus_store_storage (bus_store_t *self, char *why, size_t why_cap)
+{
+    int rc = self->write_rc;
+    if (why && why_cap)
+        snprintf (why, why_cap, "%s", rc ? mdb_strerror (rc) : "");
+    if (rc == 0)
+        return BUS_STORAGE_OK;
+    return rc == ENOSPC || rc == EDQUOT ? BUS_STORAGE_FULL
+                                        : BUS_STORAGE_FAILING;
+}
+
+int
+bus_store_probe (bus_store_t *self)
+{
+    int rc = bus_store_begin (self);
+    if (rc != 0)
+        return rc;
+    //  The committed value again: a page written and synced, nothing
+    //  changed
+    rc =
+        s_meta_put (self, self->txn, "last_seq", atomic_load (&self->last_seq));
+    if (rc != 0) {
+        bus_store_abort (self);
+        return rc;
+    }
+    return bus_store_commit (self);
 }
 
 void
@@ -958,9 +1004,8 @@ bus_store_reopen (bus_store_t *self)
         self->env = NULL;
     }
     pthread_rwlock_unlock (&self->lock);
-    if (rc == 0)
-        zsys_info ("store: %s reopened at seq %" PRIu64, self->dir,
-                   bus_store_last_seq (self));
+    //  Not logged when it works: a writer whose disk is full reopens
+    //  after every batch, and says once what that means
     return rc;
 }
 

@@ -525,6 +525,16 @@ s_test_reopen (const char *dir)
     assert (bus_store_get_order (store, S_TEST_ORDERS + 1, &order) == 0);
     assert (s_test_place (store, 1, 1, 0) == 0);
     assert (bus_store_last_seq (store) == last + 2);
+    //  A probe writes and changes nothing; storage ok all along
+    char why[64] = "x";
+    assert (bus_store_storage (store, why, sizeof why) == BUS_STORAGE_OK
+            && *why == '\0');
+    assert (bus_store_probe (store) == 0);
+    assert (bus_store_storage (store, NULL, 0) == BUS_STORAGE_OK);
+    assert (bus_store_last_seq (store) == last + 2);
+    bus_store_destroy (&store);
+    store = bus_store_new (dir, 0, NULL);
+    assert (store && bus_store_last_seq (store) == last + 2);
     bus_store_destroy (&store);
 }
 

@@ -247,6 +247,9 @@ static const s_field_t s_heartbeat_fields[] = {
     { S_U64_ROW ("seq", S_REQUIRED, bus_heartbeat_t, seq) },
     { S_I64_ROW ("ts", S_REQUIRED, bus_heartbeat_t, ts_ms) },
     S_EPOCH_ROWS (bus_heartbeat_t, writer),
+    //  optional: a writer from before it is taken as ok
+    { S_ENUM_ROW ("storage", S_OPTIONAL, bus_heartbeat_t, storage,
+                  BUS_STORAGE_OK, BUS_STORAGE_FULL) },
 };
 
 /*  The frame after each event on the events socket.  */

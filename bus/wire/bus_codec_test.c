@@ -987,7 +987,9 @@ s_test_event_round_trips (bool verbose)
 static void
 s_test_other_round_trips (void)
 {
-    bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN, s_test_writer }, hb2;
+    bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN, s_test_writer,
+                           BUS_STORAGE_FAILING },
+                    hb2;
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (
         bus_heartbeat_decode (zframe_data (frame), zframe_size (frame), &hb2)
@@ -995,7 +997,8 @@ s_test_other_round_trips (void)
     assert (hb2.seq == hb.seq && hb2.ts_ms == hb.ts_ms);
     assert (bus_epoch_same (&hb2.writer, &s_test_writer));
     assert (hb2.writer.parent == s_test_writer.parent
-            && hb2.writer.base == s_test_writer.base);
+            && hb2.writer.base == s_test_writer.base
+            && hb2.storage == BUS_STORAGE_FAILING);
     zframe_destroy (&frame);
 
     bus_epoch_t epoch = s_test_writer, epoch2;
@@ -2413,11 +2416,11 @@ static const s_test_golden_t s_test_goldens[] = {
     { 55, 0x37265060afd038cbULL,
       "86a17602a36b6579aa7061642d372d30303032a26670cfffffffffffffffffa2"
       "7374f9a3647570c3a3657272aa6b657920726575736564" },
-    { 100, 0xa450780bbbcd603fULL,
-      "87a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00a37769"
+    { 109, 0x5a77b7c59ab1b0eaULL,
+      "88a17602a3736571cfffffffffffffffffa27473d3fffffe649697ba00a37769"
       "64d9203031323334353637383961626364656630313233343536373839616263"
       "646566a26570cf5f5e100000000001a3706570cf5f5e0fff00000007a4626173"
-      "65cd3039" },
+      "65cd3039a773746f7261676500" },
     { 113, 0x4525d5382c523905ULL,
       "8ca17602a26f7009a37269644da466726f6dcf0000010000000000a56c696d69"
       "74cd03e8a269640ca673746174757304a57461626c65a3543132a4726f6c65a7"
@@ -2539,7 +2542,7 @@ s_test_epoch_rules (void)
     assert (!bus_epoch_continues (&first, &none, 0));
     /* a heartbeat or a reply without a history (an older writer's) is
        refused, like one with a bad one  */
-    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 } };
+    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 }, BUS_STORAGE_OK };
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
     zframe_destroy (&frame);
@@ -2555,6 +2558,70 @@ s_test_epoch_rules (void)
     zframe_destroy (&frame);
 }
 
+/*  A heartbeat whose "storage" is value, or the text "full" if as_text.  */
+static zframe_t *
+s_test_hb_storage (int64_t value, bool as_text)
+{
+    bus_codec__writer_t w;
+    bus_codec__writer_init (&w);
+    msgpack_pack_map (&w.packer, S_TEST_HB_FIELDS + 1);
+    bus_codec__put_uint (&w.packer, "v", BUS_CODEC_VERSION);
+    bus_codec__put_uint (&w.packer, "seq", 7);
+    bus_codec__put_int (&w.packer, "ts", 1767000000000);
+    bus_codec__put_str (&w.packer, "wid", s_test_writer.id,
+                        sizeof s_test_writer.id);
+    bus_codec__put_uint (&w.packer, "ep", s_test_writer.epoch);
+    bus_codec__put_uint (&w.packer, "pep", s_test_writer.parent);
+    bus_codec__put_uint (&w.packer, "base", s_test_writer.base);
+    if (as_text)
+        bus_codec__put_str (&w.packer, "storage", "full", sizeof "full");
+    else
+        bus_codec__put_int (&w.packer, "storage", value);
+    return bus_codec__writer_frame (&w);
+}
+
+/*  The writer's storage state on a heartbeat: each round-trips, absent
+    (a writer from before it) is ok, anything but 0..2 is refused.  */
+static void
+s_test_heartbeat_storage (void)
+{
+    for (int st = BUS_STORAGE_OK; st <= BUS_STORAGE_FULL; st++) {
+        bus_heartbeat_t hb = { 7, 1, s_test_writer, (bus_storage_t) st };
+        bus_heartbeat_t out = { .storage = BUS_STORAGE_FULL };
+        zframe_t *frame = bus_heartbeat_encode (&hb);
+        assert (bus_heartbeat_decode (zframe_data (frame), zframe_size (frame),
+                                      &out)
+                    == 0
+                && out.storage == hb.storage);
+        zframe_destroy (&frame);
+        frame = s_test_hb_storage (st, false);
+        assert (s_test_rc (S_TEST_HB, frame) == 0);
+        zframe_destroy (&frame);
+    }
+    bus_codec__writer_t w;
+    s_test_pack_hb (&w, 0);
+    zframe_t *frame = bus_codec__writer_frame (&w);
+    bus_heartbeat_t out = { .storage = BUS_STORAGE_FULL };
+    assert (
+        bus_heartbeat_decode (zframe_data (frame), zframe_size (frame), &out)
+            == 0
+        && out.storage == BUS_STORAGE_OK);
+    zframe_destroy (&frame);
+    const int64_t bad[] = { -1, 3, 255, INT64_MIN };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        frame = s_test_hb_storage (bad[i], false);
+        assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
+        zframe_destroy (&frame);
+    }
+    frame = s_test_hb_storage (0, true);
+    assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+    assert (streq (bus_storage_name (BUS_STORAGE_OK), "ok")
+            && streq (bus_storage_name (BUS_STORAGE_FAILING), "failing")
+            && streq (bus_storage_name (BUS_STORAGE_FULL), "full")
+            && !bus_storage_name ((bus_storage_t) 3));
+}
+
 void
 bus_codec_test (bool verbose)
 {
@@ -2566,6 +2633,7 @@ bus_codec_test (bool verbose)
     s_test_event_round_trips (verbose);
     s_test_other_round_trips ();
     s_test_epoch_rules ();
+    s_test_heartbeat_storage ();
     s_test_defaults ();
     s_test_fingerprint ();
     s_test_fingerprint_input ();

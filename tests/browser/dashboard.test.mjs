@@ -288,7 +288,7 @@ describe("manager dashboard in a real browser", { timeout: 120000 }, () => {
     const got = sockets.slice(before).filter((x) => x.page === "dashboard" && x.frames.length);
     t.diagnostic(got.map((x) => x.url.replace(/token=[^&]+/, "token=…")).join(" "));
     assert.equal(got.length, 1);
-    assert.match(got[0].url, /&resume_from=\d+$/);
+    assert.match(got[0].url, /&after_seq=\d+$/);
   }, START_MS + 2 * RECOVER_MS + 5000);
 
   step("screenshots; on a phone: two counters a row, no sideways scroll", async () => {

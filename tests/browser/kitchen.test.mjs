@@ -446,7 +446,7 @@ describe("kitchen display in a real browser", { timeout: 120000 }, () => {
     assert.equal(s.tickets[0].statusText, "Ready");
     const resumed = sockets.slice(before).filter((x) => x.page === "kitchen" && x.frames.length);
     assert.equal(resumed.length, 1, "one socket got through");
-    assert.match(resumed[0].url, new RegExp(`&resume_from=${lastSeq}$`));
+    assert.match(resumed[0].url, new RegExp(`&after_seq=${lastSeq}$`));
     assert.ok(resumed[0].frames.every((f) => f.type === "event"),
               `resumed with events only: ${JSON.stringify(resumed[0].frames)}`);
   }, START_MS + RECOVER_MS + 8000);

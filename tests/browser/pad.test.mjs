@@ -368,7 +368,7 @@ describe("table pads and the kitchen in a real browser", { timeout: 150000 }, ()
       const got = sockets.slice(before).filter((x) => x.page === label && x.frames.length);
       t.diagnostic(`${label}: ${got.map((x) => x.url.replace(/token=[^&]+/, "token=…"))}`);
       assert.equal(got.length, 1, `${label}: one socket got through`);
-      assert.match(got[0].url, /&resume_from=\d+$/, `${label} resumed`);
+      assert.match(got[0].url, /&after_seq=\d+$/, `${label} resumed`);
     }
   }, 5000 + START_MS + 3 * RECOVER_MS);
 

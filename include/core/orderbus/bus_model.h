@@ -197,6 +197,22 @@ typedef struct {
     uint64_t base;   /* the store's last seq when epoch started   */
 } bus_epoch_t;
 
+/*  The writer's storage, as its last write found it, and as heartbeats
+    carry it to gateways and edges (whose /healthz answers 503 while it
+    is not ok): OK when the last commit went through (or none failed),
+    FULL when it failed for want of space (ENOSPC, or EDQUOT: over the
+    volume's quota), FAILING when it failed otherwise (EIO...).  Nothing
+    is committed while it is not OK.  Values travel on the wire: keep
+    them.  */
+typedef enum {
+    BUS_STORAGE_OK = 0,
+    BUS_STORAGE_FAILING = 1,
+    BUS_STORAGE_FULL = 2
+} bus_storage_t;
+
+/*  "ok", "failing", "full"; NULL if invalid.  */
+const char *bus_storage_name (bus_storage_t storage);
+
 /*  True if a and b are the same history (id and epoch).  */
 bool bus_epoch_same (const bus_epoch_t *a, const bus_epoch_t *b);
 

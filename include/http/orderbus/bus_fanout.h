@@ -10,7 +10,7 @@
     at once: a browser that stops reading keeps its frames queued (it is
     looked at again every 10 ms) instead of holding a thread.  When its queue is full it is cut off: the queue
     is dropped, it gets a close frame (4001, "slow consumer: reconnect
-    with resume_from") if its socket can still take one, and its socket is
+    with after_seq") if its socket can still take one, and its socket is
     shut down so that the server's reader ends the connection at once.  A
     write that fails is the end of the connection too.
 

@@ -5,7 +5,8 @@
     A thread of the link's own pings the writer's sync socket at the same
     period (so the writer knows who is attached) and watches the silence:
     after link/timeout_ms without a heartbeat the writer counts as gone.
-    Both transitions are logged once.  */
+    Both transitions are logged once, and so is each change of the
+    writer's storage state, which heartbeats carry too.  */
 
 #ifndef BUS_LINK_H_INCLUDED
 #define BUS_LINK_H_INCLUDED
@@ -44,9 +45,17 @@ bool bus_link_up (bus_link_t *self);
 /*  The last sequence the writer announced.  */
 uint64_t bus_link_writer_seq (bus_link_t *self);
 
+/*  The writer's storage state, as its last heartbeat said (ok before the
+    first).  A change is logged once.  */
+bus_storage_t bus_link_writer_storage (bus_link_t *self);
+
 /*  Add writer_reachable, writer_heartbeat_age_ms, writer_seq,
     writer_identity and writer_epoch (16 hex digits; both "" before the
-    first heartbeat) to the JSON object health.  Returns bus_link_up.  */
+    first heartbeat) and writer_storage ("ok", "failing", "full") to the
+    JSON object health, and, when not ok, a reason ("writer unreachable",
+    "writer storage full: ...", "writer storage failing: ...").  Returns
+    true if the link is up and the writer's storage ok: what /healthz
+    calls ok.  */
 bool bus_link_health (bus_link_t *self, json_t *health);
 
 #ifdef __cplusplus

@@ -12,8 +12,11 @@
     WebSocket endpoint /ws (text frames, JSON), token in ?token=:
       on connect   {"type": "snapshot", "seq": S, "epoch": E, "orders":
                    [...]} (and "cart": {...} in a table's room), or with
-                   /ws?resume_from=N[&epoch=E] the events after N instead
-                   (when E, if given, is the state's history)
+                   /ws?after_seq=N[&epoch=E] the events after N instead,
+                   N being the last seq the browser has (when E, if
+                   given, is the state's history); resume_from=N is the
+                   old name of after_seq, still taken; both, differing,
+                   are a 400 before the handshake
       then         {"type": "event", "seq": S+1, ...} for every event of
                    its room: a pad token watches its table (orders, cart,
                    menu); staff every order and the menu, or one table's

@@ -14,12 +14,22 @@
     start, then every minute, a few hundred keys and events per
     transaction; a replay from a pruned seq gets BUS_ERR_PRUNED, "take a
     snapshot instead", with the log's first seq in the reply's next.  Queries run on their own thread with LMDB read
-    transactions, so they never wait for the intake loop.  */
+    transactions, so they never wait for the intake loop.
+
+    Storage state (bus_storage_t): every batch's commit sets it, ok,
+    failing or full (no space left on the device).  A batch that failed
+    is answered 503 in full, and the environment reopened; a change of
+    state is logged once, not per batch, and heartbeats carry the state
+    (one is sent at once on a change), so gateways and edges answer
+    /healthz 503 while it is not ok.  Meanwhile a write that changes
+    nothing (bus_store_probe) tries the disk once a heartbeat, so the
+    state comes back to ok without waiting for an order.  */
 
 #ifndef BUS_WRITER_H_INCLUDED
 #define BUS_WRITER_H_INCLUDED
 
 #include "orderbus/bus_config.h"
+#include "orderbus/bus_model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -48,6 +58,8 @@ typedef struct {
     uint64_t links_refused;    /* handshakes refused: unknown key, not CURVE */
     uint64_t pruned_events;    /* log entries deleted by retention           */
     uint64_t pruned_keys;      /* idempotency keys deleted by retention      */
+    bus_storage_t storage;     /* what the last commit (or probe) found:
+                                  while not ok, nothing is committed     */
 } bus_writer_stats_t;
 
 /*  Open the store, load config->menu_path into it if set, bind the

@@ -142,8 +142,26 @@ int bus_store_prune (bus_store_t *self, int64_t log_before_ms,
 
 /*  Commit the open transaction durably.  0, BUS_ERR_MAP_FULL or
     BUS_ERR_STORAGE.  On error the transaction is aborted and nothing of
-    it is visible.  */
+    it is visible.  A failed commit is not logged: bus_store_storage
+    says what it was, and the caller says it once per change.  */
 int bus_store_commit (bus_store_t *self);
+
+/*  What the last bus_store_begin or bus_store_commit (or probe) found of
+    the disk: BUS_STORAGE_OK if it went through (or none has failed),
+    BUS_STORAGE_FULL if it failed for want of space (ENOSPC or EDQUOT),
+    BUS_STORAGE_FAILING if it failed otherwise (EIO, a map that could
+    not grow...).  why[why_cap] (if not NULL) gets the system's words for
+    it ("No space left on device"), "" when ok.  A batch that failed
+    before its commit, in the ledger's own puts, leaves it as it was.  */
+bus_storage_t bus_store_storage (bus_store_t *self, char *why, size_t why_cap);
+
+/*  Write the last committed seq over itself in a durable transaction of
+    its own: a write that reaches the disk, pages and sync, and changes
+    nothing, to learn whether a failing disk works again without waiting
+    for an order.  No write transaction may be open.  0 or as
+    bus_store_begin and bus_store_commit; bus_store_storage says what it
+    found.  After a failure, reopen as after a failed commit.  */
+int bus_store_probe (bus_store_t *self);
 
 /*  Abort the open transaction, if any.  */
 void bus_store_abort (bus_store_t *self);
@@ -155,8 +173,9 @@ int bus_store_grow (bus_store_t *self);
 /*  Close and reopen the environment, as after a failed commit: LMDB may
     have marked it unusable (MDB_PANIC), and what is on disk is the last
     committed state.  Waits for in-flight reads.  No write transaction may
-    be open.  0 or BUS_ERR_STORAGE; after a failure every call fails with
-    BUS_ERR_STORAGE until a reopen succeeds.  */
+    be open.  0 or BUS_ERR_STORAGE (a failure is logged, a success is
+    not); after a failure every call fails with BUS_ERR_STORAGE until a
+    reopen succeeds.  */
 int bus_store_reopen (bus_store_t *self);
 
 /*  Replace the menu document (JSON text, not NUL-terminated) in its own

@@ -104,12 +104,14 @@ int bus_ack_decode (const void *data, size_t size, bus_ack_t *out);
     the same key with another fingerprint is a conflict.  */
 uint64_t bus_cmd_fingerprint (const bus_cmd_t *cmd);
 
-/*  Heartbeat, writer -> all: the writer's last committed sequence, and
-    the history it belongs to.  */
+/*  Heartbeat, writer -> all: the writer's last committed sequence, the
+    history it belongs to, and its storage state ("storage", 0..2, refused
+    otherwise; absent, from a writer before it, reads as BUS_STORAGE_OK).  */
 typedef struct {
     uint64_t seq;
     int64_t ts_ms;
     bus_epoch_t writer;
+    bus_storage_t storage;
 } bus_heartbeat_t;
 
 /*  The writer's history, a frame of its own after each event: an event's
