@@ -155,6 +155,10 @@ TK_CASE (power_cuts)
 {
     const char *long_mode = getenv ("ORDERBUS_POWER_CUTS");
     int cuts = s_nosync ? NOSYNC_CUTS : long_mode ? atoi (long_mode) : CUTS;
+    CHECK (cuts > 0,
+           "ORDERBUS_POWER_CUTS must be a number of cuts, 1 or "
+           "more (got '%s')",
+           long_mode);
     s_ledger = tk_ledger_new ();
     tk_load_opts_t opts = { .ports = &s_gw,
                             .port_count = 1,
