@@ -135,8 +135,8 @@ typedef struct {
     int http_max_per_ip;          /* ...from one address */
     int http_request_deadline_ms; /* to send a whole request */
     char web_root[BUS_PATH_MAX];
-    char tls_cert[BUS_PATH_MAX];     /* "" = plain HTTP (bus_tls.h) */
-    char tls_key[BUS_PATH_MAX];      /* its private key, mode 0600 */
+    char tls_cert[BUS_PATH_MAX]; /* "" = plain HTTP (bus_tls.h) */
+    char tls_key[BUS_PATH_MAX];  /* its private key, mode 0600 */
     char name[BUS_NAME_MAX];
     int ack_timeout_ms;
     int max_inflight;
