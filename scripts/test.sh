@@ -27,6 +27,13 @@ fi
 # further behind than the sanitized one ever gets
 cmake -S . -B build -DORDERBUS_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
+# The Debug build's sync switch (ORDERBUS_DEBUG_NOSYNC, bus_store.c, for
+# fault_power_nosync) must not be compiled into the optimised build
+if grep -q ORDERBUS_DEBUG_NOSYNC build/orderbus; then
+  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_NOSYNC: the test" \
+       "switch that turns syncs off is in an optimised build" >&2
+  exit 1
+fi
 (cd build && ctest --output-on-failure --timeout 300 \
     -R '^(unit_alloc|unit_fanout|integration_e2e|integration_seats|integration_gateway|fault_edge)$')
 cmake -S . -B build-asan -DORDERBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -228,6 +228,14 @@ int tk_ledger_place (tk_ledger_t *ledger, const int *ports, int port_count,
 /*  When key's 201 came back (tk_now_ms), or -1 if it did not.  */
 int64_t tk_ledger_acked_ms (tk_ledger_t *ledger, const char *key);
 
+/*  A pad's late retry: POST every step-th acknowledged key again, with
+    its body, to port.  Each must answer 201 with Idempotent-Replayed:
+    true and the id and seq of its first 201 (exactly once).  Returns how
+    many did not (the first is printed); *retried says how many were
+    posted.  Call once no load runs.  */
+size_t tk_ledger_retry_acked (tk_ledger_t *ledger, int port, size_t step,
+                              size_t *retried);
+
 typedef struct {
     size_t sent;        /* keys sent                                    */
     size_t acked;       /* keys answered 201                            */
@@ -369,6 +377,25 @@ int tk_ws_raw_read_frame (int fd, int timeout_ms, char *buf, size_t cap,
 /*  Read and parse server frames until a close frame, EOF or timeout_ms
     without any data.  */
 void tk_ws_raw_drain (int fd, int timeout_ms, tk_ws_raw_end_t *end);
+
+//  Power cuts (tests/powerfs.c keeps the undo log in the writer;
+//  tests/powerfs.h says what it holds).
+typedef struct {
+    size_t writes;  /* writes not yet synced, undone or torn        */
+    size_t pages;   /* 4 KiB pages they covered                     */
+    size_t lost;    /* ... of which the cut threw away              */
+    size_t durable; /* O_DSYNC writes after them, never undone      */
+} tk_power_cut_t;
+
+/*  Make data, the data.mdb of a writer just killed with SIGKILL, what
+    the disk would hold had the power gone at that moment, from the undo
+    log at undo: every write not yet synced is undone and the file cut
+    back to its synced size (torn false), or each 4 KiB page of those
+    writes is undone or kept at random from *seed (torn true: the disk
+    wrote some pages and not others).  Then removes undo.  false, saying
+    why on stderr, if a file could not be read or written.  */
+bool tk_power_cut (const char *data, const char *undo, bool torn,
+                   unsigned *seed, tk_power_cut_t *cut);
 
 //  A TCP proxy on loopback in front of target_port, to lose a link.
 typedef struct _tk_proxy_t tk_proxy_t;

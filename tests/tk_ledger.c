@@ -12,7 +12,7 @@
 //  Ledger
 
 typedef struct {
-    char *key, *table;
+    char *key, *table, *body;
     int status;   //  final status, 0 while pending / no answer
     bool replayed;
     json_int_t id, seq;   //  from the 201
@@ -46,6 +46,7 @@ tk_ledger_destroy (tk_ledger_t **ledger_p)
     for (size_t i = 0; i < self->count; i++) {
         free (self->entries[i]->key);
         free (self->entries[i]->table);
+        free (self->entries[i]->body);
         free (self->entries[i]);
     }
     free (self->entries);
@@ -55,11 +56,13 @@ tk_ledger_destroy (tk_ledger_t **ledger_p)
 }
 
 static s_entry_t *
-s_ledger_add (tk_ledger_t *self, const char *key, const char *table)
+s_ledger_add (tk_ledger_t *self, const char *key, const char *table,
+              const char *body)
 {
     s_entry_t *entry = calloc (1, sizeof *entry);
     entry->key = strdup (key);
     entry->table = strdup (table);
+    entry->body = strdup (body);
     entry->acked_ms = -1;
     pthread_mutex_lock (&self->lock);
     if (self->count == self->cap) {
@@ -78,7 +81,7 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
                  int *current, const char *key, const char *table,
                  const char *body, int retry_ms)
 {
-    s_entry_t *entry = s_ledger_add (self, key, table);
+    s_entry_t *entry = s_ledger_add (self, key, table, body);
     int64_t start = tk_now_ms (), end = start + retry_ms;
     int status = 0;
     while (true) {
@@ -158,6 +161,51 @@ tk_ledger_acked_ms (tk_ledger_t *self, const char *key)
     int64_t ms = entry ? entry->acked_ms : -1;
     pthread_mutex_unlock (&self->lock);
     return ms;
+}
+
+//  One late retry of entry; true if it answered as its first 201 did
+//  (if not, says how when loud).
+static bool
+s_retry_same (const s_entry_t *entry, int port, bool loud)
+{
+    tk_response_t r;
+    tk_post_order (port, entry->key, entry->body, &r);
+    char replayed[16];
+    bool same =
+        r.status == 201
+        && tk_header (&r, "Idempotent-Replayed", replayed, sizeof replayed)
+        && strcmp (replayed, "true") == 0
+        && json_integer_value (json_object_get (r.json, "id")) == entry->id
+        && json_integer_value (json_object_get (r.json, "seq")) == entry->seq;
+    if (!same && loud)
+        fprintf (stderr,
+                 "retry of acknowledged key %s (order %lld seq %lld) "
+                 "answered %d %s\n",
+                 entry->key, (long long) entry->id, (long long) entry->seq,
+                 r.status, r.body ? r.body : "");
+    tk_response_free (&r);
+    return same;
+}
+
+size_t
+tk_ledger_retry_acked (tk_ledger_t *self, int port, size_t step,
+                       size_t *retried)
+{
+    size_t differ = 0;
+    *retried = 0;
+    pthread_mutex_lock (&self->lock);
+    size_t count = self->count;
+    s_entry_t **entries = self->entries;
+    pthread_mutex_unlock (&self->lock);
+    //  No load runs: the entries stay as they are while they are posted
+    for (size_t i = 0, acked = 0; i < count; i++) {
+        if (entries[i]->acked_ms < 0 || acked++ % (step ? step : 1) != 0)
+            continue;
+        ++*retried;
+        if (!s_retry_same (entries[i], port, differ == 0))
+            differ++;
+    }
+    return differ;
 }
 
 typedef struct {

@@ -138,6 +138,18 @@ tk_done (void)
     return 0;
 }
 
+//  A slot for a new process: one whose process tk_kill reaped, so that a
+//  test may restart a node any number of times, else a new one.
+static tk_proc_t *
+s_proc_slot (void)
+{
+    for (int i = 0; i < s_proc_count; i++)
+        if (s_procs[i].pid == 0)
+            return &s_procs[i];
+    TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
+    return &s_procs[s_proc_count++];
+}
+
 static void s_auth_args (char **args, int *count);
 
 //  The binary, then first and the rest of ap up to a NULL: a gateway or
@@ -201,8 +213,7 @@ tk_spawn (const char *name, ...)
     va_start (ap, name);
     s_collect_args (args, va_arg (ap, const char *), ap);
     va_end (ap);
-    TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
-    tk_proc_t *proc = &s_procs[s_proc_count++];
+    tk_proc_t *proc = s_proc_slot ();
     snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
     proc->pid = s_fork_exec (args, proc->log);
     TK_CHECK (proc->pid > 0, "fork failed");
@@ -272,8 +283,7 @@ tk_spawn_env (const char *name, const char *const *env, ...)
     va_start (ap, env);
     s_collect_args (args, va_arg (ap, const char *), ap);
     va_end (ap);
-    TK_CHECK (s_proc_count < TK_PROCS_MAX, "too many processes");
-    tk_proc_t *proc = &s_procs[s_proc_count++];
+    tk_proc_t *proc = s_proc_slot ();
     snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
     static const char *const none[] = { NULL };
     proc->pid = s_fork_exec_env (args, proc->log, env ? env : none);

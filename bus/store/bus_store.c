@@ -4,8 +4,10 @@
     One MDB_env opened with MDB_NOTLS: a reader slot belongs to its read
     transaction rather than to a thread, so any thread may read, and the
     writer thread may read while its batch is open.  No NOSYNC-like flag
-    is ever set: mdb_txn_commit returns after fsync, which is what makes
-    an ack durable.
+    is ever set (but by a Debug build's test switch, s_debug_nosync):
+    mdb_txn_commit returns after an fdatasync of the new pages and an
+    O_DSYNC write of the meta page, which is what makes an ack durable
+    (fault_power cuts the power to check it).
 
     The rwlock exists for one LMDB rule: mdb_env_set_mapsize needs no
     transaction active anywhere in the process.  Every transaction (reads,
@@ -386,6 +388,24 @@ s_private_env (const char *dir)
     return rc;
 }
 
+//  MDB_NOSYNC never, but in a Debug build given ORDERBUS_DEBUG_NOSYNC=1:
+//  fault_power_nosync shows with it that the power-loss test can see a
+//  missing sync (docs/delivery.md).  Other builds do not compile it in
+//  (bus/CMakeLists.txt defines ORDERBUS_DEBUG_NOSYNC for Debug only).
+static unsigned
+s_debug_nosync (void)
+{
+#ifdef ORDERBUS_DEBUG_NOSYNC
+    const char *off = getenv ("ORDERBUS_DEBUG_NOSYNC");
+    if (off && strcmp (off, "1") == 0) {
+        zsys_warning ("store: ORDERBUS_DEBUG_NOSYNC=1 (a Debug build's test "
+                      "switch): commits are not synced, acks are not durable");
+        return MDB_NOSYNC;
+    }
+#endif
+    return 0;
+}
+
 //  A new environment gets the requested map size; an existing one the
 //  larger of that and the size recorded in its file, so that a map grown
 //  in an earlier run stays grown.
@@ -403,7 +423,9 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
         rc = mdb_env_set_mapsize (self->env, 0);
     if (rc == 0)
         rc = mdb_env_open (self->env, dir,
-                           MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0), 0600);
+                           MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0)
+                               | s_debug_nosync (),
+                           0600);
     if (rc == 0)
         rc = mdb_env_info (self->env, &info);
     //  no transaction ever committed: the file is new
