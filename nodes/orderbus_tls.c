@@ -12,6 +12,7 @@
     Exit status: 0 done, 1 the files could not be made, 2 bad
     arguments.  */
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static const orderbus_option_t s_options[] = {
       "a host name or IP address clients use; repeat for more\n"
       "                    (default: localhost 127.0.0.1 ::1)" },
     { "--days", "N", offsetof (s_args_t, days),
-      "days it is valid (default 365, at most 3650)" },
+      "days it is valid (default 365, at most 825)" },
     { "--force", NULL, offsetof (s_args_t, force),
       "replace existing files (never through a symlink)" },
 };
@@ -107,9 +108,14 @@ s_new_args (int argc, char **argv, s_args_t *args, const char **names,
         return bus_error_set (err, S_ERR_MAX, -1,
                               "--cert and --key are required");
     char *end = NULL;
-    *days =
-        args->days ? (int) strtol (args->days, &end, 10) : BUS_TLS_DAYS_DEFAULT;
-    if (*days < 1 || *days > BUS_TLS_DAYS_MAX || (end && *end))
+    //  Read as a long and checked before it is an int: 4294967297 days
+    //  would wrap to 1
+    long asked = args->days && isdigit ((unsigned char) *args->days)
+                     ? strtol (args->days, &end, 10)
+                 : args->days ? -1
+                              : BUS_TLS_DAYS_DEFAULT;
+    *days = asked >= 1 && asked <= BUS_TLS_DAYS_MAX ? (int) asked : -1;
+    if (*days < 1 || (end && *end))
         return bus_error_set (err, S_ERR_MAX, -1,
                               "--days: a number of days, 1 to %d (got '%s')",
                               BUS_TLS_DAYS_MAX, args->days);

@@ -69,6 +69,10 @@
 //  Time for WebSockets to end at a stop: a browser's thread may be in
 //  the edge's ready hook, waiting for the writer (a few seconds)
 #define S_WS_STOP_MS 15000
+#define S_TLS_PRIORITIES                                               \
+    "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:" \
+    "+ECDHE-RSA:-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:"                \
+    "+CHACHA20-POLY1305:-MAC-ALL:+AEAD"
 
 //  A connection's request
 typedef struct s_req {
@@ -843,9 +847,11 @@ bus_mhd_start (bus_mhd_t *self, char *err, size_t err_cap)
           NULL },
         { tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, self->tls_cert },
         { tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, self->tls_key },
-        //  TLS 1.2 and 1.3 only, GnuTLS's secure set of ciphers
+        //  TLS 1.2 and 1.3 only; on 1.2 only ECDHE (forward secrecy) with
+        //  an AEAD cipher: GnuTLS's SECURE alone still offers static RSA
+        //  key exchange and CBC with SHA-1
         { tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0,
-          (void *) "SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+          (void *) S_TLS_PRIORITIES },
         { MHD_OPTION_END, 0, NULL },
     };
     //  MHD_OPTION_ARRAY stops at its first END: the ones in use first

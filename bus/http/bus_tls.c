@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,7 +81,23 @@ s_key_mode (const char *key_path, char *err, size_t err_cap)
                               S_KEY " %s: a private key must be mode 0600 or "
                                     "stricter, not %04o (chmod 600 it)",
                               key_path, (unsigned) (info.st_mode & 07777));
+    //  Another user's file, even 0600, is that user's to change
+    if (info.st_uid != geteuid () && info.st_uid != 0)
+        return bus_error_set (err, err_cap, -1,
+                              S_KEY " %s: belongs to uid %u, not to the user "
+                                    "running orderbus (uid %u) or root",
+                              key_path, (unsigned) info.st_uid,
+                              (unsigned) geteuid ());
     return 0;
+}
+
+//  OpenSSL's passphrase callback: there is none to give.  Without it an
+//  empty passphrase would open a key encrypted with one.
+static int
+s_no_passphrase (char *buf, int size, int rwflag, void *arg)
+{
+    (void) buf, (void) size, (void) rwflag, (void) arg;
+    return -1;
 }
 
 //  Read the certificate and the key; 0, or -1 with err set
@@ -92,6 +109,16 @@ s_load (const char *cert_path, const char *key_path, X509 **cert,
     char *cert_pem = bus_tls_read_pem (cert_path, read_err, sizeof read_err);
     if (!cert_pem)
         return bus_error_set (err, err_cap, -1, S_CERT " %s", read_err);
+    //  A key pasted into the certificate's file (a "bundle") would be
+    //  readable by anyone who may read the certificate
+    if (strstr (cert_pem, "PRIVATE KEY-----")) {
+        OPENSSL_cleanse (cert_pem, strlen (cert_pem));
+        free (cert_pem);
+        return bus_error_set (err, err_cap, -1,
+                              S_CERT " %s holds a private key: keep the key "
+                                     "in " S_KEY " alone, mode 0600",
+                              cert_path);
+    }
     BIO *bio = BIO_new_mem_buf (cert_pem, -1);
     *cert = bio ? PEM_read_bio_X509 (bio, NULL, NULL, NULL) : NULL;
     BIO_free (bio);
@@ -106,7 +133,8 @@ s_load (const char *cert_path, const char *key_path, X509 **cert,
     bio = BIO_new_mem_buf (key_pem, -1);
     //  no passphrase callback: a key that needs one fails here, since
     //  no one is there to type it when a node restarts
-    *key = bio ? PEM_read_bio_PrivateKey (bio, NULL, NULL, (void *) "") : NULL;
+    *key =
+        bio ? PEM_read_bio_PrivateKey (bio, NULL, s_no_passphrase, NULL) : NULL;
     BIO_free (bio);
     OPENSSL_cleanse (key_pem, strlen (key_pem));
     free (key_pem);
@@ -141,6 +169,10 @@ bus_tls_check (const char *cert_path, const char *key_path, char *err,
         zsys_warning ("tls: " S_CERT " %s has expired: browsers will refuse "
                       "it",
                       cert_path);
+    if (rc == 0 && X509_cmp_current_time (X509_get0_notBefore (cert)) > 0)
+        zsys_warning ("tls: " S_CERT " %s is not valid yet (is this host's "
+                      "clock right?): browsers will refuse it",
+                      cert_path);
     X509_free (cert);
     EVP_PKEY_free (key);
     return rc;
@@ -162,6 +194,28 @@ s_add_ext (X509 *cert, int nid, const char *value)
     return ok;
 }
 
+//  A host name of labels of letters, digits and '-' (not first or last),
+//  1 to 63 each, 253 in all; a wildcard only as a whole first label of a
+//  name with two more ("*.site.local")
+static bool
+s_host_valid (const char *name)
+{
+    size_t len = strlen (name), labels = 0;
+    if (len == 0 || len > 253)
+        return false;
+    bool wild = strncmp (name, "*.", 2) == 0;
+    for (const char *p = wild ? name + 2 : name; *p; labels++) {
+        size_t label = strspn (p, "abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-");
+        if (label == 0 || label > 63 || p[0] == '-' || p[label - 1] == '-'
+            || (p[label] && p[label] != '.')
+            || (p[label] == '.' && !p[label + 1]))
+            return false;
+        p += label + (p[label] == '.');
+    }
+    return !wild || labels >= 2;
+}
+
 //  "DNS:a,IP:127.0.0.1,..." for names; 0, or -1 with err set for a name
 //  that is neither an address nor a host name
 static int
@@ -175,11 +229,7 @@ s_alt_names (const char *const *names, size_t count, char *buf, size_t cap,
         unsigned char addr[16];
         bool ip = inet_pton (AF_INET, name, addr) == 1
                   || inet_pton (AF_INET6, name, addr) == 1;
-        size_t len = strlen (name);
-        bool host = len > 0 && len <= 253
-                    && strspn (name, "abcdefghijklmnopqrstuvwxyz"
-                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-*")
-                           == len;
+        bool host = !ip && s_host_valid (name);
         if (!ip && !host)
             return bus_error_set (err, err_cap, -1,
                                   "--name '%s': not a host name or an IP "
@@ -237,11 +287,12 @@ s_cert_new (EVP_PKEY *key, const char *alt_names, const char *common_name,
     return cert;
 }
 
-//  Make room for a new file at path: refused if it is a symlink, or if
-//  it exists and not force; with force an existing file is removed.
-//  0, or -1 with err set.
+//  May a new file go to path?  Refused if it is a symlink, if it exists
+//  and not force, or if it exists and is not a file.  Nothing is removed
+//  here: the new file replaces the old by rename once it is whole.  0,
+//  or -1 with err set.
 static int
-s_make_room (const char *path, bool force, char *err, size_t err_cap)
+s_check_room (const char *path, bool force, char *err, size_t err_cap)
 {
     struct stat info;
     if (lstat (path, &info) != 0)
@@ -257,10 +308,11 @@ s_make_room (const char *path, bool force, char *err, size_t err_cap)
                               "%s exists: not overwritten (--force replaces "
                               "it)",
                               path);
-    if (!S_ISREG (info.st_mode) || unlink (path) != 0)
-        return bus_error_set (
-            err, err_cap, -1, "%s: cannot replace it: %s", path,
-            S_ISREG (info.st_mode) ? strerror (errno) : "not a file");
+    if (!S_ISREG (info.st_mode))
+        return bus_error_set (err, err_cap, -1,
+                              "%s: cannot replace it: not a "
+                              "file",
+                              path);
     return 0;
 }
 
@@ -291,6 +343,43 @@ s_write_new (const char *path, BIO *bio, mode_t mode, char *err, size_t err_cap)
                           strerror (saved));
 }
 
+//  Both files written whole beside their places (path + ".new"), then
+//  moved there: an old pair (--force) is replaced only once the new one
+//  is on disk, and a failure leaves the old pair as it was.  0, or -1
+//  with err set.
+static int
+s_write_pair (const char *cert_path, BIO *cert_bio, const char *key_path,
+              BIO *key_bio, bool force, char *err, size_t err_cap)
+{
+    char cert_new[PATH_MAX], key_new[PATH_MAX];
+    if (snprintf (cert_new, sizeof cert_new, "%s.new", cert_path)
+            >= (int) sizeof cert_new
+        || snprintf (key_new, sizeof key_new, "%s.new", key_path)
+               >= (int) sizeof key_new)
+        return bus_error_set (err, err_cap, -1, "path too long");
+    if (s_write_new (key_new, key_bio, 0600, err, err_cap) != 0)
+        return -1;
+    if (s_write_new (cert_new, cert_bio, 0644, err, err_cap) != 0) {
+        unlink (key_new);
+        return -1;
+    }
+    //  Without force nothing may be there now: link() never replaces
+    bool moved = force ? rename (key_new, key_path) == 0
+                             && rename (cert_new, cert_path) == 0
+                       : link (key_new, key_path) == 0
+                             && (link (cert_new, cert_path) == 0
+                                 || (unlink (key_path), false));
+    int saved = errno;
+    unlink (key_new);
+    unlink (cert_new);
+    if (!moved)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot put the pair in place: "
+                              "%s",
+                              strerror (saved));
+    return 0;
+}
+
 int
 bus_tls_self_signed (const char *cert_path, const char *key_path,
                      const char *const *names, size_t name_count, int days,
@@ -309,11 +398,17 @@ bus_tls_self_signed (const char *cert_path, const char *key_path,
     if (s_alt_names (names, name_count, alt_names, sizeof alt_names, err,
                      err_cap)
             != 0
-        || s_make_room (key_path, force, err, err_cap) != 0
-        || s_make_room (cert_path, force, err, err_cap) != 0)
+        || s_check_room (key_path, force, err, err_cap) != 0
+        || s_check_room (cert_path, force, err, err_cap) != 0)
         return -1;
+    //  The subject's CN may hold 64 characters; the names are in the
+    //  subjectAltName, which is what clients check
+    const char *common_name = "orderbus";
+    for (size_t i = name_count; i-- > 0;)
+        if (strlen (names[i]) <= 64)
+            common_name = names[i];
     EVP_PKEY *key = EVP_EC_gen ("P-256");
-    X509 *cert = key ? s_cert_new (key, alt_names, names[0], days) : NULL;
+    X509 *cert = key ? s_cert_new (key, alt_names, common_name, days) : NULL;
     BIO *key_bio = BIO_new (BIO_s_secmem ());
     BIO *cert_bio = BIO_new (BIO_s_mem ());
     int rc = -1;
@@ -324,11 +419,9 @@ bus_tls_self_signed (const char *cert_path, const char *key_path,
         || PEM_write_bio_X509 (cert_bio, cert) != 1)
         bus_error_set (err, err_cap, -1, "cannot make the pair: %s",
                        s_ssl_error (why, sizeof why));
-    else if (s_write_new (key_path, key_bio, 0600, err, err_cap) == 0) {
-        rc = s_write_new (cert_path, cert_bio, 0644, err, err_cap);
-        if (rc != 0)
-            unlink (key_path);
-    }
+    else
+        rc = s_write_pair (cert_path, cert_bio, key_path, key_bio, force, err,
+                           err_cap);
     BIO_free (key_bio);
     BIO_free (cert_bio);
     X509_free (cert);
@@ -416,6 +509,28 @@ bus_tls_test (bool verbose)
     assert (
         bus_tls_self_signed (cert2, key2, names, 2, 30, true, err, sizeof err)
         == 0);
+    //  ...but only once the new one is whole: refused for its certificate,
+    //  the old pair is still there and still a pair
+    assert (unlink (link) == 0 && symlink (cert, link) == 0);
+    rc = bus_tls_self_signed (link, key2, names, 1, 30, true, err, sizeof err);
+    s_expect (rc, err, "symbolic link", verbose);
+    assert (bus_tls_check (cert2, key2, err, sizeof err) == 0);
+    //  Host names: labels of letters, digits and inner '-'; a wildcard
+    //  only as the whole first label of a name with two more
+    const char *wild[] = { "*.site.local" };
+    assert (
+        bus_tls_self_signed (cert2, key2, wild, 1, 30, true, err, sizeof err)
+        == 0);
+    const char *hosts[] = { "a*b.local", "-x.local", "x-.local", "*.local",
+                            "a..b",      "a.",       "*",        "" };
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
+        rc = bus_tls_self_signed (cert2, key2, hosts + i, 1, 30, true, err,
+                                  sizeof err);
+        s_expect (rc, err, "not a host name", verbose);
+    }
+    rc = bus_tls_self_signed (cert2, key2, names, 1, BUS_TLS_DAYS_MAX + 1, true,
+                              err, sizeof err);
+    s_expect (rc, err, "--days", verbose);
 
     //  A key others may read; a missing file; a key given as the cert
     assert (chmod (key, 0640) == 0);
@@ -427,7 +542,7 @@ bus_tls_test (bool verbose)
     s_expect (bus_tls_check ("/nonexistent.crt", key, err, sizeof err), err,
               "tls/cert (--tls-cert) /nonexistent.crt", verbose);
     s_expect (bus_tls_check (key, key, err, sizeof err), err,
-              "not a PEM certificate", verbose);
+              "holds a private key", verbose);
     s_expect (bus_tls_check (cert, "", err, sizeof err), err, "TLS needs both",
               verbose);
     assert (chmod (cert, 0600) == 0);

@@ -6,7 +6,7 @@
     then any chain) and tls/key (its private key, unencrypted); the key
     must be mode 0600 or stricter, as secrets are.  This module only
     reads and writes files with OpenSSL's libcrypto: each server's adapter
-    (bus_mhd.c, bus_http.c) hands the files to its own TLS library.  */
+    (bus_mhd.c) hands the files to its own TLS library (GnuTLS).  */
 
 #ifndef BUS_TLS_H_INCLUDED
 #define BUS_TLS_H_INCLUDED
@@ -19,8 +19,10 @@ extern "C" {
 #endif
 
 #define BUS_TLS_DAYS_DEFAULT 365
-#define BUS_TLS_DAYS_MAX     3650
-#define BUS_TLS_NAMES_MAX    16   //  names in one certificate
+//  Apple's devices refuse a server certificate valid for longer
+//  (support.apple.com HT210176), and kitchens run on iPads
+#define BUS_TLS_DAYS_MAX  825
+#define BUS_TLS_NAMES_MAX 16   //  names in one certificate
 
 /*  Check the pair a server will use: the key file is a regular file of
     mode 0600 or stricter, the certificate file holds a PEM certificate,
