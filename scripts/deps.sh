@@ -10,7 +10,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(build-essential cmake pkg-config curl
           libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
           libcivetweb-dev libmicrohttpd-dev libjansson-dev libsodium-dev
-          libjemalloc-dev libssl-dev)   # libssl-dev: TLS (bus_tls, the shims)
+          libjemalloc-dev libssl-dev libgnutls28-dev)
+# libssl-dev: certificates (bus_tls) and the test kit's TLS shims;
+# libgnutls28-dev: the WebSocket handshake's SHA-1 (bus_mhd_ws.c);
+# libcivetweb-dev: the test kit's HTTP and WebSocket client
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   packages+=(clang-format)        # scripts/format.sh --check
