@@ -357,7 +357,8 @@ s_died (s_shared_t *shared, int sig)
                   "LMDB stopped (%s) %s: a damaged page",
                   sig == SIGBUS    ? "SIGBUS, a page past the file's end"
                   : sig == SIGABRT ? "an assertion failed, see above"
-                                   : strsignal (sig),
+                  : sig            ? strsignal (sig)
+                                   : "its reader died, see above",
                   where);
 }
 
@@ -430,8 +431,10 @@ bus_store_verify (const char *dir, bus_store_report_t *report)
         ;
     if (pid < 0)
         zsys_error ("store: verify: cannot fork: %s", strerror (errno));
-    else if (WIFSIGNALED (status)) {
-        s_died (shared, WTERMSIG (status));
+    //  A child that neither finished nor failed an open died on a page:
+    //  by a signal, or by exit when a sanitizer caught the signal first
+    else if (WIFSIGNALED (status) || (!shared->done && shared->rc == 0)) {
+        s_died (shared, WIFSIGNALED (status) ? WTERMSIG (status) : 0);
         rc = BUS_ERR_DAMAGED;
     } else if (shared->done || shared->rc != 0)
         rc = shared->rc ? shared->rc
