@@ -83,6 +83,8 @@ struct _bus_store_t {
     uint64_t seen_seq;                 //  ...and its last committed seq
     bool seen_failed;   //  a write of dir/committed failed (logged once)
     _Atomic uint64_t damaged;   //  records that failed their checks on read
+    uint64_t sealed_seq;        //  events from this seq on are all sealed
+    uint64_t sealed_order;      //  orders from this id on (UINT64_MAX: none)
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -155,6 +157,10 @@ s_check_size (const MDB_val *val, size_t size, const char *what)
 static int s_damaged (bus_store_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  The last damage s_damaged reported in this process, for
+//  bus_store_verify's child to hand its parent (one thread opens there)
+static char s_last_damage[512];
+
 static int
 s_damaged (bus_store_t *self, const char *format, ...)
 {
@@ -163,6 +169,7 @@ s_damaged (bus_store_t *self, const char *format, ...)
     va_start (args, format);
     vsnprintf (what, sizeof what, format, args);
     va_end (args);
+    memcpy (s_last_damage, what, sizeof s_last_damage);
     zsys_error ("store: %s/data.mdb is damaged: %s.  Restore the data "
                 "directory from a backup; 'orderbus verify --data %s' "
                 "checks a copy before it is used",
@@ -227,11 +234,11 @@ s_put_sealed (MDB_txn *txn, MDB_dbi dbi, uint64_t id, const void *data,
 }
 
 int
-bus_store_unseal (uint64_t id, MDB_val *val)
+bus_store_unseal (uint64_t id, bool must, MDB_val *val)
 {
     const unsigned char *p = val->mv_data;
     if (val->mv_size == 0 || p[0] != S_SEAL_MARK)
-        return 1;
+        return must ? -1 : 1;
     unsigned char hash[crypto_shorthash_BYTES];
     if (val->mv_size < S_SEAL_SIZE)
         return -1;
@@ -243,13 +250,14 @@ bus_store_unseal (uint64_t id, MDB_val *val)
     return 0;
 }
 
-//  A stored record's bytes, checked, in place of val.
+//  A stored event's (or order's) bytes, checked, in place of val.
 static int
-s_unseal (bus_store_t *self, const char *what, uint64_t id, MDB_val *val)
+s_unseal (bus_store_t *self, bool event, uint64_t id, MDB_val *val)
 {
-    return bus_store_unseal (id, val) < 0
-               ? s_damaged_read (self, what, id, "fails its checksum")
-               : 0;
+    bool must = id >= (event ? self->sealed_seq : self->sealed_order);
+    return bus_store_unseal (id, must, val) < 0 ? s_damaged_read (
+               self, event ? "event" : "order", id, "fails its checksum")
+                                                : 0;
 }
 
 static int
@@ -559,6 +567,29 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
     return s_check (rc, dir);
 }
 
+//  From which seq and which order id every record is sealed: the first
+//  writable open by a version with checksums records them (1 and 1 for
+//  a new store), so that a record past them without a seal is damage
+//  (its first byte lost), not a record from before checksums.  A store
+//  never opened so has none: every record may be unsealed.
+static int
+s_sealed_load (bus_store_t *self, MDB_txn *txn, uint64_t seq)
+{
+    int rc = s_meta_get (self, txn, "sealed_seq", &self->sealed_seq);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "sealed_order", &self->sealed_order);
+    if (rc == 0 && self->sealed_seq == 0 && !self->readonly) {
+        self->sealed_seq = seq + 1;
+        self->sealed_order = self->last_order_id + 1;
+        rc = s_meta_put (self, txn, "sealed_seq", self->sealed_seq);
+        if (rc == 0)
+            rc = s_meta_put (self, txn, "sealed_order", self->sealed_order);
+    }
+    if (self->sealed_seq == 0)
+        self->sealed_seq = self->sealed_order = UINT64_MAX;
+    return rc;
+}
+
 //  The key of the last entry of dbi, 0 if it is empty.
 static int
 s_last_key (MDB_txn *txn, MDB_dbi dbi, uint64_t *last, const char *what)
@@ -612,7 +643,8 @@ s_newest_check (bus_store_t *self, MDB_txn *txn, uint64_t seq, uint64_t pruned)
         rc = BUS_ERR_NOMEM;
     key = s_u64_val (buf, last_event);
     if (rc == 0 && last_event && mdb_get (txn, self->log, &key, &val) == 0
-        && (bus_store_unseal (last_event, &val) < 0
+        && (bus_store_unseal (last_event, last_event >= self->sealed_seq, &val)
+                < 0
             || bus_event_decode (val.mv_data, val.mv_size, event) != 0
             || event->seq != last_event))
         rc = s_damaged (self,
@@ -621,7 +653,9 @@ s_newest_check (bus_store_t *self, MDB_txn *txn, uint64_t seq, uint64_t pruned)
                         last_event);
     key = s_u64_val (buf, last_order);
     if (rc == 0 && last_order && mdb_get (txn, self->orders, &key, &val) == 0
-        && (bus_store_unseal (last_order, &val) < 0
+        && (bus_store_unseal (last_order, last_order >= self->sealed_order,
+                              &val)
+                < 0
             || bus_order_decode (val.mv_data, val.mv_size, order) != 0
             || order->id != last_order))
         rc = s_damaged (self,
@@ -671,6 +705,8 @@ s_dbs_open (bus_store_t *self)
         rc = s_meta_get (self, txn, "pruned_seq", &pruned);
     if (rc == 0)
         rc = s_identity_load (self, txn);
+    if (rc == 0)
+        rc = s_sealed_load (self, txn, seq);
     if (rc == 0)
         rc = s_newest_check (self, txn, seq, pruned);
     if (rc == 0)
@@ -1024,7 +1060,7 @@ s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id, bus_order_t *order)
     MDB_val key = s_u64_val (buf, id), val;
     int rc = s_get (txn, self->orders, &key, &val, "get order");
     if (rc == 0)
-        rc = s_unseal (self, "order", id, &val);
+        rc = s_unseal (self, false, id, &val);
     return rc ? rc : s_order_decode (self, &key, &val, order);
 }
 
@@ -1061,7 +1097,7 @@ bus_store_event_lookup (bus_store_t *self, uint64_t seq, bus_event_t *event)
     MDB_val key = s_u64_val (buf, seq), val;
     int rc = s_get (self->txn, self->log, &key, &val, "get event");
     if (rc == 0)
-        rc = s_unseal (self, "event", seq, &val);
+        rc = s_unseal (self, true, seq, &val);
     if (rc == 0 && bus_event_decode (val.mv_data, val.mv_size, event) != 0)
         rc = s_damaged_read (self, "event", seq, "does not decode");
     return rc;
@@ -1443,7 +1479,7 @@ s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
             err = s_damaged_read (self, "open order", s_get_u64 (key.mv_data),
                                   "is missing");
         if (err == 0)
-            err = s_unseal (self, "order", s_get_u64 (key.mv_data), &val);
+            err = s_unseal (self, false, s_get_u64 (key.mv_data), &val);
         if (err == 0 && fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
@@ -1587,7 +1623,7 @@ s_walk_log (bus_store_t *self, MDB_txn *txn, uint64_t from, uint32_t limit,
     for (uint32_t n = 0; n < limit && err == 0; n++, op = MDB_NEXT) {
         rc = mdb_cursor_get (cursor, &key, &val, op);
         if (rc == 0)
-            err = s_unseal (self, "event", s_get_u64 (key.mv_data), &val);
+            err = s_unseal (self, true, s_get_u64 (key.mv_data), &val);
         if (rc != 0 || err != 0 || fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
@@ -1682,7 +1718,7 @@ s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
     for (rc = s_list_start (cursor, from, &key, &val); rc == 0;
          rc = mdb_cursor_get (cursor, &key, &val, MDB_PREV)) {
         bool match;
-        if ((err = s_unseal (self, "order", s_get_u64 (key.mv_data), &val)) != 0
+        if ((err = s_unseal (self, false, s_get_u64 (key.mv_data), &val)) != 0
             || (err = s_filter_match (self, filter, &key, &val, &match)) != 0)
             break;
         if (!match)
@@ -1792,6 +1828,12 @@ bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value)
     else
         mdb_txn_abort (txn);
     return rc;
+}
+
+const char *
+bus_store_last_damage (void)
+{
+    return s_last_damage;
 }
 
 MDB_env *

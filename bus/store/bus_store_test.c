@@ -961,6 +961,69 @@ s_test_checksum (const char *dir)
     assert (strstr (report.first_bad, "order 2 fails its checksum"));
 }
 
+//  Order 1 stored without its seal, in store's environment directly; with
+//  as_old, the store is made one from before checksums (no sealed_* in
+//  its meta).
+static void
+s_test_unseal_raw (bus_store_t *store, bool as_old)
+{
+    MDB_txn *txn;
+    MDB_dbi orders, meta;
+    unsigned char id[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+    MDB_val key = { 8, id }, val;
+    assert (mdb_txn_begin (bus_store_env (store), NULL, 0, &txn) == 0);
+    assert (mdb_dbi_open (txn, "orders", 0, &orders) == 0);
+    assert (mdb_dbi_open (txn, "meta", 0, &meta) == 0);
+    assert (mdb_get (txn, orders, &key, &val) == 0);
+    unsigned char *p = val.mv_data;
+    if (p[0] == 0xc1) {
+        size_t size = val.mv_size - 9;
+        unsigned char *bytes = malloc (size);
+        memcpy (bytes, p + 9, size);
+        MDB_val bare = { size, bytes };
+        assert (mdb_put (txn, orders, &key, &bare, 0) == 0);
+        free (bytes);
+    }
+    const char *names[] = { "sealed_seq", "sealed_order" };
+    for (size_t i = 0; as_old && i < 2; i++) {
+        MDB_val name = { strlen (names[i]), (void *) names[i] };
+        assert (mdb_del (txn, meta, &name, NULL) == 0);
+    }
+    assert (mdb_txn_commit (txn) == 0);
+}
+
+//  A record without a seal: damage in a store made with checksums (its
+//  first byte lost looks just so), read unchecked in one from before.
+static void
+s_test_unsealed (const char *root)
+{
+    char dir[300];
+    snprintf (dir, sizeof dir, "%s/unsealed", root);
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store && s_test_place (store, 2, 1, 0) == 0);
+    s_test_unseal_raw (store, false);
+    bus_order_t order;
+    assert (bus_store_get_order (store, 1, &order) == BUS_ERR_DAMAGED);
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    s_test_unseal_raw (store, true);
+    bus_store_destroy (&store);
+    int rc;
+    store = bus_store_open_readonly (dir, &rc);
+    assert (store && bus_store_get_order (store, 1, &order) == 0);
+    assert (order.id == 1);
+    bus_store_destroy (&store);
+    bus_store_report_t report;
+    assert (bus_store_verify (dir, &report) == 0);
+    assert (report.unchecked == 1 && report.orders == 2);
+    //  The first writable open seals from now on; the old order stays
+    //  readable
+    store = bus_store_new (dir, 0, NULL);
+    assert (store && bus_store_get_order (store, 1, &order) == 0);
+    assert (s_test_place (store, 1, 1, 0) == 0);
+    bus_store_destroy (&store);
+    assert (bus_store_verify (dir, &report) == 0 && report.unchecked == 1);
+}
+
 //  Integrity on open (bus_store_open) and bus_store_verify: an older
 //  copy, a file cut short, one emptied; a record's checksum.
 static void
@@ -996,8 +1059,9 @@ s_test_integrity (const char *root, bool verbose)
     assert (store);
     bus_store_destroy (&store);
 
-    //  A record that fails its checksum on read
+    //  A record that fails its checksum on read, or has none
     s_test_checksum (dir);
+    s_test_unsealed (root);
 
     //  Cut short: refused before a page past the end is read (SIGBUS)
     char path[400];

@@ -46,6 +46,7 @@ typedef struct {
     MDB_txn *txn;
     MDB_dbi log, orders, open, keys, carts, meta, menu, kseq;
     bool has_kseq;   //  an environment from before retention has none
+    uint64_t sealed_seq, sealed_order;   //  meta: sealed from (0: none)
     bus_event_t *event;
     bus_order_t *order;
     bus_cart_t *cart;
@@ -119,6 +120,8 @@ s_read_meta (s_walk_t *w)
     s_meta (w, "last_seq", &r->last_seq);
     s_meta (w, "pruned_seq", &r->pruned_seq);
     s_meta (w, "last_order_id", &r->last_order_id);
+    s_meta (w, "sealed_seq", &w->sealed_seq);
+    s_meta (w, "sealed_order", &w->sealed_order);
     MDB_val key = { 8, (void *) "identity" }, val;
     if (mdb_get (w->txn, w->meta, &key, &val) == 0
         && val.mv_size == BUS_WRITER_ID_MAX - 1)
@@ -155,10 +158,11 @@ s_each (s_walk_t *w, MDB_dbi dbi, const char *db,
 //  The record's bytes into *bytes, checked against its checksum; an old
 //  record without one is counted.  False if it fails.
 static bool
-s_unsealed (s_walk_t *w, uint64_t id, const MDB_val *val, MDB_val *bytes)
+s_unsealed (s_walk_t *w, uint64_t id, uint64_t sealed_from, const MDB_val *val,
+            MDB_val *bytes)
 {
     *bytes = *val;
-    int rc = bus_store_unseal (id, bytes);
+    int rc = bus_store_unseal (id, sealed_from && id >= sealed_from, bytes);
     if (rc == 1)
         w->report->unchecked++;
     return rc >= 0;
@@ -176,7 +180,7 @@ s_check_event (s_walk_t *w, const MDB_val *key, const MDB_val *stored)
     uint64_t seq = s_u64 (key->mv_data);
     uint64_t expect = r->pruned_seq + 1 + r->records;
     r->records++;
-    if (!s_unsealed (w, seq, stored, &bytes))
+    if (!s_unsealed (w, seq, w->sealed_seq, stored, &bytes))
         s_bad (w, "log: the event of seq %" PRIu64 " fails its checksum", seq);
     else if (seq != expect)
         s_bad (w, "log: seq %" PRIu64 " where %" PRIu64 " should be (a hole)",
@@ -199,7 +203,7 @@ s_check_order (s_walk_t *w, const MDB_val *key, const MDB_val *stored)
     MDB_val bytes, *val = &bytes;
     if (key->mv_size != 8)
         s_bad (w, "orders: a key of %zu bytes", key->mv_size);
-    else if (!s_unsealed (w, id, stored, &bytes))
+    else if (!s_unsealed (w, id, w->sealed_order, stored, &bytes))
         s_bad (w, "orders: order %" PRIu64 " fails its checksum", id);
     else if (bus_order_decode (val->mv_data, val->mv_size, order) != 0
              || order->id != id)
@@ -319,7 +323,10 @@ s_child (const char *dir, s_shared_t *shared)
     if (!store) {
         shared->rc = rc;
         if (rc == BUS_ERR_DAMAGED)
-            s_bad (&w, "data.mdb fails the checks at open (logged above)");
+            s_bad (&w, "%s",
+                   *bus_store_last_damage ()
+                       ? bus_store_last_damage ()
+                       : "data.mdb fails the checks at open");
         _exit (0);
     }
     w.event = malloc (sizeof *w.event);
