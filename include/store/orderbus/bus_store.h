@@ -6,8 +6,9 @@
     (bus_store_damaged) and answered BUS_ERR_DAMAGED, never skipped.
 
     Databases (named LMDB sub-databases in one environment directory):
-      log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h)
-      orders id  (8-byte big-endian) -> encoded bus_order_t
+      log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h),
+                                        sealed (0xc1, checksum, bytes)
+      orders id  (8-byte big-endian) -> encoded bus_order_t, sealed
       open   id  (8-byte big-endian) -> "" for orders whose status is open
       keys   idempotency key         -> {fingerprint, seq} (16 bytes): the
                                         event the command committed
@@ -15,7 +16,8 @@
                                         for retention
       carts  table label             -> encoded bus_cart_t
       meta   "last_seq", "last_order_id", "menu_version", "pruned_seq",
-             "epoch", "epoch_parent", "epoch_base" -> u64 big-endian
+             "epoch", "epoch_parent", "epoch_base", "sealed_seq",
+             "sealed_order" -> u64 big-endian
              "identity"              -> 32 lower-case hex digits
       menu   "current"               -> menu JSON text
 
