@@ -1498,17 +1498,28 @@ s_walk_carts (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
     bus_cart_t *cart = malloc (sizeof *cart);
     MDB_val key, val;
     MDB_cursor_op op = MDB_FIRST;
+    int err = 0;
     while (cart && (rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
         op = MDB_NEXT;
-        if (bus_cart_decode (val.mv_data, val.mv_size, cart) == 0
-            && cart->line_count > 0 && fn (val.mv_data, val.mv_size, arg) != 0)
+        //  a cart that does not decode is an error, never left out
+        if (bus_cart_decode (val.mv_data, val.mv_size, cart) != 0) {
+            atomic_fetch_add (&self->damaged, 1);
+            zsys_error ("store: %s/data.mdb: the cart of table '%.*s' does "
+                        "not decode: the file is damaged; restore it from a "
+                        "backup",
+                        self->dir, (int) (key.mv_size < 64 ? key.mv_size : 64),
+                        (const char *) key.mv_data);
+            err = BUS_ERR_DAMAGED;
+            break;
+        }
+        if (cart->line_count > 0 && fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
     mdb_cursor_close (cursor);
     free (cart);
     if (!cart)
         return BUS_ERR_NOMEM;
-    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "carts");
+    return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "carts");
 }
 
 //  Counts what passes through to the caller's fn.
