@@ -13,8 +13,9 @@
                   at least one place of each is found
       meta        the newest meta page invalidated (LMDB falls back to
                   the one before): refused, seq went back; verify finds it
-      older       an older copy of data.mdb: refused; verify finds it;
-                  with --accept-restore it starts, with what the copy has
+      older       an older copy of data.mdb: refused (by `up` too); verify
+                  finds it; with --accept-restore it starts, with what the
+                  copy has
       emptied     data.mdb removed: refused; verify finds it
       read        order c-7's key changed in the file under a running
                   writer (it still decodes): the API answers 500
@@ -353,6 +354,13 @@ TK_CASE (older)
     s_writer_refuses ("an older copy", NULL, "older than what was acknowledged",
                       "--accept-restore", NULL);
     s_verify ("an older copy", 1, "is older");
+    //  orderbus up holds a writer too, and refuses the same
+    char port[16];
+    snprintf (port, sizeof port, "%d", tk_port ());
+    pid_t up = tk_spawn ("up-refused", "up", "--data", s_data, "--http-port",
+                         port, NULL);
+    CHECK (tk_kill (up, 0) == 1 && s_log_has ("up-refused", "--accept-restore"),
+           "orderbus up refuses the older copy too");
     //  The operator restores it on purpose: it starts, with what it has
     const char *name = s_writer_spawn ("--accept-restore");
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 20000),
