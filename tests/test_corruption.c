@@ -3,7 +3,7 @@
     happens to damaged data"):
 
       sound       the undamaged copy: verify says sound, the writer
-                  serves every order
+                  serves every order; verify beside a running writer
       truncated   data.mdb cut to 0 bytes, then to half: the writer
                   refuses (empty: a new store where one was; half: cut
                   short), export refuses, verify finds it
@@ -274,6 +274,13 @@ TK_CASE (sound)
     s_restore ();
     s_verify ("sound", 0, "orders:        60 ");
     s_writer_serves ("sound", ORDERS, NULL);
+    //  verify reads beside a running writer, which it never blocks
+    s_writer_spawn (NULL);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 20000), "writer up");
+    s_verify ("beside the writer", 0, "sound");
+    json_int_t id, seq;
+    s_order ("beside-verify", 0, &id, &seq);
+    s_writer_stop ();
 }
 
 TK_CASE (truncated)
