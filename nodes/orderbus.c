@@ -4,7 +4,8 @@
       orderbus writer   the LMDB writer
       orderbus gateway  HTTP API for pads
       orderbus edge     WebSocket bridge and pages for browsers
-      orderbus token / export / keys / tls   tools (their own files)  */
+      orderbus token / export / keys / tls / verify   tools (their own
+                        files)  */
 
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ int orderbus_token_main (int argc, char **argv, const char *share_dir);
 int orderbus_export_main (int argc, char **argv);
 int orderbus_keys_main (int argc, char **argv);
 int orderbus_tls_main (int argc, char **argv);
+int orderbus_verify_main (int argc, char **argv);
 
 static void
 s_usage (FILE *out)
@@ -39,6 +41,7 @@ s_usage (FILE *out)
              "  export    write the orders of a time range as CSV\n"
              "  keys      make and list the CURVE keys of the node links\n"
              "  tls       make a self-signed HTTPS certificate for a test\n"
+             "  verify    check every record of a data directory\n"
              "\n"
              "'orderbus <command> --help' lists a command's options;\n"
              "docs/configuration.md describes them all.\n",
@@ -78,6 +81,8 @@ main (int argc, char **argv)
         return orderbus_keys_main (argc - 1, argv + 1);
     if (streq (argv[1], "tls"))
         return orderbus_tls_main (argc - 1, argv + 1);
+    if (streq (argv[1], "verify"))
+        return orderbus_verify_main (argc - 1, argv + 1);
     bus_role_t role;
     if (s_role (argv[1], &role) != 0) {
         fprintf (stderr,

@@ -190,7 +190,16 @@ static int
 s_read (const s_args_t *args, int64_t from_ms, int64_t to_ms, s_spool_t *spool,
         char *err)
 {
-    int rc;
+    //  Every page first, in a child process: LMDB aborts on a damaged
+    //  page rather than failing, and an export must not die halfway
+    bus_store_report_t report;
+    int rc = bus_store_verify (args->data, &report);
+    if (rc == BUS_ERR_DAMAGED)
+        return bus_error_set (err, S_ERR_MAX, -1,
+                              "%s/data.mdb is damaged: %s.  Nothing was "
+                              "written; restore the data directory from a "
+                              "backup ('orderbus verify --data DIR')",
+                              args->data, report.first_bad);
     bus_store_t *store = bus_store_open_readonly (args->data, &rc);
     if (!store)
         return rc == BUS_ERR_NOT_FOUND

@@ -51,6 +51,16 @@ main (int argc, char **argv)
               NULL);
     s_expect (2, "unknown option '--bogus'", "up", "--bogus", NULL, NULL);
     s_expect (2, "missing value", "up", "--data", NULL, NULL);
+    s_expect (0, "verify    check every record", "--help", NULL, NULL, NULL);
+    s_expect (0, "Exit status: 0 sound, 1 damaged", "verify", "--help", NULL,
+              NULL);
+    s_expect (2, "--data: required", "verify", NULL, NULL, NULL);
+    s_expect (2, "does not apply to 'gateway'", "gateway", "--accept-restore",
+              NULL, NULL);
+    char none[700];
+    snprintf (none, sizeof none, "%s/no-such-data", tk_dir ());
+    s_expect (3, "not an orderbus data directory", "verify", "--data", none,
+              NULL);
 
     char cfg[700], menu[700], data[700];
     snprintf (cfg, sizeof cfg, "%s/bad.cfg", tk_dir ());

@@ -5,7 +5,8 @@
 
       restart   on the same data: the new run goes on from the edge's
                 history, so the kitchen gets every event, no snapshot
-      restore   on a copy of data.mdb taken earlier: the orders placed
+      restore   on a copy of data.mdb taken earlier (refused, then started
+                with --accept-restore): the orders placed
                 after the copy are gone from the kitchen, /healthz says
                 the epoch changed, and new orders, whose sequence numbers
                 are below what the edge had seen, reach the kitchen
@@ -113,13 +114,21 @@ s_kitchen_shows (const char *want)
 //  ---------------------------------------------------------------------
 //  Nodes and orders
 
+//  With one more flag, or NULL
+static void
+s_writer_start_with (const char *flag)
+{
+    s_writer_pid =
+        tk_spawn ("writer", "writer", "--data", s_data, "--menu", s_menu,
+                  "--intake", s_intake, "--events", s_events, "--sync", s_sync,
+                  "--heartbeat-ms", "100", flag, NULL);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "writer up");
+}
+
 static void
 s_writer_start (void)
 {
-    s_writer_pid = tk_spawn ("writer", "writer", "--data", s_data, "--menu",
-                             s_menu, "--intake", s_intake, "--events", s_events,
-                             "--sync", s_sync, "--heartbeat-ms", "100", NULL);
-    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "writer up");
+    s_writer_start_with (NULL);
 }
 
 static void
@@ -339,7 +348,12 @@ TK_CASE (restore)
     char file[700];
     snprintf (file, sizeof file, "%s/data.mdb", s_data);
     s_cp (s_backup, file);
-    s_writer_start ();
+    //  An older copy starts only when the operator says so
+    pid_t refused = tk_spawn ("refused", "writer", "--data", s_data, "--menu",
+                              s_menu, "--intake", s_intake, "--events",
+                              s_events, "--sync", s_sync, NULL);
+    CHECK (tk_kill (refused, 0) == 1, "the older copy is refused");
+    s_writer_start_with ("--accept-restore");
     //  The orders placed after the copy are gone from the screen
     CHECK (s_kitchen_shows ("a1,a2,a3"),
            "the kitchen shows the restored state");

@@ -782,8 +782,8 @@ main (int argc, char **argv)
     free (w.order);
     bus_ledger_destroy (&w.ledger);
     bus_store_destroy (&w.store);
-    const char *files[] = { "data.mdb", "lock.mdb" };
-    for (size_t i = 0; i < 2; i++) {
+    const char *files[] = { "data.mdb", "lock.mdb", "committed" };
+    for (size_t i = 0; i < 3; i++) {
         char path[600];
         snprintf (path, sizeof path, "%s/%s", dir, files[i]);
         zsys_file_delete (path);

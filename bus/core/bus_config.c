@@ -111,6 +111,12 @@ static const s_setting_t s_settings[] = {
     { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
       0, S_GATEWAY | S_EDGE, "KEY|FILE",
       "the writer's public key or .cert file: no other writer is believed" },
+    //  A flag only: a file that kept saying it would take any older
+    //  data would defeat the check for good
+    { "--accept-restore", NULL, NULL, S_SWITCH, S_FIELD (accept_restore), 0, 0,
+      S_WRITER | S_UP, NULL,
+      "start once on a data file older than what its directory last "
+      "committed, or another store's (after a restore from a backup)" },
     { "--allow", NULL, "link/allow", S_TEXT, S_FIELD (allow_dir), 0, 0,
       S_WRITER, "DIR", "public certificates of the gateways and edges let in" },
     //  A flag only: no file can turn it on behind the operator's back
@@ -866,6 +872,16 @@ s_test_flags (void)
                        "--insecure-plaintext-links", NULL);
     assert (rc == 0 && streq (config.writer_key, "w.cert"));
     assert (config.insecure_links);
+
+    //  taking an older data file is a flag, never a file's key
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, NULL);
+    assert (rc == 0 && !config.accept_restore);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--accept-restore", NULL);
+    assert (rc == 0 && config.accept_restore);
+    rc =
+        s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--accept-restore", NULL);
+    assert (rc != 0 && strstr (err, "--accept-restore")
+            && strstr (err, "does not apply to 'gateway'"));
 
     //  running open is a flag of its own, for gateways and edges only
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, NULL);

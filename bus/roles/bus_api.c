@@ -591,15 +591,39 @@ s_list_params (s_request_t *r, bus_sync_req_t *req)
 }
 
 //  Decode each item frame as an order and append its JSON to array.
-static void
+//  The first count items as orders into array.  An item that does not
+//  decode fails the whole answer: a list with an order missing would be
+//  a wrong answer given as a right one.  0, or -1.
+static int
 s_orders_json (zmsg_t *items, json_t *array, size_t count)
 {
     bus_order_t *order = malloc (sizeof *order);
     zframe_t *f = zmsg_first (items);
-    for (size_t i = 0; order && f && i < count; i++, f = zmsg_next (items))
+    int rc = order ? 0 : -1;
+    for (size_t i = 0; rc == 0 && f && i < count; i++, f = zmsg_next (items))
         if (bus_order_decode (zframe_data (f), zframe_size (f), order) == 0)
             json_array_append_new (array, bus_json_order (order));
+        else
+            rc = -1;
     free (order);
+    return rc;
+}
+
+//  A query the writer could not answer from its store: 500, with the
+//  code of what it said (storage_damaged for a record that fails its
+//  checks), or storage_damaged for an answer that does not decode.
+static int
+s_store_error (s_request_t *r, const bus_sync_reply_t *reply)
+{
+    if (reply->status == 0 || reply->status == BUS_ERR_DAMAGED) {
+        zsys_error ("api: the writer's answer holds a record that does not "
+                    "read: %s",
+                    reply->status ? reply->error : "it does not decode");
+        return s_error (r->req, 500, BUS_ERR_DAMAGED,
+                        "a stored record is damaged: see the writer's log",
+                        NULL);
+    }
+    return s_error (r->req, 500, BUS_ERR_STORAGE, reply->error, NULL);
 }
 
 static int
@@ -612,7 +636,12 @@ s_list_orders (s_request_t *r)
     if (status || (status = s_query (r, &req, &reply, &items)))
         return status;
     json_t *orders = json_array ();
-    s_orders_json (items, orders, zmsg_size (items));
+    if (reply.status != 0
+        || s_orders_json (items, orders, zmsg_size (items)) != 0) {
+        zmsg_destroy (&items);
+        json_decref (orders);
+        return s_store_error (r, &reply);
+    }
     zmsg_destroy (&items);
     return s_json (r->req, 200,
                    json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
@@ -631,16 +660,15 @@ s_get_order (s_request_t *r)
     if (status || (status = s_query (r, &req, &reply, &items)))
         return status;
     json_t *orders = json_array ();
-    s_orders_json (items, orders, 1);
+    int decoded = s_orders_json (items, orders, 1);
     zmsg_destroy (&items);
     json_t *order = json_array_get (orders, 0);
     const char *table = json_string_value (json_object_get (order, "table"));
     if (!order)
-        status =
-            reply.status == BUS_ERR_NOT_FOUND
-                ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order",
-                           NULL)
-                : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
+        status = reply.status == BUS_ERR_NOT_FOUND && decoded == 0
+                     ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order",
+                                NULL)
+                     : s_store_error (r, &reply);
     else if ((status = s_guard_table (r, table, false)) == 0)
         status = s_json (r->req, 200, json_incref (order), NULL);
     json_decref (orders);
@@ -668,14 +696,15 @@ s_table (s_request_t *r, bool cart_only)
         body = bus_json_cart (cart);
     else if (ok) {
         json_t *orders = json_array ();
-        s_orders_json (items, orders, zmsg_size (items) - 1);
-        body = json_pack ("{s:s, s:o, s:o}", "table", req.table, "orders",
-                          orders, "cart", bus_json_cart (cart));
+        if (s_orders_json (items, orders, zmsg_size (items) - 1) == 0)
+            body = json_pack ("{s:s, s:o, s:o}", "table", req.table, "orders",
+                              orders, "cart", bus_json_cart (cart));
+        else
+            json_decref (orders);
     }
     free (cart);
     zmsg_destroy (&items);
-    return body ? s_json (r->req, 200, body, NULL)
-                : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
+    return body ? s_json (r->req, 200, body, NULL) : s_store_error (r, &reply);
 }
 
 static int

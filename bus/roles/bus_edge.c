@@ -521,7 +521,9 @@ s_resync (bus_edge_t *self)
     bus_order_t *order = &self->event.order;
     bus_cart_t *cart = &self->event.cart;
     uint64_t index = 0;
-    for (zframe_t *f = zmsg_first (items); f; f = zmsg_next (items), index++)
+    bool whole = true;
+    for (zframe_t *f = zmsg_first (items); f && whole;
+         f = zmsg_next (items), index++)
         if (index < reply.next
             && bus_order_decode (zframe_data (f), zframe_size (f), order)
                    == 0) {
@@ -532,7 +534,18 @@ s_resync (bus_edge_t *self)
                    && bus_cart_decode (zframe_data (f), zframe_size (f), cart)
                           == 0)
             json_object_set_new (carts, cart->table, bus_json_cart (cart));
+        else
+            whole = false;
     zmsg_destroy (&items);
+    //  A snapshot with an order left out would show a kitchen less than
+    //  there is, as if it were all: not taken (the edge stays unsynced)
+    if (!whole) {
+        zsys_error ("edge: the writer's snapshot holds an item that does "
+                    "not decode: not taken");
+        json_decref (orders);
+        json_decref (carts);
+        return -1;
+    }
     pthread_mutex_lock (&self->lock);
     json_decref (self->orders);
     json_decref (self->carts);

@@ -22,6 +22,7 @@
     call into the gateway and the edge.  SIGINT and SIGTERM are blocked
     before any thread starts, so only main's sigwait takes them.  */
 
+#include <inttypes.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <czmq.h>
@@ -29,11 +30,13 @@
 #include "orderbus/bus_api.h"
 #include "orderbus/bus_auth.h"
 #include "orderbus/bus_compat.h"
+#include "orderbus/bus_error.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_mhd.h"
 #include "orderbus/bus_tls.h"
 #include "orderbus/bus_node.h"
+#include "orderbus/bus_store.h"
 #include "orderbus/bus_writer.h"
 
 typedef struct {
@@ -129,6 +132,41 @@ s_start_server (s_node_t *node, char *err, size_t err_cap)
     bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
     bus_req_router_add (router, &health);
     return bus_mhd_start (node->mhd, err, err_cap);
+}
+
+//  Read every page of the writer's data before serving it: LMDB aborts
+//  on a damaged page it reads (an assertion) rather than failing, and a
+//  writer that starts on one would die at the first query that touches
+//  it, again after each restart.  bus_store_verify reads in a child
+//  process, which is why it runs here, before this process has a thread.
+//  0, or -1 with err set.
+static int
+s_verify (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bus_store_report_t report;
+    int64_t start = zclock_mono ();
+    int rc = bus_store_verify (config->data_dir, &report);
+    //  A new directory has nothing to read; whether an older or missing
+    //  data.mdb may start is bus_store_open's to say (--accept-restore)
+    if (rc == BUS_ERR_NOT_FOUND || rc == BUS_ERR_ROLLED_BACK)
+        return 0;
+    if (rc == 0) {
+        zsys_info ("writer: %s verified in %" PRId64 " ms: %" PRIu64
+                   " events, %" PRIu64 " orders, %" PRIu64 " keys",
+                   config->data_dir, zclock_mono () - start, report.records,
+                   report.orders, report.keys);
+        return 0;
+    }
+    if (rc != BUS_ERR_DAMAGED)
+        snprintf (err, err_cap, "cannot read data directory '%s': %s",
+                  config->data_dir, bus_strerror (rc));
+    else
+        snprintf (err, err_cap,
+                  "%s/data.mdb is damaged: %s.  Restore the data directory "
+                  "from a backup ('orderbus verify --data DIR' checks one)",
+                  config->data_dir,
+                  *report.first_bad ? report.first_bad : bus_strerror (rc));
+    return -1;
 }
 
 static int
@@ -309,6 +347,8 @@ bus_node_run (const bus_config_t *settings)
         || (config->role == BUS_ROLE_UP
             && s_up_secret (config, err, sizeof err))
         || s_auth_policy (config, err, sizeof err) != 0
+        || (s_has (&node, BUS_ROLE_WRITER)
+            && s_verify (config, err, sizeof err) != 0)
         || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),
                  err);

@@ -816,6 +816,10 @@ s_stats_json (bus_writer_t *self)
     json_object_set_new (
         json, "first_seq",
         json_integer ((json_int_t) bus_store_first_seq (self->store)));
+    //  Records that failed their checks on read (each answered 500)
+    json_object_set_new (
+        json, "damaged_reads",
+        json_integer ((json_int_t) bus_store_damaged (self->store)));
     //  Who was kept out: messages from allowed keys that their role does
     //  not allow, and handshakes refused (unknown key, not CURVE)
     json_object_set_new (json, "refused",
@@ -1109,7 +1113,9 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
     if (!self->curve)
         goto fail;
     int rc;
-    self->store = bus_store_new (config->data_dir, 0, &rc);
+    self->store = bus_store_open (
+        config->data_dir, 0,
+        config->accept_restore ? BUS_STORE_ACCEPT_RESTORE : 0, &rc);
     if (!self->store) {
         snprintf (err, err_cap, "cannot open data directory '%s': %s",
                   config->data_dir, bus_strerror (rc));

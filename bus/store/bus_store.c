@@ -25,18 +25,31 @@
     only what it deletes; a key always goes before (or with) its event,
     so a key that is found always has its original event to answer with.
     meta "pruned_seq" is the last seq deleted: a replay from at or below
-    it is refused with BUS_ERR_PRUNED rather than served with a hole.  */
+    it is refused with BUS_ERR_PRUNED rather than served with a hole.
+
+    Integrity on open (bus_store.h has the promises): LMDB reads its file
+    in place through a map, so a page past a file cut short is a SIGBUS
+    and a damaged tree trips one of its assertions (abort).  Neither can
+    be caught as an error, so they are kept from happening: the file's
+    size is checked against the newest meta page before any other page
+    is read, the newest records against the meta counters, and
+    bus_store_verify walks every page in a child process.  What LMDB
+    cannot tell (a file emptied, replaced or older than what it had) is
+    told by dir/committed, written beside data.mdb after every commit.  */
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <czmq.h>
 #include <sodium.h>
 #include "orderbus/bus_codec.h"
@@ -46,6 +59,7 @@
 
 #define S_MAP_DEFAULT BUS_STORE_MAP_DEFAULT
 #define S_PATH_MAX    4096
+#define S_SEEN_FILE   "committed"
 
 struct _bus_store_t {
     char *dir;      //  environment directory, for reopening
@@ -67,6 +81,15 @@ struct _bus_store_t {
     int write_rc;        //  LMDB's (or the system's) code for the last
                          //  begin or commit of a batch, 0 if it went
                          //  through: bus_store_storage reads it
+    bool fresh;          //  LMDB made the file at this open (no txn yet)
+    int seen_fd;         //  dir/committed, writer only; -1 if none
+    bool seen;           //  dir/committed named a store at open:
+    char seen_id[BUS_WRITER_ID_MAX];   //  ...its identity
+    uint64_t seen_seq;                 //  ...and its last committed seq
+    bool seen_failed;   //  a write of dir/committed failed (logged once)
+    _Atomic uint64_t damaged;   //  records that failed their checks on read
+    uint64_t sealed_seq;        //  events from this seq on are all sealed
+    uint64_t sealed_order;      //  orders from this id on (UINT64_MAX: none)
 };
 
 //  ---- Encoding and error helpers ---------------------------------------
@@ -142,14 +165,123 @@ s_check_size (const MDB_val *val, size_t size, const char *what)
     return BUS_ERR_STORAGE;
 }
 
+//  Report damage in self's data.mdb, saying what to do, and return
+//  BUS_ERR_DAMAGED.
+static int s_damaged (bus_store_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+//  The last damage s_damaged reported in this process, for
+//  bus_store_verify's child to hand its parent (one thread opens there)
+static char s_last_damage[512];
+
 static int
-s_order_decode (const MDB_val *val, bus_order_t *order)
+s_damaged (bus_store_t *self, const char *format, ...)
 {
-    int rc = bus_order_decode (val->mv_data, val->mv_size, order);
-    if (rc != 0)
-        zsys_error ("store: stored order does not decode: %s",
-                    bus_strerror (rc));
-    return rc ? BUS_ERR_STORAGE : 0;
+    char what[512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (what, sizeof what, format, args);
+    va_end (args);
+    memcpy (s_last_damage, what, sizeof s_last_damage);
+    zsys_error ("store: %s/data.mdb is damaged: %s.  Restore the data "
+                "directory from a backup; 'orderbus verify --data %s' "
+                "checks a copy before it is used",
+                self->dir, what, self->dir);
+    return BUS_ERR_DAMAGED;
+}
+
+//  A record that fails its checks on read: logged, counted, and an
+//  error for the caller (the API answers 500 storage_damaged), never a
+//  record skipped.
+static int
+s_damaged_read (bus_store_t *self, const char *what, uint64_t key,
+                const char *why)
+{
+    atomic_fetch_add (&self->damaged, 1);
+    zsys_error ("store: %s/data.mdb: %s %" PRIu64 " %s: the file is "
+                "damaged; 'orderbus verify --data %s' lists what, restore "
+                "it from a backup",
+                self->dir, what, key, why, self->dir);
+    return BUS_ERR_DAMAGED;
+}
+
+//  ---- Record checksums -------------------------------------------------
+//
+//  Log entries and orders are stored sealed: a first byte no MessagePack
+//  begins with (0xc1, "never used" in its spec), the record's 8-byte
+//  checksum, then its bytes.  The checksum is SipHash-2-4 (libsodium's
+//  crypto_shorthash, already linked) keyed with the record's own key
+//  (seq or id) and "orderbus": a record moved under another key fails
+//  too.  It finds damage, not forgery: its key is no secret.  Records
+//  written before checksums begin with their MessagePack and are read as
+//  they are, unchecked (bus_store_verify counts them).
+
+#define S_SEAL_MARK 0xc1
+#define S_SEAL_SIZE (1 + crypto_shorthash_BYTES)
+
+static void
+s_seal_hash (uint64_t id, const void *data, size_t size,
+             unsigned char out[crypto_shorthash_BYTES])
+{
+    unsigned char k[crypto_shorthash_KEYBYTES];
+    s_put_u64 (k, id);
+    memcpy (k + 8, "orderbus", 8);
+    crypto_shorthash (out, data, size, k);
+}
+
+//  Put data under id in dbi, sealed.
+static int
+s_put_sealed (MDB_txn *txn, MDB_dbi dbi, uint64_t id, const void *data,
+              size_t size, unsigned flags, const char *what)
+{
+    unsigned char buf[8];
+    MDB_val key = s_u64_val (buf, id), val = { S_SEAL_SIZE + size, NULL };
+    int rc = mdb_put (txn, dbi, &key, &val, flags | MDB_RESERVE);
+    if (rc == 0) {
+        unsigned char *p = val.mv_data;
+        p[0] = S_SEAL_MARK;
+        s_seal_hash (id, data, size, p + 1);
+        memcpy (p + S_SEAL_SIZE, data, size);
+    }
+    return s_check (rc, what);
+}
+
+int
+bus_store_unseal (uint64_t id, bool must, MDB_val *val)
+{
+    const unsigned char *p = val->mv_data;
+    if (val->mv_size == 0 || p[0] != S_SEAL_MARK)
+        return must ? -1 : 1;
+    unsigned char hash[crypto_shorthash_BYTES];
+    if (val->mv_size < S_SEAL_SIZE)
+        return -1;
+    s_seal_hash (id, p + S_SEAL_SIZE, val->mv_size - S_SEAL_SIZE, hash);
+    if (memcmp (hash, p + 1, sizeof hash) != 0)
+        return -1;
+    val->mv_data = (void *) (p + S_SEAL_SIZE);
+    val->mv_size -= S_SEAL_SIZE;
+    return 0;
+}
+
+//  A stored event's (or order's) bytes, checked, in place of val.
+static int
+s_unseal (bus_store_t *self, bool event, uint64_t id, MDB_val *val)
+{
+    bool must = id >= (event ? self->sealed_seq : self->sealed_order);
+    return bus_store_unseal (id, must, val) < 0 ? s_damaged_read (
+               self, event ? "event" : "order", id, "fails its checksum")
+                                                : 0;
+}
+
+static int
+s_order_decode (bus_store_t *self, const MDB_val *key, const MDB_val *val,
+                bus_order_t *order)
+{
+    if (bus_order_decode (val->mv_data, val->mv_size, order) == 0)
+        return 0;
+    return s_damaged_read (self, "order",
+                           key->mv_size == 8 ? s_get_u64 (key->mv_data) : 0,
+                           "does not decode");
 }
 
 //  Put an encoded frame (NULL if encoding ran out of memory) and free it.
@@ -308,6 +440,8 @@ s_alloc (void)
         free (self);
         self = NULL;
     }
+    if (self)
+        self->seen_fd = -1;
     return self;
 }
 
@@ -406,6 +540,32 @@ s_debug_nosync (void)
     return 0;
 }
 
+//  LMDB reads pages in place through its map, where a page past the
+//  file's end is a SIGBUS rather than an error.  The newest meta page
+//  names the last page in use: a file shorter than that was cut short,
+//  and is refused before any page but the meta pages is read.
+static int
+s_size_check (bus_store_t *self, const MDB_envinfo *info)
+{
+    MDB_stat ms;
+    struct stat st;
+    char path[S_PATH_MAX];
+    snprintf (path, sizeof path, "%s/data.mdb", self->dir);
+    int rc = mdb_env_stat (self->env, &ms);
+    if (rc != 0)
+        return s_check (rc, path);
+    if (stat (path, &st) != 0)
+        return s_check (errno, path);
+    uint64_t need = ((uint64_t) info->me_last_pgno + 1) * ms.ms_psize;
+    if ((uint64_t) st.st_size >= need)
+        return 0;
+    return s_damaged (self,
+                      "the file has %lld bytes, but its newest meta page "
+                      "says its pages fill %" PRIu64
+                      " (the file was cut short)",
+                      (long long) st.st_size, need);
+}
+
 //  A new environment gets the requested map size; an existing one the
 //  larger of that and the size recorded in its file, so that a map grown
 //  in an earlier run stays grown.
@@ -426,12 +586,118 @@ s_env_open (bus_store_t *self, const char *dir, size_t map_size)
                            MDB_NOTLS | (self->readonly ? MDB_RDONLY : 0)
                                | s_debug_nosync (),
                            0600);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+        return s_damaged (self, "its meta pages are not LMDB's (%s)",
+                          mdb_strerror (rc));
     if (rc == 0)
         rc = mdb_env_info (self->env, &info);
     //  no transaction ever committed: the file is new
-    if (rc == 0 && (info.me_last_txnid == 0 || info.me_mapsize < map_size))
+    self->fresh = rc == 0 && info.me_last_txnid == 0;
+    if (rc == 0 && !self->fresh && (rc = s_size_check (self, &info)) != 0)
+        return rc;
+    if (rc == 0 && (self->fresh || info.me_mapsize < map_size))
         rc = mdb_env_set_mapsize (self->env, map_size);
     return s_check (rc, dir);
+}
+
+//  From which seq and which order id every record is sealed: the first
+//  writable open by a version with checksums records them (1 and 1 for
+//  a new store), so that a record past them without a seal is damage
+//  (its first byte lost), not a record from before checksums.  A store
+//  never opened so has none: every record may be unsealed.
+static int
+s_sealed_load (bus_store_t *self, MDB_txn *txn, uint64_t seq)
+{
+    int rc = s_meta_get (self, txn, "sealed_seq", &self->sealed_seq);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "sealed_order", &self->sealed_order);
+    if (rc == 0 && self->sealed_seq == 0 && !self->readonly) {
+        self->sealed_seq = seq + 1;
+        self->sealed_order = self->last_order_id + 1;
+        rc = s_meta_put (self, txn, "sealed_seq", self->sealed_seq);
+        if (rc == 0)
+            rc = s_meta_put (self, txn, "sealed_order", self->sealed_order);
+    }
+    if (self->sealed_seq == 0)
+        self->sealed_seq = self->sealed_order = UINT64_MAX;
+    return rc;
+}
+
+//  The key of the last entry of dbi, 0 if it is empty.
+static int
+s_last_key (MDB_txn *txn, MDB_dbi dbi, uint64_t *last, const char *what)
+{
+    MDB_cursor *cursor;
+    MDB_val key, val;
+    int rc = mdb_cursor_open (txn, dbi, &cursor);
+    if (rc == 0) {
+        rc = mdb_cursor_get (cursor, &key, &val, MDB_LAST);
+        mdb_cursor_close (cursor);
+    }
+    *last = 0;
+    if (rc == 0 && key.mv_size != 8)
+        return BUS_ERR_DAMAGED;
+    if (rc == 0)
+        *last = s_get_u64 (key.mv_data);
+    return s_check (rc == MDB_NOTFOUND ? 0 : rc, what);
+}
+
+//  The newest records are where the meta counters say, and decode: the
+//  log ends at last_seq (or is empty, all of it pruned), no order is
+//  above last_order_id.  A meta page older than the pages it points to,
+//  or a damaged newest page, shows here first.
+static int
+s_newest_check (bus_store_t *self, MDB_txn *txn, uint64_t seq, uint64_t pruned)
+{
+    uint64_t last_event, last_order;
+    int rc = s_last_key (txn, self->log, &last_event, "log");
+    if (rc == 0)
+        rc = s_last_key (txn, self->orders, &last_order, "orders");
+    if (rc == BUS_ERR_DAMAGED)
+        return s_damaged (self, "a log or order key is not 8 bytes");
+    if (rc != 0)
+        return rc;
+    if (last_event != (seq > pruned ? seq : 0))
+        return s_damaged (self,
+                          "its log ends at seq %" PRIu64
+                          ", its meta page says %" PRIu64 " (pruned to %" PRIu64
+                          ")",
+                          last_event, seq, pruned);
+    if (last_order > self->last_order_id)
+        return s_damaged (self,
+                          "its newest order is %" PRIu64
+                          ", its meta page says %" PRIu64,
+                          last_order, self->last_order_id);
+    bus_event_t *event = malloc (sizeof *event);
+    bus_order_t *order = malloc (sizeof *order);
+    unsigned char buf[8];
+    MDB_val key, val;
+    if (!event || !order)
+        rc = BUS_ERR_NOMEM;
+    key = s_u64_val (buf, last_event);
+    if (rc == 0 && last_event && mdb_get (txn, self->log, &key, &val) == 0
+        && (bus_store_unseal (last_event, last_event >= self->sealed_seq, &val)
+                < 0
+            || bus_event_decode (val.mv_data, val.mv_size, event) != 0
+            || event->seq != last_event))
+        rc = s_damaged (self,
+                        "its newest event (seq %" PRIu64
+                        ") fails its checksum or does not decode",
+                        last_event);
+    key = s_u64_val (buf, last_order);
+    if (rc == 0 && last_order && mdb_get (txn, self->orders, &key, &val) == 0
+        && (bus_store_unseal (last_order, last_order >= self->sealed_order,
+                              &val)
+                < 0
+            || bus_order_decode (val.mv_data, val.mv_size, order) != 0
+            || order->id != last_order))
+        rc = s_damaged (self,
+                        "its newest order (%" PRIu64
+                        ") fails its checksum or does not decode",
+                        last_order);
+    free (event);
+    free (order);
+    return rc;
 }
 
 //  Open (creating) the databases and load the counters, in one txn.  A
@@ -472,6 +738,10 @@ s_dbs_open (bus_store_t *self)
         rc = s_meta_get (self, txn, "pruned_seq", &pruned);
     if (rc == 0)
         rc = s_identity_load (self, txn);
+    if (rc == 0)
+        rc = s_sealed_load (self, txn, seq);
+    if (rc == 0)
+        rc = s_newest_check (self, txn, seq, pruned);
     if (rc == 0)
         rc = s_check (mdb_txn_commit (txn), "open databases");
     else
@@ -529,10 +799,128 @@ s_kseq_build (bus_store_t *self)
     return s_check (rc, "index keys");
 }
 
+//  ---- What the directory last committed (dir/committed) -----------------
+
+//  Record the store's identity and last committed seq in dir/committed:
+//  one line, always the same length, overwritten in place.  Not synced,
+//  and written after the commit it records has been: whatever survives a
+//  crash records a seq the synced data.mdb has, so it never runs ahead.
+static void
+s_seen_write (bus_store_t *self)
+{
+    char line[80];
+    int len = snprintf (line, sizeof line, "%s %020" PRIu64 "\n",
+                        self->epoch.id, atomic_load (&self->last_seq));
+    if (self->seen_fd < 0 || pwrite (self->seen_fd, line, len, 0) == len)
+        return;
+    if (!self->seen_failed)
+        zsys_warning ("store: cannot write %s/" S_SEEN_FILE ": %s", self->dir,
+                      strerror (errno));
+    self->seen_failed = true;
+}
+
+static bool
+s_seen_parse (const char *text, char id[BUS_WRITER_ID_MAX], uint64_t *seq)
+{
+    return sscanf (text, "%32s %" SCNu64, id, seq) == 2
+           && bus_valid_writer_id (id);
+}
+
+bool
+bus_store_seen_read (const char *dir, char id[BUS_WRITER_ID_MAX], uint64_t *seq)
+{
+    char path[S_PATH_MAX], text[128];
+    snprintf (path, sizeof path, "%s/" S_SEEN_FILE, dir);
+    FILE *file = fopen (path, "r");
+    size_t got = file ? fread (text, 1, sizeof text - 1, file) : 0;
+    text[got] = '\0';
+    if (file)
+        fclose (file);
+    return got > 0 && s_seen_parse (text, id, seq);
+}
+
+//  Open dir/committed and read what it records into self->seen*.  A line
+//  that does not read is ignored (and rewritten later), with a warning:
+//  this file guards against an older data.mdb, it is not data itself.
+static int
+s_seen_read (bus_store_t *self)
+{
+    char path[S_PATH_MAX], text[128];
+    snprintf (path, sizeof path, "%s/" S_SEEN_FILE, self->dir);
+    self->seen_fd =
+        open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (self->seen_fd < 0) {
+        zsys_error ("store: cannot open %s: %s", path, strerror (errno));
+        return BUS_ERR_STORAGE;
+    }
+    ssize_t got = pread (self->seen_fd, text, sizeof text - 1, 0);
+    text[got > 0 ? got : 0] = '\0';
+    if (got <= 0)
+        return 0;   //  a directory new to this check
+    self->seen = s_seen_parse (text, self->seen_id, &self->seen_seq);
+    if (!self->seen)
+        zsys_warning ("store: %s does not read as '<identity> <seq>': "
+                      "ignored, and rewritten",
+                      path);
+    return 0;
+}
+
+//  Compare the store with what its directory last committed: a new
+//  (empty) store, another store or a lower seq is refused, unless
+//  accepted (after a deliberate restore).
+static int
+s_seen_check (bus_store_t *self, bool accept)
+{
+    if (!self->seen)
+        return 0;
+    char what[400];
+    uint64_t now = atomic_load (&self->last_seq);
+    if (self->fresh)
+        snprintf (what, sizeof what,
+                  "is empty (a new store), but this directory last committed "
+                  "seq %" PRIu64 " of store %s: the file was lost, emptied "
+                  "or cut to nothing",
+                  self->seen_seq, self->seen_id);
+    else if (!streq (self->seen_id, self->epoch.id))
+        snprintf (what, sizeof what,
+                  "is store %s at seq %" PRIu64 ", but this directory last "
+                  "committed seq %" PRIu64 " of store %s: another store's "
+                  "file was put in its place",
+                  self->epoch.id, now, self->seen_seq, self->seen_id);
+    else if (now < self->seen_seq)
+        snprintf (what, sizeof what,
+                  "is at seq %" PRIu64 ", but this directory last committed "
+                  "seq %" PRIu64 ": the file is older than what was "
+                  "acknowledged (a restored copy, or a damaged newest meta "
+                  "page), and the events after seq %" PRIu64 " are missing",
+                  now, self->seen_seq, now);
+    else
+        return 0;
+    if (accept) {
+        zsys_warning ("store: %s/data.mdb %s; accepted (--accept-restore)",
+                      self->dir, what);
+        return 0;
+    }
+    zsys_error ("store: %s/data.mdb %s.  Restore the newest backup of the "
+                "data directory; to go on with this file as it is, losing "
+                "what it lacks, start once with --accept-restore",
+                self->dir, what);
+    return BUS_ERR_ROLLED_BACK;
+}
+
 bus_store_t *
 bus_store_new (const char *dir, size_t map_size, int *err)
 {
+    return bus_store_open (dir, map_size, 0, err);
+}
+
+//  The checks of a used directory's file go before LMDB is given the
+//  file to write (s_dbs_open makes a new store's databases).
+bus_store_t *
+bus_store_open (const char *dir, size_t map_size, unsigned flags, int *err)
+{
     int rc = BUS_ERR_NOMEM;
+    bool accept = flags & BUS_STORE_ACCEPT_RESTORE;
     bus_store_t *self = s_alloc ();
     if (!self)
         goto fail;
@@ -543,11 +931,18 @@ bus_store_new (const char *dir, size_t map_size, int *err)
     if (rc == 0)
         rc = s_private_env (dir);
     if (rc == 0)
+        rc = s_seen_read (self);
+    if (rc == 0 && self->fresh)
+        rc = s_seen_check (self, accept);
+    if (rc == 0)
         rc = s_dbs_open (self);
+    if (rc == 0 && !self->fresh)
+        rc = s_seen_check (self, accept);
     if (rc == 0)
         rc = s_kseq_build (self);
     if (rc != 0)
         goto fail;
+    s_seen_write (self);
     return self;
 
 fail:
@@ -603,6 +998,8 @@ bus_store_destroy (bus_store_t **self_p)
     bus_store_abort (self);
     if (self->env)
         mdb_env_close (self->env);
+    if (self->seen_fd >= 0)
+        close (self->seen_fd);
     pthread_rwlock_destroy (&self->lock);
     free (self->dir);
     free (self);
@@ -698,7 +1095,9 @@ s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id, bus_order_t *order)
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, id), val;
     int rc = s_get (txn, self->orders, &key, &val, "get order");
-    return rc ? rc : s_order_decode (&val, order);
+    if (rc == 0)
+        rc = s_unseal (self, false, id, &val);
+    return rc ? rc : s_order_decode (self, &key, &val, order);
 }
 
 int
@@ -733,10 +1132,10 @@ bus_store_event_lookup (bus_store_t *self, uint64_t seq, bus_event_t *event)
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, seq), val;
     int rc = s_get (self->txn, self->log, &key, &val, "get event");
-    if (rc == 0 && bus_event_decode (val.mv_data, val.mv_size, event) != 0) {
-        zsys_error ("store: event %" PRIu64 " does not decode", seq);
-        rc = BUS_ERR_STORAGE;
-    }
+    if (rc == 0)
+        rc = s_unseal (self, true, seq, &val);
+    if (rc == 0 && bus_event_decode (val.mv_data, val.mv_size, event) != 0)
+        rc = s_damaged_read (self, "event", seq, "does not decode");
     return rc;
 }
 
@@ -770,8 +1169,12 @@ s_put_state (bus_store_t *self, bus_event_t *event)
     assert (event->order.id > 0);
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, event->order.id);
-    int rc = s_put_frame (self->txn, self->orders, &key,
-                          bus_order_encode (&event->order), 0, "put order");
+    zframe_t *frame = bus_order_encode (&event->order);
+    int rc = frame ? s_put_sealed (self->txn, self->orders, event->order.id,
+                                   zframe_data (frame), zframe_size (frame), 0,
+                                   "put order")
+                   : s_check (ENOMEM, "put order");
+    zframe_destroy (&frame);
     return rc ? rc : s_index_update (self, &key, event->order.status);
 }
 
@@ -782,16 +1185,13 @@ bus_store_append (bus_store_t *self, bus_event_t *event, zframe_t **logged)
     uint64_t seq = self->pending_seq + 1;
     event->seq = seq;
     event->order.seq = seq;
-    unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, seq);
     zframe_t *frame = bus_event_encode (event);
     if (!frame)
         return s_check (ENOMEM, "append log");
-    MDB_val val = { zframe_size (frame), zframe_data (frame) };
     //  seqs only grow: MDB_APPEND fills pages fully and refuses to
     //  overwrite an entry should meta and log ever disagree
-    int rc = s_check (mdb_put (self->txn, self->log, &key, &val, MDB_APPEND),
-                      "append log");
+    int rc = s_put_sealed (self->txn, self->log, seq, zframe_data (frame),
+                           zframe_size (frame), MDB_APPEND, "append log");
     if (rc == 0)
         rc = s_put_state (self, event);
     if (rc == 0)
@@ -946,6 +1346,8 @@ bus_store_commit (bus_store_t *self)
     } else
         mdb_txn_abort (self->txn);
     s_batch_end (self, rc == 0);
+    if (rc == 0)
+        s_seen_write (self);
     return rc;
 }
 
@@ -1102,6 +1504,12 @@ bus_store_last_seq (bus_store_t *self)
 }
 
 uint64_t
+bus_store_damaged (bus_store_t *self)
+{
+    return atomic_load (&self->damaged);
+}
+
+uint64_t
 bus_store_first_seq (bus_store_t *self)
 {
     return atomic_load (&self->pruned_seq) + 1;
@@ -1134,11 +1542,11 @@ s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
         op = MDB_NEXT;
         //  the index holds only ids (same keys as orders)
         err = s_get (txn, self->orders, &key, &val, "snapshot");
-        if (err == BUS_ERR_NOT_FOUND) {
-            zsys_error ("store: open order %" PRIu64 " is missing",
-                        s_get_u64 (key.mv_data));
-            err = BUS_ERR_STORAGE;
-        }
+        if (err == BUS_ERR_NOT_FOUND)
+            err = s_damaged_read (self, "open order", s_get_u64 (key.mv_data),
+                                  "is missing");
+        if (err == 0)
+            err = s_unseal (self, false, s_get_u64 (key.mv_data), &val);
         if (err == 0 && fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
@@ -1157,17 +1565,28 @@ s_walk_carts (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
     bus_cart_t *cart = malloc (sizeof *cart);
     MDB_val key, val;
     MDB_cursor_op op = MDB_FIRST;
+    int err = 0;
     while (cart && (rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
         op = MDB_NEXT;
-        if (bus_cart_decode (val.mv_data, val.mv_size, cart) == 0
-            && cart->line_count > 0 && fn (val.mv_data, val.mv_size, arg) != 0)
+        //  a cart that does not decode is an error, never left out
+        if (bus_cart_decode (val.mv_data, val.mv_size, cart) != 0) {
+            atomic_fetch_add (&self->damaged, 1);
+            zsys_error ("store: %s/data.mdb: the cart of table '%.*s' does "
+                        "not decode: the file is damaged; restore it from a "
+                        "backup",
+                        self->dir, (int) (key.mv_size < 64 ? key.mv_size : 64),
+                        (const char *) key.mv_data);
+            err = BUS_ERR_DAMAGED;
+            break;
+        }
+        if (cart->line_count > 0 && fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
     mdb_cursor_close (cursor);
     free (cart);
     if (!cart)
         return BUS_ERR_NOMEM;
-    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "carts");
+    return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "carts");
 }
 
 //  Counts what passes through to the caller's fn.
@@ -1278,13 +1697,16 @@ s_walk_log (bus_store_t *self, MDB_txn *txn, uint64_t from, uint32_t limit,
     unsigned char buf[8];
     MDB_val key = s_u64_val (buf, from), val;
     MDB_cursor_op op = MDB_SET_RANGE;
-    for (uint32_t n = 0; n < limit; n++, op = MDB_NEXT) {
+    int err = 0;
+    for (uint32_t n = 0; n < limit && err == 0; n++, op = MDB_NEXT) {
         rc = mdb_cursor_get (cursor, &key, &val, op);
-        if (rc != 0 || fn (val.mv_data, val.mv_size, arg) != 0)
+        if (rc == 0)
+            err = s_unseal (self, true, s_get_u64 (key.mv_data), &val);
+        if (rc != 0 || err != 0 || fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
     mdb_cursor_close (cursor);
-    return s_check (rc == MDB_NOTFOUND ? 0 : rc, "replay");
+    return err ? err : s_check (rc == MDB_NOTFOUND ? 0 : rc, "replay");
 }
 
 int
@@ -1322,12 +1744,13 @@ s_filtering (const bus_store_filter_t *want)
 }
 
 static int
-s_filter_match (s_filter_t *filter, const MDB_val *val, bool *match)
+s_filter_match (bus_store_t *self, s_filter_t *filter, const MDB_val *key,
+                const MDB_val *val, bool *match)
 {
     *match = true;
     if (!filter->order)
         return 0;
-    int rc = s_order_decode (val, filter->order);
+    int rc = s_order_decode (self, key, val, filter->order);
     const bus_store_filter_t *want = filter->want;
     const bus_order_t *order = filter->order;
     if (rc == 0 && want->status)
@@ -1373,7 +1796,8 @@ s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
     for (rc = s_list_start (cursor, from, &key, &val); rc == 0;
          rc = mdb_cursor_get (cursor, &key, &val, MDB_PREV)) {
         bool match;
-        if ((err = s_filter_match (filter, &val, &match)) != 0)
+        if ((err = s_unseal (self, false, s_get_u64 (key.mv_data), &val)) != 0
+            || (err = s_filter_match (self, filter, &key, &val, &match)) != 0)
             break;
         if (!match)
             continue;
@@ -1482,6 +1906,12 @@ bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value)
     else
         mdb_txn_abort (txn);
     return rc;
+}
+
+const char *
+bus_store_last_damage (void)
+{
+    return s_last_damage;
 }
 
 MDB_env *

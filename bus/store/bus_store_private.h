@@ -21,6 +21,23 @@ int bus_store_meta_read (bus_store_t *self, const char *name, uint64_t *value);
     No write transaction may be open.  0 or BUS_ERR_STORAGE.  */
 int bus_store_meta_write (bus_store_t *self, const char *name, uint64_t value);
 
+/*  What dir/committed records: the identity and last seq the directory
+    last committed.  False if it has no such file, or one that does not
+    read.  */
+bool bus_store_seen_read (const char *dir, char id[BUS_WRITER_ID_MAX],
+                          uint64_t *seq);
+
+/*  A stored log entry or order (under key id) checked against its
+    checksum, and val set to its bytes: 0.  -1 if it fails, or has no
+    checksum though it must (val is left alone); 1 for a record from
+    before checksums, which has none (val is its bytes as they are).  */
+int bus_store_unseal (uint64_t id, bool must, MDB_val *val);
+
+/*  What the last open refused as damaged in this process said ("" if
+    none).  Not thread-safe: for bus_store_verify's child, which opens
+    one store on one thread.  */
+const char *bus_store_last_damage (void);
+
 /*  The store's LMDB environment (borrowed), NULL after a failed reopen.  */
 MDB_env *bus_store_env (bus_store_t *self);
 

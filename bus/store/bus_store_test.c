@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
@@ -890,6 +891,208 @@ s_test_epochs (const char *root)
     bus_store_destroy (&store);
 }
 
+//  data.mdb's bytes into *bytes (caller frees); its size.
+static size_t
+s_test_file_read (const char *dir, char **bytes)
+{
+    char path[400];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    FILE *file = fopen (path, "r");
+    assert (file && fseek (file, 0, SEEK_END) == 0);
+    size_t size = (size_t) ftell (file);
+    *bytes = malloc (size);
+    rewind (file);
+    assert (*bytes && fread (*bytes, 1, size, file) == size);
+    fclose (file);
+    return size;
+}
+
+static void
+s_test_file_write (const char *dir, const char *bytes, size_t size)
+{
+    char path[400];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    FILE *file = fopen (path, "w");
+    assert (file && fwrite (bytes, 1, size, file) == size);
+    fclose (file);
+}
+
+static int
+s_test_count_fn (const void *data, size_t size, void *arg)
+{
+    (void) data, (void) size;
+    (*(int *) arg)++;
+    return 0;
+}
+
+//  A letter of order 2's table changed (it still decodes): every read of
+//  it fails, is counted, and no list leaves it out; verify names it.
+static void
+s_test_checksum (const char *dir)
+{
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store);
+    MDB_env *env = bus_store_env (store);
+    MDB_txn *txn;
+    MDB_dbi orders;
+    unsigned char id[8] = { 0, 0, 0, 0, 0, 0, 0, 2 };
+    MDB_val key = { 8, id }, val;
+    assert (mdb_txn_begin (env, NULL, 0, &txn) == 0);
+    assert (mdb_dbi_open (txn, "orders", 0, &orders) == 0);
+    assert (mdb_get (txn, orders, &key, &val) == 0);
+    unsigned char *copy = malloc (val.mv_size);
+    memcpy (copy, val.mv_data, val.mv_size);
+    assert (copy[0] == 0xc1);   //  sealed
+    //  Its table, "T2" (a MessagePack fixstr: 0xa2 'T' '2'), made "T0":
+    //  the order still decodes, only its checksum tells
+    size_t at = 1;
+    while (at + 3 <= val.mv_size && memcmp (copy + at, "\xa2T2", 3) != 0)
+        at++;
+    assert (at + 3 <= val.mv_size);
+    copy[at + 2] = '0';
+    MDB_val changed = { val.mv_size, copy };
+    assert (mdb_put (txn, orders, &key, &changed, 0) == 0);
+    assert (mdb_txn_commit (txn) == 0);
+    free (copy);
+
+    bus_order_t order;
+    assert (bus_store_get_order (store, 1, &order) == 0);
+    assert (bus_store_get_order (store, 2, &order) == BUS_ERR_DAMAGED);
+    assert (bus_store_damaged (store) == 1);
+    bus_store_filter_t any = { 0 };
+    int count = 0;
+    uint64_t next;
+    assert (bus_store_list (store, &any, 0, 100, s_test_count_fn, &count, &next)
+            == BUS_ERR_DAMAGED);
+    assert (bus_store_damaged (store) == 2);
+    bus_store_destroy (&store);
+    bus_store_report_t report;
+    assert (bus_store_verify (dir, &report) == BUS_ERR_DAMAGED);
+    assert (strstr (report.first_bad, "order 2 fails its checksum"));
+}
+
+//  Order 1 stored without its seal, in store's environment directly; with
+//  as_old, the store is made one from before checksums (no sealed_* in
+//  its meta).
+static void
+s_test_unseal_raw (bus_store_t *store, bool as_old)
+{
+    MDB_txn *txn;
+    MDB_dbi orders, meta;
+    unsigned char id[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+    MDB_val key = { 8, id }, val;
+    assert (mdb_txn_begin (bus_store_env (store), NULL, 0, &txn) == 0);
+    assert (mdb_dbi_open (txn, "orders", 0, &orders) == 0);
+    assert (mdb_dbi_open (txn, "meta", 0, &meta) == 0);
+    assert (mdb_get (txn, orders, &key, &val) == 0);
+    unsigned char *p = val.mv_data;
+    if (p[0] == 0xc1) {
+        size_t size = val.mv_size - 9;
+        unsigned char *bytes = malloc (size);
+        memcpy (bytes, p + 9, size);
+        MDB_val bare = { size, bytes };
+        assert (mdb_put (txn, orders, &key, &bare, 0) == 0);
+        free (bytes);
+    }
+    const char *names[] = { "sealed_seq", "sealed_order" };
+    for (size_t i = 0; as_old && i < 2; i++) {
+        MDB_val name = { strlen (names[i]), (void *) names[i] };
+        assert (mdb_del (txn, meta, &name, NULL) == 0);
+    }
+    assert (mdb_txn_commit (txn) == 0);
+}
+
+//  A record without a seal: damage in a store made with checksums (its
+//  first byte lost looks just so), read unchecked in one from before.
+static void
+s_test_unsealed (const char *root)
+{
+    char dir[300];
+    snprintf (dir, sizeof dir, "%s/unsealed", root);
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store && s_test_place (store, 2, 1, 0) == 0);
+    s_test_unseal_raw (store, false);
+    bus_order_t order;
+    assert (bus_store_get_order (store, 1, &order) == BUS_ERR_DAMAGED);
+    assert (bus_store_get_order (store, 2, &order) == 0);
+    s_test_unseal_raw (store, true);
+    bus_store_destroy (&store);
+    int rc;
+    store = bus_store_open_readonly (dir, &rc);
+    assert (store && bus_store_get_order (store, 1, &order) == 0);
+    assert (order.id == 1);
+    bus_store_destroy (&store);
+    bus_store_report_t report;
+    assert (bus_store_verify (dir, &report) == 0);
+    assert (report.unchecked == 1 && report.orders == 2);
+    //  The first writable open seals from now on; the old order stays
+    //  readable
+    store = bus_store_new (dir, 0, NULL);
+    assert (store && bus_store_get_order (store, 1, &order) == 0);
+    assert (s_test_place (store, 1, 1, 0) == 0);
+    bus_store_destroy (&store);
+    assert (bus_store_verify (dir, &report) == 0 && report.unchecked == 1);
+}
+
+//  Integrity on open (bus_store_open) and bus_store_verify: an older
+//  copy, a file cut short, one emptied; a record's checksum.
+static void
+s_test_integrity (const char *root, bool verbose)
+{
+    char dir[300];
+    snprintf (dir, sizeof dir, "%s/integrity", root);
+    int rc;
+    bus_store_report_t report;
+    bus_store_t *store = bus_store_new (dir, 0, NULL);
+    assert (store && s_test_place (store, 3, 2, 100) == 0);
+    bus_store_destroy (&store);
+    assert (bus_store_verify (dir, &report) == 0);
+    assert (report.records == 3 && report.orders == 3 && report.keys == 3);
+    assert (report.last_seq == 3 && report.bad == 0 && !*report.first_bad);
+
+    //  An older copy: refused, unless accepted
+    char *older;
+    size_t older_size = s_test_file_read (dir, &older);
+    store = bus_store_new (dir, 0, NULL);
+    assert (store && s_test_place (store, 2, 2, 100) == 0);
+    bus_store_destroy (&store);
+    s_test_file_write (dir, older, older_size);
+    free (older);
+    assert (!bus_store_new (dir, 0, &rc) && rc == BUS_ERR_ROLLED_BACK);
+    assert (bus_store_verify (dir, &report) == BUS_ERR_ROLLED_BACK);
+    assert (report.bad == 1 && strstr (report.first_bad, "last committed"));
+    store = bus_store_open (dir, 0, BUS_STORE_ACCEPT_RESTORE, &rc);
+    assert (store && bus_store_last_seq (store) == 3);
+    bus_store_destroy (&store);
+    assert (bus_store_verify (dir, &report) == 0);   //  accepted for good
+    store = bus_store_new (dir, 0, NULL);
+    assert (store);
+    bus_store_destroy (&store);
+
+    //  A record that fails its checksum on read, or has none
+    s_test_checksum (dir);
+    s_test_unsealed (root);
+
+    //  Cut short: refused before a page past the end is read (SIGBUS)
+    char path[400];
+    snprintf (path, sizeof path, "%s/data.mdb", dir);
+    struct stat st;
+    assert (stat (path, &st) == 0 && truncate (path, st.st_size / 2) == 0);
+    assert (!bus_store_new (dir, 0, &rc) && rc == BUS_ERR_DAMAGED);
+    assert (!bus_store_open_readonly (dir, &rc) && rc == BUS_ERR_DAMAGED);
+    assert (bus_store_verify (dir, &report) == BUS_ERR_DAMAGED);
+    assert (report.bad == 1);
+
+    //  Emptied: a new store where one was
+    assert (truncate (path, 0) == 0);
+    assert (!bus_store_new (dir, 0, &rc) && rc == BUS_ERR_ROLLED_BACK);
+    assert (bus_store_verify (dir, &report) != 0);
+    if (verbose)
+        printf ("   an older copy, a file cut short or emptied: refused, "
+                "and found by verify; a record failing its checksum: "
+                "an error on every read: OK\n");
+}
+
 void
 bus_store_test (bool verbose)
 {
@@ -916,6 +1119,7 @@ bus_store_test (bool verbose)
     s_test_readonly (root, dir);
 
     s_test_modes (root);
+    s_test_integrity (root, verbose);
     s_test_epochs (root);
     if (verbose)
         printf ("   identity kept across reopens, epochs new and growing: "

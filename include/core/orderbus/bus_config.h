@@ -74,6 +74,7 @@
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
       --cert FILE  --writer-key KEY|FILE  --allow DIR  --insecure-plaintext-links
+      --accept-restore
       --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
@@ -127,6 +128,7 @@ typedef struct {
     char allow_dir[BUS_PATH_MAX];  /* writer: allowed nodes' certificates */
     bool insecure_links;           /* --insecure-plaintext-links: plaintext off
                                   loopback */
+    bool accept_restore; /* --accept-restore: an older data.mdb may start */
     char http_listen[64];
     int http_port;
     int http_threads;

@@ -39,7 +39,11 @@ extern "C" {
     X (RATE_LIMITED, -18, "rate_limited", "too many requests")             \
     X (OVERLOADED, -19, "overloaded", "too many requests waiting")         \
     X (PRUNED, -20, "snapshot_instead",                                    \
-       "older events were pruned (retention): take a snapshot instead")
+       "older events were pruned (retention): take a snapshot instead")    \
+    X (DAMAGED, -21, "storage_damaged",                                    \
+       "stored data is damaged: restore the data directory from a backup") \
+    X (ROLLED_BACK, -22, "storage_rolled_back",                            \
+       "the data is older than what its directory last committed")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, value, short_name, msg) BUS_ERR_##name = value,

@@ -1,9 +1,14 @@
 /*  bus_store.h — the LMDB environment: event log, orders, idempotency keys,
     menu.  Only the writer node writes it.
 
+    Log entries and orders are stored with a checksum (bus_store.c,
+    "Record checksums"); one that fails it on read is logged, counted
+    (bus_store_damaged) and answered BUS_ERR_DAMAGED, never skipped.
+
     Databases (named LMDB sub-databases in one environment directory):
-      log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h)
-      orders id  (8-byte big-endian) -> encoded bus_order_t
+      log    seq (8-byte big-endian) -> encoded bus_event_t (bus_codec.h),
+                                        sealed (0xc1, checksum, bytes)
+      orders id  (8-byte big-endian) -> encoded bus_order_t, sealed
       open   id  (8-byte big-endian) -> "" for orders whose status is open
       keys   idempotency key         -> {fingerprint, seq} (16 bytes): the
                                         event the command committed
@@ -11,7 +16,8 @@
                                         for retention
       carts  table label             -> encoded bus_cart_t
       meta   "last_seq", "last_order_id", "menu_version", "pruned_seq",
-             "epoch", "epoch_parent", "epoch_base" -> u64 big-endian
+             "epoch", "epoch_parent", "epoch_base", "sealed_seq",
+             "sealed_order" -> u64 big-endian
              "identity"              -> 32 lower-case hex digits
       menu   "current"               -> menu JSON text
 
@@ -24,6 +30,10 @@
     _last_seq may be called from any thread at any time, concurrently with
     the writer; each opens its own read-only transaction, so it sees one
     consistent committed state and never blocks the writer.
+
+    Beside LMDB's files, the writer keeps dir/committed: one line, the
+    store's identity and the last seq it committed, rewritten after every
+    commit (bus_store_open says what it is for).
 
     Map growth: a put that hits MDB_MAP_FULL returns BUS_ERR_MAP_FULL.  The
     caller aborts, calls bus_store_grow, and redoes the batch.  Growth waits
@@ -51,6 +61,29 @@ typedef struct _bus_store_t bus_store_t;
     that, with a logged warning, or refused (BUS_ERR_STORAGE) if it
     cannot be.  */
 bus_store_t *bus_store_new (const char *dir, size_t map_size, int *err);
+
+/*  bus_store_open's flags.  ACCEPT_RESTORE: open a data file that is
+    older than, or another than, what its directory last committed.  */
+#define BUS_STORE_ACCEPT_RESTORE 1u
+
+/*  bus_store_new, with the checks of a damaged or replaced file spelled
+    out (bus_store_new is this with flags 0).  Each refusal is logged with
+    the file, what is wrong and what to do, and changes nothing:
+    - BUS_ERR_DAMAGED: data.mdb is shorter than its newest meta page says
+      (a page past the end would be a SIGBUS), its meta pages are not
+      LMDB's, or its newest log entry or order is not where the meta
+      counters say or does not decode.  Pages in the middle are not read
+      here: bus_store_verify reads them all.
+    - BUS_ERR_ROLLED_BACK, unless flags has BUS_STORE_ACCEPT_RESTORE (then
+      it is a logged warning): dir/committed names the store and the seq
+      the directory last committed, and data.mdb is a new empty store,
+      another store, or that store at a lower seq (an older copy, or a
+      newest meta page lost: LMDB falls back to the one before).  A
+      directory emptied of both files is a new store: nothing is left to
+      tell.
+    Other errors are bus_store_new's.  */
+bus_store_t *bus_store_open (const char *dir, size_t map_size, unsigned flags,
+                             int *err);
 
 /*  Open an existing environment in directory dir for reading only
     (MDB_RDONLY), as a process other than the writer does, safely while the
@@ -220,7 +253,13 @@ typedef int (bus_store_item_fn) (const void *data, size_t size, void *arg);
 /*  Sequence of the last committed event, 0 for an empty log.  */
 uint64_t bus_store_last_seq (bus_store_t *self);
 
-/*  Read one committed order.  0, BUS_ERR_NOT_FOUND or BUS_ERR_STORAGE.  */
+/*  Records that failed their checks on read since open (each logged,
+    and answered BUS_ERR_DAMAGED by the call that read it: a record is
+    never skipped).  */
+uint64_t bus_store_damaged (bus_store_t *self);
+
+/*  Read one committed order.  0, BUS_ERR_NOT_FOUND, BUS_ERR_DAMAGED or
+    BUS_ERR_STORAGE.  */
 int bus_store_get_order (bus_store_t *self, uint64_t id, bus_order_t *order);
 
 /*  Call fn for every open order (ascending id), then for every cart that
@@ -268,6 +307,47 @@ int bus_store_list (bus_store_t *self, const bus_store_filter_t *filter,
     or BUS_ERR_NOT_FOUND.  */
 int bus_store_menu_get (bus_store_t *self, char **json, size_t *len,
                         uint64_t *version);
+
+/*  ---- Verification (any process, even beside a running writer) -------- */
+
+/*  What bus_store_verify found.  */
+typedef struct {
+    uint64_t records;   /* log entries                                 */
+    uint64_t orders;    /* orders                                      */
+    uint64_t open;      /* entries of the open index                   */
+    uint64_t keys;      /* idempotency keys                            */
+    uint64_t carts;     /* carts                                       */
+    uint64_t unchecked; /* log entries and orders written before
+                               checksums: decoded, no checksum to check   */
+    uint64_t last_seq;  /* the meta counters                           */
+    uint64_t pruned_seq;
+    uint64_t last_order_id;
+    char identity[BUS_WRITER_ID_MAX]; /* "" if it has none              */
+    uint64_t bad;        /* problems found; 0: sound                    */
+    char first_bad[400]; /* the first one, in words ("" if none)        */
+} bus_store_report_t;
+
+/*  Read every record of the environment in dir, read-only, and check it
+    against the others: every log entry and order passes its checksum (or
+    is counted unchecked, from before checksums); every log entry decodes
+    as the event of its seq
+    and the log has no hole between pruned_seq and last_seq; every order
+    decodes as its id, is at most last_order_id and its seq at most
+    last_seq, is in the open index exactly when its status is open, and
+    its event is logged (unless pruned); every open index entry is an open
+    order; every key is 16 bytes naming a logged (or pruned) seq; every
+    cart decodes.  The walk runs in a child process (fork): a damaged
+    page that trips one of LMDB's assertions, or a SIGBUS, ends the child
+    and is reported as the first bad record, where it was reading.  Call
+    it before the process starts threads.  Then, if dir/committed names
+    what the directory last committed, data.mdb must be that store at
+    that seq or later.  Returns 0 if sound, BUS_ERR_DAMAGED if not
+    (report says what first), BUS_ERR_ROLLED_BACK if sound but missing,
+    empty, another store or older than dir/committed says,
+    BUS_ERR_NOT_FOUND if dir holds no orderbus environment (and no
+    dir/committed), else BUS_ERR_STORAGE or BUS_ERR_NOMEM; report is
+    filled as far as the walk went.  */
+int bus_store_verify (const char *dir, bus_store_report_t *report);
 
 /*  Selftest.  */
 void bus_store_test (bool verbose);
