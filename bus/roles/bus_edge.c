@@ -64,11 +64,12 @@
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
 
-#define S_REPLAY_PAGE     1000   //  events per replay request
-#define S_RESYNC_RETRY_MS 500    //  between snapshot attempts
-#define S_CLOSE_POLICY    1008   //  WebSocket close codes: policy violation,
-#define S_CLOSE_ERROR     1011   //  ...server error,
-#define S_CLOSE_FULL      1013   //  ...try again later
+#define S_REPLAY_PAGE      1000   //  events per replay request
+#define S_RESYNC_RETRY_MS  500    //  between snapshot attempts, at first
+#define S_RESYNC_RETRY_MAX 4000   //  ...doubling up to this while they fail
+#define S_CLOSE_POLICY     1008   //  WebSocket close codes: policy violation,
+#define S_CLOSE_ERROR      1011   //  ...server error,
+#define S_CLOSE_FULL       1013   //  ...try again later
 //  A resuming browser waits this long for a (re)starting edge to get in sync
 #define S_RESUME_WAIT_MS 5000
 //  Earlier epochs the state's history went on from (a writer restarted on
@@ -814,10 +815,20 @@ s_actor (zsock_t *pipe, void *args)
     if (watch)
         zpoller_add (poller, watch);
     zsock_signal (pipe, 0);
+    int64_t resync_at = 0;
+    int retry_ms = S_RESYNC_RETRY_MS;
     while (true) {
         //  Subscribed already, so events queue while the snapshot is taken
-        if (!self->synced)
-            s_resync (self);
+        //  A failed snapshot (the writer away, or a damaged record in
+        //  it) is tried again later and later, not on every message:
+        //  each try costs the writer a walk of its open orders
+        if (!self->synced && zclock_mono () >= resync_at) {
+            bool ok = s_resync (self) == 0 && self->synced;
+            retry_ms = ok                                  ? S_RESYNC_RETRY_MS
+                       : retry_ms * 2 > S_RESYNC_RETRY_MAX ? S_RESYNC_RETRY_MAX
+                                                           : retry_ms * 2;
+            resync_at = ok ? 0 : zclock_mono () + retry_ms / 2;
+        }
         void *which = zpoller_wait (poller, S_RESYNC_RETRY_MS);
         if (which == pipe)
             break;   //  $TERM

@@ -157,16 +157,17 @@ s_verify (const bus_config_t *config, char *err, size_t err_cap)
                    report.orders, report.keys);
         return 0;
     }
+    //  (bus_error_set: the path may be long, and what is cut is the end)
     if (rc != BUS_ERR_DAMAGED)
-        snprintf (err, err_cap, "cannot read data directory '%s': %s",
-                  config->data_dir, bus_strerror (rc));
-    else
-        snprintf (err, err_cap,
-                  "%s/data.mdb is damaged: %s.  Restore the data directory "
-                  "from a backup ('orderbus verify --data DIR' checks one)",
-                  config->data_dir,
-                  *report.first_bad ? report.first_bad : bus_strerror (rc));
-    return -1;
+        return bus_error_set (err, err_cap, -1,
+                              "cannot read data directory '%s': %s",
+                              config->data_dir, bus_strerror (rc));
+    return bus_error_set (
+        err, err_cap, -1,
+        "%s/data.mdb is damaged: %s.  Restore the data directory from a "
+        "backup ('orderbus verify --data DIR' checks one)",
+        config->data_dir,
+        *report.first_bad ? report.first_bad : bus_strerror (rc));
 }
 
 static int

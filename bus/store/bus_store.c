@@ -49,6 +49,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <czmq.h>
 #include <sodium.h>
@@ -75,15 +76,16 @@ struct _bus_store_t {
     uint64_t pending_seq;          //  as of the open batch
     uint64_t pending_order_id;
     uint64_t pending_pruned;
-    bus_epoch_t epoch;   //  identity and epoch as last committed; set at
-                         //  open and by bus_store_epoch_next, read by
-                         //  bus_store_epoch (see bus_store.h)
-    int write_rc;        //  LMDB's (or the system's) code for the last
-                         //  begin or commit of a batch, 0 if it went
-                         //  through: bus_store_storage reads it
-    bool fresh;          //  LMDB made the file at this open (no txn yet)
-    int seen_fd;         //  dir/committed, writer only; -1 if none
-    bool seen;           //  dir/committed named a store at open:
+    bus_epoch_t epoch;     //  identity and epoch as last committed; set at
+                           //  open and by bus_store_epoch_next, read by
+                           //  bus_store_epoch (see bus_store.h)
+    int write_rc;          //  LMDB's (or the system's) code for the last
+                           //  begin or commit of a batch, 0 if it went
+                           //  through: bus_store_storage reads it
+    bool fresh;            //  LMDB made the file at this open (no txn yet)
+    bool reopen_refused;   //  the last reopen found another file (logged)
+    int seen_fd;           //  dir/committed, writer only; -1 if none
+    bool seen;             //  dir/committed named a store at open:
     char seen_id[BUS_WRITER_ID_MAX];   //  ...its identity
     uint64_t seen_seq;                 //  ...and its last committed seq
     bool seen_failed;   //  a write of dir/committed failed (logged once)
@@ -1024,10 +1026,11 @@ bus_store_begin (bus_store_t *self)
     assert (!self->readonly && self->txn == NULL);
     pthread_rwlock_rdlock (&self->lock);
     int rc = self->env ? mdb_txn_begin (self->env, NULL, 0, &self->txn) : EIO;
+    //  What the batch meets from here on is its own to report
+    self->write_rc = rc;
     if (rc != 0) {
         self->txn = NULL;
         pthread_rwlock_unlock (&self->lock);
-        self->write_rc = rc;
     }
     //  Without an environment (a reopen failed, and said why) this is
     //  what every batch meets until one works: not logged again
@@ -1363,9 +1366,20 @@ bus_store_storage (bus_store_t *self, char *why, size_t why_cap)
                                         : BUS_STORAGE_FAILING;
 }
 
+//  A full disk is not over until it has room a batch could use: a probe
+//  rewrites one page, which LMDB may take from its own free pages inside
+//  the file while the next batch still needs the file to grow, and the
+//  state would flap full, ok, full with each heartbeat
+#define S_FULL_UNTIL_FREE (16 * 1024 * 1024)
+
 int
 bus_store_probe (bus_store_t *self)
 {
+    struct statvfs fs;
+    if ((self->write_rc == ENOSPC || self->write_rc == EDQUOT)
+        && statvfs (self->dir, &fs) == 0
+        && (uint64_t) fs.f_bavail * fs.f_frsize < S_FULL_UNTIL_FREE)
+        return s_code (self->write_rc);   //  still full: nothing written
     int rc = bus_store_begin (self);
     if (rc != 0)
         return rc;
@@ -1420,13 +1434,44 @@ bus_store_reopen (bus_store_t *self)
     if (self->env)
         mdb_env_close (self->env);
     self->env = NULL;
+    //  What the store was before: the file found now must be it, at the
+    //  same sequence or later, as at start (s_seen_check).  A file put
+    //  in its place while the disk failed (a restore during an incident)
+    //  is refused here too, and the counters stay as they were.
+    bus_epoch_t was = self->epoch;
+    uint64_t seq = atomic_load (&self->last_seq);
+    uint64_t pruned = atomic_load (&self->pruned_seq);
+    uint64_t order_id = self->last_order_id;
     int rc = s_env_open (self, self->dir, size);
     if (rc == 0)
         rc = s_dbs_open (self);
-    if (rc != 0 && self->env) {
-        mdb_env_close (self->env);
-        self->env = NULL;
+    if (rc == 0
+        && (self->fresh || !streq (was.id, self->epoch.id)
+            || atomic_load (&self->last_seq) < seq)) {
+        if (!self->reopen_refused)
+            zsys_error ("store: %s/data.mdb is not the store that was open "
+                        "(store %s at seq %" PRIu64 " then; now %s%s at seq "
+                        "%" PRIu64 "): not used.  Put the data directory "
+                        "back, or restart with --accept-restore",
+                        self->dir, was.id, seq,
+                        self->fresh ? "an empty file, " : "", self->epoch.id,
+                        atomic_load (&self->last_seq));
+        self->reopen_refused = true;
+        rc = BUS_ERR_ROLLED_BACK;
     }
+    if (rc != 0) {
+        if (self->env)
+            mdb_env_close (self->env);
+        self->env = NULL;
+        self->epoch = was;
+        atomic_store (&self->last_seq, seq);
+        atomic_store (&self->pruned_seq, pruned);
+        self->last_order_id = order_id;
+        self->pending_seq = seq;
+        self->pending_order_id = order_id;
+        self->pending_pruned = pruned;
+    } else
+        self->reopen_refused = false;
     pthread_rwlock_unlock (&self->lock);
     //  Not logged when it works: a writer whose disk is full reopens
     //  after every batch, and says once what that means

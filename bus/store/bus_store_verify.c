@@ -431,8 +431,16 @@ bus_store_verify (const char *dir, bus_store_report_t *report)
     memset (shared, 0, sizeof *shared);
     fflush (NULL);   //  nothing buffered is written twice
     pid_t pid = fork ();
-    if (pid == 0)
+    if (pid == 0) {
+        //  The node blocks SIGINT and SIGTERM for its sigwait; a long walk
+        //  must still stop when asked
+        sigset_t stop;
+        sigemptyset (&stop);
+        sigaddset (&stop, SIGINT);
+        sigaddset (&stop, SIGTERM);
+        sigprocmask (SIG_UNBLOCK, &stop, NULL);
         s_child (dir, shared);
+    }
     int status = 0, rc = BUS_ERR_STORAGE;
     while (pid > 0 && waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -440,7 +448,16 @@ bus_store_verify (const char *dir, bus_store_report_t *report)
         zsys_error ("store: verify: cannot fork: %s", strerror (errno));
     //  A child that neither finished nor failed an open died on a page:
     //  by a signal, or by exit when a sanitizer caught the signal first
-    else if (WIFSIGNALED (status) || (!shared->done && shared->rc == 0)) {
+    else if (WIFSIGNALED (status)
+             && (WTERMSIG (status) == SIGKILL || WTERMSIG (status) == SIGTERM
+                 || WTERMSIG (status) == SIGINT)) {
+        //  Stopped from outside (the OOM killer, an operator): that says
+        //  nothing of the file
+        zsys_error ("store: verify of %s was stopped by signal %d before "
+                    "it ended: the data was not checked",
+                    dir, WTERMSIG (status));
+        rc = BUS_ERR_STORAGE;
+    } else if (WIFSIGNALED (status) || (!shared->done && shared->rc == 0)) {
         s_died (shared, WIFSIGNALED (status) ? WTERMSIG (status) : 0);
         rc = BUS_ERR_DAMAGED;
     } else if (shared->done || shared->rc != 0)

@@ -330,8 +330,8 @@ typedef struct {
 /*  Read every record of the environment in dir, read-only, and check it
     against the others: every log entry and order passes its checksum (or
     is counted unchecked, from before checksums); every log entry decodes
-    as the event of its seq
-    and the log has no hole between pruned_seq and last_seq; every order
+    as the event of its seq and the log has no hole between pruned_seq
+    and last_seq; every order
     decodes as its id, is at most last_order_id and its seq at most
     last_seq, is in the open index exactly when its status is open, and
     its event is logged (unless pruned); every open index entry is an open
