@@ -489,6 +489,20 @@ s_test_time_filter (bus_store_t *store)
 }
 
 //  Counters continue where they were; the map never shrinks on reopen.
+//  Copy the file src over dst, byte for byte
+static void
+s_test_copy (const char *src, const char *dst)
+{
+    zchunk_t *chunk = zchunk_slurp (src, 0);
+    assert (chunk);
+    FILE *out = fopen (dst, "w");
+    assert (out
+            && fwrite (zchunk_data (chunk), 1, zchunk_size (chunk), out)
+                   == zchunk_size (chunk));
+    fclose (out);
+    zchunk_destroy (&chunk);
+}
+
 static void
 s_test_reopen (const char *dir)
 {
@@ -533,9 +547,26 @@ s_test_reopen (const char *dir)
     assert (bus_store_probe (store) == 0);
     assert (bus_store_storage (store, NULL, 0) == BUS_STORAGE_OK);
     assert (bus_store_last_seq (store) == last + 2);
+    //  A reopen finds an older data.mdb put in its place (a restore while
+    //  the disk failed): refused, and the store stays what it was
+    char file[512], older[512], newer[512];
+    snprintf (file, sizeof file, "%s/data.mdb", dir);
+    snprintf (older, sizeof older, "%s/older.mdb", dir);
+    snprintf (newer, sizeof newer, "%s/newer.mdb", dir);
+    s_test_copy (file, older);
+    assert (s_test_place (store, 1, 1, 0) == 0);
+    s_test_copy (file, newer);
+    s_test_copy (older, file);
+    assert (bus_store_reopen (store) == BUS_ERR_ROLLED_BACK);
+    assert (bus_store_last_seq (store) == last + 3);
+    s_test_copy (newer, file);
+    assert (bus_store_reopen (store) == 0);
+    assert (bus_store_last_seq (store) == last + 3);
+    unlink (older);
+    unlink (newer);
     bus_store_destroy (&store);
     store = bus_store_new (dir, 0, NULL);
-    assert (store && bus_store_last_seq (store) == last + 2);
+    assert (store && bus_store_last_seq (store) == last + 3);
     bus_store_destroy (&store);
 }
 
@@ -684,7 +715,7 @@ s_test_readonly (const char *root, const char *dir)
     bus_store_t *store = bus_store_open_readonly (dir, &err);
     assert (store);
     uint64_t last = bus_store_last_seq (store);
-    assert (last == S_TEST_ORDERS + 3);
+    assert (last == S_TEST_ORDERS + 4);
     bus_order_t order;
     assert (bus_store_get_order (store, 2, &order) == 0);
     assert (order.status == BUS_STATUS_SERVED);
