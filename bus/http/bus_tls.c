@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_file.h"
 #include "orderbus/bus_tls.h"
 
 #define S_PEM_MAX (1024 * 1024)   //  a certificate chain is a few KiB
@@ -316,31 +317,19 @@ s_check_room (const char *path, bool force, char *err, size_t err_cap)
     return 0;
 }
 
-//  Write bio's bytes to a new file (never through a symlink, never over
-//  one that appeared meanwhile) of exactly mode; 0, or -1 with err set
+//  Write bio's bytes to a new file of exactly mode (bus_file.h); 0, or
+//  -1 with err set
 static int
 s_write_new (const char *path, BIO *bio, mode_t mode, char *err, size_t err_cap)
 {
     char *data = NULL;
     long length = BIO_get_mem_data (bio, &data);
-    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return bus_error_set (err, err_cap, -1, "cannot create %s: %s", path,
-                              strerror (errno));
-    //  the mode open gave is cut by the umask; this one is exact
-    bool ok = fchmod (fd, mode) == 0 && length > 0
-              && write (fd, data, (size_t) length) == (ssize_t) length
-              && fsync (fd) == 0;
-    int saved = errno;
-    if (close (fd) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    if (ok)
-        return 0;
-    unlink (path);
-    return bus_error_set (err, err_cap, -1, "cannot write %s: %s", path,
-                          strerror (saved));
+    if (length <= 0)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot write %s: nothing to "
+                              "write",
+                              path);
+    return bus_file_write_new (path, data, (size_t) length, mode, err, err_cap);
 }
 
 //  Both files written whole beside their places (path + ".new"), then

@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_file.h"
 
 #define S_CERT_SIZE_MAX 16384   //  a certificate file is under 1 KiB
 #define S_ALLOW_MAX     1024    //  certificates in an allow directory
@@ -246,32 +247,6 @@ bus_curve_cert_read (const char *path, bool secret, bus_curve_peer_t *peer,
     return 0;
 }
 
-//  Write text to a new file path of mode; 0, or -1 with err set
-static int
-s_write_new (const char *path, const char *text, mode_t mode, char *err,
-             size_t err_cap)
-{
-    int fd = open (path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return bus_error_set (err, err_cap, -1, "cannot create %s: %s", path,
-                              strerror (errno));
-    size_t length = strlen (text);
-    //  The mode open gave is cut by the umask; this one is exact
-    bool ok = fchmod (fd, mode) == 0
-              && write (fd, text, length) == (ssize_t) length
-              && fsync (fd) == 0;
-    int saved = errno;
-    if (close (fd) != 0 && ok) {
-        ok = false;
-        saved = errno;
-    }
-    if (ok)
-        return 0;
-    unlink (path);
-    return bus_error_set (err, err_cap, -1, "cannot write %s: %s", path,
-                          strerror (saved));
-}
-
 //  The ZPL text of a certificate; caller frees
 static char *
 s_cert_text (const bus_curve_peer_t *peer, const char *secret_txt)
@@ -327,8 +302,11 @@ bus_curve_keys_new (const char *dir, const char *name, bus_curve_role_t role,
     int rc = -1;
     if (!public_path || !secret_path || !public_text || !secret_text)
         bus_error_set (err, err_cap, -1, "out of memory");
-    else if (s_write_new (secret_path, secret_text, 0600, err, err_cap) == 0) {
-        rc = s_write_new (public_path, public_text, 0644, err, err_cap);
+    else if (bus_file_write_new (secret_path, secret_text, strlen (secret_text),
+                                 0600, err, err_cap)
+             == 0) {
+        rc = bus_file_write_new (public_path, public_text, strlen (public_text),
+                                 0644, err, err_cap);
         if (rc != 0)
             unlink (secret_path);
     }
