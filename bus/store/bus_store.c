@@ -96,31 +96,6 @@ struct _bus_store_t {
 
 //  ---- Encoding and error helpers ---------------------------------------
 
-static void
-s_put_u64 (unsigned char *p, uint64_t value)
-{
-    for (int i = 7; i >= 0; i--, value >>= 8)
-        p[i] = (unsigned char) value;
-}
-
-static uint64_t
-s_get_u64 (const void *data)
-{
-    const unsigned char *p = data;
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value = value << 8 | p[i];
-    return value;
-}
-
-//  Big-endian, so that LMDB's memcmp order is numeric order.
-static MDB_val
-s_u64_val (unsigned char buf[8], uint64_t value)
-{
-    s_put_u64 (buf, value);
-    return (MDB_val){ 8, buf };
-}
-
 static MDB_val
 s_str_val (const char *s)
 {
@@ -226,7 +201,7 @@ s_seal_hash (uint64_t id, const void *data, size_t size,
              unsigned char out[crypto_shorthash_BYTES])
 {
     unsigned char k[crypto_shorthash_KEYBYTES];
-    s_put_u64 (k, id);
+    bus_store_u64_put (k, id);
     memcpy (k + 8, "orderbus", 8);
     crypto_shorthash (out, data, size, k);
 }
@@ -237,7 +212,8 @@ s_put_sealed (MDB_txn *txn, MDB_dbi dbi, uint64_t id, const void *data,
               size_t size, unsigned flags, const char *what)
 {
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, id), val = { S_SEAL_SIZE + size, NULL };
+    MDB_val key = bus_store_u64_val (buf, id),
+            val = { S_SEAL_SIZE + size, NULL };
     int rc = mdb_put (txn, dbi, &key, &val, flags | MDB_RESERVE);
     if (rc == 0) {
         unsigned char *p = val.mv_data;
@@ -281,9 +257,9 @@ s_order_decode (bus_store_t *self, const MDB_val *key, const MDB_val *val,
 {
     if (bus_order_decode (val->mv_data, val->mv_size, order) == 0)
         return 0;
-    return s_damaged_read (self, "order",
-                           key->mv_size == 8 ? s_get_u64 (key->mv_data) : 0,
-                           "does not decode");
+    return s_damaged_read (
+        self, "order", key->mv_size == 8 ? bus_store_u64_get (key->mv_data) : 0,
+        "does not decode");
 }
 
 //  Put an encoded frame (NULL if encoding ran out of memory) and free it.
@@ -313,7 +289,7 @@ s_meta_get (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t *value)
     if (rc == 0)
         rc = s_check_size (&val, 8, name);
     if (rc == 0)
-        *value = s_get_u64 (val.mv_data);
+        *value = bus_store_u64_get (val.mv_data);
     return rc;
 }
 
@@ -321,7 +297,7 @@ static int
 s_meta_put (bus_store_t *self, MDB_txn *txn, const char *name, uint64_t value)
 {
     unsigned char buf[8];
-    MDB_val key = s_str_val (name), val = s_u64_val (buf, value);
+    MDB_val key = s_str_val (name), val = bus_store_u64_val (buf, value);
     return s_check (mdb_put (txn, self->meta, &key, &val, 0), name);
 }
 
@@ -640,7 +616,7 @@ s_last_key (MDB_txn *txn, MDB_dbi dbi, uint64_t *last, const char *what)
     if (rc == 0 && key.mv_size != 8)
         return BUS_ERR_DAMAGED;
     if (rc == 0)
-        *last = s_get_u64 (key.mv_data);
+        *last = bus_store_u64_get (key.mv_data);
     return s_check (rc == MDB_NOTFOUND ? 0 : rc, what);
 }
 
@@ -676,7 +652,7 @@ s_newest_check (bus_store_t *self, MDB_txn *txn, uint64_t seq, uint64_t pruned)
     MDB_val key, val;
     if (!event || !order)
         rc = BUS_ERR_NOMEM;
-    key = s_u64_val (buf, last_event);
+    key = bus_store_u64_val (buf, last_event);
     if (rc == 0 && last_event && mdb_get (txn, self->log, &key, &val) == 0
         && (bus_store_unseal (last_event, last_event >= self->sealed_seq, &val)
                 < 0
@@ -686,7 +662,7 @@ s_newest_check (bus_store_t *self, MDB_txn *txn, uint64_t seq, uint64_t pruned)
                         "its newest event (seq %" PRIu64
                         ") fails its checksum or does not decode",
                         last_event);
-    key = s_u64_val (buf, last_order);
+    key = bus_store_u64_val (buf, last_order);
     if (rc == 0 && last_order && mdb_get (txn, self->orders, &key, &val) == 0
         && (bus_store_unseal (last_order, last_order >= self->sealed_order,
                               &val)
@@ -782,10 +758,11 @@ s_kseq_build (bus_store_t *self)
         while ((rc = mdb_cursor_get (cursor, &key, &val, op)) == 0) {
             op = MDB_NEXT;
             unsigned char buf[8];
-            uint64_t seq = val.mv_size == 16
-                               ? s_get_u64 ((const char *) val.mv_data + 8)
-                               : 0;
-            MDB_val by_seq = s_u64_val (buf, seq);
+            uint64_t seq =
+                val.mv_size == 16
+                    ? bus_store_u64_get ((const char *) val.mv_data + 8)
+                    : 0;
+            MDB_val by_seq = bus_store_u64_val (buf, seq);
             if ((rc = mdb_put (txn, self->kseq, &by_seq, &key, 0)) != 0)
                 break;
         }
@@ -1067,8 +1044,8 @@ bus_store_key_get (bus_store_t *self, const char *key, uint64_t *fingerprint,
     if (rc == 0)
         rc = s_check_size (&val, 16, "key get");
     if (rc == 0) {
-        *fingerprint = s_get_u64 (val.mv_data);
-        *seq = s_get_u64 ((const char *) val.mv_data + 8);
+        *fingerprint = bus_store_u64_get (val.mv_data);
+        *seq = bus_store_u64_get ((const char *) val.mv_data + 8);
     }
     return rc;
 }
@@ -1081,10 +1058,10 @@ bus_store_key_put (bus_store_t *self, const char *key, uint64_t fingerprint,
     if (!bus_valid_key (key))
         return BUS_ERR_INVALID;
     unsigned char buf[16], seq_buf[8];
-    s_put_u64 (buf, fingerprint);
-    s_put_u64 (buf + 8, seq);
+    bus_store_u64_put (buf, fingerprint);
+    bus_store_u64_put (buf + 8, seq);
     MDB_val k = s_str_val (key), val = { sizeof buf, buf };
-    MDB_val by_seq = s_u64_val (seq_buf, seq);
+    MDB_val by_seq = bus_store_u64_val (seq_buf, seq);
     int rc = s_check (mdb_put (self->txn, self->keys, &k, &val, 0), "key put");
     //  the index retention finds it by
     return rc ? rc
@@ -1096,7 +1073,7 @@ static int
 s_order_read (bus_store_t *self, MDB_txn *txn, uint64_t id, bus_order_t *order)
 {
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, id), val;
+    MDB_val key = bus_store_u64_val (buf, id), val;
     int rc = s_get (txn, self->orders, &key, &val, "get order");
     if (rc == 0)
         rc = s_unseal (self, false, id, &val);
@@ -1133,7 +1110,7 @@ bus_store_event_lookup (bus_store_t *self, uint64_t seq, bus_event_t *event)
 {
     assert (self->txn);
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, seq), val;
+    MDB_val key = bus_store_u64_val (buf, seq), val;
     int rc = s_get (self->txn, self->log, &key, &val, "get event");
     if (rc == 0)
         rc = s_unseal (self, true, seq, &val);
@@ -1171,7 +1148,7 @@ s_put_state (bus_store_t *self, bus_event_t *event)
         return 0;
     assert (event->order.id > 0);
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, event->order.id);
+    MDB_val key = bus_store_u64_val (buf, event->order.id);
     zframe_t *frame = bus_order_encode (&event->order);
     int rc = frame ? s_put_sealed (self->txn, self->orders, event->order.id,
                                    zframe_data (frame), zframe_size (frame), 0,
@@ -1253,12 +1230,12 @@ s_prune_keys (bus_store_t *self, uint64_t cut, uint32_t max, uint32_t *count)
     MDB_val by_seq, key, val;
     while (*count < max
            && (rc = mdb_cursor_get (cursor, &by_seq, &key, MDB_FIRST)) == 0
-           && s_get_u64 (by_seq.mv_data) < cut) {
+           && bus_store_u64_get (by_seq.mv_data) < cut) {
         //  the key itself, unless it was put again for a later event
         rc = mdb_get (self->txn, self->keys, &key, &val);
         if (rc == 0 && val.mv_size == 16
-            && s_get_u64 ((const char *) val.mv_data + 8)
-                   == s_get_u64 (by_seq.mv_data))
+            && bus_store_u64_get ((const char *) val.mv_data + 8)
+                   == bus_store_u64_get (by_seq.mv_data))
             rc = mdb_del (self->txn, self->keys, &key, NULL);
         if (rc == 0 || rc == MDB_NOTFOUND)
             rc = mdb_cursor_del (cursor, 0);
@@ -1280,7 +1257,7 @@ s_oldest_key_seq (bus_store_t *self, uint64_t *seq)
     if (rc != 0)
         return s_check (rc, "prune");
     rc = mdb_cursor_get (cursor, &by_seq, &key, MDB_FIRST);
-    *seq = rc == 0 ? s_get_u64 (by_seq.mv_data) : UINT64_MAX;
+    *seq = rc == 0 ? bus_store_u64_get (by_seq.mv_data) : UINT64_MAX;
     mdb_cursor_close (cursor);
     return s_check (rc == MDB_NOTFOUND ? 0 : rc, "prune");
 }
@@ -1292,7 +1269,7 @@ s_prune_log (bus_store_t *self, uint64_t end, uint32_t max, uint32_t *count)
 {
     unsigned char buf[8];
     while (*count < max && self->pending_pruned + 1 < end) {
-        MDB_val key = s_u64_val (buf, self->pending_pruned + 1);
+        MDB_val key = bus_store_u64_val (buf, self->pending_pruned + 1);
         int rc = mdb_del (self->txn, self->log, &key, NULL);
         if (rc != 0 && rc != MDB_NOTFOUND)
             return s_check (rc, "prune log");
@@ -1588,10 +1565,11 @@ s_walk_open (bus_store_t *self, MDB_txn *txn, bus_store_item_fn *fn, void *arg)
         //  the index holds only ids (same keys as orders)
         err = s_get (txn, self->orders, &key, &val, "snapshot");
         if (err == BUS_ERR_NOT_FOUND)
-            err = s_damaged_read (self, "open order", s_get_u64 (key.mv_data),
-                                  "is missing");
+            err =
+                s_damaged_read (self, "open order",
+                                bus_store_u64_get (key.mv_data), "is missing");
         if (err == 0)
-            err = s_unseal (self, false, s_get_u64 (key.mv_data), &val);
+            err = s_unseal (self, false, bus_store_u64_get (key.mv_data), &val);
         if (err == 0 && fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
@@ -1740,13 +1718,13 @@ s_walk_log (bus_store_t *self, MDB_txn *txn, uint64_t from, uint32_t limit,
     if (rc != 0)
         return s_check (rc, "replay");
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, from), val;
+    MDB_val key = bus_store_u64_val (buf, from), val;
     MDB_cursor_op op = MDB_SET_RANGE;
     int err = 0;
     for (uint32_t n = 0; n < limit && err == 0; n++, op = MDB_NEXT) {
         rc = mdb_cursor_get (cursor, &key, &val, op);
         if (rc == 0)
-            err = s_unseal (self, true, s_get_u64 (key.mv_data), &val);
+            err = s_unseal (self, true, bus_store_u64_get (key.mv_data), &val);
         if (rc != 0 || err != 0 || fn (val.mv_data, val.mv_size, arg) != 0)
             break;
     }
@@ -1816,7 +1794,7 @@ s_list_start (MDB_cursor *cursor, uint64_t from, MDB_val *key, MDB_val *val)
     if (from == 0)
         return mdb_cursor_get (cursor, key, val, MDB_LAST);
     unsigned char buf[8];
-    *key = s_u64_val (buf, from);
+    *key = bus_store_u64_val (buf, from);
     int rc = mdb_cursor_get (cursor, key, val, MDB_SET_RANGE);
     if (rc == MDB_NOTFOUND)   //  every id is below from
         return mdb_cursor_get (cursor, key, val, MDB_LAST);
@@ -1841,14 +1819,16 @@ s_walk_orders (bus_store_t *self, MDB_txn *txn, s_filter_t *filter,
     for (rc = s_list_start (cursor, from, &key, &val); rc == 0;
          rc = mdb_cursor_get (cursor, &key, &val, MDB_PREV)) {
         bool match;
-        if ((err = s_unseal (self, false, s_get_u64 (key.mv_data), &val)) != 0
+        if ((err =
+                 s_unseal (self, false, bus_store_u64_get (key.mv_data), &val))
+                != 0
             || (err = s_filter_match (self, filter, &key, &val, &match)) != 0)
             break;
         if (!match)
             continue;
         if (passed == limit)
             break;
-        last = s_get_u64 (key.mv_data);
+        last = bus_store_u64_get (key.mv_data);
         passed++;
         //  stopped by fn: whether more exist is unknown, offer the cursor
         if (fn (val.mv_data, val.mv_size, arg) != 0)

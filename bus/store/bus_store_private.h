@@ -7,7 +7,35 @@
 
 #include <lmdb.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include "orderbus/bus_store.h"
+
+/*  Numbers as LMDB keys and meta values: 8 bytes big-endian, so that
+    LMDB's memcmp order is numeric order.  Shared by bus_store.c and
+    bus_store_verify.c, which read the same records.  */
+static inline void
+bus_store_u64_put (unsigned char *p, uint64_t value)
+{
+    for (int i = 7; i >= 0; i--, value >>= 8)
+        p[i] = (unsigned char) value;
+}
+
+static inline uint64_t
+bus_store_u64_get (const void *data)
+{
+    const unsigned char *p = (const unsigned char *) data;
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value = value << 8 | p[i];
+    return value;
+}
+
+static inline MDB_val
+bus_store_u64_val (unsigned char buf[8], uint64_t value)
+{
+    bus_store_u64_put (buf, value);
+    return (MDB_val){ 8, buf };
+}
 
 //  The map size bus_store_new uses when asked for 0
 #define BUS_STORE_MAP_DEFAULT ((size_t) 64 << 20)

@@ -52,24 +52,6 @@ typedef struct {
     bus_cart_t *cart;
 } s_walk_t;
 
-static uint64_t
-s_u64 (const void *data)
-{
-    const unsigned char *p = data;
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value = value << 8 | p[i];
-    return value;
-}
-
-static MDB_val
-s_u64_val (unsigned char buf[8], uint64_t value)
-{
-    for (int i = 7; i >= 0; i--, value >>= 8)
-        buf[i] = (unsigned char) value;
-    return (MDB_val){ 8, buf };
-}
-
 //  Count a problem; the first one is kept in words.
 static void s_bad (s_walk_t *w, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
@@ -89,14 +71,15 @@ static void
 s_at (s_walk_t *w, const char *db, const MDB_val *key)
 {
     w->shared->where_db = db;
-    w->shared->where_key = key && key->mv_size == 8 ? s_u64 (key->mv_data) : 0;
+    w->shared->where_key =
+        key && key->mv_size == 8 ? bus_store_u64_get (key->mv_data) : 0;
 }
 
 static bool
 s_has (s_walk_t *w, MDB_dbi dbi, uint64_t id)
 {
     unsigned char buf[8];
-    MDB_val key = s_u64_val (buf, id), val;
+    MDB_val key = bus_store_u64_val (buf, id), val;
     return mdb_get (w->txn, dbi, &key, &val) == 0;
 }
 
@@ -108,7 +91,7 @@ s_meta (s_walk_t *w, const char *name, uint64_t *value)
     if (mdb_get (w->txn, w->meta, &key, &val) != 0)
         return;
     if (val.mv_size == 8)
-        *value = s_u64 (val.mv_data);
+        *value = bus_store_u64_get (val.mv_data);
     else
         s_bad (w, "meta: %s has %zu bytes, not 8", name, val.mv_size);
 }
@@ -177,7 +160,7 @@ s_check_event (s_walk_t *w, const MDB_val *key, const MDB_val *stored)
         s_bad (w, "log: a key of %zu bytes", key->mv_size);
         return;
     }
-    uint64_t seq = s_u64 (key->mv_data);
+    uint64_t seq = bus_store_u64_get (key->mv_data);
     uint64_t expect = r->pruned_seq + 1 + r->records;
     r->records++;
     if (!s_unsealed (w, seq, w->sealed_seq, stored, &bytes))
@@ -198,7 +181,7 @@ s_check_order (s_walk_t *w, const MDB_val *key, const MDB_val *stored)
 {
     bus_store_report_t *r = w->report;
     r->orders++;
-    uint64_t id = key->mv_size == 8 ? s_u64 (key->mv_data) : 0;
+    uint64_t id = key->mv_size == 8 ? bus_store_u64_get (key->mv_data) : 0;
     bus_order_t *order = w->order;
     MDB_val bytes, *val = &bytes;
     if (key->mv_size != 8)
@@ -232,7 +215,7 @@ s_check_open (s_walk_t *w, const MDB_val *key, const MDB_val *val)
 {
     (void) val;
     w->report->open++;
-    uint64_t id = key->mv_size == 8 ? s_u64 (key->mv_data) : 0;
+    uint64_t id = key->mv_size == 8 ? bus_store_u64_get (key->mv_data) : 0;
     if (!s_has (w, w->orders, id))
         s_bad (w,
                "open: order %" PRIu64 " is in the open index but not "
@@ -245,8 +228,9 @@ s_check_key (s_walk_t *w, const MDB_val *key, const MDB_val *val)
 {
     bus_store_report_t *r = w->report;
     r->keys++;
-    uint64_t seq =
-        val->mv_size == 16 ? s_u64 ((const char *) val->mv_data + 8) : 0;
+    uint64_t seq = val->mv_size == 16
+                       ? bus_store_u64_get ((const char *) val->mv_data + 8)
+                       : 0;
     if (val->mv_size != 16)
         s_bad (w, "keys: key '%.*s' has %zu bytes, not 16",
                (int) (key->mv_size < 64 ? key->mv_size : 64),
