@@ -28,6 +28,7 @@
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_config.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_report.h"
 #include "orderbus/bus_store.h"
@@ -346,11 +347,10 @@ s_spool_destroy (s_spool_t *spool)
 int
 orderbus_export_main (int argc, char **argv)
 {
-    for (int index = 1; index < argc; index++)
-        if (streq (argv[index], "-h") || streq (argv[index], "--help")) {
-            s_usage ();
-            return 0;
-        }
+    if (bus_config_help_wanted (argc, argv)) {
+        s_usage ();
+        return 0;
+    }
     //  stdout may be the CSV, so logs go to stderr; czmq then catches
     //  SIGINT and SIGTERM to set a flag nobody here reads: give them back
     //  their default, so Ctrl-C stops a long export

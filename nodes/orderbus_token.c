@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <czmq.h>
+#include "orderbus/bus_config.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_token.h"
 #include "orderbus_args.h"
@@ -218,11 +219,10 @@ s_print (const s_args_t *args, const bus_claims_t *claims, const char *token)
 int
 orderbus_token_main (int argc, char **argv, const char *share_dir)
 {
-    for (int index = 1; index < argc; index++)
-        if (streq (argv[index], "-h") || streq (argv[index], "--help")) {
-            s_usage ();
-            return 0;
-        }
+    if (bus_config_help_wanted (argc, argv)) {
+        s_usage ();
+        return 0;
+    }
     //  stdout carries only the token and the URL
     zsys_set_logstream (stderr);
     s_args_t args = { 0 };

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <czmq.h>
+#include "orderbus/bus_config.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_store.h"
 #include "orderbus_args.h"
@@ -77,11 +78,10 @@ s_print (const char *dir, const bus_store_report_t *r)
 int
 orderbus_verify_main (int argc, char **argv)
 {
-    for (int index = 1; index < argc; index++)
-        if (streq (argv[index], "-h") || streq (argv[index], "--help")) {
-            s_usage ();
-            return 0;
-        }
+    if (bus_config_help_wanted (argc, argv)) {
+        s_usage ();
+        return 0;
+    }
     zsys_set_logstream (stderr);
     zsys_handler_reset ();
     s_args_t args = { 0 };
