@@ -19,6 +19,7 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(clang-format)        # scripts/format.sh --check
   packages+=(clang)               # libFuzzer: the fuzz_* tests, scripts/fuzz.sh
   packages+=(python3-requests python3-websockets)   # seed-style API client
+  packages+=(iproute2)            # integration_hosts: `ip netns`, veth, bridge
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 

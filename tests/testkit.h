@@ -11,9 +11,11 @@
       tk_http.c    HTTP requests, raw bytes, JSON answers, order bodies
       tk_ws.c      WebSocket: civetweb's client, and one by hand on
                    bench/ws_client.h's codec
-      tk_ledger.c  the ledger of orders sent and its tally
+      tk_ledger.c  the ledger of orders sent and every operation, its
+                   tally and the history check
       tk_load.c    load from many clients, and followers of /ws
-      tk_proxy.c   a TCP proxy to freeze or cut a link  */
+      tk_proxy.c   a TCP proxy to freeze, cut or slow down a link
+      tk_netns.c   the multi-host rig (its own header, tk_netns.h)  */
 
 #ifndef TESTKIT_H_INCLUDED
 #define TESTKIT_H_INCLUDED
@@ -108,6 +110,13 @@ int tk_kill (pid_t pid, int sig);
 /*  Run `orderbus <args...>` to completion; returns its exit status and
     its stdout+stderr in *output (caller frees).  */
 int tk_run (char **output, ...);
+
+/*  From now on the kit's clients (tk_http, tk_ws_open, tk_tcp_connect,
+    proxies, and what uses them) reach port at addr (a dotted IPv4
+    address) instead of 127.0.0.1: a node in one of the rig's hosts
+    (tk_netns.h).  Ports are told apart by number alone, so a test gives
+    each node its own port even on different hosts.  */
+void tk_port_addr (int port, const char *addr);
 
 /*  A TCP connection to 127.0.0.1:port from address from (NULL: any; any
     127.x.y.z is this host's loopback, so a test can be several clients
@@ -273,6 +282,50 @@ void tk_tally_print (const char *what, const tk_tally_t *tally);
     orders' seqs exactly 1..N.  */
 void tk_tally_check_exact (const tk_tally_t *t);
 
+/*  The history check, Jepsen's in small.  The ledger records every client
+    operation (each POST of tk_ledger_place: its key, gateway, times and
+    result: 201, 409, other 4xx, 429, 5xx, or no answer for a connection
+    failure or timeout); tk_ledger_history reads the final store from the
+    gateway at port (as tk_ledger_tally) and compares.  */
+typedef struct {
+    size_t count; /* 201s measured                                */
+    int64_t p50_ms, p99_ms, max_ms;
+} tk_latency_t;
+
+typedef struct {
+    size_t ops;         /* operations (POSTs)                           */
+    size_t ok;          /* ... answered 201                             */
+    size_t conflict;    /* ... 409                                      */
+    size_t refused;     /* ... another 4xx                              */
+    size_t throttled;   /* ... 429                                      */
+    size_t unavailable; /* ... 5xx                                      */
+    size_t no_answer;   /* ... no answer: connection failure, timeout   */
+    size_t keys;        /* keys sent                                    */
+    size_t keys_acked;  /* ... with a 201                               */
+    size_t acked_missing, acked_doubled; /* acknowledged, stored 0 or 2+ */
+    size_t unacked_stored;  /* never acknowledged, stored once (allowed) */
+    size_t unacked_absent;  /* ... not stored (allowed)                 */
+    size_t unacked_doubled; /* ... stored twice or more                 */
+    size_t stored;          /* orders in the store                      */
+    size_t unsent;          /* ... whose key no client sent             */
+    tk_latency_t latency;   /* of every 201                             */
+} tk_history_t;
+
+bool tk_ledger_history (tk_ledger_t *ledger, int port, int page_limit,
+                        tk_history_t *history);
+
+/*  One line with every count, prefixed by what.  */
+void tk_history_print (const char *what, const tk_history_t *history);
+
+/*  Acknowledged => stored exactly once; never acknowledged => stored at
+    most once; nothing stored that no client sent.  */
+void tk_history_check (const tk_history_t *history);
+
+/*  The 201s' round trips (the POST that got the 201) among operations
+    begun in [from_ms, to_ms) of tk_now_ms.  */
+void tk_ledger_latency (tk_ledger_t *ledger, int64_t from_ms, int64_t to_ms,
+                        tk_latency_t *latency);
+
 //  Load: concurrent clients placing orders through the ledger.
 typedef struct {
     const int *ports; /* gateways, in failover order                  */
@@ -401,6 +454,22 @@ bool tk_power_cut (const char *data, const char *undo, bool torn,
 typedef struct _tk_proxy_t tk_proxy_t;
 
 tk_proxy_t *tk_proxy_new (int target_port);
+
+/*  The same listening on addr (a rig host's, tk_netns.h: create it from
+    a thread in that host, tk_host_enter); the kit's clients then reach
+    its port there (tk_port_addr).  */
+tk_proxy_t *tk_proxy_new_on (const char *addr, int target_port);
+
+/*  Slow the link down, both ways, for data read from now on: every chunk
+    read is sent delay_ms later, and loss_pct of them are "lost".  A proxy
+    of TCP streams cannot drop bytes without breaking the stream, so a
+    lost chunk is what a lost segment costs a TCP application: it (and
+    all behind it on that direction) is held S_STALL_MS = 200 ms more,
+    Linux's minimum retransmission timeout.  0, 0 ends it.  */
+void tk_proxy_impair (tk_proxy_t *proxy, int delay_ms, int loss_pct);
+
+/*  Chunks "lost" (stalled) so far.  */
+size_t tk_proxy_stalls (tk_proxy_t *proxy);
 int tk_proxy_port (tk_proxy_t *proxy);
 
 /*  Frozen: nothing is forwarded either way and nothing is closed, as

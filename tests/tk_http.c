@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,8 +93,8 @@ tk_http (int port, const char *method, const char *path, const char *headers,
 {
     memset (resp, 0, sizeof *resp);
     char err[256] = "";
-    struct mg_connection *conn =
-        mg_connect_client ("127.0.0.1", port, tk__tls (), err, sizeof err);
+    struct mg_connection *conn = mg_connect_client (
+        tk__port_addr (port), port, tk__tls (), err, sizeof err);
     if (!conn)
         return;
     //  The kit's token, unless the test brings its own (tk__auth_token)
@@ -101,10 +102,11 @@ tk_http (int port, const char *method, const char *path, const char *headers,
     if (headers && strcasestr (headers, "Authorization:"))
         token = NULL;
     mg_printf (conn,
-               "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n"
+               "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
                "%s%s%s%s",
-               method, path, port, token ? "Authorization: Bearer " : "",
-               token ? token : "", token ? "\r\n" : "", headers ? headers : "");
+               method, path, tk__port_addr (port), port,
+               token ? "Authorization: Bearer " : "", token ? token : "",
+               token ? "\r\n" : "", headers ? headers : "");
     if (body)
         mg_printf (conn, "Content-Length: %zu\r\n\r\n", strlen (body)),
             mg_write (conn, body, strlen (body));
@@ -188,8 +190,8 @@ tk_json_int (json_t *json, const char *path)
     return json_is_integer (json) ? json_integer_value (json) : -1;
 }
 
-//  A TCP connection to 127.0.0.1:port from address from (NULL: any), -1
-//  on failure.  rcvbuf > 0 sets SO_RCVBUF first (it must be set before
+//  A TCP connection to port's address (tk__port_addr) from address from
+//  (NULL: any), -1 on failure.  rcvbuf > 0 sets SO_RCVBUF first (it must be set before
 //  connecting to bound the window).
 static int
 s_tcp_connect (const char *from, int port, int rcvbuf)
@@ -201,16 +203,50 @@ s_tcp_connect (const char *from, int port, int rcvbuf)
         setsockopt (fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     struct sockaddr_in source = { .sin_family = AF_INET };
     struct sockaddr_in addr = { .sin_family = AF_INET,
-                                .sin_port = htons ((uint16_t) port),
-                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
-    if ((from
-         && (inet_pton (AF_INET, from, &source.sin_addr) != 1
-             || bind (fd, (struct sockaddr *) &source, sizeof source) != 0))
+                                .sin_port = htons ((uint16_t) port) };
+    if (inet_pton (AF_INET, tk__port_addr (port), &addr.sin_addr) != 1
+        || (from
+            && (inet_pton (AF_INET, from, &source.sin_addr) != 1
+                || bind (fd, (struct sockaddr *) &source, sizeof source) != 0))
         || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0) {
         close (fd);
         return -1;
     }
     return fd;
+}
+
+//  Ports the kit's clients reach at another address than 127.0.0.1 (nodes
+//  in the rig's hosts, tk_netns.c).  Written by one thread before the
+//  count that publishes a row; read from any.
+#define S_PORT_ADDRS 128
+static struct {
+    int port;
+    char addr[INET_ADDRSTRLEN];
+} s_port_addrs[S_PORT_ADDRS];
+static _Atomic int s_port_addr_count;
+
+void
+tk_port_addr (int port, const char *addr)
+{
+    int count = atomic_load (&s_port_addr_count);
+    int i = 0;
+    while (i < count && s_port_addrs[i].port != port)
+        i++;
+    TK_CHECK (i < S_PORT_ADDRS, "too many ports with an address");
+    snprintf (s_port_addrs[i].addr, sizeof s_port_addrs[i].addr, "%s", addr);
+    s_port_addrs[i].port = port;
+    if (i == count)
+        atomic_store (&s_port_addr_count, count + 1);
+}
+
+const char *
+tk__port_addr (int port)
+{
+    int count = atomic_load (&s_port_addr_count);
+    for (int i = 0; i < count; i++)
+        if (s_port_addrs[i].port == port)
+            return s_port_addrs[i].addr;
+    return "127.0.0.1";
 }
 
 int

@@ -4,6 +4,7 @@
 #ifndef TK_INTERNAL_H_INCLUDED
 #define TK_INTERNAL_H_INCLUDED
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <time.h>
 #include "testkit.h"
@@ -15,6 +16,20 @@ void tk__deadline (clockid_t clock, int timeout_ms, struct timespec *ts);
     SO_RCVBUF first (it must be set before connecting to bound the
     window).  */
 int tk__tcp_connect (int port, int rcvbuf);
+
+/*  The address the kit's clients reach port at: "127.0.0.1" unless
+    tk_port_addr gave it another.  */
+const char *tk__port_addr (int port);
+
+/*  Like tk_spawn_env (env NULL: as tk_spawn), the child first moved into
+    the network namespace netns_fd (-1: stays in the caller's): the rig's
+    hosts (tk_netns.c).  first and ap are the arguments.  */
+pid_t tk__vspawn (int netns_fd, const char *name, const char *const *env,
+                  const char *first, va_list ap);
+
+/*  SIGKILL every process the kit started, async-signal-safe (the rig's
+    signal handler, before it deletes the namespaces they run in).  */
+void tk__kill_all (void);
 
 /*  Send all len bytes (no SIGPIPE); 0, or -1 if the connection failed.  */
 int tk__send_all (int fd, const void *data, size_t len);

@@ -2,6 +2,7 @@
     tally of the ledger against the store.  */
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,20 @@ typedef struct {
     int64_t waited_ms;   //  first attempt to final answer
 } s_entry_t;
 
+//  One client operation of the history: a POST and what came of it
+typedef struct {
+    const s_entry_t *entry;
+    int status;   //  0: no answer (connection failed or timed out)
+    int port;
+    int64_t start_ms, end_ms;
+} s_op_t;
+
 struct _tk_ledger_t {
     pthread_mutex_t lock;
     s_entry_t **entries;
     size_t count, cap;
+    s_op_t *ops;   //  every attempt, in the order they ended
+    size_t op_count, op_cap;
     size_t attempts, busy, no_answer, throttled;
     char first_retry[300];   //  the first answer that was retried, to report
     bool sorted;             //  entries sorted by key (after tallying)
@@ -50,6 +61,7 @@ tk_ledger_destroy (tk_ledger_t **ledger_p)
         free (self->entries[i]);
     }
     free (self->entries);
+    free (self->ops);
     pthread_mutex_destroy (&self->lock);
     free (self);
     *ledger_p = NULL;
@@ -76,6 +88,19 @@ s_ledger_add (tk_ledger_t *self, const char *key, const char *table,
     return entry;
 }
 
+//  Record one operation.  Lock held.
+static void
+s_ledger_op (tk_ledger_t *self, const s_entry_t *entry, int status, int port,
+             int64_t start_ms)
+{
+    if (self->op_count == self->op_cap) {
+        self->op_cap = self->op_cap ? self->op_cap * 2 : 1024;
+        self->ops = realloc (self->ops, self->op_cap * sizeof *self->ops);
+    }
+    self->ops[self->op_count++] =
+        (s_op_t){ entry, status, port, start_ms, tk_now_ms () };
+}
+
 int
 tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
                  int *current, const char *key, const char *table,
@@ -86,7 +111,9 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
     int status = 0;
     while (true) {
         tk_response_t r;
-        tk_post_order (ports[*current % port_count], key, body, &r);
+        int port = ports[*current % port_count];
+        int64_t sent_ms = tk_now_ms ();
+        tk_post_order (port, key, body, &r);
         status = r.status;
         //  A gateway killed mid-answer can leave a status line without its
         //  body: as a pad would, take that as no answer and retry the key
@@ -96,6 +123,7 @@ tk_ledger_place (tk_ledger_t *self, const int *ports, int port_count,
         char replayed[16];
         pthread_mutex_lock (&self->lock);
         self->attempts++;
+        s_ledger_op (self, entry, status, port, sent_ms);
         if (status == 201) {
             entry->id = json_integer_value (json_object_get (r.json, "id"));
             entry->seq = json_integer_value (json_object_get (r.json, "seq"));
@@ -394,4 +422,146 @@ tk_tally_print (const char *what, const tk_tally_t *t)
     if (*t->first_retry)
         printf ("%s: the first answer retried was: %s\n", what, t->first_retry);
     fflush (stdout);
+}
+
+//  ---------------------------------------------------------------------
+//  The history check (Jepsen's, in small): every operation and its
+//  result against what the store holds at the end.
+
+static int
+s_i64_cmp (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  Percentiles of the 201s' round trips among ops that began in
+//  [from_ms, to_ms).  Lock held.
+static void
+s_latency (tk_ledger_t *self, int64_t from_ms, int64_t to_ms, tk_latency_t *lat)
+{
+    memset (lat, 0, sizeof *lat);
+    int64_t *ms = malloc ((self->op_count ? self->op_count : 1) * sizeof *ms);
+    for (size_t i = 0; i < self->op_count; i++) {
+        const s_op_t *op = &self->ops[i];
+        if (op->status == 201 && op->start_ms >= from_ms
+            && op->start_ms < to_ms)
+            ms[lat->count++] = op->end_ms - op->start_ms;
+    }
+    if (lat->count) {
+        qsort (ms, lat->count, sizeof *ms, s_i64_cmp);
+        lat->p50_ms = ms[(lat->count - 1) * 50 / 100];
+        lat->p99_ms = ms[(lat->count - 1) * 99 / 100];
+        lat->max_ms = ms[lat->count - 1];
+    }
+    free (ms);
+}
+
+void
+tk_ledger_latency (tk_ledger_t *self, int64_t from_ms, int64_t to_ms,
+                   tk_latency_t *lat)
+{
+    pthread_mutex_lock (&self->lock);
+    s_latency (self, from_ms, to_ms, lat);
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  How many stored orders have key (stored sorted by key)
+static size_t
+s_stored_times (const s_stored_t *stored, size_t count, const char *key)
+{
+    s_stored_t probe = { .key = (char *) key };
+    const s_stored_t *hit =
+        bsearch (&probe, stored, count, sizeof *stored, s_stored_cmp);
+    if (!hit)
+        return 0;
+    while (hit > stored && strcmp (hit[-1].key, key) == 0)
+        hit--;
+    size_t n = 0;
+    while (hit + n < stored + count && strcmp (hit[n].key, key) == 0)
+        n++;
+    return n;
+}
+
+bool
+tk_ledger_history (tk_ledger_t *self, int port, int page_limit, tk_history_t *h)
+{
+    memset (h, 0, sizeof *h);
+    size_t count;
+    s_stored_t *stored = s_read_store (port, page_limit, &count);
+    if (!stored)
+        return false;
+    qsort (stored, count, sizeof *stored, s_stored_cmp);
+    pthread_mutex_lock (&self->lock);
+    h->ops = self->op_count;
+    for (size_t i = 0; i < self->op_count; i++) {
+        int status = self->ops[i].status;
+        h->ok += status == 201;
+        h->conflict += status == 409;
+        h->throttled += status == 429;
+        h->refused +=
+            status >= 400 && status < 500 && status != 409 && status != 429;
+        h->unavailable += status >= 500;
+        h->no_answer += status == 0;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        const s_entry_t *e = self->entries[i];
+        size_t times = s_stored_times (stored, count, e->key);
+        h->keys++;
+        if (e->acked_ms >= 0) {
+            h->keys_acked++;
+            h->acked_missing += times == 0;
+            h->acked_doubled += times > 1;
+        } else {
+            h->unacked_stored += times == 1;
+            h->unacked_absent += times == 0;
+            h->unacked_doubled += times > 1;
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        bool first = i == 0 || strcmp (stored[i].key, stored[i - 1].key) != 0;
+        h->stored++;
+        if (first && !s_ledger_find (self, stored[i].key))
+            h->unsent++;
+    }
+    s_latency (self, 0, INT64_MAX, &h->latency);
+    pthread_mutex_unlock (&self->lock);
+    for (size_t i = 0; i < count; i++) {
+        free (stored[i].key);
+        free (stored[i].table);
+    }
+    free (stored);
+    return true;
+}
+
+void
+tk_history_print (const char *what, const tk_history_t *h)
+{
+    printf ("%s: history: %zu operations: 201 %zu, 409 %zu, other 4xx %zu, "
+            "429 %zu, 5xx %zu, no answer/timeout %zu; %zu keys, %zu "
+            "acknowledged (missing %zu, stored twice %zu), %zu never "
+            "acknowledged (stored once %zu, absent %zu, stored twice %zu); "
+            "%zu stored, %zu with a key no client sent; 201 round trip p50 "
+            "%lld ms, p99 %lld ms, max %lld ms\n",
+            what, h->ops, h->ok, h->conflict, h->refused, h->throttled,
+            h->unavailable, h->no_answer, h->keys, h->keys_acked,
+            h->acked_missing, h->acked_doubled, h->keys - h->keys_acked,
+            h->unacked_stored, h->unacked_absent, h->unacked_doubled, h->stored,
+            h->unsent, (long long) h->latency.p50_ms,
+            (long long) h->latency.p99_ms, (long long) h->latency.max_ms);
+    fflush (stdout);
+}
+
+void
+tk_history_check (const tk_history_t *h)
+{
+    TK_CHECK (h->acked_missing == 0 && h->acked_doubled == 0,
+              "acknowledged means present exactly once: %zu missing, %zu "
+              "stored twice",
+              h->acked_missing, h->acked_doubled);
+    TK_CHECK (h->unacked_doubled == 0,
+              "never acknowledged means present at most once: %zu stored "
+              "twice",
+              h->unacked_doubled);
+    TK_CHECK (h->unsent == 0, "%zu stored orders no client sent", h->unsent);
 }

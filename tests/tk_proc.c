@@ -1,7 +1,9 @@
 /*  tk_proc.c — the testkit's processes: the work dir, spawning and
     killing orderbus nodes, a failed check's exit, free ports.  */
 
+#define _GNU_SOURCE   //  setns
 #include <civetweb.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -119,6 +121,7 @@ tk_fail (void)
         if (s_procs[i].pid > 0) {
             kill (s_procs[i].pid, SIGKILL);
             waitpid (s_procs[i].pid, NULL, 0);
+            s_procs[i].pid = 0;   //  the rig's exit handler kills the rest
             s_print_tail (s_procs[i].log);
         }
     fprintf (stderr, "%s: FAILED (logs in %s)\n", s_name, s_dir);
@@ -177,10 +180,15 @@ s_close_inherited (void)
 }
 
 static pid_t
-s_fork_exec_env (char **args, const char *log, const char *const *env)
+s_fork_exec_in (int netns_fd, char **args, const char *log,
+                const char *const *env)
 {
     pid_t pid = fork ();
     if (pid == 0) {
+        //  Into its host first (the rig, tk_netns.c): a node that cannot
+        //  get there must not run in the wrong network
+        if (netns_fd >= 0 && setns (netns_fd, CLONE_NEWNET) != 0)
+            _exit (126);
         //  With an environment (tk_spawn_env), also close every inherited
         //  descriptor: a test's sockets (a proxy's connections, a slow
         //  client's socket) must end when the test closes them, not live
@@ -197,6 +205,12 @@ s_fork_exec_env (char **args, const char *log, const char *const *env)
         _exit (127);
     }
     return pid;
+}
+
+static pid_t
+s_fork_exec_env (char **args, const char *log, const char *const *env)
+{
+    return s_fork_exec_in (-1, args, log, env);
 }
 
 static pid_t
@@ -289,6 +303,27 @@ tk_spawn_env (const char *name, const char *const *env, ...)
     proc->pid = s_fork_exec_env (args, proc->log, env ? env : none);
     TK_CHECK (proc->pid > 0, "fork failed");
     return proc->pid;
+}
+
+pid_t
+tk__vspawn (int netns_fd, const char *name, const char *const *env,
+            const char *first, va_list ap)
+{
+    char *args[TK_ARGS_MAX];
+    s_collect_args (args, first, ap);
+    tk_proc_t *proc = s_proc_slot ();
+    snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
+    proc->pid = s_fork_exec_in (netns_fd, args, proc->log, env);
+    TK_CHECK (proc->pid > 0, "fork failed");
+    return proc->pid;
+}
+
+void
+tk__kill_all (void)
+{
+    for (int i = 0; i < s_proc_count; i++)
+        if (s_procs[i].pid > 0)
+            kill (s_procs[i].pid, SIGKILL);
 }
 
 long

@@ -73,7 +73,7 @@ tk_ws_open (int port, const char *path)
     pthread_cond_init (&ws->cond, NULL);
     char err[256], signed_path[1024];
     ws->conn = mg_connect_websocket_client (
-        "127.0.0.1", port, tk__tls (), err, sizeof err,
+        tk__port_addr (port), port, tk__tls (), err, sizeof err,
         tk__auth_path (port, path, signed_path, sizeof signed_path), NULL,
         s_ws_data, s_ws_close, ws);
     if (!ws->conn) {
@@ -188,7 +188,7 @@ tk__ws_try_open (int port, const char *path)
     pthread_cond_init (&ws->cond, NULL);
     char err[256], signed_path[1024];
     ws->conn = mg_connect_websocket_client (
-        "127.0.0.1", port, tk__tls (), err, sizeof err,
+        tk__port_addr (port), port, tk__tls (), err, sizeof err,
         tk__auth_path (port, path, signed_path, sizeof signed_path), NULL,
         s_ws_data_pong, s_ws_close, ws);
     if (!ws->conn) {
@@ -210,7 +210,7 @@ tk_ws_raw_open (int port, const char *path, int rcvbuf)
         return -1;
     char request[2048], signed_path[1024];
     int len = ws_client_request (
-        request, sizeof request, "127.0.0.1", port,
+        request, sizeof request, tk__port_addr (port), port,
         tk__auth_path (port, path, signed_path, sizeof signed_path),
         WS_CLIENT_SAMPLE_KEY);
     struct timeval tv = { 10, 0 };
