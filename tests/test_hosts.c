@@ -21,9 +21,14 @@
 
     Without root or namespaces the test exits 77: ctest says SKIP.  */
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "testkit.h"
@@ -251,15 +256,16 @@ s_under_load (const char *what, void (*fault) (bool cut))
     size_t before = 0, during = 0;
     for (int i = 0; i < s_gw_count; i++)
         before += tk_load_done (loads[i]);
-    int64_t start = tk_now_ms ();
     fault (true);
+    int64_t start = tk_now_ms ();
     usleep (CUT_MS * 1000);
+    int64_t cut_ms = tk_now_ms () - start;
     fault (false);
     for (int i = 0; i < s_gw_count; i++)
         during += tk_load_done (loads[i]);
-    printf ("%s: cut for %lld ms; orders finished before it %zu, by the "
-            "heal %zu\n",
-            what, (long long) (tk_now_ms () - start), before, during);
+    printf ("%s: cut (and checked) for %lld ms more; orders finished before "
+            "it %zu, by the heal %zu\n",
+            what, (long long) cut_ms, before, during);
     usleep (2000 * 1000);   //  healed, under load
     for (int i = 0; i < s_gw_count; i++)
         tk_load_stop (&loads[i]);
@@ -287,10 +293,39 @@ TK_CASE (load)
     s_check_all ("load");
 }
 
+//  Does a TCP connection to port (at its host's address) open within ms?
+static bool
+s_reachable (int port, int ms)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t) port) };
+    bool open = false;
+    for (int i = 0; i < s_gw_count; i++)
+        if (s_gw[i].port == port)
+            inet_pton (AF_INET, tk_host_addr (s_gw[i].host), &addr.sin_addr);
+    if (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0)
+        open = true;
+    else if (errno == EINPROGRESS) {
+        struct pollfd p = { fd, POLLOUT, 0 };
+        int err = 0;
+        socklen_t len = sizeof err;
+        open = poll (&p, 1, ms) == 1
+               && getsockopt (fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0
+               && err == 0;
+    }
+    close (fd);
+    return open;
+}
+
 static void
 s_cut_gw1 (bool cut)
 {
     tk_host_link (s_gw[0].host, !cut);
+    //  The cut is real: gw1 cannot be reached from the client host
+    CHECK (s_reachable (s_gw[0].port, 1000) == !cut,
+           "gw1 %s from the client host with its link %s",
+           cut ? "reachable" : "unreachable", cut ? "cut" : "healed");
 }
 
 TK_CASE (cut_gateway)
@@ -305,8 +340,14 @@ s_cut_gw2_writer (bool cut)
 {
     tk_host_pair (s_gw[1].host, s_writer.host, !cut);
     if (cut) {
-        //  the rest of the rig still talks: gw1 and the edges are fine
-        CHECK (tk_wait_http (s_gw[0].port, "/healthz", 200, 2000),
+        //  The cut is real and only that pair's: gw2 still answers the
+        //  clients and says the writer is unreachable, gw1 is fine
+        int64_t start = tk_now_ms ();
+        CHECK (tk_wait_http (s_gw[1].port, "/healthz", 503, CUT_MS - 1000),
+               "gw2 says the writer is unreachable");
+        printf ("cut_pair: gw2's /healthz said 503 after %lld ms\n",
+                (long long) (tk_now_ms () - start));
+        CHECK (tk_wait_http (s_gw[0].port, "/healthz", 200, 1000),
                "gw1 healthy while gw2 is cut from the writer");
     }
 }
