@@ -182,6 +182,13 @@ static const s_setting_t s_settings[] = {
       0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
       "secret that signs access tokens (gateway, edge: required unless "
       "--insecure-no-auth)" },
+    { "--site", NULL, "site/name", S_NAME, S_FIELD (site), 1, 0,
+      S_GATEWAY | S_EDGE | S_UP, "NAME",
+      "the site this node serves: a token of another gets 403" },
+    { "--sites", NULL, "site/file", S_TEXT, S_FIELD (sites_file), 0, 0,
+      S_GATEWAY | S_EDGE, "FILE",
+      "several sites, a section each with its writer's endpoints, key and "
+      "secret (docs/deployment.md); instead of site/name" },
     { "--insecure-no-auth", NULL, "auth/insecure_no_auth", S_BOOL,
       S_FIELD (insecure_no_auth), 0, 1, S_GATEWAY | S_EDGE, NULL,
       "INSECURE: no secret, every request may do anything (tests only)" },
@@ -587,6 +594,17 @@ s_check (const bus_config_t *config, char *err, size_t err_cap)
     return s_check_retention (config, err, err_cap);
 }
 
+int
+bus_config_set (bus_config_t *config, const char *key, const char *value,
+                const char *where, char *err, size_t err_cap)
+{
+    const s_setting_t *setting = s_find_key (key);
+    if (!setting)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG, "%s: unknown key",
+                              where);
+    return s_apply (config, setting, value, where, err, err_cap);
+}
+
 //  -h/--help anywhere wins over everything else, errors included
 bool
 bus_config_help_wanted (int argc, char **argv)
@@ -666,6 +684,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     snprintf (config->name, sizeof config->name, "gw-%d", (int) getpid ());
     config->ack_timeout_ms = 3000;
     config->ring = 10000;
+    strcpy (config->site, "main");   //  what `orderbus token` mints for
 }
 
 int

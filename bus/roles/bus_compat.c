@@ -854,10 +854,12 @@ bus_compat_claims (bus_auth_t *auth, bus_req_t *req, bus_claims_t *claims)
 //  401 (no token, not ours, expired) or 403 (a role too weak) for route,
 //  in its seed's shape, saying how to send a token.
 static int
-s_refuse (bus_req_t *req, int rc, const s_route_t *route)
+s_refuse (bus_req_t *req, int rc, const s_route_t *route, const char *why)
 {
     char message[300];
-    if (rc == BUS_ERR_FORBIDDEN)
+    if (why)   //  a token of a site not served
+        snprintf (message, sizeof message, "Forbidden: %s", why);
+    else if (rc == BUS_ERR_FORBIDDEN)
         snprintf (message, sizeof message,
                   "Forbidden: %s %s needs a kitchen or manager token",
                   route->method, route->path);
@@ -869,7 +871,7 @@ s_refuse (bus_req_t *req, int rc, const s_route_t *route)
                   rc == BUS_ERR_EXPIRED ? "the token has expired"
                                         : "a valid token is needed",
                   "/compat/", route->path);
-    int status = rc == BUS_ERR_FORBIDDEN ? 403 : 401;
+    int status = rc == BUS_ERR_FORBIDDEN || why ? 403 : 401;
     return route->fastapi ? s_detail (req, status, message, NULL)
                           : s_error (req, status, message, NULL);
 }
@@ -890,8 +892,11 @@ s_serve (bus_req_t *req, void *arg)
     int rc = bus_compat_claims (binding->self->auth, req, &claims);
     if (rc == 0)
         rc = bus_token_allows_role (&claims, route->role);
+    char why[256];
     if (rc != 0)
-        return s_refuse (req, rc, route);
+        return s_refuse (
+            req, rc, route,
+            bus_auth_why (binding->self->auth, rc, &claims, why, sizeof why));
     return route->fn (binding->self, req, &claims);
 }
 
@@ -903,6 +908,11 @@ s_serve_other (bus_req_t *req, void *arg)
     bus_compat_t *self = (bus_compat_t *) arg;
     bus_claims_t claims;
     int rc = bus_compat_claims (self->auth, req, &claims);
+    char why[256];
+    if (rc == BUS_ERR_WRONG_SITE)
+        return s_detail (
+            req, 403, bus_auth_why (self->auth, rc, &claims, why, sizeof why),
+            NULL);
     if (rc != 0)
         return s_detail (req, 401,
                          "Not authenticated: a valid token is needed in "
