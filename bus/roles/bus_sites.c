@@ -178,10 +178,10 @@ s_load_file (bus_sites_t *self, const bus_config_t *base, char *err,
     zconfig_t *site = zconfig_child (root);
     for (; rc == 0 && site; site = zconfig_next (site)) {
         bus_config_t *config = &self->configs[self->count];
-        if (self->auth && bus_auth_site_index (self->auth, zconfig_name (site)) >= 0)
-            rc = bus_error_set (err, err_cap, -1,
-                                "%s: site '%s': given twice", file,
-                                zconfig_name (site));
+        if (self->auth
+            && bus_auth_site_index (self->auth, zconfig_name (site)) >= 0)
+            rc = bus_error_set (err, err_cap, -1, "%s: site '%s': given twice",
+                                file, zconfig_name (site));
         else
             rc = s_load_site (base, site, file, config, err, err_cap);
         if (rc == 0 && self->count == 0
@@ -194,12 +194,16 @@ s_load_file (bus_sites_t *self, const bus_config_t *base, char *err,
         if (rc != 0 && !strstr (err, "site '")) {   //  the secret's
             char reason[512];
             bus_strlcpy (reason, err, sizeof reason);
-            snprintf (err, err_cap, "%s: site '%s': auth/secret_file: %s",
-                      file, config->site, reason);
+            snprintf (err, err_cap, "%s: site '%s': auth/secret_file: %s", file,
+                      config->site, reason);
         }
         self->count += rc == 0;
     }
     zconfig_destroy (&root);
+    if (rc == 0)
+        zsys_info ("sites: %zu from %s, the first '%s', the last '%s'",
+                   self->count, file, self->configs[0].site,
+                   self->configs[self->count - 1].site);
     return rc;
 }
 
@@ -283,8 +287,7 @@ s_name_site (const bus_sites_t *self, size_t index, char *err, size_t err_cap)
         return;
     char reason[512];
     bus_strlcpy (reason, err, sizeof reason);
-    snprintf (err, err_cap, "site '%s': %s", self->configs[index].site,
-              reason);
+    snprintf (err, err_cap, "site '%s': %s", self->configs[index].site, reason);
 }
 
 int
@@ -327,9 +330,9 @@ s_ws_connect (bus_req_t *req, void *arg)
     char why[256];
     int rc = bus_auth_check (path->sites->auth, req, &claims);
     if (rc != 0) {
-        bus_auth_refuse (req, rc,
-                         bus_auth_why (path->sites->auth, rc, &claims, why,
-                                       sizeof why));
+        bus_auth_refuse (
+            req, rc,
+            bus_auth_why (path->sites->auth, rc, &claims, why, sizeof why));
         return 1;
     }
     const bus_http_ws_handler_t *hooks = s_hooks_of (path, req);
@@ -382,9 +385,9 @@ s_route_ws (void *server, const char *where, const bus_http_ws_handler_t *hooks)
         bus_strlcpy (path->path, where, sizeof path->path);
         path->hooks = calloc (self->count, sizeof *path->hooks);
         assert (path->hooks);
-        path->dispatcher = (bus_http_ws_handler_t){ s_ws_connect, s_ws_ready,
-                                                    s_ws_data, s_ws_close,
-                                                    path };
+        path->dispatcher =
+            (bus_http_ws_handler_t){ s_ws_connect, s_ws_ready, s_ws_data,
+                                     s_ws_close, path };
     }
     path->hooks[slot->index] = hooks;
 }
@@ -442,9 +445,9 @@ s_site_health (bus_sites_t *self, size_t index, json_t *body)
     bool ok = true, part_ok;
     const char *parts[] = { "gateway", "edge" };
     if (self->gateways[index]) {
-        json_object_set_new (body, "gateway",
-                             bus_gateway_health (self->gateways[index],
-                                                 &part_ok));
+        json_object_set_new (
+            body, "gateway",
+            bus_gateway_health (self->gateways[index], &part_ok));
         ok = ok && part_ok;
     }
     if (self->edges[index]) {
@@ -486,8 +489,8 @@ s_health_all (bus_sites_t *self, bus_req_t *req, json_t *body)
     json_object_set_new (body, "sites_ok", json_integer ((json_int_t) good));
     json_object_set_new (body, "status",
                          json_string (good == self->count ? "ok"
-                                      : good            ? "degraded"
-                                                        : "unavailable"));
+                                      : good              ? "degraded"
+                                                          : "unavailable"));
     if (failing) {
         const char *why =
             json_string_value (json_object_get (first_bad, "reason"));
