@@ -45,12 +45,11 @@ s_write (const char *path, const char *text)
 
 //  A token of site, signed with the secret at secret (made if missing)
 static char *
-s_mint (const char *secret, const char *site, const char *flag,
-        const char *who)
+s_mint (const char *secret, const char *site, const char *flag, const char *who)
 {
     char *out;
-    int rc = tk_run (&out, "token", "--secret-file", secret,
-                     "--create-secret", "--site", site, flag, who, NULL);
+    int rc = tk_run (&out, "token", "--secret-file", secret, "--create-secret",
+                     "--site", site, flag, who, NULL);
     char *token = rc == 0 ? strstr (out, "ob1.") : NULL;
     CHECK (token, "token for site %s: %d %s", site, rc, out);
     token = strndup (token, strcspn (token, "\n"));
@@ -96,10 +95,10 @@ s_start_writer (s_site_t *site)
     snprintf (cert, sizeof cert, "%s/writer-%s.cert_secret", s_keys,
               site->name);
     snprintf (allow, sizeof allow, "%s/allow-%s", tk_dir (), site->name);
-    site->writer = tk_spawn (name, "writer", "--data", site->data, "--menu",
-                             s_menu, "--intake", site->intake, "--events",
-                             site->events, "--sync", site->sync, "--cert",
-                             cert, "--allow", allow, NULL);
+    site->writer =
+        tk_spawn (name, "writer", "--data", site->data, "--menu", s_menu,
+                  "--intake", site->intake, "--events", site->events, "--sync",
+                  site->sync, "--cert", cert, "--allow", allow, NULL);
 }
 
 //  POST an order to the gateway with token; the status, body in *resp
@@ -188,8 +187,8 @@ TK_CASE (start)
         tk_endpoints (site->intake, site->events, site->sync);
         snprintf (site->data, sizeof site->data, "%s/data-%s", tk_dir (),
                   site->name);
-        snprintf (site->secret, sizeof site->secret, "%s/secret-%s",
-                  tk_dir (), site->name);
+        snprintf (site->secret, sizeof site->secret, "%s/secret-%s", tk_dir (),
+                  site->name);
         site->kitchen = s_mint (site->secret, site->name, "--staff", "kitchen");
         site->manager = s_mint (site->secret, site->name, "--staff", "manager");
         s_start_writer (site);
@@ -218,8 +217,7 @@ TK_CASE (start)
     snprintf (http, sizeof http, "%d", s_gw);
     snprintf (cert, sizeof cert, "%s/gw.cert_secret", s_keys);
     tk_spawn ("gateway", "gateway", "--config", node_cfg, "--http-port", http,
-              "--name", "gw", "--cert", cert, "--ack-timeout-ms", "1500",
-              NULL);
+              "--name", "gw", "--cert", cert, "--ack-timeout-ms", "1500", NULL);
     s_edge = tk_port ();
     snprintf (http, sizeof http, "%d", s_edge);
     snprintf (cert, sizeof cert, "%s/e1.cert_secret", s_keys);
@@ -247,11 +245,12 @@ TK_CASE (orders_by_site)
     json_int_t last[2];
     for (int s = 0; s < 2; s++) {
         json_t *snap = tk_ws_next (ws[s], 5000);
-        CHECK (snap
-                   && strcmp (json_string_value (json_object_get (snap, "type")),
-                              "snapshot")
-                          == 0,
-               "snapshot first");
+        CHECK (
+            snap
+                && strcmp (json_string_value (json_object_get (snap, "type")),
+                           "snapshot")
+                       == 0,
+            "snapshot first");
         last[s] = json_integer_value (json_object_get (snap, "seq"));
         json_decref (snap);
     }
@@ -259,7 +258,8 @@ TK_CASE (orders_by_site)
     for (int i = 0; i < ORDERS; i++)
         for (int s = 0; s < 2; s++) {
             char key[32], table[16];
-            snprintf (key, sizeof key, "k-%d", i);   //  the same keys: two stores
+            snprintf (key, sizeof key, "k-%d",
+                      i);   //  the same keys: two stores
             snprintf (table, sizeof table, "%s%d", sites[s]->name, i);
             tk_response_t r;
             int status = s_order (s_gw, sites[s]->kitchen, key, table, &r);
@@ -272,8 +272,8 @@ TK_CASE (orders_by_site)
             json_t *msg = tk_ws_next (ws[s], 5000);
             CHECK (msg, "site %s: event %d", sites[s]->name, i);
             json_int_t seq = json_integer_value (json_object_get (msg, "seq"));
-            const char *table = json_string_value (json_object_get (
-                json_object_get (msg, "order"), "table"));
+            const char *table = json_string_value (
+                json_object_get (json_object_get (msg, "order"), "table"));
             CHECK (seq == last[s] + 1, "site %s: seq %lld after %lld",
                    sites[s]->name, (long long) seq, (long long) last[s]);
             CHECK (table && table[0] == sites[s]->name[0],
@@ -370,16 +370,27 @@ TK_CASE (single_site)
     snprintf (http, sizeof http, "%d", port);
     snprintf (cert, sizeof cert, "%s/gw2.cert_secret", s_keys);
     snprintf (key, sizeof key, "%s/writer-A.cert", s_keys);
-    pid_t gw = tk_spawn ("gw-main", "gateway", "--intake", s_a.intake,
-                         "--events", s_a.events, "--sync", s_a.sync,
-                         "--http-port", http, "--name", "gw2", "--cert", cert,
-                         "--writer-key", key, "--secret-file", s_a.secret,
-                         NULL);
+    pid_t gw =
+        tk_spawn ("gw-main", "gateway", "--intake", s_a.intake, "--events",
+                  s_a.events, "--sync", s_a.sync, "--http-port", http, "--name",
+                  "gw2", "--cert", cert, "--writer-key", key, "--secret-file",
+                  s_a.secret, "--compat", "1", NULL);
     CHECK (tk_wait_http (port, "/healthz", 200, 15000), "gw-main healthy");
     tk_response_t r;
     int status = s_order (port, s_a.kitchen, "single-1", "A50", &r);
     CHECK (status == 403 && strstr (r.body, "'A'") && strstr (r.body, "'main'"),
            "site A's token on a node of site main: %d %s", status, r.body);
+    tk_response_free (&r);
+    //  the seed routes too, with the token in the header or in the path
+    status = s_get (port, s_a.kitchen, "/api/orders", &r);
+    CHECK (status == 403 && strstr (r.body, "'main'"),
+           "a seed route, site A's token: %d %s", status, r.body);
+    tk_response_free (&r);
+    char path[700];
+    snprintf (path, sizeof path, "/compat/%s/api/orders", s_a.kitchen);
+    tk_http (port, "GET", path, NULL, NULL, &r);
+    CHECK (r.status == 403 && strstr (r.body, "'A'"),
+           "a seed route, site A's token in the path: %d %s", r.status, r.body);
     tk_response_free (&r);
     CHECK (tk_kill (gw, 15) == 0, "gw-main stops");
     port = tk_port ();
@@ -395,7 +406,7 @@ TK_CASE (single_site)
     tk_response_free (&r);
     CHECK (tk_kill (gw, 15) == 0, "gw-a stops");
     printf ("single_site: site A's token on a site-main gateway: 403 naming "
-            "both; with --site A: 201\n");
+            "both (API and seed routes); with --site A: 201\n");
 }
 
 //  B's writer killed: A goes on (201), B's orders get 503, /healthz says
@@ -407,8 +418,7 @@ TK_CASE (one_writer_down)
     CHECK (s_health_is (s_gw, "degraded", 15000), "gateway: degraded");
     CHECK (s_health_is (s_edge, "degraded", 15000), "edge: degraded");
     json_t *health = tk_get_json (s_gw, "/healthz", 200);
-    const char *reason =
-        json_string_value (json_object_get (health, "reason"));
+    const char *reason = json_string_value (json_object_get (health, "reason"));
     CHECK (reason && strstr (reason, "site 'B'"), "reason names B: %s",
            reason ? reason : "none");
     CHECK (tk_json_int (health, "sites_ok") == 1, "sites_ok 1");
@@ -460,8 +470,8 @@ TK_CASE (bad_sites_file)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         s_write (path, cases[i].text);
         char *out;
-        int rc = tk_run (&out, "gateway", "--sites", path, "--secret-file",
-                         "", "--http-port", "1", NULL);
+        int rc = tk_run (&out, "gateway", "--sites", path, "--secret-file", "",
+                         "--http-port", "1", NULL);
         CHECK (rc == 1 && strstr (out, cases[i].words[0])
                    && strstr (out, cases[i].words[1]),
                "bad sites file %zu: %d %s", i, rc, out);

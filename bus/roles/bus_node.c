@@ -149,6 +149,9 @@ s_start (s_node_t *node, char *err, size_t err_cap)
         return -1;
     if (config->role == BUS_ROLE_WRITER)
         return 0;
+    //  ZeroMQ's 1,024 sockets are ~120 sites' worth: before the first
+    if (*config->sites_file)
+        zsys_set_max_sockets (0);   //  the most the system allows
     node->sites = bus_sites_new (config, err, err_cap);
     if (!node->sites)
         return -1;
