@@ -211,7 +211,8 @@ TK_CASE (start)
     //  --config: the kit gives no secret of its own to such a node
     char node_cfg[700], http[16], cert[700];
     snprintf (node_cfg, sizeof node_cfg, "%s/node.cfg", tk_dir ());
-    snprintf (text, sizeof text, "site\n    file = %s\n", s_sites_file);
+    snprintf (text, sizeof text,
+              "site\n    file = %s\ncompat\n    enabled = 1\n", s_sites_file);
     s_write (node_cfg, text);
     s_gw = tk_port ();
     snprintf (http, sizeof http, "%d", s_gw);
@@ -409,6 +410,75 @@ TK_CASE (single_site)
             "both (API and seed routes); with --site A: 201\n");
 }
 
+//  The seed routes, their token in the path: each order to its own site's
+//  writer, each /ws/orders feed its own site's orders; site C's refused
+TK_CASE (seed_routes_by_site)
+{
+    s_site_t *sites[] = { &s_a, &s_b };
+    tk_ws_t *feeds[2];
+    char path[900];
+    for (int s = 0; s < 2; s++) {
+        snprintf (path, sizeof path, "/compat/%s/ws/orders", sites[s]->kitchen);
+        feeds[s] = tk_ws_open (s_edge, path);
+        CHECK (feeds[s], "site %s's /ws/orders", sites[s]->name);
+        json_t *initial = tk_ws_next (feeds[s], 5000);
+        const char *type =
+            json_string_value (json_object_get (initial, "type"));
+        CHECK (type && strcmp (type, "initial") == 0, "initial first");
+        json_decref (initial);
+    }
+    for (int s = 0; s < 2; s++) {
+        char body[200];
+        snprintf (body, sizeof body,
+                  "{\"table\":\"S%s1\",\"items\":[{\"name\":"
+                  "\"French Onion Soup\",\"quantity\":1}]}",
+                  sites[s]->name);
+        snprintf (path, sizeof path, "/compat/%s/api/order", sites[s]->kitchen);
+        tk_response_t r;
+        tk_http (s_gw, "POST", path, "Content-Type: application/json\r\n", body,
+                 &r);
+        CHECK (r.status == 201, "site %s's seed order: %d %s", sites[s]->name,
+               r.status, r.body);
+        tk_response_free (&r);
+    }
+    for (int s = 0; s < 2; s++) {
+        char table[8];
+        snprintf (table, sizeof table, "S%s1", sites[s]->name);
+        json_t *msg = tk_ws_next (feeds[s], 5000);
+        const char *got = json_string_value (
+            json_object_get (json_object_get (msg, "order"), "table"));
+        CHECK (got && strcmp (got, table) == 0,
+               "site %s's feed: its own order %s, got %s", sites[s]->name,
+               table, got ? got : "none");
+        json_decref (msg);
+        CHECK (tk_ws_next (feeds[s], 300) == NULL, "site %s's feed: no more",
+               sites[s]->name);
+        tk_ws_close (&feeds[s]);
+        //  its list, from its own writer
+        snprintf (path, sizeof path, "/compat/%s/api/orders",
+                  sites[s]->kitchen);
+        tk_response_t r;
+        tk_http (s_gw, "GET", path, NULL, NULL, &r);
+        CHECK (r.status == 200 && strstr (r.body, table)
+                   && !strstr (r.body, s == 0 ? "SB1" : "SA1"),
+               "site %s's seed list: %d %s", sites[s]->name, r.status, r.body);
+        tk_response_free (&r);
+    }
+    char *c_kitchen = s_mint (s_c_secret, "C", "--staff", "kitchen");
+    snprintf (path, sizeof path, "/compat/%s/api/orders", c_kitchen);
+    tk_response_t r;
+    tk_http (s_gw, "GET", path, NULL, NULL, &r);
+    CHECK (r.status == 403 && strstr (r.body, "'C'"),
+           "site C on a seed route: %d %s", r.status, r.body);
+    tk_response_free (&r);
+    snprintf (path, sizeof path, "/compat/%s/ws/orders", c_kitchen);
+    CHECK (tk_ws_open (s_edge, path) == NULL, "site C's /ws/orders refused");
+    free (c_kitchen);
+    printf ("seed_routes_by_site: a seed order each to A and B, token in the "
+            "path: each in its own store and on its own site's /ws/orders "
+            "only; site C refused\n");
+}
+
 //  B's writer killed: A goes on (201), B's orders get 503, /healthz says
 //  which site is down
 TK_CASE (one_writer_down)
@@ -482,12 +552,15 @@ TK_CASE (bad_sites_file)
             sizeof cases / sizeof cases[0]);
 }
 
-static const tk_case_t s_cases[] = {
-    TK_CASE_ENTRY (start),           TK_CASE_ENTRY (orders_by_site),
-    TK_CASE_ENTRY (site_not_served), TK_CASE_ENTRY (other_sites_secret),
-    TK_CASE_ENTRY (single_site),     TK_CASE_ENTRY (one_writer_down),
-    TK_CASE_ENTRY (bad_sites_file),  { 0 }
-};
+static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
+                                     TK_CASE_ENTRY (orders_by_site),
+                                     TK_CASE_ENTRY (site_not_served),
+                                     TK_CASE_ENTRY (other_sites_secret),
+                                     TK_CASE_ENTRY (single_site),
+                                     TK_CASE_ENTRY (seed_routes_by_site),
+                                     TK_CASE_ENTRY (one_writer_down),
+                                     TK_CASE_ENTRY (bad_sites_file),
+                                     { 0 } };
 
 int
 main (int argc, char **argv)

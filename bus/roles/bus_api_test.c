@@ -784,7 +784,7 @@ bus_api_test (bool verbose)
     bus_req_router_t *router = bus_req_router_new (NULL, NULL);
     assert (router);
     bus_api_t *api = bus_api_new (&gateway, auth, router);
-    bus_compat_t *compat = bus_compat_new (gateway, auth, router);
+    bus_compat_t *compat = bus_compat_new (&gateway, auth, router);
     assert (api && compat);
 
     s_test_routes (router, config.secret_file, verbose);

@@ -88,8 +88,9 @@ s_connect (bus_auth_t *auth, bus_req_t *req)
     return 1;
 }
 
-static const bus_edge_feed_t s_feed = { "/ws/orders", s_event, s_welcome,
-                                        "/compat/*/ws/orders", s_connect };
+static const bus_edge_feed_t s_feed = { "/ws/orders", s_event,
+                                        s_welcome,    "/compat/*/ws/orders",
+                                        s_connect,    bus_compat_site };
 
 const bus_edge_feed_t *
 bus_compat_ws_feed (void)

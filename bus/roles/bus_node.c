@@ -67,8 +67,8 @@ s_routes (s_node_t *node, bus_req_router_t *router, char *err, size_t err_cap)
         bus_gateway_t **gateways = bus_sites_gateways (node->sites);
         bus_auth_t *auth = bus_sites_auth (node->sites);
         node->api = bus_api_new (gateways, auth, router);
-        if (config->compat)   //  one site only (bus_sites.h)
-            node->compat = bus_compat_new (gateways[0], auth, router);
+        if (config->compat)
+            node->compat = bus_compat_new (gateways, auth, router);
         if (!node->api || (config->compat && !node->compat)) {
             snprintf (err, err_cap, "out of memory");
             return -1;

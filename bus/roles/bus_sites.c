@@ -32,6 +32,7 @@ typedef struct {
 typedef struct {
     bus_sites_t *sites;
     char path[64];
+    const bus_edge_feed_t *feed;           //  the feed's path, or NULL: /ws
     const bus_http_ws_handler_t **hooks;   //  [site]
     bus_http_ws_handler_t dispatcher;
 } s_path_t;
@@ -46,7 +47,8 @@ struct _bus_sites_t {
     s_slot_t *slots;            //  [site]: the edges' routers' server
     s_path_t paths[S_PATHS_MAX];
     size_t path_count;
-    bus_http_ws_router_t http;   //  the server's own
+    bus_http_ws_router_t http;     //  the server's own
+    const bus_edge_feed_t *feed;   //  served beside /ws, or NULL
 };
 
 //  ---------------------------------------------------------------------
@@ -150,11 +152,6 @@ s_load_file (bus_sites_t *self, const bus_config_t *base, char *err,
                               *base->secret_file ? "auth/secret_file"
                                                  : "auth/insecure_no_auth",
                               file);
-    if (base->compat)
-        return bus_error_set (err, err_cap, -1,
-                              "site/file (--sites): the seed systems' routes "
-                              "(compat/enabled) serve one site; not with "
-                              "several");
     zchunk_t *chunk = zsys_file_exists (file) ? zchunk_slurp (file, 0) : NULL;
     zconfig_t *root = chunk ? zconfig_chunk_load (chunk) : NULL;
     zchunk_destroy (&chunk);
@@ -315,17 +312,32 @@ bus_sites_gateways (bus_sites_t *self)
 static const bus_http_ws_handler_t *
 s_hooks_of (s_path_t *path, bus_req_t *req)
 {
-    int index = bus_auth_site_of (path->sites->auth, req);
+    bus_auth_t *auth = path->sites->auth;
+    int index = path->feed && path->feed->site ? path->feed->site (auth, req)
+                                               : bus_auth_site_of (auth, req);
     return index >= 0 ? path->hooks[index] : NULL;
 }
 
 //  Before the handshake: the token's site's edge decides, after the token
 //  itself is checked here (a token of a site not served, or not signed
-//  by its site's secret, reaches no edge)
+//  by its site's secret, reaches no edge).  A feed's token may be where
+//  only the feed looks (a path): the feed's own check refuses one of no
+//  site served.
 static int
 s_ws_connect (bus_req_t *req, void *arg)
 {
     s_path_t *path = (s_path_t *) arg;
+    if (path->feed) {
+        const bus_http_ws_handler_t *hooks = s_hooks_of (path, req);
+        if (hooks)
+            return hooks->connect ? hooks->connect (req, hooks->arg) : 0;
+        if (path->feed->connect
+            && path->feed->connect (path->sites->auth, req) != 0)
+            return 1;
+        bus_req_send_error (req, 403, bus_errname (BUS_ERR_WRONG_SITE),
+                            bus_strerror (BUS_ERR_WRONG_SITE), NULL);
+        return 1;
+    }
     bus_claims_t claims;
     char why[256];
     int rc = bus_auth_check (path->sites->auth, req, &claims);
@@ -384,6 +396,11 @@ s_route_ws (void *server, const char *where, const bus_http_ws_handler_t *hooks)
         path->sites = self;
         bus_strlcpy (path->path, where, sizeof path->path);
         path->hooks = calloc (self->count, sizeof *path->hooks);
+        bool feed = self->feed
+                    && (streq (where, self->feed->path)
+                        || (self->feed->other_path
+                            && streq (where, self->feed->other_path)));
+        path->feed = feed ? self->feed : NULL;
         assert (path->hooks);
         path->dispatcher =
             (bus_http_ws_handler_t){ s_ws_connect, s_ws_ready, s_ws_data,
@@ -418,12 +435,13 @@ bus_sites_start_edges (bus_sites_t *self, bus_http_ws_router_t http,
         return self->edges[0] ? 0 : -1;
     }
     self->http = http;
+    self->feed = feed;
     for (size_t i = 0; i < self->count; i++) {
         self->slots[i] = (s_slot_t){ self, i };
         bus_http_ws_router_t mine = { s_route_ws, s_route_page,
                                       s_route_redirect, &self->slots[i] };
         self->edges[i] = bus_edge_new (&self->configs[i], self->auth, mine,
-                                       NULL, err, err_cap);
+                                       feed, err, err_cap);
         if (!self->edges[i]) {
             s_name_site (self, i, err, err_cap);
             return -1;

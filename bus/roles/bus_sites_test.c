@@ -149,9 +149,10 @@ s_test_refusals (const char *dir, const char *file, bool verbose)
     assert (bus_sites_new (&config, err, sizeof err) == NULL);
     assert (strstr (err, "auth/secret_file") && strstr (err, "contradict"));
     config.secret_file[0] = '\0';
-    config.compat = 1;
+    config.insecure_no_auth = 1;
     assert (bus_sites_new (&config, err, sizeof err) == NULL);
-    assert (strstr (err, "compat/enabled"));
+    assert (strstr (err, "auth/insecure_no_auth")
+            && strstr (err, "contradict"));
 }
 
 void

@@ -68,8 +68,8 @@ bus_gateway_t **bus_sites_gateways (bus_sites_t *self);
 /*  Start an edge per site on http's server.  One site: its edge owns the
     endpoints, as a lone edge does.  Several: each WebSocket path is
     served by a dispatcher that checks the token and hands the browser to
-    its site's edge; pages are served once.  feed: as bus_edge_new (one
-    site only).  0, or -1 with err.  */
+    its site's edge (a feed's by its site hook); pages are served once.
+    feed: as bus_edge_new.  0, or -1 with err.  */
 int bus_sites_start_edges (bus_sites_t *self, bus_http_ws_router_t http,
                            const bus_edge_feed_t *feed, char *err,
                            size_t err_cap);
