@@ -805,6 +805,7 @@ s_test_defaults (void)
     assert (streq (config.web_root, "/opt/ob/web"));
     assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
     assert (streq (config.config_path, ""));
+    assert (streq (config.site, "main") && !*config.sites_file);
     assert (!config.verbose && !config.help);
     //  closed by default: no seed routes, even in the demo
     assert (config.compat == 0 && config.open_menu == 0);
@@ -1009,6 +1010,16 @@ s_test_flag_errors (bool verbose)
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name", long_name,
                        NULL);
     s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--site=a/b", NULL);
+    s_test_error (rc, err, "--site", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--sites=s.cfg", NULL);
+    s_test_error (rc, err, "--sites", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--site=a", NULL);
+    s_test_error (rc, err, "--site", "does not apply to 'writer'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--site", "bistro-92",
+                       "--sites=/etc/s.cfg", NULL);
+    assert (rc == 0 && streq (config.site, "bistro-92"));
+    assert (streq (config.sites_file, "/etc/s.cfg"));
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--data=", NULL);
     s_test_error (rc, err, "--data", "must not be empty", verbose);
     char long_path[BUS_PATH_MAX + 8];

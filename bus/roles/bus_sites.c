@@ -76,6 +76,9 @@ s_load_keys (bus_config_t *config, zconfig_t *node, const char *prefix,
                   zconfig_name (node));
         snprintf (at, sizeof at, "%s: %s", where, key);
         int index = s_site_key (key);
+        if (index < 0 && *zconfig_value (node) && zconfig_child (node))
+            return bus_error_set (err, err_cap, -1,
+                                  "%s: is a section and takes no value", at);
         if (index < 0 && !zconfig_child (node))
             return bus_error_set (
                 err, err_cap, -1,

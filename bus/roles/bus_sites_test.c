@@ -107,6 +107,8 @@ s_test_refusals (const char *dir, const char *file, bool verbose)
           "cannot read secret file" },
         { "", true, "0 sites", "1 to 256" },
         { "a = 1\n", true, "site 'a'", "takes no value" },
+        { "c\n    endpoints = x\n        sync = tcp://x:1\n", false,
+          "site 'c': endpoints", "is a section and takes no value" },
         { "a\n  endpoints\n", true, "site/file", "cannot read" },
     };
     char text[4096], err[BUS_ERROR_MAX];
