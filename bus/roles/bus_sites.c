@@ -290,15 +290,27 @@ s_name_site (const bus_sites_t *self, size_t index, char *err, size_t err_cap)
     snprintf (err, err_cap, "site '%s': %s", self->configs[index].site, reason);
 }
 
+//  With several sites, which site the part about to start (and its log
+//  lines just after) is for
+static void
+s_log_site (const bus_sites_t *self, size_t index, const char *part)
+{
+    if (self->count > 1)
+        zsys_info ("sites: site '%s' (%zu of %zu): its %s",
+                   self->configs[index].site, index + 1, self->count, part);
+}
+
 int
 bus_sites_start_gateways (bus_sites_t *self, char *err, size_t err_cap)
 {
-    for (size_t i = 0; i < self->count; i++)
+    for (size_t i = 0; i < self->count; i++) {
+        s_log_site (self, i, "gateway");
         if (!(self->gateways[i] =
                   bus_gateway_new (&self->configs[i], err, err_cap))) {
             s_name_site (self, i, err, err_cap);
             return -1;
         }
+    }
     return 0;
 }
 
@@ -443,6 +455,7 @@ bus_sites_start_edges (bus_sites_t *self, bus_http_ws_router_t http,
         self->slots[i] = (s_slot_t){ self, i };
         bus_http_ws_router_t mine = { s_route_ws, s_route_page,
                                       s_route_redirect, &self->slots[i] };
+        s_log_site (self, i, "edge");
         self->edges[i] = bus_edge_new (&self->configs[i], self->auth, mine,
                                        feed, err, err_cap);
         if (!self->edges[i]) {
