@@ -182,6 +182,13 @@ static const s_setting_t s_settings[] = {
       0, 0, S_GATEWAY | S_EDGE | S_UP, "FILE",
       "secret that signs access tokens (gateway, edge: required unless "
       "--insecure-no-auth)" },
+    { "--site", NULL, "site/name", S_NAME, S_FIELD (site), 1, 0,
+      S_GATEWAY | S_EDGE | S_UP, "NAME",
+      "the site this node serves: a token of another gets 403" },
+    { "--sites", NULL, "site/file", S_TEXT, S_FIELD (sites_file), 0, 0,
+      S_GATEWAY | S_EDGE, "FILE",
+      "several sites, a section each with its writer's endpoints, key and "
+      "secret (docs/deployment.md); instead of site/name" },
     { "--insecure-no-auth", NULL, "auth/insecure_no_auth", S_BOOL,
       S_FIELD (insecure_no_auth), 0, 1, S_GATEWAY | S_EDGE, NULL,
       "INSECURE: no secret, every request may do anything (tests only)" },
@@ -587,6 +594,17 @@ s_check (const bus_config_t *config, char *err, size_t err_cap)
     return s_check_retention (config, err, err_cap);
 }
 
+int
+bus_config_set (bus_config_t *config, const char *key, const char *value,
+                const char *where, char *err, size_t err_cap)
+{
+    const s_setting_t *setting = s_find_key (key);
+    if (!setting)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG, "%s: unknown key",
+                              where);
+    return s_apply (config, setting, value, where, err, err_cap);
+}
+
 //  -h/--help anywhere wins over everything else, errors included
 bool
 bus_config_help_wanted (int argc, char **argv)
@@ -666,6 +684,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     snprintf (config->name, sizeof config->name, "gw-%d", (int) getpid ());
     config->ack_timeout_ms = 3000;
     config->ring = 10000;
+    strcpy (config->site, "main");   //  what `orderbus token` mints for
 }
 
 int
@@ -786,6 +805,7 @@ s_test_defaults (void)
     assert (streq (config.web_root, "/opt/ob/web"));
     assert (streq (config.menu_path, "/opt/ob/config/demo-menu.json"));
     assert (streq (config.config_path, ""));
+    assert (streq (config.site, "main") && !*config.sites_file);
     assert (!config.verbose && !config.help);
     //  closed by default: no seed routes, even in the demo
     assert (config.compat == 0 && config.open_menu == 0);
@@ -990,6 +1010,16 @@ s_test_flag_errors (bool verbose)
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--name", long_name,
                        NULL);
     s_test_error (rc, err, "--name", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_EDGE, err, "--site=a/b", NULL);
+    s_test_error (rc, err, "--site", "1 to 80 characters", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_UP, err, "--sites=s.cfg", NULL);
+    s_test_error (rc, err, "--sites", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--site=a", NULL);
+    s_test_error (rc, err, "--site", "does not apply to 'writer'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--site", "bistro-92",
+                       "--sites=/etc/s.cfg", NULL);
+    assert (rc == 0 && streq (config.site, "bistro-92"));
+    assert (streq (config.sites_file, "/etc/s.cfg"));
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--data=", NULL);
     s_test_error (rc, err, "--data", "must not be empty", verbose);
     char long_path[BUS_PATH_MAX + 8];

@@ -40,10 +40,10 @@ typedef struct {
 } s_binding_t;
 
 struct _bus_api_t {
-    bus_gateway_t *gateway;   //  borrowed
-    bus_auth_t *auth;         //  borrowed
-    bus_limit_t *limit;       //  orders per table
-    bus_limit_t *changes;     //  changes per token
+    bus_gateway_t **gateways;   //  one per site, as auth's sites (borrowed)
+    bus_auth_t *auth;           //  borrowed
+    bus_limit_t *limit;         //  orders per table
+    bus_limit_t *changes;       //  changes per token
     s_binding_t bindings[S_API_ROUTES];
 };
 
@@ -53,8 +53,9 @@ typedef struct {
     bus_req_t *req;
     char *parts[S_PARTS_MAX];   //  the path's segments
     int count;
-    const char *arg[2];    //  the segments the route's '*'s matched
-    bus_claims_t claims;   //  who is asking
+    const char *arg[2];       //  the segments the route's '*'s matched
+    bus_claims_t claims;      //  who is asking
+    bus_gateway_t *gateway;   //  of the token's site
 } s_request_t;
 
 typedef int (s_handler_fn) (s_request_t *r);
@@ -163,9 +164,17 @@ s_guard_table (s_request_t *r, const char *table, bool intake)
         return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN, why);
     }
     int64_t wait_ms;
-    if (!intake || bus_token_is_staff (&r->claims)
-        || bus_limit_take (r->self->limit, table, zclock_mono (), &wait_ms)
-               == 0)
+    if (!intake || bus_token_is_staff (&r->claims))
+        return 0;
+    //  Each site has its own table T1: on a node of several, the key
+    //  names the site too
+    char key[BUS_LIMIT_KEY_MAX];
+    if (bus_auth_site_count (r->self->auth) > 1)
+        snprintf (key, sizeof key, "%s/%s", r->claims.site, table);
+    if (bus_limit_take (r->self->limit,
+                        bus_auth_site_count (r->self->auth) > 1 ? key : table,
+                        zclock_mono (), &wait_ms)
+        == 0)
         return 0;
     char who[96];
     snprintf (who, sizeof who, "table %s is ordering", table);
@@ -260,13 +269,13 @@ static void
 s_on_ack (void *arg, int rc, const bus_ack_t *ack)
 {
     bus_req_t *req = (bus_req_t *) arg;
-    bus_api_t *self = (bus_api_t *) bus_req_data (req);
+    bus_gateway_t *gateway = (bus_gateway_t *) bus_req_data (req);
     if (rc != 0) {
         char message[200];
         snprintf (message, sizeof message,
                   "the writer did not confirm within %d ms; retry with the "
                   "same Idempotency-Key (it will not be done twice)",
-                  bus_gateway_config (self->gateway)->ack_timeout_ms);
+                  bus_gateway_config (gateway)->ack_timeout_ms);
         s_busy (req, BUS_ERR_UNAVAILABLE, message);
     } else if (ack->status)
         s_refusal (req, ack);
@@ -279,8 +288,8 @@ s_on_ack (void *arg, int rc, const bus_ack_t *ack)
 static int
 s_submit (s_request_t *r, bus_cmd_t *cmd)
 {
-    bus_req_set_data (r->req, r->self);
-    int rc = bus_gateway_send (r->self->gateway, cmd, s_on_ack, r->req);
+    bus_req_set_data (r->req, r->gateway);
+    int rc = bus_gateway_send (r->gateway, cmd, s_on_ack, r->req);
     if (rc == 0)
         return 0;
     if (rc == BUS_ERR_OVERLOADED)
@@ -371,6 +380,7 @@ s_path_id (s_request_t *r, const char *text, const char *what, uint64_t max,
 //  for, taken where the menu may be fetched again
 typedef struct {
     bus_api_t *self;
+    bus_gateway_t *gateway;   //  of the token's site
     bus_cmd_t cmd;
 } s_later_t;
 
@@ -380,7 +390,9 @@ static int
 s_check_later (bus_req_t *req, void *arg)
 {
     s_later_t *later = (s_later_t *) arg;
-    s_request_t r = { .self = later->self, .req = req };
+    s_request_t r = { .self = later->self,
+                      .req = req,
+                      .gateway = later->gateway };
     int status = s_check_lines (&r, &later->cmd);
     free (later);
     return status;
@@ -395,13 +407,14 @@ s_check_lines (s_request_t *r, bus_cmd_t *cmd)
     bus_json_error_t error;
     bool may_fetch = bus_req_may_block (r->req);
     int rc =
-        bus_gateway_check_lines (r->self->gateway, cmd->lines, cmd->line_count,
+        bus_gateway_check_lines (r->gateway, cmd->lines, cmd->line_count,
                                  cmd->type == BUS_CMD_PLACE, may_fetch, &error);
     if (rc == BUS_ERR_UNAVAILABLE && !may_fetch) {
         s_later_t *later = malloc (sizeof *later);
         if (!later)
             return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
         later->self = r->self;
+        later->gateway = r->gateway;
         memcpy (&later->cmd, cmd, sizeof *cmd);
         int status = bus_req_defer (r->req, s_check_later, later);
         if (status)
@@ -521,7 +534,7 @@ static int
 s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
          zmsg_t **items)
 {
-    if (bus_gateway_query (r->self->gateway, req, reply, items) == 0)
+    if (bus_gateway_query (r->gateway, req, reply, items) == 0)
         return 0;
     return s_busy (r->req, BUS_ERR_UNAVAILABLE,
                    "the writer did not answer; try "
@@ -731,7 +744,7 @@ static int
 s_get_menu (s_request_t *r)
 {
     uint64_t version;
-    json_t *menu = bus_gateway_menu (r->self->gateway, &version);
+    json_t *menu = bus_gateway_menu (r->gateway, &version);
     if (!menu)
         return s_busy (r->req, BUS_ERR_UNAVAILABLE,
                        "the menu is not available: the "
@@ -810,7 +823,7 @@ s_get_report (s_request_t *r)
 static int
 s_get_stats (s_request_t *r)
 {
-    return s_json (r->req, 200, bus_gateway_stats (r->self->gateway), NULL);
+    return s_json (r->req, 200, bus_gateway_stats (r->gateway), NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -901,8 +914,14 @@ static int
 s_serve (s_request_t *r, const s_route_t *route)
 {
     int rc = bus_auth_check (r->self->auth, r->req, &r->claims);
+    char why[256];
     if (rc != 0)
-        return bus_auth_refuse (r->req, rc, NULL);
+        return bus_auth_refuse (
+            r->req, rc,
+            bus_auth_why (r->self->auth, rc, &r->claims, why, sizeof why));
+    //  The token's site is served (bus_auth_check): its gateway
+    r->gateway =
+        r->self->gateways[bus_auth_site_index (r->self->auth, r->claims.site)];
     if (route->access == S_STAFF && !bus_token_is_staff (&r->claims))
         return bus_auth_refuse (r->req, BUS_ERR_FORBIDDEN,
                                 "this needs a kitchen or manager token");
@@ -999,13 +1018,14 @@ s_openapi (bus_req_t *req, void *arg)
 }
 
 bus_api_t *
-bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth, bus_req_router_t *router)
+bus_api_new (bus_gateway_t **gateways, bus_auth_t *auth,
+             bus_req_router_t *router)
 {
     bus_api_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    const bus_config_t *config = bus_gateway_config (gateway);
-    self->gateway = gateway;
+    const bus_config_t *config = bus_gateway_config (gateways[0]);
+    self->gateways = gateways;
     self->auth = auth;
     self->limit = bus_limit_new (config->table_rate_per_s, config->table_burst,
                                  S_LIMIT_TABLES);

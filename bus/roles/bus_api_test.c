@@ -778,12 +778,13 @@ bus_api_test (bool verbose)
          zclock_sleep (ok ? 0 : 20))
         json_decref (bus_gateway_health (gateway, &ok));
     assert (ok);
-    bus_auth_t *auth = bus_auth_new (config.secret_file, err, sizeof err);
+    bus_auth_t *auth =
+        bus_auth_new (config.site, config.secret_file, err, sizeof err);
     assert (auth);
     bus_req_router_t *router = bus_req_router_new (NULL, NULL);
     assert (router);
-    bus_api_t *api = bus_api_new (gateway, auth, router);
-    bus_compat_t *compat = bus_compat_new (gateway, auth, router);
+    bus_api_t *api = bus_api_new (&gateway, auth, router);
+    bus_compat_t *compat = bus_compat_new (&gateway, auth, router);
     assert (api && compat);
 
     s_test_routes (router, config.secret_file, verbose);

@@ -38,12 +38,31 @@ typedef struct {
 #define S_ROUTES 4   //  s_routes' size (checked where it is defined)
 
 struct _bus_compat_t {
-    bus_gateway_t *gateway;   //  borrowed
-    bus_auth_t *auth;         //  borrowed
-    bus_limit_t *limit;       //  orders per table, both order routes
-    bool open_menu;           //  names off the menu become free-text lines
+    bus_gateway_t **gateways;   //  one per site, as auth's (borrowed)
+    bus_auth_t *auth;           //  borrowed
+    bus_limit_t *limit;         //  orders per table, both order routes
+    bool open_menu;             //  names off the menu become free-text lines
     s_binding_t bindings[S_ROUTES];
 };
+
+//  The gateway of claims' site (checked by bus_auth: it is served)
+static bus_gateway_t *
+s_gateway (bus_compat_t *self, const bus_claims_t *claims)
+{
+    return self->gateways[bus_auth_site_index (self->auth, claims->site)];
+}
+
+//  A table's key in the order limiter: on a node of several sites each
+//  has its own table T1.  Returns key.
+static const char *
+s_table_key (bus_compat_t *self, const bus_claims_t *claims, const char *table,
+             char *key, size_t cap)
+{
+    if (bus_auth_site_count (self->auth) == 1)
+        return table;
+    snprintf (key, cap, "%s/%s", claims->site, table);
+    return key;
+}
 
 //  ---------------------------------------------------------------------
 //  Answers
@@ -404,11 +423,11 @@ s_seed_key (bus_req_t *req, char *key, size_t cap)
 //  gateway's copy of the menu), or a problem in detail.  0, or the status
 //  of the 503 sent when there is no menu to read.
 static int
-s_seed_names (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd,
+s_seed_names (bus_gateway_t *gateway, bus_req_t *req, bus_cmd_t *cmd,
               json_t *detail)
 {
     uint64_t version;
-    json_t *menu = bus_gateway_menu (self->gateway, &version);
+    json_t *menu = bus_gateway_menu (gateway, &version);
     if (!menu)
         return s_detail (req, 503,
                          "the menu is not available: the writer "
@@ -421,7 +440,8 @@ s_seed_names (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd,
 
 //  Headers and body into cmd.  0, or the status of the refusal sent.
 static int
-s_seed_read (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
+s_seed_read (bus_compat_t *self, bus_gateway_t *gateway, bus_req_t *req,
+             bus_cmd_t *cmd)
 {
     if (s_seed_key (req, cmd->key, sizeof cmd->key) != 0) {
         json_t *detail = json_array ();
@@ -449,7 +469,7 @@ s_seed_read (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
     json_decref (doc);
     int status = 0;
     if (json_array_size (detail) == 0 && !self->open_menu)
-        status = s_seed_names (self, req, cmd, detail);
+        status = s_seed_names (gateway, req, cmd, detail);
     cmd->open_menu = self->open_menu;
     if (status == 0 && json_array_size (detail) > 0)
         status = s_send (req, 422, json_pack ("{s:o}", "detail", detail), NULL);
@@ -483,12 +503,12 @@ s_writer_failed (int status)
 
 //  Hand cmd to the writer and answer in seed 002's shapes.
 static int
-s_seed_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
+s_seed_submit (bus_gateway_t *gateway, bus_req_t *req, bus_cmd_t *cmd)
 {
     bus_ack_t *ack = malloc (sizeof *ack);
     if (!ack)
         return s_detail (req, 500, "out of memory", NULL);
-    int rc = bus_gateway_submit (self->gateway, cmd, ack);
+    int rc = bus_gateway_submit (gateway, cmd, ack);
     int status;
     if (rc != 0)
         status = s_busy (req, rc, true);
@@ -521,8 +541,12 @@ s_seed_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
         return s_detail (req, 403, message, NULL);
     }
     int64_t wait_ms;
+    char key[BUS_LIMIT_KEY_MAX];
     if (bus_token_is_staff (claims)
-        || bus_limit_take (self->limit, table, zclock_mono (), &wait_ms) == 0)
+        || bus_limit_take (self->limit,
+                           s_table_key (self, claims, table, key, sizeof key),
+                           zclock_mono (), &wait_ms)
+               == 0)
         return 0;
     int64_t wait_s = (wait_ms + 999) / 1000;
     char headers[48];
@@ -540,11 +564,12 @@ s_seed_place (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
         return s_detail (req, 500, "out of memory", NULL);
-    int status = s_seed_read (self, req, cmd);
+    bus_gateway_t *gateway = s_gateway (self, claims);
+    int status = s_seed_read (self, gateway, req, cmd);
     if (status == 0)
         status = s_seed_guard (self, req, claims, cmd->table);
     if (status == 0)
-        status = s_seed_submit (self, req, cmd);
+        status = s_seed_submit (gateway, req, cmd);
     free (cmd);
     return status;
 }
@@ -561,7 +586,8 @@ s_seed_list (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
     json_t *orders = json_array ();
     if (!orders
-        || bus_gateway_orders (self->gateway, s_append_seed, orders) != 0) {
+        || bus_gateway_orders (s_gateway (self, claims), s_append_seed, orders)
+               != 0) {
         json_decref (orders);
         return s_detail (req, 503,
                          "the writer did not answer; try again "
@@ -580,7 +606,7 @@ static int
 s_menu_items (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
 {
     uint64_t version;
-    json_t *menu = bus_gateway_menu (self->gateway, &version);
+    json_t *menu = bus_gateway_menu (s_gateway (self, claims), &version);
     if (!menu)
         return s_error (req, 500, "Fetch failed", NULL);
     json_t *list = json_array ();
@@ -713,7 +739,11 @@ s_order_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
         return s_error (req, 403, "Forbidden: this token is for another table",
                         NULL);
     int64_t wait_ms;
-    if (bus_limit_take (self->limit, table, zclock_mono (), &wait_ms) == 0)
+    char key[BUS_LIMIT_KEY_MAX];
+    if (bus_limit_take (self->limit,
+                        s_table_key (self, claims, table, key, sizeof key),
+                        zclock_mono (), &wait_ms)
+        == 0)
         return 0;
     char headers[48];
     snprintf (headers, sizeof headers, "Retry-After: %" PRId64 "\r\n",
@@ -723,12 +753,12 @@ s_order_guard (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims,
 
 //  Hand cmd to the writer and answer in seed 001's shapes.
 static int
-s_order_submit (bus_compat_t *self, bus_req_t *req, bus_cmd_t *cmd)
+s_order_submit (bus_gateway_t *gateway, bus_req_t *req, bus_cmd_t *cmd)
 {
     bus_ack_t *ack = malloc (sizeof *ack);
     if (!ack)
         return s_error (req, 500, "Out of memory", NULL);
-    int rc = bus_gateway_submit (self->gateway, cmd, ack);
+    int rc = bus_gateway_submit (gateway, cmd, ack);
     int status;
     if (rc != 0)
         status = s_busy (req, rc, false);
@@ -761,18 +791,19 @@ s_order_place (bus_compat_t *self, bus_req_t *req, const bus_claims_t *claims)
     bus_cmd_t *cmd = calloc (1, sizeof *cmd);
     if (!cmd)
         return s_error (req, 500, "Out of memory", NULL);
+    bus_gateway_t *gateway = s_gateway (self, claims);
     int status = s_order_read (req, cmd);
     if (status == 0)
         status = s_order_guard (self, req, claims, cmd->table);
     //  An unknown id costs no trip to the writer (which checks again)
     bus_json_error_t error;
     if (status == 0
-        && bus_gateway_check_lines (self->gateway, cmd->lines, cmd->line_count,
-                                    true, true, &error)
+        && bus_gateway_check_lines (gateway, cmd->lines, cmd->line_count, true,
+                                    true, &error)
                != 0)
         status = s_error (req, 400, "Invalid item", NULL);
     if (status == 0)
-        status = s_order_submit (self, req, cmd);
+        status = s_order_submit (gateway, req, cmd);
     free (cmd);
     return status;
 }
@@ -827,6 +858,19 @@ s_path_token (const char *path, char *token, size_t cap)
     return 1;
 }
 
+int
+bus_compat_site (bus_auth_t *auth, bus_req_t *req)
+{
+    char token[BUS_TOKEN_MAX + 2];
+    int found = s_path_token (bus_req_path (req), token, sizeof token);
+    if (found == 0)
+        return bus_auth_site_of (auth, req);
+    bus_claims_t said;
+    if (found < 0 || bus_token_peek (token, &said) != 0)
+        return -1;
+    return bus_auth_site_index (auth, said.site);
+}
+
 //  path without its "/compat/<token>" prefix ("" if nothing follows it)
 static const char *
 s_route_path (const char *path)
@@ -854,10 +898,12 @@ bus_compat_claims (bus_auth_t *auth, bus_req_t *req, bus_claims_t *claims)
 //  401 (no token, not ours, expired) or 403 (a role too weak) for route,
 //  in its seed's shape, saying how to send a token.
 static int
-s_refuse (bus_req_t *req, int rc, const s_route_t *route)
+s_refuse (bus_req_t *req, int rc, const s_route_t *route, const char *why)
 {
     char message[300];
-    if (rc == BUS_ERR_FORBIDDEN)
+    if (why)   //  a token of a site not served
+        snprintf (message, sizeof message, "Forbidden: %s", why);
+    else if (rc == BUS_ERR_FORBIDDEN)
         snprintf (message, sizeof message,
                   "Forbidden: %s %s needs a kitchen or manager token",
                   route->method, route->path);
@@ -869,7 +915,7 @@ s_refuse (bus_req_t *req, int rc, const s_route_t *route)
                   rc == BUS_ERR_EXPIRED ? "the token has expired"
                                         : "a valid token is needed",
                   "/compat/", route->path);
-    int status = rc == BUS_ERR_FORBIDDEN ? 403 : 401;
+    int status = rc == BUS_ERR_FORBIDDEN || why ? 403 : 401;
     return route->fastapi ? s_detail (req, status, message, NULL)
                           : s_error (req, status, message, NULL);
 }
@@ -890,8 +936,11 @@ s_serve (bus_req_t *req, void *arg)
     int rc = bus_compat_claims (binding->self->auth, req, &claims);
     if (rc == 0)
         rc = bus_token_allows_role (&claims, route->role);
+    char why[256];
     if (rc != 0)
-        return s_refuse (req, rc, route);
+        return s_refuse (
+            req, rc, route,
+            bus_auth_why (binding->self->auth, rc, &claims, why, sizeof why));
     return route->fn (binding->self, req, &claims);
 }
 
@@ -903,6 +952,11 @@ s_serve_other (bus_req_t *req, void *arg)
     bus_compat_t *self = (bus_compat_t *) arg;
     bus_claims_t claims;
     int rc = bus_compat_claims (self->auth, req, &claims);
+    char why[256];
+    if (rc == BUS_ERR_WRONG_SITE)
+        return s_detail (
+            req, 403, bus_auth_why (self->auth, rc, &claims, why, sizeof why),
+            NULL);
     if (rc != 0)
         return s_detail (req, 401,
                          "Not authenticated: a valid token is needed in "
@@ -915,7 +969,7 @@ s_serve_other (bus_req_t *req, void *arg)
 //  Construction
 
 bus_compat_t *
-bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
+bus_compat_new (bus_gateway_t **gateways, bus_auth_t *auth,
                 bus_req_router_t *router)
 {
     if (sodium_init () < 0)   //  for randombytes_buf; idempotent
@@ -923,8 +977,8 @@ bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
     bus_compat_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    const bus_config_t *config = bus_gateway_config (gateway);
-    self->gateway = gateway;
+    const bus_config_t *config = bus_gateway_config (gateways[0]);
+    self->gateways = gateways;
     self->auth = auth;
     self->open_menu = config->open_menu != 0;
     self->limit = bus_limit_new (config->table_rate_per_s, config->table_burst,

@@ -67,11 +67,15 @@ s_connect (bus_auth_t *auth, bus_req_t *req)
     int rc = bus_compat_claims (auth, req, &claims);
     if (rc == 0 && bus_token_allows_role (&claims, BUS_TOKEN_KITCHEN) == 0)
         return 0;
+    char why[256];
     if (rc == 0)
         bus_req_send_error (req, 403, "forbidden",
                             "/ws/orders shows every table's orders: it "
                             "needs a kitchen or manager token",
                             NULL);
+    else if (rc == BUS_ERR_WRONG_SITE)
+        bus_auth_refuse (req, rc,
+                         bus_auth_why (auth, rc, &claims, why, sizeof why));
     else
         bus_req_send_error (req, 401, bus_errname (rc),
                             rc == BUS_ERR_EXPIRED
@@ -84,8 +88,9 @@ s_connect (bus_auth_t *auth, bus_req_t *req)
     return 1;
 }
 
-static const bus_edge_feed_t s_feed = { "/ws/orders", s_event, s_welcome,
-                                        "/compat/*/ws/orders", s_connect };
+static const bus_edge_feed_t s_feed = { "/ws/orders", s_event,
+                                        s_welcome,    "/compat/*/ws/orders",
+                                        s_connect,    bus_compat_site };
 
 const bus_edge_feed_t *
 bus_compat_ws_feed (void)

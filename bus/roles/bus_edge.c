@@ -848,19 +848,19 @@ s_actor (zsock_t *pipe, void *args)
 //  tables, or one if it asks with ?table=.  0 with table set and *staff
 //  whether the token is staff's, or an error code for bus_auth_refuse.
 static int
-s_ws_room (bus_edge_t *self, bus_req_t *req, char *table, bool *staff)
+s_ws_room (bus_edge_t *self, bus_req_t *req, bus_claims_t *claims, char *table,
+           bool *staff)
 {
-    bus_claims_t claims;
-    int rc = bus_auth_check (self->auth, req, &claims);
+    int rc = bus_auth_check (self->auth, req, claims);
     if (rc != 0)
         return rc;
-    *staff = bus_token_is_staff (&claims);
+    *staff = bus_token_is_staff (claims);
     int len = bus_req_query (req, "table", table, BUS_TABLE_MAX);
     if (len == -2 || (len >= 0 && !bus_valid_table (table)))
         return BUS_ERR_FORBIDDEN;
     if (len < 0)
-        bus_strlcpy (table, claims.table, BUS_TABLE_MAX);
-    return bus_token_allows_table (&claims, table);
+        bus_strlcpy (table, claims->table, BUS_TABLE_MAX);
+    return bus_token_allows_table (claims, table);
 }
 
 //  ---------------------------------------------------------------------
@@ -963,11 +963,15 @@ static int
 s_ws_connect (bus_req_t *req, void *arg)
 {
     bus_edge_t *self = (bus_edge_t *) arg;
-    char table[BUS_TABLE_MAX];
+    char table[BUS_TABLE_MAX], why[256];
     bool staff = false;
-    int rc = s_ws_room (self, req, table, &staff);
+    bus_claims_t claims;
+    int rc = s_ws_room (self, req, &claims, table, &staff);
     if (rc != 0) {
-        bus_auth_refuse (req, rc, "this token may not watch that table");
+        const char *site =
+            bus_auth_why (self->auth, rc, &claims, why, sizeof why);
+        bus_auth_refuse (req, rc,
+                         site ? site : "this token may not watch that table");
         return 1;
     }
     uint64_t after;
@@ -1136,7 +1140,9 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     bus_alloc_thread_cache (false);   //  the seat's life: see bus_alloc.h
     char table[BUS_TABLE_MAX] = "";
     bool staff = false;
-    if (s_ws_room (self, bus_http_ws_request (ws), table, &staff) != 0) {
+    bus_claims_t claims;
+    if (s_ws_room (self, bus_http_ws_request (ws), &claims, table, &staff)
+        != 0) {
         //  It passed s_ws_connect a moment ago: it expired since
         bus_http_ws_close (ws, S_CLOSE_POLICY,
                            "token no longer valid: get a new one");

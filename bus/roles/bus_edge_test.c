@@ -469,7 +469,9 @@ s_test_epochs (s_writer_t *writer, bus_edge_t *edge, bool verbose)
 }
 
 //  A feed the test only registers: no browser of its ever connects
-static const bus_edge_feed_t s_feed = { "/ws/feed", NULL, NULL, NULL, NULL };
+static const bus_edge_feed_t s_feed = {
+    "/ws/feed", NULL, NULL, NULL, NULL, NULL
+};
 
 void
 bus_edge_test (bool verbose)

@@ -34,6 +34,7 @@
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_mhd.h"
+#include "orderbus/bus_sites.h"
 #include "orderbus/bus_tls.h"
 #include "orderbus/bus_node.h"
 #include "orderbus/bus_store.h"
@@ -42,50 +43,16 @@
 typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
-    bus_auth_t *auth;
-    bus_mhd_t *mhd;   //  libmicrohttpd: every node's but a writer's
-    bus_gateway_t *gateway;
+    bus_sites_t *sites;   //  its secrets, and each site's gateway or edge
+    bus_mhd_t *mhd;       //  libmicrohttpd: every node's but a writer's
     bus_api_t *api;
     bus_compat_t *compat;   //  the seed systems' routes, when compat is on
-    bus_edge_t *edge;
 } s_node_t;
 
 static bool
 s_has (const s_node_t *node, bus_role_t role)
 {
     return node->config->role == role || node->config->role == BUS_ROLE_UP;
-}
-
-static int
-s_handle_health (bus_req_t *req, void *arg)
-{
-    s_node_t *node = (s_node_t *) arg;
-    bool ok = true, part_ok;
-    json_t *body =
-        json_pack ("{s:s}", "role", bus_role_name (node->config->role));
-    if (node->gateway) {
-        json_object_set_new (body, "gateway",
-                             bus_gateway_health (node->gateway, &part_ok));
-        ok = ok && part_ok;
-    }
-    if (node->edge) {
-        json_object_set_new (body, "edge",
-                             bus_edge_health (node->edge, &part_ok));
-        ok = ok && part_ok;
-    }
-    json_object_set_new (body, "status",
-                         json_string (ok ? "ok" : "unavailable"));
-    //  The first part's reason, for whoever reads only the top
-    const char *reason = NULL;
-    const char *parts[] = { "gateway", "edge" };
-    for (size_t i = 0; !ok && !reason && i < 2; i++)
-        reason = json_string_value (
-            json_object_get (json_object_get (body, parts[i]), "reason"));
-    if (reason)
-        json_object_set_new (body, "reason", json_string (reason));
-    int status = bus_req_send_json (req, ok ? 200 : 503, body, NULL);
-    json_decref (body);
-    return status;
 }
 
 //  The gateway's routes on router's server (up has them too).  0, or -1
@@ -95,12 +62,13 @@ s_routes (s_node_t *node, bus_req_router_t *router, char *err, size_t err_cap)
 {
     const bus_config_t *config = node->config;
     if (s_has (node, BUS_ROLE_GATEWAY)) {
-        node->gateway = bus_gateway_new (config, err, err_cap);
-        if (!node->gateway)
+        if (bus_sites_start_gateways (node->sites, err, err_cap) != 0)
             return -1;
-        node->api = bus_api_new (node->gateway, node->auth, router);
+        bus_gateway_t **gateways = bus_sites_gateways (node->sites);
+        bus_auth_t *auth = bus_sites_auth (node->sites);
+        node->api = bus_api_new (gateways, auth, router);
         if (config->compat)
-            node->compat = bus_compat_new (node->gateway, node->auth, router);
+            node->compat = bus_compat_new (gateways, auth, router);
         if (!node->api || (config->compat && !node->compat)) {
             snprintf (err, err_cap, "out of memory");
             return -1;
@@ -124,12 +92,14 @@ s_start_server (s_node_t *node, char *err, size_t err_cap)
     if (s_routes (node, router, err, err_cap) != 0)
         return -1;
     if (s_has (node, BUS_ROLE_EDGE)
-        && !(node->edge = bus_edge_new (
-                 config, node->auth, bus_mhd_ws_router (node->mhd),
-                 //  the seeds' /ws/orders
-                 config->compat ? bus_compat_ws_feed () : NULL, err, err_cap)))
+        && bus_sites_start_edges (node->sites, bus_mhd_ws_router (node->mhd),
+                                  //  the seeds' /ws/orders
+                                  config->compat ? bus_compat_ws_feed () : NULL,
+                                  err, err_cap)
+               != 0)
         return -1;
-    bus_req_route_t health = { NULL, "/healthz", false, s_handle_health, node };
+    bus_req_route_t health = { NULL, "/healthz", false, bus_sites_health,
+                               node->sites };
     bus_req_router_add (router, &health);
     return bus_mhd_start (node->mhd, err, err_cap);
 }
@@ -179,8 +149,11 @@ s_start (s_node_t *node, char *err, size_t err_cap)
         return -1;
     if (config->role == BUS_ROLE_WRITER)
         return 0;
-    node->auth = bus_auth_new (config->secret_file, err, err_cap);
-    if (!node->auth)
+    //  ZeroMQ's 1,024 sockets are ~120 sites' worth: before the first
+    if (*config->sites_file)
+        zsys_set_max_sockets (0);   //  the most the system allows
+    node->sites = bus_sites_new (config, err, err_cap);
+    if (!node->sites)
         return -1;
     return s_start_server (node, err, err_cap);
 }
@@ -203,22 +176,22 @@ s_stop (s_node_t *node)
                     "still uses");
         return;
     }
-    bus_edge_destroy (&node->edge);
-    bus_gateway_destroy (&node->gateway);
+    bus_sites_destroy (&node->sites);   //  edges, gateways, then secrets
     bus_compat_destroy (&node->compat);
     bus_api_destroy (&node->api);
-    bus_auth_destroy (&node->auth);
     bus_writer_destroy (&node->writer);
 }
 
 //  A token for the demo's URLs (caller frees), or NULL.
 static char *
-s_demo_token (const char *secret_file, bus_token_role_t role, const char *table)
+s_demo_token (const bus_config_t *config, bus_token_role_t role,
+              const char *table)
 {
     char err[256];
-    bus_secret_t *secret = bus_secret_load (secret_file, err, sizeof err);
-    bus_claims_t claims = { role, "main", "",
-                            zclock_time () + 12 * 3600 * 1000LL };
+    bus_secret_t *secret =
+        bus_secret_load (config->secret_file, err, sizeof err);
+    bus_claims_t claims = { role, "", "", zclock_time () + 12 * 3600 * 1000LL };
+    bus_strlcpy (claims.site, config->site, sizeof claims.site);
     bus_strlcpy (claims.table, table, sizeof claims.table);
     char *token = secret ? bus_token_mint (secret, &claims) : NULL;
     bus_secret_destroy (&secret);
@@ -232,9 +205,9 @@ s_print_urls (const bus_config_t *config)
     bool tls = *config->tls_cert != '\0';
     snprintf (base, sizeof base, "%s://%s:%d", tls ? "https" : "http",
               config->http_listen, config->http_port);
-    char *kitchen = s_demo_token (config->secret_file, BUS_TOKEN_KITCHEN, "");
-    char *pad = s_demo_token (config->secret_file, BUS_TOKEN_PAD, "T1");
-    char *manager = s_demo_token (config->secret_file, BUS_TOKEN_MANAGER, "");
+    char *kitchen = s_demo_token (config, BUS_TOKEN_KITCHEN, "");
+    char *pad = s_demo_token (config, BUS_TOKEN_PAD, "T1");
+    char *manager = s_demo_token (config, BUS_TOKEN_MANAGER, "");
     printf ("orderbus is up.  Open (tokens valid 12 h; mint more with "
             "`orderbus token`):\n"
             "  kitchen display   %s/kitchen?token=%s\n"
@@ -295,6 +268,8 @@ s_auth_policy (const bus_config_t *config, char *err, size_t err_cap)
     if (config->role != BUS_ROLE_GATEWAY && config->role != BUS_ROLE_EDGE)
         return 0;
     bool secret = *config->secret_file != '\0';
+    if (*config->sites_file)   //  a secret per site (bus_sites_new checks)
+        return 0;
     if (!secret && !config->insecure_no_auth) {
         snprintf (err, err_cap,
                   "no secret to check tokens with: set auth/secret_file "

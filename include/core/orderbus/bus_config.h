@@ -53,6 +53,11 @@
                                         below max_clients; auto: a tenth
                                         of max_clients, at most 50
           senders = 2                   threads writing to browsers, 1..64
+      site
+          name = main                   the site served: tokens of another
+                                        get 403 (gateway, edge, up)
+          file = FILE                   several sites, one section each
+                                        (gateway, edge; bus_sites.h)
       auth
           secret_file = FILE            signs access tokens; up: <data>/secret,
                                         created if missing; a gateway or edge
@@ -79,7 +84,7 @@
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
       --ws-ping-ms N  --max-clients N  --senders N  --secret-file FILE
-      --insecure-no-auth  --table-rate N  --table-burst N
+      --site NAME  --sites FILE  --insecure-no-auth  --table-rate N  --table-burst N
       --compat 0|1  --open-menu 0|1  -v/--verbose  -h/--help
     A flag or key that does not apply to the role is an error, not ignored.  */
 
@@ -149,6 +154,8 @@ typedef struct {
     int staff_seats; /* of max_clients, kept for staff tokens; -1: auto */
     int senders;
     char secret_file[BUS_PATH_MAX]; /* "" = none: see insecure_no_auth */
+    char site[BUS_NAME_MAX];        /* the one site served (site/name) */
+    char sites_file[BUS_PATH_MAX];  /* "" = one site; else many (bus_sites.h) */
     int insecure_no_auth; /* 1: a gateway or edge may run without one */
     int table_rate_per_s;
     int table_burst;
@@ -178,6 +185,13 @@ int bus_config_parse (bus_config_t *config, int argc, char **argv, char *err,
     from 1 to 65535").  */
 int bus_config_load (bus_config_t *config, const char *path, char *err,
                      size_t err_cap);
+
+/*  Apply one setting by its file key (e.g. "endpoints/sync"), checked
+    as a file's key is; where names it in messages.  0 or BUS_ERR_CONFIG
+    (config unchanged).  For files of another shape that hold settings
+    (a node's sites: bus_sites.h).  */
+int bus_config_set (bus_config_t *config, const char *key, const char *value,
+                    const char *where, char *err, size_t err_cap);
 
 /*  Print the usage of role's subcommand to stdout.  */
 void bus_config_usage (bus_role_t role);

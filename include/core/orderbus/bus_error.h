@@ -43,7 +43,9 @@ extern "C" {
     X (DAMAGED, -21, "storage_damaged",                                    \
        "stored data is damaged: restore the data directory from a backup") \
     X (ROLLED_BACK, -22, "storage_rolled_back",                            \
-       "the data is older than what its directory last committed")
+       "the data is older than what its directory last committed")         \
+    X (WRONG_SITE, -23, "wrong_site",                                      \
+       "the token is for a site this node does not serve")
 
 typedef enum {
 #define BUS_ERR_ENUM(name, value, short_name, msg) BUS_ERR_##name = value,

@@ -40,10 +40,12 @@ extern "C" {
 
 typedef struct _bus_api_t bus_api_t;
 
-/*  Add the routes to router (bus_req.h; before bus_compat's), served by
-    gateway, with callers checked by auth (all borrowed: stop the server
-    before destroying any).  NULL if out of memory.  */
-bus_api_t *bus_api_new (bus_gateway_t *gateway, bus_auth_t *auth,
+/*  Add the routes to router (bus_req.h; before bus_compat's), with
+    callers checked by auth and each request served by its token's site's
+    gateway: gateways[i] serves auth's site i (bus_auth_site_name), one
+    for each site (all borrowed: stop the server before destroying any).
+    NULL if out of memory.  */
+bus_api_t *bus_api_new (bus_gateway_t **gateways, bus_auth_t *auth,
                         bus_req_router_t *router);
 
 /*  NULL-safe; nulls *self_p.  */

@@ -55,11 +55,13 @@ extern "C" {
 
 typedef struct _bus_compat_t bus_compat_t;
 
-/*  Add the routes to router (bus_req.h), served by gateway, with callers
-    of POST /orders checked by auth (all borrowed: stop the server before
-    destroying any of them).  Settings (open_menu, table_rate_per_s,
-    table_burst) come from the gateway's config.  NULL if out of memory.  */
-bus_compat_t *bus_compat_new (bus_gateway_t *gateway, bus_auth_t *auth,
+/*  Add the routes to router (bus_req.h), with callers checked by auth and
+    each request served by its token's site's gateway: gateways[i] serves
+    auth's site i, one for each site, as bus_api_new's (all borrowed: stop
+    the server before destroying any of them).  Settings (open_menu,
+    table_rate_per_s, table_burst) come from the first gateway's config
+    (the node's).  NULL if out of memory.  */
+bus_compat_t *bus_compat_new (bus_gateway_t **gateways, bus_auth_t *auth,
                               bus_req_router_t *router);
 
 /*  NULL-safe; nulls *self_p.  */
@@ -70,6 +72,12 @@ void bus_compat_destroy (bus_compat_t **self_p);
     looks.  0, or BUS_ERR_UNAUTHORIZED (missing, malformed, not ours) or
     BUS_ERR_EXPIRED.  */
 int bus_compat_claims (bus_auth_t *auth, bus_req_t *req, bus_claims_t *claims);
+
+/*  The index among auth's sites of the site such a request's token names,
+    read WITHOUT verifying it (bus_auth_site_of): to hand the request to
+    its site's part on a node of several, which then checks it.  -1 if
+    there is no token or its site is not served.  */
+int bus_compat_site (bus_auth_t *auth, bus_req_t *req);
 
 /*  Selftest of the request readers (no sockets), the order shape and
     the WebSocket feed.  */

@@ -67,6 +67,11 @@ typedef struct {
     //  has answered req itself (refused), checking who it is with auth.
     //  NULL: everyone.  Called on the browser's seat.
     int (*connect) (bus_auth_t *auth, bus_req_t *req);
+    //  The index among auth's sites of the site the browser's token names,
+    //  unverified (connect checks it), so that a node of several sites
+    //  hands it to that site's edge (bus_sites.h); -1 if none.  NULL:
+    //  where /ws takes its token (bus_auth_site_of).
+    int (*site) (bus_auth_t *auth, bus_req_t *req);
 } bus_edge_feed_t;
 
 /*  Subscribe to the writer's events and put the WebSocket endpoints and

@@ -4,7 +4,8 @@
     `up` starts the writer, one HTTP server, a gateway and an edge in one
     process; they talk over inproc:// with the same code that talks
     tcp:// between hosts.  Every role with an HTTP server also answers
-    GET /healthz: 200 when its link to the writer is up, else 503.  */
+    GET /healthz: 200 when its link to the writer is up, else 503 (a
+    gateway or edge of several sites: per site, bus_sites.h).  */
 
 #ifndef BUS_NODE_H_INCLUDED
 #define BUS_NODE_H_INCLUDED

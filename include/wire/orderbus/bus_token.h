@@ -83,6 +83,12 @@ char *bus_token_mint (const bus_secret_t *secret, const bus_claims_t *claims);
 int bus_token_verify (const bus_secret_t *secret, const char *token,
                       int64_t now_ms, bus_claims_t *claims);
 
+/*  The claims token says it carries, WITHOUT checking its signature or
+    expiry: for choosing which site's secret to verify it with (a node
+    serving several sites), never for trusting it.  0, or
+    BUS_ERR_UNAUTHORIZED if it is not shaped as a token (*claims zeroed).  */
+int bus_token_peek (const char *token, bus_claims_t *claims);
+
 /*  0 if claims may act on table's cart and orders (a pad only on its own
     table, staff on any), else BUS_ERR_FORBIDDEN.  */
 int bus_token_allows_table (const bus_claims_t *claims, const char *table);
