@@ -331,6 +331,9 @@ TK_CASE (garbage)
           BUS_ERR_MALFORMED },
         { "{\"header\":{\"revision\":\"5\"},\"succeeded\":\"yes\"}", 200, S_TXN,
           BUS_ERR_MALFORMED },
+        { "{\"header\":{\"revision\":\"5\"},\"succeeded\":1,\"responses\":"
+          "[{\"response_range\":{}}]}",
+          200, S_TXN, BUS_ERR_MALFORMED },
         { "{\"header\":{\"revision\":\"5\"}}", 200, S_TXN, BUS_ERR_MALFORMED },
         { "{\"header\":{\"revision\":\"5\"},\"responses\":[{}]}", 200, S_TXN,
           BUS_ERR_MALFORMED },

@@ -305,8 +305,7 @@ s_post (bus_etcd_t *self, const char *path, json_t *request_json,
     if (!request)
         return bus_error_set (err, err_cap, BUS_ERR_NOMEM, "out of memory");
     int64_t deadline = zclock_mono () + timeout_ms;
-    int rc = bus_error_set (err, err_cap, BUS_ERR_TIMEOUT,
-                            "etcd: no answer within %d ms", timeout_ms);
+    int rc = 1;   //  no endpoint tried: the time was up
     for (size_t tried = 0; tried < self->count; tried++) {
         int64_t left = deadline - zclock_mono ();
         if (left <= 0)
@@ -351,6 +350,9 @@ s_post (bus_etcd_t *self, const char *path, json_t *request_json,
         break;
     }
     free (request);
+    if (rc == 1)
+        rc = bus_error_set (err, err_cap, BUS_ERR_TIMEOUT,
+                            "etcd: no answer within %d ms", timeout_ms);
     return rc;
 }
 
