@@ -262,7 +262,7 @@ static void
 s_holder (bus_leader_state_t *state, const bus_etcd_result_t *leader)
 {
     if (leader->found) {
-        snprintf (state->holder, sizeof state->holder, "%.64s", leader->value);
+        snprintf (state->holder, sizeof state->holder, "%.80s", leader->value);
         state->fence = leader->create_revision;
     }
 }
@@ -338,7 +338,7 @@ bus_leader_campaign (bus_leader_t *self, int timeout_ms,
                            left > 1 ? (int) left : 1, &leader, err, err_cap);
     if (rc)
         return rc;
-    snprintf (state->sync, sizeof state->sync, "%.64s", sync.value);
+    snprintf (state->sync, sizeof state->sync, "%.80s", sync.value);
     self->seen = leader.revision;
     s_holder (state, &leader);
     if (leader.found)

@@ -44,7 +44,7 @@ typedef struct _bus_leader_t bus_leader_t;
     expire: a quarter of the TTL (500 ms of the default 2 s).  */
 #define BUS_LEADER_MARGIN(ttl_ms) ((ttl_ms) / 4)
 
-#define BUS_LEADER_NAME_MAX 64
+#define BUS_LEADER_NAME_MAX 80   //  as a node name (BUS_NAME_MAX - 1)
 
 typedef struct {
     const char *endpoints;     /* etcd, as bus_etcd_new takes them   */
@@ -110,7 +110,7 @@ int64_t bus_leader_renewed_at (bus_leader_t *self);
 /*  The lease TTL etcd granted, in ms (0 before a campaign won).  */
 int bus_leader_ttl_ms (bus_leader_t *self);
 
-/*  Leader only: name the synchronous standby (1..64 of [A-Za-z0-9_.-]),
+/*  Leader only: name the synchronous standby (1..80 of [A-Za-z0-9_.-]),
     in a transaction that holds only while this node's leader key is
     the one it created, so a deposed leader cannot.  Once set, the key
     is replaced, never deleted (docs/leadership.md says why).
