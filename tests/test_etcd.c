@@ -403,6 +403,105 @@ TK_CASE (garbage)
     tk_fake_destroy (&fake);
 }
 
+//  A CA, and etcd's and a client's certificates it signed, by the openssl
+//  command; false if there is none (the client-certificate part is then
+//  skipped).  etcd 3.4's JSON gateway calls etcd's own gRPC port with
+//  etcd's certificate, so that one must be good for clientAuth too.
+static bool
+s_make_certs (const char *dir)
+{
+    if (access ("/usr/bin/openssl", X_OK) != 0)
+        return false;
+    const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    char command[4096];
+    snprintf (
+        command, sizeof command,
+        "cd %s && "
+        "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+        "clientAuth\\n' > server.ext && "
+        "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+        "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=tk-ca && "
+        "openssl req %s -keyout server.key -out server.csr -subj /CN=etcd && "
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out server.pem -days 2 -extfile server.ext && "
+        "openssl req %s -keyout client.key -out client.csr -subj /CN=w1 && "
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out client.pem -days 2 -extfile client.ext "
+        "> openssl.log 2>&1",
+        dir, ec, ec, ec);
+    return system (command) == 0;
+}
+
+//  path[600] = dir/name
+static const char *
+s_path (char *path, const char *name)
+{
+    snprintf (path, 600, "%s/%s", tk_dir (), name);
+    return path;
+}
+
+TK_CASE (tls)
+{
+    static char cert[600], key[600], ca[600], client[600], client_key[600];
+    bool client_certs = s_make_certs (tk_dir ());
+    if (client_certs) {
+        s_path (cert, "server.pem");
+        s_path (key, "server.key");
+        s_path (ca, "ca.pem");
+    } else {   //  a self-signed pair: its own authority
+        s_path (cert, "etcd-tls.pem");
+        s_path (key, "etcd-tls.key");
+        s_path (ca, "etcd-tls.pem");
+        char *out = NULL;
+        int rc =
+            tk_run (&out, "tls", "new", "--cert", cert, "--key", key, NULL);
+        CHECK (rc == 0, "orderbus tls new: %s", out);
+        free (out);
+    }
+    s_path (client, "client.pem");
+    s_path (client_key, "client.key");
+    static tk_etcd_t etcd;
+    etcd.cert = cert;
+    etcd.key = key;
+    etcd.client_ca = client_certs ? ca : NULL;
+    etcd.ca = ca;
+    tk_etcd_start (&etcd, "etcd-tls");
+    CHECK (strncmp (etcd.url, "https://", 8) == 0, "%s", etcd.url);
+    bus_etcd_tls_t trust = { ca, client_certs ? client : NULL,
+                             client_certs ? client_key : NULL };
+    bus_etcd_t *good =
+        bus_etcd_new (etcd.url, false, &trust, s_err, sizeof s_err);
+    bus_etcd_result_t r;
+    CHECK (bus_etcd_put (good, "/t/tls", "yes", 0, T, &r, s_err, sizeof s_err)
+               == 0,
+           "over TLS, trusting etcd's CA%s: %s",
+           client_certs ? ", with a client certificate" : "", s_err);
+    bus_etcd_destroy (&good);
+    //  etcd's certificate is checked: not trusted, no answer
+    bus_etcd_tls_t system_cas = { NULL, trust.cert_file, trust.key_file };
+    bus_etcd_t *doubting = bus_etcd_new (etcd.url, false, &system_cas, NULL, 0);
+    int rc = bus_etcd_get (doubting, "/t/tls", T, &r, s_err, sizeof s_err);
+    CHECK (rc == BUS_ERR_UNAVAILABLE && !r.found,
+           "a certificate no CA we trust vouches for is refused: %d %s", rc,
+           s_err);
+    printf ("etcd: tls: untrusted server: %s\n", s_err);
+    bus_etcd_destroy (&doubting);
+    if (client_certs) {
+        bus_etcd_tls_t anonymous = { ca, NULL, NULL };
+        bus_etcd_t *stranger =
+            bus_etcd_new (etcd.url, false, &anonymous, NULL, 0);
+        rc = bus_etcd_get (stranger, "/t/tls", T, &r, s_err, sizeof s_err);
+        CHECK (rc == BUS_ERR_UNAVAILABLE && !r.found,
+               "etcd asks for a client certificate: %d %s", rc, s_err);
+        printf ("etcd: tls: no client certificate: %s\n", s_err);
+        bus_etcd_destroy (&stranger);
+    } else
+        printf ("etcd: tls: no openssl command: client certificates not "
+                "tried\n");
+    tk_etcd_stop (&etcd);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -416,13 +515,10 @@ main (int argc, char **argv)
     tk_etcd_start (&s_etcd, "etcd1");
     s_client = s_new (s_etcd.url);
     static const tk_case_t cases[] = {
-        TK_CASE_ENTRY (kv),
-        TK_CASE_ENTRY (lease),
-        TK_CASE_ENTRY (wait),
-        TK_CASE_ENTRY (endpoints),
-        TK_CASE_ENTRY (down),
-        TK_CASE_ENTRY (garbage),
-        { 0 },
+        TK_CASE_ENTRY (kv),   TK_CASE_ENTRY (lease),
+        TK_CASE_ENTRY (wait), TK_CASE_ENTRY (endpoints),
+        TK_CASE_ENTRY (down), TK_CASE_ENTRY (garbage),
+        TK_CASE_ENTRY (tls),  { 0 },
     };
     tk_run_cases (cases);
     bus_etcd_destroy (&s_client);

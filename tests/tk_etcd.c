@@ -25,9 +25,11 @@ tk_etcd_binary (void)
 }
 
 static bool
-s_etcd_answers (const char *url)
+s_etcd_answers (const tk_etcd_t *etcd)
 {
-    bus_etcd_t *client = bus_etcd_new (url, false, NULL, NULL, 0);
+    bus_etcd_tls_t tls = { etcd->ca, etcd->client_ca ? etcd->cert : NULL,
+                           etcd->client_ca ? etcd->key : NULL };
+    bus_etcd_t *client = bus_etcd_new (etcd->url, false, &tls, NULL, 0);
     bus_etcd_result_t result;
     int rc = bus_etcd_get (client, "/tk/ping", 500, &result, NULL, 0);
     bus_etcd_destroy (&client);
@@ -41,39 +43,50 @@ tk_etcd_start (tk_etcd_t *etcd, const char *name)
         snprintf (etcd->name, sizeof etcd->name, "%s", name);
         etcd->client_port = tk_port ();
         etcd->peer_port = tk_port ();
-        snprintf (etcd->url, sizeof etcd->url, "http://127.0.0.1:%d",
-                  etcd->client_port);
+        snprintf (etcd->url, sizeof etcd->url, "%s://127.0.0.1:%d",
+                  etcd->cert ? "https" : "http", etcd->client_port);
     }
-    char data[1024], client[64], peer[64], cluster[128];
+    char data[1024], peer[64], cluster[128];
     snprintf (data, sizeof data, "%s/%s.etcd", tk_dir (), etcd->name);
-    snprintf (client, sizeof client, "http://127.0.0.1:%d", etcd->client_port);
     snprintf (peer, sizeof peer, "http://127.0.0.1:%d", etcd->peer_port);
     snprintf (cluster, sizeof cluster, "%s=%s", etcd->name, peer);
-    char *argv[] = { (char *) tk_etcd_binary (),
-                     "--name",
-                     etcd->name,
-                     "--data-dir",
-                     data,
-                     "--listen-client-urls",
-                     client,
-                     "--advertise-client-urls",
-                     client,
-                     "--listen-peer-urls",
-                     peer,
-                     "--initial-advertise-peer-urls",
-                     peer,
-                     "--initial-cluster",
-                     cluster,
-                     "--log-level",
-                     "warn",
-                     NULL };
+    char *argv[32] = { (char *) tk_etcd_binary (),
+                       "--name",
+                       etcd->name,
+                       "--data-dir",
+                       data,
+                       "--listen-client-urls",
+                       etcd->url,
+                       "--advertise-client-urls",
+                       etcd->url,
+                       "--listen-peer-urls",
+                       peer,
+                       "--initial-advertise-peer-urls",
+                       peer,
+                       "--initial-cluster",
+                       cluster,
+                       "--log-level",
+                       "warn" };
+    int n = 0;
+    while (argv[n])
+        n++;
+    if (etcd->cert) {   //  TLS on the client port
+        argv[n++] = "--cert-file";
+        argv[n++] = (char *) etcd->cert;
+        argv[n++] = "--key-file";
+        argv[n++] = (char *) etcd->key;
+    }
+    if (etcd->client_ca) {   //  and clients must show a certificate
+        argv[n++] = "--client-cert-auth";
+        argv[n++] = "--trusted-ca-file";
+        argv[n++] = (char *) etcd->client_ca;
+    }
     etcd->pid = tk_spawn_prog (etcd->name, argv);
     int64_t end = tk_now_ms () + 10000;
-    while (!s_etcd_answers (etcd->url) && tk_now_ms () < end)
+    while (!s_etcd_answers (etcd) && tk_now_ms () < end)
         usleep (50000);
-    TK_CHECK (s_etcd_answers (etcd->url),
-              "etcd %s did not start (see %s/%s.log)", etcd->name, tk_dir (),
-              etcd->name);
+    TK_CHECK (s_etcd_answers (etcd), "etcd %s did not start (see %s/%s.log)",
+              etcd->name, tk_dir (), etcd->name);
 }
 
 void

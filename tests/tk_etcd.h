@@ -23,7 +23,14 @@ typedef struct {
     char name[32];
     pid_t pid;
     int client_port, peer_port;
-    char url[64]; /* http://127.0.0.1:<client_port> */
+    char url[64]; /* http(s)://127.0.0.1:<client_port> */
+    /*  Set before the first start for TLS on the client port (NULL: none) */
+    const char *cert, *key; /* etcd's certificate and key            */
+    const char *client_ca;  /* etcd asks clients for a certificate
+                               from this CA (the kit's readiness check
+                               shows cert and key: good for clientAuth
+                               too, as etcd's own gateway needs)    */
+    const char *ca;         /* what the kit's readiness check trusts */
 } tk_etcd_t;
 
 /*  Start etcd called name (or start it again on the same ports and

@@ -137,6 +137,15 @@ static const s_setting_t s_settings[] = {
     { "--leader-ttl-s", NULL, "leader/ttl_s", S_INT, S_FIELD (leader_ttl_s), 2,
       60, S_WRITER, "S",
       "leader lease TTL: a lost leader steps down after 3/4 of it" },
+    { "--leader-etcd-ca", NULL, "leader/etcd_ca", S_TEXT,
+      S_FIELD (leader_etcd_ca), 0, 0, S_WRITER, "FILE",
+      "PEM CA that signed etcd's certificate (none: the system's CAs)" },
+    { "--leader-etcd-cert", NULL, "leader/etcd_cert", S_TEXT,
+      S_FIELD (leader_etcd_cert), 0, 0, S_WRITER, "FILE",
+      "PEM client certificate shown to etcd (--client-cert-auth)" },
+    { "--leader-etcd-key", NULL, "leader/etcd_key", S_TEXT,
+      S_FIELD (leader_etcd_key), 0, 0, S_WRITER, "FILE",
+      "its PEM private key" },
     //  A flag only, as --insecure-plaintext-links
     { "--insecure-etcd", NULL, NULL, S_SWITCH, S_FIELD (insecure_etcd), 0, 0,
       S_WRITER, NULL,
@@ -606,6 +615,10 @@ s_check_leader (const bus_config_t *config, char *err, size_t err_cap)
             "leader/etcd (--leader-etcd) needs leader/group (--leader-group) "
             "and leader/name (--leader-name): which writer group this writer "
             "campaigns in, and as whom");
+    if (!*config->leader_etcd_cert != !*config->leader_etcd_key)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "leader/etcd_cert and leader/etcd_key go "
+                              "together: give both or neither");
     if (!etcd && (*config->leader_group || *config->leader_name))
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "leader/group and leader/name mean nothing "
@@ -973,6 +986,9 @@ s_test_leader (bool verbose)
                        "--leader-name", "w1", "--leader-ttl-s", "5",
                        "--insecure-etcd", NULL);
     s_test_error (rc, err, "leader/etcd", "not yet used", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-etcd-cert",
+                       "w1.pem", NULL);
+    s_test_error (rc, err, "leader/etcd_key", "both or neither", verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-ttl-s", "1",
                        NULL);
     s_test_error (rc, err, "--leader-ttl-s", "from 2 to 60", verbose);

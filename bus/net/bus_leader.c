@@ -198,9 +198,11 @@ s_renew (bus_leader_t *self, int period)
         int ttl_ms = (int) result.ttl * 1000;
         if (ttl_ms > self->ttl_ms)
             ttl_ms = self->ttl_ms;
-        //  Only forward, and never over a resign (deadline 0)
+        //  Only forward, never over a resign (deadline 0), and never
+        //  once the deadline has passed: a step-down is final, even if a
+        //  late answer says the lease lived on
         int64_t next = s_deadline (sent, ttl_ms);
-        if (next > deadline
+        if (next > deadline && zclock_mono () < deadline
             && atomic_compare_exchange_strong (&self->deadline, &deadline,
                                                next))
             atomic_store (&self->renewed_at, sent);

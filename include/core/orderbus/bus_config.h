@@ -32,6 +32,9 @@
           group = NAME                  writer group (keys /orderbus/<group>/)
           name = NAME                   this writer's name in the group
           ttl_s = 2                     leader lease TTL, 2..60
+          etcd_ca = FILE                PEM CA of etcd's certificate
+          etcd_cert = FILE              client certificate shown to etcd
+          etcd_key = FILE               its private key
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
@@ -82,7 +85,8 @@
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
       --cert FILE  --writer-key KEY|FILE  --allow DIR  --insecure-plaintext-links
       --accept-restore  --leader-etcd URLS  --leader-group NAME
-      --leader-name NAME  --leader-ttl-s S  --insecure-etcd
+      --leader-name NAME  --leader-ttl-s S  --leader-etcd-ca FILE
+      --leader-etcd-cert FILE  --leader-etcd-key FILE  --insecure-etcd
       --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
@@ -140,7 +144,10 @@ typedef struct {
     char leader_etcd[BUS_PATH_MAX]; /* "" = no leadership (single box)   */
     char leader_group[BUS_NAME_MAX];
     char leader_name[BUS_NAME_MAX];
-    int leader_ttl_s;   /* lease TTL, 2..60 s                             */
+    int leader_ttl_s; /* lease TTL, 2..60 s                             */
+    char leader_etcd_ca[BUS_PATH_MAX];   /* "" = the system's CAs          */
+    char leader_etcd_cert[BUS_PATH_MAX]; /* client certificate, or ""      */
+    char leader_etcd_key[BUS_PATH_MAX];  /* its key                        */
     bool insecure_etcd; /* --insecure-etcd: plain http:// off loopback   */
     char http_listen[64];
     int http_port;
