@@ -18,6 +18,7 @@ packages=(build-essential cmake pkg-config curl
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
   packages+=(etcd-server)         # integration_etcd, integration_leader
+  packages+=(openssl)             # integration_etcd: a CA and client certificates
   packages+=(clang-format)        # scripts/format.sh --check
   packages+=(clang)               # libFuzzer: the fuzz_* tests, scripts/fuzz.sh
   packages+=(python3-requests python3-websockets)   # seed-style API client

@@ -35,6 +35,9 @@
 #define CHECK TK_CHECK
 #define T     2000   //  deadline of a call that should answer
 #define TTL_S 2
+//  How late the test's poller may notice a step-down on a busy box (the
+//  mutants it must catch are 400 and 500 ms late)
+#define SLACK_MS 150
 
 static tk_etcd_t s_etcd;
 static bus_leader_t *s_a, *s_b, *s_c;
@@ -218,7 +221,7 @@ TK_CASE (stop)
             "renewal was sent (%lld ms after the stop); the lease expires "
             "%d ms after etcd got it at the earliest\n",
             (long long) after, (long long) (down - stopped), ttl);
-    CHECK (after >= want - 5 && after <= want + 20,
+    CHECK (after >= want && after <= want + SLACK_MS,
            "steps down at TTL - margin = %lld ms after the send (%lld)",
            (long long) want, (long long) after);
     CHECK (after < ttl - 100, "well before the TTL");
@@ -314,9 +317,9 @@ TK_CASE (slow)
             S_SLOW_MS, (long long) after, (long long) want);
     CHECK (s_slow_answered == 3, "three renewals answered (%d)",
            (int) s_slow_answered);
-    CHECK (after <= want + 20,
+    CHECK (after <= want + SLACK_MS,
            "counted from the send, not the answer: %lld ms <= %lld",
-           (long long) after, (long long) want + 20);
+           (long long) after, (long long) want + SLACK_MS);
     bus_leader_destroy (&f);
     tk_fake_destroy (&fake);
 }
