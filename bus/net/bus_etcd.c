@@ -8,6 +8,7 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,9 @@ s_setup (bus_etcd_t *self, const char *url, const char *request,
     curl_easy_setopt (curl, CURLOPT_URL, url);
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);   //  threads: no alarm()
+    //  Straight to etcd: never through a proxy named in the environment
+    //  (http_proxy, ...), which would see, and could forge, leadership
+    curl_easy_setopt (curl, CURLOPT_PROXY, "");
     curl_easy_setopt (curl, CURLOPT_HTTPHEADER, self->headers);
     curl_easy_setopt (curl, CURLOPT_POSTFIELDS, request);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -392,8 +396,9 @@ s_i64 (json_t *object, const char *name, int64_t *value)
     if (!text || !*text || strlen (text) > 20)
         return -1;
     char *end;
+    errno = 0;
     long long number = strtoll (text, &end, 10);
-    if (*end || !(isdigit ((unsigned char) *text) || *text == '-'))
+    if (*end || errno || !(isdigit ((unsigned char) *text) || *text == '-'))
         return -1;
     *value = number;
     return 0;

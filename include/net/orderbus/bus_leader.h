@@ -75,7 +75,8 @@ typedef void (bus_leader_lost_fn) (void *arg);
 bus_leader_t *bus_leader_new (const bus_leader_config_t *config, char *err,
                               size_t err_cap);
 
-/*  Resigns if leader; NULL-safe; nulls *self_p.  */
+/*  Resigns if leader (the revoke waits up to 1 s for etcd); NULL-safe;
+    nulls *self_p.  */
 void bus_leader_destroy (bus_leader_t **self_p);
 
 /*  Set the lost callback (before campaigning).  */
