@@ -12,6 +12,8 @@
                 the lease can expire; its lost callback runs
       partition etcd alive, the leader cut off (a frozen proxy): it steps
                 down before etcd expires its key, as an observer sees it
+      revoked   the leader's lease revoked from outside: it steps down at
+                its next renewal, not at its deadline
       slow      a fake etcd that answers each renewal 400 ms late: the
                 step-down still counts from the send, not the answer
       restart   etcd killed and started again: the named standby
@@ -184,6 +186,13 @@ s_on_lost (void *arg)
     s_lost_calls++;
 }
 
+static void
+s_on_lost_count (void *arg)
+{
+    atomic_int *count = arg;
+    (*count)++;
+}
+
 //  Poll leader until it steps down (at most max_ms); returns the time it
 //  did, and in *renewed the send time of its last renewal
 static int64_t
@@ -262,6 +271,38 @@ TK_CASE (partition)
     bus_leader_destroy (&e);
     bus_leader_destroy (&d);   //  its revoke times out: the proxy is frozen
     tk_proxy_destroy (&proxy);
+}
+
+TK_CASE (revoked)
+{
+    //  Someone with access to etcd revokes the leader's lease: the next
+    //  renewal hears the lease is gone, and the leader steps down then,
+    //  not at its deadline
+    bus_leader_t *g = s_candidate (s_etcd.url, "g4", "g");
+    static atomic_int lost;
+    bus_leader_on_lost (g, s_on_lost_count, &lost);
+    CHECK (s_campaign (g).leader, "g leads g4");
+    bus_etcd_t *admin = bus_etcd_new (s_etcd.url, false, NULL, NULL, 0);
+    bus_etcd_result_t key, r;
+    CHECK (bus_etcd_get (admin, "/orderbus/g4/leader", T, &key, NULL, 0) == 0
+               && key.found && key.lease != 0,
+           "the leader key carries a lease");
+    CHECK (bus_etcd_lease_revoke (admin, key.lease, T, &r, NULL, 0) == 0,
+           "revoked from outside");
+    int64_t revoked = tk_now_ms ();
+    int64_t end = revoked + 3000;
+    while (bus_leader_is_leader (g) && tk_now_ms () < end)
+        usleep (1000);
+    int64_t took = tk_now_ms () - revoked;
+    int ttl = bus_leader_ttl_ms (g);
+    printf ("leader: lease revoked from outside: g stepped down %lld ms "
+            "later (a renewal every %d ms)\n",
+            (long long) took, ttl / 3);
+    CHECK (took <= ttl / 3 + SLACK_MS,
+           "at the next renewal, not the deadline: %lld ms", (long long) took);
+    CHECK (lost == 1, "lost callback (%d)", (int) lost);
+    bus_etcd_destroy (&admin);
+    bus_leader_destroy (&g);
 }
 
 //  --------------------------------------------------------------------------
@@ -366,15 +407,11 @@ main (int argc, char **argv)
     bus_etcd_global_init ();
     tk_etcd_start (&s_etcd, "etcd1");
     static const tk_case_t cases[] = {
-        TK_CASE_ENTRY (campaign),
-        TK_CASE_ENTRY (keepalive),
-        TK_CASE_ENTRY (resign),
-        TK_CASE_ENTRY (sync),
-        TK_CASE_ENTRY (stop),
-        TK_CASE_ENTRY (partition),
-        TK_CASE_ENTRY (slow),
-        TK_CASE_ENTRY (restart),
-        { 0 },
+        TK_CASE_ENTRY (campaign), TK_CASE_ENTRY (keepalive),
+        TK_CASE_ENTRY (resign),   TK_CASE_ENTRY (sync),
+        TK_CASE_ENTRY (stop),     TK_CASE_ENTRY (partition),
+        TK_CASE_ENTRY (revoked),  TK_CASE_ENTRY (slow),
+        TK_CASE_ENTRY (restart),  { 0 },
     };
     tk_run_cases (cases);
     bus_leader_destroy (&s_a);

@@ -86,7 +86,9 @@ void bus_leader_on_lost (bus_leader_t *self, bus_leader_lost_fn *fn, void *arg);
     key is absent or names this node, write it under a new lease, in one
     transaction that also checks the sync key is as read.  0 with the
     outcome in *state (leader, or who holds it, or refused), or the
-    error of the etcd call.  Already leader: 0 and leader at once.  */
+    error of the etcd call.  Already leader: 0 and leader at once.  The
+    holder may be this node's own name, from an earlier run whose lease
+    has not expired yet: wait for it like any other.  */
 int bus_leader_campaign (bus_leader_t *self, int timeout_ms,
                          bus_leader_state_t *state, char *err, size_t err_cap);
 
