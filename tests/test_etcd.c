@@ -243,11 +243,11 @@ TK_CASE (down)
     printf ("etcd: unreachable: %s\n", s_err);
     bus_etcd_destroy (&client);
     //  etcd stopped: the connection is made, no answer comes
-    kill (s_etcd.pid, SIGSTOP);
+    tk_etcd_freeze (&s_etcd, true);
     int64_t start = tk_now_ms ();
     rc = bus_etcd_get (s_client, "/t/x", 400, &r, s_err, sizeof s_err);
     int64_t took = tk_now_ms () - start;
-    kill (s_etcd.pid, SIGCONT);
+    tk_etcd_freeze (&s_etcd, false);
     CHECK (rc == BUS_ERR_TIMEOUT && took >= 380 && took < 1000,
            "a stopped etcd: %d after %lld ms: %s", rc, (long long) took, s_err);
     printf ("etcd: stopped: %s after %lld ms\n", s_err, (long long) took);

@@ -220,7 +220,7 @@ TK_CASE (stop)
     c = s_campaign (s_c);
     CHECK (c.leader, "c leads again");
     usleep (1000 * 1000);   //  a few renewals
-    kill (s_etcd.pid, SIGSTOP);
+    tk_etcd_freeze (&s_etcd, true);
     int64_t stopped = tk_now_ms (), renewed = 0;
     int64_t down = s_watch_step_down (s_c, 3000, &renewed);
     int ttl = bus_leader_ttl_ms (s_c);
@@ -239,7 +239,7 @@ TK_CASE (stop)
          !s_lost_calls && tk_now_ms () < end;)
         usleep (5000);
     CHECK (s_lost_calls == 1, "lost callback once (%d)", (int) s_lost_calls);
-    kill (s_etcd.pid, SIGCONT);
+    tk_etcd_freeze (&s_etcd, false);
 }
 
 TK_CASE (partition)

@@ -89,6 +89,35 @@ tk_etcd_start (tk_etcd_t *etcd, const char *name)
               etcd->name, tk_dir (), etcd->name);
 }
 
+//  The state letter of pid in /proc/PID/stat ('T': stopped), or '?'
+static char
+s_proc_state (pid_t pid)
+{
+    char path[64], line[512];
+    snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    char state = '?';
+    if (file && fgets (line, sizeof line, file)) {
+        const char *paren = strrchr (line, ')');   //  after "pid (comm)"
+        if (paren && paren[1] == ' ')
+            state = paren[2];
+    }
+    if (file)
+        fclose (file);
+    return state;
+}
+
+void
+tk_etcd_freeze (tk_etcd_t *etcd, bool frozen)
+{
+    kill (etcd->pid, frozen ? SIGSTOP : SIGCONT);
+    int64_t end = tk_now_ms () + 5000;
+    while ((s_proc_state (etcd->pid) == 'T') != frozen && tk_now_ms () < end)
+        usleep (1000);
+    TK_CHECK ((s_proc_state (etcd->pid) == 'T') == frozen, "etcd %s not %s",
+              etcd->name, frozen ? "stopped" : "running");
+}
+
 void
 tk_etcd_stop (tk_etcd_t *etcd)
 {

@@ -38,6 +38,11 @@ typedef struct {
     check).  */
 void tk_etcd_start (tk_etcd_t *etcd, const char *name);
 
+/*  Freeze it (SIGSTOP) and wait until the kernel says it is stopped (a
+    signal is delivered asynchronously: a request sent at once might
+    still be answered), or thaw it (SIGCONT).  */
+void tk_etcd_freeze (tk_etcd_t *etcd, bool frozen);
+
 /*  Stop it with SIGTERM (after a SIGCONT, in case it was stopped).  */
 void tk_etcd_stop (tk_etcd_t *etcd);
 
