@@ -10,12 +10,15 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 packages=(build-essential cmake pkg-config curl
           libzmq3-dev libczmq-dev libmsgpack-dev liblmdb-dev lmdb-utils
           libcivetweb-dev libmicrohttpd-dev libjansson-dev libsodium-dev
-          libjemalloc-dev libssl-dev libgnutls28-dev)
+          libjemalloc-dev libssl-dev libgnutls28-dev libcurl4-gnutls-dev)
 # libssl-dev: certificates (bus_tls) and the test kit's TLS shims;
 # libgnutls28-dev: the WebSocket handshake's SHA-1 (bus_mhd_ws.c);
-# libcivetweb-dev: the test kit's HTTP and WebSocket client
+# libcivetweb-dev: the test kit's HTTP and WebSocket client;
+# libcurl4-gnutls-dev: the etcd client (leadership, bus_etcd.c)
 if [ "${1:-}" = "--test" ]; then
   packages+=(chromium)            # browser tests drive Debian's chromium
+  packages+=(etcd-server)         # integration_etcd, integration_leader
+  packages+=(openssl)             # integration_etcd: a CA and client certificates
   packages+=(clang-format)        # scripts/format.sh --check
   packages+=(clang)               # libFuzzer: the fuzz_* tests, scripts/fuzz.sh
   packages+=(python3-requests python3-websockets)   # seed-style API client

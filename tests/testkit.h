@@ -190,6 +190,12 @@ int64_t tk_now_ms (void);
     closed (tk_spawn's children inherit whatever is open).  */
 pid_t tk_spawn_env (const char *name, const char *const *env, ...);
 
+/*  Start another program: argv[0] is its path (execv, no PATH search),
+    the rest its arguments up to a NULL; output to <dir>/<name>.log.  It
+    is one of the kit's processes: killed on a failure, stopped by
+    tk_done, reaped by tk_kill.  */
+pid_t tk_spawn_prog (const char *name, char *const *argv);
+
 /*  VmRSS of pid in KiB, from /proc/PID/status; -1 if unknown.  */
 long tk_rss_kb (pid_t pid);
 

@@ -318,6 +318,21 @@ tk__vspawn (int netns_fd, const char *name, const char *const *env,
     return proc->pid;
 }
 
+pid_t
+tk_spawn_prog (const char *name, char *const *argv)
+{
+    char *args[TK_ARGS_MAX];
+    int n = 0;
+    for (; argv[n] && n < TK_ARGS_MAX - 1; n++)
+        args[n] = argv[n];
+    args[n] = NULL;
+    tk_proc_t *proc = s_proc_slot ();
+    snprintf (proc->log, sizeof proc->log, "%s/%s.log", s_dir, name);
+    proc->pid = s_fork_exec_env (args, proc->log, NULL);
+    TK_CHECK (proc->pid > 0, "fork failed");
+    return proc->pid;
+}
+
 void
 tk__kill_all (void)
 {

@@ -25,6 +25,16 @@
           events_queue = 20000          messages queued for one subscriber of
                                         the events socket before its events
                                         are dropped (it resyncs), 100..1000000
+      leader                            (writer; docs/leadership.md)
+          etcd = URLS                   etcd endpoints, comma-separated: none
+                                        = no leadership (a single box); not
+                                        yet used by the writer (refused)
+          group = NAME                  writer group (keys /orderbus/<group>/)
+          name = NAME                   this writer's name in the group
+          ttl_s = 2                     leader lease TTL, 2..60
+          etcd_ca = FILE                PEM CA of etcd's certificate
+          etcd_cert = FILE              client certificate shown to etcd
+          etcd_key = FILE               its private key
       http
           listen = 127.0.0.1            address the HTTP server binds
           port = 8080                   1..65535
@@ -79,7 +89,9 @@
       --config FILE  --data DIR  --menu FILE  --intake EP  --events EP
       --sync EP  --batch-max N  --tax-bp BP  --heartbeat-ms N  --link-timeout-ms N
       --cert FILE  --writer-key KEY|FILE  --allow DIR  --insecure-plaintext-links
-      --accept-restore
+      --accept-restore  --leader-etcd URLS  --leader-group NAME
+      --leader-name NAME  --leader-ttl-s S  --leader-etcd-ca FILE
+      --leader-etcd-cert FILE  --leader-etcd-key FILE  --insecure-etcd
       --listen ADDR  --http-port N  --http-threads N  --http-event-threads N
       --web DIR  --name NAME
       --ack-timeout-ms N  --max-inflight N  --ring N  --client-queue N
@@ -134,6 +146,14 @@ typedef struct {
     bool insecure_links;           /* --insecure-plaintext-links: plaintext off
                                   loopback */
     bool accept_restore; /* --accept-restore: an older data.mdb may start */
+    char leader_etcd[BUS_PATH_MAX]; /* "" = no leadership (single box)   */
+    char leader_group[BUS_NAME_MAX];
+    char leader_name[BUS_NAME_MAX];
+    int leader_ttl_s; /* lease TTL, 2..60 s                             */
+    char leader_etcd_ca[BUS_PATH_MAX];   /* "" = the system's CAs          */
+    char leader_etcd_cert[BUS_PATH_MAX]; /* client certificate, or ""      */
+    char leader_etcd_key[BUS_PATH_MAX];  /* its key                        */
+    bool insecure_etcd; /* --insecure-etcd: plain http:// off loopback   */
     char http_listen[64];
     int http_port;
     int http_threads;
