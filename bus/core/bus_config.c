@@ -747,7 +747,7 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     config->ack_timeout_ms = 3000;
     config->ring = 10000;
     strcpy (config->site, "main");   //  what `orderbus token` mints for
-    config->leader_ttl_s = 2;   //  docs/leadership.md: takeover under 3 s
+    config->leader_ttl_s = 2;        //  docs/leadership.md: takeover under 3 s
 }
 
 int
