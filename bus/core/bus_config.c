@@ -145,8 +145,7 @@ static const s_setting_t s_settings[] = {
     //  A flag only: no file can turn it on behind the operator's back
     { "--insecure-plaintext-links", NULL, NULL, S_SWITCH,
       S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA,
-      NULL,
-      "links off loopback without CURVE: readable and forgeable" },
+      NULL, "links off loopback without CURVE: readable and forgeable" },
     { "--listen", NULL, "http/listen", S_TEXT, S_FIELD (http_listen), 1, 0,
       S_GATEWAY | S_EDGE | S_UP, "ADDR", "address the HTTP server binds" },
     { "--http-port", NULL, "http/port", S_INT, S_FIELD (http_port), 1, 65535,

@@ -810,12 +810,11 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                              sizeof why)
         != 0)
         return bus_error_set (err, err_cap, -1, "link/cert: %s", why);
-    bus_curve_role_t want = config->role == BUS_ROLE_WRITER ? BUS_CURVE_WRITER
-                            : config->role == BUS_ROLE_GATEWAY
-                                ? BUS_CURVE_GATEWAY
-                            : config->role == BUS_ROLE_REPLICA
-                                ? BUS_CURVE_REPLICA
-                                : BUS_CURVE_EDGE;
+    bus_curve_role_t want =
+        config->role == BUS_ROLE_WRITER    ? BUS_CURVE_WRITER
+        : config->role == BUS_ROLE_GATEWAY ? BUS_CURVE_GATEWAY
+        : config->role == BUS_ROLE_REPLICA ? BUS_CURVE_REPLICA
+                                           : BUS_CURVE_EDGE;
     if (me.role != want)
         return bus_error_set (err, err_cap, -1,
                               "link/cert: %s is the certificate of %s '%s', "

@@ -354,8 +354,7 @@ bus_node_run (const bus_config_t *settings)
         || (config->role == BUS_ROLE_UP
             && s_up_secret (config, err, sizeof err))
         || s_auth_policy (config, err, sizeof err) != 0
-        || ((s_has (&node, BUS_ROLE_WRITER)
-             || config->role == BUS_ROLE_REPLICA)
+        || ((s_has (&node, BUS_ROLE_WRITER) || config->role == BUS_ROLE_REPLICA)
             && s_verify (config, err, sizeof err) != 0)
         || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),

@@ -22,8 +22,8 @@
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 
-#define S_DRAIN_MAX   64      //  batches per transaction, at most
-#define S_BEHIND_LOG  5000    //  "behind by N" at most this often, ms
+#define S_DRAIN_MAX  64     //  batches per transaction, at most
+#define S_BEHIND_LOG 5000   //  "behind by N" at most this often, ms
 
 struct _bus_replica_t {
     bus_config_t config;
@@ -33,11 +33,11 @@ struct _bus_replica_t {
     //  Actor only
     zsock_t *dealer;
     bus_curve_watch_t *watch;
-    int64_t heard_ms;        //  zclock_mono of the writer's last message
-    int64_t said_ms;         //  ...of our last message to it
-    bool behind;             //  as last logged
+    int64_t heard_ms;   //  zclock_mono of the writer's last message
+    int64_t said_ms;    //  ...of our last message to it
+    bool behind;        //  as last logged
     int64_t behind_logged_ms;
-    uint64_t epoch_refused;  //  the older epoch last refused (logged once)
+    uint64_t epoch_refused;   //  the older epoch last refused (logged once)
     //  Any thread
     _Atomic uint64_t writer_seq, batches, dropped;
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
@@ -108,8 +108,8 @@ s_connect (bus_replica_t *self)
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer)
         return -1;
-    zsock_set_maxmsgsize (self->dealer,
-                          (int64_t) BUS_FRAME_MAX * (2 * BUS_REPL_BATCH_MAX + 2));
+    zsock_set_maxmsgsize (self->dealer, (int64_t) BUS_FRAME_MAX
+                                            * (2 * BUS_REPL_BATCH_MAX + 2));
     zsock_set_rcvhwm (self->dealer, 64);
     zsock_set_linger (self->dealer, 0);
     bus_curve_client (self->curve, self->dealer);
@@ -180,8 +180,10 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         if (bus_repl_key_decode (zframe_data (key_frame),
                                  zframe_size (key_frame), &key)
             != 0) {
-            snprintf (why, why_cap, "change %" PRIu64 ": its key frame does "
-                      "not decode", head.first + i);
+            snprintf (why, why_cap,
+                      "change %" PRIu64 ": its key frame does "
+                      "not decode",
+                      head.first + i);
             return -1;
         }
         bus_store_change_t change = { head.first + i, zframe_data (event),
@@ -221,8 +223,7 @@ s_progress (bus_replica_t *self)
     if (!behind)
         atomic_store (&self->behind_since_ms, 0);
     if (!behind && self->behind)
-        zsys_info ("replica %s: caught up to %" PRIu64, self->config.name,
-                   seq);
+        zsys_info ("replica %s: caught up to %" PRIu64, self->config.name, seq);
     else if (behind && now - self->behind_logged_ms >= S_BEHIND_LOG) {
         zsys_info ("replica %s: at %" PRIu64 ", behind by %" PRIu64,
                    self->config.name, seq, writer - seq);
@@ -394,12 +395,9 @@ bus_replica_stats (bus_replica_t *self)
     int64_t since = atomic_load (&self->behind_since_ms),
             heard = atomic_load (&self->heard_at);
     bus_replica_stats_t stats = {
-        bus_store_last_seq (self->store),
-        atomic_load (&self->writer_seq),
-        since ? zclock_time () - since : 0,
-        heard ? zclock_mono () - heard : -1,
-        atomic_load (&self->batches),
-        atomic_load (&self->dropped),
+        bus_store_last_seq (self->store),   atomic_load (&self->writer_seq),
+        since ? zclock_time () - since : 0, heard ? zclock_mono () - heard : -1,
+        atomic_load (&self->batches),       atomic_load (&self->dropped),
     };
     return stats;
 }

@@ -54,13 +54,13 @@
 #define S_DAY_MS            86400000LL
 
 struct _bus_writer_t {
-    bus_config_t config;    //  our copy of the settings
-    bus_store_t *store;     //  the LMDB environment
-    bus_ledger_t *ledger;   //  the rules, intake thread only
-    bus_curve_t *curve;     //  keys, zauth, who each peer is; or plaintext
-    zsock_t *intake;        //  PULL, owned by the intake thread once running
-    zsock_t *events;        //  PUB, intake thread only
-    zsock_t *sync;          //  ROUTER, sync thread only
+    bus_config_t config;       //  our copy of the settings
+    bus_store_t *store;        //  the LMDB environment
+    bus_ledger_t *ledger;      //  the rules, intake thread only
+    bus_curve_t *curve;        //  keys, zauth, who each peer is; or plaintext
+    zsock_t *intake;           //  PULL, owned by the intake thread once running
+    zsock_t *events;           //  PUB, intake thread only
+    zsock_t *sync;             //  ROUTER, sync thread only
     bus_writer_repl_t *repl;   //  writer/replicate, intake thread only;
                                //  NULL without replicas
     //  Synchronous mode (writer/sync_replica), intake thread only: the
@@ -536,9 +536,9 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
 //  not have.  With sync_fallback async, everything goes out without it.
 
 typedef struct {
-    uint64_t need;        //  the store's last seq after this batch: every
-                          //  event and ack in it refers to one at or below
-    int64_t committed_ms; //  zclock_mono at its commit
+    uint64_t need;          //  the store's last seq after this batch: every
+                            //  event and ack in it refers to one at or below
+    int64_t committed_ms;   //  zclock_mono at its commit
     zlistx_t *events, *acks;
 } s_held_t;
 
@@ -672,12 +672,12 @@ s_sync_release (bus_writer_t *self)
         if (self->sync_down && !async)
             s_sync_state (self, false, confirmed);
     }
-    if (self->sync_down && async && confirmed >= bus_store_last_seq (self->store))
+    if (self->sync_down && async
+        && confirmed >= bus_store_last_seq (self->store))
         s_sync_state (self, false, confirmed);
     held = (s_held_t *) zlistx_first (self->held);
     if (held && !self->sync_down
-        && zclock_mono () - held->committed_ms
-               > self->config.sync_timeout_ms) {
+        && zclock_mono () - held->committed_ms > self->config.sync_timeout_ms) {
         s_sync_state (self, true, confirmed);
         if (async) {
             s_sync_release (self);
@@ -769,8 +769,7 @@ s_heartbeat (bus_writer_t *self)
     //  for the replica is not yet one that subscribers may ask for
     uint64_t seq = s_sync_mode (self) ? self->published_seq
                                       : bus_store_last_seq (self->store);
-    bus_heartbeat_t hb = { seq, zclock_time (),
-                           self->epoch,
+    bus_heartbeat_t hb = { seq, zclock_time (), self->epoch,
                            (bus_storage_t) atomic_load (&self->storage) };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
@@ -1315,9 +1314,9 @@ s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
                                         self->config.sync, "sync", err, err_cap)
                               : NULL;
     if (self->sync && *self->config.replicate)
-        self->repl = bus_writer_repl_new (&self->config, self->store,
-                                          self->curve, &self->epoch, err,
-                                          err_cap);
+        self->repl =
+            bus_writer_repl_new (&self->config, self->store, self->curve,
+                                 &self->epoch, err, err_cap);
     return self->sync && (self->repl || !*self->config.replicate) ? 0 : -1;
 }
 

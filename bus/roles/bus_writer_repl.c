@@ -24,19 +24,19 @@
 //  a few batches in flight (a round trip each), bounded so a replica
 //  that stops reading does not fill the writer's memory
 #define S_WINDOW       (4 * BUS_REPL_BATCH_MAX)
-#define S_REPLICAS_MAX 16     //  attached at once
-#define S_LOG_FIRST    10     //  refusals logged one by one, then 1/1000
+#define S_REPLICAS_MAX 16   //  attached at once
+#define S_LOG_FIRST    10   //  refusals logged one by one, then 1/1000
 
 typedef struct {
-    zframe_t *id;                //  its routing id on the ROUTER
-    char name[BUS_NAME_MAX];     //  its hello's name (its certificate's)
-    uint64_t sent;               //  changes sent up to this seq
-    uint64_t confirmed;          //  ...confirmed durable up to this seq
-    uint64_t menu_sent;          //  menu version sent
-    int64_t heard_ms;            //  zclock_mono of its last message
-    int64_t sent_ms;             //  ...of the last batch sent to it
-    int64_t behind_ms;           //  zclock_time of the oldest unconfirmed
-                                 //  send, 0 when caught up
+    zframe_t *id;              //  its routing id on the ROUTER
+    char name[BUS_NAME_MAX];   //  its hello's name (its certificate's)
+    uint64_t sent;             //  changes sent up to this seq
+    uint64_t confirmed;        //  ...confirmed durable up to this seq
+    uint64_t menu_sent;        //  menu version sent
+    int64_t heard_ms;          //  zclock_mono of its last message
+    int64_t sent_ms;           //  ...of the last batch sent to it
+    int64_t behind_ms;         //  zclock_time of the oldest unconfirmed
+                               //  send, 0 when caught up
 } s_replica_t;
 
 struct _bus_writer_repl_t {
@@ -171,16 +171,15 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
     uint64_t room = S_WINDOW - (replica->sent - replica->confirmed);
     if (replica->sent - replica->confirmed >= S_WINDOW)
         room = 0;
-    uint32_t limit = room < BUS_REPL_BATCH_MAX ? (uint32_t) room
-                                                : BUS_REPL_BATCH_MAX;
+    uint32_t limit =
+        room < BUS_REPL_BATCH_MAX ? (uint32_t) room : BUS_REPL_BATCH_MAX;
     if ((replica->sent >= last || limit == 0) && !force)
         return false;
     s_fill_t fill = { zmsg_new (), 0, 0, 0 };
     uint64_t menu_version = 0;
     int rc = limit && replica->sent < last
                  ? bus_store_changes (self->store, replica->sent + 1, limit,
-                                      s_add_change, &fill, &last,
-                                      &menu_version)
+                                      s_add_change, &fill, &last, &menu_version)
                  : bus_store_changes (self->store, last + 1, 0, s_add_change,
                                       &fill, &last, &menu_version);
     if (rc != 0) {
@@ -201,8 +200,8 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
         && bus_store_menu_get (self->store, &menu, &menu_len, &version) == 0)
         replica->menu_sent = version;
     bus_repl_batch_t head = { .writer = *self->epoch,
-                              .first = fill.count ? fill.first
-                                                  : replica->sent + 1,
+                              .first =
+                                  fill.count ? fill.first : replica->sent + 1,
                               .count = fill.count,
                               .last = last,
                               .ts_ms = zclock_time (),
@@ -282,8 +281,8 @@ s_hello_check (bus_writer_repl_t *self, const bus_repl_up_t *up, char *why,
     }
     if (up->seq > last) {
         snprintf (why, why_cap,
-                  "its log is ahead of the writer's (seq %" PRIu64
-                  " > %" PRIu64 "): it followed another history; move its "
+                  "its log is ahead of the writer's (seq %" PRIu64 " > %" PRIu64
+                  "): it followed another history; move its "
                   "data dir aside",
                   up->seq, last);
         return BUS_ERR_CONFLICT;
@@ -372,7 +371,8 @@ s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up)
 {
     s_replica_t *replica = s_find (self, id);
     if (!replica) {   //  a writer restarted under it: hello again
-        s_send_error (self, id, BUS_ERR_NOT_FOUND, "unknown replica: say hello");
+        s_send_error (self, id, BUS_ERR_NOT_FOUND,
+                      "unknown replica: say hello");
         return;
     }
     replica->heard_ms = zclock_mono ();
@@ -398,8 +398,7 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
             zmq_msg_close (&part);
             return;
         }
-        zframe_t *id =
-            zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
+        zframe_t *id = zframe_new (zmq_msg_data (&part), zmq_msg_size (&part));
         zmq_msg_close (&part);
         //  The body: one frame, carrying the sender's key (User-Id)
         zmq_msg_init (&part);

@@ -66,7 +66,7 @@ struct _bus_store_t {
     char *dir;      //  environment directory, for reopening
     MDB_env *env;   //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu, carts;
-    MDB_dbi kseq;                  //  seq -> key; not opened read-only
+    MDB_dbi kseq;                  //  seq -> key; 0 if it has none
     pthread_rwlock_t lock;         //  read: any txn; write: map resize
     bool readonly;                 //  bus_store_open_readonly: reads only
     MDB_txn *txn;                  //  the writer's open batch, or NULL
@@ -701,10 +701,13 @@ s_dbs_open (bus_store_t *self)
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
         rc = mdb_dbi_open (txn, dbs[i].name, self->readonly ? 0 : MDB_CREATE,
                            dbs[i].dbi);
-    //  Only the writer reads the key index, and an environment made
-    //  before retention has none
+    //  An environment made before retention has no key index: a reader
+    //  (replication's walk, a test comparing two stores) goes without
     if (rc == 0 && !self->readonly)
         rc = mdb_dbi_open (txn, "kseq", MDB_CREATE, &self->kseq);
+    else if (rc == 0
+             && mdb_dbi_open (txn, "kseq", 0, &self->kseq) == MDB_NOTFOUND)
+        self->kseq = 0;
     rc =
         rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
     uint64_t seq = 0, pruned = 0;
@@ -2042,9 +2045,9 @@ bus_store__walk_log (bus_store_t *self, uint64_t from, uint32_t limit,
         //  A key is optional (a status move of the kitchen has one too,
         //  but the log does not need it); the keys database says its
         //  fingerprint
-        int found = self->kseq ? s_get (txn, self->kseq, &key, &name,
-                                        "replicate kseq")
-                               : BUS_ERR_NOT_FOUND;
+        int found = self->kseq
+                        ? s_get (txn, self->kseq, &key, &name, "replicate kseq")
+                        : BUS_ERR_NOT_FOUND;
         if (rc == 0 && found == 0 && name.mv_size < sizeof text) {
             memcpy (text, name.mv_data, name.mv_size);
             text[name.mv_size] = '\0';

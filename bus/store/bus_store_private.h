@@ -73,6 +73,9 @@ MDB_env *bus_store_env (bus_store_t *self);
     directories under root.  */
 void bus_store_retention_test (const char *root, bool verbose);
 
+/*  Replication's part of bus_store_test (bus_store_repl_test.c).  */
+void bus_store_repl_test (const char *root, bool verbose);
+
 /*  ---- Replication's hooks (bus_store_repl.c) ----------------------------
     The raw records bus_store_repl.h's calls are made of; they check
     nothing that the caller must (the seq order, the identity).  */

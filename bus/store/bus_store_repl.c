@@ -79,8 +79,8 @@ bus_store_applied_seq (bus_store_t *self)
 }
 
 int
-bus_store_apply (bus_store_t *self, const bus_store_change_t *change,
-                 char *why, size_t why_cap)
+bus_store_apply (bus_store_t *self, const bus_store_change_t *change, char *why,
+                 size_t why_cap)
 {
     uint64_t next = bus_store__pending_seq (self) + 1;
     if (change->seq != next) {
@@ -100,7 +100,8 @@ bus_store_apply (bus_store_t *self, const bus_store_change_t *change,
     int rc = bus_event_decode (change->event, change->size, event);
     if (rc != 0 || event->seq != change->seq) {
         snprintf (why, why_cap, "change %" PRIu64 ": %s", change->seq,
-                  rc ? "its event does not decode" : "its event has another seq");
+                  rc ? "its event does not decode"
+                     : "its event has another seq");
         rc = BUS_ERR_MALFORMED;
     } else
         rc = bus_store__log_put (self, change->event, change->size, event);

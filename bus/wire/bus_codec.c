@@ -1432,11 +1432,11 @@ static const s_message_t s_sync_reply_message = {
     .field_count = S_COUNT (s_sync_reply_fields)
 };
 
-static const s_message_t s_repl_up_message = {
-    .zero_size = sizeof (bus_repl_up_t),
-    .fields = s_repl_up_fields,
-    .field_count = S_COUNT (s_repl_up_fields)
-};
+static const s_message_t s_repl_up_message = { .zero_size =
+                                                   sizeof (bus_repl_up_t),
+                                               .fields = s_repl_up_fields,
+                                               .field_count =
+                                                   S_COUNT (s_repl_up_fields) };
 static const s_message_t s_repl_batch_message = {
     .zero_size = sizeof (bus_repl_batch_t),
     .fields = s_repl_batch_fields,

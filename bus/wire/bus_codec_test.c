@@ -989,8 +989,7 @@ static void
 s_test_repl (void)
 {
     bus_repl_up_t up = { BUS_REPL_HELLO, "replica-1",
-                         "0123456789abcdef0123456789abcdef", 42,
-                         UINT64_MAX },
+                         "0123456789abcdef0123456789abcdef", 42, UINT64_MAX },
                   up2;
     zframe_t *frame = bus_repl_up_encode (&up);
     assert (bus_repl_up_decode (zframe_data (frame), zframe_size (frame), &up2)
@@ -1013,17 +1012,22 @@ s_test_repl (void)
             != 0);
     zframe_destroy (&frame);
 
-    bus_repl_batch_t batch = { 0, "", s_test_writer, 7, BUS_REPL_BATCH_MAX, 600,
-                               INT64_MAX, 3 },
+    bus_repl_batch_t batch = { 0,
+                               "",
+                               s_test_writer,
+                               7,
+                               BUS_REPL_BATCH_MAX,
+                               600,
+                               INT64_MAX,
+                               3 },
                      batch2;
     frame = bus_repl_batch_encode (&batch);
     assert (bus_repl_batch_decode (zframe_data (frame), zframe_size (frame),
                                    &batch2)
             == 0);
-    assert (bus_epoch_same (&batch2.writer, &s_test_writer)
-            && batch2.first == 7 && batch2.count == BUS_REPL_BATCH_MAX
-            && batch2.last == 600 && batch2.ts_ms == INT64_MAX
-            && batch2.menu_version == 3);
+    assert (bus_epoch_same (&batch2.writer, &s_test_writer) && batch2.first == 7
+            && batch2.count == BUS_REPL_BATCH_MAX && batch2.last == 600
+            && batch2.ts_ms == INT64_MAX && batch2.menu_version == 3);
     zframe_destroy (&frame);
     //  more changes than a batch may hold
     batch.count = BUS_REPL_BATCH_MAX + 1;
@@ -1053,19 +1057,22 @@ s_test_repl (void)
 
     bus_repl_key_t key = { "k-1", 99 }, key2;
     frame = bus_repl_key_encode (&key);
-    assert (bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
-            == 0);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == 0);
     assert (streq (key2.key, "k-1") && key2.fingerprint == 99);
     zframe_destroy (&frame);
     key.key[0] = '\0';   //  no key: a change may have none
     frame = bus_repl_key_encode (&key);
-    assert (bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
-            == 0);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == 0);
     zframe_destroy (&frame);
     bus_strlcpy (key.key, "tab\there", sizeof key.key);
     frame = bus_repl_key_encode (&key);
-    assert (bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
-            == BUS_ERR_INVALID);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == BUS_ERR_INVALID);
     zframe_destroy (&frame);
     //  garbage
     assert (bus_repl_up_decode ("\xc1", 1, &up2) != 0);

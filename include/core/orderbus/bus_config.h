@@ -117,12 +117,12 @@ typedef struct {
     char intake[BUS_ENDPOINT_MAX];
     char events[BUS_ENDPOINT_MAX];
     char sync[BUS_ENDPOINT_MAX];
-    char replicate[BUS_ENDPOINT_MAX]; /* writer: ROUTER replicas follow ("":
+    char replicate[BUS_ENDPOINT_MAX];    /* writer: ROUTER replicas follow ("":
                                          none); replica: the writer's     */
-    char sync_replica[BUS_NAME_MAX];  /* writer: the replica that confirms
+    char sync_replica[BUS_NAME_MAX];     /* writer: the replica that confirms
                                          every batch before its acks ("")  */
-    int sync_timeout_ms;              /* ...or, past this, orders get 503 */
-    char sync_fallback[16];           /* "refuse" (default) or "async"    */
+    int sync_timeout_ms;                 /* ...or, past this, orders get 503 */
+    char sync_fallback[16];              /* "refuse" (default) or "async"    */
     char replica_sync[BUS_ENDPOINT_MAX]; /* replica: its read queries ("") */
     int batch_max;
     int events_queue; /* per subscriber: past it, its events are dropped */

@@ -31,12 +31,12 @@ typedef struct _bus_replica_t bus_replica_t;
 
 /*  What it holds, and how far behind it is.  */
 typedef struct {
-    uint64_t seq;          /* its last committed (and confirmed) seq        */
-    uint64_t writer_seq;   /* the writer's last seq, as last heard          */
-    int64_t behind_ms;     /* how long it has been behind (0: caught up)    */
-    int64_t heard_ms_ago;  /* since the writer was last heard (-1: never)   */
-    uint64_t batches;      /* durable commits                               */
-    uint64_t dropped;      /* messages dropped (undecodable, older epoch)   */
+    uint64_t seq;         /* its last committed (and confirmed) seq        */
+    uint64_t writer_seq;  /* the writer's last seq, as last heard          */
+    int64_t behind_ms;    /* how long it has been behind (0: caught up)    */
+    int64_t heard_ms_ago; /* since the writer was last heard (-1: never)   */
+    uint64_t batches;     /* durable commits                               */
+    uint64_t dropped;     /* messages dropped (undecodable, older epoch)   */
 } bus_replica_stats_t;
 
 /*  Open config->data_dir and start following config->replicate.  NULL

@@ -28,15 +28,14 @@ extern "C" {
 
 typedef struct {
     uint64_t seq;
-    const void *event;   /* the log entry's bytes (an encoded bus_event_t) */
+    const void *event; /* the log entry's bytes (an encoded bus_event_t) */
     size_t size;
-    const char *key;     /* its idempotency key, "" if none               */
+    const char *key; /* its idempotency key, "" if none               */
     uint64_t fingerprint;
 } bus_store_change_t;
 
 /*  Called once per change (valid only during the call).  Non-zero stops.  */
-typedef int (bus_store_change_fn) (const bus_store_change_t *change,
-                                   void *arg);
+typedef int (bus_store_change_fn) (const bus_store_change_t *change, void *arg);
 
 /*  Read side (any thread): call fn for each change with seq >= from
     (from 0 counts as 1), ascending, at most limit, read in one

@@ -190,17 +190,14 @@ int bus_sync_reply_decode (const void *data, size_t size,
     and a bus_repl_key_t), then the menu JSON text if menu_version is not
     0.  A header whose status is not 0 is an ERROR: it carries no changes,
     and its error says why in words.  */
-typedef enum {
-    BUS_REPL_HELLO = 1,
-    BUS_REPL_CONFIRM
-} bus_repl_op_t;
+typedef enum { BUS_REPL_HELLO = 1, BUS_REPL_CONFIRM } bus_repl_op_t;
 
 typedef struct {
     bus_repl_op_t op;
-    char name[BUS_NAME_MAX];        /* HELLO: the replica's node name        */
-    char store[BUS_WRITER_ID_MAX];  /* HELLO: its store's identity, or ""    */
-    uint64_t seq;                   /* HELLO: its last seq; CONFIRM: durable */
-    uint64_t sum;                   /* HELLO: checksum of its entry seq      */
+    char name[BUS_NAME_MAX];       /* HELLO: the replica's node name        */
+    char store[BUS_WRITER_ID_MAX]; /* HELLO: its store's identity, or ""    */
+    uint64_t seq;                  /* HELLO: its last seq; CONFIRM: durable */
+    uint64_t sum;                  /* HELLO: checksum of its entry seq      */
 } bus_repl_up_t;
 
 typedef struct {
