@@ -14,6 +14,7 @@
 
 #include <inttypes.h>
 #include <signal.h>
+#include <unistd.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
@@ -55,7 +56,9 @@ s_fail (bus_replica_t *self, const char *why)
     snprintf (self->why, sizeof self->why, "%s", why);
     atomic_store (&self->failed, true);
     zsys_error ("replica %s: stopped: %s", self->config.name, why);
-    raise (SIGTERM);
+    //  To the process, not this thread (raise): every thread blocks it,
+    //  and only main's sigwait takes it
+    kill (getpid (), SIGTERM);
 }
 
 //  ---------------------------------------------------------------------

@@ -86,8 +86,8 @@ s_copy (bus_store_t *writer, bus_store_t *replica, uint64_t from,
     do {
         assert (bus_store_begin (replica) == 0);
         assert (bus_store_follow (replica, &epoch, why, sizeof why) == 0);
-        assert (bus_store_changes (writer, from, limit, s_apply, replica,
-                                   &last, &menu_version)
+        assert (bus_store_changes (writer, from, limit, s_apply, replica, &last,
+                                   &menu_version)
                 == 0);
         char *json;
         size_t len;
@@ -154,12 +154,12 @@ s_same (bus_store_t *writer, bus_store_t *replica)
     zlistx_t *a = s_list (), *b = s_list ();
     uint64_t last, mv_a, mv_b, seq;
     uint32_t orders;
-    assert (bus_store_changes (writer, 1, 100000, s_keep_change, a, &last,
-                               &mv_a)
-            == 0);
-    assert (bus_store_changes (replica, 1, 100000, s_keep_change, b, &last,
-                               &mv_b)
-            == 0);
+    assert (
+        bus_store_changes (writer, 1, 100000, s_keep_change, a, &last, &mv_a)
+        == 0);
+    assert (
+        bus_store_changes (replica, 1, 100000, s_keep_change, b, &last, &mv_b)
+        == 0);
     assert (zlistx_size (a) == 3 * bus_store_last_seq (writer));
     s_same_lists (a, b);
     assert (mv_a == mv_b);
@@ -199,8 +199,7 @@ s_refusals (bus_store_t *writer, bus_store_t *replica)
     char why[200];
     zframe_t *bytes = NULL;
     uint64_t last, mv;
-    assert (bus_store_changes (writer, 5, 1, s_first, &bytes, &last, &mv)
-            == 0);
+    assert (bus_store_changes (writer, 5, 1, s_first, &bytes, &last, &mv) == 0);
     uint64_t next = bus_store_last_seq (replica) + 1;
     bus_store_change_t change = { next + 1, zframe_data (bytes),
                                   zframe_size (bytes), "", 0 };
