@@ -152,18 +152,20 @@ s_compare (const char *what, const char *wdir, const char *rdir)
     zlistx_t *a = s_list (), *b = s_list ();
     uint64_t last_w, last_r, mv_w, mv_r, seq;
     uint32_t orders_w, orders_r;
-    CHECK (bus_store_changes (w, 1, UINT32_MAX, s_keep_change, a, &last_w,
-                              &mv_w)
-                   == 0
-               && bus_store_changes (r, 1, UINT32_MAX, s_keep_change, b,
-                                     &last_r, &mv_r)
-                      == 0,
-           "%s: both logs read", what);
+    CHECK (
+        bus_store_changes (w, 1, UINT32_MAX, s_keep_change, a, &last_w, &mv_w)
+                == 0
+            && bus_store_changes (r, 1, UINT32_MAX, s_keep_change, b, &last_r,
+                                  &mv_r)
+                   == 0,
+        "%s: both logs read", what);
     CHECK (last_w == last_r && last_w > 0, "%s: last seq %llu and %llu", what,
            (unsigned long long) last_w, (unsigned long long) last_r);
     long at = s_differ (a, b);
     CHECK (at < 0, "%s: seq %ld differs (%s)", what, at / 3 + 1,
-           at % 3 == 0 ? "bytes" : at % 3 == 1 ? "key" : "fingerprint");
+           at % 3 == 0   ? "bytes"
+           : at % 3 == 1 ? "key"
+                         : "fingerprint");
     size_t keyed = 0;
     for (zframe_t *f = zlistx_first (a); f; f = zlistx_next (a)) {
         f = zlistx_next (a);
@@ -323,7 +325,8 @@ TK_CASE (late_replica)
         tk_load_join (&load);
     }
     have = s_last_seq (s_wdata);
-    CHECK (have >= 5000, "the writer has %llu events", (unsigned long long) have);
+    CHECK (have >= 5000, "the writer has %llu events",
+           (unsigned long long) have);
     //  Load goes on while it catches up: its acks stay quick
     tk_ledger_t *during = tk_ledger_new ();
     tk_load_t *load = s_load (during, &s_gw, "ld", 0);
@@ -338,7 +341,8 @@ TK_CASE (late_replica)
     int64_t took = tk_now_ms () - start;
     usleep (500 * 1000);
     tk_load_stop (&load);
-    CHECK (caught, "the late replica reached seq %llu", (unsigned long long) have);
+    CHECK (caught, "the late replica reached seq %llu",
+           (unsigned long long) have);
     tk_tally_t tally;
     CHECK (tk_ledger_tally (during, s_gw, 1000, &tally), "tally");
     printf ("test_replica: late_replica: %llu events caught up in %lld ms "
@@ -422,12 +426,11 @@ static pid_t s_sw_pid, s_sr_pid;
 static pid_t
 s_sync_writer (const char *data, const char *replica, const char *fallback)
 {
-    return tk_spawn_env ("sync-writer", NULL, "writer", "--data", data,
-                         "--menu", s_menu, "--intake", s_s_intake, "--events",
-                         s_s_events, "--sync", s_s_sync, "--replicate",
-                         s_s_repl, "--sync-replica", replica,
-                         "--sync-timeout-ms", "1000", "--sync-fallback",
-                         fallback, "--heartbeat-ms", "100", NULL);
+    return tk_spawn_env (
+        "sync-writer", NULL, "writer", "--data", data, "--menu", s_menu,
+        "--intake", s_s_intake, "--events", s_s_events, "--sync", s_s_sync,
+        "--replicate", s_s_repl, "--sync-replica", replica, "--sync-timeout-ms",
+        "1000", "--sync-fallback", fallback, "--heartbeat-ms", "100", NULL);
 }
 
 TK_CASE (sync_start)
@@ -474,8 +477,7 @@ TK_CASE (sync_refuses)
     CHECK (resp.status == 503 && took >= 900 && took < 3000,
            "503 within sync_timeout_ms: %d in %lld ms", resp.status,
            (long long) took);
-    CHECK (resp.body && strstr (resp.body, "sr"),
-           "the 503 names the replica");
+    CHECK (resp.body && strstr (resp.body, "sr"), "the 503 names the replica");
     tk_response_free (&resp);
     tk_post_order (s_sgw, "sync-stopped-2", body, &resp);
     CHECK (resp.status == 503, "while it is stopped, nothing is acknowledged");
@@ -489,8 +491,7 @@ TK_CASE (sync_refuses)
         tk_post_order (s_sgw, "sync-stopped", body, &resp);
         status = resp.status;
         if (status == 201)
-            tk_header (&resp, "Idempotent-Replayed", replayed,
-                       sizeof replayed);
+            tk_header (&resp, "Idempotent-Replayed", replayed, sizeof replayed);
         tk_response_free (&resp);
     }
     CHECK (status == 201, "SIGCONT: the same key gets its 201");
@@ -510,8 +511,7 @@ TK_CASE (sync_kill_writer)
     kill (s_sr_pid, SIGSTOP);
     usleep (300 * 1000);
     CHECK (tk_kill (s_sw_pid, SIGKILL) == 128 + SIGKILL, "kill -9 the writer");
-    CHECK (tk_kill (s_sr_pid, SIGKILL) == 128 + SIGKILL,
-           "kill -9 the replica");
+    CHECK (tk_kill (s_sr_pid, SIGKILL) == 128 + SIGKILL, "kill -9 the replica");
     //  The replica's data dir is the history: started as the writer (a
     //  promotion by hand), it takes the load's retries
     s_sw_pid = s_sync_writer (s_srdata, "sr2", "async");
@@ -529,11 +529,14 @@ TK_CASE (sync_kill_writer)
            tally.mismatched);
     CHECK (tally.refused == 0 && tally.unresolved == 0,
            "refused %zu, unresolved %zu", tally.refused, tally.unresolved);
-    CHECK (tally.unknown == 3, "only sync_refuses' 3 orders are not the "
-           "ledger's: %zu", tally.unknown);
+    CHECK (tally.unknown == 3,
+           "only sync_refuses' 3 orders are not the "
+           "ledger's: %zu",
+           tally.unknown);
     CHECK (tally.seq_gaps == 0 && tally.seq_dups == 0,
            "seq gaps %zu, doubled %zu", tally.seq_gaps, tally.seq_dups);
-    CHECK (s_log_has ("sync-writer", "(was "), "the promoted writer logs its epoch");
+    CHECK (s_log_has ("sync-writer", "(was "),
+           "the promoted writer logs its epoch");
     tk_ledger_destroy (&ledger);
 }
 
