@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_error.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 #include "testkit.h"
@@ -43,7 +44,7 @@
 #define CLIENTS 8
 
 static char s_menu[600], s_intake[64], s_events[64], s_sync[64], s_repl[64];
-static char s_wdata[600], s_r1data[600], s_r2data[600];
+static char s_wdata[600], s_r1data[600], s_r2data[600], s_r2serve[64];
 static int s_gw;
 static pid_t s_writer_pid, s_r1_pid, s_r2_pid;
 
@@ -65,6 +66,17 @@ s_replica (const char *name, const char *data, const char *upstream)
     return tk_spawn_env (name, NULL, "replica", "--data", data, "--upstream",
                          upstream, "--replica-name", name, "--heartbeat-ms",
                          "100", "--link-timeout-ms", "1000", NULL);
+}
+
+//  A replica with a read socket
+static pid_t
+s_replica_serving (const char *name, const char *data, const char *upstream,
+                   const char *serve)
+{
+    return tk_spawn_env (name, NULL, "replica", "--data", data, "--upstream",
+                         upstream, "--replica-name", name, "--serve", serve,
+                         "--heartbeat-ms", "100", "--link-timeout-ms", "1000",
+                         NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -211,6 +223,50 @@ s_compare (const char *what, const char *wdir, const char *rdir)
     bus_store_destroy (&r);
 }
 
+//  One sync query to endpoint (a writer's or a replica's): the reply's
+//  header in *reply, its items (new list), NULL if no answer in 5 s
+static zlistx_t *
+s_ask (const char *endpoint, bus_sync_op_t op, uint32_t limit,
+       bus_sync_reply_t *reply)
+{
+    zsock_t *dealer = zsock_new_dealer (endpoint);
+    bus_sync_req_t req = { .op = op, .rid = 7, .limit = limit };
+    req.to_ms = INT64_MAX;
+    zframe_t *frame = bus_sync_req_encode (&req);
+    zframe_send (&frame, dealer, 0);
+    zsock_set_rcvtimeo (dealer, 5000);
+    zmsg_t *msg = zmsg_recv (dealer);
+    zsock_destroy (&dealer);
+    zframe_t *head = msg ? zmsg_pop (msg) : NULL;
+    int rc = head ? bus_sync_reply_decode (zframe_data (head),
+                                           zframe_size (head), reply)
+                  : -1;
+    zframe_destroy (&head);
+    if (rc != 0) {
+        zmsg_destroy (&msg);
+        return NULL;
+    }
+    zlistx_t *items = s_list ();
+    while ((frame = zmsg_pop (msg)))
+        zlistx_add_end (items, frame);
+    zmsg_destroy (&msg);
+    return items;
+}
+
+//  The replica's STATS, parsed (NULL if none)
+static json_t *
+s_stats (const char *endpoint)
+{
+    bus_sync_reply_t reply;
+    zlistx_t *items = s_ask (endpoint, BUS_SYNC_STATS, 0, &reply);
+    zframe_t *first = items ? zlistx_first (items) : NULL;
+    json_t *json = first ? json_loadb ((const char *) zframe_data (first),
+                                       zframe_size (first), 0, NULL)
+                         : NULL;
+    zlistx_destroy (&items);
+    return json;
+}
+
 static bool
 s_log_has (const char *name, const char *text)
 {
@@ -315,6 +371,44 @@ TK_CASE (replica_kill9)
     tk_ledger_destroy (&ledger);
 }
 
+//  Read queries answered by the replica equal the writer's, once caught up
+static void
+s_reads_equal (void)
+{
+    const bus_sync_op_t ops[] = { BUS_SYNC_SNAPSHOT, BUS_SYNC_LIST,
+                                  BUS_SYNC_REPORT, BUS_SYNC_MENU };
+    const char *names[] = { "snapshot", "list", "report", "menu" };
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        bus_sync_reply_t rw, rr;
+        zlistx_t *w = s_ask (s_sync, ops[i], 1000, &rw),
+                 *r = s_ask (s_r2serve, ops[i], 1000, &rr);
+        CHECK (w && r && rw.status == 0 && rr.status == 0,
+               "%s answered by both: %d, %d %s", names[i], w ? rw.status : -99,
+               r ? rr.status : -99, r ? rr.error : "");
+        CHECK (w && r && s_differ (w, r) < 0 && rw.seq == rr.seq
+                   && rw.next == rr.next,
+               "%s: the replica's answer equals the writer's", names[i]);
+        CHECK (bus_epoch_same (&rr.writer, &rw.writer),
+               "%s: the replica says the history it follows", names[i]);
+        printf ("test_replica: read query %s: %zu items from the replica, "
+                "the writer's\n",
+                names[i], r ? zlistx_size (r) : 0);
+        zlistx_destroy (&w);
+        zlistx_destroy (&r);
+    }
+    bus_sync_reply_t reply;
+    zlistx_t *none = s_ask (s_r2serve, BUS_SYNC_PING, 0, &reply);
+    CHECK (none && reply.status == BUS_ERR_FORBIDDEN,
+           "a ping is the writer's: the replica refuses it");
+    zlistx_destroy (&none);
+    json_t *stats = s_stats (s_r2serve);
+    CHECK (stats && !json_is_true (json_object_get (stats, "behind"))
+               && json_integer_value (json_object_get (stats, "behind_seqs"))
+                      == 0,
+           "caught up, its stats say not behind");
+    json_decref (stats);
+}
+
 TK_CASE (late_replica)
 {
     //  At least 5,000 events before the replica starts
@@ -332,10 +426,19 @@ TK_CASE (late_replica)
     tk_load_t *load = s_load (during, &s_gw, "ld", 0);
     usleep (300 * 1000);
     int64_t start = tk_now_ms ();
-    s_r2_pid = s_replica ("r2", s_r2data, s_repl);
+    s_endpoint (s_r2serve);
+    s_r2_pid = s_replica_serving ("r2", s_r2data, s_repl, s_r2serve);
     bool caught = false;
+    json_int_t behind_max = 0;   //  what its stats said while catching up
     while (!caught && tk_now_ms () - start < 20000) {
-        usleep (50 * 1000);
+        json_t *stats = s_stats (s_r2serve);
+        if (stats
+            && json_integer_value (json_object_get (stats, "behind_seqs"))
+                   > behind_max)
+            behind_max =
+                json_integer_value (json_object_get (stats, "behind_seqs"));
+        json_decref (stats);
+        usleep (10 * 1000);
         caught = s_last_seq (s_r2data) >= have;
     }
     int64_t took = tk_now_ms () - start;
@@ -355,6 +458,11 @@ TK_CASE (late_replica)
            "acks stayed quick: slowest %lld ms", (long long) tally.slowest_ms);
     CHECK (s_caught_up (s_wdata, s_r2data, 15000), "r2 caught up");
     s_compare ("late_replica", s_wdata, s_r2data);
+    printf ("test_replica: late_replica: its read socket said it was behind "
+            "by up to %lld seqs while catching up\n",
+            (long long) behind_max);
+    CHECK (behind_max > 0, "while catching up, its stats said behind");
+    s_reads_equal ();
     tk_ledger_destroy (&during);
     tk_ledger_destroy (&ledger);
 }

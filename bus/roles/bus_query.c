@@ -58,8 +58,8 @@ s_sync_list (bus_store_t *store, const bus_sync_req_t *req, zmsg_t *items,
 {
     bus_store_filter_t filter = { req->status, req->table, req->from_ms,
                                   req->to_ms };
-    return bus_store_list (store, &filter, req->from, req->limit,
-                           s_add_item, items, next);
+    return bus_store_list (store, &filter, req->from, req->limit, s_add_item,
+                           items, next);
 }
 
 //  The report of [from_ms, to_ms) as one JSON item, all its orders read
@@ -120,7 +120,9 @@ bus_query_answer (bus_store_t *store, int retain_days,
                 return;
             rc = s_sync_list (store, req, items, &reply->next);
             break;
-        case BUS_SYNC_MENU: rc = s_sync_menu (store, items, &reply->next); break;
+        case BUS_SYNC_MENU:
+            rc = s_sync_menu (store, items, &reply->next);
+            break;
         case BUS_SYNC_TABLE:
             rc = bus_valid_table (req->table)
                      ? bus_store_table (store, req->table, s_add_item, items)

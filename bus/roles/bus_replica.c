@@ -13,12 +13,15 @@
     large transactions, and one live batch costs one fsync here.  */
 
 #include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_query.h"
 #include "orderbus/bus_replica.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
@@ -31,6 +34,8 @@ struct _bus_replica_t {
     bus_store_t *store;
     bus_curve_t *curve;
     zactor_t *actor;
+    zactor_t *reads;   //  the read socket's actor, if replica/sync is set
+    zsock_t *serve;    //  its ROUTER, reads actor only once running
     //  Actor only
     zsock_t *dealer;
     bus_curve_watch_t *watch;
@@ -44,6 +49,9 @@ struct _bus_replica_t {
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
     atomic_bool failed;
+    pthread_mutex_t lock;           //  guards following
+    bus_epoch_t following;          //  the history the store follows (epoch 0:
+                                    //  none yet), for the read socket's replies
     char why[BUS_ERROR_MAX + 64];   //  written once, before failed is set
 };
 
@@ -273,6 +281,11 @@ s_apply_waiting (bus_replica_t *self)
         atomic_fetch_add (&self->batches, 1);
         s_confirm (self);
     }
+    bus_epoch_t epoch;
+    bus_store_epoch (self->store, &epoch);
+    pthread_mutex_lock (&self->lock);
+    self->following = epoch;
+    pthread_mutex_unlock (&self->lock);
     if (again) {
         if (*why)
             zsys_warning ("replica %s: %s: hello again", self->config.name,
@@ -328,7 +341,146 @@ s_actor (zsock_t *pipe, void *args)
 }
 
 //  ---------------------------------------------------------------------
+//  The read socket (replica/sync): the writer's read queries answered
+//  from this store (bus_query.h), with how far behind it is
+
+static json_t *
+s_stats_json (bus_replica_t *self)
+{
+    bus_replica_stats_t stats = bus_replica_stats (self);
+    return json_pack (
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "role", "replica",
+        "name", self->config.name, "seq", (json_int_t) stats.seq, "writer_seq",
+        (json_int_t) stats.writer_seq, "behind_seqs",
+        (json_int_t) (stats.writer_seq > stats.seq
+                          ? stats.writer_seq - stats.seq
+                          : 0),
+        "behind_ms", (json_int_t) stats.behind_ms, "heard_ms_ago",
+        (json_int_t) stats.heard_ms_ago, "batches", (json_int_t) stats.batches,
+        "dropped", (json_int_t) stats.dropped, "behind",
+        stats.writer_seq > stats.seq);
+}
+
+static void
+s_read_handle (bus_replica_t *self, const bus_sync_req_t *req,
+               bus_sync_reply_t *reply, zmsg_t *items)
+{
+    reply->seq = bus_store_last_seq (self->store);
+    if (bus_query_is_read (req->op)) {
+        bus_query_answer (self->store, 0, req, reply, items);
+        return;
+    }
+    if (req->op == BUS_SYNC_STATS) {
+        json_t *json = s_stats_json (self);
+        char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
+        json_decref (json);
+        if (text)
+            zmsg_addstr (items, text);
+        free (text);
+        if (text)
+            return;
+        reply->status = BUS_ERR_NOMEM;
+    } else
+        reply->status = BUS_ERR_FORBIDDEN;
+    bus_strlcpy (reply->error,
+                 reply->status == BUS_ERR_FORBIDDEN
+                     ? "a replica answers read queries only: ping the writer"
+                     : bus_strerror (reply->status),
+                 sizeof reply->error);
+}
+
+static void
+s_read_serve (bus_replica_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->serve);
+    if (!msg)
+        return;
+    zframe_t *identity = zmsg_pop (msg), *body = zmsg_pop (msg);
+    bus_sync_req_t req;
+    bus_sync_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    int rc =
+        body && zmsg_size (msg) == 0
+            ? bus_sync_req_decode (zframe_data (body), zframe_size (body), &req)
+            : BUS_ERR_MALFORMED;
+    pthread_mutex_lock (&self->lock);
+    reply.writer = self->following;
+    pthread_mutex_unlock (&self->lock);
+    zmsg_t *items = zmsg_new ();
+    if (rc == 0)
+        reply.rid = req.rid;
+    if (rc != 0) {
+        atomic_fetch_add (&self->dropped, 1);
+        reply.status = rc;
+        bus_strlcpy (reply.error, bus_strerror (rc), sizeof reply.error);
+    } else if (reply.writer.epoch == 0) {
+        reply.status = BUS_ERR_UNAVAILABLE;
+        bus_strlcpy (reply.error, "not following a writer yet",
+                     sizeof reply.error);
+    } else
+        s_read_handle (self, &req, &reply, items);
+    if (reply.status != 0) {
+        zmsg_destroy (&items);
+        items = zmsg_new ();
+    }
+    if (reply.writer.epoch == 0) {   //  a header must name a history
+        bus_strlcpy (reply.writer.id, "00000000000000000000000000000000",
+                     sizeof reply.writer.id);
+        reply.writer.epoch = 1;
+    }
+    reply.count = (uint32_t) zmsg_size (items);
+    zframe_t *header = bus_sync_reply_encode (&reply);
+    zmsg_prepend (items, &header);
+    zmsg_prepend (items, &identity);
+    zmsg_send (&items, self->serve);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+}
+
+static void
+s_reads_actor (zsock_t *pipe, void *args)
+{
+    bus_replica_t *self = (bus_replica_t *) args;
+    zpoller_t *poller = zpoller_new (pipe, self->serve, NULL);
+    zpoller_set_nonstop (poller, true);
+    zsock_signal (pipe, 0);
+    while (zpoller_wait (poller, -1) == self->serve)
+        s_read_serve (self);
+    zpoller_destroy (&poller);
+}
+
+//  ---------------------------------------------------------------------
 //  Construction
+
+//  The read socket and its actor.  0, or -1 with err set.
+static int
+s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
+{
+    //  Its peers would need an allow list and ZAP of its own: not yet
+    if (bus_curve_enabled (self->curve)) {
+        snprintf (err, err_cap,
+                  "replica/sync with link/cert: CURVE on the replica's read "
+                  "socket is not done yet (docs/replication.md)");
+        return -1;
+    }
+    self->serve = zsock_new (ZMQ_ROUTER);
+    if (self->serve) {
+        zsock_set_maxmsgsize (self->serve, BUS_FRAME_MAX);
+        zsock_set_rcvhwm (self->serve, 1000);
+    }
+    if (!self->serve
+        || zsock_bind (self->serve, "%s", self->config.replica_sync) < 0) {
+        snprintf (err, err_cap, "cannot bind replica/sync %s: %s",
+                  self->config.replica_sync, zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    self->reads = zactor_new (s_reads_actor, self);
+    if (!self->reads) {
+        snprintf (err, err_cap, "cannot start the read thread");
+        return -1;
+    }
+    return 0;
+}
 
 bus_replica_t *
 bus_replica_new (const bus_config_t *config, char *err, size_t err_cap)
@@ -339,6 +491,7 @@ bus_replica_new (const bus_config_t *config, char *err, size_t err_cap)
         return NULL;
     }
     self->config = *config;
+    pthread_mutex_init (&self->lock, NULL);
     self->curve = bus_curve_new (config, err, err_cap);
     if (!self->curve)
         goto fail;
@@ -351,6 +504,9 @@ bus_replica_new (const bus_config_t *config, char *err, size_t err_cap)
     }
     bus_epoch_t epoch;
     bus_store_epoch (self->store, &epoch);
+    self->following = epoch;
+    if (*config->replica_sync && s_reads_init (self, err, err_cap) != 0)
+        goto fail;
     zsys_info ("replica %s: data %s (store %s, seq %" PRIu64
                "), following %s, links %s",
                config->name, config->data_dir, epoch.id,
@@ -374,11 +530,14 @@ bus_replica_destroy (bus_replica_t **self_p)
         return;
     bus_replica_t *self = *self_p;
     zactor_destroy (&self->actor);
+    zactor_destroy (&self->reads);
+    zsock_destroy (&self->serve);
     if (self->store)
         zsys_info ("replica %s: stopped at seq %" PRIu64, self->config.name,
                    bus_store_last_seq (self->store));
     bus_store_destroy (&self->store);
     bus_curve_destroy (&self->curve);
+    pthread_mutex_destroy (&self->lock);
     free (self);
     *self_p = NULL;
 }
