@@ -31,10 +31,13 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
@@ -673,6 +676,107 @@ TK_CASE (sync_fallback_async)
     free (body);
 }
 
+//  ---------------------------------------------------------------------
+//  CURVE: only replica certificates may replicate
+
+static void
+s_keys_new (const char *dir, const char *name, const char *role)
+{
+    char *out;
+    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
+                     "--out", dir, NULL);
+    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
+    free (out);
+}
+
+static void
+s_copy_file (const char *from, const char *to)
+{
+    FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
+    CHECK (in && out, "copy %s", from);
+    char buf[4096];
+    size_t n;
+    while (in && out && (n = fread (buf, 1, sizeof buf, in)) > 0)
+        fwrite (buf, 1, n, out);
+    if (in)
+        fclose (in);
+    if (out)
+        fclose (out);
+}
+
+TK_CASE (curve_refusals)
+{
+    char keys[600], allow[600], data[600], rdata[600], intake[64], events[64],
+        sync[64], repl[64], path[700], path2[700];
+    s_path (keys, sizeof keys, "keys");
+    s_path (allow, sizeof allow, "allow");
+    s_path (data, sizeof data, "curve-writer-data");
+    s_path (rdata, sizeof rdata, "curve-replica-data");
+    mkdir (keys, 0700);
+    mkdir (allow, 0700);
+    s_keys_new (keys, "writer", "writer");
+    s_keys_new (keys, "rc", "replica");
+    s_keys_new (keys, "gwx", "gateway");
+    const char *allowed[] = { "rc", "gwx" };
+    for (int i = 0; i < 2; i++) {
+        snprintf (path, sizeof path, "%s/%s.cert", keys, allowed[i]);
+        snprintf (path2, sizeof path2, "%s/%s.cert", allow, allowed[i]);
+        s_copy_file (path, path2);
+    }
+    tk_endpoints (intake, events, sync);
+    s_endpoint (repl);
+    snprintf (path, sizeof path, "%s/writer.cert_secret", keys);
+    pid_t writer = tk_spawn_env (
+        "curve-writer", NULL, "writer", "--data", data, "--menu", s_menu,
+        "--intake", intake, "--events", events, "--sync", sync, "--replicate",
+        repl, "--cert", path, "--allow", allow, "--heartbeat-ms", "100", NULL);
+    snprintf (path, sizeof path, "%s/rc.cert_secret", keys);
+    snprintf (path2, sizeof path2, "%s/writer.cert", keys);
+    pid_t replica = tk_spawn_env (
+        "rc", NULL, "replica", "--data", rdata, "--upstream", repl,
+        "--replica-name", "rc", "--cert", path, "--writer-key", path2,
+        "--heartbeat-ms", "100", "--link-timeout-ms", "1000", NULL);
+    CHECK (s_wait_log ("curve-writer", "replica rc attached", 10000),
+           "a replica certificate attaches over CURVE");
+
+    //  A gateway's certificate on the replicate socket
+    bus_curve_peer_t writer_peer, peer;
+    zcert_t *cert = NULL;
+    char err[2048];
+    CHECK (
+        bus_curve_cert_read (path2, false, &writer_peer, NULL, err, sizeof err)
+            == 0,
+        "%s", err);
+    snprintf (path, sizeof path, "%s/gwx.cert_secret", keys);
+    CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err) == 0,
+           "%s", err);
+    zsock_t *rogue = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (rogue, 0);
+    zcert_apply (cert, rogue);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (rogue, writer_peer.key);
+    zsock_set_rcvtimeo (rogue, 5000);
+    CHECK (zsock_connect (rogue, "%s", repl) == 0, "connect");
+    bus_repl_up_t up = { .op = BUS_REPL_HELLO, .name = "gwx" };
+    zframe_t *frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, rogue, 0);
+    zmsg_t *msg = zmsg_recv (rogue);
+    bus_repl_batch_t head = { 0 };
+    zframe_t *first = msg ? zmsg_first (msg) : NULL;
+    CHECK (first
+               && bus_repl_batch_decode (zframe_data (first),
+                                         zframe_size (first), &head)
+                      == 0
+               && head.status == BUS_ERR_FORBIDDEN && head.count == 0,
+           "a gateway's key is refused: %d %s", head.status, head.error);
+    zmsg_destroy (&msg);
+    zsock_destroy (&rogue);
+    CHECK (s_log_has ("curve-writer", "may not replicate"),
+           "the writer logs the refusal");
+    CHECK (tk_kill (replica, SIGTERM) == 0 && tk_kill (writer, SIGTERM) == 0,
+           "both stop");
+}
+
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (follow_under_load),
                                      TK_CASE_ENTRY (replica_kill9),
@@ -684,6 +788,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (sync_refuses),
                                      TK_CASE_ENTRY (sync_kill_writer),
                                      TK_CASE_ENTRY (sync_fallback_async),
+                                     TK_CASE_ENTRY (curve_refusals),
                                      { 0 } };
 
 int
