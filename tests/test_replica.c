@@ -593,6 +593,16 @@ TK_CASE (sync_refuses)
     tk_post_order (s_sgw, "sync-stopped-2", body, &resp);
     CHECK (resp.status == 503, "while it is stopped, nothing is acknowledged");
     tk_response_free (&resp);
+    CHECK (tk_wait_http (s_sgw, "/healthz", 503, 3000),
+           "the gateway's /healthz says 503");
+    json_t *health = tk_get_json (s_sgw, "/healthz", 503);
+    json_t *part = health ? json_object_get (health, "gateway") : NULL;
+    CHECK (
+        part && json_is_true (json_object_get (part, "writer_refusing"))
+            && strstr (json_string_value (json_object_get (health, "reason")),
+                       "synchronous replica"),
+        "and why: its writer's synchronous replica");
+    json_decref (health);
 
     kill (s_sr_pid, SIGCONT);
     int status = 0;
@@ -606,6 +616,8 @@ TK_CASE (sync_refuses)
         tk_response_free (&resp);
     }
     CHECK (status == 201, "SIGCONT: the same key gets its 201");
+    CHECK (tk_wait_http (s_sgw, "/healthz", 200, 5000),
+           "/healthz is 200 again");
     CHECK (streq (replayed, "true"),
            "as a replay: it was placed once, by the first try ('%s')",
            replayed);

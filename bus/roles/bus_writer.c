@@ -768,8 +768,11 @@ s_heartbeat (bus_writer_t *self)
     //  for the replica is not yet one that subscribers may ask for
     uint64_t seq = s_sync_mode (self) ? self->published_seq
                                       : bus_store_last_seq (self->store);
-    bus_heartbeat_t hb = { seq, zclock_time (), self->epoch,
-                           (bus_storage_t) atomic_load (&self->storage) };
+    bus_heartbeat_t hb = {
+        seq, zclock_time (), self->epoch,
+        (bus_storage_t) atomic_load (&self->storage),
+        self->sync_down && streq (self->config.sync_fallback, "refuse")
+    };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);

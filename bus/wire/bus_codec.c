@@ -250,6 +250,8 @@ static const s_field_t s_heartbeat_fields[] = {
     //  optional: a writer from before it is taken as ok
     { S_ENUM_ROW ("storage", S_OPTIONAL, bus_heartbeat_t, storage,
                   BUS_STORAGE_OK, BUS_STORAGE_FULL) },
+    //  only when true, so every other heartbeat keeps its encoding
+    { S_BOOL_ROW ("refusing", S_IF_TRUE, bus_heartbeat_t, refusing) },
 };
 
 /*  The frame after each event on the events socket.  */
@@ -677,7 +679,7 @@ s_encode_fields (const s_field_t *fields, size_t count, const void *base)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, (uint32_t) count);
+    msgpack_pack_map (&w.packer, s_fields_written (fields, count, base));
     s_pack_fields (&w.packer, fields, count, base);
     return bus_codec__writer_frame (&w);
 }

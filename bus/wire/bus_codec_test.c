@@ -1083,7 +1083,7 @@ static void
 s_test_other_round_trips (void)
 {
     bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN, s_test_writer,
-                           BUS_STORAGE_FAILING },
+                           BUS_STORAGE_FAILING, true },
                     hb2;
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (
@@ -1093,7 +1093,7 @@ s_test_other_round_trips (void)
     assert (bus_epoch_same (&hb2.writer, &s_test_writer));
     assert (hb2.writer.parent == s_test_writer.parent
             && hb2.writer.base == s_test_writer.base
-            && hb2.storage == BUS_STORAGE_FAILING);
+            && hb2.storage == BUS_STORAGE_FAILING && hb2.refusing);
     zframe_destroy (&frame);
 
     bus_epoch_t epoch = s_test_writer, epoch2;
@@ -2637,7 +2637,7 @@ s_test_epoch_rules (void)
     assert (!bus_epoch_continues (&first, &none, 0));
     /* a heartbeat or a reply without a history (an older writer's) is
        refused, like one with a bad one  */
-    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 }, BUS_STORAGE_OK };
+    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 }, BUS_STORAGE_OK, false };
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
     zframe_destroy (&frame);
@@ -2681,7 +2681,7 @@ static void
 s_test_heartbeat_storage (void)
 {
     for (int st = BUS_STORAGE_OK; st <= BUS_STORAGE_FULL; st++) {
-        bus_heartbeat_t hb = { 7, 1, s_test_writer, (bus_storage_t) st };
+        bus_heartbeat_t hb = { 7, 1, s_test_writer, (bus_storage_t) st, false };
         bus_heartbeat_t out = { .storage = BUS_STORAGE_FULL };
         zframe_t *frame = bus_heartbeat_encode (&hb);
         assert (bus_heartbeat_decode (zframe_data (frame), zframe_size (frame),

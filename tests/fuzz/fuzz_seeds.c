@@ -173,7 +173,7 @@ s_sync (void)
                                .count = 2,
                                .writer = writer };
     s_write_frame ("sync", "reply", bus_sync_reply_encode (&reply));
-    bus_heartbeat_t hb = { 40, 1767225600000, writer, BUS_STORAGE_FULL };
+    bus_heartbeat_t hb = { 40, 1767225600000, writer, BUS_STORAGE_FULL, true };
     s_write_frame ("sync", "heartbeat", bus_heartbeat_encode (&hb));
     s_write_frame ("sync", "epoch", bus_epoch_encode (&writer));
 }

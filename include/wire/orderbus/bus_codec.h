@@ -37,7 +37,8 @@
              {v, seq, ts, type, item, avail}         MENU_ITEM
       ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
              st == 0; fp is the fingerprint of the command it answers)
-      hb:    {v, seq, ts, wid, ep, pep, base}
+      hb:    {v, seq, ts, wid, ep, pep, base, storage, refusing}
+             (refusing only when true)
       epoch: {v, wid, ep, pep, base}   the frame after each event on the
                             events socket; wid, ep, pep and base are the
                             writer's history (bus_epoch_t: store identity,
@@ -112,6 +113,9 @@ typedef struct {
     int64_t ts_ms;
     bus_epoch_t writer;
     bus_storage_t storage;
+    bool refusing; /* "refusing", written only when true: its synchronous
+                      replica is not confirming (writer/sync_fallback
+                      refuse), so orders get 503                       */
 } bus_heartbeat_t;
 
 /*  The writer's history, a frame of its own after each event: an event's
