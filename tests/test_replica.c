@@ -341,6 +341,10 @@ TK_CASE (follow_under_load)
     tk_ledger_t *ledger = tk_ledger_new ();
     tk_load_t *load = s_load (ledger, &s_gw, "fl", 0);
     usleep (2500 * 1000);
+    printf ("test_replica: follow_under_load: %zu orders in 2.5 s, %d "
+            "clients, one gateway, an asynchronous replica (a rough figure, "
+            "not the bench)\n",
+            tk_load_done (load), CLIENTS);
     tk_load_stop (&load);
     CHECK (s_caught_up (s_wdata, s_r1data, 15000),
            "the replica caught up: %llu of %llu",
@@ -629,6 +633,10 @@ TK_CASE (sync_kill_writer)
     tk_ledger_t *ledger = tk_ledger_new ();
     tk_load_t *load = s_load (ledger, &s_sgw, "sk", 0);
     usleep (1500 * 1000);
+    printf ("test_replica: sync_kill_writer: %zu orders in 1.5 s, %d clients, "
+            "one gateway, a synchronous replica (a rough figure, not the "
+            "bench)\n",
+            tk_load_done (load), CLIENTS);
     //  The replica stops confirming, then both die: whatever was
     //  acknowledged must be in the replica's store
     kill (s_sr_pid, SIGSTOP);

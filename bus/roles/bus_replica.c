@@ -21,6 +21,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_menu.h"
 #include "orderbus/bus_query.h"
 #include "orderbus/bus_replica.h"
 #include "orderbus/bus_store.h"
@@ -119,8 +120,8 @@ s_connect (bus_replica_t *self)
     self->dealer = zsock_new (ZMQ_DEALER);
     if (!self->dealer)
         return -1;
-    zsock_set_maxmsgsize (self->dealer, (int64_t) BUS_FRAME_MAX
-                                            * (2 * BUS_REPL_BATCH_MAX + 2));
+    //  Per frame: an event, a key, or the menu document (the largest)
+    zsock_set_maxmsgsize (self->dealer, BUS_MENU_DOC_MAX);
     zsock_set_rcvhwm (self->dealer, 64);
     zsock_set_linger (self->dealer, 0);
     bus_curve_client (self->curve, self->dealer);

@@ -86,6 +86,9 @@ bus_writer_repl_new (const bus_config_t *config, bus_store_t *store,
     zsock_set_maxmsgsize (self->sock, BUS_FRAME_MAX);
     zsock_set_sndhwm (self->sock, 2 * S_WINDOW);
     zsock_set_router_mandatory (self->sock, 1);   //  a gone peer: an error
+    //  ...and a full one too, at once: the intake thread never waits for
+    //  a replica (what was not sent is sent again from `sent` later)
+    zsock_set_sndtimeo (self->sock, 0);
     if (bus_curve_server (curve, self->sock, "replicate") != 0
         || zsock_bind (self->sock, "%s", config->replicate) < 0) {
         snprintf (err, err_cap, "cannot bind writer/replicate %s: %s",

@@ -27,8 +27,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         FUZZ_CHECK (s_up.op == BUS_REPL_HELLO || s_up.op == BUS_REPL_CONFIRM);
         zframe_t *frame = bus_repl_up_encode (&s_up);
         FUZZ_CHECK (frame);
-        FUZZ_CHECK (bus_repl_up_decode (zframe_data (frame), zframe_size (frame),
-                                        &s_up_again)
+        FUZZ_CHECK (bus_repl_up_decode (zframe_data (frame),
+                                        zframe_size (frame), &s_up_again)
                     == 0);
         FUZZ_CHECK (memcmp (&s_up, &s_up_again, sizeof s_up) == 0);
         zframe_destroy (&frame);
