@@ -138,6 +138,7 @@ s_send_error (bus_writer_repl_t *self, zframe_t *id, int status,
     if (body)
         zmsg_append (msg, &body);
     zmsg_send (&msg, self->sock);
+    zmsg_destroy (&msg);   //  not sent (a peer gone, or full): dropped
 }
 
 typedef struct {
