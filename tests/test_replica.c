@@ -523,6 +523,86 @@ TK_CASE (foreign_store)
     CHECK (s_last_seq (dir) == 1, "its store is as it was");
 }
 
+//  A fake writer (a ROUTER of the test's) feeds a new replica history X
+//  at epoch 1000, then a batch of epoch 999: refused (fencing), nothing
+//  of it applied; then epoch 1001 goes on
+static zframe_t *s_fake_id;
+
+static void
+s_fake_send (zsock_t *fake, uint64_t epoch, uint64_t seq)
+{
+    bus_repl_batch_t head = { .writer = { "abcdefabcdefabcdefabcdefabcdef01",
+                                          epoch, epoch - 1, 0 },
+                              .first = seq,
+                              .count = 1,
+                              .last = seq,
+                              .ts_ms = tk_now_ms () };
+    bus_event_t *event = calloc (1, sizeof *event);
+    event->seq = seq;
+    event->ts_ms = tk_now_ms ();
+    event->type = BUS_EVENT_MENU_ITEM;
+    strcpy (event->item_id, "soup");
+    bus_repl_key_t key = { "", 0 };
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
+    zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
+    zmsg_append (msg, &(zframe_t *){ bus_event_encode (event) });
+    zmsg_append (msg, &(zframe_t *){ bus_repl_key_encode (&key) });
+    zmsg_send (&msg, fake);
+    free (event);
+}
+
+//  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
+static bool
+s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
+{
+    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;) {
+        zmsg_t *msg = zmsg_recv (fake);   //  rcvtimeo 200 ms
+        zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
+        bus_repl_up_t up;
+        if (msg && (body = zmsg_pop (msg))
+            && bus_repl_up_decode (zframe_data (body), zframe_size (body), &up)
+                   == 0) {
+            zframe_destroy (&s_fake_id);
+            s_fake_id = zframe_dup (id);
+            if (up.op == BUS_REPL_CONFIRM && up.seq >= seq)
+                seq = 0;
+        }
+        zframe_destroy (&id);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+        if (seq == 0)
+            return true;
+    }
+    return false;
+}
+
+TK_CASE (older_epoch_refused)
+{
+    char endpoint[64], dir[600];
+    s_endpoint (endpoint);
+    s_path (dir, sizeof dir, "fenced-data");
+    zsock_t *fake = zsock_new (ZMQ_ROUTER);
+    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
+    zsock_set_rcvtimeo (fake, 200);
+    pid_t pid = s_replica ("ro", dir, endpoint);
+    //  its hello, then history X at epoch 1000
+    CHECK (!s_fake_confirmed (fake, 1, 3000) && s_fake_id,
+           "it says hello (and confirms nothing yet)");
+    s_fake_send (fake, 1000, 1);
+    CHECK (s_fake_confirmed (fake, 1, 5000), "seq 1 of epoch 1000 confirmed");
+    s_fake_send (fake, 999, 2);
+    CHECK (!s_fake_confirmed (fake, 2, 1000),
+           "seq 2 of epoch 999 (older) not confirmed");
+    CHECK (s_wait_log ("ro", "older than", 3000), "and refused, saying why");
+    s_fake_send (fake, 1001, 2);
+    CHECK (s_fake_confirmed (fake, 2, 5000), "seq 2 of epoch 1001 confirmed");
+    CHECK (tk_kill (pid, SIGTERM) == 0, "it stops");
+    CHECK (s_last_seq (dir) == 2, "its log holds seqs 1 and 2 only");
+    zframe_destroy (&s_fake_id);
+    zsock_destroy (&fake);
+}
+
 TK_CASE (stop_async)
 {
     CHECK (tk_kill (s_r2_pid, SIGTERM) == 0, "r2 stops cleanly");
@@ -809,6 +889,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (late_replica),
                                      TK_CASE_ENTRY (garbage_dropped),
                                      TK_CASE_ENTRY (foreign_store),
+                                     TK_CASE_ENTRY (older_epoch_refused),
                                      TK_CASE_ENTRY (stop_async),
                                      TK_CASE_ENTRY (sync_start),
                                      TK_CASE_ENTRY (sync_refuses),
