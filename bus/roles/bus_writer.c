@@ -7,7 +7,10 @@
                      the batch (raw frames, queued events and acks), the
                      store's one write transaction, which between
                      batches is also retention's (s_prune) and the
-                     storage probe's, and the storage state it sets
+                     storage probe's, and the storage state it sets;
+                     with writer/replicate the replicate ROUTER and the
+                     replicas (bus_writer_repl.c), and in synchronous
+                     mode the held batches (s_held_t)
       sync actor     the sync ROUTER socket and the peers table; read
                      transactions of its own (MDB_NOTLS)
       caller         the actors' pipes: bus_writer_new binds the sockets
