@@ -1008,6 +1008,29 @@ s_test_flag_errors (bool verbose)
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--cert=c", NULL);
     s_test_error (rc, err, "--cert", "does not apply to 'up'", verbose);
+    //  Replication (docs/replication.md)
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--sync-fallback=maybe",
+                       NULL);
+    s_test_error (rc, err, "writer/sync_fallback", "refuse or async", verbose);
+    rc =
+        s_test_parse (&config, BUS_ROLE_WRITER, err, "--sync-replica=r1", NULL);
+    s_test_error (rc, err, "writer/sync_replica", "needs writer/replicate",
+                  verbose);
+    rc = s_test_parse (&config, BUS_ROLE_REPLICA, err, NULL);
+    s_test_error (rc, err, "replica/upstream", "required", verbose);
+    rc =
+        s_test_parse (&config, BUS_ROLE_UP, err, "--replicate=tcp://x:1", NULL);
+    s_test_error (rc, err, "--replicate", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--replicate",
+                       "tcp://127.0.0.1:5558", "--sync-replica", "r1",
+                       "--sync-fallback", "async", NULL);
+    assert (rc == 0 && streq (config.sync_replica, "r1")
+            && streq (config.sync_fallback, "async")
+            && config.sync_timeout_ms == 2000);
+    rc = s_test_parse (&config, BUS_ROLE_REPLICA, err, "--upstream",
+                       "tcp://127.0.0.1:5558", "--replica-name", "r1", NULL);
+    assert (rc == 0 && streq (config.replicate, "tcp://127.0.0.1:5558")
+            && streq (config.name, "r1"));
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--insecure-plaintext-links",
                        NULL);
     s_test_error (rc, err, "--insecure-plaintext-links",
