@@ -37,6 +37,7 @@ s_usage (FILE *out)
              "  writer    run the LMDB writer (one per site)\n"
              "  gateway   run an HTTP gateway for table pads\n"
              "  edge      run a WebSocket edge for browsers\n"
+             "  replica   follow the writer's log into a store of its own\n"
              "  token     mint an access token for a pad or a staff screen\n"
              "  export    write the orders of a time range as CSV\n"
              "  keys      make and list the CURVE keys of the node links\n"
@@ -52,7 +53,8 @@ static int
 s_role (const char *name, bus_role_t *role)
 {
     static const bus_role_t roles[] = { BUS_ROLE_UP, BUS_ROLE_WRITER,
-                                        BUS_ROLE_GATEWAY, BUS_ROLE_EDGE };
+                                        BUS_ROLE_GATEWAY, BUS_ROLE_EDGE,
+                                        BUS_ROLE_REPLICA };
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
         if (streq (name, bus_role_name (roles[i]))) {
             *role = roles[i];

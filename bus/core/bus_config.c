@@ -50,7 +50,8 @@ _Static_assert(S_KEY_DAYS_MIN == 2, "S_KEY_DAYS_MIN_TEXT says 2");
 #define S_WRITER     S_ROLE (BUS_ROLE_WRITER)
 #define S_GATEWAY    S_ROLE (BUS_ROLE_GATEWAY)
 #define S_EDGE       S_ROLE (BUS_ROLE_EDGE)
-#define S_ALL        (S_UP | S_WRITER | S_GATEWAY | S_EDGE)
+#define S_REPLICA    S_ROLE (BUS_ROLE_REPLICA)
+#define S_ALL        (S_UP | S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA)
 
 #define S_FIELD(field) \
     offsetof (bus_config_t, field), sizeof (((bus_config_t *) 0)->field)
@@ -71,8 +72,8 @@ typedef struct {
 static const s_setting_t s_settings[] = {
     { "--config", NULL, NULL, S_CONFIG, S_FIELD (config_path), 0, 0, S_ALL,
       "FILE", "ZPL config file, loaded before all other flags" },
-    { "--data", NULL, "data", S_TEXT, S_FIELD (data_dir), 1, 0, S_WRITER | S_UP,
-      "DIR", "LMDB environment directory" },
+    { "--data", NULL, "data", S_TEXT, S_FIELD (data_dir), 1, 0,
+      S_WRITER | S_UP | S_REPLICA, "DIR", "LMDB environment directory" },
     { "--menu", NULL, "menu", S_TEXT, S_FIELD (menu_path), 0, 0,
       S_WRITER | S_UP, "FILE",
       "menu JSON loaded at start (none: keep the stored one)" },
@@ -85,6 +86,28 @@ static const s_setting_t s_settings[] = {
     { "--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
       S_WRITER | S_GATEWAY | S_EDGE, "EP",
       "writer's ROUTER endpoint for snapshots and replay" },
+    { "--replicate", NULL, "writer/replicate", S_ENDPOINT, S_FIELD (replicate),
+      1, 0, S_WRITER, "EP",
+      "ROUTER endpoint replicas follow the log from (none: no replicas)" },
+    { "--sync-replica", NULL, "writer/sync_replica", S_NAME,
+      S_FIELD (sync_replica), 1, 0, S_WRITER, "NAME",
+      "replica that must confirm each batch durable before it is "
+      "acknowledged (none: acknowledge on the writer's own commit)" },
+    { "--sync-timeout-ms", NULL, "writer/sync_timeout_ms", S_INT,
+      S_FIELD (sync_timeout_ms), 10, 600000, S_WRITER, "MS",
+      "wait this long for the synchronous replica's confirmation" },
+    { "--sync-fallback", NULL, "writer/sync_fallback", S_TEXT,
+      S_FIELD (sync_fallback), 1, 0, S_WRITER, "refuse|async",
+      "then: refuse (orders get 503) or async (acknowledge without it: "
+      "an ack may be lost with this host's disk)" },
+    { "--upstream", NULL, "replica/upstream", S_ENDPOINT, S_FIELD (replicate),
+      1, 0, S_REPLICA, "EP", "the writer's writer/replicate endpoint" },
+    { "--replica-name", NULL, "replica/name", S_NAME, S_FIELD (name), 1, 0,
+      S_REPLICA, "NAME",
+      "this replica's name (its certificate's, with CURVE)" },
+    { "--serve", NULL, "replica/sync", S_ENDPOINT, S_FIELD (replica_sync), 1, 0,
+      S_REPLICA, "EP",
+      "ROUTER endpoint answering read queries from this store (none: off)" },
     { "--batch-max", NULL, "writer/batch_max", S_INT, S_FIELD (batch_max), 1,
       65536, S_WRITER | S_UP, "N", "commands per group commit" },
     { "--tax-bp", NULL, "writer/tax_bp", S_INT, S_FIELD (tax_bp), 0, 10000,
@@ -106,10 +129,10 @@ static const s_setting_t s_settings[] = {
       S_FIELD (link_timeout_ms), 100, 600000, S_ALL, "MS",
       "silence after which the other side counts as gone" },
     { "--cert", NULL, "link/cert", S_TEXT, S_FIELD (cert_file), 0, 0,
-      S_WRITER | S_GATEWAY | S_EDGE, "FILE",
+      S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA, "FILE",
       "this node's secret CURVE certificate (orderbus keys new)" },
     { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
-      0, S_GATEWAY | S_EDGE, "KEY|FILE",
+      0, S_GATEWAY | S_EDGE | S_REPLICA, "KEY|FILE",
       "the writer's public key or .cert file: no other writer is believed" },
     //  A flag only: a file that kept saying it would take any older
     //  data would defeat the check for good
@@ -121,8 +144,8 @@ static const s_setting_t s_settings[] = {
       S_WRITER, "DIR", "public certificates of the gateways and edges let in" },
     //  A flag only: no file can turn it on behind the operator's back
     { "--insecure-plaintext-links", NULL, NULL, S_SWITCH,
-      S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE, NULL,
-      "links off loopback without CURVE: readable and forgeable" },
+      S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA,
+      NULL, "links off loopback without CURVE: readable and forgeable" },
     //  Leadership through etcd (docs/leadership.md): none of it with no
     //  leader/etcd, as a single box needs none
     { "--leader-etcd", NULL, "leader/etcd", S_TEXT, S_FIELD (leader_etcd), 0, 0,
@@ -246,7 +269,8 @@ static const s_setting_t s_settings[] = {
 #define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
 _Static_assert(S_SETTINGS <= 64, "s_loader_t.seen has a bit per setting");
 
-static const char *s_role_names[] = { NULL, "up", "writer", "gateway", "edge" };
+static const char *s_role_names[] = { NULL,      "up",   "writer",
+                                      "gateway", "edge", "replica" };
 
 static const char *s_role_about[] = {
     NULL,
@@ -254,6 +278,8 @@ static const char *s_role_about[] = {
     "the single writer: commits orders to LMDB, publishes events",
     "HTTP intake for pads: replies once the writer acks the commit",
     "WebSocket bridge: streams events to browsers, serves web pages",
+    "follows the writer's log into its own store, confirms it durable, "
+    "answers read queries",
 };
 
 //  --------------------------------------------------------------------------
@@ -262,7 +288,7 @@ static const char *s_role_about[] = {
 static bool
 s_is_role (bus_role_t role)
 {
-    return role >= BUS_ROLE_UP && role <= BUS_ROLE_EDGE;
+    return role >= BUS_ROLE_UP && role <= BUS_ROLE_REPLICA;
 }
 
 static bool
@@ -652,6 +678,21 @@ s_check (const bus_config_t *config, char *err, size_t err_cap)
                               "edge/staff_seats (%d) must be below "
                               "edge/max_clients (%d): pads need a seat too",
                               config->staff_seats, config->max_clients);
+    if (!streq (config->sync_fallback, "refuse")
+        && !streq (config->sync_fallback, "async"))
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "writer/sync_fallback: must be refuse or async "
+                              "(got '%s')",
+                              config->sync_fallback);
+    if (config->role == BUS_ROLE_WRITER && *config->sync_replica
+        && !*config->replicate)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "writer/sync_replica needs writer/replicate: "
+                              "the replica has nowhere to connect");
+    if (config->role == BUS_ROLE_REPLICA && !*config->replicate)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "replica/upstream: required (the writer's "
+                              "writer/replicate endpoint)");
     int rc = s_check_retention (config, err, err_cap);
     return rc ? rc : s_check_leader (config, err, err_cap);
 }
@@ -743,7 +784,10 @@ bus_config_defaults (bus_config_t *config, bus_role_t role,
     if (up && share_dir)
         snprintf (config->menu_path, sizeof config->menu_path,
                   "%s/config/demo-menu.json", share_dir);
-    snprintf (config->name, sizeof config->name, "gw-%d", (int) getpid ());
+    snprintf (config->name, sizeof config->name, "%s-%d",
+              role == BUS_ROLE_REPLICA ? "replica" : "gw", (int) getpid ());
+    strcpy (config->sync_fallback, "refuse");
+    config->sync_timeout_ms = 2000;
     config->ack_timeout_ms = 3000;
     config->ring = 10000;
     strcpy (config->site, "main");   //  what `orderbus token` mints for
@@ -797,7 +841,8 @@ bus_config_usage (bus_role_t role)
     assert (s_is_role (role));
     bus_config_t defaults;
     bus_config_defaults (&defaults, role, S_SHARE_DIR);
-    strcpy (defaults.name, "gw-<pid>");
+    strcpy (defaults.name,
+            role == BUS_ROLE_REPLICA ? "replica-<pid>" : "gw-<pid>");
     printf ("orderbus %s - %s\n\n", bus_role_name (role), s_role_about[role]);
     printf ("Usage: orderbus %s [options]\n\nOptions:\n", bus_role_name (role));
     for (size_t i = 0; i < S_SETTINGS; i++)
@@ -1081,6 +1126,29 @@ s_test_flag_errors (bool verbose)
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--cert=c", NULL);
     s_test_error (rc, err, "--cert", "does not apply to 'up'", verbose);
+    //  Replication (docs/replication.md)
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--sync-fallback=maybe",
+                       NULL);
+    s_test_error (rc, err, "writer/sync_fallback", "refuse or async", verbose);
+    rc =
+        s_test_parse (&config, BUS_ROLE_WRITER, err, "--sync-replica=r1", NULL);
+    s_test_error (rc, err, "writer/sync_replica", "needs writer/replicate",
+                  verbose);
+    rc = s_test_parse (&config, BUS_ROLE_REPLICA, err, NULL);
+    s_test_error (rc, err, "replica/upstream", "required", verbose);
+    rc =
+        s_test_parse (&config, BUS_ROLE_UP, err, "--replicate=tcp://x:1", NULL);
+    s_test_error (rc, err, "--replicate", "does not apply to 'up'", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--replicate",
+                       "tcp://127.0.0.1:5558", "--sync-replica", "r1",
+                       "--sync-fallback", "async", NULL);
+    assert (rc == 0 && streq (config.sync_replica, "r1")
+            && streq (config.sync_fallback, "async")
+            && config.sync_timeout_ms == 2000);
+    rc = s_test_parse (&config, BUS_ROLE_REPLICA, err, "--upstream",
+                       "tcp://127.0.0.1:5558", "--replica-name", "r1", NULL);
+    assert (rc == 0 && streq (config.replicate, "tcp://127.0.0.1:5558")
+            && streq (config.name, "r1"));
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--insecure-plaintext-links",
                        NULL);
     s_test_error (rc, err, "--insecure-plaintext-links",

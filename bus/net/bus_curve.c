@@ -746,10 +746,19 @@ static int
 s_endpoints (const bus_config_t *config, s_endpoint_t *out)
 {
     int count = 0;
+    if (config->role == BUS_ROLE_REPLICA) {
+        out[count++] = (s_endpoint_t){ "replica/upstream", config->replicate };
+        if (*config->replica_sync)
+            out[count++] =
+                (s_endpoint_t){ "replica/sync", config->replica_sync };
+        return count;
+    }
     if (config->role != BUS_ROLE_EDGE)
         out[count++] = (s_endpoint_t){ "endpoints/intake", config->intake };
     out[count++] = (s_endpoint_t){ "endpoints/events", config->events };
     out[count++] = (s_endpoint_t){ "endpoints/sync", config->sync };
+    if (config->role == BUS_ROLE_WRITER && *config->replicate)
+        out[count++] = (s_endpoint_t){ "writer/replicate", config->replicate };
     return count;
 }
 
@@ -768,7 +777,7 @@ s_plain_check (const bus_config_t *config, char *err, size_t err_cap)
                                                    "(--writer-key)");
     if (config->role == BUS_ROLE_UP)
         return 0;
-    s_endpoint_t endpoints[3];
+    s_endpoint_t endpoints[4];
     int count = s_endpoints (config, endpoints);
     for (int i = 0; i < count; i++)
         if (bus_curve_endpoint_local (endpoints[i].value))
@@ -801,10 +810,11 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                              sizeof why)
         != 0)
         return bus_error_set (err, err_cap, -1, "link/cert: %s", why);
-    bus_curve_role_t want = config->role == BUS_ROLE_WRITER ? BUS_CURVE_WRITER
-                            : config->role == BUS_ROLE_GATEWAY
-                                ? BUS_CURVE_GATEWAY
-                                : BUS_CURVE_EDGE;
+    bus_curve_role_t want =
+        config->role == BUS_ROLE_WRITER    ? BUS_CURVE_WRITER
+        : config->role == BUS_ROLE_GATEWAY ? BUS_CURVE_GATEWAY
+        : config->role == BUS_ROLE_REPLICA ? BUS_CURVE_REPLICA
+                                           : BUS_CURVE_EDGE;
     if (me.role != want)
         return bus_error_set (err, err_cap, -1,
                               "link/cert: %s is the certificate of %s '%s', "
@@ -812,7 +822,14 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                               config->cert_file, bus_curve_role_name (me.role),
                               me.name, want == BUS_CURVE_EDGE ? "n" : "",
                               bus_curve_role_name (want));
-    //  The writer checks a command's origin against this name
+    //  The writer checks a command's origin (a replica's hello) against
+    //  this name
+    if (want == BUS_CURVE_REPLICA && !streq (me.name, config->name))
+        return bus_error_set (err, err_cap, -1,
+                              "replica/name is '%s' but link/cert %s is "
+                              "replica '%s's: give --replica-name %s",
+                              config->name, config->cert_file, me.name,
+                              me.name);
     if (want == BUS_CURVE_GATEWAY && !streq (me.name, config->name))
         return bus_error_set (err, err_cap, -1,
                               "gateway/name is '%s' but link/cert %s is "

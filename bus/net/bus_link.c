@@ -17,6 +17,7 @@ struct _bus_link_t {
         beat_ms;   //  zclock_mono of the last heartbeat, 0 = none
     atomic_uint_fast64_t writer_seq;
     atomic_int storage;     //  bus_storage_t of the last heartbeat
+    atomic_bool refusing;   //  ...and its "refusing" (synchronous mode)
     pthread_mutex_t lock;   //  guards writer
     bus_epoch_t writer;     //  of the last heartbeat; epoch 0 = none yet
 };
@@ -72,6 +73,7 @@ bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
     atomic_store (&self->writer_seq, hb->seq);
     atomic_store (&self->beat_ms, zclock_mono ());
     s_storage_heard (self, hb->storage);
+    atomic_store (&self->refusing, hb->refusing);
     return changed;
 }
 
@@ -116,6 +118,19 @@ bus_link_health (bus_link_t *self, json_t *health)
     json_object_set_new (health, "writer_epoch",
                          json_string (writer.epoch ? epoch : ""));
     return up && storage == BUS_STORAGE_OK;
+}
+
+bool
+bus_link_writer_refusing (bus_link_t *self, json_t *health)
+{
+    bool refusing = bus_link_up (self) && atomic_load (&self->refusing);
+    json_object_set_new (health, "writer_refusing", json_boolean (refusing));
+    if (refusing && !json_object_get (health, "reason"))
+        json_object_set_new (
+            health, "reason",
+            json_string ("the writer's synchronous replica is not "
+                         "confirming: orders get 503 until it does"));
+    return refusing;
 }
 
 //  Ping, then log the writer's coming or going if it changed.

@@ -137,7 +137,8 @@ s_publish_event (s_writer_t *writer, uint64_t seq, uint64_t id,
 static void
 s_publish_heartbeat (s_writer_t *writer, uint64_t seq)
 {
-    bus_heartbeat_t hb = { seq, zclock_time (), writer->epoch, BUS_STORAGE_OK };
+    bus_heartbeat_t hb = { seq, zclock_time (), writer->epoch, BUS_STORAGE_OK,
+                           false };
     zframe_t *body = bus_heartbeat_encode (&hb);
     s_publish (writer, BUS_TOPIC_HEARTBEAT, &body);
 }

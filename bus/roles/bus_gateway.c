@@ -550,6 +550,9 @@ bus_gateway_health (bus_gateway_t *self, bool *ok)
 {
     json_t *health = json_pack ("{s:s}", "name", self->config.name);
     *ok = bus_link_health (self->link, health);
+    //  Orders get 503 while the writer's synchronous replica is gone
+    if (bus_link_writer_refusing (self->link, health))
+        *ok = false;
     return health;
 }
 

@@ -132,7 +132,7 @@ static void
 s_heartbeat (s_writer_t *writer)
 {
     bus_heartbeat_t hb = {
-        0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 }, BUS_STORAGE_OK
+        0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 }, BUS_STORAGE_OK, false
     };
     zframe_t *body = bus_heartbeat_encode (&hb);
     zstr_sendm (writer->pub, BUS_TOPIC_HEARTBEAT);

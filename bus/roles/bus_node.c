@@ -37,14 +37,16 @@
 #include "orderbus/bus_sites.h"
 #include "orderbus/bus_tls.h"
 #include "orderbus/bus_node.h"
+#include "orderbus/bus_replica.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_writer.h"
 
 typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
-    bus_sites_t *sites;   //  its secrets, and each site's gateway or edge
-    bus_mhd_t *mhd;       //  libmicrohttpd: every node's but a writer's
+    bus_replica_t *replica;   //  a replica node's only part
+    bus_sites_t *sites;       //  its secrets, and each site's gateway or edge
+    bus_mhd_t *mhd;           //  libmicrohttpd: every node's but a writer's
     bus_api_t *api;
     bus_compat_t *compat;   //  the seed systems' routes, when compat is on
 } s_node_t;
@@ -144,6 +146,9 @@ static int
 s_start (s_node_t *node, char *err, size_t err_cap)
 {
     const bus_config_t *config = node->config;
+    if (config->role == BUS_ROLE_REPLICA)
+        return (node->replica = bus_replica_new (config, err, err_cap)) ? 0
+                                                                        : -1;
     if (s_has (node, BUS_ROLE_WRITER)
         && !(node->writer = bus_writer_new (config, err, err_cap)))
         return -1;
@@ -165,6 +170,7 @@ s_start (s_node_t *node, char *err, size_t err_cap)
 static void
 s_stop (s_node_t *node)
 {
+    bus_replica_destroy (&node->replica);
     //  A request on a query thread may wait for the writer twice (a menu
     //  fetch, then its command), each at most ack_timeout_ms
     if (!bus_mhd_destroy (&node->mhd,
@@ -323,7 +329,7 @@ bus_node_run (const bus_config_t *settings)
         || (config->role == BUS_ROLE_UP
             && s_up_secret (config, err, sizeof err))
         || s_auth_policy (config, err, sizeof err) != 0
-        || (s_has (&node, BUS_ROLE_WRITER)
+        || ((s_has (&node, BUS_ROLE_WRITER) || config->role == BUS_ROLE_REPLICA)
             && s_verify (config, err, sizeof err) != 0)
         || s_start (&node, err, sizeof err) != 0) {
         fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),
@@ -341,8 +347,13 @@ bus_node_run (const bus_config_t *settings)
     sigaddset (&signals, SIGTERM);
     int sig = 0;
     sigwait (&signals, &sig);
-    zsys_info ("%s: %s received, stopping", bus_role_name (config->role),
-               sig == SIGINT ? "SIGINT" : "SIGTERM");
+    //  A replica that cannot follow raised the signal itself
+    bool failed = bus_replica_failed (node.replica, err, sizeof err);
+    if (!failed)
+        zsys_info ("%s: %s received, stopping", bus_role_name (config->role),
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
     s_stop (&node);
-    return 0;
+    if (failed)
+        fprintf (stderr, "orderbus replica: %s\n", err);
+    return failed ? 1 : 0;
 }

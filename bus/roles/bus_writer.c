@@ -7,7 +7,10 @@
                      the batch (raw frames, queued events and acks), the
                      store's one write transaction, which between
                      batches is also retention's (s_prune) and the
-                     storage probe's, and the storage state it sets
+                     storage probe's, and the storage state it sets;
+                     with writer/replicate the replicate ROUTER and the
+                     replicas (bus_writer_repl.c), and in synchronous
+                     mode the held batches (s_held_t)
       sync actor     the sync ROUTER socket and the peers table; read
                      transactions of its own (MDB_NOTLS)
       caller         the actors' pipes: bus_writer_new binds the sockets
@@ -40,12 +43,12 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_ledger.h"
 #include "orderbus/bus_menu.h"
-#include "orderbus/bus_report.h"
+#include "orderbus/bus_query.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_writer.h"
+#include "bus_writer_repl.h"
 
-#define S_SYNC_LIMIT_MAX    1000    //  items per replay/list page
 #define S_PEERS_FULL_LOG_MS 10000   //  a full peer table is logged this often
 #define S_PRUNE_MAX         256     //  keys, and events, per prune transaction
 #define S_PRUNE_EVERY_MS    60000   //  retention looks again this often
@@ -53,13 +56,22 @@
 #define S_DAY_MS            86400000LL
 
 struct _bus_writer_t {
-    bus_config_t config;    //  our copy of the settings
-    bus_store_t *store;     //  the LMDB environment
-    bus_ledger_t *ledger;   //  the rules, intake thread only
-    bus_curve_t *curve;     //  keys, zauth, who each peer is; or plaintext
-    zsock_t *intake;        //  PULL, owned by the intake thread once running
-    zsock_t *events;        //  PUB, intake thread only
-    zsock_t *sync;          //  ROUTER, sync thread only
+    bus_config_t config;       //  our copy of the settings
+    bus_store_t *store;        //  the LMDB environment
+    bus_ledger_t *ledger;      //  the rules, intake thread only
+    bus_curve_t *curve;        //  keys, zauth, who each peer is; or plaintext
+    zsock_t *intake;           //  PULL, owned by the intake thread once running
+    zsock_t *events;           //  PUB, intake thread only
+    zsock_t *sync;             //  ROUTER, sync thread only
+    bus_writer_repl_t *repl;   //  writer/replicate, intake thread only;
+                               //  NULL without replicas
+    //  Synchronous mode (writer/sync_replica), intake thread only: the
+    //  committed batches whose events and acks wait for the replica's
+    //  confirmation, oldest first (s_held_t), and whether it is "not
+    //  confirming" (past writer/sync_timeout_ms)
+    zlistx_t *held;
+    bool sync_down;
+    uint64_t published_seq;   //  events published up to (heartbeats)
     zactor_t *intake_actor;
     zactor_t *sync_actor;
     bus_epoch_t epoch;       //  this run's history, set before the actors
@@ -72,7 +84,9 @@ struct _bus_writer_t {
     //  Counters (see bus_writer_stats_t), written by the threads
     atomic_uint_fast64_t commands, committed, dropped, batches, grows,
         storage_failures, refused,   //  refused: read, not applied
-        pruned_events, pruned_keys;
+        pruned_events, pruned_keys,
+        sync_refused;   //  acks turned 503: the sync replica was not there
+    atomic_bool sync_down_now;   //  sync_down, for stats on any thread
     //  The storage state (bus_storage_t): written by the intake thread,
     //  which alone commits, read by any (stats, heartbeats)
     atomic_int storage;
@@ -461,6 +475,11 @@ s_storage_probe (bus_writer_t *self)
     s_storage_note (self, rc, false);
 }
 
+//  Synchronous mode, below
+static bool s_sync_mode (bus_writer_t *self);
+static void s_sync_hold (bus_writer_t *self, s_batch_t *batch);
+static void s_send_list (bus_writer_t *self, zlistx_t *list);
+
 static void
 s_batch_run (bus_writer_t *self, s_batch_t *batch)
 {
@@ -491,13 +510,185 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
     }
     s_storage_note (self, rc, true);
     //  Events before acks: a gateway's client may look for its order on a
-    //  subscriber as soon as it has the ack.
+    //  subscriber as soon as it has the ack.  A failed batch's nacks go
+    //  at once: nothing of it was committed
+    if (rc == 0 && s_sync_mode (self))
+        s_sync_hold (self, batch);
+    else {
+        s_send_list (self, batch->events);
+        s_send_list (self, batch->acks);
+        if (rc == 0)
+            self->published_seq = bus_store_last_seq (self->store);
+    }
+    s_batch_release (batch);
+}
+
+//  ---------------------------------------------------------------------
+//  Synchronous mode (writer/sync_replica; docs/replication.md): a batch's
+//  events and acks go out only once the named replica has confirmed its
+//  last seq durable.  Batches keep being committed meanwhile (both sides
+//  group-commit: one round trip per batch, not per order), and are
+//  released in commit order.  Past writer/sync_timeout_ms without the
+//  confirmation the replica is "not confirming": with sync_fallback
+//  refuse, every held and new ack is turned into a 503 (the commands ARE
+//  committed here: a retry with the same key finds its key, and its ack,
+//  a duplicate carrying the original event, is held like any other until
+//  the replica confirms, so it is acknowledged exactly once); the events
+//  stay held until confirmed, so no subscriber sees what the replica may
+//  not have.  With sync_fallback async, everything goes out without it.
+
+typedef struct {
+    uint64_t need;          //  the store's last seq after this batch: every
+                            //  event and ack in it refers to one at or below
+    int64_t committed_ms;   //  zclock_mono at its commit
+    zlistx_t *events, *acks;
+} s_held_t;
+
+static void
+s_held_destroy (void **item)
+{
+    s_held_t *held = (s_held_t *) *item;
+    zlistx_destroy (&held->events);
+    zlistx_destroy (&held->acks);
+    free (held);
+    *item = NULL;
+}
+
+static bool
+s_sync_mode (bus_writer_t *self)
+{
+    return self->repl && *self->config.sync_replica;
+}
+
+static void
+s_send_list (bus_writer_t *self, zlistx_t *list)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlistx_detach (list, NULL)))
+        zmsg_send (&msg, self->events);
+}
+
+//  Turn every ack of list into a 503 and send it.
+static void
+s_refuse_acks (bus_writer_t *self, zlistx_t *list)
+{
+    bus_ack_t *ack = malloc (sizeof *ack);
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlistx_detach (list, NULL))) {
+        char *topic = zmsg_popstr (msg);
+        zframe_t *body = zmsg_pop (msg);
+        if (ack && topic && body
+            && bus_ack_decode (zframe_data (body), zframe_size (body), ack)
+                   == 0) {
+            ack->status = BUS_ERR_UNAVAILABLE;
+            ack->duplicate = false;
+            snprintf (ack->error, sizeof ack->error,
+                      "synchronous replica %s not confirming; nothing is "
+                      "acknowledged without it: retry with the same key",
+                      self->config.sync_replica);
+            zframe_t *refusal = bus_ack_encode (ack);
+            zmsg_t *out = zmsg_new ();
+            zmsg_addstr (out, topic);
+            zmsg_append (out, &refusal);
+            zmsg_send (&out, self->events);
+            atomic_fetch_add (&self->sync_refused, 1);
+        }
+        free (topic);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    free (ack);
+}
+
+//  Keep a committed batch's events and acks until the replica confirms.
+static void
+s_sync_hold (bus_writer_t *self, s_batch_t *batch)
+{
+    s_held_t *held = calloc (1, sizeof *held);
+    if (held) {
+        held->events = zlistx_new ();
+        held->acks = zlistx_new ();
+    }
+    if (!held || !held->events || !held->acks) {
+        //  nothing acknowledged without the replica: not even when out
+        //  of memory (the events go out when the next batch's do not)
+        s_refuse_acks (self, batch->acks);
+        if (held)
+            s_held_destroy ((void **) &held);
+        return;
+    }
+    zlistx_set_destructor (held->events, s_msg_destructor);
+    zlistx_set_destructor (held->acks, s_msg_destructor);
     zmsg_t *msg;
     while ((msg = (zmsg_t *) zlistx_detach (batch->events, NULL)))
-        zmsg_send (&msg, self->events);
+        zlistx_add_end (held->events, msg);
     while ((msg = (zmsg_t *) zlistx_detach (batch->acks, NULL)))
-        zmsg_send (&msg, self->events);
-    s_batch_release (batch);
+        zlistx_add_end (held->acks, msg);
+    held->need = bus_store_last_seq (self->store);
+    held->committed_ms = zclock_mono ();
+    if (self->sync_down && streq (self->config.sync_fallback, "refuse"))
+        s_refuse_acks (self, held->acks);
+    zlistx_add_end (self->held, held);
+}
+
+static void
+s_sync_state (bus_writer_t *self, bool down, uint64_t confirmed)
+{
+    if (down == self->sync_down)
+        return;
+    self->sync_down = down;
+    atomic_store (&self->sync_down_now, down);
+    if (!down)
+        zsys_info ("writer: synchronous replica %s confirming again at seq "
+                   "%" PRIu64,
+                   self->config.sync_replica, confirmed);
+    else if (streq (self->config.sync_fallback, "async"))
+        zsys_error ("writer: SYNCHRONOUS REPLICA %s NOT CONFIRMING for %d ms: "
+                    "acknowledging WITHOUT it (writer/sync_fallback = async); "
+                    "an acknowledged order may be lost with this host's disk "
+                    "until it catches up",
+                    self->config.sync_replica, self->config.sync_timeout_ms);
+    else
+        zsys_error ("writer: synchronous replica %s not confirming for %d ms: "
+                    "orders get 503 until it does (writer/sync_fallback = "
+                    "refuse)",
+                    self->config.sync_replica, self->config.sync_timeout_ms);
+}
+
+//  Release what the replica confirmed, in order; past the timeout, turn
+//  the replica "not confirming" and act on writer/sync_fallback.
+static void
+s_sync_release (bus_writer_t *self)
+{
+    uint64_t confirmed;
+    bus_writer_repl_confirmed (self->repl, self->config.sync_replica,
+                               &confirmed);
+    bool async = streq (self->config.sync_fallback, "async");
+    s_held_t *held;
+    while ((held = (s_held_t *) zlistx_first (self->held))
+           && (held->need <= confirmed || (self->sync_down && async))) {
+        s_send_list (self, held->events);
+        s_send_list (self, held->acks);
+        self->published_seq = held->need;
+        zlistx_delete (self->held, zlistx_cursor (self->held));
+        if (self->sync_down && !async)
+            s_sync_state (self, false, confirmed);
+    }
+    if (self->sync_down && async
+        && confirmed >= bus_store_last_seq (self->store))
+        s_sync_state (self, false, confirmed);
+    held = (s_held_t *) zlistx_first (self->held);
+    if (held && !self->sync_down
+        && zclock_mono () - held->committed_ms > self->config.sync_timeout_ms) {
+        s_sync_state (self, true, confirmed);
+        if (async) {
+            s_sync_release (self);
+            return;
+        }
+        for (held = zlistx_first (self->held); held;
+             held = zlistx_next (self->held))
+            s_refuse_acks (self, held->acks);
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -576,9 +767,15 @@ s_prune (bus_writer_t *self)
 static void
 s_heartbeat (bus_writer_t *self)
 {
-    bus_heartbeat_t hb = { bus_store_last_seq (self->store), zclock_time (),
-                           self->epoch,
-                           (bus_storage_t) atomic_load (&self->storage) };
+    //  In synchronous mode, what was published: the seq of a batch held
+    //  for the replica is not yet one that subscribers may ask for
+    uint64_t seq = s_sync_mode (self) ? self->published_seq
+                                      : bus_store_last_seq (self->store);
+    bus_heartbeat_t hb = {
+        seq, zclock_time (), self->epoch,
+        (bus_storage_t) atomic_load (&self->storage),
+        self->sync_down && streq (self->config.sync_fallback, "refuse")
+    };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);
@@ -605,17 +802,30 @@ s_intake_actor (zsock_t *pipe, void *args)
     if (batch)
         batch->epoch = self->epoch_frame;
     zpoller_t *poller = zpoller_new (pipe, self->intake, NULL);
+    zsock_t *repl = self->repl ? bus_writer_repl_socket (self->repl) : NULL;
+    if (poller && repl)
+        zpoller_add (poller, repl);
     zpoller_set_nonstop (poller, true);   //  stop on $TERM only
     zsock_signal (pipe, batch ? 0 : -1);
     int64_t next_beat = zclock_mono (), next_prune = next_beat;
+    bool more = false;   //  a replica is behind: turn again at once
     while (batch) {
         int64_t until = next_beat < next_prune ? next_beat : next_prune;
-        int64_t wait = until - zclock_mono ();
+        int64_t wait = more ? 0 : until - zclock_mono ();
+        //  held batches time out: look at them often enough
+        if (self->held && zlistx_size (self->held) && wait > 10)
+            wait = 10;
         void *which = zpoller_wait (poller, wait > 0 ? (int) wait : 0);
         if (which == pipe && s_pipe_says_term (pipe))
             break;
         if (which == self->intake)
             s_batch_run (self, batch);
+        if (repl) {
+            bus_writer_repl_recv (self->repl);
+            more = bus_writer_repl_pump (self->repl);
+            if (s_sync_mode (self))
+                s_sync_release (self);
+        }
         //  A backlog goes one transaction per turn, each after a batch
         if (zclock_mono () >= next_prune)
             next_prune =
@@ -623,6 +833,8 @@ s_intake_actor (zsock_t *pipe, void *args)
         if (zclock_mono () >= next_beat) {
             s_storage_probe (self);
             s_heartbeat (self);
+            if (repl)
+                bus_writer_repl_summarize (self->repl);
             next_beat = zclock_mono () + self->config.heartbeat_ms;
         }
     }
@@ -632,61 +844,6 @@ s_intake_actor (zsock_t *pipe, void *args)
 
 //  ---------------------------------------------------------------------
 //  Sync thread: answers queries from read transactions
-
-static int
-s_add_item (const void *data, size_t size, void *arg)
-{
-    return zmsg_addmem ((zmsg_t *) arg, data, size);
-}
-
-static int
-s_limit (const bus_sync_req_t *req, bus_sync_reply_t *reply)
-{
-    if (req->limit >= 1 && req->limit <= S_SYNC_LIMIT_MAX)
-        return 0;
-    reply->status = BUS_ERR_INVALID;
-    snprintf (reply->error, sizeof reply->error, "limit must be from 1 to %d",
-              S_SYNC_LIMIT_MAX);
-    return -1;
-}
-
-static int
-s_sync_get (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
-{
-    bus_order_t *order = malloc (sizeof *order);
-    if (!order)
-        return BUS_ERR_NOMEM;
-    int rc = bus_store_get_order (self->store, req->id, order);
-    if (rc == 0) {
-        zframe_t *frame = bus_order_encode (order);
-        zmsg_append (items, &frame);
-    }
-    free (order);
-    return rc;
-}
-
-static int
-s_sync_menu (bus_writer_t *self, zmsg_t *items, uint64_t *version)
-{
-    char *json;
-    size_t len;
-    int rc = bus_store_menu_get (self->store, &json, &len, version);
-    if (rc == 0) {
-        zmsg_addmem (items, json, len);
-        free (json);
-    }
-    return rc;
-}
-
-static int
-s_sync_list (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items,
-             uint64_t *next)
-{
-    bus_store_filter_t filter = { req->status, req->table, req->from_ms,
-                                  req->to_ms };
-    return bus_store_list (self->store, &filter, req->from, req->limit,
-                           s_add_item, items, next);
-}
 
 static void
 s_peer_destructor (void **item)
@@ -831,6 +988,23 @@ s_stats_json (bus_writer_t *self)
     //  ok, failing or full: what the last commit found
     json_object_set_new (json, "storage",
                          json_string (bus_storage_name (stats.storage)));
+    //  Replication: the replicas, their lag, the synchronous one's state
+    if (self->repl) {
+        json_t *repl = json_pack (
+            "{s:o, s:I, s:I}", "replicas", bus_writer_repl_json (self->repl),
+            "dropped", (json_int_t) bus_writer_repl_dropped (self->repl),
+            "refused", (json_int_t) bus_writer_repl_refused (self->repl));
+        if (*self->config.sync_replica)
+            json_object_set_new (
+                repl, "sync",
+                json_pack ("{s:s, s:s, s:s, s:I}", "replica",
+                           self->config.sync_replica, "state",
+                           atomic_load (&self->sync_down_now) ? "not confirming"
+                                                              : "confirming",
+                           "fallback", self->config.sync_fallback, "refused",
+                           (json_int_t) atomic_load (&self->sync_refused)));
+        json_object_set_new (json, "replication", repl);
+    }
     return json;
 }
 
@@ -847,27 +1021,6 @@ s_sync_stats (bus_writer_t *self, zmsg_t *items)
     return 0;
 }
 
-//  The report of [from_ms, to_ms) as one JSON item, all its orders read
-//  in one read transaction.
-static int
-s_sync_report (bus_writer_t *self, const bus_sync_req_t *req, zmsg_t *items)
-{
-    bus_report_t *report = bus_report_new (req->from_ms, req->to_ms);
-    if (!report)
-        return BUS_ERR_INVALID;
-    int rc = bus_report_load (report, self->store);
-    json_t *json = rc == 0 ? bus_report_json (report) : NULL;
-    char *text = json ? json_dumps (json, JSON_COMPACT) : NULL;
-    if (text)
-        zmsg_addstr (items, text);
-    else if (rc == 0)
-        rc = BUS_ERR_NOMEM;
-    free (text);
-    json_decref (json);
-    bus_report_destroy (&report);
-    return rc;
-}
-
 //  Run one decoded request from sender (NULL: plaintext); fills reply and
 //  items.
 static void
@@ -877,47 +1030,16 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
 {
     int rc = 0;
     reply->seq = bus_store_last_seq (self->store);
-    switch (req->op) {
-        case BUS_SYNC_SNAPSHOT: {
-            uint32_t orders = 0;
-            rc = bus_store_snapshot (self->store, s_add_item, items,
-                                     &reply->seq, &orders);
-            reply->next = orders;
-            break;
-        }
-        case BUS_SYNC_REPLAY:
-            if (s_limit (req, reply) != 0)
-                return;
-            rc = bus_store_replay (self->store, req->from, req->limit,
-                                   s_add_item, items, &reply->seq);
-            //  the log starts at seq 1, so from 0 reads from 1 as well
-            reply->next = (req->from ? req->from : 1) + zmsg_size (items);
-            if (rc == BUS_ERR_PRUNED)   //  where the log starts now
-                reply->next = bus_store_first_seq (self->store);
-            break;
-        case BUS_SYNC_GET: rc = s_sync_get (self, req, items); break;
-        case BUS_SYNC_LIST:
-            if (s_limit (req, reply) != 0)
-                return;
-            rc = s_sync_list (self, req, items, &reply->next);
-            break;
-        case BUS_SYNC_MENU: rc = s_sync_menu (self, items, &reply->next); break;
-        case BUS_SYNC_TABLE:
-            rc = bus_valid_table (req->table) ? bus_store_table (
-                     self->store, req->table, s_add_item, items)
-                                              : BUS_ERR_INVALID;
-            break;
-        case BUS_SYNC_PING: rc = s_sync_ping (self, req, sender); break;
-        case BUS_SYNC_STATS: rc = s_sync_stats (self, items); break;
-        case BUS_SYNC_REPORT: rc = s_sync_report (self, req, items); break;
+    if (req->op == BUS_SYNC_PING)
+        rc = s_sync_ping (self, req, sender);
+    else if (req->op == BUS_SYNC_STATS)
+        rc = s_sync_stats (self, items);
+    else {
+        bus_query_answer (self->store, self->config.retain_days, req, reply,
+                          items);
+        return;
     }
-    if (rc == BUS_ERR_PRUNED) {
-        reply->status = rc;
-        snprintf (reply->error, sizeof reply->error,
-                  "the log starts at seq %" PRIu64 " (store/retain_days %d): "
-                  "take a snapshot instead",
-                  reply->next, self->config.retain_days);
-    } else if (rc != 0) {
+    if (rc != 0) {
         reply->status = rc;
         bus_strlcpy (reply->error, bus_strerror (rc), sizeof reply->error);
     }
@@ -1089,7 +1211,11 @@ s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
     self->sync = self->events ? s_bind (self, ZMQ_ROUTER, BUS_FRAME_MAX, 1000,
                                         self->config.sync, "sync", err, err_cap)
                               : NULL;
-    return self->sync ? 0 : -1;
+    if (self->sync && *self->config.replicate)
+        self->repl =
+            bus_writer_repl_new (&self->config, self->store, self->curve,
+                                 &self->epoch, err, err_cap);
+    return self->sync && (self->repl || !*self->config.replicate) ? 0 : -1;
 }
 
 bus_writer_t *
@@ -1125,6 +1251,21 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         || s_menu_init (self, err, err_cap) != 0
         || s_sockets_init (self, err, err_cap) != 0)
         goto fail;
+    self->published_seq = bus_store_last_seq (self->store);
+    if (*config->sync_replica) {
+        self->held = zlistx_new ();
+        if (!self->held) {
+            snprintf (err, err_cap, "out of memory");
+            goto fail;
+        }
+        zlistx_set_destructor (self->held, s_held_destroy);
+        zsys_info ("writer: synchronous replica %s: a batch is acknowledged "
+                   "once it confirms it durable (else, after %d ms: %s)",
+                   config->sync_replica, config->sync_timeout_ms,
+                   streq (config->sync_fallback, "async")
+                       ? "ACKNOWLEDGED WITHOUT IT (sync_fallback async)"
+                       : "503");
+    }
     self->ledger = bus_ledger_new (self->store, config->tax_bp);
     if (!self->ledger) {
         snprintf (err, err_cap, "out of memory");
@@ -1160,6 +1301,8 @@ bus_writer_destroy (bus_writer_t **self_p)
     zsock_destroy (&self->intake);
     zsock_destroy (&self->events);
     zsock_destroy (&self->sync);
+    bus_writer_repl_destroy (&self->repl);
+    zlistx_destroy (&self->held);
     bus_curve_destroy (&self->curve);   //  after its sockets
     bus_ledger_destroy (&self->ledger);
     if (self->store)

@@ -66,7 +66,7 @@ struct _bus_store_t {
     char *dir;      //  environment directory, for reopening
     MDB_env *env;   //  NULL after a failed reopen
     MDB_dbi log, orders, open, keys, meta, menu, carts;
-    MDB_dbi kseq;                  //  seq -> key; not opened read-only
+    MDB_dbi kseq;                  //  seq -> key; 0 if it has none
     pthread_rwlock_t lock;         //  read: any txn; write: map resize
     bool readonly;                 //  bus_store_open_readonly: reads only
     MDB_txn *txn;                  //  the writer's open batch, or NULL
@@ -701,10 +701,13 @@ s_dbs_open (bus_store_t *self)
     for (size_t i = 0; rc == 0 && i < sizeof dbs / sizeof dbs[0]; i++)
         rc = mdb_dbi_open (txn, dbs[i].name, self->readonly ? 0 : MDB_CREATE,
                            dbs[i].dbi);
-    //  Only the writer reads the key index, and an environment made
-    //  before retention has none
+    //  An environment made before retention has no key index: a reader
+    //  (replication's walk, a test comparing two stores) goes without
     if (rc == 0 && !self->readonly)
         rc = mdb_dbi_open (txn, "kseq", MDB_CREATE, &self->kseq);
+    else if (rc == 0
+             && mdb_dbi_open (txn, "kseq", 0, &self->kseq) == MDB_NOTFOUND)
+        self->kseq = 0;
     rc =
         rc == MDB_NOTFOUND ? BUS_ERR_NOT_FOUND : s_check (rc, "open databases");
     uint64_t seq = 0, pruned = 0;
@@ -1943,4 +1946,143 @@ MDB_env *
 bus_store_env (bus_store_t *self)
 {
     return self->env;
+}
+
+//  ---- Replication's hooks (bus_store_private.h, bus_store_repl.c) ------
+
+bool
+bus_store__empty (bus_store_t *self)
+{
+    assert (self->txn);
+    return self->pending_seq == 0 && self->pending_pruned == 0;
+}
+
+uint64_t
+bus_store__pending_seq (bus_store_t *self)
+{
+    assert (self->txn);
+    return self->pending_seq;
+}
+
+int
+bus_store__log_put (bus_store_t *self, const void *data, size_t size,
+                    const bus_event_t *event)
+{
+    assert (self->txn && event->seq == self->pending_seq + 1);
+    int rc = s_put_sealed (self->txn, self->log, event->seq, data, size,
+                           MDB_APPEND, "replicate log");
+    //  s_put_state takes a mutable event; it changes nothing in it
+    if (rc == 0)
+        rc = s_put_state (self, (bus_event_t *) event);
+    if (rc != 0)
+        return rc;
+    self->pending_seq = event->seq;
+    //  The writer reserved the id with the order (bus_store_order_next_id)
+    if ((event->type == BUS_EVENT_ORDER_PLACED
+         || event->type == BUS_EVENT_ORDER_STATUS)
+        && event->order.id > self->pending_order_id)
+        self->pending_order_id = event->order.id;
+    return 0;
+}
+
+int
+bus_store__menu_adopt (bus_store_t *self, const char *json, size_t len,
+                       uint64_t version)
+{
+    assert (self->txn);
+    MDB_val key = s_str_val ("current"), val = { len, (void *) json };
+    int rc = s_check (mdb_put (self->txn, self->menu, &key, &val, 0),
+                      "replicate menu");
+    return rc ? rc : s_meta_put (self, self->txn, "menu_version", version);
+}
+
+int
+bus_store__epoch_adopt (bus_store_t *self, const bus_epoch_t *epoch)
+{
+    assert (self->txn);
+    MDB_val key = s_str_val ("identity"), val = s_str_val (epoch->id);
+    int rc = s_check (mdb_put (self->txn, self->meta, &key, &val, 0),
+                      "replicate identity");
+    if (rc == 0)
+        rc = s_meta_put (self, self->txn, "epoch", epoch->epoch);
+    if (rc == 0)
+        rc = s_meta_put (self, self->txn, "epoch_parent", epoch->parent);
+    if (rc == 0)
+        rc = s_meta_put (self, self->txn, "epoch_base", epoch->base);
+    //  Taken at once (the replica's one thread): a batch that fails is
+    //  followed by a reopen, which reads them back from the file
+    if (rc == 0)
+        self->epoch = *epoch;
+    return rc;
+}
+
+int
+bus_store__walk_log (bus_store_t *self, uint64_t from, uint32_t limit,
+                     bus_store__log_fn *fn, void *arg, uint64_t *last_seq,
+                     uint64_t *menu_version)
+{
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    uint64_t pruned;
+    rc = s_meta_get (self, txn, "last_seq", last_seq);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "menu_version", menu_version);
+    if (rc == 0)
+        rc = s_meta_get (self, txn, "pruned_seq", &pruned);
+    if (rc == 0 && from <= pruned)
+        rc = BUS_ERR_PRUNED;
+    for (uint64_t seq = from; rc == 0 && seq <= *last_seq && seq < from + limit;
+         seq++) {
+        unsigned char buf[8];
+        MDB_val key = bus_store_u64_val (buf, seq), val, name, fp;
+        char text[BUS_KEY_MAX] = "";
+        uint64_t fingerprint = 0;
+        rc = s_get (txn, self->log, &key, &val, "replicate read");
+        if (rc == 0)
+            rc = s_unseal (self, true, seq, &val);
+        //  A key is optional (a status move of the kitchen has one too,
+        //  but the log does not need it); the keys database says its
+        //  fingerprint
+        int found = self->kseq
+                        ? s_get (txn, self->kseq, &key, &name, "replicate kseq")
+                        : BUS_ERR_NOT_FOUND;
+        if (rc == 0 && found == 0 && name.mv_size < sizeof text) {
+            memcpy (text, name.mv_data, name.mv_size);
+            text[name.mv_size] = '\0';
+            if (s_get (txn, self->keys, &name, &fp, "replicate key") == 0
+                && fp.mv_size == 16)
+                fingerprint = bus_store_u64_get (fp.mv_data);
+        } else if (rc == 0 && found != BUS_ERR_NOT_FOUND)
+            rc = found ? found : BUS_ERR_DAMAGED;
+        if (rc == 0
+            && fn (seq, val.mv_data, val.mv_size, text, fingerprint, arg) != 0)
+            break;
+    }
+    s_read_end (self, txn);
+    return rc;
+}
+
+int
+bus_store__log_sum (bus_store_t *self, uint64_t seq, uint64_t *sum)
+{
+    *sum = 0;
+    if (seq == 0)
+        return 0;
+    MDB_txn *txn;
+    int rc = s_read_begin (self, &txn);
+    if (rc != 0)
+        return rc;
+    unsigned char buf[8], hash[crypto_shorthash_BYTES];
+    MDB_val key = bus_store_u64_val (buf, seq), val;
+    rc = s_get (txn, self->log, &key, &val, "replicate sum");
+    if (rc == 0)
+        rc = s_unseal (self, true, seq, &val);
+    if (rc == 0) {
+        s_seal_hash (seq, val.mv_data, val.mv_size, hash);
+        *sum = bus_store_u64_get (hash);
+    }
+    s_read_end (self, txn);
+    return rc;
 }

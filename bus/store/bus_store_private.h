@@ -73,4 +73,51 @@ MDB_env *bus_store_env (bus_store_t *self);
     directories under root.  */
 void bus_store_retention_test (const char *root, bool verbose);
 
+/*  Replication's part of bus_store_test (bus_store_repl_test.c).  */
+void bus_store_repl_test (const char *root, bool verbose);
+
+/*  ---- Replication's hooks (bus_store_repl.c) ----------------------------
+    The raw records bus_store_repl.h's calls are made of; they check
+    nothing that the caller must (the seq order, the identity).  */
+
+/*  In the open write transaction: nothing logged and nothing pruned.  */
+bool bus_store__empty (bus_store_t *self);
+
+/*  The last seq as of the open write transaction.  */
+uint64_t bus_store__pending_seq (bus_store_t *self);
+
+/*  In the open write transaction: put data, the encoding of event, as
+    log entry event->seq (which must be the pending seq + 1), sealed, and
+    the state it leaves (bus_store_append's); an order's id raises
+    last_order_id.  0 or a bus_err_t.  */
+int bus_store__log_put (bus_store_t *self, const void *data, size_t size,
+                        const bus_event_t *event);
+
+/*  In the open write transaction: the menu document json is the current
+    one, at version.  */
+int bus_store__menu_adopt (bus_store_t *self, const char *json, size_t len,
+                           uint64_t version);
+
+/*  In the open write transaction: the store's identity and epoch are
+    epoch's (bus_store_epoch reads them at once).  */
+int bus_store__epoch_adopt (bus_store_t *self, const bus_epoch_t *epoch);
+
+/*  Called for each log entry: its seq, its bytes as logged, its
+    idempotency key ("" if none) and that key's fingerprint.  Non-zero
+    stops the walk.  */
+typedef int (bus_store__log_fn) (uint64_t seq, const void *data, size_t size,
+                                 const char *key, uint64_t fingerprint,
+                                 void *arg);
+
+/*  In one read transaction: *last_seq and *menu_version, then fn for
+    each log entry from seq from on, at most limit.  BUS_ERR_PRUNED if
+    from was pruned.  */
+int bus_store__walk_log (bus_store_t *self, uint64_t from, uint32_t limit,
+                         bus_store__log_fn *fn, void *arg, uint64_t *last_seq,
+                         uint64_t *menu_version);
+
+/*  The checksum of log entry seq's bytes (its seal's), 0 for seq 0.  0,
+    BUS_ERR_NOT_FOUND, BUS_ERR_DAMAGED or BUS_ERR_STORAGE.  */
+int bus_store__log_sum (bus_store_t *self, uint64_t seq, uint64_t *sum);
+
 #endif

@@ -1163,6 +1163,7 @@ bus_store_test (bool verbose)
     bus_store_destroy (&store);
 
     bus_store_retention_test (root, verbose);
+    bus_store_repl_test (root, verbose);
 
     snprintf (dir, sizeof dir, "%s/full", root);
     s_test_map_full (dir, verbose);

@@ -250,6 +250,8 @@ static const s_field_t s_heartbeat_fields[] = {
     //  optional: a writer from before it is taken as ok
     { S_ENUM_ROW ("storage", S_OPTIONAL, bus_heartbeat_t, storage,
                   BUS_STORAGE_OK, BUS_STORAGE_FULL) },
+    //  only when true, so every other heartbeat keeps its encoding
+    { S_BOOL_ROW ("refusing", S_IF_TRUE, bus_heartbeat_t, refusing) },
 };
 
 /*  The frame after each event on the events socket.  */
@@ -293,6 +295,49 @@ static const s_field_t s_sync_reply_fields[] = {
     { S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next) },
     { S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count) },
     S_EPOCH_ROWS (bus_sync_reply_t, writer),
+};
+
+/*  Replication (bus_codec.h): up, batch header, a change's key.  */
+static bool
+s_writer_id_or_none (const char *s)
+{
+    return *s == '\0' || bus_valid_writer_id (s);
+}
+
+static bool
+s_key_or_none (const char *s)
+{
+    return *s == '\0' || bus_valid_key (s);
+}
+
+static const s_field_t s_repl_up_fields[] = {
+    { S_VERSION_ROW },
+    { S_ENUM_ROW ("op", S_REQUIRED, bus_repl_up_t, op, BUS_REPL_HELLO,
+                  BUS_REPL_CONFIRM) },
+    { S_STR_ROW ("name", S_OPTIONAL, bus_repl_up_t, name),
+      .valid = s_peer_name_or_any },
+    { S_STR_ROW ("store", S_OPTIONAL, bus_repl_up_t, store),
+      .valid = s_writer_id_or_none },
+    { S_U64_ROW ("seq", S_REQUIRED, bus_repl_up_t, seq) },
+    { S_U64_ROW ("sum", S_OPTIONAL, bus_repl_up_t, sum) },
+};
+
+static const s_field_t s_repl_batch_fields[] = {
+    { S_VERSION_ROW },
+    { S_INT_ROW ("st", S_REQUIRED, bus_repl_batch_t, status, BUS_ERR_MIN, 0) },
+    { S_STR_ROW ("err", S_OPTIONAL, bus_repl_batch_t, error) },
+    S_EPOCH_ROWS (bus_repl_batch_t, writer),
+    { S_U64_ROW ("first", S_REQUIRED, bus_repl_batch_t, first) },
+    { S_U32_ROW ("n", S_REQUIRED, bus_repl_batch_t, count) },
+    { S_U64_ROW ("last", S_REQUIRED, bus_repl_batch_t, last) },
+    { S_I64_ROW ("ts", S_REQUIRED, bus_repl_batch_t, ts_ms) },
+    { S_U64_ROW ("mver", S_OPTIONAL, bus_repl_batch_t, menu_version) },
+};
+
+static const s_field_t s_repl_key_fields[] = {
+    { S_STR_ROW ("key", S_REQUIRED, bus_repl_key_t, key),
+      .valid = s_key_or_none },
+    { S_U64_ROW ("fp", S_REQUIRED, bus_repl_key_t, fingerprint) },
 };
 
 /*  --------------------------------------------------------------------
@@ -634,7 +679,7 @@ s_encode_fields (const s_field_t *fields, size_t count, const void *base)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, (uint32_t) count);
+    msgpack_pack_map (&w.packer, s_fields_written (fields, count, base));
     s_pack_fields (&w.packer, fields, count, base);
     return bus_codec__writer_frame (&w);
 }
@@ -661,6 +706,24 @@ zframe_t *
 bus_sync_reply_encode (const bus_sync_reply_t *reply)
 {
     return s_encode_fields (S_FIELDS (s_sync_reply_fields), reply);
+}
+
+zframe_t *
+bus_repl_up_encode (const bus_repl_up_t *up)
+{
+    return s_encode_fields (S_FIELDS (s_repl_up_fields), up);
+}
+
+zframe_t *
+bus_repl_batch_encode (const bus_repl_batch_t *batch)
+{
+    return s_encode_fields (S_FIELDS (s_repl_batch_fields), batch);
+}
+
+zframe_t *
+bus_repl_key_encode (const bus_repl_key_t *key)
+{
+    return s_encode_fields (S_FIELDS (s_repl_key_fields), key);
 }
 
 /*  --------------------------------------------------------------------
@@ -1370,6 +1433,46 @@ static const s_message_t s_sync_reply_message = {
     .fields = s_sync_reply_fields,
     .field_count = S_COUNT (s_sync_reply_fields)
 };
+
+static const s_message_t s_repl_up_message = { .zero_size =
+                                                   sizeof (bus_repl_up_t),
+                                               .fields = s_repl_up_fields,
+                                               .field_count =
+                                                   S_COUNT (s_repl_up_fields) };
+static const s_message_t s_repl_batch_message = {
+    .zero_size = sizeof (bus_repl_batch_t),
+    .fields = s_repl_batch_fields,
+    .field_count = S_COUNT (s_repl_batch_fields)
+};
+static const s_message_t s_repl_key_message = {
+    .zero_size = sizeof (bus_repl_key_t),
+    .fields = s_repl_key_fields,
+    .field_count = S_COUNT (s_repl_key_fields)
+};
+
+int
+bus_repl_up_decode (const void *data, size_t size, bus_repl_up_t *out)
+{
+    return s_decode (data, size, out, &s_repl_up_message);
+}
+
+int
+bus_repl_batch_decode (const void *data, size_t size, bus_repl_batch_t *out)
+{
+    int rc = s_decode (data, size, out, &s_repl_batch_message);
+    //  A batch is bounded: the receiver sizes nothing by a count above it
+    if (rc == 0 && out->count > BUS_REPL_BATCH_MAX) {
+        memset (out, 0, sizeof *out);
+        rc = BUS_ERR_TOO_BIG;
+    }
+    return rc;
+}
+
+int
+bus_repl_key_decode (const void *data, size_t size, bus_repl_key_t *out)
+{
+    return s_decode (data, size, out, &s_repl_key_message);
+}
 
 int
 bus_cmd_decode (const void *data, size_t size, bus_cmd_t *out)

@@ -984,11 +984,106 @@ s_test_event_round_trips (bool verbose)
     free (ack2);
 }
 
+/*  Replication's messages: round trips, their limits and rules.  */
+static void
+s_test_repl (void)
+{
+    bus_repl_up_t up = { BUS_REPL_HELLO, "replica-1",
+                         "0123456789abcdef0123456789abcdef", 42, UINT64_MAX },
+                  up2;
+    zframe_t *frame = bus_repl_up_encode (&up);
+    assert (bus_repl_up_decode (zframe_data (frame), zframe_size (frame), &up2)
+            == 0);
+    assert (up2.op == BUS_REPL_HELLO && streq (up2.name, "replica-1")
+            && streq (up2.store, up.store) && up2.seq == 42
+            && up2.sum == UINT64_MAX);
+    zframe_destroy (&frame);
+    //  a store identity that is not one, an op that is not one
+    bus_strlcpy (up.store, "not-hex", sizeof up.store);
+    frame = bus_repl_up_encode (&up);
+    assert (bus_repl_up_decode (zframe_data (frame), zframe_size (frame), &up2)
+            == BUS_ERR_INVALID);
+    assert (up2.seq == 0);   //  zeroed on error
+    zframe_destroy (&frame);
+    up.store[0] = '\0';
+    up.op = (bus_repl_op_t) 7;
+    frame = bus_repl_up_encode (&up);
+    assert (bus_repl_up_decode (zframe_data (frame), zframe_size (frame), &up2)
+            != 0);
+    zframe_destroy (&frame);
+
+    bus_repl_batch_t batch = { 0,
+                               "",
+                               s_test_writer,
+                               7,
+                               BUS_REPL_BATCH_MAX,
+                               600,
+                               INT64_MAX,
+                               3 },
+                     batch2;
+    frame = bus_repl_batch_encode (&batch);
+    assert (bus_repl_batch_decode (zframe_data (frame), zframe_size (frame),
+                                   &batch2)
+            == 0);
+    assert (bus_epoch_same (&batch2.writer, &s_test_writer) && batch2.first == 7
+            && batch2.count == BUS_REPL_BATCH_MAX && batch2.last == 600
+            && batch2.ts_ms == INT64_MAX && batch2.menu_version == 3);
+    zframe_destroy (&frame);
+    //  more changes than a batch may hold
+    batch.count = BUS_REPL_BATCH_MAX + 1;
+    frame = bus_repl_batch_encode (&batch);
+    assert (bus_repl_batch_decode (zframe_data (frame), zframe_size (frame),
+                                   &batch2)
+            == BUS_ERR_TOO_BIG);
+    assert (batch2.count == 0);
+    zframe_destroy (&frame);
+    //  an error, with its words; a status that is not one of ours
+    batch.count = 0;
+    batch.status = BUS_ERR_CONFLICT;
+    bus_strlcpy (batch.error, "data dir holds store X", sizeof batch.error);
+    frame = bus_repl_batch_encode (&batch);
+    assert (bus_repl_batch_decode (zframe_data (frame), zframe_size (frame),
+                                   &batch2)
+            == 0);
+    assert (batch2.status == BUS_ERR_CONFLICT
+            && streq (batch2.error, batch.error));
+    zframe_destroy (&frame);
+    batch.status = 5;
+    frame = bus_repl_batch_encode (&batch);
+    assert (bus_repl_batch_decode (zframe_data (frame), zframe_size (frame),
+                                   &batch2)
+            != 0);
+    zframe_destroy (&frame);
+
+    bus_repl_key_t key = { "k-1", 99 }, key2;
+    frame = bus_repl_key_encode (&key);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == 0);
+    assert (streq (key2.key, "k-1") && key2.fingerprint == 99);
+    zframe_destroy (&frame);
+    key.key[0] = '\0';   //  no key: a change may have none
+    frame = bus_repl_key_encode (&key);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == 0);
+    zframe_destroy (&frame);
+    bus_strlcpy (key.key, "tab\there", sizeof key.key);
+    frame = bus_repl_key_encode (&key);
+    assert (
+        bus_repl_key_decode (zframe_data (frame), zframe_size (frame), &key2)
+        == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+    //  garbage
+    assert (bus_repl_up_decode ("\xc1", 1, &up2) != 0);
+    assert (bus_repl_batch_decode ("", 0, &batch2) != 0);
+}
+
 static void
 s_test_other_round_trips (void)
 {
     bus_heartbeat_t hb = { UINT64_MAX, INT64_MIN, s_test_writer,
-                           BUS_STORAGE_FAILING },
+                           BUS_STORAGE_FAILING, true },
                     hb2;
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (
@@ -998,7 +1093,7 @@ s_test_other_round_trips (void)
     assert (bus_epoch_same (&hb2.writer, &s_test_writer));
     assert (hb2.writer.parent == s_test_writer.parent
             && hb2.writer.base == s_test_writer.base
-            && hb2.storage == BUS_STORAGE_FAILING);
+            && hb2.storage == BUS_STORAGE_FAILING && hb2.refusing);
     zframe_destroy (&frame);
 
     bus_epoch_t epoch = s_test_writer, epoch2;
@@ -2542,7 +2637,7 @@ s_test_epoch_rules (void)
     assert (!bus_epoch_continues (&first, &none, 0));
     /* a heartbeat or a reply without a history (an older writer's) is
        refused, like one with a bad one  */
-    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 }, BUS_STORAGE_OK };
+    bus_heartbeat_t hb = { 7, 1, { "", 0, 0, 0 }, BUS_STORAGE_OK, false };
     zframe_t *frame = bus_heartbeat_encode (&hb);
     assert (s_test_rc (S_TEST_HB, frame) == BUS_ERR_INVALID);
     zframe_destroy (&frame);
@@ -2586,7 +2681,7 @@ static void
 s_test_heartbeat_storage (void)
 {
     for (int st = BUS_STORAGE_OK; st <= BUS_STORAGE_FULL; st++) {
-        bus_heartbeat_t hb = { 7, 1, s_test_writer, (bus_storage_t) st };
+        bus_heartbeat_t hb = { 7, 1, s_test_writer, (bus_storage_t) st, false };
         bus_heartbeat_t out = { .storage = BUS_STORAGE_FULL };
         zframe_t *frame = bus_heartbeat_encode (&hb);
         assert (bus_heartbeat_decode (zframe_data (frame), zframe_size (frame),
@@ -2632,6 +2727,7 @@ bus_codec_test (bool verbose)
     s_test_state_round_trips ();
     s_test_event_round_trips (verbose);
     s_test_other_round_trips ();
+    s_test_repl ();
     s_test_epoch_rules ();
     s_test_heartbeat_storage ();
     s_test_defaults ();

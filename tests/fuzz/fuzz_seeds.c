@@ -173,9 +173,34 @@ s_sync (void)
                                .count = 2,
                                .writer = writer };
     s_write_frame ("sync", "reply", bus_sync_reply_encode (&reply));
-    bus_heartbeat_t hb = { 40, 1767225600000, writer, BUS_STORAGE_FULL };
+    bus_heartbeat_t hb = { 40, 1767225600000, writer, BUS_STORAGE_FULL, true };
     s_write_frame ("sync", "heartbeat", bus_heartbeat_encode (&hb));
     s_write_frame ("sync", "epoch", bus_epoch_encode (&writer));
+}
+
+//  Replication: a hello, a confirmation, a batch header, an error, a key
+static void
+s_repl (void)
+{
+    bus_repl_up_t hello = { BUS_REPL_HELLO, "r1",
+                            "0123456789abcdef0123456789abcdef", 41, 99 };
+    s_write_frame ("repl", "hello", bus_repl_up_encode (&hello));
+    bus_repl_up_t confirm = { .op = BUS_REPL_CONFIRM, .seq = 42 };
+    s_write_frame ("repl", "confirm", bus_repl_up_encode (&confirm));
+    bus_epoch_t writer = { "0123456789abcdef0123456789abcdef", 7, 6, 40 };
+    bus_repl_batch_t batch = { .writer = writer,
+                               .first = 42,
+                               .count = 2,
+                               .last = 43,
+                               .ts_ms = 1767225600000,
+                               .menu_version = 3 };
+    s_write_frame ("repl", "batch", bus_repl_batch_encode (&batch));
+    bus_repl_batch_t error = { .status = -7,
+                               .error = "data dir holds store x",
+                               .writer = writer };
+    s_write_frame ("repl", "error", bus_repl_batch_encode (&error));
+    bus_repl_key_t key = { "pad-7-1", 12345 };
+    s_write_frame ("repl", "key", bus_repl_key_encode (&key));
 }
 
 static void
@@ -255,6 +280,7 @@ main (int argc, char **argv)
     s_commands ();
     s_events ();
     s_sync ();
+    s_repl ();
     s_json ();
     s_tokens ();
     s_wsframes ();

@@ -118,7 +118,8 @@ typedef enum {
     BUS_ROLE_UP = 1, /* all-in-one: writer + gateway + edge */
     BUS_ROLE_WRITER,
     BUS_ROLE_GATEWAY,
-    BUS_ROLE_EDGE
+    BUS_ROLE_EDGE,
+    BUS_ROLE_REPLICA
 } bus_role_t;
 
 /*  The fewest days store/key_retain_days may be (other than 0, for ever):
@@ -133,6 +134,13 @@ typedef struct {
     char intake[BUS_ENDPOINT_MAX];
     char events[BUS_ENDPOINT_MAX];
     char sync[BUS_ENDPOINT_MAX];
+    char replicate[BUS_ENDPOINT_MAX];    /* writer: ROUTER replicas follow ("":
+                                         none); replica: the writer's     */
+    char sync_replica[BUS_NAME_MAX];     /* writer: the replica that confirms
+                                         every batch before its acks ("")  */
+    int sync_timeout_ms;                 /* ...or, past this, orders get 503 */
+    char sync_fallback[16];              /* "refuse" (default) or "async"    */
+    char replica_sync[BUS_ENDPOINT_MAX]; /* replica: its read queries ("") */
     int batch_max;
     int events_queue; /* per subscriber: past it, its events are dropped */
     int tax_bp;

@@ -58,6 +58,12 @@ bus_storage_t bus_link_writer_storage (bus_link_t *self);
     calls ok.  */
 bool bus_link_health (bus_link_t *self, json_t *health);
 
+/*  True if the writer's last heartbeat said it refuses orders: its
+    synchronous replica is not confirming (bus_writer.h).  Adds
+    writer_refusing to health, and then a reason if it has none.  What a
+    gateway's /healthz adds; an edge's reads go on.  */
+bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,12 @@
       events  PUB     [topic][body]: committed events on "E/<table>/",
                       acks on "A/<origin>/", heartbeats on "H/"
       sync    ROUTER  snapshot / replay / get / list / menu queries
+    and, with writer/replicate, a fourth:
+      replicate ROUTER  replicas follow the log (docs/replication.md);
+                      with writer/sync_replica a batch's events and acks
+                      wait until that replica confirms it durable (or,
+                      past writer/sync_timeout_ms, its acks are 503s, or
+                      with writer/sync_fallback async go out without it)
 
     Intake runs as group commit: the writer takes whatever commands are
     queued (up to batch_max) into one LMDB write transaction, commits it

@@ -37,7 +37,8 @@
              {v, seq, ts, type, item, avail}         MENU_ITEM
       ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
              st == 0; fp is the fingerprint of the command it answers)
-      hb:    {v, seq, ts, wid, ep, pep, base}
+      hb:    {v, seq, ts, wid, ep, pep, base, storage, refusing}
+             (refusing only when true)
       epoch: {v, wid, ep, pep, base}   the frame after each event on the
                             events socket; wid, ep, pep and base are the
                             writer's history (bus_epoch_t: store identity,
@@ -112,6 +113,9 @@ typedef struct {
     int64_t ts_ms;
     bus_epoch_t writer;
     bus_storage_t storage;
+    bool refusing; /* "refusing", written only when true: its synchronous
+                      replica is not confirming (writer/sync_fallback
+                      refuse), so orders get 503                       */
 } bus_heartbeat_t;
 
 /*  The writer's history, a frame of its own after each event: an event's
@@ -179,6 +183,56 @@ int bus_sync_req_decode (const void *data, size_t size, bus_sync_req_t *out);
 zframe_t *bus_sync_reply_encode (const bus_sync_reply_t *reply);
 int bus_sync_reply_decode (const void *data, size_t size,
                            bus_sync_reply_t *out);
+
+/*  Replication socket (writer ROUTER <-> replica DEALER,
+    docs/replication.md).
+    Replica -> writer: one frame, a bus_repl_up_t: HELLO {name, its
+    store's identity ("" for none), its last seq and that entry's
+    checksum}, then CONFIRM {seq: everything up to it is durable}.
+    Writer -> replica: [header][event][key]...[menu]: a bus_repl_batch_t,
+    then count changes of two frames each (the event's bytes as logged,
+    and a bus_repl_key_t), then the menu JSON text if menu_version is not
+    0.  A header whose status is not 0 is an ERROR: it carries no changes,
+    and its error says why in words.  */
+typedef enum { BUS_REPL_HELLO = 1, BUS_REPL_CONFIRM } bus_repl_op_t;
+
+typedef struct {
+    bus_repl_op_t op;
+    char name[BUS_NAME_MAX];       /* HELLO: the replica's node name        */
+    char store[BUS_WRITER_ID_MAX]; /* HELLO: its store's identity, or ""    */
+    uint64_t seq;                  /* HELLO: its last seq; CONFIRM: durable */
+    uint64_t sum;                  /* HELLO: checksum of its entry seq      */
+} bus_repl_up_t;
+
+typedef struct {
+    int status;                /* 0, or the bus_err_t of an ERROR           */
+    char error[BUS_ERROR_MAX]; /* an ERROR's reason                         */
+    bus_epoch_t writer;        /* the history the changes belong to         */
+    uint64_t first;            /* seq of the first change                   */
+    uint32_t count;            /* changes that follow (two frames each)     */
+    uint64_t last;             /* the writer's last committed seq           */
+    int64_t ts_ms;             /* the writer's clock when it sent this      */
+    uint64_t menu_version;     /* the menu frame's version; 0: none follows */
+} bus_repl_batch_t;
+
+/*  The second frame of a change: its idempotency key ("" if none) and
+    that key's fingerprint.  */
+typedef struct {
+    char key[BUS_KEY_MAX];
+    uint64_t fingerprint;
+} bus_repl_key_t;
+
+/*  Changes per batch, at most: a batch is at most this many changes of
+    at most BUS_FRAME_MAX each.  */
+#define BUS_REPL_BATCH_MAX 512
+
+zframe_t *bus_repl_up_encode (const bus_repl_up_t *up);
+int bus_repl_up_decode (const void *data, size_t size, bus_repl_up_t *out);
+zframe_t *bus_repl_batch_encode (const bus_repl_batch_t *batch);
+int bus_repl_batch_decode (const void *data, size_t size,
+                           bus_repl_batch_t *out);
+zframe_t *bus_repl_key_encode (const bus_repl_key_t *key);
+int bus_repl_key_decode (const void *data, size_t size, bus_repl_key_t *out);
 
 /*  Selftest.  */
 void bus_codec_test (bool verbose);
