@@ -575,7 +575,8 @@ static mode_t
 s_test_mode (const char *dir, const char *name)
 {
     char path[256];
-    snprintf (path, sizeof path, "%s%s%s", dir, *name ? "/" : "", name);
+    int n = snprintf (path, sizeof path, "%s%s%s", dir, *name ? "/" : "", name);
+    assert (n > 0 && (size_t) n < sizeof path);
     struct stat st;
     assert (stat (path, &st) == 0);
     return st.st_mode & 07777;
