@@ -341,6 +341,38 @@ TK_CASE (site_not_served)
     printf ("site_not_served: site C's token: 403 on the API and on /ws\n");
 }
 
+//  A WebSocket's site is found again after the handshake, from a copy
+//  of its request: a request whose headers would not all fit the copy
+//  (a valid site A token past 64 headers, a forged site B one in the
+//  query) is refused before any site is chosen
+TK_CASE (headers_past_copy)
+{
+    char *a_kitchen = s_mint (s_a.secret, "A", "--staff", "kitchen");
+    char *b_forged = s_mint (s_a.secret, "B", "--staff", "kitchen");
+    size_t cap = 16384, n = 0;
+    char *request = malloc (cap);
+    n += (size_t) snprintf (request + n, cap - n,
+                            "GET /ws?token=%s HTTP/1.1\r\nHost: x\r\n"
+                            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            "Sec-WebSocket-Version: 13\r\n",
+                            b_forged);
+    for (int i = 0; i < 64; i++)
+        n += (size_t) snprintf (request + n, cap - n, "X-Pad-%d: %d\r\n", i, i);
+    n += (size_t) snprintf (request + n, cap - n,
+                            "Authorization: Bearer %s\r\n\r\n", a_kitchen);
+    tk_response_t r;
+    tk_http_raw (s_edge, request, n, &r);
+    CHECK (r.status == 431, "an upgrade of 70 headers: %d %s", r.status,
+           r.body);
+    tk_response_free (&r);
+    free (request);
+    free (a_kitchen);
+    free (b_forged);
+    printf ("headers_past_copy: an upgrade with more headers than its copy "
+            "keeps: 431, no site chosen\n");
+}
+
 //  A token that says site A, signed with B's secret: B's secret cannot
 //  speak for A
 TK_CASE (other_sites_secret)
@@ -555,6 +587,7 @@ TK_CASE (bad_sites_file)
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (orders_by_site),
                                      TK_CASE_ENTRY (site_not_served),
+                                     TK_CASE_ENTRY (headers_past_copy),
                                      TK_CASE_ENTRY (other_sites_secret),
                                      TK_CASE_ENTRY (single_site),
                                      TK_CASE_ENTRY (seed_routes_by_site),

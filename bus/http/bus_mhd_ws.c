@@ -36,12 +36,13 @@
 #include "orderbus/bus_wsframe.h"
 #include "orderbus/bus_wsread.h"
 
-#define S_PINGS_MAX   5              //  unanswered, and it is gone
-#define S_WRITE_MS    10000          //  a control frame's write
-#define S_LINGER_MS   1000           //  for the browser's answer to a close
-#define S_STACK       (512 * 1024)   //  a connection thread's stack
-#define S_HEADERS_MAX 64             //  headers kept for the hooks
-#define S_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define S_PINGS_MAX        5       //  unanswered, and it is gone
+#define S_WRITE_MS         10000   //  a control frame's write
+#define S_LINGER_MS        1000    //  for the browser's answer to a close
+#define S_STACK            (512 * 1024)   //  a connection thread's stack
+#define S_HEADERS_MAX      64             //  headers kept for the hooks
+#define S_HEADERS_MAX_TEXT "64"
+#define S_GUID             "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 //  What browsers may send in one message: the edge takes nothing from
 //  them but pongs and close frames, and answers a text message with an
@@ -178,7 +179,7 @@ s_request_copy (s_request_t *self, struct MHD_Connection *conn,
     self->req.may_block = true;   //  the hooks run on the connection's thread
     int all = MHD_get_connection_values (conn, MHD_HEADER_KIND, NULL, NULL);
     MHD_get_connection_values (conn, MHD_HEADER_KIND, s_copy_header, self);
-    bool whole = self->headers == all || self->headers == S_HEADERS_MAX;
+    bool whole = self->headers == all;   //  bus_mhd_ws_upgrade checked it fits
     return whole && self->path && (self->query || !req->query) ? 0 : -1;
 }
 
@@ -617,6 +618,18 @@ bus_mhd_ws_upgrade (bus_mhd_ws_hub_t *self, struct MHD_Connection *conn,
     if (!ws_version || !streq (ws_version, "13")) {
         bus_req_send_error (req, 426, "bad_request",
                             "WebSocket version 13 only", NULL);
+        return BUS_MHD_SITE_ANSWERED;
+    }
+    //  The hooks after the handshake read a copy of the request (s_new):
+    //  it must be the request connect judged, header for header, or a
+    //  token past the copy's end could be judged at connect and another
+    //  found later (a multi-site node finds a browser's site again)
+    if (MHD_get_connection_values (conn, MHD_HEADER_KIND, NULL, NULL)
+        > S_HEADERS_MAX) {
+        bus_req_send_error (req, 431, "bad_request",
+                            "too many headers for a WebSocket upgrade (at "
+                            "most " S_HEADERS_MAX_TEXT ")",
+                            NULL);
         return BUS_MHD_SITE_ANSWERED;
     }
     if (handler->connect && handler->connect (req, handler->arg) != 0)
