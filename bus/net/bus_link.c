@@ -197,3 +197,21 @@ bus_link_destroy (bus_link_t **self_p)
     free (*self_p);
     *self_p = NULL;
 }
+
+int
+bus_link_connect (zsock_t *sock, const char *endpoints)
+{
+    if (!strchr (endpoints, ','))
+        return zsock_connect (sock, "%s", endpoints) == 0 ? 0 : -1;
+    int type = zsock_type (sock);
+    if (type == ZMQ_PUSH || type == ZMQ_DEALER)
+        zsock_set_immediate (sock, 1);
+    char list[BUS_ENDPOINT_MAX];
+    bus_strlcpy (list, endpoints, sizeof list);
+    char *save = NULL;
+    for (char *one = strtok_r (list, ",", &save); one;
+         one = strtok_r (NULL, ",", &save))
+        if (zsock_connect (sock, "%s", one) != 0)
+            return -1;
+    return 0;
+}

@@ -1331,7 +1331,7 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
     bus_curve_client (self->curve, self->sub);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
-    if (zsock_connect (self->sub, "%s", self->config.events) == 0)
+    if (bus_link_connect (self->sub, self->config.events) == 0)
         return 0;
     snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
               self->config.events, zmq_strerror (zmq_errno ()));

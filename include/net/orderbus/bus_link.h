@@ -64,6 +64,14 @@ bool bus_link_health (bus_link_t *self, json_t *health);
     gateway's /healthz adds; an edge's reads go on.  */
 bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
 
+/*  Connect sock to each of endpoints, comma-separated: one per member of
+    a writer group (docs/failover.md), of which only the leader binds.
+    With more than one, a PUSH or DEALER sends only on completed
+    connections (ZMQ_IMMEDIATE): to the member that is bound.  One
+    endpoint: a plain connect, as a single box has always done.  0, or
+    -1 (errno from libzmq) if one cannot be connected.  */
+int bus_link_connect (zsock_t *sock, const char *endpoints);
+
 #ifdef __cplusplus
 }
 #endif
