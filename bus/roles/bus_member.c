@@ -26,17 +26,17 @@
 #define S_FAIL_LOG_MS 5000   //  an unreachable etcd is logged this often
 
 struct _bus_member_t {
-    bus_config_t config;        //  the writer's settings
-    bus_config_t standby;       //  the same, as the replica it follows as
-    bus_leader_t *leader;       //  actor's, but for s_may_* (under lock)
-    pthread_mutex_t lock;       //  guards the leader's etcd calls
+    bus_config_t config;    //  the writer's settings
+    bus_config_t standby;   //  the same, as the replica it follows as
+    bus_leader_t *leader;   //  actor's, but for s_may_* (under lock)
+    pthread_mutex_t lock;   //  guards the leader's etcd calls
     zactor_t *actor;
-    bus_writer_t *writer;       //  actor only: while leading
-    bus_replica_t *replica;     //  actor only: while not
-    bool named_peer;            //  actor only: /sync names the peer
-    atomic_bool lost;           //  the lease went (keepalive thread)
+    bus_writer_t *writer;     //  actor only: while leading
+    bus_replica_t *replica;   //  actor only: while not
+    bool named_peer;          //  actor only: /sync names the peer
+    atomic_bool lost;         //  the lease went (keepalive thread)
     atomic_bool failed;
-    char why[BUS_ERROR_MAX];    //  written once, before failed is set
+    char why[BUS_ERROR_MAX];   //  written once, before failed is set
 };
 
 //  ---------------------------------------------------------------------
@@ -225,8 +225,8 @@ s_campaign (bus_member_t *self, int64_t *failing_logged)
     bus_leader_state_t state;
     char err[BUS_ERROR_MAX];
     pthread_mutex_lock (&self->lock);
-    int rc = bus_leader_campaign (self->leader, S_CALL_MS, &state, err,
-                                  sizeof err);
+    int rc =
+        bus_leader_campaign (self->leader, S_CALL_MS, &state, err, sizeof err);
     pthread_mutex_unlock (&self->lock);
     if (rc != 0) {
         if (zclock_mono () - *failing_logged > S_FAIL_LOG_MS) {
@@ -315,8 +315,8 @@ bus_member_new (const bus_config_t *config, char *err, size_t err_cap)
                            config->leader_etcd_key };
     bool has_tls = *config->leader_etcd_ca || *config->leader_etcd_cert;
     bus_leader_config_t leader = {
-        config->leader_etcd, config->insecure_etcd, has_tls ? &tls : NULL,
-        config->leader_group, config->leader_name, config->leader_ttl_s,
+        config->leader_etcd,  config->insecure_etcd, has_tls ? &tls : NULL,
+        config->leader_group, config->leader_name,   config->leader_ttl_s,
     };
     self->leader = bus_leader_new (&leader, err, err_cap);
     if (!self->leader) {
@@ -324,9 +324,8 @@ bus_member_new (const bus_config_t *config, char *err, size_t err_cap)
         return NULL;
     }
     bus_leader_on_lost (self->leader, s_lost, self);
-    zsys_info ("member %s: group %s, etcd %s, peers %s",
-               config->leader_name, config->leader_group, config->leader_etcd,
-               config->leader_peers);
+    zsys_info ("member %s: group %s, etcd %s, peers %s", config->leader_name,
+               config->leader_group, config->leader_etcd, config->leader_peers);
     self->actor = zactor_new (s_actor, self);
     if (!self->actor) {
         snprintf (err, err_cap, "cannot start the member's thread");
