@@ -234,6 +234,8 @@ s_campaign (bus_member_t *self, int64_t *failing_logged)
                         self->config.leader_name, err);
             *failing_logged = zclock_mono ();
         }
+        //  Cut off from etcd, a standby still follows whoever leads
+        s_follow (self);
         zclock_sleep (S_TICK_MS * 4);
         return;
     }
