@@ -377,6 +377,8 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
     return rc;
 }
 
+static bool s_may_publish (bus_writer_t *self);
+
 //  Tell every decodable command of a failed batch that nothing was
 //  committed, so its gateway answers 503 and the pad retries.
 static void
@@ -396,9 +398,14 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
         batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
         batch->ack.status = status;
         batch->ack.duplicate = false;
-        snprintf (batch->ack.error, sizeof batch->ack.error,
-                  "the request could not be stored; nothing was committed, "
-                  "retry with the same key");
+        if (!s_may_publish (self))
+            snprintf (batch->ack.error, sizeof batch->ack.error,
+                      "not the primary any more; nothing was committed, "
+                      "retry with the same key");
+        else
+            snprintf (batch->ack.error, sizeof batch->ack.error,
+                      "the request could not be stored; nothing was "
+                      "committed, retry with the same key");
         s_queue_ack (batch, batch->cmd.origin);
     }
 }
@@ -481,7 +488,6 @@ s_storage_probe (bus_writer_t *self)
 
 //  Synchronous mode, below
 static bool s_sync_mode (bus_writer_t *self);
-static bool s_may_publish (bus_writer_t *self);
 static void s_refuse_acks (bus_writer_t *self, zlistx_t *list);
 static void s_sync_hold (bus_writer_t *self, s_batch_t *batch);
 static void s_send_list (bus_writer_t *self, zlistx_t *list);
