@@ -31,7 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <czmq.h>
+#include "orderbus/bus_codec.h"
 #include "orderbus/bus_etcd.h"
+#include "orderbus/bus_topic.h"
 #include "orderbus/bus_store.h"
 #include "testkit.h"
 #include "tk_etcd.h"
@@ -201,6 +203,45 @@ s_first_ack (int64_t t0, int timeout_ms)
     return got;
 }
 
+//  A deposed leader that still talks (as one frozen, then thawed, would
+//  before it notices): the test publishes m1's old epoch's heartbeats on
+//  m1's events endpoint, which the gateway and the edge still dial.
+//  They must ignore them: never take m1's epoch for a new history.
+static void
+s_zombie (void)
+{
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (s_m1.data, &rc);
+    CHECK (store, "m1's store: %d", rc);
+    bus_heartbeat_t hb = { 0 };
+    bus_store_epoch (store, &hb.writer);
+    hb.seq = bus_store_last_seq (store);
+    bus_store_destroy (&store);
+    zsock_t *pub = zsock_new_pub (s_m1.events);   //  binds
+    CHECK (pub, "bind m1's events");
+    usleep (600 * 1000);   //  the nodes' SUBs reconnect every 100 ms
+    for (int i = 0; i < 10; i++) {
+        hb.ts_ms = zclock_time ();
+        zframe_t *frame = bus_heartbeat_encode (&hb);
+        zsock_send (pub, "sf", BUS_TOPIC_HEARTBEAT, frame);
+        zframe_destroy (&frame);
+        usleep (100 * 1000);
+    }
+    zsock_destroy (&pub);
+    json_t *health = tk_get_json (s_edge, "/healthz", 200);
+    json_int_t ignored = tk_json_int (health, "edge.older_epoch_ignored");
+    json_decref (health);
+    health = tk_get_json (s_gw, "/healthz", 200);
+    json_int_t gw_ignored = tk_json_int (health, "gateway.older_epoch_ignored");
+    printf ("test_failover: kill9: m1's old epoch %016" PRIx64
+            " heard again: the edge ignored %lld heartbeats, the gateway "
+            "%lld\n",
+            hb.writer.epoch, (long long) ignored, (long long) gw_ignored);
+    json_decref (health);
+    CHECK (ignored > 0 && gw_ignored > 0,
+           "the edge and the gateway ignored the old epoch's heartbeats");
+}
+
 TK_CASE (kill9)
 {
     tk_follower_t *followers[2] = { tk_follower_new (s_edge, "kds-1"),
@@ -244,6 +285,7 @@ TK_CASE (kill9)
            history.unacked_doubled);
     CHECK (history.unsent == 1, "only the probe is not the ledger's: %zu",
            history.unsent);
+    s_zombie ();
     //  The followers: the orders acknowledged after the takeover reach
     //  them, with no gap, no resync
     json_t *health = tk_get_json (s_edge, "/healthz", 200);

@@ -230,6 +230,7 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
         bus_epoch_t was;
         if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb)
                 == 0
+            && !bus_link_older (self->link, &hb.writer, "a heartbeat")
             && bus_link_heard (self->link, &hb, &was))
             //  Nothing of ours depends on it: acks are matched by key and
             //  fingerprint, and the writer's dedupe is in its store

@@ -816,6 +816,8 @@ s_prune (bus_writer_t *self)
 static void
 s_heartbeat (bus_writer_t *self)
 {
+    if (!s_may_publish (self))
+        return;   //  a deposed member's writer says nothing any more
     //  In synchronous mode, what was published: the seq of a batch held
     //  for the replica is not yet one that subscribers may ask for
     uint64_t seq = s_sync_mode (self) ? self->published_seq

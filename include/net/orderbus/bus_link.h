@@ -39,6 +39,14 @@ void bus_link_destroy (bus_link_t **self_p);
 bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
                      bus_epoch_t *was);
 
+/*  True if writer is of the identity of the newest epoch heard in a
+    heartbeat, and an older epoch: a writer that is not the primary any
+    more (docs/failover.md).  Such a message (what: "a heartbeat", "an
+    event") must be ignored; it is counted (older_epoch_ignored in
+    /healthz) and logged once per epoch.  Call before bus_link_heard.  */
+bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
+                     const char *what);
+
 /*  True while heartbeats keep coming.  */
 bool bus_link_up (bus_link_t *self);
 
