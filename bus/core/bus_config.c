@@ -157,6 +157,10 @@ static const s_setting_t s_settings[] = {
       "writer group: its keys are /orderbus/<group>/leader and /sync" },
     { "--leader-name", NULL, "leader/name", S_NAME, S_FIELD (leader_name), 1, 0,
       S_WRITER, "NAME", "this writer's name in the group: unique" },
+    { "--leader-peers", NULL, "leader/peers", S_ENDPOINT,
+      S_FIELD (leader_peers), 1, 0, S_WRITER, "EPS",
+      "the other members' writer/replicate endpoints, comma-separated: a "
+      "standby follows the leader through them" },
     { "--leader-ttl-s", NULL, "leader/ttl_s", S_INT, S_FIELD (leader_ttl_s), 2,
       60, S_WRITER, "S",
       "leader lease TTL: a lost leader steps down after 3/4 of it" },
@@ -267,7 +271,7 @@ static const s_setting_t s_settings[] = {
 };
 
 #define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
-_Static_assert(S_SETTINGS <= 64, "s_loader_t.seen has a bit per setting");
+_Static_assert(S_SETTINGS <= 128, "s_loader_t.seen has a bit per setting");
 
 static const char *s_role_names[] = { NULL,      "up",   "writer",
                                       "gateway", "edge", "replica" };
@@ -460,7 +464,7 @@ s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
 typedef struct {
     bus_config_t *config;
     const char *file;   //  path, as the messages name it
-    uint64_t seen;      //  bit i set once s_settings[i] was set
+    uint64_t seen[2];   //  bit i set once s_settings[i] was set
     char *err;
     size_t err_cap;
 } s_loader_t;
@@ -471,11 +475,12 @@ s_load_key (s_loader_t *self, const s_setting_t *setting, const char *path,
 {
     char where[BUS_PATH_MAX + 256];
     snprintf (where, sizeof where, "%s: %s", self->file, path);
-    uint64_t bit = (uint64_t) 1 << (setting - s_settings);
-    if (self->seen & bit)
+    size_t i = (size_t) (setting - s_settings);
+    uint64_t bit = (uint64_t) 1 << (i % 64);
+    if (self->seen[i / 64] & bit)
         return bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
                               "%s: set twice", where);
-    self->seen |= bit;
+    self->seen[i / 64] |= bit;
     return s_apply (self->config, setting, value, where, self->err,
                     self->err_cap);
 }
@@ -540,7 +545,7 @@ bus_config_load (bus_config_t *config, const char *path, char *err,
             "cannot read config file '%s': not valid ZPL (indent "
             "4 spaces per level; zconfig logged the line)",
             path);
-    s_loader_t loader = { &copy, path, 0, err, err_cap };
+    s_loader_t loader = { &copy, path, { 0, 0 }, err, err_cap };
     int rc = s_load_nodes (&loader, zconfig_child (root), "");
     zconfig_destroy (&root);
     if (rc == 0)
@@ -656,15 +661,19 @@ s_check_leader (const bus_config_t *config, char *err, size_t err_cap)
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "leader/group and leader/name mean nothing "
                               "without leader/etcd (--leader-etcd)");
-    //  Issue 16: bus_leader is built and tested, the writer's failover on
-    //  it is not; a writer must not look as if it took part in an
-    //  election it ignores
-    if (etcd)
+    //  A member runs as a standby replica of the leader when it is not
+    //  the leader (bus_member.c): it must know where to follow, and be
+    //  followed
+    if (etcd && (!*config->leader_peers || !*config->replicate))
         return bus_error_set (
             err, err_cap, BUS_ERR_CONFIG,
-            "leader/etcd: leadership through etcd is not yet used by the "
-            "writer (issue 16: failover comes with the replica); leave it "
-            "unset");
+            "leader/etcd needs leader/peers (--leader-peers: the other "
+            "members' writer/replicate endpoints) and writer/replicate "
+            "(--replicate): a member that does not lead follows the leader");
+    if (!etcd && *config->leader_peers)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "leader/peers means nothing without "
+                              "leader/etcd (--leader-etcd)");
     return 0;
 }
 
@@ -1050,7 +1059,16 @@ s_test_leader (bool verbose)
                        "http://127.0.0.1:2379", "--leader-group", "g",
                        "--leader-name", "w1", "--leader-ttl-s", "5",
                        "--insecure-etcd", NULL);
-    s_test_error (rc, err, "leader/etcd", "not yet used", verbose);
+    s_test_error (rc, err, "leader/etcd", "leader/peers", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-etcd",
+                       "http://127.0.0.1:2379", "--leader-group", "g",
+                       "--leader-name", "w1", "--leader-peers",
+                       "tcp://127.0.0.1:7001,tcp://127.0.0.1:7002",
+                       "--replicate", "tcp://127.0.0.1:7000", NULL);
+    assert (rc == 0 && config.leader_ttl_s == 2);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-peers",
+                       "tcp://127.0.0.1:7001", NULL);
+    s_test_error (rc, err, "leader/peers", "without leader/etcd", verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-etcd-cert",
                        "w1.pem", NULL);
     s_test_error (rc, err, "leader/etcd_key", "both or neither", verbose);

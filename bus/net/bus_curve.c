@@ -114,8 +114,27 @@ s_ends_with (const char *text, const char *suffix)
     return length >= tail && streq (text + length - tail, suffix);
 }
 
+static bool s_one_local (const char *endpoint);
+
+//  A comma list (one endpoint per member of a writer group): local only
+//  if every one is
 bool
 bus_curve_endpoint_local (const char *endpoint)
+{
+    const char *comma = strchr (endpoint, ',');
+    if (!comma)
+        return s_one_local (endpoint);
+    char one[BUS_ENDPOINT_MAX];
+    size_t length = (size_t) (comma - endpoint);
+    if (length >= sizeof one)
+        return false;
+    memcpy (one, endpoint, length);
+    one[length] = '\0';
+    return s_one_local (one) && bus_curve_endpoint_local (comma + 1);
+}
+
+static bool
+s_one_local (const char *endpoint)
 {
     if (strncmp (endpoint, "inproc://", 9) == 0
         || strncmp (endpoint, "ipc://", 6) == 0)
@@ -759,6 +778,8 @@ s_endpoints (const bus_config_t *config, s_endpoint_t *out)
     out[count++] = (s_endpoint_t){ "endpoints/sync", config->sync };
     if (config->role == BUS_ROLE_WRITER && *config->replicate)
         out[count++] = (s_endpoint_t){ "writer/replicate", config->replicate };
+    if (config->role == BUS_ROLE_WRITER && *config->leader_peers)
+        out[count++] = (s_endpoint_t){ "leader/peers", config->leader_peers };
     return count;
 }
 
@@ -777,7 +798,7 @@ s_plain_check (const bus_config_t *config, char *err, size_t err_cap)
                                                    "(--writer-key)");
     if (config->role == BUS_ROLE_UP)
         return 0;
-    s_endpoint_t endpoints[4];
+    s_endpoint_t endpoints[5];
     int count = s_endpoints (config, endpoints);
     for (int i = 0; i < count; i++)
         if (bus_curve_endpoint_local (endpoints[i].value))

@@ -1,5 +1,6 @@
 /*  bus_link.c — heartbeats in, pings out, and the writer's liveness.  */
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include "orderbus/bus_codec.h"
@@ -16,10 +17,13 @@ struct _bus_link_t {
     atomic_int_fast64_t
         beat_ms;   //  zclock_mono of the last heartbeat, 0 = none
     atomic_uint_fast64_t writer_seq;
-    atomic_int storage;     //  bus_storage_t of the last heartbeat
-    atomic_bool refusing;   //  ...and its "refusing" (synchronous mode)
-    pthread_mutex_t lock;   //  guards writer
-    bus_epoch_t writer;     //  of the last heartbeat; epoch 0 = none yet
+    atomic_int storage;      //  bus_storage_t of the last heartbeat
+    atomic_bool refusing;    //  ...and its "refusing" (synchronous mode)
+    pthread_mutex_t lock;    //  guards writer
+    bus_epoch_t writer;      //  of the last heartbeat; epoch 0 = none yet
+    bus_epoch_t highest;     //  the newest epoch heard of writer's identity
+    uint64_t older_logged;   //  the older epoch last logged (once each)
+    atomic_uint_fast64_t older;   //  messages of an older epoch ignored
 };
 
 static int64_t
@@ -61,9 +65,36 @@ bus_link_writer_storage (bus_link_t *self)
 }
 
 bool
+bus_link_older (bus_link_t *self, const bus_epoch_t *writer, const char *what)
+{
+    pthread_mutex_lock (&self->lock);
+    bool older = self->highest.epoch && streq (writer->id, self->highest.id)
+                 && writer->epoch < self->highest.epoch;
+    bool log = older && writer->epoch != self->older_logged;
+    if (log)
+        self->older_logged = writer->epoch;
+    uint64_t highest = self->highest.epoch;
+    pthread_mutex_unlock (&self->lock);
+    if (!older)
+        return false;
+    atomic_fetch_add (&self->older, 1);
+    if (log)
+        zsys_warning ("%s: ignoring %s of epoch %016" PRIx64 ", older than "
+                      "%016" PRIx64 ": a writer that is not the primary any "
+                      "more (logged once per epoch)",
+                      self->role, what, writer->epoch, highest);
+    return true;
+}
+
+bool
 bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
 {
     pthread_mutex_lock (&self->lock);
+    //  Another identity is another store (restored, replaced): its own
+    //  epochs count from there
+    if (!streq (hb->writer.id, self->highest.id)
+        || hb->writer.epoch > self->highest.epoch)
+        self->highest = hb->writer;
     bool changed =
         self->writer.epoch && !bus_epoch_same (&self->writer, &hb->writer);
     if (was)
@@ -104,6 +135,9 @@ bus_link_health (bus_link_t *self, json_t *health)
             health, "reason",
             json_string ("writer storage failing: nothing is committed"));
     json_object_set_new (health, "writer_reachable", json_boolean (up));
+    json_object_set_new (
+        health, "older_epoch_ignored",
+        json_integer ((json_int_t) atomic_load (&self->older)));
     json_object_set_new (health, "writer_heartbeat_age_ms",
                          json_integer (s_age (self)));
     json_object_set_new (
@@ -196,4 +230,22 @@ bus_link_destroy (bus_link_t **self_p)
     pthread_mutex_destroy (&(*self_p)->lock);
     free (*self_p);
     *self_p = NULL;
+}
+
+int
+bus_link_connect (zsock_t *sock, const char *endpoints)
+{
+    if (!strchr (endpoints, ','))
+        return zsock_connect (sock, "%s", endpoints) == 0 ? 0 : -1;
+    int type = zsock_type (sock);
+    if (type == ZMQ_PUSH || type == ZMQ_DEALER)
+        zsock_set_immediate (sock, 1);
+    char list[BUS_ENDPOINT_MAX];
+    bus_strlcpy (list, endpoints, sizeof list);
+    char *save = NULL;
+    for (char *one = strtok_r (list, ",", &save); one;
+         one = strtok_r (NULL, ",", &save))
+        if (zsock_connect (sock, "%s", one) != 0)
+            return -1;
+    return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
 
 struct _bus_sync_t {
@@ -64,7 +65,7 @@ s_take (bus_sync_t *self)
         if (sock) {
             zsock_set_linger (sock, 0);
             bus_curve_client (self->curve, sock);
-            if (zsock_connect (sock, "%s", self->endpoint) != 0)
+            if (bus_link_connect (sock, self->endpoint) != 0)
                 zsock_destroy (&sock);
         }
     }

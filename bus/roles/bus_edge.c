@@ -744,6 +744,8 @@ s_on_event (bus_edge_t *self, zframe_t *body, zframe_t *stamp)
                       zframe_size (body));
         return;
     }
+    if (bus_link_older (self->link, &writer, "an event"))
+        return;   //  a deposed writer's: never another history
     if (!self->synced)
         return;   //  covered by the snapshot to come
     if (!s_same_history (self, &writer, "an event"))
@@ -770,6 +772,8 @@ s_on_heartbeat (bus_edge_t *self, zframe_t *body)
 {
     bus_heartbeat_t hb;
     if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb) != 0)
+        return;
+    if (bus_link_older (self->link, &hb.writer, "a heartbeat"))
         return;
     bus_link_heard (self->link, &hb, NULL);
     if (!self->synced || !s_same_history (self, &hb.writer, "a heartbeat")
@@ -1331,7 +1335,7 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
     bus_curve_client (self->curve, self->sub);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
-    if (zsock_connect (self->sub, "%s", self->config.events) == 0)
+    if (bus_link_connect (self->sub, self->config.events) == 0)
         return 0;
     snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
               self->config.events, zmq_strerror (zmq_errno ()));

@@ -230,6 +230,7 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
         bus_epoch_t was;
         if (bus_heartbeat_decode (zframe_data (body), zframe_size (body), &hb)
                 == 0
+            && !bus_link_older (self->link, &hb.writer, "a heartbeat")
             && bus_link_heard (self->link, &hb, &was))
             //  Nothing of ours depends on it: acks are matched by key and
             //  fingerprint, and the writer's dedupe is in its store
@@ -623,8 +624,8 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
         bus_curve_watch_new (self->curve, self->push, self->config.intake);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
-    if (zsock_connect (self->push, "%s", self->config.intake) != 0
-        || zsock_connect (self->sub, "%s", self->config.events) != 0)
+    if (bus_link_connect (self->push, self->config.intake) != 0
+        || bus_link_connect (self->sub, self->config.events) != 0)
         goto fail;
     return 0;
 fail:

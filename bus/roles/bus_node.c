@@ -33,6 +33,7 @@
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_edge.h"
 #include "orderbus/bus_gateway.h"
+#include "orderbus/bus_member.h"
 #include "orderbus/bus_mhd.h"
 #include "orderbus/bus_sites.h"
 #include "orderbus/bus_tls.h"
@@ -44,6 +45,8 @@
 typedef struct {
     const bus_config_t *config;
     bus_writer_t *writer;
+    bus_member_t *member;     //  a writer with leader/etcd: its writer is
+                              //  the member's, while it leads
     bus_replica_t *replica;   //  a replica node's only part
     bus_sites_t *sites;       //  its secrets, and each site's gateway or edge
     bus_mhd_t *mhd;           //  libmicrohttpd: every node's but a writer's
@@ -149,6 +152,9 @@ s_start (s_node_t *node, char *err, size_t err_cap)
     if (config->role == BUS_ROLE_REPLICA)
         return (node->replica = bus_replica_new (config, err, err_cap)) ? 0
                                                                         : -1;
+    //  A writer group's member (docs/failover.md); a lone writer: NULL
+    if (config->role == BUS_ROLE_WRITER && *config->leader_etcd)
+        return (node->member = bus_member_new (config, err, err_cap)) ? 0 : -1;
     if (s_has (node, BUS_ROLE_WRITER)
         && !(node->writer = bus_writer_new (config, err, err_cap)))
         return -1;
@@ -171,6 +177,7 @@ static void
 s_stop (s_node_t *node)
 {
     bus_replica_destroy (&node->replica);
+    bus_member_destroy (&node->member);
     //  A request on a query thread may wait for the writer twice (a menu
     //  fetch, then its command), each at most ack_timeout_ms
     if (!bus_mhd_destroy (&node->mhd,
@@ -348,12 +355,14 @@ bus_node_run (const bus_config_t *settings)
     int sig = 0;
     sigwait (&signals, &sig);
     //  A replica that cannot follow raised the signal itself
-    bool failed = bus_replica_failed (node.replica, err, sizeof err);
+    bool failed = bus_replica_failed (node.replica, err, sizeof err)
+                  || bus_member_failed (node.member, err, sizeof err);
     if (!failed)
         zsys_info ("%s: %s received, stopping", bus_role_name (config->role),
                    sig == SIGINT ? "SIGINT" : "SIGTERM");
     s_stop (&node);
     if (failed)
-        fprintf (stderr, "orderbus replica: %s\n", err);
+        fprintf (stderr, "orderbus %s: %s\n", bus_role_name (config->role),
+                 err);
     return failed ? 1 : 0;
 }

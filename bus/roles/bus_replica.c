@@ -21,6 +21,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_link.h"
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_query.h"
 #include "orderbus/bus_replica.h"
@@ -50,6 +51,7 @@ struct _bus_replica_t {
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
     atomic_bool failed;
+    bool standby;   //  a group member's: a failure stops only the replica
     pthread_mutex_t lock;           //  guards following
     bus_epoch_t following;          //  the history the store follows (epoch 0:
                                     //  none yet), for the read socket's replies
@@ -65,6 +67,8 @@ s_fail (bus_replica_t *self, const char *why)
     snprintf (self->why, sizeof self->why, "%s", why);
     atomic_store (&self->failed, true);
     zsys_error ("replica %s: stopped: %s", self->config.name, why);
+    if (self->standby)
+        return;   //  its member decides (bus_member.c)
     //  To the process, not this thread (raise): every thread blocks it,
     //  and only main's sigwait takes it
     kill (getpid (), SIGTERM);
@@ -127,7 +131,7 @@ s_connect (bus_replica_t *self)
     bus_curve_client (self->curve, self->dealer);
     self->watch =
         bus_curve_watch_new (self->curve, self->dealer, self->config.replicate);
-    if (zsock_connect (self->dealer, "%s", self->config.replicate) < 0)
+    if (bus_link_connect (self->dealer, self->config.replicate) < 0)
         return -1;
     self->heard_ms = zclock_mono ();
     s_hello (self);
@@ -486,12 +490,20 @@ s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
 bus_replica_t *
 bus_replica_new (const bus_config_t *config, char *err, size_t err_cap)
 {
+    return bus_replica_new_standby (config, false, err, err_cap);
+}
+
+bus_replica_t *
+bus_replica_new_standby (const bus_config_t *config, bool standby, char *err,
+                         size_t err_cap)
+{
     bus_replica_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (err, err_cap, "out of memory");
         return NULL;
     }
     self->config = *config;
+    self->standby = standby;
     pthread_mutex_init (&self->lock, NULL);
     self->curve = bus_curve_new (config, err, err_cap);
     if (!self->curve)

@@ -71,12 +71,16 @@ struct _bus_writer_t {
     //  confirming" (past writer/sync_timeout_ms)
     zlistx_t *held;
     bool sync_down;
+    bool async_named;         //  sync_fallback async, and the member named this
+                              //  node the sync standby first (may_go_async)
     uint64_t published_seq;   //  events published up to (heartbeats)
     zactor_t *intake_actor;
     zactor_t *sync_actor;
-    bus_epoch_t epoch;       //  this run's history, set before the actors
-    zframe_t *epoch_frame;   //  ...encoded, sent after every event
-    zhashx_t *peers;         //  "role name" -> s_peer_t, sync thread only
+    bus_writer_lead_t lead;   //  a group member's leadership; may_publish
+                              //  NULL on a lone writer
+    bus_epoch_t epoch;        //  this run's history, set before the actors
+    zframe_t *epoch_frame;    //  ...encoded, sent after every event
+    zhashx_t *peers;          //  "role name" -> s_peer_t, sync thread only
     int64_t peers_full_logged_ms;   //  sync thread only
     //  Retention, intake thread only: what was pruned since the last line
     int64_t prune_logged_ms;
@@ -373,6 +377,8 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
     return rc;
 }
 
+static bool s_may_publish (bus_writer_t *self);
+
 //  Tell every decodable command of a failed batch that nothing was
 //  committed, so its gateway answers 503 and the pad retries.
 static void
@@ -392,9 +398,14 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
         batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
         batch->ack.status = status;
         batch->ack.duplicate = false;
-        snprintf (batch->ack.error, sizeof batch->ack.error,
-                  "the request could not be stored; nothing was committed, "
-                  "retry with the same key");
+        if (!s_may_publish (self))
+            snprintf (batch->ack.error, sizeof batch->ack.error,
+                      "not the primary any more; nothing was committed, "
+                      "retry with the same key");
+        else
+            snprintf (batch->ack.error, sizeof batch->ack.error,
+                      "the request could not be stored; nothing was "
+                      "committed, retry with the same key");
         s_queue_ack (batch, batch->cmd.origin);
     }
 }
@@ -477,6 +488,7 @@ s_storage_probe (bus_writer_t *self)
 
 //  Synchronous mode, below
 static bool s_sync_mode (bus_writer_t *self);
+static void s_refuse_acks (bus_writer_t *self, zlistx_t *list);
 static void s_sync_hold (bus_writer_t *self, s_batch_t *batch);
 static void s_send_list (bus_writer_t *self, zlistx_t *list);
 
@@ -486,6 +498,13 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
     s_batch_collect (self, batch);
     if (batch->count == 0)
         return;
+    if (!s_may_publish (self)) {
+        //  Deposed: nothing new is committed, every command gets 503
+        s_batch_nack (self, batch, BUS_ERR_UNAVAILABLE);
+        s_send_list (self, batch->acks);
+        s_batch_release (batch);
+        return;
+    }
     int rc = s_batch_commit (self, batch);
     while (rc == BUS_ERR_MAP_FULL) {
         zlistx_purge (batch->events);
@@ -514,7 +533,12 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
     //  at once: nothing of it was committed
     if (rc == 0 && s_sync_mode (self))
         s_sync_hold (self, batch);
-    else {
+    else if (rc == 0 && !s_may_publish (self)) {
+        //  The lease went during the commit: the batch is this node's
+        //  unacknowledged tail, discarded when it rejoins
+        zlistx_purge (batch->events);
+        s_refuse_acks (self, batch->acks);
+    } else {
         s_send_list (self, batch->events);
         s_send_list (self, batch->acks);
         if (rc == 0)
@@ -582,10 +606,16 @@ s_refuse_acks (bus_writer_t *self, zlistx_t *list)
                    == 0) {
             ack->status = BUS_ERR_UNAVAILABLE;
             ack->duplicate = false;
-            snprintf (ack->error, sizeof ack->error,
-                      "synchronous replica %s not confirming; nothing is "
-                      "acknowledged without it: retry with the same key",
-                      self->config.sync_replica);
+            if (!s_may_publish (self))
+                snprintf (ack->error, sizeof ack->error,
+                          "not the primary any more: retry with the same "
+                          "key");
+            else
+                snprintf (ack->error, sizeof ack->error,
+                          "synchronous replica %s not confirming; nothing "
+                          "is acknowledged without it: retry with the same "
+                          "key",
+                          self->config.sync_replica);
             zframe_t *refusal = bus_ack_encode (ack);
             zmsg_t *out = zmsg_new ();
             zmsg_addstr (out, topic);
@@ -598,6 +628,14 @@ s_refuse_acks (bus_writer_t *self, zlistx_t *list)
         zmsg_destroy (&msg);
     }
     free (ack);
+}
+
+//  A lone writer always may; a group member only while its lease holds
+//  (bus_leader_is_leader: checked right before what it guards goes out).
+static bool
+s_may_publish (bus_writer_t *self)
+{
+    return !self->lead.may_publish || self->lead.may_publish (self->lead.arg);
 }
 
 //  Keep a committed batch's events and acks until the replica confirms.
@@ -663,8 +701,13 @@ s_sync_release (bus_writer_t *self)
     uint64_t confirmed;
     bus_writer_repl_confirmed (self->repl, self->config.sync_replica,
                                &confirmed);
-    bool async = streq (self->config.sync_fallback, "async");
+    bool async =
+        streq (self->config.sync_fallback, "async") && self->async_named;
     s_held_t *held;
+    //  One check per release: a deposed writer lets nothing out (its
+    //  member stops it soon; the held batches are its unacknowledged tail)
+    if (zlistx_first (self->held) && !s_may_publish (self))
+        return;
     while ((held = (s_held_t *) zlistx_first (self->held))
            && (held->need <= confirmed || (self->sync_down && async))) {
         s_send_list (self, held->events);
@@ -680,6 +723,12 @@ s_sync_release (bus_writer_t *self)
     held = (s_held_t *) zlistx_first (self->held);
     if (held && !self->sync_down
         && zclock_mono () - held->committed_ms > self->config.sync_timeout_ms) {
+        //  A member acknowledges without its standby only once etcd no
+        //  longer names that standby, which lacks what is acked next
+        self->async_named = !self->lead.may_go_async
+                            || self->lead.may_go_async (self->lead.arg);
+        async =
+            streq (self->config.sync_fallback, "async") && self->async_named;
         s_sync_state (self, true, confirmed);
         if (async) {
             s_sync_release (self);
@@ -767,6 +816,8 @@ s_prune (bus_writer_t *self)
 static void
 s_heartbeat (bus_writer_t *self)
 {
+    if (!s_may_publish (self))
+        return;   //  a deposed member's writer says nothing any more
     //  In synchronous mode, what was published: the seq of a batch held
     //  for the replica is not yet one that subscribers may ask for
     uint64_t seq = s_sync_mode (self) ? self->published_seq
@@ -1148,7 +1199,7 @@ s_epoch_init (bus_writer_t *self, char *err, size_t err_cap)
 {
     bus_epoch_t was;
     bus_store_epoch (self->store, &was);
-    int rc = bus_store_epoch_next (self->store);
+    int rc = bus_store_epoch_next_fenced (self->store, self->lead.fence);
     if (rc == 0) {
         bus_store_epoch (self->store, &self->epoch);
         self->epoch_frame = bus_epoch_encode (&self->epoch);
@@ -1162,6 +1213,11 @@ s_epoch_init (bus_writer_t *self, char *err, size_t err_cap)
     zsys_info ("writer: epoch %016" PRIx64 " (was %016" PRIx64
                ") of store identity %s",
                self->epoch.epoch, was.epoch, self->epoch.id);
+    if (self->lead.fence)
+        zsys_info ("writer: leading group %s as epoch %016" PRIx64
+                   ", fencing token %" PRId64,
+                   self->config.leader_group, self->epoch.epoch,
+                   self->lead.fence);
     return 0;
 }
 
@@ -1221,12 +1277,21 @@ s_sockets_init (bus_writer_t *self, char *err, size_t err_cap)
 bus_writer_t *
 bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
 {
+    return bus_writer_new_led (config, NULL, err, err_cap);
+}
+
+bus_writer_t *
+bus_writer_new_led (const bus_config_t *config, const bus_writer_lead_t *lead,
+                    char *err, size_t err_cap)
+{
     bus_writer_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (err, err_cap, "out of memory");
         return NULL;
     }
     self->config = *config;
+    if (lead)
+        self->lead = *lead;
     self->peers = zhashx_new ();
     if (!self->peers) {
         snprintf (err, err_cap, "out of memory");
@@ -1335,6 +1400,7 @@ bus_writer_stats (bus_writer_t *self)
         atomic_load (&self->pruned_events),
         atomic_load (&self->pruned_keys),
         (bus_storage_t) atomic_load (&self->storage),
+        atomic_load (&self->sync_down_now),
     };
     return stats;
 }

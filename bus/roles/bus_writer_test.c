@@ -7,6 +7,7 @@
     fresh temporary directory, removed at the end.  */
 
 #include <dirent.h>
+#include <stdatomic.h>
 #include <unistd.h>
 #include <jansson.h>
 #include "orderbus/bus_codec.h"
@@ -244,6 +245,12 @@ s_config (bus_config_t *config, const char *dir)
     config->link_timeout_ms = 3000;
 }
 
+static bool
+s_leading (void *arg)
+{
+    return atomic_load ((atomic_bool *) arg);
+}
+
 //  A ping as role and name: the reply's status
 static int
 s_ping (s_peer_t *peer, const char *role, const char *name)
@@ -473,8 +480,36 @@ bus_writer_test (bool verbose)
     s_peer_fini (&peer);
     bus_writer_destroy (&writer);
 
+    //  A group member's writer (bus_member.c): its epoch carries the
+    //  fencing token; while its lease holds it commits, once it is gone
+    //  nothing is committed and every command gets 503
+    atomic_bool leading = true;
+    bus_writer_lead_t lead = { s_leading, NULL, &leading, 0x1234 };
+    s_endpoints (&config, 3);
+    writer = bus_writer_new_led (&config, &lead, err, sizeof err);
+    assert (writer);
+    s_peer_init (&peer, &config);
+    bus_epoch_t led;
+    assert (s_heartbeat (&peer, &led) == 4);
+    assert ((led.epoch & 0xFFFFFFFF) == 0x1234 && led.epoch > again.epoch);
+    assert (led.parent == again.epoch && led.base == 4);
+    s_place (&peer, "wt-5", 1);
+    s_expect_placed (&peer, "wt-5", 5);
+    atomic_store (&leading, false);
+    s_place (&peer, "wt-6", 1);
+    topic = s_next (&peer);
+    assert (streq (topic, "A/" S_ORIGIN "/"));
+    assert (peer.ack->status == BUS_ERR_UNAVAILABLE && !peer.ack->duplicate);
+    assert (strstr (peer.ack->error, "not the primary any more"));
+    zstr_free (&topic);
+    stats = bus_writer_stats (writer);
+    assert (stats.committed == 1);
+    s_peer_fini (&peer);
+    bus_writer_destroy (&writer);
+
     s_remove_tree (dir);
     if (verbose)
-        printf ("(3 placed, 1 duplicate, 1 conflict, 4 dropped, restarted) ");
+        printf ("(3 placed, 1 duplicate, 1 conflict, 4 dropped, restarted, "
+                "led and deposed) ");
     printf ("OK\n");
 }

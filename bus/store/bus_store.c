@@ -373,19 +373,38 @@ bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch)
     *epoch = self->epoch;
 }
 
+//  A led epoch: the start time's seconds above, the fencing token's low
+//  32 bits below; a later second than the stored epoch's if need be, so
+//  it still grows (docs/failover.md).
+static uint64_t
+s_epoch_fenced (uint64_t prev, uint32_t token)
+{
+    uint64_t next = (uint64_t) time (NULL) << 32 | token;
+    if (next > prev)
+        return next;
+    return (((prev >> 32) + 1) << 32) | token;
+}
+
 int
 bus_store_epoch_next (bus_store_t *self)
+{
+    return bus_store_epoch_next_fenced (self, 0);
+}
+
+int
+bus_store_epoch_next_fenced (bus_store_t *self, int64_t token)
 {
     assert (!self->readonly && self->txn == NULL);
     if (sodium_init () < 0)
         return BUS_ERR_STORAGE;
-    if (self->epoch.epoch == UINT64_MAX) {
+    if (self->epoch.epoch >= (token ? 0xFFFFFFFF00000000ULL : UINT64_MAX)) {
         zsys_error ("store: %s: no epoch is left after %016" PRIx64, self->dir,
                     self->epoch.epoch);
         return BUS_ERR_STORAGE;
     }
     bus_epoch_t next = self->epoch;
-    next.epoch = s_epoch_after (self->epoch.epoch);
+    next.epoch = token ? s_epoch_fenced (self->epoch.epoch, (uint32_t) token)
+                       : s_epoch_after (self->epoch.epoch);
     next.parent = self->epoch.epoch;
     next.base = atomic_load (&self->last_seq);
     MDB_txn *txn = NULL;

@@ -27,10 +27,12 @@
                                         are dropped (it resyncs), 100..1000000
       leader                            (writer; docs/leadership.md)
           etcd = URLS                   etcd endpoints, comma-separated: none
-                                        = no leadership (a single box); not
-                                        yet used by the writer (refused)
+                                        = no leadership (a single box)
           group = NAME                  writer group (keys /orderbus/<group>/)
           name = NAME                   this writer's name in the group
+          peers = EPS                   the other members' writer/replicate,
+                                        comma-separated: a standby follows
+                                        the leader there (docs/failover.md)
           ttl_s = 2                     leader lease TTL, 2..60
           etcd_ca = FILE                PEM CA of etcd's certificate
           etcd_cert = FILE              client certificate shown to etcd
@@ -157,6 +159,7 @@ typedef struct {
     char leader_etcd[BUS_PATH_MAX]; /* "" = no leadership (single box)   */
     char leader_group[BUS_NAME_MAX];
     char leader_name[BUS_NAME_MAX];
+    char leader_peers[BUS_ENDPOINT_MAX]; /* the other members' replicate */
     int leader_ttl_s; /* lease TTL, 2..60 s                             */
     char leader_etcd_ca[BUS_PATH_MAX];   /* "" = the system's CAs          */
     char leader_etcd_cert[BUS_PATH_MAX]; /* client certificate, or ""      */

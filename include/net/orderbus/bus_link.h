@@ -39,6 +39,14 @@ void bus_link_destroy (bus_link_t **self_p);
 bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
                      bus_epoch_t *was);
 
+/*  True if writer is of the identity of the newest epoch heard in a
+    heartbeat, and an older epoch: a writer that is not the primary any
+    more (docs/failover.md).  Such a message (what: "a heartbeat", "an
+    event") must be ignored; it is counted (older_epoch_ignored in
+    /healthz) and logged once per epoch.  Call before bus_link_heard.  */
+bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
+                     const char *what);
+
 /*  True while heartbeats keep coming.  */
 bool bus_link_up (bus_link_t *self);
 
@@ -63,6 +71,14 @@ bool bus_link_health (bus_link_t *self, json_t *health);
     writer_refusing to health, and then a reason if it has none.  What a
     gateway's /healthz adds; an edge's reads go on.  */
 bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
+
+/*  Connect sock to each of endpoints, comma-separated: one per member of
+    a writer group (docs/failover.md), of which only the leader binds.
+    With more than one, a PUSH or DEALER sends only on completed
+    connections (ZMQ_IMMEDIATE): to the member that is bound.  One
+    endpoint: a plain connect, as a single box has always done.  0, or
+    -1 (errno from libzmq) if one cannot be connected.  */
+int bus_link_connect (zsock_t *sock, const char *endpoints);
 
 #ifdef __cplusplus
 }

@@ -44,6 +44,13 @@ typedef struct {
 bus_replica_t *bus_replica_new (const bus_config_t *config, char *err,
                                 size_t err_cap);
 
+/*  The same for a writer-group member's standby (bus_member.c): with
+    standby, a failure stops the replica's thread but does not stop the
+    process; its member reads bus_replica_failed and acts.  */
+bus_replica_t *bus_replica_new_standby (const bus_config_t *config,
+                                        bool standby, char *err,
+                                        size_t err_cap);
+
 /*  Stop after the transaction in progress.  NULL-safe; nulls *self_p.  */
 void bus_replica_destroy (bus_replica_t **self_p);
 

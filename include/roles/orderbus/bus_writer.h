@@ -66,6 +66,7 @@ typedef struct {
     uint64_t pruned_keys;      /* idempotency keys deleted by retention      */
     bus_storage_t storage;     /* what the last commit (or probe) found:
                                   while not ok, nothing is committed     */
+    bool sync_down;            /* the sync replica is not confirming      */
 } bus_writer_stats_t;
 
 /*  Open the store, load config->menu_path into it if set, bind the
@@ -73,6 +74,27 @@ typedef struct {
     NULL with the reason in err[err_cap].  */
 bus_writer_t *bus_writer_new (const bus_config_t *config, char *err,
                               size_t err_cap);
+
+/*  A writer-group member's leadership (bus_member.c): may_publish(arg),
+    called on the intake thread right before a batch is committed and
+    before each release of events and acks, says whether the lease still
+    holds (bus_leader_is_leader); while it does not, nothing is
+    committed and every command is answered 503 "not the primary any
+    more".  fence: the leader key's create_revision, the low 32 bits of
+    this run's epoch (bus_store_epoch_next_fenced).  */
+typedef bool (bus_writer_may_fn) (void *arg);
+typedef struct {
+    bus_writer_may_fn *may_publish;
+    bus_writer_may_fn *may_go_async;   //  sync_fallback async engages only
+                                       //  if this returns true (NULL: yes)
+    void *arg;
+    int64_t fence;
+} bus_writer_lead_t;
+
+/*  bus_writer_new for a group member's leadership (lead may be NULL).  */
+bus_writer_t *bus_writer_new_led (const bus_config_t *config,
+                                  const bus_writer_lead_t *lead, char *err,
+                                  size_t err_cap);
 
 /*  Stop the threads after the batch in progress (its transaction is either
     committed or aborted, never half-written) and close the store.

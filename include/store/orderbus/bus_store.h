@@ -244,6 +244,13 @@ void bus_store_epoch (bus_store_t *self, bus_epoch_t *epoch);
     may be open.  0 or BUS_ERR_STORAGE.  */
 int bus_store_epoch_next (bus_store_t *self);
 
+/*  The same for a leadership won in etcd (docs/failover.md): the low 32
+    bits are the fencing token's (the leader key's create_revision), the
+    high 32 the start time's seconds, or one more than the stored
+    epoch's when that is not later, so the rule above still holds.
+    token 0: as bus_store_epoch_next.  */
+int bus_store_epoch_next_fenced (bus_store_t *self, int64_t token);
+
 /*  ---- Read side (any thread) ------------------------------------------ */
 
 /*  Called once per item with its encoded bytes (valid only during the

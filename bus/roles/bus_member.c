@@ -1,0 +1,360 @@
+/*  bus_member.c — a writer-group member (bus_member.h, docs/failover.md).
+
+    Threads:
+      caller    bus_member_new / bus_member_destroy
+      member    the actor: campaigns, runs the writer or the replica,
+                watches the lease and the leader key (s_actor)
+      intake    the writer's: s_may_publish (an atomic load and a clock
+                read), s_may_go_async (an etcd call, under lock)
+      keepalive bus_leader's own: s_lost (an atomic store)  */
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <unistd.h>
+#include <czmq.h>
+#include "orderbus/bus_error.h"
+#include "orderbus/bus_leader.h"
+#include "orderbus/bus_member.h"
+#include "orderbus/bus_replica.h"
+#include "orderbus/bus_store.h"
+#include "orderbus/bus_writer.h"
+
+#define S_TICK_MS     50     //  the lease is looked at this often
+#define S_CALL_MS     1000   //  each etcd call's deadline
+#define S_RESTART_MS  500    //  a failed standby is started again after
+#define S_FAIL_LOG_MS 5000   //  an unreachable etcd is logged this often
+
+struct _bus_member_t {
+    bus_config_t config;    //  the writer's settings
+    bus_config_t standby;   //  the same, as the replica it follows as
+    bus_leader_t *leader;   //  actor's, but for s_may_* (under lock)
+    pthread_mutex_t lock;   //  guards the leader's etcd calls
+    zactor_t *actor;
+    bus_writer_t *writer;     //  actor only: while leading
+    bus_replica_t *replica;   //  actor only: while not
+    bool named_peer;          //  actor only: /sync names the peer
+    atomic_bool lost;         //  the lease went (keepalive thread)
+    atomic_bool failed;
+    char why[BUS_ERROR_MAX];   //  written once, before failed is set
+};
+
+//  ---------------------------------------------------------------------
+//  Hooks the writer calls on its intake thread
+
+static bool
+s_may_publish (void *arg)
+{
+    bus_member_t *self = (bus_member_t *) arg;
+    return bus_leader_is_leader (self->leader);
+}
+
+//  The standby is not confirming and sync_fallback is async: before a
+//  single acknowledgement goes out without it, /sync must name this node,
+//  so that the standby, which lacks what is acknowledged next, cannot
+//  take over.  False (keep refusing) if etcd does not take it.
+static bool
+s_may_go_async (void *arg)
+{
+    bus_member_t *self = (bus_member_t *) arg;
+    char err[BUS_ERROR_MAX];
+    pthread_mutex_lock (&self->lock);
+    int rc = bus_leader_set_sync (self->leader, self->config.leader_name,
+                                  S_CALL_MS, err, sizeof err);
+    if (rc == 0)
+        self->named_peer = false;
+    pthread_mutex_unlock (&self->lock);
+    if (rc != 0)
+        zsys_error ("member %s: cannot name itself the sync standby (%s): "
+                    "refusing orders rather than acknowledging without %s",
+                    self->config.leader_name, err, self->config.sync_replica);
+    else
+        zsys_warning ("member %s: /sync names %s itself: %s is not "
+                      "confirming, orders are acknowledged without it",
+                      self->config.leader_name, self->config.leader_name,
+                      self->config.sync_replica);
+    return rc == 0;
+}
+
+static void
+s_lost (void *arg)
+{
+    bus_member_t *self = (bus_member_t *) arg;
+    atomic_store (&self->lost, true);
+}
+
+//  ---------------------------------------------------------------------
+//  The actor's states
+
+static void
+s_fail (bus_member_t *self, const char *why)
+{
+    snprintf (self->why, sizeof self->why, "%s", why);
+    atomic_store (&self->failed, true);
+    zsys_error ("member %s: stopped: %s", self->config.leader_name, why);
+    kill (getpid (), SIGTERM);   //  main's sigwait takes it
+}
+
+//  Name the configured standby in /sync while the writer's sync replica
+//  confirms (the writer holds every ack until it has); the writer names
+//  this node itself before it acknowledges without it (s_may_go_async).
+static void
+s_name_peer (bus_member_t *self)
+{
+    if (!*self->config.sync_replica)
+        return;
+    bus_writer_stats_t stats = bus_writer_stats (self->writer);
+    pthread_mutex_lock (&self->lock);
+    if (!stats.sync_down && !self->named_peer) {
+        char err[BUS_ERROR_MAX];
+        if (bus_leader_set_sync (self->leader, self->config.sync_replica,
+                                 S_CALL_MS, err, sizeof err)
+            == 0) {
+            self->named_peer = true;
+            zsys_info ("member %s: /sync names %s", self->config.leader_name,
+                       self->config.sync_replica);
+        }
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
+//  Won: stop following after the last commit, start the writer on the
+//  same store with an epoch carrying the fencing token.
+static void
+s_lead (bus_member_t *self)
+{
+    bus_replica_destroy (&self->replica);
+    atomic_store (&self->lost, false);
+    bus_writer_lead_t lead = { s_may_publish, s_may_go_async, self,
+                               bus_leader_fence (self->leader) };
+    char err[BUS_ERROR_MAX];
+    self->named_peer = false;
+    self->writer = bus_writer_new_led (&self->config, &lead, err, sizeof err);
+    if (!self->writer) {
+        //  Leading without a writer helps nobody: let another lead
+        zsys_error ("member %s: won the lease but cannot start the writer: "
+                    "%s; resigning",
+                    self->config.leader_name, err);
+        bus_leader_resign (self->leader, S_CALL_MS, err, sizeof err);
+        zclock_sleep (S_RESTART_MS);
+        return;
+    }
+    zsys_info ("member %s: leading group %s, fencing token %" PRId64,
+               self->config.leader_name, self->config.leader_group,
+               bus_leader_fence (self->leader));
+    s_name_peer (self);
+}
+
+//  The lease went: close the writer's sockets at once, and follow.
+static void
+s_step_down (bus_member_t *self)
+{
+    zsys_warning ("member %s: lost the lease: stopping the writer, "
+                  "following the new leader",
+                  self->config.leader_name);
+    bus_writer_destroy (&self->writer);
+    char err[BUS_ERROR_MAX];
+    bus_leader_resign (self->leader, S_CALL_MS, err, sizeof err);
+}
+
+//  Move the data directory aside, kept: its tail was never acknowledged
+//  (the leader, which holds every acknowledged order, calls it ahead or
+//  diverged).  0, or -1 with the member failed.
+static int
+s_discard (bus_member_t *self, const char *why)
+{
+    char aside[BUS_PATH_MAX + 64];
+    bus_epoch_t epoch = { 0 };
+    uint64_t last = 0;
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (self->config.data_dir, &rc);
+    if (store) {
+        bus_store_epoch (store, &epoch);
+        last = bus_store_last_seq (store);
+        bus_store_destroy (&store);
+    }
+    snprintf (aside, sizeof aside, "%s.discarded-%016" PRIx64 "-%" PRId64,
+              self->config.data_dir, epoch.epoch, (int64_t) zclock_time ());
+    if (rename (self->config.data_dir, aside) != 0) {
+        char reason[BUS_ERROR_MAX];
+        bus_error_set (reason, sizeof reason, -1,
+                       "cannot move the data directory aside to %s: %s", aside,
+                       strerror (errno));
+        s_fail (self, reason);
+        return -1;
+    }
+    zsys_warning ("member %s: DISCARDED its unacknowledged tail: data "
+                  "directory (epoch %016" PRIx64 ", log up to seq %" PRIu64
+                  ") moved aside to %s (%s); following the leader from "
+                  "scratch",
+                  self->config.leader_name, epoch.epoch, last, aside, why);
+    return 0;
+}
+
+//  Not leading: the standby runs; restarted from scratch if its log is
+//  the leader's no more.
+static void
+s_follow (bus_member_t *self)
+{
+    char why[BUS_ERROR_MAX + 64];
+    if (self->replica && bus_replica_failed (self->replica, why, sizeof why)) {
+        bus_replica_destroy (&self->replica);
+        if (!strstr (why, "ahead") && !strstr (why, "diverged")) {
+            s_fail (self, why);   //  another store, or a pruned history
+            return;
+        }
+        if (s_discard (self, why) != 0)
+            return;
+    }
+    if (self->replica)
+        return;
+    char err[BUS_ERROR_MAX];
+    self->replica =
+        bus_replica_new_standby (&self->standby, true, err, sizeof err);
+    if (!self->replica) {
+        zsys_error ("member %s: cannot follow: %s", self->config.leader_name,
+                    err);
+        zclock_sleep (S_RESTART_MS);
+    }
+}
+
+//  One campaign, and the wait for the leader key to change if lost.
+static void
+s_campaign (bus_member_t *self, int64_t *failing_logged)
+{
+    bus_leader_state_t state;
+    char err[BUS_ERROR_MAX];
+    pthread_mutex_lock (&self->lock);
+    int rc =
+        bus_leader_campaign (self->leader, S_CALL_MS, &state, err, sizeof err);
+    pthread_mutex_unlock (&self->lock);
+    if (rc != 0) {
+        if (zclock_mono () - *failing_logged > S_FAIL_LOG_MS) {
+            zsys_error ("member %s: cannot campaign: %s",
+                        self->config.leader_name, err);
+            *failing_logged = zclock_mono ();
+        }
+        //  Cut off from etcd, a standby still follows whoever leads
+        s_follow (self);
+        zclock_sleep (S_TICK_MS * 4);
+        return;
+    }
+    if (state.leader) {
+        s_lead (self);
+        return;
+    }
+    s_follow (self);
+    //  A watch from what the campaign read: nothing in between is missed
+    rc = bus_leader_wait (self->leader, S_TICK_MS * 10, err, sizeof err);
+    if (rc != 0 && rc != BUS_ERR_TIMEOUT)
+        zclock_sleep (S_TICK_MS);
+}
+
+static bool
+s_pipe_term (zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv_nowait (pipe);
+    if (!msg)
+        return false;
+    char *command = zmsg_popstr (msg);
+    bool term = command && streq (command, "$TERM");
+    free (command);
+    zmsg_destroy (&msg);
+    return term;
+}
+
+static void
+s_actor (zsock_t *pipe, void *args)
+{
+    bus_member_t *self = (bus_member_t *) args;
+    zsock_signal (pipe, 0);
+    int64_t failing_logged = 0;
+    zpoller_t *poller = zpoller_new (pipe, NULL);
+    while (!atomic_load (&self->failed)) {
+        if (zpoller_wait (poller, 0) == pipe && s_pipe_term (pipe))
+            break;
+        if (self->writer) {
+            if (atomic_load (&self->lost)
+                || !bus_leader_is_leader (self->leader))
+                s_step_down (self);
+            else {
+                s_name_peer (self);
+                if (zpoller_wait (poller, S_TICK_MS) == pipe
+                    && s_pipe_term (pipe))
+                    break;
+            }
+            continue;
+        }
+        s_campaign (self, &failing_logged);
+    }
+    zpoller_destroy (&poller);
+    bus_writer_destroy (&self->writer);
+    bus_replica_destroy (&self->replica);
+}
+
+//  ---------------------------------------------------------------------
+
+bus_member_t *
+bus_member_new (const bus_config_t *config, char *err, size_t err_cap)
+{
+    bus_member_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, err_cap, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init (&self->lock, NULL);
+    self->config = *config;
+    //  As a standby: a replica named as in the group, following the
+    //  other members' replicate endpoints (only the leader binds one)
+    self->standby = *config;
+    self->standby.role = BUS_ROLE_REPLICA;
+    bus_strlcpy (self->standby.name, config->leader_name,
+                 sizeof self->standby.name);
+    bus_strlcpy (self->standby.replicate, config->leader_peers,
+                 sizeof self->standby.replicate);
+    *self->standby.replica_sync = '\0';
+    bus_etcd_tls_t tls = { config->leader_etcd_ca, config->leader_etcd_cert,
+                           config->leader_etcd_key };
+    bool has_tls = *config->leader_etcd_ca || *config->leader_etcd_cert;
+    bus_leader_config_t leader = {
+        config->leader_etcd,  config->insecure_etcd, has_tls ? &tls : NULL,
+        config->leader_group, config->leader_name,   config->leader_ttl_s,
+    };
+    self->leader = bus_leader_new (&leader, err, err_cap);
+    if (!self->leader) {
+        bus_member_destroy (&self);
+        return NULL;
+    }
+    bus_leader_on_lost (self->leader, s_lost, self);
+    zsys_info ("member %s: group %s, etcd %s, peers %s", config->leader_name,
+               config->leader_group, config->leader_etcd, config->leader_peers);
+    self->actor = zactor_new (s_actor, self);
+    if (!self->actor) {
+        snprintf (err, err_cap, "cannot start the member's thread");
+        bus_member_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+bus_member_destroy (bus_member_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    bus_member_t *self = *self_p;
+    zactor_destroy (&self->actor);
+    bus_leader_destroy (&self->leader);   //  resigns if leader
+    pthread_mutex_destroy (&self->lock);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+bus_member_failed (bus_member_t *self, char *why, size_t why_cap)
+{
+    if (!self || !atomic_load (&self->failed))
+        return false;
+    snprintf (why, why_cap, "%s", self->why);
+    return true;
+}
