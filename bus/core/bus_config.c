@@ -86,6 +86,10 @@ static const s_setting_t s_settings[] = {
     { "--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
       S_WRITER | S_GATEWAY | S_EDGE, "EP",
       "writer's ROUTER endpoint for snapshots and replay" },
+    { "--reads", NULL, "endpoints/reads", S_TEXT, S_FIELD (reads), 0, 0,
+      S_GATEWAY | S_EDGE, "EPS",
+      "replicas' replica/sync endpoints, comma-separated: lists, orders, "
+      "reports, snapshots and replays go there (docs/replication.md)" },
     { "--replicate", NULL, "writer/replicate", S_ENDPOINT, S_FIELD (replicate),
       1, 0, S_WRITER, "EP",
       "ROUTER endpoint replicas follow the log from (none: no replicas)" },
@@ -134,6 +138,10 @@ static const s_setting_t s_settings[] = {
     { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
       0, S_GATEWAY | S_EDGE | S_REPLICA, "KEY|FILE",
       "the writer's public key or .cert file: no other writer is believed" },
+    { "--reads-key", NULL, "link/reads_key", S_TEXT, S_FIELD (reads_key), 0, 0,
+      S_GATEWAY | S_EDGE, "KEYS|FILES",
+      "with link/cert: the endpoints/reads replicas' public keys or .cert "
+      "files, comma-separated, one for all or one each" },
     //  A flag only: a file that kept saying it would take any older
     //  data would defeat the check for good
     { "--accept-restore", NULL, NULL, S_SWITCH, S_FIELD (accept_restore), 0, 0,
@@ -141,7 +149,9 @@ static const s_setting_t s_settings[] = {
       "start once on a data file older than what its directory last "
       "committed, or another store's (after a restore from a backup)" },
     { "--allow", NULL, "link/allow", S_TEXT, S_FIELD (allow_dir), 0, 0,
-      S_WRITER, "DIR", "public certificates of the gateways and edges let in" },
+      S_WRITER | S_REPLICA, "DIR",
+      "public certificates of the gateways and edges let in (a replica: "
+      "to its replica/sync)" },
     //  A flag only: no file can turn it on behind the operator's back
     { "--insecure-plaintext-links", NULL, NULL, S_SWITCH,
       S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA,
@@ -267,7 +277,7 @@ static const s_setting_t s_settings[] = {
 };
 
 #define S_SETTINGS (sizeof s_settings / sizeof s_settings[0])
-_Static_assert(S_SETTINGS <= 64, "s_loader_t.seen has a bit per setting");
+_Static_assert(S_SETTINGS <= 128, "s_loader_t.seen has a bit per setting");
 
 static const char *s_role_names[] = { NULL,      "up",   "writer",
                                       "gateway", "edge", "replica" };
@@ -460,7 +470,7 @@ s_apply (bus_config_t *config, const s_setting_t *setting, const char *value,
 typedef struct {
     bus_config_t *config;
     const char *file;   //  path, as the messages name it
-    uint64_t seen;      //  bit i set once s_settings[i] was set
+    uint64_t seen[2];   //  bit i set once s_settings[i] was set
     char *err;
     size_t err_cap;
 } s_loader_t;
@@ -471,11 +481,12 @@ s_load_key (s_loader_t *self, const s_setting_t *setting, const char *path,
 {
     char where[BUS_PATH_MAX + 256];
     snprintf (where, sizeof where, "%s: %s", self->file, path);
-    uint64_t bit = (uint64_t) 1 << (setting - s_settings);
-    if (self->seen & bit)
+    size_t index = (size_t) (setting - s_settings);
+    uint64_t bit = (uint64_t) 1 << (index % 64);
+    if (self->seen[index / 64] & bit)
         return bus_error_set (self->err, self->err_cap, BUS_ERR_CONFIG,
                               "%s: set twice", where);
-    self->seen |= bit;
+    self->seen[index / 64] |= bit;
     return s_apply (self->config, setting, value, where, self->err,
                     self->err_cap);
 }
@@ -540,7 +551,7 @@ bus_config_load (bus_config_t *config, const char *path, char *err,
             "cannot read config file '%s': not valid ZPL (indent "
             "4 spaces per level; zconfig logged the line)",
             path);
-    s_loader_t loader = { &copy, path, 0, err, err_cap };
+    s_loader_t loader = { &copy, path, { 0, 0 }, err, err_cap };
     int rc = s_load_nodes (&loader, zconfig_child (root), "");
     zconfig_destroy (&root);
     if (rc == 0)
