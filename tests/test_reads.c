@@ -43,6 +43,7 @@ static char s_keys[600], s_r1serve[64];
 static int s_gw, s_gw2, s_edge;
 static pid_t s_r1_pid;
 static tk_follower_t *s_kitchen;
+static tk_proxy_t *s_upstream;   //  r1 -> the writer's replicate socket
 
 static void
 s_path (char *out, size_t cap, const char *name)
@@ -188,8 +189,8 @@ s_kitchen_check (const char *what)
     tk_follower_stats (s_kitchen, &stats);
     tk_follower_print (what, s_kitchen);
     CHECK (stats.gaps == 0 && stats.duplicates == 0 && stats.errors == 0,
-           "%s: kitchen gap-free (gaps %zu, duplicates %zu, errors %zu)",
-           what, stats.gaps, stats.duplicates, stats.errors);
+           "%s: kitchen gap-free (gaps %zu, duplicates %zu, errors %zu)", what,
+           stats.gaps, stats.duplicates, stats.errors);
 }
 
 //  ---------------------------------------------------------------------
@@ -204,10 +205,10 @@ s_gateway (const char *name, int port, const char *intake, const char *events,
     s_key (wkey, sizeof wkey, "writer", "cert");
     s_key (rkey, sizeof rkey, "r1", "cert");
     return tk_spawn_env (
-        name, NULL, "gateway", "--table-rate", "1000", "--table-burst",
-        "10000", "--intake", intake, "--events", events, "--sync", sync,
-        "--http-port", http, "--name", name, "--cert", cert, "--writer-key",
-        wkey, "--ack-timeout-ms", "1500", "--heartbeat-ms", "100",
+        name, NULL, "gateway", "--table-rate", "1000", "--table-burst", "10000",
+        "--intake", intake, "--events", events, "--sync", sync, "--http-port",
+        http, "--name", name, "--cert", cert, "--writer-key", wkey,
+        "--ack-timeout-ms", "1500", "--heartbeat-ms", "100",
         "--link-timeout-ms", "1000", reads ? "--reads" : NULL, s_r1serve,
         "--reads-key", rkey, NULL);
 }
@@ -238,7 +239,8 @@ TK_CASE (start)
     s_allow (rallow, "gw");   //  r1 lets in gw and e1 only
     s_allow (rallow, "e1");
     tk_endpoints (intake, events, sync);
-    snprintf (repl, sizeof repl, "tcp://127.0.0.1:%d", tk_port ());
+    int repl_port = tk_port ();
+    snprintf (repl, sizeof repl, "tcp://127.0.0.1:%d", repl_port);
     snprintf (s_r1serve, sizeof s_r1serve, "tcp://127.0.0.1:%d", tk_port ());
     s_key (cert, sizeof cert, "writer", "cert_secret");
     tk_spawn_env ("writer", NULL, "writer", "--data", wdata, "--menu", menu,
@@ -247,8 +249,12 @@ TK_CASE (start)
                   "--heartbeat-ms", "100", NULL);
     s_key (cert, sizeof cert, "r1", "cert_secret");
     s_key (wkey, sizeof wkey, "writer", "cert");
+    s_upstream = tk_proxy_new (repl_port);
+    char upstream[64];
+    snprintf (upstream, sizeof upstream, "tcp://127.0.0.1:%d",
+              tk_proxy_port (s_upstream));
     s_r1_pid = tk_spawn_env (
-        "r1", NULL, "replica", "--data", rdata, "--upstream", repl,
+        "r1", NULL, "replica", "--data", rdata, "--upstream", upstream,
         "--replica-name", "r1", "--serve", s_r1serve, "--cert", cert,
         "--writer-key", wkey, "--allow", rallow, "--heartbeat-ms", "100",
         "--link-timeout-ms", "1000", NULL);
@@ -274,8 +280,7 @@ TK_CASE (start)
     tk_spawn_env ("e1", NULL, "edge", "--events", events, "--sync", sync,
                   "--http-port", http, "--cert", cert, "--writer-key", wkey,
                   "--reads", s_r1serve, "--reads-key", rkey, "--ring", "16",
-                  "--heartbeat-ms", "100",
-                  "--link-timeout-ms", "1000", NULL);
+                  "--heartbeat-ms", "100", "--link-timeout-ms", "1000", NULL);
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "e1 healthy");
     s_kitchen = tk_follower_new (s_edge, "kitchen");
     CHECK (tk_follower_wait (s_kitchen, 0, 10000), "kitchen snapshot");
@@ -336,9 +341,10 @@ TK_CASE (replica_answers)
             "queries %lld -> %lld (gw2's 4 reads)\n",
             (long long) replica_before, (long long) replica_after,
             (long long) writer_before, (long long) writer_after);
-    CHECK (replica_after == replica_before + 4 && moved_after == moved_before + 4,
-           "r1 answered gw's 4 reads: %lld -> %lld",
-           (long long) replica_before, (long long) replica_after);
+    CHECK (replica_after == replica_before + 4
+               && moved_after == moved_before + 4,
+           "r1 answered gw's 4 reads: %lld -> %lld", (long long) replica_before,
+           (long long) replica_after);
     CHECK (writer_after == writer_before + 4,
            "the writer answered gw2's 4 only: %lld -> %lld",
            (long long) writer_before, (long long) writer_after);
@@ -376,8 +382,8 @@ TK_CASE (edge_replays)
     json_int_t replica_after = tk_json_int (health, "edge.reads.replica");
     json_decref (health);
     CHECK (replica_after > replica_before,
-           "r1 answered e1's replays: %lld -> %lld",
-           (long long) replica_before, (long long) replica_after);
+           "r1 answered e1's replays: %lld -> %lld", (long long) replica_before,
+           (long long) replica_after);
     tk_ledger_destroy (&ledger);
 }
 
@@ -401,6 +407,51 @@ TK_CASE (read_your_write)
                r.body);
         tk_response_free (&r);
     }
+}
+
+TK_CASE (replica_behind)
+{
+    //  r1 hears nothing more from the writer but still answers: it holds
+    //  none of what follows
+    CHECK (s_caught_up (15000), "r1 caught up");
+    tk_proxy_freeze (s_upstream, true);
+    json_int_t from = s_stat (s_gw2, "writer.seq");
+    tk_ledger_t *ledger = tk_ledger_new ();
+    tk_load_t *load = s_load (ledger, &s_gw2, "rb", 60);
+    tk_load_join (&load);
+    json_int_t upto = s_stat (s_gw2, "writer.seq");
+    CHECK (upto >= from + 60, "60 orders placed: %lld -> %lld",
+           (long long) from, (long long) upto);
+    //  A replay r1 cannot fill is not "no more events": e1 asks the writer
+    char path[64];
+    snprintf (path, sizeof path, "/ws?resume_from=%lld", (long long) from);
+    tk_ws_t *ws = tk_ws_open (s_edge, path);
+    json_int_t next = from + 1;
+    for (json_t *msg; ws && next <= upto && (msg = tk_ws_next (ws, 5000));
+         json_decref (msg)) {
+        json_int_t seq = json_integer_value (json_object_get (msg, "seq"));
+        CHECK (seq == next, "resumed event %lld, expected %lld (%s)",
+               (long long) seq, (long long) next,
+               json_string_value (json_object_get (msg, "type")));
+        next = seq + 1;
+    }
+    tk_ws_close (&ws);
+    CHECK (next > upto, "events %lld..%lld resumed gap-free past r1's log",
+           (long long) from + 1, (long long) upto);
+    //  An order r1 has not got is found, the writer's
+    json_t *list = tk_get_json (s_gw2, "/api/v1/orders?limit=1", 200);
+    json_int_t id = tk_json_int (
+        json_array_get (json_object_get (list, "orders"), 0), "id");
+    json_decref (list);
+    snprintf (path, sizeof path, "/api/v1/orders/%lld", (long long) id);
+    tk_response_t r;
+    tk_http (s_gw, "GET", path, NULL, NULL, &r);
+    CHECK (r.status == 200, "GET %s r1 lacks: %d %s", path, r.status, r.body);
+    tk_response_free (&r);
+    tk_proxy_freeze (s_upstream, false);
+    CHECK (s_caught_up (15000), "r1 catches up once it hears the writer");
+    s_kitchen_check ("replica_behind");
+    tk_ledger_destroy (&ledger);
 }
 
 TK_CASE (replica_stopped)
@@ -455,12 +506,14 @@ TK_CASE (stop)
 {
     tk_follower_stop (s_kitchen);
     tk_follower_destroy (&s_kitchen);
+    tk_proxy_destroy (&s_upstream);
 }
 
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (replica_answers),
                                      TK_CASE_ENTRY (edge_replays),
                                      TK_CASE_ENTRY (read_your_write),
+                                     TK_CASE_ENTRY (replica_behind),
                                      TK_CASE_ENTRY (replica_stopped),
                                      TK_CASE_ENTRY (key_refused),
                                      TK_CASE_ENTRY (stop),
