@@ -499,7 +499,8 @@ TK_CASE (key_refused)
     CHECK (stats, "e1's key does");
     json_decref (stats);
     usleep (300 * 1000);
-    CHECK (s_log_has ("r1", "refused"), "r1 logs the refused handshake");
+    CHECK (s_log_has ("r1", "replica: reads: refused a peer"),
+           "r1 logs the refused handshake");
 }
 
 TK_CASE (stop)

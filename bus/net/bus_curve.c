@@ -56,6 +56,7 @@ struct _bus_curve_t {
     zactor_t *auth;      //  zauth, on a writer with CURVE
     zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
     int watched;         //  sockets handed to the watcher
+    const char *who;     //  "writer" or "replica", for the log
     atomic_uint_fast64_t refused;   //  handshakes refused
 };
 
@@ -527,9 +528,8 @@ s_watch_event (bus_curve_t *self, s_watch_t *watch)
         memset (watch->logged, 0, sizeof watch->logged);
     }
     if (watch->logged[kind]++ < S_LOG_PER_WINDOW)
-        zsys_warning ("writer: %s: refused a peer: %s [%" PRIu64
-                      " refused so far]",
-                      watch->name, why, n);
+        zsys_warning ("%s: %s: refused a peer: %s [%" PRIu64 " refused so far]",
+                      self->who, watch->name, why, n);
 }
 
 //  "WATCH" name pair: take pair over and poll it
@@ -921,6 +921,7 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
     if (count < 0)
         return -1;
     self->peer_count = (size_t) count;
+    self->who = bus_role_name (config->role);
     zcertstore_t *store = zcertstore_new (NULL);
     for (size_t i = 0; store && i < self->peer_count; i++) {
         byte public_bin[32], none[32] = { 0 };
