@@ -65,6 +65,9 @@ int bus_reads_call (bus_reads_t *self, bus_sync_req_t *req,
 /*  Counters so far.  */
 bus_reads_stats_t bus_reads_stats (bus_reads_t *self);
 
+/*  Selftest.  */
+void bus_reads_test (bool verbose);
+
 #ifdef __cplusplus
 }
 #endif
