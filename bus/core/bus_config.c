@@ -86,6 +86,10 @@ static const s_setting_t s_settings[] = {
     { "--sync", NULL, "endpoints/sync", S_ENDPOINT, S_FIELD (sync), 1, 0,
       S_WRITER | S_GATEWAY | S_EDGE, "EP",
       "writer's ROUTER endpoint for snapshots and replay" },
+    { "--reads", NULL, "endpoints/reads", S_TEXT, S_FIELD (reads), 0, 0,
+      S_GATEWAY | S_EDGE, "EPS",
+      "replicas' replica/sync endpoints, comma-separated: lists, orders, "
+      "reports, snapshots and replays go there (docs/replication.md)" },
     { "--replicate", NULL, "writer/replicate", S_ENDPOINT, S_FIELD (replicate),
       1, 0, S_WRITER, "EP",
       "ROUTER endpoint replicas follow the log from (none: no replicas)" },
@@ -134,6 +138,10 @@ static const s_setting_t s_settings[] = {
     { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
       0, S_GATEWAY | S_EDGE | S_REPLICA, "KEY|FILE",
       "the writer's public key or .cert file: no other writer is believed" },
+    { "--reads-key", NULL, "link/reads_key", S_TEXT, S_FIELD (reads_key), 0, 0,
+      S_GATEWAY | S_EDGE, "KEYS|FILES",
+      "with link/cert: the endpoints/reads replicas' public keys or .cert "
+      "files, comma-separated, one for all or one each" },
     //  A flag only: a file that kept saying it would take any older
     //  data would defeat the check for good
     { "--accept-restore", NULL, NULL, S_SWITCH, S_FIELD (accept_restore), 0, 0,
@@ -141,7 +149,9 @@ static const s_setting_t s_settings[] = {
       "start once on a data file older than what its directory last "
       "committed, or another store's (after a restore from a backup)" },
     { "--allow", NULL, "link/allow", S_TEXT, S_FIELD (allow_dir), 0, 0,
-      S_WRITER, "DIR", "public certificates of the gateways and edges let in" },
+      S_WRITER | S_REPLICA, "DIR",
+      "public certificates of the gateways and edges let in (a replica: "
+      "to its replica/sync)" },
     //  A flag only: no file can turn it on behind the operator's back
     { "--insecure-plaintext-links", NULL, NULL, S_SWITCH,
       S_FIELD (insecure_links), 0, 0, S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA,

@@ -56,6 +56,7 @@ struct _bus_curve_t {
     zactor_t *auth;      //  zauth, on a writer with CURVE
     zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
     int watched;         //  sockets handed to the watcher
+    const char *who;     //  "writer" or "replica", for the log
     atomic_uint_fast64_t refused;   //  handshakes refused
 };
 
@@ -546,9 +547,8 @@ s_watch_event (bus_curve_t *self, s_watch_t *watch)
         memset (watch->logged, 0, sizeof watch->logged);
     }
     if (watch->logged[kind]++ < S_LOG_PER_WINDOW)
-        zsys_warning ("writer: %s: refused a peer: %s [%" PRIu64
-                      " refused so far]",
-                      watch->name, why, n);
+        zsys_warning ("%s: %s: refused a peer: %s [%" PRIu64 " refused so far]",
+                      self->who, watch->name, why, n);
 }
 
 //  "WATCH" name pair: take pair over and poll it
@@ -860,40 +860,70 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
     return 0;
 }
 
-//  A gateway's or edge's pin: a Z85 key, or the writer's certificate
+//  A pin into key[]: a Z85 key, or the certificate of a node of role
+//  want; setting names the setting at fault.  0, or -1 with err set.
 static int
-s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
-              size_t err_cap)
+s_pin (const char *value, bus_curve_role_t want, const char *setting, char *key,
+       char *err, size_t err_cap)
 {
-    const char *value = config->writer_key;
-    if (!*value)
-        return bus_error_set (err, err_cap, -1,
-                              "link/writer_key (--writer-key) is required "
-                              "with link/cert: the writer's public key, or "
-                              "its .cert file");
     //  A file first: a path can be 40 characters of Z85's alphabet too
     //  ("/tmp/orderbus-bench-run/keys/writer.cert" is), and was once
     //  taken for a key
     struct stat info;
     if (stat (value, &info) != 0 && s_key_valid (value, NULL)) {
-        bus_strlcpy (self->writer_key, value, sizeof self->writer_key);
+        bus_strlcpy (key, value, BUS_CURVE_KEY_LEN + 1);
         return 0;
     }
-    bus_curve_peer_t writer;
+    bus_curve_peer_t peer;
     char why[BUS_ERROR_MAX + 300];
-    if (bus_curve_cert_read (value, false, &writer, NULL, why, sizeof why) != 0)
+    if (bus_curve_cert_read (value, false, &peer, NULL, why, sizeof why) != 0)
         return bus_error_set (err, err_cap, -1,
-                              "link/writer_key: neither a 40-character Z85 "
+                              "%s: neither a 40-character Z85 "
                               "key nor a readable certificate: %s",
-                              why);
-    if (writer.role != BUS_CURVE_WRITER)
+                              setting, why);
+    if (peer.role != want)
         return bus_error_set (err, err_cap, -1,
-                              "link/writer_key: %s is the certificate of %s "
-                              "'%s', not of a writer",
-                              value, bus_curve_role_name (writer.role),
-                              writer.name);
-    bus_strlcpy (self->writer_key, writer.key, sizeof self->writer_key);
+                              "%s: %s is the certificate of %s "
+                              "'%s', not of a %s",
+                              setting, value, bus_curve_role_name (peer.role),
+                              peer.name, bus_curve_role_name (want));
+    bus_strlcpy (key, peer.key, BUS_CURVE_KEY_LEN + 1);
     return 0;
+}
+
+//  A gateway's or edge's pin: a Z85 key, or the writer's certificate
+static int
+s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
+              size_t err_cap)
+{
+    if (!*config->writer_key)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key (--writer-key) is required "
+                              "with link/cert: the writer's public key, or "
+                              "its .cert file");
+    return s_pin (config->writer_key, BUS_CURVE_WRITER, "link/writer_key",
+                  self->writer_key, err, err_cap);
+}
+
+bus_curve_t *
+bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
+               size_t err_cap)
+{
+    bus_curve_t *pin = calloc (1, sizeof *pin);
+    if (!pin) {
+        bus_error_set (err, err_cap, -1, "out of memory");
+        return NULL;
+    }
+    pin->enabled = true;
+    pin->cert = zcert_dup (self->cert);
+    if (!pin->cert)
+        bus_error_set (err, err_cap, -1, "out of memory");
+    if (!pin->cert
+        || s_pin (value, BUS_CURVE_REPLICA, "link/reads_key", pin->writer_key,
+                  err, err_cap)
+               != 0)
+        bus_curve_destroy (&pin);
+    return pin;
 }
 
 //  The writer's allow-list, its table, zauth on a copy, and the watcher
@@ -906,11 +936,13 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                               "link/allow (--allow DIR) is required with "
                               "link/cert on the writer: the public "
                               "certificates of its gateways and edges");
+    //  (a replica comes here only with link/allow: for its read socket)
     int count =
         s_allow_load (config->allow_dir, &self->peers, NULL, err, err_cap);
     if (count < 0)
         return -1;
     self->peer_count = (size_t) count;
+    self->who = bus_role_name (config->role);
     zcertstore_t *store = zcertstore_new (NULL);
     for (size_t i = 0; store && i < self->peer_count; i++) {
         byte public_bin[32], none[32] = { 0 };
@@ -932,7 +964,8 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
     if (!self->auth || !self->watcher)
         return bus_error_set (err, err_cap, -1,
                               "cannot start the CURVE threads");
-    zsys_info ("writer: CURVE on, %zu peers allowed from %s", self->peer_count,
+    zsys_info ("%s: CURVE on, %zu peers allowed from %s",
+               bus_role_name (config->role), self->peer_count,
                config->allow_dir);
     return 0;
 }
@@ -962,6 +995,10 @@ bus_curve_new (const bus_config_t *config, char *err, size_t err_cap)
             rc = s_writer_init (self, config, err, err_cap);
         else if (rc == 0)
             rc = s_writer_key (self, config, err, err_cap);
+        //  A replica's read socket is a server of its own (zauth is one
+        //  handler a process, and a replica runs no writer's)
+        if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir)
+            rc = s_writer_init (self, config, err, err_cap);
     }
     if (rc != 0)
         bus_curve_destroy (&self);

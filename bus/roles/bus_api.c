@@ -541,6 +541,20 @@ s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
                    "again shortly");
 }
 
+//  A replica's answer says how far behind the writer it is (docs/api.md):
+//  the header into headers[cap], or "" for the writer's own answer.
+static const char *
+s_behind (const bus_sync_reply_t *reply, char *headers, size_t cap)
+{
+    *headers = '\0';
+    if (reply->writer_seq)
+        snprintf (headers, cap, "X-Orderbus-Behind-Seqs: %" PRIu64 "\r\n",
+                  reply->writer_seq > reply->seq
+                      ? reply->writer_seq - reply->seq
+                      : 0);
+    return headers;
+}
+
 //  A numeric query parameter in [min, max] into *value (left alone when
 //  absent).  0, or the 400 sent.
 static int
@@ -656,11 +670,12 @@ s_list_orders (s_request_t *r)
         return s_store_error (r, &reply);
     }
     zmsg_destroy (&items);
+    char behind[64];
     return s_json (r->req, 200,
                    json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
                               reply.next ? json_sprintf ("%" PRIu64, reply.next)
                                          : json_null ()),
-                   NULL);
+                   s_behind (&reply, behind, sizeof behind));
 }
 
 static int
@@ -682,8 +697,11 @@ s_get_order (s_request_t *r)
                      ? s_error (r->req, 404, BUS_ERR_NOT_FOUND, "no such order",
                                 NULL)
                      : s_store_error (r, &reply);
-    else if ((status = s_guard_table (r, table, false)) == 0)
-        status = s_json (r->req, 200, json_incref (order), NULL);
+    else if ((status = s_guard_table (r, table, false)) == 0) {
+        char behind[64];
+        status = s_json (r->req, 200, json_incref (order),
+                         s_behind (&reply, behind, sizeof behind));
+    }
     json_decref (orders);
     return status;
 }
@@ -816,7 +834,9 @@ s_get_report (s_request_t *r)
                                          zframe_size (frame), 0, NULL)
                            : NULL;
     zmsg_destroy (&items);
-    return report ? s_json (r->req, 200, report, NULL)
+    char behind[64];
+    return report ? s_json (r->req, 200, report,
+                            s_behind (&reply, behind, sizeof behind))
                   : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);
 }
 

@@ -61,6 +61,7 @@
 #include "orderbus/bus_fanout.h"
 #include "orderbus/bus_json.h"
 #include "orderbus/bus_link.h"
+#include "orderbus/bus_reads.h"
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
 
@@ -114,7 +115,9 @@ struct _bus_edge_t {
     bus_config_t config;
     bus_auth_t *auth;               //  borrowed: who may watch what
     bus_curve_t *curve;             //  CURVE client keys; outlives the sockets
-    bus_sync_t *sync;               //  snapshot and replay queries
+    bus_sync_t *sync;               //  the writer's sync client
+    bus_reads_t *reads;             //  snapshots and replays: a replica's
+                                    //  (endpoints/reads) or the writer's
     bus_link_t *link;               //  is the writer there?
     bus_fanout_t *fanout;           //  writes the browsers' queues out
     zsock_t *sub;                   //  events + heartbeats, actor only
@@ -514,7 +517,8 @@ s_resync (bus_edge_t *self)
     bus_sync_req_t req = { .op = BUS_SYNC_SNAPSHOT };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
-    if (bus_sync_call (self->sync, &req, &reply, &items) != 0 || reply.status) {
+    if (bus_reads_call (self->reads, &req, &reply, &items) != 0
+        || reply.status) {
         zmsg_destroy (&items);
         return -1;
     }
@@ -698,7 +702,7 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         zmsg_t *items = NULL;
         //  Whose answer it is first: "snapshot instead" from another
         //  history is that history's change, not only a pruned range
-        bool same = bus_sync_call (self->sync, &req, &reply, &items) == 0
+        bool same = bus_reads_call (self->reads, &req, &reply, &items) == 0
                     && s_same_history (self, &reply.writer, "a replay");
         if (same && reply.status == BUS_ERR_PRUNED) {
             zmsg_destroy (&items);
@@ -1045,7 +1049,7 @@ s_fetch_log (bus_edge_t *self, const bus_epoch_t *writer, uint64_t after,
                                                              : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
-        int rc = bus_sync_call (self->sync, &req, &reply, &items);
+        int rc = bus_reads_call (self->reads, &req, &reply, &items);
         if (rc != 0 || reply.status != 0 || zmsg_size (items) == 0
             || !bus_epoch_same (&reply.writer, writer)) {
             //  pruned by retention: the browser gets a snapshot
@@ -1299,6 +1303,12 @@ bus_edge_health (bus_edge_t *self, bool *ok)
     json_object_set_new (health, "state_epoch",
                          json_string (self->writer.epoch ? epoch : ""));
     json_object_set_new (health, "resync", json_string (self->resync));
+    bus_reads_stats_t reads = bus_reads_stats (self->reads);
+    json_object_set_new (health, "reads",
+                         json_pack ("{s:i, s:I, s:I}", "replicas",
+                                    reads.replicas, "replica",
+                                    (json_int_t) reads.replica, "writer",
+                                    (json_int_t) reads.writer));
     json_object_set_new (health, "epoch_change",
                          json_string (self->epoch_change));
     json_object_set_new (
@@ -1373,6 +1383,11 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
     self->sync =
         bus_sync_new (config->sync, config->ack_timeout_ms, self->curve);
     self->link = bus_link_new (config, self->curve, "edge", name);
+    self->reads = self->sync ? bus_reads_new (config, self->sync, self->curve,
+                                              err, err_cap)
+                             : NULL;
+    if (self->sync && !self->reads)
+        goto fail;
     self->fanout = bus_fanout_new ((size_t) config->senders,
                                    (size_t) config->client_queue);
     if (!self->orders || !self->carts || !self->snapshots || !self->ring
@@ -1425,6 +1440,7 @@ bus_edge_destroy (bus_edge_t **self_p)
     bus_link_destroy (&self->link);
     bus_curve_watch_destroy (&self->sub_watch);
     zsock_destroy (&self->sub);
+    bus_reads_destroy (&self->reads);
     bus_sync_destroy (&self->sync);
     bus_curve_destroy (&self->curve);
     if (self->ring)

@@ -9,6 +9,7 @@
                       threads (seed routes, an order the menu copy does
                       not know), of a gateway node or of `up`
       query callers   any thread: a DEALER borrowed from bus_sync's pool
+                      (the writer's, or a replica's: bus_reads.h)
       link pinger     bus_link's own thread and sync client
       destroyer       bus_gateway_destroy, once the listener has stopped:
                       it ends every waiter left, as timed out
@@ -54,6 +55,7 @@
 #include "orderbus/bus_gateway.h"
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_menu.h"
+#include "orderbus/bus_reads.h"
 #include "orderbus/bus_sync.h"
 #include "orderbus/bus_topic.h"
 
@@ -79,6 +81,7 @@ struct _bus_gateway_t {
     bus_config_t config;
     bus_curve_t *curve;   //  CURVE client keys; outlives the sockets
     bus_sync_t *sync;     //  queries to the writer
+    bus_reads_t *reads;   //  ...or the reads that may go to replicas
     zsock_t *push;        //  intake, sent on under wait_lock
     zsock_t *sub;         //  acks + heartbeats, listener thread only
     //  Their handshakes, read by the listener; a redial of push is made
@@ -426,7 +429,7 @@ int
 bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
                    bus_sync_reply_t *reply, zmsg_t **items)
 {
-    return bus_sync_call (self->sync, req, reply, items);
+    return bus_reads_call (self->reads, req, reply, items);
 }
 
 int
@@ -578,7 +581,8 @@ s_writer_stats (bus_gateway_t *self)
 json_t *
 bus_gateway_stats (bus_gateway_t *self)
 {
-    return json_pack (
+    bus_reads_stats_t reads = bus_reads_stats (self->reads);
+    json_t *stats = json_pack (
         "{s:{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "gateway",
         "name", self->config.name, "inflight", atomic_load (&self->inflight),
         "placed", (json_int_t) atomic_load (&self->placed), "replayed",
@@ -589,6 +593,13 @@ bus_gateway_stats (bus_gateway_t *self)
         (json_int_t) atomic_load (&self->unreachable), "dropped",
         (json_int_t) atomic_load (&self->dropped), "writer",
         s_writer_stats (self));
+    //  Where the reads went (endpoints/reads): replicas, or the writer
+    json_object_set_new (json_object_get (stats, "gateway"), "reads",
+                         json_pack ("{s:i, s:I, s:I}", "replicas",
+                                    reads.replicas, "replica",
+                                    (json_int_t) reads.replica, "writer",
+                                    (json_int_t) reads.writer));
+    return stats;
 }
 
 const bus_config_t *
@@ -656,6 +667,9 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
+    self->reads = bus_reads_new (config, self->sync, self->curve, err, err_cap);
+    if (!self->reads)
+        goto fail;
     if (s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->listener = zactor_new (s_listener_actor, self);
@@ -663,9 +677,10 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
         snprintf (err, err_cap, "cannot start the gateway's listener thread");
         goto fail;
     }
-    zsys_info ("gateway %s: writer intake %s, events %s, sync %s%s",
+    zsys_info ("gateway %s: writer intake %s, events %s, sync %s%s%s%s",
                config->name, config->intake, config->events, config->sync,
-               bus_curve_enabled (self->curve) ? " (CURVE)" : "");
+               bus_curve_enabled (self->curve) ? " (CURVE)" : "",
+               *config->reads ? ", reads " : "", config->reads);
     return self;
 fail:
     bus_gateway_destroy (&self);
@@ -685,6 +700,7 @@ bus_gateway_destroy (bus_gateway_t **self_p)
     bus_curve_watch_destroy (&self->sub_watch);
     zsock_destroy (&self->push);
     zsock_destroy (&self->sub);
+    bus_reads_destroy (&self->reads);
     bus_sync_destroy (&self->sync);
     bus_curve_destroy (&self->curve);
     bus_menu_destroy (&self->menu);

@@ -48,6 +48,7 @@ struct _bus_replica_t {
     uint64_t epoch_refused;   //  the older epoch last refused (logged once)
     //  Any thread
     _Atomic uint64_t writer_seq, batches, dropped;
+    _Atomic uint64_t queries;          //  read queries answered (replica/sync)
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
     atomic_bool failed;
@@ -353,7 +354,7 @@ static json_t *
 s_stats_json (bus_replica_t *self)
 {
     bus_replica_stats_t stats = bus_replica_stats (self);
-    return json_pack (
+    json_t *json = json_pack (
         "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b}", "role", "replica",
         "name", self->config.name, "seq", (json_int_t) stats.seq, "writer_seq",
         (json_int_t) stats.writer_seq, "behind_seqs",
@@ -364,6 +365,11 @@ s_stats_json (bus_replica_t *self)
         (json_int_t) stats.heard_ms_ago, "batches", (json_int_t) stats.batches,
         "dropped", (json_int_t) stats.dropped, "behind",
         stats.writer_seq > stats.seq);
+    if (json)
+        json_object_set_new (
+            json, "queries",
+            json_integer ((json_int_t) atomic_load (&self->queries)));
+    return json;
 }
 
 static void
@@ -371,7 +377,11 @@ s_read_handle (bus_replica_t *self, const bus_sync_req_t *req,
                bus_sync_reply_t *reply, zmsg_t *items)
 {
     reply->seq = bus_store_last_seq (self->store);
+    //  How far behind: the writer's seq as last heard (never below ours)
+    uint64_t writer_seq = atomic_load (&self->writer_seq);
+    reply->writer_seq = writer_seq > reply->seq ? writer_seq : reply->seq;
     if (bus_query_is_read (req->op)) {
+        atomic_fetch_add (&self->queries, 1);
         bus_query_answer (self->store, 0, req, reply, items);
         return;
     }
@@ -461,11 +471,13 @@ s_reads_actor (zsock_t *pipe, void *args)
 static int
 s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
 {
-    //  Its peers would need an allow list and ZAP of its own: not yet
-    if (bus_curve_enabled (self->curve)) {
+    //  With CURVE, a server under this replica's own key, admitting the
+    //  gateways and edges of its link/allow (bus_curve_new ran zauth)
+    if (bus_curve_enabled (self->curve) && !*self->config.allow_dir) {
         snprintf (err, err_cap,
-                  "replica/sync with link/cert: CURVE on the replica's read "
-                  "socket is not done yet (docs/replication.md)");
+                  "replica/sync with link/cert needs link/allow (--allow "
+                  "DIR): the public certificates of the gateways and "
+                  "edges that may read from it");
         return -1;
     }
     self->serve = zsock_new (ZMQ_ROUTER);
@@ -474,6 +486,7 @@ s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
         zsock_set_rcvhwm (self->serve, 1000);
     }
     if (!self->serve
+        || bus_curve_server (self->curve, self->serve, "reads") != 0
         || zsock_bind (self->serve, "%s", self->config.replica_sync) < 0) {
         snprintf (err, err_cap, "cannot bind replica/sync %s: %s",
                   self->config.replica_sync, zmq_strerror (zmq_errno ()));

@@ -82,6 +82,7 @@ struct _bus_writer_t {
     zframe_t *epoch_frame;    //  ...encoded, sent after every event
     zhashx_t *peers;          //  "role name" -> s_peer_t, sync thread only
     int64_t peers_full_logged_ms;   //  sync thread only
+    uint64_t queries;               //  read queries answered (sync thread only)
     //  Retention, intake thread only: what was pruned since the last line
     int64_t prune_logged_ms;
     uint64_t prune_events, prune_keys;
@@ -1017,6 +1018,10 @@ s_stats_json (bus_writer_t *self)
         (json_int_t) stats.storage_failures, "seq",
         (json_int_t) bus_store_last_seq (self->store), "peers", peers);
     //  Retention: what is gone, and where replay can start
+    //  Read queries (snapshots, replays, lists...): a replica's take
+    //  them off this count (docs/replication.md)
+    json_object_set_new (json, "queries",
+                         json_integer ((json_int_t) self->queries));
     json_object_set_new (json, "pruned_events",
                          json_integer ((json_int_t) stats.pruned_events));
     json_object_set_new (json, "pruned_keys",
@@ -1086,6 +1091,7 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
     else if (req->op == BUS_SYNC_STATS)
         rc = s_sync_stats (self, items);
     else {
+        self->queries++;
         bus_query_answer (self->store, self->config.retain_days, req, reply,
                           items);
         return;

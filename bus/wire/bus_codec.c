@@ -52,6 +52,7 @@ typedef enum {
     S_REQUIRED, /* absent is refused like a value of the wrong type    */
     S_OPTIONAL, /* absent leaves the field zero                        */
     S_IF_TRUE,  /* a bool: optional, and written only when true        */
+    S_IF_SET,   /* a uint64_t: optional, and written only when not 0   */
     S_NEEDED_BY /* optional, but required in a message of the type
                     needed_by (where its zero is a real request)       */
 } s_need_t;
@@ -295,6 +296,8 @@ static const s_field_t s_sync_reply_fields[] = {
     { S_U64_ROW ("next", S_OPTIONAL, bus_sync_reply_t, next) },
     { S_U32_ROW ("n", S_OPTIONAL, bus_sync_reply_t, count) },
     S_EPOCH_ROWS (bus_sync_reply_t, writer),
+    //  a replica's answers only: the writer's own stay as they were
+    { S_U64_ROW ("wseq", S_IF_SET, bus_sync_reply_t, writer_seq) },
 };
 
 /*  Replication (bus_codec.h): up, batch header, a change's key.  */
@@ -442,12 +445,17 @@ s_pack_field (msgpack_packer *pk, const s_field_t *field, const void *base)
 }
 
 /*  True if a row is written for the struct at base: all are but an
-    S_IF_TRUE row whose bool is false.  */
+    S_IF_TRUE row whose bool is false and an S_IF_SET row whose value
+    is 0.  */
 static bool
 s_field_written (const s_field_t *field, const void *base)
 {
-    return field->need != S_IF_TRUE
-           || *(const bool *) ((const char *) base + field->offset);
+    const char *at = (const char *) base + field->offset;
+    if (field->need == S_IF_TRUE)
+        return *(const bool *) at;
+    if (field->need == S_IF_SET)
+        return *(const uint64_t *) at != 0;
+    return true;
 }
 
 /*  How many of count rows are written for the struct at base, for the

@@ -1134,8 +1134,8 @@ s_test_other_round_trips (void)
         zframe_destroy (&frame);
     }
 
-    bus_sync_reply_t reply = { 99, BUS_ERR_NOT_FOUND, "",           40,
-                               41, UINT32_MAX,        s_test_writer },
+    bus_sync_reply_t reply = { 99,         BUS_ERR_NOT_FOUND, "", 40, 41,
+                               UINT32_MAX, s_test_writer,     45 },
                      reply2;
     s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
     frame = bus_sync_reply_encode (&reply);
@@ -1146,6 +1146,7 @@ s_test_other_round_trips (void)
     assert (streq (reply2.error, reply.error) && reply2.seq == reply.seq);
     assert (reply2.next == reply.next && reply2.count == reply.count);
     assert (bus_epoch_same (&reply2.writer, &s_test_writer));
+    assert (reply2.writer_seq == 45);   //  a replica's: how far behind
     zframe_destroy (&frame);
 
     //  Retention's "snapshot instead" goes through as itself; a status

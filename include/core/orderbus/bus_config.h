@@ -143,6 +143,10 @@ typedef struct {
     int sync_timeout_ms;                 /* ...or, past this, orders get 503 */
     char sync_fallback[16];              /* "refuse" (default) or "async"    */
     char replica_sync[BUS_ENDPOINT_MAX]; /* replica: its read queries ("") */
+    char reads[BUS_PATH_MAX];     /* gateway, edge: replicas' replica/sync
+                                     endpoints, comma-separated ("": none) */
+    char reads_key[BUS_PATH_MAX]; /* their public keys or .cert files,
+                                     comma-separated, one or one each    */
     int batch_max;
     int events_queue; /* per subscriber: past it, its events are dropped */
     int tax_bp;

@@ -69,7 +69,8 @@ typedef struct {
     allow directory (link/allow, required) and starts zauth on it, for a
     gateway or edge the writer's key (link/writer_key, required).
     Without it: a plaintext object, if every endpoint is local or
-    config->insecure_links is set.
+    config->insecure_links is set.  A replica with link/allow runs zauth
+    on that directory too, for its read socket (replica/sync).
     Returns the object, or NULL with a message naming the setting at
     fault in err[err_cap].  Caller owns.  A process runs at most one
     writer's bus_curve_t with CURVE on (ZAP is one handler a process).  */
@@ -88,6 +89,13 @@ bool bus_curve_enabled (const bus_curve_t *self);
     plaintext object or NULL.  0, or -1 if the watcher could not take
     the socket's monitor (out of memory).  */
 int bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name);
+
+/*  A client-only copy of self (enabled) pinning a replica's key instead
+    of the writer's: value is a Z85 key or a replica's .cert file (its
+    role is checked).  For the sockets of endpoints/reads.  Returns it,
+    or NULL with err set (naming link/reads_key).  Caller owns.  */
+bus_curve_t *bus_curve_pin (const bus_curve_t *self, const char *value,
+                            char *err, size_t err_cap);
 
 /*  Make sock a CURVE client of the pinned writer, under this node's key:
     call before connecting.  Does nothing for a plaintext object or NULL.  */

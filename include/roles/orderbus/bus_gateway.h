@@ -55,7 +55,9 @@ int bus_gateway_send (bus_gateway_t *self, bus_cmd_t *cmd,
     error bus_gateway_send or done gave.  */
 int bus_gateway_submit (bus_gateway_t *self, bus_cmd_t *cmd, bus_ack_t *ack);
 
-/*  A query on the writer's sync socket (see bus_sync_call).  */
+/*  A query on the writer's sync socket (see bus_sync_call), or on a
+    replica's with endpoints/reads for the reads bus_reads.h moves
+    (LIST, GET, REPORT here; reply->writer_seq says how far behind).  */
 int bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
                        bus_sync_reply_t *reply, zmsg_t **items);
 

@@ -170,12 +170,15 @@ typedef struct {
     uint64_t rid;
     int status; /* 0 or bus_err_t                             */
     char error[BUS_ERROR_MAX];
-    uint64_t seq;       /* writer's last committed seq at read time   */
-    uint64_t next;      /* LIST: cursor for the next page, 0 = end;
+    uint64_t seq;        /* writer's last committed seq at read time   */
+    uint64_t next;       /* LIST: cursor for the next page, 0 = end;
                                 REPLAY: next seq to ask for;
                                 SNAPSHOT: how many items are orders       */
-    uint32_t count;     /* item frames that follow                    */
-    bus_epoch_t writer; /* the history seq and the items belong to   */
+    uint32_t count;      /* item frames that follow                    */
+    bus_epoch_t writer;  /* the history seq and the items belong to   */
+    uint64_t writer_seq; /* a replica's answer: the writer's last seq it
+                            has heard of (how far behind: writer_seq -
+                            seq); 0 in the writer's own answers       */
 } bus_sync_reply_t;
 
 zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);
