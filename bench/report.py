@@ -479,10 +479,18 @@ def replica_section(runs):
                 same,
                 fmt(sum(res(r, "errors") or 0 for r in rs), 0)]) + " |")
     s, l, r = replica_goal(runs)
+    each = []
+    for n in sorted({n for _, n in groups}):
+        sm = median(thr(x) for x in groups.get(("sync", n), []))
+        lm = median(thr(x) for x in groups.get(("lone", n), []))
+        if sm and lm:
+            each.append(f"{n} in flight {fmt(sm / lm, 2)}x")
     goal = (f"**Goal (issue 16): a writer with a synchronous replica takes at least half "
             f"the lone writer's orders/s.** Best median over the sizes: sync "
             f"{fmt(s, 0)}/s against lone {fmt(l, 0)}/s = **{fmt(r, 2)}x**: "
-            f"{status(r is not None and r >= 0.5)}.")
+            f"{status(r is not None and r >= 0.5)}. At each size, sync / lone: "
+            f"{', '.join(each) or '-'} (a closed loop: with N in flight, what the "
+            f"replica adds to an ack's latency divides orders/s; notes section 9).")
     return "\n".join(lines) + "\n\n" + goal
 
 
