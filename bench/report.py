@@ -439,7 +439,7 @@ def replica_section(runs):
             "p50 ms", "p99 ms", "p99.9 ms", "orders per batch", "writer CPU %",
             "replica CPU %", "writer syncs/s", "replica syncs/s",
             "lag while loaded: max / last (seqs; ms)", "caught up after s",
-            "last seq writer = replica", "errors"]
+            "last seq writer = replica", "errors", "others' CPU % median"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in sorted({n for _, n in groups}):
         lone = median(thr(r) for r in groups.get(("lone", n), []))
@@ -477,7 +477,8 @@ def replica_section(runs):
                 lag,
                 fmt(median(repl(r, "caught_up_s") for r in rs), 1) if how != "lone" else "-",
                 same,
-                fmt(sum(res(r, "errors") or 0 for r in rs), 0)]) + " |")
+                fmt(sum(res(r, "errors") or 0 for r in rs), 0),
+                fmt(median((r.get("machine") or {}).get("others_pct") for r in rs), 0)]) + " |")
     s, l, r = replica_goal(runs)
     each = []
     for n in sorted({n for _, n in groups}):

@@ -2,8 +2,9 @@
 # bench/run.sh — measure orderbus and its peers with the same tool, the
 # same parameters and in the same run, then write bench/RESULTS.md.
 #
-#   bench/run.sh             full run (about 12 minutes on 2 cores)
-#   bench/run.sh --quick     shorter runs and fewer clients (about 5 min)
+#   bench/run.sh             full run (about 20 minutes on 2 cores, 8 of
+#                            them the replica phase's 27 runs)
+#   bench/run.sh --quick     shorter runs and fewer clients (about 10 min)
 #
 # Options:
 #   --only LIST        comma-separated phases: disk,intake,replica,http,e2e,
@@ -401,7 +402,7 @@ repl_check () {
     stop replica; stop writer
     "$ob" verify --data "$dir" > "$work/$name.verify-writer" 2>&1 \
         || die "$name: orderbus verify of the writer's store failed: $(tail -3 "$work/$name.verify-writer")"
-    [ "$how" = lone ] && return 0
+    [ "$how" = lone ] && { rm -rf "$dir"; return 0; }
     "$ob" verify --data "$dir-replica" > "$work/$name.verify-replica" 2>&1 \
         || die "$name: orderbus verify of the replica's store failed: $(tail -3 "$work/$name.verify-replica")"
     local w r
@@ -411,6 +412,7 @@ repl_check () {
         rm -f "$results/$name.json"
         die "$name: the replica's store differs from the writer's: writer $(echo $w), replica $(echo $r)"
     }
+    rm -rf "$dir" "$dir-replica"   # up to a GB or two each at full speed
 }
 
 # repl_annotate NAME HOW: add what the writer said (lag while loaded, at
