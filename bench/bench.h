@@ -238,6 +238,9 @@ void bench_result_free (bench_result_t *r);
 int bench_pubsub_run (bench_opts_t *opts, bench_result_t *result);
 int bench_jetstream_run (bench_opts_t *opts, bench_result_t *result);
 int bench_disk_run (bench_opts_t *opts, bench_result_t *result);
+/*  `orderbus-bench stats EP [--caught-up S]` (bench_stats.c): argv[0] is
+    "stats".  0, 1 (no answer, or a replica not caught up) or 2 (usage).  */
+int bench_stats_main (int argc, char **argv);
 
 //  ---------------------------------------------------------------------
 //  Tokens (bench_auth.c), for systems that ask for them

@@ -5,6 +5,7 @@
       orderbus-bench e2e     --url ... --sub ws --sub-url ws://.../ws
       orderbus-bench fanout  --pub intake|http|socketio|nats|redis ...
       orderbus-bench disk    --dir DIR
+      orderbus-bench stats   EP [--caught-up S]
 
     Every mode prints a summary table on stdout and, with --json FILE,
     writes the full result (percentile curves, process memory, CPU and
@@ -43,6 +44,10 @@ s_usage (FILE *out)
         "  fanout   many subscribers, events published at --rate\n"
         "  disk     4 KiB pwrite + fdatasync, one at a time (the disk's sync rate)\n"
         "  port     print a TCP port that is free on 127.0.0.1 (for scripts)\n"
+        "  stats    EP [--caught-up S]: print the STATS JSON of the writer (or\n"
+        "           replica) whose sync socket is EP; with --caught-up, first\n"
+        "           wait up to S s until every replica confirmed the writer's\n"
+        "           last seq, exit 1 if one never does (bench_stats.c)\n"
         "\n"
         "load (every mode):\n"
         "  --duration S       measured seconds (10)        --warmup S   before (2)\n"
@@ -575,6 +580,8 @@ main (int argc, char **argv)
     }
     if (strcmp (argv[1], "port") == 0)
         return s_free_port ();
+    if (strcmp (argv[1], "stats") == 0)
+        return bench_stats_main (argc - 1, argv + 1);
     bench_opts_t opts;
     s_defaults (&opts, argv[1]);
     int c;

@@ -169,6 +169,8 @@ def memory_table(runs):
             "CPU %", "threads", "syncs/s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in runs.items():
+        if name.startswith("replica-"):
+            continue   # the replica section's table has their CPU and syncs
         for p in r.get("processes", []):
             mb = lambda k: fmt(p[k] / 1024, 1) if p.get(k, -1) >= 0 else "-"
             lines.append("| " + " | ".join([
@@ -367,6 +369,11 @@ def headline(runs):
                    f"({ratio(v, disk)} the disk's fsync rate); Redis XADD (appendfsync always) "
                    f"{fmt(rv, 0)}/s (orderbus {ratio(v, rv)}); NATS JetStream {fmt(nv, 0)}/s "
                    f"(not synced per ack; orderbus {ratio(v, nv)}).")
+    rs, rl, rr = replica_goal(runs)
+    if rs and rl:
+        out.append(f"- **Intake with a synchronous replica:** {fmt(rs, 0)} orders/s against "
+                   f"the lone writer's {fmt(rl, 0)}/s in the same rounds: **{fmt(rr, 2)}x** "
+                   f"(goal 0.5x).")
     for size in sorted({n.rsplit("-", 1)[1] for n in runs if n.startswith("fanout-orderbus-")},
                        key=int):
         r, s = runs.get(f"fanout-orderbus-{size}"), runs.get(f"fanout-socketio-{size}")
@@ -378,6 +385,114 @@ def headline(runs):
                        f"{fmt(lat(s, 'p99_ms', 'delivery'))} ms): "
                        f"**{ratio(clients(r, 'deliveries_per_s'), clients(s, 'deliveries_per_s'))}**.")
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------
+# Replication (issue 16): intake beside a lone writer, interleaved rounds
+
+REPL_HOWS = [("lone", "lone writer"), ("async", "async replica"),
+             ("sync", "sync replica")]
+
+
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    m = len(v) // 2
+    return v[m] if len(v) % 2 else (v[m - 1] + v[m]) / 2
+
+
+def replica_runs(runs):
+    """{(how, inflight): [run, ...]} of the replica phase's runs."""
+    out = {}
+    for name, r in runs.items():
+        parts = name.split("-")
+        if len(parts) == 4 and parts[0] == "replica" and parts[3].startswith("r"):
+            out.setdefault((parts[1], int(parts[2])), []).append(r)
+    return out
+
+
+def repl(run, key):
+    return (run.get("replication") or {}).get(key)
+
+
+def per_batch(run):
+    b, c = repl(run, "writer_batches"), repl(run, "writer_commands")
+    return c / b if b and c is not None else None
+
+
+def replica_goal(runs):
+    """(sync best median, lone best median, ratio) over the sizes, or Nones."""
+    groups = replica_runs(runs)
+    best_of = lambda how: max((median(thr(r) for r in rs) or 0
+                               for (h, _), rs in groups.items() if h == how), default=None)
+    s, l = best_of("sync"), best_of("lone")
+    return s, l, (s / l if s and l else None)
+
+
+def replica_section(runs):
+    groups = replica_runs(runs)
+    if not groups:
+        return ("No replica runs in this run (`bench/run.sh --only replica` makes "
+                "them).")
+    head = ["in flight", "writer", "rounds", "orders/s median (min-max)", "vs lone",
+            "p50 ms", "p99 ms", "p99.9 ms", "orders per batch", "writer CPU %",
+            "replica CPU %", "writer syncs/s", "replica syncs/s",
+            "lag while loaded: max / last (seqs; ms)", "caught up after s",
+            "last seq writer = replica", "errors", "others' CPU % median"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for n in sorted({n for _, n in groups}):
+        lone = median(thr(r) for r in groups.get(("lone", n), []))
+        for how, label in REPL_HOWS:
+            rs = groups.get((how, n), [])
+            if not rs:
+                continue
+            t = [thr(r) for r in rs if thr(r) is not None]
+            med = median(t)
+            pm = lambda name, key: median((proc(r, name) or {}).get(key) for r in rs)
+            lag = "-"
+            if how != "lone":
+                lag = (f"{fmt(max((repl(r, 'max_lag_seqs') or 0) for r in rs), 0)} / "
+                       f"{fmt(median(repl(r, 'last_lag_seqs') for r in rs), 0)}; "
+                       f"{fmt(max((repl(r, 'max_lag_ms') or 0) for r in rs), 0)} / "
+                       f"{fmt(median(repl(r, 'last_lag_ms') for r in rs), 0)}")
+            same = "-"
+            if how != "lone":
+                eq = [repl(r, "writer_last_seq") is not None
+                      and repl(r, "writer_last_seq") == repl(r, "replica_last_seq") for r in rs]
+                same = (f"yes, {len(rs)} of {len(rs)}" if all(eq)
+                        else f"**NO** in {eq.count(False)} of {len(rs)}")
+            lines.append("| " + " | ".join([
+                str(n), label, str(len(rs)),
+                f"{fmt(med, 0)} ({fmt(min(t), 0)}-{fmt(max(t), 0)})" if t else "-",
+                "" if how == "lone" else ratio(med, lone),
+                fmt(median(lat(r, "p50_ms") for r in rs)),
+                fmt(median(lat(r, "p99_ms") for r in rs)),
+                fmt(median(lat(r, "p999_ms") for r in rs)),
+                fmt(median(per_batch(r) for r in rs), 0),
+                fmt(pm("writer", "cpu_pct"), 0),
+                fmt(pm("replica", "cpu_pct"), 0) if how != "lone" else "-",
+                fmt(pm("writer", "syncs_per_s"), 0),
+                fmt(pm("replica", "syncs_per_s"), 0) if how != "lone" else "-",
+                lag,
+                fmt(median(repl(r, "caught_up_s") for r in rs), 1) if how != "lone" else "-",
+                same,
+                fmt(sum(res(r, "errors") or 0 for r in rs), 0),
+                fmt(median((r.get("machine") or {}).get("others_pct") for r in rs), 0)]) + " |")
+    s, l, r = replica_goal(runs)
+    each = []
+    for n in sorted({n for _, n in groups}):
+        sm = median(thr(x) for x in groups.get(("sync", n), []))
+        lm = median(thr(x) for x in groups.get(("lone", n), []))
+        if sm and lm:
+            each.append(f"{n} in flight {fmt(sm / lm, 2)}x")
+    goal = (f"**Goal (issue 16): a writer with a synchronous replica takes at least half "
+            f"the lone writer's orders/s.** Best median over the sizes: sync "
+            f"{fmt(s, 0)}/s against lone {fmt(l, 0)}/s = **{fmt(r, 2)}x**: "
+            f"{status(r is not None and r >= 0.5)}. At each size, sync / lone: "
+            f"{', '.join(each) or '-'} (a closed loop: with N in flight, what the "
+            f"replica adds to an ack's latency divides orders/s; notes section 9).")
+    return "\n".join(lines) + "\n\n" + goal
 
 
 # ---------------------------------------------------------------------
@@ -467,6 +582,17 @@ def main():
            "Redis: `XADD` over 8 pipelined connections. NATS: JetStream publish with "
            "`Nats-Msg-Id` (libnats).", "",
            table(runs, names("disk-") + names("intake-")), "",
+           "## Intake with a replica (issue 16)", "",
+           "The intake measurement above (same tool, same sizes) against a lone writer, a "
+           "writer with an asynchronous replica and one with a synchronous replica "
+           "(`writer/sync_replica`: an order is acknowledged once the replica confirmed "
+           "it durable), in interleaved rounds (for each round and size the three back "
+           "to back, each on fresh data directories); medians over the rounds. The "
+           "replica runs on the same host and disk as the writer (notes: what that "
+           "means). Lag is the writer's `writer.replication` sampled every 0.5 s while "
+           "loaded; after each run the replica must catch up and `orderbus verify` must "
+           "find both stores sound with the same identity and last seq, or run.sh stops.",
+           "", replica_section(runs), "",
            "## HTTP orders", "",
            "`POST /api/v1/orders` with an `Idempotency-Key` (orderbus) and `POST /api/order` "
            "(seed 002), over keep-alive connections; ok = 201. `civetweb-*` and "

@@ -2,12 +2,13 @@
 # bench/run.sh — measure orderbus and its peers with the same tool, the
 # same parameters and in the same run, then write bench/RESULTS.md.
 #
-#   bench/run.sh             full run (about 12 minutes on 2 cores)
-#   bench/run.sh --quick     shorter runs and fewer clients (about 5 min)
+#   bench/run.sh             full run (about 20 minutes on 2 cores, 8 of
+#                            them the replica phase's 27 runs)
+#   bench/run.sh --quick     shorter runs and fewer clients (about 10 min)
 #
 # Options:
-#   --only LIST        comma-separated phases: disk,intake,http,e2e,fanout,
-#                      connections (default: all)
+#   --only LIST        comma-separated phases: disk,intake,replica,http,e2e,
+#                      fanout,connections (default: all)
 #   --no-install       do not apt-get / npm install anything
 #   --no-profile       do not record perf profiles
 #   --build-dir DIR    (/tmp/orderbus-bench-build)
@@ -24,7 +25,7 @@ src=$(dirname "$here")
 quick=0
 install=1
 profile=1
-only="disk,intake,http,e2e,fanout,connections"
+only="disk,intake,replica,http,e2e,fanout,connections"
 build=/tmp/orderbus-bench-build
 work=/tmp/orderbus-bench-run
 out=$here
@@ -49,10 +50,10 @@ done
 # phases with smaller numbers.
 if [ $quick = 1 ]; then
     dur=3; warm=1; fan_small=300; fan_big=600
-    conn_tables=250; conn_pads=4; conn_kitchens=20
+    conn_tables=250; conn_pads=4; conn_kitchens=20; repl_rounds=3
 else
     dur=10; warm=2; fan_small=1000; fan_big=2000
-    conn_tables=2500; conn_pads=4; conn_kitchens=20
+    conn_tables=2500; conn_pads=4; conn_kitchens=20; repl_rounds=3
 fi
 
 results=$out/results
@@ -345,6 +346,144 @@ phase_intake () {
     stop nats
 }
 
+# The intake measurement again (same tool, same sizes), against a lone
+# writer, a writer with an asynchronous replica and one with a
+# synchronous replica (writer/sync_replica), in interleaved rounds: for
+# each round and size the three run back to back, each on a fresh data
+# directory (writer and replica) under $work, the disk the intake phase
+# uses, so machine noise hits them alike.  report.py takes the medians.
+# Every run with a replica must end with the replica holding the
+# writer's log to its last seq, or the phase stops the whole run: no
+# figure from a replica that fell behind or fell over.
+start_repl_writer () {   # start_repl_writer lone|async|sync
+    local how=$1 dir=$work/repl-$1
+    rm -rf "$dir" "$dir-replica"
+    ob_ports
+    local repl=()
+    if [ "$how" != lone ]; then
+        replicate=$(port)
+        repl=(--replicate "tcp://127.0.0.1:$replicate")
+        [ "$how" = sync ] && repl+=(--sync-replica r1)
+    fi
+    start writer "$ob" writer --data "$dir" --menu "$src/config/demo-menu.json" \
+        "${ob_links[@]}" "${repl[@]}"
+    wait_port "$events" writer
+    [ "$how" = lone ] && return 0
+    start replica "$ob" replica --data "$dir-replica" --replica-name r1 \
+        --upstream "tcp://127.0.0.1:$replicate"
+    # attached: the writer counts it among its replicas
+    "$bench" stats "tcp://127.0.0.1:$sync" --caught-up 20 > /dev/null \
+        || { tail -20 "$work/replica.log" >&2; die "replica r1 never attached"; }
+}
+
+# lag_sampler FILE: the writer's stats every 0.5 s, one JSON a line,
+# until killed (the lone writer's too, so the three carry the same load)
+lag_sampler () {
+    while :; do
+        "$bench" stats "tcp://127.0.0.1:$sync" >> "$1" 2> /dev/null
+        sleep 0.5
+    done
+}
+
+# repl_check NAME HOW: after the run, the replica catches up (30 s at
+# most), then both stop and `orderbus verify` reads both stores: sound,
+# the same identity, the same last seq.  Writes $work/NAME.end.json.
+repl_check () {
+    local name=$1 how=$2 dir=$work/repl-$2 t0
+    t0=$(date +%s.%N)
+    if [ "$how" != lone ] && ! "$bench" stats "tcp://127.0.0.1:$sync" --caught-up 30 \
+        > "$work/$name.end.json"; then
+        rm -f "$results/$name.json"
+        tail -20 "$work/replica.log" >&2
+        die "$name: the replica did not catch up with the writer (above); no figure kept"
+    fi
+    [ "$how" = lone ] && "$bench" stats "tcp://127.0.0.1:$sync" > "$work/$name.end.json"
+    caught_s=$(echo "$(date +%s.%N) - $t0" | bc)
+    stop replica; stop writer
+    "$ob" verify --data "$dir" > "$work/$name.verify-writer" 2>&1 \
+        || die "$name: orderbus verify of the writer's store failed: $(tail -3 "$work/$name.verify-writer")"
+    [ "$how" = lone ] && { rm -rf "$dir"; return 0; }
+    "$ob" verify --data "$dir-replica" > "$work/$name.verify-replica" 2>&1 \
+        || die "$name: orderbus verify of the replica's store failed: $(tail -3 "$work/$name.verify-replica")"
+    local w r
+    w=$(grep -E '^(identity|last seq):' "$work/$name.verify-writer")
+    r=$(grep -E '^(identity|last seq):' "$work/$name.verify-replica")
+    [ -n "$w" ] && [ "$w" = "$r" ] || {
+        rm -f "$results/$name.json"
+        die "$name: the replica's store differs from the writer's: writer $(echo $w), replica $(echo $r)"
+    }
+    rm -rf "$dir" "$dir-replica"   # up to a GB or two each at full speed
+}
+
+# repl_annotate NAME HOW: add what the writer said (lag while loaded, at
+# the end, the catch-up, its batches) and the stores' last seqs to the
+# run's results/NAME.json, for report.py
+repl_annotate () {
+    [ -f "$results/$1.json" ] || return 0
+    python3 - "$results/$1.json" "$2" "$work/$1.lag.jsonl" "$work/$1.end.json" \
+        "$work/$1.verify-writer" "$work/$1.verify-replica" "$caught_s" <<'PY'
+import json, os, re, sys
+path, how, lag, end, vw, vr, caught = sys.argv[1:]
+def samples(p):
+    out = []
+    for line in open(p) if os.path.exists(p) else []:
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+def replica(s):
+    r = ((s or {}).get("replication") or {}).get("replicas") or []
+    return r[0] if r else {}
+def last_seq(p):
+    m = re.search(r"^last seq:\s+(\d+)", open(p).read(), re.M) if os.path.exists(p) else None
+    return int(m.group(1)) if m else None
+loaded = samples(lag)
+end_stats = (samples(end) or [None])[-1] or {}
+run = json.load(open(path))
+run["replication"] = {
+    "config": how,
+    "samples": len(loaded),
+    "max_lag_seqs": max((replica(s).get("lag_seqs", 0) for s in loaded), default=None),
+    "max_lag_ms": max((replica(s).get("lag_ms", 0) for s in loaded), default=None),
+    "last_lag_seqs": replica(loaded[-1]).get("lag_seqs") if loaded else None,
+    "last_lag_ms": replica(loaded[-1]).get("lag_ms") if loaded else None,
+    "caught_up_s": float(caught),
+    "writer_batches": end_stats.get("batches"),
+    "writer_commands": end_stats.get("commands"),
+    "sync": ((end_stats.get("replication") or {}).get("sync")),
+    "writer_last_seq": last_seq(vw),
+    "replica_last_seq": last_seq(vr) if how != "lone" else None,
+}
+json.dump(run, open(path, "w"), indent=1)
+PY
+}
+
+declare -A repl_label=([lone]="lone writer" [async]="async replica"
+                       [sync]="sync replica")
+
+phase_replica () {
+    local round n how name sampler
+    for round in $(seq "$repl_rounds"); do
+        for n in 1 256 4096; do
+            for how in lone async sync; do
+                name=replica-$how-$n-r$round
+                start_repl_writer "$how"
+                local w=(--watch "writer:${pid_of[writer]}")
+                [ "$how" != lone ] && w+=(--watch "replica:${pid_of[replica]}")
+                rm -f "$work/$name.lag.jsonl"
+                lag_sampler "$work/$name.lag.jsonl" &
+                sampler=$!
+                run "$name" intake "${repl_label[$how]}" --target orderbus "${ob_links[@]:0:4}" \
+                    --inflight $n "${w[@]}" --count-syncs
+                kill "$sampler"; wait "$sampler" 2> /dev/null
+                repl_check "$name" "$how"
+                repl_annotate "$name" "$how"
+            done
+        done
+    done
+}
+
 phase_http () {
     start_writer
     local gw1 gw2
@@ -574,7 +713,7 @@ rm -f "$results"/*.json "$results"/*.txt "$results"/*.err "$results"/*.png "$res
 : > "$results/commands.txt"
 write_meta
 started=$(date +%s)
-for phase in disk intake http e2e fanout connections; do
+for phase in disk intake replica http e2e fanout connections; do
     has_phase "$phase" && "phase_$phase"
 done
 log "measured in $(( $(date +%s) - started )) s; writing the report"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench_smoke: orderbus-bench drives real orderbus processes for about a
-# second each and must see successes and no errors.  A functional test of
+# second each and must see successes and no errors; its stats mode must
+# tell a replica that follows from one that fell behind.  A functional test of
 # the bench tool, never a performance assertion; no peer is needed.
 #
 #   smoke.sh ORDERBUS ORDERBUS_BENCH WORKDIR
@@ -76,4 +77,48 @@ wait_port "$events" || fail "orderbus writer did not bind $events"
     --inflight 64 --check --json "$work/intake.json" > "$work/intake.out" 2>&1 \
     || fail "intake mode: $(cat "$work/intake.out")"
 cat "$work/intake.out"
+
+# 3. stats: what run.sh's replica phase relies on.  A writer with an
+#    asynchronous replica: caught up after a load; with the replica
+#    stopped (SIGSTOP) and more orders, --caught-up must fail (a replica
+#    that fell behind is never reported as following); once it goes on,
+#    caught up again
+intake=$("$bench" port) && events=$("$bench" port) && sync=$("$bench" port) \
+    && repl=$("$bench" port) || fail "no free port"
+"$orderbus" writer --data "$work/rwriter-data" \
+    --menu "$(dirname "$0")/../config/demo-menu.json" \
+    --intake "tcp://127.0.0.1:$intake" --events "tcp://127.0.0.1:$events" \
+    --sync "tcp://127.0.0.1:$sync" --replicate "tcp://127.0.0.1:$repl" \
+    --link-timeout-ms 60000 > "$work/rwriter.log" 2>&1 &
+pids="$pids $!"
+wait_port "$events" || fail "orderbus writer did not bind $events"
+"$orderbus" replica --data "$work/replica-data" --replica-name r1 \
+    --upstream "tcp://127.0.0.1:$repl" > "$work/replica.log" 2>&1 &
+replica=$!
+pids="$pids $replica"
+load () {
+    "$bench" intake --intake "tcp://127.0.0.1:$intake" \
+        --events "tcp://127.0.0.1:$events" --duration 0.5 --warmup 0 \
+        --inflight 64 --check --quiet > "$work/rintake.out" 2>&1 \
+        || fail "intake beside a replica: $(cat "$work/rintake.out")"
+}
+load
+"$bench" stats "tcp://127.0.0.1:$sync" --caught-up 10 > "$work/stats.json" \
+    || fail "stats: the replica never caught up"
+grep -q '"name":"r1"' "$work/stats.json" || fail "stats: no r1 in $(cat "$work/stats.json")"
+kill -STOP "$replica"
+load
+if "$bench" stats "tcp://127.0.0.1:$sync" --caught-up 1 > /dev/null 2> "$work/behind.err"; then
+    kill -CONT "$replica"
+    fail "stats --caught-up said caught up while the replica was stopped"
+fi
+kill -CONT "$replica"
+cat "$work/behind.err"
+# still attached (the writer waits 60 s before it gives a replica up):
+# what said no is the replica's confirmed seq, behind the writer's
+grep -q 'replica r1 confirmed seq' "$work/behind.err" \
+    || fail "stats --caught-up failed for another reason: $(cat "$work/behind.err")"
+"$bench" stats "tcp://127.0.0.1:$sync" --caught-up 10 > /dev/null \
+    || fail "stats: the replica did not catch up once it went on"
+echo "stats: caught up; behind while stopped; caught up again"
 echo "bench_smoke: ok"

@@ -15,6 +15,9 @@
                           counted; the replicas go on
       foreign_store       a replica whose data dir holds another store
                           stops with a clear error
+      map_grows           ~15 KB orders until a replica's store is past
+                          its first LMDB map (64 MiB): it grows the map
+                          and follows on, equal to the writer's
       sync_refuses        with writer/sync_replica, orders wait for it: a
                           stopped (SIGSTOP) replica makes them 503 within
                           writer/sync_timeout_ms; SIGCONT, the same key
@@ -603,6 +606,53 @@ TK_CASE (older_epoch_refused)
     zsock_destroy (&fake);
 }
 
+//  A replica's LMDB map fills (64 MiB at first) like the writer's: it
+//  grows it and goes on, instead of failing every commit after
+TK_CASE (map_grows)
+{
+    char file[700];
+    snprintf (file, sizeof file, "%s/data.mdb", s_r1data);
+    tk_ledger_t *ledger = tk_ledger_new ();
+    struct stat st = { 0 };
+    //  ~15 KB orders (50 lines, long notes) until the replica's file is
+    //  past the first map size (bounded in count and time)
+    tk_load_opts_t opts = { .ports = &s_gw,
+                            .port_count = 1,
+                            .threads = CLIENTS,
+                            .prefix = "mg",
+                            .lines = 50,
+                            .long_notes = true,
+                            .max_orders = 20000,
+                            .retry_ms = 30000 };
+    tk_load_t *load = tk_load_start (ledger, &opts);
+    for (int64_t end = tk_now_ms () + 90000;
+         tk_now_ms () < end
+         && (stat (file, &st) != 0 || st.st_size <= (off_t) 72 << 20);
+         usleep (200 * 1000))
+        ;
+    tk_load_stop (&load);
+    tk_tally_t tally;
+    CHECK (tk_ledger_tally (ledger, s_gw, 1000, &tally), "tally");
+    int orders = (int) tally.acked;
+    printf ("test_replica: map_grows: %d orders of ~15 KB; r1's data.mdb "
+            "%lld MiB\n",
+            orders, (long long) (st.st_size >> 20));
+    fflush (stdout);
+    CHECK (s_caught_up (s_wdata, s_r1data, 15000)
+               && s_caught_up (s_wdata, s_r2data, 15000),
+           "both replicas reached the writer's seq %llu: r1 %llu, r2 %llu",
+           (unsigned long long) s_last_seq (s_wdata),
+           (unsigned long long) s_last_seq (s_r1data),
+           (unsigned long long) s_last_seq (s_r2data));
+    CHECK (stat (file, &st) == 0 && st.st_size > (off_t) 64 << 20,
+           "r1's store is past its first map: %lld MiB",
+           (long long) (st.st_size >> 20));
+    CHECK (s_log_has ("r1", "map grown"), "r1 says it grew its map");
+    CHECK (!s_log_has ("r1", "cannot commit"), "r1 never failed a commit");
+    s_compare ("map_grows", s_wdata, s_r1data);
+    tk_ledger_destroy (&ledger);
+}
+
 TK_CASE (stop_async)
 {
     CHECK (tk_kill (s_r2_pid, SIGTERM) == 0, "r2 stops cleanly");
@@ -890,6 +940,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (garbage_dropped),
                                      TK_CASE_ENTRY (foreign_store),
                                      TK_CASE_ENTRY (older_epoch_refused),
+                                     TK_CASE_ENTRY (map_grows),
                                      TK_CASE_ENTRY (stop_async),
                                      TK_CASE_ENTRY (sync_start),
                                      TK_CASE_ENTRY (sync_refuses),

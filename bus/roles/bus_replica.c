@@ -46,6 +46,7 @@ struct _bus_replica_t {
     bool behind;        //  as last logged
     int64_t behind_logged_ms;
     uint64_t epoch_refused;   //  the older epoch last refused (logged once)
+    bool map_full;            //  this drain's transaction met a full map
     //  Any thread
     _Atomic uint64_t writer_seq, batches, dropped;
     _Atomic uint64_t queries;          //  read queries answered (replica/sync)
@@ -210,6 +211,8 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         if (change.seq <= bus_store_applied_seq (self->store))
             continue;
         rc = bus_store_apply (self->store, &change, why, why_cap);
+        if (rc == BUS_ERR_MAP_FULL)
+            self->map_full = true;   //  s_apply_waiting grows it
         if (rc != 0)
             return -1;
         *changed = true;
@@ -273,7 +276,17 @@ s_apply_waiting (bus_replica_t *self)
         }
         again = did < 0;
     }
-    if (rc == 0 && changed)
+    if (self->map_full) {
+        //  LMDB took the transaction down with the full map: drop this
+        //  drain, grow the map as the writer does, and say hello from
+        //  what is committed, so the writer sends the rest again
+        self->map_full = false;
+        changed = false;
+        bus_store_abort (self->store);
+        rc = bus_store_grow (self->store);
+        if (rc == 0)
+            again = true;
+    } else if (rc == 0 && changed)
         rc = bus_store_commit (self->store);
     else if (rc == 0)
         bus_store_abort (self->store);
