@@ -15,6 +15,8 @@
                           counted; the replicas go on
       foreign_store       a replica whose data dir holds another store
                           stops with a clear error
+      replica_map_grows   a replica whose map fills (a Debug build's
+                          small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
                           stopped (SIGSTOP) replica makes them 503 within
                           writer/sync_timeout_ms; SIGCONT, the same key
@@ -603,6 +605,33 @@ TK_CASE (older_epoch_refused)
     zsock_destroy (&fake);
 }
 
+//  A replica whose map fills (a Debug build's 256 KiB map): it grows
+//  the map and applies the drain again, as the writer does, rather than
+//  failing the same batch for ever
+TK_CASE (replica_map_grows)
+{
+    char dir[600];
+    s_path (dir, sizeof dir, "rg-data");
+    const char *env[] = { "ORDERBUS_DEBUG_MAP_SIZE=262144", NULL };
+    pid_t pid = tk_spawn_env ("rg", env, "replica", "--data", dir, "--upstream",
+                              s_repl, "--replica-name", "rg", "--heartbeat-ms",
+                              "100", "--link-timeout-ms", "1000", NULL);
+    if (!s_wait_log ("rg", "ORDERBUS_DEBUG_MAP_SIZE=262144", 5000)) {
+        printf ("test_replica: replica_map_grows: not a Debug build (no "
+                "ORDERBUS_DEBUG_MAP_SIZE): skipped\n");
+        tk_kill (pid, SIGTERM);
+        return;
+    }
+    CHECK (s_caught_up (s_wdata, dir, 20000),
+           "the replica with a small map caught up: %llu of %llu",
+           (unsigned long long) s_last_seq (dir),
+           (unsigned long long) s_last_seq (s_wdata));
+    CHECK (s_log_has ("rg", "map full at seq"),
+           "its map was full, and it said so");
+    s_compare ("replica_map_grows", s_wdata, dir);
+    CHECK (tk_kill (pid, SIGTERM) == 0, "it stops cleanly");
+}
+
 TK_CASE (stop_async)
 {
     CHECK (tk_kill (s_r2_pid, SIGTERM) == 0, "r2 stops cleanly");
@@ -890,6 +919,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (garbage_dropped),
                                      TK_CASE_ENTRY (foreign_store),
                                      TK_CASE_ENTRY (older_epoch_refused),
+                                     TK_CASE_ENTRY (replica_map_grows),
                                      TK_CASE_ENTRY (stop_async),
                                      TK_CASE_ENTRY (sync_start),
                                      TK_CASE_ENTRY (sync_refuses),
