@@ -31,9 +31,9 @@
 #define S_BEHIND_LOG 5000   //  "behind by N" at most this often, ms
 #define S_RETRY_MIN  100    //  a hello after a failure waits this long...
 #define S_RETRY_MAX  5000   //  ...doubling up to this, ms
-#define S_SAME_MAX \
-    10   //  the same failure at the same seq this many \
-         //  times in a row: stop, it will not pass
+//  The same failure at the same seq this many times in a row: stop, it
+//  will not pass by itself
+#define S_SAME_MAX 10
 
 struct _bus_replica_t {
     bus_config_t config;
