@@ -15,6 +15,9 @@
                           counted; the replicas go on
       foreign_store       a replica whose data dir holds another store
                           stops with a clear error
+      older_epoch_refused a fake writer: an older epoch's batch is refused;
+                          a transient ERROR (overloaded, storage) backs
+                          off and says hello again, the replica goes on
       replica_map_grows   a replica whose map fills (a Debug build's
                           small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
@@ -554,6 +557,22 @@ s_fake_send (zsock_t *fake, uint64_t epoch, uint64_t seq)
     free (event);
 }
 
+//  An ERROR of status from the fake writer
+static void
+s_fake_error (zsock_t *fake, int status, const char *why)
+{
+    bus_repl_batch_t head = { .status = status,
+                              .writer = { "abcdefabcdefabcdefabcdefabcdef01",
+                                          1001, 1000, 0 },
+                              .last = 2,
+                              .ts_ms = tk_now_ms () };
+    bus_strlcpy (head.error, why, sizeof head.error);
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
+    zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
+    zmsg_send (&msg, fake);
+}
+
 //  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
 static bool
 s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
@@ -599,8 +618,19 @@ TK_CASE (older_epoch_refused)
     CHECK (s_wait_log ("ro", "older than", 3000), "and refused, saying why");
     s_fake_send (fake, 1001, 2);
     CHECK (s_fake_confirmed (fake, 2, 5000), "seq 2 of epoch 1001 confirmed");
-    CHECK (tk_kill (pid, SIGTERM) == 0, "it stops");
-    CHECK (s_last_seq (dir) == 2, "its log holds seqs 1 and 2 only");
+    //  A transient refusal (too many replicas; a log read failing while
+    //  the writer's store reopens): it backs off and says hello again,
+    //  and goes on; it does not stop
+    s_fake_error (fake, BUS_ERR_OVERLOADED, "too many replicas attached");
+    CHECK (s_wait_log ("ro", "hello again in", 3000),
+           "an overloaded writer: it backs off, saying so");
+    s_fake_error (fake, BUS_ERR_STORAGE, "cannot read the log from seq 3");
+    CHECK (s_wait_log ("ro", "cannot read the log", 3000),
+           "a log read failing on the writer: the same");
+    s_fake_send (fake, 1001, 3);
+    CHECK (s_fake_confirmed (fake, 3, 5000), "and follows on: seq 3 confirmed");
+    CHECK (tk_kill (pid, SIGTERM) == 0, "it stops (it had not)");
+    CHECK (s_last_seq (dir) == 3, "its log holds seqs 1 to 3 only");
     zframe_destroy (&s_fake_id);
     zsock_destroy (&fake);
 }
