@@ -22,8 +22,10 @@
                           small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
                           stopped (SIGSTOP) replica makes them 503 within
-                          writer/sync_timeout_ms; SIGCONT, the same key
-                          retried gets its 201, placed once
+                          writer/sync_timeout_ms, and the writer's reads
+                          show nothing held (replay stops at the released
+                          seq, snapshot and list refused); SIGCONT, the
+                          same key retried gets its 201, placed once
       sync_kill_writer    kill -9 the writer and the stopped replica under
                           load: the replica's data dir, started as the
                           writer, holds every order a client got a 201
@@ -746,6 +748,29 @@ TK_CASE (sync_refuses)
                        "synchronous replica"),
         "and why: its writer's synchronous replica");
     json_decref (health);
+    //  Reads show nothing held: a replay stops at the released seq (what
+    //  the replica confirmed), a snapshot or a list is refused (an edge
+    //  would show orders a promoted replica does not have)
+    uint64_t held_to = s_last_seq (s_swdata);
+    bus_sync_reply_t reply;
+    zlistx_t *items = s_ask (s_s_sync, BUS_SYNC_REPLAY, 1000, &reply);
+    CHECK (items && reply.status == 0 && reply.seq < held_to
+               && zlistx_size (items) == reply.seq,
+           "a replay stops at the released seq %llu, below the committed "
+           "%llu (%zu events)",
+           items ? (unsigned long long) reply.seq : 0ULL,
+           (unsigned long long) held_to, items ? zlistx_size (items) : 0);
+    zlistx_destroy (&items);
+    items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
+    CHECK (items && reply.status == BUS_ERR_UNAVAILABLE
+               && strstr (reply.error, "not released"),
+           "a snapshot is refused: %d %s", items ? reply.status : -99,
+           items ? reply.error : "");
+    zlistx_destroy (&items);
+    items = s_ask (s_s_sync, BUS_SYNC_LIST, 100, &reply);
+    CHECK (items && reply.status == BUS_ERR_UNAVAILABLE,
+           "a list is refused: %d", items ? reply.status : -99);
+    zlistx_destroy (&items);
 
     kill (s_sr_pid, SIGCONT);
     int status = 0;
@@ -764,6 +789,11 @@ TK_CASE (sync_refuses)
     CHECK (streq (replayed, "true"),
            "as a replay: it was placed once, by the first try ('%s')",
            replayed);
+    items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
+    CHECK (items && reply.status == 0,
+           "confirmed again: a snapshot is answered: %d",
+           items ? reply.status : -99);
+    zlistx_destroy (&items);
     free (body);
 }
 

@@ -71,7 +71,11 @@ struct _bus_writer_t {
     //  confirming" (past writer/sync_timeout_ms)
     zlistx_t *held;
     bool sync_down;
-    uint64_t published_seq;   //  events published up to (heartbeats)
+    uint64_t published_seq;          //  events published up to (heartbeats)
+    _Atomic uint64_t released_seq;   //  ...the same, for the sync thread:
+                                     //  reads show nothing past it (sync
+                                     //  mode; 0 after a start until the
+                                     //  replica confirms what is there)
     zactor_t *intake_actor;
     zactor_t *sync_actor;
     bus_epoch_t epoch;       //  this run's history, set before the actors
@@ -520,6 +524,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         if (rc == 0)
             self->published_seq = bus_store_last_seq (self->store);
     }
+    atomic_store (&self->released_seq, self->published_seq);
     s_batch_release (batch);
 }
 
@@ -670,6 +675,7 @@ s_sync_release (bus_writer_t *self)
         s_send_list (self, held->events);
         s_send_list (self, held->acks);
         self->published_seq = held->need;
+        atomic_store (&self->released_seq, held->need);
         zlistx_delete (self->held, zlistx_cursor (self->held));
         if (self->sync_down && !async)
             s_sync_state (self, false, confirmed);
@@ -1023,6 +1029,49 @@ s_sync_stats (bus_writer_t *self, zmsg_t *items)
 
 //  Run one decoded request from sender (NULL: plaintext); fills reply and
 //  items.
+//  In synchronous mode a read shows only what was released (confirmed
+//  by the replica): a replay stops at the released seq; any other answer
+//  (read at the store's last seq) waits a moment for its seq's release,
+//  else is refused (an edge retries its snapshot), and nothing held is
+//  shown that a promoted replica would not have.
+#define S_RELEASE_WAIT_MS 200
+
+static void
+s_sync_read (bus_writer_t *self, const bus_sync_req_t *req,
+             bus_sync_reply_t *reply, zmsg_t *items)
+{
+    uint64_t released = atomic_load (&self->released_seq);
+    bus_sync_req_t capped = *req;
+    if (req->op == BUS_SYNC_REPLAY) {
+        uint64_t from = req->from ? req->from : 1;
+        uint64_t room = released >= from ? released - from + 1 : 0;
+        capped.limit = room < req->limit ? (uint32_t) room : req->limit;
+        if (capped.limit == 0) {   //  nothing released past from yet
+            reply->seq = released;
+            reply->next = from;
+            return;
+        }
+    }
+    bus_query_answer (self->store, self->config.retain_days, &capped, reply,
+                      items);
+    if (req->op == BUS_SYNC_REPLAY || reply->status != 0) {
+        reply->seq = released < reply->seq ? released : reply->seq;
+        return;
+    }
+    uint64_t need = bus_store_last_seq (self->store);
+    int64_t end = zclock_mono () + S_RELEASE_WAIT_MS;
+    while (atomic_load (&self->released_seq) < need
+           && !atomic_load (&self->sync_down_now) && zclock_mono () < end)
+        zclock_sleep (2);
+    if (atomic_load (&self->released_seq) >= need)
+        return;
+    reply->status = BUS_ERR_UNAVAILABLE;
+    snprintf (reply->error, sizeof reply->error,
+              "synchronous replica %s not confirming: seq %" PRIu64
+              " is not released yet; retry",
+              self->config.sync_replica, need);
+}
+
 static void
 s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
                const bus_curve_peer_t *sender, bus_sync_reply_t *reply,
@@ -1034,6 +1083,8 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
         rc = s_sync_ping (self, req, sender);
     else if (req->op == BUS_SYNC_STATS)
         rc = s_sync_stats (self, items);
+    else if (s_sync_mode (self))
+        s_sync_read (self, req, reply, items);
     else {
         bus_query_answer (self->store, self->config.retain_days, req, reply,
                           items);
@@ -1252,13 +1303,27 @@ bus_writer_new (const bus_config_t *config, char *err, size_t err_cap)
         || s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->published_seq = bus_store_last_seq (self->store);
+    atomic_store (&self->released_seq, self->published_seq);
     if (*config->sync_replica) {
         self->held = zlistx_new ();
-        if (!self->held) {
+        s_held_t *start = calloc (1, sizeof *start);
+        if (start) {
+            start->events = zlistx_new ();
+            start->acks = zlistx_new ();
+        }
+        if (!self->held || !start || !start->events || !start->acks) {
+            if (start)
+                s_held_destroy ((void **) &start);
             snprintf (err, err_cap, "out of memory");
             goto fail;
         }
         zlistx_set_destructor (self->held, s_held_destroy);
+        //  What the last run committed may not be on the replica: reads
+        //  show none of it until the replica confirms it (its hello)
+        start->need = self->published_seq;
+        start->committed_ms = zclock_mono ();
+        zlistx_add_end (self->held, start);
+        atomic_store (&self->released_seq, 0);
         zsys_info ("writer: synchronous replica %s: a batch is acknowledged "
                    "once it confirms it durable (else, after %d ms: %s)",
                    config->sync_replica, config->sync_timeout_ms,
