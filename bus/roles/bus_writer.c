@@ -345,6 +345,36 @@ s_refuse_invalid (bus_writer_t *self, s_batch_t *batch, const char *why,
     s_queue_ack (batch, cmd->origin);
 }
 
+static bool s_sync_mode (bus_writer_t *self);
+
+//  While the synchronous replica is not confirming under refuse, a new
+//  command is not applied (a client that retries with a fresh key, as
+//  the seed-compatible routes do, would commit an order per retry, all
+//  reaching the kitchen once the replica is back): only a command whose
+//  key is known goes on, to get its held duplicate answer.  True if
+//  refused, its 503 queued.
+static bool
+s_sync_refuses_new (bus_writer_t *self, s_batch_t *batch)
+{
+    const bus_cmd_t *cmd = &batch->cmd;
+    uint64_t fingerprint, seq;
+    if (!self->sync_down || !streq (self->config.sync_fallback, "refuse")
+        || bus_store_key_get (self->store, cmd->key, &fingerprint, &seq) == 0)
+        return false;
+    bus_ack_t *ack = &batch->ack;
+    memset (ack, 0, sizeof *ack);
+    memcpy (ack->key, cmd->key, sizeof ack->key);
+    ack->fingerprint = bus_cmd_fingerprint (cmd);
+    ack->status = BUS_ERR_UNAVAILABLE;
+    snprintf (ack->error, sizeof ack->error,
+              "synchronous replica %s not confirming; nothing was committed: "
+              "retry",
+              self->config.sync_replica);
+    atomic_fetch_add (&self->sync_refused, 1);
+    s_queue_ack (batch, cmd->origin);
+    return true;
+}
+
 //  Apply frame i; returns 0 or a storage error that fails the batch.
 static int
 s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
@@ -370,6 +400,8 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
         return 0;
     }
     atomic_fetch_add (&self->commands, 1);
+    if (s_sync_mode (self) && s_sync_refuses_new (self, batch))
+        return 0;
     rc = bus_ledger_apply (self->ledger, cmd, now, &batch->ack, s_queue_event,
                            batch);
     if (rc == 0)
@@ -480,7 +512,6 @@ s_storage_probe (bus_writer_t *self)
 }
 
 //  Synchronous mode, below
-static bool s_sync_mode (bus_writer_t *self);
 static void s_sync_hold (bus_writer_t *self, s_batch_t *batch);
 static void s_send_list (bus_writer_t *self, zlistx_t *list);
 
@@ -582,9 +613,16 @@ s_refuse_acks (bus_writer_t *self, zlistx_t *list)
     while ((msg = (zmsg_t *) zlistx_detach (list, NULL))) {
         char *topic = zmsg_popstr (msg);
         zframe_t *body = zmsg_pop (msg);
-        if (ack && topic && body
+        bool decoded =
+            ack && topic && body
             && bus_ack_decode (zframe_data (body), zframe_size (body), ack)
-                   == 0) {
+                   == 0;
+        if (decoded && ack->status != 0) {   //  a refusal already: as it is
+            zmsg_t *out = zmsg_new ();
+            zmsg_addstr (out, topic);
+            zmsg_append (out, &body);
+            zmsg_send (&out, self->events);
+        } else if (decoded) {
             ack->status = BUS_ERR_UNAVAILABLE;
             ack->duplicate = false;
             snprintf (ack->error, sizeof ack->error,
@@ -633,7 +671,12 @@ s_sync_hold (bus_writer_t *self, s_batch_t *batch)
     held->committed_ms = zclock_mono ();
     if (self->sync_down && streq (self->config.sync_fallback, "refuse"))
         s_refuse_acks (self, held->acks);
-    zlistx_add_end (self->held, held);
+    //  Nothing left to hold (refusing: every ack sent, nothing new
+    //  committed): no entry, so refusing adds none
+    if (zlistx_size (held->events) == 0 && zlistx_size (held->acks) == 0)
+        s_held_destroy ((void **) &held);
+    else
+        zlistx_add_end (self->held, held);
 }
 
 static void

@@ -365,6 +365,13 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
     zsys_info ("writer: replica %s attached at seq %" PRIu64
                " (writer at %" PRIu64 ")",
                replica->name, up->seq, bus_store_last_seq (self->store));
+    //  A misspelt writer/sync_replica holds every batch for a replica that
+    //  never comes: say which one is awaited
+    if (*self->config->sync_replica
+        && !streq (replica->name, self->config->sync_replica))
+        zsys_warning ("writer: replica %s attached; the synchronous replica "
+                      "is %s (writer/sync_replica)",
+                      replica->name, self->config->sync_replica);
     //  At once, even with nothing to send: a new replica takes the
     //  history's identity from it
     s_send_batch (self, replica, true);
