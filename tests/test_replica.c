@@ -12,7 +12,8 @@
                           5,000 events catches up in bounded chunks while
                           intake's acks stay quick (printed)
       garbage_dropped     garbage on the replicate socket is dropped and
-                          counted; the replicas go on
+                          counted; the replicas go on; a second replica
+                          under r1's name is refused while r1 is attached
       foreign_store       a replica whose data dir holds another store
                           stops with a clear error
       older_epoch_refused a fake writer: an older epoch's batch is refused;
@@ -502,6 +503,31 @@ TK_CASE (garbage_dropped)
     CHECK (s_caught_up (s_wdata, s_r1data, 10000)
                && s_caught_up (s_wdata, s_r2data, 10000),
            "both replicas still follow");
+    tk_ledger_destroy (&ledger);
+
+    //  A second replica under r1's name, from another connection while
+    //  r1 is attached: refused (transient), r1 keeps its entry
+    zsock_t *twin = zsock_new_dealer (s_repl);
+    zsock_set_rcvtimeo (twin, 3000);
+    bus_repl_up_t up = { .op = BUS_REPL_HELLO, .name = "r1" };
+    zframe_t *frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin, 0);
+    zmsg_t *msg = zmsg_recv (twin);
+    bus_repl_batch_t head = { 0 };
+    zframe_t *first = msg ? zmsg_first (msg) : NULL;
+    CHECK (first
+               && bus_repl_batch_decode (zframe_data (first),
+                                         zframe_size (first), &head)
+                      == 0
+               && head.status == BUS_ERR_UNAVAILABLE
+               && strstr (head.error, "another connection"),
+           "a twin of r1 is refused: %d %s", head.status, head.error);
+    zmsg_destroy (&msg);
+    zsock_destroy (&twin);
+    ledger = tk_ledger_new ();
+    load = s_load (ledger, &s_gw, "gt", 50);
+    tk_load_join (&load);
+    CHECK (s_caught_up (s_wdata, s_r1data, 10000), "r1 still follows");
     tk_ledger_destroy (&ledger);
 }
 

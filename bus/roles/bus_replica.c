@@ -388,9 +388,13 @@ s_apply_waiting (bus_replica_t *self)
         zsys_error ("replica %s: %s", self->config.name, why);
         bus_store_reopen (self->store);
         again = true;
-    } else if (changed) {
-        atomic_fetch_add (&self->batches, 1);
-        self->retry_ms = S_RETRY_MIN;
+    } else {
+        if (changed) {
+            atomic_fetch_add (&self->batches, 1);
+            self->retry_ms = S_RETRY_MIN;
+        }
+        //  After every drain, even of repeats only: the writer's entry
+        //  may have been reset by a hello and waits for this
         s_confirm (self);
     }
     bus_epoch_t epoch;
