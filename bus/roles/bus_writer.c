@@ -71,7 +71,8 @@ struct _bus_writer_t {
     //  confirming" (past writer/sync_timeout_ms)
     zlistx_t *held;
     bool sync_down;
-    uint64_t published_seq;          //  events published up to (heartbeats)
+    uint64_t async_from;      //  the last seq when acks went on without it
+    uint64_t published_seq;   //  events published up to (heartbeats)
     _Atomic uint64_t released_seq;   //  ...the same, for the sync thread:
                                      //  reads show nothing past it (sync
                                      //  mode; 0 after a start until the
@@ -686,6 +687,8 @@ s_sync_state (bus_writer_t *self, bool down, uint64_t confirmed)
         return;
     self->sync_down = down;
     atomic_store (&self->sync_down_now, down);
+    if (down)
+        self->async_from = bus_store_last_seq (self->store);
     if (!down)
         zsys_info ("writer: synchronous replica %s confirming again at seq "
                    "%" PRIu64,
@@ -723,9 +726,16 @@ s_sync_release (bus_writer_t *self)
         if (self->sync_down && !async)
             s_sync_state (self, false, confirmed);
     }
-    if (self->sync_down && async
-        && confirmed >= bus_store_last_seq (self->store))
+    //  Back once it holds the first batch acknowledged without it (under
+    //  steady intake it may never reach the last seq at a check): held
+    //  again from the next batch on
+    if (self->sync_down && async && confirmed > self->async_from) {
+        zsys_info ("writer: synchronous replica %s holds seq %" PRIu64
+                   ", past where acks went on without it (%" PRIu64
+                   "): holding acks for it again",
+                   self->config.sync_replica, confirmed, self->async_from);
         s_sync_state (self, false, confirmed);
+    }
     held = (s_held_t *) zlistx_first (self->held);
     if (held && !self->sync_down
         && zclock_mono () - held->committed_ms > self->config.sync_timeout_ms) {
