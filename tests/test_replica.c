@@ -27,7 +27,9 @@
                           show nothing held (replay stops at the released
                           seq, snapshot and list refused), and a new key
                           is refused uncommitted; SIGCONT, the
-                          same key retried gets its 201, placed once
+                          same key retried gets its 201, placed once; a
+                          writer restarted while it is stopped refuses
+                          snapshots until it says hello
       sync_kill_writer    kill -9 the writer and the stopped replica under
                           load: the replica's data dir, started as the
                           writer, holds every order a client got a 201
@@ -832,6 +834,30 @@ TK_CASE (sync_refuses)
            "confirmed again: a snapshot is answered: %d",
            items ? reply.status : -99);
     zlistx_destroy (&items);
+
+    //  A writer restarted while the replica is stopped does not know what
+    //  it confirmed: reads show nothing until it says hello
+    CHECK (tk_kill (s_sw_pid, SIGTERM) == 0, "the writer stops");
+    kill (s_sr_pid, SIGSTOP);
+    s_sw_pid = s_sync_writer (s_swdata, "sr", "refuse");
+    items = NULL;
+    for (int64_t end = tk_now_ms () + 10000; !items && tk_now_ms () < end;)
+        items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
+    CHECK (items && reply.status == BUS_ERR_UNAVAILABLE,
+           "restarted, its replica stopped: a snapshot is refused: %d %s",
+           items ? reply.status : -99, items ? reply.error : "");
+    zlistx_destroy (&items);
+    kill (s_sr_pid, SIGCONT);
+    status = -1;
+    for (int64_t end = tk_now_ms () + 10000; status != 0 && tk_now_ms () < end;
+         usleep (100 * 1000)) {
+        items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
+        status = items ? reply.status : -1;
+        zlistx_destroy (&items);
+    }
+    CHECK (status == 0, "the replica back: a snapshot is answered: %d", status);
+    CHECK (tk_wait_http (s_sgw, "/healthz", 200, 10000),
+           "and the gateway is healthy again");
     free (body);
 }
 
