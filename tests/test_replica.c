@@ -18,7 +18,8 @@
                           stops with a clear error
       older_epoch_refused a fake writer: an older epoch's batch is refused;
                           a transient ERROR (overloaded, storage) backs
-                          off and says hello again, the replica goes on
+                          off and says hello again, the replica goes on;
+                          an undecodable change 10 times stops it
       replica_map_grows   a replica whose map fills (a Debug build's
                           small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
@@ -589,6 +590,25 @@ s_fake_send (zsock_t *fake, uint64_t epoch, uint64_t seq)
     free (event);
 }
 
+//  A batch of one change at seq whose event bytes do not decode
+static void
+s_fake_send_bad (zsock_t *fake, uint64_t epoch, uint64_t seq)
+{
+    bus_repl_batch_t head = { .writer = { "abcdefabcdefabcdefabcdefabcdef01",
+                                          epoch, epoch - 1, 0 },
+                              .first = seq,
+                              .count = 1,
+                              .last = seq,
+                              .ts_ms = tk_now_ms () };
+    bus_repl_key_t key = { "", 0 };
+    zmsg_t *msg = zmsg_new ();
+    zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
+    zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
+    zmsg_addmem (msg, "\xc1garbage", 8);
+    zmsg_append (msg, &(zframe_t *){ bus_repl_key_encode (&key) });
+    zmsg_send (&msg, fake);
+}
+
 //  An ERROR of status from the fake writer
 static void
 s_fake_error (zsock_t *fake, int status, const char *why)
@@ -661,7 +681,16 @@ TK_CASE (older_epoch_refused)
            "a log read failing on the writer: the same");
     s_fake_send (fake, 1001, 3);
     CHECK (s_fake_confirmed (fake, 3, 5000), "and follows on: seq 3 confirmed");
-    CHECK (tk_kill (pid, SIGTERM) == 0, "it stops (it had not)");
+    //  A change this binary cannot decode, sent again and again: it
+    //  backs off, and after 10 in a row stops with the reason rather than
+    //  loop hello, resend, fail for ever
+    for (int i = 0; i < 12 && !s_log_has ("ro", "times in a row"); i++) {
+        s_fake_send_bad (fake, 1001, 4);
+        usleep (100 * 1000);
+    }
+    CHECK (s_wait_log ("ro", "10 times in a row after seq 3", 3000),
+           "the same failure 10 times: it stops, saying why");
+    CHECK (tk_kill (pid, 0) == 1, "exit status 1 (it had not stopped before)");
     CHECK (s_last_seq (dir) == 3, "its log holds seqs 1 to 3 only");
     zframe_destroy (&s_fake_id);
     zsock_destroy (&fake);
