@@ -970,6 +970,16 @@ TK_CASE (sync_fallback_async)
     CHECK (resp.status == 201, "with it: 201");
     tk_response_free (&resp);
     CHECK (s_caught_up (s_srdata, dir, 15000), "sr2 caught up again");
+    //  Another name than writer/sync_replica (a misspelt setting holds
+    //  every batch for a replica that never comes): the writer says so
+    char other[600];
+    s_path (other, sizeof other, "sx-data");
+    pid_t sx = s_replica ("sx", other, s_s_repl);
+    CHECK (s_wait_log ("sync-writer",
+                       "replica sx attached; the synchronous replica is sr2",
+                       5000),
+           "a replica under another name is logged with the one awaited");
+    CHECK (tk_kill (sx, SIGTERM) == 0, "sx stops");
     CHECK (tk_kill (pid, SIGTERM) == 0, "sr2 stops");
     CHECK (tk_kill (s_sw_pid, SIGTERM) == 0, "the writer stops");
     s_compare ("sync_fallback_async", s_srdata, dir);
