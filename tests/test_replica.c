@@ -528,6 +528,29 @@ TK_CASE (garbage_dropped)
            "a twin of r1 is refused: %d %s", head.status, head.error);
     zmsg_destroy (&msg);
     zsock_destroy (&twin);
+
+    //  A confirmation past what was sent on the entry (one that crossed a
+    //  hello) counts; one past the writer's log is dropped
+    zsock_t *fk = zsock_new_dealer (s_repl);
+    zsock_set_rcvtimeo (fk, 3000);
+    bus_repl_up_t hello = { .op = BUS_REPL_HELLO, .name = "fk" };
+    frame = bus_repl_up_encode (&hello);
+    zframe_send (&frame, fk, 0);
+    msg = zmsg_recv (fk);   //  its first batch: at most 512 changes
+    CHECK (msg, "fk attached");
+    zmsg_destroy (&msg);
+    bus_repl_up_t confirm = { .op = BUS_REPL_CONFIRM, .seq = 2000 };
+    frame = bus_repl_up_encode (&confirm);
+    zframe_send (&frame, fk, 0);
+    usleep (500 * 1000);
+    CHECK (!s_log_has ("writer", "a confirmation past what was sent"),
+           "a confirmation past sent, within the log, is not dropped");
+    confirm.seq = 1000000000;
+    frame = bus_repl_up_encode (&confirm);
+    zframe_send (&frame, fk, 0);
+    CHECK (s_wait_log ("writer", "a confirmation past the writer's log", 3000),
+           "one past the writer's log is");
+    zsock_destroy (&fk);
     ledger = tk_ledger_new ();
     load = s_load (ledger, &s_gw, "gt", 50);
     tk_load_join (&load);
