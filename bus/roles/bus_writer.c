@@ -1080,8 +1080,6 @@ s_sync_stats (bus_writer_t *self, zmsg_t *items)
     return 0;
 }
 
-//  Run one decoded request from sender (NULL: plaintext); fills reply and
-//  items.
 //  In synchronous mode a read shows only what was released (confirmed
 //  by the replica): a replay stops at the released seq; any other answer
 //  (read at the store's last seq) waits a moment for its seq's release,
@@ -1125,6 +1123,8 @@ s_sync_read (bus_writer_t *self, const bus_sync_req_t *req,
               self->config.sync_replica, need);
 }
 
+//  Run one decoded request from sender (NULL: plaintext); fills reply and
+//  items.
 static void
 s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
                const bus_curve_peer_t *sender, bus_sync_reply_t *reply,
