@@ -34,6 +34,12 @@ if grep -q ORDERBUS_DEBUG_NOSYNC build/orderbus; then
        "switch that turns syncs off is in an optimised build" >&2
   exit 1
 fi
+# ...nor the small-map switch (ORDERBUS_DEBUG_MAP_SIZE, integration_replica)
+if grep -q ORDERBUS_DEBUG_MAP_SIZE build/orderbus; then
+  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_MAP_SIZE, a Debug" \
+       "build's test switch" >&2
+  exit 1
+fi
 (cd build && ctest --output-on-failure --timeout 300 \
     -R '^(unit_alloc|unit_fanout|integration_e2e|integration_seats|integration_gateway|fault_edge)$')
 cmake -S . -B build-asan -DORDERBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -271,14 +271,19 @@ static int
 s_availability (s_apply_t *a)
 {
     bus_ledger_t *self = a->self;
-    if (!self->menu
-        || bus_menu_set_available (self->menu, a->cmd->item_id,
-                                   a->cmd->available)
-               != 0)
+    int rc = self->menu ? bus_menu_set_available (self->menu, a->cmd->item_id,
+                                                  a->cmd->available)
+                        : BUS_ERR_NOT_FOUND;
+    if (rc == BUS_ERR_TOO_BIG)
+        return s_reject (a, BUS_ERR_TOO_BIG,
+                         "item_id '%s': the menu document would grow past "
+                         "%d bytes; nothing changed",
+                         a->cmd->item_id, BUS_MENU_DOC_MAX);
+    if (rc != 0)
         return s_reject (a, BUS_ERR_UNKNOWN_ITEM,
                          "item_id: unknown menu item '%s'", a->cmd->item_id);
-    int rc = bus_store_menu_set (self->store, bus_menu_json (self->menu),
-                                 bus_menu_json_len (self->menu));
+    rc = bus_store_menu_set (self->store, bus_menu_json (self->menu),
+                             bus_menu_json_len (self->menu));
     if (rc != 0)
         return rc;
     bus_event_t *event = &a->ack->event;

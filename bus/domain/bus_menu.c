@@ -402,10 +402,17 @@ bus_menu_set_available (bus_menu_t *self, const char *id, bool available)
         return BUS_ERR_NOMEM;
     //  Compact: the text travels in sync replies and is stored in LMDB
     char *json = json_dumps (self->root, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!json) {
+    //  Past the largest document a replica takes (its frame limit, and
+    //  bus_menu_load's): refused, so the menu stays one every node can
+    //  read, rather than one a replica is disconnected for
+    int rc = !json                              ? BUS_ERR_NOMEM
+             : strlen (json) > BUS_MENU_DOC_MAX ? BUS_ERR_TOO_BIG
+                                                : 0;
+    if (rc != 0) {
         //  Item, document and text must keep telling the same story
+        free (json);
         s_node_restore (node, previous);
-        return BUS_ERR_NOMEM;
+        return rc;
     }
     json_decref (previous);
     free (self->json);

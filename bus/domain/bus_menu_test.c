@@ -509,6 +509,30 @@ bus_menu_test (bool verbose)
     assert (!bus_menu_find (menu, "x")->available);
     bus_menu_destroy (&menu);
 
+    //  An 86 that would grow the document past BUS_MENU_DOC_MAX (a
+    //  replica's frame limit) is refused, and changes nothing
+    {
+        const char *head = "{\"pad\":\"";
+        const char *tail = "\",\"categories\":[{\"id\":\"c\",\"name\":\"C\","
+                           "\"items\":[{\"id\":\"x\",\"name\":\"X\","
+                           "\"price_cents\":1}]}]}";
+        size_t size = BUS_MENU_DOC_MAX - 4;   //  room for 4 bytes more
+        char *doc = malloc (size + 1);
+        assert (doc);
+        size_t pad = size - strlen (head) - strlen (tail);
+        memcpy (doc, head, strlen (head));
+        memset (doc + strlen (head), 'p', pad);
+        strcpy (doc + strlen (head) + pad, tail);
+        menu = bus_menu_new (doc, size, NULL, 0);
+        assert (menu && bus_menu_json_len (menu) == size);
+        assert (bus_menu_set_available (menu, "x", false) == BUS_ERR_TOO_BIG);
+        assert (bus_menu_find (menu, "x")->available);
+        assert (bus_menu_json_len (menu) == size
+                && !strstr (bus_menu_json (menu), "available"));
+        bus_menu_destroy (&menu);
+        free (doc);
+    }
+
     //  80 bytes is the longest name; 81 is among the broken documents
     const char *longest = S_CAT ("{\"id\":\"x\",\"name\":\"" S_X10 S_X10 S_X10
                                      S_X10 S_X10 S_X10 S_X10 S_X10 "\","

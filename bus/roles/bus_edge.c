@@ -509,6 +509,8 @@ s_lineage_has (bus_edge_t *self, uint64_t epoch, uint64_t after)
     return false;
 }
 
+static void s_resync_because (bus_edge_t *self, const char *why);
+
 //  Replace the state with a fresh snapshot from the writer and send it to
 //  every browser.  0, or -1 if the writer did not answer.
 static int
@@ -517,9 +519,14 @@ s_resync (bus_edge_t *self)
     bus_sync_req_t req = { .op = BUS_SYNC_SNAPSHOT };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
-    if (bus_reads_call (self->reads, &req, &reply, &items) != 0
-        || reply.status) {
+    int rc = bus_reads_call (self->reads, &req, &reply, &items);
+    if (rc != 0 || reply.status) {
         zmsg_destroy (&items);
+        if (rc == 0) {   //  refused (a synchronous replica not confirming):
+            char why[sizeof self->resync];   //  /healthz says so
+            snprintf (why, sizeof why, "snapshot refused: %.150s", reply.error);
+            s_resync_because (self, why);
+        }
         return -1;
     }
     json_t *orders = json_object (), *carts = json_object ();

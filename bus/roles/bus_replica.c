@@ -30,6 +30,11 @@
 
 #define S_DRAIN_MAX  64     //  batches per transaction, at most
 #define S_BEHIND_LOG 5000   //  "behind by N" at most this often, ms
+#define S_RETRY_MIN  100    //  a hello after a failure waits this long...
+#define S_RETRY_MAX  5000   //  ...doubling up to this, ms
+//  The same failure at the same seq this many times in a row: stop, it
+//  will not pass by itself
+#define S_SAME_MAX 10
 
 struct _bus_replica_t {
     bus_config_t config;
@@ -46,7 +51,11 @@ struct _bus_replica_t {
     bool behind;        //  as last logged
     int64_t behind_logged_ms;
     uint64_t epoch_refused;   //  the older epoch last refused (logged once)
-    bool map_full;            //  this drain's transaction met a full map
+    int64_t hello_at;         //  zclock_mono of a hello put off, 0: none
+    int retry_ms;             //  the next put-off hello waits this long
+    uint64_t failed_seq;      //  the last failure's seq, and
+    char failed_why[BUS_ERROR_MAX + 64];   //  ...its words,
+    int failed_times;                      //  ...how often in a row
     //  Any thread
     _Atomic uint64_t writer_seq, batches, dropped;
     _Atomic uint64_t queries;          //  read queries answered (replica/sync)
@@ -104,6 +113,22 @@ s_hello (bus_replica_t *self)
                self->config.replicate, up.seq);
 }
 
+//  Say hello again later, not now: after a failure the writer or this
+//  store may need a moment (a disk incident, a reopen, too many
+//  replicas); waits from S_RETRY_MIN doubling up to S_RETRY_MAX, so a
+//  failure that recurs does not loop hello, resend, fail on both hosts
+static void
+s_hello_later (bus_replica_t *self, const char *why)
+{
+    if (self->retry_ms < S_RETRY_MIN)
+        self->retry_ms = S_RETRY_MIN;
+    zsys_warning ("replica %s: %s: hello again in %d ms", self->config.name,
+                  why, self->retry_ms);
+    self->hello_at = zclock_mono () + self->retry_ms;
+    self->retry_ms =
+        self->retry_ms * 2 > S_RETRY_MAX ? S_RETRY_MAX : self->retry_ms * 2;
+}
+
 static void
 s_confirm (bus_replica_t *self)
 {
@@ -136,6 +161,7 @@ s_connect (bus_replica_t *self)
     if (bus_link_connect (self->dealer, self->config.replicate) < 0)
         return -1;
     self->heard_ms = zclock_mono ();
+    self->hello_at = 0;
     s_hello (self);
     return 0;
 }
@@ -143,8 +169,30 @@ s_connect (bus_replica_t *self)
 //  ---------------------------------------------------------------------
 //  Applying
 
-//  What one message did: applied (0), to be dropped (1), or the link
-//  must start again with a hello (-1).  why says what went wrong.
+//  The writer's ERROR: stop on the permanent ones (another history,
+//  refused, pruned past this store); a writer that does not know us gets
+//  a hello at once; any other (too many replicas, a log read failing
+//  while its store reopens) is transient: hello again later.
+static void
+s_writer_error (bus_replica_t *self, const bus_repl_batch_t *head)
+{
+    if (head->status == BUS_ERR_CONFLICT || head->status == BUS_ERR_FORBIDDEN
+        || head->status == BUS_ERR_PRUNED)
+        s_fail (self, head->error);
+    else if (head->status == BUS_ERR_NOT_FOUND) {
+        if (!self->hello_at)   //  else one is due anyway
+            s_hello (self);
+    } else {
+        char why[BUS_ERROR_MAX + 64];
+        snprintf (why, sizeof why, "the writer refused (%s): %s",
+                  bus_strerror (head->status), head->error);
+        s_hello_later (self, why);
+    }
+}
+
+//  What one message did: applied (0), to be dropped (1), the link must
+//  start again with a hello (-1), or the map is full (2: grow, and apply
+//  the drain again).  why says what went wrong.
 static int
 s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
              size_t why_cap)
@@ -160,10 +208,8 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         return 1;
     }
     atomic_store (&self->writer_seq, head.last);
-    if (head.status == BUS_ERR_NOT_FOUND)
-        return -1;   //  a restarted writer that does not know us
     if (head.status != 0) {
-        s_fail (self, head.error);
+        s_writer_error (self, &head);
         return 1;
     }
     size_t frames = 1 + 2 * (size_t) head.count + (head.menu_version ? 1 : 0);
@@ -172,9 +218,9 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
                   zmsg_size (msg), frames);
         return 1;
     }
-    bus_epoch_t before;
-    bus_store_epoch (self->store, &before);
     rc = bus_store_follow (self->store, &head.writer, why, why_cap);
+    if (rc == BUS_ERR_MAP_FULL)
+        return 2;
     if (rc != 0) {
         if (rc == BUS_ERR_CONFLICT)   //  another store's history
             s_fail (self, why);
@@ -185,13 +231,13 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         *why = '\0';   //  said once already
         return 1;
     }
-    bus_epoch_t after;
-    bus_store_epoch (self->store, &after);
-    if (after.epoch != before.epoch || !streq (after.id, before.id)) {
+    //  A history or epoch taken in this transaction (by this batch or an
+    //  earlier one) is the commit's to record
+    bus_epoch_t committed;
+    bus_store_epoch (self->store, &committed);
+    if (committed.epoch != head.writer.epoch
+        || !streq (committed.id, head.writer.id))
         *changed = true;
-        zsys_info ("replica %s: following store %s, epoch %016" PRIx64,
-                   self->config.name, after.id, after.epoch);
-    }
     for (uint32_t i = 0; i < head.count; i++) {
         zframe_t *event = zmsg_next (msg), *key_frame = zmsg_next (msg);
         bus_repl_key_t key;
@@ -212,15 +258,21 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
             continue;
         rc = bus_store_apply (self->store, &change, why, why_cap);
         if (rc == BUS_ERR_MAP_FULL)
-            self->map_full = true;   //  s_apply_waiting grows it
-        if (rc != 0)
+            return 2;
+        if (rc != 0) {
+            if (!*why)
+                snprintf (why, why_cap, "change %" PRIu64 ": %s", change.seq,
+                          bus_strerror (rc));
             return -1;
+        }
         *changed = true;
     }
     if (head.menu_version) {
         zframe_t *menu = zmsg_next (msg);
         rc = bus_store_menu_adopt (self->store, (char *) zframe_data (menu),
                                    zframe_size (menu), head.menu_version);
+        if (rc == BUS_ERR_MAP_FULL)
+            return 2;
         if (rc != 0) {
             snprintf (why, why_cap, "menu: %s", bus_strerror (rc));
             return -1;
@@ -252,66 +304,123 @@ s_progress (bus_replica_t *self)
     self->behind = behind;
 }
 
-//  Every batch waiting, in one durable transaction, then one CONFIRM.
-static void
-s_apply_waiting (bus_replica_t *self)
+//  The drain in one write transaction: 0 (committed, or nothing to
+//  commit), or the store's error.  *again: the link must start again
+//  with a hello, why says why.
+static int
+s_apply_drain (bus_replica_t *self, zmsg_t **drain, int count, bool *changed,
+               bool *again, char *why, size_t why_cap)
 {
-    bool changed = false, again = false;
-    char why[BUS_ERROR_MAX + 64] = "";
+    *changed = *again = false;
+    *why = '\0';
     int rc = bus_store_begin (self->store);
-    for (int n = 0; rc == 0 && n < S_DRAIN_MAX && !again; n++) {
-        zmsg_t *msg = NULL;
-        if (zsock_events (self->dealer) & ZMQ_POLLIN)
-            msg = zmsg_recv (self->dealer);
-        if (!msg)
-            break;
-        self->heard_ms = zclock_mono ();
-        atomic_store (&self->heard_at, self->heard_ms);
-        int did = s_apply_msg (self, msg, &changed, why, sizeof why);
-        zmsg_destroy (&msg);
+    for (int i = 0; rc == 0 && i < count && !*again; i++) {
+        int did = s_apply_msg (self, drain[i], changed, why, why_cap);
+        if (did == 2)
+            rc = BUS_ERR_MAP_FULL;
         if (did == 1 && *why) {
             atomic_fetch_add (&self->dropped, 1);
             zsys_warning ("replica %s: dropped %s", self->config.name, why);
             *why = '\0';
         }
-        again = did < 0;
+        *again = did < 0;
     }
-    if (self->map_full) {
-        //  LMDB took the transaction down with the full map: drop this
-        //  drain, grow the map as the writer does, and say hello from
-        //  what is committed, so the writer sends the rest again
-        self->map_full = false;
-        changed = false;
-        bus_store_abort (self->store);
-        rc = bus_store_grow (self->store);
-        if (rc == 0)
-            again = true;
-    } else if (rc == 0 && changed)
-        rc = bus_store_commit (self->store);
-    else if (rc == 0)
-        bus_store_abort (self->store);
+    if (rc == 0 && *changed)
+        return bus_store_commit (self->store);
+    bus_store_abort (self->store);   //  nothing changed, or it failed
+    return rc;
+}
+
+//  A failure that will not pass by itself (an event this binary cannot
+//  decode, say) recurs at the same seq with the same words: after
+//  S_SAME_MAX in a row, stop and say it rather than loop for ever.
+static bool
+s_same_failure (bus_replica_t *self, const char *why)
+{
+    uint64_t seq = bus_store_last_seq (self->store);
+    if (seq == self->failed_seq && streq (why, self->failed_why))
+        self->failed_times++;
+    else
+        self->failed_times = 1;
+    self->failed_seq = seq;
+    bus_strlcpy (self->failed_why, why, sizeof self->failed_why);
+    if (self->failed_times < S_SAME_MAX)
+        return false;
+    char text[BUS_ERROR_MAX + 128];
+    snprintf (text, sizeof text, "%d times in a row after seq %" PRIu64 ": %s",
+              self->failed_times, seq, why);
+    s_fail (self, text);
+    return true;
+}
+
+//  Every batch waiting (up to S_DRAIN_MAX), in one durable transaction,
+//  then one CONFIRM.  A full map is grown and the drain applied again,
+//  as the writer does with a batch; the messages are kept until then.
+static void
+s_apply_waiting (bus_replica_t *self)
+{
+    zmsg_t *drain[S_DRAIN_MAX];
+    int count = 0;
+    while (count < S_DRAIN_MAX && (zsock_events (self->dealer) & ZMQ_POLLIN)
+           && (drain[count] = zmsg_recv (self->dealer)))
+        count++;
+    if (count == 0)
+        return;
+    self->heard_ms = zclock_mono ();
+    atomic_store (&self->heard_at, self->heard_ms);
+    bus_epoch_t before;
+    bus_store_epoch (self->store, &before);
+    bool changed, again;
+    char why[BUS_ERROR_MAX + 64];
+    int rc =
+        s_apply_drain (self, drain, count, &changed, &again, why, sizeof why);
+    while (rc == BUS_ERR_MAP_FULL) {
+        size_t was = bus_store_map_size (self->store);
+        if (bus_store_grow (self->store) != 0)
+            break;
+        zsys_info ("replica %s: map full at seq %" PRIu64 ": grown from %zu "
+                   "to %zu bytes, applying again",
+                   self->config.name, bus_store_last_seq (self->store), was,
+                   bus_store_map_size (self->store));
+        rc = s_apply_drain (self, drain, count, &changed, &again, why,
+                            sizeof why);
+    }
+    for (int i = 0; i < count; i++)
+        zmsg_destroy (&drain[i]);
     if (rc != 0) {
-        zsys_error ("replica %s: cannot commit: %s; reopening, then hello "
-                    "again",
-                    self->config.name, bus_strerror (rc));
+        snprintf (why, sizeof why, "cannot commit: %s; reopened",
+                  bus_strerror (rc));
+        zsys_error ("replica %s: %s", self->config.name, why);
         bus_store_reopen (self->store);
         again = true;
-    } else if (changed) {
-        atomic_fetch_add (&self->batches, 1);
+    } else {
+        if (changed) {
+            atomic_fetch_add (&self->batches, 1);
+            self->retry_ms = S_RETRY_MIN;
+        }
+        //  After every drain, even of repeats only: the writer's entry
+        //  may have been reset by a hello and waits for this
         s_confirm (self);
     }
     bus_epoch_t epoch;
     bus_store_epoch (self->store, &epoch);
+    if (epoch.epoch != before.epoch || !streq (epoch.id, before.id))
+        zsys_info ("replica %s: following store %s, epoch %016" PRIx64,
+                   self->config.name, epoch.id, epoch.epoch);
     pthread_mutex_lock (&self->lock);
     self->following = epoch;
     pthread_mutex_unlock (&self->lock);
-    if (again) {
-        if (*why)
-            zsys_warning ("replica %s: %s: hello again", self->config.name,
-                          why);
-        //  What was applied of this drain is committed (or not, after a
-        //  failed commit): the hello says where we are
-        s_hello (self);
+    //  What was applied of this drain is committed (or not, after a
+    //  failed commit): the hello says where we are
+    if (again && !s_same_failure (self, *why ? why : "a batch failed")) {
+        if (self->failed_times > 1 || rc != 0)
+            s_hello_later (self, *why ? why : "a batch failed");
+        else {
+            if (*why)
+                zsys_warning ("replica %s: %s: hello again", self->config.name,
+                              why);
+            s_hello (self);
+        }
     }
     s_progress (self);
 }
@@ -341,7 +450,12 @@ s_actor (zsock_t *pipe, void *args)
         if (which == self->dealer)
             s_apply_waiting (self);
         int64_t now = zclock_mono ();
-        if (now - self->heard_ms > self->config.link_timeout_ms) {
+        if (self->hello_at && now >= self->hello_at) {
+            self->hello_at = 0;
+            self->heard_ms = now;   //  the timeout counts from the hello
+            s_hello (self);
+        } else if (!self->hello_at
+                   && now - self->heard_ms > self->config.link_timeout_ms) {
             zsys_warning ("replica %s: the writer was silent for %d ms: "
                           "connecting again",
                           self->config.name, self->config.link_timeout_ms);
@@ -352,7 +466,8 @@ s_actor (zsock_t *pipe, void *args)
             if (self->watch)
                 zpoller_add (poller, bus_curve_watch_socket (self->watch));
             zpoller_set_nonstop (poller, true);
-        } else if (now - self->said_ms >= self->config.heartbeat_ms)
+        } else if (!self->hello_at
+                   && now - self->said_ms >= self->config.heartbeat_ms)
             s_confirm (self);   //  alive: the writer counts us gone else
     }
     zpoller_destroy (&poller);

@@ -71,9 +71,15 @@ struct _bus_writer_t {
     //  confirming" (past writer/sync_timeout_ms)
     zlistx_t *held;
     bool sync_down;
+    int64_t async_asked_ms;   //  when may_go_async was last asked
     bool async_named;         //  sync_fallback async, and the member named this
                               //  node the sync standby first (may_go_async)
+    uint64_t async_from;      //  the last seq when acks went on without it
     uint64_t published_seq;   //  events published up to (heartbeats)
+    _Atomic uint64_t released_seq;   //  ...the same, for the sync thread:
+                                     //  reads show nothing past it (sync
+                                     //  mode; 0 after a start until the
+                                     //  replica confirms what is there)
     zactor_t *intake_actor;
     zactor_t *sync_actor;
     bus_writer_lead_t lead;   //  a group member's leadership; may_publish
@@ -346,6 +352,49 @@ s_refuse_invalid (bus_writer_t *self, s_batch_t *batch, const char *why,
     s_queue_ack (batch, cmd->origin);
 }
 
+static bool s_sync_mode (bus_writer_t *self);
+
+//  True while the synchronous replica is not confirming and acks are
+//  refused for it: under sync_fallback refuse, and under async too while
+//  the member has not yet named this node the standby in etcd (it may
+//  not acknowledge without its standby before that: may_go_async is
+//  tried again each sync timeout, s_sync_release)
+static bool
+s_sync_refusing (bus_writer_t *self)
+{
+    return self->sync_down
+           && !(streq (self->config.sync_fallback, "async")
+                && self->async_named);
+}
+
+//  While the synchronous replica is not confirming under refuse, a new
+//  command is not applied (a client that retries with a fresh key, as
+//  the seed-compatible routes do, would commit an order per retry, all
+//  reaching the kitchen once the replica is back): only a command whose
+//  key is known goes on, to get its held duplicate answer.  True if
+//  refused, its 503 queued.
+static bool
+s_sync_refuses_new (bus_writer_t *self, s_batch_t *batch)
+{
+    const bus_cmd_t *cmd = &batch->cmd;
+    uint64_t fingerprint, seq;
+    if (!s_sync_refusing (self)
+        || bus_store_key_get (self->store, cmd->key, &fingerprint, &seq) == 0)
+        return false;
+    bus_ack_t *ack = &batch->ack;
+    memset (ack, 0, sizeof *ack);
+    memcpy (ack->key, cmd->key, sizeof ack->key);
+    ack->fingerprint = bus_cmd_fingerprint (cmd);
+    ack->status = BUS_ERR_UNAVAILABLE;
+    snprintf (ack->error, sizeof ack->error,
+              "synchronous replica %s not confirming; nothing was committed: "
+              "retry",
+              self->config.sync_replica);
+    atomic_fetch_add (&self->sync_refused, 1);
+    s_queue_ack (batch, cmd->origin);
+    return true;
+}
+
 //  Apply frame i; returns 0 or a storage error that fails the batch.
 static int
 s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
@@ -371,6 +420,8 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
         return 0;
     }
     atomic_fetch_add (&self->commands, 1);
+    if (s_sync_mode (self) && s_sync_refuses_new (self, batch))
+        return 0;
     rc = bus_ledger_apply (self->ledger, cmd, now, &batch->ack, s_queue_event,
                            batch);
     if (rc == 0)
@@ -545,6 +596,7 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         if (rc == 0)
             self->published_seq = bus_store_last_seq (self->store);
     }
+    atomic_store (&self->released_seq, self->published_seq);
     s_batch_release (batch);
 }
 
@@ -602,9 +654,16 @@ s_refuse_acks (bus_writer_t *self, zlistx_t *list)
     while ((msg = (zmsg_t *) zlistx_detach (list, NULL))) {
         char *topic = zmsg_popstr (msg);
         zframe_t *body = zmsg_pop (msg);
-        if (ack && topic && body
+        bool decoded =
+            ack && topic && body
             && bus_ack_decode (zframe_data (body), zframe_size (body), ack)
-                   == 0) {
+                   == 0;
+        if (decoded && ack->status != 0) {   //  a refusal already: as it is
+            zmsg_t *out = zmsg_new ();
+            zmsg_addstr (out, topic);
+            zmsg_append (out, &body);
+            zmsg_send (&out, self->events);
+        } else if (decoded) {
             ack->status = BUS_ERR_UNAVAILABLE;
             ack->duplicate = false;
             if (!s_may_publish (self))
@@ -665,9 +724,14 @@ s_sync_hold (bus_writer_t *self, s_batch_t *batch)
         zlistx_add_end (held->acks, msg);
     held->need = bus_store_last_seq (self->store);
     held->committed_ms = zclock_mono ();
-    if (self->sync_down && streq (self->config.sync_fallback, "refuse"))
+    if (s_sync_refusing (self))
         s_refuse_acks (self, held->acks);
-    zlistx_add_end (self->held, held);
+    //  Nothing left to hold (refusing: every ack sent, nothing new
+    //  committed): no entry, so refusing adds none
+    if (zlistx_size (held->events) == 0 && zlistx_size (held->acks) == 0)
+        s_held_destroy ((void **) &held);
+    else
+        zlistx_add_end (self->held, held);
 }
 
 static void
@@ -677,6 +741,8 @@ s_sync_state (bus_writer_t *self, bool down, uint64_t confirmed)
         return;
     self->sync_down = down;
     atomic_store (&self->sync_down_now, down);
+    if (down)
+        self->async_from = bus_store_last_seq (self->store);
     if (!down)
         zsys_info ("writer: synchronous replica %s confirming again at seq "
                    "%" PRIu64,
@@ -714,18 +780,40 @@ s_sync_release (bus_writer_t *self)
         s_send_list (self, held->events);
         s_send_list (self, held->acks);
         self->published_seq = held->need;
+        atomic_store (&self->released_seq, held->need);
         zlistx_delete (self->held, zlistx_cursor (self->held));
         if (self->sync_down && !async)
             s_sync_state (self, false, confirmed);
     }
-    if (self->sync_down && async
-        && confirmed >= bus_store_last_seq (self->store))
+    //  Back once it holds the first batch acknowledged without it (under
+    //  steady intake it may never reach the last seq at a check): held
+    //  again from the next batch on
+    if (self->sync_down && async && confirmed > self->async_from) {
+        zsys_info ("writer: synchronous replica %s holds seq %" PRIu64
+                   ", past where acks went on without it (%" PRIu64
+                   "): holding acks for it again",
+                   self->config.sync_replica, confirmed, self->async_from);
         s_sync_state (self, false, confirmed);
+    }
+    //  Under async, a member that could not name itself the standby
+    //  (etcd slow or away) refuses meanwhile, and asks again each timeout
+    if (self->sync_down && !self->async_named && self->lead.may_go_async
+        && streq (self->config.sync_fallback, "async")
+        && zclock_mono () - self->async_asked_ms
+               > self->config.sync_timeout_ms) {
+        self->async_asked_ms = zclock_mono ();
+        self->async_named = self->lead.may_go_async (self->lead.arg);
+        if (self->async_named) {
+            s_sync_release (self);
+            return;
+        }
+    }
     held = (s_held_t *) zlistx_first (self->held);
     if (held && !self->sync_down
         && zclock_mono () - held->committed_ms > self->config.sync_timeout_ms) {
         //  A member acknowledges without its standby only once etcd no
         //  longer names that standby, which lacks what is acked next
+        self->async_asked_ms = zclock_mono ();
         self->async_named = !self->lead.may_go_async
                             || self->lead.may_go_async (self->lead.arg);
         async =
@@ -823,11 +911,9 @@ s_heartbeat (bus_writer_t *self)
     //  for the replica is not yet one that subscribers may ask for
     uint64_t seq = s_sync_mode (self) ? self->published_seq
                                       : bus_store_last_seq (self->store);
-    bus_heartbeat_t hb = {
-        seq, zclock_time (), self->epoch,
-        (bus_storage_t) atomic_load (&self->storage),
-        self->sync_down && streq (self->config.sync_fallback, "refuse")
-    };
+    bus_heartbeat_t hb = { seq, zclock_time (), self->epoch,
+                           (bus_storage_t) atomic_load (&self->storage),
+                           s_sync_refusing (self) };
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, BUS_TOPIC_HEARTBEAT);
     zframe_t *body = bus_heartbeat_encode (&hb);
@@ -1077,6 +1163,49 @@ s_sync_stats (bus_writer_t *self, zmsg_t *items)
     return 0;
 }
 
+//  In synchronous mode a read shows only what was released (confirmed
+//  by the replica): a replay stops at the released seq; any other answer
+//  (read at the store's last seq) waits a moment for its seq's release,
+//  else is refused (an edge retries its snapshot), and nothing held is
+//  shown that a promoted replica would not have.
+#define S_RELEASE_WAIT_MS 200
+
+static void
+s_sync_read (bus_writer_t *self, const bus_sync_req_t *req,
+             bus_sync_reply_t *reply, zmsg_t *items)
+{
+    uint64_t released = atomic_load (&self->released_seq);
+    bus_sync_req_t capped = *req;
+    if (req->op == BUS_SYNC_REPLAY) {
+        uint64_t from = req->from ? req->from : 1;
+        uint64_t room = released >= from ? released - from + 1 : 0;
+        capped.limit = room < req->limit ? (uint32_t) room : req->limit;
+        if (capped.limit == 0) {   //  nothing released past from yet
+            reply->seq = released;
+            reply->next = from;
+            return;
+        }
+    }
+    bus_query_answer (self->store, self->config.retain_days, &capped, reply,
+                      items);
+    if (req->op == BUS_SYNC_REPLAY || reply->status != 0) {
+        reply->seq = released < reply->seq ? released : reply->seq;
+        return;
+    }
+    uint64_t need = bus_store_last_seq (self->store);
+    int64_t end = zclock_mono () + S_RELEASE_WAIT_MS;
+    while (atomic_load (&self->released_seq) < need
+           && !atomic_load (&self->sync_down_now) && zclock_mono () < end)
+        zclock_sleep (2);
+    if (atomic_load (&self->released_seq) >= need)
+        return;
+    reply->status = BUS_ERR_UNAVAILABLE;
+    snprintf (reply->error, sizeof reply->error,
+              "synchronous replica %s not confirming: seq %" PRIu64
+              " is not released yet; retry",
+              self->config.sync_replica, need);
+}
+
 //  Run one decoded request from sender (NULL: plaintext); fills reply and
 //  items.
 static void
@@ -1090,6 +1219,8 @@ s_sync_handle (bus_writer_t *self, const bus_sync_req_t *req,
         rc = s_sync_ping (self, req, sender);
     else if (req->op == BUS_SYNC_STATS)
         rc = s_sync_stats (self, items);
+    else if (s_sync_mode (self))
+        s_sync_read (self, req, reply, items);
     else {
         self->queries++;
         bus_query_answer (self->store, self->config.retain_days, req, reply,
@@ -1323,13 +1454,27 @@ bus_writer_new_led (const bus_config_t *config, const bus_writer_lead_t *lead,
         || s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->published_seq = bus_store_last_seq (self->store);
+    atomic_store (&self->released_seq, self->published_seq);
     if (*config->sync_replica) {
         self->held = zlistx_new ();
-        if (!self->held) {
+        s_held_t *start = calloc (1, sizeof *start);
+        if (start) {
+            start->events = zlistx_new ();
+            start->acks = zlistx_new ();
+        }
+        if (!self->held || !start || !start->events || !start->acks) {
+            if (start)
+                s_held_destroy ((void **) &start);
             snprintf (err, err_cap, "out of memory");
             goto fail;
         }
         zlistx_set_destructor (self->held, s_held_destroy);
+        //  What the last run committed may not be on the replica: reads
+        //  show none of it until the replica confirms it (its hello)
+        start->need = self->published_seq;
+        start->committed_ms = zclock_mono ();
+        zlistx_add_end (self->held, start);
+        atomic_store (&self->released_seq, 0);
         zsys_info ("writer: synchronous replica %s: a batch is acknowledged "
                    "once it confirms it durable (else, after %d ms: %s)",
                    config->sync_replica, config->sync_timeout_ms,

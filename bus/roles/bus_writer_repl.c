@@ -201,8 +201,8 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
     size_t menu_len = 0;
     uint64_t version = 0;
     if (menu_version > replica->menu_sent
-        && bus_store_menu_get (self->store, &menu, &menu_len, &version) == 0)
-        replica->menu_sent = version;
+        && bus_store_menu_get (self->store, &menu, &menu_len, &version) != 0)
+        menu = NULL;
     bus_repl_batch_t head = { .writer = *self->epoch,
                               .first =
                                   fill.count ? fill.first : replica->sent + 1,
@@ -221,9 +221,11 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
     zmsg_prepend (fill.msg, &body);
     zmsg_prepend (fill.msg, &(zframe_t *){ zframe_dup (replica->id) });
     if (zmsg_send (&fill.msg, self->sock) != 0) {
-        zmsg_destroy (&fill.msg);   //  gone: its next hello starts again
+        zmsg_destroy (&fill.msg);   //  gone, or full: sent again later
         return false;
     }
+    if (head.menu_version)   //  only once it went: a full queue retries
+        replica->menu_sent = head.menu_version;
     if (fill.count) {
         if (replica->sent == replica->confirmed)
             replica->behind_ms = zclock_time ();
@@ -342,13 +344,32 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
         s_refuse (self, id, rc, up->name, why);
         return;
     }
-    //  One entry per name: a replica that comes back replaces its old one
+    //  One entry per name: a replica that comes back (a new connection
+    //  after its link timeout) replaces its old one; but a name heard
+    //  from another connection within the link timeout is two replicas
+    //  under one name, and confirmations must not follow whichever said
+    //  hello last: refused, transient (the replica tries again later)
+    int64_t now = zclock_mono ();
     for (s_replica_t *old = zlistx_first (self->replicas); old;
          old = zlistx_next (self->replicas))
+        if (streq (old->name, up->name) && !zframe_eq (old->id, id)
+            && now - old->heard_ms <= self->config->link_timeout_ms) {
+            snprintf (why, sizeof why,
+                      "replica %s is attached from another connection "
+                      "(heard %" PRId64 " ms ago): two replicas under one "
+                      "name?",
+                      up->name, now - old->heard_ms);
+            s_refuse (self, id, BUS_ERR_UNAVAILABLE, up->name, why);
+            return;
+        }
+    //  ...and every entry of this name or this connection goes
+    s_replica_t *old = zlistx_first (self->replicas);
+    while (old)
         if (streq (old->name, up->name) || zframe_eq (old->id, id)) {
             zlistx_delete (self->replicas, zlistx_cursor (self->replicas));
-            break;
-        }
+            old = zlistx_first (self->replicas);
+        } else
+            old = zlistx_next (self->replicas);
     if (zlistx_size (self->replicas) >= S_REPLICAS_MAX) {
         s_refuse (self, id, BUS_ERR_OVERLOADED, up->name,
                   "too many replicas attached");
@@ -365,6 +386,13 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
     zsys_info ("writer: replica %s attached at seq %" PRIu64
                " (writer at %" PRIu64 ")",
                replica->name, up->seq, bus_store_last_seq (self->store));
+    //  A misspelt writer/sync_replica holds every batch for a replica that
+    //  never comes: say which one is awaited
+    if (*self->config->sync_replica
+        && !streq (replica->name, self->config->sync_replica))
+        zsys_warning ("writer: replica %s attached; the synchronous replica "
+                      "is %s (writer/sync_replica)",
+                      replica->name, self->config->sync_replica);
     //  At once, even with nothing to send: a new replica takes the
     //  history's identity from it
     s_send_batch (self, replica, true);
@@ -380,10 +408,14 @@ s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up)
         return;
     }
     replica->heard_ms = zclock_mono ();
-    if (up->seq > replica->sent) {
-        s_drop (self, "a confirmation past what was sent", 0);
+    if (up->seq > bus_store_last_seq (self->store)) {
+        s_drop (self, "a confirmation past the writer's log", 0);
         return;
     }
+    //  Past what was sent on this entry (a confirm that crossed a hello
+    //  on the same connection): the replica holds it, so it counts
+    if (up->seq > replica->sent)
+        replica->sent = up->seq;
     if (up->seq > replica->confirmed) {
         replica->confirmed = up->seq;
         replica->behind_ms =

@@ -76,12 +76,14 @@ struct _bus_store_t {
     uint64_t pending_seq;          //  as of the open batch
     uint64_t pending_order_id;
     uint64_t pending_pruned;
-    bus_epoch_t epoch;     //  identity and epoch as last committed; set at
-                           //  open and by bus_store_epoch_next, read by
-                           //  bus_store_epoch (see bus_store.h)
-    int write_rc;          //  LMDB's (or the system's) code for the last
-                           //  begin or commit of a batch, 0 if it went
-                           //  through: bus_store_storage reads it
+    bus_epoch_t epoch;   //  identity and epoch as last committed; set at
+                         //  open and by bus_store_epoch_next, read by
+                         //  bus_store_epoch (see bus_store.h)
+    bus_epoch_t pending_epoch;   //  as of the open batch (a replica's
+                                 //  adopted one), taken at its commit
+    int write_rc;                //  LMDB's (or the system's) code for the last
+                                 //  begin or commit of a batch, 0 if it went
+                                 //  through: bus_store_storage reads it
     bool fresh;            //  LMDB made the file at this open (no txn yet)
     bool reopen_refused;   //  the last reopen found another file (logged)
     int seen_fd;           //  dir/committed, writer only; -1 if none
@@ -537,6 +539,28 @@ s_debug_nosync (void)
     return 0;
 }
 
+//  The map a store opens with when its caller names none: the default,
+//  or in a Debug build ORDERBUS_DEBUG_MAP_SIZE=BYTES (64 KiB up to the
+//  default), so that integration_replica fills a map in a few hundred
+//  orders (bus/CMakeLists.txt defines it for Debug only).
+static size_t
+s_default_map_size (void)
+{
+#ifdef ORDERBUS_DEBUG_MAP_SIZE
+    const char *text = getenv ("ORDERBUS_DEBUG_MAP_SIZE");
+    char *end = NULL;
+    unsigned long long size = text ? strtoull (text, &end, 10) : 0;
+    if (text && *text && *end == '\0' && size >= 65536
+        && size <= S_MAP_DEFAULT) {
+        zsys_warning ("store: ORDERBUS_DEBUG_MAP_SIZE=%llu (a Debug build's "
+                      "test switch)",
+                      size);
+        return (size_t) size;
+    }
+#endif
+    return S_MAP_DEFAULT;
+}
+
 //  LMDB reads pages in place through its map, where a page past the
 //  file's end is a SIGBUS rather than an error.  The newest meta page
 //  names the last page in use: a file shorter than that was cut short,
@@ -928,7 +952,8 @@ bus_store_open (const char *dir, size_t map_size, unsigned flags, int *err)
     self->dir = strdup (dir ? dir : "");
     rc = self->dir ? s_mkdir_p (dir) : BUS_ERR_NOMEM;
     if (rc == 0)
-        rc = s_env_open (self, dir, map_size ? map_size : S_MAP_DEFAULT);
+        rc =
+            s_env_open (self, dir, map_size ? map_size : s_default_map_size ());
     if (rc == 0)
         rc = s_private_env (dir);
     if (rc == 0)
@@ -1027,6 +1052,7 @@ bus_store_begin (bus_store_t *self)
     int rc = self->env ? mdb_txn_begin (self->env, NULL, 0, &self->txn) : EIO;
     //  What the batch meets from here on is its own to report
     self->write_rc = rc;
+    self->pending_epoch = self->epoch;
     if (rc != 0) {
         self->txn = NULL;
         pthread_rwlock_unlock (&self->lock);
@@ -1045,6 +1071,7 @@ s_batch_end (bus_store_t *self, bool committed)
         atomic_store (&self->last_seq, self->pending_seq);
         atomic_store (&self->pruned_seq, self->pending_pruned);
         self->last_order_id = self->pending_order_id;
+        self->epoch = self->pending_epoch;
     } else {
         self->pending_seq = atomic_load (&self->last_seq);
         self->pending_pruned = atomic_load (&self->pruned_seq);
@@ -2028,11 +2055,17 @@ bus_store__epoch_adopt (bus_store_t *self, const bus_epoch_t *epoch)
         rc = s_meta_put (self, self->txn, "epoch_parent", epoch->parent);
     if (rc == 0)
         rc = s_meta_put (self, self->txn, "epoch_base", epoch->base);
-    //  Taken at once (the replica's one thread): a batch that fails is
-    //  followed by a reopen, which reads them back from the file
+    //  Taken by the commit (s_batch_end): a batch that fails or is
+    //  aborted leaves the store following what it followed
     if (rc == 0)
-        self->epoch = *epoch;
+        self->pending_epoch = *epoch;
     return rc;
+}
+
+void
+bus_store__pending_epoch (bus_store_t *self, bus_epoch_t *epoch)
+{
+    *epoch = self->txn ? self->pending_epoch : self->epoch;
 }
 
 int

@@ -99,8 +99,12 @@ int bus_store__menu_adopt (bus_store_t *self, const char *json, size_t len,
                            uint64_t version);
 
 /*  In the open write transaction: the store's identity and epoch are
-    epoch's (bus_store_epoch reads them at once).  */
+    epoch's, from the commit on (bus_store_epoch reads them then; an
+    aborted or failed transaction leaves the epoch followed before).  */
 int bus_store__epoch_adopt (bus_store_t *self, const bus_epoch_t *epoch);
+//  The epoch the open batch follows (an adopted one, until its commit),
+//  else the committed one
+void bus_store__pending_epoch (bus_store_t *self, bus_epoch_t *epoch);
 
 /*  Called for each log entry: its seq, its bytes as logged, its
     idempotency key ("" if none) and that key's fingerprint.  Non-zero

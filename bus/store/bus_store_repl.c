@@ -45,8 +45,8 @@ int
 bus_store_follow (bus_store_t *self, const bus_epoch_t *writer, char *why,
                   size_t why_cap)
 {
-    bus_epoch_t mine;
-    bus_store_epoch (self, &mine);
+    bus_epoch_t mine;   //  a batch earlier in this transaction may adopt
+    bus_store__pending_epoch (self, &mine);
     if (!bus_valid_writer_id (writer->id) || writer->epoch == 0) {
         snprintf (why, why_cap, "the writer's history is not one");
         return BUS_ERR_INVALID;

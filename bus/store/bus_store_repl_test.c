@@ -258,6 +258,16 @@ bus_store_repl_test (const char *root, bool verbose)
     bus_store_epoch (replica, &r);
     assert (!streq (w.id, r.id));
 
+    //  An identity adopted in a transaction that is aborted (or fails)
+    //  is not taken: the store is still its own, and can begin again
+    char why[200];
+    bus_epoch_t own = r;
+    assert (bus_store_begin (replica) == 0);
+    assert (bus_store_follow (replica, &w, why, sizeof why) == 0);
+    bus_store_abort (replica);
+    bus_store_epoch (replica, &r);
+    assert (streq (r.id, own.id) && r.epoch == own.epoch);
+
     //  Copied in uneven batches: the same history, byte for byte
     s_copy (writer, replica, 1, 37);
     bus_store_epoch (replica, &r);

@@ -77,7 +77,9 @@ const bus_mod_t *bus_menu_find_mod (const bus_menu_item_t *item,
 
 /*  Mark item id available or not ("86" it), in the item and in the
     document bus_menu_json returns (re-serialized with jansson, keys in
-    their original order).  0, BUS_ERR_NOT_FOUND, or BUS_ERR_NOMEM.  */
+    their original order).  0, BUS_ERR_NOT_FOUND, BUS_ERR_TOO_BIG (the
+    document would grow past BUS_MENU_DOC_MAX: nothing changed), or
+    BUS_ERR_NOMEM.  */
 int bus_menu_set_available (bus_menu_t *self, const char *id, bool available);
 
 /*  Number of items, and the i-th item (0-based, NULL past the end).  */

@@ -57,7 +57,9 @@ int bus_store_log_sum (bus_store_t *self, uint64_t seq, uint64_t *sum);
     pruned) takes writer's identity; a store of another identity is
     refused (BUS_ERR_CONFLICT), and an epoch older than the one the
     store last followed (BUS_ERR_FORBIDDEN: fencing); a newer epoch is
-    recorded.  why[why_cap] says what was refused, in words.  */
+    recorded, and bus_store_epoch says it once the transaction commits
+    (an aborted one leaves the store following what it followed).
+    why[why_cap] says what was refused, in words.  */
 int bus_store_follow (bus_store_t *self, const bus_epoch_t *writer, char *why,
                       size_t why_cap);
 
