@@ -92,8 +92,12 @@ intake=$("$bench" port) && events=$("$bench" port) && sync=$("$bench" port) \
     --link-timeout-ms 60000 > "$work/rwriter.log" 2>&1 &
 pids="$pids $!"
 wait_port "$events" || fail "orderbus writer did not bind $events"
+# the replica's link timeout is the writer's: one that gave up sooner
+# would say hello on a new connection, refused while the writer still
+# counts the old one attached (two replicas under one name?)
 "$orderbus" replica --data "$work/replica-data" --replica-name r1 \
-    --upstream "tcp://127.0.0.1:$repl" > "$work/replica.log" 2>&1 &
+    --upstream "tcp://127.0.0.1:$repl" --link-timeout-ms 60000 \
+    > "$work/replica.log" 2>&1 &
 replica=$!
 pids="$pids $replica"
 load () {
