@@ -126,6 +126,19 @@ s_wait_log_from (const char *name, const char *text, size_t from,
 
 static void s_nodes (const char *gw_name, const char *edge_name);
 
+//  What /sync holds now ("?" if etcd does not answer)
+static void
+s_sync_names (char *out, size_t cap)
+{
+    snprintf (out, cap, "?");
+    bus_etcd_t *etcd = bus_etcd_new (s_etcd.url, false, NULL, NULL, 0);
+    bus_etcd_result_t result;
+    if (etcd
+        && bus_etcd_get (etcd, "/orderbus/g/sync", 2000, &result, NULL, 0) == 0)
+        snprintf (out, cap, "%s", result.value);
+    bus_etcd_destroy (&etcd);
+}
+
 static bool
 s_wait_log (const char *name, const char *text, int timeout_ms)
 {
@@ -289,6 +302,12 @@ TK_CASE (kill9)
             "< 3000 ms: %s)\n",
             before, took, took < 3000 ? "met" : "MISSED");
     CHECK (s_wait_log ("m2", "leading group g", 1000), "m2 logs its lead");
+    //  m1 (dead, then copying again) lacks what m2 holds: m2 must not
+    //  name it, or m1 could lead with less should m2 die (issue 16 fix 1)
+    char named[BUS_ETCD_VALUE_MAX + 1];
+    s_sync_names (named, sizeof named);
+    CHECK (streq (named, "m2") && !s_wait_log ("m2", "/sync names m1", 200),
+           "/sync names the new leader m2 itself, not m1: '%s'", named);
     usleep (1500 * 1000);
     tk_load_stop (&load);
     tk_history_t history;
@@ -388,6 +407,18 @@ TK_CASE (rejoin)
     uint64_t old_last = bus_store_last_seq (old);
     bus_store_destroy (&old);
     CHECK (s_wait_log ("m2", "replica m1 attached", 10000), "m1 follows m2");
+    //  The marker of a partial copy goes once m1 has m2's log; only then
+    //  does m2 name it
+    CHECK (s_wait_log ("m1", "caught up at seq", 15000),
+           "m1 logs that it caught up after the resync");
+    char marker[700];
+    snprintf (marker, sizeof marker, "%s/resyncing", s_m1.data);
+    CHECK (access (marker, F_OK) != 0, "m1's resyncing marker removed");
+    CHECK (s_wait_log ("m2", "/sync names m1", 10000),
+           "m2 names m1 once it confirmed m2's log");
+    char named[BUS_ETCD_VALUE_MAX + 1];
+    s_sync_names (named, sizeof named);
+    CHECK (streq (named, "m1"), "/sync names m1: '%s'", named);
     //  Quiet, and caught up: m2 has what it acknowledged last
     tk_response_t resp;
     char *body = tk_order_body ("T3", 1, false, 0);
@@ -543,6 +574,7 @@ main (int argc, char **argv)
         return 77;
     }
     tk_init (argc, argv, "failover");
+    bus_etcd_global_init ();
     static const tk_case_t cases[] = {
         TK_CASE_ENTRY (start),     TK_CASE_ENTRY (kill9),
         TK_CASE_ENTRY (rejoin),    TK_CASE_ENTRY (epochs),

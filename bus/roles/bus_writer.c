@@ -92,6 +92,9 @@ struct _bus_writer_t {
         pruned_events, pruned_keys,
         sync_refused;   //  acks turned 503: the sync replica was not there
     atomic_bool sync_down_now;   //  sync_down, for stats on any thread
+    //  bus_writer_sync, for a member on any thread: the sync replica's
+    //  confirmed seq (0 while not heard), and sync_down's ends
+    atomic_uint_fast64_t sync_confirmed, sync_recovered;
     //  The storage state (bus_storage_t): written by the intake thread,
     //  which alone commits, read by any (stats, heartbeats)
     atomic_int storage;
@@ -678,6 +681,8 @@ s_sync_state (bus_writer_t *self, bool down, uint64_t confirmed)
     self->sync_down = down;
     atomic_store (&self->sync_down_now, down);
     if (!down)
+        atomic_fetch_add (&self->sync_recovered, 1);
+    if (!down)
         zsys_info ("writer: synchronous replica %s confirming again at seq "
                    "%" PRIu64,
                    self->config.sync_replica, confirmed);
@@ -700,8 +705,9 @@ static void
 s_sync_release (bus_writer_t *self)
 {
     uint64_t confirmed;
-    bus_writer_repl_confirmed (self->repl, self->config.sync_replica,
-                               &confirmed);
+    bool heard = bus_writer_repl_confirmed (
+        self->repl, self->config.sync_replica, &confirmed);
+    atomic_store (&self->sync_confirmed, heard ? confirmed : 0);
     bool async =
         streq (self->config.sync_fallback, "async") && self->async_named;
     s_held_t *held;
@@ -1384,6 +1390,15 @@ bus_writer_destroy (bus_writer_t **self_p)
     zhashx_destroy (&self->peers);
     free (self);
     *self_p = NULL;
+}
+
+bus_writer_sync_t
+bus_writer_sync (bus_writer_t *self)
+{
+    bus_writer_sync_t sync = { atomic_load (&self->sync_confirmed),
+                               bus_store_last_seq (self->store),
+                               atomic_load (&self->sync_recovered) };
+    return sync;
 }
 
 bus_writer_stats_t
