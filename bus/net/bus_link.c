@@ -108,6 +108,14 @@ bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
     return changed;
 }
 
+void
+bus_link_writer (bus_link_t *self, bus_epoch_t *writer)
+{
+    pthread_mutex_lock (&self->lock);
+    *writer = self->writer;
+    pthread_mutex_unlock (&self->lock);
+}
+
 uint64_t
 bus_link_writer_seq (bus_link_t *self)
 {

@@ -47,6 +47,9 @@ bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
 bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
                      const char *what);
 
+/*  The history of the last heartbeat into *writer (epoch 0: none yet).  */
+void bus_link_writer (bus_link_t *self, bus_epoch_t *writer);
+
 /*  True while heartbeats keep coming.  */
 bool bus_link_up (bus_link_t *self);
 
