@@ -139,10 +139,20 @@ s_name_peer (bus_member_t *self)
 static void
 s_lead (bus_member_t *self)
 {
+    //  A lease that lapsed since the campaign leaves no fencing token:
+    //  an epoch without one would not order after the next leader's
+    int64_t fence = bus_leader_fence (self->leader);
+    if (fence == 0) {
+        char err[BUS_ERROR_MAX];
+        zsys_warning ("member %s: won the lease but it lapsed before the "
+                      "writer started (no fencing token): campaigning again",
+                      self->config.leader_name);
+        bus_leader_resign (self->leader, S_CALL_MS, err, sizeof err);
+        return;
+    }
     bus_replica_destroy (&self->replica);
     atomic_store (&self->lost, false);
-    bus_writer_lead_t lead = { s_may_publish, s_may_go_async, self,
-                               bus_leader_fence (self->leader) };
+    bus_writer_lead_t lead = { s_may_publish, s_may_go_async, self, fence };
     char err[BUS_ERROR_MAX];
     //  /sync names this node until the standby has what it has
     pthread_mutex_lock (&self->lock);
@@ -174,9 +184,8 @@ s_lead (bus_member_t *self)
     pthread_mutex_unlock (&self->lock);
     zsys_info ("member %s: leading group %s, fencing token %" PRId64
                "; /sync names it until %s confirms seq %" PRIu64,
-               self->config.leader_name, self->config.leader_group,
-               bus_leader_fence (self->leader), self->config.sync_replica,
-               self->peer_need);
+               self->config.leader_name, self->config.leader_group, fence,
+               self->config.sync_replica, self->peer_need);
     s_name_peer (self);
 }
 
