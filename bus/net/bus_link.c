@@ -248,6 +248,11 @@ bus_link_connect (zsock_t *sock, const char *endpoints)
     int type = zsock_type (sock);
     if (type == ZMQ_PUSH || type == ZMQ_DEALER)
         zsock_set_immediate (sock, 1);
+    //  A frozen (SIGSTOP) deposed leader keeps its TCP connections, and
+    //  PUSH/DEALER would go on sending it their share: ZMTP heartbeats
+    //  drop a peer that stops answering them
+    zsock_set_heartbeat_ivl (sock, BUS_LINK_ZMTP_IVL_MS);
+    zsock_set_heartbeat_timeout (sock, BUS_LINK_ZMTP_TIMEOUT_MS);
     char list[BUS_ENDPOINT_MAX];
     bus_strlcpy (list, endpoints, sizeof list);
     char *save = NULL;

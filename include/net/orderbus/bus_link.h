@@ -75,12 +75,17 @@ bool bus_link_health (bus_link_t *self, json_t *health);
     gateway's /healthz adds; an edge's reads go on.  */
 bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
 
+#define BUS_LINK_ZMTP_IVL_MS     500  /* ZMTP PING, with several endpoints */
+#define BUS_LINK_ZMTP_TIMEOUT_MS 1500 /* ...no traffic after: pipe dropped */
+
 /*  Connect sock to each of endpoints, comma-separated: one per member of
     a writer group (docs/failover.md), of which only the leader binds.
     With more than one, a PUSH or DEALER sends only on completed
-    connections (ZMQ_IMMEDIATE): to the member that is bound.  One
-    endpoint: a plain connect, as a single box has always done.  0, or
-    -1 (errno from libzmq) if one cannot be connected.  */
+    connections (ZMQ_IMMEDIATE): to the member that is bound, and every
+    connection sends ZMTP heartbeats (BUS_LINK_ZMTP_*), so that a peer
+    that stops answering them (a frozen, deposed leader) is dropped.
+    One endpoint: a plain connect, as a single box has always done.  0,
+    or -1 (errno from libzmq) if one cannot be connected.  */
 int bus_link_connect (zsock_t *sock, const char *endpoints);
 
 #ifdef __cplusplus
