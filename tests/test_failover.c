@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
@@ -344,16 +345,25 @@ TK_CASE (kill9)
     }
 }
 
-//  The dir m1's tail was moved to, or "" if none
+//  The dir m1's tail was moved to last (the highest ms), or "" if none;
+//  *count: how many moved-aside dirs there are
 static void
-s_discarded (char *out, size_t cap)
+s_discarded (char *out, size_t cap, int *count)
 {
     *out = '\0';
+    *count = 0;
+    int64_t newest = -1;
     DIR *dir = opendir (tk_dir ());
     struct dirent *entry;
     while (dir && (entry = readdir (dir)))
-        if (strncmp (entry->d_name, "m1-data.discarded-", 18) == 0)
-            snprintf (out, cap, "%s/%s", tk_dir (), entry->d_name);
+        if (strncmp (entry->d_name, "m1-data.discarded-", 18) == 0) {
+            (*count)++;
+            int64_t ms = strtoll (strrchr (entry->d_name, '-') + 1, NULL, 10);
+            if (ms > newest) {
+                newest = ms;
+                snprintf (out, cap, "%s/%s", tk_dir (), entry->d_name);
+            }
+        }
     if (dir)
         closedir (dir);
 }
@@ -395,12 +405,30 @@ TK_CASE (rejoin)
 {
     char m2_peers[64];
     snprintf (m2_peers, sizeof m2_peers, "%s", s_m2.repl);
+    //  Three older moved-aside dirs (a flapping member): the oldest goes
+    char older[3][700];
+    for (int i = 0; i < 3; i++) {
+        snprintf (older[i], sizeof older[i], "%s/m1-data.discarded-%016x-%d",
+                  tk_dir (), i + 1, (i + 1) * 1000);
+        CHECK (mkdir (older[i], 0700) == 0, "mkdir %s", older[i]);
+        char file[800];
+        snprintf (file, sizeof file, "%s/data.mdb", older[i]);
+        FILE *f = fopen (file, "w");
+        CHECK (f && fclose (f) == 0, "%s", file);
+    }
     s_m1.pid = s_spawn_member (&s_m1, m2_peers, "m2");
     CHECK (s_wait_log ("m1", "DISCARDED", 15000),
            "m1 discards its unacknowledged tail");
+    CHECK (s_wait_log ("m1", "moved-aside directories are kept", 5000),
+           "m1 removes the oldest moved-aside dir");
     char aside[800];
-    s_discarded (aside, sizeof aside);
+    int asides = 0;
+    s_discarded (aside, sizeof aside, &asides);
     CHECK (*aside, "m1's data dir moved aside, kept");
+    CHECK (asides == 3 && access (older[0], F_OK) != 0
+               && access (older[1], F_OK) == 0,
+           "the newest 3 moved-aside dirs kept, the oldest removed: %d",
+           asides);
     int rc;
     bus_store_t *old = bus_store_open_readonly (aside, &rc);
     CHECK (old, "the discarded dir opens: %d", rc);

@@ -8,7 +8,10 @@
                 read), s_may_go_async (an etcd call, under lock)
       keepalive bus_leader's own: s_lost (an atomic store)  */
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <stdatomic.h>
@@ -26,6 +29,7 @@
 #define S_RESTART_MS  500           //  a failed standby is started again after
 #define S_FAIL_LOG_MS 5000          //  an unreachable etcd is logged this often
 #define S_RESYNCING   "resyncing"   //  in data_dir while copying again
+#define S_ASIDE_KEEP  3             //  moved-aside dirs kept, newest
 
 struct _bus_member_t {
     bus_config_t config;    //  the writer's settings
@@ -201,6 +205,86 @@ s_step_down (bus_member_t *self)
     bus_leader_resign (self->leader, S_CALL_MS, err, sizeof err);
 }
 
+//  fsync the directory that holds path, so that a rename in it is
+//  durable.  0 or -1 (errno).
+static int
+s_sync_parent (const char *path)
+{
+    char copy[BUS_PATH_MAX];
+    bus_strlcpy (copy, path, sizeof copy);
+    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+//  The moved-aside time (ms) of a "<base>.discarded-<epoch>-<ms>" name,
+//  or -1 if name is not one of base's
+static int64_t
+s_aside_ms (const char *name, const char *base)
+{
+    size_t len = strlen (base);
+    if (strncmp (name, base, len) || strncmp (name + len, ".discarded-", 11))
+        return -1;
+    const char *dash = strrchr (name, '-');
+    return dash ? strtoll (dash + 1, NULL, 10) : -1;
+}
+
+//  Keep the newest S_ASIDE_KEEP moved-aside directories of data_dir: a
+//  member that flaps would fill the disk with copies otherwise.
+static void
+s_prune_aside (bus_member_t *self)
+{
+    char copy[BUS_PATH_MAX], parent[BUS_PATH_MAX];
+    bus_strlcpy (copy, self->config.data_dir, sizeof copy);
+    bus_strlcpy (parent, dirname (copy), sizeof parent);
+    bus_strlcpy (copy, self->config.data_dir, sizeof copy);
+    const char *base = basename (copy);
+    for (bool again = true; again;) {
+        again = false;
+        int count = 0;
+        int64_t oldest = INT64_MAX;
+        char victim[BUS_PATH_MAX + 256] = "";
+        DIR *dir = opendir (parent);
+        struct dirent *entry;
+        while (dir && (entry = readdir (dir))) {
+            int64_t ms = s_aside_ms (entry->d_name, base);
+            if (ms < 0)
+                continue;
+            count++;
+            if (ms < oldest) {
+                oldest = ms;
+                snprintf (victim, sizeof victim, "%s/%s", parent,
+                          entry->d_name);
+            }
+        }
+        if (dir)
+            closedir (dir);
+        if (count <= S_ASIDE_KEEP || !*victim)
+            break;
+        //  An LMDB directory: files only (data.mdb, lock.mdb, a marker)
+        DIR *old = opendir (victim);
+        while (old && (entry = readdir (old))) {
+            char file[sizeof victim + 256];
+            snprintf (file, sizeof file, "%s/%s", victim, entry->d_name);
+            if (*entry->d_name != '.')
+                unlink (file);
+        }
+        if (old)
+            closedir (old);
+        again = rmdir (victim) == 0;
+        if (again)
+            zsys_info ("member %s: removed %s (the newest %d moved-aside "
+                       "directories are kept)",
+                       self->config.leader_name, victim, S_ASIDE_KEEP);
+        else
+            zsys_warning ("member %s: cannot remove %s: %s",
+                          self->config.leader_name, victim, strerror (errno));
+    }
+}
+
 //  Move the data directory aside, kept: its tail was never acknowledged
 //  (the leader, which holds every acknowledged order, calls it ahead or
 //  diverged).  0, or -1 with the member failed.
@@ -227,6 +311,9 @@ s_discard (bus_member_t *self, const char *why)
         s_fail (self, reason);
         return -1;
     }
+    if (s_sync_parent (aside) != 0)
+        zsys_warning ("member %s: cannot fsync the directory of %s: %s",
+                      self->config.leader_name, aside, strerror (errno));
     zsys_warning ("member %s: DISCARDED its unacknowledged tail: data "
                   "directory (epoch %016" PRIx64 ", log up to seq %" PRIu64
                   ") moved aside to %s (%s); following the leader from "
@@ -246,6 +333,7 @@ s_discard (bus_member_t *self, const char *why)
         s_fail (self, reason);
         return -1;
     }
+    s_prune_aside (self);
     return 0;
 }
 
