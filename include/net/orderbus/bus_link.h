@@ -41,7 +41,9 @@ bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
 
 /*  True if writer is of the identity of the newest epoch heard in a
     heartbeat, and an older epoch: a writer that is not the primary any
-    more (docs/failover.md).  Such a message (what: "a heartbeat", "an
+    more (docs/failover.md).  The newest is forgotten once its writer has
+    sent no heartbeat for link/timeout_ms (it led briefly and died, or
+    its clock ran ahead): then the next heartbeat's epoch is the newest.  Such a message (what: "a heartbeat", "an
     event") must be ignored; it is counted (older_epoch_ignored in
     /healthz) and logged once per epoch.  Call before bus_link_heard.  */
 bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
@@ -87,6 +89,9 @@ bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
     One endpoint: a plain connect, as a single box has always done.  0,
     or -1 (errno from libzmq) if one cannot be connected.  */
 int bus_link_connect (zsock_t *sock, const char *endpoints);
+
+/*  Selftest.  */
+void bus_link_test (bool verbose);
 
 #ifdef __cplusplus
 }
