@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
@@ -125,6 +126,19 @@ s_wait_log_from (const char *name, const char *text, size_t from,
 }
 
 static void s_nodes (const char *gw_name, const char *edge_name);
+
+//  What /sync holds now ("?" if etcd does not answer)
+static void
+s_sync_names (char *out, size_t cap)
+{
+    snprintf (out, cap, "?");
+    bus_etcd_t *etcd = bus_etcd_new (s_etcd.url, false, NULL, NULL, 0);
+    bus_etcd_result_t result;
+    if (etcd
+        && bus_etcd_get (etcd, "/orderbus/g/sync", 2000, &result, NULL, 0) == 0)
+        snprintf (out, cap, "%s", result.value);
+    bus_etcd_destroy (&etcd);
+}
 
 static bool
 s_wait_log (const char *name, const char *text, int timeout_ms)
@@ -289,6 +303,12 @@ TK_CASE (kill9)
             "< 3000 ms: %s)\n",
             before, took, took < 3000 ? "met" : "MISSED");
     CHECK (s_wait_log ("m2", "leading group g", 1000), "m2 logs its lead");
+    //  m1 (dead, then copying again) lacks what m2 holds: m2 must not
+    //  name it, or m1 could lead with less should m2 die (issue 16 fix 1)
+    char named[BUS_ETCD_VALUE_MAX + 1];
+    s_sync_names (named, sizeof named);
+    CHECK (streq (named, "m2") && !s_wait_log ("m2", "/sync names m1", 200),
+           "/sync names the new leader m2 itself, not m1: '%s'", named);
     usleep (1500 * 1000);
     tk_load_stop (&load);
     tk_history_t history;
@@ -325,16 +345,25 @@ TK_CASE (kill9)
     }
 }
 
-//  The dir m1's tail was moved to, or "" if none
+//  The dir m1's tail was moved to last (the highest ms), or "" if none;
+//  *count: how many moved-aside dirs there are
 static void
-s_discarded (char *out, size_t cap)
+s_discarded (char *out, size_t cap, int *count)
 {
     *out = '\0';
+    *count = 0;
+    int64_t newest = -1;
     DIR *dir = opendir (tk_dir ());
     struct dirent *entry;
     while (dir && (entry = readdir (dir)))
-        if (strncmp (entry->d_name, "m1-data.discarded-", 18) == 0)
-            snprintf (out, cap, "%s/%s", tk_dir (), entry->d_name);
+        if (strncmp (entry->d_name, "m1-data.discarded-", 18) == 0) {
+            (*count)++;
+            int64_t ms = strtoll (strrchr (entry->d_name, '-') + 1, NULL, 10);
+            if (ms > newest) {
+                newest = ms;
+                snprintf (out, cap, "%s/%s", tk_dir (), entry->d_name);
+            }
+        }
     if (dir)
         closedir (dir);
 }
@@ -376,18 +405,48 @@ TK_CASE (rejoin)
 {
     char m2_peers[64];
     snprintf (m2_peers, sizeof m2_peers, "%s", s_m2.repl);
+    //  Three older moved-aside dirs (a flapping member): the oldest goes
+    char older[3][700];
+    for (int i = 0; i < 3; i++) {
+        snprintf (older[i], sizeof older[i], "%s/m1-data.discarded-%016x-%d",
+                  tk_dir (), i + 1, (i + 1) * 1000);
+        CHECK (mkdir (older[i], 0700) == 0, "mkdir %s", older[i]);
+        char file[800];
+        snprintf (file, sizeof file, "%s/data.mdb", older[i]);
+        FILE *f = fopen (file, "w");
+        CHECK (f && fclose (f) == 0, "%s", file);
+    }
     s_m1.pid = s_spawn_member (&s_m1, m2_peers, "m2");
     CHECK (s_wait_log ("m1", "DISCARDED", 15000),
            "m1 discards its unacknowledged tail");
+    CHECK (s_wait_log ("m1", "moved-aside directories are kept", 5000),
+           "m1 removes the oldest moved-aside dir");
     char aside[800];
-    s_discarded (aside, sizeof aside);
+    int asides = 0;
+    s_discarded (aside, sizeof aside, &asides);
     CHECK (*aside, "m1's data dir moved aside, kept");
+    CHECK (asides == 3 && access (older[0], F_OK) != 0
+               && access (older[1], F_OK) == 0,
+           "the newest 3 moved-aside dirs kept, the oldest removed: %d",
+           asides);
     int rc;
     bus_store_t *old = bus_store_open_readonly (aside, &rc);
     CHECK (old, "the discarded dir opens: %d", rc);
     uint64_t old_last = bus_store_last_seq (old);
     bus_store_destroy (&old);
     CHECK (s_wait_log ("m2", "replica m1 attached", 10000), "m1 follows m2");
+    //  The marker of a partial copy goes once m1 has m2's log; only then
+    //  does m2 name it
+    CHECK (s_wait_log ("m1", "caught up at seq", 15000),
+           "m1 logs that it caught up after the resync");
+    char marker[700];
+    snprintf (marker, sizeof marker, "%s/resyncing", s_m1.data);
+    CHECK (access (marker, F_OK) != 0, "m1's resyncing marker removed");
+    CHECK (s_wait_log ("m2", "/sync names m1", 10000),
+           "m2 names m1 once it confirmed m2's log");
+    char named[BUS_ETCD_VALUE_MAX + 1];
+    s_sync_names (named, sizeof named);
+    CHECK (streq (named, "m1"), "/sync names m1: '%s'", named);
     //  Quiet, and caught up: m2 has what it acknowledged last
     tk_response_t resp;
     char *body = tk_order_body ("T3", 1, false, 0);
@@ -534,6 +593,76 @@ TK_CASE (partition)
     tk_proxy_destroy (&etcd_link);
 }
 
+//  A leader frozen (SIGSTOP), not killed: its TCP connections stay up.
+//  Once the standby leads, every order goes to it at once: the gateway's
+//  PUSH dropped the frozen one's pipe (ZMTP heartbeats), else it would
+//  send it every other command (issue 16 fix 6)
+TK_CASE (freeze)
+{
+    size_t m1_from = s_log_size ("m1"), m2_from = s_log_size ("m2");
+    s_m1.pid = s_spawn_member (&s_m1, s_m2.repl, "m2");
+    s_m2.pid = s_spawn_member (&s_m2, s_m1.repl, "m1");
+    bool m1_leads = false, m2_leads = false;
+    for (int64_t end = tk_now_ms () + 15000;
+         !m1_leads && !m2_leads && tk_now_ms () < end; usleep (50 * 1000)) {
+        m1_leads = s_wait_log_from ("m1", "member m1: leading", m1_from, 1);
+        m2_leads = s_wait_log_from ("m2", "member m2: leading", m2_from, 1);
+    }
+    CHECK (m1_leads || m2_leads, "one member leads");
+    s_member_t *lead = m1_leads ? &s_m1 : &s_m2,
+               *standby = m1_leads ? &s_m2 : &s_m1;
+    size_t lead_from = m1_leads ? m1_from : m2_from,
+           standby_from = s_log_size (standby->name);
+    char names[64];
+    snprintf (names, sizeof names, "/sync names %s", standby->name);
+    CHECK (s_wait_log_from (lead->name, names, lead_from, 15000),
+           "%s names %s in /sync", lead->name, standby->name);
+    s_nodes ("gateway-3", "edge-3");
+    CHECK (kill (lead->pid, SIGSTOP) == 0, "SIGSTOP %s", lead->name);
+    CHECK (
+        s_wait_log_from (standby->name, "leading group g", standby_from, 15000),
+        "%s leads", standby->name);
+    //  The first order waits out the new leader's sync timeout (its
+    //  standby is the frozen one), then it acknowledges on its own
+    //  (retried with its key while the gateway has not heard m2 yet)
+    tk_response_t resp = { 0 };
+    char *body = tk_order_body ("T3", 1, false, 0);
+    for (int64_t end = tk_now_ms () + 10000;; usleep (100 * 1000)) {
+        tk_post_order (s_gw, "freeze-first", body, &resp);
+        if (resp.status == 201 || tk_now_ms () > end)
+            break;
+        tk_response_free (&resp);
+    }
+    free (body);
+    CHECK (resp.status == 201, "the new leader acknowledges: %d", resp.status);
+    tk_response_free (&resp);
+    //  A command sent to the frozen one is resent by the gateway after
+    //  250 ms (then to the other pipe): slow, not lost
+    int slow = 0, failed = 0;
+    for (int i = 0; i < 20; i++) {
+        char key[32];
+        snprintf (key, sizeof key, "freeze-%d", i);
+        body = tk_order_body ("T3", 1, false, 0);
+        int64_t t0 = tk_now_ms ();
+        tk_post_order (s_gw, key, body, &resp);
+        free (body);
+        failed += resp.status != 201;
+        slow += tk_now_ms () - t0 >= 240;
+        tk_response_free (&resp);
+    }
+    printf ("test_failover: freeze: %s frozen, %s leads: of 20 orders %d "
+            "failed, %d took 240 ms or more (a resend: sent to the frozen "
+            "one first)\n",
+            lead->name, standby->name, failed, slow);
+    CHECK (failed == 0 && slow <= 2,
+           "the orders go to the new leader, not to the frozen one");
+    kill (lead->pid, SIGCONT);
+    CHECK (tk_kill (s_gw_pid, SIGTERM) == 0, "the gateway stops");
+    CHECK (tk_kill (s_edge_pid, SIGTERM) == 0, "the edge stops");
+    CHECK (tk_kill (s_m1.pid, SIGTERM) == 0, "m1 stops");
+    CHECK (tk_kill (s_m2.pid, SIGTERM) == 0, "m2 stops");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -543,10 +672,15 @@ main (int argc, char **argv)
         return 77;
     }
     tk_init (argc, argv, "failover");
+    bus_etcd_global_init ();
     static const tk_case_t cases[] = {
-        TK_CASE_ENTRY (start),     TK_CASE_ENTRY (kill9),
-        TK_CASE_ENTRY (rejoin),    TK_CASE_ENTRY (epochs),
-        TK_CASE_ENTRY (partition), { 0 },
+        TK_CASE_ENTRY (start),
+        TK_CASE_ENTRY (kill9),
+        TK_CASE_ENTRY (rejoin),
+        TK_CASE_ENTRY (epochs),
+        TK_CASE_ENTRY (partition),
+        TK_CASE_ENTRY (freeze),
+        { 0 },
     };
     tk_run_cases (cases);
     tk_ledger_destroy (&s_ledger);

@@ -684,6 +684,19 @@ s_check_leader (const bus_config_t *config, char *err, size_t err_cap)
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "leader/peers means nothing without "
                               "leader/etcd (--leader-etcd)");
+    //  Without a synchronous standby the leader acknowledges right after
+    //  its own commit and /sync names nobody: a lagging member could win
+    if (etcd && !*config->sync_replica)
+        return bus_error_set (
+            err, err_cap, BUS_ERR_CONFIG,
+            "leader/etcd needs writer/sync_replica (--sync-replica: the "
+            "other member's leader/name): every acknowledged order must be "
+            "on the member that may take over");
+    if (etcd && streq (config->sync_replica, config->leader_name))
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "writer/sync_replica names this member itself "
+                              "(leader/name '%s'): name the other member",
+                              config->leader_name);
     return 0;
 }
 
@@ -1075,6 +1088,19 @@ s_test_leader (bool verbose)
                        "--leader-name", "w1", "--leader-peers",
                        "tcp://127.0.0.1:7001,tcp://127.0.0.1:7002",
                        "--replicate", "tcp://127.0.0.1:7000", NULL);
+    s_test_error (rc, err, "leader/etcd", "writer/sync_replica", verbose);
+    rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-etcd",
+                       "http://127.0.0.1:2379", "--leader-group", "g",
+                       "--leader-name", "w1", "--leader-peers",
+                       "tcp://127.0.0.1:7001", "--replicate",
+                       "tcp://127.0.0.1:7000", "--sync-replica", "w1", NULL);
+    s_test_error (rc, err, "writer/sync_replica", "this member itself",
+                  verbose);
+    rc = s_test_parse (
+        &config, BUS_ROLE_WRITER, err, "--leader-etcd", "http://127.0.0.1:2379",
+        "--leader-group", "g", "--leader-name", "w1", "--leader-peers",
+        "tcp://127.0.0.1:7001,tcp://127.0.0.1:7002", "--replicate",
+        "tcp://127.0.0.1:7000", "--sync-replica", "w2", NULL);
     assert (rc == 0 && config.leader_ttl_s == 2);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--leader-peers",
                        "tcp://127.0.0.1:7001", NULL);

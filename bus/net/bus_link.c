@@ -22,6 +22,7 @@ struct _bus_link_t {
     pthread_mutex_t lock;    //  guards writer
     bus_epoch_t writer;      //  of the last heartbeat; epoch 0 = none yet
     bus_epoch_t highest;     //  the newest epoch heard of writer's identity
+    int64_t highest_ms;      //  ...zclock_mono of its last heartbeat
     uint64_t older_logged;   //  the older epoch last logged (once each)
     atomic_uint_fast64_t older;   //  messages of an older epoch ignored
 };
@@ -64,11 +65,22 @@ bus_link_writer_storage (bus_link_t *self)
     return (bus_storage_t) atomic_load (&self->storage);
 }
 
+//  The newest epoch's writer has sent no heartbeat for timeout_ms: it
+//  led briefly and died, or its host's clock ran ahead.  Epochs order by
+//  each leader's wall clock, so a later leader's may be lower: were the
+//  silent one kept, that leader would be ignored for ever.  Under lock.
+static bool
+s_highest_silent (bus_link_t *self)
+{
+    return zclock_mono () - self->highest_ms > self->timeout_ms;
+}
+
 bool
 bus_link_older (bus_link_t *self, const bus_epoch_t *writer, const char *what)
 {
     pthread_mutex_lock (&self->lock);
-    bool older = self->highest.epoch && streq (writer->id, self->highest.id)
+    bool older = self->highest.epoch && !s_highest_silent (self)
+                 && streq (writer->id, self->highest.id)
                  && writer->epoch < self->highest.epoch;
     bool log = older && writer->epoch != self->older_logged;
     if (log)
@@ -93,8 +105,10 @@ bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
     //  Another identity is another store (restored, replaced): its own
     //  epochs count from there
     if (!streq (hb->writer.id, self->highest.id)
-        || hb->writer.epoch > self->highest.epoch)
+        || hb->writer.epoch >= self->highest.epoch || s_highest_silent (self)) {
         self->highest = hb->writer;
+        self->highest_ms = zclock_mono ();
+    }
     bool changed =
         self->writer.epoch && !bus_epoch_same (&self->writer, &hb->writer);
     if (was)
@@ -106,6 +120,14 @@ bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
     s_storage_heard (self, hb->storage);
     atomic_store (&self->refusing, hb->refusing);
     return changed;
+}
+
+void
+bus_link_writer (bus_link_t *self, bus_epoch_t *writer)
+{
+    pthread_mutex_lock (&self->lock);
+    *writer = self->writer;
+    pthread_mutex_unlock (&self->lock);
 }
 
 uint64_t
@@ -240,6 +262,11 @@ bus_link_connect (zsock_t *sock, const char *endpoints)
     int type = zsock_type (sock);
     if (type == ZMQ_PUSH || type == ZMQ_DEALER)
         zsock_set_immediate (sock, 1);
+    //  A frozen (SIGSTOP) deposed leader keeps its TCP connections, and
+    //  PUSH/DEALER would go on sending it their share: ZMTP heartbeats
+    //  drop a peer that stops answering them
+    zsock_set_heartbeat_ivl (sock, BUS_LINK_ZMTP_IVL_MS);
+    zsock_set_heartbeat_timeout (sock, BUS_LINK_ZMTP_TIMEOUT_MS);
     char list[BUS_ENDPOINT_MAX];
     bus_strlcpy (list, endpoints, sizeof list);
     char *save = NULL;

@@ -160,9 +160,14 @@ s_pick (bus_reads_t *self)
 //  True if the replica's answer to req stands, false if the writer
 //  should answer it (bus_reads.h says when).
 static bool
-s_stands (const bus_sync_req_t *req, const bus_sync_reply_t *reply)
+s_stands (const bus_sync_req_t *req, const bus_sync_reply_t *reply,
+          const bus_epoch_t *follows)
 {
     if (reply->status == BUS_ERR_UNAVAILABLE)
+        return false;
+    //  A replica still on the history the caller left (not re-attached
+    //  after a failover) would take the caller back to it
+    if (follows && follows->epoch && !bus_epoch_same (&reply->writer, follows))
         return false;
     if (req->op == BUS_SYNC_GET && reply->status == BUS_ERR_NOT_FOUND)
         return false;
@@ -176,13 +181,13 @@ s_stands (const bus_sync_req_t *req, const bus_sync_reply_t *reply)
 
 int
 bus_reads_call (bus_reads_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
-                zmsg_t **items)
+                zmsg_t **items, const bus_epoch_t *follows)
 {
     s_replica_t *replica =
         self->count && s_movable (req->op) ? s_pick (self) : NULL;
     if (replica) {
         int rc = bus_sync_call (replica->sync, req, reply, items);
-        if (rc == 0 && s_stands (req, reply)) {
+        if (rc == 0 && s_stands (req, reply, follows)) {
             atomic_fetch_add (&self->by_replica, 1);
             return 0;
         }

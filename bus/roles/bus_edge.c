@@ -519,7 +519,15 @@ s_resync (bus_edge_t *self)
     bus_sync_req_t req = { .op = BUS_SYNC_SNAPSHOT };
     bus_sync_reply_t reply;
     zmsg_t *items = NULL;
-    int rc = bus_reads_call (self->reads, &req, &reply, &items);
+    //  A replica answers only from the history the heartbeats say is
+    //  current (else the state's); a snapshot older than the newest
+    //  heartbeat's (a deposed writer's, a stale replica's) is not taken:
+    //  it would make every later message of the current one a straggler.
+    //  A newer one is (an event of a new history may come first).
+    bus_epoch_t beat;
+    bus_link_writer (self->link, &beat);
+    const bus_epoch_t *follows = beat.epoch ? &beat : &self->writer;
+    int rc = bus_reads_call (self->reads, &req, &reply, &items, follows);
     if (rc != 0 || reply.status) {
         zmsg_destroy (&items);
         if (rc == 0) {   //  refused (a synchronous replica not confirming):
@@ -527,6 +535,10 @@ s_resync (bus_edge_t *self)
             snprintf (why, sizeof why, "snapshot refused: %.150s", reply.error);
             s_resync_because (self, why);
         }
+        return -1;
+    }
+    if (bus_link_older (self->link, &reply.writer, "a snapshot")) {
+        zmsg_destroy (&items);
         return -1;
     }
     json_t *orders = json_object (), *carts = json_object ();
@@ -709,8 +721,10 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         zmsg_t *items = NULL;
         //  Whose answer it is first: "snapshot instead" from another
         //  history is that history's change, not only a pruned range
-        bool same = bus_reads_call (self->reads, &req, &reply, &items) == 0
-                    && s_same_history (self, &reply.writer, "a replay");
+        bool same =
+            bus_reads_call (self->reads, &req, &reply, &items, &self->writer)
+                == 0
+            && s_same_history (self, &reply.writer, "a replay");
         if (same && reply.status == BUS_ERR_PRUNED) {
             zmsg_destroy (&items);
             s_snapshot_instead (self, req.from, reply.next);
@@ -1056,7 +1070,7 @@ s_fetch_log (bus_edge_t *self, const bus_epoch_t *writer, uint64_t after,
                                                              : S_REPLAY_PAGE };
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
-        int rc = bus_reads_call (self->reads, &req, &reply, &items);
+        int rc = bus_reads_call (self->reads, &req, &reply, &items, writer);
         if (rc != 0 || reply.status != 0 || zmsg_size (items) == 0
             || !bus_epoch_same (&reply.writer, writer)) {
             //  pruned by retention: the browser gets a snapshot

@@ -429,7 +429,7 @@ int
 bus_gateway_query (bus_gateway_t *self, bus_sync_req_t *req,
                    bus_sync_reply_t *reply, zmsg_t **items)
 {
-    return bus_reads_call (self->reads, req, reply, items);
+    return bus_reads_call (self->reads, req, reply, items, NULL);
 }
 
 int

@@ -98,6 +98,9 @@ struct _bus_writer_t {
         pruned_events, pruned_keys,
         sync_refused;   //  acks turned 503: the sync replica was not there
     atomic_bool sync_down_now;   //  sync_down, for stats on any thread
+    //  bus_writer_sync, for a member on any thread: the sync replica's
+    //  confirmed seq (0 while not heard), and sync_down's ends
+    atomic_uint_fast64_t sync_confirmed, sync_recovered;
     //  The storage state (bus_storage_t): written by the intake thread,
     //  which alone commits, read by any (stats, heartbeats)
     atomic_int storage;
@@ -744,6 +747,8 @@ s_sync_state (bus_writer_t *self, bool down, uint64_t confirmed)
     if (down)
         self->async_from = bus_store_last_seq (self->store);
     if (!down)
+        atomic_fetch_add (&self->sync_recovered, 1);
+    if (!down)
         zsys_info ("writer: synchronous replica %s confirming again at seq "
                    "%" PRIu64,
                    self->config.sync_replica, confirmed);
@@ -766,8 +771,9 @@ static void
 s_sync_release (bus_writer_t *self)
 {
     uint64_t confirmed;
-    bus_writer_repl_confirmed (self->repl, self->config.sync_replica,
-                               &confirmed);
+    bool heard = bus_writer_repl_confirmed (
+        self->repl, self->config.sync_replica, &confirmed);
+    atomic_store (&self->sync_confirmed, heard ? confirmed : 0);
     bool async =
         streq (self->config.sync_fallback, "async") && self->async_named;
     s_held_t *held;
@@ -1470,11 +1476,21 @@ bus_writer_new_led (const bus_config_t *config, const bus_writer_lead_t *lead,
         }
         zlistx_set_destructor (self->held, s_held_destroy);
         //  What the last run committed may not be on the replica: reads
-        //  show none of it until the replica confirms it (its hello)
+        //  show none of it until the replica confirms it (its hello).
+        //  Not so for a group's leader: its store is the history it won
+        //  (a promoted standby's holds what the last leader released, and
+        //  more), and /sync names this node until its standby has all of
+        //  it (bus_member.c), so no member lacking it can take over; held,
+        //  the edges' replays from before the takeover would stop short
+        //  with the standby gone
         start->need = self->published_seq;
         start->committed_ms = zclock_mono ();
-        zlistx_add_end (self->held, start);
-        atomic_store (&self->released_seq, 0);
+        if (self->lead.may_go_async)
+            s_held_destroy ((void **) &start);
+        else {
+            zlistx_add_end (self->held, start);
+            atomic_store (&self->released_seq, 0);
+        }
         zsys_info ("writer: synchronous replica %s: a batch is acknowledged "
                    "once it confirms it durable (else, after %d ms: %s)",
                    config->sync_replica, config->sync_timeout_ms,
@@ -1529,6 +1545,15 @@ bus_writer_destroy (bus_writer_t **self_p)
     zhashx_destroy (&self->peers);
     free (self);
     *self_p = NULL;
+}
+
+bus_writer_sync_t
+bus_writer_sync (bus_writer_t *self)
+{
+    bus_writer_sync_t sync = { atomic_load (&self->sync_confirmed),
+                               bus_store_last_seq (self->store),
+                               atomic_load (&self->sync_recovered) };
+    return sync;
 }
 
 bus_writer_stats_t

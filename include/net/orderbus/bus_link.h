@@ -41,11 +41,16 @@ bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
 
 /*  True if writer is of the identity of the newest epoch heard in a
     heartbeat, and an older epoch: a writer that is not the primary any
-    more (docs/failover.md).  Such a message (what: "a heartbeat", "an
+    more (docs/failover.md).  The newest is forgotten once its writer has
+    sent no heartbeat for link/timeout_ms (it led briefly and died, or
+    its clock ran ahead): then the next heartbeat's epoch is the newest.  Such a message (what: "a heartbeat", "an
     event") must be ignored; it is counted (older_epoch_ignored in
     /healthz) and logged once per epoch.  Call before bus_link_heard.  */
 bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
                      const char *what);
+
+/*  The history of the last heartbeat into *writer (epoch 0: none yet).  */
+void bus_link_writer (bus_link_t *self, bus_epoch_t *writer);
 
 /*  True while heartbeats keep coming.  */
 bool bus_link_up (bus_link_t *self);
@@ -72,13 +77,21 @@ bool bus_link_health (bus_link_t *self, json_t *health);
     gateway's /healthz adds; an edge's reads go on.  */
 bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
 
+#define BUS_LINK_ZMTP_IVL_MS     500  /* ZMTP PING, with several endpoints */
+#define BUS_LINK_ZMTP_TIMEOUT_MS 1500 /* ...no traffic after: pipe dropped */
+
 /*  Connect sock to each of endpoints, comma-separated: one per member of
     a writer group (docs/failover.md), of which only the leader binds.
     With more than one, a PUSH or DEALER sends only on completed
-    connections (ZMQ_IMMEDIATE): to the member that is bound.  One
-    endpoint: a plain connect, as a single box has always done.  0, or
-    -1 (errno from libzmq) if one cannot be connected.  */
+    connections (ZMQ_IMMEDIATE): to the member that is bound, and every
+    connection sends ZMTP heartbeats (BUS_LINK_ZMTP_*), so that a peer
+    that stops answering them (a frozen, deposed leader) is dropped.
+    One endpoint: a plain connect, as a single box has always done.  0,
+    or -1 (errno from libzmq) if one cannot be connected.  */
 int bus_link_connect (zsock_t *sock, const char *endpoints);
+
+/*  Selftest.  */
+void bus_link_test (bool verbose);
 
 #ifdef __cplusplus
 }

@@ -15,7 +15,11 @@
       - has not got an order asked by id (not_found: read-your-writes,
         the order may just have been acknowledged);
       - holds fewer events than a replay asked for (it is behind: fewer
-        events is not "no more events").
+        events is not "no more events");
+      - answers from another history than follows, the one the caller
+        follows (a replica not yet re-attached to a new leader after a
+        failover, still on the old epoch): its answer would take the
+        caller back to a history it left.
 
     A replica's answer carries reply->writer_seq (how far behind it is:
     writer_seq - seq); the writer's has 0 there.
@@ -58,9 +62,11 @@ bus_reads_t *bus_reads_new (const bus_config_t *config, bus_sync_t *writer,
 /*  NULL-safe; nulls *self_p.  */
 void bus_reads_destroy (bus_reads_t **self_p);
 
-/*  As bus_sync_call, answered by a replica or the writer (above).  */
+/*  As bus_sync_call, answered by a replica or the writer (above).
+    follows: the history the caller follows (NULL, or epoch 0: any).  */
 int bus_reads_call (bus_reads_t *self, bus_sync_req_t *req,
-                    bus_sync_reply_t *reply, zmsg_t **items);
+                    bus_sync_reply_t *reply, zmsg_t **items,
+                    const bus_epoch_t *follows);
 
 /*  Counters so far.  */
 bus_reads_stats_t bus_reads_stats (bus_reads_t *self);

@@ -104,6 +104,18 @@ void bus_writer_destroy (bus_writer_t **self_p);
 /*  A copy of the counters so far.  */
 bus_writer_stats_t bus_writer_stats (bus_writer_t *self);
 
+/*  For a group member (bus_member.c), from any thread: the sync
+    replica's confirmed seq (0 while not heard within link/timeout_ms),
+    the log's last seq, and how many times the replica turned confirming
+    again after "not confirming" (each such turn follows one may_go_async
+    call, and the writer checked confirmed >= last then).  */
+typedef struct {
+    uint64_t confirmed;
+    uint64_t last;
+    uint64_t recovered;
+} bus_writer_sync_t;
+bus_writer_sync_t bus_writer_sync (bus_writer_t *self);
+
 /*  Selftest (bus_writer_test.c): a writer on inproc:// endpoints and a
     temporary store, driven over its own sockets.  */
 void bus_writer_test (bool verbose);
