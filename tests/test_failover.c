@@ -412,7 +412,8 @@ TK_CASE (rejoin)
                   tk_dir (), i + 1, (i + 1) * 1000);
         CHECK (mkdir (older[i], 0700) == 0, "mkdir %s", older[i]);
         char file[800];
-        snprintf (file, sizeof file, "%s/data.mdb", older[i]);
+        int n = snprintf (file, sizeof file, "%s/data.mdb", older[i]);
+        CHECK (n > 0 && (size_t) n < sizeof file, "path fits");
         FILE *f = fopen (file, "w");
         CHECK (f && fclose (f) == 0, "%s", file);
     }
