@@ -142,3 +142,18 @@ bus_query_answer (bus_store_t *store, int retain_days,
         bus_strlcpy (reply->error, bus_strerror (rc), sizeof reply->error);
     }
 }
+
+void
+bus_query_send (zsock_t *sock, zframe_t **identity, bus_sync_reply_t *reply,
+                zmsg_t **items)
+{
+    if (reply->status != 0) {   //  a failed query carries no items
+        zmsg_destroy (items);
+        *items = zmsg_new ();
+    }
+    reply->count = (uint32_t) zmsg_size (*items);
+    zframe_t *header = bus_sync_reply_encode (reply);
+    zmsg_prepend (*items, &header);
+    zmsg_prepend (*items, identity);
+    zmsg_send (items, sock);
+}

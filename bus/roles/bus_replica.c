@@ -562,20 +562,12 @@ s_read_serve (bus_replica_t *self)
                      sizeof reply.error);
     } else
         s_read_handle (self, &req, &reply, items);
-    if (reply.status != 0) {
-        zmsg_destroy (&items);
-        items = zmsg_new ();
-    }
     if (reply.writer.epoch == 0) {   //  a header must name a history
         bus_strlcpy (reply.writer.id, "00000000000000000000000000000000",
                      sizeof reply.writer.id);
         reply.writer.epoch = 1;
     }
-    reply.count = (uint32_t) zmsg_size (items);
-    zframe_t *header = bus_sync_reply_encode (&reply);
-    zmsg_prepend (items, &header);
-    zmsg_prepend (items, &identity);
-    zmsg_send (&items, self->serve);
+    bus_query_send (self->serve, &identity, &reply, &items);
     zframe_destroy (&body);
     zmsg_destroy (&msg);
 }

@@ -1273,16 +1273,8 @@ s_sync_serve (bus_writer_t *self)
         reply.status = rc;
         bus_strlcpy (reply.error, bus_strerror (rc), sizeof reply.error);
     }
-    if (reply.status != 0) {   //  a failed query carries no items
-        zmsg_destroy (&items);
-        items = zmsg_new ();
-    }
-    reply.count = (uint32_t) zmsg_size (items);
     reply.writer = self->epoch;
-    zframe_t *header = bus_sync_reply_encode (&reply);
-    zmsg_prepend (items, &header);
-    zmsg_prepend (items, &identity);
-    zmsg_send (&items, self->sync);
+    bus_query_send (self->sync, &identity, &reply, &items);
     zframe_destroy (&body);
     zmsg_destroy (&msg);
 }

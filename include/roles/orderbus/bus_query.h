@@ -30,6 +30,12 @@ void bus_query_answer (bus_store_t *store, int retain_days,
                        const bus_sync_req_t *req, bus_sync_reply_t *reply,
                        zmsg_t *items);
 
+/*  Send the answer to the peer of a ROUTER socket: [identity][header]
+    [item]...  A failed query (reply->status != 0) carries no items;
+    reply->count is set here.  Takes *identity and *items (both nulled). */
+void bus_query_send (zsock_t *sock, zframe_t **identity,
+                     bus_sync_reply_t *reply, zmsg_t **items);
+
 #ifdef __cplusplus
 }
 #endif
