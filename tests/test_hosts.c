@@ -81,11 +81,7 @@ s_key_path (const char *name, const char *ext)
 static void
 s_keys_new (const char *name, const char *role)
 {
-    char *out;
-    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
-                     "--out", s_keys, NULL);
-    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
-    free (out);
+    tk_keys_new (s_keys, name, role);
 }
 
 //  Keys for every node; the gateways' and edges' public certificates

@@ -60,11 +60,7 @@ s_key (char *out, size_t cap, const char *name, const char *ext)
 static void
 s_keys_new (const char *name, const char *role)
 {
-    char *out;
-    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
-                     "--out", s_keys, NULL);
-    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
-    free (out);
+    tk_keys_new (s_keys, name, role);
 }
 
 static void
@@ -73,16 +69,7 @@ s_allow (const char *dir, const char *name)
     char from[700], to[700];
     s_key (from, sizeof from, name, "cert");
     snprintf (to, sizeof to, "%s/%s.cert", dir, name);
-    FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
-    CHECK (in && out, "copy %s", from);
-    char buf[4096];
-    size_t n;
-    while (in && out && (n = fread (buf, 1, sizeof buf, in)) > 0)
-        fwrite (buf, 1, n, out);
-    if (in)
-        fclose (in);
-    if (out)
-        fclose (out);
+    tk_copy_file (from, to);
 }
 
 static bool

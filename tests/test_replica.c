@@ -1012,31 +1012,6 @@ TK_CASE (sync_fallback_async)
 //  ---------------------------------------------------------------------
 //  CURVE: only replica certificates may replicate
 
-static void
-s_keys_new (const char *dir, const char *name, const char *role)
-{
-    char *out;
-    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
-                     "--out", dir, NULL);
-    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
-    free (out);
-}
-
-static void
-s_copy_file (const char *from, const char *to)
-{
-    FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
-    CHECK (in && out, "copy %s", from);
-    char buf[4096];
-    size_t n;
-    while (in && out && (n = fread (buf, 1, sizeof buf, in)) > 0)
-        fwrite (buf, 1, n, out);
-    if (in)
-        fclose (in);
-    if (out)
-        fclose (out);
-}
-
 TK_CASE (curve_refusals)
 {
     char keys[600], allow[600], data[600], rdata[600], intake[64], events[64],
@@ -1047,14 +1022,14 @@ TK_CASE (curve_refusals)
     s_path (rdata, sizeof rdata, "curve-replica-data");
     mkdir (keys, 0700);
     mkdir (allow, 0700);
-    s_keys_new (keys, "writer", "writer");
-    s_keys_new (keys, "rc", "replica");
-    s_keys_new (keys, "gwx", "gateway");
+    tk_keys_new (keys, "writer", "writer");
+    tk_keys_new (keys, "rc", "replica");
+    tk_keys_new (keys, "gwx", "gateway");
     const char *allowed[] = { "rc", "gwx" };
     for (int i = 0; i < 2; i++) {
         snprintf (path, sizeof path, "%s/%s.cert", keys, allowed[i]);
         snprintf (path2, sizeof path2, "%s/%s.cert", allow, allowed[i]);
-        s_copy_file (path, path2);
+        tk_copy_file (path, path2);
     }
     tk_endpoints (intake, events, sync);
     s_endpoint (repl);

@@ -99,18 +99,6 @@ s_contains (const char *file, const char *text)
     return found;
 }
 
-//  `orderbus keys new` for name and role into dir
-static void
-s_keys_new (const char *dir, const char *name, const char *role)
-{
-    char *out;
-    mkdir (dir, 0700);
-    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
-                     "--out", dir, NULL);
-    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
-    free (out);
-}
-
 static char *
 s_mint (const char *staff)
 {
@@ -317,10 +305,10 @@ TK_CASE (keys)
     CHECK (rc == 2 && strstr (out, "--role: must be"), "%d %s", rc, out);
     free (out);
 
-    s_keys_new (s_keys, "writer", "writer");
-    s_keys_new (s_keys, "gw-a", "gateway");
-    s_keys_new (s_keys, "gw-b", "gateway");
-    s_keys_new (s_keys, "e1", "edge");
+    tk_keys_new (s_keys, "writer", "writer");
+    tk_keys_new (s_keys, "gw-a", "gateway");
+    tk_keys_new (s_keys, "gw-b", "gateway");
+    tk_keys_new (s_keys, "e1", "edge");
     //  a second time: the keys stay, the command fails
     rc = tk_run (&out, "keys", "new", "--name", "gw-a", "--role", "gateway",
                  "--out", s_keys, NULL);
@@ -507,7 +495,7 @@ TK_CASE (plain_refused)
 TK_CASE (unknown_refused)
 {
     char *dir = s_path (tk_dir (), "stranger");
-    s_keys_new (dir, "gw-x", "gateway");
+    tk_keys_new (dir, "gw-x", "gateway");
     char *cert = s_path (dir, "gw-x.cert_secret");
     json_int_t before = s_writer_stat ("links_refused");
     s_knock ("an unknown key", cert, "unknown-1");
@@ -627,7 +615,7 @@ TK_CASE (rogue_writer)
     CHECK (tk_kill (s_writer, SIGTERM) == 0, "the writer stops");
 
     char *dir = s_path (tk_dir (), "rogue");
-    s_keys_new (dir, "writer", "writer");
+    tk_keys_new (dir, "writer", "writer");
     char *cert = s_path (dir, "writer.cert_secret");
     char *data = s_path (tk_dir (), "rogue-data");
     char *plain_data = s_path (tk_dir (), "rogue-plain-data");

@@ -60,11 +60,7 @@ s_mint (const char *secret, const char *site, const char *flag, const char *who)
 static void
 s_keys_new (const char *name, const char *role)
 {
-    char *out;
-    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
-                     "--out", s_keys, NULL);
-    CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
-    free (out);
+    tk_keys_new (s_keys, name, role);
 }
 
 //  The public certificate name.cert of the keys into dir (an allow-list)
@@ -78,13 +74,7 @@ s_allow (const char *dir, const char *name)
     int rc = tk_run (&out, "keys", "public", "--cert", from, NULL);
     free (out);
     CHECK (rc == 0, "keys public %s", from);
-    FILE *in = fopen (from, "r"), *copy = fopen (to, "w");
-    CHECK (in && copy, "copy %s", from);
-    char buf[4096];
-    size_t n = fread (buf, 1, sizeof buf, in);
-    fwrite (buf, 1, n, copy);
-    fclose (in);
-    fclose (copy);
+    tk_copy_file (from, to);
 }
 
 static void

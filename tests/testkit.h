@@ -111,6 +111,14 @@ int tk_kill (pid_t pid, int sig);
     its stdout+stderr in *output (caller frees).  */
 int tk_run (char **output, ...);
 
+/*  `orderbus keys new --name name --role role --out dir`, dir made
+    (0700) if missing; a failure fails the test.  */
+void tk_keys_new (const char *dir, const char *name, const char *role);
+
+/*  Copy the file from to to (made, or emptied first); a failure fails
+    the test.  */
+void tk_copy_file (const char *from, const char *to);
+
 /*  From now on the kit's clients (tk_http, tk_ws_open, tk_tcp_connect,
     proxies, and what uses them) reach port at addr (a dotted IPv4
     address) instead of 127.0.0.1: a node in one of the rig's hosts

@@ -518,3 +518,27 @@ tk__auth_path (int port, const char *path, char *buf, size_t cap)
                       strchr (path, '?') ? "&" : "?", token);
     return n > 0 && (size_t) n < cap ? buf : path;
 }
+
+void
+tk_keys_new (const char *dir, const char *name, const char *role)
+{
+    char *out;
+    mkdir (dir, 0700);
+    int rc = tk_run (&out, "keys", "new", "--name", name, "--role", role,
+                     "--out", dir, NULL);
+    TK_CHECK (rc == 0, "keys new %s: %d %s", name, rc, out);
+    free (out);
+}
+
+void
+tk_copy_file (const char *from, const char *to)
+{
+    FILE *in = fopen (from, "rb"), *out = fopen (to, "wb");
+    TK_CHECK (in && out, "copy %s to %s", from, to);
+    char buf[4096];
+    size_t n;
+    while ((n = fread (buf, 1, sizeof buf, in)) > 0)
+        TK_CHECK (fwrite (buf, 1, n, out) == n, "write %s", to);
+    fclose (in);
+    TK_CHECK (fclose (out) == 0, "write %s", to);
+}
