@@ -174,6 +174,8 @@ typedef struct {
     const char *nats_url;
     const char *stream;
     const char *dir;           //  disk mode: where to write
+    const char *log_path;      //  retry mode: one line per order
+    double retry_for;          //  retry mode: seconds an order is retried
     const char *secret_file;   //  mint tokens from this site secret
     const char *token;         //  or use this one token for everything
 
@@ -238,6 +240,8 @@ void bench_result_free (bench_result_t *r);
 int bench_pubsub_run (bench_opts_t *opts, bench_result_t *result);
 int bench_jetstream_run (bench_opts_t *opts, bench_result_t *result);
 int bench_disk_run (bench_opts_t *opts, bench_result_t *result);
+/*  Orders at --rate, each retried with its key until 201 (bench_retry.c).  */
+int bench_retry_run (bench_opts_t *opts, bench_result_t *result);
 /*  `orderbus-bench stats EP [--caught-up S]` (bench_stats.c): argv[0] is
     "stats".  0, 1 (no answer, or a replica not caught up) or 2 (usage).  */
 int bench_stats_main (int argc, char **argv);

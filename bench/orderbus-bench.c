@@ -5,6 +5,7 @@
       orderbus-bench e2e     --url ... --sub ws --sub-url ws://.../ws
       orderbus-bench fanout  --pub intake|http|socketio|nats|redis ...
       orderbus-bench disk    --dir DIR
+      orderbus-bench retry   --url ... --rate R --log FILE
       orderbus-bench stats   EP [--caught-up S]
 
     Every mode prints a summary table on stdout and, with --json FILE,
@@ -43,6 +44,10 @@ s_usage (FILE *out)
         "  e2e      POST orders and time their arrival on WebSocket client(s)\n"
         "  fanout   many subscribers, events published at --rate\n"
         "  disk     4 KiB pwrite + fdatasync, one at a time (the disk's sync rate)\n"
+        "  retry    POST orders at --rate, each retried with its Idempotency-Key\n"
+        "           until 201 (a writer group failing over); new orders stop after\n"
+        "           --duration or at SIGTERM; one line per order in --log\n"
+        "           (bench_retry.c)\n"
         "  port     print a TCP port that is free on 127.0.0.1 (for scripts)\n"
         "  stats    EP [--caught-up S]: print the STATS JSON of the writer (or\n"
         "           replica) whose sync socket is EP; with --caught-up, first\n"
@@ -103,7 +108,12 @@ s_usage (FILE *out)
         "  --payload BYTES    size of a peer's event payload (560)\n"
         "\n"
         "disk:\n"
-        "  --dir DIR          directory on the disk to measure (/tmp)\n");
+        "  --dir DIR          directory on the disk to measure (/tmp)\n"
+        "\n"
+        "retry (also --url, --secret-file, --tables, --body, --timeout):\n"
+        "  --log FILE         one line per order as it resolves (required)\n"
+        "  --retry-for S      an order is retried until S s after its first\n"
+        "                     send (60)\n");
 }
 
 enum {
@@ -153,6 +163,8 @@ enum {
     OPT_SECRET,
     OPT_TOKEN,
     OPT_PROFILE,
+    OPT_LOG,
+    OPT_RETRY_FOR,
     OPT_HELP
 };
 
@@ -203,6 +215,8 @@ static const struct option s_options[] = {
     { "token", 1, 0, OPT_TOKEN },
     { "profile", 1, 0, OPT_PROFILE },
     { "check", 0, 0, OPT_CHECK },
+    { "log", 1, 0, OPT_LOG },
+    { "retry-for", 1, 0, OPT_RETRY_FOR },
     { "help", 0, 0, OPT_HELP },
     { 0, 0, 0, 0 }
 };
@@ -235,6 +249,7 @@ s_defaults (bench_opts_t *o, const char *mode)
     o->connect_rate = 2000;
     o->settle = 1;
     o->drain = 2;
+    o->retry_for = 60;
     //  A run id from the clock and pid: tags of an earlier run that are
     //  still in a system's snapshot never match this one
     o->run = (uint32_t) (bench_now () ^ ((int64_t) getpid () << 20));
@@ -348,6 +363,10 @@ s_option (bench_opts_t *o, int c, const char *arg)
             o->payload = (int) s_num ("payload", arg, 0, 15000);
             break;
         case OPT_DIR: o->dir = arg; break;
+        case OPT_LOG: o->log_path = arg; break;
+        case OPT_RETRY_FOR:
+            o->retry_for = s_num ("retry-for", arg, 0, 3600);
+            break;
         default: return -1;
     }
     return 0;
@@ -361,6 +380,7 @@ s_prepare (bench_opts_t *o)
     static char redis_url[160];
     bool http_pub = strcmp (o->mode, "http") == 0
                     || strcmp (o->mode, "e2e") == 0
+                    || strcmp (o->mode, "retry") == 0
                     || (o->pub && strcmp (o->pub, "http") == 0);
     if (http_pub && o->header_count == 0
         && strcmp (o->path, "/api/v1/orders") == 0)
@@ -381,7 +401,7 @@ s_prepare (bench_opts_t *o)
         }
         return 0;
     }
-    if (strcmp (o->mode, "http") == 0)
+    if (strcmp (o->mode, "http") == 0 || strcmp (o->mode, "retry") == 0)
         o->pub = "http";
     else if (strcmp (o->mode, "e2e") == 0) {
         o->pub = "http";
@@ -620,6 +640,8 @@ main (int argc, char **argv)
         return 1;
     if (strcmp (opts.mode, "disk") == 0)
         rc = bench_disk_run (&opts, &result);
+    else if (strcmp (opts.mode, "retry") == 0)
+        rc = bench_retry_run (&opts, &result);
     else if (strcmp (opts.mode, "intake") == 0
              && strcmp (opts.target, "nats") == 0)
         rc = bench_jetstream_run (&opts, &result);

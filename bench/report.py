@@ -374,6 +374,13 @@ def headline(runs):
         out.append(f"- **Intake with a synchronous replica:** {fmt(rs, 0)} orders/s against "
                    f"the lone writer's {fmt(rl, 0)}/s in the same rounds: **{fmt(rr, 2)}x** "
                    f"(goal 0.5x).")
+    fo = (runs.get("failover") or {}).get("failover")
+    if fo:
+        t = fo["takeover_ms"]
+        out.append(f"- **Failover:** the standby takes over in {fmt(t['median'], 0)} ms "
+                   f"(median; p90 {fmt(t['p90'], 0)}, max {fmt(t['max'], 0)} ms over "
+                   f"{t['count']} kills, ttl_s {fo['settings']['leader/ttl_s']}; target "
+                   f"< {fo['target_ms']} ms), no acknowledged order lost or doubled.")
     for size in sorted({n.rsplit("-", 1)[1] for n in runs if n.startswith("fanout-orderbus-")},
                        key=int):
         r, s = runs.get(f"fanout-orderbus-{size}"), runs.get(f"fanout-socketio-{size}")
@@ -496,6 +503,43 @@ def replica_section(runs):
 
 
 # ---------------------------------------------------------------------
+# Failover (issue 16): the takeover time across kills of the leader
+
+def failover_section(runs):
+    fo = (runs.get("failover") or {}).get("failover")
+    if not fo:
+        return ("No failover run in this run (`bench/run.sh --only failover` makes one; "
+                "it needs etcd: Debian's etcd-server).")
+    st, t, g, j = fo["settings"], fo["takeover_ms"], fo["longest_201_gap_ms"], fo["rejoined_s"]
+    h = fo["history"]
+    head = ["", "kills", "median", "p90", "max", "min"]
+    row = lambda name, s, d: ("| " + " | ".join([name, str(s["count"]), fmt(s["median"], d),
+                                                 fmt(s["p90"], d), fmt(s["max"], d),
+                                                 fmt(s["min"], d)]) + " |")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+             row("**takeover**: kill -9 of the leader -> first 201 the new leader "
+                 "acknowledged (ms)", t, 0),
+             row("longest time between two 201s the client saw, around the kill (ms)", g, 0),
+             row("the killed member back: restart -> named in `/sync` again (s)", j, 1)]
+    met = t["max"] < fo["target_ms"]
+    per = ", ".join(fmt(r["takeover_ms"], 0) for r in fo["rounds"])
+    return "\n".join(lines) + "\n\n" + (
+        f"**Target (issue 16): the standby takes over in under {fo['target_ms'] / 1000:g} s.** "
+        f"With `leader/ttl_s` = **{st['leader/ttl_s']}** (and `writer/sync_timeout_ms` "
+        f"{st['writer/sync_timeout_ms']}, `sync_fallback` {st['writer/sync_fallback']}, "
+        f"`link/heartbeat_ms` {st['link/heartbeat_ms']}, `link/timeout_ms` "
+        f"{st['link/timeout_ms']}): median {fmt(t['median'], 0)} ms, p90 {fmt(t['p90'], 0)} ms, "
+        f"max {fmt(t['max'], 0)} ms over {t['count']} kills: "
+        f"{status(met)}{'' if met else ' (by the max)'}. Each kill, in ms: {per}. "
+        f"The load: {fmt(fo['rate'], 0)} orders/s over {fo['clients']} clients, each order "
+        f"retried with its key until 201: {h['orders']} orders, {h['acked']} acknowledged "
+        f"({h['replayed']} answered as replays), {h['attempts']} POSTs; both members' stores "
+        f"(`orderbus export`) hold every acknowledged order exactly once, none twice, none "
+        f"the client did not send, and end at the same seq "
+        f"({fo['stores'][next(iter(fo['stores']))]['last_seq']}).")
+
+
+# ---------------------------------------------------------------------
 # Plots
 
 PLOTS = [
@@ -593,6 +637,16 @@ def main():
            "loaded; after each run the replica must catch up and `orderbus verify` must "
            "find both stores sound with the same identity and last seq, or run.sh stops.",
            "", replica_section(runs), "",
+           "## Failover: takeover time (issue 16)", "",
+           "`bench/failover.sh`: a writer group of two members on this host (each the "
+           "other's synchronous standby) with a local etcd, a gateway following both, and "
+           "`orderbus-bench retry` placing orders at a constant rate, each retried with its "
+           "Idempotency-Key until 201. The leader is killed (`kill -9`) under that load, "
+           "again and again; before each next kill the killed member is back as the new "
+           "leader's standby, named in `/sync`. Takeover: from the kill to the first 201 "
+           "for an order committed after the killed member was dead (so by the new "
+           "leader; the order's `created_ms`). What it is made of: docs/failover.md.",
+           "", failover_section(runs), "",
            "## HTTP orders", "",
            "`POST /api/v1/orders` with an `Idempotency-Key` (orderbus) and `POST /api/order` "
            "(seed 002), over keep-alive connections; ok = 201. `civetweb-*` and "
