@@ -1,8 +1,10 @@
 #!/bin/bash
 # bench_smoke: orderbus-bench drives real orderbus processes for about a
 # second each and must see successes and no errors; its stats mode must
-# tell a replica that follows from one that fell behind.  A functional test of
-# the bench tool, never a performance assertion; no peer is needed.
+# tell a replica that follows from one that fell behind; and run.sh's
+# failover phase (failover.sh) runs in short, 2 kills, when etcd is
+# installed.  A functional test of the bench tool, never a performance
+# assertion; no peer is needed.
 #
 #   smoke.sh ORDERBUS ORDERBUS_BENCH WORKDIR
 set -u
@@ -125,4 +127,17 @@ grep -q 'replica r1 confirmed seq' "$work/behind.err" \
 "$bench" stats "tcp://127.0.0.1:$sync" --caught-up 10 > /dev/null \
     || fail "stats: the replica did not catch up once it went on"
 echo "stats: caught up; behind while stopped; caught up again"
+
+# 4. failover: what run.sh's failover phase runs, with 2 kills instead of
+#    10 (about 15 s): each takeover timed, the killed member back in
+#    /sync, both stores against the client's log.  Skipped without etcd.
+"$(dirname "$0")/failover.sh" "$orderbus" "$bench" "$work/failover" --kills 2 \
+    --rate 50 --clients 8 --json "$work/failover.json" > "$work/failover.out" 2>&1
+case $? in
+0) grep -q '"takeover_ms"' "$work/failover.json" \
+       || fail "failover: no takeover_ms in $work/failover.json"
+   cat "$work/failover.out" ;;
+77) cat "$work/failover.out" ;;
+*) fail "failover: $(tail -30 "$work/failover.out")" ;;
+esac
 echo "bench_smoke: ok"
