@@ -2,8 +2,9 @@
 # bench/run.sh — measure orderbus and its peers with the same tool, the
 # same parameters and in the same run, then write bench/RESULTS.md.
 #
-#   bench/run.sh             full run (about 20 minutes on 2 cores, 8 of
-#                            them the replica phase's 27 runs)
+#   bench/run.sh             full run (about 21 minutes on 2 cores, 8 of
+#                            them the replica phase's 27 runs, under one
+#                            the failover phase's 10 kills: failover.sh)
 #   bench/run.sh --quick     shorter runs and fewer clients (about 10 min)
 #
 # Options:
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --build-dir) build=$2; shift ;;
     --work) work=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
     esac
     shift
