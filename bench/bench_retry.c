@@ -290,11 +290,6 @@ s_client (void *arg)
 int
 bench_retry_run (bench_opts_t *opts, bench_result_t *result)
 {
-    if (opts->rate <= 0 || !opts->log_path || opts->url_count != 1) {
-        fprintf (stderr, "orderbus-bench retry: needs --rate R, --log FILE "
-                         "and one --url\n");
-        return -1;
-    }
     s_retry_t self = { .opts = opts };
     if (bench_url_parse (opts->urls[0], 80, &self.url) != 0) {
         fprintf (stderr, "orderbus-bench retry: bad --url '%s'\n",

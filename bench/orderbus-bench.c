@@ -401,6 +401,12 @@ s_prepare (bench_opts_t *o)
         }
         return 0;
     }
+    if (strcmp (o->mode, "retry") == 0
+        && (o->rate <= 0 || !o->log_path || o->url_count != 1)) {
+        fprintf (stderr, "orderbus-bench: retry needs --rate R, --log FILE "
+                         "and one --url\n");
+        return -1;
+    }
     if (strcmp (o->mode, "http") == 0 || strcmp (o->mode, "retry") == 0)
         o->pub = "http";
     else if (strcmp (o->mode, "e2e") == 0) {
