@@ -209,6 +209,13 @@ bus_reads_call (bus_reads_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
     return rc;
 }
 
+void
+bus_reads_set_older (bus_reads_t *self, bus_sync_older_fn *fn, void *arg)
+{
+    for (int i = 0; i < self->count; i++)
+        bus_sync_set_older (self->replicas[i].sync, fn, arg);
+}
+
 bus_reads_stats_t
 bus_reads_stats (bus_reads_t *self)
 {

@@ -35,15 +35,19 @@
       event: {v, seq, ts, type, order: <order>}      ORDER_PLACED/STATUS
              {v, seq, ts, type, cart: <cart>}        CART
              {v, seq, ts, type, item, avail}         MENU_ITEM
-      ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
-             st == 0; fp is the fingerprint of the command it answers)
+      ack:   {v, key, fp, st, dup, err, wid, ep, pep, base,
+              event: <event map>}  (event iff st == 0; fp is the
+             fingerprint of the command it answers; wid..base, the
+             writer's history, all four or none: a writer before them
+             wrote none, read as epoch 0)
       hb:    {v, seq, ts, wid, ep, pep, base, storage, refusing}
              (refusing only when true)
       epoch: {v, wid, ep, pep, base}   the frame after each event on the
                             events socket; wid, ep, pep and base are the
                             writer's history (bus_epoch_t: store identity,
                             epoch, parent epoch, base seq), all required
-                            wherever they appear, ep >= 1
+                            wherever they appear (an ack's: all or
+                            none), ep >= 1
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
       sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base}
