@@ -20,6 +20,11 @@
                           a transient ERROR (overloaded, storage) backs
                           off and says hello again, the replica goes on;
                           an undecodable change 10 times stops it
+      failure_codes       a member's standby (in process) stops with a
+                          code, by the writer's status and the store
+                          identities, not its words: a conflict on our
+                          store is diverged, on another store
+                          other_store; pruned, refused
       replica_map_grows   a replica whose map fills (a Debug build's
                           small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
@@ -52,6 +57,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_replica.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 #include "testkit.h"
@@ -632,20 +638,27 @@ s_fake_send_bad (zsock_t *fake, uint64_t epoch, uint64_t seq)
     zmsg_send (&msg, fake);
 }
 
-//  An ERROR of status from the fake writer
+//  An ERROR of status from a fake writer of store id
 static void
-s_fake_error (zsock_t *fake, int status, const char *why)
+s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
 {
     bus_repl_batch_t head = { .status = status,
-                              .writer = { "abcdefabcdefabcdefabcdefabcdef01",
-                                          1001, 1000, 0 },
+                              .writer = { "", 1001, 1000, 0 },
                               .last = 2,
                               .ts_ms = tk_now_ms () };
+    bus_strlcpy (head.writer.id, id, sizeof head.writer.id);
     bus_strlcpy (head.error, why, sizeof head.error);
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
     zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
     zmsg_send (&msg, fake);
+}
+
+//  ...of the store the fake writer's batches come from
+static void
+s_fake_error (zsock_t *fake, int status, const char *why)
+{
+    s_fake_error_of (fake, "abcdefabcdefabcdefabcdefabcdef01", status, why);
 }
 
 //  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
@@ -714,7 +727,91 @@ TK_CASE (older_epoch_refused)
     CHECK (s_wait_log ("ro", "10 times in a row after seq 3", 3000),
            "the same failure 10 times: it stops, saying why");
     CHECK (tk_kill (pid, 0) == 1, "exit status 1 (it had not stopped before)");
+    CHECK (s_log_has ("ro", "stopped (broken)"), "its failure's code logged");
     CHECK (s_last_seq (dir) == 3, "its log holds seqs 1 to 3 only");
+    zframe_destroy (&s_fake_id);
+    zsock_destroy (&fake);
+}
+
+//  A group member's standby, in this process, following endpoint
+static bus_replica_t *
+s_standby (const char *dir, const char *endpoint)
+{
+    bus_config_t config;
+    bus_config_defaults (&config, BUS_ROLE_REPLICA, NULL);
+    bus_strlcpy (config.data_dir, dir, sizeof config.data_dir);
+    bus_strlcpy (config.replicate, endpoint, sizeof config.replicate);
+    bus_strlcpy (config.name, "rc", sizeof config.name);
+    config.heartbeat_ms = 100;
+    config.link_timeout_ms = 1000;
+    char err[256] = "";
+    bus_replica_t *replica =
+        bus_replica_new_standby (&config, true, err, sizeof err);
+    CHECK (replica, "a standby starts: %s", err);
+    return replica;
+}
+
+//  The code a standby stopped with, within timeout_ms (RUNNING: none)
+static bus_replica_failure_t
+s_stopped_with (bus_replica_t *replica, int timeout_ms)
+{
+    char why[300];
+    bus_replica_failure_t failure = BUS_REPLICA_RUNNING;
+    for (int64_t end = tk_now_ms () + timeout_ms;
+         !failure && tk_now_ms () < end; usleep (20 * 1000))
+        failure = bus_replica_failed (replica, why, sizeof why);
+    return failure;
+}
+
+//  What a standby stops with is a code, and its member moves the data
+//  dir aside on DIVERGED only (docs/failover.md): decided by the
+//  writer's status and the store identities, never by the words, which
+//  here are always another case's
+TK_CASE (failure_codes)
+{
+    const char *ours = "abcdefabcdefabcdefabcdefabcdef01";
+    const char *other = "0123456789abcdef0123456789abcdef";
+    char endpoint[64], dir[600];
+    s_endpoint (endpoint);
+    s_path (dir, sizeof dir, "codes-data");
+    zsock_t *fake = zsock_new (ZMQ_ROUTER);
+    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
+    zsock_set_rcvtimeo (fake, 200);
+    bus_replica_t *replica = s_standby (dir, endpoint);
+    CHECK (!s_fake_confirmed (fake, 1, 1000) && s_fake_id, "it says hello");
+    s_fake_send (fake, 1000, 1);
+    CHECK (s_fake_confirmed (fake, 1, 5000), "seq 1 confirmed");
+    struct {
+        int status;
+        const char *store, *words;
+        bus_replica_failure_t code;
+    } cases[] = {
+        { BUS_ERR_CONFLICT, ours, "data dir holds store x; move it aside",
+          BUS_REPLICA_DIVERGED },
+        { BUS_ERR_CONFLICT, other, "its log is ahead of the writer's",
+          BUS_REPLICA_OTHER_STORE },
+        { BUS_ERR_PRUNED, ours, "its log diverged from the writer's",
+          BUS_REPLICA_PRUNED },
+        { BUS_ERR_FORBIDDEN, ours, "its log is ahead of the writer's",
+          BUS_REPLICA_REFUSED },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!replica) {
+            replica = s_standby (dir, endpoint);
+            CHECK (!s_fake_confirmed (fake, 2, 1000) && s_fake_id,
+                   "it says hello again");
+        }
+        CHECK (s_stopped_with (replica, 0) == BUS_REPLICA_RUNNING,
+               "running before the error");
+        s_fake_error_of (fake, cases[i].store, cases[i].status, cases[i].words);
+        bus_replica_failure_t code = s_stopped_with (replica, 3000);
+        CHECK (code == cases[i].code, "%s (%s): stopped with %s, not %s",
+               bus_strerror (cases[i].status), cases[i].words,
+               bus_replica_failure_name (code),
+               bus_replica_failure_name (cases[i].code));
+        bus_replica_destroy (&replica);
+    }
+    CHECK (s_last_seq (dir) == 1, "its store is as it was");
     zframe_destroy (&s_fake_id);
     zsock_destroy (&fake);
 }
@@ -1092,6 +1189,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (garbage_dropped),
                                      TK_CASE_ENTRY (foreign_store),
                                      TK_CASE_ENTRY (older_epoch_refused),
+                                     TK_CASE_ENTRY (failure_codes),
                                      TK_CASE_ENTRY (replica_map_grows),
                                      TK_CASE_ENTRY (stop_async),
                                      TK_CASE_ENTRY (sync_start),

@@ -62,6 +62,7 @@ struct _bus_replica_t {
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
     atomic_bool failed;
+    bus_replica_failure_t failure;   //  written once, before failed is set
     bool standby;   //  a group member's: a failure stops only the replica
     pthread_mutex_t lock;           //  guards following
     bus_epoch_t following;          //  the history the store follows (epoch 0:
@@ -71,13 +72,15 @@ struct _bus_replica_t {
 
 //  Stop for good: say why, and have the node stop (bus_node's sigwait).
 static void
-s_fail (bus_replica_t *self, const char *why)
+s_fail (bus_replica_t *self, bus_replica_failure_t failure, const char *why)
 {
     if (atomic_load (&self->failed))
         return;
     snprintf (self->why, sizeof self->why, "%s", why);
+    self->failure = failure;
     atomic_store (&self->failed, true);
-    zsys_error ("replica %s: stopped: %s", self->config.name, why);
+    zsys_error ("replica %s: stopped (%s): %s", self->config.name,
+                bus_replica_failure_name (failure), why);
     if (self->standby)
         return;   //  its member decides (bus_member.c)
     //  To the process, not this thread (raise): every thread blocks it,
@@ -169,6 +172,20 @@ s_connect (bus_replica_t *self)
 //  ---------------------------------------------------------------------
 //  Applying
 
+//  A writer's conflict with our hello, by what we know rather than its
+//  words: our store is another store than the writer's, or it is the
+//  same store and our log is not a prefix of the writer's (ahead of it,
+//  or an entry differs: bus_writer_repl's s_hello_check)
+static bus_replica_failure_t
+s_conflict (bus_replica_t *self, const bus_epoch_t *writer)
+{
+    bus_epoch_t ours;
+    bus_store_epoch (self->store, &ours);
+    bool other =
+        bus_store_last_seq (self->store) > 0 && !streq (ours.id, writer->id);
+    return other ? BUS_REPLICA_OTHER_STORE : BUS_REPLICA_DIVERGED;
+}
+
 //  The writer's ERROR: stop on the permanent ones (another history,
 //  refused, pruned past this store); a writer that does not know us gets
 //  a hello at once; any other (too many replicas, a log read failing
@@ -176,9 +193,12 @@ s_connect (bus_replica_t *self)
 static void
 s_writer_error (bus_replica_t *self, const bus_repl_batch_t *head)
 {
-    if (head->status == BUS_ERR_CONFLICT || head->status == BUS_ERR_FORBIDDEN
-        || head->status == BUS_ERR_PRUNED)
-        s_fail (self, head->error);
+    if (head->status == BUS_ERR_CONFLICT)
+        s_fail (self, s_conflict (self, &head->writer), head->error);
+    else if (head->status == BUS_ERR_FORBIDDEN)
+        s_fail (self, BUS_REPLICA_REFUSED, head->error);
+    else if (head->status == BUS_ERR_PRUNED)
+        s_fail (self, BUS_REPLICA_PRUNED, head->error);
     else if (head->status == BUS_ERR_NOT_FOUND) {
         if (!self->hello_at)   //  else one is due anyway
             s_hello (self);
@@ -223,7 +243,7 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         return 2;
     if (rc != 0) {
         if (rc == BUS_ERR_CONFLICT)   //  another store's history
-            s_fail (self, why);
+            s_fail (self, BUS_REPLICA_OTHER_STORE, why);
         else if (self->epoch_refused != head.writer.epoch)
             zsys_error ("replica %s: refused a batch: %s", self->config.name,
                         why);
@@ -349,7 +369,7 @@ s_same_failure (bus_replica_t *self, const char *why)
     char text[BUS_ERROR_MAX + 128];
     snprintf (text, sizeof text, "%d times in a row after seq %" PRIu64 ": %s",
               self->failed_times, seq, why);
-    s_fail (self, text);
+    s_fail (self, BUS_REPLICA_BROKEN, text);
     return true;
 }
 
@@ -688,13 +708,27 @@ bus_replica_destroy (bus_replica_t **self_p)
     *self_p = NULL;
 }
 
-bool
+bus_replica_failure_t
 bus_replica_failed (bus_replica_t *self, char *why, size_t why_cap)
 {
     if (!self || !atomic_load (&self->failed))
-        return false;
+        return BUS_REPLICA_RUNNING;
     snprintf (why, why_cap, "%s", self->why);
-    return true;
+    return self->failure;
+}
+
+const char *
+bus_replica_failure_name (bus_replica_failure_t failure)
+{
+    switch (failure) {
+        case BUS_REPLICA_RUNNING: return "running";
+        case BUS_REPLICA_DIVERGED: return "diverged";
+        case BUS_REPLICA_OTHER_STORE: return "other_store";
+        case BUS_REPLICA_PRUNED: return "pruned";
+        case BUS_REPLICA_REFUSED: return "refused";
+        case BUS_REPLICA_BROKEN: return "broken";
+    }
+    return "unknown";
 }
 
 bus_replica_stats_t
