@@ -147,12 +147,43 @@ s_disconnect (bus_replica_t *self)
     zsock_destroy (&self->dealer);
 }
 
+//  This process's own 128 random bits, made once
+static char s_nonce[40];
+static pthread_once_t s_nonce_once = PTHREAD_ONCE_INIT;
+
+static void
+s_nonce_make (void)
+{
+    zuuid_t *uuid = zuuid_new ();
+    bus_strlcpy (s_nonce, uuid ? zuuid_str (uuid) : "0", sizeof s_nonce);
+    zuuid_destroy (&uuid);
+}
+
+//  The connection's routing id: the name, and the process's nonce.  Every
+//  connection this process makes under the name (a reconnect after a
+//  drop or a silence, a member's new standby) has the same one, which
+//  the writer's ROUTER hands over to the newest (ZMQ_ROUTER_HANDOVER) and
+//  its twin check takes for the same replica; another process under the
+//  name has another nonce, and is still refused as a twin.
+static int
+s_routing_id (bus_replica_t *self)
+{
+    pthread_once (&s_nonce_once, s_nonce_make);
+    char id[BUS_NAME_MAX + sizeof s_nonce + 8];
+    int len =
+        snprintf (id, sizeof id, "replica/%s/%s", self->config.name, s_nonce);
+    if (len < 0 || (size_t) len >= sizeof id)
+        return -1;
+    return zmq_setsockopt (zsock_resolve (self->dealer), ZMQ_ROUTING_ID, id,
+                           (size_t) len);
+}
+
 static int
 s_connect (bus_replica_t *self)
 {
     s_disconnect (self);
     self->dealer = zsock_new (ZMQ_DEALER);
-    if (!self->dealer)
+    if (!self->dealer || s_routing_id (self) != 0)
         return -1;
     //  Per frame: an event, a key, or the menu document (the largest)
     zsock_set_maxmsgsize (self->dealer, BUS_MENU_DOC_MAX);
