@@ -205,7 +205,7 @@ bus_reads_call (bus_reads_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
         atomic_fetch_add (&self->by_writer, 1);
     int rc = bus_sync_call (self->writer, req, reply, items);
     if (rc == 0)
-        reply->writer_seq = 0;
+        reply->writer_seq = reply->heard_ms = 0;
     return rc;
 }
 

@@ -61,6 +61,7 @@ struct _bus_replica_t {
     _Atomic uint64_t queries;          //  read queries answered (replica/sync)
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
+    int64_t started_at;                //  zclock_mono
     atomic_bool failed;
     bus_replica_failure_t failure;   //  written once, before failed is set
     bool standby;   //  a group member's: a failure stops only the replica
@@ -559,6 +560,10 @@ s_read_handle (bus_replica_t *self, const bus_sync_req_t *req,
     //  How far behind: the writer's seq as last heard (never below ours)
     uint64_t writer_seq = atomic_load (&self->writer_seq);
     reply->writer_seq = writer_seq > reply->seq ? writer_seq : reply->seq;
+    //  ...as of when: cut off, it still counts itself caught up
+    int64_t heard = atomic_load (&self->heard_at);
+    int64_t ago = zclock_mono () - (heard ? heard : self->started_at);
+    reply->heard_ms = ago > 1 ? (uint64_t) ago : 1;
     if (bus_query_is_read (req->op)) {
         atomic_fetch_add (&self->queries, 1);
         bus_query_answer (self->store, 0, req, reply, items);
@@ -688,6 +693,7 @@ bus_replica_new_standby (const bus_config_t *config, bool standby, char *err,
     }
     self->config = *config;
     self->standby = standby;
+    self->started_at = zclock_mono ();
     pthread_mutex_init (&self->lock, NULL);
     self->curve = bus_curve_new (config, err, err_cap);
     if (!self->curve)

@@ -305,6 +305,7 @@ static const s_field_t s_sync_reply_fields[] = {
     S_EPOCH_ROWS (bus_sync_reply_t, writer),
     //  a replica's answers only: the writer's own stay as they were
     { S_U64_ROW ("wseq", S_IF_SET, bus_sync_reply_t, writer_seq) },
+    { S_U64_ROW ("hms", S_IF_SET, bus_sync_reply_t, heard_ms) },
 };
 
 /*  Replication (bus_codec.h): up, batch header, a change's key.  */

@@ -1158,8 +1158,8 @@ s_test_other_round_trips (void)
         zframe_destroy (&frame);
     }
 
-    bus_sync_reply_t reply = { 99,         BUS_ERR_NOT_FOUND, "", 40, 41,
-                               UINT32_MAX, s_test_writer,     45 },
+    bus_sync_reply_t reply = { 99,         BUS_ERR_NOT_FOUND, "", 40,  41,
+                               UINT32_MAX, s_test_writer,     45, 1500 },
                      reply2;
     s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
     frame = bus_sync_reply_encode (&reply);
@@ -1171,6 +1171,15 @@ s_test_other_round_trips (void)
     assert (reply2.next == reply.next && reply2.count == reply.count);
     assert (bus_epoch_same (&reply2.writer, &s_test_writer));
     assert (reply2.writer_seq == 45);   //  a replica's: how far behind
+    assert (reply2.heard_ms == 1500);   //  ...and as of how long ago
+    zframe_destroy (&frame);
+    //  The writer's own answer says neither: its encoding is as it was
+    reply.writer_seq = reply.heard_ms = 0;
+    frame = bus_sync_reply_encode (&reply);
+    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
+                                   &reply2)
+                == 0
+            && reply2.writer_seq == 0 && reply2.heard_ms == 0);
     zframe_destroy (&frame);
 
     //  Retention's "snapshot instead" goes through as itself; a status

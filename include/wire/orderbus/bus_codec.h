@@ -50,7 +50,8 @@
                             none), ep >= 1
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
-      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base}
+      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base,
+                          wseq, hms}  (wseq and hms: a replica's only)
     Command rules checked by bus_cmd_decode (bus_cmd_check; the writer
     relies on them): key: bus_valid_key; origin: bus_valid_node; table:
     bus_valid_table for every type but SET_STATUS and AVAILABILITY; note:
@@ -183,6 +184,12 @@ typedef struct {
     uint64_t writer_seq; /* a replica's answer: the writer's last seq it
                             has heard of (how far behind: writer_seq -
                             seq); 0 in the writer's own answers       */
+    uint64_t heard_ms;   /* a replica's answer: ms since it last heard
+                            the writer (at least 1; since it started if
+                            never), which writer_seq cannot say: a
+                            replica cut off still counts itself caught
+                            up.  0: not said (the writer's own answers,
+                            a replica before it)                      */
 } bus_sync_reply_t;
 
 zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);
