@@ -19,6 +19,10 @@
       read_your_write   an order just acknowledged is found through gw even
                         if r1 does not hold it yet (not_found falls back to
                         the writer)
+      replica_behind    r1 cut off (its upstream frozen): replays and an
+                        order it lacks come from the writer; its own
+                        answer says Behind-Seqs 0 but Behind-Ms at least
+                        the time cut off; heard again, a recent time
       replica_stopped   r1 SIGSTOPped: gw's reads are answered (by the
                         writer, after one timeout) and the kitchen stays
                         gap-free under load; SIGCONT: r1 answers again
@@ -402,6 +406,7 @@ TK_CASE (replica_behind)
     //  none of what follows
     CHECK (s_caught_up (15000), "r1 caught up");
     tk_proxy_freeze (s_upstream, true);
+    int64_t frozen_ms = tk_now_ms ();
     json_int_t from = s_stat (s_gw2, "writer.seq");
     tk_ledger_t *ledger = tk_ledger_new ();
     tk_load_t *load = s_load (ledger, &s_gw2, "rb", 60);
@@ -435,8 +440,31 @@ TK_CASE (replica_behind)
     tk_http (s_gw, "GET", path, NULL, NULL, &r);
     CHECK (r.status == 200, "GET %s r1 lacks: %d %s", path, r.status, r.body);
     tk_response_free (&r);
+    //  A list r1 answers: it knows of nothing it lacks (behind 0 events),
+    //  but says how long it has not heard the writer
+    usleep (500 * 1000);
+    char behind[32] = "", behind_ms[32] = "";
+    tk_http (s_gw, "GET", "/api/v1/orders?limit=1", NULL, NULL, &r);
+    tk_header (&r, "X-Orderbus-Behind-Seqs", behind, sizeof behind);
+    tk_header (&r, "X-Orderbus-Behind-Ms", behind_ms, sizeof behind_ms);
+    int64_t cut_ms = tk_now_ms () - frozen_ms;
+    CHECK (r.status == 200 && streq (behind, "0") && atoll (behind_ms) >= 500
+               && atoll (behind_ms) <= cut_ms + 1000,
+           "r1 cut off for %lld ms: Behind-Seqs '%s', Behind-Ms '%s'",
+           (long long) cut_ms, behind, behind_ms);
+    tk_response_free (&r);
+    printf ("test_reads: replica_behind: cut off for %lld ms, r1 says "
+            "Behind-Seqs %s, Behind-Ms %s\n",
+            (long long) cut_ms, behind, behind_ms);
     tk_proxy_freeze (s_upstream, false);
     CHECK (s_caught_up (15000), "r1 catches up once it hears the writer");
+    //  ...and once it hears again, a recent time
+    usleep (300 * 1000);
+    tk_http (s_gw, "GET", "/api/v1/orders?limit=1", NULL, NULL, &r);
+    tk_header (&r, "X-Orderbus-Behind-Ms", behind_ms, sizeof behind_ms);
+    CHECK (r.status == 200 && *behind_ms && atoll (behind_ms) < 500,
+           "r1 hears the writer again: Behind-Ms '%s'", behind_ms);
+    tk_response_free (&r);
     s_kitchen_check ("replica_behind");
     tk_ledger_destroy (&ledger);
 }

@@ -20,6 +20,17 @@
                           a transient ERROR (overloaded, storage) backs
                           off and says hello again, the replica goes on;
                           an undecodable change 10 times stops it
+      failure_codes       a member's standby (in process) stops with a
+                          code, by the writer's status and the store
+                          identities, not its words: a conflict on our
+                          store is diverged, on another store
+                          other_store; pruned, refused
+      twin_or_reconnect   a member's standby (in process) destroyed and
+                          made again at once, 3 times: attached each time,
+                          never refused as its own twin (its routing id is
+                          its name and its process's nonce, and the
+                          writer's ROUTER hands it over); a second process
+                          under r1's name is refused as a twin
       replica_map_grows   a replica whose map fills (a Debug build's
                           small map) grows it and catches up
       sync_refuses        with writer/sync_replica, orders wait for it: a
@@ -52,6 +63,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_replica.h"
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 #include "testkit.h"
@@ -632,20 +644,27 @@ s_fake_send_bad (zsock_t *fake, uint64_t epoch, uint64_t seq)
     zmsg_send (&msg, fake);
 }
 
-//  An ERROR of status from the fake writer
+//  An ERROR of status from a fake writer of store id
 static void
-s_fake_error (zsock_t *fake, int status, const char *why)
+s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
 {
     bus_repl_batch_t head = { .status = status,
-                              .writer = { "abcdefabcdefabcdefabcdefabcdef01",
-                                          1001, 1000, 0 },
+                              .writer = { "", 1001, 1000, 0 },
                               .last = 2,
                               .ts_ms = tk_now_ms () };
+    bus_strlcpy (head.writer.id, id, sizeof head.writer.id);
     bus_strlcpy (head.error, why, sizeof head.error);
     zmsg_t *msg = zmsg_new ();
     zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
     zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
     zmsg_send (&msg, fake);
+}
+
+//  ...of the store the fake writer's batches come from
+static void
+s_fake_error (zsock_t *fake, int status, const char *why)
+{
+    s_fake_error_of (fake, "abcdefabcdefabcdefabcdefabcdef01", status, why);
 }
 
 //  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
@@ -679,6 +698,7 @@ TK_CASE (older_epoch_refused)
     s_endpoint (endpoint);
     s_path (dir, sizeof dir, "fenced-data");
     zsock_t *fake = zsock_new (ZMQ_ROUTER);
+    zsock_set_router_handover (fake, 1);   //  as the writer's
     CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
     zsock_set_rcvtimeo (fake, 200);
     pid_t pid = s_replica ("ro", dir, endpoint);
@@ -714,7 +734,92 @@ TK_CASE (older_epoch_refused)
     CHECK (s_wait_log ("ro", "10 times in a row after seq 3", 3000),
            "the same failure 10 times: it stops, saying why");
     CHECK (tk_kill (pid, 0) == 1, "exit status 1 (it had not stopped before)");
+    CHECK (s_log_has ("ro", "stopped (broken)"), "its failure's code logged");
     CHECK (s_last_seq (dir) == 3, "its log holds seqs 1 to 3 only");
+    zframe_destroy (&s_fake_id);
+    zsock_destroy (&fake);
+}
+
+//  A group member's standby, in this process, following endpoint
+static bus_replica_t *
+s_standby (const char *name, const char *dir, const char *endpoint)
+{
+    bus_config_t config;
+    bus_config_defaults (&config, BUS_ROLE_REPLICA, NULL);
+    bus_strlcpy (config.data_dir, dir, sizeof config.data_dir);
+    bus_strlcpy (config.replicate, endpoint, sizeof config.replicate);
+    bus_strlcpy (config.name, name, sizeof config.name);
+    config.heartbeat_ms = 100;
+    config.link_timeout_ms = 1000;
+    char err[256] = "";
+    bus_replica_t *replica =
+        bus_replica_new_standby (&config, true, err, sizeof err);
+    CHECK (replica, "a standby starts: %s", err);
+    return replica;
+}
+
+//  The code a standby stopped with, within timeout_ms (RUNNING: none)
+static bus_replica_failure_t
+s_stopped_with (bus_replica_t *replica, int timeout_ms)
+{
+    char why[300];
+    bus_replica_failure_t failure = BUS_REPLICA_RUNNING;
+    for (int64_t end = tk_now_ms () + timeout_ms;
+         !failure && tk_now_ms () < end; usleep (20 * 1000))
+        failure = bus_replica_failed (replica, why, sizeof why);
+    return failure;
+}
+
+//  What a standby stops with is a code, and its member moves the data
+//  dir aside on DIVERGED only (docs/failover.md): decided by the
+//  writer's status and the store identities, never by the words, which
+//  here are always another case's
+TK_CASE (failure_codes)
+{
+    const char *ours = "abcdefabcdefabcdefabcdefabcdef01";
+    const char *other = "0123456789abcdef0123456789abcdef";
+    char endpoint[64], dir[600];
+    s_endpoint (endpoint);
+    s_path (dir, sizeof dir, "codes-data");
+    zsock_t *fake = zsock_new (ZMQ_ROUTER);
+    zsock_set_router_handover (fake, 1);   //  as the writer's
+    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
+    zsock_set_rcvtimeo (fake, 200);
+    bus_replica_t *replica = s_standby ("rc", dir, endpoint);
+    CHECK (!s_fake_confirmed (fake, 1, 1000) && s_fake_id, "it says hello");
+    s_fake_send (fake, 1000, 1);
+    CHECK (s_fake_confirmed (fake, 1, 5000), "seq 1 confirmed");
+    struct {
+        int status;
+        const char *store, *words;
+        bus_replica_failure_t code;
+    } cases[] = {
+        { BUS_ERR_CONFLICT, ours, "data dir holds store x; move it aside",
+          BUS_REPLICA_DIVERGED },
+        { BUS_ERR_CONFLICT, other, "its log is ahead of the writer's",
+          BUS_REPLICA_OTHER_STORE },
+        { BUS_ERR_PRUNED, ours, "its log diverged from the writer's",
+          BUS_REPLICA_PRUNED },
+        { BUS_ERR_FORBIDDEN, ours, "its log is ahead of the writer's",
+          BUS_REPLICA_REFUSED },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!replica) {
+            replica = s_standby ("rc", dir, endpoint);
+            CHECK (!s_fake_confirmed (fake, 2, 1000) && s_fake_id,
+                   "it says hello again");
+        }
+        CHECK (s_stopped_with (replica, 0) == BUS_REPLICA_RUNNING,
+               "running before the error");
+        s_fake_error_of (fake, cases[i].store, cases[i].status, cases[i].words);
+        bus_replica_failure_t code = s_stopped_with (replica, 3000);
+        CHECK (code == cases[i].code, "%s (%s): stopped with %s, not %s",
+               bus_strerror (cases[i].status), cases[i].words,
+               bus_replica_failure_name (code),
+               bus_replica_failure_name (cases[i].code));
+        bus_replica_destroy (&replica);
+    }
+    CHECK (s_last_seq (dir) == 1, "its store is as it was");
     zframe_destroy (&s_fake_id);
     zsock_destroy (&fake);
 }
@@ -1085,6 +1190,72 @@ TK_CASE (curve_refusals)
            "both stop");
 }
 
+//  Lines of name's log that hold text
+static int
+s_log_count (const char *name, const char *text)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s.log", tk_dir (), name);
+    FILE *file = fopen (path, "r");
+    int count = 0;
+    char line[2048];
+    while (file && fgets (line, sizeof line, file))
+        count += strstr (line, text) != NULL;
+    if (file)
+        fclose (file);
+    return count;
+}
+
+//  The same replica on a new connection at once (a member's new standby
+//  after a failure, a reconnect after a drop): taken, not refused as its
+//  own twin until the writer's link timeout (2 s) passes.  Another
+//  process under a replica's name is still refused as a twin.
+TK_CASE (twin_or_reconnect)
+{
+    char dir[600];
+    s_path (dir, sizeof dir, "rq-data");
+    bus_replica_t *replica = s_standby ("rq", dir, s_repl);
+    uint64_t last = s_last_seq (s_wdata);   //  no load meanwhile
+    for (int64_t end = tk_now_ms () + 15000;
+         bus_replica_stats (replica).seq < last && tk_now_ms () < end;)
+        usleep (50 * 1000);
+    CHECK (bus_replica_stats (replica).seq == last, "rq caught up");
+    int64_t took = 0;
+    for (int i = 0; i < 3; i++) {
+        int attached = s_log_count ("writer", "replica rq attached");
+        bus_replica_destroy (&replica);
+        int64_t start = tk_now_ms ();
+        replica = s_standby ("rq", dir, s_repl);
+        while (s_log_count ("writer", "replica rq attached") == attached
+               && tk_now_ms () - start < 5000)
+            usleep (20 * 1000);
+        took = tk_now_ms () - start > took ? tk_now_ms () - start : took;
+        CHECK (s_log_count ("writer", "replica rq attached") > attached,
+               "rq attached again (%d)", i + 1);
+        CHECK (!s_log_has ("writer", "replica rq is attached from another"),
+               "and never refused as its own twin (%lld ms)", (long long) took);
+    }
+    bus_replica_destroy (&replica);
+    printf ("test_replica: twin_or_reconnect: a new connection of the same "
+            "process attached 3 times, at most %lld ms after it was made\n",
+            (long long) took);
+    //  Another process under r1's name, while r1 is attached
+    char twin_dir[600];
+    s_path (twin_dir, sizeof twin_dir, "twin-data");
+    pid_t twin = tk_spawn_env ("r1-twin", NULL, "replica", "--data", twin_dir,
+                               "--upstream", s_repl, "--replica-name", "r1",
+                               "--heartbeat-ms", "100", "--link-timeout-ms",
+                               "1000", NULL);
+    CHECK (s_wait_log ("r1-twin", "r1 is attached from another", 5000),
+           "a twin process of r1 is refused, and told why");
+    CHECK (tk_kill (twin, SIGTERM) == 0, "the twin stops");
+    tk_ledger_t *ledger = tk_ledger_new ();
+    tk_load_t *load = s_load (ledger, &s_gw, "tw", 50);
+    tk_load_join (&load);
+    CHECK (s_caught_up (s_wdata, s_r1data, 10000), "r1 still follows");
+    tk_ledger_destroy (&ledger);
+}
+
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (follow_under_load),
                                      TK_CASE_ENTRY (replica_kill9),
@@ -1092,6 +1263,8 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (garbage_dropped),
                                      TK_CASE_ENTRY (foreign_store),
                                      TK_CASE_ENTRY (older_epoch_refused),
+                                     TK_CASE_ENTRY (failure_codes),
+                                     TK_CASE_ENTRY (twin_or_reconnect),
                                      TK_CASE_ENTRY (replica_map_grows),
                                      TK_CASE_ENTRY (stop_async),
                                      TK_CASE_ENTRY (sync_start),

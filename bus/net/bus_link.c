@@ -99,6 +99,12 @@ bus_link_older (bus_link_t *self, const bus_epoch_t *writer, const char *what)
 }
 
 bool
+bus_link_older_reply (void *self, const bus_epoch_t *writer)
+{
+    return bus_link_older ((bus_link_t *) self, writer, "a sync reply");
+}
+
+bool
 bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb, bus_epoch_t *was)
 {
     pthread_mutex_lock (&self->lock);

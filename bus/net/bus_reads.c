@@ -205,8 +205,15 @@ bus_reads_call (bus_reads_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
         atomic_fetch_add (&self->by_writer, 1);
     int rc = bus_sync_call (self->writer, req, reply, items);
     if (rc == 0)
-        reply->writer_seq = 0;
+        reply->writer_seq = reply->heard_ms = 0;
     return rc;
+}
+
+void
+bus_reads_set_older (bus_reads_t *self, bus_sync_older_fn *fn, void *arg)
+{
+    for (int i = 0; i < self->count; i++)
+        bus_sync_set_older (self->replicas[i].sync, fn, arg);
 }
 
 bus_reads_stats_t

@@ -6,6 +6,7 @@
     A socket whose call timed out is destroyed rather than returned, so a
     late reply can never be read as the answer to a later request.  */
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include "orderbus/bus_curve.h"
@@ -20,6 +21,8 @@ struct _bus_sync_t {
     pthread_mutex_t lock;       //  guards pool
     zlist_t *pool;              //  idle zsock_t DEALER sockets
     atomic_uint_fast64_t rid;   //  last request id handed out
+    bus_sync_older_fn *older;   //  refuses a deposed writer's reply
+    void *older_arg;
 };
 
 bus_sync_t *
@@ -107,6 +110,31 @@ s_receive (bus_sync_t *self, zsock_t *sock, uint64_t rid,
     return rc;
 }
 
+void
+bus_sync_set_older (bus_sync_t *self, bus_sync_older_fn *fn, void *arg)
+{
+    self->older = fn;
+    self->older_arg = arg;
+}
+
+//  A reply of an epoch older than the newest heard (a deposed writer's
+//  still bound, a replica not re-attached after a failover) is refused
+//  as such a writer would: unavailable, retry
+static void
+s_refuse_older (bus_sync_t *self, bus_sync_reply_t *reply, zmsg_t **items)
+{
+    if (!self->older || !self->older (self->older_arg, &reply->writer))
+        return;
+    zmsg_destroy (items);
+    *items = zmsg_new ();
+    reply->status = BUS_ERR_UNAVAILABLE;
+    reply->count = 0;
+    snprintf (reply->error, sizeof reply->error,
+              "an answer of epoch %016" PRIx64 ", older than the newest "
+              "heard: not the primary any more, retry",
+              reply->writer.epoch);
+}
+
 int
 bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
                zmsg_t **items)
@@ -122,6 +150,8 @@ bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
         return BUS_ERR_UNAVAILABLE;
     }
     int rc = s_receive (self, sock, req->rid, reply, items);
+    if (rc == 0)
+        s_refuse_older (self, reply, items);
     if (rc == 0)
         s_give_back (self, sock);
     else

@@ -541,17 +541,22 @@ s_query (s_request_t *r, bus_sync_req_t *req, bus_sync_reply_t *reply,
                    "again shortly");
 }
 
-//  A replica's answer says how far behind the writer it is (docs/api.md):
-//  the header into headers[cap], or "" for the writer's own answer.
+//  A replica's answer says how far behind the writer it is (docs/api.md),
+//  in events and in time since it last heard the writer: the headers
+//  into headers[cap], or "" for the writer's own answer.
 static const char *
 s_behind (const bus_sync_reply_t *reply, char *headers, size_t cap)
 {
     *headers = '\0';
+    int len = 0;
     if (reply->writer_seq)
-        snprintf (headers, cap, "X-Orderbus-Behind-Seqs: %" PRIu64 "\r\n",
-                  reply->writer_seq > reply->seq
-                      ? reply->writer_seq - reply->seq
-                      : 0);
+        len = snprintf (headers, cap, "X-Orderbus-Behind-Seqs: %" PRIu64 "\r\n",
+                        reply->writer_seq > reply->seq
+                            ? reply->writer_seq - reply->seq
+                            : 0);
+    if (reply->writer_seq && reply->heard_ms && len > 0 && (size_t) len < cap)
+        snprintf (headers + len, cap - (size_t) len,
+                  "X-Orderbus-Behind-Ms: %" PRIu64 "\r\n", reply->heard_ms);
     return headers;
 }
 
@@ -670,7 +675,7 @@ s_list_orders (s_request_t *r)
         return s_store_error (r, &reply);
     }
     zmsg_destroy (&items);
-    char behind[64];
+    char behind[128];
     return s_json (r->req, 200,
                    json_pack ("{s:o, s:o}", "orders", orders, "next_cursor",
                               reply.next ? json_sprintf ("%" PRIu64, reply.next)
@@ -698,7 +703,7 @@ s_get_order (s_request_t *r)
                                 NULL)
                      : s_store_error (r, &reply);
     else if ((status = s_guard_table (r, table, false)) == 0) {
-        char behind[64];
+        char behind[128];
         status = s_json (r->req, 200, json_incref (order),
                          s_behind (&reply, behind, sizeof behind));
     }
@@ -834,7 +839,7 @@ s_get_report (s_request_t *r)
                                          zframe_size (frame), 0, NULL)
                            : NULL;
     zmsg_destroy (&items);
-    char behind[64];
+    char behind[128];
     return report ? s_json (r->req, 200, report,
                             s_behind (&reply, behind, sizeof behind))
                   : s_error (r->req, 500, BUS_ERR_STORAGE, reply.error, NULL);

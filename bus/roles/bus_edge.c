@@ -521,9 +521,10 @@ s_resync (bus_edge_t *self)
     zmsg_t *items = NULL;
     //  A replica answers only from the history the heartbeats say is
     //  current (else the state's); a snapshot older than the newest
-    //  heartbeat's (a deposed writer's, a stale replica's) is not taken:
-    //  it would make every later message of the current one a straggler.
-    //  A newer one is (an event of a new history may come first).
+    //  heartbeat's (a deposed writer's, a stale replica's) is not taken
+    //  (the sync clients refuse it: bus_sync_set_older), it would make
+    //  every later message of the current one a straggler.  A newer one
+    //  is (an event of a new history may come first).
     bus_epoch_t beat;
     bus_link_writer (self->link, &beat);
     const bus_epoch_t *follows = beat.epoch ? &beat : &self->writer;
@@ -535,10 +536,6 @@ s_resync (bus_edge_t *self)
             snprintf (why, sizeof why, "snapshot refused: %.150s", reply.error);
             s_resync_because (self, why);
         }
-        return -1;
-    }
-    if (bus_link_older (self->link, &reply.writer, "a snapshot")) {
-        zmsg_destroy (&items);
         return -1;
     }
     json_t *orders = json_object (), *carts = json_object ();
@@ -720,10 +717,12 @@ s_catch_up (bus_edge_t *self, uint64_t target)
         bus_sync_reply_t reply;
         zmsg_t *items = NULL;
         //  Whose answer it is first: "snapshot instead" from another
-        //  history is that history's change, not only a pruned range
+        //  history is that history's change, not only a pruned range.  A
+        //  refused one (an older epoch's among them) names no history.
         bool same =
             bus_reads_call (self->reads, &req, &reply, &items, &self->writer)
                 == 0
+            && reply.status != BUS_ERR_UNAVAILABLE
             && s_same_history (self, &reply.writer, "a replay");
         if (same && reply.status == BUS_ERR_PRUNED) {
             zmsg_destroy (&items);
@@ -1416,6 +1415,9 @@ bus_edge_new (const bus_config_t *config, bus_auth_t *auth,
         snprintf (err, err_cap, "out of memory");
         goto fail;
     }
+    //  A deposed writer's answer, or a stale replica's, is not taken
+    bus_sync_set_older (self->sync, bus_link_older_reply, self->link);
+    bus_reads_set_older (self->reads, bus_link_older_reply, self->link);
     if (s_subscribe (self, err, err_cap) != 0)
         goto fail;
     self->actor = zactor_new (s_actor, self);

@@ -490,9 +490,12 @@ s_test_epochs (s_writer_t *writer, bus_edge_t *edge, bool verbose)
     const uint64_t stale_ids[] = { 7 };
     s_answer_snapshot (writer, &identity, &req, 1, stale_ids, 1);
     writer->epoch = current;
-    //  ...asked again, and the current one taken
-    s_expect_resync (writer, edge, "writer sequence went back from 2 to 1", 1,
-                     back, 1);
+    //  ...refused by the sync client, /healthz says why, asked again,
+    //  and the current one taken
+    s_expect_resync (writer, edge,
+                     "snapshot refused: an answer of epoch "
+                     "0000000000000001, older than the newest heard",
+                     1, back, 1);
     health = bus_edge_health (edge, &ok);
     assert (s_epoch_is (health, 2));
     json_decref (health);

@@ -235,8 +235,8 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
                 == 0
             && !bus_link_older (self->link, &hb.writer, "a heartbeat")
             && bus_link_heard (self->link, &hb, &was))
-            //  Nothing of ours depends on it: acks are matched by key and
-            //  fingerprint, and the writer's dedupe is in its store
+            //  Acks are matched by key and fingerprint, and the writer's
+            //  dedupe is in its store: only an older epoch's are refused
             zsys_info ("gateway: writer epoch changed from %016" PRIx64
                        " to %016" PRIx64 " (identity %s%s)",
                        was.epoch, hb.writer.epoch, hb.writer.id,
@@ -246,9 +246,14 @@ s_listen_once (bus_gateway_t *self, bus_ack_t *ack)
         atomic_store (&self->menu_fetched_ms, 0);
     } else if (topic && body
                && bus_ack_decode (zframe_data (body), zframe_size (body), ack)
-                      == 0)
-        s_deliver (self, ack);
-    else {
+                      == 0) {
+        //  A deposed writer's answer is no answer: its waiters stay, and
+        //  their resends reach the primary, which dedupes by key.  (An
+        //  ack from a writer before acks carried their epoch has none.)
+        if (!ack->writer.epoch
+            || !bus_link_older (self->link, &ack->writer, "an ack"))
+            s_deliver (self, ack);
+    } else {
         atomic_fetch_add (&self->dropped, 1);
         zsys_warning ("gateway: dropped unreadable message on topic '%s'",
                       topic ? topic : "(none)");
@@ -670,6 +675,9 @@ bus_gateway_new (const bus_config_t *config, char *err, size_t err_cap)
     self->reads = bus_reads_new (config, self->sync, self->curve, err, err_cap);
     if (!self->reads)
         goto fail;
+    //  A deposed writer's answer, or a stale replica's, is not taken
+    bus_sync_set_older (self->sync, bus_link_older_reply, self->link);
+    bus_reads_set_older (self->reads, bus_link_older_reply, self->link);
     if (s_sockets_init (self, err, err_cap) != 0)
         goto fail;
     self->listener = zactor_new (s_listener_actor, self);

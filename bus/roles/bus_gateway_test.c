@@ -36,12 +36,17 @@ typedef struct {
 
 //  The fake writer
 typedef struct {
-    zsock_t *pull;    //  intake: the gateway's commands
-    zsock_t *pub;     //  events: heartbeats and acks
-    zactor_t *sync;   //  answers the gateway's sync requests
-    bus_cmd_t *cmd;   //  scratch
-    bus_ack_t *ack;   //  scratch
+    zsock_t *pull;        //  intake: the gateway's commands
+    zsock_t *pub;         //  events: heartbeats and acks
+    zactor_t *sync;       //  answers the gateway's sync requests
+    bus_cmd_t *cmd;       //  scratch
+    bus_ack_t *ack;       //  scratch
+    bus_epoch_t epoch;    //  the history its heartbeats carry
+    uint64_t ack_epoch;   //  ...and its acks (0: none, an older writer)
 } s_writer_t;
+
+//  The epoch the fake writer's sync replies carry
+static atomic_uint_fast64_t s_sync_epoch = 1;
 
 static void
 s_done (void *arg, int rc, const bus_ack_t *ack)
@@ -88,9 +93,10 @@ s_sync_actor (zsock_t *pipe, void *args)
             && bus_sync_req_decode (zframe_data (body), zframe_size (body),
                                     &req)
                    == 0) {
-            bus_sync_reply_t reply = {
-                .rid = req.rid, .writer = { S_TEST_WRITER_ID, 1, 0, 0 }
-            };
+            bus_sync_reply_t reply = { .rid = req.rid,
+                                       .writer = { S_TEST_WRITER_ID,
+                                                   atomic_load (&s_sync_epoch),
+                                                   0, 0 } };
             zmsg_t *out = zmsg_new ();
             zmsg_append (out, &identity);
             zframe_t *header = bus_sync_reply_encode (&reply);
@@ -116,6 +122,8 @@ s_writer_init (s_writer_t *writer, const bus_config_t *config)
     writer->cmd = calloc (1, sizeof *writer->cmd);
     writer->ack = calloc (1, sizeof *writer->ack);
     assert (writer->sync && writer->cmd && writer->ack);
+    writer->epoch = (bus_epoch_t){ S_TEST_WRITER_ID, 1, 0, 0 };
+    writer->ack_epoch = 1;
 }
 
 static void
@@ -131,9 +139,8 @@ s_writer_fini (s_writer_t *writer)
 static void
 s_heartbeat (s_writer_t *writer)
 {
-    bus_heartbeat_t hb = {
-        0, zclock_time (), { S_TEST_WRITER_ID, 1, 0, 0 }, BUS_STORAGE_OK, false
-    };
+    bus_heartbeat_t hb = { 0, zclock_time (), writer->epoch, BUS_STORAGE_OK,
+                           false };
     zframe_t *body = bus_heartbeat_encode (&hb);
     zstr_sendm (writer->pub, BUS_TOPIC_HEARTBEAT);
     zframe_send (&body, writer->pub, 0);
@@ -180,6 +187,9 @@ s_send_ack (s_writer_t *writer, const char *key, uint64_t fingerprint,
     ack->fingerprint = fingerprint;
     ack->status = status;
     ack->duplicate = duplicate;
+    if (writer->ack_epoch)
+        ack->writer = (bus_epoch_t){ S_TEST_WRITER_ID, writer->ack_epoch,
+                                     writer->ack_epoch - 1, 0 };
     if (status == 0) {
         bus_event_t *event = &ack->event;
         event->seq = seq;
@@ -356,6 +366,92 @@ s_test_race (bus_gateway_t *gateway, s_writer_t *writer, bus_cmd_t *cmd)
     free (answers);
 }
 
+static json_int_t
+s_health_int (bus_gateway_t *gateway, const char *name)
+{
+    bool ok;
+    json_t *health = bus_gateway_health (gateway, &ok);
+    json_int_t value = json_integer_value (json_object_get (health, name));
+    json_decref (health);
+    return value;
+}
+
+//  A failover: epoch 2's heartbeats heard, the deposed epoch 1 still
+//  answering.  Its ack is no answer (the command is resent, and the new
+//  primary's ack ends it); its sync replies are refused; an ack without
+//  an epoch (a writer before acks carried one) is taken.
+static void
+s_test_older (bus_gateway_t *gateway, s_writer_t *writer, bus_cmd_t *cmd)
+{
+    writer->epoch = (bus_epoch_t){ S_TEST_WRITER_ID, 2, 1, 0 };
+    atomic_store (&s_sync_epoch, 2);   //  the stats s_flush asks for
+    int64_t end = zclock_mono () + S_WAIT_MS;
+    bool ok;
+    json_t *health = NULL;
+    do {
+        s_heartbeat (writer);
+        zclock_sleep (10);
+        json_decref (health);
+        health = bus_gateway_health (gateway, &ok);
+        assert (zclock_mono () < end);
+    } while (
+        !streq (json_string_value (json_object_get (health, "writer_epoch")),
+                "0000000000000002"));
+    json_decref (health);
+    json_int_t ignored = s_health_int (gateway, "older_epoch_ignored");
+
+    s_answer_t answer = { 0 };
+    s_cmd (cmd, "gw-older", 1);
+    int rc = bus_gateway_send (gateway, cmd, s_done, &answer);
+    assert (rc == 0);
+    zframe_t *frame = s_take_cmd (writer);
+    uint64_t fp = bus_cmd_fingerprint (writer->cmd);
+    writer->ack_epoch = 1;   //  the deposed writer's ack, and its 503
+    s_send_ack (writer, "gw-older", fp, 0, false, 9);
+    s_send_ack (writer, "gw-older", fp, BUS_ERR_UNAVAILABLE, false, 0);
+    s_flush (gateway, writer);
+    assert (atomic_load (&answer.calls) == 0);
+    assert (s_health_int (gateway, "older_epoch_ignored") == ignored + 2);
+    zframe_t *again = zframe_recv (writer->pull);   //  resent, whole
+    assert (again && zframe_eq (again, frame));
+    zframe_destroy (&again);
+    zframe_destroy (&frame);
+    writer->ack_epoch = 2;
+    s_send_ack (writer, "gw-older", fp, 0, true, 10);
+    assert (s_answered (&answer, S_WAIT_MS));
+    assert (answer.rc == 0 && answer.status == 0 && answer.seq == 10);
+    s_flush (gateway, writer);
+    assert (atomic_load (&answer.calls) == 1);
+
+    s_answer_t plain = { 0 };
+    s_cmd (cmd, "gw-plain", 1);
+    rc = bus_gateway_send (gateway, cmd, s_done, &plain);
+    assert (rc == 0);
+    frame = s_take_cmd (writer);
+    zframe_destroy (&frame);
+    writer->ack_epoch = 0;
+    s_send_ack (writer, "gw-plain", bus_cmd_fingerprint (writer->cmd), 0, false,
+                11);
+    assert (s_answered (&plain, S_WAIT_MS) && plain.seq == 11);
+    writer->ack_epoch = 2;
+
+    //  A query answered under epoch 1: refused; under 2: taken
+    bus_sync_req_t req = { .op = BUS_SYNC_GET, .id = 1 };
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    atomic_store (&s_sync_epoch, 1);
+    rc = bus_gateway_query (gateway, &req, &reply, &items);
+    assert (rc == 0 && reply.status == BUS_ERR_UNAVAILABLE);
+    assert (strstr (reply.error, "older than the newest heard"));
+    assert (items && zmsg_size (items) == 0);
+    zmsg_destroy (&items);
+    assert (s_health_int (gateway, "older_epoch_ignored") == ignored + 3);
+    atomic_store (&s_sync_epoch, 2);
+    rc = bus_gateway_query (gateway, &req, &reply, &items);
+    assert (rc == 0 && reply.status == 0 && reply.writer.epoch == 2);
+    zmsg_destroy (&items);
+}
+
 static void
 s_config (bus_config_t *config)
 {
@@ -513,6 +609,8 @@ bus_gateway_test (bool verbose)
     s_send_ack (&writer, "gw-lost", fp_lost, 0, false, 4);
     s_flush (gateway, &writer);
     assert (atomic_load (&lost.calls) == 1);
+
+    s_test_older (gateway, &writer, cmd);
 
     //  Destroy with commands in flight: each answered once (a timeout)
     s_answer_t pending[3] = { { 0 } };

@@ -367,9 +367,11 @@ static void
 s_follow (bus_member_t *self)
 {
     char why[BUS_ERROR_MAX + 64];
-    if (self->replica && bus_replica_failed (self->replica, why, sizeof why)) {
+    bus_replica_failure_t failure =
+        bus_replica_failed (self->replica, why, sizeof why);
+    if (failure) {
         bus_replica_destroy (&self->replica);
-        if (!strstr (why, "ahead") && !strstr (why, "diverged")) {
+        if (failure != BUS_REPLICA_DIVERGED) {
             s_fail (self, why);   //  another store, or a pruned history
             return;
         }

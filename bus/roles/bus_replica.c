@@ -61,7 +61,9 @@ struct _bus_replica_t {
     _Atomic uint64_t queries;          //  read queries answered (replica/sync)
     _Atomic int64_t behind_since_ms;   //  zclock_time; 0: caught up
     _Atomic int64_t heard_at;          //  zclock_mono, 0: never
+    int64_t started_at;                //  zclock_mono
     atomic_bool failed;
+    bus_replica_failure_t failure;   //  written once, before failed is set
     bool standby;   //  a group member's: a failure stops only the replica
     pthread_mutex_t lock;           //  guards following
     bus_epoch_t following;          //  the history the store follows (epoch 0:
@@ -71,13 +73,15 @@ struct _bus_replica_t {
 
 //  Stop for good: say why, and have the node stop (bus_node's sigwait).
 static void
-s_fail (bus_replica_t *self, const char *why)
+s_fail (bus_replica_t *self, bus_replica_failure_t failure, const char *why)
 {
     if (atomic_load (&self->failed))
         return;
     snprintf (self->why, sizeof self->why, "%s", why);
+    self->failure = failure;
     atomic_store (&self->failed, true);
-    zsys_error ("replica %s: stopped: %s", self->config.name, why);
+    zsys_error ("replica %s: stopped (%s): %s", self->config.name,
+                bus_replica_failure_name (failure), why);
     if (self->standby)
         return;   //  its member decides (bus_member.c)
     //  To the process, not this thread (raise): every thread blocks it,
@@ -144,12 +148,43 @@ s_disconnect (bus_replica_t *self)
     zsock_destroy (&self->dealer);
 }
 
+//  This process's own 128 random bits, made once
+static char s_nonce[40];
+static pthread_once_t s_nonce_once = PTHREAD_ONCE_INIT;
+
+static void
+s_nonce_make (void)
+{
+    zuuid_t *uuid = zuuid_new ();
+    bus_strlcpy (s_nonce, uuid ? zuuid_str (uuid) : "0", sizeof s_nonce);
+    zuuid_destroy (&uuid);
+}
+
+//  The connection's routing id: the name, and the process's nonce.  Every
+//  connection this process makes under the name (a reconnect after a
+//  drop or a silence, a member's new standby) has the same one, which
+//  the writer's ROUTER hands over to the newest (ZMQ_ROUTER_HANDOVER) and
+//  its twin check takes for the same replica; another process under the
+//  name has another nonce, and is still refused as a twin.
+static int
+s_routing_id (bus_replica_t *self)
+{
+    pthread_once (&s_nonce_once, s_nonce_make);
+    char id[BUS_NAME_MAX + sizeof s_nonce + 8];
+    int len =
+        snprintf (id, sizeof id, "replica/%s/%s", self->config.name, s_nonce);
+    if (len < 0 || (size_t) len >= sizeof id)
+        return -1;
+    return zmq_setsockopt (zsock_resolve (self->dealer), ZMQ_ROUTING_ID, id,
+                           (size_t) len);
+}
+
 static int
 s_connect (bus_replica_t *self)
 {
     s_disconnect (self);
     self->dealer = zsock_new (ZMQ_DEALER);
-    if (!self->dealer)
+    if (!self->dealer || s_routing_id (self) != 0)
         return -1;
     //  Per frame: an event, a key, or the menu document (the largest)
     zsock_set_maxmsgsize (self->dealer, BUS_MENU_DOC_MAX);
@@ -169,6 +204,20 @@ s_connect (bus_replica_t *self)
 //  ---------------------------------------------------------------------
 //  Applying
 
+//  A writer's conflict with our hello, by what we know rather than its
+//  words: our store is another store than the writer's, or it is the
+//  same store and our log is not a prefix of the writer's (ahead of it,
+//  or an entry differs: bus_writer_repl's s_hello_check)
+static bus_replica_failure_t
+s_conflict (bus_replica_t *self, const bus_epoch_t *writer)
+{
+    bus_epoch_t ours;
+    bus_store_epoch (self->store, &ours);
+    bool other =
+        bus_store_last_seq (self->store) > 0 && !streq (ours.id, writer->id);
+    return other ? BUS_REPLICA_OTHER_STORE : BUS_REPLICA_DIVERGED;
+}
+
 //  The writer's ERROR: stop on the permanent ones (another history,
 //  refused, pruned past this store); a writer that does not know us gets
 //  a hello at once; any other (too many replicas, a log read failing
@@ -176,9 +225,12 @@ s_connect (bus_replica_t *self)
 static void
 s_writer_error (bus_replica_t *self, const bus_repl_batch_t *head)
 {
-    if (head->status == BUS_ERR_CONFLICT || head->status == BUS_ERR_FORBIDDEN
-        || head->status == BUS_ERR_PRUNED)
-        s_fail (self, head->error);
+    if (head->status == BUS_ERR_CONFLICT)
+        s_fail (self, s_conflict (self, &head->writer), head->error);
+    else if (head->status == BUS_ERR_FORBIDDEN)
+        s_fail (self, BUS_REPLICA_REFUSED, head->error);
+    else if (head->status == BUS_ERR_PRUNED)
+        s_fail (self, BUS_REPLICA_PRUNED, head->error);
     else if (head->status == BUS_ERR_NOT_FOUND) {
         if (!self->hello_at)   //  else one is due anyway
             s_hello (self);
@@ -223,7 +275,7 @@ s_apply_msg (bus_replica_t *self, zmsg_t *msg, bool *changed, char *why,
         return 2;
     if (rc != 0) {
         if (rc == BUS_ERR_CONFLICT)   //  another store's history
-            s_fail (self, why);
+            s_fail (self, BUS_REPLICA_OTHER_STORE, why);
         else if (self->epoch_refused != head.writer.epoch)
             zsys_error ("replica %s: refused a batch: %s", self->config.name,
                         why);
@@ -349,7 +401,7 @@ s_same_failure (bus_replica_t *self, const char *why)
     char text[BUS_ERROR_MAX + 128];
     snprintf (text, sizeof text, "%d times in a row after seq %" PRIu64 ": %s",
               self->failed_times, seq, why);
-    s_fail (self, text);
+    s_fail (self, BUS_REPLICA_BROKEN, text);
     return true;
 }
 
@@ -508,6 +560,10 @@ s_read_handle (bus_replica_t *self, const bus_sync_req_t *req,
     //  How far behind: the writer's seq as last heard (never below ours)
     uint64_t writer_seq = atomic_load (&self->writer_seq);
     reply->writer_seq = writer_seq > reply->seq ? writer_seq : reply->seq;
+    //  ...as of when: cut off, it still counts itself caught up
+    int64_t heard = atomic_load (&self->heard_at);
+    int64_t ago = zclock_mono () - (heard ? heard : self->started_at);
+    reply->heard_ms = ago > 1 ? (uint64_t) ago : 1;
     if (bus_query_is_read (req->op)) {
         atomic_fetch_add (&self->queries, 1);
         bus_query_answer (self->store, 0, req, reply, items);
@@ -637,6 +693,7 @@ bus_replica_new_standby (const bus_config_t *config, bool standby, char *err,
     }
     self->config = *config;
     self->standby = standby;
+    self->started_at = zclock_mono ();
     pthread_mutex_init (&self->lock, NULL);
     self->curve = bus_curve_new (config, err, err_cap);
     if (!self->curve)
@@ -688,13 +745,27 @@ bus_replica_destroy (bus_replica_t **self_p)
     *self_p = NULL;
 }
 
-bool
+bus_replica_failure_t
 bus_replica_failed (bus_replica_t *self, char *why, size_t why_cap)
 {
     if (!self || !atomic_load (&self->failed))
-        return false;
+        return BUS_REPLICA_RUNNING;
     snprintf (why, why_cap, "%s", self->why);
-    return true;
+    return self->failure;
+}
+
+const char *
+bus_replica_failure_name (bus_replica_failure_t failure)
+{
+    switch (failure) {
+        case BUS_REPLICA_RUNNING: return "running";
+        case BUS_REPLICA_DIVERGED: return "diverged";
+        case BUS_REPLICA_OTHER_STORE: return "other_store";
+        case BUS_REPLICA_PRUNED: return "pruned";
+        case BUS_REPLICA_REFUSED: return "refused";
+        case BUS_REPLICA_BROKEN: return "broken";
+    }
+    return "unknown";
 }
 
 bus_replica_stats_t

@@ -119,13 +119,14 @@ typedef struct {
 //  commit will publish.
 
 typedef struct {
-    zmq_msg_t *raw;     //  batch_max received frames
-    size_t count;       //  frames in raw
-    zlistx_t *events;   //  zmsg_t [topic][event][epoch], in seq order
-    zframe_t *epoch;    //  the writer's epoch_frame, borrowed
-    zlistx_t *acks;     //  zmsg_t [topic][ack]
-    bus_cmd_t cmd;      //  scratch: the command being applied
-    bus_ack_t ack;      //  scratch: its answer
+    zmq_msg_t *raw;              //  batch_max received frames
+    size_t count;                //  frames in raw
+    zlistx_t *events;            //  zmsg_t [topic][event][epoch], in seq order
+    zframe_t *epoch;             //  the writer's epoch_frame, borrowed
+    const bus_epoch_t *writer;   //  ...and the epoch itself, for acks
+    zlistx_t *acks;              //  zmsg_t [topic][ack]
+    bus_cmd_t cmd;               //  scratch: the command being applied
+    bus_ack_t ack;               //  scratch: its answer
 } s_batch_t;
 
 static void
@@ -249,6 +250,9 @@ s_queue_ack (s_batch_t *batch, const char *origin)
         return;
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, topic);
+    //  Whose answer it is: a gateway refuses one of an epoch older than
+    //  the newest it heard (a deposed writer's), and the order is retried
+    batch->ack.writer = *batch->writer;
     zframe_t *body = bus_ack_encode (&batch->ack);
     zmsg_append (msg, &body);
     zlistx_add_end (batch->acks, msg);
@@ -943,8 +947,10 @@ s_intake_actor (zsock_t *pipe, void *args)
 {
     bus_writer_t *self = (bus_writer_t *) args;
     s_batch_t *batch = s_batch_new ((size_t) self->config.batch_max);
-    if (batch)
+    if (batch) {
         batch->epoch = self->epoch_frame;
+        batch->writer = &self->epoch;
+    }
     zpoller_t *poller = zpoller_new (pipe, self->intake, NULL);
     zsock_t *repl = self->repl ? bus_writer_repl_socket (self->repl) : NULL;
     if (poller && repl)

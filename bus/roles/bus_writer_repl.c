@@ -86,6 +86,10 @@ bus_writer_repl_new (const bus_config_t *config, bus_store_t *store,
     zsock_set_maxmsgsize (self->sock, BUS_FRAME_MAX);
     zsock_set_sndhwm (self->sock, 2 * S_WINDOW);
     zsock_set_router_mandatory (self->sock, 1);   //  a gone peer: an error
+    //  A replica's routing id is its name and its process's nonce: the
+    //  same replica on a new connection (its old one not yet seen gone)
+    //  takes the id over, rather than be refused as its own twin
+    zsock_set_router_handover (self->sock, 1);
     //  ...and a full one too, at once: the intake thread never waits for
     //  a replica (what was not sent is sent again from `sent` later)
     zsock_set_sndtimeo (self->sock, 0);
@@ -345,8 +349,9 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
         return;
     }
     //  One entry per name: a replica that comes back (a new connection
-    //  after its link timeout) replaces its old one; but a name heard
-    //  from another connection within the link timeout is two replicas
+    //  after its link timeout, or at once under its own routing id: see
+    //  bus_replica.c's s_routing_id) replaces its old one; but a name heard
+    //  from another routing id within the link timeout is two replicas
     //  under one name, and confirmations must not follow whichever said
     //  hello last: refused, transient (the replica tries again later)
     int64_t now = zclock_mono ();

@@ -137,10 +137,15 @@ s_next (s_peer_t *peer)
         int rc = 0;
         if (streq (topic, BUS_TOPIC_HEARTBEAT))
             zstr_free (&topic);
-        else if (strncmp (topic, BUS_TOPIC_ACKS, strlen (BUS_TOPIC_ACKS)) == 0)
+        else if (strncmp (topic, BUS_TOPIC_ACKS, strlen (BUS_TOPIC_ACKS))
+                 == 0) {
             rc = bus_ack_decode (zframe_data (body), zframe_size (body),
                                  peer->ack);
-        else
+            //  ...and so is an ack: a gateway refuses a deposed one's
+            assert (rc != 0
+                    || (bus_valid_writer_id (peer->ack->writer.id)
+                        && peer->ack->writer.epoch > 0));
+        } else
             rc = bus_event_decode (zframe_data (body), zframe_size (body),
                                    peer->event);
         assert (rc == 0);

@@ -223,16 +223,6 @@ static const s_field_t s_event_item[] = {
     { S_BOOL_ROW ("avail", S_REQUIRED, bus_event_t, available) },
 };
 
-/*  ack: {v, key, fp, st, dup, err}, then the event on success.  */
-static const s_field_t s_ack_fields[] = {
-    { S_VERSION_ROW },
-    { S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key), .valid = bus_valid_key },
-    { S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint) },
-    { S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0) },
-    { S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate) },
-    { S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error) },
-};
-
 /*  The writer's history (bus_epoch_t) in a message of type st, as member
     m: all required, the epoch at least 1.  */
 #define S_EPOCH_ROWS(st, m)                                                    \
@@ -242,6 +232,23 @@ static const s_field_t s_ack_fields[] = {
     {                                                                          \
         S_U64_ROW ("base", S_REQUIRED, st, m.base)                             \
     }
+
+/*  ack: {v, key, fp, st, dup, err}, then the writer's history (wid, ep,
+    pep, base) when it has one, then the event on success.  */
+static const s_field_t s_ack_fields[] = {
+    { S_VERSION_ROW },
+    { S_STR_ROW ("key", S_REQUIRED, bus_ack_t, key), .valid = bus_valid_key },
+    { S_U64_ROW ("fp", S_OPTIONAL, bus_ack_t, fingerprint) },
+    { S_INT_ROW ("st", S_REQUIRED, bus_ack_t, status, INT_MIN, 0) },
+    { S_BOOL_ROW ("dup", S_OPTIONAL, bus_ack_t, duplicate) },
+    { S_STR_ROW ("err", S_OPTIONAL, bus_ack_t, error) },
+};
+
+/*  The writer's history in an ack: written by a writer that has one (every
+    writer since acks carried it), all four or none; an ack without them
+    (an older writer's) is read with epoch 0.  */
+static const s_field_t s_ack_epoch_fields[] = { S_EPOCH_ROWS (bus_ack_t,
+                                                              writer) };
 
 static const s_field_t s_heartbeat_fields[] = {
     { S_VERSION_ROW },
@@ -298,6 +305,7 @@ static const s_field_t s_sync_reply_fields[] = {
     S_EPOCH_ROWS (bus_sync_reply_t, writer),
     //  a replica's answers only: the writer's own stay as they were
     { S_U64_ROW ("wseq", S_IF_SET, bus_sync_reply_t, writer_seq) },
+    { S_U64_ROW ("hms", S_IF_SET, bus_sync_reply_t, heard_ms) },
 };
 
 /*  Replication (bus_codec.h): up, batch header, a change's key.  */
@@ -672,8 +680,13 @@ bus_ack_encode (const bus_ack_t *ack)
 {
     bus_codec__writer_t w;
     bus_codec__writer_init (&w);
-    msgpack_pack_map (&w.packer, S_COUNT (s_ack_fields) + (ack->status == 0));
+    bool epoch = ack->writer.epoch != 0;
+    msgpack_pack_map (&w.packer,
+                      S_COUNT (s_ack_fields) + (ack->status == 0)
+                          + (epoch ? S_COUNT (s_ack_epoch_fields) : 0));
     s_pack_fields (&w.packer, S_FIELDS (s_ack_fields), ack);
+    if (epoch)
+        s_pack_fields (&w.packer, S_FIELDS (s_ack_epoch_fields), ack);
     if (ack->status == 0) {
         bus_codec__pack_key (&w.packer, "event");
         s_pack_event (&w.packer, &ack->event);
@@ -1352,6 +1365,14 @@ s_read_ack (const msgpack_object *map, void *out)
     int rc = s_check_map (map);
     if (!rc)
         rc = s_read_fields (map, S_FIELDS (s_ack_fields), ack, 0);
+    //  Any of the history's keys: all four, as wherever they appear
+    bool epoch = false;
+    for (size_t i = 0; !rc && i < S_COUNT (s_ack_epoch_fields); i++)
+        epoch |= s_find (map, s_ack_epoch_fields[i].key,
+                         s_ack_epoch_fields[i].key_size)
+                 != NULL;
+    if (!rc && epoch)
+        rc = s_read_fields (map, S_FIELDS (s_ack_epoch_fields), ack, 0);
     if (!rc && ack->status == 0)
         rc = s_read_event (s_get (map, "event"), &ack->event);
     return rc;

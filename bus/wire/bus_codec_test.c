@@ -952,11 +952,16 @@ s_test_event_round_trips (bool verbose)
             else
                 strcpy (ack->key, "pad-7-0001");
             ack->event = *event;
+            if (max)   //  the writer's history: with it, and without
+                ack->writer = s_test_writer;
             frame = s_test_stable (bus_ack_encode (ack), bus_ack_encode (ack));
             assert (
                 bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
                 == 0);
             assert (streq (ack2->key, ack->key) && ack2->status == 0);
+            assert (bus_epoch_same (&ack2->writer, &ack->writer)
+                    && ack2->writer.parent == ack->writer.parent
+                    && ack2->writer.base == ack->writer.base);
             assert (ack2->duplicate == ack->duplicate);
             assert (streq (ack2->error, ""));
             assert (s_test_event_eq (&ack->event, &ack2->event));
@@ -977,6 +982,25 @@ s_test_event_round_trips (bool verbose)
     assert (ack2->status == BUS_ERR_UNKNOWN_ITEM);
     assert (streq (ack2->error, ack->error));
     assert (s_test_event_zeroed (&ack2->event));
+    assert (ack2->writer.epoch == 0 && !*ack2->writer.id);   //  none sent
+    zframe_destroy (&frame);
+    /* the history in an ack is all four keys or none: one missing (here
+       "pep", renamed) is refused, as a bad epoch is  */
+    ack->writer = s_test_writer;
+    frame = bus_ack_encode (ack);
+    assert (bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
+            == 0);
+    assert (bus_epoch_same (&ack2->writer, &s_test_writer));
+    s_test_find (frame, "pep")[2] = 'x';
+    assert (bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
+            == BUS_ERR_INVALID);
+    zframe_destroy (&frame);
+    ack->writer.epoch = 0;   //  not written at all, as by an older writer
+    ack->writer.parent = 7;
+    frame = bus_ack_encode (ack);
+    assert (bus_ack_decode (zframe_data (frame), zframe_size (frame), ack2)
+            == 0);
+    assert (ack2->writer.epoch == 0 && ack2->writer.parent == 0);
     zframe_destroy (&frame);
     free (event);
     free (event2);
@@ -1134,8 +1158,8 @@ s_test_other_round_trips (void)
         zframe_destroy (&frame);
     }
 
-    bus_sync_reply_t reply = { 99,         BUS_ERR_NOT_FOUND, "", 40, 41,
-                               UINT32_MAX, s_test_writer,     45 },
+    bus_sync_reply_t reply = { 99,         BUS_ERR_NOT_FOUND, "", 40,  41,
+                               UINT32_MAX, s_test_writer,     45, 1500 },
                      reply2;
     s_test_fill (reply.error, BUS_ERROR_MAX - 1, 'e');
     frame = bus_sync_reply_encode (&reply);
@@ -1147,6 +1171,15 @@ s_test_other_round_trips (void)
     assert (reply2.next == reply.next && reply2.count == reply.count);
     assert (bus_epoch_same (&reply2.writer, &s_test_writer));
     assert (reply2.writer_seq == 45);   //  a replica's: how far behind
+    assert (reply2.heard_ms == 1500);   //  ...and as of how long ago
+    zframe_destroy (&frame);
+    //  The writer's own answer says neither: its encoding is as it was
+    reply.writer_seq = reply.heard_ms = 0;
+    frame = bus_sync_reply_encode (&reply);
+    assert (bus_sync_reply_decode (zframe_data (frame), zframe_size (frame),
+                                   &reply2)
+                == 0
+            && reply2.writer_seq == 0 && reply2.heard_ms == 0);
     zframe_destroy (&frame);
 
     //  Retention's "snapshot instead" goes through as itself; a status

@@ -153,22 +153,6 @@ typedef struct {
     bool available;
 } bus_event_t;
 
-/*  The writer's answer to one command, on the origin gateway's ack topic.
-    status is 0 or a bus_err_t.  When it is 0, event is what the command
-    committed (for CART_PLACE: the order.placed event); duplicate is true
-    when the key had been used before and this is that original event sent
-    again.  */
-typedef struct {
-    char key[BUS_KEY_MAX];
-    uint64_t fingerprint; /* of the command this answers: two requests
-                               under one key but asking different things
-                               must not take each other's answer */
-    int status;
-    bool duplicate;
-    char error[BUS_ERROR_MAX];
-    bus_event_t event;
-} bus_ack_t;
-
 /*  Whose history a message comes from: the writer's store and its run.
     id is the store's identity, 128 random bits (32 lower-case hex
     digits) made when its data directory is created: a new (or emptied)
@@ -187,7 +171,7 @@ typedef struct {
     replay.  A restored copy names, as parent, the run it was copied
     from, and as base the seq it was copied at, so a node that has seen
     more of that run than the copy holds does not go on.  Every event (a
-    frame of its own after the event), heartbeat and sync reply carries
+    frame of its own after the event), heartbeat, sync reply and ack carries
     it.  */
 #define BUS_WRITER_ID_MAX 33 /* 32 lower-case hex digits + NUL */
 typedef struct {
@@ -196,6 +180,26 @@ typedef struct {
     uint64_t parent; /* the epoch before on this store, 0 if none */
     uint64_t base;   /* the store's last seq when epoch started   */
 } bus_epoch_t;
+
+/*  The writer's answer to one command, on the origin gateway's ack topic.
+    status is 0 or a bus_err_t.  When it is 0, event is what the command
+    committed (for CART_PLACE: the order.placed event); duplicate is true
+    when the key had been used before and this is that original event sent
+    again.  */
+typedef struct {
+    char key[BUS_KEY_MAX];
+    uint64_t fingerprint; /* of the command this answers: two requests
+                               under one key but asking different things
+                               must not take each other's answer */
+    int status;
+    bool duplicate;
+    char error[BUS_ERROR_MAX];
+    bus_epoch_t writer; /* the history of the writer that answered; epoch
+                           0 from a writer before acks carried it.  A
+                           gateway refuses an ack of an epoch older than
+                           the newest it heard (docs/failover.md) */
+    bus_event_t event;
+} bus_ack_t;
 
 /*  The writer's storage, as its last write found it, and as heartbeats
     carry it to gateways and edges (whose /healthz answers 503 while it

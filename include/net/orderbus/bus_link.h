@@ -43,11 +43,17 @@ bool bus_link_heard (bus_link_t *self, const bus_heartbeat_t *hb,
     heartbeat, and an older epoch: a writer that is not the primary any
     more (docs/failover.md).  The newest is forgotten once its writer has
     sent no heartbeat for link/timeout_ms (it led briefly and died, or
-    its clock ran ahead): then the next heartbeat's epoch is the newest.  Such a message (what: "a heartbeat", "an
-    event") must be ignored; it is counted (older_epoch_ignored in
+    its clock ran ahead): then the next heartbeat's epoch is the newest.
+    Such a message (what: "a heartbeat", "an event", "an ack", "a sync
+    reply") must be ignored; it is counted (older_epoch_ignored in
     /healthz) and logged once per epoch.  Call before bus_link_heard.  */
 bool bus_link_older (bus_link_t *self, const bus_epoch_t *writer,
                      const char *what);
+
+/*  bus_link_older (self, writer, "a sync reply"), as a bus_sync_older_fn
+    (self is the link): what a gateway's and an edge's sync clients, the
+    writer's and the replicas', refuse (bus_sync_set_older).  */
+bool bus_link_older_reply (void *self, const bus_epoch_t *writer);
 
 /*  The history of the last heartbeat into *writer (epoch 0: none yet).  */
 void bus_link_writer (bus_link_t *self, bus_epoch_t *writer);

@@ -19,7 +19,9 @@
       - answers from another history than follows, the one the caller
         follows (a replica not yet re-attached to a new leader after a
         failover, still on the old epoch): its answer would take the
-        caller back to a history it left.
+        caller back to a history it left;
+      - answers from an epoch older than the newest heard in a heartbeat
+        (bus_reads_set_older: its client turns it into unavailable).
 
     A replica's answer carries reply->writer_seq (how far behind it is:
     writer_seq - seq); the writer's has 0 there.
@@ -67,6 +69,10 @@ void bus_reads_destroy (bus_reads_t **self_p);
 int bus_reads_call (bus_reads_t *self, bus_sync_req_t *req,
                     bus_sync_reply_t *reply, zmsg_t **items,
                     const bus_epoch_t *follows);
+
+/*  bus_sync_set_older on each replica's client (the writer's is its
+    owner's to set).  */
+void bus_reads_set_older (bus_reads_t *self, bus_sync_older_fn *fn, void *arg);
 
 /*  Counters so far.  */
 bus_reads_stats_t bus_reads_stats (bus_reads_t *self);

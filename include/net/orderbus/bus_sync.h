@@ -34,6 +34,17 @@ void bus_sync_destroy (bus_sync_t **self_p);
 int bus_sync_call (bus_sync_t *self, bus_sync_req_t *req,
                    bus_sync_reply_t *reply, zmsg_t **items);
 
+/*  True if a reply of history writer must not be taken: one of an epoch
+    older than the newest heard (bus_link_older_reply).  */
+typedef bool (bus_sync_older_fn) (void *arg, const bus_epoch_t *writer);
+
+/*  From now on every reply whose history fn says is older is refused:
+    bus_sync_call returns 0 with no items and, in its header, status
+    BUS_ERR_UNAVAILABLE, an error that says why, and the writer it came
+    from, as a writer that refuses (docs/failover.md).  Set before the
+    client is used from other threads.  */
+void bus_sync_set_older (bus_sync_t *self, bus_sync_older_fn *fn, void *arg);
+
 /*  Called with each order of bus_sync_orders, borrowed for the call.  */
 typedef void (bus_sync_order_fn) (const bus_order_t *order, void *arg);
 

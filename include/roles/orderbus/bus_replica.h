@@ -54,10 +54,29 @@ bus_replica_t *bus_replica_new_standby (const bus_config_t *config,
 /*  Stop after the transaction in progress.  NULL-safe; nulls *self_p.  */
 void bus_replica_destroy (bus_replica_t **self_p);
 
-/*  True, with the reason in why[why_cap], if the replica stopped for
-    good (another store's identity, a diverged log...).  It raised
-    SIGTERM in the process then, so that the node stops.  */
-bool bus_replica_failed (bus_replica_t *self, char *why, size_t why_cap);
+/*  Why a replica stopped for good, for a program to decide on (a group
+    member moves its data dir aside for DIVERGED only); the words are
+    for people.  Values are not on the wire.  */
+typedef enum {
+    BUS_REPLICA_RUNNING = 0, /* not stopped                              */
+    BUS_REPLICA_DIVERGED,    /* its log is ahead of the writer's, or an
+                                entry differs: it followed another run of
+                                the same store (copy it again)           */
+    BUS_REPLICA_OTHER_STORE, /* its data dir holds another store         */
+    BUS_REPLICA_PRUNED,      /* the writer's log starts past its end     */
+    BUS_REPLICA_REFUSED,     /* the writer refused it (not allowed)      */
+    BUS_REPLICA_BROKEN       /* the same batch failed again and again    */
+} bus_replica_failure_t;
+
+/*  Its failure (BUS_REPLICA_RUNNING, 0, if it has not stopped), with the
+    reason in words in why[why_cap] if it has.  A replica that is not a
+    standby raised SIGTERM in the process then, so that the node stops.
+    NULL-safe (RUNNING).  */
+bus_replica_failure_t bus_replica_failed (bus_replica_t *self, char *why,
+                                          size_t why_cap);
+
+/*  The failure's name ("diverged", "other_store"...; "running").  */
+const char *bus_replica_failure_name (bus_replica_failure_t failure);
 
 bus_replica_stats_t bus_replica_stats (bus_replica_t *self);
 

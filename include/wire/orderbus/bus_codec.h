@@ -35,18 +35,23 @@
       event: {v, seq, ts, type, order: <order>}      ORDER_PLACED/STATUS
              {v, seq, ts, type, cart: <cart>}        CART
              {v, seq, ts, type, item, avail}         MENU_ITEM
-      ack:   {v, key, fp, st, dup, err, event: <event map>}  (event iff
-             st == 0; fp is the fingerprint of the command it answers)
+      ack:   {v, key, fp, st, dup, err, wid, ep, pep, base,
+              event: <event map>}  (event iff st == 0; fp is the
+             fingerprint of the command it answers; wid..base, the
+             writer's history, all four or none: a writer before them
+             wrote none, read as epoch 0)
       hb:    {v, seq, ts, wid, ep, pep, base, storage, refusing}
              (refusing only when true)
       epoch: {v, wid, ep, pep, base}   the frame after each event on the
                             events socket; wid, ep, pep and base are the
                             writer's history (bus_epoch_t: store identity,
                             epoch, parent epoch, base seq), all required
-                            wherever they appear, ep >= 1
+                            wherever they appear (an ack's: all or
+                            none), ep >= 1
       sync request: {v, op, rid, from, limit, id, status, table, role, name,
                      from_ms, to_ms}
-      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base}
+      sync reply header: {v, rid, st, err, seq, next, n, wid, ep, pep, base,
+                          wseq, hms}  (wseq and hms: a replica's only)
     Command rules checked by bus_cmd_decode (bus_cmd_check; the writer
     relies on them): key: bus_valid_key; origin: bus_valid_node; table:
     bus_valid_table for every type but SET_STATUS and AVAILABILITY; note:
@@ -179,6 +184,12 @@ typedef struct {
     uint64_t writer_seq; /* a replica's answer: the writer's last seq it
                             has heard of (how far behind: writer_seq -
                             seq); 0 in the writer's own answers       */
+    uint64_t heard_ms;   /* a replica's answer: ms since it last heard
+                            the writer (at least 1; since it started if
+                            never), which writer_seq cannot say: a
+                            replica cut off still counts itself caught
+                            up.  0: not said (the writer's own answers,
+                            a replica before it)                      */
 } bus_sync_reply_t;
 
 zframe_t *bus_sync_req_encode (const bus_sync_req_t *req);
