@@ -38,6 +38,7 @@
 #include "orderbus/bus_store.h"
 #include "testkit.h"
 #include "tk_etcd.h"
+#include "tk_store.h"
 
 #define CHECK   TK_CHECK
 #define CLIENTS 6
@@ -82,49 +83,6 @@ s_spawn_member (s_member_t *m, const char *peers, const char *standby)
     return s_spawn_member_via (m, peers, standby, s_etcd.url);
 }
 
-static char *
-s_log (const char *name)
-{
-    char path[700];
-    snprintf (path, sizeof path, "%s/%s.log", tk_dir (), name);
-    FILE *file = fopen (path, "r");
-    if (!file)
-        return strdup ("");
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    rewind (file);
-    char *text = calloc (1, (size_t) size + 1);
-    if (fread (text, 1, (size_t) size, file) != (size_t) size)
-        text[0] = '\0';
-    fclose (file);
-    return text;
-}
-
-static size_t
-s_log_size (const char *name)
-{
-    char *log = s_log (name);
-    size_t size = strlen (log);
-    free (log);
-    return size;
-}
-
-//  text in name's log past its first from bytes
-static bool
-s_wait_log_from (const char *name, const char *text, size_t from,
-                 int timeout_ms)
-{
-    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;
-         usleep (20 * 1000)) {
-        char *log = s_log (name);
-        bool found = strlen (log) >= from && strstr (log + from, text) != NULL;
-        free (log);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
 static void s_nodes (const char *gw_name, const char *edge_name);
 
 //  What /sync holds now ("?" if etcd does not answer)
@@ -143,7 +101,7 @@ s_sync_names (char *out, size_t cap)
 static bool
 s_wait_log (const char *name, const char *text, int timeout_ms)
 {
-    return s_wait_log_from (name, text, 0, timeout_ms);
+    return tk_log_wait (name, text, 0, timeout_ms);
 }
 
 TK_CASE (start)
@@ -368,39 +326,6 @@ s_discarded (char *out, size_t cap, int *count)
         closedir (dir);
 }
 
-static int
-s_keep (const void *data, size_t size, void *arg)
-{
-    zchunk_extend ((zchunk_t *) arg, &size, sizeof size);
-    zchunk_extend ((zchunk_t *) arg, data, size);
-    return 0;
-}
-
-//  Every log entry's bytes, 1..last, as one chunk
-static zchunk_t *
-s_log_bytes (const char *dir, uint64_t *last)
-{
-    int rc;
-    bus_store_t *store = bus_store_open_readonly (dir, &rc);
-    if (!store)
-        return NULL;
-    *last = bus_store_last_seq (store);
-    zchunk_t *chunk = zchunk_new (NULL, 0);
-    uint64_t at = 0;
-    rc = bus_store_replay (store, 1, (uint32_t) *last, s_keep, chunk, &at);
-    bus_store_destroy (&store);
-    if (rc != 0)
-        zchunk_destroy (&chunk);
-    return chunk;
-}
-
-static bool
-s_same (zchunk_t *a, zchunk_t *b)
-{
-    return zchunk_size (a) == zchunk_size (b)
-           && memcmp (zchunk_data (a), zchunk_data (b), zchunk_size (a)) == 0;
-}
-
 TK_CASE (rejoin)
 {
     char m2_peers[64];
@@ -461,25 +386,27 @@ TK_CASE (rejoin)
     CHECK (tk_kill (s_m1.pid, SIGTERM) == 0, "m1 stops");
     CHECK (tk_kill (s_m2.pid, SIGTERM) == 0, "m2 stops");
     uint64_t last1 = 0, last2 = 0;
-    zchunk_t *a = s_log_bytes (s_m1.data, &last1),
-             *b = s_log_bytes (s_m2.data, &last2);
-    CHECK (a && b, "both logs read");
+    char *a = NULL, *b = NULL;
+    size_t size1 = 0, size2 = 0;
+    CHECK (tk_store_log (s_m1.data, &last1, &a, &size1)
+               && tk_store_log (s_m2.data, &last2, &b, &size2),
+           "both logs read");
+    bool same = size1 == size2 && memcmp (a, b, size1) == 0;
     printf ("test_failover: rejoin: m1's old dir %s held seq 1..%" PRIu64
             "; now m1 at %" PRIu64 ", m2 at %" PRIu64 ", %zu bytes of log "
             "each, %s\n",
-            aside, old_last, last1, last2, zchunk_size (b),
-            s_same (a, b) ? "byte for byte equal" : "DIFFERENT");
-    CHECK (last1 == last2 && s_same (a, b),
-           "both members' logs equal to the last seq");
-    zchunk_destroy (&a);
-    zchunk_destroy (&b);
+            aside, old_last, last1, last2, size2,
+            same ? "byte for byte equal" : "DIFFERENT");
+    CHECK (last1 == last2 && same, "both members' logs equal to the last seq");
+    free (a);
+    free (b);
 }
 
 //  Each "leading group g as epoch E, fencing token F" of a member's log
 static size_t
 s_epochs (const char *name, uint64_t *epochs, size_t cap)
 {
-    char *log = s_log (name);
+    char *log = tk_log_text (name);
     size_t n = 0;
     const char *at = log;
     while (n < cap && (at = strstr (at, "leading group g as epoch "))) {
@@ -522,12 +449,12 @@ TK_CASE (partition)
     char via[64];
     snprintf (via, sizeof via, "http://127.0.0.1:%d",
               tk_proxy_port (etcd_link));
-    size_t m1_from = s_log_size ("m1"), m2_from = s_log_size ("m2");
+    size_t m1_from = tk_log_size ("m1"), m2_from = tk_log_size ("m2");
     s_m1.pid = s_spawn_member_via (&s_m1, s_m2.repl, "m2", via);
-    CHECK (s_wait_log_from ("m1", "member m1: leading", m1_from, 15000),
+    CHECK (tk_log_wait ("m1", "member m1: leading", m1_from, 15000),
            "m1 leads again");
     s_m2.pid = s_spawn_member (&s_m2, s_m1.repl, "m1");
-    CHECK (s_wait_log_from ("m1", "replica m2 attached", m1_from, 15000),
+    CHECK (tk_log_wait ("m1", "replica m2 attached", m1_from, 15000),
            "m2 follows");
     s_nodes ("gateway-2", "edge-2");
     tk_ledger_t *ledger = tk_ledger_new ();
@@ -541,12 +468,12 @@ TK_CASE (partition)
     usleep (1000 * 1000);
     int64_t t0 = tk_now_ms ();
     tk_proxy_freeze (etcd_link, true);
-    CHECK (s_wait_log_from ("m1", "lost the lease", m1_from, 5000),
+    CHECK (tk_log_wait ("m1", "lost the lease", m1_from, 5000),
            "m1 steps down");
     int64_t down = tk_now_ms () - t0;
     int64_t took = -1;
     while (took < 0 && tk_now_ms () - t0 < 15000) {
-        char *m2 = s_log ("m2");
+        char *m2 = tk_log_text ("m2");
         if (strlen (m2) > m2_from && strstr (m2 + m2_from, "leading group g"))
             took = tk_now_ms () - t0;
         free (m2);
@@ -600,29 +527,28 @@ TK_CASE (partition)
 //  send it every other command (issue 16 fix 6)
 TK_CASE (freeze)
 {
-    size_t m1_from = s_log_size ("m1"), m2_from = s_log_size ("m2");
+    size_t m1_from = tk_log_size ("m1"), m2_from = tk_log_size ("m2");
     s_m1.pid = s_spawn_member (&s_m1, s_m2.repl, "m2");
     s_m2.pid = s_spawn_member (&s_m2, s_m1.repl, "m1");
     bool m1_leads = false, m2_leads = false;
     for (int64_t end = tk_now_ms () + 15000;
          !m1_leads && !m2_leads && tk_now_ms () < end; usleep (50 * 1000)) {
-        m1_leads = s_wait_log_from ("m1", "member m1: leading", m1_from, 1);
-        m2_leads = s_wait_log_from ("m2", "member m2: leading", m2_from, 1);
+        m1_leads = tk_log_wait ("m1", "member m1: leading", m1_from, 1);
+        m2_leads = tk_log_wait ("m2", "member m2: leading", m2_from, 1);
     }
     CHECK (m1_leads || m2_leads, "one member leads");
     s_member_t *lead = m1_leads ? &s_m1 : &s_m2,
                *standby = m1_leads ? &s_m2 : &s_m1;
     size_t lead_from = m1_leads ? m1_from : m2_from,
-           standby_from = s_log_size (standby->name);
+           standby_from = tk_log_size (standby->name);
     char names[64];
     snprintf (names, sizeof names, "/sync names %s", standby->name);
-    CHECK (s_wait_log_from (lead->name, names, lead_from, 15000),
+    CHECK (tk_log_wait (lead->name, names, lead_from, 15000),
            "%s names %s in /sync", lead->name, standby->name);
     s_nodes ("gateway-3", "edge-3");
     CHECK (kill (lead->pid, SIGSTOP) == 0, "SIGSTOP %s", lead->name);
-    CHECK (
-        s_wait_log_from (standby->name, "leading group g", standby_from, 15000),
-        "%s leads", standby->name);
+    CHECK (tk_log_wait (standby->name, "leading group g", standby_from, 15000),
+           "%s leads", standby->name);
     //  The first order waits out the new leader's sync timeout (its
     //  standby is the frozen one), then it acknowledges on its own
     //  (retried with its key while the gateway has not heard m2 yet)

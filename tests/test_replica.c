@@ -38,7 +38,9 @@
                           writer/sync_timeout_ms, and the writer's reads
                           show nothing held (replay stops at the released
                           seq, snapshot and list refused), and a new key
-                          is refused uncommitted; SIGCONT, the
+                          is refused uncommitted, and an asynchronous
+                          replica is sent the log only up to the released
+                          seq; SIGCONT, the
                           same key retried gets its 201, placed once; a
                           writer restarted while it is stopped refuses
                           snapshots until it says hello
@@ -958,6 +960,7 @@ TK_CASE (sync_refuses)
            items ? (unsigned long long) reply.seq : 0ULL,
            (unsigned long long) held_to, items ? zlistx_size (items) : 0);
     zlistx_destroy (&items);
+    uint64_t released = reply.seq;
     items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
     CHECK (items && reply.status == BUS_ERR_UNAVAILABLE
                && strstr (reply.error, "not released"),
@@ -968,6 +971,28 @@ TK_CASE (sync_refuses)
     CHECK (items && reply.status == BUS_ERR_UNAVAILABLE,
            "a list is refused: %d", items ? reply.status : -99);
     zlistx_destroy (&items);
+    //  An asynchronous replica beside it is sent the log only up to the
+    //  released seq: never a batch that was not acknowledged (a killed
+    //  leader's tail, which the promoted one lacks: the replica could not
+    //  follow it, integration_hosts_failover)
+    char ardata[600];
+    s_path (ardata, sizeof ardata, "async-replica-data");
+    pid_t ar_pid = s_replica ("ar", ardata, s_s_repl);
+    CHECK (s_wait_log ("sync-writer", "replica ar attached", 10000),
+           "an asynchronous replica attached");
+    for (int64_t end = tk_now_ms () + 5000;
+         s_last_seq (ardata) < released && tk_now_ms () < end;)
+        usleep (100 * 1000);
+    usleep (500 * 1000);
+    printf ("test_replica: sync_refuses: the asynchronous replica holds seq "
+            "%llu: released %llu, committed %llu\n",
+            (unsigned long long) s_last_seq (ardata),
+            (unsigned long long) released, (unsigned long long) held_to);
+    CHECK (s_last_seq (ardata) == released,
+           "the asynchronous replica got the released log, no more: seq "
+           "%llu, released %llu, committed %llu",
+           (unsigned long long) s_last_seq (ardata),
+           (unsigned long long) released, (unsigned long long) held_to);
 
     kill (s_sr_pid, SIGCONT);
     int status = 0;
@@ -986,6 +1011,9 @@ TK_CASE (sync_refuses)
     CHECK (streq (replayed, "true"),
            "as a replay: it was placed once, by the first try ('%s')",
            replayed);
+    CHECK (s_caught_up (s_swdata, ardata, 5000),
+           "released, the rest reaches the asynchronous replica");
+    CHECK (tk_kill (ar_pid, SIGTERM) == 0, "it stops cleanly");
     items = s_ask (s_s_sync, BUS_SYNC_SNAPSHOT, 0, &reply);
     CHECK (items && reply.status == 0,
            "confirmed again: a snapshot is answered: %d",

@@ -107,6 +107,17 @@ pid_t tk_spawn (const char *name, ...);
     was killed, or -1 if it did not exit within 10 s.  */
 int tk_kill (pid_t pid, int sig);
 
+/*  A spawned process's log (<dir>/<name>.log), all of it (malloc'd; ""
+    if there is none), and its size now.  */
+char *tk_log_text (const char *name);
+size_t tk_log_size (const char *name);
+
+/*  Wait until text appears in name's log past its first from bytes (a
+    restarted node appends to its log: from = tk_log_size before it);
+    false after timeout_ms.  */
+bool tk_log_wait (const char *name, const char *text, size_t from,
+                  int timeout_ms);
+
 /*  Run `orderbus <args...>` to completion; returns its exit status and
     its stdout+stderr in *output (caller frees).  */
 int tk_run (char **output, ...);
@@ -250,6 +261,15 @@ int tk_ledger_place (tk_ledger_t *ledger, const int *ports, int port_count,
 
 /*  When key's 201 came back (tk_now_ms), or -1 if it did not.  */
 int64_t tk_ledger_acked_ms (tk_ledger_t *ledger, const char *key);
+
+/*  A takeover seen by the clients: a new leader's store continues the
+    old one's log from seq base (bus_epoch_t.base), so an order placed
+    at or below base (not a replay) was acknowledged by the old leader,
+    and one above base by the new.  *last_old_ms: the last such 201 of
+    the old, *first_new_ms: the first of the new (tk_now_ms; -1 if
+    none).  */
+void tk_ledger_takeover (tk_ledger_t *ledger, json_int_t base,
+                         int64_t *last_old_ms, int64_t *first_new_ms);
 
 /*  A pad's late retry: POST every step-th acknowledged key again, with
     its body, to port.  Each must answer 201 with Idempotent-Replayed:

@@ -3,6 +3,8 @@
 #define _GNU_SOURCE   //  strcasestr
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,7 +31,11 @@ s_etcd_answers (const tk_etcd_t *etcd)
 {
     bus_etcd_tls_t tls = { etcd->ca, etcd->client_ca ? etcd->cert : NULL,
                            etcd->client_ca ? etcd->key : NULL };
-    bus_etcd_t *client = bus_etcd_new (etcd->url, false, &tls, NULL, 0);
+    //  Plain http:// off loopback (a rig host's address) is insecure
+    bus_etcd_t *client =
+        bus_etcd_new (etcd->url, etcd->addr && !etcd->cert, &tls, NULL, 0);
+    if (!client)
+        return false;
     bus_etcd_result_t result;
     int rc = bus_etcd_get (client, "/tk/ping", 500, &result, NULL, 0);
     bus_etcd_destroy (&client);
@@ -43,12 +49,14 @@ tk_etcd_start (tk_etcd_t *etcd, const char *name)
         snprintf (etcd->name, sizeof etcd->name, "%s", name);
         etcd->client_port = tk_port ();
         etcd->peer_port = tk_port ();
-        snprintf (etcd->url, sizeof etcd->url, "%s://127.0.0.1:%d",
-                  etcd->cert ? "https" : "http", etcd->client_port);
+        snprintf (etcd->url, sizeof etcd->url, "%s://%s:%d",
+                  etcd->cert ? "https" : "http",
+                  etcd->addr ? etcd->addr : "127.0.0.1", etcd->client_port);
     }
     char data[1024], peer[64], cluster[128];
     snprintf (data, sizeof data, "%s/%s.etcd", tk_dir (), etcd->name);
-    snprintf (peer, sizeof peer, "http://127.0.0.1:%d", etcd->peer_port);
+    snprintf (peer, sizeof peer, "http://%s:%d",
+              etcd->addr ? etcd->addr : "127.0.0.1", etcd->peer_port);
     snprintf (cluster, sizeof cluster, "%s=%s", etcd->name, peer);
     char *argv[32] = { (char *) tk_etcd_binary (),
                        "--name",
@@ -87,6 +95,19 @@ tk_etcd_start (tk_etcd_t *etcd, const char *name)
         usleep (50000);
     TK_CHECK (s_etcd_answers (etcd), "etcd %s did not start (see %s/%s.log)",
               etcd->name, tk_dir (), etcd->name);
+}
+
+void
+tk_etcd_start_on (tk_etcd_t *etcd, const char *name, tk_host_t *host)
+{
+    //  A child begins in its parent thread's network namespace
+    int home = open ("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    TK_CHECK (home >= 0, "open this thread's network namespace");
+    etcd->addr = tk_host_addr (host);
+    tk_host_enter (host);
+    tk_etcd_start (etcd, name);
+    TK_CHECK (setns (home, CLONE_NEWNET) == 0, "back to this thread's network");
+    close (home);
 }
 
 //  The state letter of pid in /proc/PID/stat ('T': stopped), or '?'

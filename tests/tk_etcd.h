@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "tk_netns.h"
 
 /*  The etcd binary (ETCD env, else /usr/bin/etcd), or NULL if there is
     none to run.  */
@@ -31,12 +32,20 @@ typedef struct {
                                shows cert and key: good for clientAuth
                                too, as etcd's own gateway needs)    */
     const char *ca;         /* what the kit's readiness check trusts */
+    const char *addr;       /* listen here instead of 127.0.0.1 (set
+                               by tk_etcd_start_on)                  */
 } tk_etcd_t;
 
 /*  Start etcd called name (or start it again on the same ports and
     data), and wait until it answers (10 s at most, else a failed
     check).  */
 void tk_etcd_start (tk_etcd_t *etcd, const char *name);
+
+/*  The same on a host of the multi-host rig (tk_netns.h): etcd runs in
+    host's network and listens on its address, so its url is
+    http://<host's address>:<port>.  The calling thread is back in its
+    own network when it returns.  */
+void tk_etcd_start_on (tk_etcd_t *etcd, const char *name, tk_host_t *host);
 
 /*  Freeze it (SIGSTOP) and wait until the kernel says it is stopped (a
     signal is delivered asynchronously: a request sent at once might

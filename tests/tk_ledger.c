@@ -191,6 +191,25 @@ tk_ledger_acked_ms (tk_ledger_t *self, const char *key)
     return ms;
 }
 
+void
+tk_ledger_takeover (tk_ledger_t *self, json_int_t base, int64_t *last_old_ms,
+                    int64_t *first_new_ms)
+{
+    *last_old_ms = *first_new_ms = -1;
+    pthread_mutex_lock (&self->lock);
+    for (size_t i = 0; i < self->count; i++) {
+        const s_entry_t *e = self->entries[i];
+        if (e->acked_ms < 0)
+            continue;
+        //  A replayed 201 at or below base may come from either leader
+        if (e->seq <= base && !e->replayed && e->acked_ms > *last_old_ms)
+            *last_old_ms = e->acked_ms;
+        if (e->seq > base && (*first_new_ms < 0 || e->acked_ms < *first_new_ms))
+            *first_new_ms = e->acked_ms;
+    }
+    pthread_mutex_unlock (&self->lock);
+}
+
 //  One late retry of entry; true if it answered as its first 201 did
 //  (if not, says how when loud).
 static bool

@@ -542,3 +542,44 @@ tk_copy_file (const char *from, const char *to)
     fclose (in);
     TK_CHECK (fclose (out) == 0, "write %s", to);
 }
+
+char *
+tk_log_text (const char *name)
+{
+    char path[700];
+    snprintf (path, sizeof path, "%s/%s.log", s_dir, name);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return strdup ("");
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    rewind (file);
+    char *text = calloc (1, size > 0 ? (size_t) size + 1 : 1);
+    if (size > 0 && fread (text, 1, (size_t) size, file) != (size_t) size)
+        text[0] = '\0';
+    fclose (file);
+    return text;
+}
+
+size_t
+tk_log_size (const char *name)
+{
+    char *log = tk_log_text (name);
+    size_t size = strlen (log);
+    free (log);
+    return size;
+}
+
+bool
+tk_log_wait (const char *name, const char *text, size_t from, int timeout_ms)
+{
+    for (int64_t end = tk_now_ms () + timeout_ms;; usleep (20 * 1000)) {
+        char *log = tk_log_text (name);
+        bool found = strlen (log) >= from && strstr (log + from, text) != NULL;
+        free (log);
+        if (found)
+            return true;
+        if (tk_now_ms () >= end)
+            return false;
+    }
+}

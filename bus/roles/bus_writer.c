@@ -972,9 +972,13 @@ s_intake_actor (zsock_t *pipe, void *args)
             s_batch_run (self, batch);
         if (repl) {
             bus_writer_repl_recv (self->repl);
-            more = bus_writer_repl_pump (self->repl);
+            //  Released first: other replicas get only what is released
             if (s_sync_mode (self))
                 s_sync_release (self);
+            more = bus_writer_repl_pump (self->repl,
+                                         s_sync_mode (self)
+                                             ? atomic_load (&self->released_seq)
+                                             : UINT64_MAX);
         }
         //  A backlog goes one transaction per turn, each after a batch
         if (zclock_mono () >= next_prune)

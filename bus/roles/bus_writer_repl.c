@@ -169,16 +169,22 @@ s_add_change (const bus_store_change_t *change, void *arg)
     return 0;
 }
 
-//  Send replica the next changes it lacks (at most a batch, within its
-//  window), the menu if its version moved, or an empty batch (a
-//  heartbeat) if force.  True if it is still behind with room left.
+//  Send replica the next changes it lacks up to seq upto (at most a
+//  batch, within its window), the menu if its version moved, or an empty
+//  batch (a heartbeat) if force.  True if it is still behind with room
+//  left.
 static bool
-s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
+s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
+              uint64_t upto)
 {
     uint64_t last = bus_store_last_seq (self->store);
+    if (last > upto)
+        last = upto;
     uint64_t room = S_WINDOW - (replica->sent - replica->confirmed);
     if (replica->sent - replica->confirmed >= S_WINDOW)
         room = 0;
+    if (replica->sent < last && last - replica->sent < room)
+        room = last - replica->sent;
     uint32_t limit =
         room < BUS_REPL_BATCH_MAX ? (uint32_t) room : BUS_REPL_BATCH_MAX;
     if ((replica->sent >= last || limit == 0) && !force)
@@ -190,6 +196,8 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force)
                                       s_add_change, &fill, &last, &menu_version)
                  : bus_store_changes (self->store, last + 1, 0, s_add_change,
                                       &fill, &last, &menu_version);
+    if (last > upto)   //  what it was sent up to, not the store's last
+        last = upto;
     if (rc != 0) {
         zmsg_destroy (&fill.msg);
         char why[BUS_ERROR_MAX];
@@ -399,8 +407,9 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
                       "is %s (writer/sync_replica)",
                       replica->name, self->config->sync_replica);
     //  At once, even with nothing to send: a new replica takes the
-    //  history's identity from it
-    s_send_batch (self, replica, true);
+    //  history's identity from it (the changes follow with the pump,
+    //  which knows what this replica may be sent)
+    s_send_batch (self, replica, true, replica->sent);
 }
 
 static void
@@ -467,7 +476,7 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
 }
 
 bool
-bus_writer_repl_pump (bus_writer_repl_t *self)
+bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released)
 {
     bool more = false;
     int64_t now = zclock_mono ();
@@ -484,7 +493,9 @@ bus_writer_repl_pump (bus_writer_repl_t *self)
             continue;
         }
         bool beat = now - replica->sent_ms >= self->config->heartbeat_ms;
-        if (s_send_batch (self, replica, beat))
+        //  Only the synchronous replica gets what is not released yet
+        bool sync = streq (replica->name, self->config->sync_replica);
+        if (s_send_batch (self, replica, beat, sync ? UINT64_MAX : released))
             more = true;
         if (replica->sent == UINT64_MAX) {   //  cannot be served
             zlistx_delete (self->replicas, zlistx_cursor (self->replicas));

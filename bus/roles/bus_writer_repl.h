@@ -43,10 +43,15 @@ zsock_t *bus_writer_repl_socket (bus_writer_repl_t *self);
 void bus_writer_repl_recv (bus_writer_repl_t *self);
 
 /*  Send each attached replica what it lacks (bounded, see above), and an
-    empty batch to one that was sent nothing for a heartbeat.  True if
+    empty batch to one that was sent nothing for a heartbeat.  Replicas
+    other than writer/sync_replica are sent the log only up to released
+    (UINT64_MAX: all of it): in synchronous mode, what the synchronous
+    replica confirmed, so that a read replica never holds a batch that
+    was never acknowledged (a deposed or killed leader's tail, which a
+    new leader does not have: the replica could not follow it).  True if
     some replica is still behind with room in its window: call again
     without waiting.  */
-bool bus_writer_repl_pump (bus_writer_repl_t *self);
+bool bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released);
 
 /*  The seq the replica named name has confirmed durable, and true if it
     is attached and was heard within the link timeout; false (and 0)

@@ -1,0 +1,66 @@
+/*  tk_store.c — a node's store read from outside (tk_store.h).  */
+
+#include "tk_store.h"
+#include <stdlib.h>
+#include <string.h>
+
+bool
+tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
+{
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (dir, &rc);
+    if (!store)
+        return false;
+    bus_store_epoch (store, epoch);
+    *last = bus_store_last_seq (store);
+    bus_store_destroy (&store);
+    return true;
+}
+
+typedef struct {
+    char *bytes;
+    size_t size, cap;
+} s_buf_t;
+
+static void
+s_put (s_buf_t *buf, const void *data, size_t size)
+{
+    if (buf->size + size > buf->cap) {
+        while (buf->size + size > buf->cap)
+            buf->cap = buf->cap ? buf->cap * 2 : 65536;
+        buf->bytes = realloc (buf->bytes, buf->cap);
+    }
+    memcpy (buf->bytes + buf->size, data, size);
+    buf->size += size;
+}
+
+static int
+s_keep (const void *data, size_t size, void *arg)
+{
+    s_put ((s_buf_t *) arg, &size, sizeof size);
+    s_put ((s_buf_t *) arg, data, size);
+    return 0;
+}
+
+bool
+tk_store_log (const char *dir, uint64_t *last, char **bytes, size_t *size)
+{
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (dir, &rc);
+    if (!store)
+        return false;
+    *last = bus_store_last_seq (store);
+    s_buf_t buf = { 0 };
+    uint64_t at = 0;
+    rc = *last
+             ? bus_store_replay (store, 1, (uint32_t) *last, s_keep, &buf, &at)
+             : 0;
+    bus_store_destroy (&store);
+    if (rc != 0) {
+        free (buf.bytes);
+        return false;
+    }
+    *bytes = buf.bytes;
+    *size = buf.size;
+    return true;
+}

@@ -1,0 +1,23 @@
+/*  tk_store.h — a node's store read from outside, read-only, while it
+    runs or after it stopped (bus_store_open_readonly): what the
+    failover tests compare across nodes.  Built into the tests that link
+    the bus library (tests/CMakeLists.txt), like tk_etcd.c.  */
+
+#ifndef TK_STORE_H_INCLUDED
+#define TK_STORE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "orderbus/bus_store.h"
+
+/*  The store in dir's epoch and last seq; false if it does not open.  */
+bool tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last);
+
+/*  Every log entry's bytes, seq 1..*last, each preceded by its size
+    (a size_t), into a malloc'd *bytes of *size; false if the store does
+    not open or its log does not read.  Two nodes' logs agree byte for
+    byte when these are equal.  */
+bool tk_store_log (const char *dir, uint64_t *last, char **bytes, size_t *size);
+
+#endif
