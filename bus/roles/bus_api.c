@@ -541,7 +541,7 @@ s_line_state (s_request_t *r)
                     { "void", bus_json_void_cmd } };
     s_parse_fn *parse = NULL;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
-        if (streq (r->parts[3], actions[i].action))
+        if (streq (r->parts[4], actions[i].action))
             parse = actions[i].parse;
     bool by_line = streq (r->parts[2], "lines");
     uint64_t id, line = 0;

@@ -898,6 +898,18 @@ s_test_cmd_round_trips (bool verbose)
             printf ("    largest command: %zu bytes\n", zframe_size (frame));
         zframe_destroy (&frame);
     }
+    //  A station's bump: the station instead of a line, no reason
+    s_test_cmd (cmd, BUS_CMD_LINE_STATE);
+    cmd->line_id = 0;
+    cmd->line_state = BUS_LINE_DONE;
+    cmd->note[0] = '\0';
+    strcpy (cmd->station, "grill");
+    zframe_t *frame = bus_cmd_encode (cmd);
+    int rc = bus_cmd_decode (zframe_data (frame), zframe_size (frame), cmd2);
+    if (rc)
+        fprintf (stderr, "station bump: %s\n", bus_strerror (rc));
+    assert (rc == 0 && s_test_cmd_eq (cmd, cmd2));
+    zframe_destroy (&frame);
     free (cmd);
     free (cmd2);
 }
