@@ -136,6 +136,12 @@ s_order_start (s_apply_t *a, bus_order_t *order, uint32_t lines)
     memset (order->status_ms, 0, sizeof order->status_ms);
     order->status_ms[BUS_STATUS_PLACED] = a->now;
     order->line_count = lines;
+    //  Each line starts new, at its station (issue 17)
+    for (uint32_t i = 0; i < lines; i++) {
+        order->lines[i].state = BUS_LINE_NEW;
+        order->lines[i].state_ms = a->now;
+        order->lines[i].reason[0] = '\0';
+    }
     bus_order_total (order, a->self->tax_bp);
 }
 
