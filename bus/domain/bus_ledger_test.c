@@ -547,6 +547,31 @@ s_test_line_states (s_test_t *t, const char *root)
     assert (t->emitted.count == 0);
     assert (bus_store_get_order (t->store, 1, t->order) == 0);
     assert (t->order->version == 3);
+
+    //  An order stored before lines had states (state 0: the 8-element
+    //  lines of the codec's old format), preparing: its lines read as
+    //  cooking, and a station's bump moves only that station's
+    s_test_cmd (t, BUS_CMD_PLACE, "k-old", "T2");
+    s_test_line (t, "soup", 1);
+    s_test_line (t, "cola", 1);
+    assert (s_test_apply (t, S_NOW + 50) == 0);
+    bus_event_t *old = t->logged;
+    memset (old, 0, sizeof *old);
+    old->type = BUS_EVENT_ORDER_STATUS;
+    old->ts_ms = S_NOW + 51;
+    assert (bus_store_get_order (t->store, 2, &old->order) == 0);
+    old->order.status = BUS_STATUS_PREPARING;
+    for (uint32_t i = 0; i < old->order.line_count; i++)
+        old->order.lines[i].state = 0, old->order.lines[i].state_ms = 0;
+    assert (bus_store_begin (t->store) == 0);
+    assert (bus_store_append (t->store, old, NULL) == 0);
+    assert (bus_store_commit (t->store) == 0);
+    s_test_line_cmd (t, "k-old-bar", 0, "bar", BUS_LINE_DONE, "");
+    t->cmd->order_id = 2;
+    assert (s_test_apply (t, S_NOW + 60) == 0);
+    assert (order->lines[0].state == BUS_LINE_COOKING);
+    assert (order->lines[1].state == BUS_LINE_DONE);
+    assert (order->status == BUS_STATUS_PREPARING);
     s_test_close (t);
 }
 
