@@ -543,6 +543,7 @@ s_line_state (s_request_t *r)
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
         if (streq (r->parts[4], actions[i].action))
             parse = actions[i].parse;
+    assert (parse);   //  the routes name no other action
     bool by_line = streq (r->parts[2], "lines");
     uint64_t id, line = 0;
     int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &id);
