@@ -234,7 +234,7 @@ static void
 s_command (bus_cmd_t *cmd, uint64_t orders)
 {
     memset (cmd, 0, sizeof *cmd);
-    cmd->type = (bus_cmd_type_t) (1 + s_below (BUS_CMD_AVAILABILITY));
+    cmd->type = (bus_cmd_type_t) (1 + s_below (BUS_CMD_LINE_STATE));
     //  Keys of any printable character (the JSON escapes some), most
     //  of them unique: a random head where there is room
     s_chars (cmd->key, BUS_KEY_MAX, s_printable);
@@ -269,9 +269,20 @@ s_command (bus_cmd_t *cmd, uint64_t orders)
             strcpy (cmd->item_id, s_items[s_below (3)]);
             cmd->available = s_chance (70);
             break;
+        case BUS_CMD_LINE_STATE:
+            cmd->order_id = 1 + s_below ((uint32_t) orders + 1);
+            cmd->line_state = 1 + s_below (BUS_LINE_VOIDED);
+            if (cmd->line_state == BUS_LINE_VOIDED || s_chance (50))
+                cmd->line_id = 1 + s_below (4);
+            else
+                strcpy (cmd->station, s_chance (50) ? "grill" : "kitchen");
+            if (cmd->line_state == BUS_LINE_VOIDED)
+                s_text (cmd->note, BUS_REASON_MAX, 1);
+            break;
         case BUS_CMD_CART_CLEAR: break;
     }
-    if (cmd->type != BUS_CMD_SET_STATUS && cmd->type != BUS_CMD_AVAILABILITY)
+    if (cmd->type != BUS_CMD_SET_STATUS && cmd->type != BUS_CMD_AVAILABILITY
+        && cmd->type != BUS_CMD_LINE_STATE)
         s_table (cmd->table);
 }
 
@@ -415,6 +426,7 @@ s_body (const bus_cmd_t *cmd)
         case BUS_CMD_AVAILABILITY:
             return json_pack ("{s:b}", "available", (int) cmd->available);
         case BUS_CMD_CART_PLACE: return json_pack ("{s:s}", "note", cmd->note);
+        case BUS_CMD_LINE_STATE:   //  the route's action names the state
         case BUS_CMD_CART_CLEAR: break;
     }
     return NULL;
@@ -435,6 +447,7 @@ s_check_json_body (const bus_cmd_t *cmd, bus_cmd_t *parsed)
         NULL,
         bus_json_cart_place_cmd,
         bus_json_availability_cmd,
+        NULL,
     };
     json_t *body = s_body (cmd);
     if (!body)

@@ -29,6 +29,43 @@ bus_status_parse (const char *name, bus_status_t *status)
     return BUS_ERR_INVALID;
 }
 
+static const char *s_line_state_names[] = {
+    NULL, "new", "cooking", "done", "voided",
+};
+
+const char *
+bus_line_state_name (bus_line_state_t state)
+{
+    if (state < BUS_LINE_NEW || state > BUS_LINE_VOIDED)
+        return NULL;
+    return s_line_state_names[state];
+}
+
+bus_line_state_t
+bus_line_state_in (const bus_line_t *line, bus_status_t status)
+{
+    if (line->state >= BUS_LINE_NEW && line->state <= BUS_LINE_VOIDED)
+        return (bus_line_state_t) line->state;
+    switch (status) {
+        case BUS_STATUS_PREPARING: return BUS_LINE_COOKING;
+        case BUS_STATUS_READY:
+        case BUS_STATUS_SERVED: return BUS_LINE_DONE;
+        case BUS_STATUS_CANCELLED: return BUS_LINE_VOIDED;
+        default: return BUS_LINE_NEW;
+    }
+}
+
+int
+bus_line_state_parse (const char *name, bus_line_state_t *state)
+{
+    for (int s = BUS_LINE_NEW; s <= BUS_LINE_VOIDED; s++)
+        if (name && strcmp (name, s_line_state_names[s]) == 0) {
+            *state = (bus_line_state_t) s;
+            return 0;
+        }
+    return BUS_ERR_INVALID;
+}
+
 bool
 bus_status_is_open (bus_status_t status)
 {
@@ -272,12 +309,38 @@ s_check_line (const bus_line_t *line, uint32_t i, char *why, size_t why_cap)
     return s_bad (why, why_cap, field, rule);
 }
 
+/*  LINE_STATE: one order, a state to reach, and either one line or one
+    station's lines; a void names one line and its reason, nothing else
+    has a reason.  */
+static int
+s_check_line_state (const bus_cmd_t *cmd, char *why, size_t why_cap)
+{
+    if (cmd->order_id < 1)
+        return s_bad (why, why_cap, "order", "must be an order id from 1");
+    if (!bus_line_state_name ((bus_line_state_t) cmd->line_state))
+        return s_bad (why, why_cap, "ls", "must be a line state");
+    if ((cmd->line_id != 0) == (*cmd->station != '\0'))
+        return s_bad (why, why_cap, "line",
+                      "must name either a line or a station");
+    if (*cmd->station && !bus_valid_item_id (cmd->station))
+        return s_bad (why, why_cap, "stn", BUS_RULE_ID);
+    bool void_ = cmd->line_state == BUS_LINE_VOIDED;
+    if (void_ && !cmd->line_id)
+        return s_bad (why, why_cap, "line", "a void names one line");
+    if (void_ && (!*cmd->note || strlen (cmd->note) >= BUS_REASON_MAX))
+        return s_bad (why, why_cap, "note", BUS_RULE_REASON);
+    if (!void_ && *cmd->note)
+        return s_bad (why, why_cap, "note", "only a void has a reason");
+    return 0;
+}
+
 /*  The fields cmd's type uses, beyond what every command needs.  */
 static int
 s_check_type (const bus_cmd_t *cmd, char *why, size_t why_cap)
 {
-    bool tabled =
-        cmd->type != BUS_CMD_SET_STATUS && cmd->type != BUS_CMD_AVAILABILITY;
+    bool tabled = cmd->type != BUS_CMD_SET_STATUS
+                  && cmd->type != BUS_CMD_AVAILABILITY
+                  && cmd->type != BUS_CMD_LINE_STATE;
     if (tabled && !bus_valid_table (cmd->table))
         return s_bad (why, why_cap, "table", BUS_RULE_TABLE);
     switch (cmd->type) {
@@ -307,6 +370,7 @@ s_check_type (const bus_cmd_t *cmd, char *why, size_t why_cap)
             if (!bus_valid_item_id (cmd->item_id))
                 return s_bad (why, why_cap, "item", BUS_RULE_ID);
             break;
+        case BUS_CMD_LINE_STATE: return s_check_line_state (cmd, why, why_cap);
         case BUS_CMD_CART_CLEAR:
         case BUS_CMD_CART_PLACE: break;
     }
@@ -316,7 +380,7 @@ s_check_type (const bus_cmd_t *cmd, char *why, size_t why_cap)
 int
 bus_cmd_check (const bus_cmd_t *cmd, char *why, size_t why_cap)
 {
-    if (cmd->type < BUS_CMD_PLACE || cmd->type > BUS_CMD_AVAILABILITY)
+    if (cmd->type < BUS_CMD_PLACE || cmd->type > BUS_CMD_LINE_STATE)
         return s_bad (why, why_cap, "type", "must be a command type");
     if (!bus_valid_key (cmd->key))
         return s_bad (why, why_cap, "key", BUS_RULE_KEY);
@@ -332,6 +396,8 @@ bus_cmd_check (const bus_cmd_t *cmd, char *why, size_t why_cap)
         return s_bad (why, why_cap, "note", BUS_RULE_NOTE);
     if (!s_text_in (cmd->item_id, sizeof cmd->item_id))
         return s_bad (why, why_cap, "item", BUS_RULE_TEXT);
+    if (!s_text_in (cmd->station, sizeof cmd->station))
+        return s_bad (why, why_cap, "stn", BUS_RULE_TEXT);
     if (cmd->line_count > BUS_LINES_MAX)
         return s_bad (why, why_cap, "lines", "must hold at most 50 lines");
     for (uint32_t i = 0; i < cmd->line_count; i++) {

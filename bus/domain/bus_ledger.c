@@ -136,6 +136,12 @@ s_order_start (s_apply_t *a, bus_order_t *order, uint32_t lines)
     memset (order->status_ms, 0, sizeof order->status_ms);
     order->status_ms[BUS_STATUS_PLACED] = a->now;
     order->line_count = lines;
+    //  Each line starts new, at its station (issue 17)
+    for (uint32_t i = 0; i < lines; i++) {
+        order->lines[i].state = BUS_LINE_NEW;
+        order->lines[i].state_ms = a->now;
+        order->lines[i].reason[0] = '\0';
+    }
     bus_order_total (order, a->self->tax_bp);
 }
 
@@ -166,6 +172,29 @@ s_set_status (s_apply_t *a)
                          a->now, a->ack->error, sizeof a->ack->error);
     if (rc != 0)
         return s_refuse (a, rc);
+    return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_STATUS);
+}
+
+//  A line's or a station's lines' new state (issue 17): the order's
+//  status follows its lines, and a void takes the line off the bill.
+static int
+s_line_state (s_apply_t *a)
+{
+    const bus_cmd_t *cmd = a->cmd;
+    bus_order_t *order = &a->ack->event.order;
+    int rc = bus_store_order_lookup (a->self->store, cmd->order_id, order);
+    if (rc == BUS_ERR_NOT_FOUND)
+        return s_reject (a, rc, "order_id: there is no order %" PRIu64,
+                         cmd->order_id);
+    if (rc != 0)
+        return rc;
+    rc = bus_order_lines_move (
+        order, cmd->line_id, cmd->station, (bus_line_state_t) cmd->line_state,
+        cmd->note, cmd->version, a->now, a->ack->error, sizeof a->ack->error);
+    if (rc != 0)
+        return s_refuse (a, rc);
+    if (cmd->line_state == BUS_LINE_VOIDED)
+        bus_order_total (order, a->self->tax_bp);
     return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_STATUS);
 }
 
@@ -306,6 +335,7 @@ s_dispatch (s_apply_t *a)
         case BUS_CMD_CART_CLEAR: return s_cart_clear (a);
         case BUS_CMD_CART_PLACE: return s_cart_place (a);
         case BUS_CMD_AVAILABILITY: return s_availability (a);
+        case BUS_CMD_LINE_STATE: return s_line_state (a);
     }
     return s_reject (a, BUS_ERR_INVALID, "type: unknown command");
 }

@@ -488,6 +488,93 @@ s_test_status (s_test_t *t, const char *root)
     s_test_close (t);
 }
 
+//  A LINE_STATE command on order 1
+static void
+s_test_line_cmd (s_test_t *t, const char *key, uint32_t line_id,
+                 const char *station, bus_line_state_t state,
+                 const char *reason)
+{
+    s_test_cmd (t, BUS_CMD_LINE_STATE, key, "");
+    t->cmd->order_id = 1;
+    t->cmd->line_id = line_id;
+    assert (bus_strlcpy (t->cmd->station, station, sizeof t->cmd->station)
+            == 0);
+    t->cmd->line_state = state;
+    assert (bus_strlcpy (t->cmd->note, reason, sizeof t->cmd->note) == 0);
+}
+
+//  Issue 17: a station's bump, a void that takes the line off the bill,
+//  the order's status following its lines, stored and deduplicated.
+static void
+s_test_line_states (s_test_t *t, const char *root)
+{
+    s_test_open (t, root, "lines", true);
+    s_test_cmd (t, BUS_CMD_PLACE, "k-order", "T1");
+    s_test_line (t, "soup", 1);   //  station "kitchen", 950
+    s_test_line (t, "cola", 2);   //  station "bar", 2 x 300
+    assert (s_test_apply (t, S_NOW) == 0);
+    bus_order_t *order = &t->ack->event.order;
+    assert (order->lines[0].state == BUS_LINE_NEW);
+
+    s_test_line_cmd (t, "k-bar", 0, "bar", BUS_LINE_DONE, "");
+    assert (s_test_apply (t, S_NOW + 10) == 0);
+    assert (t->emitted.count == 1
+            && t->emitted.types[0] == BUS_EVENT_ORDER_STATUS);
+    assert (order->lines[0].state == BUS_LINE_NEW
+            && order->lines[1].state == BUS_LINE_DONE);
+    assert (order->status == BUS_STATUS_PREPARING && order->version == 2);
+
+    s_test_line_cmd (t, "k-void", 1, "", BUS_LINE_VOIDED, "spilled");
+    assert (s_test_apply (t, S_NOW + 20) == 0);
+    assert (order->status == BUS_STATUS_READY);
+    assert (order->subtotal_cents == 600 && order->tax_cents == 60);
+    assert (order->total_cents == 660);
+
+    //  Stored as committed; the key answers again with the same event
+    assert (bus_store_get_order (t->store, 1, t->order) == 0);
+    assert (t->order->lines[0].state == BUS_LINE_VOIDED);
+    assert (streq (t->order->lines[0].reason, "spilled"));
+    assert (t->order->lines[1].state_ms == S_NOW + 10);
+    assert (s_test_apply (t, S_NOW + 30) == 0);
+    assert (t->ack->duplicate && t->emitted.count == 0);
+
+    //  Refused: nothing emitted, nothing stored
+    s_test_line_cmd (t, "k-again", 0, "bar", BUS_LINE_DONE, "");
+    assert (s_test_apply (t, S_NOW + 40) == BUS_ERR_CONFLICT);
+    s_test_line_cmd (t, "k-nowhere", 0, "grill", BUS_LINE_DONE, "");
+    assert (s_test_apply (t, S_NOW + 41) == BUS_ERR_NOT_FOUND);
+    assert (strstr (t->ack->error, "station"));
+    assert (t->emitted.count == 0);
+    assert (bus_store_get_order (t->store, 1, t->order) == 0);
+    assert (t->order->version == 3);
+
+    //  An order stored before lines had states (state 0: the 8-element
+    //  lines of the codec's old format), preparing: its lines read as
+    //  cooking, and a station's bump moves only that station's
+    s_test_cmd (t, BUS_CMD_PLACE, "k-old", "T2");
+    s_test_line (t, "soup", 1);
+    s_test_line (t, "cola", 1);
+    assert (s_test_apply (t, S_NOW + 50) == 0);
+    bus_event_t *old = t->logged;
+    memset (old, 0, sizeof *old);
+    old->type = BUS_EVENT_ORDER_STATUS;
+    old->ts_ms = S_NOW + 51;
+    assert (bus_store_get_order (t->store, 2, &old->order) == 0);
+    old->order.status = BUS_STATUS_PREPARING;
+    for (uint32_t i = 0; i < old->order.line_count; i++)
+        old->order.lines[i].state = 0, old->order.lines[i].state_ms = 0;
+    assert (bus_store_begin (t->store) == 0);
+    assert (bus_store_append (t->store, old, NULL) == 0);
+    assert (bus_store_commit (t->store) == 0);
+    s_test_line_cmd (t, "k-old-bar", 0, "bar", BUS_LINE_DONE, "");
+    t->cmd->order_id = 2;
+    assert (s_test_apply (t, S_NOW + 60) == 0);
+    assert (order->lines[0].state == BUS_LINE_COOKING);
+    assert (order->lines[1].state == BUS_LINE_DONE);
+    assert (order->status == BUS_STATUS_PREPARING);
+    s_test_close (t);
+}
+
 //  A table's cart: lines added, changed and removed, then placed as one
 //  order and emptied in the same transaction.
 static void
@@ -705,6 +792,7 @@ bus_ledger_test (bool verbose)
     s_test_refused_full (&t, root, verbose);
     s_test_crash (&t, root);
     s_test_status (&t, root);
+    s_test_line_states (&t, root);
     s_test_carts (&t, root);
     s_test_availability (&t, root);
     s_test_no_menu (&t, root);

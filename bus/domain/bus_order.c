@@ -1,6 +1,7 @@
 /*  bus_order.c — pricing, tax and lifecycle of an order.  */
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include "orderbus/bus_error.h"
@@ -89,7 +90,8 @@ bus_order_subtotal (const bus_line_t *lines, uint32_t count)
 {
     int64_t sum = 0;
     for (uint32_t i = 0; i < count; i++)
-        sum += lines[i].unit_cents * (int64_t) lines[i].qty;
+        if (lines[i].state != BUS_LINE_VOIDED)   //  not charged
+            sum += lines[i].unit_cents * (int64_t) lines[i].qty;
     return sum;
 }
 
@@ -103,23 +105,201 @@ bus_order_total (bus_order_t *order, int tax_bp)
     order->total_cents = order->subtotal_cents + order->tax_cents;
 }
 
+//  --------------------------------------------------------------------------
+//  Line states
+
+void
+bus_order_lines_settle (bus_order_t *order)
+{
+    for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
+        bus_line_t *line = &order->lines[i];
+        if (line->state == 0) {
+            line->state = bus_line_state_in (line, order->status);
+            line->state_ms = order->updated_ms;
+        }
+    }
+}
+
+static void
+s_line_set (bus_line_t *line, bus_line_state_t to, const char *reason,
+            int64_t now)
+{
+    line->state = to;
+    line->state_ms = now;
+    bus_strlcpy (line->reason, to == BUS_LINE_VOIDED ? reason : "",
+                 sizeof line->reason);
+}
+
+//  An order-level move, applied to every line that it moves
+static void
+s_lines_follow_status (bus_order_t *order, bus_status_t to, int64_t now)
+{
+    bus_order_lines_settle (order);
+    for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
+        bus_line_t *line = &order->lines[i];
+        if (line->state == BUS_LINE_VOIDED)
+            continue;
+        if (to == BUS_STATUS_CANCELLED)
+            s_line_set (line, BUS_LINE_VOIDED, "order cancelled", now);
+        else if ((to == BUS_STATUS_READY || to == BUS_STATUS_SERVED)
+                 && line->state != BUS_LINE_DONE)
+            s_line_set (line, BUS_LINE_DONE, NULL, now);
+        else if (to == BUS_STATUS_PREPARING && line->state == BUS_LINE_NEW)
+            s_line_set (line, BUS_LINE_COOKING, NULL, now);
+    }
+}
+
+//  The order's status from its lines, after a line moved
+static void
+s_status_follow_lines (bus_order_t *order, int64_t now)
+{
+    uint32_t live = 0, done = 0, started = 0;
+    for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
+        bus_line_state_t state = (bus_line_state_t) order->lines[i].state;
+        live += state != BUS_LINE_VOIDED;
+        done += state == BUS_LINE_DONE;
+        started += state == BUS_LINE_COOKING || state == BUS_LINE_DONE;
+    }
+    bus_status_t to = order->status;
+    if (live == 0)
+        to = BUS_STATUS_CANCELLED;
+    else if (done == live)
+        to = BUS_STATUS_READY;
+    else if (started || order->status == BUS_STATUS_READY)
+        to = BUS_STATUS_PREPARING;
+    if (to == order->status)
+        return;
+    if (order->status == BUS_STATUS_READY)   //  recalled: not ready now
+        order->status_ms[BUS_STATUS_READY] = 0;
+    //  a recall keeps the time the kitchen first started it (its timer)
+    if (to != BUS_STATUS_PREPARING || !order->status_ms[to])
+        order->status_ms[to] = now;
+    order->status = to;
+}
+
+static int
+s_version_check (const bus_order_t *order, uint32_t version, char *err,
+                 size_t err_cap)
+{
+    if (!version || version == order->version)
+        return 0;
+    snprintf (err, err_cap,
+              "version: the order is at version %u, not %u; "
+              "reload it and try again",
+              order->version, version);
+    return BUS_ERR_CONFLICT;
+}
+
+//  Move one line (line_id) to `to`.  0, or the error in err.
+static int
+s_line_move (bus_order_t *order, uint32_t line_id, bus_line_state_t to,
+             const char *reason, int64_t now, char *err, size_t err_cap)
+{
+    bus_line_t *line = NULL;
+    for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++)
+        if (order->lines[i].line_id == line_id)
+            line = &order->lines[i];
+    if (!line) {
+        snprintf (err, err_cap, "line_id: order %" PRIu64 " has no line %u",
+                  order->id, line_id);
+        return BUS_ERR_NOT_FOUND;
+    }
+    if (line->state == BUS_LINE_VOIDED || line->state == (uint32_t) to) {
+        snprintf (err, err_cap, "line_id: line %u is already %s", line_id,
+                  bus_line_state_name ((bus_line_state_t) line->state));
+        return BUS_ERR_CONFLICT;
+    }
+    s_line_set (line, to, reason, now);
+    return 0;
+}
+
+//  Move every line of station that is not voided to `to`.
+static int
+s_station_move (bus_order_t *order, const char *station, bus_line_state_t to,
+                int64_t now, char *err, size_t err_cap)
+{
+    uint32_t lines = 0, moved = 0;
+    for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
+        bus_line_t *line = &order->lines[i];
+        if (strcmp (line->station, station) != 0)
+            continue;
+        lines++;
+        if (line->state != BUS_LINE_VOIDED && line->state != (uint32_t) to) {
+            s_line_set (line, to, NULL, now);
+            moved++;
+        }
+    }
+    if (lines == 0) {
+        snprintf (err, err_cap,
+                  "station: order %" PRIu64 " has no line of station '%s'",
+                  order->id, station);
+        return BUS_ERR_NOT_FOUND;
+    }
+    if (moved == 0) {
+        snprintf (err, err_cap,
+                  "station: every line of '%s' is already %s or voided",
+                  station, bus_line_state_name (to));
+        return BUS_ERR_CONFLICT;
+    }
+    return 0;
+}
+
+int
+bus_order_lines_move (bus_order_t *order, uint32_t line_id, const char *station,
+                      bus_line_state_t to, const char *reason, uint32_t version,
+                      int64_t now, char *err, size_t err_cap)
+{
+    int rc = s_version_check (order, version, err, err_cap);
+    if (rc)
+        return rc;
+    if (!bus_line_state_name (to)) {
+        snprintf (err, err_cap, "state: must be new, cooking, done or voided");
+        return BUS_ERR_INVALID;
+    }
+    if (to == BUS_LINE_VOIDED && !line_id) {
+        snprintf (err, err_cap, "station: a void names one line");
+        return BUS_ERR_INVALID;
+    }
+    if (to == BUS_LINE_VOIDED
+        && (!reason || !*reason || strlen (reason) >= BUS_REASON_MAX
+            || !bus_valid_text (reason))) {
+        snprintf (err, err_cap, "reason: %s", BUS_RULE_REASON);
+        return BUS_ERR_INVALID;
+    }
+    if (!bus_status_is_open (order->status)) {
+        snprintf (err, err_cap,
+                  "status: the order is %s; its lines cannot "
+                  "change",
+                  bus_status_name (order->status));
+        return BUS_ERR_CONFLICT;
+    }
+    //  Every refusal below comes before any line changes
+    bus_order_lines_settle (order);
+    rc = line_id ? s_line_move (order, line_id, to, reason, now, err, err_cap)
+                 : s_station_move (order, station ? station : "", to, now, err,
+                                   err_cap);
+    if (rc)
+        return rc;
+    s_status_follow_lines (order, now);
+    order->version++;
+    order->updated_ms = now;
+    return 0;
+}
+
 int
 bus_order_move (bus_order_t *order, bus_status_t to, uint32_t version,
                 int64_t now, char *err, size_t err_cap)
 {
-    if (version && version != order->version) {
-        snprintf (err, err_cap,
-                  "version: the order is at version %u, not %u; "
-                  "reload it and try again",
-                  order->version, version);
-        return BUS_ERR_CONFLICT;
-    }
+    int rc = s_version_check (order, version, err, err_cap);
+    if (rc)
+        return rc;
     if (!bus_status_can_move (order->status, to)) {
         snprintf (err, err_cap, "status: the order is %s and cannot become %s",
                   bus_status_name (order->status),
                   bus_status_name (to) ? bus_status_name (to) : "that");
         return BUS_ERR_CONFLICT;
     }
+    s_lines_follow_status (order, to, now);
     order->status = to;
     order->version++;
     order->updated_ms = now;
@@ -252,6 +432,158 @@ s_test_lifecycle (void)
         }
 }
 
+//  An order of four lines: 1 and 2 on grill, 3 on fry, 4 on cold
+static void
+s_test_lines_order (bus_order_t *order)
+{
+    memset (order, 0, sizeof *order);
+    order->id = 7;
+    order->status = BUS_STATUS_PLACED;
+    order->version = 1;
+    order->line_count = 4;
+    const char *stations[] = { "grill", "grill", "fry", "cold" };
+    for (uint32_t i = 0; i < 4; i++) {
+        order->lines[i].line_id = i + 1;
+        order->lines[i].qty = 1;
+        order->lines[i].unit_cents = 100 * (i + 1);
+        strcpy (order->lines[i].station, stations[i]);
+    }
+}
+
+static bus_line_state_t
+s_state (const bus_order_t *order, uint32_t line_id)
+{
+    return bus_line_state_in (&order->lines[line_id - 1], order->status);
+}
+
+static void
+s_test_lines (void)
+{
+    bus_order_t order;
+    char err[200];
+    s_test_lines_order (&order);
+    //  Stored before lines had states: they read as the status implies
+    assert (s_state (&order, 1) == BUS_LINE_NEW);
+    order.status = BUS_STATUS_READY;
+    assert (s_state (&order, 1) == BUS_LINE_DONE);
+    order.status = BUS_STATUS_PLACED;
+
+    //  A station bump marks only its lines; the order is preparing
+    assert (bus_order_lines_move (&order, 0, "grill", BUS_LINE_DONE, NULL, 1,
+                                  10, err, sizeof err)
+            == 0);
+    assert (s_state (&order, 1) == BUS_LINE_DONE
+            && s_state (&order, 2) == BUS_LINE_DONE);
+    assert (s_state (&order, 3) == BUS_LINE_NEW
+            && s_state (&order, 4) == BUS_LINE_NEW);
+    assert (order.status == BUS_STATUS_PREPARING && order.version == 2);
+    assert (order.lines[0].state_ms == 10
+            && order.status_ms[BUS_STATUS_PREPARING] == 10);
+    //  Again: nothing to bump; a stale version; no such station or line
+    assert (bus_order_lines_move (&order, 0, "grill", BUS_LINE_DONE, NULL, 0,
+                                  11, err, sizeof err)
+            == BUS_ERR_CONFLICT);
+    assert (strstr (err, "station: "));
+    assert (bus_order_lines_move (&order, 0, "fry", BUS_LINE_DONE, NULL, 1, 11,
+                                  err, sizeof err)
+            == BUS_ERR_CONFLICT);
+    assert (strstr (err, "version: "));
+    assert (bus_order_lines_move (&order, 0, "pastry", BUS_LINE_DONE, NULL, 0,
+                                  11, err, sizeof err)
+            == BUS_ERR_NOT_FOUND);
+    assert (strstr (err, "station: "));
+    assert (bus_order_lines_move (&order, 9, NULL, BUS_LINE_DONE, NULL, 0, 11,
+                                  err, sizeof err)
+            == BUS_ERR_NOT_FOUND);
+    assert (strstr (err, "line_id: "));
+    assert (order.version == 2);
+
+    //  Ready only when every line is done
+    assert (bus_order_lines_move (&order, 3, NULL, BUS_LINE_DONE, NULL, 0, 20,
+                                  err, sizeof err)
+            == 0);
+    assert (order.status == BUS_STATUS_PREPARING);
+    assert (bus_order_lines_move (&order, 0, "cold", BUS_LINE_DONE, NULL, 0, 30,
+                                  err, sizeof err)
+            == 0);
+    assert (order.status == BUS_STATUS_READY
+            && order.status_ms[BUS_STATUS_READY] == 30);
+    //  A recall takes it back to preparing, keeping its first start
+    assert (bus_order_lines_move (&order, 0, "grill", BUS_LINE_COOKING, NULL, 0,
+                                  40, err, sizeof err)
+            == 0);
+    assert (order.status == BUS_STATUS_PREPARING
+            && order.status_ms[BUS_STATUS_READY] == 0
+            && order.status_ms[BUS_STATUS_PREPARING] == 10);
+    assert (s_state (&order, 1) == BUS_LINE_COOKING
+            && s_state (&order, 3) == BUS_LINE_DONE);
+
+    //  A void needs a reason, names one line, takes it off the bill
+    assert (bus_order_lines_move (&order, 1, NULL, BUS_LINE_VOIDED, "", 0, 50,
+                                  err, sizeof err)
+            == BUS_ERR_INVALID);
+    assert (strstr (err, "reason: "));
+    char long_reason[BUS_REASON_MAX + 1];
+    memset (long_reason, 'x', BUS_REASON_MAX);
+    long_reason[BUS_REASON_MAX] = '\0';
+    assert (bus_order_lines_move (&order, 1, NULL, BUS_LINE_VOIDED, long_reason,
+                                  0, 50, err, sizeof err)
+            == BUS_ERR_INVALID);
+    assert (bus_order_lines_move (&order, 0, "grill", BUS_LINE_VOIDED, "86", 0,
+                                  50, err, sizeof err)
+            == BUS_ERR_INVALID);
+    assert (s_state (&order, 1) == BUS_LINE_COOKING);
+    assert (bus_order_lines_move (&order, 1, NULL, BUS_LINE_VOIDED,
+                                  "guest left", 0, 50, err, sizeof err)
+            == 0);
+    assert (strcmp (order.lines[0].reason, "guest left") == 0);
+    assert (bus_order_subtotal (order.lines, 4) == 200 + 300 + 400);
+    assert (bus_order_lines_move (&order, 1, NULL, BUS_LINE_DONE, NULL, 0, 55,
+                                  err, sizeof err)
+            == BUS_ERR_CONFLICT);
+    //  The last live line done: ready, voided lines aside
+    assert (bus_order_lines_move (&order, 2, NULL, BUS_LINE_DONE, NULL, 0, 60,
+                                  err, sizeof err)
+            == 0);
+    assert (order.status == BUS_STATUS_READY);
+    //  Served: its lines no longer change
+    assert (bus_order_move (&order, BUS_STATUS_SERVED, 0, 70, err, sizeof err)
+            == 0);
+    assert (bus_order_lines_move (&order, 2, NULL, BUS_LINE_COOKING, NULL, 0,
+                                  80, err, sizeof err)
+            == BUS_ERR_CONFLICT);
+    assert (strstr (err, "status: "));
+
+    //  Every line voided: the order is cancelled
+    s_test_lines_order (&order);
+    for (uint32_t id = 1; id <= 4; id++)
+        assert (bus_order_lines_move (&order, id, NULL, BUS_LINE_VOIDED, "x", 0,
+                                      90, err, sizeof err)
+                == 0);
+    assert (order.status == BUS_STATUS_CANCELLED && order.version == 5);
+    assert (bus_order_subtotal (order.lines, 4) == 0);
+
+    //  Order-level moves apply to every line
+    s_test_lines_order (&order);
+    assert (bus_order_move (&order, BUS_STATUS_ACCEPTED, 0, 1, err, sizeof err)
+            == 0);
+    assert (s_state (&order, 1) == BUS_LINE_NEW);
+    assert (bus_order_move (&order, BUS_STATUS_PREPARING, 0, 2, err, sizeof err)
+            == 0);
+    for (uint32_t id = 1; id <= 4; id++)
+        assert (s_state (&order, id) == BUS_LINE_COOKING);
+    assert (bus_order_move (&order, BUS_STATUS_READY, 0, 3, err, sizeof err)
+            == 0);
+    for (uint32_t id = 1; id <= 4; id++)
+        assert (s_state (&order, id) == BUS_LINE_DONE
+                && order.lines[id - 1].state_ms == 3);
+    s_test_lines_order (&order);
+    assert (bus_order_move (&order, BUS_STATUS_CANCELLED, 0, 4, err, sizeof err)
+            == 0);
+    for (uint32_t id = 1; id <= 4; id++)
+        assert (s_state (&order, id) == BUS_LINE_VOIDED);
+}
+
 void
 bus_order_test (bool verbose)
 {
@@ -262,7 +594,8 @@ bus_order_test (bool verbose)
     s_test_pricing (menu);
     s_test_tax ();
     s_test_lifecycle ();
+    s_test_lines ();
     bus_menu_destroy (&menu);
     if (verbose)
-        printf (" * bus_order: pricing, tax, lifecycle\n");
+        printf (" * bus_order: pricing, tax, lifecycle, line states\n");
 }

@@ -29,7 +29,7 @@ extern const size_t bus_openapi_doc_len;
 #define S_LIMIT_TOKENS    4096   //  tokens the change limiter tracks at once
 #define S_DAY_MS          (24 * 3600 * (int64_t) 1000)
 #define S_REPORT_DAYS_MAX 366   //  a report's range: bounds the writer's work
-#define S_API_ROUTES      15    //  rows in s_routes (checked there)
+#define S_API_ROUTES      20    //  rows in s_routes (checked there)
 
 typedef struct _s_route_t s_route_t;
 
@@ -526,6 +526,48 @@ s_availability (s_request_t *r)
     return status ? status : s_submit (r, cmd);
 }
 
+//  POST orders/{id}/lines/{line_id}/{bump,unbump,void} and
+//  orders/{id}/stations/{station}/{bump,unbump} (issue 17): the path
+//  names the order and the line or the station, its last segment the
+//  action, the body the version (and a recall's state, a void's reason).
+static int
+s_line_state (s_request_t *r)
+{
+    static const struct {
+        const char *action;
+        s_parse_fn *parse;
+    } actions[] = { { "bump", bus_json_bump_cmd },
+                    { "unbump", bus_json_unbump_cmd },
+                    { "void", bus_json_void_cmd } };
+    s_parse_fn *parse = NULL;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++)
+        if (streq (r->parts[4], actions[i].action))
+            parse = actions[i].parse;
+    assert (parse);   //  the routes name no other action
+    bool by_line = streq (r->parts[2], "lines");
+    uint64_t id, line = 0;
+    int status = s_path_id (r, r->arg[0], "order", UINT64_MAX, &id);
+    if (!status && by_line)
+        status = s_path_id (r, r->arg[1], "line", UINT32_MAX, &line);
+    if (!status && !by_line && !bus_valid_item_id (r->arg[1]))
+        status = s_error (r->req, 404, BUS_ERR_NOT_FOUND,
+                          "no such station: station ids are 1 to 32 "
+                          "characters of A-Z a-z 0-9 _ . -",
+                          "station");
+    bus_cmd_t *cmd = status ? NULL : s_scratch_cmd ();
+    if (!status && !cmd)
+        return s_error (r->req, 500, BUS_ERR_NOMEM, "out of memory", NULL);
+    if (!status)
+        status = s_read (r, cmd, parse);
+    if (status)
+        return status;
+    cmd->order_id = id;
+    cmd->line_id = (uint32_t) line;
+    if (!by_line)
+        bus_strlcpy (cmd->station, r->arg[1], sizeof cmd->station);
+    return s_submit (r, cmd);
+}
+
 //  ---------------------------------------------------------------------
 //  Queries
 
@@ -863,6 +905,12 @@ static const s_route_t s_routes[] = {
     { "POST", "orders", S_ANYONE, s_place_order, false, false },
     { "GET", "orders/*", S_ANYONE, s_get_order, true, false },
     { "POST", "orders/*/status", S_STAFF, s_move_order, false, true },
+    { "POST", "orders/*/lines/*/bump", S_STAFF, s_line_state, false, true },
+    { "POST", "orders/*/lines/*/unbump", S_STAFF, s_line_state, false, true },
+    { "POST", "orders/*/lines/*/void", S_STAFF, s_line_state, false, true },
+    { "POST", "orders/*/stations/*/bump", S_STAFF, s_line_state, false, true },
+    { "POST", "orders/*/stations/*/unbump", S_STAFF, s_line_state, false,
+      true },
     { "GET", "tables/*", S_TABLE, s_get_table, true, false },
     { "GET", "tables/*/cart", S_TABLE, s_get_cart, true, false },
     { "DELETE", "tables/*/cart", S_TABLE, s_cart_clear, false, true },

@@ -52,7 +52,8 @@ typedef enum {
     S_REQUIRED, /* absent is refused like a value of the wrong type    */
     S_OPTIONAL, /* absent leaves the field zero                        */
     S_IF_TRUE,  /* a bool: optional, and written only when true        */
-    S_IF_SET,   /* a uint64_t: optional, and written only when not 0   */
+    S_IF_SET,   /* a uint64_t, uint32_t or string: optional, and written
+                   only when not 0 (or empty)                          */
     S_NEEDED_BY /* optional, but required in a message of the type
                     needed_by (where its zero is a real request)       */
 } s_need_t;
@@ -137,12 +138,13 @@ s_id_or_none (const char *s)
     0, an empty table...), except qty and avail: there 0 and false are
     real requests (remove the line, 86 the item) that a lost field must
     not turn into, so the types that use them need them present.  "open"
-    is written only when set, so every other command keeps its encoding.
+    is written only when set, so every other command keeps its encoding;
+    so are "stn" and "ls", which only LINE_STATE uses (issue 17).
     Strings: see s_unchecked.  */
 static const s_field_t s_cmd_head[] = {
     { S_VERSION_ROW },
     { S_ENUM_ROW ("type", S_REQUIRED, bus_cmd_t, type, BUS_CMD_PLACE,
-                  BUS_CMD_AVAILABILITY) },
+                  BUS_CMD_LINE_STATE) },
     { S_STR_ROW ("key", S_REQUIRED, bus_cmd_t, key), .valid = s_unchecked },
     { S_STR_ROW ("origin", S_REQUIRED, bus_cmd_t, origin),
       .valid = s_unchecked },
@@ -162,6 +164,8 @@ static const s_field_t s_cmd_fields[] = {
     { S_BOOL_ROW ("avail", S_NEEDED_BY, bus_cmd_t, available),
       .needed_by = BUS_CMD_AVAILABILITY },
     { S_BOOL_ROW ("open", S_IF_TRUE, bus_cmd_t, open_menu) },
+    { S_STR_ROW ("stn", S_IF_SET, bus_cmd_t, station), .valid = s_unchecked },
+    { S_U32_ROW ("ls", S_IF_SET, bus_cmd_t, line_state) },
 };
 
 /*  order: {id, seq, ver, st, table, key, origin, note, cms, ums} (the
@@ -461,6 +465,10 @@ s_field_written (const s_field_t *field, const void *base)
     const char *at = (const char *) base + field->offset;
     if (field->need == S_IF_TRUE)
         return *(const bool *) at;
+    if (field->need == S_IF_SET && field->type == S_U32)
+        return *(const uint32_t *) at != 0;
+    if (field->need == S_IF_SET && field->type == S_STR)
+        return *at != '\0';
     if (field->need == S_IF_SET)
         return *(const uint64_t *) at != 0;
     return true;
@@ -529,11 +537,13 @@ s_pack_mods (msgpack_packer *pk, const bus_line_t *line)
 }
 
 /*  [line_id, item_id, qty, note, name, station, unit_cents, mods], a line
-    of an order or a cart.  */
+    of an order or a cart, then [state, state_ms, reason] when it has a
+    state (an order's line, since issue 17): a cart's lines, and so every
+    cart, keep the encoding they had.  */
 static void
 s_pack_line (msgpack_packer *pk, const bus_line_t *line)
 {
-    msgpack_pack_array (pk, 8);
+    msgpack_pack_array (pk, line->state ? 11 : 8);
     msgpack_pack_uint64 (pk, line->line_id);
     bus_codec__pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
@@ -542,6 +552,11 @@ s_pack_line (msgpack_packer *pk, const bus_line_t *line)
     bus_codec__pack_str (pk, line->station, sizeof line->station);
     msgpack_pack_int64 (pk, line->unit_cents);
     s_pack_mods (pk, line);
+    if (!line->state)
+        return;
+    msgpack_pack_uint64 (pk, line->state);
+    msgpack_pack_int64 (pk, line->state_ms);
+    bus_codec__pack_str (pk, line->reason, sizeof line->reason);
 }
 
 typedef void (s_pack_line_fn) (msgpack_packer *pk, const bus_line_t *line);
@@ -1212,13 +1227,32 @@ s_read_mods (const msgpack_object *obj, bus_line_t *line)
     return 0;
 }
 
+/*  The line state a writer stored: 1..4, a time, and a reason that is
+    text of 0..120 bytes (bus_line_t).  */
+static int
+s_read_line_state (const msgpack_object *item, bus_line_t *line)
+{
+    int64_t state = 0;
+    int rc = s_int (&item[0], BUS_LINE_NEW, BUS_LINE_VOIDED, &state);
+    if (!rc)
+        rc = s_i64 (&item[1], &line->state_ms);
+    if (!rc)
+        rc = s_valid_str (&item[2], line->reason, sizeof line->reason,
+                          bus_valid_text);
+    line->state = (uint32_t) state;
+    return rc;
+}
+
 /*  [line_id, item_id, qty, note, name, station, unit_cents, mods], a line
     of an order or a cart as the writer stored it: the strings a client
-    brings by their rules, the menu's as text.  */
+    brings by their rules, the menu's as text; then, for a line with a
+    state, [state, state_ms, reason].  A line stored before lines had
+    states has 8 elements, and reads with state 0.  */
 static int
 s_read_line (const msgpack_object *obj, bus_line_t *line)
 {
-    if (!s_is_array (obj, 8, 8))
+    if (!s_is_array (obj, 8, 11) || obj->via.array.size == 9
+        || obj->via.array.size == 10)
         return BUS_ERR_INVALID;
     const msgpack_object *item = obj->via.array.ptr;
     int rc = s_u32 (&item[0], &line->line_id);
@@ -1240,6 +1274,8 @@ s_read_line (const msgpack_object *obj, bus_line_t *line)
         rc = s_i64 (&item[6], &line->unit_cents);
     if (!rc)
         rc = s_read_mods (&item[7], line);
+    if (!rc && obj->via.array.size == 11)
+        rc = s_read_line_state (&item[8], line);
     return rc;
 }
 
@@ -1643,6 +1679,12 @@ bus_cmd_fingerprint (const bus_cmd_t *cmd)
     hash = s_fnv_u32 (hash, cmd->available);
     if (cmd->open_menu)   //  as for names: only when set
         hash = s_fnv_u32 (hash, 0x6f70656e);
+    //  Only LINE_STATE sets these: every other command keeps the
+    //  fingerprint its key was stored with
+    if (*cmd->station)
+        hash = s_fnv_str (hash, cmd->station, sizeof cmd->station);
+    if (cmd->line_state)
+        hash = s_fnv_u32 (hash, 0x6c730000 | cmd->line_state);
     hash = s_fnv_u32 (hash, cmd->line_count);
     for (uint32_t i = 0; i < cmd->line_count; i++)
         hash = s_fnv_line (hash, &cmd->lines[i]);

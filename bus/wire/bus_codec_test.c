@@ -71,7 +71,8 @@ s_test_cmd (bus_cmd_t *cmd, bus_cmd_type_t type)
     cmd->type = type;
     strcpy (cmd->key, "pad-7-0001");
     strcpy (cmd->origin, "patio");
-    if (type != BUS_CMD_SET_STATUS && type != BUS_CMD_AVAILABILITY)
+    if (type != BUS_CMD_SET_STATUS && type != BUS_CMD_AVAILABILITY
+        && type != BUS_CMD_LINE_STATE)
         strcpy (cmd->table, "T12");
     switch (type) {
         case BUS_CMD_PLACE:
@@ -84,6 +85,13 @@ s_test_cmd (bus_cmd_t *cmd, bus_cmd_type_t type)
             cmd->order_id = 12;
             cmd->status = BUS_STATUS_READY;
             cmd->version = 3;
+            break;
+        case BUS_CMD_LINE_STATE:
+            cmd->order_id = 12;
+            cmd->line_id = 2;
+            cmd->line_state = BUS_LINE_VOIDED;
+            cmd->version = 4;
+            strcpy (cmd->note, "guest changed their mind");
             break;
         case BUS_CMD_CART_ADD:
             cmd->line_count = 1;
@@ -189,6 +197,8 @@ s_test_order (bus_order_t *order, bool max)
     order->total_cents = 2923;
     order->line_count = 1;
     s_test_priced_line (&order->lines[0], 0, false);
+    //  No state: the golden encodings keep the format of a line stored
+    //  before issue 17; the largest order's lines have theirs
     if (!max)
         return;
     order->id = UINT64_MAX;
@@ -207,8 +217,12 @@ s_test_order (bus_order_t *order, bool max)
     order->tax_cents = INT64_MIN;
     order->total_cents = -1;
     order->line_count = BUS_LINES_MAX;
-    for (uint32_t i = 0; i < BUS_LINES_MAX; i++)
+    for (uint32_t i = 0; i < BUS_LINES_MAX; i++) {
         s_test_priced_line (&order->lines[i], i, true);
+        order->lines[i].state = BUS_LINE_VOIDED;
+        order->lines[i].state_ms = i % 2 ? INT64_MAX - i : INT64_MIN + i;
+        s_test_fill (order->lines[i].reason, BUS_REASON_MAX - 1, 'r');
+    }
 }
 
 static void
@@ -260,7 +274,9 @@ s_test_line_eq (const bus_line_t *a, const bus_line_t *b)
     bool eq = a->line_id == b->line_id && streq (a->item_id, b->item_id)
               && a->qty == b->qty && streq (a->note, b->note)
               && streq (a->name, b->name) && streq (a->station, b->station)
-              && a->unit_cents == b->unit_cents && a->mod_count == b->mod_count;
+              && a->unit_cents == b->unit_cents && a->mod_count == b->mod_count
+              && a->state == b->state && a->state_ms == b->state_ms
+              && streq (a->reason, b->reason);
     for (uint32_t i = 0; eq && i < a->mod_count; i++)
         eq = streq (a->mods[i].id, b->mods[i].id)
              && streq (a->mods[i].name, b->mods[i].name)
@@ -322,6 +338,7 @@ s_test_cmd_eq (const bus_cmd_t *a, const bus_cmd_t *b)
            && a->status == b->status && a->version == b->version
            && a->line_id == b->line_id && a->qty == b->qty
            && streq (a->item_id, b->item_id) && a->available == b->available
+           && streq (a->station, b->station) && a->line_state == b->line_state
            && a->line_count == b->line_count
            && s_test_lines_eq (a->lines, b->lines, a->line_count);
 }
@@ -866,8 +883,8 @@ s_test_cmd_round_trips (bool verbose)
 {
     bus_cmd_t *cmd = (bus_cmd_t *) zmalloc (sizeof *cmd);
     bus_cmd_t *cmd2 = (bus_cmd_t *) zmalloc (sizeof *cmd2);
-    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_AVAILABILITY + 1; type++) {
-        if (type > BUS_CMD_AVAILABILITY)
+    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_LINE_STATE + 1; type++) {
+        if (type > BUS_CMD_LINE_STATE)
             s_test_cmd_max (cmd);
         else
             s_test_cmd (cmd, (bus_cmd_type_t) type);
@@ -877,10 +894,22 @@ s_test_cmd_round_trips (bool verbose)
                 == 0);
         assert (s_test_cmd_eq (cmd, cmd2));
         assert (bus_cmd_fingerprint (cmd2) == bus_cmd_fingerprint (cmd));
-        if (verbose && type > BUS_CMD_AVAILABILITY)
+        if (verbose && type > BUS_CMD_LINE_STATE)
             printf ("    largest command: %zu bytes\n", zframe_size (frame));
         zframe_destroy (&frame);
     }
+    //  A station's bump: the station instead of a line, no reason
+    s_test_cmd (cmd, BUS_CMD_LINE_STATE);
+    cmd->line_id = 0;
+    cmd->line_state = BUS_LINE_DONE;
+    cmd->note[0] = '\0';
+    strcpy (cmd->station, "grill");
+    zframe_t *frame = bus_cmd_encode (cmd);
+    int rc = bus_cmd_decode (zframe_data (frame), zframe_size (frame), cmd2);
+    if (rc)
+        fprintf (stderr, "station bump: %s\n", bus_strerror (rc));
+    assert (rc == 0 && s_test_cmd_eq (cmd, cmd2));
+    zframe_destroy (&frame);
     free (cmd);
     free (cmd2);
 }
@@ -1396,8 +1425,8 @@ s_test_fingerprint_input (void)
     assert (bus_cmd_fingerprint (a) != bus_cmd_fingerprint (b));
 
     /* each type's typical command has its own  */
-    uint64_t seen[BUS_CMD_AVAILABILITY + 1] = { 0 };
-    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_AVAILABILITY; type++) {
+    uint64_t seen[BUS_CMD_LINE_STATE + 1] = { 0 };
+    for (int type = BUS_CMD_PLACE; type <= BUS_CMD_LINE_STATE; type++) {
         s_test_cmd (a, (bus_cmd_type_t) type);
         seen[type] = bus_cmd_fingerprint (a);
         for (int other = BUS_CMD_PLACE; other < type; other++)
@@ -1783,7 +1812,7 @@ s_test_cmd_rules (void)
         { place, S_TEST_LINE_NAME, 0, "\xed\xa0\x80", S_INV },
         { place, S_TEST_ITEM, 0, "\xc0\xaf", S_INV }, /* unused, but text */
         { place, S_TEST_TYPE, 0, NULL, S_INV },
-        { place, S_TEST_TYPE, BUS_CMD_AVAILABILITY + 1, NULL, S_INV },
+        { place, S_TEST_TYPE, BUS_CMD_LINE_STATE + 1, NULL, S_INV },
         { add, S_TEST_NONE, 0, NULL, 0 },
         { add, S_TEST_LINES_N, 0, NULL, S_INV },
         { add, S_TEST_LINES_N, 2, NULL, S_INV },
@@ -2453,6 +2482,19 @@ s_test_golden_frame (int n)
         frame = bus_sync_reply_encode (&in->reply);
     } else if (n == 26) { /* the history after an event */
         frame = bus_epoch_encode (&s_test_writer);
+    } else if (n == 27) { /* issue 17: a line-state command (a void) */
+        s_test_cmd (&in->cmd, BUS_CMD_LINE_STATE);
+        frame = bus_cmd_encode (&in->cmd);
+    } else if (n == 28) { /* issue 17: an order's lines with states */
+        s_test_order (&in->order, false);
+        in->order.line_count = 2;
+        s_test_priced_line (&in->order.lines[1], 1, false);
+        in->order.lines[0].state = BUS_LINE_DONE;
+        in->order.lines[0].state_ms = 1767000042000;
+        in->order.lines[1].state = BUS_LINE_VOIDED;
+        in->order.lines[1].state_ms = 1767000043000;
+        strcpy (in->order.lines[1].reason, "86");
+        frame = bus_order_encode (&in->order);
     }
     free (in);
     return frame;
@@ -2512,7 +2554,7 @@ static const s_test_golden_t s_test_goldens[] = {
       "2d3195ab66726965732e6c6172676501a090ad4f66662d6d656e7520736f7570" },
     { 26867, 0xf1f565a3d019edadULL, NULL },
     { 212, 0x6d458122ffdee86aULL, NULL },
-    { 60924, 0xaa34dd94e3091e23ULL, NULL },
+    { 67524, 0x02cb1d1ac5c232f4ULL, NULL },
     { 165, 0x1ca1d49109cb4347ULL,
       "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
       "68ea10a3737562cd0fd2a56c696e6573929801a662757267657202a0ae436c61"
@@ -2522,9 +2564,9 @@ static const s_test_golden_t s_test_goldens[] = {
       "6565736564" },
     { 60293, 0x50ddb9aaff4abd98ULL, NULL },
     { 245, 0xc8cccb1250674ae7ULL, NULL },
-    { 60965, 0xe095da90217d04c4ULL, NULL },
+    { 67565, 0x4a4292d1a1fda703ULL, NULL },
     { 245, 0xcf52267c22c7ab86ULL, NULL },
-    { 60965, 0x48c7adf00d4d6a89ULL, NULL },
+    { 67565, 0x42f00d1293380f0aULL, NULL },
     { 197, 0xf36912a32b84b33dULL,
       "85a17602a373657128a27473cf0000019b6968ea10a47479706503a463617274"
       "86a57461626c65a3543132a376657207a46e65787403a3756d73cf0000019b69"
@@ -2564,6 +2606,22 @@ static const s_test_golden_t s_test_goldens[] = {
       "85a17602a3776964d92030313233343536373839616263646566303132333435"
       "36373839616263646566a26570cf5f5e100000000001a3706570cf5f5e0fff00"
       "000007a462617365cd3039" },
+    { 126, 0xd96214c27bf2ac5cULL,
+      "8fa17602a47479706508a36b6579aa7061642d372d30303031a66f726967696e"
+      "a5706174696fa57461626c65a0a46e6f7465b86775657374206368616e676564"
+      "207468656972206d696e64a56f726465720ca2737400a376657204a46c696e65"
+      "02a371747900a46974656da0a5617661696cc2a26c7304a56c696e657390" },
+    { 294, 0xf8b197046ef7e1c4ULL,
+      "8fa269640ca373657128a376657203a2737403a57461626c65a3543132a36b65"
+      "79aa7061642d372d30303031a66f726967696ea5706174696fa46e6f7465a0a3"
+      "636d73cf0000019b69684600a3756d73cf0000019b6968ea10a3736d739700cf"
+      "0000019b69684600cf0000019b69685988cf0000019b6968ea10000000a37375"
+      "62cd0a8ca3746178ccdfa5746f74616ccd0b6ba56c696e6573929b01a6627572"
+      "67657202a0ae436c617373696320427572676572a56772696c6ccd05469193a6"
+      "636865657365ac4578747261206368656573656403cf0000019b6968ea10a09b"
+      "02a662757267657202a0ae436c617373696320427572676572a56772696c6ccd"
+      "05469193a6636865657365ac4578747261206368656573656404cf0000019b69"
+      "68edf8a23836" },
 };
 
 static void

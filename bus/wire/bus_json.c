@@ -21,6 +21,9 @@ static const char *const s_status_keys[] = { "status", "version", NULL };
 static const char *const s_qty_keys[] = { "quantity", NULL };
 static const char *const s_availability_keys[] = { "available", NULL };
 static const char *const s_cart_place_keys[] = { "note", "version", NULL };
+static const char *const s_bump_keys[] = { "version", NULL };
+static const char *const s_unbump_keys[] = { "version", "to", NULL };
+static const char *const s_void_keys[] = { "version", "reason", NULL };
 
 /*  A count as far as its array goes: structs arrive decoded from the wire,
     and an element past the capacity must never be read.  */
@@ -60,27 +63,42 @@ s_line_cents (const bus_line_t *line)
     return line->unit_cents < 0 ? INT64_MIN : INT64_MAX;
 }
 
+/*  A line; an order's (order not NULL) with its state (issue 17):
+    "state", "state_ms" (0 when not known: stored before lines had
+    states) and "void_reason".  */
 static json_t *
-s_line (const bus_line_t *line)
+s_line (const bus_line_t *line, const bus_order_t *order)
 {
     //  "o" hands modifiers over, or releases it if packing fails
-    return json_pack ("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}",
-                      "line_id", (json_int_t) line->line_id, "item_id",
-                      line->item_id, "name", line->name, "station",
-                      line->station, "quantity", (json_int_t) line->qty,
-                      "unit_cents", (json_int_t) line->unit_cents, "line_cents",
-                      s_line_cents (line), "note", line->note, "modifiers",
-                      s_mods (line));
+    json_t *json = json_pack ("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:o}",
+                              "line_id", (json_int_t) line->line_id, "item_id",
+                              line->item_id, "name", line->name, "station",
+                              line->station, "quantity", (json_int_t) line->qty,
+                              "unit_cents", (json_int_t) line->unit_cents,
+                              "line_cents", s_line_cents (line), "note",
+                              line->note, "modifiers", s_mods (line));
+    if (json && order) {
+        bus_line_state_t state = bus_line_state_in (line, order->status);
+        json_t *more = json_pack (
+            "{s:s, s:I, s:s}", "state", bus_line_state_name (state), "state_ms",
+            (json_int_t) line->state_ms, "void_reason", line->reason);
+        if (!more || json_object_update (json, more)) {
+            json_decref (json);
+            json = NULL;
+        }
+        json_decref (more);
+    }
+    return json;
 }
 
 /*  The lines as a JSON array, or NULL if any of them could not be built:
     an order that silently lost a line would misstate what was ordered.  */
 static json_t *
-s_lines (const bus_line_t *lines, uint32_t count)
+s_lines (const bus_line_t *lines, uint32_t count, const bus_order_t *order)
 {
     json_t *items = json_array ();
     for (uint32_t i = 0; items && i < s_clamp (count, BUS_LINES_MAX); i++)
-        if (json_array_append_new (items, s_line (&lines[i]))) {
+        if (json_array_append_new (items, s_line (&lines[i], order))) {
             json_decref (items);
             return NULL;
         }
@@ -123,7 +141,7 @@ bus_json_order (const bus_order_t *order)
         "subtotal_cents", (json_int_t) order->subtotal_cents, "tax_cents",
         (json_int_t) order->tax_cents, "total_cents",
         (json_int_t) order->total_cents, "items",
-        s_lines (order->lines, order->line_count));
+        s_lines (order->lines, order->line_count, order));
 }
 
 //  ---------------------------------------------------------------------
@@ -216,7 +234,7 @@ s_put_key (s_out_t *t, const char *key)
 }
 
 static void
-s_put_line (s_out_t *t, const bus_line_t *line)
+s_put_line (s_out_t *t, const bus_line_t *line, bus_status_t status)
 {
     s_put_lit (t, "{\"line_id\":");
     s_put_int (t, (json_int_t) line->line_id);
@@ -245,7 +263,13 @@ s_put_line (s_out_t *t, const bus_line_t *line)
         s_put_int (t, (json_int_t) mod->delta_cents);
         s_put (t, "}", 1);
     }
-    s_put_lit (t, "]}");
+    s_put_lit (t, "],\"state\":");
+    s_put_str (t, bus_line_state_name (bus_line_state_in (line, status)));
+    s_put_key (t, "state_ms");
+    s_put_int (t, (json_int_t) line->state_ms);
+    s_put_key (t, "void_reason");
+    s_put_str (t, line->reason);
+    s_put_lit (t, "}");
 }
 
 size_t
@@ -297,7 +321,7 @@ bus_json_order_write (const bus_order_t *order, char *buf, size_t cap)
     s_put_lit (&t, ",\"items\":[");
     for (uint32_t i = 0; i < s_clamp (order->line_count, BUS_LINES_MAX); i++) {
         s_put_lit (&t, i ? "," : "");
-        s_put_line (&t, &order->lines[i]);
+        s_put_line (&t, &order->lines[i], order->status);
     }
     s_put_lit (&t, "]}");
     return t.bad ? 0 : t.len;
@@ -335,7 +359,7 @@ bus_json_cart (const bus_cart_t *cart)
                       "version", (json_int_t) cart->version, "updated_ms",
                       (json_int_t) cart->updated_ms, "subtotal_cents",
                       (json_int_t) cart->subtotal_cents, "items",
-                      s_lines (cart->lines, cart->line_count));
+                      s_lines (cart->lines, cart->line_count, NULL));
 }
 
 /*  The part of the event its type makes meaningful, under *key; NULL
@@ -631,6 +655,55 @@ s_parse_cart_place (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
     return 0;
 }
 
+/*  A line-state command's version, and its state (issue 17).  */
+static int
+s_parse_line_state (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error,
+                    bus_line_state_t state)
+{
+    uint32_t version;
+    if (s_version (root, &version))
+        return s_reject (error, BUS_ERR_INVALID, "version", S_VERSION_RULE);
+    cmd->type = BUS_CMD_LINE_STATE;
+    cmd->line_state = state;
+    cmd->version = version;
+    return 0;
+}
+
+static int
+s_parse_bump (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    return s_parse_line_state (root, cmd, error, BUS_LINE_DONE);
+}
+
+//  A recall: back to "cooking" (the default) or "new"
+static int
+s_parse_unbump (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    json_t *to = json_object_get (root, "to");
+    bus_line_state_t state = BUS_LINE_COOKING;
+    if (to
+        && (bus_line_state_parse (json_string_value (to), &state) != 0
+            || (state != BUS_LINE_COOKING && state != BUS_LINE_NEW)))
+        return s_reject (error, BUS_ERR_INVALID, "to",
+                         "must be \"cooking\" or \"new\"");
+    return s_parse_line_state (root, cmd, error, state);
+}
+
+//  A void: its reason is required, 1..120 bytes of text
+static int
+s_parse_void (json_t *root, bus_cmd_t *cmd, bus_json_error_t *error)
+{
+    const char *reason = json_string_value (json_object_get (root, "reason"));
+    if (!reason || !*reason || strlen (reason) >= BUS_REASON_MAX
+        || !bus_valid_text (reason))
+        return s_reject (error, BUS_ERR_INVALID, "reason", "%s",
+                         BUS_RULE_REASON);
+    int rc = s_parse_line_state (root, cmd, error, BUS_LINE_VOIDED);
+    if (rc == 0)
+        bus_strlcpy (cmd->note, reason, sizeof cmd->note);
+    return rc;
+}
+
 typedef int (s_shape_fn) (json_t *root, bus_cmd_t *cmd,
                           bus_json_error_t *error);
 
@@ -712,6 +785,27 @@ bus_json_cart_place_cmd (const char *body, size_t len, bus_cmd_t *cmd,
 {
     return s_parse_body (body, len, cmd, error, s_cart_place_keys,
                          s_parse_cart_place);
+}
+
+int
+bus_json_bump_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                   bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_bump_keys, s_parse_bump);
+}
+
+int
+bus_json_unbump_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                     bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_unbump_keys, s_parse_unbump);
+}
+
+int
+bus_json_void_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                   bus_json_error_t *error)
+{
+    return s_parse_body (body, len, cmd, error, s_void_keys, s_parse_void);
 }
 
 //  --------------------------------------------------------------------------

@@ -64,10 +64,12 @@ s_test_fill_order (bus_order_t *order)
     "\"station\":\"grill\",\"quantity\":2,\"unit_cents\":2050,"               \
     "\"line_cents\":4100,\"note\":\"no onions\",\"modifiers\":["              \
     "{\"id\":\"cheese\",\"name\":\"Extra cheese\",\"delta_cents\":150},"      \
-    "{\"id\":\"bacon\",\"name\":\"Bacon\",\"delta_cents\":250}]},"            \
+    "{\"id\":\"bacon\",\"name\":\"Bacon\",\"delta_cents\":250}],"             \
+    "\"state\":\"new\",\"state_ms\":0,\"void_reason\":\"\"},"                 \
     "{\"line_id\":2,\"item_id\":\"ice-cream\",\"name\":\"Ice Cream\","        \
     "\"station\":\"pastry\",\"quantity\":1,\"unit_cents\":700,"               \
-    "\"line_cents\":700,\"note\":\"\",\"modifiers\":[]}]}"
+    "\"line_cents\":700,\"note\":\"\",\"modifiers\":[],\"state\":\"new\","    \
+    "\"state_ms\":0,\"void_reason\":\"\"}]}"
 
 static void
 s_test_fill_cart (bus_cart_t *cart)
@@ -698,6 +700,34 @@ s_test_status_valid (void)
     free (expect);
 }
 
+//  Issue 17: bump, recall and void set the type, the state, the version
+//  and (a void) the reason in note, and nothing else
+static void
+s_test_line_state_valid (void)
+{
+    bus_cmd_t *expect;
+    bus_cmd_t *cmd = s_test_parse (bus_json_bump_cmd, "{}", &expect);
+    expect->type = BUS_CMD_LINE_STATE;
+    expect->line_state = BUS_LINE_DONE;
+    expect->version = 0;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_unbump_cmd, "{\"version\": 4}", &expect);
+    expect->type = BUS_CMD_LINE_STATE;
+    expect->line_state = BUS_LINE_COOKING;
+    expect->version = 4;
+    s_test_only (cmd, expect);
+    cmd = s_test_parse (bus_json_unbump_cmd, "{\"to\": \"new\"}", &expect);
+    assert (cmd->line_state == BUS_LINE_NEW);
+    free (cmd);
+    free (expect);
+    cmd = s_test_parse (bus_json_void_cmd, "{\"reason\": \"86'd\"}", &expect);
+    expect->type = BUS_CMD_LINE_STATE;
+    expect->line_state = BUS_LINE_VOIDED;
+    expect->version = 0;
+    strcpy (expect->note, "86'd");
+    s_test_only (cmd, expect);
+}
+
 static void
 s_test_small_valid (void)
 {
@@ -840,6 +870,30 @@ static const s_bad_request_t s_bad_requests[] = {
       BUS_ERR_INVALID, "table", "unknown field" },
     { bus_json_cart_place_cmd, "{\"version\": 1, \"version\": 2}",
       BUS_ERR_MALFORMED, "", NULL },
+    //  Line-state bodies (issue 17)
+    { bus_json_bump_cmd, "[]", BUS_ERR_MALFORMED, "", NULL },
+    { bus_json_bump_cmd, "{\"version\": 0}", BUS_ERR_INVALID, "version",
+      S_VERSION_MSG },
+    { bus_json_bump_cmd, "{\"reason\": \"x\"}", BUS_ERR_INVALID, "reason",
+      "unknown field" },
+    { bus_json_unbump_cmd, "{\"to\": \"done\"}", BUS_ERR_INVALID, "to", NULL },
+    { bus_json_unbump_cmd, "{\"to\": \"voided\"}", BUS_ERR_INVALID, "to",
+      NULL },
+    { bus_json_unbump_cmd, "{\"to\": 2}", BUS_ERR_INVALID, "to", NULL },
+    { bus_json_void_cmd, "{}", BUS_ERR_INVALID, "reason", BUS_RULE_REASON },
+    { bus_json_void_cmd, "{\"reason\": \"\"}", BUS_ERR_INVALID, "reason",
+      BUS_RULE_REASON },
+    { bus_json_void_cmd, "{\"reason\": \"a\\u0007\"}", BUS_ERR_INVALID,
+      "reason", BUS_RULE_REASON },
+    { bus_json_void_cmd,
+      "{\"reason\": \"1234567890123456789012345678901234567890123456789012"
+      "345678901234567890123456789012345678901234567890123456789012345678901"
+      "\"}",
+      BUS_ERR_INVALID, "reason", BUS_RULE_REASON },
+    { bus_json_void_cmd, "{\"reason\": \"x\", \"version\": -1}",
+      BUS_ERR_INVALID, "version", S_VERSION_MSG },
+    { bus_json_void_cmd, "{\"reason\": \"x\", \"to\": \"new\"}",
+      BUS_ERR_INVALID, "to", "unknown field" },
 };
 
 static void
@@ -943,6 +997,7 @@ bus_json_test (bool verbose)
     s_test_place_limits ();
     s_test_line_valid ();
     s_test_status_valid ();
+    s_test_line_state_valid ();
     s_test_small_valid ();
     s_test_requests_invalid (verbose);
     s_test_error_body ();

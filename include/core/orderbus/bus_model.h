@@ -28,6 +28,7 @@ extern "C" {
 #define BUS_QTY_MAX     99  /* quantity per line                             */
 #define BUS_MODS_MAX    6   /* modifiers chosen per line                     */
 #define BUS_CUSTOM_ITEM "custom" /* item_id of a free-text line          */
+#define BUS_REASON_MAX  121      /* a line's void reason: 1..120 bytes text */
 
 typedef enum {
     BUS_STATUS_PLACED = 1,
@@ -39,6 +40,19 @@ typedef enum {
 } bus_status_t;
 
 #define BUS_STATUS_COUNT 7 /* size of arrays indexed by bus_status_t */
+
+/*  A line's own state in the kitchen (issue 17): its station cooks it
+    (new -> cooking -> done, and back on a recall), or it is voided, for
+    good.  0 is "not stated": a cart's lines, and the lines of an order
+    stored before lines had states, which read as their order's status
+    implies (bus_order_line_state).  Values travel on the wire: keep
+    them.  */
+typedef enum {
+    BUS_LINE_NEW = 1,
+    BUS_LINE_COOKING,
+    BUS_LINE_DONE,
+    BUS_LINE_VOIDED
+} bus_line_state_t;
 
 /*  A modifier chosen on a line ("extra cheese").  The client names the
     id; the writer fills name and delta_cents from the menu.  */
@@ -61,8 +75,12 @@ typedef struct {
     uint32_t mod_count;
     bus_mod_t mods[BUS_MODS_MAX];
     char name[BUS_NAME_MAX];
-    char station[BUS_ID_MAX]; /* kitchen station that makes it          */
-    int64_t unit_cents;       /* item price + modifier deltas           */
+    char station[BUS_ID_MAX];    /* kitchen station that makes it          */
+    int64_t unit_cents;          /* item price + modifier deltas           */
+    uint32_t state;              /* bus_line_state_t of an order's line, 0 in
+                                 a cart or a command                    */
+    int64_t state_ms;            /* when the line reached its state        */
+    char reason[BUS_REASON_MAX]; /* why it was voided, "" otherwise     */
 } bus_line_t;
 
 /*  An order as stored and published.  */
@@ -106,7 +124,10 @@ typedef enum {
     BUS_CMD_CART_CLEAR,   /* table -> cart.updated                           */
     BUS_CMD_CART_PLACE,   /* table, note, version -> order.placed and
                                cart.updated (emptied), in one transaction      */
-    BUS_CMD_AVAILABILITY  /* item_id, available -> menu.item                 */
+    BUS_CMD_AVAILABILITY, /* item_id, available -> menu.item                 */
+    BUS_CMD_LINE_STATE    /* order_id, version, line_state, and either
+                             line_id or station; note is the reason of a
+                             void -> order.status (its lines' new states) */
 } bus_cmd_type_t;
 
 /*  An intake command, gateway -> writer.  Which fields count depends on
@@ -125,6 +146,8 @@ typedef struct {
     uint32_t line_id;
     uint32_t qty;
     char item_id[BUS_ID_MAX];
+    char station[BUS_ID_MAX]; /* LINE_STATE: every line of this station  */
+    uint32_t line_state;      /* LINE_STATE: bus_line_state_t to reach   */
     bool available;
     bool open_menu; /* PLACE: a line whose item_id is not on the
                                   menu is kept as a free-text line named by
@@ -232,6 +255,19 @@ const char *bus_status_name (bus_status_t status);
 /*  Parse a status name; return 0 and set *status, or BUS_ERR_INVALID.  */
 int bus_status_parse (const char *name, bus_status_t *status);
 
+/*  "new", "cooking", "done", "voided"; NULL if invalid.  */
+const char *bus_line_state_name (bus_line_state_t state);
+
+/*  The state of line, of an order whose status is status: its own, or,
+    for a line stored before lines had states (0), the one the status
+    implies (placed, accepted: new; preparing: cooking; ready, served:
+    done; cancelled: voided).  */
+bus_line_state_t bus_line_state_in (const bus_line_t *line,
+                                    bus_status_t status);
+
+/*  Parse a line state name; return 0 and set *state, or BUS_ERR_INVALID.  */
+int bus_line_state_parse (const char *name, bus_line_state_t *state);
+
 /*  True for statuses that still belong on a kitchen screen.  */
 bool bus_status_is_open (bus_status_t status);
 
@@ -287,6 +323,9 @@ size_t bus_utf8_char (const char *s);
 #define BUS_RULE_NODE \
     "must be a string of 1 to 80 characters of A-Z a-z 0-9 _ . -"
 #define BUS_RULE_TEXT "must be UTF-8 text without control characters"
+#define BUS_RULE_REASON                                 \
+    "must be a string of 1 to 120 bytes of UTF-8 text " \
+    "without control characters"
 
 /*  Check a command as the writer must find it before applying it: every
     string is text (above) and fits; key, origin and the fields its type

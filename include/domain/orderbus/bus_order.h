@@ -32,7 +32,7 @@ int bus_order_price_open (const bus_menu_t *menu, const bus_line_t *in,
                           uint32_t count, bus_line_t *out, char *err,
                           size_t err_cap);
 
-/*  Sum of qty * unit_cents over lines.  */
+/*  Sum of qty * unit_cents over lines, voided lines left out.  */
 int64_t bus_order_subtotal (const bus_line_t *lines, uint32_t count);
 
 /*  Set order's subtotal, tax (tax_bp basis points of the subtotal, rounded
@@ -41,10 +41,44 @@ void bus_order_total (bus_order_t *order, int tax_bp);
 
 /*  Move order to status `to` at time now, if version is 0 or the order's
     current version, and the lifecycle allows it; bumps version and records
-    the time of the new status.  0, or BUS_ERR_CONFLICT with a message
+    the time of the new status.  Its lines follow: preparing starts the
+    new ones cooking, ready and served make every line that is not voided
+    done, cancelled voids them ("order cancelled").  0, or BUS_ERR_CONFLICT with a message
     that names the current version or status.  */
 int bus_order_move (bus_order_t *order, bus_status_t to, uint32_t version,
                     int64_t now, char *err, size_t err_cap);
+
+/*  Line states (issue 17).  Each line of an order has its own state
+    (bus_line_state_t) and the order's status follows its lines:
+      - a line goes new -> cooking -> done, is recalled (done or cooking
+        -> cooking or new), or is voided from any of them, for good;
+      - when every line that is not voided is done, the order is ready;
+      - when a line is cooking or done but not all are done, the order is
+        preparing (a recall takes a ready order back to preparing);
+      - when every line is voided, the order is cancelled;
+      - a voided line is not charged: the caller recomputes the totals
+        (bus_order_total leaves voided lines out);
+      - the lines of a served or cancelled order do not change.
+    The order-level moves (bus_order_move) apply to every line.  */
+
+/*  Give every line of order without a state (0) the one its status
+    implies (bus_line_state_in), so that the rules below see states (an order stored before
+    issue 17).  */
+void bus_order_lines_settle (bus_order_t *order);
+
+/*  Move the lines of order to state `to` at time now: the line line_id
+    when it is not 0, else every line of station (that is not voided).
+    version: as for bus_order_move.  reason: a void's, 1..120 bytes.
+    Then the order's status follows its lines, as above; bumps version.
+    0, or BUS_ERR_NOT_FOUND (no such line, no line of that station),
+    BUS_ERR_INVALID (a void without a reason, or of a whole station) or
+    BUS_ERR_CONFLICT (version, a served or cancelled order, a voided
+    line, a line already in that state, a station with nothing to
+    move), with a message in err that starts with the field path.  */
+int bus_order_lines_move (bus_order_t *order, uint32_t line_id,
+                          const char *station, bus_line_state_t to,
+                          const char *reason, uint32_t version, int64_t now,
+                          char *err, size_t err_cap);
 
 /*  Selftest.  */
 void bus_order_test (bool verbose);

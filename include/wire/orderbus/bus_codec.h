@@ -25,9 +25,15 @@
                          name is there only for an open-menu line)
       line (in order/cart): [line_id, item_id, qty, note, name, station,
                              unit_cents, [[mod_id, mod_name, delta_cents]...]]
+                         then, for a line with a state (an order's, since
+                         issue 17), state (1..4), state_ms, reason (text of
+                         0..120 bytes): 11 elements; a cart's line, and a
+                         line stored before, has 8 and reads with state 0
       cmd:   {v, type, key, origin, table, note, order, st, ver, line, qty,
-              item, avail, open, lines: [line...]}   every key always
-              written but "open", which is written only when true
+              item, avail, open, stn, ls, lines: [line...]}   every key
+              always written but "open", written only when true, and
+              "stn" and "ls" (LINE_STATE's station and line state),
+              written only when set
       order: {id, seq, ver, st, table, key, origin, note, cms, ums,
               sms: [7 ints, indexed by bus_status_t], sub, tax, total,
               lines: [line...]}
@@ -59,7 +65,10 @@
     qty 1..99, a note, 0..6 distinct valid modifier ids, no name or
     bus_valid_name; PLACE: 1..50 lines; CART_ADD: exactly 1 line;
     SET_STATUS: order id >= 1, a valid status; CART_SET_QTY: line id >= 1,
-    qty 0..99; AVAILABILITY: a valid item id.
+    qty 0..99; AVAILABILITY: a valid item id; LINE_STATE: order id >= 1,
+    a valid line state, either a line id or a valid station id (not
+    both), a void names a line and its reason (note, 1..120 bytes), any
+    other state no note; stn is text for every type.
     Strings of the writer's messages: an order's table, key, origin and
     note, a line's item and modifier ids and note, a cart's table, an
     event's item, an ack's key follow their rules; a station is empty or

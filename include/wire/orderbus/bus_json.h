@@ -93,6 +93,16 @@ int bus_json_availability_cmd (
 int bus_json_cart_place_cmd (
     const char *body, size_t len, bus_cmd_t *cmd,
     bus_json_error_t *error); /* CART_PLACE: note, version */
+/*  LINE_STATE (issue 17); the path names the order and the line or the
+    station.  bump: {version?} -> done; unbump: {version?, to?: "cooking"
+    (default) or "new"}; void: {reason: 1..120 bytes, version?} ->
+    voided, the reason in cmd->note.  */
+int bus_json_bump_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                       bus_json_error_t *error);
+int bus_json_unbump_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                         bus_json_error_t *error);
+int bus_json_void_cmd (const char *body, size_t len, bus_cmd_t *cmd,
+                       bus_json_error_t *error);
 
 #define BUS_JSON_DEPTH_MAX 32 /* deepest request body accepted */
 
