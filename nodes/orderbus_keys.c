@@ -119,8 +119,8 @@ static int
 s_list (const s_args_t *args, char *err)
 {
     printf ("%-20s %-8s %-40s  %s\n", "NAME", "ROLE", "PUBLIC KEY", "FILE");
-    int count =
-        bus_curve_allow_read (args->allow, s_list_one, NULL, err, S_ERR_MAX);
+    int count = bus_curve_allow_read (args->allow, "", s_list_one, NULL, err,
+                                      S_ERR_MAX);
     if (count < 0)
         return 1;
     fprintf (stderr, "orderbus keys: %d allowed in %s\n", count, args->allow);

@@ -46,10 +46,12 @@ typedef struct {
 } s_watch_t;
 
 struct _bus_curve_t {
-    bool enabled;                             //  false: plaintext links
-    zcert_t *cert;                            //  this node's keypair
-    char writer_key[BUS_CURVE_KEY_LEN + 1];   //  pinned, on clients
-    bus_curve_peer_t *peers;                  //  the allow-list (writer)
+    bool enabled;    //  false: plaintext links
+    zcert_t *cert;   //  this node's keypair
+    //  pinned, on clients: one for all endpoints, or one per endpoint
+    char pins[BUS_CURVE_PINS_MAX][BUS_CURVE_KEY_LEN + 1];
+    int pin_count;
+    bus_curve_peer_t *peers;   //  the allow-list (writer)
     size_t peer_count;
     uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
     size_t slot_mask;    //  slot count - 1, a power of two minus one
@@ -365,21 +367,34 @@ s_allow_files (const char *dir, char *err, size_t err_cap)
     return files;
 }
 
-//  Check one certificate of an allow directory against those before it
+//  Check one certificate of an allow directory against those before it.
+//  A writer's certificate only in a group member's directory (member_key
+//  not NULL), and never the member's own: the other members replicate
+//  from it when it leads (bus_writer_repl.c lets their role do only that)
 static int
 s_allow_check (const s_cert_t *cert, const bus_curve_peer_t *peers,
-               size_t count, const char *path, char *err, size_t err_cap)
+               size_t count, const char *path, const char *member_key,
+               char *err, size_t err_cap)
 {
     if (cert->has_secret || s_ends_with (path, S_SECRET_SUFFIX))
         return bus_error_set (err, err_cap, -1,
                               "link/allow: %s is a secret certificate: copy "
                               "only the public .cert file to the writer",
                               path);
-    if (cert->peer.role == BUS_CURVE_WRITER)
+    if (cert->peer.role == BUS_CURVE_WRITER && !member_key)
         return bus_error_set (err, err_cap, -1,
                               "link/allow: %s is a writer's certificate; "
-                              "allow gateways, edges and replicas",
+                              "allow gateways, edges and replicas (a "
+                              "writer's only in a group member's, with "
+                              "leader/etcd)",
                               path);
+    if (member_key && streq (cert->peer.key, member_key))
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow: %s is this member's own "
+                              "certificate (%s '%s'): allow the other "
+                              "members' writer certificates only",
+                              path, bus_curve_role_name (cert->peer.role),
+                              cert->peer.name);
     for (size_t i = 0; i < count; i++)
         if (streq (peers[i].name, cert->peer.name)
             || streq (peers[i].key, cert->peer.key))
@@ -393,8 +408,9 @@ s_allow_check (const s_cert_t *cert, const bus_curve_peer_t *peers,
 
 //  Read dir into a new array *peers_p (caller frees); count or -1
 static int
-s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
-              char *err, size_t err_cap)
+s_allow_load (const char *dir, const char *member_key,
+              bus_curve_peer_t **peers_p, zlistx_t **paths_p, char *err,
+              size_t err_cap)
 {
     zlistx_t *files = s_allow_files (dir, err, err_cap);
     if (!files)
@@ -415,7 +431,8 @@ s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
             snprintf (why, sizeof why, "%s", err);
             bus_error_set (err, err_cap, -1, "link/allow: %s", why);
         } else
-            rc = s_allow_check (&cert, peers, count, path, err, err_cap);
+            rc = s_allow_check (&cert, peers, count, path, member_key, err,
+                                err_cap);
         if (rc == 0)
             peers[count++] = cert.peer;
     }
@@ -433,12 +450,13 @@ s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
 }
 
 int
-bus_curve_allow_read (const char *dir, bus_curve_allow_fn *fn, void *arg,
-                      char *err, size_t err_cap)
+bus_curve_allow_read (const char *dir, const char *member_key,
+                      bus_curve_allow_fn *fn, void *arg, char *err,
+                      size_t err_cap)
 {
     bus_curve_peer_t *peers = NULL;
     zlistx_t *paths = NULL;
-    int count = s_allow_load (dir, &peers, &paths, err, err_cap);
+    int count = s_allow_load (dir, member_key, &peers, &paths, err, err_cap);
     const char *path = paths ? (const char *) zlistx_first (paths) : NULL;
     for (int i = 0; i < count && fn; i++) {
         fn (&peers[i], path, arg);
@@ -647,7 +665,23 @@ bus_curve_client (const bus_curve_t *self, zsock_t *sock)
     if (!bus_curve_enabled (self))
         return;
     zcert_apply (self->cert, sock);
-    zsock_set_curve_serverkey (sock, self->writer_key);
+    zsock_set_curve_serverkey (sock, self->pins[0]);
+}
+
+void
+bus_curve_client_at (const bus_curve_t *self, zsock_t *sock, int index)
+{
+    if (!bus_curve_enabled (self))
+        return;
+    //  bus_curve_new checked that a list has a key per endpoint
+    bool one = self->pin_count <= 1 || index < 0 || index >= self->pin_count;
+    zsock_set_curve_serverkey (sock, self->pins[one ? 0 : index]);
+}
+
+int
+bus_curve_pins (const bus_curve_t *self)
+{
+    return bus_curve_enabled (self) ? self->pin_count : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -655,12 +689,38 @@ bus_curve_client (const bus_curve_t *self, zsock_t *sock)
 
 #define S_REDIAL_MS 1000   //  a given-up connection is dialled again after
 
+typedef struct {
+    char endpoint[BUS_ENDPOINT_MAX];   //  one of the comma list
+    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none
+} s_dial_t;
+
 struct _bus_curve_watch_t {
-    zsock_t *pair;       //  reads sock's monitor
-    zsock_t *sock;       //  borrowed: the owner's client socket
-    char *endpoint;      //  what sock connects to
-    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none due
+    zsock_t *pair;              //  reads sock's monitor
+    zsock_t *sock;              //  borrowed: the owner's client socket
+    const bus_curve_t *curve;   //  borrowed: its keys, for a redial
+    s_dial_t dials[BUS_CURVE_PINS_MAX];   //  the endpoints, in list order
+    int dial_count;
 };
+
+//  Split endpoints into self's dials; false if there are too many, or
+//  one is empty or too long
+static bool
+s_watch_split (bus_curve_watch_t *self, const char *endpoints)
+{
+    const char *at = endpoints;
+    while (self->dial_count < BUS_CURVE_PINS_MAX) {
+        size_t length = strcspn (at, ",");
+        s_dial_t *dial = &self->dials[self->dial_count++];
+        if (length == 0 || length >= sizeof dial->endpoint)
+            return false;
+        memcpy (dial->endpoint, at, length);
+        dial->endpoint[length] = '\0';
+        if (!at[length])
+            return true;
+        at += length + 1;
+    }
+    return false;
+}
 
 bus_curve_watch_t *
 bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
@@ -672,13 +732,13 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
     if (!self)
         return NULL;
     self->sock = sock;
-    self->endpoint = strdup (endpoint);
+    self->curve = curve;
     char monitor[96];
     snprintf (monitor, sizeof monitor, "inproc://orderbus-curve-client-%p",
               (void *) self);
     int events =
         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (self->endpoint
+    if (s_watch_split (self, endpoint)
         && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
         self->pair = zsock_new (ZMQ_PAIR);
     if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0)
@@ -697,7 +757,6 @@ bus_curve_watch_destroy (bus_curve_watch_t **self_p)
     if (self->pair)   //  stop the monitor before its reader goes
         zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
     zsock_destroy (&self->pair);
-    free (self->endpoint);
     free (self);
     *self_p = NULL;
 }
@@ -708,36 +767,62 @@ bus_curve_watch_socket (bus_curve_watch_t *self)
     return self ? self->pair : NULL;
 }
 
+//  Schedule dial for a new connection, logged once per give-up
+static void
+s_watch_due (s_dial_t *dial)
+{
+    if (dial->redial_at)
+        return;
+    dial->redial_at = zclock_mono () + S_REDIAL_MS;
+    zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
+                  "writer's key, or ours not allowed): dialling again in "
+                  "%d ms",
+                  dial->endpoint, S_REDIAL_MS);
+}
+
 void
 bus_curve_watch_read (bus_curve_watch_t *self)
 {
     zmsg_t *msg;
     while (self && (msg = zmsg_recv (self->pair))) {
+        //  Only the two events that end a connection for good come here;
+        //  the second frame names the endpoint as it was connected
+        zmsg_first (msg);
+        zframe_t *address = zmsg_next (msg);
+        int found = -1;
+        for (int i = 0; address && i < self->dial_count; i++)
+            if (zframe_streq (address, self->dials[i].endpoint))
+                found = i;
         zmsg_destroy (&msg);
-        //  Only the two events that end a connection for good come here
-        if (!self->redial_at) {
-            self->redial_at = zclock_mono () + S_REDIAL_MS;
-            zsys_warning ("link to %s: handshake refused (not CURVE, or "
-                          "not the writer's key, or ours not allowed): "
-                          "dialling again in %d ms",
-                          self->endpoint, S_REDIAL_MS);
-        }
+        //  An address we did not give (never seen: libzmq reports the
+        //  connect string): dial every endpoint again rather than none
+        for (int i = 0; i < self->dial_count; i++)
+            if (found < 0 || found == i)
+                s_watch_due (&self->dials[i]);
     }
 }
 
 bool
 bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
 {
-    if (!self || !self->redial_at || now < self->redial_at)
-        return false;
-    self->redial_at = 0;
-    //  A connect to an endpoint the socket still lists does nothing: the
-    //  given-up connection is forgotten first
-    zsock_disconnect (self->sock, "%s", self->endpoint);
-    int rc = zsock_connect (self->sock, "%s", self->endpoint);
-    zsys_info ("link to %s: dialled again%s%s", self->endpoint,
-               rc == 0 ? "" : ": ", rc == 0 ? "" : zmq_strerror (zmq_errno ()));
-    return rc == 0;
+    bool dialled = false;
+    for (int i = 0; self && i < self->dial_count; i++) {
+        s_dial_t *dial = &self->dials[i];
+        if (!dial->redial_at || now < dial->redial_at)
+            continue;
+        dial->redial_at = 0;
+        //  A connect to an endpoint the socket still lists does nothing:
+        //  the given-up connection is forgotten first.  The server key is
+        //  copied at connect: this endpoint's, again
+        zsock_disconnect (self->sock, "%s", dial->endpoint);
+        bus_curve_client_at (self->curve, self->sock, i);
+        int rc = zsock_connect (self->sock, "%s", dial->endpoint);
+        zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
+                   rc == 0 ? "" : ": ",
+                   rc == 0 ? "" : zmq_strerror (zmq_errno ()));
+        dialled |= rc == 0;
+    }
+    return dialled;
 }
 
 bool
@@ -820,6 +905,16 @@ s_plain_check (const bus_config_t *config, char *err, size_t err_cap)
     return 0;
 }
 
+//  A writer group's member, as its writer or as its standby (a replica
+//  inside the member: bus_member.c keeps leader/etcd in its config)
+static bool
+s_member (const bus_config_t *config)
+{
+    return *config->leader_etcd
+           && (config->role == BUS_ROLE_WRITER
+               || config->role == BUS_ROLE_REPLICA);
+}
+
 //  The node's own certificate: the role it runs, and a gateway's name
 static int
 s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
@@ -831,11 +926,12 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                              sizeof why)
         != 0)
         return bus_error_set (err, err_cap, -1, "link/cert: %s", why);
+    bool member = s_member (config);
     bus_curve_role_t want =
-        config->role == BUS_ROLE_WRITER    ? BUS_CURVE_WRITER
-        : config->role == BUS_ROLE_GATEWAY ? BUS_CURVE_GATEWAY
-        : config->role == BUS_ROLE_REPLICA ? BUS_CURVE_REPLICA
-                                           : BUS_CURVE_EDGE;
+        config->role == BUS_ROLE_WRITER || member ? BUS_CURVE_WRITER
+        : config->role == BUS_ROLE_GATEWAY        ? BUS_CURVE_GATEWAY
+        : config->role == BUS_ROLE_REPLICA        ? BUS_CURVE_REPLICA
+                                                  : BUS_CURVE_EDGE;
     if (me.role != want)
         return bus_error_set (err, err_cap, -1,
                               "link/cert: %s is the certificate of %s '%s', "
@@ -843,6 +939,15 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                               config->cert_file, bus_curve_role_name (me.role),
                               me.name, want == BUS_CURVE_EDGE ? "n" : "",
                               bus_curve_role_name (want));
+    //  The leader checks the standby's hello (leader/name) against it
+    if (member && !streq (me.name, config->leader_name))
+        return bus_error_set (err, err_cap, -1,
+                              "leader/name is '%s' but link/cert %s is "
+                              "writer '%s''s: a member's certificate is "
+                              "named after it (orderbus keys new --name %s "
+                              "--role writer)",
+                              config->leader_name, config->cert_file, me.name,
+                              config->leader_name);
     //  The writer checks a command's origin (a replica's hello) against
     //  this name
     if (want == BUS_CURVE_REPLICA && !streq (me.name, config->name))
@@ -891,7 +996,93 @@ s_pin (const char *value, bus_curve_role_t want, const char *setting, char *key,
     return 0;
 }
 
-//  A gateway's or edge's pin: a Z85 key, or the writer's certificate
+static int
+s_list_count (const char *list)
+{
+    int count = 1;
+    for (const char *at = list; (at = strchr (at, ',')); at++)
+        count++;
+    return count;
+}
+
+//  link/writer_key's comma list into self->pins, each a Z85 key or a
+//  writer's .cert file.  0, or -1 with err set.
+static int
+s_pin_list (bus_curve_t *self, const char *value, char *err, size_t err_cap)
+{
+    self->pin_count = 0;
+    for (const char *at = value;;) {
+        size_t length = strcspn (at, ",");
+        char one[BUS_PATH_MAX];
+        if (self->pin_count == BUS_CURVE_PINS_MAX)
+            return bus_error_set (err, err_cap, -1,
+                                  "link/writer_key: more than %d keys",
+                                  BUS_CURVE_PINS_MAX);
+        if (length == 0 || length >= sizeof one)
+            return bus_error_set (err, err_cap, -1,
+                                  "link/writer_key: key %d of the comma list "
+                                  "is %s",
+                                  self->pin_count + 1,
+                                  length ? "too long" : "empty");
+        memcpy (one, at, length);
+        one[length] = '\0';
+        char *key = self->pins[self->pin_count];
+        if (s_pin (one, BUS_CURVE_WRITER, "link/writer_key", key, err, err_cap)
+            != 0)
+            return -1;
+        //  Each member has a key of its own: twice is a slip of the pen
+        for (int i = 0; i < self->pin_count; i++)
+            if (streq (self->pins[i], key))
+                return bus_error_set (err, err_cap, -1,
+                                      "link/writer_key: keys %d and %d are "
+                                      "the same key %s: each member of a "
+                                      "writer group has its own",
+                                      i + 1, self->pin_count + 1, key);
+        self->pin_count++;
+        if (!at[length])
+            return 0;
+        at += length + 1;
+    }
+}
+
+//  The pins line up with every endpoint list the node connects to: one
+//  key for all, or one per endpoint in the same order.  A member lists
+//  a key per leader/peers entry (each member has its own).
+static int
+s_pins_align (const bus_curve_t *self, const bus_config_t *config, char *err,
+              size_t err_cap)
+{
+    s_endpoint_t lists[5];
+    int count = 0;
+    if (s_member (config))
+        lists[count++] = (s_endpoint_t){ "leader/peers", config->leader_peers };
+    else if (config->role == BUS_ROLE_REPLICA)   //  replica/sync binds
+        lists[count++] =
+            (s_endpoint_t){ "replica/upstream", config->replicate };
+    else
+        count = s_endpoints (config, lists);
+    for (int i = 0; i < count; i++) {
+        int endpoints = s_list_count (lists[i].value);
+        if (endpoints == self->pin_count
+            || (self->pin_count == 1 && !s_member (config)))
+            continue;
+        return bus_error_set (
+            err, err_cap, -1,
+            "link/writer_key has %d key%s but %s lists %d endpoint%s (%s): "
+            "%s",
+            self->pin_count, self->pin_count == 1 ? "" : "s", lists[i].key,
+            endpoints, endpoints == 1 ? "" : "s", lists[i].value,
+            s_member (config)
+                ? "give each other member's writer key (or .cert file), in "
+                  "the order of leader/peers"
+                : "give one key for all, or one per endpoint in the same "
+                  "order (docs/failover.md)");
+    }
+    return 0;
+}
+
+//  A gateway's, edge's or replica's pins: Z85 keys, or writers' .cert
+//  files
 static int
 s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
               size_t err_cap)
@@ -900,9 +1091,62 @@ s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
         return bus_error_set (err, err_cap, -1,
                               "link/writer_key (--writer-key) is required "
                               "with link/cert: the writer's public key, or "
-                              "its .cert file");
-    return s_pin (config->writer_key, BUS_CURVE_WRITER, "link/writer_key",
-                  self->writer_key, err, err_cap);
+                              "its .cert file (a writer group: each "
+                              "member's, comma-separated)");
+    if (s_pin_list (self, config->writer_key, err, err_cap) != 0)
+        return -1;
+    return s_pins_align (self, config, err, err_cap);
+}
+
+//  A group member's pins: the other members' writer keys, one per
+//  leader/peers entry, none its own, each allowed in its link/allow (or
+//  the other could not follow this member when it leads).  Its standby
+//  pins the leader with them; its writer only checks them.
+static int
+s_member_init (bus_curve_t *self, const bus_config_t *config, char *err,
+               size_t err_cap)
+{
+    if (!*config->writer_key)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key (--writer-key) is required "
+                              "on a group member with link/cert: the other "
+                              "members' writer keys or .cert files, in the "
+                              "order of leader/peers");
+    if (!*config->allow_dir)
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow (--allow DIR) is required with "
+                              "link/cert on a group member: the other "
+                              "members' and the nodes' public certificates");
+    if (s_pin_list (self, config->writer_key, err, err_cap) != 0
+        || s_pins_align (self, config, err, err_cap) != 0)
+        return -1;
+    const char *own = zcert_public_txt (self->cert);
+    bus_curve_peer_t *allowed = NULL;
+    int count =
+        s_allow_load (config->allow_dir, own, &allowed, NULL, err, err_cap);
+    if (count < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < self->pin_count; i++) {
+        bool found = false;
+        for (int j = 0; j < count; j++)
+            found |= streq (allowed[j].key, self->pins[i])
+                     && allowed[j].role == BUS_CURVE_WRITER;
+        if (streq (self->pins[i], own))
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key: key %d is this member's "
+                                "own (link/cert): list the other members'",
+                                i + 1);
+        else if (!found)
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key: key %d (%s) is not a "
+                                "writer's certificate in link/allow %s: put "
+                                "that member's public .cert there too, or it "
+                                "cannot follow this member when it leads",
+                                i + 1, self->pins[i], config->allow_dir);
+    }
+    free (allowed);
+    return rc;
 }
 
 bus_curve_t *
@@ -915,12 +1159,13 @@ bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
         return NULL;
     }
     pin->enabled = true;
+    pin->pin_count = 1;
     pin->cert = zcert_dup (self->cert);
     if (!pin->cert)
         bus_error_set (err, err_cap, -1, "out of memory");
     if (!pin->cert
-        || s_pin (value, BUS_CURVE_REPLICA, "link/reads_key", pin->writer_key,
-                  err, err_cap)
+        || s_pin (value, BUS_CURVE_REPLICA, "link/reads_key", pin->pins[0], err,
+                  err_cap)
                != 0)
         bus_curve_destroy (&pin);
     return pin;
@@ -937,8 +1182,11 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                               "link/cert on the writer: the public "
                               "certificates of its gateways and edges");
     //  (a replica comes here only with link/allow: for its read socket)
-    int count =
-        s_allow_load (config->allow_dir, &self->peers, NULL, err, err_cap);
+    //  A member's may hold the other members' writer certificates
+    const char *member_key =
+        s_member (config) ? zcert_public_txt (self->cert) : NULL;
+    int count = s_allow_load (config->allow_dir, member_key, &self->peers, NULL,
+                              err, err_cap);
     if (count < 0)
         return -1;
     self->peer_count = (size_t) count;
@@ -990,14 +1238,25 @@ bus_curve_new (const bus_config_t *config, char *err, size_t err_cap)
                             "link/cert is set but this libzmq has no CURVE");
     else {
         self->enabled = true;
+        bool member = s_member (config);
         rc = s_own_cert (self, config, err, err_cap);
         if (rc == 0 && config->role == BUS_ROLE_WRITER)
             rc = s_writer_init (self, config, err, err_cap);
-        else if (rc == 0)
+        if (rc == 0 && member)   //  a member's writer, or its standby
+            rc = s_member_init (self, config, err, err_cap);
+        else if (rc == 0 && config->role == BUS_ROLE_WRITER
+                 && *config->writer_key)
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key on a writer names the other "
+                                "members of its group: it needs leader/etcd "
+                                "(a lone writer pins no key)");
+        else if (rc == 0 && config->role != BUS_ROLE_WRITER)
             rc = s_writer_key (self, config, err, err_cap);
         //  A replica's read socket is a server of its own (zauth is one
-        //  handler a process, and a replica runs no writer's)
-        if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir)
+        //  handler a process, and a replica runs no writer's); a member's
+        //  standby serves nothing, and its writer runs zauth
+        if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir
+            && !member)
             rc = s_writer_init (self, config, err, err_cap);
     }
     if (rc != 0)

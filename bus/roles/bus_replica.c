@@ -155,10 +155,10 @@ s_connect (bus_replica_t *self)
     zsock_set_maxmsgsize (self->dealer, BUS_MENU_DOC_MAX);
     zsock_set_rcvhwm (self->dealer, 64);
     zsock_set_linger (self->dealer, 0);
-    bus_curve_client (self->curve, self->dealer);
     self->watch =
         bus_curve_watch_new (self->curve, self->dealer, self->config.replicate);
-    if (bus_link_connect (self->dealer, self->config.replicate) < 0)
+    if (bus_link_connect (self->dealer, self->config.replicate, self->curve)
+        < 0)
         return -1;
     self->heard_ms = zclock_mono ();
     self->hello_at = 0;

@@ -1260,11 +1260,16 @@ s_sync_serve (bus_writer_t *self)
     bool curve = bus_curve_enabled (self->curve);
     const bus_curve_peer_t *sender =
         curve && body ? s_sender (self, zframe_meta (body, "User-Id")) : NULL;
-    if (rc == 0 && curve && !sender) {
+    //  Another member of a writer group is let in to replicate, not to
+    //  query (its standby reads through the replicate socket)
+    if (rc == 0 && curve && (!sender || sender->role == BUS_CURVE_WRITER)) {
         atomic_fetch_add (&self->refused, 1);
         reply.rid = req.rid;
         reply.status = BUS_ERR_FORBIDDEN;
-        bus_strlcpy (reply.error, "unknown sender", sizeof reply.error);
+        bus_strlcpy (reply.error,
+                     sender ? "a writer member only replicates"
+                            : "unknown sender",
+                     sizeof reply.error);
     } else if (rc == 0) {
         reply.rid = req.rid;
         s_sync_handle (self, &req, sender, &reply, items);
