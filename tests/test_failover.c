@@ -392,9 +392,54 @@ s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
     return status;
 }
 
+//  A stats query on m1's sync socket under the key in cert: the reply's
+//  status, or 1 if none came
+static int
+s_sync_query (const char *cert_path)
+{
+    bus_curve_peer_t peer, m1;
+    zcert_t *cert = NULL;
+    char err[2048];
+    CHECK (
+        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
+                == 0
+            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
+                   == 0,
+        "%s", err);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zcert_apply (cert, dealer);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (dealer, m1.key);
+    zsock_set_rcvtimeo (dealer, 5000);
+    CHECK (zsock_connect (dealer, "%s", s_m1.sync) == 0, "connect");
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS, .rid = 7 };
+    zframe_t *frame = bus_sync_req_encode (&req);
+    zframe_send (&frame, dealer, 0);
+    zmsg_t *msg = zmsg_recv (dealer);
+    zframe_t *first = msg ? zmsg_first (msg) : NULL;
+    bus_sync_reply_t reply = { 0 };
+    int status = first
+                         && bus_sync_reply_decode (zframe_data (first),
+                                                   zframe_size (first), &reply)
+                                == 0
+                     ? reply.status
+                     : 1;
+    if (first)
+        printf ("test_failover: refused: a sync query under %s: %d %s\n",
+                peer.name, reply.status, reply.error);
+    zmsg_destroy (&msg);
+    zsock_destroy (&dealer);
+    return status;
+}
+
 //  What a group with CURVE refuses (curve only)
 TK_CASE (refused)
 {
+    //  m2's key replicates from m1, and does nothing else there
+    CHECK (s_sync_query (s_m2.cert) == BUS_ERR_FORBIDDEN,
+           "a member's key may not query the leader's sync socket");
+    CHECK (s_sync_query (s_gw_cert) == 0, "the gateway's key may");
     char stranger[800];
     snprintf (stranger, sizeof stranger, "%s/gw-x.cert_secret", s_keys);
     CHECK (s_replicate_hello (stranger, "m2", 1500) == 0,

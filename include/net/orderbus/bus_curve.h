@@ -144,8 +144,9 @@ typedef struct _bus_curve_watch_t bus_curve_watch_t;
 
 /*  Watch sock, which will connect to endpoint (a comma list: each of
     them), with the keys of self: call before connecting.
-    NULL for a plaintext object or NULL (nothing to watch), or if out of
-    memory.  Caller owns; destroy it before sock.  */
+    NULL for a plaintext object or NULL (nothing to watch), if out of
+    memory, or if endpoint lists more than BUS_CURVE_PINS_MAX.  Caller
+    owns; destroy it before sock and self (it redials with self's keys).  */
 bus_curve_watch_t *bus_curve_watch_new (const bus_curve_t *self, zsock_t *sock,
                                         const char *endpoint);
 
