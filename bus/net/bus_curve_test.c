@@ -785,6 +785,12 @@ s_test_group_links (const char *dir, bool verbose)
     //  the real m1 (the socket's key option is m2's by then: the last
     //  connect's)
     pulls[0] = s_server (dir, NULL, &ports[0]);
+    //  m2's connections, counted: the redial must leave m2's alone
+    assert (zmq_socket_monitor (zsock_resolve (pulls[1]), "inproc://curve-m2",
+                                ZMQ_EVENT_ACCEPTED)
+            == 0);
+    zsock_t *accepts = zsock_new_pair (">inproc://curve-m2");
+    assert (accepts);
     push = zsock_new (ZMQ_PUSH);
     zsock_set_linger (push, 0);
     bus_curve_watch_t *watch = bus_curve_watch_new (gateway, push, endpoints);
@@ -796,8 +802,21 @@ s_test_group_links (const char *dir, bool verbose)
     zsock_destroy (&pulls[0]);
     pulls[0] = s_server (dir, "m1", &ports[0]);
     assert (s_both_hear (push, pulls, watch));
+    zclock_sleep (300);   //  a needless redial of m2 would be back by now
+    zsock_set_rcvtimeo (accepts, 0);
+    int accepted = 0;
+    zmsg_t *event;
+    while ((event = zmsg_recv (accepts))) {
+        accepted++;
+        zmsg_destroy (&event);
+    }
     if (verbose)
-        printf ("  both members heard, m1 after a redial\n");
+        printf ("  both members heard, m1 after a redial; m2 accepted %d "
+                "connection(s)\n",
+                accepted);
+    assert (accepted == 1);
+    zmq_socket_monitor (zsock_resolve (pulls[1]), NULL, 0);
+    zsock_destroy (&accepts);
     bus_curve_watch_destroy (&watch);
     zsock_destroy (&push);
     for (int i = 0; i < 2; i++)
