@@ -111,6 +111,9 @@ s_make_keys (void)
     tk_keys_new (s_keys, "patio", "gateway");
     tk_keys_new (s_keys, "edge1", "edge");
     tk_keys_new (s_keys, "gw-x", "gateway");
+    char rogue[700];   //  a writer named m1 with a key of its own
+    snprintf (rogue, sizeof rogue, "%s/rogue", tk_dir ());
+    tk_keys_new (rogue, "m1", "writer");
     s_member_t *ms[2] = { &s_m1, &s_m2 };
     for (int i = 0; i < 2; i++) {
         s_member_t *m = ms[i], *other = ms[1 - i];
@@ -287,17 +290,18 @@ s_first_ack (int64_t t0, int timeout_ms)
 //  They must ignore them: never take m1's epoch for a new history.
 static bus_heartbeat_t s_m1_first;   //  m1's first leadership's
 
-//  Heartbeats of hb's (old) epoch on m1's events endpoint, unbound now
+//  Heartbeats of hb's (old) epoch on m1's events endpoint, unbound now,
+//  under the secret certificate at cert_path (with CURVE)
 static void
-s_publish_old (bus_heartbeat_t *hb)
+s_publish_as (bus_heartbeat_t *hb, const char *cert_path)
 {
     zsock_t *pub = zsock_new (ZMQ_PUB);
-    if (s_curve) {   //  m1 itself, as far as its key goes
+    if (s_curve) {
         bus_curve_peer_t peer;
         zcert_t *cert = NULL;
         char err[2048];
         CHECK (
-            bus_curve_cert_read (s_m1.cert, true, &peer, &cert, err, sizeof err)
+            bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
                 == 0,
             "%s", err);
         zcert_apply (cert, pub);
@@ -314,6 +318,13 @@ s_publish_old (bus_heartbeat_t *hb)
         usleep (100 * 1000);
     }
     zsock_destroy (&pub);
+}
+
+//  The same as m1 itself, as far as its key goes
+static void
+s_publish_old (bus_heartbeat_t *hb)
+{
+    s_publish_as (hb, s_m1.cert);
 }
 
 //  How many older-epoch messages the edge and the gateway ignored
@@ -342,8 +353,17 @@ s_zombie (void)
     bus_store_epoch (store, &s_m1_first.writer);
     s_m1_first.seq = bus_store_last_seq (store);
     bus_store_destroy (&store);
-    s_publish_old (&s_m1_first);
     json_int_t edge, gw;
+    if (s_curve) {   //  a rogue writer calling itself m1, with its own key
+        char rogue[700];
+        snprintf (rogue, sizeof rogue, "%s/rogue/m1.cert_secret", tk_dir ());
+        s_publish_as (&s_m1_first, rogue);
+        s_ignored ("kill9 (a rogue 'm1' with another key)", &edge, &gw);
+        CHECK (edge == 0 && gw == 0,
+               "the rogue's heartbeats were never heard (not even to be "
+               "ignored)");
+    }
+    s_publish_old (&s_m1_first);
     s_ignored ("kill9", &edge, &gw);
     CHECK (edge > 0 && gw > 0,
            "the edge and the gateway ignored the old epoch's heartbeats");
