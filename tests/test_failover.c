@@ -32,7 +32,10 @@
                  gateway's key is answered 403 "may not replicate"; a
                  gateway whose link/writer_key has 2 keys for 3 intake
                  endpoints, and a member with its own certificate in its
-                 allow directory, stop with the reason
+                 allow directory, stop with the reason; m2's key gets 403
+                 on m1's sync socket
+      kill9      as above, and a rogue writer named m1 with another key
+                 on m1's events port is never heard
 
     Skips (77) when there is no etcd binary.  */
 
