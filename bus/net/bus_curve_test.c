@@ -381,6 +381,9 @@ s_group_files (const char *dir)
         assert (bus_curve_keys_new (keys, names[i], BUS_CURVE_WRITER, &peer,
                                     err, sizeof err)
                 == 0);
+    assert (bus_curve_keys_new (keys, "r1", BUS_CURVE_REPLICA, &peer, err,
+                                sizeof err)
+            == 0);
     char *allow = zsys_sprintf ("%s/gallow", dir);
     assert (mkdir (allow, 0700) == 0);
     const char *nodes[] = { "gw-a", "m2" };
@@ -528,12 +531,22 @@ s_test_group (const char *dir, bool verbose)
         { BUS_ROLE_GATEWAY, "m1,m1", NULL, NULL, "keys 1 and 2 are the same" },
         { BUS_ROLE_GATEWAY, "m1,gw-a", NULL, NULL,
           "gateway 'gw-a', not of a writer" },
+        //  a read replica following the group: replica/upstream
+        { BUS_ROLE_REPLICA, "m1,m2", NULL, NULL, NULL },
+        { BUS_ROLE_REPLICA, "m1,m2,m3", NULL, NULL,
+          "has 3 keys but replica/upstream lists 2 endpoints" },
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
         bool gateway = lists[i].role == BUS_ROLE_GATEWAY;
+        bool replica = lists[i].role == BUS_ROLE_REPLICA;
         s_config (&config, lists[i].role, dir,
-                  gateway ? "keys/gw-a.cert_secret" : "keys/e1.cert_secret",
-                  gateway ? "gw-a" : NULL);
+                  gateway   ? "keys/gw-a.cert_secret"
+                  : replica ? "keys/r1.cert_secret"
+                            : "keys/e1.cert_secret",
+                  gateway   ? "gw-a"
+                  : replica ? "r1"
+                            : NULL);
+        snprintf (config.replicate, sizeof config.replicate, "%s", two);
         snprintf (config.intake, sizeof config.intake, "%s",
                   lists[i].intake ? lists[i].intake : two);
         snprintf (config.events, sizeof config.events, "%s",
