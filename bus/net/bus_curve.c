@@ -4,8 +4,8 @@
 
       builder   bus_curve_new, _server and _destroy: the node's thread
                 that makes and closes the sockets
-      zauth     czmq's ZAP actor: the in-memory certificate store it was
-                given (a copy of the allow-list, name and role only)
+      zap       the ZAP handler (s_zap): reads the peer table, as any
+                thread may
       watcher   the monitor sockets of the writer's CURVE servers: logs
                 and counts each refused handshake
       any       _client, _peer, _enabled, _refused: reads of what _new
@@ -13,7 +13,8 @@
 
     Why our own certificate reader and not zcert_load: zcert_load quietly
     prefers FILE_secret to FILE, cuts paths at 255 bytes, and takes any
-    metadata, which zauth copies into a 512-byte buffer without a bound.
+    metadata, which czmq's zauth copied into a 512-byte buffer without a
+    bound (our ZAP handler, s_zap, returns none).
     Ours reads exactly the file named, checks the secret key against the
     public one, and keeps only a valid name and role.  */
 
@@ -32,6 +33,7 @@
 #define S_CERT_SIZE_MAX 16384   //  a certificate file is under 1 KiB
 #define S_ALLOW_MAX     1024    //  certificates in an allow directory
 #define S_WATCH_MAX     8       //  sockets one watcher can watch
+#define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"   //  libzmq's, RFC 27
 #define S_SECRET_SUFFIX "_secret"
 #define S_PUBLIC_SUFFIX ".cert"
 
@@ -55,7 +57,8 @@ struct _bus_curve_t {
     size_t peer_count;
     uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
     size_t slot_mask;    //  slot count - 1, a power of two minus one
-    zactor_t *auth;      //  zauth, on a writer with CURVE
+    zactor_t *auth;      //  the ZAP handler, on a writer with CURVE
+    zsock_t *zap;        //  its socket, until its thread takes it
     zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
     int watched;         //  sockets handed to the watcher
     const char *who;     //  "writer" or "replica", for the log
@@ -517,9 +520,9 @@ bus_curve_peer (const bus_curve_t *self, const char *user_id)
 
 //  ---------------------------------------------------------------------
 //  The refusal watcher: one actor reads the monitors of the writer's
-//  sockets.  It is the only place a refused handshake can be seen: zauth
-//  answers libzmq and tells nobody, and a peer that does not speak CURVE
-//  never reaches zauth at all.
+//  sockets.  It is the only place a refused handshake can be seen: the
+//  ZAP handler answers libzmq and tells nobody, and a peer that does not
+//  speak CURVE never reaches it at all.
 
 static void
 s_watch_event (bus_curve_t *self, s_watch_t *watch)
@@ -538,7 +541,9 @@ s_watch_event (bus_curve_t *self, s_watch_t *watch)
     char why[80];
     int kind = 0;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        snprintf (why, sizeof why, "its key is not in link/allow (ZAP %u)",
+        snprintf (why, sizeof why,
+                  "its key is not in link/allow (or not for this socket: "
+                  "ZAP %u)",
                   value);
     else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
              && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
@@ -1171,7 +1176,89 @@ bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
     return pin;
 }
 
-//  The writer's allow-list, its table, zauth on a copy, and the watcher
+//  ---------------------------------------------------------------------
+//  The ZAP handler (RFC 27): whose handshake completes, on which socket.
+//  Not czmq's zauth, which cannot tell the sockets apart: a group
+//  member's key is let in on the replicate socket (ZAP domain
+//  "replicate") and nowhere else.  The User-Id it returns is the Z85 key
+//  (bus_curve_peer looks it up, as with zauth).
+
+static void
+s_zap_answer (bus_curve_t *self, zsock_t *handler)
+{
+    zmsg_t *request = zmsg_recv (handler);
+    if (!request)
+        return;
+    zframe_t *version = zmsg_pop (request);
+    zframe_t *sequence = zmsg_pop (request);
+    char *domain = zmsg_popstr (request);
+    zframe_destroy (&version);
+    for (int i = 0; i < 2; i++) {   //  address, routing id: not used
+        zframe_t *unused = zmsg_pop (request);
+        zframe_destroy (&unused);
+    }
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *key = zmsg_pop (request);
+    char text[BUS_CURVE_KEY_LEN + 1] = "";
+    const bus_curve_peer_t *peer = NULL;
+    if (mechanism && streq (mechanism, "CURVE") && key
+        && zframe_size (key) == 32
+        && zmq_z85_encode (text, zframe_data (key), 32))
+        peer = bus_curve_peer (self, text);
+    bool ok = peer
+              && (peer->role != BUS_CURVE_WRITER
+                  || (domain && streq (domain, "replicate")));
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    if (sequence)
+        zmsg_append (reply, &sequence);
+    else
+        zmsg_addstr (reply, "");
+    zmsg_addstr (reply, ok ? "200" : "400");
+    zmsg_addstr (reply, ok     ? "OK"
+                        : peer ? "a group member's key only replicates"
+                               : "not allowed");
+    zmsg_addstr (reply, ok ? text : "");
+    zmsg_addmem (reply, NULL, 0);   //  no metadata
+    zmsg_send (&reply, handler);
+    zframe_destroy (&sequence);
+    zframe_destroy (&key);
+    zstr_free (&domain);
+    zstr_free (&mechanism);
+    zmsg_destroy (&request);
+}
+
+static void
+s_zap (zsock_t *pipe, void *args)
+{
+    bus_curve_t *self = (bus_curve_t *) args;
+    zsock_t *handler = self->zap;   //  taken, with zactor_new's barrier
+    self->zap = NULL;
+    zpoller_t *poller = zpoller_new (pipe, handler, NULL);
+    zsock_signal (pipe, 0);
+    while (poller) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == handler)
+            s_zap_answer (self, handler);
+        else if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            if (term)
+                break;
+        } else if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    //  Unbound now, not when libzmq reaps the closed socket: the next
+    //  writer of this process (a member leading again) binds it at once
+    zsock_unbind (handler, S_ZAP_ENDPOINT);
+    zsock_destroy (&handler);
+}
+
+//  The writer's allow-list, its table, the ZAP handler, and the watcher
 static int
 s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                size_t err_cap)
@@ -1191,23 +1278,20 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
         return -1;
     self->peer_count = (size_t) count;
     self->who = bus_role_name (config->role);
-    zcertstore_t *store = zcertstore_new (NULL);
-    for (size_t i = 0; store && i < self->peer_count; i++) {
-        byte public_bin[32], none[32] = { 0 };
-        zmq_z85_decode (public_bin, self->peers[i].key);
-        zcert_t *cert = zcert_new_from (public_bin, none);
-        zcert_set_meta (cert, "name", "%s", self->peers[i].name);
-        zcert_set_meta (cert, "role", "%s",
-                        bus_curve_role_name (self->peers[i].role));
-        zcertstore_insert (store, &cert);
-    }
-    if (!store || s_table_build (self) != 0) {
-        zcertstore_destroy (&store);
+    if (s_table_build (self) != 0)
         return bus_error_set (err, err_cap, -1, "out of memory");
+    //  The handler must answer before the first bind, since libzmq lets
+    //  any CURVE client in when no ZAP handler is bound: bound here, so
+    //  that a failure is this call's, then handed to its thread
+    self->zap = zsock_new (ZMQ_REP);
+    if (!self->zap || zsock_bind (self->zap, S_ZAP_ENDPOINT) != 0) {
+        zsock_destroy (&self->zap);
+        return bus_error_set (err, err_cap, -1,
+                              "cannot bind the ZAP handler %s (one a "
+                              "process): %s",
+                              S_ZAP_ENDPOINT, zmq_strerror (zmq_errno ()));
     }
-    //  zauth takes the store; it must run before the first bind, since
-    //  libzmq lets any CURVE client in when no ZAP handler answers
-    self->auth = zactor_new (zauth, store);
+    self->auth = zactor_new (s_zap, self);
     self->watcher = zactor_new (s_watcher, self);
     if (!self->auth || !self->watcher)
         return bus_error_set (err, err_cap, -1,
@@ -1252,9 +1336,9 @@ bus_curve_new (const bus_config_t *config, char *err, size_t err_cap)
                                 "(a lone writer pins no key)");
         else if (rc == 0 && config->role != BUS_ROLE_WRITER)
             rc = s_writer_key (self, config, err, err_cap);
-        //  A replica's read socket is a server of its own (zauth is one
+        //  A replica's read socket is a server of its own (ZAP is one
         //  handler a process, and a replica runs no writer's); a member's
-        //  standby serves nothing, and its writer runs zauth
+        //  standby serves nothing, and its writer runs the handler
         if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir
             && !member)
             rc = s_writer_init (self, config, err, err_cap);
@@ -1272,6 +1356,10 @@ bus_curve_destroy (bus_curve_t **self_p)
     bus_curve_t *self = *self_p;
     zactor_destroy (&self->watcher);
     zactor_destroy (&self->auth);
+    if (self->zap) {   //  its thread never took it
+        zsock_unbind (self->zap, S_ZAP_ENDPOINT);
+        zsock_destroy (&self->zap);
+    }
     zcert_destroy (&self->cert);
     free (self->peers);
     free (self->slots);

@@ -592,7 +592,7 @@ static int
 s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
 {
     //  With CURVE, a server under this replica's own key, admitting the
-    //  gateways and edges of its link/allow (bus_curve_new ran zauth)
+    //  gateways and edges of its link/allow (bus_curve_new ran the ZAP handler)
     if (bus_curve_enabled (self->curve) && !*self->config.allow_dir) {
         snprintf (err, err_cap,
                   "replica/sync with link/cert needs link/allow (--allow "

@@ -24,15 +24,15 @@
     the gateways', and its link/writer_key the other members' keys in
     the order of leader/peers: its standby (a replica inside the member)
     is a CURVE client under the member's own writer key, pinning the
-    leader's.  A writer key is let in only to replicate: the writer's
-    rules refuse its commands and queries.  The writer runs czmq's zauth (ZAP) on an
-    in-memory certificate store of the allow directory's certificates:
-    a peer whose key is not there, or that does not speak CURVE, is
-    refused at the handshake.  Every refused handshake on the writer's
+    leader's.  The writer runs a ZAP handler of its own (RFC 27) on a
+    table of the allow directory's certificates: a peer whose key is not
+    there, or that does not speak CURVE, is refused at the handshake,
+    and so is a writer's key (a group member's) anywhere but on the
+    replicate socket (ZAP domain "replicate"): it may only replicate.  Every refused handshake on the writer's
     sockets is counted and logged (a few lines of each kind a minute).
 
     A connected peer's key reaches the writer with each of its messages
-    (the "User-Id" property that zauth sets, zmq_msg_gets); bus_curve_peer
+    (the "User-Id" property the ZAP handler sets, zmq_msg_gets); bus_curve_peer
     maps it to the name and role its certificate gave it.  What each role
     may do is the writer's rule (bus_writer.c): only gateways send
     commands, and only under their own name.
@@ -79,7 +79,8 @@ typedef struct {
 /*  The links of config's node.  With link/cert set: loads the node's
     secret certificate (which must be mode 0600 or stricter, name the
     node's role, and for a gateway, gateway/name), then for a writer the
-    allow directory (link/allow, required) and starts zauth on it, for a
+    allow directory (link/allow, required) and starts the ZAP handler on
+    it, for a
     gateway or edge the writer's key (link/writer_key, required: one
     key or .cert file for all endpoints, or a comma list of one per
     endpoint of each endpoint list, in the same order).  A group member
@@ -88,7 +89,7 @@ typedef struct {
     pins one key per leader/peers entry, each a writer's certificate in
     its allow directory and not its own.
     Without it: a plaintext object, if every endpoint is local or
-    config->insecure_links is set.  A replica with link/allow runs zauth
+    config->insecure_links is set.  A replica with link/allow runs the ZAP handler
     on that directory too, for its read socket (replica/sync).
     Returns the object, or NULL with a message naming the setting at
     fault in err[err_cap].  Caller owns.  A process runs at most one
@@ -96,7 +97,7 @@ typedef struct {
 bus_curve_t *bus_curve_new (const bus_config_t *config, char *err,
                             size_t err_cap);
 
-/*  Stop zauth and the refusal watcher.  Destroy the sockets given to
+/*  Stop the ZAP handler and the refusal watcher.  Destroy the sockets given to
     bus_curve_server first.  NULL-safe; nulls *self_p.  */
 void bus_curve_destroy (bus_curve_t **self_p);
 
