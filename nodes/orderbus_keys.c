@@ -8,8 +8,9 @@
     directory, or give the writer's to its gateways and edges) and
     DIR/NAME.cert_secret (mode 0600: stays on the node's host, its
     link/cert).  `public` prints a certificate's public key, the value of
-    link/writer_key.  `list` reads an allow directory as the writer would
-    and prints who is in it.  Results go to stdout, notes and errors to
+    link/writer_key.  `list` reads an allow directory as a group
+    member's writer would (writers' certificates too: a lone writer
+    refuses those at start) and prints who is in it.  Results go to stdout, notes and errors to
     stderr.  Exit status: 0 done, 1 a file could not be made or read, 2
     bad arguments.  docs/security.md walks through a site.  */
 
@@ -119,8 +120,8 @@ static int
 s_list (const s_args_t *args, char *err)
 {
     printf ("%-20s %-8s %-40s  %s\n", "NAME", "ROLE", "PUBLIC KEY", "FILE");
-    int count =
-        bus_curve_allow_read (args->allow, s_list_one, NULL, err, S_ERR_MAX);
+    int count = bus_curve_allow_read (args->allow, "", s_list_one, NULL, err,
+                                      S_ERR_MAX);
     if (count < 0)
         return 1;
     fprintf (stderr, "orderbus keys: %d allowed in %s\n", count, args->allow);

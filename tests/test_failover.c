@@ -21,6 +21,23 @@
                  line's epoch and fencing token from both logs, the
                  epochs in both stores' heartbeats
 
+    With the argument `curve` (integration_failover_curve) every link is
+    CURVE: each member its own writer certificate, the other member's in
+    its allow directory and link/writer_key, the gateway and the edge one
+    key per member (link/writer_key m1.cert,m2.cert); the cases are
+    start, refused, kill9, rejoin and epochs:
+
+      refused    a stranger's key on the leader's replicate socket is
+                 refused at the handshake (and logged), an allowed
+                 gateway's key is answered 403 "may not replicate"; a
+                 gateway whose link/writer_key has 2 keys for 3 intake
+                 endpoints, and a member with its own certificate in its
+                 allow directory, stop with the reason; m2's key is
+                 refused at the handshake on m1's sync and events sockets
+                 (it may replicate only), the gateway's is not
+      kill9      as above, and a rogue writer named m1 with another key
+                 on m1's events port is never heard
+
     Skips (77) when there is no etcd binary.  */
 
 #include <dirent.h>
@@ -33,6 +50,8 @@
 #include <unistd.h>
 #include <czmq.h>
 #include "orderbus/bus_codec.h"
+#include "orderbus/bus_curve.h"
+#include "orderbus/bus_error.h"
 #include "orderbus/bus_etcd.h"
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_store.h"
@@ -46,8 +65,12 @@
 typedef struct {
     const char *name;
     char intake[64], events[64], sync[64], repl[64], data[600];
+    char cert[700], pub[700], allow[700];   //  curve: its keys
     pid_t pid;
 } s_member_t;
+
+static bool s_curve;   //  argv[2] "curve": every link CURVE
+static char s_keys[600], s_group_keys[1500], s_gw_cert[700], s_edge_cert[700];
 
 static tk_etcd_t s_etcd;
 static s_member_t s_m1 = { .name = "m1" }, s_m2 = { .name = "m2" };
@@ -67,14 +90,54 @@ static pid_t
 s_spawn_member_via (s_member_t *m, const char *peers, const char *standby,
                     const char *etcd)
 {
-    return tk_spawn_env (m->name, NULL, "writer", "--data", m->data, "--menu",
-                         s_menu, "--intake", m->intake, "--events", m->events,
-                         "--sync", m->sync, "--replicate", m->repl,
-                         "--sync-replica", standby, "--sync-timeout-ms", "500",
-                         "--sync-fallback", "async", "--heartbeat-ms", "100",
-                         "--link-timeout-ms", "1000", "--leader-etcd", etcd,
-                         "--leader-group", "g", "--leader-name", m->name,
-                         "--leader-peers", peers, "--leader-ttl-s", "2", NULL);
+    return tk_spawn_env (
+        m->name, NULL, "writer", "--data", m->data, "--menu", s_menu,
+        "--intake", m->intake, "--events", m->events, "--sync", m->sync,
+        "--replicate", m->repl, "--sync-replica", standby, "--sync-timeout-ms",
+        "500", "--sync-fallback", "async", "--heartbeat-ms", "100",
+        "--link-timeout-ms", "1000", "--leader-etcd", etcd, "--leader-group",
+        "g", "--leader-name", m->name, "--leader-peers", peers,
+        "--leader-ttl-s", "2",
+        //  the list ends here in plaintext
+        s_curve ? "--cert" : NULL, m->cert, "--allow", m->allow, "--writer-key",
+        m == &s_m1 ? s_m2.pub : s_m1.pub, NULL);
+}
+
+//  The group's keys: a writer certificate per member, named after it;
+//  each member's allow directory the gateway's, the edge's and the
+//  other member's public certificates; a stranger gateway gw-x allowed
+//  nowhere
+static void
+s_make_keys (void)
+{
+    snprintf (s_keys, sizeof s_keys, "%s/keys", tk_dir ());
+    tk_keys_new (s_keys, "m1", "writer");
+    tk_keys_new (s_keys, "m2", "writer");
+    tk_keys_new (s_keys, "patio", "gateway");
+    tk_keys_new (s_keys, "edge1", "edge");
+    tk_keys_new (s_keys, "gw-x", "gateway");
+    char rogue[700];   //  a writer named m1 with a key of its own
+    snprintf (rogue, sizeof rogue, "%s/rogue", tk_dir ());
+    tk_keys_new (rogue, "m1", "writer");
+    s_member_t *ms[2] = { &s_m1, &s_m2 };
+    for (int i = 0; i < 2; i++) {
+        s_member_t *m = ms[i], *other = ms[1 - i];
+        snprintf (m->cert, sizeof m->cert, "%s/%s.cert_secret", s_keys,
+                  m->name);
+        snprintf (m->pub, sizeof m->pub, "%s/%s.cert", s_keys, m->name);
+        snprintf (m->allow, sizeof m->allow, "%s/%s-allow", tk_dir (), m->name);
+        CHECK (mkdir (m->allow, 0700) == 0, "mkdir %s", m->allow);
+        const char *names[] = { "patio", "edge1", other->name };
+        for (int j = 0; j < 3; j++) {
+            char from[800], to[800];
+            snprintf (from, sizeof from, "%s/%s.cert", s_keys, names[j]);
+            snprintf (to, sizeof to, "%s/%s.cert", m->allow, names[j]);
+            tk_copy_file (from, to);
+        }
+    }
+    snprintf (s_group_keys, sizeof s_group_keys, "%s,%s", s_m1.pub, s_m2.pub);
+    snprintf (s_gw_cert, sizeof s_gw_cert, "%s/patio.cert_secret", s_keys);
+    snprintf (s_edge_cert, sizeof s_edge_cert, "%s/edge1.cert_secret", s_keys);
 }
 
 static pid_t
@@ -107,6 +170,8 @@ s_wait_log (const char *name, const char *text, int timeout_ms)
 TK_CASE (start)
 {
     tk_etcd_start (&s_etcd, "etcd1");
+    if (s_curve)
+        s_make_keys ();
     snprintf (s_menu, sizeof s_menu, "%s/config/demo-menu.json", tk_source ());
     s_member_t *ms[2] = { &s_m1, &s_m2 };
     for (int i = 0; i < 2; i++) {
@@ -131,6 +196,9 @@ TK_CASE (start)
     CHECK (s_wait_log ("m1", "replica m2 attached", 10000),
            "m2 follows m1 as its synchronous standby");
     CHECK (s_wait_log ("m1", "/sync names m2", 5000), "m1 names m2 in /sync");
+    if (s_curve)   //  zauth on m1's sockets: patio, edge1 and m2
+        CHECK (s_wait_log ("m1", "writer: CURVE on, 3 peers allowed", 100),
+               "m1's links are CURVE");
     s_nodes ("gateway", "edge");
 }
 
@@ -147,11 +215,14 @@ s_nodes (const char *gw_name, const char *edge_name)
         gw_name, NULL, "gateway", "--table-rate", "1000", "--table-burst",
         "10000", "--intake", s_intakes, "--events", s_eventses, "--sync",
         s_syncs, "--http-port", gw_port, "--name", "patio", "--heartbeat-ms",
-        "100", "--link-timeout-ms", "1000", "--ack-timeout-ms", "2000", NULL);
-    s_edge_pid =
-        tk_spawn_env (edge_name, NULL, "edge", "--events", s_eventses, "--sync",
-                      s_syncs, "--http-port", edge_port, "--heartbeat-ms",
-                      "100", "--link-timeout-ms", "1000", NULL);
+        "100", "--link-timeout-ms", "1000", "--ack-timeout-ms", "2000",
+        s_curve ? "--cert" : NULL, s_gw_cert, "--writer-key", s_group_keys,
+        NULL);
+    s_edge_pid = tk_spawn_env (edge_name, NULL, "edge", "--events", s_eventses,
+                               "--sync", s_syncs, "--http-port", edge_port,
+                               "--heartbeat-ms", "100", "--link-timeout-ms",
+                               "1000", s_curve ? "--cert" : NULL, s_edge_cert,
+                               "--writer-key", s_group_keys, NULL);
     CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
     CHECK (tk_wait_http (s_edge, "/healthz", 200, 15000), "edge healthy");
 }
@@ -181,12 +252,25 @@ s_first_ack (int64_t t0, int timeout_ms)
 //  They must ignore them: never take m1's epoch for a new history.
 static bus_heartbeat_t s_m1_first;   //  m1's first leadership's
 
-//  Heartbeats of hb's (old) epoch on m1's events endpoint, unbound now
+//  Heartbeats of hb's (old) epoch on m1's events endpoint, unbound now,
+//  under the secret certificate at cert_path (with CURVE)
 static void
-s_publish_old (bus_heartbeat_t *hb)
+s_publish_as (bus_heartbeat_t *hb, const char *cert_path)
 {
-    zsock_t *pub = zsock_new_pub (s_m1.events);   //  binds
-    CHECK (pub, "bind m1's events");
+    zsock_t *pub = zsock_new (ZMQ_PUB);
+    if (s_curve) {
+        bus_curve_peer_t peer;
+        zcert_t *cert = NULL;
+        char err[2048];
+        CHECK (
+            bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
+                == 0,
+            "%s", err);
+        zcert_apply (cert, pub);
+        zsock_set_curve_server (pub, 1);
+        zcert_destroy (&cert);
+    }
+    CHECK (pub && zsock_bind (pub, "%s", s_m1.events) >= 0, "bind m1's events");
     usleep (600 * 1000);   //  the nodes' SUBs reconnect every 100 ms
     for (int i = 0; i < 10; i++) {
         hb->ts_ms = zclock_time ();
@@ -196,6 +280,13 @@ s_publish_old (bus_heartbeat_t *hb)
         usleep (100 * 1000);
     }
     zsock_destroy (&pub);
+}
+
+//  The same as m1 itself, as far as its key goes
+static void
+s_publish_old (bus_heartbeat_t *hb)
+{
+    s_publish_as (hb, s_m1.cert);
 }
 
 //  How many older-epoch messages the edge and the gateway ignored
@@ -224,11 +315,195 @@ s_zombie (void)
     bus_store_epoch (store, &s_m1_first.writer);
     s_m1_first.seq = bus_store_last_seq (store);
     bus_store_destroy (&store);
-    s_publish_old (&s_m1_first);
     json_int_t edge, gw;
+    if (s_curve) {   //  a rogue writer calling itself m1, with its own key
+        char rogue[700];
+        snprintf (rogue, sizeof rogue, "%s/rogue/m1.cert_secret", tk_dir ());
+        s_publish_as (&s_m1_first, rogue);
+        s_ignored ("kill9 (a rogue 'm1' with another key)", &edge, &gw);
+        CHECK (edge == 0 && gw == 0,
+               "the rogue's heartbeats were never heard (not even to be "
+               "ignored)");
+    }
+    s_publish_old (&s_m1_first);
     s_ignored ("kill9", &edge, &gw);
     CHECK (edge > 0 && gw > 0,
            "the edge and the gateway ignored the old epoch's heartbeats");
+}
+
+//  A DEALER on m1's replicate socket under the key in cert, saying hello
+//  as name; the reply's status, or 0 if none came within wait_ms
+static int
+s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
+{
+    bus_curve_peer_t peer;
+    zcert_t *cert = NULL;
+    char err[2048];
+    CHECK (bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
+               == 0,
+           "%s", err);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zcert_apply (cert, dealer);
+    zcert_destroy (&cert);
+    bus_curve_peer_t m1;
+    CHECK (bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
+               == 0,
+           "%s", err);
+    zsock_set_curve_serverkey (dealer, m1.key);
+    zsock_set_rcvtimeo (dealer, wait_ms);
+    CHECK (zsock_connect (dealer, "%s", s_m1.repl) == 0, "connect");
+    bus_repl_up_t up = { .op = BUS_REPL_HELLO };
+    snprintf (up.name, sizeof up.name, "%s", name);
+    zframe_t *frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, dealer, 0);
+    zmsg_t *msg = zmsg_recv (dealer);
+    bus_repl_batch_t head = { 0 };
+    zframe_t *first = msg ? zmsg_first (msg) : NULL;
+    int status = first
+                         && bus_repl_batch_decode (zframe_data (first),
+                                                   zframe_size (first), &head)
+                                == 0
+                     ? head.status
+                     : 0;
+    if (first)
+        printf ("test_failover: refused: %s on the replicate socket: %d %s\n",
+                name, head.status, head.error);
+    zmsg_destroy (&msg);
+    zsock_destroy (&dealer);
+    return status;
+}
+
+//  A stats query on m1's sync socket under the key in cert: the reply's
+//  status, or 1 if none came
+static int
+s_sync_query (const char *cert_path)
+{
+    bus_curve_peer_t peer, m1;
+    zcert_t *cert = NULL;
+    char err[2048];
+    CHECK (
+        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
+                == 0
+            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
+                   == 0,
+        "%s", err);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_linger (dealer, 0);
+    zcert_apply (cert, dealer);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (dealer, m1.key);
+    zsock_set_rcvtimeo (dealer, 5000);
+    CHECK (zsock_connect (dealer, "%s", s_m1.sync) == 0, "connect");
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS, .rid = 7 };
+    zframe_t *frame = bus_sync_req_encode (&req);
+    zframe_send (&frame, dealer, 0);
+    zmsg_t *msg = zmsg_recv (dealer);
+    zframe_t *first = msg ? zmsg_first (msg) : NULL;
+    bus_sync_reply_t reply = { 0 };
+    int status = first
+                         && bus_sync_reply_decode (zframe_data (first),
+                                                   zframe_size (first), &reply)
+                                == 0
+                     ? reply.status
+                     : 1;
+    if (first)
+        printf ("test_failover: refused: a sync query under %s: %d %s\n",
+                peer.name, reply.status, reply.error);
+    zmsg_destroy (&msg);
+    zsock_destroy (&dealer);
+    return status;
+}
+
+//  True if a SUB on m1's events under the key in cert hears a heartbeat
+//  (m1 beats every 100 ms) within 1.5 s
+static bool
+s_hears_events (const char *cert_path)
+{
+    bus_curve_peer_t peer, m1;
+    zcert_t *cert = NULL;
+    char err[2048];
+    CHECK (
+        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
+                == 0
+            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
+                   == 0,
+        "%s", err);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    zsock_set_linger (sub, 0);
+    zcert_apply (cert, sub);
+    zcert_destroy (&cert);
+    zsock_set_curve_serverkey (sub, m1.key);
+    zsock_set_subscribe (sub, BUS_TOPIC_HEARTBEAT);
+    zsock_set_rcvtimeo (sub, 1500);
+    CHECK (zsock_connect (sub, "%s", s_m1.events) == 0, "connect");
+    zmsg_t *msg = zmsg_recv (sub);
+    bool heard = msg != NULL;
+    zmsg_destroy (&msg);
+    zsock_destroy (&sub);
+    return heard;
+}
+
+//  What a group with CURVE refuses (curve only)
+TK_CASE (refused)
+{
+    //  m2's key replicates from m1, and does nothing else there: the
+    //  ZAP handler lets it in on the replicate socket only
+    CHECK (s_sync_query (s_m2.cert) == 1,
+           "a member's key gets no answer on the leader's sync socket");
+    CHECK (s_wait_log ("m1", "sync: refused a peer", 3000),
+           "m1 logs the member key's refused handshake on sync");
+    CHECK (s_sync_query (s_gw_cert) == 0, "the gateway's key is answered");
+    CHECK (!s_hears_events (s_m2.cert),
+           "a member's key hears nothing on the leader's events socket");
+    CHECK (s_hears_events (s_gw_cert), "the gateway's key hears heartbeats");
+    char stranger[800];
+    snprintf (stranger, sizeof stranger, "%s/gw-x.cert_secret", s_keys);
+    CHECK (s_replicate_hello (stranger, "m2", 1500) == 0,
+           "a stranger's key hears nothing from the replicate socket");
+    CHECK (s_wait_log ("m1",
+                       "replicate: refused a peer: its key is not in "
+                       "link/allow",
+                       3000),
+           "m1 logs the stranger's refused handshake");
+    CHECK (s_replicate_hello (s_gw_cert, "patio", 5000) == BUS_ERR_FORBIDDEN,
+           "an allowed gateway's key may not replicate");
+    CHECK (s_wait_log ("m1", "may not replicate", 1000),
+           "m1 logs the gateway's refusal");
+    //  Config errors stop a node at once, with the reason
+    char *out = NULL, intakes[300];
+    snprintf (intakes, sizeof intakes, "%s,tcp://127.0.0.1:%d", s_intakes,
+              tk_port ());
+    char port[16];
+    snprintf (port, sizeof port, "%d", tk_port ());
+    int rc =
+        tk_run (&out, "gateway", "--intake", intakes, "--events", s_eventses,
+                "--sync", s_syncs, "--http-port", port, "--name", "patio",
+                "--cert", s_gw_cert, "--writer-key", s_group_keys, NULL);
+    printf ("test_failover: refused: 2 keys, 3 intake endpoints: %d %s", rc,
+            out);
+    CHECK (rc != 0 && strstr (out, "has 2 keys but endpoints/intake lists 3"),
+           "a gateway with 2 keys for 3 endpoints stops with the reason");
+    free (out);
+    char own[800], data[700];
+    snprintf (own, sizeof own, "%s/m1.cert", s_m2.allow);
+    tk_copy_file (s_m1.pub, own);
+    snprintf (own, sizeof own, "%s/m2.cert", s_m2.allow);
+    tk_copy_file (s_m2.pub, own);
+    snprintf (data, sizeof data, "%s/m2-bad", tk_dir ());
+    rc = tk_run (&out, "writer", "--data", data, "--menu", s_menu, "--intake",
+                 s_m2.intake, "--events", s_m2.events, "--sync", s_m2.sync,
+                 "--replicate", s_m2.repl, "--sync-replica", "m1",
+                 "--leader-etcd", s_etcd.url, "--leader-group", "g",
+                 "--leader-name", "m2", "--leader-peers", s_m1.repl, "--cert",
+                 s_m2.cert, "--allow", s_m2.allow, "--writer-key", s_m1.pub,
+                 NULL);
+    printf ("test_failover: refused: m2's own certificate allowed: %d %s", rc,
+            out);
+    CHECK (rc != 0 && strstr (out, "is this member's own certificate"),
+           "a member with its own certificate allowed stops with the reason");
+    free (out);
+    unlink (own);
 }
 
 TK_CASE (kill9)
@@ -600,6 +875,11 @@ main (int argc, char **argv)
     }
     tk_init (argc, argv, "failover");
     bus_etcd_global_init ();
+    s_curve = argc > 2 && streq (argv[2], "curve");
+    static const tk_case_t curve_cases[] = {
+        TK_CASE_ENTRY (start),  TK_CASE_ENTRY (refused), TK_CASE_ENTRY (kill9),
+        TK_CASE_ENTRY (rejoin), TK_CASE_ENTRY (epochs),  { 0 },
+    };
     static const tk_case_t cases[] = {
         TK_CASE_ENTRY (start),
         TK_CASE_ENTRY (kill9),
@@ -609,7 +889,7 @@ main (int argc, char **argv)
         TK_CASE_ENTRY (freeze),
         { 0 },
     };
-    tk_run_cases (cases);
+    tk_run_cases (s_curve ? curve_cases : cases);
     tk_ledger_destroy (&s_ledger);
     tk_proxy_destroy (&s_m2_link);
     tk_etcd_stop (&s_etcd);

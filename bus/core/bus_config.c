@@ -136,8 +136,10 @@ static const s_setting_t s_settings[] = {
       S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA, "FILE",
       "this node's secret CURVE certificate (orderbus keys new)" },
     { "--writer-key", NULL, "link/writer_key", S_TEXT, S_FIELD (writer_key), 0,
-      0, S_GATEWAY | S_EDGE | S_REPLICA, "KEY|FILE",
-      "the writer's public key or .cert file: no other writer is believed" },
+      0, S_WRITER | S_GATEWAY | S_EDGE | S_REPLICA, "KEYS|FILES",
+      "the writer's public key or .cert file: no other writer is believed "
+      "(a group: each member's, comma-separated in the order of the "
+      "endpoints; on a member the others', in the order of leader/peers)" },
     { "--reads-key", NULL, "link/reads_key", S_TEXT, S_FIELD (reads_key), 0, 0,
       S_GATEWAY | S_EDGE, "KEYS|FILES",
       "with link/cert: the endpoints/reads replicas' public keys or .cert "
@@ -684,6 +686,12 @@ s_check_leader (const bus_config_t *config, char *err, size_t err_cap)
         return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
                               "leader/peers means nothing without "
                               "leader/etcd (--leader-etcd)");
+    //  On a member it lists the other members' keys (bus_curve.h)
+    if (!etcd && config->role == BUS_ROLE_WRITER && *config->writer_key)
+        return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                              "link/writer_key on a writer names the other "
+                              "members of its group: it means nothing "
+                              "without leader/etcd (--leader-etcd)");
     //  Without a synchronous standby the leader acknowledges right after
     //  its own commit and /sync names nobody: a lagging member could win
     if (etcd && !*config->sync_replica)
@@ -1176,7 +1184,7 @@ s_test_flag_errors (bool verbose)
     rc = s_test_parse (&config, BUS_ROLE_GATEWAY, err, "--allow=d", NULL);
     s_test_error (rc, err, "--allow", "does not apply to 'gateway'", verbose);
     rc = s_test_parse (&config, BUS_ROLE_WRITER, err, "--writer-key=k", NULL);
-    s_test_error (rc, err, "--writer-key", "does not apply to 'writer'",
+    s_test_error (rc, err, "link/writer_key on a writer", "leader/etcd",
                   verbose);
     rc = s_test_parse (&config, BUS_ROLE_UP, err, "--cert=c", NULL);
     s_test_error (rc, err, "--cert", "does not apply to 'up'", verbose);

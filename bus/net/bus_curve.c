@@ -4,8 +4,8 @@
 
       builder   bus_curve_new, _server and _destroy: the node's thread
                 that makes and closes the sockets
-      zauth     czmq's ZAP actor: the in-memory certificate store it was
-                given (a copy of the allow-list, name and role only)
+      zap       the ZAP handler (s_zap): reads the peer table, as any
+                thread may
       watcher   the monitor sockets of the writer's CURVE servers: logs
                 and counts each refused handshake
       any       _client, _peer, _enabled, _refused: reads of what _new
@@ -13,7 +13,8 @@
 
     Why our own certificate reader and not zcert_load: zcert_load quietly
     prefers FILE_secret to FILE, cuts paths at 255 bytes, and takes any
-    metadata, which zauth copies into a 512-byte buffer without a bound.
+    metadata, which czmq's zauth copied into a 512-byte buffer without a
+    bound (our ZAP handler, s_zap, returns none).
     Ours reads exactly the file named, checks the secret key against the
     public one, and keeps only a valid name and role.  */
 
@@ -32,6 +33,7 @@
 #define S_CERT_SIZE_MAX 16384   //  a certificate file is under 1 KiB
 #define S_ALLOW_MAX     1024    //  certificates in an allow directory
 #define S_WATCH_MAX     8       //  sockets one watcher can watch
+#define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"   //  libzmq's, RFC 27
 #define S_SECRET_SUFFIX "_secret"
 #define S_PUBLIC_SUFFIX ".cert"
 
@@ -46,14 +48,17 @@ typedef struct {
 } s_watch_t;
 
 struct _bus_curve_t {
-    bool enabled;                             //  false: plaintext links
-    zcert_t *cert;                            //  this node's keypair
-    char writer_key[BUS_CURVE_KEY_LEN + 1];   //  pinned, on clients
-    bus_curve_peer_t *peers;                  //  the allow-list (writer)
+    bool enabled;    //  false: plaintext links
+    zcert_t *cert;   //  this node's keypair
+    //  pinned, on clients: one for all endpoints, or one per endpoint
+    char pins[BUS_CURVE_PINS_MAX][BUS_CURVE_KEY_LEN + 1];
+    int pin_count;
+    bus_curve_peer_t *peers;   //  the allow-list (writer)
     size_t peer_count;
     uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
     size_t slot_mask;    //  slot count - 1, a power of two minus one
-    zactor_t *auth;      //  zauth, on a writer with CURVE
+    zactor_t *auth;      //  the ZAP handler, on a writer with CURVE
+    zsock_t *zap;        //  its socket, until its thread takes it
     zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
     int watched;         //  sockets handed to the watcher
     const char *who;     //  "writer" or "replica", for the log
@@ -365,21 +370,34 @@ s_allow_files (const char *dir, char *err, size_t err_cap)
     return files;
 }
 
-//  Check one certificate of an allow directory against those before it
+//  Check one certificate of an allow directory against those before it.
+//  A writer's certificate only in a group member's directory (member_key
+//  not NULL), and never the member's own: the other members replicate
+//  from it when it leads (bus_writer_repl.c lets their role do only that)
 static int
 s_allow_check (const s_cert_t *cert, const bus_curve_peer_t *peers,
-               size_t count, const char *path, char *err, size_t err_cap)
+               size_t count, const char *path, const char *member_key,
+               char *err, size_t err_cap)
 {
     if (cert->has_secret || s_ends_with (path, S_SECRET_SUFFIX))
         return bus_error_set (err, err_cap, -1,
                               "link/allow: %s is a secret certificate: copy "
                               "only the public .cert file to the writer",
                               path);
-    if (cert->peer.role == BUS_CURVE_WRITER)
+    if (cert->peer.role == BUS_CURVE_WRITER && !member_key)
         return bus_error_set (err, err_cap, -1,
                               "link/allow: %s is a writer's certificate; "
-                              "allow gateways, edges and replicas",
+                              "allow gateways, edges and replicas (a "
+                              "writer's only in a group member's, with "
+                              "leader/etcd)",
                               path);
+    if (member_key && streq (cert->peer.key, member_key))
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow: %s is this member's own "
+                              "certificate (%s '%s'): allow the other "
+                              "members' writer certificates only",
+                              path, bus_curve_role_name (cert->peer.role),
+                              cert->peer.name);
     for (size_t i = 0; i < count; i++)
         if (streq (peers[i].name, cert->peer.name)
             || streq (peers[i].key, cert->peer.key))
@@ -393,8 +411,9 @@ s_allow_check (const s_cert_t *cert, const bus_curve_peer_t *peers,
 
 //  Read dir into a new array *peers_p (caller frees); count or -1
 static int
-s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
-              char *err, size_t err_cap)
+s_allow_load (const char *dir, const char *member_key,
+              bus_curve_peer_t **peers_p, zlistx_t **paths_p, char *err,
+              size_t err_cap)
 {
     zlistx_t *files = s_allow_files (dir, err, err_cap);
     if (!files)
@@ -415,7 +434,8 @@ s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
             snprintf (why, sizeof why, "%s", err);
             bus_error_set (err, err_cap, -1, "link/allow: %s", why);
         } else
-            rc = s_allow_check (&cert, peers, count, path, err, err_cap);
+            rc = s_allow_check (&cert, peers, count, path, member_key, err,
+                                err_cap);
         if (rc == 0)
             peers[count++] = cert.peer;
     }
@@ -433,12 +453,13 @@ s_allow_load (const char *dir, bus_curve_peer_t **peers_p, zlistx_t **paths_p,
 }
 
 int
-bus_curve_allow_read (const char *dir, bus_curve_allow_fn *fn, void *arg,
-                      char *err, size_t err_cap)
+bus_curve_allow_read (const char *dir, const char *member_key,
+                      bus_curve_allow_fn *fn, void *arg, char *err,
+                      size_t err_cap)
 {
     bus_curve_peer_t *peers = NULL;
     zlistx_t *paths = NULL;
-    int count = s_allow_load (dir, &peers, &paths, err, err_cap);
+    int count = s_allow_load (dir, member_key, &peers, &paths, err, err_cap);
     const char *path = paths ? (const char *) zlistx_first (paths) : NULL;
     for (int i = 0; i < count && fn; i++) {
         fn (&peers[i], path, arg);
@@ -499,9 +520,9 @@ bus_curve_peer (const bus_curve_t *self, const char *user_id)
 
 //  ---------------------------------------------------------------------
 //  The refusal watcher: one actor reads the monitors of the writer's
-//  sockets.  It is the only place a refused handshake can be seen: zauth
-//  answers libzmq and tells nobody, and a peer that does not speak CURVE
-//  never reaches zauth at all.
+//  sockets.  It is the only place a refused handshake can be seen: the
+//  ZAP handler answers libzmq and tells nobody, and a peer that does not
+//  speak CURVE never reaches it at all.
 
 static void
 s_watch_event (bus_curve_t *self, s_watch_t *watch)
@@ -520,7 +541,9 @@ s_watch_event (bus_curve_t *self, s_watch_t *watch)
     char why[80];
     int kind = 0;
     if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        snprintf (why, sizeof why, "its key is not in link/allow (ZAP %u)",
+        snprintf (why, sizeof why,
+                  "its key is not in link/allow (or not for this socket: "
+                  "ZAP %u)",
                   value);
     else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
              && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH) {
@@ -647,7 +670,23 @@ bus_curve_client (const bus_curve_t *self, zsock_t *sock)
     if (!bus_curve_enabled (self))
         return;
     zcert_apply (self->cert, sock);
-    zsock_set_curve_serverkey (sock, self->writer_key);
+    zsock_set_curve_serverkey (sock, self->pins[0]);
+}
+
+void
+bus_curve_client_at (const bus_curve_t *self, zsock_t *sock, int index)
+{
+    if (!bus_curve_enabled (self))
+        return;
+    //  bus_curve_new checked that a list has a key per endpoint
+    bool one = self->pin_count <= 1 || index < 0 || index >= self->pin_count;
+    zsock_set_curve_serverkey (sock, self->pins[one ? 0 : index]);
+}
+
+int
+bus_curve_pins (const bus_curve_t *self)
+{
+    return bus_curve_enabled (self) ? self->pin_count : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -655,12 +694,38 @@ bus_curve_client (const bus_curve_t *self, zsock_t *sock)
 
 #define S_REDIAL_MS 1000   //  a given-up connection is dialled again after
 
+typedef struct {
+    char endpoint[BUS_ENDPOINT_MAX];   //  one of the comma list
+    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none
+} s_dial_t;
+
 struct _bus_curve_watch_t {
-    zsock_t *pair;       //  reads sock's monitor
-    zsock_t *sock;       //  borrowed: the owner's client socket
-    char *endpoint;      //  what sock connects to
-    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none due
+    zsock_t *pair;              //  reads sock's monitor
+    zsock_t *sock;              //  borrowed: the owner's client socket
+    const bus_curve_t *curve;   //  borrowed: its keys, for a redial
+    s_dial_t dials[BUS_CURVE_PINS_MAX];   //  the endpoints, in list order
+    int dial_count;
 };
+
+//  Split endpoints into self's dials; false if there are too many, or
+//  one is empty or too long
+static bool
+s_watch_split (bus_curve_watch_t *self, const char *endpoints)
+{
+    const char *at = endpoints;
+    while (self->dial_count < BUS_CURVE_PINS_MAX) {
+        size_t length = strcspn (at, ",");
+        s_dial_t *dial = &self->dials[self->dial_count++];
+        if (length == 0 || length >= sizeof dial->endpoint)
+            return false;
+        memcpy (dial->endpoint, at, length);
+        dial->endpoint[length] = '\0';
+        if (!at[length])
+            return true;
+        at += length + 1;
+    }
+    return false;
+}
 
 bus_curve_watch_t *
 bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
@@ -672,13 +737,13 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
     if (!self)
         return NULL;
     self->sock = sock;
-    self->endpoint = strdup (endpoint);
+    self->curve = curve;
     char monitor[96];
     snprintf (monitor, sizeof monitor, "inproc://orderbus-curve-client-%p",
               (void *) self);
     int events =
         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (self->endpoint
+    if (s_watch_split (self, endpoint)
         && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
         self->pair = zsock_new (ZMQ_PAIR);
     if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0)
@@ -697,7 +762,6 @@ bus_curve_watch_destroy (bus_curve_watch_t **self_p)
     if (self->pair)   //  stop the monitor before its reader goes
         zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
     zsock_destroy (&self->pair);
-    free (self->endpoint);
     free (self);
     *self_p = NULL;
 }
@@ -708,36 +772,62 @@ bus_curve_watch_socket (bus_curve_watch_t *self)
     return self ? self->pair : NULL;
 }
 
+//  Schedule dial for a new connection, logged once per give-up
+static void
+s_watch_due (s_dial_t *dial)
+{
+    if (dial->redial_at)
+        return;
+    dial->redial_at = zclock_mono () + S_REDIAL_MS;
+    zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
+                  "writer's key, or ours not allowed): dialling again in "
+                  "%d ms",
+                  dial->endpoint, S_REDIAL_MS);
+}
+
 void
 bus_curve_watch_read (bus_curve_watch_t *self)
 {
     zmsg_t *msg;
     while (self && (msg = zmsg_recv (self->pair))) {
+        //  Only the two events that end a connection for good come here;
+        //  the second frame names the endpoint as it was connected
+        zmsg_first (msg);
+        zframe_t *address = zmsg_next (msg);
+        int found = -1;
+        for (int i = 0; address && i < self->dial_count; i++)
+            if (zframe_streq (address, self->dials[i].endpoint))
+                found = i;
         zmsg_destroy (&msg);
-        //  Only the two events that end a connection for good come here
-        if (!self->redial_at) {
-            self->redial_at = zclock_mono () + S_REDIAL_MS;
-            zsys_warning ("link to %s: handshake refused (not CURVE, or "
-                          "not the writer's key, or ours not allowed): "
-                          "dialling again in %d ms",
-                          self->endpoint, S_REDIAL_MS);
-        }
+        //  An address we did not give (never seen: libzmq reports the
+        //  connect string): dial every endpoint again rather than none
+        for (int i = 0; i < self->dial_count; i++)
+            if (found < 0 || found == i)
+                s_watch_due (&self->dials[i]);
     }
 }
 
 bool
 bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
 {
-    if (!self || !self->redial_at || now < self->redial_at)
-        return false;
-    self->redial_at = 0;
-    //  A connect to an endpoint the socket still lists does nothing: the
-    //  given-up connection is forgotten first
-    zsock_disconnect (self->sock, "%s", self->endpoint);
-    int rc = zsock_connect (self->sock, "%s", self->endpoint);
-    zsys_info ("link to %s: dialled again%s%s", self->endpoint,
-               rc == 0 ? "" : ": ", rc == 0 ? "" : zmq_strerror (zmq_errno ()));
-    return rc == 0;
+    bool dialled = false;
+    for (int i = 0; self && i < self->dial_count; i++) {
+        s_dial_t *dial = &self->dials[i];
+        if (!dial->redial_at || now < dial->redial_at)
+            continue;
+        dial->redial_at = 0;
+        //  A connect to an endpoint the socket still lists does nothing:
+        //  the given-up connection is forgotten first.  The server key is
+        //  copied at connect: this endpoint's, again
+        zsock_disconnect (self->sock, "%s", dial->endpoint);
+        bus_curve_client_at (self->curve, self->sock, i);
+        int rc = zsock_connect (self->sock, "%s", dial->endpoint);
+        zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
+                   rc == 0 ? "" : ": ",
+                   rc == 0 ? "" : zmq_strerror (zmq_errno ()));
+        dialled |= rc == 0;
+    }
+    return dialled;
 }
 
 bool
@@ -820,6 +910,16 @@ s_plain_check (const bus_config_t *config, char *err, size_t err_cap)
     return 0;
 }
 
+//  A writer group's member, as its writer or as its standby (a replica
+//  inside the member: bus_member.c keeps leader/etcd in its config)
+static bool
+s_member (const bus_config_t *config)
+{
+    return *config->leader_etcd
+           && (config->role == BUS_ROLE_WRITER
+               || config->role == BUS_ROLE_REPLICA);
+}
+
 //  The node's own certificate: the role it runs, and a gateway's name
 static int
 s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
@@ -831,11 +931,12 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                              sizeof why)
         != 0)
         return bus_error_set (err, err_cap, -1, "link/cert: %s", why);
+    bool member = s_member (config);
     bus_curve_role_t want =
-        config->role == BUS_ROLE_WRITER    ? BUS_CURVE_WRITER
-        : config->role == BUS_ROLE_GATEWAY ? BUS_CURVE_GATEWAY
-        : config->role == BUS_ROLE_REPLICA ? BUS_CURVE_REPLICA
-                                           : BUS_CURVE_EDGE;
+        config->role == BUS_ROLE_WRITER || member ? BUS_CURVE_WRITER
+        : config->role == BUS_ROLE_GATEWAY        ? BUS_CURVE_GATEWAY
+        : config->role == BUS_ROLE_REPLICA        ? BUS_CURVE_REPLICA
+                                                  : BUS_CURVE_EDGE;
     if (me.role != want)
         return bus_error_set (err, err_cap, -1,
                               "link/cert: %s is the certificate of %s '%s', "
@@ -843,6 +944,15 @@ s_own_cert (bus_curve_t *self, const bus_config_t *config, char *err,
                               config->cert_file, bus_curve_role_name (me.role),
                               me.name, want == BUS_CURVE_EDGE ? "n" : "",
                               bus_curve_role_name (want));
+    //  The leader checks the standby's hello (leader/name) against it
+    if (member && !streq (me.name, config->leader_name))
+        return bus_error_set (err, err_cap, -1,
+                              "leader/name is '%s' but link/cert %s is "
+                              "writer '%s''s: a member's certificate is "
+                              "named after it (orderbus keys new --name %s "
+                              "--role writer)",
+                              config->leader_name, config->cert_file, me.name,
+                              config->leader_name);
     //  The writer checks a command's origin (a replica's hello) against
     //  this name
     if (want == BUS_CURVE_REPLICA && !streq (me.name, config->name))
@@ -891,7 +1001,93 @@ s_pin (const char *value, bus_curve_role_t want, const char *setting, char *key,
     return 0;
 }
 
-//  A gateway's or edge's pin: a Z85 key, or the writer's certificate
+static int
+s_list_count (const char *list)
+{
+    int count = 1;
+    for (const char *at = list; (at = strchr (at, ',')); at++)
+        count++;
+    return count;
+}
+
+//  link/writer_key's comma list into self->pins, each a Z85 key or a
+//  writer's .cert file.  0, or -1 with err set.
+static int
+s_pin_list (bus_curve_t *self, const char *value, char *err, size_t err_cap)
+{
+    self->pin_count = 0;
+    for (const char *at = value;;) {
+        size_t length = strcspn (at, ",");
+        char one[BUS_PATH_MAX];
+        if (self->pin_count == BUS_CURVE_PINS_MAX)
+            return bus_error_set (err, err_cap, -1,
+                                  "link/writer_key: more than %d keys",
+                                  BUS_CURVE_PINS_MAX);
+        if (length == 0 || length >= sizeof one)
+            return bus_error_set (err, err_cap, -1,
+                                  "link/writer_key: key %d of the comma list "
+                                  "is %s",
+                                  self->pin_count + 1,
+                                  length ? "too long" : "empty");
+        memcpy (one, at, length);
+        one[length] = '\0';
+        char *key = self->pins[self->pin_count];
+        if (s_pin (one, BUS_CURVE_WRITER, "link/writer_key", key, err, err_cap)
+            != 0)
+            return -1;
+        //  Each member has a key of its own: twice is a slip of the pen
+        for (int i = 0; i < self->pin_count; i++)
+            if (streq (self->pins[i], key))
+                return bus_error_set (err, err_cap, -1,
+                                      "link/writer_key: keys %d and %d are "
+                                      "the same key %s: each member of a "
+                                      "writer group has its own",
+                                      i + 1, self->pin_count + 1, key);
+        self->pin_count++;
+        if (!at[length])
+            return 0;
+        at += length + 1;
+    }
+}
+
+//  The pins line up with every endpoint list the node connects to: one
+//  key for all, or one per endpoint in the same order.  A member lists
+//  a key per leader/peers entry (each member has its own).
+static int
+s_pins_align (const bus_curve_t *self, const bus_config_t *config, char *err,
+              size_t err_cap)
+{
+    s_endpoint_t lists[5];
+    int count = 0;
+    if (s_member (config))
+        lists[count++] = (s_endpoint_t){ "leader/peers", config->leader_peers };
+    else if (config->role == BUS_ROLE_REPLICA)   //  replica/sync binds
+        lists[count++] =
+            (s_endpoint_t){ "replica/upstream", config->replicate };
+    else
+        count = s_endpoints (config, lists);
+    for (int i = 0; i < count; i++) {
+        int endpoints = s_list_count (lists[i].value);
+        if (endpoints == self->pin_count
+            || (self->pin_count == 1 && !s_member (config)))
+            continue;
+        return bus_error_set (
+            err, err_cap, -1,
+            "link/writer_key has %d key%s but %s lists %d endpoint%s (%s): "
+            "%s",
+            self->pin_count, self->pin_count == 1 ? "" : "s", lists[i].key,
+            endpoints, endpoints == 1 ? "" : "s", lists[i].value,
+            s_member (config)
+                ? "give each other member's writer key (or .cert file), in "
+                  "the order of leader/peers"
+                : "give one key for all, or one per endpoint in the same "
+                  "order (docs/failover.md)");
+    }
+    return 0;
+}
+
+//  A gateway's, edge's or replica's pins: Z85 keys, or writers' .cert
+//  files
 static int
 s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
               size_t err_cap)
@@ -900,9 +1096,62 @@ s_writer_key (bus_curve_t *self, const bus_config_t *config, char *err,
         return bus_error_set (err, err_cap, -1,
                               "link/writer_key (--writer-key) is required "
                               "with link/cert: the writer's public key, or "
-                              "its .cert file");
-    return s_pin (config->writer_key, BUS_CURVE_WRITER, "link/writer_key",
-                  self->writer_key, err, err_cap);
+                              "its .cert file (a writer group: each "
+                              "member's, comma-separated)");
+    if (s_pin_list (self, config->writer_key, err, err_cap) != 0)
+        return -1;
+    return s_pins_align (self, config, err, err_cap);
+}
+
+//  A group member's pins: the other members' writer keys, one per
+//  leader/peers entry, none its own, each allowed in its link/allow (or
+//  the other could not follow this member when it leads).  Its standby
+//  pins the leader with them; its writer only checks them.
+static int
+s_member_init (bus_curve_t *self, const bus_config_t *config, char *err,
+               size_t err_cap)
+{
+    if (!*config->writer_key)
+        return bus_error_set (err, err_cap, -1,
+                              "link/writer_key (--writer-key) is required "
+                              "on a group member with link/cert: the other "
+                              "members' writer keys or .cert files, in the "
+                              "order of leader/peers");
+    if (!*config->allow_dir)
+        return bus_error_set (err, err_cap, -1,
+                              "link/allow (--allow DIR) is required with "
+                              "link/cert on a group member: the other "
+                              "members' and the nodes' public certificates");
+    if (s_pin_list (self, config->writer_key, err, err_cap) != 0
+        || s_pins_align (self, config, err, err_cap) != 0)
+        return -1;
+    const char *own = zcert_public_txt (self->cert);
+    bus_curve_peer_t *allowed = NULL;
+    int count =
+        s_allow_load (config->allow_dir, own, &allowed, NULL, err, err_cap);
+    if (count < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < self->pin_count; i++) {
+        bool found = false;
+        for (int j = 0; j < count; j++)
+            found |= streq (allowed[j].key, self->pins[i])
+                     && allowed[j].role == BUS_CURVE_WRITER;
+        if (streq (self->pins[i], own))
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key: key %d is this member's "
+                                "own (link/cert): list the other members'",
+                                i + 1);
+        else if (!found)
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key: key %d (%s) is not a "
+                                "writer's certificate in link/allow %s: put "
+                                "that member's public .cert there too, or it "
+                                "cannot follow this member when it leads",
+                                i + 1, self->pins[i], config->allow_dir);
+    }
+    free (allowed);
+    return rc;
 }
 
 bus_curve_t *
@@ -915,18 +1164,101 @@ bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
         return NULL;
     }
     pin->enabled = true;
+    pin->pin_count = 1;
     pin->cert = zcert_dup (self->cert);
     if (!pin->cert)
         bus_error_set (err, err_cap, -1, "out of memory");
     if (!pin->cert
-        || s_pin (value, BUS_CURVE_REPLICA, "link/reads_key", pin->writer_key,
-                  err, err_cap)
+        || s_pin (value, BUS_CURVE_REPLICA, "link/reads_key", pin->pins[0], err,
+                  err_cap)
                != 0)
         bus_curve_destroy (&pin);
     return pin;
 }
 
-//  The writer's allow-list, its table, zauth on a copy, and the watcher
+//  ---------------------------------------------------------------------
+//  The ZAP handler (RFC 27): whose handshake completes, on which socket.
+//  Not czmq's zauth, which cannot tell the sockets apart: a group
+//  member's key is let in on the replicate socket (ZAP domain
+//  "replicate") and nowhere else.  The User-Id it returns is the Z85 key
+//  (bus_curve_peer looks it up, as with zauth).
+
+static void
+s_zap_answer (bus_curve_t *self, zsock_t *handler)
+{
+    zmsg_t *request = zmsg_recv (handler);
+    if (!request)
+        return;
+    zframe_t *version = zmsg_pop (request);
+    zframe_t *sequence = zmsg_pop (request);
+    char *domain = zmsg_popstr (request);
+    zframe_destroy (&version);
+    for (int i = 0; i < 2; i++) {   //  address, routing id: not used
+        zframe_t *unused = zmsg_pop (request);
+        zframe_destroy (&unused);
+    }
+    char *mechanism = zmsg_popstr (request);
+    zframe_t *key = zmsg_pop (request);
+    char text[BUS_CURVE_KEY_LEN + 1] = "";
+    const bus_curve_peer_t *peer = NULL;
+    if (mechanism && streq (mechanism, "CURVE") && key
+        && zframe_size (key) == 32
+        && zmq_z85_encode (text, zframe_data (key), 32))
+        peer = bus_curve_peer (self, text);
+    bool ok = peer
+              && (peer->role != BUS_CURVE_WRITER
+                  || (domain && streq (domain, "replicate")));
+    zmsg_t *reply = zmsg_new ();
+    zmsg_addstr (reply, "1.0");
+    if (sequence)
+        zmsg_append (reply, &sequence);
+    else
+        zmsg_addstr (reply, "");
+    zmsg_addstr (reply, ok ? "200" : "400");
+    zmsg_addstr (reply, ok     ? "OK"
+                        : peer ? "a group member's key only replicates"
+                               : "not allowed");
+    zmsg_addstr (reply, ok ? text : "");
+    zmsg_addmem (reply, NULL, 0);   //  no metadata
+    zmsg_send (&reply, handler);
+    zframe_destroy (&sequence);
+    zframe_destroy (&key);
+    zstr_free (&domain);
+    zstr_free (&mechanism);
+    zmsg_destroy (&request);
+}
+
+static void
+s_zap (zsock_t *pipe, void *args)
+{
+    bus_curve_t *self = (bus_curve_t *) args;
+    zsock_t *handler = self->zap;   //  taken, with zactor_new's barrier
+    self->zap = NULL;
+    zpoller_t *poller = zpoller_new (pipe, handler, NULL);
+    zsock_signal (pipe, 0);
+    while (poller) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == handler)
+            s_zap_answer (self, handler);
+        else if (which == pipe) {
+            zmsg_t *msg = zmsg_recv (pipe);
+            char *command = msg ? zmsg_popstr (msg) : NULL;
+            bool term = !command || streq (command, "$TERM");
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            if (term)
+                break;
+        } else if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+    //  Unbound now, not when libzmq reaps the closed socket: the next
+    //  writer of this process (a member leading again) binds it at once
+    zsock_unbind (handler, S_ZAP_ENDPOINT);
+    zsock_destroy (&handler);
+}
+
+//  The writer's allow-list, its table, the ZAP handler, and the watcher
 static int
 s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                size_t err_cap)
@@ -937,29 +1269,29 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                               "link/cert on the writer: the public "
                               "certificates of its gateways and edges");
     //  (a replica comes here only with link/allow: for its read socket)
-    int count =
-        s_allow_load (config->allow_dir, &self->peers, NULL, err, err_cap);
+    //  A member's may hold the other members' writer certificates
+    const char *member_key =
+        s_member (config) ? zcert_public_txt (self->cert) : NULL;
+    int count = s_allow_load (config->allow_dir, member_key, &self->peers, NULL,
+                              err, err_cap);
     if (count < 0)
         return -1;
     self->peer_count = (size_t) count;
     self->who = bus_role_name (config->role);
-    zcertstore_t *store = zcertstore_new (NULL);
-    for (size_t i = 0; store && i < self->peer_count; i++) {
-        byte public_bin[32], none[32] = { 0 };
-        zmq_z85_decode (public_bin, self->peers[i].key);
-        zcert_t *cert = zcert_new_from (public_bin, none);
-        zcert_set_meta (cert, "name", "%s", self->peers[i].name);
-        zcert_set_meta (cert, "role", "%s",
-                        bus_curve_role_name (self->peers[i].role));
-        zcertstore_insert (store, &cert);
-    }
-    if (!store || s_table_build (self) != 0) {
-        zcertstore_destroy (&store);
+    if (s_table_build (self) != 0)
         return bus_error_set (err, err_cap, -1, "out of memory");
+    //  The handler must answer before the first bind, since libzmq lets
+    //  any CURVE client in when no ZAP handler is bound: bound here, so
+    //  that a failure is this call's, then handed to its thread
+    self->zap = zsock_new (ZMQ_REP);
+    if (!self->zap || zsock_bind (self->zap, S_ZAP_ENDPOINT) != 0) {
+        zsock_destroy (&self->zap);
+        return bus_error_set (err, err_cap, -1,
+                              "cannot bind the ZAP handler %s (one a "
+                              "process): %s",
+                              S_ZAP_ENDPOINT, zmq_strerror (zmq_errno ()));
     }
-    //  zauth takes the store; it must run before the first bind, since
-    //  libzmq lets any CURVE client in when no ZAP handler answers
-    self->auth = zactor_new (zauth, store);
+    self->auth = zactor_new (s_zap, self);
     self->watcher = zactor_new (s_watcher, self);
     if (!self->auth || !self->watcher)
         return bus_error_set (err, err_cap, -1,
@@ -990,14 +1322,25 @@ bus_curve_new (const bus_config_t *config, char *err, size_t err_cap)
                             "link/cert is set but this libzmq has no CURVE");
     else {
         self->enabled = true;
+        bool member = s_member (config);
         rc = s_own_cert (self, config, err, err_cap);
         if (rc == 0 && config->role == BUS_ROLE_WRITER)
             rc = s_writer_init (self, config, err, err_cap);
-        else if (rc == 0)
+        if (rc == 0 && member)   //  a member's writer, or its standby
+            rc = s_member_init (self, config, err, err_cap);
+        else if (rc == 0 && config->role == BUS_ROLE_WRITER
+                 && *config->writer_key)
+            rc = bus_error_set (err, err_cap, -1,
+                                "link/writer_key on a writer names the other "
+                                "members of its group: it needs leader/etcd "
+                                "(a lone writer pins no key)");
+        else if (rc == 0 && config->role != BUS_ROLE_WRITER)
             rc = s_writer_key (self, config, err, err_cap);
-        //  A replica's read socket is a server of its own (zauth is one
-        //  handler a process, and a replica runs no writer's)
-        if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir)
+        //  A replica's read socket is a server of its own (ZAP is one
+        //  handler a process, and a replica runs no writer's); a member's
+        //  standby serves nothing, and its writer runs the handler
+        if (rc == 0 && config->role == BUS_ROLE_REPLICA && *config->allow_dir
+            && !member)
             rc = s_writer_init (self, config, err, err_cap);
     }
     if (rc != 0)
@@ -1013,6 +1356,10 @@ bus_curve_destroy (bus_curve_t **self_p)
     bus_curve_t *self = *self_p;
     zactor_destroy (&self->watcher);
     zactor_destroy (&self->auth);
+    if (self->zap) {   //  its thread never took it
+        zsock_unbind (self->zap, S_ZAP_ENDPOINT);
+        zsock_destroy (&self->zap);
+    }
     zcert_destroy (&self->cert);
     free (self->peers);
     free (self->slots);

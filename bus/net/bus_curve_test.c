@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
+#include "orderbus/bus_link.h"
 
 static void
 s_write (const char *path, const char *text)
@@ -225,8 +226,8 @@ s_test_allow (const char *dir, bool verbose)
     }
     char *hidden = zsys_sprintf ("%s/.gw-a.cert.swp", allow);
     s_write (hidden, "junk");
-    int count =
-        bus_curve_allow_read (allow, s_count_peer, names, err, sizeof err);
+    int count = bus_curve_allow_read (allow, NULL, s_count_peer, names, err,
+                                      sizeof err);
     assert (count == 3);
     assert (streq (names, "e1 gw-a gw-b "));   //  in file name order
 
@@ -247,8 +248,8 @@ s_test_allow (const char *dir, bool verbose)
         else
             s_copy (from, to);
         names[0] = '\0';
-        count =
-            bus_curve_allow_read (allow, s_count_peer, names, err, sizeof err);
+        count = bus_curve_allow_read (allow, NULL, s_count_peer, names, err,
+                                      sizeof err);
         s_expect (count, err, bad[i].why, verbose);
         assert (strstr (err, bad[i].to) && strstr (err, "link/allow"));
         assert (count == -1 && names[0] == '\0');
@@ -266,14 +267,14 @@ s_test_allow (const char *dir, bool verbose)
     char *from = zsys_sprintf ("%s/gw-a.cert", other);
     char *to = zsys_sprintf ("%s/zz.cert", allow);
     s_copy (from, to);
-    count = bus_curve_allow_read (allow, NULL, NULL, err, sizeof err);
+    count = bus_curve_allow_read (allow, NULL, NULL, NULL, err, sizeof err);
     s_expect (count, err, "name 'gw-a' is allowed twice", verbose);
     unlink (to);
     zstr_free (&from);
     zstr_free (&to);
     zstr_free (&other);
     char *missing = zsys_sprintf ("%s/missing", dir);
-    count = bus_curve_allow_read (missing, NULL, NULL, err, sizeof err);
+    count = bus_curve_allow_read (missing, NULL, NULL, NULL, err, sizeof err);
     s_expect (count, err, "cannot read", verbose);
     zstr_free (&missing);
     zstr_free (&hidden);
@@ -365,6 +366,222 @@ s_test_new (const char *dir, const bus_curve_peer_t *w, bool verbose)
     bus_curve_destroy (&curve);
     assert (!bus_curve_enabled (NULL) && bus_curve_refused (NULL) == 0);
     assert (bus_curve_peer (NULL, w->key) == NULL);
+}
+
+//  A writer group's keys: writers m1, m2, m3 in dir/keys; dir/gallow is
+//  m1's allow directory (gateway gw-a and member m2)
+static void
+s_group_files (const char *dir)
+{
+    char err[BUS_ERROR_MAX * 4];
+    bus_curve_peer_t peer;
+    char *keys = zsys_sprintf ("%s/keys", dir);
+    const char *names[] = { "m1", "m2", "m3" };
+    for (int i = 0; i < 3; i++)
+        assert (bus_curve_keys_new (keys, names[i], BUS_CURVE_WRITER, &peer,
+                                    err, sizeof err)
+                == 0);
+    assert (bus_curve_keys_new (keys, "r1", BUS_CURVE_REPLICA, &peer, err,
+                                sizeof err)
+            == 0);
+    char *allow = zsys_sprintf ("%s/gallow", dir);
+    assert (mkdir (allow, 0700) == 0);
+    const char *nodes[] = { "gw-a", "m2" };
+    for (int i = 0; i < 2; i++) {
+        char *from = zsys_sprintf ("%s/%s.cert", keys, nodes[i]);
+        char *to = zsys_sprintf ("%s/%s.cert", allow, nodes[i]);
+        s_copy (from, to);
+        zstr_free (&from);
+        zstr_free (&to);
+    }
+    zstr_free (&allow);
+    zstr_free (&keys);
+}
+
+//  Member m1 of a group (role writer, or replica: its standby)
+static void
+s_member_config (bus_config_t *config, bus_role_t role, const char *dir,
+                 const char *writer_key)
+{
+    s_config (config, role, dir, "keys/m1.cert_secret", NULL);
+    if (role == BUS_ROLE_REPLICA)   //  as bus_member.c makes its standby
+        snprintf (config->name, sizeof config->name, "m1");
+    snprintf (config->allow_dir, sizeof config->allow_dir, "%s/gallow", dir);
+    snprintf (config->leader_etcd, sizeof config->leader_etcd,
+              "http://127.0.0.1:2379");
+    snprintf (config->leader_name, sizeof config->leader_name, "m1");
+    snprintf (config->leader_peers, sizeof config->leader_peers,
+              "tcp://127.0.0.1:5560");
+    snprintf (config->replicate, sizeof config->replicate, "%s",
+              role == BUS_ROLE_REPLICA ? config->leader_peers
+                                       : "tcp://127.0.0.1:5561");
+    snprintf (
+        config->writer_key, sizeof config->writer_key, "%s%s%s",
+        writer_key && *writer_key != '/' && strlen (writer_key) != 40 ? dir
+                                                                      : "",
+        writer_key && *writer_key != '/' && strlen (writer_key) != 40 ? "/"
+                                                                      : "",
+        writer_key ? writer_key : "");
+}
+
+//  The rules of a group's keys: writer certificates in a member's allow
+//  directory (not its own), a member's pins, a node's list of pins
+static void
+s_test_group (const char *dir, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    s_group_files (dir);
+    char *allow = zsys_sprintf ("%s/gallow", dir);
+    bus_curve_peer_t m1, m2;
+    char *path = zsys_sprintf ("%s/keys/m1.cert", dir);
+    assert (bus_curve_cert_read (path, false, &m1, NULL, err, sizeof err) == 0);
+    zstr_free (&path);
+    path = zsys_sprintf ("%s/keys/m2.cert", dir);
+    assert (bus_curve_cert_read (path, false, &m2, NULL, err, sizeof err) == 0);
+    zstr_free (&path);
+
+    //  the allow directory: a writer's certificate only for a member,
+    //  and never the member's own
+    int count = bus_curve_allow_read (allow, NULL, NULL, NULL, err, sizeof err);
+    s_expect (count, err, "m2.cert is a writer's certificate", verbose);
+    assert (strstr (err, "leader/etcd"));
+    assert (bus_curve_allow_read (allow, m1.key, NULL, NULL, err, sizeof err)
+            == 2);
+    assert (bus_curve_allow_read (allow, "", NULL, NULL, err, sizeof err) == 2);
+    count = bus_curve_allow_read (allow, m2.key, NULL, NULL, err, sizeof err);
+    s_expect (count, err, "is this member's own certificate", verbose);
+
+    //  m1's standby: its writer certificate, pinning m2
+    bus_config_t config;
+    s_member_config (&config, BUS_ROLE_REPLICA, dir, "keys/m2.cert");
+    bus_curve_t *curve = bus_curve_new (&config, err, sizeof err);
+    if (!curve)
+        printf ("%s\n", err);
+    assert (curve && bus_curve_enabled (curve) && bus_curve_pins (curve) == 1);
+    bus_curve_destroy (&curve);
+    s_member_config (&config, BUS_ROLE_REPLICA, dir, m2.key);
+    curve = bus_curve_new (&config, err, sizeof err);
+    assert (curve && bus_curve_pins (curve) == 1);
+    bus_curve_destroy (&curve);
+    //  ... and its writer, whose allow-list lets m2 in
+    s_member_config (&config, BUS_ROLE_WRITER, dir, "keys/m2.cert");
+    curve = bus_curve_new (&config, err, sizeof err);
+    assert (curve && bus_curve_enabled (curve));
+    const bus_curve_peer_t *peer = bus_curve_peer (curve, m2.key);
+    assert (peer && peer->role == BUS_CURVE_WRITER && streq (peer->name, "m2"));
+    bus_curve_destroy (&curve);
+
+    //  what a member refuses, as its writer and as its standby
+    struct {
+        const char *key, *peers, *name, *why;
+    } bad[] = {
+        { NULL, NULL, NULL, "is required on a group member" },
+        { "keys/m1.cert", NULL, NULL, "key 1 is this member's own" },
+        { "keys/m3.cert", NULL, NULL,
+          "is not a writer's certificate in link/allow" },
+        { "keys/m2.cert", "tcp://127.0.0.1:5560,tcp://127.0.0.1:5562", NULL,
+          "has 1 key but leader/peers lists 2 endpoints" },
+        { "keys/gw-a.cert", NULL, NULL, "gateway 'gw-a', not of a writer" },
+        { "keys/m2.cert", NULL, "mx", "leader/name is 'mx' but link/cert" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        for (int standby = 0; standby < 2; standby++) {
+            bus_role_t role = standby ? BUS_ROLE_REPLICA : BUS_ROLE_WRITER;
+            s_member_config (&config, role, dir, bad[i].key);
+            if (bad[i].peers)
+                snprintf (config.leader_peers, sizeof config.leader_peers, "%s",
+                          bad[i].peers);
+            if (bad[i].name)
+                snprintf (config.leader_name, sizeof config.leader_name, "%s",
+                          bad[i].name);
+            curve = bus_curve_new (&config, err, sizeof err);
+            s_expect (!curve, err, bad[i].why, verbose);
+        }
+    //  a lone writer: no writer certificate allowed, no key pinned
+    s_member_config (&config, BUS_ROLE_WRITER, dir, NULL);
+    config.leader_etcd[0] = config.leader_name[0] = '\0';
+    curve = bus_curve_new (&config, err, sizeof err);
+    s_expect (!curve, err, "m2.cert is a writer's certificate", verbose);
+    snprintf (config.allow_dir, sizeof config.allow_dir, "%s/allow", dir);
+    snprintf (config.writer_key, sizeof config.writer_key, "%s", m2.key);
+    curve = bus_curve_new (&config, err, sizeof err);
+    s_expect (!curve, err, "it needs leader/etcd", verbose);
+
+    //  a gateway and an edge of the group: one key for all endpoints, or
+    //  one per endpoint, lined up with every list
+    const char *two = "tcp://127.0.0.1:1,tcp://127.0.0.1:2";
+    struct {
+        bus_role_t role;
+        const char *keys, *intake, *events, *why;
+    } lists[] = {
+        { BUS_ROLE_GATEWAY, "m1,m2", NULL, NULL, NULL },
+        { BUS_ROLE_GATEWAY, "m1", NULL, NULL, NULL },
+        { BUS_ROLE_EDGE, "m1,m2", NULL, NULL, NULL },
+        { BUS_ROLE_GATEWAY, "m1,m2", "tcp://127.0.0.1:1", NULL,
+          "has 2 keys but endpoints/intake lists 1 endpoint" },
+        { BUS_ROLE_EDGE, "m1,m2",
+          "tcp://127.0.0.1:1,tcp://127.0.0.1:2,tcp://127.0.0.1:3", NULL,
+          NULL },   //  an edge has no intake
+        { BUS_ROLE_EDGE, "m1,m2,m3", NULL, NULL,
+          "has 3 keys but endpoints/events lists 2 endpoints" },
+        { BUS_ROLE_GATEWAY, "m1,,m2", NULL, NULL,
+          "key 2 of the comma list is empty" },
+        { BUS_ROLE_GATEWAY, "m1,", NULL, NULL,
+          "key 2 of the comma list is empty" },
+        { BUS_ROLE_GATEWAY, "m1,m1", NULL, NULL, "keys 1 and 2 are the same" },
+        { BUS_ROLE_GATEWAY, "m1,gw-a", NULL, NULL,
+          "gateway 'gw-a', not of a writer" },
+        //  a read replica following the group: replica/upstream
+        { BUS_ROLE_REPLICA, "m1,m2", NULL, NULL, NULL },
+        { BUS_ROLE_REPLICA, "m1,m2,m3", NULL, NULL,
+          "has 3 keys but replica/upstream lists 2 endpoints" },
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        bool gateway = lists[i].role == BUS_ROLE_GATEWAY;
+        bool replica = lists[i].role == BUS_ROLE_REPLICA;
+        s_config (&config, lists[i].role, dir,
+                  gateway   ? "keys/gw-a.cert_secret"
+                  : replica ? "keys/r1.cert_secret"
+                            : "keys/e1.cert_secret",
+                  gateway   ? "gw-a"
+                  : replica ? "r1"
+                            : NULL);
+        snprintf (config.replicate, sizeof config.replicate, "%s", two);
+        snprintf (config.intake, sizeof config.intake, "%s",
+                  lists[i].intake ? lists[i].intake : two);
+        snprintf (config.events, sizeof config.events, "%s",
+                  lists[i].events ? lists[i].events : two);
+        snprintf (config.sync, sizeof config.sync, "%s", two);
+        //  "m1,m2" as .cert files
+        char keys[BUS_PATH_MAX] = "";
+        char names[64];
+        snprintf (names, sizeof names, "%s", lists[i].keys);
+        char *save = NULL;
+        size_t at = 0;
+        for (char *one = strtok_r (names, ",", &save); one;
+             one = strtok_r (NULL, ",", &save))
+            at += (size_t) snprintf (keys + at, sizeof keys - at,
+                                     "%s%s/keys/%s.cert", at ? "," : "", dir,
+                                     one);
+        if (strstr (lists[i].keys, ",,"))   //  keep the empty one
+            snprintf (keys, sizeof keys, "%s/keys/m1.cert,,%s/keys/m2.cert",
+                      dir, dir);
+        else if (lists[i].keys[strlen (lists[i].keys) - 1] == ',')
+            snprintf (keys, sizeof keys, "%s/keys/m1.cert,", dir);
+        snprintf (config.writer_key, sizeof config.writer_key, "%s", keys);
+        curve = bus_curve_new (&config, err, sizeof err);
+        if (!lists[i].why) {
+            if (!curve)
+                printf ("unexpected: %s\n", err);
+            assert (curve);
+            assert (bus_curve_pins (curve)
+                    == (strchr (lists[i].keys, ',') ? 2 : 1));
+            bus_curve_destroy (&curve);
+        } else
+            s_expect (!curve, err, lists[i].why, verbose);
+    }
+    assert (bus_curve_pins (NULL) == 0);
+    zstr_free (&allow);
 }
 
 //  A PUSH of role's node connected to port with config's keys
@@ -478,6 +695,148 @@ s_test_links (const char *dir, const bus_curve_peer_t *w, bool verbose)
     zstr_free (&stranger_dir);
 }
 
+//  A PULL bound on loopback as a CURVE server with the secret
+//  certificate at dir/keys/name.cert_secret (name NULL: plaintext).  No
+//  ZAP handler runs by now, so libzmq lets any CURVE client in: what is
+//  tested is the client's pin.  *port gets its port.
+static zsock_t *
+s_server (const char *dir, const char *name, const int *port)
+{
+    zsock_t *pull = zsock_new (ZMQ_PULL);
+    assert (pull);
+    zsock_set_linger (pull, 0);
+    if (name) {
+        char err[BUS_ERROR_MAX * 4];
+        bus_curve_peer_t peer;
+        zcert_t *cert = NULL;
+        char *path = zsys_sprintf ("%s/keys/%s.cert_secret", dir, name);
+        assert (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err)
+                == 0);
+        zcert_apply (cert, pull);
+        zsock_set_curve_server (pull, 1);
+        zcert_destroy (&cert);
+        zstr_free (&path);
+    }
+    //  The port was just given up by the test: it may linger a moment
+    int64_t end = zclock_mono () + 5000;
+    while (zsock_bind (pull, "tcp://127.0.0.1:%d", *port) < 0
+           && zclock_mono () < end)
+        zclock_sleep (20);
+    return pull;
+}
+
+//  Wait (up to 5 s) until each of pulls has a message from push, which
+//  sends one every 20 ms; the watch (may be NULL) is read and redials
+static bool
+s_both_hear (zsock_t *push, zsock_t *pulls[2], bus_curve_watch_t *watch)
+{
+    bool heard[2] = { false, false };
+    zsock_set_sndtimeo (push, 0);
+    zpoller_t *poller = zpoller_new (pulls[0], pulls[1], NULL);
+    if (watch)
+        zpoller_add (poller, bus_curve_watch_socket (watch));
+    for (int64_t end = zclock_mono () + 5000;
+         !(heard[0] && heard[1]) && zclock_mono () < end;) {
+        zstr_sendx (push, "hi", NULL);   //  dropped while nobody is up
+        void *which = zpoller_wait (poller, 20);
+        for (int i = 0; i < 2; i++)
+            if (which == pulls[i]) {
+                char *text = zstr_recv (pulls[i]);
+                zstr_free (&text);
+                heard[i] = true;
+            }
+        if (watch && which == bus_curve_watch_socket (watch))
+            bus_curve_watch_read (watch);
+        bus_curve_watch_redial (watch, zclock_mono ());
+    }
+    zpoller_destroy (&poller);
+    return heard[0] && heard[1];
+}
+
+//  A gateway of a two-member group: each connection pins its member's
+//  key (libzmq copies it at connect); a member whose handshake failed
+//  (a plaintext process on its port, then the real member) is dialled
+//  again by the watch with its own key
+static void
+s_test_group_links (const char *dir, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    bus_config_t config;
+    s_config (&config, BUS_ROLE_GATEWAY, dir, "keys/gw-a.cert_secret", "gw-a");
+    int ports[2];
+    zsock_t *pulls[2];
+    for (int i = 0; i < 2; i++) {   //  two free ports, told apart
+        pulls[i] = zsock_new (ZMQ_PULL);
+        ports[i] = zsock_bind (pulls[i], "tcp://127.0.0.1:*");
+        assert (ports[i] > 0);
+    }
+    for (int i = 0; i < 2; i++)
+        zsock_destroy (&pulls[i]);
+    char endpoints[128];
+    snprintf (endpoints, sizeof endpoints,
+              "tcp://127.0.0.1:%d,tcp://127.0.0.1:%d", ports[0], ports[1]);
+    snprintf (config.intake, sizeof config.intake, "%s", endpoints);
+    snprintf (config.events, sizeof config.events, "%s", endpoints);
+    snprintf (config.sync, sizeof config.sync, "%s", endpoints);
+    snprintf (config.writer_key, sizeof config.writer_key,
+              "%s/keys/m1.cert,%s/keys/m2.cert", dir, dir);
+    bus_curve_t *gateway = bus_curve_new (&config, err, sizeof err);
+    assert (gateway && bus_curve_pins (gateway) == 2);
+
+    //  m1 and m2 both heard
+    pulls[0] = s_server (dir, "m1", &ports[0]);
+    pulls[1] = s_server (dir, "m2", &ports[1]);
+    zsock_t *push = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (push, 0);
+    assert (bus_link_connect (push, endpoints, gateway) == 0);
+    assert (s_both_hear (push, pulls, NULL));
+    zsock_destroy (&push);
+    zsock_destroy (&pulls[0]);
+
+    //  m1's port held by a plaintext process first: libzmq gives that
+    //  connection up; the watch dials m1 again with m1's key once it is
+    //  the real m1 (the socket's key option is m2's by then: the last
+    //  connect's)
+    pulls[0] = s_server (dir, NULL, &ports[0]);
+    //  m2's connections, counted: the redial must leave m2's alone
+    assert (zmq_socket_monitor (zsock_resolve (pulls[1]), "inproc://curve-m2",
+                                ZMQ_EVENT_ACCEPTED)
+            == 0);
+    zsock_t *accepts = zsock_new_pair (">inproc://curve-m2");
+    assert (accepts);
+    push = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (push, 0);
+    bus_curve_watch_t *watch = bus_curve_watch_new (gateway, push, endpoints);
+    assert (watch);
+    assert (bus_link_connect (push, endpoints, gateway) == 0);
+    zpoller_t *poller = zpoller_new (bus_curve_watch_socket (watch), NULL);
+    assert (zpoller_wait (poller, 5000));   //  the refused handshake
+    zpoller_destroy (&poller);
+    zsock_destroy (&pulls[0]);
+    pulls[0] = s_server (dir, "m1", &ports[0]);
+    assert (s_both_hear (push, pulls, watch));
+    zclock_sleep (300);   //  a needless redial of m2 would be back by now
+    zsock_set_rcvtimeo (accepts, 0);
+    int accepted = 0;
+    zmsg_t *event;
+    while ((event = zmsg_recv (accepts))) {
+        accepted++;
+        zmsg_destroy (&event);
+    }
+    if (verbose)
+        printf ("  both members heard, m1 after a redial; m2 accepted %d "
+                "connection(s)\n",
+                accepted);
+    assert (accepted == 1);
+    zmq_socket_monitor (zsock_resolve (pulls[1]), NULL, 0);
+    zsock_destroy (&accepts);
+    bus_curve_watch_destroy (&watch);
+    zsock_destroy (&push);
+    for (int i = 0; i < 2; i++)
+        zsock_destroy (&pulls[i]);
+    bus_curve_destroy (&gateway);
+}
+
 void
 bus_curve_test (bool verbose)
 {
@@ -494,6 +853,8 @@ bus_curve_test (bool verbose)
     s_test_allow (dir, verbose);
     s_test_new (dir, &writer, verbose);
     s_test_links (dir, &writer, verbose);
+    s_test_group (dir, verbose);
+    s_test_group_links (dir, verbose);
     s_remove_tree (dir);
     printf ("OK\n");
 }

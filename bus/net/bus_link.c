@@ -261,8 +261,10 @@ bus_link_destroy (bus_link_t **self_p)
 }
 
 int
-bus_link_connect (zsock_t *sock, const char *endpoints)
+bus_link_connect (zsock_t *sock, const char *endpoints,
+                  const bus_curve_t *curve)
 {
+    bus_curve_client (curve, sock);
     if (!strchr (endpoints, ','))
         return zsock_connect (sock, "%s", endpoints) == 0 ? 0 : -1;
     int type = zsock_type (sock);
@@ -276,9 +278,14 @@ bus_link_connect (zsock_t *sock, const char *endpoints)
     char list[BUS_ENDPOINT_MAX];
     bus_strlcpy (list, endpoints, sizeof list);
     char *save = NULL;
+    int index = 0;
+    //  libzmq copies the server key into each connection as it is made:
+    //  each member's, right before its connect
     for (char *one = strtok_r (list, ",", &save); one;
-         one = strtok_r (NULL, ",", &save))
+         one = strtok_r (NULL, ",", &save)) {
+        bus_curve_client_at (curve, sock, index++);
         if (zsock_connect (sock, "%s", one) != 0)
             return -1;
+    }
     return 0;
 }

@@ -67,8 +67,7 @@ s_take (bus_sync_t *self)
         sock = zsock_new (ZMQ_DEALER);
         if (sock) {
             zsock_set_linger (sock, 0);
-            bus_curve_client (self->curve, sock);
-            if (bus_link_connect (sock, self->endpoint) != 0)
+            if (bus_link_connect (sock, self->endpoint, self->curve) != 0)
                 zsock_destroy (&sock);
         }
     }

@@ -1362,10 +1362,9 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
     zsock_set_maxmsgsize (self->sub, BUS_FRAME_MAX + BUS_TOPIC_MAX);
     zsock_set_subscribe (self->sub, BUS_TOPIC_EVENTS);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
-    bus_curve_client (self->curve, self->sub);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
-    if (bus_link_connect (self->sub, self->config.events) == 0)
+    if (bus_link_connect (self->sub, self->config.events, self->curve) == 0)
         return 0;
     snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",
               self->config.events, zmq_strerror (zmq_errno ()));

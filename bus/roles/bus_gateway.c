@@ -634,14 +634,12 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
     zsock_set_subscribe (self->sub, topic);
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
     zsock_set_subscribe (self->sub, BUS_TOPIC_MENU);
-    bus_curve_client (self->curve, self->push);
-    bus_curve_client (self->curve, self->sub);
     self->push_watch =
         bus_curve_watch_new (self->curve, self->push, self->config.intake);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
-    if (bus_link_connect (self->push, self->config.intake) != 0
-        || bus_link_connect (self->sub, self->config.events) != 0)
+    if (bus_link_connect (self->push, self->config.intake, self->curve) != 0
+        || bus_link_connect (self->sub, self->config.events, self->curve) != 0)
         goto fail;
     return 0;
 fail:

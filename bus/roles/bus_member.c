@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 #include <czmq.h>
+#include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_leader.h"
 #include "orderbus/bus_member.h"
@@ -490,6 +491,14 @@ bus_member_new (const bus_config_t *config, char *err, size_t err_cap)
     bus_strlcpy (self->standby.replicate, config->leader_peers,
                  sizeof self->standby.replicate);
     *self->standby.replica_sync = '\0';
+    //  The keys are checked now, not at the first takeover (the writer's
+    //  allow-list with them when it leads: bus_curve_new again)
+    bus_curve_t *keys = bus_curve_new (&self->standby, err, err_cap);
+    if (!keys) {
+        bus_member_destroy (&self);
+        return NULL;
+    }
+    bus_curve_destroy (&keys);
     bus_etcd_tls_t tls = { config->leader_etcd_ca, config->leader_etcd_cert,
                            config->leader_etcd_key };
     bool has_tls = *config->leader_etcd_ca || *config->leader_etcd_cert;

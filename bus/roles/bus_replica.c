@@ -190,10 +190,10 @@ s_connect (bus_replica_t *self)
     zsock_set_maxmsgsize (self->dealer, BUS_MENU_DOC_MAX);
     zsock_set_rcvhwm (self->dealer, 64);
     zsock_set_linger (self->dealer, 0);
-    bus_curve_client (self->curve, self->dealer);
     self->watch =
         bus_curve_watch_new (self->curve, self->dealer, self->config.replicate);
-    if (bus_link_connect (self->dealer, self->config.replicate) < 0)
+    if (bus_link_connect (self->dealer, self->config.replicate, self->curve)
+        < 0)
         return -1;
     self->heard_ms = zclock_mono ();
     self->hello_at = 0;
@@ -648,7 +648,7 @@ static int
 s_reads_init (bus_replica_t *self, char *err, size_t err_cap)
 {
     //  With CURVE, a server under this replica's own key, admitting the
-    //  gateways and edges of its link/allow (bus_curve_new ran zauth)
+    //  gateways and edges of its link/allow (bus_curve_new ran the ZAP handler)
     if (bus_curve_enabled (self->curve) && !*self->config.allow_dir) {
         snprintf (err, err_cap,
                   "replica/sync with link/cert needs link/allow (--allow "

@@ -17,7 +17,7 @@
                      before the actors start, bus_writer_destroy closes
                      them after both have stopped; bus_writer_stats
       ZeroMQ I/O     the wire: it frees each published message
-      CURVE          zauth and the refusal watcher (bus_curve.c); the
+      CURVE          the ZAP handler and the refusal watcher (bus_curve.c); the
                      peer table both actors read (never written after
                      start)
 
@@ -59,7 +59,7 @@ struct _bus_writer_t {
     bus_config_t config;       //  our copy of the settings
     bus_store_t *store;        //  the LMDB environment
     bus_ledger_t *ledger;      //  the rules, intake thread only
-    bus_curve_t *curve;        //  keys, zauth, who each peer is; or plaintext
+    bus_curve_t *curve;        //  keys, ZAP, who each peer is; or plaintext
     zsock_t *intake;           //  PULL, owned by the intake thread once running
     zsock_t *events;           //  PUB, intake thread only
     zsock_t *sync;             //  ROUTER, sync thread only
@@ -260,7 +260,7 @@ s_queue_ack (s_batch_t *batch, const char *origin)
 
 //  ---------------------------------------------------------------------
 //  Who sent it: with CURVE on, every message carries its sender's key
-//  (zauth set it as the User-Id), and the allow-list says whose it is.
+//  (the ZAP handler set it as the User-Id), and the allow-list says whose it is.
 
 //  printable ASCII as it is, anything else as \xNN, cut at 64 bytes: what
 //  a peer sent goes into a log line only this way
@@ -280,7 +280,7 @@ s_escape (const char *text, char *out, size_t cap)
 }
 
 //  The sender of a message with CURVE on, NULL if unknown (never, past
-//  zauth, unless the link is inproc, where there is no handshake)
+//  the ZAP handler, unless the link is inproc, where there is no handshake)
 static const bus_curve_peer_t *
 s_sender (bus_writer_t *self, const char *user_id)
 {
@@ -1265,16 +1265,22 @@ s_sync_serve (bus_writer_t *self)
             ? bus_sync_req_decode (zframe_data (body), zframe_size (body), &req)
             : BUS_ERR_MALFORMED;
     zmsg_t *items = zmsg_new ();
-    //  Past zauth every peer is an allowed one; a request without a known
+    //  Past ZAP every peer is an allowed one; a request without a known
     //  key (an inproc link has no handshake) is answered with nothing
     bool curve = bus_curve_enabled (self->curve);
     const bus_curve_peer_t *sender =
         curve && body ? s_sender (self, zframe_meta (body, "User-Id")) : NULL;
-    if (rc == 0 && curve && !sender) {
+    //  Another member of a writer group is let in to replicate, not to
+    //  query (its standby reads through the replicate socket): the ZAP
+    //  handler refuses its key here already; this is the second lock
+    if (rc == 0 && curve && (!sender || sender->role == BUS_CURVE_WRITER)) {
         atomic_fetch_add (&self->refused, 1);
         reply.rid = req.rid;
         reply.status = BUS_ERR_FORBIDDEN;
-        bus_strlcpy (reply.error, "unknown sender", sizeof reply.error);
+        bus_strlcpy (reply.error,
+                     sender ? "a writer member only replicates"
+                            : "unknown sender",
+                     sizeof reply.error);
     } else if (rc == 0) {
         reply.rid = req.rid;
         s_sync_handle (self, &req, sender, &reply, items);

@@ -335,11 +335,16 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
          const bus_curve_peer_t *peer)
 {
     char why[BUS_ERROR_MAX];
+    //  A writer's key is in the allow-list only on a group member (the
+    //  other members: bus_curve_allow_read), and replicating as a
+    //  standby is all it may do here
     if (bus_curve_enabled (self->curve)
-        && (!peer || peer->role != BUS_CURVE_REPLICA)) {
+        && (!peer
+            || (peer->role != BUS_CURVE_REPLICA
+                && peer->role != BUS_CURVE_WRITER))) {
         snprintf (why, sizeof why,
                   "the %s key of '%s' may not replicate: only replica "
-                  "certificates",
+                  "certificates (and a group's other members')",
                   peer ? bus_curve_role_name (peer->role) : "unknown",
                   peer ? peer->name : "?");
         s_refuse (self, id, BUS_ERR_FORBIDDEN, up->name, why);

@@ -13,14 +13,26 @@
     Gateways and edges are CURVE clients with their own keys and the
     writer's public key (link/writer_key): a process that does not hold
     the writer's secret key cannot complete a handshake with them, so a
-    rogue writer is never heard.  The writer runs czmq's zauth (ZAP) on an
-    in-memory certificate store of the allow directory's certificates:
-    a peer whose key is not there, or that does not speak CURVE, is
-    refused at the handshake.  Every refused handshake on the writer's
+    rogue writer is never heard.  With a writer group, link/writer_key
+    lists each member's key, in the order of the endpoint lists: each
+    connection pins its own member (libzmq copies the server key at
+    connect time, so it is set before each connect: bus_link_connect).
+
+    A writer group's members (leader/etcd, docs/failover.md) each keep
+    their own writer certificate, named leader/name.  A member's allow
+    directory holds the other members' public writer certificates beside
+    the gateways', and its link/writer_key the other members' keys in
+    the order of leader/peers: its standby (a replica inside the member)
+    is a CURVE client under the member's own writer key, pinning the
+    leader's.  The writer runs a ZAP handler of its own (RFC 27) on a
+    table of the allow directory's certificates: a peer whose key is not
+    there, or that does not speak CURVE, is refused at the handshake,
+    and so is a writer's key (a group member's) anywhere but on the
+    replicate socket (ZAP domain "replicate"): it may only replicate.  Every refused handshake on the writer's
     sockets is counted and logged (a few lines of each kind a minute).
 
     A connected peer's key reaches the writer with each of its messages
-    (the "User-Id" property that zauth sets, zmq_msg_gets); bus_curve_peer
+    (the "User-Id" property the ZAP handler sets, zmq_msg_gets); bus_curve_peer
     maps it to the name and role its certificate gave it.  What each role
     may do is the writer's rule (bus_writer.c): only gateways send
     commands, and only under their own name.
@@ -45,7 +57,8 @@
 extern "C" {
 #endif
 
-#define BUS_CURVE_KEY_LEN 40 /* a Z85 public key, without its NUL */
+#define BUS_CURVE_KEY_LEN  40 /* a Z85 public key, without its NUL   */
+#define BUS_CURVE_PINS_MAX 16 /* keys in link/writer_key's comma list */
 
 typedef struct _bus_curve_t bus_curve_t;
 
@@ -66,10 +79,17 @@ typedef struct {
 /*  The links of config's node.  With link/cert set: loads the node's
     secret certificate (which must be mode 0600 or stricter, name the
     node's role, and for a gateway, gateway/name), then for a writer the
-    allow directory (link/allow, required) and starts zauth on it, for a
-    gateway or edge the writer's key (link/writer_key, required).
+    allow directory (link/allow, required) and starts the ZAP handler on
+    it, for a
+    gateway or edge the writer's key (link/writer_key, required: one
+    key or .cert file for all endpoints, or a comma list of one per
+    endpoint of each endpoint list, in the same order).  A group member
+    (leader/etcd; its standby is role replica with leader/etcd set) runs
+    under its writer certificate, whose name must be leader/name, and
+    pins one key per leader/peers entry, each a writer's certificate in
+    its allow directory and not its own.
     Without it: a plaintext object, if every endpoint is local or
-    config->insecure_links is set.  A replica with link/allow runs zauth
+    config->insecure_links is set.  A replica with link/allow runs the ZAP handler
     on that directory too, for its read socket (replica/sync).
     Returns the object, or NULL with a message naming the setting at
     fault in err[err_cap].  Caller owns.  A process runs at most one
@@ -77,7 +97,7 @@ typedef struct {
 bus_curve_t *bus_curve_new (const bus_config_t *config, char *err,
                             size_t err_cap);
 
-/*  Stop zauth and the refusal watcher.  Destroy the sockets given to
+/*  Stop the ZAP handler and the refusal watcher.  Destroy the sockets given to
     bus_curve_server first.  NULL-safe; nulls *self_p.  */
 void bus_curve_destroy (bus_curve_t **self_p);
 
@@ -98,8 +118,19 @@ bus_curve_t *bus_curve_pin (const bus_curve_t *self, const char *value,
                             char *err, size_t err_cap);
 
 /*  Make sock a CURVE client of the pinned writer, under this node's key:
-    call before connecting.  Does nothing for a plaintext object or NULL.  */
+    call before connecting.  Does nothing for a plaintext object or NULL.
+    Pins the first key of link/writer_key: with several, set the key of
+    each endpoint before connecting it (bus_curve_client_at).  */
 void bus_curve_client (const bus_curve_t *self, zsock_t *sock);
+
+/*  Pin the key of endpoint index of a comma list (the only key if
+    link/writer_key has one) on sock, which bus_curve_client made a
+    client: call right before connecting that endpoint.  Does nothing for
+    a plaintext object or NULL.  */
+void bus_curve_client_at (const bus_curve_t *self, zsock_t *sock, int index);
+
+/*  How many keys link/writer_key pinned (0 for plaintext or NULL).  */
+int bus_curve_pins (const bus_curve_t *self);
 
 /*  A client socket's handshakes, watched by the thread that owns the
     socket.  libzmq gives up a connection for good, without ever
@@ -107,12 +138,16 @@ void bus_curve_client (const bus_curve_t *self, zsock_t *sock);
     plaintext process on the writer's port (a rogue, or a writer started
     without keys), or a writer that did not allow this key yet.  The
     watch notices and dials again a second later, so a node recovers by
-    itself once the real writer is back.  */
+    itself once the real writer is back.  With a comma list of endpoints
+    (a writer group) each is watched apart: only the one whose handshake
+    failed is dialled again, with its own key.  */
 typedef struct _bus_curve_watch_t bus_curve_watch_t;
 
-/*  Watch sock, which will connect to endpoint: call before connecting.
-    NULL for a plaintext object or NULL (nothing to watch), or if out of
-    memory.  Caller owns; destroy it before sock.  */
+/*  Watch sock, which will connect to endpoint (a comma list: each of
+    them), with the keys of self: call before connecting.
+    NULL for a plaintext object or NULL (nothing to watch), if out of
+    memory, or if endpoint lists more than BUS_CURVE_PINS_MAX.  Caller
+    owns; destroy it before sock and self (it redials with self's keys).  */
 bus_curve_watch_t *bus_curve_watch_new (const bus_curve_t *self, zsock_t *sock,
                                         const char *endpoint);
 
@@ -171,11 +206,16 @@ typedef void (bus_curve_allow_fn) (const bus_curve_peer_t *peer,
 /*  Read every certificate of the allow directory dir (files whose name
     starts with a dot are skipped), as the writer does: each must be a
     public certificate of role gateway, edge or replica, names and keys
-    unique.  Calls fn (may be NULL) for each.  Returns how many, or -1
+    unique.  member_key NULL: a lone writer's (or a replica's) directory.
+    Not NULL: a group member's, which may also hold the other members'
+    writer certificates (they replicate from it when it leads), but not
+    one of key member_key (its own; "" checks none: `orderbus keys
+    list`).  Calls fn (may be NULL) for each.  Returns how many, or -1
     with err naming the file at fault (fn has then been called for
     none).  */
-int bus_curve_allow_read (const char *dir, bus_curve_allow_fn *fn, void *arg,
-                          char *err, size_t err_cap);
+int bus_curve_allow_read (const char *dir, const char *member_key,
+                          bus_curve_allow_fn *fn, void *arg, char *err,
+                          size_t err_cap);
 
 /*  True if endpoint can be reached only from this host: inproc://,
     ipc://, or tcp:// on 127.0.0.0/8, ::1 or localhost.  "*", 0.0.0.0

@@ -92,9 +92,13 @@ bool bus_link_writer_refusing (bus_link_t *self, json_t *health);
     connections (ZMQ_IMMEDIATE): to the member that is bound, and every
     connection sends ZMTP heartbeats (BUS_LINK_ZMTP_*), so that a peer
     that stops answering them (a frozen, deposed leader) is dropped.
-    One endpoint: a plain connect, as a single box has always done.  0,
-    or -1 (errno from libzmq) if one cannot be connected.  */
-int bus_link_connect (zsock_t *sock, const char *endpoints);
+    One endpoint: a plain connect, as a single box has always done.
+    With curve (NULL: plaintext) sock is made its CURVE client, and each
+    endpoint is connected pinning its own key of link/writer_key
+    (bus_curve_client_at): the i-th, or the only one.  0, or -1 (errno
+    from libzmq) if one cannot be connected.  */
+int bus_link_connect (zsock_t *sock, const char *endpoints,
+                      const bus_curve_t *curve);
 
 /*  Selftest.  */
 void bus_link_test (bool verbose);
