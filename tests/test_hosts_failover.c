@@ -7,9 +7,10 @@
     load from the client host (each order retried with its key until 201,
     every operation in the kit's ledger), kitchens following both edges:
 
-      kill9     w1's link to w2 cut 200 ms (so w1 holds batches w2 never
-                got: its unacknowledged tail), then w1 killed -9 and its
-                host's link cut: w2 takes over.  Takeover time (the last
+      kill9     w1's link to w2 cut until w1's store is past w2's (so w1
+                holds batches w2 never got: its unacknowledged tail, also
+                checked against w2's epoch base), then w1 killed -9 and
+                its host's link cut: w2 takes over.  Takeover time (the last
                 201 of w1 to the first of w2; target < 3 s, fails only
                 above 10 s), the history check, kitchens gap-free with no
                 resync, one leadership per epoch from both members' logs
@@ -362,6 +363,12 @@ TK_CASE (kill9)
     //  tail (held, under the 500 ms sync timeout, so never acknowledged)
     tk_host_pair (s_w1.host, s_w2.host, false);
     usleep (200 * 1000);
+    //  ... but only once the sync timeout released the held batch and
+    //  the clients sent more: wait for it, or w1 may have no tail
+    uint64_t w1_last = 0, w2_last = 0;
+    CHECK (tk_store_wait_ahead (s_w1.data, s_w2.data, 5000, &w1_last, &w2_last),
+           "w1 committed past what w2 holds: w1 at %" PRIu64 ", w2 at %" PRIu64,
+           w1_last, w2_last);
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_w1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 w1");
     tk_host_link (s_w1.host, false);
@@ -379,6 +386,12 @@ TK_CASE (kill9)
            "201s from both sides of the takeover (w2's base seq %" PRIu64 ")",
            epoch.base);
     int64_t took = first_new - last_old;
+    bus_epoch_t w1_epoch;
+    CHECK (tk_store_epoch (s_w1.data, &w1_epoch, &w1_last)
+               && w1_last > epoch.base,
+           "w1 has a tail w2 never got: w1 died at seq %" PRIu64
+           ", w2 leads from seq %" PRIu64,
+           w1_last, epoch.base);
     printf ("kill9: %zu orders before the cut; w1 killed -9 and cut off: w2 "
             "led %lld ms after the kill; its first 201 %lld ms after the "
             "kill, %lld ms after w1's last 201 (the takeover; target < 3000 "

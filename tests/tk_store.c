@@ -3,6 +3,7 @@
 #include "tk_store.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool
 tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
@@ -15,6 +16,23 @@ tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
     *last = bus_store_last_seq (store);
     bus_store_destroy (&store);
     return true;
+}
+
+bool
+tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
+                     uint64_t *ahead_last, uint64_t *behind_last)
+{
+    bus_epoch_t epoch;
+    for (int waited = 0;; waited += 50) {
+        //  behind first: it may still apply bytes in flight
+        bool read = tk_store_epoch (behind, &epoch, behind_last)
+                    && tk_store_epoch (ahead, &epoch, ahead_last);
+        if (read && *ahead_last > *behind_last)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        usleep (50 * 1000);
+    }
 }
 
 typedef struct {
