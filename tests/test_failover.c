@@ -250,13 +250,16 @@ TK_CASE (kill9)
     size_t before = tk_load_done (load);
     //  m1 keeps committing what m2 no longer gets: its tail
     tk_proxy_freeze (s_m2_link, true);
-    usleep (200 * 1000);
+    int64_t cut = tk_now_ms ();
     //  ... but only once the sync timeout released the held batch and
     //  the clients sent more: wait for it, or m1 may have no tail
     uint64_t m1_last = 0, m2_last = 0;
     CHECK (tk_store_wait_ahead (s_m1.data, s_m2.data, 5000, &m1_last, &m2_last),
            "m1 committed past what m2 holds: m1 at %" PRIu64 ", m2 at %" PRIu64,
            m1_last, m2_last);
+    printf ("test_failover: kill9: m2 still at seq %" PRIu64 ", m1 at %" PRIu64
+            " %lld ms after the cut\n",
+            m2_last, m1_last, (long long) (tk_now_ms () - cut));
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_m1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 m1");
     tk_proxy_cut (s_m2_link);

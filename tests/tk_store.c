@@ -5,6 +5,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#define S_POLL_MS     50
+#define S_STILL_POLLS 4   //  behind unchanged this long: nothing in flight
+
 bool
 tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
 {
@@ -23,15 +26,18 @@ tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
                      uint64_t *ahead_last, uint64_t *behind_last)
 {
     bus_epoch_t epoch;
-    for (int waited = 0;; waited += 50) {
-        //  behind first: it may still apply bytes in flight
+    uint64_t before = UINT64_MAX;
+    int still = 0;   //  polls behind's last seq has not moved
+    for (int waited = 0;; waited += S_POLL_MS) {
         bool read = tk_store_epoch (behind, &epoch, behind_last)
                     && tk_store_epoch (ahead, &epoch, ahead_last);
-        if (read && *ahead_last > *behind_last)
+        still = read && *behind_last == before ? still + 1 : 0;
+        before = *behind_last;
+        if (still >= S_STILL_POLLS && *ahead_last > *behind_last)
             return true;
         if (waited >= timeout_ms)
             return false;
-        usleep (50 * 1000);
+        usleep (S_POLL_MS * 1000);
     }
 }
 

@@ -15,11 +15,13 @@
 bool tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last);
 
 /*  Wait (polling every 50 ms, up to timeout_ms) until the store in
-    ahead's last seq is past the one in behind's: a leader cut from its
-    standby has a tail the standby never got.  Under load a leader may
-    commit nothing for a while (every client waiting on the held batch,
-    until the sync timeout releases it), so a fixed sleep does not make
-    the tail certain.  *ahead_last and *behind_last: the last reads.  */
+    behind has not moved for 200 ms (cut off: nothing more in flight to
+    it) and the one in ahead is past it: a leader cut from its standby
+    has a tail the standby never got.  Under load a leader may commit
+    nothing for a while (every client waiting on the held batch, until
+    the sync timeout releases it), so a fixed sleep does not make the
+    tail certain; and a standby merely lagging is not cut off.
+    *ahead_last and *behind_last: the last reads.  */
 bool tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
                           uint64_t *ahead_last, uint64_t *behind_last);
 
