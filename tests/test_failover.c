@@ -7,9 +7,10 @@
                  m1 leads, m2 follows
       kill9      under load (clients retrying each order with its key
                  until 201) and kitchen followers on the edge: m2's
-                 replication link from m1 frozen (a proxy), so m1 holds
-                 batches m2 never got (its unacknowledged tail), then
-                 kill -9 m1: m2 takes over (T printed: from the kill to
+                 replication link from m1 frozen (a proxy) until m1's
+                 store is past m2's, so m1 holds batches m2 never got
+                 (its unacknowledged tail, also checked against m2's
+                 epoch base), then kill -9 m1: m2 takes over (T printed: from the kill to
                  the first 201 that m2 acknowledged), every acknowledged
                  order present exactly once (the history check), no order
                  nobody sent, followers gap-free with no resync
@@ -524,7 +525,16 @@ TK_CASE (kill9)
     size_t before = tk_load_done (load);
     //  m1 keeps committing what m2 no longer gets: its tail
     tk_proxy_freeze (s_m2_link, true);
-    usleep (200 * 1000);
+    int64_t cut = tk_now_ms ();
+    //  ... but only once the sync timeout released the held batch and
+    //  the clients sent more: wait for it, or m1 may have no tail
+    uint64_t m1_last = 0, m2_last = 0;
+    CHECK (tk_store_wait_ahead (s_m1.data, s_m2.data, 5000, &m1_last, &m2_last),
+           "m1 committed past what m2 holds: m1 at %" PRIu64 ", m2 at %" PRIu64,
+           m1_last, m2_last);
+    printf ("test_failover: kill9: m2 still at seq %" PRIu64 ", m1 at %" PRIu64
+            " %lld ms after the cut\n",
+            m2_last, m1_last, (long long) (tk_now_ms () - cut));
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_m1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 m1");
     tk_proxy_cut (s_m2_link);
@@ -536,6 +546,19 @@ TK_CASE (kill9)
             "< 3000 ms: %s)\n",
             before, took, took < 3000 ? "met" : "MISSED");
     CHECK (s_wait_log ("m2", "leading group g", 1000), "m2 logs its lead");
+    //  m1's tail, for rejoin: m2's epoch starts below m1's last seq
+    bus_epoch_t epoch;
+    uint64_t last;
+    CHECK (tk_store_epoch (s_m2.data, &epoch, &last)
+               && tk_store_epoch (s_m1.data, &(bus_epoch_t){ 0 }, &m1_last),
+           "both stores open");
+    printf ("test_failover: kill9: m1 died at seq %" PRIu64
+            ", m2 leads from seq %" PRIu64 ": m1's tail %" PRIu64 " entries\n",
+            m1_last, epoch.base,
+            m1_last > epoch.base ? m1_last - epoch.base : 0);
+    CHECK (m1_last > epoch.base,
+           "m1 has a tail m2 never got: %" PRIu64 " > %" PRIu64, m1_last,
+           epoch.base);
     //  m1 (dead, then copying again) lacks what m2 holds: m2 must not
     //  name it, or m1 could lead with less should m2 die (issue 16 fix 1)
     char named[BUS_ETCD_VALUE_MAX + 1];

@@ -19,10 +19,18 @@
                   and the new edge's kitchen sees the same events as the
                   old ones from its snapshot on
 
+    Before the rig starts, a fake stale run (a namespace named for a
+    process that is gone, a sleeper in it, as a crashed run's etcd):
+    tk_rig_init's sweep must kill the sleeper and delete the namespace.
+
     Without root or namespaces the test exits 77: ctest says SKIP.  */
 
+#define _GNU_SOURCE   //  setns
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -30,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "testkit.h"
 #include "tk_netns.h"
@@ -451,6 +460,95 @@ TK_CASE (join)
     }
 }
 
+//  ---------------------------------------------------------------------
+//  A crashed run's leftovers
+
+//  `ip netns add ns`, quiet; whether it worked
+static bool
+s_ip_netns_add (const char *ns)
+{
+    pid_t pid = fork ();
+    if (pid == 0) {
+        int fd = open ("/dev/null", O_WRONLY);
+        dup2 (fd, 1);
+        dup2 (fd, 2);
+        execl ("/usr/sbin/ip", "ip", "netns", "add", ns, (char *) NULL);
+        execl ("/sbin/ip", "ip", "netns", "add", ns, (char *) NULL);
+        execlp ("ip", "ip", "netns", "add", ns, (char *) NULL);
+        _exit (127);
+    }
+    int status;
+    return pid > 0 && waitpid (pid, &status, 0) == pid && WIFEXITED (status)
+           && WEXITSTATUS (status) == 0;
+}
+
+//  Whether pid's network namespace is the one mounted at path
+static bool
+s_pid_in (pid_t pid, const char *path)
+{
+    char net[64];
+    snprintf (net, sizeof net, "/proc/%d/ns/net", (int) pid);
+    struct stat a, b;
+    return stat (net, &a) == 0 && stat (path, &b) == 0 && a.st_ino == b.st_ino
+           && a.st_dev == b.st_dev;
+}
+
+//  A fake stale run: namespace tkr<a gone pid>-stale (into path), a
+//  sleeper in it; the sleeper's pid, or 0 if `ip` cannot make it (not
+//  root, no namespaces: tk_rig_init then skips)
+static pid_t
+s_stale_plant (char *path, size_t cap)
+{
+    if (geteuid () != 0)
+        return 0;
+    pid_t gone = fork ();
+    if (gone == 0)
+        _exit (0);
+    if (gone < 0 || waitpid (gone, NULL, 0) != gone)
+        return 0;
+    char ns[48];
+    snprintf (ns, sizeof ns, "tkr%d-stale", (int) gone);
+    int n = snprintf (path, cap, "/run/netns/%s", ns);
+    if (n < 0 || (size_t) n >= cap || !s_ip_netns_add (ns))
+        return 0;
+    pid_t sleeper = fork ();
+    if (sleeper == 0) {
+        int fd = open (path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns (fd, CLONE_NEWNET) != 0)
+            _exit (1);
+        execlp ("sleep", "sleep", "600", (char *) NULL);
+        _exit (127);
+    }
+    bool in = false;
+    for (int i = 0; sleeper > 0 && !in && i < 100; i++, usleep (20 * 1000))
+        in = s_pid_in (sleeper, path);
+    TK_CHECK (in, "the stale run's sleeper %d runs in %s", (int) sleeper, ns);
+    return sleeper;
+}
+
+//  After tk_rig_init: the sleeper killed, its namespace gone
+static void
+s_stale_check (pid_t sleeper, const char *path)
+{
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; got == 0 && i < 250; i++) {
+        got = waitpid (sleeper, &status, WNOHANG);
+        if (got == 0)
+            usleep (20 * 1000);
+    }
+    if (got != sleeper)
+        kill (sleeper, SIGKILL);   //  not left running if the check fails
+    printf ("stale: a sleeper in %s: %s, its namespace %s\n", path,
+            got == sleeper && WIFSIGNALED (status) ? "killed by the sweep"
+                                                   : "STILL RUNNING",
+            access (path, F_OK) != 0 ? "deleted" : "STILL THERE");
+    TK_CHECK (got == sleeper && WIFSIGNALED (status)
+                  && WTERMSIG (status) == SIGKILL,
+              "the sweep killed the stale run's sleeper %d", (int) sleeper);
+    TK_CHECK (access (path, F_OK) != 0, "the sweep deleted %s", path);
+}
+
 static const tk_case_t s_cases[] = {
     TK_CASE_ENTRY (load),     TK_CASE_ENTRY (cut_gateway),
     TK_CASE_ENTRY (cut_pair), TK_CASE_ENTRY (delay_loss),
@@ -461,7 +559,11 @@ int
 main (int argc, char **argv)
 {
     tk_init (argc, argv, "hosts");
+    char stale[128];
+    pid_t sleeper = s_stale_plant (stale, sizeof stale);
     tk_rig_init ();
+    if (sleeper > 0)
+        s_stale_check (sleeper, stale);
     snprintf (s_keys, sizeof s_keys, "%s/keys", tk_dir ());
     s_ledger = tk_ledger_new ();
     s_start_writer ();

@@ -2,24 +2,28 @@
     rig (issue 16; docs/failover.md, docs/testing.md).  Every node on a
     host of its own (tests/tk_netns.h): etcd; members w1 (primary) and w2
     (its synchronous standby, and it w2's); a read replica "rr" (an
-    `orderbus replica` following the group, asynchronous); gateways gw1..3
-    and edges edge1..2 given both members' endpoints; the clients.  Under
+    `orderbus replica` following the group, asynchronous, serving reads:
+    --serve); gateways gw1..3 and edges edge1..2 given both members'
+    endpoints, gw3 reading from rr (--reads); the clients.  Under
     load from the client host (each order retried with its key until 201,
     every operation in the kit's ledger), kitchens following both edges:
 
-      kill9     w1's link to w2 cut 200 ms (so w1 holds batches w2 never
-                got: its unacknowledged tail), then w1 killed -9 and its
-                host's link cut: w2 takes over.  Takeover time (the last
+      kill9     w1's link to w2 cut until w1's store is past w2's (so w1
+                holds batches w2 never got: its unacknowledged tail, also
+                checked against w2's epoch base), then w1 killed -9 and
+                its host's link cut: w2 takes over.  Takeover time (the last
                 201 of w1 to the first of w2; target < 3 s, fails only
                 above 10 s), the history check, kitchens gap-free with no
                 resync, one leadership per epoch from both members' logs
-                and w2's store
+                and w2's store; a list through gw3 answered by rr
+                (X-Orderbus-Behind-Seqs present) after the takeover
       rejoin    w1's host healed and w1 started again: it follows w2, its
                 tail moved aside; w1, w2 and rr agree byte for byte up to
                 the last seq
       partition w2 (leading) cut from etcd's host only, not from the
                 gateways: it stops acknowledging before its lease can
-                expire, w1 takes over, nothing acknowledged lost
+                expire, w1 takes over, nothing acknowledged lost, rr
+                answers gw3's list again
       join      a gateway host and an edge host added at run time: orders
                 through the new gateway, the new kitchen sees the same
                 events as edge1's
@@ -52,6 +56,7 @@
 #define EVENTS_PORT 5552
 #define SYNC_PORT   5553
 #define REPL_PORT   5554
+#define SERVE_PORT  5555   //  the read replica's replica/sync
 
 //  The links' security, the same for every node: the group cannot run
 //  CURVE yet (a member's standby refuses its own writer certificate)
@@ -80,10 +85,13 @@ static tk_etcd_t s_etcd;
 static tk_host_t *s_etcd_host, *s_clients;
 static s_member_t s_w1 = { .name = "w1" }, s_w2 = { .name = "w2" };
 static s_node_t s_rr;   //  the read replica (no HTTP)
-static char s_rr_data[600], s_menu[600];
+static char s_rr_data[600], s_menu[600], s_rr_serve[TK_ENDPOINT_LEN];
 //  Both members' endpoints, for gateways, edges and the replica
 static char s_intakes[200], s_eventses[200], s_syncs[200], s_repls[200];
 static s_node_t s_gw[4], s_edge[3];
+//  The gateway that reads from rr (lists, orders by id, reports); gw1,
+//  which the history checks read through, reads from the leader
+#define S_READER 2
 static int s_gw_count, s_edge_count;
 static tk_follower_t *s_kitchen[3];
 static tk_ledger_t *s_ledger;
@@ -129,15 +137,17 @@ s_start_replica (void)
 {
     s_rr.host = tk_host_add ("rr");
     snprintf (s_rr_data, sizeof s_rr_data, "%s/rr-data", tk_dir ());
-    s_rr.pid = tk_host_spawn (s_rr.host, "rr", "replica", "--data", s_rr_data,
-                              "--upstream", s_repls, "--replica-name", "rr",
-                              S_TIMING_ARGS, S_LINK_ARGS, NULL);
+    tk_host_endpoint (s_rr.host, SERVE_PORT, s_rr_serve);
+    s_rr.pid =
+        tk_host_spawn (s_rr.host, "rr", "replica", "--data", s_rr_data,
+                       "--upstream", s_repls, "--replica-name", "rr", "--serve",
+                       s_rr_serve, S_TIMING_ARGS, S_LINK_ARGS, NULL);
 }
 
 //  A new host called name with a gateway or an edge on it, healthy as
-//  seen from the client host
+//  seen from the client host; reads: its endpoints/reads (NULL: none)
 static s_node_t
-s_start_node (const char *role, const char *name, int port)
+s_start_node (const char *role, const char *name, int port, const char *reads)
 {
     s_node_t node = { .host = tk_host_add (name), .port = port };
     char http[16], web[600];
@@ -145,12 +155,13 @@ s_start_node (const char *role, const char *name, int port)
     snprintf (web, sizeof web, "%s/web", tk_source ());
     const char *addr = tk_host_addr (node.host);
     if (strcmp (role, "gateway") == 0)
-        node.pid = tk_host_spawn (node.host, name, "gateway", "--intake",
-                                  s_intakes, "--events", s_eventses, "--sync",
-                                  s_syncs, "--listen", addr, "--http-port",
-                                  http, "--name", name, "--table-rate", "1000",
-                                  "--table-burst", "10000", "--ack-timeout-ms",
-                                  "2000", S_TIMING_ARGS, S_LINK_ARGS, NULL);
+        node.pid = tk_host_spawn (
+            node.host, name, "gateway", "--intake", s_intakes, "--events",
+            s_eventses, "--sync", s_syncs, "--listen", addr, "--http-port",
+            http, "--name", name, "--table-rate", "1000", "--table-burst",
+            "10000", "--ack-timeout-ms", "2000", S_TIMING_ARGS, S_LINK_ARGS,
+            //  without reads, the list ends here
+            reads ? "--reads" : NULL, reads, NULL);
     else
         node.pid = tk_host_spawn (node.host, name, "edge", "--events",
                                   s_eventses, "--sync", s_syncs, "--listen",
@@ -166,14 +177,15 @@ static void
 s_add_gateway (void)
 {
     int i = s_gw_count++;
-    s_gw[i] = s_start_node ("gateway", s_gateway_names[i], 8081 + i);
+    s_gw[i] = s_start_node ("gateway", s_gateway_names[i], 8081 + i,
+                            i == S_READER ? s_rr_serve : NULL);
 }
 
 static void
 s_add_edge (void)
 {
     int i = s_edge_count++;
-    s_edge[i] = s_start_node ("edge", s_edge_names[i], 8181 + i);
+    s_edge[i] = s_start_node ("edge", s_edge_names[i], 8181 + i, NULL);
     char name[64];
     snprintf (name, sizeof name, "kitchen on %s", s_edge_names[i]);
     s_kitchen[i] = tk_follower_new (s_edge[i].port, name);
@@ -261,6 +273,42 @@ s_check_edges (const char *what, json_int_t changes)
                s_edge_names[i], (long long) changes);
         json_decref (health);
     }
+}
+
+//  A list read through gw3 is answered by rr (not the leader instead):
+//  X-Orderbus-Behind-Seqs present, gateway.reads.replica up by one.
+//  Right after a takeover rr may still be re-attaching (unavailable:
+//  the leader answers), so it is asked again for a while.
+static void
+s_check_replica_reads (const char *what)
+{
+    int port = s_gw[S_READER].port;
+    char behind[32] = "";
+    json_int_t before = 0, after = 0;
+    for (int64_t end = tk_now_ms () + 15000; !*behind && tk_now_ms () < end;
+         usleep (200 * 1000)) {
+        json_t *stats = tk_get_json (port, "/api/v1/stats", 200);
+        before = tk_json_int (stats, "gateway.reads.replica");
+        json_decref (stats);
+        tk_response_t r;
+        tk_http (port, "GET", "/api/v1/orders?limit=10", NULL, NULL, &r);
+        CHECK (r.status == 200, "%s: a list through %s: %d", what,
+               s_gateway_names[S_READER], r.status);
+        tk_header (&r, "X-Orderbus-Behind-Seqs", behind, sizeof behind);
+        tk_response_free (&r);
+        stats = tk_get_json (port, "/api/v1/stats", 200);
+        after = tk_json_int (stats, "gateway.reads.replica");
+        json_decref (stats);
+    }
+    printf ("%s: a list through %s answered by rr: Behind-Seqs '%s', "
+            "gateway.reads.replica %lld -> %lld\n",
+            what, s_gateway_names[S_READER], behind, (long long) before,
+            (long long) after);
+    CHECK (*behind && after == before + 1,
+           "%s: rr answered %s's list (Behind-Seqs '%s', reads.replica "
+           "%lld -> %lld)",
+           what, s_gateway_names[S_READER], behind, (long long) before,
+           (long long) after);
 }
 
 //  The epochs a member's log says it led in ("leading group g as epoch")
@@ -361,7 +409,16 @@ TK_CASE (kill9)
     //  w1 goes on committing what w2 no longer gets: its unacknowledged
     //  tail (held, under the 500 ms sync timeout, so never acknowledged)
     tk_host_pair (s_w1.host, s_w2.host, false);
-    usleep (200 * 1000);
+    int64_t cut = tk_now_ms ();
+    //  ... but only once the sync timeout released the held batch and
+    //  the clients sent more: wait for it, or w1 may have no tail
+    uint64_t w1_last = 0, w2_last = 0;
+    CHECK (tk_store_wait_ahead (s_w1.data, s_w2.data, 5000, &w1_last, &w2_last),
+           "w1 committed past what w2 holds: w1 at %" PRIu64 ", w2 at %" PRIu64,
+           w1_last, w2_last);
+    printf ("kill9: w2 still at seq %" PRIu64 ", w1 at %" PRIu64
+            " %lld ms after the cut\n",
+            w2_last, w1_last, (long long) (tk_now_ms () - cut));
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_w1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 w1");
     tk_host_link (s_w1.host, false);
@@ -379,6 +436,12 @@ TK_CASE (kill9)
            "201s from both sides of the takeover (w2's base seq %" PRIu64 ")",
            epoch.base);
     int64_t took = first_new - last_old;
+    bus_epoch_t w1_epoch;
+    CHECK (tk_store_epoch (s_w1.data, &w1_epoch, &w1_last)
+               && w1_last > epoch.base,
+           "w1 has a tail w2 never got: w1 died at seq %" PRIu64
+           ", w2 leads from seq %" PRIu64,
+           w1_last, epoch.base);
     printf ("kill9: %zu orders before the cut; w1 killed -9 and cut off: w2 "
             "led %lld ms after the kill; its first 201 %lld ms after the "
             "kill, %lld ms after w1's last 201 (the takeover; target < 3000 "
@@ -389,6 +452,7 @@ TK_CASE (kill9)
     CHECK (took < 10000, "takeover %lld ms within the 10 s bound",
            (long long) took);
     s_check_all ("kill9");
+    s_check_replica_reads ("kill9");
     s_check_edges ("kill9", 1);
     s_check_epochs ("kill9", 1, 1);
     uint64_t e1[1];
@@ -508,6 +572,7 @@ TK_CASE (partition)
            "w2 acknowledged nothing after it stepped down, nor once w1 did");
     tk_host_pair (s_w2.host, s_etcd_host, true);
     s_check_all ("partition");
+    s_check_replica_reads ("partition");
     s_check_edges ("partition", 2);
     s_check_epochs ("partition", 2, 1);
     //  w1's store continues w2's epoch with its second

@@ -10,11 +10,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "tk_internal.h"
@@ -46,16 +48,92 @@ static volatile sig_atomic_t s_bridge_made;
 //  remove the file), in system calls only, so that a signal handler may
 //  do it too.  The namespace goes once no process is left in it.
 
+//  a, b and c joined into out[cap]; false if they do not fit
+static bool
+s_join (char *out, size_t cap, const char *a, const char *b, const char *c)
+{
+    size_t la = strlen (a), lb = strlen (b), lc = strlen (c);
+    if (la + lb + lc >= cap)
+        return false;
+    memcpy (out, a, la);
+    memcpy (out + la, b, lb);
+    memcpy (out + la + lb, c, lc + 1);
+    return true;
+}
+
+//  What getdents64 returns, one entry
+struct s_dirent64 {
+    uint64_t ino;
+    int64_t off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+
+//  The pid a /proc entry names, 0 if it names none
+static pid_t
+s_pid (const char *name)
+{
+    long pid = 0;
+    for (const char *c = name; *c; c++)
+        if (*c < '0' || *c > '9' || pid > 1L << 30)
+            return 0;
+        else
+            pid = pid * 10 + (*c - '0');
+    return (pid_t) pid;
+}
+
+//  Whether /proc/<name> is a process (not this one) in the namespace
+//  whose inode is want
+static bool
+s_in_ns (const char *name, const struct stat *want)
+{
+    pid_t pid = s_pid (name);
+    char net[64];
+    struct stat got;
+    return pid > 0 && pid != getpid ()
+           && s_join (net, sizeof net, "/proc/", name, "/ns/net")
+           && stat (net, &got) == 0 && got.st_ino == want->st_ino
+           && got.st_dev == want->st_dev;
+}
+
+//  Every process in namespace ns (but this one, which may have entered
+//  it) killed with SIGKILL; how many.  A namespace outlives its mount
+//  while a process is in it, and a crashed run's processes (its etcd, a
+//  member) would go on running there.  What `ip netns pids` finds, by
+//  the inode of each /proc/<pid>/ns/net, in system calls only.
+static size_t
+s_ns_kill (const char *ns)
+{
+    char path[128];
+    struct stat want;
+    if (!s_join (path, sizeof path, S_NETNS_DIR "/", ns, "")
+        || stat (path, &want) != 0)
+        return 0;
+    int dir = open ("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return 0;
+    size_t killed = 0;
+    char buf[8192] __attribute__ ((aligned (8)));
+    long n;
+    while ((n = syscall (SYS_getdents64, dir, buf, sizeof buf)) > 0)
+        for (long at = 0; at < n;) {
+            const struct s_dirent64 *d = (const void *) (buf + at);
+            at += d->reclen;
+            if (s_in_ns (d->name, &want)
+                && kill (s_pid (d->name), SIGKILL) == 0)
+                killed++;
+        }
+    close (dir);
+    return killed;
+}
+
 static void
 s_ns_delete (const char *ns)
 {
     char path[128];
-    size_t n = strlen (S_NETNS_DIR "/");
-    memcpy (path, S_NETNS_DIR "/", n);
-    size_t len = strlen (ns);
-    if (n + len >= sizeof path)
+    if (!s_join (path, sizeof path, S_NETNS_DIR "/", ns, ""))
         return;
-    memcpy (path + n, ns, len + 1);
     umount2 (path, MNT_DETACH);
     unlink (path);
 }
@@ -64,10 +142,15 @@ static void
 s_cleanup (void)
 {
     tk__kill_all ();
-    for (int i = 0; i < s_host_count; i++)
+    //  What the kit did not start itself (a helper's child) goes too
+    for (int i = 0; i < s_host_count; i++) {
+        s_ns_kill (s_hosts[i].ns);
         s_ns_delete (s_hosts[i].ns);
-    if (s_bridge_made)
+    }
+    if (s_bridge_made) {
+        s_ns_kill (s_bridge_ns);
         s_ns_delete (s_bridge_ns);
+    }
     s_host_count = 0;
     s_bridge_made = 0;
 }
@@ -80,14 +163,15 @@ s_on_signal (int sig)
     raise (sig);
 }
 
-//  Namespaces of earlier runs whose process is gone
+//  Namespaces of earlier runs whose process is gone, and the processes
+//  left in them
 static void
 s_sweep (void)
 {
     DIR *dir = opendir (S_NETNS_DIR);
     if (!dir)
         return;
-    size_t swept = 0;
+    size_t swept = 0, killed = 0;
     struct dirent *d;
     while ((d = readdir (dir))) {
         if (strncmp (d->d_name, S_PREFIX, strlen (S_PREFIX)) != 0)
@@ -96,13 +180,16 @@ s_sweep (void)
         long pid = strtol (d->d_name + strlen (S_PREFIX), &end, 10);
         if (*end != '-' || pid <= 0
             || (kill ((pid_t) pid, 0) != 0 && errno == ESRCH)) {
+            killed += s_ns_kill (d->d_name);
             s_ns_delete (d->d_name);
             swept++;
         }
     }
     closedir (dir);
     if (swept)
-        printf ("rig: deleted %zu namespaces of earlier runs\n", swept);
+        printf ("rig: deleted %zu namespaces of earlier runs, killed %zu "
+                "processes left in them\n",
+                swept, killed);
 }
 
 //  ---------------------------------------------------------------------

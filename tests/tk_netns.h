@@ -16,7 +16,9 @@
     proxies) speak from there.  Cleanup always happens: at exit, in
     tk_fail, on SIGINT/SIGTERM/SIGHUP; and tk_rig_init first deletes the
     namespaces of earlier runs whose process is gone (a SIGKILL leaves
-    them).  */
+    them).  Before a namespace is deleted, every process still in it
+    (but the test's own) is killed with SIGKILL: a crashed run's etcd
+    would go on running in it.  */
 
 #ifndef TK_NETNS_H_INCLUDED
 #define TK_NETNS_H_INCLUDED

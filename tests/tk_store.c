@@ -3,6 +3,10 @@
 #include "tk_store.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#define S_POLL_MS     50
+#define S_STILL_POLLS 4   //  behind unchanged this long: nothing in flight
 
 bool
 tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
@@ -15,6 +19,26 @@ tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last)
     *last = bus_store_last_seq (store);
     bus_store_destroy (&store);
     return true;
+}
+
+bool
+tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
+                     uint64_t *ahead_last, uint64_t *behind_last)
+{
+    bus_epoch_t epoch;
+    uint64_t before = UINT64_MAX;
+    int still = 0;   //  polls behind's last seq has not moved
+    for (int waited = 0;; waited += S_POLL_MS) {
+        bool read = tk_store_epoch (behind, &epoch, behind_last)
+                    && tk_store_epoch (ahead, &epoch, ahead_last);
+        still = read && *behind_last == before ? still + 1 : 0;
+        before = *behind_last;
+        if (still >= S_STILL_POLLS && *ahead_last > *behind_last)
+            return true;
+        if (waited >= timeout_ms)
+            return false;
+        usleep (S_POLL_MS * 1000);
+    }
 }
 
 typedef struct {

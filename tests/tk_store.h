@@ -14,6 +14,17 @@
 /*  The store in dir's epoch and last seq; false if it does not open.  */
 bool tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last);
 
+/*  Wait (polling every 50 ms, up to timeout_ms) until the store in
+    behind has not moved for 200 ms (cut off: nothing more in flight to
+    it) and the one in ahead is past it: a leader cut from its standby
+    has a tail the standby never got.  Under load a leader may commit
+    nothing for a while (every client waiting on the held batch, until
+    the sync timeout releases it), so a fixed sleep does not make the
+    tail certain; and a standby merely lagging is not cut off.
+    *ahead_last and *behind_last: the last reads.  */
+bool tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
+                          uint64_t *ahead_last, uint64_t *behind_last);
+
 /*  Every log entry's bytes, seq 1..*last, each preceded by its size
     (a size_t), into a malloc'd *bytes of *size; false if the store does
     not open or its log does not read.  Two nodes' logs agree byte for
