@@ -59,6 +59,10 @@ s_conn_new (bus_sync_t *self)
         return NULL;
     }
     zsock_set_linger (conn->sock, 0);
+    //  A send waits while the socket has no connection to queue on (a
+    //  failover group's list queues on connected peers only): never
+    //  past the call's deadline
+    zsock_set_sndtimeo (conn->sock, self->timeout_ms);
     bus_curve_client (self->curve, conn->sock);
     conn->watch = bus_curve_watch_new (self->curve, conn->sock, self->endpoint);
     if (bus_curve_enabled (self->curve) && !conn->watch)
@@ -128,12 +132,12 @@ s_give_back (bus_sync_t *self, s_conn_t *conn)
 /*  Wait for the reply to rid on sock, skipping none: a pooled socket only
     ever has the reply of its own last request outstanding.  */
 static int
-s_receive (bus_sync_t *self, zsock_t *sock, uint64_t rid,
-           bus_sync_reply_t *reply, zmsg_t **items)
+s_receive (zsock_t *sock, uint64_t rid, int wait_ms, bus_sync_reply_t *reply,
+           zmsg_t **items)
 {
     zpoller_t *poller = zpoller_new (sock, NULL);
     zpoller_set_nonstop (poller, true);
-    void *which = zpoller_wait (poller, self->timeout_ms);
+    void *which = zpoller_wait (poller, wait_ms);
     zpoller_destroy (&poller);
     if (!which)
         return BUS_ERR_TIMEOUT;
@@ -159,6 +163,7 @@ bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
     s_conn_t *conn = s_take (self);
     if (!conn)
         return BUS_ERR_UNAVAILABLE;
+    int64_t deadline = zclock_mono () + self->timeout_ms;
     req->rid = atomic_fetch_add (&self->rid, 1) + 1;
     zframe_t *frame = bus_sync_req_encode (req);
     if (!frame || zframe_send (&frame, conn->sock, 0) != 0) {
@@ -166,7 +171,9 @@ bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
         s_conn_destroy (&conn);
         return BUS_ERR_UNAVAILABLE;
     }
-    int rc = s_receive (self, conn->sock, req->rid, reply, items);
+    int64_t left = deadline - zclock_mono ();
+    int rc = s_receive (conn->sock, req->rid, left > 0 ? (int) left : 0, reply,
+                        items);
     if (rc == 0)
         s_give_back (self, conn);
     else
