@@ -81,6 +81,7 @@ struct _bus_mhd_ws_hub_t {
     uint64_t last_id;
     int threads;   //  connection threads running
     bool stopping;
+    int debug_delay_ms;   //  s_debug_delay_ms: a Debug build's test switch
 };
 
 //  Into, or out of, one of the hub's lists.  Hub lock held.
@@ -453,6 +454,43 @@ s_thread (void *arg)
     return NULL;
 }
 
+//  In a Debug build, ORDERBUS_DEBUG_UPGRADE_DELAY_MS=MS (1 to 5000): each
+//  upgrade waits that long after its 101 went out, before the socket is
+//  taken on, so that integration_site stops an edge in that window every
+//  time (bus/CMakeLists.txt defines it for Debug only).  0 otherwise.
+static int
+s_debug_delay_ms (void)
+{
+#ifdef ORDERBUS_DEBUG_UPGRADE_DELAY_MS
+    const char *text = getenv ("ORDERBUS_DEBUG_UPGRADE_DELAY_MS");
+    int ms = text ? atoi (text) : 0;
+    if (ms >= 1 && ms <= 5000) {
+        zsys_warning ("http: ORDERBUS_DEBUG_UPGRADE_DELAY_MS=%d (a Debug "
+                      "build's test switch): each WebSocket upgrade waits "
+                      "that long after its 101",
+                      ms);
+        return ms;
+    }
+#endif
+    return 0;
+}
+
+//  Tell a browser the server is going away (1001), if its socket can
+//  take the frame now, and hang up: its thread (if it has one yet) sees
+//  the end, runs its close hook and goes.
+static void
+s_goodbye (bus_http_ws_t *ws)
+{
+    if (pthread_mutex_trylock (&ws->lock) == 0) {
+        bus_wsframe_t *frame = bus_wsframe_new_close (1001, "server stopping");
+        if (frame)
+            s_send_locked (ws, frame, 0);
+        bus_wsframe_unref (&frame);
+        pthread_mutex_unlock (&ws->lock);
+    }
+    shutdown (ws->fd, SHUT_RDWR);
+}
+
 //  libmicrohttpd turns Nagle's algorithm back on for an upgraded socket;
 //  with it, each small event waited for the browser's delayed ACK (~40
 //  ms).  On TLS, the socket handed over is one end of a socket pair: the
@@ -476,6 +514,8 @@ s_upgraded (void *cls, struct MHD_Connection *conn, void *req_cls,
     (void) req_cls;
     bus_http_ws_t *self = (bus_http_ws_t *) cls;
     bus_mhd_ws_hub_t *hub = self->hub;
+    if (hub->debug_delay_ms)
+        zclock_sleep (hub->debug_delay_ms);
     s_no_delay (conn);
     self->urh = urh;
     self->reader = bus_wsread_new (BUS_MHD_WS_MESSAGE_MAX);
@@ -500,7 +540,11 @@ s_upgraded (void *cls, struct MHD_Connection *conn, void *req_cls,
     pthread_mutex_unlock (&hub->lock);
     pthread_attr_destroy (&attr);
     if (rc != 0) {
-        if (rc != ECANCELED)
+        //  The stop came between our 101 and this call: the browser has
+        //  its 101, so it gets the goodbye the others got
+        if (rc == ECANCELED)
+            s_goodbye (self);
+        else
             zsys_warning ("http: cannot start a thread for a WebSocket (%s): "
                           "closed; see edge/max_clients in "
                           "docs/configuration.md",
@@ -668,6 +712,7 @@ bus_mhd_ws_hub_new (const bus_config_t *config)
         return NULL;
     self->ping_ms = config->ws_ping_ms;
     self->edge = config->role == BUS_ROLE_EDGE;
+    self->debug_delay_ms = s_debug_delay_ms ();
     pthread_mutex_init (&self->lock, NULL);
     //  Waited on by the monotonic clock: a wall clock set back would
     //  stall a stop
@@ -677,22 +722,6 @@ bus_mhd_ws_hub_new (const bus_config_t *config)
     pthread_cond_init (&self->ended, &monotonic);
     pthread_condattr_destroy (&monotonic);
     return self;
-}
-
-//  Tell each browser the server is going away (1001), if its socket can
-//  take the frame now, and hang up: its thread sees the end, runs its
-//  close hook and goes.  Hub lock held.
-static void
-s_goodbye (bus_http_ws_t *ws)
-{
-    if (pthread_mutex_trylock (&ws->lock) == 0) {
-        bus_wsframe_t *frame = bus_wsframe_new_close (1001, "server stopping");
-        if (frame)
-            s_send_locked (ws, frame, 0);
-        bus_wsframe_unref (&frame);
-        pthread_mutex_unlock (&ws->lock);
-    }
-    shutdown (ws->fd, SHUT_RDWR);
 }
 
 bool

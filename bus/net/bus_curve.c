@@ -738,9 +738,14 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
         return NULL;
     self->sock = sock;
     self->curve = curve;
+    //  Numbered, not named by address: a pooled socket's watch is made
+    //  and freed often, and a freed one's address may come back while
+    //  libzmq still holds its closed monitor's endpoint
+    static atomic_uint_fast64_t made;
     char monitor[96];
-    snprintf (monitor, sizeof monitor, "inproc://orderbus-curve-client-%p",
-              (void *) self);
+    snprintf (monitor, sizeof monitor,
+              "inproc://orderbus-curve-client-%" PRIu64,
+              (uint64_t) atomic_fetch_add (&made, 1));
     int events =
         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     if (s_watch_split (self, endpoint)
@@ -805,6 +810,18 @@ bus_curve_watch_read (bus_curve_watch_t *self)
             if (found < 0 || found == i)
                 s_watch_due (&self->dials[i]);
     }
+}
+
+bool
+bus_curve_watch_refused (bus_curve_watch_t *self)
+{
+    bool refused = false;
+    zmsg_t *msg;
+    while (self && (msg = zmsg_recv (self->pair))) {
+        zmsg_destroy (&msg);
+        refused = true;   //  only the two events that end a connection
+    }
+    return refused;
 }
 
 bool

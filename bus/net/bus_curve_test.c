@@ -3,14 +3,20 @@
     bad), what bus_curve_new refuses, and real CURVE links on loopback: a
     known key gets through with its name, an unknown key, a plain socket
     and a client pinning the wrong writer key do not, and each refusal is
-    counted.  */
+    counted.  And bus_sync's pooled sockets, which the watches keep
+    usable: one whose handshake a plaintext process refused is replaced,
+    and the next call after the writer is back is answered.  */
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "orderbus/bus_curve.h"
 #include "orderbus/bus_error.h"
 #include "orderbus/bus_link.h"
+#include "orderbus/bus_sync.h"
 
 static void
 s_write (const char *path, const char *text)
@@ -837,6 +843,133 @@ s_test_group_links (const char *dir, bool verbose)
     bus_curve_destroy (&gateway);
 }
 
+//  A writer's sync socket in small: answers every request on the ROUTER
+//  it is given (and owns from then on) with an empty reply of its rid.
+static void
+s_answer_actor (zsock_t *pipe, void *args)
+{
+    zsock_t *router = (zsock_t *) args;
+    zpoller_t *poller = zpoller_new (pipe, router, NULL);
+    zsock_signal (pipe, 0);
+    while (zpoller_wait (poller, -1) == router) {
+        zmsg_t *msg = zmsg_recv (router);
+        zframe_t *id = zmsg_pop (msg), *body = zmsg_pop (msg);
+        bus_sync_req_t req;
+        if (body
+            && bus_sync_req_decode (zframe_data (body), zframe_size (body),
+                                    &req)
+                   == 0) {
+            bus_sync_reply_t reply = {
+                .rid = req.rid,
+                .writer = { .id = "0123456789abcdef0123456789abcdef",
+                            .epoch = 1 }
+            };
+            zmsg_t *out = zmsg_new ();
+            zmsg_append (out, &id);
+            zframe_t *header = bus_sync_reply_encode (&reply);
+            zmsg_append (out, &header);
+            zmsg_send (&out, router);
+        }
+        zframe_destroy (&id);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    zpoller_destroy (&poller);
+    zsock_destroy (&router);
+}
+
+//  The writer's sync socket on port (0: any), answering; its port in *port
+static zactor_t *
+s_answering (bus_curve_t *writer, int *port)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert (router && bus_curve_server (writer, router, "sync") == 0);
+    *port = *port ? zsock_bind (router, "tcp://127.0.0.1:%d", *port)
+                  : zsock_bind (router, "tcp://127.0.0.1:*");
+    assert (*port > 0);
+    return zactor_new (s_answer_actor, router);
+}
+
+//  A plaintext ZeroMQ peer on port for wait_ms: every connection gets a
+//  ZMTP 3.0 greeting with the NULL mechanism and is held open.  A CURVE
+//  client reads it and gives the connection up for good (a protocol
+//  error): always, where a real plaintext socket may hang up first.
+static void
+s_plaintext_rogue (int port, int wait_ms)
+{
+    int listener = socket (AF_INET, SOCK_STREAM, 0), on = 1;
+    assert (listener >= 0);
+    setsockopt (listener, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    struct sockaddr_in addr = { .sin_family = AF_INET,
+                                .sin_port = htons ((uint16_t) port),
+                                .sin_addr.s_addr = htonl (INADDR_LOOPBACK) };
+    //  libzmq closes the writer's listener a moment after its socket
+    int rc = -1;
+    for (int i = 0; i < 100 && rc != 0; i++)
+        if ((rc = bind (listener, (struct sockaddr *) &addr, sizeof addr)))
+            zclock_sleep (20);
+    assert (rc == 0);
+    assert (listen (listener, 8) == 0);
+    unsigned char greeting[64] = { 0xff, [9] = 0x7f, [10] = 3 };
+    memcpy (greeting + 12, "NULL", 4);
+    int held[16], count = 0;
+    for (int64_t end = zclock_mono () + wait_ms; zclock_mono () < end;) {
+        struct pollfd p = { .fd = listener, .events = POLLIN };
+        if (poll (&p, 1, 50) <= 0 || count == 16)
+            continue;
+        int fd = accept (listener, NULL, NULL);
+        if (fd >= 0 && send (fd, greeting, sizeof greeting, MSG_NOSIGNAL) < 0)
+            close (fd);
+        else if (fd >= 0)
+            held[count++] = fd;
+    }
+    for (int i = 0; i < count; i++)
+        close (held[i]);
+    close (listener);
+}
+
+static void
+s_test_pooled (const char *dir, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    bus_config_t config;
+    s_config (&config, BUS_ROLE_WRITER, dir, "keys/w.cert_secret", NULL);
+    snprintf (config.allow_dir, sizeof config.allow_dir, "%s/allow", dir);
+    bus_curve_t *writer = bus_curve_new (&config, err, sizeof err);
+    s_config (&config, BUS_ROLE_GATEWAY, dir, "keys/gw-a.cert_secret", "gw-a");
+    snprintf (config.writer_key, sizeof config.writer_key, "%s/keys/w.cert",
+              dir);
+    bus_curve_t *gateway = bus_curve_new (&config, err, sizeof err);
+    assert (writer && gateway);
+    int port = 0;
+    zactor_t *answering = s_answering (writer, &port);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    bus_sync_t *sync = bus_sync_new (endpoint, 1000, gateway);
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS };
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    assert (bus_sync_call (sync, &req, &reply, &items) == 0);
+    zmsg_destroy (&items);
+    //  The writer goes; a plaintext process on its port refuses the
+    //  pooled socket's handshake, then goes too; the writer comes back
+    zactor_destroy (&answering);
+    s_plaintext_rogue (port, 800);
+    answering = s_answering (writer, &port);
+    int64_t start = zclock_mono ();
+    int rc = bus_sync_call (sync, &req, &reply, &items);
+    if (verbose)
+        printf ("  the first call after a plaintext peer: %s in %" PRId64
+                " ms\n",
+                rc ? bus_strerror (rc) : "answered", zclock_mono () - start);
+    assert (rc == 0);
+    zmsg_destroy (&items);
+    bus_sync_destroy (&sync);
+    zactor_destroy (&answering);
+    bus_curve_destroy (&gateway);
+    bus_curve_destroy (&writer);
+}
+
 void
 bus_curve_test (bool verbose)
 {
@@ -855,6 +988,7 @@ bus_curve_test (bool verbose)
     s_test_links (dir, &writer, verbose);
     s_test_group (dir, verbose);
     s_test_group_links (dir, verbose);
+    s_test_pooled (dir, verbose);
     s_remove_tree (dir);
     printf ("OK\n");
 }

@@ -171,6 +171,27 @@ s_test_routes (bool verbose)
     zactor_destroy (&writer_actor);
 }
 
+//  A call whose socket has nowhere to queue (a failover group's list of
+//  endpoints, none up: such sockets queue on connected peers only) gives
+//  up by its deadline, as bus_sync.h says, and does not wait for a peer
+static void
+s_test_deadline (bool verbose)
+{
+    bus_sync_t *sync =
+        bus_sync_new ("tcp://127.0.0.1:1,tcp://127.0.0.1:2", 300, NULL);
+    bus_sync_req_t req = { .op = BUS_SYNC_STATS };
+    bus_sync_reply_t reply;
+    zmsg_t *items = NULL;
+    int64_t start = zclock_mono ();
+    int rc = bus_sync_call (sync, &req, &reply, &items);
+    int64_t took = zclock_mono () - start;
+    if (verbose)
+        printf ("    no writer up: %s after %" PRId64 " ms\n",
+                bus_strerror (rc), took);
+    assert (rc != 0 && took < 1000);
+    bus_sync_destroy (&sync);
+}
+
 void
 bus_reads_test (bool verbose)
 {
@@ -179,5 +200,6 @@ bus_reads_test (bool verbose)
         printf ("\n");
     s_test_refusals (verbose);
     s_test_routes (verbose);
+    s_test_deadline (verbose);
     printf ("OK\n");
 }

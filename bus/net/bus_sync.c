@@ -4,7 +4,16 @@
     pool under the mutex and puts it back afterwards; handing a socket
     between threads under a mutex is allowed by ZeroMQ (full barrier).
     A socket whose call timed out is destroyed rather than returned, so a
-    late reply can never be read as the answer to a later request.  */
+    late reply can never be read as the answer to a later request.
+
+    A pooled socket sits idle between calls, and libzmq gives up its
+    connection for good when a handshake fails on a protocol or auth
+    error (bus_curve.h: a plaintext process on the writer's port, say):
+    the next request on it would go into a connection being torn down
+    and be lost, a whole timeout for nothing (an edge's catch-up then
+    timed out and every browser was resynced).  So each pooled socket's
+    handshakes are watched, and one whose connection was given up is
+    replaced when a call takes it.  */
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -14,16 +23,56 @@
 #include "orderbus/bus_link.h"
 #include "orderbus/bus_sync.h"
 
+//  A DEALER and the watch of its handshakes (NULL on plaintext)
+typedef struct {
+    zsock_t *sock;
+    bus_curve_watch_t *watch;
+} s_conn_t;
+
 struct _bus_sync_t {
     char *endpoint;             //  writer's sync endpoint
     int timeout_ms;             //  per-call deadline
     const bus_curve_t *curve;   //  CURVE client keys, or NULL; not ours
     pthread_mutex_t lock;       //  guards pool
-    zlist_t *pool;              //  idle zsock_t DEALER sockets
+    zlist_t *pool;              //  idle s_conn_t
     atomic_uint_fast64_t rid;   //  last request id handed out
     bus_sync_older_fn *older;   //  refuses a deposed writer's reply
     void *older_arg;
 };
+
+static void
+s_conn_destroy (s_conn_t **conn_p)
+{
+    s_conn_t *conn = *conn_p;
+    if (!conn)
+        return;
+    bus_curve_watch_destroy (&conn->watch);   //  before its socket
+    zsock_destroy (&conn->sock);
+    free (conn);
+    *conn_p = NULL;
+}
+
+//  A new DEALER connected to endpoint, or NULL
+static s_conn_t *
+s_conn_new (bus_sync_t *self)
+{
+    s_conn_t *conn = calloc (1, sizeof *conn);
+    if (!conn || !(conn->sock = zsock_new (ZMQ_DEALER))) {
+        free (conn);
+        return NULL;
+    }
+    zsock_set_linger (conn->sock, 0);
+    //  A send waits while the socket has no connection to queue on (a
+    //  failover group's list queues on connected peers only): never
+    //  past the call's deadline
+    zsock_set_sndtimeo (conn->sock, self->timeout_ms);
+    conn->watch = bus_curve_watch_new (self->curve, conn->sock, self->endpoint);
+    if (bus_curve_enabled (self->curve) && !conn->watch)
+        s_conn_destroy (&conn);   //  out of memory
+    else if (bus_link_connect (conn->sock, self->endpoint, self->curve) != 0)
+        s_conn_destroy (&conn);
+    return conn;
+}
 
 bus_sync_t *
 bus_sync_new (const char *endpoint, int timeout_ms, const bus_curve_t *curve)
@@ -47,9 +96,9 @@ bus_sync_destroy (bus_sync_t **self_p)
     if (!self_p || !*self_p)
         return;
     bus_sync_t *self = *self_p;
-    zsock_t *sock;
-    while (self->pool && (sock = (zsock_t *) zlist_pop (self->pool)))
-        zsock_destroy (&sock);
+    s_conn_t *conn;
+    while (self->pool && (conn = (s_conn_t *) zlist_pop (self->pool)))
+        s_conn_destroy (&conn);
     zlist_destroy (&self->pool);
     pthread_mutex_destroy (&self->lock);
     free (self->endpoint);
@@ -57,40 +106,40 @@ bus_sync_destroy (bus_sync_t **self_p)
     *self_p = NULL;
 }
 
-static zsock_t *
+//  An idle socket from the pool, or a new one; NULL if none can be made
+static s_conn_t *
 s_take (bus_sync_t *self)
 {
     pthread_mutex_lock (&self->lock);
-    zsock_t *sock = (zsock_t *) zlist_pop (self->pool);
+    s_conn_t *conn = (s_conn_t *) zlist_pop (self->pool);
     pthread_mutex_unlock (&self->lock);
-    if (!sock) {
-        sock = zsock_new (ZMQ_DEALER);
-        if (sock) {
-            zsock_set_linger (sock, 0);
-            if (bus_link_connect (sock, self->endpoint, self->curve) != 0)
-                zsock_destroy (&sock);
-        }
+    if (conn && bus_curve_watch_refused (conn->watch)) {
+        zsys_info ("link to %s: an idle connection's handshake was "
+                   "refused (not CURVE, or not the writer's key, or ours "
+                   "not allowed): a new one is made",
+                   self->endpoint);
+        s_conn_destroy (&conn);
     }
-    return sock;
+    return conn ? conn : s_conn_new (self);
 }
 
 static void
-s_give_back (bus_sync_t *self, zsock_t *sock)
+s_give_back (bus_sync_t *self, s_conn_t *conn)
 {
     pthread_mutex_lock (&self->lock);
-    zlist_append (self->pool, sock);
+    zlist_append (self->pool, conn);
     pthread_mutex_unlock (&self->lock);
 }
 
 /*  Wait for the reply to rid on sock, skipping none: a pooled socket only
     ever has the reply of its own last request outstanding.  */
 static int
-s_receive (bus_sync_t *self, zsock_t *sock, uint64_t rid,
-           bus_sync_reply_t *reply, zmsg_t **items)
+s_receive (zsock_t *sock, uint64_t rid, int wait_ms, bus_sync_reply_t *reply,
+           zmsg_t **items)
 {
     zpoller_t *poller = zpoller_new (sock, NULL);
     zpoller_set_nonstop (poller, true);
-    void *which = zpoller_wait (poller, self->timeout_ms);
+    void *which = zpoller_wait (poller, wait_ms);
     zpoller_destroy (&poller);
     if (!which)
         return BUS_ERR_TIMEOUT;
@@ -138,23 +187,26 @@ int
 bus_sync_call (bus_sync_t *self, bus_sync_req_t *req, bus_sync_reply_t *reply,
                zmsg_t **items)
 {
-    zsock_t *sock = s_take (self);
-    if (!sock)
+    s_conn_t *conn = s_take (self);
+    if (!conn)
         return BUS_ERR_UNAVAILABLE;
+    int64_t deadline = zclock_mono () + self->timeout_ms;
     req->rid = atomic_fetch_add (&self->rid, 1) + 1;
     zframe_t *frame = bus_sync_req_encode (req);
-    if (!frame || zframe_send (&frame, sock, 0) != 0) {
+    if (!frame || zframe_send (&frame, conn->sock, 0) != 0) {
         zframe_destroy (&frame);
-        zsock_destroy (&sock);
+        s_conn_destroy (&conn);
         return BUS_ERR_UNAVAILABLE;
     }
-    int rc = s_receive (self, sock, req->rid, reply, items);
+    int64_t left = deadline - zclock_mono ();
+    int rc = s_receive (conn->sock, req->rid, left > 0 ? (int) left : 0, reply,
+                        items);
     if (rc == 0)
         s_refuse_older (self, reply, items);
     if (rc == 0)
-        s_give_back (self, sock);
+        s_give_back (self, conn);
     else
-        zsock_destroy (&sock);
+        s_conn_destroy (&conn);
     return rc;
 }
 

@@ -166,6 +166,13 @@ void bus_curve_watch_read (bus_curve_watch_t *self);
     NULL-safe.  */
 bool bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now);
 
+/*  Read the events waiting on bus_curve_watch_socket, quietly; true if
+    a connection was given up since the last read.  Schedules no dial:
+    for a socket its owner replaces rather than redials (bus_sync's
+    pooled sockets, idle until a call takes one).  On the owner's
+    thread.  NULL-safe: false.  */
+bool bus_curve_watch_refused (bus_curve_watch_t *self);
+
 /*  The allowed peer with Z85 public key user_id (NULL-safe), or NULL.
     Borrowed; valid until bus_curve_destroy.  One hash lookup.  */
 const bus_curve_peer_t *bus_curve_peer (const bus_curve_t *self,
