@@ -28,17 +28,25 @@
                 through the new gateway, the new kitchen sees the same
                 events as edge1's
 
-    The group's links are plaintext (--insecure-plaintext-links): a
-    member's standby cannot use CURVE yet (docs/failover.md, "Not
-    done").  Every node of a role starts in one function (s_start_*),
-    with S_LINK_ARGS: switching the rig to CURVE is a change there.
-    Skips (77) without root, namespaces or an etcd binary.  */
+    Every link is CURVE (docs/failover.md, "Keys of a group"): each node
+    its own certificate (tk_keys_new, s_make_keys), each member's allow
+    directory the other member's writer certificate and every gateway's,
+    edge's and rr's; gateways, edges and rr pin one key per member, in
+    the order of the endpoint lists, a member the other's.  The members
+    reach etcd over TLS with client certificates (s_etcd_tls; a CA made
+    with the openssl command).  No --insecure-* flag anywhere: the start
+    case checks every node's log says CURVE (s_check_curve), and rr's
+    following of the group across the takeover is checked under it
+    (rejoin: rr attached to w2 and its log equal to the members').
+    Every node of a role starts in one function (s_start_*).  Skips (77)
+    without root, namespaces, an etcd binary or the openssl command.  */
 
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "orderbus/bus_etcd.h"
 #include "testkit.h"
@@ -58,9 +66,6 @@
 #define REPL_PORT   5554
 #define SERVE_PORT  5555   //  the read replica's replica/sync
 
-//  The links' security, the same for every node: the group cannot run
-//  CURVE yet (a member's standby refuses its own writer certificate)
-#define S_LINK_ARGS "--insecure-plaintext-links"
 //  Link timing: the group's, so nodes notice a dead member as it does
 #define S_TIMING_ARGS "--heartbeat-ms", "100", "--link-timeout-ms", "1000"
 
@@ -70,6 +75,8 @@ typedef struct {
     pid_t pid;
     char intake[TK_ENDPOINT_LEN], events[TK_ENDPOINT_LEN],
         sync[TK_ENDPOINT_LEN], repl[TK_ENDPOINT_LEN], data[600];
+    char cert[700], pub[700], allow[700];   //  its keys (s_make_keys)
+    char etcd_cert[700], etcd_key[700];     //  its client cert for etcd
 } s_member_t;
 
 typedef struct {
@@ -88,6 +95,10 @@ static s_node_t s_rr;   //  the read replica (no HTTP)
 static char s_rr_data[600], s_menu[600], s_rr_serve[TK_ENDPOINT_LEN];
 //  Both members' endpoints, for gateways, edges and the replica
 static char s_intakes[200], s_eventses[200], s_syncs[200], s_repls[200];
+//  Every node's keys (NAME.cert, NAME.cert_secret), the members' public
+//  certificates in the order of those lists, etcd's CA
+static char s_keys[600], s_group_keys[1500], s_etcd_ca[700], s_rr_allow[700];
+static char s_etcd_cert[700], s_etcd_key[700];
 static s_node_t s_gw[4], s_edge[3];
 //  The gateway that reads from rr (lists, orders by id, reports); gw1,
 //  which the history checks read through, reads from the leader
@@ -104,6 +115,105 @@ static s_member_t *
 s_other (const s_member_t *m)
 {
     return m == &s_w1 ? &s_w2 : &s_w1;
+}
+
+//  out[700] = the keys dir's name + suffix (".cert", ".cert_secret")
+static char *
+s_key (char *out, const char *name, const char *suffix)
+{
+    snprintf (out, 700, "%s/%s%s", s_keys, name, suffix);
+    return out;
+}
+
+//  Every node's keypair, made before any node starts (keys are read at
+//  start: gw4 and edge3, added at run time, are in the allow directories
+//  from the first); each member's allow directory the other member's
+//  public certificate and every gateway's, edge's and rr's, never its own
+static void
+s_make_keys (void)
+{
+    snprintf (s_keys, sizeof s_keys, "%s/keys", tk_dir ());
+    tk_keys_new (s_keys, "w1", "writer");
+    tk_keys_new (s_keys, "w2", "writer");
+    tk_keys_new (s_keys, "rr", "replica");
+    for (int i = 0; i < 4; i++)
+        tk_keys_new (s_keys, s_gateway_names[i], "gateway");
+    for (int i = 0; i < 3; i++)
+        tk_keys_new (s_keys, s_edge_names[i], "edge");
+    s_member_t *ms[2] = { &s_w1, &s_w2 };
+    for (int i = 0; i < 2; i++) {
+        s_member_t *m = ms[i];
+        s_key (m->cert, m->name, ".cert_secret");
+        s_key (m->pub, m->name, ".cert");
+        snprintf (m->allow, sizeof m->allow, "%s/%s-allow", tk_dir (), m->name);
+        CHECK (mkdir (m->allow, 0700) == 0, "mkdir %s", m->allow);
+        const char *names[] = { ms[1 - i]->name, "rr",    "gw1",
+                                "gw2",           "gw3",   "gw4",
+                                "edge1",         "edge2", "edge3" };
+        for (size_t j = 0; j < sizeof names / sizeof names[0]; j++) {
+            char from[700], to[800];
+            snprintf (to, sizeof to, "%s/%s.cert", m->allow, names[j]);
+            tk_copy_file (s_key (from, names[j], ".cert"), to);
+        }
+    }
+    //  rr's read socket lets in the gateways and edges
+    snprintf (s_rr_allow, sizeof s_rr_allow, "%s/rr-allow", tk_dir ());
+    CHECK (mkdir (s_rr_allow, 0700) == 0, "mkdir %s", s_rr_allow);
+    const char *readers[] = { "gw1",   "gw2",   "gw3",  "gw4",
+                              "edge1", "edge2", "edge3" };
+    for (size_t j = 0; j < sizeof readers / sizeof readers[0]; j++) {
+        char from[700], to[800];
+        snprintf (to, sizeof to, "%s/%s.cert", s_rr_allow, readers[j]);
+        tk_copy_file (s_key (from, readers[j], ".cert"), to);
+    }
+    //  One key per member, in the order of s_intakes, s_eventses, ...
+    snprintf (s_group_keys, sizeof s_group_keys, "%s,%s", s_w1.pub, s_w2.pub);
+}
+
+//  etcd on TLS at ip, asking for client certificates: a CA, etcd's
+//  certificate for ip (good for clientAuth too: etcd 3.4's JSON gateway
+//  calls its own gRPC port with it, and the kit's readiness check shows
+//  it), and a client certificate per member, by the openssl command
+static void
+s_etcd_tls (const char *ip)
+{
+    char dir[600];
+    snprintf (dir, sizeof dir, "%s/etcd-tls", tk_dir ());
+    CHECK (mkdir (dir, 0700) == 0, "mkdir %s", dir);
+    const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    char command[4096];
+    int n = snprintf (
+        command, sizeof command,
+        "cd %s && umask 077 && ( "
+        "printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth,"
+        "clientAuth\n' > server.ext && "
+        "printf 'extendedKeyUsage=clientAuth\n' > client.ext && "
+        "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=tk-ca && "
+        "openssl req %s -keyout etcd.key -out etcd.csr -subj /CN=etcd && "
+        "openssl x509 -req -in etcd.csr -CA ca.pem -CAkey ca.key "
+        "-CAcreateserial -out etcd.pem -days 2 -extfile server.ext && "
+        "for m in w1 w2; do openssl req %s -keyout $m.key -out $m.csr "
+        "-subj /CN=$m && openssl x509 -req -in $m.csr -CA ca.pem -CAkey "
+        "ca.key -CAcreateserial -out $m.pem -days 2 -extfile client.ext "
+        "|| exit 1; done ) > openssl.log 2>&1",
+        dir, ip, ec, ec, ec);
+    CHECK (n > 0 && (size_t) n < sizeof command && system (command) == 0,
+           "etcd's certificates made (see %s/openssl.log)", dir);
+    snprintf (s_etcd_ca, sizeof s_etcd_ca, "%s/ca.pem", dir);
+    snprintf (s_etcd_cert, sizeof s_etcd_cert, "%s/etcd.pem", dir);
+    snprintf (s_etcd_key, sizeof s_etcd_key, "%s/etcd.key", dir);
+    s_etcd.cert = s_etcd_cert;
+    s_etcd.key = s_etcd_key;
+    s_etcd.client_ca = s_etcd_ca;
+    s_etcd.ca = s_etcd_ca;
+    s_member_t *ms[2] = { &s_w1, &s_w2 };
+    for (int i = 0; i < 2; i++) {
+        snprintf (ms[i]->etcd_cert, sizeof ms[i]->etcd_cert, "%s/%s.pem", dir,
+                  ms[i]->name);
+        snprintf (ms[i]->etcd_key, sizeof ms[i]->etcd_key, "%s/%s.key", dir,
+                  ms[i]->name);
+    }
 }
 
 static void
@@ -127,9 +237,11 @@ s_start_member (s_member_t *m)
         "--intake", m->intake, "--events", m->events, "--sync", m->sync,
         "--replicate", m->repl, "--sync-replica", peer->name,
         "--sync-timeout-ms", "500", "--sync-fallback", "async", S_TIMING_ARGS,
-        "--leader-etcd", s_etcd.url, "--insecure-etcd", "--leader-group", "g",
-        "--leader-name", m->name, "--leader-peers", peer->repl,
-        "--leader-ttl-s", TTL_S, S_LINK_ARGS, NULL);
+        "--leader-etcd", s_etcd.url, "--leader-etcd-ca", s_etcd_ca,
+        "--leader-etcd-cert", m->etcd_cert, "--leader-etcd-key", m->etcd_key,
+        "--leader-group", "g", "--leader-name", m->name, "--leader-peers",
+        peer->repl, "--leader-ttl-s", TTL_S, "--cert", m->cert, "--allow",
+        m->allow, "--writer-key", peer->pub, NULL);
 }
 
 static void
@@ -138,10 +250,12 @@ s_start_replica (void)
     s_rr.host = tk_host_add ("rr");
     snprintf (s_rr_data, sizeof s_rr_data, "%s/rr-data", tk_dir ());
     tk_host_endpoint (s_rr.host, SERVE_PORT, s_rr_serve);
-    s_rr.pid =
-        tk_host_spawn (s_rr.host, "rr", "replica", "--data", s_rr_data,
-                       "--upstream", s_repls, "--replica-name", "rr", "--serve",
-                       s_rr_serve, S_TIMING_ARGS, S_LINK_ARGS, NULL);
+    char cert[700];
+    s_rr.pid = tk_host_spawn (
+        s_rr.host, "rr", "replica", "--data", s_rr_data, "--upstream", s_repls,
+        "--replica-name", "rr", "--serve", s_rr_serve, S_TIMING_ARGS, "--cert",
+        s_key (cert, "rr", ".cert_secret"), "--writer-key", s_group_keys,
+        "--allow", s_rr_allow, NULL);
 }
 
 //  A new host called name with a gateway or an edge on it, healthy as
@@ -150,8 +264,9 @@ static s_node_t
 s_start_node (const char *role, const char *name, int port, const char *reads)
 {
     s_node_t node = { .host = tk_host_add (name), .port = port };
-    char http[16], web[600];
+    char http[16], web[600], cert[700], rr_pub[700];
     snprintf (http, sizeof http, "%d", port);
+    s_key (cert, name, ".cert_secret");
     snprintf (web, sizeof web, "%s/web", tk_source ());
     const char *addr = tk_host_addr (node.host);
     if (strcmp (role, "gateway") == 0)
@@ -159,14 +274,16 @@ s_start_node (const char *role, const char *name, int port, const char *reads)
             node.host, name, "gateway", "--intake", s_intakes, "--events",
             s_eventses, "--sync", s_syncs, "--listen", addr, "--http-port",
             http, "--name", name, "--table-rate", "1000", "--table-burst",
-            "10000", "--ack-timeout-ms", "2000", S_TIMING_ARGS, S_LINK_ARGS,
+            "10000", "--ack-timeout-ms", "2000", S_TIMING_ARGS, "--cert", cert,
+            "--writer-key", s_group_keys,
             //  without reads, the list ends here
-            reads ? "--reads" : NULL, reads, NULL);
+            reads ? "--reads" : NULL, reads, "--reads-key",
+            s_key (rr_pub, "rr", ".cert"), NULL);
     else
-        node.pid = tk_host_spawn (node.host, name, "edge", "--events",
-                                  s_eventses, "--sync", s_syncs, "--listen",
-                                  addr, "--http-port", http, "--web", web,
-                                  S_TIMING_ARGS, S_LINK_ARGS, NULL);
+        node.pid = tk_host_spawn (
+            node.host, name, "edge", "--events", s_eventses, "--sync", s_syncs,
+            "--listen", addr, "--http-port", http, "--web", web, S_TIMING_ARGS,
+            "--cert", cert, "--writer-key", s_group_keys, NULL);
     tk_port_addr (port, addr);
     CHECK (tk_wait_http (port, "/healthz", 200, 20000),
            "%s on %s:%d healthy, seen from the client host", name, addr, port);
@@ -358,15 +475,57 @@ s_wait_lead (const s_member_t *m, size_t from, int timeout_ms)
            "%s leads", m->name);
 }
 
+//  Every node so far runs CURVE: the members' writers and rr say so in
+//  their start lines, w1 let in its 9 peers' keys, and no node's log
+//  warns of a plaintext link (a gateway or an edge with --cert dials
+//  every member under CURVE, pinned to that member's key)
+static void
+s_check_curve (const char *what)
+{
+    const char *curve[] = { "w1", "rr" };
+    for (int i = 0; i < 2; i++)
+        CHECK (tk_log_wait (curve[i], "links CURVE", 0, 0),
+               "%s: %s's links are CURVE", what, curve[i]);
+    CHECK (tk_log_wait ("w1", "writer: CURVE on, 9 peers allowed", 0, 0),
+           "%s: w1 lets in w2, rr, 4 gateways and 3 edges", what);
+    const char *nodes[3 + 4 + 3] = { "w1", "w2", "rr" };
+    int count = 3;
+    for (int i = 0; i < s_gw_count; i++)
+        nodes[count++] = s_gateway_names[i];
+    for (int i = 0; i < s_edge_count; i++)
+        nodes[count++] = s_edge_names[i];
+    for (int i = 0; i < count; i++)
+        CHECK (!tk_log_wait (nodes[i], "plaintext", 0, 0),
+               "%s: %s's log says nothing of plaintext", what, nodes[i]);
+}
+
+//  rr followed the group across the takeover under CURVE: w2, leading
+//  with CURVE links, let rr's key in and took its hello as rr's (the
+//  writer checks the name against the certificate); rr's handshakes were
+//  never refused.  That it continued is s_check_logs' (byte for byte).
+static void
+s_check_rr_curve (const char *what)
+{
+    CHECK (tk_log_wait ("w2", "links CURVE", 0, 0)
+               && tk_log_wait ("w2", "writer: CURVE on, 9 peers allowed", 0, 0),
+           "%s: w2 leads with CURVE links", what);
+    CHECK (tk_log_wait ("w2", "replica rr attached", 0, 10000),
+           "%s: rr follows w2 (under its replica key)", what);
+    CHECK (!tk_log_wait ("rr", "refused", 0, 0),
+           "%s: no handshake of rr's refused", what);
+}
+
 //  ---------------------------------------------------------------------
 //  Cases
 
 TK_CASE (start)
 {
     s_etcd_host = tk_host_add ("etcd");
+    s_etcd_tls (tk_host_addr (s_etcd_host));
     tk_etcd_start_on (&s_etcd, "etcd", s_etcd_host);
     s_member_init (&s_w1);
     s_member_init (&s_w2);
+    s_make_keys ();
     snprintf (s_intakes, sizeof s_intakes, "%s,%s", s_w1.intake, s_w2.intake);
     snprintf (s_eventses, sizeof s_eventses, "%s,%s", s_w1.events, s_w2.events);
     snprintf (s_syncs, sizeof s_syncs, "%s,%s", s_w1.sync, s_w2.sync);
@@ -388,8 +547,10 @@ TK_CASE (start)
         s_add_gateway ();
     for (int i = 0; i < 2; i++)
         s_add_edge ();
-    printf ("hosts: etcd %s (%s), w1 %s, w2 %s, rr %s, gateways %s %s %s, "
-            "edges %s %s, clients %s; group links plaintext\n",
+    s_check_curve ("start");
+    printf ("hosts: etcd %s (%s, TLS with client certificates), w1 %s, w2 "
+            "%s, rr %s, gateways %s %s %s, edges %s %s, clients %s; every "
+            "link CURVE\n",
             tk_host_addr (s_etcd_host), s_etcd.url, tk_host_addr (s_w1.host),
             tk_host_addr (s_w2.host), tk_host_addr (s_rr.host),
             tk_host_addr (s_gw[0].host), tk_host_addr (s_gw[1].host),
@@ -531,6 +692,7 @@ TK_CASE (rejoin)
                s_gateway_names[i], status);
     }
     s_check_all ("rejoin");
+    s_check_rr_curve ("rejoin");
     const char *names[] = { "w2", "w1", "rr" };
     const char *dirs[] = { s_w2.data, s_w1.data, s_rr_data };
     s_check_logs ("rejoin", names, dirs, 3);
@@ -598,6 +760,7 @@ TK_CASE (join)
     for (int i = 0; i < s_gw_count; i++)
         tk_load_join (&loads[i]);
     s_check_all ("join");
+    s_check_curve ("join");
     //  The new kitchen saw exactly edge1's events from its snapshot on
     for (int i = 0; i < s_edge_count; i++)
         tk_follower_stop (s_kitchen[i]);
@@ -656,6 +819,11 @@ main (int argc, char **argv)
         printf ("SKIP integration_hosts_failover: no etcd binary "
                 "(/usr/bin/etcd; apt-get install etcd-server, or set "
                 "ETCD)\n");
+        return 77;
+    }
+    if (access ("/usr/bin/openssl", X_OK) != 0) {
+        printf ("SKIP integration_hosts_failover: no openssl command (etcd's "
+                "TLS certificates; apt-get install openssl)\n");
         return 77;
     }
     tk_init (argc, argv, "hosts_failover");
