@@ -603,7 +603,13 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         if (rc == 0)
             self->published_seq = bus_store_last_seq (self->store);
     }
-    atomic_store (&self->released_seq, self->published_seq);
+    //  In synchronous mode only s_sync_release releases: a lone writer's
+    //  start hold (released 0, published its last seq) must stay until
+    //  the replica confirms, whatever batch comes first (even a refused
+    //  one), or reads and read replicas get the last run's unconfirmed
+    //  tail
+    if (!s_sync_mode (self))
+        atomic_store (&self->released_seq, self->published_seq);
     s_batch_release (batch);
 }
 

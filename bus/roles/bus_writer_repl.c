@@ -191,11 +191,17 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
         return false;
     s_fill_t fill = { zmsg_new (), 0, 0, 0 };
     uint64_t menu_version = 0;
+    //  A heartbeat reads nothing, from past the store's own last seq: not
+    //  from past `upto`, which may be at or below the pruned seq (a lone
+    //  writer's start hold releases nothing, 0, until its synchronous
+    //  replica confirms), and the store answers a read from a pruned seq
+    //  BUS_ERR_PRUNED, which stops the replica for good
     int rc = limit && replica->sent < last
                  ? bus_store_changes (self->store, replica->sent + 1, limit,
                                       s_add_change, &fill, &last, &menu_version)
-                 : bus_store_changes (self->store, last + 1, 0, s_add_change,
-                                      &fill, &last, &menu_version);
+                 : bus_store_changes (
+                     self->store, bus_store_last_seq (self->store) + 1, 0,
+                     s_add_change, &fill, &last, &menu_version);
     if (last > upto)   //  what it was sent up to, not the store's last
         last = upto;
     if (rc != 0) {
