@@ -24,7 +24,10 @@
                           code, by the writer's status and the store
                           identities, not its words: a conflict on our
                           store is diverged, on another store
-                          other_store; pruned, refused
+                          other_store; pruned, refused; a conflict
+                          on our store from a writer of an older epoch
+                          than ours (a deposed one) stops nothing: it
+                          says hello again
       twin_or_reconnect   a member's standby (in process) destroyed and
                           made again at once, 3 times: attached each time,
                           never refused as its own twin (its routing id is
@@ -646,12 +649,14 @@ s_fake_send_bad (zsock_t *fake, uint64_t epoch, uint64_t seq)
     zmsg_send (&msg, fake);
 }
 
-//  An ERROR of status from a fake writer of store id
+//  An ERROR of status from a fake writer of store id at epoch 1001
+//  (s_fake_error_at: at epoch)
 static void
-s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
+s_fake_error_at (zsock_t *fake, const char *id, uint64_t epoch, int status,
+                 const char *why)
 {
     bus_repl_batch_t head = { .status = status,
-                              .writer = { "", 1001, 1000, 0 },
+                              .writer = { "", epoch, epoch - 1, 0 },
                               .last = 2,
                               .ts_ms = tk_now_ms () };
     bus_strlcpy (head.writer.id, id, sizeof head.writer.id);
@@ -660,6 +665,12 @@ s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
     zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
     zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
     zmsg_send (&msg, fake);
+}
+
+static void
+s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
+{
+    s_fake_error_at (fake, id, 1001, status, why);
 }
 
 //  ...of the store the fake writer's batches come from
@@ -692,6 +703,30 @@ s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
             return true;
     }
     return false;
+}
+
+//  Wait for a HELLO (anything else is skipped)
+static bool
+s_fake_hello (zsock_t *fake, int timeout_ms)
+{
+    bool hello = false;
+    for (int64_t end = tk_now_ms () + timeout_ms;
+         !hello && tk_now_ms () < end;) {
+        zmsg_t *msg = zmsg_recv (fake);   //  rcvtimeo 200 ms
+        zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
+        bus_repl_up_t up;
+        if (msg && (body = zmsg_pop (msg))
+            && bus_repl_up_decode (zframe_data (body), zframe_size (body), &up)
+                   == 0) {
+            zframe_destroy (&s_fake_id);
+            s_fake_id = zframe_dup (id);
+            hello = up.op == BUS_REPL_HELLO;
+        }
+        zframe_destroy (&id);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    return hello;
 }
 
 TK_CASE (older_epoch_refused)
@@ -791,6 +826,15 @@ TK_CASE (failure_codes)
     CHECK (!s_fake_confirmed (fake, 1, 1000) && s_fake_id, "it says hello");
     s_fake_send (fake, 1000, 1);
     CHECK (s_fake_confirmed (fake, 1, 5000), "seq 1 confirmed");
+    //  A conflict on our store from a writer of an older epoch than the
+    //  one the store follows (1000): a deposed writer still bound, to
+    //  which we are "ahead" only as it is stale.  Not diverged (its
+    //  member would move the data dir aside): it says hello again later
+    s_fake_error_at (fake, ours, 999, BUS_ERR_CONFLICT,
+                     "its log is ahead of the writer's");
+    CHECK (s_stopped_with (replica, 1500) == BUS_REPLICA_RUNNING,
+           "an older epoch's conflict does not stop it");
+    CHECK (s_fake_hello (fake, 5000), "it says hello again");
     struct {
         int status;
         const char *store, *words;
