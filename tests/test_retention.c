@@ -25,8 +25,9 @@
       sync_start_hold the writer restarted with writer/sync_replica
                       (never there): a read replica started from a copy
                       of its data dir gets heartbeats, not a false
-                      "pruned" that stops it; a command (503) does not
-                      cancel the start hold: a replay shows nothing
+                      "pruned" that stops it; a command (an 86, held,
+                      503) does not cancel the start hold: a replay shows
+                      nothing, and the read replica is not sent its menu
 
     To make data 45 days old without waiting, the test commits through
     bus_ledger_apply with `now` in the past: the real rules and the real
@@ -472,6 +473,22 @@ s_log_has (const char *name, const char *text)
     return has;
 }
 
+//  The menu version of the store in dir (0 if none)
+static uint64_t
+s_menu_version (const char *dir)
+{
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (dir, &rc);
+    char *menu = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    if (store && bus_store_menu_get (store, &menu, &len, &version) != 0)
+        version = 0;
+    free (menu);
+    bus_store_destroy (&store);
+    return version;
+}
+
 //  A lone writer in synchronous mode whose retention pruned its log
 //  start, its synchronous replica absent: it holds everything of its
 //  last run (released seq 0) until that replica confirms.  A read
@@ -493,7 +510,7 @@ TK_CASE (sync_start_hold)
         tk_spawn ("writer-sync", "writer", "--data", s_data, "--menu", s_menu,
                   "--intake", s_intake, "--events", s_events, "--sync", s_sync,
                   "--replicate", repl, "--sync-replica", "absent",
-                  "--sync-timeout-ms", "1000", "--heartbeat-ms", "100",
+                  "--sync-timeout-ms", "5000", "--heartbeat-ms", "100",
                   "--retain-days", "30", "--key-retain-days", "30", NULL);
     pid_t reader =
         tk_spawn ("read-replica", "replica", "--data", rdata, "--upstream",
@@ -509,17 +526,29 @@ TK_CASE (sync_start_hold)
            "the writer read its log for every heartbeat");
     CHECK (!s_log_has ("read-replica", "cannot read the log"),
            "the read replica was not told 'pruned'");
+
+    //  A command, committed and held (an 86, within the sync timeout):
+    //  the start hold stays, and the read replica is not sent the menu
+    //  it made (nor the start's, not released either)
+    uint64_t menu_before = s_menu_version (rdata);
+    tk_response_t r;
+    tk_http (s_gw, "POST", "/api/v1/menu/items/cola/availability",
+             "Content-Type: application/json\r\nIdempotency-Key: 86-cola\r\n",
+             "{\"available\":false}", &r);
+    CHECK (r.status == 503, "no synchronous replica: 503 (%d %s)", r.status,
+           r.body ? r.body : "");
+    tk_response_free (&r);
+    CHECK (s_menu_version (s_data) > menu_before,
+           "the 86 was committed: the writer's menu version %llu, was %llu",
+           (unsigned long long) s_menu_version (s_data),
+           (unsigned long long) menu_before);
+    usleep (500 * 1000);   //  5 heartbeats
+    CHECK (s_menu_version (rdata) == menu_before,
+           "the read replica's menu is as it was: version %llu, was %llu",
+           (unsigned long long) s_menu_version (rdata),
+           (unsigned long long) menu_before);
     CHECK (tk_kill (reader, SIGTERM) == 0,
            "the read replica ran until told to stop");
-
-    //  A command, refused or held: the start hold stays
-    tk_response_t r;
-    tk_post_order (
-        s_gw, "held-1",
-        "{\"table\":\"T1\",\"items\":[{\"item_id\":\"cola\",\"quantity\":1}]}",
-        &r);
-    CHECK (r.status == 503, "no synchronous replica: 503 (%d)", r.status);
-    tk_response_free (&r);
     bus_sync_t *sync = bus_sync_new (s_sync, 2000, NULL);
     CHECK (sync, "sync client");
     bus_sync_req_t req = { .op = BUS_SYNC_REPLAY,

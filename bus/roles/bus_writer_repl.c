@@ -170,12 +170,12 @@ s_add_change (const bus_store_change_t *change, void *arg)
 }
 
 //  Send replica the next changes it lacks up to seq upto (at most a
-//  batch, within its window), the menu if its version moved, or an empty
-//  batch (a heartbeat) if force.  True if it is still behind with room
-//  left.
+//  batch, within its window), the menu if its version moved and is at
+//  most menu_upto, or an empty batch (a heartbeat) if force.  True if it
+//  is still behind with room left.
 static bool
 s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
-              uint64_t upto)
+              uint64_t upto, uint64_t menu_upto)
 {
     uint64_t last = bus_store_last_seq (self->store);
     if (last > upto)
@@ -218,7 +218,10 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
     char *menu = NULL;
     size_t menu_len = 0;
     uint64_t version = 0;
-    if (menu_version > replica->menu_sent
+    //  The store holds the newest menu only: one not released yet (an 86
+    //  in a batch the synchronous replica has not confirmed) waits until
+    //  it is
+    if (menu_version > replica->menu_sent && menu_version <= menu_upto
         && bus_store_menu_get (self->store, &menu, &menu_len, &version) != 0)
         menu = NULL;
     bus_repl_batch_t head = { .writer = *self->epoch,
@@ -415,7 +418,7 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
     //  At once, even with nothing to send: a new replica takes the
     //  history's identity from it (the changes follow with the pump,
     //  which knows what this replica may be sent)
-    s_send_batch (self, replica, true, replica->sent);
+    s_send_batch (self, replica, true, replica->sent, 0);
 }
 
 static void
@@ -482,7 +485,8 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
 }
 
 bool
-bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released)
+bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released,
+                      uint64_t menu_released)
 {
     bool more = false;
     int64_t now = zclock_mono ();
@@ -501,7 +505,8 @@ bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released)
         bool beat = now - replica->sent_ms >= self->config->heartbeat_ms;
         //  Only the synchronous replica gets what is not released yet
         bool sync = streq (replica->name, self->config->sync_replica);
-        if (s_send_batch (self, replica, beat, sync ? UINT64_MAX : released))
+        if (s_send_batch (self, replica, beat, sync ? UINT64_MAX : released,
+                          sync ? UINT64_MAX : menu_released))
             more = true;
         if (replica->sent == UINT64_MAX) {   //  cannot be served
             zlistx_delete (self->replicas, zlistx_cursor (self->replicas));
