@@ -1202,8 +1202,10 @@ TK_CASE (curve_refusals)
     tk_keys_new (keys, "writer", "writer");
     tk_keys_new (keys, "rc", "replica");
     tk_keys_new (keys, "gwx", "gateway");
-    const char *allowed[] = { "rc", "gwx" };
-    for (int i = 0; i < 2; i++) {
+    tk_keys_new (keys, "ry", "replica");
+    tk_keys_new (keys, "rz", "replica");
+    const char *allowed[] = { "rc", "gwx", "ry", "rz" };
+    for (int i = 0; i < 4; i++) {
         snprintf (path, sizeof path, "%s/%s.cert", keys, allowed[i]);
         snprintf (path2, sizeof path2, "%s/%s.cert", allow, allowed[i]);
         tk_copy_file (path, path2);
@@ -1258,6 +1260,52 @@ TK_CASE (curve_refusals)
     zsock_destroy (&rogue);
     CHECK (s_log_has ("curve-writer", "may not replicate"),
            "the writer logs the refusal");
+
+    //  A confirmation counts only from the key that said hello: ry says
+    //  hello under a routing id; rz (another replica's key) takes that
+    //  routing id over (the ROUTER hands it over) and confirms: dropped
+    zsock_t *twin[2];
+    const char *twin_names[] = { "ry", "rz" };
+    for (int i = 0; i < 2; i++) {
+        snprintf (path, sizeof path, "%s/%s.cert_secret", keys, twin_names[i]);
+        CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err)
+                   == 0,
+               "%s", err);
+        twin[i] = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (twin[i], 0);
+        zcert_apply (cert, twin[i]);
+        zcert_destroy (&cert);
+        zsock_set_curve_serverkey (twin[i], writer_peer.key);
+        zsock_set_rcvtimeo (twin[i], 5000);
+        zmq_setsockopt (zsock_resolve (twin[i]), ZMQ_ROUTING_ID, "replica/ry/x",
+                        12);
+    }
+    CHECK (zsock_connect (twin[0], "%s", repl) == 0, "connect ry");
+    up = (bus_repl_up_t){ .op = BUS_REPL_HELLO, .name = "ry" };
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[0], 0);
+    msg = zmsg_recv (twin[0]);
+    first = msg ? zmsg_first (msg) : NULL;
+    CHECK (first
+               && bus_repl_batch_decode (zframe_data (first),
+                                         zframe_size (first), &head)
+                      == 0
+               && head.status == 0,
+           "ry is attached: %d %s", head.status, head.error);
+    zmsg_destroy (&msg);
+    up = (bus_repl_up_t){ .op = BUS_REPL_CONFIRM, .seq = 0 };
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[0], 0);
+    usleep (200 * 1000);
+    CHECK (!s_log_has ("curve-writer", "another key than its hello's"),
+           "its own confirmation counts");
+    CHECK (zsock_connect (twin[1], "%s", repl) == 0, "connect rz");
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[1], 0);   //  queued until the handshake
+    CHECK (s_wait_log ("curve-writer", "another key than its hello's", 5000),
+           "rz's confirmation under ry's routing id is dropped");
+    for (int i = 0; i < 2; i++)
+        zsock_destroy (&twin[i]);
     CHECK (tk_kill (replica, SIGTERM) == 0 && tk_kill (writer, SIGTERM) == 0,
            "both stop");
 }

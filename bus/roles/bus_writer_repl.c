@@ -28,15 +28,16 @@
 #define S_LOG_FIRST    10   //  refusals logged one by one, then 1/1000
 
 typedef struct {
-    zframe_t *id;              //  its routing id on the ROUTER
-    char name[BUS_NAME_MAX];   //  its hello's name (its certificate's)
-    uint64_t sent;             //  changes sent up to this seq
-    uint64_t confirmed;        //  ...confirmed durable up to this seq
-    uint64_t menu_sent;        //  menu version sent
-    int64_t heard_ms;          //  zclock_mono of its last message
-    int64_t sent_ms;           //  ...of the last batch sent to it
-    int64_t behind_ms;         //  zclock_time of the oldest unconfirmed
-                               //  send, 0 when caught up
+    zframe_t *id;                      //  its routing id on the ROUTER
+    char name[BUS_NAME_MAX];           //  its hello's name (its certificate's)
+    char key[BUS_CURVE_KEY_LEN + 1];   //  its hello's key (CURVE; "" off)
+    uint64_t sent;                     //  changes sent up to this seq
+    uint64_t confirmed;                //  ...confirmed durable up to this seq
+    uint64_t menu_sent;                //  menu version sent
+    int64_t heard_ms;                  //  zclock_mono of its last message
+    int64_t sent_ms;                   //  ...of the last batch sent to it
+    int64_t behind_ms;                 //  zclock_time of the oldest unconfirmed
+                                       //  send, 0 when caught up
 } s_replica_t;
 
 struct _bus_writer_repl_t {
@@ -402,6 +403,8 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
         return;
     replica->id = zframe_dup (id);
     bus_strlcpy (replica->name, up->name, sizeof replica->name);
+    if (peer)
+        bus_strlcpy (replica->key, peer->key, sizeof replica->key);
     replica->sent = replica->confirmed = up->seq;
     replica->heard_ms = zclock_mono ();
     zlistx_add_end (self->replicas, replica);
@@ -422,12 +425,23 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
 }
 
 static void
-s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up)
+s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
+           const bus_curve_peer_t *peer)
 {
     s_replica_t *replica = s_find (self, id);
     if (!replica) {   //  a writer restarted under it: hello again
         s_send_error (self, id, BUS_ERR_NOT_FOUND,
                       "unknown replica: say hello");
+        return;
+    }
+    //  The routing id is the replica's to choose, and the ROUTER hands it
+    //  over to whichever connection shows it last: under CURVE a
+    //  confirmation counts only from the key that said hello (another
+    //  replica's key, say, must not release the synchronous replica's
+    //  batches)
+    if (bus_curve_enabled (self->curve)
+        && (!peer || !streq (peer->key, replica->key))) {
+        s_drop (self, "a confirmation from another key than its hello's", 0);
         return;
     }
     replica->heard_ms = zclock_mono ();
@@ -479,7 +493,7 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
         else if (up.op == BUS_REPL_HELLO)
             s_hello (self, id, &up, peer);
         else
-            s_confirm (self, id, &up);
+            s_confirm (self, id, &up, peer);
         zframe_destroy (&id);
     }
 }
