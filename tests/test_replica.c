@@ -24,7 +24,10 @@
                           code, by the writer's status and the store
                           identities, not its words: a conflict on our
                           store is diverged, on another store
-                          other_store; pruned, refused
+                          other_store; pruned, refused; a conflict
+                          on our store from a writer of an older epoch
+                          than ours (a deposed one) stops nothing: it
+                          says hello again
       twin_or_reconnect   a member's standby (in process) destroyed and
                           made again at once, 3 times: attached each time,
                           never refused as its own twin (its routing id is
@@ -646,12 +649,14 @@ s_fake_send_bad (zsock_t *fake, uint64_t epoch, uint64_t seq)
     zmsg_send (&msg, fake);
 }
 
-//  An ERROR of status from a fake writer of store id
+//  An ERROR of status from a fake writer of store id at epoch 1001
+//  (s_fake_error_at: at epoch)
 static void
-s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
+s_fake_error_at (zsock_t *fake, const char *id, uint64_t epoch, int status,
+                 const char *why)
 {
     bus_repl_batch_t head = { .status = status,
-                              .writer = { "", 1001, 1000, 0 },
+                              .writer = { "", epoch, epoch - 1, 0 },
                               .last = 2,
                               .ts_ms = tk_now_ms () };
     bus_strlcpy (head.writer.id, id, sizeof head.writer.id);
@@ -660,6 +665,12 @@ s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
     zmsg_append (msg, &(zframe_t *){ zframe_dup (s_fake_id) });
     zmsg_append (msg, &(zframe_t *){ bus_repl_batch_encode (&head) });
     zmsg_send (&msg, fake);
+}
+
+static void
+s_fake_error_of (zsock_t *fake, const char *id, int status, const char *why)
+{
+    s_fake_error_at (fake, id, 1001, status, why);
 }
 
 //  ...of the store the fake writer's batches come from
@@ -692,6 +703,30 @@ s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
             return true;
     }
     return false;
+}
+
+//  Wait for a HELLO (anything else is skipped)
+static bool
+s_fake_hello (zsock_t *fake, int timeout_ms)
+{
+    bool hello = false;
+    for (int64_t end = tk_now_ms () + timeout_ms;
+         !hello && tk_now_ms () < end;) {
+        zmsg_t *msg = zmsg_recv (fake);   //  rcvtimeo 200 ms
+        zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
+        bus_repl_up_t up;
+        if (msg && (body = zmsg_pop (msg))
+            && bus_repl_up_decode (zframe_data (body), zframe_size (body), &up)
+                   == 0) {
+            zframe_destroy (&s_fake_id);
+            s_fake_id = zframe_dup (id);
+            hello = up.op == BUS_REPL_HELLO;
+        }
+        zframe_destroy (&id);
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+    }
+    return hello;
 }
 
 TK_CASE (older_epoch_refused)
@@ -791,6 +826,15 @@ TK_CASE (failure_codes)
     CHECK (!s_fake_confirmed (fake, 1, 1000) && s_fake_id, "it says hello");
     s_fake_send (fake, 1000, 1);
     CHECK (s_fake_confirmed (fake, 1, 5000), "seq 1 confirmed");
+    //  A conflict on our store from a writer of an older epoch than the
+    //  one the store follows (1000): a deposed writer still bound, to
+    //  which we are "ahead" only as it is stale.  Not diverged (its
+    //  member would move the data dir aside): it says hello again later
+    s_fake_error_at (fake, ours, 999, BUS_ERR_CONFLICT,
+                     "its log is ahead of the writer's");
+    CHECK (s_stopped_with (replica, 1500) == BUS_REPLICA_RUNNING,
+           "an older epoch's conflict does not stop it");
+    CHECK (s_fake_hello (fake, 5000), "it says hello again");
     struct {
         int status;
         const char *store, *words;
@@ -1158,8 +1202,10 @@ TK_CASE (curve_refusals)
     tk_keys_new (keys, "writer", "writer");
     tk_keys_new (keys, "rc", "replica");
     tk_keys_new (keys, "gwx", "gateway");
-    const char *allowed[] = { "rc", "gwx" };
-    for (int i = 0; i < 2; i++) {
+    tk_keys_new (keys, "ry", "replica");
+    tk_keys_new (keys, "rz", "replica");
+    const char *allowed[] = { "rc", "gwx", "ry", "rz" };
+    for (int i = 0; i < 4; i++) {
         snprintf (path, sizeof path, "%s/%s.cert", keys, allowed[i]);
         snprintf (path2, sizeof path2, "%s/%s.cert", allow, allowed[i]);
         tk_copy_file (path, path2);
@@ -1214,6 +1260,52 @@ TK_CASE (curve_refusals)
     zsock_destroy (&rogue);
     CHECK (s_log_has ("curve-writer", "may not replicate"),
            "the writer logs the refusal");
+
+    //  A confirmation counts only from the key that said hello: ry says
+    //  hello under a routing id; rz (another replica's key) takes that
+    //  routing id over (the ROUTER hands it over) and confirms: dropped
+    zsock_t *twin[2];
+    const char *twin_names[] = { "ry", "rz" };
+    for (int i = 0; i < 2; i++) {
+        snprintf (path, sizeof path, "%s/%s.cert_secret", keys, twin_names[i]);
+        CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err)
+                   == 0,
+               "%s", err);
+        twin[i] = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (twin[i], 0);
+        zcert_apply (cert, twin[i]);
+        zcert_destroy (&cert);
+        zsock_set_curve_serverkey (twin[i], writer_peer.key);
+        zsock_set_rcvtimeo (twin[i], 5000);
+        zmq_setsockopt (zsock_resolve (twin[i]), ZMQ_ROUTING_ID, "replica/ry/x",
+                        12);
+    }
+    CHECK (zsock_connect (twin[0], "%s", repl) == 0, "connect ry");
+    up = (bus_repl_up_t){ .op = BUS_REPL_HELLO, .name = "ry" };
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[0], 0);
+    msg = zmsg_recv (twin[0]);
+    first = msg ? zmsg_first (msg) : NULL;
+    CHECK (first
+               && bus_repl_batch_decode (zframe_data (first),
+                                         zframe_size (first), &head)
+                      == 0
+               && head.status == 0,
+           "ry is attached: %d %s", head.status, head.error);
+    zmsg_destroy (&msg);
+    up = (bus_repl_up_t){ .op = BUS_REPL_CONFIRM, .seq = 0 };
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[0], 0);
+    usleep (200 * 1000);
+    CHECK (!s_log_has ("curve-writer", "another key than its hello's"),
+           "its own confirmation counts");
+    CHECK (zsock_connect (twin[1], "%s", repl) == 0, "connect rz");
+    frame = bus_repl_up_encode (&up);
+    zframe_send (&frame, twin[1], 0);   //  queued until the handshake
+    CHECK (s_wait_log ("curve-writer", "another key than its hello's", 5000),
+           "rz's confirmation under ry's routing id is dropped");
+    for (int i = 0; i < 2; i++)
+        zsock_destroy (&twin[i]);
     CHECK (tk_kill (replica, SIGTERM) == 0 && tk_kill (writer, SIGTERM) == 0,
            "both stop");
 }

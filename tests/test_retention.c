@@ -22,6 +22,12 @@
                       with every open order
       after           a new order reaches both kitchens; the same request
                       under a pruned key is a new order, as documented
+      sync_start_hold the writer restarted with writer/sync_replica
+                      (never there): a read replica started from a copy
+                      of its data dir gets heartbeats, not a false
+                      "pruned" that stops it; a command (an 86, held,
+                      503) does not cancel the start hold: a replay shows
+                      nothing, and the read replica is not sent its menu
 
     To make data 45 days old without waiting, the test commits through
     bus_ledger_apply with `now` in the past: the real rules and the real
@@ -31,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_error.h"
@@ -456,6 +463,109 @@ TK_CASE (after)
     tk_ws_close (&s_kitchen);
 }
 
+//  Whether name's log holds text
+static bool
+s_log_has (const char *name, const char *text)
+{
+    char *log = tk_log_text (name);
+    bool has = log && strstr (log, text);
+    free (log);
+    return has;
+}
+
+//  The menu version of the store in dir (0 if none)
+static uint64_t
+s_menu_version (const char *dir)
+{
+    int rc;
+    bus_store_t *store = bus_store_open_readonly (dir, &rc);
+    char *menu = NULL;
+    size_t len = 0;
+    uint64_t version = 0;
+    if (store && bus_store_menu_get (store, &menu, &len, &version) != 0)
+        version = 0;
+    free (menu);
+    bus_store_destroy (&store);
+    return version;
+}
+
+//  A lone writer in synchronous mode whose retention pruned its log
+//  start, its synchronous replica absent: it holds everything of its
+//  last run (released seq 0) until that replica confirms.  A read
+//  replica started from a copy of its data dir is sent heartbeats, not
+//  a false "pruned" that would stop it for good (its heartbeat read
+//  started past the released seq, at or below the pruned one); and a
+//  command does not cancel the start hold: a replay shows nothing
+TK_CASE (sync_start_hold)
+{
+    CHECK (tk_kill (s_writer, SIGTERM) == 0, "the writer stops");
+    char rdata[600], from[700], to[700], repl[64];
+    snprintf (rdata, sizeof rdata, "%s/read-replica-data", tk_dir ());
+    CHECK (mkdir (rdata, 0700) == 0, "mkdir %s", rdata);
+    snprintf (from, sizeof from, "%s/data.mdb", s_data);
+    snprintf (to, sizeof to, "%s/data.mdb", rdata);
+    tk_copy_file (from, to);
+    snprintf (repl, sizeof repl, "tcp://127.0.0.1:%d", tk_port ());
+    s_writer =
+        tk_spawn ("writer-sync", "writer", "--data", s_data, "--menu", s_menu,
+                  "--intake", s_intake, "--events", s_events, "--sync", s_sync,
+                  "--replicate", repl, "--sync-replica", "absent",
+                  "--sync-timeout-ms", "5000", "--heartbeat-ms", "100",
+                  "--retain-days", "30", "--key-retain-days", "30", NULL);
+    pid_t reader =
+        tk_spawn ("read-replica", "replica", "--data", rdata, "--upstream",
+                  repl, "--replica-name", "ro", "--heartbeat-ms", "100",
+                  "--link-timeout-ms", "1000", NULL);
+    bool attached = false;
+    for (int64_t end = tk_now_ms () + 10000; !attached && tk_now_ms () < end;
+         usleep (50 * 1000))
+        attached = s_log_has ("writer-sync", "replica ro attached");
+    CHECK (attached, "the read replica attached");
+    usleep (1500 * 1000);   //  15 heartbeats, no command
+    CHECK (!s_log_has ("writer-sync", "cannot read the log"),
+           "the writer read its log for every heartbeat");
+    CHECK (!s_log_has ("read-replica", "cannot read the log"),
+           "the read replica was not told 'pruned'");
+
+    //  A command, committed and held (an 86, within the sync timeout):
+    //  the start hold stays, and the read replica is not sent the menu
+    //  it made (nor the start's, not released either)
+    uint64_t menu_before = s_menu_version (rdata);
+    tk_response_t r;
+    tk_http (s_gw, "POST", "/api/v1/menu/items/cola/availability",
+             "Content-Type: application/json\r\nIdempotency-Key: 86-cola\r\n",
+             "{\"available\":false}", &r);
+    CHECK (r.status == 503, "no synchronous replica: 503 (%d %s)", r.status,
+           r.body ? r.body : "");
+    tk_response_free (&r);
+    CHECK (s_menu_version (s_data) > menu_before,
+           "the 86 was committed: the writer's menu version %llu, was %llu",
+           (unsigned long long) s_menu_version (s_data),
+           (unsigned long long) menu_before);
+    usleep (500 * 1000);   //  5 heartbeats
+    CHECK (s_menu_version (rdata) == menu_before,
+           "the read replica's menu is as it was: version %llu, was %llu",
+           (unsigned long long) s_menu_version (rdata),
+           (unsigned long long) menu_before);
+    CHECK (tk_kill (reader, SIGTERM) == 0,
+           "the read replica ran until told to stop");
+    bus_sync_t *sync = bus_sync_new (s_sync, 2000, NULL);
+    CHECK (sync, "sync client");
+    bus_sync_req_t req = { .op = BUS_SYNC_REPLAY,
+                           .from = s_last_old + 1,
+                           .limit = 10 };
+    bus_sync_reply_t reply = { 0 };
+    zmsg_t *items = NULL;
+    CHECK (bus_sync_call (sync, &req, &reply, &items) == 0, "replay");
+    CHECK (reply.status == 0 && reply.count == 0 && reply.seq == 0,
+           "the last run's log is still held: status %d, %u events, seq %llu",
+           reply.status, (unsigned) reply.count,
+           (unsigned long long) reply.seq);
+    zmsg_destroy (&items);
+    bus_sync_destroy (&sync);
+    CHECK (tk_kill (s_writer, SIGTERM) == 0, "the writer stops");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -465,12 +575,15 @@ main (int argc, char **argv)
     tk_endpoints (s_intake, s_events, s_sync);
     s_gw = tk_port ();
     s_edge = tk_port ();
-    static const tk_case_t cases[] = {
-        TK_CASE_ENTRY (old_data),      TK_CASE_ENTRY (edge_synced),
-        TK_CASE_ENTRY (older_data),    TK_CASE_ENTRY (pruned),
-        TK_CASE_ENTRY (edge_recovers), TK_CASE_ENTRY (resume_pruned),
-        TK_CASE_ENTRY (after),         { 0 }
-    };
+    static const tk_case_t cases[] = { TK_CASE_ENTRY (old_data),
+                                       TK_CASE_ENTRY (edge_synced),
+                                       TK_CASE_ENTRY (older_data),
+                                       TK_CASE_ENTRY (pruned),
+                                       TK_CASE_ENTRY (edge_recovers),
+                                       TK_CASE_ENTRY (resume_pruned),
+                                       TK_CASE_ENTRY (after),
+                                       TK_CASE_ENTRY (sync_start_hold),
+                                       { 0 } };
     tk_run_cases (cases);
     printf ("retention: %llu events and 14 keys pruned; the edge and a "
             "resuming browser took snapshots instead\n",

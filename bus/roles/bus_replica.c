@@ -225,8 +225,25 @@ s_conflict (bus_replica_t *self, const bus_epoch_t *writer)
 static void
 s_writer_error (bus_replica_t *self, const bus_repl_batch_t *head)
 {
-    if (head->status == BUS_ERR_CONFLICT)
-        s_fail (self, s_conflict (self, &head->writer), head->error);
+    bus_epoch_t ours;
+    bus_store_epoch (self->store, &ours);
+    bus_replica_failure_t conflict = head->status == BUS_ERR_CONFLICT
+                                         ? s_conflict (self, &head->writer)
+                                         : BUS_REPLICA_RUNNING;
+    //  Our history, but at an older epoch than the one our store follows:
+    //  a deposed writer still bound for a moment.  Our log may be "ahead"
+    //  of its only because it is stale: not a divergence (a member would
+    //  move acknowledged orders aside), as a batch of its is refused as
+    //  fencing (bus_store_follow): hello again later, to the new one
+    if (conflict == BUS_REPLICA_DIVERGED && head->writer.epoch < ours.epoch) {
+        char why[BUS_ERROR_MAX + 128];
+        snprintf (why, sizeof why,
+                  "a writer of an older epoch (%016" PRIx64 " < %016" PRIx64
+                  ") refused us: %s",
+                  head->writer.epoch, ours.epoch, head->error);
+        s_hello_later (self, why);
+    } else if (conflict)
+        s_fail (self, conflict, head->error);
     else if (head->status == BUS_ERR_FORBIDDEN)
         s_fail (self, BUS_REPLICA_REFUSED, head->error);
     else if (head->status == BUS_ERR_PRUNED)

@@ -45,6 +45,7 @@
 #include "orderbus/bus_menu.h"
 #include "orderbus/bus_query.h"
 #include "orderbus/bus_store.h"
+#include "orderbus/bus_store_repl.h"
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_writer.h"
 #include "bus_writer_repl.h"
@@ -76,6 +77,8 @@ struct _bus_writer_t {
                               //  node the sync standby first (may_go_async)
     uint64_t async_from;      //  the last seq when acks went on without it
     uint64_t published_seq;   //  events published up to (heartbeats)
+    uint64_t released_menu;   //  the menu version released with it (sync
+                              //  mode: read replicas get no newer menu)
     _Atomic uint64_t released_seq;   //  ...the same, for the sync thread:
                                      //  reads show nothing past it (sync
                                      //  mode; 0 after a start until the
@@ -603,7 +606,13 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
         if (rc == 0)
             self->published_seq = bus_store_last_seq (self->store);
     }
-    atomic_store (&self->released_seq, self->published_seq);
+    //  In synchronous mode only s_sync_release releases: a lone writer's
+    //  start hold (released 0, published its last seq) must stay until
+    //  the replica confirms, whatever batch comes first (even a refused
+    //  one), or reads and read replicas get the last run's unconfirmed
+    //  tail
+    if (!s_sync_mode (self))
+        atomic_store (&self->released_seq, self->published_seq);
     s_batch_release (batch);
 }
 
@@ -622,9 +631,10 @@ s_batch_run (bus_writer_t *self, s_batch_t *batch)
 //  not have.  With sync_fallback async, everything goes out without it.
 
 typedef struct {
-    uint64_t need;          //  the store's last seq after this batch: every
-                            //  event and ack in it refers to one at or below
-    int64_t committed_ms;   //  zclock_mono at its commit
+    uint64_t need;           //  the store's last seq after this batch: every
+                             //  event and ack in it refers to one at or below
+    uint64_t menu_version;   //  the store's menu version after it
+    int64_t committed_ms;    //  zclock_mono at its commit
     zlistx_t *events, *acks;
 } s_held_t;
 
@@ -705,6 +715,28 @@ s_may_publish (bus_writer_t *self)
     return !self->lead.may_publish || self->lead.may_publish (self->lead.arg);
 }
 
+static int
+s_no_change (const bus_store_change_t *change, void *arg)
+{
+    (void) change;
+    (void) arg;
+    return 0;
+}
+
+//  The store's menu version now (read from its meta page, not the
+//  document); 0 if it cannot be read: the menu is then held until a later
+//  batch's release.
+static uint64_t
+s_menu_version (bus_writer_t *self)
+{
+    uint64_t last = 0, version = 0;
+    if (bus_store_changes (self->store, bus_store_last_seq (self->store) + 1, 0,
+                           s_no_change, NULL, &last, &version)
+        != 0)
+        return 0;
+    return version;
+}
+
 //  Keep a committed batch's events and acks until the replica confirms.
 static void
 s_sync_hold (bus_writer_t *self, s_batch_t *batch)
@@ -730,6 +762,7 @@ s_sync_hold (bus_writer_t *self, s_batch_t *batch)
     while ((msg = (zmsg_t *) zlistx_detach (batch->acks, NULL)))
         zlistx_add_end (held->acks, msg);
     held->need = bus_store_last_seq (self->store);
+    held->menu_version = s_menu_version (self);
     held->committed_ms = zclock_mono ();
     if (s_sync_refusing (self))
         s_refuse_acks (self, held->acks);
@@ -791,6 +824,8 @@ s_sync_release (bus_writer_t *self)
         s_send_list (self, held->acks);
         self->published_seq = held->need;
         atomic_store (&self->released_seq, held->need);
+        if (held->menu_version > self->released_menu)
+            self->released_menu = held->menu_version;
         zlistx_delete (self->held, zlistx_cursor (self->held));
         if (self->sync_down && !async)
             s_sync_state (self, false, confirmed);
@@ -975,10 +1010,11 @@ s_intake_actor (zsock_t *pipe, void *args)
             //  Released first: other replicas get only what is released
             if (s_sync_mode (self))
                 s_sync_release (self);
-            more = bus_writer_repl_pump (self->repl,
-                                         s_sync_mode (self)
-                                             ? atomic_load (&self->released_seq)
-                                             : UINT64_MAX);
+            more = bus_writer_repl_pump (
+                self->repl,
+                s_sync_mode (self) ? atomic_load (&self->released_seq)
+                                   : UINT64_MAX,
+                s_sync_mode (self) ? self->released_menu : UINT64_MAX);
         }
         //  A backlog goes one transaction per turn, each after a batch
         if (zclock_mono () >= next_prune)
@@ -1469,6 +1505,7 @@ bus_writer_new_led (const bus_config_t *config, const bus_writer_lead_t *lead,
         goto fail;
     self->published_seq = bus_store_last_seq (self->store);
     atomic_store (&self->released_seq, self->published_seq);
+    self->released_menu = s_menu_version (self);
     if (*config->sync_replica) {
         self->held = zlistx_new ();
         s_held_t *start = calloc (1, sizeof *start);
@@ -1492,12 +1529,14 @@ bus_writer_new_led (const bus_config_t *config, const bus_writer_lead_t *lead,
         //  the edges' replays from before the takeover would stop short
         //  with the standby gone
         start->need = self->published_seq;
+        start->menu_version = self->released_menu;
         start->committed_ms = zclock_mono ();
         if (self->lead.may_go_async)
             s_held_destroy ((void **) &start);
         else {
             zlistx_add_end (self->held, start);
             atomic_store (&self->released_seq, 0);
+            self->released_menu = 0;
         }
         zsys_info ("writer: synchronous replica %s: a batch is acknowledged "
                    "once it confirms it durable (else, after %d ms: %s)",

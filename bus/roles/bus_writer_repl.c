@@ -28,15 +28,16 @@
 #define S_LOG_FIRST    10   //  refusals logged one by one, then 1/1000
 
 typedef struct {
-    zframe_t *id;              //  its routing id on the ROUTER
-    char name[BUS_NAME_MAX];   //  its hello's name (its certificate's)
-    uint64_t sent;             //  changes sent up to this seq
-    uint64_t confirmed;        //  ...confirmed durable up to this seq
-    uint64_t menu_sent;        //  menu version sent
-    int64_t heard_ms;          //  zclock_mono of its last message
-    int64_t sent_ms;           //  ...of the last batch sent to it
-    int64_t behind_ms;         //  zclock_time of the oldest unconfirmed
-                               //  send, 0 when caught up
+    zframe_t *id;                      //  its routing id on the ROUTER
+    char name[BUS_NAME_MAX];           //  its hello's name (its certificate's)
+    char key[BUS_CURVE_KEY_LEN + 1];   //  its hello's key (CURVE; "" off)
+    uint64_t sent;                     //  changes sent up to this seq
+    uint64_t confirmed;                //  ...confirmed durable up to this seq
+    uint64_t menu_sent;                //  menu version sent
+    int64_t heard_ms;                  //  zclock_mono of its last message
+    int64_t sent_ms;                   //  ...of the last batch sent to it
+    int64_t behind_ms;                 //  zclock_time of the oldest unconfirmed
+                                       //  send, 0 when caught up
 } s_replica_t;
 
 struct _bus_writer_repl_t {
@@ -170,12 +171,12 @@ s_add_change (const bus_store_change_t *change, void *arg)
 }
 
 //  Send replica the next changes it lacks up to seq upto (at most a
-//  batch, within its window), the menu if its version moved, or an empty
-//  batch (a heartbeat) if force.  True if it is still behind with room
-//  left.
+//  batch, within its window), the menu if its version moved and is at
+//  most menu_upto, or an empty batch (a heartbeat) if force.  True if it
+//  is still behind with room left.
 static bool
 s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
-              uint64_t upto)
+              uint64_t upto, uint64_t menu_upto)
 {
     uint64_t last = bus_store_last_seq (self->store);
     if (last > upto)
@@ -191,11 +192,17 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
         return false;
     s_fill_t fill = { zmsg_new (), 0, 0, 0 };
     uint64_t menu_version = 0;
+    //  A heartbeat reads nothing, from past the store's own last seq: not
+    //  from past `upto`, which may be at or below the pruned seq (a lone
+    //  writer's start hold releases nothing, 0, until its synchronous
+    //  replica confirms), and the store answers a read from a pruned seq
+    //  BUS_ERR_PRUNED, which stops the replica for good
     int rc = limit && replica->sent < last
                  ? bus_store_changes (self->store, replica->sent + 1, limit,
                                       s_add_change, &fill, &last, &menu_version)
-                 : bus_store_changes (self->store, last + 1, 0, s_add_change,
-                                      &fill, &last, &menu_version);
+                 : bus_store_changes (
+                     self->store, bus_store_last_seq (self->store) + 1, 0,
+                     s_add_change, &fill, &last, &menu_version);
     if (last > upto)   //  what it was sent up to, not the store's last
         last = upto;
     if (rc != 0) {
@@ -212,7 +219,10 @@ s_send_batch (bus_writer_repl_t *self, s_replica_t *replica, bool force,
     char *menu = NULL;
     size_t menu_len = 0;
     uint64_t version = 0;
-    if (menu_version > replica->menu_sent
+    //  The store holds the newest menu only: one not released yet (an 86
+    //  in a batch the synchronous replica has not confirmed) waits until
+    //  it is
+    if (menu_version > replica->menu_sent && menu_version <= menu_upto
         && bus_store_menu_get (self->store, &menu, &menu_len, &version) != 0)
         menu = NULL;
     bus_repl_batch_t head = { .writer = *self->epoch,
@@ -398,6 +408,8 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
         return;
     replica->id = zframe_dup (id);
     bus_strlcpy (replica->name, up->name, sizeof replica->name);
+    if (peer)
+        bus_strlcpy (replica->key, peer->key, sizeof replica->key);
     replica->sent = replica->confirmed = up->seq;
     replica->heard_ms = zclock_mono ();
     zlistx_add_end (self->replicas, replica);
@@ -414,16 +426,27 @@ s_hello (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
     //  At once, even with nothing to send: a new replica takes the
     //  history's identity from it (the changes follow with the pump,
     //  which knows what this replica may be sent)
-    s_send_batch (self, replica, true, replica->sent);
+    s_send_batch (self, replica, true, replica->sent, 0);
 }
 
 static void
-s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up)
+s_confirm (bus_writer_repl_t *self, zframe_t *id, const bus_repl_up_t *up,
+           const bus_curve_peer_t *peer)
 {
     s_replica_t *replica = s_find (self, id);
     if (!replica) {   //  a writer restarted under it: hello again
         s_send_error (self, id, BUS_ERR_NOT_FOUND,
                       "unknown replica: say hello");
+        return;
+    }
+    //  The routing id is the replica's to choose, and the ROUTER hands it
+    //  over to whichever connection shows it last: under CURVE a
+    //  confirmation counts only from the key that said hello (another
+    //  replica's key, say, must not release the synchronous replica's
+    //  batches)
+    if (bus_curve_enabled (self->curve)
+        && (!peer || !streq (peer->key, replica->key))) {
+        s_drop (self, "a confirmation from another key than its hello's", 0);
         return;
     }
     replica->heard_ms = zclock_mono ();
@@ -475,13 +498,14 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
         else if (up.op == BUS_REPL_HELLO)
             s_hello (self, id, &up, peer);
         else
-            s_confirm (self, id, &up);
+            s_confirm (self, id, &up, peer);
         zframe_destroy (&id);
     }
 }
 
 bool
-bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released)
+bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released,
+                      uint64_t menu_released)
 {
     bool more = false;
     int64_t now = zclock_mono ();
@@ -500,7 +524,8 @@ bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released)
         bool beat = now - replica->sent_ms >= self->config->heartbeat_ms;
         //  Only the synchronous replica gets what is not released yet
         bool sync = streq (replica->name, self->config->sync_replica);
-        if (s_send_batch (self, replica, beat, sync ? UINT64_MAX : released))
+        if (s_send_batch (self, replica, beat, sync ? UINT64_MAX : released,
+                          sync ? UINT64_MAX : menu_released))
             more = true;
         if (replica->sent == UINT64_MAX) {   //  cannot be served
             zlistx_delete (self->replicas, zlistx_cursor (self->replicas));

@@ -50,8 +50,11 @@ void bus_writer_repl_recv (bus_writer_repl_t *self);
     was never acknowledged (a deposed or killed leader's tail, which a
     new leader does not have: the replica could not follow it).  True if
     some replica is still behind with room in its window: call again
-    without waiting.  */
-bool bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released);
+    without waiting.  The menu likewise: they are sent it only while its
+    version is at most menu_released (the store holds the newest menu
+    only: a newer one waits until it is released).  */
+bool bus_writer_repl_pump (bus_writer_repl_t *self, uint64_t released,
+                           uint64_t menu_released);
 
 /*  The seq the replica named name has confirmed durable, and true if it
     is attached and was heard within the link timeout; false (and 0)
