@@ -57,6 +57,7 @@
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_store.h"
 #include "testkit.h"
+#include "tk_curve.h"
 #include "tk_etcd.h"
 #include "tk_store.h"
 
@@ -337,23 +338,8 @@ s_zombie (void)
 static int
 s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
 {
-    bus_curve_peer_t peer;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-               == 0,
-           "%s", err);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (dealer, 0);
-    zcert_apply (cert, dealer);
-    zcert_destroy (&cert);
-    bus_curve_peer_t m1;
-    CHECK (bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-               == 0,
-           "%s", err);
-    zsock_set_curve_serverkey (dealer, m1.key);
-    zsock_set_rcvtimeo (dealer, wait_ms);
-    CHECK (zsock_connect (dealer, "%s", s_m1.repl) == 0, "connect");
+    zsock_t *dealer = tk_curve_socket (ZMQ_DEALER, cert_path, s_m1.pub,
+                                       s_m1.repl, wait_ms, NULL);
     bus_repl_up_t up = { .op = BUS_REPL_HELLO };
     snprintf (up.name, sizeof up.name, "%s", name);
     zframe_t *frame = bus_repl_up_encode (&up);
@@ -380,22 +366,9 @@ s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
 static int
 s_sync_query (const char *cert_path)
 {
-    bus_curve_peer_t peer, m1;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-                == 0
-            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-                   == 0,
-        "%s", err);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (dealer, 0);
-    zcert_apply (cert, dealer);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (dealer, m1.key);
-    zsock_set_rcvtimeo (dealer, 5000);
-    CHECK (zsock_connect (dealer, "%s", s_m1.sync) == 0, "connect");
+    bus_curve_peer_t peer;
+    zsock_t *dealer = tk_curve_socket (ZMQ_DEALER, cert_path, s_m1.pub,
+                                       s_m1.sync, 5000, &peer);
     bus_sync_req_t req = { .op = BUS_SYNC_STATS, .rid = 7 };
     zframe_t *frame = bus_sync_req_encode (&req);
     zframe_send (&frame, dealer, 0);
@@ -421,23 +394,9 @@ s_sync_query (const char *cert_path)
 static bool
 s_hears_events (const char *cert_path)
 {
-    bus_curve_peer_t peer, m1;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-                == 0
-            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-                   == 0,
-        "%s", err);
-    zsock_t *sub = zsock_new (ZMQ_SUB);
-    zsock_set_linger (sub, 0);
-    zcert_apply (cert, sub);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (sub, m1.key);
+    zsock_t *sub =
+        tk_curve_socket (ZMQ_SUB, cert_path, s_m1.pub, s_m1.events, 1500, NULL);
     zsock_set_subscribe (sub, BUS_TOPIC_HEARTBEAT);
-    zsock_set_rcvtimeo (sub, 1500);
-    CHECK (zsock_connect (sub, "%s", s_m1.events) == 0, "connect");
     zmsg_t *msg = zmsg_recv (sub);
     bool heard = msg != NULL;
     zmsg_destroy (&msg);

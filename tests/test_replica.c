@@ -69,6 +69,7 @@
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 #include "testkit.h"
+#include "tk_curve.h"
 
 #define CHECK   TK_CHECK
 #define CLIENTS 8
@@ -1181,23 +1182,9 @@ TK_CASE (curve_refusals)
            "a replica certificate attaches over CURVE");
 
     //  A gateway's certificate on the replicate socket
-    bus_curve_peer_t writer_peer, peer;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (path2, false, &writer_peer, NULL, err, sizeof err)
-            == 0,
-        "%s", err);
     snprintf (path, sizeof path, "%s/gwx.cert_secret", keys);
-    CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err) == 0,
-           "%s", err);
-    zsock_t *rogue = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (rogue, 0);
-    zcert_apply (cert, rogue);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (rogue, writer_peer.key);
-    zsock_set_rcvtimeo (rogue, 5000);
-    CHECK (zsock_connect (rogue, "%s", repl) == 0, "connect");
+    zsock_t *rogue =
+        tk_curve_socket (ZMQ_DEALER, path, path2, repl, 5000, NULL);
     bus_repl_up_t up = { .op = BUS_REPL_HELLO, .name = "gwx" };
     zframe_t *frame = bus_repl_up_encode (&up);
     zframe_send (&frame, rogue, 0);
