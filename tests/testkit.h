@@ -15,7 +15,11 @@
                    tally and the history check
       tk_load.c    load from many clients, and followers of /ws
       tk_proxy.c   a TCP proxy to freeze, cut or slow down a link
-      tk_netns.c   the multi-host rig (its own header, tk_netns.h)  */
+      tk_netns.c   the multi-host rig (its own header, tk_netns.h)
+
+    Built only into the tests that link the bus library, each with a
+    header of its own: tk_etcd.c (etcd), tk_store.c (a node's store read
+    from outside), tk_curve.c (a CURVE client of a node's socket).  */
 
 #ifndef TESTKIT_H_INCLUDED
 #define TESTKIT_H_INCLUDED
