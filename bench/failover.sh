@@ -53,7 +53,9 @@ fi
 ttl_s=2 sync_timeout_ms=500 heartbeat_ms=100 link_timeout_ms=1000 ack_timeout_ms=2000
 
 rm -rf "$work" && mkdir -p "$work" || exit 1
-declare -A pid_of=()
+# m1 and m2 start again: their logs grow, wait_log's offsets stay good
+log_append=1 stop_order=(load gateway m1 m2 etcd)
+. "$(dirname "$0")/procs.sh"
 
 die () {
     echo "failover.sh: FAILED: $*" >&2
@@ -63,34 +65,6 @@ die () {
     done
     exit 1
 }
-
-start () {   # start NAME CMD...: appends to $work/NAME.log
-    local name=$1; shift
-    "$@" >> "$work/$name.log" 2>&1 &
-    pid_of[$name]=$!
-}
-
-stop () {   # stop NAME [SIG]: the signal (TERM), SIGKILL after 15 s
-    local name=$1 pid=${pid_of[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill "-${2:-TERM}" "$pid" 2>/dev/null
-    for _ in $(seq 150); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    unset "pid_of[$name]"
-}
-
-stop_all () {
-    local name
-    for name in load gateway m1 m2 etcd; do
-        stop "$name"
-    done
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
 
 now_ns () { date +%s%N; }
 size () { stat -c %s "$work/$1.log" 2>/dev/null || echo 0; }

@@ -69,34 +69,7 @@ has_phase () { [[ ",$only," == *",$1,"* ]]; }
 # ---------------------------------------------------------------------
 # Processes: started in the background, remembered by name, stopped by pid
 
-declare -A pid_of=()
-
-start () {   # start NAME CMD... ; logs to $work/NAME.log
-    local name=$1; shift
-    "$@" > "$work/$name.log" 2>&1 &
-    pid_of[$name]=$!
-}
-
-stop () {   # stop NAME: SIGTERM, then SIGKILL after 10 s
-    local name=$1 pid=${pid_of[$1]:-}
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    unset "pid_of[$name]"
-}
-
-stop_all () {
-    for name in "${!pid_of[@]}"; do
-        stop "$name"
-    done
-}
-trap stop_all EXIT
-trap 'exit 130' INT TERM
+. "$here/procs.sh"
 
 wait_port () {   # wait_port PORT NAME: until something listens (max 20 s)
     for _ in $(seq 200); do

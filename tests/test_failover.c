@@ -57,6 +57,7 @@
 #include "orderbus/bus_topic.h"
 #include "orderbus/bus_store.h"
 #include "testkit.h"
+#include "tk_curve.h"
 #include "tk_etcd.h"
 #include "tk_store.h"
 
@@ -337,23 +338,8 @@ s_zombie (void)
 static int
 s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
 {
-    bus_curve_peer_t peer;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-               == 0,
-           "%s", err);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (dealer, 0);
-    zcert_apply (cert, dealer);
-    zcert_destroy (&cert);
-    bus_curve_peer_t m1;
-    CHECK (bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-               == 0,
-           "%s", err);
-    zsock_set_curve_serverkey (dealer, m1.key);
-    zsock_set_rcvtimeo (dealer, wait_ms);
-    CHECK (zsock_connect (dealer, "%s", s_m1.repl) == 0, "connect");
+    zsock_t *dealer = tk_curve_socket (ZMQ_DEALER, cert_path, s_m1.pub,
+                                       s_m1.repl, wait_ms, NULL);
     bus_repl_up_t up = { .op = BUS_REPL_HELLO };
     snprintf (up.name, sizeof up.name, "%s", name);
     zframe_t *frame = bus_repl_up_encode (&up);
@@ -380,22 +366,9 @@ s_replicate_hello (const char *cert_path, const char *name, int wait_ms)
 static int
 s_sync_query (const char *cert_path)
 {
-    bus_curve_peer_t peer, m1;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-                == 0
-            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-                   == 0,
-        "%s", err);
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (dealer, 0);
-    zcert_apply (cert, dealer);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (dealer, m1.key);
-    zsock_set_rcvtimeo (dealer, 5000);
-    CHECK (zsock_connect (dealer, "%s", s_m1.sync) == 0, "connect");
+    bus_curve_peer_t peer;
+    zsock_t *dealer = tk_curve_socket (ZMQ_DEALER, cert_path, s_m1.pub,
+                                       s_m1.sync, 5000, &peer);
     bus_sync_req_t req = { .op = BUS_SYNC_STATS, .rid = 7 };
     zframe_t *frame = bus_sync_req_encode (&req);
     zframe_send (&frame, dealer, 0);
@@ -421,23 +394,9 @@ s_sync_query (const char *cert_path)
 static bool
 s_hears_events (const char *cert_path)
 {
-    bus_curve_peer_t peer, m1;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (cert_path, true, &peer, &cert, err, sizeof err)
-                == 0
-            && bus_curve_cert_read (s_m1.pub, false, &m1, NULL, err, sizeof err)
-                   == 0,
-        "%s", err);
-    zsock_t *sub = zsock_new (ZMQ_SUB);
-    zsock_set_linger (sub, 0);
-    zcert_apply (cert, sub);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (sub, m1.key);
+    zsock_t *sub =
+        tk_curve_socket (ZMQ_SUB, cert_path, s_m1.pub, s_m1.events, 1500, NULL);
     zsock_set_subscribe (sub, BUS_TOPIC_HEARTBEAT);
-    zsock_set_rcvtimeo (sub, 1500);
-    CHECK (zsock_connect (sub, "%s", s_m1.events) == 0, "connect");
     zmsg_t *msg = zmsg_recv (sub);
     bool heard = msg != NULL;
     zmsg_destroy (&msg);
@@ -528,13 +487,8 @@ TK_CASE (kill9)
     int64_t cut = tk_now_ms ();
     //  ... but only once the sync timeout released the held batch and
     //  the clients sent more: wait for it, or m1 may have no tail
-    uint64_t m1_last = 0, m2_last = 0;
-    CHECK (tk_store_wait_ahead (s_m1.data, s_m2.data, 5000, &m1_last, &m2_last),
-           "m1 committed past what m2 holds: m1 at %" PRIu64 ", m2 at %" PRIu64,
-           m1_last, m2_last);
-    printf ("test_failover: kill9: m2 still at seq %" PRIu64 ", m1 at %" PRIu64
-            " %lld ms after the cut\n",
-            m2_last, m1_last, (long long) (tk_now_ms () - cut));
+    tk_store_check_tail ("test_failover: kill9", "m1", s_m1.data, "m2",
+                         s_m2.data, cut);
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_m1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 m1");
     tk_proxy_cut (s_m2_link);
@@ -548,7 +502,7 @@ TK_CASE (kill9)
     CHECK (s_wait_log ("m2", "leading group g", 1000), "m2 logs its lead");
     //  m1's tail, for rejoin: m2's epoch starts below m1's last seq
     bus_epoch_t epoch;
-    uint64_t last;
+    uint64_t last, m1_last = 0;
     CHECK (tk_store_epoch (s_m2.data, &epoch, &last)
                && tk_store_epoch (s_m1.data, &(bus_epoch_t){ 0 }, &m1_last),
            "both stores open");

@@ -60,21 +60,14 @@
 static const char *const s_gateway_names[] = { "gw1", "gw2", "gw3", "gw4" };
 static const char *const s_edge_names[] = { "edge1", "edge2", "edge3" };
 
-typedef struct {
-    tk_host_t *host;
-    pid_t pid;
-    int port;   //  HTTP
-} s_node_t;
-
 static char s_keys[600];
 static char s_intake[TK_ENDPOINT_LEN], s_events[TK_ENDPOINT_LEN],
     s_sync[TK_ENDPOINT_LEN];
-static s_node_t s_writer, s_gw[4], s_edge[3];
+static tk_node_t s_writer, s_gw[4], s_edge[3];
 static int s_gw_count, s_edge_count;
 static tk_host_t *s_clients, *s_wifi;
 static tk_ledger_t *s_ledger;
 static tk_follower_t *s_kitchen[3];
-static int s_round;   //  key prefixes: one per load
 
 //  ---------------------------------------------------------------------
 //  The topology: a node is one call, its host made with it
@@ -138,10 +131,10 @@ s_start_writer (void)
 
 //  A new host called name with a gateway or an edge on it, healthy as
 //  seen from the client host
-static s_node_t
+static tk_node_t
 s_start_node (const char *role, const char *name, int port)
 {
-    s_node_t node = { .host = tk_host_add (name), .port = port };
+    tk_node_t node = { .host = tk_host_add (name), .port = port };
     char http[16], web[600];
     snprintf (http, sizeof http, "%d", port);
     snprintf (web, sizeof web, "%s/web", tk_source ());
@@ -161,9 +154,7 @@ s_start_node (const char *role, const char *name, int port)
                                   cert, "--writer-key", writer_key, NULL);
     free (cert);
     free (writer_key);
-    tk_port_addr (port, addr);
-    CHECK (tk_wait_http (port, "/healthz", 200, 20000),
-           "%s on %s:%d healthy, seen from the client host", name, addr, port);
+    tk_node_wait (&node, name);
     return node;
 }
 
@@ -179,10 +170,7 @@ s_add_edge (void)
 {
     int i = s_edge_count++;
     s_edge[i] = s_start_node ("edge", s_edge_names[i], 8181 + i);
-    char name[64];
-    snprintf (name, sizeof name, "kitchen on %s", s_edge_names[i]);
-    s_kitchen[i] = tk_follower_new (s_edge[i].port, name);
-    CHECK (tk_follower_wait (s_kitchen[i], 0, 15000), "%s: its snapshot", name);
+    s_kitchen[i] = tk_kitchen_new (s_edge[i].port, s_edge_names[i]);
 }
 
 //  ---------------------------------------------------------------------
@@ -195,21 +183,12 @@ static void
 s_loads_start (tk_load_t **loads, const int *ports, int count, int threads,
                int max_orders)
 {
-    for (int i = 0; i < count; i++) {
-        int order[4];
-        for (int k = 0; k < count; k++)
-            order[k] = ports[(i + k) % count];
-        char prefix[32];
-        snprintf (prefix, sizeof prefix, "h%d", ++s_round);
-        tk_load_opts_t o = { .ports = order,
-                             .port_count = count,
-                             .threads = threads,
-                             .prefix = prefix,
-                             .lines = 2,
-                             .max_orders = max_orders,
-                             .retry_ms = RETRY_MS };
-        loads[i] = tk_load_start (s_ledger, &o);
-    }
+    tk_load_opts_t o = { .threads = threads,
+                         .prefix = "h",
+                         .lines = 2,
+                         .max_orders = max_orders,
+                         .retry_ms = RETRY_MS };
+    tk_loads_start (s_ledger, loads, ports, count, &o);
 }
 
 static int *
@@ -225,29 +204,11 @@ s_gateway_ports (int *ports)
 static void
 s_check_all (const char *what)
 {
-    tk_history_t h;
-    CHECK (tk_ledger_history (s_ledger, s_gw[0].port, PAGE, &h),
-           "read the store through gw1");
-    tk_history_print (what, &h);
-    tk_history_check (&h);
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw[0].port, PAGE, &t), "tally");
-    tk_tally_print (what, &t);
+    tk_ledger_check (s_ledger, s_gw[0].port, PAGE, what, &t);
     tk_tally_check_exact (&t);
-    for (int i = 0; i < s_edge_count; i++) {
-        CHECK (tk_follower_wait (s_kitchen[i], t.max_seq, 20000),
-               "kitchen on %s reaches seq %lld", s_edge_names[i],
-               (long long) t.max_seq);
-        tk_follower_print (what, s_kitchen[i]);
-        tk_follow_stats_t st;
-        tk_follower_stats (s_kitchen[i], &st);
-        CHECK (st.gaps == 0 && st.duplicates == 0 && st.errors == 0
-                   && st.snapshots == 0,
-               "kitchen on %s: gaps %zu, duplicates %zu, errors %zu, "
-               "snapshots after the first %zu",
-               s_edge_names[i], st.gaps, st.duplicates, st.errors,
-               st.snapshots);
-    }
+    for (int i = 0; i < s_edge_count; i++)
+        tk_kitchen_check (what, s_kitchen[i], t.max_seq);
 }
 
 //  Load on every gateway while fault (cut) and heal run CUT_MS apart

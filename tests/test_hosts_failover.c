@@ -79,19 +79,13 @@ typedef struct {
     char etcd_cert[700], etcd_key[700];     //  its client cert for etcd
 } s_member_t;
 
-typedef struct {
-    tk_host_t *host;
-    pid_t pid;
-    int port;   //  HTTP
-} s_node_t;
-
 static const char *const s_gateway_names[] = { "gw1", "gw2", "gw3", "gw4" };
 static const char *const s_edge_names[] = { "edge1", "edge2", "edge3" };
 
 static tk_etcd_t s_etcd;
 static tk_host_t *s_etcd_host, *s_clients;
 static s_member_t s_w1 = { .name = "w1" }, s_w2 = { .name = "w2" };
-static s_node_t s_rr;   //  the read replica (no HTTP)
+static tk_node_t s_rr;   //  the read replica (no HTTP)
 static char s_rr_data[600], s_menu[600], s_rr_serve[TK_ENDPOINT_LEN];
 //  Both members' endpoints, for gateways, edges and the replica
 static char s_intakes[200], s_eventses[200], s_syncs[200], s_repls[200];
@@ -99,14 +93,13 @@ static char s_intakes[200], s_eventses[200], s_syncs[200], s_repls[200];
 //  certificates in the order of those lists, etcd's CA
 static char s_keys[600], s_group_keys[1500], s_etcd_ca[700], s_rr_allow[700];
 static char s_etcd_cert[700], s_etcd_key[700];
-static s_node_t s_gw[4], s_edge[3];
+static tk_node_t s_gw[4], s_edge[3];
 //  The gateway that reads from rr (lists, orders by id, reports); gw1,
 //  which the history checks read through, reads from the leader
 #define S_READER 2
 static int s_gw_count, s_edge_count;
 static tk_follower_t *s_kitchen[3];
 static tk_ledger_t *s_ledger;
-static int s_round;   //  key prefixes: one per load
 
 //  ---------------------------------------------------------------------
 //  Nodes: one function per role
@@ -260,10 +253,10 @@ s_start_replica (void)
 
 //  A new host called name with a gateway or an edge on it, healthy as
 //  seen from the client host; reads: its endpoints/reads (NULL: none)
-static s_node_t
+static tk_node_t
 s_start_node (const char *role, const char *name, int port, const char *reads)
 {
-    s_node_t node = { .host = tk_host_add (name), .port = port };
+    tk_node_t node = { .host = tk_host_add (name), .port = port };
     char http[16], web[600], cert[700], rr_pub[700];
     snprintf (http, sizeof http, "%d", port);
     s_key (cert, name, ".cert_secret");
@@ -284,9 +277,7 @@ s_start_node (const char *role, const char *name, int port, const char *reads)
             node.host, name, "edge", "--events", s_eventses, "--sync", s_syncs,
             "--listen", addr, "--http-port", http, "--web", web, S_TIMING_ARGS,
             "--cert", cert, "--writer-key", s_group_keys, NULL);
-    tk_port_addr (port, addr);
-    CHECK (tk_wait_http (port, "/healthz", 200, 20000),
-           "%s on %s:%d healthy, seen from the client host", name, addr, port);
+    tk_node_wait (&node, name);
     return node;
 }
 
@@ -303,10 +294,7 @@ s_add_edge (void)
 {
     int i = s_edge_count++;
     s_edge[i] = s_start_node ("edge", s_edge_names[i], 8181 + i, NULL);
-    char name[64];
-    snprintf (name, sizeof name, "kitchen on %s", s_edge_names[i]);
-    s_kitchen[i] = tk_follower_new (s_edge[i].port, name);
-    CHECK (tk_follower_wait (s_kitchen[i], 0, 15000), "%s: its snapshot", name);
+    s_kitchen[i] = tk_kitchen_new (s_edge[i].port, s_edge_names[i]);
 }
 
 //  ---------------------------------------------------------------------
@@ -316,24 +304,18 @@ s_add_edge (void)
 //  own gateway and failing over to the next; max_orders per load (0:
 //  until tk_load_stop)
 static void
-s_loads_start (tk_load_t **loads, const s_node_t *gws, int count, int threads,
+s_loads_start (tk_load_t **loads, const tk_node_t *gws, int count, int threads,
                int max_orders)
 {
-    for (int i = 0; i < count; i++) {
-        int order[4];
-        for (int k = 0; k < count; k++)
-            order[k] = gws[(i + k) % count].port;
-        char prefix[32];
-        snprintf (prefix, sizeof prefix, "f%d", ++s_round);
-        tk_load_opts_t o = { .ports = order,
-                             .port_count = count,
-                             .threads = threads,
-                             .prefix = prefix,
-                             .lines = 2,
-                             .max_orders = max_orders,
-                             .retry_ms = RETRY_MS };
-        loads[i] = tk_load_start (s_ledger, &o);
-    }
+    int ports[4];
+    for (int i = 0; i < count; i++)
+        ports[i] = gws[i].port;
+    tk_load_opts_t o = { .threads = threads,
+                         .prefix = "f",
+                         .lines = 2,
+                         .max_orders = max_orders,
+                         .retry_ms = RETRY_MS };
+    tk_loads_start (s_ledger, loads, ports, count, &o);
 }
 
 static void
@@ -348,28 +330,10 @@ s_loads_stop (tk_load_t **loads)
 static json_int_t
 s_check_all (const char *what)
 {
-    tk_history_t h;
-    CHECK (tk_ledger_history (s_ledger, s_gw[0].port, PAGE, &h),
-           "read the store through gw1");
-    tk_history_print (what, &h);
-    tk_history_check (&h);
     tk_tally_t t;
-    CHECK (tk_ledger_tally (s_ledger, s_gw[0].port, PAGE, &t), "tally");
-    tk_tally_print (what, &t);
-    for (int i = 0; i < s_edge_count; i++) {
-        CHECK (tk_follower_wait (s_kitchen[i], t.max_seq, 20000),
-               "kitchen on %s reaches seq %lld", s_edge_names[i],
-               (long long) t.max_seq);
-        tk_follower_print (what, s_kitchen[i]);
-        tk_follow_stats_t st;
-        tk_follower_stats (s_kitchen[i], &st);
-        CHECK (st.gaps == 0 && st.duplicates == 0 && st.errors == 0
-                   && st.snapshots == 0,
-               "kitchen on %s: gaps %zu, duplicates %zu, errors %zu, "
-               "snapshots after the first %zu",
-               s_edge_names[i], st.gaps, st.duplicates, st.errors,
-               st.snapshots);
-    }
+    tk_ledger_check (s_ledger, s_gw[0].port, PAGE, what, &t);
+    for (int i = 0; i < s_edge_count; i++)
+        tk_kitchen_check (what, s_kitchen[i], t.max_seq);
     return t.max_seq;
 }
 
@@ -475,6 +439,22 @@ s_wait_lead (const s_member_t *m, size_t from, int timeout_ms)
            "%s leads", m->name);
 }
 
+//  2.5 s more of load with m leading, then the loads stopped: m's store
+//  epoch, and the clients' last 201 before its base seq and first after
+static bus_epoch_t
+s_took_over (const s_member_t *m, tk_load_t **loads, int64_t *last_old,
+             int64_t *first_new)
+{
+    usleep (2500 * 1000);
+    s_loads_stop (loads);
+    bus_epoch_t epoch;
+    uint64_t last;
+    CHECK (tk_store_epoch (m->data, &epoch, &last), "%s's store opens",
+           m->name);
+    tk_ledger_takeover (s_ledger, (json_int_t) epoch.base, last_old, first_new);
+    return epoch;
+}
+
 //  Every node so far runs CURVE: the members' writers and rr say so in
 //  their start lines, w1 let in its 9 peers' keys, and no node's log
 //  warns of a plaintext link (a gateway or an edge with --cert dials
@@ -573,31 +553,20 @@ TK_CASE (kill9)
     int64_t cut = tk_now_ms ();
     //  ... but only once the sync timeout released the held batch and
     //  the clients sent more: wait for it, or w1 may have no tail
-    uint64_t w1_last = 0, w2_last = 0;
-    CHECK (tk_store_wait_ahead (s_w1.data, s_w2.data, 5000, &w1_last, &w2_last),
-           "w1 committed past what w2 holds: w1 at %" PRIu64 ", w2 at %" PRIu64,
-           w1_last, w2_last);
-    printf ("kill9: w2 still at seq %" PRIu64 ", w1 at %" PRIu64
-            " %lld ms after the cut\n",
-            w2_last, w1_last, (long long) (tk_now_ms () - cut));
+    tk_store_check_tail ("kill9", "w1", s_w1.data, "w2", s_w2.data, cut);
     int64_t t0 = tk_now_ms ();
     CHECK (tk_kill (s_w1.pid, SIGKILL) == 128 + SIGKILL, "kill -9 w1");
     tk_host_link (s_w1.host, false);
     s_wait_lead (&s_w2, w2_from, 20000);
     int64_t led = tk_now_ms () - t0;
-    usleep (2500 * 1000);   //  under load, w2 leading
-    s_loads_stop (loads);
-    bus_epoch_t epoch;
-    uint64_t last;
-    CHECK (tk_store_epoch (s_w2.data, &epoch, &last), "w2's store opens");
     int64_t last_old, first_new;
-    tk_ledger_takeover (s_ledger, (json_int_t) epoch.base, &last_old,
-                        &first_new);
+    bus_epoch_t epoch = s_took_over (&s_w2, loads, &last_old, &first_new);
     CHECK (last_old > 0 && first_new > 0,
            "201s from both sides of the takeover (w2's base seq %" PRIu64 ")",
            epoch.base);
     int64_t took = first_new - last_old;
     bus_epoch_t w1_epoch;
+    uint64_t w1_last = 0;
     CHECK (tk_store_epoch (s_w1.data, &w1_epoch, &w1_last)
                && w1_last > epoch.base,
            "w1 has a tail w2 never got: w1 died at seq %" PRIu64
@@ -715,14 +684,8 @@ TK_CASE (partition)
            "w1 did not lead before w2 stepped down");
     s_wait_lead (&s_w1, w1_from, 15000);
     int64_t took = tk_now_ms () - t0;
-    usleep (2500 * 1000);   //  under load, w1 leading
-    s_loads_stop (loads);
-    bus_epoch_t epoch;
-    uint64_t last;
-    CHECK (tk_store_epoch (s_w1.data, &epoch, &last), "w1's store opens");
     int64_t last_old, first_new;
-    tk_ledger_takeover (s_ledger, (json_int_t) epoch.base, &last_old,
-                        &first_new);
+    bus_epoch_t epoch = s_took_over (&s_w1, loads, &last_old, &first_new);
     printf ("partition: w2 cut from etcd: stepped down %lld ms after the "
             "cut (its lease lives %s s after its last renewal), w1 led "
             "%lld ms after the cut; w2's last 201 %lld ms, w1's first %lld "

@@ -39,6 +39,7 @@
 #include "orderbus/bus_codec.h"
 #include "orderbus/bus_curve.h"
 #include "testkit.h"
+#include "tk_curve.h"
 
 #define CHECK   TK_CHECK
 #define CLIENTS 6
@@ -96,22 +97,11 @@ s_log_has (const char *name, const char *text)
 static json_t *
 s_replica_stats (const char *as, int timeout_ms)
 {
-    char path[700], err[2048];
-    bus_curve_peer_t me, r1;
-    zcert_t *cert = NULL;
-    s_key (path, sizeof path, as, "cert_secret");
-    CHECK (bus_curve_cert_read (path, true, &me, &cert, err, sizeof err) == 0,
-           "%s", err);
-    s_key (path, sizeof path, "r1", "cert");
-    CHECK (bus_curve_cert_read (path, false, &r1, NULL, err, sizeof err) == 0,
-           "%s", err);
-    zsock_t *sock = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (sock, 0);
-    zcert_apply (cert, sock);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (sock, r1.key);
-    zsock_set_rcvtimeo (sock, timeout_ms);
-    zsock_connect (sock, "%s", s_r1serve);
+    char mine[700], r1[700];
+    s_key (mine, sizeof mine, as, "cert_secret");
+    s_key (r1, sizeof r1, "r1", "cert");
+    zsock_t *sock =
+        tk_curve_socket (ZMQ_DEALER, mine, r1, s_r1serve, timeout_ms, NULL);
     bus_sync_req_t req = { .op = BUS_SYNC_STATS, .rid = 7 };
     zframe_t *frame = bus_sync_req_encode (&req);
     zframe_send (&frame, sock, 0);

@@ -72,6 +72,7 @@
 #include "orderbus/bus_store.h"
 #include "orderbus/bus_store_repl.h"
 #include "testkit.h"
+#include "tk_curve.h"
 
 #define CHECK   TK_CHECK
 #define CLIENTS 8
@@ -680,6 +681,20 @@ s_fake_error (zsock_t *fake, int status, const char *why)
     s_fake_error_of (fake, "abcdefabcdefabcdefabcdefabcdef01", status, why);
 }
 
+//  A fake writer's replicate socket, bound at a new endpoint (endpoint[64]):
+//  a ROUTER handing a routing id over to its newest connection, as the
+//  writer's, receiving with a 200 ms timeout
+static zsock_t *
+s_fake_writer (char *endpoint)
+{
+    s_endpoint (endpoint);
+    zsock_t *fake = zsock_new (ZMQ_ROUTER);
+    zsock_set_router_handover (fake, 1);
+    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
+    zsock_set_rcvtimeo (fake, 200);
+    return fake;
+}
+
 //  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
 static bool
 s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
@@ -732,12 +747,8 @@ s_fake_hello (zsock_t *fake, int timeout_ms)
 TK_CASE (older_epoch_refused)
 {
     char endpoint[64], dir[600];
-    s_endpoint (endpoint);
     s_path (dir, sizeof dir, "fenced-data");
-    zsock_t *fake = zsock_new (ZMQ_ROUTER);
-    zsock_set_router_handover (fake, 1);   //  as the writer's
-    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
-    zsock_set_rcvtimeo (fake, 200);
+    zsock_t *fake = s_fake_writer (endpoint);
     pid_t pid = s_replica ("ro", dir, endpoint);
     //  its hello, then history X at epoch 1000
     CHECK (!s_fake_confirmed (fake, 1, 3000) && s_fake_id,
@@ -816,12 +827,8 @@ TK_CASE (failure_codes)
     const char *ours = "abcdefabcdefabcdefabcdefabcdef01";
     const char *other = "0123456789abcdef0123456789abcdef";
     char endpoint[64], dir[600];
-    s_endpoint (endpoint);
     s_path (dir, sizeof dir, "codes-data");
-    zsock_t *fake = zsock_new (ZMQ_ROUTER);
-    zsock_set_router_handover (fake, 1);   //  as the writer's
-    CHECK (zsock_bind (fake, "%s", endpoint) >= 0, "a fake writer binds");
-    zsock_set_rcvtimeo (fake, 200);
+    zsock_t *fake = s_fake_writer (endpoint);
     bus_replica_t *replica = s_standby ("rc", dir, endpoint);
     CHECK (!s_fake_confirmed (fake, 1, 1000) && s_fake_id, "it says hello");
     s_fake_send (fake, 1000, 1);
@@ -1227,23 +1234,9 @@ TK_CASE (curve_refusals)
            "a replica certificate attaches over CURVE");
 
     //  A gateway's certificate on the replicate socket
-    bus_curve_peer_t writer_peer, peer;
-    zcert_t *cert = NULL;
-    char err[2048];
-    CHECK (
-        bus_curve_cert_read (path2, false, &writer_peer, NULL, err, sizeof err)
-            == 0,
-        "%s", err);
     snprintf (path, sizeof path, "%s/gwx.cert_secret", keys);
-    CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err) == 0,
-           "%s", err);
-    zsock_t *rogue = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (rogue, 0);
-    zcert_apply (cert, rogue);
-    zcert_destroy (&cert);
-    zsock_set_curve_serverkey (rogue, writer_peer.key);
-    zsock_set_rcvtimeo (rogue, 5000);
-    CHECK (zsock_connect (rogue, "%s", repl) == 0, "connect");
+    zsock_t *rogue =
+        tk_curve_socket (ZMQ_DEALER, path, path2, repl, 5000, NULL);
     bus_repl_up_t up = { .op = BUS_REPL_HELLO, .name = "gwx" };
     zframe_t *frame = bus_repl_up_encode (&up);
     zframe_send (&frame, rogue, 0);

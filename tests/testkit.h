@@ -15,7 +15,11 @@
                    tally and the history check
       tk_load.c    load from many clients, and followers of /ws
       tk_proxy.c   a TCP proxy to freeze, cut or slow down a link
-      tk_netns.c   the multi-host rig (its own header, tk_netns.h)  */
+      tk_netns.c   the multi-host rig (its own header, tk_netns.h)
+
+    Built only into the tests that link the bus library, each with a
+    header of its own: tk_etcd.c (etcd), tk_store.c (a node's store read
+    from outside), tk_curve.c (a CURVE client of a node's socket).  */
 
 #ifndef TESTKIT_H_INCLUDED
 #define TESTKIT_H_INCLUDED
@@ -355,6 +359,12 @@ void tk_history_print (const char *what, const tk_history_t *history);
     most once; nothing stored that no client sent.  */
 void tk_history_check (const tk_history_t *history);
 
+/*  Read the store through the gateway at port: the history check and
+    the tally, each printed under what (a failed read fails the test);
+    the tally in tally, for the caller's own checks of it.  */
+void tk_ledger_check (tk_ledger_t *ledger, int port, int page_limit,
+                      const char *what, tk_tally_t *tally);
+
 /*  The 201s' round trips (the POST that got the 201) among operations
     begun in [from_ms, to_ms) of tk_now_ms.  */
 void tk_ledger_latency (tk_ledger_t *ledger, int64_t from_ms, int64_t to_ms,
@@ -387,6 +397,13 @@ void tk_load_stop (tk_load_t **load_p);
     tk_load_stop.  */
 void tk_load_join (tk_load_t **load_p);
 
+/*  count loads (loads[count]), load i starting on ports[i] and failing
+    over to the next ones in turn (ports[count], count at most 8); opts
+    gives the rest (its ports are not read), its prefix followed by a
+    number new to every load of the process: "h" gives "h1", "h2", ...  */
+void tk_loads_start (tk_ledger_t *ledger, tk_load_t **loads, const int *ports,
+                     int count, const tk_load_opts_t *opts);
+
 //  A browser that follows /ws and reconnects with resume_from=<last seq>
 //  whenever its connection ends.
 typedef struct {
@@ -417,6 +434,15 @@ bool tk_follower_wait (tk_follower_t *follower, json_int_t seq, int timeout_ms);
 
 /*  Print "what: name: start S, last L, events ..., gaps G, ...".  */
 void tk_follower_print (const char *what, tk_follower_t *follower);
+
+/*  A kitchen: a follower of the edge at port, named "kitchen on <edge>",
+    once it has its first snapshot (in 15 s, or the test fails).  */
+tk_follower_t *tk_kitchen_new (int port, const char *edge);
+
+/*  The kitchen reaches seq within 20 s, printed under what, with no gap,
+    duplicate or error and no snapshot after its first (no resync).  */
+void tk_kitchen_check (const char *what, tk_follower_t *kitchen,
+                       json_int_t seq);
 
 /*  Disconnect and stop following; the events stay readable.  */
 void tk_follower_stop (tk_follower_t *follower);

@@ -584,3 +584,17 @@ tk_history_check (const tk_history_t *h)
               h->unacked_doubled);
     TK_CHECK (h->unsent == 0, "%zu stored orders no client sent", h->unsent);
 }
+
+void
+tk_ledger_check (tk_ledger_t *self, int port, int page_limit, const char *what,
+                 tk_tally_t *tally)
+{
+    tk_history_t h;
+    TK_CHECK (tk_ledger_history (self, port, page_limit, &h),
+              "%s: read the store through port %d", what, port);
+    tk_history_print (what, &h);
+    tk_history_check (&h);
+    TK_CHECK (tk_ledger_tally (self, port, page_limit, tally),
+              "%s: tally through port %d", what, port);
+    tk_tally_print (what, tally);
+}

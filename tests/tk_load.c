@@ -106,6 +106,27 @@ tk_load_join (tk_load_t **load_p)
     *load_p = NULL;
 }
 
+void
+tk_loads_start (tk_ledger_t *ledger, tk_load_t **loads, const int *ports,
+                int count, const tk_load_opts_t *opts)
+{
+    //  One numbering for the process: no two loads share a key prefix
+    static int round;
+    TK_CHECK (count > 0 && count <= 8, "tk_loads_start: %d loads", count);
+    for (int i = 0; i < count; i++) {
+        int order[8];
+        for (int k = 0; k < count; k++)
+            order[k] = ports[(i + k) % count];
+        char prefix[32];
+        snprintf (prefix, sizeof prefix, "%s%d", opts->prefix, ++round);
+        tk_load_opts_t o = *opts;
+        o.ports = order;
+        o.port_count = count;
+        o.prefix = prefix;
+        loads[i] = tk_load_start (ledger, &o);   //  copies ports and prefix
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  Follower
 
@@ -304,4 +325,30 @@ tk_follower_destroy (tk_follower_t **follower_p)
     pthread_cond_destroy (&self->cond);
     free (self);
     *follower_p = NULL;
+}
+
+tk_follower_t *
+tk_kitchen_new (int port, const char *edge)
+{
+    char name[64];
+    snprintf (name, sizeof name, "kitchen on %s", edge);
+    tk_follower_t *self = tk_follower_new (port, name);
+    TK_CHECK (tk_follower_wait (self, 0, 15000), "%s: its snapshot", name);
+    return self;
+}
+
+void
+tk_kitchen_check (const char *what, tk_follower_t *self, json_int_t seq)
+{
+    TK_CHECK (tk_follower_wait (self, seq, 20000), "%s: %s reaches seq %lld",
+              what, self->name, (long long) seq);
+    tk_follower_print (what, self);
+    tk_follow_stats_t st;
+    tk_follower_stats (self, &st);
+    TK_CHECK (st.gaps == 0 && st.duplicates == 0 && st.errors == 0
+                  && st.snapshots == 0,
+              "%s: %s: gaps %zu, duplicates %zu, errors %zu, snapshots after "
+              "the first %zu",
+              what, self->name, st.gaps, st.duplicates, st.errors,
+              st.snapshots);
 }

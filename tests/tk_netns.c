@@ -385,3 +385,13 @@ tk_rig_log (void)
 {
     return s_log;
 }
+
+void
+tk_node_wait (const tk_node_t *node, const char *name)
+{
+    const char *addr = tk_host_addr (node->host);
+    tk_port_addr (node->port, addr);
+    TK_CHECK (tk_wait_http (node->port, "/healthz", 200, 20000),
+              "%s on %s:%d healthy, seen from this thread's host", name, addr,
+              node->port);
+}

@@ -28,6 +28,14 @@
 
 typedef struct _tk_host_t tk_host_t;
 
+/*  A node of a test's rig: its host, its process, and its HTTP port
+    (0: it has none), as the tests keep their gateways and edges.  */
+typedef struct {
+    tk_host_t *host;
+    pid_t pid;
+    int port;
+} tk_node_t;
+
 /*  Call after tk_init.  Sweeps stale runs' namespaces, makes the bridge.
     Not root, no `ip`, or no namespaces: prints "SKIP: <why>" and exits
     77 (ctest's SKIP_RETURN_CODE).  */
@@ -41,6 +49,11 @@ const char *tk_host_name (const tk_host_t *host);
 
 /*  Its address, "10.77.0.<n>".  */
 const char *tk_host_addr (const tk_host_t *host);
+
+/*  The kit's clients reach node's port at its host's address from now
+    on (tk_port_addr), and it answers /healthz 200 within 20 s, or the
+    test fails naming name.  */
+void tk_node_wait (const tk_node_t *node, const char *name);
 
 /*  "tcp://<its address>:<port>" into buf (TK_ENDPOINT_LEN), returned.  */
 char *tk_host_endpoint (const tk_host_t *host, int port, char *buf);

@@ -1,9 +1,12 @@
 /*  tk_store.c — a node's store read from outside (tk_store.h).  */
 
 #include "tk_store.h"
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "testkit.h"
 
 #define S_POLL_MS     50
 #define S_STILL_POLLS 4   //  behind unchanged this long: nothing in flight
@@ -39,6 +42,22 @@ tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
             return false;
         usleep (S_POLL_MS * 1000);
     }
+}
+
+void
+tk_store_check_tail (const char *what, const char *ahead, const char *ahead_dir,
+                     const char *behind, const char *behind_dir, int64_t cut_ms)
+{
+    uint64_t ahead_last = 0, behind_last = 0;
+    TK_CHECK (tk_store_wait_ahead (ahead_dir, behind_dir, 5000, &ahead_last,
+                                   &behind_last),
+              "%s: %s committed past what %s holds: %s at %" PRIu64
+              ", %s at %" PRIu64,
+              what, ahead, behind, ahead, ahead_last, behind, behind_last);
+    printf ("%s: %s still at seq %" PRIu64 ", %s at %" PRIu64
+            " %lld ms after the cut\n",
+            what, behind, behind_last, ahead, ahead_last,
+            (long long) (tk_now_ms () - cut_ms));
 }
 
 typedef struct {

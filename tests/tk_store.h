@@ -25,6 +25,14 @@ bool tk_store_epoch (const char *dir, bus_epoch_t *epoch, uint64_t *last);
 bool tk_store_wait_ahead (const char *ahead, const char *behind, int timeout_ms,
                           uint64_t *ahead_last, uint64_t *behind_last);
 
+/*  A leader (ahead, its store in ahead_dir) cut from its standby (behind,
+    in behind_dir) at cut_ms (tk_now_ms) commits a tail the standby never
+    gets: tk_store_wait_ahead for 5 s, or the test fails; both last seqs
+    printed under what.  */
+void tk_store_check_tail (const char *what, const char *ahead,
+                          const char *ahead_dir, const char *behind,
+                          const char *behind_dir, int64_t cut_ms);
+
 /*  Every log entry's bytes, seq 1..*last, each preceded by its size
     (a size_t), into a malloc'd *bytes of *size; false if the store does
     not open or its log does not read.  Two nodes' logs agree byte for
