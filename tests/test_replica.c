@@ -1259,6 +1259,13 @@ TK_CASE (curve_refusals)
     //  routing id over (the ROUTER hands it over) and confirms: dropped
     zsock_t *twin[2];
     const char *twin_names[] = { "ry", "rz" };
+    bus_curve_peer_t peer, writer_peer;
+    zcert_t *cert = NULL;
+    char err[256];
+    CHECK (
+        bus_curve_cert_read (path2, false, &writer_peer, NULL, err, sizeof err)
+            == 0,
+        "%s", err);
     for (int i = 0; i < 2; i++) {
         snprintf (path, sizeof path, "%s/%s.cert_secret", keys, twin_names[i]);
         CHECK (bus_curve_cert_read (path, true, &peer, &cert, err, sizeof err)
