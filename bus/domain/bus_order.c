@@ -114,8 +114,11 @@ bus_order_lines_settle (bus_order_t *order)
     for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
         bus_line_t *line = &order->lines[i];
         if (line->state == 0) {
-            line->state = bus_line_state_in (line, order->status);
-            line->state_ms = order->updated_ms;
+            bus_line_state_t state;
+            const char *reason;
+            bus_line_read (line, order, &state, &line->state_ms, &reason);
+            bus_strlcpy (line->reason, reason, sizeof line->reason);
+            line->state = state;
         }
     }
 }
@@ -140,7 +143,7 @@ s_lines_follow_status (bus_order_t *order, bus_status_t to, int64_t now)
         if (line->state == BUS_LINE_VOIDED)
             continue;
         if (to == BUS_STATUS_CANCELLED)
-            s_line_set (line, BUS_LINE_VOIDED, "order cancelled", now);
+            s_line_set (line, BUS_LINE_VOIDED, BUS_REASON_CANCELLED, now);
         else if ((to == BUS_STATUS_READY || to == BUS_STATUS_SERVED)
                  && line->state != BUS_LINE_DONE)
             s_line_set (line, BUS_LINE_DONE, NULL, now);
