@@ -219,11 +219,11 @@ main (int argc, char **argv)
     s_expect (&r, 409, "line_id", "a new line recalled to cooking");
     s_post (id, "stations/fry/unbump", "f-unbump-new", "{}", NULL, &r);
     s_expect (&r, 409, "station", "a new station recalled to cooking");
-    //  A key already used, for another line or station: 409, as for any
-    //  key reused with another request
-    s_post (id, "stations/fry/bump", "g-bump-1", "{\"version\":2}", NULL, &r);
+    //  A key already used, for another line or station (the same body):
+    //  409, as for any key reused with another request
+    s_post (id, "stations/fry/bump", "g-bump-1", "{\"version\":1}", NULL, &r);
     s_expect (&r, 409, NULL, "g-bump-1 reused for fry");
-    s_post (id, "lines/2/bump", "g-bump-1", "{\"version\":2}", NULL, &r);
+    s_post (id, "lines/2/bump", "g-bump-1", "{\"version\":1}", NULL, &r);
     s_expect (&r, 409, NULL, "g-bump-1 reused for line 2");
     s_post (999, "lines/1/bump", "o999", "{}", NULL, &r);
     s_expect (&r, 404, "order_id", "no order 999");
