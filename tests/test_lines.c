@@ -214,6 +214,17 @@ main (int argc, char **argv)
     s_expect (&r, 400, "reason", "a bump with a reason");
     s_post (id, "lines/2/unbump", "l2-unbump-x", "{\"to\":\"done\"}", NULL, &r);
     s_expect (&r, 400, "to", "a recall to done");
+    //  A recall never moves a line forward: fry's line is new
+    s_post (id, "lines/2/unbump", "l2-unbump-new", "{}", NULL, &r);
+    s_expect (&r, 409, "line_id", "a new line recalled to cooking");
+    s_post (id, "stations/fry/unbump", "f-unbump-new", "{}", NULL, &r);
+    s_expect (&r, 409, "station", "a new station recalled to cooking");
+    //  A key already used, for another line or station (the same body):
+    //  409, as for any key reused with another request
+    s_post (id, "stations/fry/bump", "g-bump-1", "{\"version\":1}", NULL, &r);
+    s_expect (&r, 409, NULL, "g-bump-1 reused for fry");
+    s_post (id, "lines/2/bump", "g-bump-1", "{\"version\":1}", NULL, &r);
+    s_expect (&r, 409, NULL, "g-bump-1 reused for line 2");
     s_post (999, "lines/1/bump", "o999", "{}", NULL, &r);
     s_expect (&r, 404, "order_id", "no order 999");
     char *pad = tk_mint (tk_kit_secret_file (), "--table", "T4");
@@ -309,8 +320,28 @@ main (int argc, char **argv)
         s_post (id3, action, key, "{\"reason\":\"table left\"}", NULL, &r);
         s_expect (&r, 200, NULL, "void every line");
     }
-    json_decref (s_check_order (id3, "voided,voided,voided,voided", "cancelled",
-                                "all voided"));
+    order = s_check_order (id3, "voided,voided,voided,voided", "cancelled",
+                           "all voided");
+    CHECK (s_int (order, "subtotal_cents") == 0
+               && s_int (order, "tax_cents") == 0
+               && s_int (order, "total_cents") == 0,
+           "all voided: totals %lld + %lld",
+           (long long) s_int (order, "subtotal_cents"),
+           (long long) s_int (order, "tax_cents"));
+    json_decref (order);
+    //  ... as the order route's cancel leaves them
+    json_int_t id4 =
+        s_place ("lines-4", NULL);   //  its event: queued, counted below
+    snprintf (path, sizeof path, "/api/v1/orders/%lld/status", (long long) id4);
+    tk_http (s_gw, "POST", path,
+             "Content-Type: application/json\r\nIdempotency-Key: o4-cancel\r\n",
+             "{\"status\":\"cancelled\"}", &r);
+    s_expect (&r, 200, NULL, "cancel by the order route");
+    order = s_check_order (id4, "voided,voided,voided,voided", "cancelled",
+                           "cancelled");
+    CHECK (s_int (order, "total_cents") == 0 && s_int (order, "tax_cents") == 0,
+           "cancelled: total %lld", (long long) s_int (order, "total_cents"));
+    json_decref (order);
 
     //  kill -9 the writer: every line's state is still there
     CHECK (tk_kill (writer, SIGKILL) == 128 + SIGKILL, "writer killed");
@@ -334,9 +365,9 @@ main (int argc, char **argv)
     int left = 0;
     for (json_t *msg; (msg = tk_ws_next (ws, 500)); left++)
         json_decref (msg);
-    CHECK (left >= 5,
-           "%d more events on the WebSocket, want the 4 voids "
-           "and the recall at least",
+    CHECK (left >= 6,
+           "%d more events on the WebSocket, want the 4 voids, "
+           "the cancel and the recall at least",
            left);
     tk_ws_close (&ws);
     printf ("lines: station bump, recall, void, order-level moves and a "

@@ -499,6 +499,12 @@ class World:
         assert a.status == 200, f"adding a fixture cart line: {a}"
         return max(line["line_id"] for line in a.json["items"])
 
+    def bump_line(self, order_id):
+        a = self.server.request("POST", f"/api/v1/orders/{order_id}/lines/1/bump",
+                                token=self.manager,
+                                headers={"Idempotency-Key": self.key()}, body={})
+        assert a.status == 200, f"bumping a fixture order's line: {a}"
+
     def path_value(self, name):
         if name == "order_id":
             return str(self.place_order())
@@ -647,6 +653,8 @@ def exercise(world, path, method, op, item):
               for p in params if p["in"] == "path"}
     if path.endswith("/cart/order"):
         world.add_line()            # something to order
+    if path.endswith("/unbump"):    # a recall moves only a line past it
+        world.bump_line(values["order_id"])
     url = path
     for k, v in values.items():
         url = url.replace("{" + k + "}", urllib.parse.quote(v, safe=""))

@@ -55,6 +55,50 @@ bus_line_state_in (const bus_line_t *line, bus_status_t status)
     }
 }
 
+//  The status whose time is the implied line state's time
+static int64_t
+s_implied_ms (bus_line_state_t state, const bus_order_t *order)
+{
+    const int64_t *ms = order->status_ms;
+    switch (state) {
+        case BUS_LINE_COOKING: return ms[BUS_STATUS_PREPARING];
+        case BUS_LINE_DONE:
+            return ms[BUS_STATUS_READY] ? ms[BUS_STATUS_READY]
+                                        : ms[BUS_STATUS_SERVED];
+        case BUS_LINE_VOIDED: return ms[BUS_STATUS_CANCELLED];
+        default: return ms[BUS_STATUS_PLACED];
+    }
+}
+
+void
+bus_line_read (const bus_line_t *line, const bus_order_t *order,
+               bus_line_state_t *state, int64_t *state_ms, const char **reason)
+{
+    *state = bus_line_state_in (line, order->status);
+    if (line->state) {
+        *state_ms = line->state_ms;
+        *reason = line->reason;
+        return;
+    }
+    *state_ms = s_implied_ms (*state, order);
+    *reason = *state == BUS_LINE_VOIDED ? BUS_REASON_CANCELLED : "";
+}
+
+bool
+bus_line_is_implied (const bus_line_t *line, const bus_order_t *order)
+{
+    if (!line->state)
+        return true;
+    bus_line_t bare = *line;
+    bare.state = 0;
+    bus_line_state_t state;
+    int64_t ms;
+    const char *reason;
+    bus_line_read (&bare, order, &state, &ms, &reason);
+    return state == (bus_line_state_t) line->state && ms == line->state_ms
+           && strncmp (reason, line->reason, sizeof line->reason) == 0;
+}
+
 int
 bus_line_state_parse (const char *name, bus_line_state_t *state)
 {

@@ -172,6 +172,9 @@ s_set_status (s_apply_t *a)
                          a->now, a->ack->error, sizeof a->ack->error);
     if (rc != 0)
         return s_refuse (a, rc);
+    //  a cancel voids every line: zero totals, as voiding them one by one
+    if (order->status == BUS_STATUS_CANCELLED)
+        bus_order_retotal (order);
     return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_STATUS);
 }
 
@@ -193,8 +196,9 @@ s_line_state (s_apply_t *a)
         cmd->note, cmd->version, a->now, a->ack->error, sizeof a->ack->error);
     if (rc != 0)
         return s_refuse (a, rc);
+    //  at the order's own rate: a restart may have changed tax_bp since
     if (cmd->line_state == BUS_LINE_VOIDED)
-        bus_order_total (order, a->self->tax_bp);
+        bus_order_retotal (order);
     return s_emit (a, &a->ack->event, BUS_EVENT_ORDER_STATUS);
 }
 

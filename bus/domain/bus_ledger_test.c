@@ -575,6 +575,85 @@ s_test_line_states (s_test_t *t, const char *root)
     s_test_close (t);
 }
 
+//  A SET_STATUS command on order id
+static void
+s_test_status_cmd (s_test_t *t, const char *key, uint64_t id, bus_status_t to)
+{
+    s_test_cmd (t, BUS_CMD_SET_STATUS, key, "");
+    t->cmd->order_id = id;
+    t->cmd->status = to;
+}
+
+//  The review of issue 17: a void taxes at the order's own rate (the
+//  writer restarted with another since), a recall never moves a line
+//  forward, and an order cancelled by voids or by the order route has
+//  zero totals either way.
+static void
+s_test_line_review (s_test_t *t, const char *root)
+{
+    s_test_open (t, root, "line-review", true);
+    bus_ledger_destroy (&t->ledger);
+    t->ledger = bus_ledger_new (t->store, 800);   //  8% when placed
+    assert (t->ledger);
+    s_test_cmd (t, BUS_CMD_PLACE, "k-order", "T1");
+    s_test_line (t, "soup", 1);   //  950, station "kitchen"
+    s_test_line (t, "cola", 2);   //  2 x 300, station "bar"
+    assert (s_test_apply (t, S_NOW) == 0);
+    bus_order_t *order = &t->ack->event.order;
+    assert (order->subtotal_cents == 1550 && order->tax_cents == 124);
+
+    bus_ledger_destroy (&t->ledger);   //  restarted at 10%
+    t->ledger = bus_ledger_new (t->store, S_TAX_BP);
+    assert (t->ledger);
+    s_test_line_cmd (t, "k-void-cola", 2, "", BUS_LINE_VOIDED, "spilled");
+    assert (s_test_apply (t, S_NOW + 10) == 0);
+    assert (order->subtotal_cents == 950 && order->tax_cents == 76);
+    assert (order->total_cents == 1026);
+
+    //  Line 1 is new: a recall to cooking would move it forward
+    s_test_line_cmd (t, "k-unbump-new", 1, "", BUS_LINE_COOKING, "");
+    assert (s_test_apply (t, S_NOW + 20) == BUS_ERR_CONFLICT);
+    assert (strstr (t->ack->error, "recall"));
+    s_test_line_cmd (t, "k-unbump-stn", 0, "kitchen", BUS_LINE_COOKING, "");
+    assert (s_test_apply (t, S_NOW + 21) == BUS_ERR_CONFLICT);
+    assert (t->emitted.count == 0);
+    assert (bus_store_get_order (t->store, 1, t->order) == 0);
+    //  (an implied state is stored as none: bus_codec.c's s_pack_line)
+    assert (bus_line_state_in (&t->order->lines[0], t->order->status)
+            == BUS_LINE_NEW);
+    assert (t->order->version == 2);
+    //  ... a line past it goes back
+    s_test_line_cmd (t, "k-bump", 1, "", BUS_LINE_DONE, "");
+    assert (s_test_apply (t, S_NOW + 30) == 0);
+    assert (order->status == BUS_STATUS_READY);
+    s_test_line_cmd (t, "k-recall", 0, "kitchen", BUS_LINE_COOKING, "");
+    assert (s_test_apply (t, S_NOW + 31) == 0);
+    assert (order->lines[0].state == BUS_LINE_COOKING);
+    assert (order->status == BUS_STATUS_PREPARING);
+
+    //  Voiding the last live line of a preparing order cancels it
+    s_test_line_cmd (t, "k-void-soup", 1, "", BUS_LINE_VOIDED, "sent back");
+    assert (s_test_apply (t, S_NOW + 40) == 0);
+    assert (order->status == BUS_STATUS_CANCELLED);
+    assert (order->subtotal_cents == 0 && order->tax_cents == 0);
+    assert (order->total_cents == 0);
+
+    //  The order route's cancel: the same zero totals
+    s_test_place_cmd (t, "k-order-2", "T2", "soup", 2);
+    assert (s_test_apply (t, S_NOW + 50) == 0);
+    assert (order->id == 2 && order->tax_cents == 190);
+    s_test_status_cmd (t, "k-cancel-2", 2, BUS_STATUS_CANCELLED);
+    assert (s_test_apply (t, S_NOW + 51) == 0);
+    assert (order->status == BUS_STATUS_CANCELLED);
+    assert (order->subtotal_cents == 0 && order->tax_cents == 0);
+    assert (order->total_cents == 0);
+    assert (bus_store_get_order (t->store, 2, t->order) == 0);
+    assert (t->order->total_cents == 0);
+    assert (bus_line_state_in (&t->order->lines[0], t->order->status)
+            == BUS_LINE_VOIDED);
+    s_test_close (t);
+}
+
 //  A table's cart: lines added, changed and removed, then placed as one
 //  order and emptied in the same transaction.
 static void
@@ -793,6 +872,7 @@ bus_ledger_test (bool verbose)
     s_test_crash (&t, root);
     s_test_status (&t, root);
     s_test_line_states (&t, root);
+    s_test_line_review (&t, root);
     s_test_carts (&t, root);
     s_test_availability (&t, root);
     s_test_no_menu (&t, root);

@@ -105,6 +105,40 @@ bus_order_total (bus_order_t *order, int tax_bp)
     order->total_cents = order->subtotal_cents + order->tax_cents;
 }
 
+//  The whole basis points that give tax on sub (rounded half up), or -1
+static int
+s_rate_of (int64_t sub, int64_t tax)
+{
+    int64_t scaled;
+    if (sub <= 0 || tax < 0 || __builtin_mul_overflow (tax, 10000, &scaled))
+        return -1;
+    int64_t bp = (scaled + sub / 2) / sub, back;
+    if (bp > 100000 || __builtin_mul_overflow (sub, bp, &back)
+        || (back + 5000) / 10000 != tax)
+        return -1;
+    return (int) bp;
+}
+
+void
+bus_order_retotal (bus_order_t *order)
+{
+    int64_t sub_old = order->subtotal_cents, tax_old = order->tax_cents;
+    int bp = s_rate_of (sub_old, tax_old);
+    if (bp >= 0) {
+        bus_order_total (order, bp);
+        return;
+    }
+    int64_t sub = bus_order_subtotal (order->lines, order->line_count);
+    int64_t scaled = 0;
+    if (sub_old > 0 && sub >= 0
+        && !__builtin_mul_overflow (tax_old, sub, &scaled))
+        order->tax_cents = (scaled + sub_old / 2) / sub_old;
+    else if (sub_old <= 0 || sub <= 0)
+        order->tax_cents = 0;   //  nothing left to tax, or no rate to take
+    order->subtotal_cents = sub;
+    order->total_cents = sub + order->tax_cents;
+}
+
 //  --------------------------------------------------------------------------
 //  Line states
 
@@ -114,8 +148,11 @@ bus_order_lines_settle (bus_order_t *order)
     for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
         bus_line_t *line = &order->lines[i];
         if (line->state == 0) {
-            line->state = bus_line_state_in (line, order->status);
-            line->state_ms = order->updated_ms;
+            bus_line_state_t state;
+            const char *reason;
+            bus_line_read (line, order, &state, &line->state_ms, &reason);
+            bus_strlcpy (line->reason, reason, sizeof line->reason);
+            line->state = state;
         }
     }
 }
@@ -140,7 +177,7 @@ s_lines_follow_status (bus_order_t *order, bus_status_t to, int64_t now)
         if (line->state == BUS_LINE_VOIDED)
             continue;
         if (to == BUS_STATUS_CANCELLED)
-            s_line_set (line, BUS_LINE_VOIDED, "order cancelled", now);
+            s_line_set (line, BUS_LINE_VOIDED, BUS_REASON_CANCELLED, now);
         else if ((to == BUS_STATUS_READY || to == BUS_STATUS_SERVED)
                  && line->state != BUS_LINE_DONE)
             s_line_set (line, BUS_LINE_DONE, NULL, now);
@@ -190,6 +227,19 @@ s_version_check (const bus_order_t *order, uint32_t version, char *err,
     return BUS_ERR_CONFLICT;
 }
 
+//  Whether `to` moves line: a bump (done) or a void moves any line not
+//  voided and not there; a recall (cooking, new) only one past it, so
+//  that an unbump never moves a line forward.
+static bool
+s_moves (const bus_line_t *line, bus_line_state_t to)
+{
+    if (line->state == BUS_LINE_VOIDED || line->state == (uint32_t) to)
+        return false;
+    if (to == BUS_LINE_NEW || to == BUS_LINE_COOKING)
+        return line->state > (uint32_t) to;
+    return true;
+}
+
 //  Move one line (line_id) to `to`.  0, or the error in err.
 static int
 s_line_move (bus_order_t *order, uint32_t line_id, bus_line_state_t to,
@@ -209,6 +259,14 @@ s_line_move (bus_order_t *order, uint32_t line_id, bus_line_state_t to,
                   bus_line_state_name ((bus_line_state_t) line->state));
         return BUS_ERR_CONFLICT;
     }
+    if (!s_moves (line, to)) {
+        snprintf (err, err_cap,
+                  "line_id: line %u is %s; a recall to %s moves only a line "
+                  "past it",
+                  line_id, bus_line_state_name ((bus_line_state_t) line->state),
+                  bus_line_state_name (to));
+        return BUS_ERR_CONFLICT;
+    }
     s_line_set (line, to, reason, now);
     return 0;
 }
@@ -224,7 +282,7 @@ s_station_move (bus_order_t *order, const char *station, bus_line_state_t to,
         if (strcmp (line->station, station) != 0)
             continue;
         lines++;
-        if (line->state != BUS_LINE_VOIDED && line->state != (uint32_t) to) {
+        if (s_moves (line, to)) {
             s_line_set (line, to, NULL, now);
             moved++;
         }
@@ -237,7 +295,8 @@ s_station_move (bus_order_t *order, const char *station, bus_line_state_t to,
     }
     if (moved == 0) {
         snprintf (err, err_cap,
-                  "station: every line of '%s' is already %s or voided",
+                  "station: no line of '%s' can become %s (already there, "
+                  "voided, or, for a recall, not past it)",
                   station, bus_line_state_name (to));
         return BUS_ERR_CONFLICT;
     }

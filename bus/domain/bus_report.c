@@ -223,8 +223,11 @@ bus_report_add (bus_report_t *self, const bus_order_t *order)
     self->tax_cents += order->tax_cents;
     s_add_hour (self, order);
     s_add_table (self, order);
+    //  a voided line was not sold: it is off the bill (issue 17)
     for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++)
-        s_add_line (self, order, &order->lines[i]);
+        if (bus_line_state_in (&order->lines[i], order->status)
+            != BUS_LINE_VOIDED)
+            s_add_line (self, order, &order->lines[i]);
     s_add_ticket (self, order);
 }
 
@@ -445,7 +448,30 @@ s_csv_ms (FILE *out, int64_t ms)
 }
 
 //  "2x Burger [Extra cheese, Bacon] (note: no onions); 1x Fries" as a new
-//  string (caller frees), or NULL if memory ran out.
+//  string (caller frees), or NULL if memory ran out.  A line voided on its
+//  own (issue 17) reads "VOID: 1x Soup (void: spilled)"; the lines of an
+//  order the order route cancelled are not marked: its status says so.
+static void
+s_line_text (FILE *stream, const bus_order_t *order, const bus_line_t *line)
+{
+    bus_line_state_t state;
+    int64_t state_ms;
+    const char *reason;
+    bus_line_read (line, order, &state, &state_ms, &reason);
+    bool voided =
+        state == BUS_LINE_VOIDED && strcmp (reason, BUS_REASON_CANCELLED) != 0;
+    fprintf (stream, "%s%" PRIu32 "x %s", voided ? "VOID: " : "", line->qty,
+             line->name);
+    for (uint32_t m = 0; m < line->mod_count && m < BUS_MODS_MAX; m++)
+        fprintf (stream, "%s%s", m ? ", " : " [", line->mods[m].name);
+    if (line->mod_count)
+        fputc (']', stream);
+    if (*line->note)
+        fprintf (stream, " (note: %s)", line->note);
+    if (voided)
+        fprintf (stream, " (void: %s)", reason);
+}
+
 static char *
 s_items_text (const bus_order_t *order)
 {
@@ -455,15 +481,9 @@ s_items_text (const bus_order_t *order)
     if (!stream)
         return NULL;
     for (uint32_t i = 0; i < order->line_count && i < BUS_LINES_MAX; i++) {
-        const bus_line_t *line = &order->lines[i];
-        fprintf (stream, "%s%" PRIu32 "x %s", i ? "; " : "", line->qty,
-                 line->name);
-        for (uint32_t m = 0; m < line->mod_count && m < BUS_MODS_MAX; m++)
-            fprintf (stream, "%s%s", m ? ", " : " [", line->mods[m].name);
-        if (line->mod_count)
-            fputc (']', stream);
-        if (*line->note)
-            fprintf (stream, " (note: %s)", line->note);
+        if (i)
+            fputs ("; ", stream);
+        s_line_text (stream, order, &order->lines[i]);
     }
     if (fclose (stream) != 0) {
         free (text);

@@ -373,6 +373,38 @@ s_test_csv_rows (void)
                    "1767261600123,1767261900123,,\"k,1\"\"x\"\r\n"));
     free (text);
 
+    //  Issue 17: a line voided on its own is marked, with its reason
+    order->lines[1].state = BUS_LINE_VOIDED;
+    order->lines[1].state_ms = S_BASE + 601 * S_MIN;
+    strcpy (order->lines[1].reason, "86'd");
+    text = s_test_csv (order);
+    assert (strstr (text, "; VOID: 1x Fries (void: 86'd)\","));
+    free (text);
+    //  ... and left out of the items sold
+    bus_report_t *report =
+        bus_report_new (S_BASE + 600 * S_MIN, S_BASE + 780 * S_MIN);
+    assert (report);
+    order->subtotal_cents = 3600;
+    order->total_cents = 3600 + order->tax_cents;
+    bus_report_add (report, order);
+    json_t *json = bus_report_json (report);
+    json_t *items = json_object_get (json, "top_items");
+    assert (json_array_size (items) == 1);
+    json_t *item = json_array_get (items, 0);
+    assert (streq (json_string_value (json_object_get (item, "item_id")),
+                   "burger"));
+    assert (json_integer_value (json_object_get (item, "revenue_cents"))
+            == 3600);
+    json_decref (json);
+    bus_report_destroy (&report);
+    //  the order route's cancel does not mark its lines
+    order->status = BUS_STATUS_CANCELLED;
+    order->lines[1].state = 0;
+    text = s_test_csv (order);
+    assert (!strstr (text, "VOID"));
+    free (text);
+    order->status = BUS_STATUS_READY;
+
     //  A field that a spreadsheet would run as a formula is defused
     strcpy (order->table, "=HYPERLINK(\"x\")");
     order->line_count = 0;

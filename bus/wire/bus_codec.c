@@ -510,8 +510,10 @@ s_pack_cmd_mods (msgpack_packer *pk, const bus_line_t *line)
     modifiers be left off, but we always write the four elements (the
     fifth only when there is a name) so one command has one encoding.  */
 static void
-s_pack_cmd_line (msgpack_packer *pk, const bus_line_t *line)
+s_pack_cmd_line (msgpack_packer *pk, const bus_line_t *line,
+                 const bus_order_t *order)
 {
+    (void) order;
     msgpack_pack_array (pk, *line->name ? 5 : 4);
     bus_codec__pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
@@ -537,13 +539,17 @@ s_pack_mods (msgpack_packer *pk, const bus_line_t *line)
 }
 
 /*  [line_id, item_id, qty, note, name, station, unit_cents, mods], a line
-    of an order or a cart, then [state, state_ms, reason] when it has a
-    state (an order's line, since issue 17): a cart's lines, and so every
-    cart, keep the encoding they had.  */
+    of an order (order) or a cart (NULL), then [state, state_ms, reason]
+    only when the line's state says something its order's status does not
+    (bus_line_is_implied; in practice, once a line route moved it): so a
+    cart, and an order no line route touched, keep the bytes every older
+    release reads (issue 17, docs/deployment.md "Upgrading").  */
 static void
-s_pack_line (msgpack_packer *pk, const bus_line_t *line)
+s_pack_line (msgpack_packer *pk, const bus_line_t *line,
+             const bus_order_t *order)
 {
-    msgpack_pack_array (pk, line->state ? 11 : 8);
+    bool stated = order ? !bus_line_is_implied (line, order) : line->state;
+    msgpack_pack_array (pk, stated ? 11 : 8);
     msgpack_pack_uint64 (pk, line->line_id);
     bus_codec__pack_str (pk, line->item_id, sizeof line->item_id);
     msgpack_pack_uint64 (pk, line->qty);
@@ -552,26 +558,28 @@ s_pack_line (msgpack_packer *pk, const bus_line_t *line)
     bus_codec__pack_str (pk, line->station, sizeof line->station);
     msgpack_pack_int64 (pk, line->unit_cents);
     s_pack_mods (pk, line);
-    if (!line->state)
+    if (!stated)
         return;
     msgpack_pack_uint64 (pk, line->state);
     msgpack_pack_int64 (pk, line->state_ms);
     bus_codec__pack_str (pk, line->reason, sizeof line->reason);
 }
 
-typedef void (s_pack_line_fn) (msgpack_packer *pk, const bus_line_t *line);
+/*  The "lines" field, of order (NULL: a cart's).  Every message that has
+    one packs it last: the selftest relies on that to put lines of its
+    own in their place.  */
+typedef void (s_pack_line_fn) (msgpack_packer *pk, const bus_line_t *line,
+                               const bus_order_t *order);
 
-/*  The "lines" field.  Every message that has one packs it last: the
-    selftest relies on that to put lines of its own in their place.  */
 static void
 s_put_lines (msgpack_packer *pk, const bus_line_t *lines, uint32_t count,
-             s_pack_line_fn *pack)
+             s_pack_line_fn *pack, const bus_order_t *order)
 {
     assert (count <= BUS_LINES_MAX);
     bus_codec__pack_key (pk, "lines");
     msgpack_pack_array (pk, count);
     for (uint32_t i = 0; i < count; i++)
-        pack (pk, &lines[i]);
+        pack (pk, &lines[i], order);
 }
 
 /*  An order's first ten fields, id to ums.  */
@@ -597,7 +605,7 @@ void
 bus_codec__pack_order_tail (msgpack_packer *pk, const bus_order_t *order)
 {
     s_pack_fields (pk, S_FIELDS (s_order_tail), order);
-    s_put_lines (pk, order->lines, order->line_count, s_pack_line);
+    s_put_lines (pk, order->lines, order->line_count, s_pack_line, order);
 }
 
 void
@@ -614,7 +622,7 @@ bus_codec__pack_cart (msgpack_packer *pk, const bus_cart_t *cart)
 {
     msgpack_pack_map (pk, S_COUNT (s_cart_fields) + 1);
     s_pack_fields (pk, S_FIELDS (s_cart_fields), cart);
-    s_put_lines (pk, cart->lines, cart->line_count, s_pack_line);
+    s_put_lines (pk, cart->lines, cart->line_count, s_pack_line, NULL);
 }
 
 bool
@@ -659,7 +667,7 @@ bus_cmd_encode (const bus_cmd_t *cmd)
                               + 1);
     s_pack_fields (pk, S_FIELDS (s_cmd_head), cmd);
     s_pack_fields (pk, S_FIELDS (s_cmd_fields), cmd);
-    s_put_lines (pk, cmd->lines, cmd->line_count, s_pack_cmd_line);
+    s_put_lines (pk, cmd->lines, cmd->line_count, s_pack_cmd_line, NULL);
     return bus_codec__writer_frame (&w);
 }
 

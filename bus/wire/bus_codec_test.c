@@ -2652,6 +2652,84 @@ s_test_golden (bool verbose)
     assert (s_test_golden_frame ((int) count) == NULL);
 }
 
+/*  True when frame is golden n's bytes.  */
+static bool
+s_test_is_golden (zframe_t *frame, int n)
+{
+    const s_test_golden_t *golden = &s_test_goldens[n];
+    return zframe_size (frame) == golden->size
+           && s_test_fnv (zframe_data (frame), zframe_size (frame))
+                  == golden->hash;
+}
+
+/*  Issue 17's upgrade rule: a line whose state, time and reason are what
+    its order's status implies (every line of an order no line route
+    touched) is written in the 8-element form older releases read, so the
+    order's bytes are the ones it had before lines had states (golden 9);
+    a line that says more is written with its state.  */
+static void
+s_test_implied_lines (void)
+{
+    bus_order_t *order = (bus_order_t *) zmalloc (sizeof *order);
+    bus_order_t *back = (bus_order_t *) zmalloc (sizeof *back);
+    s_test_order (order, false);   //  preparing, one line without a state
+    zframe_t *frame = bus_order_encode (order);
+    assert (s_test_is_golden (frame, 9));
+    zframe_destroy (&frame);
+    //  the state the order route gave it: cooking since it started
+    order->lines[0].state = BUS_LINE_COOKING;
+    order->lines[0].state_ms = order->status_ms[BUS_STATUS_PREPARING];
+    frame = bus_order_encode (order);
+    assert (s_test_is_golden (frame, 9));
+    zframe_destroy (&frame);
+    //  a new order, as the writer places it: same bytes as without states
+    order->status = BUS_STATUS_PLACED;
+    order->status_ms[BUS_STATUS_ACCEPTED] = 0;
+    order->status_ms[BUS_STATUS_PREPARING] = 0;
+    order->lines[0].state = 0;
+    zframe_t *old = bus_order_encode (order);
+    order->lines[0].state = BUS_LINE_NEW;
+    order->lines[0].state_ms = order->status_ms[BUS_STATUS_PLACED];
+    frame = bus_order_encode (order);
+    assert (zframe_eq (frame, old));
+    zframe_destroy (&frame);
+    zframe_destroy (&old);
+    //  cancelled by the order route: voided "order cancelled" at that time
+    order->status = BUS_STATUS_CANCELLED;
+    order->status_ms[BUS_STATUS_CANCELLED] = 1767000050000;
+    old = bus_order_encode (order);   //  written before: state 0 below
+    order->lines[0].state = 0;
+    zframe_t *bare = bus_order_encode (order);
+    assert (!zframe_eq (old, bare));   //  the NEW line says more
+    order->lines[0].state = BUS_LINE_VOIDED;
+    order->lines[0].state_ms = 1767000050000;
+    strcpy (order->lines[0].reason, BUS_REASON_CANCELLED);
+    frame = bus_order_encode (order);
+    assert (zframe_eq (frame, bare));
+    zframe_destroy (&frame);
+    zframe_destroy (&old);
+    //  ... and reads back as it was
+    assert (bus_order_decode (zframe_data (bare), zframe_size (bare), back)
+            == 0);
+    bus_line_state_t state;
+    int64_t ms;
+    const char *reason;
+    bus_line_read (&back->lines[0], back, &state, &ms, &reason);
+    assert (state == BUS_LINE_VOIDED && ms == 1767000050000);
+    assert (streq (reason, BUS_REASON_CANCELLED));
+    //  a line route's void (its own reason, its own time): 11 elements
+    strcpy (order->lines[0].reason, "86");
+    frame = bus_order_encode (order);
+    assert (zframe_size (frame) > zframe_size (bare));
+    assert (bus_order_decode (zframe_data (frame), zframe_size (frame), back)
+            == 0);
+    assert (s_test_line_eq (&order->lines[0], &back->lines[0]));
+    zframe_destroy (&frame);
+    zframe_destroy (&bare);
+    free (order);
+    free (back);
+}
+
 /*  The writer's history: required in a heartbeat, a sync reply and the
     frame after an event; its id is 32 lower-case hex digits, its epoch
     at least 1.  */
@@ -2840,6 +2918,7 @@ bus_codec_test (bool verbose)
     s_test_cmd_types ();
     s_test_cmd_lines ();
     s_test_state_shapes ();
+    s_test_implied_lines ();
     s_test_garbage (verbose);
     s_test_golden (verbose);
     printf ("OK\n");

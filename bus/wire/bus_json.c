@@ -64,8 +64,8 @@ s_line_cents (const bus_line_t *line)
 }
 
 /*  A line; an order's (order not NULL) with its state (issue 17):
-    "state", "state_ms" (0 when not known: stored before lines had
-    states) and "void_reason".  */
+    "state", "state_ms" and "void_reason" as bus_line_read reads them
+    (a line without a state: as its order's status implies).  */
 static json_t *
 s_line (const bus_line_t *line, const bus_order_t *order)
 {
@@ -78,10 +78,13 @@ s_line (const bus_line_t *line, const bus_order_t *order)
                               "line_cents", s_line_cents (line), "note",
                               line->note, "modifiers", s_mods (line));
     if (json && order) {
-        bus_line_state_t state = bus_line_state_in (line, order->status);
-        json_t *more = json_pack (
-            "{s:s, s:I, s:s}", "state", bus_line_state_name (state), "state_ms",
-            (json_int_t) line->state_ms, "void_reason", line->reason);
+        bus_line_state_t state;
+        int64_t state_ms;
+        const char *reason;
+        bus_line_read (line, order, &state, &state_ms, &reason);
+        json_t *more = json_pack ("{s:s, s:I, s:s}", "state",
+                                  bus_line_state_name (state), "state_ms",
+                                  (json_int_t) state_ms, "void_reason", reason);
         if (!more || json_object_update (json, more)) {
             json_decref (json);
             json = NULL;
@@ -234,7 +237,7 @@ s_put_key (s_out_t *t, const char *key)
 }
 
 static void
-s_put_line (s_out_t *t, const bus_line_t *line, bus_status_t status)
+s_put_line (s_out_t *t, const bus_line_t *line, const bus_order_t *order)
 {
     s_put_lit (t, "{\"line_id\":");
     s_put_int (t, (json_int_t) line->line_id);
@@ -263,12 +266,16 @@ s_put_line (s_out_t *t, const bus_line_t *line, bus_status_t status)
         s_put_int (t, (json_int_t) mod->delta_cents);
         s_put (t, "}", 1);
     }
+    bus_line_state_t state;
+    int64_t state_ms;
+    const char *reason;
+    bus_line_read (line, order, &state, &state_ms, &reason);
     s_put_lit (t, "],\"state\":");
-    s_put_str (t, bus_line_state_name (bus_line_state_in (line, status)));
+    s_put_str (t, bus_line_state_name (state));
     s_put_key (t, "state_ms");
-    s_put_int (t, (json_int_t) line->state_ms);
+    s_put_int (t, (json_int_t) state_ms);
     s_put_key (t, "void_reason");
-    s_put_str (t, line->reason);
+    s_put_str (t, reason);
     s_put_lit (t, "}");
 }
 
@@ -321,7 +328,7 @@ bus_json_order_write (const bus_order_t *order, char *buf, size_t cap)
     s_put_lit (&t, ",\"items\":[");
     for (uint32_t i = 0; i < s_clamp (order->line_count, BUS_LINES_MAX); i++) {
         s_put_lit (&t, i ? "," : "");
-        s_put_line (&t, &order->lines[i], order->status);
+        s_put_line (&t, &order->lines[i], order);
     }
     s_put_lit (&t, "]}");
     return t.bad ? 0 : t.len;

@@ -65,11 +65,11 @@ s_test_fill_order (bus_order_t *order)
     "\"line_cents\":4100,\"note\":\"no onions\",\"modifiers\":["              \
     "{\"id\":\"cheese\",\"name\":\"Extra cheese\",\"delta_cents\":150},"      \
     "{\"id\":\"bacon\",\"name\":\"Bacon\",\"delta_cents\":250}],"             \
-    "\"state\":\"new\",\"state_ms\":0,\"void_reason\":\"\"},"                 \
+    "\"state\":\"new\",\"state_ms\":1767000000000,\"void_reason\":\"\"},"     \
     "{\"line_id\":2,\"item_id\":\"ice-cream\",\"name\":\"Ice Cream\","        \
     "\"station\":\"pastry\",\"quantity\":1,\"unit_cents\":700,"               \
     "\"line_cents\":700,\"note\":\"\",\"modifiers\":[],\"state\":\"new\","    \
-    "\"state_ms\":0,\"void_reason\":\"\"}]}"
+    "\"state_ms\":1767000000000,\"void_reason\":\"\"}]}"
 
 static void
 s_test_fill_cart (bus_cart_t *cart)

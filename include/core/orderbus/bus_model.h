@@ -265,6 +265,22 @@ const char *bus_line_state_name (bus_line_state_t state);
 bus_line_state_t bus_line_state_in (const bus_line_t *line,
                                     bus_status_t status);
 
+/*  The reason of the lines the order route's cancel voids.  */
+#define BUS_REASON_CANCELLED "order cancelled"
+
+/*  How line of order reads: its own state, time and reason, or, for a
+    line without a state (0), the ones order's status implies (the state
+    of bus_line_state_in, the time order reached the status that implies
+    it, the reason of a cancel).  */
+void bus_line_read (const bus_line_t *line, const bus_order_t *order,
+                    bus_line_state_t *state, int64_t *state_ms,
+                    const char **reason);
+
+/*  True when line of order says nothing its status does not: no state,
+    or the state, time and reason bus_line_read implies for it.  Such a
+    line travels in the 8-element form every release reads.  */
+bool bus_line_is_implied (const bus_line_t *line, const bus_order_t *order);
+
 /*  Parse a line state name; return 0 and set *state, or BUS_ERR_INVALID.  */
 int bus_line_state_parse (const char *name, bus_line_state_t *state);
 

@@ -39,6 +39,13 @@ int64_t bus_order_subtotal (const bus_line_t *lines, uint32_t count);
     half up) and total from its lines.  */
 void bus_order_total (bus_order_t *order, int tax_bp);
 
+/*  Set order's totals again after lines left the bill (a void, a
+    cancel), at the rate the order was taxed at when placed, not
+    today's: orders do not store their rate, so it is the whole basis
+    points its subtotal and tax imply (exact for a subtotal of 100.00 or
+    more), or, when none does, its tax scaled by the new subtotal.  */
+void bus_order_retotal (bus_order_t *order);
+
 /*  Move order to status `to` at time now, if version is 0 or the order's
     current version, and the lifecycle allows it; bumps version and records
     the time of the new status.  Its lines follow: preparing starts the
@@ -53,11 +60,13 @@ int bus_order_move (bus_order_t *order, bus_status_t to, uint32_t version,
       - a line goes new -> cooking -> done, is recalled (done or cooking
         -> cooking or new), or is voided from any of them, for good;
       - when every line that is not voided is done, the order is ready;
+      - a recall (to cooking or new) moves only lines past that state;
       - when a line is cooking or done but not all are done, the order is
         preparing (a recall takes a ready order back to preparing);
-      - when every line is voided, the order is cancelled;
+      - when every line is voided, the order is cancelled, from any open
+        status (a void is the kitchen's tool), with zero totals;
       - a voided line is not charged: the caller recomputes the totals
-        (bus_order_total leaves voided lines out);
+        (bus_order_retotal);
       - the lines of a served or cancelled order do not change.
     The order-level moves (bus_order_move) apply to every line.  */
 

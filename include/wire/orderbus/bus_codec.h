@@ -25,10 +25,12 @@
                          name is there only for an open-menu line)
       line (in order/cart): [line_id, item_id, qty, note, name, station,
                              unit_cents, [[mod_id, mod_name, delta_cents]...]]
-                         then, for a line with a state (an order's, since
-                         issue 17), state (1..4), state_ms, reason (text of
-                         0..120 bytes): 11 elements; a cart's line, and a
-                         line stored before, has 8 and reads with state 0
+                         then, for an order's line whose state says more
+                         than its order's status (bus_line_is_implied;
+                         issue 17), state (1..4), state_ms, reason (text
+                         of 0..120 bytes): 11 elements; every other line
+                         (a cart's, an implied one, one stored before) has
+                         8, the old format, and reads with state 0
       cmd:   {v, type, key, origin, table, note, order, st, ver, line, qty,
               item, avail, open, stn, ls, lines: [line...]}   every key
               always written but "open", written only when true, and
