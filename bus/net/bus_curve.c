@@ -34,6 +34,7 @@
 #define S_ALLOW_MAX     1024    //  certificates in an allow directory
 #define S_WATCH_MAX     8       //  sockets one watcher can watch
 #define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"   //  libzmq's, RFC 27
+#define S_ZAP_TOKEN     BUS_CURVE_ZAP_TOKEN        //  see s_zap_metadata
 #define S_SECRET_SUFFIX "_secret"
 #define S_PUBLIC_SUFFIX ".cert"
 
@@ -55,13 +56,15 @@ struct _bus_curve_t {
     int pin_count;
     bus_curve_peer_t *peers;   //  the allow-list (writer)
     size_t peer_count;
-    uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
-    size_t slot_mask;    //  slot count - 1, a power of two minus one
-    zactor_t *auth;      //  the ZAP handler, on a writer with CURVE
-    zsock_t *zap;        //  its socket, until its thread takes it
-    zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
-    int watched;         //  sockets handed to the watcher
-    const char *who;     //  "writer" or "replica", for the log
+    uint32_t *slots;    //  open addressing: peer index + 1, 0 = empty
+    size_t slot_mask;   //  slot count - 1, a power of two minus one
+    zactor_t *auth;     //  the ZAP handler, on a writer with CURVE
+    zsock_t *zap;       //  its socket, until its thread takes it
+    bool zap_running;   //  its thread polls (set before its signal)
+    char zap_token[BUS_CURVE_KEY_LEN + 1];   //  see bus_curve_sender
+    zactor_t *watcher;              //  refusal watcher, on a writer with CURVE
+    int watched;                    //  sockets handed to the watcher
+    const char *who;                //  "writer" or "replica", for the log
     atomic_uint_fast64_t refused;   //  handshakes refused
 };
 
@@ -516,6 +519,19 @@ bus_curve_peer (const bus_curve_t *self, const char *user_id)
         slot = (slot + 1) & self->slot_mask;
     }
     return NULL;
+}
+
+const bus_curve_peer_t *
+bus_curve_sender (const bus_curve_t *self, const char *user_id,
+                  const char *token)
+{
+    //  The token proves the handler answered this connection: a User-Id
+    //  without it is the client's own word (no handler was bound)
+    if (!self || !*self->zap_token || !token
+        || strlen (token) != BUS_CURVE_KEY_LEN
+        || !streq (token, self->zap_token))
+        return NULL;
+    return bus_curve_peer (self, user_id);
 }
 
 //  ---------------------------------------------------------------------
@@ -1200,6 +1216,24 @@ bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
 //  "replicate") and nowhere else.  The User-Id it returns is the Z85 key
 //  (bus_curve_peer looks it up, as with zauth).
 
+//  The reply's metadata (ZMTP's encoding): on a 200, the process's token
+//  under S_ZAP_TOKEN, which bus_curve_sender checks.  libzmq puts the
+//  handler's properties before the client's own, so a client's
+//  "User-Id" or token never stands beside a handler's answer; and
+//  without one, the client cannot know the token.
+static void
+s_zap_metadata (const bus_curve_t *self, zmsg_t *reply, bool ok)
+{
+    byte data[1 + sizeof S_ZAP_TOKEN + 4 + BUS_CURVE_KEY_LEN];
+    size_t name = strlen (S_ZAP_TOKEN);
+    data[0] = (byte) name;
+    memcpy (data + 1, S_ZAP_TOKEN, name);
+    uint32_t length = htonl (BUS_CURVE_KEY_LEN);
+    memcpy (data + 1 + name, &length, 4);
+    memcpy (data + 1 + name + 4, self->zap_token, BUS_CURVE_KEY_LEN);
+    zmsg_addmem (reply, data, ok ? 1 + name + 4 + BUS_CURVE_KEY_LEN : 0);
+}
+
 static void
 s_zap_answer (bus_curve_t *self, zsock_t *handler)
 {
@@ -1236,13 +1270,58 @@ s_zap_answer (bus_curve_t *self, zsock_t *handler)
                         : peer ? "a group member's key only replicates"
                                : "not allowed");
     zmsg_addstr (reply, ok ? text : "");
-    zmsg_addmem (reply, NULL, 0);   //  no metadata
+    s_zap_metadata (self, reply, ok);
     zmsg_send (&reply, handler);
     zframe_destroy (&sequence);
     zframe_destroy (&key);
     zstr_free (&domain);
     zstr_free (&mechanism);
     zmsg_destroy (&request);
+}
+
+//  The handler's end, other than on $TERM: fail closed.  libzmq 4.3
+//  lets every CURVE client in when nothing is bound at the ZAP endpoint
+//  (ZMQ_ZAP_ENFORCE_DOMAIN is a draft), and the client's own "User-Id"
+//  metadata then stands: a writer must not run one moment without its
+//  handler.  Aborted here, before the socket is closed, so that no
+//  handshake completes in between (libzmq waits on a bound, silent one).
+static void
+s_zap_died (const char *why)
+{
+    zsys_error ("CURVE: the ZAP handler stopped (%s) while the node runs: "
+                "aborting, as any key would get in without it",
+                why);
+    abort ();
+}
+
+#ifdef ORDERBUS_DEBUG_ZAP_EXIT_MS
+//  A Debug build's test switch: ORDERBUS_DEBUG_ZAP_EXIT_MS=MS (1 to
+//  60000) ends the handler's loop that long after it starts, as a bug
+//  would, so that a test sees the node abort rather than let keys in
+static int64_t
+s_zap_debug_exit_at (void)
+{
+    const char *text = getenv ("ORDERBUS_DEBUG_ZAP_EXIT_MS");
+    int ms = text ? atoi (text) : 0;
+    if (ms < 1 || ms > 60000)
+        return 0;
+    zsys_warning ("CURVE: ORDERBUS_DEBUG_ZAP_EXIT_MS=%d (a Debug build's "
+                  "test switch): the ZAP handler ends early",
+                  ms);
+    return zclock_mono () + ms;
+}
+#endif
+
+//  "$TERM" on pipe (or pipe gone): true
+static bool
+s_zap_term (zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *command = msg ? zmsg_popstr (msg) : NULL;
+    bool term = !command || streq (command, "$TERM");
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    return term;
 }
 
 static void
@@ -1252,22 +1331,38 @@ s_zap (zsock_t *pipe, void *args)
     zsock_t *handler = self->zap;   //  taken, with zactor_new's barrier
     self->zap = NULL;
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
-    zsock_signal (pipe, 0);
+    //  zactor_new ignores the signal's status: the flag, set before the
+    //  signal's barrier, tells s_writer_init
+    self->zap_running = poller != NULL;
+    if (poller)   //  answers until $TERM, not until zsys_interrupted
+        zpoller_set_nonstop (poller, true);
+    zsock_signal (pipe, poller ? 0 : 1);
+    int64_t exit_at = 0;
+#ifdef ORDERBUS_DEBUG_ZAP_EXIT_MS
+    exit_at = s_zap_debug_exit_at ();
+#endif
+    const char *why = "its poller could not be made";
     while (poller) {
-        void *which = zpoller_wait (poller, -1);
+        void *which = zpoller_wait (poller, exit_at ? 100 : -1);
+        if (exit_at && zclock_mono () >= exit_at) {
+            why = "ORDERBUS_DEBUG_ZAP_EXIT_MS";
+            break;
+        }
         if (which == handler)
             s_zap_answer (self, handler);
-        else if (which == pipe) {
-            zmsg_t *msg = zmsg_recv (pipe);
-            char *command = msg ? zmsg_popstr (msg) : NULL;
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            zmsg_destroy (&msg);
-            if (term)
-                break;
-        } else if (zpoller_terminated (poller))
+        else if (which == pipe && s_zap_term (pipe)) {
+            why = NULL;
             break;
+        } else if (!which && zpoller_terminated (poller)) {
+            why = NULL;   //  ETERM: the context ends, no handshake can
+            break;        //  complete now
+        }
+        //  else a timeout or an interrupted wait (EINTR, a signal to the
+        //  process, or zsys's SIGINT flag): the node's other threads see
+        //  to its end and send $TERM; the handler answers until then
     }
+    if (why && self->zap_running)
+        s_zap_died (why);
     zpoller_destroy (&poller);
     //  Unbound now, not when libzmq reaps the closed socket: the next
     //  writer of this process (a member leading again) binds it at once
@@ -1300,6 +1395,11 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
     //  The handler must answer before the first bind, since libzmq lets
     //  any CURVE client in when no ZAP handler is bound: bound here, so
     //  that a failure is this call's, then handed to its thread
+    char unused[BUS_CURVE_KEY_LEN + 1];   //  a secret key: 32 random bytes
+    if (zmq_curve_keypair (unused, self->zap_token) != 0)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot make the ZAP handler's token: %s",
+                              zmq_strerror (zmq_errno ()));
     self->zap = zsock_new (ZMQ_REP);
     if (!self->zap || zsock_bind (self->zap, S_ZAP_ENDPOINT) != 0) {
         zsock_destroy (&self->zap);
@@ -1309,6 +1409,10 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                               S_ZAP_ENDPOINT, zmq_strerror (zmq_errno ()));
     }
     self->auth = zactor_new (s_zap, self);
+    if (self->auth && !self->zap_running)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot start the ZAP handler (its poller): "
+                              "without it any key would get in");
     self->watcher = zactor_new (s_watcher, self);
     if (!self->auth || !self->watcher)
         return bus_error_set (err, err_cap, -1,

@@ -178,6 +178,17 @@ bool bus_curve_watch_refused (bus_curve_watch_t *self);
 const bus_curve_peer_t *bus_curve_peer (const bus_curve_t *self,
                                         const char *user_id);
 
+/*  The sender of a message on one of the writer's CURVE servers: the
+    allowed peer with key user_id (zmq_msg_gets "User-Id"), or NULL
+    unless token (zmq_msg_gets BUS_CURVE_ZAP_TOKEN) is the one this
+    writer's ZAP handler gives every connection it admits.  A client's
+    own "User-Id" metadata stands when no handler answered (libzmq 4.3
+    lets CURVE in then): this tells the two apart.  NULL-safe: NULL.  */
+#define BUS_CURVE_ZAP_TOKEN "X-Orderbus-Zap"
+const bus_curve_peer_t *bus_curve_sender (const bus_curve_t *self,
+                                          const char *user_id,
+                                          const char *token);
+
 /*  Handshakes the writer's sockets refused so far.  */
 uint64_t bus_curve_refused (const bus_curve_t *self);
 
