@@ -701,6 +701,110 @@ s_test_links (const char *dir, const bus_curve_peer_t *w, bool verbose)
     zstr_free (&stranger_dir);
 }
 
+#ifndef ZMQ_METADATA
+#define ZMQ_METADATA 95   //  a draft in zmq.h; libzmq 4.3 has it
+#endif
+
+//  The next message on pull within wait_ms (which must come): the
+//  sender's User-Id and token (BUS_CURVE_ZAP_TOKEN), each "" if none
+static void
+s_received_token (zsock_t *pull, char *user, char *token)
+{
+    zsock_set_rcvtimeo (pull, 5000);
+    zframe_t *frame = zframe_recv (pull);
+    assert (frame);
+    const char *value = zframe_meta (frame, "User-Id");
+    snprintf (user, BUS_CURVE_KEY_LEN + 1, "%s", value ? value : "");
+    value = zframe_meta (frame, BUS_CURVE_ZAP_TOKEN);
+    snprintf (token, BUS_CURVE_KEY_LEN + 1, "%s", value ? value : "");
+    zframe_destroy (&frame);
+}
+
+//  A client's own metadata never passes for the ZAP handler's answer.
+//  With no handler bound, libzmq 4.3 lets any CURVE client in, and its
+//  metadata stands: a stranger's token is refused under any User-Id.
+//  With the handler, its token wins over the one a client sends.
+static void
+s_test_forged (const char *dir, const bus_curve_peer_t *w, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    const char *fake = "0123456789abcdefghij0123456789abcdefghij";
+    char metadata[80];
+    snprintf (metadata, sizeof metadata, "%s:%s", BUS_CURVE_ZAP_TOKEN, fake);
+    bus_config_t config;
+    s_config (&config, BUS_ROLE_GATEWAY, dir, "stranger/gw-x.cert_secret",
+              "gw-x");
+    snprintf (config.writer_key, sizeof config.writer_key, "%s", w->key);
+    bus_curve_t *stranger = bus_curve_new (&config, err, sizeof err);
+    assert (stranger);
+    //  the writer's key, and no handler bound
+    zsock_t *open = zsock_new (ZMQ_PULL);
+    zsock_set_linger (open, 0);
+    bus_curve_peer_t peer_w;
+    zcert_t *cert = NULL;
+    char *path = zsys_sprintf ("%s/keys/w.cert_secret", dir);
+    assert (bus_curve_cert_read (path, true, &peer_w, &cert, err, sizeof err)
+            == 0);
+    zstr_free (&path);
+    zcert_apply (cert, open);
+    zcert_destroy (&cert);
+    zsock_set_curve_server (open, 1);
+    int port = zsock_bind (open, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    zsock_t *push = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (push, 0);
+    bus_curve_client (stranger, push);
+    assert (zmq_setsockopt (zsock_resolve (push), ZMQ_METADATA, metadata,
+                            strlen (metadata))
+            == 0);
+    assert (zsock_connect (push, "tcp://127.0.0.1:%d", port) == 0);
+    zstr_send (push, "forged");
+    char user[BUS_CURVE_KEY_LEN + 1], token[BUS_CURVE_KEY_LEN + 1];
+    s_received_token (open, user, token);   //  the hole: let in
+    assert (streq (token, fake));
+    zsock_destroy (&push);
+    zsock_destroy (&open);
+
+    s_config (&config, BUS_ROLE_WRITER, dir, "keys/w.cert_secret", NULL);
+    snprintf (config.allow_dir, sizeof config.allow_dir, "%s/allow", dir);
+    bus_curve_t *writer = bus_curve_new (&config, err, sizeof err);
+    assert (writer);
+    s_config (&config, BUS_ROLE_GATEWAY, dir, "keys/gw-a.cert_secret", "gw-a");
+    snprintf (config.writer_key, sizeof config.writer_key, "%s", w->key);
+    bus_curve_t *gateway = bus_curve_new (&config, err, sizeof err);
+    assert (gateway);
+    zsock_t *pull = zsock_new (ZMQ_PULL);
+    zsock_set_linger (pull, 0);
+    assert (bus_curve_server (writer, pull, "intake") == 0);
+    port = zsock_bind (pull, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    push = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (push, 0);
+    bus_curve_client (gateway, push);
+    assert (zmq_setsockopt (zsock_resolve (push), ZMQ_METADATA, metadata,
+                            strlen (metadata))
+            == 0);
+    assert (zsock_connect (push, "tcp://127.0.0.1:%d", port) == 0);
+    zstr_send (push, "allowed");
+    s_received_token (pull, user, token);
+    assert (!streq (token, fake));   //  the handler's, not the client's
+    const bus_curve_peer_t *peer = bus_curve_sender (writer, user, token);
+    assert (peer && streq (peer->name, "gw-a"));
+    assert (bus_curve_peer (writer, user) == peer);
+    assert (bus_curve_sender (writer, user, fake) == NULL);
+    assert (bus_curve_sender (writer, user, NULL) == NULL);
+    assert (bus_curve_sender (writer, user, "") == NULL);
+    assert (bus_curve_sender (NULL, user, token) == NULL);
+    if (verbose)
+        printf ("  a client's token refused; the handler's %.8s... stands\n",
+                token);
+    zsock_destroy (&push);
+    zsock_destroy (&pull);
+    bus_curve_destroy (&gateway);
+    bus_curve_destroy (&writer);
+    bus_curve_destroy (&stranger);
+}
+
 //  A PULL bound on loopback as a CURVE server with the secret
 //  certificate at dir/keys/name.cert_secret (name NULL: plaintext).  No
 //  ZAP handler runs by now, so libzmq lets any CURVE client in: what is
@@ -986,6 +1090,7 @@ bus_curve_test (bool verbose)
     s_test_allow (dir, verbose);
     s_test_new (dir, &writer, verbose);
     s_test_links (dir, &writer, verbose);
+    s_test_forged (dir, &writer, verbose);
     s_test_group (dir, verbose);
     s_test_group_links (dir, verbose);
     s_test_pooled (dir, verbose);
