@@ -63,7 +63,6 @@ struct _bus_curve_t {
     bool zap_running;   //  its thread polls (set before its signal)
     char zap_token[BUS_CURVE_KEY_LEN + 1];   //  see bus_curve_sender
     zactor_t *watcher;              //  refusal watcher, on a writer with CURVE
-    int watched;                    //  sockets handed to the watcher
     const char *who;                //  "writer" or "replica", for the log
     atomic_uint_fast64_t refused;   //  handshakes refused
 };
@@ -646,6 +645,19 @@ s_watcher (zsock_t *pipe, void *args)
     zpoller_destroy (&poller);
 }
 
+//  A monitor's inproc endpoint, new each call in the process.  Numbered,
+//  not named by address: a pooled socket's watch is made and freed
+//  often, and a writer made again (a member leading again) may get a
+//  freed one's address back while libzmq still holds the closed
+//  monitor's endpoint
+static void
+s_monitor_endpoint (char *endpoint, size_t cap)
+{
+    static atomic_uint_fast64_t made;
+    snprintf (endpoint, cap, "inproc://orderbus-curve-monitor-%" PRIu64,
+              (uint64_t) atomic_fetch_add (&made, 1));
+}
+
 int
 bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
 {
@@ -655,8 +667,7 @@ bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
     zsock_set_curve_server (sock, 1);
     zsock_set_zap_domain (sock, name);
     char endpoint[96];
-    snprintf (endpoint, sizeof endpoint, "inproc://orderbus-curve-%p-%d",
-              (void *) self, self->watched++);
+    s_monitor_endpoint (endpoint, sizeof endpoint);
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                  | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                  | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
@@ -754,14 +765,8 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
         return NULL;
     self->sock = sock;
     self->curve = curve;
-    //  Numbered, not named by address: a pooled socket's watch is made
-    //  and freed often, and a freed one's address may come back while
-    //  libzmq still holds its closed monitor's endpoint
-    static atomic_uint_fast64_t made;
     char monitor[96];
-    snprintf (monitor, sizeof monitor,
-              "inproc://orderbus-curve-client-%" PRIu64,
-              (uint64_t) atomic_fetch_add (&made, 1));
+    s_monitor_endpoint (monitor, sizeof monitor);
     int events =
         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     if (s_watch_split (self, endpoint)

@@ -705,6 +705,28 @@ s_test_links (const char *dir, const bus_curve_peer_t *w, bool verbose)
 #define ZMQ_METADATA 95   //  a draft in zmq.h; libzmq 4.3 has it
 #endif
 
+//  A writer made again and again in one process (a member leading
+//  again): each one's monitors get endpoints of their own, though its
+//  address may be a freed one's whose closed monitor libzmq still holds
+static void
+s_test_relead (const char *dir)
+{
+    char err[BUS_ERROR_MAX * 4];
+    bus_config_t config;
+    s_config (&config, BUS_ROLE_WRITER, dir, "keys/w.cert_secret", NULL);
+    snprintf (config.allow_dir, sizeof config.allow_dir, "%s/allow", dir);
+    for (int i = 0; i < 20; i++) {
+        bus_curve_t *writer = bus_curve_new (&config, err, sizeof err);
+        assert (writer);
+        zsock_t *socks[2] = { zsock_new (ZMQ_PULL), zsock_new (ZMQ_ROUTER) };
+        assert (bus_curve_server (writer, socks[0], "intake") == 0);
+        assert (bus_curve_server (writer, socks[1], "sync") == 0);
+        zsock_destroy (&socks[0]);
+        zsock_destroy (&socks[1]);
+        bus_curve_destroy (&writer);
+    }
+}
+
 //  The next message on pull within wait_ms (which must come): the
 //  sender's User-Id and token (BUS_CURVE_ZAP_TOKEN), each "" if none
 static void
@@ -1091,6 +1113,7 @@ bus_curve_test (bool verbose)
     s_test_new (dir, &writer, verbose);
     s_test_links (dir, &writer, verbose);
     s_test_forged (dir, &writer, verbose);
+    s_test_relead (dir);
     s_test_group (dir, verbose);
     s_test_group_links (dir, verbose);
     s_test_pooled (dir, verbose);
