@@ -772,9 +772,14 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
     if (s_watch_split (self, endpoint)
         && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
         self->pair = zsock_new (ZMQ_PAIR);
-    if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0)
+    if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0) {
+        //  Never silent: a link nobody watches is not redialled
+        zsys_error ("link to %s: cannot watch its handshakes (%s)", endpoint,
+                    self->dial_count && !self->pair
+                        ? zmq_strerror (zmq_errno ())
+                        : "more endpoints than keys, or an empty one");
         bus_curve_watch_destroy (&self);
-    else
+    } else
         zsock_set_rcvtimeo (self->pair, 0);   //  read what is there
     return self;
 }

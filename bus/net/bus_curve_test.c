@@ -938,6 +938,9 @@ s_test_group_links (const char *dir, bool verbose)
     assert (accepts);
     push = zsock_new (ZMQ_PUSH);
     zsock_set_linger (push, 0);
+    //  an empty item would shift the keys: no watch, not a silent one
+    assert (!bus_curve_watch_new (gateway, push,
+                                  "tcp://127.0.0.1:1,,tcp://127.0.0.1:2"));
     bus_curve_watch_t *watch = bus_curve_watch_new (gateway, push, endpoints);
     assert (watch);
     assert (bus_link_connect (push, endpoints, gateway) == 0);
