@@ -19,6 +19,7 @@
     public one, and keeps only a valid name and role.  */
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -720,10 +721,17 @@ bus_curve_pins (const bus_curve_t *self)
 //  Client watches
 
 #define S_REDIAL_MS 1000   //  a given-up connection is dialled again after
+//  The events after which libzmq gives a connection up for good
+#define S_WATCH_GIVE_UP \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 typedef struct {
     char endpoint[BUS_ENDPOINT_MAX];   //  one of the comma list
-    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none
+    char resolved[80];                 //  tcp://IP:port of a host name's, or ""
+    bool up;                 //  its handshake succeeded, not lost since
+    int64_t redial_at;       //  zclock_mono of the next dial, 0 = none
+    int64_t log_window_ms;   //  when its log window began
+    int logged;              //  give-ups logged in the window
 } s_dial_t;
 
 struct _bus_curve_watch_t {
@@ -733,6 +741,34 @@ struct _bus_curve_watch_t {
     s_dial_t dials[BUS_CURVE_PINS_MAX];   //  the endpoints, in list order
     int dial_count;
 };
+
+//  A tcp:// endpoint by host name: its IPv4 address too (libzmq's, with
+//  ZMQ_IPV6 off), as a monitor event may name the connection by it
+static void
+s_dial_resolve (s_dial_t *dial)
+{
+    const char *host = dial->endpoint + strlen ("tcp://");
+    const char *colon = strrchr (dial->endpoint, ':');
+    if (strncmp (dial->endpoint, "tcp://", 6) != 0 || colon < host
+        || strchr (host, ';') || (size_t) (colon - host) >= 64)
+        return;
+    char name[64];
+    memcpy (name, host, (size_t) (colon - host));
+    name[colon - host] = '\0';
+    struct addrinfo hints = { .ai_family = AF_INET,
+                              .ai_socktype = SOCK_STREAM };
+    struct addrinfo *found = NULL;
+    char ip[INET_ADDRSTRLEN];
+    if (getaddrinfo (name, NULL, &hints, &found) == 0 && found
+        && inet_ntop (AF_INET,
+                      &((struct sockaddr_in *) found->ai_addr)->sin_addr, ip,
+                      sizeof ip)
+        && !streq (ip, name))
+        snprintf (dial->resolved, sizeof dial->resolved, "tcp://%s%s", ip,
+                  colon);
+    if (found)
+        freeaddrinfo (found);
+}
 
 //  Split endpoints into self's dials; false if there are too many, or
 //  one is empty or too long
@@ -747,6 +783,7 @@ s_watch_split (bus_curve_watch_t *self, const char *endpoints)
             return false;
         memcpy (dial->endpoint, at, length);
         dial->endpoint[length] = '\0';
+        s_dial_resolve (dial);
         if (!at[length])
             return true;
         at += length + 1;
@@ -767,8 +804,8 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
     self->curve = curve;
     char monitor[96];
     s_monitor_endpoint (monitor, sizeof monitor);
-    int events =
-        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    int events = S_WATCH_GIVE_UP | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                 | ZMQ_EVENT_DISCONNECTED;
     if (s_watch_split (self, endpoint)
         && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
         self->pair = zsock_new (ZMQ_PAIR);
@@ -803,37 +840,67 @@ bus_curve_watch_socket (bus_curve_watch_t *self)
     return self ? self->pair : NULL;
 }
 
-//  Schedule dial for a new connection, logged once per give-up
+//  Schedule dial for a new connection.  A few lines a minute per
+//  endpoint: a rogue listener on a member's port refuses every second
 static void
 s_watch_due (s_dial_t *dial)
 {
     if (dial->redial_at)
         return;
     dial->redial_at = zclock_mono () + S_REDIAL_MS;
-    zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
-                  "writer's key, or ours not allowed): dialling again in "
-                  "%d ms",
-                  dial->endpoint, S_REDIAL_MS);
+    int64_t now = zclock_mono ();
+    if (now - dial->log_window_ms >= S_LOG_WINDOW_MS) {
+        dial->log_window_ms = now;
+        dial->logged = 0;
+    }
+    if (dial->logged++ < S_LOG_PER_WINDOW)
+        zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
+                      "writer's key, or ours not allowed): dialling again in "
+                      "%d ms",
+                      dial->endpoint, S_REDIAL_MS);
+}
+
+//  The next event on self's monitor: its number (0 if none), and the
+//  dial it names (by the address connected to, or its IP), or -1
+static int
+s_watch_next (bus_curve_watch_t *self, int *which)
+{
+    zmsg_t *msg = zmsg_recv (self->pair);
+    if (!msg)
+        return 0;
+    zframe_t *head = zmsg_first (msg);
+    zframe_t *address = zmsg_next (msg);
+    uint16_t event = 0;
+    if (head && zframe_size (head) >= 2)
+        memcpy (&event, zframe_data (head), 2);
+    *which = -1;
+    for (int i = 0; address && i < self->dial_count; i++)
+        if (zframe_streq (address, self->dials[i].endpoint)
+            || (*self->dials[i].resolved
+                && zframe_streq (address, self->dials[i].resolved)))
+            *which = i;
+    zmsg_destroy (&msg);
+    return event ? event : -1;
 }
 
 void
 bus_curve_watch_read (bus_curve_watch_t *self)
 {
-    zmsg_t *msg;
-    while (self && (msg = zmsg_recv (self->pair))) {
-        //  Only the two events that end a connection for good come here;
-        //  the second frame names the endpoint as it was connected
-        zmsg_first (msg);
-        zframe_t *address = zmsg_next (msg);
-        int found = -1;
-        for (int i = 0; address && i < self->dial_count; i++)
-            if (zframe_streq (address, self->dials[i].endpoint))
-                found = i;
-        zmsg_destroy (&msg);
-        //  An address we did not give (never seen: libzmq reports the
-        //  connect string): dial every endpoint again rather than none
+    int event, found;
+    while (self && (event = s_watch_next (self, &found)) != 0) {
+        if (found >= 0 && event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->dials[found].up = true;
+        else if (found >= 0 && event == ZMQ_EVENT_DISCONNECTED)
+            self->dials[found].up = false;   //  libzmq reconnects it
+        if (event < 0 || !(event & S_WATCH_GIVE_UP))
+            continue;
+        //  An address we did not give: every endpoint whose connection
+        //  is not up is due; one whose handshake succeeds before then
+        //  (its event may come after this one) is left alone after all
+        if (found >= 0)
+            self->dials[found].up = false;
         for (int i = 0; i < self->dial_count; i++)
-            if (found < 0 || found == i)
+            if (found == i || (found < 0 && !self->dials[i].up))
                 s_watch_due (&self->dials[i]);
     }
 }
@@ -842,11 +909,9 @@ bool
 bus_curve_watch_refused (bus_curve_watch_t *self)
 {
     bool refused = false;
-    zmsg_t *msg;
-    while (self && (msg = zmsg_recv (self->pair))) {
-        zmsg_destroy (&msg);
-        refused = true;   //  only the two events that end a connection
-    }
+    int event, found;
+    while (self && (event = s_watch_next (self, &found)) != 0)
+        refused |= event > 0 && (event & S_WATCH_GIVE_UP);
     return refused;
 }
 
@@ -859,6 +924,8 @@ bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
         if (!dial->redial_at || now < dial->redial_at)
             continue;
         dial->redial_at = 0;
+        if (dial->up)   //  never a healthy connection (the leader's)
+            continue;
         //  A connect to an endpoint the socket still lists does nothing:
         //  the given-up connection is forgotten first.  The server key is
         //  copied at connect: this endpoint's, again
