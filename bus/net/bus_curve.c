@@ -667,6 +667,9 @@ bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
     zcert_apply (self->cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_zap_domain (sock, name);
+    //  A connection that does not finish its handshake is dropped after
+    //  this, not libzmq's 30 s: a flood of idle connections holds less
+    zsock_set_handshake_ivl (sock, BUS_CURVE_HANDSHAKE_MS);
     char endpoint[96];
     s_monitor_endpoint (endpoint, sizeof endpoint);
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -932,9 +935,10 @@ bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
         zsock_disconnect (self->sock, "%s", dial->endpoint);
         bus_curve_client_at (self->curve, self->sock, i);
         int rc = zsock_connect (self->sock, "%s", dial->endpoint);
-        zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
-                   rc == 0 ? "" : ": ",
-                   rc == 0 ? "" : zmq_strerror (zmq_errno ()));
+        if (rc != 0 || dial->logged <= S_LOG_PER_WINDOW)   //  as s_watch_due
+            zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
+                       rc == 0 ? "" : ": ",
+                       rc == 0 ? "" : zmq_strerror (zmq_errno ()));
         dialled |= rc == 0;
     }
     return dialled;

@@ -104,6 +104,9 @@ void bus_curve_destroy (bus_curve_t **self_p);
 /*  True if the links are CURVE (false for a plaintext object or NULL).  */
 bool bus_curve_enabled (const bus_curve_t *self);
 
+//  A CURVE server drops a connection whose handshake is not done by then
+#define BUS_CURVE_HANDSHAKE_MS 5000
+
 /*  Make sock a CURVE server under the writer's key, in ZAP domain name,
     and watch its handshakes: call before binding.  Does nothing for a
     plaintext object or NULL.  0, or -1 if the watcher could not take
