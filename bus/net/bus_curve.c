@@ -1264,6 +1264,20 @@ s_member_init (bus_curve_t *self, const bus_config_t *config, char *err,
                                 "cannot follow this member when it leads",
                                 i + 1, self->pins[i], config->allow_dir);
     }
+    //  A writer's certificate that is not another member's may replicate
+    //  from this member when it leads: a left-over, or a member missing
+    //  from link/writer_key
+    for (int j = 0; rc == 0 && j < count; j++) {
+        bool pinned = false;
+        for (int i = 0; i < self->pin_count; i++)
+            pinned |= streq (allowed[j].key, self->pins[i]);
+        if (allowed[j].role == BUS_CURVE_WRITER && !pinned
+            && !streq (allowed[j].key, own))
+            zsys_warning ("link/allow %s holds writer certificate '%s' (%s), "
+                          "not in link/writer_key: it may replicate from "
+                          "this member; remove it unless it is a member",
+                          config->allow_dir, allowed[j].name, allowed[j].key);
+    }
     free (allowed);
     return rc;
 }
