@@ -744,6 +744,61 @@ s_test_handshake_ivl (const char *dir, bool verbose)
     bus_curve_destroy (&writer);
 }
 
+//  A plaintext listener where the writer should be refuses every
+//  handshake, and the watch dials again each second: it says so three
+//  times a minute per endpoint, not every second
+static void
+s_test_client_log (const char *dir, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    bus_config_t config;
+    s_config (&config, BUS_ROLE_GATEWAY, dir, "keys/gw-a.cert_secret", "gw-a");
+    snprintf (config.writer_key, sizeof config.writer_key, "%s/keys/w.cert",
+              dir);
+    bus_curve_t *gateway = bus_curve_new (&config, err, sizeof err);
+    assert (gateway);
+    zsock_t *plain = zsock_new (ZMQ_PULL);
+    zsock_set_linger (plain, 0);
+    int port = zsock_bind (plain, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    FILE *log = tmpfile ();
+    assert (log);
+    zsys_set_logstream (log);
+    zsock_t *push = zsock_new (ZMQ_PUSH);
+    zsock_set_linger (push, 0);
+    bus_curve_watch_t *watch = bus_curve_watch_new (gateway, push, endpoint);
+    assert (watch);
+    assert (bus_link_connect (push, endpoint, gateway) == 0);
+    int dials = 0;
+    zpoller_t *poller = zpoller_new (bus_curve_watch_socket (watch), NULL);
+    for (int64_t end = zclock_mono () + 5500; zclock_mono () < end;) {
+        if (zpoller_wait (poller, 100))
+            bus_curve_watch_read (watch);
+        dials += bus_curve_watch_redial (watch, zclock_mono ());
+    }
+    zpoller_destroy (&poller);
+    zsys_set_logstream (stdout);
+    rewind (log);
+    char line[512];
+    int refused = 0, dialled = 0;
+    while (fgets (line, sizeof line, log)) {
+        refused += strstr (line, "handshake refused") != NULL;
+        dialled += strstr (line, "dialled again") != NULL;
+    }
+    fclose (log);
+    if (verbose)
+        printf ("  %d dials, %d lines of refusal, %d of dialling\n", dials,
+                refused, dialled);
+    assert (dials >= 4);
+    assert (refused == 3 && dialled <= 3);
+    bus_curve_watch_destroy (&watch);
+    zsock_destroy (&push);
+    zsock_destroy (&plain);
+    bus_curve_destroy (&gateway);
+}
+
 //  A writer made again and again in one process (a member leading
 //  again): each one's monitors get endpoints of their own, though its
 //  address may be a freed one's whose closed monitor libzmq still holds
@@ -1159,6 +1214,7 @@ bus_curve_test (bool verbose)
     s_test_forged (dir, &writer, verbose);
     s_test_relead (dir);
     s_test_handshake_ivl (dir, verbose);
+    s_test_client_log (dir, verbose);
     s_test_group (dir, verbose);
     s_test_group_links (dir, "127.0.0.1", verbose);
     s_test_group_links (dir, "localhost", verbose);
