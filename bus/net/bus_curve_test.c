@@ -799,6 +799,41 @@ s_test_client_log (const char *dir, bool verbose)
     bus_curve_destroy (&gateway);
 }
 
+//  A writer certificate in a member's allow directory that its
+//  link/writer_key does not list (m3's): a warning at start, naming it
+static void
+s_test_group_stray (const char *dir, bool verbose)
+{
+    char err[BUS_ERROR_MAX * 4];
+    char *from = zsys_sprintf ("%s/keys/m3.cert", dir);
+    char *to = zsys_sprintf ("%s/gallow/m3.cert", dir);
+    s_copy (from, to);
+    FILE *log = tmpfile ();
+    assert (log);
+    zsys_set_logstream (log);
+    bus_config_t config;
+    s_member_config (&config, BUS_ROLE_REPLICA, dir, "keys/m2.cert");
+    bus_curve_t *curve = bus_curve_new (&config, err, sizeof err);
+    zsys_set_logstream (stdout);
+    assert (curve);
+    rewind (log);
+    char line[1024];
+    int m2 = 0, m3 = 0;
+    while (fgets (line, sizeof line, log)) {
+        m2 += strstr (line, "writer certificate 'm2'") != NULL;
+        m3 += strstr (line, "writer certificate 'm3'") != NULL
+              && strstr (line, "not in link/writer_key");
+    }
+    fclose (log);
+    if (verbose)
+        printf ("  a stray writer certificate warned of: %d\n", m3);
+    assert (m3 == 1 && m2 == 0);
+    bus_curve_destroy (&curve);
+    assert (unlink (to) == 0);
+    zstr_free (&from);
+    zstr_free (&to);
+}
+
 //  A writer made again and again in one process (a member leading
 //  again): each one's monitors get endpoints of their own, though its
 //  address may be a freed one's whose closed monitor libzmq still holds
@@ -1216,6 +1251,7 @@ bus_curve_test (bool verbose)
     s_test_handshake_ivl (dir, verbose);
     s_test_client_log (dir, verbose);
     s_test_group (dir, verbose);
+    s_test_group_stray (dir, verbose);
     s_test_group_links (dir, "127.0.0.1", verbose);
     s_test_group_links (dir, "localhost", verbose);
     s_test_pooled (dir, verbose);
