@@ -47,6 +47,13 @@ if grep -q ORDERBUS_DEBUG_UPGRADE_DELAY_MS build/orderbus; then
        "Debug build's test switch" >&2
   exit 1
 fi
+# ...nor the ZAP handler's early end (ORDERBUS_DEBUG_ZAP_EXIT_MS,
+# integration_security_links's zap_dies)
+if grep -q ORDERBUS_DEBUG_ZAP_EXIT_MS build/orderbus; then
+  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_ZAP_EXIT_MS, a" \
+       "Debug build's test switch" >&2
+  exit 1
+fi
 (cd build && ctest --output-on-failure --timeout 300 \
     -R '^(unit_alloc|unit_fanout|integration_e2e|integration_seats|integration_gateway|fault_edge)$')
 cmake -S . -B build-asan -DORDERBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null

@@ -28,6 +28,8 @@
                        then in plaintext: the gateway answers 503, never
                        201, the edge keeps its orders and says the writer
                        is unreachable; the real writer back, all is well
+      zap_dies         the writer's ZAP handler ended early (a Debug
+                       switch): the writer aborts, a stranger hears nothing
 
     The attacker's sockets are czmq's, with keys read by bus_curve.  */
 
@@ -700,6 +702,45 @@ TK_CASE (rogue_writer)
     free (dir);
 }
 
+//  The writer's ZAP handler ended early (a Debug build's switch, as a bug
+//  would): the writer aborts at once, naming why, rather than let every
+//  CURVE key in (libzmq 4.3 does, with no handler bound); a stranger
+//  hears nothing on its events socket
+TK_CASE (zap_dies)
+{
+    CHECK (tk_kill (s_writer, SIGTERM) == 0, "the writer stops");
+    char *data = s_path (tk_dir (), "data-zap");
+    char *real = s_path (s_keys, "writer.cert_secret");
+    const char *env[] = { "ORDERBUS_DEBUG_ZAP_EXIT_MS=1500", NULL };
+    pid_t writer = tk_spawn_env ("writer-zap", env, "writer", "--data", data,
+                                 "--menu", s_menu, "--intake", s_intake,
+                                 "--events", s_events, "--sync", s_sync,
+                                 "--cert", real, "--allow", s_allow, NULL);
+    bool debug =
+        tk_log_wait ("writer-zap", "ORDERBUS_DEBUG_ZAP_EXIT_MS=1500", 0, 5000);
+    if (!debug) {   //  not a Debug build: the switch is not compiled in
+        printf ("integration_security_links: zap_dies needs a Debug build "
+                "(ORDERBUS_DEBUG_ZAP_EXIT_MS): skipped\n");
+        CHECK (tk_kill (writer, SIGTERM) == 0, "the writer stops");
+    } else {
+        CHECK (tk_log_wait ("writer-zap", "the ZAP handler stopped", 0, 10000),
+               "the writer logs its handler's end");
+        int status = tk_kill (writer, 0);
+        CHECK (status == 128 + SIGABRT, "the writer aborted: status %d",
+               status);
+        char *stranger = s_path (tk_dir (), "stranger/gw-x.cert_secret");
+        zsock_t *sub = s_socket (ZMQ_SUB, s_events, stranger);
+        CHECK (!s_readable (sub, QUIET_MS),
+               "an unknown key heard the events socket, the handler gone");
+        zsock_destroy (&sub);
+        free (stranger);
+    }
+    s_writer = s_start_writer ("writer-after-zap", s_data, real, s_allow);
+    CHECK (tk_wait_http (s_gw, "/healthz", 200, 15000), "gateway healthy");
+    free (real);
+    free (data);
+}
+
 static const tk_case_t s_cases[] = { TK_CASE_ENTRY (keys),
                                      TK_CASE_ENTRY (fail_closed),
                                      TK_CASE_ENTRY (happy_path),
@@ -708,6 +749,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (keys),
                                      TK_CASE_ENTRY (origin_bound),
                                      TK_CASE_ENTRY (edge_no_commands),
                                      TK_CASE_ENTRY (rogue_writer),
+                                     TK_CASE_ENTRY (zap_dies),
                                      { 0 } };
 
 int

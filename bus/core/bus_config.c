@@ -383,6 +383,38 @@ s_valid_endpoint (const char *text)
     return false;
 }
 
+//  Each item of a comma list an endpoint: an empty one ("a,,b") would
+//  shift the keys link/writer_key pairs with the endpoints by order.
+//  0, or BUS_ERR_CONFIG with err set.
+static int
+s_valid_endpoints (const char *list, const char *where, char *err,
+                   size_t err_cap)
+{
+    int item = 1;
+    for (const char *at = list;; item++) {
+        size_t length = strcspn (at, ",");
+        char one[BUS_ENDPOINT_MAX];
+        if (length == 0)
+            return bus_error_set (err, err_cap, BUS_ERR_CONFIG,
+                                  "%s: item %d of the comma list is empty "
+                                  "(got '%s')",
+                                  where, item, list);
+        if (length < sizeof one) {
+            memcpy (one, at, length);
+            one[length] = '\0';
+        }
+        if (length >= sizeof one || !s_valid_endpoint (one))
+            return bus_error_set (
+                err, err_cap, BUS_ERR_CONFIG,
+                "%s: must be an endpoint starting with tcp://, ipc:// or "
+                "inproc://, or a comma list of them (got '%s')",
+                where, list);
+        if (!at[length])
+            return 0;
+        at += length + 1;
+    }
+}
+
 static bool
 s_valid_name (const char *text, size_t cap)
 {
@@ -437,14 +469,13 @@ s_set_value (bus_config_t *config, const s_setting_t *setting,
                                       value);
             return 0;
         case S_CONFIG: return bus_config_load (config, value, err, err_cap);
-        case S_ENDPOINT:
-            if (!s_valid_endpoint (value))
-                return bus_error_set (
-                    err, err_cap, BUS_ERR_CONFIG,
-                    "%s: must be an endpoint starting with tcp://, "
-                    "ipc:// or inproc:// (got '%s')",
-                    where, value);
+        case S_ENDPOINT: {
+            //  A writer group's: one a member, comma-separated
+            int rc = s_valid_endpoints (value, where, err, err_cap);
+            if (rc != 0)
+                return rc;
             break;
+        }
         case S_NAME:
             if (!s_valid_name (value, setting->size))
                 return bus_error_set (
@@ -1361,6 +1392,14 @@ s_test_file_errors (const char *dir, bool verbose)
           "unknown key" },
         { "endpoints\n    sync = udp://x\n", BUS_ROLE_EDGE,
           "bad.cfg: endpoints/sync", "tcp://, ipc:// or inproc://" },
+        { "leader\n    peers = tcp://a:1,,tcp://b:1\n", BUS_ROLE_WRITER,
+          "bad.cfg: leader/peers", "item 2 of the comma list is empty" },
+        { "endpoints\n    sync = tcp://a:1,\n", BUS_ROLE_EDGE,
+          "bad.cfg: endpoints/sync", "item 2 of the comma list is empty" },
+        { "endpoints\n    sync = ,tcp://a:1\n", BUS_ROLE_EDGE,
+          "bad.cfg: endpoints/sync", "item 1 of the comma list is empty" },
+        { "endpoints\n    sync = tcp://a:1,udp://b\n", BUS_ROLE_EDGE,
+          "bad.cfg: endpoints/sync", "or a comma list of them" },
         { "endpoints\n    intake = tcp://x:1\n", BUS_ROLE_UP,
           "bad.cfg: endpoints/intake", "does not apply to 'up'" },
         { "gateway\n    name = a b\n", BUS_ROLE_GATEWAY,

@@ -19,6 +19,7 @@
     public one, and keeps only a valid name and role.  */
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #define S_ALLOW_MAX     1024    //  certificates in an allow directory
 #define S_WATCH_MAX     8       //  sockets one watcher can watch
 #define S_ZAP_ENDPOINT  "inproc://zeromq.zap.01"   //  libzmq's, RFC 27
+#define S_ZAP_TOKEN     BUS_CURVE_ZAP_TOKEN        //  see s_zap_metadata
 #define S_SECRET_SUFFIX "_secret"
 #define S_PUBLIC_SUFFIX ".cert"
 
@@ -55,13 +57,14 @@ struct _bus_curve_t {
     int pin_count;
     bus_curve_peer_t *peers;   //  the allow-list (writer)
     size_t peer_count;
-    uint32_t *slots;     //  open addressing: peer index + 1, 0 = empty
-    size_t slot_mask;    //  slot count - 1, a power of two minus one
-    zactor_t *auth;      //  the ZAP handler, on a writer with CURVE
-    zsock_t *zap;        //  its socket, until its thread takes it
-    zactor_t *watcher;   //  refusal watcher, on a writer with CURVE
-    int watched;         //  sockets handed to the watcher
-    const char *who;     //  "writer" or "replica", for the log
+    uint32_t *slots;    //  open addressing: peer index + 1, 0 = empty
+    size_t slot_mask;   //  slot count - 1, a power of two minus one
+    zactor_t *auth;     //  the ZAP handler, on a writer with CURVE
+    zsock_t *zap;       //  its socket, until its thread takes it
+    bool zap_running;   //  its thread polls (set before its signal)
+    char zap_token[BUS_CURVE_KEY_LEN + 1];   //  see bus_curve_sender
+    zactor_t *watcher;              //  refusal watcher, on a writer with CURVE
+    const char *who;                //  "writer" or "replica", for the log
     atomic_uint_fast64_t refused;   //  handshakes refused
 };
 
@@ -518,6 +521,19 @@ bus_curve_peer (const bus_curve_t *self, const char *user_id)
     return NULL;
 }
 
+const bus_curve_peer_t *
+bus_curve_sender (const bus_curve_t *self, const char *user_id,
+                  const char *token)
+{
+    //  The token proves the handler answered this connection: a User-Id
+    //  without it is the client's own word (no handler was bound)
+    if (!self || !*self->zap_token || !token
+        || strlen (token) != BUS_CURVE_KEY_LEN
+        || !streq (token, self->zap_token))
+        return NULL;
+    return bus_curve_peer (self, user_id);
+}
+
 //  ---------------------------------------------------------------------
 //  The refusal watcher: one actor reads the monitors of the writer's
 //  sockets.  It is the only place a refused handshake can be seen: the
@@ -630,6 +646,19 @@ s_watcher (zsock_t *pipe, void *args)
     zpoller_destroy (&poller);
 }
 
+//  A monitor's inproc endpoint, new each call in the process.  Numbered,
+//  not named by address: a pooled socket's watch is made and freed
+//  often, and a writer made again (a member leading again) may get a
+//  freed one's address back while libzmq still holds the closed
+//  monitor's endpoint
+static void
+s_monitor_endpoint (char *endpoint, size_t cap)
+{
+    static atomic_uint_fast64_t made;
+    snprintf (endpoint, cap, "inproc://orderbus-curve-monitor-%" PRIu64,
+              (uint64_t) atomic_fetch_add (&made, 1));
+}
+
 int
 bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
 {
@@ -638,9 +667,11 @@ bus_curve_server (bus_curve_t *self, zsock_t *sock, const char *name)
     zcert_apply (self->cert, sock);
     zsock_set_curve_server (sock, 1);
     zsock_set_zap_domain (sock, name);
+    //  A connection that does not finish its handshake is dropped after
+    //  this, not libzmq's 30 s: a flood of idle connections holds less
+    zsock_set_handshake_ivl (sock, BUS_CURVE_HANDSHAKE_MS);
     char endpoint[96];
-    snprintf (endpoint, sizeof endpoint, "inproc://orderbus-curve-%p-%d",
-              (void *) self, self->watched++);
+    s_monitor_endpoint (endpoint, sizeof endpoint);
     int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                  | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
                  | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
@@ -693,10 +724,17 @@ bus_curve_pins (const bus_curve_t *self)
 //  Client watches
 
 #define S_REDIAL_MS 1000   //  a given-up connection is dialled again after
+//  The events after which libzmq gives a connection up for good
+#define S_WATCH_GIVE_UP \
+    (ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
 
 typedef struct {
     char endpoint[BUS_ENDPOINT_MAX];   //  one of the comma list
-    int64_t redial_at;   //  zclock_mono of the next dial, 0 = none
+    char resolved[80];                 //  tcp://IP:port of a host name's, or ""
+    bool up;                 //  its handshake succeeded, not lost since
+    int64_t redial_at;       //  zclock_mono of the next dial, 0 = none
+    int64_t log_window_ms;   //  when its log window began
+    int logged;              //  give-ups logged in the window
 } s_dial_t;
 
 struct _bus_curve_watch_t {
@@ -706,6 +744,34 @@ struct _bus_curve_watch_t {
     s_dial_t dials[BUS_CURVE_PINS_MAX];   //  the endpoints, in list order
     int dial_count;
 };
+
+//  A tcp:// endpoint by host name: its IPv4 address too (libzmq's, with
+//  ZMQ_IPV6 off), as a monitor event may name the connection by it
+static void
+s_dial_resolve (s_dial_t *dial)
+{
+    const char *host = dial->endpoint + strlen ("tcp://");
+    const char *colon = strrchr (dial->endpoint, ':');
+    if (strncmp (dial->endpoint, "tcp://", 6) != 0 || colon < host
+        || strchr (host, ';') || (size_t) (colon - host) >= 64)
+        return;
+    char name[64];
+    memcpy (name, host, (size_t) (colon - host));
+    name[colon - host] = '\0';
+    struct addrinfo hints = { .ai_family = AF_INET,
+                              .ai_socktype = SOCK_STREAM };
+    struct addrinfo *found = NULL;
+    char ip[INET_ADDRSTRLEN];
+    if (getaddrinfo (name, NULL, &hints, &found) == 0 && found
+        && inet_ntop (AF_INET,
+                      &((struct sockaddr_in *) found->ai_addr)->sin_addr, ip,
+                      sizeof ip)
+        && !streq (ip, name))
+        snprintf (dial->resolved, sizeof dial->resolved, "tcp://%s%s", ip,
+                  colon);
+    if (found)
+        freeaddrinfo (found);
+}
 
 //  Split endpoints into self's dials; false if there are too many, or
 //  one is empty or too long
@@ -720,6 +786,7 @@ s_watch_split (bus_curve_watch_t *self, const char *endpoints)
             return false;
         memcpy (dial->endpoint, at, length);
         dial->endpoint[length] = '\0';
+        s_dial_resolve (dial);
         if (!at[length])
             return true;
         at += length + 1;
@@ -738,22 +805,21 @@ bus_curve_watch_new (const bus_curve_t *curve, zsock_t *sock,
         return NULL;
     self->sock = sock;
     self->curve = curve;
-    //  Numbered, not named by address: a pooled socket's watch is made
-    //  and freed often, and a freed one's address may come back while
-    //  libzmq still holds its closed monitor's endpoint
-    static atomic_uint_fast64_t made;
     char monitor[96];
-    snprintf (monitor, sizeof monitor,
-              "inproc://orderbus-curve-client-%" PRIu64,
-              (uint64_t) atomic_fetch_add (&made, 1));
-    int events =
-        ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    s_monitor_endpoint (monitor, sizeof monitor);
+    int events = S_WATCH_GIVE_UP | ZMQ_EVENT_HANDSHAKE_SUCCEEDED
+                 | ZMQ_EVENT_DISCONNECTED;
     if (s_watch_split (self, endpoint)
         && zmq_socket_monitor (zsock_resolve (sock), monitor, events) == 0)
         self->pair = zsock_new (ZMQ_PAIR);
-    if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0)
+    if (!self->pair || zsock_connect (self->pair, "%s", monitor) != 0) {
+        //  Never silent: a link nobody watches is not redialled
+        zsys_error ("link to %s: cannot watch its handshakes (%s)", endpoint,
+                    self->dial_count && !self->pair
+                        ? zmq_strerror (zmq_errno ())
+                        : "more endpoints than keys, or an empty one");
         bus_curve_watch_destroy (&self);
-    else
+    } else
         zsock_set_rcvtimeo (self->pair, 0);   //  read what is there
     return self;
 }
@@ -777,37 +843,67 @@ bus_curve_watch_socket (bus_curve_watch_t *self)
     return self ? self->pair : NULL;
 }
 
-//  Schedule dial for a new connection, logged once per give-up
+//  Schedule dial for a new connection.  A few lines a minute per
+//  endpoint: a rogue listener on a member's port refuses every second
 static void
 s_watch_due (s_dial_t *dial)
 {
     if (dial->redial_at)
         return;
     dial->redial_at = zclock_mono () + S_REDIAL_MS;
-    zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
-                  "writer's key, or ours not allowed): dialling again in "
-                  "%d ms",
-                  dial->endpoint, S_REDIAL_MS);
+    int64_t now = zclock_mono ();
+    if (now - dial->log_window_ms >= S_LOG_WINDOW_MS) {
+        dial->log_window_ms = now;
+        dial->logged = 0;
+    }
+    if (dial->logged++ < S_LOG_PER_WINDOW)
+        zsys_warning ("link to %s: handshake refused (not CURVE, or not the "
+                      "writer's key, or ours not allowed): dialling again in "
+                      "%d ms",
+                      dial->endpoint, S_REDIAL_MS);
+}
+
+//  The next event on self's monitor: its number (0 if none), and the
+//  dial it names (by the address connected to, or its IP), or -1
+static int
+s_watch_next (bus_curve_watch_t *self, int *which)
+{
+    zmsg_t *msg = zmsg_recv (self->pair);
+    if (!msg)
+        return 0;
+    zframe_t *head = zmsg_first (msg);
+    zframe_t *address = zmsg_next (msg);
+    uint16_t event = 0;
+    if (head && zframe_size (head) >= 2)
+        memcpy (&event, zframe_data (head), 2);
+    *which = -1;
+    for (int i = 0; address && i < self->dial_count; i++)
+        if (zframe_streq (address, self->dials[i].endpoint)
+            || (*self->dials[i].resolved
+                && zframe_streq (address, self->dials[i].resolved)))
+            *which = i;
+    zmsg_destroy (&msg);
+    return event ? event : -1;
 }
 
 void
 bus_curve_watch_read (bus_curve_watch_t *self)
 {
-    zmsg_t *msg;
-    while (self && (msg = zmsg_recv (self->pair))) {
-        //  Only the two events that end a connection for good come here;
-        //  the second frame names the endpoint as it was connected
-        zmsg_first (msg);
-        zframe_t *address = zmsg_next (msg);
-        int found = -1;
-        for (int i = 0; address && i < self->dial_count; i++)
-            if (zframe_streq (address, self->dials[i].endpoint))
-                found = i;
-        zmsg_destroy (&msg);
-        //  An address we did not give (never seen: libzmq reports the
-        //  connect string): dial every endpoint again rather than none
+    int event, found;
+    while (self && (event = s_watch_next (self, &found)) != 0) {
+        if (found >= 0 && event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->dials[found].up = true;
+        else if (found >= 0 && event == ZMQ_EVENT_DISCONNECTED)
+            self->dials[found].up = false;   //  libzmq reconnects it
+        if (event < 0 || !(event & S_WATCH_GIVE_UP))
+            continue;
+        //  An address we did not give: every endpoint whose connection
+        //  is not up is due; one whose handshake succeeds before then
+        //  (its event may come after this one) is left alone after all
+        if (found >= 0)
+            self->dials[found].up = false;
         for (int i = 0; i < self->dial_count; i++)
-            if (found < 0 || found == i)
+            if (found == i || (found < 0 && !self->dials[i].up))
                 s_watch_due (&self->dials[i]);
     }
 }
@@ -816,11 +912,9 @@ bool
 bus_curve_watch_refused (bus_curve_watch_t *self)
 {
     bool refused = false;
-    zmsg_t *msg;
-    while (self && (msg = zmsg_recv (self->pair))) {
-        zmsg_destroy (&msg);
-        refused = true;   //  only the two events that end a connection
-    }
+    int event, found;
+    while (self && (event = s_watch_next (self, &found)) != 0)
+        refused |= event > 0 && (event & S_WATCH_GIVE_UP);
     return refused;
 }
 
@@ -833,15 +927,18 @@ bus_curve_watch_redial (bus_curve_watch_t *self, int64_t now)
         if (!dial->redial_at || now < dial->redial_at)
             continue;
         dial->redial_at = 0;
+        if (dial->up)   //  never a healthy connection (the leader's)
+            continue;
         //  A connect to an endpoint the socket still lists does nothing:
         //  the given-up connection is forgotten first.  The server key is
         //  copied at connect: this endpoint's, again
         zsock_disconnect (self->sock, "%s", dial->endpoint);
         bus_curve_client_at (self->curve, self->sock, i);
         int rc = zsock_connect (self->sock, "%s", dial->endpoint);
-        zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
-                   rc == 0 ? "" : ": ",
-                   rc == 0 ? "" : zmq_strerror (zmq_errno ()));
+        if (rc != 0 || dial->logged <= S_LOG_PER_WINDOW)   //  as s_watch_due
+            zsys_info ("link to %s: dialled again%s%s", dial->endpoint,
+                       rc == 0 ? "" : ": ",
+                       rc == 0 ? "" : zmq_strerror (zmq_errno ()));
         dialled |= rc == 0;
     }
     return dialled;
@@ -1167,6 +1264,20 @@ s_member_init (bus_curve_t *self, const bus_config_t *config, char *err,
                                 "cannot follow this member when it leads",
                                 i + 1, self->pins[i], config->allow_dir);
     }
+    //  A writer's certificate that is not another member's may replicate
+    //  from this member when it leads: a left-over, or a member missing
+    //  from link/writer_key
+    for (int j = 0; rc == 0 && j < count; j++) {
+        bool pinned = false;
+        for (int i = 0; i < self->pin_count; i++)
+            pinned |= streq (allowed[j].key, self->pins[i]);
+        if (allowed[j].role == BUS_CURVE_WRITER && !pinned
+            && !streq (allowed[j].key, own))
+            zsys_warning ("link/allow %s holds writer certificate '%s' (%s), "
+                          "not in link/writer_key: it may replicate from "
+                          "this member; remove it unless it is a member",
+                          config->allow_dir, allowed[j].name, allowed[j].key);
+    }
     free (allowed);
     return rc;
 }
@@ -1199,6 +1310,24 @@ bus_curve_pin (const bus_curve_t *self, const char *value, char *err,
 //  member's key is let in on the replicate socket (ZAP domain
 //  "replicate") and nowhere else.  The User-Id it returns is the Z85 key
 //  (bus_curve_peer looks it up, as with zauth).
+
+//  The reply's metadata (ZMTP's encoding): on a 200, the process's token
+//  under S_ZAP_TOKEN, which bus_curve_sender checks.  libzmq puts the
+//  handler's properties before the client's own, so a client's
+//  "User-Id" or token never stands beside a handler's answer; and
+//  without one, the client cannot know the token.
+static void
+s_zap_metadata (const bus_curve_t *self, zmsg_t *reply, bool ok)
+{
+    byte data[1 + sizeof S_ZAP_TOKEN + 4 + BUS_CURVE_KEY_LEN];
+    size_t name = strlen (S_ZAP_TOKEN);
+    data[0] = (byte) name;
+    memcpy (data + 1, S_ZAP_TOKEN, name);
+    uint32_t length = htonl (BUS_CURVE_KEY_LEN);
+    memcpy (data + 1 + name, &length, 4);
+    memcpy (data + 1 + name + 4, self->zap_token, BUS_CURVE_KEY_LEN);
+    zmsg_addmem (reply, data, ok ? 1 + name + 4 + BUS_CURVE_KEY_LEN : 0);
+}
 
 static void
 s_zap_answer (bus_curve_t *self, zsock_t *handler)
@@ -1236,13 +1365,58 @@ s_zap_answer (bus_curve_t *self, zsock_t *handler)
                         : peer ? "a group member's key only replicates"
                                : "not allowed");
     zmsg_addstr (reply, ok ? text : "");
-    zmsg_addmem (reply, NULL, 0);   //  no metadata
+    s_zap_metadata (self, reply, ok);
     zmsg_send (&reply, handler);
     zframe_destroy (&sequence);
     zframe_destroy (&key);
     zstr_free (&domain);
     zstr_free (&mechanism);
     zmsg_destroy (&request);
+}
+
+//  The handler's end, other than on $TERM: fail closed.  libzmq 4.3
+//  lets every CURVE client in when nothing is bound at the ZAP endpoint
+//  (ZMQ_ZAP_ENFORCE_DOMAIN is a draft), and the client's own "User-Id"
+//  metadata then stands: a writer must not run one moment without its
+//  handler.  Aborted here, before the socket is closed, so that no
+//  handshake completes in between (libzmq waits on a bound, silent one).
+static void
+s_zap_died (const char *why)
+{
+    zsys_error ("CURVE: the ZAP handler stopped (%s) while the node runs: "
+                "aborting, as any key would get in without it",
+                why);
+    abort ();
+}
+
+#ifdef ORDERBUS_DEBUG_ZAP_EXIT_MS
+//  A Debug build's test switch: ORDERBUS_DEBUG_ZAP_EXIT_MS=MS (1 to
+//  60000) ends the handler's loop that long after it starts, as a bug
+//  would, so that a test sees the node abort rather than let keys in
+static int64_t
+s_zap_debug_exit_at (void)
+{
+    const char *text = getenv ("ORDERBUS_DEBUG_ZAP_EXIT_MS");
+    int ms = text ? atoi (text) : 0;
+    if (ms < 1 || ms > 60000)
+        return 0;
+    zsys_warning ("CURVE: ORDERBUS_DEBUG_ZAP_EXIT_MS=%d (a Debug build's "
+                  "test switch): the ZAP handler ends early",
+                  ms);
+    return zclock_mono () + ms;
+}
+#endif
+
+//  "$TERM" on pipe (or pipe gone): true
+static bool
+s_zap_term (zsock_t *pipe)
+{
+    zmsg_t *msg = zmsg_recv (pipe);
+    char *command = msg ? zmsg_popstr (msg) : NULL;
+    bool term = !command || streq (command, "$TERM");
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    return term;
 }
 
 static void
@@ -1252,22 +1426,38 @@ s_zap (zsock_t *pipe, void *args)
     zsock_t *handler = self->zap;   //  taken, with zactor_new's barrier
     self->zap = NULL;
     zpoller_t *poller = zpoller_new (pipe, handler, NULL);
-    zsock_signal (pipe, 0);
+    //  zactor_new ignores the signal's status: the flag, set before the
+    //  signal's barrier, tells s_writer_init
+    self->zap_running = poller != NULL;
+    if (poller)   //  answers until $TERM, not until zsys_interrupted
+        zpoller_set_nonstop (poller, true);
+    zsock_signal (pipe, poller ? 0 : 1);
+    int64_t exit_at = 0;
+#ifdef ORDERBUS_DEBUG_ZAP_EXIT_MS
+    exit_at = s_zap_debug_exit_at ();
+#endif
+    const char *why = "its poller could not be made";
     while (poller) {
-        void *which = zpoller_wait (poller, -1);
+        void *which = zpoller_wait (poller, exit_at ? 100 : -1);
+        if (exit_at && zclock_mono () >= exit_at) {
+            why = "ORDERBUS_DEBUG_ZAP_EXIT_MS";
+            break;
+        }
         if (which == handler)
             s_zap_answer (self, handler);
-        else if (which == pipe) {
-            zmsg_t *msg = zmsg_recv (pipe);
-            char *command = msg ? zmsg_popstr (msg) : NULL;
-            bool term = !command || streq (command, "$TERM");
-            zstr_free (&command);
-            zmsg_destroy (&msg);
-            if (term)
-                break;
-        } else if (zpoller_terminated (poller))
+        else if (which == pipe && s_zap_term (pipe)) {
+            why = NULL;
             break;
+        } else if (!which && zpoller_terminated (poller)) {
+            why = NULL;   //  ETERM: the context ends, no handshake can
+            break;        //  complete now
+        }
+        //  else a timeout or an interrupted wait (EINTR, a signal to the
+        //  process, or zsys's SIGINT flag): the node's other threads see
+        //  to its end and send $TERM; the handler answers until then
     }
+    if (why && self->zap_running)
+        s_zap_died (why);
     zpoller_destroy (&poller);
     //  Unbound now, not when libzmq reaps the closed socket: the next
     //  writer of this process (a member leading again) binds it at once
@@ -1300,6 +1490,11 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
     //  The handler must answer before the first bind, since libzmq lets
     //  any CURVE client in when no ZAP handler is bound: bound here, so
     //  that a failure is this call's, then handed to its thread
+    char unused[BUS_CURVE_KEY_LEN + 1];   //  a secret key: 32 random bytes
+    if (zmq_curve_keypair (unused, self->zap_token) != 0)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot make the ZAP handler's token: %s",
+                              zmq_strerror (zmq_errno ()));
     self->zap = zsock_new (ZMQ_REP);
     if (!self->zap || zsock_bind (self->zap, S_ZAP_ENDPOINT) != 0) {
         zsock_destroy (&self->zap);
@@ -1309,6 +1504,10 @@ s_writer_init (bus_curve_t *self, const bus_config_t *config, char *err,
                               S_ZAP_ENDPOINT, zmq_strerror (zmq_errno ()));
     }
     self->auth = zactor_new (s_zap, self);
+    if (self->auth && !self->zap_running)
+        return bus_error_set (err, err_cap, -1,
+                              "cannot start the ZAP handler (its poller): "
+                              "without it any key would get in");
     self->watcher = zactor_new (s_watcher, self);
     if (!self->auth || !self->watcher)
         return bus_error_set (err, err_cap, -1,

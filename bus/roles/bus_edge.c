@@ -1364,6 +1364,13 @@ s_subscribe (bus_edge_t *self, char *err, size_t err_cap)
     zsock_set_subscribe (self->sub, BUS_TOPIC_HEARTBEAT);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
+    if (bus_curve_enabled (self->curve) && !self->sub_watch) {
+        snprintf (err, err_cap,
+                  "cannot watch the link to the writer's "
+                  "events at %s (see the log)",
+                  self->config.events);
+        return -1;
+    }
     if (bus_link_connect (self->sub, self->config.events, self->curve) == 0)
         return 0;
     snprintf (err, err_cap, "cannot connect to the writer's events at %s: %s",

@@ -638,6 +638,14 @@ s_sockets_init (bus_gateway_t *self, char *err, size_t err_cap)
         bus_curve_watch_new (self->curve, self->push, self->config.intake);
     self->sub_watch =
         bus_curve_watch_new (self->curve, self->sub, self->config.events);
+    if (bus_curve_enabled (self->curve)
+        && (!self->push_watch || !self->sub_watch)) {
+        snprintf (err, err_cap,
+                  "cannot watch the links to the writer at "
+                  "%s / %s (see the log)",
+                  self->config.intake, self->config.events);
+        return -1;
+    }
     if (bus_link_connect (self->push, self->config.intake, self->curve) != 0
         || bus_link_connect (self->sub, self->config.events, self->curve) != 0)
         goto fail;

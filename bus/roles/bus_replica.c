@@ -192,6 +192,8 @@ s_connect (bus_replica_t *self)
     zsock_set_linger (self->dealer, 0);
     self->watch =
         bus_curve_watch_new (self->curve, self->dealer, self->config.replicate);
+    if (bus_curve_enabled (self->curve) && !self->watch)
+        return -1;   //  logged by bus_curve_watch_new
     if (bus_link_connect (self->dealer, self->config.replicate, self->curve)
         < 0)
         return -1;

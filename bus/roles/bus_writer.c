@@ -283,11 +283,13 @@ s_escape (const char *text, char *out, size_t cap)
 }
 
 //  The sender of a message with CURVE on, NULL if unknown (never, past
-//  the ZAP handler, unless the link is inproc, where there is no handshake)
+//  the ZAP handler, unless the link is inproc, where there is no
+//  handshake, or no handler answered: the token tells, bus_curve_sender)
 static const bus_curve_peer_t *
-s_sender (bus_writer_t *self, const char *user_id)
+s_sender (bus_writer_t *self, const zmq_msg_t *raw)
 {
-    return bus_curve_peer (self->curve, user_id);
+    return bus_curve_sender (self->curve, zmq_msg_gets (raw, "User-Id"),
+                             zmq_msg_gets (raw, BUS_CURVE_ZAP_TOKEN));
 }
 
 //  True if sender may have the writer apply cmd: a gateway's key, under
@@ -418,8 +420,7 @@ s_apply (bus_writer_t *self, s_batch_t *batch, size_t i, int64_t now)
         return 0;
     }
     if (bus_curve_enabled (self->curve)) {
-        const bus_curve_peer_t *sender =
-            s_sender (self, zmq_msg_gets (raw, "User-Id"));
+        const bus_curve_peer_t *sender = s_sender (self, raw);
         if (!s_may_command (self, sender, cmd)) {
             s_refuse_sender (self, batch, sender, cmd);
             return 0;
@@ -452,9 +453,7 @@ s_batch_nack (bus_writer_t *self, s_batch_t *batch, int status)
         zmq_msg_t *raw = &batch->raw[i];
         if (bus_cmd_decode (zmq_msg_data (raw), zmq_msg_size (raw), &batch->cmd)
                 != 0
-            || !s_may_command (self,
-                               s_sender (self, zmq_msg_gets (raw, "User-Id")),
-                               &batch->cmd))
+            || !s_may_command (self, s_sender (self, raw), &batch->cmd))
             continue;   //  a refused command was answered (or not) already
         memcpy (batch->ack.key, batch->cmd.key, sizeof batch->ack.key);
         batch->ack.fingerprint = bus_cmd_fingerprint (&batch->cmd);
@@ -1305,7 +1304,10 @@ s_sync_serve (bus_writer_t *self)
     //  key (an inproc link has no handshake) is answered with nothing
     bool curve = bus_curve_enabled (self->curve);
     const bus_curve_peer_t *sender =
-        curve && body ? s_sender (self, zframe_meta (body, "User-Id")) : NULL;
+        curve && body
+            ? bus_curve_sender (self->curve, zframe_meta (body, "User-Id"),
+                                zframe_meta (body, BUS_CURVE_ZAP_TOKEN))
+            : NULL;
     //  Another member of a writer group is let in to replicate, not to
     //  query (its standby reads through the replicate socket): the ZAP
     //  handler refuses its key here already; this is the second lock

@@ -104,6 +104,9 @@ void bus_curve_destroy (bus_curve_t **self_p);
 /*  True if the links are CURVE (false for a plaintext object or NULL).  */
 bool bus_curve_enabled (const bus_curve_t *self);
 
+//  A CURVE server drops a connection whose handshake is not done by then
+#define BUS_CURVE_HANDSHAKE_MS 5000
+
 /*  Make sock a CURVE server under the writer's key, in ZAP domain name,
     and watch its handshakes: call before binding.  Does nothing for a
     plaintext object or NULL.  0, or -1 if the watcher could not take
@@ -177,6 +180,17 @@ bool bus_curve_watch_refused (bus_curve_watch_t *self);
     Borrowed; valid until bus_curve_destroy.  One hash lookup.  */
 const bus_curve_peer_t *bus_curve_peer (const bus_curve_t *self,
                                         const char *user_id);
+
+/*  The sender of a message on one of the writer's CURVE servers: the
+    allowed peer with key user_id (zmq_msg_gets "User-Id"), or NULL
+    unless token (zmq_msg_gets BUS_CURVE_ZAP_TOKEN) is the one this
+    writer's ZAP handler gives every connection it admits.  A client's
+    own "User-Id" metadata stands when no handler answered (libzmq 4.3
+    lets CURVE in then): this tells the two apart.  NULL-safe: NULL.  */
+#define BUS_CURVE_ZAP_TOKEN "X-Orderbus-Zap"
+const bus_curve_peer_t *bus_curve_sender (const bus_curve_t *self,
+                                          const char *user_id,
+                                          const char *token);
 
 /*  Handshakes the writer's sockets refused so far.  */
 uint64_t bus_curve_refused (const bus_curve_t *self);
