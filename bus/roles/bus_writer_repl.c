@@ -487,7 +487,11 @@ bus_writer_repl_recv (bus_writer_repl_t *self)
                      : BUS_ERR_MALFORMED;
         const bus_curve_peer_t *peer =
             one && bus_curve_enabled (self->curve)
-                ? bus_curve_peer (self->curve, zmq_msg_gets (&part, "User-Id"))
+                //  the token tells a key the ZAP handler let in from one
+                //  a client wrote into its own metadata (bus_curve_sender)
+                ? bus_curve_sender (self->curve,
+                                    zmq_msg_gets (&part, "User-Id"),
+                                    zmq_msg_gets (&part, BUS_CURVE_ZAP_TOKEN))
                 : NULL;
         size_t size = zmq_msg_size (&part);
         while (zmq_msg_more (&part) && zmq_msg_recv (&part, sock, 0) >= 0)
