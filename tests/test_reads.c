@@ -23,6 +23,9 @@
                         order it lacks come from the writer; its own
                         answer says Behind-Seqs 0 but Behind-Ms at least
                         the time cut off; heard again, a recent time
+      ring_moves_on     r1 stopped, a resume's log read waits out a
+                        timeout while orders push e1's full ring on past
+                        what it fetched: the rest is fetched, no snapshot
       replica_stopped   r1 SIGSTOPped: gw's reads are answered (by the
                         writer, after one timeout) and the kitchen stays
                         gap-free under load; SIGCONT: r1 answers again
@@ -459,6 +462,54 @@ TK_CASE (replica_behind)
     tk_ledger_destroy (&ledger);
 }
 
+TK_CASE (ring_moves_on)
+{
+    //  A resume from past e1's full ring (16) reads the log first: with r1
+    //  stopped that waits out e1's sync timeout (3 s), then the writer
+    //  answers.  Orders placed meanwhile push the ring on past what was
+    //  fetched: e1 fetches what it let go too, no snapshot.  (An event or
+    //  two still on its way to e1 while the log is read did the same in
+    //  replica_behind, now and then.)
+    json_int_t seq = s_stat (s_gw2, "writer.seq");
+    CHECK (tk_follower_wait (s_kitchen, seq, 15000), "e1 at %lld",
+           (long long) seq);
+    json_int_t from = seq - 40;
+    kill (s_r1_pid, SIGSTOP);
+    char path[64];
+    snprintf (path, sizeof path, "/ws?resume_from=%lld", (long long) from);
+    tk_ws_t *ws = tk_ws_open (s_edge, path);
+    CHECK (ws, "resume from %lld", (long long) from);
+    usleep (300 * 1000);   //  e1 is reading the log (r1 silent 3 s)
+    for (int i = 0; i < 5; i++) {
+        char key[32];
+        snprintf (key, sizeof key, "rm-%d", i);
+        char *body = tk_order_body ("T1", 1, false, i);
+        tk_response_t r;
+        tk_post_order (s_gw2, key, body, &r);
+        free (body);
+        CHECK (r.status == 201, "%s: %d %s", key, r.status, r.body);
+        tk_response_free (&r);
+    }
+    json_int_t upto = s_stat (s_gw2, "writer.seq");
+    CHECK (tk_follower_wait (s_kitchen, upto, 2000),
+           "e1 at %lld while its log read waits on r1", (long long) upto);
+    json_int_t next = from + 1;
+    for (json_t *msg; ws && next <= upto && (msg = tk_ws_next (ws, 10000));
+         json_decref (msg)) {
+        json_int_t got = json_integer_value (json_object_get (msg, "seq"));
+        CHECK (got == next, "resumed event %lld, expected %lld (%s)",
+               (long long) got, (long long) next,
+               json_string_value (json_object_get (msg, "type")));
+        next = got + 1;
+    }
+    tk_ws_close (&ws);
+    CHECK (next > upto,
+           "events %lld..%lld resumed gap-free while the ring moved on",
+           (long long) from + 1, (long long) upto);
+    kill (s_r1_pid, SIGCONT);
+    CHECK (s_caught_up (15000), "r1 caught up after SIGCONT");
+}
+
 TK_CASE (replica_stopped)
 {
     kill (s_r1_pid, SIGSTOP);
@@ -520,6 +571,7 @@ static const tk_case_t s_cases[] = { TK_CASE_ENTRY (start),
                                      TK_CASE_ENTRY (edge_replays),
                                      TK_CASE_ENTRY (read_your_write),
                                      TK_CASE_ENTRY (replica_behind),
+                                     TK_CASE_ENTRY (ring_moves_on),
                                      TK_CASE_ENTRY (replica_stopped),
                                      TK_CASE_ENTRY (key_refused),
                                      TK_CASE_ENTRY (stop),

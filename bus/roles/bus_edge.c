@@ -73,6 +73,8 @@
 #define S_CLOSE_FULL       1013   //  ...try again later
 //  A resuming browser waits this long for a (re)starting edge to get in sync
 #define S_RESUME_WAIT_MS 5000
+//  Fetches of what a full ring let go while a resume read the log
+#define S_RESUME_REFETCH 3
 //  Earlier epochs the state's history went on from (a writer restarted on
 //  its data), remembered for browsers that resume with one of them
 #define S_LINEAGE 8
@@ -1102,6 +1104,34 @@ s_fetch_log (bus_edge_t *self, const bus_epoch_t *writer, uint64_t after,
     return list;
 }
 
+//  The log's events after `from` up to `upto` added at the end of
+//  *older; if they cannot all be had, *older is destroyed (a snapshot).
+static void
+s_fetch_more (bus_edge_t *self, const bus_epoch_t *writer, zlistx_t **older,
+              uint64_t from, uint64_t upto)
+{
+    zlistx_t *more = s_fetch_log (self, writer, from, upto);
+    void *msg;
+    while (more && (msg = zlistx_detach (more, NULL)))
+        zlistx_add_end (*older, msg);
+    if (!more)
+        zlistx_destroy (older);
+    zlistx_destroy (&more);
+}
+
+//  Did the ring let go of events after upto while the log was read (once
+//  it is full, each event in pushes its oldest out), events a browser
+//  resuming after `after` can still be given (its queue holds them all)?
+//  Edge lock held.
+static bool
+s_ring_passed (bus_edge_t *self, const bus_epoch_t *writer, uint64_t after,
+               uint64_t upto)
+{
+    return self->synced && bus_epoch_same (writer, &self->writer)
+           && upto + 1 < s_ring_oldest (self)
+           && self->seq - after < (uint64_t) self->config.client_queue;
+}
+
 //  First messages for a new browser: what it missed after `after` (from
 //  older, fetched from the log, then the ring), or a snapshot.  Edge lock
 //  held.  Not yet in sync: the snapshot reaches everyone once it is.
@@ -1201,6 +1231,19 @@ s_ws_ready (bus_http_ws_t *ws, void *arg)
     zlistx_t *older =
         from_log ? s_fetch_log (self, &writer, after, upto) : NULL;
     pthread_mutex_lock (&self->lock);
+    //  Events came in meanwhile and the ring let go of those just after
+    //  upto: without them the browser would get a snapshot.  They are
+    //  fetched too, up to the state's seq this time, so that a whole
+    //  ring's worth may come in during that fetch
+    for (int i = 0; older && i < S_RESUME_REFETCH
+                    && s_ring_passed (self, &writer, after, upto);
+         i++) {
+        uint64_t seq = self->seq;
+        pthread_mutex_unlock (&self->lock);
+        s_fetch_more (self, &writer, &older, upto, seq);
+        upto = seq;
+        pthread_mutex_lock (&self->lock);
+    }
     //  ...checked again: the history may have changed meanwhile
     if (resume && epoch && !s_lineage_has (self, epoch, after))
         resume = false;
