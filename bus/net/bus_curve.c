@@ -1449,8 +1449,20 @@ s_zap (zsock_t *pipe, void *args)
             why = NULL;
             break;
         } else if (!which && zpoller_terminated (poller)) {
-            why = NULL;   //  ETERM: the context ends, no handshake can
-            break;        //  complete now
+            //  czmq built on zmq_poll (Debian's 4.2.1) says terminated
+            //  after ANY failed wait, nonstop or not: only ETERM (the
+            //  context ends, no handshake can complete now) is an end;
+            //  EINTR is a wait to do again; anything else is the
+            //  handler failing, and the node must not outlive it
+            int error = zmq_errno ();
+            if (error == ETERM) {
+                why = NULL;
+                break;
+            }
+            if (error != EINTR) {
+                why = "its wait failed";
+                break;
+            }
         }
         //  else a timeout or an interrupted wait (EINTR, a signal to the
         //  process, or zsys's SIGINT flag): the node's other threads see
