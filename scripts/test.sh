@@ -27,33 +27,20 @@ fi
 # further behind than the sanitized one ever gets
 cmake -S . -B build -DORDERBUS_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$(nproc)"
-# The Debug build's sync switch (ORDERBUS_DEBUG_NOSYNC, bus_store.c, for
-# fault_power_nosync) must not be compiled into the optimised build
-if grep -q ORDERBUS_DEBUG_NOSYNC build/orderbus; then
-  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_NOSYNC: the test" \
-       "switch that turns syncs off is in an optimised build" >&2
-  exit 1
-fi
-# ...nor the small-map switch (ORDERBUS_DEBUG_MAP_SIZE, integration_replica)
-if grep -q ORDERBUS_DEBUG_MAP_SIZE build/orderbus; then
-  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_MAP_SIZE, a Debug" \
-       "build's test switch" >&2
-  exit 1
-fi
-# ...nor the upgrade-delay switch (ORDERBUS_DEBUG_UPGRADE_DELAY_MS,
-# integration_site's goodbye_upgrading)
-if grep -q ORDERBUS_DEBUG_UPGRADE_DELAY_MS build/orderbus; then
-  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_UPGRADE_DELAY_MS, a" \
-       "Debug build's test switch" >&2
-  exit 1
-fi
-# ...nor the ZAP handler's early end (ORDERBUS_DEBUG_ZAP_EXIT_MS,
-# integration_security_links's zap_dies)
-if grep -q ORDERBUS_DEBUG_ZAP_EXIT_MS build/orderbus; then
-  echo "test.sh: build/orderbus knows ORDERBUS_DEBUG_ZAP_EXIT_MS, a" \
-       "Debug build's test switch" >&2
-  exit 1
-fi
+# The Debug build's test switches must not be compiled into the
+# optimised build: ORDERBUS_DEBUG_NOSYNC turns syncs off (bus_store.c,
+# fault_power_nosync), _MAP_SIZE makes the map small (integration_replica),
+# _UPGRADE_DELAY_MS holds WebSocket upgrades (integration_site's
+# goodbye_upgrading), _ZAP_EXIT_MS ends the ZAP handler early
+# (integration_security_links's zap_dies)
+for switch in ORDERBUS_DEBUG_NOSYNC ORDERBUS_DEBUG_MAP_SIZE \
+              ORDERBUS_DEBUG_UPGRADE_DELAY_MS ORDERBUS_DEBUG_ZAP_EXIT_MS; do
+  if grep -q "$switch" build/orderbus; then
+    echo "test.sh: build/orderbus knows $switch, a Debug build's test" \
+         "switch" >&2
+    exit 1
+  fi
+done
 (cd build && ctest --output-on-failure --timeout 300 \
     -R '^(unit_alloc|unit_fanout|integration_e2e|integration_seats|integration_gateway|fault_edge)$')
 cmake -S . -B build-asan -DORDERBUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
