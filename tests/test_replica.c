@@ -695,28 +695,35 @@ s_fake_writer (char *endpoint)
     return fake;
 }
 
+//  One message from the replica (rcvtimeo 200 ms) into *up; its routing
+//  id kept in s_fake_id for the answers.  False on a timeout or garbage.
+static bool
+s_fake_recv (zsock_t *fake, bus_repl_up_t *up)
+{
+    zmsg_t *msg = zmsg_recv (fake);
+    zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
+    bool got =
+        msg && (body = zmsg_pop (msg))
+        && bus_repl_up_decode (zframe_data (body), zframe_size (body), up) == 0;
+    if (got) {
+        zframe_destroy (&s_fake_id);
+        s_fake_id = zframe_dup (id);
+    }
+    zframe_destroy (&id);
+    zframe_destroy (&body);
+    zmsg_destroy (&msg);
+    return got;
+}
+
 //  Wait for a CONFIRM of seq (hellos and older confirms are skipped)
 static bool
 s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
 {
-    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;) {
-        zmsg_t *msg = zmsg_recv (fake);   //  rcvtimeo 200 ms
-        zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
-        bus_repl_up_t up;
-        if (msg && (body = zmsg_pop (msg))
-            && bus_repl_up_decode (zframe_data (body), zframe_size (body), &up)
-                   == 0) {
-            zframe_destroy (&s_fake_id);
-            s_fake_id = zframe_dup (id);
-            if (up.op == BUS_REPL_CONFIRM && up.seq >= seq)
-                seq = 0;
-        }
-        zframe_destroy (&id);
-        zframe_destroy (&body);
-        zmsg_destroy (&msg);
-        if (seq == 0)
+    bus_repl_up_t up;
+    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;)
+        if (s_fake_recv (fake, &up) && up.op == BUS_REPL_CONFIRM
+            && up.seq >= seq)
             return true;
-    }
     return false;
 }
 
@@ -724,24 +731,11 @@ s_fake_confirmed (zsock_t *fake, uint64_t seq, int timeout_ms)
 static bool
 s_fake_hello (zsock_t *fake, int timeout_ms)
 {
-    bool hello = false;
-    for (int64_t end = tk_now_ms () + timeout_ms;
-         !hello && tk_now_ms () < end;) {
-        zmsg_t *msg = zmsg_recv (fake);   //  rcvtimeo 200 ms
-        zframe_t *id = msg ? zmsg_pop (msg) : NULL, *body = NULL;
-        bus_repl_up_t up;
-        if (msg && (body = zmsg_pop (msg))
-            && bus_repl_up_decode (zframe_data (body), zframe_size (body), &up)
-                   == 0) {
-            zframe_destroy (&s_fake_id);
-            s_fake_id = zframe_dup (id);
-            hello = up.op == BUS_REPL_HELLO;
-        }
-        zframe_destroy (&id);
-        zframe_destroy (&body);
-        zmsg_destroy (&msg);
-    }
-    return hello;
+    bus_repl_up_t up;
+    for (int64_t end = tk_now_ms () + timeout_ms; tk_now_ms () < end;)
+        if (s_fake_recv (fake, &up) && up.op == BUS_REPL_HELLO)
+            return true;
+    return false;
 }
 
 TK_CASE (older_epoch_refused)
